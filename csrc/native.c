@@ -1,0 +1,63 @@
+/* See native.h: thin wrappers, errno left for the caller. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+int pyc_unshare(int flags) { return unshare(flags); }
+
+int pyc_setns(int fd, int nstype) { return setns(fd, nstype); }
+
+int pyc_pivot_root(const char *new_root, const char *put_old)
+{
+    return (int) syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int pyc_mount(const char *source, const char *target, const char *fstype,
+              unsigned long flags, const char *data)
+{
+    return mount(source, target, fstype, flags, data);
+}
+
+int pyc_umount2(const char *target, int flags) { return umount2(target, flags); }
+
+int pyc_setdomainname(const char *name, size_t len) { return setdomainname(name, len); }
+
+int pyc_close_range(unsigned int first, unsigned int last, int flags)
+{
+    return (int) syscall(SYS_close_range, first, last, flags);
+}
+
+struct pyc_open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+
+long pyc_openat2(int dirfd, const char *path, unsigned long long flags,
+                 unsigned long long mode, unsigned long long resolve)
+{
+    struct pyc_open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = flags;
+    how.mode = mode;
+    how.resolve = resolve;
+    return syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+long pyc_clone_fork(unsigned long flags)
+{
+    return syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+}

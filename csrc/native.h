@@ -1,0 +1,34 @@
+/*
+ * pycontainer._native: the few Linux system calls Python 3.11 lacks.
+ *
+ * Thin wrappers only: each returns what the kernel returns (-1 on error)
+ * and leaves errno for the caller (cffi saves it as ffi.errno). Policy,
+ * retries and messages live in Python (pycontainer/syscalls.py).
+ *
+ * Grouped by man page.
+ */
+
+/* unshare(2), setns(2) */
+int pyc_unshare(int flags);
+int pyc_setns(int fd, int nstype);
+
+/* pivot_root(2) */
+int pyc_pivot_root(const char *new_root, const char *put_old);
+
+/* mount(2), umount2(2) */
+int pyc_mount(const char *source, const char *target, const char *fstype,
+              unsigned long flags, const char *data);
+int pyc_umount2(const char *target, int flags);
+
+/* setdomainname(2) (sethostname is socket.sethostname) */
+int pyc_setdomainname(const char *name, size_t len);
+
+/* close_range(2) */
+int pyc_close_range(unsigned int first, unsigned int last, int flags);
+
+/* openat2(2): resolve a path with RESOLVE_* constraints */
+long pyc_openat2(int dirfd, const char *path, unsigned long long flags,
+                 unsigned long long mode, unsigned long long resolve);
+
+/* clone(2) used like fork(2); lab use only, single-threaded callers only */
+long pyc_clone_fork(unsigned long flags);

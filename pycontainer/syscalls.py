@@ -1,0 +1,156 @@
+"""The Python face of the C extension: system calls that raise ``OSError``.
+
+``pycontainer._native`` (built from ``csrc/``) wraps the calls Python 3.11
+lacks and returns -1 with errno set, like libc. This module turns that into
+``OSError(errno, strerror, path)`` so callers can write
+``except FileNotFoundError`` and messages carry the operand, and it holds the
+constants (CLONE_*, MS_*, MNT_*) with their man pages.
+
+Man pages: unshare(2), setns(2), pivot_root(2), mount(2), umount2(2),
+setdomainname(2), close_range(2), openat2(2).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ._native import ffi, lib
+
+# --- namespaces: clone(2) / unshare(2) / setns(2) -----------------------------
+CLONE_NEWNS = 0x00020000       # mount namespace
+CLONE_NEWCGROUP = 0x02000000   # cgroup namespace
+CLONE_NEWUTS = 0x04000000      # hostname / domainname
+CLONE_NEWIPC = 0x08000000      # System V IPC, POSIX message queues
+CLONE_NEWUSER = 0x10000000     # uid/gid mappings, capabilities
+CLONE_NEWPID = 0x20000000      # process IDs (applies to children)
+CLONE_NEWNET = 0x40000000      # network devices, addresses, routes
+CLONE_NEWTIME = 0x00000080     # CLOCK_MONOTONIC / BOOTTIME offsets
+
+CLONE_NAMES = {
+    CLONE_NEWNS: "CLONE_NEWNS", CLONE_NEWCGROUP: "CLONE_NEWCGROUP",
+    CLONE_NEWUTS: "CLONE_NEWUTS", CLONE_NEWIPC: "CLONE_NEWIPC",
+    CLONE_NEWUSER: "CLONE_NEWUSER", CLONE_NEWPID: "CLONE_NEWPID",
+    CLONE_NEWNET: "CLONE_NEWNET", CLONE_NEWTIME: "CLONE_NEWTIME",
+}
+
+# --- mount(2) flags ------------------------------------------------------------
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MS_NAMES = {
+    MS_RDONLY: "MS_RDONLY", MS_NOSUID: "MS_NOSUID", MS_NODEV: "MS_NODEV",
+    MS_NOEXEC: "MS_NOEXEC", MS_SYNCHRONOUS: "MS_SYNCHRONOUS", MS_REMOUNT: "MS_REMOUNT",
+    MS_MANDLOCK: "MS_MANDLOCK", MS_DIRSYNC: "MS_DIRSYNC", MS_NOSYMFOLLOW: "MS_NOSYMFOLLOW",
+    MS_NOATIME: "MS_NOATIME", MS_NODIRATIME: "MS_NODIRATIME", MS_BIND: "MS_BIND",
+    MS_MOVE: "MS_MOVE", MS_REC: "MS_REC", MS_SILENT: "MS_SILENT",
+    MS_UNBINDABLE: "MS_UNBINDABLE", MS_PRIVATE: "MS_PRIVATE", MS_SLAVE: "MS_SLAVE",
+    MS_SHARED: "MS_SHARED", MS_RELATIME: "MS_RELATIME", MS_STRICTATIME: "MS_STRICTATIME",
+    MS_LAZYTIME: "MS_LAZYTIME",
+}
+
+# --- umount2(2) flags -----------------------------------------------------------
+MNT_FORCE = 1
+MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
+
+# --- close_range(2) ----------------------------------------------------------------
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+# --- openat2(2) resolve flags ---------------------------------------------------
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+
+def flag_names(value: int, names: dict[int, str]) -> str:
+    """``CLONE_NEWNS|CLONE_NEWPID`` for a flag word (for messages and the trace)."""
+    parts = [n for bit, n in names.items() if value & bit]
+    rest = value & ~sum(b for b in names if value & b)
+    if rest:
+        parts.append(hex(rest))
+    return "|".join(parts) or "0"
+
+
+def _check(ret: int, what: str, path: str | None = None) -> int:
+    if ret < 0:
+        err = ffi.errno
+        raise OSError(err, f"{what}: {os.strerror(err)}", path) if path is None \
+            else OSError(err, f"{what}: {os.strerror(err)}", path)
+    return ret
+
+
+def unshare(flags: int) -> None:
+    """Move the calling process into new namespaces (unshare(2))."""
+    _check(lib.pyc_unshare(flags), f"unshare({flag_names(flags, CLONE_NAMES)})")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace that ``fd`` (an open /proc/PID/ns/* or bind mount) refers to."""
+    _check(lib.pyc_setns(fd, nstype), "setns")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """Make ``new_root`` the root mount of this mount namespace (pivot_root(2))."""
+    _check(lib.pyc_pivot_root(new_root.encode(), put_old.encode()), "pivot_root", new_root)
+
+
+def mount(source: str | None, target: str, fstype: str | None = None,
+          flags: int = 0, data: str | None = None) -> None:
+    """mount(2); ``None`` becomes NULL."""
+    src = source.encode() if source is not None else ffi.NULL
+    fst = fstype.encode() if fstype is not None else ffi.NULL
+    dat = data.encode() if data else ffi.NULL
+    _check(lib.pyc_mount(src, target.encode(), fst, flags, dat),
+           f"mount {fstype or ''} {flag_names(flags, MS_NAMES)}".replace("  ", " "), target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(lib.pyc_umount2(target.encode(), flags), "umount2", target)
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    _check(lib.pyc_setdomainname(raw, len(raw)), "setdomainname")
+
+
+def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
+    """Close (or mark close-on-exec) every fd in [first, last] (close_range(2))."""
+    _check(lib.pyc_close_range(first, last, flags), "close_range")
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """openat2(2): open ``path`` relative to ``dirfd`` under RESOLVE_* rules."""
+    return _check(lib.pyc_openat2(dirfd, path.encode(), flags | os.O_CLOEXEC, mode, resolve),
+                  "openat2", path)
+
+
+def clone_fork(flags: int) -> int:
+    """clone(2) with new-namespace flags, used like fork(2).
+
+    For labs only: the child runs Python without CPython's after-fork
+    handlers, which is safe only in a single-threaded program. The runtime
+    itself uses ``os.fork()`` + ``unshare()``.
+    """
+    return _check(lib.pyc_clone_fork(flags), f"clone({flag_names(flags, CLONE_NAMES)})")
