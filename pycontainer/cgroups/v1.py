@@ -1,0 +1,170 @@
+"""The cgroup v1 driver (legacy and hybrid hosts): one directory per hierarchy.
+
+cgroups(7), Documentation/admin-guide/cgroup-v1/. Each controller (or group of
+co-mounted controllers, like ``cpu,cpuacct``) is its own tree, so the
+container's cgroup is the same path made in every tree and a pid is written
+to ``cgroup.procs`` in each. Quirks handled here:
+
+* a new cpuset cgroup starts with empty ``cpuset.cpus``/``cpuset.mems`` and
+  refuses tasks (ENOSPC) until they are filled, so they are copied from the
+  parent (runc does the same);
+* ``memory.limit_in_bytes`` may never exceed ``memory.memsw.limit_in_bytes``
+  (see ``resources.apply_v1`` for the ordering);
+* the freezer is ``freezer.state`` (THAWED / FREEZING / FROZEN);
+* OOM kills are counted in ``memory.oom_control`` (``oom_kill N``).
+
+On a hybrid host the process also joins the same path in the cgroup2 tree: v2
+core files work there without controllers, so ``cgroup.kill`` kills the whole
+group at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from ..errors import CgroupError
+from . import fs, resources, stats as _stats
+
+
+class Manager:
+    """``dirs`` maps each v1 controller to the container's directory in its tree."""
+
+    version = 1
+
+    def __init__(self, dirs: dict[str, str], path: str, unified: str | None = None,
+                 roots: dict[str, str] | None = None):
+        self.dirs = dict(dirs)
+        self._roots = dict(roots or {})     # cgroup dir -> its hierarchy's mountpoint
+        self.path = path
+        self.unified = unified
+        seen: list[str] = []
+        for d in self.dirs.values():
+            if d not in seen:
+                seen.append(d)
+        self.hierarchies = seen + ([unified] if unified else [])
+
+    def __repr__(self) -> str:
+        return f"<cgroups.v1.Manager {self.path} in {len(self.hierarchies)} hierarchies>"
+
+    def _root(self, d: str) -> str:
+        if d in self._roots:
+            return self._roots[d]
+        return d[: len(d) - len(self.path)] or "/"
+
+    # --- setup -------------------------------------------------------------------
+    def create(self, res: dict | None = None) -> None:
+        """Validate, mkdir in every hierarchy, write the limits; undo all on failure."""
+        plan = resources.plan_v1(res)
+        missing = sorted(resources.controllers_needed(plan) - set(self.dirs))
+        if missing:
+            raise CgroupError(f"cgroup {self.path}: the resources need the {', '.join(missing)} "
+                              "controller(s), which this host does not mount "
+                              "(see /proc/self/mountinfo)", stage="cgroup")
+        made: list[str] = []
+        try:
+            for d in self.hierarchies:
+                made += fs.makedirs(d, self._root(d))
+            if "cpuset" in self.dirs:
+                self._fill_cpuset(self.dirs["cpuset"])
+            resources.apply_v1(self.dirs, res)
+        except BaseException:
+            fs.remove(made)
+            raise
+
+    def _fill_cpuset(self, leaf: str) -> None:
+        root = self._root(leaf)
+        chain = []
+        d = leaf
+        while d != root and len(d) > len(root):
+            chain.append(d)
+            d = os.path.dirname(d)
+        for d in reversed(chain):
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                f = os.path.join(d, name)
+                if os.path.exists(f) and not fs.read_or(f):
+                    fs.write(f, fs.read(os.path.join(os.path.dirname(d), name)))
+
+    def add_pid(self, pid: int) -> None:
+        for d in self.hierarchies:
+            fs.write_pid(d, pid)
+
+    def update(self, res: dict) -> None:
+        """Apply new limits to the existing cgroups (``runc update``).
+
+        Device rules are left as they are: an update rewrites only what it names.
+        """
+        resources.apply_v1(self.dirs, res, devices=False)
+
+    # --- processes ----------------------------------------------------------------
+    def _proc_dir(self) -> str:
+        for c in ("pids", "freezer", "memory", "cpu"):
+            if c in self.dirs:
+                return self.dirs[c]
+        return self.hierarchies[0]
+
+    def pids(self) -> list[int]:
+        return fs.read_procs(self._proc_dir())
+
+    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        """Signal every process: cgroup.kill in the hybrid v2 tree if there is one,
+        else freeze, signal each pid, thaw (runc signalAllProcesses)."""
+        if sig == signal.SIGKILL and self.unified:
+            kill_file = os.path.join(self.unified, "cgroup.kill")
+            if os.path.exists(kill_file):
+                fs.write(kill_file, "1")
+                return
+        has_freezer = "freezer" in self.dirs
+        if has_freezer:
+            self.freeze()
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if has_freezer:
+                self.thaw()
+
+    def _freezer(self) -> str:
+        if "freezer" not in self.dirs:
+            raise CgroupError(f"freeze {self.path}: this host does not mount the v1 freezer "
+                              "controller", stage="cgroup")
+        return os.path.join(self.dirs["freezer"], "freezer.state")
+
+    def freeze(self, timeout: float = 5.0) -> None:
+        """FROZEN, then wait: the state reads FREEZING until every task stopped."""
+        f = self._freezer()
+        deadline = time.monotonic() + timeout
+        fs.write(f, "FROZEN")
+        while fs.read(f) != "FROZEN":
+            if time.monotonic() > deadline:
+                fs.write(f, "THAWED")
+                raise CgroupError(f"freeze {self.path}: still FREEZING after {timeout}s "
+                                  "(a task in uninterruptible sleep?)", stage="cgroup")
+            time.sleep(0.005)
+            fs.write(f, "FROZEN")
+
+    def thaw(self) -> None:
+        fs.write(self._freezer(), "THAWED")
+
+    def frozen(self) -> bool:
+        return fs.read_or(self._freezer()) == "FROZEN"
+
+    # --- reading and teardown -----------------------------------------------------
+    def stats(self) -> dict:
+        return _stats.v1(self.dirs)
+
+    def destroy(self) -> None:
+        """Remove the cgroup from every hierarchy; keep going past failures,
+        then report them all in one error."""
+        errors = []
+        for d in self.hierarchies:
+            try:
+                fs.rmtree(d)
+            except CgroupError as e:
+                errors.append(str(e))
+        if errors:
+            raise CgroupError("; ".join(errors), stage="cgroup")
