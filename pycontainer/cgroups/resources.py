@@ -115,7 +115,12 @@ def blkio_to_io_weight(weight: int) -> int:
 
 
 def swap_v2(swap: int, limit: int | None) -> int:
-    """OCI memory.swap is memory+swap; v2 memory.swap.max is swap alone."""
+    """OCI memory.swap is memory+swap; v2 memory.swap.max is swap alone.
+
+    Like runc: unlimited memory with swap unset means unlimited swap too.
+    """
+    if limit == -1 and swap == 0:
+        return -1
     if swap in (-1, 0):
         return swap
     if limit in (None, 0, -1):

@@ -1,0 +1,43 @@
+"""``events``: a stream of what happens to a container's cgroup.
+
+The kernel counts OOM kills per cgroup: ``oom_kill`` in memory.events (v2,
+cgroup-v2.rst "memory.events") and in memory.oom_control (v1,
+cgroup-v1/memory.rst "OOM Control"). This module polls that counter - both
+hierarchies support poll/inotify notification too, but a poll every
+``interval`` seconds is simple, identical on v1 and v2, and cheap - and yields
+runc-shaped events (``{"type": "oom", "id": ...}`` and, every interval,
+``{"type": "stats", "id": ..., "data": {...}}``).
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def oom_kills(mgr) -> int:
+    """How many processes the OOM killer has killed in this cgroup so far."""
+    return int(mgr.stats().get("memory", {}).get("oom_kill", 0))
+
+
+def watch(mgr, container_id: str, interval: float = 5.0, stats: bool = True,
+          stop=None):
+    """Yield events until ``stop()`` returns true (or forever).
+
+    An ``oom`` event is yielded once per OOM kill, as soon as it is seen (the
+    counter is checked every ``min(interval, 0.2)`` seconds); a ``stats`` event
+    every ``interval`` seconds when ``stats`` is true.
+    """
+    seen = oom_kills(mgr)
+    tick = min(interval, 0.2)
+    next_stats = time.monotonic()
+    while not (stop and stop()):
+        data = mgr.stats()
+        n = int(data.get("memory", {}).get("oom_kill", 0))
+        for _ in range(max(0, n - seen)):
+            yield {"type": "oom", "id": container_id}
+        seen = max(seen, n)
+        now = time.monotonic()
+        if stats and now >= next_stats:
+            yield {"type": "stats", "id": container_id, "data": data}
+            next_stats = now + interval
+        time.sleep(tick)
