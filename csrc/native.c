@@ -61,3 +61,10 @@ long pyc_clone_fork(unsigned long flags)
 {
     return syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
 }
+
+#include <sys/prctl.h>
+int pyc_prctl(int option, unsigned long a2, unsigned long a3,
+              unsigned long a4, unsigned long a5)
+{
+    return prctl(option, a2, a3, a4, a5);
+}

@@ -32,3 +32,8 @@ long pyc_openat2(int dirfd, const char *path, unsigned long long flags,
 
 /* clone(2) used like fork(2); lab use only, single-threaded callers only */
 long pyc_clone_fork(unsigned long flags);
+
+/* prctl(2) with integer arguments, for what python-prctl lacks
+ * (PR_CAP_AMBIENT, capabilities above its table). */
+int pyc_prctl(int option, unsigned long a2, unsigned long a3,
+              unsigned long a4, unsigned long a5);

@@ -154,3 +154,14 @@ def clone_fork(flags: int) -> int:
     itself uses ``os.fork()`` + ``unshare()``.
     """
     return _check(lib.pyc_clone_fork(flags), f"clone({flag_names(flags, CLONE_NAMES)})")
+
+
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+
+def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
+    """prctl(2) with integer arguments (python-prctl covers the named ones)."""
+    return _check(lib.pyc_prctl(option, a2, a3, a4, a5), f"prctl({option})")

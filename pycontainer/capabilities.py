@@ -1,0 +1,97 @@
+"""Linux capabilities: the five sets a container process gets.
+
+A process's root privilege is split into ~41 capabilities (capabilities(7)).
+Each thread has five sets:
+
+* **bounding** – the most a program may ever gain through execve; dropped
+  with ``prctl(PR_CAPBSET_DROP)`` and never regained;
+* **permitted** – what it may put into effective;
+* **effective** – what the kernel checks right now;
+* **inheritable** – what may pass through execve to a program with file caps;
+* **ambient** – what passes through execve to a program without file caps.
+
+Order matters: the bounding set is trimmed first (needs CAP_SETPCAP, which is
+dropped later), then the user is switched with ``PR_SET_KEEPCAPS`` so the
+permitted set survives setuid(2), then capset(2) sets
+effective/permitted/inheritable, then ambient capabilities are raised (each
+must already be permitted and inheritable). python-prctl does the named
+calls; ``syscalls.prctl`` covers ambient and capabilities newer than its table.
+"""
+
+from __future__ import annotations
+
+# capability(7) numbers, from <linux/capability.h>
+CAPS = {
+    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3,
+    "CAP_FSETID": 4, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8,
+    "CAP_LINUX_IMMUTABLE": 9, "CAP_NET_BIND_SERVICE": 10, "CAP_NET_BROADCAST": 11,
+    "CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_IPC_LOCK": 14, "CAP_IPC_OWNER": 15,
+    "CAP_SYS_MODULE": 16, "CAP_SYS_RAWIO": 17, "CAP_SYS_CHROOT": 18, "CAP_SYS_PTRACE": 19,
+    "CAP_SYS_PACCT": 20, "CAP_SYS_ADMIN": 21, "CAP_SYS_BOOT": 22, "CAP_SYS_NICE": 23,
+    "CAP_SYS_RESOURCE": 24, "CAP_SYS_TIME": 25, "CAP_SYS_TTY_CONFIG": 26, "CAP_MKNOD": 27,
+    "CAP_LEASE": 28, "CAP_AUDIT_WRITE": 29, "CAP_AUDIT_CONTROL": 30, "CAP_SETFCAP": 31,
+    "CAP_MAC_OVERRIDE": 32, "CAP_MAC_ADMIN": 33, "CAP_SYSLOG": 34, "CAP_WAKE_ALARM": 35,
+    "CAP_BLOCK_SUSPEND": 36, "CAP_AUDIT_READ": 37, "CAP_PERFMON": 38, "CAP_BPF": 39,
+    "CAP_CHECKPOINT_RESTORE": 40,
+}
+
+
+def cap_number(name: str) -> int | None:
+    """``CAP_CHOWN``/``chown`` -> 0; None for an unknown name."""
+    key = name.upper()
+    if not key.startswith("CAP_"):
+        key = "CAP_" + key
+    return CAPS.get(key)
+
+
+def last_cap() -> int:
+    """The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap)."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return max(CAPS.values())
+
+
+def mask(names) -> int:
+    m = 0
+    for n in names or ():
+        num = cap_number(n)
+        if num is not None:
+            m |= 1 << num
+    return m
+
+
+def drop_bounding(keep: list[str], top: int) -> None:
+    """Drop every capability not in ``keep`` from the bounding set (needs CAP_SETPCAP)."""
+    from . import syscalls
+    keep_mask = mask(keep)
+    for cap in range(top + 1):
+        if not keep_mask & (1 << cap):
+            try:
+                syscalls.prctl(syscalls.PR_CAPBSET_DROP, cap)
+            except OSError as exc:
+                if exc.errno != 22:   # EINVAL: the kernel does not know this cap
+                    raise
+
+
+def apply_sets(caps: dict) -> None:
+    """capset(2) the effective, permitted and inheritable sets, then raise ambient."""
+    import prctl
+
+    from . import syscalls
+    known = set(prctl.ALL_CAPS)
+    def nums(kind):
+        return [n for n in (cap_number(x) for x in caps.get(kind, [])) if n is not None]
+    eff, prm, inh, amb = nums("effective"), nums("permitted"), nums("inheritable"), nums("ambient")
+    # python-prctl's table stops before the newest capabilities: those it
+    # cannot name are left to the bounding set (and so to root's execve).
+    def on_off(lst):
+        on = [c for c in lst if c in known]
+        return on, [c for c in known if c not in on]
+    (e1, e0), (p1, p0), (i1, i0) = on_off(eff), on_off(prm), on_off(inh)
+    prctl._prctl.set_caps(e1, p1, i1, e0, p0, i0)
+    syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_CLEAR_ALL)
+    for c in amb:
+        if c in prm and c in inh:
+            syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_RAISE, c)

@@ -1,0 +1,257 @@
+"""The command line: runc's verbs and flags, each a thin call into the library.
+
+Engines drive this exactly as they drive runc (see shared/clients/README.md
+for what podman and containerd call); every verb is a short function that
+parses, calls one ``Runtime`` method, and maps ``PyContainerError`` to a
+one-line message and exit status 1 (also written as a JSON line to ``--log``
+for the engines).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from . import __version__, log, trace
+from .errors import PyContainerError, SpecError, UnsupportedError
+
+
+class _Obj:
+    def __init__(self, root: str):
+        self.root = root
+
+    @property
+    def runtime(self):
+        from .container import Runtime
+        return Runtime(self.root)
+
+
+def _rt(ctx: click.Context):
+    return ctx.find_object(_Obj).runtime
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-v", prog_name="pycontainer",
+                      message="pycontainer version %(version)s\nspec: 1.2.0")
+@click.option("--root", default="/run/pycontainer", show_default=True,
+              help="Directory for the state of containers.")
+@click.option("--log", "log_path", default=None, help="Write the runtime's log to this file.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--debug", is_flag=True, help="Log debug messages.")
+@click.option("--systemd-cgroup", is_flag=True, help="Not supported: cgroupfs is always used.")
+@click.option("--rootless", default="auto", metavar="true|false|auto",
+              help="Rootless mode: only 'false' and 'auto' are supported.")
+@click.option("--trace", "trace_on", is_flag=True,
+              help="Print every setup step as a timeline on stderr.")
+@click.option("--trace-to", "trace_to", default=None, metavar="json|FILE",
+              help="Trace as JSON lines to stderr ('json') or to FILE. Also PYCONTAINER_TRACE.")
+@click.pass_context
+def main_group(ctx, root, log_path, log_format, debug, systemd_cgroup, rootless, trace_on, trace_to):
+    """pycontainer: a runc-compatible OCI container runtime written in Python."""
+    log.configure(log_path, log_format, debug)
+    if trace_on or trace_to:
+        trace.enable(trace_to or "1")
+    else:
+        trace.enable_from_env()
+    if systemd_cgroup:
+        log.warning("--systemd-cgroup is not supported: pycontainer manages cgroupfs directly; "
+                    "cgroupsPath is taken as a path")
+    if rootless not in ("auto", "false"):
+        raise UnsupportedError(f"--rootless={rootless}: rootless mode is not supported; run as root")
+    if root != "/run/pycontainer" and not os.path.isabs(root):
+        root = os.path.abspath(root)
+    ctx.obj = _Obj(root)
+
+
+# --- OCI lifecycle -----------------------------------------------------------------
+
+@main_group.command()
+@click.option("--bundle", "-b", default=".", help="Path to the bundle (default: current dir).")
+@click.option("--console-socket", default=None, help="Unix socket that receives the pty master.")
+@click.option("--pid-file", default=None, help="Write the init's pid here.")
+@click.option("--preserve-fds", default=0, type=int, help="Pass this many extra fds (from 3).")
+@click.option("--no-pivot", is_flag=True, hidden=True)
+@click.option("--no-new-keyring", is_flag=True, hidden=True)
+@click.argument("container_id")
+@click.pass_context
+def create(ctx, bundle, console_socket, pid_file, preserve_fds, no_pivot, no_new_keyring, container_id):
+    """Create a container; its init waits until `start`."""
+    _rt(ctx).create(container_id, bundle, console_socket=console_socket, pid_file=pid_file,
+                    preserve_fds=preserve_fds)
+
+
+@main_group.command()
+@click.argument("container_id")
+@click.pass_context
+def start(ctx, container_id):
+    """Start the program of a created container."""
+    _rt(ctx).start(container_id)
+
+
+@main_group.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--bundle", "-b", default=None, help="OCI bundle: runs it as runc does.")
+@click.option("--detach", "-d", is_flag=True, help="Do not wait for the container.")
+@click.option("--console-socket", default=None)
+@click.option("--pid-file", default=None)
+@click.option("--preserve-fds", default=0, type=int)
+@click.option("--no-pivot", is_flag=True, hidden=True)
+@click.option("--no-new-keyring", is_flag=True, hidden=True)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, no_new_keyring, args):
+    """Run a bundle (`run -b BUNDLE ID`, as runc) or an image (`run [OPTIONS] IMAGE [CMD...]`)."""
+    if bundle is None:
+        from . import porcelain
+        sys.exit(porcelain.run_image(ctx.find_object(_Obj).root, list(args), detach=detach))
+    if len(args) != 1:
+        raise SpecError("run -b BUNDLE takes exactly one container ID")
+    code = _rt(ctx).run(args[0], bundle, detach=detach, console_socket=console_socket,
+                        pid_file=pid_file, preserve_fds=preserve_fds)
+    sys.exit(code)
+
+
+@main_group.command()
+@click.argument("container_id")
+@click.pass_context
+def state(ctx, container_id):
+    """Print the container's state as JSON."""
+    click.echo(json.dumps(_rt(ctx).state(container_id), indent=2))
+
+
+@main_group.command()
+@click.option("--all", "-a", "all_processes", is_flag=True, help="Signal every process of the container.")
+@click.argument("container_id")
+@click.argument("signal", default="SIGTERM")
+@click.pass_context
+def kill(ctx, all_processes, container_id, signal):
+    """Send a signal (name, with or without SIG, or number) to the container."""
+    from .container import parse_signal
+    _rt(ctx).kill(container_id, parse_signal(signal), all_processes)
+
+
+@main_group.command()
+@click.option("--force", "-f", is_flag=True, help="Kill the container first if it is running.")
+@click.argument("container_id")
+@click.pass_context
+def delete(ctx, force, container_id):
+    """Delete a container and everything it made."""
+    _rt(ctx).delete(container_id, force=force)
+
+
+@main_group.command("list")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--quiet", "-q", is_flag=True, help="Only IDs.")
+@click.pass_context
+def list_(ctx, fmt, quiet):
+    """List containers."""
+    states = _rt(ctx).list()
+    if quiet:
+        for s in states:
+            click.echo(s["id"])
+    elif fmt == "json":
+        click.echo(json.dumps(states))
+    else:
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"] or "root")
+                 for s in states]
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        for r in rows:
+            click.echo("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+@main_group.command(context_settings={"ignore_unknown_options": True})
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.argument("container_id")
+@click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def ps(ctx, fmt, container_id, ps_args):
+    """List the processes of a container."""
+    pids = _rt(ctx).pids(container_id)
+    if fmt == "json":
+        click.echo(json.dumps(pids))
+        return
+    import subprocess
+    out = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True).stdout
+    lines = out.splitlines()
+    if not lines:
+        return
+    header = lines[0]
+    try:
+        col = header.split().index("PID")
+    except ValueError:
+        raise PyContainerError("ps: the ps output has no PID column") from None
+    click.echo(header)
+    wanted = set(pids)
+    for line in lines[1:]:
+        f = line.split()
+        if len(f) > col and f[col].isdigit() and int(f[col]) in wanted:
+            click.echo(line)
+
+
+@main_group.command()
+@click.argument("container_id")
+@click.pass_context
+def pause(ctx, container_id):
+    """Freeze every process of the container (cgroup freezer)."""
+    _rt(ctx).pause(container_id)
+
+
+@main_group.command()
+@click.argument("container_id")
+@click.pass_context
+def resume(ctx, container_id):
+    """Thaw a paused container."""
+    _rt(ctx).resume(container_id)
+
+
+@main_group.command()
+@click.option("--bundle", "-b", default=".", help="Where to write config.json.")
+@click.option("--rootless", is_flag=True, help="Not supported.")
+@click.argument("args", nargs=-1)
+def spec(bundle, rootless, args):
+    """Write a default config.json (runc's template) into the bundle."""
+    from . import spec as spec_mod
+    if rootless:
+        raise UnsupportedError("spec --rootless: rootless mode is not supported")
+    path = os.path.join(bundle, "config.json")
+    if os.path.exists(path):
+        raise SpecError(f"{path} exists: remove it first")
+    with open(path, "w") as f:
+        json.dump(spec_mod.default_spec(list(args) or None), f, indent=2)
+        f.write("\n")
+
+
+@main_group.command()
+def features():
+    """Print what this runtime supports (runc features JSON)."""
+    from .features import features as feats
+    click.echo(json.dumps(feats(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        main_group.main(args=argv, prog_name="pycontainer", standalone_mode=False)
+    except PyContainerError as exc:
+        log.error(str(exc))
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        log._emit("error", exc.format_message())
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

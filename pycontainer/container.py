@@ -1,0 +1,330 @@
+"""The container lifecycle: create, start, run, state, kill, delete, list, ps.
+
+These are the OCI runtime operations (runtime.md, "Operations") over the
+state kept by ``pycontainer.state``::
+
+    create ──▶ created ──start──▶ running ──(program exits)──▶ stopped ──delete──▶ (gone)
+                  │                  ▲ pause/resume ▼ paused
+                  └──────────── delete (kills the waiting init, as runc does)
+
+The CLI (``pycontainer.cli``) and the Python API call these functions; they
+hold the container's lock while they change it and raise
+``PyContainerError`` subclasses with one-line messages.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from . import spec as spec_mod
+from . import state as st
+from . import trace
+from .errors import ContainerNotFound, InvalidState, PyContainerError, SpecError
+
+ANNOTATION_NETWORK = "org.pycontainer.network"
+
+
+class Runtime:
+    """The containers under one state root (``--root``, default /run/pycontainer)."""
+
+    def __init__(self, root: str = st.DEFAULT_ROOT):
+        self.root = root
+
+    # --- create / start / run ----------------------------------------------------
+    def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
+               pid_file: str | None = None, preserve_fds: int = 0, overlay=None, seccomp=None,
+               network=None, spec: dict | None = None) -> dict:
+        st.validate_id(container_id)
+        bundle = os.path.abspath(bundle)
+        if spec is None:
+            spec = spec_mod.load(bundle)
+        else:
+            spec_mod.validate(spec, bundle)
+        linux = spec.get("linux", {})
+        if not any(n["type"] == "mount" and not n.get("path") for n in linux.get("namespaces", [])):
+            raise SpecError("config.json: linux.namespaces must include a new 'mount' namespace "
+                            "(pycontainer sets up the rootfs with pivot_root)")
+        if preserve_fds < 0:
+            raise SpecError(f"--preserve-fds {preserve_fds}: must not be negative")
+        rootfs = spec_mod.rootfs_path(spec, bundle)
+        from . import cgroups
+        cgroup = cgroups.open(linux.get("cgroupsPath"), container_id)
+        network = network if network is not None else _network_from_annotations(spec)
+
+        sd = st.StateDir(self.root, container_id)
+        sd.create()                       # reserves the ID; raises ContainerExists
+        record = {
+            "ociVersion": spec.get("ociVersion", st.OCI_VERSION), "id": container_id,
+            "status": st.CREATING, "pid": 0, "pid_start": None, "bundle": bundle,
+            "rootfs": rootfs, "created": st.now_rfc3339(), "owner": "",
+            "annotations": spec.get("annotations", {}),
+            "cgroup": cgroup.path,
+            "namespaces": linux.get("namespaces", []),
+            "poststop": spec.get("hooks", {}).get("poststop", []),
+            "poststart": spec.get("hooks", {}).get("poststart", []),
+        }
+        try:
+            sd.write(record)
+            from .process import launcher
+            ctx = launcher.Launch(container_id=container_id, bundle=bundle, spec=spec, rootfs=rootfs,
+                                  statedir=sd, cgroup_mode=cgroups.detect(), record=record,
+                                  console_socket=console_socket, preserve_fds=preserve_fds,
+                                  overlay=overlay, seccomp=seccomp)
+            launcher.launch(ctx, cgroup, network)
+            if pid_file:
+                _write_pid_file(pid_file, record["pid"])
+        except BaseException:
+            sd.remove()
+            raise
+        finally:
+            sd.unlock()
+        return record
+
+    def start(self, container_id: str) -> None:
+        sd = self._open(container_id)
+        try:
+            record = sd.read()
+            status = st.status_of(record)
+            if status != st.CREATED:
+                raise InvalidState(f"cannot start container {container_id!r}: it is {status}, "
+                                   "not created")
+            from .process import launcher
+            with trace.step("start", "", barrier="start.sock"):
+                launcher.start_barrier(sd.path)
+            record["status"] = st.RUNNING
+            sd.write(record)
+            if record.get("poststart"):
+                from . import hooks
+                try:
+                    hooks.run("poststart", record["poststart"], st.oci_state(record, st.RUNNING))
+                except PyContainerError as exc:
+                    _warn(f"poststart hook failed: {exc}")
+        finally:
+            sd.unlock()
+
+    def run(self, container_id: str, bundle: str, *, detach: bool = False, **kw) -> int:
+        """create + start; in the foreground, wait and return the exit status (128+N for signal N)."""
+        # Forward signals from the moment the init exists (it is our child:
+        # we are its subreaper).
+        record = self.create(container_id, bundle, **kw)
+        pid = record["pid"]
+        if detach:
+            self.start(container_id)
+            return 0
+        forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
+        old = {s: signal.signal(s, lambda n, _f: _forward(pid, n)) for s in forwarded}
+        try:
+            try:
+                self.start(container_id)
+            except BaseException:
+                self.delete(container_id, force=True)
+                raise
+            code = _wait_exit(pid)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        self.delete(container_id, force=True)
+        return code
+
+    # --- queries ----------------------------------------------------------------
+    def state(self, container_id: str) -> dict:
+        sd = st.StateDir(self.root, container_id)
+        record = sd.read()
+        return st.oci_state(record, self._status(record))
+
+    def list(self) -> list[dict]:
+        out = []
+        for cid in st.list_ids(self.root):
+            try:
+                out.append(self.state(cid))
+            except PyContainerError:
+                continue
+        return out
+
+    def pids(self, container_id: str) -> list[int]:
+        record = st.StateDir(self.root, container_id).read()
+        if self._status(record) in (st.STOPPED,):
+            return []
+        return sorted(self._cgroup(record).pids())
+
+    # --- signals ---------------------------------------------------------------------
+    def kill(self, container_id: str, sig: int = signal.SIGTERM, all_processes: bool = False) -> None:
+        record = st.StateDir(self.root, container_id).read()
+        status = self._status(record)
+        if all_processes:
+            if status == st.STOPPED and not self._cgroup(record).pids():
+                raise InvalidState(f"cannot kill container {container_id!r}: it is not running")
+            with trace.step("kill --all", "", signal=sig, cgroup=record.get("cgroup")):
+                self._cgroup(record).kill_all(sig)
+            return
+        if status not in (st.CREATED, st.RUNNING, st.PAUSED):
+            raise InvalidState(f"cannot kill container {container_id!r}: it is {status}")
+        with trace.step("kill", "", pid=record["pid"], signal=sig):
+            os.kill(record["pid"], sig)
+
+    def pause(self, container_id: str) -> None:
+        record = st.StateDir(self.root, container_id).read()
+        status = self._status(record)
+        if status not in (st.RUNNING, st.CREATED):
+            raise InvalidState(f"cannot pause container {container_id!r}: it is {status}")
+        self._cgroup(record).freeze()
+
+    def resume(self, container_id: str) -> None:
+        record = st.StateDir(self.root, container_id).read()
+        status = self._status(record)
+        if status != st.PAUSED:
+            raise InvalidState(f"cannot resume container {container_id!r}: it is {status}, not paused")
+        self._cgroup(record).thaw()
+
+    # --- delete ----------------------------------------------------------------------
+    def delete(self, container_id: str, force: bool = False) -> None:
+        sd = self._open(container_id)
+        try:
+            record = sd.read()
+            status = self._status(record)
+            if status in (st.RUNNING, st.PAUSED) and not force:
+                raise InvalidState(f"cannot delete container {container_id!r} that is not stopped: "
+                                   f"{status} (use --force)")
+            cg = self._cgroup(record) if record.get("cgroup") else None
+            if status != st.STOPPED or force:
+                _kill_init(record)
+                if cg is not None:
+                    _kill_cgroup(cg)
+            if cg is not None:
+                try:
+                    cg.destroy()
+                except PyContainerError as exc:
+                    if os.path.exists(sd.path):
+                        _warn(f"delete {container_id}: {exc}")
+            if record.get("network"):
+                try:
+                    from . import network
+                    network.teardown(container_id, record["network"])
+                except Exception as exc:  # noqa: BLE001 - delete goes on
+                    _warn(f"delete {container_id}: network teardown: {exc}")
+            if record.get("poststop"):
+                from . import hooks
+                try:
+                    hooks.run("poststop", record["poststop"], st.oci_state(record, st.STOPPED))
+                except PyContainerError as exc:
+                    _warn(f"poststop hook failed: {exc}")
+            sd.remove()
+        finally:
+            sd.unlock()
+
+    # --- internals ------------------------------------------------------------------------
+    def _open(self, container_id: str) -> st.StateDir:
+        sd = st.StateDir(self.root, container_id)
+        if not os.path.isdir(sd.path):
+            raise ContainerNotFound(f"container {container_id!r} does not exist")
+        sd.lock()
+        return sd
+
+    def _cgroup(self, record: dict):
+        from . import cgroups
+        return cgroups.open(record.get("cgroup"), record["id"])
+
+    def _status(self, record: dict) -> str:
+        status = st.status_of(record)
+        if status in (st.RUNNING, st.CREATED) and record.get("cgroup"):
+            try:
+                if self._cgroup(record).frozen():
+                    return st.PAUSED
+            except PyContainerError:
+                pass
+        return status
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def parse_signal(text: str | int) -> int:
+    """``9``, ``KILL``, ``SIGKILL``, ``sigkill`` -> 9 (runc kill's rules)."""
+    if isinstance(text, int):
+        return text
+    t = text.strip()
+    if t.isdigit():
+        n = int(t)
+        if not 0 < n < signal.NSIG:
+            raise PyContainerError(f"invalid signal {text!r}")
+        return n
+    name = t.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(getattr(signal.Signals, name))
+    except AttributeError:
+        raise PyContainerError(f"invalid signal {text!r}") from None
+
+
+def _forward(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_exit(pid: int) -> int:
+    while True:
+        try:
+            wpid, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return 0
+        if wpid == pid:
+            if os.WIFSIGNALED(status):
+                return 128 + os.WTERMSIG(status)
+            return os.WEXITSTATUS(status)
+
+
+def _kill_init(record: dict) -> None:
+    pid = record.get("pid") or 0
+    if pid > 0 and st.proc_start_time(pid) == record.get("pid_start"):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while st.proc_start_time(pid) == record.get("pid_start") and time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)   # ours if we are its (sub)reaper
+            except ChildProcessError:
+                pass
+            time.sleep(0.002)
+
+
+def _kill_cgroup(cg) -> None:
+    try:
+        if cg.frozen():
+            cg.thaw()
+    except PyContainerError:
+        pass
+    deadline = time.monotonic() + 10
+    try:
+        while cg.pids() and time.monotonic() < deadline:
+            cg.kill_all(signal.SIGKILL)
+            time.sleep(0.005)
+    except PyContainerError:
+        pass
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _network_from_annotations(spec: dict):
+    req = spec.get("annotations", {}).get(ANNOTATION_NETWORK)
+    if not req or req == "none":
+        return None
+    from . import network
+    return network.for_annotation(req)
+
+
+def _warn(msg: str) -> None:
+    from . import log
+    log.warning(msg)

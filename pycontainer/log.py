@@ -1,0 +1,56 @@
+"""Where the runtime's own messages go: stderr, and ``--log FILE`` if given.
+
+Container engines read the log file, not stderr: containerd's shim and
+podman's conmon pass ``--log FILE --log-format json`` and, when a command
+fails, take the ``msg`` of the last ``{"level":"error",...}`` line as the
+reason (runc writes logrus JSON the same way). With ``--log-format text``
+the file gets ``time level msg`` lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+_path: str | None = None
+_json = False
+_debug = False
+
+
+def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
+    global _path, _json, _debug
+    _path, _json, _debug = path, fmt == "json", debug
+
+
+def _emit(level: str, msg: str) -> None:
+    if _path:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e9):09d}Z"
+        line = json.dumps({"level": level, "msg": msg, "time": stamp}) if _json \
+            else f"time=\"{stamp}\" level={level} msg={json.dumps(msg)}"
+        try:
+            fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, (line + "\n").encode())
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+
+def error(msg: str) -> None:
+    _emit("error", msg)
+    sys.stderr.write(f"pycontainer: {msg}\n")
+    sys.stderr.flush()
+
+
+def warning(msg: str) -> None:
+    _emit("warning", msg)
+    sys.stderr.write(f"pycontainer: warning: {msg}\n")
+
+
+def debug(msg: str) -> None:
+    if _debug:
+        _emit("debug", msg)
+        sys.stderr.write(f"pycontainer: debug: {msg}\n")

@@ -1,0 +1,217 @@
+"""Stage 0: the runtime's side of ``create``.
+
+``launch()`` is the whole of ``create`` in the order the kernel needs it:
+
+1. reserve the ID (state dir) and write a first ``creating`` record, so a
+   runtime killed at any later point leaves something ``delete --force`` can
+   clean up;
+2. create the cgroup *before* any container process exists, so nothing runs
+   unconstrained (runc: Apply(pid) before the bootstrap data is sent);
+3. bind the start barrier ``start.sock`` (the init waits on it: runc uses a
+   FIFO, exec.fifo, for the same purpose);
+4. fork stage 1, move it into the cgroup, then let it go (sync ``GO``);
+5. answer its requests (uid/gid maps), learn the init's pid, set up the
+   network, run the createRuntime hooks, let the init build its rootfs
+   (``CONTINUE``) and wait until it is ``READY``;
+6. record ``created`` with the init's pid and start time, write --pid-file.
+
+If anything fails, everything made so far is undone in reverse (the undo
+list), so a failed create leaves no process, cgroup, lease or state dir.
+Stage 0 marks itself a *child subreaper* (prctl(2) PR_SET_CHILD_SUBREAPER)
+so that the init, orphaned when stage 1 exits, becomes its child and a
+foreground ``run`` can wait for it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+from .. import state as st
+from .. import syscalls as sc
+from .. import trace
+from ..errors import ContainerSetupError, PyContainerError, SpecError
+from . import sync as S
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class Launch:
+    """Everything the children need; they get it by fork, not by a pipe."""
+
+    def __init__(self, *, container_id, bundle, spec, rootfs, statedir, cgroup_mode,
+                 console_socket=None, preserve_fds=0, overlay=None, seccomp=None, record=None):
+        self.id = container_id
+        self.bundle = bundle
+        self.spec = spec
+        self.rootfs = rootfs
+        self.statedir = statedir
+        self.cgroup_mode = cgroup_mode
+        self.console_path = console_socket
+        self.console_sock = None
+        self.preserve_fds = preserve_fds
+        self.overlay = overlay
+        self.seccomp = seccomp
+        self.record = record or {}
+        self.sync = None
+        self.listen = None
+        self.host_pid = 0
+
+    def state_for_hooks(self) -> dict:
+        s = st.oci_state(self.record, st.CREATING)
+        s["pid"] = self.host_pid
+        return s
+
+
+def launch(ctx: Launch, cgroup, network=None) -> dict:
+    """Create the container up to ``created``; return its state record."""
+    spec = ctx.spec
+    linux = spec.get("linux", {})
+    record = ctx.record
+    undo: list = []
+    pid = 0
+    try:
+        # (2) the cgroup, before any process of the container exists
+        cgroup.create(linux.get("resources"))
+        undo.append(cgroup.destroy)
+
+        # (3) the start barrier: a listening unix socket in the state dir.
+        ctx.listen = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        dirfd = os.open(ctx.statedir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            ctx.listen.bind(f"/proc/self/fd/{dirfd}/start.sock")
+        finally:
+            os.close(dirfd)
+        ctx.listen.listen(1)
+        if ctx.console_path:
+            ctx.console_sock = _connect_console(ctx.console_path)
+
+        # (4) stage 1
+        parent, child = S.SyncSocket.pair()
+        sc.prctl(PR_SET_CHILD_SUBREAPER, 1)
+        trace.event("fork", "", what="stage 1 (namespaces)")
+        pid1 = os.fork()
+        if pid1 == 0:
+            # The child must never return into the caller's code.
+            try:
+                parent.close()
+                ctx.statedir.unlock()   # our copy only: the flock stays with stage 0
+                ctx.sync = child
+                from . import init
+                init.stage1(ctx)
+            finally:
+                os._exit(1)
+        child.close()
+        ctx.listen.close()
+        if ctx.console_sock is not None:
+            ctx.console_sock.close()
+        undo.append(lambda: _reap(pid1))
+        cgroup.add_pid(pid1)
+        parent.send(S.GO)
+
+        # (5) requests from stage 1, then the init's pid
+        msg = parent.recv(timeout=60)
+        if msg.get("type") == S.MAP_PLS:
+            from .. import namespaces
+            namespaces.write_id_maps(pid1, linux.get("uidMappings", []), linux.get("gidMappings", []))
+            parent.send(S.MAP_ACK)
+            msg = parent.recv(timeout=60)
+        if msg.get("type") != S.INIT_PID:
+            _raise_from(parent, msg)
+        pid = msg["pid"]
+        undo.append(lambda: _kill_and_reap(pid))
+        _reap(pid1)
+        record.update(pid=pid, pid_start=st.proc_start_time(pid))
+        ctx.statedir.write(record)
+        trace.event("init started", "", pid=pid)
+
+        if network is not None:
+            saved = network.setup(ctx.id, pid)
+            record["network"] = saved
+            ctx.statedir.write(record)
+            undo.append(lambda: network.teardown(ctx.id, saved))
+        hk = spec.get("hooks", {})
+        if hk.get("prestart") or hk.get("createRuntime"):
+            from .. import hooks
+            state_json = st.oci_state(record, st.CREATING)
+            hooks.run("prestart", hk.get("prestart"), state_json)
+            hooks.run("createRuntime", hk.get("createRuntime"), state_json)
+        parent.send(S.CONTINUE, pid=pid)
+        parent.expect(S.READY, timeout=120)
+        parent.close()
+
+        # (6) created
+        record["status"] = st.CREATED
+        ctx.statedir.write(record)
+        return record
+    except BaseException:
+        for fn in reversed(undo):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - undo as much as possible
+                pass
+        raise
+
+
+def _raise_from(sock: S.SyncSocket, msg: dict) -> None:
+    if msg.get("type") == S.ERROR:
+        from ..errors import from_message
+        raise from_message(msg.get("kind", ""), msg.get("msg", "setup failed"),
+                           stage=msg.get("stage", ""), errno=msg.get("errno"))
+    raise ContainerSetupError(f"sync: unexpected message {msg.get('type')}", stage="sync")
+
+
+def _connect_console(path: str) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as exc:
+        s.close()
+        raise SpecError(f"--console-socket {path!r}: {exc.strerror}") from None
+    return s
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    _reap(pid)
+
+
+def start_barrier(statedir_path: str, timeout: float | None = None) -> None:
+    """Open the start barrier and wait until the program has been exec'd.
+
+    The init closes its end on a successful execve (the fd is close-on-exec),
+    so EOF means "running"; an exec failure arrives as text.
+    """
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dirfd = os.open(statedir_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            s.connect(f"/proc/self/fd/{dirfd}/start.sock")
+        except (ConnectionRefusedError, FileNotFoundError):
+            raise PyContainerError("the container's init is not waiting for start "
+                                   "(it has exited or was started already)") from None
+        s.sendall(b"start")
+        s.settimeout(timeout)
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        if data:
+            from ..errors import ExecError
+            raise ExecError(data.decode(errors="replace"), stage="exec")
+    finally:
+        os.close(dirfd)
+        s.close()

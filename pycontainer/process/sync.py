@@ -1,0 +1,95 @@
+"""The sync protocol between the runtime (stage 0) and the container's processes.
+
+One ``socketpair(AF_UNIX, SOCK_SEQPACKET)`` (unix(7)) links the runtime to
+stage 1 and, after stage 1 forks, to the container's init. SEQPACKET keeps
+message boundaries: one ``recv`` is one message, a JSON object with a
+``type``. The order is fixed; each side ``expect``s the next type::
+
+    runtime (stage 0)                         stage 1 / init
+    ─────────────────                         ──────────────
+    fork stage 1
+    write stage 1's pid to cgroup.procs
+    GO  ───────────────────────────────────▶  join/unshare namespaces
+                                              [new user ns]
+         ◀───────────────────────────────────  MAP_PLS
+    write uid_map, gid_map (proc(5))
+    MAP_ACK ───────────────────────────────▶
+                                              fork the init (pid 1), exit
+         ◀───────────────────────────────────  INIT_PID {pid}
+    network, prestart/createRuntime hooks
+    CONTINUE ──────────────────────────────▶  rootfs, mounts, pivot_root, ...
+         ◀───────────────────────────────────  READY   (init waits at the start barrier)
+
+    any step may instead send  ERROR {kind, msg, stage, errno}  and exit.
+
+The child's failure is a message, not a guess from an exit status: the
+runtime re-raises it as the same exception class with the same one-line text
+(crun forwards its child's errors the same way; runc's procError).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from ..errors import ContainerSetupError, from_message
+
+GO, MAP_PLS, MAP_ACK, INIT_PID, CONTINUE, READY, ERROR = (
+    "GO", "MAP_PLS", "MAP_ACK", "INIT_PID", "CONTINUE", "READY", "ERROR")
+
+
+class SyncSocket:
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    @classmethod
+    def pair(cls) -> tuple["SyncSocket", "SyncSocket"]:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return cls(a), cls(b)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, msgtype: str, **fields) -> None:
+        fields["type"] = msgtype
+        self.sock.send(json.dumps(fields).encode())
+
+    def send_error(self, exc: BaseException, stage: str) -> None:
+        kind = type(exc).__name__
+        errno = getattr(exc, "errno", None)
+        msg = str(exc) if not isinstance(exc, OSError) else _oserror_text(exc)
+        try:
+            self.send(ERROR, kind=kind, msg=msg, stage=getattr(exc, "stage", "") or stage, errno=errno)
+        except OSError:
+            pass
+
+    def recv(self, timeout: float | None = None) -> dict:
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            raise ContainerSetupError("container setup timed out waiting for the container process",
+                                      stage="sync") from None
+        if not data:
+            raise ContainerSetupError("container process exited during setup without saying why",
+                                      stage="sync")
+        return json.loads(data)
+
+    def expect(self, kind: str, timeout: float | None = None) -> dict:
+        msg = self.recv(timeout)
+        if msg.get("type") == ERROR:
+            raise from_message(msg.get("kind", ""), msg.get("msg", "container setup failed"),
+                               stage=msg.get("stage", ""), errno=msg.get("errno"))
+        if msg.get("type") != kind:
+            raise ContainerSetupError(f"sync: expected {kind}, received {msg.get('type')}", stage="sync")
+        return msg
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _oserror_text(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    if exc.filename is not None and str(exc.filename) not in text:
+        text = f"{text}: {exc.filename}"
+    return text

@@ -1,0 +1,161 @@
+"""The container's root filesystem, set up inside its own mount namespace.
+
+Run by the init (pid 1 of the container) after ``unshare(CLONE_NEWNS)``, in
+this order (each step is a function below):
+
+1. ``set_propagation`` – make every mount in the new namespace a *slave* (or
+   private) so nothing the container mounts propagates back to the host
+   (mount_namespaces(7), "Shared subtrees").
+2. ``bind_rootfs`` – bind-mount the rootfs onto itself: pivot_root(2) needs
+   the new root to be a mount point. (An image's overlay is mounted here
+   instead, see pycontainer.image.)
+3. ``mount_all`` – the config's ``mounts``, in order, each destination
+   resolved inside the rootfs (pycontainer.mounts).
+4. ``setup_dev`` – default devices, /dev symlinks, /dev/ptmx (pycontainer.devices).
+5. ``pivot_root`` – swap the root: ``pivot_root(".", ".")`` stacks the old
+   root under the new one, and ``umount2(".", MNT_DETACH)`` drops it, so no
+   path in the container leads back to the host (pivot_root(2), NOTES).
+6. ``mask_paths`` / ``readonly_paths`` – hide /proc/kcore & co. behind
+   /dev/null or an empty read-only tmpfs; bind-remount /proc/sys & co.
+   read-only. Each target is checked first: masking with a /dev/null the
+   image swapped for something else would mask nothing (CVE-2025-31133).
+7. ``finalize_root`` – remount / read-only if ``root.readonly``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from . import devices, mounts
+from . import syscalls as sc
+from . import trace
+from .errors import MountError
+
+
+def set_propagation(linux: dict) -> None:
+    prop = mounts.PROPAGATION.get(linux.get("rootfsPropagation", ""), sc.MS_SLAVE | sc.MS_REC)
+    # Before the rootfs exists, '/' must not share events with the host.
+    first = sc.MS_SLAVE | sc.MS_REC if prop & sc.MS_SHARED else prop
+    with trace.step("mount", "linux.rootfsPropagation", target="/",
+                    flags=sc.flag_names(first, sc.MS_NAMES)):
+        sc.mount(None, "/", None, first)
+
+
+def bind_rootfs(rootfs: str) -> None:
+    with trace.step("mount", "root.path", type="bind", source=rootfs, target=rootfs,
+                    flags="MS_BIND|MS_REC"):
+        sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+
+
+def mount_all(root_fd: int, spec_mounts: list[dict], cgroup_mode: str) -> None:
+    for i, m in enumerate(spec_mounts):
+        mounts.mount_entry(root_fd, m, cgroup_mode=cgroup_mode, field=f"mounts[{i}]")
+
+
+def needs_dev_setup(spec_mounts: list[dict]) -> bool:
+    """runc's rule: create devices unless /dev is bind-mounted from somewhere."""
+    for m in spec_mounts:
+        if m["destination"].rstrip("/") == "/dev":
+            return "bind" not in m.get("options", []) and m.get("type") != "bind" \
+                and "rbind" not in m.get("options", [])
+    return False
+
+
+def setup_dev(root_fd: int, linux: dict, spec_mounts: list[dict], in_userns: bool) -> None:
+    if not needs_dev_setup(spec_mounts):
+        return
+    devices.create_devices(root_fd, linux.get("devices", []), bind=in_userns)
+    has_pts = any(m["destination"].rstrip("/") == "/dev/pts" for m in spec_mounts)
+    devices.create_symlinks(root_fd, with_ptmx=has_pts)
+
+
+def pivot_root(rootfs: str) -> None:
+    with trace.step("pivot_root", "root.path", new_root=rootfs, put_old="(stacked, then detached)"):
+        os.chdir(rootfs)
+        sc.pivot_root(".", ".")
+        # The old root is now mounted on top of '.'. Make it a slave so the
+        # unmount below does not propagate to the host, then detach it.
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        sc.umount2(".", sc.MNT_DETACH)
+        os.chdir("/")
+
+
+def _is_dev_null(fd: int) -> bool:
+    st = os.fstat(fd)
+    return stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3
+
+
+def mask_paths(paths: list[str]) -> None:
+    """Hide each path: /dev/null over files, an empty read-only tmpfs over dirs."""
+    if not paths:
+        return
+    null = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        if not _is_dev_null(null):
+            raise MountError("mask paths: /dev/null in the container is not the 1:3 character "
+                             "device; refusing to mask with it", stage="masked-paths")
+        root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for p in paths:
+                try:
+                    fd = mounts.open_in_root(root, p, os.O_PATH | os.O_NOFOLLOW)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                        continue
+                    raise MountError(f"mask {p}: {exc.strerror}", stage="masked-paths",
+                                     errno=exc.errno) from None
+                try:
+                    st = os.fstat(fd)
+                    with trace.step("mount", "linux.maskedPaths", target=p,
+                                    type="tmpfs ro" if stat.S_ISDIR(st.st_mode) else "bind /dev/null"):
+                        if stat.S_ISDIR(st.st_mode):
+                            sc.mount("tmpfs", mounts.fd_path(fd), "tmpfs", sc.MS_RDONLY,
+                                     "size=0,mode=755")
+                        else:
+                            sc.mount(mounts.fd_path(null), mounts.fd_path(fd), None, sc.MS_BIND)
+                except OSError as exc:
+                    raise MountError(f"mask {p}: {exc.strerror}", stage="masked-paths",
+                                     errno=exc.errno) from None
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(root)
+    finally:
+        os.close(null)
+
+
+def readonly_paths(paths: list[str]) -> None:
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for p in paths:
+            try:
+                fd = mounts.open_in_root(root, p, os.O_PATH | os.O_NOFOLLOW)
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    continue
+                raise MountError(f"readonly {p}: {exc.strerror}", stage="readonly-paths",
+                                 errno=exc.errno) from None
+            try:
+                target = mounts.fd_path(fd)
+                with trace.step("mount", "linux.readonlyPaths", target=p, flags="MS_BIND|MS_REC, then MS_RDONLY"):
+                    sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
+                    with mounts.reopened(root, p) as mounted:
+                        mounts.remount(mounted, sc.MS_BIND | sc.MS_RDONLY | sc.MS_REC)
+            except OSError as exc:
+                raise MountError(f"readonly {p}: {exc.strerror}", stage="readonly-paths",
+                                 errno=exc.errno) from None
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root)
+
+
+def finalize_root(readonly: bool, linux: dict) -> None:
+    if readonly:
+        with trace.step("mount", "root.readonly", target="/", flags="MS_REMOUNT|MS_BIND|MS_RDONLY"):
+            mounts.remount("/", sc.MS_BIND | sc.MS_RDONLY)
+    prop = linux.get("rootfsPropagation")
+    if prop in ("shared", "rshared", "unbindable", "runbindable", "private", "rprivate"):
+        sc.mount(None, "/", None, mounts.PROPAGATION[prop])

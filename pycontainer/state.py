@@ -1,0 +1,182 @@
+"""Container state on disk: one directory per container under the state root.
+
+The OCI runtime spec (runtime.md, "State") defines what ``state`` prints:
+``ociVersion, id, status, pid, bundle, annotations``; runc adds ``rootfs``,
+``created`` and ``owner``. pycontainer keeps that, plus what later commands
+need (the cgroup path, the namespaces to join for exec, what networking
+made), in ``<root>/<id>/state.json``:
+
+* the directory is created with ``mkdir(2)``, which fails with EEXIST if the
+  ID is taken: that is the atomic "reserve this ID" step of ``create``;
+* every write goes to a temporary file that is ``rename(2)``d over the old
+  one, so a reader never sees half a file, even after ``kill -9``;
+* commands that change a container hold ``flock(2)`` on the directory, so two
+  ``pycontainer`` processes never act on one container at once.
+
+A process ID alone cannot identify the container's init: PIDs are reused. As
+runc does, the init's start time (field 22 of ``/proc/PID/stat``, proc(5)) is
+stored beside the PID, and a PID whose start time differs is a dead init.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import json
+import os
+import re
+import shutil
+
+from .errors import ContainerExists, ContainerNotFound, InvalidID, StateError
+
+DEFAULT_ROOT = "/run/pycontainer"
+OCI_VERSION = "1.2.0"
+_ID_RE = re.compile(r"^[A-Za-z0-9_+.-]+$")
+
+# Status values of the OCI spec; "paused" is runc's addition.
+CREATING, CREATED, RUNNING, STOPPED, PAUSED = "creating", "created", "running", "stopped", "paused"
+
+
+def validate_id(container_id: str) -> str:
+    """Reject IDs that cannot safely name a directory (runc's validateID rule)."""
+    if not container_id:
+        raise InvalidID("invalid container ID: it is empty")
+    if container_id in (".", "..") or not _ID_RE.match(container_id):
+        raise InvalidID(f"invalid container ID {container_id!r}: use only letters, digits and _+.-, "
+                        "and not . or ..")
+    if len(container_id) > 1024:
+        raise InvalidID("invalid container ID: longer than 1024 characters")
+    return container_id
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds") \
+        .replace("+00:00", "Z")
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Field 22 (starttime) of /proc/PID/stat, or None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # comm (field 2) may contain spaces and ')': split after the last ')'.
+    rest = data[data.rfind(b")") + 2:].split()
+    try:
+        if rest[0] == b"Z":           # a zombie has exited: treat as gone
+            return None
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+class StateDir:
+    """The state of one container: ``<root>/<id>/``."""
+
+    def __init__(self, root: str, container_id: str):
+        self.root = root
+        self.id = validate_id(container_id)
+        self.path = os.path.join(root, container_id)
+        self._lock_fd = -1
+
+    # --- existence ---------------------------------------------------------
+    def create(self) -> None:
+        """Reserve the ID (mkdir fails if it is taken) and lock it."""
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        try:
+            os.mkdir(self.path, 0o711)
+        except FileExistsError:
+            raise ContainerExists(f"container {self.id!r} already exists") from None
+        self.lock()
+
+    def exists(self) -> bool:
+        return os.path.isfile(os.path.join(self.path, "state.json")) or os.path.isdir(self.path)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.unlock()
+
+    # --- locking -------------------------------------------------------------
+    def lock(self, blocking: bool = True) -> None:
+        if self._lock_fd >= 0:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerNotFound(f"container {self.id!r} does not exist") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            raise StateError(f"container {self.id!r} is busy: another pycontainer command holds it")
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    # --- the record --------------------------------------------------------------
+    def read(self) -> dict:
+        try:
+            with open(os.path.join(self.path, "state.json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            if os.path.isdir(self.path):
+                # create was killed before its first write: a stopped husk.
+                return {"id": self.id, "status": CREATING, "pid": 0, "bundle": "", "husk": True}
+            raise ContainerNotFound(f"container {self.id!r} does not exist") from None
+        except ValueError as exc:
+            raise StateError(f"state of container {self.id!r} is corrupt: {exc}") from None
+
+    def write(self, record: dict) -> None:
+        """Atomically replace state.json (write a temp file, fsync-free rename)."""
+        tmp = os.path.join(self.path, f".state.json.{os.getpid()}")
+        with open(tmp, "w") as f:
+            json.dump(record, f, separators=(",", ":"))
+        os.rename(tmp, os.path.join(self.path, "state.json"))
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+
+def status_of(record: dict, frozen: bool = False) -> str:
+    """The live status: the recorded one, corrected by whether the init still exists."""
+    pid = record.get("pid") or 0
+    recorded = record.get("status", STOPPED)
+    if pid <= 0:
+        return CREATING if recorded == CREATING and not record.get("husk") else STOPPED
+    if proc_start_time(pid) != record.get("pid_start"):
+        return STOPPED
+    if recorded == CREATING:
+        return CREATING
+    if frozen:
+        return PAUSED
+    return recorded
+
+
+def list_ids(root: str) -> list[str]:
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if _ID_RE.match(n) and n not in (".", "..")
+                  and os.path.isdir(os.path.join(root, n)))
+
+
+def oci_state(record: dict, status: str) -> dict:
+    """The JSON ``state`` prints: the OCI fields plus runc's rootfs/created/owner."""
+    out = {
+        "ociVersion": record.get("ociVersion", OCI_VERSION),
+        "id": record["id"],
+        "pid": record.get("pid", 0) if status not in (STOPPED,) else 0,
+        "status": status,
+        "bundle": record.get("bundle", ""),
+        "rootfs": record.get("rootfs", ""),
+        "created": record.get("created", ""),
+        "owner": record.get("owner", ""),
+    }
+    if record.get("annotations"):
+        out["annotations"] = record["annotations"]
+    return out
