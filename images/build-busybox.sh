@@ -20,7 +20,7 @@ R="$TMP/rootfs"
 mkdir -p "$R/bin" "$R/sbin" "$R/usr/bin" "$R/usr/sbin" "$R/etc" "$R/proc" "$R/sys" "$R/dev" \
          "$R/tmp" "$R/root" "$R/home" "$R/var/www" "$R/run"
 chmod 1777 "$R/tmp"
-cp "$BB" "$R/bin/busybox"
+cp -p "$BB" "$R/bin/busybox"   # -p: keep the package mtime, so the built-in image is reproducible
 for a in $("$BB" --list); do
   [ "$a" = busybox ] || ln -sf busybox "$R/bin/$a"
 done

@@ -1,0 +1,141 @@
+"""Built-in images: made offline from Debian packages by the recipes in ``images/``.
+
+``busybox`` resolves with no network: the first time the store lacks
+``docker.io/library/busybox:latest``, ``images/build-busybox.sh OUT`` builds a
+rootfs (Debian's busybox-static) and an image config into OUT, and this
+module turns them into a proper OCI image in the store: one uncompressed
+layer (so its digest *is* its diff_id) written as a reproducible tar (sorted
+names, owner 0:0, every mtime = the busybox binary's mtime), the config with
+``rootfs.diff_ids`` filled in, and an OCI manifest annotated
+``org.pycontainer.builtin``. The same busybox package always yields the same
+image digest, so concurrent first runs converge on one image.
+
+The recipes directory is ``$PYCONTAINER_IMAGES_DIR`` or ``images/`` of the
+source checkout this package lives in.
+
+Read: image-spec ``manifest.md``, ``config.md``; reproducible-builds.org
+"Archive metadata".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..errors import ImageError
+from . import reference
+
+# full name -> recipe script in images/
+RECIPES = {"docker.io/library/busybox:latest": "build-busybox.sh"}
+ANN_BUILTIN = "org.pycontainer.builtin"
+
+
+def is_builtin(ref: str) -> bool:
+    try:
+        return reference.parse(ref).name in RECIPES
+    except ImageError:
+        return False
+
+
+def recipes_dir() -> str:
+    env = os.environ.get("PYCONTAINER_IMAGES_DIR")
+    if env:
+        return env
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "images")
+
+
+def ensure(store, ref: str = "busybox", *, hold: str | None = None, _locked: bool = False):
+    """Build the built-in image ``ref`` into ``store`` unless present; returns the Image."""
+    from contextlib import nullcontext
+    name = reference.parse(ref).name
+    if name not in RECIPES:
+        raise ImageError(f"{ref!r} is not a built-in image (built-ins: "
+                         f"{', '.join(reference.familiar(n) for n in RECIPES)})")
+    with (nullcontext() if _locked else store.adding()):
+        with store._lock("builtin-" + RECIPES[name] + ".lock"):
+            if not store.exists(name):
+                build(store, name)
+        digest, _ = store._find(name)
+        img = store._image(digest, name)
+        if hold:
+            store._hold(hold, img)
+        return img
+
+
+def build(store, name: str) -> str:
+    """Run the recipe for ``name`` and add its image to the store; returns the digest."""
+    import shutil
+    import subprocess
+    import tempfile
+    script = os.path.join(recipes_dir(), RECIPES[name])
+    if not os.path.isfile(script):
+        raise ImageError(f"built-in image {reference.familiar(name)!r}: recipe {script} not "
+                         "found (set PYCONTAINER_IMAGES_DIR to the images/ directory)")
+    work = tempfile.mkdtemp(prefix="builtin-", dir=store.path("ingest"))
+    try:
+        out = os.path.join(work, "out")
+        proc = subprocess.run(["/bin/sh", script, out], capture_output=True, text=True)
+        if proc.returncode != 0:
+            msg = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+            raise ImageError(f"built-in image {reference.familiar(name)!r}: {msg}")
+        with open(os.path.join(out, "config.json")) as f:
+            config = json.load(f)
+        return add_rootfs(store, os.path.join(out, "rootfs"), config, [name],
+                          annotations={ANN_BUILTIN: f"images/{RECIPES[name]}"})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def add_rootfs(store, rootfs: str, config: dict, names: list[str], *,
+               annotations: dict | None = None, mtime: int | None = None) -> str:
+    """Tar ``rootfs`` reproducibly as a one-layer image with ``config``; returns the digest."""
+    import time
+    from .store import MT_OCI_CONFIG, MT_OCI_LAYER, MT_OCI_MANIFEST
+    if mtime is None:
+        mtime = int(os.environ.get("SOURCE_DATE_EPOCH") or _newest_mtime(rootfs))
+    with store.ingest() as w:
+        write_tar(rootfs, w, mtime)
+        layer_digest, layer_size = w.commit(), w.count
+    config = dict(config)
+    config["rootfs"] = {"type": "layers", "diff_ids": [layer_digest]}
+    config.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime)))
+    cfg = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    cfg_digest = store.add_blob_bytes(cfg)
+    manifest = {"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
+                "config": {"mediaType": MT_OCI_CONFIG, "digest": cfg_digest, "size": len(cfg)},
+                "layers": [{"mediaType": MT_OCI_LAYER, "digest": layer_digest,
+                            "size": layer_size}]}
+    if annotations:
+        manifest["annotations"] = annotations
+    data = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    return store.add_image(data, names).digest
+
+
+def _newest_mtime(rootfs: str) -> int:
+    bb = os.path.join(rootfs, "bin", "busybox")
+    return int(os.lstat(bb if os.path.exists(bb) else rootfs).st_mtime)
+
+
+def write_tar(rootfs: str, out, mtime: int) -> None:
+    """Write ``rootfs`` as a tar to ``out`` (anything with .write): sorted, 0:0, fixed mtime."""
+    import tarfile
+
+    class _W:
+        def write(self, b):
+            out.write(bytes(b))
+            return len(b)
+    with tarfile.open(fileobj=_W(), mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        for dirpath, dirnames, filenames in os.walk(rootfs):
+            dirnames.sort()
+            for n in sorted(dirnames + filenames):
+                p = os.path.join(dirpath, n)
+                ti = tf.gettarinfo(p, arcname=os.path.relpath(p, rootfs))
+                ti.uid = ti.gid = 0
+                ti.uname = ti.gname = ""
+                ti.mtime = mtime
+                if ti.isreg():
+                    with open(p, "rb") as f:
+                        tf.addfile(ti, f)
+                else:
+                    tf.addfile(ti)

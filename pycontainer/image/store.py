@@ -1,0 +1,664 @@
+"""The image store: an OCI image layout on disk, plus each layer unpacked once.
+
+Layout under the root (default ``/var/lib/pycontainer/images``, or
+``$PYCONTAINER_IMAGE_ROOT``)::
+
+    oci-layout                 {"imageLayoutVersion": "1.0.0"}     (image-spec image-layout.md)
+    index.json                 one descriptor per (name, image manifest); the name is the
+                               annotation io.containerd.image.name (full, e.g.
+                               docker.io/library/busybox:latest) and the tag is
+                               org.opencontainers.image.ref.name, as containerd writes them
+    blobs/sha256/<hex>         manifests, configs and layer blobs, content-addressed
+    ingest/                    blobs being written: renamed into blobs/ only once their
+                               digest and size are verified, so no half-written blob is
+                               ever reachable by digest
+    layers/<hex of diff_id>/   a layer unpacked in overlay form (layers.py); shared by every
+                               image and container that uses it; unpacked into
+                               layers/.tmp-* and renamed when its diff_id checks out
+    holds/<container-id>.json  "this container uses this image": rmi refuses, gc keeps
+    locks/                     flock(2) files (below)
+
+Locking (flock(2), released by the kernel if a process dies): ``gc.lock`` is
+taken *shared* by everything that adds content (pull, load, unpack, hold) and
+*exclusive* by removal and garbage collection, so gc never deletes a blob a
+pull has written but not yet referenced; ``index.lock`` serialises
+index.json rewrites (always after gc.lock: no lock-order inversion);
+``layer-<hex>.lock`` and ``blob-<hex>.lock`` make concurrent pulls of one layer
+unpack/download it once. index.json is replaced atomically (write, fsync,
+rename), so readers need no lock.
+
+The root is mode 0700: unpacked layers hold the images' setuid binaries, which
+must not be reachable by unprivileged host users.
+
+Read: image-spec ``image-layout.md``, ``image-index.md``, ``manifest.md``,
+``config.md``; Docker's ``docker save`` format (``manifest.json`` with
+Config/RepoTags/Layers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from ..errors import ImageError
+from . import reference
+
+DEFAULT_ROOT = "/var/lib/pycontainer/images"
+
+MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MT_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+MT_OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+MT_OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+MT_OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+MT_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MT_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+MT_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+MANIFEST_TYPES = (MT_OCI_MANIFEST, MT_DOCKER_MANIFEST)
+INDEX_TYPES = (MT_OCI_INDEX, MT_DOCKER_LIST)
+
+ANN_NAME = "io.containerd.image.name"
+ANN_REF = "org.opencontainers.image.ref.name"
+
+MAX_JSON = 4 << 20          # manifests and configs larger than this are refused
+
+
+class ImageNotFound(ImageError):
+    """No image with this name or digest in the store."""
+
+
+@dataclass
+class Image:
+    """A resolved image: what the porcelain needs to build a bundle."""
+
+    name: str                   # the reference it was resolved by (full form) or its digest
+    digest: str                 # manifest digest (what a registry calls the image)
+    id: str                     # config digest (what docker calls the image ID)
+    manifest: dict
+    config: dict                # the image config: config["config"] holds Env, Cmd, ...
+    layers: list[str]           # unpacked layer dirs, bottom layer first (overlay lowers)
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def run_config(self) -> dict:
+        """Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts, ... (may be empty)."""
+        return self.config.get("config") or {}
+
+
+def sha256_hex(digest: str) -> str:
+    if not reference.is_digest(digest):
+        raise ImageError(f"unsupported or malformed digest {digest!r} (want sha256:<64 hex>)")
+    return digest[len("sha256:"):]
+
+
+@contextmanager
+def _flock(path: str, exclusive: bool = True):
+    import fcntl
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class Ingest:
+    """A blob being written: verified against its digest and size, then renamed in.
+
+    ``with store.ingest(expected) as w: w.write(...); digest = w.commit()``;
+    leaving the block without commit (an error, a full disk) removes the
+    temporary file, so nothing half-written is ever reachable by digest.
+    """
+
+    def __init__(self, store: "Store", expected: str | None = None, size: int | None = None):
+        import hashlib
+        self.store, self.expected, self.size = store, expected, size
+        if expected:
+            sha256_hex(expected)
+        fd, self.tmp = _mkstemp(store.path("ingest"))
+        self.f = os.fdopen(fd, "wb")
+        self.sha = hashlib.sha256()
+        self.count = 0
+        self.digest: str | None = None
+
+    def write(self, data: bytes) -> None:
+        self.sha.update(data)
+        self.count += len(data)
+        if self.size is not None and self.count > self.size:
+            raise ImageError(f"blob {self.expected}: more than the {self.size} bytes announced")
+        try:
+            self.f.write(data)
+        except OSError as exc:
+            raise ImageError(f"writing blob {self.expected or ''} under {self.store.root}: "
+                             f"{exc.strerror}", errno=exc.errno) from exc
+
+    def commit(self) -> str:
+        digest = "sha256:" + self.sha.hexdigest()
+        if self.expected and digest != self.expected:
+            raise ImageError(f"blob digest mismatch: expected {self.expected}, got {digest} "
+                             "(corrupt or tampered download)")
+        if self.size is not None and self.count != self.size:
+            raise ImageError(f"blob {digest}: {self.count} bytes, descriptor says {self.size} "
+                             "(truncated)")
+        try:
+            self.f.flush()
+            os.fsync(self.f.fileno())
+            self.f.close()
+            final = self.store.blob_path(digest)
+            os.replace(self.tmp, final)
+        except OSError as exc:
+            raise ImageError(f"storing blob {digest} under {self.store.root}: {exc.strerror}",
+                             errno=exc.errno) from exc
+        self.tmp = None
+        self.digest = digest
+        return digest
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if not self.f.closed:
+            self.f.close()
+        if self.tmp:
+            try:
+                os.unlink(self.tmp)
+            except FileNotFoundError:
+                pass
+        return False
+
+
+def _mkstemp(dirpath: str):
+    import tempfile
+    return tempfile.mkstemp(dir=dirpath, prefix="blob-")
+
+
+class Store:
+    """An image store rooted at ``root``; every method is safe to call concurrently."""
+
+    def __init__(self, root: str | None = None, *, devices: str = "reject"):
+        self.root = os.path.abspath(root or os.environ.get("PYCONTAINER_IMAGE_ROOT")
+                                    or DEFAULT_ROOT)
+        self.devices = devices
+        self._ready = False
+
+    # -- paths and setup -------------------------------------------------------------
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
+
+    def blob_path(self, digest: str) -> str:
+        return self.path("blobs", "sha256", sha256_hex(digest))
+
+    def layer_dir(self, diff_id: str) -> str:
+        return self.path("layers", sha256_hex(diff_id))
+
+    def _init(self) -> None:
+        if self._ready:
+            return
+        try:
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+            for d in ("blobs/sha256", "ingest", "layers", "holds", "locks"):
+                os.makedirs(self.path(d), mode=0o700, exist_ok=True)
+            if not os.path.exists(self.path("oci-layout")):
+                _write_atomic(self.path("oci-layout"), b'{"imageLayoutVersion":"1.0.0"}')
+            if not os.path.exists(self.path("index.json")):
+                with _flock(self.path("locks", "index.lock")):
+                    if not os.path.exists(self.path("index.json")):
+                        self._write_index({"schemaVersion": 2, "mediaType": MT_OCI_INDEX,
+                                           "manifests": []})
+        except OSError as exc:
+            raise ImageError(f"image store {self.root}: {exc.strerror} (run as root or set "
+                             "PYCONTAINER_IMAGE_ROOT)", errno=exc.errno) from exc
+        self._ready = True
+
+    def _lock(self, name: str, exclusive: bool = True):
+        self._init()
+        return _flock(self.path("locks", name), exclusive)
+
+    def adding(self):
+        """Shared gc lock: hold it while adding content that is not yet referenced."""
+        return self._lock("gc.lock", exclusive=False)
+
+    def blob_lock(self, digest: str):
+        return self._lock(f"blob-{sha256_hex(digest)}.lock")
+
+    # -- blobs -----------------------------------------------------------------------
+
+    def has_blob(self, digest: str) -> bool:
+        return os.path.isfile(self.blob_path(digest))
+
+    def ingest(self, expected: str | None = None, size: int | None = None) -> Ingest:
+        self._init()
+        return Ingest(self, expected, size)
+
+    def add_blob_bytes(self, data: bytes, expected: str | None = None) -> str:
+        with self.ingest(expected, len(data)) as w:
+            w.write(data)
+            return w.commit()
+
+    def read_json_blob(self, digest: str) -> dict:
+        """Read a manifest/config blob, re-verifying its digest (they are small)."""
+        import hashlib
+        try:
+            with open(self.blob_path(digest), "rb") as f:
+                data = f.read(MAX_JSON + 1)
+        except FileNotFoundError:
+            raise ImageError(f"blob {digest} is missing from {self.root} (store damaged? "
+                             "remove and pull the image again)") from None
+        if len(data) > MAX_JSON:
+            raise ImageError(f"blob {digest} is over {MAX_JSON} bytes; not a manifest/config")
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise ImageError(f"blob {digest} is corrupt on disk (digest mismatch)")
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ImageError(f"blob {digest} is not valid JSON: {exc}") from None
+
+    # -- index.json ------------------------------------------------------------------
+
+    def _read_index(self) -> dict:
+        self._init()
+        try:
+            with open(self.path("index.json"), "rb") as f:
+                return json.load(f)
+        except (OSError, ValueError) as exc:
+            raise ImageError(f"image store index {self.path('index.json')} unreadable: {exc}") \
+                from None
+
+    def _write_index(self, index: dict) -> None:
+        _write_atomic(self.path("index.json"), json.dumps(index, indent=1).encode())
+
+    @staticmethod
+    def _entry_name(e: dict) -> str | None:
+        return (e.get("annotations") or {}).get(ANN_NAME)
+
+    # -- adding images ---------------------------------------------------------------
+
+    def add_image(self, manifest: bytes, names: list[str] = (), *, media_type: str | None = None,
+                  progress=None) -> Image:
+        """Record an image whose config and layer blobs are already in the store.
+
+        Writes the manifest blob, unpacks every layer (once per diff_id), then
+        points each of ``names`` at it (moving the name off any other image).
+        Callers hold ``adding()``.
+        """
+        import hashlib
+        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        m = _parse_manifest(manifest, digest, media_type)
+        media_type = m.get("mediaType") or media_type or MT_OCI_MANIFEST
+        if not self.has_blob(digest):
+            self.add_blob_bytes(manifest, digest)
+        config = self.read_json_blob(m["config"]["digest"])
+        diff_ids = _diff_ids(config, m, digest)
+        for desc, diff_id in zip(m["layers"], diff_ids):
+            self.unpack(desc, diff_id, progress=progress)
+        full = [reference.parse(n).name for n in names]
+        with self._lock("index.lock"):
+            index = self._read_index()
+            keep = [e for e in index["manifests"]
+                    if self._entry_name(e) not in full
+                    and not (e["digest"] == digest and self._entry_name(e) is None and full)]
+            have = {(e["digest"], self._entry_name(e)) for e in keep}
+            desc = {"mediaType": media_type, "digest": digest, "size": len(manifest),
+                    "platform": {"os": config.get("os", "linux"),
+                                 "architecture": config.get("architecture", "")}}
+            if not full and not any(e["digest"] == digest for e in keep):
+                keep.append(desc)
+            for n in full:
+                if (digest, n) not in have:
+                    ref = reference.parse(n)
+                    keep.append({**desc, "annotations": {ANN_NAME: n, ANN_REF: ref.tag or ""}})
+            index["manifests"] = keep
+            self._write_index(index)
+        return self._image(digest, full[0] if full else digest)
+
+    def unpack(self, desc: dict, diff_id: str, progress=None) -> str:
+        """Unpack layer blob ``desc`` into layers/<diff_id>, once, verifying the diff_id."""
+        import shutil
+        import tempfile
+        from . import layers
+        final = self.layer_dir(diff_id)
+        if os.path.isdir(final):
+            return final
+        with self._lock(f"layer-{sha256_hex(diff_id)}.lock"):
+            if os.path.isdir(final):
+                return final
+            blob = self.blob_path(desc["digest"])
+            if not os.path.isfile(blob):
+                raise ImageError(f"layer blob {desc['digest']} is missing from {self.root}")
+            tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.path("layers"))
+            try:
+                os.chmod(tmp, 0o755)
+                res = layers.apply_layer(blob, tmp, devices=self.devices,
+                                         label=f"layer {desc['digest'][:19]}")
+                if res.diff_id != diff_id:
+                    raise ImageError(f"layer {desc['digest']}: uncompressed digest {res.diff_id} "
+                                     f"does not match the config's diff_id {diff_id}")
+                if res.skipped and progress:
+                    progress.note(f"layer {diff_id[:19]}: skipped {len(res.skipped)} device "
+                                  f"node(s): {', '.join(res.skipped[:5])}")
+                os.rename(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return final
+
+    # -- lookup ----------------------------------------------------------------------
+
+    def _find(self, ref: str) -> tuple[str, str]:
+        """(manifest digest, full name or digest) for a name, digest or ID prefix."""
+        index = self._read_index()
+        entries = index.get("manifests", [])
+        s = ref[len("sha256:"):] if ref.startswith("sha256:") else ref
+        if 12 <= len(s) <= 64 and all(c in "0123456789abcdef" for c in s):
+            hits = set()
+            for e in entries:
+                d = e["digest"]
+                if d[7:].startswith(s):
+                    hits.add(d)
+                else:
+                    try:
+                        cfg = self.read_json_blob(d)["config"]["digest"]
+                    except (ImageError, KeyError, TypeError):
+                        continue
+                    if cfg[7:].startswith(s):
+                        hits.add(d)
+            if len(hits) > 1:
+                raise ImageError(f"image ID prefix {ref!r} is ambiguous; give more digits")
+            if hits:
+                d = hits.pop()
+                return d, d
+        r = reference.parse(ref)
+        if r.digest:
+            for e in entries:
+                if e["digest"] == r.digest:
+                    return r.digest, r.name
+        else:
+            for e in entries:
+                if self._entry_name(e) == r.name:
+                    return e["digest"], r.name
+        raise ImageNotFound(f"image {ref!r} not found in {self.root} "
+                            f"(pull it: pycontainer pull {ref})")
+
+    def _image(self, digest: str, name: str) -> Image:
+        m = self.read_json_blob(digest)
+        config = self.read_json_blob(m["config"]["digest"])
+        diff_ids = _diff_ids(config, m, digest)
+        dirs = [self.unpack(desc, d) for desc, d in zip(m["layers"], diff_ids)]
+        names = [self._entry_name(e) for e in self._read_index()["manifests"]
+                 if e["digest"] == digest and self._entry_name(e)]
+        return Image(name=name, digest=digest, id=m["config"]["digest"], manifest=m,
+                     config=config, layers=dirs, names=names)
+
+    def resolve(self, ref: str, *, hold: str | None = None, builtin: bool = True) -> Image:
+        """The image ``ref`` names, its layers unpacked (bottom first).
+
+        ``busybox`` (and ``busybox:latest``) is built offline from
+        images/build-busybox.sh if the store lacks it. With ``hold=<container
+        id>`` the image is also marked in use by that container, under the same
+        lock, so no concurrent ``rmi`` can remove its layers in between.
+        """
+        with self.adding():
+            try:
+                digest, name = self._find(ref)
+            except ImageNotFound:
+                from . import builtin as _builtin
+                if not builtin or not _builtin.is_builtin(ref):
+                    raise
+                return _builtin.ensure(self, ref, hold=hold, _locked=True)
+            img = self._image(digest, name)
+            if hold:
+                self._hold(hold, img)
+            return img
+
+    def exists(self, ref: str) -> bool:
+        try:
+            self._find(ref)
+            return True
+        except ImageNotFound:
+            return False
+
+    # -- holds (images in use by containers) ------------------------------------------
+
+    def _hold(self, container_id: str, img: Image) -> None:
+        _check_holder(container_id)
+        rec = {"image": img.digest, "name": img.name,
+               "layers": [os.path.basename(d) for d in img.layers]}
+        _write_atomic(self.path("holds", container_id + ".json"), json.dumps(rec).encode())
+
+    def hold(self, container_id: str, img: Image) -> None:
+        """Mark ``img`` in use by ``container_id`` (rmi refuses; gc keeps its layers)."""
+        with self.adding():
+            self._hold(container_id, img)
+
+    def release(self, container_id: str) -> None:
+        """Forget the hold of ``container_id`` (idempotent; call on container delete)."""
+        _check_holder(container_id)
+        try:
+            os.unlink(self.path("holds", container_id + ".json"))
+        except FileNotFoundError:
+            pass
+
+    def holds(self) -> dict[str, dict]:
+        self._init()
+        out = {}
+        for n in os.listdir(self.path("holds")):
+            if n.endswith(".json"):
+                try:
+                    with open(self.path("holds", n)) as f:
+                        out[n[:-5]] = json.load(f)
+                except (OSError, ValueError):
+                    continue
+        return out
+
+    def prune_holds(self, live_ids) -> list[str]:
+        """Release holds of containers that no longer exist (for ``pycontainer gc``)."""
+        live = set(live_ids)
+        gone = [c for c in self.holds() if c not in live]
+        for c in gone:
+            self.release(c)
+        return gone
+
+    # -- tag, remove, gc -------------------------------------------------------------
+
+    def tag(self, src: str, new: str) -> str:
+        """Point ``new`` at the image ``src`` names; returns the full new name."""
+        with self.adding():
+            digest, _ = self._find(src)
+            m = self.read_json_blob(digest)
+            data = _read_file(self.blob_path(digest))
+            img = self.add_image(data, [new], media_type=m.get("mediaType"))
+        return img.name
+
+    def remove(self, ref: str, *, force: bool = False) -> list[str]:
+        """``rmi``: untag ``ref``; the last name (or a digest) removes the image.
+
+        Refuses an image a container holds unless ``force``; then collects
+        blobs and unpacked layers nothing references any more. Returns what
+        was untagged/deleted, docker-style ("Untagged: ...", "Deleted: ...").
+        """
+        out: list[str] = []
+        with self._lock("gc.lock"):
+            with self._lock("index.lock"):
+                digest, name = self._find(ref)
+                index = self._read_index()
+                entries = index["manifests"]
+                mine = [e for e in entries if e["digest"] == digest]
+                by_name = name != digest
+                remaining = [e for e in mine if by_name and self._entry_name(e) != name]
+                if not remaining:
+                    users = [c for c, h in self.holds().items() if h.get("image") == digest]
+                    if users and not force:
+                        raise ImageError(f"image {ref!r} is in use by container(s) "
+                                         f"{', '.join(sorted(users))}; stop and remove them "
+                                         "or use --force")
+                drop = mine if not remaining else [e for e in mine if self._entry_name(e) == name]
+                for e in drop:
+                    if self._entry_name(e):
+                        out.append("Untagged: " + reference.familiar(self._entry_name(e)))
+                index["manifests"] = [e for e in entries if not any(e is d for d in drop)]
+                self._write_index(index)
+                if not remaining:
+                    out.append("Deleted: " + digest)
+            out += self._gc()
+        return out
+
+    def gc(self) -> list[str]:
+        """Delete blobs, unpacked layers and ingest leftovers that nothing references."""
+        with self._lock("gc.lock"):
+            return self._gc()
+
+    def _gc(self) -> list[str]:
+        import shutil
+        blobs, layer_dirs = set(), set()
+        for e in self._read_index()["manifests"]:
+            d = e["digest"]
+            blobs.add(sha256_hex(d))
+            try:
+                m = self.read_json_blob(d)
+                blobs.add(sha256_hex(m["config"]["digest"]))
+                blobs.update(sha256_hex(x["digest"]) for x in m["layers"])
+                cfg = self.read_json_blob(m["config"]["digest"])
+                layer_dirs.update(sha256_hex(x) for x in cfg["rootfs"]["diff_ids"])
+            except (ImageError, KeyError, TypeError):
+                continue                          # keep what we can; never crash gc
+        for h in self.holds().values():
+            layer_dirs.update(h.get("layers", []))
+        out = []
+        for n in os.listdir(self.path("blobs", "sha256")):
+            if n not in blobs:
+                os.unlink(self.path("blobs", "sha256", n))
+                out.append(f"Deleted blob: sha256:{n}")
+        for n in os.listdir(self.path("layers")):
+            if n not in layer_dirs:
+                shutil.rmtree(self.path("layers", n), ignore_errors=True)
+                if not n.startswith(".tmp-"):
+                    out.append(f"Deleted layer: sha256:{n}")
+        for n in os.listdir(self.path("ingest")):
+            try:
+                os.unlink(self.path("ingest", n))
+            except OSError:
+                pass
+        return out
+
+    # -- listing ---------------------------------------------------------------------
+
+    def list(self) -> list[dict]:
+        """One row per image: names, digest, id, created, size (sum of blob sizes)."""
+        rows: dict[str, dict] = {}
+        for e in self._read_index()["manifests"]:
+            d = e["digest"]
+            row = rows.get(d)
+            if row is None:
+                try:
+                    m = self.read_json_blob(d)
+                    cfg = self.read_json_blob(m["config"]["digest"])
+                except (ImageError, KeyError, TypeError):
+                    continue
+                size = m["config"].get("size", 0) + sum(x.get("size", 0) for x in m["layers"])
+                row = rows[d] = {"names": [], "digest": d, "id": m["config"]["digest"],
+                                 "created": cfg.get("created", ""), "size": size,
+                                 "platform": reference.platform_str(cfg)}
+            if self._entry_name(e):
+                row["names"].append(self._entry_name(e))
+        return list(rows.values())
+
+    def inspect(self, ref: str) -> dict:
+        """Docker-style ``image inspect`` record (without unpacking anything)."""
+        digest, name = self._find(ref)
+        m = self.read_json_blob(digest)
+        cfg = self.read_json_blob(m["config"]["digest"])
+        names = [self._entry_name(e) for e in self._read_index()["manifests"]
+                 if e["digest"] == digest and self._entry_name(e)]
+        diff_ids = cfg.get("rootfs", {}).get("diff_ids", [])
+        return {
+            "Id": m["config"]["digest"],
+            "Digest": digest,
+            "RepoTags": [reference.familiar(n) for n in names],
+            "MediaType": m.get("mediaType", MT_OCI_MANIFEST),
+            "Created": cfg.get("created", ""),
+            "Architecture": cfg.get("architecture", ""),
+            "Os": cfg.get("os", ""),
+            "Config": cfg.get("config") or {},
+            "RootFS": cfg.get("rootfs", {}),
+            "Size": m["config"].get("size", 0) + sum(x.get("size", 0) for x in m["layers"]),
+            "Layers": [{"digest": x["digest"], "mediaType": x.get("mediaType"),
+                        "size": x.get("size"), "diff_id": di,
+                        "dir": self.layer_dir(di) if os.path.isdir(self.layer_dir(di)) else None}
+                       for x, di in zip(m["layers"], diff_ids)],
+            "History": cfg.get("history", []),
+            "UsedBy": sorted(c for c, h in self.holds().items() if h.get("image") == digest),
+        }
+
+    # -- load / save / pull --------------------------------------------------------------
+
+    def load(self, src, *, name: str | None = None, progress=None) -> list[str]:
+        """Import a ``docker save`` tarball or an OCI archive (path, '-' or file object)."""
+        from . import archive
+        return archive.load(self, src, name=name, progress=progress)
+
+    def save(self, refs: list[str], out) -> None:
+        """Write ``refs`` as one tar that is both an OCI layout and a docker-save archive."""
+        from . import archive
+        archive.save(self, refs, out)
+
+    def pull(self, ref: str, **kw) -> Image:
+        """Pull from a registry (see registry.pull for the keyword arguments)."""
+        from . import registry
+        return registry.pull(self, ref, **kw)
+
+
+def _check_holder(container_id: str) -> None:
+    import re
+    if not re.fullmatch(r"[A-Za-z0-9_+.-]{1,256}", container_id) or container_id in (".", ".."):
+        raise ImageError(f"invalid container ID {container_id!r} for an image hold")
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _parse_manifest(data: bytes, digest: str, media_type: str | None) -> dict:
+    if len(data) > MAX_JSON:
+        raise ImageError(f"manifest {digest} is over {MAX_JSON} bytes")
+    try:
+        m = json.loads(data)
+    except ValueError as exc:
+        raise ImageError(f"manifest {digest} is not valid JSON: {exc}") from None
+    mt = m.get("mediaType") or media_type
+    if mt in INDEX_TYPES or "manifests" in m:
+        raise ImageError(f"manifest {digest} is an index; pick a platform manifest first")
+    if (mt and mt not in MANIFEST_TYPES) or m.get("schemaVersion") != 2 \
+            or not isinstance(m.get("config"), dict) or not isinstance(m.get("layers"), list):
+        raise ImageError(f"manifest {digest}: unsupported manifest (media type {mt!r}, "
+                         f"schemaVersion {m.get('schemaVersion')!r}); need OCI or Docker schema2")
+    for d in [m["config"]] + m["layers"]:
+        if not isinstance(d, dict) or not reference.is_digest(str(d.get("digest", ""))):
+            raise ImageError(f"manifest {digest}: descriptor with a missing or non-sha256 digest")
+    return m
+
+
+def _diff_ids(config: dict, m: dict, digest: str) -> list[str]:
+    try:
+        diff_ids = list(config["rootfs"]["diff_ids"])
+    except (KeyError, TypeError):
+        raise ImageError(f"image {digest}: config has no rootfs.diff_ids") from None
+    if len(diff_ids) != len(m["layers"]):
+        raise ImageError(f"image {digest}: {len(m['layers'])} layers but {len(diff_ids)} diff_ids")
+    for d in diff_ids:
+        sha256_hex(d)
+    return diff_ids
