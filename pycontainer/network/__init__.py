@@ -301,7 +301,7 @@ def _setup_bridge(container_id: str, pid, req) -> dict:
                       masquerade=bool(req["masquerade"]), fresh=fresh)
         if fresh and req["masquerade"]:
             # masquerade to other networks needs routing between interfaces
-            bridge._sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+            bridge.write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
     except BaseException as exc:
         for fn in reversed(undo):
             try:

@@ -61,13 +61,13 @@ def iproute(fd: int | None = None):
         raise
 
 
-def _call(ipr, method: str, *args, why: str, tolerate=(), **kw):
+def _call(ipr, method: str, *args, why: str, tolerate=(), trace_args=None, **kw):
     """One netlink request, traced; netlink errors become a NetworkError."""
     from pyroute2.netlink.exceptions import NetlinkError
     with trace.step(f"rtnetlink {method} {args[0] if args else ''}".strip(),
                     **{k: v for k, v in kw.items() if k != "peer"},
                     **({"peer": {k: v for k, v in kw["peer"].items() if k != "net_ns_fd"}}
-                       if "peer" in kw else {})):
+                       if "peer" in kw else {}), **(trace_args or {})):
         try:
             return getattr(ipr, method)(*args, **kw)
         except NetlinkError as exc:
@@ -131,7 +131,7 @@ def ensure_bridge(ipr, name: str, gateway: str, prefixlen: int,
         # 127.0.0.1:hostport -> container: the DNATed packet keeps source
         # 127.0.0.1 and leaves through the bridge; the kernel drops such
         # "martian" packets unless route_localnet is set on the way out.
-        _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+        write_sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
         _call(ipr, "link", "set", index=idx, state="up", why=f"set bridge {name!r} up")
         made = True
     return idx, made
@@ -145,7 +145,7 @@ def _check_overlap(ipr, subnet, bridge: str) -> None:
                                "choose another subnet for this network", stage="network")
 
 
-def _sysctl(path: str, value: str) -> None:
+def write_sysctl(path: str, value: str) -> None:
     """Write a /proc/sys knob (sysctl(8)); the path is the documentation."""
     with trace.step("write sysctl", path=path, value=value):
         try:
@@ -173,10 +173,15 @@ def attach(ipr, container_id: str, target, bridge_index: int, address: str, pref
     try:
         _call(ipr, "link", "add", ifname=host_if, kind="veth", master=bridge_index, mtu=mtu,
               state="up", peer={"ifname": ifname, "net_ns_fd": nsfd, "mtu": mtu},
+              trace_args={"peer_netns": path},
               why=f"create veth {host_if!r} with peer {ifname!r} in {path} "
                   f"(a leftover of a crashed run? `pycontainer network gc`)")
     finally:
         os.close(nsfd)
+    # hairpin: let a frame leave by the port it came in, so a container can
+    # reach its own published port through a host address (CNI hairpinMode)
+    _call(ipr, "link", "set", ifname=host_if, kind="bridge_slave", mode=1,
+          why=f"set hairpin mode on {host_if!r}")
     fd = netns.netlink_socket(path).detach()   # IPRoute owns and closes the fd
     with iproute(fd) as ipc:
         with trace.step("rtnetlink link dump", netns=path):

@@ -213,6 +213,16 @@ def test_published_port_serves_httpd_on_localhost_bridge_and_host_addresses(env,
             assert http_get(f"http://{ad['local']}:{hp}/").strip() == "hello-from-pyc", ad["local"]
 
 
+def test_container_reaches_its_own_published_port_hairpin(env, tmp_path):
+    a = env.spawn()
+    hp = free_port()
+    sa = network.setup("self", a, env.req(ports=[f"{hp}:80"]))
+    assert "hairpin on" in run("bridge", "-d", "link", "show", "dev", sa["host_ifname"]).stdout
+    start_httpd(env, a, 80, tmp_path, "hairpin")
+    gw = str(env.subnet.network_address + 1)
+    assert http_get(f"http://{gw}:{hp}/", pid=a, env=env).strip() == "hairpin"
+
+
 def test_port_bound_to_one_host_ip(env, tmp_path):
     a = env.spawn()
     hp = free_port()

@@ -163,3 +163,33 @@ def test_importing_the_package_does_not_import_pyroute2():
             "print(any(m.startswith('pyroute2') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_preload_imports_pyroute2_in_the_background_for_bridge_only():
+    code = ("import sys, time; from pycontainer import network;"
+            "network.preload(network.parse_request('none')); time.sleep(0.3);"
+            "a = 'pyroute2' in sys.modules;"
+            "network.preload(network.parse_request('bridge'));"
+            "[time.sleep(0.05) for _ in range(100) if 'pyroute2.iproute' not in sys.modules];"
+            "print(a, 'pyroute2.iproute' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_cli_ls_and_gc(tmp_path):
+    from click.testing import CliRunner
+
+    from pycontainer.network.cli import network as group
+    from pycontainer.network.ipam import Ipam
+    d = tmp_path / "t"
+    d.mkdir()
+    (d / "network.json").write_text(json.dumps({"name": "t", "bridge": "pycx0", "subnet": "10.89.9.0/24",
+                                                "gateway": "10.89.9.1", "mtu": 1500,
+                                                "nft_table": "pycnotthere"}))
+    Ipam(str(d), "10.89.9.0/24").reserve("web")
+    r = CliRunner().invoke(group, ["ls", "--state-dir", str(tmp_path)])
+    assert r.exit_code == 0 and "10.89.9.0/24" in r.output and r.output.split()[-1] == "1"
+    r = CliRunner().invoke(group, ["ls", "--json", "--state-dir", str(tmp_path)])
+    assert json.loads(r.output)[0]["leases"] == {"10.89.9.2": "web"}
+    r = CliRunner().invoke(group, ["inspect", "nope", "--state-dir", str(tmp_path)])
+    assert r.exit_code != 0 and "no network 'nope'" in r.output
