@@ -121,19 +121,20 @@ def remove(dirs: list[str]) -> None:
             pass
 
 
-def rmtree(path: str, timeout: float = 2.0) -> None:
+def rmtree(path: str, timeout: float = 2.0, deadline: float | None = None) -> None:
     """Remove a cgroup and its child cgroups, deepest first.
 
     Only directories are removed (rmdir(2)); the control files vanish with them.
-    EBUSY is retried until ``timeout``: a process that was just killed leaves
-    the cgroup a moment after the signal.
+    EBUSY is retried until ``timeout`` (or the monotonic ``deadline``): a
+    process that was just killed leaves the cgroup a moment after the signal.
     """
     if not os.path.isdir(path):
         return
     dirs = []
     for root, subdirs, _ in os.walk(path):
         dirs.append(root)
-    deadline = time.monotonic() + timeout
+    if deadline is None:
+        deadline = time.monotonic() + timeout
     for d in sorted(dirs, key=len, reverse=True):
         while True:
             try:

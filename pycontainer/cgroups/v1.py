@@ -161,9 +161,10 @@ class Manager:
         """Remove the cgroup from every hierarchy; keep going past failures,
         then report them all in one error."""
         errors = []
+        deadline = time.monotonic() + 2.0        # one wait for all hierarchies
         for d in self.hierarchies:
             try:
-                fs.rmtree(d)
+                fs.rmtree(d, deadline=deadline)
             except CgroupError as e:
                 errors.append(str(e))
         if errors:
