@@ -20,7 +20,6 @@ stored beside the PID, and a PID whose start time differs is a dead init.
 
 from __future__ import annotations
 
-import datetime
 import fcntl
 import json
 import os
@@ -50,6 +49,7 @@ def validate_id(container_id: str) -> str:
 
 
 def now_rfc3339() -> str:
+    import datetime
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds") \
         .replace("+00:00", "Z")
 

@@ -1,0 +1,148 @@
+"""A click-free parser for the hot verbs engines call on every container.
+
+Importing click costs ~30 ms here, more than runc needs for a whole
+container start, and containerd and conmon call ``create``, ``start``,
+``state``, ``kill`` and ``delete`` (plus benchmarks' ``run -b``) with a
+small, fixed set of flags. This module recognises exactly those command
+lines and calls the same ``Runtime`` methods the click commands call.
+Anything else (``--help``, an unknown flag, any other verb) returns
+``None`` and the full click CLI in ``pycontainer.cli`` handles it, so the
+behaviour is the same whichever parser runs; ``tests/unit/test_fastcli.py``
+checks the two agree.
+"""
+
+from __future__ import annotations
+
+import sys
+
+_GLOBAL_VALUE = {"--root", "--log", "--log-format", "--rootless", "--trace-to"}
+_GLOBAL_FLAG = {"--debug", "--systemd-cgroup", "--trace"}
+
+# verb -> (options taking a value, flag options, aliases)
+_VERBS = {
+    "create": ({"--bundle", "--console-socket", "--pid-file", "--preserve-fds"},
+               {"--no-pivot", "--no-new-keyring"}, {"-b": "--bundle"}),
+    "run": ({"--bundle", "--console-socket", "--pid-file", "--preserve-fds"},
+            {"--detach", "--no-pivot", "--no-new-keyring"}, {"-b": "--bundle", "-d": "--detach"}),
+    "start": (set(), set(), {}),
+    "state": (set(), set(), {}),
+    "delete": (set(), {"--force"}, {"-f": "--force"}),
+    "kill": (set(), {"--all"}, {"-a": "--all"}),
+}
+
+
+def parse(argv: list[str]):
+    """-> (globals dict, verb, options dict, positionals) or None to use click."""
+    g: dict = {}
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        name, eq, val = argv[i].partition("=")
+        if name in _GLOBAL_VALUE:
+            if not eq:
+                if i + 1 >= len(argv):
+                    return None
+                i += 1
+                val = argv[i]
+            g[name] = val
+        elif name in _GLOBAL_FLAG and not eq:
+            g[name] = True
+        else:
+            return None
+        i += 1
+    if i >= len(argv) or argv[i] not in _VERBS:
+        return None
+    verb = argv[i]
+    values, flags, aliases = _VERBS[verb]
+    opts: dict = {}
+    pos: list[str] = []
+    i += 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            pos.extend(argv[i + 1:])
+            break
+        if a.startswith("-") and len(a) > 1 and not _is_number(a):
+            name, eq, val = a.partition("=")
+            name = aliases.get(name, name)
+            if name in values:
+                if not eq:
+                    if i + 1 >= len(argv):
+                        return None
+                    i += 1
+                    val = argv[i]
+                opts[name] = val
+            elif name in flags and not eq:
+                opts[name] = True
+            else:
+                return None
+        else:
+            pos.append(a)
+        i += 1
+    want = {"kill": (1, 2), "run": (1, 1)}.get(verb, (1, 1))
+    if not want[0] <= len(pos) <= want[1]:
+        return None
+    if verb == "run" and "--bundle" not in opts:
+        return None                       # `run IMAGE`: the porcelain, via click
+    if g.get("--log-format", "text") not in ("text", "json"):
+        return None
+    if g.get("--rootless", "auto") not in ("auto", "false"):
+        return None
+    if "--preserve-fds" in opts and not opts["--preserve-fds"].lstrip("-").isdigit():
+        return None
+    return g, verb, opts, pos
+
+
+def _is_number(a: str) -> bool:
+    return a[1:].isdigit()
+
+
+def main(argv: list[str]) -> bool:
+    """Handle ``argv`` if it is a hot-path command line; False to fall back to click."""
+    parsed = parse(argv)
+    if parsed is None:
+        return False
+    g, verb, opts, pos = parsed
+    import os
+
+    from . import log, trace
+    from .errors import PyContainerError
+    log.configure(g.get("--log"), g.get("--log-format", "text"), bool(g.get("--debug")))
+    if g.get("--trace") or g.get("--trace-to"):
+        trace.enable(g.get("--trace-to") or "1")
+    else:
+        trace.enable_from_env()
+    if g.get("--systemd-cgroup"):
+        log.warning("--systemd-cgroup is not supported: pycontainer manages cgroupfs directly; "
+                    "cgroupsPath is taken as a path")
+    root = g.get("--root", "/run/pycontainer")
+    if not os.path.isabs(root):
+        root = os.path.abspath(root)
+    code = 0
+    try:
+        from .container import Runtime
+        rt = Runtime(root)
+        cid = pos[0]
+        if verb == "create":
+            rt.create(cid, opts.get("--bundle", "."), console_socket=opts.get("--console-socket"),
+                      pid_file=opts.get("--pid-file"), preserve_fds=int(opts.get("--preserve-fds", 0)))
+        elif verb == "run":
+            code = rt.run(cid, opts["--bundle"], detach=bool(opts.get("--detach")),
+                          console_socket=opts.get("--console-socket"), pid_file=opts.get("--pid-file"),
+                          preserve_fds=int(opts.get("--preserve-fds", 0)))
+        elif verb == "start":
+            rt.start(cid)
+        elif verb == "state":
+            import json
+            sys.stdout.write(json.dumps(rt.state(cid), indent=2) + "\n")
+        elif verb == "delete":
+            rt.delete(cid, force=bool(opts.get("--force")))
+        elif verb == "kill":
+            from .container import parse_signal
+            rt.kill(cid, parse_signal(pos[1] if len(pos) > 1 else "SIGTERM"), bool(opts.get("--all")))
+    except PyContainerError as exc:
+        log.error(str(exc))
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    sys.stdout.flush()
+    sys.exit(code)

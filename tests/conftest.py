@@ -1,0 +1,197 @@
+"""Shared fixtures: a busybox bundle, the CLI as a subprocess, leak checks.
+
+Integration tests run the real runtime, as root, on the real kernel, and
+check the result from outside (/proc/PID/ns, /proc/PID/status, the cgroup
+tree, mountinfo). Each test gets its own state root (``--root``) so tests
+never see each other's containers, and ``leakcheck`` asserts that a test
+left no mount, cgroup or state behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IS_ROOT = os.geteuid() == 0
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_root = pytest.mark.skip(reason="needs root (integration test on the real kernel)")
+    for item in items:
+        if "root" in item.keywords and not IS_ROOT:
+            item.add_marker(skip_root)
+
+
+# --- the default image's rootfs, built once per session -------------------------
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("image") / "busybox"
+    if not os.path.exists("/bin/busybox"):
+        pytest.skip("busybox-static is not installed (apt-get install busybox-static)")
+    subprocess.run(["sh", os.path.join(ROOT, "images", "build-busybox.sh"), str(out)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return str(out / "rootfs")
+
+
+def default_config(args):
+    sys.path.insert(0, ROOT)
+    from pycontainer.spec import default_spec
+    spec = default_spec(args, terminal=False)
+    return spec
+
+
+class Bundle:
+    """A bundle dir with a copy of the busybox rootfs and an editable config."""
+
+    def __init__(self, path: str, rootfs_src: str):
+        self.path = path
+        self.rootfs = os.path.join(path, "rootfs")
+        shutil.copytree(rootfs_src, self.rootfs, symlinks=True)
+        self.config = default_config(["sh", "-c", "true"])
+        self.config["root"]["readonly"] = False   # tests write marks into the rootfs
+
+    def write(self, config: dict | None = None) -> str:
+        with open(os.path.join(self.path, "config.json"), "w") as f:
+            json.dump(config if config is not None else self.config, f)
+        return self.path
+
+    def args(self, *argv: str) -> "Bundle":
+        self.config["process"]["args"] = list(argv)
+        self.write()
+        return self
+
+
+@pytest.fixture
+def bundle(tmp_path, busybox_rootfs):
+    b = Bundle(str(tmp_path / "bundle"), busybox_rootfs)
+    os.makedirs(b.path, exist_ok=True)
+    b.write()
+    return b
+
+
+# --- the CLI -----------------------------------------------------------------------
+
+class CLI:
+    def __init__(self, root: str):
+        self.root = root
+        self.created: list[str] = []
+
+    def cmd(self, *args: str, root: bool = True) -> list[str]:
+        base = [sys.executable, "-m", "pycontainer"]
+        return base + (["--root", self.root] if root else []) + list(args)
+
+    def __call__(self, *args: str, check: bool = False, timeout: float = 60, input=None,
+                 root: bool = True, **kw) -> subprocess.CompletedProcess:
+        # Output goes to files, not pipes: a created or detached container's
+        # init inherits them and would hold a pipe open long after we return.
+        import tempfile
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            r = subprocess.run(self.cmd(*args, root=root), stdout=out, stderr=err, text=True,
+                               timeout=timeout, input=input, cwd=ROOT,
+                               stdin=None if input is not None else subprocess.DEVNULL, **kw)
+            out.seek(0)
+            err.seek(0)
+            p = subprocess.CompletedProcess(r.args, r.returncode, out.read(), err.read())
+        if check and p.returncode != 0:
+            raise AssertionError(f"pycontainer {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+        return p
+
+    def state(self, cid: str) -> dict:
+        return json.loads(self("state", cid, check=True).stdout)
+
+    def create(self, cid: str, bundle: str, *extra: str, **kw) -> subprocess.CompletedProcess:
+        self.created.append(cid)
+        return self("create", "--bundle", bundle, *extra, cid, **kw)
+
+    def cleanup(self) -> None:
+        for cid in os.listdir(self.root) if os.path.isdir(self.root) else []:
+            self("delete", "--force", cid)
+
+
+@pytest.fixture
+def cli(tmp_path):
+    c = CLI(str(tmp_path / "state"))
+    yield c
+    c.cleanup()
+
+
+def new_id(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# --- "nothing left behind" ------------------------------------------------------------
+
+def _mounts() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return sorted(" ".join(line.split()[3:5]) for line in f)
+
+
+def _cgroups() -> list[str]:
+    out = []
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        if not os.path.isdir(base):
+            continue
+        for hier in os.listdir(base):
+            p = os.path.join(base, hier, "pycontainer")
+            if os.path.isdir(p):
+                out += [os.path.join(p, d) for d in os.listdir(p) if os.path.isdir(os.path.join(p, d))]
+        p = os.path.join(base, "pycontainer")
+        if os.path.isdir(p):
+            out += [os.path.join(p, d) for d in os.listdir(p) if os.path.isdir(os.path.join(p, d))]
+    return sorted(out)
+
+
+class Snapshot:
+    def __init__(self, state_root: str):
+        self.state_root = state_root
+        self.mounts = _mounts()
+        self.cgroups = _cgroups()
+
+    def assert_same(self) -> None:
+        for _ in range(50):
+            if _mounts() == self.mounts and _cgroups() == self.cgroups:
+                break
+            time.sleep(0.05)
+        assert _mounts() == self.mounts, "mounts left behind: " + \
+            repr(sorted(set(_mounts()) - set(self.mounts)))
+        assert _cgroups() == self.cgroups, "cgroups left behind: " + \
+            repr(sorted(set(_cgroups()) - set(self.cgroups)))
+        left = os.listdir(self.state_root) if os.path.isdir(self.state_root) else []
+        assert left == [], f"state dirs left behind: {left}"
+
+
+@pytest.fixture
+def leakcheck(cli):
+    snap = Snapshot(cli.root)
+    yield snap
+    snap.assert_same()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def proc_status(pid: int) -> dict:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+__all__ = ["Bundle", "CLI", "new_id", "pid_alive", "proc_status", "copy"]

@@ -1,0 +1,206 @@
+"""The OCI lifecycle on the real kernel: create -> created -> start -> running -> stopped -> delete.
+
+Checked from outside: the init's pid and its namespaces in /proc, its
+parent, the state JSON, and that delete leaves nothing behind.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import new_id, pid_alive, proc_status
+
+pytestmark = pytest.mark.root
+
+NS = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
+
+
+def test_run_prints_and_exits_with_status(cli, bundle, leakcheck):
+    bundle.args("sh", "-c", "echo hello; exit 3")
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.stdout == "hello\n"
+    assert p.returncode == 3
+
+
+def test_run_reports_death_by_signal_as_128_plus_n(cli, bundle, leakcheck):
+    # pid 1 of a pid namespace cannot be killed from inside: kill it from the host.
+    bundle.args("sleep", "30")
+    cid = new_id()
+    proc = subprocess.Popen(cli.cmd("run", "-b", bundle.path, cid))
+    for _ in range(200):
+        p = cli("state", cid)
+        if p.returncode == 0 and json.loads(p.stdout)["status"] == "running":
+            break
+        time.sleep(0.02)
+    os.kill(json.loads(p.stdout)["pid"], signal.SIGKILL)
+    assert proc.wait(timeout=20) == 128 + 9
+
+
+def test_create_leaves_only_the_init_waiting(cli, bundle, leakcheck):
+    bundle.args("sh", "-c", "echo started > /tmp/mark; sleep 30")
+    cid = new_id()
+    pidfile = os.path.join(bundle.path, "pid")
+    p = cli.create(cid, bundle.path, "--pid-file", pidfile)
+    assert p.returncode == 0, p.stderr
+    st = cli.state(cid)
+    assert st["status"] == "created"
+    assert st["id"] == cid and st["bundle"] == bundle.path
+    assert st["rootfs"] == bundle.rootfs and st["created"].endswith("Z")
+    pid = st["pid"]
+    assert int(open(pidfile).read()) == pid
+    assert pid_alive(pid)
+    # `create` has exited: the init's parent is not a pycontainer process.
+    ppid = int(proc_status(pid)["PPid"])
+    assert "pycontainer" not in open(f"/proc/{ppid}/cmdline").read()
+    # Every namespace of the config is new.
+    for ns in NS:
+        assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+    # The program has not run yet: the init waits at the barrier.
+    assert not os.path.exists(os.path.join(bundle.rootfs, "tmp", "mark"))
+    assert cli("start", cid).returncode == 0
+    assert cli.state(cid)["status"] == "running"
+    for _ in range(100):
+        if os.path.exists(os.path.join(bundle.rootfs, "tmp", "mark")):
+            break
+        time.sleep(0.02)
+    assert open(os.path.join(bundle.rootfs, "tmp", "mark")).read() == "started\n"
+    # Start twice is an error.
+    p = cli("start", cid)
+    assert p.returncode != 0 and "not created" in p.stderr
+    # Delete of a running container needs --force.
+    p = cli("delete", cid)
+    assert p.returncode != 0 and "not stopped" in p.stderr
+    assert cli("kill", cid, "KILL").returncode == 0
+    for _ in range(200):
+        if cli.state(cid)["status"] == "stopped":
+            break
+        time.sleep(0.02)
+    st = cli.state(cid)
+    assert st["status"] == "stopped" and st["pid"] == 0
+    assert cli("delete", cid).returncode == 0
+    assert cli("state", cid).returncode != 0
+
+
+def test_program_is_pid_1_with_the_configured_hostname(cli, bundle, leakcheck):
+    bundle.config["hostname"] = "box1"
+    bundle.args("sh", "-c", "echo $$; hostname; cat /proc/1/cmdline | tr '\\0' ' '")
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[:2] == ["1", "box1"]
+
+
+def test_delete_of_created_container_kills_its_init(cli, bundle, leakcheck):
+    bundle.args("sleep", "30")
+    cid = new_id()
+    assert cli.create(cid, bundle.path).returncode == 0
+    pid = cli.state(cid)["pid"]
+    assert cli("delete", cid).returncode == 0
+    for _ in range(100):
+        if not pid_alive(pid):
+            break
+        time.sleep(0.02)
+    assert not pid_alive(pid)
+
+
+def test_kill_accepts_names_and_numbers(cli, bundle, leakcheck):
+    bundle.args("sh", "-c", "trap 'echo got USR1 >> /tmp/sig' USR1; trap 'echo got TERM >> /tmp/sig; exit 0' TERM; "
+                "while :; do sleep 0.05; done")
+    cid = new_id()
+    assert cli.create(cid, bundle.path).returncode == 0
+    assert cli("start", cid).returncode == 0
+    time.sleep(0.3)
+    sigfile = os.path.join(bundle.rootfs, "tmp", "sig")
+    assert cli("kill", cid, "USR1").returncode == 0
+    for _ in range(100):
+        if os.path.exists(sigfile):
+            break
+        time.sleep(0.02)
+    assert cli("kill", cid, "SIGUSR1").returncode == 0
+    time.sleep(0.3)
+    assert cli("kill", cid, "15").returncode == 0
+    for _ in range(200):
+        if cli.state(cid)["status"] == "stopped":
+            break
+        time.sleep(0.02)
+    assert open(sigfile).read().splitlines() == ["got USR1", "got USR1", "got TERM"]
+    p = cli("kill", cid, "NOTASIGNAL")
+    assert p.returncode != 0 and "invalid signal" in p.stderr
+    assert cli("delete", cid).returncode == 0
+
+
+def test_kill_all_signals_every_process(cli, bundle, leakcheck):
+    bundle.args("sh", "-c", "sleep 100 & sleep 100 & wait")
+    cid = new_id()
+    assert cli.create(cid, bundle.path).returncode == 0
+    assert cli("start", cid).returncode == 0
+    for _ in range(100):
+        pids = json.loads(cli("ps", "--format", "json", cid).stdout)
+        if len(pids) >= 3:
+            break
+        time.sleep(0.02)
+    assert len(pids) == 3
+    assert cli("kill", "--all", cid, "9").returncode == 0
+    for _ in range(200):
+        if not any(pid_alive(p) for p in pids):
+            break
+        time.sleep(0.02)
+    assert not any(pid_alive(p) for p in pids)
+    assert cli("delete", cid).returncode == 0
+
+
+def test_list_and_ps(cli, bundle, leakcheck):
+    bundle.args("sleep", "30")
+    cid = new_id()
+    assert cli.create(cid, bundle.path).returncode == 0
+    rows = json.loads(cli("list", "--format", "json").stdout)
+    assert [r["id"] for r in rows] == [cid] and rows[0]["status"] == "created"
+    table = cli("list").stdout.splitlines()
+    assert table[0].split()[:3] == ["ID", "PID", "STATUS"] and table[1].startswith(cid)
+    assert cli("list", "-q").stdout.split() == [cid]
+    pid = rows[0]["pid"]
+    assert json.loads(cli("ps", "--format", "json", cid).stdout) == [pid]
+    out = cli("ps", cid).stdout.splitlines()
+    assert "PID" in out[0] and len(out) == 2
+    assert cli("delete", "--force", cid).returncode == 0
+
+
+def test_foreground_run_forwards_signals(cli, bundle, leakcheck):
+    bundle.args("sh", "-c", "trap 'echo term; exit 7' TERM; echo ready; while :; do sleep 0.05; done")
+    proc = subprocess.Popen(cli.cmd("run", "-b", bundle.path, new_id()), stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert out == "term\n"
+    assert proc.returncode == 7
+
+
+def test_detached_run_returns_and_keeps_running(cli, bundle, leakcheck):
+    bundle.args("sleep", "30")
+    cid = new_id()
+    p = cli("run", "-d", "-b", bundle.path, cid)
+    assert p.returncode == 0, p.stderr
+    assert cli.state(cid)["status"] == "running"
+    assert cli("delete", "--force", cid).returncode == 0
+
+
+def test_pause_and_resume(cli, bundle, leakcheck):
+    bundle.args("sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.01; done")
+    cid = new_id()
+    assert cli("run", "-d", "-b", bundle.path, cid).returncode == 0
+    n = os.path.join(bundle.rootfs, "tmp", "n")
+    time.sleep(0.3)
+    assert cli("pause", cid).returncode == 0
+    assert cli.state(cid)["status"] == "paused"
+    a = open(n).read()
+    time.sleep(0.3)
+    assert open(n).read() == a
+    assert cli("resume", cid).returncode == 0
+    time.sleep(0.3)
+    assert open(n).read() != a
+    assert cli.state(cid)["status"] == "running"
+    assert cli("delete", "--force", cid).returncode == 0
