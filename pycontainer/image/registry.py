@@ -217,7 +217,7 @@ class Client:
                              f"registry's Docker-Content-Digest {header}")
         if not mt or mt in ("application/json", "text/plain"):
             mt = _json(data, f"manifest {digest}").get("mediaType", "")
-        if "prettyjws" in mt or mt.endswith("manifest.v1+json"):
+        if mt.startswith("application/vnd.docker.distribution.manifest.v1"):
             raise ImageError(f"{self.ref.short}: registry sent a Docker schema1 manifest; "
                              "not supported")
         return data, mt, digest
