@@ -1,0 +1,209 @@
+"""Image commands with docker's names: pull, images, image inspect/ls/rm/prune, tag, rmi, load, save.
+
+Thin click commands over :class:`pycontainer.image.store.Store`; the main CLI
+registers them with ``for c in image.cli.COMMANDS: main_group.add_command(c)``.
+Errors are ``ImageError`` (a ``PyContainerError``), which the main CLI turns
+into a one-line message and an exit status. The store root is
+``--image-root``, else ``$PYCONTAINER_IMAGE_ROOT``, else
+/var/lib/pycontainer/images.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..errors import ImageError
+
+_root = click.option("--image-root", "image_root", default=None, envvar="PYCONTAINER_IMAGE_ROOT",
+                     help="Image store directory [default: /var/lib/pycontainer/images].")
+
+
+def _store(image_root, devices: str = "reject"):
+    from .store import Store
+    return Store(image_root, devices=devices)
+
+
+# --- pull ------------------------------------------------------------------------------
+
+def _platform(value: str | None) -> dict | None:
+    if not value:
+        return None
+    parts = value.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise click.BadParameter("want OS/ARCH[/VARIANT], e.g. linux/arm64/v8", param_hint="--platform")
+    p = {"os": parts[0], "architecture": parts[1]}
+    if len(parts) == 3:
+        p["variant"] = parts[2]
+    return p
+
+
+@click.command("pull")
+@click.option("--insecure", is_flag=True, default=None,
+              help="Plain HTTP (default only for localhost/127.0.0.1 registries).")
+@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
+              help="Pick this platform from a multi-platform image [default: this machine].")
+@click.option("--timeout", default=30.0, show_default=True, type=float,
+              help="Seconds without an answer before giving up.")
+@click.option("--devices", type=click.Choice(["reject", "skip", "allow"]), default="reject",
+              show_default=True, help="Device nodes in layers: refuse, drop, or create.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@_root
+@click.argument("image")
+def pull(insecure, platform, timeout, devices, quiet, image_root, image):
+    """Pull IMAGE from a registry (OCI distribution API)."""
+    from . import registry
+    progress = registry.Progress() if quiet else registry.TerminalProgress()
+    img = _store(image_root, devices).pull(image, insecure=insecure, progress=progress,
+                                           timeout=timeout, platform=_platform(platform))
+    from .reference import familiar
+    click.echo(familiar(img.name))
+
+
+# --- list / inspect --------------------------------------------------------------------
+
+def _ls(image_root, quiet, digests, as_json):
+    from .reference import familiar
+    rows = _store(image_root).list()
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if quiet:
+        for r in rows:
+            click.echo(r["id"][7:19])
+        return
+    click.echo(f"{'REPOSITORY':<40} {'TAG':<16} " + ("DIGEST" + " " * 66 if digests else "")
+               + f"{'IMAGE ID':<13} {'CREATED':<21} SIZE")
+    for r in rows:
+        for n in r["names"] or [None]:
+            repo, tag = _repo_tag(familiar(n)) if n else ("<none>", "<none>")
+            click.echo(f"{repo:<40} {tag:<16} " + (f"{r['digest']:<72}" if digests else "")
+                       + f"{r['id'][7:19]:<13} {r['created'][:19]:<21} {_size(r['size'])}")
+
+
+def _repo_tag(name: str) -> tuple[str, str]:
+    base = name.split("@")[0]
+    slash, colon = base.rfind("/"), base.rfind(":")
+    return (base[:colon], base[colon + 1:]) if colon > slash else (base, "<none>")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.3g}{unit}" if unit != "B" else f"{n}B"
+        n /= 1000
+    return str(n)
+
+
+_ls_opts = [click.option("-q", "--quiet", is_flag=True, help="Only image IDs."),
+            click.option("--digests", is_flag=True, help="Show manifest digests."),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON."), _root]
+
+
+def _with(opts):
+    def deco(f):
+        for o in reversed(opts):
+            f = o(f)
+        return f
+    return deco
+
+
+@click.command("images")
+@_with(_ls_opts)
+def images(quiet, digests, as_json, image_root):
+    """List images in the store."""
+    _ls(image_root, quiet, digests, as_json)
+
+
+@click.group("image")
+def image():
+    """Manage images (ls, inspect, pull, tag, rm, prune, load, save)."""
+
+
+@image.command("ls")
+@_with(_ls_opts)
+def image_ls(quiet, digests, as_json, image_root):
+    """List images in the store."""
+    _ls(image_root, quiet, digests, as_json)
+
+
+@image.command("inspect")
+@_root
+@click.argument("images", nargs=-1, required=True)
+def image_inspect(image_root, images):
+    """Show images as JSON (config, layers and their unpacked dirs, users)."""
+    st = _store(image_root)
+    click.echo(json.dumps([st.inspect(i) for i in images], indent=2))
+
+
+@image.command("prune")
+@_root
+def image_prune(image_root):
+    """Delete blobs and unpacked layers that no image or container uses."""
+    for line in _store(image_root).gc():
+        click.echo(line)
+
+
+# --- tag / rmi -------------------------------------------------------------------------
+
+@click.command("tag")
+@_root
+@click.argument("source")
+@click.argument("target")
+def tag(image_root, source, target):
+    """Give the image SOURCE the additional name TARGET."""
+    _store(image_root).tag(source, target)
+
+
+@click.command("rmi")
+@click.option("-f", "--force", is_flag=True, help="Remove even if a container uses it.")
+@_root
+@click.argument("images", nargs=-1, required=True)
+def rmi(force, image_root, images):
+    """Untag IMAGE; its last name removes it and the layers nothing else uses."""
+    st = _store(image_root)
+    failed = []
+    for i in images:
+        try:
+            for line in st.remove(i, force=force):
+                click.echo(line)
+        except ImageError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            failed.append(i)
+    if failed:
+        sys.exit(1)
+
+
+# --- load / save ---------------------------------------------------------------------------
+
+@click.command("load")
+@click.option("-i", "--input", "src", default="-", help="Archive to read [default: stdin].")
+@click.option("--name", default=None, help="Name for images the archive leaves unnamed.")
+@click.option("--devices", type=click.Choice(["reject", "skip", "allow"]), default="reject",
+              show_default=True, help="Device nodes in layers: refuse, drop, or create.")
+@_root
+def load(src, name, devices, image_root):
+    """Load images from a docker-save tarball or an OCI archive."""
+    if src == "-" and sys.stdin.isatty():
+        raise click.UsageError("no archive on stdin; use -i FILE or a pipe")
+    for n in _store(image_root, devices).load(src, name=name):
+        click.echo(f"Loaded image: {n}")
+
+
+@click.command("save")
+@click.option("-o", "--output", "out", default="-", help="File to write [default: stdout].")
+@_root
+@click.argument("images", nargs=-1, required=True)
+def save(out, image_root, images):
+    """Write images as one tar: an OCI layout that docker load also reads."""
+    if out == "-" and sys.stdout.isatty():
+        raise click.UsageError("refusing to write a tar to a terminal; use -o FILE or a pipe")
+    _store(image_root).save(list(images), out)
+
+
+for _cmd, _name in ((pull, "pull"), (tag, "tag"), (rmi, "rm"), (load, "load"), (save, "save")):
+    image.add_command(_cmd, _name)
+
+COMMANDS = [pull, images, image, tag, rmi, load, save]

@@ -1,0 +1,66 @@
+"""The image CLI commands (click CliRunner against a tmp store; no network)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from pycontainer.image import cli as image_cli
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/bin/busybox"),
+                                reason="busybox-static not installed (the built-in image)")
+
+
+@pytest.fixture
+def run(tmp_path):
+    @click.group()
+    def top():
+        pass
+    for c in image_cli.COMMANDS:
+        top.add_command(c)
+    runner = CliRunner()
+    env = {"PYCONTAINER_IMAGE_ROOT": str(tmp_path / "store")}
+
+    def invoke(*args, ok=True):
+        r = runner.invoke(top, list(args), env=env, catch_exceptions=True)
+        if ok:
+            assert r.exit_code == 0, (r.output, r.exception)
+        return r
+    return invoke
+
+
+def test_commands_are_the_docker_names():
+    assert [c.name for c in image_cli.COMMANDS] == ["pull", "images", "image", "tag", "rmi",
+                                                   "load", "save"]
+    assert set(image_cli.image.commands) >= {"ls", "inspect", "rm", "prune", "tag", "load",
+                                             "save", "pull"}
+
+
+def test_images_tag_inspect_save_rmi_load(run, tmp_path):
+    from pycontainer.image.store import Store
+    Store(str(tmp_path / "store")).resolve("busybox")     # the built-in image, offline
+    out = run("images").output.splitlines()
+    assert out[0].split()[:2] == ["REPOSITORY", "TAG"]
+    assert out[1].split()[:2] == ["busybox", "latest"]
+    run("tag", "busybox", "localhost:5000/me/bb:v1")
+    info = json.loads(run("image", "inspect", "localhost:5000/me/bb:v1").output)[0]
+    assert sorted(info["RepoTags"]) == ["busybox:latest", "localhost:5000/me/bb:v1"]
+    assert info["Config"]["Cmd"] == ["sh"]
+    assert len(run("images", "-q").output.split()) == 1
+    run("save", "-o", str(tmp_path / "a.tar"), "busybox")
+    assert run("rmi", "localhost:5000/me/bb:v1").output.strip() == "Untagged: localhost:5000/me/bb:v1"
+    out = run("rmi", "busybox").output
+    assert "Deleted: sha256:" in out and "Deleted layer" in out
+    r = run("rmi", "busybox", ok=False)
+    assert r.exit_code == 1 and "not found" in r.output
+    assert run("load", "-i", str(tmp_path / "a.tar")).output.strip() == "Loaded image: busybox:latest"
+    assert json.loads(run("images", "--json").output)[0]["names"] == ["docker.io/library/busybox:latest"]
+
+
+def test_bad_platform_flag(run):
+    r = run("pull", "--platform", "linux", "x", ok=False)
+    assert r.exit_code == 2 and "OS/ARCH" in r.output
