@@ -46,7 +46,7 @@ def host_nets():
 
 def free_subnet(taken_extra=()):
     used = host_nets() + list(taken_extra)
-    start = 100 + os.getpid() % 100
+    start = (os.getpid() * 7 + time.monotonic_ns() // 1000) % 150   # spread concurrent runs
     for i in range(150):
         net = ipaddress.IPv4Network(f"10.89.{(start + i) % 150 + 100}.0/24")
         if not any(net.overlaps(u) for u in used):
@@ -221,6 +221,33 @@ def test_container_reaches_its_own_published_port_hairpin(env, tmp_path):
     start_httpd(env, a, 80, tmp_path, "hairpin")
     gw = str(env.subnet.network_address + 1)
     assert http_get(f"http://{gw}:{hp}/", pid=a, env=env).strip() == "hairpin"
+
+
+def test_concurrent_setups_on_a_fresh_network(env):
+    """Eight runtime processes race to create the same bridge, table and leases."""
+    pids = [env.spawn() for _ in range(8)]
+    code = ("import sys, json; from pycontainer import network;"
+            "print(json.dumps(network.setup(sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]))))")
+    hps = set()
+    while len(hps) < 8:
+        hps.add(free_port())
+    procs = [subprocess.Popen([sys.executable, "-c", code, f"c{i}", str(pid),
+                               json.dumps(env.req(ports=[f"{hp}:80"] if i % 2 else []))],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i, (pid, hp) in enumerate(zip(pids, hps))]
+    saved = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        saved.append(json.loads(out))
+    assert len({s["ip"] for s in saved}) == 8
+    for s in saved:
+        assert ping(None, s["ip"], env)
+    for i, s in enumerate(saved):
+        network.teardown(f"c{i}", s)
+    assert network.networks(env.state)[0]["leases"] == {}
+    assert nat.list_table(env.table)["ports"] == []
+    assert bridge.ports_on(env.bridge) == []
 
 
 def test_port_bound_to_one_host_ip(env, tmp_path):
