@@ -240,7 +240,8 @@ def _network(req) -> dict:
         raise NetworkError(f"invalid subnet {req['subnet']!r}: {exc}", stage="network") from None
     gw = req["gateway"] or str(subnet.network_address + 1)
     want = {"name": req["network"], "bridge": req["bridge"], "subnet": str(subnet), "gateway": gw,
-            "mtu": int(req["mtu"]), "nft_table": req["nft_table"]}
+            "mtu": int(req["mtu"]), "nft_table": req["nft_table"],
+            "masquerade": bool(req["masquerade"])}
     path = os.path.join(directory, "network.json")
     try:
         with open(path) as f:
@@ -260,7 +261,7 @@ def _network(req) -> dict:
             have = json.load(f)
     except (OSError, ValueError) as exc:
         raise NetworkError(f"read network config {path!r}: {exc}", stage="network") from None
-    for k in ("bridge", "subnet", "gateway", "mtu", "nft_table"):
+    for k in ("bridge", "subnet", "gateway", "mtu", "nft_table", "masquerade"):
         if req.get(k) is None or req[k] == DEFAULTS[k]:
             continue   # not asked for: the network's own value holds
         if str(have.get(k)) != str(want[k]):
@@ -298,8 +299,8 @@ def _setup_bridge(container_id: str, pid, req) -> dict:
                                       net["gateway"], net["mtu"]))
         if fresh or ports:
             nat.setup(net["nft_table"], net["subnet"], container_id, ip, ports,
-                      masquerade=bool(req["masquerade"]), fresh=fresh)
-        if fresh and req["masquerade"]:
+                      masquerade=net.get("masquerade", True), fresh=fresh)
+        if fresh and net.get("masquerade", True):
             # masquerade to other networks needs routing between interfaces
             bridge.write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
     except BaseException as exc:
@@ -406,6 +407,11 @@ def gc(live_ids, state_dir: str = DEFAULT_STATE_DIR, prune: bool = False) -> dic
                 bridge.detach(v)
                 rep["veths"].append(v)
             rep["ports"] = nat.gc(net["nft_table"], live)
+            if ipam.leases() and nat.list_table(net["nft_table"]) is None:
+                # the table vanished (nft flush ruleset?) under live containers: rebuild it
+                nat.setup(net["nft_table"], net["subnet"], "", None, [],
+                          masquerade=net.get("masquerade", True), fresh=True)
+                rep["nft_rebuilt"] = True
             if prune and not ipam.leases():
                 rep["removed"] = remove_network(net["name"], state_dir)
             report[net["name"]] = rep

@@ -354,6 +354,15 @@ def test_missing_bridge_is_recreated(env):
     assert [p["container_id"] for p in nat.list_table(env.table)["ports"]] == ["b"]
 
 
+def test_gc_rebuilds_a_vanished_table_under_live_containers(env):
+    a = env.spawn()
+    network.setup("a", a, env.req())
+    run("nft", "delete", "table", "inet", env.table)        # as `nft flush ruleset` would
+    rep = network.gc(["a"], env.state)["t"]
+    assert rep["nft_rebuilt"] and rep["leases"] == {}
+    assert nat.list_table(env.table)["masq_nets"] == [str(env.subnet)]
+
+
 def test_dead_namespace_is_a_clear_error_and_leaves_nothing(env):
     p = subprocess.Popen(["true"])
     p.wait()
