@@ -180,8 +180,9 @@ def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", field: str = "m
     try:
         fd = make_target(root_fd, dest, is_dir)
     except OSError as exc:
-        raise MountError(f"mount {dest}: cannot create mount point: {exc.strerror}",
-                         stage="mounts", errno=exc.errno) from None
+        hint = " (a dangling symlink inside the rootfs?)" if exc.errno == 2 else ""
+        raise MountError(f"mount {dest}: cannot create the mount point{hint}: "
+                         f"{os.strerror(exc.errno)}", stage="mounts", errno=exc.errno) from None
     try:
         target = fd_path(fd)
         if mtype == "cgroup":

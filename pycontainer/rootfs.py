@@ -46,7 +46,13 @@ def set_propagation(linux: dict) -> None:
 def bind_rootfs(rootfs: str) -> None:
     with trace.step("mount", "root.path", type="bind", source=rootfs, target=rootfs,
                     flags="MS_BIND|MS_REC"):
-        sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+        try:
+            sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+        except OSError as exc:
+            hint = " (in a user namespace, the mapped root must be able to reach it)" \
+                if exc.errno == errno.EACCES else ""
+            raise MountError(f"bind-mount rootfs {rootfs!r}: {os.strerror(exc.errno)}{hint}",
+                             stage="rootfs", errno=exc.errno) from None
 
 
 def mount_all(root_fd: int, spec_mounts: list[dict], cgroup_mode: str) -> None:

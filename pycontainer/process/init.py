@@ -102,8 +102,6 @@ def init(ctx) -> None:
         rootfs.pivot_root(ctx.rootfs)
         # From here on '/' is the image: no more imports (security.md P1).
         sys.addaudithook(_no_imports_after_pivot)
-        rootfs.mask_paths(linux.get("maskedPaths", []))
-        rootfs.readonly_paths(linux.get("readonlyPaths", []))
 
         # --- identity of the container ---------------------------------------
         stage = "uts"
@@ -117,7 +115,15 @@ def init(ctx) -> None:
         for key, value in linux.get("sysctl", {}).items():
             path = "/proc/sys/" + key.replace(".", "/")
             with trace.step("write", "linux.sysctl", file=path, value=value):
-                _write_proc(path, value)
+                try:
+                    _write_proc(path, value)
+                except OSError as exc:
+                    raise ContainerSetupError(f"sysctl {key}={value}: {exc.strerror}", stage="sysctl",
+                                              errno=exc.errno) from None
+        # Masking and read-only paths come after the sysctls (/proc/sys turns read-only).
+        stage = "masked-paths"
+        rootfs.mask_paths(linux.get("maskedPaths", []))
+        rootfs.readonly_paths(linux.get("readonlyPaths", []))
 
         stage = "console"
         if proc.get("terminal"):
