@@ -82,7 +82,9 @@ def init(ctx) -> None:
     proc = spec["process"]
     stage = "init"
     try:
-        ctx.sync.expect(S.CONTINUE)  # the runtime made the network, ran createRuntime hooks
+        # The runtime made the network and ran the createRuntime hooks; it
+        # tells us our pid as the host sees it (for the hooks' state).
+        ctx.host_pid = ctx.sync.expect(S.CONTINUE).get("pid", 0)
         ns_types = {n["type"] for n in linux.get("namespaces", [])}
         in_userns = "user" in ns_types
 
