@@ -61,7 +61,7 @@ def parse(argv: list[str]):
         if a == "--":
             pos.extend(argv[i + 1:])
             break
-        if a.startswith("-") and len(a) > 1 and not _is_number(a):
+        if a.startswith("-") and len(a) > 1:
             name, eq, val = a.partition("=")
             name = aliases.get(name, name)
             if name in values:
@@ -90,10 +90,6 @@ def parse(argv: list[str]):
     if "--preserve-fds" in opts and not opts["--preserve-fds"].lstrip("-").isdigit():
         return None
     return g, verb, opts, pos
-
-
-def _is_number(a: str) -> bool:
-    return a[1:].isdigit()
 
 
 def main(argv: list[str]) -> bool:
