@@ -4,7 +4,9 @@
 # The rootfs is Debian's busybox-static binary (no network pull, no registry)
 # with one symlink per applet, a minimal /etc, and the directories the OCI
 # runtime mounts onto. Written to OUT/rootfs, with OUT/config.json holding an
-# OCI image config (Env, Cmd, WorkingDir) for the porcelain.
+# OCI image config (Env, Cmd, WorkingDir) for the porcelain, and
+# OUT/source-date-epoch (the busybox package's mtime, for reproducible layers).
+# pycontainer.image.builtin turns OUT into an OCI image in the store.
 #
 # Needs: busybox-static (apt-get install busybox-static). Idempotent.
 set -eu
@@ -41,6 +43,8 @@ cat > "$TMP/config.json" <<'JSON'
 }
 JSON
 case "$(uname -m)" in aarch64) sed -i 's/"amd64"/"arm64"/' "$TMP/config.json";; esac
+# the package's date: pycontainer.image.builtin stamps every file with it (reproducible digest)
+stat -c %Y "$BB" > "$TMP/source-date-epoch"
 rm -rf "$OUT"
 mv "$TMP" "$OUT"
 echo "$OUT"

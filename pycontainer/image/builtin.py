@@ -5,10 +5,15 @@
 rootfs (Debian's busybox-static) and an image config into OUT, and this
 module turns them into a proper OCI image in the store: one uncompressed
 layer (so its digest *is* its diff_id) written as a reproducible tar (sorted
-names, owner 0:0, every mtime = the busybox binary's mtime), the config with
-``rootfs.diff_ids`` filled in, and an OCI manifest annotated
-``org.pycontainer.builtin``. The same busybox package always yields the same
-image digest, so concurrent first runs converge on one image.
+names, owner 0:0, every mtime = OUT/source-date-epoch, the package's date),
+the config with ``rootfs.diff_ids`` filled in, and an OCI manifest annotated
+``org.pycontainer.builtin``. The same package always yields the same image
+digest, so concurrent first runs converge on one image.
+
+A recipe may name a base image in OUT/base: its rootfs is then one more layer
+on top of the base's layers, which stay shared. ``localhost/python:3.11``
+(images/build-python.sh: Debian's python3.11, its stdlib and shared libraries)
+sits on busybox this way; ``localhost/`` marks it as built here, never pulled.
 
 The recipes directory is ``$PYCONTAINER_IMAGES_DIR`` or ``images/`` of the
 source checkout this package lives in.
@@ -26,7 +31,8 @@ from ..errors import ImageError
 from . import reference
 
 # full name -> recipe script in images/
-RECIPES = {"docker.io/library/busybox:latest": "build-busybox.sh"}
+RECIPES = {"docker.io/library/busybox:latest": "build-busybox.sh",
+           "localhost/python:3.11": "build-python.sh"}
 ANN_BUILTIN = "org.pycontainer.builtin"
 
 
@@ -81,15 +87,27 @@ def build(store, name: str) -> str:
             raise ImageError(f"built-in image {reference.familiar(name)!r}: {msg}")
         with open(os.path.join(out, "config.json")) as f:
             config = json.load(f)
-        return add_rootfs(store, os.path.join(out, "rootfs"), config, [name],
-                          annotations={ANN_BUILTIN: f"images/{RECIPES[name]}"})
+        base = None
+        if os.path.exists(os.path.join(out, "base")):
+            with open(os.path.join(out, "base")) as f:
+                base = ensure(store, f.read().strip(), _locked=True)
+        mtime = None
+        if os.path.exists(os.path.join(out, "source-date-epoch")):
+            with open(os.path.join(out, "source-date-epoch")) as f:
+                mtime = int(f.read().strip())
+        return add_rootfs(store, os.path.join(out, "rootfs"), config, [name], base=base,
+                          mtime=mtime, annotations={ANN_BUILTIN: f"images/{RECIPES[name]}"})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def add_rootfs(store, rootfs: str, config: dict, names: list[str], *,
+def add_rootfs(store, rootfs: str, config: dict, names: list[str], *, base=None,
                annotations: dict | None = None, mtime: int | None = None) -> str:
-    """Tar ``rootfs`` reproducibly as a one-layer image with ``config``; returns the digest."""
+    """Tar ``rootfs`` reproducibly as a layer with ``config``; returns the digest.
+
+    With ``base`` (an Image) the layer goes on top of the base image's layers,
+    which are shared, not copied.
+    """
     import time
     from .store import MT_OCI_CONFIG, MT_OCI_LAYER, MT_OCI_MANIFEST
     if mtime is None:
@@ -98,14 +116,17 @@ def add_rootfs(store, rootfs: str, config: dict, names: list[str], *,
         write_tar(rootfs, w, mtime)
         layer_digest, layer_size = w.commit(), w.count
     config = dict(config)
-    config["rootfs"] = {"type": "layers", "diff_ids": [layer_digest]}
+    below = list(base.config["rootfs"]["diff_ids"]) if base else []
+    config["rootfs"] = {"type": "layers", "diff_ids": below + [layer_digest]}
+    if base:
+        config["history"] = list(base.config.get("history") or []) + list(config.get("history") or [])
     config.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime)))
     cfg = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     cfg_digest = store.add_blob_bytes(cfg)
     manifest = {"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
                 "config": {"mediaType": MT_OCI_CONFIG, "digest": cfg_digest, "size": len(cfg)},
-                "layers": [{"mediaType": MT_OCI_LAYER, "digest": layer_digest,
-                            "size": layer_size}]}
+                "layers": (list(base.manifest["layers"]) if base else [])
+                + [{"mediaType": MT_OCI_LAYER, "digest": layer_digest, "size": layer_size}]}
     if annotations:
         manifest["annotations"] = annotations
     data = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
@@ -113,8 +134,15 @@ def add_rootfs(store, rootfs: str, config: dict, names: list[str], *,
 
 
 def _newest_mtime(rootfs: str) -> int:
-    bb = os.path.join(rootfs, "bin", "busybox")
-    return int(os.lstat(bb if os.path.exists(bb) else rootfs).st_mtime)
+    """The newest mtime of a regular file: the packages' date, stable across builds."""
+    import stat
+    newest = 0
+    for dirpath, _, filenames in os.walk(rootfs):
+        for n in filenames:
+            st = os.lstat(os.path.join(dirpath, n))
+            if stat.S_ISREG(st.st_mode):
+                newest = max(newest, int(st.st_mtime))
+    return newest or int(os.lstat(rootfs).st_mtime)
 
 
 def write_tar(rootfs: str, out, mtime: int) -> None:

@@ -91,9 +91,10 @@ def load_image(store: Store, name: str, layer_entries: list) -> None:
     store.load(buf)
 
 
-def host_mounts() -> list[str]:
+def host_mounts(under: str) -> list[str]:
+    """Host mounts that mention ``under`` (other engineers' mounts come and go meanwhile)."""
     with open("/proc/self/mountinfo") as f:
-        return sorted(line.split(" - ")[0].split(" ", 4)[4] for line in f)
+        return sorted(line for line in f if under in line)
 
 
 def run_in_mntns(tmp_path, plans, cmd: str) -> str:
@@ -105,10 +106,10 @@ def run_in_mntns(tmp_path, plans, cmd: str) -> str:
     cfg = tmp_path / "plans.json"
     cfg.write_text(json.dumps({"plans": [p.to_json() for p in plans], "targets": targets,
                                "cmd": cmd}))
-    before = host_mounts()
+    before = host_mounts(str(tmp_path))
     proc = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c",
                            HELPER, str(cfg)], capture_output=True, text=True, timeout=120)
-    assert host_mounts() == before, "a mount leaked to the host namespace"
+    assert host_mounts(str(tmp_path)) == before == [], "a mount leaked to the host namespace"
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -207,3 +208,23 @@ def test_plan_from_spec_annotation_and_bad_paths(tmp_path):
         overlay.prepare(str(tmp_path / "d"), [str(tmp_path)] * 501)
     with pytest.raises(ImageError, match="already exists"):
         overlay.prepare(str(tmp_path / "c"), [str(tmp_path)])
+
+
+def test_python_image_shares_busybox_layer_and_runs(tmp_path):
+    """The second built-in image: Debian's python3.11 as one layer on top of busybox."""
+    import subprocess as sp
+    if not os.path.exists("/bin/busybox") or not os.path.exists("/usr/bin/python3.11") or \
+            sp.run(["dpkg", "-s", "libpython3.11-stdlib"], capture_output=True).returncode:
+        pytest.skip("busybox-static / python3.11-minimal / libpython3.11-stdlib not installed")
+    store = Store(str(tmp_path / "store"))
+    py = store.resolve("localhost/python:3.11")
+    bb = store.resolve("busybox")
+    assert len(py.layers) == 2 and py.layers[0] == bb.layers[0]       # shared, unpacked once
+    assert len(os.listdir(store.path("layers"))) == 2
+    assert py.run_config["Cmd"] == ["python3"]
+    plan = overlay.prepare(str(tmp_path / "c"), py.layers)
+    out = run_in_mntns(tmp_path, [plan], r"""
+        chroot $T0 /usr/bin/python3 -c 'import ssl, sqlite3, json, zlib; print("py", 6 * 7)'
+        chroot $T0 /bin/sh -c 'echo sh ok'
+    """)
+    assert out.split("\n")[:2] == ["py 42", "sh ok"]
