@@ -150,6 +150,7 @@ sys.exit(3)
 SPIN = """
 import time
 end = time.monotonic() + {secs}
+print("spinning", flush=True)
 while time.monotonic() < end:
     pass
 """
@@ -247,11 +248,13 @@ def test_fork_bomb_stays_at_pids_max_and_kill_all_ends_it(lab):
     mgr = lab.cgroup("bomb", {"pids": {"limit": 16}, "memory": {"limit": 512 * MiB}})
     bomb = lab.spawn(mgr, FORKBOMB, stdout=subprocess.PIPE)
     refused = int(bomb.stdout.readline() or b"-1")
-    peak = 0
-    for _ in range(20):
+    peak, samples = 0, 0
+    deadline = time.monotonic() + 15           # slow (emulated) machines need longer
+    while samples < 20 and time.monotonic() < deadline:
         n = len(mgr.pids())
-        peak = max(peak, n)
         assert n <= 16
+        peak = max(peak, n)
+        samples += peak == 16                  # keep watching once it is full
         time.sleep(0.02)
     assert peak == 16
     assert refused > 0                       # the kernel said EAGAIN to fork(2)
@@ -267,27 +270,34 @@ def test_fork_bomb_stays_at_pids_max_and_kill_all_ends_it(lab):
 # --- cpu -------------------------------------------------------------------------
 
 def test_shares_1024_vs_512_on_one_cpu_give_about_2_to_1(lab, record_property):
+    """Two busy loops pinned to CPU 0. v1: cpu.shares 1024:512 -> 2:1. v2: the
+    shares become cpu.weight 100:59 (runc/crun's map), so about 1.7:1."""
+    from pycontainer.cgroups.resources import shares_to_weight
     a = lab.cgroup("cpu-a", {"cpu": {"shares": 1024, "cpus": "0"}})
     b = lab.cgroup("cpu-b", {"cpu": {"shares": 512, "cpus": "0"}})
-    pa = lab.spawn(a, SPIN.format(secs=4))
-    pb = lab.spawn(b, SPIN.format(secs=4))
-    time.sleep(0.5)                         # both running and contending
+    pa = lab.spawn(a, SPIN.format(secs=8), stdout=subprocess.PIPE)
+    pb = lab.spawn(b, SPIN.format(secs=8), stdout=subprocess.PIPE)
+    assert pa.stdout.readline() == pb.stdout.readline() == b"spinning\n"
+    time.sleep(0.2)                          # both spinning and contending now
     a0, b0 = cpu_ns(a), cpu_ns(b)
     time.sleep(2.5)
     da, db = cpu_ns(a) - a0, cpu_ns(b) - b0
     ratio = da / max(db, 1)
+    want = 2.0 if a.version == 1 else shares_to_weight(1024) / shares_to_weight(512)
     record_property("cpu_ratio", round(ratio, 2))
-    print(f"shares 1024:512 -> cpu {da / 1e9:.2f}s : {db / 1e9:.2f}s = {ratio:.2f}")
-    assert 1.5 < ratio < 2.7
+    print(f"shares 1024:512 (cgroup v{a.version}) -> cpu {da / 1e9:.2f}s : {db / 1e9:.2f}s "
+          f"= {ratio:.2f}, expected {want:.2f}")
+    assert want * 0.75 < ratio < want * 1.3
     assert (da + db) / 2.5e9 < 1.15        # pinned: together at most about one CPU
-    pa.wait(timeout=10)
-    pb.wait(timeout=10)
+    pa.wait(timeout=60)
+    pb.wait(timeout=60)
 
 
 def test_cpu_quota_caps_a_busy_loop(lab, record_property):
     mgr = lab.cgroup("quota", {"cpu": {"quota": 20000, "period": 100000}})
-    p = lab.spawn(mgr, SPIN.format(secs=3))
-    time.sleep(0.3)
+    p = lab.spawn(mgr, SPIN.format(secs=3), stdout=subprocess.PIPE)
+    assert p.stdout.readline() == b"spinning\n"
+    time.sleep(0.2)
     c0 = cpu_ns(mgr)
     time.sleep(2)
     used = (cpu_ns(mgr) - c0) / 2e9
@@ -295,7 +305,7 @@ def test_cpu_quota_caps_a_busy_loop(lab, record_property):
     print(f"quota 20ms/100ms -> {used:.3f} CPU")
     assert 0.12 < used < 0.26
     assert mgr.stats()["cpu"]["throttling"]["throttledPeriods"] > 0
-    p.wait(timeout=10)
+    p.wait(timeout=60)                       # exit runs at 20% too (slow under emulation)
 
 
 # --- freezer ---------------------------------------------------------------------
@@ -442,8 +452,10 @@ def test_read_bps_throttle_slows_direct_reads(lab, loopdev, record_property):
     record_property("dd_4MiB_at_1MiBps_s", round(slow, 2))
     print(f"dd 4 MiB O_DIRECT from {loopdev} ({major}:{minor}): {fast:.2f}s free, "
           f"{slow:.2f}s at 1 MiB/s")
-    assert fast < 2.0
-    assert 2.5 < slow < 8.0
+    # 4 MiB at 1 MiB/s: about 3 s more than unthrottled (the kernel lets a
+    # first slice through); on the host fast is ~0.05 s, under emulation ~4 s
+    assert slow - fast > 2.0
+    assert slow < fast + 8.0
 
 
 def test_v1_device_cgroup_denies_devices_outside_the_allow_list(lab, loopdev):
