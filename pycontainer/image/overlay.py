@@ -180,10 +180,18 @@ def prepare(container_dir: str, layers: list[str], *, readonly: bool = False) ->
 
 
 def remove(container_dir: str) -> None:
-    """Delete upper, work and the link dir (tolerant, idempotent; after the container is gone)."""
+    """Delete upper, work, the link dir, then ``container_dir`` itself if that left it empty.
+
+    Tolerant and idempotent: call it when the container is deleted (the
+    overlay mount died with the container's mount namespace).
+    """
     import shutil
     for name in ("upper", "work", "l", "empty"):
         shutil.rmtree(os.path.join(container_dir, name), ignore_errors=True)
+    try:
+        os.rmdir(container_dir)
+    except OSError:
+        pass
 
 
 _PAGE = 0

@@ -171,7 +171,10 @@ class Ingest:
 
     def __exit__(self, *exc):
         if not self.f.closed:
-            self.f.close()
+            try:
+                self.f.close()
+            except OSError:
+                pass                 # e.g. ENOSPC flushing a blob we are discarding anyway
         if self.tmp:
             try:
                 os.unlink(self.tmp)

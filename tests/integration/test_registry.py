@@ -198,13 +198,17 @@ def test_https_to_plain_registry_hints_insecure(real_registry, tmp_path):
 class Fake:
     """A registry in a thread: one repo 'r/img', bearer auth, knobs for faults."""
 
-    def __init__(self):
+    def __init__(self, padding: int = 0):
         layer_raw = io.BytesIO()
         with tarfile.open(fileobj=layer_raw, mode="w") as tf:
             ti = tarfile.TarInfo("hello.txt")
             data = b"hello from the fake registry\n"
             ti.size = len(data)
             tf.addfile(ti, io.BytesIO(data))
+            if padding:
+                ti = tarfile.TarInfo("random.bin")
+                ti.size = padding
+                tf.addfile(ti, io.BytesIO(os.urandom(padding)))
         raw = layer_raw.getvalue()
         self.layer = gzip.compress(raw, mtime=0)
         self.config = json.dumps({"architecture": HERE_ARCH, "os": "linux",
@@ -326,3 +330,48 @@ def test_nothing_listening(tmp_path):
     store = Store(str(tmp_path / "s"))
     with pytest.raises(ImageError, match="cannot reach registry"):
         store.pull(f"127.0.0.1:{free_port()}/r/img:v1", timeout=2)
+
+
+DISK_FULL = r"""
+import json, os, sys
+from pycontainer.errors import ImageError
+from pycontainer.image.store import Store
+s = Store(sys.argv[1])
+out = {}
+try:
+    s.pull(sys.argv[2])
+    out["error"] = None
+except ImageError as exc:
+    out["error"], out["errno"] = str(exc), exc.errno
+out["ingest"] = os.listdir(s.path("ingest"))
+out["layers"] = os.listdir(s.path("layers"))
+out["images"] = s.list()
+out["blobs"] = os.listdir(s.path("blobs", "sha256"))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="needs root and unshare(1) for a private tmpfs")
+def test_disk_full_mid_pull_leaves_store_consistent(tmp_path):
+    """The store lives on a 256 KiB tmpfs in a private mount namespace; the layer is 1 MiB."""
+    import errno as errno_mod
+    import sys
+    f = Fake(padding=1 << 20)
+    try:
+        root = tmp_path / "small"
+        root.mkdir()
+        proc = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             'mount -t tmpfs -o size=256k tmpfs "$0" && exec "$1" -c "$2" "$0/store" "$3"',
+             str(root), sys.executable, DISK_FULL, f"127.0.0.1:{f.port}/r/img:v1"],
+            capture_output=True, text=True, timeout=60)
+    finally:
+        f.close()
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["error"] and "No space left on device" in out["error"], out
+    assert out["errno"] == errno_mod.ENOSPC
+    assert out["ingest"] == [] and out["layers"] == [] and out["images"] == []
+    assert sha(f.layer)[7:] not in out["blobs"]          # never reachable by digest
+    assert os.listdir(root) == []                          # the tmpfs died with the namespace

@@ -378,6 +378,32 @@ def test_concurrent_unpack_of_one_layer_is_safe(store):
     assert len(os.listdir(store.path("layers", sha(big)[7:]))) == 400
 
 
+def _load_worker(root, path, q):
+    try:
+        q.put(Store(root).load(path))
+    except Exception as exc:                  # pragma: no cover - reported to the parent
+        q.put(repr(exc))
+
+
+def test_concurrent_loads_of_one_image(store, tmp_path):
+    big = layer_tar({f"f{i}": os.urandom(4096) for i in range(300)})
+    man, blobs = image_parts([BASE, big])
+    path = tmp_path / "a.tar"
+    path.write_bytes(oci_archive([(man, blobs, "x.io/a:1")]))
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_load_worker, args=(store.root, str(path), q)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [q.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert results == [["x.io/a:1"]] * 4
+    assert [r["names"] for r in store.list()] == [["x.io/a:1"]]
+    assert layer_names(store) == sorted([sha(BASE)[7:], sha(big)[7:]])
+    assert os.listdir(store.path("ingest")) == []
+
+
 # --- references and the built-in image ------------------------------------------------------
 
 @pytest.mark.parametrize("ref,name", [
