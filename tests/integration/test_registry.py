@@ -375,3 +375,29 @@ def test_disk_full_mid_pull_leaves_store_consistent(tmp_path):
     assert out["ingest"] == [] and out["layers"] == [] and out["images"] == []
     assert sha(f.layer)[7:] not in out["blobs"]          # never reachable by digest
     assert os.listdir(root) == []                          # the tmpfs died with the namespace
+
+
+def test_archives_interoperate_with_skopeo(tmp_path):
+    """skopeo reads our save (as docker-archive and oci-archive) and our store (an OCI
+    layout); we load skopeo's docker-archive (the legacy docker save format)."""
+    _ensure_packages()
+    src = Store(str(tmp_path / "src"))
+    img = src.resolve("busybox")
+    src.save(["busybox"], str(tmp_path / "ours.tar"))
+
+    def inspect(ref):
+        out = subprocess.run(["skopeo", "inspect", ref], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+    assert inspect(f"docker-archive:{tmp_path}/ours.tar")["Layers"] == \
+        img.config["rootfs"]["diff_ids"]
+    assert inspect(f"oci-archive:{tmp_path}/ours.tar:latest")["Digest"] == img.digest
+    assert inspect(f"oci:{src.root}:latest")["Digest"] == img.digest
+    subprocess.run(["skopeo", "copy", "-q", f"oci-archive:{tmp_path}/ours.tar:latest",
+                    f"docker-archive:{tmp_path}/theirs.tar:example/bb:da"],
+                   check=True, capture_output=True, timeout=60)
+    dst = Store(str(tmp_path / "dst"))
+    assert dst.load(str(tmp_path / "theirs.tar")) == ["example/bb:da"]
+    got = dst.resolve("example/bb:da")
+    assert got.config["rootfs"]["diff_ids"] == img.config["rootfs"]["diff_ids"]
+    assert got.layers[0].endswith(os.path.basename(img.layers[0]))
