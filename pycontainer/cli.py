@@ -208,6 +208,51 @@ def resume(ctx, container_id):
 
 
 @main_group.command()
+@click.option("--resources", "-r", "resources_file", default=None,
+              help="LinuxResources JSON from FILE, or - for stdin (what podman sends).")
+@click.option("--memory", default=None)
+@click.option("--memory-swap", default=None)
+@click.option("--memory-reservation", default=None)
+@click.option("--kernel-memory", default=None, hidden=True)
+@click.option("--kernel-memory-tcp", default=None, hidden=True)
+@click.option("--cpu-share", "--cpu-shares", "cpu_share", default=None)
+@click.option("--cpu-period", default=None)
+@click.option("--cpu-quota", default=None)
+@click.option("--cpu-rt-period", default=None)
+@click.option("--cpu-rt-runtime", default=None)
+@click.option("--cpuset-cpus", default=None)
+@click.option("--cpuset-mems", default=None)
+@click.option("--pids-limit", default=None)
+@click.option("--blkio-weight", default=None)
+@click.argument("container_id")
+@click.pass_context
+def update(ctx, resources_file, container_id, **flags):
+    """Change the resource limits of a running container (runc update)."""
+    from .cgroups import convert
+    res = convert.runc_update(flags, resources_file)
+    _rt(ctx).update(container_id, res)
+
+
+@main_group.command()
+@click.option("--stats", "stats_once", is_flag=True, help="Print the statistics once and exit.")
+@click.option("--interval", default=5.0, type=float, show_default=True, help="Seconds between stats.")
+@click.argument("container_id")
+@click.pass_context
+def events(ctx, stats_once, interval, container_id):
+    """Print the container's statistics and OOM events as JSON lines."""
+    rt = _rt(ctx)
+    if stats_once:
+        click.echo(json.dumps({"type": "stats", "id": container_id, "data": rt.stats(container_id)}))
+        return
+    from .cgroups import events as ev
+    rec = rt.record(container_id)
+    for e in ev.watch(rt.cgroup_of(rec), container_id, interval,
+                      stop=lambda: rt.state(container_id)["status"] == "stopped"):
+        click.echo(json.dumps(e), nl=True)
+        sys.stdout.flush()
+
+
+@main_group.command()
 @click.option("--bundle", "-b", default=".", help="Where to write config.json.")
 @click.option("--rootless", is_flag=True, help="Not supported.")
 @click.argument("args", nargs=-1)
@@ -229,6 +274,18 @@ def features():
     """Print what this runtime supports (runc features JSON)."""
     from .features import features as feats
     click.echo(json.dumps(feats(), indent=2))
+
+
+def _register_subsystems() -> None:
+    """Verbs that live with their subsystem: images and networks."""
+    from .image import cli as image_cli
+    from .network import cli as network_cli
+    for cmd in image_cli.COMMANDS:
+        main_group.add_command(cmd)
+    main_group.add_command(network_cli.network)
+
+
+_register_subsystems()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -52,6 +52,8 @@ class Runtime:
         from . import cgroups
         cgroup = cgroups.open(linux.get("cgroupsPath"), container_id)
         network = network if network is not None else _network_from_annotations(spec)
+        if network is not None:
+            self._apply_network_namespace(spec, network)
 
         sd = st.StateDir(self.root, container_id)
         sd.create()                       # reserves the ID; raises ContainerExists
@@ -82,6 +84,28 @@ class Runtime:
             sd.unlock()
         return record
 
+    def _apply_network_namespace(self, spec: dict, plan) -> None:
+        """Make linux.namespaces say what the network request needs (new, host, or join)."""
+        from .errors import NetworkError
+        linux = spec.setdefault("linux", {})
+        action, path = plan.namespace_action()
+        nss = [n for n in linux.get("namespaces", []) if n["type"] != "network"]
+        if action == "new":
+            nss.append({"type": "network"})
+        elif action == "join":
+            if path is None:            # container:<id>
+                other = plan.mode.ref
+                try:
+                    st_other = self.state(other)
+                except PyContainerError:
+                    raise NetworkError(f"network container:{other}: no such container", stage="network") from None
+                if st_other["status"] not in (st.CREATED, st.RUNNING, st.PAUSED):
+                    raise NetworkError(f"network container:{other}: it is {st_other['status']}",
+                                       stage="network")
+                path = f"/proc/{st_other['pid']}/ns/net"
+            nss.append({"type": "network", "path": path})
+        linux["namespaces"] = nss
+
     def start(self, container_id: str) -> None:
         sd = self._open(container_id)
         try:
@@ -104,7 +128,8 @@ class Runtime:
         finally:
             sd.unlock()
 
-    def run(self, container_id: str, bundle: str, *, detach: bool = False, **kw) -> int:
+    def run(self, container_id: str, bundle: str, *, detach: bool = False, keep: bool = False,
+            **kw) -> int:
         """create + start; in the foreground, wait and return the exit status (128+N for signal N)."""
         # Forward signals from the moment the init exists (it is our child:
         # we are its subreaper).
@@ -126,7 +151,8 @@ class Runtime:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
-        self.delete(container_id, force=True)
+        if not keep:                 # runc deletes; docker without --rm keeps it stopped
+            self.delete(container_id, force=True)
         return code
 
     # --- queries ----------------------------------------------------------------
@@ -179,6 +205,23 @@ class Runtime:
             raise InvalidState(f"cannot resume container {container_id!r}: it is {status}, not paused")
         self._cgroup(record).thaw()
 
+    def update(self, container_id: str, resources: dict) -> None:
+        record = st.StateDir(self.root, container_id).read()
+        status = self._status(record)
+        if status == st.STOPPED:
+            raise InvalidState(f"cannot update container {container_id!r}: it is stopped")
+        with trace.step("update", "linux.resources", resources=resources):
+            self._cgroup(record).update(resources)
+
+    def stats(self, container_id: str) -> dict:
+        return self._cgroup(self.record(container_id)).stats()
+
+    def record(self, container_id: str) -> dict:
+        return st.StateDir(self.root, container_id).read()
+
+    def cgroup_of(self, record: dict):
+        return self._cgroup(record)
+
     # --- delete ----------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False) -> None:
         sd = self._open(container_id)
@@ -212,6 +255,9 @@ class Runtime:
                 except PyContainerError as exc:
                     _warn(f"poststop hook failed: {exc}")
             sd.remove()
+            if (record.get("annotations") or {}).get("org.pycontainer.dir"):
+                from . import porcelain
+                porcelain.cleanup(record)
         finally:
             sd.unlock()
 
@@ -318,8 +364,13 @@ def _write_pid_file(path: str, pid: int) -> None:
 
 
 def _network_from_annotations(spec: dict):
+    """The network plan an OCI bundle asks for (annotation org.pycontainer.network), or None.
+
+    Without the annotation pycontainer does what runc does: it follows
+    linux.namespaces, and the init brings up ``lo`` in a new netns.
+    """
     req = spec.get("annotations", {}).get(ANNOTATION_NETWORK)
-    if not req or req == "none":
+    if not req:
         return None
     from . import network
     return network.for_annotation(req)

@@ -84,7 +84,8 @@ def init(ctx) -> None:
     try:
         # The runtime made the network and ran the createRuntime hooks; it
         # tells us our pid as the host sees it (for the hooks' state).
-        ctx.host_pid = ctx.sync.expect(S.CONTINUE).get("pid", 0)
+        go = ctx.sync.expect(S.CONTINUE)
+        ctx.host_pid = go.get("pid", 0)
         ns_types = {n["type"] for n in linux.get("namespaces", [])}
         in_userns = "user" in ns_types
 
@@ -97,6 +98,10 @@ def init(ctx) -> None:
             rootfs.bind_rootfs(ctx.rootfs)        # pivot_root needs a mount point
         root_fd = os.open(ctx.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         rootfs.mount_all(root_fd, spec.get("mounts", []), ctx.cgroup_mode)
+        # /etc/hosts, /etc/hostname, /etc/resolv.conf written by the network setup
+        rootfs.mount_all(root_fd, [{"destination": dst, "type": "bind", "source": src,
+                                    "options": ["bind", "rw"]} for dst, src in go.get("files", {}).items()],
+                         ctx.cgroup_mode)
         rootfs.setup_dev(root_fd, linux, spec.get("mounts", []), in_userns)
         os.close(root_fd)
         # createContainer hooks: container's namespaces, before pivot_root.
@@ -106,6 +111,10 @@ def init(ctx) -> None:
         sys.addaudithook(_no_imports_after_pivot)
 
         # --- identity of the container ---------------------------------------
+        stage = "network"
+        if "network" in ns_types and not any(n.get("path") for n in linux.get("namespaces", [])
+                                             if n["type"] == "network"):
+            _loopback_up()          # runc's "loopback" network: lo is up in a new netns
         stage = "uts"
         if spec.get("hostname"):
             with trace.step("sethostname", "hostname", name=spec["hostname"]):
@@ -218,6 +227,16 @@ def _write_proc(path: str, value: str) -> None:
         os.write(fd, value.encode())
     finally:
         os.close(fd)
+
+
+def _loopback_up() -> None:
+    """ioctl(SIOCSIFFLAGS) IFF_UP on ``lo`` of our own (new) netns (netdevice(7))."""
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    with trace.step("ioctl SIOCSIFFLAGS", "linux.namespaces", ifname="lo", flags="IFF_UP"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = struct.pack("16sH14x", b"lo", 0)
+            flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
+            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
 def _setrlimit(r: dict) -> None:

@@ -103,6 +103,8 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             finally:
                 os._exit(1)
         child.close()
+        if network is not None:
+            network.preload()      # import pyroute2 in a thread while the children work
         ctx.listen.close()
         if ctx.console_sock is not None:
             ctx.console_sock.close()
@@ -126,18 +128,22 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         ctx.statedir.write(record)
         trace.event("init started", "", pid=pid)
 
+        files = {}
         if network is not None:
-            saved = network.setup(ctx.id, pid)
+            record["network"] = {"mode": network.mode.kind}     # teardown even if setup dies
+            ctx.statedir.write(record)
+            undo.append(lambda: network.teardown(ctx.id, record.get("network")))
+            saved = network.setup(ctx.id, pid, files_dir=ctx.statedir.path)
             record["network"] = saved
             ctx.statedir.write(record)
-            undo.append(lambda: network.teardown(ctx.id, saved))
+            files = saved.get("files", {})
         hk = spec.get("hooks", {})
         if hk.get("prestart") or hk.get("createRuntime"):
             from .. import hooks
             state_json = st.oci_state(record, st.CREATING)
             hooks.run("prestart", hk.get("prestart"), state_json)
             hooks.run("createRuntime", hk.get("createRuntime"), state_json)
-        parent.send(S.CONTINUE, pid=pid)
+        parent.send(S.CONTINUE, pid=pid, files=files)
         parent.expect(S.READY, timeout=120)
         parent.close()
 

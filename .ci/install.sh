@@ -1,0 +1,35 @@
+#!/bin/bash
+# .ci/install.sh [--tests] -- install pycontainer on a fresh Debian/Ubuntu machine (as root).
+#
+# Installs the Debian packages it needs (a C compiler and headers for the
+# cffi extension, libcap headers for python-prctl, busybox-static for the
+# default image, iproute2/nftables for networking), makes a virtual
+# environment in /opt/pycontainer with pycontainer installed from this
+# checkout (editable, so the tests and the command run the same code), and
+# links /usr/local/bin/pycontainer. With --tests it also installs pytest.
+# Idempotent: run it again after a git pull.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${PYCONTAINER_VENV:-/opt/pycontainer}
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 1; }
+
+pkgs=(gcc libc6-dev libcap-dev python3 python3-venv python3-dev busybox-static iproute2 nftables procps kmod)
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install.sh: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; assert sys.version_info >= (3, 11), sys.version' 2>/dev/null || {
+  echo "install.sh: pycontainer needs Python >= 3.11 ($PY is $("$PY" -V 2>&1))" >&2; exit 1; }
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+extra=""
+[ "${1:-}" = "--tests" ] && extra="[test]"
+"$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
+"$VENV/bin/pip" install -q -e "$HERE$extra"
+ln -sf "$VENV/bin/pycontainer" /usr/local/bin/pycontainer
+echo "install.sh: pycontainer $("$VENV/bin/pycontainer" --version | head -1 | awk '{print $3}') installed in $VENV; command: /usr/local/bin/pycontainer"
