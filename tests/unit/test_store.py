@@ -437,3 +437,26 @@ def test_builtin_busybox_offline_and_reproducible(tmp_path):
     assert a.inspect("busybox")["RootFS"]["diff_ids"] == [f"sha256:{os.path.basename(ia.layers[0])}"]
     with pytest.raises(ImageNotFound):
         a.resolve("busybox:1.0")
+
+
+def test_rootfs_prepare_and_cleanup(store, tmp_path):
+    from pycontainer.image import rootfs
+    man, blobs = image_parts([BASE, APP])
+    load_bytes(store, oci_archive([(man, blobs, "x.io/a:1")]))
+    cdir = str(tmp_path / "containers")
+    img, plan = rootfs.prepare("c1", "x.io/a:1", store=store, containers_dir=cdir, pull="never")
+    assert plan.lower == img.layers and plan.upper == os.path.join(cdir, "c1", "upper")
+    assert os.path.isdir(plan.upper) and os.path.isdir(plan.work)
+    with pytest.raises(ImageError, match="in use by container"):
+        store.remove("x.io/a:1")
+    with pytest.raises(ImageNotFound):
+        rootfs.prepare("c2", "x.io/missing:1", store=store, containers_dir=cdir, pull="never")
+    with pytest.raises(ImageError, match="already exists"):     # same id twice
+        rootfs.prepare("c1", "x.io/a:1", store=store, containers_dir=cdir, pull="never")
+    assert list(store.holds()) == ["c1"]                        # the first one's hold stays
+    rootfs.cleanup("c1", store=store, containers_dir=cdir)
+    rootfs.cleanup("c1", store=store, containers_dir=cdir)     # idempotent
+    assert os.listdir(cdir) == [] and store.holds() == {}
+    store.remove("x.io/a:1")
+    with pytest.raises(ImageError, match="invalid container ID"):
+        rootfs.prepare("../x", "x.io/a:1", store=store, containers_dir=cdir, pull="never")

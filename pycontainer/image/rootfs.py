@@ -1,0 +1,66 @@
+"""Two calls for the porcelain: an image name in, an overlay plan + image config out; and back.
+
+``prepare(container_id, "busybox")`` resolves the image (building ``busybox``
+offline, pulling other images if asked and missing), marks it in use by the
+container (so ``rmi`` refuses it and gc keeps its layers), and makes the
+container's upper/work dirs under ``/var/lib/pycontainer/containers/<id>``.
+``cleanup(container_id)`` undoes all of it and is safe to call twice or on a
+half-prepared container. Mounting is not done here: the plan goes to the
+init, which mounts it inside the container's mount namespace (overlay.py).
+
+Read: overlay.py (the plan), store.py (holds), runconfig.py (image config ->
+OCI process).
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_CONTAINERS = "/var/lib/pycontainer/containers"
+
+
+def container_dir(container_id: str, containers_dir: str | None = None) -> str:
+    from .store import _check_holder
+    _check_holder(container_id)                      # a safe single path component
+    return os.path.join(containers_dir or os.environ.get("PYCONTAINER_CONTAINERS_DIR")
+                        or DEFAULT_CONTAINERS, container_id)
+
+
+def prepare(container_id: str, ref: str, *, store=None, containers_dir: str | None = None,
+            readonly: bool = False, pull: str = "missing", progress=None, insecure=None):
+    """(Image, OverlayPlan) for a new container ``container_id`` running image ``ref``.
+
+    ``pull``: "missing" (docker's default: pull if the store lacks it),
+    "never", or "always".
+    """
+    from ..errors import ImageError
+    from . import overlay
+    from .store import ImageNotFound, Store
+    cdir = container_dir(container_id, containers_dir)      # validates the id first
+    if os.path.lexists(cdir):
+        raise ImageError(f"container {container_id!r}: {cdir} already exists (a container with "
+                         "this ID exists, or one was not cleaned up)")
+    store = store or Store()
+    if pull == "always":
+        store.pull(ref, progress=progress, insecure=insecure)
+    try:
+        img = store.resolve(ref, hold=container_id)
+    except ImageNotFound:
+        if pull != "missing":
+            raise
+        store.pull(ref, progress=progress, insecure=insecure)
+        img = store.resolve(ref, hold=container_id)
+    try:
+        plan = overlay.prepare(cdir, img.layers, readonly=readonly)
+    except BaseException:
+        store.release(container_id)
+        raise
+    return img, plan
+
+
+def cleanup(container_id: str, *, store=None, containers_dir: str | None = None) -> None:
+    """Remove the container's upper/work dirs and its hold on the image (idempotent)."""
+    from . import overlay
+    from .store import Store
+    overlay.remove(container_dir(container_id, containers_dir))
+    (store or Store()).release(container_id)
