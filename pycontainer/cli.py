@@ -113,6 +113,45 @@ def run(ctx, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, n
     sys.exit(code)
 
 
+@main_group.command("exec", context_settings={"allow_interspersed_args": False})
+@click.option("--process", "-p", "process_file", default=None, help="process.json (OCI process).")
+@click.option("--tty", "-t", is_flag=True, help="Allocate a pty (needs --console-socket).")
+@click.option("--console-socket", default=None)
+@click.option("--detach", "-d", is_flag=True)
+@click.option("--pid-file", default=None)
+@click.option("--preserve-fds", default=0, type=int)
+@click.option("--env", "-e", multiple=True, help="KEY=VALUE")
+@click.option("--user", "-u", default=None, help="UID[:GID]")
+@click.option("--additional-gids", "-g", multiple=True)
+@click.option("--cwd", default=None)
+@click.option("--cap", "-c", multiple=True, help="Add a capability.")
+@click.option("--no-new-privs", is_flag=True, default=None)
+@click.option("--process-label", default=None, hidden=True)
+@click.option("--apparmor", default=None, hidden=True)
+@click.option("--ignore-paused", is_flag=True, hidden=True)
+@click.argument("container_id")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def exec_(ctx, process_file, tty, console_socket, detach, pid_file, preserve_fds, env, user,
+          additional_gids, cwd, cap, no_new_privs, process_label, apparmor, ignore_paused,
+          container_id, command):
+    """Run a new process in a running container (runc exec)."""
+    rt = _rt(ctx)
+    if process_file:
+        try:
+            with open(process_file) as f:
+                proc = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise SpecError(f"exec --process {process_file}: {exc}") from None
+    else:
+        if not command:
+            raise SpecError("exec: give a command, or --process FILE")
+        proc = rt.exec_process(container_id, list(command), env=env, user=user, cwd=cwd, tty=tty,
+                               caps=cap, no_new_privs=no_new_privs, additional_gids=additional_gids)
+    sys.exit(rt.exec(container_id, proc, detach=detach, console_socket=console_socket,
+                     pid_file=pid_file, preserve_fds=preserve_fds))
+
+
 @main_group.command()
 @click.argument("container_id")
 @click.pass_context

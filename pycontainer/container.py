@@ -155,6 +155,72 @@ class Runtime:
             self.delete(container_id, force=True)
         return code
 
+    def exec(self, container_id: str, process: dict, *, detach: bool = False,
+             console_socket: str | None = None, pid_file: str | None = None,
+             preserve_fds: int = 0) -> int:
+        """Run ``process`` (an OCI process object) in the container; its exit status
+        in the foreground, 0 once it started with ``detach``."""
+        from .process import execute
+        record = st.StateDir(self.root, container_id).read()
+        status = self._status(record)
+        if status not in (st.RUNNING, st.CREATED):
+            raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
+        spec_mod._validate_process(process)
+        if process.get("terminal") and not console_socket:
+            raise SpecError("exec --tty needs --console-socket")
+        ctx = execute.ExecContext(record=record, process=process, cgroup=self._cgroup(record),
+                                  console_socket=console_socket, preserve_fds=preserve_fds)
+        forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+        pid = execute.launch(ctx)
+        if pid_file:
+            _write_pid_file(pid_file, pid)
+        if detach:
+            return 0
+        old = {s: signal.signal(s, lambda n, _f: _forward(pid, n)) for s in forwarded}
+        try:
+            return _wait_exit(pid)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def exec_process(self, container_id: str, args: list[str], *, env=(), user: str | None = None,
+                     cwd: str | None = None, tty: bool = False, caps=None,
+                     no_new_privs: bool | None = None, additional_gids=()) -> dict:
+        """An exec process built from the container's own config (what runc does
+        without --process): its process object with args, env and user replaced."""
+        import copy
+        import json as _json
+        record = st.StateDir(self.root, container_id).read()
+        try:
+            with open(os.path.join(record["bundle"], "config.json")) as f:
+                base = _json.load(f).get("process", {})
+        except (OSError, ValueError):
+            base = {}
+        proc = copy.deepcopy(base)
+        proc["args"] = list(args)
+        proc["terminal"] = tty
+        proc.pop("consoleSize", None)
+        if env:
+            names = {e.split("=", 1)[0] for e in env}
+            proc["env"] = [e for e in proc.get("env", []) if e.split("=", 1)[0] not in names] + list(env)
+        if cwd:
+            proc["cwd"] = cwd
+        if user:
+            uid, _, gid = user.partition(":")
+            if not uid.isdigit() or (gid and not gid.isdigit()):
+                raise SpecError(f"exec --user {user!r}: use UID[:GID] (numbers)")
+            proc["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+        if additional_gids:
+            proc.setdefault("user", {"uid": 0, "gid": 0})["additionalGids"] = [int(g) for g in additional_gids]
+        if caps:
+            c = proc.setdefault("capabilities", {})
+            for kind in ("bounding", "effective", "permitted", "ambient"):
+                c[kind] = sorted(set(c.get(kind, [])) | set(caps))
+        if no_new_privs is not None:
+            proc["noNewPrivileges"] = no_new_privs
+        return proc
+
     # --- queries ----------------------------------------------------------------
     def state(self, container_id: str) -> dict:
         sd = st.StateDir(self.root, container_id)

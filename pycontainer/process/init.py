@@ -297,7 +297,7 @@ def _set_user(user: dict, keep_caps: bool, in_userns: bool) -> None:
                                       errno=exc.errno) from None
 
 
-def _setup_console(ctx, proc: dict) -> None:
+def _setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
     """A pty from the container's devpts; its master goes to --console-socket (runc's protocol)."""
     if ctx.console_sock is None:
         raise SpecError("process.terminal is true but no --console-socket was given")
@@ -306,13 +306,15 @@ def _setup_console(ctx, proc: dict) -> None:
     if "consoleSize" in proc:
         cs = proc["consoleSize"]
         fcntl.ioctl(slave, 0x5414, struct.pack("HHHH", cs.get("height", 0), cs.get("width", 0), 0, 0))
-    # /dev/console is the pty slave (bind-mounted onto a plain file).
-    try:
-        fd = os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        os.close(fd)
-        sc.mount(os.ttyname(slave), "/dev/console", None, sc.MS_BIND)
-    except OSError as exc:
-        raise MountError(f"mount /dev/console: {exc.strerror}", stage="console", errno=exc.errno) from None
+    if mount_console:
+        # /dev/console is the pty slave (bind-mounted onto a plain file).
+        try:
+            fd = os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            os.close(fd)
+            sc.mount(os.ttyname(slave), "/dev/console", None, sc.MS_BIND)
+        except OSError as exc:
+            raise MountError(f"mount /dev/console: {exc.strerror}", stage="console",
+                             errno=exc.errno) from None
     with trace.step("sendmsg SCM_RIGHTS", "process.terminal", to="--console-socket", fd="pty master"):
         socket.send_fds(ctx.console_sock, [b"/dev/ptmx"], [master])
     os.close(master)
