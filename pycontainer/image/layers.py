@@ -42,7 +42,8 @@ CVE-2025-4517, gh-151558, gh-157190; our Python is 3.11). Instead:
   xattrs are kept; xattrs ``trusted.overlay.*`` (which would steer overlayfs)
   and ``security.selinux`` (a label from another host) are dropped;
 * total entries and uncompressed bytes are capped (decompression bombs,
-  10 GiB sparse files).
+  10 GiB sparse files), and so is path depth (256 components);
+* runs of zeros are written as holes, so a sparse file stays sparse.
 
 Device-node policy (``devices=``): ``"reject"`` (default) refuses a layer
 with a character or block device, because the runtime creates ``/dev``
@@ -76,6 +77,7 @@ WHITEOUT_MODES = ("overlay", "delete")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _DROP_XATTRS = ("trusted.overlay.", "security.selinux")
 _FD_CACHE = 256
+MAX_DEPTH = 256          # path components; keeps every walk here far from the recursion limit
 
 
 @dataclass
@@ -142,6 +144,9 @@ def split_name(name: str, label: str = "layer", what: str = "entry") -> tuple[st
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
     if ".." in parts:
         raise UnsafeArchiveError(f"{label}: {what} {name!r} has a '..' component")
+    if len(parts) > MAX_DEPTH:
+        raise UnsafeArchiveError(f"{label}: {what} {name[:60]!r}... is {len(parts)} directories "
+                                 f"deep (limit {MAX_DEPTH})")
     return parts
 
 
@@ -378,7 +383,7 @@ class _Applier:
             if self.devices == "skip":
                 self.skipped.append(m.name)
                 return
-        if m.type in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE):
+        if m.isreg():                               # incl. CONTTYPE and GNU/PAX sparse files
             if m.size > self.limits.max_bytes:
                 raise UnsafeArchiveError(f"{self.label}: entry {m.name!r} declares "
                                          f"{m.size} bytes, over the {self.limits.max_bytes}-byte cap")
@@ -393,12 +398,7 @@ class _Applier:
                     if not chunk:
                         raise ImageError(f"{self.label}: entry {m.name!r} is truncated")
                     left -= len(chunk)
-                    if len(chunk) >= 4096 and chunk == bytes(len(chunk)):
-                        os.lseek(fd, len(chunk), os.SEEK_CUR)     # keep zeros sparse
-                        continue
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
+                    _write_sparse(fd, chunk)
                 os.ftruncate(fd, m.size)
                 self._meta_fd(fd, m)
             finally:
@@ -554,6 +554,29 @@ class _Applier:
             except OSError as exc:
                 if exc.errno not in (errno.ENOTSUP, errno.EPERM, errno.EOPNOTSUPP):
                     raise
+
+
+_ZERO_PAGE = bytes(4096)
+_HOLE = 1 << 16
+
+
+def _write_sparse(fd: int, chunk: bytes) -> None:
+    """Write ``chunk`` at the file offset, leaving 64 KiB runs of zeros as holes."""
+    if _ZERO_PAGE in chunk:
+        for i in range(0, len(chunk), _HOLE):
+            piece = chunk[i:i + _HOLE]
+            if len(piece) == _HOLE and piece.count(0) == _HOLE:
+                os.lseek(fd, _HOLE, os.SEEK_CUR)
+            else:
+                _write_all(fd, piece)
+    else:
+        _write_all(fd, chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _xattrs_of(m):

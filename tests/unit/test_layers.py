@@ -333,6 +333,30 @@ def test_13b2_ten_gib_sparse_file_over_a_lower_cap(box):
         apply_layer(str(path), str(box.root), limits=Limits(max_bytes=8 << 30))
 
 
+@pytest.mark.skipif(shutil.which("tar") is None, reason="GNU tar not installed")
+@pytest.mark.parametrize("fmt", ["gnu", "posix"])
+def test_gnu_and_pax_sparse_files(box, fmt):
+    import subprocess
+    src = box.tmp / "sparse-src"
+    src.mkdir()
+    with open(src / "s", "wb") as f:
+        f.write(b"head")
+        f.seek(64 << 20)
+        f.write(b"tail")
+    tarpath = box.tmp / "layer1.tar"
+    subprocess.run(["tar", f"--format={fmt}", "--sparse", "-cf", str(tarpath), "-C", str(src), "s"],
+                   check=True)
+    shutil.rmtree(src)
+    box.n = 1
+    apply_layer(str(tarpath), str(box.root))
+    st = os.lstat(box.root / "s")
+    assert st.st_size == (64 << 20) + 4 and st.st_blocks * 512 <= (256 << 10)
+    with open(box.root / "s", "rb") as f:
+        assert f.read(4) == b"head"
+        f.seek(64 << 20)
+        assert f.read() == b"tail"
+
+
 def test_zero_blocks_written_as_holes(box):
     box.apply(F("z", b"\0" * (8 << 20) + b"end"))
     st = os.lstat(box.root / "z")
@@ -340,6 +364,12 @@ def test_zero_blocks_written_as_holes(box):
     with open(box.root / "z", "rb") as f:
         f.seek(8 << 20)
         assert f.read() == b"end"
+
+
+def test_13d_path_depth_cap(box):
+    with pytest.raises(UnsafeArchiveError, match="deep"):
+        box.apply(F("a/" * 300 + "f"))
+    assert box.unchanged()
 
 
 def test_13c_decompression_bomb_capped_by_stream_bytes(box):
