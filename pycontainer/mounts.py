@@ -160,7 +160,8 @@ def reopened(root_fd: int, dest: str):
 
 # --- one entry ----------------------------------------------------------------------
 
-def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", field: str = "mounts") -> None:
+def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", cgroupns: bool = True,
+                field: str = "mounts") -> None:
     """Mount one config.json entry below the rootfs (before pivot_root)."""
     dest = m["destination"]
     mtype = m.get("type") or ""
@@ -186,7 +187,7 @@ def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", field: str = "m
     try:
         target = fd_path(fd)
         if mtype == "cgroup":
-            _mount_cgroup(target, flags, cgroup_mode, root_fd, dest)
+            _mount_cgroup(target, flags, cgroup_mode, root_fd, dest, cgroupns)
             return
         with trace.step("mount", field, type=mtype or "bind", source=source, target=dest,
                         flags=sc.flag_names(flags, sc.MS_NAMES), data=data):
@@ -248,18 +249,22 @@ def _refuse_symlink(root_fd: int, dest: str) -> None:
                          f"there; refusing to mount proc/sysfs on it", stage="mounts")
 
 
-def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str) -> None:
+def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str,
+                  cgroupns: bool) -> None:
     """Mount the cgroup filesystem(s) the container sees at /sys/fs/cgroup.
 
-    On a unified (v2) host this is one cgroup2 mount; with a cgroup
-    namespace it shows the container's own cgroup as the root. On a v1 or
-    hybrid host it is a tmpfs holding one v1 mount per controller, as runc
-    and docker set it up.
+    On a unified (v2) host this is one cgroup2 mount; on a v1 or hybrid host
+    a tmpfs holding one mount per hierarchy, as runc and docker set it up.
+    With a cgroup namespace a fresh cgroup mount already shows the
+    container's own cgroup as its root. Without one it would show the whole
+    host tree, so the container's own cgroup directory is bind-mounted
+    instead (what runc does): ``memory.limit_in_bytes`` at the top of
+    /sys/fs/cgroup/memory is then the container's limit.
     """
     flags &= ~sc.MS_BIND
+    own = {} if cgroupns else _own_cgroups()
     if mode == "unified":
-        with trace.step("mount", "mounts", type="cgroup2", target=dest):
-            sc.mount("cgroup2", target, "cgroup2", flags)
+        _mount_hierarchy(target, dest, "cgroup2", "", flags, own.get(""), "/sys/fs/cgroup")
         return
     ro = flags & sc.MS_RDONLY
     with trace.step("mount", "mounts", type="tmpfs", target=dest, note="cgroup v1 hierarchies follow"):
@@ -268,16 +273,38 @@ def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str) -
         sub = os.path.join(dest, name)
         fd = make_target(root_fd, sub, True)
         try:
-            with trace.step("mount", "mounts", type=fstype, target=sub, options=opts):
-                try:
-                    sc.mount(fstype, fd_path(fd), fstype, flags, opts)
-                except OSError:
-                    continue
+            key = "" if fstype == "cgroup2" else opts
+            _mount_hierarchy(fd_path(fd), sub, fstype, opts, flags, own.get(key),
+                             "/sys/fs/cgroup/" + name)
+        except OSError:
+            continue
         finally:
             os.close(fd)
     if ro:
         with reopened(root_fd, dest) as mounted:
             remount(mounted, sc.MS_RDONLY | (flags & ~sc.MS_RDONLY))
+
+
+def _mount_hierarchy(target, dest, fstype, opts, flags, own_path, host_mountpoint) -> None:
+    if own_path is None:
+        with trace.step("mount", "mounts", type=fstype, target=dest, options=opts):
+            sc.mount(fstype, target, fstype, flags, opts)
+        return
+    source = host_mountpoint.rstrip("/") + own_path.rstrip("/")
+    with trace.step("mount", "mounts", type="bind", source=source, target=dest,
+                    note="no cgroup namespace: the container's own cgroup"):
+        sc.mount(source, target, None, sc.MS_BIND)
+        remount(target, sc.MS_BIND | (flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)))
+
+
+def _own_cgroups() -> dict[str, str]:
+    """/proc/self/cgroup as {controllers: path}; "" is the v2 hierarchy (cgroups(7))."""
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            out[controllers] = path
+    return out
 
 
 def _v1_hierarchies() -> list[tuple[str, str, str]]:

@@ -55,9 +55,9 @@ def bind_rootfs(rootfs: str) -> None:
                              stage="rootfs", errno=exc.errno) from None
 
 
-def mount_all(root_fd: int, spec_mounts: list[dict], cgroup_mode: str) -> None:
+def mount_all(root_fd: int, spec_mounts: list[dict], cgroup_mode: str, cgroupns: bool = True) -> None:
     for i, m in enumerate(spec_mounts):
-        mounts.mount_entry(root_fd, m, cgroup_mode=cgroup_mode, field=f"mounts[{i}]")
+        mounts.mount_entry(root_fd, m, cgroup_mode=cgroup_mode, cgroupns=cgroupns, field=f"mounts[{i}]")
 
 
 def needs_dev_setup(spec_mounts: list[dict]) -> bool:

@@ -97,7 +97,8 @@ def init(ctx) -> None:
         else:
             rootfs.bind_rootfs(ctx.rootfs)        # pivot_root needs a mount point
         root_fd = os.open(ctx.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        rootfs.mount_all(root_fd, spec.get("mounts", []), ctx.cgroup_mode)
+        rootfs.mount_all(root_fd, spec.get("mounts", []), ctx.cgroup_mode,
+                         cgroupns="cgroup" in ns_types)
         # /etc/hosts, /etc/hostname, /etc/resolv.conf written by the network setup
         rootfs.mount_all(root_fd, [{"destination": dst, "type": "bind", "source": src,
                                     "options": ["bind", "rw"]} for dst, src in go.get("files", {}).items()],

@@ -153,3 +153,20 @@ def test_trace_shows_the_kernel_calls(cli, bundle, leakcheck):
     assert {"runtime", "stage1", "init"} <= {e["stage"] for e in events}
     unshare = [e for e in events if e["action"] == "unshare"][0]
     assert unshare["field"] == "linux.namespaces" and "ms" in unshare
+
+
+@pytest.mark.parametrize("cgroupns", [True, False])
+def test_container_sees_its_own_cgroup_at_sys_fs_cgroup(cli, bundle, leakcheck, cgroupns):
+    """With or without a cgroup namespace, the top of /sys/fs/cgroup is the container's cgroup
+    (podman reads memory.limit_in_bytes there after `podman update`)."""
+    from pycontainer import cgroups
+    linux = bundle.config["linux"]
+    if not cgroupns:
+        linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "cgroup"]
+    linux["resources"]["memory"] = {"limit": 48 * 1024 * 1024}
+    unified = cgroups.detect() == "unified"
+    f = "/sys/fs/cgroup/memory.max" if unified else "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    bundle.args("cat", f)
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == str(48 * 1024 * 1024)
