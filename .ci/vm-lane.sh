@@ -1,0 +1,36 @@
+#!/bin/bash
+# The cgroup v2 lane: boot Debian's kernel under qemu with virtme-ng (one boot,
+# pure cgroup v2 with cpu/io/memory/pids/...), run `pytest -m cgroupv2 tests/vm`
+# inside it, return its exit code. See ../shared/vm-lane.md.
+#
+# Installs what it needs on first use: qemu-system-x86 + linux-image-amd64
+# (apt) and virtme-ng (a venv in /opt/vng). Software emulation (TCG): /dev/kvm
+# exists on these machines but hangs, so --disable-kvm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+PY=${PYCONTAINER_PY:-/opt/pycontainer-venv/bin/python}
+t0=$(date +%s)
+
+if ! command -v qemu-system-x86_64 >/dev/null || ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 linux-image-amd64 >/dev/null
+fi
+if [ ! -x /opt/vng/bin/vng ]; then
+    python3 -m venv /opt/vng
+    /opt/vng/bin/pip install -q virtme-ng
+fi
+KERNEL=$(ls -1 /boot/vmlinuz-* | sort -V | tail -1)
+DISK=$(mktemp /tmp/pycontainer-vmdisk.XXXXXX)
+trap 'rm -f "$DISK"' EXIT
+truncate -s 256M "$DISK"
+t1=$(date +%s)
+echo "vm-lane: kernel $KERNEL, setup $((t1 - t0))s"
+
+set +e
+PATH=/opt/vng/bin:$PATH timeout 900 vng -r "$KERNEL" --disable-kvm --force-9p \
+    --memory 1G --cpus 2 --disk "$DISK" -- "bash $REPO/tests/vm/guest.sh $PY $REPO"
+rc=$?
+set -e
+echo "vm-lane: exit $rc, boot+tests $(( $(date +%s) - t1 ))s"
+exit $rc
