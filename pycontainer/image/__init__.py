@@ -11,12 +11,15 @@ images are off the hot path of ``create``):
 
 =============  ==============================================================
 ``layers``     apply one layer tar to a directory without ever leaving it
-``store``      the on-disk store: blobs, index.json, refs, unpacked layers, gc
-``overlay``    overlay mount options for lower dirs + per-container upper/work
+``store``      the on-disk store: blobs, index.json, refs, unpacked layers, holds, gc
+``archive``    ``docker save`` / OCI archives in (load) and out (save)
+``overlay``    overlay mount plan: lower dirs + per-container upper/work, mount()
+``rootfs``     prepare()/cleanup(): image name -> (Image, OverlayPlan) for ``run``
+``runconfig``  image config -> OCI process (docker's Entrypoint/Cmd/Env/User rules)
 ``registry``   pull over the OCI distribution API (urllib)
-``builtin``    the offline ``busybox`` image built from images/build-busybox.sh
+``builtin``    offline images built by images/*.sh (``busybox``, ``localhost/python:3.11``)
 ``reference``  ``[registry/]repo[:tag][@digest]`` parsing and normalisation
-``cli``        click commands (pull, images, image inspect, tag, rmi, load, save)
+``cli``        click commands (pull, images, image ..., tag, rmi, load, save)
 =============  ==============================================================
 
 Read: OCI image-spec (``image-layout.md``, ``manifest.md``, ``config.md``,

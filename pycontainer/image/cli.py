@@ -141,8 +141,8 @@ def image_inspect(image_root, images):
 @image.command("prune")
 @_root
 def image_prune(image_root):
-    """Delete blobs and unpacked layers that no image or container uses."""
-    for line in _store(image_root).gc():
+    """Delete unnamed images no container uses, then blobs and layers nothing references."""
+    for line in _store(image_root).gc(dangling=True):
         click.echo(line)
 
 

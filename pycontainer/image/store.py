@@ -215,6 +215,9 @@ class Store:
             os.makedirs(self.root, mode=0o700, exist_ok=True)
             for d in ("blobs/sha256", "ingest", "layers", "holds", "locks"):
                 os.makedirs(self.path(d), mode=0o700, exist_ok=True)
+            for d in (self.root, self.path("layers")):
+                if os.stat(d).st_mode & 0o077:
+                    os.chmod(d, 0o700)     # layers hold setuid binaries: no access for others
             if not os.path.exists(self.path("oci-layout")):
                 _write_atomic(self.path("oci-layout"), b'{"imageLayoutVersion":"1.0.0"}')
             if not os.path.exists(self.path("index.json")):
@@ -314,6 +317,12 @@ class Store:
             keep = [e for e in index["manifests"]
                     if self._entry_name(e) not in full
                     and not (e["digest"] == digest and self._entry_name(e) is None and full)]
+            # an image that just lost its last name stays, nameless ("dangling", docker's
+            # <none>), until `image prune`: a container may still run it
+            for e in index["manifests"]:
+                if e not in keep and e["digest"] != digest and \
+                        not any(k["digest"] == e["digest"] for k in keep):
+                    keep.append({k: v for k, v in e.items() if k != "annotations"})
             have = {(e["digest"], self._entry_name(e)) for e in keep}
             desc = {"mediaType": media_type, "digest": digest, "size": len(manifest),
                     "platform": {"os": config.get("os", "linux"),
@@ -519,10 +528,26 @@ class Store:
             out += self._gc()
         return out
 
-    def gc(self) -> list[str]:
-        """Delete blobs, unpacked layers and ingest leftovers that nothing references."""
+    def gc(self, *, dangling: bool = False) -> list[str]:
+        """Delete blobs, unpacked layers and ingest leftovers that nothing references.
+
+        With ``dangling`` (``image prune``), first forget images that have no
+        name and no container using them.
+        """
+        out = []
         with self._lock("gc.lock"):
-            return self._gc()
+            if dangling:
+                with self._lock("index.lock"):
+                    index = self._read_index()
+                    held = {h.get("image") for h in self.holds().values()}
+                    named = {e["digest"] for e in index["manifests"] if self._entry_name(e)}
+                    drop = [e for e in index["manifests"]
+                            if e["digest"] not in named and e["digest"] not in held]
+                    if drop:
+                        index["manifests"] = [e for e in index["manifests"] if e not in drop]
+                        self._write_index(index)
+                    out += [f"Deleted: {e['digest']}" for e in drop]
+            return out + self._gc()
 
     def _gc(self) -> list[str]:
         import shutil

@@ -222,6 +222,21 @@ def test_tag_moves_name_and_rmi_untags_before_deleting(store):
         store.resolve("x.io/one:1")
 
 
+def test_retag_leaves_old_image_dangling_until_prune(store):
+    m1, b1 = image_parts([BASE], cmd=["one"])
+    m2, b2 = image_parts([BASE, APP], cmd=["two"])
+    load_bytes(store, oci_archive([(m1, b1, "x.io/a:1")]))
+    store.resolve("x.io/a:1", hold="old-ctr")
+    load_bytes(store, oci_archive([(m2, b2, "x.io/a:1")]))      # a newer x.io/a:1 arrives
+    rows = {r["digest"]: r["names"] for r in store.list()}
+    assert rows == {sha(m1): [], sha(m2): ["x.io/a:1"]}         # docker's <none>:<none>
+    assert store.gc(dangling=True) == []                        # still used by old-ctr
+    store.release("old-ctr")
+    assert store.gc(dangling=True)[0] == f"Deleted: {sha(m1)}"
+    assert [r["digest"] for r in store.list()] == [sha(m2)]
+    assert sorted(blob_names(store)) == sorted(d[7:] for d in b2)
+
+
 def test_rmi_refuses_image_in_use_unless_forced(store):
     man, blobs = image_parts([BASE, APP])
     load_bytes(store, oci_archive([(man, blobs, "x.io/app:1")]))
