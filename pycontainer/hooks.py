@@ -25,13 +25,20 @@ A hook that exits non-zero or outlives its timeout fails the operation
 from __future__ import annotations
 
 import json
-import subprocess
 
 from . import trace
 from .errors import HookError
 
 
+def prepare() -> None:
+    """Import what ``run`` needs now (the init calls this before pivot_root)."""
+    import subprocess  # noqa: F401
+
+
 def run(kind: str, hooks: list[dict], state: dict) -> None:
+    if not hooks:
+        return
+    import subprocess  # the init imports this module's needs before pivot_root (prepare())
     payload = json.dumps(state).encode()
     for i, h in enumerate(hooks or []):
         path = h["path"]

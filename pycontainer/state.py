@@ -23,14 +23,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
-import shutil
 
 from .errors import ContainerExists, ContainerNotFound, InvalidID, StateError
 
 DEFAULT_ROOT = "/run/pycontainer"
 OCI_VERSION = "1.2.0"
-_ID_RE = re.compile(r"^[A-Za-z0-9_+.-]+$")
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
+
+
+def _id_ok(s: str) -> bool:
+    return bool(s) and all(c in _ID_CHARS for c in s)
 
 # Status values of the OCI spec; "paused" is runc's addition.
 CREATING, CREATED, RUNNING, STOPPED, PAUSED = "creating", "created", "running", "stopped", "paused"
@@ -40,7 +42,7 @@ def validate_id(container_id: str) -> str:
     """Reject IDs that cannot safely name a directory (runc's validateID rule)."""
     if not container_id:
         raise InvalidID("invalid container ID: it is empty")
-    if container_id in (".", "..") or not _ID_RE.match(container_id):
+    if container_id in (".", "..") or not _id_ok(container_id):
         raise InvalidID(f"invalid container ID {container_id!r}: use only letters, digits and _+.-, "
                         "and not . or ..")
     if len(container_id) > 1024:
@@ -94,6 +96,7 @@ class StateDir:
         return os.path.isfile(os.path.join(self.path, "state.json")) or os.path.isdir(self.path)
 
     def remove(self) -> None:
+        import shutil
         shutil.rmtree(self.path, ignore_errors=True)
         self.unlock()
 
@@ -161,7 +164,7 @@ def list_ids(root: str) -> list[str]:
         names = os.listdir(root)
     except FileNotFoundError:
         return []
-    return sorted(n for n in names if _ID_RE.match(n) and n not in (".", "..")
+    return sorted(n for n in names if _id_ok(n) and n not in (".", "..")
                   and os.path.isdir(os.path.join(root, n)))
 
 

@@ -91,6 +91,8 @@ def init(ctx) -> None:
 
         # --- rootfs: all in our own mount namespace, so nothing leaks to the host
         stage = "rootfs"
+        if spec.get("hooks", {}).get("startContainer") or spec.get("hooks", {}).get("createContainer"):
+            hooks.prepare()
         rootfs.set_propagation(linux)
         if ctx.overlay:
             ctx.overlay(ctx.rootfs)               # image rootfs: overlayfs (pycontainer.image)
