@@ -41,6 +41,8 @@ A network's bridge/subnet are fixed by its first use (``<state_dir>/<network>/ne
 
 Lifecycle (who calls what, when)
 --------------------------------
+(``plan = for_annotation(value)`` bundles steps 1-3 as methods.)
+
 1. before forking: ``req = parse_request(value)``; ``namespace_action(req)``
    tells stage 1 whether to unshare a netns, stay in the host's, or setns to a
    path; optional ``preload(req)`` right after the *last* fork starts
@@ -68,9 +70,9 @@ from typing import NamedTuple
 from .. import trace
 from ..errors import NetworkError
 
-__all__ = ["ANNOTATION", "DEFAULTS", "Mode", "from_annotations", "gc", "inspect", "loopback",
-           "namespace_action", "networks", "parse_mode", "parse_request", "preload",
-           "remove_network", "setup", "teardown"]
+__all__ = ["ANNOTATION", "DEFAULTS", "Mode", "Plan", "for_annotation", "from_annotations", "gc",
+           "inspect", "loopback", "namespace_action", "networks", "parse_mode", "parse_request",
+           "preload", "remove_network", "setup", "teardown"]
 
 ANNOTATION = "org.pycontainer.network"
 DEFAULT_STATE_DIR = "/var/lib/pycontainer/network"
@@ -147,6 +149,41 @@ def from_annotations(annotations: dict | None) -> dict | None:
     if annotations and ANNOTATION in annotations:
         return parse_request(annotations[ANNOTATION])
     return None
+
+
+class Plan:
+    """A parsed request bound to the module functions: what the runtime holds.
+
+    ``plan = for_annotation(value)``; then ``plan.setup(id, pid)`` → saved,
+    ``plan.teardown(id, saved)`` (same as the module-level :func:`teardown`).
+    """
+
+    def __init__(self, request):
+        self.request = parse_request(request)
+
+    @property
+    def mode(self) -> Mode:
+        return self.request["mode"]
+
+    def namespace_action(self):
+        return namespace_action(self.request)
+
+    def preload(self) -> None:
+        preload(self.request)
+
+    def setup(self, container_id: str, pid, files_dir: str | None = None) -> dict:
+        return setup(container_id, pid, self.request, files_dir=files_dir)
+
+    def teardown(self, container_id: str, saved: dict | None) -> None:
+        teardown(container_id, saved)
+
+    def __repr__(self):
+        return f"Plan({self.mode})"
+
+
+def for_annotation(value) -> Plan:
+    """The value of ``org.pycontainer.network`` (mode string or JSON) → a :class:`Plan`."""
+    return Plan(value)
 
 
 def namespace_action(req: dict) -> tuple[str, str | None]:

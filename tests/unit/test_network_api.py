@@ -193,3 +193,14 @@ def test_cli_ls_and_gc(tmp_path):
     assert json.loads(r.output)[0]["leases"] == {"10.89.9.2": "web"}
     r = CliRunner().invoke(group, ["inspect", "nope", "--state-dir", str(tmp_path)])
     assert r.exit_code != 0 and "no network 'nope'" in r.output
+
+
+def test_plan_from_annotation_as_the_runtime_holds_it(tmp_path):
+    plan = network.for_annotation('{"mode": "host", "hostname": "h"}')
+    assert plan.mode == Mode("host") and plan.namespace_action() == ("host", None)
+    saved = plan.setup("c1", None, files_dir=str(tmp_path))
+    assert (tmp_path / "hostname").read_text() == "h\n"
+    plan.teardown("c1", saved)
+    assert not (tmp_path / "hostname").exists()
+    with pytest.raises(NetworkError, match="unknown network mode"):
+        network.for_annotation("bridged")
