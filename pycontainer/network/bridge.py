@@ -170,6 +170,10 @@ def attach(ipr, container_id: str, target, bridge_index: int, address: str, pref
     except OSError as exc:
         raise NetworkError(f"open network namespace {path!r}: {exc.strerror}; is the "
                            "container's process alive?", stage="network", errno=exc.errno) from None
+    if netns.same_as_ours(nsfd):
+        os.close(nsfd)
+        raise NetworkError(f"{path} is the runtime's own network namespace: refusing to add "
+                           f"{ifname} and a default route to the host (mode host?)", stage="network")
     try:
         _call(ipr, "link", "add", ifname=host_if, kind="veth", master=bridge_index, mtu=mtu,
               state="up", peer={"ifname": ifname, "net_ns_fd": nsfd, "mtu": mtu},

@@ -44,6 +44,12 @@ def path_of(target) -> str:
                        stage="network")
 
 
+def same_as_ours(fd: int) -> bool:
+    """Is the namespace file ``fd`` the caller's own network namespace? (nsfs inode)"""
+    a, b = os.fstat(fd), os.stat("/proc/thread-self/ns/net")
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 def run_in(path: str, fn):
     """Run ``fn()`` in a thread that first joins the network namespace at ``path``."""
     from .. import syscalls

@@ -363,6 +363,13 @@ def test_gc_rebuilds_a_vanished_table_under_live_containers(env):
     assert nat.list_table(env.table)["masq_nets"] == [str(env.subnet)]
 
 
+def test_the_hosts_own_namespace_is_refused(env):
+    with pytest.raises(NetworkError, match="own network namespace"):
+        network.setup("oops", os.getpid(), env.req())
+    assert network.networks(env.state)[0]["leases"] == {}
+    assert not bridge.exists(bridge.veth_name("oops"))
+
+
 def test_dead_namespace_is_a_clear_error_and_leaves_nothing(env):
     p = subprocess.Popen(["true"])
     p.wait()
