@@ -453,3 +453,19 @@ def test_kill9_at_random_moments_then_gc_leaves_nothing(env):
     network.gc([], env.state, prune=True)
     assert not bridge.exists(env.bridge)
     assert nat.list_table(env.table) is None
+
+
+def test_teardown_after_the_container_died_needs_no_pyroute2(env):
+    a = env.spawn()
+    saved = network.setup("dead", a, env.req())
+    env.procs[-1].kill()
+    env.procs[-1].wait()
+    for _ in range(200):                                   # the kernel frees the netns async
+        if not os.path.exists(f"/sys/class/net/{saved['host_ifname']}"):
+            break
+        time.sleep(0.01)
+    code = ("import sys, json; from pycontainer import network;"
+            "network.teardown('dead', json.loads(sys.argv[1]));"
+            "print(any(m.startswith('pyroute2') for m in sys.modules))")
+    assert run(sys.executable, "-c", code, json.dumps(saved)).stdout.strip() == "False"
+    assert network.networks(env.state)[0]["leases"] == {}
