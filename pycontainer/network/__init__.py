@@ -56,8 +56,18 @@ Lifecycle (who calls what, when)
    that no longer exist (crash, kill -9 in the middle of setup).
 
 Importing this package does not import pyroute2 (measured with
-``python -X importtime``); only :func:`setup`/:func:`teardown`/:func:`gc` of a
-bridge network do.
+``python -X importtime``); only :func:`setup`/:func:`gc` of a bridge network
+do, and :func:`teardown` only while the veth still exists.
+
+Limits: IPv4 only (no IPv6 address, route or published port); published
+ports need nothing listening on the host port (checked with bind(2)); another
+table's ``forward`` chain with policy drop (Docker's) can still drop routed
+container traffic: pycontainer never edits other tables.
+
+Man pages: network_namespaces(7), veth(4), ip-link(8), rtnetlink(7), nft(8);
+the modules: :mod:`.ipam` (leases), :mod:`.netns` (entering a netns),
+:mod:`.bridge` (links, addresses, routes), :mod:`.nat` (nftables),
+:mod:`.files` (/etc files), :mod:`.cli` (``pycontainer network``).
 """
 
 from __future__ import annotations
