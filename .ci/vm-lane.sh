@@ -9,7 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-PY=${PYCONTAINER_PY:-/opt/pycontainer-venv/bin/python}
+# The project's venv (.ci/install.sh --tests makes /opt/pycontainer); the guest
+# sees the host's / read-only, so the same interpreter and checkout are used.
+PY=${PYCONTAINER_PY:-}
+for cand in /opt/pycontainer/bin/python /opt/pycontainer-venv/bin/python; do
+    [ -z "$PY" ] && [ -x "$cand" ] && "$cand" -c 'import pytest, pycontainer' 2>/dev/null && PY=$cand
+done
+[ -n "$PY" ] || { echo "vm-lane: no venv with pytest and pycontainer (run .ci/install.sh --tests)" >&2; exit 1; }
 t0=$(date +%s)
 
 if ! command -v qemu-system-x86_64 >/dev/null || ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
