@@ -19,9 +19,14 @@ from . import __version__, log, trace
 from .errors import PyContainerError, SpecError, UnsupportedError
 
 
-class _Obj:
+class _Obj(dict):
+    """The click context object: the state root, and what subsystem CLIs ask for."""
+
     def __init__(self, root: str):
+        super().__init__()
         self.root = root
+        from .state import list_ids
+        self["network_live_ids"] = lambda: list_ids(root)
 
     @property
     def runtime(self):
@@ -306,6 +311,15 @@ def spec(bundle, rootless, args):
     with open(path, "w") as f:
         json.dump(spec_mod.default_spec(list(args) or None), f, indent=2)
         f.write("\n")
+
+
+@main_group.command()
+@click.pass_context
+def gc(ctx):
+    """Reclaim what crashed runs left (half-created containers, orphaned cgroups,
+    network leases and ports, image holds, container dirs)."""
+    report = _rt(ctx).gc()
+    click.echo(json.dumps(report, indent=2, default=str))
 
 
 @main_group.command()

@@ -327,6 +327,38 @@ class Runtime:
         finally:
             sd.unlock()
 
+    # --- garbage collection ---------------------------------------------------------------
+    def gc(self) -> dict:
+        """Reclaim what crashed runtimes left: half-created containers, and cgroups,
+        network leases/veths/ports, image holds and container dirs of containers
+        that no longer exist. Containers that exist (even stopped) are left alone."""
+        report: dict = {"containers": [], "cgroups": [], "network": {}, "holds": [], "dirs": []}
+        for cid in st.list_ids(self.root):
+            sd = st.StateDir(self.root, cid)
+            try:
+                sd.lock(blocking=False)       # a create in progress holds the lock
+            except PyContainerError:
+                continue
+            try:
+                record = sd.read()
+                crashed = record.get("status") == st.CREATING and st.status_of(record) == st.STOPPED
+            finally:
+                sd.unlock()
+            if crashed:
+                self.delete(cid, force=True)
+                report["containers"].append(cid)
+        live = set(st.list_ids(self.root))
+        from . import cgroups
+        report["cgroups"] = cgroups.gc(live)
+        try:
+            from . import network
+            report["network"] = network.gc(live)
+        except PyContainerError as exc:
+            _warn(f"gc: network: {exc}")
+        from . import porcelain
+        report["holds"], report["dirs"] = porcelain.gc(live)
+        return report
+
     # --- internals ------------------------------------------------------------------------
     def _open(self, container_id: str) -> st.StateDir:
         sd = st.StateDir(self.root, container_id)

@@ -203,6 +203,24 @@ def cleanup(record: dict) -> None:
         pass
 
 
+def gc(live_ids) -> tuple[list[str], list[str]]:
+    """Release image holds and remove container dirs of containers that no longer exist."""
+    live = set(live_ids)
+    holds: list[str] = []
+    try:
+        from .image.store import Store
+        holds = Store(None).prune_holds(live)
+    except Exception:  # noqa: BLE001 - no store yet
+        pass
+    dirs = []
+    if os.path.isdir(CONTAINERS_DIR):
+        for name in os.listdir(CONTAINERS_DIR):
+            if name not in live:
+                _remove_dir(os.path.join(CONTAINERS_DIR, name))
+                dirs.append(name)
+    return holds, dirs
+
+
 def _remove_dir(cdir: str) -> None:
     import shutil
     from .image import overlay

@@ -32,12 +32,13 @@ tree). This module imports nothing heavy: it is on the container start path.
 
 from __future__ import annotations
 
+import os
 import posixpath
 
 from ..errors import CgroupError
 from . import mounts as _mounts
 
-__all__ = ["CgroupError", "DEFAULT_PARENT", "detect", "open", "resolve_path"]
+__all__ = ["CgroupError", "DEFAULT_PARENT", "detect", "gc", "open", "resolve_path"]
 
 DEFAULT_PARENT = "/pycontainer"
 
@@ -103,3 +104,39 @@ def open(cgroups_path: str | None, container_id: str, *,  # noqa: A001 - the con
         roots[unified] = info.unified
     path = resolve_path(cgroups_path, container_id, owns.get("memory", "/"))
     return v1.Manager(dirs, path, unified=unified, roots=roots)
+
+
+def gc(live_ids, *, mountinfo: str = "/proc/self/mountinfo") -> list[str]:
+    """Remove cgroups under the default parent whose container no longer exists.
+
+    Only ``/pycontainer/<id>`` can be found without the container's state
+    (a custom cgroupsPath is known only to its state record, which
+    ``delete --force`` uses). Processes still in such a cgroup belong to a
+    container nobody can reach any more: they are killed first.
+    """
+    import signal
+    info = _mounts.parse(mountinfo)
+    roots = [info.unified] if info.mode == "unified" else list(info.v1.values()) + \
+        ([info.unified] if info.unified else [])
+    names: set[str] = set()
+    for root in roots:
+        try:
+            names |= {n for n in os.listdir(root + DEFAULT_PARENT)
+                      if os.path.isdir(os.path.join(root + DEFAULT_PARENT, n))}
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    removed = []
+    for name in sorted(names - set(live_ids)):
+        try:
+            mgr = open(None, name, mountinfo=mountinfo)
+            for _ in range(100):
+                if not mgr.pids():
+                    break
+                mgr.kill_all(signal.SIGKILL)
+                import time
+                time.sleep(0.01)
+            mgr.destroy()
+            removed.append(name)
+        except CgroupError:
+            continue
+    return removed

@@ -172,3 +172,31 @@ def test_unsupported_global_flags(cli, bundle, leakcheck):
     _one_line_error(cli("--rootless", "true", "list"), "rootless")
     p = cli("--systemd-cgroup", "list")
     assert p.returncode == 0 and "systemd" in p.stderr
+
+
+def test_gc_reclaims_a_create_killed_mid_way(cli, bundle, leakcheck):
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "3"]}]}
+    bundle.args("sleep", "30")
+    cid = new_id()
+    proc = subprocess.Popen(cli.cmd("create", "--bundle", bundle.path, cid),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):          # wait until the init exists (state has a pid)
+        p = cli("state", cid)
+        if p.returncode == 0 and json.loads(p.stdout)["pid"]:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.2)
+    # A stopped container that someone kept is not gc's business; this one is a crashed create.
+    keep = new_id("keep")
+    bundle.config.pop("hooks")
+    bundle.args("true")
+    assert cli("run", "-d", "-b", bundle.path, keep).returncode == 0
+    p = cli("gc")
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    assert report["containers"] == [cid]
+    assert cli("state", cid).returncode != 0
+    assert cli("state", keep).returncode == 0
+    cli("delete", "--force", keep)
