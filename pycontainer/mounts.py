@@ -264,7 +264,7 @@ def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str,
     flags &= ~sc.MS_BIND
     own = {} if cgroupns else _own_cgroups()
     if mode == "unified":
-        _mount_hierarchy(target, dest, "cgroup2", "", flags, own.get(""), "/sys/fs/cgroup")
+        _mount_hierarchy(root_fd, target, dest, "cgroup2", "", flags, own.get(""), "/sys/fs/cgroup")
         return
     ro = flags & sc.MS_RDONLY
     with trace.step("mount", "mounts", type="tmpfs", target=dest, note="cgroup v1 hierarchies follow"):
@@ -274,7 +274,7 @@ def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str,
         fd = make_target(root_fd, sub, True)
         try:
             key = "" if fstype == "cgroup2" else opts
-            _mount_hierarchy(fd_path(fd), sub, fstype, opts, flags, own.get(key),
+            _mount_hierarchy(root_fd, fd_path(fd), sub, fstype, opts, flags, own.get(key),
                              "/sys/fs/cgroup/" + name)
         except OSError:
             continue
@@ -285,7 +285,7 @@ def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str,
             remount(mounted, sc.MS_RDONLY | (flags & ~sc.MS_RDONLY))
 
 
-def _mount_hierarchy(target, dest, fstype, opts, flags, own_path, host_mountpoint) -> None:
+def _mount_hierarchy(root_fd, target, dest, fstype, opts, flags, own_path, host_mountpoint) -> None:
     if own_path is None:
         with trace.step("mount", "mounts", type=fstype, target=dest, options=opts):
             sc.mount(fstype, target, fstype, flags, opts)
@@ -294,7 +294,8 @@ def _mount_hierarchy(target, dest, fstype, opts, flags, own_path, host_mountpoin
     with trace.step("mount", "mounts", type="bind", source=source, target=dest,
                     note="no cgroup namespace: the container's own cgroup"):
         sc.mount(source, target, None, sc.MS_BIND)
-        remount(target, sc.MS_BIND | (flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)))
+        with reopened(root_fd, dest) as mounted:
+            remount(mounted, sc.MS_BIND | (flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)))
 
 
 def _own_cgroups() -> dict[str, str]:
