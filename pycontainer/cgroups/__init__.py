@@ -107,14 +107,13 @@ def open(cgroups_path: str | None, container_id: str, *,  # noqa: A001 - the con
 
 
 def gc(live_ids, *, mountinfo: str = "/proc/self/mountinfo") -> list[str]:
-    """Remove cgroups under the default parent whose container no longer exists.
+    """Remove empty cgroups under the default parent whose container no longer exists.
 
-    Only ``/pycontainer/<id>`` can be found without the container's state
-    (a custom cgroupsPath is known only to its state record, which
-    ``delete --force`` uses). Processes still in such a cgroup belong to a
-    container nobody can reach any more: they are killed first.
+    Only ``/pycontainer/<id>`` can be found without the container's state (a
+    custom cgroupsPath is known only to its state record, which ``delete
+    --force`` uses). A cgroup that still holds processes is left alone: it
+    may belong to a container under another ``--root``.
     """
-    import signal
     info = _mounts.parse(mountinfo)
     roots = [info.unified] if info.mode == "unified" else list(info.v1.values()) + \
         ([info.unified] if info.unified else [])
@@ -129,12 +128,8 @@ def gc(live_ids, *, mountinfo: str = "/proc/self/mountinfo") -> list[str]:
     for name in sorted(names - set(live_ids)):
         try:
             mgr = open(None, name, mountinfo=mountinfo)
-            for _ in range(100):
-                if not mgr.pids():
-                    break
-                mgr.kill_all(signal.SIGKILL)
-                import time
-                time.sleep(0.01)
+            if mgr.pids():
+                continue
             mgr.destroy()
             removed.append(name)
         except CgroupError:

@@ -455,11 +455,15 @@ def gc(live_ids, state_dir: str = DEFAULT_STATE_DIR, prune: bool = False) -> dic
     with trace.step("network gc", live=len(live)):
         for net in networks(state_dir):
             ipam = Ipam(os.path.join(state_dir, net["name"]), net["subnet"], net["gateway"])
-            rep = {"leases": ipam.gc(live), "veths": [], "ports": []}
-            for v in bridge.orphans(net["bridge"], live):
+            # A lease whose veth is still plugged in belongs to a container whose
+            # netns is alive, perhaps under another --root: never reclaim it.
+            plugged = set(bridge.ports_on(net["bridge"]))
+            alive = live | {c for c in ipam.leases().values() if bridge.veth_name(c) in plugged}
+            rep = {"leases": ipam.gc(alive), "veths": [], "ports": []}
+            for v in bridge.orphans(net["bridge"], alive):
                 bridge.detach(v)
                 rep["veths"].append(v)
-            rep["ports"] = nat.gc(net["nft_table"], live)
+            rep["ports"] = nat.gc(net["nft_table"], alive)
             if ipam.leases() and nat.list_table(net["nft_table"]) is None:
                 # the table vanished (nft flush ruleset?) under live containers: rebuild it
                 nat.setup(net["nft_table"], net["subnet"], "", None, [],
