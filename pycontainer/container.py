@@ -49,6 +49,9 @@ class Runtime:
         if preserve_fds < 0:
             raise SpecError(f"--preserve-fds {preserve_fds}: must not be negative")
         rootfs = spec_mod.rootfs_path(spec, bundle)
+        if seccomp is None and linux.get("seccomp") is not None:
+            from .security import seccomp as seccomp_mod    # only when the spec asks for it
+            seccomp = seccomp_mod.compile(linux["seccomp"])  # SpecError before anything exists
         from . import cgroups
         cgroup = cgroups.open(linux.get("cgroupsPath"), container_id)
         network = network if network is not None else _network_from_annotations(spec)
@@ -69,6 +72,8 @@ class Runtime:
         }
         try:
             sd.write(record)
+            if hasattr(seccomp, "save"):
+                seccomp.save(sd.path)     # exec gives its processes the same filter
             from .process import launcher
             ctx = launcher.Launch(container_id=container_id, bundle=bundle, spec=spec, rootfs=rootfs,
                                   statedir=sd, cgroup_mode=cgroups.detect(), record=record,
@@ -168,8 +173,13 @@ class Runtime:
         spec_mod._validate_process(process)
         if process.get("terminal") and not console_socket:
             raise SpecError("exec --tty needs --console-socket")
+        seccomp, sdir = None, st.StateDir(self.root, container_id).path
+        if os.path.exists(os.path.join(sdir, "seccomp.bpf")):
+            from .security.seccomp import Filter      # the container's own filter (saved by create)
+            seccomp = Filter.from_statedir(sdir)
         ctx = execute.ExecContext(record=record, process=process, cgroup=self._cgroup(record),
-                                  console_socket=console_socket, preserve_fds=preserve_fds)
+                                  console_socket=console_socket, preserve_fds=preserve_fds,
+                                  seccomp=seccomp)
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
         pid = execute.launch(ctx)

@@ -33,6 +33,7 @@ from .. import state as st
 from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, InvalidState
+from ..security import exeseal
 from . import init as I   # everything the new process needs, imported before setns (P1)
 from . import sync as S
 
@@ -54,6 +55,7 @@ class ExecContext:
         self.console_sock = None
         self.preserve_fds = preserve_fds
         self.seccomp = seccomp
+        self.dmz_fd = None          # sealed exec helper (security.exeseal)
         self.sync = None
 
 
@@ -82,6 +84,8 @@ def launch(ctx: ExecContext) -> int:
     parent, child = S.SyncSocket.pair()
     from .launcher import PR_SET_CHILD_SUBREAPER
     sc.prctl(PR_SET_CHILD_SUBREAPER, 1)
+    exeseal.nondumpable()                      # CVE-2016-9962 / CVE-2019-5736 (security.exeseal)
+    ctx.dmz_fd = exeseal.dmz_fd(3 + ctx.preserve_fds)
     trace.event("fork", "", what="exec joiner")
     jpid = os.fork()
     if jpid == 0:
@@ -94,6 +98,8 @@ def launch(ctx: ExecContext) -> int:
     child.close()
     if ctx.console_sock is not None:
         ctx.console_sock.close()
+    if ctx.dmz_fd is not None:
+        os.close(ctx.dmz_fd)
     try:
         ctx.cgroup.add_pid(jpid)
         parent.send(S.GO)
@@ -172,6 +178,8 @@ def _exec_process(ctx: ExecContext) -> None:
         if "oomScoreAdj" in proc:
             I._write_proc("/proc/self/oom_score_adj", str(proc["oomScoreAdj"]))
         env = proc.get("env", [])
+        if ctx.seccomp and not proc.get("noNewPrivileges"):
+            ctx.seccomp(proc)   # without NNP a filter needs CAP_SYS_ADMIN: before the drop
         caps = proc.get("capabilities")
         if caps is not None:
             capabilities.drop_bounding(caps.get("bounding", []), capabilities.last_cap())
@@ -188,17 +196,18 @@ def _exec_process(ctx: ExecContext) -> None:
             ctx.seccomp(proc)
         keep = 3 + ctx.preserve_fds
         sync_fd = I._move_fd_above(ctx.sync.sock.detach(), keep)
+        dmz = exeseal.place(ctx.dmz_fd, sync_fd + 1)
         trace.close()
         if sync_fd > keep:
             sc.close_range(keep, sync_fd - 1)
-        sc.close_range(sync_fd + 1)
+        sc.close_range(sync_fd + 1 if dmz is None else dmz + 1)
         for fd in range(3, keep):
             os.set_inheritable(fd, True)
         I._chdir_inside(proc.get("cwd", "/"))
         I._reset_signals()
         env_map = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
         try:
-            os.execve(path, proc["args"], env_map)
+            exeseal.execve(dmz, path, proc["args"], env_map)
         except OSError as exc:
             msg = f"exec {proc['args'][0]!r}: {os.strerror(exc.errno).lower()}"
             os.write(sync_fd, json.dumps({"type": S.ERROR, "kind": "ExecError", "msg": msg,

@@ -32,6 +32,7 @@ from .. import capabilities, hooks, namespaces, rootfs
 from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, ExecError, MountError, SpecError
+from ..security import exeseal
 from . import sync as S
 
 PR_SET_PDEATHSIG = 1
@@ -157,6 +158,8 @@ def init(ctx) -> None:
         env = proc.get("env", [])
         path = find_program(proc["args"][0], env, proc.get("cwd", "/"))
 
+        if ctx.seccomp and not proc.get("noNewPrivileges"):
+            ctx.seccomp(proc)   # without NNP a filter needs CAP_SYS_ADMIN: load it before the drop (runc)
         caps = proc.get("capabilities")
         if caps is not None:
             # The bounding set needs CAP_SETPCAP to shrink: do it while we have everything.
@@ -188,18 +191,19 @@ def init(ctx) -> None:
         # No host fd may reach the program, nor be open while we chdir (CVE-2024-21626).
         keep = 3 + ctx.preserve_fds
         conn_fd = _move_fd_above(conn.detach(), keep)
+        dmz = exeseal.place(ctx.dmz_fd, conn_fd + 1)      # sealed exec helper (CVE-2019-5736)
         trace.event("close_range", "", first=keep, keep=f"0-2, {ctx.preserve_fds} preserved fds")
         trace.close()
         if conn_fd > keep:
             sc.close_range(keep, conn_fd - 1)
-        sc.close_range(conn_fd + 1)
+        sc.close_range(conn_fd + 1 if dmz is None else dmz + 1)
         for fd in range(3, keep):
             os.set_inheritable(fd, True)
         _chdir_inside(proc.get("cwd", "/"))
         _reset_signals()
         env_map = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
         try:
-            os.execve(path, proc["args"], env_map)
+            exeseal.execve(dmz, path, proc["args"], env_map)
         except OSError as exc:
             msg = f"exec {proc['args'][0]!r}: {os.strerror(exc.errno).lower()}"
             os.write(conn_fd, msg.encode())

@@ -32,6 +32,7 @@ from .. import state as st
 from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, PyContainerError, SpecError
+from ..security import exeseal
 from . import sync as S
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -53,6 +54,7 @@ class Launch:
         self.preserve_fds = preserve_fds
         self.overlay = overlay
         self.seccomp = seccomp
+        self.dmz_fd = None          # sealed exec helper (security.exeseal), made before the fork
         self.record = record or {}
         self.sync = None
         self.listen = None
@@ -90,6 +92,10 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         # (4) stage 1
         parent, child = S.SyncSocket.pair()
         sc.prctl(PR_SET_CHILD_SUBREAPER, 1)
+        # CVE-2019-5736: what enters the container is non-dumpable, and execs the program
+        # through a sealed memfd (pycontainer.security.exeseal).
+        exeseal.nondumpable()
+        ctx.dmz_fd = exeseal.dmz_fd(3 + ctx.preserve_fds)
         trace.event("fork", "", what="stage 1 (namespaces)")
         pid1 = os.fork()
         if pid1 == 0:
@@ -103,6 +109,8 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             finally:
                 os._exit(1)
         child.close()
+        if ctx.dmz_fd is not None:
+            os.close(ctx.dmz_fd)
         if network is not None:
             network.preload()      # import pyroute2 in a thread while the children work
         ctx.listen.close()

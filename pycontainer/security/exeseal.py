@@ -1,0 +1,152 @@
+"""CVE-2019-5736: the runtime's own executable out of the container's reach.
+
+While pycontainer sets a container up, some of its processes (stage 1, the
+init, exec's joiner and new process) live inside the container's
+namespaces, and the kernel names their executable in ``/proc/<pid>/exe``
+— a *magic link* that opens the host's file whatever the mount namespace.
+For pycontainer that file is the host's Python interpreter (here
+``/root/.pyenv/versions/3.11.7/bin/python3.11``), and its code lives in
+``libpython3.11.so`` and ``pycontainer/_native*.so``. Two ways in
+(security.md S01, S11):
+
+1. A process already in the container opens ``/proc/<runtime pid>/exe``
+   (or ``/mem``, ``/fd/N``, ``/map_files/...``) while the runtime is there
+   (``exec`` into a running container; a shared pid namespace).
+2. The container's program is ``#!/proc/self/exe`` (or an ELF whose
+   interpreter is ``/proc/self/exe``): the kernel resolves that *during* the
+   runtime's final execve, in the runtime's own context, and runs the host
+   interpreter inside the container; a container process then holds an
+   ``O_PATH`` fd to it and, once it stops running (ETXTBSY until then),
+   reopens it for writing through ``/proc/self/fd/N`` and trojans every
+   Python program on the host.
+
+The defences, and why these (measured on the CI machine, kernel 6.18):
+
+* **Non-dumpable runtime stages** (``prctl(PR_SET_DUMPABLE, 0)``, set in
+  stage 0 just before it forks, so stage 1, the init, the exec joiner and
+  the exec'd process inherit it; runc's nsexec does the same). Every
+  ``/proc/<pid>/`` file of a non-dumpable process is owned by root and
+  guarded by ``ptrace_may_access``: only a caller with CAP_SYS_PTRACE *in the
+  user namespace the runtime's memory belongs to* (the host's) gets in. That
+  closes way 1 for every container without host CAP_SYS_PTRACE (docker's
+  default set has none; a user namespace never grants it over the host).
+  Cost: one prctl, ~1 µs. The kernel makes a process dumpable again at
+  execve, i.e. only once the container's own program runs.
+* **A sealed "dmz" exec** for way 2 (runc 1.2.0-rc's ``runc-dmz``). The
+  init's last step is not ``execve(program)`` but ``execveat`` of a 448-byte
+  static x86-64 program held in a sealed memfd (``F_SEAL_SEAL|SHRINK|GROW|
+  WRITE``), which does nothing but ``execve(argv[1], &argv[2], envp)``. At the
+  moment the kernel resolves the program (and any ``#!/proc/self/exe``),
+  ``/proc/self/exe`` is that memfd: the container can re-run it but never
+  write it (and re-run by a ``#!`` line it gets no argv[0] for a program and
+  exits 127, so it cannot even loop). Cost: a memfd and an extra execve of a static binary with no
+  dynamic loader, ~0.2 ms. Its source is ``dmz_x86_64.S`` beside this file;
+  ``tests/security/test_cve_2019_5736.py`` rebuilds it with binutils and
+  checks the bytes here are that program.
+
+Why not re-execute the interpreter itself from a sealed memfd, as runc and
+crun do with their binary (security.md's first sketch)? runc pays nothing
+extra for it because ``runc init`` is an exec anyway; pycontainer's stages
+are forks of one process, so it would cost a second interpreter start on
+every create, run and exec — measured at 11-14 ms here, more than a third
+of runc's whole ``run`` (40 ms) — and it could not protect the Python API,
+whose stage 0 is the caller's own process. PR_SET_MM_EXE_FILE, which
+repoints ``/proc/self/exe`` without an exec, needs CAP_SYS_RESOURCE (absent
+on the CI machine) and no remaining mapping of the old file. The ``_native``
+extension and ``libpython`` are mapped, never open fds: reaching them needs
+``/proc/<pid>/map_files`` (CAP_SYS_ADMIN in the host namespace *and* the
+ptrace check above), so non-dumpable covers them.
+
+What is not covered: a container given CAP_SYS_PTRACE in the host user
+namespace (``--cap-add SYS_PTRACE`` or ``--privileged``) can still open the
+runtime's ``/proc/<pid>/exe`` while it sets up; on architectures other than
+x86-64 the dmz is not built and way 2 stays open (``available()`` says so).
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import os
+
+from .. import syscalls as sc
+
+PR_SET_DUMPABLE = 4
+MFD_EXEC = 0x0010                   # memfd_create(2), Linux 6.3+: explicitly executable
+F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 0x1, 0x2, 0x4, 0x8
+SEALS = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
+MEMFD_NAME = "pycontainer-dmz"
+
+# `as --64 dmz_x86_64.S && ld -static -nostdlib -s --build-id=none -z noexecstack
+#  -z noseparate-code` (GNU binutils 2.40); sha256 e9a2ada9bba6131f7b51bcf312b7843d...
+DMZ_X86_64 = base64.b64decode(
+    "f0VMRgIBAQAAAAAAAAAAAAIAPgABAAAAsABAAAAAAABAAAAAAAAAAAABAAAAAAAAAAAAAEAAOAAC"
+    "AEAAAwACAAEAAAAFAAAAAAAAAAAAAAAAAEAAAAAAAAAAQAAAAAAA7QAAAAAAAADtAAAAAAAAAAAQ"
+    "AAAAAAAAUeV0ZAYAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEAAA"
+    "AAAAAABIiwwkSIP5A3InSIt8JBBIjXQkGEiNVMwQuDsAAAAPBb9+AAAASIP483QLSIP4/3QFv38A"
+    "AAC45wAAAA8FAC5zaHN0cnRhYgAudGV4dAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAALAAAAAQAAAAYAAAAAAAAAsABAAAAA"
+    "AACwAAAAAAAAAD0AAAAAAAAAAAAAAAAAAAABAAAAAAAAAAAAAAAAAAAAAQAAAAMAAAAAAAAAAAAA"
+    "AAAAAAAAAAAA7QAAAAAAAAARAAAAAAAAAAAAAAAAAAAAAQAAAAAAAAAAAAAAAAAAAA==")
+_DMZ = {"x86_64": DMZ_X86_64}
+
+
+def available() -> bool:
+    return os.uname().machine in _DMZ
+
+
+def nondumpable() -> None:
+    """Stage 0, right before it forks the processes that enter the container."""
+    sc.prctl(PR_SET_DUMPABLE, 0)
+
+
+def dmz_fd(min_fd: int = 3) -> int | None:
+    """A read-only, sealed, close-on-exec memfd holding the dmz, numbered >= ``min_fd``.
+
+    Made in stage 0 (the host's procfs reopens it read-only: an fd open for
+    writing would make execve fail with ETXTBSY). None where no dmz exists
+    for this architecture or the kernel refuses executable memfds
+    (vm.memfd_noexec=2): the init then execs the program directly.
+    """
+    code = _DMZ.get(os.uname().machine)
+    if code is None:
+        return None
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    try:
+        rw = os.memfd_create(MEMFD_NAME, flags | MFD_EXEC)
+    except OSError:
+        try:
+            rw = os.memfd_create(MEMFD_NAME, flags)     # before 6.3 there is no MFD_EXEC
+        except OSError:
+            return None
+    try:
+        os.write(rw, code)
+        os.fchmod(rw, 0o555)
+        fcntl.fcntl(rw, fcntl.F_ADD_SEALS, SEALS)
+        ro = os.open(f"/proc/self/fd/{rw}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    finally:
+        os.close(rw)
+    if ro >= min_fd:
+        return ro
+    high = fcntl.fcntl(ro, fcntl.F_DUPFD_CLOEXEC, min_fd)
+    os.close(ro)
+    return high
+
+
+def place(fd: int | None, target: int) -> int | None:
+    """Move the dmz fd to ``target`` (the init closes every fd above it)."""
+    if fd is None:
+        return None
+    if fd != target:
+        os.dup2(fd, target, inheritable=False)
+    return target
+
+
+def execve(fd: int | None, path: str, args: list[str], env: dict) -> None:
+    """execve the program through the dmz (``fd``), or directly without one. Returns only on error."""
+    if fd is None:
+        os.execve(path, args, env)
+    else:
+        os.execve(fd, [args[0], path, *args], env)
