@@ -138,6 +138,7 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
     code = 0
     try:
         sc.prctl(1, signal.SIGKILL)           # PR_SET_PDEATHSIG
+        I._oom_score_adj(ctx.process)         # inherited; before setns(user) (see init.stage1)
         ctx.sync.expect(S.GO)                 # we are in the container's cgroup now
         fds = []
         for name, path in join:
@@ -175,8 +176,6 @@ def _exec_process(ctx: ExecContext) -> None:
             I._setup_console(ctx, proc, mount_console=False)
         for r in proc.get("rlimits", []):
             I._setrlimit(r)
-        if "oomScoreAdj" in proc:
-            I._write_proc("/proc/self/oom_score_adj", str(proc["oomScoreAdj"]))
         env = proc.get("env", [])
         if ctx.seccomp and not proc.get("noNewPrivileges"):
             ctx.seccomp(proc)   # without NNP a filter needs CAP_SYS_ADMIN: before the drop

@@ -49,6 +49,9 @@ def stage1(ctx) -> None:
     try:
         # If the runtime dies during setup, so do we (PDEATHSIG is per process).
         sc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # oom_score_adj is inherited: set it here, through the host's /proc and before a user
+        # namespace, where the (non-dumpable) init could no longer open its own file.
+        _oom_score_adj(ctx.spec.get("process", {}))
         ctx.sync.expect(S.GO)       # the runtime has put us into the cgroup
         flags, join = namespaces.plan(ctx.spec.get("linux", {}).get("namespaces", []))
         namespaces.join(namespaces.open_join_fds(join))
@@ -151,10 +154,6 @@ def init(ctx) -> None:
         for r in proc.get("rlimits", []):
             with trace.step("setrlimit", "process.rlimits", type=r["type"], soft=r["soft"], hard=r["hard"]):
                 _setrlimit(r)
-        if "oomScoreAdj" in proc:
-            with trace.step("write", "process.oomScoreAdj", file="/proc/self/oom_score_adj",
-                            value=proc["oomScoreAdj"]):
-                _write_proc("/proc/self/oom_score_adj", str(proc["oomScoreAdj"]))
         env = proc.get("env", [])
         path = find_program(proc["args"][0], env, proc.get("cwd", "/"))
 
@@ -225,6 +224,13 @@ def _no_imports_after_pivot(event: str, args) -> None:
     if event == "import":
         raise ImportError(f"pycontainer: import of {args[0]!r} after pivot_root refused "
                           "(the container's filesystem must never supply runtime code)")
+
+
+def _oom_score_adj(proc: dict) -> None:
+    if "oomScoreAdj" in proc:
+        with trace.step("write", "process.oomScoreAdj", file="/proc/self/oom_score_adj",
+                        value=proc["oomScoreAdj"]):
+            _write_proc("/proc/self/oom_score_adj", str(proc["oomScoreAdj"]))
 
 
 def _write_proc(path: str, value: str) -> None:

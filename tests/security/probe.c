@@ -5,6 +5,7 @@
  *
  *   probe CALL [ARG]   prints "CALL=<errno>" (0: the call succeeded)
  *   probe euid         prints the effective uid
+ *   probe sealwrite P  writes one byte to P only if P opens as a memfd
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +55,19 @@ int main(int argc, char **argv)
 		return report(c, mknod(a, S_IFBLK | 0600, makedev(8, 0)));
 	if (!strcmp(c, "ptrace"))      /* PTRACE_ATTACH to pid ARG */
 		return report(c, syscall(SYS_ptrace, 16, atoi(a), 0, 0));
+	if (!strcmp(c, "sealwrite")) { /* write 1 byte to ARG only if it is a memfd (never a file) */
+		char l[256] = "";
+		int fd = open(a, O_WRONLY);
+		if (fd < 0)
+			return report(c, -1);
+		snprintf(l, sizeof l, "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(l, l, sizeof l - 1);
+		if (n < 0 || strncmp(l, "/memfd:", 7)) {
+			printf("%s=-1\n", c);
+			return 0;
+		}
+		return report(c, pwrite(fd, "x", 1, 0));
+	}
 	fprintf(stderr, "probe: unknown call %s\n", c);
 	return 2;
 }
