@@ -120,7 +120,9 @@ def run(ctx, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, n
 
 @main_group.command("exec", context_settings={"allow_interspersed_args": False})
 @click.option("--process", "-p", "process_file", default=None, help="process.json (OCI process).")
-@click.option("--tty", "-t", is_flag=True, help="Allocate a pty (needs --console-socket).")
+@click.option("--tty", "-t", is_flag=True,
+              help="Allocate a pty: sent to --console-socket, or (without it) proxied to this terminal.")
+@click.option("--interactive", "-i", is_flag=True, help="With -t and no --console-socket: send stdin.")
 @click.option("--console-socket", default=None)
 @click.option("--detach", "-d", is_flag=True)
 @click.option("--pid-file", default=None)
@@ -128,7 +130,7 @@ def run(ctx, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, n
 @click.option("--env", "-e", multiple=True, help="KEY=VALUE")
 @click.option("--user", "-u", default=None, help="UID[:GID]")
 @click.option("--additional-gids", "-g", multiple=True)
-@click.option("--cwd", default=None)
+@click.option("--cwd", "--workdir", "-w", "cwd", default=None)
 @click.option("--cap", "-c", multiple=True, help="Add a capability.")
 @click.option("--no-new-privs", is_flag=True, default=None)
 @click.option("--process-label", default=None, hidden=True)
@@ -137,8 +139,8 @@ def run(ctx, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, n
 @click.argument("container_id")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def exec_(ctx, process_file, tty, console_socket, detach, pid_file, preserve_fds, env, user,
-          additional_gids, cwd, cap, no_new_privs, process_label, apparmor, ignore_paused,
+def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds, env,
+          user, additional_gids, cwd, cap, no_new_privs, process_label, apparmor, ignore_paused,
           container_id, command):
     """Run a new process in a running container (runc exec)."""
     rt = _rt(ctx)
@@ -153,6 +155,9 @@ def exec_(ctx, process_file, tty, console_socket, detach, pid_file, preserve_fds
             raise SpecError("exec: give a command, or --process FILE")
         proc = rt.exec_process(container_id, list(command), env=env, user=user, cwd=cwd, tty=tty,
                                caps=cap, no_new_privs=no_new_privs, additional_gids=additional_gids)
+    if tty and not console_socket and not detach:     # docker's `exec -it`: a terminal for people
+        from . import terminal
+        sys.exit(terminal.exec_(rt, container_id, proc, interactive=interactive))
     sys.exit(rt.exec(container_id, proc, detach=detach, console_socket=console_socket,
                      pid_file=pid_file, preserve_fds=preserve_fds))
 
@@ -208,11 +213,17 @@ def list_(ctx, fmt, quiet):
 
 @main_group.command(context_settings={"ignore_unknown_options": True})
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.argument("container_id")
+@click.option("--all", "-a", "all_", is_flag=True, help="Without ID: stopped containers too.")
+@click.option("--quiet", "-q", is_flag=True, help="Without ID: only IDs.")
+@click.argument("container_id", required=False)
 @click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def ps(ctx, fmt, container_id, ps_args):
-    """List the processes of a container."""
+def ps(ctx, fmt, all_, quiet, container_id, ps_args):
+    """`ps ID`: the processes of a container (runc); `ps [-a]`: the containers (docker)."""
+    if container_id is None:
+        from . import porcelain
+        porcelain.ps_table(ctx.find_object(_Obj).root, all_, quiet, fmt == "json")
+        return
     pids = _rt(ctx).pids(container_id)
     if fmt == "json":
         click.echo(json.dumps(pids))
@@ -336,6 +347,9 @@ def _register_subsystems() -> None:
     for cmd in image_cli.COMMANDS:
         main_group.add_command(cmd)
     main_group.add_command(network_cli.network)
+    from . import porcelain
+    for cmd in porcelain.COMMANDS:
+        main_group.add_command(cmd)
 
 
 _register_subsystems()

@@ -1,22 +1,29 @@
-"""The docker-like front: ``pycontainer run [OPTIONS] IMAGE [COMMAND...]``.
+"""The docker-like front: ``run IMAGE``, ``logs``, ``wait``, ``stop``, ``rm``, ``attach``, ``ps``.
 
-It turns an image and docker's flags into an OCI bundle and runs it with the
-same runtime engines use:
+Every verb here parses docker's flags and calls the same functions the
+Python API (``pycontainer.api``) uses, so the CLI and the API share one path:
 
-1. resolve IMAGE in the image store (``busybox`` is built offline on first
-   use) and mark it in use by this container;
-2. make the container's directory ``/var/lib/pycontainer/containers/<id>``
-   with an overlay plan (lower = the image's layers, a private upper/work)
-   and an empty ``rootfs`` to mount it on;
-3. write ``config.json``: runc's defaults, the image's Entrypoint/Cmd/Env/
-   WorkingDir/User (docker's rules, ``image.runconfig``), ``-e``/``-w``/
-   ``-u``/``--entrypoint``, ``-v`` bind mounts, the resources from
-   ``--memory``/``--cpus``/... (``cgroups.convert``), the network request;
-4. ``Runtime.create`` + ``start``; in the foreground wait and exit with the
-   program's status; ``--rm`` deletes everything afterwards.
+* ``run`` builds the bundle with ``api.build`` (image -> container dir with
+  an overlay plan and config.json) and then either
+  - ``-d``: ``api.op_create`` puts the container under a monitor
+    (``detach.py`` / ``monitor.py``: docker's json-file log and the exit
+    status in the container's directory) and prints the ID;
+  - ``-t``: ``terminal.run`` proxies the user's terminal to the container's
+    pty (raw mode, window size, Ctrl-C, exit status);
+  - otherwise ``api.op_run``: the program runs on our stdio, signals are
+    forwarded, and our exit status is its.
+* ``logs [-f] [--tail N] [-t]``, ``wait``, ``stop [-t N]``, ``rm [-f]``,
+  ``attach`` (output and signals of a detached container) read what the
+  monitor keeps; ``ps`` (with no container ID; ``ps ID`` stays runc's
+  process list) lists containers as ``docker ps`` does.
 
-The container's directory is recorded in the state (annotation
-``org.pycontainer.dir``) so ``delete`` removes it and releases the image.
+Names never clash with runc's verbs: ``list``, ``ps ID``, ``delete``,
+``kill``, ``exec`` keep runc's meaning (``exec -it`` without
+``--console-socket`` is the docker form, handled in ``terminal.py``).
+
+The container's directory (``/var/lib/pycontainer/containers/<id>``) is
+recorded in the state (annotation ``org.pycontainer.dir``) so ``delete``
+removes it, after the monitor is gone, and releases the image.
 """
 
 from __future__ import annotations
@@ -24,16 +31,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import uuid
 
 import click
 
-from . import spec as spec_mod
-from .errors import PyContainerError, SpecError
-
-CONTAINERS_DIR = "/var/lib/pycontainer/containers"
-ANN_DIR = "org.pycontainer.dir"
-ANN_IMAGE = "org.pycontainer.image"
+from . import api
+from .api import ANN_DIR, ANN_IMAGE, CONTAINERS_DIR  # noqa: F401  (used by container.py/gc)
+from .errors import PyContainerError
 
 
 def _multi(*names, **kw):
@@ -41,7 +46,7 @@ def _multi(*names, **kw):
 
 
 @click.command(context_settings={"allow_interspersed_args": False,
-                                 "help_option_names": ["-h", "--help"]})
+                                 "help_option_names": ["--help"]})
 @click.option("--name", default=None, help="Container name (also its ID).")
 @click.option("--detach", "-d", is_flag=True, help="Run in the background, print the ID.")
 @click.option("--rm", "remove", is_flag=True, help="Delete the container when it exits.")
@@ -70,111 +75,49 @@ def _multi(*names, **kw):
 @click.option("--blkio-weight", default=None)
 @_multi("--cap-add")
 @_multi("--cap-drop")
+@_multi("--security-opt", help="seccomp=unconfined | seccomp=FILE (default: docker's profile).")
 @click.option("--privileged", is_flag=True)
+@click.option("--pull", type=click.Choice(["missing", "never", "always"]), default="missing",
+              show_default=True)
 @click.option("--image-root", envvar="PYCONTAINER_IMAGE_ROOT", default=None, hidden=True)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
-def run_cmd(obj, name, detach, remove, interactive, tty, env, volume, publish, network, hostname,
-            workdir, user, entrypoint, read_only, memory, memory_swap, cpus, cpu_shares,
-            cpuset_cpus, pids_limit, device_read_bps, device_write_bps, device_read_iops,
-            device_write_iops, blkio_weight, cap_add, cap_drop, privileged, image_root, image,
-            command):
+def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image, command, **flags):
     """Run COMMAND in a new container from IMAGE (docker run)."""
     from .container import Runtime
-    from .image import overlay, runconfig
-    from .image.store import Store
-
-    root, detach = obj
+    root, detach_flag = obj
+    detach = detach or detach_flag
     cid = name or uuid.uuid4().hex
     from .state import validate_id
     validate_id(cid)
-    if tty and not detach:
-        raise PyContainerError("run -t in the foreground needs the terminal proxy, which is not "
-                               "built yet: use -d, or leave out -t")
-    rt = Runtime(root)
     if os.path.isdir(os.path.join(root, cid)):
         raise PyContainerError(f"container {cid!r} already exists")
-
-    from .cgroups import convert
-    resources = convert.docker_resources(
-        memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares,
-        cpuset_cpus=cpuset_cpus, pids_limit=pids_limit, blkio_weight=blkio_weight,
-        device_read_bps=list(device_read_bps) or None, device_write_bps=list(device_write_bps) or None,
-        device_read_iops=list(device_read_iops) or None,
-        device_write_iops=list(device_write_iops) or None)
-    mounts = [_volume(v) for v in volume]
-    caps = _capabilities(cap_add, cap_drop, privileged)
-    net = _network_request(network, publish, hostname or cid[:12])
-
-    store = Store(image_root)
-    img = store.resolve(image, hold=cid)
-    cdir = os.path.join(CONTAINERS_DIR, cid)
-    try:
-        proc = runconfig.process(img.config, layers=img.layers, command=list(command) or None,
-                                 entrypoint=entrypoint, env=list(env), workdir=workdir, user=user)
-        os.makedirs(CONTAINERS_DIR, mode=0o711, exist_ok=True)
-        os.mkdir(cdir, 0o700)
-        plan = overlay.prepare(cdir, img.layers)
-        os.mkdir(os.path.join(cdir, "rootfs"), 0o755)
-        cfg = spec_mod.default_spec(proc["args"], terminal=tty)
-        cfg["process"].update({k: v for k, v in proc.items() if k != "args"})
-        cfg["process"]["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
-        cfg["root"] = {"path": "rootfs", "readonly": bool(read_only)}
-        cfg["hostname"] = hostname or cid[:12]
-        cfg["mounts"] += mounts
-        if privileged:
-            cfg["linux"].pop("maskedPaths", None)
-            cfg["linux"].pop("readonlyPaths", None)
-            cfg["process"]["noNewPrivileges"] = False
-        if resources:
-            cfg["linux"]["resources"].update(resources)
-        cfg["annotations"] = {ANN_DIR: cdir, ANN_IMAGE: img.name}
-        if net is not None:
-            cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
-        if net is not None and net.get("mode") == "host":
-            cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
-        with open(os.path.join(cdir, "config.json"), "w") as f:
-            json.dump(cfg, f, indent=1)
-    except BaseException:
-        _remove_dir(cdir)
-        store.release(cid)
-        raise
-
+    o = {k: (list(v) if isinstance(v, tuple) else v) for k, v in flags.items()
+         if v not in (None, (), False)}
+    o["volumes"] = o.pop("volume", [])
+    o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
     if detach:
-        # No monitor yet: the program's output goes to a file in its directory.
-        log = os.open(os.path.join(cdir, "container.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-        null = os.open(os.devnull, os.O_RDONLY)
-        saved = [os.dup(0), os.dup(1), os.dup(2)]
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        try:
-            rt.run(cid, cdir, detach=True, overlay=plan)
-        except BaseException:
-            _remove_dir(cdir)
-            store.release(cid)
-            raise
-        finally:
-            for fd, orig in zip((0, 1, 2), saved):
-                os.dup2(orig, fd)
-                os.close(orig)
-            os.close(log)
-            os.close(null)
+        api.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
         click.echo(cid)
         return 0
+    if tty:
+        from . import terminal
+        o["console_size"] = terminal.console_size()
+        cdir, plan = api.build(cid, o, image_root=image_root, pull=pull)
+        try:
+            return terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
+                                overlay=plan)
+        except BaseException:
+            if not os.path.isdir(os.path.join(root, cid)):
+                api.remove_dir(cid)
+            raise
     if not interactive:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-    try:
-        code = rt.run(cid, cdir, detach=False, overlay=plan, keep=not remove)
-    except BaseException:
-        if os.path.isdir(cdir) and not os.path.isdir(os.path.join(root, cid)):
-            _remove_dir(cdir)
-            store.release(cid)
-        raise
-    return code
+    return api.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
+                      pull=pull)["exit_code"]
 
 
 def run_image(root: str, args: list[str], detach: bool = False) -> int:
@@ -186,6 +129,189 @@ def run_image(root: str, args: list[str], detach: bool = False) -> int:
     return code or 0
 
 
+# --- verbs on detached containers --------------------------------------------------------
+
+def _root(ctx) -> str:
+    return ctx.find_object(dict).root if hasattr(ctx.find_object(dict), "root") else "/run/pycontainer"
+
+
+@click.command("logs")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing as the container writes.")
+@click.option("--tail", "-n", default="all", help="Only the last N lines.")
+@click.option("--timestamps", "-t", is_flag=True, help="Prefix each line with its time.")
+@click.argument("container")
+@click.pass_context
+def logs(ctx, follow, tail, timestamps, container):
+    """Print the output of a container (docker logs)."""
+    root = _root(ctx)
+    cid = api.resolve_id(root, container)
+    cdir = api.inspect(root, cid)["Dir"]
+    if tail != "all" and not str(tail).isdigit():
+        raise PyContainerError(f"logs --tail {tail!r}: give a number or 'all'")
+    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    if follow:
+        try:
+            for stream, data in api.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail):
+                out[stream].write(data)
+                out[stream].flush()
+        except KeyboardInterrupt:
+            pass
+        return
+    chunks, _ = api.read_logs(cdir, timestamps=timestamps, tail=None if tail == "all" else tail)
+    for stream, data in chunks:
+        out[stream].write(data)
+
+
+@click.command("wait")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def wait(ctx, containers):
+    """Block until each container stops; print its exit status (docker wait)."""
+    root = _root(ctx)
+    for c in containers:
+        code, _oom = api.wait(root, api.resolve_id(root, c))
+        click.echo(str(code))
+        sys.stdout.flush()
+
+
+@click.command("stop")
+@click.option("--time", "-t", "timeout", default=10, type=float, show_default=True,
+              help="Seconds between SIGTERM and SIGKILL.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def stop(ctx, timeout, containers):
+    """SIGTERM, then SIGKILL to every process after --time seconds (docker stop)."""
+    root = _root(ctx)
+    for c in containers:
+        cid = api.resolve_id(root, c)
+        api.stop(root, cid, timeout)
+        click.echo(cid)
+
+
+@click.command("rm")
+@click.option("--force", "-f", is_flag=True, help="Kill it first if it is running.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def rm(ctx, force, containers):
+    """Remove containers with their directory and logs (docker rm)."""
+    from .container import Runtime
+    root = _root(ctx)
+    failed = 0
+    for c in containers:
+        try:
+            cid = api.resolve_id(root, c)
+            Runtime(root).delete(cid, force=force)
+            click.echo(cid)
+        except PyContainerError as exc:
+            from . import log
+            log.error(str(exc))
+            failed = 1
+    if failed:
+        sys.exit(1)
+
+
+@click.command("attach")
+@click.option("--no-stdin", is_flag=True, hidden=True)
+@click.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
+              help="Forward SIGINT/SIGTERM/SIGHUP to the container.")
+@click.argument("container")
+@click.pass_context
+def attach(ctx, no_stdin, sig_proxy, container):
+    """Follow a detached container's output from now on and exit with its status.
+
+    The monitor keeps the output, not stdin, so stdin is not attached."""
+    import signal as sg
+    from .container import Runtime
+    root = _root(ctx)
+    cid = api.resolve_id(root, container)
+    info = api.inspect(root, cid)
+    if info["State"]["Status"] not in ("running", "paused", "created"):
+        raise PyContainerError(f"attach {cid}: the container is {info['State']['Status']}")
+    cdir = info["Dir"]
+    _, off = api.read_logs(cdir)
+    rt = Runtime(root)
+    if sig_proxy:
+        def fwd(n, _f):
+            try:
+                rt.kill(cid, n)
+            except PyContainerError:
+                pass
+        for s in (sg.SIGINT, sg.SIGTERM, sg.SIGHUP):
+            sg.signal(s, fwd)
+    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    from . import detach as dt
+    try:
+        while True:
+            alive = bool(dt.monitor_pid(cdir))
+            chunks, off = api.read_logs(cdir, since_offset=off)
+            for stream, data in chunks:
+                out[stream].write(data)
+                out[stream].flush()
+            if not alive:
+                break
+            time.sleep(0.1)
+    except BrokenPipeError:
+        return 0
+    code, _ = api.wait(root, cid)
+    sys.exit(code if code >= 0 else 1)
+
+
+def ps_table(root: str, all_: bool, quiet: bool, as_json: bool) -> None:
+    """``docker ps``: ID, IMAGE, COMMAND, CREATED, STATUS (with exit codes)."""
+    from . import state as st
+    rows = []
+    for cid in st.list_ids(root):
+        try:
+            i = api.inspect(root, cid)
+        except PyContainerError:
+            continue
+        s = i["State"]
+        if not all_ and s["Status"] not in ("running", "paused"):
+            continue
+        rows.append(i)
+    if quiet:
+        for i in rows:
+            click.echo(i["Id"][:12])
+        return
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    table = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES")]
+    for i in rows:
+        s = i["State"]
+        status = {"running": "Up", "paused": "Up (Paused)", "created": "Created"}.get(s["Status"])
+        if status is None:
+            code = s["ExitCode"]
+            status = f"Exited ({code})" if code is not None and code >= 0 else "Exited (unknown)"
+            if s.get("OOMKilled"):
+                status += " (OOM killed)"
+        cmd = " ".join(i["Config"]["Cmd"])
+        cmd = '"' + (cmd[:19] + "…" if len(cmd) > 20 else cmd) + '"'
+        image = i["Config"]["Image"] or "-"
+        for prefix in ("docker.io/library/", "pycontainer/"):
+            image = image.removeprefix(prefix)
+        table.append((i["Id"][:12], image, cmd, _ago(i["Created"]), status, i["Name"]))
+    widths = [max(len(r[c]) for r in table) for c in range(6)]
+    for r in table:
+        click.echo("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _ago(rfc3339: str) -> str:
+    import datetime
+    try:
+        t = datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
+    except ValueError:
+        return "-"
+    s = int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())
+    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if s >= n:
+            return f"{s // n} {unit}{'s' if s // n > 1 else ''} ago"
+    return f"{s} seconds ago"
+
+
+COMMANDS = [logs, wait, stop, rm, attach]
+
+
 def cleanup(record: dict) -> None:
     """After delete: remove the container's directory and release its image (tolerant)."""
     ann = record.get("annotations") or {}
@@ -195,6 +321,16 @@ def cleanup(record: dict) -> None:
     cdir = os.path.normpath(cdir)
     if os.path.dirname(cdir) != CONTAINERS_DIR or os.path.basename(cdir) != record.get("id"):
         return                    # not one of ours: never delete what we did not make
+    from . import detach
+    mpid = detach.monitor_pid(cdir)
+    if mpid and mpid != os.getpid():
+        # The init is dead; its monitor is writing exit.json: let it finish,
+        # or it would write into a directory being removed.
+        if not detach.wait_monitor(cdir, 5):
+            try:
+                os.kill(mpid, 9)
+            except ProcessLookupError:
+                pass
     _remove_dir(cdir)
     try:
         from .image.store import Store
@@ -226,51 +362,6 @@ def _remove_dir(cdir: str) -> None:
     from .image import overlay
     overlay.remove(cdir)
     shutil.rmtree(cdir, ignore_errors=True)
-
-
-def _volume(v: str) -> dict:
-    parts = v.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise SpecError(f"-v {v!r}: use HOST:CONTAINER[:ro|rw]")
-    src, dst = parts[0], parts[1]
-    mode = parts[2] if len(parts) == 3 else "rw"
-    if not os.path.isabs(src) or not os.path.isabs(dst):
-        raise SpecError(f"-v {v!r}: both paths must be absolute")
-    if mode not in ("ro", "rw"):
-        raise SpecError(f"-v {v!r}: mode must be ro or rw")
-    if not os.path.exists(src):
-        raise SpecError(f"-v {v!r}: {src} does not exist")
-    return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", mode, "rprivate"]}
-
-
-def _capabilities(add, drop, privileged) -> list[str]:
-    from .capabilities import CAPS, cap_number
-    if privileged:
-        return sorted(CAPS)
-    caps = set(spec_mod.DEFAULT_CAPS)
-    for c in add:
-        if c.upper() == "ALL":
-            caps = set(CAPS)
-            continue
-        if cap_number(c) is None:
-            raise SpecError(f"--cap-add {c}: unknown capability")
-        caps.add("CAP_" + c.upper().removeprefix("CAP_"))
-    for c in drop:
-        if c.upper() == "ALL":
-            caps = set()
-            continue
-        if cap_number(c) is None:
-            raise SpecError(f"--cap-drop {c}: unknown capability")
-        caps.discard("CAP_" + c.upper().removeprefix("CAP_"))
-    return sorted(caps)
-
-
-def _network_request(mode: str | None, publish, hostname: str) -> dict | None:
-    from . import network
-    req = {"mode": mode or "bridge", "hostname": hostname}
-    if publish:
-        req["ports"] = list(publish)
-    return network.parse_request(req)
 
 
 if __name__ == "__main__":  # pragma: no cover

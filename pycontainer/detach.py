@@ -1,0 +1,201 @@
+"""Create a container in the background, under a monitor (``run -d``, the API's create).
+
+::
+
+    caller ──fork──▶ C ──fork──▶ M ─ setsid; pipes (or a console socket) on 0/1/2
+      │              exit        │  Runtime.create (M is stage 0: the init becomes M's child)
+      │                          │  [start]
+      ◀──── {"id", "pid"} or {"error"} over a pipe
+                                 └─ execve python -I -S monitor.py (still the init's parent)
+
+The double fork makes M nobody's child that would have to reap it (it goes to
+the nearest subreaper, normally pid 1), and setsid(2) detaches it from the
+caller's terminal and process group, so Ctrl-C in the shell that ran
+``run -d`` does not reach it. Only a single-threaded caller may do this (the
+CLI, or the API's helper process), never a threaded host program.
+
+The container's directory keeps ``monitor.json`` (the monitor's pid and
+start time, so ``wait`` can watch it with a pidfd), ``json.log`` and, once
+the program exited, ``exit.json`` (see ``monitor.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+LOG = "json.log"
+EXIT = "exit.json"
+MONITOR = "monitor.json"
+
+
+def spawn(rt, container_id: str, bundle: str, cdir: str, *, tty: bool = False, start: bool = True,
+          remove: bool = False, **create_kw) -> int:
+    """Create (and start) the container under a monitor; return the init's pid.
+
+    Raises the error the create or start raised, as its own class.
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            _become_monitor(rt, container_id, bundle, cdir, w, tty=tty, start=start,
+                            remove=remove, create_kw=create_kw)
+        except BaseException:  # noqa: BLE001
+            pass
+        finally:
+            os._exit(1)
+    os.close(w)
+    try:
+        # One line, not EOF: a created (not started) init still holds a copy of
+        # ``w`` until its execve.
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    try:
+        res = json.loads(data)
+    except ValueError:
+        from .errors import PyContainerError
+        raise PyContainerError(f"run -d {container_id}: the monitor died before it reported") from None
+    if "error" in res:
+        from . import errors
+        cls = getattr(errors, res.get("kind", ""), None)
+        if not (isinstance(cls, type) and issubclass(cls, errors.PyContainerError)):
+            cls = errors.PyContainerError
+        try:
+            exc = cls(res["error"])
+        except TypeError:
+            exc = errors.PyContainerError(res["error"])
+        raise exc
+    return res["pid"]
+
+
+def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, create_kw) -> None:
+    from . import state as st
+    null = os.open(os.devnull, os.O_RDWR)
+    cs = None
+    fds = {}
+    try:
+        os.dup2(null, 0)
+        if tty:
+            from .terminal import ConsoleSocket
+            cs = ConsoleSocket()
+            create_kw["console_socket"] = cs.path
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.close(out_w)
+            os.close(err_w)
+            fds = {"stdout": out_r, "stderr": err_r}
+        record = rt.create(cid, bundle, **create_kw)
+        if cs is not None:
+            fds = {"stdout": cs.receive()}
+            cs.close()
+        oom_files, oom_before = _oom_files(rt, record)
+        with open(os.path.join(cdir, MONITOR), "w") as f:
+            json.dump({"pid": os.getpid(), "start": st.proc_start_time(os.getpid())}, f)
+        if start:
+            rt.start(cid)
+    except BaseException as exc:  # noqa: BLE001
+        if cs is not None:
+            cs.close()
+        os.write(w, json.dumps({"error": str(exc) or type(exc).__name__,
+                                "kind": type(exc).__name__}).encode() + b"\n")
+        os._exit(1)
+    # The init holds the pipes' write ends; ours must go, or EOF never comes.
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+    argv = [sys.executable, "-I", "-S", os.path.join(os.path.dirname(__file__), "monitor.py"),
+            "--pid", str(record["pid"]), "--log", os.path.join(cdir, LOG),
+            "--exit", os.path.join(cdir, EXIT), "--oom-before", str(oom_before)]
+    for name, fd in fds.items():
+        os.set_inheritable(fd, True)
+        argv += ["--fd", f"{name}={fd}"]
+    for f in oom_files:
+        argv += ["--oom", f]
+    if remove:
+        argv += ["--", sys.executable, "-I", "-m", "pycontainer", "--root", rt.root, "delete",
+                 "--force", cid]
+    os.write(w, json.dumps({"id": cid, "pid": record["pid"]}).encode() + b"\n")
+    os.close(w)
+    os.chdir("/")
+    os.execv(sys.executable, argv)
+
+
+def _oom_files(rt, record) -> tuple[list[str], int]:
+    """The files that count OOM kills for this container's cgroup (v1 and v2)."""
+    out = []
+    path = (record.get("cgroup") or "").lstrip("/")
+    for f in (f"/sys/fs/cgroup/memory/{path}/memory.oom_control",
+              f"/sys/fs/cgroup/{path}/memory.events"):
+        if os.path.exists(f):
+            out.append(f)
+    n = 0
+    for f in out:
+        try:
+            for line in open(f):
+                k, _, v = line.partition(" ")
+                if k == "oom_kill":
+                    n += int(v)
+        except (OSError, ValueError):
+            pass
+    return out, n
+
+
+# --- reading what the monitor wrote --------------------------------------------------
+
+def read_exit(cdir: str) -> dict | None:
+    try:
+        with open(os.path.join(cdir, EXIT)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def monitor_pid(cdir: str) -> int:
+    """The monitor's pid if it is still alive (checked by start time), else 0."""
+    from . import state as st
+    try:
+        with open(os.path.join(cdir, MONITOR)) as f:
+            m = json.load(f)
+    except (OSError, ValueError):
+        return 0
+    pid = m.get("pid", 0)
+    if pid > 0 and st.proc_start_time(pid) == m.get("start"):
+        return pid
+    return 0
+
+
+def wait_monitor(cdir: str, timeout: float | None = None) -> bool:
+    """Block until the monitor has exited (a pidfd, no polling); False on timeout."""
+    import select
+    pid = monitor_pid(cdir)
+    if not pid:
+        return True
+    try:
+        pfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if monitor_pid(cdir) != pid:       # it exited and the pid was reused in between
+            return True
+        r, _, _ = select.select([pfd], [], [], timeout)
+        return bool(r)
+    finally:
+        os.close(pfd)

@@ -1,0 +1,228 @@
+"""The monitor of a detached container (what conmon is to podman).
+
+``run -d`` must return at once, yet someone has to keep the container's
+output and learn its exit status. Only the *parent* of a process can read
+its exit status (wait(2)), so the process that created the container (stage
+0, a child subreaper whose child the init became) turns itself into the
+monitor with execve(2): the init stays its child across execve, and so does
+the subreaper flag (prctl(2) PR_SET_CHILD_SUBREAPER "is preserved across
+execve"). ``pycontainer.detach.spawn`` does that; this file is what it execs.
+
+It runs as ``python -I -S monitor.py --pid N --log F --exit F --fd stdout=3 ...``: no site, no click, no
+pycontainer import (it is run as a file, by path), only ``os``, ``select``,
+``time``, ``_json``: a few MiB of private memory per container.
+
+It writes, in the container's directory:
+
+* ``json.log``: docker's json-file format, one JSON object per line,
+  ``{"log": "text\\n", "stream": "stdout"|"stderr", "time": RFC3339Nano}``;
+  lines longer than 16 KiB are split, as docker does;
+* ``exit.json`` when the init has exited: ``{"exit_code", "signal",
+  "oom_killed", "finished_at"}`` (written to a temp file and renamed);
+
+then, for ``run -d --rm``, execs the ``rm`` command it was given.
+"""
+
+import os
+import select
+import sys
+import time
+
+MAX_LINE = 16 * 1024
+
+
+def rfc3339(ns: int) -> str:
+    t = time.gmtime(ns // 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%09dZ" % (ns % 1_000_000_000)
+
+
+class Log:
+    def __init__(self, path: str):
+        from _json import encode_basestring
+        self.q = encode_basestring
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.partial = {}
+
+    def feed(self, stream: str, data: bytes) -> None:
+        buf = self.partial.get(stream, b"") + data
+        out = []
+        while True:
+            i = buf.find(b"\n")
+            if i < 0 or i >= MAX_LINE:
+                if len(buf) >= MAX_LINE:
+                    out.append(buf[:MAX_LINE])
+                    buf = buf[MAX_LINE:]
+                    continue
+                break
+            out.append(buf[:i + 1])
+            buf = buf[i + 1:]
+        self.partial[stream] = buf
+        self._write(stream, out)
+
+    def flush(self) -> None:
+        for stream, buf in list(self.partial.items()):
+            if buf:
+                self._write(stream, [buf])
+            self.partial[stream] = b""
+
+    def _write(self, stream: str, lines) -> None:
+        if not lines:
+            return
+        now = rfc3339(time.time_ns())
+        text = "".join('{"log":%s,"stream":"%s","time":"%s"}\n'
+                       % (self.q(line.decode("utf-8", "replace")), stream, now) for line in lines)
+        data = text.encode()
+        while data:
+            try:
+                data = data[os.write(self.fd, data):]
+            except OSError:
+                return          # disk full or dir removed: drop, keep the container going
+
+
+def oom_kills(files) -> int:
+    n = 0
+    for path in files:
+        try:
+            with open(path) as f:
+                for line in f:
+                    k, _, v = line.partition(" ")
+                    if k == "oom_kill":
+                        n += int(v)
+        except (OSError, ValueError):
+            pass
+    return n
+
+
+def write_exit(path: str, record: dict) -> None:
+    from _json import encode_basestring
+    body = "{" + ",".join("%s:%s" % (encode_basestring(k), v if not isinstance(v, str)
+                                     else encode_basestring(v)) for k, v in record.items()) + "}\n"
+    body = body.replace("True", "true").replace("False", "false")
+    tmp = path + ".tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, body.encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError:
+        pass
+
+
+def main(cfg: dict) -> None:
+    pid = cfg["pid"]
+    streams = {fd: name for name, fd in cfg["fds"].items()}
+    for fd in streams:
+        os.set_blocking(fd, False)
+    log = Log(cfg["log"])
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        pidfd = -1
+    oom_before = cfg.get("oom_before", 0)
+    status = None
+    deadline = None
+    while streams or status is None:
+        rd = list(streams) + ([pidfd] if pidfd >= 0 and status is None else [])
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if pidfd < 0 and status is None:
+            timeout = 0.2          # no pidfd: poll waitpid
+        try:
+            r, _, _ = select.select(rd, [], [], timeout)
+        except InterruptedError:
+            continue
+        for fd in r:
+            if fd == pidfd:
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:         # EIO: every pty slave closed
+                data = b""
+            if data:
+                log.feed(streams[fd], data)
+            else:
+                os.close(fd)
+                del streams[fd]
+        if status is None:
+            status = _reap(pid)
+            if status is not None:
+                # Processes that outlive pid 1 are killed by the kernel; give
+                # the pipes a moment to reach EOF, then stop reading.
+                deadline = time.monotonic() + 2.0
+        else:
+            _reap(pid)
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+    log.flush()
+    if status is None or status == LOST:
+        code, sig = -1, 0
+    elif os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        code = 128 + sig
+    else:
+        code, sig = os.WEXITSTATUS(status), 0
+    oom = oom_kills(cfg.get("oom", [])) > oom_before
+    write_exit(cfg["exit"], {"exit_code": code, "signal": sig, "oom_killed": oom,
+                             "finished_at": rfc3339(time.time_ns())})
+    if cfg.get("then"):
+        os.execv(cfg["then"][0], cfg["then"])
+
+
+def _reap(init: int):
+    """Reap every exited child (we are a subreaper); the init's wait status, or None."""
+    found = None
+    while True:
+        try:
+            wpid, st = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return found if found is not None else (LOST if not _alive(init) else None)
+        if wpid == 0:
+            return found
+        if wpid == init:
+            found = st
+
+
+LOST = -1      # the init is not our child (cannot happen unless misused): status unknown
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def parse_args(argv: list) -> dict:
+    """``--pid N --log P --exit P --fd NAME=FD... [--oom FILE...] [--oom-before N] [-- THEN...]``."""
+    cfg = {"fds": {}, "oom": [], "then": None}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            cfg["then"] = argv[i + 1:]
+            break
+        v = argv[i + 1]
+        if a == "--fd":
+            name, _, fd = v.partition("=")
+            cfg["fds"][name] = int(fd)
+        elif a == "--oom":
+            cfg["oom"].append(v)
+        elif a in ("--pid", "--oom-before"):
+            cfg[a[2:].replace("-", "_")] = int(v)
+        else:
+            cfg[a[2:]] = v
+        i += 2
+    return cfg
+
+
+if __name__ == "__main__":
+    import signal
+    for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(s, signal.SIG_IGN)
+    main(parse_args(sys.argv[1:]))
