@@ -145,7 +145,8 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
 
 # --- operations (single-threaded process only: they fork) ----------------------------------------
 
-def build(cid: str, o: dict, *, image_root=None, pull: str = "missing") -> tuple[str, object]:
+def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
+          root: str | None = None) -> tuple[str, object]:
     """Image + options -> the container's directory with config.json; (cdir, overlay plan).
 
     On failure nothing is left (directory removed, image hold released).
@@ -198,6 +199,9 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing") -> tuple
             cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
         with open(os.path.join(cdir, "config.json"), "w") as f:
             json.dump(cfg, f, indent=1)
+        if root:                       # whose container this is (gc of another root skips it)
+            with open(os.path.join(cdir, "root"), "w") as f:
+                f.write(os.path.abspath(root))
     except BaseException:
         remove_dir(cid)
         raise
@@ -209,7 +213,7 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
     """Build and create under a monitor (``run -d``, ``containers.create``); -> {id, pid}."""
     from . import detach
     from .container import Runtime
-    cdir, plan = build(cid, o, image_root=image_root)
+    cdir, plan = build(cid, o, image_root=image_root, root=root)
     rt = Runtime(root)
     try:
         pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(o.get("tty")), start=start, remove=remove,
@@ -231,7 +235,7 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     """
     from . import detach
     from .container import Runtime
-    cdir, plan = build(cid, o, image_root=image_root, pull=pull)
+    cdir, plan = build(cid, o, image_root=image_root, pull=pull, root=root)
     rt = Runtime(root)
     try:
         record = rt.create(cid, cdir, overlay=plan)
@@ -543,6 +547,7 @@ def _serve(ctl_fd: int) -> None:
     ctl = socket.socket(fileno=ctl_fd)
     os.set_inheritable(ctl_fd, False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, lambda _n, _f: _reap_workers())   # no zombie workers
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 20, 8)
@@ -557,6 +562,7 @@ def _serve(ctl_fd: int) -> None:
         if pid == 0:
             code = 1
             try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # the worker waits for its own
                 ctl.close()
                 code = _worker(json.loads(msg), fds)
             finally:
@@ -847,9 +853,11 @@ class Client:
     """Entry point: ``Client().containers`` and ``Client().images`` (docker SDK shape)."""
 
     def __init__(self, root: str = DEFAULT_ROOT, image_root: str | None = None):
-        self.root = root
+        import weakref
+        self.root = os.path.abspath(root)
         self.image_root = image_root
         self._helper = _Helper()
+        weakref.finalize(self, self._helper.close)
         self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
 

@@ -366,7 +366,7 @@ class Runtime:
         except PyContainerError as exc:
             _warn(f"gc: network: {exc}")
         from . import porcelain
-        report["holds"], report["dirs"] = porcelain.gc(live)
+        report["holds"], report["dirs"] = porcelain.gc(live, root=self.root)
         return report
 
     # --- internals ------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     if tty:
         from . import terminal
         o["console_size"] = terminal.console_size()
-        cdir, plan = api.build(cid, o, image_root=image_root, pull=pull)
+        cdir, plan = api.build(cid, o, image_root=image_root, pull=pull, root=root)
         try:
             return terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
                                 overlay=plan)
@@ -339,9 +339,22 @@ def cleanup(record: dict) -> None:
         pass
 
 
-def gc(live_ids) -> tuple[list[str], list[str]]:
-    """Release image holds and remove container dirs of containers that no longer exist."""
+def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
+    """Release image holds and remove container dirs of containers that no longer exist.
+
+    Container dirs record their state root (``api.build``); those of a
+    container that lives under another root are left alone.
+    """
     live = set(live_ids)
+    if root is not None and os.path.isdir(CONTAINERS_DIR):
+        for name in os.listdir(CONTAINERS_DIR):
+            try:
+                with open(os.path.join(CONTAINERS_DIR, name, "root")) as f:
+                    owner = f.read().strip()
+            except OSError:
+                continue
+            if owner and owner != root and os.path.isdir(os.path.join(owner, name)):
+                live.add(name)
     holds: list[str] = []
     try:
         from .image.store import Store

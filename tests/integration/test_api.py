@@ -1,0 +1,229 @@
+"""The Python API (pycontainer.Client), as a program embedding a sandbox uses it.
+
+Each test uses its own state root. The stress test runs many sandboxes from
+threads at once and then checks, from outside, that nothing is left: no
+state dir, cgroup, mount, container dir, image hold, child process, and
+that the calling program's fd count is what it was.
+"""
+
+import os
+import threading
+import time
+import uuid
+
+import pytest
+
+import pycontainer
+from conftest import _cgroups, _mounts, pid_alive
+
+pytestmark = pytest.mark.root
+
+CDIR = "/var/lib/pycontainer/containers"
+
+
+@pytest.fixture
+def client(tmp_path):
+    c = pycontainer.Client(root=str(tmp_path / "state"))
+    yield c
+    for ctr in c.containers.list(all=True):
+        ctr.remove(force=True)
+    c.close()
+    assert os.listdir(c.root) == [] if os.path.isdir(c.root) else True
+
+
+def _holds() -> set:
+    from pycontainer.image.store import Store
+    return set(Store(None).holds())
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                stat = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == me:
+                out.append(int(p))
+    return out
+
+
+def test_import_is_lazy():
+    import subprocess
+    import sys
+    code = "import pycontainer, sys; print('pycontainer.api' in sys.modules, 'click' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
+    assert out == ["False", "False"]
+    assert pycontainer.Client is pycontainer.api.Client
+
+
+def test_run_returns_output_and_raises_container_error(client):
+    assert client.containers.run("busybox", ["echo", "hi"], remove=True, network_mode="none") == b"hi\n"
+    assert client.containers.run("busybox", "sh -c 'echo out; echo err >&2'", remove=True,
+                                 network_mode="none", stdout=True, stderr=True) == b"out\nerr\n"
+    with pytest.raises(pycontainer.ContainerError) as ei:
+        client.containers.run("busybox", ["sh", "-c", "echo bad >&2; exit 3"], remove=True,
+                              network_mode="none")
+    assert ei.value.exit_status == 3 and ei.value.stderr == b"bad\n"
+    assert client.containers.list(all=True) == []
+
+
+def test_create_start_exec_stop_remove(client):
+    c = client.containers.create("busybox", "sleep 60", name="box-" + uuid.uuid4().hex[:6],
+                                 mem_limit="64m", network_mode="none", environment={"K": "v"})
+    assert c.status == "created"
+    c.start()
+    assert c.status == "running"
+    code, out = c.exec_run("sh -c 'echo $K; cat /sys/fs/cgroup/memory/memory.limit_in_bytes'")
+    assert code == 0 and out.split() == [b"v", str(64 << 20).encode()]
+    code, out = c.exec_run(["sh", "-c", "echo o; echo e >&2; exit 5"], demux=True)
+    assert code == 5 and out == (b"o\n", b"e\n")
+    assert client.containers.get(c.id[:8]).id == c.id          # an ID prefix finds it
+    assert [x.id for x in client.containers.list()] == [c.id]
+    assert c.stats()["memory"]
+    t0 = time.monotonic()
+    c.stop(timeout=1)                      # sleep as pid 1 ignores SIGTERM: SIGKILL after 1 s
+    assert time.monotonic() - t0 < 8
+    assert c.status == "exited" and c.attrs["State"]["ExitCode"] == 137
+    assert c.wait()["StatusCode"] == 137
+    c.remove()
+    with pytest.raises(pycontainer.NotFound):
+        client.containers.get(c.id)
+
+
+def test_detached_run_logs_and_wait(client):
+    c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 2"], detach=True,
+                              network_mode="none")
+    assert c.wait(timeout=20)["StatusCode"] == 2
+    assert c.logs() == b"a\nb\n"
+    assert c.logs(stderr=False) == b"a\n"
+    assert c.logs(tail=1) == b"b\n"
+    c.remove()
+
+
+def test_errors_a_caller_can_catch(client):
+    with pytest.raises(pycontainer.ImageNotFound):
+        client.images.get("no-such-image:1")
+    with pytest.raises(pycontainer.NotFound):
+        client.containers.get("no-such-container")
+    with pytest.raises(pycontainer.APIError):
+        client.containers.run("busybox", ["true"], bogus_option=1)
+    with pytest.raises(pycontainer.APIError, match="not found"):
+        client.containers.run("busybox", ["/no/such/program"], remove=True, network_mode="none")
+    c = client.containers.run("busybox", ["true"], detach=True, network_mode="none")
+    c.wait()
+    with pytest.raises(pycontainer.APIError, match="stopped"):
+        c.exec_run("true")
+    c.remove()
+    assert client.containers.list(all=True) == []
+
+
+def test_images_list_get(client):
+    client.containers.run("busybox", ["true"], remove=True, network_mode="none")   # builds busybox
+    names = [t for i in client.images.list() for t in i.tags]
+    assert any(t.startswith("busybox") for t in names)
+    img = client.images.get("busybox")
+    assert img.id.startswith("sha256:") and img.attrs["Config"]
+
+
+def test_sandbox_timeout_kills_the_whole_cgroup(client):
+    r = client.containers.sandbox("busybox", ["sh", "-c", "sleep 100 & sleep 100 & echo started; wait"],
+                                  timeout=1, network_mode="none")
+    assert r.timed_out and r.exit_code == 137 and r.stdout == b"started\n"
+    assert 0.9 < r.wall_time < 10
+    assert not any(r.id in p for p in _cgroups())
+
+
+def test_sandbox_limits_oom_pids_cpu_network(client):
+    r = client.containers.sandbox("busybox", ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a)"],
+                                  mem_limit="32m", network_mode="none")
+    assert r.oom_killed and r.exit_code != 0 and not r.timed_out
+    r = client.containers.sandbox("busybox", ["sh", "-c", "for i in $(seq 30); do sleep 2 & done; wait"],
+                                  pids_limit=10, network_mode="none", timeout=20)
+    assert b"can't fork" in r.stderr or b"Resource temporarily unavailable" in r.stderr, r.stderr
+    r = client.containers.sandbox("busybox", ["sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us "
+                                              "/sys/fs/cgroup/cpu/cpu.shares; cat /proc/net/dev"],
+                                  nano_cpus=500_000_000, cpu_shares=512, network_mode="none")
+    lines = r.stdout.decode().split()
+    assert lines[:2] == ["50000", "512"], r.stdout
+    assert "lo:" in r.stdout.decode() and "eth0" not in r.stdout.decode()
+    assert not r.oom_killed and r.exit_code == 0
+
+
+def test_no_host_fd_reaches_the_container_or_the_helper(client, tmp_path):
+    marker = tmp_path / "host-secret"
+    fd = os.open(marker, os.O_CREAT | os.O_RDWR)
+    os.set_inheritable(fd, True)                # even an inheritable fd of the host program
+    try:
+        r = client.containers.sandbox("busybox", ["sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '; echo; "
+                                                  "for f in /proc/$$/fd/*; do readlink $f; done"],
+                                      network_mode="none")
+        assert b"host-secret" not in r.stdout
+        assert r.stdout.splitlines()[0].split() == [b"0", b"1", b"2"], r.stdout
+        helper = client._helper.proc.pid
+        links = [os.readlink(f"/proc/{helper}/fd/{f}") for f in os.listdir(f"/proc/{helper}/fd")]
+        assert not any("host-secret" in x for x in links)
+        assert len(links) <= 4, links           # stdio + the control socket
+    finally:
+        os.close(fd)
+
+
+def test_many_concurrent_sandboxes_from_threads_leave_nothing(client):
+    """8 threads x 25 runs: every result right, then nothing left anywhere."""
+    def fds():
+        return len(os.listdir("/proc/self/fd"))
+    client.containers.run("busybox", ["true"], remove=True, network_mode="none")  # warm the helper
+    before_fds, before_mounts, before_holds = fds(), _mounts(), _holds()
+    before_children = _children()
+    errors, results = [], []
+    ids = []
+
+    def worker(n):
+        try:
+            for i in range(25):
+                tag = f"{n}-{i}"
+                if i % 5 == 4:
+                    r = client.containers.sandbox("busybox", ["sleep", "10"], timeout=0.2,
+                                                  network_mode="none", pids_limit=20)
+                    ids.append(r.id)
+                    assert r.timed_out and r.exit_code == 137, r
+                else:
+                    r = client.containers.sandbox("busybox", ["sh", "-c", f"echo {tag}; echo e{tag} >&2; "
+                                                              f"exit {i % 3}"], network_mode="none",
+                                                  mem_limit="64m", timeout=30)
+                    ids.append(r.id)
+                    assert (r.exit_code, r.stdout, r.stderr) == (i % 3, f"{tag}\n".encode(),
+                                                                 f"e{tag}\n".encode()), r
+                results.append(r.wall_time)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    elapsed = time.monotonic() - t0
+    assert not errors, errors[:3]
+    assert len(results) == 200
+    print(f"200 sandboxes from 8 threads in {elapsed:.1f}s; median wall "
+          f"{sorted(results)[100]:.3f}s")
+    # Nothing left behind.
+    assert os.listdir(client.root) == []
+    assert not [p for p in _cgroups() if any(i in p for i in ids)]
+    assert _mounts() == before_mounts
+    assert not [i for i in ids if os.path.exists(os.path.join(CDIR, i))]
+    assert not (_holds() - before_holds) & set(ids)
+    assert fds() == before_fds
+    deadline = time.monotonic() + 5
+    while _children() != before_children and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _children() == before_children, "zombie or stray child in the calling program"
+    # The helper is still the only child, and it reaped its workers.
+    helper = client._helper.proc.pid
+    kids = [p for p in os.listdir("/proc") if p.isdigit() and pid_alive(int(p)) is False and
+            os.path.exists(f"/proc/{p}/stat") and
+            open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(helper)]
+    assert kids == []

@@ -1,0 +1,175 @@
+"""Detached containers and the docker verbs: run -d, logs, wait, stop, rm, attach, ps, exec.
+
+A detached container is kept by a monitor (pycontainer/monitor.py) that is
+the init's parent: the checks read what it writes (docker's json-file log,
+exit.json) through the verbs, and look at the monitor process itself (its
+memory, what happens when it is killed).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, new_id, pid_alive
+
+pytestmark = pytest.mark.root
+
+CDIR = "/var/lib/pycontainer/containers"
+
+
+def monitor_pid(cid: str) -> int:
+    with open(os.path.join(CDIR, cid, "monitor.json")) as f:
+        return json.load(f)["pid"]
+
+
+def run_d(cli, *args, name=None):
+    cid = name or new_id()
+    p = cli("run", "-d", "--net", "none", "--name", cid, "busybox", *args)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == cid
+    return cid
+
+
+def test_run_d_logs_are_docker_json_lines_and_wait_gives_the_status(cli, leakcheck):
+    cid = run_d(cli, "sh", "-c", "echo one; echo two >&2; sleep 0.3; printf 'three\\npartial'; exit 7")
+    assert cli("wait", cid).stdout.strip() == "7"
+    lines = [json.loads(line) for line in open(os.path.join(CDIR, cid, "json.log"))]
+    assert [(e["stream"], e["log"]) for e in lines] == [
+        ("stdout", "one\n"), ("stderr", "two\n"), ("stdout", "three\n"), ("stdout", "partial")]
+    assert all(e["time"].endswith("Z") and "T" in e["time"] for e in lines)
+    p = cli("logs", cid)
+    assert p.stdout == "one\nthree\npartial" and p.stderr == "two\n"
+    assert cli("logs", "--tail", "1", cid).stdout == "partial"
+    ts = cli("logs", "-t", cid).stdout.splitlines()[0]
+    assert ts.split(" ", 1)[1] == "one" and ts.split(" ", 1)[0] == lines[0]["time"]
+    ex = json.load(open(os.path.join(CDIR, cid, "exit.json")))
+    assert ex["exit_code"] == 7 and ex["oom_killed"] is False
+    ps = cli("ps", "-a").stdout
+    row = next(line for line in ps.splitlines() if line.startswith(cid[:12]))
+    assert "Exited (7)" in row and "busybox" in row
+    assert cid[:12] not in cli("ps").stdout           # without -a: running ones only
+    assert cli("rm", cid).returncode == 0
+    assert not os.path.exists(os.path.join(CDIR, cid))
+
+
+def test_logs_follow_streams_until_the_container_exits(cli, leakcheck):
+    cid = run_d(cli, "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done")
+    t0 = time.monotonic()
+    p = cli("logs", "-f", cid)
+    assert p.stdout == "line1\nline2\nline3\n"
+    assert time.monotonic() - t0 >= 0.4               # it followed, not just read once
+    assert cli("rm", cid).returncode == 0
+
+
+def test_stop_sends_term_then_kill_after_the_timeout(cli, leakcheck):
+    # pid 1 ignores SIGTERM unless it handles it: sleep is killed only by SIGKILL.
+    cid = run_d(cli, "sleep", "60")
+    t0 = time.monotonic()
+    assert cli("stop", "-t", "1", cid).returncode == 0
+    assert 0.9 < time.monotonic() - t0 < 8
+    assert cli("wait", cid).stdout.strip() == "137"
+    # A program that handles SIGTERM stops at once, with its own status.
+    cid2 = run_d(cli, "sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.1; done")
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    assert cli("stop", "-t", "10", cid2).returncode == 0
+    assert time.monotonic() - t0 < 5
+    assert cli("wait", cid2).stdout.strip() == "3"
+    assert "Exited (3)" in cli("ps", "-a").stdout
+    assert cli("rm", cid, cid2).returncode == 0
+
+
+def test_rm_refuses_a_running_container_unless_forced(cli, leakcheck):
+    cid = run_d(cli, "sleep", "60")
+    mon = monitor_pid(cid)
+    p = cli("rm", cid)
+    assert p.returncode != 0 and "force" in p.stderr
+    assert cli("rm", "-f", cid).returncode == 0
+    assert not pid_alive(mon), "the monitor outlived its container"
+    assert not os.path.exists(os.path.join(CDIR, cid))
+
+
+def test_run_d_rm_removes_the_container_when_it_exits(cli, leakcheck):
+    cid = new_id()
+    p = cli("run", "-d", "--rm", "--net", "none", "--name", cid, "busybox", "true")
+    assert p.returncode == 0, p.stderr
+    deadline = time.monotonic() + 15
+    while (os.path.exists(os.path.join(cli.root, cid)) or os.path.exists(os.path.join(CDIR, cid))) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(os.path.join(cli.root, cid))
+    assert not os.path.exists(os.path.join(CDIR, cid))
+
+
+def test_the_monitor_is_small_detached_and_the_inits_parent(cli, leakcheck):
+    cids = [run_d(cli, "sleep", "60") for _ in range(3)]
+    rss = []
+    for cid in cids:
+        mon = monitor_pid(cid)
+        init = cli.state(cid)["pid"]
+        stat = open(f"/proc/{init}/stat").read().rsplit(")", 1)[1].split()
+        assert int(stat[1]) == mon, "the init's parent is not its monitor"
+        cmd = open(f"/proc/{mon}/cmdline").read()
+        assert "monitor.py" in cmd and "click" not in cmd
+        mstat = open(f"/proc/{mon}/stat").read().rsplit(")", 1)[1].split()
+        assert int(mstat[3]) != os.getsid(0), "the monitor is in the caller's session (no setsid)"
+        maps = open(f"/proc/{mon}/maps").read()
+        assert "pyroute2" not in maps and "_cffi" not in maps and "_native" not in maps
+        fds = sorted(int(f) for f in os.listdir(f"/proc/{mon}/fd"))
+        assert len(fds) <= 7, fds                     # 0-2, two pipes, a pidfd, the log
+        status = dict(line.split(":", 1) for line in open(f"/proc/{mon}/status"))
+        rss.append(int(status["VmRSS"].split()[0]))
+        private = sum(int(line.split()[1]) for line in open(f"/proc/{mon}/smaps_rollup")
+                      if line.startswith("Private_"))
+        assert private < 8 * 1024, f"monitor private memory {private} kB"
+    print(f"monitor VmRSS per container: {rss} kB")
+    assert max(rss) < 16 * 1024
+    assert cli("rm", "-f", *cids).returncode == 0
+
+
+def test_monitor_killed_keeps_the_container_consistent(cli, leakcheck):
+    cid = run_d(cli, "sleep", "60")
+    os.kill(monitor_pid(cid), signal.SIGKILL)
+    time.sleep(0.2)
+    assert cli.state(cid)["status"] == "running"      # the container does not depend on it
+    assert cli("kill", cid, "KILL").returncode == 0
+    p = cli("wait", cid, timeout=20)
+    assert p.returncode == 0 and p.stdout.strip() == "-1"   # nobody saw the status
+    assert "Exited (unknown)" in cli("ps", "-a").stdout
+    assert cli("rm", cid).returncode == 0
+
+
+def test_attach_follows_output_and_returns_the_status(cli, leakcheck):
+    cid = run_d(cli, "sh", "-c", "sleep 0.5; echo late; exit 6")
+    p = cli("attach", cid)
+    assert p.returncode == 6 and "late" in p.stdout
+    assert cli("rm", cid).returncode == 0
+
+
+def test_porcelain_exec_env_workdir_user_and_status(cli, leakcheck):
+    cid = run_d(cli, "sleep", "60")
+    p = cli("exec", "-e", "A=b", "-w", "/tmp", "-u", "1000:1000", cid, "sh", "-c", "echo $A $(pwd) $(id -u); exit 9")
+    assert p.returncode == 9 and p.stdout.split() == ["b", "/tmp", "1000"]
+    p = subprocess.run(cli.cmd("exec", "-i", cid, "cat"), input="from stdin\n", capture_output=True,
+                       text=True, timeout=30, cwd=ROOT)
+    assert p.returncode == 0 and p.stdout == "from stdin\n"
+    assert cli("rm", "-f", cid).returncode == 0
+
+
+def test_verbs_on_unknown_containers_fail_clearly(cli, leakcheck):
+    for verb in (["logs"], ["wait"], ["stop"], ["rm"], ["attach"]):
+        p = cli(*verb, "no-such-container")
+        assert p.returncode != 0 and "does not exist" in p.stderr, (verb, p.stderr)
+
+
+def test_run_foreground_keeps_the_container_and_its_status_without_rm(cli, leakcheck):
+    cid = new_id()
+    p = cli("run", "--net", "none", "--name", cid, "busybox", "sh", "-c", "echo fg; exit 4")
+    assert p.returncode == 4 and p.stdout == "fg\n"
+    assert "Exited (4)" in cli("ps", "-a").stdout
+    assert cli("wait", cid).stdout.strip() == "4"
+    assert cli("rm", cid).returncode == 0

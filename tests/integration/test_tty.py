@@ -1,0 +1,159 @@
+"""Terminals for people: ``run -it`` and ``exec -it`` driven through a real pty.
+
+Each test runs ``pycontainer`` as the session leader of a new pty (pty.fork,
+as a terminal emulator would) and types into the master: the shell in the
+container must see a tty of the user's size, follow a resize, turn Ctrl-C
+into SIGINT for its foreground job (not for pycontainer), hand back the
+exit status, and leave the user's terminal exactly as it found it.
+"""
+
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+from conftest import ROOT, new_id
+
+pytestmark = pytest.mark.root
+
+
+class Term:
+    """A pty whose slave side runs ``sh -c SCRIPT``; we type into the master."""
+
+    def __init__(self, script: str, rows=30, cols=100):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            try:
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                os.chdir(ROOT)
+                os.execv("/bin/sh", ["sh", "-c", script])
+            finally:
+                os._exit(127)
+        self.buf = b""
+
+    def read_until(self, want: bytes, timeout=15) -> bytes:
+        end = time.monotonic() + timeout
+        while want not in self.buf and time.monotonic() < end:
+            r, _, _ = select.select([self.fd], [], [], 0.1)
+            if r:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                self.buf += data
+        assert want in self.buf, f"{want!r} not seen in {self.buf!r}"
+        return self.buf
+
+    def type(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def resize(self, rows, cols) -> None:
+        # On the master: the kernel sends SIGWINCH to the foreground group (pycontainer).
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def wait(self, timeout=20) -> int:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                r, _, _ = select.select([self.fd], [], [], 0.1)
+                if r:
+                    self.buf += os.read(self.fd, 4096)
+            except OSError:
+                pass
+            pid, st = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(st)
+        os.kill(self.pid, 9)
+        os.waitpid(self.pid, 0)
+        raise AssertionError(f"pycontainer did not exit; output {self.buf!r}")
+
+
+def _pyc(root: str) -> str:
+    return f"{sys.executable} -m pycontainer --root {root}"
+
+
+def test_run_it_shell_size_resize_ctrl_c_exit_code_and_restore(tmp_path, leakcheck, cli):
+    cid = new_id()
+    script = (f"stty -g > {tmp_path}/before; {_pyc(cli.root)} run -it --rm --net none --name {cid} "
+              f"busybox sh; echo rc=$? > {tmp_path}/rc; stty -g > {tmp_path}/after")
+    t = Term(script, rows=30, cols=100)
+    t.read_until(b"# ")
+    t.type(b"tty; stty size\r")
+    t.read_until(b"30 100")
+    assert b"/dev/pts/0" in t.buf
+    t.resize(50, 132)
+    time.sleep(0.3)
+    t.type(b"stty size\r")
+    t.read_until(b"50 132")
+    # Ctrl-C kills the foreground job inside (SIGINT from the container's pty),
+    # not the shell and not pycontainer.
+    t.type(b"sleep 30; echo sl''ept\r")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    t.type(b"\x03")
+    t.type(b"echo after-$((6*7))\r")
+    t.read_until(b"after-42")
+    assert time.monotonic() - t0 < 10 and b"slept" not in t.buf
+    t.type(b"exit 5\r")
+    assert t.wait() == 0
+    assert (tmp_path / "rc").read_text().strip() == "rc=5"
+    assert (tmp_path / "before").read_text() == (tmp_path / "after").read_text(), \
+        "the terminal was not restored"
+
+
+def test_exec_it_gives_a_shell_in_the_running_container(tmp_path, leakcheck, cli):
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "busybox", "sleep", "60").returncode == 0
+    script = (f"stty -g > {tmp_path}/before; {_pyc(cli.root)} exec -it -e X=1 -w /tmp {cid} sh; "
+              f"echo rc=$? > {tmp_path}/rc; stty -g > {tmp_path}/after")
+    t = Term(script, rows=24, cols=90)
+    t.read_until(b"# ")
+    t.type(b"tty; stty size; pwd; echo X=$X; ps -o pid,comm\r")
+    t.read_until(b"X=1")
+    t.read_until(b"sleep")
+    assert b"24 90" in t.buf and b"/tmp" in t.buf
+    t.type(b"exit 4\r")
+    assert t.wait() == 0
+    assert (tmp_path / "rc").read_text().strip() == "rc=4"
+    assert (tmp_path / "before").read_text() == (tmp_path / "after").read_text()
+    # The container goes on running after the exec'd shell left.
+    assert cli.state(cid)["status"] == "running"
+    assert cli("rm", "-f", cid).returncode == 0
+
+
+def test_run_t_without_i_ignores_stdin_and_returns_status(tmp_path, leakcheck, cli):
+    script = (f"{_pyc(cli.root)} run -t --rm --net none busybox sh -c 'tty; exit 3'; "
+              f"echo rc=$? > {tmp_path}/rc")
+    t = Term(script)
+    t.read_until(b"/dev/pts/0")
+    assert t.wait() == 0
+    assert (tmp_path / "rc").read_text().strip() == "rc=3"
+
+
+def test_run_dt_keeps_the_tty_output_in_the_log(cli, leakcheck):
+    cid = new_id()
+    p = cli("run", "-d", "-t", "--net", "none", "--name", cid, "busybox", "sh", "-c", "tty; echo hi")
+    assert p.returncode == 0, p.stderr
+    assert cli("wait", cid).stdout.strip() == "0"
+    out = cli("logs", cid).stdout
+    assert "/dev/pts/0" in out and "hi" in out
+    assert cli("rm", cid).returncode == 0
+
+
+def test_exec_t_needs_a_running_container(cli, leakcheck):
+    cid = new_id()
+    assert cli("run", "--net", "none", "--name", cid, "busybox", "true").returncode == 0
+    p = subprocess.run(cli.cmd("exec", "-it", cid, "sh"), stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert p.returncode != 0 and "stopped" in p.stderr
+    assert cli("rm", cid).returncode == 0
