@@ -233,9 +233,19 @@ class Runtime:
 
     # --- queries ----------------------------------------------------------------
     def state(self, container_id: str) -> dict:
+        """The OCI state; a stopped container whose cgroup saw an OOM kill also
+        says ``"oomKilled": true`` (docker's name for it; runc has no field)."""
         sd = st.StateDir(self.root, container_id)
         record = sd.read()
-        return st.oci_state(record, self._status(record))
+        status = self._status(record)
+        out = st.oci_state(record, status)
+        if status == st.STOPPED and record.get("cgroup"):
+            try:
+                if int(self._cgroup(record).stats().get("memory", {}).get("oom_kill", 0)):
+                    out["oomKilled"] = True
+            except (PyContainerError, OSError, ValueError):
+                pass
+        return out
 
     def list(self) -> list[dict]:
         out = []

@@ -204,3 +204,19 @@ def test_pause_and_resume(cli, bundle, leakcheck):
     assert open(n).read() != a
     assert cli.state(cid)["status"] == "running"
     assert cli("delete", "--force", cid).returncode == 0
+
+
+def test_oom_kill_is_137_and_reported_by_state(cli, bundle, leakcheck):
+    bundle.config["linux"]["resources"]["memory"] = {"limit": 16 << 20, "swap": 16 << 20}
+    bundle.args("sh", "-c", "tail /dev/zero")
+    cid = new_id()
+    proc = subprocess.Popen(cli.cmd("run", "-d", "-b", bundle.path, cid))
+    assert proc.wait(timeout=30) == 0
+    for _ in range(500):
+        if cli.state(cid)["status"] == "stopped":
+            break
+        time.sleep(0.02)
+    st = cli.state(cid)
+    assert st["status"] == "stopped" and st.get("oomKilled") is True
+    assert json.loads(cli("events", "--stats", cid).stdout)["data"]["memory"]["oom_kill"] >= 1
+    assert cli("delete", cid).returncode == 0
