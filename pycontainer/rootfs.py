@@ -97,7 +97,12 @@ def mask_paths(paths: list[str]) -> None:
     """Hide each path: /dev/null over files, an empty read-only tmpfs over dirs."""
     if not paths:
         return
-    null = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        null = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as exc:     # a missing /dev/null must not mean "mask nothing" (CVE-2025-31133)
+        raise MountError(f"mask paths: /dev/null in the container: {exc.strerror}; refusing to "
+                         "start with the masked paths unmasked", stage="masked-paths",
+                         errno=exc.errno) from None
     try:
         if not _is_dev_null(null):
             raise MountError("mask paths: /dev/null in the container is not the 1:3 character "

@@ -272,8 +272,30 @@ def _validate_mounts(mounts) -> None:
         _want(isinstance(dest, str) and os.path.isabs(dest),
               f"mounts[{i}].destination must be an absolute path")
         _want(isinstance(m.get("type", ""), str), f"mounts[{i}].type must be a string")
+        _check_proc_mount(i, m)
         _want(isinstance(m.get("source", ""), str), f"mounts[{i}].source must be a string")
         _want(_is_str_list(m.get("options", [])), f"mounts[{i}].options must be a list of strings")
+
+
+# runc's checkProcMount allow-list: files lxcfs (and the like) bind over their /proc twins.
+_PROC_BINDS = {"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+               "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
+               "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled"}
+
+
+def _check_proc_mount(i: int, m: dict) -> None:
+    """Only procfs on /proc, and only the lxcfs binds under it (CVE-2025-52881, CVE-2019-19921):
+    a mount over /proc/sys or /proc/self would redirect what the runtime writes there."""
+    dest = os.path.normpath(m["destination"])
+    if dest != "/proc" and not dest.startswith("/proc/"):
+        return
+    if dest == "/proc":
+        _want(m.get("type") == "proc", f"mounts[{i}]: only a proc filesystem may be mounted on /proc")
+        return
+    is_bind = m.get("type") == "bind" or any(o in ("bind", "rbind") for o in m.get("options", []))
+    _want(is_bind and dest in _PROC_BINDS,
+          f"mounts[{i}].destination {m['destination']!r} is inside /proc: only binds of "
+          f"{', '.join(sorted(_PROC_BINDS))} are allowed there")
 
 
 def _validate_hooks(hooks) -> None:

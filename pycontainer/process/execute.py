@@ -34,6 +34,7 @@ from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, InvalidState
 from ..security import exeseal
+from ..security.fds import close_inherited
 from . import init as I   # everything the new process needs, imported before setns (P1)
 from . import sync as S
 
@@ -138,6 +139,7 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
     code = 0
     try:
         sc.prctl(1, signal.SIGKILL)           # PR_SET_PDEATHSIG
+        close_inherited(3 + ctx.preserve_fds)   # the caller's stray fds (security.fds)
         I._oom_score_adj(ctx.process)         # inherited; before setns(user) (see init.stage1)
         ctx.sync.expect(S.GO)                 # we are in the container's cgroup now
         fds = []
@@ -202,7 +204,12 @@ def _exec_process(ctx: ExecContext) -> None:
         sc.close_range(sync_fd + 1 if dmz is None else dmz + 1)
         for fd in range(3, keep):
             os.set_inheritable(fd, True)
-        I._chdir_inside(proc.get("cwd", "/"))
+        try:
+            I._chdir_inside(proc.get("cwd", "/"))      # after the fds are closed (CVE-2024-21626)
+        except ContainerSetupError as exc:              # the sync socket is a bare fd by now
+            os.write(sync_fd, json.dumps({"type": S.ERROR, "kind": type(exc).__name__, "msg": str(exc),
+                                          "stage": "cwd", "errno": exc.errno}).encode())
+            os._exit(1)
         I._reset_signals()
         env_map = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
         try:

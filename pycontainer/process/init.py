@@ -33,6 +33,7 @@ from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, ExecError, MountError, SpecError
 from ..security import exeseal
+from ..security.fds import close_inherited
 from . import sync as S
 
 PR_SET_PDEATHSIG = 1
@@ -49,6 +50,7 @@ def stage1(ctx) -> None:
     try:
         # If the runtime dies during setup, so do we (PDEATHSIG is per process).
         sc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        close_inherited(3 + ctx.preserve_fds)   # the caller's stray fds (CVE-2024-21626 class)
         # oom_score_adj is inherited: set it here, through the host's /proc and before a user
         # namespace, where the (non-dumpable) init could no longer open its own file.
         _oom_score_adj(ctx.spec.get("process", {}))
@@ -320,11 +322,23 @@ def _setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
         cs = proc["consoleSize"]
         fcntl.ioctl(slave, 0x5414, struct.pack("HHHH", cs.get("height", 0), cs.get("width", 0), 0, 0))
     if mount_console:
-        # /dev/console is the pty slave (bind-mounted onto a plain file).
+        # /dev/console is the pty slave, bound from the slave's fd onto an fd of a plain file
+        # made with O_NOFOLLOW: never through the /dev/pts/N path, which a spec mount or a
+        # race could have made a symlink to a procfs file (CVE-2025-52565).
+        st = os.fstat(slave)
+        if not (stat.S_ISCHR(st.st_mode) and 136 <= os.major(st.st_rdev) <= 143):
+            raise MountError("mount /dev/console: the pty is not a devpts node (136-143:N); "
+                             "refusing to bind it", stage="console")
         try:
-            fd = os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            os.close(fd)
-            sc.mount(os.ttyname(slave), "/dev/console", None, sc.MS_BIND)
+            try:
+                fd = os.open("/dev/console", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, 0o600)
+            except FileExistsError:
+                fd = os.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                sc.mount(f"/proc/self/fd/{slave}", f"/proc/self/fd/{fd}", None, sc.MS_BIND)
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise MountError(f"mount /dev/console: {exc.strerror}", stage="console",
                              errno=exc.errno) from None
