@@ -983,8 +983,14 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
     cdir = (record.get("annotations") or {}).get(ANN_DIR, "")
     deadline = None if timeout is None else time.monotonic() + timeout
     if cdir and detach.monitor_pid(cdir):
-        if not detach.wait_monitor(cdir, timeout):
-            raise APIError(f"wait {cid}: timed out after {timeout}s")
+        # Until exit.json exists (with --rm the monitor then becomes `delete`) or
+        # the monitor is gone; a pidfd wakes us at once when it exits.
+        while detach.read_exit(cdir) is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise APIError(f"wait {cid}: timed out after {timeout}s")
+            if detach.wait_monitor(cdir, 0.05 if left is None else min(0.05, left)):
+                break
     else:
         while st.status_of(record) != st.STOPPED:
             if deadline is not None and time.monotonic() > deadline:
