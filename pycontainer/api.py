@@ -531,7 +531,6 @@ def _recv_reply(sock, timeout=None) -> dict:
         raise APIError("the pycontainer helper died before it answered")
     reply = json.loads(data)
     if "error" in reply:
-        from . import errors
         cls = {"ImageNotFound": ImageNotFound, "ContainerNotFound": NotFound}.get(reply.get("kind"))
         exc = (cls or APIError)(reply["error"])
         raise exc
@@ -725,7 +724,7 @@ class Container:
         req = {"op": "exec", "root": self.client.root, "id": self.id, "args": args, "env": env,
                "user": user or None, "workdir": workdir, "privileged": privileged, "detach": detach}
         if detach:
-            reply = _recv_reply(self.client._helper.call(req))
+            _recv_reply(self.client._helper.call(req))
             return ExecResult(None, None)
         out, err, reply = self.client._collect(req, separate=demux, stdout=stdout, stderr=stderr)
         return ExecResult(reply["exit_code"], (out, err) if demux else out)
@@ -962,7 +961,6 @@ def _wait_stopped(rt, cid, cdir, timeout) -> bool:
     if cdir and detach.monitor_pid(cdir):
         return detach.wait_monitor(cdir, timeout)
     record = rt.record(cid)
-    pid = record.get("pid") or 0
     while time.monotonic() < deadline:
         if st.status_of(record) == st.STOPPED:
             return True

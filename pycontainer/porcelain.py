@@ -279,7 +279,8 @@ def ps_table(root: str, all_: bool, quiet: bool, as_json: bool) -> None:
     table = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES")]
     for i in rows:
         s = i["State"]
-        status = {"running": "Up", "paused": "Up (Paused)", "created": "Created"}.get(s["Status"])
+        up = "Up " + _ago(i["Created"]).removesuffix(" ago")
+        status = {"running": up, "paused": up + " (Paused)", "created": "Created"}.get(s["Status"])
         if status is None:
             code = s["ExitCode"]
             status = f"Exited ({code})" if code is not None and code >= 0 else "Exited (unknown)"

@@ -173,3 +173,16 @@ def test_run_foreground_keeps_the_container_and_its_status_without_rm(cli, leakc
     assert "Exited (4)" in cli("ps", "-a").stdout
     assert cli("wait", cid).stdout.strip() == "4"
     assert cli("rm", cid).returncode == 0
+
+
+def test_a_client_that_disconnects_mid_attach_changes_nothing(cli, leakcheck):
+    cid = run_d(cli, "sh", "-c", "while :; do echo tick; sleep 0.05; done")
+    p = subprocess.Popen(cli.cmd("attach", "--no-sig-proxy", cid), stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, cwd=ROOT)
+    assert p.stdout.read(5) == b"tick\n"
+    p.stdout.close()                     # the reader goes away mid-stream
+    assert p.wait(timeout=20) is not None
+    assert cli.state(cid)["status"] == "running"
+    assert pid_alive(monitor_pid(cid))
+    assert b"tick" in open(os.path.join(CDIR, cid, "json.log"), "rb").read()
+    assert cli("rm", "-f", cid).returncode == 0
