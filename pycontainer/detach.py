@@ -6,7 +6,7 @@
       │              exit        │  Runtime.create (M is stage 0: the init becomes M's child)
       │                          │  [start]
       ◀──── {"id", "pid"} or {"error"} over a pipe
-                                 └─ execve python -I -S monitor.py (still the init's parent)
+                                 └─ execve python -I -S -c 'import monitor' (still the init's parent)
 
 The double fork makes M nobody's child that would have to reap it (it goes to
 the nearest subreaper, normally pid 1), and setsid(2) detaches it from the
@@ -121,8 +121,9 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, create_kw) 
     os.dup2(null, 1)
     os.dup2(null, 2)
     os.close(null)
-    argv = [sys.executable, "-I", "-S", os.path.join(os.path.dirname(__file__), "monitor.py"),
-            "--pid", str(record["pid"]), "--log", os.path.join(cdir, LOG),
+    from .monitor import BOOT
+    argv = [sys.executable, "-I", "-S", "-c", BOOT, os.path.dirname(os.path.abspath(__file__)),
+            "--id", cid, "--pid", str(record["pid"]), "--log", os.path.join(cdir, LOG),
             "--exit", os.path.join(cdir, EXIT), "--oom-before", str(oom_before)]
     for name, fd in fds.items():
         os.set_inheritable(fd, True)
