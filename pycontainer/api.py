@@ -217,7 +217,7 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
     rt = Runtime(root)
     try:
         pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(o.get("tty")), start=start, remove=remove,
-                           overlay=plan)
+                           interactive=bool(o.get("interactive")), overlay=plan)
     except BaseException:
         if not os.path.isdir(os.path.join(root, cid)):
             remove_dir(cid)

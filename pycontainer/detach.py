@@ -28,10 +28,11 @@ import sys
 LOG = "json.log"
 EXIT = "exit.json"
 MONITOR = "monitor.json"
+ATTACH = "attach.sock"
 
 
 def spawn(rt, container_id: str, bundle: str, cdir: str, *, tty: bool = False, start: bool = True,
-          remove: bool = False, **create_kw) -> int:
+          remove: bool = False, interactive: bool = False, **create_kw) -> int:
     """Create (and start) the container under a monitor; return the init's pid.
 
     Raises the error the create or start raised, as its own class.
@@ -45,7 +46,7 @@ def spawn(rt, container_id: str, bundle: str, cdir: str, *, tty: bool = False, s
             if os.fork() != 0:
                 os._exit(0)
             _become_monitor(rt, container_id, bundle, cdir, w, tty=tty, start=start,
-                            remove=remove, create_kw=create_kw)
+                            remove=remove, interactive=interactive, create_kw=create_kw)
         except BaseException:  # noqa: BLE001
             pass
         finally:
@@ -81,13 +82,22 @@ def spawn(rt, container_id: str, bundle: str, cdir: str, *, tty: bool = False, s
     return res["pid"]
 
 
-def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, create_kw) -> None:
+def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive, create_kw) -> None:
     from . import state as st
     null = os.open(os.devnull, os.O_RDWR)
     cs = None
     fds = {}
+    stdin = "-1"
     try:
         os.dup2(null, 0)
+        if interactive and not tty:          # -i: the program reads a pipe the monitor feeds
+            in_r, in_w = os.pipe()
+            os.dup2(in_r, 0)
+            os.close(in_r)
+            stdin = str(in_w)
+        elif interactive:
+            stdin = "tty"
+        listen = _attach_socket(cdir)
         if tty:
             from .terminal import ConsoleSocket
             cs = ConsoleSocket()
@@ -118,6 +128,7 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, create_kw) 
                                 "kind": type(exc).__name__}).encode() + b"\n")
         os._exit(1)
     # The init holds the pipes' write ends; ours must go, or EOF never comes.
+    os.dup2(null, 0)            # (-i: the read end is the init's alone)
     os.dup2(null, 1)
     os.dup2(null, 2)
     os.close(null)
@@ -128,6 +139,9 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, create_kw) 
     for name, fd in fds.items():
         os.set_inheritable(fd, True)
         argv += ["--fd", f"{name}={fd}"]
+    for fd in ([int(stdin)] if stdin.isdigit() else []) + [listen.fileno()]:
+        os.set_inheritable(fd, True)
+    argv += ["--tty", "1" if tty else "0", "--stdin", stdin, "--attach", str(listen.fileno())]
     for f in oom_files:
         argv += ["--oom", f]
     if remove:
@@ -157,6 +171,34 @@ def _oom_files(rt, record) -> tuple[list[str], int]:
         except (OSError, ValueError):
             pass
     return out, n
+
+
+def _attach_socket(cdir: str):
+    """Bind ``<cdir>/attach.sock`` (through a dirfd: sun_path is 108 bytes, IDs are longer)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    dirfd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        s.bind(f"/proc/self/fd/{dirfd}/{ATTACH}")
+    finally:
+        os.close(dirfd)
+    s.listen(8)
+    return s
+
+
+def connect_attach(cdir: str):
+    """A client socket on the monitor's attach.sock (ConnectionError if nobody listens)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    dirfd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        s.connect(f"/proc/self/fd/{dirfd}/{ATTACH}")
+    except (FileNotFoundError, ConnectionRefusedError):
+        s.close()
+        raise ConnectionError("the container's monitor is not running") from None
+    finally:
+        os.close(dirfd)
+    return s
 
 
 # --- reading what the monitor wrote --------------------------------------------------

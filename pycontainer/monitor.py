@@ -110,12 +110,117 @@ def write_exit(path: str, record: dict) -> None:
         pass
 
 
+class Attach:
+    """``attach.sock`` (SOCK_SEQPACKET: one message = one chunk, no framing needed).
+
+    monitor -> client: ``b"1" + data`` (stdout, or the tty), ``b"2" + data`` (stderr).
+    client -> monitor: ``b"0" + data`` (stdin), ``b"c"`` (stdin closed),
+    ``b"w" + rows,cols`` (window size, 2x uint16). A client that cannot keep
+    up is dropped: the container never waits for a reader.
+    """
+
+    def __init__(self, listen_fd: int, stdin_fd: int, tty: bool):
+        import _socket
+        self._socket = _socket
+        self.listen = _socket.socket(fileno=listen_fd) if listen_fd >= 0 else None
+        if self.listen is not None:
+            self.listen.setblocking(False)
+        self.clients = {}
+        self.stdin = stdin_fd
+        self.tty = tty
+        self.pending = b""
+        if stdin_fd >= 0 and not tty:
+            os.set_blocking(stdin_fd, False)
+
+    def fds(self) -> list:
+        return ([self.listen.fileno()] if self.listen is not None else []) + list(self.clients)
+
+    def wfds(self) -> list:
+        return [self.stdin] if self.pending and self.stdin >= 0 else []
+
+    def handle(self, fd: int) -> None:
+        if self.listen is not None and fd == self.listen.fileno():
+            try:
+                cfd, _ = self.listen._accept()
+            except OSError:
+                return
+            c = self._socket.socket(fileno=cfd)
+            c.setblocking(False)
+            self.clients[cfd] = c
+            return
+        c = self.clients[fd]
+        try:
+            msg = c.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            msg = b""
+        if not msg:
+            self.drop(fd)
+            return
+        kind, data = msg[:1], msg[1:]
+        if kind == b"0" and self.stdin >= 0:
+            self.pending += data
+        elif kind == b"c" and self.stdin >= 0:
+            if self.tty:
+                self.pending += b"\x04"
+            else:
+                self.close_stdin()
+        elif kind == b"w" and self.tty and len(data) == 4:
+            import fcntl
+            import termios
+            try:
+                fcntl.ioctl(self.stdin, termios.TIOCSWINSZ, data + b"\0\0\0\0")
+            except OSError:
+                pass
+
+    def write_stdin(self) -> None:
+        try:
+            n = os.write(self.stdin, self.pending)
+            self.pending = self.pending[n:]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.pending = b""
+            if not self.tty:
+                self.close_stdin()
+
+    def close_stdin(self) -> None:
+        if self.stdin >= 0 and not self.tty:
+            os.close(self.stdin)
+        self.stdin = -1
+        self.pending = b""
+
+    def send(self, stream: str, data: bytes) -> None:
+        msg = (b"2" if stream == "stderr" else b"1") + data
+        for fd in list(self.clients):
+            try:
+                self.clients[fd].send(msg)
+            except OSError:           # full (a slow reader) or gone: drop it
+                self.drop(fd)
+
+    def drop(self, fd: int) -> None:
+        c = self.clients.pop(fd, None)
+        if c is not None:
+            c.close()
+
+    def close(self) -> None:
+        for fd in list(self.clients):
+            self.drop(fd)
+        if self.listen is not None:
+            self.listen.close()
+
+
 def main(cfg: dict) -> None:
     pid = cfg["pid"]
     streams = {fd: name for name, fd in cfg["fds"].items()}
     for fd in streams:
         os.set_blocking(fd, False)
     log = Log(cfg["log"])
+    tty = cfg.get("tty") == "1"
+    stdin = cfg.get("stdin", "-1")        # "tty": the pty master; a pipe's write end; or -1
+    stdin_fd = cfg["fds"]["stdout"] if stdin == "tty" else int(stdin)
+    att = Attach(int(cfg.get("attach", -1)), stdin_fd, tty)
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:
@@ -124,16 +229,21 @@ def main(cfg: dict) -> None:
     status = None
     deadline = None
     while streams or status is None:
-        rd = list(streams) + ([pidfd] if pidfd >= 0 and status is None else [])
+        rd = list(streams) + ([pidfd] if pidfd >= 0 and status is None else []) + att.fds()
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         if pidfd < 0 and status is None:
             timeout = 0.2          # no pidfd: poll waitpid
         try:
-            r, _, _ = select.select(rd, [], [], timeout)
+            r, w, _ = select.select(rd, att.wfds(), [], timeout)
         except InterruptedError:
             continue
+        if w:
+            att.write_stdin()
         for fd in r:
             if fd == pidfd:
+                continue
+            if fd not in streams:
+                att.handle(fd)
                 continue
             try:
                 data = os.read(fd, 65536)
@@ -143,7 +253,10 @@ def main(cfg: dict) -> None:
                 data = b""
             if data:
                 log.feed(streams[fd], data)
+                att.send(streams[fd], data)
             else:
+                if fd == att.stdin:
+                    att.stdin = -1
                 os.close(fd)
                 del streams[fd]
         if status is None:
@@ -156,6 +269,7 @@ def main(cfg: dict) -> None:
             _reap(pid)
         if deadline is not None and time.monotonic() >= deadline:
             break
+    att.close()
     log.flush()
     if status is None or status == LOST:
         code, sig = -1, 0
@@ -199,7 +313,8 @@ def _alive(pid: int) -> bool:
 
 
 def parse_args(argv: list) -> dict:
-    """``--pid N --log P --exit P --fd NAME=FD... [--oom FILE...] [--oom-before N] [-- THEN...]``."""
+    """``--pid N --log P --exit P --fd NAME=FD... [--tty 1] [--stdin FD|tty] [--attach FD]
+    [--oom FILE...] [--oom-before N] [-- THEN...]``."""
     cfg = {"fds": {}, "oom": [], "then": None}
     i = 0
     while i < len(argv):

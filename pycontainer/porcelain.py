@@ -211,26 +211,47 @@ def rm(ctx, force, containers):
 
 
 @click.command("attach")
-@click.option("--no-stdin", is_flag=True, hidden=True)
+@click.option("--no-stdin", is_flag=True, help="Do not send stdin to the container.")
 @click.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
-              help="Forward SIGINT/SIGTERM/SIGHUP to the container.")
+              help="Without a tty: forward SIGINT/SIGTERM/SIGHUP to the container.")
 @click.argument("container")
 @click.pass_context
 def attach(ctx, no_stdin, sig_proxy, container):
-    """Follow a detached container's output from now on and exit with its status.
+    """Attach this terminal to a detached container's output and input (docker attach).
 
-    The monitor keeps the output, not stdin, so stdin is not attached."""
+    Output from now on; stdin reaches the program if it was started with -i;
+    with -t the terminal is raw and its size follows this one. Leaving
+    (EOF, or a closed reader) never stops the container; our exit status is
+    the program's once it exits."""
+    import select
     import signal as sg
+    import struct
+    from . import detach as dt
+    from . import terminal
     from .container import Runtime
     root = _root(ctx)
     cid = api.resolve_id(root, container)
     info = api.inspect(root, cid)
     if info["State"]["Status"] not in ("running", "paused", "created"):
         raise PyContainerError(f"attach {cid}: the container is {info['State']['Status']}")
-    cdir = info["Dir"]
-    _, off = api.read_logs(cdir)
+    try:
+        sock = dt.connect_attach(info["Dir"])
+    except ConnectionError as exc:
+        raise PyContainerError(f"attach {cid}: {exc}") from None
+    tty = info["Config"]["Tty"]
     rt = Runtime(root)
-    if sig_proxy:
+
+    def winch(_n=None, _f=None):
+        ws = terminal.window_size(0)
+        if ws:
+            try:
+                sock.send(b"w" + struct.pack("HH", *ws))
+            except OSError:
+                pass
+    if tty:
+        sg.signal(sg.SIGWINCH, winch)
+        winch()
+    elif sig_proxy:
         def fwd(n, _f):
             try:
                 rt.kill(cid, n)
@@ -238,22 +259,36 @@ def attach(ctx, no_stdin, sig_proxy, container):
                 pass
         for s in (sg.SIGINT, sg.SIGTERM, sg.SIGHUP):
             sg.signal(s, fwd)
-    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-    from . import detach as dt
-    try:
-        while True:
-            alive = bool(dt.monitor_pid(cdir))
-            chunks, off = api.read_logs(cdir, since_offset=off)
-            for stream, data in chunks:
-                out[stream].write(data)
-                out[stream].flush()
-            if not alive:
-                break
-            time.sleep(0.1)
-    except BrokenPipeError:
-        return 0
+    out = {b"1": sys.stdout.buffer, b"2": sys.stderr.buffer}
+    stdin_open = not no_stdin
+    with terminal.RawMode(0) if tty and stdin_open else _Nothing():
+        try:
+            while True:
+                r, _, _ = select.select([sock] + ([0] if stdin_open else []), [], [])
+                if sock in r:
+                    msg = sock.recv(65536 + 1)
+                    if not msg:
+                        break                     # the monitor closed: the program exited
+                    out.get(msg[:1], out[b"1"]).write(msg[1:])
+                    out.get(msg[:1], out[b"1"]).flush()
+                if 0 in r:
+                    data = os.read(0, 65536)
+                    sock.send(b"0" + data if data else b"c")
+                    stdin_open = bool(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return 0
+        finally:
+            sock.close()
     code, _ = api.wait(root, cid)
     sys.exit(code if code >= 0 else 1)
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def ps_table(root: str, all_: bool, quiet: bool, as_json: bool) -> None:

@@ -120,7 +120,7 @@ def test_the_monitor_is_small_detached_and_the_inits_parent(cli, leakcheck):
         maps = open(f"/proc/{mon}/maps").read()
         assert "pyroute2" not in maps and "_cffi" not in maps and "_native" not in maps
         fds = sorted(int(f) for f in os.listdir(f"/proc/{mon}/fd"))
-        assert len(fds) <= 7, fds                     # 0-2, two pipes, a pidfd, the log
+        assert len(fds) <= 8, fds         # 0-2, two pipes, a pidfd, the log, attach.sock
         status = dict(line.split(":", 1) for line in open(f"/proc/{mon}/status"))
         rss.append(int(status["VmRSS"].split()[0]))
         private = sum(int(line.split()[1]) for line in open(f"/proc/{mon}/smaps_rollup")
@@ -185,4 +185,25 @@ def test_a_client_that_disconnects_mid_attach_changes_nothing(cli, leakcheck):
     assert cli.state(cid)["status"] == "running"
     assert pid_alive(monitor_pid(cid))
     assert b"tick" in open(os.path.join(CDIR, cid, "json.log"), "rb").read()
+    assert cli("rm", "-f", cid).returncode == 0
+
+
+def test_run_di_then_attach_sends_stdin_and_eof(cli, leakcheck):
+    cid = new_id()
+    p = cli("run", "-d", "-i", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+            "while read l; do echo got:$l; done; echo eof >&2; exit 3")
+    assert p.returncode == 0, p.stderr
+    p = cli("attach", cid, input="a\nb\n")
+    assert p.returncode == 3
+    assert p.stdout == "got:a\ngot:b\n" and p.stderr == "eof\n"
+    assert cli("logs", cid).stdout == "got:a\ngot:b\n"
+    assert cli("rm", cid).returncode == 0
+
+
+def test_attach_to_a_container_whose_monitor_is_gone_fails_clearly(cli, leakcheck):
+    cid = run_d(cli, "sleep", "60")
+    os.kill(monitor_pid(cid), signal.SIGKILL)
+    time.sleep(0.2)
+    p = cli("attach", cid)
+    assert p.returncode != 0 and "monitor is not running" in p.stderr
     assert cli("rm", "-f", cid).returncode == 0

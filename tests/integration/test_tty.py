@@ -157,3 +157,31 @@ def test_exec_t_needs_a_running_container(cli, leakcheck):
                        capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert p.returncode != 0 and "stopped" in p.stderr
     assert cli("rm", cid).returncode == 0
+
+
+def test_run_dit_then_attach_gives_the_shell_with_our_size(tmp_path, leakcheck, cli):
+    cid = new_id()
+    p = cli("run", "-dit", "--net", "none", "--name", cid, "busybox", "sh")
+    assert p.returncode == 0, p.stderr
+    script = (f"stty -g > {tmp_path}/before; {_pyc(cli.root)} attach {cid}; "
+              f"echo rc=$? > {tmp_path}/rc; stty -g > {tmp_path}/after")
+    t = Term(script, rows=33, cols=111)
+    time.sleep(0.5)
+    t.type(b"stty size; tty\r")
+    t.read_until(b"33 111")
+    t.resize(44, 120)
+    time.sleep(0.3)
+    t.type(b"stty size\r")
+    t.read_until(b"44 120")
+    t.type(b"sleep 30; echo sl''ept\r")
+    time.sleep(0.3)
+    t.type(b"\x03")                          # raw: Ctrl-C reaches the container's job
+    t.type(b"echo x-$((6*7)); exit 4\r")
+    t.read_until(b"x-42")
+    assert t.wait() == 0
+    assert b"slept" not in t.buf
+    assert (tmp_path / "rc").read_text().strip() == "rc=4"
+    assert (tmp_path / "before").read_text() == (tmp_path / "after").read_text()
+    assert cli("wait", cid).stdout.strip() == "4"
+    assert "x-42" in cli("logs", cid).stdout       # the tty's output is in the log too
+    assert cli("rm", cid).returncode == 0
