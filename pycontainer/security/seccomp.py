@@ -35,7 +35,14 @@ pycontainer does it in two halves, as runc does:
 
 The compiled program is also kept in the state dir (``seccomp.bpf``), so
 ``exec`` gives the new process exactly the container's filter without
-compiling it again.
+compiling it again, and in ``CACHE_DIR`` keyed by the section itself.
+
+Cost on ``run`` (CI machine, docker's profile: 3 architectures, 998 BPF
+instructions): importing this module 0.9 ms, a cached compile 0.3 ms, the
+kernel's load (verify + JIT) 1.3 ms; the first compile of a profile on a
+kernel/libseccomp pair 15-20 ms (runc pays that on every run: 52 vs 32 ms
+here). A spec without ``linux.seccomp`` pays nothing: this module is not
+imported.
 
 Binding. Debian ships libseccomp's own Python binding only for its system
 interpreter (``python3-seccomp``); on PyPI ``pyseccomp`` (ctypes) has not
