@@ -227,3 +227,16 @@ def test_many_concurrent_sandboxes_from_threads_leave_nothing(client):
             os.path.exists(f"/proc/{p}/stat") and
             open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(helper)]
     assert kids == []
+
+
+def test_the_calling_interpreter_is_never_forked(client, monkeypatch):
+    """Only fork+exec of the helper (subprocess, close_fds); os.fork in the caller never runs."""
+    def no_fork():
+        raise AssertionError("os.fork() called in the embedding program")
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert client.containers.run("busybox", ["echo", "ok"], remove=True, network_mode="none") == b"ok\n"
+    c = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none")
+    assert c.exec_run("echo in").output == b"in\n"
+    c.kill()
+    assert c.wait()["StatusCode"] == 137
+    c.remove()
