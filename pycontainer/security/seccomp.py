@@ -357,10 +357,6 @@ def compile(section: dict, *, cache: bool = True) -> Filter:  # noqa: A001 - the
 
 
 def _compile(section: dict) -> Filter:
-    known = {"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls",
-             "listenerPath", "listenerMetadata"}
-    for k in section:
-        _want(k in known, f": unknown field {k!r}")
     if section.get("listenerPath"):
         raise UnsupportedError("config.json: linux.seccomp.listenerPath: seccomp agents "
                                "(SCMP_ACT_NOTIFY) are not supported by pycontainer")
@@ -476,6 +472,10 @@ _NATIVE = {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64", "arm": "SC
            "riscv64": "SCMP_ARCH_RISCV64"}
 
 
+_OCI_FIELDS = ("defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath",
+               "listenerMetadata")
+
+
 def default_profile_path() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp_default.json")
 
@@ -501,7 +501,7 @@ def from_docker(profile: dict, bounding: list[str]) -> dict:
     if profile.get("architectures") and profile.get("archMap"):
         raise SpecError("seccomp profile: both 'architectures' and 'archMap' are given")
     arch = _GOARCH.get(os.uname().machine, os.uname().machine)
-    out = {k: v for k, v in profile.items() if k not in ("archMap", "syscalls")}
+    out = {k: v for k, v in profile.items() if k in _OCI_FIELDS}
     native = _NATIVE.get(arch)
     for a in profile.get("archMap") or []:
         if a.get("architecture") == native:

@@ -212,3 +212,20 @@ def test_S14_porcelain_default_unconfined_and_file(cli, tmp_path, leakcheck):
     p = run("--security-opt", f"seccomp={prof}")
     assert "Seccomp:\t2" in p.stdout and f"rc=1" in p.stdout, (p.stdout, p.stderr)
     one_line_error(run("--security-opt", f"seccomp={tmp_path}/missing.json"), "missing.json")
+
+
+def test_S14_engine_profiles_compile():
+    """Unit: what podman/containers-common ships (if installed) converts and compiles;
+    fields the OCI section does not define are ignored, as runc ignores them."""
+    from pycontainer.security import seccomp
+    from pycontainer.spec import DEFAULT_CAPS
+    sec = dict(docker_seccomp(), futureField={"x": 1})
+    assert seccomp.compile(sec, cache=False).instructions > 100
+    path = "/usr/share/containers/seccomp.json"
+    if not os.path.exists(path):
+        pytest.skip("containers-common's seccomp.json is not installed")
+    with open(path) as f:
+        prof = json.load(f)
+    sec = seccomp.from_docker(prof, DEFAULT_CAPS)
+    assert set(sec) <= set(seccomp._OCI_FIELDS) | {"syscalls"}
+    assert seccomp.compile(sec, cache=False).instructions > 100
