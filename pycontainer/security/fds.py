@@ -14,7 +14,7 @@ Which fds are the caller's? Python opens every fd of its own close-on-exec
 *not* close-on-exec can only have been inherited from whoever started
 pycontainer. ``close_inherited`` closes exactly those, in stage 1 and in
 exec's joiner (never in stage 0: in the Python API that is the caller's own
-process). Cost: one listdir of /proc/self/fd and an fcntl per fd, ~30 µs.
+process). Cost: one listdir of /proc/self/fd and an fcntl per fd, ~6 µs.
 """
 
 from __future__ import annotations
