@@ -456,7 +456,15 @@ _PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontaine
             "pycontainer.process.execute", "pycontainer.spec", "pycontainer.state", "pycontainer.cgroups",
             "pycontainer.cgroups.convert", "pycontainer.image.store", "pycontainer.image.rootfs",
             "pycontainer.image.overlay", "pycontainer.image.runconfig", "pycontainer.network",
-            "pycontainer.detach", "pycontainer.monitor", "pycontainer.capabilities", "pycontainer.terminal")
+            "pycontainer.detach", "pycontainer.monitor", "pycontainer.capabilities", "pycontainer.terminal",
+            "pycontainer.porcelain", "pycontainer.hooks", "pycontainer.errors",
+            # what the first container would import lazily (measured): each worker is a
+            # fork of the helper, so anything not loaded here is loaded once per container
+            "pycontainer.cgroups.devices", "pycontainer.cgroups.stats", "pycontainer.cgroups.v1",
+            "pycontainer.cgroups.v2", "pycontainer.image.layers", "pycontainer.network.files",
+            "pycontainer.network.ipam", "pycontainer.network.nat", "pycontainer.network.netns",
+            "pycontainer.security.seccomp", "shutil", "subprocess", "tempfile", "hashlib",
+            "random", "locale", "bz2", "lzma", "bisect")
 
 
 class _Helper:
@@ -542,7 +550,10 @@ def _serve(ctl_fd: int) -> None:
     import importlib
     import socket
     for m in _PRELOAD:
-        importlib.import_module(m)
+        try:
+            importlib.import_module(m)
+        except ImportError:
+            pass
     ctl = socket.socket(fileno=ctl_fd)
     os.set_inheritable(ctl_fd, False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
