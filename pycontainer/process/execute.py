@@ -191,6 +191,10 @@ def _exec_process(ctx: ExecContext) -> None:
             capabilities.apply_sets(caps)
         if "umask" in proc.get("user", {}):
             os.umask(proc["user"]["umask"])
+        if not proc.get("terminal"):
+            # A session of its own: no controlling tty shared with the caller, so no TIOCSTI
+            # into the caller's terminal (CVE-2017-5226; crun and bubblewrap do the same).
+            os.setsid()
         if proc.get("noNewPrivileges"):
             sc.prctl(I.PR_SET_NO_NEW_PRIVS, 1)
         if ctx.seccomp:

@@ -182,6 +182,10 @@ def init(ctx) -> None:
         conn = _wait_for_start(ctx)
 
         hooks.run("startContainer", spec.get("hooks", {}).get("startContainer"), ctx.state_for_hooks())
+        if not proc.get("terminal"):
+            # A session of its own: no controlling tty shared with the caller, so no TIOCSTI
+            # into the caller's terminal (CVE-2017-5226; crun and bubblewrap do the same).
+            os.setsid()
         if proc.get("noNewPrivileges"):
             # After this, execve can never grant privileges (setuid bits, file caps).
             with trace.step("prctl PR_SET_NO_NEW_PRIVS", "process.noNewPrivileges"):

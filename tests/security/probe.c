@@ -6,6 +6,7 @@
  *   probe CALL [ARG]   prints "CALL=<errno>" (0: the call succeeded)
  *   probe euid         prints the effective uid
  *   probe sealwrite P  writes one byte to P only if P opens as a memfd
+ *   probe tiocsti      ioctl(0, TIOCSTI, "#")
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -55,6 +57,10 @@ int main(int argc, char **argv)
 		return report(c, mknod(a, S_IFBLK | 0600, makedev(8, 0)));
 	if (!strcmp(c, "ptrace"))      /* PTRACE_ATTACH to pid ARG */
 		return report(c, syscall(SYS_ptrace, 16, atoi(a), 0, 0));
+	if (!strcmp(c, "tiocsti")) {   /* push a character into the input of the tty on fd 0 */
+		char ch = '#';
+		return report(c, ioctl(0, TIOCSTI, &ch));
+	}
 	if (!strcmp(c, "sealwrite")) { /* write 1 byte to ARG only if it is a memfd (never a file) */
 		char l[256] = "";
 		int fd = open(a, O_WRONLY);

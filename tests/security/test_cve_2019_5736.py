@@ -168,3 +168,40 @@ def test_nondumpable_stages_in_a_user_namespace_keep_working(cli, bundle, leakch
     p = cli("exec", cid, "cat", "/proc/self/oom_score_adj")
     assert p.returncode == 0 and p.stdout.strip() == "123", (p.stdout, p.stderr)
     cli("delete", "--force", cid)
+
+
+@pytest.mark.parametrize("verb", ["run", "exec"])
+def test_CVE_2017_5226_no_tiocsti_into_the_callers_terminal(cli, bundle, probe, tmp_path, leakcheck, verb):
+    """S11: run/exec from a terminal without -t: the program has the terminal as stdin but
+    not as its controlling tty (its own session), so TIOCSTI cannot push keystrokes into
+    the caller's shell (here the pty's input stays empty)."""
+    import pty
+    import select
+    import termios
+    master, slave = pty.openpty()
+    out = tmp_path / "out"
+
+    def become_tty_session():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    cid = new_id()
+    if verb == "exec":
+        bundle.args("sleep", "30")
+        assert cli.create(cid, bundle.path).returncode == 0 and cli("start", cid).returncode == 0
+        argv = cli.cmd("exec", cid, probe, "tiocsti")
+    else:
+        bundle.args(probe, "tiocsti")
+        argv = cli.cmd("run", "-b", bundle.path, cid)
+    with open(out, "w") as f:
+        r = subprocess.run(argv, stdin=slave, stdout=f, stderr=subprocess.STDOUT, timeout=60,
+                           preexec_fn=become_tty_session)
+    injected = b""
+    while select.select([master], [], [], 0.2)[0]:
+        injected += os.read(master, 1024)
+    os.close(master)
+    os.close(slave)
+    if verb == "exec":
+        cli("delete", "--force", cid)
+    assert r.returncode == 0, out.read_text()
+    assert out.read_text().strip() == "tiocsti=1", out.read_text()       # EPERM
+    assert b"#" not in injected
