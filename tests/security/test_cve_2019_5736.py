@@ -205,3 +205,13 @@ def test_CVE_2017_5226_no_tiocsti_into_the_callers_terminal(cli, bundle, probe, 
     assert r.returncode == 0, out.read_text()
     assert out.read_text().strip() == "tiocsti=1", out.read_text()       # EPERM
     assert b"#" not in injected
+
+
+def test_CVE_2019_5736_container_with_host_cap_sys_ptrace():
+    """A container given CAP_SYS_PTRACE in the host user namespace (--cap-add SYS_PTRACE,
+    --privileged) passes the ptrace check that non-dumpable relies on, and could open the
+    runtime's /proc/<pid>/exe while it sets up."""
+    pytest.skip("not defended: it needs the interpreter re-executed from a sealed memfd on every "
+                "create/run/exec (11-14 ms here, a third of runc's whole run) or "
+                "PR_SET_MM_EXE_FILE (needs CAP_SYS_RESOURCE, absent on this machine); "
+                "see pycontainer/security/exeseal.py")

@@ -201,3 +201,47 @@ def test_S15_default_masks_and_read_only_procfs(cli, bundle, host_files, leakche
     assert "drop_caches: Read-only file system" in p.stderr, p.stderr
     if os.path.exists("/proc/sysrq-trigger"):
         assert "sysrq-trigger: Read-only file system" in p.stderr, p.stderr
+
+
+def test_CVE_2021_30465_rename_exchange_race_on_a_mount_destination(cli, bundle, tmp_path, leakcheck):
+    """S07b (bounded race): while a helper swaps rootfs/vol between a directory and a symlink
+    to / with renameat2(RENAME_EXCHANGE), 25 containers mount a volume at /vol/x. Every run
+    either fails cleanly or sees the volume inside its own root; the host's / never shows up
+    (its marker file is absent) and no mount is left on the host (leakcheck)."""
+    import ctypes
+    import threading
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        pytest.skip("the C library has no renameat2")
+    vol = tmp_path / "volume"
+    vol.mkdir()
+    (vol / "from-volume").write_text("v\n")
+    marker = f"/tmp/pyc-s07b-host-{uuid.uuid4().hex[:8]}"
+    open(marker, "w").close()
+    try:
+        os.makedirs(os.path.join(bundle.rootfs, "vol", "x"))
+        os.symlink("/", os.path.join(bundle.rootfs, "evil"))
+        bundle.config["mounts"].append({"destination": "/vol/x", "type": "bind", "source": str(vol),
+                                        "options": ["rbind"]})
+        bundle.args("sh", "-c", f"ls /vol/x /evil/x 2>/dev/null; ls {marker} 2>/dev/null; true")
+        bundle.write()
+        stop = threading.Event()
+        a = os.path.join(bundle.rootfs, "vol").encode()
+        b = os.path.join(bundle.rootfs, "evil").encode()
+
+        def swap():
+            while not stop.is_set():
+                libc.renameat2(-100, a, -100, b, 2)          # AT_FDCWD, RENAME_EXCHANGE
+        t = threading.Thread(target=swap, daemon=True)
+        t.start()
+        try:
+            for _ in range(25):
+                p = cli("run", "-b", bundle.path, new_id())
+                assert marker not in p.stdout, p.stdout
+                if p.returncode != 0:
+                    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        finally:
+            stop.set()
+            t.join()
+    finally:
+        os.unlink(marker)
