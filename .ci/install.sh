@@ -2,7 +2,7 @@
 # .ci/install.sh [--tests] -- install pycontainer on a fresh Debian/Ubuntu machine (as root).
 #
 # Installs the Debian packages it needs (a C compiler and headers for the
-# cffi extension, libcap headers for python-prctl, busybox-static for the
+# cffi extension, libcap headers for python-prctl, libseccomp2 for linux.seccomp, busybox-static for the
 # default image, iproute2/nftables for networking), makes a virtual
 # environment in /opt/pycontainer with pycontainer installed from this
 # checkout (editable, so the tests and the command run the same code), and
@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${PYCONTAINER_VENV:-/opt/pycontainer}
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 1; }
 
-pkgs=(gcc libc6-dev libcap-dev python3 python3-venv python3-dev busybox-static iproute2 nftables procps kmod)
+pkgs=(gcc libc6-dev libcap-dev libseccomp2 python3 python3-venv python3-dev busybox-static iproute2 nftables procps kmod)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
