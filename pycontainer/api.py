@@ -482,7 +482,8 @@ class _Helper:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "pycontainer.api", "--serve", str(theirs.fileno())],
-                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), close_fds=True, cwd="/")
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(theirs.fileno(),),
+                close_fds=True, cwd="/")
         finally:
             theirs.close()
         self.sock = mine

@@ -244,6 +244,12 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
             os.close(master)
     if remove:
         rt.delete(container_id, force=True)
+    else:                          # a kept container reports its status (ps -a, wait)
+        import time
+        from . import detach, monitor
+        monitor.write_exit(os.path.join(bundle, detach.EXIT),
+                           {"exit_code": code, "signal": code - 128 if code > 128 else 0,
+                            "oom_killed": False, "finished_at": monitor.rfc3339(time.time_ns())})
     return code
 
 
