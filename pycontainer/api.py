@@ -774,16 +774,16 @@ class ContainerCollection:
         return (r.stdout if stdout else b"") + (r.stderr if stderr else b"")
 
     def sandbox(self, image: str, command=None, *, timeout: float | None = None, remove: bool = True,
-                **kw) -> SandboxResult:
+                input: bytes | None = None, **kw) -> SandboxResult:  # noqa: A002
         """Run to completion with a timeout that kills the whole cgroup; never raises for the
         program's own failure. Limits: mem_limit, nano_cpus/cpus, cpu_shares, pids_limit;
-        network_mode="none" for no network."""
+        network_mode="none" for no network; ``input`` (bytes) is the program's stdin."""
         cid = kw.get("name") or uuid.uuid4().hex
         o = options_from_kwargs(image, command, **kw)
         req = {"op": "run", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "remove": remove, "timeout": timeout}
         t0 = time.monotonic()
-        out, err, reply = self.client._collect(req, separate=True)
+        out, err, reply = self.client._collect(req, separate=True, stdin_data=input)
         return SandboxResult(id=cid, exit_code=reply["exit_code"], stdout=out, stderr=err,
                              oom_killed=reply["oom_killed"], timed_out=reply["timed_out"],
                              wall_time=time.monotonic() - t0)
@@ -887,23 +887,30 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    def _collect(self, req, *, separate: bool, stdout=True, stderr=True):
-        """Send ``req`` with pipes for stdout/stderr; read both and the reply."""
+    def _collect(self, req, *, separate: bool, stdout=True, stderr=True, stdin_data: bytes | None = None):
+        """Send ``req`` with pipes for stdout/stderr (and stdin); read both and the reply."""
         import selectors
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         if separate:
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
         else:
             err_r, err_w = -1, out_w
+        in_r = in_w = -1
+        if stdin_data is not None:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
         try:
-            sock = self._helper.call(req, (None, out_w, err_w))
+            sock = self._helper.call(req, (None if in_r < 0 else in_r, out_w, err_w))
         except BaseException:
-            for fd in {out_r, out_w, err_r, err_w} - {-1}:
+            for fd in {out_r, out_w, err_r, err_w, in_r, in_w} - {-1}:
                 os.close(fd)
             raise
         os.close(out_w)
         if separate:
             os.close(err_w)
+        if in_r >= 0:
+            os.close(in_r)
+            os.set_blocking(in_w, False)
+        pending = memoryview(stdin_data or b"")
         bufs = {out_r: [], err_r: []}
         reply_data = None
         sel = selectors.DefaultSelector()
@@ -912,9 +919,27 @@ class Client:
             if separate:
                 sel.register(err_r, selectors.EVENT_READ)
             sel.register(sock, selectors.EVENT_READ)
+            if in_w >= 0:
+                if pending:
+                    sel.register(in_w, selectors.EVENT_WRITE)
+                else:
+                    os.close(in_w)
+                    in_w = -1
             open_fds = {out_r} | ({err_r} if separate else set())
             while open_fds or reply_data is None:
                 for key, _ in sel.select():
+                    if key.fd == in_w:
+                        try:
+                            pending = pending[os.write(in_w, pending[:65536]):]
+                        except BlockingIOError:
+                            continue
+                        except OSError:          # the program closed its stdin
+                            pending = pending[:0]
+                        if not pending:
+                            sel.unregister(in_w)
+                            os.close(in_w)
+                            in_w = -1
+                        continue
                     if key.fileobj is sock:
                         reply_data = sock.recv(1 << 20) or b""
                         sel.unregister(sock)
@@ -930,6 +955,8 @@ class Client:
         finally:
             sel.close()
             sock.close()
+            if in_w >= 0:
+                os.close(in_w)
             os.close(out_r)
             if separate:
                 os.close(err_r)

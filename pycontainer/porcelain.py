@@ -220,9 +220,9 @@ def attach(ctx, no_stdin, sig_proxy, container):
     """Attach this terminal to a detached container's output and input (docker attach).
 
     Output from now on; stdin reaches the program if it was started with -i;
-    with -t the terminal is raw and its size follows this one. Leaving
-    (EOF, or a closed reader) never stops the container; our exit status is
-    the program's once it exits."""
+    with -t the terminal is raw and its size follows this one, and Ctrl-P
+    Ctrl-Q detaches (docker's keys). Leaving never stops the container; our
+    exit status is the program's once it exits."""
     import select
     import signal as sg
     import struct
@@ -261,6 +261,7 @@ def attach(ctx, no_stdin, sig_proxy, container):
             sg.signal(s, fwd)
     out = {b"1": sys.stdout.buffer, b"2": sys.stderr.buffer}
     stdin_open = not no_stdin
+    prev, detached = b"", False
     with terminal.RawMode(0) if tty and stdin_open else _Nothing():
         try:
             while True:
@@ -273,14 +274,27 @@ def attach(ctx, no_stdin, sig_proxy, container):
                     out.get(msg[:1], out[b"1"]).flush()
                 if 0 in r:
                     data = os.read(0, 65536)
+                    if tty and DETACH_KEYS in prev + data:      # docker's Ctrl-P Ctrl-Q
+                        data = (prev + data).split(DETACH_KEYS, 1)[0][len(prev):]
+                        if data:
+                            sock.send(b"0" + data)
+                        detached = True
+                        break
+                    prev = data[-1:]
                     sock.send(b"0" + data if data else b"c")
                     stdin_open = bool(data)
         except (BrokenPipeError, ConnectionResetError):
             return 0
         finally:
             sock.close()
+    if detached:
+        sys.stderr.write("\r\nread escape sequence\r\n")
+        return 0
     code, _ = api.wait(root, cid)
     sys.exit(code if code >= 0 else 1)
+
+
+DETACH_KEYS = b"\x10\x11"       # Ctrl-P Ctrl-Q
 
 
 class _Nothing:

@@ -240,3 +240,12 @@ def test_the_calling_interpreter_is_never_forked(client, monkeypatch):
     c.kill()
     assert c.wait()["StatusCode"] == 137
     c.remove()
+
+
+def test_sandbox_input_is_the_programs_stdin(client):
+    data = b"".join(b"line %d\n" % i for i in range(20000))      # more than a pipe holds
+    r = client.containers.sandbox("busybox", ["sh", "-c", "wc -l; head -c 10 >/dev/null"],
+                                  input=data, network_mode="none", timeout=30)
+    assert r.exit_code == 0 and r.stdout.split()[0] == b"20000"
+    r = client.containers.sandbox("busybox", ["true"], input=data, network_mode="none")
+    assert r.exit_code == 0                      # a program that never reads: no hang, no error

@@ -185,3 +185,22 @@ def test_run_dit_then_attach_gives_the_shell_with_our_size(tmp_path, leakcheck, 
     assert cli("wait", cid).stdout.strip() == "4"
     assert "x-42" in cli("logs", cid).stdout       # the tty's output is in the log too
     assert cli("rm", cid).returncode == 0
+
+
+def test_attach_detaches_on_ctrl_p_ctrl_q_and_the_shell_goes_on(tmp_path, leakcheck, cli):
+    cid = new_id()
+    assert cli("run", "-dit", "--net", "none", "--name", cid, "busybox", "sh").returncode == 0
+    t = Term(f"{_pyc(cli.root)} attach {cid}; echo rc=$? > {tmp_path}/rc")
+    time.sleep(0.5)
+    t.type(b"echo one-$((1+1))\r")
+    t.read_until(b"one-2")
+    t.type(b"\x10\x11")
+    assert t.wait() == 0
+    assert (tmp_path / "rc").read_text().strip() == "rc=0"
+    assert cli.state(cid)["status"] == "running"
+    t = Term(f"{_pyc(cli.root)} attach {cid}")       # and attach again
+    time.sleep(0.5)
+    t.type(b"echo two-$((2+2)); exit 0\r")
+    t.read_until(b"two-4")
+    assert t.wait() == 0
+    assert cli("rm", cid).returncode == 0
