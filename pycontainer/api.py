@@ -332,7 +332,7 @@ def _capabilities(add, drop, privileged) -> list[str]:
     give every capability the runtime itself holds (minus --cap-drop), ``--cap-drop ALL``
     keeps only --cap-add, otherwise docker's 14 minus --cap-drop plus --cap-add."""
     from . import spec as spec_mod
-    from .capabilities import CAPS, cap_number
+    from .capabilities import cap_number
     from .errors import SpecError
 
     def norm(flag, names):

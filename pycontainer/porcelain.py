@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import uuid
 
 import click

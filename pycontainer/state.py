@@ -96,8 +96,21 @@ class StateDir:
         return os.path.isfile(os.path.join(self.path, "state.json")) or os.path.isdir(self.path)
 
     def remove(self) -> None:
-        import shutil
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Remove the state dir (flat: state.json, start.sock, network files, ...)."""
+        try:
+            with os.scandir(self.path) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        import shutil
+                        shutil.rmtree(e.path, ignore_errors=True)
+                    else:
+                        try:
+                            os.unlink(e.path)
+                        except FileNotFoundError:
+                            pass
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            pass
         self.unlock()
 
     # --- locking -------------------------------------------------------------

@@ -22,7 +22,6 @@ execve closes it, and the runtime reads EOF.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import signal
@@ -199,30 +198,10 @@ def _exec_process(ctx: ExecContext) -> None:
             sc.prctl(I.PR_SET_NO_NEW_PRIVS, 1)
         if ctx.seccomp:
             ctx.seccomp(proc)
-        keep = 3 + ctx.preserve_fds
-        sync_fd = I._move_fd_above(ctx.sync.sock.detach(), keep)
-        dmz = exeseal.place(ctx.dmz_fd, sync_fd + 1)
-        trace.close()
-        if sync_fd > keep:
-            sc.close_range(keep, sync_fd - 1)
-        sc.close_range(sync_fd + 1 if dmz is None else dmz + 1)
-        for fd in range(3, keep):
-            os.set_inheritable(fd, True)
-        try:
-            I._chdir_inside(proc.get("cwd", "/"))      # after the fds are closed (CVE-2024-21626)
-        except ContainerSetupError as exc:              # the sync socket is a bare fd by now
-            os.write(sync_fd, json.dumps({"type": S.ERROR, "kind": type(exc).__name__, "msg": str(exc),
-                                          "stage": "cwd", "errno": exc.errno}).encode())
-            os._exit(1)
-        I._reset_signals()
-        env_map = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
-        try:
-            exeseal.execve(dmz, path, proc["args"], env_map)
-        except OSError as exc:
-            msg = f"exec {proc['args'][0]!r}: {os.strerror(exc.errno).lower()}"
-            os.write(sync_fd, json.dumps({"type": S.ERROR, "kind": "ExecError", "msg": msg,
-                                          "stage": "exec", "errno": exc.errno}).encode())
-            os._exit(126 if exc.errno in (errno.EACCES, errno.EPERM) else 127)
+        I.exec_program(path, proc, ctx.sync.sock, ctx.preserve_fds, ctx.dmz_fd,
+                       report=lambda exc: json.dumps({"type": S.ERROR, "kind": type(exc).__name__,
+                                                      "msg": str(exc), "stage": exc.stage,
+                                                      "errno": exc.errno}).encode())
     except BaseException as exc:  # noqa: BLE001
         if not ctx.sync.sock._closed:
             ctx.sync.send_error(exc, "exec")

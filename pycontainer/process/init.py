@@ -193,26 +193,8 @@ def init(ctx) -> None:
         if ctx.seccomp:
             ctx.seccomp(proc)     # as late as possible: after NNP, just before exec
 
-        # No host fd may reach the program, nor be open while we chdir (CVE-2024-21626).
-        keep = 3 + ctx.preserve_fds
-        conn_fd = _move_fd_above(conn.detach(), keep)
-        dmz = exeseal.place(ctx.dmz_fd, conn_fd + 1)      # sealed exec helper (CVE-2019-5736)
-        trace.event("close_range", "", first=keep, keep=f"0-2, {ctx.preserve_fds} preserved fds")
-        trace.close()
-        if conn_fd > keep:
-            sc.close_range(keep, conn_fd - 1)
-        sc.close_range(conn_fd + 1 if dmz is None else dmz + 1)
-        for fd in range(3, keep):
-            os.set_inheritable(fd, True)
-        _chdir_inside(proc.get("cwd", "/"))
-        _reset_signals()
-        env_map = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
-        try:
-            exeseal.execve(dmz, path, proc["args"], env_map)
-        except OSError as exc:
-            msg = f"exec {proc['args'][0]!r}: {os.strerror(exc.errno).lower()}"
-            os.write(conn_fd, msg.encode())
-            os._exit(126 if exc.errno in (errno.EACCES, errno.EPERM) else 127)
+        exec_program(path, proc, conn, ctx.preserve_fds, ctx.dmz_fd,
+                     report=lambda exc: str(exc).encode())
     except BaseException as exc:  # noqa: BLE001
         if not ctx.sync.sock._closed:
             ctx.sync.send_error(exc, stage)
@@ -378,6 +360,41 @@ def _move_fd_above(fd: int, low: int) -> int:
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, low)
     os.close(fd)
     return new
+
+
+def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, report) -> None:
+    """The last steps before the program, shared by the init and exec. Never returns.
+
+    Order matters (CVE-2024-21626): every fd but stdio, the preserved ones and
+    the close-on-exec report socket is closed *before* chdir, so no host
+    directory fd can be the cwd's way out of the root. A failure after this
+    point is written to the report socket as ``report(exc)`` (the start
+    barrier reads text, exec's runtime reads a sync message); success closes
+    the socket by execve.
+    """
+    keep = 3 + preserve_fds
+    fd = _move_fd_above(report_sock.detach(), keep)
+    dmz = exeseal.place(dmz_fd, fd + 1)            # sealed exec helper (CVE-2019-5736)
+    trace.event("close_range", "", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
+    trace.close()
+    if fd > keep:
+        sc.close_range(keep, fd - 1)
+    sc.close_range(fd + 1 if dmz is None else dmz + 1)
+    for i in range(3, keep):
+        os.set_inheritable(i, True)
+    try:
+        _chdir_inside(proc.get("cwd", "/"))
+        _reset_signals()
+        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.get("env", []))
+        exeseal.execve(dmz, path, proc["args"], env)
+    except ContainerSetupError as exc:
+        os.write(fd, report(exc))
+        os._exit(1)
+    except OSError as exc:
+        os.write(fd, report(ExecError(f"exec {proc['args'][0]!r}: {os.strerror(exc.errno).lower()}",
+                                      stage="exec", errno=exc.errno)))
+        os._exit(126 if exc.errno in (errno.EACCES, errno.EPERM) else 127)
+    os._exit(127)
 
 
 def _chdir_inside(cwd: str) -> None:

@@ -458,6 +458,15 @@ def test_kill9_at_random_moments_then_gc_leaves_nothing(env):
         time.sleep(rnd.uniform(0.05, 0.4))
         p.send_signal(signal.SIGKILL)
         p.wait()
+        # the crashed container's processes end (Runtime.gc deletes it first): its netns
+        # goes and the kernel removes the veth pair; then gc reclaims what is left
+        proc = next(q for q in env.procs if q.pid == victim)
+        proc.kill()
+        proc.wait()
+        for _ in range(200):
+            if not bridge.exists(bridge.veth_name("v")):
+                break
+            time.sleep(0.01)
         network.gc([], env.state)
         assert all(n["leases"] == {} for n in network.networks(env.state))
         assert not bridge.exists(bridge.veth_name("v"))
