@@ -174,6 +174,10 @@ def init(ctx) -> None:
                 capabilities.apply_sets(caps)
         if "umask" in proc.get("user", {}):
             os.umask(proc["user"]["umask"])
+        # The cwd must be a directory the user reaches, so that `create` fails
+        # (as runc's does); the chdir itself waits until every host fd is
+        # closed (exec_program, CVE-2024-21626).
+        _check_cwd(proc.get("cwd", "/"))
 
         # --- ready: the runtime records "created"; we wait for `start` --------
         stage = "start"
@@ -395,6 +399,17 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
                                       stage="exec", errno=exc.errno)))
         os._exit(126 if exc.errno in (errno.EACCES, errno.EPERM) else 127)
     os._exit(127)
+
+
+def _check_cwd(cwd: str) -> None:
+    try:
+        st_ = os.stat(cwd)
+    except OSError as exc:
+        raise ContainerSetupError(f"process.cwd {cwd!r}: {exc.strerror}", stage="cwd",
+                                  errno=exc.errno) from None
+    if not stat.S_ISDIR(st_.st_mode):
+        raise ContainerSetupError(f"process.cwd {cwd!r}: not a directory", stage="cwd",
+                                  errno=errno.ENOTDIR)
 
 
 def _chdir_inside(cwd: str) -> None:

@@ -177,3 +177,12 @@ def test_gc_reclaims_a_create_killed_mid_way(cli, bundle, leakcheck):
     assert cli("state", cid).returncode != 0
     assert cli("state", keep).returncode == 0
     cli("delete", "--force", keep)
+
+
+def test_missing_cwd_fails_create(cli, bundle, leakcheck):
+    bundle.config["process"]["cwd"] = "/does/not/exist"
+    bundle.write()
+    _one_line_error(cli.create(new_id(), bundle.path), "process.cwd", "/does/not/exist")
+    bundle.config["process"]["cwd"] = "/etc/passwd"
+    bundle.write()
+    _one_line_error(cli("run", "-b", bundle.path, new_id()), "not a directory")
