@@ -569,13 +569,22 @@ def _serve(ctl_fd: int) -> None:
             break                       # the client closed: we are done
         for fd in fds:
             os.set_inheritable(fd, False)
+        req = json.loads(msg)
+        if "pyroute2" not in sys.modules and req.get("op") in ("run", "create") and \
+                (req.get("options") or {}).get("network", "bridge") not in ("none", "host"):
+            # The first bridge container pays pyroute2's import (~150 ms) here, once:
+            # every later worker is a fork that has it, and its setup is ~13 ms.
+            try:
+                importlib.import_module("pyroute2.iproute")
+            except ImportError:
+                pass
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # the worker waits for its own
                 ctl.close()
-                code = _worker(json.loads(msg), fds)
+                code = _worker(req, fds)
             finally:
                 os._exit(code)
         for fd in fds:
