@@ -93,6 +93,32 @@ def _is_dev_null(fd: int) -> bool:
     return stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3
 
 
+def _for_each_target(paths: list[str], verb: str, stage: str, fn) -> None:
+    """Call ``fn(root_fd, path, O_PATH fd)`` for each path that exists in the new root.
+
+    Paths that are missing (or end in a symlink: O_NOFOLLOW on the last
+    component, RESOLVE_IN_ROOT for the rest) are skipped, as runc does; any
+    other failure, ``fn``'s included, becomes a MountError naming the path.
+    """
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for p in paths:
+            try:
+                fd = mounts.open_in_root(root, p, os.O_PATH | os.O_NOFOLLOW)
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    continue
+                raise MountError(f"{verb} {p}: {exc.strerror}", stage=stage, errno=exc.errno) from None
+            try:
+                fn(root, p, fd)
+            except OSError as exc:
+                raise MountError(f"{verb} {p}: {exc.strerror}", stage=stage, errno=exc.errno) from None
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root)
+
+
 def mask_paths(paths: list[str]) -> None:
     """Hide each path: /dev/null over files, an empty read-only tmpfs over dirs."""
     if not paths:
@@ -103,64 +129,33 @@ def mask_paths(paths: list[str]) -> None:
         raise MountError(f"mask paths: /dev/null in the container: {exc.strerror}; refusing to "
                          "start with the masked paths unmasked", stage="masked-paths",
                          errno=exc.errno) from None
+
+    def mask(_root, p, fd):
+        is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+        with trace.step("mount", "linux.maskedPaths", target=p,
+                        type="tmpfs ro" if is_dir else "bind /dev/null"):
+            if is_dir:
+                sc.mount("tmpfs", mounts.fd_path(fd), "tmpfs", sc.MS_RDONLY, "size=0,mode=755")
+            else:
+                sc.mount(mounts.fd_path(null), mounts.fd_path(fd), None, sc.MS_BIND)
     try:
         if not _is_dev_null(null):
             raise MountError("mask paths: /dev/null in the container is not the 1:3 character "
                              "device; refusing to mask with it", stage="masked-paths")
-        root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            for p in paths:
-                try:
-                    fd = mounts.open_in_root(root, p, os.O_PATH | os.O_NOFOLLOW)
-                except OSError as exc:
-                    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                        continue
-                    raise MountError(f"mask {p}: {exc.strerror}", stage="masked-paths",
-                                     errno=exc.errno) from None
-                try:
-                    st = os.fstat(fd)
-                    with trace.step("mount", "linux.maskedPaths", target=p,
-                                    type="tmpfs ro" if stat.S_ISDIR(st.st_mode) else "bind /dev/null"):
-                        if stat.S_ISDIR(st.st_mode):
-                            sc.mount("tmpfs", mounts.fd_path(fd), "tmpfs", sc.MS_RDONLY,
-                                     "size=0,mode=755")
-                        else:
-                            sc.mount(mounts.fd_path(null), mounts.fd_path(fd), None, sc.MS_BIND)
-                except OSError as exc:
-                    raise MountError(f"mask {p}: {exc.strerror}", stage="masked-paths",
-                                     errno=exc.errno) from None
-                finally:
-                    os.close(fd)
-        finally:
-            os.close(root)
+        _for_each_target(paths, "mask", "masked-paths", mask)
     finally:
         os.close(null)
 
 
 def readonly_paths(paths: list[str]) -> None:
-    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for p in paths:
-            try:
-                fd = mounts.open_in_root(root, p, os.O_PATH | os.O_NOFOLLOW)
-            except OSError as exc:
-                if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                    continue
-                raise MountError(f"readonly {p}: {exc.strerror}", stage="readonly-paths",
-                                 errno=exc.errno) from None
-            try:
-                target = mounts.fd_path(fd)
-                with trace.step("mount", "linux.readonlyPaths", target=p, flags="MS_BIND|MS_REC, then MS_RDONLY"):
-                    sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
-                    with mounts.reopened(root, p) as mounted:
-                        mounts.remount(mounted, sc.MS_BIND | sc.MS_RDONLY | sc.MS_REC)
-            except OSError as exc:
-                raise MountError(f"readonly {p}: {exc.strerror}", stage="readonly-paths",
-                                 errno=exc.errno) from None
-            finally:
-                os.close(fd)
-    finally:
-        os.close(root)
+    """Bind each path onto itself, then remount that bind read-only."""
+    def make_readonly(root, p, fd):
+        target = mounts.fd_path(fd)
+        with trace.step("mount", "linux.readonlyPaths", target=p, flags="MS_BIND|MS_REC, then MS_RDONLY"):
+            sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
+            with mounts.reopened(root, p) as mounted:
+                mounts.remount(mounted, sc.MS_BIND | sc.MS_RDONLY | sc.MS_REC)
+    _for_each_target(paths, "readonly", "readonly-paths", make_readonly)
 
 
 def finalize_root(readonly: bool, linux: dict) -> None:
