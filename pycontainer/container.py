@@ -360,8 +360,9 @@ class Runtime:
             except PyContainerError:
                 continue
             try:
-                record = sd.read()
-                crashed = record.get("status") == st.CREATING and st.status_of(record) == st.STOPPED
+                # `create` holds the lock until the record says "created": a
+                # "creating" record whose lock we could take is a crashed create.
+                crashed = sd.read().get("status") == st.CREATING
             finally:
                 sd.unlock()
             if crashed:

@@ -187,6 +187,15 @@ class Plan:
     def teardown(self, container_id: str, saved: dict | None) -> None:
         teardown(container_id, saved)
 
+    def pending(self) -> dict:
+        """What the runtime records *before* setup: enough for :func:`teardown` to
+        undo a setup that was killed half-way (``delete --force`` after kill -9)."""
+        r = self.request
+        if r["mode"].kind != "bridge":
+            return {"mode": r["mode"].kind}
+        return {"mode": "bridge", "pending": True, "network": r["network"], "subnet": r["subnet"],
+                "gateway": r["gateway"], "state_dir": r["state_dir"], "nft_table": r["nft_table"]}
+
     def __repr__(self):
         return f"Plan({self.mode})"
 
@@ -371,9 +380,15 @@ def teardown(container_id: str, saved: dict | None) -> None:
     from .ipam import Ipam
     errors = []
     with trace.step("network teardown", container=container_id, mode="bridge"):
-        if saved.get("ports"):
+        ports = saved.get("ports")
+        if saved.get("pending"):
+            # setup was killed half-way: find what it published by the container's id
+            table = nat.list_table(saved["nft_table"]) or {}
+            ports = [p for p in table.get("ports", []) if p["container_id"] == container_id]
+        for p in ports or []:
             try:
-                nat.remove_ports(saved["nft_table"], container_id, saved.get("ip"), saved["ports"])
+                nat.remove_ports(saved["nft_table"], container_id,
+                                 p.get("container_ip", saved.get("ip")), [p])
             except NetworkError as exc:
                 errors.append(str(exc))
         veth = saved.get("host_ifname") or bridge.veth_name(container_id)

@@ -76,6 +76,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
     try:
         # (2) the cgroup, before any process of the container exists
         cgroup.create(linux.get("resources"))
+        crash_point("after-cgroup")
         undo.append(cgroup.destroy)
 
         # (3) the start barrier: a listening unix socket in the state dir.
@@ -117,6 +118,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         if ctx.console_sock is not None:
             ctx.console_sock.close()
         undo.append(lambda: _reap(pid1))
+        crash_point("after-fork")
         cgroup.add_pid(pid1)
         parent.send(S.GO)
 
@@ -138,10 +140,12 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
 
         files = {}
         if network is not None:
-            record["network"] = {"mode": network.mode.kind}     # teardown even if setup dies
+            record["network"] = network.pending()     # enough to tear down if setup dies
             ctx.statedir.write(record)
             undo.append(lambda: network.teardown(ctx.id, record.get("network")))
+            crash_point("before-network")
             saved = network.setup(ctx.id, pid, files_dir=ctx.statedir.path)
+            crash_point("after-network")
             record["network"] = saved
             ctx.statedir.write(record)
             files = saved.get("files", {})
@@ -153,6 +157,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             hooks.run("createRuntime", hk.get("createRuntime"), state_json)
         parent.send(S.CONTINUE, pid=pid, files=files)
         parent.expect(S.READY, timeout=120)
+        crash_point("after-pivot")            # the init has pivoted and waits for start
         parent.close()
 
         # (6) created
@@ -166,6 +171,16 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             except Exception:  # noqa: BLE001 - undo as much as possible
                 pass
         raise
+
+
+CRASH_POINTS = ("after-cgroup", "after-fork", "before-network", "after-network", "after-pivot")
+
+
+def crash_point(name: str) -> None:
+    """For fault tests (security.md S22): ``PYCONTAINER_TEST_CRASH_AT=<name>`` makes the
+    runtime kill -9 itself here, so recovery can be proven at every step."""
+    if os.environ.get("PYCONTAINER_TEST_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _raise_from(sock: S.SyncSocket, msg: dict) -> None:

@@ -162,9 +162,48 @@ def test_S22_many_runs_leave_nothing(cli, bundle, leakcheck):
     assert _fd_count() == fds
 
 
-def test_S22_named_crash_points():
-    """security.md S22a asks for kill -9 at named points (after-cgroup, after-fork, after-veth,
-    after-lease, after-pivot, before-exec) through PYCONTAINER_TEST_CRASH_AT."""
-    pytest.skip("PYCONTAINER_TEST_CRASH_AT is not wired into the runtime: "
-                "test_S22_kill_9_of_the_runtime_then_delete_force uses timing instead, and "
-                "tests/integration/test_errors.py kills create at four delays")
+@pytest.mark.root
+@pytest.mark.parametrize("point", ["after-cgroup", "after-fork", "before-network",
+                                   "after-network", "after-pivot"])
+@pytest.mark.parametrize("recover", ["delete --force", "gc"])
+def test_S22_named_crash_points(cli, bundle, leakcheck, tmp_path, point, recover):
+    """S22a: kill -9 of the runtime at each named point of create (PYCONTAINER_TEST_CRASH_AT),
+    with bridge networking; `delete --force` or `gc` then leaves no process, cgroup, mount,
+    state dir, veth or lease (leakcheck + the checks below)."""
+    import json as _json
+    import os as _os
+    from pycontainer.network import bridge as _bridge
+    net = {"mode": "bridge", "network": "s22", "bridge": "pycs22", "subnet": "10.89.222.0/24",
+           "state_dir": str(tmp_path / "net"), "nft_table": "pycs22", "ports": ["127.0.0.1:28222:80"]}
+    bundle.config.setdefault("annotations", {})["org.pycontainer.network"] = _json.dumps(net)
+    bundle.args("sleep", "30")
+    cid = new_id()
+    env = dict(_os.environ, PYCONTAINER_TEST_CRASH_AT=point)
+    p = cli.create(cid, bundle.path, env=env)
+    assert p.returncode == -9, (p.returncode, p.stderr)
+    record = _json.load(open(_os.path.join(cli.root, cid, "state.json")))
+    pid = record.get("pid") or 0
+    if recover == "gc":
+        assert cli("gc").returncode == 0
+    else:
+        assert cli("delete", "--force", cid).returncode == 0
+    assert cli("state", cid).returncode != 0
+    if pid:
+        for _ in range(100):
+            if not _os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z":
+                break
+            time.sleep(0.02)
+        assert not _os.path.exists(f"/proc/{pid}/ns") or \
+            open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z"
+    for _ in range(100):
+        if not _bridge.exists(_bridge.veth_name(cid)):
+            break
+        time.sleep(0.02)
+    assert not _bridge.exists(_bridge.veth_name(cid))
+    from pycontainer import network as _network
+    nets = _network.networks(net["state_dir"])
+    assert all(cid not in n["leases"].values() for n in nets)
+    from pycontainer.network import nat as _nat
+    table = _nat.list_table("pycs22")
+    assert table is None or all(p["container_id"] != cid for p in table["ports"])
+    _network.gc([], net["state_dir"], prune=True)
