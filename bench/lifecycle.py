@@ -56,6 +56,11 @@ def main() -> None:
             results[name]["start"].append(timed(base + ["start", cid]))
             time.sleep(0.1)       # /bin/true has exited by now
             results[name]["delete"].append(timed(base + ["delete", cid]))
+    for name in rts:                      # the state roots are empty again: remove them
+        try:
+            os.rmdir(f"/run/bench-lc-{name}")
+        except OSError:
+            pass
     ref = results.get("runc")
     print(f"## create / start / delete of /bin/true, {a.n} cold runs each, medians (ms)")
     print("| runtime | create | start | delete | create vs runc | start vs runc | delete vs runc |")
