@@ -46,9 +46,8 @@ import time
 import uuid
 
 from .errors import PyContainerError
+from .image.rootfs import ANN_DIR, DEFAULT_CONTAINERS as CONTAINERS_DIR
 
-CONTAINERS_DIR = "/var/lib/pycontainer/containers"
-ANN_DIR = "org.pycontainer.dir"
 ANN_IMAGE = "org.pycontainer.image"
 DEFAULT_ROOT = "/run/pycontainer"
 

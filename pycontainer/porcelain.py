@@ -36,7 +36,6 @@ import uuid
 import click
 
 from . import api
-from .api import ANN_DIR, ANN_IMAGE, CONTAINERS_DIR  # noqa: F401  (used by container.py/gc)
 from .errors import PyContainerError
 
 
@@ -359,71 +358,6 @@ def _ago(rfc3339: str) -> str:
 
 
 COMMANDS = [logs, wait, stop, rm, attach]
-
-
-def cleanup(record: dict) -> None:
-    """After delete: remove the container's directory and release its image (tolerant)."""
-    ann = record.get("annotations") or {}
-    cdir = ann.get(ANN_DIR)
-    if not cdir:
-        return
-    cdir = os.path.normpath(cdir)
-    if os.path.dirname(cdir) != CONTAINERS_DIR or os.path.basename(cdir) != record.get("id"):
-        return                    # not one of ours: never delete what we did not make
-    from . import detach
-    mpid = detach.monitor_pid(cdir)
-    if mpid and mpid != os.getpid():
-        # The init is dead; its monitor is writing exit.json: let it finish,
-        # or it would write into a directory being removed.
-        if not detach.wait_monitor(cdir, 5):
-            try:
-                os.kill(mpid, 9)
-            except ProcessLookupError:
-                pass
-    _remove_dir(cdir)
-    try:
-        from .image.store import Store
-        Store(None).release(record["id"])
-    except Exception:  # noqa: BLE001
-        pass
-
-
-def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
-    """Release image holds and remove container dirs of containers that no longer exist.
-
-    Container dirs record their state root (``api.build``); those of a
-    container that lives under another root are left alone.
-    """
-    live = set(live_ids)
-    if root is not None and os.path.isdir(CONTAINERS_DIR):
-        for name in os.listdir(CONTAINERS_DIR):
-            try:
-                with open(os.path.join(CONTAINERS_DIR, name, "root")) as f:
-                    owner = f.read().strip()
-            except OSError:
-                continue
-            if owner and owner != root and os.path.isdir(os.path.join(owner, name)):
-                live.add(name)
-    holds: list[str] = []
-    try:
-        from .image.store import Store
-        holds = Store(None).prune_holds(live)
-    except Exception:  # noqa: BLE001 - no store yet
-        pass
-    dirs = []
-    if os.path.isdir(CONTAINERS_DIR):
-        for name in os.listdir(CONTAINERS_DIR):
-            if name not in live:
-                _remove_dir(os.path.join(CONTAINERS_DIR, name))
-                dirs.append(name)
-    return holds, dirs
-
-
-def _remove_dir(cdir: str) -> None:
-    import shutil
-    from .image import overlay
-    overlay.remove(cdir)
-    shutil.rmtree(cdir, ignore_errors=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
