@@ -1,6 +1,6 @@
 """The command line: runc's verbs and flags, each a thin call into the library.
 
-Engines drive this exactly as they drive runc (see shared/clients/README.md
+Engines drive this exactly as they drive runc (see tests/clients/scripts/*.sh
 for what podman and containerd call); every verb is a short function that
 parses, calls one ``Runtime`` method, and maps ``PyContainerError`` to a
 one-line message and exit status 1 (also written as a JSON line to ``--log``
