@@ -48,7 +48,7 @@ tidy() {
   for d in /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent; do
     [ -d "$d" ] && ! grep -qxF "$d" <<<"$CGROUPS_BEFORE" && rmdir "$d"/* "$d" 2>/dev/null
   done
-  [ "$CNI_CACHE" = 1 ] || rm -rf /var/lib/cni
+  [ "$CNI_CACHE" = 1 ] || rmdir /var/lib/cni/results /var/lib/cni/networks /var/lib/cni 2>/dev/null
   rm -rf "$W"
 }
 trap 'tidy; verdict; exit $?' EXIT
