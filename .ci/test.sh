@@ -4,7 +4,8 @@
 #
 # 1. the host lane: unit tests, integration tests on this kernel (cgroup v1 or
 #    hybrid here), security tests, the real clients (tests/clients/scripts);
-#    PYTEST ARGS, when given, replace its selection (e.g. tests/unit -k store);
+#    PYTEST ARGS are added to its pytest command line; if they name a path
+#    (tests/unit, tests/x.py::test_y) they replace its selection;
 # 2. the cgroup v2 lane: the tests marked cgroupv2, inside a VM booted on a
 #    pure cgroup v2 kernel (.ci/vm-lane.sh; skipped with PYCONTAINER_NO_VM=1).
 #
@@ -24,7 +25,10 @@ cd "$HERE"
 LOGS=$(mktemp -d /tmp/pycontainer-ci.XXXXXX)
 trap 'rm -rf "$LOGS"' EXIT
 PY=${PYCONTAINER_PY:-/opt/pycontainer/bin/python}
-[ $# -gt 0 ] || set -- tests --ignore=tests/vm
+# a path (or path::test) among the arguments replaces the default selection; options alone add to it
+selection=0
+for a in "$@"; do case $a in -*) ;; *) [ -e "${a%%::*}" ] && selection=1 ;; esac; done
+[ $selection = 1 ] || set -- tests --ignore=tests/vm "$@"
 
 # lane NAME CMD... : run CMD with its output on ours and in $LOGS/NAME.log
 # (through a pipe: nothing a lane starts can reopen and truncate CI's log file)
