@@ -14,7 +14,7 @@
 #
 # Loopback only; the port is PYC_REGISTRY_PORT or the first free one from 5000.
 . "$(dirname "$0")/lib.sh"
-packages docker-registry=docker-registry skopeo=skopeo curl=curl jq=jq sha256sum=coreutils \
+packages docker-registry=docker-registry skopeo=skopeo curl=curl jq=jq sha256sum=coreutils ss=iproute2 \
   /bin/busybox=busybox-static
 use_runtime "${1:-}"
 
