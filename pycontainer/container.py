@@ -267,13 +267,16 @@ class Runtime:
         record = st.StateDir(self.root, container_id).read()
         status = self._status(record)
         if all_processes:
-            if status == st.STOPPED and not self._cgroup(record).pids():
-                raise InvalidState(f"cannot kill container {container_id!r}: it is not running")
+            # runc: `kill --all` of a stopped container succeeds (containerd's shim
+            # runs it after every exit and treats any failure as real).
+            if status == st.STOPPED and not _cgroup_pids(self, record):
+                return
             with trace.step("kill --all", "", signal=sig, cgroup=record.get("cgroup")):
                 self._cgroup(record).kill_all(sig)
             return
         if status not in (st.CREATED, st.RUNNING, st.PAUSED):
-            raise InvalidState(f"cannot kill container {container_id!r}: it is {status}")
+            # runc's words: the shim maps "container not running" to "already finished".
+            raise InvalidState(f"cannot kill container {container_id!r}: container not running ({status})")
         with trace.step("kill", "", pid=record["pid"], signal=sig):
             os.kill(record["pid"], sig)
 
@@ -310,7 +313,12 @@ class Runtime:
 
     # --- delete ----------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False) -> None:
-        sd = self._open(container_id)
+        try:
+            sd = self._open(container_id)
+        except ContainerNotFound:
+            if force:           # runc: `delete --force` of a missing container succeeds
+                return
+            raise
         try:
             record = sd.read()
             status = self._status(record)
@@ -498,3 +506,13 @@ def _network_from_annotations(spec: dict):
 def _warn(msg: str) -> None:
     from . import log
     log.warning(msg)
+
+
+def _cgroup_pids(rt: "Runtime", record: dict) -> list[int]:
+    """The processes left in the container's cgroup ([] without one, or when it is gone)."""
+    if not record.get("cgroup"):
+        return []
+    try:
+        return list(rt.cgroup_of(record).pids())
+    except (PyContainerError, OSError):
+        return []
