@@ -146,7 +146,7 @@ class Kubelet:
             pod_sandbox_id=self.pod, verbose=True), timeout=30)
 
     def create(self, name, command, *, memory=0, quota=0, shares=0, oom_score_adj=0, pid=None,
-               swap=None):
+               swap=None, tty=False):
         pb = self.pb
         res = pb.LinuxContainerResources(cpu_period=100000 if quota else 0, cpu_quota=quota,
                                          cpu_shares=shares, memory_limit_in_bytes=memory,
@@ -154,7 +154,7 @@ class Kubelet:
                                          memory_swap_limit_in_bytes=swap if swap is not None else memory)
         cfg = pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image=self.n.image),
-            command=command, log_path=f"{name}/0.log",
+            command=command, log_path=f"{name}/0.log", tty=tty,
             envs=[pb.KeyValue(key="POD_HANDLER", value=self.handler)],
             labels={"io.kubernetes.container.name": name},
             annotations={"example.com/container": name},
@@ -266,6 +266,13 @@ def test_pod_lifecycle_through_cri(node, handler):
     assert "/proc/keys" in mps and "/sys/firmware" in mps, mps            # masked
     assert mps["/proc/sys"].split(",")[0] == "ro", mps                    # read-only
 
+    # a tty container: the runtime hands the shim a pty master over --console-socket
+    tty = k.create("tty", ["sh", "-c", "tty; echo tty-done; exec sleep 3600"], tty=True)
+    k.start(tty)
+    tlog = os.path.join(k.logdir, "tty", "0.log")
+    wait_for(lambda: os.path.exists(tlog) and "tty-done" in open(tlog).read(), 15, "tty-done in CRI log")
+    assert "stdout F /dev/pts/0" in open(tlog).read(), open(tlog).read()
+
     # ExecSync: exit code and both streams
     r = k.exec_sync(server, ["sh", "-c", "echo out-$POD_HANDLER; echo err >&2; exit 3"])
     assert (r.exit_code, r.stdout, r.stderr) == (3, f"out-{handler}\n".encode(), b"err\n")
@@ -313,7 +320,7 @@ def test_pod_lifecycle_through_cri(node, handler):
     assert 1.9 <= took < 15, took
 
     # stop and remove everything, as the kubelet does
-    for cid in (server, client, bad, oom, stubborn):
+    for cid in (server, client, tty, bad, oom, stubborn):
         rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=1), timeout=60)
         assert k.status(cid)[0].state == pb.CONTAINER_EXITED
         rt.RemoveContainer(pb.RemoveContainerRequest(container_id=cid), timeout=60)
