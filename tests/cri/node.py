@@ -255,7 +255,7 @@ class Node:
 
     HANDLERS = ("pycontainer", "runc")
 
-    def __init__(self, work: str, checkout: str = REPO, subnet: str = "10.231.17"):
+    def __init__(self, work: str, checkout: str = REPO, subnet: str | None = None):
         self.work = os.path.abspath(work)
         self.checkout = checkout
         self.tag = "%04x" % (os.getpid() & 0xFFFF)
@@ -279,8 +279,10 @@ class Node:
         if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode == 0:
             raise NodeError(f"bridge {self.bridge} exists already")
         routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
-        if f"{self.subnet}." in routes:
-            raise NodeError(f"subnet {self.subnet}.0/24 is in use here: {routes}")
+        if self.subnet is None:            # a free /24 of 10.231.17-40 (cni.sh uses 10.231.9)
+            self.subnet = next((f"10.231.{i}" for i in range(17, 41) if f"10.231.{i}." not in routes), None)
+        if self.subnet is None or f"{self.subnet}." in routes:
+            raise NodeError(f"no free subnet for the pod network (tried 10.231.17-40.0/24): {routes}")
         write_launcher(self.launcher, self.checkout)
         self._stubs()
         pause = busybox_image(self.work, ["sleep", "2147483647"])
