@@ -8,6 +8,7 @@ so load changes hit both alike. Each round times, in milliseconds:
 
 * ``up``: RunPodSandbox (pause container + CNI) + CreateContainer + StartContainer
   of one busybox ``sleep`` container, until ContainerStatus says RUNNING;
+* ``exec``: one ExecSync of ``true`` in the running container (what an exec probe costs);
 * ``down``: StopContainer (timeout 0) + RemoveContainer + StopPodSandbox + RemovePodSandbox.
 
 Prints medians per handler and the ratio pycontainer/runc. Root only; needs
@@ -31,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import node as nodemod  # noqa: E402
 
 
-def one_pod(n, handler: str) -> tuple[float, float]:
+def one_pod(n, handler: str) -> tuple[float, float, float]:
     pb, rt = n.pb, n.runtime
     uid = str(uuid.uuid4())
     cg = f"/{n.cgroup_top}/besteffort/pod{uid}"
@@ -55,6 +56,11 @@ def one_pod(n, handler: str) -> tuple[float, float]:
             != pb.CONTAINER_RUNNING:
         time.sleep(0.005)
     t1 = time.perf_counter()
+    r = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["true"], timeout=10), timeout=60)
+    assert r.exit_code == 0, r
+    te = time.perf_counter()
+    t_exec = (te - t1) * 1000
+    t1 = te
     rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=0), timeout=60)
     rt.RemoveContainer(pb.RemoveContainerRequest(container_id=cid), timeout=60)
     rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=60)
@@ -66,7 +72,7 @@ def one_pod(n, handler: str) -> tuple[float, float]:
                 os.rmdir(p)
             except OSError:
                 pass
-    return (t1 - t0) * 1000, (t2 - t1) * 1000
+    return (t1 - t0) * 1000 - t_exec, t_exec, (t2 - t1) * 1000
 
 
 def main() -> None:
@@ -75,7 +81,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     handlers = ("pycontainer", "runc")
-    res = {h: {"up": [], "down": []} for h in handlers}
+    res = {h: {"up": [], "exec": [], "down": []} for h in handlers}
     n = nodemod.Node(tempfile.mkdtemp(prefix="pyc-cri-bench."))
     try:
         n.start()
@@ -84,21 +90,20 @@ def main() -> None:
             one_pod(n, h)
         for _ in range(a.n):
             for h in handlers:
-                up, down = one_pod(n, h)
-                res[h]["up"].append(up)
-                res[h]["down"].append(down)
+                for k, v in zip(("up", "exec", "down"), one_pod(n, h)):
+                    res[h][k].append(v)
         leaks = n.leaks()
     finally:
         n.close()
     med = {h: {k: statistics.median(v) for k, v in r.items()} for h, r in res.items()}
     print(f"CRI pod (sandbox + 1 container), {a.n} runs each, interleaved, median ms")
-    print(f"{'handler':<12} {'up':>8} {'down':>8} {'total':>8}")
+    print(f"{'handler':<12} {'up':>8} {'down':>8} {'up+down':>8} {'exec':>8}")
     for h in handlers:
         m = med[h]
-        print(f"{h:<12} {m['up']:8.1f} {m['down']:8.1f} {m['up'] + m['down']:8.1f}")
+        print(f"{h:<12} {m['up']:8.1f} {m['down']:8.1f} {m['up'] + m['down']:8.1f} {m['exec']:8.1f}")
     p, r = med["pycontainer"], med["runc"]
     print(f"ratio pycontainer/runc: up {p['up'] / r['up']:.2f}x, down {p['down'] / r['down']:.2f}x, "
-          f"total {(p['up'] + p['down']) / (r['up'] + r['down']):.2f}x")
+          f"up+down {(p['up'] + p['down']) / (r['up'] + r['down']):.2f}x, exec {p['exec'] / r['exec']:.2f}x")
     if leaks:
         print(f"LEFT BEHIND: {leaks}")
     if a.json:
