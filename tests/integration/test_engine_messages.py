@@ -110,7 +110,7 @@ def test_create_errors_podman_maps_to_127_126(cli, bundle, tmp_path, args, words
     # containerd: "OCI runtime create failed: <msg>"
     bundle.args(*args)
     cid = new_id()
-    p = shim_call(cli, tmp_path / "log.json", "run", "--bundle", bundle.path, cid)
+    p = shim_call(cli, tmp_path / "log.json", "create", "--bundle", bundle.path, cid)
     assert p.returncode != 0 and words in p.stderr, p.stderr
     assert words in last_error(tmp_path / "log.json")
     cli("delete", "--force", cid)
