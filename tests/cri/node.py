@@ -506,6 +506,19 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                     pass
         shutil.rmtree(self.work, ignore_errors=True)
 
+    def reset(self) -> None:
+        """Remove every pod (through the CRI) and the pod cgroups a test made."""
+        try:
+            self.remove_all_pods()
+        finally:
+            for d in self._cgroup_dirs():
+                for dirpath, _, _ in sorted(os.walk(d), key=lambda t: len(t[0]), reverse=True):
+                    if dirpath != d:
+                        try:
+                            os.rmdir(dirpath)
+                        except OSError:
+                            pass
+
     def remove_all_pods(self) -> None:
         pb = self.pb
         for c in self.runtime.ListContainers(pb.ListContainersRequest(), timeout=30).containers:

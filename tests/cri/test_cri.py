@@ -45,6 +45,13 @@ def node(tmp_path_factory):
         n.close()
 
 
+@pytest.fixture
+def pods(node):
+    """Whatever a failed test left (pods, pod cgroups) goes before the next one."""
+    yield
+    node.reset()
+
+
 def wait_for(fn, timeout=20.0, what="condition"):
     deadline = time.monotonic() + timeout
     while True:
@@ -197,7 +204,7 @@ class Kubelet:
 
 
 @pytest.mark.parametrize("handler", ["pycontainer", "runc"])
-def test_pod_lifecycle_through_cri(node, handler):
+def test_pod_lifecycle_through_cri(node, pods, handler):
     pb, rt = node.pb, node.runtime
     k = Kubelet(node, handler)
 
@@ -304,6 +311,11 @@ def test_pod_lifecycle_through_cri(node, handler):
                    memory=16 * MiB)
     k.start(oom)
     s = k.wait_exited(oom)
+    # containerd sets the reason from the shim's TaskOOM event, which may come after TaskExit
+    deadline = time.monotonic() + 5
+    while s.reason != "OOMKilled" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        s = k.status(oom)[0]
     assert (s.exit_code, s.reason) == (137, "OOMKilled"), s
 
     # StopContainer with a timeout on a program that ignores SIGTERM
