@@ -307,7 +307,8 @@ def test_pod_lifecycle_through_cri(node, pods, handler):
     assert (s.exit_code, s.reason) == (7, "Error"), s
 
     # a container over its memory limit is OOMKilled
-    oom = k.create("oom", ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+    # (after a second: the shim watches memory.oom_control only once `start` has returned)
+    oom = k.create("oom", ["sh", "-c", "sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1"],
                    memory=16 * MiB)
     k.start(oom)
     s = k.wait_exited(oom)
