@@ -26,7 +26,6 @@ import os
 
 from ..errors import DeviceError
 from . import edits as cdiedits
-from . import spec as cdispec
 
 GPU_KIND = "nvidia.com/gpu"
 GENERATE_HINT = "pycontainer cdi generate --vendor nvidia --output /etc/cdi/nvidia.yaml"
@@ -233,9 +232,3 @@ def group_add(g) -> list[int]:
         return [int(s)]
     raise DeviceError(f"--group-add {s}: give a numeric GID or keep-groups")
 
-
-def qualified_or_error(name: str) -> None:
-    try:
-        cdispec.parse_qualified(name)
-    except ValueError as exc:
-        raise DeviceError(f"--device {name}: {exc}") from None
