@@ -34,8 +34,8 @@ def _with_acme(bundle, tmp_path):
     plan = requests.plan({"device": [cdi_acme.NAME]}, registry=Registry([acme["specs"]]))
     requests.apply(bundle.config, plan)
     caps = bundle.config["process"]["capabilities"]
-    for k in caps:
-        caps[k] = sorted(set(caps[k]) | {"CAP_MKNOD"})      # mknod is allowed; opening is what is checked
+    for k in ("bounding", "effective", "permitted"):
+        caps[k] = sorted(set(caps.get(k, [])) | {"CAP_MKNOD"})      # mknod is allowed; opening is what is checked
     bundle.config["root"]["readonly"] = False
     return acme
 
