@@ -47,7 +47,8 @@ def node(d: dict, where: str) -> tuple[dict, str]:
             why = exc.strerror if isinstance(exc, OSError) else str(exc)
             raise DeviceError(f"{where}: device node {host}: {why}") from None
     else:
-        d.setdefault("fileMode", hmode)
+        if d.get("fileMode") is None:
+            d["fileMode"] = hmode
         if not minimal:
             if kind in ("", "u") and hkind == "c":
                 kind = kind or hkind

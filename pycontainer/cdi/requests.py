@@ -75,13 +75,18 @@ def plan(o: dict, registry=None) -> dict:
             registry.check()
             raise DeviceError(f"--gpus: no CDI spec for {GPU_KIND} in {', '.join(registry.dirs)}; "
                               f"make one with: {GENERATE_HINT}")
-        if gpu_names and gpu_names[0] == "count":
-            n = gpu_names[1]
+        if "count" in gpu_names:                       # the first N GPUs by index
             have = sorted((k for k in registry.devices if k.startswith(GPU_KIND + "=")
                            and k.split("=")[1].isdigit()), key=lambda k: int(k.split("=")[1]))
-            if n > len(have):
-                raise DeviceError(f"--gpus {n}: only {len(have)} GPU(s) in the CDI specs")
-            gpu_names = have[:n]
+            names = []
+            while "count" in gpu_names:
+                i = gpu_names.index("count")
+                n = gpu_names[i + 1]
+                if n > len(have):
+                    raise DeviceError(f"--gpus {n}: only {len(have)} GPU(s) in the CDI specs")
+                names += have[:n]
+                del gpu_names[i:i + 2]
+            gpu_names = names + gpu_names
         resolved = registry.resolve(cdi_names + gpu_names)
     return {"nodes": nodes, "cdi": resolved, "rules": rules, "gids": gids}
 

@@ -150,24 +150,40 @@ def disassemble(prog: list[tuple[bytes, str]]) -> str:
 # --- loading and attaching -------------------------------------------------------------
 
 def load(code: bytes) -> int:
-    """BPF_PROG_LOAD the program; -> its fd. The verifier's log is in the error."""
-    from .._native import ffi
+    """BPF_PROG_LOAD the program; -> its fd.
+
+    Loaded without a verifier log (a long program's log can overflow its
+    buffer and fail the load by itself); on failure it is loaded again with
+    the log, whose last line goes into the error, as runc does.
+    """
     from .. import syscalls as sc
+    from .._native import ffi
     insns = ffi.new("char[]", code)
     license_ = ffi.new("char[]", b"Apache-2.0")   # any string: no GPL-only helpers are used
-    log = ffi.new("char[]", 65536)
-    # union bpf_attr, BPF_PROG_LOAD part: prog_type, insn_cnt, insns, license,
-    # log_level, log_size, log_buf, kern_version, prog_flags, prog_name[16]
-    attr = struct.pack("<IIQQIIQII16s", BPF_PROG_TYPE_CGROUP_DEVICE, len(code) // 8,
-                       int(ffi.cast("uintptr_t", insns)), int(ffi.cast("uintptr_t", license_)),
-                       1, 65536, int(ffi.cast("uintptr_t", log)), 0, 0, b"pyc_devices")
+
+    def attr(log) -> bytearray:
+        # union bpf_attr: prog_type, insn_cnt, insns, license, log_level, log_size,
+        # log_buf, kern_version, prog_flags, prog_name[16]; the rest zero
+        return bytearray(struct.pack(
+            "<IIQQIIQII16s", BPF_PROG_TYPE_CGROUP_DEVICE, len(code) // 8,
+            int(ffi.cast("uintptr_t", insns)), int(ffi.cast("uintptr_t", license_)),
+            0 if log is None else 1, 0 if log is None else len(log),
+            0 if log is None else int(ffi.cast("uintptr_t", log)), 0, 0,
+            b"pyc_devices").ljust(128, b"\0"))
     try:
-        return sc.bpf(BPF_PROG_LOAD, attr + b"\0" * (128 - len(attr)))
+        return sc.bpf(BPF_PROG_LOAD, attr(None))
     except OSError as exc:
-        text = ffi.string(log).decode(errors="replace").strip().splitlines()
-        raise CgroupError(f"BPF_PROG_LOAD of the device program: {exc.strerror}"
-                          + (f" (verifier: {text[-1]})" if text else ""),
-                          stage="cgroup", errno=exc.errno) from None
+        first = exc
+    log = ffi.new("char[]", 1 << 16)
+    try:
+        return sc.bpf(BPF_PROG_LOAD, attr(log))
+    except OSError:
+        pass
+    text = [line for line in ffi.string(log).decode(errors="replace").strip().splitlines()
+            if not line.startswith(("processed ", "verification time"))]
+    raise CgroupError(f"BPF_PROG_LOAD of the device program: {first.strerror}"
+                      + (f" (verifier: {text[-1]})" if text else ""),
+                      stage="cgroup", errno=first.errno) from None
 
 
 def attach(cgroup_dir: str, prog_fd: int) -> None:

@@ -183,3 +183,11 @@ def test_ebpf_program_is_enforced_by_this_kernel(tmp_path):
                 break
             except OSError:
                 time.sleep(0.02)
+
+
+def test_verifier_refusal_is_one_line_with_its_reason():
+    from pycontainer.cgroups import ebpf
+    from pycontainer.errors import CgroupError
+    with pytest.raises(CgroupError) as e:
+        ebpf.load(ebpf.insn(ebpf.ALU_MOV_K, 0, imm=1))       # no exit instruction
+    assert "last insn is not an exit or jmp" in str(e.value) and "\n" not in str(e.value)

@@ -220,3 +220,19 @@ def test_api_keyword_names_reach_the_device_options():
     assert o["device"] == ["/dev/null:/dev/x:rw"] and o["device_cgroup_rule"] == ["c 1:3 r"]
     assert o["group_add"] == ["44"] and o["device_requests"][0]["Count"] == -1
     assert requests._request(o["device_requests"][0]) == ["nvidia.com/gpu=all"]
+
+
+def test_gpus_count_takes_the_first_n_by_index(tmp_path):
+    spec = {"cdiVersion": "0.5.0", "kind": "nvidia.com/gpu",
+            "devices": [{"name": n, "containerEdits": {"deviceNodes": [
+                {"path": f"/dev/fake{n}", "hostPath": "/dev/null"}]}} for n in ("0", "1", "10", "2")]}
+    write(tmp_path, "nvidia.json", spec)
+    reg = Registry([str(tmp_path)])
+    p = requests.plan({"gpus": "3"}, registry=reg)
+    assert [d["name"] for _, d in p["cdi"]] == ["0", "1", "2"]
+    with pytest.raises(DeviceError, match="only 4 GPU"):
+        requests.plan({"gpus": "5"}, registry=reg)
+    p = requests.plan({"gpus": "device=10"}, registry=reg)
+    cfg: dict = {}
+    requests.apply(cfg, p)
+    assert cfg["linux"]["devices"][0]["path"] == "/dev/fake10"
