@@ -88,6 +88,7 @@ def plan(o: dict, registry=None) -> dict:
                 del gpu_names[i:i + 2]
             gpu_names = names + gpu_names
         resolved = registry.resolve(cdi_names + gpu_names)
+        cdiedits.apply_devices({}, resolved)          # a missing host node fails here, early
     return {"nodes": nodes, "cdi": resolved, "rules": rules, "gids": gids}
 
 
