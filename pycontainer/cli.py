@@ -115,8 +115,8 @@ def run(ctx, args):
         click.echo(help_page(run_bundle, _porcelain_run()), nl=False)
         return
     if form == "bundle":
-        run_bundle.main(args=args, prog_name="pycontainer run", standalone_mode=False,
-                        obj=ctx.find_object(_Obj))
+        sys.exit(run_bundle.main(args=args, prog_name="pycontainer run", standalone_mode=False,
+                                 obj=ctx.find_object(_Obj)) or 0)
     from . import porcelain
     sys.exit(porcelain.run_image(ctx.find_object(_Obj).root, args))
 

@@ -37,7 +37,8 @@ def test_a_name_that_is_also_a_local_image_is_refused_with_what_to_type(cli, bun
     assert p.stderr.count("\n") == 1 and "ambiguous" in p.stderr
     assert "run -b . busybox" in p.stderr and "busybox:latest" in p.stderr
     assert not os.listdir(cli.root) if os.path.isdir(cli.root) else True
-    p = run_in(cli, bundle.path, "--rm", "--net", "none", "busybox:latest", "echo", "the-image")
+    p = run_in(cli, bundle.path, "--rm", "--net", "none", "--name", "rf-image", "busybox:latest", "echo",
+               "the-image")
     assert (p.returncode, p.stdout) == (0, "the-image\n"), p.stderr
 
 
@@ -59,9 +60,9 @@ def test_help_shows_both_forms(cli, tmp_path, args):
 
 
 def test_what_follows_the_image_is_the_commands_as_with_docker(cli, tmp_path, leakcheck):
-    p = run_in(cli, tmp_path, "--rm", "--net", "none", "busybox", "ls", "--help")
+    p = run_in(cli, tmp_path, "--rm", "--net", "none", "--name", "rf-ls", "busybox", "ls", "--help")
     assert "Usage: ls" in p.stdout + p.stderr
-    p = run_in(cli, tmp_path, "--rm", "--net", "none", "busybox", "--help")
+    p = run_in(cli, tmp_path, "--rm", "--net", "none", "--name", "rf-help", "busybox", "--help")
     assert p.returncode != 0 and "'--help'" in p.stderr and "not found" in p.stderr
-    p = run_in(cli, tmp_path, "--rm", "--net", "none", "-h", "named", "busybox", "hostname")
+    p = run_in(cli, tmp_path, "--rm", "--net", "none", "--name", "rf-h", "-h", "named", "busybox", "hostname")
     assert (p.returncode, p.stdout) == (0, "named\n"), p.stderr         # -h before it: --hostname
