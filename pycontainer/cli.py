@@ -155,9 +155,11 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
             raise SpecError("exec: give a command, or --process FILE")
         proc = rt.exec_process(container_id, list(command), env=env, user=user, cwd=cwd, tty=tty,
                                caps=cap, no_new_privs=no_new_privs, additional_gids=additional_gids)
-    if tty and not console_socket and not detach:     # docker's `exec -it`: a terminal for people
+    if proc.get("terminal") and not console_socket and not detach:
+        # A terminal for people, as runc does in the foreground: docker's `exec -t[i]` sends
+        # stdin with -i; a --process whose terminal is true (runc's form) always does.
         from . import terminal
-        sys.exit(terminal.exec_(rt, container_id, proc, interactive=interactive))
+        sys.exit(terminal.exec_(rt, container_id, proc, interactive=interactive or not tty))
     sys.exit(rt.exec(container_id, proc, detach=detach, console_socket=console_socket,
                      pid_file=pid_file, preserve_fds=preserve_fds))
 

@@ -48,6 +48,10 @@ class Runtime:
                             "(pycontainer sets up the rootfs with pivot_root)")
         if preserve_fds < 0:
             raise SpecError(f"--preserve-fds {preserve_fds}: must not be negative")
+        if spec["process"].get("terminal") and not console_socket:
+            # runc's checkTerminal: only a foreground `run` proxies a pty itself.
+            raise SpecError("cannot allocate tty if pycontainer will detach without setting "
+                            "console socket (--console-socket)")
         rootfs = spec_mod.rootfs_path(spec, bundle)
         if seccomp is None and linux.get("seccomp") is not None:
             from .security import seccomp as seccomp_mod    # only when the spec asks for it
@@ -136,9 +140,16 @@ class Runtime:
     def run(self, container_id: str, bundle: str, *, detach: bool = False, keep: bool = False,
             **kw) -> int:
         """create + start; in the foreground, wait and return the exit status (128+N for signal N)."""
+        st.validate_id(container_id)
+        spec = kw.pop("spec", None) or spec_mod.load(bundle)
+        if spec["process"].get("terminal") and not kw.get("console_socket") and not detach:
+            # runc in the foreground: allocate the pty ourselves and proxy this terminal.
+            from . import terminal
+            kw.pop("console_socket", None)
+            return terminal.run_foreground(self, container_id, bundle, keep=keep, spec=spec, **kw)
         # Forward signals from the moment the init exists (it is our child:
         # we are its subreaper).
-        record = self.create(container_id, bundle, **kw)
+        record = self.create(container_id, bundle, spec=spec, **kw)
         pid = record["pid"]
         if detach:
             self.start(container_id)
@@ -172,7 +183,8 @@ class Runtime:
             raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
         spec_mod._validate_process(process)
         if process.get("terminal") and not console_socket:
-            raise SpecError("exec --tty needs --console-socket")
+            raise SpecError("cannot allocate tty if pycontainer will detach without setting "
+                            "console socket (--console-socket)")
         seccomp, sdir = None, st.StateDir(self.root, container_id).path
         if os.path.exists(os.path.join(sdir, "seccomp.bpf")):
             from .security.seccomp import Filter      # the container's own filter (saved by create)
