@@ -104,17 +104,23 @@ def start(ctx, container_id):
 @click.option("--preserve-fds", default=0, type=int)
 @click.option("--no-pivot", is_flag=True, hidden=True)
 @click.option("--no-new-keyring", is_flag=True, hidden=True)
+@click.option("--keep", is_flag=True, help="With -b: keep the stopped container (runc 1.1).")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def run(ctx, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, no_new_keyring, args):
+def run(ctx, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, no_new_keyring, keep,
+        args):
     """Run a bundle (`run -b BUNDLE ID`, as runc) or an image (`run [OPTIONS] IMAGE [CMD...]`)."""
     if bundle is None:
+        if keep:
+            raise SpecError("run --keep is runc's: use it with -b BUNDLE")
         from . import porcelain
         sys.exit(porcelain.run_image(ctx.find_object(_Obj).root, list(args), detach=detach))
     if len(args) != 1:
         raise SpecError("run -b BUNDLE takes exactly one container ID")
+    if keep and detach:
+        raise SpecError("--detach and --keep cannot both be set")
     code = _rt(ctx).run(args[0], bundle, detach=detach, console_socket=console_socket,
-                        pid_file=pid_file, preserve_fds=preserve_fds)
+                        pid_file=pid_file, preserve_fds=preserve_fds, keep=keep)
     sys.exit(code)
 
 
@@ -136,12 +142,14 @@ def run(ctx, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, n
 @click.option("--process-label", default=None, hidden=True)
 @click.option("--apparmor", default=None, hidden=True)
 @click.option("--ignore-paused", is_flag=True, hidden=True)
+@click.option("--cgroup", "sub_cgroups", multiple=True, metavar="[CONTROLLER:]PATH",
+              help="Run the process in an existing sub-cgroup of the container (runc 1.1).")
 @click.argument("container_id")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds, env,
           user, additional_gids, cwd, cap, no_new_privs, process_label, apparmor, ignore_paused,
-          container_id, command):
+          sub_cgroups, container_id, command):
     """Run a new process in a running container (runc exec)."""
     rt = _rt(ctx)
     if process_file:
@@ -159,9 +167,10 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
         # A terminal for people, as runc does in the foreground: docker's `exec -t[i]` sends
         # stdin with -i; a --process whose terminal is true (runc's form) always does.
         from . import terminal
-        sys.exit(terminal.exec_(rt, container_id, proc, interactive=interactive or not tty))
+        sys.exit(terminal.exec_(rt, container_id, proc, interactive=interactive or not tty,
+                                sub_cgroups=sub_cgroups))
     sys.exit(rt.exec(container_id, proc, detach=detach, console_socket=console_socket,
-                     pid_file=pid_file, preserve_fds=preserve_fds))
+                     pid_file=pid_file, preserve_fds=preserve_fds, sub_cgroups=sub_cgroups))
 
 
 @main_group.command()

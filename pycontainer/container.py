@@ -132,8 +132,9 @@ class Runtime:
                 from . import hooks
                 try:
                     hooks.run("poststart", record["poststart"], st.oci_state(record, st.RUNNING))
-                except PyContainerError as exc:
-                    _warn(f"poststart hook failed: {exc}")
+                except PyContainerError:
+                    _kill_init(record)    # runc: terminate the init and fail start/run
+                    raise
         finally:
             sd.unlock()
 
@@ -173,7 +174,7 @@ class Runtime:
 
     def exec(self, container_id: str, process: dict, *, detach: bool = False,
              console_socket: str | None = None, pid_file: str | None = None,
-             preserve_fds: int = 0) -> int:
+             preserve_fds: int = 0, sub_cgroups=()) -> int:
         """Run ``process`` (an OCI process object) in the container; its exit status
         in the foreground, 0 once it started with ``detach``."""
         from .process import execute
@@ -189,7 +190,8 @@ class Runtime:
         if os.path.exists(os.path.join(sdir, "seccomp.bpf")):
             from .security.seccomp import Filter      # the container's own filter (saved by create)
             seccomp = Filter.from_statedir(sdir)
-        ctx = execute.ExecContext(record=record, process=process, cgroup=self._cgroup(record),
+        ctx = execute.ExecContext(record=record, process=process,
+                                  cgroup=self.exec_cgroup(record, sub_cgroups),
                                   console_socket=console_socket, preserve_fds=preserve_fds,
                                   seccomp=seccomp)
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -205,6 +207,15 @@ class Runtime:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+
+    def exec_cgroup(self, record: dict, sub_cgroups=()):
+        """The cgroup an exec'd process joins: the container's, or (runc's ``exec
+        --cgroup [CTRL:]PATH``) an existing sub-cgroup of it."""
+        mgr = self._cgroup(record)
+        if not sub_cgroups:
+            return mgr
+        from .cgroups import sub
+        return sub.SubCgroup(mgr, sub.parse(sub_cgroups))
 
     def exec_process(self, container_id: str, args: list[str], *, env=(), user: str | None = None,
                      cwd: str | None = None, tty: bool = False, caps=None,
@@ -250,6 +261,8 @@ class Runtime:
         sd = st.StateDir(self.root, container_id)
         record = sd.read()
         status = self._status(record)
+        if status == st.CREATING:
+            record, status = _settled(sd, record)
         out = st.oci_state(record, status)
         if status == st.STOPPED and record.get("cgroup"):
             try:
@@ -322,7 +335,12 @@ class Runtime:
 
     # --- delete ----------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False) -> None:
-        sd = self._open(container_id)
+        try:
+            sd = self._open(container_id)
+        except ContainerNotFound:
+            if force:        # runc and crun: engines call it during cleanup
+                return
+            raise
         try:
             record = sd.read()
             status = self._status(record)
@@ -484,6 +502,28 @@ def _kill_cgroup(cg) -> None:
             time.sleep(0.005)
     except PyContainerError:
         pass
+
+
+def _settled(sd: st.StateDir, record: dict, wait: float = 5.0) -> tuple[dict, str]:
+    """The state of a record that says "creating": wait (up to ``wait`` s) for the
+    create that holds the lock, then read again; a create that died leaves "stopped"."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            sd.lock(blocking=False)
+            break
+        except ContainerNotFound:
+            raise
+        except PyContainerError:
+            if time.monotonic() >= deadline:
+                return record, st.CREATING        # still being created
+            time.sleep(0.01)
+    try:
+        record = sd.read()
+    finally:
+        sd.unlock()
+    status = st.status_of(record)
+    return record, (st.STOPPED if status == st.CREATING else status)
 
 
 def _write_pid_file(path: str, pid: int) -> None:

@@ -273,7 +273,7 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
     return code
 
 
-def exec_(rt, container_id: str, process: dict, *, interactive: bool) -> int:
+def exec_(rt, container_id: str, process: dict, *, interactive: bool, sub_cgroups=()) -> int:
     """``exec -t [-i]``: the runc exec path with our console socket."""
     from .process import execute
     from . import state as st
@@ -289,7 +289,8 @@ def exec_(rt, container_id: str, process: dict, *, interactive: bool) -> int:
     cs = ConsoleSocket()
     master = -1
     try:
-        ctx = execute.ExecContext(record=record, process=process, cgroup=rt.cgroup_of(record),
+        ctx = execute.ExecContext(record=record, process=process,
+                                  cgroup=rt.exec_cgroup(record, sub_cgroups),
                                   console_socket=cs.path)
         pid = execute.launch(ctx)
         master = cs.receive()

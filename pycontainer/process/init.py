@@ -28,7 +28,7 @@ import sys
 
 import prctl  # noqa: F401  (imported here so it is loaded before pivot_root)
 
-from .. import capabilities, hooks, namespaces, rootfs
+from .. import capabilities, hooks, namespaces, rootfs, userenv
 from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, ExecError, MountError, SpecError
@@ -145,6 +145,9 @@ def init(ctx) -> None:
         rootfs.mask_paths(linux.get("maskedPaths", []))
         rootfs.readonly_paths(linux.get("readonlyPaths", []))
 
+        stage = "cwd"
+        userenv.make_cwd(proc.get("cwd", "/"), proc.get("user", {}))   # before a read-only root
+
         stage = "console"
         if proc.get("terminal"):
             _setup_console(ctx, proc)
@@ -167,6 +170,9 @@ def init(ctx) -> None:
             with trace.step("prctl PR_CAPBSET_DROP", "process.capabilities.bounding",
                             keep=caps.get("bounding", [])):
                 capabilities.drop_bounding(caps.get("bounding", []), capabilities.last_cap())
+        uid = proc.get("user", {}).get("uid", 0)
+        userenv.fix_stdio(uid)                              # runc's setupUser
+        proc["env"] = userenv.prepare_env(proc.get("env", []), uid)
         _set_user(proc.get("user", {}), keep_caps=caps is not None, in_userns=in_userns)
         if caps is not None:
             with trace.step("capset", "process.capabilities", effective=caps.get("effective", []),

@@ -87,3 +87,170 @@ def test_exec_t_from_a_terminal_and_exec_process_with_terminal(tmp_path, bundle,
     p = cli("exec", "-d", "-t", cid, "true")
     assert p.returncode == 1 and "cannot allocate tty" in p.stderr, p.stderr
     assert cli("delete", "--force", cid).returncode == 0
+
+
+# --- lifecycle ---------------------------------------------------------------------------
+
+def test_delete_force_of_a_missing_container_exits_0(cli, leakcheck):
+    cid = new_id()
+    p = cli("delete", "--force", cid)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    p = cli("delete", cid)
+    assert p.returncode == 1 and "does not exist" in p.stderr
+
+
+def test_run_keep_keeps_the_stopped_container(cli, bundle, leakcheck):
+    bundle.args("sh", "-c", "exit 3")
+    cid = new_id()
+    p = cli("run", "--keep", "-b", bundle.path, cid)
+    assert p.returncode == 3, p.stderr
+    assert cli.state(cid)["status"] == "stopped"
+    assert cli("delete", cid).returncode == 0
+    p = cli("run", "--keep", "-d", "-b", bundle.path, new_id())
+    assert p.returncode == 1 and "--keep" in p.stderr
+
+
+def test_exec_cgroup_puts_the_process_in_a_sub_cgroup(cli, bundle, leakcheck):
+    bundle.args("sleep", "60")
+    cid = new_id()
+    assert cli("run", "-d", "-b", bundle.path, cid).returncode == 0
+    pid = cli.state(cid)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = dict(line.strip().split(":", 2)[1:] for line in f)
+    mem = lines.get("memory") or lines.get("")
+    base = "/sys/fs/cgroup/memory" + mem if "memory" in lines else "/sys/fs/cgroup" + mem
+    os.mkdir(base + "/sub")
+    try:
+        arg = "memory:sub" if "memory" in lines else "sub"
+        p = cli("exec", "--cgroup", arg, cid, "cat", "/proc/self/cgroup")
+        assert p.returncode == 0, p.stderr
+        assert any(line.endswith("/sub") for line in p.stdout.splitlines() if "memory" in line
+                   or line.startswith("0::")), p.stdout
+        p = cli("exec", "--cgroup", "nosuch", cid, "true")
+        assert p.returncode == 1 and "does not exist" in p.stderr, p.stderr
+        p = cli("exec", "--cgroup", "../x", cid, "true")
+        assert p.returncode == 1 and "invalid --cgroup" in p.stderr, p.stderr
+    finally:
+        assert cli("delete", "--force", cid).returncode == 0
+        if os.path.isdir(base + "/sub"):
+            os.rmdir(base + "/sub")
+
+
+def test_state_never_says_creating_after_create_returned(cli, bundle, tmp_path, leakcheck):
+    # A createRuntime hook keeps `create` busy: `state` meanwhile waits for it.
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sh",
+                                                 "args": ["sh", "-c", "sleep 1.5"]}]}
+    bundle.args("sleep", "60")
+    cid = new_id()
+    creating = subprocess.Popen(cli.cmd("create", "-b", bundle.path, cid), cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(os.path.join(cli.root, cid, "state.json")):
+                break
+            time.sleep(0.02)
+        assert cli.state(cid)["status"] == "created"
+    finally:
+        assert creating.wait(30) == 0
+    assert cli("delete", "--force", cid).returncode == 0
+    # A create killed half-way: "stopped", never "creating"; delete removes it.
+    env = dict(os.environ, PYCONTAINER_TEST_CRASH_AT="after-pivot")
+    cid = new_id()
+    bundle.config.pop("hooks")
+    bundle.write()
+    p = cli("create", "-b", bundle.path, cid, env=env)
+    assert p.returncode != 0
+    assert cli.state(cid)["status"] == "stopped"
+    assert cli("delete", cid).returncode == 0
+
+
+def test_failed_poststart_hook_stops_the_container_and_fails_start(cli, bundle, leakcheck):
+    bundle.config["hooks"] = {"poststart": [{"path": "/bin/false"}]}
+    bundle.args("sleep", "60")
+    cid = new_id()
+    assert cli.create(cid, bundle.path).returncode == 0
+    pid = cli.state(cid)["pid"]
+    p = cli("start", cid)
+    assert p.returncode == 1 and "poststart" in p.stderr, p.stderr
+    assert not pid_alive(pid)
+    assert cli.state(cid)["status"] == "stopped"
+    assert cli("delete", cid).returncode == 0
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 1 and "poststart" in p.stderr
+
+
+def test_hooks_without_env_get_the_runtimes_environment(cli, bundle, tmp_path, leakcheck):
+    os.chmod(tmp_path, 0o755)
+    bundle.config["hooks"] = {"createRuntime": [
+        {"path": "/bin/sh", "args": ["sh", "-c", f"env > {tmp_path}/inherit"]},
+        {"path": "/bin/sh", "args": ["sh", "-c", f"env > {tmp_path}/given"], "env": ["A=1"]}]}
+    bundle.write()
+    cid = new_id()
+    p = cli.create(cid, bundle.path, env=dict(os.environ, PYC_HOOK_MARK="yes"))
+    assert p.returncode == 0, p.stderr
+    assert "PYC_HOOK_MARK=yes" in (tmp_path / "inherit").read_text()
+    given = (tmp_path / "given").read_text()
+    assert "A=1" in given and "PYC_HOOK_MARK" not in given
+    assert cli("delete", "--force", cid).returncode == 0
+
+
+# --- the process -------------------------------------------------------------------------
+
+def _passwd(bundle):
+    with open(os.path.join(bundle.rootfs, "etc", "passwd"), "a") as f:
+        f.write("app:x:1000:1000:app:/home/app:/bin/sh\n")
+
+
+def test_home_comes_from_etc_passwd_for_init_and_exec(cli, bundle, leakcheck):
+    _passwd(bundle)
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.args("sh", "-c", "echo HOME=$HOME; sleep 60")
+    cid = new_id()
+    assert cli("run", "-d", "-b", bundle.path, cid).returncode == 0
+    pid = cli.state(cid)["pid"]
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        env = f.read().split(b"\0")
+    assert b"HOME=/home/app" in env
+    assert cli("exec", cid, "sh", "-c", "echo $HOME").stdout.strip() == "/home/app"
+    assert cli("exec", "--user", "4242", cid, "sh", "-c", "echo $HOME").stdout.strip() == "/"
+    assert cli("exec", "-e", "HOME=/x", cid, "sh", "-c", "echo $HOME").stdout.strip() == "/x"
+    assert cli("delete", "--force", cid).returncode == 0
+    bundle.config["process"]["user"] = {"uid": 0, "gid": 0}
+    bundle.args("sh", "-c", "echo HOME=$HOME")
+    assert "HOME=/root" in cli("run", "-b", bundle.path, new_id()).stdout
+
+
+def test_missing_cwd_is_created_for_the_user_and_a_file_cwd_fails(cli, bundle, leakcheck):
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1001}
+    bundle.config["process"]["cwd"] = "/work/deep/dir"
+    bundle.config["root"]["readonly"] = True
+    bundle.args("sh", "-c", "pwd; stat -c %u:%g:%a /work/deep/dir")
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["/work/deep/dir", "1000:1001:755"]
+    bundle.config["process"]["cwd"] = "/etc/passwd"
+    bundle.write()
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 1 and "not a directory" in p.stderr.lower(), p.stderr
+
+
+def test_stdio_is_chowned_to_a_non_root_user(cli, bundle, tmp_path, leakcheck):
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.args("sh", "-c", "stat -L -c %u /proc/self/fd/1")
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        p = subprocess.run(cli.cmd("run", "-b", bundle.path, new_id()), stdout=f,
+                           stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert out.read_text().strip() == "1000" and os.stat(out).st_uid == 1000
+
+
+def test_unknown_seccomp_syscall_is_skipped(cli, bundle, leakcheck):
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["definitely_not_a_syscall", "keyctl"], "action": "SCMP_ACT_ERRNO"}]}
+    bundle.args("sh", "-c", "grep Seccomp: /proc/self/status")
+    p = cli("--debug", "run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    assert "Seccomp:\t2" in p.stdout
+    assert "definitely_not_a_syscall" in p.stderr and "ignored" in p.stderr
