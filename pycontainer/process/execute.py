@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 
-from .. import capabilities, userenv
+from .. import capabilities, procattrs, userenv
 from .. import state as st
 from .. import syscalls as sc
 from .. import trace
@@ -177,6 +177,7 @@ def _exec_process(ctx: ExecContext) -> None:
             I._setup_console(ctx, proc, mount_console=False)
         for r in proc.get("rlimits", []):
             I._setrlimit(r)
+        procattrs.apply_process(proc)       # scheduler, ioPriority (runc's setns init)
         env = proc.get("env", [])
         if ctx.seccomp and not proc.get("noNewPrivileges"):
             ctx.seccomp(proc)   # without NNP a filter needs CAP_SYS_ADMIN: before the drop

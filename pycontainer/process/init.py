@@ -28,7 +28,7 @@ import sys
 
 import prctl  # noqa: F401  (imported here so it is loaded before pivot_root)
 
-from .. import capabilities, hooks, namespaces, rootfs, userenv
+from .. import capabilities, hooks, namespaces, procattrs, rootfs, userenv
 from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, ExecError, MountError, SpecError
@@ -68,6 +68,8 @@ def stage1(ctx) -> None:
         # The cgroup namespace must come after joining the cgroup (done by the
         # runtime before GO), so the container sees its own cgroup as '/'.
         namespaces.unshare(flags)
+        if flags & sc.CLONE_NEWTIME:
+            procattrs.write_time_offsets(ctx.spec.get("linux", {}))   # before anyone is inside
         pid = os.fork()
         if pid == 0:
             try:
@@ -133,7 +135,9 @@ def init(ctx) -> None:
                 sc.setdomainname(spec["domainname"])
         stage = "sysctl"
         for key, value in linux.get("sysctl", {}).items():
-            path = "/proc/sys/" + key.replace(".", "/")
+            seps = [i for i in (key.find("."), key.find("/")) if i >= 0]
+            slashed = bool(seps) and key[min(seps)] == "/"          # sysctl.d(5) spelling
+            path = "/proc/sys/" + (key if slashed else key.replace(".", "/"))
             with trace.step("write", "linux.sysctl", file=path, value=value):
                 try:
                     _write_proc(path, value)
@@ -161,6 +165,8 @@ def init(ctx) -> None:
                 _setrlimit(r)
         env = proc.get("env", [])
         path = find_program(proc["args"][0], env, proc.get("cwd", "/"))
+        procattrs.apply_linux(linux)        # memoryPolicy, personality
+        procattrs.apply_process(proc)       # scheduler, ioPriority: while we have every cap
 
         if ctx.seccomp and not proc.get("noNewPrivileges"):
             ctx.seccomp(proc)   # without NNP a filter needs CAP_SYS_ADMIN: load it before the drop (runc)

@@ -254,3 +254,76 @@ def test_unknown_seccomp_syscall_is_skipped(cli, bundle, leakcheck):
     assert p.returncode == 0, p.stderr
     assert "Seccomp:\t2" in p.stdout
     assert "definitely_not_a_syscall" in p.stderr and "ignored" in p.stderr
+
+
+# --- fields implemented or refused, and `features` --------------------------------------
+
+def _stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def test_scheduler_iopriority_memorypolicy_personality_time_offsets(cli, bundle, leakcheck):
+    bundle.config["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7}
+    bundle.config["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 6}
+    bundle.config["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0"}
+    bundle.config["linux"]["personality"] = {"domain": "LINUX32"}
+    bundle.config["linux"]["namespaces"].append({"type": "time"})
+    bundle.config["linux"]["timeOffsets"] = {"boottime": {"secs": 86400 * 1000, "nanosecs": 0}}
+    bundle.args("sh", "-c", "uname -m > /tmp/arch; cut -d. -f1 /proc/uptime > /tmp/up; sleep 60")
+    cid = new_id()
+    assert cli("run", "-d", "-b", bundle.path, cid).returncode == 0, "run failed"
+    pid = cli.state(cid)["pid"]
+    try:
+        f = _stat_fields(pid)
+        assert f[16] == "7" and f[38] == "3", (f[16], f[38])     # nice, policy SCHED_BATCH
+        out = subprocess.run(["ionice", "-p", str(pid)], capture_output=True, text=True).stdout
+        assert "best-effort: prio 6" in out, out
+        with open(f"/proc/{pid}/numa_maps") as nm:
+            assert " bind:0 " in nm.read()
+        time.sleep(0.3)
+        assert open(os.path.join(bundle.rootfs, "tmp/arch")).read().strip() in ("i686", "i386")
+        assert int(open(os.path.join(bundle.rootfs, "tmp/up")).read()) >= 86400 * 1000
+        # exec gets the process fields too
+        p = cli("exec", cid, "sh", "-c", "cut -d' ' -f19 /proc/self/stat")
+        assert p.stdout.strip() == "7", p.stdout
+    finally:
+        assert cli("delete", "--force", cid).returncode == 0
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda c: c["process"].update(scheduler={"policy": "SCHED_OTHER", "nice": 40}),
+     "invalid scheduler.nice"),
+    (lambda c: c["process"].update(scheduler={"policy": "SCHED_OTHER", "priority": 3}),
+     "scheduler.priority"),
+    (lambda c: c["process"].update(ioPriority={"class": "IOPRIO_CLASS_XX", "priority": 1}),
+     "ioPriority.Class"),
+    (lambda c: c["linux"].update(memoryPolicy={"mode": "MPOL_BIND", "nodes": ""}),
+     "at least one node"),
+    (lambda c: c["linux"].update(timeOffsets={"monotonic": {"secs": 1}}), "time namespace"),
+    (lambda c: c["linux"].update(intelRdt={"closID": "x"}), "not supported"),
+    (lambda c: c["linux"].update(netDevices={"eth9": {}}), "not supported"),
+    (lambda c: c["mounts"].append({"destination": "/mnt", "type": "bind", "source": "/tmp",
+                                   "options": ["rbind"],
+                                   "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}),
+     "idmapped"),
+    (lambda c: c["linux"].update(seccomp={"defaultAction": "SCMP_ACT_ALLOW",
+                                          "listenerPath": "/run/agent.sock"}), "not supported"),
+    (lambda c: c["linux"].update(personality={"domain": "LINUX", "flags": ["X"]}), "flags"),
+])
+def test_unimplemented_or_bad_fields_are_refused_in_one_line(cli, bundle, leakcheck, edit, needle):
+    edit(bundle.config)
+    bundle.write()
+    p = cli.create(new_id(), bundle.path)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.count("\n") == 1 and needle in p.stderr, p.stderr
+
+
+def test_features_lists_what_is_supported(cli):
+    f = json.loads(cli("features", root=False).stdout)
+    assert f["linux"]["intelRdt"] == {"enabled": False}
+    assert f["linux"]["mountExtensions"]["idmap"] == {"enabled": False}
+    assert f["linux"]["netDevices"] == {"enabled": False}
+    assert "MPOL_BIND" in f["linux"]["memoryPolicy"]["modes"]
+    assert "SCMP_ACT_NOTIFY" not in f["linux"]["seccomp"]["actions"]
+    assert "SCMP_ARCH_X86_64" in f["linux"]["seccomp"]["archs"]
