@@ -157,6 +157,7 @@ def validate(spec, bundle: str, *, need_process: bool = True) -> None:
     if "domainname" in spec:
         _want(isinstance(spec["domainname"], str), "domainname must be a string")
     _validate_mounts(spec.get("mounts", []))
+    _check_bind_sources(spec.get("mounts", []), bundle)
     _validate_hooks(spec.get("hooks", {}))
     ann = spec.get("annotations", {})
     _want(isinstance(ann, dict) and all(isinstance(v, str) for v in ann.values()),
@@ -299,6 +300,20 @@ def _validate_mounts(mounts) -> None:
         _check_proc_mount(i, m)
         _want(isinstance(m.get("source", ""), str), f"mounts[{i}].source must be a string")
         _want(_is_str_list(m.get("options", [])), f"mounts[{i}].options must be a list of strings")
+
+
+def _check_bind_sources(mounts: list, bundle: str) -> None:
+    """Bind sources exist on the host: checked here, as root in the host's namespaces,
+    not later by the init inside a user namespace, where a path it may not search
+    would read as missing."""
+    for i, m in enumerate(mounts):
+        opts = m.get("options", [])
+        if m.get("type") != "bind" and "bind" not in opts and "rbind" not in opts:
+            continue
+        src = m.get("source") or ""
+        path = src if os.path.isabs(src) else os.path.join(bundle, src)
+        _want(bool(src) and os.path.lexists(path),
+              f"mounts[{i}]: bind source {src!r} does not exist on the host")
 
 
 # runc's checkProcMount allow-list: files lxcfs (and the like) bind over their /proc twins.

@@ -327,3 +327,79 @@ def test_features_lists_what_is_supported(cli):
     assert "MPOL_BIND" in f["linux"]["memoryPolicy"]["modes"]
     assert "SCMP_ACT_NOTIFY" not in f["linux"]["seccomp"]["actions"]
     assert "SCMP_ARCH_X86_64" in f["linux"]["seccomp"]["archs"]
+
+
+# --- mounts and devices ------------------------------------------------------------------
+
+def test_mount_through_a_dangling_symlink_lands_inside_the_root(cli, bundle, leakcheck):
+    os.symlink("/srv/real/data", os.path.join(bundle.rootfs, "data"))
+    os.symlink("../srv/rel", os.path.join(bundle.rootfs, "tmp", "rel"))
+    bundle.config["mounts"] += [
+        {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["mode=712"]},
+        {"destination": "/tmp/rel/x", "type": "tmpfs", "source": "tmpfs"}]
+    bundle.args("sh", "-c", "stat -c %a /srv/real/data; grep -c ' /srv/' /proc/self/mountinfo")
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["712", "2"], p.stdout
+    assert os.path.isdir(os.path.join(bundle.rootfs, "srv/real/data"))
+    assert os.path.isdir(os.path.join(bundle.rootfs, "srv/rel/x"))
+
+
+def test_tmpfs_root_takes_the_mountpoint_mode_without_a_mode_option(cli, bundle, leakcheck):
+    os.makedirs(os.path.join(bundle.rootfs, "opt/seven"))
+    os.chmod(os.path.join(bundle.rootfs, "opt/seven"), 0o750)
+    bundle.config["mounts"] += [
+        {"destination": "/opt/seven", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/opt/new", "type": "tmpfs", "source": "tmpfs"}]
+    bundle.args("stat", "-c", "%a", "/opt/seven", "/opt/new")
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["750", "1777"]
+
+
+def test_bind_source_is_checked_on_the_host_first(cli, bundle, leakcheck):
+    bundle.config["mounts"].append({"destination": "/mnt", "type": "bind",
+                                    "source": "/nonexistent/pyc-src", "options": ["rbind"]})
+    bundle.write()
+    p = cli.create(new_id(), bundle.path)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+    assert "does not exist on the host" in p.stderr
+
+
+def test_device_path_with_a_trailing_slash_is_normalised(cli, bundle, leakcheck):
+    bundle.config["linux"]["devices"] = [{"path": "/dev/mynull/", "type": "c", "major": 1,
+                                          "minor": 3, "fileMode": 0o666}]
+    bundle.args("stat", "-c", "%F %t:%T", "/dev/mynull")
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "character special file 1:3"
+
+
+def test_sysctl_rules_and_domainname(cli, bundle, leakcheck):
+    for key in ("kernel.hostname", "kernel.domainname"):
+        bundle.config["linux"]["sysctl"] = {key: "x"}
+        bundle.write()
+        p = cli.create(new_id(), bundle.path)
+        assert p.returncode == 1 and "conflicts with the OCI" in p.stderr, p.stderr
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
+                                            if n["type"] not in ("ipc", "network")]
+    for key, needle in (("kernel.shmmax", "ipc namespace"), ("net.ipv4.ip_forward", "network")):
+        bundle.config["linux"]["sysctl"] = {key: "1"}
+        bundle.write()
+        p = cli.create(new_id(), bundle.path)
+        assert p.returncode == 1 and needle in p.stderr, p.stderr
+    bundle.config["linux"]["namespaces"].append({"type": "ipc"})
+    bundle.config["linux"]["sysctl"] = {"kernel.shmmax": "12345678"}
+    bundle.config["domainname"] = "example.org"
+    bundle.args("sh", "-c", "cat /proc/sys/kernel/domainname /proc/sys/kernel/shmmax")
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 0 and p.stdout.split() == ["example.org", "12345678"], p.stderr
+    bundle.config["linux"].pop("sysctl")
+    bundle.args("cat", "/proc/sys/kernel/domainname")
+    assert cli("run", "-b", bundle.path, new_id()).stdout.strip() == "example.org"
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
+                                            if n["type"] != "uts"]
+    bundle.config.pop("hostname")
+    bundle.write()
+    p = cli.create(new_id(), bundle.path)
+    assert p.returncode == 1 and "domainname without a private UTS" in p.stderr, p.stderr
