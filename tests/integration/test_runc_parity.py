@@ -403,3 +403,54 @@ def test_sysctl_rules_and_domainname(cli, bundle, leakcheck):
     bundle.write()
     p = cli.create(new_id(), bundle.path)
     assert p.returncode == 1 and "domainname without a private UTS" in p.stderr, p.stderr
+
+
+# --- cgroups -----------------------------------------------------------------------------
+
+def _cgroup_dir(pid, controller):
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if controller in ctrls.split(","):
+                return f"/sys/fs/cgroup/{ctrls}{path}"
+            if ctrls == "" and not os.path.isdir(f"/sys/fs/cgroup/{controller}"):
+                return f"/sys/fs/cgroup{path}"
+    return None
+
+
+def test_blkio_weight_without_bfq_is_a_warning(cli, bundle, leakcheck):
+    bundle.config["linux"]["resources"]["blockIO"] = {"weight": 500}
+    bundle.args("sleep", "60")
+    cid = new_id()
+    p = cli("run", "-d", "-b", bundle.path, cid)
+    assert p.returncode == 0, p.stderr
+    try:
+        d = _cgroup_dir(cli.state(cid)["pid"], "blkio") or _cgroup_dir(cli.state(cid)["pid"], "io")
+        files = [f for f in ("blkio.bfq.weight", "blkio.weight", "io.bfq.weight", "io.weight")
+                 if os.path.exists(os.path.join(d, f))]
+        if files:
+            assert "ignored" not in p.stderr
+        else:
+            assert "blockIO.weight: ignored" in p.stderr and "BFQ" in p.stderr, p.stderr
+    finally:
+        assert cli("delete", "--force", cid).returncode == 0
+
+
+def test_rt_runtime_under_the_default_parent(cli, bundle, leakcheck):
+    if not os.path.exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"):
+        pytest.skip("no cgroup v1 cpu.rt_runtime_us (RT group scheduling) on this host")
+    bundle.config["linux"]["resources"]["cpu"] = {"realtimePeriod": 1000000,
+                                                  "realtimeRuntime": 20000}
+    bundle.args("sleep", "60")
+    cid = new_id()
+    p = cli("run", "-d", "-b", bundle.path, cid)
+    assert p.returncode == 0, p.stderr
+    try:
+        d = _cgroup_dir(cli.state(cid)["pid"], "cpu")
+        assert open(os.path.join(d, "cpu.rt_runtime_us")).read().strip() == "20000"
+        assert int(open(os.path.join(os.path.dirname(d), "cpu.rt_runtime_us")).read()) >= 20000
+        # the container may run a SCHED_FIFO task now
+        p = cli("exec", cid, "sh", "-c", "chrt -f 1 true && echo fifo-ok")
+        assert "fifo-ok" in p.stdout or "not found" in p.stderr, p.stderr
+    finally:
+        assert cli("delete", "--force", cid).returncode == 0
