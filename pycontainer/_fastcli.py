@@ -102,7 +102,11 @@ def main(argv: list[str]) -> bool:
 
     from . import log, trace
     from .errors import PyContainerError
-    log.configure(g.get("--log"), g.get("--log-format", "text"), bool(g.get("--debug")))
+    try:
+        log.configure(g.get("--log"), g.get("--log-format", "text"), bool(g.get("--debug")))
+    except PyContainerError as exc:
+        log.error(str(exc))
+        sys.exit(exc.exit_code)
     if g.get("--trace") or g.get("--trace-to"):
         trace.enable(g.get("--trace-to") or "1")
     else:

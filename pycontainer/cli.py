@@ -320,18 +320,20 @@ def events(ctx, stats_once, interval, container_id):
 
 @main_group.command()
 @click.option("--bundle", "-b", default=".", help="Where to write config.json.")
-@click.option("--rootless", is_flag=True, help="Not supported.")
+@click.option("--rootless", is_flag=True, help="runc's rootless template (a user namespace "
+              "mapping your uid to root, no network namespace, no cgroup limits).")
 @click.argument("args", nargs=-1)
 def spec(bundle, rootless, args):
     """Write a default config.json (runc's template) into the bundle."""
     from . import spec as spec_mod
-    if rootless:
-        raise UnsupportedError("spec --rootless: rootless mode is not supported")
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise SpecError(f"{path} exists: remove it first")
+    cfg = spec_mod.default_spec(list(args) or None)
+    if rootless:
+        spec_mod.to_rootless(cfg)
     with open(path, "w") as f:
-        json.dump(spec_mod.default_spec(list(args) or None), f, indent=2)
+        json.dump(cfg, f, indent=2)
         f.write("\n")
 
 

@@ -95,6 +95,31 @@ def default_spec(args: list[str] | None = None, terminal: bool = True) -> dict:
     }
 
 
+def to_rootless(spec: dict) -> dict:
+    """runc's ``spec --rootless`` (specconv.ToRootless): a new user namespace mapping
+    the caller's uid/gid to 0, no network namespace, /sys bound from the host
+    (sysfs cannot be mounted without a network namespace of one's own), no uid=/gid=
+    mount options, and no cgroup resources."""
+    linux = spec.setdefault("linux", {})
+    linux["namespaces"] = [n for n in linux.get("namespaces", [])
+                           if n["type"] not in ("network", "user")] + [{"type": "user"}]
+    linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+    mounts = []
+    for m in spec.get("mounts", []):
+        if os.path.normpath(m["destination"]) == "/sys":
+            mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
+                           "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+            continue
+        m = dict(m)
+        if "options" in m:
+            m["options"] = [o for o in m["options"] if not o.startswith(("gid=", "uid="))]
+        mounts.append(m)
+    spec["mounts"] = mounts
+    linux.pop("resources", None)
+    return spec
+
+
 def load(bundle: str) -> dict:
     """Read and check ``BUNDLE/config.json``; returns the dict with ``root.path`` made absolute."""
     if not os.path.isabs(bundle):

@@ -454,3 +454,35 @@ def test_rt_runtime_under_the_default_parent(cli, bundle, leakcheck):
         assert "fifo-ok" in p.stdout or "not found" in p.stderr, p.stderr
     finally:
         assert cli("delete", "--force", cid).returncode == 0
+
+
+# --- the CLI -----------------------------------------------------------------------------
+
+def test_log_path_is_opened_at_start_up(cli, tmp_path, leakcheck):
+    for argv in (("state", "x"), ("list",), ("features",)):
+        p = cli("--log", str(tmp_path / "no" / "such" / "dir.log"), *argv)
+        assert p.returncode == 1, argv
+        assert p.stderr.count("\n") == 1 and "--log" in p.stderr and "No such file" in p.stderr
+
+
+def test_spec_rootless_writes_runcs_rootless_template(cli, bundle, leakcheck):
+    os.unlink(os.path.join(bundle.path, "config.json"))
+    assert cli("spec", "--rootless", "-b", bundle.path).returncode == 0
+    with open(os.path.join(bundle.path, "config.json")) as f:
+        spec = json.load(f)
+    types = [n["type"] for n in spec["linux"]["namespaces"]]
+    assert "user" in types and "network" not in types
+    assert spec["linux"]["uidMappings"] == [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+    assert spec["linux"]["gidMappings"] == [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+    assert "resources" not in spec["linux"]
+    sys_mount = [m for m in spec["mounts"] if m["destination"] == "/sys"]
+    assert sys_mount == [{"destination": "/sys", "type": "none", "source": "/sys",
+                          "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}]
+    assert not any(o.startswith(("uid=", "gid=")) for m in spec["mounts"] for o in m.get("options", []))
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["sh", "-c", "cat /proc/self/uid_map"]
+    spec["root"]["readonly"] = False
+    bundle.write(spec)
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["0", str(os.geteuid()), "1"]
