@@ -486,3 +486,36 @@ def test_spec_rootless_writes_runcs_rootless_template(cli, bundle, leakcheck):
     p = cli("run", "-b", bundle.path, new_id())
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["0", str(os.geteuid()), "1"]
+
+
+# --- long names and IDs (issue 11, item 6) -----------------------------------------------
+
+@pytest.mark.parametrize("length", [201, 241, 256, 300])
+def test_long_ids_are_refused_up_front_by_the_runc_verbs(cli, bundle, leakcheck, length):
+    cid = "a" * length
+    for argv in (("create", "-b", bundle.path, cid), ("run", "-b", bundle.path, cid),
+                 ("state", cid), ("delete", cid)):
+        p = cli(*argv)
+        assert p.returncode == 1, (argv, p.stderr)
+        assert p.stderr.count("\n") == 1 and "at most 200" in p.stderr, p.stderr
+    ok = "b" * 200
+    assert cli("create", "-b", bundle.path, ok).returncode == 0
+    assert cli("delete", "--force", ok).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["x" * 250, "bad/name", "-dash", "a", "ünicode"])
+def test_bad_or_long_names_fail_with_125_and_leave_nothing(cli, leakcheck, name):
+    holds = "/var/lib/pycontainer/images/holds"
+    p = cli("run", "--rm", "--net", "none", "--name", name, "busybox", "true")
+    assert p.returncode == 125, p.stderr
+    assert p.stderr.count("\n") == 1 and "container name" in p.stderr, p.stderr
+    if "/" not in name:
+        assert not os.path.exists(os.path.join(holds, name + ".json"))
+
+
+def test_api_refuses_a_long_name_up_front(cli, leakcheck):
+    sys.path.insert(0, ROOT)
+    from pycontainer import api
+    client = api.Client(root=cli.root)
+    with pytest.raises(api.APIError, match="container name"):
+        client.containers.run("busybox", ["true"], name="n" * 250, network_mode="none")
