@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
+from . import signals
 from . import spec as spec_mod
 from . import state as st
 from . import trace
@@ -133,7 +133,7 @@ class Runtime:
                 try:
                     hooks.run("poststart", record["poststart"], st.oci_state(record, st.RUNNING))
                 except PyContainerError:
-                    _kill_init(record)    # runc: terminate the init and fail start/run
+                    signals.kill_init(record)    # runc: terminate the init and fail start/run
                     raise
         finally:
             sd.unlock()
@@ -190,8 +190,9 @@ class Runtime:
         if os.path.exists(os.path.join(sdir, "seccomp.bpf")):
             from .security.seccomp import Filter      # the container's own filter (saved by create)
             seccomp = Filter.from_statedir(sdir)
+        from .cgroups import sub
         ctx = execute.ExecContext(record=record, process=process,
-                                  cgroup=self.exec_cgroup(record, sub_cgroups),
+                                  cgroup=sub.for_exec(self._cgroup(record), sub_cgroups),
                                   console_socket=console_socket, preserve_fds=preserve_fds,
                                   seccomp=seccomp)
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -207,15 +208,6 @@ class Runtime:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
-
-    def exec_cgroup(self, record: dict, sub_cgroups=()):
-        """The cgroup an exec'd process joins: the container's, or (runc's ``exec
-        --cgroup [CTRL:]PATH``) an existing sub-cgroup of it."""
-        mgr = self._cgroup(record)
-        if not sub_cgroups:
-            return mgr
-        from .cgroups import sub
-        return sub.SubCgroup(mgr, sub.parse(sub_cgroups))
 
     def exec_process(self, container_id: str, args: list[str], *, env=(), user: str | None = None,
                      cwd: str | None = None, tty: bool = False, caps=None,
@@ -261,8 +253,8 @@ class Runtime:
         sd = st.StateDir(self.root, container_id)
         record = sd.read()
         status = self._status(record)
-        if status == st.CREATING:
-            record, status = _settled(sd, record)
+        if status == st.CREATING:         # never after `create` returned (runc)
+            record, status = st.settled(sd, record)
         out = st.oci_state(record, status)
         if status == st.STOPPED and record.get("cgroup"):
             try:
@@ -349,9 +341,9 @@ class Runtime:
                                    f"{status} (use --force)")
             cg = self._cgroup(record) if record.get("cgroup") else None
             if status != st.STOPPED or force:
-                _kill_init(record)
+                signals.kill_init(record)
                 if cg is not None:
-                    _kill_cgroup(cg)
+                    signals.kill_cgroup(cg)
             if cg is not None:
                 try:
                     cg.destroy()
@@ -471,59 +463,6 @@ def _wait_exit(pid: int) -> int:
             if os.WIFSIGNALED(status):
                 return 128 + os.WTERMSIG(status)
             return os.WEXITSTATUS(status)
-
-
-def _kill_init(record: dict) -> None:
-    pid = record.get("pid") or 0
-    if pid > 0 and st.proc_start_time(pid) == record.get("pid_start"):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 10
-        while st.proc_start_time(pid) == record.get("pid_start") and time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)   # ours if we are its (sub)reaper
-            except ChildProcessError:
-                pass
-            time.sleep(0.002)
-
-
-def _kill_cgroup(cg) -> None:
-    try:
-        if cg.frozen():
-            cg.thaw()
-    except PyContainerError:
-        pass
-    deadline = time.monotonic() + 10
-    try:
-        while cg.pids() and time.monotonic() < deadline:
-            cg.kill_all(signal.SIGKILL)
-            time.sleep(0.005)
-    except PyContainerError:
-        pass
-
-
-def _settled(sd: st.StateDir, record: dict, wait: float = 5.0) -> tuple[dict, str]:
-    """The state of a record that says "creating": wait (up to ``wait`` s) for the
-    create that holds the lock, then read again; a create that died leaves "stopped"."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            sd.lock(blocking=False)
-            break
-        except ContainerNotFound:
-            raise
-        except PyContainerError:
-            if time.monotonic() >= deadline:
-                return record, st.CREATING        # still being created
-            time.sleep(0.01)
-    try:
-        record = sd.read()
-    finally:
-        sd.unlock()
-    status = st.status_of(record)
-    return record, (st.STOPPED if status == st.CREATING else status)
 
 
 def _write_pid_file(path: str, pid: int) -> None:

@@ -193,6 +193,30 @@ def status_of(record: dict, frozen: bool = False) -> str:
     return recorded
 
 
+def settled(sd: StateDir, record: dict, wait: float = 5.0) -> tuple[dict, str]:
+    """(record, status) for a record that says "creating": wait (up to ``wait`` s) for
+    the ``create`` that holds the lock, then read again. A create that died without
+    finishing leaves "stopped": "creating" is never reported once create returned."""
+    import time
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            sd.lock(blocking=False)
+            break
+        except ContainerNotFound:
+            raise
+        except StateError:
+            if time.monotonic() >= deadline:
+                return record, CREATING           # still being created
+            time.sleep(0.01)
+    try:
+        record = sd.read()
+    finally:
+        sd.unlock()
+    status = status_of(record)
+    return record, (STOPPED if status == CREATING else status)
+
+
 def list_ids(root: str) -> list[str]:
     try:
         names = os.listdir(root)

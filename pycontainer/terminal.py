@@ -289,8 +289,9 @@ def exec_(rt, container_id: str, process: dict, *, interactive: bool, sub_cgroup
     cs = ConsoleSocket()
     master = -1
     try:
+        from .cgroups import sub
         ctx = execute.ExecContext(record=record, process=process,
-                                  cgroup=rt.exec_cgroup(record, sub_cgroups),
+                                  cgroup=sub.for_exec(rt.cgroup_of(record), sub_cgroups),
                                   console_socket=cs.path)
         pid = execute.launch(ctx)
         master = cs.receive()

@@ -19,6 +19,11 @@ from ..errors import CgroupError
 from . import fs
 
 
+def for_exec(mgr, args):
+    """What an exec'd process joins: ``mgr`` itself, or the sub-cgroups ``args`` name."""
+    return SubCgroup(mgr, parse(args)) if args else mgr
+
+
 def parse(args) -> dict[str, str]:
     """``["cpu,memory:a", "b"]`` -> ``{"cpu": "a", "memory": "a", "": "b"}`` (runc's rules)."""
     paths: dict[str, str] = {}

@@ -98,9 +98,8 @@ class Manager:
         leaf = self.dirs.get("cpu")
         if want <= 0 or leaf is None:
             return
-        from . import DEFAULT_PARENT
         root = self._root(leaf)
-        top = root.rstrip("/") + DEFAULT_PARENT
+        top = root.rstrip("/") + fs.DEFAULT_PARENT
         if not leaf.startswith(top + "/"):
             return
         chain, d = [], os.path.dirname(leaf)
