@@ -108,3 +108,9 @@ long pyc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long ma
 
 #include <sys/personality.h>
 int pyc_personality(unsigned long persona) { return personality(persona); }
+
+/* bpf(2): attr is a union bpf_attr the caller packed (and may read back). */
+long pyc_bpf(int cmd, void *attr, unsigned int size)
+{
+    return syscall(SYS_bpf, cmd, attr, size);
+}

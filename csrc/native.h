@@ -51,3 +51,7 @@ long pyc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long ma
 
 /* personality(2) */
 int pyc_personality(unsigned long persona);
+
+/* bpf(2): BPF_PROG_LOAD / BPF_PROG_ATTACH / BPF_PROG_QUERY for the cgroup v2
+ * device program; attr is a packed union bpf_attr, read back by the caller. */
+long pyc_bpf(int cmd, void *attr, unsigned int size);

@@ -10,10 +10,10 @@ driver, seccomp notify).
 from __future__ import annotations
 
 from . import capabilities, mounts, procattrs, spec
+from .security import seccomp
 
 
 def features() -> dict:
-    from .security import seccomp
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",
@@ -26,6 +26,8 @@ def features() -> dict:
             "seccomp": {"enabled": True,
                         "actions": sorted(a for a in seccomp.ACTIONS if a != "SCMP_ACT_NOTIFY"),
                         "operators": sorted(seccomp.OPS),
+                        # runtime-spec features-linux.md names: containerd and podman
+                        # decode into specs-go/features, which has no plain "flags"
                         "archs": sorted("SCMP_ARCH_" + a for a in seccomp.ARCHES),
                         "knownFlags": sorted(seccomp.FLAGS),
                         "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",

@@ -202,3 +202,9 @@ def set_mempolicy(mode: int, nodes: list[int]) -> None:
 def personality(persona: int) -> int:
     """personality(2): the execution domain (PER_LINUX, PER_LINUX32)."""
     return _check(_native("pyc_personality")(persona), "personality")
+
+
+def bpf(cmd: int, attr) -> int:
+    """bpf(2) with a packed ``union bpf_attr``; a bytearray ``attr`` gets the kernel's answer."""
+    buf = attr if isinstance(attr, bytearray) else bytearray(attr)
+    return _check(lib.pyc_bpf(cmd, ffi.from_buffer(buf), len(buf)), f"bpf({cmd})")
