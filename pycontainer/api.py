@@ -315,6 +315,18 @@ def op_exec(root: str, cid: str, args, *, env=(), user=None, workdir=None, tty=F
     return rt.exec(cid, proc, detach=detach)
 
 
+def _name(name) -> str:
+    """The container's ID: its docker name, checked up front (APIError, nothing made), or a
+    random one."""
+    if name is None:
+        return uuid.uuid4().hex
+    from .state import validate_name
+    try:
+        return validate_name(str(name))
+    except PyContainerError as exc:
+        raise APIError(str(exc)) from None
+
+
 def remove_dir(cid: str) -> None:
     """Remove a container's directory and release its image hold (tolerant, idempotent)."""
     import shutil
@@ -777,7 +789,7 @@ class ContainerCollection:
 
     def _create(self, image, command, *, start, **kw):
         remove = bool(kw.get("auto_remove") or kw.get("remove"))
-        cid = kw.get("name") or uuid.uuid4().hex
+        cid = _name(kw.get("name"))
         o = options_from_kwargs(image, command, **kw)
         req = {"op": "create", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "start": start, "remove": remove}
@@ -803,7 +815,7 @@ class ContainerCollection:
         """Run to completion with a timeout that kills the whole cgroup; never raises for the
         program's own failure. Limits: mem_limit, nano_cpus/cpus, cpu_shares, pids_limit;
         network_mode="none" for no network; ``input`` (bytes) is the program's stdin."""
-        cid = kw.get("name") or uuid.uuid4().hex
+        cid = _name(kw.get("name"))
         o = options_from_kwargs(image, command, **kw)
         req = {"op": "run", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "remove": remove, "timeout": timeout}
