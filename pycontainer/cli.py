@@ -350,6 +350,9 @@ def _register_subsystems() -> None:
     from . import porcelain
     for cmd in porcelain.COMMANDS:
         main_group.add_command(cmd)
+    from .build import cli as build_cli
+    for cmd in build_cli.COMMANDS:
+        main_group.add_command(cmd)
 
 
 _register_subsystems()
