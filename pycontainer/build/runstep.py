@@ -54,6 +54,25 @@ def run(builder, st, ins, argv, env, workdir, user, network):
             rt.delete(cid, force=True)
         except ContainerNotFound:
             api.remove_dir(cid)
+            _drop_cgroup(cid)        # Ctrl-C inside create: no state yet, maybe a cgroup
+
+
+def _drop_cgroup(cid: str) -> None:
+    """Remove the build container's cgroup (default path /pycontainer/<id>) if it exists."""
+    import signal
+    import time
+    from .. import cgroups
+    from ..errors import CgroupError
+    try:
+        mgr = cgroups.open(None, cid)
+        for _ in range(100):
+            if not mgr.pids():
+                break
+            mgr.kill_all(signal.SIGKILL)
+            time.sleep(0.01)
+        mgr.destroy()
+    except (CgroupError, OSError):
+        pass
 
 
 class _Lower:
