@@ -17,17 +17,18 @@ import subprocess
 import sys
 import tempfile
 
+from ..errors import PyContainerError
+
 
 def build(client, path: str | None = None, *, dockerfile: str | None = None, tag=None,
           buildargs: dict | None = None, nocache: bool = False, target: str | None = None,
           labels: dict | None = None, network_mode: str | None = None, pull: bool = False,
           quiet: bool = False, rm: bool = True, **unsupported):
     """Build the image in context ``path``; returns (Image, iterator of log chunks)."""
-    from ..api import APIError
     if unsupported:
-        raise APIError(f"images.build: unsupported option(s): {', '.join(sorted(unsupported))}")
+        raise BuildFailed(f"images.build: unsupported option(s): {', '.join(sorted(unsupported))}")
     if not path:
-        raise APIError("images.build: give path= (a build context directory)")
+        raise BuildFailed("images.build: give path= (a build context directory)")
     with tempfile.TemporaryDirectory(prefix="pyc-build-") as tmp:
         iid = os.path.join(tmp, "iid")
         args = [sys.executable, "-m", "pycontainer", "--root", client.root, "build",
@@ -84,9 +85,9 @@ def commit(client, container_id: str, repository: str | None = None, tag: str | 
     return client.images.get(img.digest)
 
 
-class BuildFailed(Exception):
+class BuildFailed(PyContainerError):
     """docker-py's ``BuildError``: ``msg`` (the last line) and ``build_log``."""
 
-    def __init__(self, msg: str, build_log):
+    def __init__(self, msg: str, build_log=()):
         super().__init__(msg)
         self.msg, self.build_log = msg, build_log

@@ -24,6 +24,19 @@ CHANGES = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VO
            "STOPSIGNAL", "HEALTHCHECK", "SHELL")
 
 
+def _resolve(root: str, ref: str) -> str:
+    """A container ID, or a unique prefix of one (as docker accepts)."""
+    from .. import state
+    ids = state.list_ids(root)
+    if ref in ids:
+        return ref
+    hits = [i for i in ids if ref and i.startswith(ref)]
+    if len(hits) != 1:
+        raise BuildError(f"commit: container {ref!r} " +
+                         ("is ambiguous" if hits else "does not exist"))
+    return hits[0]
+
+
 class _Cfg:
     def __init__(self, config):
         self.config = config
@@ -34,14 +47,16 @@ class _Cfg:
 def commit(root: str, container: str, name: str | None, *, changes=(), message=None,
            author=None, pause=True, image_root=None):
     """Commit ``container``; returns the new store Image (named ``name`` if given)."""
-    from .. import api
     from ..container import Runtime
     from ..image import layerwriter, reference
+    from ..image.rootfs import ANN_DIR
     from ..image.store import Store
     from . import containerfile as cf, metadata
-    cid = api.resolve_id(root, container)
-    info = api.inspect(root, cid)
-    upper = os.path.join(info["Dir"], "upper") if info["Dir"] else ""
+    rt = Runtime(root)
+    cid = _resolve(root, container)
+    record = rt.state(cid)
+    cdir = (record.get("annotations") or {}).get(ANN_DIR) or ""
+    upper = os.path.join(cdir, "upper") if cdir else ""
     store = Store(image_root)
     hold = store.holds().get(cid)
     if not hold or not os.path.isdir(upper):
@@ -71,9 +86,8 @@ def commit(root: str, container: str, name: str | None, *, changes=(), message=N
     cfg.setdefault("history", []).append(
         {"created": now, "created_by": "pycontainer commit " + cid,
          **({"comment": message} if message else {}), **({"author": author} if author else {})})
-    rt = Runtime(root)
     paused = False
-    if pause and info["State"]["Status"] == "running":
+    if pause and record.get("status") == "running":
         rt.pause(cid)
         paused = True
     try:
