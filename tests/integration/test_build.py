@@ -572,3 +572,51 @@ def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
     assert run(pc, "apibuilt", "cat", "/x") == "fromapi\n"
     assert inspect(pc, "apibuilt")["Config"]["Labels"] == {"l": "1", "k": "v"}
     assert second.startswith("BuildFailed") and "--target 'nope'" in second
+
+
+def test_api_container_commit(pc, cli, leakcheck):
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import pycontainer\n"
+            "cl = pycontainer.Client(%r, image_root=%r)\n"
+            "c = cl.containers.create('busybox', ['sh', '-c', 'echo api > /a'], "
+            "network_mode='none', name='apicommit')\n"
+            "c.start(); c.wait()\n"
+            "img = c.commit('apicommitted', 'v2', changes=['CMD [\"cat\", \"/a\"]'])\n"
+            "c.remove()\n"
+            "print(img.tags[0])\n" % (ROOT, cli.root, pc.image_root))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "apicommitted:v2"
+    assert run(pc, "apicommitted:v2") == "api\n"
+
+
+def test_run_steps_get_env_workdir_user_and_build_args_not_kept(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nENV E=env\nWORKDIR /w\nARG A=default\n"
+                       "RUN echo \"$E $A $HTTP_PROXY $(pwd) $(id -u)\" > /w/o\n"
+                       "USER 1000\nRUN id -u > /tmp/uid\n"})
+    p = build(pc, c, "-q", "-t", "runenv", "--build-arg", "A=given",
+              "--build-arg", "HTTP_PROXY=http://proxy.invalid:3128")
+    assert p.stdout.strip().startswith("sha256:") and len(p.stdout.strip().splitlines()) == 1
+    assert run(pc, "runenv", "cat", "/w/o", "/tmp/uid") == \
+        "env given http://proxy.invalid:3128 /w 0\n1000\n"
+    i = inspect(pc, "runenv")
+    assert "proxy.invalid" not in json.dumps(i) and not any("A=" in e for e in i["Config"]["Env"])
+
+
+def test_save_of_a_built_image_loads_in_skopeo_and_prune_reclaims_the_cache(pc, tmp_path,
+                                                                           leakcheck):
+    import shutil
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo x > /x\n"})
+    build(pc, c, "-t", "saveme")
+    out = tmp_path / "saveme.tar"
+    assert pc("save", "-o", str(out), "saveme").returncode == 0
+    if shutil.which("skopeo"):
+        p = subprocess.run(["skopeo", "inspect", f"oci-archive:{out}"], capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["Layers"] == [x["digest"] for x in
+                                                  inspect(pc, "saveme")["Layers"]]
+    assert pc("rmi", "saveme").returncode == 0
+    p = pc("builder", "prune")
+    assert p.returncode == 0 and "forgot" in p.stdout
+    assert "Using cache" not in build(pc, c, "-t", "saveme").stdout
