@@ -175,6 +175,23 @@ def words(text: str, env: dict, escape: str = "\\") -> list[str]:
     return _lex(text, env, escape, split=True)
 
 
+def expand_vars(text: str, env: dict, escape: str = "\\") -> str:
+    """Variables only (a heredoc body): quotes stay; ``\\$`` is a literal ``$``."""
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c == escape and text[i + 1:i + 2] == "$":
+            out.append("$")
+            i += 2
+        elif c == "$":
+            v, i = _var(text, i, env, escape)
+            out.append(v)
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
 def _lex(text: str, env: dict, escape: str, split: bool) -> list[str]:
     out: list[str] = []
     cur: list[str] = []

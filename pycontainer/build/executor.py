@@ -331,9 +331,7 @@ class Builder:
         else:
             args = cf.words(ins.args, env, ins.escape)
         if ins.heredocs:
-            heredoc_names = {w for w, _, _ in ins.heredocs}
-            args = [a for a in args if a.lstrip("<-").strip("'\"") not in heredoc_names
-                    or not a.startswith("<<")]
+            args = [a for a in args if not a.startswith("<<")]       # the <<WORD markers
         if len(args) < (1 if ins.heredocs else 2):
             raise ins.error("requires at least two arguments: source(s) and destination")
         dest, sources = args[-1], args[:-1]
@@ -393,7 +391,7 @@ class Builder:
         names = []
         for w, body, expand in ins.heredocs:
             with open(os.path.join(tmp, w), "w") as f:
-                f.write(cf.word(body, env, ins.escape) if expand and False else body)
+                f.write(cf.expand_vars(body, env, ins.escape) if expand else body)
             os.chmod(os.path.join(tmp, w), 0o644)
             names.append(w)
         for s in sources:

@@ -200,12 +200,14 @@ def test_continuations_comments_heredocs_and_the_escape_directive(pc, tmp_path, 
     c = ctx(tmp_path, {"Containerfile": "# escape=`\nFROM busybox\n"
                        "RUN echo one `\n# a comment inside\n\n    two > /cont.txt\n"
                        "RUN <<EOF\necho from heredoc > /here.txt\necho line2 >> /here.txt\nEOF\n"
-                       "COPY <<EOT /etc/made.txt\ncontent $HOME\nEOT\n"
+                       "ARG V=val\nCOPY <<EOT /etc/made.txt\ncontent $V \"q\" `$V\nEOT\n"
+                       "COPY <<'EOT' /etc/raw.txt\nraw $V\nEOT\n"
                        "run cat <<-END > /tabs.txt\n\tindented\n\tEND\n"})
     build(pc, c, "-t", "syntax")
     assert run(pc, "syntax", "cat", "/cont.txt") == "one two\n"
     assert run(pc, "syntax", "cat", "/here.txt") == "from heredoc\nline2\n"
-    assert run(pc, "syntax", "cat", "/etc/made.txt") == "content $HOME\n"
+    assert run(pc, "syntax", "cat", "/etc/made.txt") == "content val \"q\" $V\n"
+    assert run(pc, "syntax", "cat", "/etc/raw.txt") == "raw $V\n"
     assert run(pc, "syntax", "cat", "/tabs.txt") == "indented\n"
 
 
