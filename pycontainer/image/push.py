@@ -130,8 +130,12 @@ def push(store, src: str, dest: str | None = None, *, insecure: bool | None = No
     digest = info["Digest"]
     manifest_bytes = _read(store.blob_path(digest))
     m = json.loads(manifest_bytes)
+    seen = _Seen(store, ref.api_host)
     for desc in list(m["layers"]) + [m["config"]]:
-        _blob(s, store, repo, desc, chunk_size, mount_from)
+        src = mount_from or seen.repo_with(desc["digest"], repo)
+        if src:
+            s.scopes.add(f"repository:{src}:pull")
+        _blob(s, store, repo, desc, chunk_size, src)
     mt = m.get("mediaType") or info["MediaType"]
     status, headers, body = s.request("PUT", f"/v2/{repo}/manifests/{ref.tag or digest}",
                                       manifest_bytes, {"Content-Type": mt})
@@ -142,7 +146,40 @@ def push(store, src: str, dest: str | None = None, *, insecure: bool | None = No
         raise ImageError(f"push {ref.short}: the registry stored the manifest as {got}, "
                          f"not {digest}")
     s.log(f"{ref.short}: digest: {digest} size: {len(manifest_bytes)}")
+    seen.add([d["digest"] for d in list(m["layers"]) + [m["config"]]], repo)
     return digest
+
+
+class _Seen:
+    """Which repository of a registry we pushed each blob to: a mount source next time.
+
+    Kept in ``<image root>/push-seen.json`` ({registry: {digest: repository}});
+    a stale entry only costs one refused mount (the registry answers 202 and
+    the upload goes on in the same session)."""
+
+    def __init__(self, store, host: str):
+        self.path, self.host = store.path("push-seen.json"), host
+        try:
+            with open(self.path) as f:
+                self.data = json.load(f)
+        except (OSError, ValueError):
+            self.data = {}
+
+    def repo_with(self, digest: str, not_repo: str) -> str | None:
+        r = self.data.get(self.host, {}).get(digest)
+        return r if r and r != not_repo else None
+
+    def add(self, digests, repo: str) -> None:
+        reg = self.data.setdefault(self.host, {})
+        for d in digests:
+            reg[d] = repo
+        tmp = f"{self.path}.{os.getpid()}"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(self.data, f)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass                                   # only an optimisation
 
 
 def _read(path: str) -> bytes:

@@ -544,6 +544,8 @@ def test_push_then_pull_back_monolithic_and_chunked(pc, tmp_path, registry, leak
     assert p2.returncode == 0 and p2.stdout.strip() == digest, p2.stderr
     again = pc("push", "topush", f"{registry}/t/one:v1")
     assert "already exists" in again.stderr
+    third = pc("push", "topush", f"{registry}/t/three:v1")        # blobs known in t/one
+    assert third.returncode == 0 and "mounted from t/" in third.stderr, third.stderr
     other = tmp_path / "other-store"
     env = {"PYCONTAINER_IMAGE_ROOT": str(other)}
     assert pc("pull", f"{registry}/t/two:v1", env=env).returncode == 0
@@ -622,3 +624,77 @@ def test_save_of_a_built_image_loads_in_skopeo_and_prune_reclaims_the_cache(pc, 
     p = pc("builder", "prune")
     assert p.returncode == 0 and "forgot" in p.stdout
     assert "Using cache" not in build(pc, c, "-t", "saveme").stdout
+
+
+def test_push_gets_a_bearer_token_and_uploads_everything(pc, tmp_path):
+    """A fake registry: every /v2/ call wants ``Bearer tok`` with the push scope."""
+    from pycontainer.image import push as push_mod
+    from pycontainer.image.store import Store
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo t > /t\n"})
+    build(pc, c, "-t", "tokpush")
+    got = {"blobs": {}, "manifest": None, "scopes": []}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def _auth(self) -> bool:
+            if self.headers.get("Authorization") == "Bearer tok":
+                return True
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{port}/token",'
+                             'service="fake"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return False
+
+        def _reply(self, code, headers=()):
+            self.send_response(code)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self):
+            if self.path.startswith("/token"):
+                got["scopes"].append(self.path)
+                body = b'{"token": "tok"}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        def do_HEAD(self):
+            if self._auth():
+                d = self.path.rsplit("/", 1)[1]
+                self._reply(200 if d in got["blobs"] else 404)
+
+        def do_POST(self):
+            if self._auth():
+                self._reply(202, [("Location", "/v2/x/y/blobs/uploads/u1?state=1")])
+
+        def do_PUT(self):
+            if not self._auth():
+                return
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if "/manifests/" in self.path:
+                got["manifest"] = data
+                self._reply(201, [("Docker-Content-Digest",
+                                   "sha256:" + hashlib.sha256(data).hexdigest())])
+            else:
+                d = self.path.split("digest=")[1]
+                assert "sha256:" + hashlib.sha256(data).hexdigest() == d
+                got["blobs"][d] = len(data)
+                self._reply(201)
+    srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        st = Store(pc.image_root)
+        digest = push_mod.push(st, "tokpush", f"127.0.0.1:{port}/x/y:v1")
+    finally:
+        srv.shutdown()
+    m = json.loads(got["manifest"])
+    assert digest == inspect(pc, "tokpush")["Digest"]
+    assert set(got["blobs"]) == {x["digest"] for x in m["layers"]} | {m["config"]["digest"]}
+    assert got["scopes"] and "repository%3Ax%2Fy%3Apull%2Cpush" in got["scopes"][0]
