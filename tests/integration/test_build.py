@@ -184,6 +184,12 @@ def test_metadata_instructions_fill_the_image_config(pc, tmp_path, leakcheck):
     assert build_dirs() == []
 
 
+def test_dockerfile_is_found_when_there_is_no_containerfile(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Dockerfile": "FROM busybox\nLABEL from=dockerfile\n"})
+    build(pc, c, "-t", "df")
+    assert inspect(pc, "df")["Config"]["Labels"] == {"from": "dockerfile"}
+
+
 def test_entrypoint_resets_an_inherited_cmd_and_shell_form_uses_shell(pc, tmp_path, leakcheck):
     c = ctx(tmp_path, {"Containerfile": "FROM busybox\nCMD [\"sh\"]\n"})
     build(pc, c, "-t", "basecmd")
@@ -331,10 +337,12 @@ def test_multistage_copy_from_target_and_unused_stages_skipped(pc, tmp_path, lea
                        "FROM busybox AS unused\nRUN echo 'must not run' && exit 3\n"
                        "FROM builder AS derived\nRUN echo more >> /artifact\n"
                        "FROM busybox\nCOPY --from=derived /artifact /got\n"
-                       "COPY --from=0 /artifact /first\n"})
+                       "COPY --from=0 /artifact /first\n"
+                       "COPY --from=docker.io/library/busybox:latest /bin/busybox /opt/busybox\n"})
     p = build(pc, c, "-t", "multi")
     assert "must not run" not in p.stdout
     assert run(pc, "multi", "cat", "/got", "/first") == "built\nmore\nbuilt\n"
+    assert run(pc, "multi", "/opt/busybox", "echo", "copied from an image") == "copied from an image\n"
     p = build(pc, c, "-t", "multi-builder", "--target", "builder")
     assert run(pc, "multi-builder", "cat", "/artifact") == "built\n"
     assert "STEP 2/2" in p.stdout
@@ -367,6 +375,11 @@ BAD = [
      ".dockerignore:2: syntax error in pattern"),
     ("target", {"Containerfile": "FROM busybox AS a\n"}, ("--target", "nope"),
      "--target 'nope': no stage of that name"),
+    ("platform", {"Containerfile": "FROM --platform=linux/s390x busybox\n"}, (),
+     "Containerfile:1: FROM --platform=linux/s390x: this builder runs linux/"),
+    ("nofile", {"other": "x"}, (), "no Containerfile or Dockerfile in the build context"),
+    ("badflag", {"Containerfile": "FROM busybox\nCOPY --frm=x a /b\n"}, (),
+     "Containerfile:2: COPY unknown flag --frm"),
 ]
 
 
