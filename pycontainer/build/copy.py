@@ -248,12 +248,23 @@ def apply(p: Plan, upper: str, tree: Tree, owner: tuple[int, int] | None, chmod:
     made: set[tuple[str, ...]] = set()
     for d in sorted(p.dest_dirs):
         make_dirs(upper, tree, list(d), made, what, final_owner=owner)
+    parents: dict[tuple[str, ...], list[str]] = {}
     for s, d, st in p.entries:
+        key = tuple(d[:-1])
+        if key not in parents:             # a symlinked dir of the image: follow it, inside it
+            parents[key] = tree.resolve("/".join(key))
+        d = parents[key] + [d[-1]]
         make_dirs(upper, tree, d[:-1], made, what)
         path = os.path.join(upper, *d)
         mode = chmod if chmod is not None else stat.S_IMODE(st.st_mode)
         uid, gid = owner if owner else (0, 0)
         below = tree.lstat(d)
+        if stat.S_ISDIR(st.st_mode) and below is not None and stat.S_ISLNK(below.st_mode):
+            real = tree.resolve("/".join(d))           # a symlink to a dir in the image:
+            rst = tree.lstat(real)                      # copy into its target, as docker does
+            if rst is not None and stat.S_ISDIR(rst.st_mode):
+                make_dirs(upper, tree, real, made, what)
+                continue
         if stat.S_ISDIR(st.st_mode):
             if below is not None and not stat.S_ISDIR(below.st_mode):
                 raise BuildError(f"{what}: cannot copy directory to /{'/'.join(d)}: a "
@@ -267,6 +278,11 @@ def apply(p: Plan, upper: str, tree: Tree, owner: tuple[int, int] | None, chmod:
                 raise BuildError(f"{what}: cannot overwrite directory /{'/'.join(d)} with a "
                                  "non-directory")
             _clear(path)
+            gone = tuple(d)                # a dir we made may now be a file or a symlink:
+            for k in [k for k in made if k[:len(gone)] == gone]:
+                made.discard(k)            # never write through it (make_dirs re-checks)
+            for k in [k for k in parents if k[:len(gone)] == gone]:
+                del parents[k]
             if stat.S_ISLNK(st.st_mode):
                 os.symlink(p.src.readlink(s), path)
                 os.chown(path, uid, gid, follow_symlinks=False)

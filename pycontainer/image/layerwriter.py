@@ -80,6 +80,8 @@ def write_layer(upper: str, out, *, level: int = 6, mtime: int | None = None,
                 path = os.path.join(dirpath, name)
                 rel = os.path.normpath(os.path.join(rel_dir, name))
                 st = os.lstat(path)
+                if stat.S_ISSOCK(st.st_mode):
+                    continue                             # tar has no sockets (docker skips them)
                 if skip and skip(rel, st):
                     if stat.S_ISDIR(st.st_mode):
                         dirnames.remove(name)

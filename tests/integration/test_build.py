@@ -711,3 +711,17 @@ def test_push_gets_a_bearer_token_and_uploads_everything(pc, tmp_path):
     assert digest == inspect(pc, "tokpush")["Digest"]
     assert set(got["blobs"]) == {x["digest"] for x in m["layers"]} | {m["config"]["digest"]}
     assert got["scopes"] and "repository%3Ax%2Fy%3Apull%2Cpush" in got["scopes"][0]
+
+
+def test_copy_follows_symlinked_dirs_of_the_image_and_never_the_host(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN mkdir -p /usr/real && "
+                       "ln -s /usr/real /lnk && ln -s ../../etc /usr/esc\n"
+                       "COPY tree/ /\nCOPY c a b /dst/\n",
+                       "tree/lnk/file": "in real\n", "tree/usr/esc/pwn-test": "x\n",
+                       "c/x/f": "ok\n", "b/x/pwn-test2": "x\n"})
+    os.makedirs(os.path.join(c, "a"))
+    os.symlink("/etc", os.path.join(c, "a", "x"))
+    build(pc, c, "-t", "symcopy")
+    assert not os.path.exists("/etc/pwn-test") and not os.path.exists("/etc/pwn-test2")
+    out = run(pc, "symcopy", "sh", "-c", "cat /usr/real/file; ls /etc/pwn-test")
+    assert out == "in real\n/etc/pwn-test\n"
