@@ -38,6 +38,8 @@ from .plan import Stage, plan_stages
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
               "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 DEFAULT_SHELL = ["/bin/sh", "-c"]
+# on the manifests of a build's per-step images (the cache): `images` may hide them, as docker does
+ANN_INTERMEDIATE = "org.pycontainer.build.intermediate"
 
 
 @dataclass
@@ -433,14 +435,15 @@ class Builder:
         cfg.setdefault("history", []).append({"created": _now(), "created_by": text,
                                               "comment": "pycontainer build"})
         cfg["created"] = _now()
-        img = self._commit(st, cfg, [layer], [])
+        img = self._commit(st, cfg, [layer], [], intermediate=True)
         self.cache.put(k, img.digest)
         self._adopt(st, img, k)
         return None
 
-    def _commit(self, st: State, cfg: dict, layers, names):
+    def _commit(self, st: State, cfg: dict, layers, names, intermediate: bool = False):
         from ..image import layerwriter
-        return layerwriter.add_image(self.store, st.manifest, cfg, layers, names)
+        return layerwriter.add_image(self.store, st.manifest, cfg, layers, names,
+                                     {ANN_INTERMEDIATE: "true"} if intermediate else None)
 
     def _tag(self, img, names):
         for n in names:

@@ -185,7 +185,7 @@ def add_layer(store, upper: str, *, level: int = 6, skip=None) -> tuple[dict, st
 
 
 def add_image(store, base_manifest: dict | None, config: dict, layers: list[tuple[dict, str]],
-              names: list[str] = ()):
+              names: list[str] = (), annotations: dict | None = None):
     """Config + base layers + new (descriptor, diff_id) layers -> an image in ``store``."""
     import json
     from .store import MT_OCI_CONFIG, MT_OCI_MANIFEST
@@ -199,5 +199,7 @@ def add_image(store, base_manifest: dict | None, config: dict, layers: list[tupl
         manifest = {"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
                     "config": {"mediaType": MT_OCI_CONFIG, "digest": cfg_digest, "size": len(cfg)},
                     "layers": list((base_manifest or {}).get("layers") or []) + [d for d, _ in layers]}
+        if annotations:
+            manifest["annotations"] = dict(annotations)
         data = json.dumps(manifest, separators=(",", ":")).encode()
         return store.add_image(data, list(names))
