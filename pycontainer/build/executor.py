@@ -271,6 +271,11 @@ class Builder:
 
     def do_run(self, st: State, ins):
         from . import runstep
+        bad = set(ins.flags) - {"network"}
+        if bad:
+            raise ins.error(f"--{sorted(bad)[0]} is not supported by this builder")
+        if ins.flags.get("network", "none") not in ("none", "host", "bridge", "default"):
+            raise ins.error(f"--network={ins.flags['network']}: want none, host or default")
         argv = self.run_argv(st, ins)
         env = self.run_env(st)
         c = st.config["config"]
@@ -282,6 +287,7 @@ class Builder:
         if st.ref is None:
             raise ins.error("cannot run on an image with no layers (FROM scratch)")
         net = ins.flags.get("network") or self.o.network
+        net = self.o.network if net == "default" else net
         layer = runstep.run(self, st, ins, argv, env, c.get("WorkingDir") or "/",
                             c.get("User") or "", net)
         return self.commit_layer(st, k, text, layer)

@@ -380,6 +380,8 @@ BAD = [
     ("nofile", {"other": "x"}, (), "no Containerfile or Dockerfile in the build context"),
     ("badflag", {"Containerfile": "FROM busybox\nCOPY --frm=x a /b\n"}, (),
      "Containerfile:2: COPY unknown flag --frm"),
+    ("runmount", {"Containerfile": "FROM busybox\nRUN --mount=type=cache,target=/c true\n"}, (),
+     "Containerfile:2: RUN --mount is not supported by this builder"),
 ]
 
 
