@@ -388,6 +388,7 @@ BAD = [
 @pytest.mark.parametrize("name,files,args,msg", BAD, ids=[b[0] for b in BAD])
 def test_bad_input_is_one_line_exit_125_and_leaves_nothing(pc, tmp_path, leakcheck,
                                                            name, files, args, msg):
+    build(pc, ctx(tmp_path, {"Containerfile": "FROM busybox\n"}, "base"))   # busybox in store
     c = ctx(tmp_path, files)
     if name == "symlink":
         os.symlink("/etc/passwd", os.path.join(c, "out"))
