@@ -763,6 +763,11 @@ class Container:
     def top(self) -> list[int]:
         return self._call(self._rt().pids, self.id)
 
+    def commit(self, repository=None, tag=None, **kw):
+        """docker SDK ``Container.commit``; see pycontainer/build/api.py."""
+        from .build import api as build_api
+        return self._call(build_api.commit, self.client, self.id, repository, tag, **kw)
+
     def exec_run(self, cmd, stdout=True, stderr=True, stdin=False, tty=False, privileged=False,
                  user="", detach=False, environment=None, workdir=None, demux=False) -> ExecResult:
         """Run ``cmd`` in the container; (exit_code, output) with stdout and stderr as asked."""
@@ -888,6 +893,11 @@ class ImageCollection:
 
     def remove(self, image: str, force: bool = False) -> None:
         self._call(self._store().remove, image, force=force)
+
+    def build(self, **kw):
+        """docker SDK ``images.build``: (Image, log chunks); see pycontainer/build/api.py."""
+        from .build import api as build_api
+        return build_api.build(self.client, **kw)
 
     def load(self, data) -> list[Image]:
         """A ``docker save`` / OCI archive: bytes, a file object or a path."""

@@ -392,6 +392,9 @@ def _register_subsystems() -> None:
     from .cdi import cli as cdi_cli
     for cmd in cdi_cli.COMMANDS:
         main_group.add_command(cmd)
+    from .build import cli as build_cli
+    for cmd in build_cli.COMMANDS:
+        main_group.add_command(cmd)
 
 
 _register_subsystems()
