@@ -117,7 +117,7 @@ class Check:
         sys.exit(SKIP)
 
     # running the lab
-    def start(self, *argv: str, timeout: float = 20, wait_exit: bool = False) -> dict:
+    def start(self, *argv: str, timeout: float = 180, wait_exit: bool = False) -> dict:
         """Run lab.py; return what it reported. On failure print its stderr and exit 1."""
         sdir = state_dir(self.lab)
         for name in os.listdir(sdir):
@@ -139,6 +139,9 @@ class Check:
             if self.proc.poll() is not None and not os.path.exists(ready):
                 break
             time.sleep(0.05)
+        if self.proc.poll() is None:
+            self.fail(f"lab.py did not report within {timeout:.0f} s", "is it waiting for something?")
+            self.finish()
         self.errlog.seek(0)
         out = self.errlog.read().strip().splitlines()
         hint = next((l for l in reversed(out) if "NotImplementedError" in l or "Error" in l), "")
