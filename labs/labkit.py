@@ -161,7 +161,9 @@ class Check:
 
     def finish(self) -> None:
         """Stop the lab's program (by its PID; we started it), clean up, exit 0 or 1."""
-        if self.proc and self.proc.poll() is None:
+        if self.proc:
+            # The whole process group: lab.py's children outlive it when it
+            # failed half-way (a child waiting on a pipe, in its namespaces).
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -169,8 +171,19 @@ class Check:
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+                pass
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(self.proc.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+            else:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         for fn in reversed(self.cleanups):
             try:
                 fn()

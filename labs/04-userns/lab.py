@@ -16,6 +16,8 @@ to_parent, from_child = os.pipe()
 from_parent, to_child = os.pipe()
 pid = os.fork()
 if pid == 0:
+    os.close(to_parent)                       # so a parent that dies gives us EOF, not a hang
+    os.close(to_child)
     syscalls.unshare(syscalls.CLONE_NEWUSER)
     os.write(from_child, b"u")               # "I have unshared: map me"
     if os.read(from_parent, 1) != b"m":       # "mapped"
@@ -26,6 +28,8 @@ if pid == 0:
         f.write(f"uid inside: {os.getuid()}\n")
     os.write(from_child, b"d")
     labkit.wait_forever()
+os.close(from_child)
+os.close(from_parent)
 os.read(to_parent, 1)
 ex.write_id_maps(pid, OUTSIDE, COUNT)
 os.write(to_child, b"m")

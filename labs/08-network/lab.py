@@ -21,9 +21,12 @@ to_parent, from_child = os.pipe()
 from_parent, to_child = os.pipe()
 pid = os.fork()
 if pid == 0:
+    os.close(to_parent)                          # so a parent that dies gives us EOF, not a hang
+    os.close(to_child)
     syscalls.unshare(syscalls.CLONE_NEWNET)
     os.write(from_child, b"n")
-    os.read(from_parent, 1)                      # the veth end has arrived
+    if os.read(from_parent, 1) != b"v":          # the veth end has arrived (or the parent died)
+        os._exit(1)
     with IPRoute() as ipr:
         ex.configure_inside(ipr, "lab08c", address, PREFIX, GATEWAY)
     srv = socket.create_server(("0.0.0.0", PORT))
@@ -32,6 +35,8 @@ if pid == 0:
         conn, _ = srv.accept()
         conn.sendall(b"hello from lab 08\n")
         conn.close()
+os.close(from_child)
+os.close(from_parent)
 os.read(to_parent, 1)
 with IPRoute() as ipr:
     ex.make_bridge(ipr, BRIDGE, GATEWAY, PREFIX)

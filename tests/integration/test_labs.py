@@ -20,9 +20,25 @@ ALL = sorted(d for d in os.listdir(LABS) if d[:2].isdigit())
 pytestmark = pytest.mark.root
 
 
+def _lab_processes(lab: str) -> list[int]:
+    mine = os.path.join(LABS, lab, "lab.py")
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if mine.encode() in f.read():
+                    pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
 def run_check(lab: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([os.path.join(LABS, lab, "check"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, PYTHON=sys.executable))
+    r = subprocess.run([os.path.join(LABS, lab, "check"), *args], capture_output=True, text=True,
+                       timeout=timeout, env=dict(os.environ, PYTHON=sys.executable))
+    assert _lab_processes(lab) == [], f"{lab}: lab.py processes left behind"
+    assert not os.path.exists("/run/pycontainer-lab12") or os.listdir("/run/pycontainer-lab12") == []
+    return r
 
 
 @pytest.mark.parametrize("lab", ALL)
