@@ -51,7 +51,7 @@ def _rt(ctx: click.Context):
               help="Rootless mode: only 'false' and 'auto' are supported.")
 @click.option("--trace", "trace_on", is_flag=True,
               help="Print every setup step as a timeline on stderr.")
-@click.option("--trace-to", "trace_to", default=None, metavar="json|FILE",
+@click.option("--trace-to", "trace_to", default=None, metavar="json|FILE|FILE.html",
               help="Trace as JSON lines to stderr ('json') or to FILE. Also PYCONTAINER_TRACE.")
 @click.option("--cdi-spec-dir", "cdi_spec_dirs", multiple=True, metavar="DIR",
               help="Read CDI specs from DIR instead of /etc/cdi, /var/run/cdi (repeatable; "

@@ -455,9 +455,10 @@ def _wait_exit(pid: int) -> int:
         except ChildProcessError:
             return 0
         if wpid == pid:
-            if os.WIFSIGNALED(status):
-                return 128 + os.WTERMSIG(status)
-            return os.WEXITSTATUS(status)
+            code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            trace.event("exit", "", pid=pid, status=code,
+                        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
+            return code
 
 
 def _write_pid_file(path: str, pid: int) -> None:

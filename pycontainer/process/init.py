@@ -392,6 +392,7 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
     fd = _move_fd_above(report_sock.detach(), keep)
     dmz = exeseal.place(dmz_fd, fd + 1)            # sealed exec helper (CVE-2019-5736)
     trace.event("close_range", "", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
+    trace.event("execve", "process.args", path=path, args=proc["args"], cwd=proc.get("cwd", "/"))
     trace.close()
     if fd > keep:
         sc.close_range(keep, fd - 1)
