@@ -1,0 +1,279 @@
+"""The operations the porcelain (``run IMAGE``, ``logs``, ``wait``, ``stop``) and the API share.
+
+* forking ones, for a single-threaded process only (the CLI, or the API's
+  helper, api/helper.py): ``op_create`` (``run -d``, ``containers.create``:
+  the container under a monitor, detach.py), ``op_run`` (the foreground
+  program on our stdio, with a timeout that kills its whole cgroup) and
+  ``op_exec``;
+* reading ones, for any process and thread: ``inspect`` (a docker-inspect
+  record from the state and the container's directory), ``resolve_id``,
+  ``read_logs``/``follow_logs``, ``wait`` and ``stop``.
+
+Each one raises the runtime's errors (``pycontainer.errors``); the reading
+ones raise the API's (``api/errors.py``) where docker's SDK has a class.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+from ..errors import PyContainerError
+from .config import ANN_DIR, ANN_IMAGE, build, remove_dir
+from .errors import APIError, NotFound, translate
+
+
+def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False,
+              image_root=None) -> dict:
+    """Build and create under a monitor (``run -d``, ``containers.create``); -> {id, pid}."""
+    from .. import detach
+    from ..container import Runtime
+    cdir, plan = build(cid, o, image_root=image_root, root=root)
+    rt = Runtime(root)
+    try:
+        pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(o.get("tty")), start=start, remove=remove,
+                           interactive=bool(o.get("interactive")), overlay=plan)
+    except BaseException:
+        if not os.path.isdir(os.path.join(root, cid)):
+            remove_dir(cid)
+        raise
+    return {"id": cid, "pid": pid}
+
+
+def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None = None,
+           image_root=None, forward_signals: bool = False, pull: str = "missing") -> dict:
+    """Build, run in the foreground on our stdio, wait; -> {exit_code, oom_killed, timed_out, wall}.
+
+    ``timeout`` (seconds from start) kills every process of the container's
+    cgroup. The exit status is also written to the container's exit.json,
+    so a kept container reports it later.
+    """
+    from .. import detach
+    from ..container import Runtime
+    cdir, plan = build(cid, o, image_root=image_root, pull=pull, root=root)
+    rt = Runtime(root)
+    try:
+        record = rt.create(cid, cdir, overlay=plan)
+    except BaseException:
+        if not os.path.isdir(os.path.join(root, cid)):
+            remove_dir(cid)
+        raise
+    timed_out = False
+    try:
+        files, oom_before = detach._oom_files(rt, record)
+        pid = record["pid"]
+        t0 = time.monotonic()
+        old = {}
+        if forward_signals:         # as docker's sig-proxy: our signals go to the program
+            from ..container import _forward
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                      signal.SIGUSR2):
+                old[s] = signal.signal(s, lambda n, _f: _forward(pid, n))
+        rt.start(cid)
+        pidfd = os.pidfd_open(pid)
+        try:
+            import select
+            left = None if timeout is None else timeout - (time.monotonic() - t0)
+            r, _, _ = select.select([pidfd], [], [], None if left is None else max(0.0, left))
+            if not r:
+                timed_out = True
+                rt.cgroup_of(record).kill_all(signal.SIGKILL)
+        finally:
+            os.close(pidfd)
+        from ..container import _wait_exit
+        code = _wait_exit(pid)
+        for s, h in old.items():
+            signal.signal(s, h)
+        wall = time.monotonic() - t0
+        from .. import monitor
+        oom = monitor.oom_kills(files) > oom_before
+        monitor.write_exit(os.path.join(cdir, detach.EXIT),
+                           {"exit_code": code, "signal": code - 128 if code > 128 else 0,
+                            "oom_killed": oom, "finished_at": monitor.rfc3339(time.time_ns())})
+    except BaseException:
+        rt.delete(cid, force=True)
+        raise
+    if remove:
+        rt.delete(cid, force=True)
+    return {"id": cid, "exit_code": code, "oom_killed": oom, "timed_out": timed_out, "wall": wall}
+
+
+def op_exec(root: str, cid: str, args, *, env=(), user=None, workdir=None, tty=False,
+            interactive=False, privileged=False, detach=False) -> int:
+    """``exec`` on our stdio; the exit status (0 once started with ``detach``)."""
+    from ..container import Runtime
+    rt = Runtime(root)
+    caps = None
+    if privileged:
+        from ..capabilities import CAPS
+        caps = sorted(CAPS)
+    proc = rt.exec_process(cid, list(args), env=list(env), user=user, cwd=workdir, tty=False, caps=caps)
+    if tty and not detach:
+        from .. import terminal
+        return terminal.exec_(rt, cid, proc, interactive=interactive)
+    return rt.exec(cid, proc, detach=detach)
+
+
+def inspect(root: str, cid: str) -> dict:
+    """docker-inspect-shaped record of a container, from its state and its directory."""
+    from .. import detach
+    from ..container import Runtime
+    try:
+        rt = Runtime(root)
+        state = rt.state(cid)
+    except PyContainerError as exc:
+        raise translate(exc) from None
+    ann = state.get("annotations") or {}
+    cdir = ann.get(ANN_DIR) or ""
+    try:
+        with open(os.path.join(cdir, "config.json")) as f:
+            proc = json.load(f).get("process", {})
+    except (OSError, ValueError):
+        proc = {}
+    ex = detach.read_exit(cdir) if cdir else None
+    status = {"creating": "created", "stopped": "exited"}.get(state["status"], state["status"])
+    return {
+        "Id": cid, "Name": cid, "Created": state.get("created", ""),
+        "Path": (proc.get("args") or [""])[0], "Args": (proc.get("args") or [])[1:],
+        "State": {"Status": status, "Running": status == "running", "Paused": status == "paused",
+                  "Pid": state.get("pid", 0), "ExitCode": (ex or {}).get("exit_code", 0 if not ex and status != "exited" else -1),
+                  "OOMKilled": bool((ex or {}).get("oom_killed")),
+                  "FinishedAt": (ex or {}).get("finished_at", "")},
+        "Config": {"Image": ann.get(ANN_IMAGE, ""), "Cmd": proc.get("args", []),
+                   "Tty": bool(proc.get("terminal")), "Env": proc.get("env", [])},
+        "Dir": cdir, "Bundle": state.get("bundle", ""),
+    }
+
+
+def resolve_id(root: str, ref: str) -> str:
+    """A full ID, a name (IDs are names here) or a unique ID prefix -> the ID."""
+    from .. import state as st
+    ids = st.list_ids(root)
+    if ref in ids:
+        return ref
+    matches = [i for i in ids if i.startswith(ref)] if ref else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise APIError(f"container {ref!r} is ambiguous: {len(matches)} IDs start with it")
+    raise NotFound(f"container {ref!r} does not exist")
+
+
+def read_logs(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, since_offset=0):
+    """(chunks of bytes, new offset) from the container's json.log."""
+    from .. import detach
+    path = os.path.join(cdir, detach.LOG)
+    try:
+        with open(path, "rb") as f:
+            f.seek(since_offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], since_offset
+    end = data.rfind(b"\n") + 1          # a line still being written waits for the next read
+    lines = data[:end].splitlines()
+    want = {"stdout"} if stdout else set()
+    if stderr:
+        want.add("stderr")
+    out = []
+    for line in lines:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("stream") in want:
+            text = e.get("log", "")
+            out.append((e["stream"], (e["time"] + " " if timestamps else "") + text))
+    if tail is not None and tail != "all":
+        out = out[-int(tail):] if int(tail) > 0 else []
+    return [(s, t.encode()) for s, t in out], since_offset + end
+
+
+# --- stop / wait / logs -f ---------------------------------------------------------------
+
+def stop(root: str, cid: str, timeout: float = 10) -> None:
+    """docker stop: SIGTERM to the init; after ``timeout`` SIGKILL to the whole cgroup."""
+    from ..container import Runtime
+    rt = Runtime(root)
+    try:
+        record = rt.record(cid)
+        if rt.state(cid)["status"] in ("stopped",):
+            return
+        cdir = (record.get("annotations") or {}).get(ANN_DIR, "")
+        try:
+            rt.kill(cid, signal.SIGTERM)
+        except PyContainerError:
+            pass
+        if _wait_stopped(rt, cid, cdir, timeout):
+            return
+        try:
+            rt.kill(cid, signal.SIGKILL, all_processes=True)
+        except PyContainerError:
+            pass
+        _wait_stopped(rt, cid, cdir, 10)
+    except PyContainerError as exc:
+        raise translate(exc) from None
+
+
+def _wait_stopped(rt, cid, cdir, timeout) -> bool:
+    from .. import detach
+    from .. import state as st
+    deadline = time.monotonic() + timeout
+    if cdir and detach.monitor_pid(cdir):
+        return detach.wait_monitor(cdir, timeout)
+    record = rt.record(cid)
+    while time.monotonic() < deadline:
+        if st.status_of(record) == st.STOPPED:
+            return True
+        time.sleep(0.02)
+    return st.status_of(record) == st.STOPPED
+
+
+def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
+    """Until the program exits; (exit status, OOM-killed). -1 when nobody saw the status."""
+    from .. import detach
+    from .. import state as st
+    from ..container import Runtime
+    rt = Runtime(root)
+    try:
+        record = rt.record(cid)
+    except PyContainerError as exc:
+        raise translate(exc) from None
+    cdir = (record.get("annotations") or {}).get(ANN_DIR, "")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if cdir and detach.monitor_pid(cdir):
+        # Until exit.json exists (with --rm the monitor then becomes `delete`) or
+        # the monitor is gone; a pidfd wakes us at once when it exits.
+        while detach.read_exit(cdir) is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise APIError(f"wait {cid}: timed out after {timeout}s")
+            if detach.wait_monitor(cdir, 0.05 if left is None else min(0.05, left)):
+                break
+    else:
+        while st.status_of(record) != st.STOPPED:
+            if deadline is not None and time.monotonic() > deadline:
+                raise APIError(f"wait {cid}: timed out after {timeout}s")
+            time.sleep(0.05)
+    ex = detach.read_exit(cdir) if cdir else None
+    if ex is None:
+        return -1, False
+    return ex["exit_code"], bool(ex.get("oom_killed"))
+
+
+def follow_logs(root: str, cid: str, cdir: str, *, stdout=True, stderr=True, timestamps=False,
+                tail=None, poll: float = 0.1):
+    """Yield (stream, bytes) as the log grows, until the monitor exits."""
+    from .. import detach
+    chunks, off = read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
+                            tail=None if tail in (None, "all") else tail)
+    yield from chunks
+    while True:
+        alive = bool(detach.monitor_pid(cdir))
+        chunks, off = read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
+                                since_offset=off)
+        yield from chunks
+        if not alive:
+            return
+        time.sleep(poll)
