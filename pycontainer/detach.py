@@ -5,7 +5,7 @@
     caller ──fork──▶ C ──fork──▶ M ─ setsid; pipes (or a console socket) on 0/1/2
       │              exit        │  Runtime.create (M is stage 0: the init becomes M's child)
       │                          │  [start]
-      ◀──── {"id", "pid"} or {"error"} over a pipe
+      ◀──── {"id", "pid"} or {"error": errors.encode(exc)} over a pipe
                                  └─ execve python -I -S -c 'import monitor' (still the init's parent)
 
 The double fork makes M nobody's child that would have to reap it (it goes to
@@ -70,15 +70,8 @@ def spawn(rt, container_id: str, bundle: str, cdir: str, *, tty: bool = False, s
         from .errors import PyContainerError
         raise PyContainerError(f"run -d {container_id}: the monitor died before it reported") from None
     if "error" in res:
-        from . import errors
-        cls = getattr(errors, res.get("kind", ""), None)
-        if not (isinstance(cls, type) and issubclass(cls, errors.PyContainerError)):
-            cls = errors.PyContainerError
-        try:
-            exc = cls(res["error"])
-        except TypeError:
-            exc = errors.PyContainerError(res["error"])
-        raise exc
+        from .errors import decode
+        raise decode(res["error"])
     return res["pid"]
 
 
@@ -124,8 +117,8 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     except BaseException as exc:  # noqa: BLE001
         if cs is not None:
             cs.close()
-        os.write(w, json.dumps({"error": str(exc) or type(exc).__name__,
-                                "kind": type(exc).__name__}).encode() + b"\n")
+        from .errors import encode
+        os.write(w, json.dumps({"error": encode(exc)}).encode() + b"\n")
         os._exit(1)
     # The init holds the pipes' write ends; ours must go, or EOF never comes.
     os.dup2(null, 0)            # (-i: the read end is the init's alone)

@@ -2,7 +2,6 @@
 
 ::
 
-    api/errors.py      APIError, NotFound, ImageNotFound, ContainerError (docker.errors)
     api/config.py      SDK keyword arguments -> options -> container directory + config.json
     api/operations.py  run, create, exec (they fork), inspect, logs, wait, stop: the porcelain's
                        verbs and the helper's requests
@@ -17,7 +16,8 @@ the client, and ``import pycontainer`` loads neither.
 
 from __future__ import annotations
 
-from .errors import APIError, ContainerError, ImageNotFound, NotFound
+# The docker SDK's exception names are pycontainer's own classes (one hierarchy, errors.py).
+from ..errors import ContainerError, ImageNotFound, NotFound, PyContainerError as APIError
 
 _CLIENT = ("Client", "Container", "ContainerCollection", "ExecResult", "Image", "ImageCollection",
            "SandboxResult")

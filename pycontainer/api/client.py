@@ -26,18 +26,9 @@ import os
 import time
 import uuid
 
-from ..errors import PyContainerError
+from ..errors import ContainerError, NotFound, PyContainerError, decode
 from . import operations as ops
 from .config import DEFAULT_ROOT, options_from_kwargs
-from .errors import ContainerError, NotFound, from_reply, translate
-
-
-def _call(fn, *a, **kw):
-    """``fn(*a, **kw)`` in this process; runtime errors raised as the API's."""
-    try:
-        return fn(*a, **kw)
-    except PyContainerError as exc:
-        raise translate(exc) from None
 
 
 class ExecResult(tuple):
@@ -87,12 +78,12 @@ class Container:
         return Runtime(self.client.root)
 
     def start(self) -> None:
-        _call(self._rt().start, self.id)
+        self._rt().start(self.id)
         self.reload()
 
     def kill(self, signal_="SIGKILL") -> None:
         from ..container import parse_signal
-        _call(self._rt().kill, self.id, parse_signal(signal_))
+        self._rt().kill(self.id, parse_signal(signal_))
 
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM, then after ``timeout`` seconds SIGKILL to every process (docker stop)."""
@@ -100,10 +91,10 @@ class Container:
         self.reload()
 
     def pause(self) -> None:
-        _call(self._rt().pause, self.id)
+        self._rt().pause(self.id)
 
     def unpause(self) -> None:
-        _call(self._rt().resume, self.id)
+        self._rt().resume(self.id)
 
     def wait(self, timeout: float | None = None) -> dict:
         """Block until the program exits: ``{"StatusCode": n, "Error": None, "OOMKilled": b}``."""
@@ -111,7 +102,7 @@ class Container:
         return {"StatusCode": code, "Error": None, "OOMKilled": oom}
 
     def remove(self, force: bool = False, v: bool = False) -> None:
-        _call(self._rt().delete, self.id, force=force)
+        self._rt().delete(self.id, force=force)
 
     def logs(self, stdout=True, stderr=True, timestamps=False, tail="all", stream=False, follow=False):
         cdir = self.attrs.get("Dir", "")
@@ -123,10 +114,10 @@ class Container:
         return b"".join(d for _s, d in chunks)
 
     def stats(self, stream: bool = False) -> dict:
-        return _call(self._rt().stats, self.id)
+        return self._rt().stats(self.id)
 
     def top(self) -> list[int]:
-        return _call(self._rt().pids, self.id)
+        return self._rt().pids(self.id)
 
     def exec_run(self, cmd, stdout=True, stderr=True, stdin=False, tty=False, privileged=False,
                  user="", detach=False, environment=None, workdir=None, demux=False) -> ExecResult:
@@ -227,7 +218,7 @@ class ImageCollection:
         return Store(self.client.image_root)
 
     def get(self, name: str) -> Image:
-        return Image(_call(self._store().inspect, name))
+        return Image(self._store().inspect(name))
 
     def list(self) -> list[Image]:
         s = self._store()
@@ -242,17 +233,17 @@ class ImageCollection:
 
     def pull(self, repository: str, tag: str | None = None, insecure=None, **kw) -> Image:
         ref = f"{repository}:{tag}" if tag else repository
-        img = _call(self._store().pull, ref, insecure=insecure, **kw)
+        img = self._store().pull(ref, insecure=insecure, **kw)
         return self.get(img.name)
 
     def remove(self, image: str, force: bool = False) -> None:
-        _call(self._store().remove, image, force=force)
+        self._store().remove(image, force=force)
 
     def load(self, data) -> list[Image]:
         """A ``docker save`` / OCI archive: bytes, a file object or a path."""
         import io
         src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-        names = _call(self._store().load, src)
+        names = self._store().load(src)
         return [self.get(n) for n in names]
 
 
@@ -287,8 +278,8 @@ class Client:
         self.close()
 
     def _request(self, req: dict, **kw) -> tuple[dict, bytes, bytes]:
-        """One forking request through the transport; its error reply raised as the API's."""
+        """One forking request through the transport; an error reply raised as its class."""
         reply, out, err = self.transport.request(req, **kw)
         if "error" in reply:
-            raise from_reply(reply)
+            raise decode(reply["error"])
         return reply, out, err

@@ -15,7 +15,7 @@ import json
 import os
 
 from ..image.rootfs import ANN_DIR, DEFAULT_CONTAINERS as CONTAINERS_DIR
-from .errors import APIError
+from ..errors import PyContainerError
 
 ANN_IMAGE = "org.pycontainer.image"
 DEFAULT_ROOT = "/run/pycontainer"
@@ -58,7 +58,7 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
     for k in ("detach", "remove", "auto_remove", "stdout", "stderr", "labels", "stream"):
         kw.pop(k, None)
     if kw:
-        raise APIError(f"unsupported option(s): {', '.join(sorted(kw))}")
+        raise PyContainerError(f"unsupported option(s): {', '.join(sorted(kw))}")
     for k in ("memory", "memory_swap", "cpu_shares", "pids_limit", "blkio_weight", "cpus"):
         if k in o:
             o[k] = str(o[k])

@@ -17,7 +17,7 @@ The helper, single-threaded and with the runtime already imported (the
 ``PRELOAD`` list), forks a worker per request: no interpreter start per
 container. The worker makes the fds its stdio, runs the operation
 (api/operations.py) and writes one JSON reply on the reply socket: the
-operation's result, or ``{"error": message, "kind": class name}``. An empty
+operation's result, or ``{"error": errors.encode(exc)}``. An empty
 control message (the client closed) ends the helper.
 """
 
@@ -29,7 +29,7 @@ import signal
 import sys
 import threading
 
-from .errors import APIError, to_reply
+from ..errors import PyContainerError, encode
 from .operations import op_create, op_exec, op_run
 
 
@@ -54,6 +54,9 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVE = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from pycontainer.api.helper import serve; serve(int(sys.argv[2]))")
+
+
+DIED = {"error": {"kind": "PyContainerError", "msg": "the pycontainer helper died before it answered"}}
 
 
 class Helper:
@@ -193,7 +196,7 @@ class HelperTransport:
                         reply_data = sock.recv(1 << 20) or b""
                         sel.unregister(sock)
                         if not reply_data:
-                            reply_data = b'{"error": "the pycontainer helper died before it answered"}'
+                            reply_data = json.dumps(DIED).encode()
                         continue
                     data = os.read(key.fd, 65536)
                     if data:
@@ -220,7 +223,7 @@ def recv_reply(sock, timeout=None) -> dict:
     finally:
         sock.close()
     if not data:
-        return {"error": "the pycontainer helper died before it answered", "kind": "APIError"}
+        return DIED
     return json.loads(data)
 
 
@@ -302,11 +305,11 @@ def worker(req: dict, fds: list[int]) -> int:
                                         privileged=req.get("privileged", False),
                                         detach=req.get("detach", False))}
         else:
-            raise APIError(f"unknown operation {op!r}")
+            raise PyContainerError(f"unknown operation {op!r}")
         out = json.dumps(res)
         code = 0
     except BaseException as exc:  # noqa: BLE001
-        out = json.dumps(to_reply(exc))
+        out = json.dumps({"error": encode(exc)})
         code = 1
     for i in (0, 1, 2):              # the container keeps its copies; ours go first
         try:

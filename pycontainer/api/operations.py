@@ -9,8 +9,7 @@
   record from the state and the container's directory), ``resolve_id``,
   ``read_logs``/``follow_logs``, ``wait`` and ``stop``.
 
-Each one raises the runtime's errors (``pycontainer.errors``); the reading
-ones raise the API's (``api/errors.py``) where docker's SDK has a class.
+Each one raises pycontainer's errors (``errors.py``), which are the API's too.
 """
 
 from __future__ import annotations
@@ -20,9 +19,8 @@ import os
 import signal
 import time
 
-from ..errors import PyContainerError
+from ..errors import ContainerNotFound, PyContainerError
 from .config import ANN_DIR, ANN_IMAGE, build, remove_dir
-from .errors import APIError, NotFound, translate
 
 
 def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False,
@@ -120,11 +118,7 @@ def inspect(root: str, cid: str) -> dict:
     """docker-inspect-shaped record of a container, from its state and its directory."""
     from .. import detach
     from ..container import Runtime
-    try:
-        rt = Runtime(root)
-        state = rt.state(cid)
-    except PyContainerError as exc:
-        raise translate(exc) from None
+    state = Runtime(root).state(cid)
     ann = state.get("annotations") or {}
     cdir = ann.get(ANN_DIR) or ""
     try:
@@ -157,8 +151,8 @@ def resolve_id(root: str, ref: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise APIError(f"container {ref!r} is ambiguous: {len(matches)} IDs start with it")
-    raise NotFound(f"container {ref!r} does not exist")
+        raise PyContainerError(f"container {ref!r} is ambiguous: {len(matches)} IDs start with it")
+    raise ContainerNotFound(f"container {ref!r} does not exist")
 
 
 def read_logs(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, since_offset=0):
@@ -196,24 +190,21 @@ def stop(root: str, cid: str, timeout: float = 10) -> None:
     """docker stop: SIGTERM to the init; after ``timeout`` SIGKILL to the whole cgroup."""
     from ..container import Runtime
     rt = Runtime(root)
+    record = rt.record(cid)
+    if rt.state(cid)["status"] in ("stopped",):
+        return
+    cdir = (record.get("annotations") or {}).get(ANN_DIR, "")
     try:
-        record = rt.record(cid)
-        if rt.state(cid)["status"] in ("stopped",):
-            return
-        cdir = (record.get("annotations") or {}).get(ANN_DIR, "")
-        try:
-            rt.kill(cid, signal.SIGTERM)
-        except PyContainerError:
-            pass
-        if _wait_stopped(rt, cid, cdir, timeout):
-            return
-        try:
-            rt.kill(cid, signal.SIGKILL, all_processes=True)
-        except PyContainerError:
-            pass
-        _wait_stopped(rt, cid, cdir, 10)
-    except PyContainerError as exc:
-        raise translate(exc) from None
+        rt.kill(cid, signal.SIGTERM)
+    except PyContainerError:
+        pass
+    if _wait_stopped(rt, cid, cdir, timeout):
+        return
+    try:
+        rt.kill(cid, signal.SIGKILL, all_processes=True)
+    except PyContainerError:
+        pass
+    _wait_stopped(rt, cid, cdir, 10)
 
 
 def _wait_stopped(rt, cid, cdir, timeout) -> bool:
@@ -235,11 +226,7 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
     from .. import detach
     from .. import state as st
     from ..container import Runtime
-    rt = Runtime(root)
-    try:
-        record = rt.record(cid)
-    except PyContainerError as exc:
-        raise translate(exc) from None
+    record = Runtime(root).record(cid)
     cdir = (record.get("annotations") or {}).get(ANN_DIR, "")
     deadline = None if timeout is None else time.monotonic() + timeout
     if cdir and detach.monitor_pid(cdir):
@@ -248,13 +235,13 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
         while detach.read_exit(cdir) is None:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise APIError(f"wait {cid}: timed out after {timeout}s")
+                raise PyContainerError(f"wait {cid}: timed out after {timeout}s")
             if detach.wait_monitor(cdir, 0.05 if left is None else min(0.05, left)):
                 break
     else:
         while st.status_of(record) != st.STOPPED:
             if deadline is not None and time.monotonic() > deadline:
-                raise APIError(f"wait {cid}: timed out after {timeout}s")
+                raise PyContainerError(f"wait {cid}: timed out after {timeout}s")
             time.sleep(0.05)
     ex = detach.read_exit(cdir) if cdir else None
     if ex is None:

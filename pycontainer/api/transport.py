@@ -8,7 +8,7 @@ A transport carries the requests that fork (``run``, ``create``, ``exec``)::
 ``HelperTransport`` (api/helper.py) sends them to the helper process.
 ``MockTransport(handler)`` calls ``handler(req, stdin)`` in the caller's
 process; the handler returns the reply dict, or ``(reply, stdout, stderr)``,
-or raises: the exception travels as the helper's would (``{"error", "kind"}``),
+or raises: the exception travels as the helper's would (``{"error": errors.encode(exc)}``),
 so the client's error path is the real one::
 
     def handler(req, stdin):
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 
-from .errors import to_reply
+from ..errors import encode
 
 
 class MockTransport:
@@ -41,7 +41,7 @@ class MockTransport:
         try:
             res = self.handler(req, stdin)
         except Exception as exc:  # noqa: BLE001 -- as the helper's worker: any failure is a reply
-            return to_reply(exc), b"", b""
+            return {"error": encode(exc)}, b"", b""
         reply, out, err = res if isinstance(res, tuple) else (res, b"", b"")
         if not capture:
             return reply, b"", b""

@@ -42,7 +42,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..errors import ImageError
+from ..errors import ImageError, ImageNotFound  # noqa: F401 -- ImageNotFound: store.ImageNotFound
 from . import reference
 
 DEFAULT_ROOT = "/var/lib/pycontainer/images"
@@ -63,10 +63,6 @@ ANN_NAME = "io.containerd.image.name"
 ANN_REF = "org.opencontainers.image.ref.name"
 
 MAX_JSON = 4 << 20          # manifests and configs larger than this are refused
-
-
-class ImageNotFound(ImageError):
-    """No image with this name or digest in the store."""
 
 
 @dataclass

@@ -80,3 +80,25 @@ def test_unsupported_sdk_option_is_refused_before_any_request(tmp_path):
     with pytest.raises(pycontainer.APIError, match="unsupported option"):
         client.containers.run("busybox", remove=True, bogus=1)
     assert t.requests == []
+
+
+def test_one_error_codec_round_trips_class_text_stage_errno():
+    """errors.encode/decode is the one encoding between processes (sync socket, run -d, helper)."""
+    import errno
+    from pycontainer import errors
+    for exc in (errors.MountError("mount proc on '/proc'", stage="rootfs", errno=errno.EPERM),
+                errors.ImageNotFound("image 'x' not found"), errors.ContainerNotFound("no box"),
+                errors.SpecError("bad")):
+        back = errors.decode(errors.encode(exc))
+        assert (type(back), str(back), back.errno) == (type(exc), str(exc), exc.errno)
+        assert getattr(back, "stage", "") == getattr(exc, "stage", "")
+    back = errors.decode(errors.encode(FileNotFoundError(errno.ENOENT, "No such file", "/x")))
+    assert type(back) is errors.PyContainerError and str(back) == "No such file: /x"
+    assert back.errno == errno.ENOENT
+    assert type(errors.decode(errors.encode(KeyError("k")), errors.ContainerSetupError)) \
+        is errors.ContainerSetupError
+    # the API's names are these classes: one hierarchy, no translation
+    assert pycontainer.APIError is errors.PyContainerError
+    assert issubclass(errors.ImageNotFound, pycontainer.NotFound) and pycontainer.ImageNotFound is errors.ImageNotFound
+    from pycontainer.image.store import ImageNotFound
+    assert ImageNotFound is errors.ImageNotFound
