@@ -342,8 +342,8 @@ class Runtime:
                     _warn(f"poststop hook failed: {exc}")
             sd.remove()
             if (record.get("annotations") or {}).get("org.pycontainer.dir"):
-                from .image import rootfs as image_rootfs      # no click on delete's path
-                image_rootfs.remove_after_delete(record)
+                from . import containerdir      # no click on delete's path
+                containerdir.remove_after_delete(record)
         finally:
             sd.unlock()
 
@@ -376,8 +376,8 @@ class Runtime:
             report["network"] = network.gc(live)
         except PyContainerError as exc:
             _warn(f"gc: network: {exc}")
-        from .image import rootfs as image_rootfs
-        report["holds"], report["dirs"] = image_rootfs.gc(live, root=self.root)
+        from . import containerdir
+        report["holds"], report["dirs"] = containerdir.gc(live, root=self.root)
         return report
 
     # --- internals ------------------------------------------------------------------------

@@ -35,6 +35,7 @@ import uuid
 
 import click
 
+from . import containerdir
 from .api import operations as ops
 from .errors import PyContainerError
 
@@ -108,7 +109,7 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
                                 overlay=plan)
         except BaseException:
             if not os.path.isdir(os.path.join(root, cid)):
-                ops.remove_dir(cid)
+                containerdir.remove(cid)
             raise
     if not interactive:
         null = os.open(os.devnull, os.O_RDONLY)
@@ -155,7 +156,7 @@ def logs(ctx, follow, tail, timestamps, container):
         except KeyboardInterrupt:
             pass
         return
-    chunks, _ = ops.read_logs(cdir, timestamps=timestamps, tail=None if tail == "all" else tail)
+    chunks, _ = containerdir.read_logs(cdir, timestamps=timestamps, tail=None if tail == "all" else tail)
     for stream, data in chunks:
         out[stream].write(data)
 
@@ -224,7 +225,6 @@ def attach(ctx, no_stdin, sig_proxy, container):
     import select
     import signal as sg
     import struct
-    from . import detach as dt
     from . import terminal
     from .container import Runtime
     root = _root(ctx)
@@ -233,7 +233,7 @@ def attach(ctx, no_stdin, sig_proxy, container):
     if info["State"]["Status"] not in ("running", "paused", "created"):
         raise PyContainerError(f"attach {cid}: the container is {info['State']['Status']}")
     try:
-        sock = dt.connect_attach(info["Dir"])
+        sock = containerdir.connect_attach(info["Dir"])
     except ConnectionError as exc:
         raise PyContainerError(f"attach {cid}: {exc}") from None
     tty = info["Config"]["Tty"]

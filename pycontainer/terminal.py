@@ -245,11 +245,8 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
     if remove:
         rt.delete(container_id, force=True)
     else:                          # a kept container reports its status (ps -a, wait)
-        import time
-        from . import detach, monitor
-        monitor.write_exit(os.path.join(bundle, detach.EXIT),
-                           {"exit_code": code, "signal": code - 128 if code > 128 else 0,
-                            "oom_killed": False, "finished_at": monitor.rfc3339(time.time_ns())})
+        from . import containerdir
+        containerdir.write_exit(os.path.join(bundle, containerdir.EXIT), code, False)
     return code
 
 

@@ -109,8 +109,9 @@ class Container:
         if stream or follow:
             return (data for _s, data in ops.follow_logs(self.client.root, self.id, cdir, stdout=stdout,
                                                      stderr=stderr, timestamps=timestamps, tail=tail))
-        chunks, _ = ops.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
-                              tail=None if tail == "all" else tail)
+        from .. import containerdir
+        chunks, _ = containerdir.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
+                                           tail=None if tail == "all" else tail)
         return b"".join(d for _s, d in chunks)
 
     def stats(self, stream: bool = False) -> dict:

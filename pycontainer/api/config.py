@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..image.rootfs import ANN_DIR, DEFAULT_CONTAINERS as CONTAINERS_DIR
+from .. import containerdir
 from ..errors import PyContainerError
 
 ANN_IMAGE = "org.pycontainer.image"
@@ -89,8 +89,9 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     hostname = o.get("hostname") or cid[:12]
     net = network_request(o.get("network"), o.get("publish", ()), hostname)
     store = Store(image_root)
-    img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=CONTAINERS_DIR, pull=pull)
-    cdir = os.path.join(CONTAINERS_DIR, cid)
+    cdir = containerdir.path(cid)
+    img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=os.path.dirname(cdir),
+                                   pull=pull)
     try:
         proc = runconfig.process(img.config, layers=img.layers, command=o.get("command") or None,
                                  entrypoint=o.get("entrypoint"), env=list(o.get("env", ())),
@@ -112,32 +113,20 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         seccomp_mod.apply_docker_options(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
         if resources:
             cfg["linux"]["resources"].update(resources)
-        cfg["annotations"] = {ANN_DIR: cdir, ANN_IMAGE: img.name}
+        cfg["annotations"] = {containerdir.ANN_DIR: cdir, ANN_IMAGE: img.name}
         if net is not None:
             cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
         if net is not None and net.get("mode") == "host":
             cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
-        with open(os.path.join(cdir, "config.json"), "w") as f:
+        with open(os.path.join(cdir, containerdir.CONFIG), "w") as f:
             json.dump(cfg, f, indent=1)
         if root:                       # whose container this is (gc of another root skips it)
-            with open(os.path.join(cdir, "root"), "w") as f:
+            with open(os.path.join(cdir, containerdir.ROOT), "w") as f:
                 f.write(os.path.abspath(root))
     except BaseException:
-        remove_dir(cid)
+        containerdir.remove(cid)
         raise
     return cdir, plan
-
-
-def remove_dir(cid: str) -> None:
-    """Remove a container's directory and release its image hold (tolerant, idempotent)."""
-    import shutil
-    from ..image import rootfs as img_rootfs
-    cdir = os.path.join(CONTAINERS_DIR, cid)
-    try:
-        img_rootfs.cleanup(cid, containers_dir=CONTAINERS_DIR)
-    except Exception:  # noqa: BLE001
-        pass
-    shutil.rmtree(cdir, ignore_errors=True)
 
 
 def volume(v: str) -> dict:

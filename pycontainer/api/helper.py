@@ -37,7 +37,7 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
             "pycontainer.process.execute", "pycontainer.spec", "pycontainer.state", "pycontainer.cgroups",
             "pycontainer.cgroups.convert", "pycontainer.image.store", "pycontainer.image.rootfs",
             "pycontainer.image.overlay", "pycontainer.image.runconfig", "pycontainer.network",
-            "pycontainer.detach", "pycontainer.monitor", "pycontainer.capabilities", "pycontainer.terminal",
+            "pycontainer.detach", "pycontainer.containerdir", "pycontainer.monitor", "pycontainer.capabilities", "pycontainer.terminal",
             "pycontainer.porcelain", "pycontainer.hooks", "pycontainer.errors",
             # what the first container would import lazily (measured): each worker is a
             # fork of the helper, so anything not loaded here is loaded once per container

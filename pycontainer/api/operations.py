@@ -7,7 +7,7 @@
   ``op_exec``;
 * reading ones, for any process and thread: ``inspect`` (a docker-inspect
   record from the state and the container's directory), ``resolve_id``,
-  ``read_logs``/``follow_logs``, ``wait`` and ``stop``.
+  ``follow_logs``, ``wait`` and ``stop``.
 
 Each one raises pycontainer's errors (``errors.py``), which are the API's too.
 """
@@ -19,8 +19,9 @@ import os
 import signal
 import time
 
+from .. import containerdir as cd
 from ..errors import ContainerNotFound, PyContainerError
-from .config import ANN_DIR, ANN_IMAGE, build, remove_dir
+from .config import ANN_IMAGE, build
 
 
 def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False,
@@ -35,7 +36,7 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
                            interactive=bool(o.get("interactive")), overlay=plan)
     except BaseException:
         if not os.path.isdir(os.path.join(root, cid)):
-            remove_dir(cid)
+            cd.remove(cid)
         raise
     return {"id": cid, "pid": pid}
 
@@ -48,7 +49,6 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     cgroup. The exit status is also written to the container's exit.json,
     so a kept container reports it later.
     """
-    from .. import detach
     from ..container import Runtime
     cdir, plan = build(cid, o, image_root=image_root, pull=pull, root=root)
     rt = Runtime(root)
@@ -56,11 +56,12 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
         record = rt.create(cid, cdir, overlay=plan)
     except BaseException:
         if not os.path.isdir(os.path.join(root, cid)):
-            remove_dir(cid)
+            cd.remove(cid)
         raise
     timed_out = False
     try:
-        files, oom_before = detach._oom_files(rt, record)
+        files = cd.oom_files(record)
+        oom_before = cd.oom_kills(files)
         pid = record["pid"]
         t0 = time.monotonic()
         old = {}
@@ -85,11 +86,8 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
         for s, h in old.items():
             signal.signal(s, h)
         wall = time.monotonic() - t0
-        from .. import monitor
-        oom = monitor.oom_kills(files) > oom_before
-        monitor.write_exit(os.path.join(cdir, detach.EXIT),
-                           {"exit_code": code, "signal": code - 128 if code > 128 else 0,
-                            "oom_killed": oom, "finished_at": monitor.rfc3339(time.time_ns())})
+        oom = cd.oom_kills(files) > oom_before
+        cd.write_exit(os.path.join(cdir, cd.EXIT), code, oom)
     except BaseException:
         rt.delete(cid, force=True)
         raise
@@ -116,17 +114,16 @@ def op_exec(root: str, cid: str, args, *, env=(), user=None, workdir=None, tty=F
 
 def inspect(root: str, cid: str) -> dict:
     """docker-inspect-shaped record of a container, from its state and its directory."""
-    from .. import detach
     from ..container import Runtime
     state = Runtime(root).state(cid)
     ann = state.get("annotations") or {}
-    cdir = ann.get(ANN_DIR) or ""
+    cdir = ann.get(cd.ANN_DIR) or ""
     try:
         with open(os.path.join(cdir, "config.json")) as f:
             proc = json.load(f).get("process", {})
     except (OSError, ValueError):
         proc = {}
-    ex = detach.read_exit(cdir) if cdir else None
+    ex = cd.read_exit(cdir) if cdir else None
     status = {"creating": "created", "stopped": "exited"}.get(state["status"], state["status"])
     return {
         "Id": cid, "Name": cid, "Created": state.get("created", ""),
@@ -155,35 +152,6 @@ def resolve_id(root: str, ref: str) -> str:
     raise ContainerNotFound(f"container {ref!r} does not exist")
 
 
-def read_logs(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, since_offset=0):
-    """(chunks of bytes, new offset) from the container's json.log."""
-    from .. import detach
-    path = os.path.join(cdir, detach.LOG)
-    try:
-        with open(path, "rb") as f:
-            f.seek(since_offset)
-            data = f.read()
-    except FileNotFoundError:
-        return [], since_offset
-    end = data.rfind(b"\n") + 1          # a line still being written waits for the next read
-    lines = data[:end].splitlines()
-    want = {"stdout"} if stdout else set()
-    if stderr:
-        want.add("stderr")
-    out = []
-    for line in lines:
-        try:
-            e = json.loads(line)
-        except ValueError:
-            continue
-        if e.get("stream") in want:
-            text = e.get("log", "")
-            out.append((e["stream"], (e["time"] + " " if timestamps else "") + text))
-    if tail is not None and tail != "all":
-        out = out[-int(tail):] if int(tail) > 0 else []
-    return [(s, t.encode()) for s, t in out], since_offset + end
-
-
 # --- stop / wait / logs -f ---------------------------------------------------------------
 
 def stop(root: str, cid: str, timeout: float = 10) -> None:
@@ -193,7 +161,7 @@ def stop(root: str, cid: str, timeout: float = 10) -> None:
     record = rt.record(cid)
     if rt.state(cid)["status"] in ("stopped",):
         return
-    cdir = (record.get("annotations") or {}).get(ANN_DIR, "")
+    cdir = cd.of(record)
     try:
         rt.kill(cid, signal.SIGTERM)
     except PyContainerError:
@@ -208,11 +176,10 @@ def stop(root: str, cid: str, timeout: float = 10) -> None:
 
 
 def _wait_stopped(rt, cid, cdir, timeout) -> bool:
-    from .. import detach
     from .. import state as st
     deadline = time.monotonic() + timeout
-    if cdir and detach.monitor_pid(cdir):
-        return detach.wait_monitor(cdir, timeout)
+    if cdir and cd.monitor_pid(cdir):
+        return cd.wait_monitor(cdir, timeout)
     record = rt.record(cid)
     while time.monotonic() < deadline:
         if st.status_of(record) == st.STOPPED:
@@ -223,27 +190,26 @@ def _wait_stopped(rt, cid, cdir, timeout) -> bool:
 
 def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
     """Until the program exits; (exit status, OOM-killed). -1 when nobody saw the status."""
-    from .. import detach
     from .. import state as st
     from ..container import Runtime
     record = Runtime(root).record(cid)
-    cdir = (record.get("annotations") or {}).get(ANN_DIR, "")
+    cdir = cd.of(record)
     deadline = None if timeout is None else time.monotonic() + timeout
-    if cdir and detach.monitor_pid(cdir):
+    if cdir and cd.monitor_pid(cdir):
         # Until exit.json exists (with --rm the monitor then becomes `delete`) or
         # the monitor is gone; a pidfd wakes us at once when it exits.
-        while detach.read_exit(cdir) is None:
+        while cd.read_exit(cdir) is None:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise PyContainerError(f"wait {cid}: timed out after {timeout}s")
-            if detach.wait_monitor(cdir, 0.05 if left is None else min(0.05, left)):
+            if cd.wait_monitor(cdir, 0.05 if left is None else min(0.05, left)):
                 break
     else:
         while st.status_of(record) != st.STOPPED:
             if deadline is not None and time.monotonic() > deadline:
                 raise PyContainerError(f"wait {cid}: timed out after {timeout}s")
             time.sleep(0.05)
-    ex = detach.read_exit(cdir) if cdir else None
+    ex = cd.read_exit(cdir) if cdir else None
     if ex is None:
         return -1, False
     return ex["exit_code"], bool(ex.get("oom_killed"))
@@ -252,13 +218,12 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
 def follow_logs(root: str, cid: str, cdir: str, *, stdout=True, stderr=True, timestamps=False,
                 tail=None, poll: float = 0.1):
     """Yield (stream, bytes) as the log grows, until the monitor exits."""
-    from .. import detach
-    chunks, off = read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
+    chunks, off = cd.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
                             tail=None if tail in (None, "all") else tail)
     yield from chunks
     while True:
-        alive = bool(detach.monitor_pid(cdir))
-        chunks, off = read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
+        alive = bool(cd.monitor_pid(cdir))
+        chunks, off = cd.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
                                 since_offset=off)
         yield from chunks
         if not alive:
