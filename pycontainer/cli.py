@@ -329,7 +329,10 @@ def spec(bundle, rootless, args):
 def gc(ctx):
     """Reclaim what crashed runs left (half-created containers, orphaned cgroups,
     network leases and ports, image holds, container dirs)."""
-    report = _rt(ctx).gc()
+    rt = _rt(ctx)
+    report = rt.gc()
+    from . import containerdir, state     # then the docker layer's: container dirs, image holds
+    report["holds"], report["dirs"] = containerdir.gc(state.list_ids(rt.root), root=rt.root)
     click.echo(json.dumps(report, indent=2, default=str))
 
 

@@ -35,7 +35,7 @@ class Runtime:
     # --- create / start / run ----------------------------------------------------
     def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
                pid_file: str | None = None, preserve_fds: int = 0, overlay=None, seccomp=None,
-               network=None, spec: dict | None = None) -> dict:
+               network=None, spec: dict | None = None, on_delete: list | None = None) -> dict:
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
         if spec is None:
@@ -69,6 +69,7 @@ class Runtime:
             "namespaces": linux.get("namespaces", []),
             "poststop": spec.get("hooks", {}).get("poststop", []),
             "poststart": spec.get("hooks", {}).get("poststart", []),
+            "on_delete": on_delete or [],        # the creator's delete plan (cleanup.py)
         }
         try:
             sd.write(record)
@@ -341,18 +342,18 @@ class Runtime:
                 except PyContainerError as exc:
                     _warn(f"poststop hook failed: {exc}")
             sd.remove()
-            if (record.get("annotations") or {}).get("org.pycontainer.dir"):
-                from . import containerdir      # no click on delete's path
-                containerdir.remove_after_delete(record)
+            if record.get("on_delete"):         # what the creator registered (cleanup.py)
+                from . import cleanup
+                cleanup.run(record["on_delete"], record, _warn)
         finally:
             sd.unlock()
 
     # --- garbage collection ---------------------------------------------------------------
     def gc(self) -> dict:
         """Reclaim what crashed runtimes left: half-created containers, and cgroups,
-        network leases/veths/ports, image holds and container dirs of containers
-        that no longer exist. Containers that exist (even stopped) are left alone."""
-        report: dict = {"containers": [], "cgroups": [], "network": {}, "holds": [], "dirs": []}
+        network leases/veths/ports of containers that no longer exist (container dirs and
+        image holds: containerdir.gc). Containers that exist (even stopped) are left alone."""
+        report: dict = {"containers": [], "cgroups": [], "network": {}}
         for cid in st.list_ids(self.root):
             sd = st.StateDir(self.root, cid)
             try:
@@ -376,8 +377,6 @@ class Runtime:
             report["network"] = network.gc(live)
         except PyContainerError as exc:
             _warn(f"gc: network: {exc}")
-        from . import containerdir
-        report["holds"], report["dirs"] = containerdir.gc(live, root=self.root)
         return report
 
     # --- internals ------------------------------------------------------------------------

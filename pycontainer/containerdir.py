@@ -10,10 +10,11 @@
          exit.json       {"exit_code", "signal", "oom_killed", "finished_at"} once the program exited
          attach.sock     the monitor's SOCK_SEQPACKET socket for ``attach``
 
-The OCI state records the directory in the annotation ``org.pycontainer.dir``;
-``delete`` runs ``remove_after_delete`` through the cleanup plan the porcelain
-registers at create (cleanup.py): it waits for the monitor to write
-exit.json, then removes the directory and releases the image hold.
+The OCI state records the directory in the annotation ``org.pycontainer.dir``.
+Whoever creates such a container passes ``on_delete=delete_plan()``, so
+``delete`` runs ``remove_after_delete`` (cleanup.py): it waits for the
+monitor to write exit.json, then removes the directory and releases the
+image hold. The OCI runtime itself never imports this module.
 
 OOM kills are counted from the container's cgroup: ``memory.oom_control``
 (cgroup v1) or ``memory.events`` (v2), field ``oom_kill`` (see the kernel's
@@ -252,6 +253,11 @@ def connect_attach(cdir: str):
 
 
 # --- removal --------------------------------------------------------------------------------
+
+def delete_plan() -> list[dict]:
+    """The delete plan (cleanup.py) a container with a directory is created with."""
+    return [{"call": "pycontainer.containerdir:remove_after_delete"}]
+
 
 def remove(container_id: str, cdir: str | None = None) -> None:
     """Remove the directory and release the image hold (tolerant, idempotent)."""

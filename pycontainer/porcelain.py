@@ -106,7 +106,7 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
         cdir, plan = ops.build(cid, o, image_root=image_root, pull=pull, root=root)
         try:
             return terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
-                                overlay=plan)
+                                overlay=plan, on_delete=containerdir.delete_plan())
         except BaseException:
             if not os.path.isdir(os.path.join(root, cid)):
                 containerdir.remove(cid)

@@ -33,7 +33,8 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
     rt = Runtime(root)
     try:
         pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(o.get("tty")), start=start, remove=remove,
-                           interactive=bool(o.get("interactive")), overlay=plan)
+                           interactive=bool(o.get("interactive")), overlay=plan,
+                           on_delete=cd.delete_plan())
     except BaseException:
         if not os.path.isdir(os.path.join(root, cid)):
             cd.remove(cid)
@@ -53,7 +54,7 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     cdir, plan = build(cid, o, image_root=image_root, pull=pull, root=root)
     rt = Runtime(root)
     try:
-        record = rt.create(cid, cdir, overlay=plan)
+        record = rt.create(cid, cdir, overlay=plan, on_delete=cd.delete_plan())
     except BaseException:
         if not os.path.isdir(os.path.join(root, cid)):
             cd.remove(cid)
