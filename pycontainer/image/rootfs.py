@@ -20,8 +20,8 @@ DEFAULT_CONTAINERS = "/var/lib/pycontainer/containers"
 
 
 def container_dir(container_id: str, containers_dir: str | None = None) -> str:
-    from .store import _check_holder
-    _check_holder(container_id)                      # a safe single path component
+    from .store import check_holder
+    check_holder(container_id)                      # a safe single path component
     return os.path.join(containers_dir or os.environ.get("PYCONTAINER_CONTAINERS_DIR")
                         or DEFAULT_CONTAINERS, container_id)
 
