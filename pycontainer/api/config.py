@@ -109,8 +109,8 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             cfg["linux"].pop("maskedPaths", None)
             cfg["linux"].pop("readonlyPaths", None)
             cfg["process"]["noNewPrivileges"] = False
-        from ..security import seccomp as seccomp_mod      # docker's default profile (issue #7)
-        seccomp_mod.apply_docker_options(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
+        from ..security import seccomp_profile      # docker's default profile (issue #7)
+        seccomp_profile.apply_docker_options(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
         if resources:
             cfg["linux"]["resources"].update(resources)
         cfg["annotations"] = {containerdir.ANN_DIR: cdir, ANN_IMAGE: img.name}

@@ -34,18 +34,20 @@ from .operations import op_create, op_exec, op_run
 
 
 PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer.process.init",
-            "pycontainer.process.execute", "pycontainer.spec", "pycontainer.state", "pycontainer.cgroups",
-            "pycontainer.cgroups.convert", "pycontainer.image.store", "pycontainer.image.rootfs",
-            "pycontainer.image.overlay", "pycontainer.image.runconfig", "pycontainer.network",
-            "pycontainer.detach", "pycontainer.containerdir", "pycontainer.monitor", "pycontainer.capabilities", "pycontainer.terminal",
-            "pycontainer.porcelain", "pycontainer.hooks", "pycontainer.errors",
-            # what the first container would import lazily (measured): each worker is a
-            # fork of the helper, so anything not loaded here is loaded once per container
-            "pycontainer.cgroups.devices", "pycontainer.cgroups.stats", "pycontainer.cgroups.v1",
-            "pycontainer.cgroups.v2", "pycontainer.image.layers", "pycontainer.network.files",
-            "pycontainer.network.ipam", "pycontainer.network.nat", "pycontainer.network.netns",
-            "pycontainer.security.seccomp", "shutil", "subprocess", "tempfile", "hashlib",
-            "random", "locale", "bz2", "lzma", "bisect")
+           "pycontainer.process.execute", "pycontainer.spec", "pycontainer.state", "pycontainer.cgroups",
+           "pycontainer.cgroups.convert", "pycontainer.image.store", "pycontainer.image.rootfs",
+           "pycontainer.image.overlay", "pycontainer.image.runconfig", "pycontainer.network",
+           "pycontainer.detach", "pycontainer.containerdir", "pycontainer.cleanup", "pycontainer.monitor",
+           "pycontainer.capabilities", "pycontainer.terminal", "pycontainer.porcelain",
+           "pycontainer.hooks", "pycontainer.errors",
+           # what the first container would import lazily (measured): each worker is a
+           # fork of the helper, so anything not loaded here is loaded once per container
+           "pycontainer.cgroups.devices", "pycontainer.cgroups.stats", "pycontainer.cgroups.v1",
+           "pycontainer.cgroups.v2", "pycontainer.image.layers", "pycontainer.image.manifest",
+           "pycontainer.image.blobs", "pycontainer.network.files", "pycontainer.network.ipam",
+           "pycontainer.network.nat", "pycontainer.network.netns", "pycontainer.security.seccomp",
+           "pycontainer.security.libseccomp", "pycontainer.security.seccomp_profile", "shutil",
+           "subprocess", "tempfile", "hashlib", "random", "locale", "bz2", "lzma", "bisect")
 
 
 # ``python -I -m pycontainer.api --serve FD``, but of this very copy of pycontainer: -I keeps
