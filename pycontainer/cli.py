@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        log._emit("error", exc.format_message())
+        log.emit("error", exc.format_message())
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)

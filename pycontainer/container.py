@@ -146,14 +146,14 @@ class Runtime:
             return 0
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
-        old = {s: signal.signal(s, lambda n, _f: _forward(pid, n)) for s in forwarded}
+        old = {s: signal.signal(s, lambda n, _f: forward_signal(pid, n)) for s in forwarded}
         try:
             try:
                 self.start(container_id)
             except BaseException:
                 self.delete(container_id, force=True)
                 raise
-            code = _wait_exit(pid)
+            code = wait_exit(pid)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -171,7 +171,7 @@ class Runtime:
         status = self._status(record)
         if status not in (st.RUNNING, st.CREATED):
             raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
-        spec_mod._validate_process(process)
+        spec_mod.validate_process(process)
         if process.get("terminal") and not console_socket:
             raise SpecError("exec --tty needs --console-socket")
         seccomp, sdir = None, st.StateDir(self.root, container_id).path
@@ -188,9 +188,9 @@ class Runtime:
             _write_pid_file(pid_file, pid)
         if detach:
             return 0
-        old = {s: signal.signal(s, lambda n, _f: _forward(pid, n)) for s in forwarded}
+        old = {s: signal.signal(s, lambda n, _f: forward_signal(pid, n)) for s in forwarded}
         try:
-            return _wait_exit(pid)
+            return wait_exit(pid)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -423,14 +423,15 @@ def parse_signal(text: str | int) -> int:
         raise PyContainerError(f"invalid signal {text!r}") from None
 
 
-def _forward(pid: int, signum: int) -> None:
+def forward_signal(pid: int, signum: int) -> None:
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
 
 
-def _wait_exit(pid: int) -> int:
+def wait_exit(pid: int) -> int:
+    """Reap our child ``pid``; its exit status, 128+N if signal N killed it (0 if not ours)."""
     while True:
         try:
             wpid, status = os.waitpid(pid, 0)

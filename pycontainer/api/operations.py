@@ -67,10 +67,10 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
         t0 = time.monotonic()
         old = {}
         if forward_signals:         # as docker's sig-proxy: our signals go to the program
-            from ..container import _forward
+            from ..container import forward_signal
             for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                       signal.SIGUSR2):
-                old[s] = signal.signal(s, lambda n, _f: _forward(pid, n))
+                old[s] = signal.signal(s, lambda n, _f: forward_signal(pid, n))
         rt.start(cid)
         pidfd = os.pidfd_open(pid)
         try:
@@ -82,8 +82,8 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
                 rt.cgroup_of(record).kill_all(signal.SIGKILL)
         finally:
             os.close(pidfd)
-        from ..container import _wait_exit
-        code = _wait_exit(pid)
+        from ..container import wait_exit
+        code = wait_exit(pid)
         for s, h in old.items():
             signal.signal(s, h)
         wall = time.monotonic() - t0
