@@ -368,7 +368,10 @@ def spec(bundle, rootless, args):
 def gc(ctx):
     """Reclaim what crashed runs left (half-created containers, orphaned cgroups,
     network leases and ports, image holds, container dirs)."""
-    report = _rt(ctx).gc()
+    rt = _rt(ctx)
+    report = rt.gc()
+    from . import containerdir, state     # then the docker layer's: container dirs, image holds
+    report["holds"], report["dirs"] = containerdir.gc(state.list_ids(rt.root), root=rt.root)
     click.echo(json.dumps(report, indent=2, default=str))
 
 
@@ -411,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        log._emit("error", exc.format_message())
+        log.emit("error", exc.format_message())
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)

@@ -35,7 +35,7 @@ class Runtime:
     # --- create / start / run ----------------------------------------------------
     def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
                pid_file: str | None = None, preserve_fds: int = 0, overlay=None, seccomp=None,
-               network=None, spec: dict | None = None) -> dict:
+               network=None, spec: dict | None = None, on_delete: list | None = None) -> dict:
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
         if spec is None:
@@ -73,6 +73,7 @@ class Runtime:
             "namespaces": linux.get("namespaces", []),
             "poststop": spec.get("hooks", {}).get("poststop", []),
             "poststart": spec.get("hooks", {}).get("poststart", []),
+            "on_delete": on_delete or [],        # the creator's delete plan (cleanup.py)
         }
         try:
             sd.write(record)
@@ -157,14 +158,14 @@ class Runtime:
             return 0
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
-        old = {s: signal.signal(s, lambda n, _f: _forward(pid, n)) for s in forwarded}
+        old = {s: signal.signal(s, lambda n, _f: signals.forward_signal(pid, n)) for s in forwarded}
         try:
             try:
                 self.start(container_id)
             except BaseException:
                 self.delete(container_id, force=True)
                 raise
-            code = _wait_exit(pid)
+            code = signals.wait_exit(pid)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -182,7 +183,7 @@ class Runtime:
         status = self._status(record)
         if status not in (st.RUNNING, st.CREATED):
             raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
-        spec_mod._validate_process(process)
+        spec_mod.validate_process(process)
         if process.get("terminal") and not console_socket:
             raise SpecError("cannot allocate tty if pycontainer will detach without setting "
                             "console socket (--console-socket)")
@@ -202,9 +203,9 @@ class Runtime:
             _write_pid_file(pid_file, pid)
         if detach:
             return 0
-        old = {s: signal.signal(s, lambda n, _f: _forward(pid, n)) for s in forwarded}
+        old = {s: signal.signal(s, lambda n, _f: signals.forward_signal(pid, n)) for s in forwarded}
         try:
-            return _wait_exit(pid)
+            return signals.wait_exit(pid)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -358,18 +359,18 @@ class Runtime:
                 except PyContainerError as exc:
                     _warn(f"poststop hook failed: {exc}")
             sd.remove()
-            if (record.get("annotations") or {}).get("org.pycontainer.dir"):
-                from .image import rootfs as image_rootfs      # no click on delete's path
-                image_rootfs.remove_after_delete(record)
+            if record.get("on_delete"):         # what the creator registered (cleanup.py)
+                from . import cleanup
+                cleanup.run(record["on_delete"], record, _warn)
         finally:
             sd.unlock()
 
     # --- garbage collection ---------------------------------------------------------------
     def gc(self) -> dict:
         """Reclaim what crashed runtimes left: half-created containers, and cgroups,
-        network leases/veths/ports, image holds and container dirs of containers
-        that no longer exist. Containers that exist (even stopped) are left alone."""
-        report: dict = {"containers": [], "cgroups": [], "network": {}, "holds": [], "dirs": []}
+        network leases/veths/ports of containers that no longer exist (container dirs and
+        image holds: containerdir.gc). Containers that exist (even stopped) are left alone."""
+        report: dict = {"containers": [], "cgroups": [], "network": {}}
         for cid in st.list_ids(self.root):
             sd = st.StateDir(self.root, cid)
             try:
@@ -393,8 +394,6 @@ class Runtime:
             report["network"] = network.gc(live)
         except PyContainerError as exc:
             _warn(f"gc: network: {exc}")
-        from .image import rootfs as image_rootfs
-        report["holds"], report["dirs"] = image_rootfs.gc(live, root=self.root)
         return report
 
     # --- internals ------------------------------------------------------------------------
@@ -441,24 +440,6 @@ def parse_signal(text: str | int) -> int:
         raise PyContainerError(f"invalid signal {text!r}") from None
 
 
-def _forward(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_exit(pid: int) -> int:
-    while True:
-        try:
-            wpid, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            return 0
-        if wpid == pid:
-            code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-            trace.event("exit", "", pid=pid, status=code,
-                        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
-            return code
 
 
 def _write_pid_file(path: str, pid: int) -> None:

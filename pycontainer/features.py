@@ -18,7 +18,7 @@ def features() -> dict:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",
         "hooks": list(spec.HOOK_KINDS),
-        "mountOptions": sorted(set(mounts._FLAGS) | set(mounts.PROPAGATION)),
+        "mountOptions": sorted(set(mounts.FLAGS) | set(mounts.PROPAGATION)),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": sorted(capabilities.CAPS),

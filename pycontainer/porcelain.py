@@ -3,14 +3,14 @@
 Every verb here parses docker's flags and calls the same functions the
 Python API (``pycontainer.api``) uses, so the CLI and the API share one path:
 
-* ``run`` builds the bundle with ``api.build`` (image -> container dir with
+* ``run`` builds the bundle with ``api.config.build`` (image -> container dir with
   an overlay plan and config.json) and then either
-  - ``-d``: ``api.op_create`` puts the container under a monitor
+  - ``-d``: ``api.operations.op_create`` puts the container under a monitor
     (``detach.py`` / ``monitor.py``: docker's json-file log and the exit
     status in the container's directory) and prints the ID;
   - ``-t``: ``terminal.run`` proxies the user's terminal to the container's
     pty (raw mode, window size, Ctrl-C, exit status);
-  - otherwise ``api.op_run``: the program runs on our stdio, signals are
+  - otherwise ``api.operations.op_run``: the program runs on our stdio, signals are
     forwarded, and our exit status is its.
 * ``logs [-f] [--tail N] [-t]``, ``wait``, ``stop [-t N]``, ``rm [-f]``,
   ``attach`` (output and signals of a detached container) read what the
@@ -35,7 +35,8 @@ import uuid
 
 import click
 
-from . import api
+from . import containerdir
+from .api import operations as ops
 from .errors import PyContainerError
 
 
@@ -101,25 +102,25 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     o["volumes"] = o.pop("volume", [])
     o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
     if detach:
-        api.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
+        ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
         click.echo(cid)
         return 0
     if tty:
         from . import terminal
         o["console_size"] = terminal.console_size()
-        cdir, plan = api.build(cid, o, image_root=image_root, pull=pull, root=root)
+        cdir, plan = ops.build(cid, o, image_root=image_root, pull=pull, root=root)
         try:
             return terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
-                                overlay=plan)
+                                overlay=plan, on_delete=containerdir.delete_plan())
         except BaseException:
             if not os.path.isdir(os.path.join(root, cid)):
-                api.remove_dir(cid)
+                containerdir.remove(cid)
             raise
     if not interactive:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-    return api.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
+    return ops.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
                       pull=pull)["exit_code"]
 
 
@@ -147,20 +148,20 @@ def _root(ctx) -> str:
 def logs(ctx, follow, tail, timestamps, container):
     """Print the output of a container (docker logs)."""
     root = _root(ctx)
-    cid = api.resolve_id(root, container)
-    cdir = api.inspect(root, cid)["Dir"]
+    cid = ops.resolve_id(root, container)
+    cdir = ops.inspect(root, cid)["Dir"]
     if tail != "all" and not str(tail).isdigit():
         raise PyContainerError(f"logs --tail {tail!r}: give a number or 'all'")
     out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
     if follow:
         try:
-            for stream, data in api.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail):
+            for stream, data in ops.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail):
                 out[stream].write(data)
                 out[stream].flush()
         except KeyboardInterrupt:
             pass
         return
-    chunks, _ = api.read_logs(cdir, timestamps=timestamps, tail=None if tail == "all" else tail)
+    chunks, _ = containerdir.read_logs(cdir, timestamps=timestamps, tail=None if tail == "all" else tail)
     for stream, data in chunks:
         out[stream].write(data)
 
@@ -172,7 +173,7 @@ def wait(ctx, containers):
     """Block until each container stops; print its exit status (docker wait)."""
     root = _root(ctx)
     for c in containers:
-        code, _oom = api.wait(root, api.resolve_id(root, c))
+        code, _oom = ops.wait(root, ops.resolve_id(root, c))
         click.echo(str(code))
         sys.stdout.flush()
 
@@ -186,8 +187,8 @@ def stop(ctx, timeout, containers):
     """SIGTERM, then SIGKILL to every process after --time seconds (docker stop)."""
     root = _root(ctx)
     for c in containers:
-        cid = api.resolve_id(root, c)
-        api.stop(root, cid, timeout)
+        cid = ops.resolve_id(root, c)
+        ops.stop(root, cid, timeout)
         click.echo(cid)
 
 
@@ -202,7 +203,7 @@ def rm(ctx, force, containers):
     failed = 0
     for c in containers:
         try:
-            cid = api.resolve_id(root, c)
+            cid = ops.resolve_id(root, c)
             Runtime(root).delete(cid, force=force)
             click.echo(cid)
         except PyContainerError as exc:
@@ -229,16 +230,15 @@ def attach(ctx, no_stdin, sig_proxy, container):
     import select
     import signal as sg
     import struct
-    from . import detach as dt
     from . import terminal
     from .container import Runtime
     root = _root(ctx)
-    cid = api.resolve_id(root, container)
-    info = api.inspect(root, cid)
+    cid = ops.resolve_id(root, container)
+    info = ops.inspect(root, cid)
     if info["State"]["Status"] not in ("running", "paused", "created"):
         raise PyContainerError(f"attach {cid}: the container is {info['State']['Status']}")
     try:
-        sock = dt.connect_attach(info["Dir"])
+        sock = containerdir.connect_attach(info["Dir"])
     except ConnectionError as exc:
         raise PyContainerError(f"attach {cid}: {exc}") from None
     tty = info["Config"]["Tty"]
@@ -293,7 +293,7 @@ def attach(ctx, no_stdin, sig_proxy, container):
     if detached:
         sys.stderr.write("\r\nread escape sequence\r\n")
         return 0
-    code, _ = api.wait(root, cid)
+    code, _ = ops.wait(root, cid)
     sys.exit(code if code >= 0 else 1)
 
 
@@ -314,7 +314,7 @@ def ps_table(root: str, all_: bool, quiet: bool, as_json: bool) -> None:
     rows = []
     for cid in st.list_ids(root):
         try:
-            i = api.inspect(root, cid)
+            i = ops.inspect(root, cid)
         except PyContainerError:
             continue
         s = i["State"]
