@@ -160,8 +160,11 @@ class Snapshot:
     def assert_same(self) -> None:
         # Left behind = there now and not before; what went away meanwhile is
         # someone else's and no leak of ours.
-        def new():
-            return set(_mounts()) - set(self.mounts), set(_cgroups()) - set(self.cgroups)
+        from collections import Counter
+
+        def new():              # multisets: a second mount on the same target counts too
+            return (set(Counter(_mounts()) - Counter(self.mounts)),
+                    set(_cgroups()) - set(self.cgroups))
         for _ in range(50):
             if new() == (set(), set()):
                 break
