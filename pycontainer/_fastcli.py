@@ -117,6 +117,7 @@ def main(argv: list[str]) -> bool:
         trace.enable(g.get("--trace-to") or "1")
     else:
         trace.enable_from_env()
+    trace.event("command line parsed", "", verb=verb)
     if g.get("--systemd-cgroup"):
         log.warning("--systemd-cgroup is not supported: pycontainer manages cgroupfs directly; "
                     "cgroupsPath is taken as a path")

@@ -39,7 +39,8 @@ class Runtime:
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
         if spec is None:
-            spec = spec_mod.load(bundle)
+            with trace.step("read config.json", "", bundle=bundle):
+                spec = spec_mod.load(bundle)
         else:
             spec_mod.validate(spec, bundle)
         linux = spec.get("linux", {})
@@ -143,7 +144,10 @@ class Runtime:
             **kw) -> int:
         """create + start; in the foreground, wait and return the exit status (128+N for signal N)."""
         st.validate_id(container_id)
-        spec = kw.pop("spec", None) or spec_mod.load(bundle)
+        spec = kw.pop("spec", None)
+        if not spec:
+            with trace.step("read config.json", "", bundle=bundle):
+                spec = spec_mod.load(bundle)
         if spec["process"].get("terminal") and not kw.get("console_socket") and not detach:
             # runc in the foreground: allocate the pty ourselves and proxy this terminal.
             from . import terminal
@@ -165,7 +169,8 @@ class Runtime:
             except BaseException:
                 self.delete(container_id, force=True)
                 raise
-            code = signals.wait_exit(pid)
+            with trace.step("waitpid", "", pid=pid, note="the program runs"):
+                code = signals.wait_exit(pid)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -342,7 +347,8 @@ class Runtime:
                     signals.kill_cgroup(cg)
             if cg is not None:
                 try:
-                    cg.destroy()
+                    with trace.step("remove cgroup", "", path=record.get("cgroup")):
+                        cg.destroy()
                 except PyContainerError as exc:
                     if os.path.exists(sd.path):
                         _warn(f"delete {container_id}: {exc}")
@@ -358,7 +364,8 @@ class Runtime:
                     hooks.run("poststop", record["poststop"], st.oci_state(record, st.STOPPED))
                 except PyContainerError as exc:
                     _warn(f"poststop hook failed: {exc}")
-            sd.remove()
+            with trace.step("remove state dir", "", path=sd.path):
+                sd.remove()
             if record.get("on_delete"):         # what the creator registered (cleanup.py)
                 from . import cleanup
                 cleanup.run(record["on_delete"], record, _warn)

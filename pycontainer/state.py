@@ -156,9 +156,11 @@ class StateDir:
 
     # --- the record --------------------------------------------------------------
     def read(self) -> dict:
+        from . import trace
         try:
-            with open(os.path.join(self.path, "state.json")) as f:
-                return json.load(f)
+            with trace.step("read state.json", "", id=self.id):
+                with open(os.path.join(self.path, "state.json")) as f:
+                    return json.load(f)
         except FileNotFoundError:
             if os.path.isdir(self.path):
                 # create was killed before its first write: a stopped husk.
@@ -169,10 +171,12 @@ class StateDir:
 
     def write(self, record: dict) -> None:
         """Atomically replace state.json (write a temp file, fsync-free rename)."""
-        tmp = os.path.join(self.path, f".state.json.{os.getpid()}")
-        with open(tmp, "w") as f:
-            json.dump(record, f, separators=(",", ":"))
-        os.rename(tmp, os.path.join(self.path, "state.json"))
+        from . import trace
+        with trace.step("write state.json", "", status=record.get("status")):
+            tmp = os.path.join(self.path, f".state.json.{os.getpid()}")
+            with open(tmp, "w") as f:
+                json.dump(record, f, separators=(",", ":"))
+            os.rename(tmp, os.path.join(self.path, "state.json"))
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)

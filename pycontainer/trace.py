@@ -40,7 +40,13 @@ def enable(target: str = "1") -> None:
     global _fd, _json, _t0
     if _fd >= 0:
         return
-    _t0 = time.monotonic()
+    # PYCONTAINER_TRACE_T0: CLOCK_MONOTONIC seconds at which a caller (bench/breakdown.py)
+    # spawned this command, so that ``t`` includes the interpreter's start and the imports.
+    t0 = os.environ.get("PYCONTAINER_TRACE_T0")
+    try:
+        _t0 = float(t0) if t0 else time.monotonic()
+    except ValueError:
+        _t0 = time.monotonic()
     if target in ("1", "text", "true", "yes"):
         _fd, _json = os.dup(2), False
     elif target == "json":
@@ -80,6 +86,16 @@ def set_stage(stage: str) -> None:
     """Name the process that emits the following events (after a fork)."""
     global _stage
     _stage = stage
+
+
+def now() -> float:
+    """A start time for ``since`` (0.0 when tracing is off: no clock read)."""
+    return time.monotonic() if _fd >= 0 else 0.0
+
+
+def since(start: float) -> float | None:
+    """Milliseconds since ``now()`` returned ``start`` (None when tracing is off)."""
+    return (time.monotonic() - start) * 1000 if _fd >= 0 else None
 
 
 def event(action: str, field: str = "", ms: float | None = None, **args) -> None:

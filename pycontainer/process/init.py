@@ -70,12 +70,14 @@ def stage1(ctx) -> None:
         namespaces.unshare(flags)
         if flags & sc.CLONE_NEWTIME:
             procattrs.write_time_offsets(ctx.spec.get("linux", {}))   # before anyone is inside
+        t_fork = trace.now()
         pid = os.fork()
         if pid == 0:
             try:
                 init(ctx)      # never returns
             finally:
                 os._exit(1)
+        trace.event("fork", "", ms=trace.since(t_fork), what="init (pid 1)", pid=pid)
         ctx.sync.send(S.INIT_PID, pid=pid)
     except BaseException as exc:  # noqa: BLE001 - everything becomes a message
         ctx.sync.send_error(exc, "namespaces")

@@ -97,7 +97,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         # through a sealed memfd (pycontainer.security.exeseal).
         exeseal.nondumpable()
         ctx.dmz_fd = exeseal.dmz_fd(3 + ctx.preserve_fds)
-        trace.event("fork", "", what="stage 1 (namespaces)")
+        t_fork = trace.now()
         pid1 = os.fork()
         if pid1 == 0:
             # The child must never return into the caller's code.
@@ -109,6 +109,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
                 init.stage1(ctx)
             finally:
                 os._exit(1)
+        trace.event("fork", "", ms=trace.since(t_fork), what="stage 1 (namespaces)", pid=pid1)
         child.close()
         if ctx.dmz_fd is not None:
             os.close(ctx.dmz_fd)

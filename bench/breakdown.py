@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Where every millisecond of `run`, `create`, `start`, `delete` goes, beside runc and crun.
+
+For each verb on a busybox bundle (/bin/true), interleaved (runc, crun,
+pycontainer, runc, ...) with a 0.1 s idle gap before each timed step, so
+every step is cold and load changes hit all runtimes alike:
+
+* the wall time of runc, crun and pycontainer (medians);
+* pycontainer's time split by the trace (``PYCONTAINER_TRACE``, JSON lines;
+  ``PYCONTAINER_TRACE_T0`` anchors t=0 at the spawn, so the time to the first
+  event includes the interpreter's start and the imports): interpreter start
+  (``python -IS -c pass``, measured in the same loop), imports (``-X importtime``
+  in a separate run of the same command: the sum of the top-level modules;
+  the most expensive listed below the table), then every traced step by
+  category (fork, cgroup attach, namespaces, mounts + pivot_root, ...);
+  "Python between steps" is what is left (wall - everything traced).
+
+Steps in the children (stage 1, init) are counted like the runtime's: the
+runtime waits for them, so they are on the critical path.
+
+    python3 bench/breakdown.py [-n RUNS] [--pyc CMD] [--bundle DIR] [--json FILE]
+
+Needs root, runc and crun. Runs itself in a private mount namespace without
+/sys/fs/cgroup/unified (crun 1.8 refuses hybrid cgroup hosts), as
+bench/startup.sh does, so all three see the same cgroup v1 layout.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/opt/pycontainer/bin/python"
+
+# trace action -> row of the table
+CATEGORY = {
+    "command line parsed": None, "init started": None, "exit": None, "close_range": None,
+    "rmdir cgroup": None, "execve": None,
+    "read config.json": "config.json read + validate",
+    "mkdir cgroup": "cgroup create + limits", "write cgroup file": "cgroup create + limits",
+    "write cgroup.procs": "cgroup attach (cgroup.procs)",
+    "fork": "fork (stage 1, init)",
+    "unshare": "namespaces (unshare/setns)", "setns": "namespaces (unshare/setns)",
+    "mount": "mounts + pivot_root", "mknod": "mounts + pivot_root", "symlink": "mounts + pivot_root",
+    "pivot_root": "mounts + pivot_root", "umount2": "mounts + pivot_root",
+    "seccomp": "seccomp", "seccomp load": "seccomp",
+    "accept": "start barrier (init waits)", "start": "start barrier (runtime)",
+    "waitpid": "exec + program + wait",
+    "read state.json": "state reads/writes", "write state.json": "state reads/writes",
+    "remove state dir": "state reads/writes",
+    "remove cgroup": "cgroup removal",
+    "kill": "kill", "kill --all": "kill",
+}
+ROWS = ["interpreter start (python -IS -c pass)", "imports (-X importtime, all modules)",
+        "config.json read + validate", "cgroup create + limits", "fork (stage 1, init)",
+        "cgroup attach (cgroup.procs)", "namespaces (unshare/setns)", "mounts + pivot_root",
+        "process attributes (caps, rlimits, user, lo, hostname)", "seccomp",
+        "start barrier (init waits)", "start barrier (runtime)", "exec + program + wait",
+        "state reads/writes", "cgroup removal", "network", "kill", "Python between steps (untraced)"]
+
+
+def category(action: str) -> str | None:
+    if action in CATEGORY:
+        return CATEGORY[action]
+    if action.startswith(("network", "veth", "netlink", "bridge", "ipam")):
+        return "network"
+    if action.startswith("seccomp"):
+        return "seccomp"
+    return "process attributes (caps, rlimits, user, lo, hostname)"
+
+
+def timed(cmd: list[str], env=None) -> float:
+    # stderr to a file: a created container's init inherits it (a pipe would stay open).
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        dt = (time.perf_counter() - t) * 1000
+        if p.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode().strip()}")
+    return dt
+
+
+def traced(cmd: list[str]) -> tuple[float, dict]:
+    """Run once with the trace on; -> (wall ms, {row: ms})."""
+    with tempfile.NamedTemporaryFile("r", suffix=".trace") as tf:
+        env = dict(os.environ, PYCONTAINER_TRACE=tf.name)
+        t = time.perf_counter()
+        env["PYCONTAINER_TRACE_T0"] = repr(time.monotonic())
+        with tempfile.TemporaryFile() as err:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
+            wall = (time.perf_counter() - t) * 1000
+            if p.returncode != 0:
+                err.seek(0)
+                raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode().strip()}")
+        rows: dict = {}
+        for line in tf.read().splitlines():
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            c = category(e["action"])
+            if c and "ms" in e:
+                rows[c] = rows.get(c, 0.0) + e["ms"]
+    return wall, rows
+
+
+def importtime(cmd: list[str]) -> dict:
+    """{top-level module: cumulative us} of one run under -X importtime."""
+    with tempfile.TemporaryFile() as err:
+        subprocess.run([PY, "-X", "importtime"] + cmd[1:] if cmd[0] == PY else
+                       [PY, "-IS", "-X", "importtime"] + cmd, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=err)
+        err.seek(0)
+        out = {}
+        for line in err.read().decode(errors="replace").splitlines():
+            if not line.startswith("import time:") or "|" not in line:
+                continue
+            self_us, cum, name = line[len("import time:"):].split("|", 2)
+            if not cum.strip().isdigit():
+                continue
+            depth = (len(name) - len(name.lstrip())) // 2
+            key = name.strip()
+            if depth == 0 and key not in BASELINE:   # top level: cumulative covers its children
+                out[key] = out.get(key, 0) + int(cum)
+        return out
+
+
+# what `python -IS -c pass` imports itself (part of the interpreter start row)
+BASELINE = {"_io", "marshal", "posix", "_frozen_importlib_external", "time", "zipimport", "_codecs",
+            "codecs", "encodings.aliases", "encodings", "encodings.utf_8", "_signal", "_abc", "abc",
+            "io", "__main__", "_thread", "_warnings", "_weakref", "_imp", "_stat", "stat",
+            "_collections_abc", "genericpath", "posixpath", "os", "_sitebuiltins", "site"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=9)
+    ap.add_argument("--pyc", default=f"{PY} -IS {HERE}/../pycontainer-launcher",
+                    help="pycontainer command (default: a launcher as .ci/install.sh writes it, for this checkout)")
+    ap.add_argument("--bundle", default="/tmp/perf18bundle")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("breakdown: needs root")
+    if not os.environ.get("BREAKDOWN_IN_NS"):
+        os.environ["BREAKDOWN_IN_NS"] = "1"
+        os.execvp("unshare", ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                              "umount /sys/fs/cgroup/unified 2>/dev/null || umount -l /sys/fs/cgroup/unified "
+                              "2>/dev/null; exec \"$@\"", "breakdown", sys.executable] + sys.argv)
+    pyc = shlex.split(a.pyc)
+    if a.pyc.endswith("pycontainer-launcher"):
+        launcher = os.path.join(tempfile.mkdtemp(prefix="breakdown."), "pycontainer")
+        root = os.path.dirname(HERE)
+        with open(launcher, "w") as f:
+            f.write(f"#!{PY} -IS\nimport sys\nsys.path[0:0] = [{root!r}, "
+                    "'/opt/pycontainer/lib/python3.11/site-packages']\n"
+                    "from pycontainer.entry import main\nmain()\n")
+        os.chmod(launcher, 0o755)
+        pyc = [launcher]
+    rts = {"runc": ["runc"], "crun": ["crun"], "pycontainer": pyc}
+    verbs = ("run", "create", "start", "delete")
+    wall = {r: {v: [] for v in verbs} for r in rts}
+    rows = {v: [] for v in verbs}          # per run: {row: ms}
+    interp = []
+    imports = {v: [] for v in verbs}
+    load = [os.getloadavg()[0]]
+    tag = os.getpid()
+    for i in range(a.n):
+        for name, cmd in rts.items():
+            base = cmd + ["--root", f"/run/breakdown-{name}"]
+            is_py = name == "pycontainer"
+            for v in verbs:
+                cid = f"bd-{name}-{tag}-{i}"
+                if v == "run":
+                    argv, cid = base + ["run", "--bundle", a.bundle, cid + "r"], cid + "r"
+                elif v == "create":
+                    argv = base + ["create", "--bundle", a.bundle, cid]
+                else:
+                    argv = base + [v, cid]
+                time.sleep(0.1)
+                if is_py:
+                    w, r = traced(argv)
+                    rows[v].append((w, r))
+                else:
+                    w = timed(argv)
+                wall[name][v].append(w)
+            if is_py:
+                time.sleep(0.1)
+                interp.append(timed([PY, "-IS", "-c", "pass"]))
+        # imports: one -X importtime run of each verb per round (not timed)
+        if i < 3:
+            base = pyc + ["--root", f"/run/breakdown-pycontainer"]
+            cid = f"bd-imp-{tag}-{i}"
+            for v, argv in (("run", base + ["run", "--bundle", a.bundle, cid + "r"]),
+                            ("create", base + ["create", "--bundle", a.bundle, cid]),
+                            ("start", base + ["start", cid]), ("delete", base + ["delete", cid])):
+                time.sleep(0.1)
+                imports[v].append(importtime(argv))
+        load.append(os.getloadavg()[0])
+    for name in rts:
+        try:
+            os.rmdir(f"/run/breakdown-{name}")
+        except OSError:
+            pass
+    med = statistics.median
+    print(f"## breakdown: {a.n} cold runs per verb, interleaved; medians in ms; "
+          f"load average {min(load):.1f}-{max(load):.1f}")
+    print("| row | " + " | ".join(verbs) + " |")
+    print("|---|" + "---|" * len(verbs))
+    table = {}
+    for v in verbs:
+        imp = [sum(d.values()) / 1000 for d in imports[v]] or [0.0]
+        t = {"interpreter start (python -IS -c pass)": med(interp),
+             "imports (-X importtime, all modules)": med(imp)}
+        for row in ROWS[2:-1]:
+            t[row] = med([r.get(row, 0.0) for _, r in rows[v]])
+        total = med([w for w, _ in rows[v]])
+        t["Python between steps (untraced)"] = total - sum(t.values())
+        t["= pycontainer wall"] = total
+        t["runc wall"] = med(wall["runc"][v])
+        t["crun wall"] = med(wall["crun"][v])
+        t["pycontainer / runc"] = total / t["runc wall"]
+        t["pycontainer / crun"] = total / t["crun wall"]
+        table[v] = t
+    for row in ROWS + ["= pycontainer wall", "runc wall", "crun wall", "pycontainer / runc",
+                       "pycontainer / crun"]:
+        vals = [table[v][row] for v in verbs]
+        if all(abs(x) < 0.005 for x in vals):
+            continue
+        fmt = "{:.2f}x" if row.startswith("pycontainer /") else "{:.1f}"
+        print(f"| {row} | " + " | ".join(fmt.format(x) for x in vals) + " |")
+    print("\nslowest imports (top-level, cumulative ms, median of the -X importtime runs):")
+    for v in verbs:
+        mods: dict = {}
+        for d in imports[v]:
+            for m, us in d.items():
+                mods.setdefault(m, []).append(us / 1000)
+        top = sorted(((med(x), m) for m, x in mods.items()), reverse=True)[:8]
+        print(f"  {v:7s} " + ", ".join(f"{m} {ms:.1f}" for ms, m in top))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"table": table, "wall": wall, "imports": imports, "load": load}, f)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
