@@ -27,9 +27,7 @@ a failed poststop hook is a warning (``delete`` goes on). A hook without an
 
 from __future__ import annotations
 
-import json
-
-from . import trace
+from . import jsonio, trace
 from .errors import HookError
 
 
@@ -42,7 +40,7 @@ def run(kind: str, hooks: list[dict], state: dict) -> None:
     if not hooks:
         return
     import subprocess  # the init imports this module's needs before pivot_root (prepare())
-    payload = json.dumps(state).encode()
+    payload = jsonio.dumps(state).encode()
     for i, h in enumerate(hooks or []):
         path = h["path"]
         args = h.get("args") or [path]

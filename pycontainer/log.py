@@ -9,10 +9,11 @@ the file gets ``time level msg`` lines.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
+
+from . import jsonio
 
 _path: str | None = None
 _json = False
@@ -38,8 +39,8 @@ def emit(level: str, msg: str) -> None:
     """Append one record to the --log file (if any); nothing on stderr."""
     if _path:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e9):09d}Z"
-        line = json.dumps({"level": level, "msg": msg, "time": stamp}) if _json \
-            else f"time=\"{stamp}\" level={level} msg={json.dumps(msg)}"
+        line = jsonio.dumps({"level": level, "msg": msg, "time": stamp}) if _json \
+            else f"time=\"{stamp}\" level={level} msg={jsonio.dumps(msg)}"
         try:
             fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:

@@ -15,7 +15,6 @@ masked and read-only paths.
 
 from __future__ import annotations
 
-import json
 import os
 
 from .errors import SpecError, UnsupportedError
@@ -135,7 +134,8 @@ def load(bundle: str) -> dict:
     except OSError as exc:
         raise SpecError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        spec = json.loads(raw)
+        from . import jsonio
+        spec = jsonio.loads(raw)
     except ValueError as exc:
         raise SpecError(f"{path} is not valid JSON: {exc}") from None
     validate(spec, bundle)

@@ -21,8 +21,9 @@ stored beside the PID, and a PID whose start time differs is a dead init.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
+
+from . import jsonio
 
 from .errors import ContainerExists, ContainerNotFound, InvalidID, InvalidName, StateError
 
@@ -72,9 +73,11 @@ def validate_name(name: str) -> str:
 
 
 def now_rfc3339() -> str:
-    import datetime
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds") \
-        .replace("+00:00", "Z")
+    """UTC now as 2006-01-02T15:04:05.000000Z (what datetime.isoformat gives, without
+    importing datetime: ~1 ms of every create)."""
+    import time
+    sec, us = divmod(time.time_ns() // 1000, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{us:06d}Z"
 
 
 def proc_start_time(pid: int) -> int | None:
@@ -160,7 +163,7 @@ class StateDir:
         try:
             with trace.step("read state.json", "", id=self.id):
                 with open(os.path.join(self.path, "state.json")) as f:
-                    return json.load(f)
+                    return jsonio.loads(f.read())
         except FileNotFoundError:
             if os.path.isdir(self.path):
                 # create was killed before its first write: a stopped husk.
@@ -175,7 +178,7 @@ class StateDir:
         with trace.step("write state.json", "", status=record.get("status")):
             tmp = os.path.join(self.path, f".state.json.{os.getpid()}")
             with open(tmp, "w") as f:
-                json.dump(record, f, separators=(",", ":"))
+                f.write(jsonio.dumps(record, separators=(",", ":")))
             os.rename(tmp, os.path.join(self.path, "state.json"))
 
     def file(self, name: str) -> str:

@@ -23,10 +23,11 @@ container's program is executed.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from contextlib import contextmanager
+
+from . import jsonio
 
 _fd: int = -1          # where events go, or -1 when tracing is off
 _json: bool = False
@@ -112,7 +113,7 @@ def event(action: str, field: str = "", ms: float | None = None, **args) -> None
     if ms is not None:
         rec["ms"] = round(ms, 3)
     if _json:
-        line = json.dumps(rec, sort_keys=False)
+        line = jsonio.dumps(rec)
     else:
         argtxt = " ".join(f"{k}={_short(v)}" for k, v in rec.get("args", {}).items())
         took = f" ({rec['ms']:.2f} ms)" if "ms" in rec else ""
@@ -166,7 +167,7 @@ def write_html() -> None:
     events = []
     for line in b"".join(chunks).decode(errors="replace").splitlines():
         try:
-            events.append(json.loads(line))
+            events.append(jsonio.loads(line))
         except ValueError:
             pass
     from . import timeline
@@ -195,4 +196,4 @@ def _plain(v):
 def _short(v) -> str:
     # Whole values, never cut: a student reads the capability list or the
     # mount options in full.
-    return v if isinstance(v, str) else json.dumps(v)
+    return v if isinstance(v, str) else jsonio.dumps(v)

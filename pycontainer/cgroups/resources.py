@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections import namedtuple
 
 from ..errors import CgroupError
@@ -40,9 +39,15 @@ from . import fs
 # below it a container's first process cannot reliably start.
 MIN_MEMORY = 6 * 1024 * 1024
 MAX_SHARES = 262144           # kernel MAX_SHARES (1 << 18)
-_CPULIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
-_PAGESIZE = re.compile(r"^\d+(KB|MB|GB|TB)$")
-_UNIFIED_KEY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_.]+$")
+# checked with re only when the spec has such a field (importing re costs ~3 ms)
+_CPULIST = r"^\d+(-\d+)?(,\d+(-\d+)?)*$"
+_PAGESIZE = r"^\d+(KB|MB|GB|TB)$"
+_UNIFIED_KEY = r"^[a-z][a-z0-9_]*\.[a-z0-9_.]+$"
+
+
+def _match(pattern: str, text: str):
+    import re
+    return re.match(pattern, text)
 _UNIFIED_FORBIDDEN = {"cgroup.procs", "cgroup.threads", "cgroup.subtree_control",
                       "cgroup.type", "cgroup.kill", "cgroup.freeze"}
 
@@ -169,7 +174,7 @@ def validate(res: dict | None) -> dict:
     _int(cpu, "idle", "cpu", lo=0, hi=1)
     for k in ("cpus", "mems"):
         v = cpu.get(k)
-        if v not in (None, "") and (not isinstance(v, str) or not _CPULIST.match(v)):
+        if v not in (None, "") and (not isinstance(v, str) or not _match(_CPULIST, v)):
             raise _bad(f"cpu.{k}", v, "is not a list like '0-3,5'")
     _int(_section(res, "pids"), "limit", "pids", lo=-1)
     bio = _section(res, "blockIO")
@@ -185,7 +190,7 @@ def validate(res: dict | None) -> dict:
             if _int(e, "rate", f"blockIO.{key}[{i}]", lo=0) is None:
                 raise _bad(f"blockIO.{key}[{i}].rate", None, "is missing")
     for i, e in enumerate(_list(res, "hugepageLimits", "")):
-        if not isinstance(e, dict) or not _PAGESIZE.match(str(e.get("pageSize", ""))):
+        if not isinstance(e, dict) or not _match(_PAGESIZE, str(e.get("pageSize", ""))):
             raise _bad(f"hugepageLimits[{i}]", e, "needs a pageSize like '2MB'")
         if _int(e, "limit", f"hugepageLimits[{i}]", lo=0) is None:
             raise _bad(f"hugepageLimits[{i}].limit", None, "is missing")
@@ -196,7 +201,7 @@ def validate(res: dict | None) -> dict:
     if not isinstance(uni, dict):
         raise _bad("unified", uni, "is not an object")
     for k, v in uni.items():
-        if not isinstance(k, str) or not _UNIFIED_KEY.match(k) or k in _UNIFIED_FORBIDDEN:
+        if not isinstance(k, str) or not _match(_UNIFIED_KEY, k) or k in _UNIFIED_FORBIDDEN:
             raise _bad("unified", k, "is not a controller file name like 'memory.high'")
         if not isinstance(v, str) or "\n" in v.strip():
             raise _bad(f"unified.{k}", v, "is not a one-line string")

@@ -29,8 +29,9 @@ runtime re-raises it as the same exception class with the same one-line text
 
 from __future__ import annotations
 
-import json
 import socket
+
+from .. import jsonio
 
 from ..errors import ContainerSetupError, from_message
 
@@ -52,7 +53,7 @@ class SyncSocket:
 
     def send(self, msgtype: str, **fields) -> None:
         fields["type"] = msgtype
-        self.sock.send(json.dumps(fields).encode())
+        self.sock.send(jsonio.dumps(fields).encode())
 
     def send_error(self, exc: BaseException, stage: str) -> None:
         kind = type(exc).__name__
@@ -73,7 +74,7 @@ class SyncSocket:
         if not data:
             raise ContainerSetupError("container process exited during setup without saying why",
                                       stage="sync")
-        return json.loads(data)
+        return jsonio.loads(data)
 
     def expect(self, kind: str, timeout: float | None = None) -> dict:
         msg = self.recv(timeout)
