@@ -15,7 +15,6 @@ hold the container's lock while they change it and raise
 from __future__ import annotations
 
 import os
-import signal
 
 from . import signals
 from . import spec as spec_mod
@@ -153,6 +152,7 @@ class Runtime:
             from . import terminal
             kw.pop("console_socket", None)
             return terminal.run_foreground(self, container_id, bundle, keep=keep, spec=spec, **kw)
+        import signal        # not at the top: its enums (~2 ms) are not needed by create/start/delete
         # Forward signals from the moment the init exists (it is our child:
         # we are its subreaper).
         record = self.create(container_id, bundle, spec=spec, **kw)
@@ -201,6 +201,7 @@ class Runtime:
                                   cgroup=sub.for_exec(self._cgroup(record), sub_cgroups),
                                   console_socket=console_socket, preserve_fds=preserve_fds,
                                   seccomp=seccomp)
+        import signal
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
         pid = execute.launch(ctx)
@@ -286,7 +287,7 @@ class Runtime:
         return sorted(self._cgroup(record).pids())
 
     # --- signals ---------------------------------------------------------------------
-    def kill(self, container_id: str, sig: int = signal.SIGTERM, all_processes: bool = False) -> None:
+    def kill(self, container_id: str, sig: int = 15, all_processes: bool = False) -> None:   # SIGTERM
         record = st.StateDir(self.root, container_id).read()
         status = self._status(record)
         if all_processes:       # runc: succeeds on a stopped container (containerd's shim relies on it)
@@ -430,6 +431,7 @@ class Runtime:
 
 def parse_signal(text: str | int) -> int:
     """``9``, ``KILL``, ``SIGKILL``, ``sigkill`` -> 9 (runc kill's rules)."""
+    import signal
     if isinstance(text, int):
         return text
     t = text.strip()

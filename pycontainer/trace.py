@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
 
 from . import jsonio
 
@@ -125,17 +124,39 @@ def event(action: str, field: str = "", ms: float | None = None, **args) -> None
         pass
 
 
-@contextmanager
+class _Step:
+    """The timed block of ``step`` (a class: contextlib costs ~1.5 ms of imports)."""
+
+    __slots__ = ("action", "field", "args", "start")
+
+    def __init__(self, action: str, field: str, args: dict):
+        self.action, self.field, self.args = action, field, args
+
+    def __enter__(self):
+        self.start = time.monotonic()
+
+    def __exit__(self, *exc) -> None:      # the exception, if any, goes on
+        event(self.action, self.field, (time.monotonic() - self.start) * 1000, **self.args)
+
+
+class _Off:
+    __slots__ = ()
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+_OFF = _Off()
+
+
 def step(action: str, field: str = "", **args):
-    """Time a block and emit it as one event when it ends."""
+    """Time a block and emit it as one event when it ends (``with trace.step(...):``)."""
     if _fd < 0:
-        yield
-        return
-    start = time.monotonic()
-    try:
-        yield
-    finally:
-        event(action, field, (time.monotonic() - start) * 1000, **args)
+        return _OFF
+    return _Step(action, field, args)
 
 
 def close() -> None:

@@ -21,11 +21,10 @@ group at once.
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from ..errors import CgroupError
-from . import fs, resources, stats as _stats
+from . import fs
 
 
 class Manager:
@@ -56,6 +55,7 @@ class Manager:
     # --- setup -------------------------------------------------------------------
     def create(self, res: dict | None = None) -> None:
         """Validate, mkdir in every hierarchy, write the limits; undo all on failure."""
+        from . import resources
         plan = resources.plan_v1(res)
         missing = sorted(resources.controllers_needed(plan) - set(self.dirs))
         if missing:
@@ -129,6 +129,7 @@ class Manager:
         Device rules are left as they are: an update rewrites only what it names.
         """
         self._rt_parents(res)
+        from . import resources
         resources.apply_v1(self.dirs, res, devices=False)
 
     # --- processes ----------------------------------------------------------------
@@ -141,10 +142,10 @@ class Manager:
     def pids(self) -> list[int]:
         return fs.read_procs(self._proc_dir())
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+    def kill_all(self, sig: int = 9) -> None:      # SIGKILL (9 on every Linux; signal(7))
         """Signal every process: cgroup.kill in the hybrid v2 tree if there is one,
         else freeze, signal each pid, thaw (runc signalAllProcesses)."""
-        if sig == signal.SIGKILL and self.unified:
+        if sig == 9 and self.unified:
             kill_file = os.path.join(self.unified, "cgroup.kill")
             if os.path.exists(kill_file):
                 fs.write(kill_file, "1")
@@ -189,7 +190,8 @@ class Manager:
 
     # --- reading and teardown -----------------------------------------------------
     def stats(self) -> dict:
-        return _stats.v1(self.dirs)
+        from . import stats
+        return stats.v1(self.dirs)
 
     def destroy(self) -> None:
         """Remove the cgroup from every hierarchy; keep going past failures,

@@ -25,15 +25,10 @@ foreground ``run`` can wait for it.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 
 from .. import state as st
-from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, PyContainerError, SpecError
-from ..security import exeseal
-from . import sync as S
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -68,6 +63,12 @@ class Launch:
 
 def launch(ctx: Launch, cgroup, network=None) -> dict:
     """Create the container up to ``created``; return its state record."""
+    # here, not at the top: `start` needs only start_barrier (see there)
+    import socket
+
+    from .. import syscalls as sc
+    from ..security import exeseal
+    from . import sync as S
     spec = ctx.spec
     linux = spec.get("linux", {})
     record = ctx.record
@@ -181,10 +182,11 @@ def crash_point(name: str) -> None:
     """For fault tests (security.md S22): ``PYCONTAINER_TEST_CRASH_AT=<name>`` makes the
     runtime kill -9 itself here, so recovery can be proven at every step."""
     if os.environ.get("PYCONTAINER_TEST_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), 9)          # SIGKILL
 
 
-def _raise_from(sock: S.SyncSocket, msg: dict) -> None:
+def _raise_from(sock, msg: dict) -> None:
+    from . import sync as S
     if msg.get("type") == S.ERROR:
         from ..errors import from_message
         raise from_message(msg.get("kind", ""), msg.get("msg", "setup failed"),
@@ -192,7 +194,8 @@ def _raise_from(sock: S.SyncSocket, msg: dict) -> None:
     raise ContainerSetupError(f"sync: unexpected message {msg.get('type')}", stage="sync")
 
 
-def _connect_console(path: str) -> socket.socket:
+def _connect_console(path: str):
+    import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(path)
@@ -211,7 +214,7 @@ def _reap(pid: int) -> None:
 
 def _kill_and_reap(pid: int) -> None:
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, 9)                  # SIGKILL
     except ProcessLookupError:
         return
     _reap(pid)
@@ -223,7 +226,10 @@ def start_barrier(statedir_path: str, timeout: float | None = None) -> None:
     The init closes its end on a successful execve (the fd is close-on-exec),
     so EOF means "running"; an exec failure arrives as text.
     """
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # The C socket object itself: `import socket` (its enums, selectors) costs ~2 ms
+    # of every `start`, and connect/sendall/recv are the same calls either way.
+    import _socket
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     dirfd = os.open(statedir_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
