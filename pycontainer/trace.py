@@ -74,6 +74,11 @@ def enable_from_env() -> None:
         enable(target)
 
 
+def page_pending() -> bool:
+    """Whether this process still has a --trace-to FILE.html page to draw at exit."""
+    return _html is not None and _html[2] == os.getpid()
+
+
 def enabled() -> bool:
     return _fd >= 0
 

@@ -63,8 +63,10 @@ class Launch:
 
 def launch(ctx: Launch, cgroup, network=None) -> dict:
     """Create the container up to ``created``; return its state record."""
-    # here, not at the top: `start` needs only start_barrier (see there)
-    import socket
+    # Here, not at the top: `start` needs only start_barrier. The runtime's own sockets
+    # are the C objects of _socket (bind/listen/send/recv/close are the same calls):
+    # `import socket` builds its enums (~2-5 ms); stage 1 wraps its copies (see below).
+    import _socket
 
     from .. import syscalls as sc
     from ..security import exeseal
@@ -81,7 +83,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         undo.append(cgroup.destroy)
 
         # (3) the start barrier: a listening unix socket in the state dir.
-        ctx.listen = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ctx.listen = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         dirfd = os.open(ctx.statedir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             ctx.listen.bind(f"/proc/self/fd/{dirfd}/start.sock")
@@ -92,7 +94,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             ctx.console_sock = _connect_console(ctx.console_path)
 
         # (4) stage 1
-        parent, child = S.SyncSocket.pair()
+        parent, child = S.SyncSocket.pair_c()
         sc.prctl(PR_SET_CHILD_SUBREAPER, 1)
         # CVE-2019-5736: what enters the container is non-dumpable, and execs the program
         # through a sealed memfd (pycontainer.security.exeseal).
@@ -105,6 +107,11 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             try:
                 parent.close()
                 ctx.statedir.unlock()   # our copy only: the flock stays with stage 0
+                # The container's side gets socket.socket objects (accept, send_fds), while
+                # the runtime writes cgroup.procs: this import is off the critical path.
+                import socket
+                child.sock = socket.socket(fileno=child.sock.detach())
+                ctx.listen = socket.socket(fileno=ctx.listen.detach())
                 ctx.sync = child
                 from . import init
                 init.stage1(ctx)

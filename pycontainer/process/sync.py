@@ -29,8 +29,6 @@ runtime re-raises it as the same exception class with the same one-line text
 
 from __future__ import annotations
 
-import socket
-
 from .. import jsonio
 
 from ..errors import ContainerSetupError, from_message
@@ -40,12 +38,21 @@ GO, MAP_PLS, MAP_ACK, INIT_PID, CONTINUE, READY, ERROR = (
 
 
 class SyncSocket:
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
+    def __init__(self, sock):
+        self.sock = sock            # a socket.socket, or a _socket.socket (pair_c)
 
     @classmethod
     def pair(cls) -> tuple["SyncSocket", "SyncSocket"]:
+        import socket
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return cls(a), cls(b)
+
+    @classmethod
+    def pair_c(cls) -> tuple["SyncSocket", "SyncSocket"]:
+        """``pair()`` as the C socket objects of _socket, without importing ``socket``
+        (its enums cost ms of every create); send/recv/settimeout/close are the same."""
+        import _socket
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         return cls(a), cls(b)
 
     def fileno(self) -> int:
@@ -68,7 +75,7 @@ class SyncSocket:
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:        # socket.timeout is TimeoutError (Python 3.10+)
             raise ContainerSetupError("container setup timed out waiting for the container process",
                                       stage="sync") from None
         if not data:
