@@ -18,7 +18,7 @@ every step is cold and load changes hit all runtimes alike:
 Steps in the children (stage 1, init) are counted like the runtime's: the
 runtime waits for them, so they are on the critical path.
 
-    python3 bench/breakdown.py [-n RUNS] [--pyc CMD] [--bundle DIR] [--json FILE]
+    python3 bench/breakdown.py [-n RUNS] [--pyc NAME=CMD ...] [--bundle DIR] [--json FILE]
 
 Needs root, runc and crun. Runs itself in a private mount namespace without
 /sys/fs/cgroup/unified (crun 1.8 refuses hybrid cgroup hosts), as
@@ -142,8 +142,9 @@ BASELINE = {"_io", "marshal", "posix", "_frozen_importlib_external", "time", "zi
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=9)
-    ap.add_argument("--pyc", default=f"{PY} -IS {HERE}/../pycontainer-launcher",
-                    help="pycontainer command (default: a launcher as .ci/install.sh writes it, for this checkout)")
+    ap.add_argument("--pyc", action="append", default=[], metavar="NAME=CMD",
+                    help="pycontainer variant(s) to measure, interleaved with each other (A B A B) "
+                         "(default: pycontainer=a launcher as .ci/install.sh writes it, for this checkout)")
     ap.add_argument("--bundle", default="/tmp/perf18bundle")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
@@ -154,8 +155,8 @@ def main() -> None:
         os.execvp("unshare", ["unshare", "-m", "--propagation", "private", "sh", "-c",
                               "umount /sys/fs/cgroup/unified 2>/dev/null || umount -l /sys/fs/cgroup/unified "
                               "2>/dev/null; exec \"$@\"", "breakdown", sys.executable] + sys.argv)
-    pyc = shlex.split(a.pyc)
-    if a.pyc.endswith("pycontainer-launcher"):
+    variants = dict(v.split("=", 1) for v in a.pyc)
+    if not variants:
         launcher = os.path.join(tempfile.mkdtemp(prefix="breakdown."), "pycontainer")
         root = os.path.dirname(HERE)
         with open(launcher, "w") as f:
@@ -163,19 +164,20 @@ def main() -> None:
                     "'/opt/pycontainer/lib/python3.11/site-packages']\n"
                     "from pycontainer.entry import main\nmain()\n")
         os.chmod(launcher, 0o755)
-        pyc = [launcher]
-    rts = {"runc": ["runc"], "crun": ["crun"], "pycontainer": pyc}
+        variants = {"pycontainer": launcher}
+    rts = {"runc": ["runc"], "crun": ["crun"]}
+    rts.update((k, shlex.split(c)) for k, c in variants.items())
     verbs = ("run", "create", "start", "delete")
     wall = {r: {v: [] for v in verbs} for r in rts}
-    rows = {v: [] for v in verbs}          # per run: {row: ms}
+    rows = {p: {v: [] for v in verbs} for p in variants}          # per run: (wall, {row: ms})
     interp = []
-    imports = {v: [] for v in verbs}
+    imports = {p: {v: [] for v in verbs} for p in variants}
     load = [os.getloadavg()[0]]
     tag = os.getpid()
     for i in range(a.n):
         for name, cmd in rts.items():
             base = cmd + ["--root", f"/run/breakdown-{name}"]
-            is_py = name == "pycontainer"
+            is_py = name in variants
             for v in verbs:
                 cid = f"bd-{name}-{tag}-{i}"
                 if v == "run":
@@ -187,22 +189,21 @@ def main() -> None:
                 time.sleep(0.1)
                 if is_py:
                     w, r = traced(argv)
-                    rows[v].append((w, r))
+                    rows[name][v].append((w, r))
                 else:
                     w = timed(argv)
                 wall[name][v].append(w)
-            if is_py:
-                time.sleep(0.1)
-                interp.append(timed([PY, "-IS", "-c", "pass"]))
+        time.sleep(0.1)
+        interp.append(timed([PY, "-IS", "-c", "pass"]))
         # imports: one -X importtime run of each verb per round (not timed)
-        if i < 3:
-            base = pyc + ["--root", f"/run/breakdown-pycontainer"]
+        for p in variants if i < 3 else ():
+            base = rts[p] + ["--root", f"/run/breakdown-{p}"]
             cid = f"bd-imp-{tag}-{i}"
             for v, argv in (("run", base + ["run", "--bundle", a.bundle, cid + "r"]),
                             ("create", base + ["create", "--bundle", a.bundle, cid]),
                             ("start", base + ["start", cid]), ("delete", base + ["delete", cid])):
                 time.sleep(0.1)
-                imports[v].append(importtime(argv))
+                imports[p][v].append(importtime(argv))
         load.append(os.getloadavg()[0])
     for name in rts:
         try:
@@ -210,43 +211,45 @@ def main() -> None:
         except OSError:
             pass
     med = statistics.median
-    print(f"## breakdown: {a.n} cold runs per verb, interleaved; medians in ms; "
-          f"load average {min(load):.1f}-{max(load):.1f}")
-    print("| row | " + " | ".join(verbs) + " |")
-    print("|---|" + "---|" * len(verbs))
-    table = {}
-    for v in verbs:
-        imp = [sum(d.values()) / 1000 for d in imports[v]] or [0.0]
-        t = {"interpreter start (python -IS -c pass)": med(interp),
-             "imports (-X importtime, all modules)": med(imp)}
-        for row in ROWS[2:-1]:
-            t[row] = med([r.get(row, 0.0) for _, r in rows[v]])
-        total = med([w for w, _ in rows[v]])
-        t["Python between steps (untraced)"] = total - sum(t.values())
-        t["= pycontainer wall"] = total
-        t["runc wall"] = med(wall["runc"][v])
-        t["crun wall"] = med(wall["crun"][v])
-        t["pycontainer / runc"] = total / t["runc wall"]
-        t["pycontainer / crun"] = total / t["crun wall"]
-        table[v] = t
-    for row in ROWS + ["= pycontainer wall", "runc wall", "crun wall", "pycontainer / runc",
-                       "pycontainer / crun"]:
-        vals = [table[v][row] for v in verbs]
-        if all(abs(x) < 0.005 for x in vals):
-            continue
-        fmt = "{:.2f}x" if row.startswith("pycontainer /") else "{:.1f}"
-        print(f"| {row} | " + " | ".join(fmt.format(x) for x in vals) + " |")
-    print("\nslowest imports (top-level, cumulative ms, median of the -X importtime runs):")
-    for v in verbs:
-        mods: dict = {}
-        for d in imports[v]:
-            for m, us in d.items():
-                mods.setdefault(m, []).append(us / 1000)
-        top = sorted(((med(x), m) for m, x in mods.items()), reverse=True)[:8]
-        print(f"  {v:7s} " + ", ".join(f"{m} {ms:.1f}" for ms, m in top))
+    print(f"## breakdown: {a.n} cold runs per verb, interleaved (runc, crun, {', '.join(variants)}); "
+          f"medians in ms; load average {min(load):.1f}-{max(load):.1f}")
+    tables = {}
+    for p in variants:
+        table = tables[p] = {}
+        for v in verbs:
+            imp = [sum(d.values()) / 1000 for d in imports[p][v]] or [0.0]
+            t = {"interpreter start (python -IS -c pass)": med(interp),
+                 "imports (-X importtime, all modules)": med(imp)}
+            for row in ROWS[2:-1]:
+                t[row] = med([r.get(row, 0.0) for _, r in rows[p][v]])
+            total = med([w for w, _ in rows[p][v]])
+            t["Python between steps (untraced)"] = total - sum(t.values())
+            t[f"= {p} wall"] = total
+            t["runc wall"] = med(wall["runc"][v])
+            t["crun wall"] = med(wall["crun"][v])
+            t["/ runc"] = total / t["runc wall"]
+            t["/ crun"] = total / t["crun wall"]
+            table[v] = t
+        print(f"\n### {p} ({' '.join(rts[p])})")
+        print("| row | " + " | ".join(verbs) + " |")
+        print("|---|" + "---|" * len(verbs))
+        for row in ROWS + [f"= {p} wall", "runc wall", "crun wall", "/ runc", "/ crun"]:
+            vals = [table[v][row] for v in verbs]
+            if all(abs(x) < 0.005 for x in vals):
+                continue
+            fmt = "{:.2f}x" if row.startswith("/ ") else "{:.1f}"
+            print(f"| {row} | " + " | ".join(fmt.format(x) for x in vals) + " |")
+        print("\nslowest imports (top-level, cumulative ms, median of the -X importtime runs):")
+        for v in verbs:
+            mods: dict = {}
+            for d in imports[p][v]:
+                for m, us in d.items():
+                    mods.setdefault(m, []).append(us / 1000)
+            top = sorted(((med(x), m) for m, x in mods.items()), reverse=True)[:8]
+            print(f"  {v:7s} " + ", ".join(f"{m} {ms:.1f}" for ms, m in top))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"table": table, "wall": wall, "imports": imports, "load": load}, f)
+            json.dump({"tables": tables, "wall": wall, "imports": imports, "load": load}, f)
 
 
 if __name__ == "__main__":
