@@ -68,3 +68,42 @@ int pyc_prctl(int option, unsigned long a2, unsigned long a3,
 {
     return prctl(option, a2, a3, a4, a5);
 }
+
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#ifndef SYS_execveat
+#define SYS_execveat 322
+#endif
+#ifndef SYS_seccomp
+#define SYS_seccomp 317
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+
+long pyc_seccomp_exec(const void *bpf, unsigned int ninsns, unsigned int flags,
+                      int dmz_fd, const char *dmz_path, char **dmz_argv,
+                      const char *path, char **argv, char **envp)
+{
+    if (bpf != NULL) {
+        struct sock_fprog prog = { .len = (unsigned short) ninsns,
+                                   .filter = (struct sock_filter *) bpf };
+        long r = flags ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog)
+                       : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, (unsigned long) &prog, 0, 0);
+        if (r < 0)
+            return -1;
+    }
+    if (dmz_fd >= 0) {
+        syscall(SYS_execveat, dmz_fd, "", dmz_argv, envp, AT_EMPTY_PATH);
+        if (dmz_path != NULL) {
+            execve(dmz_path, dmz_argv, envp);
+            /* No procfs at /proc: the kernel cannot resolve a "#!/proc/self/exe"
+             * either, so the program may be exec'd directly. */
+            if (errno != ENOENT && errno != ENOTDIR)
+                return -2;
+        }
+    }
+    execve(path, argv, envp);
+    return -2;
+}

@@ -621,7 +621,7 @@ def _worker(req: dict, fds: list[int]) -> int:
             res = {"exit_code": op_exec(root, req["id"], req["args"], env=req.get("env", ()),
                                         user=req.get("user"), workdir=req.get("workdir"),
                                         privileged=req.get("privileged", False),
-                                        detach=req.get("detach", False))}
+                                        detach=req.get("detach", False), tty=req.get("tty", False))}
         else:
             raise APIError(f"unknown operation {op!r}")
         out = json.dumps(res)
@@ -742,7 +742,8 @@ class Container:
         env = [f"{k}={v}" for k, v in environment.items()] if isinstance(environment, dict) \
             else list(environment or ())
         req = {"op": "exec", "root": self.client.root, "id": self.id, "args": args, "env": env,
-               "user": user or None, "workdir": workdir, "privileged": privileged, "detach": detach}
+               "user": user or None, "workdir": workdir, "privileged": privileged, "detach": detach,
+               "tty": tty}
         if detach:
             _recv_reply(self.client._helper.call(req))
             return ExecResult(None, None)

@@ -165,24 +165,12 @@ class Runtime:
              preserve_fds: int = 0) -> int:
         """Run ``process`` (an OCI process object) in the container; its exit status
         in the foreground, 0 once it started with ``detach``."""
-        from .process import execute
-        record = st.StateDir(self.root, container_id).read()
-        status = self._status(record)
-        if status not in (st.RUNNING, st.CREATED):
-            raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
-        spec_mod._validate_process(process)
         if process.get("terminal") and not console_socket:
             raise SpecError("exec --tty needs --console-socket")
-        seccomp, sdir = None, st.StateDir(self.root, container_id).path
-        if os.path.exists(os.path.join(sdir, "seccomp.bpf")):
-            from .security.seccomp import Filter      # the container's own filter (saved by create)
-            seccomp = Filter.from_statedir(sdir)
-        ctx = execute.ExecContext(record=record, process=process, cgroup=self._cgroup(record),
-                                  console_socket=console_socket, preserve_fds=preserve_fds,
-                                  seccomp=seccomp)
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
-        pid = execute.launch(ctx)
+        pid = self.exec_start(container_id, process, console_socket=console_socket,
+                              preserve_fds=preserve_fds)
         if pid_file:
             _write_pid_file(pid_file, pid)
         if detach:
@@ -193,6 +181,25 @@ class Runtime:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+
+    def exec_start(self, container_id: str, process: dict, *, console_socket: str | None = None,
+                   preserve_fds: int = 0) -> int:
+        """THE way into a container: every exec form (runc's exec with or without
+        --console-socket or -p, the porcelain's exec -t/-i, the API's exec_run)
+        comes here. Returns the new process's host pid once its execve succeeded.
+        The process gets the container's cgroup, namespaces and seccomp filter
+        (process.execute) and the init's own identity tail (process.finalize)."""
+        from .process import execute
+        sd = st.StateDir(self.root, container_id)
+        record = sd.read()
+        status = self._status(record)
+        if status not in (st.RUNNING, st.CREATED):
+            raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
+        spec_mod._validate_process(process)
+        ctx = execute.ExecContext(record=record, process=process, cgroup=self._cgroup(record),
+                                  statedir=sd.path, console_socket=console_socket,
+                                  preserve_fds=preserve_fds)
+        return execute.launch(ctx)
 
     def exec_process(self, container_id: str, args: list[str], *, env=(), user: str | None = None,
                      cwd: str | None = None, tty: bool = False, caps=None,

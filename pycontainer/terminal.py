@@ -254,24 +254,15 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
 
 
 def exec_(rt, container_id: str, process: dict, *, interactive: bool) -> int:
-    """``exec -t [-i]``: the runc exec path with our console socket."""
-    from .process import execute
-    from . import state as st
-    from .errors import InvalidState
+    """``exec -t [-i]``: the one exec entry point (``Runtime.exec_start``) with our console socket."""
     process = dict(process, terminal=True)
     size = console_size()
     if size:
         process["consoleSize"] = size
-    record = st.StateDir(rt.root, container_id).read()
-    status = rt._status(record)
-    if status not in (st.RUNNING, st.CREATED):
-        raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
     cs = ConsoleSocket()
     master = -1
     try:
-        ctx = execute.ExecContext(record=record, process=process, cgroup=rt.cgroup_of(record),
-                                  console_socket=cs.path)
-        pid = execute.launch(ctx)
+        pid = rt.exec_start(container_id, process, console_socket=cs.path)
         master = cs.receive()
         with RawMode(0) if interactive else _Nothing():
             return proxy(master, pid, stdin=interactive)

@@ -88,7 +88,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             os.close(dirfd)
         ctx.listen.listen(1)
         if ctx.console_path:
-            ctx.console_sock = _connect_console(ctx.console_path)
+            ctx.console_sock = connect_console(ctx.console_path)
 
         # (4) stage 1
         parent, child = S.SyncSocket.pair()
@@ -130,7 +130,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             parent.send(S.MAP_ACK)
             msg = parent.recv(timeout=60)
         if msg.get("type") != S.INIT_PID:
-            _raise_from(parent, msg)
+            raise_from(parent, msg)
         pid = msg["pid"]
         undo.append(lambda: _kill_and_reap(pid))
         _reap(pid1)
@@ -183,7 +183,7 @@ def crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _raise_from(sock: S.SyncSocket, msg: dict) -> None:
+def raise_from(sock: S.SyncSocket, msg: dict) -> None:
     if msg.get("type") == S.ERROR:
         from ..errors import from_message
         raise from_message(msg.get("kind", ""), msg.get("msg", "setup failed"),
@@ -191,7 +191,7 @@ def _raise_from(sock: S.SyncSocket, msg: dict) -> None:
     raise ContainerSetupError(f"sync: unexpected message {msg.get('type')}", stage="sync")
 
 
-def _connect_console(path: str) -> socket.socket:
+def connect_console(path: str) -> socket.socket:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(path)
