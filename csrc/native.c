@@ -95,14 +95,14 @@ long pyc_seccomp_exec(const void *bpf, unsigned int ninsns, unsigned int flags,
             return -1;
     }
     if (dmz_fd >= 0) {
+        /* execve(2) of /proc/self/fd/N: the one call every allow-list has. */
+        execve(dmz_path, dmz_argv, envp);
+        if (errno != ENOENT && errno != ENOTDIR)
+            return -2;
+        /* No procfs at /proc: execveat(2) needs none. If that fails too, the
+         * program directly: without procfs the kernel cannot resolve a
+         * "#!/proc/self/exe" (CVE-2019-5736) either. */
         syscall(SYS_execveat, dmz_fd, "", dmz_argv, envp, AT_EMPTY_PATH);
-        if (dmz_path != NULL) {
-            execve(dmz_path, dmz_argv, envp);
-            /* No procfs at /proc: the kernel cannot resolve a "#!/proc/self/exe"
-             * either, so the program may be exec'd directly. */
-            if (errno != ENOENT && errno != ENOTDIR)
-                return -2;
-        }
     }
     execve(path, argv, envp);
     return -2;

@@ -24,11 +24,13 @@ both of its init paths, so a defence is applied in one place or nowhere:
 
 What runs after the filter is loaded, with no_new_privs (documented and
 tested against a minimal allow-list, tests/security/test_seccomp_tail.py):
-``execveat(dmz, "", AT_EMPTY_PATH)`` of the sealed dmz (security.exeseal),
-or, when the filter refuses execveat, ``execve("/proc/self/fd/N")`` of it,
-or, when there is no procfs at /proc (so no ``#!/proc/self/exe`` either),
-``execve`` of the program itself; the dmz then makes ``execve(program)``
-and, if that fails, ``exit_group(126|127)``. A failure to exec is then
+``execve("/proc/self/fd/N")`` of the sealed dmz (security.exeseal) -- or,
+only where /proc is not a procfs, ``execveat(N, "", AT_EMPTY_PATH)`` of it
+and then ``execve`` of the program (without procfs no ``#!/proc/self/exe``
+can resolve either) -- then, in the dmz, ``execve(program)`` and, if that
+fails, ``exit_group(126|127)``. So an allow-list needs ``execve`` and
+``exit_group`` beyond what its program needs (plus ``execveat`` for a
+container without /proc under a KILL default). A failure to exec is then
 reported with one write(2) to the report socket (a filter may refuse it:
 the exit status still says 126/127). Without no_new_privs the filter must be
 loaded while CAP_SYS_ADMIN is still held (seccomp(2)), so, as in runc, the
