@@ -15,11 +15,11 @@ both of its init paths, so a defence is applied in one place or nowhere:
 
 ``exec_program(...)`` -- never returns:
     setsid (no terminal: no tty shared with the caller, CVE-2017-5226) ->
-    close every fd but 0-2, the preserved ones, the report socket and the
+    no_new_privs -> close every fd but 0-2, the preserved ones, the report socket and the
     sealed dmz (close_range(2); where it is missing or refused, one close(2)
     per fd) -> chdir, checked to be inside the root (CVE-2024-21626: after
     the close, so no host directory fd can be the way out) -> default
-    signal dispositions and an empty mask -> no_new_privs -> the filter
+    signal dispositions and an empty mask -> the filter
     and the exec, in *one* C call (``syscalls.seccomp_exec``).
 
 What runs after the filter is loaded, with no_new_privs (documented and
@@ -95,10 +95,17 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
     """
     if not proc.get("terminal"):
         os.setsid()
+    if proc.get("noNewPrivileges"):
+        # After this, execve can never grant privileges (setuid bits, file caps).
+        with trace.step("prctl PR_SET_NO_NEW_PRIVS", "process.noNewPrivileges"):
+            sc.prctl(PR_SET_NO_NEW_PRIVS, 1)
     keep = 3 + preserve_fds
     fd = move_fd_above(report_sock.detach(), keep)
     dmz = exeseal.place(dmz_fd, fd + 1)            # sealed exec helper (CVE-2019-5736)
     trace.event("close_range", "", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
+    if seccomp is not None and not seccomp.loaded:
+        trace.event("seccomp SECCOMP_SET_MODE_FILTER + execve", "linux.seccomp",
+                    instructions=len(seccomp.bpf) // 8, note="one C call: nothing else runs under the filter")
     trace.close()
     close_from(keep, fd, dmz)
     for i in range(3, keep):
@@ -106,9 +113,6 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
     try:
         chdir_inside(proc.get("cwd", "/"))
         reset_signals()
-        if proc.get("noNewPrivileges"):
-            # After this, execve can never grant privileges (setuid bits, file caps).
-            sc.prctl(PR_SET_NO_NEW_PRIVS, 1)
         ea = sc.ExecArgs(path, proc["args"], list(proc.get("env", [])), dmz)
         bpf = seccomp.bpf if seccomp is not None and not seccomp.loaded else None
         err = sc.seccomp_exec(bpf, seccomp.flags if bpf else 0, ea)
