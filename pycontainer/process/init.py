@@ -228,6 +228,11 @@ def setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
             except FileExistsError:
                 fd = os.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
+                # The image's own /dev/console (no /dev tmpfs): bind only onto a plain file or
+                # a device node, never onto a symlink (CVE-2026-41579's class, security.md S06).
+                if stat.S_ISLNK(os.fstat(fd).st_mode) or stat.S_ISDIR(os.fstat(fd).st_mode):
+                    raise MountError("mount /dev/console: it is a symlink or a directory in the "
+                                     "image; refusing to bind the pty onto it", stage="console")
                 sc.mount(f"/proc/self/fd/{slave}", f"/proc/self/fd/{fd}", None, sc.MS_BIND)
             finally:
                 os.close(fd)
