@@ -237,7 +237,7 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     cdir, plan = build(cid, o, image_root=image_root, pull=pull, root=root)
     rt = Runtime(root)
     try:
-        record = rt.create(cid, cdir, overlay=plan)
+        record = rt.create(cid, cdir, overlay=plan, autoremove=remove)
     except BaseException:
         if not os.path.isdir(os.path.join(root, cid)):
             remove_dir(cid)
@@ -802,6 +802,8 @@ class ContainerCollection:
 
     def list(self, all: bool = False, filters: dict | None = None) -> list[Container]:  # noqa: A002
         from . import state as st
+        from .container import Runtime
+        Runtime(self.client.root).reclaim()      # --rm containers whose runtime died
         out = []
         for cid in st.list_ids(self.client.root):
             try:

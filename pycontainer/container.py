@@ -35,7 +35,9 @@ class Runtime:
     # --- create / start / run ----------------------------------------------------
     def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
                pid_file: str | None = None, preserve_fds: int = 0, overlay=None, seccomp=None,
-               network=None, spec: dict | None = None) -> dict:
+               network=None, spec: dict | None = None, autoremove: bool = False) -> dict:
+        """``autoremove``: the caller deletes the container when it exits (docker's --rm);
+        if the caller dies first, ``reclaim`` (gc, list, the next create of that ID) does."""
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
         if spec is None:
@@ -58,6 +60,7 @@ class Runtime:
         if network is not None:
             self._apply_network_namespace(spec, network)
 
+        self.reclaim([container_id])      # a --rm leftover of a dead runtime frees its ID
         sd = st.StateDir(self.root, container_id)
         sd.create()                       # reserves the ID; raises ContainerExists
         record = {
@@ -69,6 +72,9 @@ class Runtime:
             "namespaces": linux.get("namespaces", []),
             "poststop": spec.get("hooks", {}).get("poststop", []),
             "poststart": spec.get("hooks", {}).get("poststart", []),
+            # who will delete it at exit (--rm): if that process dies first, reclaim() does
+            "autoremove": bool(autoremove),
+            "creator": {"pid": os.getpid(), "start": st.proc_start_time(os.getpid())},
         }
         try:
             sd.write(record)
@@ -255,6 +261,7 @@ class Runtime:
         return out
 
     def list(self) -> list[dict]:
+        self.reclaim()
         out = []
         for cid in st.list_ids(self.root):
             try:
@@ -360,6 +367,7 @@ class Runtime:
         network leases/veths/ports, image holds and container dirs of containers
         that no longer exist. Containers that exist (even stopped) are left alone."""
         report: dict = {"containers": [], "cgroups": [], "network": {}, "holds": [], "dirs": []}
+        report["containers"] += self.reclaim()
         for cid in st.list_ids(self.root):
             sd = st.StateDir(self.root, cid)
             try:
@@ -387,6 +395,27 @@ class Runtime:
         report["holds"], report["dirs"] = image_rootfs.gc(live, root=self.root)
         return report
 
+    def reclaim(self, ids=None) -> list[str]:
+        """Delete the containers that asked for --rm, have stopped, and whose runtime (the
+        process that created them and would have deleted them) is gone: kill -9 of a
+        foreground `run --rm`, a killed monitor. Their cgroup, lease, nft elements, state
+        dir, container dir and image hold go with them. A container that is alive, or
+        whose runtime still lives, is never touched."""
+        done = []
+        for cid in st.list_ids(self.root) if ids is None else ids:
+            try:
+                record = st.StateDir(self.root, cid).read()
+            except PyContainerError:
+                continue
+            if not _abandoned(record):
+                continue
+            try:
+                self.delete(cid, force=True)
+                done.append(cid)
+            except PyContainerError:
+                continue          # someone else got there first
+        return done
+
     # --- internals ------------------------------------------------------------------------
     def _open(self, container_id: str) -> st.StateDir:
         sd = st.StateDir(self.root, container_id)
@@ -411,6 +440,15 @@ class Runtime:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+def _abandoned(record: dict) -> bool:
+    """--rm, stopped, and its creator is no longer running."""
+    if not record.get("autoremove") or st.status_of(record) != st.STOPPED:
+        return False
+    creator = record.get("creator") or {}
+    pid = creator.get("pid") or 0
+    return pid <= 0 or st.proc_start_time(pid) != creator.get("start")
+
 
 def parse_signal(text: str | int) -> int:
     """``9``, ``KILL``, ``SIGKILL``, ``sigkill`` -> 9 (runc kill's rules)."""

@@ -112,7 +112,7 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
             os.close(out_w)
             os.close(err_w)
             fds = {"stdout": out_r, "stderr": err_r}
-        record = rt.create(cid, bundle, **create_kw)
+        record = rt.create(cid, bundle, autoremove=remove, **create_kw)
         if cs is not None:
             fds = {"stdout": cs.receive()}
             cs.close()

@@ -89,7 +89,7 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     cid = name or uuid.uuid4().hex
     from .state import validate_id
     validate_id(cid)
-    if os.path.isdir(os.path.join(root, cid)):
+    if os.path.isdir(os.path.join(root, cid)) and not Runtime(root).reclaim([cid]):
         raise PyContainerError(f"container {cid!r} already exists")
     o = {k: (list(v) if isinstance(v, tuple) else v) for k, v in flags.items()
          if v not in (None, (), False)}
@@ -306,6 +306,8 @@ class _Nothing:
 def ps_table(root: str, all_: bool, quiet: bool, as_json: bool) -> None:
     """``docker ps``: ID, IMAGE, COMMAND, CREATED, STATUS (with exit codes)."""
     from . import state as st
+    from .container import Runtime
+    Runtime(root).reclaim()          # --rm containers whose runtime died go, as docker's would
     rows = []
     for cid in st.list_ids(root):
         try:

@@ -229,7 +229,7 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
     cs = ConsoleSocket()
     master = -1
     try:
-        record = rt.create(container_id, bundle, console_socket=cs.path, **create_kw)
+        record = rt.create(container_id, bundle, console_socket=cs.path, autoremove=remove, **create_kw)
         try:
             master = cs.receive()
             with RawMode(0) if interactive else _Nothing():
