@@ -45,9 +45,10 @@ class Runtime:
         else:
             spec_mod.validate(spec, bundle)
         linux = spec.get("linux", {})
-        if not any(n["type"] == "mount" and not n.get("path") for n in linux.get("namespaces", [])):
-            raise SpecError("config.json: linux.namespaces must include a new 'mount' namespace "
-                            "(pycontainer sets up the rootfs with pivot_root)")
+        if not any(n["type"] == "mount" for n in linux.get("namespaces", [])) and \
+                (linux.get("maskedPaths") or linux.get("readonlyPaths")):
+            raise SpecError("config.json: unable to restrict sys entries without a private MNT "
+                            "namespace (linux.maskedPaths/readonlyPaths need a 'mount' namespace)")
         if preserve_fds < 0:
             raise SpecError(f"--preserve-fds {preserve_fds}: must not be negative")
         rootfs = spec_mod.rootfs_path(spec, bundle)
@@ -354,6 +355,9 @@ class Runtime:
                     hooks.run("poststop", record["poststop"], st.oci_state(record, st.STOPPED))
                 except PyContainerError as exc:
                     _warn(f"poststop hook failed: {exc}")
+            if record.get("host_mounts"):
+                from . import rootfs        # no private mount namespace: unmount what create made
+                rootfs.unmount_recorded(record["host_mounts"], record.get("rootfs") or "/")
             sd.remove()
             if (record.get("annotations") or {}).get("org.pycontainer.dir"):
                 from .image import rootfs as image_rootfs      # no click on delete's path

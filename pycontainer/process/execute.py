@@ -148,6 +148,9 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
         fds = []
         for name, path in join:
             fds.append((name, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+        # Without a private mount namespace the init is chroot'ed (rootfs.chroot): so is exec.
+        root_fd = os.open(f"/proc/{ctx.record['pid']}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) \
+            if ctx.record.get("host_mounts") else None
         for name, fd in fds:
             with trace.step("setns", "exec", ns=name, nstype=sc.CLONE_NAMES[_FLAGS[name]]):
                 try:
@@ -157,6 +160,12 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
                                               stage="exec", errno=exc.errno) from None
                 finally:
                     os.close(fd)
+        if root_fd is not None:
+            with trace.step("chroot", "exec", new_root=f"/proc/{ctx.record['pid']}/root"):
+                os.fchdir(root_fd)
+                os.chroot(".")
+                os.chdir("/")
+                os.close(root_fd)
         # '/' is the container's now: no more imports (security.md P1).
         sys.addaudithook(I.no_imports_after_pivot)
         pid = os.fork()

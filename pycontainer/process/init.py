@@ -82,6 +82,7 @@ def init(ctx) -> None:
     spec, linux = ctx.spec, ctx.spec.get("linux", {})
     proc = spec["process"]
     stage = "init"
+    before = None
     try:
         # The runtime made the network and ran the createRuntime hooks; it
         # tells us our pid as the host sees it (for the hooks' state).
@@ -89,16 +90,23 @@ def init(ctx) -> None:
         ctx.host_pid = go.get("pid", 0)
         ns_types = {n["type"] for n in linux.get("namespaces", [])}
         in_userns = "user" in ns_types
+        # No new mount namespace (none listed, or one joined by path): the mounts land in a
+        # table others share; remember which are ours (rootfs.py, "without a private ...").
+        private_mnt = any(n["type"] == "mount" and not n.get("path") for n in linux.get("namespaces", []))
+        before = None if private_mnt else set(rootfs.mount_ids())
 
         # --- rootfs: all in our own mount namespace, so nothing leaks to the host
         stage = "rootfs"
         if spec.get("hooks", {}).get("startContainer") or spec.get("hooks", {}).get("createContainer"):
             hooks.prepare()
-        rootfs.set_propagation(linux)
+        if private_mnt:
+            rootfs.set_propagation(linux)
         if ctx.overlay:
             ctx.overlay(ctx.rootfs)               # image rootfs: overlayfs (pycontainer.image)
         else:
             rootfs.bind_rootfs(ctx.rootfs)        # pivot_root needs a mount point
+        if not private_mnt:
+            rootfs.make_private(ctx.rootfs)
         root_fd = os.open(ctx.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         rootfs.mount_all(root_fd, spec.get("mounts", []), ctx.cgroup_mode,
                          cgroupns="cgroup" in ns_types)
@@ -110,7 +118,10 @@ def init(ctx) -> None:
         os.close(root_fd)
         # createContainer hooks: container's namespaces, before pivot_root.
         hooks.run("createContainer", spec.get("hooks", {}).get("createContainer"), ctx.state_for_hooks())
-        rootfs.pivot_root(ctx.rootfs)
+        if private_mnt:
+            rootfs.pivot_root(ctx.rootfs)
+        else:
+            rootfs.chroot(ctx.rootfs)
         # From here on '/' is the image: no more imports (security.md P1).
         sys.addaudithook(no_imports_after_pivot)
 
@@ -152,7 +163,8 @@ def init(ctx) -> None:
 
         # --- ready: the runtime records "created"; we wait for `start` --------
         stage = "start"
-        ctx.sync.send(S.READY)
+        made = None if before is None else sorted(set(rootfs.mount_ids()) - before)
+        ctx.sync.send(S.READY, mounts=made)
         ctx.sync.close()
         conn = _wait_for_start(ctx)
 
@@ -161,6 +173,11 @@ def init(ctx) -> None:
                               report=lambda exc: str(exc).encode())
     except BaseException as exc:  # noqa: BLE001
         if not ctx.sync.sock._closed:
+            if before is not None:       # create fails: take our mounts out of the shared table
+                try:
+                    rootfs.unmount_ids(set(rootfs.mount_ids()) - before)
+                except OSError:
+                    pass
             ctx.sync.send_error(exc, stage)
         else:
             try:

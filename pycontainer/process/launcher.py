@@ -156,7 +156,11 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             hooks.run("prestart", hk.get("prestart"), state_json)
             hooks.run("createRuntime", hk.get("createRuntime"), state_json)
         parent.send(S.CONTINUE, pid=pid, files=files)
-        parent.expect(S.READY, timeout=120)
+        ready = parent.expect(S.READY, timeout=120)
+        if ready.get("mounts") is not None:
+            # no private mount namespace: what `delete` must unmount (rootfs.unmount_recorded)
+            joined = [n.get("path") for n in linux.get("namespaces", []) if n["type"] == "mount"]
+            record["host_mounts"] = {"ids": ready["mounts"], "ns": joined[0] if joined else None}
         crash_point("after-pivot")            # the init has pivoted and waits for start
         parent.close()
 
