@@ -42,7 +42,10 @@ CVE-2025-4517, gh-151558, gh-157190; our Python is 3.11). Instead:
   xattrs are kept; xattrs ``trusted.overlay.*`` (which would steer overlayfs)
   and ``security.selinux`` (a label from another host) are dropped;
 * total entries and uncompressed bytes are capped (decompression bombs,
-  10 GiB sparse files), and so is path depth (256 components);
+  10 GiB sparse files), per layer and per image, and a free-space reserve
+  is kept on the destination's filesystem (``space.py``: configurable);
+  a full disk is an error that names the layer; so is path depth (256
+  components);
 * runs of zeros are written as holes, so a sparse file stays sparse.
 
 Device-node policy (``devices=``): ``"reject"`` (default) refuses a layer
@@ -65,6 +68,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..errors import ImageError, UnsafeArchiveError
+from .space import Limits  # noqa: F401  (the caps; also layers.Limits for callers)
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -78,14 +82,6 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _DROP_XATTRS = ("trusted.overlay.", "security.selinux")
 _FD_CACHE = 256
 MAX_DEPTH = 256          # path components; keeps every walk here far from the recursion limit
-
-
-@dataclass
-class Limits:
-    """Caps on one layer: a layer over them is refused (decompression bombs)."""
-
-    max_entries: int = 1_000_000
-    max_bytes: int = 64 << 30          # uncompressed tar stream
 
 
 @dataclass
@@ -113,10 +109,10 @@ def apply_layer(src, dest: str, *, whiteouts: str = "overlay", devices: str = "r
         raise ValueError(f"whiteouts must be one of {WHITEOUT_MODES}")
     if devices not in DEVICE_POLICIES:
         raise ValueError(f"devices must be one of {DEVICE_POLICIES}")
-    limits = limits or Limits()
+    limits = limits or Limits.from_env()
     label = label or (src if isinstance(src, str) else "layer")
     with _decompressed(src, label) as raw:
-        reader = _HashingReader(raw, limits.max_bytes, label)
+        reader = _HashingReader(raw, limits, label, dest)
         applier = _Applier(dest, whiteouts, devices, limits, label)
         try:
             try:
@@ -126,9 +122,14 @@ def apply_layer(src, dest: str, *, whiteouts: str = "overlay", devices: str = "r
                 applier.finish()
             except (tarfile.TarError, EOFError) as exc:
                 raise ImageError(f"{label}: corrupt or truncated tar archive ({exc})") from exc
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise _no_space(label, dest, exc) from None
+                raise
             reader.drain()
         finally:
             applier.close()
+    limits.image_used += reader.count
     return ApplyResult(diff_id="sha256:" + reader.sha.hexdigest(), entries=applier.entries,
                        bytes=reader.count, skipped=applier.skipped)
 
@@ -153,12 +154,15 @@ def split_name(name: str, label: str = "layer", what: str = "entry") -> tuple[st
 # --- streams -------------------------------------------------------------------------
 
 class _HashingReader:
-    """A read()-able wrapper that hashes and counts the uncompressed tar stream."""
+    """A read()-able wrapper that hashes and counts the uncompressed tar stream, and
+    stops it at the caps of ``space.Limits`` (layer, image, free-space reserve)."""
 
-    def __init__(self, raw, max_bytes: int, label: str):
-        self.raw, self.max_bytes, self.label = raw, max_bytes, label
+    def __init__(self, raw, limits, label: str, dest: str = ""):
+        self.raw, self.limits, self.label, self.dest = raw, limits, label, dest
+        self.max_bytes = limits.max_bytes
         self.sha = hashlib.sha256()
         self.count = 0
+        self._next_check = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
@@ -167,9 +171,30 @@ class _HashingReader:
             if self.count > self.max_bytes + (1 << 20):
                 raise UnsafeArchiveError(
                     f"{self.label}: more than {self.max_bytes} uncompressed bytes; refused "
-                    "(decompression bomb?)")
+                    "(decompression bomb?); the cap is $PYCONTAINER_MAX_LAYER_SIZE")
+            if self.count >= self._next_check:
+                self._check_space()
             self.sha.update(data)
         return data
+
+    def _check_space(self) -> None:
+        from . import space
+        self._next_check = self.count + space.CHECK_EVERY
+        lim = self.limits
+        if lim.image_used + self.count > lim.max_image_bytes + (1 << 20):
+            raise ImageError(f"{self.label}: the image's layers are over "
+                             f"{space.human(lim.max_image_bytes)} uncompressed; refused "
+                             "(the cap is $PYCONTAINER_MAX_IMAGE_SIZE)")
+        if self.dest and lim.reserve_bytes:
+            try:
+                free = space.free_bytes(self.dest)
+            except OSError:
+                return
+            if free < lim.reserve_bytes:
+                raise ImageError(f"{self.label}: unpacking it would leave less than "
+                                 f"{space.human(lim.reserve_bytes)} free on the filesystem of "
+                                 f"{self.dest} ({space.human(free)} left); free some space or "
+                                 "lower $PYCONTAINER_STORE_RESERVE")
 
     def drain(self) -> None:
         """Read what follows the end-of-archive blocks, so the digest covers it all."""
@@ -355,6 +380,8 @@ class _Applier:
             else:
                 self._entry(m, tf, parts)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _no_space(self.label, os.readlink(f"/proc/self/fd/{self.root_fd}"), exc) from None
             raise ImageError(f"{self.label}: entry {m.name!r}: {exc.strerror or exc}",
                              errno=exc.errno) from exc
 
@@ -386,7 +413,8 @@ class _Applier:
         if m.isreg():                               # incl. CONTTYPE and GNU/PAX sparse files
             if m.size > self.limits.max_bytes:
                 raise UnsafeArchiveError(f"{self.label}: entry {m.name!r} declares "
-                                         f"{m.size} bytes, over the {self.limits.max_bytes}-byte cap")
+                                         f"{m.size} bytes, over the {self.limits.max_bytes}-byte cap "
+                                         "($PYCONTAINER_MAX_LAYER_SIZE)")
             self._replace(pfd, parts)
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                          0o600, dir_fd=pfd)
@@ -475,7 +503,10 @@ class _Applier:
         if base == WHITEOUT_OPAQUE:
             if self.whiteouts == "overlay":
                 fd = self.dir_fd(parent)
-                os.setxattr(fd, OVERLAY_OPAQUE_XATTR, b"y")
+                try:
+                    os.setxattr(fd, OVERLAY_OPAQUE_XATTR, b"y")
+                except OSError as exc:
+                    raise self._whiteout_error("/".join(parent) + "/" + WHITEOUT_OPAQUE, exc) from None
             else:
                 self.opaque.append(parent)
             return
@@ -490,13 +521,29 @@ class _Applier:
         if self.whiteouts == "overlay":
             pfd = self.dir_fd(parent)
             self._replace(pfd, tparts)
-            os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=self.dir_fd(parent))
+            try:
+                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=self.dir_fd(parent))
+            except OSError as exc:
+                raise self._whiteout_error("/".join(tparts), exc) from None
             return
         try:
             pfd = self.dir_fd(parent, create=False)
         except FileNotFoundError:
             return                                      # nothing below to hide
         self._replace(pfd, tparts)
+
+    def _whiteout_error(self, what: str, exc: OSError) -> ImageError:
+        """A whiteout overlayfs can read (a 0:0 char device, the trusted.overlay.opaque
+        xattr) cannot be made here: typically the store itself is on overlayfs (pycontainer
+        inside a container, a CI runner), which refuses both. Say why and what to do."""
+        from . import space
+        dest = os.readlink(f"/proc/self/fd/{self.root_fd}")
+        fstype = space.fs_type(dest) or "this filesystem"
+        why = f"the image store is on {fstype}, which cannot hold overlayfs whiteouts" \
+            if fstype in ("overlay", "fuse.fuse-overlayfs") else f"{fstype} refused it"
+        return ImageError(f"{self.label}: whiteout {what!r}: {exc.strerror} ({why}); put the "
+                          "image store on a filesystem that is not overlayfs (a volume or tmpfs: "
+                          "$PYCONTAINER_IMAGE_ROOT)", errno=exc.errno)
 
     def finish(self) -> None:
         """Apply deferred work: opaque dirs (delete mode), then directory mtimes."""
@@ -593,3 +640,10 @@ def _xattrs_of(m):
 
 def _ns(mtime) -> int:
     return int(mtime * 1_000_000_000)
+
+
+def _no_space(label: str, dest: str, exc: OSError) -> ImageError:
+    from . import space
+    return ImageError(f"{label}: {exc.strerror} while unpacking into {dest} "
+                      f"({space.fs_type(dest) or 'filesystem'} full); free some space",
+                      errno=exc.errno)

@@ -309,8 +309,10 @@ class Store:
             self.add_blob_bytes(manifest, digest)
         config = self.read_json_blob(m["config"]["digest"])
         diff_ids = _diff_ids(config, m, digest)
+        from .space import Limits
+        limits = Limits.from_env()          # one budget for the whole image (space.py)
         for desc, diff_id in zip(m["layers"], diff_ids):
-            self.unpack(desc, diff_id, progress=progress)
+            self.unpack(desc, diff_id, progress=progress, limits=limits)
         full = [reference.parse(n).name for n in names]
         with self._lock("index.lock"):
             index = self._read_index()
@@ -337,7 +339,7 @@ class Store:
             self._write_index(index)
         return self._image(digest, full[0] if full else digest)
 
-    def unpack(self, desc: dict, diff_id: str, progress=None) -> str:
+    def unpack(self, desc: dict, diff_id: str, progress=None, limits=None) -> str:
         """Unpack layer blob ``desc`` into layers/<diff_id>, once, verifying the diff_id."""
         import shutil
         import tempfile
@@ -354,7 +356,7 @@ class Store:
             tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.path("layers"))
             try:
                 os.chmod(tmp, 0o755)
-                res = layers.apply_layer(blob, tmp, devices=self.devices,
+                res = layers.apply_layer(blob, tmp, devices=self.devices, limits=limits,
                                          label=f"layer {desc['digest'][:19]}")
                 if res.diff_id != diff_id:
                     raise ImageError(f"layer {desc['digest']}: uncompressed digest {res.diff_id} "
@@ -549,8 +551,8 @@ class Store:
                     out += [f"Deleted: {e['digest']}" for e in drop]
             return out + self._gc()
 
-    def _gc(self) -> list[str]:
-        import shutil
+    def _referenced(self) -> tuple[set, set]:
+        """(blob hexes, layer dir names) that the index and the holds reference."""
         blobs, layer_dirs = set(), set()
         for e in self._read_index()["manifests"]:
             d = e["digest"]
@@ -565,6 +567,11 @@ class Store:
                 continue                          # keep what we can; never crash gc
         for h in self.holds().values():
             layer_dirs.update(h.get("layers", []))
+        return blobs, layer_dirs
+
+    def _gc(self) -> list[str]:
+        import shutil
+        blobs, layer_dirs = self._referenced()
         out = []
         for n in os.listdir(self.path("blobs", "sha256")):
             if n not in blobs:
@@ -636,7 +643,8 @@ class Store:
     def load(self, src, *, name: str | None = None, progress=None) -> list[str]:
         """Import a ``docker save`` tarball or an OCI archive (path, '-' or file object)."""
         from . import archive
-        return archive.load(self, src, name=name, progress=progress)
+        with self._undo_on_error():
+            return archive.load(self, src, name=name, progress=progress)
 
     def save(self, refs: list[str], out) -> None:
         """Write ``refs`` as one tar that is both an OCI layout and a docker-save archive."""
@@ -646,7 +654,35 @@ class Store:
     def pull(self, ref: str, **kw) -> Image:
         """Pull from a registry (see registry.pull for the keyword arguments)."""
         from . import registry
-        return registry.pull(self, ref, **kw)
+        with self._undo_on_error():
+            return registry.pull(self, ref, **kw)
+
+    @contextmanager
+    def _undo_on_error(self):
+        """A pull or load that fails (a cap of space.py, a full disk, a bad layer) leaves the
+        store as it was: the blobs and unpacked layers it added, that no image references,
+        are removed (under the exclusive gc lock, so a concurrent pull's are safe: it holds
+        the shared one until its image is in the index)."""
+        def names(*parts):
+            try:
+                return set(os.listdir(self.path(*parts)))
+            except FileNotFoundError:
+                return set()
+        blobs, layer_dirs = names("blobs", "sha256"), names("layers")
+        try:
+            yield
+        except BaseException:
+            import shutil
+            with self._lock("gc.lock"):
+                ref_blobs, ref_layers = self._referenced()
+                for n in names("blobs", "sha256") - blobs - ref_blobs:
+                    try:
+                        os.unlink(self.path("blobs", "sha256", n))
+                    except OSError:
+                        pass
+                for n in names("layers") - layer_dirs - ref_layers:
+                    shutil.rmtree(self.path("layers", n), ignore_errors=True)
+            raise
 
 
 def _check_holder(container_id: str) -> None:
