@@ -365,60 +365,16 @@ class Runtime:
         finally:
             sd.unlock()
 
-    # --- garbage collection ---------------------------------------------------------------
+    # --- garbage collection (pycontainer.reclaim) --------------------------------------------
     def gc(self) -> dict:
-        """Reclaim what crashed runtimes left: half-created containers, and cgroups,
-        network leases/veths/ports, image holds and container dirs of containers
-        that no longer exist. Containers that exist (even stopped) are left alone."""
-        report: dict = {"containers": [], "cgroups": [], "network": {}, "holds": [], "dirs": []}
-        report["containers"] += self.reclaim()
-        for cid in st.list_ids(self.root):
-            sd = st.StateDir(self.root, cid)
-            try:
-                sd.lock(blocking=False)       # a create in progress holds the lock
-            except PyContainerError:
-                continue
-            try:
-                # `create` holds the lock until the record says "created": a
-                # "creating" record whose lock we could take is a crashed create.
-                crashed = sd.read().get("status") == st.CREATING
-            finally:
-                sd.unlock()
-            if crashed:
-                self.delete(cid, force=True)
-                report["containers"].append(cid)
-        live = set(st.list_ids(self.root))
-        from . import cgroups
-        report["cgroups"] = cgroups.gc(live)
-        try:
-            from . import network
-            report["network"] = network.gc(live)
-        except PyContainerError as exc:
-            _warn(f"gc: network: {exc}")
-        from .image import rootfs as image_rootfs
-        report["holds"], report["dirs"] = image_rootfs.gc(live, root=self.root)
-        return report
+        """Reclaim what crashed runtimes left (see pycontainer.reclaim)."""
+        from . import reclaim
+        return reclaim.gc(self)
 
     def reclaim(self, ids=None) -> list[str]:
-        """Delete the containers that asked for --rm, have stopped, and whose runtime (the
-        process that created them and would have deleted them) is gone: kill -9 of a
-        foreground `run --rm`, a killed monitor. Their cgroup, lease, nft elements, state
-        dir, container dir and image hold go with them. A container that is alive, or
-        whose runtime still lives, is never touched."""
-        done = []
-        for cid in st.list_ids(self.root) if ids is None else ids:
-            try:
-                record = st.StateDir(self.root, cid).read()
-            except PyContainerError:
-                continue
-            if not _abandoned(record):
-                continue
-            try:
-                self.delete(cid, force=True)
-                done.append(cid)
-            except PyContainerError:
-                continue          # someone else got there first
-        return done
+        """Delete --rm containers that stopped after their runtime died (pycontainer.reclaim)."""
+        from . import reclaim
+        return reclaim.abandoned(self, ids)
 
     # --- internals ------------------------------------------------------------------------
     def _open(self, container_id: str) -> st.StateDir:
@@ -444,15 +400,6 @@ class Runtime:
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def _abandoned(record: dict) -> bool:
-    """--rm, stopped, and its creator is no longer running."""
-    if not record.get("autoremove") or st.status_of(record) != st.STOPPED:
-        return False
-    creator = record.get("creator") or {}
-    pid = creator.get("pid") or 0
-    return pid <= 0 or st.proc_start_time(pid) != creator.get("start")
-
 
 def parse_signal(text: str | int) -> int:
     """``9``, ``KILL``, ``SIGKILL``, ``sigkill`` -> 9 (runc kill's rules)."""

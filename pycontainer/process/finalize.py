@@ -113,7 +113,8 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
     try:
         chdir_inside(proc.get("cwd", "/"))
         reset_signals()
-        ea = sc.ExecArgs(path, proc["args"], list(proc.get("env", [])), dmz)
+        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.get("env", []))
+        ea = sc.ExecArgs(path, proc["args"], [f"{k}={v}" for k, v in env.items()], dmz)
         bpf = seccomp.bpf if seccomp is not None and not seccomp.loaded else None
         err = sc.seccomp_exec(bpf, seccomp.flags if bpf else 0, ea)
         if err.filename == "seccomp":

@@ -167,7 +167,7 @@ def test_reclaim_unit_rules(tmp_path):
     """_abandoned: --rm, stopped and creator gone; nothing else."""
     sys.path.insert(0, ROOT)
     from pycontainer import state as st
-    from pycontainer.container import _abandoned
+    from pycontainer.reclaim import is_abandoned as _abandoned
     me = {"pid": os.getpid(), "start": st.proc_start_time(os.getpid())}
     dead_init = {"pid": 0, "status": "stopped"}
     assert _abandoned(dict(dead_init, autoremove=True, creator={"pid": 999999999, "start": 1}))
