@@ -1,9 +1,10 @@
 """The image store on overlayfs, decompression bombs, a full disk (issue 11 item 7).
 
 * A store on an overlay mount (pycontainer inside a container, a CI runner
-  whose / is overlay) cannot hold overlayfs whiteouts (a 0:0 char device,
-  the trusted.overlay.opaque xattr): a layer with one is a one-line error
-  that says why and what to do, and the store is left as it was.
+  whose / is overlay) cannot hold a 0:0 char device: whiteouts become
+  overlayfs xattr whiteouts (Linux 6.7+), which an overlay of the layers
+  honours; without kernel support, a one-line error that says why and what
+  to do, and the store is left as it was.
 * Caps on a layer's and an image's uncompressed size and a free-space
   reserve (pycontainer/image/space.py, configurable by environment):
   crossing one stops the load with an error naming the layer, and the
@@ -80,7 +81,31 @@ def _whiteout_layer() -> bytes:
     return layer_tar({"etc/.wh.os-release": b"", "app/x": b"x"})
 
 
-def test_store_on_overlayfs_whiteout_is_one_clear_line_and_store_unchanged(mounted):
+def test_store_on_overlayfs_uses_xattr_whiteouts_that_overlayfs_honours(mounted, tmp_path):
+    """On this kernel (>= 6.7) the whiteout becomes an xattr whiteout: an overlay stacked
+    from the store's layers hides the deleted file and shows the rest."""
+    root = mounted("overlay")
+    store = Store(os.path.join(root, "images"))
+    man, blobs = image_parts([BASE, _whiteout_layer()])
+    store.load(io.BytesIO(oci_archive([(man, blobs, "x.io/wh:1")])))
+    img = store.resolve("x.io/wh:1")
+    lowers = ":".join(reversed(img.layers))               # top layer first
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lowers}", str(merged)],
+                   check=True)
+    try:
+        assert not os.path.exists(merged / "etc" / "os-release")
+        assert (merged / "app" / "x").read_bytes() == b"x" and (merged / "bin" / "sh").exists()
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)
+
+
+def test_store_on_overlayfs_without_xattr_whiteouts_is_one_clear_line(mounted, monkeypatch):
+    """An older kernel (no xattr whiteouts): one line that says why and what to do, and
+    the store is left as it was."""
+    from pycontainer.image import layers
+    monkeypatch.setattr(layers, "_xattr_whiteouts", lambda: False)
     root = mounted("overlay")
     store = Store(os.path.join(root, "images"))
     man0, blobs0 = image_parts([BASE])
