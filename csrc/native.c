@@ -107,3 +107,9 @@ long pyc_seccomp_exec(const void *bpf, unsigned int ninsns, unsigned int flags,
     execve(path, argv, envp);
     return -2;
 }
+
+/* bpf(2): attr is a union bpf_attr the caller packed (and may read back). */
+long pyc_bpf(int cmd, void *attr, unsigned int size)
+{
+    return syscall(SYS_bpf, cmd, attr, size);
+}

@@ -48,3 +48,7 @@ int pyc_prctl(int option, unsigned long a2, unsigned long a3,
 long pyc_seccomp_exec(const void *bpf, unsigned int ninsns, unsigned int flags,
                       int dmz_fd, const char *dmz_path, char **dmz_argv,
                       const char *path, char **argv, char **envp);
+
+/* bpf(2): BPF_PROG_LOAD / BPF_PROG_ATTACH / BPF_PROG_QUERY for the cgroup v2
+ * device program; attr is a packed union bpf_attr, read back by the caller. */
+long pyc_bpf(int cmd, void *attr, unsigned int size);

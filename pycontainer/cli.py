@@ -53,9 +53,15 @@ def _rt(ctx: click.Context):
               help="Print every setup step as a timeline on stderr.")
 @click.option("--trace-to", "trace_to", default=None, metavar="json|FILE",
               help="Trace as JSON lines to stderr ('json') or to FILE. Also PYCONTAINER_TRACE.")
+@click.option("--cdi-spec-dir", "cdi_spec_dirs", multiple=True, metavar="DIR",
+              help="Read CDI specs from DIR instead of /etc/cdi, /var/run/cdi (repeatable; "
+                   "also PYCONTAINER_CDI_SPEC_DIRS=DIR:DIR).")
 @click.pass_context
-def main_group(ctx, root, log_path, log_format, debug, systemd_cgroup, rootless, trace_on, trace_to):
+def main_group(ctx, root, log_path, log_format, debug, systemd_cgroup, rootless, trace_on, trace_to,
+               cdi_spec_dirs):
     """pycontainer: a runc-compatible OCI container runtime written in Python."""
+    if cdi_spec_dirs:                  # read by pycontainer/cdi/registry.py (and the API's workers)
+        os.environ["PYCONTAINER_CDI_SPEC_DIRS"] = ":".join(os.path.abspath(d) for d in cdi_spec_dirs)
     log.configure(log_path, log_format, debug)
     if trace_on or trace_to:
         trace.enable(trace_to or "1")
@@ -349,6 +355,9 @@ def _register_subsystems() -> None:
     main_group.add_command(network_cli.network)
     from . import porcelain
     for cmd in porcelain.COMMANDS:
+        main_group.add_command(cmd)
+    from .cdi import cli as cdi_cli
+    for cmd in cdi_cli.COMMANDS:
         main_group.add_command(cmd)
 
 

@@ -75,6 +75,11 @@ def _multi(*names, **kw):
 @_multi("--cap-drop")
 @_multi("--security-opt", help="seccomp=unconfined | seccomp=FILE (default: docker's profile).")
 @click.option("--privileged", is_flag=True)
+# devices and GPUs: the logic is in pycontainer/cdi/requests.py
+@_multi("--device", help="HOST[:CONTAINER[:PERMS]] or a CDI name VENDOR/CLASS=NAME (repeatable).")
+@click.option("--gpus", default=None, help="all | N | device=ID[,ID] (the nvidia.com/gpu CDI kind).")
+@_multi("--device-cgroup-rule", help="'TYPE MAJOR:MINOR PERMS', e.g. 'c 10:200 rwm'.")
+@_multi("--group-add", help="A supplementary GID, or keep-groups (repeatable).")
 @click.option("--pull", type=click.Choice(["missing", "never", "always"]), default="missing",
               show_default=True)
 @click.option("--image-root", envvar="PYCONTAINER_IMAGE_ROOT", default=None, hidden=True)

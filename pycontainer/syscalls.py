@@ -201,3 +201,9 @@ def seccomp_exec(bpf: bytes | None, flags: int, ea: ExecArgs) -> OSError:
                               ea.dmz_argv, ea.path, ea.argv, ea.envp)
     err = ffi.errno
     return OSError(err, os.strerror(err), "seccomp" if rc == -1 else None)
+
+
+def bpf(cmd: int, attr) -> int:
+    """bpf(2) with a packed ``union bpf_attr``; a bytearray ``attr`` gets the kernel's answer."""
+    buf = attr if isinstance(attr, bytearray) else bytearray(attr)
+    return _check(lib.pyc_bpf(cmd, ffi.from_buffer(buf), len(buf)), f"bpf({cmd})")

@@ -156,6 +156,13 @@ def test_parse_signal_rejects(bad):
     (["list"], None),
     (["create", "--bogus", "c"], None),
     (["state"], None),
+    (["--root", "/r", "exec", "--process", "/p.json", "--detach", "--pid-file", "/e.pid", "c"],
+     ({"--root": "/r"}, "exec", {"--process": "/p.json", "--detach": True, "--pid-file": "/e.pid"}, ["c"])),
+    (["exec", "-p", "/p.json", "--console-socket", "/s", "-t", "-d", "c"],
+     ({}, "exec", {"--process": "/p.json", "--console-socket": "/s", "--tty": True, "--detach": True}, ["c"])),
+    (["exec", "c", "sh"], None),               # a command line: click builds the process
+    (["exec", "--process", "/p.json", "c", "--detach"], None),   # after the ID: the command's
+    (["exec", "-t", "--process", "/p.json", "c"], None),         # a terminal for people
 ])
 def test_fastcli_parse(argv, expect):
     assert _fastcli.parse(argv) == expect
