@@ -171,7 +171,7 @@ def test_fastcli_parse(argv, expect):
 def test_fastcli_options_exist_in_click():
     from pycontainer import cli
     for verb, (values, flags, aliases) in _fastcli._VERBS.items():
-        cmd = cli.main_group.commands[verb]
+        cmd = cli.run_bundle if verb == "run" else cli.main_group.commands[verb]
         names = {o for p in cmd.params for o in getattr(p, "opts", [])}
         assert values | flags | set(aliases) <= names, verb
     gnames = {o for p in cli.main_group.params for o in getattr(p, "opts", [])}
