@@ -20,7 +20,7 @@ Two ways to apply them (``whiteouts=``):
     hold a 0:0 device (it is itself on overlayfs), an *xattr whiteout*
     (an empty file with ``trusted.overlay.whiteout``, its directory's
     ``trusted.overlay.opaque`` = "x"; Linux 6.7+) instead, or a one-line
-    error that says what to do.
+    error that says what to do (``whiteouts.py``).
 ``"delete"``
     Layers are applied on top of each other in one directory (a flattened
     rootfs, e.g. for export): whiteouts delete in place.
@@ -72,13 +72,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..errors import ImageError, UnsafeArchiveError
+from . import whiteouts as whiteouts_mod
 from .space import Limits  # noqa: F401  (the caps; also layers.Limits for callers)
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
-OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
-OVERLAY_WHITEOUT_XATTR = "trusted.overlay.whiteout"      # overlayfs >= 6.7 (xattr whiteouts)
 
 DEVICE_POLICIES = ("reject", "skip", "allow")
 WHITEOUT_MODES = ("overlay", "delete")
@@ -507,11 +506,8 @@ class _Applier:
     def _whiteout(self, raw: str, parent, base: str) -> None:
         if base == WHITEOUT_OPAQUE:
             if self.whiteouts == "overlay":
-                fd = self.dir_fd(parent)
-                try:
-                    os.setxattr(fd, OVERLAY_OPAQUE_XATTR, b"y")
-                except OSError as exc:
-                    raise self._whiteout_error("/".join(parent) + "/" + WHITEOUT_OPAQUE, exc) from None
+                whiteouts_mod.make_opaque(self.dir_fd(parent), "/".join(parent + (WHITEOUT_OPAQUE,)),
+                                          self.label)
             else:
                 self.opaque.append(parent)
             return
@@ -526,55 +522,13 @@ class _Applier:
         if self.whiteouts == "overlay":
             pfd = self.dir_fd(parent)
             self._replace(pfd, tparts)
-            try:
-                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=self.dir_fd(parent))
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP) or not _xattr_whiteouts():
-                    raise self._whiteout_error("/".join(tparts), exc) from None
-                self._xattr_whiteout(parent, target, tparts)
+            whiteouts_mod.make(self.dir_fd(parent), target, "/".join(tparts), self.label)
             return
         try:
             pfd = self.dir_fd(parent, create=False)
         except FileNotFoundError:
             return                                      # nothing below to hide
         self._replace(pfd, tparts)
-
-    def _xattr_whiteout(self, parent, target: str, tparts) -> None:
-        """Where a 0:0 device cannot be made (a store on overlayfs: pycontainer in a
-        container, a CI runner), overlayfs >= 6.7 also reads an empty regular file with
-        ``trusted.overlay.whiteout`` as a whiteout, in a directory whose
-        ``trusted.overlay.opaque`` is "x" (overlayfs.rst, "whiteouts and opaque
-        directories"; containers/storage does the same). Written through an outer
-        overlayfs, the kernel escapes the names and the inner mount reads them back."""
-        pfd = self.dir_fd(parent)
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o000, dir_fd=pfd)
-            try:
-                os.setxattr(fd, OVERLAY_WHITEOUT_XATTR, b"y")
-            finally:
-                os.close(fd)
-            try:
-                current = os.getxattr(pfd, OVERLAY_OPAQUE_XATTR)
-            except OSError:
-                current = b""
-            if current != b"y":                 # "y" (fully opaque) already hides it all
-                os.setxattr(pfd, OVERLAY_OPAQUE_XATTR, b"x")
-        except OSError as exc:
-            raise self._whiteout_error("/".join(tparts), exc) from None
-
-    def _whiteout_error(self, what: str, exc: OSError) -> ImageError:
-        """A whiteout overlayfs can read (a 0:0 char device, the trusted.overlay.opaque
-        xattr) cannot be made here: typically the store itself is on overlayfs (pycontainer
-        inside a container, a CI runner), which refuses both. Say why and what to do."""
-        from . import space
-        dest = os.readlink(f"/proc/self/fd/{self.root_fd}")
-        fstype = space.fs_type(dest) or "this filesystem"
-        why = f"the image store is on {fstype}, which cannot hold overlayfs whiteouts" \
-            if fstype in ("overlay", "fuse.fuse-overlayfs") else f"{fstype} refused it"
-        return ImageError(f"{self.label}: whiteout {what!r}: {exc.strerror} ({why}); put the "
-                          "image store on a filesystem that is not overlayfs (a volume or tmpfs: "
-                          "$PYCONTAINER_IMAGE_ROOT)", errno=exc.errno)
 
     def finish(self) -> None:
         """Apply deferred work: opaque dirs (delete mode), then directory mtimes."""
@@ -678,12 +632,3 @@ def _no_space(label: str, dest: str, exc: OSError) -> ImageError:
     return ImageError(f"{label}: {exc.strerror} while unpacking into {dest} "
                       f"({space.fs_type(dest) or 'filesystem'} full); free some space",
                       errno=exc.errno)
-
-
-def _xattr_whiteouts() -> bool:
-    """Does this kernel's overlayfs read xattr whiteouts (Linux 6.7+)?"""
-    try:
-        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
-    except ValueError:
-        return False
-    return (major, minor) >= (6, 7)

@@ -104,8 +104,8 @@ def test_store_on_overlayfs_uses_xattr_whiteouts_that_overlayfs_honours(mounted,
 def test_store_on_overlayfs_without_xattr_whiteouts_is_one_clear_line(mounted, monkeypatch):
     """An older kernel (no xattr whiteouts): one line that says why and what to do, and
     the store is left as it was."""
-    from pycontainer.image import layers
-    monkeypatch.setattr(layers, "_xattr_whiteouts", lambda: False)
+    from pycontainer.image import whiteouts
+    monkeypatch.setattr(whiteouts, "xattr_whiteouts", lambda: False)
     root = mounted("overlay")
     store = Store(os.path.join(root, "images"))
     man0, blobs0 = image_parts([BASE])
