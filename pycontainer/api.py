@@ -315,6 +315,18 @@ def op_exec(root: str, cid: str, args, *, env=(), user=None, workdir=None, tty=F
     return rt.exec(cid, proc, detach=detach)
 
 
+def _name(name) -> str:
+    """The container's ID: its docker name, checked up front (APIError, nothing made), or a
+    random one."""
+    if name is None:
+        return uuid.uuid4().hex
+    from .state import validate_name
+    try:
+        return validate_name(str(name))
+    except PyContainerError as exc:
+        raise APIError(str(exc)) from None
+
+
 def remove_dir(cid: str) -> None:
     """Remove a container's directory and release its image hold (tolerant, idempotent)."""
     import shutil
@@ -751,6 +763,11 @@ class Container:
     def top(self) -> list[int]:
         return self._call(self._rt().pids, self.id)
 
+    def commit(self, repository=None, tag=None, **kw):
+        """docker SDK ``Container.commit``; see pycontainer/build/api.py."""
+        from .build import api as build_api
+        return self._call(build_api.commit, self.client, self.id, repository, tag, **kw)
+
     def exec_run(self, cmd, stdout=True, stderr=True, stdin=False, tty=False, privileged=False,
                  user="", detach=False, environment=None, workdir=None, demux=False) -> ExecResult:
         """Run ``cmd`` in the container; (exit_code, output) with stdout and stderr as asked."""
@@ -778,7 +795,7 @@ class ContainerCollection:
 
     def _create(self, image, command, *, start, **kw):
         remove = bool(kw.get("auto_remove") or kw.get("remove"))
-        cid = kw.get("name") or uuid.uuid4().hex
+        cid = _name(kw.get("name"))
         o = options_from_kwargs(image, command, **kw)
         req = {"op": "create", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "start": start, "remove": remove}
@@ -804,7 +821,7 @@ class ContainerCollection:
         """Run to completion with a timeout that kills the whole cgroup; never raises for the
         program's own failure. Limits: mem_limit, nano_cpus/cpus, cpu_shares, pids_limit;
         network_mode="none" for no network; ``input`` (bytes) is the program's stdin."""
-        cid = kw.get("name") or uuid.uuid4().hex
+        cid = _name(kw.get("name"))
         o = options_from_kwargs(image, command, **kw)
         req = {"op": "run", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "remove": remove, "timeout": timeout}
@@ -879,6 +896,11 @@ class ImageCollection:
 
     def remove(self, image: str, force: bool = False) -> None:
         self._call(self._store().remove, image, force=force)
+
+    def build(self, **kw):
+        """docker SDK ``images.build``: (Image, log chunks); see pycontainer/build/api.py."""
+        from .build import api as build_api
+        return build_api.build(self.client, **kw)
 
     def load(self, data) -> list[Image]:
         """A ``docker save`` / OCI archive: bytes, a file object or a path."""

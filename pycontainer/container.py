@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
+from . import signals
 from . import spec as spec_mod
 from . import state as st
 from . import trace
@@ -51,6 +51,10 @@ class Runtime:
                             "namespace (linux.maskedPaths/readonlyPaths need a 'mount' namespace)")
         if preserve_fds < 0:
             raise SpecError(f"--preserve-fds {preserve_fds}: must not be negative")
+        if spec["process"].get("terminal") and not console_socket:
+            # runc's checkTerminal: only a foreground `run` proxies a pty itself.
+            raise SpecError("cannot allocate tty if pycontainer will detach without setting "
+                            "console socket (--console-socket)")
         rootfs = spec_mod.rootfs_path(spec, bundle)
         if seccomp is None and linux.get("seccomp") is not None:
             from .security import seccomp as seccomp_mod    # only when the spec asks for it
@@ -135,17 +139,25 @@ class Runtime:
                 from . import hooks
                 try:
                     hooks.run("poststart", record["poststart"], st.oci_state(record, st.RUNNING))
-                except PyContainerError as exc:
-                    _warn(f"poststart hook failed: {exc}")
+                except PyContainerError:
+                    signals.kill_init(record)    # runc: terminate the init and fail start/run
+                    raise
         finally:
             sd.unlock()
 
     def run(self, container_id: str, bundle: str, *, detach: bool = False, keep: bool = False,
             **kw) -> int:
         """create + start; in the foreground, wait and return the exit status (128+N for signal N)."""
+        st.validate_id(container_id)
+        spec = kw.pop("spec", None) or spec_mod.load(bundle)
+        if spec["process"].get("terminal") and not kw.get("console_socket") and not detach:
+            # runc in the foreground: allocate the pty ourselves and proxy this terminal.
+            from . import terminal
+            kw.pop("console_socket", None)
+            return terminal.run_foreground(self, container_id, bundle, keep=keep, spec=spec, **kw)
         # Forward signals from the moment the init exists (it is our child:
         # we are its subreaper).
-        record = self.create(container_id, bundle, **kw)
+        record = self.create(container_id, bundle, spec=spec, **kw)
         pid = record["pid"]
         if detach:
             self.start(container_id)
@@ -169,15 +181,13 @@ class Runtime:
 
     def exec(self, container_id: str, process: dict, *, detach: bool = False,
              console_socket: str | None = None, pid_file: str | None = None,
-             preserve_fds: int = 0) -> int:
+             preserve_fds: int = 0, sub_cgroups=()) -> int:
         """Run ``process`` (an OCI process object) in the container; its exit status
         in the foreground, 0 once it started with ``detach``."""
-        if process.get("terminal") and not console_socket:
-            raise SpecError("exec --tty needs --console-socket")
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
         pid = self.exec_start(container_id, process, console_socket=console_socket,
-                              preserve_fds=preserve_fds)
+                              preserve_fds=preserve_fds, sub_cgroups=sub_cgroups)
         if pid_file:
             _write_pid_file(pid_file, pid)
         if detach:
@@ -190,7 +200,7 @@ class Runtime:
                 signal.signal(s, h)
 
     def exec_start(self, container_id: str, process: dict, *, console_socket: str | None = None,
-                   preserve_fds: int = 0) -> int:
+                   preserve_fds: int = 0, sub_cgroups=()) -> int:
         """THE way into a container: every exec form (runc's exec with or without
         --console-socket or -p, the porcelain's exec -t/-i, the API's exec_run)
         comes here. Returns the new process's host pid once its execve succeeded.
@@ -203,7 +213,12 @@ class Runtime:
         if status not in (st.RUNNING, st.CREATED):
             raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
         spec_mod._validate_process(process)
-        ctx = execute.ExecContext(record=record, process=process, cgroup=self._cgroup(record),
+        if process.get("terminal") and not console_socket:
+            raise SpecError("cannot allocate tty if pycontainer will detach without setting "
+                            "console socket (--console-socket)")
+        from .cgroups import sub
+        ctx = execute.ExecContext(record=record, process=process,
+                                  cgroup=sub.for_exec(self._cgroup(record), sub_cgroups),
                                   statedir=sd.path, console_socket=console_socket,
                                   preserve_fds=preserve_fds)
         return execute.launch(ctx)
@@ -252,6 +267,8 @@ class Runtime:
         sd = st.StateDir(self.root, container_id)
         record = sd.read()
         status = self._status(record)
+        if status == st.CREATING:         # never after `create` returned (runc)
+            record, status = st.settled(sd, record)
         out = st.oci_state(record, status)
         if status == st.STOPPED and record.get("cgroup"):
             try:
@@ -334,9 +351,9 @@ class Runtime:
                 raise InvalidState(f"cannot delete container {container_id!r} that is not stopped: {status} (use --force)")
             cg = self._cgroup(record) if record.get("cgroup") else None
             if status != st.STOPPED or force:
-                _kill_init(record)
+                signals.kill_init(record)
                 if cg is not None:
-                    _kill_cgroup(cg)
+                    signals.kill_cgroup(cg)
             if cg is not None:
                 try:
                     cg.destroy()
@@ -434,40 +451,10 @@ def _wait_exit(pid: int) -> int:
         except ChildProcessError:
             return 0
         if wpid == pid:
-            if os.WIFSIGNALED(status):
-                return 128 + os.WTERMSIG(status)
-            return os.WEXITSTATUS(status)
-
-
-def _kill_init(record: dict) -> None:
-    pid = record.get("pid") or 0
-    if pid > 0 and st.proc_start_time(pid) == record.get("pid_start"):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 10
-        while st.proc_start_time(pid) == record.get("pid_start") and time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)   # ours if we are its (sub)reaper
-            except ChildProcessError:
-                pass
-            time.sleep(0.002)
-
-
-def _kill_cgroup(cg) -> None:
-    try:
-        if cg.frozen():
-            cg.thaw()
-    except PyContainerError:
-        pass
-    deadline = time.monotonic() + 10
-    try:
-        while cg.pids() and time.monotonic() < deadline:
-            cg.kill_all(signal.SIGKILL)
-            time.sleep(0.005)
-    except PyContainerError:
-        pass
+            code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            trace.event("exit", "", pid=pid, status=code,
+                        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
+            return code
 
 
 def _write_pid_file(path: str, pid: int) -> None:

@@ -64,6 +64,11 @@ class InvalidID(PyContainerError):
     """A container ID that cannot name a directory safely."""
 
 
+class InvalidName(InvalidID):
+    """A docker-style container name that breaks docker's rule (the porcelain: 125)."""
+    exit_code = 125
+
+
 class ContainerSetupError(PyContainerError):
     """A step of container setup failed; ``stage`` names the step."""
 

@@ -20,8 +20,18 @@ _debug = False
 
 
 def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
+    """Set where messages go. ``--log PATH`` is opened here, at start-up (runc opens it
+    before anything else), so a path that cannot be written fails at once."""
     global _path, _json, _debug
-    _path, _json, _debug = path, fmt == "json", debug
+    _json, _debug = fmt == "json", debug
+    if path:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        except OSError as exc:
+            _path = None
+            from .errors import PyContainerError
+            raise PyContainerError(f"--log {path}: cannot open the log file: {exc.strerror}") from None
+    _path = path
 
 
 def _emit(level: str, msg: str) -> None:

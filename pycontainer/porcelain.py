@@ -91,8 +91,8 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     from .container import Runtime
     root, detach_flag = obj
     detach = detach or detach_flag
-    cid = name or uuid.uuid4().hex
-    from .state import validate_id
+    from .state import validate_id, validate_name
+    cid = validate_name(name) if name is not None else uuid.uuid4().hex
     validate_id(cid)
     if os.path.isdir(os.path.join(root, cid)) and not Runtime(root).reclaim([cid]):
         raise PyContainerError(f"container {cid!r} already exists")

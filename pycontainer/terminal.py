@@ -224,17 +224,20 @@ def _reap(pid: int) -> int:
 
 # --- the two porcelain paths -----------------------------------------------------------
 
-def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, **create_kw) -> int:
-    """``run -t [-i]``: create with our console socket, start, proxy, exit status."""
+def _create_start_proxy(rt, container_id: str, bundle: str, *, stdin: bool, resize: bool,
+                        **create_kw) -> int:
+    """Create with our console socket, start, proxy until the init exits; its status."""
     cs = ConsoleSocket()
     master = -1
     try:
-        record = rt.create(container_id, bundle, console_socket=cs.path, autoremove=remove, **create_kw)
+        record = rt.create(container_id, bundle, console_socket=cs.path, **create_kw)
         try:
             master = cs.receive()
-            with RawMode(0) if interactive else _Nothing():
+            if resize:
+                copy_window_size(0 if os.isatty(0) else 1, master)
+            with RawMode(0) if stdin else _Nothing():
                 rt.start(container_id)
-                code = proxy(master, record["pid"], stdin=interactive)
+                code = proxy(master, record["pid"], stdin=stdin)
         except BaseException:
             rt.delete(container_id, force=True)
             raise
@@ -242,6 +245,23 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
         cs.close()
         if master >= 0:
             os.close(master)
+    return code
+
+
+def run_foreground(rt, container_id: str, bundle: str, *, keep: bool = False, **create_kw) -> int:
+    """runc's ``run`` of a ``process.terminal`` bundle without --console-socket: the pty
+    is ours, stdin is proxied (raw mode when it is a terminal), the window size follows
+    ours, signals go to the init; the container is deleted after unless ``keep``."""
+    code = _create_start_proxy(rt, container_id, bundle, stdin=True, resize=True, **create_kw)
+    if not keep:
+        rt.delete(container_id, force=True)
+    return code
+
+
+def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, **create_kw) -> int:
+    """``run -t [-i]``: create with our console socket, start, proxy, exit status."""
+    code = _create_start_proxy(rt, container_id, bundle, stdin=interactive, resize=False,
+                               autoremove=remove, **create_kw)
     if remove:
         rt.delete(container_id, force=True)
     else:                          # a kept container reports its status (ps -a, wait)
@@ -253,7 +273,7 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
     return code
 
 
-def exec_(rt, container_id: str, process: dict, *, interactive: bool) -> int:
+def exec_(rt, container_id: str, process: dict, *, interactive: bool, sub_cgroups=()) -> int:
     """``exec -t [-i]``: the one exec entry point (``Runtime.exec_start``) with our console socket."""
     process = dict(process, terminal=True)
     size = console_size()
@@ -262,7 +282,7 @@ def exec_(rt, container_id: str, process: dict, *, interactive: bool) -> int:
     cs = ConsoleSocket()
     master = -1
     try:
-        pid = rt.exec_start(container_id, process, console_socket=cs.path)
+        pid = rt.exec_start(container_id, process, console_socket=cs.path, sub_cgroups=sub_cgroups)
         master = cs.receive()
         with RawMode(0) if interactive else _Nothing():
             return proxy(master, pid, stdin=interactive)

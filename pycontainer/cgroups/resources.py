@@ -406,10 +406,35 @@ def plan_v1(res: dict | None, devices: bool = True) -> list[Write]:
 
 # --- writing a plan ---------------------------------------------------------------
 
+# Weight files exist only when the block I/O scheduler offers them (BFQ, or CFQ on old
+# kernels): the BFQ file first, as runc does; with neither, runc ignores the weight, so
+# do we, with a warning.
+_WEIGHT_FILES = {"blkio.weight": ("blkio.bfq.weight", "blkio.weight"),
+                 "blkio.weight_device": ("blkio.bfq.weight_device", "blkio.weight_device"),
+                 "blkio.leaf_weight": ("blkio.leaf_weight",),
+                 "io.weight": ("io.weight",)}
+
+
+def _target(directory: str, w: Write) -> str | None:
+    """The file ``w`` goes to in ``directory``; None for a weight this kernel does not offer."""
+    alts = _WEIGHT_FILES.get(w.file)
+    if alts is None:
+        return os.path.join(directory, w.file)
+    for name in alts:
+        if os.path.exists(os.path.join(directory, name)):
+            return os.path.join(directory, name)
+    from .. import log
+    log.warning(f"{w.field}: ignored: no {' or '.join(alts)} in {directory} (the block I/O "
+                "scheduler offers no weights; BFQ does)")
+    return None
+
+
 def apply(directory: str, plan: list[Write]) -> None:
     """Write each entry of ``plan`` into ``directory`` (one cgroup, v2 style)."""
     for w in plan:
-        fs.write(os.path.join(directory, w.file), w.value, w.field)
+        target = _target(directory, w)
+        if target is not None:
+            fs.write(target, w.value, w.field)
 
 
 def apply_v2(directory: str, res: dict | None) -> list[Write]:
@@ -433,7 +458,9 @@ def apply_v1(dirs: dict[str, str], res: dict | None, devices: bool = True) -> li
                           "which this host does not mount", stage="cgroup")
     plan = _order_memsw(dirs, plan)
     for w in plan:
-        fs.write(os.path.join(dirs[w.controller], w.file), w.value, w.field)
+        target = _target(dirs[w.controller], w)
+        if target is not None:
+            fs.write(target, w.value, w.field)
     return plan
 
 

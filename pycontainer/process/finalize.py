@@ -5,9 +5,10 @@ end through the same two functions, as runc's ``finalizeNamespace`` serves
 both of its init paths, so a defence is applied in one place or nowhere:
 
 ``prepare(proc, seccomp, in_userns)`` -- may fail, so ``create``/``exec`` fail:
-    rlimits (setrlimit(2)) -> [the seccomp filter, when there is no
+    rlimits (setrlimit(2)) -> scheduler, I/O priority (procattrs) -> [the seccomp filter, when there is no
     no_new_privs: loading one then needs CAP_SYS_ADMIN, seccomp(2)] ->
-    the bounding set (PR_CAPBSET_DROP, needs CAP_SETPCAP) -> groups, gid,
+    the bounding set (PR_CAPBSET_DROP, needs CAP_SETPCAP) -> stdio owned by the
+    user, HOME in env (userenv, runc's setupUser/prepareEnv) -> groups, gid,
     uid (setgroups(2), setresgid(2), setresuid(2); PR_SET_KEEPCAPS keeps the
     permitted set across the uid change, capabilities(7)) -> the program,
     looked up as that user -> the capability sets (capset(2), ambient
@@ -47,7 +48,7 @@ import resource
 import signal
 import stat
 
-from .. import capabilities
+from .. import capabilities, procattrs, userenv
 from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, ExecError, SecurityError
@@ -63,6 +64,7 @@ def prepare(proc: dict, seccomp, in_userns: bool) -> str:
     for r in proc.get("rlimits", []):
         with trace.step("setrlimit", "process.rlimits", type=r["type"], soft=r["soft"], hard=r["hard"]):
             setrlimit(r)
+    procattrs.apply_process(proc)       # scheduler, ioPriority: while we have every cap
     if seccomp is not None and not proc.get("noNewPrivileges"):
         seccomp.load()     # without NNP a filter needs CAP_SYS_ADMIN: load it before the drop (runc)
     caps = proc.get("capabilities")
@@ -71,6 +73,9 @@ def prepare(proc: dict, seccomp, in_userns: bool) -> str:
         with trace.step("prctl PR_CAPBSET_DROP", "process.capabilities.bounding",
                         keep=caps.get("bounding", [])):
             capabilities.drop_bounding(caps.get("bounding", []), capabilities.last_cap())
+    uid = proc.get("user", {}).get("uid", 0)
+    userenv.fix_stdio(uid)                              # runc's setupUser
+    proc["env"] = userenv.prepare_env(proc.get("env", []), uid)   # HOME, no duplicates
     set_user(proc.get("user", {}), keep_caps=caps is not None, in_userns=in_userns)
     path = find_program(proc["args"][0], proc.get("env", []), proc.get("cwd", "/"))
     if caps is not None:
@@ -103,6 +108,7 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
     fd = move_fd_above(report_sock.detach(), keep)
     dmz = exeseal.place(dmz_fd, fd + 1)            # sealed exec helper (CVE-2019-5736)
     trace.event("close_range", "", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
+    trace.event("execve", "process.args", path=path, args=proc["args"], cwd=proc.get("cwd", "/"))
     if seccomp is not None and not seccomp.loaded:
         trace.event("seccomp SECCOMP_SET_MODE_FILTER + execve", "linux.seccomp",
                     instructions=len(seccomp.bpf) // 8, note="one C call: nothing else runs under the filter")

@@ -26,7 +26,7 @@ import sys
 
 import prctl  # noqa: F401  (imported here so it is loaded before pivot_root)
 
-from .. import hooks, namespaces, rootfs
+from .. import hooks, namespaces, procattrs, rootfs
 from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, MountError, SpecError
@@ -63,6 +63,8 @@ def stage1(ctx) -> None:
         # The cgroup namespace must come after joining the cgroup (done by the
         # runtime before GO), so the container sees its own cgroup as '/'.
         namespaces.unshare(flags)
+        if flags & sc.CLONE_NEWTIME:
+            procattrs.write_time_offsets(ctx.spec.get("linux", {}))   # before anyone is inside
         pid = os.fork()
         if pid == 0:
             try:
@@ -139,7 +141,9 @@ def init(ctx) -> None:
                 sc.setdomainname(spec["domainname"])
         stage = "sysctl"
         for key, value in linux.get("sysctl", {}).items():
-            path = "/proc/sys/" + key.replace(".", "/")
+            seps = [i for i in (key.find("."), key.find("/")) if i >= 0]
+            slashed = bool(seps) and key[min(seps)] == "/"          # sysctl.d(5) spelling
+            path = "/proc/sys/" + (key if slashed else key.replace(".", "/"))
             with trace.step("write", "linux.sysctl", file=path, value=value):
                 try:
                     _write_proc(path, value)
@@ -151,6 +155,9 @@ def init(ctx) -> None:
         rootfs.mask_paths(linux.get("maskedPaths", []))
         rootfs.readonly_paths(linux.get("readonlyPaths", []))
 
+        stage = "cwd"
+        userenv.make_cwd(proc.get("cwd", "/"), proc.get("user", {}))   # before a read-only root
+
         stage = "console"
         if proc.get("terminal"):
             setup_console(ctx, proc)
@@ -159,6 +166,7 @@ def init(ctx) -> None:
 
         # --- the process's limits and identity (shared with exec: finalize.py) --
         stage = "process"
+        procattrs.apply_linux(linux)        # memoryPolicy, personality: while we have every cap
         path = finalize.prepare(proc, ctx.seccomp, in_userns)
 
         # --- ready: the runtime records "created"; we wait for `start` --------

@@ -57,9 +57,9 @@ Semantics follow runc (libcontainer/seccomp): a rule whose action is the
 default action is skipped; several conditions on the same argument become
 separate rules (OR), otherwise one rule (AND); ``SCMP_CMP_MASKED_EQ`` takes
 the mask in ``value`` and the datum in ``valueTwo``; a syscall name that
-this libseccomp does not know but that is a Linux syscall newer than it
-(``NEWER_SYSCALLS``) is skipped, as runc skips it; any other unknown name is
-an error. ``SCMP_ACT_NOTIFY`` (a seccomp agent at ``listenerPath``) is not
+this libseccomp does not know is skipped with a debug message, as runc
+skips it (libseccomp resolves names per architecture, and newer profiles
+name syscalls older libraries do not know). ``SCMP_ACT_NOTIFY`` (a seccomp agent at ``listenerPath``) is not
 supported and says so.
 """
 
@@ -438,9 +438,11 @@ def _add_rule(lib, ctx, rule, where: str, default: int, default_errno) -> None:
     for name in names:
         nr = lib.seccomp_syscall_resolve_name(name.encode())
         if nr == -1:                    # __NR_SCMP_ERROR
-            if name in NEWER_SYSCALLS:
-                continue
-            raise SpecError(f"config.json: linux.seccomp{where}.names: unknown syscall {name!r}")
+            # runc: libseccomp resolves names per architecture and newer profiles name
+            # syscalls an older library does not know: skip them, at debug level.
+            from .. import log
+            log.debug(f"linux.seccomp{where}: unknown syscall {name!r} ignored")
+            continue
         for group in groups:
             arr = (lib.ArgCmp * len(group))(*group) if group else None
             rc = lib.seccomp_rule_add_array(ctx, action, nr, len(group), arr)
