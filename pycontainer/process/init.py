@@ -26,7 +26,7 @@ import sys
 
 import prctl  # noqa: F401  (imported here so it is loaded before pivot_root)
 
-from .. import hooks, namespaces, procattrs, rootfs
+from .. import hooks, namespaces, procattrs, rootfs, userenv
 from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, MountError, SpecError
