@@ -173,7 +173,9 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     try:
         proc = runconfig.process(img.config, layers=img.layers, command=o.get("command") or None,
                                  entrypoint=o.get("entrypoint"), env=list(o.get("env", ())),
-                                 workdir=o.get("workdir"), user=o.get("user"))
+                                 workdir=o.get("workdir"), user=o.get("user"),
+                                 hostname=hostname, tty=bool(o.get("tty")))
+        runconfig.make_workdir(img.layers, plan.upper, proc["cwd"])       # docker creates -w
         os.mkdir(os.path.join(cdir, "rootfs"), 0o755)
         cfg = spec_mod.default_spec(proc["args"], terminal=bool(o.get("tty")))
         cfg["process"].update({k: v for k, v in proc.items() if k != "args"})
@@ -191,7 +193,10 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         seccomp_mod.apply_docker_options(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
         if resources:
             cfg["linux"]["resources"].update(resources)
-        cfg["annotations"] = {ANN_DIR: cdir, ANN_IMAGE: img.name}
+        cfg["annotations"] = {ANN_DIR: cdir, ANN_IMAGE: img.name,     # docker start/inspect
+                              "org.pycontainer.overlay": plan.to_json(),
+                              "org.pycontainer.options": json.dumps(
+                                  {k: v for k, v in o.items() if k != "console_size"})}
         if net is not None:
             cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
         if net is not None and net.get("mode") == "host":
@@ -212,14 +217,14 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
     """Build and create under a monitor (``run -d``, ``containers.create``); -> {id, pid}."""
     from . import detach
     from .container import Runtime
-    cdir, plan = build(cid, o, image_root=image_root, root=root)
+    from . import lifecycle
+    cdir, plan = build(cid, dict(o, remove=remove), image_root=image_root, root=root)
     rt = Runtime(root)
     try:
         pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(o.get("tty")), start=start, remove=remove,
                            interactive=bool(o.get("interactive")), overlay=plan)
-    except BaseException:
-        if not os.path.isdir(os.path.join(root, cid)):
-            remove_dir(cid)
+    except BaseException as exc:
+        lifecycle.failed(root, cid, exc, remove=remove)     # docker keeps a Created one (126/127)
         raise
     return {"id": cid, "pid": pid}
 
@@ -234,13 +239,13 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     """
     from . import detach
     from .container import Runtime
-    cdir, plan = build(cid, o, image_root=image_root, pull=pull, root=root)
+    from . import lifecycle
+    cdir, plan = build(cid, dict(o, remove=remove), image_root=image_root, pull=pull, root=root)
     rt = Runtime(root)
     try:
         record = rt.create(cid, cdir, overlay=plan)
-    except BaseException:
-        if not os.path.isdir(os.path.join(root, cid)):
-            remove_dir(cid)
+    except BaseException as exc:
+        lifecycle.failed(root, cid, exc, remove=remove)     # docker keeps a Created one (126/127)
         raise
     timed_out = False
     try:
@@ -274,8 +279,8 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
         monitor.write_exit(os.path.join(cdir, detach.EXIT),
                            {"exit_code": code, "signal": code - 128 if code > 128 else 0,
                             "oom_killed": oom, "finished_at": monitor.rfc3339(time.time_ns())})
-    except BaseException:
-        rt.delete(cid, force=True)
+    except BaseException as exc:
+        lifecycle.failed(root, cid, exc, remove=remove)
         raise
     if remove:
         rt.delete(cid, force=True)
@@ -377,41 +382,22 @@ def _network_request(mode, publish, hostname: str):
 
 def inspect(root: str, cid: str) -> dict:
     """docker-inspect-shaped record of a container, from its state and its directory."""
-    from . import detach
-    from .container import Runtime
+    from . import inspect as insp
     try:
-        rt = Runtime(root)
-        state = rt.state(cid)
+        return insp.record(root, cid)
     except PyContainerError as exc:
         raise _translate(exc) from None
-    ann = state.get("annotations") or {}
-    cdir = ann.get(ANN_DIR) or ""
-    try:
-        with open(os.path.join(cdir, "config.json")) as f:
-            proc = json.load(f).get("process", {})
-    except (OSError, ValueError):
-        proc = {}
-    ex = detach.read_exit(cdir) if cdir else None
-    status = {"creating": "created", "stopped": "exited"}.get(state["status"], state["status"])
-    return {
-        "Id": cid, "Name": cid, "Created": state.get("created", ""),
-        "Path": (proc.get("args") or [""])[0], "Args": (proc.get("args") or [])[1:],
-        "State": {"Status": status, "Running": status == "running", "Paused": status == "paused",
-                  "Pid": state.get("pid", 0), "ExitCode": (ex or {}).get("exit_code", 0 if not ex and status != "exited" else -1),
-                  "OOMKilled": bool((ex or {}).get("oom_killed")),
-                  "FinishedAt": (ex or {}).get("finished_at", "")},
-        "Config": {"Image": ann.get(ANN_IMAGE, ""), "Cmd": proc.get("args", []),
-                   "Tty": bool(proc.get("terminal")), "Env": proc.get("env", [])},
-        "Dir": cdir, "Bundle": state.get("bundle", ""),
-    }
 
 
 def resolve_id(root: str, ref: str) -> str:
     """A full ID, a name (IDs are names here) or a unique ID prefix -> the ID."""
-    from . import state as st
-    ids = st.list_ids(root)
+    from . import inspect as insp
+    ids = insp.list_ids(root)
     if ref in ids:
         return ref
+    named = insp.find_name(root, ref)          # a name given by `rename`
+    if named:
+        return named
     matches = [i for i in ids if i.startswith(ref)] if ref else []
     if len(matches) == 1:
         return matches[0]
@@ -626,6 +612,14 @@ def _worker(req: dict, fds: list[int]) -> int:
             raise APIError(f"unknown operation {op!r}")
         out = json.dumps(res)
         code = 0
+    except PyContainerError as exc:
+        from . import exitcodes
+        if op not in ("run", "exec") or not exitcodes.is_exec_error(exc):
+            out, code = json.dumps({"error": str(exc), "kind": type(exc).__name__}), 1
+        else:       # docker: (126|127, message); sandbox: exit_code with the message on stderr
+            os.write(2, f"{exc}\n".encode())
+            out, code = json.dumps({"id": req.get("id"), "exit_code": exitcodes.for_error(exc),
+                                    "oom_killed": False, "timed_out": False, "wall": 0.0}), 0
     except BaseException as exc:  # noqa: BLE001
         out = json.dumps({"error": str(exc) or type(exc).__name__, "kind": type(exc).__name__})
         code = 1

@@ -309,7 +309,9 @@ class Runtime:
         return self._cgroup(record)
 
     # --- delete ----------------------------------------------------------------------
-    def delete(self, container_id: str, force: bool = False) -> None:
+    def delete(self, container_id: str, force: bool = False, keep_dir: bool = False) -> None:
+        """Delete the runtime state; ``keep_dir``: keep the image container's directory
+        (its writable layer and logs: docker's ``start`` of a stopped container reuses it)."""
         sd = self._open(container_id)
         try:
             record = sd.read()
@@ -341,7 +343,7 @@ class Runtime:
                 except PyContainerError as exc:
                     _warn(f"poststop hook failed: {exc}")
             sd.remove()
-            if (record.get("annotations") or {}).get("org.pycontainer.dir"):
+            if (record.get("annotations") or {}).get("org.pycontainer.dir") and not keep_dir:
                 from .image import rootfs as image_rootfs      # no click on delete's path
                 image_rootfs.remove_after_delete(record)
         finally:

@@ -36,6 +36,7 @@ import uuid
 import click
 
 from . import api
+from .dockercli import DockerCommand
 from .errors import PyContainerError
 
 
@@ -43,8 +44,8 @@ def _multi(*names, **kw):
     return click.option(*names, multiple=True, **kw)
 
 
-@click.command(context_settings={"allow_interspersed_args": False,
-                                 "help_option_names": ["--help"]})
+@click.command(cls=DockerCommand, context_settings={"allow_interspersed_args": False,
+                                                   "help_option_names": ["--help"]})
 @click.option("--name", default=None, help="Container name (also its ID).")
 @click.option("--detach", "-d", is_flag=True, help="Run in the background, print the ID.")
 @click.option("--rm", "remove", is_flag=True, help="Delete the container when it exits.")
@@ -89,8 +90,10 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     cid = name or uuid.uuid4().hex
     from .state import validate_id
     validate_id(cid)
-    if os.path.isdir(os.path.join(root, cid)):
-        raise PyContainerError(f"container {cid!r} already exists")
+    from . import inspect as insp
+    if os.path.isdir(os.path.join(root, cid)) or os.path.lexists(os.path.join(insp.containers_dir(), cid)):
+        raise PyContainerError(f"Conflict. The container name {cid!r} is already in use: "
+                               "remove that container (rm) or choose another --name")
     o = {k: (list(v) if isinstance(v, tuple) else v) for k, v in flags.items()
          if v not in (None, (), False)}
     o["volumes"] = o.pop("volume", [])
@@ -102,13 +105,14 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     if tty:
         from . import terminal
         o["console_size"] = terminal.console_size()
-        cdir, plan = api.build(cid, o, image_root=image_root, pull=pull, root=root)
+        cdir, plan = api.build(cid, dict(o, remove=remove), image_root=image_root, pull=pull,
+                               root=root)
         try:
             return terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
                                 overlay=plan)
-        except BaseException:
-            if not os.path.isdir(os.path.join(root, cid)):
-                api.remove_dir(cid)
+        except BaseException as exc:
+            from . import lifecycle
+            lifecycle.failed(root, cid, exc, remove=remove)
             raise
     if not interactive:
         null = os.open(os.devnull, os.O_RDONLY)
@@ -119,6 +123,7 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
 
 
 def run_image(root: str, args: list[str], detach: bool = False) -> int:
+    """``run IMAGE``: docker's exit status (125 engine, 126/127 program, else the program's)."""
     try:
         code = run_cmd.main(args=args, prog_name="pycontainer run", standalone_mode=False,
                             obj=(root, detach))
@@ -133,7 +138,7 @@ def _root(ctx) -> str:
     return ctx.find_object(dict).root if hasattr(ctx.find_object(dict), "root") else "/run/pycontainer"
 
 
-@click.command("logs")
+@click.command("logs", cls=DockerCommand)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing as the container writes.")
 @click.option("--tail", "-n", default="all", help="Only the last N lines.")
 @click.option("--timestamps", "-t", is_flag=True, help="Prefix each line with its time.")
@@ -146,21 +151,18 @@ def logs(ctx, follow, tail, timestamps, container):
     cdir = api.inspect(root, cid)["Dir"]
     if tail != "all" and not str(tail).isdigit():
         raise PyContainerError(f"logs --tail {tail!r}: give a number or 'all'")
-    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
     if follow:
         try:
-            for stream, data in api.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail):
-                out[stream].write(data)
-                out[stream].flush()
+            for chunk in api.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail):
+                _write_chunks([chunk])
         except KeyboardInterrupt:
             pass
         return
     chunks, _ = api.read_logs(cdir, timestamps=timestamps, tail=None if tail == "all" else tail)
-    for stream, data in chunks:
-        out[stream].write(data)
+    _write_chunks(chunks)
 
 
-@click.command("wait")
+@click.command("wait", cls=DockerCommand)
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
 def wait(ctx, containers):
@@ -172,7 +174,7 @@ def wait(ctx, containers):
         sys.stdout.flush()
 
 
-@click.command("stop")
+@click.command("stop", cls=DockerCommand)
 @click.option("--time", "-t", "timeout", default=10, type=float, show_default=True,
               help="Seconds between SIGTERM and SIGKILL.")
 @click.argument("containers", nargs=-1, required=True)
@@ -186,20 +188,20 @@ def stop(ctx, timeout, containers):
         click.echo(cid)
 
 
-@click.command("rm")
+@click.command("rm", cls=DockerCommand)
 @click.option("--force", "-f", is_flag=True, help="Kill it first if it is running.")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
 def rm(ctx, force, containers):
     """Remove containers with their directory and logs (docker rm)."""
-    from .container import Runtime
+    from . import lifecycle
     root = _root(ctx)
     failed = 0
     for c in containers:
         try:
             cid = api.resolve_id(root, c)
-            Runtime(root).delete(cid, force=force)
-            click.echo(cid)
+            lifecycle.remove(root, cid, force=force)
+            click.echo(c)
         except PyContainerError as exc:
             from . import log
             log.error(str(exc))
@@ -208,7 +210,7 @@ def rm(ctx, force, containers):
         sys.exit(1)
 
 
-@click.command("attach")
+@click.command("attach", cls=DockerCommand)
 @click.option("--no-stdin", is_flag=True, help="Do not send stdin to the container.")
 @click.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
               help="Without a tty: forward SIGINT/SIGTERM/SIGHUP to the container.")
@@ -289,7 +291,7 @@ def attach(ctx, no_stdin, sig_proxy, container):
         sys.stderr.write("\r\nread escape sequence\r\n")
         return 0
     code, _ = api.wait(root, cid)
-    sys.exit(code if code >= 0 else 1)
+    sys.exit(code if code >= 0 else 125)
 
 
 DETACH_KEYS = b"\x10\x11"       # Ctrl-P Ctrl-Q
@@ -303,61 +305,66 @@ class _Nothing:
         return False
 
 
-def ps_table(root: str, all_: bool, quiet: bool, as_json: bool) -> None:
-    """``docker ps``: ID, IMAGE, COMMAND, CREATED, STATUS (with exit codes)."""
+def is_image_container(root: str, ref: str) -> bool:
+    """True for a container run from an image (docker's verbs apply), False for a bundle's."""
+    from . import inspect as insp
     from . import state as st
-    rows = []
-    for cid in st.list_ids(root):
-        try:
-            i = api.inspect(root, cid)
-        except PyContainerError:
-            continue
-        s = i["State"]
-        if not all_ and s["Status"] not in ("running", "paused"):
-            continue
-        rows.append(i)
-    if quiet:
-        for i in rows:
-            click.echo(i["Id"][:12])
-        return
-    if as_json:
-        click.echo(json.dumps(rows))
-        return
-    table = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES")]
-    for i in rows:
-        s = i["State"]
-        up = "Up " + _ago(i["Created"]).removesuffix(" ago")
-        status = {"running": up, "paused": up + " (Paused)", "created": "Created"}.get(s["Status"])
-        if status is None:
-            code = s["ExitCode"]
-            status = f"Exited ({code})" if code is not None and code >= 0 else "Exited (unknown)"
-            if s.get("OOMKilled"):
-                status += " (OOM killed)"
-        cmd = " ".join(i["Config"]["Cmd"])
-        cmd = '"' + (cmd[:19] + "…" if len(cmd) > 20 else cmd) + '"'
-        image = i["Config"]["Image"] or "-"
-        for prefix in ("docker.io/library/", "pycontainer/"):
-            image = image.removeprefix(prefix)
-        table.append((i["Id"][:12], image, cmd, _ago(i["Created"]), status, i["Name"]))
-    widths = [max(len(r[c]) for r in table) for c in range(6)]
-    for r in table:
-        click.echo("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
-def _ago(rfc3339: str) -> str:
-    import datetime
     try:
-        t = datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
-    except ValueError:
-        return "-"
-    s = int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())
-    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if s >= n:
-            return f"{s // n} {unit}{'s' if s // n > 1 else ''} ago"
-    return f"{s} seconds ago"
+        return bool((st.StateDir(root, ref).read().get("annotations") or {}).get(insp.ANN_DIR))
+    except PyContainerError:
+        return insp.owned_dir(root, ref) is not None
 
 
-COMMANDS = [logs, wait, stop, rm, attach]
+def start_image(root: str, ref: str, attach: bool) -> int:
+    """docker start [-a]: the container again (same ID, same writable layer); with -a its
+    output until it exits, and its exit status."""
+    from . import dockercli, lifecycle
+
+    def go():
+        cid = api.resolve_id(root, ref)
+        cdir = api.inspect(root, cid)["Dir"]
+        off = os.path.getsize(os.path.join(cdir, "json.log")) \
+            if os.path.exists(os.path.join(cdir, "json.log")) else 0
+        lifecycle.start(root, cid)
+        return cid, cdir, off
+    cid, cdir, off = dockercli.guard(go)
+    if not attach:
+        click.echo(ref)
+        return 0
+    import time
+    from . import detach as dt
+    while True:
+        alive = bool(dt.monitor_pid(cdir))
+        chunks, off = api.read_logs(cdir, since_offset=off)
+        _write_chunks(chunks)
+        if not alive:
+            break
+        time.sleep(0.05)
+    code, _ = api.wait(root, cid)
+    return code if code >= 0 else 125
+
+
+def _write_chunks(chunks) -> None:
+    """Each chunk to fd 1 or 2 unbuffered, in the log's order (2>&1 keeps the order)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for stream, data in chunks:
+        fd = 1 if stream == "stdout" else 2
+        while data:
+            data = data[os.write(fd, data):]
+
+
+def _commands() -> list:
+    from . import manage
+    for name, cmd in (("rm", rm), ("logs", logs), ("wait", wait), ("stop", stop),
+                      ("attach", attach), ("restart", manage.restart), ("inspect", manage.inspect_cmd),
+                      ("top", manage.top), ("port", manage.port), ("rename", manage.rename),
+                      ("stats", manage.stats), ("unpause", manage.unpause)):
+        manage.container.add_command(cmd, name)
+    return [logs, wait, stop, rm, attach] + manage.COMMANDS
+
+
+COMMANDS = _commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -111,6 +111,8 @@ def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
                 continue
             if owner and owner != root and os.path.isdir(os.path.join(owner, name)):
                 live.add(name)
+            elif owner and os.path.isdir(owner) and _kept(os.path.join(parent, name)):
+                live.add(name)       # docker's Created container (its program could not start)
     holds: list[str] = []
     try:
         from .store import Store
@@ -121,6 +123,16 @@ def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
     for name in dirs:
         _remove(name, os.path.join(parent, name))
     return holds, dirs
+
+
+def _kept(cdir: str) -> bool:
+    """A container dir kept on purpose without runtime state (``lifecycle.not_started``)."""
+    import json
+    try:
+        with open(os.path.join(cdir, "exit.json")) as f:
+            return json.load(f).get("started") is False
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _remove(container_id: str, cdir: str) -> None:

@@ -1,0 +1,129 @@
+"""Docker's container lifecycle on top of the OCI one: Created after a failed start, start again.
+
+The OCI lifecycle (``container.py``) ends at ``delete``; docker's goes on::
+
+    run ──▶ running ──(exit)──▶ exited ──start──▶ running      (same ID, same writable layer)
+     └─(program missing: 127 / not executable: 126)──▶ created ──start──▶ ...
+                                                        └── rm ──▶ (gone)
+
+``start`` of an exited container deletes the runtime state (cgroup, network
+lease and published ports, which a stopped container gives back as docker's
+does) but keeps the container's directory (``Runtime.delete(keep_dir=True)``),
+then creates and starts it again under a new monitor from the same
+config.json and overlay plan (the annotation ``org.pycontainer.overlay``
+that ``api.build`` writes): the upper dir, hence every file the program
+wrote, survives. A container whose program could not be started is kept as
+a directory with ``exit.json`` saying ``"started": false`` (docker shows it
+as ``Created``), unless it was run with ``--rm``.
+
+Read: docker's "docker start", "docker restart" and "docker run --rm"
+reference pages; ``inspect.py`` for how a directory-only container is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from . import inspect as insp
+from .errors import PyContainerError
+
+
+def write_exit(cdir: str, record: dict) -> None:
+    from . import monitor
+    monitor.write_exit(os.path.join(cdir, "exit.json"), record)
+
+
+def not_started(cdir: str, exc: BaseException) -> int:
+    """Record that the program could not be started; -> docker's exit status (126/127)."""
+    from . import exitcodes, monitor
+    code = exitcodes.for_error(exc)
+    write_exit(cdir, {"exit_code": code, "signal": 0, "oom_killed": False, "started": False,
+                      "error": str(exc), "finished_at": monitor.rfc3339(time.time_ns())})
+    return code
+
+
+def remove_dir(cid: str) -> None:
+    """Remove a container's directory and release its image hold (tolerant, idempotent)."""
+    from .image import rootfs as img_rootfs
+    try:
+        img_rootfs.cleanup(cid)
+    except Exception:  # noqa: BLE001
+        pass
+    shutil.rmtree(os.path.join(insp.containers_dir(), cid), ignore_errors=True)
+
+
+def failed(root: str, cid: str, exc: BaseException, *, remove: bool, existing: bool = False) -> None:
+    """After ``run``/``create`` raised ``exc``: keep a Created container when the program
+    could not be started (docker does) unless ``remove``; otherwise leave nothing.
+    ``existing``: a ``start`` of a container that existed before: never remove it."""
+    from . import exitcodes
+    from .container import Runtime
+    cdir = os.path.join(insp.containers_dir(), cid)
+    keep = (existing or exitcodes.is_exec_error(exc) and not remove) and os.path.isdir(cdir)
+    if os.path.isdir(os.path.join(root, cid)):
+        try:
+            Runtime(root).delete(cid, force=True, keep_dir=keep)
+        except PyContainerError:
+            pass
+    if keep:
+        not_started(cdir, exc)
+    else:
+        remove_dir(cid)
+
+
+def start(root: str, cid: str) -> int:
+    """docker start: (re)create and start the container under a monitor; -> the init's pid."""
+    from . import detach
+    from . import state as st
+    from .container import Runtime
+    from .errors import InvalidState
+    from .image.overlay import OverlayPlan
+    rt = Runtime(root)
+    cdir = insp.owned_dir(root, cid)
+    if os.path.isdir(os.path.join(root, cid)):
+        status = rt.state(cid)["status"]
+        if status in (st.RUNNING, st.PAUSED):
+            return rt.state(cid)["pid"]                    # docker: starting a running one is a no-op
+        if status == st.CREATED:
+            rt.start(cid)
+            return rt.state(cid)["pid"]
+        cdir = (rt.state(cid).get("annotations") or {}).get(insp.ANN_DIR) or cdir
+        if not cdir:
+            raise InvalidState(f"start {cid}: not a container made from an image (use runc's "
+                               "create/start)")
+        rt.delete(cid, force=True, keep_dir=True)       # gives back cgroup, IP and ports
+    if not cdir or not os.path.isdir(cdir):
+        from .errors import ContainerNotFound
+        raise ContainerNotFound(f"no such container: {cid}")
+    cfg = insp.config_of(cdir)
+    plan = OverlayPlan.from_spec(cfg)
+    if plan is None:
+        raise InvalidState(f"start {cid}: its directory has no overlay plan (made by an older "
+                           "pycontainer): remove it and run it again")
+    opts = insp.options_of(cfg)
+    for name in ("exit.json", "attach.sock", "monitor.json"):     # the last run's
+        try:
+            os.unlink(os.path.join(cdir, name))
+        except FileNotFoundError:
+            pass
+    try:
+        return detach.spawn(rt, cid, cdir, cdir, tty=bool(opts.get("tty")), start=True,
+                            remove=bool(opts.get("remove")),
+                            interactive=bool(opts.get("interactive")), overlay=plan)
+    except BaseException as exc:
+        failed(root, cid, exc, remove=False, existing=True)
+        raise
+
+
+def remove(root: str, cid: str, *, force: bool = False) -> None:
+    """docker rm: the runtime state (if any) and the directory."""
+    from .container import Runtime
+    from .errors import ContainerNotFound
+    if os.path.isdir(os.path.join(root, cid)):
+        Runtime(root).delete(cid, force=force)
+        return
+    if insp.owned_dir(root, cid) is None:
+        raise ContainerNotFound(f"no such container: {cid}")
+    remove_dir(cid)
