@@ -711,7 +711,8 @@ class Container:
         return {"StatusCode": code, "Error": None, "OOMKilled": oom}
 
     def remove(self, force: bool = False, v: bool = False) -> None:
-        self._call(self._rt().delete, self.id, force=force)
+        from . import lifecycle          # also a Created one kept without runtime state
+        self._call(lifecycle.remove, self.client.root, self.id, force=force)
 
     def logs(self, stdout=True, stderr=True, timestamps=False, tail="all", stream=False, follow=False):
         cdir = self.attrs.get("Dir", "")

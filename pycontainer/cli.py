@@ -150,6 +150,18 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
           container_id, command):
     """Run a new process in a running container (runc exec)."""
     rt = _rt(ctx)
+    from . import porcelain
+    args = (rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
+            env, user, additional_gids, cwd, cap, no_new_privs, container_id, command)
+    if porcelain.is_image_container(ctx.find_object(_Obj).root, container_id):
+        from . import dockercli          # docker's statuses: 125 engine, 126/127 program
+        dockercli.guard(_exec, *args)
+    else:
+        _exec(*args)
+
+
+def _exec(rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
+          env, user, additional_gids, cwd, cap, no_new_privs, container_id, command):
     if process_file:
         try:
             with open(process_file) as f:

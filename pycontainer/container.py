@@ -310,8 +310,7 @@ class Runtime:
 
     # --- delete ----------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False, keep_dir: bool = False) -> None:
-        """Delete the runtime state; ``keep_dir``: keep the image container's directory
-        (its writable layer and logs: docker's ``start`` of a stopped container reuses it)."""
+        """``keep_dir``: keep an image container's dir (docker's start reuses it)."""
         sd = self._open(container_id)
         try:
             record = sd.read()

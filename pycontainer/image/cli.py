@@ -74,13 +74,15 @@ def _ls(image_root, quiet, digests, as_json):
         for r in rows:
             click.echo(r["id"][7:19])
         return
+    from ..pstable import ago               # docker's "2 weeks ago"
     click.echo(f"{'REPOSITORY':<40} {'TAG':<16} " + ("DIGEST" + " " * 66 if digests else "")
                + f"{'IMAGE ID':<13} {'CREATED':<21} SIZE")
     for r in rows:
         for n in r["names"] or [None]:
             repo, tag = _repo_tag(familiar(n)) if n else ("<none>", "<none>")
+            created = ago(r["created"]) if r.get("created") else "N/A"
             click.echo(f"{repo:<40} {tag:<16} " + (f"{r['digest']:<72}" if digests else "")
-                       + f"{r['id'][7:19]:<13} {r['created'][:19]:<21} {_size(r['size'])}")
+                       + f"{r['id'][7:19]:<13} {created:<21} {_size(r['size'])}")
 
 
 def _repo_tag(name: str) -> tuple[str, str]:
