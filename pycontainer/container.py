@@ -310,7 +310,6 @@ class Runtime:
 
     # --- delete ----------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False, keep_dir: bool = False) -> None:
-        # keep_dir: keep an image container's directory (docker's start reuses it)
         sd = self._open(container_id)
         try:
             record = sd.read()
