@@ -972,8 +972,8 @@ class Client:
 
 # --- stop / wait / logs -f (shared by the CLI porcelain) -------------------------------------
 
-def stop(root: str, cid: str, timeout: float = 10) -> None:
-    """docker stop: SIGTERM to the init; after ``timeout`` SIGKILL to the whole cgroup."""
+def stop(root: str, cid: str, timeout: float = 10, sig: int = signal.SIGTERM) -> None:
+    """docker stop: ``sig`` (SIGTERM) to the init; after ``timeout`` SIGKILL to the cgroup."""
     from .container import Runtime
     rt = Runtime(root)
     try:
@@ -982,7 +982,7 @@ def stop(root: str, cid: str, timeout: float = 10) -> None:
             return
         cdir = (record.get("annotations") or {}).get(ANN_DIR, "")
         try:
-            rt.kill(cid, signal.SIGTERM)
+            rt.kill(cid, sig)
         except PyContainerError:
             pass
         if _wait_stopped(rt, cid, cdir, timeout):

@@ -150,7 +150,8 @@ def record(root: str, cid: str) -> dict:
                    "Tty": bool(proc.get("terminal")), "OpenStdin": bool(opts.get("interactive")),
                    "Labels": dict(kv.split("=", 1) if "=" in kv else (kv, "")
                                   for kv in opts.get("label", []) or []),
-                   "StopSignal": opts.get("stop_signal", "SIGTERM")},
+                   "StopSignal": opts.get("stop_signal") or "SIGTERM",
+                   "StopTimeout": opts.get("stop_timeout")},
         "HostConfig": {"NetworkMode": opts.get("network") or "bridge",
                        "PortBindings": _bindings(net), "AutoRemove": bool(opts.get("remove")),
                        "RestartPolicy": {"Name": opts.get("restart") or "no"},

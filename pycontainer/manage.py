@@ -84,9 +84,20 @@ def inspect_cmd(ctx, fmt, kind, names):
         click.echo(json.dumps(out, indent=4))
 
 
+def stop_one(root: str, cid: str, timeout=None, sig=None) -> None:
+    """docker stop with the container's own --stop-signal / --stop-timeout as defaults."""
+    from .container import parse_signal
+    cfg = api.inspect(root, cid)["Config"]
+    if timeout is None:
+        timeout = cfg.get("StopTimeout")
+        timeout = 10 if timeout is None else timeout
+    api.stop(root, cid, timeout if timeout >= 0 else 365 * 86400,
+             sig=parse_signal(sig or cfg.get("StopSignal") or "SIGTERM"))
+
+
 @click.command("restart", cls=DockerCommand)
-@click.option("--time", "-t", "timeout", default=10, type=float, show_default=True,
-              help="Seconds between SIGTERM and SIGKILL.")
+@click.option("--time", "-t", "timeout", default=None, type=float,
+              help="Seconds between the stop signal and SIGKILL [default: --stop-timeout or 10].")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
 def restart(ctx, timeout, containers):
@@ -94,7 +105,7 @@ def restart(ctx, timeout, containers):
     from . import lifecycle
 
     def one(cid):
-        api.stop(_root(ctx), cid, timeout)
+        stop_one(_root(ctx), cid, timeout)
         lifecycle.start(_root(ctx), cid)
     _echo_all(ctx, containers, one)
 

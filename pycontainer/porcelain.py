@@ -78,6 +78,13 @@ def _multi(*names, **kw):
 @click.option("--privileged", is_flag=True)
 @click.option("--pull", type=click.Choice(["missing", "never", "always"]), default="missing",
               show_default=True)
+# --- docker run flags added for issue 15 (kept together; see run_flags.py) ---
+@_multi("--label", "-l", help="KEY=VALUE metadata (repeatable).")
+@_multi("--env-file", help="Read KEY=VALUE lines (and bare NAMEs) from FILE.")
+@click.option("--stop-signal", default=None, help="Signal for stop (default SIGTERM).")
+@click.option("--stop-timeout", default=None, type=int, help="Seconds stop waits (default 10).")
+@click.option("--cidfile", default=None, help="Write the container ID to FILE (must not exist).")
+@click.option("--platform", default=None, help="OS/ARCH the image must be for.")
 @click.option("--image-root", envvar="PYCONTAINER_IMAGE_ROOT", default=None, hidden=True)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -98,10 +105,14 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
          if v not in (None, (), False)}
     o["volumes"] = o.pop("volume", [])
     o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
+    from . import run_flags
+    run_flags.apply(o)
     if detach:
         api.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
+        run_flags.write_cidfile(o, cid)
         click.echo(cid)
         return 0
+    run_flags.write_cidfile(o, cid)
     if tty:
         from . import terminal
         o["console_size"] = terminal.console_size()
@@ -175,17 +186,19 @@ def wait(ctx, containers):
 
 
 @click.command("stop", cls=DockerCommand)
-@click.option("--time", "-t", "timeout", default=10, type=float, show_default=True,
-              help="Seconds between SIGTERM and SIGKILL.")
+@click.option("--time", "-t", "timeout", default=None, type=float,
+              help="Seconds between the stop signal and SIGKILL [default: --stop-timeout or 10].")
+@click.option("--signal", "-s", "sig", default=None, help="[default: --stop-signal or SIGTERM]")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
-def stop(ctx, timeout, containers):
+def stop(ctx, timeout, sig, containers):
     """SIGTERM, then SIGKILL to every process after --time seconds (docker stop)."""
     root = _root(ctx)
     for c in containers:
         cid = api.resolve_id(root, c)
-        api.stop(root, cid, timeout)
-        click.echo(cid)
+        from .manage import stop_one
+        stop_one(root, cid, timeout, sig)
+        click.echo(c)
 
 
 @click.command("rm", cls=DockerCommand)

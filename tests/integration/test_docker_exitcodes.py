@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from conftest import new_id
+from dockerleak import dleak  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.root
 
@@ -36,7 +37,7 @@ def status(cli, cid):
     return cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", cid).stdout.strip()
 
 
-def test_run_missing_program_is_127_and_kept_as_created(cli, leakcheck):
+def test_run_missing_program_is_127_and_kept_as_created(cli, dleak):
     cid = new_id()
     p = cli("run", "--net", "none", "--name", cid, "busybox", "nosuchcmd")
     assert p.returncode == 127, p.stderr
@@ -51,7 +52,7 @@ def test_run_missing_program_is_127_and_kept_as_created(cli, leakcheck):
     assert not os.path.exists(os.path.join(CDIR, cid))
 
 
-def test_run_not_executable_is_126(cli, leakcheck):
+def test_run_not_executable_is_126(cli, dleak):
     cid = new_id()
     p = cli("run", "--net", "none", "--name", cid, "busybox", "/etc/passwd")
     assert p.returncode == 126, p.stderr
@@ -60,7 +61,7 @@ def test_run_not_executable_is_126(cli, leakcheck):
     assert cli("rm", cid).returncode == 0
 
 
-def test_run_rm_missing_program_leaves_nothing(cli, leakcheck):
+def test_run_rm_missing_program_leaves_nothing(cli, dleak):
     cid = new_id()
     assert cli("run", "--rm", "--net", "none", "--name", cid, "busybox", "nosuch").returncode == 127
     assert not os.path.exists(os.path.join(CDIR, cid))
@@ -68,7 +69,7 @@ def test_run_rm_missing_program_leaves_nothing(cli, leakcheck):
     assert mine(cli) == []
 
 
-def test_run_d_missing_program_is_127_and_kept(cli, leakcheck):
+def test_run_d_missing_program_is_127_and_kept(cli, dleak):
     cid = new_id()
     p = cli("run", "-d", "--net", "none", "--name", cid, "busybox", "nosuch")
     assert p.returncode == 127, p.stderr
@@ -76,7 +77,7 @@ def test_run_d_missing_program_is_127_and_kept(cli, leakcheck):
     assert cli("rm", cid).returncode == 0
 
 
-def test_engine_failures_are_125_and_change_nothing(cli, leakcheck, tmp_path):
+def test_engine_failures_are_125_and_change_nothing(cli, dleak, tmp_path):
     before = mine(cli)
     cases = [
         ("run", "--bogus-flag", "busybox", "true"),
@@ -103,7 +104,7 @@ def test_engine_failures_are_125_and_change_nothing(cli, leakcheck, tmp_path):
     assert mine(cli) == before == []
 
 
-def test_name_taken_is_125(cli, leakcheck):
+def test_name_taken_is_125(cli, dleak):
     cid = new_id()
     assert cli("run", "--net", "none", "--name", cid, "busybox", "true").returncode == 0
     p = cli("run", "--net", "none", "--name", cid, "busybox", "true")
@@ -111,7 +112,7 @@ def test_name_taken_is_125(cli, leakcheck):
     assert cli("rm", cid).returncode == 0
 
 
-def test_port_taken_is_125(cli, leakcheck):
+def test_port_taken_is_125(cli, dleak):
     s = socket.socket()
     s.bind(("0.0.0.0", 0))
     port = s.getsockname()[1]
@@ -122,14 +123,14 @@ def test_port_taken_is_125(cli, leakcheck):
         s.close()
 
 
-def test_program_status_and_signals(cli, leakcheck):
+def test_program_status_and_signals(cli, dleak):
     assert cli("run", "--rm", "--net", "none", "busybox", "sh", "-c", "exit 3").returncode == 3
     # 128+N: the program killed by a signal it cannot ignore
     p = cli("run", "--rm", "--net", "none", "busybox", "sh", "-c", "sh -c 'kill -9 $$'; exit $?")
     assert p.returncode == 137
 
 
-def test_exec_codes_for_an_image_container(cli, leakcheck):
+def test_exec_codes_for_an_image_container(cli, dleak):
     cid = new_id()
     assert cli("run", "-d", "--net", "none", "--name", cid, "busybox", "sleep", "60").returncode == 0
     try:
@@ -141,7 +142,7 @@ def test_exec_codes_for_an_image_container(cli, leakcheck):
         cli("rm", "-f", cid)
 
 
-def test_runc_verbs_keep_status_1(cli, bundle, leakcheck):
+def test_runc_verbs_keep_status_1(cli, bundle, dleak):
     cid = new_id()
     bundle.args("nosuchcmd")
     p = cli("run", "--bundle", bundle.path, cid)
@@ -169,7 +170,7 @@ def this_tree_python(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "executable", str(w))
 
 
-def test_api_exec_run_and_sandbox_and_run(cli, leakcheck, this_tree_python):
+def test_api_exec_run_and_sandbox_and_run(cli, dleak, this_tree_python):
     import pycontainer
     from pycontainer.api import ContainerError
     with pycontainer.Client(root=cli.root) as client:
