@@ -199,6 +199,8 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
                                   {k: v for k, v in o.items() if k != "console_size"})}
         if net is not None:
             cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
+        from . import run_flags                      # docker run's --tmpfs, --ulimit, --dns, ...
+        run_flags.to_spec(cfg, o, img.config)
         if net is not None and net.get("mode") == "host":
             cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
         with open(os.path.join(cdir, "config.json"), "w") as f:
@@ -284,6 +286,8 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
         raise
     if remove:
         rt.delete(cid, force=True)
+    else:
+        lifecycle.release_network(root, cid)        # docker: a stopped container holds no IP/ports
     return {"id": cid, "exit_code": code, "oom_killed": oom, "timed_out": timed_out, "wall": wall}
 
 

@@ -127,3 +127,34 @@ def remove(root: str, cid: str, *, force: bool = False) -> None:
     if insp.owned_dir(root, cid) is None:
         raise ContainerNotFound(f"no such container: {cid}")
     remove_dir(cid)
+
+
+def release_network(root: str, cid: str) -> None:
+    """After the program exited: give back the container's IP lease, veth and published ports
+    (docker does on stop; ``start`` makes them again). The runtime state stays."""
+    from . import state as st
+    sd = st.StateDir(root, cid)
+    try:
+        sd.lock()
+    except PyContainerError:
+        return
+    try:
+        record = sd.read()
+        if st.status_of(record) != st.STOPPED or not record.get("network"):
+            return
+        from . import network
+        network.teardown(cid, record["network"])
+        record["network"] = None
+        sd.write(record)
+    finally:
+        sd.unlock()
+
+
+def then_argv(root: str, verb: list[str]) -> list[str]:
+    """The command a monitor runs after the program exited, with this very pycontainer tree
+    (``-I`` keeps the environment out; the package's parent dir goes first on sys.path)."""
+    import sys
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+            "from pycontainer.entry import main; sys.argv[1:2] = []; main()", pkg_parent,
+            "--root", root, *verb]

@@ -298,6 +298,15 @@ def _print_stats(rows, fmt) -> None:
         click.echo("   ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
 
 
+@click.command("release-network", cls=DockerCommand, hidden=True)
+@click.argument("container")
+@click.pass_context
+def release_network(ctx, container):
+    """(for the monitor) Give back a stopped container's IP and published ports."""
+    from . import lifecycle
+    lifecycle.release_network(_root(ctx), container)
+
+
 # --- container prune and the `container` group --------------------------------------------------
 
 def prune(root: str) -> list[str]:
@@ -340,4 +349,4 @@ def container_prune(ctx, force):
     click.echo("Total reclaimed space: 0B" if not gone else f"Deleted {len(gone)} containers")
 
 
-COMMANDS = [inspect_cmd, restart, unpause, rename, port, top, stats, container]
+COMMANDS = [inspect_cmd, restart, unpause, rename, port, top, stats, container, release_network]

@@ -85,6 +85,13 @@ def _multi(*names, **kw):
 @click.option("--stop-timeout", default=None, type=int, help="Seconds stop waits (default 10).")
 @click.option("--cidfile", default=None, help="Write the container ID to FILE (must not exist).")
 @click.option("--platform", default=None, help="OS/ARCH the image must be for.")
+@_multi("--tmpfs", help="PATH[:OPTIONS] a tmpfs mount (default noexec,nosuid,nodev).")
+@click.option("--shm-size", default=None, help="Size of /dev/shm (e.g. 128m).")
+@_multi("--ulimit", help="NAME=SOFT[:HARD] (repeatable), e.g. nofile=1024:2048.")
+@_multi("--add-host", help="NAME:IP line added to /etc/hosts (repeatable).")
+@_multi("--dns", help="Nameserver for /etc/resolv.conf (repeatable).")
+@_multi("--dns-search", help="Search domain for /etc/resolv.conf (repeatable).")
+@click.option("--publish-all", "-P", is_flag=True, help="Publish every EXPOSEd port on a free host port.")
 @click.option("--image-root", envvar="PYCONTAINER_IMAGE_ROOT", default=None, hidden=True)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -118,13 +125,16 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
         o["console_size"] = terminal.console_size()
         cdir, plan = api.build(cid, dict(o, remove=remove), image_root=image_root, pull=pull,
                                root=root)
+        from . import lifecycle
         try:
-            return terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
+            code = terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
                                 overlay=plan)
         except BaseException as exc:
-            from . import lifecycle
             lifecycle.failed(root, cid, exc, remove=remove)
             raise
+        if not remove:
+            lifecycle.release_network(root, cid)
+        return code
     if not interactive:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)

@@ -170,7 +170,7 @@ def duration(ts: str) -> str:
     t = _parse(ts)
     if t is None:
         return "-"
-    s = (datetime.datetime.now(datetime.timezone.utc) - t).total_seconds()
+    s = int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())
     if s < 1:
         return "Less than a second"
     if s == 1:

@@ -104,3 +104,109 @@ def write_cidfile(o: dict, cid: str) -> None:
         raise PyContainerError(f"--cidfile {path}: {exc.strerror}") from None
     with os.fdopen(fd, "w") as f:
         f.write(cid)
+
+
+# --- what build() writes into config.json for these flags -----------------------------------
+
+def to_spec(cfg: dict, o: dict, image_config: dict) -> None:
+    """Apply --tmpfs, --shm-size, --ulimit, --add-host, --dns, --dns-search, -P to ``cfg``."""
+    for t in o.get("tmpfs") or []:
+        dst, _, opts = t.partition(":")
+        if not dst.startswith("/") or ".." in dst.split("/"):
+            raise PyContainerError(f"--tmpfs {t!r}: the path must be absolute")
+        options = [x for x in opts.split(",") if x] if opts else ["noexec", "nosuid", "nodev"]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != dst]
+        cfg["mounts"].append({"destination": dst, "type": "tmpfs", "source": "tmpfs",
+                              "options": options})
+    if o.get("shm_size"):
+        size = _bytes(o["shm_size"], "--shm-size")
+        for m in cfg["mounts"]:
+            if m["destination"] == "/dev/shm":
+                m["options"] = [x for x in m["options"] if not x.startswith("size=")] + [f"size={size}"]
+    if o.get("ulimit"):
+        rl = {r["type"]: r for r in cfg["process"].get("rlimits", [])}
+        for u in o["ulimit"]:
+            name, soft, hard = _ulimit(u)
+            rl[name] = {"type": name, "soft": soft, "hard": hard}
+        cfg["process"]["rlimits"] = list(rl.values())
+    net_ann = (cfg.get("annotations") or {}).get("org.pycontainer.network")
+    wants = {"extra_hosts": o.get("add_host"), "dns": o.get("dns"),
+             "dns_search": o.get("dns_search"), "publish_all": o.get("publish_all")}
+    if any(wants.values()):
+        import json
+        if net_ann is None:
+            raise PyContainerError("--add-host, --dns, --dns-search and -P need a network "
+                                   "namespace of the container's own (not --network host)")
+        req = json.loads(net_ann)
+        if o.get("add_host"):
+            req["extra_hosts"] = dict(req.get("extra_hosts") or {}, **_hosts(o["add_host"]))
+        if o.get("dns"):
+            req["dns"] = [_ip(d, "--dns") for d in o["dns"]]
+        if o.get("dns_search"):
+            req["dns_search"] = list(o["dns_search"])
+        if o.get("publish_all"):
+            from .image.runconfig import exposed_ports
+            taken = {(p["container_port"], p["protocol"]) for p in req.get("ports") or []}
+            for p in exposed_ports(image_config):
+                num, _, proto = p.partition("/")
+                if (int(num), proto) not in taken:
+                    req.setdefault("ports", []).append(
+                        {"host_ip": "", "host_port": free_port(proto), "container_port": int(num),
+                         "protocol": proto})
+        from . import network
+        network.parse_request(dict(req))                 # the same checks as the first time
+        cfg["annotations"]["org.pycontainer.network"] = json.dumps(req)
+
+
+def _bytes(text: str, flag: str) -> int:
+    t = str(text).strip().lower()
+    mult = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    num = t[:-1] if t and t[-1] in mult else t
+    if not num.isdigit() or int(num) <= 0:
+        raise PyContainerError(f"{flag} {text!r}: give a size like 64m or 1g")
+    return int(num) * mult.get(t[-1], 1)
+
+
+def _ulimit(u: str) -> tuple[str, int, int]:
+    import resource
+    name, eq, vals = u.partition("=")
+    soft, _, hard = vals.partition(":")
+    rname = "RLIMIT_" + name.upper()
+    if not eq or not hasattr(resource, rname) or not soft.lstrip("-").isdigit() or \
+            (hard and not hard.lstrip("-").isdigit()):
+        raise PyContainerError(f"--ulimit {u!r}: use NAME=SOFT[:HARD], e.g. nofile=1024:2048")
+    s, h = int(soft), int(hard or soft)
+    inf = 2 ** 64 - 1
+    s, h = (inf if s == -1 else s), (inf if h == -1 else h)
+    if s < 0 or h < 0 or s > h:
+        raise PyContainerError(f"--ulimit {u!r}: the soft limit must not exceed the hard one")
+    return rname, s, h
+
+
+def _ip(text: str, flag: str) -> str:
+    import ipaddress
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise PyContainerError(f"{flag} {text!r}: not an IP address") from None
+
+
+def _hosts(items) -> dict:
+    out = {}
+    for h in items:
+        name, sep, ip = h.partition(":")
+        if not sep or not name:
+            raise PyContainerError(f"--add-host {h!r}: use NAME:IP")
+        out[name] = _ip(ip, "--add-host")
+    return out
+
+
+def free_port(proto: str) -> int:
+    """A host port nothing listens on now (-P; docker takes it from the ephemeral range)."""
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
+    try:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
