@@ -200,7 +200,7 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         if net is not None:
             cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
         from . import run_flags                      # docker run's --tmpfs, --ulimit, --dns, ...
-        run_flags.to_spec(cfg, o, img.config)
+        run_flags.to_spec(cfg, o, img)
         if net is not None and net.get("mode") == "host":
             cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
         with open(os.path.join(cdir, "config.json"), "w") as f:

@@ -85,6 +85,7 @@ def _multi(*names, **kw):
 @click.option("--stop-timeout", default=None, type=int, help="Seconds stop waits (default 10).")
 @click.option("--cidfile", default=None, help="Write the container ID to FILE (must not exist).")
 @click.option("--platform", default=None, help="OS/ARCH the image must be for.")
+@_multi("--mount", help="type=bind|volume|tmpfs,source=,target=[,readonly] (repeatable).")
 @_multi("--tmpfs", help="PATH[:OPTIONS] a tmpfs mount (default noexec,nosuid,nodev).")
 @click.option("--shm-size", default=None, help="Size of /dev/shm (e.g. 128m).")
 @_multi("--ulimit", help="NAME=SOFT[:HARD] (repeatable), e.g. nofile=1024:2048.")
@@ -384,7 +385,8 @@ def _commands() -> list:
                       ("top", manage.top), ("port", manage.port), ("rename", manage.rename),
                       ("stats", manage.stats), ("unpause", manage.unpause)):
         manage.container.add_command(cmd, name)
-    return [logs, wait, stop, rm, attach] + manage.COMMANDS
+    from .volume_cli import volume
+    return [logs, wait, stop, rm, attach, volume] + manage.COMMANDS
 
 
 COMMANDS = _commands()

@@ -13,6 +13,7 @@
   is written once the container exists.
 * ``--platform OS/ARCH[/VARIANT]`` is checked against this machine: the
   runtime runs native binaries only.
+* ``-v NAME:/path`` and ``--mount`` go to ``volumes.py``.
 
 Every bad value is a ``PyContainerError`` naming the flag, before anything
 is made. Read: docker's "docker run" reference for each flag.
@@ -54,6 +55,10 @@ def apply(o: dict, environ=None) -> dict:
                                "container is not running, or delete the file")
     if o.get("platform"):
         check_platform(o["platform"])
+    if o.get("volumes") or o.get("mount"):
+        from . import volumes
+        o["volumes"], named = volumes.split_volume_flags(o.get("volumes"))
+        o["mount_specs"] = named + [volumes.parse_mount(m) for m in o.pop("mount", None) or []]
     return o
 
 
@@ -108,8 +113,13 @@ def write_cidfile(o: dict, cid: str) -> None:
 
 # --- what build() writes into config.json for these flags -----------------------------------
 
-def to_spec(cfg: dict, o: dict, image_config: dict) -> None:
-    """Apply --tmpfs, --shm-size, --ulimit, --add-host, --dns, --dns-search, -P to ``cfg``."""
+def to_spec(cfg: dict, o: dict, img) -> None:
+    """Apply named volumes/--mount, --tmpfs, --shm-size, --ulimit, --add-host, --dns,
+    --dns-search, -P to ``cfg``; ``img`` has ``.config`` and ``.layers``."""
+    image_config = getattr(img, "config", img) or {}
+    if o.get("mount_specs"):
+        from . import volumes
+        cfg["mounts"] += volumes.to_spec_mounts(o["mount_specs"], getattr(img, "layers", []))
     for t in o.get("tmpfs") or []:
         dst, _, opts = t.partition(":")
         if not dst.startswith("/") or ".." in dst.split("/"):
