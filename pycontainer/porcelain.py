@@ -385,8 +385,9 @@ def _commands() -> list:
                       ("top", manage.top), ("port", manage.port), ("rename", manage.rename),
                       ("stats", manage.stats), ("unpause", manage.unpause)):
         manage.container.add_command(cmd, name)
+    from .system_cli import system
     from .volume_cli import volume
-    return [logs, wait, stop, rm, attach, volume] + manage.COMMANDS
+    return [logs, wait, stop, rm, attach, volume, system] + manage.COMMANDS
 
 
 COMMANDS = _commands()

@@ -89,3 +89,22 @@ def test_bad_volume_input_is_one_line_125_and_changes_nothing(cli, dleak, vols, 
         assert p.returncode == 125, (args, p.returncode, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
     assert not vols.exists() or os.listdir(vols) == []
+
+
+def test_system_df_and_prune(cli, dleak, vols, tmp_path, monkeypatch):
+    a = new_id()
+    assert cli("run", "--net", "none", "--name", a, "busybox", "sh", "-c",
+               "dd if=/dev/zero of=/big bs=1k count=300 2>/dev/null").returncode == 0
+    cli("volume", "create", "unused1")
+    rows = {json.loads(x)["Type"]: json.loads(x)
+            for x in cli("system", "df", "--format", "json").stdout.splitlines()}
+    assert rows["Containers"]["TotalCount"] == 1 and rows["Containers"]["Active"] == 0
+    assert rows["Containers"]["Size"].endswith("kB") and rows["Local Volumes"]["TotalCount"] == 1
+    table = cli("system", "df").stdout.splitlines()
+    assert table[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    # prune on an image store of this test's own (the shared one has other runs' images)
+    monkeypatch.setenv("PYCONTAINER_IMAGE_ROOT", str(tmp_path / "images"))
+    out = cli("system", "prune", "-f", "--volumes").stdout
+    assert a in out and "unused1" in out
+    assert cli("ps", "-aq").stdout == "" and cli("volume", "ls", "-q").stdout == ""
+    assert cli("system", "prune", "--bogus").returncode == 125
