@@ -109,12 +109,14 @@ def start(root: str, cid: str) -> int:
         except FileNotFoundError:
             pass
     try:
-        return detach.spawn(rt, cid, cdir, cdir, tty=bool(opts.get("tty")), start=True,
-                            remove=bool(opts.get("remove")),
-                            interactive=bool(opts.get("interactive")), overlay=plan)
+        pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(opts.get("tty")), start=True,
+                           remove=bool(opts.get("remove")),
+                           interactive=bool(opts.get("interactive")), overlay=plan)
     except BaseException as exc:
         failed(root, cid, exc, remove=False, existing=True)
         raise
+    refresh_hosts(opts.get("user_network"))
+    return pid
 
 
 def remove(root: str, cid: str, *, force: bool = False) -> None:
@@ -122,7 +124,13 @@ def remove(root: str, cid: str, *, force: bool = False) -> None:
     from .container import Runtime
     from .errors import ContainerNotFound
     if os.path.isdir(os.path.join(root, cid)):
+        user_net = insp.options_of(insp.config_of(os.path.join(insp.containers_dir(), cid))) \
+            .get("user_network")
         Runtime(root).delete(cid, force=force)
+        if user_net:
+            from .network import userdefined
+            userdefined.drop_aliases(user_net, cid)
+            refresh_hosts(user_net)
         return
     if insp.owned_dir(root, cid) is None:
         raise ContainerNotFound(f"no such container: {cid}")
@@ -144,10 +152,12 @@ def release_network(root: str, cid: str) -> None:
             return
         from . import network
         network.teardown(cid, record["network"])
+        name = record["network"].get("network")
         record["network"] = None
         sd.write(record)
     finally:
         sd.unlock()
+    refresh_hosts(name)
 
 
 def then_argv(root: str, verb: list[str]) -> list[str]:
@@ -158,3 +168,25 @@ def then_argv(root: str, verb: list[str]) -> list[str]:
     return [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
             "from pycontainer.entry import main; sys.argv[1:2] = []; main()", pkg_parent,
             "--root", root, *verb]
+
+
+def refresh_hosts(network_name: str | None) -> None:
+    """Rewrite the /etc/hosts of every member of a user-defined network (after a change)."""
+    if not network_name:
+        return
+    from . import state as st
+    from .network import userdefined
+    if userdefined.get(network_name) is None:
+        return
+    files = {}
+    for _ip, cid in userdefined.members(network_name).items():
+        cdir = os.path.join(insp.containers_dir(), cid)
+        try:
+            with open(os.path.join(cdir, "root")) as f:
+                owner = f.read().strip()
+            rec = st.StateDir(owner, cid).read()
+        except (OSError, PyContainerError):
+            continue
+        path = ((rec.get("network") or {}).get("files") or {}).get("/etc/hosts")
+        files[cid] = (path, insp.config_of(cdir).get("hostname") or cid[:12])
+    userdefined.refresh(network_name, files)

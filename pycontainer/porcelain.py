@@ -55,7 +55,8 @@ def _multi(*names, **kw):
 @_multi("--volume", "-v", help="HOST:CONTAINER[:ro] bind mount (repeatable).")
 @_multi("--publish", "-p", help="[hostip:]hostport:containerport[/proto] (repeatable).")
 @click.option("--network", "--net", "network", default=None,
-              help="none | host | bridge | container:<id> (default: bridge).")
+              help="none | host | bridge | container:<id> | NAME of a user-defined network "
+                   "(default: bridge).")
 @click.option("--hostname", "-h", "hostname", default=None)
 @click.option("--workdir", "-w", default=None)
 @click.option("--user", "-u", default=None, help="name|uid[:group|gid]")
@@ -93,6 +94,8 @@ def _multi(*names, **kw):
 @_multi("--dns", help="Nameserver for /etc/resolv.conf (repeatable).")
 @_multi("--dns-search", help="Search domain for /etc/resolv.conf (repeatable).")
 @click.option("--publish-all", "-P", is_flag=True, help="Publish every EXPOSEd port on a free host port.")
+@_multi("--network-alias", help="Another name this container answers to on its network.")
+@click.option("--ip", default=None, help="A fixed IPv4 address on a user-defined network.")
 @click.option("--image-root", envvar="PYCONTAINER_IMAGE_ROOT", default=None, hidden=True)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -117,6 +120,8 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     run_flags.apply(o)
     if detach:
         api.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
+        from . import lifecycle
+        lifecycle.refresh_hosts(o.get("user_network"))
         run_flags.write_cidfile(o, cid)
         click.echo(cid)
         return 0

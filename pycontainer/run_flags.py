@@ -55,6 +55,14 @@ def apply(o: dict, environ=None) -> dict:
                                "container is not running, or delete the file")
     if o.get("platform"):
         check_platform(o["platform"])
+    net = o.get("network")
+    if net and net not in ("none", "host", "bridge") and ":" not in net and "/" not in net:
+        from .network import userdefined
+        if userdefined.get(net) is None:
+            raise PyContainerError(f"network {net} not found: create it with `network create {net}`")
+        o["user_network"], o["network"] = net, "bridge"
+    if (o.get("ip") or o.get("network_alias")) and not o.get("user_network"):
+        raise PyContainerError("--ip and --network-alias need a user-defined network (--network NAME)")
     if o.get("volumes") or o.get("mount"):
         from . import volumes
         o["volumes"], named = volumes.split_volume_flags(o.get("volumes"))
@@ -141,13 +149,16 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         cfg["process"]["rlimits"] = list(rl.values())
     net_ann = (cfg.get("annotations") or {}).get("org.pycontainer.network")
     wants = {"extra_hosts": o.get("add_host"), "dns": o.get("dns"),
-             "dns_search": o.get("dns_search"), "publish_all": o.get("publish_all")}
+             "dns_search": o.get("dns_search"), "publish_all": o.get("publish_all"),
+             "user_network": o.get("user_network")}
     if any(wants.values()):
         import json
         if net_ann is None:
             raise PyContainerError("--add-host, --dns, --dns-search and -P need a network "
                                    "namespace of the container's own (not --network host)")
         req = json.loads(net_ann)
+        if o.get("user_network"):
+            _join_user_network(req, o, cfg)
         if o.get("add_host"):
             req["extra_hosts"] = dict(req.get("extra_hosts") or {}, **_hosts(o["add_host"]))
         if o.get("dns"):
@@ -166,6 +177,20 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         from . import network
         network.parse_request(dict(req))                 # the same checks as the first time
         cfg["annotations"]["org.pycontainer.network"] = json.dumps(req)
+
+
+def _join_user_network(req: dict, o: dict, cfg: dict) -> None:
+    """--network NAME [--ip] [--network-alias]: its bridge and subnet, and /etc/hosts lines
+    for the members already there (the others learn ours when we start: lifecycle)."""
+    from .network import userdefined
+    name = o["user_network"]
+    req.update(userdefined.request(name))
+    if o.get("ip"):
+        req["ip"] = _ip(o["ip"], "--ip")
+    cid = os.path.basename(cfg["annotations"].get("org.pycontainer.dir", ""))
+    req["extra_hosts"] = {**userdefined.peers(name, cid), **(req.get("extra_hosts") or {})}
+    if cid:
+        userdefined.set_aliases(name, cid, [cid, *(o.get("network_alias") or [])])
 
 
 def _bytes(text: str, flag: str) -> int:
