@@ -202,9 +202,13 @@ def kill(ctx, all_processes, sig_opt, container_id, signal):
     from .container import parse_signal
     root = ctx.find_object(_Obj).root
     sig = sig_opt or signal
+    from . import porcelain
+    image = porcelain.is_image_container(root, container_id)
     if sig is None:
-        from . import porcelain
-        sig = "SIGKILL" if porcelain.is_image_container(root, container_id) else "SIGTERM"
+        sig = "SIGKILL" if image else "SIGTERM"
+    if image:
+        from . import lifecycle
+        lifecycle.mark_stopped(root, container_id)       # docker: --restart leaves it stopped
     _rt(ctx).kill(container_id, parse_signal(sig), all_processes)
 
 

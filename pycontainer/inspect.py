@@ -123,11 +123,11 @@ def record(root: str, cid: str) -> dict:
     else:
         rstatus = state["status"]
         status = {"creating": "created", "stopped": "exited"}.get(rstatus, rstatus)
-        created = state.get("created", "")
+        created = (_created_of(cdir) if cdir else "") or state.get("created", "")   # kept by start
         if status == "exited" and ex is not None and ex.get("started") is False:
             status = "created"
-    if ex is not None and status in ("running", "paused") and ex.get("restarting"):
-        status = "restarting"
+    if ex is not None and status == "exited" and ex.get("restarting"):
+        status = "restarting"                        # --restart: waiting out the backoff
     code = (ex or {}).get("exit_code", 0 if not ex and status != "exited" else -1)
     net = _network_record(root, cid)
     image = ann.get(ANN_IMAGE, "")
@@ -143,7 +143,7 @@ def record(root: str, cid: str) -> dict:
                   "StartedAt": (ex or {}).get("started_at", created if state else ""),
                   "FinishedAt": (ex or {}).get("finished_at", ""),
                   "RuntimeStatus": rstatus},
-        "Image": image, "Platform": "linux",
+        "Image": image, "Platform": "linux", "RestartCount": _restart_count(cdir),
         "Config": {"Hostname": cfg.get("hostname", ""), "User": _user(proc), "Image": image,
                    "Cmd": proc.get("args", []), "Entrypoint": None,
                    "Env": proc.get("env", []), "WorkingDir": proc.get("cwd", "/"),
@@ -176,6 +176,29 @@ def record(root: str, cid: str) -> dict:
 
 
 _SYSTEM_MOUNTS = {"/etc/resolv.conf", "/etc/hosts", "/etc/hostname"}
+
+
+def parse_time(ts: str):
+    """An RFC 3339 time (nanoseconds allowed) -> an aware datetime, or None."""
+    import datetime
+    try:
+        ts = ts.replace("Z", "+00:00")
+        if "." in ts:                       # Python wants at most 6 fractional digits
+            head, _, tail = ts.partition(".")
+            frac = tail[:len(tail) - len(tail.lstrip("0123456789"))]
+            ts = head + "." + frac[:6] + tail[len(frac):]
+        t = datetime.datetime.fromisoformat(ts)
+        return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+
+
+def _restart_count(cdir: str) -> int:
+    try:
+        with open(os.path.join(cdir, "restart.json")) as f:
+            return int(json.load(f).get("count", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
 
 
 def _int(v):

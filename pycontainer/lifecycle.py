@@ -30,6 +30,10 @@ from . import inspect as insp
 from .errors import PyContainerError
 
 
+STOPPED_BY_USER = "stopped-by-user"
+RESTART = "restart.json"
+
+
 def write_exit(cdir: str, record: dict) -> None:
     from . import monitor
     monitor.write_exit(os.path.join(cdir, "exit.json"), record)
@@ -103,7 +107,7 @@ def start(root: str, cid: str) -> int:
         raise InvalidState(f"start {cid}: its directory has no overlay plan (made by an older "
                            "pycontainer): remove it and run it again")
     opts = insp.options_of(cfg)
-    for name in ("exit.json", "attach.sock", "monitor.json"):     # the last run's
+    for name in ("exit.json", "attach.sock", "monitor.json", STOPPED_BY_USER):   # the last run's
         try:
             os.unlink(os.path.join(cdir, name))
         except FileNotFoundError:
@@ -190,3 +194,64 @@ def refresh_hosts(network_name: str | None) -> None:
         path = ((rec.get("network") or {}).get("files") or {}).get("/etc/hosts")
         files[cid] = (path, insp.config_of(cdir).get("hostname") or cid[:12])
     userdefined.refresh(network_name, files)
+
+
+# --- --restart: what the monitor does after the program exited -----------------------------------
+
+def mark_stopped(root: str, cid: str) -> None:
+    """``stop``/``kill`` by a user: the restart policy does not bring it back (docker)."""
+    cdir = insp.owned_dir(root, cid)
+    if cdir:
+        with open(os.path.join(cdir, STOPPED_BY_USER), "w"):
+            pass
+
+
+def after_exit(root: str, cid: str) -> None:
+    """Run by the monitor once the program exited: give back IP and ports, then apply
+    ``--restart`` (no | on-failure[:N] | always | unless-stopped) with docker's backoff:
+    100 ms doubling to 1 min, back to 100 ms after a run of 10 s or more."""
+    import json
+    release_network(root, cid)
+    cdir = insp.owned_dir(root, cid)
+    if not cdir:
+        return
+    policy = insp.options_of(insp.config_of(cdir)).get("restart") or "no"
+    name, _, most = policy.partition(":")
+    ex = insp.read_exit(cdir) or {}
+    code = ex.get("exit_code", 0)
+    try:
+        with open(os.path.join(cdir, RESTART)) as f:
+            rs = json.load(f)
+    except (OSError, ValueError):
+        rs = {"count": 0, "delay": 0.1}
+    if name == "no" or os.path.exists(os.path.join(cdir, STOPPED_BY_USER)):
+        return
+    if name == "on-failure" and (code == 0 or (most and rs["count"] >= int(most))):
+        return
+    ran = _ran_for(root, cid, ex)
+    delay = 0.1 if ran >= 10 else rs["delay"]
+    write_exit(cdir, dict(ex, restarting=True))
+    time.sleep(delay)
+    if not os.path.isdir(cdir) or os.path.exists(os.path.join(cdir, STOPPED_BY_USER)):
+        if os.path.isdir(cdir):
+            write_exit(cdir, ex)
+        return
+    rs = {"count": rs["count"] + 1, "delay": min(delay * 2, 60.0)}
+    tmp = os.path.join(cdir, RESTART + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(rs, f)
+    os.replace(tmp, os.path.join(cdir, RESTART))
+    try:
+        start(root, cid)
+    except PyContainerError:
+        pass
+
+
+def _ran_for(root: str, cid: str, ex: dict) -> float:
+    from . import state as st
+    try:
+        t0 = insp.parse_time(st.StateDir(root, cid).read().get("created", ""))
+        t1 = insp.parse_time(ex.get("finished_at", ""))
+        return (t1 - t0).total_seconds() if t0 and t1 else 0.0
+    except (PyContainerError, TypeError):
+        return 0.0

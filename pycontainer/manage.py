@@ -86,8 +86,10 @@ def inspect_cmd(ctx, fmt, kind, names):
 
 def stop_one(root: str, cid: str, timeout=None, sig=None) -> None:
     """docker stop with the container's own --stop-signal / --stop-timeout as defaults."""
+    from . import lifecycle
     from .container import parse_signal
     cfg = api.inspect(root, cid)["Config"]
+    lifecycle.mark_stopped(root, cid)                   # --restart does not bring it back
     if timeout is None:
         timeout = cfg.get("StopTimeout")
         timeout = 10 if timeout is None else timeout
@@ -231,7 +233,7 @@ def _host_memory() -> int:
         return 0
 
 
-def _size(n: float, binary: bool) -> str:
+def human_size(n: float, binary: bool) -> str:
     base, units = (1024, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else \
         (1000, ("B", "kB", "MB", "GB", "TB"))
     for u in units:
@@ -246,9 +248,12 @@ def stats_row(rec: dict, a: dict, b: dict) -> dict:
     cpu = 100.0 * (b["cpu"] - a["cpu"]) / dt
     mp = 100.0 * b["mem"] / b["limit"] if b["limit"] else 0.0
     return {"Container": rec["Id"][:12], "ID": rec["Id"][:12], "Name": rec["Name"].lstrip("/"),
-            "CPUPerc": f"{cpu:.2f}%", "MemUsage": f"{_size(b['mem'], True)} / {_size(b['limit'], True)}",
-            "MemPerc": f"{mp:.2f}%", "NetIO": f"{_size(b['rx'], False)} / {_size(b['tx'], False)}",
-            "BlockIO": f"{_size(b['rd'], False)} / {_size(b['wr'], False)}", "PIDs": str(b["pids"])}
+            "CPUPerc": f"{cpu:.2f}%",
+            "MemUsage": f"{human_size(b['mem'], True)} / {human_size(b['limit'], True)}",
+            "MemPerc": f"{mp:.2f}%",
+            "NetIO": f"{human_size(b['rx'], False)} / {human_size(b['tx'], False)}",
+            "BlockIO": f"{human_size(b['rd'], False)} / {human_size(b['wr'], False)}",
+            "PIDs": str(b["pids"])}
 
 
 @click.command("stats", cls=DockerCommand)
@@ -302,9 +307,9 @@ def _print_stats(rows, fmt) -> None:
 @click.argument("container")
 @click.pass_context
 def release_network(ctx, container):
-    """(for the monitor) Give back a stopped container's IP and published ports."""
+    """(for the monitor) Give back a stopped container's IP and ports; apply --restart."""
     from . import lifecycle
-    lifecycle.release_network(_root(ctx), container)
+    lifecycle.after_exit(_root(ctx), container)
 
 
 # --- container prune and the `container` group --------------------------------------------------

@@ -81,6 +81,7 @@ def _multi(*names, **kw):
               show_default=True)
 # --- docker run flags added for issue 15 (kept together; see run_flags.py) ---
 @_multi("--label", "-l", help="KEY=VALUE metadata (repeatable).")
+@click.option("--restart", default=None, help="no | on-failure[:N] | always | unless-stopped.")
 @_multi("--env-file", help="Read KEY=VALUE lines (and bare NAMEs) from FILE.")
 @click.option("--stop-signal", default=None, help="Signal for stop (default SIGTERM).")
 @click.option("--stop-timeout", default=None, type=int, help="Seconds stop waits (default 10).")
@@ -117,6 +118,7 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     o["volumes"] = o.pop("volume", [])
     o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
     from . import run_flags
+    o["remove"] = remove
     run_flags.apply(o)
     if detach:
         api.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)

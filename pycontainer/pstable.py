@@ -152,22 +152,10 @@ def status_text(rec: dict) -> str:
     return text
 
 
-def _parse(ts: str):
-    try:
-        ts = ts.replace("Z", "+00:00")
-        if "." in ts:                       # Python wants at most 6 fractional digits
-            head, _, tail = ts.partition(".")
-            frac = tail[:len(tail) - len(tail.lstrip("0123456789"))]
-            ts = head + "." + frac[:6] + tail[len(frac):]
-        t = datetime.datetime.fromisoformat(ts)
-        return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
-    except ValueError:
-        return None
-
-
 def duration(ts: str) -> str:
     """docker's go-units HumanDuration: ``Less than a second``, ``5 seconds``, ``About a minute``."""
-    t = _parse(ts)
+    from .inspect import parse_time
+    t = parse_time(ts)
     if t is None:
         return "-"
     s = int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())

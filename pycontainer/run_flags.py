@@ -11,6 +11,8 @@
 * ``--cidfile FILE``: refused when FILE exists (docker: "Container ID file
   found, make sure the other container isn't running or delete FILE"); the ID
   is written once the container exists.
+* ``--restart`` is applied by the monitor after the program exits
+  (``lifecycle.after_exit``: docker's backoff; ``stop``/``kill`` stop it).
 * ``--platform OS/ARCH[/VARIANT]`` is checked against this machine: the
   runtime runs native binaries only.
 * ``-v NAME:/path`` and ``--mount`` go to ``volumes.py``.
@@ -55,6 +57,15 @@ def apply(o: dict, environ=None) -> dict:
                                "container is not running, or delete the file")
     if o.get("platform"):
         check_platform(o["platform"])
+    rp = o.get("restart")
+    if rp is not None:
+        name, colon, most = rp.partition(":")
+        if name not in ("no", "on-failure", "always", "unless-stopped") or \
+                (colon and (name != "on-failure" or not most.isdigit())):
+            raise PyContainerError(f"--restart {rp!r}: use no, on-failure[:N], always or "
+                                   "unless-stopped")
+        if o.get("remove") and name != "no":
+            raise PyContainerError("conflicting options: --restart and --rm")
     net = o.get("network")
     if net and net not in ("none", "host", "bridge") and ":" not in net and "/" not in net:
         from .network import userdefined

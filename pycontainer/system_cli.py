@@ -35,7 +35,7 @@ def usage(root: str) -> list[dict]:
     from . import volumes
     from .errors import PyContainerError
     from .image.store import Store
-    from .manage import _size
+    from .manage import human_size
     store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
     images = store.list()
     held = {h.get("image") for h in store.holds().values()}
@@ -55,8 +55,8 @@ def usage(root: str) -> list[dict]:
 
     def row(kind, total, active, size, reclaim):
         pct = f" ({100 * reclaim // size}%)" if size else ""
-        return {"Type": kind, "TotalCount": total, "Active": active, "Size": _size(size, False),
-                "Reclaimable": _size(reclaim, False) + pct}
+        return {"Type": kind, "TotalCount": total, "Active": active, "Size": human_size(size, False),
+                "Reclaimable": human_size(reclaim, False) + pct}
     return [
         row("Images", len(images), len(img_active), img_size,
             img_size - sum(r["size"] for r in img_active)),

@@ -127,3 +127,34 @@ def test_foreground_run_gives_back_its_ip(cli, dleak):
     assert cli("port", cid).stdout.strip() == ""
     assert cli("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true").returncode == 0
     cli("rm", cid)
+
+
+def test_restart_policies(cli, dleak):
+    a = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", a, "--restart", "on-failure:2", "busybox",
+               "sh", "-c", "echo ran; exit 4").returncode == 0
+    for _ in range(100):
+        if cli("logs", a).stdout.count("ran") == 3 and \
+                cli("inspect", "-f", "{{.State.Status}}", a).stdout.strip() == "exited":
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert cli("logs", a).stdout.count("ran") == 3                # 1 run + 2 restarts, then no more
+    assert cli("inspect", "-f", "{{.RestartCount}} {{.State.ExitCode}}", a).stdout.split() == ["2", "4"]
+    b = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", b, "--restart", "always", "busybox",
+               "sh", "-c", "echo up; sleep 0.2").returncode == 0
+    for _ in range(100):
+        if cli("logs", b).stdout.count("up") >= 2:
+            break
+        time.sleep(0.1)
+    assert cli("logs", b).stdout.count("up") >= 2                  # exit 0 restarts too
+    assert cli("stop", "-t", "1", b).returncode == 0               # a user's stop ends it
+    n = cli("logs", b).stdout.count("up")
+    time.sleep(1.5)
+    assert cli("logs", b).stdout.count("up") == n
+    assert cli("inspect", "-f", "{{.State.Status}}", b).stdout.strip() == "exited"
+    for bad in (["--restart", "sometimes"], ["--restart", "always:3"], ["--rm", "--restart", "always"]):
+        p = cli("run", "--net", "none", *bad, "busybox", "true")
+        assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (bad, p.stderr)
+    cli("rm", "-f", a, b)
