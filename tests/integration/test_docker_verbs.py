@@ -221,3 +221,20 @@ def test_container_prune_removes_only_stopped(cli, dleak):
         assert cli("ps", "-aq").stdout.split() == [b[:12]]
     finally:
         cli("rm", "-f", b)
+
+
+def test_rmi_untags_a_name_and_says_what_else_it_collects(cli, dleak, tmp_path, monkeypatch):
+    store = tmp_path / "images"
+    monkeypatch.setenv("PYCONTAINER_IMAGE_ROOT", str(store))       # a store of this test's own
+    assert cli("run", "--rm", "--net", "none", "busybox", "true").returncode == 0
+    assert cli("tag", "busybox", "mybox:1").returncode == 0
+    out = cli("rmi", "mybox:1").stdout.splitlines()
+    assert out == ["Untagged: mybox:1"]                           # another name keeps the image
+    assert "busybox" in cli("images").stdout
+    orphan = store / "blobs" / "sha256" / ("ab" * 32)
+    orphan.write_bytes(b"left by a crashed pull")
+    out = cli("rmi", "busybox").stdout.splitlines()
+    assert out[0] == "Untagged: busybox:latest" and out[1].startswith("Deleted: sha256:")
+    assert f"Deleted blob (referenced by no image): sha256:{'ab' * 32}" in out
+    assert any(line.startswith("Deleted layer: sha256:") for line in out)
+    assert not orphan.exists()
