@@ -194,6 +194,36 @@ def top(ctx, container, ps_args):
             click.echo(line)
 
 
+@click.command("cp", cls=DockerCommand)
+@click.option("--archive", "-a", is_flag=True, help="Keep owners and modes (uid/gid).")
+@click.argument("src")
+@click.argument("dest")
+@click.pass_context
+def cp(ctx, archive, src, dest):
+    """Copy between a running container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST
+    ('-' for a tar stream on stdin/stdout)."""
+    from . import filecopy
+    root = _root(ctx)
+
+    def split(arg):
+        if arg.startswith(("/", ".", "-")) or ":" not in arg:
+            return None, arg
+        ref, _, path = arg.partition(":")
+        return ref, path
+    (cs, sp), (cd, dp) = split(src), split(dest)
+    if (cs is None) == (cd is None):
+        raise PyContainerError("cp: exactly one of SRC and DEST must be CONTAINER:PATH")
+    ref = cs or cd
+    rec = api.inspect(root, api.resolve_id(root, ref))
+    if rec["State"]["Status"] not in ("running", "paused"):
+        raise PyContainerError(f"cp {ref}: the container is {rec['State']['Status']}; cp works on "
+                               "a running container (start it first)")
+    if cs:
+        filecopy.from_container(rec["State"]["Pid"], sp, dp, archive)
+    else:
+        filecopy.to_container(rec["State"]["Pid"], sp, dp, archive)
+
+
 # --- stats ------------------------------------------------------------------------------------
 
 def sample(root: str, cid: str) -> dict:
@@ -354,4 +384,4 @@ def container_prune(ctx, force):
     click.echo("Total reclaimed space: 0B" if not gone else f"Deleted {len(gone)} containers")
 
 
-COMMANDS = [inspect_cmd, restart, unpause, rename, port, top, stats, container, release_network]
+COMMANDS = [cp, inspect_cmd, restart, unpause, rename, port, top, stats, container, release_network]

@@ -238,3 +238,34 @@ def test_rmi_untags_a_name_and_says_what_else_it_collects(cli, dleak, tmp_path, 
     assert f"Deleted blob (referenced by no image): sha256:{'ab' * 32}" in out
     assert any(line.startswith("Deleted layer: sha256:") for line in out)
     assert not orphan.exists()
+
+
+def test_cp_both_ways_tar_streams_and_no_escape(cli, dleak, tmp_path):
+    cid = run_d(cli, "busybox", "sleep", "60")
+    try:
+        (tmp_path / "f.txt").write_text("hello")
+        os.chown(tmp_path / "f.txt", 1234, 1234)
+        assert cli("cp", str(tmp_path / "f.txt"), f"{cid}:/tmp/").returncode == 0
+        assert cli("exec", cid, "stat", "-c", "%u %s", "/tmp/f.txt").stdout.split() == ["0", "5"]
+        assert cli("cp", "-a", str(tmp_path / "f.txt"), f"{cid}:/kept").returncode == 0
+        assert cli("exec", cid, "stat", "-c", "%u", "/kept").stdout.strip() == "1234"
+        assert cli("cp", f"{cid}:/etc", str(tmp_path / "etc")).returncode == 0
+        assert (tmp_path / "etc" / "passwd").read_text().startswith("root:")
+        p = subprocess.run(cli.cmd("cp", f"{cid}:/etc/passwd", "-"), capture_output=True, cwd=ROOT)
+        assert p.returncode == 0
+        import io
+        import tarfile
+        assert tarfile.open(fileobj=io.BytesIO(p.stdout)).getnames() == ["passwd"]
+        # a symlink in the container that points "out" stays inside the container's root
+        assert cli("exec", cid, "ln", "-s", "/../../../../etc", "/esc").returncode == 0
+        marker = f"pyc-cp-{cid}"
+        (tmp_path / marker).write_text("x")
+        assert cli("cp", str(tmp_path / marker), f"{cid}:/esc/").returncode == 0
+        assert not os.path.exists(f"/etc/{marker}")
+        assert cli("exec", cid, "ls", f"/etc/{marker}").returncode == 0
+        for args in ((str(tmp_path / "f.txt"), f"{cid}:/../../tmp/x"), (f"{cid}:/nope", str(tmp_path)),
+                     ("a", "b"), (f"{cid}:/etc", "nosuch:/x"), (f"{new_id()}:/etc", str(tmp_path))):
+            p = cli("cp", *args)
+            assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    finally:
+        cli("rm", "-f", cid)
