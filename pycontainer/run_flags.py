@@ -11,6 +11,10 @@
 * ``--cidfile FILE``: refused when FILE exists (docker: "Container ID file
   found, make sure the other container isn't running or delete FILE"); the ID
   is written once the container exists.
+* ``--init`` runs the host's tini/catatonit (static; bind-mounted read-only at
+  ``/run/pycontainer-init``) as pid 1, which forwards signals and reaps:
+  what docker (tini as docker-init) and podman (catatonit) do, so no init of
+  our own to maintain.
 * ``--restart`` is applied by the monitor after the program exits
   (``lifecycle.after_exit``: docker's backoff; ``stop``/``kill`` stop it).
 * ``--platform OS/ARCH[/VARIANT]`` is checked against this machine: the
@@ -147,6 +151,11 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != dst]
         cfg["mounts"].append({"destination": dst, "type": "tmpfs", "source": "tmpfs",
                               "options": options})
+    if o.get("init"):
+        host_init = find_init()
+        cfg["mounts"].append({"destination": INIT_PATH, "type": "bind", "source": host_init,
+                              "options": ["bind", "ro", "nosuid", "nodev"]})
+        cfg["process"]["args"] = [INIT_PATH, "--", *cfg["process"]["args"]]
     if o.get("shm_size"):
         size = _bytes(o["shm_size"], "--shm-size")
         for m in cfg["mounts"]:
@@ -202,6 +211,22 @@ def _join_user_network(req: dict, o: dict, cfg: dict) -> None:
     req["extra_hosts"] = {**userdefined.peers(name, cid), **(req.get("extra_hosts") or {})}
     if cid:
         userdefined.set_aliases(name, cid, [cid, *(o.get("network_alias") or [])])
+
+
+INIT_PATH = "/run/pycontainer-init"
+INITS = ("/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/bin/tini", "/usr/bin/catatonit",
+         "/usr/libexec/podman/catatonit")
+
+
+def find_init() -> str:
+    """The host's small init for --init (docker ships tini as docker-init, podman catatonit);
+    ``$PYCONTAINER_INIT`` names another. It must be static: it runs in any image."""
+    for p in ([os.environ["PYCONTAINER_INIT"]] if os.environ.get("PYCONTAINER_INIT") else []) + \
+            list(INITS):
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return os.path.realpath(p)
+    raise PyContainerError("--init: no init program on this host: install tini or catatonit, "
+                           "or set PYCONTAINER_INIT to a static one")
 
 
 def _bytes(text: str, flag: str) -> int:

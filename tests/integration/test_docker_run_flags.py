@@ -158,3 +158,16 @@ def test_restart_policies(cli, dleak):
         p = cli("run", "--net", "none", *bad, "busybox", "true")
         assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (bad, p.stderr)
     cli("rm", "-f", a, b)
+
+
+def test_init_is_pid_1_forwards_signals_and_reaps(cli, dleak):
+    p = cli("run", "--rm", "--init", "--net", "none", "busybox", "sh", "-c",
+            "cat /proc/1/cmdline | tr '\\0' ' '; echo; exit 3")
+    assert p.returncode == 3 and p.stdout.startswith("/run/pycontainer-init -- sh"), p.stdout
+    cid = new_id()
+    assert cli("run", "-d", "--init", "--net", "none", "--name", cid, "busybox", "sleep", "60").returncode == 0
+    t0 = time.monotonic()
+    assert cli("stop", cid).returncode == 0
+    assert time.monotonic() - t0 < 5                       # SIGTERM reached sleep: no 10 s wait
+    assert cli("wait", cid).stdout.strip() == "143"
+    cli("rm", cid)
