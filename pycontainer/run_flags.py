@@ -61,6 +61,9 @@ def apply(o: dict, environ=None) -> dict:
                                "container is not running, or delete the file")
     if o.get("platform"):
         check_platform(o["platform"])
+    if o.get("userns") not in (None, "", "host"):
+        raise PyContainerError(f"--userns {o['userns']}: only 'host' (no user namespace, docker's "
+                               "default) is supported by the porcelain")
     rp = o.get("restart")
     if rp is not None:
         name, colon, most = rp.partition(":")

@@ -28,7 +28,8 @@ def test_bad_values_are_refused_before_anything(tmp_path):
                    ({"cidfile": str(tmp_path / "cid")}, "--cidfile"),
                    ({"platform": "linux"}, "--platform"),
                    ({"platform": "windows/amd64"}, "--platform"),
-                   ({"label": ["=v"]}, "--label")):
+                   ({"label": ["=v"]}, "--label"),
+                   ({"userns": "auto"}, "--userns")):
         with pytest.raises(PyContainerError, match=msg):
             run_flags.apply(dict(o))
 
