@@ -56,22 +56,24 @@ def create(driver, subnet, gateway, label, state_dir, name):
 @_state_dir
 @_json
 def ls(quiet, state_dir, as_json):
-    """List networks (docker's columns; bridge is the default pyc network)."""
+    """List networks: docker's columns, then the subnet and the number of leases
+    (bridge is the default network, pyc on pyc0)."""
     nets = net.networks(state_dir)
     if as_json:
         click.echo(json.dumps(nets, indent=1))
         return
-    rows = [(_id(n)[:12], "bridge" if n["name"] == "pyc" else n["name"], "bridge", "local")
-            for n in nets]
-    rows += [(_id({"name": m})[:12], m, m if m != "none" else "null", "local")
+    rows = [(_id(n)[:12], "bridge" if n["name"] == "pyc" else n["name"], "bridge", "local",
+             n["subnet"], str(len(n["leases"]))) for n in nets]
+    rows += [(_id({"name": m})[:12], m, m if m != "none" else "null", "local", "-", "-")
              for m in ("host", "none")]
+    rows.sort(key=lambda r: r[1])                 # docker's order: by name
     if quiet:
         for r in rows:
             click.echo(r[0])
         return
-    click.echo(f"{'NETWORK ID':<15}{'NAME':<20}{'DRIVER':<10}SCOPE")
+    click.echo(f"{'NETWORK ID':<15}{'NAME':<20}{'DRIVER':<10}{'SCOPE':<8}{'SUBNET':<19}LEASES")
     for r in rows:
-        click.echo(f"{r[0]:<15}{r[1]:<20}{r[2]:<10}{r[3]}")
+        click.echo(f"{r[0]:<15}{r[1]:<20}{r[2]:<10}{r[3]:<8}{r[4]:<19}{r[5]}")
 
 
 @network.command("inspect")

@@ -82,7 +82,7 @@ def test_engine_failures_are_125_and_change_nothing(cli, dleak, tmp_path):
     cases = [
         ("run", "--bogus-flag", "busybox", "true"),
         ("run", "--net", "none", "-m", "lots", "busybox", "true"),
-        ("run", "--net", "none", "-v", "relative:/x", "busybox", "true"),
+        ("run", "--net", "none", "-v", "./relative:/x", "busybox", "true"),
         ("run", "--net", "none", "-v", f"{tmp_path}:/x:zz", "busybox", "true"),
         ("run", "--net", "none", "--pull", "never", "no-such-image-xyz", "true"),
         ("inspect", "no-such-container"),
