@@ -11,7 +11,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${PYCONTAINER_VENV:-/opt/pycontainer}
-[ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "install.sh: run it as root (log in as root, or sudo -i first)" >&2; exit 1; }
 
 pkgs=(gcc libc6-dev libcap-dev libseccomp2 python3 python3-venv python3-dev busybox-static iproute2 nftables procps kmod)
 missing=()

@@ -68,3 +68,9 @@ int pyc_prctl(int option, unsigned long a2, unsigned long a3,
 {
     return prctl(option, a2, a3, a4, a5);
 }
+
+/* bpf(2): attr is a union bpf_attr the caller packed (and may read back). */
+long pyc_bpf(int cmd, void *attr, unsigned int size)
+{
+    return syscall(SYS_bpf, cmd, attr, size);
+}

@@ -37,3 +37,7 @@ long pyc_clone_fork(unsigned long flags);
  * (PR_CAP_AMBIENT, capabilities above its table). */
 int pyc_prctl(int option, unsigned long a2, unsigned long a3,
               unsigned long a4, unsigned long a5);
+
+/* bpf(2): BPF_PROG_LOAD / BPF_PROG_ATTACH / BPF_PROG_QUERY for the cgroup v2
+ * device program; attr is a packed union bpf_attr, read back by the caller. */
+long pyc_bpf(int cmd, void *attr, unsigned int size);

@@ -2,8 +2,8 @@
 
 Importing click costs ~30 ms here, more than runc needs for a whole
 container start, and containerd and conmon call ``create``, ``start``,
-``state``, ``kill`` and ``delete`` (plus benchmarks' ``run -b``) with a
-small, fixed set of flags. This module recognises exactly those command
+``state``, ``kill``, ``delete`` and ``exec --process`` (the kubelet's probes)
+(plus benchmarks' ``run -b``) with a small, fixed set of flags. This module recognises exactly those command
 lines and calls the same ``Runtime`` methods the click commands call.
 Anything else (``--help``, an unknown flag, any other verb) returns
 ``None`` and the full click CLI in ``pycontainer.cli`` handles it, so the
@@ -28,6 +28,9 @@ _VERBS = {
     "state": (set(), set(), {}),
     "delete": (set(), {"--force"}, {"-f": "--force"}),
     "kill": (set(), {"--all"}, {"-a": "--all"}),
+    # containerd's shim on every ExecSync (kubelet probes): `exec --process F --detach --pid-file P ID`
+    "exec": ({"--process", "--console-socket", "--pid-file", "--preserve-fds"}, {"--detach", "--tty"},
+             {"-p": "--process", "-d": "--detach", "-t": "--tty"}),
 }
 
 
@@ -84,6 +87,9 @@ def parse(argv: list[str]):
         return None
     if verb == "run" and "--bundle" not in opts:
         return None                       # `run IMAGE`: the porcelain, via click
+    if verb == "exec" and ("--process" not in opts or argv[-1] != pos[0] or
+                           (opts.get("--tty") and not opts.get("--console-socket") and not opts.get("--detach"))):
+        return None                       # a command line, options after the ID, or `exec -t` for people
     if g.get("--log-format", "text") not in ("text", "json"):
         return None
     if g.get("--rootless", "auto") not in ("auto", "false"):
@@ -141,6 +147,16 @@ def main(argv: list[str]) -> bool:
             sys.stdout.write(json.dumps(rt.state(cid), indent=2) + "\n")
         elif verb == "delete":
             rt.delete(cid, force=bool(opts.get("--force")))
+        elif verb == "exec":
+            import json
+            try:
+                with open(opts["--process"]) as f:
+                    proc = json.load(f)
+            except (OSError, ValueError) as exc:
+                from .errors import SpecError
+                raise SpecError(f"exec --process {opts['--process']}: {exc}") from None
+            code = rt.exec(cid, proc, detach=bool(opts.get("--detach")), console_socket=opts.get("--console-socket"),
+                           pid_file=opts.get("--pid-file"), preserve_fds=int(opts.get("--preserve-fds", 0)))
         elif verb == "kill":
             from .container import parse_signal
             rt.kill(cid, parse_signal(pos[1] if len(pos) > 1 else "SIGTERM"), bool(opts.get("--all")))

@@ -123,7 +123,9 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
               "memswap_limit": "memory_swap", "cpu_shares": "cpu_shares", "cpuset_cpus": "cpuset_cpus",
               "pids_limit": "pids_limit", "blkio_weight": "blkio_weight", "cap_add": "cap_add",
               "cap_drop": "cap_drop", "privileged": "privileged", "read_only": "read_only",
-              "tty": "tty", "stdin_open": "interactive", "cpus": "cpus"}
+              "tty": "tty", "stdin_open": "interactive", "cpus": "cpus", "devices": "device",
+              "device_requests": "device_requests", "device_cgroup_rules": "device_cgroup_rule",
+              "group_add": "group_add"}
     for k, v in list(kw.items()):
         if k in rename:
             if v is not None:
@@ -140,6 +142,15 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
         if k in o:
             o[k] = str(o[k])
     return o
+
+
+DEVICE_OPTIONS = ("device", "gpus", "device_requests", "device_cgroup_rule", "group_add")
+
+
+def DeviceRequest(*args, **kw):  # noqa: N802 - docker.types.DeviceRequest's name
+    """docker.types.DeviceRequest (driver, count, device_ids, capabilities, options)."""
+    from .cdi.requests import DeviceRequest as Request
+    return Request(*args, **kw)
 
 
 # --- operations (single-threaded process only: they fork) ----------------------------------------
@@ -167,6 +178,10 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     caps = _capabilities(o.get("cap_add", ()), o.get("cap_drop", ()), o.get("privileged"))
     hostname = o.get("hostname") or cid[:12]
     net = _network_request(o.get("network"), o.get("publish", ()), hostname)
+    devplan = None
+    if any(o.get(k) for k in DEVICE_OPTIONS):          # --device/--gpus/CDI: pycontainer/cdi
+        from .cdi import requests as devreq
+        devplan = devreq.plan(o)                       # resolved before the image is touched
     store = Store(image_root)
     img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=CONTAINERS_DIR, pull=pull)
     cdir = os.path.join(CONTAINERS_DIR, cid)
@@ -193,6 +208,8 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         seccomp_mod.apply_docker_options(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
         if resources:
             cfg["linux"]["resources"].update(resources)
+        if devplan:
+            devreq.apply(cfg, devplan)
         cfg["annotations"] = {ANN_DIR: cdir, ANN_IMAGE: img.name,     # docker start/inspect
                               "org.pycontainer.overlay": plan.to_json(),
                               "org.pycontainer.options": json.dumps(

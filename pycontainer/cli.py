@@ -1,6 +1,6 @@
 """The command line: runc's verbs and flags, each a thin call into the library.
 
-Engines drive this exactly as they drive runc (see shared/clients/README.md
+Engines drive this exactly as they drive runc (see tests/clients/scripts/*.sh
 for what podman and containerd call); every verb is a short function that
 parses, calls one ``Runtime`` method, and maps ``PyContainerError`` to a
 one-line message and exit status 1 (also written as a JSON line to ``--log``
@@ -53,9 +53,15 @@ def _rt(ctx: click.Context):
               help="Print every setup step as a timeline on stderr.")
 @click.option("--trace-to", "trace_to", default=None, metavar="json|FILE",
               help="Trace as JSON lines to stderr ('json') or to FILE. Also PYCONTAINER_TRACE.")
+@click.option("--cdi-spec-dir", "cdi_spec_dirs", multiple=True, metavar="DIR",
+              help="Read CDI specs from DIR instead of /etc/cdi, /var/run/cdi (repeatable; "
+                   "also PYCONTAINER_CDI_SPEC_DIRS=DIR:DIR).")
 @click.pass_context
-def main_group(ctx, root, log_path, log_format, debug, systemd_cgroup, rootless, trace_on, trace_to):
+def main_group(ctx, root, log_path, log_format, debug, systemd_cgroup, rootless, trace_on, trace_to,
+               cdi_spec_dirs):
     """pycontainer: a runc-compatible OCI container runtime written in Python."""
+    if cdi_spec_dirs:                  # read by pycontainer/cdi/registry.py (and the API's workers)
+        os.environ["PYCONTAINER_CDI_SPEC_DIRS"] = ":".join(os.path.abspath(d) for d in cdi_spec_dirs)
     log.configure(log_path, log_format, debug)
     if trace_on or trace_to:
         trace.enable(trace_to or "1")
@@ -102,25 +108,48 @@ def start(ctx, attach, interactive, container_id):
     _rt(ctx).start(container_id)
 
 
-@main_group.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--bundle", "-b", default=None, help="OCI bundle: runs it as runc does.")
-@click.option("--detach", "-d", is_flag=True, help="Do not wait for the container.")
-@click.option("--console-socket", default=None)
-@click.option("--pid-file", default=None)
-@click.option("--preserve-fds", default=0, type=int)
-@click.option("--no-pivot", is_flag=True, hidden=True)
-@click.option("--no-new-keyring", is_flag=True, hidden=True)
+@main_group.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False,
+                                     "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def run(ctx, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, no_new_keyring, args):
-    """Run a bundle (`run -b BUNDLE ID`, as runc) or an image (`run [OPTIONS] IMAGE [CMD...]`)."""
-    if bundle is None:
-        from . import porcelain
-        sys.exit(porcelain.run_image(ctx.find_object(_Obj).root, list(args), detach=detach))
-    if len(args) != 1:
-        raise SpecError("run -b BUNDLE takes exactly one container ID")
-    code = _rt(ctx).run(args[0], bundle, detach=detach, console_socket=console_socket,
-                        pid_file=pid_file, preserve_fds=preserve_fds)
+def run(ctx, args):
+    """Run an image (docker run) or an OCI bundle (runc run); --help shows both forms."""
+    from .runform import choose
+    form, args = choose(list(args), run_bundle, _porcelain_run())
+    if form == "help":
+        from .runform import help_page
+        click.echo(help_page(run_bundle, _porcelain_run()), nl=False)
+        return
+    if form == "bundle":
+        sys.exit(run_bundle.main(args=args, prog_name="pycontainer run", standalone_mode=False,
+                                 obj=ctx.find_object(_Obj)) or 0)
+    from . import porcelain
+    sys.exit(porcelain.run_image(ctx.find_object(_Obj).root, args))
+
+
+def _porcelain_run() -> click.Command:
+    from . import porcelain
+    return porcelain.run_cmd
+
+
+@click.command("run", context_settings={"help_option_names": []})
+@click.option("--bundle", "-b", default=".", metavar="PATH",
+              help="The bundle: config.json and its rootfs (default: the current directory).")
+@click.option("--detach", "-d", is_flag=True, help="Return once the program runs; do not wait for it.")
+@click.option("--console-socket", default=None, metavar="SOCKET",
+              help="Unix socket that receives the pty's master (process.terminal).")
+@click.option("--pid-file", default=None, metavar="FILE", help="Write the init's pid here.")
+@click.option("--preserve-fds", default=0, type=int, metavar="N",
+              help="Pass N more fds (from fd 3) to the program.")
+@click.option("--no-pivot", is_flag=True, hidden=True)
+@click.option("--no-new-keyring", is_flag=True, hidden=True)
+@click.argument("container_id")
+@click.pass_obj
+def run_bundle(obj, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, no_new_keyring,
+               container_id):
+    """runc's `run`: create and start the container of an OCI bundle."""
+    code = obj.runtime.run(container_id, bundle, detach=detach, console_socket=console_socket,
+                           pid_file=pid_file, preserve_fds=preserve_fds)
     sys.exit(code)
 
 
@@ -391,6 +420,9 @@ def _register_subsystems() -> None:
     main_group.add_command(network_cli.network)
     from . import porcelain
     for cmd in porcelain.COMMANDS:
+        main_group.add_command(cmd)
+    from .cdi import cli as cdi_cli
+    for cmd in cdi_cli.COMMANDS:
         main_group.add_command(cmd)
 
 

@@ -266,14 +266,13 @@ class Runtime:
     def kill(self, container_id: str, sig: int = signal.SIGTERM, all_processes: bool = False) -> None:
         record = st.StateDir(self.root, container_id).read()
         status = self._status(record)
-        if all_processes:
-            if status == st.STOPPED and not self._cgroup(record).pids():
-                raise InvalidState(f"cannot kill container {container_id!r}: it is not running")
-            with trace.step("kill --all", "", signal=sig, cgroup=record.get("cgroup")):
-                self._cgroup(record).kill_all(sig)
+        if all_processes:       # runc: succeeds on a stopped container (containerd's shim relies on it)
+            if status != st.STOPPED or self._cgroup(record).pids():
+                with trace.step("kill --all", "", signal=sig, cgroup=record.get("cgroup")):
+                    self._cgroup(record).kill_all(sig)
             return
-        if status not in (st.CREATED, st.RUNNING, st.PAUSED):
-            raise InvalidState(f"cannot kill container {container_id!r}: it is {status}")
+        if status not in (st.CREATED, st.RUNNING, st.PAUSED):   # runc's words, which the shim matches
+            raise InvalidState(f"cannot kill container {container_id!r}: container not running ({status})")
         with trace.step("kill", "", pid=record["pid"], signal=sig):
             os.kill(record["pid"], sig)
 
@@ -310,13 +309,14 @@ class Runtime:
 
     # --- delete ----------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False, keep_dir: bool = False) -> None:
+        if force and not os.path.isdir(st.StateDir(self.root, container_id).path):
+            return              # runc: `delete --force` of a missing container succeeds
         sd = self._open(container_id)
         try:
             record = sd.read()
             status = self._status(record)
             if status in (st.RUNNING, st.PAUSED) and not force:
-                raise InvalidState(f"cannot delete container {container_id!r} that is not stopped: "
-                                   f"{status} (use --force)")
+                raise InvalidState(f"cannot delete container {container_id!r} that is not stopped: {status} (use --force)")
             cg = self._cgroup(record) if record.get("cgroup") else None
             if status != st.STOPPED or force:
                 _kill_init(record)

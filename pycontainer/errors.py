@@ -20,6 +20,7 @@ system call keep its ``errno`` so callers can branch on it, the way crun keeps
     │   ├── NetworkError
     │   ├── SecurityError
     │   └── ExecError              the program is missing or not executable
+    ├── DeviceError                a --device/--gpus/CDI request or spec is bad (exit 125)
     ├── HookError                  an OCI hook failed or timed out
     ├── ImageError                 an image is missing, malformed or unsafe
     │   └── UnsafeArchiveError
@@ -93,6 +94,12 @@ class SecurityError(ContainerSetupError):
 
 class ExecError(ContainerSetupError):
     """The container's program could not be executed (missing, not executable)."""
+
+
+class DeviceError(PyContainerError):
+    """A --device/--gpus request or a CDI spec cannot be resolved (docker's exit 125)."""
+
+    exit_code = 125
 
 
 class HookError(PyContainerError):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from . import capabilities, mounts, spec
+from .security import seccomp
 
 
 def features() -> dict:
@@ -22,8 +23,12 @@ def features() -> dict:
                                     "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
                         "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
                                       "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                                  "SECCOMP_FILTER_FLAG_TSYNC"]},
+                        # runtime-spec features-linux.md names: containerd and podman
+                        # decode into specs-go/features, which has no plain "flags"
+                        "archs": sorted("SCMP_ARCH_" + a for a in seccomp.ARCHES),
+                        "knownFlags": sorted(seccomp.FLAGS),
+                        "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                                           "SECCOMP_FILTER_FLAG_TSYNC"]},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

@@ -165,3 +165,9 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
     """prctl(2) with integer arguments (python-prctl covers the named ones)."""
     return _check(lib.pyc_prctl(option, a2, a3, a4, a5), f"prctl({option})")
+
+
+def bpf(cmd: int, attr) -> int:
+    """bpf(2) with a packed ``union bpf_attr``; a bytearray ``attr`` gets the kernel's answer."""
+    buf = attr if isinstance(attr, bytearray) else bytearray(attr)
+    return _check(lib.pyc_bpf(cmd, ffi.from_buffer(buf), len(buf)), f"bpf({cmd})")

@@ -53,6 +53,7 @@ class Manager:
         try:
             self._enable(offered, resources.controllers_needed(plan))
             resources.apply(self.dir, plan)
+            self._devices((res or {}).get("devices") or [])
         except BaseException:
             fs.remove(made)
             raise
@@ -91,6 +92,17 @@ class Manager:
             raise CgroupError(f"update {self.path}: the {', '.join(missing)} controller(s) "
                               "are not enabled for this cgroup", stage="cgroup")
         resources.apply(self.dir, plan)
+        if "devices" in res:
+            self._devices(res["devices"] or [])
+
+    def _devices(self, rules: list) -> None:
+        """The device rules as an eBPF program on the cgroup (ebpf.py); replaces the old one.
+
+        Only on a real cgroup2 mount (a fake tree in the unit tests has no bpf)."""
+        from . import ebpf, mounts
+        if mounts.parse().unified != self.mount:
+            return
+        ebpf.install(self.dir, rules)
 
     def _enabled_here(self) -> set[str]:
         return set(fs.read_or(os.path.join(self.dir, "cgroup.controllers")).split())

@@ -15,8 +15,9 @@ on top of the base's layers, which stay shared. ``localhost/python:3.11``
 (images/build-python.sh: Debian's python3.11, its stdlib and shared libraries)
 sits on busybox this way; ``localhost/`` marks it as built here, never pulled.
 
-The recipes directory is ``$PYCONTAINER_IMAGES_DIR`` or ``images/`` of the
-source checkout this package lives in.
+The recipes directory is ``$PYCONTAINER_IMAGES_DIR``, else ``pycontainer/images/``
+where a wheel put them (setup.py copies ``images/*.sh`` there), else ``images/``
+of the source checkout this package lives in (an editable install).
 
 Read: image-spec ``manifest.md``, ``config.md``; reproducible-builds.org
 "Archive metadata".
@@ -47,6 +48,9 @@ def recipes_dir() -> str:
     env = os.environ.get("PYCONTAINER_IMAGES_DIR")
     if env:
         return env
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isdir(os.path.join(package, "images")):
+        return os.path.join(package, "images")
     return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))), "images")
 

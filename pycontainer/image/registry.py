@@ -17,7 +17,7 @@ Everything fetched is verified: a manifest fetched by digest must hash to it
 blob must hash to its descriptor's digest and have its size. Blobs stream
 into the store's ingest area and are renamed in only when they check out.
 
-Registry quirks met on the way (see ../shared/clients/registry.sh): without
+Registry quirks met on the way (see tests/clients/scripts/registry.sh): without
 an Accept header naming OCI types, docker-registry 2.8 answers 404 for an OCI
 manifest, and down-converts Docker schema2 to schema1; so Accept always
 lists all four types. A redirect to a CDN must not carry our Authorization

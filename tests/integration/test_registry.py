@@ -3,7 +3,7 @@
 Two registries:
 
 * a real one: Debian's docker-registry (distribution 2.8), started here as
-  ../shared/clients/registry.sh does, with the built-in busybox image pushed
+  tests/clients/scripts/registry.sh does, with the built-in busybox image pushed
   by skopeo as an OCI manifest, as a Docker schema2 manifest, and under an
   OCI index with two platforms (skipped with the reason if the packages are
   missing and cannot be installed);

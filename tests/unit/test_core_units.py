@@ -156,6 +156,13 @@ def test_parse_signal_rejects(bad):
     (["list"], None),
     (["create", "--bogus", "c"], None),
     (["state"], None),
+    (["--root", "/r", "exec", "--process", "/p.json", "--detach", "--pid-file", "/e.pid", "c"],
+     ({"--root": "/r"}, "exec", {"--process": "/p.json", "--detach": True, "--pid-file": "/e.pid"}, ["c"])),
+    (["exec", "-p", "/p.json", "--console-socket", "/s", "-t", "-d", "c"],
+     ({}, "exec", {"--process": "/p.json", "--console-socket": "/s", "--tty": True, "--detach": True}, ["c"])),
+    (["exec", "c", "sh"], None),               # a command line: click builds the process
+    (["exec", "--process", "/p.json", "c", "--detach"], None),   # after the ID: the command's
+    (["exec", "-t", "--process", "/p.json", "c"], None),         # a terminal for people
 ])
 def test_fastcli_parse(argv, expect):
     assert _fastcli.parse(argv) == expect
@@ -164,7 +171,7 @@ def test_fastcli_parse(argv, expect):
 def test_fastcli_options_exist_in_click():
     from pycontainer import cli
     for verb, (values, flags, aliases) in _fastcli._VERBS.items():
-        cmd = cli.main_group.commands[verb]
+        cmd = cli.run_bundle if verb == "run" else cli.main_group.commands[verb]
         names = {o for p in cmd.params for o in getattr(p, "opts", [])}
         assert values | flags | set(aliases) <= names, verb
     gnames = {o for p in cli.main_group.params for o in getattr(p, "opts", [])}

@@ -114,8 +114,12 @@ def test_v2_io_max_on_the_virtio_disk(lab, direction, record_property):
     if not disk:
         pytest.skip("no /dev/vda (the lane attaches a scratch disk)")
     flag = "device_read_bps" if direction == "read" else "device_write_bps"
-    mgr = lab.cgroup(f"io-{direction}", docker_resources(**{flag: f"{disk}:1mb"}))
-    free = lab.cgroup(f"io-{direction}-free")
+    rdev = os.stat(disk).st_rdev
+    major, minor = os.major(rdev), os.minor(rdev)
+    # the device program (cgroups/ebpf.py) denies what the rules do not allow, as v1 does
+    usable = {"devices": [{"allow": True, "type": "b", "major": major, "minor": minor, "access": "rw"}]}
+    mgr = lab.cgroup(f"io-{direction}", {**docker_resources(**{flag: f"{disk}:1mb"}), **usable})
+    free = lab.cgroup(f"io-{direction}-free", usable)
     io_max = open(os.path.join(mgr.dir, "io.max")).read()
     assert ("rbps=1048576" if direction == "read" else "wbps=1048576") in io_max
     if direction == "read":

@@ -1,0 +1,142 @@
+"""``run`` has two users: which form a command line means, and one help page for both.
+
+runc's users type ``run [-b BUNDLE] [OPTIONS] ID`` (the bundle defaults to
+the current directory); docker's type ``run [OPTIONS] IMAGE [COMMAND...]``.
+Only the options before the first argument belong to pycontainer: what
+follows IMAGE is the container's command, as with docker (``run busybox ls
+--help`` shows ls's help). The rule, in order:
+
+1. ``--help`` (or a lone ``-h``) before the first argument: the page below;
+2. ``-b``/``--bundle`` or an option only runc's ``run`` has
+   (``--console-socket``, ``--pid-file``, ``--preserve-fds``): the bundle;
+   an option only docker's has (``--rm``, ``-it``, ``-e``...): the image;
+   both kinds at once is an error;
+3. one argument that can be a container ID (no ``/``, ``:`` or ``@``), typed
+   in a directory holding ``config.json``: the bundle form, as ``runc run
+   ID``, unless that name is also an image in the local store (or a
+   built-in one), which is ambiguous and refused with what to type instead;
+4. anything else: the image.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import PyContainerError
+
+HELP_SWITCHES = ("--help",)
+
+
+def _options(cmd) -> dict[str, bool]:
+    """Option name -> whether it takes a value, for a click command's options."""
+    table: dict[str, bool] = {}
+    for p in cmd.params:
+        for name in list(getattr(p, "opts", [])) + list(getattr(p, "secondary_opts", [])):
+            if name.startswith("-"):
+                table[name] = not getattr(p, "is_flag", False)
+    return table
+
+
+def _scan(args: list[str], table: dict[str, bool]) -> tuple[list[str], int, bool]:
+    """Walk the leading options: -> (option names seen, index of the first argument, help asked)."""
+    seen: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--" or not a.startswith("-") or a == "-":
+            break
+        if a in HELP_SWITCHES or (a == "-h" and i == len(args) - 1):
+            return seen, i, True
+        if a.startswith("--"):
+            name, eq, _ = a.partition("=")
+            seen.append(name)
+            if table.get(name) and not eq:
+                i += 1                                   # its value
+        else:                                            # a cluster of short options: -dit, -eK=V
+            for j, ch in enumerate(a[1:], 1):
+                seen.append("-" + ch)
+                if table.get("-" + ch):
+                    if j == len(a) - 1:
+                        i += 1                           # the value is the next argument
+                    break
+        i += 1
+    return seen, i, False
+
+
+def _is_local_image(name: str) -> bool:
+    from .image import builtin
+    from .image.store import Store
+    try:
+        return builtin.is_builtin(name) or Store().exists(name)
+    except PyContainerError:
+        return False
+
+
+def choose(args: list[str], bundle_cmd, image_cmd) -> tuple[str, list[str]]:
+    """-> ("help" | "bundle" | "image", the arguments for that form's command)."""
+    bundle, image = _options(bundle_cmd), _options(image_cmd)
+    seen, first, wants_help = _scan(args, {**image, **bundle})
+    if wants_help:
+        return "help", args
+    runc_only = [o for o in seen if o in bundle and o not in image]
+    docker_only = [o for o in seen if o in image and o not in bundle]
+    if runc_only and docker_only:
+        raise PyContainerError(f"run: {runc_only[0]} is an option of the bundle form (runc) and "
+                               f"{docker_only[0]} one of the image form (docker): use one form "
+                               "(pycontainer run --help)")
+    if runc_only:
+        return "bundle", args
+    if docker_only:
+        return "image", args
+    rest = args[first + 1:] if first < len(args) and args[first] == "--" else args[first:]
+    if not rest:
+        raise PyContainerError("run: give an IMAGE (docker's form) or a container ID with an OCI "
+                               "bundle (runc's: -b BUNDLE ID); see pycontainer run --help")
+    name = rest[0]
+    if len(rest) == 1 and not any(c in name for c in "/:@") and os.path.isfile("config.json"):
+        from .state import validate_id
+        try:
+            validate_id(name)
+        except PyContainerError:
+            return "image", args
+        if _is_local_image(name):
+            raise PyContainerError(
+                f"run {name}: ambiguous: {name!r} is a local image and ./config.json a bundle; "
+                f"for the bundle say 'pycontainer run -b . {name}', for the image "
+                f"'pycontainer run {name}:latest' (or any docker option, e.g. --rm)")
+        return "bundle", args
+    return "image", args
+
+
+def help_page(bundle_cmd, image_cmd) -> str:
+    """Both forms on one page: usage, the rule that picks one, each form's options."""
+    import click
+    f = click.HelpFormatter()
+    f.write("Usage: pycontainer run [OPTIONS] IMAGE [COMMAND] [ARG...]   (docker's form)\n"
+            "       pycontainer run [-b BUNDLE] [OPTIONS] CONTAINER_ID   (runc's form)\n")
+    f.write_paragraph()
+    with f.indentation():
+        f.write_text("Run a command in a new container from IMAGE (docker run), or create and start "
+                     "the container of an OCI bundle (runc run).")
+        f.write_paragraph()
+        f.write_text("Which form: -b/--bundle, --console-socket, --pid-file or --preserve-fds mean "
+                     "the bundle; any option of docker's alone (--rm, -it, -e, --name...) means the "
+                     "image. Without either, a single argument that can be a container ID, typed in "
+                     "a directory holding config.json, is runc's `run ID` with the bundle in the "
+                     "current directory, unless it also names a local image: then pycontainer asks "
+                     "you to say which (`run -b . ID` or `run IMAGE:TAG`). Anything else is the "
+                     "image form.")
+        f.write_paragraph()
+        f.write_text("Options go before IMAGE: everything after it is the container's command and "
+                     "its arguments, as with docker (`run busybox ls --help` shows ls's help; "
+                     "`run busybox --help` looks for a program named --help).")
+    for title, cmd in (("Options of the bundle form (runc run)", bundle_cmd),
+                       ("Options of the image form (docker run)", image_cmd)):
+        ctx = click.Context(cmd, info_name="run")
+        rows = [r for r in (p.get_help_record(ctx) for p in cmd.params
+                            if isinstance(p, click.Option) and p.name != "help") if r]
+        with f.section(title):
+            f.write_dl(rows)
+    with f.section("Both"):
+        f.write_dl([("--help", "Show this page (-h too, when it is the only option).")])
+    return f.getvalue()

@@ -1,0 +1,194 @@
+"""--device, --gpus and CDI on the host lane (cgroup v1 device rules), no GPU needed.
+
+A made-up vendor's spec (tests/cdi_acme.py) is applied by ``run --device``:
+inside the container the node, the read-only mount, the env and the hook's
+marker are checked, and that the device rules allow exactly that node; from
+outside, the container's devices cgroup. The eBPF program that enforces the
+same rules on cgroup v2 is also loaded into this kernel and attached to a
+scratch cgroup2 directory (the hybrid host's /sys/fs/cgroup/unified).
+"""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+import cdi_acme
+from conftest import new_id
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def acme(tmp_path):
+    return cdi_acme.make(str(tmp_path / "acme"))
+
+
+def test_cdi_device_node_mount_env_hook_and_rules(cli, leakcheck, acme):
+    cid = new_id()
+    p = cli("--cdi-spec-dir", acme["specs"], "run", "--rm", "--net", "none", "--name", cid,
+            "--device", cdi_acme.NAME, "busybox", "sh", "-c",
+            cdi_acme.CHECK + "; cat /sys/fs/cgroup/devices/devices.list")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[:len(cdi_acme.EXPECTED)] == cdi_acme.EXPECTED
+    rules = lines[len(cdi_acme.EXPECTED):]
+    assert "c 10:229 rw" in rules
+    assert [r for r in rules if r.startswith("c 10:")] == ["c 10:229 rw"]   # exactly that node
+    state = json.load(open(acme["marker"]))                                  # the hook ran, on the host
+    assert state["id"] == cid and state["status"] == "creating"
+
+
+def test_cdi_rules_seen_from_outside(cli, leakcheck, acme):
+    cid = new_id()
+    p = cli("--cdi-spec-dir", acme["specs"], "run", "-d", "--net", "none", "--name", cid,
+            "--device", cdi_acme.NAME, "busybox", "sleep", "30")
+    assert p.returncode == 0, p.stderr
+    try:
+        cg = json.load(open(os.path.join(cli.root, cid, "state.json")))["cgroup"]
+        lst = open(f"/sys/fs/cgroup/devices{cg}/devices.list").read().split("\n")
+        assert "c 10:229 rw" in lst and "a *:* rwm" not in lst
+    finally:
+        assert cli("rm", "-f", cid).returncode == 0
+
+
+def test_host_device_flag_and_cgroup_rule(cli, leakcheck, acme):
+    p = cli("run", "--rm", "--net", "none", "--device", f"{acme['node']}:/dev/mine:r",
+            "--device-cgroup-rule", "c 1:7 r", "--group-add", "44", "busybox", "sh", "-c",
+            "stat -c '%t:%T' /dev/mine; : < /dev/mine && echo r ok; "
+            "(: > /dev/mine) 2>&1 | grep -q 'Operation not permitted' && echo w EPERM; "
+            "id -G; grep 10: /sys/fs/cgroup/devices/devices.list")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["a:e5", "r ok", "w EPERM", "0 44", "c 10:229 r"]
+
+
+def test_gpus_without_nvidia_spec_says_how_to_get_one(cli, leakcheck, tmp_path):
+    cid = new_id()
+    p = cli("--cdi-spec-dir", str(tmp_path), "run", "--rm", "--name", cid, "--gpus", "all",
+            "busybox", "true")
+    assert p.returncode == 125
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and "pycontainer cdi generate --vendor nvidia" in err[0], p.stderr
+    assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", cid))
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("bad.json", "{", "malformed JSON"),
+    ("bad.yaml", "cdiVersion: 0.6.0\n kind: x\n", "malformed YAML"),
+    ("unknown.json", None, "unknown field 'colour'"),
+    ("dup.json", None, "multiple device 'w0'"),
+])
+def test_bad_specs_one_line_naming_the_file(cli, leakcheck, acme, name, content, words):
+    spec = json.load(open(os.path.join(acme["specs"], "acme.json")))
+    if name == "unknown.json":
+        spec["devices"][0]["containerEdits"]["deviceNodes"][0]["colour"] = "red"
+        content = json.dumps(spec)
+    elif name == "dup.json":
+        spec["devices"] *= 2
+        content = json.dumps(spec)
+    os.unlink(os.path.join(acme["specs"], "acme.json"))
+    path = os.path.join(acme["specs"], name)
+    with open(path, "w") as f:
+        f.write(content)
+    p = cli("--cdi-spec-dir", acme["specs"], "run", "--rm", "--device", cdi_acme.NAME,
+            "busybox", "true")
+    err = p.stderr.strip().splitlines()
+    assert p.returncode == 125 and len(err) == 1, p.stderr
+    assert path in err[0] and words in err[0]
+
+
+def test_missing_node_path_names_the_file(cli, leakcheck, acme):
+    os.unlink(acme["node"])
+    p = cli("--cdi-spec-dir", acme["specs"], "run", "--rm", "--device", cdi_acme.NAME,
+            "busybox", "true")
+    err = p.stderr.strip().splitlines()
+    assert p.returncode == 125 and len(err) == 1, p.stderr
+    assert "acme.json" in err[0] and acme["node"] in err[0] and "No such file" in err[0]
+
+
+def test_cdi_list_and_info_report_stale_specs(cli, acme):
+    p = cli("--cdi-spec-dir", acme["specs"], "cdi", "list")
+    assert p.returncode == 0 and p.stdout.split() == [cdi_acme.NAME]
+    os.unlink(acme["node"])
+    p = cli("--cdi-spec-dir", acme["specs"], "info")
+    assert p.returncode == 0, p.stderr
+    assert f"CDI devices: {cdi_acme.NAME}" in p.stdout
+    assert "stale CDI spec" in p.stdout and acme["node"] in p.stdout
+    env = dict(os.environ, PYCONTAINER_CDI_SPEC_DIRS=acme["specs"])
+    p = cli("info", "--format", "json", env=env)
+    assert json.loads(p.stdout)["cdi"]["specDirs"] == [acme["specs"]]
+
+
+def test_api_devices_and_device_requests(tmp_path, acme):
+    import sys
+    import pycontainer
+    from pycontainer import api
+    from conftest import ROOT
+    # the API's helper runs `python -I -m pycontainer.api`: the venv's installed checkout
+    where = subprocess.run([sys.executable, "-I", "-c", "import pycontainer; print(pycontainer.__file__)"],
+                           cwd="/", capture_output=True, text=True).stdout.strip()
+    if not where.startswith(ROOT + "/"):
+        pytest.skip(f"the venv's pycontainer is {where}, not this checkout: the API helper would run it")
+    c = pycontainer.Client(root=str(tmp_path / "state"))
+    try:
+        out = c.containers.run("busybox", ["stat", "-c", "%t:%T", "/dev/x"], network_mode="none",
+                               devices=[f"{acme['node']}:/dev/x:rw"], remove=True)
+        assert out.strip() == b"a:e5"
+        os.environ["PYCONTAINER_CDI_SPEC_DIRS"] = acme["specs"]
+        try:
+            out = c.containers.run("busybox", ["sh", "-c", "echo $ACME_VISIBLE_DEVICES"],
+                                   network_mode="none", remove=True, device_requests=[
+                                       api.DeviceRequest(driver="cdi", device_ids=[cdi_acme.NAME])])
+            assert out.strip() == b"w0"
+            with pytest.raises(pycontainer.api.APIError, match="cdi generate --vendor nvidia"):
+                c.containers.run("busybox", "true", device_requests=[
+                    api.DeviceRequest(count=-1, capabilities=[["gpu"]])])
+        finally:
+            del os.environ["PYCONTAINER_CDI_SPEC_DIRS"]
+    finally:
+        c.close()
+
+
+def test_ebpf_program_is_enforced_by_this_kernel(tmp_path):
+    """The v2 program in the real kernel: a scratch cgroup2 dir, a shell moved into it."""
+    from pycontainer.cgroups import ebpf, mounts
+    unified = mounts.parse().unified
+    if not unified:
+        pytest.skip("no cgroup2 mount")
+    d = os.path.join(unified, f"pyc-ebpf-{new_id()}")
+    os.mkdir(d)
+    try:
+        ebpf.install(d, [{"allow": False, "access": "rwm"},
+                         {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "r"}])
+        assert ebpf.attached(d) == 1
+        node = str(tmp_path / "n")
+        os.mknod(node, 0o20600, os.makedev(10, 229))
+        other = str(tmp_path / "o")
+        os.mknod(other, 0o20600, os.makedev(1, 11))      # /dev/kmsg
+        sh = (f"echo $$ > {d}/cgroup.procs; : < /dev/null && echo null; : < {node} && echo r; "
+              f"(: > {node}) 2>&1 | grep -q 'not permitted' && echo w-eperm; "
+              f"(: < {other}) 2>&1 | grep -q 'not permitted' && echo kmsg-eperm")
+        out = subprocess.run(["sh", "-c", sh], capture_output=True, text=True).stdout.split()
+        assert out == ["null", "r", "w-eperm", "kmsg-eperm"]
+        ebpf.install(d, [{"allow": True, "access": "rwm"}])            # update: replaced, not added
+        assert ebpf.attached(d) == 1
+        out = subprocess.run(["sh", "-c", f"echo $$ > {d}/cgroup.procs; : < {other} && echo ok"],
+                             capture_output=True, text=True).stdout.split()
+        assert out == ["ok"]
+    finally:
+        for _ in range(100):
+            try:
+                os.rmdir(d)
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
+def test_verifier_refusal_is_one_line_with_its_reason():
+    from pycontainer.cgroups import ebpf
+    from pycontainer.errors import CgroupError
+    with pytest.raises(CgroupError) as e:
+        ebpf.load(ebpf.insn(ebpf.ALU_MOV_K, 0, imm=1))       # no exit instruction
+    assert "last insn is not an exit or jmp" in str(e.value) and "\n" not in str(e.value)
