@@ -142,7 +142,7 @@ def record(root: str, cid: str) -> dict:
                   "ExitCode": code, "Error": (ex or {}).get("error", ""),
                   "StartedAt": (ex or {}).get("started_at", created if state else ""),
                   "FinishedAt": (ex or {}).get("finished_at", ""),
-                  "RuntimeStatus": rstatus},
+                  "RuntimeStatus": rstatus, **_health(cdir, cfg)},
         "Image": image, "Platform": "linux", "RestartCount": _restart_count(cdir),
         "Config": {"Hostname": cfg.get("hostname", ""), "User": _user(proc), "Image": image,
                    "Cmd": proc.get("args", []), "Entrypoint": None,
@@ -191,6 +191,16 @@ def parse_time(ts: str):
         return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
     except ValueError:
         return None
+
+
+def _health(cdir: str, cfg: dict) -> dict:
+    if not cdir or not (cfg.get("annotations") or {}).get("org.pycontainer.health"):
+        return {}
+    try:
+        with open(os.path.join(cdir, "health.json")) as f:
+            return {"Health": json.load(f)}
+    except (OSError, ValueError):
+        return {"Health": {"Status": "starting", "FailingStreak": 0, "Log": []}}
 
 
 def _restart_count(cdir: str) -> int:

@@ -107,7 +107,7 @@ def start(root: str, cid: str) -> int:
         raise InvalidState(f"start {cid}: its directory has no overlay plan (made by an older "
                            "pycontainer): remove it and run it again")
     opts = insp.options_of(cfg)
-    for name in ("exit.json", "attach.sock", "monitor.json", STOPPED_BY_USER):   # the last run's
+    for name in ("exit.json", "attach.sock", "monitor.json", STOPPED_BY_USER, "health.json"):
         try:
             os.unlink(os.path.join(cdir, name))
         except FileNotFoundError:
@@ -120,6 +120,7 @@ def start(root: str, cid: str) -> int:
         failed(root, cid, exc, remove=False, existing=True)
         raise
     refresh_hosts(opts.get("user_network"))
+    start_health(root, cid)
     return pid
 
 
@@ -255,3 +256,11 @@ def _ran_for(root: str, cid: str, ex: dict) -> float:
         return (t1 - t0).total_seconds() if t0 and t1 else 0.0
     except (PyContainerError, TypeError):
         return 0.0
+
+
+def start_health(root: str, cid: str) -> None:
+    """Start the health checker when the container has a check (--health-cmd, HEALTHCHECK)."""
+    cdir = insp.owned_dir(root, cid)
+    if cdir and (insp.config_of(cdir).get("annotations") or {}).get("org.pycontainer.health"):
+        from . import health
+        health.spawn(root, cid)

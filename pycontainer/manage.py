@@ -342,6 +342,20 @@ def release_network(ctx, container):
     lifecycle.after_exit(_root(ctx), container)
 
 
+@click.command("health-loop", cls=DockerCommand, hidden=True)
+@click.argument("container")
+@click.pass_context
+def health_loop(ctx, container):
+    """(background) Run the container's health check until it stops."""
+    from . import health
+    from . import inspect as insp
+    cdir = insp.owned_dir(_root(ctx), container)
+    check = (insp.config_of(cdir).get("annotations") or {}).get("org.pycontainer.health") \
+        if cdir else None
+    if check:
+        health.loop(_root(ctx), container, json.loads(check), cdir)
+
+
 # --- container prune and the `container` group --------------------------------------------------
 
 def prune(root: str) -> list[str]:
@@ -384,4 +398,4 @@ def container_prune(ctx, force):
     click.echo("Total reclaimed space: 0B" if not gone else f"Deleted {len(gone)} containers")
 
 
-COMMANDS = [cp, inspect_cmd, restart, unpause, rename, port, top, stats, container, release_network]
+COMMANDS = [cp, inspect_cmd, restart, unpause, rename, port, top, stats, container, release_network, health_loop]

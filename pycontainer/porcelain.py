@@ -104,6 +104,12 @@ def _multi(*names, **kw):
 @click.option("--init", is_flag=True, help="Run a small init (tini/catatonit) as pid 1.")
 @_multi("--network-alias", help="Another name this container answers to on its network.")
 @click.option("--ip", default=None, help="A fixed IPv4 address on a user-defined network.")
+@click.option("--health-cmd", default=None, help="Command whose exit 0 means healthy (sh -c).")
+@click.option("--health-interval", default=None, help="Between checks (30s).")
+@click.option("--health-timeout", default=None, help="A check running longer fails (30s).")
+@click.option("--health-retries", default=None, type=int, help="Failures in a row for unhealthy (3).")
+@click.option("--health-start-period", default=None, help="Failures in it do not count (0s).")
+@click.option("--no-healthcheck", is_flag=True, help="Ignore the image's HEALTHCHECK.")
 @click.option("--image-root", envvar="PYCONTAINER_IMAGE_ROOT", default=None, hidden=True)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -131,6 +137,7 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
         api.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
         from . import lifecycle
         lifecycle.refresh_hosts(o.get("user_network"))
+        lifecycle.start_health(root, cid)
         run_flags.write_cidfile(o, cid)
         click.echo(cid)
         return 0

@@ -138,6 +138,9 @@ def status_text(rec: dict) -> str:
     st = s["Status"]
     if st in ("running", "paused"):
         up = "Up " + duration(rec["State"].get("StartedAt") or rec["Created"])
+        health = (s.get("Health") or {}).get("Status")
+        if health:
+            up += " (health: starting)" if health == "starting" else f" ({health})"
         return up + " (Paused)" if st == "paused" else up
     if st == "restarting":
         return f"Restarting ({s['ExitCode']}) {ago(s.get('FinishedAt') or rec['Created'])}"

@@ -27,6 +27,7 @@ is made. Read: docker's "docker run" reference for each flag.
 
 from __future__ import annotations
 
+import json
 import os
 
 from .errors import PyContainerError
@@ -64,6 +65,10 @@ def apply(o: dict, environ=None) -> dict:
     if o.get("userns") not in (None, "", "host"):
         raise PyContainerError(f"--userns {o['userns']}: only 'host' (no user namespace, docker's "
                                "default) is supported by the porcelain")
+    if any(o.get(k) for k in ("health_cmd", "health_interval", "health_timeout",
+                              "health_start_period")) or o.get("health_retries") is not None:
+        from . import health
+        health.check_flags(o)                  # durations checked before anything is made
     rp = o.get("restart")
     if rp is not None:
         name, colon, most = rp.partition(":")
@@ -154,6 +159,10 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != dst]
         cfg["mounts"].append({"destination": dst, "type": "tmpfs", "source": "tmpfs",
                               "options": options})
+    from . import health
+    check = health.config(o, image_config)
+    if check:
+        cfg["annotations"]["org.pycontainer.health"] = json.dumps(check)
     if o.get("init"):
         host_init = find_init()
         cfg["mounts"].append({"destination": INIT_PATH, "type": "bind", "source": host_init,
@@ -175,7 +184,6 @@ def to_spec(cfg: dict, o: dict, img) -> None:
              "dns_search": o.get("dns_search"), "publish_all": o.get("publish_all"),
              "user_network": o.get("user_network")}
     if any(wants.values()):
-        import json
         if net_ann is None:
             raise PyContainerError("--add-host, --dns, --dns-search and -P need a network "
                                    "namespace of the container's own (not --network host)")

@@ -171,3 +171,31 @@ def test_init_is_pid_1_forwards_signals_and_reaps(cli, dleak):
     assert time.monotonic() - t0 < 5                       # SIGTERM reached sleep: no 10 s wait
     assert cli("wait", cid).stdout.strip() == "143"
     cli("rm", cid)
+
+
+def test_health_cmd_shows_in_ps_and_inspect(cli, dleak):
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "--health-cmd", "test -e /ok",
+               "--health-interval", "200ms", "--health-retries", "2", "busybox",
+               "sleep", "60").returncode == 0
+    try:
+        def status():
+            return cli("inspect", "-f", "{{.State.Health.Status}}", cid).stdout.strip()
+        for _ in range(100):
+            if status() == "unhealthy":
+                break
+            time.sleep(0.1)
+        assert status() == "unhealthy"
+        assert "(unhealthy)" in cli("ps").stdout
+        assert cli("exec", cid, "touch", "/ok").returncode == 0
+        for _ in range(100):
+            if status() == "healthy":
+                break
+            time.sleep(0.1)
+        assert status() == "healthy" and "(healthy)" in cli("ps").stdout
+        log = json.loads(cli("inspect", "-f", "{{json .State.Health.Log}}", cid).stdout)
+        assert log[-1]["ExitCode"] == 0 and len(log) <= 5
+    finally:
+        cli("rm", "-f", cid)
+    p = cli("run", "--rm", "--net", "none", "--health-interval", "5x", "busybox", "true")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1

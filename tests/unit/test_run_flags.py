@@ -82,3 +82,19 @@ def test_write_cidfile(tmp_path):
     assert (tmp_path / "c").read_text() == "abc"
     run_flags.write_cidfile({}, "abc")
     assert os.listdir(tmp_path) == ["c"]
+
+
+def test_health_config_flags_over_the_images_healthcheck():
+    from pycontainer import health
+    img = {"config": {"Healthcheck": {"Test": ["CMD", "/bin/check", "-q"], "Interval": 5 * 10**9,
+                                      "Retries": 7}}}
+    c = health.config({}, img)
+    assert c == {"cmd": ["/bin/check", "-q"], "interval": 5.0, "timeout": 30.0,
+                 "start_period": 0.0, "retries": 7}
+    c = health.config({"health_cmd": "curl -f x", "health_interval": "250ms"}, img)
+    assert c["cmd"] == ["/bin/sh", "-c", "curl -f x"] and c["interval"] == 0.25 and c["retries"] == 7
+    assert health.config({"no_healthcheck": True}, img) is None
+    assert health.config({}, {"config": {"Healthcheck": {"Test": ["NONE"]}}}) is None
+    assert health.config({}, {}) is None
+    with pytest.raises(PyContainerError, match="--health-timeout"):
+        health.check_flags({"health_timeout": "soon"})
