@@ -56,7 +56,8 @@ def _echo_all(ctx, refs, fn) -> None:
 
 @click.command("inspect", cls=DockerCommand)
 @click.option("--format", "-f", "fmt", default=None, help="Go template, e.g. '{{.State.Status}}'.")
-@click.option("--type", "kind", type=click.Choice(["container", "image"]), default=None)
+@click.option("--type", "kind", default=None,
+              type=click.Choice(["container", "image", "volume", "network"]))
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
 def inspect_cmd(ctx, fmt, kind, names):
@@ -65,17 +66,13 @@ def inspect_cmd(ctx, fmt, kind, names):
     out = []
     for ref in names:
         try:
-            if kind == "image":
+            if kind not in (None, "container"):
                 raise api.NotFound(ref)
             out.append(insp.record(_root(ctx), api.resolve_id(_root(ctx), ref)))
         except api.NotFound:
             if kind == "container":
                 raise PyContainerError(f"no such container: {ref}") from None
-            from .image.store import Store
-            try:
-                out.append(Store(os.environ.get("PYCONTAINER_IMAGE_ROOT")).inspect(ref))
-            except PyContainerError:
-                raise PyContainerError(f"no such object: {ref}") from None
+            out.append(_other_object(ref, kind))
     if fmt:
         texts = [insp.format(fmt, o) for o in out]      # all or nothing: errors before output
         for t in texts:
@@ -95,6 +92,31 @@ def stop_one(root: str, cid: str, timeout=None, sig=None) -> None:
         timeout = 10 if timeout is None else timeout
     api.stop(root, cid, timeout if timeout >= 0 else 365 * 86400,
              sig=parse_signal(sig or cfg.get("StopSignal") or "SIGTERM"))
+
+
+def _other_object(ref: str, kind: str | None) -> dict:
+    """docker inspect's search after containers: images, then volumes, then networks."""
+    from . import volumes
+    from .image.store import Store
+    if kind in (None, "image"):
+        try:
+            return Store(os.environ.get("PYCONTAINER_IMAGE_ROOT")).inspect(ref)
+        except PyContainerError:
+            pass
+    if kind in (None, "volume"):
+        try:
+            if volumes.exists(ref):
+                return volumes.inspect(ref)
+        except PyContainerError:
+            pass
+    if kind in (None, "network"):
+        from . import network
+        from .network import userdefined
+        if userdefined.get(ref) is not None or ref == "bridge":
+            n = network.inspect("pyc" if ref == "bridge" else ref)
+            return dict(n, Name=ref, Driver="bridge",
+                        IPAM={"Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]})
+    raise PyContainerError(f"no such object: {ref}")
 
 
 @click.command("restart", cls=DockerCommand)

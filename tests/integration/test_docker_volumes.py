@@ -108,3 +108,13 @@ def test_system_df_and_prune(cli, dleak, vols, tmp_path, monkeypatch):
     assert a in out and "unused1" in out
     assert cli("ps", "-aq").stdout == "" and cli("volume", "ls", "-q").stdout == ""
     assert cli("system", "prune", "--bogus").returncode == 125
+
+
+def test_inspect_finds_volumes_networks_and_images(cli, dleak, vols):
+    cli("volume", "create", "iv1")
+    assert cli("inspect", "-f", "{{.Name}} {{.Driver}}", "iv1", "bridge").stdout.split() == \
+        ["iv1", "local", "bridge", "bridge"]
+    assert "busybox" in cli("inspect", "-f", "{{json .RepoTags}}", "busybox").stdout
+    p = cli("inspect", "--type", "volume", "busybox")
+    assert p.returncode == 125 and "no such object" in p.stderr
+    cli("volume", "rm", "iv1")
