@@ -624,6 +624,9 @@ def _worker(req: dict, fds: list[int]) -> int:
         elif op == "create":
             res = op_create(root, req["id"], req["options"], start=req["start"], remove=req["remove"],
                             image_root=image_root)
+        elif op == "start":
+            from . import lifecycle
+            res = {"pid": lifecycle.start(root, req["id"])}
         elif op == "exec":
             res = {"exit_code": op_exec(root, req["id"], req["args"], env=req.get("env", ()),
                                         user=req.get("user"), workdir=req.get("workdir"),
@@ -635,7 +638,9 @@ def _worker(req: dict, fds: list[int]) -> int:
         code = 0
     except PyContainerError as exc:
         from . import exitcodes
-        if op not in ("run", "exec") or not exitcodes.is_exec_error(exc):
+        if op == "create" and not req.get("start") and exitcodes.is_exec_error(exc):
+            out, code = json.dumps({"id": req["id"], "pid": 0}), 0    # docker: start() fails
+        elif op not in ("run", "exec") or not exitcodes.is_exec_error(exc):
             out, code = json.dumps({"error": str(exc), "kind": type(exc).__name__}), 1
         else:       # docker: (126|127, message); sandbox: exit_code with the message on stderr
             os.write(2, f"{exc}\n".encode())
@@ -708,7 +713,12 @@ class Container:
             raise _translate(exc) from None
 
     def start(self) -> None:
-        self._call(self._rt().start, self.id)
+        self.reload()
+        if self.attrs["State"].get("RuntimeStatus") == "created":     # its init waits for us
+            self._call(self._rt().start, self.id)
+        else:           # docker's start again (a monitor is forked: the helper does it)
+            _recv_reply(self.client._helper.call({"op": "start", "root": self.client.root,
+                                                  "id": self.id}))
         self.reload()
 
     def kill(self, signal_="SIGKILL") -> None:

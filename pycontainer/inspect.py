@@ -119,7 +119,7 @@ def record(root: str, cid: str) -> dict:
     if state is None:
         status = "created" if ex is None or ex.get("started") is False else "exited"
         created = _created_of(cdir)
-        rstatus = status
+        rstatus = ""                                 # no runtime state: a directory only
     else:
         rstatus = state["status"]
         status = {"creating": "created", "stopped": "exited"}.get(rstatus, rstatus)

@@ -197,3 +197,22 @@ def test_api_exec_run_and_sandbox_and_run(cli, dleak, this_tree_python):
         assert kept is not None and kept.status == "created"
         assert json.loads(json.dumps(kept.attrs["State"]))["ExitCode"] == 127
         kept.remove()
+
+
+def test_api_create_then_start_of_a_missing_program(cli, dleak, this_tree_python):
+    import pycontainer
+    from pycontainer.api import APIError
+    with pycontainer.Client(root=cli.root) as client:
+        c = client.containers.create("busybox", ["nosuch"], network_mode="none")
+        assert c.status == "created"                         # docker: create succeeds
+        with pytest.raises(APIError, match="not found"):
+            c.start()
+        c.reload()
+        assert c.status == "created" and c.attrs["State"]["ExitCode"] == 127
+        c.remove()
+        ok = client.containers.create("busybox", ["sh", "-c", "exit 6"], network_mode="none")
+        ok.start()
+        assert ok.wait()["StatusCode"] == 6
+        ok.start()                                           # a stopped one starts again
+        assert ok.wait()["StatusCode"] == 6
+        ok.remove()
