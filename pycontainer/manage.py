@@ -87,6 +87,8 @@ def stop_one(root: str, cid: str, timeout=None, sig=None) -> None:
     from .container import parse_signal
     cfg = api.inspect(root, cid)["Config"]
     lifecycle.mark_stopped(root, cid)                   # --restart does not bring it back
+    if not os.path.isdir(os.path.join(root, cid)):
+        return                                          # a directory only: nothing runs
     if timeout is None:
         timeout = cfg.get("StopTimeout")
         timeout = 10 if timeout is None else timeout

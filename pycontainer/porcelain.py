@@ -212,7 +212,11 @@ def wait(ctx, containers):
     """Block until each container stops; print its exit status (docker wait)."""
     root = _root(ctx)
     for c in containers:
-        code, _oom = api.wait(root, api.resolve_id(root, c))
+        cid = api.resolve_id(root, c)
+        if os.path.isdir(os.path.join(root, cid)):
+            code, _oom = api.wait(root, cid)
+        else:                             # kept as a directory: its recorded status
+            code = api.inspect(root, cid)["State"]["ExitCode"]
         click.echo(str(code))
         sys.stdout.flush()
 

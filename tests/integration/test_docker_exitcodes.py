@@ -45,6 +45,9 @@ def test_run_missing_program_is_127_and_kept_as_created(cli, dleak):
     assert status(cli, cid) == "created 127"
     row = next(r for r in cli("ps", "-a").stdout.splitlines() if r.startswith(cid[:12]))
     assert "Created" in row
+    assert cli("wait", cid).stdout.strip() == "127"
+    assert cli("stop", cid).returncode == 0                 # nothing runs: nothing to stop
+    assert cli("restart", cid).returncode == 1              # docker restart: 1 when one failed
     assert cli("start", cid).returncode == 127          # docker start tries again: same answer
     assert cli("start", "-a", cid).returncode == 127
     assert status(cli, cid) == "created 127"
