@@ -69,6 +69,46 @@ int pyc_prctl(int option, unsigned long a2, unsigned long a3,
     return prctl(option, a2, a3, a4, a5);
 }
 
+#ifndef SYS_sched_setattr
+#define SYS_sched_setattr 314
+#endif
+struct pyc_sched_attr {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+};
+long pyc_sched_setattr(int pid, unsigned int policy, unsigned long long flags, int nice,
+                       unsigned int priority, unsigned long long runtime,
+                       unsigned long long deadline, unsigned long long period)
+{
+    struct pyc_sched_attr a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.sched_policy = policy;
+    a.sched_flags = flags;
+    a.sched_nice = nice;
+    a.sched_priority = priority;
+    a.sched_runtime = runtime;
+    a.sched_deadline = deadline;
+    a.sched_period = period;
+    return syscall(SYS_sched_setattr, pid, &a, 0);
+}
+
+long pyc_ioprio_set(int which, int who, int ioprio)
+{
+    return syscall(SYS_ioprio_set, which, who, ioprio);
+}
+
+long pyc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode)
+{
+    return syscall(SYS_set_mempolicy, mode, nodemask, maxnode);
+}
+
+#include <sys/personality.h>
+int pyc_personality(unsigned long persona) { return personality(persona); }
+
 /* bpf(2): attr is a union bpf_attr the caller packed (and may read back). */
 long pyc_bpf(int cmd, void *attr, unsigned int size)
 {

@@ -38,6 +38,20 @@ long pyc_clone_fork(unsigned long flags);
 int pyc_prctl(int option, unsigned long a2, unsigned long a3,
               unsigned long a4, unsigned long a5);
 
+/* sched_setattr(2): the fields of struct sched_attr, flat */
+long pyc_sched_setattr(int pid, unsigned int policy, unsigned long long flags, int nice,
+                       unsigned int priority, unsigned long long runtime,
+                       unsigned long long deadline, unsigned long long period);
+
+/* ioprio_set(2) */
+long pyc_ioprio_set(int which, int who, int ioprio);
+
+/* set_mempolicy(2): nodemask as an array of unsigned long */
+long pyc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);
+
+/* personality(2) */
+int pyc_personality(unsigned long persona);
+
 /* bpf(2): BPF_PROG_LOAD / BPF_PROG_ATTACH / BPF_PROG_QUERY for the cgroup v2
  * device program; attr is a packed union bpf_attr, read back by the caller. */
 long pyc_bpf(int cmd, void *attr, unsigned int size);

@@ -10,12 +10,19 @@
 # (busybox), so the two images share busybox's layer on disk; OUT/source-date-epoch
 # is the python3.11 package's mtime, stamped on every file (reproducible digest).
 #
-# Needs: python3.11-minimal libpython3.11-stdlib (Debian 12). Idempotent.
+# pip comes from Debian's python3-pip (pip 23 with its vendored libraries) and
+# python3-distutils, so `pip install --no-index --find-links DIR ...` works in a
+# build, offline; Debian's EXTERNALLY-MANAGED marker (PEP 668) is left out, as
+# the docker python images do, so pip installs into /usr/local like theirs.
+#
+# Needs: python3.11-minimal libpython3.11-stdlib python3-pip python3-distutils
+# (Debian 12). Idempotent.
 set -eu
 OUT=${1:?usage: build-python.sh OUT}
 PY=/usr/bin/python3.11
 [ -x "$PY" ] || { echo "build-python: $PY missing (apt-get install python3.11-minimal libpython3.11-stdlib)" >&2; exit 1; }
-for pkg in python3.11-minimal libpython3.11-minimal libpython3.11-stdlib; do
+PKGS="python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-pip python3-distutils"
+for pkg in $PKGS; do
   dpkg -s "$pkg" >/dev/null 2>&1 || { echo "build-python: package $pkg missing (apt-get install $pkg)" >&2; exit 1; }
 done
 TMP="$OUT.tmp.$$"
@@ -24,10 +31,10 @@ R="$TMP/rootfs"
 mkdir -p "$R"
 
 # files of the packages, at their paths (symlinks kept as symlinks)
-for pkg in python3.11-minimal libpython3.11-minimal libpython3.11-stdlib; do
+for pkg in $PKGS; do
   dpkg -L "$pkg"
 done | sort -u | while IFS= read -r f; do
-  case $f in /usr/share/doc/*|/usr/share/man/*|/usr/share/lintian/*|*/__pycache__/*|*/test/*|*/tests/*) continue ;; esac
+  case $f in /usr/share/doc/*|/usr/share/man/*|/usr/share/lintian/*|*/__pycache__/*|*/test/*|*/tests/*|*/EXTERNALLY-MANAGED) continue ;; esac
   if [ -L "$f" ] || [ -f "$f" ]; then
     mkdir -p "$R$(dirname "$f")"
     cp -a "$f" "$R$f"

@@ -109,7 +109,11 @@ def main(argv: list[str]) -> bool:
 
     from . import log, trace
     from .errors import PyContainerError
-    log.configure(g.get("--log"), g.get("--log-format", "text"), bool(g.get("--debug")))
+    try:
+        log.configure(g.get("--log"), g.get("--log-format", "text"), bool(g.get("--debug")))
+    except PyContainerError as exc:
+        log.error(str(exc))
+        sys.exit(exc.exit_code)
     if g.get("--trace") or g.get("--trace-to"):
         trace.enable(g.get("--trace-to") or "1")
     else:
@@ -155,8 +159,13 @@ def main(argv: list[str]) -> bool:
             except (OSError, ValueError) as exc:
                 from .errors import SpecError
                 raise SpecError(f"exec --process {opts['--process']}: {exc}") from None
-            code = rt.exec(cid, proc, detach=bool(opts.get("--detach")), console_socket=opts.get("--console-socket"),
-                           pid_file=opts.get("--pid-file"), preserve_fds=int(opts.get("--preserve-fds", 0)))
+            if proc.get("terminal") and not opts.get("--console-socket") and not opts.get("--detach"):
+                from . import terminal        # runc in the foreground: our pty (as cli.exec_)
+                code = terminal.exec_(rt, cid, proc, interactive=True)
+            else:
+                code = rt.exec(cid, proc, detach=bool(opts.get("--detach")),
+                               console_socket=opts.get("--console-socket"), pid_file=opts.get("--pid-file"),
+                               preserve_fds=int(opts.get("--preserve-fds", 0)))
         elif verb == "kill":
             from .container import parse_signal
             rt.kill(cid, parse_signal(pos[1] if len(pos) > 1 else "SIGTERM"), bool(opts.get("--all")))

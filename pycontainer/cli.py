@@ -51,7 +51,7 @@ def _rt(ctx: click.Context):
               help="Rootless mode: only 'false' and 'auto' are supported.")
 @click.option("--trace", "trace_on", is_flag=True,
               help="Print every setup step as a timeline on stderr.")
-@click.option("--trace-to", "trace_to", default=None, metavar="json|FILE",
+@click.option("--trace-to", "trace_to", default=None, metavar="json|FILE|FILE.html",
               help="Trace as JSON lines to stderr ('json') or to FILE. Also PYCONTAINER_TRACE.")
 @click.option("--cdi-spec-dir", "cdi_spec_dirs", multiple=True, metavar="DIR",
               help="Read CDI specs from DIR instead of /etc/cdi, /var/run/cdi (repeatable; "
@@ -143,13 +143,16 @@ def _porcelain_run() -> click.Command:
               help="Pass N more fds (from fd 3) to the program.")
 @click.option("--no-pivot", is_flag=True, hidden=True)
 @click.option("--no-new-keyring", is_flag=True, hidden=True)
+@click.option("--keep", is_flag=True, help="Keep the stopped container's state (runc 1.1).")
 @click.argument("container_id")
 @click.pass_obj
 def run_bundle(obj, bundle, detach, console_socket, pid_file, preserve_fds, no_pivot, no_new_keyring,
-               container_id):
+               keep, container_id):
     """runc's `run`: create and start the container of an OCI bundle."""
+    if keep and detach:
+        raise SpecError("--detach and --keep cannot both be set")
     code = obj.runtime.run(container_id, bundle, detach=detach, console_socket=console_socket,
-                           pid_file=pid_file, preserve_fds=preserve_fds)
+                           pid_file=pid_file, preserve_fds=preserve_fds, keep=keep)
     sys.exit(code)
 
 
@@ -171,12 +174,14 @@ def run_bundle(obj, bundle, detach, console_socket, pid_file, preserve_fds, no_p
 @click.option("--process-label", default=None, hidden=True)
 @click.option("--apparmor", default=None, hidden=True)
 @click.option("--ignore-paused", is_flag=True, hidden=True)
+@click.option("--cgroup", "sub_cgroups", multiple=True, metavar="[CONTROLLER:]PATH",
+              help="Run the process in an existing sub-cgroup of the container (runc 1.1).")
 @click.argument("container_id")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds, env,
           user, additional_gids, cwd, cap, no_new_privs, process_label, apparmor, ignore_paused,
-          container_id, command):
+          sub_cgroups, container_id, command):
     """Run a new process in a running container (runc exec)."""
     rt = _rt(ctx)
     from . import porcelain
@@ -202,11 +207,14 @@ def _exec(rt, process_file, tty, interactive, console_socket, detach, pid_file, 
             raise SpecError("exec: give a command, or --process FILE")
         proc = rt.exec_process(container_id, list(command), env=env, user=user, cwd=cwd, tty=tty,
                                caps=cap, no_new_privs=no_new_privs, additional_gids=additional_gids)
-    if tty and not console_socket and not detach:     # docker's `exec -it`: a terminal for people
+    if proc.get("terminal") and not console_socket and not detach:
+        # A terminal for people, as runc does in the foreground: docker's `exec -t[i]` sends
+        # stdin with -i; a --process whose terminal is true (runc's form) always does.
         from . import terminal
-        sys.exit(terminal.exec_(rt, container_id, proc, interactive=interactive))
+        sys.exit(terminal.exec_(rt, container_id, proc, interactive=interactive or not tty,
+                                sub_cgroups=sub_cgroups))
     sys.exit(rt.exec(container_id, proc, detach=detach, console_socket=console_socket,
-                     pid_file=pid_file, preserve_fds=preserve_fds))
+                     pid_file=pid_file, preserve_fds=preserve_fds, sub_cgroups=sub_cgroups))
 
 
 @main_group.command()
@@ -380,18 +388,20 @@ def events(ctx, stats_once, interval, container_id):
 
 @main_group.command()
 @click.option("--bundle", "-b", default=".", help="Where to write config.json.")
-@click.option("--rootless", is_flag=True, help="Not supported.")
+@click.option("--rootless", is_flag=True, help="runc's rootless template (a user namespace "
+              "mapping your uid to root, no network namespace, no cgroup limits).")
 @click.argument("args", nargs=-1)
 def spec(bundle, rootless, args):
     """Write a default config.json (runc's template) into the bundle."""
     from . import spec as spec_mod
-    if rootless:
-        raise UnsupportedError("spec --rootless: rootless mode is not supported")
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise SpecError(f"{path} exists: remove it first")
+    cfg = spec_mod.default_spec(list(args) or None)
+    if rootless:
+        spec_mod.to_rootless(cfg)
     with open(path, "w") as f:
-        json.dump(spec_mod.default_spec(list(args) or None), f, indent=2)
+        json.dump(cfg, f, indent=2)
         f.write("\n")
 
 
@@ -400,7 +410,10 @@ def spec(bundle, rootless, args):
 def gc(ctx):
     """Reclaim what crashed runs left (half-created containers, orphaned cgroups,
     network leases and ports, image holds, container dirs)."""
-    report = _rt(ctx).gc()
+    rt = _rt(ctx)
+    report = rt.gc()
+    from . import containerdir, state     # then the docker layer's: container dirs, image holds
+    report["holds"], report["dirs"] = containerdir.gc(state.list_ids(rt.root), root=rt.root)
     click.echo(json.dumps(report, indent=2, default=str))
 
 
@@ -424,6 +437,9 @@ def _register_subsystems() -> None:
     from .cdi import cli as cdi_cli
     for cmd in cdi_cli.COMMANDS:
         main_group.add_command(cmd)
+    from .build import cli as build_cli
+    for cmd in build_cli.COMMANDS:
+        main_group.add_command(cmd)
 
 
 _register_subsystems()
@@ -440,7 +456,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        log._emit("error", exc.format_message())
+        log.emit("error", exc.format_message())
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
+from . import signals
 from . import spec as spec_mod
 from . import state as st
 from . import trace
@@ -35,7 +35,7 @@ class Runtime:
     # --- create / start / run ----------------------------------------------------
     def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
                pid_file: str | None = None, preserve_fds: int = 0, overlay=None, seccomp=None,
-               network=None, spec: dict | None = None) -> dict:
+               network=None, spec: dict | None = None, on_delete: list | None = None) -> dict:
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
         if spec is None:
@@ -48,6 +48,10 @@ class Runtime:
                             "(pycontainer sets up the rootfs with pivot_root)")
         if preserve_fds < 0:
             raise SpecError(f"--preserve-fds {preserve_fds}: must not be negative")
+        if spec["process"].get("terminal") and not console_socket:
+            # runc's checkTerminal: only a foreground `run` proxies a pty itself.
+            raise SpecError("cannot allocate tty if pycontainer will detach without setting "
+                            "console socket (--console-socket)")
         rootfs = spec_mod.rootfs_path(spec, bundle)
         if seccomp is None and linux.get("seccomp") is not None:
             from .security import seccomp as seccomp_mod    # only when the spec asks for it
@@ -69,6 +73,7 @@ class Runtime:
             "namespaces": linux.get("namespaces", []),
             "poststop": spec.get("hooks", {}).get("poststop", []),
             "poststart": spec.get("hooks", {}).get("poststart", []),
+            "on_delete": on_delete or [],        # the creator's delete plan (cleanup.py)
         }
         try:
             sd.write(record)
@@ -128,31 +133,39 @@ class Runtime:
                 from . import hooks
                 try:
                     hooks.run("poststart", record["poststart"], st.oci_state(record, st.RUNNING))
-                except PyContainerError as exc:
-                    _warn(f"poststart hook failed: {exc}")
+                except PyContainerError:
+                    signals.kill_init(record)    # runc: terminate the init and fail start/run
+                    raise
         finally:
             sd.unlock()
 
     def run(self, container_id: str, bundle: str, *, detach: bool = False, keep: bool = False,
             **kw) -> int:
         """create + start; in the foreground, wait and return the exit status (128+N for signal N)."""
+        st.validate_id(container_id)
+        spec = kw.pop("spec", None) or spec_mod.load(bundle)
+        if spec["process"].get("terminal") and not kw.get("console_socket") and not detach:
+            # runc in the foreground: allocate the pty ourselves and proxy this terminal.
+            from . import terminal
+            kw.pop("console_socket", None)
+            return terminal.run_foreground(self, container_id, bundle, keep=keep, spec=spec, **kw)
         # Forward signals from the moment the init exists (it is our child:
         # we are its subreaper).
-        record = self.create(container_id, bundle, **kw)
+        record = self.create(container_id, bundle, spec=spec, **kw)
         pid = record["pid"]
         if detach:
             self.start(container_id)
             return 0
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
-        old = {s: signal.signal(s, lambda n, _f: _forward(pid, n)) for s in forwarded}
+        old = {s: signal.signal(s, lambda n, _f: signals.forward_signal(pid, n)) for s in forwarded}
         try:
             try:
                 self.start(container_id)
             except BaseException:
                 self.delete(container_id, force=True)
                 raise
-            code = _wait_exit(pid)
+            code = signals.wait_exit(pid)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -162,7 +175,7 @@ class Runtime:
 
     def exec(self, container_id: str, process: dict, *, detach: bool = False,
              console_socket: str | None = None, pid_file: str | None = None,
-             preserve_fds: int = 0) -> int:
+             preserve_fds: int = 0, sub_cgroups=()) -> int:
         """Run ``process`` (an OCI process object) in the container; its exit status
         in the foreground, 0 once it started with ``detach``."""
         from .process import execute
@@ -170,14 +183,17 @@ class Runtime:
         status = self._status(record)
         if status not in (st.RUNNING, st.CREATED):
             raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
-        spec_mod._validate_process(process)
+        spec_mod.validate_process(process)
         if process.get("terminal") and not console_socket:
-            raise SpecError("exec --tty needs --console-socket")
+            raise SpecError("cannot allocate tty if pycontainer will detach without setting "
+                            "console socket (--console-socket)")
         seccomp, sdir = None, st.StateDir(self.root, container_id).path
         if os.path.exists(os.path.join(sdir, "seccomp.bpf")):
             from .security.seccomp import Filter      # the container's own filter (saved by create)
             seccomp = Filter.from_statedir(sdir)
-        ctx = execute.ExecContext(record=record, process=process, cgroup=self._cgroup(record),
+        from .cgroups import sub
+        ctx = execute.ExecContext(record=record, process=process,
+                                  cgroup=sub.for_exec(self._cgroup(record), sub_cgroups),
                                   console_socket=console_socket, preserve_fds=preserve_fds,
                                   seccomp=seccomp)
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -187,9 +203,9 @@ class Runtime:
             _write_pid_file(pid_file, pid)
         if detach:
             return 0
-        old = {s: signal.signal(s, lambda n, _f: _forward(pid, n)) for s in forwarded}
+        old = {s: signal.signal(s, lambda n, _f: signals.forward_signal(pid, n)) for s in forwarded}
         try:
-            return _wait_exit(pid)
+            return signals.wait_exit(pid)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -238,6 +254,8 @@ class Runtime:
         sd = st.StateDir(self.root, container_id)
         record = sd.read()
         status = self._status(record)
+        if status == st.CREATING:         # never after `create` returned (runc)
+            record, status = st.settled(sd, record)
         out = st.oci_state(record, status)
         if status == st.STOPPED and record.get("cgroup"):
             try:
@@ -319,9 +337,9 @@ class Runtime:
                 raise InvalidState(f"cannot delete container {container_id!r} that is not stopped: {status} (use --force)")
             cg = self._cgroup(record) if record.get("cgroup") else None
             if status != st.STOPPED or force:
-                _kill_init(record)
+                signals.kill_init(record)
                 if cg is not None:
-                    _kill_cgroup(cg)
+                    signals.kill_cgroup(cg)
             if cg is not None:
                 try:
                     cg.destroy()
@@ -341,18 +359,18 @@ class Runtime:
                 except PyContainerError as exc:
                     _warn(f"poststop hook failed: {exc}")
             sd.remove()
-            if (record.get("annotations") or {}).get("org.pycontainer.dir") and not keep_dir:
-                from .image import rootfs as image_rootfs      # no click on delete's path
-                image_rootfs.remove_after_delete(record)
+            if record.get("on_delete") and not keep_dir:         # what the creator registered (cleanup.py)
+                from . import cleanup
+                cleanup.run(record["on_delete"], record, _warn)
         finally:
             sd.unlock()
 
     # --- garbage collection ---------------------------------------------------------------
     def gc(self) -> dict:
         """Reclaim what crashed runtimes left: half-created containers, and cgroups,
-        network leases/veths/ports, image holds and container dirs of containers
-        that no longer exist. Containers that exist (even stopped) are left alone."""
-        report: dict = {"containers": [], "cgroups": [], "network": {}, "holds": [], "dirs": []}
+        network leases/veths/ports of containers that no longer exist (container dirs and
+        image holds: containerdir.gc). Containers that exist (even stopped) are left alone."""
+        report: dict = {"containers": [], "cgroups": [], "network": {}}
         for cid in st.list_ids(self.root):
             sd = st.StateDir(self.root, cid)
             try:
@@ -376,8 +394,6 @@ class Runtime:
             report["network"] = network.gc(live)
         except PyContainerError as exc:
             _warn(f"gc: network: {exc}")
-        from .image import rootfs as image_rootfs
-        report["holds"], report["dirs"] = image_rootfs.gc(live, root=self.root)
         return report
 
     # --- internals ------------------------------------------------------------------------
@@ -424,54 +440,6 @@ def parse_signal(text: str | int) -> int:
         raise PyContainerError(f"invalid signal {text!r}") from None
 
 
-def _forward(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_exit(pid: int) -> int:
-    while True:
-        try:
-            wpid, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            return 0
-        if wpid == pid:
-            if os.WIFSIGNALED(status):
-                return 128 + os.WTERMSIG(status)
-            return os.WEXITSTATUS(status)
-
-
-def _kill_init(record: dict) -> None:
-    pid = record.get("pid") or 0
-    if pid > 0 and st.proc_start_time(pid) == record.get("pid_start"):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 10
-        while st.proc_start_time(pid) == record.get("pid_start") and time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)   # ours if we are its (sub)reaper
-            except ChildProcessError:
-                pass
-            time.sleep(0.002)
-
-
-def _kill_cgroup(cg) -> None:
-    try:
-        if cg.frozen():
-            cg.thaw()
-    except PyContainerError:
-        pass
-    deadline = time.monotonic() + 10
-    try:
-        while cg.pids() and time.monotonic() < deadline:
-            cg.kill_all(signal.SIGKILL)
-            time.sleep(0.005)
-    except PyContainerError:
-        pass
 
 
 def _write_pid_file(path: str, pid: int) -> None:

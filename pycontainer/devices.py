@@ -46,6 +46,7 @@ def create_devices(root_fd: int, devices: list[dict], *, bind: bool) -> None:
     wanted = {d[0]: {"path": d[0], "type": d[1], "major": d[2], "minor": d[3], "fileMode": d[4],
                      "uid": 0, "gid": 0} for d in DEFAULT_DEVICES}
     for d in devices:
+        d = dict(d, path=os.path.normpath(d["path"]))     # "/dev/foo/" is /dev/foo (runc)
         wanted[d["path"]] = d
     old = os.umask(0)
     try:

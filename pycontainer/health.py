@@ -92,7 +92,7 @@ def _write(cdir: str, h: dict) -> None:
 
 def spawn(root: str, cid: str) -> None:
     """Start the checker for ``cid`` in the background (nobody's child, own session)."""
-    from .lifecycle import then_argv
+    from . import selfcmd
     pid = os.fork()
     if pid == 0:
         try:
@@ -101,7 +101,7 @@ def spawn(root: str, cid: str) -> None:
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
-                os.execv(sys.executable, then_argv(root, ["health-loop", cid]))
+                os.execv(sys.executable, selfcmd.argv(root, ["health-loop", cid]))
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
@@ -109,8 +109,8 @@ def spawn(root: str, cid: str) -> None:
 
 def loop(root: str, cid: str, check: dict, cdir: str) -> None:
     """Run the check until the container stops."""
+    from . import selfcmd
     from .container import Runtime
-    from .lifecycle import then_argv
     rt = Runtime(root)
     t0 = time.monotonic()
     h = {"Status": "starting", "FailingStreak": 0, "Log": []}
@@ -124,7 +124,7 @@ def loop(root: str, cid: str, check: dict, cdir: str) -> None:
             return
         start = time.time()
         try:
-            p = subprocess.run(then_argv(root, ["exec", cid, *check["cmd"]]), capture_output=True,
+            p = subprocess.run(selfcmd.argv(root, ["exec", cid, *check["cmd"]]), capture_output=True,
                                timeout=check["timeout"], stdin=subprocess.DEVNULL)
             code, out = p.returncode, (p.stdout + p.stderr).decode(errors="replace")
         except subprocess.TimeoutExpired:

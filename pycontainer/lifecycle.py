@@ -11,7 +11,7 @@ lease and published ports, which a stopped container gives back as docker's
 does) but keeps the container's directory (``Runtime.delete(keep_dir=True)``),
 then creates and starts it again under a new monitor from the same
 config.json and overlay plan (the annotation ``org.pycontainer.overlay``
-that ``api.build`` writes): the upper dir, hence every file the program
+that ``api.config.build`` writes): the upper dir, hence every file the program
 wrote, survives. A container whose program could not be started is kept as
 a directory with ``exit.json`` saying ``"started": false`` (docker shows it
 as ``Created``), unless it was run with ``--rm``.
@@ -23,7 +23,6 @@ reference pages; ``inspect.py`` for how a directory-only container is shown.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 from . import inspect as insp
@@ -35,27 +34,28 @@ RESTART = "restart.json"
 
 
 def write_exit(cdir: str, record: dict) -> None:
-    from . import monitor
-    monitor.write_exit(os.path.join(cdir, "exit.json"), record)
+    """exit.json with docker-layer keys (``started``, ``error``, ``restarting``): rename-atomic."""
+    import json
+    path = os.path.join(cdir, "exit.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, path)
 
 
 def not_started(cdir: str, exc: BaseException) -> int:
     """Record that the program could not be started; -> docker's exit status (126/127)."""
-    from . import exitcodes, monitor
+    from . import containerdir, exitcodes
     code = exitcodes.for_error(exc)
     write_exit(cdir, {"exit_code": code, "signal": 0, "oom_killed": False, "started": False,
-                      "error": str(exc), "finished_at": monitor.rfc3339(time.time_ns())})
+                      "error": str(exc), "finished_at": containerdir.rfc3339(time.time_ns())})
     return code
 
 
 def remove_dir(cid: str) -> None:
     """Remove a container's directory and release its image hold (tolerant, idempotent)."""
-    from .image import rootfs as img_rootfs
-    try:
-        img_rootfs.cleanup(cid)
-    except Exception:  # noqa: BLE001
-        pass
-    shutil.rmtree(os.path.join(insp.containers_dir(), cid), ignore_errors=True)
+    from . import containerdir
+    containerdir.remove(cid)
 
 
 def failed(root: str, cid: str, exc: BaseException, *, remove: bool, existing: bool = False) -> None:
@@ -79,7 +79,7 @@ def failed(root: str, cid: str, exc: BaseException, *, remove: bool, existing: b
 
 def start(root: str, cid: str) -> int:
     """docker start: (re)create and start the container under a monitor; -> the init's pid."""
-    from . import detach
+    from . import containerdir, detach
     from . import state as st
     from .container import Runtime
     from .errors import InvalidState
@@ -115,7 +115,8 @@ def start(root: str, cid: str) -> int:
     try:
         pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(opts.get("tty")), start=True,
                            remove=bool(opts.get("remove")),
-                           interactive=bool(opts.get("interactive")), overlay=plan)
+                           interactive=bool(opts.get("interactive")), overlay=plan,
+                           on_delete=containerdir.delete_plan())
     except BaseException as exc:
         failed(root, cid, exc, remove=False, existing=True)
         raise
@@ -163,16 +164,6 @@ def release_network(root: str, cid: str) -> None:
     finally:
         sd.unlock()
     refresh_hosts(name)
-
-
-def then_argv(root: str, verb: list[str]) -> list[str]:
-    """The command a monitor runs after the program exited, with this very pycontainer tree
-    (``-I`` keeps the environment out; the package's parent dir goes first on sys.path)."""
-    import sys
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-            "from pycontainer.entry import main; sys.argv[1:2] = []; main()", pkg_parent,
-            "--root", root, *verb]
 
 
 def refresh_hosts(network_name: str | None) -> None:

@@ -20,11 +20,22 @@ _debug = False
 
 
 def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
+    """Set where messages go. ``--log PATH`` is opened here, at start-up (runc opens it
+    before anything else), so a path that cannot be written fails at once."""
     global _path, _json, _debug
-    _path, _json, _debug = path, fmt == "json", debug
+    _json, _debug = fmt == "json", debug
+    if path:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        except OSError as exc:
+            _path = None
+            from .errors import PyContainerError
+            raise PyContainerError(f"--log {path}: cannot open the log file: {exc.strerror}") from None
+    _path = path
 
 
-def _emit(level: str, msg: str) -> None:
+def emit(level: str, msg: str) -> None:
+    """Append one record to the --log file (if any); nothing on stderr."""
     if _path:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e9):09d}Z"
         line = json.dumps({"level": level, "msg": msg, "time": stamp}) if _json \
@@ -40,17 +51,17 @@ def _emit(level: str, msg: str) -> None:
 
 
 def error(msg: str) -> None:
-    _emit("error", msg)
+    emit("error", msg)
     sys.stderr.write(f"pycontainer: {msg}\n")
     sys.stderr.flush()
 
 
 def warning(msg: str) -> None:
-    _emit("warning", msg)
+    emit("warning", msg)
     sys.stderr.write(f"pycontainer: warning: {msg}\n")
 
 
 def debug(msg: str) -> None:
     if _debug:
-        _emit("debug", msg)
+        emit("debug", msg)
         sys.stderr.write(f"pycontainer: debug: {msg}\n")

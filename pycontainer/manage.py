@@ -30,9 +30,9 @@ import time
 
 import click
 
-from . import api
+from .api import operations as ops
 from .dockercli import DockerCommand, DockerGroup
-from .errors import PyContainerError
+from .errors import ContainerNotFound, PyContainerError
 
 
 def _root(ctx) -> str:
@@ -45,7 +45,7 @@ def _echo_all(ctx, refs, fn) -> None:
     failed = False
     for ref in refs:
         try:
-            fn(api.resolve_id(_root(ctx), ref))
+            fn(ops.resolve_id(_root(ctx), ref))
             click.echo(ref)
         except PyContainerError as exc:
             log.error(str(exc))
@@ -67,9 +67,9 @@ def inspect_cmd(ctx, fmt, kind, names):
     for ref in names:
         try:
             if kind not in (None, "container"):
-                raise api.NotFound(ref)
-            out.append(insp.record(_root(ctx), api.resolve_id(_root(ctx), ref)))
-        except api.NotFound:
+                raise ContainerNotFound(ref)
+            out.append(insp.record(_root(ctx), ops.resolve_id(_root(ctx), ref)))
+        except ContainerNotFound:
             if kind == "container":
                 raise PyContainerError(f"no such container: {ref}") from None
             out.append(_other_object(ref, kind))
@@ -85,14 +85,14 @@ def stop_one(root: str, cid: str, timeout=None, sig=None) -> None:
     """docker stop with the container's own --stop-signal / --stop-timeout as defaults."""
     from . import lifecycle
     from .container import parse_signal
-    cfg = api.inspect(root, cid)["Config"]
+    cfg = ops.inspect(root, cid)["Config"]
     lifecycle.mark_stopped(root, cid)                   # --restart does not bring it back
     if not os.path.isdir(os.path.join(root, cid)):
         return                                          # a directory only: nothing runs
     if timeout is None:
         timeout = cfg.get("StopTimeout")
         timeout = 10 if timeout is None else timeout
-    api.stop(root, cid, timeout if timeout >= 0 else 365 * 86400,
+    ops.stop(root, cid, timeout if timeout >= 0 else 365 * 86400,
              sig=parse_signal(sig or cfg.get("StopSignal") or "SIGTERM"))
 
 
@@ -154,11 +154,11 @@ def rename(ctx, container, new_name):
     from . import inspect as insp
     from .state import validate_id
     root = _root(ctx)
-    cid = api.resolve_id(root, container)
+    cid = ops.resolve_id(root, container)
     validate_id(new_name)
     if new_name in insp.list_ids(root) or insp.find_name(root, new_name):
         raise PyContainerError(f"rename: the name {new_name!r} is already in use")
-    cdir = api.inspect(root, cid)["Dir"]
+    cdir = ops.inspect(root, cid)["Dir"]
     if not cdir:
         raise PyContainerError(f"rename {container}: not a container made from an image")
     tmp = os.path.join(cdir, "name.tmp")
@@ -173,7 +173,7 @@ def rename(ctx, container, new_name):
 @click.pass_context
 def port(ctx, container, private):
     """Published ports: ``80/tcp -> 0.0.0.0:8080`` (or the host side of PRIVATE[/PROTO])."""
-    rec = api.inspect(_root(ctx), api.resolve_id(_root(ctx), container))
+    rec = ops.inspect(_root(ctx), ops.resolve_id(_root(ctx), container))
     ports = rec["NetworkSettings"]["Ports"]
     if private:
         key = private if "/" in private else f"{private}/tcp"
@@ -196,8 +196,8 @@ def top(ctx, container, ps_args):
     import subprocess
     from .container import Runtime
     root = _root(ctx)
-    cid = api.resolve_id(root, container)
-    rec = api.inspect(root, cid)
+    cid = ops.resolve_id(root, container)
+    rec = ops.inspect(root, cid)
     if rec["State"]["Status"] not in ("running", "paused"):
         raise PyContainerError(f"top {container}: the container is {rec['State']['Status']}")
     pids = set(Runtime(root).pids(cid))
@@ -238,7 +238,7 @@ def cp(ctx, archive, src, dest):
     if (cs is None) == (cd is None):
         raise PyContainerError("cp: exactly one of SRC and DEST must be CONTAINER:PATH")
     ref = cs or cd
-    rec = api.inspect(root, api.resolve_id(root, ref))
+    rec = ops.inspect(root, ops.resolve_id(root, ref))
     if rec["State"]["Status"] not in ("running", "paused"):
         raise PyContainerError(f"cp {ref}: the container is {rec['State']['Status']}; cp works on "
                                "a running container (start it first)")
@@ -320,9 +320,9 @@ def stats(ctx, no_stream, all_, fmt, containers):
     """CPU %, MEM USAGE / LIMIT, MEM %, NET I/O, BLOCK I/O, PIDS from the cgroup files."""
     from . import inspect as insp
     root = _root(ctx)
-    ids = [api.resolve_id(root, c) for c in containers] or insp.list_ids(root)
+    ids = [ops.resolve_id(root, c) for c in containers] or insp.list_ids(root)
     while True:
-        recs = [api.inspect(root, c) for c in ids]
+        recs = [ops.inspect(root, c) for c in ids]
         live = [r for r in recs if r["State"]["Status"] in ("running", "paused")]
         if containers and len(live) < len(recs):
             r = next(r for r in recs if r not in live)

@@ -23,6 +23,7 @@ locked on the source (read back with statvfs(3)).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from . import trace
 from .errors import MountError
 
 # option -> (set?, flag)
-_FLAGS = {
+FLAGS = {
     "ro": (True, sc.MS_RDONLY), "rw": (False, sc.MS_RDONLY),
     "nosuid": (True, sc.MS_NOSUID), "suid": (False, sc.MS_NOSUID),
     "nodev": (True, sc.MS_NODEV), "dev": (False, sc.MS_NODEV),
@@ -73,8 +74,8 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
     """-> (mount flags, propagation flags, filesystem data string)."""
     flags, prop, data = 0, 0, []
     for opt in options:
-        if opt in _FLAGS:
-            on, bit = _FLAGS[opt]
+        if opt in FLAGS:
+            on, bit = FLAGS[opt]
             flags = (flags | bit) if on else (flags & ~bit)
         elif opt in PROPAGATION:
             prop |= PROPAGATION[opt]
@@ -113,6 +114,40 @@ def mkdir_in_root(root_fd: int, path: str, mode: int = 0o755) -> None:
             os.close(parent)
 
 
+def resolve_in_root(root_fd: int, path: str) -> str:
+    """The path inside the root that ``path`` names once its symlinks are followed
+    with the root as '/', through components that do not exist yet too (a dangling
+    symlink names what is to be created, as runc's securejoin.MkdirAllInRoot does)."""
+    todo = [p for p in path.split("/") if p and p != "."]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        try:
+            pfd = open_in_root(root_fd, "/".join(done), os.O_PATH | os.O_DIRECTORY)
+        except OSError:
+            done.append(part)             # the parent does not exist: nothing more to follow
+            continue
+        try:
+            link = os.readlink(part, dir_fd=pfd)
+        except OSError:
+            done.append(part)             # not a symlink, or missing
+            continue
+        finally:
+            os.close(pfd)
+        hops += 1
+        if hops > 40:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+        if link.startswith("/"):
+            done = []
+        todo = [p for p in link.split("/") if p and p != "."] + todo
+    return "/" + "/".join(done)
+
+
 def make_target(root_fd: int, dest: str, is_dir: bool) -> int:
     """Create the mount point ``dest`` if missing; return an O_PATH fd to it."""
     try:
@@ -120,6 +155,7 @@ def make_target(root_fd: int, dest: str, is_dir: bool) -> int:
         return fd
     except FileNotFoundError:
         pass
+    dest = resolve_in_root(root_fd, dest)     # through dangling symlinks, inside the root
     parent, name = os.path.split(dest.rstrip("/"))
     mkdir_in_root(root_fd, parent)
     pfd = open_in_root(root_fd, parent, os.O_PATH | os.O_DIRECTORY)
@@ -178,6 +214,8 @@ def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", cgroupns: bool 
         is_dir = True
     if mtype in ("proc", "sysfs"):
         _refuse_symlink(root_fd, dest)
+    if mtype == "tmpfs":
+        data = _tmpfs_mode(root_fd, dest, data)
     try:
         fd = make_target(root_fd, dest, is_dir)
     except OSError as exc:
@@ -218,6 +256,20 @@ def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", cgroupns: bool 
                          stage="mounts", errno=exc.errno) from None
     finally:
         os.close(fd)
+
+
+def _tmpfs_mode(root_fd: int, dest: str, data: str) -> str:
+    """runc: a tmpfs on an existing mount point starts with that directory's mode;
+    a ``mode=`` in the options (later in the data string) wins."""
+    try:
+        fd = open_in_root(root_fd, dest)
+    except OSError:
+        return data                     # a new mount point: tmpfs's own default (1777)
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+    return f"mode={mode:04o}" + ("," + data if data else "")
 
 
 def remount(target: str, flags: int) -> None:

@@ -3,14 +3,14 @@
 Every verb here parses docker's flags and calls the same functions the
 Python API (``pycontainer.api``) uses, so the CLI and the API share one path:
 
-* ``run`` builds the bundle with ``api.build`` (image -> container dir with
+* ``run`` builds the bundle with ``api.config.build`` (image -> container dir with
   an overlay plan and config.json) and then either
-  - ``-d``: ``api.op_create`` puts the container under a monitor
+  - ``-d``: ``api.operations.op_create`` puts the container under a monitor
     (``detach.py`` / ``monitor.py``: docker's json-file log and the exit
     status in the container's directory) and prints the ID;
   - ``-t``: ``terminal.run`` proxies the user's terminal to the container's
     pty (raw mode, window size, Ctrl-C, exit status);
-  - otherwise ``api.op_run``: the program runs on our stdio, signals are
+  - otherwise ``api.operations.op_run``: the program runs on our stdio, signals are
     forwarded, and our exit status is its.
 * ``logs [-f] [--tail N] [-t]``, ``wait``, ``stop [-t N]``, ``rm [-f]``,
   ``attach`` (output and signals of a detached container) read what the
@@ -35,7 +35,8 @@ import uuid
 
 import click
 
-from . import api
+from . import containerdir
+from .api import operations as ops
 from .dockercli import DockerCommand
 from .errors import PyContainerError
 
@@ -119,8 +120,8 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     from .container import Runtime
     root, detach_flag = obj
     detach = detach or detach_flag
-    cid = name or uuid.uuid4().hex
-    from .state import validate_id
+    from .state import validate_id, validate_name
+    cid = validate_name(name) if name is not None else uuid.uuid4().hex
     validate_id(cid)
     from . import inspect as insp
     if os.path.isdir(os.path.join(root, cid)) or os.path.lexists(os.path.join(insp.containers_dir(), cid)):
@@ -134,7 +135,7 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     o["remove"] = remove
     run_flags.apply(o)
     if detach:
-        api.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
+        ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
         from . import lifecycle
         lifecycle.refresh_hosts(o.get("user_network"))
         lifecycle.start_health(root, cid)
@@ -145,12 +146,12 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     if tty:
         from . import terminal
         o["console_size"] = terminal.console_size()
-        cdir, plan = api.build(cid, dict(o, remove=remove), image_root=image_root, pull=pull,
+        cdir, plan = ops.build(cid, dict(o, remove=remove), image_root=image_root, pull=pull,
                                root=root)
         from . import lifecycle
         try:
             code = terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
-                                overlay=plan)
+                                overlay=plan, on_delete=containerdir.delete_plan())
         except BaseException as exc:
             lifecycle.failed(root, cid, exc, remove=remove)
             raise
@@ -161,7 +162,7 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-    return api.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
+    return ops.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
                       pull=pull)["exit_code"]
 
 
@@ -190,18 +191,18 @@ def _root(ctx) -> str:
 def logs(ctx, follow, tail, timestamps, container):
     """Print the output of a container (docker logs)."""
     root = _root(ctx)
-    cid = api.resolve_id(root, container)
-    cdir = api.inspect(root, cid)["Dir"]
+    cid = ops.resolve_id(root, container)
+    cdir = ops.inspect(root, cid)["Dir"]
     if tail != "all" and not str(tail).isdigit():
         raise PyContainerError(f"logs --tail {tail!r}: give a number or 'all'")
     if follow:
         try:
-            for chunk in api.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail):
+            for chunk in ops.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail):
                 _write_chunks([chunk])
         except KeyboardInterrupt:
             pass
         return
-    chunks, _ = api.read_logs(cdir, timestamps=timestamps, tail=None if tail == "all" else tail)
+    chunks, _ = containerdir.read_logs(cdir, timestamps=timestamps, tail=None if tail == "all" else tail)
     _write_chunks(chunks)
 
 
@@ -212,11 +213,11 @@ def wait(ctx, containers):
     """Block until each container stops; print its exit status (docker wait)."""
     root = _root(ctx)
     for c in containers:
-        cid = api.resolve_id(root, c)
+        cid = ops.resolve_id(root, c)
         if os.path.isdir(os.path.join(root, cid)):
-            code, _oom = api.wait(root, cid)
+            code, _oom = ops.wait(root, cid)
         else:                             # kept as a directory: its recorded status
-            code = api.inspect(root, cid)["State"]["ExitCode"]
+            code = ops.inspect(root, cid)["State"]["ExitCode"]
         click.echo(str(code))
         sys.stdout.flush()
 
@@ -231,7 +232,7 @@ def stop(ctx, timeout, sig, containers):
     """SIGTERM, then SIGKILL to every process after --time seconds (docker stop)."""
     root = _root(ctx)
     for c in containers:
-        cid = api.resolve_id(root, c)
+        cid = ops.resolve_id(root, c)
         from .manage import stop_one
         stop_one(root, cid, timeout, sig)
         click.echo(c)
@@ -248,7 +249,7 @@ def rm(ctx, force, containers):
     failed = 0
     for c in containers:
         try:
-            cid = api.resolve_id(root, c)
+            cid = ops.resolve_id(root, c)
             lifecycle.remove(root, cid, force=force)
             click.echo(c)
         except PyContainerError as exc:
@@ -275,16 +276,15 @@ def attach(ctx, no_stdin, sig_proxy, container):
     import select
     import signal as sg
     import struct
-    from . import detach as dt
     from . import terminal
     from .container import Runtime
     root = _root(ctx)
-    cid = api.resolve_id(root, container)
-    info = api.inspect(root, cid)
+    cid = ops.resolve_id(root, container)
+    info = ops.inspect(root, cid)
     if info["State"]["Status"] not in ("running", "paused", "created"):
         raise PyContainerError(f"attach {cid}: the container is {info['State']['Status']}")
     try:
-        sock = dt.connect_attach(info["Dir"])
+        sock = containerdir.connect_attach(info["Dir"])
     except ConnectionError as exc:
         raise PyContainerError(f"attach {cid}: {exc}") from None
     tty = info["Config"]["Tty"]
@@ -339,7 +339,7 @@ def attach(ctx, no_stdin, sig_proxy, container):
     if detached:
         sys.stderr.write("\r\nread escape sequence\r\n")
         return 0
-    code, _ = api.wait(root, cid)
+    code, _ = ops.wait(root, cid)
     sys.exit(code if code >= 0 else 125)
 
 
@@ -370,8 +370,8 @@ def start_image(root: str, ref: str, attach: bool) -> int:
     from . import dockercli, lifecycle
 
     def go():
-        cid = api.resolve_id(root, ref)
-        cdir = api.inspect(root, cid)["Dir"]
+        cid = ops.resolve_id(root, ref)
+        cdir = ops.inspect(root, cid)["Dir"]
         off = os.path.getsize(os.path.join(cdir, "json.log")) \
             if os.path.exists(os.path.join(cdir, "json.log")) else 0
         lifecycle.start(root, cid)
@@ -381,15 +381,14 @@ def start_image(root: str, ref: str, attach: bool) -> int:
         click.echo(ref)
         return 0
     import time
-    from . import detach as dt
     while True:
-        alive = bool(dt.monitor_pid(cdir))
-        chunks, off = api.read_logs(cdir, since_offset=off)
+        alive = bool(containerdir.monitor_pid(cdir))
+        chunks, off = containerdir.read_logs(cdir, since_offset=off)
         _write_chunks(chunks)
         if not alive:
             break
         time.sleep(0.05)
-    code, _ = api.wait(root, cid)
+    code, _ = ops.wait(root, cid)
     return code if code >= 0 else 125
 
 

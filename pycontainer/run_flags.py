@@ -1,4 +1,4 @@
-"""docker run's convenience flags, turned into the options ``api.build`` understands.
+"""docker run's convenience flags, turned into the options ``api.config.build`` understands.
 
 * ``-e NAME`` (no ``=``) passes the caller's value of NAME, and nothing when
   the caller has none (docker's rule); ``--env-file FILE`` reads ``KEY=VALUE``

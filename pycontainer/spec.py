@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 
-from .errors import SpecError
+from .errors import SpecError, UnsupportedError
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
@@ -95,6 +95,31 @@ def default_spec(args: list[str] | None = None, terminal: bool = True) -> dict:
     }
 
 
+def to_rootless(spec: dict) -> dict:
+    """runc's ``spec --rootless`` (specconv.ToRootless): a new user namespace mapping
+    the caller's uid/gid to 0, no network namespace, /sys bound from the host
+    (sysfs cannot be mounted without a network namespace of one's own), no uid=/gid=
+    mount options, and no cgroup resources."""
+    linux = spec.setdefault("linux", {})
+    linux["namespaces"] = [n for n in linux.get("namespaces", [])
+                           if n["type"] not in ("network", "user")] + [{"type": "user"}]
+    linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+    mounts = []
+    for m in spec.get("mounts", []):
+        if os.path.normpath(m["destination"]) == "/sys":
+            mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
+                           "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+            continue
+        m = dict(m)
+        if "options" in m:
+            m["options"] = [o for o in m["options"] if not o.startswith(("gid=", "uid="))]
+        mounts.append(m)
+    spec["mounts"] = mounts
+    linux.pop("resources", None)
+    return spec
+
+
 def load(bundle: str) -> dict:
     """Read and check ``BUNDLE/config.json``; returns the dict with ``root.path`` made absolute."""
     if not os.path.isabs(bundle):
@@ -150,13 +175,14 @@ def validate(spec, bundle: str, *, need_process: bool = True) -> None:
 
     proc = spec.get("process")
     if need_process or proc is not None:
-        _validate_process(proc)
+        validate_process(proc)
 
     if "hostname" in spec:
         _want(isinstance(spec["hostname"], str), "hostname must be a string")
     if "domainname" in spec:
         _want(isinstance(spec["domainname"], str), "domainname must be a string")
     _validate_mounts(spec.get("mounts", []))
+    _check_bind_sources(spec.get("mounts", []), bundle)
     _validate_hooks(spec.get("hooks", {}))
     ann = spec.get("annotations", {})
     _want(isinstance(ann, dict) and all(isinstance(v, str) for v in ann.values()),
@@ -179,7 +205,11 @@ def validate(spec, bundle: str, *, need_process: bool = True) -> None:
             _want(isinstance(ns["path"], str) and os.path.isabs(ns["path"]),
                   f"linux.namespaces[{i}].path must be an absolute path")
     if spec.get("hostname") and "uts" not in seen:
-        raise SpecError("config.json: hostname needs a new uts namespace (linux.namespaces: uts)")
+        raise SpecError("config.json: unable to set hostname without a private UTS namespace "
+                        "(linux.namespaces: uts)")
+    if spec.get("domainname") and "uts" not in seen:
+        raise SpecError("config.json: unable to set domainname without a private UTS namespace "
+                        "(linux.namespaces: uts)")
     for key in ("uidMappings", "gidMappings"):
         maps = linux.get(key, [])
         _want(isinstance(maps, list), f"linux.{key} must be a list")
@@ -206,7 +236,7 @@ def validate(spec, bundle: str, *, need_process: bool = True) -> None:
     _want(isinstance(sysctl, dict) and all(isinstance(v, str) for v in sysctl.values()),
           "linux.sysctl must be an object of strings")
     for key in sysctl:
-        _check_sysctl(key, seen)
+        _check_sysctl(key, seen, nss)
     devs = linux.get("devices", [])
     _want(isinstance(devs, list), "linux.devices must be a list")
     for j, d in enumerate(devs):
@@ -215,9 +245,28 @@ def validate(spec, bundle: str, *, need_process: bool = True) -> None:
         _want(d.get("type") in ("c", "b", "u", "p"), f"linux.devices[{j}].type must be c, b, u or p")
     res = linux.get("resources", {})
     _want(isinstance(res, dict), "linux.resources must be an object")
+    from . import procattrs
+    procattrs.validate_linux(linux, nss)
+    _refuse_unsupported(spec)
 
 
-def _validate_process(proc) -> None:
+# Fields of runtime-spec 1.2 that pycontainer does not implement: refused, never ignored
+# (``features`` does not advertise them; seccomp's listenerPath is refused by
+# security.seccomp).
+def _refuse_unsupported(spec: dict) -> None:
+    linux = spec.get("linux", {})
+    for key, what in (("intelRdt", "Intel RDT (resctrl)"), ("netDevices", "moving network devices")):
+        if linux.get(key):
+            raise UnsupportedError(f"config.json: linux.{key}: {what} is not supported by pycontainer")
+    for i, m in enumerate(spec.get("mounts", [])):
+        if m.get("uidMappings") or m.get("gidMappings") or \
+                any(o in ("idmap", "ridmap") for o in m.get("options", [])):
+            raise UnsupportedError(f"config.json: mounts[{i}]: idmapped mounts (uidMappings, "
+                                   "gidMappings, idmap) are not supported by pycontainer")
+
+
+def validate_process(proc) -> None:
+    """Check an OCI ``process`` object (config.json's, or exec's process.json); SpecError."""
     _want(isinstance(proc, dict), "process must be an object")
     args = proc.get("args")
     _want(isinstance(args, list) and len(args) > 0, "process.args must be a non-empty list")
@@ -258,6 +307,8 @@ def _validate_process(proc) -> None:
         v = proc["oomScoreAdj"]
         _want(isinstance(v, int) and -1000 <= v <= 1000, "process.oomScoreAdj must be -1000..1000")
     _want(isinstance(proc.get("noNewPrivileges", False), bool), "process.noNewPrivileges must be a boolean")
+    from . import procattrs
+    procattrs.validate_process(proc)
     if "consoleSize" in proc:
         cs = proc["consoleSize"]
         _want(isinstance(cs, dict) and _is_uint(cs.get("height", 0)) and _is_uint(cs.get("width", 0)),
@@ -275,6 +326,20 @@ def _validate_mounts(mounts) -> None:
         _check_proc_mount(i, m)
         _want(isinstance(m.get("source", ""), str), f"mounts[{i}].source must be a string")
         _want(_is_str_list(m.get("options", [])), f"mounts[{i}].options must be a list of strings")
+
+
+def _check_bind_sources(mounts: list, bundle: str) -> None:
+    """Bind sources exist on the host: checked here, as root in the host's namespaces,
+    not later by the init inside a user namespace, where a path it may not search
+    would read as missing."""
+    for i, m in enumerate(mounts):
+        opts = m.get("options", [])
+        if m.get("type") != "bind" and "bind" not in opts and "rbind" not in opts:
+            continue
+        src = m.get("source") or ""
+        path = src if os.path.isabs(src) else os.path.join(bundle, src)
+        _want(bool(src) and os.path.lexists(path),
+              f"mounts[{i}]: bind source {src!r} does not exist on the host")
 
 
 # runc's checkProcMount allow-list: files lxcfs (and the like) bind over their /proc twins.
@@ -313,14 +378,34 @@ def _validate_hooks(hooks) -> None:
                       f"hooks.{kind}[{j}].timeout must be a positive integer")
 
 
-def _check_sysctl(key: str, namespaces: set) -> None:
+def _check_sysctl(key: str, namespaces: set, nss: list | None = None) -> None:
+    """runc's validator: only sysctls of a namespace the container has of its own."""
+    seps = [i for i in (key.find("."), key.find("/")) if i >= 0]
+    if seps and key[min(seps)] == "/":                     # sysctl.d(5)'s '/' spelling
+        key = key.translate(str.maketrans("./", "/."))
     if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
-        _want("ipc" in namespaces, f"linux.sysctl {key!r} needs a new ipc namespace")
+        if "ipc" not in namespaces:
+            raise SpecError(f"config.json: sysctl {key!r} is not allowed in the host's ipc namespace")
         return
     if key.startswith("net."):
-        _want("network" in namespaces, f"linux.sysctl {key!r} needs a new network namespace")
+        path = next((n.get("path") for n in nss or [] if n.get("type") == "network"), None)
+        if "network" not in namespaces or (path and _same_ns(path, "/proc/self/ns/net")):
+            raise SpecError(f"config.json: sysctl {key!r} is not allowed in the host network namespace")
         return
     if key in ("kernel.hostname", "kernel.domainname"):
-        _want("uts" in namespaces, f"linux.sysctl {key!r} needs a new uts namespace")
+        field = key.split(".")[1]
+        raise SpecError(f"config.json: sysctl {key!r} is not allowed as it conflicts with the "
+                        f"OCI {field!r} field: set {field} instead")
+    if key.startswith("user."):
+        _want("user" in namespaces, f"setting ucounts without a user namespace not allowed: {key}")
         return
-    raise SpecError(f"config.json: linux.sysctl {key!r} is not namespaced: it would change the host")
+    raise SpecError(f"config.json: sysctl {key!r} is not in a separate kernel namespace: "
+                    "it would change the host")
+
+
+def _same_ns(a: str, b: str) -> bool:
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)

@@ -24,7 +24,7 @@ import fcntl
 import json
 import os
 
-from .errors import ContainerExists, ContainerNotFound, InvalidID, StateError
+from .errors import ContainerExists, ContainerNotFound, InvalidID, InvalidName, StateError
 
 DEFAULT_ROOT = "/run/pycontainer"
 OCI_VERSION = "1.2.0"
@@ -38,16 +38,37 @@ def _id_ok(s: str) -> bool:
 CREATING, CREATED, RUNNING, STOPPED, PAUSED = "creating", "created", "running", "stopped", "paused"
 
 
+# Every path made from an ID must fit in a file name (NAME_MAX, 255): the longest is an
+# image hold, "<id>.json.tmp.<pid>" (17 more), so 200 leaves room to spare. Engines use
+# 64 hex digits.
+MAX_ID_LEN = 200
+
+
 def validate_id(container_id: str) -> str:
-    """Reject IDs that cannot safely name a directory (runc's validateID rule)."""
+    """Reject IDs that cannot safely name a directory (runc's validateID rule, plus a
+    length bound that every path built from the ID respects)."""
     if not container_id:
         raise InvalidID("invalid container ID: it is empty")
+    if len(container_id) > MAX_ID_LEN:
+        raise InvalidID(f"invalid container ID: {len(container_id)} characters, at most "
+                        f"{MAX_ID_LEN} (it names files and cgroups)")
     if container_id in (".", "..") or not _id_ok(container_id):
         raise InvalidID(f"invalid container ID {container_id!r}: use only letters, digits and _+.-, "
                         "and not . or ..")
-    if len(container_id) > 1024:
-        raise InvalidID("invalid container ID: longer than 1024 characters")
     return container_id
+
+
+def validate_name(name: str) -> str:
+    """A docker container name (``[a-zA-Z0-9][a-zA-Z0-9_.-]+``, a leading ``/`` allowed),
+    which is also its ID here: docker's message, exit status 125."""
+    n = name[1:] if name.startswith("/") else name
+    if len(n) < 2 or not n[0].isascii() or not n[0].isalnum() or \
+            not all(c.isascii() and (c.isalnum() or c in "_.-") for c in n):
+        raise InvalidName(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
+                          "are allowed")
+    if len(n) > MAX_ID_LEN:
+        raise InvalidName(f"Invalid container name: {len(n)} characters, at most {MAX_ID_LEN}")
+    return n
 
 
 def now_rfc3339() -> str:
@@ -170,6 +191,30 @@ def status_of(record: dict, frozen: bool = False) -> str:
     if frozen:
         return PAUSED
     return recorded
+
+
+def settled(sd: StateDir, record: dict, wait: float = 5.0) -> tuple[dict, str]:
+    """(record, status) for a record that says "creating": wait (up to ``wait`` s) for
+    the ``create`` that holds the lock, then read again. A create that died without
+    finishing leaves "stopped": "creating" is never reported once create returned."""
+    import time
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            sd.lock(blocking=False)
+            break
+        except ContainerNotFound:
+            raise
+        except StateError:
+            if time.monotonic() >= deadline:
+                return record, CREATING           # still being created
+            time.sleep(0.01)
+    try:
+        record = sd.read()
+    finally:
+        sd.unlock()
+    status = status_of(record)
+    return record, (STOPPED if status == CREATING else status)
 
 
 def list_ids(root: str) -> list[str]:

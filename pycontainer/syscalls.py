@@ -7,7 +7,8 @@ lacks and returns -1 with errno set, like libc. This module turns that into
 constants (CLONE_*, MS_*, MNT_*) with their man pages.
 
 Man pages: unshare(2), setns(2), pivot_root(2), mount(2), umount2(2),
-setdomainname(2), close_range(2), openat2(2).
+setdomainname(2), close_range(2), openat2(2), sched_setattr(2), ioprio_set(2),
+set_mempolicy(2), personality(2).
 """
 
 from __future__ import annotations
@@ -165,6 +166,42 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
     """prctl(2) with integer arguments (python-prctl covers the named ones)."""
     return _check(lib.pyc_prctl(option, a2, a3, a4, a5), f"prctl({option})")
+
+
+def _native(name: str):
+    fn = getattr(lib, name, None)
+    if fn is None:
+        from .errors import UnsupportedError
+        raise UnsupportedError(f"{name[4:]}: the C extension is older than this code; rebuild it "
+                               "(python setup.py build_ext --inplace)")
+    return fn
+
+
+def sched_setattr(pid: int, policy: int, flags: int = 0, nice: int = 0, priority: int = 0,
+                  runtime: int = 0, deadline: int = 0, period: int = 0) -> None:
+    """sched_setattr(2): scheduling policy and its parameters of ``pid`` (0: the caller)."""
+    _check(_native("pyc_sched_setattr")(pid, policy, flags, nice, priority, runtime, deadline,
+                                        period), "sched_setattr")
+
+
+def ioprio_set(which: int, who: int, ioprio: int) -> None:
+    """ioprio_set(2): the I/O scheduling class and priority."""
+    _check(_native("pyc_ioprio_set")(which, who, ioprio), "ioprio_set")
+
+
+def set_mempolicy(mode: int, nodes: list[int]) -> None:
+    """set_mempolicy(2): the NUMA policy of the calling thread (inherited by children)."""
+    words = (max(nodes) // 64 + 1) if nodes else 0
+    mask = ffi.new("unsigned long[]", max(words, 1))
+    for n in nodes:
+        mask[n // 64] |= 1 << (n % 64)
+    _check(_native("pyc_set_mempolicy")(mode, mask if words else ffi.NULL,
+                                        words * 64 + 1 if words else 0), "set_mempolicy")
+
+
+def personality(persona: int) -> int:
+    """personality(2): the execution domain (PER_LINUX, PER_LINUX32)."""
+    return _check(_native("pyc_personality")(persona), "personality")
 
 
 def bpf(cmd: int, attr) -> int:

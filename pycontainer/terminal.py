@@ -115,6 +115,7 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
 
     Returns its exit status (128+N for signal N). The caller set raw mode.
     """
+    from .signals import wait_exit
     pidfd = os.pidfd_open(pid)
     in_fd = 0 if stdin else -1
     pending = b""                      # keyboard bytes not yet written to the master
@@ -161,7 +162,7 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
                 except OSError:
                     pending = b""
             if pidfd in r and code is None:
-                code = _reap(pid)
+                code = wait_exit(pid)
                 if master_open:
                     _drain(master)
                 break
@@ -169,7 +170,7 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
         for s, h in old.items():
             signal.signal(s, h)
         os.close(pidfd)
-    return code if code is not None else _reap(pid)
+    return code if code is not None else wait_exit(pid)
 
 
 def _copy_out(master: int) -> bool:
@@ -211,30 +212,22 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[n:]
 
 
-def _reap(pid: int) -> int:
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            return 0
-        except InterruptedError:
-            continue
-        return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-
-
 # --- the two porcelain paths -----------------------------------------------------------
 
-def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, **create_kw) -> int:
-    """``run -t [-i]``: create with our console socket, start, proxy, exit status."""
+def _create_start_proxy(rt, container_id: str, bundle: str, *, stdin: bool, resize: bool,
+                        **create_kw) -> int:
+    """Create with our console socket, start, proxy until the init exits; its status."""
     cs = ConsoleSocket()
     master = -1
     try:
         record = rt.create(container_id, bundle, console_socket=cs.path, **create_kw)
         try:
             master = cs.receive()
-            with RawMode(0) if interactive else _Nothing():
+            if resize:
+                copy_window_size(0 if os.isatty(0) else 1, master)
+            with RawMode(0) if stdin else _Nothing():
                 rt.start(container_id)
-                code = proxy(master, record["pid"], stdin=interactive)
+                code = proxy(master, record["pid"], stdin=stdin)
         except BaseException:
             rt.delete(container_id, force=True)
             raise
@@ -242,18 +235,32 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
         cs.close()
         if master >= 0:
             os.close(master)
-    if remove:
-        rt.delete(container_id, force=True)
-    else:                          # a kept container reports its status (ps -a, wait)
-        import time
-        from . import detach, monitor
-        monitor.write_exit(os.path.join(bundle, detach.EXIT),
-                           {"exit_code": code, "signal": code - 128 if code > 128 else 0,
-                            "oom_killed": False, "finished_at": monitor.rfc3339(time.time_ns())})
     return code
 
 
-def exec_(rt, container_id: str, process: dict, *, interactive: bool) -> int:
+def run_foreground(rt, container_id: str, bundle: str, *, keep: bool = False, **create_kw) -> int:
+    """runc's ``run`` of a ``process.terminal`` bundle without --console-socket: the pty
+    is ours, stdin is proxied (raw mode when it is a terminal), the window size follows
+    ours, signals go to the init; the container is deleted after unless ``keep``."""
+    code = _create_start_proxy(rt, container_id, bundle, stdin=True, resize=True, **create_kw)
+    if not keep:
+        rt.delete(container_id, force=True)
+    return code
+
+
+def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, **create_kw) -> int:
+    """``run -t [-i]``: create with our console socket, start, proxy, exit status."""
+    code = _create_start_proxy(rt, container_id, bundle, stdin=interactive, resize=False,
+                               **create_kw)
+    if remove:
+        rt.delete(container_id, force=True)
+    else:                          # a kept container reports its status (ps -a, wait)
+        from . import containerdir
+        containerdir.write_exit(os.path.join(bundle, containerdir.EXIT), code, False)
+    return code
+
+
+def exec_(rt, container_id: str, process: dict, *, interactive: bool, sub_cgroups=()) -> int:
     """``exec -t [-i]``: the runc exec path with our console socket."""
     from .process import execute
     from . import state as st
@@ -269,7 +276,9 @@ def exec_(rt, container_id: str, process: dict, *, interactive: bool) -> int:
     cs = ConsoleSocket()
     master = -1
     try:
-        ctx = execute.ExecContext(record=record, process=process, cgroup=rt.cgroup_of(record),
+        from .cgroups import sub
+        ctx = execute.ExecContext(record=record, process=process,
+                                  cgroup=sub.for_exec(rt.cgroup_of(record), sub_cgroups),
                                   console_socket=cs.path)
         pid = execute.launch(ctx)
         master = cs.receive()

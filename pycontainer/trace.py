@@ -13,7 +13,8 @@ context manager (or ``trace.event`` for an instant). An event records
 
 Tracing is off unless ``--trace`` is given or ``PYCONTAINER_TRACE`` is set
 (``1`` = readable timeline on stderr, ``json`` = one JSON object per line,
-or a file path to append JSON lines to). When off, ``step`` costs one
+a file path to append JSON lines to, or ``FILE.html`` for a self-contained
+page with the timeline drawn, written when the command ends: ``timeline.py``). When off, ``step`` costs one
 attribute lookup. The sink is a plain file descriptor that every stage of the
 runtime writes to directly (a single ``write(2)`` per event, so lines from
 different processes do not interleave) and that is closed before the
@@ -31,6 +32,7 @@ _fd: int = -1          # where events go, or -1 when tracing is off
 _json: bool = False
 _t0: float = 0.0
 _stage: str = "runtime"
+_html: tuple[str, int, int] | None = None   # (page to write, fd to read events back, owner pid)
 
 
 def enable(target: str = "1") -> None:
@@ -43,6 +45,17 @@ def enable(target: str = "1") -> None:
         _fd, _json = os.dup(2), False
     elif target == "json":
         _fd, _json = os.dup(2), True
+    elif target.endswith(".html"):
+        # Events go to an unnamed file (every stage writes to it, as to any sink);
+        # the process that asked draws the page from it when it exits.
+        import atexit
+        folder = os.path.dirname(os.path.abspath(target))
+        _fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        _json = True
+        global _html
+        _html = (target, os.dup(_fd), os.getpid())
+        os.set_inheritable(_html[1], False)
+        atexit.register(write_html)
     else:
         _fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         _json = True
@@ -119,6 +132,40 @@ def close() -> None:
         _fd = -1
 
 
+def write_html() -> None:
+    """Draw the collected events as FILE.html (only in the process that enabled it)."""
+    global _html
+    if _html is None or _html[2] != os.getpid():
+        return
+    target, fd, _ = _html
+    _html = None
+    chunks, off = [], 0
+    while True:
+        data = os.pread(fd, 1 << 20, off)
+        if not data:
+            break
+        chunks.append(data)
+        off += len(data)
+    os.close(fd)
+    events = []
+    for line in b"".join(chunks).decode(errors="replace").splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            pass
+    from . import timeline
+    import sys
+    argv, words = sys.argv[1:], []
+    for i, a in enumerate(argv):
+        if not a.startswith("--trace") and not (i and argv[i - 1] == "--trace-to"):
+            words.append(a)
+    title = "pycontainer " + " ".join(words)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(timeline.render(events, title=title[:200]))
+    os.rename(tmp, target)
+
+
 def _plain(v):
     if isinstance(v, (str, int, float, bool)) or v is None:
         return v
@@ -130,5 +177,6 @@ def _plain(v):
 
 
 def _short(v) -> str:
-    s = v if isinstance(v, str) else json.dumps(v)
-    return s if len(s) <= 120 else s[:117] + "..."
+    # Whole values, never cut: a student reads the capability list or the
+    # mount options in full.
+    return v if isinstance(v, str) else json.dumps(v)

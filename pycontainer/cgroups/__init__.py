@@ -36,11 +36,12 @@ import os
 import posixpath
 
 from ..errors import CgroupError
+from . import fs
 from . import mounts as _mounts
 
 __all__ = ["CgroupError", "DEFAULT_PARENT", "detect", "gc", "open", "resolve_path"]
 
-DEFAULT_PARENT = "/pycontainer"
+DEFAULT_PARENT = fs.DEFAULT_PARENT
 
 
 def detect(mountinfo: str = "/proc/self/mountinfo") -> str:

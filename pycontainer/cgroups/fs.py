@@ -17,6 +17,8 @@ import time
 from .. import trace
 from ..errors import CgroupError
 
+DEFAULT_PARENT = "/pycontainer"     # containers without a cgroupsPath live below it
+
 _HINTS = {
     _errno.ENOENT: "this kernel or hierarchy has no such file (controller or feature missing)",
     _errno.EINVAL: "the kernel refused the value",

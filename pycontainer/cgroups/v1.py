@@ -68,6 +68,7 @@ class Manager:
                 made += fs.makedirs(d, self._root(d))
             if "cpuset" in self.dirs:
                 self._fill_cpuset(self.dirs["cpuset"])
+            self._rt_parents(res)
             resources.apply_v1(self.dirs, res)
         except BaseException:
             fs.remove(made)
@@ -86,6 +87,38 @@ class Manager:
                 if os.path.exists(f) and not fs.read_or(f):
                     fs.write(f, fs.read(os.path.join(os.path.dirname(d), name)))
 
+    def _rt_parents(self, res: dict | None) -> None:
+        """Real-time bandwidth is handed down: a cgroup can get no more cpu.rt_runtime_us
+        than its parent has left for its children (sched-rt-group.rst), and a new
+        /pycontainer starts with 0. Raise each ancestor below the hierarchy root, down
+        from the top, to what its children then hold, as runc's users set up by hand
+        (docker's --cpu-rt-runtime does the same). Only under the default parent: other
+        ancestors are not ours to change."""
+        want = ((res or {}).get("cpu") or {}).get("realtimeRuntime") or 0
+        leaf = self.dirs.get("cpu")
+        if want <= 0 or leaf is None:
+            return
+        root = self._root(leaf)
+        top = root.rstrip("/") + fs.DEFAULT_PARENT
+        if not leaf.startswith(top + "/"):
+            return
+        chain, d = [], os.path.dirname(leaf)
+        while len(d) >= len(top):
+            chain.append(d)
+            d = os.path.dirname(d)
+        below, needs = leaf, []
+        for d in chain:                      # bottom-up: what each ancestor must hold
+            others = sum(fs.read_int(os.path.join(d, n, "cpu.rt_runtime_us"), 0)
+                         for n in os.listdir(d)
+                         if os.path.join(d, n) != below and os.path.isdir(os.path.join(d, n)))
+            want += others
+            needs.append((d, want))
+            below = d
+        for d, need in reversed(needs):      # then top-down: a parent before its child
+            f = os.path.join(d, "cpu.rt_runtime_us")
+            if fs.read_int(f, 0) < need:
+                fs.write(f, str(need), "linux.resources.cpu.realtimeRuntime (parent cgroup)")
+
     def add_pid(self, pid: int) -> None:
         for d in self.hierarchies:
             fs.write_pid(d, pid)
@@ -95,6 +128,7 @@ class Manager:
 
         Device rules are left as they are: an update rewrites only what it names.
         """
+        self._rt_parents(res)
         resources.apply_v1(self.dirs, res, devices=False)
 
     # --- processes ----------------------------------------------------------------

@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 
-from .. import capabilities
+from .. import capabilities, procattrs, userenv
 from .. import state as st
 from .. import syscalls as sc
 from .. import trace
@@ -177,12 +177,16 @@ def _exec_process(ctx: ExecContext) -> None:
             I._setup_console(ctx, proc, mount_console=False)
         for r in proc.get("rlimits", []):
             I._setrlimit(r)
+        procattrs.apply_process(proc)       # scheduler, ioPriority (runc's setns init)
         env = proc.get("env", [])
         if ctx.seccomp and not proc.get("noNewPrivileges"):
             ctx.seccomp(proc)   # without NNP a filter needs CAP_SYS_ADMIN: before the drop
         caps = proc.get("capabilities")
         if caps is not None:
             capabilities.drop_bounding(caps.get("bounding", []), capabilities.last_cap())
+        uid = proc.get("user", {}).get("uid", 0)
+        userenv.fix_stdio(uid)                              # runc's setupUser
+        proc["env"] = userenv.prepare_env(proc.get("env", []), uid)
         I._set_user(proc.get("user", {}), keep_caps=caps is not None,
                     in_userns=os.readlink("/proc/self/ns/user") != os.readlink("/proc/1/ns/user"))
         path = I.find_program(proc["args"][0], env, proc.get("cwd", "/"))

@@ -28,7 +28,7 @@ import sys
 
 import prctl  # noqa: F401  (imported here so it is loaded before pivot_root)
 
-from .. import capabilities, hooks, namespaces, rootfs
+from .. import capabilities, hooks, namespaces, procattrs, rootfs, userenv
 from .. import syscalls as sc
 from .. import trace
 from ..errors import ContainerSetupError, ExecError, MountError, SpecError
@@ -68,6 +68,8 @@ def stage1(ctx) -> None:
         # The cgroup namespace must come after joining the cgroup (done by the
         # runtime before GO), so the container sees its own cgroup as '/'.
         namespaces.unshare(flags)
+        if flags & sc.CLONE_NEWTIME:
+            procattrs.write_time_offsets(ctx.spec.get("linux", {}))   # before anyone is inside
         pid = os.fork()
         if pid == 0:
             try:
@@ -133,7 +135,9 @@ def init(ctx) -> None:
                 sc.setdomainname(spec["domainname"])
         stage = "sysctl"
         for key, value in linux.get("sysctl", {}).items():
-            path = "/proc/sys/" + key.replace(".", "/")
+            seps = [i for i in (key.find("."), key.find("/")) if i >= 0]
+            slashed = bool(seps) and key[min(seps)] == "/"          # sysctl.d(5) spelling
+            path = "/proc/sys/" + (key if slashed else key.replace(".", "/"))
             with trace.step("write", "linux.sysctl", file=path, value=value):
                 try:
                     _write_proc(path, value)
@@ -144,6 +148,9 @@ def init(ctx) -> None:
         stage = "masked-paths"
         rootfs.mask_paths(linux.get("maskedPaths", []))
         rootfs.readonly_paths(linux.get("readonlyPaths", []))
+
+        stage = "cwd"
+        userenv.make_cwd(proc.get("cwd", "/"), proc.get("user", {}))   # before a read-only root
 
         stage = "console"
         if proc.get("terminal"):
@@ -158,6 +165,8 @@ def init(ctx) -> None:
                 _setrlimit(r)
         env = proc.get("env", [])
         path = find_program(proc["args"][0], env, proc.get("cwd", "/"))
+        procattrs.apply_linux(linux)        # memoryPolicy, personality
+        procattrs.apply_process(proc)       # scheduler, ioPriority: while we have every cap
 
         if ctx.seccomp and not proc.get("noNewPrivileges"):
             ctx.seccomp(proc)   # without NNP a filter needs CAP_SYS_ADMIN: load it before the drop (runc)
@@ -167,6 +176,9 @@ def init(ctx) -> None:
             with trace.step("prctl PR_CAPBSET_DROP", "process.capabilities.bounding",
                             keep=caps.get("bounding", [])):
                 capabilities.drop_bounding(caps.get("bounding", []), capabilities.last_cap())
+        uid = proc.get("user", {}).get("uid", 0)
+        userenv.fix_stdio(uid)                              # runc's setupUser
+        proc["env"] = userenv.prepare_env(proc.get("env", []), uid)
         _set_user(proc.get("user", {}), keep_caps=caps is not None, in_userns=in_userns)
         if caps is not None:
             with trace.step("capset", "process.capabilities", effective=caps.get("effective", []),
@@ -380,6 +392,7 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
     fd = _move_fd_above(report_sock.detach(), keep)
     dmz = exeseal.place(dmz_fd, fd + 1)            # sealed exec helper (CVE-2019-5736)
     trace.event("close_range", "", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
+    trace.event("execve", "process.args", path=path, args=proc["args"], cwd=proc.get("cwd", "/"))
     trace.close()
     if fd > keep:
         sc.close_range(keep, fd - 1)

@@ -8,7 +8,6 @@ does), unless ``--rm``; runc's verbs keep runc's status 1.
 import json
 import os
 import socket
-import sys
 
 import pytest
 
@@ -159,21 +158,7 @@ def test_runc_verbs_keep_status_1(cli, bundle, dleak):
         cli("delete", "--force", cid)
 
 
-@pytest.fixture
-def this_tree_python(tmp_path, monkeypatch):
-    """The API's helper runs ``sys.executable -I -m pycontainer.api``: -I ignores the cwd and
-    PYTHONPATH, so it would import whatever tree the venv's editable install names. This
-    wrapper makes it import this worktree's code."""
-    from conftest import ROOT
-    w = tmp_path / "python"
-    w.write_text(f"#!{sys.executable} -I\nimport runpy, sys\nsys.path.insert(0, {ROOT!r})\n"
-                 "sys.argv = ['api'] + sys.argv[4:]\n"
-                 "runpy.run_module('pycontainer.api', run_name='__main__')\n")
-    w.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(w))
-
-
-def test_api_exec_run_and_sandbox_and_run(cli, dleak, this_tree_python):
+def test_api_exec_run_and_sandbox_and_run(cli, dleak):
     import pycontainer
     from pycontainer.api import ContainerError
     with pycontainer.Client(root=cli.root) as client:
@@ -202,7 +187,7 @@ def test_api_exec_run_and_sandbox_and_run(cli, dleak, this_tree_python):
         kept.remove()
 
 
-def test_api_create_then_start_of_a_missing_program(cli, dleak, this_tree_python):
+def test_api_create_then_start_of_a_missing_program(cli, dleak):
     import pycontainer
     from pycontainer.api import APIError
     with pycontainer.Client(root=cli.root) as client:

@@ -58,7 +58,7 @@ def test_missing_bundle_and_config(cli, tmp_path, leakcheck):
     (lambda c: c["process"].update(user={"uid": "root"}) or c, "process.user.uid"),
     (lambda c: c["root"].update(path="missing") or c, "root.path"),
     (lambda c: c["process"]["capabilities"]["bounding"].append("CAP_BOGUS") or c, "CAP_BOGUS"),
-    (lambda c: c["linux"].update(sysctl={"kernel.panic": "1"}) or c, "not namespaced"),
+    (lambda c: c["linux"].update(sysctl={"kernel.panic": "1"}) or c, "not in a separate kernel namespace"),
     (lambda c: c.update(hooks={"prestart": [{"path": "rel"}]}) or c, "hooks.prestart"),
 ])
 def test_invalid_config(cli, bundle, leakcheck, mutate, needle):
@@ -157,10 +157,16 @@ def test_gc_reclaims_a_create_killed_mid_way(cli, bundle, leakcheck):
     cid = new_id()
     proc = subprocess.Popen(cli.cmd("create", "--bundle", bundle.path, cid),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):          # wait until the init exists (state has a pid)
-        p = cli("state", cid)
-        if p.returncode == 0 and json.loads(p.stdout)["pid"]:
-            break
+    # Wait until the init exists (the record has a pid); not with `state`, which waits
+    # for a create in progress to finish (it never reports "creating" to its caller).
+    rec = os.path.join(cli.root, cid, "state.json")
+    for _ in range(200):
+        try:
+            with open(rec) as f:
+                if json.load(f)["pid"]:
+                    break
+        except (OSError, ValueError):
+            pass
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -179,10 +185,12 @@ def test_gc_reclaims_a_create_killed_mid_way(cli, bundle, leakcheck):
     cli("delete", "--force", keep)
 
 
-def test_missing_cwd_fails_create(cli, bundle, leakcheck):
-    bundle.config["process"]["cwd"] = "/does/not/exist"
+def test_cwd_that_is_not_a_directory_fails_create(cli, bundle, leakcheck):
+    # A missing cwd is created, as runc does (test_runc_parity); a file or a path through
+    # a file is an error.
+    bundle.config["process"]["cwd"] = "/etc/passwd/sub"
     bundle.write()
-    _one_line_error(cli.create(new_id(), bundle.path), "process.cwd", "/does/not/exist")
+    _one_line_error(cli.create(new_id(), bundle.path), "process.cwd", "/etc/passwd/sub")
     bundle.config["process"]["cwd"] = "/etc/passwd"
     bundle.write()
     _one_line_error(cli("run", "-b", bundle.path, new_id()), "not a directory")

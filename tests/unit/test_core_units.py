@@ -79,7 +79,7 @@ def test_default_spec_is_valid(tmp_path):
     (lambda c: c["process"].__setitem__("oomScoreAdj", 5000), "oomScoreAdj"),
     (lambda c: c["linux"].__setitem__("uidMappings", [{"containerID": 0, "hostID": 1, "size": 1}]),
      "needs a user namespace"),
-    (lambda c: c["linux"]["namespaces"].remove({"type": "uts"}), "hostname needs a new uts"),
+    (lambda c: c["linux"]["namespaces"].remove({"type": "uts"}), "hostname without a private UTS"),
     (lambda c: c["linux"].__setitem__("sysctl", {"net.ipv4.ip_forward": 1}), "linux.sysctl"),
     (lambda c: c["linux"].__setitem__("maskedPaths", ["proc/kcore"]), "maskedPaths"),
     (lambda c: c["linux"].__setitem__("rootfsPropagation", "sideways"), "rootfsPropagation"),
@@ -99,9 +99,10 @@ def test_invalid_configs_name_the_field(tmp_path, edit, field):
 
 def test_sysctl_allowlist():
     ns = {"ipc", "network", "uts"}
-    for ok in ("kernel.shmmax", "fs.mqueue.msg_max", "net.ipv4.ip_forward", "kernel.domainname"):
+    for ok in ("kernel.shmmax", "fs.mqueue.msg_max", "net.ipv4.ip_forward", "net/ipv4/ip_forward"):
         spec._check_sysctl(ok, ns)
-    for bad in ("kernel.panic", "vm.swappiness", "fs.file-max"):
+    for bad in ("kernel.panic", "vm.swappiness", "fs.file-max", "kernel.domainname",
+                "kernel.hostname", "user.max_user_namespaces"):
         with pytest.raises(SpecError):
             spec._check_sysctl(bad, ns)
     with pytest.raises(SpecError):

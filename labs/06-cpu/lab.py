@@ -1,0 +1,57 @@
+"""Lab 06's program: a capped busy child, then two busy children sharing one CPU by weight."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import labkit  # noqa: E402
+
+ex = labkit.load_exercise(os.path.dirname(os.path.abspath(__file__)))
+cg = labkit.load_solution("05-memory-oom")
+SECONDS = 2.0
+
+
+def busy_child(path: str, cpu: int | None) -> tuple[int, int]:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+        os.read(r, 1)
+        end = time.monotonic() + SECONDS
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+    os.close(r)
+    cg.join(path, pid)
+    return pid, w
+
+
+def usage(path: str) -> int:
+    stat = dict(l.split() for l in labkit.cgroup_read(path, "cpu.stat").splitlines())
+    return int(stat["usage_usec"])
+
+
+capped = cg.create_cgroup("pycontainer-lab06-capped", ["cpu"])
+ex.set_cpu_max(capped, 20000, 100000)
+pid, go = busy_child(capped, None)
+t0 = time.monotonic()
+os.write(go, b"g")
+os.waitpid(pid, 0)
+wall = time.monotonic() - t0
+capped_share = usage(capped) / 1e6 / wall
+
+light = cg.create_cgroup("pycontainer-lab06-w100", ["cpu"])
+heavy = cg.create_cgroup("pycontainer-lab06-w300", ["cpu"])
+ex.set_cpu_weight(light, 100)
+ex.set_cpu_weight(heavy, 300)
+cpu = min(os.sched_getaffinity(0))
+kids = [busy_child(light, cpu), busy_child(heavy, cpu)]
+for _, go in kids:
+    os.write(go, b"g")
+for pid, _ in kids:
+    os.waitpid(pid, 0)
+labkit.report("06", capped=capped, light=light, heavy=heavy, capped_share=capped_share,
+              light_usec=usage(light), heavy_usec=usage(heavy))

@@ -1,0 +1,148 @@
+"""The verbs ``build``, ``commit``, ``push`` and ``builder prune`` (docker/podman flags).
+
+Thin click commands over ``executor.build``, ``commit.commit`` and
+``image/push.py``; the main CLI registers ``COMMANDS``. Bad input is a
+``BuildError`` (exit 125, one line); a failed RUN exits 1; Ctrl-C 130.
+
+Read: ``docker build``, ``docker commit``, ``docker push`` references.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+_root = click.option("--image-root", "image_root", default=None, envvar="PYCONTAINER_IMAGE_ROOT",
+                     hidden=True)
+
+
+def _state_root(ctx) -> str:
+    obj = ctx.find_root().obj
+    return getattr(obj, "root", "/run/pycontainer")
+
+
+def _pairs(values, flag: str) -> dict:
+    from . import BuildError
+    out = {}
+    for v in values:
+        k, eq, val = v.partition("=")
+        if not k:
+            raise BuildError(f"{flag} {v!r}: want KEY=VALUE")
+        if not eq:
+            if flag != "--build-arg":
+                raise BuildError(f"{flag} {v!r}: want KEY=VALUE")
+            if k not in os.environ:
+                continue                     # docker: K alone takes $K, if set
+            val = os.environ[k]
+        out[k] = val
+    return out
+
+
+@click.command("build")
+@click.option("-t", "--tag", "tags", multiple=True, help="Name the image NAME[:TAG] (repeatable).")
+@click.option("-f", "--file", "file", default=None, help="Containerfile [default: "
+              "CONTEXT/Containerfile, then CONTEXT/Dockerfile].")
+@click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for an ARG.")
+@click.option("--target", default=None, help="Build up to this stage.")
+@click.option("--no-cache", is_flag=True, help="Do not reuse cached steps.")
+@click.option("--pull", "pull", flag_value="always", default="missing",
+              help="Pull the base images even if present.")
+@click.option("--network", default="bridge", show_default=True,
+              type=click.Choice(["none", "bridge", "host"]), help="Network of RUN steps.")
+@click.option("--label", "labels", multiple=True, help="KEY=VALUE label on the image.")
+@click.option("--progress", type=click.Choice(["auto", "plain", "tty"]), default="auto")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.option("--iidfile", default=None, help="Write the image ID to this file.")
+@_root
+@click.argument("context")
+@click.pass_context
+def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, progress, quiet,
+          iidfile, image_root, context):
+    """Build an image from a Containerfile in CONTEXT (docker build)."""
+    from . import executor
+    from ..image import reference
+    from . import BuildError
+    from ..errors import ImageError
+    for t in tags:
+        try:
+            reference.parse(t)
+        except ImageError as exc:
+            raise BuildError(f"-t {t!r}: {exc}") from None
+    opts = executor.Options(context=context, file=file, tags=list(tags),
+                            build_args=_pairs(build_args, "--build-arg"), target=target,
+                            no_cache=no_cache, pull=pull, network=network,
+                            labels=_pairs(labels, "--label"), quiet=quiet,
+                            root=_state_root(ctx), image_root=image_root)
+    img = executor.build(opts)
+    if iidfile:
+        with open(iidfile, "w") as f:
+            f.write(img.id)
+    if quiet:
+        click.echo(img.id)
+        return
+    for t in tags:
+        click.echo(f"Successfully tagged {reference.familiar(reference.parse(t).name)}")
+    click.echo(img.id)
+
+
+@click.command("commit")
+@click.option("-c", "--change", "changes", multiple=True,
+              help="A Containerfile instruction (CMD, ENV, LABEL, ...) for the new image.")
+@click.option("-m", "--message", default=None, help="Commit message (in the history).")
+@click.option("-a", "--author", default=None)
+@click.option("--pause/--no-pause", "-p", default=True, show_default=True,
+              help="Freeze the container while its changes are read.")
+@_root
+@click.argument("container")
+@click.argument("image", required=False)
+@click.pass_context
+def commit(ctx, changes, message, author, pause, image_root, container, image):
+    """Make an image of a container's changes (docker commit)."""
+    from . import commit as commit_mod
+    img = commit_mod.commit(_state_root(ctx), container, image, changes=list(changes),
+                            message=message, author=author, pause=pause, image_root=image_root)
+    click.echo(img.id)
+
+
+@click.command("push")
+@click.option("--insecure", is_flag=True, default=None, help="Plain HTTP (default only for "
+              "localhost/127.0.0.1 registries).")
+@click.option("--chunk-size", default=None, type=int, hidden=True)
+@click.option("-q", "--quiet", is_flag=True)
+@_root
+@click.argument("image")
+@click.argument("destination", required=False)
+def push(insecure, chunk_size, quiet, image_root, image, destination):
+    """Push IMAGE to a registry, as DESTINATION if given (docker push)."""
+    from ..image import push as push_mod
+    from ..image.store import Store
+    kw = {"chunk_size": chunk_size} if chunk_size else {}
+    digest = push_mod.push(Store(image_root), image, destination, insecure=insecure,
+                           log=None if quiet else (lambda m: click.echo(m, err=True)), **kw)
+    click.echo(digest)
+
+
+@click.group("builder")
+def builder():
+    """Manage the build cache."""
+
+
+@builder.command("prune")
+@_root
+def builder_prune(image_root):
+    """Forget the build cache and delete the unnamed images it kept."""
+    from ..image.store import Store
+    from .cache import Cache
+    st = Store(image_root)
+    n = Cache(st).prune()
+    for line in st.gc(dangling=True):
+        click.echo(line)
+    click.echo(f"forgot {n} cached step(s)")
+
+
+COMMANDS = [build, commit, push, builder]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(build())

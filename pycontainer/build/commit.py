@@ -1,0 +1,98 @@
+"""``commit``: a container's overlay upper dir as a new layer on its image (docker commit).
+
+The container's changes are exactly its overlayfs upper dir
+(``<containers>/<id>/upper``); ``image/layerwriter.py`` writes them as one
+layer, the same writer a build uses. The new image's config is the
+container's image config with the ``-c`` instructions applied (CMD,
+ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL,
+HEALTHCHECK, ONBUILD, as docker allows), a history entry (``-m``), and
+``author`` (``-a``). A running container is frozen (cgroup freezer, as
+``pause``) while its upper dir is read, unless ``--no-pause``.
+
+Read: ``docker commit`` reference; overlayfs.rst ("upper and lower").
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+
+from . import BuildError
+
+CHANGES = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME", "WORKDIR",
+           "STOPSIGNAL", "HEALTHCHECK", "SHELL")
+
+
+def _resolve(root: str, ref: str) -> str:
+    """A container ID, or a unique prefix of one (as docker accepts)."""
+    from .. import state
+    ids = state.list_ids(root)
+    if ref in ids:
+        return ref
+    hits = [i for i in ids if ref and i.startswith(ref)]
+    if len(hits) != 1:
+        raise BuildError(f"commit: container {ref!r} " +
+                         ("is ambiguous" if hits else "does not exist"))
+    return hits[0]
+
+
+class _Cfg:
+    def __init__(self, config):
+        self.config = config
+        self.shell = ["/bin/sh", "-c"]
+        self.cmd_set = False
+
+
+def commit(root: str, container: str, name: str | None, *, changes=(), message=None,
+           author=None, pause=True, image_root=None):
+    """Commit ``container``; returns the new store Image (named ``name`` if given)."""
+    from ..container import Runtime
+    from ..image import layerwriter, reference
+    from ..image.rootfs import ANN_DIR
+    from ..image.store import Store
+    from . import containerfile as cf, metadata
+    rt = Runtime(root)
+    cid = _resolve(root, container)
+    record = rt.state(cid)
+    cdir = (record.get("annotations") or {}).get(ANN_DIR) or ""
+    upper = os.path.join(cdir, "upper") if cdir else ""
+    store = Store(image_root)
+    hold = store.holds().get(cid)
+    if not hold or not os.path.isdir(upper):
+        raise BuildError(f"commit {cid}: not a container made from an image (no image "
+                         "overlay to commit)")
+    if name:
+        reference.parse(name)
+    ins = cf.parse("\n".join(changes), "--change") if changes else []
+    for i in ins:
+        if i.keyword not in CHANGES:
+            raise BuildError(f"commit: --change {i.keyword}: not allowed (allowed: "
+                             f"{', '.join(CHANGES)})")
+    base = store.resolve(hold["image"], builtin=False)
+    cfg = copy.deepcopy(base.config)
+    st = _Cfg(cfg)
+    st.config.setdefault("config", {})
+    env = {}
+    for item in st.config["config"].get("Env") or []:
+        k, _, v = item.partition("=")
+        env[k] = v
+    for i in ins:
+        metadata.apply(st, i, env)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cfg["created"] = now
+    if author:
+        cfg["author"] = author
+    cfg.setdefault("history", []).append(
+        {"created": now, "created_by": "pycontainer commit " + cid,
+         **({"comment": message} if message else {}), **({"author": author} if author else {})})
+    paused = False
+    if pause and record.get("status") == "running":
+        rt.pause(cid)
+        paused = True
+    try:
+        layer = layerwriter.add_layer(store, upper)
+    finally:
+        if paused:
+            rt.resume(cid)
+    return layerwriter.add_image(store, base.manifest, cfg, [layer], [name] if name else [])

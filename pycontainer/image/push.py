@@ -1,0 +1,235 @@
+"""``push``: an image from the store to an OCI distribution registry.
+
+The distribution spec's push flow (``spec.md``, "Push"), per blob (layers,
+then the config):
+
+1. ``HEAD /v2/<repo>/blobs/<digest>``: 200 means the registry has it; skip.
+2. Cross-repository mount, where we know another repository of the same
+   registry holds it (``POST .../blobs/uploads/?mount=<digest>&from=<repo>``):
+   201 means mounted; 202 means "no, upload it" (the session is used).
+3. Otherwise ``POST .../blobs/uploads/`` opens a session (202 + Location);
+   a blob up to ``chunk_size`` goes in one ``PUT <location>?digest=``
+   (monolithic); a larger one in ``PATCH`` chunks with ``Content-Range``,
+   each answer giving the next Location, closed by ``PUT ?digest=``.
+
+Then ``PUT /v2/<repo>/manifests/<tag>`` with the manifest's media type;
+the registry's ``Docker-Content-Digest`` must equal ours. A 401 with a
+``Bearer`` challenge fetches a token for ``repository:<repo>:pull,push``
+(and the mount source's ``:pull``) and retries once. Plain HTTP only for
+loopback registries unless ``insecure``.
+
+Read: OCI distribution-spec ``spec.md`` ("Pushing blobs", "Pushing
+manifests", "Mounting a blob from another repository"); Docker token
+authentication spec.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+
+from ..errors import ImageError
+from . import reference
+
+CHUNK = 16 << 20
+USER_AGENT = "pycontainer/0.1"
+
+
+class _Session:
+    def __init__(self, ref, insecure: bool, timeout: float, auth, log):
+        import urllib.request
+        self.ref, self.timeout, self.auth, self.log = ref, timeout, auth, log
+        self.base = f"{'http' if insecure else 'https'}://{ref.api_host}"
+        self.token = None
+        self.scopes = {f"repository:{ref.repository}:pull,push"}
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def request(self, method: str, path: str, data=None, headers=None, _retry=True):
+        """(status, headers, body) for any HTTP status; only transport errors raise."""
+        import socket
+        import urllib.error
+        import urllib.request
+        url = path if path.startswith("http") else self.base + path
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"User-Agent": USER_AGENT, **(headers or {})})
+        if self.token:
+            req.add_unredirected_header("Authorization", f"Bearer {self.token}")
+        try:
+            with self.opener.open(req, timeout=self.timeout) as r:
+                return r.status, r.headers, r.read(1 << 20)
+        except urllib.error.HTTPError as exc:
+            body = exc.read(1 << 16)
+            if exc.code == 401 and _retry:
+                self.authenticate(exc.headers.get("WWW-Authenticate", ""))
+                if hasattr(data, "seek"):
+                    data.seek(0)
+                return self.request(method, path, data, headers, _retry=False)
+            return exc.code, exc.headers, body
+        except (socket.timeout, TimeoutError):
+            raise ImageError(f"push: registry {self.ref.api_host}: no answer within "
+                             f"{self.timeout:g}s for {method} {url}") from None
+        except urllib.error.URLError as exc:
+            hint = " (a plain-HTTP registry? use --insecure)" if "SSL" in str(exc.reason) else ""
+            raise ImageError(f"push: cannot reach registry {self.ref.api_host}: "
+                             f"{exc.reason}{hint}") from None
+
+    def authenticate(self, challenge: str) -> None:
+        import urllib.parse
+        import urllib.request
+        scheme, _, params = challenge.partition(" ")
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        if scheme.lower() != "bearer" or "realm" not in fields:
+            raise ImageError(f"push: registry {self.ref.api_host} wants {scheme or 'an'} auth; "
+                             "only bearer tokens are supported")
+        q = [("scope", s) for s in sorted(self.scopes)]
+        if fields.get("service"):
+            q.append(("service", fields["service"]))
+        url = fields["realm"] + ("&" if "?" in fields["realm"] else "?") + urllib.parse.urlencode(q)
+        req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+        if self.auth:
+            cred = base64.b64encode(":".join(self.auth).encode()).decode()
+            req.add_unredirected_header("Authorization", f"Basic {cred}")
+        try:
+            with self.opener.open(req, timeout=self.timeout) as r:
+                body = json.loads(r.read(1 << 20))
+        except Exception as exc:  # noqa: BLE001 - any failure: one line
+            raise ImageError(f"push: token request to {fields['realm']} failed: {exc}") from None
+        self.token = body.get("token") or body.get("access_token")
+        if not self.token:
+            raise ImageError(f"push: token service {fields['realm']} gave no token")
+
+    def fail(self, what: str, status: int, body: bytes) -> ImageError:
+        try:
+            errs = json.loads(body).get("errors") or []
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs)
+        except (ValueError, AttributeError):
+            detail = body[:200].decode("utf-8", "replace")
+        return ImageError(f"push {self.ref.short}: {what}: HTTP {status}" +
+                          (f" ({detail})" if detail else ""))
+
+
+def push(store, src: str, dest: str | None = None, *, insecure: bool | None = None,
+         timeout: float = 60.0, chunk_size: int = CHUNK, mount_from: str | None = None,
+         auth=None, log=None) -> str:
+    """Push image ``src`` of ``store`` as ``dest`` (default: ``src``); returns the manifest digest."""
+    info = store.inspect(src)
+    if dest is None and (src.startswith("sha256:") or not info["RepoTags"]):
+        raise ImageError(f"push {src}: give a destination (registry/repository[:tag])")
+    ref = reference.parse(dest or src)
+    if ref.registry == "localhost":
+        raise ImageError(f"push {ref.short}: 'localhost/' names images built here; give a "
+                         "destination registry (host:port/repository[:tag])")
+    if insecure is None:
+        insecure = ref.api_host.split(":")[0] in ("127.0.0.1", "localhost", "[::1]")
+    s = _Session(ref, insecure, timeout, auth, log or (lambda m: None))
+    if mount_from:
+        s.scopes.add(f"repository:{mount_from}:pull")
+    repo = ref.repository
+    digest = info["Digest"]
+    manifest_bytes = _read(store.blob_path(digest))
+    m = json.loads(manifest_bytes)
+    seen = _Seen(store, ref.api_host)
+    for desc in list(m["layers"]) + [m["config"]]:
+        src = mount_from or seen.repo_with(desc["digest"], repo)
+        if src:
+            s.scopes.add(f"repository:{src}:pull")
+        _blob(s, store, repo, desc, chunk_size, src)
+    mt = m.get("mediaType") or info["MediaType"]
+    status, headers, body = s.request("PUT", f"/v2/{repo}/manifests/{ref.tag or digest}",
+                                      manifest_bytes, {"Content-Type": mt})
+    if status not in (200, 201):
+        raise s.fail("PUT manifest", status, body)
+    got = headers.get("Docker-Content-Digest")
+    if got and got != digest:
+        raise ImageError(f"push {ref.short}: the registry stored the manifest as {got}, "
+                         f"not {digest}")
+    s.log(f"{ref.short}: digest: {digest} size: {len(manifest_bytes)}")
+    seen.add([d["digest"] for d in list(m["layers"]) + [m["config"]]], repo)
+    return digest
+
+
+class _Seen:
+    """Which repository of a registry we pushed each blob to: a mount source next time.
+
+    Kept in ``<image root>/push-seen.json`` ({registry: {digest: repository}});
+    a stale entry only costs one refused mount (the registry answers 202 and
+    the upload goes on in the same session)."""
+
+    def __init__(self, store, host: str):
+        self.path, self.host = store.path("push-seen.json"), host
+        try:
+            with open(self.path) as f:
+                self.data = json.load(f)
+        except (OSError, ValueError):
+            self.data = {}
+
+    def repo_with(self, digest: str, not_repo: str) -> str | None:
+        r = self.data.get(self.host, {}).get(digest)
+        return r if r and r != not_repo else None
+
+    def add(self, digests, repo: str) -> None:
+        reg = self.data.setdefault(self.host, {})
+        for d in digests:
+            reg[d] = repo
+        tmp = f"{self.path}.{os.getpid()}"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(self.data, f)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass                                   # only an optimisation
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _blob(s: _Session, store, repo: str, desc: dict, chunk: int, mount_from) -> None:
+    import urllib.parse
+    d, size = desc["digest"], desc["size"]
+    status, _, _ = s.request("HEAD", f"/v2/{repo}/blobs/{d}")
+    if status == 200:
+        s.log(f"{d[7:19]}: already exists")
+        return
+    path = store.blob_path(d)
+    if not os.path.isfile(path):
+        raise ImageError(f"push: blob {d} is not in the store {store.root}")
+    q = f"?mount={d}&from={urllib.parse.quote(mount_from)}" if mount_from else ""
+    status, headers, body = s.request("POST", f"/v2/{repo}/blobs/uploads/{q}", b"",
+                                      {"Content-Length": "0"})
+    if status == 201:
+        s.log(f"{d[7:19]}: mounted from {mount_from}")
+        return
+    if status != 202 or not headers.get("Location"):
+        raise s.fail(f"start upload of {d[:19]}", status, body)
+    loc = urllib.parse.urljoin(s.base + "/", headers["Location"])
+    with open(path, "rb") as f:
+        if size <= chunk:
+            data = f.read()
+            status, _, body = s.request("PUT", _with_digest(loc, d), data,
+                                        {"Content-Type": "application/octet-stream",
+                                         "Content-Length": str(len(data))})
+        else:
+            off = 0
+            while off < size:
+                data = f.read(chunk)
+                status, headers, body = s.request(
+                    "PATCH", loc, data, {"Content-Type": "application/octet-stream",
+                                         "Content-Length": str(len(data)),
+                                         "Content-Range": f"{off}-{off + len(data) - 1}"})
+                if status != 202:
+                    raise s.fail(f"upload chunk of {d[:19]} at {off}", status, body)
+                loc = urllib.parse.urljoin(s.base + "/", headers.get("Location") or loc)
+                off += len(data)
+            status, _, body = s.request("PUT", _with_digest(loc, d), b"",
+                                        {"Content-Length": "0"})
+    if status != 201:
+        raise s.fail(f"finish upload of {d[:19]}", status, body)
+    s.log(f"{d[7:19]}: pushed {size} bytes")
+
+
+def _with_digest(loc: str, digest: str) -> str:
+    return loc + ("&" if "?" in loc else "?") + "digest=" + digest

@@ -1,0 +1,73 @@
+"""Ending a container's processes: its init, then whatever is left in its cgroup;
+and the foreground's side of a program's end: forwarding our signals to it
+and reaping it (wait(2): exit status, or 128+N for signal N, as shells say).
+
+A pid alone may have been reused (the init exited and another process got
+its number), so the init is signalled only while /proc/PID/stat's start
+time is still the one recorded at create (proc(5), field 22), as runc
+does. What else runs in the container is found through its cgroup
+(cgroup.procs); a frozen cgroup is thawed first, or SIGKILL would wait for
+the thaw (cgroups(7), Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from . import state as st
+from . import trace
+from .errors import PyContainerError
+
+
+def kill_init(record: dict) -> None:
+    pid = record.get("pid") or 0
+    if pid > 0 and st.proc_start_time(pid) == record.get("pid_start"):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while st.proc_start_time(pid) == record.get("pid_start") and time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)   # ours if we are its (sub)reaper
+            except ChildProcessError:
+                pass
+            time.sleep(0.002)
+
+
+def kill_cgroup(cg) -> None:
+    try:
+        if cg.frozen():
+            cg.thaw()
+    except PyContainerError:
+        pass
+    deadline = time.monotonic() + 10
+    try:
+        while cg.pids() and time.monotonic() < deadline:
+            cg.kill_all(signal.SIGKILL)
+            time.sleep(0.005)
+    except PyContainerError:
+        pass
+
+
+def forward_signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def wait_exit(pid: int) -> int:
+    """Reap our child ``pid``; its exit status, 128+N if signal N killed it (0 if not ours)."""
+    while True:
+        try:
+            wpid, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return 0
+        if wpid == pid:
+            code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            trace.event("exit", "", pid=pid, status=code,
+                        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
+            return code

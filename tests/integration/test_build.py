@@ -1,0 +1,730 @@
+"""``pycontainer build``, ``commit``, ``push``, ``images.build``: real builds, offline, as root.
+
+Every RUN step is a real pycontainer container (``--network none``) on the
+built-in images (busybox, localhost/python:3.11). The checks look at the
+result from outside: the image config (``image inspect``), the layer blobs
+in the store (tar entries, whiteouts), the files as a container of the new
+image sees them, and what is left on the host afterwards (``leakcheck``:
+mounts, cgroups, state; plus no build dirs under the containers dir and no
+half-written blob in the store's ingest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.root
+
+CDIR = "/var/lib/pycontainer/containers"
+
+
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture
+def pc(cli, image_root):
+    def call(*args, **kw):
+        env = dict(os.environ, PYCONTAINER_IMAGE_ROOT=image_root)
+        env.update(kw.pop("env", {}))
+        return cli(*args, env=env, timeout=kw.pop("timeout", 300), **kw)
+    call.image_root = image_root
+    return call
+
+
+def ctx(tmp_path, files: dict, name="ctx") -> str:
+    d = tmp_path / name
+    d.mkdir(exist_ok=True)
+    for rel, content in files.items():
+        p = d / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+    return str(d)
+
+
+def build(pc, context, *args, ok=True):
+    p = pc("build", "--network", "none", *args, context)
+    if ok:
+        assert p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+def inspect(pc, ref) -> dict:
+    p = pc("image", "inspect", ref)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)[0]
+
+
+def run(pc, ref, *cmd) -> str:
+    p = pc("run", "--rm", "--net", "none", ref, *cmd)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def layer_names(pc, ref, index=-1) -> list[str]:
+    d = inspect(pc, ref)["Layers"][index]["digest"]
+    with tarfile.open(os.path.join(pc.image_root, "blobs", "sha256", d[7:])) as tf:
+        return tf.getnames()
+
+
+def build_dirs() -> list[str]:
+    return sorted(n for n in os.listdir(CDIR) if n.startswith("build-")) \
+        if os.path.isdir(CDIR) else []
+
+
+def store_state(pc) -> tuple:
+    idx = os.path.join(pc.image_root, "index.json")
+    data = open(idx, "rb").read() if os.path.exists(idx) else b""
+    ingest = os.path.join(pc.image_root, "ingest")
+    return (hashlib.sha256(data).hexdigest(),
+            sorted(os.listdir(ingest)) if os.path.isdir(ingest) else [],
+            sorted(n for n in os.listdir(os.path.join(pc.image_root, "layers"))
+                   if n.startswith(".tmp")) if os.path.isdir(os.path.join(pc.image_root, "layers"))
+            else [])
+
+
+def _mine() -> tuple:
+    """Cgroups and mounts of build containers (IDs ``build-*``), and build dirs.
+
+    The shared ``leakcheck`` compares every pycontainer cgroup and mount on the
+    host, which other work on the same machine changes meanwhile; this looks
+    only at what a build makes."""
+    cgroups = []
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        for hier in (os.listdir(base) if os.path.isdir(base) else []) + [""]:
+            p = os.path.join(base, hier, "pycontainer")
+            if os.path.isdir(p):
+                cgroups += [os.path.join(p, d) for d in os.listdir(p) if d.startswith("build-")]
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f if "build-" in line]
+    return sorted(set(cgroups)), mounts, build_dirs()
+
+
+@pytest.fixture
+def leakcheck(cli):
+    """Nothing of a build left: no build container's cgroup, mount, dir; empty state root."""
+    yield
+    for _ in range(50):
+        if _mine() == ([], [], []):
+            break
+        time.sleep(0.05)
+    assert _mine() == ([], [], [])
+    left = os.listdir(cli.root) if os.path.isdir(cli.root) else []
+    assert left == [], f"containers left behind: {left}"
+
+
+# --- instructions and the image config -----------------------------------------------------
+
+CONFIG_FILE = r"""# escape=\
+ARG BASE=busybox
+ARG VERSION
+FROM ${BASE} AS base
+ARG VERSION=0.9
+ARG PLAIN
+ENV APP_HOME=/opt/app \
+    GREETING="hello world"
+ENV LEGACY the legacy form
+LABEL org.example.version=$VERSION "quoted key"="v w" default=${UNSET:-fallback}
+WORKDIR $APP_HOME
+WORKDIR sub
+USER 1000:1000
+EXPOSE 8080 53/udp
+VOLUME ["/data"]
+STOPSIGNAL SIGQUIT
+HEALTHCHECK --interval=5s --retries=3 CMD ["true"]
+ONBUILD RUN echo triggered > /onbuild.txt
+SHELL ["/bin/sh", "-ec"]
+ENTRYPOINT ["/bin/echo"]
+CMD ["from", "cmd"]
+"""
+
+
+def test_metadata_instructions_fill_the_image_config(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": CONFIG_FILE})
+    build(pc, c, "-t", "cfg:1", "--build-arg", "VERSION=2.0", "--label", "extra=1")
+    i = inspect(pc, "cfg:1")
+    cfg = i["Config"]
+    assert "APP_HOME=/opt/app" in cfg["Env"] and "GREETING=hello world" in cfg["Env"]
+    assert "LEGACY=the legacy form" in cfg["Env"]
+    assert cfg["Labels"] == {"org.example.version": "2.0", "quoted key": "v w",
+                             "default": "fallback", "extra": "1"}
+    assert cfg["WorkingDir"] == "/opt/app/sub"
+    assert cfg["User"] == "1000:1000"
+    assert cfg["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}}
+    assert cfg["Volumes"] == {"/data": {}}
+    assert cfg["StopSignal"] == "SIGQUIT"
+    assert cfg["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 5 * 10**9, "Retries": 3}
+    assert cfg["OnBuild"] == ["RUN echo triggered > /onbuild.txt"]
+    assert cfg["Entrypoint"] == ["/bin/echo"] and cfg["Cmd"] == ["from", "cmd"]
+    # metadata steps are history entries without layers; WORKDIR made the missing dir
+    hist = i["History"]
+    assert sum(1 for h in hist if not h.get("empty_layer")) == len(i["Layers"])
+    assert any(h["created_by"].startswith("ENV") and h.get("empty_layer") for h in hist)
+    assert run(pc, "cfg:1").strip() == "from cmd"
+    assert run(pc, "cfg:1", "x").strip() == "x"
+    assert build_dirs() == []
+
+
+def test_dockerfile_is_found_when_there_is_no_containerfile(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Dockerfile": "FROM busybox\nLABEL from=dockerfile\n"})
+    build(pc, c, "-t", "df")
+    assert inspect(pc, "df")["Config"]["Labels"] == {"from": "dockerfile"}
+
+
+def test_entrypoint_resets_an_inherited_cmd_and_shell_form_uses_shell(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nCMD [\"sh\"]\n"})
+    build(pc, c, "-t", "basecmd")
+    c2 = ctx(tmp_path, {"Containerfile": "FROM basecmd\nSHELL [\"/bin/sh\", \"-xc\"]\n"
+                        "ENTRYPOINT echo $0 hi\n"}, "c2")
+    build(pc, c2, "-t", "ep")
+    cfg = inspect(pc, "ep")["Config"]
+    assert cfg["Entrypoint"] == ["/bin/sh", "-xc", "echo $0 hi"]
+    assert cfg.get("Cmd") is None
+    assert "hi" in run(pc, "ep")
+
+
+def test_continuations_comments_heredocs_and_the_escape_directive(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "# escape=`\nFROM busybox\n"
+                       "RUN echo one `\n# a comment inside\n\n    two > /cont.txt\n"
+                       "RUN <<EOF\necho from heredoc > /here.txt\necho line2 >> /here.txt\nEOF\n"
+                       "ARG V=val\nCOPY <<EOT /etc/made.txt\ncontent $V \"q\" `$V\nEOT\n"
+                       "COPY <<'EOT' /etc/raw.txt\nraw $V\nEOT\n"
+                       "run cat <<-END > /tabs.txt\n\tindented\n\tEND\n"})
+    build(pc, c, "-t", "syntax")
+    assert run(pc, "syntax", "cat", "/cont.txt") == "one two\n"
+    assert run(pc, "syntax", "cat", "/here.txt") == "from heredoc\nline2\n"
+    assert run(pc, "syntax", "cat", "/etc/made.txt") == "content val \"q\" $V\n"
+    assert run(pc, "syntax", "cat", "/etc/raw.txt") == "raw $V\n"
+    assert run(pc, "syntax", "cat", "/tabs.txt") == "indented\n"
+
+
+# --- COPY / ADD --------------------------------------------------------------------------
+
+def test_copy_semantics_owners_modes_wildcards_and_dockerignore(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {
+        "Containerfile": "FROM busybox\nWORKDIR /w\n"
+                         "COPY file.txt .\n"
+                         "COPY file.txt /renamed.txt\n"
+                         "COPY dir /dest/\n"
+                         "COPY *.md /docs/\n"
+                         "COPY --chown=1234:5678 --chmod=600 file.txt /owned.txt\n"
+                         "COPY --chown=nobody file.txt /nobody.txt\n"
+                         "COPY ign /ign/\n",
+        "file.txt": "F\n", "dir/a": "A\n", "dir/sub/b": "B\n",
+        "one.md": "1", "two.md": "2", "three.txt": "3",
+        "ign/keep.log": "k", "ign/drop.log": "d", "ign/other": "o", "secret.key": "s",
+        ".dockerignore": "# comment\n*.key\nign/*.log\n!ign/keep.log\n"})
+    os.chmod(os.path.join(c, "dir", "a"), 0o751)
+    os.symlink("a", os.path.join(c, "dir", "link"))
+    build(pc, c, "-t", "cp")
+    out = run(pc, "cp", "sh", "-c",
+              "cat /w/file.txt /renamed.txt /dest/a /dest/sub/b; ls /docs; "
+              "stat -c '%n %u:%g %a' /dest/a /owned.txt /nobody.txt /w/file.txt; "
+              "readlink /dest/link; ls /ign; ls / | grep -c secret || true")
+    lines = out.split("\n")
+    assert lines[:4] == ["F", "F", "A", "B"]
+    assert lines[4:6] == ["one.md", "two.md"]
+    assert lines[6:10] == ["/dest/a 0:0 751", "/owned.txt 1234:5678 600",
+                           "/nobody.txt 65534:65534 644", "/w/file.txt 0:0 644"]
+    assert lines[10] == "a"
+    assert lines[11:13] == ["keep.log", "other"]
+    assert lines[13] == "0"
+
+
+def test_add_extracts_a_local_tar_and_fetches_a_url(pc, tmp_path, leakcheck):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        data = b"inside the tar\n"
+        ti = tarfile.TarInfo("pkg/readme")
+        ti.size = len(data)
+        tf.addfile(ti, io.BytesIO(data))
+    body = b"from the url\n"
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        port = srv.server_address[1]
+        c = ctx(tmp_path, {"Containerfile": f"FROM busybox\nADD bundle.tar.gz /opt/\n"
+                           f"ADD http://127.0.0.1:{port}/files/data.txt /fetched/\n",
+                           "bundle.tar.gz": buf.getvalue()})
+        build(pc, c, "-t", "addimg")
+    finally:
+        srv.shutdown()
+    assert run(pc, "addimg", "cat", "/opt/pkg/readme") == "inside the tar\n"
+    out = run(pc, "addimg", "stat", "-c", "%a", "/fetched/data.txt")
+    assert out.strip() == "600"
+    assert run(pc, "addimg", "cat", "/fetched/data.txt") == "from the url\n"
+
+
+# --- layers ---------------------------------------------------------------------------------
+
+def test_run_layer_has_whiteouts_opaque_dirs_links_and_owners(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile":
+                       "FROM busybox\nRUN mkdir -p /d/x && echo 1 > /d/x/f && echo k > /keep\n"
+                       "RUN rm /bin/ls /keep && rm -rf /d && mkdir /d && echo new > /d/g && "
+                       "echo h > /h1 && ln /h1 /h2 && ln -s /h1 /sl && chown 7:8 /h1 && "
+                       "chmod 4755 /h1\n"})
+    build(pc, c, "-t", "layers")
+    names = layer_names(pc, "layers")
+    assert "bin/.wh.ls" in names and ".wh.keep" in names
+    assert "d/.wh..wh..opq" in names and "d/g" in names
+    d = inspect(pc, "layers")["Layers"][-1]["digest"]
+    with tarfile.open(os.path.join(pc.image_root, "blobs", "sha256", d[7:])) as tf:
+        h1, h2, sl = tf.getmember("h1"), tf.getmember("h2"), tf.getmember("sl")
+        assert h2.islnk() and h2.linkname == "h1"
+        assert (h1.uid, h1.gid, h1.mode) == (7, 8, 0o4755)
+        assert sl.issym() and sl.linkname == "/h1"
+    out = run(pc, "layers", "sh", "-c", "ls /d; test -e /bin/ls || echo gone; cat /h2")
+    assert out == "g\ngone\nh\n"
+
+
+# --- cache ------------------------------------------------------------------------------------
+
+def test_cache_reuses_every_layer_and_reruns_from_a_changed_file(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nCOPY a /a\nRUN cat /a > /a2\n"
+                       "COPY b /b\nRUN cat /b > /b2\nCMD [\"cat\", \"/b2\"]\n",
+                       "a": "A", "b": "B"})
+    p1 = build(pc, c, "-t", "cache")
+    id1 = p1.stdout.strip().splitlines()[-1]
+    p2 = build(pc, c, "-t", "cache")
+    assert p2.stdout.count("Using cache") == 4
+    assert p2.stdout.strip().splitlines()[-1] == id1           # the same image
+    os.utime(os.path.join(c, "a"))                            # touched, not changed: still cached
+    assert build(pc, c, "-t", "cache").stdout.count("Using cache") == 4
+    with open(os.path.join(c, "b"), "w") as f:
+        f.write("B2")
+    p3 = build(pc, c, "-t", "cache")
+    assert p3.stdout.count("Using cache") == 2                # COPY a, RUN cat /a
+    assert run(pc, "cache") == "B2"
+    p4 = build(pc, c, "-t", "cache", "--no-cache")
+    assert "Using cache" not in p4.stdout
+    assert build_dirs() == []
+
+
+# --- multi-stage ---------------------------------------------------------------------------
+
+def test_multistage_copy_from_target_and_unused_stages_skipped(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile":
+                       "FROM busybox AS builder\nRUN echo built > /artifact\n"
+                       "FROM busybox AS unused\nRUN echo 'must not run' && exit 3\n"
+                       "FROM builder AS derived\nRUN echo more >> /artifact\n"
+                       "FROM busybox\nCOPY --from=derived /artifact /got\n"
+                       "COPY --from=0 /artifact /first\n"
+                       "COPY --from=docker.io/library/busybox:latest /bin/busybox /opt/busybox\n"})
+    p = build(pc, c, "-t", "multi")
+    assert "must not run" not in p.stdout
+    assert run(pc, "multi", "cat", "/got", "/first") == "built\nmore\nbuilt\n"
+    assert run(pc, "multi", "/opt/busybox", "echo", "copied from an image") == "copied from an image\n"
+    p = build(pc, c, "-t", "multi-builder", "--target", "builder")
+    assert run(pc, "multi-builder", "cat", "/artifact") == "built\n"
+    assert "STEP 2/2" in p.stdout
+
+
+def test_onbuild_triggers_run_in_the_child_build(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nONBUILD COPY x /from-onbuild\n"})
+    build(pc, c, "-t", "onbase")
+    c2 = ctx(tmp_path, {"Containerfile": "FROM onbase\nRUN cat /from-onbuild\n", "x": "X"}, "c2")
+    build(pc, c2, "-t", "onchild")
+    assert run(pc, "onchild", "cat", "/from-onbuild") == "X"
+    assert not inspect(pc, "onchild")["Config"].get("OnBuild")
+
+
+# --- bad input: one line, exit 125, nothing left ---------------------------------------------
+
+BAD = [
+    ("unknown", {"Containerfile": "FROM busybox\nFROBNICATE x\n"}, (),
+     "Containerfile:2: unknown instruction: FROBNICATE"),
+    ("nofrom", {"Containerfile": "# c\nRUN true\n"}, (), "Containerfile:2: RUN before FROM"),
+    ("missing", {"Containerfile": "FROM busybox\nCOPY nothere /x\n"}, (),
+     "Containerfile:2: COPY: source 'nothere' not found"),
+    ("dotdot", {"Containerfile": "FROM busybox\nCOPY ../x /x\n"}, (),
+     "Containerfile:2: COPY: source '../x' is outside the build context"),
+    ("absolute", {"Containerfile": "FROM busybox\nCOPY /etc/passwd /x\n"}, (),
+     "Containerfile:2: COPY: source '/etc/passwd' is an absolute path"),
+    ("symlink", {"Containerfile": "FROM busybox\nRUN true\nCOPY out /x\n"}, (),
+     "Containerfile:3: COPY: source 'out' is a symlink that leads out of the build context"),
+    ("ignore", {"Containerfile": "FROM busybox\n", ".dockerignore": "ok\n[oops\n"}, (),
+     ".dockerignore:2: syntax error in pattern"),
+    ("target", {"Containerfile": "FROM busybox AS a\n"}, ("--target", "nope"),
+     "--target 'nope': no stage of that name"),
+    ("platform", {"Containerfile": "FROM --platform=linux/s390x busybox\n"}, (),
+     "Containerfile:1: FROM --platform=linux/s390x: this builder runs linux/"),
+    ("nofile", {"other": "x"}, (), "no Containerfile or Dockerfile in the build context"),
+    ("badflag", {"Containerfile": "FROM busybox\nCOPY --frm=x a /b\n"}, (),
+     "Containerfile:2: COPY unknown flag --frm"),
+    ("runmount", {"Containerfile": "FROM busybox\nRUN --mount=type=cache,target=/c true\n"}, (),
+     "Containerfile:2: RUN --mount is not supported by this builder"),
+]
+
+
+@pytest.mark.parametrize("name,files,args,msg", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_one_line_exit_125_and_leaves_nothing(pc, tmp_path, leakcheck,
+                                                           name, files, args, msg):
+    build(pc, ctx(tmp_path, {"Containerfile": "FROM busybox\n"}, "base"))   # busybox in store
+    c = ctx(tmp_path, files)
+    if name == "symlink":
+        os.symlink("/etc/passwd", os.path.join(c, "out"))
+        with open(os.path.join(c, "warm"), "w") as f:
+            f.write("FROM busybox\nRUN true\n")
+        build(pc, c, "-f", os.path.join(c, "warm"))   # the RUN step is cached: no new image
+    before = store_state(pc)
+    p = build(pc, c, *args, ok=False)
+    assert p.returncode == 125, p.stdout + p.stderr
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and msg in err[0], p.stderr
+    assert build_dirs() == []
+    assert store_state(pc) == before                          # no new image, no blob, no layer
+
+
+def test_a_failing_run_names_step_command_and_exit_code(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo partial > /p && exit 3\n"})
+    p = build(pc, c, ok=False)
+    assert p.returncode == 1
+    err = p.stderr.strip().splitlines()[-1]
+    assert "Containerfile:2: RUN echo partial > /p && exit 3" in err and "code 3" in err
+    assert build_dirs() == []
+    assert store_state(pc)[1:] == ([], [])
+
+
+def test_ctrl_c_in_the_middle_of_a_step_leaves_nothing(pc, cli, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo started && sleep 60\n"})
+    env = dict(os.environ, PYCONTAINER_IMAGE_ROOT=pc.image_root)
+    proc = subprocess.Popen(cli.cmd("build", "--network", "none", c), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = ""
+    deadline = time.monotonic() + 60
+    while line != "started\n" and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+    assert line == "started\n"
+    assert build_dirs() != []
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert build_dirs() == []
+    assert store_state(pc)[1:] == ([], [])
+
+
+# --- the seeds' service -------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_wheel(tmp_path) -> str:
+    src = tmp_path / "greet-src"
+    (src / "greet").mkdir(parents=True)
+    (src / "greet" / "__init__.py").write_text("def hello():\n    return 'hello from greet'\n")
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "greet"\nversion = "1.0"\n')
+    wheels = tmp_path / "ctx" / "wheels"
+    p = subprocess.run(["/usr/bin/python3", "-m", "pip", "wheel", "--no-index",
+                        "--no-build-isolation", "--no-deps", "-w", str(wheels), str(src)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"pip wheel unavailable on the host: {p.stderr.strip()[-200:]}")
+    return str(wheels)
+
+
+SERVER = """import http.server, os, greet
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = greet.hello().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+http.server.HTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+def test_seed_service_python_pip_wheels_expose_cmd_answers_http(pc, tmp_path, leakcheck):
+    make_wheel(tmp_path)
+    port = free_port()
+    c = ctx(tmp_path, {"Containerfile":
+                       "FROM localhost/python:3.11\nWORKDIR /srv\nCOPY requirements.txt .\n"
+                       "COPY wheels /wheels\n"
+                       "RUN pip install --no-index --find-links /wheels -r requirements.txt\n"
+                       f"COPY app/ app/\nENV PORT={port}\nEXPOSE {port}\n"
+                       "CMD [\"python3\", \"app/server.py\"]\n",
+                       "requirements.txt": "greet\n", "app/server.py": SERVER})
+    build(pc, c, "-t", "seed:latest")
+    assert inspect(pc, "seed")["Config"]["ExposedPorts"] == {f"{port}/tcp": {}}
+    name = f"seed-{port}"
+    p = pc("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{port}", "seed")
+    assert p.returncode == 0, p.stderr
+    try:
+        import urllib.request
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        body = None
+        for _ in range(100):
+            try:
+                body = opener.open(f"http://127.0.0.1:{port}/", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert body == b"hello from greet"
+    finally:
+        pc("rm", "-f", name)
+
+
+# --- commit -------------------------------------------------------------------------------------
+
+def test_commit_writes_the_upper_dir_as_a_layer_with_changes(pc, leakcheck):
+    name = "commit-src"
+    p = pc("run", "-d", "--net", "none", "--name", name, "busybox", "sh", "-c",
+           "echo hi > /hello; rm /bin/ls; sleep 60")
+    assert p.returncode == 0, p.stderr
+    try:
+        for _ in range(50):
+            if os.path.exists(os.path.join(CDIR, name, "upper", "hello")):
+                break
+            time.sleep(0.1)
+        p = pc("commit", "-c", 'CMD ["cat", "/hello"]', "-c", "ENV X=1", "-m", "snap",
+               name, "committed:v1")
+        assert p.returncode == 0, p.stderr
+    finally:
+        pc("rm", "-f", name)
+    i = inspect(pc, "committed:v1")
+    assert i["Config"]["Cmd"] == ["cat", "/hello"] and "X=1" in i["Config"]["Env"]
+    assert i["History"][-1]["comment"] == "snap"
+    assert "bin/.wh.ls" in layer_names(pc, "committed:v1")
+    assert run(pc, "committed:v1") == "hi\n"
+    bad = pc("commit", "-c", "FROM x", "nosuch")
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+
+
+# --- push ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    import shutil
+    if shutil.which("docker-registry") is None:
+        pytest.skip("docker-registry not installed (apt-get install docker-registry)")
+    work = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    (work / "config.yml").write_text(
+        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {work}/data\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(work / "config.yml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_push_then_pull_back_monolithic_and_chunked(pc, tmp_path, registry, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo pushed > /p\n"})
+    build(pc, c, "-t", "topush")
+    p = pc("push", "topush", f"{registry}/t/one:v1")
+    assert p.returncode == 0, p.stderr
+    digest = p.stdout.strip()
+    assert digest == inspect(pc, "topush")["Digest"]
+    p2 = pc("push", "--chunk-size", "262144", "topush", f"{registry}/t/two:v1")
+    assert p2.returncode == 0 and p2.stdout.strip() == digest, p2.stderr
+    again = pc("push", "topush", f"{registry}/t/one:v1")
+    assert "already exists" in again.stderr
+    third = pc("push", "topush", f"{registry}/t/three:v1")        # blobs known in t/one
+    assert third.returncode == 0 and "mounted from t/" in third.stderr, third.stderr
+    other = tmp_path / "other-store"
+    env = {"PYCONTAINER_IMAGE_ROOT": str(other)}
+    assert pc("pull", f"{registry}/t/two:v1", env=env).returncode == 0
+    r = pc("run", "--rm", "--net", "none", f"{registry}/t/two:v1", "cat", "/p", env=env)
+    assert r.stdout == "pushed\n", r.stderr
+
+
+# --- the Python API -----------------------------------------------------------------------------
+
+def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nARG X\nRUN echo $X > /x\n"
+                       "LABEL l=1\n"})
+    code = ("import sys, json; sys.path.insert(0, %r)\n"
+            "import pycontainer\n"
+            "cl = pycontainer.Client(%r, image_root=%r)\n"
+            "img, log = cl.images.build(path=%r, tag='apibuilt', buildargs={'X': 'fromapi'}, "
+            "network_mode='none', labels={'k': 'v'})\n"
+            "print(json.dumps({'id': img.id, 'tags': img.tags, "
+            "'log': ''.join(ch['stream'] for ch in log)}))\n"
+            "try:\n    cl.images.build(path=%r, target='nope')\n"
+            "except Exception as e:\n    print(type(e).__name__, e.msg)\n"
+            % (ROOT, cli.root, pc.image_root, c, c))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    first, second = p.stdout.strip().splitlines()
+    out = json.loads(first)
+    assert out["tags"] == ["apibuilt:latest"] and "STEP 3/4: RUN echo $X > /x" in out["log"]
+    assert run(pc, "apibuilt", "cat", "/x") == "fromapi\n"
+    assert inspect(pc, "apibuilt")["Config"]["Labels"] == {"l": "1", "k": "v"}
+    assert second.startswith("BuildFailed") and "--target 'nope'" in second
+
+
+def test_api_container_commit(pc, cli, leakcheck):
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import pycontainer\n"
+            "cl = pycontainer.Client(%r, image_root=%r)\n"
+            "c = cl.containers.create('busybox', ['sh', '-c', 'echo api > /a'], "
+            "network_mode='none', name='apicommit')\n"
+            "c.start(); c.wait()\n"
+            "img = c.commit('apicommitted', 'v2', changes=['CMD [\"cat\", \"/a\"]'])\n"
+            "c.remove()\n"
+            "print(img.tags[0])\n" % (ROOT, cli.root, pc.image_root))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "apicommitted:v2"
+    assert run(pc, "apicommitted:v2") == "api\n"
+
+
+def test_run_steps_get_env_workdir_user_and_build_args_not_kept(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nENV E=env\nWORKDIR /w\nARG A=default\n"
+                       "RUN echo \"$E $A $HTTP_PROXY $(pwd) $(id -u)\" > /w/o\n"
+                       "USER 1000\nRUN id -u > /tmp/uid\n"})
+    p = build(pc, c, "-q", "-t", "runenv", "--build-arg", "A=given",
+              "--build-arg", "HTTP_PROXY=http://proxy.invalid:3128")
+    assert p.stdout.strip().startswith("sha256:") and len(p.stdout.strip().splitlines()) == 1
+    assert run(pc, "runenv", "cat", "/w/o", "/tmp/uid") == \
+        "env given http://proxy.invalid:3128 /w 0\n1000\n"
+    i = inspect(pc, "runenv")
+    assert "proxy.invalid" not in json.dumps(i) and not any("A=" in e for e in i["Config"]["Env"])
+
+
+def test_save_of_a_built_image_loads_in_skopeo_and_prune_reclaims_the_cache(pc, tmp_path,
+                                                                           leakcheck):
+    import shutil
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo x > /x\n"})
+    build(pc, c, "-t", "saveme")
+    out = tmp_path / "saveme.tar"
+    assert pc("save", "-o", str(out), "saveme").returncode == 0
+    if shutil.which("skopeo"):
+        p = subprocess.run(["skopeo", "inspect", f"oci-archive:{out}"], capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["Layers"] == [x["digest"] for x in
+                                                  inspect(pc, "saveme")["Layers"]]
+    assert pc("rmi", "saveme").returncode == 0
+    p = pc("builder", "prune")
+    assert p.returncode == 0 and "forgot" in p.stdout
+    assert "Using cache" not in build(pc, c, "-t", "saveme").stdout
+
+
+def test_push_gets_a_bearer_token_and_uploads_everything(pc, tmp_path):
+    """A fake registry: every /v2/ call wants ``Bearer tok`` with the push scope."""
+    from pycontainer.image import push as push_mod
+    from pycontainer.image.store import Store
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo t > /t\n"})
+    build(pc, c, "-t", "tokpush")
+    got = {"blobs": {}, "manifest": None, "scopes": []}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def _auth(self) -> bool:
+            if self.headers.get("Authorization") == "Bearer tok":
+                return True
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{port}/token",'
+                             'service="fake"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return False
+
+        def _reply(self, code, headers=()):
+            self.send_response(code)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self):
+            if self.path.startswith("/token"):
+                got["scopes"].append(self.path)
+                body = b'{"token": "tok"}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        def do_HEAD(self):
+            if self._auth():
+                d = self.path.rsplit("/", 1)[1]
+                self._reply(200 if d in got["blobs"] else 404)
+
+        def do_POST(self):
+            if self._auth():
+                self._reply(202, [("Location", "/v2/x/y/blobs/uploads/u1?state=1")])
+
+        def do_PUT(self):
+            if not self._auth():
+                return
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if "/manifests/" in self.path:
+                got["manifest"] = data
+                self._reply(201, [("Docker-Content-Digest",
+                                   "sha256:" + hashlib.sha256(data).hexdigest())])
+            else:
+                d = self.path.split("digest=")[1]
+                assert "sha256:" + hashlib.sha256(data).hexdigest() == d
+                got["blobs"][d] = len(data)
+                self._reply(201)
+    srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        st = Store(pc.image_root)
+        digest = push_mod.push(st, "tokpush", f"127.0.0.1:{port}/x/y:v1")
+    finally:
+        srv.shutdown()
+    m = json.loads(got["manifest"])
+    assert digest == inspect(pc, "tokpush")["Digest"]
+    assert set(got["blobs"]) == {x["digest"] for x in m["layers"]} | {m["config"]["digest"]}
+    assert got["scopes"] and "repository%3Ax%2Fy%3Apull%2Cpush" in got["scopes"][0]
+
+
+def test_copy_follows_symlinked_dirs_of_the_image_and_never_the_host(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN mkdir -p /usr/real && "
+                       "ln -s /usr/real /lnk && ln -s ../../etc /usr/esc\n"
+                       "COPY tree/ /\nCOPY c a b /dst/\n",
+                       "tree/lnk/file": "in real\n", "tree/usr/esc/pwn-test": "x\n",
+                       "c/x/f": "ok\n", "b/x/pwn-test2": "x\n"})
+    os.makedirs(os.path.join(c, "a"))
+    os.symlink("/etc", os.path.join(c, "a", "x"))
+    build(pc, c, "-t", "symcopy")
+    assert not os.path.exists("/etc/pwn-test") and not os.path.exists("/etc/pwn-test2")
+    out = run(pc, "symcopy", "sh", "-c", "cat /usr/real/file; ls /etc/pwn-test")
+    assert out == "in real\n/etc/pwn-test\n"
