@@ -186,7 +186,7 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
     rt = _rt(ctx)
     from . import porcelain
     args = (rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
-            env, user, additional_gids, cwd, cap, no_new_privs, container_id, command)
+            env, user, additional_gids, cwd, cap, no_new_privs, sub_cgroups, container_id, command)
     if porcelain.is_image_container(ctx.find_object(_Obj).root, container_id):
         from . import dockercli          # docker's statuses: 125 engine, 126/127 program
         dockercli.guard(_exec, *args)
@@ -195,7 +195,7 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
 
 
 def _exec(rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
-          env, user, additional_gids, cwd, cap, no_new_privs, container_id, command):
+          env, user, additional_gids, cwd, cap, no_new_privs, sub_cgroups, container_id, command):
     if process_file:
         try:
             with open(process_file) as f:
