@@ -27,7 +27,7 @@ fi
 # chromium; on Ubuntu it is a snap, and that test says it skipped without one).
 if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
   echo "install.sh: apt-get install chromium (tests)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } ||
     echo "install.sh: no chromium package here: tests/integration/test_trace_html.py will skip its browser test"
 fi
 
