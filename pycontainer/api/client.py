@@ -42,12 +42,8 @@ def _name(name) -> str:
     random one."""
     if name is None:
         return uuid.uuid4().hex
-    from ..errors import APIError
-    from ..state import validate_name
-    try:
-        return validate_name(str(name))
-    except PyContainerError as exc:
-        raise APIError(str(exc)) from None
+    from ..state import validate_name        # its error is APIError (PyContainerError)
+    return validate_name(str(name))
 
 
 class ExecResult(tuple):
