@@ -35,7 +35,8 @@ class Runtime:
     # --- create / start / run ----------------------------------------------------
     def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
                pid_file: str | None = None, preserve_fds: int = 0, overlay=None, seccomp=None,
-               network=None, spec: dict | None = None, autoremove: bool = False) -> dict:
+               network=None, spec: dict | None = None, on_delete: list | None = None,
+               autoremove: bool = False) -> dict:
         """``autoremove``: the caller deletes the container when it exits (docker's --rm);
         if the caller dies first, ``reclaim`` (gc, list, the next create of that ID) does."""
         st.validate_id(container_id)
@@ -77,6 +78,7 @@ class Runtime:
             "namespaces": linux.get("namespaces", []),
             "poststop": spec.get("hooks", {}).get("poststop", []),
             "poststart": spec.get("hooks", {}).get("poststart", []),
+            "on_delete": on_delete or [],        # the creator's delete plan (cleanup.py)
             # who will delete it at exit (--rm): if that process dies first, reclaim() does
             "autoremove": bool(autoremove),
             "creator": {"pid": os.getpid(), "start": st.proc_start_time(os.getpid())},
@@ -164,14 +166,14 @@ class Runtime:
             return 0
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
-        old = {s: signal.signal(s, lambda n, _f: _forward(pid, n)) for s in forwarded}
+        old = {s: signal.signal(s, lambda n, _f: signals.forward_signal(pid, n)) for s in forwarded}
         try:
             try:
                 self.start(container_id)
             except BaseException:
                 self.delete(container_id, force=True)
                 raise
-            code = _wait_exit(pid)
+            code = signals.wait_exit(pid)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -192,9 +194,9 @@ class Runtime:
             _write_pid_file(pid_file, pid)
         if detach:
             return 0
-        old = {s: signal.signal(s, lambda n, _f: _forward(pid, n)) for s in forwarded}
+        old = {s: signal.signal(s, lambda n, _f: signals.forward_signal(pid, n)) for s in forwarded}
         try:
-            return _wait_exit(pid)
+            return signals.wait_exit(pid)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -212,7 +214,7 @@ class Runtime:
         status = self._status(record)
         if status not in (st.RUNNING, st.CREATED):
             raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
-        spec_mod._validate_process(process)
+        spec_mod.validate_process(process)
         if process.get("terminal") and not console_socket:
             raise SpecError("cannot allocate tty if pycontainer will detach without setting "
                             "console socket (--console-socket)")
@@ -340,7 +342,7 @@ class Runtime:
         return self._cgroup(record)
 
     # --- delete ----------------------------------------------------------------------
-    def delete(self, container_id: str, force: bool = False) -> None:
+    def delete(self, container_id: str, force: bool = False, keep_dir: bool = False) -> None:
         if force and not os.path.isdir(st.StateDir(self.root, container_id).path):
             return              # runc: `delete --force` of a missing container succeeds
         sd = self._open(container_id)
@@ -376,9 +378,9 @@ class Runtime:
                 from . import rootfs        # no private mount namespace: unmount what create made
                 rootfs.unmount_recorded(record["host_mounts"], record.get("rootfs") or "/")
             sd.remove()
-            if (record.get("annotations") or {}).get("org.pycontainer.dir"):
-                from .image import rootfs as image_rootfs      # no click on delete's path
-                image_rootfs.remove_after_delete(record)
+            if record.get("on_delete") and not keep_dir:         # what the creator registered (cleanup.py)
+                from . import cleanup
+                cleanup.run(record["on_delete"], record, _warn)
         finally:
             sd.unlock()
 
@@ -437,24 +439,6 @@ def parse_signal(text: str | int) -> int:
         raise PyContainerError(f"invalid signal {text!r}") from None
 
 
-def _forward(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_exit(pid: int) -> int:
-    while True:
-        try:
-            wpid, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            return 0
-        if wpid == pid:
-            code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-            trace.event("exit", "", pid=pid, status=code,
-                        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
-            return code
 
 
 def _write_pid_file(path: str, pid: int) -> None:

@@ -5,7 +5,7 @@
     caller ──fork──▶ C ──fork──▶ M ─ setsid; pipes (or a console socket) on 0/1/2
       │              exit        │  Runtime.create (M is stage 0: the init becomes M's child)
       │                          │  [start]
-      ◀──── {"id", "pid"} or {"error"} over a pipe
+      ◀──── {"id", "pid"} or {"error": errors.encode(exc)} over a pipe
                                  └─ execve python -I -S -c 'import monitor' (still the init's parent)
 
 The double fork makes M nobody's child that would have to reap it (it goes to
@@ -16,7 +16,7 @@ CLI, or the API's helper process), never a threaded host program.
 
 The container's directory keeps ``monitor.json`` (the monitor's pid and
 start time, so ``wait`` can watch it with a pidfd), ``json.log`` and, once
-the program exited, ``exit.json`` (see ``monitor.py``).
+the program exited, ``exit.json`` (their formats: ``containerdir.py``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ import json
 import os
 import sys
 
-LOG = "json.log"
-EXIT = "exit.json"
-MONITOR = "monitor.json"
-ATTACH = "attach.sock"
+from . import containerdir as cd
 
 
 def spawn(rt, container_id: str, bundle: str, cdir: str, *, tty: bool = False, start: bool = True,
@@ -70,20 +67,12 @@ def spawn(rt, container_id: str, bundle: str, cdir: str, *, tty: bool = False, s
         from .errors import PyContainerError
         raise PyContainerError(f"run -d {container_id}: the monitor died before it reported") from None
     if "error" in res:
-        from . import errors
-        cls = getattr(errors, res.get("kind", ""), None)
-        if not (isinstance(cls, type) and issubclass(cls, errors.PyContainerError)):
-            cls = errors.PyContainerError
-        try:
-            exc = cls(res["error"])
-        except TypeError:
-            exc = errors.PyContainerError(res["error"])
-        raise exc
+        from .errors import decode
+        raise decode(res["error"])
     return res["pid"]
 
 
 def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive, create_kw) -> None:
-    from . import state as st
     null = os.open(os.devnull, os.O_RDWR)
     cs = None
     fds = {}
@@ -97,7 +86,7 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
             stdin = str(in_w)
         elif interactive:
             stdin = "tty"
-        listen = _attach_socket(cdir)
+        listen = cd.bind_attach(cdir)
         if tty:
             from .terminal import ConsoleSocket
             cs = ConsoleSocket()
@@ -116,16 +105,16 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
         if cs is not None:
             fds = {"stdout": cs.receive()}
             cs.close()
-        oom_files, oom_before = _oom_files(rt, record)
-        with open(os.path.join(cdir, MONITOR), "w") as f:
-            json.dump({"pid": os.getpid(), "start": st.proc_start_time(os.getpid())}, f)
+        oom_files = cd.oom_files(record)
+        oom_before = cd.oom_kills(oom_files)
+        cd.write_monitor(cdir, os.getpid())
         if start:
             rt.start(cid)
     except BaseException as exc:  # noqa: BLE001
         if cs is not None:
             cs.close()
-        os.write(w, json.dumps({"error": str(exc) or type(exc).__name__,
-                                "kind": type(exc).__name__}).encode() + b"\n")
+        from .errors import encode
+        os.write(w, json.dumps({"error": encode(exc)}).encode() + b"\n")
         os._exit(1)
     # The init holds the pipes' write ends; ours must go, or EOF never comes.
     os.dup2(null, 0)            # (-i: the read end is the init's alone)
@@ -134,8 +123,8 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     os.close(null)
     from .monitor import BOOT
     argv = [sys.executable, "-I", "-S", "-c", BOOT, os.path.dirname(os.path.abspath(__file__)),
-            "--id", cid, "--pid", str(record["pid"]), "--log", os.path.join(cdir, LOG),
-            "--exit", os.path.join(cdir, EXIT), "--oom-before", str(oom_before)]
+            "--id", cid, "--pid", str(record["pid"]), "--log", os.path.join(cdir, cd.LOG),
+            "--exit", os.path.join(cdir, cd.EXIT), "--oom-before", str(oom_before)]
     for name, fd in fds.items():
         os.set_inheritable(fd, True)
         argv += ["--fd", f"{name}={fd}"]
@@ -144,101 +133,10 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     argv += ["--tty", "1" if tty else "0", "--stdin", stdin, "--attach", str(listen.fileno())]
     for f in oom_files:
         argv += ["--oom", f]
-    if remove:
-        argv += ["--", sys.executable, "-I", "-m", "pycontainer", "--root", rt.root, "delete",
-                 "--force", cid]
+    from . import selfcmd                   # --rm: delete; else give back IP and ports
+    argv += ["--", *selfcmd.argv(rt.root, ["delete", "--force", cid] if remove else
+                                 ["release-network", cid])]
     os.write(w, json.dumps({"id": cid, "pid": record["pid"]}).encode() + b"\n")
     os.close(w)
     os.chdir("/")
     os.execv(sys.executable, argv)
-
-
-def _oom_files(rt, record) -> tuple[list[str], int]:
-    """The files that count OOM kills for this container's cgroup (v1 and v2)."""
-    out = []
-    path = (record.get("cgroup") or "").lstrip("/")
-    for f in (f"/sys/fs/cgroup/memory/{path}/memory.oom_control",
-              f"/sys/fs/cgroup/{path}/memory.events"):
-        if os.path.exists(f):
-            out.append(f)
-    n = 0
-    for f in out:
-        try:
-            for line in open(f):
-                k, _, v = line.partition(" ")
-                if k == "oom_kill":
-                    n += int(v)
-        except (OSError, ValueError):
-            pass
-    return out, n
-
-
-def _attach_socket(cdir: str):
-    """Bind ``<cdir>/attach.sock`` (through a dirfd: sun_path is 108 bytes, IDs are longer)."""
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    dirfd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        s.bind(f"/proc/self/fd/{dirfd}/{ATTACH}")
-    finally:
-        os.close(dirfd)
-    s.listen(8)
-    return s
-
-
-def connect_attach(cdir: str):
-    """A client socket on the monitor's attach.sock (ConnectionError if nobody listens)."""
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    dirfd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        s.connect(f"/proc/self/fd/{dirfd}/{ATTACH}")
-    except (FileNotFoundError, ConnectionRefusedError):
-        s.close()
-        raise ConnectionError("the container's monitor is not running") from None
-    finally:
-        os.close(dirfd)
-    return s
-
-
-# --- reading what the monitor wrote --------------------------------------------------
-
-def read_exit(cdir: str) -> dict | None:
-    try:
-        with open(os.path.join(cdir, EXIT)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def monitor_pid(cdir: str) -> int:
-    """The monitor's pid if it is still alive (checked by start time), else 0."""
-    from . import state as st
-    try:
-        with open(os.path.join(cdir, MONITOR)) as f:
-            m = json.load(f)
-    except (OSError, ValueError):
-        return 0
-    pid = m.get("pid", 0)
-    if pid > 0 and st.proc_start_time(pid) == m.get("start"):
-        return pid
-    return 0
-
-
-def wait_monitor(cdir: str, timeout: float | None = None) -> bool:
-    """Block until the monitor has exited (a pidfd, no polling); False on timeout."""
-    import select
-    pid = monitor_pid(cdir)
-    if not pid:
-        return True
-    try:
-        pfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        if monitor_pid(cdir) != pid:       # it exited and the pid was reused in between
-            return True
-        r, _, _ = select.select([pfd], [], [], timeout)
-        return bool(r)
-    finally:
-        os.close(pfd)

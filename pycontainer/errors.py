@@ -6,10 +6,11 @@ with a one-line message that names the operation and the operand
 system call keep its ``errno`` so callers can branch on it, the way crun keeps
 ``status`` beside ``msg`` (crun design-docs/error_handling.md)::
 
-    PyContainerError
+    PyContainerError  (= pycontainer.APIError)
+    ├── NotFound                   no such container or image (docker SDK's NotFound)
     ├── SpecError                  config.json is missing, malformed or invalid
     ├── StateError                 the container is not in a state for this verb
-    │   ├── ContainerNotFound
+    │   ├── ContainerNotFound      (also a NotFound)
     │   ├── ContainerExists
     │   └── InvalidState
     ├── InvalidID                  an ID that is empty, has '/', or is . or ..
@@ -23,8 +24,19 @@ system call keep its ``errno`` so callers can branch on it, the way crun keeps
     ├── DeviceError                a --device/--gpus/CDI request or spec is bad (exit 125)
     ├── HookError                  an OCI hook failed or timed out
     ├── ImageError                 an image is missing, malformed or unsafe
+    │   ├── ImageNotFound          (also a NotFound)
     │   └── UnsafeArchiveError
+    ├── ContainerError             the API's run: the program exited non-zero (exit_status, stderr)
     └── UnsupportedError           asked for something this host/runtime cannot do
+
+One hierarchy for the runtime, the CLI and the Python API: the API's
+``APIError``, ``NotFound``, ``ImageNotFound`` and ``ContainerError``
+(docker SDK names) are these classes.
+
+Errors cross process boundaries (the init's sync socket, the monitor's
+report to ``run -d``, the API helper's reply) in one encoding, owned here:
+``encode(exc)`` -> ``{"kind": class name, "msg", "stage", "errno"}`` and
+``decode(d)`` -> the same class with the same one-line text, stage and errno.
 """
 
 from __future__ import annotations
@@ -40,6 +52,10 @@ class PyContainerError(Exception):
         self.errno = errno
 
 
+class NotFound(PyContainerError):
+    """No such container or image (the docker SDK's ``NotFound``)."""
+
+
 class SpecError(PyContainerError):
     """The OCI runtime config (config.json) is missing, malformed or invalid."""
 
@@ -48,7 +64,7 @@ class StateError(PyContainerError):
     """The container's state does not allow the requested operation."""
 
 
-class ContainerNotFound(StateError):
+class ContainerNotFound(StateError, NotFound):
     """No container with this ID exists under the state root."""
 
 
@@ -115,6 +131,10 @@ class ImageError(PyContainerError):
     """An image is missing, malformed, or could not be fetched."""
 
 
+class ImageNotFound(ImageError, NotFound):
+    """No image with this name or digest in the store (and it could not be pulled)."""
+
+
 class UnsafeArchiveError(ImageError):
     """A layer archive tried to write outside its directory (or similar)."""
 
@@ -123,11 +143,46 @@ class UnsupportedError(PyContainerError):
     """The request is valid but this host or runtime does not support it."""
 
 
-def from_message(kind: str, message: str, *, stage: str = "", errno: int | None = None) -> PyContainerError:
-    """Rebuild an error sent as (class name, message) over the sync socket."""
-    cls = globals().get(kind)
-    if not (isinstance(cls, type) and issubclass(cls, PyContainerError)):
-        cls = ContainerSetupError
+class ContainerError(PyContainerError):
+    """The API's ``containers.run``: the program exited with a non-zero status."""
+
+    def __init__(self, container, exit_status: int, command, image: str, stderr: bytes):
+        self.container, self.exit_status, self.command, self.image = container, exit_status, command, image
+        self.stderr = stderr
+        err = stderr.decode(errors="replace").strip() if stderr else ""
+        super().__init__(f"command {command!r} in image {image!r} returned non-zero exit status "
+                         f"{exit_status}" + (f": {err}" if err else ""))
+
+
+# --- the one encoding of an error between processes ------------------------------------------
+
+def encode(exc: BaseException, stage: str = "") -> dict:
+    """An exception -> ``{"kind", "msg", "stage", "errno"}`` (JSON-safe); ``decode`` undoes it.
+
+    An ``OSError`` keeps its errno and names its path ("No such file or directory: /x").
+    """
+    if isinstance(exc, OSError) and not isinstance(exc, PyContainerError):
+        msg = exc.strerror or str(exc)
+        if exc.filename is not None and str(exc.filename) not in msg:
+            msg = f"{msg}: {exc.filename}"
+    else:
+        msg = str(exc)
+    errno = getattr(exc, "errno", None)
+    return {"kind": type(exc).__name__, "msg": msg or type(exc).__name__,
+            "stage": getattr(exc, "stage", "") or stage, "errno": errno if isinstance(errno, int) else None}
+
+
+def decode(d: dict, default: type[PyContainerError] = PyContainerError) -> PyContainerError:
+    """``encode``'s dict -> the error of the same class (``default`` for one not defined here)."""
+    cls = globals().get(d.get("kind") or "")
+    if not (isinstance(cls, type) and issubclass(cls, PyContainerError)) or cls is ContainerError:
+        cls = default
+    msg, stage, errno = d.get("msg") or "failed without saying why", d.get("stage") or "", d.get("errno")
     if issubclass(cls, ContainerSetupError):
-        return cls(message, stage=stage, errno=errno)
-    return cls(message, errno=errno)
+        return cls(msg, stage=stage, errno=errno)
+    return cls(msg, errno=errno)
+
+
+def from_message(kind: str, message: str, *, stage: str = "", errno: int | None = None) -> PyContainerError:
+    """Rebuild an error sent over the sync socket (``decode`` with ContainerSetupError as default)."""
+    return decode({"kind": kind, "msg": message, "stage": stage, "errno": errno}, ContainerSetupError)

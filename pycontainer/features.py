@@ -10,7 +10,7 @@ driver, seccomp notify).
 from __future__ import annotations
 
 from . import capabilities, mounts, procattrs, spec
-from .security import seccomp
+from .security import libseccomp, seccomp
 
 
 def features() -> dict:
@@ -18,17 +18,17 @@ def features() -> dict:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",
         "hooks": list(spec.HOOK_KINDS),
-        "mountOptions": sorted(set(mounts._FLAGS) | set(mounts.PROPAGATION)),
+        "mountOptions": sorted(set(mounts.FLAGS) | set(mounts.PROPAGATION)),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": sorted(capabilities.CAPS),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
             "seccomp": {"enabled": True,
-                        "actions": sorted(a for a in seccomp.ACTIONS if a != "SCMP_ACT_NOTIFY"),
-                        "operators": sorted(seccomp.OPS),
+                        "actions": sorted(a for a in libseccomp.ACTIONS if a != "SCMP_ACT_NOTIFY"),
+                        "operators": sorted(libseccomp.OPS),
                         # runtime-spec features-linux.md names: containerd and podman
                         # decode into specs-go/features, which has no plain "flags"
-                        "archs": sorted("SCMP_ARCH_" + a for a in seccomp.ARCHES),
+                        "archs": sorted("SCMP_ARCH_" + a for a in libseccomp.ARCHES),
                         "knownFlags": sorted(seccomp.FLAGS),
                         "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                                            "SECCOMP_FILTER_FLAG_TSYNC"]},

@@ -34,7 +34,8 @@ def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
     _path = path
 
 
-def _emit(level: str, msg: str) -> None:
+def emit(level: str, msg: str) -> None:
+    """Append one record to the --log file (if any); nothing on stderr."""
     if _path:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e9):09d}Z"
         line = json.dumps({"level": level, "msg": msg, "time": stamp}) if _json \
@@ -50,17 +51,17 @@ def _emit(level: str, msg: str) -> None:
 
 
 def error(msg: str) -> None:
-    _emit("error", msg)
+    emit("error", msg)
     sys.stderr.write(f"pycontainer: {msg}\n")
     sys.stderr.flush()
 
 
 def warning(msg: str) -> None:
-    _emit("warning", msg)
+    emit("warning", msg)
     sys.stderr.write(f"pycontainer: warning: {msg}\n")
 
 
 def debug(msg: str) -> None:
     if _debug:
-        _emit("debug", msg)
+        emit("debug", msg)
         sys.stderr.write(f"pycontainer: debug: {msg}\n")

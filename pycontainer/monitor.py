@@ -9,10 +9,10 @@ the subreaper flag (prctl(2) PR_SET_CHILD_SUBREAPER "is preserved across
 execve"). ``pycontainer.detach.spawn`` does that; this file is what it execs.
 
 It runs as ``python -I -S -c BOOT PKGDIR --pid N --log F --exit F --fd stdout=3 ...``: no site, no click, no
-pycontainer import (it is run as a file, by path), only ``os``, ``select``,
-``time``, ``_json``: a few MiB of private memory per container.
+pycontainer import (it and containerdir.py are run as files, by path), only
+``os``, ``select``, ``time``, ``_json``: a few MiB of private memory per container.
 
-It writes, in the container's directory:
+It writes, in the container's directory (formats: containerdir.py):
 
 * ``json.log``: docker's json-file format, one JSON object per line,
   ``{"log": "text\\n", "stream": "stdout"|"stderr", "time": RFC3339Nano}``;
@@ -28,86 +28,10 @@ import select
 import sys
 import time
 
-MAX_LINE = 16 * 1024
-
-
-def rfc3339(ns: int) -> str:
-    t = time.gmtime(ns // 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%09dZ" % (ns % 1_000_000_000)
-
-
-class Log:
-    def __init__(self, path: str):
-        from _json import encode_basestring
-        self.q = encode_basestring
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        self.partial = {}
-
-    def feed(self, stream: str, data: bytes) -> None:
-        buf = self.partial.get(stream, b"") + data
-        out = []
-        while True:
-            i = buf.find(b"\n")
-            if i < 0 or i >= MAX_LINE:
-                if len(buf) >= MAX_LINE:
-                    out.append(buf[:MAX_LINE])
-                    buf = buf[MAX_LINE:]
-                    continue
-                break
-            out.append(buf[:i + 1])
-            buf = buf[i + 1:]
-        self.partial[stream] = buf
-        self._write(stream, out)
-
-    def flush(self) -> None:
-        for stream, buf in list(self.partial.items()):
-            if buf:
-                self._write(stream, [buf])
-            self.partial[stream] = b""
-
-    def _write(self, stream: str, lines) -> None:
-        if not lines:
-            return
-        now = rfc3339(time.time_ns())
-        text = "".join('{"log":%s,"stream":"%s","time":"%s"}\n'
-                       % (self.q(line.decode("utf-8", "replace")), stream, now) for line in lines)
-        data = text.encode()
-        while data:
-            try:
-                data = data[os.write(self.fd, data):]
-            except OSError:
-                return          # disk full or dir removed: drop, keep the container going
-
-
-def oom_kills(files) -> int:
-    n = 0
-    for path in files:
-        try:
-            with open(path) as f:
-                for line in f:
-                    k, _, v = line.partition(" ")
-                    if k == "oom_kill":
-                        n += int(v)
-        except (OSError, ValueError):
-            pass
-    return n
-
-
-def write_exit(path: str, record: dict) -> None:
-    from _json import encode_basestring
-    body = "{" + ",".join("%s:%s" % (encode_basestring(k), v if not isinstance(v, str)
-                                     else encode_basestring(v)) for k, v in record.items()) + "}\n"
-    body = body.replace("True", "true").replace("False", "false")
-    tmp = path + ".tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            os.write(fd, body.encode())
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except OSError:
-        pass
+try:
+    from . import containerdir as cd          # imported as pycontainer.monitor
+except ImportError:
+    import containerdir as cd                 # run by BOOT: a top-level module beside this one
 
 
 class Attach:
@@ -216,7 +140,7 @@ def main(cfg: dict) -> None:
     streams = {fd: name for name, fd in cfg["fds"].items()}
     for fd in streams:
         os.set_blocking(fd, False)
-    log = Log(cfg["log"])
+    log = cd.Log(cfg["log"])
     tty = cfg.get("tty") == "1"
     stdin = cfg.get("stdin", "-1")        # "tty": the pty master; a pipe's write end; or -1
     stdin_fd = cfg["fds"]["stdout"] if stdin == "tty" else int(stdin)
@@ -278,9 +202,7 @@ def main(cfg: dict) -> None:
         code = 128 + sig
     else:
         code, sig = os.WEXITSTATUS(status), 0
-    oom = oom_kills(cfg.get("oom", [])) > oom_before
-    write_exit(cfg["exit"], {"exit_code": code, "signal": sig, "oom_killed": oom,
-                             "finished_at": rfc3339(time.time_ns())})
+    cd.write_exit(cfg["exit"], code, cd.oom_kills(cfg.get("oom", [])) > oom_before, sig)
     if cfg.get("then"):
         os.execv(cfg["then"][0], cfg["then"])
 

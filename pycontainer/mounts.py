@@ -33,7 +33,7 @@ from . import trace
 from .errors import MountError
 
 # option -> (set?, flag)
-_FLAGS = {
+FLAGS = {
     "ro": (True, sc.MS_RDONLY), "rw": (False, sc.MS_RDONLY),
     "nosuid": (True, sc.MS_NOSUID), "suid": (False, sc.MS_NOSUID),
     "nodev": (True, sc.MS_NODEV), "dev": (False, sc.MS_NODEV),
@@ -74,8 +74,8 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
     """-> (mount flags, propagation flags, filesystem data string)."""
     flags, prop, data = 0, 0, []
     for opt in options:
-        if opt in _FLAGS:
-            on, bit = _FLAGS[opt]
+        if opt in FLAGS:
+            on, bit = FLAGS[opt]
             flags = (flags | bit) if on else (flags & ~bit)
         elif opt in PROPAGATION:
             prop |= PROPAGATION[opt]

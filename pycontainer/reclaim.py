@@ -14,8 +14,9 @@ its state dir, cgroup, IP lease, nft elements, container dir and image hold
 
 A container that is alive, whose creator still runs, that did not ask for
 --rm, or that lives under another state root is never touched; what is not a
-container any more (cgroups, leases, veths, ports, image holds, container
-dirs of IDs that do not exist) goes to each subsystem's own ``gc``.
+container any more (cgroups, leases, veths, ports; and, in the docker layer,
+container dirs and image holds: containerdir.gc) goes to each subsystem's own
+``gc``.
 """
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ def abandoned(rt, ids=None) -> list[str]:
 
 
 def gc(rt) -> dict:
-    """Reclaim crashed creates and abandoned --rm containers, then the cgroups, network
-    leases/veths/ports, image holds and container dirs of containers that no longer exist."""
-    report: dict = {"containers": abandoned(rt), "cgroups": [], "network": {}, "holds": [], "dirs": []}
+    """Reclaim crashed creates and abandoned --rm containers, then the cgroups and network
+    leases/veths/ports of containers that no longer exist (container dirs and image holds
+    are the docker layer's: containerdir.gc, which `pycontainer gc` runs after this)."""
+    report: dict = {"containers": abandoned(rt), "cgroups": [], "network": {}}
     for cid in st.list_ids(rt.root):
         sd = st.StateDir(rt.root, cid)
         try:
@@ -80,6 +82,4 @@ def gc(rt) -> dict:
     except PyContainerError as exc:
         from . import log
         log.warning(f"gc: network: {exc}")
-    from .image import rootfs as image_rootfs
-    report["holds"], report["dirs"] = image_rootfs.gc(live, root=rt.root)
     return report

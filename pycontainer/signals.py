@@ -1,4 +1,6 @@
-"""Ending a container's processes: its init, then whatever is left in its cgroup.
+"""Ending a container's processes: its init, then whatever is left in its cgroup;
+and the foreground's side of a program's end: forwarding our signals to it
+and reaping it (wait(2): exit status, or 128+N for signal N, as shells say).
 
 A pid alone may have been reused (the init exited and another process got
 its number), so the init is signalled only while /proc/PID/stat's start
@@ -15,6 +17,7 @@ import signal
 import time
 
 from . import state as st
+from . import trace
 from .errors import PyContainerError
 
 
@@ -47,3 +50,24 @@ def kill_cgroup(cg) -> None:
             time.sleep(0.005)
     except PyContainerError:
         pass
+
+
+def forward_signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def wait_exit(pid: int) -> int:
+    """Reap our child ``pid``; its exit status, 128+N if signal N killed it (0 if not ours)."""
+    while True:
+        try:
+            wpid, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return 0
+        if wpid == pid:
+            code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            trace.event("exit", "", pid=pid, status=code,
+                        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
+            return code

@@ -175,7 +175,7 @@ def validate(spec, bundle: str, *, need_process: bool = True) -> None:
 
     proc = spec.get("process")
     if need_process or proc is not None:
-        _validate_process(proc)
+        validate_process(proc)
 
     if "hostname" in spec:
         _want(isinstance(spec["hostname"], str), "hostname must be a string")
@@ -265,7 +265,8 @@ def _refuse_unsupported(spec: dict) -> None:
                                    "gidMappings, idmap) are not supported by pycontainer")
 
 
-def _validate_process(proc) -> None:
+def validate_process(proc) -> None:
+    """Check an OCI ``process`` object (config.json's, or exec's process.json); SpecError."""
     _want(isinstance(proc, dict), "process must be an object")
     args = proc.get("args")
     _want(isinstance(args, list) and len(args) > 0, "process.args must be a non-empty list")

@@ -115,6 +115,7 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
 
     Returns its exit status (128+N for signal N). The caller set raw mode.
     """
+    from .signals import wait_exit
     pidfd = os.pidfd_open(pid)
     in_fd = 0 if stdin else -1
     pending = b""                      # keyboard bytes not yet written to the master
@@ -161,7 +162,7 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
                 except OSError:
                     pending = b""
             if pidfd in r and code is None:
-                code = _reap(pid)
+                code = wait_exit(pid)
                 if master_open:
                     _drain(master)
                 break
@@ -169,7 +170,7 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
         for s, h in old.items():
             signal.signal(s, h)
         os.close(pidfd)
-    return code if code is not None else _reap(pid)
+    return code if code is not None else wait_exit(pid)
 
 
 def _copy_out(master: int) -> bool:
@@ -209,17 +210,6 @@ def _write_all(fd: int, data: bytes) -> None:
         except BrokenPipeError:
             return
         data = data[n:]
-
-
-def _reap(pid: int) -> int:
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            return 0
-        except InterruptedError:
-            continue
-        return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
 # --- the two porcelain paths -----------------------------------------------------------
@@ -265,11 +255,8 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
     if remove:
         rt.delete(container_id, force=True)
     else:                          # a kept container reports its status (ps -a, wait)
-        import time
-        from . import detach, monitor
-        monitor.write_exit(os.path.join(bundle, detach.EXIT),
-                           {"exit_code": code, "signal": code - 128 if code > 128 else 0,
-                            "oom_killed": False, "finished_at": monitor.rfc3339(time.time_ns())})
+        from . import containerdir
+        containerdir.write_exit(os.path.join(bundle, containerdir.EXIT), code, False)
     return code
 
 

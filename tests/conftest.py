@@ -158,14 +158,20 @@ class Snapshot:
         self.cgroups = _cgroups()
 
     def assert_same(self) -> None:
+        # Left behind = there now and not before; what went away meanwhile is
+        # someone else's and no leak of ours.
+        from collections import Counter
+
+        def new():              # multisets: a second mount on the same target counts too
+            return (set(Counter(_mounts()) - Counter(self.mounts)),
+                    set(_cgroups()) - set(self.cgroups))
         for _ in range(50):
-            if _mounts() == self.mounts and _cgroups() == self.cgroups:
+            if new() == (set(), set()):
                 break
             time.sleep(0.05)
-        assert _mounts() == self.mounts, "mounts left behind: " + \
-            repr(sorted(set(_mounts()) - set(self.mounts)))
-        assert _cgroups() == self.cgroups, "cgroups left behind: " + \
-            repr(sorted(set(_cgroups()) - set(self.cgroups)))
+        mounts, cgroups = new()
+        assert not mounts, "mounts left behind: " + repr(sorted(mounts))
+        assert not cgroups, "cgroups left behind: " + repr(sorted(cgroups))
         left = os.listdir(self.state_root) if os.path.isdir(self.state_root) else []
         assert left == [], f"state dirs left behind: {left}"
 

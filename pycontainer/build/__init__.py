@@ -10,7 +10,7 @@ Modules, in the order a build uses them:
   (what overlayfs would show) without mounting it;
 * ``copy``          - COPY/ADD into a fresh upper dir, and its content checksum;
 * ``cache``         - step cache keys -> images in the store;
-* ``executor``      - runs the steps (RUN through ``pycontainer.api.op_run``);
+* ``executor``      - runs the steps (RUN through ``pycontainer.api.operations.op_run``);
 * ``cli``           - the ``build`` and ``commit`` verbs; ``api`` - ``images.build``.
 
 Read: Dockerfile reference (docs.docker.com/reference/dockerfile), the

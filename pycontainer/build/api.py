@@ -1,7 +1,7 @@
 """``client.images.build(...)`` and ``Container.commit(...)``, shaped like the docker SDK.
 
 A build forks containers (RUN steps), and the API never forks the caller
-(see ``pycontainer/api.py``: a host program may have threads), so
+(see ``pycontainer/api/``: a host program may have threads), so
 ``build`` runs ``python -m pycontainer build`` as a child process with the
 caller's roots, reads its output, and returns ``(Image, log)`` where the log
 is an iterator of ``{"stream": line}`` chunks, as docker-py's

@@ -49,7 +49,7 @@ def commit(root: str, container: str, name: str | None, *, changes=(), message=N
     """Commit ``container``; returns the new store Image (named ``name`` if given)."""
     from ..container import Runtime
     from ..image import layerwriter, reference
-    from ..image.rootfs import ANN_DIR
+    from ..containerdir import ANN_DIR
     from ..image.store import Store
     from . import containerfile as cf, metadata
     rt = Runtime(root)

@@ -2,7 +2,7 @@
 
 ``build(Options)`` parses the Containerfile, plans the stages (``plan``),
 and walks the needed stages' instructions. Each RUN runs in a pycontainer
-container (``api.op_run``: the same bundle ``run`` makes, docker's seccomp
+container (``api.operations.op_run``: the same bundle ``run`` makes, docker's seccomp
 profile and capabilities, the image's env/workdir/user plus the build args,
 ``--network``), on an overlay of the previous step's image; its upper dir
 becomes a layer (``image/layerwriter.py``). COPY/ADD write into a fresh

@@ -1,6 +1,6 @@
 """A RUN step: one pycontainer container on the previous step's image; its upper dir -> a layer.
 
-The container is made by ``api.op_run``, the path ``pycontainer run`` takes,
+The container is made by ``api.operations.op_run``, the path ``pycontainer run`` takes,
 so a build step gets what a run gets: docker's seccomp profile and
 capabilities, the resource defaults, the network mode asked for
 (``--network none|bridge|host``), an overlay rootfs of the image's layers.
@@ -9,7 +9,7 @@ only when the step fails), with stdin at /dev/null. After it exits 0, its
 overlay upper dir is written as the step's layer; in every case the
 container is then deleted (cgroup, state, dir, image hold).
 
-Read: ``pycontainer/api.py`` (op_run), ``image/layerwriter.py``.
+Read: ``pycontainer/api/operations.py`` (op_run), ``image/layerwriter.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from . import StepFailed
 
 def run(builder, st, ins, argv, env, workdir, user, network):
     """Run ``argv``; returns the layer (descriptor, diff_id) of what it changed."""
-    from .. import api
+    from .. import containerdir
+    from ..api import operations as ops
     from ..container import Runtime
     from ..errors import ContainerNotFound, PyContainerError
     from ..image import layerwriter
@@ -34,7 +35,7 @@ def run(builder, st, ins, argv, env, workdir, user, network):
     rt = Runtime(builder.o.root)
     try:
         try:
-            res = api.op_run(builder.o.root, cid, o, remove=False,
+            res = ops.op_run(builder.o.root, cid, o, remove=False,
                              image_root=builder.o.image_root, pull="never")
         except PyContainerError as exc:
             raise BuildError(f"{ins.where}: RUN: {exc}") from None
@@ -53,7 +54,7 @@ def run(builder, st, ins, argv, env, workdir, user, network):
         try:
             rt.delete(cid, force=True)
         except ContainerNotFound:
-            api.remove_dir(cid)
+            containerdir.remove(cid)
             _drop_cgroup(cid)        # Ctrl-C inside create: no state yet, maybe a cgroup
 
 

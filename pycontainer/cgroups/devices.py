@@ -12,6 +12,8 @@ files: there the kernel asks an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE).
 
 from __future__ import annotations
 
+from ..errors import CgroupError
+
 # runc libcontainer/specconv AllowedDevices, in v1 syntax.
 DEFAULT_ALLOW = (
     "c *:* m",        # mknod any char device
@@ -29,12 +31,40 @@ DEFAULT_ALLOW = (
 
 def v1_rules(spec_rules: list) -> list[tuple[str, str]]:
     """[("deny"|"allow", rule)] to write in order: deny-all, the spec's, defaults."""
-    from .resources import _device_rule
     out = [("deny", "a")]
     for i, d in enumerate(spec_rules):
-        rule = _device_rule(d, i)
-        if rule == "a" and not d["allow"] and out[-1] == ("deny", "a"):
+        r = rule(d, i)
+        if r == "a" and not d["allow"] and out[-1] == ("deny", "a"):
             continue                      # the spec's usual leading deny-all
-        out.append(("allow" if d["allow"] else "deny", rule))
+        out.append(("allow" if d["allow"] else "deny", r))
     out.extend(("allow", r) for r in DEFAULT_ALLOW)
     return out
+
+
+def rule(d, i: int) -> str:
+    """Validate ``linux.resources.devices[i]``; return its v1 form 'c 1:3 rwm' (or 'a')."""
+    where = f"devices[{i}]"
+    if not isinstance(d, dict) or not isinstance(d.get("allow"), bool):
+        raise _bad(where, d, "needs \"allow\": true/false")
+    typ = d.get("type") or "a"
+    if typ not in ("a", "b", "c"):
+        raise _bad(f"{where}.type", typ, "is not a, b or c")
+    access = d.get("access") or "rwm"
+    if not isinstance(access, str) or not access or set(access) - set("rwm"):
+        raise _bad(f"{where}.access", access, "is not made of r, w, m")
+    nums = []
+    for k in ("major", "minor"):
+        v = d.get(k)
+        if v is None or v == -1:
+            nums.append("*")
+        elif isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise _bad(f"{where}.{k}", v, "is not a device number (or -1/null for any)")
+        else:
+            nums.append(str(v))
+    if typ == "a":
+        return "a"
+    return f"{typ} {nums[0]}:{nums[1]} {access}"
+
+
+def _bad(field: str, value, why: str) -> CgroupError:
+    return CgroupError(f"linux.resources.{field}: {value!r} {why}", stage="cgroup")

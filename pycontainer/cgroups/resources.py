@@ -189,8 +189,9 @@ def validate(res: dict | None) -> dict:
             raise _bad(f"hugepageLimits[{i}]", e, "needs a pageSize like '2MB'")
         if _int(e, "limit", f"hugepageLimits[{i}]", lo=0) is None:
             raise _bad(f"hugepageLimits[{i}].limit", None, "is missing")
+    from .devices import rule as device_rule          # the device cgroup's own module
     for i, d in enumerate(_list(res, "devices", "")):
-        _device_rule(d, i)
+        device_rule(d, i)
     uni = res.get("unified") or {}
     if not isinstance(uni, dict):
         raise _bad("unified", uni, "is not an object")
@@ -210,31 +211,6 @@ def validate(res: dict | None) -> dict:
     if res.get("rdma"):
         raise _bad("rdma", res["rdma"], "is not supported by pycontainer")
     return res
-
-
-def _device_rule(d, i: int) -> str:
-    """Validate one OCI device-cgroup rule; return its v1 form 'c 1:3 rwm'."""
-    where = f"devices[{i}]"
-    if not isinstance(d, dict) or not isinstance(d.get("allow"), bool):
-        raise _bad(where, d, "needs \"allow\": true/false")
-    typ = d.get("type") or "a"
-    if typ not in ("a", "b", "c"):
-        raise _bad(f"{where}.type", typ, "is not a, b or c")
-    access = d.get("access") or "rwm"
-    if not isinstance(access, str) or not access or set(access) - set("rwm"):
-        raise _bad(f"{where}.access", access, "is not made of r, w, m")
-    nums = []
-    for k in ("major", "minor"):
-        v = d.get(k)
-        if v is None or v == -1:
-            nums.append("*")
-        elif isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise _bad(f"{where}.{k}", v, "is not a device number (or -1/null for any)")
-        else:
-            nums.append(str(v))
-    if typ == "a":
-        return "a"
-    return f"{typ} {nums[0]}:{nums[1]} {access}"
 
 
 def controllers_needed(plan: list[Write]) -> set[str]:

@@ -34,14 +34,14 @@ import posixpath
 
 from ..errors import ImageError
 from . import reference
-from .store import (ANN_NAME, ANN_REF, INDEX_TYPES, MAX_JSON, MT_OCI_CONFIG, MT_OCI_INDEX,
-                    MT_OCI_LAYER, MT_OCI_LAYER_GZIP, MT_OCI_LAYER_ZSTD, MT_OCI_MANIFEST, Store,
-                    sha256_hex)
+from .manifest import (ANN_NAME, ANN_REF, INDEX_TYPES, MAX_JSON, MT_OCI_CONFIG, MT_OCI_INDEX,
+                       MT_OCI_LAYER, MT_OCI_LAYER_GZIP, MT_OCI_LAYER_ZSTD, MT_OCI_MANIFEST, pick_platform,
+                       sha256_hex)
 
 _META = {"manifest.json", "index.json", "oci-layout", "repositories"}
 
 
-def load(store: Store, src, *, name: str | None = None, progress=None) -> list[str]:
+def load(store: "Store", src, *, name: str | None = None, progress=None) -> list[str]:
     """Import every image in the archive ``src``; returns the names (or digests) loaded."""
     import tarfile
     opened = None
@@ -104,7 +104,7 @@ def zlib_error():
     return zlib.error
 
 
-def _ingest_member(store: Store, tf, m):
+def _ingest_member(store: "Store", tf, m):
     w = store.ingest()
     try:
         f = tf.extractfile(m)
@@ -118,7 +118,7 @@ def _ingest_member(store: Store, tf, m):
         w.__exit__(None, None, None)
 
 
-def _commit(store: Store, files, key: str, expected: str | None = None) -> str:
+def _commit(store: "Store", files, key: str, expected: str | None = None) -> str:
     """Move the archived file ``key`` into blobs/ (checking ``expected``)."""
     if key not in files:
         raise ImageError(f"load: archive lacks {key!r}")
@@ -170,7 +170,6 @@ def _load_oci(store, meta, files, name, progress) -> list[str]:
 
 def _oci_manifests(store, index, files):
     """(descriptor, annotations) of each image manifest, picking our platform in indexes."""
-    from .registry import pick_platform
     for desc in index.get("manifests", []):
         ann = desc.get("annotations") or {}
         mt = desc.get("mediaType")
@@ -257,7 +256,7 @@ def _json(data: bytes, what: str):
 
 # --- save -----------------------------------------------------------------------------
 
-def save(store: Store, refs: list[str], out) -> None:
+def save(store: "Store", refs: list[str], out) -> None:
     """Write the images ``refs`` to ``out`` (a path, '-' or a binary file object)."""
     import tarfile
     import time

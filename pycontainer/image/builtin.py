@@ -63,13 +63,13 @@ def ensure(store, ref: str = "busybox", *, hold: str | None = None, _locked: boo
         raise ImageError(f"{ref!r} is not a built-in image (built-ins: "
                          f"{', '.join(reference.familiar(n) for n in RECIPES)})")
     with (nullcontext() if _locked else store.adding()):
-        with store._lock("builtin-" + RECIPES[name] + ".lock"):
+        with store.lock("builtin-" + RECIPES[name] + ".lock"):
             if not store.exists(name):
                 build(store, name)
-        digest, _ = store._find(name)
-        img = store._image(digest, name)
+        digest, _ = store.find(name)
+        img = store.image(digest, name)
         if hold:
-            store._hold(hold, img)
+            store.hold(hold, img, locked=True)
         return img
 
 
@@ -113,7 +113,7 @@ def add_rootfs(store, rootfs: str, config: dict, names: list[str], *, base=None,
     which are shared, not copied.
     """
     import time
-    from .store import MT_OCI_CONFIG, MT_OCI_LAYER, MT_OCI_MANIFEST
+    from .manifest import MT_OCI_CONFIG, MT_OCI_LAYER, MT_OCI_MANIFEST
     if mtime is None:
         mtime = int(os.environ.get("SOURCE_DATE_EPOCH") or _newest_mtime(rootfs))
     with store.ingest() as w:

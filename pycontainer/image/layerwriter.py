@@ -175,7 +175,7 @@ def _xattrs(path: str) -> dict[str, bytes]:
 
 def add_layer(store, upper: str, *, level: int = 6, skip=None) -> tuple[dict, str]:
     """Write ``upper`` into ``store`` as a blob; returns (descriptor, diff_id)."""
-    from .store import MT_OCI_LAYER, MT_OCI_LAYER_GZIP
+    from .manifest import MT_OCI_LAYER, MT_OCI_LAYER_GZIP
     with store.ingest() as w:
         diff_id = write_layer(upper, w, level=level, skip=skip)
         digest = w.commit()
@@ -188,7 +188,7 @@ def add_image(store, base_manifest: dict | None, config: dict, layers: list[tupl
               names: list[str] = (), annotations: dict | None = None):
     """Config + base layers + new (descriptor, diff_id) layers -> an image in ``store``."""
     import json
-    from .store import MT_OCI_CONFIG, MT_OCI_MANIFEST
+    from .manifest import MT_OCI_CONFIG, MT_OCI_MANIFEST
     config = dict(config)
     rootfs = dict(config.get("rootfs") or {"type": "layers", "diff_ids": []})
     rootfs["diff_ids"] = list(rootfs.get("diff_ids") or []) + [d for _, d in layers]

@@ -34,8 +34,8 @@ import sys
 
 from ..errors import ImageError
 from . import reference
-from .store import (INDEX_TYPES, MANIFEST_TYPES, MAX_JSON, MT_DOCKER_LIST, MT_DOCKER_MANIFEST,
-                    MT_OCI_INDEX, MT_OCI_MANIFEST)
+from .manifest import (INDEX_TYPES, MANIFEST_TYPES, MAX_JSON, MT_DOCKER_LIST, MT_DOCKER_MANIFEST,
+                       MT_OCI_INDEX, MT_OCI_MANIFEST, pick_platform)
 
 ACCEPT = ", ".join([MT_OCI_INDEX, MT_OCI_MANIFEST, MT_DOCKER_LIST, MT_DOCKER_MANIFEST])
 USER_AGENT = "pycontainer/0.1"
@@ -82,23 +82,6 @@ def pull(store, ref: str, *, insecure: bool | None = None, progress=None, timeou
         img = store.add_image(data, [r.name], media_type=mt, progress=progress)
         progress.note(f"Digest: {img.digest}")
         return img
-
-
-def pick_platform(index: dict, what: str, want: dict | None = None) -> dict:
-    """The descriptor for ``want`` (default: this machine) in an OCI index / Docker list."""
-    want = want or reference.host_platform()
-    cands = [d for d in index.get("manifests", []) if isinstance(d, dict)
-             and (d.get("platform") or {}).get("os") == want["os"]
-             and (d.get("platform") or {}).get("architecture") == want["architecture"]]
-    if want.get("variant"):
-        exact = [d for d in cands if d["platform"].get("variant") == want["variant"]]
-        cands = exact or [d for d in cands if not d["platform"].get("variant")] or cands
-    if not cands:
-        have = sorted({reference.platform_str(d.get("platform") or {})
-                       for d in index.get("manifests", []) if isinstance(d, dict)})
-        raise ImageError(f"{what}: no image for platform {reference.platform_str(want)} "
-                         f"(available: {', '.join(have) or 'none'})")
-    return cands[0]
 
 
 class Client:

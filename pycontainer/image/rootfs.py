@@ -9,7 +9,7 @@ half-prepared container. Mounting is not done here: the plan goes to the
 init, which mounts it inside the container's mount namespace (overlay.py).
 
 Read: overlay.py (the plan), store.py (holds), runconfig.py (image config ->
-OCI process).
+OCI process); the rest of the container's directory is ../containerdir.py's.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from __future__ import annotations
 import os
 
 DEFAULT_CONTAINERS = "/var/lib/pycontainer/containers"
-ANN_DIR = "org.pycontainer.dir"        # the OCI annotation naming a container's dir
 
 
 def container_dir(container_id: str, containers_dir: str | None = None) -> str:
-    from .store import _check_holder
-    _check_holder(container_id)                      # a safe single path component
+    from .store import check_holder
+    check_holder(container_id)                      # a safe single path component
     return os.path.join(containers_dir or os.environ.get("PYCONTAINER_CONTAINERS_DIR")
                         or DEFAULT_CONTAINERS, container_id)
 
@@ -65,68 +64,3 @@ def cleanup(container_id: str, *, store=None, containers_dir: str | None = None)
     from .store import Store
     overlay.remove(container_dir(container_id, containers_dir))
     (store or Store()).release(container_id)
-
-
-def remove_after_delete(record: dict) -> None:
-    """After ``delete``: remove the container's dir and release its image (tolerant).
-
-    Only a dir this module made (``<containers>/<id>`` named by the
-    annotation) is removed: never what we did not make.
-    """
-    cdir = (record.get("annotations") or {}).get(ANN_DIR)
-    if not cdir:
-        return
-    cdir = os.path.normpath(cdir)
-    parent, cid = os.path.split(cdir)
-    if cid != record.get("id") or parent != os.path.dirname(container_dir(cid)):
-        return
-    from .. import detach
-    mpid = detach.monitor_pid(cdir)
-    if mpid and mpid != os.getpid():
-        # The init is dead; its monitor is writing exit.json: let it finish,
-        # or it would write into a directory being removed.
-        if not detach.wait_monitor(cdir, 5):
-            try:
-                os.kill(mpid, 9)
-            except ProcessLookupError:
-                pass
-    _remove(cid, cdir)
-
-
-def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
-    """Release image holds and remove container dirs of containers that no longer exist.
-
-    A container dir records its state root (``root`` file); one whose
-    container lives under another root is left alone.
-    """
-    live = set(live_ids)
-    parent = os.path.dirname(container_dir("x"))
-    names = os.listdir(parent) if os.path.isdir(parent) else []
-    if root is not None:
-        for name in names:
-            try:
-                with open(os.path.join(parent, name, "root")) as f:
-                    owner = f.read().strip()
-            except OSError:
-                continue
-            if owner and owner != root and os.path.isdir(os.path.join(owner, name)):
-                live.add(name)
-    holds: list[str] = []
-    try:
-        from .store import Store
-        holds = Store().prune_holds(live)
-    except Exception:  # noqa: BLE001 - no store yet
-        pass
-    dirs = [n for n in names if n not in live]
-    for name in dirs:
-        _remove(name, os.path.join(parent, name))
-    return holds, dirs
-
-
-def _remove(container_id: str, cdir: str) -> None:
-    import shutil
-    try:
-        cleanup(container_id)
-    except Exception:  # noqa: BLE001 - tolerant: remove what we can
-        pass
-    shutil.rmtree(cdir, ignore_errors=True)

@@ -30,6 +30,11 @@ rename), so readers need no lock.
 The root is mode 0700: unpacked layers hold the images' setuid binaries, which
 must not be reachable by unprivileged host users.
 
+Beside this file: manifest.py (media types, manifest parsing), blobs.py
+(verified blob writes, atomic replaces, flock), prune.py (rmi and gc);
+archive.py, registry.py and builtin.py add images through the public methods
+here and never import this module.
+
 Read: image-spec ``image-layout.md``, ``image-index.md``, ``manifest.md``,
 ``config.md``; Docker's ``docker save`` format (``manifest.json`` with
 Config/RepoTags/Layers).
@@ -42,32 +47,13 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..errors import ImageError
+from ..errors import ImageError, ImageNotFound
 from . import reference
+from .blobs import Ingest, flock, write_atomic
+from . import manifest as mf
+from .manifest import ANN_NAME, ANN_REF, MAX_JSON, MT_OCI_INDEX, MT_OCI_MANIFEST, sha256_hex
 
 DEFAULT_ROOT = "/var/lib/pycontainer/images"
-
-MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MT_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-MT_OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-MT_OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-MT_OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-MT_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-MT_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-MT_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-MANIFEST_TYPES = (MT_OCI_MANIFEST, MT_DOCKER_MANIFEST)
-INDEX_TYPES = (MT_OCI_INDEX, MT_DOCKER_LIST)
-
-ANN_NAME = "io.containerd.image.name"
-ANN_REF = "org.opencontainers.image.ref.name"
-
-MAX_JSON = 4 << 20          # manifests and configs larger than this are refused
-
-
-class ImageNotFound(ImageError):
-    """No image with this name or digest in the store."""
-
 
 @dataclass
 class Image:
@@ -85,107 +71,6 @@ class Image:
     def run_config(self) -> dict:
         """Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts, ... (may be empty)."""
         return self.config.get("config") or {}
-
-
-def sha256_hex(digest: str) -> str:
-    if not reference.is_digest(digest):
-        raise ImageError(f"unsupported or malformed digest {digest!r} (want sha256:<64 hex>)")
-    return digest[len("sha256:"):]
-
-
-@contextmanager
-def _flock(path: str, exclusive: bool = True):
-    import fcntl
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-class Ingest:
-    """A blob being written: verified against its digest and size, then renamed in.
-
-    ``with store.ingest(expected) as w: w.write(...); digest = w.commit()``;
-    leaving the block without commit (an error, a full disk) removes the
-    temporary file, so nothing half-written is ever reachable by digest.
-    """
-
-    def __init__(self, store: "Store", expected: str | None = None, size: int | None = None):
-        import hashlib
-        self.store, self.expected, self.size = store, expected, size
-        if expected:
-            sha256_hex(expected)
-        fd, self.tmp = _mkstemp(store.path("ingest"))
-        self.f = os.fdopen(fd, "wb")
-        self.sha = hashlib.sha256()
-        self.count = 0
-        self.digest: str | None = None
-
-    def write(self, data: bytes) -> None:
-        self.sha.update(data)
-        self.count += len(data)
-        if self.size is not None and self.count > self.size:
-            raise ImageError(f"blob {self.expected}: more than the {self.size} bytes announced")
-        try:
-            self.f.write(data)
-        except OSError as exc:
-            raise ImageError(f"writing blob {self.expected or ''} under {self.store.root}: "
-                             f"{exc.strerror}", errno=exc.errno) from exc
-
-    def commit(self) -> str:
-        digest = "sha256:" + self.sha.hexdigest()
-        if self.expected and digest != self.expected:
-            raise ImageError(f"blob digest mismatch: expected {self.expected}, got {digest} "
-                             "(corrupt or tampered download)")
-        if self.size is not None and self.count != self.size:
-            raise ImageError(f"blob {digest}: {self.count} bytes, descriptor says {self.size} "
-                             "(truncated)")
-        try:
-            self.f.flush()
-            os.fsync(self.f.fileno())
-            self.f.close()
-            final = self.store.blob_path(digest)
-            os.replace(self.tmp, final)
-        except OSError as exc:
-            raise ImageError(f"storing blob {digest} under {self.store.root}: {exc.strerror}",
-                             errno=exc.errno) from exc
-        self.tmp = None
-        self.digest = digest
-        return digest
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if not self.f.closed:
-            try:
-                self.f.close()
-            except OSError:
-                pass                 # e.g. ENOSPC flushing a blob we are discarding anyway
-        if self.tmp:
-            try:
-                os.unlink(self.tmp)
-            except FileNotFoundError:
-                pass
-        return False
-
-
-def _mkstemp(dirpath: str):
-    import tempfile
-    return tempfile.mkstemp(dir=dirpath, prefix="blob-")
 
 
 class Store:
@@ -208,7 +93,7 @@ class Store:
     def layer_dir(self, diff_id: str) -> str:
         return self.path("layers", sha256_hex(diff_id))
 
-    def _init(self) -> None:
+    def init(self) -> None:
         if self._ready:
             return
         try:
@@ -219,27 +104,27 @@ class Store:
                 if os.stat(d).st_mode & 0o077:
                     os.chmod(d, 0o700)     # layers hold setuid binaries: no access for others
             if not os.path.exists(self.path("oci-layout")):
-                _write_atomic(self.path("oci-layout"), b'{"imageLayoutVersion":"1.0.0"}')
+                write_atomic(self.path("oci-layout"), b'{"imageLayoutVersion":"1.0.0"}')
             if not os.path.exists(self.path("index.json")):
-                with _flock(self.path("locks", "index.lock")):
+                with flock(self.path("locks", "index.lock")):
                     if not os.path.exists(self.path("index.json")):
-                        self._write_index({"schemaVersion": 2, "mediaType": MT_OCI_INDEX,
+                        self.write_index({"schemaVersion": 2, "mediaType": MT_OCI_INDEX,
                                            "manifests": []})
         except OSError as exc:
             raise ImageError(f"image store {self.root}: {exc.strerror} (run as root or set "
                              "PYCONTAINER_IMAGE_ROOT)", errno=exc.errno) from exc
         self._ready = True
 
-    def _lock(self, name: str, exclusive: bool = True):
-        self._init()
-        return _flock(self.path("locks", name), exclusive)
+    def lock(self, name: str, exclusive: bool = True):
+        self.init()
+        return flock(self.path("locks", name), exclusive)
 
     def adding(self):
         """Shared gc lock: hold it while adding content that is not yet referenced."""
-        return self._lock("gc.lock", exclusive=False)
+        return self.lock("gc.lock", exclusive=False)
 
     def blob_lock(self, digest: str):
-        return self._lock(f"blob-{sha256_hex(digest)}.lock")
+        return self.lock(f"blob-{sha256_hex(digest)}.lock")
 
     # -- blobs -----------------------------------------------------------------------
 
@@ -247,7 +132,7 @@ class Store:
         return os.path.isfile(self.blob_path(digest))
 
     def ingest(self, expected: str | None = None, size: int | None = None) -> Ingest:
-        self._init()
+        self.init()
         return Ingest(self, expected, size)
 
     def add_blob_bytes(self, data: bytes, expected: str | None = None) -> str:
@@ -275,8 +160,8 @@ class Store:
 
     # -- index.json ------------------------------------------------------------------
 
-    def _read_index(self) -> dict:
-        self._init()
+    def read_index(self) -> dict:
+        self.init()
         try:
             with open(self.path("index.json"), "rb") as f:
                 return json.load(f)
@@ -284,11 +169,11 @@ class Store:
             raise ImageError(f"image store index {self.path('index.json')} unreadable: {exc}") \
                 from None
 
-    def _write_index(self, index: dict) -> None:
-        _write_atomic(self.path("index.json"), json.dumps(index, indent=1).encode())
+    def write_index(self, index: dict) -> None:
+        write_atomic(self.path("index.json"), json.dumps(index, indent=1).encode())
 
     @staticmethod
-    def _entry_name(e: dict) -> str | None:
+    def entry_name(e: dict) -> str | None:
         return (e.get("annotations") or {}).get(ANN_NAME)
 
     # -- adding images ---------------------------------------------------------------
@@ -303,29 +188,29 @@ class Store:
         """
         import hashlib
         digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-        m = _parse_manifest(manifest, digest, media_type)
+        m = mf.parse(manifest, digest, media_type)
         media_type = m.get("mediaType") or media_type or MT_OCI_MANIFEST
         if not self.has_blob(digest):
             self.add_blob_bytes(manifest, digest)
         config = self.read_json_blob(m["config"]["digest"])
-        diff_ids = _diff_ids(config, m, digest)
+        diff_ids = mf.diff_ids(config, m, digest)
         from .space import Limits
         limits = Limits.from_env()          # one budget for the whole image (space.py)
         for desc, diff_id in zip(m["layers"], diff_ids):
             self.unpack(desc, diff_id, progress=progress, limits=limits)
         full = [reference.parse(n).name for n in names]
-        with self._lock("index.lock"):
-            index = self._read_index()
+        with self.lock("index.lock"):
+            index = self.read_index()
             keep = [e for e in index["manifests"]
-                    if self._entry_name(e) not in full
-                    and not (e["digest"] == digest and self._entry_name(e) is None and full)]
+                    if self.entry_name(e) not in full
+                    and not (e["digest"] == digest and self.entry_name(e) is None and full)]
             # an image that just lost its last name stays, nameless ("dangling", docker's
             # <none>), until `image prune`: a container may still run it
             for e in index["manifests"]:
                 if e not in keep and e["digest"] != digest and \
                         not any(k["digest"] == e["digest"] for k in keep):
                     keep.append({k: v for k, v in e.items() if k != "annotations"})
-            have = {(e["digest"], self._entry_name(e)) for e in keep}
+            have = {(e["digest"], self.entry_name(e)) for e in keep}
             desc = {"mediaType": media_type, "digest": digest, "size": len(manifest),
                     "platform": {"os": config.get("os", "linux"),
                                  "architecture": config.get("architecture", "")}}
@@ -336,8 +221,8 @@ class Store:
                     ref = reference.parse(n)
                     keep.append({**desc, "annotations": {ANN_NAME: n, ANN_REF: ref.tag or ""}})
             index["manifests"] = keep
-            self._write_index(index)
-        return self._image(digest, full[0] if full else digest)
+            self.write_index(index)
+        return self.image(digest, full[0] if full else digest)
 
     def unpack(self, desc: dict, diff_id: str, progress=None, limits=None) -> str:
         """Unpack layer blob ``desc`` into layers/<diff_id>, once, verifying the diff_id."""
@@ -347,7 +232,7 @@ class Store:
         final = self.layer_dir(diff_id)
         if os.path.isdir(final):
             return final
-        with self._lock(f"layer-{sha256_hex(diff_id)}.lock"):
+        with self.lock(f"layer-{sha256_hex(diff_id)}.lock"):
             if os.path.isdir(final):
                 return final
             blob = self.blob_path(desc["digest"])
@@ -372,9 +257,9 @@ class Store:
 
     # -- lookup ----------------------------------------------------------------------
 
-    def _find(self, ref: str) -> tuple[str, str]:
+    def find(self, ref: str) -> tuple[str, str]:
         """(manifest digest, full name or digest) for a name, digest or ID prefix."""
-        index = self._read_index()
+        index = self.read_index()
         entries = index.get("manifests", [])
         s = ref[len("sha256:"):] if ref.startswith("sha256:") else ref
         if 12 <= len(s) <= 64 and all(c in "0123456789abcdef" for c in s):
@@ -402,18 +287,18 @@ class Store:
                     return r.digest, r.name
         else:
             for e in entries:
-                if self._entry_name(e) == r.name:
+                if self.entry_name(e) == r.name:
                     return e["digest"], r.name
         raise ImageNotFound(f"image {ref!r} not found in {self.root} "
                             f"(pull it: pycontainer pull {ref})")
 
-    def _image(self, digest: str, name: str) -> Image:
+    def image(self, digest: str, name: str) -> Image:
         m = self.read_json_blob(digest)
         config = self.read_json_blob(m["config"]["digest"])
-        diff_ids = _diff_ids(config, m, digest)
+        diff_ids = mf.diff_ids(config, m, digest)
         dirs = [self.unpack(desc, d) for desc, d in zip(m["layers"], diff_ids)]
-        names = [self._entry_name(e) for e in self._read_index()["manifests"]
-                 if e["digest"] == digest and self._entry_name(e)]
+        names = [self.entry_name(e) for e in self.read_index()["manifests"]
+                 if e["digest"] == digest and self.entry_name(e)]
         return Image(name=name, digest=digest, id=m["config"]["digest"], manifest=m,
                      config=config, layers=dirs, names=names)
 
@@ -427,47 +312,48 @@ class Store:
         """
         with self.adding():
             try:
-                digest, name = self._find(ref)
+                digest, name = self.find(ref)
             except ImageNotFound:
                 from . import builtin as _builtin
                 if not builtin or not _builtin.is_builtin(ref):
                     raise
                 return _builtin.ensure(self, ref, hold=hold, _locked=True)
-            img = self._image(digest, name)
+            img = self.image(digest, name)
             if hold:
-                self._hold(hold, img)
+                self.hold(hold, img, locked=True)
             return img
 
     def exists(self, ref: str) -> bool:
         try:
-            self._find(ref)
+            self.find(ref)
             return True
         except ImageNotFound:
             return False
 
     # -- holds (images in use by containers) ------------------------------------------
 
-    def _hold(self, container_id: str, img: Image) -> None:
-        _check_holder(container_id)
-        rec = {"image": img.digest, "name": img.name,
-               "layers": [os.path.basename(d) for d in img.layers]}
-        _write_atomic(self.path("holds", container_id + ".json"), json.dumps(rec).encode())
+    def hold(self, container_id: str, img: Image, *, locked: bool = False) -> None:
+        """Mark ``img`` in use by ``container_id`` (rmi refuses; gc keeps its layers).
 
-    def hold(self, container_id: str, img: Image) -> None:
-        """Mark ``img`` in use by ``container_id`` (rmi refuses; gc keeps its layers)."""
-        with self.adding():
-            self._hold(container_id, img)
+        ``locked``: the caller already holds ``adding()`` (as ``resolve`` does).
+        """
+        from contextlib import nullcontext
+        with nullcontext() if locked else self.adding():
+            check_holder(container_id)
+            rec = {"image": img.digest, "name": img.name,
+                   "layers": [os.path.basename(d) for d in img.layers]}
+            write_atomic(self.path("holds", container_id + ".json"), json.dumps(rec).encode())
 
     def release(self, container_id: str) -> None:
         """Forget the hold of ``container_id`` (idempotent; call on container delete)."""
-        _check_holder(container_id)
+        check_holder(container_id)
         try:
             os.unlink(self.path("holds", container_id + ".json"))
         except FileNotFoundError:
             pass
 
     def holds(self) -> dict[str, dict]:
-        self._init()
+        self.init()
         out = {}
         for n in os.listdir(self.path("holds")):
             if n.endswith(".json"):
@@ -491,70 +377,26 @@ class Store:
     def tag(self, src: str, new: str) -> str:
         """Point ``new`` at the image ``src`` names; returns the full new name."""
         with self.adding():
-            digest, _ = self._find(src)
+            digest, _ = self.find(src)
             m = self.read_json_blob(digest)
-            data = _read_file(self.blob_path(digest))
+            data = read_file(self.blob_path(digest))
             img = self.add_image(data, [new], media_type=m.get("mediaType"))
         return img.name
 
     def remove(self, ref: str, *, force: bool = False) -> list[str]:
-        """``rmi``: untag ``ref``; the last name (or a digest) removes the image.
-
-        Refuses an image a container holds unless ``force``; then collects
-        blobs and unpacked layers nothing references any more. Returns what
-        was untagged/deleted, docker-style ("Untagged: ...", "Deleted: ...").
-        """
-        out: list[str] = []
-        with self._lock("gc.lock"):
-            with self._lock("index.lock"):
-                digest, name = self._find(ref)
-                index = self._read_index()
-                entries = index["manifests"]
-                mine = [e for e in entries if e["digest"] == digest]
-                by_name = name != digest
-                remaining = [e for e in mine if by_name and self._entry_name(e) != name]
-                if not remaining:
-                    users = [c for c, h in self.holds().items() if h.get("image") == digest]
-                    if users and not force:
-                        raise ImageError(f"image {ref!r} is in use by container(s) "
-                                         f"{', '.join(sorted(users))}; stop and remove them "
-                                         "or use --force")
-                drop = mine if not remaining else [e for e in mine if self._entry_name(e) == name]
-                for e in drop:
-                    if self._entry_name(e):
-                        out.append("Untagged: " + reference.familiar(self._entry_name(e)))
-                index["manifests"] = [e for e in entries if not any(e is d for d in drop)]
-                self._write_index(index)
-                if not remaining:
-                    out.append("Deleted: " + digest)
-            out += self._gc()
-        return out
+        """``rmi``: untag ``ref``; the last name (or a digest) removes the image (prune.py)."""
+        from . import prune
+        return prune.remove(self, ref, force=force)
 
     def gc(self, *, dangling: bool = False) -> list[str]:
-        """Delete blobs, unpacked layers and ingest leftovers that nothing references.
-
-        With ``dangling`` (``image prune``), first forget images that have no
-        name and no container using them.
-        """
-        out = []
-        with self._lock("gc.lock"):
-            if dangling:
-                with self._lock("index.lock"):
-                    index = self._read_index()
-                    held = {h.get("image") for h in self.holds().values()}
-                    named = {e["digest"] for e in index["manifests"] if self._entry_name(e)}
-                    drop = [e for e in index["manifests"]
-                            if e["digest"] not in named and e["digest"] not in held]
-                    if drop:
-                        index["manifests"] = [e for e in index["manifests"] if e not in drop]
-                        self._write_index(index)
-                    out += [f"Deleted: {e['digest']}" for e in drop]
-            return out + self._gc()
+        """Delete what nothing references; ``dangling``: nameless unused images too (prune.py)."""
+        from . import prune
+        return prune.gc(self, dangling=dangling)
 
     def _referenced(self) -> tuple[set, set]:
         """(blob hexes, layer dir names) that the index and the holds reference."""
         blobs, layer_dirs = set(), set()
-        for e in self._read_index()["manifests"]:
+        for e in self.read_index()["manifests"]:
             d = e["digest"]
             blobs.add(sha256_hex(d))
             try:
@@ -569,32 +411,12 @@ class Store:
             layer_dirs.update(h.get("layers", []))
         return blobs, layer_dirs
 
-    def _gc(self) -> list[str]:
-        import shutil
-        blobs, layer_dirs = self._referenced()
-        out = []
-        for n in os.listdir(self.path("blobs", "sha256")):
-            if n not in blobs:
-                os.unlink(self.path("blobs", "sha256", n))
-                out.append(f"Deleted blob: sha256:{n}")
-        for n in os.listdir(self.path("layers")):
-            if n not in layer_dirs:
-                shutil.rmtree(self.path("layers", n), ignore_errors=True)
-                if not n.startswith(".tmp-"):
-                    out.append(f"Deleted layer: sha256:{n}")
-        for n in os.listdir(self.path("ingest")):
-            try:
-                os.unlink(self.path("ingest", n))
-            except OSError:
-                pass
-        return out
-
     # -- listing ---------------------------------------------------------------------
 
     def list(self) -> list[dict]:
         """One row per image: names, digest, id, created, size (sum of blob sizes)."""
         rows: dict[str, dict] = {}
-        for e in self._read_index()["manifests"]:
+        for e in self.read_index()["manifests"]:
             d = e["digest"]
             row = rows.get(d)
             if row is None:
@@ -607,17 +429,17 @@ class Store:
                 row = rows[d] = {"names": [], "digest": d, "id": m["config"]["digest"],
                                  "created": cfg.get("created", ""), "size": size,
                                  "platform": reference.platform_str(cfg)}
-            if self._entry_name(e):
-                row["names"].append(self._entry_name(e))
+            if self.entry_name(e):
+                row["names"].append(self.entry_name(e))
         return list(rows.values())
 
     def inspect(self, ref: str) -> dict:
         """Docker-style ``image inspect`` record (without unpacking anything)."""
-        digest, name = self._find(ref)
+        digest, name = self.find(ref)
         m = self.read_json_blob(digest)
         cfg = self.read_json_blob(m["config"]["digest"])
-        names = [self._entry_name(e) for e in self._read_index()["manifests"]
-                 if e["digest"] == digest and self._entry_name(e)]
+        names = [self.entry_name(e) for e in self.read_index()["manifests"]
+                 if e["digest"] == digest and self.entry_name(e)]
         diff_ids = cfg.get("rootfs", {}).get("diff_ids", [])
         return {
             "Id": m["config"]["digest"],
@@ -673,7 +495,7 @@ class Store:
             yield
         except BaseException:
             import shutil
-            with self._lock("gc.lock"):
+            with self.lock("gc.lock"):
                 ref_blobs, ref_layers = self._referenced()
                 for n in names("blobs", "sha256") - blobs - ref_blobs:
                     try:
@@ -685,44 +507,14 @@ class Store:
             raise
 
 
-def _check_holder(container_id: str) -> None:
+def check_holder(container_id: str) -> None:
     import re
     if not re.fullmatch(r"[A-Za-z0-9_+.-]{1,256}", container_id) or container_id in (".", ".."):
         raise ImageError(f"invalid container ID {container_id!r} for an image hold")
 
 
-def _read_file(path: str) -> bytes:
+def read_file(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
 
 
-def _parse_manifest(data: bytes, digest: str, media_type: str | None) -> dict:
-    if len(data) > MAX_JSON:
-        raise ImageError(f"manifest {digest} is over {MAX_JSON} bytes")
-    try:
-        m = json.loads(data)
-    except ValueError as exc:
-        raise ImageError(f"manifest {digest} is not valid JSON: {exc}") from None
-    mt = m.get("mediaType") or media_type
-    if mt in INDEX_TYPES or "manifests" in m:
-        raise ImageError(f"manifest {digest} is an index; pick a platform manifest first")
-    if (mt and mt not in MANIFEST_TYPES) or m.get("schemaVersion") != 2 \
-            or not isinstance(m.get("config"), dict) or not isinstance(m.get("layers"), list):
-        raise ImageError(f"manifest {digest}: unsupported manifest (media type {mt!r}, "
-                         f"schemaVersion {m.get('schemaVersion')!r}); need OCI or Docker schema2")
-    for d in [m["config"]] + m["layers"]:
-        if not isinstance(d, dict) or not reference.is_digest(str(d.get("digest", ""))):
-            raise ImageError(f"manifest {digest}: descriptor with a missing or non-sha256 digest")
-    return m
-
-
-def _diff_ids(config: dict, m: dict, digest: str) -> list[str]:
-    try:
-        diff_ids = list(config["rootfs"]["diff_ids"])
-    except (KeyError, TypeError):
-        raise ImageError(f"image {digest}: config has no rootfs.diff_ids") from None
-    if len(diff_ids) != len(m["layers"]):
-        raise ImageError(f"image {digest}: {len(m['layers'])} layers but {len(diff_ids)} diff_ids")
-    for d in diff_ids:
-        sha256_hex(d)
-    return diff_ids

@@ -163,7 +163,7 @@ def test_no_host_fd_reaches_the_container_or_the_helper(client, tmp_path):
                                       network_mode="none")
         assert b"host-secret" not in r.stdout
         assert r.stdout.splitlines()[0].split() == [b"0", b"1", b"2"], r.stdout
-        helper = client._helper.proc.pid
+        helper = client.transport.helper.proc.pid
         fds = {int(f): os.readlink(f"/proc/{helper}/fd/{f}") for f in os.listdir(f"/proc/{helper}/fd")}
         assert not any("host-secret" in x for x in fds.values())
         links = [x for f, x in fds.items() if f > 2]          # beyond stdio
@@ -226,7 +226,7 @@ def test_many_concurrent_sandboxes_from_threads_leave_nothing(client):
         time.sleep(0.05)
     assert _children() == before_children, "zombie or stray child in the calling program"
     # The helper is still the only child, and it reaped its workers.
-    helper = client._helper.proc.pid
+    helper = client.transport.helper.proc.pid
     kids = [p for p in os.listdir("/proc") if p.isdigit() and pid_alive(int(p)) is False and
             os.path.exists(f"/proc/{p}/stat") and
             open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(helper)]

@@ -88,6 +88,6 @@ def runtime_files() -> dict[str, str]:
 
 def docker_seccomp(caps=None) -> dict:
     sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
-    from pycontainer.security import seccomp
+    from pycontainer.security import seccomp_profile as seccomp
     from pycontainer.spec import DEFAULT_CAPS
     return seccomp.docker_default(caps or DEFAULT_CAPS)

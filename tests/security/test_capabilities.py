@@ -76,20 +76,20 @@ def test_S12_unknown_capability_is_one_line(cli, bundle, leakcheck):
 
 def test_S12_docker_cap_add_drop_privileged_rules():
     """Unit: moby's TweakCapabilities (drop ALL + add X = X; add ALL - drop X; add wins)."""
-    from pycontainer import api
+    from pycontainer.api import config as api
     from pycontainer.errors import SpecError
     from pycontainer.spec import DEFAULT_CAPS
-    assert api._capabilities((), (), False) == sorted(DEFAULT_CAPS)
-    assert api._capabilities(["NET_RAW"], ["ALL"], False) == ["CAP_NET_RAW"]
-    assert api._capabilities([], ["ALL"], False) == []
-    everything = api._capabilities(["ALL"], [], False)
-    assert "CAP_SYS_ADMIN" in everything and "CAP_SYS_ADMIN" not in api._capabilities(["ALL"], ["sys_admin"], False)
-    assert api._capabilities((), (), True) == everything
-    assert "CAP_SYS_ADMIN" in api._capabilities(["cap_sys_admin"], [], False)
-    assert "CAP_CHOWN" not in api._capabilities([], ["CHOWN"], False)
-    assert "CAP_CHOWN" in api._capabilities(["CHOWN"], ["CHOWN"], False)
+    assert api.capabilities((), (), False) == sorted(DEFAULT_CAPS)
+    assert api.capabilities(["NET_RAW"], ["ALL"], False) == ["CAP_NET_RAW"]
+    assert api.capabilities([], ["ALL"], False) == []
+    everything = api.capabilities(["ALL"], [], False)
+    assert "CAP_SYS_ADMIN" in everything and "CAP_SYS_ADMIN" not in api.capabilities(["ALL"], ["sys_admin"], False)
+    assert api.capabilities((), (), True) == everything
+    assert "CAP_SYS_ADMIN" in api.capabilities(["cap_sys_admin"], [], False)
+    assert "CAP_CHOWN" not in api.capabilities([], ["CHOWN"], False)
+    assert "CAP_CHOWN" in api.capabilities(["CHOWN"], ["CHOWN"], False)
     with pytest.raises(SpecError):
-        api._capabilities(["BOGUS"], [], False)
+        api.capabilities(["BOGUS"], [], False)
     # a capability the runtime lacks cannot be handed out (CAP_SYS_RESOURCE on CI)
     bnd = int(next(ln.split()[1] for ln in open("/proc/self/status") if ln.startswith("CapBnd:")), 16)
     from pycontainer.capabilities import CAPS

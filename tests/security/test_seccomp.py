@@ -149,14 +149,14 @@ def test_S14_malformed_section_is_one_line_and_leaves_nothing(cli, bundle, leakc
 def test_S14_profile_data_resolves_and_matches_docker():
     """Unit: the shipped profile is moby's, every name is known (or a documented newer
     syscall), EPERM by default, and it compiles for x86-64 with its 32-bit sub-arches."""
-    from pycontainer.security import seccomp
-    with open(seccomp.default_profile_path()) as f:
+    from pycontainer.security import libseccomp, seccomp, seccomp_profile
+    with open(seccomp_profile.default_profile_path()) as f:
         prof = json.load(f)
     assert prof["defaultAction"] == "SCMP_ACT_ERRNO" and prof["defaultErrnoRet"] == 1
-    lib = seccomp._libseccomp()
+    lib = libseccomp.open_library()
     names = {n for r in prof["syscalls"] for n in r["names"]}
     unknown = {n for n in names if lib.seccomp_syscall_resolve_name(n.encode()) == -1}
-    assert unknown <= seccomp.NEWER_SYSCALLS, unknown - seccomp.NEWER_SYSCALLS
+    assert unknown <= libseccomp.NEWER_SYSCALLS, unknown - libseccomp.NEWER_SYSCALLS
     sec = docker_seccomp()
     if os.uname().machine == "x86_64":
         assert sec["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
@@ -216,7 +216,7 @@ def test_S14_porcelain_default_unconfined_and_file(cli, tmp_path, leakcheck):
 def test_S14_engine_profiles_compile():
     """Unit: what podman/containers-common ships (if installed) converts and compiles;
     fields the OCI section does not define are ignored, as runc ignores them."""
-    from pycontainer.security import seccomp
+    from pycontainer.security import seccomp, seccomp_profile
     from pycontainer.spec import DEFAULT_CAPS
     sec = dict(docker_seccomp(), futureField={"x": 1})
     assert seccomp.compile(sec, cache=False).instructions > 100
@@ -225,6 +225,6 @@ def test_S14_engine_profiles_compile():
         pytest.skip("containers-common's seccomp.json is not installed")
     with open(path) as f:
         prof = json.load(f)
-    sec = seccomp.from_docker(prof, DEFAULT_CAPS)
-    assert set(sec) <= set(seccomp._OCI_FIELDS) | {"syscalls"}
+    sec = seccomp_profile.from_docker(prof, DEFAULT_CAPS)
+    assert set(sec) <= set(seccomp_profile.OCI_FIELDS) | {"syscalls"}
     assert seccomp.compile(sec, cache=False).instructions > 100

@@ -214,7 +214,8 @@ def test_yaml_subset_reads_what_nvidia_ctk_writes_and_refuses_the_rest():
 
 def test_api_keyword_names_reach_the_device_options():
     from pycontainer import api
-    o = api.options_from_kwargs("busybox", devices=["/dev/null:/dev/x:rw"], device_cgroup_rules=["c 1:3 r"],
+    from pycontainer.api.config import options_from_kwargs
+    o = options_from_kwargs("busybox", devices=["/dev/null:/dev/x:rw"], device_cgroup_rules=["c 1:3 r"],
                                 group_add=["44"], device_requests=[api.DeviceRequest(
                                     driver="nvidia", count=-1, capabilities=[["gpu"]])])
     assert o["device"] == ["/dev/null:/dev/x:rw"] and o["device_cgroup_rule"] == ["c 1:3 r"]

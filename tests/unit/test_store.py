@@ -300,7 +300,7 @@ def test_corrupt_blob_in_archive_refused(store):
     members = {f"blobs/sha256/{d[7:]}": b for d, b in bad.items()}
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         members["index.json"] = tf.extractfile("index.json").read()
-    store._init()
+    store.init()
     with pytest.raises(ImageError, match="digest"):
         load_bytes(store, tar_of(members))
     _consistent(store, [])
@@ -336,7 +336,7 @@ def test_malicious_layer_in_archive_refused(store):
 def test_truncated_archive_and_garbage(store):
     man, blobs = image_parts([BASE])
     data = oci_archive([(man, blobs, "x.io/a:1")])
-    store._init()
+    store.init()
     cut = data.find(blobs[json.loads(man)["layers"][0]["digest"]]) + 20   # inside the layer
     with pytest.raises(ImageError, match="truncated"):
         load_bytes(store, data[:cut])

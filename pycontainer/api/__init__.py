@@ -1,0 +1,39 @@
+"""The Python API, shaped like the docker SDK (docker-py 7), and the operations the CLI shares.
+
+::
+
+    api/config.py      SDK keyword arguments -> options -> container directory + config.json
+    api/operations.py  run, create, exec (they fork), inspect, logs, wait, stop: the porcelain's
+                       verbs and the helper's requests
+    api/helper.py      the helper process and its wire protocol (HelperTransport)
+    api/transport.py   MockTransport: requests answered in-process, for tests
+    api/client.py      Client, Container, Image and their collections
+
+The porcelain imports ``api.operations``, never the client. This package
+only re-exports, lazily: ``import pycontainer.api.operations`` does not load
+the client, and ``import pycontainer`` loads neither.
+"""
+
+from __future__ import annotations
+
+# The docker SDK's exception names are pycontainer's own classes (one hierarchy, errors.py).
+from ..errors import ContainerError, ImageNotFound, NotFound, PyContainerError as APIError
+
+_CLIENT = ("Client", "Container", "ContainerCollection", "DeviceRequest", "ExecResult", "Image",
+           "ImageCollection", "SandboxResult")
+
+__all__ = ["APIError", "ContainerError", "ImageNotFound", "NotFound", "HelperTransport",
+           "MockTransport", *_CLIENT]
+
+
+def __getattr__(name: str):
+    if name in _CLIENT:
+        from . import client
+        return getattr(client, name)
+    if name == "HelperTransport":
+        from .helper import HelperTransport
+        return HelperTransport
+    if name == "MockTransport":
+        from .transport import MockTransport
+        return MockTransport
+    raise AttributeError(f"module 'pycontainer.api' has no attribute {name!r}")

@@ -1,0 +1,210 @@
+"""Options -> a container directory with config.json: what ``run IMAGE`` and the API build.
+
+``options_from_kwargs`` maps the docker SDK's keyword arguments to the
+porcelain's option names (``mem_limit`` -> ``memory``, ``network_mode`` ->
+``network``...); ``build`` turns those options and an image into the
+container's directory: the overlay plan (image/rootfs.py), the OCI process
+from the image config (image/runconfig.py), docker's capabilities, seccomp
+profile, resources and network request, all written as config.json, the one
+hand-off to the OCI runtime (container.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .. import containerdir
+from ..errors import PyContainerError
+
+ANN_IMAGE = "org.pycontainer.image"
+DEFAULT_ROOT = "/run/pycontainer"
+
+
+def options_from_kwargs(image: str, command=None, **kw) -> dict:
+    """docker SDK ``containers.run/create`` keyword arguments -> build() options."""
+    import shlex
+    o: dict = {"image": image}
+    if command is not None:
+        o["command"] = shlex.split(command) if isinstance(command, str) else list(command)
+    ep = kw.pop("entrypoint", None)
+    if ep is not None:
+        o["entrypoint"] = ep if isinstance(ep, str) else ep[0]
+        if not isinstance(ep, str) and len(ep) > 1:
+            o["command"] = list(ep[1:]) + o.get("command", [])
+    env = kw.pop("environment", None) or []
+    o["env"] = [f"{k}={v}" for k, v in env.items()] if isinstance(env, dict) else list(env)
+    vols = kw.pop("volumes", None) or []
+    if isinstance(vols, dict):
+        vols = [f"{h}:{v['bind']}:{v.get('mode', 'rw')}" for h, v in vols.items()]
+    o["volumes"] = list(vols)
+    ports = kw.pop("ports", None) or {}
+    o["publish"] = [f"{h}:{c.split('/')[0]}/{c.split('/')[1] if '/' in c else 'tcp'}"
+                    for c, h in ports.items()] if isinstance(ports, dict) else list(ports)
+    rename = {"name": "name", "hostname": "hostname", "working_dir": "workdir", "user": "user",
+              "network_mode": "network", "network": "network", "mem_limit": "memory",
+              "memswap_limit": "memory_swap", "cpu_shares": "cpu_shares", "cpuset_cpus": "cpuset_cpus",
+              "pids_limit": "pids_limit", "blkio_weight": "blkio_weight", "cap_add": "cap_add",
+              "cap_drop": "cap_drop", "privileged": "privileged", "read_only": "read_only",
+              "tty": "tty", "stdin_open": "interactive", "cpus": "cpus", "devices": "device",
+              "device_requests": "device_requests", "device_cgroup_rules": "device_cgroup_rule",
+              "group_add": "group_add"}
+    for k, v in list(kw.items()):
+        if k in rename:
+            if v is not None:
+                o[rename[k]] = v
+            kw.pop(k)
+    nano = kw.pop("nano_cpus", None)
+    if nano:
+        o["cpus"] = str(nano / 1e9)
+    for k in ("detach", "remove", "auto_remove", "stdout", "stderr", "labels", "stream"):
+        kw.pop(k, None)
+    if kw:
+        raise PyContainerError(f"unsupported option(s): {', '.join(sorted(kw))}")
+    for k in ("memory", "memory_swap", "cpu_shares", "pids_limit", "blkio_weight", "cpus"):
+        if k in o:
+            o[k] = str(o[k])
+    return o
+
+
+DEVICE_OPTIONS = ("device", "gpus", "device_requests", "device_cgroup_rule", "group_add")
+
+
+def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
+          root: str | None = None) -> tuple[str, object]:
+    """Image + options -> the container's directory with config.json; (cdir, overlay plan).
+
+    On failure nothing is left (directory removed, image hold released).
+    """
+    from .. import spec as spec_mod
+    from ..cgroups import convert
+    from ..image import rootfs as img_rootfs, runconfig
+    from ..image.store import Store
+    from ..state import validate_id
+    validate_id(cid)
+    resources = convert.docker_resources(
+        memory=o.get("memory"), memory_swap=o.get("memory_swap"), cpus=o.get("cpus"),
+        cpu_shares=o.get("cpu_shares"), cpuset_cpus=o.get("cpuset_cpus"), pids_limit=o.get("pids_limit"),
+        blkio_weight=o.get("blkio_weight"),
+        device_read_bps=o.get("device_read_bps") or None, device_write_bps=o.get("device_write_bps") or None,
+        device_read_iops=o.get("device_read_iops") or None,
+        device_write_iops=o.get("device_write_iops") or None)
+    mounts = [volume(v) for v in o.get("volumes", ())]
+    caps = capabilities(o.get("cap_add", ()), o.get("cap_drop", ()), o.get("privileged"))
+    hostname = o.get("hostname") or cid[:12]
+    net = network_request(o.get("network"), o.get("publish", ()), hostname)
+    devplan = None
+    if any(o.get(k) for k in DEVICE_OPTIONS):          # --device/--gpus/CDI: pycontainer/cdi
+        from ..cdi import requests as devreq
+        devplan = devreq.plan(o)                       # resolved before the image is touched
+    store = Store(image_root)
+    cdir = containerdir.path(cid)
+    img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=os.path.dirname(cdir),
+                                   pull=pull)
+    try:
+        proc = runconfig.process(img.config, layers=img.layers, command=o.get("command") or None,
+                                 entrypoint=o.get("entrypoint"), env=list(o.get("env", ())),
+                                 workdir=o.get("workdir"), user=o.get("user"),
+                                 hostname=hostname, tty=bool(o.get("tty")))
+        runconfig.make_workdir(img.layers, plan.upper, proc["cwd"])       # docker creates -w
+        os.mkdir(os.path.join(cdir, "rootfs"), 0o755)
+        cfg = spec_mod.default_spec(proc["args"], terminal=bool(o.get("tty")))
+        cfg["process"].update({k: v for k, v in proc.items() if k != "args"})
+        cfg["process"]["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
+        if o.get("tty") and o.get("console_size"):
+            cfg["process"]["consoleSize"] = o["console_size"]
+        cfg["root"] = {"path": "rootfs", "readonly": bool(o.get("read_only"))}
+        cfg["hostname"] = hostname
+        cfg["mounts"] += mounts
+        if o.get("privileged"):
+            cfg["linux"].pop("maskedPaths", None)
+            cfg["linux"].pop("readonlyPaths", None)
+            cfg["process"]["noNewPrivileges"] = False
+        from ..security import seccomp_profile      # docker's default profile (issue #7)
+        seccomp_profile.apply_docker_options(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
+        if resources:
+            cfg["linux"]["resources"].update(resources)
+        if devplan:
+            devreq.apply(cfg, devplan)
+        cfg["annotations"] = {containerdir.ANN_DIR: cdir, ANN_IMAGE: img.name,   # start/inspect
+                              "org.pycontainer.overlay": plan.to_json(),
+                              "org.pycontainer.options": json.dumps(
+                                  {k: v for k, v in o.items() if k != "console_size"})}
+        if net is not None:
+            cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
+        from .. import run_flags                     # docker run's --tmpfs, --ulimit, --dns, ...
+        run_flags.to_spec(cfg, o, img)
+        if net is not None and net.get("mode") == "host":
+            cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
+        with open(os.path.join(cdir, containerdir.CONFIG), "w") as f:
+            json.dump(cfg, f, indent=1)
+        if root:                       # whose container this is (gc of another root skips it)
+            with open(os.path.join(cdir, containerdir.ROOT), "w") as f:
+                f.write(os.path.abspath(root))
+    except BaseException:
+        containerdir.remove(cid)
+        raise
+    return cdir, plan
+
+
+def volume(v: str) -> dict:
+    from ..errors import SpecError
+    parts = v.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise SpecError(f"-v {v!r}: use HOST:CONTAINER[:ro|rw]")
+    src, dst = parts[0], parts[1]
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if not os.path.isabs(src) or not os.path.isabs(dst):
+        raise SpecError(f"-v {v!r}: both paths must be absolute")
+    if mode not in ("ro", "rw"):
+        raise SpecError(f"-v {v!r}: mode must be ro or rw")
+    if not os.path.exists(src):
+        raise SpecError(f"-v {v!r}: {src} does not exist")
+    return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", mode, "rprivate"]}
+
+
+def capabilities(add, drop, privileged) -> list[str]:
+    """docker's rules (moby oci/caps TweakCapabilities): ``--privileged`` and ``--cap-add ALL``
+    give every capability the runtime itself holds (minus --cap-drop), ``--cap-drop ALL``
+    keeps only --cap-add, otherwise docker's 14 minus --cap-drop plus --cap-add."""
+    from .. import spec as spec_mod
+    from ..capabilities import cap_number
+    from ..errors import SpecError
+
+    def norm(flag, names):
+        out = []
+        for c in names or ():
+            if c.upper() == "ALL":
+                out.append("ALL")
+            elif cap_number(c) is None:
+                raise SpecError(f"{flag} {c}: unknown capability")
+            else:
+                out.append("CAP_" + c.upper().removeprefix("CAP_"))
+        return out
+    add, drop = norm("--cap-add", add), norm("--cap-drop", drop)
+    if privileged:
+        return all_caps()
+    if "ALL" in add:
+        return sorted(c for c in all_caps() if c not in drop)
+    if "ALL" in drop:
+        return sorted(set(add) - {"ALL"})
+    return sorted({c for c in spec_mod.DEFAULT_CAPS if c not in drop} | set(add))
+
+
+def all_caps() -> list[str]:
+    """Every capability in the runtime's own bounding set (a capability it lacks cannot be given)."""
+    from ..capabilities import CAPS
+    try:
+        with open("/proc/self/status") as f:
+            bnd = int(next(ln.split()[1] for ln in f if ln.startswith("CapBnd:")), 16)
+    except (OSError, StopIteration, ValueError):
+        return sorted(CAPS)
+    return sorted(n for n, bit in CAPS.items() if bnd >> bit & 1)
+
+
+def network_request(mode, publish, hostname: str):
+    from .. import network
+    req = {"mode": mode or "bridge", "hostname": hostname}
+    if publish:
+        req["ports"] = list(publish)
+    return network.parse_request(req)

@@ -1,0 +1,338 @@
+"""A docker-style container's directory, ``/var/lib/pycontainer/containers/<id>``: the one owner of its layout.
+
+::
+
+    <id>/config.json     the OCI config ``run IMAGE`` built (api/config.py); the bundle is <id>/
+         rootfs/         the overlay's mount point; upper/ work/ (image/overlay.py)
+         root            the state root the container lives under (gc of another root skips it)
+         monitor.json    {"pid", "start"} of the monitor (detach.py, monitor.py)
+         json.log        docker's json-file log, one {"log", "stream", "time"} per line
+         exit.json       {"exit_code", "signal", "oom_killed", "finished_at"} once the program exited
+         attach.sock     the monitor's SOCK_SEQPACKET socket for ``attach``
+
+The OCI state records the directory in the annotation ``org.pycontainer.dir``.
+Whoever creates such a container passes ``on_delete=delete_plan()``, so
+``delete`` runs ``remove_after_delete`` (cleanup.py): it waits for the
+monitor to write exit.json, then removes the directory and releases the
+image hold. The OCI runtime itself never imports this module.
+
+OOM kills are counted from the container's cgroup: ``memory.oom_control``
+(cgroup v1) or ``memory.events`` (v2), field ``oom_kill`` (see the kernel's
+Documentation/admin-guide/cgroup-v2.rst, "memory.events").
+
+The monitor imports this file by path as a top-level module (no package, no
+site): what it uses (``Log``, ``write_exit``, ``oom_kills``, ``rfc3339``)
+imports nothing but ``os`` and ``_json``.
+"""
+
+import os
+import time
+
+ANN_DIR = "org.pycontainer.dir"        # the OCI annotation naming a container's dir
+CONFIG = "config.json"
+ROOT = "root"
+LOG = "json.log"
+EXIT = "exit.json"
+MONITOR = "monitor.json"
+ATTACH = "attach.sock"
+MAX_LINE = 16 * 1024                   # docker splits longer log lines
+
+
+def path(container_id: str, containers_dir: str | None = None) -> str:
+    """The directory of ``container_id`` (the ID is checked to be one safe path component)."""
+    from .image.rootfs import container_dir
+    return container_dir(container_id, containers_dir)
+
+
+def of(record: dict) -> str:
+    """The container's directory from its OCI state record, or ''."""
+    return (record.get("annotations") or {}).get(ANN_DIR) or ""
+
+
+# --- json.log -------------------------------------------------------------------------------
+
+def rfc3339(ns: int) -> str:
+    t = time.gmtime(ns // 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%09dZ" % (ns % 1_000_000_000)
+
+
+class Log:
+    """The writer of json.log (the monitor's): lines split at 16 KiB, appended, never blocking."""
+
+    def __init__(self, path: str):
+        from _json import encode_basestring
+        self.q = encode_basestring
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.partial = {}
+
+    def feed(self, stream: str, data: bytes) -> None:
+        buf = self.partial.get(stream, b"") + data
+        out = []
+        while True:
+            i = buf.find(b"\n")
+            if i < 0 or i >= MAX_LINE:
+                if len(buf) >= MAX_LINE:
+                    out.append(buf[:MAX_LINE])
+                    buf = buf[MAX_LINE:]
+                    continue
+                break
+            out.append(buf[:i + 1])
+            buf = buf[i + 1:]
+        self.partial[stream] = buf
+        self._write(stream, out)
+
+    def flush(self) -> None:
+        for stream, buf in list(self.partial.items()):
+            if buf:
+                self._write(stream, [buf])
+            self.partial[stream] = b""
+
+    def _write(self, stream: str, lines) -> None:
+        if not lines:
+            return
+        now = rfc3339(time.time_ns())
+        text = "".join('{"log":%s,"stream":"%s","time":"%s"}\n'
+                       % (self.q(line.decode("utf-8", "replace")), stream, now) for line in lines)
+        data = text.encode()
+        while data:
+            try:
+                data = data[os.write(self.fd, data):]
+            except OSError:
+                return          # disk full or dir removed: drop, keep the container going
+
+
+def read_logs(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, since_offset=0):
+    """(chunks of (stream, bytes), new offset) from the container's json.log."""
+    import json
+    try:
+        with open(os.path.join(cdir, LOG), "rb") as f:
+            f.seek(since_offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], since_offset
+    end = data.rfind(b"\n") + 1          # a line still being written waits for the next read
+    lines = data[:end].splitlines()
+    want = {"stdout"} if stdout else set()
+    if stderr:
+        want.add("stderr")
+    out = []
+    for line in lines:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("stream") in want:
+            text = e.get("log", "")
+            out.append((e["stream"], (e["time"] + " " if timestamps else "") + text))
+    if tail is not None and tail != "all":
+        out = out[-int(tail):] if int(tail) > 0 else []
+    return [(s, t.encode()) for s, t in out], since_offset + end
+
+
+# --- exit.json and OOM kills ------------------------------------------------------------------
+
+def write_exit(path: str, exit_code: int, oom_killed: bool, signal: int | None = None) -> None:
+    """Write exit.json at ``path`` (a temp file renamed over it); ``signal`` defaults from 128+n."""
+    from _json import encode_basestring
+    if signal is None:
+        signal = exit_code - 128 if exit_code > 128 else 0
+    body = '{"exit_code":%d,"signal":%d,"oom_killed":%s,"finished_at":%s}\n' % (
+        exit_code, signal, "true" if oom_killed else "false", encode_basestring(rfc3339(time.time_ns())))
+    tmp = path + ".tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, body.encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError:
+        pass
+
+
+def read_exit(cdir: str) -> dict | None:
+    import json
+    try:
+        with open(os.path.join(cdir, EXIT)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def oom_files(record: dict) -> list[str]:
+    """The files that count OOM kills for this container's cgroup (v1 and v2)."""
+    p = (record.get("cgroup") or "").lstrip("/")
+    return [f for f in (f"/sys/fs/cgroup/memory/{p}/memory.oom_control",
+                        f"/sys/fs/cgroup/{p}/memory.events") if os.path.exists(f)]
+
+
+def oom_kills(files) -> int:
+    """The sum of ``oom_kill`` over ``files`` (unreadable ones count 0)."""
+    n = 0
+    for f in files:
+        try:
+            with open(f) as fh:
+                for line in fh:
+                    k, _, v = line.partition(" ")
+                    if k == "oom_kill":
+                        n += int(v)
+        except (OSError, ValueError):
+            pass
+    return n
+
+
+# --- the monitor: monitor.json and attach.sock -----------------------------------------------
+
+def write_monitor(cdir: str, pid: int) -> None:
+    import json
+    from .state import proc_start_time
+    with open(os.path.join(cdir, MONITOR), "w") as f:
+        json.dump({"pid": pid, "start": proc_start_time(pid)}, f)
+
+
+def monitor_pid(cdir: str) -> int:
+    """The monitor's pid if it is still alive (checked by start time), else 0."""
+    import json
+    from .state import proc_start_time
+    try:
+        with open(os.path.join(cdir, MONITOR)) as f:
+            m = json.load(f)
+    except (OSError, ValueError):
+        return 0
+    pid = m.get("pid", 0)
+    if pid > 0 and proc_start_time(pid) == m.get("start"):
+        return pid
+    return 0
+
+
+def wait_monitor(cdir: str, timeout: float | None = None) -> bool:
+    """Block until the monitor has exited (a pidfd, no polling); False on timeout."""
+    import select
+    pid = monitor_pid(cdir)
+    if not pid:
+        return True
+    try:
+        pfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if monitor_pid(cdir) != pid:       # it exited and the pid was reused in between
+            return True
+        r, _, _ = select.select([pfd], [], [], timeout)
+        return bool(r)
+    finally:
+        os.close(pfd)
+
+
+def bind_attach(cdir: str):
+    """Listen on ``<cdir>/attach.sock`` (through a dirfd: sun_path is 108 bytes, IDs are longer)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    dirfd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        s.bind(f"/proc/self/fd/{dirfd}/{ATTACH}")
+    finally:
+        os.close(dirfd)
+    s.listen(8)
+    return s
+
+
+def connect_attach(cdir: str):
+    """A client socket on the monitor's attach.sock (ConnectionError if nobody listens)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    dirfd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        s.connect(f"/proc/self/fd/{dirfd}/{ATTACH}")
+    except (FileNotFoundError, ConnectionRefusedError):
+        s.close()
+        raise ConnectionError("the container's monitor is not running") from None
+    finally:
+        os.close(dirfd)
+    return s
+
+
+# --- removal --------------------------------------------------------------------------------
+
+def delete_plan() -> list[dict]:
+    """The delete plan (cleanup.py) a container with a directory is created with."""
+    return [{"call": "pycontainer.containerdir:remove_after_delete"}]
+
+
+def remove(container_id: str, cdir: str | None = None) -> None:
+    """Remove the directory and release the image hold (tolerant, idempotent)."""
+    import shutil
+    from .image import rootfs
+    cdir = cdir or path(container_id)
+    try:
+        rootfs.cleanup(container_id)
+    except Exception:  # noqa: BLE001 - tolerant: remove what we can
+        pass
+    shutil.rmtree(cdir, ignore_errors=True)
+
+
+def remove_after_delete(record: dict) -> None:
+    """``delete``'s cleanup step: let the monitor finish exit.json, then ``remove`` (tolerant).
+
+    Only a dir this module made (``<containers>/<id>`` named by the
+    annotation) is removed: never what we did not make.
+    """
+    cdir = of(record)
+    if not cdir:
+        return
+    cdir = os.path.normpath(cdir)
+    parent, cid = os.path.split(cdir)
+    if cid != record.get("id") or parent != os.path.dirname(path(cid)):
+        return
+    mpid = monitor_pid(cdir)
+    if mpid and mpid != os.getpid():
+        # The init is dead; its monitor is writing exit.json: let it finish,
+        # or it would write into a directory being removed.
+        if not wait_monitor(cdir, 5):
+            try:
+                os.kill(mpid, 9)
+            except ProcessLookupError:
+                pass
+    remove(cid, cdir)
+
+
+def _kept(cdir: str) -> bool:
+    """A container dir kept on purpose without runtime state (``lifecycle.not_started``)."""
+    import json
+    try:
+        with open(os.path.join(cdir, EXIT)) as f:
+            return json.load(f).get("started") is False
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
+    """Release image holds and remove container dirs of containers that no longer exist.
+
+    A container dir records its state root (``root`` file); one whose
+    container lives under another root is left alone.
+    """
+    live = set(live_ids)
+    parent = os.path.dirname(path("x"))
+    names = os.listdir(parent) if os.path.isdir(parent) else []
+    if root is not None:
+        for name in names:
+            try:
+                with open(os.path.join(parent, name, ROOT)) as f:
+                    owner = f.read().strip()
+            except OSError:
+                continue
+            if owner and owner != root and os.path.isdir(os.path.join(owner, name)):
+                live.add(name)
+            elif owner and os.path.isdir(owner) and _kept(os.path.join(parent, name)):
+                live.add(name)       # docker's Created container (its program could not start)
+    holds: list[str] = []
+    try:
+        from .image.store import Store
+        holds = Store().prune_holds(live)
+    except Exception:  # noqa: BLE001 - no store yet
+        pass
+    dirs = [n for n in names if n not in live]
+    for name in dirs:
+        remove(name, os.path.join(parent, name))
+    return holds, dirs

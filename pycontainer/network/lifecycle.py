@@ -1,0 +1,221 @@
+"""Networking one container: ``setup`` after its init exists, ``teardown`` on delete, and ``Plan``.
+
+``setup`` follows the request's mode: ``none`` brings ``lo`` up (netns.py,
+no pyroute2), ``host`` only writes /etc files, ``bridge`` reserves an address
+(ipam.py), plugs a veth pair into the bridge (bridge.py, veth(4),
+rtnetlink(7)) and publishes ports (nat.py, nft(8)); every step it made is
+undone if a later one fails. ``teardown`` undoes a setup, even one killed
+half-way (``Plan.pending``), tolerant and idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import trace
+from ..errors import NetworkError
+from .request import DEFAULT_STATE_DIR, Mode, namespace_action, parse_request
+
+
+class Plan:
+    """A parsed request bound to the module functions: what the runtime holds.
+
+    ``plan = for_annotation(value)``; then ``plan.setup(id, pid)`` → saved,
+    ``plan.teardown(id, saved)`` (same as the module-level :func:`teardown`).
+    """
+
+    def __init__(self, request):
+        self.request = parse_request(request)
+
+    @property
+    def mode(self) -> Mode:
+        return self.request["mode"]
+
+    def namespace_action(self):
+        return namespace_action(self.request)
+
+    def preload(self) -> None:
+        preload(self.request)
+
+    def setup(self, container_id: str, pid, files_dir: str | None = None) -> dict:
+        return setup(container_id, pid, self.request, files_dir=files_dir)
+
+    def teardown(self, container_id: str, saved: dict | None) -> None:
+        teardown(container_id, saved)
+
+    def pending(self) -> dict:
+        """What the runtime records *before* setup: enough for :func:`teardown` to
+        undo a setup that was killed half-way (``delete --force`` after kill -9)."""
+        r = self.request
+        if r["mode"].kind != "bridge":
+            return {"mode": r["mode"].kind}
+        return {"mode": "bridge", "pending": True, "network": r["network"], "subnet": r["subnet"],
+                "gateway": r["gateway"], "state_dir": r["state_dir"], "nft_table": r["nft_table"]}
+
+    def __repr__(self):
+        return f"Plan({self.mode})"
+
+
+def for_annotation(value) -> Plan:
+    """The value of ``org.pycontainer.network`` (mode string or JSON) → a :class:`Plan`."""
+    return Plan(value)
+
+
+def preload(req: dict) -> None:
+    """Start importing pyroute2 in a daemon thread (bridge mode only).
+
+    Call it after the runtime's last fork: a thread that holds the import
+    lock must not be forked. :func:`setup` then finds pyroute2 imported.
+    """
+    if req["mode"].kind != "bridge":
+        return
+    import threading
+
+    def imp():
+        try:
+            import pyroute2.iproute  # noqa: F401
+            import pyroute2.netlink.exceptions  # noqa: F401
+        except Exception:
+            pass   # setup() will report it
+    threading.Thread(target=imp, name="pyc-preload", daemon=True).start()
+
+
+def loopback(target) -> None:
+    """Bring ``lo`` up in the netns of ``target`` (pid or path); no pyroute2."""
+    from . import netns
+    netns.lo_up(netns.path_of(target))
+
+
+# -- setup / teardown --------------------------------------------------------------------
+
+def setup(container_id: str, pid, request, files_dir: str | None = None) -> dict:
+    """Network the container whose init is ``pid`` (or netns path) as ``request`` asks.
+
+    Returns a JSON-able dict of what was made, for :func:`teardown`. On any
+    failure everything made so far is undone and NetworkError raised.
+    """
+    from .ipam import check_id
+    check_id(container_id)
+    req = parse_request(request)
+    mode = req["mode"]
+    saved = {"mode": mode.kind, "ref": mode.ref}
+    name = req["hostname"] or container_id[:12]
+    with trace.step("network setup", container=container_id, mode=mode.kind):
+        if mode.kind == "none":
+            if pid is not None:
+                loopback(pid)
+            contents = _contents(req, name, None, keep_loopback=False)
+        elif mode.kind == "host":
+            contents = _contents(req, name, None, keep_loopback=True)
+        elif mode.kind == "bridge":
+            saved.update(_setup_bridge(container_id, pid, req))
+            contents = _contents(req, name, saved["ip"], keep_loopback=False)
+        else:   # container / netns: someone else owns that namespace's setup
+            contents = {}
+        if files_dir and contents:
+            from . import files
+            saved["files"] = files.write(files_dir, contents)
+    return saved
+
+
+def _contents(req, name, ip, keep_loopback):
+    from . import files
+    return {"/etc/hosts": files.hosts(name, ip, req["extra_hosts"]),
+            "/etc/hostname": files.hostname(name),
+            "/etc/resolv.conf": files.resolv_conf(req["dns"], req["dns_search"], req["dns_options"],
+                                                  keep_loopback=keep_loopback)}
+
+
+def _setup_bridge(container_id: str, pid, req) -> dict:
+    import ipaddress
+
+    from . import bridge, nat
+    from .ipam import Ipam
+    from .networks import config
+    net = config(req)
+    ipam = Ipam(net["dir"], net["subnet"], net["gateway"])
+    prefixlen = ipaddress.IPv4Network(net["subnet"]).prefixlen
+    ports = req["ports"]
+    made = {"network": net["name"], "bridge": net["bridge"], "subnet": net["subnet"],
+            "gateway": net["gateway"], "prefixlen": prefixlen, "nft_table": net["nft_table"],
+            "state_dir": req["state_dir"], "ports": ports}
+    undo = []
+    try:
+        nat.check_free(ports)
+        with trace.step("ipam reserve", network=net["name"], container=container_id):
+            ip = str(ipam.reserve(container_id, want=req["ip"]))
+        undo.append(lambda: ipam.release(container_id))
+        made["ip"] = ip
+        with bridge.iproute() as ipr:
+            br, fresh = bridge.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen,
+                                             net["mtu"])
+            made["host_ifname"] = bridge.veth_name(container_id)
+            undo.append(lambda: bridge.detach(made["host_ifname"]))
+            made.update(bridge.attach(ipr, container_id, pid, br, ip, prefixlen,
+                                      net["gateway"], net["mtu"]))
+        if fresh or ports:
+            nat.setup(net["nft_table"], net["subnet"], container_id, ip, ports,
+                      masquerade=net.get("masquerade", True), fresh=fresh)
+        if fresh and net.get("masquerade", True):
+            # masquerade to other networks needs routing between interfaces
+            bridge.write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+    except BaseException as exc:
+        for fn in reversed(undo):
+            try:
+                fn()
+            except Exception:
+                pass
+        if isinstance(exc, NetworkError) or not isinstance(exc, Exception):
+            raise
+        raise NetworkError(f"bridge setup for {container_id!r}: {exc}", stage="network") from exc
+    return made
+
+
+def teardown(container_id: str, saved: dict | None) -> None:
+    """Undo :func:`setup`: ports, veth, lease, files. Tolerant and idempotent."""
+    if not saved or saved.get("mode") != "bridge":
+        _remove_files(saved)
+        return
+    from . import bridge, nat
+    from .ipam import Ipam
+    errors = []
+    with trace.step("network teardown", container=container_id, mode="bridge"):
+        ports = saved.get("ports")
+        if saved.get("pending"):
+            # setup was killed half-way: find what it published by the container's id
+            table = nat.list_table(saved["nft_table"]) or {}
+            ports = [p for p in table.get("ports", []) if p["container_id"] == container_id]
+        for p in ports or []:
+            try:
+                nat.remove_ports(saved["nft_table"], container_id,
+                                 p.get("container_ip", saved.get("ip")), [p])
+            except NetworkError as exc:
+                errors.append(str(exc))
+        veth = saved.get("host_ifname") or bridge.veth_name(container_id)
+        if os.path.exists(f"/sys/class/net/{veth}"):
+            try:
+                bridge.detach(veth)
+            except NetworkError as exc:
+                errors.append(str(exc))
+        else:
+            # the container's netns died with its last process and took the
+            # veth pair along: no netlink needed, no pyroute2 import (~150 ms)
+            trace.event("veth already gone", ifname=veth)
+        directory = os.path.join(saved.get("state_dir", DEFAULT_STATE_DIR), saved["network"])
+        try:
+            with trace.step("ipam release", network=saved["network"], container=container_id):
+                Ipam(directory, saved["subnet"], saved.get("gateway")).release(container_id)
+        except NetworkError as exc:
+            errors.append(str(exc))
+        _remove_files(saved)
+    if errors:
+        raise NetworkError(f"teardown of {container_id!r} left something behind: "
+                           f"{'; '.join(errors)}; run `pycontainer network gc`", stage="network")
+
+
+def _remove_files(saved):
+    for path in (saved or {}).get("files", {}).values():
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

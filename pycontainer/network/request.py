@@ -1,0 +1,110 @@
+"""A container's network request: the modes and options, parsed and checked before any fork.
+
+The request comes from the OCI annotation ``org.pycontainer.network`` (a
+mode string or a JSON object) or, from the porcelain and the API, as a dict;
+``parse_request`` turns it into a complete dict with a ``Mode``, and
+``namespace_action`` tells stage 1 what to do with the network namespace
+(network_namespaces(7)): unshare a new one, stay in the host's, or setns(2)
+into a path. The keys and modes are listed in the package docstring
+(``pycontainer/network/__init__.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import NamedTuple
+
+from ..errors import NetworkError
+
+ANNOTATION = "org.pycontainer.network"
+DEFAULT_STATE_DIR = "/var/lib/pycontainer/network"
+DEFAULTS = {
+    "mode": "bridge", "network": "pyc", "bridge": "pyc0", "subnet": "10.89.0.0/24",
+    "gateway": None, "ip": None, "mtu": 1500, "ports": [], "masquerade": True,
+    "hostname": None, "dns": None, "dns_search": None, "dns_options": None,
+    "extra_hosts": {}, "state_dir": DEFAULT_STATE_DIR, "nft_table": "pycontainer",
+}
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+
+
+class Mode(NamedTuple):
+    kind: str            # none | host | bridge | container | netns
+    ref: str | None = None   # container id or netns path
+
+
+def parse_mode(text: str) -> Mode:
+    """``none|host|bridge|container:<id>|ns:<path>|/path`` → Mode; NetworkError otherwise."""
+    s = (text or "").strip() if isinstance(text, str) else text
+    if s in ("none", "host", "bridge"):
+        return Mode(s)
+    if isinstance(s, str) and s.startswith("container:") and len(s) > len("container:"):
+        return Mode("container", s[len("container:"):])
+    if isinstance(s, str) and s.startswith(("ns:", "netns:")):
+        s = s.split(":", 1)[1]
+    if isinstance(s, str) and s.startswith("/") and ".." not in s.split("/"):
+        return Mode("netns", s)
+    raise NetworkError(f"unknown network mode {text!r}: use none, host, bridge, container:<id> "
+                       "or ns:<path>", stage="network")
+
+
+def parse_request(value) -> dict:
+    """A mode string, a JSON text or a dict → a complete, checked request dict."""
+    if value is None:
+        value = {}
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise NetworkError(f"{ANNOTATION}: malformed JSON ({exc})", stage="network") from None
+        else:
+            value = {"mode": text}
+    if not isinstance(value, dict):
+        raise NetworkError(f"network request must be a mode string or an object, not {value!r}",
+                           stage="network")
+    unknown = set(value) - set(DEFAULTS)
+    if unknown:
+        raise NetworkError(f"unknown network option(s) {sorted(unknown)}: known are "
+                           f"{sorted(DEFAULTS)}", stage="network")
+    req = {**DEFAULTS, **value}
+    m = req["mode"]
+    req["mode"] = Mode(*m) if isinstance(m, (list, tuple)) else parse_mode(m)
+    if not NAME_RE.match(str(req["network"])):
+        raise NetworkError(f"invalid network name {req['network']!r}", stage="network")
+    if not IFNAME_RE.match(str(req["bridge"])):
+        raise NetworkError(f"invalid bridge name {req['bridge']!r}: 1-15 of [A-Za-z0-9_.-]",
+                           stage="network")
+    if isinstance(req["ports"], str):
+        req["ports"] = [req["ports"]]
+    if req["ports"] and req["mode"].kind != "bridge":
+        raise NetworkError(f"ports can only be published in bridge mode, not "
+                           f"{req['mode'].kind}", stage="network")
+    from .nat import parse_port
+    req["ports"] = [parse_port(p) for p in req["ports"]]
+    return req
+
+
+def from_annotations(annotations: dict | None) -> dict | None:
+    """The request in an OCI spec's annotations, or None when there is none."""
+    if annotations and ANNOTATION in annotations:
+        return parse_request(annotations[ANNOTATION])
+    return None
+
+
+def namespace_action(req: dict) -> tuple[str, str | None]:
+    """What stage 1 does with the network namespace: ("new"|"host"|"join", path).
+
+    For ``container:<id>`` the path is ``None`` here: the runtime resolves
+    the other container's init pid and joins ``/proc/<pid>/ns/net``.
+    """
+    mode = req["mode"] if isinstance(req, dict) else parse_mode(req)
+    if mode.kind == "host":
+        return ("host", None)
+    if mode.kind == "netns":
+        return ("join", mode.ref)
+    if mode.kind == "container":
+        return ("join", None)
+    return ("new", None)
