@@ -65,7 +65,6 @@ as containerd does.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 from collections import OrderedDict
@@ -73,6 +72,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ImageError, UnsafeArchiveError
 from . import whiteouts as whiteouts_mod
+from . import space
 from .space import Limits  # noqa: F401  (the caps; also layers.Limits for callers)
 
 WHITEOUT_PREFIX = ".wh."
@@ -116,7 +116,7 @@ def apply_layer(src, dest: str, *, whiteouts: str = "overlay", devices: str = "r
     limits = limits or Limits.from_env()
     label = label or (src if isinstance(src, str) else "layer")
     with _decompressed(src, label) as raw:
-        reader = _HashingReader(raw, limits, label, dest)
+        reader = space.CappedReader(raw, limits, label, dest)
         applier = _Applier(dest, whiteouts, devices, limits, label)
         try:
             try:
@@ -156,55 +156,6 @@ def split_name(name: str, label: str = "layer", what: str = "entry") -> tuple[st
 
 
 # --- streams -------------------------------------------------------------------------
-
-class _HashingReader:
-    """A read()-able wrapper that hashes and counts the uncompressed tar stream, and
-    stops it at the caps of ``space.Limits`` (layer, image, free-space reserve)."""
-
-    def __init__(self, raw, limits, label: str, dest: str = ""):
-        self.raw, self.limits, self.label, self.dest = raw, limits, label, dest
-        self.max_bytes = limits.max_bytes
-        self.sha = hashlib.sha256()
-        self.count = 0
-        self._next_check = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        if data:
-            self.count += len(data)
-            if self.count > self.max_bytes + (1 << 20):
-                raise UnsafeArchiveError(
-                    f"{self.label}: more than {self.max_bytes} uncompressed bytes; refused "
-                    "(decompression bomb?); the cap is $PYCONTAINER_MAX_LAYER_SIZE")
-            if self.count >= self._next_check:
-                self._check_space()
-            self.sha.update(data)
-        return data
-
-    def _check_space(self) -> None:
-        from . import space
-        self._next_check = self.count + space.CHECK_EVERY
-        lim = self.limits
-        if lim.image_used + self.count > lim.max_image_bytes + (1 << 20):
-            raise ImageError(f"{self.label}: the image's layers are over "
-                             f"{space.human(lim.max_image_bytes)} uncompressed; refused "
-                             "(the cap is $PYCONTAINER_MAX_IMAGE_SIZE)")
-        if self.dest and lim.reserve_bytes:
-            try:
-                free = space.free_bytes(self.dest)
-            except OSError:
-                return
-            if free < lim.reserve_bytes:
-                raise ImageError(f"{self.label}: unpacking it would leave less than "
-                                 f"{space.human(lim.reserve_bytes)} free on the filesystem of "
-                                 f"{self.dest} ({space.human(free)} left); free some space or "
-                                 "lower $PYCONTAINER_STORE_RESERVE")
-
-    def drain(self) -> None:
-        """Read what follows the end-of-archive blocks, so the digest covers it all."""
-        while self.read(1 << 20):
-            pass
-
 
 class _decompressed:
     """Context manager: open ``src`` and undo its compression (sniffed by magic)."""
@@ -628,7 +579,6 @@ def _ns(mtime) -> int:
 
 
 def _no_space(label: str, dest: str, exc: OSError) -> ImageError:
-    from . import space
     return ImageError(f"{label}: {exc.strerror} while unpacking into {dest} "
                       f"({space.fs_type(dest) or 'filesystem'} full); free some space",
                       errno=exc.errno)

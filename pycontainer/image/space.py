@@ -24,8 +24,11 @@ proc(5)), for messages such as "the store is on overlayfs".
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
+
+from ..errors import ImageError, UnsafeArchiveError
 
 ENV_LAYER, ENV_IMAGE, ENV_RESERVE = ("PYCONTAINER_MAX_LAYER_SIZE", "PYCONTAINER_MAX_IMAGE_SIZE",
                                      "PYCONTAINER_STORE_RESERVE")
@@ -44,7 +47,6 @@ class Limits:
 
     @classmethod
     def from_env(cls, env=None) -> "Limits":
-        from ..errors import ImageError
         env = os.environ if env is None else env
         out = cls()
         for name, attr in ((ENV_LAYER, "max_bytes"), (ENV_IMAGE, "max_image_bytes"),
@@ -94,3 +96,51 @@ def fs_type(path: str) -> str:
     except OSError:
         pass
     return ""
+
+
+class CappedReader:
+    """A read()-able wrapper that hashes and counts the uncompressed tar stream, and
+    stops it at the caps of ``space.Limits`` (layer, image, free-space reserve)."""
+
+    def __init__(self, raw, limits, label: str, dest: str = ""):
+        self.raw, self.limits, self.label, self.dest = raw, limits, label, dest
+        self.max_bytes = limits.max_bytes
+        self.sha = hashlib.sha256()
+        self.count = 0
+        self._next_check = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self.count += len(data)
+            if self.count > self.max_bytes + (1 << 20):
+                raise UnsafeArchiveError(
+                    f"{self.label}: more than {self.max_bytes} uncompressed bytes; refused "
+                    "(decompression bomb?); the cap is $PYCONTAINER_MAX_LAYER_SIZE")
+            if self.count >= self._next_check:
+                self._check_space()
+            self.sha.update(data)
+        return data
+
+    def _check_space(self) -> None:
+        self._next_check = self.count + CHECK_EVERY
+        lim = self.limits
+        if lim.image_used + self.count > lim.max_image_bytes + (1 << 20):
+            raise ImageError(f"{self.label}: the image's layers are over "
+                             f"{human(lim.max_image_bytes)} uncompressed; refused "
+                             "(the cap is $PYCONTAINER_MAX_IMAGE_SIZE)")
+        if self.dest and lim.reserve_bytes:
+            try:
+                free = free_bytes(self.dest)
+            except OSError:
+                return
+            if free < lim.reserve_bytes:
+                raise ImageError(f"{self.label}: unpacking it would leave less than "
+                                 f"{human(lim.reserve_bytes)} free on the filesystem of "
+                                 f"{self.dest} ({human(free)} left); free some space or "
+                                 "lower $PYCONTAINER_STORE_RESERVE")
+
+    def drain(self) -> None:
+        """Read what follows the end-of-archive blocks, so the digest covers it all."""
+        while self.read(1 << 20):
+            pass

@@ -393,24 +393,6 @@ class Store:
         from . import prune
         return prune.gc(self, dangling=dangling)
 
-    def _referenced(self) -> tuple[set, set]:
-        """(blob hexes, layer dir names) that the index and the holds reference."""
-        blobs, layer_dirs = set(), set()
-        for e in self.read_index()["manifests"]:
-            d = e["digest"]
-            blobs.add(sha256_hex(d))
-            try:
-                m = self.read_json_blob(d)
-                blobs.add(sha256_hex(m["config"]["digest"]))
-                blobs.update(sha256_hex(x["digest"]) for x in m["layers"])
-                cfg = self.read_json_blob(m["config"]["digest"])
-                layer_dirs.update(sha256_hex(x) for x in cfg["rootfs"]["diff_ids"])
-            except (ImageError, KeyError, TypeError):
-                continue                          # keep what we can; never crash gc
-        for h in self.holds().values():
-            layer_dirs.update(h.get("layers", []))
-        return blobs, layer_dirs
-
     # -- listing ---------------------------------------------------------------------
 
     def list(self) -> list[dict]:
@@ -464,8 +446,8 @@ class Store:
 
     def load(self, src, *, name: str | None = None, progress=None) -> list[str]:
         """Import a ``docker save`` tarball or an OCI archive (path, '-' or file object)."""
-        from . import archive
-        with self._undo_on_error():
+        from . import archive, prune
+        with prune.undo_on_error(self):
             return archive.load(self, src, name=name, progress=progress)
 
     def save(self, refs: list[str], out) -> None:
@@ -475,36 +457,9 @@ class Store:
 
     def pull(self, ref: str, **kw) -> Image:
         """Pull from a registry (see registry.pull for the keyword arguments)."""
-        from . import registry
-        with self._undo_on_error():
+        from . import prune, registry
+        with prune.undo_on_error(self):
             return registry.pull(self, ref, **kw)
-
-    @contextmanager
-    def _undo_on_error(self):
-        """A pull or load that fails (a cap of space.py, a full disk, a bad layer) leaves the
-        store as it was: the blobs and unpacked layers it added, that no image references,
-        are removed (under the exclusive gc lock, so a concurrent pull's are safe: it holds
-        the shared one until its image is in the index)."""
-        def names(*parts):
-            try:
-                return set(os.listdir(self.path(*parts)))
-            except FileNotFoundError:
-                return set()
-        blobs, layer_dirs = names("blobs", "sha256"), names("layers")
-        try:
-            yield
-        except BaseException:
-            import shutil
-            with self.lock("gc.lock"):
-                ref_blobs, ref_layers = self._referenced()
-                for n in names("blobs", "sha256") - blobs - ref_blobs:
-                    try:
-                        os.unlink(self.path("blobs", "sha256", n))
-                    except OSError:
-                        pass
-                for n in names("layers") - layer_dirs - ref_layers:
-                    shutil.rmtree(self.path("layers", n), ignore_errors=True)
-            raise
 
 
 def check_holder(container_id: str) -> None:
