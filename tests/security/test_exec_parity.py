@@ -120,6 +120,14 @@ def _config(bundle, *, nnp: bool, terminal: bool, args):
 @pytest.mark.parametrize("nnp", [True, False], ids=["nnp", "no-nnp"])
 def test_every_runc_exec_form_has_the_inits_defences(cli, bundle, tmp_path, leakcheck, nnp):
     cid, tid = new_id("par"), new_id("part")
+    try:
+        _every_form(cli, bundle, tmp_path, nnp, cid, tid)
+    finally:
+        cli("delete", "--force", cid)
+        cli("delete", "--force", tid)
+
+
+def _every_form(cli, bundle, tmp_path, nnp, cid, tid):
     bundle.write(_config(bundle, nnp=nnp, terminal=False, args=["sleep", "300"]))
     cli.create(cid, bundle.path, check=True)
     cli("start", cid, check=True)
@@ -165,9 +173,9 @@ def test_every_runc_exec_form_has_the_inits_defences(cli, bundle, tmp_path, leak
         assert code == 0, out
         forms["exec " + " ".join(flags) + " (pty)"] = _fields(out)
 
-    # what the API's worker runs for exec_run(tty=False/True) (pycontainer.api.op_exec)
+    # what the API's worker runs for exec_run(tty=False/True) (pycontainer.api.operations.op_exec)
     for tty in (False, True):
-        code = (f"import sys; sys.path.insert(0, {ROOT!r}); from pycontainer.api import op_exec; "
+        code = (f"import sys; sys.path.insert(0, {ROOT!r}); from pycontainer.api.operations import op_exec; "
                 f"sys.exit(op_exec({cli.root!r}, {cid!r}, {cat!r}, tty={tty}))")
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                            cwd=ROOT, stdin=subprocess.DEVNULL)
@@ -177,8 +185,6 @@ def test_every_runc_exec_form_has_the_inits_defences(cli, bundle, tmp_path, leak
     diffs = {name: {k: (v, init[k]) for k, v in got.items() if v != init[k]}
              for name, got in forms.items()}
     assert not any(diffs.values()), {k: v for k, v in diffs.items() if v}
-    cli("delete", "--force", cid, check=True)
-    cli("delete", "--force", tid, check=True)
 
 
 def test_image_container_exec_forms_match_the_init(tmp_path):
