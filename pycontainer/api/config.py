@@ -18,6 +18,7 @@ from .. import containerdir
 from ..errors import PyContainerError
 
 ANN_IMAGE = "org.pycontainer.image"
+ANN_LABELS = "org.pycontainer.labels"           # docker's labels, as JSON
 DEFAULT_ROOT = "/run/pycontainer"
 
 
@@ -55,7 +56,11 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
     nano = kw.pop("nano_cpus", None)
     if nano:
         o["cpus"] = str(nano / 1e9)
-    for k in ("detach", "remove", "auto_remove", "stdout", "stderr", "labels", "stream"):
+    labels = kw.pop("labels", None) or {}
+    if labels:
+        o["labels"] = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) \
+            else {str(k): "" for k in labels}
+    for k in ("detach", "remove", "auto_remove", "stdout", "stderr", "stream"):
         kw.pop(k, None)
     if kw:
         raise PyContainerError(f"unsupported option(s): {', '.join(sorted(kw))}")
@@ -113,7 +118,11 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         seccomp_profile.apply_docker_options(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
         if resources:
             cfg["linux"]["resources"].update(resources)
-        cfg["annotations"] = {containerdir.ANN_DIR: cdir, ANN_IMAGE: img.name}
+        from ..image.overlay import ANNOTATION as ANN_OVERLAY   # for files of a stopped one
+        cfg["annotations"] = {containerdir.ANN_DIR: cdir, ANN_IMAGE: img.name,
+                              ANN_OVERLAY: plan.to_json()}
+        if o.get("labels"):
+            cfg["annotations"][ANN_LABELS] = json.dumps(o["labels"])
         if net is not None:
             cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
         if net is not None and net.get("mode") == "host":

@@ -21,7 +21,7 @@ import time
 
 from .. import containerdir as cd
 from ..errors import ContainerNotFound, PyContainerError
-from .config import ANN_IMAGE, build
+from .config import ANN_IMAGE, ANN_LABELS, build
 
 
 def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False,
@@ -43,12 +43,15 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
 
 
 def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None = None,
-           image_root=None, forward_signals: bool = False, pull: str = "missing") -> dict:
+           image_root=None, forward_signals: bool = False, pull: str = "missing",
+           cancel_fd: int | None = None) -> dict:
     """Build, run in the foreground on our stdio, wait; -> {exit_code, oom_killed, timed_out, wall}.
 
     ``timeout`` (seconds from start) kills every process of the container's
     cgroup. The exit status is also written to the container's exit.json,
-    so a kept container reports it later.
+    so a kept container reports it later. ``cancel_fd`` (the API's reply
+    socket) readable or closed means the caller is gone: the cgroup is killed
+    and the container removed, whatever ``remove`` says (it was the caller's).
     """
     from ..container import Runtime
     cdir, plan = build(cid, o, image_root=image_root, pull=pull, root=root)
@@ -76,9 +79,11 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
         try:
             import select
             left = None if timeout is None else timeout - (time.monotonic() - t0)
-            r, _, _ = select.select([pidfd], [], [], None if left is None else max(0.0, left))
-            if not r:
-                timed_out = True
+            watch = [pidfd] if cancel_fd is None else [pidfd, cancel_fd]
+            r, _, _ = select.select(watch, [], [], None if left is None else max(0.0, left))
+            if pidfd not in r:
+                timed_out = not r
+                remove = remove or bool(r)
                 rt.cgroup_of(record).kill_all(signal.SIGKILL)
         finally:
             os.close(pidfd)
@@ -113,19 +118,91 @@ def op_exec(root: str, cid: str, args, *, env=(), user=None, workdir=None, tty=F
     return rt.exec(cid, proc, detach=detach)
 
 
+def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None, privileged=False,
+                  detach=False, timeout: float | None = None, cancel_fd: int | None = None) -> dict:
+    """``exec`` on our stdio for the API -> {exit_code, timed_out}.
+
+    ``timeout`` or ``cancel_fd`` readable (the caller gave up or died) kills
+    the exec's process tree (the process and its descendants, found through
+    /proc/PID/task/TID/children), not the container.
+    """
+    import select
+    import tempfile
+    from ..container import Runtime, wait_exit
+    rt = Runtime(root)
+    caps = None
+    if privileged:
+        from ..capabilities import CAPS
+        caps = sorted(CAPS)
+    proc = rt.exec_process(cid, list(args), env=list(env), user=user, cwd=workdir, tty=False, caps=caps)
+    with tempfile.TemporaryDirectory() as tmp:
+        pid_file = os.path.join(tmp, "pid")
+        rt.exec(cid, proc, detach=True, pid_file=pid_file)
+        with open(pid_file) as f:
+            pid = int(f.read())
+    if detach:
+        return {"exit_code": None, "timed_out": False}
+    t0 = time.monotonic()
+    pidfd = os.pidfd_open(pid)
+    try:
+        watch = [pidfd] if cancel_fd is None else [pidfd, cancel_fd]
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - t0))
+        r, _, _ = select.select(watch, [], [], left)
+        timed_out = pidfd not in r
+        if timed_out:
+            kill_tree(pid)
+    finally:
+        os.close(pidfd)
+    return {"exit_code": wait_exit(pid), "timed_out": timed_out}
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every descendant, stopping each first so none can fork away."""
+    seen: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            os.kill(p, signal.SIGSTOP)
+        except ProcessLookupError:
+            continue
+        seen.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    for p in seen:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def inspect(root: str, cid: str) -> dict:
     """docker-inspect-shaped record of a container, from its state and its directory."""
     from ..container import Runtime
-    state = Runtime(root).state(cid)
+    rt = Runtime(root)
+    state = rt.state(cid)
     ann = state.get("annotations") or {}
     cdir = ann.get(cd.ANN_DIR) or ""
     try:
         with open(os.path.join(cdir, "config.json")) as f:
-            proc = json.load(f).get("process", {})
+            cfg = json.load(f)
     except (OSError, ValueError):
-        proc = {}
+        cfg = {}
+    proc = cfg.get("process", {})
+    try:
+        saved_net = rt.record(cid).get("network") or {}
+    except PyContainerError:
+        saved_net = {}
     ex = cd.read_exit(cdir) if cdir else None
     status = {"creating": "created", "stopped": "exited"}.get(state["status"], state["status"])
+    try:
+        labels = json.loads(ann.get(ANN_LABELS) or "{}")
+    except ValueError:
+        labels = {}
     return {
         "Id": cid, "Name": cid, "Created": state.get("created", ""),
         "Path": (proc.get("args") or [""])[0], "Args": (proc.get("args") or [])[1:],
@@ -134,9 +211,78 @@ def inspect(root: str, cid: str) -> dict:
                   "OOMKilled": bool((ex or {}).get("oom_killed")),
                   "FinishedAt": (ex or {}).get("finished_at", "")},
         "Config": {"Image": ann.get(ANN_IMAGE, ""), "Cmd": proc.get("args", []),
-                   "Tty": bool(proc.get("terminal")), "Env": proc.get("env", [])},
+                   "Tty": bool(proc.get("terminal")), "Env": proc.get("env", []),
+                   "User": _user_of(proc), "WorkingDir": proc.get("cwd", ""),
+                   "Hostname": cfg.get("hostname", ""), "Labels": labels},
+        "HostConfig": host_config(cfg, ann),
+        "NetworkSettings": network_settings(saved_net),
         "Dir": cdir, "Bundle": state.get("bundle", ""),
     }
+
+
+def _user_of(proc: dict) -> str:
+    u = proc.get("user") or {}
+    return f"{u.get('uid', 0)}:{u.get('gid', 0)}"
+
+
+def host_config(cfg: dict, ann: dict) -> dict:
+    """docker's HostConfig, from what config.json says."""
+    res = (cfg.get("linux") or {}).get("resources") or {}
+    mem, cpu, pids = res.get("memory") or {}, res.get("cpu") or {}, res.get("pids") or {}
+    nano = int(cpu["quota"] * 1e9 / cpu["period"]) if cpu.get("quota", 0) > 0 and cpu.get("period") else 0
+    try:
+        mode = json.loads(ann.get("org.pycontainer.network") or "{}").get("mode", "none")
+    except ValueError:
+        mode = ""
+    if isinstance(mode, list):                       # [kind, ref]: container:ID
+        mode = mode[0] if mode[1] is None else f"{mode[0]}:{mode[1]}"
+    caps = (cfg.get("process") or {}).get("capabilities", {}).get("bounding", [])
+    return {"Memory": mem.get("limit", 0), "MemorySwap": mem.get("swap", 0), "NanoCpus": nano,
+            "CpuShares": cpu.get("shares", 0), "CpusetCpus": cpu.get("cpus", ""),
+            "PidsLimit": pids.get("limit", 0), "NetworkMode": mode or "none",
+            "ReadonlyRootfs": bool((cfg.get("root") or {}).get("readonly")), "CapAdd": None,
+            "Binds": [f"{m['source']}:{m['destination']}" for m in cfg.get("mounts", ())
+                      if m.get("type") == "bind" and m.get("source", "").startswith("/")
+                      and not m["destination"].startswith(("/etc/", "/dev"))],
+            "Capabilities": caps}
+
+
+def network_settings(saved: dict) -> dict:
+    """docker's NetworkSettings from the network state the runtime saved (bridge: ip, gateway)."""
+    ip, gw = saved.get("ip", ""), saved.get("gateway", "")
+    nets = {}
+    if ip:
+        nets[saved.get("network", "bridge")] = {"IPAddress": ip, "Gateway": gw,
+                                                "IPPrefixLen": saved.get("prefixlen", 0)}
+    return {"IPAddress": ip, "Gateway": gw, "IPPrefixLen": saved.get("prefixlen", 0),
+            "Networks": nets, "Ports": {}, "SandboxKey": saved.get("host_ifname", "")}
+
+
+def matches(attrs: dict, filters: dict) -> bool:
+    """docker's container filters: id, name, label ("k" / "k=v"), status, ancestor."""
+    for key, want in filters.items():
+        values = [want] if isinstance(want, (str, bool)) else list(want)
+        if key == "label":
+            labels = attrs["Config"].get("Labels") or {}
+            for v in values:                  # all must match
+                k, eq, val = v.partition("=")
+                if k not in labels or (eq and labels[k] != val):
+                    return False
+        elif key == "id":
+            if not any(attrs["Id"].startswith(v) for v in values):
+                return False
+        elif key == "name":
+            if not any(v in attrs["Name"] for v in values):
+                return False
+        elif key == "status":
+            if attrs["State"]["Status"] not in values:
+                return False
+        elif key == "ancestor":
+            if attrs["Config"]["Image"] not in values:
+                return False
+        else:
+            raise PyContainerError(f"filter {key!r}: supported are id, name, label, status, ancestor")
+    return True
 
 
 def resolve_id(root: str, ref: str) -> str:
