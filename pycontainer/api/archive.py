@@ -65,15 +65,22 @@ def _open(rootfd: int, path: str, flags: int) -> int:
 
 
 def _mkdirs(rootfd: int, path: str) -> int:
-    """An O_PATH fd of directory ``path`` in the root, made (0755) where missing."""
+    """An O_PATH fd of directory ``path`` in the root, made (0755) where missing. Each prefix is
+    resolved from the root (a symlink in the middle stays inside it too)."""
+    parts = [p for p in path.split("/") if p and p != "."]
     fd = os.dup(rootfd)
-    for part in [p for p in path.split("/") if p and p != "."]:
+    for i, part in enumerate(parts):
+        prefix = "/".join(parts[:i + 1])
         try:
-            nfd = sc.openat2(fd, part, os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
+            nfd = sc.openat2(rootfd, prefix, os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
         except FileNotFoundError:
-            os.mkdir(part, 0o755, dir_fd=fd)
-            nfd = sc.openat2(fd, part, os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
-        except OSError:
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+                nfd = sc.openat2(rootfd, prefix, os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
+            except BaseException:
+                os.close(fd)
+                raise
+        except BaseException:
             os.close(fd)
             raise
         os.close(fd)

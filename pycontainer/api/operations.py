@@ -119,27 +119,38 @@ def op_exec(root: str, cid: str, args, *, env=(), user=None, workdir=None, tty=F
 
 
 def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None, privileged=False,
-                  detach=False, timeout: float | None = None, cancel_fd: int | None = None) -> dict:
-    """``exec`` on our stdio for the API -> {exit_code, timed_out}.
+                  detach=False, timeout: float | None = None, cancel_fd: int | None = None,
+                  oom: bool = False) -> dict:
+    """``exec`` on our stdio for the API -> {exit_code, timed_out, oom_killed}.
 
     ``timeout`` or ``cancel_fd`` readable (the caller gave up or died) kills
     the exec's process tree (the process and its descendants, found through
     /proc/PID/task/TID/children), not the container.
     """
     import select
-    import tempfile
     from ..container import Runtime, wait_exit
     rt = Runtime(root)
     caps = None
     if privileged:
         from ..capabilities import CAPS
         caps = sorted(CAPS)
-    proc = rt.exec_process(cid, list(args), env=list(env), user=user, cwd=workdir, tty=False, caps=caps)
-    with tempfile.TemporaryDirectory() as tmp:
-        pid_file = os.path.join(tmp, "pid")
+    gids = ()
+    if user and not all(p.isdigit() for p in user.split(":")):
+        user, gids = exec_user(rt, cid, user)
+    proc = rt.exec_process(cid, list(args), env=list(env), user=user, cwd=workdir, tty=False, caps=caps,
+                           additional_gids=gids)
+    files = cd.oom_files(rt.record(cid)) if oom else []
+    oom_before = cd.oom_kills(files) if oom else 0
+    pid_file = f"/dev/shm/pycontainer-exec-{os.getpid()}.pid"       # tmpfs: no disk on the path
+    try:
         rt.exec(cid, proc, detach=True, pid_file=pid_file)
         with open(pid_file) as f:
             pid = int(f.read())
+    finally:
+        try:
+            os.unlink(pid_file)
+        except FileNotFoundError:
+            pass
     if detach:
         return {"exit_code": None, "timed_out": False}
     t0 = time.monotonic()
@@ -153,7 +164,19 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
             kill_tree(pid)
     finally:
         os.close(pidfd)
-    return {"exit_code": wait_exit(pid), "timed_out": timed_out}
+    code = wait_exit(pid)
+    return {"exit_code": code, "timed_out": timed_out, "oom_killed": oom and cd.oom_kills(files) > oom_before}
+
+
+def exec_user(rt, cid: str, user: str) -> tuple[str, list[int]]:
+    """A user/group name -> ("UID:GID", supplementary gids), from the container's /etc/passwd and
+    /etc/group: its image's layers with its own changes on top (as docker exec resolves it)."""
+    from ..image.overlay import ANNOTATION, OverlayPlan
+    from ..image.runconfig import resolve_user
+    with open(os.path.join(rt.record(cid).get("bundle", ""), "config.json")) as f:
+        plan = OverlayPlan.from_json(json.load(f).get("annotations", {}).get(ANNOTATION) or "{}")
+    u = resolve_user(plan.lower + ([plan.upper] if plan.upper else []), user)
+    return f"{u['uid']}:{u['gid']}", u.get("additionalGids", [])
 
 
 def kill_tree(pid: int) -> None:
