@@ -251,6 +251,7 @@ class ContainerCollection:
         """
         if detach:
             return self._create(image, command, start=True, remove=remove, **kw)
+        kw.setdefault("egress", "allow-all")          # docker's run: no policy unless asked
         r = self.sandbox(image, command, timeout=timeout, remove=remove, **kw)
         if r.exit_code != 0:
             raise ContainerError(None if remove else Container(self.client, r.id), r.exit_code,
@@ -263,6 +264,9 @@ class ContainerCollection:
         """Run to completion with a timeout that kills the whole cgroup; never raises for the
         program's own failure. Limits: mem_limit, nano_cpus/cpus, cpu_shares, pids_limit;
         network_mode="none" for no network; ``input`` (bytes) is the program's stdin.
+        Bridged, it reaches no host, private or link-local address unless ``egress_allow=
+        ["CIDR[:PORT]"]`` says so (``egress="allow-all"`` to lift it; network/egress.py).
+        ``storage_opt={"size": "100m"}`` limits its writable layer (ENOSPC past it).
 
         ``max_output`` bytes of each stream are kept (default 16 MiB; the rest is read and
         dropped, ``truncated`` says so); ``on_stdout``/``on_stderr`` get every chunk as it
@@ -271,6 +275,7 @@ class ContainerCollection:
         call (KeyboardInterrupt) or a dead caller (kill -9) kills and removes it."""
         check_limits(timeout, max_output)
         cid = kw.get("name") or uuid.uuid4().hex
+        kw.setdefault("egress", "deny-private")       # a bridged sandbox reaches no private address
         o = options_from_kwargs(image, command, **kw)
         req = {"op": "run", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "remove": remove, "timeout": timeout}

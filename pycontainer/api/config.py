@@ -47,7 +47,7 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
               "memswap_limit": "memory_swap", "cpu_shares": "cpu_shares", "cpuset_cpus": "cpuset_cpus",
               "pids_limit": "pids_limit", "blkio_weight": "blkio_weight", "cap_add": "cap_add",
               "cap_drop": "cap_drop", "privileged": "privileged", "read_only": "read_only",
-              "tty": "tty", "stdin_open": "interactive", "cpus": "cpus"}
+              "tty": "tty", "stdin_open": "interactive", "cpus": "cpus", "storage_opt": "storage_opt"}
     for k, v in list(kw.items()):
         if k in rename:
             if v is not None:
@@ -56,6 +56,17 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
     nano = kw.pop("nano_cpus", None)
     if nano:
         o["cpus"] = str(nano / 1e9)
+    egress = kw.pop("egress", None)
+    if egress is not None:
+        from ..network.egress import POLICIES
+        if egress not in POLICIES:
+            raise PyContainerError(f"egress={egress!r}: use one of {', '.join(POLICIES)}")
+        o["egress"] = egress
+    allow = kw.pop("egress_allow", None)
+    if allow:
+        from ..network.egress import parse_allow
+        parse_allow(allow)                       # a bad entry is a usage error before anything runs
+        o["egress_allow"] = [str(a) for a in allow]
     labels = kw.pop("labels", None) or {}
     if labels:
         o["labels"] = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) \
@@ -98,6 +109,9 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=os.path.dirname(cdir),
                                    pull=pull)
     try:
+        size = storage_size(o.get("storage_opt"))
+        if size:
+            plan.limit_size(cdir, size)
         proc = runconfig.process(img.config, layers=img.layers, command=o.get("command") or None,
                                  entrypoint=o.get("entrypoint"), env=list(o.get("env", ())),
                                  workdir=o.get("workdir"), user=o.get("user"))
@@ -136,6 +150,20 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         containerdir.remove(cid)
         raise
     return cdir, plan
+
+
+def storage_size(opts) -> int:
+    """docker's ``storage_opt={"size": "100m"}`` -> bytes (0: no limit)."""
+    if not opts:
+        return 0
+    from ..cgroups.convert import parse_size
+    unknown = set(opts) - {"size"}
+    if unknown:
+        raise PyContainerError(f"storage_opt {', '.join(sorted(unknown))}: only size is supported")
+    size = parse_size(opts["size"], "storage_opt size")
+    if size < 1 << 20:
+        raise PyContainerError(f"storage_opt size={opts['size']!r}: give at least 1m")
+    return size
 
 
 def volume(v: str) -> dict:

@@ -32,14 +32,35 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
     cdir, plan = build(cid, o, image_root=image_root, root=root)
     rt = Runtime(root)
     try:
+        on_delete = cd.delete_plan() + egress_policy(cid, o)
         pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(o.get("tty")), start=start, remove=remove,
                            interactive=bool(o.get("interactive")), overlay=plan,
-                           on_delete=cd.delete_plan())
+                           on_delete=on_delete)
     except BaseException:
         if not os.path.isdir(os.path.join(root, cid)):
             cd.remove(cid)
+            egress_undo(cid, o)
         raise
     return {"id": cid, "pid": pid}
+
+
+def egress_policy(cid: str, o: dict) -> list[dict]:
+    """Install the egress policy of a bridged container (network/egress.py); its delete-plan step."""
+    if o.get("network") not in (None, "bridge") or \
+            (o.get("egress", "allow-all") == "allow-all" and not o.get("egress_allow")):
+        return []
+    from ..network import egress
+    from ..network.bridge import veth_name
+    egress.apply(cid, veth_name(cid), o.get("egress_allow") or (), egress.resolvers(o.get("dns")))
+    return [{"call": "pycontainer.network.egress:remove"}]
+
+
+def egress_undo(cid: str, o: dict) -> None:
+    if o.get("network") in (None, "bridge") and \
+            (o.get("egress", "allow-all") != "allow-all" or o.get("egress_allow")):
+        from ..network import egress
+        from ..network.bridge import veth_name
+        egress.remove_chain(cid, veth_name(cid))
 
 
 def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None = None,
@@ -57,10 +78,12 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     cdir, plan = build(cid, o, image_root=image_root, pull=pull, root=root)
     rt = Runtime(root)
     try:
-        record = rt.create(cid, cdir, overlay=plan, on_delete=cd.delete_plan())
+        on_delete = cd.delete_plan() + egress_policy(cid, o)
+        record = rt.create(cid, cdir, overlay=plan, on_delete=on_delete)
     except BaseException:
         if not os.path.isdir(os.path.join(root, cid)):
             cd.remove(cid)
+            egress_undo(cid, o)
         raise
     timed_out = False
     try:
