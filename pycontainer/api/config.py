@@ -56,6 +56,11 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
     nano = kw.pop("nano_cpus", None)
     if nano:
         o["cpus"] = str(nano / 1e9)
+    lifetime = kw.pop("lifetime", None)
+    if lifetime is not None:
+        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not lifetime > 0:
+            raise PyContainerError(f"lifetime={lifetime!r}: give a positive number of seconds")
+        o["lifetime"] = lifetime
     egress = kw.pop("egress", None)
     if egress is not None:
         from ..network.egress import POLICIES

@@ -41,7 +41,37 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
             cd.remove(cid)
             egress_undo(cid, o)
         raise
+    if o.get("lifetime"):
+        expire_after(root, cid, float(o["lifetime"]))
     return {"id": cid, "pid": pid}
+
+
+def expire_after(root: str, cid: str, lifetime: float) -> None:
+    """``lifetime=``: a small process of its own (double fork, new session: it outlives the
+    caller, as the container does) kills the container's cgroup and removes it ``lifetime``
+    seconds from now, unless it is gone by then. Call from a single-threaded process."""
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, 1 << 16)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        time.sleep(lifetime)
+        if os.path.isdir(os.path.join(root, cid)):
+            from ..container import Runtime
+            try:
+                Runtime(root).delete(cid, force=True)
+            except PyContainerError:
+                pass
+    finally:
+        os._exit(0)
 
 
 def egress_policy(cid: str, o: dict) -> list[dict]:

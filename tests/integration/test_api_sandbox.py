@@ -277,3 +277,28 @@ def test_pool_containers_die_with_the_caller(client):
     finally:
         p.kill()
         p.wait()
+
+
+def test_storage_opt_size_gives_enospc_inside_and_nothing_on_the_host(client):
+    before = os.statvfs("/var/lib/pycontainer").f_bfree
+    r = client.containers.sandbox("busybox", ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64; "
+                                              "echo rc=$?; df -k / | tail -1"],
+                                  storage_opt={"size": "16m"}, network_mode="none", timeout=30)
+    assert b"No space left on device" in r.stderr and b"rc=1" in r.stdout, r
+    assert r.stdout.split()[-5] == b"16384"                    # the layer's size, as df sees it
+    assert before - os.statvfs("/var/lib/pycontainer").f_bfree < (8 << 20) // os.statvfs("/").f_frsize
+    with pytest.raises(pycontainer.APIError, match="storage_opt"):
+        client.containers.sandbox("busybox", ["true"], storage_opt={"size": "1k"}, network_mode="none")
+    with pytest.raises(pycontainer.APIError, match="storage_opt"):
+        client.containers.sandbox("busybox", ["true"], storage_opt={"dm.basesize": "1g"}, network_mode="none")
+
+
+def test_lifetime_removes_a_detached_container(client):
+    c = client.containers.run("busybox", ["sleep", "60"], detach=True, network_mode="none", lifetime=1.5)
+    assert c.status == "running"
+    deadline = time.monotonic() + 15
+    while os.path.exists(os.path.join(client.root, c.id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(os.path.join(client.root, c.id))
+    with pytest.raises(pycontainer.APIError, match="lifetime"):
+        client.containers.run("busybox", ["true"], detach=True, network_mode="none", lifetime=0)
