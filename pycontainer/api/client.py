@@ -26,47 +26,13 @@ import os
 import time
 import uuid
 
-from ..errors import ContainerError, NotFound, PyContainerError, decode
+from ..errors import ContainerError, NotFound, PyContainerError
 from . import operations as ops
 from .config import DEFAULT_ROOT, options_from_kwargs
+from .results import ExecResult, SandboxResult, raise_error
 from .streams import DEFAULT_MAX_OUTPUT, REPLY_GRACE, Sink, check_limits, collect
 
 DEFAULT_TIMEOUT = 600.0     # seconds for a request that runs no program of the caller's (create)
-
-
-class ExecResult(tuple):
-    """(exit_code, output), as the docker SDK's exec_run returns."""
-
-    timed_out = False               # ours: exec_run(timeout=) killed the exec's process tree
-
-    def __new__(cls, exit_code, output, timed_out=False):
-        self = super().__new__(cls, (exit_code, output))
-        self.timed_out = timed_out
-        return self
-
-    exit_code = property(lambda self: self[0])
-    output = property(lambda self: self[1])
-
-
-class SandboxResult:
-    """What a sandboxed run produced."""
-
-    __slots__ = ("id", "exit_code", "stdout", "stderr", "oom_killed", "timed_out", "wall_time",
-                 "stdout_truncated", "stderr_truncated")
-
-    @property
-    def truncated(self) -> bool:
-        """Some output went past ``max_output`` (only its head is kept)."""
-        return bool(self.stdout_truncated or self.stderr_truncated)
-
-    def __init__(self, **kw):
-        for k in self.__slots__:
-            setattr(self, k, kw.get(k))
-
-    def __repr__(self):
-        return (f"SandboxResult(exit_code={self.exit_code}, oom_killed={self.oom_killed}, "
-                f"timed_out={self.timed_out}, truncated={self.truncated}, wall_time={self.wall_time:.3f}, "
-                f"stdout={self.stdout[:60]!r}, stderr={self.stderr[:60]!r})")
 
 
 class Container:
@@ -162,7 +128,7 @@ class Container:
         if stream:
             return ExecResult(None, _chunks(gen, demux=separate, stdout=stdout, stderr=stderr))
         sinks = {1: Sink(max_output if stdout else 0), 2: Sink(max_output if stderr else 0)}
-        reply = _raise_error(collect(gen, sinks))
+        reply = raise_error(collect(gen, sinks))
         out, err = sinks[1].value(), sinks[2].value()
         return ExecResult(reply["exit_code"], (out or None, err or None) if separate else out,
                           reply.get("timed_out", False))
@@ -207,19 +173,13 @@ class Container:
             return tar.extractfile(member).read()
 
 
-def _raise_error(reply: dict) -> dict:
-    if "error" in reply:
-        raise decode(reply["error"])
-    return reply
-
-
 def _chunks(gen, *, demux: bool, stdout=True, stderr=True):
     """exec_run(stream=True)'s generator: bytes, or (stdout, stderr) pairs with ``demux``."""
     while True:
         try:
             stream, data = next(gen)
         except StopIteration as stop:
-            _raise_error(stop.value)
+            raise_error(stop.value)
             return
         if (stream == 1 and not stdout) or (stream == 2 and not stderr):
             continue
@@ -232,9 +192,10 @@ class ContainerCollection:
 
     def create(self, image: str, command=None, **kw) -> Container:
         """A created container (its program waits for ``start()``), with a monitor."""
-        return self._create(image, command, start=False, **kw)
+        return self.make(image, command, start=False, **kw)
 
-    def _create(self, image, command, *, start, owned=False, **kw):
+    def make(self, image, command=None, *, start, owned=False, **kw):
+        """create (``start=False``) or run -d; ``owned``: the helper removes it when this client goes (pools)."""
         remove = bool(kw.get("auto_remove") or kw.get("remove"))
         cid = kw.get("name") or uuid.uuid4().hex
         o = options_from_kwargs(image, command, **kw)
@@ -250,7 +211,7 @@ class ContainerCollection:
         Raises ``ContainerError`` (with stderr) when the program exits non-zero.
         """
         if detach:
-            return self._create(image, command, start=True, remove=remove, **kw)
+            return self.make(image, command, start=True, remove=remove, **kw)
         kw.setdefault("egress", "allow-all")          # docker's run: no policy unless asked
         r = self.sandbox(image, command, timeout=timeout, remove=remove, **kw)
         if r.exit_code != 0:
@@ -282,7 +243,7 @@ class ContainerCollection:
         t0 = time.monotonic()
         deadline = None if timeout is None else t0 + timeout + REPLY_GRACE
         sinks = {1: Sink(max_output, on_stdout), 2: Sink(max_output, on_stderr)}
-        reply = _raise_error(collect(self.client.transport.open(req, separate=True, stdin=input,
+        reply = raise_error(collect(self.client.transport.open(req, separate=True, stdin=input,
                                                                 deadline=deadline), sinks))
         return SandboxResult(id=cid, exit_code=reply["exit_code"], stdout=sinks[1].value(),
                              stderr=sinks[2].value(), oom_killed=reply["oom_killed"],
@@ -403,7 +364,7 @@ class Client:
         """One forking request through the transport; an error reply raised as its class."""
         kw.setdefault("timeout", self.timeout)
         reply, out, err = self.transport.request(req, **kw)
-        return _raise_error(reply), out, err
+        return raise_error(reply), out, err
 
     def _socket(self, req: dict):
         """``req`` with one end of a socketpair as the program's stdin, stdout and stderr;

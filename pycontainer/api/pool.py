@@ -24,6 +24,7 @@ import threading
 import time
 
 from ..errors import PyContainerError
+from .results import SandboxResult, raise_error
 from .streams import DEFAULT_MAX_OUTPUT, REPLY_GRACE, Sink, check_limits, collect
 
 
@@ -84,7 +85,7 @@ class Pool:
                     self._remove(cid)
 
     def _create(self) -> str:
-        c = self.client.containers._create(self.image, self.kw.get("command"), start=False, owned=True,
+        c = self.client.containers.make(self.image, self.kw.get("command"), start=False, owned=True,
                                            **{k: v for k, v in self.kw.items() if k != "command"})
         return c.id
 
@@ -117,7 +118,6 @@ class Pool:
             environment=None, workdir: str | None = None, user: str | None = None):
         """Run ``command`` in a fresh pool container; a ``SandboxResult`` as ``sandbox()``'s."""
         import shlex
-        from .client import SandboxResult, _raise_error
         check_limits(timeout, max_output)
         args = shlex.split(command) if isinstance(command, str) else list(command)
         env = [f"{k}={v}" for k, v in environment.items()] if isinstance(environment, dict) \
@@ -130,7 +130,7 @@ class Pool:
                    "timeout": timeout, "oom": True}
             deadline = None if timeout is None else time.monotonic() + timeout + REPLY_GRACE
             sinks = {1: Sink(max_output, on_stdout), 2: Sink(max_output, on_stderr)}
-            reply = _raise_error(collect(self.client.transport.open(req, separate=True, stdin=input,
+            reply = raise_error(collect(self.client.transport.open(req, separate=True, stdin=input,
                                                                     deadline=deadline), sinks))
         finally:
             with self.cond:
