@@ -83,15 +83,36 @@ class Container:
     def remove(self, force: bool = False, v: bool = False) -> None:
         self._rt().delete(self.id, force=force)
 
-    def logs(self, stdout=True, stderr=True, timestamps=False, tail="all", stream=False, follow=False):
+    def logs(self, stdout=True, stderr=True, stream=False, timestamps=False, tail="all", since=None,
+             follow=None, until=None):
+        """docker's logs: bytes, or with ``stream`` a generator of chunks (``follow``, default
+        ``stream``, waits for more until the container exits). ``since``/``until``: datetime or
+        Unix seconds; ``tail``: "all" or a number of lines."""
+        from . import logs as lg
+        if follow is None:
+            follow = stream
+        gen = (d for _s, d in lg.chunks(self.attrs.get("Dir", ""), stdout=stdout, stderr=stderr,
+                                         timestamps=timestamps, tail=tail, since=since, until=until,
+                                         follow=follow))
+        return gen if stream else b"".join(gen)
+
+    def attach(self, stdout=True, stderr=True, stream=False, logs=False, demux=False):
+        """docker's attach (output only): from now (or from the start with ``logs``) until the
+        container exits; a generator with ``stream``, else the bytes once it exited.
+        ``demux``: (stdout, stderr) pairs."""
+        from . import logs as lg
         cdir = self.attrs.get("Dir", "")
-        if stream or follow:
-            return (data for _s, data in ops.follow_logs(self.client.root, self.id, cdir, stdout=stdout,
-                                                     stderr=stderr, timestamps=timestamps, tail=tail))
-        from .. import containerdir
-        chunks, _ = containerdir.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
-                                           tail=None if tail == "all" else tail)
-        return b"".join(d for _s, d in chunks)
+        start = 0 if logs else lg.end(cdir)
+
+        def gen():
+            for s, d in lg.chunks(cdir, stdout=stdout, stderr=stderr, follow=True, offset=start):
+                yield ((d, None) if s == "stdout" else (None, d)) if demux else d
+        if stream:
+            return gen()
+        if demux:
+            parts = list(gen())
+            return (b"".join(o for o, _ in parts if o) or None, b"".join(e for _, e in parts if e) or None)
+        return b"".join(gen())
 
     def stats(self, stream: bool = False) -> dict:
         return self._rt().stats(self.id)

@@ -302,3 +302,21 @@ def test_lifetime_removes_a_detached_container(client):
     assert not os.path.exists(os.path.join(client.root, c.id))
     with pytest.raises(pycontainer.APIError, match="lifetime"):
         client.containers.run("busybox", ["true"], detach=True, network_mode="none", lifetime=0)
+
+
+def test_logs_stream_follow_since_timestamps_and_attach(client):
+    c = client.containers.run("busybox", ["sh", "-c", "echo one; sleep 1.2; echo two >&2; sleep 0.5; echo three"],
+                              detach=True, network_mode="none")
+    time.sleep(0.5)                                       # "one" is in the log by now
+    live = c.attach(stream=True)                          # from now on, until the program exits
+    time.sleep(0.1)
+    mid = time.time()
+    assert list(c.logs(stream=True, follow=True)) == [b"one\n", b"two\n", b"three\n"]
+    assert b"".join(live) == b"two\nthree\n"
+    assert c.logs(stdout=False) == b"two\n"
+    assert c.logs(since=mid) == b"two\nthree\n"
+    assert c.logs(until=mid) == b"one\n"
+    assert c.logs(tail=1) == b"three\n"
+    stamped = c.logs(timestamps=True).splitlines()
+    assert stamped[0].endswith(b" one") and stamped[0][:4].isdigit()
+    assert c.attach(logs=True, demux=True) == (b"one\nthree\n", b"two\n")
