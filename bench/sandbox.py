@@ -14,7 +14,16 @@
   private mount namespace without /sys/fs/cgroup/unified (crun refuses
   hybrid cgroup hosts), if crun is installed.
 
-The docker SDK against dockerd is not measured here (not done yet).
+* with ``--docker PYTHON`` (an interpreter that has the docker SDK, e.g. a venv
+  with ``pip install docker``; dockerd from Debian's docker.io): the same
+  workload through ``docker.from_env().containers.run(image, ["true"],
+  remove=True, network_mode="none")``. The bench starts its own dockerd
+  (private --data-root/--exec-root/socket under a temp dir, ``--bridge=none
+  --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false``: it
+  touches no network setting of the host), loads the image into it from
+  pycontainer's store (``image save``), and stops it and removes its
+  directory afterwards.
+
 Run on a loaded machine, numbers move: the script prints the load average.
 """
 
@@ -131,11 +140,85 @@ def bench_crun(image, n):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+DOCKER_LOOP = r"""
+import json, sys, threading, time, docker
+sock, image, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = docker.DockerClient(base_url="unix://" + sock, timeout=120)
+for _ in range(3):
+    c.containers.run(image, ["true"], remove=True, network_mode="none")
+one = []
+for _ in range(n):
+    t = time.perf_counter()
+    c.containers.run(image, ["true"], remove=True, network_mode="none")
+    one.append(time.perf_counter() - t)
+def work(k):
+    for _ in range(k):
+        c.containers.run(image, ["true"], remove=True, network_mode="none")
+ts = [threading.Thread(target=work, args=(k,)) for k in [13, 13, 13, 13, 12, 12, 12, 12]]
+t = time.perf_counter()
+for th in ts: th.start()
+for th in ts: th.join()
+print(json.dumps({"one": one, "per_s": 100 / (time.perf_counter() - t)}))
+"""
+
+
+def bench_docker(python, image, n):
+    """The docker SDK against a dockerd of our own (see the module docstring); None if absent."""
+    import signal
+    if not shutil.which("dockerd"):
+        print("dockerd not installed (apt-get install docker.io): docker part skipped", file=sys.stderr)
+        return None
+    import glob
+    leaves = ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd"] + \
+        [os.path.join(h, "docker") for h in glob.glob("/sys/fs/cgroup/*")]
+    before = {p for p in leaves if os.path.lexists(p)}       # dockerd makes these and leaves them
+    d = tempfile.mkdtemp(prefix="pyc-bench-dockerd-")
+    sock = os.path.join(d, "docker.sock")
+    log = open(os.path.join(d, "log"), "w")
+    proc = subprocess.Popen(["dockerd", "--data-root", os.path.join(d, "data"), "--exec-root",
+                             os.path.join(d, "exec"), "-H", "unix://" + sock, "--pidfile",
+                             os.path.join(d, "pid"), "--bridge=none", "--iptables=false",
+                             "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
+                             "--userland-proxy=false"], stdout=log, stderr=log,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        tar = os.path.join(d, "image.tar")
+        subprocess.run([sys.executable, "-m", "pycontainer", "image", "save", "-o", tar, image], check=True,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        subprocess.run(["docker", "-H", "unix://" + sock, "load", "-i", tar], check=True,
+                       capture_output=True)
+        r = subprocess.run([python, "-c", DOCKER_LOOP, sock, image, str(n)], capture_output=True, text=True,
+                           timeout=900)
+        if r.returncode != 0:
+            print("docker SDK run failed:", r.stderr.strip()[-300:], file=sys.stderr)
+            return None
+        return json.loads(r.stdout)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(d, ignore_errors=True)
+        for p in leaves:                                      # ours only, and only when empty
+            if p not in before and os.path.isdir(p) and not os.path.islink(p):
+                try:
+                    os.rmdir(p)
+                except OSError:
+                    pass
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=100)
     ap.add_argument("--image", default="busybox")
     ap.add_argument("--json")
+    ap.add_argument("--docker", metavar="PYTHON", help="an interpreter with the docker SDK")
     a = ap.parse_args()
     import pycontainer
     root = tempfile.mkdtemp(prefix="pyc-bench-sandbox-")
@@ -152,15 +235,23 @@ def main():
         crun = bench_crun(a.image, min(a.n, 50))
         if crun:
             res["crun_run"] = summary("crun run (same rootfs as a bundle)", crun)
+        if a.docker:
+            dk = bench_docker(a.docker, a.image, min(a.n, 50))
+            if dk:
+                res["docker_sdk"] = summary("docker SDK containers.run(remove=True)", dk["one"])
+                res["docker_threads_per_s"] = round(dk["per_s"], 1)
         res["load_after"] = os.getloadavg()
     finally:
         client.close()
         shutil.rmtree(root, ignore_errors=True)
-    for k in ("sandbox", "pool_gap50ms", "pool_back_to_back", "crun_run"):
+    for k in ("sandbox", "pool_gap50ms", "pool_back_to_back", "crun_run", "docker_sdk"):
         if k in res:
             r = res[k]
             print(f"{r['name']:<45} n={r['n']:<4} p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms")
     print(f"100 sandboxes from 8 threads: {res['threads_per_s']} per s")
+    if "docker_sdk" in res:
+        print(f"100 docker SDK runs from 8 threads: {res['docker_threads_per_s']} per s; sandbox() p50 is "
+              f"{res['sandbox']['p50_ms'] / res['docker_sdk']['p50_ms']:.2f}x the docker SDK's")
     print(f"load average before {res['load_before']}, after {res['load_after']} ({res['cpus']} CPUs)")
     if a.json:
         with open(a.json, "w") as f:
