@@ -146,7 +146,8 @@ def collect(gen, sinks: dict) -> dict:
 
 def check_limits(timeout, max_output) -> None:
     """Usage errors, raised before anything starts."""
-    if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
         raise PyContainerError(f"timeout={timeout!r}: give a positive number of seconds (or None)")
     if max_output is not None and (isinstance(max_output, bool) or not isinstance(max_output, int)
                                    or max_output < 0):
