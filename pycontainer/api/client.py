@@ -127,8 +127,8 @@ class Container:
         """docker's exec_run: ``(exit_code, output)``; ``output`` is bytes, ``(stdout, stderr)``
         with ``demux``, a generator of chunks with ``stream`` (exit_code None), a socket with
         ``socket`` (the program's stdin and its stdout+stderr). ``timeout`` (ours) kills the
-        exec's process tree, not the container; ``input`` (ours) is its stdin. ``tty`` is
-        accepted for the SDK's sake but no terminal is allocated: output is merged, as docker's."""
+        exec's process tree, not the container; ``input`` (ours) is its stdin. ``tty``: a
+        pseudo-terminal is its stdio (one stream, CRLF line ends, as docker's)."""
         import shlex
         check_limits(timeout, max_output)
         args = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
@@ -136,7 +136,7 @@ class Container:
             else list(environment or ())
         req = {"op": "exec", "root": self.client.root, "id": self.id, "args": args, "env": env,
                "user": user or None, "workdir": workdir, "privileged": privileged, "detach": detach,
-               "timeout": timeout}
+               "timeout": timeout, "tty": bool(tty)}
         if detach:
             self.client._request(req)
             return ExecResult(None, None)

@@ -134,6 +134,13 @@ def test_exec_run_parity_and_timeout_kills_the_exec_tree_only(client):
     live = [p for p in c.top() if pid_alive(p)]      # the killed ones are zombies of the init
     assert len(live) == 1, live                        # only the init is left
     assert c.exec_run("true", detach=True) == (None, None)
+    # tty: a terminal of the container's own devpts; one stream, CRLF
+    assert c.exec_run("sh -c 'tty; [ -t 1 ] && echo isatty; echo err >&2'", tty=True).output == \
+        b"/dev/pts/0\r\nisatty\r\nerr\r\n"
+    assert c.exec_run("sh -c 'read x; echo got $x'", tty=True, stdin=True, input=b"hi\n").output == \
+        b"hi\r\ngot hi\r\n"
+    t0 = time.monotonic()
+    assert c.exec_run("sleep 100", tty=True, timeout=1).timed_out and time.monotonic() - t0 < 3
     sock = c.exec_run("cat", socket=True).output
     sock.sendall(b"over a socket")
     sock.shutdown(1)
