@@ -234,6 +234,7 @@ class ContainerCollection:
         if detach:
             return self.make(image, command, start=True, remove=remove, **kw)
         kw.setdefault("egress", "allow-all")          # docker's run: no policy unless asked
+        kw.setdefault("allow_ptrace", True)
         r = self.sandbox(image, command, timeout=timeout, remove=remove, **kw)
         if r.exit_code != 0:
             raise ContainerError(None if remove else Container(self.client, r.id), r.exit_code,
@@ -249,6 +250,7 @@ class ContainerCollection:
         Bridged, it reaches no host, private or link-local address unless ``egress_allow=
         ["CIDR[:PORT]"]`` says so (``egress="allow-all"`` to lift it; network/egress.py).
         ``storage_opt={"size": "100m"}`` limits its writable layer (ENOSPC past it).
+        ptrace(2) and process_vm_readv/writev are refused (``allow_ptrace=True``: docker's rule).
 
         ``max_output`` bytes of each stream are kept (default 16 MiB; the rest is read and
         dropped, ``truncated`` says so); ``on_stdout``/``on_stderr`` get every chunk as it
@@ -258,6 +260,7 @@ class ContainerCollection:
         check_limits(timeout, max_output)
         cid = kw.get("name") or uuid.uuid4().hex
         kw.setdefault("egress", "deny-private")       # a bridged sandbox reaches no private address
+        kw.setdefault("allow_ptrace", False)          # nor ptrace (docker's profile allows it)
         o = options_from_kwargs(image, command, **kw)
         req = {"op": "run", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "remove": remove, "timeout": timeout}

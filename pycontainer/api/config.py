@@ -56,6 +56,9 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
     nano = kw.pop("nano_cpus", None)
     if nano:
         o["cpus"] = str(nano / 1e9)
+    allow_ptrace = kw.pop("allow_ptrace", None)
+    if allow_ptrace is not None:
+        o["allow_ptrace"] = bool(allow_ptrace)
     lifetime = kw.pop("lifetime", None)
     if lifetime is not None:
         if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not lifetime > 0:
@@ -135,6 +138,8 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             cfg["process"]["noNewPrivileges"] = False
         from ..security import seccomp_profile      # docker's default profile (issue #7)
         seccomp_profile.apply_docker_options(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
+        if o.get("allow_ptrace") is False:
+            deny_syscalls(cfg, NO_PTRACE)
         if resources:
             cfg["linux"]["resources"].update(resources)
         from ..image.overlay import ANNOTATION as ANN_OVERLAY   # for files of a stopped one
@@ -155,6 +160,26 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         containerdir.remove(cid)
         raise
     return cdir, plan
+
+
+NO_PTRACE = ("ptrace", "process_vm_readv", "process_vm_writev")
+
+
+def deny_syscalls(cfg: dict, names) -> None:
+    """Take ``names`` out of the seccomp profile's allow rules, so the profile's default action
+    (EPERM in docker's) refuses them: a sandbox (``allow_ptrace=False``) cannot ptrace even its
+    own processes, which docker's profile allows on kernels >= 4.8."""
+    sec = (cfg.get("linux") or {}).get("seccomp")
+    if not sec:
+        return
+    rules = []
+    for rule in sec.get("syscalls", []):
+        if rule.get("action") == "SCMP_ACT_ALLOW":
+            rule = dict(rule, names=[n for n in rule.get("names", []) if n not in names])
+            if not rule["names"]:
+                continue
+        rules.append(rule)
+    sec["syscalls"] = rules
 
 
 def storage_size(opts) -> int:

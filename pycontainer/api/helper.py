@@ -31,7 +31,8 @@ import threading
 import time
 
 from ..errors import PyContainerError, encode
-from .operations import op_create, op_exec_timed, op_run
+from .execs import op_exec_timed
+from .operations import op_create, op_run
 
 
 PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer.process.init",
@@ -48,7 +49,9 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
            "pycontainer.image.blobs", "pycontainer.network.files", "pycontainer.network.ipam",
            "pycontainer.network.nat", "pycontainer.network.netns", "pycontainer.security.seccomp",
            "pycontainer.security.libseccomp", "pycontainer.security.seccomp_profile", "shutil",
-           "subprocess", "tempfile", "hashlib", "random", "locale", "bz2", "lzma", "bisect")
+           "subprocess", "tempfile", "hashlib", "random", "locale", "bz2", "lzma", "bisect",
+           "pycontainer.network.egress", "pycontainer.api.archive", "pycontainer.api.execs", "tarfile",
+           "fcntl")
 
 
 # ``python -I -m pycontainer.api --serve FD``, but of this very copy of pycontainer: -I keeps

@@ -85,8 +85,10 @@ class Pool:
                     self._remove(cid)
 
     def _create(self) -> str:
-        c = self.client.containers.make(self.image, self.kw.get("command"), start=False, owned=True,
-                                           **{k: v for k, v in self.kw.items() if k != "command"})
+        kw = {k: v for k, v in self.kw.items() if k != "command"}
+        kw.setdefault("egress", "deny-private")          # the defaults of sandbox()
+        kw.setdefault("allow_ptrace", False)
+        c = self.client.containers.make(self.image, self.kw.get("command"), start=False, owned=True, **kw)
         return c.id
 
     def _remove(self, cid: str) -> None:
