@@ -18,7 +18,11 @@ The helper, single-threaded and with the runtime already imported (the
 container. The worker makes the fds its stdio, runs the operation
 (api/operations.py) and writes one JSON reply on the reply socket: the
 operation's result, or ``{"error": errors.encode(exc)}``. An empty
-control message (the client closed) ends the helper.
+control message or end of file (the client closed or died) ends the helper,
+after it force-deleted the client's owned containers (a pool's); a worker
+whose reply socket closes (the caller gave up, was interrupted, died)
+cancels its request: a sandbox is killed and removed, an exec's process tree
+killed.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time
 from ..errors import PyContainerError, encode
 from .execs import op_exec_timed
 from .operations import op_create, op_run
+from .streams import DIED
 
 
 PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer.process.init",
@@ -60,9 +65,6 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVE = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from pycontainer.api.helper import serve; serve(int(sys.argv[2]))")
-
-
-from .streams import DIED  # noqa: E402
 
 
 class Helper:
