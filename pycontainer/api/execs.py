@@ -31,7 +31,8 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
     stdout and our stdin to it (docker exec -t: one stream, CRLF line ends).
     """
     import select
-    from ..container import Runtime, wait_exit
+    from ..container import Runtime
+    from ..signals import wait_exit
     rt = Runtime(root)
     caps = None
     if privileged:
