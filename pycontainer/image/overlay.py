@@ -102,7 +102,8 @@ class OverlayPlan:
                 os.chdir(self.links)
             with trace.step("mount", "root.path", type="overlay", source="overlay", target=target,
                             flags=sc.flag_names(self.flags, sc.MS_NAMES), data=data,
-                            note=f"the image's {len(self.lower)} layer(s), from {ANNOTATION}"):
+                            layers=len(self.lower), short_links=relative,
+                            note=f"the image's layers, from {ANNOTATION}"):
                 sc.mount("overlay", target, "overlay", self.flags, data)
         except OSError as exc:
             raise MountError(f"mount overlay on {target!r} ({len(self.lower)} layers): "

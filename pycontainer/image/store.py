@@ -417,7 +417,9 @@ class Store:
                 size = m["config"].get("size", 0) + sum(x.get("size", 0) for x in m["layers"])
                 row = rows[d] = {"names": [], "digest": d, "id": m["config"]["digest"],
                                  "created": cfg.get("created", ""), "size": size,
-                                 "platform": reference.platform_str(cfg)}
+                                 "platform": reference.platform_str(cfg),
+                                 "intermediate": (m.get("annotations") or {}).get(
+                                     mf.ANN_INTERMEDIATE) == "true"}
             if self.entry_name(e):
                 row["names"].append(self.entry_name(e))
         return list(rows.values())
