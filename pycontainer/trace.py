@@ -259,8 +259,9 @@ def write_html() -> None:
     from . import timeline
     import sys
     argv, words = sys.argv[1:], []
+    valued = ("--trace-to", "--root", "--log", "--log-format")    # global options: not the story
     for i, a in enumerate(argv):
-        if not a.startswith("--trace") and not (i and argv[i - 1] == "--trace-to"):
+        if not a.startswith(("--trace",) + valued) and not (i and argv[i - 1] in valued):
             words.append(a)
     title = "pycontainer " + " ".join(words)
     tmp = f"{target}.{os.getpid()}.tmp"
