@@ -326,7 +326,7 @@ class Runtime:
         return self._cgroup(record)
 
     # --- delete ----------------------------------------------------------------------
-    def delete(self, container_id: str, force: bool = False) -> None:
+    def delete(self, container_id: str, force: bool = False, keep_dir: bool = False) -> None:
         if force and not os.path.isdir(st.StateDir(self.root, container_id).path):
             return              # runc: `delete --force` of a missing container succeeds
         sd = self._open(container_id)
@@ -359,7 +359,7 @@ class Runtime:
                 except PyContainerError as exc:
                     _warn(f"poststop hook failed: {exc}")
             sd.remove()
-            if record.get("on_delete"):         # what the creator registered (cleanup.py)
+            if record.get("on_delete") and not keep_dir:         # what the creator registered (cleanup.py)
                 from . import cleanup
                 cleanup.run(record["on_delete"], record, _warn)
         finally:

@@ -296,6 +296,16 @@ def remove_after_delete(record: dict) -> None:
     remove(cid, cdir)
 
 
+def _kept(cdir: str) -> bool:
+    """A container dir kept on purpose without runtime state (``lifecycle.not_started``)."""
+    import json
+    try:
+        with open(os.path.join(cdir, EXIT)) as f:
+            return json.load(f).get("started") is False
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
     """Release image holds and remove container dirs of containers that no longer exist.
 
@@ -314,6 +324,8 @@ def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
                 continue
             if owner and owner != root and os.path.isdir(os.path.join(owner, name)):
                 live.add(name)
+            elif owner and os.path.isdir(owner) and _kept(os.path.join(parent, name)):
+                live.add(name)       # docker's Created container (its program could not start)
     holds: list[str] = []
     try:
         from .image.store import Store

@@ -133,9 +133,9 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     argv += ["--tty", "1" if tty else "0", "--stdin", stdin, "--attach", str(listen.fileno())]
     for f in oom_files:
         argv += ["--oom", f]
-    if remove:
-        argv += ["--", sys.executable, "-I", "-m", "pycontainer", "--root", rt.root, "delete",
-                 "--force", cid]
+    from . import selfcmd                   # --rm: delete; else give back IP and ports
+    argv += ["--", *selfcmd.argv(rt.root, ["delete", "--force", cid] if remove else
+                                 ["release-network", cid])]
     os.write(w, json.dumps({"id": cid, "pid": record["pid"]}).encode() + b"\n")
     os.close(w)
     os.chdir("/")
