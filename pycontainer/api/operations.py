@@ -14,6 +14,7 @@ Each one raises pycontainer's errors (``errors.py``), which are the API's too.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
