@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 
-from .. import containerdir
+from .. import containerdir, trace
 from ..errors import PyContainerError
 
 ANN_IMAGE = "org.pycontainer.image"
@@ -106,21 +106,27 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     from ..image.store import Store
     from ..state import validate_id
     validate_id(cid)
-    resources = convert.docker_resources(
-        memory=o.get("memory"), memory_swap=o.get("memory_swap"), cpus=o.get("cpus"),
-        cpu_shares=o.get("cpu_shares"), cpuset_cpus=o.get("cpuset_cpus"), pids_limit=o.get("pids_limit"),
-        blkio_weight=o.get("blkio_weight"),
-        device_read_bps=o.get("device_read_bps") or None, device_write_bps=o.get("device_write_bps") or None,
-        device_read_iops=o.get("device_read_iops") or None,
-        device_write_iops=o.get("device_write_iops") or None)
-    mounts = [volume(v) for v in o.get("volumes", ())]
-    caps = capabilities(o.get("cap_add", ()), o.get("cap_drop", ()), o.get("privileged"))
+    with trace.step("docker options -> linux.resources", "--memory/--cpus/--pids-limit/..."):
+        resources = convert.docker_resources(
+            memory=o.get("memory"), memory_swap=o.get("memory_swap"), cpus=o.get("cpus"),
+            cpu_shares=o.get("cpu_shares"), cpuset_cpus=o.get("cpuset_cpus"), pids_limit=o.get("pids_limit"),
+            blkio_weight=o.get("blkio_weight"),
+            device_read_bps=o.get("device_read_bps") or None, device_write_bps=o.get("device_write_bps") or None,
+            device_read_iops=o.get("device_read_iops") or None,
+            device_write_iops=o.get("device_write_iops") or None)
+    with trace.step("docker options -> mounts, capabilities", "-v/--cap-add/--cap-drop/--privileged",
+                    volumes=list(o.get("volumes", ()))):
+        mounts = [volume(v) for v in o.get("volumes", ())]
+        caps = capabilities(o.get("cap_add", ()), o.get("cap_drop", ()), o.get("privileged"))
     hostname = o.get("hostname") or cid[:12]
-    net = network_request(o.get("network"), o.get("publish", ()), hostname)
+    with trace.step("docker options -> network request", "--network/-p/--hostname",
+                    network=o.get("network") or "bridge", publish=list(o.get("publish", ()))):
+        net = network_request(o.get("network"), o.get("publish", ()), hostname)
     devplan = None
     if any(o.get(k) for k in DEVICE_OPTIONS):          # --device/--gpus/CDI: pycontainer/cdi
         from ..cdi import requests as devreq
-        devplan = devreq.plan(o)                       # resolved before the image is touched
+        with trace.step("resolve devices", "--device/--gpus"):
+            devplan = devreq.plan(o)                   # resolved before the image is touched
     store = Store(image_root)
     cdir = containerdir.path(cid)
     img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=os.path.dirname(cdir),
@@ -129,10 +135,12 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         size = storage_size(o.get("storage_opt"))
         if size:
             plan.limit_size(cdir, size)
-        proc = runconfig.process(img.config, layers=img.layers, command=o.get("command") or None,
-                                 entrypoint=o.get("entrypoint"), env=list(o.get("env", ())),
-                                 workdir=o.get("workdir"), user=o.get("user"),
-                                 hostname=hostname, tty=bool(o.get("tty")))
+        with trace.step("image config -> process", "IMAGE [COMMAND] -e -w -u --entrypoint",
+                        image=img.name):
+            proc = runconfig.process(img.config, layers=img.layers, command=o.get("command") or None,
+                                     entrypoint=o.get("entrypoint"), env=list(o.get("env", ())),
+                                     workdir=o.get("workdir"), user=o.get("user"),
+                                     hostname=hostname, tty=bool(o.get("tty")))
         runconfig.make_workdir(img.layers, plan.upper, proc["cwd"])       # docker creates -w
         os.mkdir(os.path.join(cdir, "rootfs"), 0o755)
         cfg = spec_mod.default_spec(proc["args"], terminal=bool(o.get("tty")))
@@ -148,7 +156,9 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             cfg["linux"].pop("readonlyPaths", None)
             cfg["process"]["noNewPrivileges"] = False
         from ..security import seccomp_profile      # docker's default profile (issue #7)
-        seccomp_profile.apply_docker_options(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
+        with trace.step("docker seccomp profile -> linux.seccomp", "--security-opt seccomp=/--privileged"):
+            seccomp_profile.apply_docker_options(cfg, o.get("security_opt", ()),
+                                                 privileged=bool(o.get("privileged")))
         if o.get("allow_ptrace") is False:
             deny_syscalls(cfg, NO_PTRACE)
         if resources:
@@ -167,10 +177,13 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         if net is not None:
             cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
         from .. import run_flags                     # docker run's --tmpfs, --ulimit, --dns, ...
-        run_flags.to_spec(cfg, o, img)
+        with trace.step("docker run flags -> config", "--tmpfs/--ulimit/--dns/--add-host/..."):
+            run_flags.to_spec(cfg, o, img)
         if net is not None and net.get("mode") == "host":
             cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
-        with open(os.path.join(cdir, containerdir.CONFIG), "w") as f:
+        with trace.step("write config.json", "(every option: the hand-off to the OCI runtime)",
+                        file=os.path.join(cdir, containerdir.CONFIG)), \
+                open(os.path.join(cdir, containerdir.CONFIG), "w") as f:
             json.dump(cfg, f, indent=1)
         if root:                       # whose container this is (gc of another root skips it)
             with open(os.path.join(cdir, containerdir.ROOT), "w") as f:

@@ -104,9 +104,10 @@ class OverlayPlan:
         try:
             if relative:
                 os.chdir(self.links)
-            with trace.step("mount", ANNOTATION, fstype="overlay", target=target,
-                            layers=len(self.lower), relative=relative,
-                            flags=sc.flag_names(self.flags, sc.MS_NAMES)):
+            with trace.step("mount", "root.path", type="overlay", source="overlay", target=target,
+                            flags=sc.flag_names(self.flags, sc.MS_NAMES), data=data,
+                            layers=len(self.lower), short_links=relative,
+                            note=f"the image's layers, from {ANNOTATION}"):
                 sc.mount("overlay", target, "overlay", self.flags, data)
         except OSError as exc:
             raise MountError(f"mount overlay on {target!r} ({len(self.lower)} layers): "
