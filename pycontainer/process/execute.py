@@ -92,7 +92,7 @@ def launch(ctx: ExecContext) -> int:
     sc.prctl(launcher.PR_SET_CHILD_SUBREAPER, 1)
     exeseal.nondumpable()                      # CVE-2016-9962 / CVE-2019-5736 (security.exeseal)
     ctx.dmz_fd = exeseal.dmz_fd(3 + ctx.preserve_fds)
-    trace.event("fork", "", what="exec joiner")
+    trace.event("fork", "exec --process", what="exec joiner")
     jpid = os.fork()
     if jpid == 0:
         try:
@@ -152,7 +152,8 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
         root_fd = os.open(f"/proc/{ctx.record['pid']}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) \
             if ctx.record.get("host_mounts") else None
         for name, fd in fds:
-            with trace.step("setns", "exec", ns=name, nstype=sc.CLONE_NAMES[_FLAGS[name]]):
+            with trace.step("setns", "exec: the container's linux.namespaces", ns=name,
+                            nstype=sc.CLONE_NAMES[_FLAGS[name]], file=dict(join)[name]):
                 try:
                     sc.setns(fd, _FLAGS[name])
                 except OSError as exc:

@@ -107,7 +107,7 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
     keep = 3 + preserve_fds
     fd = move_fd_above(report_sock.detach(), keep)
     dmz = exeseal.place(dmz_fd, fd + 1)            # sealed exec helper (CVE-2019-5736)
-    trace.event("close_range", "", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
+    trace.event("close_range", "--preserve-fds", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
     trace.event("execve", "process.args", path=path, args=proc["args"], cwd=proc.get("cwd", "/"))
     if seccomp is not None and not seccomp.loaded:
         trace.event("seccomp SECCOMP_SET_MODE_FILTER + execve", "linux.seccomp",

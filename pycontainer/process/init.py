@@ -36,6 +36,8 @@ from . import sync as S
 
 PR_SET_PDEATHSIG = 1
 TIOCSCTTY = 0x540E
+# what asked for the /etc/hosts, /etc/hostname, /etc/resolv.conf binds (not config.json's mounts)
+NET_FILES_FIELD = "annotations[org.pycontainer.network] (--network --hostname --add-host --dns)"
 
 
 def stage1(ctx) -> None:
@@ -115,7 +117,7 @@ def init(ctx) -> None:
         # /etc/hosts, /etc/hostname, /etc/resolv.conf written by the network setup
         rootfs.mount_all(root_fd, [{"destination": dst, "type": "bind", "source": src,
                                     "options": ["bind", "rw"]} for dst, src in go.get("files", {}).items()],
-                         ctx.cgroup_mode)
+                         ctx.cgroup_mode, field=NET_FILES_FIELD)
         rootfs.setup_dev(root_fd, linux, spec.get("mounts", []), in_userns)
         os.close(root_fd)
         # createContainer hooks: container's namespaces, before pivot_root.
@@ -278,7 +280,7 @@ def setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
 
 def _wait_for_start(ctx) -> socket.socket:
     """The start barrier: block until `pycontainer start` connects to start.sock."""
-    with trace.step("accept", "", socket="start.sock", note="waiting for `start`"):
+    with trace.step("accept", "pycontainer start", socket="start.sock", note="waiting for `start`"):
         while True:
             conn, _ = ctx.listen.accept()
             data = conn.recv(16)
