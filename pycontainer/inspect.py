@@ -159,7 +159,8 @@ def record(root: str, cid: str) -> dict:
                        "ReadonlyRootfs": bool((cfg.get("root") or {}).get("readonly")),
                        "Memory": _int(((cfg.get("linux") or {}).get("resources") or {})
                                       .get("memory", {}).get("limit")),
-                       "CapAdd": opts.get("cap_add"), "CapDrop": opts.get("cap_drop")},
+                       "CapAdd": opts.get("cap_add"), "CapDrop": opts.get("cap_drop"),
+                       "LogConfig": {"Type": "json-file", "Config": opts.get("log_opts") or {}}},
         "NetworkSettings": {"IPAddress": (net or {}).get("ip") or "",
                             "Gateway": (net or {}).get("gateway") or "",
                             "Ports": _bindings(net),

@@ -102,6 +102,7 @@ def _multi(*names, **kw):
 @_multi("--dns-search", help="Search domain for /etc/resolv.conf (repeatable).")
 @click.option("--publish-all", "-P", is_flag=True, help="Publish every EXPOSEd port on a free host port.")
 @click.option("--userns", default=None, help="host (docker's only value).")
+@_multi("--log-opt", help="json-file log: max-size=N[k|m|g], max-file=N (repeatable).")
 @click.option("--init", is_flag=True, help="Run a small init (tini/catatonit) as pid 1.")
 @_multi("--network-alias", help="Another name this container answers to on its network.")
 @click.option("--ip", default=None, help="A fixed IPv4 address on a user-defined network.")
