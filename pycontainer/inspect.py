@@ -164,9 +164,11 @@ def record(root: str, cid: str) -> dict:
         "NetworkSettings": {"IPAddress": (net or {}).get("ip") or "",
                             "Gateway": (net or {}).get("gateway") or "",
                             "Ports": _bindings(net),
-                            "Networks": ({(net or {}).get("network", "bridge"):
-                                          {"IPAddress": net.get("ip"), "Gateway": net.get("gateway")}}
-                                         if net and net.get("ip") else {})},
+                            "Networks": {**({(net or {}).get("network", "bridge"):
+                                             {"IPAddress": net.get("ip"), "Gateway": net.get("gateway")}}
+                                            if net and net.get("ip") else {}),
+                                         **{n: {"IPAddress": a.get("ip"), "Gateway": a.get("gateway")}
+                                            for n, a in ((net or {}).get("attached") or {}).items()}}},
         "Mounts": [{"Type": m.get("type", "bind"), "Source": m.get("source", ""),
                     "Destination": m["destination"], "RW": "ro" not in (m.get("options") or []),
                     "Mode": "ro" if "ro" in (m.get("options") or []) else ""}
