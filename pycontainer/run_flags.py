@@ -66,9 +66,9 @@ def apply(o: dict, environ=None) -> dict:
         check_platform(o["platform"])
     if o.get("log_opt"):
         o["log_opts"] = _log_opts(o.pop("log_opt"))
-    if o.get("userns") not in (None, "", "host"):
-        raise PyContainerError(f"--userns {o['userns']}: only 'host' (no user namespace, docker's "
-                               "default) is supported by the porcelain")
+    if o.get("uidmap") or o.get("gidmap") or o.get("userns") not in (None, "", "host"):
+        from . import userns
+        userns.check_flags(o)
     if any(o.get(k) for k in ("health_cmd", "health_interval", "health_timeout",
                               "health_start_period")) or o.get("health_retries") is not None:
         from . import health
