@@ -125,7 +125,7 @@ class Runtime:
                 raise InvalidState(f"cannot start container {container_id!r}: it is {status}, "
                                    "not created")
             from .process import launcher
-            with trace.step("start", "", barrier="start.sock"):
+            with trace.step("connect start.sock", "pycontainer start", barrier="start.sock"):
                 launcher.start_barrier(sd.path)
             record["status"] = st.RUNNING
             sd.write(record)
@@ -286,12 +286,12 @@ class Runtime:
         status = self._status(record)
         if all_processes:       # runc: succeeds on a stopped container (containerd's shim relies on it)
             if status != st.STOPPED or self._cgroup(record).pids():
-                with trace.step("kill --all", "", signal=sig, cgroup=record.get("cgroup")):
+                with trace.step("kill --all", "pycontainer kill --all", signal=sig, cgroup=record.get("cgroup")):
                     self._cgroup(record).kill_all(sig)
             return
         if status not in (st.CREATED, st.RUNNING, st.PAUSED):   # runc's words, which the shim matches
             raise InvalidState(f"cannot kill container {container_id!r}: container not running ({status})")
-        with trace.step("kill", "", pid=record["pid"], signal=sig):
+        with trace.step("kill", "pycontainer kill", pid=record["pid"], signal=sig):
             os.kill(record["pid"], sig)
 
     def pause(self, container_id: str) -> None:

@@ -55,9 +55,13 @@ def bind_rootfs(rootfs: str) -> None:
                              stage="rootfs", errno=exc.errno) from None
 
 
-def mount_all(root_fd: int, spec_mounts: list[dict], cgroup_mode: str, cgroupns: bool = True) -> None:
+def mount_all(root_fd: int, spec_mounts: list[dict], cgroup_mode: str, cgroupns: bool = True,
+              field: str = "mounts") -> None:
+    """Mount each entry; the trace names it ``mounts[i]`` (or ``field`` for mounts config.json
+    does not list, such as the network's /etc files)."""
     for i, m in enumerate(spec_mounts):
-        mounts.mount_entry(root_fd, m, cgroup_mode=cgroup_mode, cgroupns=cgroupns, field=f"mounts[{i}]")
+        mounts.mount_entry(root_fd, m, cgroup_mode=cgroup_mode, cgroupns=cgroupns,
+                           field=f"mounts[{i}]" if field == "mounts" else field)
 
 
 def needs_dev_setup(spec_mounts: list[dict]) -> bool:

@@ -64,9 +64,10 @@ def pull(insecure, platform, timeout, devices, quiet, image_root, image):
 
 # --- list / inspect --------------------------------------------------------------------
 
-def _ls(image_root, quiet, digests, as_json):
+def _ls(image_root, quiet, digests, as_json, all_=False):
     from .reference import familiar
-    rows = _store(image_root).list()
+    # docker: the build cache's unnamed step images only with -a
+    rows = [r for r in _store(image_root).list() if all_ or r["names"] or not r.get("intermediate")]
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -99,7 +100,9 @@ def _size(n: int) -> str:
     return str(n)
 
 
-_ls_opts = [click.option("-q", "--quiet", is_flag=True, help="Only image IDs."),
+_ls_opts = [click.option("-a", "--all", "all_", is_flag=True,
+                         help="Also the build cache's intermediate images."),
+            click.option("-q", "--quiet", is_flag=True, help="Only image IDs."),
             click.option("--digests", is_flag=True, help="Show manifest digests."),
             click.option("--json", "as_json", is_flag=True, help="Print JSON."), _root]
 
@@ -114,9 +117,9 @@ def _with(opts):
 
 @click.command("images")
 @_with(_ls_opts)
-def images(quiet, digests, as_json, image_root):
+def images(all_, quiet, digests, as_json, image_root):
     """List images in the store."""
-    _ls(image_root, quiet, digests, as_json)
+    _ls(image_root, quiet, digests, as_json, all_)
 
 
 @click.group("image")
@@ -126,9 +129,9 @@ def image():
 
 @image.command("ls")
 @_with(_ls_opts)
-def image_ls(quiet, digests, as_json, image_root):
+def image_ls(all_, quiet, digests, as_json, image_root):
     """List images in the store."""
-    _ls(image_root, quiet, digests, as_json)
+    _ls(image_root, quiet, digests, as_json, all_)
 
 
 @image.command("inspect")

@@ -308,17 +308,26 @@ class Store:
         id>`` the image is also marked in use by that container, under the same
         lock, so no concurrent ``rmi`` can remove its layers in between.
         """
-        with self.adding():
+        from contextlib import ExitStack
+
+        from .. import trace
+        with ExitStack() as locked:
+            with trace.step("flock", "IMAGE", file=self.path("locks", "gc.lock"), op="LOCK_SH",
+                            why="no gc while the image is found and held"):
+                locked.enter_context(self.adding())
             try:
-                digest, name = self.find(ref)
+                with trace.step("find in index.json", "IMAGE", ref=ref, file=self.path("index.json")):
+                    digest, name = self.find(ref)
             except ImageNotFound:
                 from . import builtin as _builtin
                 if not builtin or not _builtin.is_builtin(ref):
                     raise
                 return _builtin.ensure(self, ref, hold=hold, _locked=True)
-            img = self.image(digest, name)
+            with trace.step("read manifest, config, layer dirs", "IMAGE", name=name, manifest=digest):
+                img = self.image(digest, name)
             if hold:
-                self.hold(hold, img, locked=True)
+                with trace.step("hold image", "IMAGE", container=hold, image=img.id):
+                    self.hold(hold, img, locked=True)
             return img
 
     def exists(self, ref: str) -> bool:
@@ -408,7 +417,9 @@ class Store:
                 size = m["config"].get("size", 0) + sum(x.get("size", 0) for x in m["layers"])
                 row = rows[d] = {"names": [], "digest": d, "id": m["config"]["digest"],
                                  "created": cfg.get("created", ""), "size": size,
-                                 "platform": reference.platform_str(cfg)}
+                                 "platform": reference.platform_str(cfg),
+                                 "intermediate": (m.get("annotations") or {}).get(
+                                     mf.ANN_INTERMEDIATE) == "true"}
             if self.entry_name(e):
                 row["names"].append(self.entry_name(e))
         return list(rows.values())

@@ -14,7 +14,23 @@ import os
 
 from .. import trace
 from ..errors import NetworkError
-from .request import DEFAULT_STATE_DIR, Mode, namespace_action, parse_request
+from .request import ANNOTATION, DEFAULT_STATE_DIR, Mode, namespace_action, parse_request
+
+FIELD = f"annotations[{ANNOTATION}]"        # what the trace names as the network's config field
+
+
+def asked_by(kind: str, ports=()) -> str:
+    """The trace's field for a network step: the annotation and the docker flags it holds."""
+    if ports:
+        return f"{FIELD} (-p " + " -p ".join(_port_text(p) for p in ports) + ")"
+    return f"{FIELD} (--network {kind})"
+
+
+def _port_text(p) -> str:
+    if not isinstance(p, dict):
+        return str(p)
+    host = f"{p.get('host_ip')}:" if p.get("host_ip") else ""
+    return f"{host}{p.get('host_port')}:{p.get('container_port')}/{p.get('protocol', 'tcp')}"
 
 
 class Plan:
@@ -73,8 +89,10 @@ def preload(req: dict) -> None:
 
     def imp():
         try:
-            import pyroute2.iproute  # noqa: F401
-            import pyroute2.netlink.exceptions  # noqa: F401
+            with trace.step("import pyroute2", asked_by("bridge"), thread="pyc-preload",
+                            note="in a thread, while stage 1 and the init work"):
+                import pyroute2.iproute  # noqa: F401
+                import pyroute2.netlink.exceptions  # noqa: F401
         except Exception:
             pass   # setup() will report it
     threading.Thread(target=imp, name="pyc-preload", daemon=True).start()
@@ -100,7 +118,8 @@ def setup(container_id: str, pid, request, files_dir: str | None = None) -> dict
     mode = req["mode"]
     saved = {"mode": mode.kind, "ref": mode.ref}
     name = req["hostname"] or container_id[:12]
-    with trace.step("network setup", container=container_id, mode=mode.kind):
+    with trace.step("network setup", asked_by(mode.kind), container=container_id, mode=mode.kind), \
+            trace.asked_by(asked_by(mode.kind)):
         if mode.kind == "none":
             if pid is not None:
                 loopback(pid)
@@ -162,10 +181,14 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
     undo = []
     try:
         nat.check_free(ports)
-        with trace.step("ipam reserve", network=net["name"], container=container_id):
+        with trace.step("ipam reserve", f"{FIELD} (--network {net['name']} --ip)", network=net["name"],
+                        container=container_id, dir=net["dir"], note="a lease file named by the address"):
             ip = str(ipam.reserve(container_id, want=req["ip"]))
         undo.append(lambda: ipam.release(container_id))
         made["ip"] = ip
+        with trace.step("import pyroute2", asked_by("bridge"),
+                        note="waits for the preloading thread, if any (~100 ms when cold)"):
+            import pyroute2.iproute  # noqa: F401
         with bridge.iproute() as ipr:
             br, fresh = bridge.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen,
                                              net["mtu"])
@@ -175,7 +198,8 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
                                       net["gateway"] if default_route else None, net["mtu"],
                                       ifname=ifname, host_ifname=made["host_ifname"]))
         if fresh or ports:
-            nat.setup(net["nft_table"], net["subnet"], container_id, ip, ports,
+            with trace.asked_by(asked_by("bridge", ports) if ports else asked_by("bridge")):
+                nat.setup(net["nft_table"], net["subnet"], container_id, ip, ports,
                       masquerade=net.get("masquerade", True), fresh=fresh)
         if fresh and net.get("masquerade", True):
             # masquerade to other networks needs routing between interfaces
@@ -203,7 +227,8 @@ def teardown(container_id: str, saved: dict | None) -> None:
     from . import bridge, nat
     from .ipam import Ipam
     errors = []
-    with trace.step("network teardown", container=container_id, mode="bridge"):
+    with trace.step("network teardown", f"{FIELD} (delete, --rm)", container=container_id,
+                    mode="bridge"), trace.asked_by(f"{FIELD} (delete, --rm)"):
         ports = saved.get("ports")
         if saved.get("pending"):
             # setup was killed half-way: find what it published by the container's id

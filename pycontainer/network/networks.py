@@ -102,7 +102,7 @@ def gc(live_ids, state_dir: str = DEFAULT_STATE_DIR, prune: bool = False) -> dic
     from .ipam import Ipam
     live = set(live_ids)
     report = {}
-    with trace.step("network gc", live=len(live)):
+    with trace.step("network gc", "pycontainer network gc", live=len(live)):
         for net in networks(state_dir):
             ipam = Ipam(os.path.join(state_dir, net["name"]), net["subnet"], net["gateway"])
             # A lease whose veth is still plugged in belongs to a container whose

@@ -86,7 +86,7 @@ def launch(ctx: ExecContext) -> int:
     sc.prctl(PR_SET_CHILD_SUBREAPER, 1)
     exeseal.nondumpable()                      # CVE-2016-9962 / CVE-2019-5736 (security.exeseal)
     ctx.dmz_fd = exeseal.dmz_fd(3 + ctx.preserve_fds)
-    trace.event("fork", "", what="exec joiner")
+    trace.event("fork", "exec --process", what="exec joiner")
     jpid = os.fork()
     if jpid == 0:
         try:
@@ -145,7 +145,8 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
         for name, path in join:
             fds.append((name, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
         for name, fd in fds:
-            with trace.step("setns", "exec", ns=name, nstype=sc.CLONE_NAMES[_FLAGS[name]]):
+            with trace.step("setns", "exec: the container's linux.namespaces", ns=name,
+                            nstype=sc.CLONE_NAMES[_FLAGS[name]], file=dict(join)[name]):
                 try:
                     sc.setns(fd, _FLAGS[name])
                 except OSError as exc:

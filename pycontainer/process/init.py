@@ -40,6 +40,8 @@ PR_SET_PDEATHSIG = 1
 PR_SET_KEEPCAPS = 8
 PR_SET_NO_NEW_PRIVS = 38
 TIOCSCTTY = 0x540E
+# what asked for the /etc/hosts, /etc/hostname, /etc/resolv.conf binds (not config.json's mounts)
+NET_FILES_FIELD = "annotations[org.pycontainer.network] (--network --hostname --add-host --dns)"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -112,7 +114,7 @@ def init(ctx) -> None:
         # /etc/hosts, /etc/hostname, /etc/resolv.conf written by the network setup
         rootfs.mount_all(root_fd, [{"destination": dst, "type": "bind", "source": src,
                                     "options": ["bind", "rw"]} for dst, src in go.get("files", {}).items()],
-                         ctx.cgroup_mode)
+                         ctx.cgroup_mode, field=NET_FILES_FIELD)
         rootfs.setup_dev(root_fd, linux, spec.get("mounts", []), in_userns)
         os.close(root_fd)
         # createContainer hooks: container's namespaces, before pivot_root.
@@ -358,7 +360,7 @@ def _setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
 
 def _wait_for_start(ctx) -> socket.socket:
     """The start barrier: block until `pycontainer start` connects to start.sock."""
-    with trace.step("accept", "", socket="start.sock", note="waiting for `start`"):
+    with trace.step("accept", "pycontainer start", socket="start.sock", note="waiting for `start`"):
         while True:
             conn, _ = ctx.listen.accept()
             data = conn.recv(16)
@@ -391,7 +393,7 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
     keep = 3 + preserve_fds
     fd = _move_fd_above(report_sock.detach(), keep)
     dmz = exeseal.place(dmz_fd, fd + 1)            # sealed exec helper (CVE-2019-5736)
-    trace.event("close_range", "", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
+    trace.event("close_range", "--preserve-fds", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
     trace.event("execve", "process.args", path=path, args=proc["args"], cwd=proc.get("cwd", "/"))
     trace.close()
     if fd > keep:

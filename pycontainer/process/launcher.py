@@ -97,7 +97,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         # through a sealed memfd (pycontainer.security.exeseal).
         exeseal.nondumpable()
         ctx.dmz_fd = exeseal.dmz_fd(3 + ctx.preserve_fds)
-        trace.event("fork", "", what="stage 1 (namespaces)")
+        trace.event("fork", "linux.namespaces", what="stage 1 (namespaces)")
         pid1 = os.fork()
         if pid1 == 0:
             # The child must never return into the caller's code.
@@ -105,6 +105,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
                 parent.close()
                 ctx.statedir.unlock()   # our copy only: the flock stays with stage 0
                 ctx.sync = child
+                trace.set_stage("stage1")
                 from . import init
                 init.stage1(ctx)
             finally:
@@ -123,7 +124,9 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         parent.send(S.GO)
 
         # (5) requests from stage 1, then the init's pid
-        msg = parent.recv(timeout=60)
+        with trace.step("recv from stage 1", "linux.namespaces", socket="sync socketpair",
+                        note="stage 1 unshares, forks the init, sends its pid"):
+            msg = parent.recv(timeout=60)
         if msg.get("type") == S.MAP_PLS:
             from .. import namespaces
             namespaces.write_id_maps(pid1, linux.get("uidMappings", []), linux.get("gidMappings", []))
@@ -136,7 +139,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         _reap(pid1)
         record.update(pid=pid, pid_start=st.proc_start_time(pid))
         ctx.statedir.write(record)
-        trace.event("init started", "", pid=pid)
+        trace.event("init started", "linux.namespaces", pid=pid)
 
         files = {}
         if network is not None:
@@ -156,7 +159,9 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             hooks.run("prestart", hk.get("prestart"), state_json)
             hooks.run("createRuntime", hk.get("createRuntime"), state_json)
         parent.send(S.CONTINUE, pid=pid, files=files)
-        parent.expect(S.READY, timeout=120)
+        with trace.step("recv from init", "root.path, mounts, process", socket="sync socketpair",
+                        note="the init mounts the rootfs, pivots and says it is ready"):
+            parent.expect(S.READY, timeout=120)
         crash_point("after-pivot")            # the init has pivoted and waits for start
         parent.close()
 
