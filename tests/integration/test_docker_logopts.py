@@ -62,3 +62,15 @@ def test_bad_log_opts_refused(cli, dleak, opt):
     assert p.returncode == 125
     assert len(p.stderr.strip().splitlines()) == 1 and "--log-opt" in p.stderr, p.stderr
     assert cli("inspect", cid).returncode != 0
+
+
+def test_logs_follow_across_rotation(cli, dleak):
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "--log-opt", "max-size=2k",
+               "--log-opt", "max-file=3", "busybox", "sh", "-c",
+               "sleep 0.5; i=0; while [ $i -lt 150 ]; do echo f$i; i=$((i+1)); sleep 0.01; done"
+               ).returncode == 0
+    p = cli("logs", "-f", cid, timeout=60)              # returns when the container exits
+    got = [int(x[1:]) for x in p.stdout.split()]
+    assert got == list(range(150)), got                # every line once, in order, across files
+    assert cli("rm", cid).returncode == 0
