@@ -125,6 +125,9 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     argv = [sys.executable, "-I", "-S", "-c", BOOT, os.path.dirname(os.path.abspath(__file__)),
             "--id", cid, "--pid", str(record["pid"]), "--log", os.path.join(cdir, cd.LOG),
             "--exit", os.path.join(cdir, cd.EXIT), "--oom-before", str(oom_before)]
+    size, files = cd.log_limits(log_opts(bundle))
+    if size:
+        argv += ["--log-max-size", str(size), "--log-max-file", str(files)]
     for name, fd in fds.items():
         os.set_inheritable(fd, True)
         argv += ["--fd", f"{name}={fd}"]
@@ -140,3 +143,13 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     os.close(w)
     os.chdir("/")
     os.execv(sys.executable, argv)
+
+
+def log_opts(bundle: str) -> dict:
+    """The container's ``--log-opt`` values, from its config.json ({} when none)."""
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            ann = json.load(f).get("annotations") or {}
+        return json.loads(ann.get(cd.LOG_OPTS) or "{}")
+    except (OSError, ValueError):
+        return {}

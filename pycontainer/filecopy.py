@@ -1,8 +1,16 @@
-"""``cp``: files between the host and a running container, as tar streams (docker cp).
+"""``cp``: files between the host and a container, as tar streams (docker cp).
 
-The container's files are reached through ``/proc/PID/root`` of its init:
-the root of its mount namespace, with its overlay and its volumes. A child
-process chroot(2)s there and does the container side of the copy (reading or
+A running (or created, or paused) container's files are reached through
+``/proc/PID/root`` of its init: the root of its mount namespace, with its
+overlay and its volumes. A stopped one has no mount namespace left: the
+child doing the copy unshare(2)s a mount namespace of its own (every mount
+made private first, so nothing propagates to the host), mounts the
+container's overlay (its upper dir over the image layers, the plan in
+config.json) on the container's ``rootfs/`` there, and works in that; when
+the child exits its namespace goes and the mount with it: nothing to clean
+up, even if it is killed. (Volumes are not mounted for a stopped container:
+a path under a volume is copied from the writable layer beneath it.) A child
+process chroot(2)s to the root and does the container side of the copy (reading or
 writing a tar stream on a pipe), so every path and every symlink in the
 container resolves inside the container's root, never on the host (docker's
 "chrootarchive"). The host side extracts with tarfile's ``data`` filter (no
@@ -15,7 +23,7 @@ Forms: ``cp CONTAINER:SRC DEST`` (``DEST`` ``-``: a tar on stdout) and
 DEST that is an existing directory receives SRC under its own name;
 otherwise SRC is copied as DEST.
 
-Read: chroot(2), proc(5) (/proc/PID/root), docker's "docker cp" page.
+Read: chroot(2), proc(5) (/proc/PID/root), unshare(2), mount_namespaces(7), docker's "docker cp" page.
 """
 
 from __future__ import annotations
@@ -34,14 +42,32 @@ def _check(path: str, what: str) -> str:
     return path
 
 
-def _child(root: str, fn) -> tuple[int, int]:
-    """Fork; the child chroots to ``root`` and runs ``fn()``; -> (pid, fd its error comes on)."""
+class Stopped:
+    """A stopped container as a copy target: its overlay plan and the dir to mount it on."""
+
+    def __init__(self, plan, rootfs: str):
+        self.plan, self.rootfs = plan, rootfs
+
+    def enter(self) -> str:
+        """In the copying child: a private mount namespace with the overlay on rootfs."""
+        from . import syscalls as sc
+        sc.unshare(sc.CLONE_NEWNS)
+        sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+        os.makedirs(self.rootfs, 0o755, exist_ok=True)
+        self.plan.mount(self.rootfs)
+        return self.rootfs
+
+
+def _child(target, fn) -> tuple[int, int]:
+    """Fork; the child chroots to the container's root (``target``: the init's pid, or a
+    ``Stopped``) and runs ``fn()``; -> (pid, fd its error comes on)."""
     er, ew = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
             os.close(er)
+            root = target.enter() if isinstance(target, Stopped) else f"/proc/{target}/root"
             os.chroot(root)
             os.chdir("/")
             fn()
@@ -66,14 +92,14 @@ def _wait(child: tuple[int, int], what: str) -> None:
         raise PyContainerError(f"cp: {msg or what + ' failed inside the container'}")
 
 
-def from_container(pid: int, src: str, dest: str, archive: bool = False) -> None:
-    """Copy ``src`` (a path in the container) to ``dest`` on the host (or '-': stdout)."""
+def from_container(target, src: str, dest: str, archive: bool = False) -> None:
+    """Copy ``src`` (a path in the container) to ``dest`` on the host (or '-': stdout);
+    ``target``: the init's pid, or a ``Stopped``."""
     src = _check(src if src.startswith("/") else "/" + src, "source")
     if dest != "-":
         dest = os.path.abspath(dest)
         if not os.path.isdir(os.path.dirname(dest)):
             raise PyContainerError(f"cp: {os.path.dirname(dest)} does not exist on the host")
-    root = f"/proc/{pid}/root"
     r, w = os.pipe()
 
     def produce():
@@ -82,7 +108,7 @@ def from_container(pid: int, src: str, dest: str, archive: bool = False) -> None
             raise PyContainerError(f"no such file or directory in the container: {src}")
         with os.fdopen(w, "wb") as out, tarfile.open(fileobj=out, mode="w|") as tar:
             tar.add(src.rstrip("/") or "/", arcname=os.path.basename(src.rstrip("/")) or ".")
-    child = _child(root, produce)
+    child = _child(target, produce)
     os.close(w)
     try:
         with os.fdopen(r, "rb") as inp:
@@ -99,12 +125,12 @@ def from_container(pid: int, src: str, dest: str, archive: bool = False) -> None
         _wait(child, f"reading {src}")
 
 
-def to_container(pid: int, src: str, dest: str, archive: bool = False) -> None:
-    """Copy ``src`` on the host (or '-': a tar on stdin) to ``dest`` in the container."""
+def to_container(target, src: str, dest: str, archive: bool = False) -> None:
+    """Copy ``src`` on the host (or '-': a tar on stdin) to ``dest`` in the container;
+    ``target``: the init's pid, or a ``Stopped``."""
     dest = _check(dest if dest.startswith("/") else "/" + dest, "destination")
     if src != "-" and not os.path.lexists(src):
         raise PyContainerError(f"cp: {src} does not exist on the host")
-    root = f"/proc/{pid}/root"
     r, w = os.pipe()
     name = os.path.basename(os.path.abspath(src).rstrip("/")) if src != "-" else None
 
@@ -118,7 +144,7 @@ def to_container(pid: int, src: str, dest: str, archive: bool = False) -> None:
                     tar.extractall(dest, filter="tar" if archive else "data")
             else:
                 _extract(inp, dest, name, archive)
-    child = _child(root, consume)
+    child = _child(target, consume)
     os.close(r)
     try:
         with os.fdopen(w, "wb") as out:

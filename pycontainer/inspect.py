@@ -159,13 +159,16 @@ def record(root: str, cid: str) -> dict:
                        "ReadonlyRootfs": bool((cfg.get("root") or {}).get("readonly")),
                        "Memory": _int(((cfg.get("linux") or {}).get("resources") or {})
                                       .get("memory", {}).get("limit")),
-                       "CapAdd": opts.get("cap_add"), "CapDrop": opts.get("cap_drop")},
+                       "CapAdd": opts.get("cap_add"), "CapDrop": opts.get("cap_drop"),
+                       "LogConfig": {"Type": "json-file", "Config": opts.get("log_opts") or {}}},
         "NetworkSettings": {"IPAddress": (net or {}).get("ip") or "",
                             "Gateway": (net or {}).get("gateway") or "",
                             "Ports": _bindings(net),
-                            "Networks": ({(net or {}).get("network", "bridge"):
-                                          {"IPAddress": net.get("ip"), "Gateway": net.get("gateway")}}
-                                         if net and net.get("ip") else {})},
+                            "Networks": {**({(net or {}).get("network", "bridge"):
+                                             {"IPAddress": net.get("ip"), "Gateway": net.get("gateway")}}
+                                            if net and net.get("ip") else {}),
+                                         **{n: {"IPAddress": a.get("ip"), "Gateway": a.get("gateway")}
+                                            for n, a in ((net or {}).get("attached") or {}).items()}}},
         "Mounts": [{"Type": m.get("type", "bind"), "Source": m.get("source", ""),
                     "Destination": m["destination"], "RW": "ro" not in (m.get("options") or []),
                     "Mode": "ro" if "ro" in (m.get("options") or []) else ""}

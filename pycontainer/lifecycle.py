@@ -121,6 +121,8 @@ def start(root: str, cid: str) -> int:
         failed(root, cid, exc, remove=False, existing=True)
         raise
     refresh_hosts(opts.get("user_network"))
+    from . import netconnect
+    netconnect.reconnect(root, cid)
     start_health(root, cid)
     return pid
 
@@ -130,11 +132,13 @@ def remove(root: str, cid: str, *, force: bool = False) -> None:
     from .container import Runtime
     from .errors import ContainerNotFound
     if os.path.isdir(os.path.join(root, cid)):
-        user_net = insp.options_of(insp.config_of(os.path.join(insp.containers_dir(), cid))) \
-            .get("user_network")
+        cdir = os.path.join(insp.containers_dir(), cid)
+        user_nets = [insp.options_of(insp.config_of(cdir)).get("user_network")]
+        from . import netconnect
+        user_nets += list(netconnect.wanted(cdir))
         Runtime(root).delete(cid, force=force)
-        if user_net:
-            from .network import userdefined
+        from .network import userdefined
+        for user_net in filter(None, user_nets):
             userdefined.drop_aliases(user_net, cid)
             refresh_hosts(user_net)
         return
@@ -157,35 +161,21 @@ def release_network(root: str, cid: str) -> None:
         if st.status_of(record) != st.STOPPED or not record.get("network"):
             return
         from . import network
+        names = [record["network"].get("network"), *(record["network"].get("attached") or {})]
         network.teardown(cid, record["network"])
-        name = record["network"].get("network")
         record["network"] = None
         sd.write(record)
     finally:
         sd.unlock()
-    refresh_hosts(name)
+    for name in names:
+        refresh_hosts(name)
 
 
-def refresh_hosts(network_name: str | None) -> None:
-    """Rewrite the /etc/hosts of every member of a user-defined network (after a change)."""
-    if not network_name:
-        return
-    from . import state as st
-    from .network import userdefined
-    if userdefined.get(network_name) is None:
-        return
-    files = {}
-    for _ip, cid in userdefined.members(network_name).items():
-        cdir = os.path.join(insp.containers_dir(), cid)
-        try:
-            with open(os.path.join(cdir, "root")) as f:
-                owner = f.read().strip()
-            rec = st.StateDir(owner, cid).read()
-        except (OSError, PyContainerError):
-            continue
-        path = ((rec.get("network") or {}).get("files") or {}).get("/etc/hosts")
-        files[cid] = (path, insp.config_of(cdir).get("hostname") or cid[:12])
-    userdefined.refresh(network_name, files)
+def refresh_hosts(network_name: str | None, also=()) -> None:
+    """Rewrite the /etc/hosts of every member of a user-defined network (netconnect.py)."""
+    if network_name:
+        from . import netconnect
+        netconnect.refresh_hosts(network_name, also)
 
 
 # --- --restart: what the monitor does after the program exited -----------------------------------

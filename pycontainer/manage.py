@@ -224,8 +224,8 @@ def top(ctx, container, ps_args):
 @click.argument("dest")
 @click.pass_context
 def cp(ctx, archive, src, dest):
-    """Copy between a running container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST
-    ('-' for a tar stream on stdin/stdout)."""
+    """Copy between a container (running or stopped) and the host: CONTAINER:SRC DEST or
+    SRC CONTAINER:DEST ('-' for a tar stream on stdin/stdout)."""
     from . import filecopy
     root = _root(ctx)
 
@@ -239,13 +239,29 @@ def cp(ctx, archive, src, dest):
         raise PyContainerError("cp: exactly one of SRC and DEST must be CONTAINER:PATH")
     ref = cs or cd
     rec = ops.inspect(root, ops.resolve_id(root, ref))
-    if rec["State"]["Status"] not in ("running", "paused"):
-        raise PyContainerError(f"cp {ref}: the container is {rec['State']['Status']}; cp works on "
-                               "a running container (start it first)")
+    target = rec["State"]["Pid"]
+    if not target or rec["State"]["Status"] not in ("running", "paused", "created"):
+        target = _stopped(rec, ref)
     if cs:
-        filecopy.from_container(rec["State"]["Pid"], sp, dp, archive)
+        filecopy.from_container(target, sp, dp, archive)
     else:
-        filecopy.to_container(rec["State"]["Pid"], sp, dp, archive)
+        filecopy.to_container(target, sp, dp, archive)
+
+
+def _stopped(rec: dict, ref: str):
+    """A stopped container's overlay, for cp (filecopy.Stopped)."""
+    import json
+    from .filecopy import Stopped
+    from .image.overlay import OverlayPlan
+    try:
+        with open(os.path.join(rec["Dir"], "config.json")) as f:
+            plan = OverlayPlan.from_spec(json.load(f))
+    except (OSError, ValueError):
+        plan = None
+    if plan is None or not plan.upper:
+        raise PyContainerError(f"cp {ref}: the container is {rec['State']['Status']} and has no "
+                               "writable layer to copy with; start it first")
+    return Stopped(plan, os.path.join(rec["Dir"], "rootfs"))
 
 
 # --- stats ------------------------------------------------------------------------------------

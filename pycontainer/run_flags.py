@@ -20,6 +20,8 @@
 * ``--platform OS/ARCH[/VARIANT]`` is checked against this machine: the
   runtime runs native binaries only.
 * ``-v NAME:/path`` and ``--mount`` go to ``volumes.py``.
+* ``--log-opt max-size=N[k|m|g] --log-opt max-file=N``: the json-file log's
+  rotation (containerdir.Log, applied by the monitor).
 
 Every bad value is a ``PyContainerError`` naming the flag, before anything
 is made. Read: docker's "docker run" reference for each flag.
@@ -62,9 +64,11 @@ def apply(o: dict, environ=None) -> dict:
                                "container is not running, or delete the file")
     if o.get("platform"):
         check_platform(o["platform"])
-    if o.get("userns") not in (None, "", "host"):
-        raise PyContainerError(f"--userns {o['userns']}: only 'host' (no user namespace, docker's "
-                               "default) is supported by the porcelain")
+    if o.get("log_opt"):
+        o["log_opts"] = _log_opts(o.pop("log_opt"))
+    if o.get("uidmap") or o.get("gidmap") or o.get("userns") not in (None, "", "host"):
+        from . import userns
+        userns.check_flags(o)
     if any(o.get(k) for k in ("health_cmd", "health_interval", "health_timeout",
                               "health_start_period")) or o.get("health_retries") is not None:
         from . import health
@@ -91,6 +95,22 @@ def apply(o: dict, environ=None) -> dict:
         o["volumes"], named = volumes.split_volume_flags(o.get("volumes"))
         o["mount_specs"] = named + [volumes.parse_mount(m) for m in o.pop("mount", None) or []]
     return o
+
+
+def _log_opts(items) -> dict:
+    """--log-opt KEY=VALUE (json-file's max-size and max-file), checked now."""
+    opts = {}
+    for item in items:
+        k, eq, v = item.partition("=")
+        if not eq or not v:
+            raise PyContainerError(f"--log-opt {item!r}: give KEY=VALUE")
+        if k not in ("max-size", "max-file"):
+            raise PyContainerError(f"--log-opt {k}: not an option of the json-file log "
+                                   "(max-size, max-file)")
+        opts[k] = v
+    from .containerdir import log_limits
+    log_limits(opts)
+    return opts
 
 
 def _one(item: str, environ, flag: str) -> list[str]:
@@ -159,6 +179,9 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != dst]
         cfg["mounts"].append({"destination": dst, "type": "tmpfs", "source": "tmpfs",
                               "options": options})
+    if o.get("log_opts"):
+        from .containerdir import LOG_OPTS
+        cfg["annotations"][LOG_OPTS] = json.dumps(o["log_opts"])
     from . import health
     check = health.config(o, image_config)
     if check:

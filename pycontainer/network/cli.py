@@ -1,12 +1,11 @@
-"""``pycontainer network create|ls|rm|inspect|gc``: docker's network verbs and the bridges' state.
+"""``pycontainer network create|ls|rm|inspect|connect|disconnect|gc``: docker's network verbs and the bridges' state.
 
 Thin click commands over :mod:`pycontainer.network` and
 :mod:`pycontainer.network.userdefined`; registered by the main CLI with
 ``cli.add_command(network.cli.network)``. Errors are one line, exit 125
 (``DockerGroup``). ``gc`` needs the ids of live containers: the main CLI
 provides them as ``ctx.obj["network_live_ids"]`` (a callable), or they are
-given with ``--live``. ``connect``/``disconnect`` of a running container
-are not supported yet (a container has one network, chosen at ``run``).
+given with ``--live``. ``connect``/``disconnect``: :mod:`pycontainer.netconnect`.
 """
 
 from __future__ import annotations
@@ -118,22 +117,39 @@ def rm(state_dir, names):
         click.echo(name)
 
 
+def _docker(ctx, ref: str) -> tuple[str, str]:
+    """(state root, container ID) for a docker-made container named ``ref``."""
+    from ..api import operations as ops
+    obj = ctx.find_object(dict)
+    root = getattr(obj, "root", None) or "/run/pycontainer"
+    return root, ops.resolve_id(root, ref)
+
+
 @network.command("connect")
+@click.option("--alias", multiple=True, help="Another name it answers to on NETWORK (repeatable).")
+@click.option("--ip", default=None, help="A fixed IPv4 address of NETWORK's subnet.")
 @click.argument("network_name")
 @click.argument("container")
-def connect(network_name, container):
-    """Not supported: a container has one network, given with run --network."""
-    raise NetworkError(f"network connect {network_name} {container}: not supported; run the "
-                       f"container with --network {network_name}", stage="network")
+@click.pass_context
+def connect(ctx, alias, ip, network_name, container):
+    """Connect a running container to a user-defined network (one more interface, eth1...)."""
+    from .. import netconnect
+    netconnect.check_network(network_name, "connect")     # before the container: docker's order
+    root, cid = _docker(ctx, container)
+    netconnect.connect(root, network_name, cid, alias, ip)
 
 
 @network.command("disconnect")
+@click.option("--force", "-f", is_flag=True, help="Forget it even if its interface is gone.")
 @click.argument("network_name")
 @click.argument("container")
-def disconnect(network_name, container):
-    """Not supported: a container keeps the network it was run with."""
-    raise NetworkError(f"network disconnect {network_name} {container}: not supported",
-                       stage="network")
+@click.pass_context
+def disconnect(ctx, force, network_name, container):
+    """Disconnect a container from a network it was connected to (network connect)."""
+    from .. import netconnect
+    netconnect.check_network(network_name, "disconnect")
+    root, cid = _docker(ctx, container)
+    netconnect.disconnect(root, network_name, cid, force)
 
 
 @network.command("gc")

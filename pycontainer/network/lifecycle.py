@@ -137,6 +137,25 @@ def setup(container_id: str, pid, request, files_dir: str | None = None) -> dict
     return saved
 
 
+def connect(container_id: str, pid, request, ifname: str, default_route: bool) -> dict:
+    """One more bridge interface ``ifname`` in the running container's netns (``network
+    connect``): a veth named after container and network, an address from that network's
+    pool (or ``request["ip"]``), a default route only if ``default_route``. -> what was made,
+    for :func:`teardown`; on failure nothing is left and NetworkError raised."""
+    from .bridge import veth_name
+    from .ipam import check_id
+    check_id(container_id)
+    req = parse_request(request)
+    if req["mode"].kind != "bridge" or req["ports"]:
+        raise NetworkError("network connect: a bridge network, without ports", stage="network")
+    with trace.step("network connect", container=container_id, network=req["network"]):
+        saved = {"mode": "bridge", "ref": None}
+        saved.update(_setup_bridge(container_id, pid, req, ifname=ifname,
+                                   host_ifname=veth_name(container_id, req["network"]),
+                                   default_route=default_route))
+    return saved
+
+
 def _contents(req, name, ip, keep_loopback):
     from . import files
     return {"/etc/hosts": files.hosts(name, ip, req["extra_hosts"]),
@@ -145,7 +164,8 @@ def _contents(req, name, ip, keep_loopback):
                                                   keep_loopback=keep_loopback)}
 
 
-def _setup_bridge(container_id: str, pid, req) -> dict:
+def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname: str | None = None,
+                  default_route: bool = True) -> dict:
     import ipaddress
 
     from . import bridge, nat
@@ -172,10 +192,11 @@ def _setup_bridge(container_id: str, pid, req) -> dict:
         with bridge.iproute() as ipr:
             br, fresh = bridge.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen,
                                              net["mtu"])
-            made["host_ifname"] = bridge.veth_name(container_id)
+            made["host_ifname"] = host_ifname or bridge.veth_name(container_id)
             undo.append(lambda: bridge.detach(made["host_ifname"]))
             made.update(bridge.attach(ipr, container_id, pid, br, ip, prefixlen,
-                                      net["gateway"], net["mtu"]))
+                                      net["gateway"] if default_route else None, net["mtu"],
+                                      ifname=ifname, host_ifname=made["host_ifname"]))
         if fresh or ports:
             with trace.asked_by(asked_by("bridge", ports) if ports else asked_by("bridge")):
                 nat.setup(net["nft_table"], net["subnet"], container_id, ip, ports,
@@ -196,7 +217,10 @@ def _setup_bridge(container_id: str, pid, req) -> dict:
 
 
 def teardown(container_id: str, saved: dict | None) -> None:
-    """Undo :func:`setup`: ports, veth, lease, files. Tolerant and idempotent."""
+    """Undo :func:`setup` (and the :func:`connect`s recorded under ``saved["attached"]``):
+    ports, veths, leases, files. Tolerant and idempotent."""
+    for sub in list((saved or {}).get("attached", {}).values()):
+        teardown(container_id, sub)
     if not saved or saved.get("mode") != "bridge":
         _remove_files(saved)
         return

@@ -108,9 +108,10 @@ def gc(live_ids, state_dir: str = DEFAULT_STATE_DIR, prune: bool = False) -> dic
             # A lease whose veth is still plugged in belongs to a container whose
             # netns is alive, perhaps under another --root: never reclaim it.
             plugged = set(bridge.ports_on(net["bridge"]))
-            alive = live | {c for c in ipam.leases().values() if bridge.veth_name(c) in plugged}
+            alive = live | {c for c in ipam.leases().values() if bridge.veth_name(c) in plugged
+                            or bridge.veth_name(c, net["name"]) in plugged}
             rep = {"leases": ipam.gc(alive), "veths": [], "ports": []}
-            for v in bridge.orphans(net["bridge"], alive):
+            for v in bridge.orphans(net["bridge"], alive, net["name"]):
                 bridge.detach(v)
                 rep["veths"].append(v)
             rep["ports"] = nat.gc(net["nft_table"], alive)

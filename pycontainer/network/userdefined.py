@@ -185,15 +185,20 @@ def refresh(name: str, hosts_files: dict[str, tuple[str, str]],
     for cid, (path, hostname) in hosts_files.items():
         if cid not in ips or not path:
             continue
-        text = files.hosts(hostname, ips[cid], peers(name, cid, state_dir))
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, text.encode(), 0)
-        finally:
-            os.close(fd)
-        done.append(cid)
+        if rewrite_hosts(path, files.hosts(hostname, ips[cid], peers(name, cid, state_dir))):
+            done.append(cid)
     return done
+
+
+def rewrite_hosts(path: str, text: str) -> bool:
+    """Replace a bind-mounted hosts file's content in place (the mount pins the inode)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+    finally:
+        os.close(fd)
+    return True
