@@ -85,6 +85,9 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
         kw.pop(k, None)
     if kw:
         raise PyContainerError(f"unsupported option(s): {', '.join(sorted(kw))}")
+    if any(o.get(k) for k in DEVICE_OPTIONS):
+        from ..cdi.registry import spec_dirs        # resolved here, in the caller's environment
+        o["cdi_spec_dirs"] = spec_dirs()
     for k in ("memory", "memory_swap", "cpu_shares", "pids_limit", "blkio_weight", "cpus"):
         if k in o:
             o[k] = str(o[k])
