@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ImageError, UnsafeArchiveError
 from . import whiteouts as whiteouts_mod
-from . import space
+from . import decompress, space
 from .space import Limits  # noqa: F401  (the caps; also layers.Limits for callers)
 
 WHITEOUT_PREFIX = ".wh."
@@ -115,7 +115,7 @@ def apply_layer(src, dest: str, *, whiteouts: str = "overlay", devices: str = "r
         raise ValueError(f"devices must be one of {DEVICE_POLICIES}")
     limits = limits or Limits.from_env()
     label = label or (src if isinstance(src, str) else "layer")
-    with _decompressed(src, label) as raw:
+    with decompress.opened(src, label) as raw:
         reader = space.CappedReader(raw, limits, label, dest)
         applier = _Applier(dest, whiteouts, devices, limits, label)
         try:
@@ -153,92 +153,6 @@ def split_name(name: str, label: str = "layer", what: str = "entry") -> tuple[st
         raise UnsafeArchiveError(f"{label}: {what} {name[:60]!r}... is {len(parts)} directories "
                                  f"deep (limit {MAX_DEPTH})")
     return parts
-
-
-# --- streams -------------------------------------------------------------------------
-
-class _decompressed:
-    """Context manager: open ``src`` and undo its compression (sniffed by magic)."""
-
-    def __init__(self, src, label: str):
-        self.src, self.label = src, label
-        self._close: list = []
-
-    def __enter__(self):
-        import io
-        if isinstance(self.src, (str, os.PathLike)):
-            try:
-                f = open(self.src, "rb")
-            except OSError as exc:
-                raise ImageError(f"{self.label}: cannot open layer: {exc.strerror}",
-                                 errno=exc.errno) from exc
-            self._close.append(f)
-        else:
-            f = self.src
-        if not hasattr(f, "peek"):
-            f = io.BufferedReader(f, 1 << 16) if hasattr(f, "readinto") else f
-        head = f.peek(6)[:6] if hasattr(f, "peek") else b""
-        if head[:2] == b"\x1f\x8b":
-            import gzip
-            raw = gzip.GzipFile(fileobj=f, mode="rb")
-        elif head[:4] == b"\x28\xb5\x2f\xfd":
-            raw = self._zstd(f)
-        elif head[:3] == b"BZh":
-            import bz2
-            raw = bz2.BZ2File(f, "rb")
-        elif head[:6] == b"\xfd7zXZ\x00":
-            import lzma
-            raw = lzma.LZMAFile(f, "rb")
-        else:
-            return f
-        self._close.insert(0, raw)
-        return raw
-
-    def _zstd(self, f):
-        import shutil
-        import subprocess
-        import threading
-        exe = shutil.which("zstd")
-        if exe is None:
-            raise ImageError(f"{self.label}: zstd-compressed layer and no zstd binary "
-                             "(apt-get install zstd)")
-        proc = subprocess.Popen([exe, "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-
-        def pump():
-            try:
-                while chunk := f.read(1 << 20):
-                    proc.stdin.write(chunk)
-            except (OSError, ValueError):
-                pass
-            finally:
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
-        t = threading.Thread(target=pump, daemon=True)
-        t.start()
-        self._proc = proc
-        self._close.append(_Waiter(proc, t))
-        return proc.stdout
-
-    def __exit__(self, *exc):
-        for c in self._close:
-            try:
-                c.close()
-            except Exception:
-                pass
-        return False
-
-
-class _Waiter:
-    def __init__(self, proc, thread):
-        self.proc, self.thread = proc, thread
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.thread.join(1)
 
 
 # --- the applier ---------------------------------------------------------------------
