@@ -29,6 +29,7 @@ Read: chroot(2), proc(5) (/proc/PID/root), unshare(2), mount_namespaces(7), dock
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tarfile
 
@@ -113,11 +114,7 @@ def from_container(target, src: str, dest: str, archive: bool = False) -> None:
     try:
         with os.fdopen(r, "rb") as inp:
             if dest == "-":
-                while True:
-                    data = inp.read(65536)
-                    if not data:
-                        break
-                    sys.stdout.buffer.write(data)
+                shutil.copyfileobj(inp, sys.stdout.buffer, 65536)
                 sys.stdout.buffer.flush()
             else:
                 _extract(inp, dest, os.path.basename(src.rstrip("/")) or ".", archive)
@@ -149,11 +146,7 @@ def to_container(target, src: str, dest: str, archive: bool = False) -> None:
     try:
         with os.fdopen(w, "wb") as out:
             if src == "-":
-                while True:
-                    data = sys.stdin.buffer.read(65536)
-                    if not data:
-                        break
-                    out.write(data)
+                shutil.copyfileobj(sys.stdin.buffer, out, 65536)
             else:
                 with tarfile.open(fileobj=out, mode="w|") as tar:
                     tar.add(src, arcname=name)

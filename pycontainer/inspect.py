@@ -62,6 +62,19 @@ def list_ids(root: str) -> list[str]:
     return sorted(ids)
 
 
+def records(root: str) -> list[dict]:
+    """``record`` of every container of this root, in ID order; one that goes (or cannot
+    be read) while we look is left out."""
+    from .errors import PyContainerError
+    out = []
+    for cid in list_ids(root):
+        try:
+            out.append(record(root, cid))
+        except PyContainerError:
+            continue
+    return out
+
+
 def find_name(root: str, name: str) -> str | None:
     """The ID of the container that ``rename`` gave ``name``, or None."""
     for cid in list_ids(root):
@@ -87,16 +100,9 @@ def options_of(cfg: dict) -> dict:
         return {}
 
 
-def read_exit(cdir: str) -> dict | None:
-    try:
-        with open(os.path.join(cdir, "exit.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def record(root: str, cid: str) -> dict:
     """docker-inspect-shaped record; ContainerNotFound when neither state nor dir exists."""
+    from . import containerdir
     from .container import Runtime
     from .errors import ContainerNotFound, PyContainerError
     state = None
@@ -115,7 +121,7 @@ def record(root: str, cid: str) -> dict:
         ann = cfg.get("annotations") or {}
     proc = cfg.get("process") or {}
     opts = options_of(cfg)
-    ex = read_exit(cdir) if cdir else None
+    ex = containerdir.read_exit(cdir) if cdir else None
     if state is None:
         status = "created" if ex is None or ex.get("started") is False else "exited"
         created = _created_of(cdir)

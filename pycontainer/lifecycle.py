@@ -199,7 +199,8 @@ def after_exit(root: str, cid: str) -> None:
         return
     policy = insp.options_of(insp.config_of(cdir)).get("restart") or "no"
     name, _, most = policy.partition(":")
-    ex = insp.read_exit(cdir) or {}
+    from . import containerdir
+    ex = containerdir.read_exit(cdir) or {}
     code = ex.get("exit_code", 0)
     try:
         with open(os.path.join(cdir, RESTART)) as f:

@@ -59,14 +59,8 @@ def _match(rec: dict, flt: dict) -> bool:
 def rows(root: str, *, all_: bool, filters: dict, last: int | None) -> list[dict]:
     from . import inspect as insp
     from .container import Runtime
-    from .errors import PyContainerError
     Runtime(root).reclaim()          # --rm containers whose runtime died go, as docker's would
-    out = []
-    for cid in insp.list_ids(root):
-        try:
-            out.append(insp.record(root, cid))
-        except PyContainerError:
-            continue
+    out = insp.records(root)
     out.sort(key=lambda r: r["Created"], reverse=True)
     if last is not None:
         out = out[:last]

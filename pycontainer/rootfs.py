@@ -31,6 +31,7 @@ import stat
 from . import devices, mounts
 from . import syscalls as sc
 from . import trace
+from .cgroups.mounts import unescape
 from .errors import MountError
 
 
@@ -187,23 +188,8 @@ def mount_ids() -> dict[int, str]:
     with open("/proc/self/mountinfo", "rb") as f:
         for line in f:
             fields = line.split(b" ", 5)
-            out[int(fields[0])] = _unescape(fields[4])
+            out[int(fields[0])] = unescape(fields[4].decode("utf-8", "surrogateescape"))
     return out
-
-
-def _unescape(raw: bytes) -> str:
-    s = raw.decode("utf-8", "surrogateescape")
-    if "\\" not in s:
-        return s
-    out, i = [], 0          # no `re`: this runs after chroot, where no import may happen (P1)
-    while i < len(s):
-        if s[i] == "\\" and s[i + 1:i + 4].isdigit():
-            out.append(chr(int(s[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(s[i])
-            i += 1
-    return "".join(out)
 
 
 def make_private(path: str) -> None:

@@ -33,7 +33,6 @@ def _du(path: str) -> int:
 def usage(root: str) -> list[dict]:
     from . import inspect as insp
     from . import volumes
-    from .errors import PyContainerError
     from .image.store import Store
     from .manage import human_size
     store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
@@ -41,12 +40,7 @@ def usage(root: str) -> list[dict]:
     held = {h.get("image") for h in store.holds().values()}
     img_size = sum(r["size"] for r in images)
     img_active = [r for r in images if r["digest"] in held]
-    recs = []
-    for cid in insp.list_ids(root):
-        try:
-            recs.append(insp.record(root, cid))
-        except PyContainerError:
-            continue
+    recs = insp.records(root)
     csize = {r["Id"]: _du(os.path.join(r["Dir"], "upper")) if r["Dir"] else 0 for r in recs}
     running = [r for r in recs if r["State"]["Running"]]
     vols = volumes.names()

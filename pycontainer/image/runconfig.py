@@ -119,33 +119,12 @@ def _exists_in_image(layers, parts) -> bool:
 
 
 def _kind_in_image(layers, parts) -> str | None:
-    """"dir", "other" or None (absent) for a path in the merged image (top layer first)."""
-    for layer in reversed(list(layers)):
-        p = layer
-        hidden = False
-        for i, name in enumerate(parts):
-            p = os.path.join(p, name)
-            try:
-                st = os.lstat(p)
-            except OSError:
-                break
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                return None
-            if i == len(parts) - 1:
-                return "dir" if stat.S_ISDIR(st.st_mode) else "other"
-            if not stat.S_ISDIR(st.st_mode):
-                return "other"
-            hidden = hidden or _opaque_path(p)
-        if hidden:
-            return None
-    return None
-
-
-def _opaque_path(p: str) -> bool:
-    try:
-        return os.getxattr(p, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+    """"dir", "other" or None (absent) for a path in the merged image."""
+    from .merged import find
+    hit = find(layers, parts)
+    if hit is None:
+        return None
+    return "dir" if stat.S_ISDIR(hit[1].st_mode) else "other"
 
 
 def exposed_ports(config: dict) -> list[str]:

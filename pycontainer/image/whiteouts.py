@@ -29,6 +29,19 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 WHITEOUT_XATTR = "trusted.overlay.whiteout"
 
 
+def is_whiteout(st: os.stat_result) -> bool:
+    """Whether ``st`` (an lstat) is the classic whiteout: a character device 0:0."""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def is_opaque(path: str) -> bool:
+    """Whether the directory ``path`` is opaque (``trusted.overlay.opaque`` = "y")."""
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
 def make(pfd: int, name: str, what: str, label: str) -> None:
     """The whiteout ``name`` in the directory ``pfd`` (device, else xattr form)."""
     try:
