@@ -23,6 +23,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# --tests: a headless browser for the trace's HTML timeline test (Debian's
+# chromium; on Ubuntu it is a snap, and that test says it skipped without one).
+if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  echo "install.sh: apt-get install chromium (tests)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } ||
+    echo "install.sh: no chromium package here: tests/integration/test_trace_html.py will skip its browser test"
+fi
+
 PY=${PYTHON:-python3}
 "$PY" -c 'import sys; assert sys.version_info >= (3, 11), sys.version' 2>/dev/null || {
   echo "install.sh: pycontainer needs Python >= 3.11 ($PY is $("$PY" -V 2>&1))" >&2; exit 1; }

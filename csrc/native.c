@@ -69,6 +69,45 @@ int pyc_prctl(int option, unsigned long a2, unsigned long a3,
     return prctl(option, a2, a3, a4, a5);
 }
 
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#ifndef SYS_execveat
+#define SYS_execveat 322
+#endif
+#ifndef SYS_seccomp
+#define SYS_seccomp 317
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+
+long pyc_seccomp_exec(const void *bpf, unsigned int ninsns, unsigned int flags,
+                      int dmz_fd, const char *dmz_path, char **dmz_argv,
+                      const char *path, char **argv, char **envp)
+{
+    if (bpf != NULL) {
+        struct sock_fprog prog = { .len = (unsigned short) ninsns,
+                                   .filter = (struct sock_filter *) bpf };
+        long r = flags ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog)
+                       : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, (unsigned long) &prog, 0, 0);
+        if (r < 0)
+            return -1;
+    }
+    if (dmz_fd >= 0) {
+        /* execve(2) of /proc/self/fd/N: the one call every allow-list has. */
+        execve(dmz_path, dmz_argv, envp);
+        if (errno != ENOENT && errno != ENOTDIR)
+            return -2;
+        /* No procfs at /proc: execveat(2) needs none. If that fails too, the
+         * program directly: without procfs the kernel cannot resolve a
+         * "#!/proc/self/exe" (CVE-2019-5736) either. */
+        syscall(SYS_execveat, dmz_fd, "", dmz_argv, envp, AT_EMPTY_PATH);
+    }
+    execve(path, argv, envp);
+    return -2;
+}
+
 #ifndef SYS_sched_setattr
 #define SYS_sched_setattr 314
 #endif

@@ -38,6 +38,17 @@ long pyc_clone_fork(unsigned long flags);
 int pyc_prctl(int option, unsigned long a2, unsigned long a3,
               unsigned long a4, unsigned long a5);
 
+/* seccomp(2) + execve(2) in one call, so that nothing runs under the filter
+ * but the exec. bpf == NULL: no filter. ninsns: BPF instructions; flags != 0:
+ * seccomp(SECCOMP_SET_MODE_FILTER, flags), else prctl(PR_SET_SECCOMP).
+ * dmz_fd >= 0: execve(dmz_path = "/proc/self/fd/N", dmz_argv); only if that
+ * path does not exist (no procfs at /proc), execveat(dmz_fd, "", AT_EMPTY_PATH)
+ * and then execve(path, argv). Returns only on failure: -1 the filter load
+ * failed, -2 the exec failed; errno from the last attempt. */
+long pyc_seccomp_exec(const void *bpf, unsigned int ninsns, unsigned int flags,
+                      int dmz_fd, const char *dmz_path, char **dmz_argv,
+                      const char *path, char **argv, char **envp);
+
 /* sched_setattr(2): the fields of struct sched_attr, flat */
 long pyc_sched_setattr(int pid, unsigned int policy, unsigned long long flags, int nice,
                        unsigned int priority, unsigned long long runtime,

@@ -77,6 +77,32 @@ def wait_forever() -> None:
         signal.pause()
 
 
+def fork_and_stay(steps) -> int:
+    """Fork a child that runs ``steps()`` and then stays alive (for the check to look at).
+
+    The parent gets the child's PID once the steps worked; if they raised, the
+    child's error becomes the parent's exit message (what the check prints).
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            steps()
+            os.write(w, b"ok")
+        except Exception as e:  # tell the parent, which reports it
+            os.write(w, f"{type(e).__name__}: {e}".encode())
+            os._exit(1)
+        os.close(w)
+        wait_forever()
+    os.close(w)
+    msg = os.read(r, 4096).decode()
+    os.close(r)
+    if msg != "ok":
+        sys.exit(msg or "the child died before it finished its steps")
+    return pid
+
+
 def busybox_rootfs(dest: str) -> str:
     """A fresh copy of the busybox root filesystem at ``dest`` (built once, offline)."""
     cache = "/tmp/pycontainer-labs-busybox"

@@ -86,7 +86,8 @@ def parse(argv: list[str]):
         else:
             pos.append(a)
         i += 1
-    want = {"kill": (1, 2), "run": (1, 1), "features": (0, 0)}.get(verb, (1, 1))
+    # `kill ID` without a signal: click decides (SIGKILL for an image container, as docker)
+    want = {"kill": (2, 2), "run": (1, 1), "features": (0, 0)}.get(verb, (1, 1))
     if not want[0] <= len(pos) <= want[1]:
         return None
     if verb == "run" and "--bundle" not in opts:
@@ -147,6 +148,14 @@ def main(argv: list[str]) -> bool:
                           console_socket=opts.get("--console-socket"), pid_file=opts.get("--pid-file"),
                           preserve_fds=int(opts.get("--preserve-fds", 0)))
         elif verb == "start":
+            from . import state as st
+            from .errors import ContainerNotFound
+            try:
+                ann = st.StateDir(root, cid).read().get("annotations") or {}
+            except ContainerNotFound:
+                return False          # maybe an image container kept as a directory (docker start)
+            if "org.pycontainer.dir" in ann:
+                return False          # an image container: docker's start, via click
             rt.start(cid)
         elif verb == "state":
             import json

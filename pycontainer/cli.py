@@ -95,10 +95,16 @@ def create(ctx, bundle, console_socket, pid_file, preserve_fds, no_pivot, no_new
 
 
 @main_group.command()
+@click.option("--attach", "-a", is_flag=True, help="docker: print its output, exit with its status.")
+@click.option("--interactive", "-i", is_flag=True, hidden=True)
 @click.argument("container_id")
 @click.pass_context
-def start(ctx, container_id):
-    """Start the program of a created container."""
+def start(ctx, attach, interactive, container_id):
+    """Start the program of a created container (runc); docker's start of an image
+    container, also a stopped one (the same container, its writable layer kept)."""
+    from . import porcelain
+    if attach or porcelain.is_image_container(ctx.find_object(_Obj).root, container_id):
+        sys.exit(porcelain.start_image(ctx.find_object(_Obj).root, container_id, attach))
     _rt(ctx).start(container_id)
 
 
@@ -178,6 +184,18 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
           sub_cgroups, container_id, command):
     """Run a new process in a running container (runc exec)."""
     rt = _rt(ctx)
+    from . import porcelain
+    args = (rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
+            env, user, additional_gids, cwd, cap, no_new_privs, sub_cgroups, container_id, command)
+    if porcelain.is_image_container(ctx.find_object(_Obj).root, container_id):
+        from . import dockercli          # docker's statuses: 125 engine, 126/127 program
+        dockercli.guard(_exec, *args)
+    else:
+        _exec(*args)
+
+
+def _exec(rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
+          env, user, additional_gids, cwd, cap, no_new_privs, sub_cgroups, container_id, command):
     if process_file:
         try:
             with open(process_file) as f:
@@ -209,13 +227,26 @@ def state(ctx, container_id):
 
 @main_group.command()
 @click.option("--all", "-a", "all_processes", is_flag=True, help="Signal every process of the container.")
+@click.option("--signal", "-s", "sig_opt", default=None, help="docker's form of SIGNAL.")
 @click.argument("container_id")
-@click.argument("signal", default="SIGTERM")
+@click.argument("signal", default=None, required=False)
 @click.pass_context
-def kill(ctx, all_processes, container_id, signal):
-    """Send a signal (name, with or without SIG, or number) to the container."""
+def kill(ctx, all_processes, sig_opt, container_id, signal):
+    """Send a signal (name, with or without SIG, or number) to the container.
+
+    Without one: SIGTERM (runc) for a bundle's container, SIGKILL (docker) for
+    a container run from an image."""
     from .container import parse_signal
-    _rt(ctx).kill(container_id, parse_signal(signal), all_processes)
+    root = ctx.find_object(_Obj).root
+    sig = sig_opt or signal
+    from . import porcelain
+    image = porcelain.is_image_container(root, container_id)
+    if sig is None:
+        sig = "SIGKILL" if image else "SIGTERM"
+    if image:
+        from . import lifecycle
+        lifecycle.mark_stopped(root, container_id)       # docker: --restart leaves it stopped
+    _rt(ctx).kill(container_id, parse_signal(sig), all_processes)
 
 
 @main_group.command()
@@ -249,18 +280,29 @@ def list_(ctx, fmt, quiet):
 
 
 @main_group.command(context_settings={"ignore_unknown_options": True})
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "-f", "fmt", default=None,
+              help="table | json (runc); without ID also a template; -f KEY=VALUE is a filter.")
+@click.option("--filter", "filters", multiple=True, help="Without ID: KEY=VALUE (docker ps).")
 @click.option("--all", "-a", "all_", is_flag=True, help="Without ID: stopped containers too.")
 @click.option("--quiet", "-q", is_flag=True, help="Without ID: only IDs.")
+@click.option("--latest", "-l", is_flag=True, help="Without ID: the newest container only.")
+@click.option("--last", "-n", type=int, default=None, help="Without ID: the N newest containers.")
+@click.option("--no-trunc", is_flag=True, help="Without ID: full IDs and commands.")
 @click.argument("container_id", required=False)
 @click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def ps(ctx, fmt, all_, quiet, container_id, ps_args):
+def ps(ctx, fmt, filters, all_, quiet, latest, last, no_trunc, container_id, ps_args):
     """`ps ID`: the processes of a container (runc); `ps [-a]`: the containers (docker)."""
     if container_id is None:
-        from . import porcelain
-        porcelain.ps_table(ctx.find_object(_Obj).root, all_, quiet, fmt == "json")
+        from . import dockercli, pstable
+        if fmt and "=" in fmt and "{{" not in fmt:        # docker's -f is --filter
+            filters, fmt = filters + (fmt,), None
+        dockercli.guard(pstable.show, ctx.find_object(_Obj).root, all_=all_, quiet=quiet, fmt=fmt,
+                        filters=filters, latest=latest, last=last, no_trunc=no_trunc)
         return
+    fmt = fmt or "table"
+    if fmt not in ("table", "json"):
+        raise click.BadParameter(f"{fmt!r}: table or json", param_hint="--format")
     pids = _rt(ctx).pids(container_id)
     if fmt == "json":
         click.echo(json.dumps(pids))

@@ -34,7 +34,10 @@ class Runtime:
     # --- create / start / run ----------------------------------------------------
     def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
                pid_file: str | None = None, preserve_fds: int = 0, overlay=None, seccomp=None,
-               network=None, spec: dict | None = None, on_delete: list | None = None) -> dict:
+               network=None, spec: dict | None = None, on_delete: list | None = None,
+               autoremove: bool = False) -> dict:
+        """``autoremove``: the caller deletes the container when it exits (docker's --rm);
+        if the caller dies first, ``reclaim`` (gc, list, the next create of that ID) does."""
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
         if spec is None:
@@ -43,9 +46,10 @@ class Runtime:
         else:
             spec_mod.validate(spec, bundle)
         linux = spec.get("linux", {})
-        if not any(n["type"] == "mount" and not n.get("path") for n in linux.get("namespaces", [])):
-            raise SpecError("config.json: linux.namespaces must include a new 'mount' namespace "
-                            "(pycontainer sets up the rootfs with pivot_root)")
+        if not any(n["type"] == "mount" for n in linux.get("namespaces", [])) and \
+                (linux.get("maskedPaths") or linux.get("readonlyPaths")):
+            raise SpecError("config.json: unable to restrict sys entries without a private MNT "
+                            "namespace (linux.maskedPaths/readonlyPaths need a 'mount' namespace)")
         if preserve_fds < 0:
             raise SpecError(f"--preserve-fds {preserve_fds}: must not be negative")
         if spec["process"].get("terminal") and not console_socket:
@@ -62,6 +66,7 @@ class Runtime:
         if network is not None:
             self._apply_network_namespace(spec, network)
 
+        self.reclaim([container_id])      # a --rm leftover of a dead runtime frees its ID
         sd = st.StateDir(self.root, container_id)
         sd.create()                       # reserves the ID; raises ContainerExists
         record = {
@@ -74,6 +79,9 @@ class Runtime:
             "poststop": spec.get("hooks", {}).get("poststop", []),
             "poststart": spec.get("hooks", {}).get("poststart", []),
             "on_delete": on_delete or [],        # the creator's delete plan (cleanup.py)
+            # who will delete it at exit (--rm): if that process dies first, reclaim() does
+            "autoremove": bool(autoremove),
+            "creator": {"pid": os.getpid(), "start": st.proc_start_time(os.getpid())},
         }
         try:
             sd.write(record)
@@ -125,7 +133,7 @@ class Runtime:
                 raise InvalidState(f"cannot start container {container_id!r}: it is {status}, "
                                    "not created")
             from .process import launcher
-            with trace.step("start", "", barrier="start.sock"):
+            with trace.step("connect start.sock", "pycontainer start", barrier="start.sock"):
                 launcher.start_barrier(sd.path)
             record["status"] = st.RUNNING
             sd.write(record)
@@ -185,28 +193,11 @@ class Runtime:
              preserve_fds: int = 0, sub_cgroups=()) -> int:
         """Run ``process`` (an OCI process object) in the container; its exit status
         in the foreground, 0 once it started with ``detach``."""
-        from .process import execute
-        record = st.StateDir(self.root, container_id).read()
-        status = self._status(record)
-        if status not in (st.RUNNING, st.CREATED):
-            raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
-        spec_mod.validate_process(process)
-        if process.get("terminal") and not console_socket:
-            raise SpecError("cannot allocate tty if pycontainer will detach without setting "
-                            "console socket (--console-socket)")
-        seccomp, sdir = None, st.StateDir(self.root, container_id).path
-        if os.path.exists(os.path.join(sdir, "seccomp.bpf")):
-            from .security.seccomp import Filter      # the container's own filter (saved by create)
-            seccomp = Filter.from_statedir(sdir)
-        from .cgroups import sub
-        ctx = execute.ExecContext(record=record, process=process,
-                                  cgroup=sub.for_exec(self._cgroup(record), sub_cgroups),
-                                  console_socket=console_socket, preserve_fds=preserve_fds,
-                                  seccomp=seccomp)
         import signal
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
-        pid = execute.launch(ctx)
+        pid = self.exec_start(container_id, process, console_socket=console_socket,
+                              preserve_fds=preserve_fds, sub_cgroups=sub_cgroups)
         if pid_file:
             _write_pid_file(pid_file, pid)
         if detach:
@@ -217,6 +208,30 @@ class Runtime:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+
+    def exec_start(self, container_id: str, process: dict, *, console_socket: str | None = None,
+                   preserve_fds: int = 0, sub_cgroups=()) -> int:
+        """THE way into a container: every exec form (runc's exec with or without
+        --console-socket or -p, the porcelain's exec -t/-i, the API's exec_run)
+        comes here. Returns the new process's host pid once its execve succeeded.
+        The process gets the container's cgroup, namespaces and seccomp filter
+        (process.execute) and the init's own identity tail (process.finalize)."""
+        from .process import execute
+        sd = st.StateDir(self.root, container_id)
+        record = sd.read()
+        status = self._status(record)
+        if status not in (st.RUNNING, st.CREATED):
+            raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
+        spec_mod.validate_process(process)
+        if process.get("terminal") and not console_socket:
+            raise SpecError("cannot allocate tty if pycontainer will detach without setting "
+                            "console socket (--console-socket)")
+        from .cgroups import sub
+        ctx = execute.ExecContext(record=record, process=process,
+                                  cgroup=sub.for_exec(self._cgroup(record), sub_cgroups),
+                                  statedir=sd.path, console_socket=console_socket,
+                                  preserve_fds=preserve_fds)
+        return execute.launch(ctx)
 
     def exec_process(self, container_id: str, args: list[str], *, env=(), user: str | None = None,
                      cwd: str | None = None, tty: bool = False, caps=None,
@@ -274,6 +289,7 @@ class Runtime:
         return out
 
     def list(self) -> list[dict]:
+        self.reclaim()
         out = []
         for cid in st.list_ids(self.root):
             try:
@@ -294,12 +310,12 @@ class Runtime:
         status = self._status(record)
         if all_processes:       # runc: succeeds on a stopped container (containerd's shim relies on it)
             if status != st.STOPPED or self._cgroup(record).pids():
-                with trace.step("kill --all", "", signal=sig, cgroup=record.get("cgroup")):
+                with trace.step("kill --all", "pycontainer kill --all", signal=sig, cgroup=record.get("cgroup")):
                     self._cgroup(record).kill_all(sig)
             return
         if status not in (st.CREATED, st.RUNNING, st.PAUSED):   # runc's words, which the shim matches
             raise InvalidState(f"cannot kill container {container_id!r}: container not running ({status})")
-        with trace.step("kill", "", pid=record["pid"], signal=sig):
+        with trace.step("kill", "pycontainer kill", pid=record["pid"], signal=sig):
             os.kill(record["pid"], sig)
 
     def pause(self, container_id: str) -> None:
@@ -334,7 +350,7 @@ class Runtime:
         return self._cgroup(record)
 
     # --- delete ----------------------------------------------------------------------
-    def delete(self, container_id: str, force: bool = False) -> None:
+    def delete(self, container_id: str, force: bool = False, keep_dir: bool = False) -> None:
         if force and not os.path.isdir(st.StateDir(self.root, container_id).path):
             return              # runc: `delete --force` of a missing container succeeds
         sd = self._open(container_id)
@@ -367,44 +383,27 @@ class Runtime:
                     hooks.run("poststop", record["poststop"], st.oci_state(record, st.STOPPED))
                 except PyContainerError as exc:
                     _warn(f"poststop hook failed: {exc}")
+            if record.get("host_mounts"):
+                from . import rootfs        # no private mount namespace: unmount what create made
+                rootfs.unmount_recorded(record["host_mounts"], record.get("rootfs") or "/")
             with trace.step("remove state dir", "", path=sd.path):
                 sd.remove()
-            if record.get("on_delete"):         # what the creator registered (cleanup.py)
+            if record.get("on_delete") and not keep_dir:         # what the creator registered (cleanup.py)
                 from . import cleanup
                 cleanup.run(record["on_delete"], record, _warn)
         finally:
             sd.unlock()
 
-    # --- garbage collection ---------------------------------------------------------------
+    # --- garbage collection (pycontainer.reclaim) --------------------------------------------
     def gc(self) -> dict:
-        """Reclaim what crashed runtimes left: half-created containers, and cgroups,
-        network leases/veths/ports of containers that no longer exist (container dirs and
-        image holds: containerdir.gc). Containers that exist (even stopped) are left alone."""
-        report: dict = {"containers": [], "cgroups": [], "network": {}}
-        for cid in st.list_ids(self.root):
-            sd = st.StateDir(self.root, cid)
-            try:
-                sd.lock(blocking=False)       # a create in progress holds the lock
-            except PyContainerError:
-                continue
-            try:
-                # `create` holds the lock until the record says "created": a
-                # "creating" record whose lock we could take is a crashed create.
-                crashed = sd.read().get("status") == st.CREATING
-            finally:
-                sd.unlock()
-            if crashed:
-                self.delete(cid, force=True)
-                report["containers"].append(cid)
-        live = set(st.list_ids(self.root))
-        from . import cgroups
-        report["cgroups"] = cgroups.gc(live)
-        try:
-            from . import network
-            report["network"] = network.gc(live)
-        except PyContainerError as exc:
-            _warn(f"gc: network: {exc}")
-        return report
+        """Reclaim what crashed runtimes left (see pycontainer.reclaim)."""
+        from . import reclaim
+        return reclaim.gc(self)
+
+    def reclaim(self, ids=None) -> list[str]:
+        """Delete --rm containers that stopped after their runtime died (pycontainer.reclaim)."""
+        from . import reclaim
+        return reclaim.abandoned(self, ids)
 
     # --- internals ------------------------------------------------------------------------
     def _open(self, container_id: str) -> st.StateDir:

@@ -6,7 +6,8 @@
          rootfs/         the overlay's mount point; upper/ work/ (image/overlay.py)
          root            the state root the container lives under (gc of another root skips it)
          monitor.json    {"pid", "start"} of the monitor (detach.py, monitor.py)
-         json.log        docker's json-file log, one {"log", "stream", "time"} per line
+         json.log        docker's json-file log, one {"log", "stream", "time"} per line;
+                         with --log-opt max-size the older ones are json.log.1 (newest) .. .N-1
          exit.json       {"exit_code", "signal", "oom_killed", "finished_at"} once the program exited
          attach.sock     the monitor's SOCK_SEQPACKET socket for ``attach``
 
@@ -35,6 +36,7 @@ LOG = "json.log"
 EXIT = "exit.json"
 MONITOR = "monitor.json"
 ATTACH = "attach.sock"
+LOG_OPTS = "org.pycontainer.log-opts"  # the annotation of --log-opt's {"max-size", "max-file"}
 MAX_LINE = 16 * 1024                   # docker splits longer log lines
 
 
@@ -57,13 +59,37 @@ def rfc3339(ns: int) -> str:
 
 
 class Log:
-    """The writer of json.log (the monitor's): lines split at 16 KiB, appended, never blocking."""
+    """The writer of json.log (the monitor's): lines split at 16 KiB, appended, never blocking.
 
-    def __init__(self, path: str):
+    ``max_size`` > 0 rotates as docker's json-file driver does: a write that
+    would take json.log past ``max_size`` bytes first renames json.log.N-2 to
+    .N-1 ... json.log to json.log.1 (``max_file`` files in all; with 1 the
+    file is truncated), so no file grows past ``max_size`` (unless one write
+    alone is larger).
+    """
+
+    def __init__(self, path: str, max_size: int = 0, max_file: int = 1):
         from _json import encode_basestring
         self.q = encode_basestring
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.path, self.max_size, self.max_file = path, max_size, max(1, max_file)
+        self.fd = self._open(0)
+        self.size = os.fstat(self.fd).st_size
         self.partial = {}
+
+    def _open(self, trunc: int) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | trunc, 0o640)
+
+    def _rotate(self) -> None:
+        try:
+            for n in range(self.max_file - 1, 0, -1):
+                src = self.path if n == 1 else f"{self.path}.{n - 1}"
+                if os.path.exists(src):
+                    os.replace(src, f"{self.path}.{n}")
+            fd = self._open(os.O_TRUNC)
+        except OSError:
+            return          # keep writing where we were
+        os.close(self.fd)
+        self.fd, self.size = fd, 0
 
     def feed(self, stream: str, data: bytes) -> None:
         buf = self.partial.get(stream, b"") + data
@@ -91,27 +117,90 @@ class Log:
         if not lines:
             return
         now = rfc3339(time.time_ns())
-        text = "".join('{"log":%s,"stream":"%s","time":"%s"}\n'
-                       % (self.q(line.decode("utf-8", "replace")), stream, now) for line in lines)
-        data = text.encode()
+        entries = ['{"log":%s,"stream":"%s","time":"%s"}\n'
+                   % (self.q(line.decode("utf-8", "replace")), stream, now) for line in lines]
+        if not self.max_size:
+            self._put("".join(entries).encode())
+            return
+        batch = b""
+        for e in entries:
+            e = e.encode()
+            if self.size + len(batch) + len(e) > self.max_size and self.size + len(batch) > 0:
+                self._put(batch)
+                batch = b""
+                self._rotate()
+            batch += e
+        self._put(batch)
+
+    def _put(self, data: bytes) -> None:
         while data:
             try:
-                data = data[os.write(self.fd, data):]
+                n = os.write(self.fd, data)
             except OSError:
                 return          # disk full or dir removed: drop, keep the container going
+            self.size += n
+            data = data[n:]
+
+
+def log_limits(opts: dict) -> tuple[int, int]:
+    """(max_size bytes or 0, max_file) from docker's json-file ``--log-opt`` values
+    (``max-size=10m``: k/m/g as powers of 1024, as docker's units.RAMInBytes;
+    ``max-file=N`` >= 1). Raises PyContainerError naming the bad value."""
+    import re
+    from .errors import PyContainerError
+    size, files = 0, 1
+    if "max-size" in opts:
+        m = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kKmMgGtT]?)[iI]?[bB]?", str(opts["max-size"]))
+        size = int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " ")) if m else 0
+        if size <= 0:
+            raise PyContainerError(f"--log-opt max-size={opts['max-size']}: give a positive size "
+                                   "(e.g. 10k, 10m, 1g)")
+    if "max-file" in opts:
+        v = str(opts["max-file"])
+        if not v.isdigit() or int(v) < 1:
+            raise PyContainerError(f"--log-opt max-file={v}: give a whole number, 1 or more")
+        files = int(v)
+        if files > 1 and not size:
+            raise PyContainerError("--log-opt max-file needs max-size (nothing to rotate at)")
+    return size, files
+
+
+def log_files(cdir: str) -> list[str]:
+    """The container's log files, oldest first (json.log.N .. json.log.1, json.log)."""
+    try:
+        rotated = [n for n in os.listdir(cdir) if n.startswith(LOG + ".") and n[len(LOG) + 1:].isdigit()]
+    except OSError:
+        rotated = []
+    rotated.sort(key=lambda n: -int(n[len(LOG) + 1:]))
+    return [os.path.join(cdir, n) for n in rotated] + [os.path.join(cdir, LOG)]
 
 
 def read_logs(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, since_offset=0):
-    """(chunks of (stream, bytes), new offset) from the container's json.log."""
+    """(chunks of (stream, bytes), new offset in json.log) from the container's log files,
+    the rotated ones first. With ``since_offset``, only what json.log gained since;
+    when json.log is now shorter it was rotated meanwhile: the rest of json.log.1 first."""
     import json
-    try:
-        with open(os.path.join(cdir, LOG), "rb") as f:
-            f.seek(since_offset)
-            data = f.read()
-    except FileNotFoundError:
-        return [], since_offset
-    end = data.rfind(b"\n") + 1          # a line still being written waits for the next read
-    lines = data[:end].splitlines()
+    data = b""
+    if since_offset:
+        cur = os.path.join(cdir, LOG)
+        size = os.path.getsize(cur) if os.path.exists(cur) else 0
+        names = [(cur + ".1", since_offset), (cur, 0)] if size < since_offset else [(cur, since_offset)]
+    else:
+        names = [(f, 0) for f in log_files(cdir)]
+    end = since_offset
+    for i, (name, off) in enumerate(names):
+        try:
+            with open(name, "rb") as f:
+                f.seek(off)
+                chunk = f.read()
+        except FileNotFoundError:
+            continue
+        last = i == len(names) - 1
+        cut = chunk.rfind(b"\n") + 1 if last else len(chunk)  # a line still being written waits
+        data += chunk[:cut]
+        if last:
+            end = off + cut
+    lines = data.splitlines()
     want = {"stdout"} if stdout else set()
     if stderr:
         want.add("stderr")
@@ -126,7 +215,7 @@ def read_logs(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=Non
             out.append((e["stream"], (e["time"] + " " if timestamps else "") + text))
     if tail is not None and tail != "all":
         out = out[-int(tail):] if int(tail) > 0 else []
-    return [(s, t.encode()) for s, t in out], since_offset + end
+    return [(s, t.encode()) for s, t in out], end
 
 
 # --- exit.json and OOM kills ------------------------------------------------------------------
@@ -296,6 +385,16 @@ def remove_after_delete(record: dict) -> None:
     remove(cid, cdir)
 
 
+def _kept(cdir: str) -> bool:
+    """A container dir kept on purpose without runtime state (``lifecycle.not_started``)."""
+    import json
+    try:
+        with open(os.path.join(cdir, EXIT)) as f:
+            return json.load(f).get("started") is False
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
     """Release image holds and remove container dirs of containers that no longer exist.
 
@@ -314,6 +413,8 @@ def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
                 continue
             if owner and owner != root and os.path.isdir(os.path.join(owner, name)):
                 live.add(name)
+            elif owner and os.path.isdir(owner) and _kept(os.path.join(parent, name)):
+                live.add(name)       # docker's Created container (its program could not start)
     holds: list[str] = []
     try:
         from .image.store import Store

@@ -101,7 +101,7 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
             os.close(out_w)
             os.close(err_w)
             fds = {"stdout": out_r, "stderr": err_r}
-        record = rt.create(cid, bundle, **create_kw)
+        record = rt.create(cid, bundle, autoremove=remove, **create_kw)
         if cs is not None:
             fds = {"stdout": cs.receive()}
             cs.close()
@@ -125,6 +125,9 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     argv = [sys.executable, "-I", "-S", "-c", BOOT, os.path.dirname(os.path.abspath(__file__)),
             "--id", cid, "--pid", str(record["pid"]), "--log", os.path.join(cdir, cd.LOG),
             "--exit", os.path.join(cdir, cd.EXIT), "--oom-before", str(oom_before)]
+    size, files = cd.log_limits(log_opts(bundle))
+    if size:
+        argv += ["--log-max-size", str(size), "--log-max-file", str(files)]
     for name, fd in fds.items():
         os.set_inheritable(fd, True)
         argv += ["--fd", f"{name}={fd}"]
@@ -133,10 +136,20 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     argv += ["--tty", "1" if tty else "0", "--stdin", stdin, "--attach", str(listen.fileno())]
     for f in oom_files:
         argv += ["--oom", f]
-    if remove:
-        argv += ["--", sys.executable, "-I", "-m", "pycontainer", "--root", rt.root, "delete",
-                 "--force", cid]
+    from . import selfcmd                   # --rm: delete; else give back IP and ports
+    argv += ["--", *selfcmd.argv(rt.root, ["delete", "--force", cid] if remove else
+                                 ["release-network", cid])]
     os.write(w, json.dumps({"id": cid, "pid": record["pid"]}).encode() + b"\n")
     os.close(w)
     os.chdir("/")
     os.execv(sys.executable, argv)
+
+
+def log_opts(bundle: str) -> dict:
+    """The container's ``--log-opt`` values, from its config.json ({} when none)."""
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            ann = json.load(f).get("annotations") or {}
+        return json.loads(ann.get(cd.LOG_OPTS) or "{}")
+    except (OSError, ValueError):
+        return {}

@@ -98,12 +98,13 @@ def create_symlinks(root_fd: int, with_ptmx: bool) -> None:
     dev = mounts.open_in_root(root_fd, "/dev", os.O_PATH | os.O_DIRECTORY)
     try:
         links = list(SYMLINKS) + ([("pts/ptmx", "/dev/ptmx")] if with_ptmx else [])
-        for target, link in links:
-            name = link[len("/dev/"):]
-            try:
-                os.symlink(target, name, dir_fd=dev)
-            except FileExistsError:
-                pass
-        trace.event("symlink", "", links=[f"{lk} -> {t}" for t, lk in links])
+        with trace.step("symlink", "linux.devices (the OCI spec's default /dev links)",
+                        links=[f"{lk} -> {t}" for t, lk in links]):
+            for target, link in links:
+                name = link[len("/dev/"):]
+                try:
+                    os.symlink(target, name, dir_fd=dev)
+                except FileExistsError:
+                    pass
     finally:
         os.close(dev)

@@ -16,7 +16,8 @@ It writes, in the container's directory (formats: containerdir.py):
 
 * ``json.log``: docker's json-file format, one JSON object per line,
   ``{"log": "text\\n", "stream": "stdout"|"stderr", "time": RFC3339Nano}``;
-  lines longer than 16 KiB are split, as docker does;
+  lines longer than 16 KiB are split, as docker does; rotated at
+  ``--log-max-size`` into json.log.1 .. (``--log-opt max-size/max-file``);
 * ``exit.json`` when the init has exited: ``{"exit_code", "signal",
   "oom_killed", "finished_at"}`` (written to a temp file and renamed);
 
@@ -140,7 +141,7 @@ def main(cfg: dict) -> None:
     streams = {fd: name for name, fd in cfg["fds"].items()}
     for fd in streams:
         os.set_blocking(fd, False)
-    log = cd.Log(cfg["log"])
+    log = cd.Log(cfg["log"], int(cfg.get("log-max-size", 0)), int(cfg.get("log-max-file", 1)))
     tty = cfg.get("tty") == "1"
     stdin = cfg.get("stdin", "-1")        # "tty": the pty master; a pipe's write end; or -1
     stdin_fd = cfg["fds"]["stdout"] if stdin == "tty" else int(stdin)
@@ -235,7 +236,8 @@ def _alive(pid: int) -> bool:
 
 
 def parse_args(argv: list) -> dict:
-    """``--pid N --log P --exit P --fd NAME=FD... [--tty 1] [--stdin FD|tty] [--attach FD]
+    """``--pid N --log P [--log-max-size B --log-max-file N] --exit P --fd NAME=FD... [--tty 1]
+    [--stdin FD|tty] [--attach FD]
     [--oom FILE...] [--oom-before N] [-- THEN...]``."""
     cfg = {"fds": {}, "oom": [], "then": None}
     i = 0

@@ -225,7 +225,7 @@ def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", cgroupns: bool 
     try:
         target = fd_path(fd)
         if mtype == "cgroup":
-            _mount_cgroup(target, flags, cgroup_mode, root_fd, dest, cgroupns)
+            _mount_cgroup(target, flags, cgroup_mode, root_fd, dest, cgroupns, field)
             return
         with trace.step("mount", field, type=mtype or "bind", source=source, target=dest,
                         flags=sc.flag_names(flags, sc.MS_NAMES), data=data):
@@ -302,7 +302,7 @@ def _refuse_symlink(root_fd: int, dest: str) -> None:
 
 
 def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str,
-                  cgroupns: bool) -> None:
+                  cgroupns: bool, field: str = "mounts") -> None:
     """Mount the cgroup filesystem(s) the container sees at /sys/fs/cgroup.
 
     On a unified (v2) host this is one cgroup2 mount; on a v1 or hybrid host
@@ -316,10 +316,12 @@ def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str,
     flags &= ~sc.MS_BIND
     own = {} if cgroupns else _own_cgroups()
     if mode == "unified":
-        _mount_hierarchy(root_fd, target, dest, "cgroup2", "", flags, own.get(""), "/sys/fs/cgroup")
+        _mount_hierarchy(root_fd, target, dest, "cgroup2", "", flags, own.get(""), "/sys/fs/cgroup",
+                         field)
         return
     ro = flags & sc.MS_RDONLY
-    with trace.step("mount", "mounts", type="tmpfs", target=dest, note="cgroup v1 hierarchies follow"):
+    with trace.step("mount", field, type="tmpfs", source="tmpfs", target=dest, data="mode=755",
+                    note="cgroup v1 hierarchies follow"):
         sc.mount("tmpfs", target, "tmpfs", (flags & ~sc.MS_RDONLY), "mode=755")
     for name, fstype, opts in _v1_hierarchies():
         sub = os.path.join(dest, name)
@@ -327,7 +329,7 @@ def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str,
         try:
             key = "" if fstype == "cgroup2" else opts
             _mount_hierarchy(root_fd, fd_path(fd), sub, fstype, opts, flags, own.get(key),
-                             "/sys/fs/cgroup/" + name)
+                             "/sys/fs/cgroup/" + name, field)
         except OSError:
             continue
         finally:
@@ -337,13 +339,15 @@ def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str,
             remount(mounted, sc.MS_RDONLY | (flags & ~sc.MS_RDONLY))
 
 
-def _mount_hierarchy(root_fd, target, dest, fstype, opts, flags, own_path, host_mountpoint) -> None:
+def _mount_hierarchy(root_fd, target, dest, fstype, opts, flags, own_path, host_mountpoint,
+                     field="mounts") -> None:
     if own_path is None:
-        with trace.step("mount", "mounts", type=fstype, target=dest, options=opts):
+        with trace.step("mount", field, type=fstype, source=fstype, target=dest,
+                        flags=sc.flag_names(flags, sc.MS_NAMES), data=opts):
             sc.mount(fstype, target, fstype, flags, opts)
         return
     source = host_mountpoint.rstrip("/") + own_path.rstrip("/")
-    with trace.step("mount", "mounts", type="bind", source=source, target=dest,
+    with trace.step("mount", field, type="bind", source=source, target=dest, flags="MS_BIND",
                     note="no cgroup namespace: the container's own cgroup"):
         sc.mount(source, target, None, sc.MS_BIND)
         with reopened(root_fd, dest) as mounted:

@@ -37,6 +37,7 @@ import click
 
 from . import containerdir
 from .api import operations as ops
+from .dockercli import DockerCommand
 from .errors import PyContainerError
 
 
@@ -44,8 +45,8 @@ def _multi(*names, **kw):
     return click.option(*names, multiple=True, **kw)
 
 
-@click.command(context_settings={"allow_interspersed_args": False,
-                                 "help_option_names": ["--help"]})
+@click.command(cls=DockerCommand, context_settings={"allow_interspersed_args": False,
+                                                   "help_option_names": ["--help"]})
 @click.option("--name", default=None, help="Container name (also its ID).")
 @click.option("--detach", "-d", is_flag=True, help="Run in the background, print the ID.")
 @click.option("--rm", "remove", is_flag=True, help="Delete the container when it exits.")
@@ -55,7 +56,8 @@ def _multi(*names, **kw):
 @_multi("--volume", "-v", help="HOST:CONTAINER[:ro] bind mount (repeatable).")
 @_multi("--publish", "-p", help="[hostip:]hostport:containerport[/proto] (repeatable).")
 @click.option("--network", "--net", "network", default=None,
-              help="none | host | bridge | container:<id> (default: bridge).")
+              help="none | host | bridge | container:<id> | NAME of a user-defined network "
+                   "(default: bridge).")
 @click.option("--hostname", "-h", "hostname", default=None, help="The container's hostname.")
 @click.option("--workdir", "-w", default=None, help="Working directory inside the container.")
 @click.option("--user", "-u", default=None, help="name|uid[:group|gid]")
@@ -83,6 +85,35 @@ def _multi(*names, **kw):
 @_multi("--group-add", help="A supplementary GID, or keep-groups (repeatable).")
 @click.option("--pull", type=click.Choice(["missing", "never", "always"]), default="missing",
               show_default=True, help="When to pull IMAGE from its registry.")
+# --- docker run flags added for issue 15 (kept together; see run_flags.py) ---
+@_multi("--label", "-l", help="KEY=VALUE metadata (repeatable).")
+@click.option("--restart", default=None, help="no | on-failure[:N] | always | unless-stopped.")
+@_multi("--env-file", help="Read KEY=VALUE lines (and bare NAMEs) from FILE.")
+@click.option("--stop-signal", default=None, help="Signal for stop (default SIGTERM).")
+@click.option("--stop-timeout", default=None, type=int, help="Seconds stop waits (default 10).")
+@click.option("--cidfile", default=None, help="Write the container ID to FILE (must not exist).")
+@click.option("--platform", default=None, help="OS/ARCH the image must be for.")
+@_multi("--mount", help="type=bind|volume|tmpfs,source=,target=[,readonly] (repeatable).")
+@_multi("--tmpfs", help="PATH[:OPTIONS] a tmpfs mount (default noexec,nosuid,nodev).")
+@click.option("--shm-size", default=None, help="Size of /dev/shm (e.g. 128m).")
+@_multi("--ulimit", help="NAME=SOFT[:HARD] (repeatable), e.g. nofile=1024:2048.")
+@_multi("--add-host", help="NAME:IP line added to /etc/hosts (repeatable).")
+@_multi("--dns", help="Nameserver for /etc/resolv.conf (repeatable).")
+@_multi("--dns-search", help="Search domain for /etc/resolv.conf (repeatable).")
+@click.option("--publish-all", "-P", is_flag=True, help="Publish every EXPOSEd port on a free host port.")
+@click.option("--userns", default=None, help="host (the default; other modes: see userns.py).")
+@_multi("--uidmap", help="CONTAINER_UID:HOST_UID:AMOUNT (podman's; refused for images: userns.py).")
+@_multi("--gidmap", help="CONTAINER_GID:HOST_GID:AMOUNT (podman's; refused likewise).")
+@_multi("--log-opt", help="json-file log: max-size=N[k|m|g], max-file=N (repeatable).")
+@click.option("--init", is_flag=True, help="Run a small init (tini/catatonit) as pid 1.")
+@_multi("--network-alias", help="Another name this container answers to on its network.")
+@click.option("--ip", default=None, help="A fixed IPv4 address on a user-defined network.")
+@click.option("--health-cmd", default=None, help="Command whose exit 0 means healthy (sh -c).")
+@click.option("--health-interval", default=None, help="Between checks (30s).")
+@click.option("--health-timeout", default=None, help="A check running longer fails (30s).")
+@click.option("--health-retries", default=None, type=int, help="Failures in a row for unhealthy (3).")
+@click.option("--health-start-period", default=None, help="Failures in it do not count (0s).")
+@click.option("--no-healthcheck", is_flag=True, help="Ignore the image's HEALTHCHECK.")
 @click.option("--image-root", envvar="PYCONTAINER_IMAGE_ROOT", default=None, hidden=True)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -95,27 +126,42 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     from .state import validate_id, validate_name
     cid = validate_name(name) if name is not None else uuid.uuid4().hex
     validate_id(cid)
-    if os.path.isdir(os.path.join(root, cid)):
-        raise PyContainerError(f"container {cid!r} already exists")
+    from . import inspect as insp
+    if (os.path.isdir(os.path.join(root, cid)) or os.path.lexists(os.path.join(insp.containers_dir(), cid))) \
+            and not Runtime(root).reclaim([cid]):        # a --rm leftover of a dead runtime goes
+        raise PyContainerError(f"Conflict. The container name {cid!r} is already in use: "
+                               "remove that container (rm) or choose another --name")
     o = {k: (list(v) if isinstance(v, tuple) else v) for k, v in flags.items()
          if v not in (None, (), False)}
     o["volumes"] = o.pop("volume", [])
     o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
+    from . import run_flags
+    o["remove"] = remove
+    run_flags.apply(o)
     if detach:
         ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
+        from . import lifecycle
+        lifecycle.refresh_hosts(o.get("user_network"))
+        lifecycle.start_health(root, cid)
+        run_flags.write_cidfile(o, cid)
         click.echo(cid)
         return 0
+    run_flags.write_cidfile(o, cid)
     if tty:
         from . import terminal
         o["console_size"] = terminal.console_size()
-        cdir, plan = ops.build(cid, o, image_root=image_root, pull=pull, root=root)
+        cdir, plan = ops.build(cid, dict(o, remove=remove), image_root=image_root, pull=pull,
+                               root=root)
+        from . import lifecycle
         try:
-            return terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
+            code = terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
                                 overlay=plan, on_delete=containerdir.delete_plan())
-        except BaseException:
-            if not os.path.isdir(os.path.join(root, cid)):
-                containerdir.remove(cid)
+        except BaseException as exc:
+            lifecycle.failed(root, cid, exc, remove=remove)
             raise
+        if not remove:
+            lifecycle.release_network(root, cid)
+        return code
     if not interactive:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -125,6 +171,7 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
 
 
 def run_image(root: str, args: list[str], detach: bool = False) -> int:
+    """``run IMAGE``: docker's exit status (125 engine, 126/127 program, else the program's)."""
     try:
         code = run_cmd.main(args=args, prog_name="pycontainer run", standalone_mode=False,
                             obj=(root, detach))
@@ -139,7 +186,7 @@ def _root(ctx) -> str:
     return ctx.find_object(dict).root if hasattr(ctx.find_object(dict), "root") else "/run/pycontainer"
 
 
-@click.command("logs")
+@click.command("logs", cls=DockerCommand)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing as the container writes.")
 @click.option("--tail", "-n", default="all", help="Only the last N lines.")
 @click.option("--timestamps", "-t", is_flag=True, help="Prefix each line with its time.")
@@ -152,60 +199,63 @@ def logs(ctx, follow, tail, timestamps, container):
     cdir = ops.inspect(root, cid)["Dir"]
     if tail != "all" and not str(tail).isdigit():
         raise PyContainerError(f"logs --tail {tail!r}: give a number or 'all'")
-    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
     if follow:
         try:
-            for stream, data in ops.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail):
-                out[stream].write(data)
-                out[stream].flush()
+            for chunk in ops.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail):
+                _write_chunks([chunk])
         except KeyboardInterrupt:
             pass
         return
     chunks, _ = containerdir.read_logs(cdir, timestamps=timestamps, tail=None if tail == "all" else tail)
-    for stream, data in chunks:
-        out[stream].write(data)
+    _write_chunks(chunks)
 
 
-@click.command("wait")
+@click.command("wait", cls=DockerCommand)
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
 def wait(ctx, containers):
     """Block until each container stops; print its exit status (docker wait)."""
     root = _root(ctx)
     for c in containers:
-        code, _oom = ops.wait(root, ops.resolve_id(root, c))
+        cid = ops.resolve_id(root, c)
+        if os.path.isdir(os.path.join(root, cid)):
+            code, _oom = ops.wait(root, cid)
+        else:                             # kept as a directory: its recorded status
+            code = ops.inspect(root, cid)["State"]["ExitCode"]
         click.echo(str(code))
         sys.stdout.flush()
 
 
-@click.command("stop")
-@click.option("--time", "-t", "timeout", default=10, type=float, show_default=True,
-              help="Seconds between SIGTERM and SIGKILL.")
+@click.command("stop", cls=DockerCommand)
+@click.option("--time", "-t", "timeout", default=None, type=float,
+              help="Seconds between the stop signal and SIGKILL [default: --stop-timeout or 10].")
+@click.option("--signal", "-s", "sig", default=None, help="[default: --stop-signal or SIGTERM]")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
-def stop(ctx, timeout, containers):
+def stop(ctx, timeout, sig, containers):
     """SIGTERM, then SIGKILL to every process after --time seconds (docker stop)."""
     root = _root(ctx)
     for c in containers:
         cid = ops.resolve_id(root, c)
-        ops.stop(root, cid, timeout)
-        click.echo(cid)
+        from .manage import stop_one
+        stop_one(root, cid, timeout, sig)
+        click.echo(c)
 
 
-@click.command("rm")
+@click.command("rm", cls=DockerCommand)
 @click.option("--force", "-f", is_flag=True, help="Kill it first if it is running.")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
 def rm(ctx, force, containers):
     """Remove containers with their directory and logs (docker rm)."""
-    from .container import Runtime
+    from . import lifecycle
     root = _root(ctx)
     failed = 0
     for c in containers:
         try:
             cid = ops.resolve_id(root, c)
-            Runtime(root).delete(cid, force=force)
-            click.echo(cid)
+            lifecycle.remove(root, cid, force=force)
+            click.echo(c)
         except PyContainerError as exc:
             from . import log
             log.error(str(exc))
@@ -214,7 +264,7 @@ def rm(ctx, force, containers):
         sys.exit(1)
 
 
-@click.command("attach")
+@click.command("attach", cls=DockerCommand)
 @click.option("--no-stdin", is_flag=True, help="Do not send stdin to the container.")
 @click.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
               help="Without a tty: forward SIGINT/SIGTERM/SIGHUP to the container.")
@@ -294,7 +344,7 @@ def attach(ctx, no_stdin, sig_proxy, container):
         sys.stderr.write("\r\nread escape sequence\r\n")
         return 0
     code, _ = ops.wait(root, cid)
-    sys.exit(code if code >= 0 else 1)
+    sys.exit(code if code >= 0 else 125)
 
 
 DETACH_KEYS = b"\x10\x11"       # Ctrl-P Ctrl-Q
@@ -308,61 +358,67 @@ class _Nothing:
         return False
 
 
-def ps_table(root: str, all_: bool, quiet: bool, as_json: bool) -> None:
-    """``docker ps``: ID, IMAGE, COMMAND, CREATED, STATUS (with exit codes)."""
+def is_image_container(root: str, ref: str) -> bool:
+    """True for a container run from an image (docker's verbs apply), False for a bundle's."""
+    from . import inspect as insp
     from . import state as st
-    rows = []
-    for cid in st.list_ids(root):
-        try:
-            i = ops.inspect(root, cid)
-        except PyContainerError:
-            continue
-        s = i["State"]
-        if not all_ and s["Status"] not in ("running", "paused"):
-            continue
-        rows.append(i)
-    if quiet:
-        for i in rows:
-            click.echo(i["Id"][:12])
-        return
-    if as_json:
-        click.echo(json.dumps(rows))
-        return
-    table = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES")]
-    for i in rows:
-        s = i["State"]
-        up = "Up " + _ago(i["Created"]).removesuffix(" ago")
-        status = {"running": up, "paused": up + " (Paused)", "created": "Created"}.get(s["Status"])
-        if status is None:
-            code = s["ExitCode"]
-            status = f"Exited ({code})" if code is not None and code >= 0 else "Exited (unknown)"
-            if s.get("OOMKilled"):
-                status += " (OOM killed)"
-        cmd = " ".join(i["Config"]["Cmd"])
-        cmd = '"' + (cmd[:19] + "…" if len(cmd) > 20 else cmd) + '"'
-        image = i["Config"]["Image"] or "-"
-        for prefix in ("docker.io/library/", "pycontainer/"):
-            image = image.removeprefix(prefix)
-        table.append((i["Id"][:12], image, cmd, _ago(i["Created"]), status, i["Name"]))
-    widths = [max(len(r[c]) for r in table) for c in range(6)]
-    for r in table:
-        click.echo("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
-def _ago(rfc3339: str) -> str:
-    import datetime
     try:
-        t = datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
-    except ValueError:
-        return "-"
-    s = int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())
-    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if s >= n:
-            return f"{s // n} {unit}{'s' if s // n > 1 else ''} ago"
-    return f"{s} seconds ago"
+        return bool((st.StateDir(root, ref).read().get("annotations") or {}).get(insp.ANN_DIR))
+    except PyContainerError:
+        return insp.owned_dir(root, ref) is not None
 
 
-COMMANDS = [logs, wait, stop, rm, attach]
+def start_image(root: str, ref: str, attach: bool) -> int:
+    """docker start [-a]: the container again (same ID, same writable layer); with -a its
+    output until it exits, and its exit status."""
+    from . import dockercli, lifecycle
+
+    def go():
+        cid = ops.resolve_id(root, ref)
+        cdir = ops.inspect(root, cid)["Dir"]
+        off = os.path.getsize(os.path.join(cdir, "json.log")) \
+            if os.path.exists(os.path.join(cdir, "json.log")) else 0
+        lifecycle.start(root, cid)
+        return cid, cdir, off
+    cid, cdir, off = dockercli.guard(go)
+    if not attach:
+        click.echo(ref)
+        return 0
+    import time
+    while True:
+        alive = bool(containerdir.monitor_pid(cdir))
+        chunks, off = containerdir.read_logs(cdir, since_offset=off)
+        _write_chunks(chunks)
+        if not alive:
+            break
+        time.sleep(0.05)
+    code, _ = ops.wait(root, cid)
+    return code if code >= 0 else 125
+
+
+def _write_chunks(chunks) -> None:
+    """Each chunk to fd 1 or 2 unbuffered, in the log's order (2>&1 keeps the order)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for stream, data in chunks:
+        fd = 1 if stream == "stdout" else 2
+        while data:
+            data = data[os.write(fd, data):]
+
+
+def _commands() -> list:
+    from . import manage
+    for name, cmd in (("rm", rm), ("logs", logs), ("wait", wait), ("stop", stop),
+                      ("attach", attach), ("restart", manage.restart), ("inspect", manage.inspect_cmd),
+                      ("top", manage.top), ("port", manage.port), ("rename", manage.rename),
+                      ("stats", manage.stats), ("unpause", manage.unpause)):
+        manage.container.add_command(cmd, name)
+    from .system_cli import system
+    from .volume_cli import volume
+    return [logs, wait, stop, rm, attach, volume, system] + manage.COMMANDS
+
+
+COMMANDS = _commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,6 +31,7 @@ import stat
 from . import devices, mounts
 from . import syscalls as sc
 from . import trace
+from .cgroups.mounts import unescape
 from .errors import MountError
 
 
@@ -55,9 +56,13 @@ def bind_rootfs(rootfs: str) -> None:
                              stage="rootfs", errno=exc.errno) from None
 
 
-def mount_all(root_fd: int, spec_mounts: list[dict], cgroup_mode: str, cgroupns: bool = True) -> None:
+def mount_all(root_fd: int, spec_mounts: list[dict], cgroup_mode: str, cgroupns: bool = True,
+              field: str = "mounts") -> None:
+    """Mount each entry; the trace names it ``mounts[i]`` (or ``field`` for mounts config.json
+    does not list, such as the network's /etc files)."""
     for i, m in enumerate(spec_mounts):
-        mounts.mount_entry(root_fd, m, cgroup_mode=cgroup_mode, cgroupns=cgroupns, field=f"mounts[{i}]")
+        mounts.mount_entry(root_fd, m, cgroup_mode=cgroup_mode, cgroupns=cgroupns,
+                           field=f"mounts[{i}]" if field == "mounts" else field)
 
 
 def needs_dev_setup(spec_mounts: list[dict]) -> bool:
@@ -165,3 +170,87 @@ def finalize_root(readonly: bool, linux: dict) -> None:
     prop = linux.get("rootfsPropagation")
     if prop in ("shared", "rshared", "unbindable", "runbindable", "private", "rprivate"):
         sc.mount(None, "/", None, mounts.PROPAGATION[prop])
+
+
+# --- without a private mount namespace (runc: chroot instead of pivot_root) -----------------
+#
+# A config with no new 'mount' namespace (none listed, or one joined by path) shares its
+# mount table with others: runc then mounts into it and chroot(2)s, and leaves its mounts
+# behind after delete. pycontainer does the same, except that it never changes the
+# propagation of a mount it did not make (runc makes '/' rslave), makes its own rootfs bind
+# private so nothing under it propagates to the peers, does not pivot_root (that would move
+# the root of every process of a joined namespace), and records the IDs of the mounts it
+# made so that `delete` unmounts exactly those.
+
+def mount_ids() -> dict[int, str]:
+    """{mount ID: mount point} of /proc/self/mountinfo (proc(5)), paths unescaped."""
+    out = {}
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.split(b" ", 5)
+            out[int(fields[0])] = unescape(fields[4].decode("utf-8", "surrogateescape"))
+    return out
+
+
+def make_private(path: str) -> None:
+    """Our own bind at ``path``: nothing mounted below it propagates to peer namespaces."""
+    with trace.step("mount", "root.path", target=path, flags="MS_PRIVATE"):
+        sc.mount(None, path, None, sc.MS_PRIVATE)
+
+
+def chroot(rootfs: str) -> None:
+    """chroot(2) into the rootfs (runc's way without a new mount namespace)."""
+    with trace.step("chroot", "root.path", new_root=rootfs):
+        os.chdir(rootfs)
+        os.chroot(".")
+        os.chdir("/")
+
+
+def unmount_ids(ids, under: str = "/") -> list[str]:
+    """Unmount (MNT_DETACH, deepest first) each mount whose ID is in ``ids`` and whose mount
+    point is ``under`` or below it; mounts of anyone else are never touched."""
+    ids = set(ids)
+    under = under.rstrip("/") or "/"
+    points = [p for i, p in mount_ids().items() if i in ids and
+              (under == "/" or p == under or p.startswith(under + "/"))]
+    done = []
+    for p in sorted(points, key=lambda p: (p.count("/"), len(p)), reverse=True):
+        try:
+            sc.umount2(p, sc.MNT_DETACH | sc.UMOUNT_NOFOLLOW)
+            done.append(p)
+        except OSError:
+            continue
+    return done
+
+
+def unmount_recorded(made: dict, rootfs: str) -> list[str]:
+    """`delete`: unmount what create recorded in ``made`` ({"ids": [...], "ns": path|None}).
+
+    In the runtime's own mount namespace directly; in a joined one from a child that
+    enters it first (setns(2)); a namespace that no longer exists took its mounts along.
+    """
+    ids = made.get("ids") or []
+    if not ids:
+        return []
+    if not made.get("ns"):
+        return unmount_ids(ids, rootfs)
+    try:
+        fd = os.open(made["ns"], os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return []
+    try:
+        if os.readlink(f"/proc/self/fd/{fd}") != os.readlink("/proc/self/ns/mnt"):
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    sc.setns(fd, sc.CLONE_NEWNS)
+                    unmount_ids(ids, rootfs)
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.waitpid(pid, 0)
+            return []
+        return unmount_ids(ids, rootfs)
+    finally:
+        os.close(fd)

@@ -68,6 +68,6 @@ def wait_exit(pid: int) -> int:
             return 0
         if wpid == pid:
             code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-            trace.event("exit", "", pid=pid, status=code,
+            trace.event("exit", "process.args (the program ended)", pid=pid, status=code,
                         signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
             return code

@@ -168,6 +168,42 @@ def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> in
     return _check(lib.pyc_prctl(option, a2, a3, a4, a5), f"prctl({option})")
 
 
+class ExecArgs:
+    """argv/envp arrays for ``seccomp_exec``, built *before* the filter is loaded
+    (building them allocates; after the load only the exec may run)."""
+
+    def __init__(self, path: str, args: list[str], env: list[str], dmz_fd: int | None):
+        self._keep = []
+        self.path = self._c(path)
+        self.argv = self._array(args)
+        self.envp = self._array(env)
+        self.dmz_fd = -1 if dmz_fd is None else dmz_fd
+        # the dmz's argv: [argv0, program path, argv...] (security/dmz_x86_64.S)
+        self.dmz_argv = self._array([args[0], path, *args]) if dmz_fd is not None else ffi.NULL
+        self.dmz_path = self._c(f"/proc/self/fd/{dmz_fd}") if dmz_fd is not None else ffi.NULL
+
+    def _c(self, s: str):
+        c = ffi.new("char[]", s.encode())
+        self._keep.append(c)
+        return c
+
+    def _array(self, items: list[str]):
+        arr = ffi.new("char *[]", [self._c(s) for s in items] + [ffi.NULL])
+        self._keep.append(arr)
+        return arr
+
+
+def seccomp_exec(bpf: bytes | None, flags: int, ea: ExecArgs) -> OSError:
+    """Load the seccomp filter ``bpf`` (or none) and exec, in one C call: nothing but
+    the exec runs under the filter. Returns only on failure: the OSError to raise
+    (``.filename`` is "seccomp" when the load itself failed)."""
+    buf = ffi.from_buffer(bpf) if bpf else ffi.NULL
+    rc = lib.pyc_seccomp_exec(buf, len(bpf) // 8 if bpf else 0, flags, ea.dmz_fd, ea.dmz_path,
+                              ea.dmz_argv, ea.path, ea.argv, ea.envp)
+    err = ffi.errno
+    return OSError(err, os.strerror(err), "seccomp" if rc == -1 else None)
+
+
 def _native(name: str):
     fn = getattr(lib, name, None)
     if fn is None:

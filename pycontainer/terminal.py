@@ -251,7 +251,7 @@ def run_foreground(rt, container_id: str, bundle: str, *, keep: bool = False, **
 def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, **create_kw) -> int:
     """``run -t [-i]``: create with our console socket, start, proxy, exit status."""
     code = _create_start_proxy(rt, container_id, bundle, stdin=interactive, resize=False,
-                               **create_kw)
+                               autoremove=remove, **create_kw)
     if remove:
         rt.delete(container_id, force=True)
     else:                          # a kept container reports its status (ps -a, wait)
@@ -261,26 +261,15 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
 
 
 def exec_(rt, container_id: str, process: dict, *, interactive: bool, sub_cgroups=()) -> int:
-    """``exec -t [-i]``: the runc exec path with our console socket."""
-    from .process import execute
-    from . import state as st
-    from .errors import InvalidState
+    """``exec -t [-i]``: the one exec entry point (``Runtime.exec_start``) with our console socket."""
     process = dict(process, terminal=True)
     size = console_size()
     if size:
         process["consoleSize"] = size
-    record = st.StateDir(rt.root, container_id).read()
-    status = rt._status(record)
-    if status not in (st.RUNNING, st.CREATED):
-        raise InvalidState(f"cannot exec in container {container_id!r}: it is {status}")
     cs = ConsoleSocket()
     master = -1
     try:
-        from .cgroups import sub
-        ctx = execute.ExecContext(record=record, process=process,
-                                  cgroup=sub.for_exec(rt.cgroup_of(record), sub_cgroups),
-                                  console_socket=cs.path)
-        pid = execute.launch(ctx)
+        pid = rt.exec_start(container_id, process, console_socket=cs.path, sub_cgroups=sub_cgroups)
         master = cs.receive()
         with RawMode(0) if interactive else _Nothing():
             return proxy(master, pid, stdin=interactive)

@@ -8,8 +8,15 @@ context manager (or ``trace.event`` for an instant). An event records
 * ``action`` – what was done, in kernel terms (``unshare``, ``mount``,
   ``pivot_root``, ``write cgroup.procs``, ...),
 * ``args``   – with which arguments (flags spelled out),
-* ``field``  – which config.json field asked for it (``linux.namespaces``),
+* ``field``  – which config.json field asked for it (``linux.namespaces``), or
+  the docker flag (``-p 8080:80/tcp``); a layer that does not know it (the
+  netlink calls of the network setup) gets it from its caller's ``asked_by``,
 * ``ms``     – how long it took.
+
+Two kinds of steps are Python's own: ``startup`` (from the process's start,
+proc(5), to the moment tracing was turned on: the interpreter, the imports
+and the argument parsing) and ``import MODULE`` (a module imported on first
+use, with what it imports in turn), so the timeline has no silent gaps.
 
 Tracing is off unless ``--trace`` is given or ``PYCONTAINER_TRACE`` is set
 (``1`` = readable timeline on stderr, ``json`` = one JSON object per line,
@@ -33,6 +40,7 @@ _json: bool = False
 _t0: float = 0.0
 _stage: str = "runtime"
 _html: tuple[str, int, int] | None = None   # (page to write, fd to read events back, owner pid)
+_asked_by: str = ""    # the field of steps that name none (see ``asked_by``)
 
 
 def enable(target: str = "1") -> None:
@@ -66,6 +74,80 @@ def enable(target: str = "1") -> None:
         _fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         _json = True
     os.set_inheritable(_fd, False)
+    _startup()
+    _trace_imports()
+
+
+def _startup() -> None:
+    """One step for what came before tracing was on: the interpreter, imports, argument parsing.
+
+    Its start is the process's start time (proc(5), /proc/self/stat field 22,
+    in clock ticks of CLOCK_BOOTTIME, so it is precise to 1/100 s).
+    """
+    try:
+        with open("/proc/self/stat") as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        ms = max(time.clock_gettime(time.CLOCK_BOOTTIME) - start, 0.0) * 1000
+    except (OSError, ValueError, IndexError):
+        return
+    import sys
+    event("startup", "", ms, what="execve python, import pycontainer, parse the command line",
+          argv=sys.argv[1:])
+
+
+class _ImportTimer:
+    """A meta path finder that times the outermost import of each module as a step.
+
+    Python imports lazily on first use, and an import of a large module costs
+    milliseconds (pyroute2 ~100 ms): without these steps the timeline has
+    silent gaps. Only imports that no other traced import encloses become
+    lines ("import pycontainer.image.store"); what they pull in is in their time.
+    """
+
+    def __init__(self):
+        import _thread
+        self.depth, self.thread, self.get_ident = 0, _thread.get_ident(), _thread.get_ident
+
+    def find_spec(self, name, path=None, target=None):
+        if self.depth or _fd < 0 or self.get_ident() != self.thread:
+            return None          # (a thread that imports traces its own step: network.preload)
+        import sys
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _TimedLoader(spec.loader, self)
+        return spec
+
+
+class _TimedLoader:
+    def __init__(self, loader, timer):
+        self._loader, self._timer = loader, timer
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._timer.depth += 1
+        try:
+            with step("import " + module.__name__, "", file=getattr(module, "__file__", None) or ""):
+                self._loader.exec_module(module)
+        finally:
+            self._timer.depth -= 1
+
+
+def _trace_imports() -> None:
+    import sys
+    if not any(isinstance(f, _ImportTimer) for f in sys.meta_path):
+        sys.meta_path.insert(0, _ImportTimer())
 
 
 def enable_from_env() -> None:
@@ -112,6 +194,7 @@ def event(action: str, field: str = "", ms: float | None = None, **args) -> None
            "action": action}
     if args:
         rec["args"] = {k: _plain(v) for k, v in args.items()}
+    field = field or _asked_by
     if field:
         rec["field"] = field
     if ms is not None:
@@ -164,6 +247,32 @@ def step(action: str, field: str = "", **args):
     return _Step(action, field, args)
 
 
+class _AskedBy:
+    __slots__ = ("field", "before")
+
+    def __init__(self, field: str):
+        self.field = field
+
+    def __enter__(self):
+        global _asked_by
+        self.before, _asked_by = _asked_by, self.field
+
+    def __exit__(self, *exc) -> None:
+        global _asked_by
+        _asked_by = self.before
+
+
+def asked_by(field: str):
+    """Steps inside the block that name no field of their own get ``field``.
+
+    For layers that do not know the option that made them work: the netlink
+    calls of the network setup are there because of ``--network``/``-p``.
+    """
+    if _fd < 0:
+        return _OFF
+    return _AskedBy(field)
+
+
 def close() -> None:
     """Close the sink (init calls this just before exec)."""
     global _fd
@@ -173,6 +282,8 @@ def close() -> None:
         except OSError:
             pass
         _fd = -1
+        import sys
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _ImportTimer)]
 
 
 def write_html() -> None:
@@ -199,8 +310,9 @@ def write_html() -> None:
     from . import timeline
     import sys
     argv, words = sys.argv[1:], []
+    valued = ("--trace-to", "--root", "--log", "--log-format")    # global options: not the story
     for i, a in enumerate(argv):
-        if not a.startswith("--trace") and not (i and argv[i - 1] == "--trace-to"):
+        if not a.startswith(("--trace",) + valued) and not (i and argv[i - 1] in valued):
             words.append(a)
     title = "pycontainer " + " ".join(words)
     tmp = f"{target}.{os.getpid()}.tmp"

@@ -9,10 +9,9 @@ import labkit  # noqa: E402
 
 ex = labkit.load_exercise(os.path.dirname(os.path.abspath(__file__)))
 cg = labkit.load_solution("05-memory-oom")
-SECONDS = 2.0
 
 
-def busy_child(path: str, cpu: int | None) -> tuple[int, int]:
+def busy_child(path: str, cpu: int | None, seconds: float) -> tuple[int, int]:
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -20,7 +19,7 @@ def busy_child(path: str, cpu: int | None) -> tuple[int, int]:
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
         os.read(r, 1)
-        end = time.monotonic() + SECONDS
+        end = time.monotonic() + seconds
         while time.monotonic() < end:
             pass
         os._exit(0)
@@ -36,7 +35,7 @@ def usage(path: str) -> int:
 
 capped = cg.create_cgroup("pycontainer-lab06-capped", ["cpu"])
 ex.set_cpu_max(capped, 20000, 100000)
-pid, go = busy_child(capped, None)
+pid, go = busy_child(capped, None, 2.0)
 t0 = time.monotonic()
 os.write(go, b"g")
 os.waitpid(pid, 0)
@@ -48,10 +47,14 @@ heavy = cg.create_cgroup("pycontainer-lab06-w300", ["cpu"])
 ex.set_cpu_weight(light, 100)
 ex.set_cpu_weight(heavy, 300)
 cpu = min(os.sched_getaffinity(0))
-kids = [busy_child(light, cpu), busy_child(heavy, cpu)]
+kids = [busy_child(light, cpu, 3.0), busy_child(heavy, cpu, 3.0)]
 for _, go in kids:
     os.write(go, b"g")
+time.sleep(0.5)                              # both spinning, on the same CPU, competing now
+l0, h0, t0 = usage(light), usage(heavy), time.monotonic()
+time.sleep(2.0)
+light_usec, heavy_usec, window = usage(light) - l0, usage(heavy) - h0, time.monotonic() - t0
 for pid, _ in kids:
     os.waitpid(pid, 0)
 labkit.report("06", capped=capped, light=light, heavy=heavy, capped_share=capped_share,
-              light_usec=usage(light), heavy_usec=usage(heavy))
+              light_usec=light_usec, heavy_usec=heavy_usec, window=window)

@@ -10,43 +10,34 @@ from pycontainer import syscalls  # noqa: E402
 ex = labkit.load_exercise(os.path.dirname(os.path.abspath(__file__)))
 area = os.path.join(labkit.state_dir("09"), "area")
 os.makedirs(area, exist_ok=True)
-r, w = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.close(r)
-    try:
-        # A mount namespace of our own and a tmpfs for the layers: the upper dir
-        # cannot be on an overlay itself (as /tmp is in the VM lane).
-        syscalls.unshare(syscalls.CLONE_NEWNS)
-        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
-        syscalls.mount("tmpfs", area, "tmpfs", 0, "size=16m")
-        d = {n: os.path.join(area, n) for n in ("bottom", "top", "upper", "work", "merged")}
-        for p in d.values():
-            os.makedirs(p)
-        os.makedirs(f"{d['bottom']}/etc")
-        os.makedirs(f"{d['bottom']}/data")
-        for path, text in ((f"{d['bottom']}/etc/motd", "from the bottom layer\n"),
-                           (f"{d['bottom']}/data/old", "old data\n"),
-                           (f"{d['top']}/deleted.txt", "from the top layer\n")):
-            with open(path, "w") as f:
-                f.write(text)
-        ex.mount_overlay(ex.overlay_options([d["top"], d["bottom"]], d["upper"], d["work"]), d["merged"])
-        m = d["merged"]
-        with open(f"{m}/etc/motd", "a") as f:          # copy-up
-            f.write("and a line from the container\n")
-        os.unlink(f"{m}/deleted.txt")                   # whiteout
-        os.unlink(f"{m}/data/old")                      # opaque directory
-        os.rmdir(f"{m}/data")
-        os.mkdir(f"{m}/data")
-        os.write(w, b"ok")
-    except Exception as e:
-        os.write(w, f"{type(e).__name__}: {e}".encode())
-        os._exit(1)
-    os.close(w)
-    labkit.wait_forever()
-os.close(w)
-msg = os.read(r, 4096).decode()
-if msg != "ok":
-    sys.exit(msg)
+
+
+def steps():
+    # A mount namespace of our own and a tmpfs for the layers: the upper dir
+    # cannot be on an overlay itself (as /tmp is in the VM lane).
+    syscalls.unshare(syscalls.CLONE_NEWNS)
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    syscalls.mount("tmpfs", area, "tmpfs", 0, "size=16m")
+    d = {n: os.path.join(area, n) for n in ("bottom", "top", "upper", "work", "merged")}
+    for p in d.values():
+        os.makedirs(p)
+    os.makedirs(f"{d['bottom']}/etc")
+    os.makedirs(f"{d['bottom']}/data")
+    for path, text in ((f"{d['bottom']}/etc/motd", "from the bottom layer\n"),
+                       (f"{d['bottom']}/data/old", "old data\n"),
+                       (f"{d['top']}/deleted.txt", "from the top layer\n")):
+        with open(path, "w") as f:
+            f.write(text)
+    ex.mount_overlay(ex.overlay_options([d["top"], d["bottom"]], d["upper"], d["work"]), d["merged"])
+    m = d["merged"]
+    with open(f"{m}/etc/motd", "a") as f:          # copy-up
+        f.write("and a line from the container\n")
+    os.unlink(f"{m}/deleted.txt")                   # whiteout
+    os.unlink(f"{m}/data/old")                      # opaque directory
+    os.rmdir(f"{m}/data")
+    os.mkdir(f"{m}/data")
+
+
+pid = labkit.fork_and_stay(steps)
 labkit.report("09", pid=pid, area=area)
 labkit.wait_forever()

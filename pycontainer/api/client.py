@@ -26,9 +26,11 @@ import os
 import time
 import uuid
 
-from ..errors import ContainerError, NotFound, PyContainerError, decode
+from ..errors import ContainerError, NotFound, PyContainerError
 from . import operations as ops
 from .config import DEFAULT_ROOT, options_from_kwargs
+from .results import ExecResult, SandboxResult, raise_error
+from .streams import DEFAULT_MAX_OUTPUT, REPLY_GRACE, Sink, check_limits, collect
 
 
 def DeviceRequest(*args, **kw):  # noqa: N802 - docker.types.DeviceRequest's name
@@ -46,29 +48,7 @@ def _name(name) -> str:
     return validate_name(str(name))
 
 
-class ExecResult(tuple):
-    """(exit_code, output), as the docker SDK's exec_run returns."""
-
-    def __new__(cls, exit_code, output):
-        return super().__new__(cls, (exit_code, output))
-
-    exit_code = property(lambda self: self[0])
-    output = property(lambda self: self[1])
-
-
-class SandboxResult:
-    """What a sandboxed run produced."""
-
-    __slots__ = ("id", "exit_code", "stdout", "stderr", "oom_killed", "timed_out", "wall_time")
-
-    def __init__(self, **kw):
-        for k in self.__slots__:
-            setattr(self, k, kw.get(k))
-
-    def __repr__(self):
-        return (f"SandboxResult(exit_code={self.exit_code}, oom_killed={self.oom_killed}, "
-                f"timed_out={self.timed_out}, wall_time={self.wall_time:.3f}, "
-                f"stdout={self.stdout[:60]!r}, stderr={self.stderr[:60]!r})")
+DEFAULT_TIMEOUT = 600.0     # seconds for a request that runs no program of the caller's (create)
 
 
 class Container:
@@ -93,7 +73,11 @@ class Container:
         return Runtime(self.client.root)
 
     def start(self) -> None:
-        self._rt().start(self.id)
+        self.reload()
+        if self.attrs["State"].get("RuntimeStatus") == "created":     # its init waits for us
+            self._rt().start(self.id)
+        else:           # docker's start again (a monitor is forked: the helper does it)
+            self.client._request({"op": "start", "root": self.client.root, "id": self.id})
         self.reload()
 
     def kill(self, signal_="SIGKILL") -> None:
@@ -117,17 +101,39 @@ class Container:
         return {"StatusCode": code, "Error": None, "OOMKilled": oom}
 
     def remove(self, force: bool = False, v: bool = False) -> None:
-        self._rt().delete(self.id, force=force)
+        from .. import lifecycle          # also a Created one kept without runtime state
+        lifecycle.remove(self.client.root, self.id, force=force)
 
-    def logs(self, stdout=True, stderr=True, timestamps=False, tail="all", stream=False, follow=False):
+    def logs(self, stdout=True, stderr=True, stream=False, timestamps=False, tail="all", since=None,
+             follow=None, until=None):
+        """docker's logs: bytes, or with ``stream`` a generator of chunks (``follow``, default
+        ``stream``, waits for more until the container exits). ``since``/``until``: datetime or
+        Unix seconds; ``tail``: "all" or a number of lines."""
+        from . import logs as lg
+        if follow is None:
+            follow = stream
+        gen = (d for _s, d in lg.chunks(self.attrs.get("Dir", ""), stdout=stdout, stderr=stderr,
+                                         timestamps=timestamps, tail=tail, since=since, until=until,
+                                         follow=follow))
+        return gen if stream else b"".join(gen)
+
+    def attach(self, stdout=True, stderr=True, stream=False, logs=False, demux=False):
+        """docker's attach (output only): from now (or from the start with ``logs``) until the
+        container exits; a generator with ``stream``, else the bytes once it exited.
+        ``demux``: (stdout, stderr) pairs."""
+        from . import logs as lg
         cdir = self.attrs.get("Dir", "")
-        if stream or follow:
-            return (data for _s, data in ops.follow_logs(self.client.root, self.id, cdir, stdout=stdout,
-                                                     stderr=stderr, timestamps=timestamps, tail=tail))
-        from .. import containerdir
-        chunks, _ = containerdir.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
-                                           tail=None if tail == "all" else tail)
-        return b"".join(d for _s, d in chunks)
+        start = 0 if logs else lg.end(cdir)
+
+        def gen():
+            for s, d in lg.chunks(cdir, stdout=stdout, stderr=stderr, follow=True, offset=start):
+                yield ((d, None) if s == "stdout" else (None, d)) if demux else d
+        if stream:
+            return gen()
+        if demux:
+            parts = list(gen())
+            return (b"".join(o for o, _ in parts if o) or None, b"".join(e for _, e in parts if e) or None)
+        return b"".join(gen())
 
     def stats(self, stream: bool = False) -> dict:
         return self._rt().stats(self.id)
@@ -141,19 +147,90 @@ class Container:
         return self._rt().pids(self.id)
 
     def exec_run(self, cmd, stdout=True, stderr=True, stdin=False, tty=False, privileged=False,
-                 user="", detach=False, environment=None, workdir=None, demux=False) -> ExecResult:
-        """Run ``cmd`` in the container; (exit_code, output) with stdout and stderr as asked."""
+                 user="", detach=False, stream=False, socket=False, environment=None, workdir=None,
+                 demux=False, *, timeout: float | None = None, input: bytes | None = None,  # noqa: A002
+                 max_output: int | None = DEFAULT_MAX_OUTPUT) -> ExecResult:
+        """docker's exec_run: ``(exit_code, output)``; ``output`` is bytes, ``(stdout, stderr)``
+        with ``demux``, a generator of chunks with ``stream`` (exit_code None), a socket with
+        ``socket`` (the program's stdin and its stdout+stderr). ``timeout`` (ours) kills the
+        exec's process tree, not the container; ``input`` (ours) is its stdin. ``tty``: a
+        pseudo-terminal is its stdio (one stream, CRLF line ends, as docker's)."""
         import shlex
+        check_limits(timeout, max_output)
         args = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
         env = [f"{k}={v}" for k, v in environment.items()] if isinstance(environment, dict) \
             else list(environment or ())
         req = {"op": "exec", "root": self.client.root, "id": self.id, "args": args, "env": env,
-               "user": user or None, "workdir": workdir, "privileged": privileged, "detach": detach}
+               "user": user or None, "workdir": workdir, "privileged": privileged, "detach": detach,
+               "timeout": timeout, "tty": bool(tty)}
         if detach:
             self.client._request(req)
             return ExecResult(None, None)
-        reply, out, err = self.client._request(req, capture=True, separate=demux)
-        return ExecResult(reply["exit_code"], (out, err) if demux else out)
+        if socket:
+            return ExecResult(None, self.client._socket(req))
+        separate = bool(demux) and not tty
+        deadline = None if timeout is None else time.monotonic() + timeout + REPLY_GRACE
+        gen = self.client.transport.open(req, separate=separate, stdin=input if stdin or input else None,
+                                         deadline=deadline)
+        if stream:
+            return ExecResult(None, _chunks(gen, demux=separate, stdout=stdout, stderr=stderr))
+        sinks = {1: Sink(max_output if stdout else 0), 2: Sink(max_output if stderr else 0)}
+        reply = raise_error(collect(gen, sinks))
+        out, err = sinks[1].value(), sinks[2].value()
+        return ExecResult(reply["exit_code"], (out or None, err or None) if separate else out,
+                          reply.get("timed_out", False))
+
+    # --- files (docker's put_archive / get_archive; resolved inside the container's root) ---
+
+    def put_archive(self, path: str, data) -> bool:
+        """Extract a tar archive (bytes or an iterable of bytes) into the directory ``path``."""
+        if not isinstance(data, (bytes, bytearray)):
+            data = b"".join(data)
+        req = {"op": "put_archive", "root": self.client.root, "id": self.id, "path": path}
+        self.client._request(req, capture=True, stdin=bytes(data))
+        return True
+
+    def get_archive(self, path: str, chunk_size: int = 2 << 20, encode_stream: bool = False):
+        """``(chunks, stat)``: a tar of ``path`` and docker's stat dict (name, size, mode, mtime,
+        linkTarget)."""
+        req = {"op": "get_archive", "root": self.client.root, "id": self.id, "path": path}
+        reply, out, _err = self.client._request(req, capture=True)
+        return (out[i:i + chunk_size] for i in range(0, len(out), chunk_size)), reply["stat"]
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Write ``data`` to the file ``path`` in the container (its directory must exist)."""
+        import io
+        import tarfile
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(os.path.basename(path))
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+        self.put_archive(os.path.dirname(path) or "/", buf.getvalue())
+
+    def read_file(self, path: str) -> bytes:
+        """The contents of the regular file ``path`` in the container."""
+        import io
+        import tarfile
+        chunks, stat = self.get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.next()
+            if member is None or not member.isfile():
+                raise PyContainerError(f"read_file {path}: not a regular file")
+            return tar.extractfile(member).read()
+
+
+def _chunks(gen, *, demux: bool, stdout=True, stderr=True):
+    """exec_run(stream=True)'s generator: bytes, or (stdout, stderr) pairs with ``demux``."""
+    while True:
+        try:
+            stream, data = next(gen)
+        except StopIteration as stop:
+            raise_error(stop.value)
+            return
+        if (stream == 1 and not stdout) or (stream == 2 and not stderr):
+            continue
+        yield ((data, None) if stream == 1 else (None, data)) if demux else data
 
 
 class ContainerCollection:
@@ -162,14 +239,15 @@ class ContainerCollection:
 
     def create(self, image: str, command=None, **kw) -> Container:
         """A created container (its program waits for ``start()``), with a monitor."""
-        return self._create(image, command, start=False, **kw)
+        return self.make(image, command, start=False, **kw)
 
-    def _create(self, image, command, *, start, **kw):
+    def make(self, image, command=None, *, start, owned=False, **kw):
+        """create (``start=False``) or run -d; ``owned``: the helper removes it when this client goes (pools)."""
         remove = bool(kw.get("auto_remove") or kw.get("remove"))
         cid = _name(kw.get("name"))
         o = options_from_kwargs(image, command, **kw)
         req = {"op": "create", "root": self.client.root, "image_root": self.client.image_root,
-               "id": cid, "options": o, "start": start, "remove": remove}
+               "id": cid, "options": o, "start": start, "remove": remove, "owned": owned}
         self.client._request(req)
         return Container(self.client, cid)
 
@@ -180,7 +258,9 @@ class ContainerCollection:
         Raises ``ContainerError`` (with stderr) when the program exits non-zero.
         """
         if detach:
-            return self._create(image, command, start=True, remove=remove, **kw)
+            return self.make(image, command, start=True, remove=remove, **kw)
+        kw.setdefault("egress", "allow-all")          # docker's run: no policy unless asked
+        kw.setdefault("allow_ptrace", True)
         r = self.sandbox(image, command, timeout=timeout, remove=remove, **kw)
         if r.exit_code != 0:
             raise ContainerError(None if remove else Container(self.client, r.id), r.exit_code,
@@ -188,34 +268,60 @@ class ContainerCollection:
         return (r.stdout if stdout else b"") + (r.stderr if stderr else b"")
 
     def sandbox(self, image: str, command=None, *, timeout: float | None = None, remove: bool = True,
-                input: bytes | None = None, **kw) -> SandboxResult:  # noqa: A002
+                input: bytes | None = None, max_output: int | None = DEFAULT_MAX_OUTPUT,  # noqa: A002
+                on_stdout=None, on_stderr=None, **kw) -> SandboxResult:
         """Run to completion with a timeout that kills the whole cgroup; never raises for the
         program's own failure. Limits: mem_limit, nano_cpus/cpus, cpu_shares, pids_limit;
-        network_mode="none" for no network; ``input`` (bytes) is the program's stdin."""
+        network_mode="none" for no network; ``input`` (bytes) is the program's stdin.
+        Bridged, it reaches no host, private or link-local address unless ``egress_allow=
+        ["CIDR[:PORT]"]`` says so (``egress="allow-all"`` to lift it; network/egress.py).
+        ``storage_opt={"size": "100m"}`` limits its writable layer (ENOSPC past it).
+        ptrace(2) and process_vm_readv/writev are refused (``allow_ptrace=True``: docker's rule).
+
+        ``max_output`` bytes of each stream are kept (default 16 MiB; the rest is read and
+        dropped, ``truncated`` says so); ``on_stdout``/``on_stderr`` get every chunk as it
+        comes. ``timeout`` holds within about 1 s whatever the output (the cgroup is killed at
+        ``timeout``; removing it follows). The sandbox belongs to the caller: an interrupted
+        call (KeyboardInterrupt) or a dead caller (kill -9) kills and removes it."""
+        check_limits(timeout, max_output)
         cid = _name(kw.get("name"))
+        kw.setdefault("egress", "deny-private")       # a bridged sandbox reaches no private address
+        kw.setdefault("allow_ptrace", False)          # nor ptrace (docker's profile allows it)
         o = options_from_kwargs(image, command, **kw)
         req = {"op": "run", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "remove": remove, "timeout": timeout}
         t0 = time.monotonic()
-        reply, out, err = self.client._request(req, capture=True, separate=True, stdin=input)
-        return SandboxResult(id=cid, exit_code=reply["exit_code"], stdout=out, stderr=err,
-                             oom_killed=reply["oom_killed"], timed_out=reply["timed_out"],
-                             wall_time=time.monotonic() - t0)
+        deadline = None if timeout is None else t0 + timeout + REPLY_GRACE
+        sinks = {1: Sink(max_output, on_stdout), 2: Sink(max_output, on_stderr)}
+        reply = raise_error(collect(self.client.transport.open(req, separate=True, stdin=input,
+                                                                deadline=deadline), sinks))
+        return SandboxResult(id=cid, exit_code=reply["exit_code"], stdout=sinks[1].value(),
+                             stderr=sinks[2].value(), oom_killed=reply["oom_killed"],
+                             timed_out=reply["timed_out"], wall_time=time.monotonic() - t0,
+                             stdout_truncated=sinks[1].truncated, stderr_truncated=sinks[2].truncated)
 
     def get(self, container_id: str) -> Container:
         return Container(self.client, ops.resolve_id(self.client.root, container_id))
 
-    def list(self, all: bool = False, filters: dict | None = None) -> list[Container]:  # noqa: A002
+    def list(self, all: bool = False, filters: dict | None = None, limit: int = -1,  # noqa: A002
+             sparse: bool = False, ignore_removed: bool = True) -> list[Container]:
+        """Running containers (every one with ``all``), newest first, matching docker's
+        ``filters``: id, name, label ("k" or "k=v"; several must all match), status, ancestor."""
         from .. import state as st
+        if filters and "status" in filters:
+            all = True                      # noqa: A001 -- as docker: a status filter sees all
+        from ..container import Runtime
+        Runtime(self.client.root).reclaim()      # --rm containers whose runtime died
         out = []
         for cid in st.list_ids(self.client.root):
             try:
                 c = Container(self.client, cid)
             except NotFound:
                 continue
-            if all or c.status in ("running", "paused"):
+            if (all or c.status in ("running", "paused")) and ops.matches(c.attrs, filters or {}):
                 out.append(c)
-        return out
+        out.sort(key=lambda c: c.attrs.get("Created", ""), reverse=True)
+        return out if limit < 0 else out[:limit]
 
 
 class Image:
@@ -276,10 +382,13 @@ class ImageCollection:
 class Client:
     """Entry point: ``Client().containers`` and ``Client().images`` (docker SDK shape)."""
 
-    def __init__(self, root: str = DEFAULT_ROOT, image_root: str | None = None, *, transport=None):
+    def __init__(self, root: str = DEFAULT_ROOT, image_root: str | None = None, *, transport=None,
+                 timeout: float = DEFAULT_TIMEOUT):
         import weakref
+        check_limits(timeout, None)
         self.root = os.path.abspath(root)
         self.image_root = image_root
+        self.timeout = timeout          # for requests that run no program (create, archives)
         if transport is None:
             from .helper import HelperTransport
             transport = HelperTransport()
@@ -303,9 +412,31 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
+    def pool(self, image: str, size: int = 4, **kw):
+        """A warm pool of ``size`` started containers of ``image`` (api/pool.py)."""
+        from .pool import Pool
+        return Pool(self, image, size=size, **kw)
+
     def _request(self, req: dict, **kw) -> tuple[dict, bytes, bytes]:
         """One forking request through the transport; an error reply raised as its class."""
+        kw.setdefault("timeout", self.timeout)
         reply, out, err = self.transport.request(req, **kw)
-        if "error" in reply:
-            raise decode(reply["error"])
-        return reply, out, err
+        return raise_error(reply), out, err
+
+    def _socket(self, req: dict):
+        """``req`` with one end of a socketpair as the program's stdin, stdout and stderr;
+        the other end. A thread waits for the reply (closing it would cancel the request)."""
+        import socket
+        import threading
+        mine, theirs = socket.socketpair()
+        try:
+            sock = self.transport.call(req, (theirs.fileno(),) * 3)
+        finally:
+            theirs.close()
+        def wait_reply():
+            try:
+                sock.recv(1 << 20)
+            finally:
+                sock.close()
+        threading.Thread(target=wait_reply, daemon=True).start()
+        return mine

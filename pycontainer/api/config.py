@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import os
 
-from .. import containerdir
+from .. import containerdir, trace
 from ..errors import PyContainerError
 
 ANN_IMAGE = "org.pycontainer.image"
+ANN_LABELS = "org.pycontainer.labels"           # docker's labels, as JSON
 DEFAULT_ROOT = "/run/pycontainer"
 
 
@@ -48,7 +49,7 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
               "cap_drop": "cap_drop", "privileged": "privileged", "read_only": "read_only",
               "tty": "tty", "stdin_open": "interactive", "cpus": "cpus", "devices": "device",
               "device_requests": "device_requests", "device_cgroup_rules": "device_cgroup_rule",
-              "group_add": "group_add"}
+              "group_add": "group_add", "storage_opt": "storage_opt"}
     for k, v in list(kw.items()):
         if k in rename:
             if v is not None:
@@ -57,10 +58,36 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
     nano = kw.pop("nano_cpus", None)
     if nano:
         o["cpus"] = str(nano / 1e9)
-    for k in ("detach", "remove", "auto_remove", "stdout", "stderr", "labels", "stream"):
+    allow_ptrace = kw.pop("allow_ptrace", None)
+    if allow_ptrace is not None:
+        o["allow_ptrace"] = bool(allow_ptrace)
+    lifetime = kw.pop("lifetime", None)
+    if lifetime is not None:
+        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not lifetime > 0:
+            raise PyContainerError(f"lifetime={lifetime!r}: give a positive number of seconds")
+        o["lifetime"] = lifetime
+    egress = kw.pop("egress", None)
+    if egress is not None:
+        from ..network.egress import POLICIES
+        if egress not in POLICIES:
+            raise PyContainerError(f"egress={egress!r}: use one of {', '.join(POLICIES)}")
+        o["egress"] = egress
+    allow = kw.pop("egress_allow", None)
+    if allow:
+        from ..network.egress import parse_allow
+        parse_allow(allow)                       # a bad entry is a usage error before anything runs
+        o["egress_allow"] = [str(a) for a in allow]
+    labels = kw.pop("labels", None) or {}
+    if labels:
+        o["labels"] = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) \
+            else {str(k): "" for k in labels}
+    for k in ("detach", "remove", "auto_remove", "stdout", "stderr", "stream"):
         kw.pop(k, None)
     if kw:
         raise PyContainerError(f"unsupported option(s): {', '.join(sorted(kw))}")
+    if any(o.get(k) for k in DEVICE_OPTIONS):
+        from ..cdi.registry import spec_dirs        # resolved here, in the caller's environment
+        o["cdi_spec_dirs"] = spec_dirs()
     for k in ("memory", "memory_swap", "cpu_shares", "pids_limit", "blkio_weight", "cpus"):
         if k in o:
             o[k] = str(o[k])
@@ -82,29 +109,42 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     from ..image.store import Store
     from ..state import validate_id
     validate_id(cid)
-    resources = convert.docker_resources(
-        memory=o.get("memory"), memory_swap=o.get("memory_swap"), cpus=o.get("cpus"),
-        cpu_shares=o.get("cpu_shares"), cpuset_cpus=o.get("cpuset_cpus"), pids_limit=o.get("pids_limit"),
-        blkio_weight=o.get("blkio_weight"),
-        device_read_bps=o.get("device_read_bps") or None, device_write_bps=o.get("device_write_bps") or None,
-        device_read_iops=o.get("device_read_iops") or None,
-        device_write_iops=o.get("device_write_iops") or None)
-    mounts = [volume(v) for v in o.get("volumes", ())]
-    caps = capabilities(o.get("cap_add", ()), o.get("cap_drop", ()), o.get("privileged"))
+    with trace.step("docker options -> linux.resources", "--memory/--cpus/--pids-limit/..."):
+        resources = convert.docker_resources(
+            memory=o.get("memory"), memory_swap=o.get("memory_swap"), cpus=o.get("cpus"),
+            cpu_shares=o.get("cpu_shares"), cpuset_cpus=o.get("cpuset_cpus"), pids_limit=o.get("pids_limit"),
+            blkio_weight=o.get("blkio_weight"),
+            device_read_bps=o.get("device_read_bps") or None, device_write_bps=o.get("device_write_bps") or None,
+            device_read_iops=o.get("device_read_iops") or None,
+            device_write_iops=o.get("device_write_iops") or None)
+    with trace.step("docker options -> mounts, capabilities", "-v/--cap-add/--cap-drop/--privileged",
+                    volumes=list(o.get("volumes", ()))):
+        mounts = [volume(v) for v in o.get("volumes", ())]
+        caps = capabilities(o.get("cap_add", ()), o.get("cap_drop", ()), o.get("privileged"))
     hostname = o.get("hostname") or cid[:12]
-    net = network_request(o.get("network"), o.get("publish", ()), hostname)
+    with trace.step("docker options -> network request", "--network/-p/--hostname",
+                    network=o.get("network") or "bridge", publish=list(o.get("publish", ()))):
+        net = network_request(o.get("network"), o.get("publish", ()), hostname)
     devplan = None
     if any(o.get(k) for k in DEVICE_OPTIONS):          # --device/--gpus/CDI: pycontainer/cdi
         from ..cdi import requests as devreq
-        devplan = devreq.plan(o)                       # resolved before the image is touched
+        with trace.step("resolve devices", "--device/--gpus"):
+            devplan = devreq.plan(o)                   # resolved before the image is touched
     store = Store(image_root)
     cdir = containerdir.path(cid)
     img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=os.path.dirname(cdir),
                                    pull=pull)
     try:
-        proc = runconfig.process(img.config, layers=img.layers, command=o.get("command") or None,
-                                 entrypoint=o.get("entrypoint"), env=list(o.get("env", ())),
-                                 workdir=o.get("workdir"), user=o.get("user"))
+        size = storage_size(o.get("storage_opt"))
+        if size:
+            plan.limit_size(cdir, size)
+        with trace.step("image config -> process", "IMAGE [COMMAND] -e -w -u --entrypoint",
+                        image=img.name):
+            proc = runconfig.process(img.config, layers=img.layers, command=o.get("command") or None,
+                                     entrypoint=o.get("entrypoint"), env=list(o.get("env", ())),
+                                     workdir=o.get("workdir"), user=o.get("user"),
+                                     hostname=hostname, tty=bool(o.get("tty")))
+        runconfig.make_workdir(img.layers, plan.upper, proc["cwd"])       # docker creates -w
         os.mkdir(os.path.join(cdir, "rootfs"), 0o755)
         cfg = spec_mod.default_spec(proc["args"], terminal=bool(o.get("tty")))
         cfg["process"].update({k: v for k, v in proc.items() if k != "args"})
@@ -119,17 +159,34 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             cfg["linux"].pop("readonlyPaths", None)
             cfg["process"]["noNewPrivileges"] = False
         from ..security import seccomp_profile      # docker's default profile (issue #7)
-        seccomp_profile.apply_docker_options(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
+        with trace.step("docker seccomp profile -> linux.seccomp", "--security-opt seccomp=/--privileged"):
+            seccomp_profile.apply_docker_options(cfg, o.get("security_opt", ()),
+                                                 privileged=bool(o.get("privileged")))
+        if o.get("allow_ptrace") is False:
+            deny_syscalls(cfg, NO_PTRACE)
         if resources:
             cfg["linux"]["resources"].update(resources)
         if devplan:
             devreq.apply(cfg, devplan)
-        cfg["annotations"] = {containerdir.ANN_DIR: cdir, ANN_IMAGE: img.name}
+        from ..image.overlay import ANNOTATION as ANN_OVERLAY   # start/inspect, files of a stopped one
+        cfg["annotations"] = {containerdir.ANN_DIR: cdir, ANN_IMAGE: img.name,
+                              ANN_OVERLAY: plan.to_json(),
+                              "org.pycontainer.options": json.dumps(
+                                  {k: v for k, v in o.items() if k != "console_size"})}
+        labels = dict(o.get("labels") or {})          # the SDK's labels= and the porcelain's --label
+        labels.update(kv.split("=", 1) if "=" in kv else (kv, "") for kv in o.get("label") or ())
+        if labels:
+            cfg["annotations"][ANN_LABELS] = json.dumps(labels)
         if net is not None:
             cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
+        from .. import run_flags                     # docker run's --tmpfs, --ulimit, --dns, ...
+        with trace.step("docker run flags -> config", "--tmpfs/--ulimit/--dns/--add-host/..."):
+            run_flags.to_spec(cfg, o, img)
         if net is not None and net.get("mode") == "host":
             cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
-        with open(os.path.join(cdir, containerdir.CONFIG), "w") as f:
+        with trace.step("write config.json", "(every option: the hand-off to the OCI runtime)",
+                        file=os.path.join(cdir, containerdir.CONFIG)), \
+                open(os.path.join(cdir, containerdir.CONFIG), "w") as f:
             json.dump(cfg, f, indent=1)
         if root:                       # whose container this is (gc of another root skips it)
             with open(os.path.join(cdir, containerdir.ROOT), "w") as f:
@@ -138,6 +195,40 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         containerdir.remove(cid)
         raise
     return cdir, plan
+
+
+NO_PTRACE = ("ptrace", "process_vm_readv", "process_vm_writev")
+
+
+def deny_syscalls(cfg: dict, names) -> None:
+    """Take ``names`` out of the seccomp profile's allow rules, so the profile's default action
+    (EPERM in docker's) refuses them: a sandbox (``allow_ptrace=False``) cannot ptrace even its
+    own processes, which docker's profile allows on kernels >= 4.8."""
+    sec = (cfg.get("linux") or {}).get("seccomp")
+    if not sec:
+        return
+    rules = []
+    for rule in sec.get("syscalls", []):
+        if rule.get("action") == "SCMP_ACT_ALLOW":
+            rule = dict(rule, names=[n for n in rule.get("names", []) if n not in names])
+            if not rule["names"]:
+                continue
+        rules.append(rule)
+    sec["syscalls"] = rules
+
+
+def storage_size(opts) -> int:
+    """docker's ``storage_opt={"size": "100m"}`` -> bytes (0: no limit)."""
+    if not opts:
+        return 0
+    from ..cgroups.convert import parse_size
+    unknown = set(opts) - {"size"}
+    if unknown:
+        raise PyContainerError(f"storage_opt {', '.join(sorted(unknown))}: only size is supported")
+    size = parse_size(opts["size"], "storage_opt size")
+    if size < 1 << 20:
+        raise PyContainerError(f"storage_opt size={opts['size']!r}: give at least 1m")
+    return size
 
 
 def volume(v: str) -> dict:

@@ -15,10 +15,14 @@ message (JSON)                        fds (SCM_RIGHTS)
 
 The helper, single-threaded and with the runtime already imported (the
 ``PRELOAD`` list), forks a worker per request: no interpreter start per
-container. The worker makes the fds its stdio, runs the operation
+container ("start" starts a stopped one again). The worker makes the fds its stdio, runs the operation
 (api/operations.py) and writes one JSON reply on the reply socket: the
 operation's result, or ``{"error": errors.encode(exc)}``. An empty
-control message (the client closed) ends the helper.
+control message or end of file (the client closed or died) ends the helper,
+after it force-deleted the client's owned containers (a pool's); a worker
+whose reply socket closes (the caller gave up, was interrupted, died)
+cancels its request: a sandbox is killed and removed, an exec's process tree
+killed.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from ..errors import PyContainerError, encode
-from .operations import op_create, op_exec, op_run
+from .execs import op_exec_timed
+from .operations import op_create, op_run
+from .streams import DIED
 
 
 PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer.process.init",
@@ -47,7 +54,9 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
            "pycontainer.image.blobs", "pycontainer.network.files", "pycontainer.network.ipam",
            "pycontainer.network.nat", "pycontainer.network.netns", "pycontainer.security.seccomp",
            "pycontainer.security.libseccomp", "pycontainer.security.seccomp_profile", "shutil",
-           "subprocess", "tempfile", "hashlib", "random", "locale", "bz2", "lzma", "bisect")
+           "subprocess", "tempfile", "hashlib", "random", "locale", "bz2", "lzma", "bisect",
+           "pycontainer.network.egress", "pycontainer.api.archive", "pycontainer.api.execs", "tarfile",
+           "fcntl")
 
 
 # ``python -I -m pycontainer.api --serve FD``, but of this very copy of pycontainer: -I keeps
@@ -56,9 +65,6 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVE = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from pycontainer.api.helper import serve; serve(int(sys.argv[2]))")
-
-
-DIED = {"error": {"kind": "PyContainerError", "msg": "the pycontainer helper died before it answered"}}
 
 
 class Helper:
@@ -126,7 +132,7 @@ class Helper:
 
 
 class HelperTransport:
-    """Requests go to the helper; the program's output comes back on pipes."""
+    """Requests go to the helper; the program's output comes back on pipes (api/streams.py)."""
 
     def __init__(self):
         self.helper = Helper()
@@ -135,22 +141,27 @@ class HelperTransport:
         self.helper.close()
 
     def request(self, req: dict, *, capture: bool = False, separate: bool = True,
-                stdin: bytes | None = None) -> tuple[dict, bytes, bytes]:
+                stdin: bytes | None = None, timeout: float | None = None) -> tuple[dict, bytes, bytes]:
         """-> (reply, stdout, stderr); without ``capture`` the program's stdio is /dev/null."""
         if not capture:
-            return recv_reply(self.helper.call(req)), b"", b""
-        return self._collect(req, separate=separate, stdin_data=stdin)
+            return recv_reply(self.helper.call(req), timeout), b"", b""
+        from .streams import Sink, collect
+        sinks = {1: Sink(None), 2: Sink(None)}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reply = collect(self.open(req, separate=separate, stdin=stdin, deadline=deadline), sinks)
+        return reply, sinks[1].value(), sinks[2].value()
 
-    def _collect(self, req, *, separate: bool, stdin_data: bytes | None = None):
-        """Send ``req`` with pipes for stdout/stderr (and stdin); read both and the reply."""
-        import selectors
+    def open(self, req: dict, *, separate: bool = True, stdin: bytes | None = None,
+             deadline: float | None = None):
+        """Send ``req`` with pipes for stdout/stderr (and stdin): ``streams.exchange``'s generator."""
+        from .streams import exchange
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         if separate:
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
         else:
             err_r, err_w = -1, out_w
         in_r = in_w = -1
-        if stdin_data is not None:
+        if stdin is not None:
             in_r, in_w = os.pipe2(os.O_CLOEXEC)
         try:
             sock = self.helper.call(req, (None if in_r < 0 else in_r, out_w, err_w))
@@ -158,63 +169,14 @@ class HelperTransport:
             for fd in {out_r, out_w, err_r, err_w, in_r, in_w} - {-1}:
                 os.close(fd)
             raise
-        os.close(out_w)
-        if separate:
-            os.close(err_w)
-        if in_r >= 0:
-            os.close(in_r)
-            os.set_blocking(in_w, False)
-        pending = memoryview(stdin_data or b"")
-        bufs = {out_r: [], err_r: []}
-        reply_data = None
-        sel = selectors.DefaultSelector()
-        try:
-            sel.register(out_r, selectors.EVENT_READ)
-            if separate:
-                sel.register(err_r, selectors.EVENT_READ)
-            sel.register(sock, selectors.EVENT_READ)
-            if in_w >= 0:
-                if pending:
-                    sel.register(in_w, selectors.EVENT_WRITE)
-                else:
-                    os.close(in_w)
-                    in_w = -1
-            open_fds = {out_r} | ({err_r} if separate else set())
-            while open_fds or reply_data is None:
-                for key, _ in sel.select():
-                    if key.fd == in_w:
-                        try:
-                            pending = pending[os.write(in_w, pending[:65536]):]
-                        except BlockingIOError:
-                            continue
-                        except OSError:          # the program closed its stdin
-                            pending = pending[:0]
-                        if not pending:
-                            sel.unregister(in_w)
-                            os.close(in_w)
-                            in_w = -1
-                        continue
-                    if key.fileobj is sock:
-                        reply_data = sock.recv(1 << 20) or b""
-                        sel.unregister(sock)
-                        if not reply_data:
-                            reply_data = json.dumps(DIED).encode()
-                        continue
-                    data = os.read(key.fd, 65536)
-                    if data:
-                        bufs[key.fd].append(data)
-                    else:
-                        sel.unregister(key.fd)
-                        open_fds.discard(key.fd)
-        finally:
-            sel.close()
-            sock.close()
-            if in_w >= 0:
-                os.close(in_w)
-            os.close(out_r)
-            if separate:
-                os.close(err_r)
-        return json.loads(reply_data), b"".join(bufs[out_r]), b"".join(bufs.get(err_r, []))
+        for fd in {out_w, err_w, in_r} - {-1}:
+            os.close(fd)
+        fds = {out_r: 1} if not separate else {out_r: 1, err_r: 2}
+        return exchange(sock, fds, stdin_fd=in_w, stdin_data=stdin, deadline=deadline)
+
+    def call(self, req: dict, stdio=(None, None, None)):
+        """The raw call: ``req`` with these fds as the program's stdio; the reply socket."""
+        return self.helper.call(req, stdio)
 
 
 def recv_reply(sock, timeout=None) -> dict:
@@ -222,6 +184,10 @@ def recv_reply(sock, timeout=None) -> dict:
     sock.settimeout(timeout)
     try:
         data = sock.recv(1 << 20)
+    except TimeoutError:
+        from .streams import Timeout
+        raise Timeout(f"the pycontainer helper did not answer within {timeout}s "
+                      "(the request was abandoned)") from None
     finally:
         sock.close()
     if not data:
@@ -230,7 +196,13 @@ def recv_reply(sock, timeout=None) -> dict:
 
 
 def serve(ctl_fd: int) -> None:
-    """The helper's loop: one message = one request; fork a worker for it."""
+    """The helper's loop: one message = one request; fork a worker for it.
+
+    Containers created with ``"owned": true`` (a pool's) belong to the client:
+    when it goes away (end of file on the control socket: close(), exit,
+    kill -9) the helper force-deletes those still there, then exits. A
+    sandbox's worker cancels its own run when its reply socket closes.
+    """
     import importlib
     import socket
     for m in PRELOAD:
@@ -242,6 +214,7 @@ def serve(ctl_fd: int) -> None:
     os.set_inheritable(ctl_fd, False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, lambda _n, _f: reap_workers())   # no zombie workers
+    owned: set[tuple[str, str]] = set()
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 20, 8)
@@ -253,6 +226,10 @@ def serve(ctl_fd: int) -> None:
         for fd in fds:
             os.set_inheritable(fd, False)
         req = json.loads(msg)
+        if req.get("op") == "create" and req.get("owned"):
+            owned.add((req["root"], req["id"]))
+            if len(owned) > 64:
+                owned = {(r, i) for r, i in owned if os.path.isdir(os.path.join(r, i))}
         if "pyroute2" not in sys.modules and req.get("op") in ("run", "create") and \
                 (req.get("options") or {}).get("network", "bridge") not in ("none", "host"):
             # The first bridge container pays pyroute2's import (~150 ms) here, once:
@@ -272,7 +249,19 @@ def serve(ctl_fd: int) -> None:
                 os._exit(code)
         for fd in fds:
             os.close(fd)
+    release(owned)
     reap_workers()
+
+
+def release(owned) -> None:
+    """Force-delete the client's containers that are still there (its pools' spares)."""
+    from ..container import Runtime
+    for root, cid in owned:
+        if os.path.isdir(os.path.join(root, cid)):
+            try:
+                Runtime(root).delete(cid, force=True)
+            except Exception:  # noqa: BLE001 -- best effort: the next one still goes
+                pass
 
 
 def reap_workers():
@@ -292,24 +281,44 @@ def worker(req: dict, fds: list[int]) -> int:
         os.dup2(fd, i)
         os.close(fd)
     op = req.pop("op")
-    root = req.pop("root")
+    root = req.pop("root", None)
     image_root = req.pop("image_root", None)
     try:
         if op == "run":
             res = op_run(root, req["id"], req["options"], remove=req["remove"], timeout=req.get("timeout"),
-                         image_root=image_root)
+                         image_root=image_root, cancel_fd=reply_fd)
         elif op == "create":
             res = op_create(root, req["id"], req["options"], start=req["start"], remove=req["remove"],
                             image_root=image_root)
+        elif op == "start":                  # docker's start of a stopped container
+            from .. import lifecycle
+            res = {"pid": lifecycle.start(root, req["id"])}
         elif op == "exec":
-            res = {"exit_code": op_exec(root, req["id"], req["args"], env=req.get("env", ()),
-                                        user=req.get("user"), workdir=req.get("workdir"),
-                                        privileged=req.get("privileged", False),
-                                        detach=req.get("detach", False))}
+            res = op_exec_timed(root, req["id"], req["args"], env=req.get("env", ()),
+                                user=req.get("user"), workdir=req.get("workdir"),
+                                privileged=req.get("privileged", False),
+                                detach=req.get("detach", False), timeout=req.get("timeout"),
+                                cancel_fd=reply_fd, oom=req.get("oom", False), tty=req.get("tty", False))
+        elif op in ("put_archive", "get_archive"):
+            from . import archive
+            res = getattr(archive, op)(root, req["id"], req["path"])
+        elif op == "ping":
+            import pycontainer
+            res = {"pid": os.getppid(), "package": os.path.dirname(pycontainer.__file__)}
         else:
             raise PyContainerError(f"unknown operation {op!r}")
         out = json.dumps(res)
         code = 0
+    except PyContainerError as exc:
+        from .. import exitcodes
+        if op == "create" and not req.get("start") and exitcodes.is_exec_error(exc):
+            out, code = json.dumps({"id": req["id"], "pid": 0}), 0    # docker: start() fails
+        elif op not in ("run", "exec") or not exitcodes.is_exec_error(exc):
+            out, code = json.dumps({"error": encode(exc)}), 1
+        else:       # docker: (126|127, message); sandbox: exit_code with the message on stderr
+            os.write(2, f"{exc}\n".encode())
+            out, code = json.dumps({"id": req.get("id"), "exit_code": exitcodes.for_error(exc),
+                                    "oom_killed": False, "timed_out": False, "wall": 0.0}), 0
     except BaseException as exc:  # noqa: BLE001
         out = json.dumps({"error": encode(exc)})
         code = 1
@@ -318,5 +327,8 @@ def worker(req: dict, fds: list[int]) -> int:
             os.dup2(os.open(os.devnull, os.O_RDWR), i)
         except OSError:
             pass
-    os.write(reply_fd, out.encode())
+    try:
+        os.write(reply_fd, out.encode())
+    except OSError:                  # the caller is gone
+        pass
     return code

@@ -21,43 +21,98 @@ import time
 
 from .. import containerdir as cd
 from ..errors import ContainerNotFound, PyContainerError
-from .config import ANN_IMAGE, build
+from .config import ANN_LABELS, build
 
 
 def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False,
               image_root=None) -> dict:
     """Build and create under a monitor (``run -d``, ``containers.create``); -> {id, pid}."""
-    from .. import detach
+    from .. import detach, lifecycle
     from ..container import Runtime
-    cdir, plan = build(cid, o, image_root=image_root, root=root)
+    cdir, plan = build(cid, dict(o, remove=remove), image_root=image_root, root=root)
     rt = Runtime(root)
     try:
+        on_delete = cd.delete_plan() + egress_policy(cid, o)
         pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(o.get("tty")), start=start, remove=remove,
                            interactive=bool(o.get("interactive")), overlay=plan,
-                           on_delete=cd.delete_plan())
-    except BaseException:
-        if not os.path.isdir(os.path.join(root, cid)):
-            cd.remove(cid)
+                           on_delete=on_delete)
+    except BaseException as exc:
+        egress_undo(cid, o)
+        lifecycle.failed(root, cid, exc, remove=remove)     # docker keeps a Created one (126/127)
         raise
+    if o.get("lifetime"):
+        expire_after(root, cid, float(o["lifetime"]))
     return {"id": cid, "pid": pid}
 
 
+def expire_after(root: str, cid: str, lifetime: float) -> None:
+    """``lifetime=``: a small process of its own (double fork, new session: it outlives the
+    caller, as the container does) kills the container's cgroup and removes it ``lifetime``
+    seconds from now, unless it is gone by then. Call from a single-threaded process."""
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, 1 << 16)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        time.sleep(lifetime)
+        if os.path.isdir(os.path.join(root, cid)):
+            from ..container import Runtime
+            try:
+                Runtime(root).delete(cid, force=True)
+            except PyContainerError:
+                pass
+    finally:
+        os._exit(0)
+
+
+def egress_policy(cid: str, o: dict) -> list[dict]:
+    """Install the egress policy of a bridged container (network/egress.py); its delete-plan step."""
+    if o.get("network") not in (None, "bridge") or \
+            (o.get("egress", "allow-all") == "allow-all" and not o.get("egress_allow")):
+        return []
+    from ..network import egress
+    from ..network.bridge import veth_name
+    egress.apply(cid, veth_name(cid), o.get("egress_allow") or (), egress.resolvers(o.get("dns")))
+    return [{"call": "pycontainer.network.egress:remove"}]
+
+
+def egress_undo(cid: str, o: dict) -> None:
+    if o.get("network") in (None, "bridge") and \
+            (o.get("egress", "allow-all") != "allow-all" or o.get("egress_allow")):
+        from ..network import egress
+        from ..network.bridge import veth_name
+        egress.remove_chain(cid, veth_name(cid))
+
+
 def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None = None,
-           image_root=None, forward_signals: bool = False, pull: str = "missing") -> dict:
+           image_root=None, forward_signals: bool = False, pull: str = "missing",
+           cancel_fd: int | None = None) -> dict:
     """Build, run in the foreground on our stdio, wait; -> {exit_code, oom_killed, timed_out, wall}.
 
     ``timeout`` (seconds from start) kills every process of the container's
     cgroup. The exit status is also written to the container's exit.json,
-    so a kept container reports it later.
+    so a kept container reports it later. ``cancel_fd`` (the API's reply
+    socket) readable or closed means the caller is gone: the cgroup is killed
+    and the container removed, whatever ``remove`` says (it was the caller's).
     """
+    from .. import lifecycle
     from ..container import Runtime
-    cdir, plan = build(cid, o, image_root=image_root, pull=pull, root=root)
+    cdir, plan = build(cid, dict(o, remove=remove), image_root=image_root, pull=pull, root=root)
     rt = Runtime(root)
     try:
-        record = rt.create(cid, cdir, overlay=plan, on_delete=cd.delete_plan())
-    except BaseException:
-        if not os.path.isdir(os.path.join(root, cid)):
-            cd.remove(cid)
+        on_delete = cd.delete_plan() + egress_policy(cid, o)
+        record = rt.create(cid, cdir, overlay=plan, on_delete=on_delete, autoremove=remove)
+    except BaseException as exc:
+        egress_undo(cid, o)
+        lifecycle.failed(root, cid, exc, remove=remove)     # docker keeps a Created one (126/127)
         raise
     timed_out = False
     try:
@@ -76,9 +131,11 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
         try:
             import select
             left = None if timeout is None else timeout - (time.monotonic() - t0)
-            r, _, _ = select.select([pidfd], [], [], None if left is None else max(0.0, left))
-            if not r:
-                timed_out = True
+            watch = [pidfd] if cancel_fd is None else [pidfd, cancel_fd]
+            r, _, _ = select.select(watch, [], [], None if left is None else max(0.0, left))
+            if pidfd not in r:
+                timed_out = not r
+                remove = remove or bool(r)
                 rt.cgroup_of(record).kill_all(signal.SIGKILL)
         finally:
             os.close(pidfd)
@@ -89,11 +146,13 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
         wall = time.monotonic() - t0
         oom = cd.oom_kills(files) > oom_before
         cd.write_exit(os.path.join(cdir, cd.EXIT), code, oom)
-    except BaseException:
-        rt.delete(cid, force=True)
+    except BaseException as exc:
+        lifecycle.failed(root, cid, exc, remove=remove)
         raise
     if remove:
         rt.delete(cid, force=True)
+    else:
+        lifecycle.release_network(root, cid)        # docker: a stopped container holds no IP/ports
     return {"id": cid, "exit_code": code, "oom_killed": oom, "timed_out": timed_out, "wall": wall}
 
 
@@ -115,36 +174,103 @@ def op_exec(root: str, cid: str, args, *, env=(), user=None, workdir=None, tty=F
 
 def inspect(root: str, cid: str) -> dict:
     """docker-inspect-shaped record of a container, from its state and its directory."""
-    from ..container import Runtime
-    state = Runtime(root).state(cid)
-    ann = state.get("annotations") or {}
-    cdir = ann.get(cd.ANN_DIR) or ""
+    from .. import inspect as insp
+    rec = insp.record(root, cid)
+    ann = {}
     try:
-        with open(os.path.join(cdir, "config.json")) as f:
-            proc = json.load(f).get("process", {})
+        from ..container import Runtime
+        ann = Runtime(root).state(cid).get("annotations") or {}
+    except PyContainerError:
+        pass
+    try:                          # the API's labels= (docker SDK), beside the porcelain's --label
+        rec["Config"]["Labels"] = {**rec["Config"].get("Labels", {}),
+                                   **json.loads(ann.get(ANN_LABELS) or "{}")}
+    except ValueError:
+        pass
+    try:
+        with open(os.path.join(rec.get("Dir") or "", cd.CONFIG)) as f:
+            cfg = json.load(f)
     except (OSError, ValueError):
-        proc = {}
-    ex = cd.read_exit(cdir) if cdir else None
-    status = {"creating": "created", "stopped": "exited"}.get(state["status"], state["status"])
-    return {
-        "Id": cid, "Name": cid, "Created": state.get("created", ""),
-        "Path": (proc.get("args") or [""])[0], "Args": (proc.get("args") or [])[1:],
-        "State": {"Status": status, "Running": status == "running", "Paused": status == "paused",
-                  "Pid": state.get("pid", 0), "ExitCode": (ex or {}).get("exit_code", 0 if not ex and status != "exited" else -1),
-                  "OOMKilled": bool((ex or {}).get("oom_killed")),
-                  "FinishedAt": (ex or {}).get("finished_at", "")},
-        "Config": {"Image": ann.get(ANN_IMAGE, ""), "Cmd": proc.get("args", []),
-                   "Tty": bool(proc.get("terminal")), "Env": proc.get("env", [])},
-        "Dir": cdir, "Bundle": state.get("bundle", ""),
-    }
+        cfg = {}
+    for k, v in host_config(cfg, ann).items():       # the SDK's limits the porcelain does not show
+        rec["HostConfig"].setdefault(k, v)
+    return rec
+
+
+def _user_of(proc: dict) -> str:
+    u = proc.get("user") or {}
+    return f"{u.get('uid', 0)}:{u.get('gid', 0)}"
+
+
+def host_config(cfg: dict, ann: dict) -> dict:
+    """docker's HostConfig, from what config.json says."""
+    res = (cfg.get("linux") or {}).get("resources") or {}
+    mem, cpu, pids = res.get("memory") or {}, res.get("cpu") or {}, res.get("pids") or {}
+    nano = int(cpu["quota"] * 1e9 / cpu["period"]) if cpu.get("quota", 0) > 0 and cpu.get("period") else 0
+    try:
+        mode = json.loads(ann.get("org.pycontainer.network") or "{}").get("mode", "none")
+    except ValueError:
+        mode = ""
+    if isinstance(mode, list):                       # [kind, ref]: container:ID
+        mode = mode[0] if mode[1] is None else f"{mode[0]}:{mode[1]}"
+    caps = (cfg.get("process") or {}).get("capabilities", {}).get("bounding", [])
+    return {"Memory": mem.get("limit", 0), "MemorySwap": mem.get("swap", 0), "NanoCpus": nano,
+            "CpuShares": cpu.get("shares", 0), "CpusetCpus": cpu.get("cpus", ""),
+            "PidsLimit": pids.get("limit", 0), "NetworkMode": mode or "none",
+            "ReadonlyRootfs": bool((cfg.get("root") or {}).get("readonly")), "CapAdd": None,
+            "Binds": [f"{m['source']}:{m['destination']}" for m in cfg.get("mounts", ())
+                      if m.get("type") == "bind" and m.get("source", "").startswith("/")
+                      and not m["destination"].startswith(("/etc/", "/dev"))],
+            "Capabilities": caps}
+
+
+def network_settings(saved: dict) -> dict:
+    """docker's NetworkSettings from the network state the runtime saved (bridge: ip, gateway)."""
+    ip, gw = saved.get("ip", ""), saved.get("gateway", "")
+    nets = {}
+    if ip:
+        nets[saved.get("network", "bridge")] = {"IPAddress": ip, "Gateway": gw,
+                                                "IPPrefixLen": saved.get("prefixlen", 0)}
+    return {"IPAddress": ip, "Gateway": gw, "IPPrefixLen": saved.get("prefixlen", 0),
+            "Networks": nets, "Ports": {}, "SandboxKey": saved.get("host_ifname", "")}
+
+
+def matches(attrs: dict, filters: dict) -> bool:
+    """docker's container filters: id, name, label ("k" / "k=v"), status, ancestor."""
+    for key, want in filters.items():
+        values = [want] if isinstance(want, (str, bool)) else list(want)
+        if key == "label":
+            labels = attrs["Config"].get("Labels") or {}
+            for v in values:                  # all must match
+                k, eq, val = v.partition("=")
+                if k not in labels or (eq and labels[k] != val):
+                    return False
+        elif key == "id":
+            if not any(attrs["Id"].startswith(v) for v in values):
+                return False
+        elif key == "name":
+            if not any(v in attrs["Name"] for v in values):
+                return False
+        elif key == "status":
+            if attrs["State"]["Status"] not in values:
+                return False
+        elif key == "ancestor":
+            if attrs["Config"]["Image"] not in values:
+                return False
+        else:
+            raise PyContainerError(f"filter {key!r}: supported are id, name, label, status, ancestor")
+    return True
 
 
 def resolve_id(root: str, ref: str) -> str:
     """A full ID, a name (IDs are names here) or a unique ID prefix -> the ID."""
-    from .. import state as st
-    ids = st.list_ids(root)
+    from .. import inspect as insp
+    ids = insp.list_ids(root)
     if ref in ids:
         return ref
+    named = insp.find_name(root, ref)          # a name given by `rename`
+    if named:
+        return named
     matches = [i for i in ids if i.startswith(ref)] if ref else []
     if len(matches) == 1:
         return matches[0]
@@ -155,8 +281,8 @@ def resolve_id(root: str, ref: str) -> str:
 
 # --- stop / wait / logs -f ---------------------------------------------------------------
 
-def stop(root: str, cid: str, timeout: float = 10) -> None:
-    """docker stop: SIGTERM to the init; after ``timeout`` SIGKILL to the whole cgroup."""
+def stop(root: str, cid: str, timeout: float = 10, sig: int = signal.SIGTERM) -> None:
+    """docker stop: ``sig`` (SIGTERM) to the init; after ``timeout`` SIGKILL to the cgroup."""
     from ..container import Runtime
     rt = Runtime(root)
     record = rt.record(cid)
@@ -164,7 +290,7 @@ def stop(root: str, cid: str, timeout: float = 10) -> None:
         return
     cdir = cd.of(record)
     try:
-        rt.kill(cid, signal.SIGTERM)
+        rt.kill(cid, sig)
     except PyContainerError:
         pass
     if _wait_stopped(rt, cid, cdir, timeout):

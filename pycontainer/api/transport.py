@@ -35,7 +35,7 @@ class MockTransport:
         self.closed = False
 
     def request(self, req: dict, *, capture: bool = False, separate: bool = True,
-                stdin: bytes | None = None) -> tuple[dict, bytes, bytes]:
+                stdin: bytes | None = None, timeout: float | None = None) -> tuple[dict, bytes, bytes]:
         req = json.loads(json.dumps(req))             # what goes over the wire: JSON only
         self.requests.append(req)
         try:
@@ -46,6 +46,18 @@ class MockTransport:
         if not capture:
             return reply, b"", b""
         return reply, (out + err if not separate else out), (err if separate else b"")
+
+    def open(self, req: dict, *, separate: bool = True, stdin: bytes | None = None, deadline=None):
+        """As HelperTransport.open: a generator of (stream, bytes) that returns the reply."""
+        reply, out, err = self.request(req, capture=True, separate=separate, stdin=stdin)
+        if out:
+            yield 1, out
+        if err:
+            yield 2, err
+        return reply
+
+    def call(self, req: dict, stdio=(None, None, None)):
+        raise NotImplementedError("MockTransport has no sockets (exec_run(socket=True))")
 
     def close(self) -> None:
         self.closed = True

@@ -52,7 +52,9 @@ def _pairs(values, flag: str) -> dict:
 @click.option("--network", default="bridge", show_default=True,
               type=click.Choice(["none", "bridge", "host"]), help="Network of RUN steps.")
 @click.option("--label", "labels", multiple=True, help="KEY=VALUE label on the image.")
-@click.option("--progress", type=click.Choice(["auto", "plain", "tty"]), default="auto")
+@click.option("--progress", type=click.Choice(["auto", "plain", "tty"]), default="auto",
+              help="tty: one line per step, redrawn in place with its output's tail "
+              "(a terminal only); plain: every line. auto: tty on a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
 @click.option("--iidfile", default=None, help="Write the image ID to this file.")
 @_root
@@ -73,7 +75,7 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
     opts = executor.Options(context=context, file=file, tags=list(tags),
                             build_args=_pairs(build_args, "--build-arg"), target=target,
                             no_cache=no_cache, pull=pull, network=network,
-                            labels=_pairs(labels, "--label"), quiet=quiet,
+                            labels=_pairs(labels, "--label"), quiet=quiet, progress=progress,
                             root=_state_root(ctx), image_root=image_root)
     img = executor.build(opts)
     if iidfile:

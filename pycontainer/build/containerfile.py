@@ -177,11 +177,23 @@ def words(text: str, env: dict, escape: str = "\\") -> list[str]:
 
 def expand_vars(text: str, env: dict, escape: str = "\\") -> str:
     """Variables only (a heredoc body): quotes stay; ``\\$`` is a literal ``$``."""
-    out, i = [], 0
-    while i < len(text):
+    out: list[str] = []
+    _expand(text, 0, env, escape, "$", out)
+    return "".join(out)
+
+
+def _expand(text: str, i: int, env: dict, escape: str, escapable, out: list[str],
+            end: str | None = None) -> int:
+    """Append ``text[i:]`` to ``out`` with variables expanded and ``escape`` + a character
+    of ``escapable`` taken as that character, up to ``end`` (consumed; None: the end of
+    ``text``); -> the index after it."""
+    n = len(text)
+    while i < n:
         c = text[i]
-        if c == escape and text[i + 1:i + 2] == "$":
-            out.append("$")
+        if c == end:
+            return i + 1
+        if c == escape and i + 1 < n and text[i + 1] in escapable:
+            out.append(text[i + 1])
             i += 2
         elif c == "$":
             v, i = _var(text, i, env, escape)
@@ -189,7 +201,10 @@ def expand_vars(text: str, env: dict, escape: str = "\\") -> str:
         else:
             out.append(c)
             i += 1
-    return "".join(out)
+    if end is not None:
+        raise BuildError(f"unexpected end of statement while looking for matching {end} "
+                         f"in {text!r}")
+    return i
 
 
 def _lex(text: str, env: dict, escape: str, split: bool) -> list[str]:
@@ -222,24 +237,7 @@ def _lex(text: str, env: dict, escape: str, split: bool) -> list[str]:
             i = j + 1
             continue
         if c == '"':
-            i += 1
-            while True:
-                if i >= n:
-                    raise BuildError(f"unexpected end of statement while looking for "
-                                     f"matching \" in {text!r}")
-                c = text[i]
-                if c == '"':
-                    i += 1
-                    break
-                if c == escape and i + 1 < n and text[i + 1] in ('"', "$", escape):
-                    cur.append(text[i + 1])
-                    i += 2
-                elif c == "$":
-                    v, i = _var(text, i, env, escape)
-                    cur.append(v)
-                else:
-                    cur.append(c)
-                    i += 1
+            i = _expand(text, i + 1, env, escape, ('"', "$", escape), cur, end='"')
             continue
         if c == "$":
             v, i = _var(text, i, env, escape)

@@ -34,12 +34,11 @@ from . import containerfile as cf
 from . import copy as cp
 from .merged import Tree
 from .plan import Stage, plan_stages
+from ..image.manifest import ANN_INTERMEDIATE   # on each step's image: `images` hides it unless -a
 
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
               "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 DEFAULT_SHELL = ["/bin/sh", "-c"]
-# on the manifests of a build's per-step images (the cache): `images` may hide them, as docker does
-ANN_INTERMEDIATE = "org.pycontainer.build.intermediate"
 
 
 @dataclass
@@ -57,6 +56,7 @@ class Options:
     root: str = "/run/pycontainer"
     image_root: str | None = None
     out: object = None                     # progress stream (text); default stdout
+    progress: str = "plain"                # plain | tty | auto (progress.py)
 
 
 @dataclass
@@ -93,6 +93,8 @@ class Builder:
         from ..image.store import Store
         self.o = opts
         self.out = opts.out or sys.stdout
+        from . import progress
+        self.progress = progress.choose(opts.progress, self.out, opts.quiet)
         self.store = Store(opts.image_root)
         self.cache = cache_mod.Cache(self.store, disabled=opts.no_cache)
         self.stages: dict[int, State] = {}
@@ -104,9 +106,7 @@ class Builder:
     # -- output ---------------------------------------------------------------------------
 
     def say(self, msg: str) -> None:
-        if not self.o.quiet:
-            self.out.write(msg + "\n")
-            self.out.flush()
+        self.progress.say(msg)
 
     # -- driver ---------------------------------------------------------------------------
 
@@ -132,12 +132,13 @@ class Builder:
                 img = self.build_stage(s, final=s is need[-1])
             return img
         finally:
+            self.progress.close()
             for d in self.work:
                 shutil.rmtree(d, ignore_errors=True)
 
     def build_stage(self, s: Stage, final: bool):
         self.step += 1
-        self.say(f"STEP {self.step}/{self.total}: {s.from_ins.text()}")
+        self.progress.step(self.step, self.total, s.from_ins.text())
         st = self.from_(s)
         todo = list(s.instructions)
         triggers = (st.config.get("config") or {}).get("OnBuild") or []
@@ -149,11 +150,11 @@ class Builder:
         for ins in todo:
             t0 = time.monotonic()
             self.step += 1
-            self.say(f"STEP {self.step}/{self.total}: {ins.text()}")
+            self.progress.step(self.step, self.total, ins.text())
             hit = self.instruction(st, ins)
             if hit:
-                self.say(f"--> Using cache {hit}")
-            self.say(f"--> {time.monotonic() - t0:.2f}s")
+                self.progress.cached(hit)
+            self.progress.done(time.monotonic() - t0)
         labels = self.o.labels if final else {}
         k = cache_mod.key(st.key, "commit", labels)
         img = self.cache.get(k)

@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import stat
 
+from ..image.merged import find
+from ..image.whiteouts import is_opaque, is_whiteout
 from . import BuildError
 
-OPAQUE = "trusted.overlay.opaque"
 MAX_LINKS = 40                       # path_resolution(7): ELOOP after 40 symlinks
 
 
@@ -39,17 +40,6 @@ def split(path: str) -> list[str]:
     return out
 
 
-def _opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
-def _whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
 class Tree:
     """The merged view of ``layers`` (bottom first, like ``Image.layers``)."""
 
@@ -58,29 +48,7 @@ class Tree:
 
     def find(self, parts: list[str]) -> tuple[str, os.stat_result] | None:
         """(host path, lstat) of ``parts`` in the top layer that has it, or None."""
-        for layer in reversed(self.layers):
-            path = layer
-            hidden = False
-            for i, name in enumerate(parts):
-                path = os.path.join(path, name)
-                try:
-                    st = os.lstat(path)
-                except (FileNotFoundError, NotADirectoryError):
-                    break                                # look further down...
-                if _whiteout(st):
-                    return None
-                if i == len(parts) - 1:
-                    return path, st
-                if not stat.S_ISDIR(st.st_mode):
-                    return None                          # a file or symlink hides the rest
-                if _opaque(path):
-                    hidden = True
-            else:
-                if not parts:
-                    return layer, os.lstat(layer)
-            if hidden:
-                return None                              # ...unless an opaque dir stops us
-        return None
+        return find(self.layers, parts)
 
     def lstat(self, parts: list[str]) -> os.stat_result | None:
         hit = self.find(parts)
@@ -113,8 +81,8 @@ class Tree:
                 continue
             for n in os.listdir(path):
                 if n not in names:
-                    names[n] = not _whiteout(os.lstat(os.path.join(path, n)))
-            if _opaque(path):
+                    names[n] = not is_whiteout(os.lstat(os.path.join(path, n)))
+            if is_opaque(path):
                 break
         return sorted(n for n, real in names.items() if real)
 

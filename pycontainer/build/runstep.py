@@ -5,7 +5,8 @@ so a build step gets what a run gets: docker's seccomp profile and
 capabilities, the resource defaults, the network mode asked for
 (``--network none|bridge|host``), an overlay rootfs of the image's layers.
 The command runs on the build's stdout/stderr (``-q``: into a file shown
-only when the step fails), with stdin at /dev/null. After it exits 0, its
+only when the step fails; ``--progress tty``: into a pipe that progress.py
+shows the tail of), with stdin at /dev/null. After it exits 0, its
 overlay upper dir is written as the step's layer; in every case the
 container is then deleted (cgroup, state, dir, image hold).
 
@@ -31,7 +32,7 @@ def run(builder, st, ins, argv, env, workdir, user, network):
     cid = "build-" + os.urandom(10).hex()
     o = {"image": st.ref, "command": list(argv), "entrypoint": "", "env": list(env),
          "workdir": workdir, "user": user or None, "network": network, "volumes": []}
-    saved = _redirect(builder.o.quiet)
+    saved = _redirect(builder.o.quiet, builder.progress)
     rt = Runtime(builder.o.root)
     try:
         try:
@@ -42,6 +43,7 @@ def run(builder, st, ins, argv, env, workdir, user, network):
         finally:
             log = _restore(saved)
         if res["exit_code"] != 0:
+            builder.progress.failed()
             if log:
                 os.write(2, log[-4000:])
             shown = ins.args if ins.json_form is None else str(ins.json_form)
@@ -94,19 +96,21 @@ class _Lower:
         return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
-def _redirect(quiet: bool):
-    """stdin from /dev/null; with -q also stdout/stderr into a temp file."""
+def _redirect(quiet: bool, progress=None):
+    """stdin from /dev/null; with -q also stdout/stderr into a temp file, on a live
+    progress view into its pipe."""
     import tempfile
     saved = {0: os.dup(0)}
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    f = None
+    f = None if quiet else (progress.capture() if progress is not None else None)
     if quiet:
         f = tempfile.TemporaryFile()
+    if f is not None:
         for fd in (1, 2):
             saved[fd] = os.dup(fd)
-            os.dup2(f.fileno(), fd)
+            os.dup2(f.fileno() if quiet else f.wfd, fd)
     return saved, f
 
 
@@ -117,6 +121,8 @@ def _restore(saved) -> bytes:
         os.close(old)
     if f is None:
         return b""
+    if hasattr(f, "stop"):                 # progress.Capture: the pipe to the live view
+        return f.stop()
     f.seek(0)
     data = f.read()
     f.close()

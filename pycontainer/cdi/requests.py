@@ -61,7 +61,11 @@ def plan(o: dict, registry=None) -> dict:
             nodes.extend(host_devices(d))
     gpu_names = gpus(o["gpus"]) if o.get("gpus") else []
     for r in _list(o.get("device_requests")):
-        gpu_names += _request(r)
+        names = _request(r)
+        if names and names[0] != "count" and not names[0].startswith(GPU_KIND + "="):
+            cdi_names += names                     # driver="cdi": any vendor's device names
+        else:
+            gpu_names += names
     for r in _list(o.get("device_cgroup_rule")):
         rules.append(cgroup_rule(r))
     for g in _list(o.get("group_add")):
@@ -70,7 +74,8 @@ def plan(o: dict, registry=None) -> dict:
     if cdi_names or gpu_names:
         if registry is None:
             from .registry import Registry
-            registry = Registry()
+            registry = Registry(o.get("cdi_spec_dirs"))   # the caller's dirs (the API's helper
+                                                          # was started with another environment)
         if gpu_names and GPU_KIND not in registry.kinds():
             registry.check()
             raise DeviceError(f"--gpus: no CDI spec for {GPU_KIND} in {', '.join(registry.dirs)}; "

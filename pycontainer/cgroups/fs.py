@@ -103,7 +103,7 @@ def makedirs(path: str, stop: str) -> list[str]:
         p = os.path.dirname(p)
     for d in reversed(todo):
         try:
-            with trace.step("mkdir cgroup", path=d):
+            with trace.step("mkdir cgroup", "linux.cgroupsPath", path=d):
                 os.mkdir(d, 0o755)
         except FileExistsError:
             continue
@@ -140,8 +140,9 @@ def rmtree(path: str, timeout: float = 2.0, deadline: float | None = None) -> No
     for d in sorted(dirs, key=len, reverse=True):
         while True:
             try:
+                t = time.monotonic()
                 os.rmdir(d)
-                trace.event("rmdir cgroup", path=d)
+                trace.event("rmdir cgroup", "linux.cgroupsPath", (time.monotonic() - t) * 1000, path=d)
                 break
             except FileNotFoundError:
                 break
@@ -176,7 +177,7 @@ def write_pid(path: str, pid: int) -> None:
     f = os.path.join(path, "cgroup.procs")
     for attempt in range(5):
         try:
-            with trace.step("write cgroup.procs", file=f, pid=pid):
+            with trace.step("write cgroup.procs", "linux.cgroupsPath", file=f, pid=pid):
                 _write(f, str(pid).encode())
             return
         except OSError as e:

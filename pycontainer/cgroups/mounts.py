@@ -32,8 +32,11 @@ class Mounts:
         return f"Mounts({self.mode!r}, unified={self.unified!r}, v1={self.v1!r})"
 
 
-def _unescape(s: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo
+def unescape(s: str) -> str:
+    """A mountinfo field with its ``\\ooo`` escapes (space, tab, newline, backslash) undone.
+
+    No ``re``: rootfs.py calls it after chroot, where no import may happen.
+    """
     if "\\" not in s:
         return s
     out, i = [], 0
@@ -64,7 +67,7 @@ def parse(mountinfo: str = "/proc/self/mountinfo") -> Mounts:
         fields, tail = left.split(), right.split()
         if len(fields) < 5 or len(tail) < 3:
             continue
-        fstype, mountpoint = tail[0], _unescape(fields[4])
+        fstype, mountpoint = tail[0], unescape(fields[4])
         if fstype == "cgroup2":
             if unified is None:
                 unified = mountpoint

@@ -85,7 +85,8 @@ class Manager:
             for name in ("cpuset.cpus", "cpuset.mems"):
                 f = os.path.join(d, name)
                 if os.path.exists(f) and not fs.read_or(f):
-                    fs.write(f, fs.read(os.path.join(os.path.dirname(d), name)))
+                    fs.write(f, fs.read(os.path.join(os.path.dirname(d), name)),
+                             "linux.cgroupsPath (v1: an empty cpuset is copied from the parent)")
 
     def _rt_parents(self, res: dict | None) -> None:
         """Real-time bandwidth is handed down: a cgroup can get no more cpu.rt_runtime_us
@@ -148,7 +149,7 @@ class Manager:
         if sig == 9 and self.unified:
             kill_file = os.path.join(self.unified, "cgroup.kill")
             if os.path.exists(kill_file):
-                fs.write(kill_file, "1")
+                fs.write(kill_file, "1", "pycontainer kill --all / delete --force")
                 return
         has_freezer = "freezer" in self.dirs
         if has_freezer:
@@ -173,17 +174,17 @@ class Manager:
         """FROZEN, then wait: the state reads FREEZING until every task stopped."""
         f = self._freezer()
         deadline = time.monotonic() + timeout
-        fs.write(f, "FROZEN")
+        fs.write(f, "FROZEN", "pycontainer pause, kill --all")
         while fs.read(f) != "FROZEN":
             if time.monotonic() > deadline:
-                fs.write(f, "THAWED")
+                fs.write(f, "THAWED", "pycontainer resume, kill --all")
                 raise CgroupError(f"freeze {self.path}: still FREEZING after {timeout}s "
                                   "(a task in uninterruptible sleep?)", stage="cgroup")
             time.sleep(0.005)
-            fs.write(f, "FROZEN")
+            fs.write(f, "FROZEN", "pycontainer pause, kill --all")
 
     def thaw(self) -> None:
-        fs.write(self._freezer(), "THAWED")
+        fs.write(self._freezer(), "THAWED", "pycontainer resume, kill --all")
 
     def frozen(self) -> bool:
         return fs.read_or(self._freezer()) == "FROZEN"

@@ -115,7 +115,7 @@ class Manager:
         """Signal every process; SIGKILL uses cgroup.kill (no fork race)."""
         kill_file = os.path.join(self.dir, "cgroup.kill")
         if sig == signal.SIGKILL and os.path.exists(kill_file):
-            fs.write(kill_file, "1")
+            fs.write(kill_file, "1", "pycontainer kill --all / delete --force")
             return
         self.freeze()
         try:
@@ -128,7 +128,7 @@ class Manager:
             self.thaw()
 
     def freeze(self, timeout: float = 5.0) -> None:
-        fs.write(os.path.join(self.dir, "cgroup.freeze"), "1")
+        fs.write(os.path.join(self.dir, "cgroup.freeze"), "1", "pycontainer pause")
         deadline = time.monotonic() + timeout
         while not self.frozen():
             if time.monotonic() > deadline:
@@ -137,7 +137,7 @@ class Manager:
             time.sleep(0.005)
 
     def thaw(self) -> None:
-        fs.write(os.path.join(self.dir, "cgroup.freeze"), "0")
+        fs.write(os.path.join(self.dir, "cgroup.freeze"), "0", "pycontainer resume")
 
     def frozen(self) -> bool:
         ev = fs.read_kv(os.path.join(self.dir, "cgroup.events"))

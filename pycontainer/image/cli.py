@@ -64,9 +64,10 @@ def pull(insecure, platform, timeout, devices, quiet, image_root, image):
 
 # --- list / inspect --------------------------------------------------------------------
 
-def _ls(image_root, quiet, digests, as_json):
+def _ls(image_root, quiet, digests, as_json, all_=False):
     from .reference import familiar
-    rows = _store(image_root).list()
+    # docker: the build cache's unnamed step images only with -a
+    rows = [r for r in _store(image_root).list() if all_ or r["names"] or not r.get("intermediate")]
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -74,13 +75,15 @@ def _ls(image_root, quiet, digests, as_json):
         for r in rows:
             click.echo(r["id"][7:19])
         return
+    from ..pstable import ago               # docker's "2 weeks ago"
     click.echo(f"{'REPOSITORY':<40} {'TAG':<16} " + ("DIGEST" + " " * 66 if digests else "")
                + f"{'IMAGE ID':<13} {'CREATED':<21} SIZE")
     for r in rows:
         for n in r["names"] or [None]:
             repo, tag = _repo_tag(familiar(n)) if n else ("<none>", "<none>")
+            created = ago(r["created"]) if r.get("created") else "N/A"
             click.echo(f"{repo:<40} {tag:<16} " + (f"{r['digest']:<72}" if digests else "")
-                       + f"{r['id'][7:19]:<13} {r['created'][:19]:<21} {_size(r['size'])}")
+                       + f"{r['id'][7:19]:<13} {created:<21} {_size(r['size'])}")
 
 
 def _repo_tag(name: str) -> tuple[str, str]:
@@ -97,7 +100,9 @@ def _size(n: int) -> str:
     return str(n)
 
 
-_ls_opts = [click.option("-q", "--quiet", is_flag=True, help="Only image IDs."),
+_ls_opts = [click.option("-a", "--all", "all_", is_flag=True,
+                         help="Also the build cache's intermediate images."),
+            click.option("-q", "--quiet", is_flag=True, help="Only image IDs."),
             click.option("--digests", is_flag=True, help="Show manifest digests."),
             click.option("--json", "as_json", is_flag=True, help="Print JSON."), _root]
 
@@ -112,9 +117,9 @@ def _with(opts):
 
 @click.command("images")
 @_with(_ls_opts)
-def images(quiet, digests, as_json, image_root):
+def images(all_, quiet, digests, as_json, image_root):
     """List images in the store."""
-    _ls(image_root, quiet, digests, as_json)
+    _ls(image_root, quiet, digests, as_json, all_)
 
 
 @click.group("image")
@@ -124,9 +129,9 @@ def image():
 
 @image.command("ls")
 @_with(_ls_opts)
-def image_ls(quiet, digests, as_json, image_root):
+def image_ls(all_, quiet, digests, as_json, image_root):
     """List images in the store."""
-    _ls(image_root, quiet, digests, as_json)
+    _ls(image_root, quiet, digests, as_json, all_)
 
 
 @image.command("inspect")
@@ -162,18 +167,41 @@ def tag(image_root, source, target):
 @_root
 @click.argument("images", nargs=-1, required=True)
 def rmi(force, image_root, images):
-    """Untag IMAGE; its last name removes it and the layers nothing else uses."""
+    """Untag IMAGE; its last name removes it and the layers no other image uses (blobs that
+    no image referenced are collected too, and said so)."""
     st = _store(image_root)
     failed = []
     for i in images:
         try:
+            own = _own_blobs(st, i)
             for line in st.remove(i, force=force):
-                click.echo(line)
+                click.echo(_label(line, own))
         except ImageError as exc:
             click.echo(f"Error: {exc}", err=True)
             failed.append(i)
     if failed:
         sys.exit(1)
+
+
+def _own_blobs(st, ref: str) -> set[str]:
+    """The digests of ``ref``'s manifest, config, layers and unpacked layer dirs."""
+    try:
+        d = st.inspect(ref)
+    except ImageError:
+        return set()
+    own = {d.get("Id", ""), d.get("Digest", "")}
+    for layer in d.get("Layers") or []:
+        own.update({layer.get("digest", ""), layer.get("diff_id", "")})
+    return {x for x in own if x}
+
+
+def _label(line: str, own: set[str]) -> str:
+    """rmi's gc also collects blobs that no image referenced before (a crashed pull):
+    say so, so that they are not taken for this image's layers."""
+    kind, _, digest = line.partition(": ")
+    if kind in ("Deleted blob", "Deleted layer") and own and digest not in own:
+        return f"{kind} (referenced by no image): {digest}"
+    return line
 
 
 # --- load / save ---------------------------------------------------------------------------

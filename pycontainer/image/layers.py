@@ -16,7 +16,11 @@ Two ways to apply them (``whiteouts=``):
     device 0:0 named NAME; an opaque dir gets the xattr
     ``trusted.overlay.opaque=y`` (kernel ``Documentation/filesystems/
     overlayfs.rst``, "whiteouts and opaque directories"). Needs root
-    (mknod and the ``trusted.`` xattr namespace).
+    (mknod and the ``trusted.`` xattr namespace). Where the store cannot
+    hold a 0:0 device (it is itself on overlayfs), an *xattr whiteout*
+    (an empty file with ``trusted.overlay.whiteout``, its directory's
+    ``trusted.overlay.opaque`` = "x"; Linux 6.7+) instead, or a one-line
+    error that says what to do (``whiteouts.py``).
 ``"delete"``
     Layers are applied on top of each other in one directory (a flattened
     rootfs, e.g. for export): whiteouts delete in place.
@@ -42,7 +46,10 @@ CVE-2025-4517, gh-151558, gh-157190; our Python is 3.11). Instead:
   xattrs are kept; xattrs ``trusted.overlay.*`` (which would steer overlayfs)
   and ``security.selinux`` (a label from another host) are dropped;
 * total entries and uncompressed bytes are capped (decompression bombs,
-  10 GiB sparse files), and so is path depth (256 components);
+  10 GiB sparse files), per layer and per image, and a free-space reserve
+  is kept on the destination's filesystem (``space.py``: configurable);
+  a full disk is an error that names the layer; so is path depth (256
+  components);
 * runs of zeros are written as holes, so a sparse file stays sparse.
 
 Device-node policy (``devices=``): ``"reject"`` (default) refuses a layer
@@ -58,18 +65,19 @@ as containerd does.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..errors import ImageError, UnsafeArchiveError
+from . import whiteouts as whiteouts_mod
+from . import decompress, space
+from .space import Limits  # noqa: F401  (the caps; also layers.Limits for callers)
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
-OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 
 DEVICE_POLICIES = ("reject", "skip", "allow")
 WHITEOUT_MODES = ("overlay", "delete")
@@ -78,14 +86,6 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _DROP_XATTRS = ("trusted.overlay.", "security.selinux")
 _FD_CACHE = 256
 MAX_DEPTH = 256          # path components; keeps every walk here far from the recursion limit
-
-
-@dataclass
-class Limits:
-    """Caps on one layer: a layer over them is refused (decompression bombs)."""
-
-    max_entries: int = 1_000_000
-    max_bytes: int = 64 << 30          # uncompressed tar stream
 
 
 @dataclass
@@ -113,10 +113,10 @@ def apply_layer(src, dest: str, *, whiteouts: str = "overlay", devices: str = "r
         raise ValueError(f"whiteouts must be one of {WHITEOUT_MODES}")
     if devices not in DEVICE_POLICIES:
         raise ValueError(f"devices must be one of {DEVICE_POLICIES}")
-    limits = limits or Limits()
+    limits = limits or Limits.from_env()
     label = label or (src if isinstance(src, str) else "layer")
-    with _decompressed(src, label) as raw:
-        reader = _HashingReader(raw, limits.max_bytes, label)
+    with decompress.opened(src, label) as raw:
+        reader = space.CappedReader(raw, limits, label, dest)
         applier = _Applier(dest, whiteouts, devices, limits, label)
         try:
             try:
@@ -126,9 +126,14 @@ def apply_layer(src, dest: str, *, whiteouts: str = "overlay", devices: str = "r
                 applier.finish()
             except (tarfile.TarError, EOFError) as exc:
                 raise ImageError(f"{label}: corrupt or truncated tar archive ({exc})") from exc
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise _no_space(label, dest, exc) from None
+                raise
             reader.drain()
         finally:
             applier.close()
+    limits.image_used += reader.count
     return ApplyResult(diff_id="sha256:" + reader.sha.hexdigest(), entries=applier.entries,
                        bytes=reader.count, skipped=applier.skipped)
 
@@ -148,117 +153,6 @@ def split_name(name: str, label: str = "layer", what: str = "entry") -> tuple[st
         raise UnsafeArchiveError(f"{label}: {what} {name[:60]!r}... is {len(parts)} directories "
                                  f"deep (limit {MAX_DEPTH})")
     return parts
-
-
-# --- streams -------------------------------------------------------------------------
-
-class _HashingReader:
-    """A read()-able wrapper that hashes and counts the uncompressed tar stream."""
-
-    def __init__(self, raw, max_bytes: int, label: str):
-        self.raw, self.max_bytes, self.label = raw, max_bytes, label
-        self.sha = hashlib.sha256()
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        if data:
-            self.count += len(data)
-            if self.count > self.max_bytes + (1 << 20):
-                raise UnsafeArchiveError(
-                    f"{self.label}: more than {self.max_bytes} uncompressed bytes; refused "
-                    "(decompression bomb?)")
-            self.sha.update(data)
-        return data
-
-    def drain(self) -> None:
-        """Read what follows the end-of-archive blocks, so the digest covers it all."""
-        while self.read(1 << 20):
-            pass
-
-
-class _decompressed:
-    """Context manager: open ``src`` and undo its compression (sniffed by magic)."""
-
-    def __init__(self, src, label: str):
-        self.src, self.label = src, label
-        self._close: list = []
-
-    def __enter__(self):
-        import io
-        if isinstance(self.src, (str, os.PathLike)):
-            try:
-                f = open(self.src, "rb")
-            except OSError as exc:
-                raise ImageError(f"{self.label}: cannot open layer: {exc.strerror}",
-                                 errno=exc.errno) from exc
-            self._close.append(f)
-        else:
-            f = self.src
-        if not hasattr(f, "peek"):
-            f = io.BufferedReader(f, 1 << 16) if hasattr(f, "readinto") else f
-        head = f.peek(6)[:6] if hasattr(f, "peek") else b""
-        if head[:2] == b"\x1f\x8b":
-            import gzip
-            raw = gzip.GzipFile(fileobj=f, mode="rb")
-        elif head[:4] == b"\x28\xb5\x2f\xfd":
-            raw = self._zstd(f)
-        elif head[:3] == b"BZh":
-            import bz2
-            raw = bz2.BZ2File(f, "rb")
-        elif head[:6] == b"\xfd7zXZ\x00":
-            import lzma
-            raw = lzma.LZMAFile(f, "rb")
-        else:
-            return f
-        self._close.insert(0, raw)
-        return raw
-
-    def _zstd(self, f):
-        import shutil
-        import subprocess
-        import threading
-        exe = shutil.which("zstd")
-        if exe is None:
-            raise ImageError(f"{self.label}: zstd-compressed layer and no zstd binary "
-                             "(apt-get install zstd)")
-        proc = subprocess.Popen([exe, "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-
-        def pump():
-            try:
-                while chunk := f.read(1 << 20):
-                    proc.stdin.write(chunk)
-            except (OSError, ValueError):
-                pass
-            finally:
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
-        t = threading.Thread(target=pump, daemon=True)
-        t.start()
-        self._proc = proc
-        self._close.append(_Waiter(proc, t))
-        return proc.stdout
-
-    def __exit__(self, *exc):
-        for c in self._close:
-            try:
-                c.close()
-            except Exception:
-                pass
-        return False
-
-
-class _Waiter:
-    def __init__(self, proc, thread):
-        self.proc, self.thread = proc, thread
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.thread.join(1)
 
 
 # --- the applier ---------------------------------------------------------------------
@@ -355,6 +249,8 @@ class _Applier:
             else:
                 self._entry(m, tf, parts)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _no_space(self.label, os.readlink(f"/proc/self/fd/{self.root_fd}"), exc) from None
             raise ImageError(f"{self.label}: entry {m.name!r}: {exc.strerror or exc}",
                              errno=exc.errno) from exc
 
@@ -386,7 +282,8 @@ class _Applier:
         if m.isreg():                               # incl. CONTTYPE and GNU/PAX sparse files
             if m.size > self.limits.max_bytes:
                 raise UnsafeArchiveError(f"{self.label}: entry {m.name!r} declares "
-                                         f"{m.size} bytes, over the {self.limits.max_bytes}-byte cap")
+                                         f"{m.size} bytes, over the {self.limits.max_bytes}-byte cap "
+                                         "($PYCONTAINER_MAX_LAYER_SIZE)")
             self._replace(pfd, parts)
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                          0o600, dir_fd=pfd)
@@ -474,8 +371,8 @@ class _Applier:
     def _whiteout(self, raw: str, parent, base: str) -> None:
         if base == WHITEOUT_OPAQUE:
             if self.whiteouts == "overlay":
-                fd = self.dir_fd(parent)
-                os.setxattr(fd, OVERLAY_OPAQUE_XATTR, b"y")
+                whiteouts_mod.make_opaque(self.dir_fd(parent), "/".join(parent + (WHITEOUT_OPAQUE,)),
+                                          self.label)
             else:
                 self.opaque.append(parent)
             return
@@ -490,7 +387,7 @@ class _Applier:
         if self.whiteouts == "overlay":
             pfd = self.dir_fd(parent)
             self._replace(pfd, tparts)
-            os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=self.dir_fd(parent))
+            whiteouts_mod.make(self.dir_fd(parent), target, "/".join(tparts), self.label)
             return
         try:
             pfd = self.dir_fd(parent, create=False)
@@ -593,3 +490,9 @@ def _xattrs_of(m):
 
 def _ns(mtime) -> int:
     return int(mtime * 1_000_000_000)
+
+
+def _no_space(label: str, dest: str, exc: OSError) -> ImageError:
+    return ImageError(f"{label}: {exc.strerror} while unpacking into {dest} "
+                      f"({space.fs_type(dest) or 'filesystem'} full); free some space",
+                      errno=exc.errno)

@@ -32,8 +32,8 @@ import stat
 import zlib
 
 from ..errors import ImageError
+from .whiteouts import is_opaque
 
-OPAQUE_XATTR = "trusted.overlay.opaque"
 _DROP = ("trusted.overlay.", "security.selinux")
 
 
@@ -72,7 +72,7 @@ def write_layer(upper: str, out, *, level: int = 6, mtime: int | None = None,
         for dirpath, dirnames, filenames in os.walk(upper):
             dirnames.sort()
             rel_dir = os.path.relpath(dirpath, upper)
-            if rel_dir != "." and _opaque(dirpath):
+            if rel_dir != "." and is_opaque(dirpath):
                 ti = tarfile.TarInfo(os.path.join(rel_dir, ".wh..wh..opq"))
                 ti.mtime = int(os.lstat(dirpath).st_mtime) if mtime is None else mtime
                 tf.addfile(ti)
@@ -148,13 +148,6 @@ class _Closing:
 
     def __del__(self):
         self.f.close()
-
-
-def _opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
 
 
 def _xattrs(path: str) -> dict[str, bytes]:

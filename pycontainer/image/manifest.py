@@ -30,6 +30,8 @@ INDEX_TYPES = (MT_OCI_INDEX, MT_DOCKER_LIST)
 
 ANN_NAME = "io.containerd.image.name"
 ANN_REF = "org.opencontainers.image.ref.name"
+# on the manifest of a build step's image (the build cache's): `images` hides it unless -a
+ANN_INTERMEDIATE = "org.pycontainer.build.intermediate"
 
 MAX_JSON = 4 << 20          # manifests and configs larger than this are refused
 

@@ -62,6 +62,8 @@ class OverlayPlan:
     links: str | None = None              # dir of short symlinks 0..N-1 -> lower[i]
     flags: int = sc.MS_NODEV
     extra: str = OPTIONS
+    tmpfs: str | None = None              # size-limited writable layer: upper/work on a tmpfs here
+    tmpfs_size: int = 0
 
     # -- options ----------------------------------------------------------------------
 
@@ -96,13 +98,16 @@ class OverlayPlan:
             raise MountError(f"mount overlay on {target!r}: {len(self.lower)} layers need the "
                              "short-link dir; build the plan with overlay.prepare()",
                              stage="rootfs")
+        if self.tmpfs:
+            self.mount_tmpfs()
         cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if relative else -1
         try:
             if relative:
                 os.chdir(self.links)
-            with trace.step("mount", ANNOTATION, fstype="overlay", target=target,
-                            layers=len(self.lower), relative=relative,
-                            flags=sc.flag_names(self.flags, sc.MS_NAMES)):
+            with trace.step("mount", "root.path", type="overlay", source="overlay", target=target,
+                            flags=sc.flag_names(self.flags, sc.MS_NAMES), data=data,
+                            layers=len(self.lower), short_links=relative,
+                            note=f"the image's layers, from {ANNOTATION}"):
                 sc.mount("overlay", target, "overlay", self.flags, data)
         except OSError as exc:
             raise MountError(f"mount overlay on {target!r} ({len(self.lower)} layers): "
@@ -111,6 +116,29 @@ class OverlayPlan:
             if cwd >= 0:
                 os.fchdir(cwd)
                 os.close(cwd)
+
+    def mount_tmpfs(self) -> None:
+        """A disk quota (docker's ``--storage-opt size=``): upper and work on a tmpfs of that size,
+        mounted in the same (the container's) mount namespace, so it dies with it and a
+        write past the size fails with ENOSPC. tmpfs pages are charged to the writer's memory
+        cgroup, so the layer also counts against the container's memory limit."""
+        try:
+            sc.mount("tmpfs", self.tmpfs, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV,
+                     f"size={self.tmpfs_size},mode=0700")
+            os.mkdir(self.upper, 0o755)
+            os.mkdir(self.work, 0o700)
+        except OSError as exc:
+            raise MountError(f"mount the size-limited writable layer on {self.tmpfs!r}: "
+                             f"{exc.strerror}", stage="rootfs", errno=exc.errno) from exc
+
+    def limit_size(self, container_dir: str, size: int) -> None:
+        """Put the writable layer on a tmpfs of ``size`` bytes (see ``mount_tmpfs``)."""
+        if not self.upper:
+            raise ImageError("a size limit needs a writable layer (not --read-only)")
+        self.tmpfs = os.path.join(os.path.abspath(container_dir), "quota")
+        os.mkdir(self.tmpfs, 0o700)
+        self.upper, self.work = os.path.join(self.tmpfs, "upper"), os.path.join(self.tmpfs, "work")
+        self.tmpfs_size = int(size)
 
     __call__ = mount                       # the launcher's ``overlay(rootfs)`` hook
 
@@ -125,7 +153,8 @@ class OverlayPlan:
             d = json.loads(text)
             return cls(lower=list(d["lower"]), upper=d.get("upper"), work=d.get("work"),
                        links=d.get("links"), flags=int(d.get("flags", sc.MS_NODEV)),
-                       extra=d.get("extra", OPTIONS))
+                       extra=d.get("extra", OPTIONS), tmpfs=d.get("tmpfs"),
+                       tmpfs_size=int(d.get("tmpfs_size", 0)))
         except (ValueError, KeyError, TypeError) as exc:
             raise MountError(f"annotation {ANNOTATION}: not an overlay plan ({exc})",
                              stage="rootfs") from None
@@ -186,7 +215,7 @@ def remove(container_dir: str) -> None:
     overlay mount died with the container's mount namespace).
     """
     import shutil
-    for name in ("upper", "work", "l", "empty"):
+    for name in ("upper", "work", "l", "empty", "quota"):
         shutil.rmtree(os.path.join(container_dir, name), ignore_errors=True)
     try:
         os.rmdir(container_dir)

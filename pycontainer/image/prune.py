@@ -10,6 +10,7 @@ the manifests, the configs' diff_ids and holds/).
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 from ..errors import ImageError
 from . import reference
@@ -72,9 +73,8 @@ def gc(store, *, dangling: bool = False) -> list[str]:
         return out + collect(store)
 
 
-def collect(store) -> list[str]:
-    """Sweep: delete every blob, layer dir and ingest file nothing marks as used; what went."""
-    import shutil
+def marked(store) -> tuple[set, set]:
+    """Mark: (blob hexes, layer dir names) that the index and the holds reference."""
     blobs, layer_dirs = set(), set()
     for e in store.read_index()["manifests"]:
         d = e["digest"]
@@ -89,6 +89,41 @@ def collect(store) -> list[str]:
             continue                          # keep what we can; never crash gc
     for h in store.holds().values():
         layer_dirs.update(h.get("layers", []))
+    return blobs, layer_dirs
+
+
+@contextmanager
+def undo_on_error(store):
+    """A pull or load that fails (a cap of space.py, a full disk, a bad layer) leaves the
+    store as it was: the blobs and unpacked layers it added, that no image references,
+    are removed (under the exclusive gc lock, so a concurrent pull's are safe: it holds
+    the shared one until its image is in the index)."""
+    def names(*parts):
+        try:
+            return set(os.listdir(store.path(*parts)))
+        except FileNotFoundError:
+            return set()
+    blobs, layer_dirs = names("blobs", "sha256"), names("layers")
+    try:
+        yield
+    except BaseException:
+        import shutil
+        with store.lock("gc.lock"):
+            ref_blobs, ref_layers = marked(store)
+            for n in names("blobs", "sha256") - blobs - ref_blobs:
+                try:
+                    os.unlink(store.path("blobs", "sha256", n))
+                except OSError:
+                    pass
+            for n in names("layers") - layer_dirs - ref_layers:
+                shutil.rmtree(store.path("layers", n), ignore_errors=True)
+        raise
+
+
+def collect(store) -> list[str]:
+    """Sweep: delete every blob, layer dir and ingest file nothing marks as used; what went."""
+    import shutil
+    blobs, layer_dirs = marked(store)
     out = []
     for n in os.listdir(store.path("blobs", "sha256")):
         if n not in blobs:

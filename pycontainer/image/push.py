@@ -25,10 +25,8 @@ authentication spec.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import re
 
 from ..errors import ImageError
 from . import reference
@@ -76,29 +74,13 @@ class _Session:
                              f"{exc.reason}{hint}") from None
 
     def authenticate(self, challenge: str) -> None:
-        import urllib.parse
-        import urllib.request
-        scheme, _, params = challenge.partition(" ")
-        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        from .registry import bearer_token, parse_challenge
+        scheme, fields = parse_challenge(challenge)
         if scheme.lower() != "bearer" or "realm" not in fields:
             raise ImageError(f"push: registry {self.ref.api_host} wants {scheme or 'an'} auth; "
                              "only bearer tokens are supported")
-        q = [("scope", s) for s in sorted(self.scopes)]
-        if fields.get("service"):
-            q.append(("service", fields["service"]))
-        url = fields["realm"] + ("&" if "?" in fields["realm"] else "?") + urllib.parse.urlencode(q)
-        req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        if self.auth:
-            cred = base64.b64encode(":".join(self.auth).encode()).decode()
-            req.add_unredirected_header("Authorization", f"Basic {cred}")
-        try:
-            with self.opener.open(req, timeout=self.timeout) as r:
-                body = json.loads(r.read(1 << 20))
-        except Exception as exc:  # noqa: BLE001 - any failure: one line
-            raise ImageError(f"push: token request to {fields['realm']} failed: {exc}") from None
-        self.token = body.get("token") or body.get("access_token")
-        if not self.token:
-            raise ImageError(f"push: token service {fields['realm']} gave no token")
+        self.token = bearer_token(self.opener, fields, sorted(self.scopes), self.auth,
+                                  self.timeout, "push")
 
     def fail(self, what: str, status: int, body: bytes) -> ImageError:
         try:

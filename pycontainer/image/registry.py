@@ -135,10 +135,7 @@ class Client:
 
     def _authenticate(self, challenge: str) -> None:
         import base64
-        import re
-        import urllib.parse
-        scheme, _, params = challenge.partition(" ")
-        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        scheme, fields = parse_challenge(challenge)
         if scheme.lower() == "basic":
             if not self.auth:
                 raise ImageError(f"registry {self.ref.api_host} requires a login (basic auth)")
@@ -147,24 +144,8 @@ class Client:
         if scheme.lower() != "bearer" or "realm" not in fields:
             raise ImageError(f"registry {self.ref.api_host}: unsupported auth challenge "
                              f"{challenge!r}")
-        q = {"scope": f"repository:{self.ref.repository}:pull"}
-        if fields.get("service"):
-            q["service"] = fields["service"]
-        url = fields["realm"] + ("&" if "?" in fields["realm"] else "?") + urllib.parse.urlencode(q)
-        import urllib.request
-        req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        if self.auth:
-            cred = base64.b64encode(":".join(self.auth).encode()).decode()
-            req.add_unredirected_header("Authorization", f"Basic {cred}")
-        try:
-            with self.opener.open(req, timeout=self.timeout) as resp:
-                body = json.loads(resp.read(1 << 20))
-        except Exception as exc:
-            raise ImageError(f"registry {self.ref.api_host}: token request to "
-                             f"{fields['realm']} failed: {exc}") from None
-        self.token = body.get("token") or body.get("access_token")
-        if not self.token:
-            raise ImageError(f"registry {self.ref.api_host}: token service gave no token")
+        self.token = bearer_token(self.opener, fields, [f"repository:{self.ref.repository}:pull"],
+                                  self.auth, self.timeout, f"registry {self.ref.api_host}")
 
     # -- API ----------------------------------------------------------------------------
 
@@ -257,6 +238,41 @@ class Client:
             return ImageError(f"{name}: access denied by {self.ref.api_host} (repository "
                               "missing or private? log in or check the name)")
         return ImageError(f"{name}: GET {what} {ref} -> HTTP {exc.code} {code} {msg}".strip())
+
+
+def parse_challenge(challenge: str) -> tuple[str, dict]:
+    """A ``WWW-Authenticate`` header -> (scheme, {param: value}) (RFC 7235)."""
+    import re
+    scheme, _, params = challenge.partition(" ")
+    return scheme, dict(re.findall(r'(\w+)="([^"]*)"', params))
+
+
+def bearer_token(opener, fields: dict, scopes: list[str], auth, timeout: float, who: str) -> str:
+    """A token for ``scopes`` from the challenge's ``realm`` (Docker token spec ``token.md``).
+
+    ``fields``: the Bearer challenge's params; ``auth``: (user, password) sent as
+    Basic to the token service, or None; ``who`` starts each error message.
+    """
+    import base64
+    import urllib.parse
+    import urllib.request
+    q = [("scope", s) for s in scopes]
+    if fields.get("service"):
+        q.append(("service", fields["service"]))
+    url = fields["realm"] + ("&" if "?" in fields["realm"] else "?") + urllib.parse.urlencode(q)
+    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    if auth:
+        cred = base64.b64encode(":".join(auth).encode()).decode()
+        req.add_unredirected_header("Authorization", f"Basic {cred}")
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            body = json.loads(resp.read(1 << 20))
+    except Exception as exc:  # noqa: BLE001 - any failure: one line
+        raise ImageError(f"{who}: token request to {fields['realm']} failed: {exc}") from None
+    token = body.get("token") or body.get("access_token")
+    if not token:
+        raise ImageError(f"{who}: token service {fields['realm']} gave no token")
+    return token
 
 
 def _redirect_class():

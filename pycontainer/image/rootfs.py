@@ -50,8 +50,11 @@ def prepare(container_id: str, ref: str, *, store=None, containers_dir: str | No
             raise
         store.pull(ref, progress=progress, insecure=insecure)
         img = store.resolve(ref, hold=container_id)
+    from .. import trace
     try:
-        plan = overlay.prepare(cdir, img.layers, readonly=readonly)
+        with trace.step("mkdir upper, work (overlay plan)", "root.path", dir=cdir,
+                        lowerdir=img.layers, readonly=readonly):
+            plan = overlay.prepare(cdir, img.layers, readonly=readonly)
     except BaseException:
         store.release(container_id)
         raise

@@ -8,7 +8,12 @@ defaults a ``run`` starts from. Docker's rules, which ``process()`` applies:
   line's command follows it); no args at all is an error.
 * env = the image's Env, then ``-e`` values replace by name; PATH gets
   Docker's default if neither set it.
-* cwd = ``-w``, else WorkingDir, else ``/``; it must be absolute.
+* cwd = ``-w``, else WorkingDir, else ``/``; it must be absolute. A missing
+  one is created in the container's upper dir (``make_workdir``), owned by
+  root, as docker does.
+* env also gets docker's ``HOSTNAME``, ``HOME`` (the user's passwd entry,
+  else ``/``) and, with a terminal, ``TERM=xterm``, unless the image or
+  ``-e`` set them.
 * user = ``-u``, else User: ``name|uid[:group|gid]``. Names are looked up in
   the image's ``/etc/passwd`` and ``/etc/group``; a name also brings its
   supplementary groups. A numeric uid absent from passwd gets gid 0.
@@ -36,7 +41,7 @@ _MAX_ETC = 1 << 20
 
 def process(config: dict, *, layers: list[str] = (), command: list[str] | None = None,
             entrypoint: str | None = None, env: list[str] = (), workdir: str | None = None,
-            user: str | None = None) -> dict:
+            user: str | None = None, hostname: str | None = None, tty: bool = False) -> dict:
     """The OCI ``process`` fields (args, env, cwd, user) for running this image.
 
     ``config`` is the image config (``Image.config``); ``layers`` its unpacked
@@ -50,7 +55,8 @@ def process(config: dict, *, layers: list[str] = (), command: list[str] | None =
     if not args:
         raise ImageError("no command specified: the image has no Entrypoint or Cmd; give one")
     merged: dict[str, str] = {}
-    for item in list(c.get("Env") or []) + list(env):
+    base = ([f"HOSTNAME={hostname}"] if hostname else []) + (["TERM=xterm"] if tty else [])
+    for item in base + list(c.get("Env") or []) + list(env):
         k, sep, v = item.partition("=")
         if not k:
             raise ImageError(f"invalid environment variable {item!r}")
@@ -60,8 +66,65 @@ def process(config: dict, *, layers: list[str] = (), command: list[str] | None =
     cwd = workdir or c.get("WorkingDir") or "/"
     if not cwd.startswith("/"):
         raise ImageError(f"working directory {cwd!r} must be an absolute path")
-    return {"args": args, "env": list(merged.values()), "cwd": cwd,
-            "user": resolve_user(layers, user if user is not None else c.get("User") or "")}
+    u = resolve_user(layers, user if user is not None else c.get("User") or "")
+    if "HOME" not in merged:
+        merged["HOME"] = "HOME=" + _home(layers, u["uid"])
+    return {"args": args, "env": list(merged.values()), "cwd": cwd, "user": u}
+
+
+def _home(layers: list[str], uid: int) -> str:
+    """The home directory of ``uid`` in the image's /etc/passwd, else ``/`` (docker's rule)."""
+    for row in _table(layers, "etc/passwd") or []:
+        if len(row) >= 6 and row[2] == str(uid) and row[5].startswith("/"):
+            return row[5]
+    return "/"
+
+
+def make_workdir(layers: list[str], upper: str | None, cwd: str) -> None:
+    """Create ``cwd`` in the upper dir when the image lacks it (docker creates ``-w``).
+
+    Each component is opened with O_NOFOLLOW below ``upper``; a component
+    that the image has as a non-directory (a file or a symlink) is refused
+    rather than followed.
+    """
+    parts = [p for p in cwd.split("/") if p and p != "."]
+    if not upper or not parts or ".." in parts:
+        return
+    if _exists_in_image(layers, parts):
+        return
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_DIRECTORY
+    fd = os.open(upper, flags)
+    try:
+        for i, name in enumerate(parts):
+            kind = _kind_in_image(layers, parts[:i + 1])
+            if kind not in (None, "dir"):
+                raise ImageError(f"working directory {cwd!r}: /{'/'.join(parts[:i + 1])} is not a "
+                                 "directory in the image")
+            try:
+                os.mkdir(name, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                nfd = os.open(name, flags, dir_fd=fd)
+            except OSError as exc:
+                raise ImageError(f"working directory {cwd!r}: {exc.strerror}") from None
+            os.close(fd)
+            fd = nfd
+    finally:
+        os.close(fd)
+
+
+def _exists_in_image(layers, parts) -> bool:
+    return _kind_in_image(layers, parts) == "dir"
+
+
+def _kind_in_image(layers, parts) -> str | None:
+    """"dir", "other" or None (absent) for a path in the merged image."""
+    from .merged import find
+    hit = find(layers, parts)
+    if hit is None:
+        return None
+    return "dir" if stat.S_ISDIR(hit[1].st_mode) else "other"
 
 
 def exposed_ports(config: dict) -> list[str]:

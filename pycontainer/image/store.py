@@ -194,8 +194,10 @@ class Store:
             self.add_blob_bytes(manifest, digest)
         config = self.read_json_blob(m["config"]["digest"])
         diff_ids = mf.diff_ids(config, m, digest)
+        from .space import Limits
+        limits = Limits.from_env()          # one budget for the whole image (space.py)
         for desc, diff_id in zip(m["layers"], diff_ids):
-            self.unpack(desc, diff_id, progress=progress)
+            self.unpack(desc, diff_id, progress=progress, limits=limits)
         full = [reference.parse(n).name for n in names]
         with self.lock("index.lock"):
             index = self.read_index()
@@ -222,7 +224,7 @@ class Store:
             self.write_index(index)
         return self.image(digest, full[0] if full else digest)
 
-    def unpack(self, desc: dict, diff_id: str, progress=None) -> str:
+    def unpack(self, desc: dict, diff_id: str, progress=None, limits=None) -> str:
         """Unpack layer blob ``desc`` into layers/<diff_id>, once, verifying the diff_id."""
         import shutil
         import tempfile
@@ -239,7 +241,7 @@ class Store:
             tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.path("layers"))
             try:
                 os.chmod(tmp, 0o755)
-                res = layers.apply_layer(blob, tmp, devices=self.devices,
+                res = layers.apply_layer(blob, tmp, devices=self.devices, limits=limits,
                                          label=f"layer {desc['digest'][:19]}")
                 if res.diff_id != diff_id:
                     raise ImageError(f"layer {desc['digest']}: uncompressed digest {res.diff_id} "
@@ -308,17 +310,26 @@ class Store:
         id>`` the image is also marked in use by that container, under the same
         lock, so no concurrent ``rmi`` can remove its layers in between.
         """
-        with self.adding():
+        from contextlib import ExitStack
+
+        from .. import trace
+        with ExitStack() as locked:
+            with trace.step("flock", "IMAGE", file=self.path("locks", "gc.lock"), op="LOCK_SH",
+                            why="no gc while the image is found and held"):
+                locked.enter_context(self.adding())
             try:
-                digest, name = self.find(ref)
+                with trace.step("find in index.json", "IMAGE", ref=ref, file=self.path("index.json")):
+                    digest, name = self.find(ref)
             except ImageNotFound:
                 from . import builtin as _builtin
                 if not builtin or not _builtin.is_builtin(ref):
                     raise
                 return _builtin.ensure(self, ref, hold=hold, _locked=True)
-            img = self.image(digest, name)
+            with trace.step("read manifest, config, layer dirs", "IMAGE", name=name, manifest=digest):
+                img = self.image(digest, name)
             if hold:
-                self.hold(hold, img, locked=True)
+                with trace.step("hold image", "IMAGE", container=hold, image=img.id):
+                    self.hold(hold, img, locked=True)
             return img
 
     def exists(self, ref: str) -> bool:
@@ -408,7 +419,9 @@ class Store:
                 size = m["config"].get("size", 0) + sum(x.get("size", 0) for x in m["layers"])
                 row = rows[d] = {"names": [], "digest": d, "id": m["config"]["digest"],
                                  "created": cfg.get("created", ""), "size": size,
-                                 "platform": reference.platform_str(cfg)}
+                                 "platform": reference.platform_str(cfg),
+                                 "intermediate": (m.get("annotations") or {}).get(
+                                     mf.ANN_INTERMEDIATE) == "true"}
             if self.entry_name(e):
                 row["names"].append(self.entry_name(e))
         return list(rows.values())
@@ -444,8 +457,9 @@ class Store:
 
     def load(self, src, *, name: str | None = None, progress=None) -> list[str]:
         """Import a ``docker save`` tarball or an OCI archive (path, '-' or file object)."""
-        from . import archive
-        return archive.load(self, src, name=name, progress=progress)
+        from . import archive, prune
+        with prune.undo_on_error(self):
+            return archive.load(self, src, name=name, progress=progress)
 
     def save(self, refs: list[str], out) -> None:
         """Write ``refs`` as one tar that is both an OCI layout and a docker-save archive."""
@@ -454,8 +468,9 @@ class Store:
 
     def pull(self, ref: str, **kw) -> Image:
         """Pull from a registry (see registry.pull for the keyword arguments)."""
-        from . import registry
-        return registry.pull(self, ref, **kw)
+        from . import prune, registry
+        with prune.undo_on_error(self):
+            return registry.pull(self, ref, **kw)
 
 
 def check_holder(container_id: str) -> None:

@@ -74,11 +74,11 @@ gc, rm), :mod:`.ipam` (leases), :mod:`.netns` (entering a netns),
 
 from __future__ import annotations
 
-from .lifecycle import Plan, for_annotation, loopback, preload, setup, teardown
+from .lifecycle import Plan, connect, for_annotation, loopback, preload, setup, teardown
 from .networks import gc, inspect, networks, remove_network
 from .request import (ANNOTATION, DEFAULT_STATE_DIR, DEFAULTS, Mode, from_annotations,
                       namespace_action, parse_mode, parse_request)
 
-__all__ = ["ANNOTATION", "DEFAULTS", "Mode", "Plan", "for_annotation", "from_annotations", "gc",
-           "inspect", "loopback", "namespace_action", "networks", "parse_mode", "parse_request",
+__all__ = ["ANNOTATION", "DEFAULTS", "Mode", "Plan", "connect", "for_annotation", "from_annotations",
+           "gc", "inspect", "loopback", "namespace_action", "networks", "parse_mode", "parse_request",
            "preload", "remove_network", "setup", "teardown"]

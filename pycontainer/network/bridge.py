@@ -44,9 +44,11 @@ VETH_PREFIX = "pycv"
 IFF_UP = 0x1
 
 
-def veth_name(container_id: str) -> str:
-    """Host-side veth name for a container (15 chars, stable)."""
-    return VETH_PREFIX + hashlib.sha256(container_id.encode()).hexdigest()[:11]
+def veth_name(container_id: str, network: str | None = None) -> str:
+    """Host-side veth name for a container (15 chars, stable); ``network``: the veth of a
+    further network (``network connect``), named after both."""
+    key = container_id if network is None else f"{container_id}/{network}"
+    return VETH_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:11]
 
 
 def iproute(fd: int | None = None):
@@ -157,14 +159,16 @@ def write_sysctl(path: str, value: str) -> None:
 
 
 def attach(ipr, container_id: str, target, bridge_index: int, address: str, prefixlen: int,
-           gateway: str, mtu: int = 1500, ifname: str = "eth0") -> dict:
+           gateway: str | None, mtu: int = 1500, ifname: str = "eth0",
+           host_ifname: str | None = None) -> dict:
     """Plug the container whose netns is ``target`` (pid or path) into the bridge.
 
-    ``ipr`` is a host-namespace IPRoute. Returns what was made:
+    ``ipr`` is a host-namespace IPRoute; ``gateway`` None: no default route
+    (a further network's interface). Returns what was made:
     ``{"host_ifname", "ifname", "mac"}``.
     """
     path = netns.path_of(target)
-    host_if = veth_name(container_id)
+    host_if = host_ifname or veth_name(container_id)
     try:
         nsfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
@@ -198,8 +202,9 @@ def attach(ipr, container_id: str, target, bridge_index: int, address: str, pref
         _call(ipc, "addr", "add", index=eth, address=address, prefixlen=prefixlen,
               why=f"add {address}/{prefixlen} to {ifname} in {path}")
         _call(ipc, "link", "set", index=eth, state="up", why=f"set {ifname} up in {path}")
-        _call(ipc, "route", "add", dst="0.0.0.0/0", gateway=gateway,
-              why=f"add default route via {gateway} in {path}")
+        if gateway:
+            _call(ipc, "route", "add", dst="0.0.0.0/0", gateway=gateway,
+                  why=f"add default route via {gateway} in {path}")
     return {"host_ifname": host_if, "ifname": ifname, "mac": mac}
 
 
@@ -211,9 +216,10 @@ def detach(host_ifname: str) -> bool:
     return r is not None
 
 
-def orphans(bridge: str, live_ids) -> list[str]:
-    """Host veths on ``bridge`` named ``pycv*`` that belong to no live container."""
-    keep = {veth_name(c) for c in live_ids}
+def orphans(bridge: str, live_ids, network: str | None = None) -> list[str]:
+    """Host veths on ``bridge`` named ``pycv*`` that belong to no live container (a
+    container's first veth, or the one ``network connect`` made for ``network``)."""
+    keep = {veth_name(c) for c in live_ids} | {veth_name(c, network) for c in live_ids}
     with iproute() as ipr:
         br = _index(ipr, bridge)
         if br is None:

@@ -1,9 +1,11 @@
-"""``pycontainer network ls|inspect|gc``: what the bridge networks hold.
+"""``pycontainer network create|ls|rm|inspect|connect|disconnect|gc``: docker's network verbs and the bridges' state.
 
-Thin click commands over :mod:`pycontainer.network`; registered by the main CLI
-with ``cli.add_command(network.cli.network)``. ``gc`` needs the ids of live
-containers: the main CLI provides them as ``ctx.obj["network_live_ids"]`` (a
-callable), or they are given with ``--live``.
+Thin click commands over :mod:`pycontainer.network` and
+:mod:`pycontainer.network.userdefined`; registered by the main CLI with
+``cli.add_command(network.cli.network)``. Errors are one line, exit 125
+(``DockerGroup``). ``gc`` needs the ids of live containers: the main CLI
+provides them as ``ctx.obj["network_live_ids"]`` (a callable), or they are
+given with ``--live``. ``connect``/``disconnect``: :mod:`pycontainer.netconnect`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import click
 
 from .. import network as net
+from ..dockercli import DockerGroup
 from ..errors import NetworkError
 
 _state_dir = click.option("--state-dir", default=net.DEFAULT_STATE_DIR, show_default=True,
@@ -20,35 +23,133 @@ _state_dir = click.option("--state-dir", default=net.DEFAULT_STATE_DIR, show_def
 _json = click.option("--json", "as_json", is_flag=True, help="print JSON")
 
 
-@click.group("network")
+@click.group("network", cls=DockerGroup)
 def network():
-    """Bridge networks: bridge, subnet, leases, published ports."""
+    """Bridge networks: the default one (bridge = pyc0) and user-defined ones."""
+
+
+def _id(n: dict) -> str:
+    import hashlib
+    return n.get("id") or hashlib.sha256(n["name"].encode()).hexdigest()
+
+
+@network.command("create")
+@click.option("--driver", "-d", default="bridge", help="Only 'bridge'.")
+@click.option("--subnet", default=None, help="IPv4 CIDR [default: a free /24 of 10.90.0.0/16].")
+@click.option("--gateway", default=None, help="[default: the subnet's first address]")
+@click.option("--label", multiple=True, help="KEY=VALUE (repeatable).")
+@_state_dir
+@click.argument("name")
+def create(driver, subnet, gateway, label, state_dir, name):
+    """Create a user-defined bridge network (its containers resolve each other by name)."""
+    from . import userdefined
+    if driver != "bridge":
+        raise NetworkError(f"network create --driver {driver}: only 'bridge' exists", stage="network")
+    cfg = userdefined.create(name, subnet=subnet, gateway=gateway, state_dir=state_dir,
+                             labels=dict(lb.split("=", 1) if "=" in lb else (lb, "") for lb in label))
+    click.echo(cfg["id"])
 
 
 @network.command("ls")
+@click.option("--quiet", "-q", is_flag=True, help="Only network IDs.")
 @_state_dir
 @_json
-def ls(state_dir, as_json):
-    """List networks with their bridge, subnet and number of leases."""
+def ls(quiet, state_dir, as_json):
+    """List networks: docker's columns, then the subnet and the number of leases
+    (bridge is the default network, pyc on pyc0)."""
     nets = net.networks(state_dir)
     if as_json:
         click.echo(json.dumps(nets, indent=1))
         return
-    click.echo(f"{'NAME':<12} {'BRIDGE':<10} {'SUBNET':<18} {'GATEWAY':<15} LEASES")
-    for n in nets:
-        click.echo(f"{n['name']:<12} {n['bridge']:<10} {n['subnet']:<18} {n['gateway']:<15} "
-                   f"{len(n['leases'])}")
+    rows = [(_id(n)[:12], "bridge" if n["name"] == "pyc" else n["name"], "bridge", "local",
+             n["subnet"], str(len(n["leases"]))) for n in nets]
+    rows += [(_id({"name": m})[:12], m, m if m != "none" else "null", "local", "-", "-")
+             for m in ("host", "none")]
+    rows.sort(key=lambda r: r[1])                 # docker's order: by name
+    if quiet:
+        for r in rows:
+            click.echo(r[0])
+        return
+    click.echo(f"{'NETWORK ID':<15}{'NAME':<20}{'DRIVER':<10}{'SCOPE':<8}{'SUBNET':<19}LEASES")
+    for r in rows:
+        click.echo(f"{r[0]:<15}{r[1]:<20}{r[2]:<10}{r[3]:<8}{r[4]:<19}{r[5]}")
 
 
 @network.command("inspect")
-@click.argument("name", default="pyc")
+@click.option("--format", "-f", "fmt", default=None, help="A template, e.g. '{{.IPAM}}'.")
+@click.argument("names", nargs=-1)
 @_state_dir
-def inspect(name, state_dir):
-    """Show one network: config, leases, bridge ports, nft elements (JSON)."""
-    try:
-        click.echo(json.dumps(net.inspect(name, state_dir), indent=1))
-    except NetworkError as exc:
-        raise click.ClickException(str(exc)) from None
+def inspect(fmt, names, state_dir):
+    """Show networks: docker's keys, plus leases, bridge ports and nft elements."""
+    out = []
+    for name in names or ("bridge",):
+        n = net.inspect("pyc" if name == "bridge" else name, state_dir)
+        n.update({"Name": name, "Id": _id(n), "Driver": "bridge", "Scope": "local",
+                  "Created": n.get("created", ""), "Labels": n.get("labels", {}),
+                  "IPAM": {"Driver": "default", "Config": [{"Subnet": n["subnet"],
+                                                           "Gateway": n["gateway"]}]},
+                  "Containers": {cid: {"Name": cid, "IPv4Address": f"{ip}/{n['subnet'].split('/')[1]}"}
+                                 for ip, cid in n["leases"].items()}})
+        out.append(n)
+    if fmt:
+        from ..inspect import format as render
+        for n in out:
+            click.echo(render(fmt, n))
+    else:
+        click.echo(json.dumps(out, indent=1))
+
+
+@network.command("rm")
+@_state_dir
+@click.argument("names", nargs=-1, required=True)
+def rm(state_dir, names):
+    """Remove user-defined networks that no container uses."""
+    from . import userdefined
+    for name in names:                 # check all first: nothing changes on a bad one
+        if userdefined.get(name, state_dir) is None:
+            raise NetworkError(f"no such network: {name}" if name not in ("bridge", "host", "none")
+                               else f"{name} is a predefined network and cannot be removed",
+                               stage="network")
+        if userdefined.members(name, state_dir):
+            userdefined.remove(name, state_dir)            # raises: in use
+    for name in names:
+        userdefined.remove(name, state_dir)
+        click.echo(name)
+
+
+def _docker(ctx, ref: str) -> tuple[str, str]:
+    """(state root, container ID) for a docker-made container named ``ref``."""
+    from ..api import operations as ops
+    obj = ctx.find_object(dict)
+    root = getattr(obj, "root", None) or "/run/pycontainer"
+    return root, ops.resolve_id(root, ref)
+
+
+@network.command("connect")
+@click.option("--alias", multiple=True, help="Another name it answers to on NETWORK (repeatable).")
+@click.option("--ip", default=None, help="A fixed IPv4 address of NETWORK's subnet.")
+@click.argument("network_name")
+@click.argument("container")
+@click.pass_context
+def connect(ctx, alias, ip, network_name, container):
+    """Connect a running container to a user-defined network (one more interface, eth1...)."""
+    from .. import netconnect
+    netconnect.check_network(network_name, "connect")     # before the container: docker's order
+    root, cid = _docker(ctx, container)
+    netconnect.connect(root, network_name, cid, alias, ip)
+
+
+@network.command("disconnect")
+@click.option("--force", "-f", is_flag=True, help="Forget it even if its interface is gone.")
+@click.argument("network_name")
+@click.argument("container")
+@click.pass_context
+def disconnect(ctx, force, network_name, container):
+    """Disconnect a container from a network it was connected to (network connect)."""
+    from .. import netconnect
+    netconnect.check_network(network_name, "disconnect")
+    root, cid = _docker(ctx, container)
+    netconnect.disconnect(root, network_name, cid, force)
 
 
 @network.command("gc")

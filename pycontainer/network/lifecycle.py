@@ -14,7 +14,23 @@ import os
 
 from .. import trace
 from ..errors import NetworkError
-from .request import DEFAULT_STATE_DIR, Mode, namespace_action, parse_request
+from .request import ANNOTATION, DEFAULT_STATE_DIR, Mode, namespace_action, parse_request
+
+FIELD = f"annotations[{ANNOTATION}]"        # what the trace names as the network's config field
+
+
+def asked_by(kind: str, ports=()) -> str:
+    """The trace's field for a network step: the annotation and the docker flags it holds."""
+    if ports:
+        return f"{FIELD} (-p " + " -p ".join(_port_text(p) for p in ports) + ")"
+    return f"{FIELD} (--network {kind})"
+
+
+def _port_text(p) -> str:
+    if not isinstance(p, dict):
+        return str(p)
+    host = f"{p.get('host_ip')}:" if p.get("host_ip") else ""
+    return f"{host}{p.get('host_port')}:{p.get('container_port')}/{p.get('protocol', 'tcp')}"
 
 
 class Plan:
@@ -73,8 +89,10 @@ def preload(req: dict) -> None:
 
     def imp():
         try:
-            import pyroute2.iproute  # noqa: F401
-            import pyroute2.netlink.exceptions  # noqa: F401
+            with trace.step("import pyroute2", asked_by("bridge"), thread="pyc-preload",
+                            note="in a thread, while stage 1 and the init work"):
+                import pyroute2.iproute  # noqa: F401
+                import pyroute2.netlink.exceptions  # noqa: F401
         except Exception:
             pass   # setup() will report it
     threading.Thread(target=imp, name="pyc-preload", daemon=True).start()
@@ -100,7 +118,8 @@ def setup(container_id: str, pid, request, files_dir: str | None = None) -> dict
     mode = req["mode"]
     saved = {"mode": mode.kind, "ref": mode.ref}
     name = req["hostname"] or container_id[:12]
-    with trace.step("network setup", container=container_id, mode=mode.kind):
+    with trace.step("network setup", asked_by(mode.kind), container=container_id, mode=mode.kind), \
+            trace.asked_by(asked_by(mode.kind)):
         if mode.kind == "none":
             if pid is not None:
                 loopback(pid)
@@ -118,6 +137,25 @@ def setup(container_id: str, pid, request, files_dir: str | None = None) -> dict
     return saved
 
 
+def connect(container_id: str, pid, request, ifname: str, default_route: bool) -> dict:
+    """One more bridge interface ``ifname`` in the running container's netns (``network
+    connect``): a veth named after container and network, an address from that network's
+    pool (or ``request["ip"]``), a default route only if ``default_route``. -> what was made,
+    for :func:`teardown`; on failure nothing is left and NetworkError raised."""
+    from .bridge import veth_name
+    from .ipam import check_id
+    check_id(container_id)
+    req = parse_request(request)
+    if req["mode"].kind != "bridge" or req["ports"]:
+        raise NetworkError("network connect: a bridge network, without ports", stage="network")
+    with trace.step("network connect", container=container_id, network=req["network"]):
+        saved = {"mode": "bridge", "ref": None}
+        saved.update(_setup_bridge(container_id, pid, req, ifname=ifname,
+                                   host_ifname=veth_name(container_id, req["network"]),
+                                   default_route=default_route))
+    return saved
+
+
 def _contents(req, name, ip, keep_loopback):
     from . import files
     return {"/etc/hosts": files.hosts(name, ip, req["extra_hosts"]),
@@ -126,7 +164,8 @@ def _contents(req, name, ip, keep_loopback):
                                                   keep_loopback=keep_loopback)}
 
 
-def _setup_bridge(container_id: str, pid, req) -> dict:
+def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname: str | None = None,
+                  default_route: bool = True) -> dict:
     import ipaddress
 
     from . import bridge, nat
@@ -142,19 +181,25 @@ def _setup_bridge(container_id: str, pid, req) -> dict:
     undo = []
     try:
         nat.check_free(ports)
-        with trace.step("ipam reserve", network=net["name"], container=container_id):
+        with trace.step("ipam reserve", f"{FIELD} (--network {net['name']} --ip)", network=net["name"],
+                        container=container_id, dir=net["dir"], note="a lease file named by the address"):
             ip = str(ipam.reserve(container_id, want=req["ip"]))
         undo.append(lambda: ipam.release(container_id))
         made["ip"] = ip
+        with trace.step("import pyroute2", asked_by("bridge"),
+                        note="waits for the preloading thread, if any (~100 ms when cold)"):
+            import pyroute2.iproute  # noqa: F401
         with bridge.iproute() as ipr:
             br, fresh = bridge.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen,
                                              net["mtu"])
-            made["host_ifname"] = bridge.veth_name(container_id)
+            made["host_ifname"] = host_ifname or bridge.veth_name(container_id)
             undo.append(lambda: bridge.detach(made["host_ifname"]))
             made.update(bridge.attach(ipr, container_id, pid, br, ip, prefixlen,
-                                      net["gateway"], net["mtu"]))
+                                      net["gateway"] if default_route else None, net["mtu"],
+                                      ifname=ifname, host_ifname=made["host_ifname"]))
         if fresh or ports:
-            nat.setup(net["nft_table"], net["subnet"], container_id, ip, ports,
+            with trace.asked_by(asked_by("bridge", ports) if ports else asked_by("bridge")):
+                nat.setup(net["nft_table"], net["subnet"], container_id, ip, ports,
                       masquerade=net.get("masquerade", True), fresh=fresh)
         if fresh and net.get("masquerade", True):
             # masquerade to other networks needs routing between interfaces
@@ -172,14 +217,18 @@ def _setup_bridge(container_id: str, pid, req) -> dict:
 
 
 def teardown(container_id: str, saved: dict | None) -> None:
-    """Undo :func:`setup`: ports, veth, lease, files. Tolerant and idempotent."""
+    """Undo :func:`setup` (and the :func:`connect`s recorded under ``saved["attached"]``):
+    ports, veths, leases, files. Tolerant and idempotent."""
+    for sub in list((saved or {}).get("attached", {}).values()):
+        teardown(container_id, sub)
     if not saved or saved.get("mode") != "bridge":
         _remove_files(saved)
         return
     from . import bridge, nat
     from .ipam import Ipam
     errors = []
-    with trace.step("network teardown", container=container_id, mode="bridge"):
+    with trace.step("network teardown", f"{FIELD} (delete, --rm)", container=container_id,
+                    mode="bridge"), trace.asked_by(f"{FIELD} (delete, --rm)"):
         ports = saved.get("ports")
         if saved.get("pending"):
             # setup was killed half-way: find what it published by the container's id

@@ -119,7 +119,7 @@ def check_free(ports: list[dict]) -> None:
 def nft(cmds: list[dict], what: str) -> dict:
     """Run one JSON batch (atomic) and return nft's JSON answer (if any)."""
     payload = json.dumps({"nftables": cmds})
-    with trace.step("nft -j", what=what, commands=len(cmds)):
+    with trace.step("nft -j", what=what, ruleset=cmds):
         try:
             r = subprocess.run([NFT, "-j", payload], capture_output=True, text=True)
         except FileNotFoundError:

@@ -102,15 +102,16 @@ def gc(live_ids, state_dir: str = DEFAULT_STATE_DIR, prune: bool = False) -> dic
     from .ipam import Ipam
     live = set(live_ids)
     report = {}
-    with trace.step("network gc", live=len(live)):
+    with trace.step("network gc", "pycontainer network gc", live=len(live)):
         for net in networks(state_dir):
             ipam = Ipam(os.path.join(state_dir, net["name"]), net["subnet"], net["gateway"])
             # A lease whose veth is still plugged in belongs to a container whose
             # netns is alive, perhaps under another --root: never reclaim it.
             plugged = set(bridge.ports_on(net["bridge"]))
-            alive = live | {c for c in ipam.leases().values() if bridge.veth_name(c) in plugged}
+            alive = live | {c for c in ipam.leases().values() if bridge.veth_name(c) in plugged
+                            or bridge.veth_name(c, net["name"]) in plugged}
             rep = {"leases": ipam.gc(alive), "veths": [], "ports": []}
-            for v in bridge.orphans(net["bridge"], alive):
+            for v in bridge.orphans(net["bridge"], alive, net["name"]):
                 bridge.detach(v)
                 rep["veths"].append(v)
             rep["ports"] = nat.gc(net["nft_table"], alive)

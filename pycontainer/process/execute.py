@@ -27,7 +27,6 @@ import os
 import signal
 import sys
 
-from .. import capabilities, procattrs, userenv
 from .. import state as st
 from .. import syscalls as sc
 from .. import trace
@@ -35,6 +34,7 @@ from ..errors import ContainerSetupError, InvalidState
 from ..security import exeseal
 from ..security.fds import close_inherited
 from . import init as I   # everything the new process needs, imported before setns (P1)
+from . import finalize, launcher
 from . import sync as S
 
 EXEC_PID = "EXEC_PID"
@@ -47,14 +47,22 @@ _FLAGS = {"user": sc.CLONE_NEWUSER, "ipc": sc.CLONE_NEWIPC, "uts": sc.CLONE_NEWU
 
 
 class ExecContext:
-    def __init__(self, *, record, process, cgroup, console_socket=None, preserve_fds=0, seccomp=None):
+    """What exec's processes need. The seccomp filter is not a parameter: it is
+    always the container's own (``seccomp.bpf`` in its state dir, saved by
+    create), so no exec form can leave it out."""
+
+    def __init__(self, *, record, process, cgroup, statedir: str, console_socket=None,
+                 preserve_fds=0):
         self.record = record
         self.process = process
         self.cgroup = cgroup
         self.console_path = console_socket
         self.console_sock = None
         self.preserve_fds = preserve_fds
-        self.seccomp = seccomp
+        self.seccomp = None
+        if os.path.exists(os.path.join(statedir, "seccomp.bpf")):
+            from ..security.seccomp import Filter      # only for containers that have one
+            self.seccomp = Filter.from_statedir(statedir)
         self.dmz_fd = None          # sealed exec helper (security.exeseal)
         self.sync = None
 
@@ -79,14 +87,12 @@ def launch(ctx: ExecContext) -> int:
         raise InvalidState(f"cannot exec in container {ctx.record['id']!r}: it is stopped")
     join = namespaces_to_join(pid)
     if ctx.console_path:
-        from .launcher import _connect_console
-        ctx.console_sock = _connect_console(ctx.console_path)
+        ctx.console_sock = launcher.connect_console(ctx.console_path)
     parent, child = S.SyncSocket.pair()
-    from .launcher import PR_SET_CHILD_SUBREAPER
-    sc.prctl(PR_SET_CHILD_SUBREAPER, 1)
+    sc.prctl(launcher.PR_SET_CHILD_SUBREAPER, 1)
     exeseal.nondumpable()                      # CVE-2016-9962 / CVE-2019-5736 (security.exeseal)
     ctx.dmz_fd = exeseal.dmz_fd(3 + ctx.preserve_fds)
-    trace.event("fork", "", what="exec joiner")
+    trace.event("fork", "exec --process", what="exec joiner")
     jpid = os.fork()
     if jpid == 0:
         try:
@@ -105,8 +111,7 @@ def launch(ctx: ExecContext) -> int:
         parent.send(S.GO)
         msg = parent.recv(timeout=60)
         if msg.get("type") != EXEC_PID:
-            from .launcher import _raise_from
-            _raise_from(parent, msg)
+            launcher.raise_from(parent, msg)
         new_pid = msg["pid"]
         _reap(jpid)
         # Next: an ERROR from the new process, or EOF when execve closed the socket.
@@ -116,8 +121,7 @@ def launch(ctx: ExecContext) -> int:
             if exc.stage == "sync" and "without saying why" in str(exc):
                 return new_pid          # EOF: execve succeeded
             raise
-        from .launcher import _raise_from
-        _raise_from(parent, msg)
+        launcher.raise_from(parent, msg)
         raise AssertionError("unreachable")
     except BaseException:
         _reap(jpid)
@@ -139,13 +143,17 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
     try:
         sc.prctl(1, signal.SIGKILL)           # PR_SET_PDEATHSIG
         close_inherited(3 + ctx.preserve_fds)   # the caller's stray fds (security.fds)
-        I._oom_score_adj(ctx.process)         # inherited; before setns(user) (see init.stage1)
+        I.oom_score_adj(ctx.process)         # inherited; before setns(user) (see init.stage1)
         ctx.sync.expect(S.GO)                 # we are in the container's cgroup now
         fds = []
         for name, path in join:
             fds.append((name, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+        # Without a private mount namespace the init is chroot'ed (rootfs.chroot): so is exec.
+        root_fd = os.open(f"/proc/{ctx.record['pid']}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) \
+            if ctx.record.get("host_mounts") else None
         for name, fd in fds:
-            with trace.step("setns", "exec", ns=name, nstype=sc.CLONE_NAMES[_FLAGS[name]]):
+            with trace.step("setns", "exec: the container's linux.namespaces", ns=name,
+                            nstype=sc.CLONE_NAMES[_FLAGS[name]], file=dict(join)[name]):
                 try:
                     sc.setns(fd, _FLAGS[name])
                 except OSError as exc:
@@ -153,8 +161,14 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
                                               stage="exec", errno=exc.errno) from None
                 finally:
                     os.close(fd)
+        if root_fd is not None:
+            with trace.step("chroot", "exec", new_root=f"/proc/{ctx.record['pid']}/root"):
+                os.fchdir(root_fd)
+                os.chroot(".")
+                os.chdir("/")
+                os.close(root_fd)
         # '/' is the container's now: no more imports (security.md P1).
-        sys.addaudithook(I._no_imports_after_pivot)
+        sys.addaudithook(I.no_imports_after_pivot)
         pid = os.fork()
         if pid == 0:
             try:
@@ -169,43 +183,18 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
 
 
 def _exec_process(ctx: ExecContext) -> None:
-    """The new process: the same steps as the init's tail, then execve."""
+    """The new process: the init's own tail (finalize.py), then execve."""
     trace.set_stage("exec")
     proc = ctx.process
     try:
         if proc.get("terminal"):
-            I._setup_console(ctx, proc, mount_console=False)
-        for r in proc.get("rlimits", []):
-            I._setrlimit(r)
-        procattrs.apply_process(proc)       # scheduler, ioPriority (runc's setns init)
-        env = proc.get("env", [])
-        if ctx.seccomp and not proc.get("noNewPrivileges"):
-            ctx.seccomp(proc)   # without NNP a filter needs CAP_SYS_ADMIN: before the drop
-        caps = proc.get("capabilities")
-        if caps is not None:
-            capabilities.drop_bounding(caps.get("bounding", []), capabilities.last_cap())
-        uid = proc.get("user", {}).get("uid", 0)
-        userenv.fix_stdio(uid)                              # runc's setupUser
-        proc["env"] = userenv.prepare_env(proc.get("env", []), uid)
-        I._set_user(proc.get("user", {}), keep_caps=caps is not None,
-                    in_userns=os.readlink("/proc/self/ns/user") != os.readlink("/proc/1/ns/user"))
-        path = I.find_program(proc["args"][0], env, proc.get("cwd", "/"))
-        if caps is not None:
-            capabilities.apply_sets(caps)
-        if "umask" in proc.get("user", {}):
-            os.umask(proc["user"]["umask"])
-        if not proc.get("terminal"):
-            # A session of its own: no controlling tty shared with the caller, so no TIOCSTI
-            # into the caller's terminal (CVE-2017-5226; crun and bubblewrap do the same).
-            os.setsid()
-        if proc.get("noNewPrivileges"):
-            sc.prctl(I.PR_SET_NO_NEW_PRIVS, 1)
-        if ctx.seccomp:
-            ctx.seccomp(proc)
-        I.exec_program(path, proc, ctx.sync.sock, ctx.preserve_fds, ctx.dmz_fd,
-                       report=lambda exc: json.dumps({"type": S.ERROR, "kind": type(exc).__name__,
-                                                      "msg": str(exc), "stage": exc.stage,
-                                                      "errno": exc.errno}).encode())
+            I.setup_console(ctx, proc, mount_console=False)
+        in_userns = os.readlink("/proc/self/ns/user") != os.readlink("/proc/1/ns/user")
+        path = finalize.prepare(proc, ctx.seccomp, in_userns)
+        finalize.exec_program(path, proc, ctx.sync.sock, ctx.preserve_fds, ctx.dmz_fd, ctx.seccomp,
+                              report=lambda exc: json.dumps({"type": S.ERROR, "kind": type(exc).__name__,
+                                                             "msg": str(exc), "stage": exc.stage,
+                                                             "errno": exc.errno}).encode())
     except BaseException as exc:  # noqa: BLE001
         if not ctx.sync.sock._closed:
             ctx.sync.send_error(exc, "exec")

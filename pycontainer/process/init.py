@@ -16,10 +16,8 @@ hook enforces this: any import after the pivot raises.
 from __future__ import annotations
 
 import array  # noqa: F401  (socket.send_fds imports it lazily; must be loaded before pivot)
-import errno
 import fcntl
 import os
-import resource
 import signal
 import socket
 import stat
@@ -28,19 +26,18 @@ import sys
 
 import prctl  # noqa: F401  (imported here so it is loaded before pivot_root)
 
-from .. import capabilities, hooks, namespaces, procattrs, rootfs, userenv
+from .. import hooks, namespaces, procattrs, rootfs, userenv
 from .. import syscalls as sc
 from .. import trace
-from ..errors import ContainerSetupError, ExecError, MountError, SpecError
-from ..security import exeseal
+from ..errors import ContainerSetupError, MountError, SpecError
 from ..security.fds import close_inherited
+from . import finalize
 from . import sync as S
 
 PR_SET_PDEATHSIG = 1
-PR_SET_KEEPCAPS = 8
-PR_SET_NO_NEW_PRIVS = 38
 TIOCSCTTY = 0x540E
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# what asked for the /etc/hosts, /etc/hostname, /etc/resolv.conf binds (not config.json's mounts)
+NET_FILES_FIELD = "annotations[org.pycontainer.network] (--network --hostname --add-host --dns)"
 
 
 def stage1(ctx) -> None:
@@ -53,7 +50,7 @@ def stage1(ctx) -> None:
         close_inherited(3 + ctx.preserve_fds)   # the caller's stray fds (CVE-2024-21626 class)
         # oom_score_adj is inherited: set it here, through the host's /proc and before a user
         # namespace, where the (non-dumpable) init could no longer open its own file.
-        _oom_score_adj(ctx.spec.get("process", {}))
+        oom_score_adj(ctx.spec.get("process", {}))
         ctx.sync.expect(S.GO)       # the runtime has put us into the cgroup
         flags, join = namespaces.plan(ctx.spec.get("linux", {}).get("namespaces", []))
         namespaces.join(namespaces.open_join_fds(join))
@@ -91,6 +88,7 @@ def init(ctx) -> None:
     spec, linux = ctx.spec, ctx.spec.get("linux", {})
     proc = spec["process"]
     stage = "init"
+    before = None
     try:
         # The runtime made the network and ran the createRuntime hooks; it
         # tells us our pid as the host sees it (for the hooks' state).
@@ -98,30 +96,40 @@ def init(ctx) -> None:
         ctx.host_pid = go.get("pid", 0)
         ns_types = {n["type"] for n in linux.get("namespaces", [])}
         in_userns = "user" in ns_types
+        # No new mount namespace (none listed, or one joined by path): the mounts land in a
+        # table others share; remember which are ours (rootfs.py, "without a private ...").
+        private_mnt = any(n["type"] == "mount" and not n.get("path") for n in linux.get("namespaces", []))
+        before = None if private_mnt else set(rootfs.mount_ids())
 
         # --- rootfs: all in our own mount namespace, so nothing leaks to the host
         stage = "rootfs"
         if spec.get("hooks", {}).get("startContainer") or spec.get("hooks", {}).get("createContainer"):
             hooks.prepare()
-        rootfs.set_propagation(linux)
+        if private_mnt:
+            rootfs.set_propagation(linux)
         if ctx.overlay:
             ctx.overlay(ctx.rootfs)               # image rootfs: overlayfs (pycontainer.image)
         else:
             rootfs.bind_rootfs(ctx.rootfs)        # pivot_root needs a mount point
+        if not private_mnt:
+            rootfs.make_private(ctx.rootfs)
         root_fd = os.open(ctx.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         rootfs.mount_all(root_fd, spec.get("mounts", []), ctx.cgroup_mode,
                          cgroupns="cgroup" in ns_types)
         # /etc/hosts, /etc/hostname, /etc/resolv.conf written by the network setup
         rootfs.mount_all(root_fd, [{"destination": dst, "type": "bind", "source": src,
                                     "options": ["bind", "rw"]} for dst, src in go.get("files", {}).items()],
-                         ctx.cgroup_mode)
+                         ctx.cgroup_mode, field=NET_FILES_FIELD)
         rootfs.setup_dev(root_fd, linux, spec.get("mounts", []), in_userns)
         os.close(root_fd)
         # createContainer hooks: container's namespaces, before pivot_root.
         hooks.run("createContainer", spec.get("hooks", {}).get("createContainer"), ctx.state_for_hooks())
-        rootfs.pivot_root(ctx.rootfs)
+        if private_mnt:
+            rootfs.pivot_root(ctx.rootfs)
+        else:
+            rootfs.chroot(ctx.rootfs)
         # From here on '/' is the image: no more imports (security.md P1).
-        sys.addaudithook(_no_imports_after_pivot)
+        sys.addaudithook(no_imports_after_pivot)
 
         # --- identity of the container ---------------------------------------
         stage = "network"
@@ -156,65 +164,32 @@ def init(ctx) -> None:
 
         stage = "console"
         if proc.get("terminal"):
-            _setup_console(ctx, proc)
+            setup_console(ctx, proc)
         # The root stays read-only only after /dev/console & co. exist.
         rootfs.finalize_root(spec["root"].get("readonly", False), linux)
 
-        # --- the process's limits and identity --------------------------------
+        # --- the process's limits and identity (shared with exec: finalize.py) --
         stage = "process"
-        for r in proc.get("rlimits", []):
-            with trace.step("setrlimit", "process.rlimits", type=r["type"], soft=r["soft"], hard=r["hard"]):
-                _setrlimit(r)
-        env = proc.get("env", [])
-        path = find_program(proc["args"][0], env, proc.get("cwd", "/"))
-        procattrs.apply_linux(linux)        # memoryPolicy, personality
-        procattrs.apply_process(proc)       # scheduler, ioPriority: while we have every cap
-
-        if ctx.seccomp and not proc.get("noNewPrivileges"):
-            ctx.seccomp(proc)   # without NNP a filter needs CAP_SYS_ADMIN: load it before the drop (runc)
-        caps = proc.get("capabilities")
-        if caps is not None:
-            # The bounding set needs CAP_SETPCAP to shrink: do it while we have everything.
-            with trace.step("prctl PR_CAPBSET_DROP", "process.capabilities.bounding",
-                            keep=caps.get("bounding", [])):
-                capabilities.drop_bounding(caps.get("bounding", []), capabilities.last_cap())
-        uid = proc.get("user", {}).get("uid", 0)
-        userenv.fix_stdio(uid)                              # runc's setupUser
-        proc["env"] = userenv.prepare_env(proc.get("env", []), uid)
-        _set_user(proc.get("user", {}), keep_caps=caps is not None, in_userns=in_userns)
-        if caps is not None:
-            with trace.step("capset", "process.capabilities", effective=caps.get("effective", []),
-                            ambient=caps.get("ambient", [])):
-                capabilities.apply_sets(caps)
-        if "umask" in proc.get("user", {}):
-            os.umask(proc["user"]["umask"])
-        # The cwd must be a directory the user reaches, so that `create` fails
-        # (as runc's does); the chdir itself waits until every host fd is
-        # closed (exec_program, CVE-2024-21626).
-        _check_cwd(proc.get("cwd", "/"))
+        procattrs.apply_linux(linux)        # memoryPolicy, personality: while we have every cap
+        path = finalize.prepare(proc, ctx.seccomp, in_userns)
 
         # --- ready: the runtime records "created"; we wait for `start` --------
         stage = "start"
-        ctx.sync.send(S.READY)
+        made = None if before is None else sorted(set(rootfs.mount_ids()) - before)
+        ctx.sync.send(S.READY, mounts=made)
         ctx.sync.close()
         conn = _wait_for_start(ctx)
 
         hooks.run("startContainer", spec.get("hooks", {}).get("startContainer"), ctx.state_for_hooks())
-        if not proc.get("terminal"):
-            # A session of its own: no controlling tty shared with the caller, so no TIOCSTI
-            # into the caller's terminal (CVE-2017-5226; crun and bubblewrap do the same).
-            os.setsid()
-        if proc.get("noNewPrivileges"):
-            # After this, execve can never grant privileges (setuid bits, file caps).
-            with trace.step("prctl PR_SET_NO_NEW_PRIVS", "process.noNewPrivileges"):
-                sc.prctl(PR_SET_NO_NEW_PRIVS, 1)
-        if ctx.seccomp:
-            ctx.seccomp(proc)     # as late as possible: after NNP, just before exec
-
-        exec_program(path, proc, conn, ctx.preserve_fds, ctx.dmz_fd,
-                     report=lambda exc: str(exc).encode())
+        finalize.exec_program(path, proc, conn, ctx.preserve_fds, ctx.dmz_fd, ctx.seccomp,
+                              report=lambda exc: str(exc).encode())
     except BaseException as exc:  # noqa: BLE001
         if not ctx.sync.sock._closed:
+            if before is not None:       # create fails: take our mounts out of the shared table
+                try:
+                    rootfs.unmount_ids(set(rootfs.mount_ids()) - before)
+                except OSError:
+                    pass
             ctx.sync.send_error(exc, stage)
         else:
             try:
@@ -226,13 +201,13 @@ def init(ctx) -> None:
 
 # --- helpers (each one kernel interface) -------------------------------------------
 
-def _no_imports_after_pivot(event: str, args) -> None:
+def no_imports_after_pivot(event: str, args) -> None:
     if event == "import":
         raise ImportError(f"pycontainer: import of {args[0]!r} after pivot_root refused "
                           "(the container's filesystem must never supply runtime code)")
 
 
-def _oom_score_adj(proc: dict) -> None:
+def oom_score_adj(proc: dict) -> None:
     if "oomScoreAdj" in proc:
         with trace.step("write", "process.oomScoreAdj", file="/proc/self/oom_score_adj",
                         value=proc["oomScoreAdj"]):
@@ -258,65 +233,7 @@ def _loopback_up() -> None:
             fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def _setrlimit(r: dict) -> None:
-    res = getattr(resource, r["type"])
-    inf = resource.RLIM_INFINITY
-    soft = inf if r["soft"] >= (1 << 63) - 1 or r["soft"] == 2**64 - 1 else r["soft"]
-    hard = inf if r["hard"] >= (1 << 63) - 1 or r["hard"] == 2**64 - 1 else r["hard"]
-    try:
-        resource.setrlimit(res, (soft, hard))
-    except (ValueError, OSError) as exc:
-        raise ContainerSetupError(f"setrlimit {r['type']} soft={r['soft']} hard={r['hard']}: {exc}",
-                                  stage="rlimits") from None
-
-
-def find_program(arg0: str, env: list[str], cwd: str) -> str:
-    """Resolve process.args[0] in the container (PATH from process.env) and check it runs."""
-    if "/" in arg0:
-        candidates = [arg0 if arg0.startswith("/") else os.path.join(cwd, arg0)]
-    else:
-        path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-        candidates = [os.path.join(d or ".", arg0) for d in path.split(":")]
-    denied = None
-    for c in candidates:
-        try:
-            st = os.stat(c)
-        except OSError:
-            continue
-        if stat.S_ISDIR(st.st_mode) or not os.access(c, os.X_OK):
-            denied = denied or c
-            continue
-        return c
-    if denied:
-        raise ExecError(f"exec {arg0!r}: permission denied", stage="exec", errno=errno.EACCES)
-    where = "" if "/" in arg0 else " in $PATH"
-    raise ExecError(f"exec {arg0!r}: executable file not found{where}: no such file or directory",
-                    stage="exec", errno=errno.ENOENT)
-
-
-def _set_user(user: dict, keep_caps: bool, in_userns: bool) -> None:
-    uid, gid = user.get("uid", 0), user.get("gid", 0)
-    with trace.step("setresuid/setresgid", "process.user", uid=uid, gid=gid,
-                    additionalGids=user.get("additionalGids", [])):
-        try:
-            groups = user.get("additionalGids", [])
-            try:
-                os.setgroups(groups)
-            except PermissionError:
-                if groups or not in_userns:   # setgroups may be denied in a user ns
-                    raise
-            os.setresgid(gid, gid, gid)
-            if keep_caps and uid != 0:
-                sc.prctl(PR_SET_KEEPCAPS, 1)      # keep permitted across setuid(2)
-            os.setresuid(uid, uid, uid)
-            if keep_caps and uid != 0:
-                sc.prctl(PR_SET_KEEPCAPS, 0)
-        except OSError as exc:
-            raise ContainerSetupError(f"set user {uid}:{gid}: {exc.strerror}", stage="user",
-                                      errno=exc.errno) from None
-
-
-def _setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
+def setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
     """A pty from the container's devpts; its master goes to --console-socket (runc's protocol)."""
     if ctx.console_sock is None:
         raise SpecError("process.terminal is true but no --console-socket was given")
@@ -340,6 +257,11 @@ def _setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
             except FileExistsError:
                 fd = os.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
+                # The image's own /dev/console (no /dev tmpfs): bind only onto a plain file or
+                # a device node, never onto a symlink (CVE-2026-41579's class, security.md S06).
+                if stat.S_ISLNK(os.fstat(fd).st_mode) or stat.S_ISDIR(os.fstat(fd).st_mode):
+                    raise MountError("mount /dev/console: it is a symlink or a directory in the "
+                                     "image; refusing to bind the pty onto it", stage="console")
                 sc.mount(f"/proc/self/fd/{slave}", f"/proc/self/fd/{fd}", None, sc.MS_BIND)
             finally:
                 os.close(fd)
@@ -360,7 +282,7 @@ def _setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
 
 def _wait_for_start(ctx) -> socket.socket:
     """The start barrier: block until `pycontainer start` connects to start.sock."""
-    with trace.step("accept", "", socket="start.sock", note="waiting for `start`"):
+    with trace.step("accept", "pycontainer start", socket="start.sock", note="waiting for `start`"):
         while True:
             conn, _ = ctx.listen.accept()
             data = conn.recv(16)
@@ -369,77 +291,3 @@ def _wait_for_start(ctx) -> socket.socket:
             conn.close()
     ctx.listen.close()
     return conn
-
-
-def _move_fd_above(fd: int, low: int) -> int:
-    if fd >= low:
-        os.set_inheritable(fd, False)
-        return fd
-    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, low)
-    os.close(fd)
-    return new
-
-
-def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, report) -> None:
-    """The last steps before the program, shared by the init and exec. Never returns.
-
-    Order matters (CVE-2024-21626): every fd but stdio, the preserved ones and
-    the close-on-exec report socket is closed *before* chdir, so no host
-    directory fd can be the cwd's way out of the root. A failure after this
-    point is written to the report socket as ``report(exc)`` (the start
-    barrier reads text, exec's runtime reads a sync message); success closes
-    the socket by execve.
-    """
-    keep = 3 + preserve_fds
-    fd = _move_fd_above(report_sock.detach(), keep)
-    dmz = exeseal.place(dmz_fd, fd + 1)            # sealed exec helper (CVE-2019-5736)
-    trace.event("close_range", "", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
-    trace.event("execve", "process.args", path=path, args=proc["args"], cwd=proc.get("cwd", "/"))
-    trace.close()
-    if fd > keep:
-        sc.close_range(keep, fd - 1)
-    sc.close_range(fd + 1 if dmz is None else dmz + 1)
-    for i in range(3, keep):
-        os.set_inheritable(i, True)
-    try:
-        _chdir_inside(proc.get("cwd", "/"))
-        _reset_signals()
-        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.get("env", []))
-        exeseal.execve(dmz, path, proc["args"], env)
-    except ContainerSetupError as exc:
-        os.write(fd, report(exc))
-        os._exit(1)
-    except OSError as exc:
-        os.write(fd, report(ExecError(f"exec {proc['args'][0]!r}: {os.strerror(exc.errno).lower()}",
-                                      stage="exec", errno=exc.errno)))
-        os._exit(126 if exc.errno in (errno.EACCES, errno.EPERM) else 127)
-    os._exit(127)
-
-
-def _check_cwd(cwd: str) -> None:
-    try:
-        st_ = os.stat(cwd)
-    except OSError as exc:
-        raise ContainerSetupError(f"process.cwd {cwd!r}: {exc.strerror}", stage="cwd",
-                                  errno=exc.errno) from None
-    if not stat.S_ISDIR(st_.st_mode):
-        raise ContainerSetupError(f"process.cwd {cwd!r}: not a directory", stage="cwd",
-                                  errno=errno.ENOTDIR)
-
-
-def _chdir_inside(cwd: str) -> None:
-    try:
-        os.chdir(cwd)
-    except OSError as exc:
-        raise ContainerSetupError(f"chdir to cwd {cwd!r} (set in process.cwd): {exc.strerror}",
-                                  stage="cwd", errno=exc.errno) from None
-    here = os.getcwd()
-    if not here.startswith("/"):
-        raise ContainerSetupError(f"cwd {cwd!r} resolves outside the container root", stage="cwd")
-
-
-def _reset_signals() -> None:
-    # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive execve, so restore them.
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])

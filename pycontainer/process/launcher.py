@@ -91,7 +91,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             os.close(dirfd)
         ctx.listen.listen(1)
         if ctx.console_path:
-            ctx.console_sock = _connect_console(ctx.console_path)
+            ctx.console_sock = connect_console(ctx.console_path)
 
         # (4) stage 1
         parent, child = S.SyncSocket.pair_c()
@@ -113,11 +113,12 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
                 child.sock = socket.socket(fileno=child.sock.detach())
                 ctx.listen = socket.socket(fileno=ctx.listen.detach())
                 ctx.sync = child
+                trace.set_stage("stage1")
                 from . import init
                 init.stage1(ctx)
             finally:
                 os._exit(1)
-        trace.event("fork", "", ms=trace.since(t_fork), what="stage 1 (namespaces)", pid=pid1)
+        trace.event("fork", "linux.namespaces", ms=trace.since(t_fork), what="stage 1 (namespaces)", pid=pid1)
         child.close()
         if ctx.dmz_fd is not None:
             os.close(ctx.dmz_fd)
@@ -132,20 +133,22 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         parent.send(S.GO)
 
         # (5) requests from stage 1, then the init's pid
-        msg = parent.recv(timeout=60)
+        with trace.step("recv from stage 1", "linux.namespaces", socket="sync socketpair",
+                        note="stage 1 unshares, forks the init, sends its pid"):
+            msg = parent.recv(timeout=60)
         if msg.get("type") == S.MAP_PLS:
             from .. import namespaces
             namespaces.write_id_maps(pid1, linux.get("uidMappings", []), linux.get("gidMappings", []))
             parent.send(S.MAP_ACK)
             msg = parent.recv(timeout=60)
         if msg.get("type") != S.INIT_PID:
-            _raise_from(parent, msg)
+            raise_from(parent, msg)
         pid = msg["pid"]
         undo.append(lambda: _kill_and_reap(pid))
         _reap(pid1)
         record.update(pid=pid, pid_start=st.proc_start_time(pid))
         ctx.statedir.write(record)
-        trace.event("init started", "", pid=pid)
+        trace.event("init started", "linux.namespaces", pid=pid)
 
         files = {}
         if network is not None:
@@ -165,7 +168,13 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             hooks.run("prestart", hk.get("prestart"), state_json)
             hooks.run("createRuntime", hk.get("createRuntime"), state_json)
         parent.send(S.CONTINUE, pid=pid, files=files)
-        parent.expect(S.READY, timeout=120)
+        with trace.step("recv from init", "root.path, mounts, process", socket="sync socketpair",
+                        note="the init mounts the rootfs, pivots and says it is ready"):
+            ready = parent.expect(S.READY, timeout=120)
+        if ready.get("mounts") is not None:
+            # no private mount namespace: what `delete` must unmount (rootfs.unmount_recorded)
+            joined = [n.get("path") for n in linux.get("namespaces", []) if n["type"] == "mount"]
+            record["host_mounts"] = {"ids": ready["mounts"], "ns": joined[0] if joined else None}
         crash_point("after-pivot")            # the init has pivoted and waits for start
         parent.close()
 
@@ -192,7 +201,7 @@ def crash_point(name: str) -> None:
         os.kill(os.getpid(), 9)          # SIGKILL
 
 
-def _raise_from(sock, msg: dict) -> None:
+def raise_from(sock, msg: dict) -> None:
     from . import sync as S
     if msg.get("type") == S.ERROR:
         from ..errors import from_message
@@ -201,7 +210,7 @@ def _raise_from(sock, msg: dict) -> None:
     raise ContainerSetupError(f"sync: unexpected message {msg.get('type')}", stage="sync")
 
 
-def _connect_console(path: str):
+def connect_console(path: str):
     import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

@@ -728,3 +728,72 @@ def test_copy_follows_symlinked_dirs_of_the_image_and_never_the_host(pc, tmp_pat
     assert not os.path.exists("/etc/pwn-test") and not os.path.exists("/etc/pwn-test2")
     out = run(pc, "symcopy", "sh", "-c", "cat /usr/real/file; ls /etc/pwn-test")
     assert out == "in real\n/etc/pwn-test\n"
+
+
+# --- issue 13 polish: docker's live progress view, and `images` without the cache's steps ----
+
+PROGRESS_FILE = "FROM busybox\nRUN for i in 1 2 3 4 5 6 7 8; do echo line-$i; done\nRUN echo second\n"
+
+
+def _pty_build(pc, cli, context, *args) -> bytes:
+    """``pycontainer build`` as the session leader of a new pty (a user's terminal)."""
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.chdir(ROOT)
+            env = dict(os.environ, PYCONTAINER_IMAGE_ROOT=pc.image_root)
+            os.execve(sys.executable, [sys.executable, "-m", "pycontainer", "--root", cli.root,
+                                       "build", "--network", "none", *args, context], env)
+        finally:
+            os._exit(127)
+    out, end = b"", time.monotonic() + 240
+    while time.monotonic() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:                     # EIO: the child closed its side
+                break
+            if not data:
+                break
+            out += data
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, out.decode(errors="replace")
+    return out
+
+
+def test_progress_tty_is_a_live_view_on_a_terminal_and_plain_elsewhere(pc, cli, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": PROGRESS_FILE})
+    out = _pty_build(pc, cli, c, "--progress", "tty", "--no-cache", "-t", "ttyprogress").decode()
+    assert "STEP 2/3" not in out                                     # not the plain form
+    assert "\x1b[J" in out                                            # redrawn in place
+    assert "  | line-8" in out                                        # the step's output tail
+    for n, text in ((1, "FROM busybox"), (2, "RUN for i in"), (3, "RUN echo second")):
+        assert f"=> [{n}/3] {text}" in out, out                      # one final line per step
+    import re
+    assert re.search(r"=> \[2/3\] RUN for i in [^\n]* \d+\.\ds\r?\n", out), out   # with its time
+    again = _pty_build(pc, cli, c, "--progress", "tty", "-t", "ttyprogress").decode()
+    assert "=> [2/3] RUN for i in" in again and "CACHED" in again
+    # the same flag with stdout on a pipe: plain lines
+    p = build(pc, c, "--progress", "tty", "--no-cache")
+    assert "STEP 2/3: RUN for i in" in p.stdout and "line-8" in p.stdout and "\x1b[" not in p.stdout
+
+
+def test_images_hides_the_build_caches_intermediate_images_unless_all(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n"})
+    build(pc, c, "--no-cache", "-t", "withsteps")
+    every = json.loads(pc("images", "-a", "--json").stdout)
+    # a step image's config can be a listed image's too (the last step's is the final image's)
+    listed = {r["id"] for r in every if r["names"] or not r["intermediate"]}
+    steps = [r["id"] for r in every if r["intermediate"] and not r["names"] and r["id"] not in listed]
+    assert steps, every                                               # the RUN steps' images
+    shown = pc("images").stdout
+    assert "withsteps" in shown
+    assert not any(i[7:19] in shown for i in steps), shown
+    assert all(i[7:19] in pc("images", "-a").stdout for i in steps)
+    assert all(i[7:19] in pc("image", "ls", "--all").stdout for i in steps)
+    quiet = pc("images", "-q").stdout.split()
+    assert not set(i[7:19] for i in steps) & set(quiet)

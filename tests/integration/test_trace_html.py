@@ -54,5 +54,26 @@ def test_headless_browser_renders_the_timeline(page, tmp_path):
     assert shot.exists() and shot.stat().st_size > 10_000
     with open(shot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_docker_form_on_the_bridge_shows_image_config_and_network_steps(cli, tmp_path, leakcheck):
+    """The picture in labs/: ``run --rm -p ... busybox true`` (PYC_SAVE_TIMELINE=labs/trace-timeline.png)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = str(tmp_path / "docker.html")
+    r = cli("--trace-to", path, "run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true")
+    assert r.returncode == 0, r.stderr
+    text = open(path).read()
+    for step in ("startup", "find in index.json", "write config.json", "import pyroute2",
+                 "rtnetlink link add", "nft -j", "pivot_root", "execve"):
+        assert step in text, step
+    browser = _browser()
+    shot = tmp_path / "timeline.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+                    "--window-size=1400,760", f"file://{path}"], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000
     if os.environ.get("PYC_SAVE_TIMELINE"):          # how labs/trace-timeline.png is made
         shutil.copy(shot, os.environ["PYC_SAVE_TIMELINE"])

@@ -210,6 +210,8 @@ def test_trace_json_and_text(tmp_path):
     finally:
         trace.close()
     events = [json.loads(x) for x in path.read_text().splitlines()]
+    assert events[0]["action"] == "startup" and events[0]["ms"] > 0   # the time before enable
+    events = events[1:]
     assert [e["action"] for e in events] == ["mount", "unshare"]
     assert events[0]["field"] == "mounts[0]" and events[0]["args"]["target"] == "/proc" and "ms" in events[0]
     assert not trace.enabled()

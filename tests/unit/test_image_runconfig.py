@@ -31,10 +31,12 @@ def test_env_workdir_ports():
     p = runconfig.process(cfg(Cmd=["x"], Env=["A=1", "B=2"], WorkingDir="/srv",
                               ExposedPorts={"80/tcp": {}, "53/udp": {}}),
                           env=["B=3", "C"])
-    assert p["env"] == [runconfig.DEFAULT_PATH, "A=1", "B=3", "C="]
+    assert p["env"] == [runconfig.DEFAULT_PATH, "A=1", "B=3", "C=", "HOME=/"]   # docker adds HOME
     assert p["cwd"] == "/srv"
     assert runconfig.process(cfg(Cmd=["x"]), workdir="/w")["cwd"] == "/w"
-    assert runconfig.process(cfg(Cmd=["x"], Env=["PATH=/bin"]))["env"] == ["PATH=/bin"]
+    assert runconfig.process(cfg(Cmd=["x"], Env=["PATH=/bin"]))["env"] == ["PATH=/bin", "HOME=/"]
+    p = runconfig.process(cfg(Cmd=["x"], Env=["HOME=/h"]), hostname="box", tty=True)
+    assert p["env"] == [runconfig.DEFAULT_PATH, "HOSTNAME=box", "TERM=xterm", "HOME=/h"]
     with pytest.raises(ImageError, match="absolute"):
         runconfig.process(cfg(Cmd=["x"]), workdir="rel")
     assert runconfig.exposed_ports(cfg(ExposedPorts={"80/tcp": {}, "53/udp": {}, "8080": {}})) \

@@ -18,6 +18,14 @@ pytestmark = pytest.mark.cgroupv2
 def modules():
     for m in ("overlay", "veth", "bridge"):
         subprocess.run(["modprobe", m], stderr=subprocess.DEVNULL)
+    # The guest's /var/lib is an overlay of the host's (read-only 9p below), and overlayfs
+    # takes no upper dir on an overlay: lab 11's image store and container dirs go on a
+    # tmpfs of this throwaway VM.
+    data = "/var/lib/pycontainer"
+    os.makedirs(data, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", data], check=True)
+    yield
+    subprocess.run(["umount", "-l", data])
 
 
 @pytest.mark.parametrize("lab", ALL)

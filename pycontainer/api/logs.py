@@ -1,0 +1,60 @@
+"""A container's output for the API: ``logs`` (since/until/tail/timestamps, follow) and ``attach``.
+
+The monitor (detach.py) appends the program's output to the container's
+json.log (containerdir.py), one JSON object a line with its RFC 3339 time,
+as docker's json-file driver does. Reading it needs no process of ours: the
+lines are read from an offset, and ``follow`` polls until the monitor is
+gone (its pid, from monitor.json). ``since``/``until`` (a datetime or Unix
+seconds, as the docker SDK takes them) compare with each line's time.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .. import containerdir as cd
+
+
+def _seconds(t) -> float | None:
+    if t is None:
+        return None
+    if hasattr(t, "timestamp"):
+        return t.timestamp()
+    return float(t)
+
+
+def _line_time(prefix: bytes) -> float:
+    """'2026-11-29T16:40:00.123456789Z' -> Unix seconds."""
+    import calendar
+    text = prefix.decode()
+    base, _, frac = text.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+
+
+def end(cdir: str) -> int:
+    """The log's offset now (attach without ``logs`` starts there)."""
+    return cd.read_logs(cdir, stdout=False, stderr=False)[1]
+
+
+def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, since=None, until=None,
+           follow=False, offset: int = 0, poll: float = 0.1):
+    """Yield (stream, bytes) of the log from byte ``offset``; with ``follow`` until the
+    container's monitor exits."""
+    lo, hi = _seconds(since), _seconds(until)
+    off = offset
+    first = True
+    while True:
+        alive = bool(cd.monitor_pid(cdir)) if follow else False
+        got, off = cd.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=True, since_offset=off,
+                                tail=tail if first and tail not in (None, "all") else None)
+        first = False
+        for stream, data in got:
+            stamp, _, text = data.partition(b" ")
+            if lo is not None or hi is not None:
+                t = _line_time(stamp)
+                if (lo is not None and t < lo) or (hi is not None and t >= hi):
+                    continue
+            yield stream, (data if timestamps else text)
+        if not alive:
+            return
+        time.sleep(poll)

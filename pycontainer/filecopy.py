@@ -1,0 +1,174 @@
+"""``cp``: files between the host and a container, as tar streams (docker cp).
+
+A running (or created, or paused) container's files are reached through
+``/proc/PID/root`` of its init: the root of its mount namespace, with its
+overlay and its volumes. A stopped one has no mount namespace left: the
+child doing the copy unshare(2)s a mount namespace of its own (every mount
+made private first, so nothing propagates to the host), mounts the
+container's overlay (its upper dir over the image layers, the plan in
+config.json) on the container's ``rootfs/`` there, and works in that; when
+the child exits its namespace goes and the mount with it: nothing to clean
+up, even if it is killed. (Volumes are not mounted for a stopped container:
+a path under a volume is copied from the writable layer beneath it.) A child
+process chroot(2)s to the root and does the container side of the copy (reading or
+writing a tar stream on a pipe), so every path and every symlink in the
+container resolves inside the container's root, never on the host (docker's
+"chrootarchive"). The host side extracts with tarfile's ``data`` filter (no
+absolute names, no links out of the destination, no device nodes, no
+setuid bits), the container side with it too unless ``-a`` (then ``tar``:
+owners and modes kept). A path with a ``..`` component is refused outright.
+
+Forms: ``cp CONTAINER:SRC DEST`` (``DEST`` ``-``: a tar on stdout) and
+``cp SRC CONTAINER:DEST`` (``SRC`` ``-``: a tar from stdin). As docker: a
+DEST that is an existing directory receives SRC under its own name;
+otherwise SRC is copied as DEST.
+
+Read: chroot(2), proc(5) (/proc/PID/root), unshare(2), mount_namespaces(7), docker's "docker cp" page.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tarfile
+
+from .errors import PyContainerError
+
+
+def _check(path: str, what: str) -> str:
+    if ".." in path.split("/"):
+        raise PyContainerError(f"cp: {what} {path!r} has a '..' component: it could escape the "
+                               "container's root; give the path from /")
+    return path
+
+
+class Stopped:
+    """A stopped container as a copy target: its overlay plan and the dir to mount it on."""
+
+    def __init__(self, plan, rootfs: str):
+        self.plan, self.rootfs = plan, rootfs
+
+    def enter(self) -> str:
+        """In the copying child: a private mount namespace with the overlay on rootfs."""
+        from . import syscalls as sc
+        sc.unshare(sc.CLONE_NEWNS)
+        sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+        os.makedirs(self.rootfs, 0o755, exist_ok=True)
+        self.plan.mount(self.rootfs)
+        return self.rootfs
+
+
+def _child(target, fn) -> tuple[int, int]:
+    """Fork; the child chroots to the container's root (``target``: the init's pid, or a
+    ``Stopped``) and runs ``fn()``; -> (pid, fd its error comes on)."""
+    er, ew = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(er)
+            root = target.enter() if isinstance(target, Stopped) else f"/proc/{target}/root"
+            os.chroot(root)
+            os.chdir("/")
+            fn()
+            code = 0
+        except BaseException as exc:  # noqa: BLE001
+            try:
+                os.write(ew, str(exc).encode()[:4000])
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    os.close(ew)
+    return pid, er
+
+
+def _wait(child: tuple[int, int], what: str) -> None:
+    pid, er = child
+    with os.fdopen(er, "rb") as f:
+        msg = f.read().decode(errors="replace").strip()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise PyContainerError(f"cp: {msg or what + ' failed inside the container'}")
+
+
+def from_container(target, src: str, dest: str, archive: bool = False) -> None:
+    """Copy ``src`` (a path in the container) to ``dest`` on the host (or '-': stdout);
+    ``target``: the init's pid, or a ``Stopped``."""
+    src = _check(src if src.startswith("/") else "/" + src, "source")
+    if dest != "-":
+        dest = os.path.abspath(dest)
+        if not os.path.isdir(os.path.dirname(dest)):
+            raise PyContainerError(f"cp: {os.path.dirname(dest)} does not exist on the host")
+    r, w = os.pipe()
+
+    def produce():
+        os.close(r)
+        if not os.path.lexists(src):
+            raise PyContainerError(f"no such file or directory in the container: {src}")
+        with os.fdopen(w, "wb") as out, tarfile.open(fileobj=out, mode="w|") as tar:
+            tar.add(src.rstrip("/") or "/", arcname=os.path.basename(src.rstrip("/")) or ".")
+    child = _child(target, produce)
+    os.close(w)
+    try:
+        with os.fdopen(r, "rb") as inp:
+            if dest == "-":
+                shutil.copyfileobj(inp, sys.stdout.buffer, 65536)
+                sys.stdout.buffer.flush()
+            else:
+                _extract(inp, dest, os.path.basename(src.rstrip("/")) or ".", archive)
+    finally:
+        _wait(child, f"reading {src}")
+
+
+def to_container(target, src: str, dest: str, archive: bool = False) -> None:
+    """Copy ``src`` on the host (or '-': a tar on stdin) to ``dest`` in the container;
+    ``target``: the init's pid, or a ``Stopped``."""
+    dest = _check(dest if dest.startswith("/") else "/" + dest, "destination")
+    if src != "-" and not os.path.lexists(src):
+        raise PyContainerError(f"cp: {src} does not exist on the host")
+    r, w = os.pipe()
+    name = os.path.basename(os.path.abspath(src).rstrip("/")) if src != "-" else None
+
+    def consume():
+        os.close(w)
+        with os.fdopen(r, "rb") as inp:
+            if name is None:                   # a tar from stdin: into dest as it is
+                if not os.path.isdir(dest):
+                    raise PyContainerError(f"{dest} is not a directory in the container")
+                with tarfile.open(fileobj=inp, mode="r|") as tar:
+                    tar.extractall(dest, filter="tar" if archive else "data")
+            else:
+                _extract(inp, dest, name, archive)
+    child = _child(target, consume)
+    os.close(r)
+    try:
+        with os.fdopen(w, "wb") as out:
+            if src == "-":
+                shutil.copyfileobj(sys.stdin.buffer, out, 65536)
+            else:
+                with tarfile.open(fileobj=out, mode="w|") as tar:
+                    tar.add(src, arcname=name)
+    except BrokenPipeError:
+        pass
+    finally:
+        _wait(child, f"writing {dest}")
+
+
+def _extract(stream, dest: str, name: str, archive: bool) -> None:
+    """Extract a one-entry-tree tar whose top is ``name`` as docker cp places it at ``dest``."""
+    if os.path.isdir(dest):
+        target_dir, rename = dest, None
+    else:
+        target_dir, rename = os.path.dirname(dest) or "/", os.path.basename(dest)
+        if not os.path.isdir(target_dir):
+            raise PyContainerError(f"{target_dir} is not a directory")
+    flt = tarfile.tar_filter if archive else tarfile.data_filter
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if rename is not None:
+                parts = member.name.split("/", 1)
+                if parts[0] == name:
+                    member.name = "/".join([rename] + parts[1:])
+            tar.extract(member, target_dir, filter=flt)

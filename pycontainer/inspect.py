@@ -1,0 +1,355 @@
+"""A docker container as ``docker inspect`` shows it, and ``--format`` templates over it.
+
+A docker container outlives its runtime state: the runtime's record
+(``<root>/<id>/state.json``, see ``state.py``) exists from ``create`` to
+``delete``, but the container's directory
+(``/var/lib/pycontainer/containers/<id>``: config.json, the overlay's upper
+dir, json.log, exit.json) is the container for docker's verbs. A container
+whose program could not be started (docker keeps it as ``Created``) has a
+directory and no runtime state; so does one between ``stop`` and ``start``
+when the start failed. The directory records its state root in a file
+``root``, so each ``--root`` sees only its own.
+
+``record(root, id)`` builds docker's shape (``Id, Name, Created, Path, Args,
+State, Config, HostConfig, NetworkSettings, Mounts``) from what exists;
+``format(tmpl, obj)`` evaluates the plain-field part of Go's text/template
+that scripts use (``{{.State.Status}}``, ``{{json .Config}}``,
+``{{index .Labels "k"}}``, ``{{.Name}} {{.Id}}``).
+
+Read: docker's "docker inspect" and "Format command and log output" pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+ANN_DIR = "org.pycontainer.dir"
+ANN_IMAGE = "org.pycontainer.image"
+ANN_OPTIONS = "org.pycontainer.options"
+ANN_OVERLAY = "org.pycontainer.overlay"
+
+
+def containers_dir() -> str:
+    from .image.rootfs import container_dir
+    return os.path.dirname(container_dir("x"))
+
+
+def owned_dir(root: str, cid: str) -> str | None:
+    """The container's directory if it belongs to the state root ``root``, else None."""
+    d = os.path.join(containers_dir(), cid)
+    try:
+        with open(os.path.join(d, "root")) as f:
+            owner = f.read().strip()
+    except (OSError, ValueError):
+        return None
+    return d if owner == os.path.abspath(root) else None
+
+
+def list_ids(root: str) -> list[str]:
+    """Every container of this root: those with runtime state, and directory-only ones."""
+    from . import state as st
+    ids = set(st.list_ids(root))
+    parent = containers_dir()
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        names = []
+    for n in names:
+        if n not in ids and owned_dir(root, n):
+            ids.add(n)
+    return sorted(ids)
+
+
+def records(root: str) -> list[dict]:
+    """``record`` of every container of this root, in ID order; one that goes (or cannot
+    be read) while we look is left out."""
+    from .errors import PyContainerError
+    out = []
+    for cid in list_ids(root):
+        try:
+            out.append(record(root, cid))
+        except PyContainerError:
+            continue
+    return out
+
+
+def find_name(root: str, name: str) -> str | None:
+    """The ID of the container that ``rename`` gave ``name``, or None."""
+    for cid in list_ids(root):
+        d = os.path.join(containers_dir(), cid)
+        if _name_of(d, cid) == name and name != cid:
+            return cid
+    return None
+
+
+def config_of(cdir: str) -> dict:
+    try:
+        with open(os.path.join(cdir, "config.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def options_of(cfg: dict) -> dict:
+    """The run options the container was made with (the porcelain's names)."""
+    try:
+        return json.loads((cfg.get("annotations") or {}).get(ANN_OPTIONS) or "{}")
+    except ValueError:
+        return {}
+
+
+def record(root: str, cid: str) -> dict:
+    """docker-inspect-shaped record; ContainerNotFound when neither state nor dir exists."""
+    from . import containerdir
+    from .container import Runtime
+    from .errors import ContainerNotFound, PyContainerError
+    state = None
+    try:
+        state = Runtime(root).state(cid)
+        ann = state.get("annotations") or {}
+        cdir = ann.get(ANN_DIR) or ""
+    except ContainerNotFound:
+        cdir = owned_dir(root, cid)
+        if cdir is None:
+            raise
+    except PyContainerError:
+        raise
+    cfg = config_of(cdir) if cdir else {}
+    if state is None:
+        ann = cfg.get("annotations") or {}
+    proc = cfg.get("process") or {}
+    opts = options_of(cfg)
+    ex = containerdir.read_exit(cdir) if cdir else None
+    if state is None:
+        status = "created" if ex is None or ex.get("started") is False else "exited"
+        created = _created_of(cdir)
+        rstatus = ""                                 # no runtime state: a directory only
+    else:
+        rstatus = state["status"]
+        status = {"creating": "created", "stopped": "exited"}.get(rstatus, rstatus)
+        created = (_created_of(cdir) if cdir else "") or state.get("created", "")   # kept by start
+        if status == "exited" and ex is not None and ex.get("started") is False:
+            status = "created"
+    if ex is not None and status == "exited" and ex.get("restarting"):
+        status = "restarting"                        # --restart: waiting out the backoff
+    code = (ex or {}).get("exit_code", 0 if not ex and status != "exited" else -1)
+    net = _network_record(root, cid)
+    image = ann.get(ANN_IMAGE, "")
+    name = _name_of(cdir, cid)
+    return {
+        "Id": cid, "Name": "/" + name, "Created": created,
+        "Path": (proc.get("args") or [""])[0], "Args": (proc.get("args") or [])[1:],
+        "State": {"Status": status, "Running": status in ("running", "paused"),
+                  "Paused": status == "paused", "Restarting": status == "restarting",
+                  "OOMKilled": bool((ex or {}).get("oom_killed")), "Dead": False,
+                  "Pid": (state or {}).get("pid", 0) if status in ("running", "paused") else 0,
+                  "ExitCode": code, "Error": (ex or {}).get("error", ""),
+                  "StartedAt": (ex or {}).get("started_at", created if state else ""),
+                  "FinishedAt": (ex or {}).get("finished_at", ""),
+                  "RuntimeStatus": rstatus, **_health(cdir, cfg)},
+        "Image": image, "Platform": "linux", "RestartCount": _restart_count(cdir),
+        "Config": {"Hostname": cfg.get("hostname", ""), "User": _user(proc), "Image": image,
+                   "Cmd": proc.get("args", []), "Entrypoint": None,
+                   "Env": proc.get("env", []), "WorkingDir": proc.get("cwd", "/"),
+                   "Tty": bool(proc.get("terminal")), "OpenStdin": bool(opts.get("interactive")),
+                   "Labels": dict(kv.split("=", 1) if "=" in kv else (kv, "")
+                                  for kv in opts.get("label", []) or []),
+                   "StopSignal": opts.get("stop_signal") or "SIGTERM",
+                   "StopTimeout": opts.get("stop_timeout")},
+        "HostConfig": {"NetworkMode": opts.get("network") or "bridge",
+                       "PortBindings": _bindings(net), "AutoRemove": bool(opts.get("remove")),
+                       "RestartPolicy": {"Name": opts.get("restart") or "no"},
+                       "Privileged": bool(opts.get("privileged")),
+                       "ReadonlyRootfs": bool((cfg.get("root") or {}).get("readonly")),
+                       "Memory": _int(((cfg.get("linux") or {}).get("resources") or {})
+                                      .get("memory", {}).get("limit")),
+                       "CapAdd": opts.get("cap_add"), "CapDrop": opts.get("cap_drop"),
+                       "LogConfig": {"Type": "json-file", "Config": opts.get("log_opts") or {}}},
+        "NetworkSettings": {"IPAddress": (net or {}).get("ip") or "",
+                            "Gateway": (net or {}).get("gateway") or "",
+                            "Ports": _bindings(net),
+                            "Networks": {**({(net or {}).get("network", "bridge"):
+                                             {"IPAddress": net.get("ip"), "Gateway": net.get("gateway")}}
+                                            if net and net.get("ip") else {}),
+                                         **{n: {"IPAddress": a.get("ip"), "Gateway": a.get("gateway")}
+                                            for n, a in ((net or {}).get("attached") or {}).items()}}},
+        "Mounts": [{"Type": m.get("type", "bind"), "Source": m.get("source", ""),
+                    "Destination": m["destination"], "RW": "ro" not in (m.get("options") or []),
+                    "Mode": "ro" if "ro" in (m.get("options") or []) else ""}
+                   for m in cfg.get("mounts", []) if m.get("type") == "bind" and m.get("source")
+                   and os.path.isabs(m.get("source")) and m["destination"] not in _SYSTEM_MOUNTS],
+        "Dir": cdir, "Bundle": (state or {}).get("bundle", cdir),
+    }
+
+
+_SYSTEM_MOUNTS = {"/etc/resolv.conf", "/etc/hosts", "/etc/hostname"}
+
+
+def parse_time(ts: str):
+    """An RFC 3339 time (nanoseconds allowed) -> an aware datetime, or None."""
+    import datetime
+    try:
+        ts = ts.replace("Z", "+00:00")
+        if "." in ts:                       # Python wants at most 6 fractional digits
+            head, _, tail = ts.partition(".")
+            frac = tail[:len(tail) - len(tail.lstrip("0123456789"))]
+            ts = head + "." + frac[:6] + tail[len(frac):]
+        t = datetime.datetime.fromisoformat(ts)
+        return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+
+
+def _health(cdir: str, cfg: dict) -> dict:
+    if not cdir or not (cfg.get("annotations") or {}).get("org.pycontainer.health"):
+        return {}
+    try:
+        with open(os.path.join(cdir, "health.json")) as f:
+            return {"Health": json.load(f)}
+    except (OSError, ValueError):
+        return {"Health": {"Status": "starting", "FailingStreak": 0, "Log": []}}
+
+
+def _restart_count(cdir: str) -> int:
+    try:
+        with open(os.path.join(cdir, "restart.json")) as f:
+            return int(json.load(f).get("count", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
+
+
+def _int(v):
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _user(proc: dict) -> str:
+    u = proc.get("user") or {}
+    if not u.get("uid") and not u.get("gid"):
+        return ""
+    return f"{u.get('uid', 0)}:{u.get('gid', 0)}"
+
+
+def _name_of(cdir: str, cid: str) -> str:
+    try:
+        with open(os.path.join(cdir, "name")) as f:
+            return f.read().strip() or cid
+    except OSError:
+        return cid
+
+
+def _created_of(cdir: str) -> str:
+    import datetime
+    try:
+        t = os.stat(os.path.join(cdir, "config.json")).st_mtime
+    except OSError:
+        return ""
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat() \
+        .replace("+00:00", "Z")
+
+
+def _network_record(root: str, cid: str) -> dict | None:
+    from . import state as st
+    try:
+        rec = st.StateDir(root, cid).read()
+    except Exception:  # noqa: BLE001 - no runtime state: no network now
+        return None
+    return rec.get("network")
+
+
+def _bindings(net: dict | None) -> dict:
+    out: dict = {}
+    for p in (net or {}).get("ports") or []:
+        key = f"{p['container_port']}/{p.get('protocol', 'tcp')}"
+        out.setdefault(key, []).append({"HostIp": p.get("host_ip") or "0.0.0.0",
+                                        "HostPort": str(p["host_port"])})
+    return out
+
+
+def ports_text(rec: dict) -> str:
+    """docker ps's PORTS column: ``0.0.0.0:8080->80/tcp, ...``."""
+    out = []
+    for cport, binds in sorted((rec.get("NetworkSettings") or {}).get("Ports", {}).items()):
+        for b in binds or []:
+            out.append(f"{b['HostIp']}:{b['HostPort']}->{cport}")
+    return ", ".join(out)
+
+
+# --- Go templates (the plain-field subset) --------------------------------------------------
+
+_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
+
+
+def format(tmpl: str, obj) -> str:  # noqa: A001 - docker's flag name
+    """Render ``tmpl``: ``{{.A.B}}``, ``{{json .A}}``, ``{{index .A "k"}}``, ``{{upper .A}}``,
+    ``{{lower .A}}``, ``{{len .A}}``, ``{{join .A ","}}``; anything else is a one-line error."""
+    from .errors import PyContainerError
+    tmpl = tmpl.replace("\\t", "\t").replace("\\n", "\n")
+
+    def action(m):
+        words = _split(m.group(1))
+        if not words:
+            raise PyContainerError(f"template {tmpl!r}: empty action")
+        fn, args = (words[0], words[1:]) if not words[0].startswith(".") else (None, words)
+        vals = [_value(a, obj, tmpl) for a in args]
+        if fn is None:
+            if len(vals) != 1:
+                raise PyContainerError(f"template {tmpl!r}: {m.group(1)!r}: one field per action")
+            return _text(vals[0])
+        if fn == "json" and len(vals) == 1:
+            return json.dumps(vals[0])
+        if fn == "index" and len(vals) >= 2:
+            v = vals[0]
+            for k in vals[1:]:
+                try:
+                    v = v[k] if isinstance(v, dict) else v[int(k)]
+                except (KeyError, IndexError, ValueError, TypeError):
+                    return "<no value>"
+            return _text(v)
+        if fn in ("upper", "lower") and len(vals) == 1:
+            return getattr(_text(vals[0]), fn)()
+        if fn == "len" and len(vals) == 1:
+            return str(len(vals[0] or ()))
+        if fn == "join" and len(vals) == 2:
+            return str(vals[1]).join(str(x) for x in vals[0] or ())
+        raise PyContainerError(f"template {tmpl!r}: function {fn!r} is not supported here "
+                               "(fields, json, index, upper, lower, len, join)")
+    return _ACTION.sub(action, tmpl)
+
+
+def _split(s: str) -> list[str]:
+    out = re.findall(r'"(?:[^"\\]|\\.)*"|\S+', s)
+    return [w for w in out if w != "|"]
+
+
+def _value(word: str, obj, tmpl: str):
+    from .errors import PyContainerError
+    if word.startswith('"'):
+        return json.loads(word)
+    if word == ".":
+        return obj
+    if not word.startswith("."):
+        raise PyContainerError(f"template {tmpl!r}: {word!r}: use a field (.Name) or a string")
+    v = obj
+    for part in word[1:].split("."):
+        if isinstance(v, dict) and part in v:
+            v = v[part]
+        else:
+            raise PyContainerError(f"template {tmpl!r}: no field {word!r} (at {part!r})")
+    return v
+
+
+def _text(v) -> str:
+    if v is None:
+        return "<no value>"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (dict, list)):
+        if isinstance(v, list):
+            return "[" + " ".join(_text(x) for x in v) + "]"
+        return "map[" + " ".join(f"{k}:{_text(x)}" for k, x in sorted(v.items())) + "]"
+    return str(v)

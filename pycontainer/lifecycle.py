@@ -1,0 +1,248 @@
+"""Docker's container lifecycle on top of the OCI one: Created after a failed start, start again.
+
+The OCI lifecycle (``container.py``) ends at ``delete``; docker's goes on::
+
+    run ──▶ running ──(exit)──▶ exited ──start──▶ running      (same ID, same writable layer)
+     └─(program missing: 127 / not executable: 126)──▶ created ──start──▶ ...
+                                                        └── rm ──▶ (gone)
+
+``start`` of an exited container deletes the runtime state (cgroup, network
+lease and published ports, which a stopped container gives back as docker's
+does) but keeps the container's directory (``Runtime.delete(keep_dir=True)``),
+then creates and starts it again under a new monitor from the same
+config.json and overlay plan (the annotation ``org.pycontainer.overlay``
+that ``api.config.build`` writes): the upper dir, hence every file the program
+wrote, survives. A container whose program could not be started is kept as
+a directory with ``exit.json`` saying ``"started": false`` (docker shows it
+as ``Created``), unless it was run with ``--rm``.
+
+Read: docker's "docker start", "docker restart" and "docker run --rm"
+reference pages; ``inspect.py`` for how a directory-only container is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from . import inspect as insp
+from .errors import PyContainerError
+
+
+STOPPED_BY_USER = "stopped-by-user"
+RESTART = "restart.json"
+
+
+def write_exit(cdir: str, record: dict) -> None:
+    """exit.json with docker-layer keys (``started``, ``error``, ``restarting``): rename-atomic."""
+    import json
+    path = os.path.join(cdir, "exit.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, path)
+
+
+def not_started(cdir: str, exc: BaseException) -> int:
+    """Record that the program could not be started; -> docker's exit status (126/127)."""
+    from . import containerdir, exitcodes
+    code = exitcodes.for_error(exc)
+    write_exit(cdir, {"exit_code": code, "signal": 0, "oom_killed": False, "started": False,
+                      "error": str(exc), "finished_at": containerdir.rfc3339(time.time_ns())})
+    return code
+
+
+def remove_dir(cid: str) -> None:
+    """Remove a container's directory and release its image hold (tolerant, idempotent)."""
+    from . import containerdir
+    containerdir.remove(cid)
+
+
+def failed(root: str, cid: str, exc: BaseException, *, remove: bool, existing: bool = False) -> None:
+    """After ``run``/``create`` raised ``exc``: keep a Created container when the program
+    could not be started (docker does) unless ``remove``; otherwise leave nothing.
+    ``existing``: a ``start`` of a container that existed before: never remove it."""
+    from . import exitcodes
+    from .container import Runtime
+    cdir = os.path.join(insp.containers_dir(), cid)
+    keep = (existing or exitcodes.is_exec_error(exc) and not remove) and os.path.isdir(cdir)
+    if os.path.isdir(os.path.join(root, cid)):
+        try:
+            Runtime(root).delete(cid, force=True, keep_dir=keep)
+        except PyContainerError:
+            pass
+    if keep:
+        not_started(cdir, exc)
+    else:
+        remove_dir(cid)
+
+
+def start(root: str, cid: str) -> int:
+    """docker start: (re)create and start the container under a monitor; -> the init's pid."""
+    from . import containerdir, detach
+    from . import state as st
+    from .container import Runtime
+    from .errors import InvalidState
+    from .image.overlay import OverlayPlan
+    rt = Runtime(root)
+    cdir = insp.owned_dir(root, cid)
+    if os.path.isdir(os.path.join(root, cid)):
+        status = rt.state(cid)["status"]
+        if status in (st.RUNNING, st.PAUSED):
+            return rt.state(cid)["pid"]                    # docker: starting a running one is a no-op
+        if status == st.CREATED:
+            rt.start(cid)
+            return rt.state(cid)["pid"]
+        cdir = (rt.state(cid).get("annotations") or {}).get(insp.ANN_DIR) or cdir
+        if not cdir:
+            raise InvalidState(f"start {cid}: not a container made from an image (use runc's "
+                               "create/start)")
+        rt.delete(cid, force=True, keep_dir=True)       # gives back cgroup, IP and ports
+    if not cdir or not os.path.isdir(cdir):
+        from .errors import ContainerNotFound
+        raise ContainerNotFound(f"no such container: {cid}")
+    cfg = insp.config_of(cdir)
+    plan = OverlayPlan.from_spec(cfg)
+    if plan is None:
+        raise InvalidState(f"start {cid}: its directory has no overlay plan (made by an older "
+                           "pycontainer): remove it and run it again")
+    opts = insp.options_of(cfg)
+    for name in ("exit.json", "attach.sock", "monitor.json", STOPPED_BY_USER, "health.json"):
+        try:
+            os.unlink(os.path.join(cdir, name))
+        except FileNotFoundError:
+            pass
+    try:
+        pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(opts.get("tty")), start=True,
+                           remove=bool(opts.get("remove")),
+                           interactive=bool(opts.get("interactive")), overlay=plan,
+                           on_delete=containerdir.delete_plan())
+    except BaseException as exc:
+        failed(root, cid, exc, remove=False, existing=True)
+        raise
+    refresh_hosts(opts.get("user_network"))
+    from . import netconnect
+    netconnect.reconnect(root, cid)
+    start_health(root, cid)
+    return pid
+
+
+def remove(root: str, cid: str, *, force: bool = False) -> None:
+    """docker rm: the runtime state (if any) and the directory."""
+    from .container import Runtime
+    from .errors import ContainerNotFound
+    if os.path.isdir(os.path.join(root, cid)):
+        cdir = os.path.join(insp.containers_dir(), cid)
+        user_nets = [insp.options_of(insp.config_of(cdir)).get("user_network")]
+        from . import netconnect
+        user_nets += list(netconnect.wanted(cdir))
+        Runtime(root).delete(cid, force=force)
+        from .network import userdefined
+        for user_net in filter(None, user_nets):
+            userdefined.drop_aliases(user_net, cid)
+            refresh_hosts(user_net)
+        return
+    if insp.owned_dir(root, cid) is None:
+        raise ContainerNotFound(f"no such container: {cid}")
+    remove_dir(cid)
+
+
+def release_network(root: str, cid: str) -> None:
+    """After the program exited: give back the container's IP lease, veth and published ports
+    (docker does on stop; ``start`` makes them again). The runtime state stays."""
+    from . import state as st
+    sd = st.StateDir(root, cid)
+    try:
+        sd.lock()
+    except PyContainerError:
+        return
+    try:
+        record = sd.read()
+        if st.status_of(record) != st.STOPPED or not record.get("network"):
+            return
+        from . import network
+        names = [record["network"].get("network"), *(record["network"].get("attached") or {})]
+        network.teardown(cid, record["network"])
+        record["network"] = None
+        sd.write(record)
+    finally:
+        sd.unlock()
+    for name in names:
+        refresh_hosts(name)
+
+
+def refresh_hosts(network_name: str | None, also=()) -> None:
+    """Rewrite the /etc/hosts of every member of a user-defined network (netconnect.py)."""
+    if network_name:
+        from . import netconnect
+        netconnect.refresh_hosts(network_name, also)
+
+
+# --- --restart: what the monitor does after the program exited -----------------------------------
+
+def mark_stopped(root: str, cid: str) -> None:
+    """``stop``/``kill`` by a user: the restart policy does not bring it back (docker)."""
+    cdir = insp.owned_dir(root, cid)
+    if cdir:
+        with open(os.path.join(cdir, STOPPED_BY_USER), "w"):
+            pass
+
+
+def after_exit(root: str, cid: str) -> None:
+    """Run by the monitor once the program exited: give back IP and ports, then apply
+    ``--restart`` (no | on-failure[:N] | always | unless-stopped) with docker's backoff:
+    100 ms doubling to 1 min, back to 100 ms after a run of 10 s or more."""
+    import json
+    release_network(root, cid)
+    cdir = insp.owned_dir(root, cid)
+    if not cdir:
+        return
+    policy = insp.options_of(insp.config_of(cdir)).get("restart") or "no"
+    name, _, most = policy.partition(":")
+    from . import containerdir
+    ex = containerdir.read_exit(cdir) or {}
+    code = ex.get("exit_code", 0)
+    try:
+        with open(os.path.join(cdir, RESTART)) as f:
+            rs = json.load(f)
+    except (OSError, ValueError):
+        rs = {"count": 0, "delay": 0.1}
+    if name == "no" or os.path.exists(os.path.join(cdir, STOPPED_BY_USER)):
+        return
+    if name == "on-failure" and (code == 0 or (most and rs["count"] >= int(most))):
+        return
+    ran = _ran_for(root, cid, ex)
+    delay = 0.1 if ran >= 10 else rs["delay"]
+    write_exit(cdir, dict(ex, restarting=True))
+    time.sleep(delay)
+    if not os.path.isdir(cdir) or os.path.exists(os.path.join(cdir, STOPPED_BY_USER)):
+        if os.path.isdir(cdir):
+            write_exit(cdir, ex)
+        return
+    rs = {"count": rs["count"] + 1, "delay": min(delay * 2, 60.0)}
+    tmp = os.path.join(cdir, RESTART + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(rs, f)
+    os.replace(tmp, os.path.join(cdir, RESTART))
+    try:
+        start(root, cid)
+    except PyContainerError:
+        pass
+
+
+def _ran_for(root: str, cid: str, ex: dict) -> float:
+    from . import state as st
+    try:
+        t0 = insp.parse_time(st.StateDir(root, cid).read().get("created", ""))
+        t1 = insp.parse_time(ex.get("finished_at", ""))
+        return (t1 - t0).total_seconds() if t0 and t1 else 0.0
+    except (PyContainerError, TypeError):
+        return 0.0
+
+
+def start_health(root: str, cid: str) -> None:
+    """Start the health checker when the container has a check (--health-cmd, HEALTHCHECK)."""
+    cdir = insp.owned_dir(root, cid)
+    if cdir and (insp.config_of(cdir).get("annotations") or {}).get("org.pycontainer.health"):
+        from . import health
+        health.spawn(root, cid)

@@ -1,0 +1,441 @@
+"""docker's container verbs beyond run/ps/logs: inspect, restart, unpause, rename, port, top, stats,
+and ``container prune|ls|inspect|rm|start|stop|restart``.
+
+Each is a thin click command (``cls=DockerCommand``: errors are one line and
+exit 125) over ``inspect.py`` (the docker-shaped record), ``lifecycle.py``
+(start again, remove) and ``Runtime`` (pause, resume, pids, stats).
+
+* ``stats --no-stream`` reads the cgroup twice, 0.5 s apart (cgroup v1 and
+  v2, ``cgroups/stats.py``): CPU % is the cgroup's CPU time over wall time
+  (docker's formula without the per-CPU factor: 100% = one CPU), MEM USAGE
+  is usage less inactive file cache (docker's "cache" correction), LIMIT the
+  cgroup's limit or the host's memory, NET I/O from the container's
+  ``/proc/PID/net/dev`` (every interface but lo), BLOCK I/O the bytes read
+  and written, PIDS ``pids.current``.
+* ``top CONTAINER [ps OPTIONS]`` runs the host's ps(1) with the options and
+  keeps the container's processes (its cgroup's ``cgroup.procs``).
+* ``rename OLD NEW`` changes the name docker shows and resolves; the ID
+  (which names the state dir, cgroup and lease) stays.
+
+Read: docker's reference pages for each verb; cgroup-v2.rst (cpu.stat,
+memory.stat), proc(5) (/proc/PID/net/dev).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from .api import operations as ops
+from .dockercli import DockerCommand, DockerGroup
+from .errors import ContainerNotFound, PyContainerError
+
+
+def _root(ctx) -> str:
+    return ctx.find_object(dict).root
+
+
+def _echo_all(ctx, refs, fn) -> None:
+    """docker's multi-container verbs: each one, its name on success; status 1 if any failed."""
+    from . import log
+    failed = False
+    for ref in refs:
+        try:
+            fn(ops.resolve_id(_root(ctx), ref))
+            click.echo(ref)
+        except PyContainerError as exc:
+            log.error(str(exc))
+            failed = True
+    if failed:
+        raise SystemExit(1)
+
+
+@click.command("inspect", cls=DockerCommand)
+@click.option("--format", "-f", "fmt", default=None, help="Go template, e.g. '{{.State.Status}}'.")
+@click.option("--type", "kind", default=None,
+              type=click.Choice(["container", "image", "volume", "network"]))
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def inspect_cmd(ctx, fmt, kind, names):
+    """Show containers (or images) as docker's JSON, or --format a template over it."""
+    from . import inspect as insp
+    out = []
+    for ref in names:
+        try:
+            if kind not in (None, "container"):
+                raise ContainerNotFound(ref)
+            out.append(insp.record(_root(ctx), ops.resolve_id(_root(ctx), ref)))
+        except ContainerNotFound:
+            if kind == "container":
+                raise PyContainerError(f"no such container: {ref}") from None
+            out.append(_other_object(ref, kind))
+    if fmt:
+        texts = [insp.format(fmt, o) for o in out]      # all or nothing: errors before output
+        for t in texts:
+            click.echo(t)
+    else:
+        click.echo(json.dumps(out, indent=4))
+
+
+def stop_one(root: str, cid: str, timeout=None, sig=None) -> None:
+    """docker stop with the container's own --stop-signal / --stop-timeout as defaults."""
+    from . import lifecycle
+    from .container import parse_signal
+    cfg = ops.inspect(root, cid)["Config"]
+    lifecycle.mark_stopped(root, cid)                   # --restart does not bring it back
+    if not os.path.isdir(os.path.join(root, cid)):
+        return                                          # a directory only: nothing runs
+    if timeout is None:
+        timeout = cfg.get("StopTimeout")
+        timeout = 10 if timeout is None else timeout
+    ops.stop(root, cid, timeout if timeout >= 0 else 365 * 86400,
+             sig=parse_signal(sig or cfg.get("StopSignal") or "SIGTERM"))
+
+
+def _other_object(ref: str, kind: str | None) -> dict:
+    """docker inspect's search after containers: images, then volumes, then networks."""
+    from . import volumes
+    from .image.store import Store
+    if kind in (None, "image"):
+        try:
+            return Store(os.environ.get("PYCONTAINER_IMAGE_ROOT")).inspect(ref)
+        except PyContainerError:
+            pass
+    if kind in (None, "volume"):
+        try:
+            if volumes.exists(ref):
+                return volumes.inspect(ref)
+        except PyContainerError:
+            pass
+    if kind in (None, "network"):
+        from . import network
+        from .network import userdefined
+        if userdefined.get(ref) is not None or ref == "bridge":
+            n = network.inspect("pyc" if ref == "bridge" else ref)
+            return dict(n, Name=ref, Driver="bridge",
+                        IPAM={"Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]})
+    raise PyContainerError(f"no such object: {ref}")
+
+
+@click.command("restart", cls=DockerCommand)
+@click.option("--time", "-t", "timeout", default=None, type=float,
+              help="Seconds between the stop signal and SIGKILL [default: --stop-timeout or 10].")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def restart(ctx, timeout, containers):
+    """Stop (as docker stop), then start the same container again."""
+    from . import lifecycle
+
+    def one(cid):
+        stop_one(_root(ctx), cid, timeout)
+        lifecycle.start(_root(ctx), cid)
+    _echo_all(ctx, containers, one)
+
+
+@click.command("unpause", cls=DockerCommand)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def unpause(ctx, containers):
+    """Thaw paused containers (docker's name for runc's resume)."""
+    from .container import Runtime
+    _echo_all(ctx, containers, Runtime(_root(ctx)).resume)
+
+
+@click.command("rename", cls=DockerCommand)
+@click.argument("container")
+@click.argument("new_name")
+@click.pass_context
+def rename(ctx, container, new_name):
+    """Give a container a new name (its ID stays)."""
+    from . import inspect as insp
+    from .state import validate_id
+    root = _root(ctx)
+    cid = ops.resolve_id(root, container)
+    validate_id(new_name)
+    if new_name in insp.list_ids(root) or insp.find_name(root, new_name):
+        raise PyContainerError(f"rename: the name {new_name!r} is already in use")
+    cdir = ops.inspect(root, cid)["Dir"]
+    if not cdir:
+        raise PyContainerError(f"rename {container}: not a container made from an image")
+    tmp = os.path.join(cdir, "name.tmp")
+    with open(tmp, "w") as f:
+        f.write(new_name)
+    os.rename(tmp, os.path.join(cdir, "name"))
+
+
+@click.command("port", cls=DockerCommand)
+@click.argument("container")
+@click.argument("private", required=False)
+@click.pass_context
+def port(ctx, container, private):
+    """Published ports: ``80/tcp -> 0.0.0.0:8080`` (or the host side of PRIVATE[/PROTO])."""
+    rec = ops.inspect(_root(ctx), ops.resolve_id(_root(ctx), container))
+    ports = rec["NetworkSettings"]["Ports"]
+    if private:
+        key = private if "/" in private else f"{private}/tcp"
+        if key not in ports:
+            raise PyContainerError(f"no public port '{key}' published for {container}")
+        for b in ports[key]:
+            click.echo(f"{b['HostIp']}:{b['HostPort']}")
+        return
+    for key, binds in sorted(ports.items()):
+        for b in binds:
+            click.echo(f"{key} -> {b['HostIp']}:{b['HostPort']}")
+
+
+@click.command("top", cls=DockerCommand, context_settings={"ignore_unknown_options": True})
+@click.argument("container")
+@click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def top(ctx, container, ps_args):
+    """The container's processes, as ps(1) shows them (ps options pass through)."""
+    import subprocess
+    from .container import Runtime
+    root = _root(ctx)
+    cid = ops.resolve_id(root, container)
+    rec = ops.inspect(root, cid)
+    if rec["State"]["Status"] not in ("running", "paused"):
+        raise PyContainerError(f"top {container}: the container is {rec['State']['Status']}")
+    pids = set(Runtime(root).pids(cid))
+    r = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise PyContainerError(f"top: ps {' '.join(ps_args)}: {r.stderr.strip()}")
+    lines = r.stdout.splitlines()
+    if not lines:
+        return
+    try:
+        col = lines[0].split().index("PID")
+    except ValueError:
+        raise PyContainerError("top: the ps options must print a PID column") from None
+    click.echo(lines[0])
+    for line in lines[1:]:
+        f = line.split()
+        if len(f) > col and f[col].isdigit() and int(f[col]) in pids:
+            click.echo(line)
+
+
+@click.command("cp", cls=DockerCommand)
+@click.option("--archive", "-a", is_flag=True, help="Keep owners and modes (uid/gid).")
+@click.argument("src")
+@click.argument("dest")
+@click.pass_context
+def cp(ctx, archive, src, dest):
+    """Copy between a container (running or stopped) and the host: CONTAINER:SRC DEST or
+    SRC CONTAINER:DEST ('-' for a tar stream on stdin/stdout)."""
+    from . import filecopy
+    root = _root(ctx)
+
+    def split(arg):
+        if arg.startswith(("/", ".", "-")) or ":" not in arg:
+            return None, arg
+        ref, _, path = arg.partition(":")
+        return ref, path
+    (cs, sp), (cd, dp) = split(src), split(dest)
+    if (cs is None) == (cd is None):
+        raise PyContainerError("cp: exactly one of SRC and DEST must be CONTAINER:PATH")
+    ref = cs or cd
+    rec = ops.inspect(root, ops.resolve_id(root, ref))
+    target = rec["State"]["Pid"]
+    if not target or rec["State"]["Status"] not in ("running", "paused", "created"):
+        target = _stopped(rec, ref)
+    if cs:
+        filecopy.from_container(target, sp, dp, archive)
+    else:
+        filecopy.to_container(target, sp, dp, archive)
+
+
+def _stopped(rec: dict, ref: str):
+    """A stopped container's overlay, for cp (filecopy.Stopped)."""
+    import json
+    from .filecopy import Stopped
+    from .image.overlay import OverlayPlan
+    try:
+        with open(os.path.join(rec["Dir"], "config.json")) as f:
+            plan = OverlayPlan.from_spec(json.load(f))
+    except (OSError, ValueError):
+        plan = None
+    if plan is None or not plan.upper:
+        raise PyContainerError(f"cp {ref}: the container is {rec['State']['Status']} and has no "
+                               "writable layer to copy with; start it first")
+    return Stopped(plan, os.path.join(rec["Dir"], "rootfs"))
+
+
+# --- stats ------------------------------------------------------------------------------------
+
+def sample(root: str, cid: str) -> dict:
+    from .container import Runtime
+    rt = Runtime(root)
+    s = rt.stats(cid)
+    pid = rt.state(cid).get("pid", 0)
+    rx = tx = 0
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            for line in list(f)[2:]:
+                name, _, rest = line.partition(":")
+                if name.strip() == "lo":
+                    continue
+                v = rest.split()
+                rx, tx = rx + int(v[0]), tx + int(v[8])
+    except (OSError, ValueError, IndexError):
+        pass
+    mem = s.get("memory") or {}
+    raw = mem.get("raw") or {}
+    usage = (mem.get("usage") or {}).get("usage", 0)
+    usage -= raw.get("inactive_file", raw.get("total_inactive_file", 0)) or 0
+    limit = (mem.get("usage") or {}).get("limit", 0) or _host_memory()
+    blk = (s.get("blkio") or {}).get("ioServiceBytesRecursive") or []
+    rd = sum(e["value"] for e in blk if e.get("op", "").lower() in ("rbytes", "read"))
+    wr = sum(e["value"] for e in blk if e.get("op", "").lower() in ("wbytes", "write"))
+    return {"t": time.monotonic_ns(), "cpu": ((s.get("cpu") or {}).get("usage") or {}).get("total", 0),
+            "mem": max(usage, 0), "limit": limit, "rx": rx, "tx": tx, "rd": rd, "wr": wr,
+            "pids": (s.get("pids") or {}).get("current", 0)}
+
+
+def _host_memory() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            return int(next(ln.split()[1] for ln in f if ln.startswith("MemTotal:"))) * 1024
+    except (OSError, StopIteration, ValueError):
+        return 0
+
+
+def human_size(n: float, binary: bool) -> str:
+    base, units = (1024, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else \
+        (1000, ("B", "kB", "MB", "GB", "TB"))
+    for u in units:
+        if n < base or u == units[-1]:
+            return f"{n:.4g}{u}" if u != "B" else f"{int(n)}B"
+        n /= base
+    return str(n)
+
+
+def stats_row(rec: dict, a: dict, b: dict) -> dict:
+    dt = max(b["t"] - a["t"], 1)
+    cpu = 100.0 * (b["cpu"] - a["cpu"]) / dt
+    mp = 100.0 * b["mem"] / b["limit"] if b["limit"] else 0.0
+    return {"Container": rec["Id"][:12], "ID": rec["Id"][:12], "Name": rec["Name"].lstrip("/"),
+            "CPUPerc": f"{cpu:.2f}%",
+            "MemUsage": f"{human_size(b['mem'], True)} / {human_size(b['limit'], True)}",
+            "MemPerc": f"{mp:.2f}%",
+            "NetIO": f"{human_size(b['rx'], False)} / {human_size(b['tx'], False)}",
+            "BlockIO": f"{human_size(b['rd'], False)} / {human_size(b['wr'], False)}",
+            "PIDs": str(b["pids"])}
+
+
+@click.command("stats", cls=DockerCommand)
+@click.option("--no-stream", is_flag=True, help="One sample, then exit.")
+@click.option("--all", "-a", "all_", is_flag=True, help="Stopped containers too.")
+@click.option("--format", "fmt", default=None, help="json or a template over the row fields.")
+@click.argument("containers", nargs=-1)
+@click.pass_context
+def stats(ctx, no_stream, all_, fmt, containers):
+    """CPU %, MEM USAGE / LIMIT, MEM %, NET I/O, BLOCK I/O, PIDS from the cgroup files."""
+    from . import inspect as insp
+    root = _root(ctx)
+    ids = [ops.resolve_id(root, c) for c in containers] or insp.list_ids(root)
+    while True:
+        recs = [ops.inspect(root, c) for c in ids]
+        live = [r for r in recs if r["State"]["Status"] in ("running", "paused")]
+        if containers and len(live) < len(recs):
+            r = next(r for r in recs if r not in live)
+            raise PyContainerError(f"stats {r['Id']}: the container is {r['State']['Status']}")
+        first = {r["Id"]: sample(root, r["Id"]) for r in live}
+        time.sleep(0.5)
+        rows = [stats_row(r, first[r["Id"]], sample(root, r["Id"])) for r in live]
+        if not no_stream:
+            click.echo("\x1b[2J\x1b[H", nl=False)
+        _print_stats(rows, fmt)
+        sys.stdout.flush()
+        if no_stream:
+            return
+
+
+def _print_stats(rows, fmt) -> None:
+    from . import inspect as insp
+    if fmt == "json":
+        for r in rows:
+            click.echo(json.dumps(r))
+        return
+    if fmt:
+        for r in rows:
+            click.echo(insp.format(fmt, r))
+        return
+    cols = ("Container", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
+    heads = ("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
+             "BLOCK I/O", "PIDS")
+    table = [heads] + [tuple(r[c] for c in cols) for r in rows]
+    widths = [max(len(t[i]) for t in table) for i in range(len(cols))]
+    for t in table:
+        click.echo("   ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+
+
+@click.command("release-network", cls=DockerCommand, hidden=True)
+@click.argument("container")
+@click.pass_context
+def release_network(ctx, container):
+    """(for the monitor) Give back a stopped container's IP and ports; apply --restart."""
+    from . import lifecycle
+    lifecycle.after_exit(_root(ctx), container)
+
+
+@click.command("health-loop", cls=DockerCommand, hidden=True)
+@click.argument("container")
+@click.pass_context
+def health_loop(ctx, container):
+    """(background) Run the container's health check until it stops."""
+    from . import health
+    from . import inspect as insp
+    cdir = insp.owned_dir(_root(ctx), container)
+    check = (insp.config_of(cdir).get("annotations") or {}).get("org.pycontainer.health") \
+        if cdir else None
+    if check:
+        health.loop(_root(ctx), container, json.loads(check), cdir)
+
+
+# --- container prune and the `container` group --------------------------------------------------
+
+def prune(root: str) -> list[str]:
+    """Remove every stopped or never-started container of this root; -> their IDs."""
+    from . import inspect as insp
+    from . import lifecycle
+    gone = []
+    for cid in insp.list_ids(root):
+        try:
+            if insp.record(root, cid)["State"]["Status"] in ("exited", "created", "dead"):
+                if os.path.isdir(os.path.join(root, cid)) and \
+                        insp.record(root, cid)["State"]["RuntimeStatus"] == "created":
+                    continue       # a created one waits for `start`: docker prunes it too, we keep it
+                lifecycle.remove(root, cid)
+                gone.append(cid)
+        except PyContainerError:
+            continue
+    return gone
+
+
+@click.group("container", cls=DockerGroup)
+def container():
+    """Manage containers (docker container ...)."""
+
+
+@container.command("prune")
+@click.option("--force", "-f", is_flag=True, help="Do not ask.")
+@click.pass_context
+def container_prune(ctx, force):
+    """Remove all stopped containers."""
+    if not force and sys.stdin.isatty():
+        click.confirm("This will remove all stopped containers. Are you sure you want to continue?",
+                      abort=True)
+    gone = prune(_root(ctx))
+    if gone:
+        click.echo("Deleted Containers:")
+        for cid in gone:
+            click.echo(cid)
+        click.echo("")
+    click.echo("Total reclaimed space: 0B" if not gone else f"Deleted {len(gone)} containers")
+
+
+COMMANDS = [cp, inspect_cmd, restart, unpause, rename, port, top, stats, container, release_network, health_loop]

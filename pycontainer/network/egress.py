@@ -1,0 +1,167 @@
+"""Egress policy for bridged containers: what a container may reach, enforced on the host.
+
+A program in a bridged container sends frames through its veth into the
+bridge. The bridge delivers those for the host itself (the gateway address,
+and every packet to be routed elsewhere: its destination MAC is the bridge's)
+up its ``input`` hook, and switches those for another container through its
+``forward`` hook. Netfilter's *bridge* family sees both with ``iifname`` =
+the bridge port, i.e. the container's host-side veth (at the IP layer the
+input interface would be the bridge, shared by all). Rules there cannot be
+changed from inside (the container has no access to the host's network
+namespace), and a forged source address changes nothing: the key is the port.
+
+In pycontainer's own bridge-family table (``table bridge pycontainer``; the
+``inet`` table of nat.py is not touched) this module keeps::
+
+    map   egress_veth   ifname : verdict               host veth -> jump eg_<id>
+    chain egress_in     hook input   priority filter    iifname vmap @egress_veth
+    chain egress_fwd    hook forward priority filter    iifname vmap @egress_veth
+    chain eg_<id>       per container: the policy below
+
+``deny-private`` (the policy of a sandbox): TCP segments other than a
+connection's opening SYN pass (replies to connections the host made; no
+conntrack in the bridge family is assumed); then each ``egress_allow`` entry ``CIDR[:PORT]``
+(tcp and udp) is accepted; DNS (port 53) goes only to the configured
+resolvers; then the host's own IPv4 addresses (read when the policy is
+installed), RFC 1918 ranges (which hold the other containers), link-local
+(cloud metadata at 169.254.169.254), CGNAT, loopback, multicast and IPv6 are
+dropped; the public internet is accepted. The chain and map element are named
+after the container and go with it (its delete plan calls ``remove``). See
+nft(8) ("BRIDGE FAMILY"), bridge(8).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+
+from ..errors import NetworkError
+
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10",
+           "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4")
+POLICIES = ("deny-private", "allow-all")
+
+
+def parse_allow(entries) -> list[tuple[str, int | None]]:
+    """``["10.89.0.1/32:8080", "192.168.1.0/24"]`` -> [(network, port or None)]."""
+    out = []
+    for e in entries or ():
+        text = str(e)
+        net, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+        try:
+            n = str(ipaddress.IPv4Network(net, strict=False))
+            p = int(port) if port else None
+            if p is not None and not 0 < p < 65536:
+                raise ValueError
+        except ValueError:
+            raise NetworkError(f"egress_allow {text!r}: use an IPv4 CIDR[:PORT], e.g. 10.0.0.5/32:8080",
+                               stage="network") from None
+        out.append((n, p))
+    return out
+
+
+def chain_name(container_id: str) -> str:
+    return "eg_" + container_id[:40]
+
+
+def _nft(script: str, what: str) -> None:
+    try:
+        r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise NetworkError("nft not found: install nftables", stage="network") from None
+    if r.returncode != 0:
+        raise NetworkError(f"nft {what}: {r.stderr.strip().splitlines()[0] if r.stderr else r.returncode}",
+                           stage="network")
+
+
+def _skeleton(table: str) -> str:
+    """The base chains and the map, made once (``add`` is idempotent for tables, chains, maps)."""
+    s = [f"add table bridge {table}",
+         f"add map bridge {table} egress_veth {{ type ifname : verdict; }}",
+         f"add chain bridge {table} egress_in {{ type filter hook input priority filter; policy accept; }}",
+         f"add chain bridge {table} egress_fwd {{ type filter hook forward priority filter; policy accept; }}"]
+    return "\n".join(s) + "\n"
+
+
+def _ensure_dispatch(table: str) -> None:
+    r = subprocess.run(["nft", "list", "chain", "bridge", table, "egress_in"], capture_output=True, text=True)
+    if "@egress_veth" not in r.stdout:
+        _nft(f"add rule bridge {table} egress_in iifname vmap @egress_veth\n"
+             f"add rule bridge {table} egress_fwd iifname vmap @egress_veth\n", "egress dispatch")
+
+
+def apply(container_id: str, veth: str, allow, resolvers=(), *, table: str = "pycontainer") -> None:
+    """Install the deny-private policy for the container's host veth ``veth``."""
+    allow = parse_allow(allow)
+    chain = chain_name(container_id)
+    # no conntrack in the bridge family here (nf_conntrack_bridge is not assumed): a TCP segment
+    # without SYN cannot open a connection, so replies to the host's connections pass that way
+    rules = ["tcp flags & (syn | ack) != syn accept"]
+    for net, port in allow:
+        if port is None:
+            rules.append(f"ip daddr {net} accept")
+        else:
+            rules += [f"ip daddr {net} tcp dport {port} accept", f"ip daddr {net} udp dport {port} accept"]
+    for r in resolvers:
+        rules += [f"ip daddr {r} udp dport 53 accept", f"ip daddr {r} tcp dport 53 accept"]
+    rules += ["udp dport 53 drop", "tcp dport 53 drop",
+              f"ip daddr {{ {', '.join(PRIVATE + tuple(host_addresses()))} }} drop", "ether type ip6 drop"]
+    script = _skeleton(table) + f"add chain bridge {table} {chain}\nflush chain bridge {table} {chain}\n"
+    script += "".join(f"add rule bridge {table} {chain} {r}\n" for r in rules)
+    script += f"add element bridge {table} egress_veth {{ \"{veth}\" : jump {chain} }}\n"
+    _nft(script, f"egress policy for {container_id}")
+    try:
+        _ensure_dispatch(table)
+    except BaseException:
+        remove_chain(container_id, veth, table)
+        raise
+
+
+def remove_chain(container_id: str, veth: str, table: str = "pycontainer") -> None:
+    """Delete the container's map element and chain; tolerant (either may be gone)."""
+    chain = chain_name(container_id)
+    subprocess.run(["nft", "delete", "element", "bridge", table, "egress_veth", f"{{ \"{veth}\" }}"],
+                   capture_output=True)
+    subprocess.run(["nft", "delete", "chain", "bridge", table, chain], capture_output=True)
+
+
+def remove(record: dict) -> None:
+    """Delete-plan step (cleanup.py): the container's policy goes with it."""
+    from .bridge import veth_name
+    cid = record.get("id") or ""
+    if cid:
+        remove_chain(cid, veth_name(cid), (record.get("network") or {}).get("nft_table") or "pycontainer")
+
+
+def host_addresses() -> list[str]:
+    """The host's IPv4 addresses outside the ranges already dropped (``ip -4 -o addr``)."""
+    try:
+        out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return []
+    nets = [ipaddress.IPv4Network(p) for p in PRIVATE]
+    addrs = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if "inet" in parts:
+            a = ipaddress.IPv4Address(parts[parts.index("inet") + 1].split("/")[0])
+            if not any(a in n for n in nets):
+                addrs.add(str(a))
+    return sorted(addrs)
+
+
+def resolvers(dns=None) -> list[str]:
+    """The IPv4 nameservers the container is given (``dns=`` or the host's resolv.conf)."""
+    if dns:
+        return [d for d in dns if ":" not in d]
+    out = []
+    try:
+        with open("/etc/resolv.conf") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver" and ":" not in parts[1] \
+                        and not parts[1].startswith("127."):
+                    out.append(parts[1])
+    except OSError:
+        pass
+    return out

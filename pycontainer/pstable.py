@@ -1,0 +1,189 @@
+"""``docker ps`` without a container ID: the table, ``--filter``, ``--format``, ``-q``, ``-l``, ``-n``.
+
+Containers are listed newest first (docker's order), with docker's columns
+and wording: ``Up 5 minutes``, ``Up 2 seconds (Paused)``, ``Exited (0) 2
+minutes ago``, ``Created``, and the PORTS column (``0.0.0.0:8080->80/tcp``).
+Filters (``-f KEY=VALUE``, repeatable; the same key ORs, different keys AND):
+``id``, ``name``, ``status`` (created|running|paused|exited|restarting),
+``exited`` (a code), ``label`` (``k`` or ``k=v``), ``ancestor`` (an image
+name). ``--format`` takes ``table``, ``json`` or a template (``inspect.format``)
+over docker's ps fields (``.ID .Image .Command .CreatedAt .RunningFor .Status
+.Ports .Names .Labels .State``).
+
+Read: docker's "docker ps" reference ("Filtering", "Format the output").
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import click
+
+FILTER_KEYS = ("id", "name", "status", "exited", "label", "ancestor")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def parse_filters(items) -> dict:
+    from .errors import PyContainerError
+    out: dict = {}
+    for f in items or ():
+        k, eq, v = f.partition("=")
+        if not eq or k not in FILTER_KEYS:
+            raise PyContainerError(f"invalid filter {f!r}: use KEY=VALUE with KEY one of "
+                                   + ", ".join(FILTER_KEYS))
+        if k == "status" and v not in STATUSES:
+            raise PyContainerError(f"invalid filter 'status={v}': one of {', '.join(STATUSES)}")
+        if k == "exited" and not v.lstrip("-").isdigit():
+            raise PyContainerError(f"invalid filter 'exited={v}': give an exit code")
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def _match(rec: dict, flt: dict) -> bool:
+    s = rec["State"]
+    tests = {
+        "id": lambda v: rec["Id"].startswith(v),
+        "name": lambda v: v in rec["Name"].lstrip("/"),
+        "status": lambda v: s["Status"] == v,
+        "exited": lambda v: s["Status"] == "exited" and s["ExitCode"] == int(v),
+        "label": lambda v: (v.partition("=")[0] in rec["Config"]["Labels"] and
+                            ("=" not in v or rec["Config"]["Labels"][v.partition("=")[0]] ==
+                             v.partition("=")[2])),
+        "ancestor": lambda v: _short_image(rec["Config"]["Image"]).split(":")[0] ==
+        _short_image(v).split(":")[0],
+    }
+    return all(any(tests[k](v) for v in vs) for k, vs in flt.items())
+
+
+def rows(root: str, *, all_: bool, filters: dict, last: int | None) -> list[dict]:
+    from . import inspect as insp
+    from .container import Runtime
+    Runtime(root).reclaim()          # --rm containers whose runtime died go, as docker's would
+    out = insp.records(root)
+    out.sort(key=lambda r: r["Created"], reverse=True)
+    if last is not None:
+        out = out[:last]
+    elif not all_ and "status" not in filters and "exited" not in filters:
+        out = [r for r in out if r["State"]["Status"] in ("running", "paused", "restarting")]
+    return [r for r in out if _match(r, filters)]
+
+
+def show(root: str, *, all_: bool, quiet: bool, fmt: str | None, filters=(), latest=False,
+         last: int | None = None, no_trunc: bool = False) -> None:
+    from . import inspect as insp
+    flt = parse_filters(filters)
+    recs = rows(root, all_=all_, filters=flt, last=1 if latest else last)
+    if quiet:
+        for r in recs:
+            click.echo(r["Id"] if no_trunc else r["Id"][:12])
+        return
+    views = [view(r, no_trunc) for r in recs]
+    if fmt == "json":
+        click.echo(json.dumps(recs))
+        return
+    if fmt and fmt != "table":
+        body = fmt.removeprefix("table ").strip() if fmt.startswith("table ") else fmt
+        if fmt.startswith("table "):
+            click.echo(_header(body))
+        for v in views:
+            click.echo(insp.format(body, v))
+        return
+    cols = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
+    heads = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
+    table = [heads] + [tuple(v[c] for c in cols) for v in views]
+    widths = [max(len(r[c]) for r in table) for c in range(len(cols))]
+    for r in table:
+        click.echo("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+_HEADS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+          "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
+          "State": "STATE", "Labels": "LABELS"}
+
+
+def _header(body: str) -> str:
+    import re
+    return re.sub(r"\{\{\s*\.(\w+)\s*\}\}", lambda m: _HEADS.get(m.group(1), m.group(1).upper()), body)
+
+
+def view(rec: dict, no_trunc: bool = False) -> dict:
+    """docker ps's fields for one container."""
+    from . import inspect as insp
+    cmd = " ".join(rec["Config"]["Cmd"])
+    if not no_trunc and len(cmd) > 20:
+        cmd = cmd[:19] + "…"
+    labels = rec["Config"].get("Labels") or {}
+    return {"ID": rec["Id"] if no_trunc else rec["Id"][:12],
+            "Image": _short_image(rec["Config"]["Image"]) or "-", "Command": f'"{cmd}"',
+            "CreatedAt": rec["Created"], "RunningFor": ago(rec["Created"]),
+            "Status": status_text(rec), "Ports": insp.ports_text(rec), "Names": rec["Name"].lstrip("/"),
+            "State": rec["State"]["Status"],
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))}
+
+
+def _short_image(image: str) -> str:
+    for prefix in ("docker.io/library/", "docker.io/", "pycontainer/"):
+        image = image.removeprefix(prefix)
+    return image
+
+
+def status_text(rec: dict) -> str:
+    """docker's STATUS wording."""
+    s = rec["State"]
+    st = s["Status"]
+    if st in ("running", "paused"):
+        up = "Up " + duration(rec["State"].get("StartedAt") or rec["Created"])
+        health = (s.get("Health") or {}).get("Status")
+        if health:
+            up += " (health: starting)" if health == "starting" else f" ({health})"
+        return up + " (Paused)" if st == "paused" else up
+    if st == "restarting":
+        return f"Restarting ({s['ExitCode']}) {ago(s.get('FinishedAt') or rec['Created'])}"
+    if st == "created":
+        return "Created"
+    code = s["ExitCode"]
+    text = f"Exited ({code})" if code is not None and code >= 0 else "Exited (unknown)"
+    if s.get("FinishedAt"):
+        text += " " + ago(s["FinishedAt"])
+    if s.get("OOMKilled"):
+        text += " (OOM killed)"
+    return text
+
+
+def duration(ts: str) -> str:
+    """docker's go-units HumanDuration: ``Less than a second``, ``5 seconds``, ``About a minute``."""
+    from .inspect import parse_time
+    t = parse_time(ts)
+    if t is None:
+        return "-"
+    s = int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{int(s)} seconds"
+    m = int(s // 60)
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{int(m)} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    d = h // 24
+    if h < 24 * 7 * 2:
+        return f"{d} days"
+    if h < 24 * 30 * 2:
+        return f"{d // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{d // 30} months"
+    return f"{d // 365} years"
+
+
+def ago(ts: str) -> str:
+    d = duration(ts)
+    return d if d == "-" else d + " ago"

@@ -1,0 +1,317 @@
+"""docker run's convenience flags, turned into the options ``api.config.build`` understands.
+
+* ``-e NAME`` (no ``=``) passes the caller's value of NAME, and nothing when
+  the caller has none (docker's rule); ``--env-file FILE`` reads ``KEY=VALUE``
+  lines and bare ``NAME`` lines the same way (``#`` comments and blank lines
+  skipped), before ``-e`` (which wins).
+* ``--label KEY=VALUE`` is kept with the container (``inspect``'s
+  ``Config.Labels``, ``ps --filter label=``).
+* ``--stop-signal``/``--stop-timeout`` are what ``stop`` and ``restart``
+  use when not told otherwise.
+* ``--cidfile FILE``: refused when FILE exists (docker: "Container ID file
+  found, make sure the other container isn't running or delete FILE"); the ID
+  is written once the container exists.
+* ``--init`` runs the host's tini/catatonit (static; bind-mounted read-only at
+  ``/run/pycontainer-init``) as pid 1, which forwards signals and reaps:
+  what docker (tini as docker-init) and podman (catatonit) do, so no init of
+  our own to maintain.
+* ``--restart`` is applied by the monitor after the program exits
+  (``lifecycle.after_exit``: docker's backoff; ``stop``/``kill`` stop it).
+* ``--platform OS/ARCH[/VARIANT]`` is checked against this machine: the
+  runtime runs native binaries only.
+* ``-v NAME:/path`` and ``--mount`` go to ``volumes.py``.
+* ``--log-opt max-size=N[k|m|g] --log-opt max-file=N``: the json-file log's
+  rotation (containerdir.Log, applied by the monitor).
+
+Every bad value is a ``PyContainerError`` naming the flag, before anything
+is made. Read: docker's "docker run" reference for each flag.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .errors import PyContainerError
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
+         "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def apply(o: dict, environ=None) -> dict:
+    """Rewrite docker-run options in ``o`` (in place) to build()'s; -> ``o``."""
+    environ = os.environ if environ is None else environ
+    env: list[str] = []
+    for path in o.pop("env_file", None) or []:
+        env += _read_env_file(path, environ)
+    for e in o.get("env") or []:
+        env += _one(e, environ, "-e")
+    o["env"] = env
+    for lab in o.get("label") or []:
+        if not lab.partition("=")[0]:
+            raise PyContainerError(f"--label {lab!r}: give KEY=VALUE")
+    sig = o.get("stop_signal")
+    if sig is not None:
+        from .container import parse_signal
+        try:
+            parse_signal(sig)
+        except Exception:  # noqa: BLE001 - parse_signal's own message is not docker's
+            raise PyContainerError(f"--stop-signal {sig!r}: not a signal name or number") from None
+    if o.get("stop_timeout") is not None and o["stop_timeout"] < -1:
+        raise PyContainerError(f"--stop-timeout {o['stop_timeout']}: must be -1 or more")
+    if o.get("cidfile") and os.path.lexists(o["cidfile"]):
+        raise PyContainerError(f"--cidfile {o['cidfile']}: the file exists: make sure the other "
+                               "container is not running, or delete the file")
+    if o.get("platform"):
+        check_platform(o["platform"])
+    if o.get("log_opt"):
+        o["log_opts"] = _log_opts(o.pop("log_opt"))
+    if o.get("uidmap") or o.get("gidmap") or o.get("userns") not in (None, "", "host"):
+        from . import userns
+        userns.check_flags(o)
+    if any(o.get(k) for k in ("health_cmd", "health_interval", "health_timeout",
+                              "health_start_period")) or o.get("health_retries") is not None:
+        from . import health
+        health.check_flags(o)                  # durations checked before anything is made
+    rp = o.get("restart")
+    if rp is not None:
+        name, colon, most = rp.partition(":")
+        if name not in ("no", "on-failure", "always", "unless-stopped") or \
+                (colon and (name != "on-failure" or not most.isdigit())):
+            raise PyContainerError(f"--restart {rp!r}: use no, on-failure[:N], always or "
+                                   "unless-stopped")
+        if o.get("remove") and name != "no":
+            raise PyContainerError("conflicting options: --restart and --rm")
+    net = o.get("network")
+    if net and net not in ("none", "host", "bridge") and ":" not in net and "/" not in net:
+        from .network import userdefined
+        if userdefined.get(net) is None:
+            raise PyContainerError(f"network {net} not found: create it with `network create {net}`")
+        o["user_network"], o["network"] = net, "bridge"
+    if (o.get("ip") or o.get("network_alias")) and not o.get("user_network"):
+        raise PyContainerError("--ip and --network-alias need a user-defined network (--network NAME)")
+    if o.get("volumes") or o.get("mount"):
+        from . import volumes
+        o["volumes"], named = volumes.split_volume_flags(o.get("volumes"))
+        o["mount_specs"] = named + [volumes.parse_mount(m) for m in o.pop("mount", None) or []]
+    return o
+
+
+def _log_opts(items) -> dict:
+    """--log-opt KEY=VALUE (json-file's max-size and max-file), checked now."""
+    opts = {}
+    for item in items:
+        k, eq, v = item.partition("=")
+        if not eq or not v:
+            raise PyContainerError(f"--log-opt {item!r}: give KEY=VALUE")
+        if k not in ("max-size", "max-file"):
+            raise PyContainerError(f"--log-opt {k}: not an option of the json-file log "
+                                   "(max-size, max-file)")
+        opts[k] = v
+    from .containerdir import log_limits
+    log_limits(opts)
+    return opts
+
+
+def _one(item: str, environ, flag: str) -> list[str]:
+    k, eq, _v = item.partition("=")
+    if not k or any(c.isspace() for c in k):
+        raise PyContainerError(f"{flag} {item!r}: invalid environment variable name")
+    if eq:
+        return [item]
+    return [f"{k}={environ[k]}"] if k in environ else []
+
+
+def _read_env_file(path: str, environ) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PyContainerError(f"--env-file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        line = line.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            out += _one(line, environ, f"--env-file {path}:{n}:")
+        except PyContainerError as exc:
+            raise PyContainerError(str(exc)) from None
+    return out
+
+
+def check_platform(value: str) -> None:
+    parts = value.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise PyContainerError(f"--platform {value!r}: want OS/ARCH[/VARIANT], e.g. linux/amd64")
+    arch = _ARCH.get(os.uname().machine, os.uname().machine)
+    if parts[0] != "linux" or parts[1] != arch:
+        raise PyContainerError(f"--platform {value}: this machine runs linux/{arch} programs "
+                               "only (no emulation)")
+
+
+def write_cidfile(o: dict, cid: str) -> None:
+    path = o.get("cidfile")
+    if not path:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise PyContainerError(f"--cidfile {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(cid)
+
+
+# --- what build() writes into config.json for these flags -----------------------------------
+
+def to_spec(cfg: dict, o: dict, img) -> None:
+    """Apply named volumes/--mount, --tmpfs, --shm-size, --ulimit, --add-host, --dns,
+    --dns-search, -P to ``cfg``; ``img`` has ``.config`` and ``.layers``."""
+    image_config = getattr(img, "config", img) or {}
+    if o.get("mount_specs"):
+        from . import volumes
+        cfg["mounts"] += volumes.to_spec_mounts(o["mount_specs"], getattr(img, "layers", []))
+    for t in o.get("tmpfs") or []:
+        dst, _, opts = t.partition(":")
+        if not dst.startswith("/") or ".." in dst.split("/"):
+            raise PyContainerError(f"--tmpfs {t!r}: the path must be absolute")
+        options = [x for x in opts.split(",") if x] if opts else ["noexec", "nosuid", "nodev"]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != dst]
+        cfg["mounts"].append({"destination": dst, "type": "tmpfs", "source": "tmpfs",
+                              "options": options})
+    if o.get("log_opts"):
+        from .containerdir import LOG_OPTS
+        cfg["annotations"][LOG_OPTS] = json.dumps(o["log_opts"])
+    from . import health
+    check = health.config(o, image_config)
+    if check:
+        cfg["annotations"]["org.pycontainer.health"] = json.dumps(check)
+    if o.get("init"):
+        host_init = find_init()
+        cfg["mounts"].append({"destination": INIT_PATH, "type": "bind", "source": host_init,
+                              "options": ["bind", "ro", "nosuid", "nodev"]})
+        cfg["process"]["args"] = [INIT_PATH, "--", *cfg["process"]["args"]]
+    if o.get("shm_size"):
+        size = _bytes(o["shm_size"], "--shm-size")
+        for m in cfg["mounts"]:
+            if m["destination"] == "/dev/shm":
+                m["options"] = [x for x in m["options"] if not x.startswith("size=")] + [f"size={size}"]
+    if o.get("ulimit"):
+        rl = {r["type"]: r for r in cfg["process"].get("rlimits", [])}
+        for u in o["ulimit"]:
+            name, soft, hard = _ulimit(u)
+            rl[name] = {"type": name, "soft": soft, "hard": hard}
+        cfg["process"]["rlimits"] = list(rl.values())
+    net_ann = (cfg.get("annotations") or {}).get("org.pycontainer.network")
+    wants = {"extra_hosts": o.get("add_host"), "dns": o.get("dns"),
+             "dns_search": o.get("dns_search"), "publish_all": o.get("publish_all"),
+             "user_network": o.get("user_network")}
+    if any(wants.values()):
+        if net_ann is None:
+            raise PyContainerError("--add-host, --dns, --dns-search and -P need a network "
+                                   "namespace of the container's own (not --network host)")
+        req = json.loads(net_ann)
+        if o.get("user_network"):
+            _join_user_network(req, o, cfg)
+        if o.get("add_host"):
+            req["extra_hosts"] = dict(req.get("extra_hosts") or {}, **_hosts(o["add_host"]))
+        if o.get("dns"):
+            req["dns"] = [_ip(d, "--dns") for d in o["dns"]]
+        if o.get("dns_search"):
+            req["dns_search"] = list(o["dns_search"])
+        if o.get("publish_all"):
+            from .image.runconfig import exposed_ports
+            taken = {(p["container_port"], p["protocol"]) for p in req.get("ports") or []}
+            for p in exposed_ports(image_config):
+                num, _, proto = p.partition("/")
+                if (int(num), proto) not in taken:
+                    req.setdefault("ports", []).append(
+                        {"host_ip": "", "host_port": free_port(proto), "container_port": int(num),
+                         "protocol": proto})
+        from . import network
+        network.parse_request(dict(req))                 # the same checks as the first time
+        cfg["annotations"]["org.pycontainer.network"] = json.dumps(req)
+
+
+def _join_user_network(req: dict, o: dict, cfg: dict) -> None:
+    """--network NAME [--ip] [--network-alias]: its bridge and subnet, and /etc/hosts lines
+    for the members already there (the others learn ours when we start: lifecycle)."""
+    from .network import userdefined
+    name = o["user_network"]
+    req.update(userdefined.request(name))
+    if o.get("ip"):
+        req["ip"] = _ip(o["ip"], "--ip")
+    cid = os.path.basename(cfg["annotations"].get("org.pycontainer.dir", ""))
+    req["extra_hosts"] = {**userdefined.peers(name, cid), **(req.get("extra_hosts") or {})}
+    if cid:
+        userdefined.set_aliases(name, cid, [cid, *(o.get("network_alias") or [])])
+
+
+INIT_PATH = "/run/pycontainer-init"
+INITS = ("/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/bin/tini", "/usr/bin/catatonit",
+         "/usr/libexec/podman/catatonit")
+
+
+def find_init() -> str:
+    """The host's small init for --init (docker ships tini as docker-init, podman catatonit);
+    ``$PYCONTAINER_INIT`` names another. It must be static: it runs in any image."""
+    for p in ([os.environ["PYCONTAINER_INIT"]] if os.environ.get("PYCONTAINER_INIT") else []) + \
+            list(INITS):
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return os.path.realpath(p)
+    raise PyContainerError("--init: no init program on this host: install tini or catatonit, "
+                           "or set PYCONTAINER_INIT to a static one")
+
+
+def _bytes(text: str, flag: str) -> int:
+    t = str(text).strip().lower()
+    mult = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    num = t[:-1] if t and t[-1] in mult else t
+    if not num.isdigit() or int(num) <= 0:
+        raise PyContainerError(f"{flag} {text!r}: give a size like 64m or 1g")
+    return int(num) * mult.get(t[-1], 1)
+
+
+def _ulimit(u: str) -> tuple[str, int, int]:
+    import resource
+    name, eq, vals = u.partition("=")
+    soft, _, hard = vals.partition(":")
+    rname = "RLIMIT_" + name.upper()
+    if not eq or not hasattr(resource, rname) or not soft.lstrip("-").isdigit() or \
+            (hard and not hard.lstrip("-").isdigit()):
+        raise PyContainerError(f"--ulimit {u!r}: use NAME=SOFT[:HARD], e.g. nofile=1024:2048")
+    s, h = int(soft), int(hard or soft)
+    inf = 2 ** 64 - 1
+    s, h = (inf if s == -1 else s), (inf if h == -1 else h)
+    if s < 0 or h < 0 or s > h:
+        raise PyContainerError(f"--ulimit {u!r}: the soft limit must not exceed the hard one")
+    return rname, s, h
+
+
+def _ip(text: str, flag: str) -> str:
+    import ipaddress
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise PyContainerError(f"{flag} {text!r}: not an IP address") from None
+
+
+def _hosts(items) -> dict:
+    out = {}
+    for h in items:
+        name, sep, ip = h.partition(":")
+        if not sep or not name:
+            raise PyContainerError(f"--add-host {h!r}: use NAME:IP")
+        out[name] = _ip(ip, "--add-host")
+    return out
+
+
+def free_port(proto: str) -> int:
+    """A host port nothing listens on now (-P; docker takes it from the ephemeral range)."""
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
+    try:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()

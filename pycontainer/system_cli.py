@@ -1,0 +1,124 @@
+"""``system df`` and ``system prune``: what images, containers and volumes take, and reclaiming it.
+
+``df`` counts, per type, how many exist, how many are in use (images a
+container holds, running containers, volumes a container mounts), their size
+on disk (image blobs, containers' writable layers, volumes' data; du-style,
+st_blocks) and what a prune would give back. ``prune`` removes stopped
+containers, then unnamed images no container uses, then (``--volumes``)
+volumes nothing mounts; ``-a`` also images no container uses.
+
+Read: docker's "docker system df" and "docker system prune" pages.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from .dockercli import DockerGroup
+
+
+def _du(path: str) -> int:
+    total = 0
+    for d, dirs, files in os.walk(path):
+        for n in files + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+            try:
+                total += os.lstat(os.path.join(d, n)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def usage(root: str) -> list[dict]:
+    from . import inspect as insp
+    from . import volumes
+    from .image.store import Store
+    from .manage import human_size
+    store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
+    images = store.list()
+    held = {h.get("image") for h in store.holds().values()}
+    img_size = sum(r["size"] for r in images)
+    img_active = [r for r in images if r["digest"] in held]
+    recs = insp.records(root)
+    csize = {r["Id"]: _du(os.path.join(r["Dir"], "upper")) if r["Dir"] else 0 for r in recs}
+    running = [r for r in recs if r["State"]["Running"]]
+    vols = volumes.names()
+    vsize = {n: _du(os.path.join(volumes.path(n), "_data")) for n in vols}
+    vused = [n for n in vols if volumes.users(n)]
+
+    def row(kind, total, active, size, reclaim):
+        pct = f" ({100 * reclaim // size}%)" if size else ""
+        return {"Type": kind, "TotalCount": total, "Active": active, "Size": human_size(size, False),
+                "Reclaimable": human_size(reclaim, False) + pct}
+    return [
+        row("Images", len(images), len(img_active), img_size,
+            img_size - sum(r["size"] for r in img_active)),
+        row("Containers", len(recs), len(running), sum(csize.values()),
+            sum(v for k, v in csize.items() if k not in {r["Id"] for r in running})),
+        row("Local Volumes", len(vols), len(vused), sum(vsize.values()),
+            sum(v for k, v in vsize.items() if k not in vused)),
+        row("Build Cache", 0, 0, 0, 0),
+    ]
+
+
+@click.group("system", cls=DockerGroup)
+def system():
+    """Disk usage and cleanup (docker system)."""
+
+
+@system.command("df")
+@click.option("--format", "fmt", default=None, help="json or a template.")
+@click.pass_context
+def df(ctx, fmt):
+    """Show the space images, containers and volumes use."""
+    import json
+    from . import inspect as insp
+    rows = usage(ctx.find_object(dict).root)
+    if fmt == "json":
+        for r in rows:
+            click.echo(json.dumps(r))
+        return
+    if fmt:
+        for r in rows:
+            click.echo(insp.format(fmt, r))
+        return
+    click.echo(f"{'TYPE':<16}{'TOTAL':<10}{'ACTIVE':<10}{'SIZE':<12}RECLAIMABLE")
+    for r in rows:
+        click.echo(f"{r['Type']:<16}{r['TotalCount']:<10}{r['Active']:<10}{r['Size']:<12}"
+                   f"{r['Reclaimable']}")
+
+
+@system.command("prune")
+@click.option("--force", "-f", is_flag=True, help="Do not ask.")
+@click.option("--all", "-a", "all_", is_flag=True, help="Also images no container uses.")
+@click.option("--volumes", "with_volumes", is_flag=True, help="Also volumes no container uses.")
+@click.pass_context
+def prune(ctx, force, all_, with_volumes):
+    """Remove stopped containers, unused images (dangling; -a: all) and (--volumes) volumes."""
+    import sys
+    from . import volumes
+    from .image.store import Store
+    from .manage import prune as prune_containers
+    if not force and sys.stdin.isatty():
+        click.confirm("This will remove all stopped containers and dangling images"
+                      + (" and unused volumes" if with_volumes else "") + ". Continue?", abort=True)
+    gone = prune_containers(ctx.find_object(dict).root)
+    if gone:
+        click.echo("Deleted Containers:\n" + "\n".join(gone) + "\n")
+    store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
+    lines = []
+    if all_:
+        held = {h.get("image") for h in store.holds().values()}
+        for r in store.list():
+            if r["digest"] not in held:
+                lines += store.remove(r["digest"], force=False)
+    lines += store.gc(dangling=True)
+    if lines:
+        click.echo("Deleted Images:\n" + "\n".join(lines) + "\n")
+    if with_volumes:
+        vg = volumes.prune()
+        if vg:
+            click.echo("Deleted Volumes:\n" + "\n".join(vg) + "\n")
+    click.echo("Total: %d containers, %d image entries%s removed" % (
+        len(gone), len(lines), f", {len(vg)} volumes" if with_volumes else ""))

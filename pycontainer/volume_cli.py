@@ -1,0 +1,113 @@
+"""``volume create|ls|rm|inspect|prune``: docker's verbs over ``volumes.py``.
+
+Errors are one line and exit 125 (``DockerGroup``); ``rm`` of a volume a
+container uses is refused, and ``prune`` skips such volumes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .dockercli import DockerGroup
+
+
+@click.group("volume", cls=DockerGroup)
+def volume():
+    """Manage named volumes (docker volume)."""
+
+
+@volume.command("create")
+@click.option("--label", multiple=True, help="KEY=VALUE (repeatable).")
+@click.option("--driver", "-d", default="local", help="Only 'local'.")
+@click.argument("name", required=False)
+def create(label, driver, name):
+    """Create a volume (a random name when none is given); print its name."""
+    import uuid
+    from . import volumes
+    from .errors import PyContainerError
+    if driver != "local":
+        raise PyContainerError(f"volume create --driver {driver}: only the 'local' driver exists")
+    name = name or uuid.uuid4().hex
+    volumes.check_name(name)
+    volumes.create(name, dict(lb.split("=", 1) if "=" in lb else (lb, "") for lb in label))
+    click.echo(name)
+
+
+@volume.command("ls")
+@click.option("--quiet", "-q", is_flag=True, help="Only names.")
+@click.option("--format", "fmt", default=None, help="json or a template.")
+def ls(quiet, fmt):
+    """List volumes."""
+    from . import inspect as insp
+    from . import volumes
+    names = volumes.names()
+    if quiet:
+        for n in names:
+            click.echo(n)
+        return
+    if fmt == "json":
+        for n in names:
+            click.echo(json.dumps(volumes.inspect(n)))
+        return
+    if fmt:
+        for n in names:
+            click.echo(insp.format(fmt, volumes.inspect(n)))
+        return
+    click.echo(f"{'DRIVER':<10}VOLUME NAME")
+    for n in names:
+        click.echo(f"{'local':<10}{n}")
+
+
+@volume.command("inspect")
+@click.option("--format", "-f", "fmt", default=None, help="A template, e.g. '{{.Mountpoint}}'.")
+@click.argument("names", nargs=-1, required=True)
+def inspect_(fmt, names):
+    """Show volumes as docker's JSON."""
+    from . import inspect as insp
+    from . import volumes
+    out = [volumes.inspect(n) for n in names]
+    if fmt:
+        for o in out:
+            click.echo(insp.format(fmt, o))
+    else:
+        click.echo(json.dumps(out, indent=4))
+
+
+@volume.command("rm")
+@click.option("--force", "-f", is_flag=True, help="No error for a missing volume.")
+@click.argument("names", nargs=-1, required=True)
+def rm(force, names):
+    """Remove volumes no container uses."""
+    from . import volumes
+    from .errors import PyContainerError
+    for n in names:                    # check all first: nothing changes on a bad one
+        if not volumes.exists(n) and not force:
+            raise PyContainerError(f"no such volume: {n}")
+        if volumes.exists(n) and volumes.users(n):
+            raise PyContainerError(f"volume {n} is in use by container(s) "
+                                   f"{', '.join(volumes.users(n))}: remove them first")
+    for n in names:
+        if volumes.exists(n):
+            volumes.remove(n)
+            click.echo(n)
+
+
+@volume.command("prune")
+@click.option("--force", "-f", is_flag=True, help="Do not ask.")
+@click.option("--all", "-a", "all_", is_flag=True, help="Accepted: every unused volume is pruned.")
+def prune(force, all_):
+    """Remove every volume no container uses."""
+    import sys
+    from . import volumes
+    if not force and sys.stdin.isatty():
+        click.confirm("This will remove all unused volumes. Are you sure you want to continue?",
+                      abort=True)
+    gone = volumes.prune()
+    if gone:
+        click.echo("Deleted Volumes:")
+        for n in gone:
+            click.echo(n)
+        click.echo("")
+    click.echo(f"Total reclaimed volumes: {len(gone)}")

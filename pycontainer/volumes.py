@@ -1,0 +1,268 @@
+"""Named volumes: directories under the data root that outlive containers (docker's "local" driver).
+
+A volume is ``/var/lib/pycontainer/volumes/<name>/_data`` (docker's layout)
+plus ``meta.json`` (created time, labels). A container gets it as a bind
+mount (mount(2) ``MS_BIND``, made by the init like any ``-v``); nothing is
+mounted on the host. ``-v NAME:/path[:ro]`` and ``--mount type=volume,...``
+create a missing volume, and a *new* (empty) volume is first filled with what
+the image has at ``/path`` (docker's "populate" rule), read from the image's
+unpacked layers bottom-up with overlayfs' whiteouts applied.
+
+In use = named by a mount in the config.json of any container that exists
+(any state root): ``rm`` and ``prune`` leave such a volume alone.
+
+Read: docker's "Volumes" and "docker volume" pages; mount(2) (MS_BIND).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+
+from .errors import PyContainerError
+
+DEFAULT_ROOT = "/var/lib/pycontainer/volumes"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def root() -> str:
+    return os.environ.get("PYCONTAINER_VOLUMES_DIR") or DEFAULT_ROOT
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise PyContainerError(f"invalid volume name {name!r}: use [A-Za-z0-9][A-Za-z0-9_.-]*, "
+                               "at most 128 characters")
+    return name
+
+
+def path(name: str) -> str:
+    return os.path.join(root(), check_name(name))
+
+
+def exists(name: str) -> bool:
+    return os.path.isdir(os.path.join(path(name), "_data"))
+
+
+def create(name: str, labels: dict | None = None) -> tuple[str, bool]:
+    """Create the volume if missing; -> (its _data dir, created now)."""
+    import time
+    d = path(name)
+    if exists(name):
+        return os.path.join(d, "_data"), False
+    os.makedirs(root(), 0o700, exist_ok=True)
+    tmp = d + ".tmp-" + str(os.getpid())
+    os.makedirs(os.path.join(tmp, "_data"), 0o755)
+    with open(os.path.join(tmp, "meta.json"), "w") as f:
+        json.dump({"Name": name, "Driver": "local", "Labels": labels or {},
+                   "CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f)
+    try:
+        os.rename(tmp, d)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not exists(name):
+            raise PyContainerError(f"volume {name}: cannot create {d}") from None
+        return os.path.join(d, "_data"), False
+    return os.path.join(d, "_data"), True
+
+
+def inspect(name: str) -> dict:
+    if not exists(name):
+        raise PyContainerError(f"no such volume: {name}")
+    d = path(name)
+    try:
+        with open(os.path.join(d, "meta.json")) as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        meta = {"Name": name, "Driver": "local", "Labels": {}}
+    return {"CreatedAt": meta.get("CreatedAt", ""), "Driver": "local",
+            "Labels": meta.get("Labels") or {}, "Mountpoint": os.path.join(d, "_data"),
+            "Name": name, "Options": {}, "Scope": "local"}
+
+
+def names() -> list[str]:
+    try:
+        return sorted(n for n in os.listdir(root()) if _NAME.match(n) and exists(n))
+    except OSError:
+        return []
+
+
+def users(name: str) -> list[str]:
+    """IDs of the containers (any root) whose config mounts this volume."""
+    from .inspect import containers_dir
+    data = os.path.join(path(name), "_data")
+    out = []
+    parent = containers_dir()
+    for cid in os.listdir(parent) if os.path.isdir(parent) else []:
+        try:
+            with open(os.path.join(parent, cid, "config.json")) as f:
+                mounts = json.load(f).get("mounts", [])
+        except (OSError, ValueError):
+            continue
+        if any(m.get("source") == data for m in mounts):
+            out.append(cid)
+    return sorted(out)
+
+
+def remove(name: str, force: bool = False) -> None:
+    if not exists(name):
+        raise PyContainerError(f"no such volume: {name}")
+    u = users(name)
+    if u:
+        raise PyContainerError(f"volume {name} is in use by container(s) {', '.join(u)}: "
+                               "remove them first")
+    shutil.rmtree(path(name))
+
+
+def prune() -> list[str]:
+    gone = []
+    for n in names():
+        if not users(n):
+            shutil.rmtree(path(n), ignore_errors=True)
+            gone.append(n)
+    return gone
+
+
+# --- -v NAME:/dst and --mount -------------------------------------------------------------
+
+def parse_mount(text: str) -> dict:
+    """``--mount type=bind|volume|tmpfs,src=,dst=,readonly`` -> {type, source, target, readonly}."""
+    out = {"type": "volume", "source": "", "target": "", "readonly": False, "options": []}
+    for part in text.split(","):
+        k, eq, v = part.partition("=")
+        k = k.strip().lower()
+        if k in ("type",):
+            out["type"] = v
+        elif k in ("source", "src"):
+            out["source"] = v
+        elif k in ("target", "destination", "dst"):
+            out["target"] = v
+        elif k in ("readonly", "ro"):
+            out["readonly"] = v.lower() in ("", "1", "true")
+        elif k in ("tmpfs-size",):
+            out["options"].append(f"size={v}")
+        elif k in ("tmpfs-mode",):
+            out["options"].append(f"mode={v}")
+        else:
+            raise PyContainerError(f"--mount {text!r}: unknown option {k!r} (type, source, "
+                                   "target, readonly, tmpfs-size, tmpfs-mode)")
+        if eq == "" and k not in ("readonly", "ro"):
+            raise PyContainerError(f"--mount {text!r}: {k} needs a value")
+    if out["type"] not in ("bind", "volume", "tmpfs"):
+        raise PyContainerError(f"--mount {text!r}: type must be bind, volume or tmpfs")
+    if not out["target"].startswith("/"):
+        raise PyContainerError(f"--mount {text!r}: target must be an absolute path")
+    if out["type"] == "bind" and not os.path.isabs(out["source"]):
+        raise PyContainerError(f"--mount {text!r}: a bind source must be an absolute host path")
+    if out["type"] == "bind" and not os.path.exists(out["source"]):
+        raise PyContainerError(f"--mount {text!r}: {out['source']} does not exist")
+    if out["type"] == "volume":
+        check_name(out["source"]) if out["source"] else None
+    if out["type"] == "tmpfs" and out["source"]:
+        raise PyContainerError(f"--mount {text!r}: a tmpfs has no source")
+    return out
+
+
+def split_volume_flags(specs) -> tuple[list[str], list[dict]]:
+    """-v values -> (host bind specs for build(), named-volume mounts)."""
+    binds, named = [], []
+    for v in specs or []:
+        parts = v.split(":")
+        if parts and parts[0] and not parts[0].startswith("/") and len(parts) in (2, 3):
+            mode = parts[2] if len(parts) == 3 else "rw"
+            if mode not in ("ro", "rw"):
+                raise PyContainerError(f"-v {v!r}: mode must be ro or rw")
+            if not parts[1].startswith("/"):
+                raise PyContainerError(f"-v {v!r}: the container path must be absolute")
+            named.append({"type": "volume", "source": check_name(parts[0]), "target": parts[1],
+                          "readonly": mode == "ro", "options": []})
+        else:
+            binds.append(v)
+    return binds, named
+
+
+def to_spec_mounts(mounts: list[dict], layers: list[str]) -> list[dict]:
+    """OCI mounts for parsed --mount / named -v entries; volumes made and seeded here."""
+    out = []
+    for m in mounts:
+        ro = ["ro"] if m["readonly"] else ["rw"]
+        if m["type"] == "tmpfs":
+            out.append({"destination": m["target"], "type": "tmpfs", "source": "tmpfs",
+                        "options": ["nosuid", "nodev", "noexec"] + m["options"]})
+            continue
+        src = m["source"]
+        if m["type"] == "volume":
+            import uuid
+            name = src or uuid.uuid4().hex            # an anonymous volume
+            src, new = create(name)
+            if new:
+                seed(layers, m["target"], src)
+        out.append({"destination": m["target"], "type": "bind", "source": src,
+                    "options": ["rbind", *ro, "rprivate"]})
+    return out
+
+
+def seed(layers: list[str], target: str, dest: str) -> None:
+    """Copy what the image has at ``target`` into the empty ``dest`` (bottom layer first)."""
+    parts = [p for p in target.split("/") if p and p != "."]
+    if ".." in parts:
+        return
+    for layer in layers:
+        src = layer
+        ok = True
+        for p in parts:
+            src = os.path.join(src, p)
+            try:
+                st = os.lstat(src)
+            except OSError:
+                ok = False
+                break
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:     # whiteout: nothing below
+                _clear(dest)
+                ok = False
+                break
+            if not stat.S_ISDIR(st.st_mode):
+                ok = False
+                break
+        if not ok:
+            continue
+        try:
+            if os.getxattr(src, "trusted.overlay.opaque", follow_symlinks=False) == b"y":
+                _clear(dest)
+        except OSError:
+            pass
+        _copy_layer(src, dest)
+
+
+def _clear(d: str) -> None:
+    for n in os.listdir(d):
+        p = os.path.join(d, n)
+        shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+
+
+def _copy_layer(src: str, dest: str) -> None:
+    for name in os.listdir(src):
+        s, d = os.path.join(src, name), os.path.join(dest, name)
+        st = os.lstat(s)
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            if os.path.lexists(d):
+                shutil.rmtree(d) if os.path.isdir(d) and not os.path.islink(d) else os.unlink(d)
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if os.path.lexists(d) and not os.path.isdir(d):
+                os.unlink(d)
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, stat.S_IMODE(st.st_mode))
+            os.lchown(d, st.st_uid, st.st_gid)
+            _copy_layer(s, d)
+        elif stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
+            if os.path.lexists(d):
+                shutil.rmtree(d) if os.path.isdir(d) and not os.path.islink(d) else os.unlink(d)
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(s), d)
+            else:
+                shutil.copy2(s, d, follow_symlinks=False)
+            os.lchown(d, st.st_uid, st.st_gid)

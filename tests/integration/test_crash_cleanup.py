@@ -1,0 +1,177 @@
+"""kill -9 of the runtime of a `run --rm` (issue 11 item 5, security.md S22).
+
+The foreground `run --rm` deletes its container when the program exits; if
+that process is killed first, nobody would: the state dir, cgroup, IP lease,
+nft elements, container dir and image hold stayed, `ps -a` said
+"Exited (unknown)" and `gc` reported nothing. Now the record says who will
+delete it (``autoremove`` + ``creator``), and once the container has stopped
+and its creator is gone, `gc`, `ps`, `list` and the next create of the same
+name reclaim it. A container that is alive, whose creator lives, that did
+not ask for --rm, or that lives under another state root is never touched.
+"""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, new_id
+
+pytestmark = pytest.mark.root
+
+CDIR = "/var/lib/pycontainer/containers"
+
+
+def _holds() -> set:
+    from pycontainer.image.store import Store
+    return set(Store(None).holds())
+
+
+def _leases() -> dict:
+    from pycontainer import network
+    out = {}
+    for net in network.networks():
+        out.update({ip: cid for ip, cid in net["leases"].items()})
+    return out
+
+
+def _cgroups(cid: str) -> list[str]:
+    return glob.glob(f"/sys/fs/cgroup/*/pycontainer/{cid}") + glob.glob(f"/sys/fs/cgroup/pycontainer/{cid}")
+
+
+def _nft() -> str:
+    if not shutil.which("nft"):
+        return ""
+    return subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+
+
+def _start_and_kill_cli(cli, cid: str, *flags: str, seconds: float = 2.0) -> dict:
+    """Foreground `run` of `sleep <seconds>`; kill -9 of the CLI once the container runs."""
+    p = subprocess.Popen(cli.cmd("run", *flags, "--name", cid, "busybox", "sleep", str(seconds)),
+                         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    state = os.path.join(cli.root, cid, "state.json")
+    deadline = time.monotonic() + 30
+    record = {}
+    while time.monotonic() < deadline:
+        try:
+            with open(state) as f:
+                record = json.load(f)
+            if record.get("status") == "running":
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    assert record.get("status") == "running", record
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    return record
+
+
+def _wait_stopped(record: dict, timeout: float = 20) -> None:
+    from pycontainer import state as st
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and st.status_of(record) != st.STOPPED:
+        time.sleep(0.05)
+    assert st.status_of(record) == st.STOPPED
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _gone(cli, cid: str, ip: str | None) -> None:
+    assert not os.path.exists(os.path.join(cli.root, cid)), "state dir left"
+    assert not os.path.exists(os.path.join(CDIR, cid)), "container dir left"
+    assert _cgroups(cid) == [], _cgroups(cid)
+    assert cid not in _holds(), "image hold left"
+    assert cid not in _leases().values(), "IP lease left"
+    if ip:
+        assert ip not in _nft(), f"nft elements for {ip} left"
+
+
+def _ip(record: dict) -> str | None:
+    net = record.get("network") or {}
+    ip = net.get("ip") or (net.get("interfaces") or [{}])[0].get("ip") if isinstance(net, dict) else None
+    return ip.split("/")[0] if isinstance(ip, str) else None
+
+
+def test_gc_reclaims_a_dead_runtimes_rm_container_only_once_it_stopped(cli):
+    cid = new_id("crash")
+    port = _free_port()
+    record = _start_and_kill_cli(cli, cid, "--rm", "-p", f"127.0.0.1:{port}:80", seconds=6)
+    ip = _ip(record)
+    assert cid in _leases().values()
+    # alive: gc must not touch it
+    rep = json.loads(cli("gc", check=True).stdout)
+    assert cid not in rep["containers"]
+    assert cli.state(cid)["status"] == "running"
+    _wait_stopped(record)
+    rep = json.loads(cli("gc", check=True).stdout)
+    assert cid in rep["containers"], rep
+    _gone(cli, cid, ip)
+
+
+def test_ps_a_reclaims_it_instead_of_showing_exited_unknown(cli):
+    cid = new_id("crash")
+    record = _start_and_kill_cli(cli, cid, "--rm", seconds=1)
+    _wait_stopped(record)
+    ps = cli("ps", "-a", check=True).stdout
+    assert cid[:12] not in ps, ps
+    _gone(cli, cid, _ip(record))
+
+
+def test_the_same_name_can_be_run_again(cli):
+    cid = new_id("crash")
+    record = _start_and_kill_cli(cli, cid, "--rm", "--net", "none", seconds=1)
+    _wait_stopped(record)
+    p = cli("run", "--rm", "--net", "none", "--name", cid, "busybox", "true")
+    assert p.returncode == 0, p.stderr
+    _gone(cli, cid, None)
+
+
+def test_without_rm_or_under_another_root_it_is_kept(cli, tmp_path):
+    from conftest import CLI
+    kept = new_id("kept")
+    record = _start_and_kill_cli(cli, kept, "--net", "none", seconds=1)
+    other = CLI(str(tmp_path / "other-root"))
+    oid = new_id("other")
+    orecord = _start_and_kill_cli(other, oid, "--rm", "--net", "none", seconds=1)
+    try:
+        _wait_stopped(record)
+        _wait_stopped(orecord)
+        rep = json.loads(cli("gc", check=True).stdout)
+        assert kept not in rep["containers"] and oid not in rep["containers"]
+        assert os.path.isdir(os.path.join(cli.root, kept))           # no --rm: docker keeps it
+        assert os.path.isdir(os.path.join(other.root, oid))          # another root's
+        assert os.path.isdir(os.path.join(CDIR, oid))
+        rep = json.loads(other("gc", check=True).stdout)               # its own root reclaims it
+        assert oid in rep["containers"]
+        _gone(other, oid, None)
+    finally:
+        cli("rm", "-f", kept)
+        other.cleanup()
+        other("rm", "-f", oid)
+
+
+def test_reclaim_unit_rules(tmp_path):
+    """_abandoned: --rm, stopped and creator gone; nothing else."""
+    sys.path.insert(0, ROOT)
+    from pycontainer import state as st
+    from pycontainer.reclaim import is_abandoned as _abandoned
+    me = {"pid": os.getpid(), "start": st.proc_start_time(os.getpid())}
+    dead_init = {"pid": 0, "status": "stopped"}
+    assert _abandoned(dict(dead_init, autoremove=True, creator={"pid": 999999999, "start": 1}))
+    assert not _abandoned(dict(dead_init, autoremove=True, creator=me))           # creator alive
+    assert not _abandoned(dict(dead_init, autoremove=False, creator={"pid": 999999999}))
+    alive = {"pid": os.getpid(), "pid_start": me["start"], "status": "running"}
+    assert not _abandoned(dict(alive, autoremove=True, creator={"pid": 999999999}))  # init alive

@@ -1,0 +1,206 @@
+"""Docker's exit statuses (issue 11 item 4): 125 engine, 126 cannot execute, 127 not found,
+the program's status otherwise, 128+N for signal N; for run, exec, start -a and the API.
+
+A container whose program could not be started stays as ``Created`` (docker
+does), unless ``--rm``; runc's verbs keep runc's status 1.
+"""
+
+import json
+import os
+import socket
+
+import pytest
+
+from conftest import new_id
+from dockerleak import dleak  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.root
+
+CDIR = "/var/lib/pycontainer/containers"
+
+
+def mine(cli):
+    """Container dirs of this test's state root (other helpers' come and go meanwhile)."""
+    out = []
+    for n in os.listdir(CDIR) if os.path.isdir(CDIR) else []:
+        try:
+            with open(os.path.join(CDIR, n, "root")) as f:
+                if f.read().strip() == cli.root:
+                    out.append(n)
+        except OSError:
+            pass
+    return sorted(out)
+
+
+def status(cli, cid):
+    return cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", cid).stdout.strip()
+
+
+def test_run_missing_program_is_127_and_kept_as_created(cli, dleak):
+    cid = new_id()
+    p = cli("run", "--net", "none", "--name", cid, "busybox", "nosuchcmd")
+    assert p.returncode == 127, p.stderr
+    assert "executable file not found" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert status(cli, cid) == "created 127"
+    row = next(r for r in cli("ps", "-a").stdout.splitlines() if r.startswith(cid[:12]))
+    assert "Created" in row
+    assert cli("wait", cid).stdout.strip() == "127"
+    assert cli("stop", cid).returncode == 0                 # nothing runs: nothing to stop
+    assert cli("restart", cid).returncode == 1              # docker restart: 1 when one failed
+    assert cli("start", cid).returncode == 127          # docker start tries again: same answer
+    assert cli("start", "-a", cid).returncode == 127
+    assert status(cli, cid) == "created 127"
+    assert cli("rm", cid).returncode == 0
+    assert not os.path.exists(os.path.join(CDIR, cid))
+
+
+def test_run_not_executable_is_126(cli, dleak):
+    cid = new_id()
+    p = cli("run", "--net", "none", "--name", cid, "busybox", "/etc/passwd")
+    assert p.returncode == 126, p.stderr
+    assert "permission denied" in p.stderr
+    assert status(cli, cid) == "created 126"
+    assert cli("rm", cid).returncode == 0
+
+
+def test_run_rm_missing_program_leaves_nothing(cli, dleak):
+    cid = new_id()
+    assert cli("run", "--rm", "--net", "none", "--name", cid, "busybox", "nosuch").returncode == 127
+    assert not os.path.exists(os.path.join(CDIR, cid))
+    assert cid not in cli("ps", "-a").stdout
+    assert mine(cli) == []
+
+
+def test_run_d_missing_program_is_127_and_kept(cli, dleak):
+    cid = new_id()
+    p = cli("run", "-d", "--net", "none", "--name", cid, "busybox", "nosuch")
+    assert p.returncode == 127, p.stderr
+    assert status(cli, cid) == "created 127"
+    assert cli("rm", cid).returncode == 0
+
+
+def test_engine_failures_are_125_and_change_nothing(cli, dleak, tmp_path):
+    before = mine(cli)
+    cases = [
+        ("run", "--bogus-flag", "busybox", "true"),
+        ("run", "--net", "none", "-m", "lots", "busybox", "true"),
+        ("run", "--net", "none", "-v", "./relative:/x", "busybox", "true"),
+        ("run", "--net", "none", "-v", f"{tmp_path}:/x:zz", "busybox", "true"),
+        ("run", "--net", "none", "--pull", "never", "no-such-image-xyz", "true"),
+        ("inspect", "no-such-container"),
+        ("inspect", "-f", "{{.NoSuchField}}", "no-such-container"),
+        ("restart", "--bogus"),
+        ("port", "no-such-container"),
+        ("top", "no-such-container"),
+        ("stats", "--no-stream", "no-such-container"),
+        ("rename", "no-such-container", "x"),
+        ("ps", "--filter", "colour=red"),
+        ("ps", "--filter", "status=sleepy"),
+    ]
+    for args in cases:
+        p = cli(*args)
+        assert p.returncode == 125, (args, p.returncode, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1, (args, p.stderr)
+        assert "Traceback" not in p.stderr
+    assert mine(cli) == before == []
+
+
+def test_name_taken_is_125(cli, dleak):
+    cid = new_id()
+    assert cli("run", "--net", "none", "--name", cid, "busybox", "true").returncode == 0
+    p = cli("run", "--net", "none", "--name", cid, "busybox", "true")
+    assert p.returncode == 125 and "already in use" in p.stderr
+    assert cli("rm", cid).returncode == 0
+
+
+def test_port_taken_is_125(cli, dleak):
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    port = s.getsockname()[1]
+    try:
+        p = cli("run", "--rm", "-p", f"{port}:80", "busybox", "true")
+        assert p.returncode == 125, p.stderr
+    finally:
+        s.close()
+
+
+def test_program_status_and_signals(cli, dleak):
+    assert cli("run", "--rm", "--net", "none", "busybox", "sh", "-c", "exit 3").returncode == 3
+    # 128+N: the program killed by a signal it cannot ignore
+    p = cli("run", "--rm", "--net", "none", "busybox", "sh", "-c", "sh -c 'kill -9 $$'; exit $?")
+    assert p.returncode == 137
+
+
+def test_exec_codes_for_an_image_container(cli, dleak):
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "busybox", "sleep", "60").returncode == 0
+    try:
+        assert cli("exec", cid, "nosuch").returncode == 127
+        assert cli("exec", cid, "/etc/passwd").returncode == 126
+        assert cli("exec", cid, "sh", "-c", "exit 5").returncode == 5
+        assert cli("exec", cid, "sh", "-c", "kill -9 $$").returncode == 137
+    finally:
+        cli("rm", "-f", cid)
+
+
+def test_runc_verbs_keep_status_1(cli, bundle, dleak):
+    cid = new_id()
+    bundle.args("nosuchcmd")
+    p = cli("run", "--bundle", bundle.path, cid)
+    assert p.returncode == 1, p.stderr
+    bundle.args("sleep", "30")
+    assert cli("run", "-d", "--bundle", bundle.path, cid).returncode == 0
+    try:
+        assert cli("exec", cid, "nosuch").returncode == 1          # runc's exec: 1
+        assert cli("kill", cid).returncode == 0                    # runc: SIGTERM by default
+    finally:
+        cli("delete", "--force", cid)
+
+
+def test_api_exec_run_and_sandbox_and_run(cli, dleak):
+    import pycontainer
+    from pycontainer.api import ContainerError
+    with pycontainer.Client(root=cli.root) as client:
+        r = client.containers.sandbox("busybox", ["nosuch"], network_mode="none")
+        assert r.exit_code == 127 and b"executable file not found" in r.stderr
+        r = client.containers.sandbox("busybox", ["/etc/passwd"], network_mode="none")
+        assert r.exit_code == 126 and b"permission denied" in r.stderr
+        with pytest.raises(ContainerError) as ei:
+            client.containers.run("busybox", ["nosuch"], network_mode="none", remove=True)
+        assert ei.value.exit_status == 127
+        c = client.containers.run("busybox", ["sleep", "60"], network_mode="none", detach=True)
+        try:
+            code, out = c.exec_run(["nosuch"])
+            assert code == 127 and b"not found" in out
+            code, out = c.exec_run(["/etc/passwd"])
+            assert code == 126 and b"permission denied" in out
+            assert c.exec_run(["sh", "-c", "echo hi; exit 4"]) == (4, b"hi\n")
+        finally:
+            c.remove(force=True)
+        with pytest.raises(ContainerError) as ei:
+            client.containers.run("busybox", ["nosuch"], network_mode="none")
+        assert ei.value.exit_status == 127
+        kept = ei.value.container
+        assert kept is not None and kept.status == "created"
+        assert json.loads(json.dumps(kept.attrs["State"]))["ExitCode"] == 127
+        kept.remove()
+
+
+def test_api_create_then_start_of_a_missing_program(cli, dleak):
+    import pycontainer
+    from pycontainer.api import APIError
+    with pycontainer.Client(root=cli.root) as client:
+        c = client.containers.create("busybox", ["nosuch"], network_mode="none")
+        assert c.status == "created"                         # docker: create succeeds
+        with pytest.raises(APIError, match="not found"):
+            c.start()
+        c.reload()
+        assert c.status == "created" and c.attrs["State"]["ExitCode"] == 127
+        c.remove()
+        ok = client.containers.create("busybox", ["sh", "-c", "exit 6"], network_mode="none")
+        ok.start()
+        assert ok.wait()["StatusCode"] == 6
+        ok.start()                                           # a stopped one starts again
+        assert ok.wait()["StatusCode"] == 6
+        ok.remove()

@@ -1,0 +1,76 @@
+"""--log-opt max-size/max-file (issue 15): the json-file log rotates as docker's does
+(json.log, json.log.1 ...), ``logs`` reads across the rotated files in order; bad values
+are refused with one line, exit 125, nothing made."""
+
+import json
+import os
+
+import pytest
+
+from conftest import new_id
+from dockerleak import dleak  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.root
+
+
+def _dir(cli, cid):
+    return json.loads(cli("inspect", cid).stdout)[0]["Dir"]
+
+
+def test_log_rotation_and_logs_across_files(cli, dleak):
+    cid = new_id()
+    p = cli("run", "-d", "--net", "none", "--name", cid, "--log-opt", "max-size=1k",
+            "--log-opt", "max-file=3", "busybox", "sh", "-c",
+            "i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); sleep 0.001; done")
+    assert p.returncode == 0, p.stderr
+    assert cli("wait", cid).stdout.strip() == "0"
+    d = _dir(cli, cid)
+    names = sorted(n for n in os.listdir(d) if n.startswith("json.log"))
+    assert names == ["json.log", "json.log.1", "json.log.2"]        # max-file=3: no .3
+    for n in names:
+        assert os.path.getsize(os.path.join(d, n)) <= 1024
+    out = cli("logs", cid).stdout.split()
+    assert out and out[-1] == "line199"
+    nums = [int(x[4:]) for x in out]
+    assert nums == list(range(nums[0], 200))        # in order, nothing lost between files
+    assert nums[0] > 0                              # the oldest were dropped
+    first = [json.loads(x)["log"] for x in open(os.path.join(d, "json.log.2"))]
+    assert first[0].strip() == out[0]
+    assert cli("logs", "--tail", "3", cid).stdout.split() == ["line197", "line198", "line199"]
+    conf = json.loads(cli("inspect", "-f", "{{json .HostConfig.LogConfig}}", cid).stdout)
+    assert conf == {"Type": "json-file", "Config": {"max-size": "1k", "max-file": "3"}}
+    assert cli("rm", cid).returncode == 0
+
+
+def test_max_file_1_truncates(cli, dleak):
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "--log-opt", "max-size=512",
+               "busybox", "sh", "-c", "seq 1 300").returncode == 0
+    cli("wait", cid)
+    d = _dir(cli, cid)
+    assert sorted(n for n in os.listdir(d) if n.startswith("json.log")) == ["json.log"]
+    assert os.path.getsize(os.path.join(d, "json.log")) <= 512
+    assert cli("logs", cid).stdout.split()[-1] == "300"
+    cli("rm", cid)
+
+
+@pytest.mark.parametrize("opt", ["max-size=0", "max-size=ten", "max-size=-1k", "max-file=0",
+                                 "max-file=x", "compress=true", "max-size", "max-file=2"])
+def test_bad_log_opts_refused(cli, dleak, opt):
+    cid = new_id()
+    p = cli("run", "-d", "--net", "none", "--name", cid, "--log-opt", opt, "busybox", "true")
+    assert p.returncode == 125
+    assert len(p.stderr.strip().splitlines()) == 1 and "--log-opt" in p.stderr, p.stderr
+    assert cli("inspect", cid).returncode != 0
+
+
+def test_logs_follow_across_rotation(cli, dleak):
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "--log-opt", "max-size=2k",
+               "--log-opt", "max-file=3", "busybox", "sh", "-c",
+               "sleep 0.5; i=0; while [ $i -lt 150 ]; do echo f$i; i=$((i+1)); sleep 0.01; done"
+               ).returncode == 0
+    p = cli("logs", "-f", cid, timeout=60)              # returns when the container exits
+    got = [int(x[1:]) for x in p.stdout.split()]
+    assert got == list(range(150)), got                # every line once, in order, across files
+    assert cli("rm", cid).returncode == 0

@@ -1,0 +1,102 @@
+"""User-defined networks (issue 15): network create/ls/rm/inspect, --network NAME,
+--network-alias, --ip, containers resolving each other by name through /etc/hosts kept
+current; refusals (no such network, in use, predefined, bad subnet): one line, 125.
+
+Traffic only between the namespaces of the containers this test starts.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import new_id
+from dockerleak import dleak  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def netname(cli):
+    name = new_id("pn")
+    yield name
+    for line in cli("ps", "-aq", "--no-trunc").stdout.split():
+        cli("rm", "-f", line)
+    cli("network", "rm", name)
+
+
+def test_create_ls_inspect_rm(cli, dleak, netname):
+    nid = cli("network", "create", netname).stdout.strip()
+    assert len(nid) == 64
+    rows = {r.split()[1]: r.split() for r in cli("network", "ls").stdout.splitlines()[1:]}
+    assert rows[netname][0] == nid[:12] and rows[netname][2] == "bridge"
+    assert {"bridge", "host", "none"} <= set(rows)
+    j = json.loads(cli("network", "inspect", netname).stdout)[0]
+    subnet = j["IPAM"]["Config"][0]["Subnet"]
+    assert subnet.startswith("10.90.") and subnet.endswith("/24") and j["Containers"] == {}
+    p = cli("network", "create", netname)
+    assert p.returncode == 125 and "already exists" in p.stderr
+    assert cli("network", "rm", netname).stdout.strip() == netname
+    assert netname not in cli("network", "ls").stdout
+    bridge = j["bridge"]
+    assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
+
+
+def test_containers_resolve_each_other_by_name_and_alias(cli, dleak, netname):
+    assert cli("network", "create", "--subnet", "10.90.250.0/24", netname).returncode == 0
+    a, b = new_id("pa"), new_id("pb")
+    assert cli("run", "-d", "--name", a, "--network", netname, "--network-alias", "db",
+               "busybox", "sleep", "60").returncode == 0
+    assert cli("run", "-d", "--name", b, "--network", netname, "--ip", "10.90.250.77",
+               "busybox", "sleep", "60").returncode == 0
+    assert cli("inspect", "-f", "{{.NetworkSettings.IPAddress}}", b).stdout.strip() == "10.90.250.77"
+    # a started first: its /etc/hosts was rewritten in place when b came
+    p = cli("exec", a, "ping", "-c", "1", "-W", "2", b)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = cli("exec", b, "ping", "-c", "1", "-W", "2", "db")
+    assert p.returncode == 0, p.stdout + p.stderr
+    j = json.loads(cli("network", "inspect", netname).stdout)[0]
+    assert set(j["Containers"]) == {a, b}
+    p = cli("network", "rm", netname)                       # in use
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+    # b stops: its lease goes, and a's hosts file forgets it
+    assert cli("stop", "-t", "0", b).returncode == 0
+    for _ in range(100):
+        if b not in cli("exec", a, "cat", "/etc/hosts").stdout:
+            break
+        import time
+        time.sleep(0.05)
+    assert b not in cli("exec", a, "cat", "/etc/hosts").stdout
+    assert cli("start", b).returncode == 0                   # back, with the same address
+    assert b in cli("exec", a, "cat", "/etc/hosts").stdout
+    cli("rm", "-f", a, b)
+    assert cli("network", "rm", netname).returncode == 0
+
+
+def test_default_bridge_keeps_its_behaviour(cli, dleak):
+    p = cli("run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0")
+    assert p.returncode == 0 and " 10.89.0." in p.stdout
+
+
+def test_bad_network_input_is_one_line_125(cli, dleak, netname):
+    assert cli("network", "create", netname).returncode == 0
+    cases = [
+        ("run", "--rm", "--network", "no-such-net", "busybox", "true"),
+        ("run", "--rm", "--ip", "10.89.0.99", "busybox", "true"),
+        ("run", "--rm", "--network", netname, "--ip", "300.1.1.1", "busybox", "true"),
+        ("network", "rm", "no-such-net"),
+        ("network", "rm", "bridge"),
+        ("network", "create", "bridge"),
+        ("network", "create", "--subnet", "10.89.0.0/24", new_id("x")),   # overlaps the default
+        ("network", "create", "--subnet", "nonsense", new_id("x")),
+        ("network", "create", "--driver", "overlay", new_id("x")),
+        ("network", "inspect", "no-such-net"),
+        ("network", "connect", netname, "nobody"),
+    ]
+    before = sorted(os.listdir("/var/lib/pycontainer/network"))
+    for args in cases:
+        p = cli(*args)
+        assert p.returncode == 125, (args, p.returncode, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    assert sorted(os.listdir("/var/lib/pycontainer/network")) == before

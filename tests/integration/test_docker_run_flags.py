@@ -1,0 +1,201 @@
+"""docker run's flags (issue 15): --env-file, -e NAME, --label, --stop-signal, --stop-timeout,
+--cidfile, --platform, --tmpfs, --shm-size, --ulimit, --add-host, --dns, --dns-search; and a
+stopped container gives back its published ports and IP (they come back on start).
+
+The port test publishes on 127.0.0.1 and sends no traffic.
+"""
+
+import json
+import os
+import socket
+import time
+
+import pytest
+
+from conftest import new_id
+from dockerleak import dleak  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.root
+
+
+def test_env_file_env_name_label(cli, dleak, tmp_path):
+    f = tmp_path / "env"
+    f.write_text("# c\nA=1\nPASSED\n")
+    cid = new_id()
+    env = dict(os.environ, PASSED="from-caller")
+    p = cli("run", "--net", "none", "--name", cid, "--env-file", str(f), "-e", "PASSED", "-e", "UNSET_X",
+            "--label", "tier=web", "-l", "flag", "busybox", "sh", "-c",
+            "echo $A $PASSED ${UNSET_X-unset}", env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "1 from-caller unset"
+    labels = json.loads(cli("inspect", "-f", "{{json .Config.Labels}}", cid).stdout)
+    assert labels == {"tier": "web", "flag": ""}
+    assert cli("ps", "-aq", "--filter", "label=tier=web").stdout.split() == [cid[:12]]
+    cli("rm", cid)
+
+
+def test_stop_signal_and_timeout_are_used_by_stop(cli, dleak):
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "--stop-signal", "USR1",
+               "--stop-timeout", "1", "busybox", "sh", "-c",
+               "trap 'exit 7' USR1; while :; do sleep 0.1; done").returncode == 0
+    time.sleep(0.3)
+    assert cli("stop", cid).returncode == 0
+    assert cli("wait", cid).stdout.strip() == "7"
+    cli("rm", cid)
+    cid = new_id()
+    cli("run", "-d", "--net", "none", "--name", cid, "--stop-timeout", "1", "busybox", "sleep", "60")
+    t0 = time.monotonic()
+    assert cli("stop", cid).returncode == 0             # SIGTERM ignored: SIGKILL after 1 s
+    assert 0.8 < time.monotonic() - t0 < 6
+    assert cli("wait", cid).stdout.strip() == "137"
+    cli("rm", cid)
+
+
+def test_cidfile_and_platform(cli, dleak, tmp_path):
+    cidfile = tmp_path / "cid"
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "--cidfile", str(cidfile),
+               "busybox", "true").returncode == 0
+    assert cidfile.read_text() == cid
+    p = cli("run", "--net", "none", "--cidfile", str(cidfile), "busybox", "true")
+    assert p.returncode == 125 and "exists" in p.stderr
+    cli("wait", cid)
+    cli("rm", cid)
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    assert cli("run", "--rm", "--net", "none", "--platform", f"linux/{arch}", "busybox",
+               "true").returncode == 0
+    other = "linux/s390x" if arch != "s390x" else "linux/amd64"
+    p = cli("run", "--rm", "--net", "none", "--platform", other, "busybox", "true")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_tmpfs_shm_ulimit_hosts_dns(cli, dleak):
+    p = cli("run", "--rm", "--net", "none", "--tmpfs", "/scratch", "--shm-size", "1m",
+            "--ulimit", "nofile=100:200", "--add-host", "db:10.1.2.3", "--dns", "192.0.2.53",
+            "--dns-search", "example.org", "busybox", "sh", "-c",
+            "grep -E ' /(scratch|dev/shm) ' /proc/mounts; ulimit -n; ulimit -Hn; "
+            "grep db /etc/hosts; cat /etc/resolv.conf")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "tmpfs /scratch tmpfs rw,nosuid,nodev,noexec" in out
+    assert "size=1024k" in out.split("/dev/shm")[1].splitlines()[0]
+    assert "\n100\n200\n" in out
+    assert "10.1.2.3\tdb" in out and "nameserver 192.0.2.53" in out and "search example.org" in out
+    for bad in (["--ulimit", "nofile=9:1"], ["--shm-size", "huge"], ["--tmpfs", "rel"],
+                ["--add-host", "x"], ["--dns", "nope"]):
+        p = cli("run", "--rm", "--net", "none", *bad, "busybox", "true")
+        assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (bad, p.stderr)
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_a_stopped_container_gives_back_its_port_and_ip(cli, dleak):
+    port = _free_port()
+    cid = new_id()
+    assert cli("run", "-d", "--name", cid, "-p", f"127.0.0.1:{port}:80", "busybox",
+               "sleep", "60").returncode == 0
+    try:
+        ip = cli("inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid).stdout.strip()
+        assert ip.count(".") == 3
+        p = cli("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true")
+        assert p.returncode == 125                             # taken while it runs
+        assert cli("stop", "-t", "0", cid).returncode == 0
+        for _ in range(100):                                   # the monitor gives them back
+            if cli("port", cid).stdout.strip() == "":
+                break
+            time.sleep(0.05)
+        assert cli("port", cid).stdout.strip() == ""
+        assert cli("inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid).stdout.strip() == ""
+        assert cli("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true").returncode == 0
+        assert cli("start", cid).returncode == 0                # and they come back on start
+        assert cli("port", cid).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+    finally:
+        cli("rm", "-f", cid)
+
+
+def test_foreground_run_gives_back_its_ip(cli, dleak):
+    cid = new_id()
+    port = _free_port()
+    assert cli("run", "--name", cid, "-p", f"127.0.0.1:{port}:80", "busybox", "true").returncode == 0
+    assert cli("port", cid).stdout.strip() == ""
+    assert cli("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true").returncode == 0
+    cli("rm", cid)
+
+
+def test_restart_policies(cli, dleak):
+    a = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", a, "--restart", "on-failure:2", "busybox",
+               "sh", "-c", "echo ran; exit 4").returncode == 0
+    for _ in range(100):
+        if cli("logs", a).stdout.count("ran") == 3 and \
+                cli("inspect", "-f", "{{.State.Status}}", a).stdout.strip() == "exited":
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert cli("logs", a).stdout.count("ran") == 3                # 1 run + 2 restarts, then no more
+    assert cli("inspect", "-f", "{{.RestartCount}} {{.State.ExitCode}}", a).stdout.split() == ["2", "4"]
+    b = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", b, "--restart", "always", "busybox",
+               "sh", "-c", "echo up; sleep 0.2").returncode == 0
+    for _ in range(100):
+        if cli("logs", b).stdout.count("up") >= 2:
+            break
+        time.sleep(0.1)
+    assert cli("logs", b).stdout.count("up") >= 2                  # exit 0 restarts too
+    assert cli("stop", "-t", "1", b).returncode == 0               # a user's stop ends it
+    n = cli("logs", b).stdout.count("up")
+    time.sleep(1.5)
+    assert cli("logs", b).stdout.count("up") == n
+    assert cli("inspect", "-f", "{{.State.Status}}", b).stdout.strip() == "exited"
+    for bad in (["--restart", "sometimes"], ["--restart", "always:3"], ["--rm", "--restart", "always"]):
+        p = cli("run", "--net", "none", *bad, "busybox", "true")
+        assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (bad, p.stderr)
+    cli("rm", "-f", a, b)
+
+
+def test_init_is_pid_1_forwards_signals_and_reaps(cli, dleak):
+    p = cli("run", "--rm", "--init", "--net", "none", "busybox", "sh", "-c",
+            "cat /proc/1/cmdline | tr '\\0' ' '; echo; exit 3")
+    assert p.returncode == 3 and p.stdout.startswith("/run/pycontainer-init -- sh"), p.stdout
+    cid = new_id()
+    assert cli("run", "-d", "--init", "--net", "none", "--name", cid, "busybox", "sleep", "60").returncode == 0
+    t0 = time.monotonic()
+    assert cli("stop", cid).returncode == 0
+    assert time.monotonic() - t0 < 5                       # SIGTERM reached sleep: no 10 s wait
+    assert cli("wait", cid).stdout.strip() == "143"
+    cli("rm", cid)
+
+
+def test_health_cmd_shows_in_ps_and_inspect(cli, dleak):
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "--health-cmd", "test -e /ok",
+               "--health-interval", "200ms", "--health-retries", "2", "busybox",
+               "sleep", "60").returncode == 0
+    try:
+        def status():
+            return cli("inspect", "-f", "{{.State.Health.Status}}", cid).stdout.strip()
+        for _ in range(100):
+            if status() == "unhealthy":
+                break
+            time.sleep(0.1)
+        assert status() == "unhealthy"
+        assert "(unhealthy)" in cli("ps").stdout
+        assert cli("exec", cid, "touch", "/ok").returncode == 0
+        for _ in range(100):
+            if status() == "healthy":
+                break
+            time.sleep(0.1)
+        assert status() == "healthy" and "(healthy)" in cli("ps").stdout
+        log = json.loads(cli("inspect", "-f", "{{json .State.Health.Log}}", cid).stdout)
+        assert log[-1]["ExitCode"] == 0 and len(log) <= 5
+    finally:
+        cli("rm", "-f", cid)
+    p = cli("run", "--rm", "--net", "none", "--health-interval", "5x", "busybox", "true")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1

@@ -1,0 +1,271 @@
+"""docker's behaviour and verbs (issue 15): kill, env, -w, ps, logs order, images, inspect,
+start of a stopped container, restart, pause/unpause, rename, port, top, stats, container prune.
+
+Everything runs with ``--net none`` except the port test, which publishes a
+port on 127.0.0.1 and sends no traffic.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, new_id, pid_alive
+from dockerleak import dleak  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.root
+
+CDIR = "/var/lib/pycontainer/containers"
+
+
+def run_d(cli, *args, name=None, net=("--net", "none")):
+    cid = name or new_id()
+    p = cli("run", "-d", *net, "--name", cid, *args)
+    assert p.returncode == 0, p.stderr
+    return cid
+
+
+def insp(cli, cid, tmpl):
+    p = cli("inspect", "-f", tmpl, cid)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def test_kill_without_signal_is_sigkill_for_an_image_container(cli, dleak):
+    cid = run_d(cli, "busybox", "sleep", "60")      # pid 1 ignores SIGTERM: only SIGKILL stops it
+    try:
+        assert cli("kill", cid).returncode == 0
+        assert cli("wait", cid).stdout.strip() == "137"
+        cid2 = run_d(cli, "busybox", "sh", "-c", "trap 'exit 9' USR1; while :; do sleep 0.1; done")
+        time.sleep(0.3)
+        assert cli("kill", "-s", "USR1", cid2).returncode == 0
+        assert cli("wait", cid2).stdout.strip() == "9"
+        cli("rm", cid2)
+    finally:
+        cli("rm", "-f", cid)
+
+
+def test_home_hostname_term_and_workdir_created(cli, dleak):
+    p = cli("run", "--rm", "--net", "none", "-h", "boxy", "-w", "/new/dir", "busybox",
+            "sh", "-c", "echo $HOME $HOSTNAME $TERM; pwd; ls -ld /new/dir | cut -c1-10")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["/root boxy", "/new/dir", "drwxr-xr-x"]
+    p = cli("run", "--rm", "--net", "none", "-u", "65534", "busybox", "sh", "-c", "echo $HOME")
+    assert p.stdout.strip() == "/nonexistent"           # nobody's entry in the image's passwd
+    p = cli("run", "--rm", "--net", "none", "-u", "4242", "-e", "X=1", "busybox",
+            "sh", "-c", "echo $HOME")
+    assert p.stdout.strip() == "/"                      # no passwd entry: docker's /
+    # -w over a file of the image is refused in one line, nothing left
+    p = cli("run", "--rm", "--net", "none", "-w", "/etc/passwd/x", "busybox", "true")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_run_t_sets_term_xterm(cli, dleak):
+    cid = run_d(cli, "-t", "busybox", "sh", "-c", "echo T=$TERM")
+    cli("wait", cid)
+    assert "T=xterm" in cli("logs", cid).stdout
+    assert "TERM=" not in "".join(json.loads(cli("inspect", cid).stdout)[0]["Config"]["Env"][:1])
+    cli("rm", cid)
+
+
+def test_logs_keep_stdout_and_stderr_order_in_one_file(cli, dleak, tmp_path):
+    cid = run_d(cli, "busybox", "sh", "-c", "for i in 1 2 3; do echo out$i; usleep 50000; echo err$i >&2; usleep 50000; done")
+    cli("wait", cid)
+    with open(tmp_path / "both", "w") as f:
+        subprocess.run(cli.cmd("logs", cid), stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, check=True)
+    assert (tmp_path / "both").read_text().split() == ["out1", "err1", "out2", "err2", "out3", "err3"]
+    cli("rm", cid)
+
+
+def test_ps_newest_first_wording_filters_format(cli, dleak):
+    a = run_d(cli, "--label", "tier=db", "busybox", "sh", "-c", "exit 3")
+    cli("wait", a)
+    time.sleep(1.1)
+    b = run_d(cli, "busybox", "sleep", "60")
+    try:
+        ps = cli("ps", "-a").stdout.splitlines()
+        assert ps[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS",
+                                 "PORTS", "NAMES"]
+        rows = [r for r in ps[1:] if r.startswith((a[:12], b[:12]))]
+        assert [r[:12] for r in rows] == [b[:12], a[:12]]            # newest first
+        assert re.search(r"Up (Less than a second|\d+ seconds)", rows[0])
+        assert re.search(r"Exited \(3\) \d+ seconds? ago", rows[1])
+        assert cli("ps", "-q").stdout.split() == [b[:12]]
+        assert cli("ps", "-aq", "--filter", "status=exited").stdout.split() == [a[:12]]
+        assert cli("ps", "-aq", "-f", "exited=3").stdout.split() == [a[:12]]
+        assert cli("ps", "-q", "-l").stdout.split() == [b[:12]]
+        assert cli("ps", "-q", "-n", "2").stdout.split() == [b[:12], a[:12]]
+        assert cli("ps", "-a", "--filter", f"name={a}", "--format", "{{.Names}}|{{.Status}}").stdout \
+            .startswith(f"{a}|Exited (3)")
+        assert cli("ps", "-a", "--format", "{{.Names}}", "--filter", "label=tier=db").stdout.split() == [a]
+        j = json.loads(cli("ps", "--format", "json").stdout)
+        assert [x["Id"] for x in j] == [b]
+    finally:
+        cli("rm", "-f", a, b)
+
+
+def test_images_created_is_relative(cli):
+    out = cli("images").stdout
+    assert re.search(r"busybox\s+latest\s+\w{12}\s+(\d+|About an?) \w+ ago", out), out
+
+
+def test_inspect_format_and_shape(cli, dleak):
+    cid = run_d(cli, "-e", "A=1", "busybox", "sleep", "60")
+    try:
+        j = json.loads(cli("inspect", cid).stdout)[0]
+        for k in ("Id", "Name", "Created", "State", "Config", "HostConfig", "NetworkSettings", "Mounts"):
+            assert k in j
+        assert j["Name"] == "/" + cid and j["State"]["Running"] is True
+        assert insp(cli, cid, "{{.State.Status}} {{.State.Pid}}").split()[0] == "running"
+        assert "A=1" in insp(cli, cid, "{{json .Config.Env}}")
+        assert insp(cli, cid, "{{.HostConfig.NetworkMode}}") == "none"
+        assert insp(cli, cid, "{{index .Config.Labels \"nope\"}}") == "<no value>"
+        p = cli("inspect", "-f", "{{.State.Nope}}", cid)
+        assert p.returncode == 125 and p.stdout == ""
+    finally:
+        cli("rm", "-f", cid)
+
+
+def test_start_of_a_stopped_container_keeps_id_and_writable_layer(cli, dleak):
+    cid = run_d(cli, "busybox", "sh", "-c", "echo run >> /mark; cat /mark | wc -l")
+    assert cli("wait", cid).stdout.strip() == "0"
+    assert cli("start", cid).stdout.strip() == cid
+    assert cli("wait", cid).stdout.strip() == "0"
+    assert cli("logs", cid).stdout.split() == ["1", "2"]             # same upper dir, same log
+    p = cli("start", "-a", cid)
+    assert p.returncode == 0 and p.stdout.split() == ["3"]
+    assert insp(cli, cid, "{{.Id}} {{.State.Status}}") == f"{cid} exited"
+    cli("rm", cid)
+    assert not os.path.exists(os.path.join(CDIR, cid))
+
+
+def test_start_a_returns_the_status_and_foreground_runs_can_be_started(cli, dleak):
+    cid = new_id()
+    assert cli("run", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+               "echo x >> /m; exit $(wc -l < /m)").returncode == 1
+    p = cli("start", "-a", cid)
+    assert p.returncode == 2, p.stderr
+    cli("rm", cid)
+
+
+def test_restart_pause_unpause_rename_top(cli, dleak):
+    cid = run_d(cli, "busybox", "sleep", "60")
+    try:
+        pid1 = int(insp(cli, cid, "{{.State.Pid}}"))
+        assert cli("restart", "-t", "1", cid).returncode == 0
+        pid2 = int(insp(cli, cid, "{{.State.Pid}}"))
+        assert pid1 != pid2 and not pid_alive(pid1) and pid_alive(pid2)
+        assert cli("pause", cid).returncode == 0
+        assert insp(cli, cid, "{{.State.Status}}") == "paused"
+        assert "(Paused)" in cli("ps").stdout
+        assert cli("unpause", cid).stdout.strip() == cid
+        assert insp(cli, cid, "{{.State.Status}}") == "running"
+        top = cli("top", cid).stdout.splitlines()
+        assert "PID" in top[0] and any("sleep 60" in line for line in top[1:])
+        assert cli("top", cid, "-o", "pid,comm").stdout.split()[:3] == ["PID", "COMMAND", str(pid2)]
+        new = new_id("renamed")
+        assert cli("rename", cid, new).returncode == 0
+        assert insp(cli, new, "{{.Name}} {{.Id}}") == f"/{new} {cid}"
+        assert new in cli("ps").stdout
+        p = cli("rename", new, cid)         # the ID is not free as a name
+        assert p.returncode == 125
+    finally:
+        cli("rm", "-f", cid)
+
+
+def test_stats_no_stream_reads_the_cgroup(cli, dleak):
+    cid = run_d(cli, "-m", "64m", "busybox", "sh", "-c", "while :; do :; done")
+    try:
+        time.sleep(0.3)
+        out = cli("stats", "--no-stream", cid).stdout.splitlines()
+        assert out[0].split()[:4] == ["CONTAINER", "ID", "NAME", "CPU"]
+        row = out[1]
+        assert row.startswith(cid[:12])
+        cpu = float(re.search(r"([\d.]+)%", row).group(1))
+        assert cpu > 5                                      # a busy loop (on a shared machine)
+        assert "/ 64MiB" in row
+        j = json.loads(cli("stats", "--no-stream", "--format", "json", cid).stdout)
+        assert j["PIDs"] == "1" and j["Name"] == cid
+    finally:
+        cli("rm", "-f", cid)
+
+
+def test_port_lists_published_ports(cli, dleak):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    cid = run_d(cli, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "60", net=())
+    try:
+        assert cli("port", cid).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+        assert cli("port", cid, "80").stdout.strip() == f"127.0.0.1:{port}"
+        assert cli("port", cid, "81").returncode == 125
+        assert f"127.0.0.1:{port}->80/tcp" in cli("ps").stdout
+    finally:
+        cli("rm", "-f", cid)
+
+
+def test_container_prune_removes_only_stopped(cli, dleak):
+    a = run_d(cli, "busybox", "true")
+    cli("wait", a)
+    b = run_d(cli, "busybox", "sleep", "60")
+    c = new_id()
+    cli("run", "--net", "none", "--name", c, "busybox", "nosuch")     # Created (127)
+    try:
+        out = cli("container", "prune", "-f").stdout
+        assert a in out and c in out and b not in out
+        assert cli("ps", "-aq").stdout.split() == [b[:12]]
+    finally:
+        cli("rm", "-f", b)
+
+
+def test_rmi_untags_a_name_and_says_what_else_it_collects(cli, dleak, tmp_path, monkeypatch):
+    store = tmp_path / "images"
+    monkeypatch.setenv("PYCONTAINER_IMAGE_ROOT", str(store))       # a store of this test's own
+    assert cli("run", "--rm", "--net", "none", "busybox", "true").returncode == 0
+    assert cli("tag", "busybox", "mybox:1").returncode == 0
+    out = cli("rmi", "mybox:1").stdout.splitlines()
+    assert out == ["Untagged: mybox:1"]                           # another name keeps the image
+    assert "busybox" in cli("images").stdout
+    orphan = store / "blobs" / "sha256" / ("ab" * 32)
+    orphan.write_bytes(b"left by a crashed pull")
+    out = cli("rmi", "busybox").stdout.splitlines()
+    assert out[0] == "Untagged: busybox:latest" and out[1].startswith("Deleted: sha256:")
+    assert f"Deleted blob (referenced by no image): sha256:{'ab' * 32}" in out
+    assert any(line.startswith("Deleted layer: sha256:") for line in out)
+    assert not orphan.exists()
+
+
+def test_cp_both_ways_tar_streams_and_no_escape(cli, dleak, tmp_path):
+    cid = run_d(cli, "busybox", "sleep", "60")
+    try:
+        (tmp_path / "f.txt").write_text("hello")
+        os.chown(tmp_path / "f.txt", 1234, 1234)
+        assert cli("cp", str(tmp_path / "f.txt"), f"{cid}:/tmp/").returncode == 0
+        assert cli("exec", cid, "stat", "-c", "%u %s", "/tmp/f.txt").stdout.split() == ["0", "5"]
+        assert cli("cp", "-a", str(tmp_path / "f.txt"), f"{cid}:/kept").returncode == 0
+        assert cli("exec", cid, "stat", "-c", "%u", "/kept").stdout.strip() == "1234"
+        assert cli("cp", f"{cid}:/etc", str(tmp_path / "etc")).returncode == 0
+        assert (tmp_path / "etc" / "passwd").read_text().startswith("root:")
+        p = subprocess.run(cli.cmd("cp", f"{cid}:/etc/passwd", "-"), capture_output=True, cwd=ROOT)
+        assert p.returncode == 0
+        import io
+        import tarfile
+        assert tarfile.open(fileobj=io.BytesIO(p.stdout)).getnames() == ["passwd"]
+        # a symlink in the container that points "out" stays inside the container's root
+        assert cli("exec", cid, "ln", "-s", "/../../../../etc", "/esc").returncode == 0
+        marker = f"pyc-cp-{cid}"
+        (tmp_path / marker).write_text("x")
+        assert cli("cp", str(tmp_path / marker), f"{cid}:/esc/").returncode == 0
+        assert not os.path.exists(f"/etc/{marker}")
+        assert cli("exec", cid, "ls", f"/etc/{marker}").returncode == 0
+        for args in ((str(tmp_path / "f.txt"), f"{cid}:/../../tmp/x"), (f"{cid}:/nope", str(tmp_path)),
+                     ("a", "b"), (f"{cid}:/etc", "nosuch:/x"), (f"{new_id()}:/etc", str(tmp_path))):
+            p = cli("cp", *args)
+            assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    finally:
+        cli("rm", "-f", cid)

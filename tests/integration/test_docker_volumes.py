@@ -1,0 +1,120 @@
+"""Named volumes (issue 15): volume create/ls/rm/inspect/prune, -v NAME:/path[:ro], --mount,
+seeding a new volume from the image, refusals (in use, unknown, bad option): one line, 125."""
+
+import json
+import os
+
+import pytest
+
+from conftest import new_id
+from dockerleak import dleak  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def vols(tmp_path, monkeypatch):
+    d = tmp_path / "volumes"
+    monkeypatch.setenv("PYCONTAINER_VOLUMES_DIR", str(d))
+    return d
+
+
+def test_volume_lifecycle_and_data_survives_containers(cli, dleak, vols):
+    assert cli("volume", "create", "data1").stdout.strip() == "data1"
+    assert cli("volume", "ls", "-q").stdout.split() == ["data1"]
+    j = json.loads(cli("volume", "inspect", "data1").stdout)[0]
+    assert j["Name"] == "data1" and j["Driver"] == "local"
+    assert j["Mountpoint"] == str(vols / "data1" / "_data")
+    assert cli("run", "--rm", "--net", "none", "-v", "data1:/data", "busybox", "sh", "-c",
+               "echo kept > /data/f").returncode == 0
+    p = cli("run", "--rm", "--net", "none", "--mount", "type=volume,source=data1,target=/d,readonly",
+            "busybox", "sh", "-c", "cat /d/f; touch /d/x")
+    assert p.stdout.strip() == "kept" and p.returncode == 1 and "Read-only" in p.stderr
+    assert (vols / "data1" / "_data" / "f").read_text() == "kept\n"
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "-v", "data1:/data", "busybox",
+               "sleep", "60").returncode == 0
+    try:
+        p = cli("volume", "rm", "data1")
+        assert p.returncode == 125 and "in use" in p.stderr and len(p.stderr.splitlines()) == 1
+        assert "data1" in cli("volume", "ls", "-q").stdout
+        assert "Deleted" not in cli("volume", "prune", "-f").stdout        # in use: kept
+        mounts = json.loads(cli("inspect", "-f", "{{json .Mounts}}", cid).stdout)
+        assert mounts[0]["Destination"] == "/data"
+    finally:
+        cli("rm", "-f", cid)
+    assert cli("volume", "rm", "data1").stdout.strip() == "data1"
+    assert not (vols / "data1").exists()
+
+
+def test_a_new_volume_is_seeded_from_the_image(cli, dleak, vols):
+    p = cli("run", "--rm", "--net", "none", "-v", "etcvol:/etc", "busybox", "cat", "/etc/passwd")
+    assert p.returncode == 0 and "root:" in p.stdout
+    assert (vols / "etcvol" / "_data" / "passwd").exists()
+    # an existing, non-empty volume is not seeded again
+    (vols / "etcvol" / "_data" / "passwd").write_text("mine\n")
+    p = cli("run", "--rm", "--net", "none", "-v", "etcvol:/etc", "busybox", "cat", "/etc/passwd")
+    assert p.stdout == "mine\n"
+    out = cli("volume", "prune", "-f").stdout
+    assert "etcvol" in out and not (vols / "etcvol").exists()
+
+
+def test_mount_bind_and_tmpfs(cli, dleak, vols, tmp_path):
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "x").write_text("host")
+    p = cli("run", "--rm", "--net", "none", "--mount", f"type=bind,src={tmp_path}/h,dst=/h",
+            "--mount", "type=tmpfs,dst=/t,tmpfs-size=1m", "busybox", "sh", "-c",
+            "cat /h/x; grep ' /t ' /proc/mounts")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("host") and "tmpfs /t tmpfs" in p.stdout and "size=1024k" in p.stdout
+
+
+def test_bad_volume_input_is_one_line_125_and_changes_nothing(cli, dleak, vols, tmp_path):
+    cases = [
+        ("volume", "rm", "no-such-volume"),
+        ("volume", "inspect", "no-such-volume"),
+        ("volume", "create", "bad/name"),
+        ("volume", "create", "--driver", "nfs", "x"),
+        ("volume", "bogus"),
+        ("run", "--rm", "--net", "none", "-v", "v1:/data:zz", "busybox", "true"),
+        ("run", "--rm", "--net", "none", "-v", "v1:rel", "busybox", "true"),
+        ("run", "--rm", "--net", "none", "--mount", "type=foo,dst=/x", "busybox", "true"),
+        ("run", "--rm", "--net", "none", "--mount", "type=volume,src=v1,dst=/x,colour=red",
+         "busybox", "true"),
+        ("run", "--rm", "--net", "none", "--mount", f"type=bind,src={tmp_path}/none,dst=/x",
+         "busybox", "true"),
+    ]
+    for args in cases:
+        p = cli(*args)
+        assert p.returncode == 125, (args, p.returncode, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    assert not vols.exists() or os.listdir(vols) == []
+
+
+def test_system_df_and_prune(cli, dleak, vols, tmp_path, monkeypatch):
+    a = new_id()
+    assert cli("run", "--net", "none", "--name", a, "busybox", "sh", "-c",
+               "dd if=/dev/zero of=/big bs=1k count=300 2>/dev/null").returncode == 0
+    cli("volume", "create", "unused1")
+    rows = {json.loads(x)["Type"]: json.loads(x)
+            for x in cli("system", "df", "--format", "json").stdout.splitlines()}
+    assert rows["Containers"]["TotalCount"] == 1 and rows["Containers"]["Active"] == 0
+    assert rows["Containers"]["Size"].endswith("kB") and rows["Local Volumes"]["TotalCount"] == 1
+    table = cli("system", "df").stdout.splitlines()
+    assert table[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    # prune on an image store of this test's own (the shared one has other runs' images)
+    monkeypatch.setenv("PYCONTAINER_IMAGE_ROOT", str(tmp_path / "images"))
+    out = cli("system", "prune", "-f", "--volumes").stdout
+    assert a in out and "unused1" in out
+    assert cli("ps", "-aq").stdout == "" and cli("volume", "ls", "-q").stdout == ""
+    assert cli("system", "prune", "--bogus").returncode == 125
+
+
+def test_inspect_finds_volumes_networks_and_images(cli, dleak, vols):
+    cli("volume", "create", "iv1")
+    assert cli("inspect", "-f", "{{.Name}} {{.Driver}}", "iv1", "bridge").stdout.split() == \
+        ["iv1", "local", "bridge", "bridge"]
+    assert "busybox" in cli("inspect", "-f", "{{json .RepoTags}}", "busybox").stdout
+    p = cli("inspect", "--type", "volume", "busybox")
+    assert p.returncode == 125 and "no such object" in p.stderr
+    cli("volume", "rm", "iv1")

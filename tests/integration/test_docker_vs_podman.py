@@ -1,0 +1,207 @@
+"""The porcelain next to podman on the same image (issue 15): the same commands, the same
+exit codes and key outputs.
+
+podman runs with a private root under a temp dir (its own containers.conf, storage.conf,
+registries.conf; cgroup_manager cgroupfs, file locks and events; runc, since crun refuses
+this host's hybrid cgroups), and the image is ``pycontainer save busybox`` loaded into it.
+Every container is ``--network none``: no traffic at all. podman's cgroups
+(``libpod_parent``) are removed afterwards when this test made them. Skipped, with the
+reason, where podman cannot run a container here.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import ROOT, new_id
+
+pytestmark = pytest.mark.root
+
+IMG = "docker.io/library/busybox:latest"
+
+
+def _cgroups_libpod() -> set:
+    import glob
+    return set(glob.glob("/sys/fs/cgroup/*/libpod_parent"))
+
+
+class Podman:
+    def __init__(self, work: str):
+        self.work = work
+        for d in ("root", "runroot", "tmp", "cni"):
+            os.makedirs(os.path.join(work, d))
+        with open(os.path.join(work, "containers.conf"), "w") as f:
+            f.write(f"""[containers]
+netns = "none"
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "{work}/events.log"
+lock_type = "file"
+tmp_dir = "{work}/tmp"
+[network]
+network_backend = "cni"
+network_config_dir = "{work}/cni"
+""")
+        with open(os.path.join(work, "storage.conf"), "w") as f:
+            f.write(f'[storage]\ndriver = "overlay"\ngraphroot = "{work}/root"\n'
+                    f'runroot = "{work}/runroot"\n')
+        with open(os.path.join(work, "registries.conf"), "w") as f:
+            f.write("unqualified-search-registries = []\n")
+        self.env = dict(os.environ, CONTAINERS_CONF=f"{work}/containers.conf",
+                        CONTAINERS_STORAGE_CONF=f"{work}/storage.conf",
+                        CONTAINERS_REGISTRIES_CONF=f"{work}/registries.conf", TMPDIR=f"{work}/tmp")
+
+    def __call__(self, *args, timeout=60) -> subprocess.CompletedProcess:
+        return subprocess.run(["podman", *args], capture_output=True, text=True, env=self.env,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def cleanup(self) -> None:
+        self("rm", "-a", "-f", "-t", "0")
+        self("volume", "rm", "-a", "-f")
+        self("system", "reset", "-f")
+        with open("/proc/self/mountinfo") as f:
+            mine = [ln.split()[4] for ln in f if ln.split()[4].startswith(self.work + "/")]
+        for m in sorted(mine, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def podman():
+    if shutil.which("podman") is None or shutil.which("runc") is None:
+        pytest.skip("podman (and runc) not installed: apt-get install podman")
+    before = _cgroups_libpod()
+    pm = Podman(tempfile.mkdtemp(prefix="pyc-podman-cmp."))
+    try:
+        tar = os.path.join(pm.work, "busybox.tar")
+        import sys
+        p = subprocess.run([sys.executable, "-m", "pycontainer", "save", "-o", tar, "busybox"],
+                           capture_output=True, text=True, cwd=ROOT)
+        if p.returncode != 0:
+            pytest.skip(f"pycontainer save busybox: {p.stderr.strip()}")
+        p = pm("load", "-i", tar)
+        if p.returncode != 0:
+            pytest.skip(f"podman load: {p.stderr.strip()[-200:]}")
+        p = pm("run", "--rm", "--pull", "never", IMG, "true")
+        if p.returncode != 0:
+            pytest.skip(f"podman cannot run a container here: {p.stderr.strip()[-200:]}")
+        yield pm
+    finally:
+        pm.cleanup()
+        for d in sorted(_cgroups_libpod() - before):
+            for sub in ("conmon", ""):
+                try:
+                    os.rmdir(os.path.join(d, sub) if sub else d)
+                except OSError:
+                    pass
+
+
+def _columns(header: str) -> list[str]:
+    return [c for c in re.split(r"\s{2,}", header.strip()) if c]
+
+
+@pytest.mark.parametrize("cmd, code", [
+    (["true"], 0), (["sh", "-c", "exit 3"], 3), (["/etc/passwd"], 126), (["/nonexistent"], 127)])
+def test_run_exit_codes_match(cli, podman, cmd, code):
+    ours = cli("run", "--rm", "--net", "none", "busybox", *cmd)
+    theirs = podman("run", "--rm", "--pull", "never", IMG, *cmd)
+    assert (ours.returncode, theirs.returncode) == (code, code), (ours.stderr, theirs.stderr)
+
+
+def test_engine_error_is_125_in_both(cli, podman):
+    ours = cli("run", "--rm", "--no-such-flag", "busybox", "true")
+    theirs = podman("run", "--rm", "--no-such-flag", IMG, "true")
+    assert ours.returncode == theirs.returncode == 125
+
+
+def test_ps_inspect_logs_match(cli, podman):
+    name = new_id()
+    # (two pipes: the order *between* stdout and stderr is whatever the reader saw first, in
+    # podman's conmon as in our monitor; the pause makes the tail's order deterministic)
+    script = "echo o1; echo e1 >&2; echo o2; echo e2 >&2; sleep 0.3; i=0; " \
+             "while [ $i -lt 30 ]; do echo n$i; i=$((i+1)); done"
+    assert cli("run", "-d", "--net", "none", "--name", name, "busybox", "sh", "-c", script).returncode == 0
+    assert podman("run", "-d", "--pull", "never", "--name", name, IMG, "sh", "-c", script).returncode == 0
+    try:
+        assert cli("wait", name).stdout.strip() == "0"
+        assert podman("wait", name).stdout.strip() == "0"
+        # inspect --format
+        fmt = "{{.State.Status}} {{.State.ExitCode}}"
+        assert cli("inspect", "--format", fmt, name).stdout.strip() == \
+            podman("inspect", "--format", fmt, name).stdout.strip() == "exited 0"
+        # logs: each stream in its order, and the lines of one stream in order
+        ours, theirs = cli("logs", name), podman("logs", name)
+        assert ours.stdout.split() == theirs.stdout.split() == \
+            ["o1", "o2"] + [f"n{i}" for i in range(30)]
+        assert ours.stderr.split() == theirs.stderr.split() == ["e1", "e2"]
+        o, t = cli("logs", "--tail", "2", name), podman("logs", "--tail", "2", name)
+        assert (o.stdout.split(), o.stderr.split()) == (t.stdout.split(), t.stderr.split()) \
+            == (["n28", "n29"], []), (o.stdout, o.stderr, t.stdout, t.stderr)
+        # ps -a: the same column names in the same order, the same status wording
+        ours, theirs = cli("ps", "-a").stdout.splitlines(), podman("ps", "-a").stdout.splitlines()
+        assert _columns(ours[0]) == _columns(theirs[0]) == \
+            ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        ours_row = next(r for r in ours if name in r)
+        theirs_row = next(r for r in theirs if name in r)
+        assert "Exited (0)" in ours_row and "Exited (0)" in theirs_row
+        ours = cli("ps", "-aq", "--filter", f"name={name}").stdout.split()
+        theirs = podman("ps", "-aq", "--filter", f"name={name}").stdout.split()
+        assert len(ours) == len(theirs) == 1 and len(ours[0]) == len(theirs[0]) == 12
+    finally:
+        cli("rm", "-f", name)
+        podman("rm", "-f", name)
+
+
+def test_running_status_matches(cli, podman):
+    name = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", name, "busybox", "sleep", "30").returncode == 0
+    assert podman("run", "-d", "--pull", "never", "--name", name, IMG, "sleep", "30").returncode == 0
+    try:
+        fmt = "{{.State.Status}}"
+        assert cli("inspect", "-f", fmt, name).stdout.strip() == \
+            podman("inspect", "-f", fmt, name).stdout.strip() == "running"
+        assert "Up " in next(r for r in cli("ps").stdout.splitlines() if name in r)
+        assert "Up " in next(r for r in podman("ps").stdout.splitlines() if name in r)
+        # kill without a signal: SIGKILL in both (137)
+        assert cli("kill", name).returncode == 0 and podman("kill", name).returncode == 0
+        assert cli("wait", name).stdout.strip() == podman("wait", name).stdout.strip() == "137"
+    finally:
+        cli("rm", "-f", name)
+        podman("rm", "-f", name)
+
+
+def test_volume_and_network_ls_columns(cli, podman):
+    vol = new_id("pv")
+    assert cli("volume", "create", vol).returncode == 0
+    assert podman("volume", "create", vol).returncode == 0
+    try:
+        ours, theirs = cli("volume", "ls").stdout.splitlines(), podman("volume", "ls").stdout.splitlines()
+        assert _columns(ours[0]) == _columns(theirs[0]) == ["DRIVER", "VOLUME NAME"]
+        assert any(r.split() == ["local", vol] for r in ours)
+        assert any(r.split() == ["local", vol] for r in theirs)
+        # podman 4 prints NETWORK ID, NAME, DRIVER; docker (and we) add SCOPE; we add more after
+        ours = _columns(cli("network", "ls").stdout.splitlines()[0])
+        theirs = _columns(podman("network", "ls").stdout.splitlines()[0])
+        assert ours[:len(theirs)] == theirs == ["NETWORK ID", "NAME", "DRIVER"]
+        assert ours[3] == "SCOPE"
+        # bad input: one line, and podman's code (rm of a missing container 1, inspect/logs
+        # 125), except volume/network rm: 125 here (issue 15's rule), 1 in podman
+        got = {}
+        for args in (("volume", "rm", "nosuch-vol-x"), ("network", "rm", "nosuch-net-x"),
+                     ("inspect", "nosuch-ctr-x"), ("rm", "nosuch-ctr-x"), ("logs", "nosuch-ctr-x")):
+            o, t = cli(*args), podman(*args)
+            assert len(o.stderr.strip().splitlines()) == 1, (args, o.stderr)
+            got[" ".join(args[:2])] = (o.returncode, t.returncode)
+        print("exit codes for missing objects (ours, podman's):", got)
+        assert all(o == t or o == 125 and args.startswith(("volume", "network"))
+                   for args, (o, t) in got.items()), got
+    finally:
+        cli("volume", "rm", vol)
+        podman("volume", "rm", vol)
