@@ -51,6 +51,7 @@ CATEGORY = {
     "pivot_root": "mounts + pivot_root", "umount2": "mounts + pivot_root",
     "seccomp": "seccomp", "seccomp load": "seccomp",
     "accept": "start barrier (init waits)", "start": "start barrier (runtime)",
+    "connect start.sock": "start barrier (runtime)",
     "waitpid": "exec + program + wait",
     "read state.json": "state reads/writes", "write state.json": "state reads/writes",
     "remove state dir": "state reads/writes",
@@ -66,6 +67,10 @@ ROWS = ["interpreter start (python -IS -c pass)", "imports (-X importtime, all m
 
 
 def category(action: str) -> str | None:
+    # summaries and waits (their time is in other rows): the runtime's own "startup" and
+    # "import X" events (the imports row comes from -X importtime), "recv from <stage>"
+    if action in ("startup",) or action.startswith(("import ", "recv from ")):
+        return None
     if action in CATEGORY:
         return CATEGORY[action]
     if action.startswith(("network", "veth", "netlink", "bridge", "ipam")):

@@ -109,11 +109,11 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
                 ctx.statedir.unlock()   # our copy only: the flock stays with stage 0
                 # The container's side gets socket.socket objects (accept, send_fds), while
                 # the runtime writes cgroup.procs: this import is off the critical path.
+                trace.set_stage("stage1")
                 import socket
                 child.sock = socket.socket(fileno=child.sock.detach())
                 ctx.listen = socket.socket(fileno=ctx.listen.detach())
                 ctx.sync = child
-                trace.set_stage("stage1")
                 from . import init
                 init.stage1(ctx)
             finally:
