@@ -3,7 +3,7 @@
 #
 # Installs the Debian packages it needs (a C compiler and headers for the
 # cffi extension, libcap headers for python-prctl, libseccomp2 for linux.seccomp, busybox-static for the
-# default image, iproute2/nftables for networking), makes a virtual
+# default image, iproute2/nftables for networking, tini for `run --init`), makes a virtual
 # environment in /opt/pycontainer with pycontainer installed from this
 # checkout (editable, so the tests and the command run the same code), and
 # links /usr/local/bin/pycontainer. With --tests it also installs pytest.
@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${PYCONTAINER_VENV:-/opt/pycontainer}
 [ "$(id -u)" = 0 ] || { echo "install.sh: run it as root (log in as root, or sudo -i first)" >&2; exit 1; }
 
-pkgs=(gcc libc6-dev libcap-dev libseccomp2 python3 python3-venv python3-dev busybox-static iproute2 nftables procps kmod)
+pkgs=(gcc libc6-dev libcap-dev libseccomp2 python3 python3-venv python3-dev busybox-static iproute2 nftables procps kmod tini)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -16,9 +16,9 @@ def busy_child(path: str, cpu: int | None, seconds: float) -> tuple[int, int]:
     pid = os.fork()
     if pid == 0:
         os.close(w)
-        if cpu is not None:
-            os.sched_setaffinity(0, {cpu})
-        os.read(r, 1)
+        os.read(r, 1)                     # in the cgroup now
+        if cpu is not None:               # after the move: joining a cgroup whose cpuset
+            os.sched_setaffinity(0, {cpu})  # controller is on resets the CPU affinity
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             pass
