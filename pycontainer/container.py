@@ -41,7 +41,7 @@ class Runtime:
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
         if spec is None:
-            with trace.step("read config.json", "", bundle=bundle):
+            with trace.step("read config.json", "--bundle", bundle=bundle):
                 spec = spec_mod.load(bundle)
         else:
             spec_mod.validate(spec, bundle)
@@ -153,7 +153,7 @@ class Runtime:
         st.validate_id(container_id)
         spec = kw.pop("spec", None)
         if not spec:
-            with trace.step("read config.json", "", bundle=bundle):
+            with trace.step("read config.json", "--bundle", bundle=bundle):
                 spec = spec_mod.load(bundle)
         if spec["process"].get("terminal") and not kw.get("console_socket") and not detach:
             # runc in the foreground: allocate the pty ourselves and proxy this terminal.
@@ -179,7 +179,7 @@ class Runtime:
             except BaseException:
                 self.delete(container_id, force=True)
                 raise
-            with trace.step("waitpid", "", pid=pid, note="the program runs"):
+            with trace.step("waitpid", "process.args", pid=pid, note="the program runs"):
                 code = signals.wait_exit(pid)
         finally:
             for s, h in old.items():
@@ -366,7 +366,7 @@ class Runtime:
                     signals.kill_cgroup(cg)
             if cg is not None:
                 try:
-                    with trace.step("remove cgroup", "", path=record.get("cgroup")):
+                    with trace.step("remove cgroup", "linux.cgroupsPath", path=record.get("cgroup")):
                         cg.destroy()
                 except PyContainerError as exc:
                     if os.path.exists(sd.path):
@@ -386,7 +386,7 @@ class Runtime:
             if record.get("host_mounts"):
                 from . import rootfs        # no private mount namespace: unmount what create made
                 rootfs.unmount_recorded(record["host_mounts"], record.get("rootfs") or "/")
-            with trace.step("remove state dir", "", path=sd.path):
+            with trace.step("remove state dir", "--root", path=sd.path):
                 sd.remove()
             if record.get("on_delete") and not keep_dir:         # what the creator registered (cleanup.py)
                 from . import cleanup

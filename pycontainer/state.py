@@ -161,7 +161,7 @@ class StateDir:
     def read(self) -> dict:
         from . import trace
         try:
-            with trace.step("read state.json", "", id=self.id):
+            with trace.step("read state.json", "--root", id=self.id):
                 with open(os.path.join(self.path, "state.json")) as f:
                     return jsonio.loads(f.read())
         except FileNotFoundError:
@@ -175,7 +175,7 @@ class StateDir:
     def write(self, record: dict) -> None:
         """Atomically replace state.json (write a temp file, fsync-free rename)."""
         from . import trace
-        with trace.step("write state.json", "", status=record.get("status")):
+        with trace.step("write state.json", "--root", status=record.get("status")):
             tmp = os.path.join(self.path, f".state.json.{os.getpid()}")
             with open(tmp, "w") as f:
                 f.write(jsonio.dumps(record, separators=(",", ":")))

@@ -74,7 +74,7 @@ def stage1(ctx) -> None:
                 init(ctx)      # never returns
             finally:
                 os._exit(1)
-        trace.event("fork", "", ms=trace.since(t_fork), what="init (pid 1)", pid=pid)
+        trace.event("fork", "linux.namespaces", ms=trace.since(t_fork), what="init (pid 1)", pid=pid)
         ctx.sync.send(S.INIT_PID, pid=pid)
     except BaseException as exc:  # noqa: BLE001 - everything becomes a message
         ctx.sync.send_error(exc, "namespaces")

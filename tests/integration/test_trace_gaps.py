@@ -20,8 +20,9 @@ pytestmark = pytest.mark.root
 # instants: nothing to time (a fork, a pid reported, the end of the program, the last steps
 # after the sink is closed), or Python's own work (imports, interpreter start)
 INSTANT = {"fork", "init started", "exit", "close_range", "execve", "veth already gone",
-           "seccomp SECCOMP_SET_MODE_FILTER + execve"}   # one C call that ends in the program
-NO_FIELD = {"startup"}
+           "seccomp SECCOMP_SET_MODE_FILTER + execve",   # one C call that ends in the program
+           "command line parsed"}                         # a mark for bench/breakdown.py
+NO_FIELD = {"startup", "command line parsed"}
 
 
 def events(p) -> list[dict]:
