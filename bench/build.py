@@ -124,11 +124,13 @@ def main() -> None:
             iid = sh(bah + ["pull", "-q", f"oci-archive:{tar}"]).split()[-1]
             sh(bah + ["tag", iid, ref])
             os.unlink(tar)
+        # buildah prefers crun when installed, which refuses a hybrid cgroup host: use runc
+        bah_env = dict(os.environ, BUILDAH_RUNTIME=shutil.which("runc") or "runc")
         res = {}
         for name, (ctx, changed) in ctxs.items():
             r = {k: {"pycontainer": [], "buildah": []} for k in ("cold", "nochange", "onefile")}
             for i in range(a.n):
-                for who, cmd, e in (("pycontainer", pyc, env), ("buildah", bud, None)):
+                for who, cmd, e in (("pycontainer", pyc, env), ("buildah", bud, bah_env)):
                     r["cold"][who].append(timed(cmd + ["--no-cache", "-t", f"b-{name}", ctx], e))
                     timed(cmd + ["-t", f"b-{name}", ctx], e)      # warm the cache
                     r["nochange"][who].append(timed(cmd + ["-t", f"b-{name}", ctx], e))
