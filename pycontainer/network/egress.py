@@ -165,3 +165,21 @@ def resolvers(dns=None) -> list[str]:
     except OSError:
         pass
     return out
+
+
+def drop_if_unused(table: str = "pycontainer") -> bool:
+    """Delete ``table bridge TABLE`` once no container's veth is in its map (``network gc
+    --prune``, after the last network went): True if it was removed."""
+    import json
+    r = subprocess.run(["nft", "-j", "list", "map", "bridge", table, "egress_veth"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return False                       # no such table (or map): nothing of ours to drop
+    try:
+        items = json.loads(r.stdout).get("nftables", [])
+        elems = [i["map"].get("elem") for i in items if "map" in i]
+    except (ValueError, KeyError, AttributeError):
+        return False
+    if any(elems):
+        return False
+    return subprocess.run(["nft", "delete", "table", "bridge", table], capture_output=True).returncode == 0

@@ -144,4 +144,7 @@ def remove_network(name: str, state_dir: str = DEFAULT_STATE_DIR) -> bool:
     bridge.delete_bridge(net["bridge"])
     nat.remove_subnet(net["nft_table"], net["subnet"])
     shutil.rmtree(os.path.join(state_dir, name), ignore_errors=True)
+    if len(nets) == 1:                     # the last network: the egress table goes too
+        from . import egress
+        egress.drop_if_unused(net["nft_table"])
     return True
