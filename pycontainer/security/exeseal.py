@@ -145,11 +145,3 @@ def place(fd: int | None, target: int) -> int | None:
     if fd != target:
         os.dup2(fd, target, inheritable=False)
     return target
-
-
-def execve(fd: int | None, path: str, args: list[str], env: dict) -> None:
-    """execve the program through the dmz (``fd``), or directly without one. Returns only on error."""
-    if fd is None:
-        os.execve(path, args, env)
-    else:
-        os.execve(fd, [args[0], path, *args], env)
