@@ -405,9 +405,9 @@ def prune(root: str) -> list[str]:
     gone = []
     for cid in insp.list_ids(root):
         try:
-            if insp.record(root, cid)["State"]["Status"] in ("exited", "created", "dead"):
-                if os.path.isdir(os.path.join(root, cid)) and \
-                        insp.record(root, cid)["State"]["RuntimeStatus"] == "created":
+            state = insp.record(root, cid)["State"]
+            if state["Status"] in ("exited", "created", "dead"):
+                if state["RuntimeStatus"] == "created":   # "" when there is no runtime state
                     continue       # a created one waits for `start`: docker prunes it too, we keep it
                 lifecycle.remove(root, cid)
                 gone.append(cid)

@@ -176,30 +176,16 @@ def inspect(root: str, cid: str) -> dict:
     """docker-inspect-shaped record of a container, from its state and its directory."""
     from .. import inspect as insp
     rec = insp.record(root, cid)
-    ann = {}
-    try:
-        from ..container import Runtime
-        ann = Runtime(root).state(cid).get("annotations") or {}
-    except PyContainerError:
-        pass
+    cfg = insp.config_of(rec.get("Dir") or "")
+    ann = cfg.get("annotations") or {}              # what create saved in the state too
     try:                          # the API's labels= (docker SDK), beside the porcelain's --label
         rec["Config"]["Labels"] = {**rec["Config"].get("Labels", {}),
                                    **json.loads(ann.get(ANN_LABELS) or "{}")}
     except ValueError:
         pass
-    try:
-        with open(os.path.join(rec.get("Dir") or "", cd.CONFIG)) as f:
-            cfg = json.load(f)
-    except (OSError, ValueError):
-        cfg = {}
     for k, v in host_config(cfg, ann).items():       # the SDK's limits the porcelain does not show
         rec["HostConfig"].setdefault(k, v)
     return rec
-
-
-def _user_of(proc: dict) -> str:
-    u = proc.get("user") or {}
-    return f"{u.get('uid', 0)}:{u.get('gid', 0)}"
 
 
 def host_config(cfg: dict, ann: dict) -> dict:
@@ -222,17 +208,6 @@ def host_config(cfg: dict, ann: dict) -> dict:
                       if m.get("type") == "bind" and m.get("source", "").startswith("/")
                       and not m["destination"].startswith(("/etc/", "/dev"))],
             "Capabilities": caps}
-
-
-def network_settings(saved: dict) -> dict:
-    """docker's NetworkSettings from the network state the runtime saved (bridge: ip, gateway)."""
-    ip, gw = saved.get("ip", ""), saved.get("gateway", "")
-    nets = {}
-    if ip:
-        nets[saved.get("network", "bridge")] = {"IPAddress": ip, "Gateway": gw,
-                                                "IPPrefixLen": saved.get("prefixlen", 0)}
-    return {"IPAddress": ip, "Gateway": gw, "IPPrefixLen": saved.get("prefixlen", 0),
-            "Networks": nets, "Ports": {}, "SandboxKey": saved.get("host_ifname", "")}
 
 
 def matches(attrs: dict, filters: dict) -> bool:
