@@ -23,6 +23,7 @@ import shutil
 import stat
 
 from .errors import PyContainerError
+from .image.whiteouts import is_whiteout
 
 DEFAULT_ROOT = "/var/lib/pycontainer/volumes"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -220,7 +221,7 @@ def seed(layers: list[str], target: str, dest: str) -> None:
             except OSError:
                 ok = False
                 break
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:     # whiteout: nothing below
+            if is_whiteout(st):     # whiteout: nothing below
                 _clear(dest)
                 ok = False
                 break
@@ -247,7 +248,7 @@ def _copy_layer(src: str, dest: str) -> None:
     for name in os.listdir(src):
         s, d = os.path.join(src, name), os.path.join(dest, name)
         st = os.lstat(s)
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+        if is_whiteout(st):
             if os.path.lexists(d):
                 shutil.rmtree(d) if os.path.isdir(d) and not os.path.islink(d) else os.unlink(d)
             continue

@@ -32,7 +32,7 @@ import stat
 import zlib
 
 from ..errors import ImageError
-from .whiteouts import is_opaque
+from .whiteouts import is_opaque, is_whiteout
 
 _DROP = ("trusted.overlay.", "security.selinux")
 
@@ -94,7 +94,7 @@ def write_layer(upper: str, out, *, level: int = 6, mtime: int | None = None,
 def _entry(path: str, rel: str, st: os.stat_result, links: dict, mtime):
     import tarfile
     mode = st.st_mode
-    if stat.S_ISCHR(mode) and st.st_rdev == 0:
+    if is_whiteout(st):
         d, b = os.path.split(rel)
         ti = tarfile.TarInfo(os.path.join(d, ".wh." + b))
         ti.mtime = int(st.st_mtime) if mtime is None else mtime

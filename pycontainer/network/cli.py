@@ -58,6 +58,8 @@ def ls(quiet, state_dir, as_json):
     """List networks: docker's columns, then the subnet and the number of leases
     (bridge is the default network, pyc on pyc0)."""
     nets = net.networks(state_dir)
+    if not any(n["name"] == "pyc" for n in nets):   # the default bridge, before its first use
+        nets.append(net.inspect("pyc", state_dir))
     if as_json:
         click.echo(json.dumps(nets, indent=1))
         return

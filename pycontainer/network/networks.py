@@ -87,6 +87,14 @@ def inspect(name: str, state_dir: str = DEFAULT_STATE_DIR) -> dict:
             net["bridge_ports"] = bridge.ports_on(net["bridge"]) if net["bridge_exists"] else []
             net["nft"] = nat.list_table(net["nft_table"])
             return net
+    from .request import DEFAULTS
+    if name == DEFAULTS["network"]:        # the default bridge exists before its first container
+        import ipaddress
+        subnet = ipaddress.ip_network(DEFAULTS["subnet"])
+        return {"name": name, "bridge": DEFAULTS["bridge"], "subnet": str(subnet),
+                "gateway": str(next(subnet.hosts())), "nft_table": DEFAULTS["nft_table"],
+                "leases": {}, "bridge_exists": bridge.exists(DEFAULTS["bridge"]),
+                "bridge_ports": [], "nft": None}
     raise NetworkError(f"no network {name!r} under {state_dir}: see `pycontainer network ls`",
                        stage="network")
 
