@@ -104,12 +104,22 @@ def parse(argv: list[str]):
     return g, verb, opts, pos
 
 
+def _prime_cgroup_attach(verb: str) -> None:
+    """For a verb that will write a pid to cgroup.procs, start waiting out the kernel's
+    RCU grace period of that first write now, in a thread (``cgroups.attachlock``):
+    it passes while the imports and config.json below take their time."""
+    if verb in ("create", "run", "exec"):
+        from .cgroups import attachlock
+        attachlock.start()
+
+
 def main(argv: list[str]) -> bool:
     """Handle ``argv`` if it is a hot-path command line; False to fall back to click."""
     parsed = parse(argv)
     if parsed is None:
         return False
     g, verb, opts, pos = parsed
+    _prime_cgroup_attach(verb)
     import os
 
     from . import log, trace

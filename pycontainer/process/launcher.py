@@ -77,11 +77,6 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
     undo: list = []
     pid = 0
     try:
-        # (2) the cgroup, before any process of the container exists
-        cgroup.create(linux.get("resources"))
-        crash_point("after-cgroup")
-        undo.append(cgroup.destroy)
-
         # (3) the start barrier: a listening unix socket in the state dir.
         ctx.listen = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         dirfd = os.open(ctx.statedir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -129,6 +124,14 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             ctx.console_sock.close()
         undo.append(lambda: _reap(pid1))
         crash_point("after-fork")
+        # (2) the cgroup, after stage 1 exists but before it does anything (it waits for GO)
+        try:
+            cgroup.create(linux.get("resources"))
+        except BaseException:
+            _kill_and_reap(pid1)
+            raise
+        crash_point("after-cgroup")
+        undo.append(cgroup.destroy)
         cgroup.add_pid(pid1)
         parent.send(S.GO)
 

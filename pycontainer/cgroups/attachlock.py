@@ -1,0 +1,187 @@
+"""The cgroup attach lock, and why the first write to ``cgroup.procs`` waits ~10 ms.
+
+Moving a process into a cgroup (a write to ``cgroup.procs``, v1 or v2) takes
+the kernel's ``cgroup_threadgroup_rwsem`` for writing (kernel/cgroup/cgroup.c:
+``cgroup_procs_write_start`` -> ``cgroup_attach_lock`` ->
+``percpu_down_write``): one system-wide lock, shared by every hierarchy, that
+fork, exit and exec take for reading. It is a per-CPU rwsem, so readers are
+cheap while no writer is around; a writer first switches the readers to
+their slow path through an ``rcu_sync`` (kernel/rcu/sync.c:
+``rcu_sync_enter``), and when the ``rcu_sync`` is idle that switch waits for
+a whole RCU grace period (``synchronize_rcu``), 6-15 ms on the hosts we
+measured: often the biggest single step of ``create``. When the writer is
+done, ``rcu_sync_exit`` lets the ``rcu_sync`` fall back to idle only after
+another grace period, so a writer that comes within about a grace period of
+the previous one finds it passed and pays ~0.1 ms.
+
+``start`` uses that: at the start of a verb that will attach a process
+(``create``, ``run``, ``exec``), a thread writes this process's own pid into
+the ``cgroup.procs`` of the cgroup it is already in, and repeats it every
+couple of ms until ``finish`` (called once the real attach is done) or a
+deadline. The write takes the lock like any attach, so the grace period runs
+out in the background while the main thread imports modules and reads
+config.json; the real attach then finds the ``rcu_sync`` passed. The write
+changes no membership: the kernel finds the process already in that cgroup
+(``cgroup_migrate_prepare_dst`` drops a source set equal to its destination)
+and moves nothing; no other process is named. Any failure (no cgroupfs,
+EACCES when rootless, a read-only mount) ends the thread quietly: the attach
+then costs what it costs without it. A host that mounts a hierarchy with
+``favordynmods`` keeps the ``rcu_sync`` entered for good (writers are always
+fast), and there the thread is not started.
+
+The first write is one trace step, ``prime cgroup attach``, in the runtime's
+timeline (it runs beside the main thread, so its time is overlapped, not
+added). Read cgroups(7), Documentation/admin-guide/cgroup-v2.rst ("Processes")
+and the comments of kernel/rcu/sync.c.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .. import trace
+from .mounts import V1_CONTROLLERS, unescape
+
+EVERY = 0.002       # s between writes: well inside one grace period (6-15 ms)
+DEADLINE = 0.1      # s: a verb attaches well before this; the thread stops by then anyway
+
+_active: Primer | None = None
+
+
+class Primer:
+    """One priming thread; ``writes``, ``first_ms`` and ``error`` say what it did."""
+
+    def __init__(self, path: str | None, deadline: float, every: float):
+        import _thread
+        self.path, self.deadline, self.every = path, deadline, every
+        self.owner = os.getpid()
+        self.writes, self.first_ms, self.error = 0, None, None
+        self.stopped = _thread.allocate_lock()
+        self.stopped.acquire()              # released by stop(): the thread's wake-up
+        self.done = _thread.allocate_lock()
+        self.done.acquire()                 # released by the thread when it ends
+        writing = _thread.allocate_lock()
+        writing.acquire()                   # released by the thread as it starts its first write
+        _thread.start_new_thread(self._run, (writing,))
+        # Wait (briefly) until the thread is in its first write(2): a new thread runs only
+        # once it gets the GIL, which the main thread, busy importing, may hold for ms.
+        writing.acquire(True, 0.005)
+
+    def _run(self, writing) -> None:
+        try:
+            path = self.path or target()
+            if path is None:
+                return
+            end = time.monotonic() + self.deadline
+            data = str(os.getpid()).encode()
+            while True:
+                t = time.monotonic()
+                if writing is not None:
+                    writing.release()
+                    writing = None
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)   # an error here ends the thread
+                try:
+                    os.write(fd, data)
+                except OSError as e:
+                    # the kernel took the lock before it checked the write (cgroup v2's rules
+                    # on where a process may live): the grace period was waited all the same
+                    self.error = e
+                finally:
+                    os.close(fd)
+                self.writes += 1
+                if self.first_ms is None:
+                    self.first_ms = (time.monotonic() - t) * 1000
+                    trace.event("prime cgroup attach", "linux.cgroupsPath", self.first_ms, file=path,
+                                note="no-op write of our own pid, in a thread: the RCU grace period "
+                                     "of the first attach passes while the runtime works")
+                if self.stopped.acquire(True, self.every) or time.monotonic() > end:
+                    return
+        except OSError as e:
+            self.error = e
+        except Exception as e:  # noqa: BLE001 - never let the helper thread raise
+            self.error = e
+        finally:
+            if writing is not None:
+                writing.release()
+            self.done.release()
+
+    def stop(self, wait: bool = False) -> None:
+        """Stop the thread (idempotent); ``wait`` until it has ended."""
+        if self.owner != os.getpid():
+            return                          # a forked child's copy: the thread is not here
+        try:
+            self.stopped.release()
+        except RuntimeError:
+            pass                            # already stopped
+        if wait:
+            self.done.acquire()
+            self.done.release()
+
+
+def target(proc_cgroup: str = "/proc/self/cgroup",
+           mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """The ``cgroup.procs`` of this process's own cgroup in one mounted hierarchy.
+
+    The cgroup2 one if it is mounted, else a v1 hierarchy, those without
+    controllers (``name=systemd``) first: the write is a no-op anyway, and
+    there no controller's attach callback even looks at it. None when none is
+    mounted here, or when a hierarchy is mounted with ``favordynmods``.
+    """
+    try:
+        with open(proc_cgroup) as f:
+            own = [line.rstrip("\n").split(":", 2) for line in f if line.count(":") >= 2]
+        with open(mountinfo) as f:
+            mounts = f.read().splitlines()
+    except OSError:
+        return None
+    found = {}                     # the controllers field of /proc/self/cgroup -> directory
+    for line in mounts:
+        fields = line.split(" ")
+        try:
+            sep = fields.index("-", 6)
+        except ValueError:
+            continue
+        fstype, superopts = fields[sep + 1], fields[sep + 3] if len(fields) > sep + 3 else ""
+        if fstype not in ("cgroup", "cgroup2"):
+            continue
+        opts = superopts.split(",")
+        if "favordynmods" in opts:
+            return None            # the attach never waits a grace period here
+        if fstype == "cgroup2":
+            key = ""
+        else:
+            key = ",".join(sorted(o for o in opts if o in V1_CONTROLLERS or o.startswith("name=")))
+        root, mountpoint = unescape(fields[3]).rstrip("/"), unescape(fields[4])
+        for _, ctrls, path in own:
+            if key in found or ",".join(sorted(ctrls.split(","))) != key or "/.." in path:
+                continue
+            if path == root or path.startswith(root + "/") or not root:
+                found[key] = mountpoint.rstrip("/") + path[len(root):].rstrip("/")
+    order = sorted(found, key=lambda k: (k != "", not k.startswith("name="), k))
+    for key in order:
+        f = found[key] + "/cgroup.procs"
+        if os.access(f, os.W_OK):
+            return f
+    return None
+
+
+def start(*, deadline: float = DEADLINE, every: float = EVERY, path: str | None = None) -> Primer | None:
+    """Start priming (see the module's docstring); a no-op if a primer already runs here."""
+    global _active
+    if _active is not None and _active.owner == os.getpid() and _active.done.locked():
+        return _active                      # still running
+    try:
+        _active = Primer(path, deadline, every)
+    except Exception:  # noqa: BLE001 - no thread, no priming: the attach just costs more
+        _active = None
+    return _active
+
+
+def finish() -> None:
+    """The real attach is done: stop priming (no-op when none runs in this process)."""
+    global _active
+    p = _active
+    if p is not None and p.owner == os.getpid():
+        p.stop()
+        _active = None
