@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import os
 
-from . import signals
-from . import spec as spec_mod
 from . import state as st
 from . import trace
 from .errors import ContainerNotFound, InvalidState, PyContainerError, SpecError
@@ -38,6 +36,7 @@ class Runtime:
                autoremove: bool = False) -> dict:
         """``autoremove``: the caller deletes the container when it exits (docker's --rm);
         if the caller dies first, ``reclaim`` (gc, list, the next create of that ID) does."""
+        from . import spec as spec_mod     # here: `start` and `delete` need neither it nor signals
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
         if spec is None:
@@ -142,6 +141,7 @@ class Runtime:
                 try:
                     hooks.run("poststart", record["poststart"], st.oci_state(record, st.RUNNING))
                 except PyContainerError:
+                    from . import signals
                     signals.kill_init(record)    # runc: terminate the init and fail start/run
                     raise
         finally:
@@ -150,6 +150,8 @@ class Runtime:
     def run(self, container_id: str, bundle: str, *, detach: bool = False, keep: bool = False,
             **kw) -> int:
         """create + start; in the foreground, wait and return the exit status (128+N for signal N)."""
+        from . import signals
+        from . import spec as spec_mod
         st.validate_id(container_id)
         spec = kw.pop("spec", None)
         if not spec:
@@ -194,6 +196,8 @@ class Runtime:
         """Run ``process`` (an OCI process object) in the container; its exit status
         in the foreground, 0 once it started with ``detach``."""
         import signal
+
+        from . import signals
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
         pid = self.exec_start(container_id, process, console_socket=console_socket,
@@ -216,6 +220,7 @@ class Runtime:
         comes here. Returns the new process's host pid once its execve succeeded.
         The process gets the container's cgroup, namespaces and seccomp filter
         (process.execute) and the init's own identity tail (process.finalize)."""
+        from . import spec as spec_mod
         from .process import execute
         sd = st.StateDir(self.root, container_id)
         record = sd.read()
@@ -361,6 +366,7 @@ class Runtime:
                 raise InvalidState(f"cannot delete container {container_id!r} that is not stopped: {status} (use --force)")
             cg = self._cgroup(record) if record.get("cgroup") else None
             if status != st.STOPPED or force:
+                from . import signals
                 signals.kill_init(record)
                 if cg is not None:
                     signals.kill_cgroup(cg)

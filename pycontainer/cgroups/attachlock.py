@@ -29,6 +29,12 @@ then costs what it costs without it. A host that mounts a hierarchy with
 ``favordynmods`` keeps the ``rcu_sync`` entered for good (writers are always
 fast), and there the thread is not started.
 
+The kernel takes ``cgroup_mutex`` before that lock (``cgroup_kn_lock_live``),
+so while the first write waits, whatever else needs the mutex waits with it:
+mkdir of a cgroup, a limit, another attach. ``create`` therefore forks stage 1
+before it makes the container's cgroup (process/launcher.py), and stage 1's
+own imports overlap the rest of the grace period.
+
 The first write is one trace step, ``prime cgroup attach``, in the runtime's
 timeline (it runs beside the main thread, so its time is overlapped, not
 added). Read cgroups(7), Documentation/admin-guide/cgroup-v2.rst ("Processes")

@@ -130,6 +130,15 @@ def rmtree(path: str, timeout: float = 2.0, deadline: float | None = None) -> No
     EBUSY is retried until ``timeout`` (or the monotonic ``deadline``): a
     process that was just killed leaves the cgroup a moment after the signal.
     """
+    t = time.monotonic()
+    try:
+        os.rmdir(path)               # the usual case, a leaf: no walk (a v1 dir lists ~30 files)
+        trace.event("rmdir cgroup", "linux.cgroupsPath", (time.monotonic() - t) * 1000, path=path)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass                         # child cgroups, processes still inside, not a directory
     if not os.path.isdir(path):
         return
     dirs = []

@@ -16,7 +16,7 @@ import os
 import posixpath
 
 from ..errors import CgroupError
-from . import attachlock, fs
+from . import fs
 
 
 def for_exec(mgr, args):
@@ -79,7 +79,8 @@ class SubCgroup:
     def add_pid(self, pid: int) -> None:
         for t in self.targets:
             fs.write_pid(t, pid)
-        attachlock.finish()         # the priming thread's work is done (attachlock.py)
+        from . import attachlock      # imported already where priming was started
+        attachlock.finish()            # the priming thread's work is done
 
 
 def _join(base: str, sub: str) -> str:

@@ -24,7 +24,7 @@ import os
 import time
 
 from ..errors import CgroupError
-from . import attachlock, fs
+from . import fs
 
 
 class Manager:
@@ -123,7 +123,8 @@ class Manager:
     def add_pid(self, pid: int) -> None:
         for d in self.hierarchies:
             fs.write_pid(d, pid)
-        attachlock.finish()         # the priming thread's work is done (attachlock.py)
+        from . import attachlock      # imported already where priming was started
+        attachlock.finish()            # the priming thread's work is done
 
     def update(self, res: dict) -> None:
         """Apply new limits to the existing cgroups (``runc update``).

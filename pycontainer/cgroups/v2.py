@@ -16,7 +16,7 @@ import signal
 import time
 
 from ..errors import CgroupError
-from . import attachlock, fs, resources, stats as _stats
+from . import fs, resources, stats as _stats
 
 # Controllers a container's parents enable for it (if the host offers them).
 WANTED = ("cpu", "cpuset", "io", "memory", "pids", "hugetlb", "misc", "rdma")
@@ -83,7 +83,8 @@ class Manager:
 
     def add_pid(self, pid: int) -> None:
         fs.write_pid(self.dir, pid)
-        attachlock.finish()         # the priming thread's work is done (attachlock.py)
+        from . import attachlock      # imported already where priming was started
+        attachlock.finish()            # the priming thread's work is done
 
     def update(self, res: dict) -> None:
         """Apply new limits to the existing cgroup (``runc update``)."""

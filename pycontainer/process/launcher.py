@@ -5,11 +5,14 @@
 1. reserve the ID (state dir) and write a first ``creating`` record, so a
    runtime killed at any later point leaves something ``delete --force`` can
    clean up;
-2. create the cgroup *before* any container process exists, so nothing runs
-   unconstrained (runc: Apply(pid) before the bootstrap data is sent);
-3. bind the start barrier ``start.sock`` (the init waits on it: runc uses a
+2. bind the start barrier ``start.sock`` (the init waits on it: runc uses a
    FIFO, exec.fifo, for the same purpose);
-4. fork stage 1, move it into the cgroup, then let it go (sync ``GO``);
+3. fork stage 1, which imports what it needs and waits for ``GO``;
+4. create the cgroup, move stage 1 into it, then let it go (sync ``GO``):
+   nothing of the container runs before it is in its cgroup (runc: Apply(pid)
+   before the bootstrap data is sent). The cgroup comes after the fork so that
+   stage 1's imports overlap the kernel's wait for the first attach
+   (cgroups/attachlock.py), which also holds back the cgroup's mkdir;
 5. answer its requests (uid/gid maps), learn the init's pid, set up the
    network, run the createRuntime hooks, let the init build its rootfs
    (``CONTINUE``) and wait until it is ``READY``;
@@ -77,7 +80,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
     undo: list = []
     pid = 0
     try:
-        # (3) the start barrier: a listening unix socket in the state dir.
+        # (2) the start barrier: a listening unix socket in the state dir.
         ctx.listen = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         dirfd = os.open(ctx.statedir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -88,7 +91,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         if ctx.console_path:
             ctx.console_sock = connect_console(ctx.console_path)
 
-        # (4) stage 1
+        # (3) stage 1
         parent, child = S.SyncSocket.pair_c()
         sc.prctl(PR_SET_CHILD_SUBREAPER, 1)
         # CVE-2019-5736: what enters the container is non-dumpable, and execs the program
@@ -124,7 +127,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             ctx.console_sock.close()
         undo.append(lambda: _reap(pid1))
         crash_point("after-fork")
-        # (2) the cgroup, after stage 1 exists but before it does anything (it waits for GO)
+        # (4) the cgroup, then stage 1 into it, then GO (stage 1 does nothing before GO)
         try:
             cgroup.create(linux.get("resources"))
         except BaseException:
