@@ -36,9 +36,9 @@ class Runtime:
                autoremove: bool = False) -> dict:
         """``autoremove``: the caller deletes the container when it exits (docker's --rm);
         if the caller dies first, ``reclaim`` (gc, list, the next create of that ID) does."""
-        from . import spec as spec_mod     # here: `start` and `delete` need neither it nor signals
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
+        from . import spec as spec_mod     # here: `start` and `delete` need neither it nor signals
         if spec is None:
             with trace.step("read config.json", "--bundle", bundle=bundle):
                 spec = spec_mod.load(bundle)

@@ -283,9 +283,11 @@ def worker(req: dict, fds: list[int]) -> int:
     op = req.pop("op")
     root = req.pop("root", None)
     image_root = req.pop("image_root", None)
-    if op in ("run", "create", "start", "exec"):      # each attaches a process to a cgroup:
-        from ..cgroups import attachlock           # wait out that first attach's RCU grace
-        attachlock.start()                         # period while the request is prepared
+    if op in ("run", "create", "warm", "start", "exec"):
+        # each attaches a process to a cgroup: the kernel's wait on the first attach
+        # (an RCU grace period, cgroups/attachlock.py) passes while the request is prepared
+        from ..cgroups import attachlock
+        attachlock.start()
     try:
         if op == "run":
             res = op_run(root, req["id"], req["options"], remove=req["remove"], timeout=req.get("timeout"),
