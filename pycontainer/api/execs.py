@@ -52,13 +52,15 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
         user, gids = exec_user(rt, cid, user)
     proc = rt.exec_process(cid, list(args), env=list(env), user=user, cwd=workdir, tty=False, caps=caps,
                            additional_gids=gids)
-    files = cd.oom_files(rt.record(cid)) if oom else []
+    record = rt.record(cid)
+    cd.touch(cd.of(record))                 # activity, for idle_timeout (api/operations.py)
+    files = cd.oom_files(record) if oom else []
     oom_before = cd.oom_kills(files) if oom else 0
     pid_file = f"/dev/shm/pycontainer-exec-{os.getpid()}.pid"       # tmpfs: no disk on the path
     master = -1
     pipes: dict = {}
     if tty and not detach:
-        master, ours = _pty_stdio(rt.record(cid)["pid"])
+        master, ours = _pty_stdio(record["pid"])
     elif mux and not detach:
         ours, pipes = _mux_stdio(attach)
     try:
@@ -94,6 +96,7 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
     finally:
         os.close(pidfd)
     code = wait_exit(pid)
+    cd.touch(cd.of(record))
     return {"exit_code": code, "timed_out": timed_out, "oom_killed": oom and cd.oom_kills(files) > oom_before}
 
 
