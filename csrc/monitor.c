@@ -239,6 +239,10 @@ static void log_feed(struct stream *s, const char *data, size_t n, int flush)
         start += len;
     }
     drop_front(b, start);
+    if (!b->n) {                /* no line under way: its buffer goes too */
+        free(b->p);
+        *b = (struct buf){0};
+    }
     log_put(batch.p, batch.n);
     free(batch.p);              /* a flood's buffers go back, not kept at their peak */
     free(entry.p);
@@ -551,6 +555,8 @@ int main(int argc, char **argv)
         code = WEXITSTATUS(status);
     }
     write_exit(exit_path, code, oom_kills(oom, noom) > oom_before, sig);
+    if (stdin_fd >= 0 && !tty)
+        close(stdin_fd);                /* the follow-up command gets none of ours */
     if (then && then[0]) {
         execv(then[0], then);
         return 127;

@@ -163,4 +163,5 @@ def test_the_c_monitor_stays_under_2_mib_private(tmp_path):
         seen.append(private_kb(launcher_pid))
     monitor("c", tmp_path, [(1, b"y" * 1000 + b"\n", 0)] * 1000 + [(1, b"done\n", 2)], during=measure)
     assert seen and seen[0] < 2048, f"private memory of the C monitor: {seen} kB"
+    print(f"C monitor private memory after 1 MiB of output: {seen[0]} kB")
     assert len(entries(tmp_path / "json.log")) == 1001
