@@ -46,7 +46,7 @@ def _fail(ref, what: str, status: int, body: bytes) -> ImageError:
 
 def push(store, src: str, dest: str | None = None, *, insecure: bool | None = None,
          timeout: float = 60.0, chunk_size: int = CHUNK, mount_from: str | None = None,
-         auth=None, log=None) -> str:
+         auth=None, authfile: str | None = None, log=None) -> str:
     """Push image ``src`` of ``store`` as ``dest`` (default: ``src``); returns the manifest digest."""
     info = store.inspect(src)
     if dest is None and (src.startswith("sha256:") or not info["RepoTags"]):
@@ -58,7 +58,8 @@ def push(store, src: str, dest: str | None = None, *, insecure: bool | None = No
     if insecure is None:
         insecure = ref.api_host.split(":")[0] in ("127.0.0.1", "localhost", "[::1]")
     from .registry import Client
-    s = Client(ref, insecure=insecure, timeout=timeout, auth=auth, actions="pull,push")
+    s = Client(ref, insecure=insecure, timeout=timeout, auth=auth, actions="pull,push",
+               authfile=authfile)
     log = log or (lambda m: None)
     if mount_from:
         s.add_scope(f"repository:{mount_from}:pull")

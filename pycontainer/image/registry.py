@@ -42,18 +42,21 @@ USER_AGENT = "pycontainer/0.1"
 
 
 def pull(store, ref: str, *, insecure: bool | None = None, progress=None, timeout: float = 30.0,
-         platform: dict | None = None, auth: tuple[str, str] | None = None):
+         platform: dict | None = None, auth: tuple[str, str] | None = None,
+         authfile: str | None = None):
     """Pull ``ref`` into ``store``; returns the store's ``Image``.
 
     ``insecure``: None = plain HTTP only for loopback registries, True = plain
     HTTP, False = HTTPS. ``progress``: a ``Progress`` (``TerminalProgress`` on
     a terminal), or None. ``timeout``: seconds without progress on any one
-    request before giving up. ``auth``: (user, password) for the token service.
+    request before giving up. ``auth``: (user, password) for the registry or its token
+    service; without it, the auth files of credentials.py (``authfile`` first) are read
+    when the registry asks for a login.
     """
     r = reference.parse(ref)
     if insecure is None:
         insecure = _is_loopback(r.api_host)
-    client = Client(r, insecure=insecure, timeout=timeout, auth=auth)
+    client = Client(r, insecure=insecure, timeout=timeout, auth=auth, authfile=authfile)
     progress = progress or Progress()
     with store.adding():
         client.ping()
@@ -88,9 +91,11 @@ class Client:
     """One repository on one registry: ping, manifests, blobs, bearer tokens."""
 
     def __init__(self, ref: reference.Reference, *, insecure: bool, timeout: float,
-                 auth: tuple[str, str] | None = None, actions: str = "pull"):
+                 auth: tuple[str, str] | None = None, actions: str = "pull",
+                 authfile: str | None = None):
         import urllib.request
         self.ref, self.timeout, self.auth = ref, timeout, auth
+        self.authfile, self.looked_up = authfile, auth is not None
         self.base = f"{'http' if insecure else 'https'}://{ref.api_host}"
         self.token: str | None = None
         self.basic: str | None = None
@@ -147,6 +152,10 @@ class Client:
     def _authenticate(self, challenge: str) -> None:
         import base64
         scheme, fields = parse_challenge(challenge)
+        if not self.looked_up:              # a login is wanted: the auth files (credentials.py)
+            from . import credentials
+            self.looked_up = True
+            self.auth = credentials.lookup(self.ref.registry, self.ref.repository, self.authfile)
         if scheme.lower() == "basic":
             if not self.auth:
                 raise ImageError(f"registry {self.ref.api_host} requires a login (basic auth)")
