@@ -127,3 +127,16 @@ def test_docker_py_reads_our_frames(ctr):
     sock.close()
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == ["out\ntyped\nend", "err\n"]
+
+
+def test_closing_the_socket_ends_the_exec(ctr):
+    sock = ctr.exec_run(["yes", "flood"], socket=True).output
+    sock.settimeout(20)
+    assert sock.recv(8)[:1] == b"\1"           # flowing
+    sock.close()                               # the caller is gone: its exec goes too
+    deadline = time.monotonic() + 15
+    while b"yes" in ctr.exec_run(["ps", "-o", "args"]).output and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert b"yes" not in ctr.exec_run(["ps", "-o", "args"]).output
+    ctr.reload()
+    assert ctr.status == "running"
