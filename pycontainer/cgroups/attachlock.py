@@ -23,7 +23,9 @@ out in the background while the main thread imports modules and reads
 config.json; the real attach then finds the ``rcu_sync`` passed. The write
 changes no membership: the kernel finds the process already in that cgroup
 (``cgroup_migrate_prepare_dst`` drops a source set equal to its destination)
-and moves nothing; no other process is named. Any failure (no cgroupfs,
+and moves nothing; no other process is named. Before each write the thread
+reads /proc/self/cgroup again and stops if it changed: a manager that moves
+the runtime meanwhile is not undone by the next write. Any failure (no cgroupfs,
 EACCES when rootless, a read-only mount) ends the thread quietly: the attach
 then costs what it costs without it. A host that mounts a hierarchy with
 ``favordynmods`` keeps the ``rcu_sync`` entered for good (writers are always
@@ -52,6 +54,8 @@ from .mounts import V1_CONTROLLERS, unescape
 EVERY = 0.002       # s between writes: well inside one grace period (6-15 ms)
 DEADLINE = 0.1      # s: a verb attaches well before this; the thread stops by then anyway
 
+PROC_CGROUP = "/proc/self/cgroup"
+
 _active: Primer | None = None
 
 
@@ -76,12 +80,18 @@ class Primer:
 
     def _run(self, writing) -> None:
         try:
+            own = _own()
             path = self.path or target()
-            if path is None:
+            if path is None or own is None:
                 return
             end = time.monotonic() + self.deadline
             data = str(os.getpid()).encode()
             while True:
+                if _own() != own:
+                    # someone moved this process meanwhile (a manager placing its child): our
+                    # next write would move it back into the cgroup it has just left
+                    self.error = ProcessLookupError("moved to another cgroup: priming stopped")
+                    return
                 t = time.monotonic()
                 if writing is not None:
                     writing.release()
@@ -125,7 +135,21 @@ class Primer:
             self.done.release()
 
 
-def target(proc_cgroup: str = "/proc/self/cgroup",
+def _own() -> bytes | None:
+    """This process's cgroups (proc(5) /proc/self/cgroup), as the kernel says them now."""
+    try:
+        fd = os.open(PROC_CGROUP, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def target(proc_cgroup: str | None = None,
            mountinfo: str = "/proc/self/mountinfo") -> str | None:
     """The ``cgroup.procs`` of this process's own cgroup in one mounted hierarchy.
 
@@ -135,7 +159,7 @@ def target(proc_cgroup: str = "/proc/self/cgroup",
     mounted here, or when a hierarchy is mounted with ``favordynmods``.
     """
     try:
-        with open(proc_cgroup) as f:
+        with open(proc_cgroup or PROC_CGROUP) as f:
             own = [line.rstrip("\n").split(":", 2) for line in f if line.count(":") >= 2]
         with open(mountinfo) as f:
             mounts = f.read().splitlines()

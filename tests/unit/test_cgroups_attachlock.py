@@ -120,3 +120,23 @@ def test_real_priming_changes_no_membership():
     assert p.writes >= 1, p.error
     assert open("/proc/self/cgroup").read() == before
     assert str(os.getpid()) in open(path).read().split()
+
+
+def test_a_move_by_someone_else_stops_the_priming(tmp_path, monkeypatch):
+    """Were the runtime moved to another cgroup meanwhile, the next write would move it
+    back: the thread compares /proc/self/cgroup before each write and stops instead."""
+    own = tmp_path / "self-cgroup"
+    own.write_text("0::/a\n")
+    monkeypatch.setattr(attachlock, "PROC_CGROUP", str(own))
+    f = tmp_path / "cgroup.procs"
+    f.write_text("")
+    p = attachlock.start(path=str(f), deadline=30.0)
+    try:
+        while p.writes == 0 and p.done.locked():
+            p.done.acquire(True, 0.01) and p.done.release()
+        own.write_text("0::/b\n")                           # "moved" by someone else
+        p.done.acquire(True, 30.0)                           # the thread ends by itself
+        p.done.release()
+        assert isinstance(p.error, ProcessLookupError)
+    finally:
+        attachlock.finish()
