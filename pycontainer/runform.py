@@ -16,6 +16,12 @@ follows IMAGE is the container's command, as with docker (``run busybox ls
    ID``, unless that name is also an image in the local store (or a
    built-in one), which is ambiguous and refused with what to type instead;
 4. anything else: the image.
+
+``parse_fast`` reads the common docker command lines without click (whose
+import costs ~30 ms, a fifth of the whole ``run --rm busybox true``), for
+``_fastcli``: the same rule, and click's own parsing rules for the options
+in its tables; any other option, ``--help``/``-h``, a value click would
+convert or refuse, or the bundle case of rule 3 is left to click.
 """
 
 from __future__ import annotations
@@ -106,6 +112,115 @@ def choose(args: list[str], bundle_cmd, image_cmd) -> tuple[str, list[str]]:
                 f"'pycontainer run {name}:latest' (or any docker option, e.g. --rm)")
         return "bundle", args
     return "image", args
+
+
+# docker run's options parse_fast reads (porcelain.run_cmd has them all; the rest go to click).
+# Each maps to run_cmd's parameter: the long name with "_" for "-", but for _DEST.
+FAST_FLAGS = {"--detach", "--rm", "--interactive", "--tty", "--read-only", "--privileged", "--init",
+              "--publish-all", "--no-healthcheck"}
+FAST_VALUES = {"--name", "--network", "--hostname", "--workdir", "--user", "--entrypoint", "--memory",
+               "--memory-swap", "--cpus", "--cpu-shares", "--cpuset-cpus", "--pids-limit", "--restart",
+               "--stop-signal", "--cidfile", "--platform", "--shm-size", "--userns", "--ip", "--gpus",
+               "--image-root", "--health-cmd", "--health-interval", "--health-timeout",
+               "--health-start-period", "--blkio-weight"}
+FAST_MULTI = {"--env", "--volume", "--publish", "--label", "--cap-add", "--cap-drop", "--security-opt",
+              "--device", "--group-add", "--env-file", "--mount", "--tmpfs", "--ulimit", "--add-host",
+              "--dns", "--dns-search", "--log-opt", "--network-alias", "--device-cgroup-rule"}
+FAST_INT = {"--stop-timeout", "--health-retries"}                 # click's INT: int(VALUE)
+FAST_CHOICE = {"--pull": ("missing", "never", "always")}
+FAST_ALIAS = {"--net": "--network", "-d": "--detach", "-i": "--interactive", "-t": "--tty",
+              "-P": "--publish-all", "-w": "--workdir", "-u": "--user", "-m": "--memory",
+              "-c": "--cpu-shares", "-e": "--env", "-v": "--volume", "-p": "--publish", "-l": "--label"}
+_DEST = {"--rm": "remove"}
+# the options both forms of run have: they alone do not pick the image form (rule 2)
+BOTH_FORMS = {"--detach", "-d"}
+IMAGE_ROOT_ENV = "PYCONTAINER_IMAGE_ROOT"                         # --image-root's envvar
+
+
+def _int_text(v: str) -> bool:
+    return v.isascii() and (v[1:] if v[:1] == "-" else v).isdigit()
+
+
+def parse_fast(args: list[str]):
+    """``run``'s arguments -> (run_cmd's parameters that were given, IMAGE, COMMAND) when the
+    image form is meant and every option is in the tables above; None to let click decide.
+
+    The parameters: flags True, values the last one given (int for FAST_INT), repeatable
+    options a list; ``pull`` and ``image_root`` are always there (their defaults)."""
+    params: dict = {}
+    docker_only = False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            i += 1
+            break
+        if not a.startswith("-") or a == "-":
+            break
+        if a.startswith("--"):
+            name, eq, val = a.partition("=")
+            name = FAST_ALIAS.get(name, name)
+            if name in FAST_FLAGS:
+                if eq:
+                    return None                          # click: "does not take a value"
+                params[_DEST.get(name, name[2:].replace("-", "_"))] = True
+            elif name in FAST_VALUES or name in FAST_MULTI or name in FAST_INT or name in FAST_CHOICE:
+                if not eq:
+                    if i + 1 >= len(args):
+                        return None
+                    i += 1
+                    val = args[i]
+                if not _put(params, name, val):
+                    return None
+            else:
+                return None
+            docker_only = docker_only or name not in BOTH_FORMS
+        else:                                            # -dit, -eK=V, -e K=V: click's short rules
+            for j, ch in enumerate(a[1:], 2):
+                name = FAST_ALIAS.get("-" + ch)
+                if name is None:
+                    return None                          # -h (help or --hostname), unknown: click
+                docker_only = docker_only or "-" + ch not in BOTH_FORMS
+                if name in FAST_FLAGS:
+                    params[name[2:].replace("-", "_")] = True
+                    continue
+                if j < len(a):
+                    val = a[j:]
+                elif i + 1 < len(args):
+                    i += 1
+                    val = args[i]
+                else:
+                    return None
+                if not _put(params, name, val):
+                    return None
+                break
+        i += 1
+    rest = args[i:]
+    if not rest:
+        return None                                      # click: "missing argument IMAGE"
+    if not docker_only and len(rest) == 1 and not any(c in rest[0] for c in "/:@") and \
+            os.path.isfile("config.json"):
+        return None                                      # maybe runc's `run ID` (rule 3): click
+    params.setdefault("pull", "missing")
+    params.setdefault("image_root", os.environ.get(IMAGE_ROOT_ENV) or None)
+    return params, rest[0], rest[1:]
+
+
+def _put(params: dict, name: str, val: str) -> bool:
+    dest = name[2:].replace("-", "_")
+    if name in FAST_MULTI:
+        params.setdefault(dest, []).append(val)
+    elif name in FAST_INT:
+        if not _int_text(val):
+            return False                                 # click's message for a bad number
+        params[dest] = int(val)
+    elif name in FAST_CHOICE:
+        if val not in FAST_CHOICE[name]:
+            return False
+        params[dest] = val
+    else:
+        params[dest] = val
+    return True
 
 
 def help_page(bundle_cmd, image_cmd) -> str:
