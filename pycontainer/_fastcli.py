@@ -38,6 +38,16 @@ _VERBS = {
              {"-p": "--process", "-d": "--detach", "-t": "--tty"}),
 }
 
+# runc's `update ... ID` (podman and containerd on every resource change) and `ps [-f json] ID`
+# (docker's `ps` without an ID is the porcelain's, via click); run by runc_more() below
+_MORE_VERBS = {
+    "update": ({"--resources", "--memory", "--memory-swap", "--memory-reservation", "--kernel-memory",
+                "--kernel-memory-tcp", "--cpu-share", "--cpu-period", "--cpu-quota", "--cpu-rt-period",
+                "--cpu-rt-runtime", "--cpuset-cpus", "--cpuset-mems", "--pids-limit", "--blkio-weight"},
+               set(), {"-r": "--resources", "--cpu-shares": "--cpu-share"}),
+    "ps": ({"--format"}, set(), {"-f": "--format"}),
+}
+
 
 def _globals(argv: list[str]):
     """The global options before the verb -> (globals dict, index of the verb) or None."""
@@ -70,10 +80,10 @@ def parse(argv: list[str]):
     if got is None:
         return None
     g, i = got
-    if i >= len(argv) or argv[i] not in _VERBS:
+    if i >= len(argv) or (argv[i] not in _VERBS and argv[i] not in _MORE_VERBS):
         return None
     verb = argv[i]
-    values, flags, aliases = _VERBS[verb]
+    values, flags, aliases = _VERBS.get(verb) or _MORE_VERBS[verb]
     opts: dict = {}
     pos: list[str] = []
     i += 1
@@ -84,6 +94,8 @@ def parse(argv: list[str]):
             break
         if a.startswith("-") and len(a) > 1:
             name, eq, val = a.partition("=")
+            if eq and not name.startswith("--"):
+                return None                   # click: -b=X is "=X", runc's X; click decides
             name = aliases.get(name, name)
             if name in values:
                 if not eq:
@@ -108,6 +120,8 @@ def parse(argv: list[str]):
     if verb == "exec" and ("--process" not in opts or argv[-1] != pos[0] or
                            (opts.get("--tty") and not opts.get("--console-socket") and not opts.get("--detach"))):
         return None                       # a command line, options after the ID, or `exec -t` for people
+    if verb == "ps" and opts.get("--format", "table") not in ("table", "json"):
+        return None                       # click's message
     if "--preserve-fds" in opts and not opts["--preserve-fds"].lstrip("-").isdigit():
         return None
     return g, verb, opts, pos
@@ -176,12 +190,30 @@ def main(argv: list[str]) -> bool:
         elif verb == "kill":
             from .container import parse_signal
             rt.kill(cid, parse_signal(pos[1] if len(pos) > 1 else "SIGTERM"), bool(opts.get("--all")))
+        elif verb in _MORE_VERBS:
+            runc_more(rt, verb, opts, cid)
     except PyContainerError as exc:
         log.error(str(exc))
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
     _exit(code)
+
+
+def runc_more(rt, verb: str, opts: dict, cid: str) -> None:
+    """``update`` and ``ps ID``: what cli.update and cli.ps do with the same options."""
+    if verb == "update":
+        from .cgroups import convert
+        rt.update(cid, convert.runc_update(update_flags(opts), opts.get("--resources")))
+    else:
+        from . import runcps
+        runcps.show(rt, cid, opts.get("--format", "table"))
+
+
+def update_flags(opts: dict) -> dict:
+    """``update``'s options -> cli.update's ``flags`` (click's parameter names, in the order
+    given: the first bad one is the one reported)."""
+    return {o[2:].replace("-", "_"): v for o, v in opts.items() if o != "--resources"}
 
 
 def _setup(g: dict, verb: str) -> str:

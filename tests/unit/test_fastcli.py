@@ -183,3 +183,66 @@ def test_new_id_is_uuid4_hex():
         cid = lifecycle.new_id()
         u = uuid.UUID(hex=cid)
         assert len(cid) == 32 and u.hex == cid and u.version == 4 and u.variant == uuid.RFC_4122
+
+
+# --- runc's update and ps ID -----------------------------------------------------------------------
+
+def test_more_verbs_options_match_click():
+    for verb, (values, flags, aliases) in _fastcli._MORE_VERBS.items():
+        cmd = cli.main_group.commands[verb]
+        byname = {o: p for p in cmd.params for o in p.opts}
+        for name in values:
+            assert not byname[name].is_flag and not byname[name].multiple, (verb, name)
+        for name in flags:
+            assert byname[name].is_flag, (verb, name)
+        for alias, name in aliases.items():
+            assert byname[alias] is byname[name], (verb, alias)
+    upd = cli.main_group.commands["update"]
+    assert {p.name for p in upd.params if p.name not in ("resources_file", "container_id")} == \
+        {o[2:].replace("-", "_") for o in _fastcli._MORE_VERBS["update"][0] - {"--resources"}}
+
+
+UPDATE = [
+    ["--memory", "32m", "c1"],
+    ["--pids-limit", "7", "--memory=32m", "c1"],
+    ["c1", "--cpu-shares", "512", "--cpu-share", "256"],       # interspersed; the last wins
+    ["--resources", "-", "c1"],
+    ["-r", "/f.json", "--cpu-quota", "x", "--cpu-period", "y", "c1"],   # bad values: order kept
+    ["--cpuset-cpus", "0-1", "--cpuset-mems", "0", "--memory-swap", "-1", "--memory-reservation",
+     "1m", "--kernel-memory", "1m", "--kernel-memory-tcp", "1m", "--cpu-rt-period", "1",
+     "--cpu-rt-runtime", "1", "--blkio-weight", "10", "c1"],
+    ["--", "c1"],
+]
+
+
+@pytest.mark.parametrize("args", UPDATE, ids=" ".join)
+def test_update_agrees_with_click(args):
+    g, verb, opts, pos = _fastcli.parse(["update", *args])
+    ctx = cli.main_group.commands["update"].make_context("update", list(args))
+    p = dict(ctx.params)
+    resources, cid = p.pop("resources_file"), p.pop("container_id")
+    assert pos == [cid] and opts.get("--resources") == resources
+    assert list(_fastcli.update_flags(opts).items()) == [(k, v) for k, v in p.items() if v is not None]
+
+
+PS = [(["ps", "c1"], "table"), (["ps", "--format", "json", "c1"], "json"), (["ps", "-f", "table", "c1"], "table"),
+      (["ps", "c1", "--format=json"], "json")]
+
+
+@pytest.mark.parametrize("argv, fmt", PS, ids=lambda a: " ".join(a) if isinstance(a, list) else a)
+def test_ps_id_agrees_with_click(argv, fmt):
+    g, verb, opts, pos = _fastcli.parse(argv)
+    ctx = cli.main_group.commands["ps"].make_context("ps", argv[1:])
+    assert pos == [ctx.params["container_id"]] and not ctx.params["ps_args"]
+    assert opts.get("--format", "table") == (ctx.params["fmt"] or "table") == fmt
+
+
+@pytest.mark.parametrize("argv", [
+    ["ps"], ["ps", "-a"], ["ps", "-a", "c1"], ["ps", "-q", "c1"], ["ps", "c1", "-ef"],
+    ["ps", "c1", "x"], ["ps", "-f", "name=x", "c1"], ["ps", "--format", "{{.ID}}", "c1"],
+    ["update"], ["update", "--memory", "1m"], ["update", "-r=/f", "c1"],
+    ["update", "--bogus", "1", "c1"], ["update", "--memory", "1m", "c1", "c2"],
+    ["create", "-b=/b", "c1"],                 # click reads "=/b": click decides
+], ids=" ".join)
+def test_more_verbs_leave_the_rest_to_click(argv):
+    assert _fastcli.parse(argv) is None
