@@ -269,20 +269,20 @@ def parse_docker_run(argv: list[str]):
 
 
 def docker_run(argv: list[str]) -> bool:
-    """docker run without click: as ``cli.run`` -> ``porcelain.run_cmd`` -> ``lifecycle.run``,
+    """docker run without click: as ``cli.run`` -> ``porcelain.run_cmd`` -> ``runform.run``,
     with docker's exit statuses (``dockercli``: 125 for the engine's errors, 126/127)."""
     parsed = parse_docker_run(argv)
     if parsed is None:
         return False
     g, params, image, command = parsed
-    from . import exitcodes, lifecycle, log
+    from . import exitcodes, log, runform
     from .errors import PyContainerError
     root = _setup(g, "run")
     f = dict(params)
     kw = {k: f.pop(k) for k in ("name", "detach", "remove", "interactive", "tty", "pull", "image_root")
           if k in f}
     try:
-        code = lifecycle.run(root, image, command, flags=f, **kw)
+        code = runform.run(root, image, command, flags=f, **kw)
     except PyContainerError as exc:
         log.error(str(exc))
         code = exitcodes.for_error(exc)

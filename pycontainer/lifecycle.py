@@ -16,10 +16,7 @@ wrote, survives. A container whose program could not be started is kept as
 a directory with ``exit.json`` saying ``"started": false`` (docker shows it
 as ``Created``), unless it was run with ``--rm``.
 
-``run`` is docker run itself (the options already parsed, by click in
-``porcelain.run_cmd`` or without it in ``_fastcli``).
-
-Read: docker's "docker run", "docker start", "docker restart" and "docker run --rm"
+Read: docker's "docker start", "docker restart" and "docker run --rm"
 reference pages; ``inspect.py`` for how a directory-only container is shown.
 """
 
@@ -78,68 +75,6 @@ def failed(root: str, cid: str, exc: BaseException, *, remove: bool, existing: b
         not_started(cdir, exc)
     else:
         remove_dir(cid)
-
-
-def new_id() -> str:
-    """A container ID as docker run makes one when there is no --name: 128 random bits,
-    uuid4's layout (without importing uuid: ~2 ms on every run)."""
-    b = bytearray(os.urandom(16))
-    b[6] = b[6] & 0x0F | 0x40                  # version 4
-    b[8] = b[8] & 0x3F | 0x80                  # RFC 4122 variant
-    return b.hex()
-
-
-def run(root: str, image: str, command, *, name=None, detach=False, remove=False, interactive=False,
-        tty=False, pull="missing", image_root=None, flags: dict) -> int:
-    """docker run (``porcelain.run_cmd``, and ``_fastcli`` without click): ``flags`` are the
-    other options as click gives them (unset ones None, (), False or absent); -> the exit status
-    (the program's; 0 with ``detach``, after printing the ID)."""
-    from .api import operations as ops
-    from .container import Runtime
-    from .state import validate_id, validate_name
-    cid = validate_name(name) if name is not None else new_id()
-    validate_id(cid)
-    if (os.path.isdir(os.path.join(root, cid)) or os.path.lexists(os.path.join(insp.containers_dir(), cid))) \
-            and not Runtime(root).reclaim([cid]):        # a --rm leftover of a dead runtime goes
-        raise PyContainerError(f"Conflict. The container name {cid!r} is already in use: "
-                               "remove that container (rm) or choose another --name")
-    o = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in flags.items()
-         if v not in (None, (), [], False)}
-    o["volumes"] = o.pop("volume", [])
-    o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
-    from . import containerdir, run_flags
-    o["remove"] = remove
-    run_flags.apply(o)
-    if detach:
-        ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
-        refresh_hosts(o.get("user_network"))
-        start_health(root, cid)
-        run_flags.write_cidfile(o, cid)
-        import sys
-        sys.stdout.write(cid + "\n")
-        sys.stdout.flush()
-        return 0
-    run_flags.write_cidfile(o, cid)
-    if tty:
-        from . import terminal
-        o["console_size"] = terminal.console_size()
-        cdir, plan = ops.build(cid, dict(o, remove=remove), image_root=image_root, pull=pull,
-                               root=root)
-        try:
-            code = terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
-                                overlay=plan, on_delete=containerdir.delete_plan())
-        except BaseException as exc:
-            failed(root, cid, exc, remove=remove)
-            raise
-        if not remove:
-            release_network(root, cid)
-        return code
-    if not interactive:
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-    return ops.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
-                      pull=pull)["exit_code"]
 
 
 def start(root: str, cid: str) -> int:

@@ -119,9 +119,9 @@ def _multi(*names, **kw):
 @click.pass_obj
 def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image, command, **flags):
     """Run COMMAND in a new container from IMAGE (docker run)."""
-    from . import lifecycle                  # the same code _fastcli calls without click
+    from . import runform                    # the same code _fastcli calls without click
     root, detach_flag = obj
-    return lifecycle.run(root, image, command, name=name, detach=detach or detach_flag, remove=remove,
+    return runform.run(root, image, command, name=name, detach=detach or detach_flag, remove=remove,
                          interactive=interactive, tty=tty, pull=pull, image_root=image_root, flags=flags)
 
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from pycontainer import _fastcli, cli, lifecycle, porcelain, runform
+from pycontainer import _fastcli, cli, porcelain, runform
 
 RUN = porcelain.run_cmd
 
@@ -180,7 +180,7 @@ def test_globals_before_run(tmp_path, monkeypatch):
 
 def test_new_id_is_uuid4_hex():
     for _ in range(50):
-        cid = lifecycle.new_id()
+        cid = runform.new_id()
         u = uuid.UUID(hex=cid)
         assert len(cid) == 32 and u.hex == cid and u.version == 4 and u.variant == uuid.RFC_4122
 
