@@ -82,8 +82,11 @@ def parse_request(value) -> dict:
     if req["ports"] and req["mode"].kind != "bridge":
         raise NetworkError(f"ports can only be published in bridge mode, not "
                            f"{req['mode'].kind}", stage="network")
-    from .nat import parse_port
-    req["ports"] = [parse_port(p) for p in req["ports"]]
+    ports = req["ports"]
+    if ports:
+        from .nat import parse_port       # (nat imports socket, subprocess: ~3 ms, for -p only)
+        ports = [parse_port(p) for p in ports]
+    req["ports"] = list(ports)
     return req
 
 
