@@ -246,3 +246,58 @@ def test_ps_id_agrees_with_click(argv, fmt):
 ], ids=" ".join)
 def test_more_verbs_leave_the_rest_to_click(argv):
     assert _fastcli.parse(argv) is None
+
+
+# --- the wiring, in a fresh interpreter: no click, the same calls ----------------------------------
+
+WIRING = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from pycontainer import _fastcli, container, runform
+calls = []
+def report(code):
+    print(json.dumps({"calls": calls, "click": "click" in sys.modules}), flush=True)
+    return code
+def fake_run(root, image, command, **kw):
+    calls.append(["run", root, image, command, kw])
+    return report(7)
+class FakeRuntime:
+    def __init__(self, root): self.root = root
+    def update(self, cid, res): calls.append(["update", cid, res]); report(0)
+    def pids(self, cid): calls.append(["pids", cid]); return [1, 2]
+runform.run = fake_run
+container.Runtime = FakeRuntime
+_fastcli.main(json.loads(sys.argv[2]))
+"""
+
+
+def _wired(argv, tmp_path):
+    import json
+    import subprocess
+    import sys
+    root = __file__.rsplit("/tests/", 1)[0]
+    p = subprocess.run([sys.executable, "-c", WIRING, root, json.dumps(argv)], capture_output=True,
+                       text=True, cwd=tmp_path)
+    return p.returncode, p.stdout.splitlines()
+
+
+def test_docker_run_is_wired_without_click(tmp_path):
+    import json
+    code, out = _wired(["--root", "r", "run", "--rm", "--net", "none", "-e", "A=1", "--name", "n",
+                        "busybox", "true"], tmp_path)
+    assert code == 7
+    got = json.loads(out[0])
+    assert not got["click"]
+    assert got["calls"] == [["run", str(tmp_path / "r"), "busybox", ["true"],
+                             {"remove": True, "name": "n", "pull": "missing", "image_root": None,
+                              "flags": {"network": "none", "env": ["A=1"]}}]]
+
+
+def test_update_and_ps_are_wired_without_click(tmp_path):
+    import json
+    code, out = _wired(["update", "--memory", "32m", "--pids-limit", "7", "c1"], tmp_path)
+    got = json.loads(out[0])
+    assert code == 0 and not got["click"]
+    assert got["calls"] == [["update", "c1", {"memory": {"limit": 32 << 20}, "pids": {"limit": 7}}]]
+    code, out = _wired(["ps", "--format", "json", "c1"], tmp_path)
+    assert code == 0 and out == ["[1, 2]"]
