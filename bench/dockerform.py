@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from engines import PODMAN_IMAGE, private_dockerd, private_podman  # noqa: E402
+from engines import private_dockerd, private_podman  # noqa: E402
 
 ARGS = ["run", "--rm", "--net", "none"]
 PROGRAM = ["true"]
@@ -98,7 +98,7 @@ def main():
                 cmds["docker"] = (["docker", "-H", "unix://" + sock] + ARGS + [a.image] + PROGRAM, None)
             pm = None if a.no_podman else stack.enter_context(private_podman(a.image))
             if pm:
-                cmds["podman"] = (["podman"] + ARGS + [PODMAN_IMAGE] + PROGRAM, pm.env)
+                cmds["podman"] = (["podman"] + ARGS + [a.image] + PROGRAM, pm.env)
             res = run_rounds(cmds, a)
     finally:
         import shutil

@@ -90,9 +90,6 @@ def private_dockerd(image: str | None = None):
                     pass
 
 
-PODMAN_IMAGE = "docker.io/library/busybox:latest"
-
-
 class Podman:
     """podman with a private root under ``work``: ``argv(*args)`` is the command line,
     ``env`` the environment to run it in."""
@@ -141,8 +138,8 @@ network_config_dir = "{work}/cni"
 
 @contextlib.contextmanager
 def private_podman(image: str | None = None):
-    """-> a ``Podman`` with ``image`` loaded (as PODMAN_IMAGE), or None when podman or runc
-    is missing or cannot run a container here (the reason on stderr)."""
+    """-> a ``Podman`` with ``image`` loaded (podman finds ``busybox`` by its short name), or
+    None when podman or runc is missing or the load failed (the reason on stderr)."""
     if shutil.which("podman") is None or shutil.which("runc") is None:
         print("podman (and runc) not installed: podman part skipped", file=sys.stderr)
         yield None
