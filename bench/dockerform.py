@@ -21,7 +21,13 @@ before each (``--gap``, 0.1 s) so load changes hit all alike:
 busybox is loaded into docker and podman from pycontainer's store (``pycontainer
 save``): nothing is pulled. Prints medians, p90, each pycontainer's ratio to
 docker's and podman's medians (the goal of issue 18: <= 0.5x docker, <= 1.0x
-podman) and the load average before and after. A benchmark: not run by CI.
+podman) and the load average before and after.
+
+``--phases``: instead, where each pycontainer's time goes (its trace,
+``--trace-to FILE``, interleaved): milliseconds from exec to the end of
+Python's start + imports + parsing, to config.json written (image lookup and
+config generation), to stage 1's fork, to the init being ready (created), to
+the program's exit, to the last trace event; medians. A benchmark: not run by CI.
 """
 
 from __future__ import annotations
@@ -85,12 +91,15 @@ def main():
     ap.add_argument("--no-docker", action="store_true")
     ap.add_argument("--no-podman", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--phases", action="store_true", help="split each pycontainer's time (trace)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("dockerform.py: run it as root")
     tmp = tempfile.mkdtemp(prefix="pyc-bench-dockerform-")
     try:
         pycs = [p.partition("=")[::2] for p in a.pyc] or [("pycontainer", launcher(tmp))]
+        if a.phases:
+            return phases(pycs, a, tmp)
         with contextlib.ExitStack() as stack:
             cmds = {name: (shlex.split(cmd) + ARGS + [a.image] + PROGRAM, None) for name, cmd in pycs}
             sock = None if a.no_docker else stack.enter_context(private_dockerd(a.image))
@@ -123,6 +132,47 @@ def run_rounds(cmds: dict, a) -> dict:
             "results": {n: {"p50_ms": round(statistics.median(t) * 1e3, 1),
                             "p90_ms": round(pct(t, 90) * 1e3, 1), "min_ms": round(min(t) * 1e3, 1),
                             "all_ms": [round(x * 1e3, 2) for x in t]} for n, t in times.items()}}
+
+
+MARKS = (
+    ("python + imports + parse", lambda e: e["action"] == "startup"),
+    ("config.json written", lambda e: e["action"] == "write config.json"),
+    ("stage 1 forked", lambda e: e["action"] == "fork" and e["stage"] == "runtime"),
+    ("created (init ready)", lambda e: e["action"] == "write state.json" and
+     (e.get("args") or {}).get("status") == "created"),
+    ("program exited", lambda e: e["action"] == "exit" and e["stage"] == "runtime"),
+)
+
+
+def _end(e: dict) -> float:
+    """When a trace event ended (a step's ``t`` is its start; startup's ``ms`` lies before)."""
+    return e["t"] if e["action"] == "startup" else e["t"] + e.get("ms", 0)
+
+
+def phases(pycs, a, tmp: str) -> None:
+    out: dict[str, dict[str, list[float]]] = {n: {} for n, _ in pycs}
+    trace = os.path.join(tmp, "trace.jsonl")
+    for _ in range(a.n):
+        for name, cmd in pycs:
+            time.sleep(a.gap)
+            argv = shlex.split(cmd) + ["--trace-to", trace] + ARGS + [a.image] + PROGRAM
+            wall = once(argv)
+            with open(trace) as f:
+                ev = [json.loads(x) for x in f]
+            os.unlink(trace)
+            start = next(e for e in ev if e["action"] == "startup")      # t: when tracing began
+            t0 = start["t"] - start["ms"]                                # ms: since the exec
+            for label, pred in MARKS:
+                e = next((e for e in ev if pred(e)), None)
+                if e is not None:
+                    out[name].setdefault(label, []).append(_end(e) - t0)
+            out[name].setdefault("last trace event", []).append(max(_end(e) for e in ev) - t0)
+            out[name].setdefault("wall (the caller's)", []).append(wall * 1e3)
+    print(f"{'ms from exec, medians':<26}" + "".join(f"{n:>14}" for n, _ in pycs))
+    for label in out[pycs[0][0]]:
+        print(f"{label:<26}" + "".join(f"{statistics.median(out[n][label]):14.1f}" if label in out[n]
+                                      else f"{'-':>14}" for n, _ in pycs))
+    print(f"{a.n} rounds, interleaved; load average {os.getloadavg()} ({os.cpu_count()} CPUs)")
 
 
 def report(res: dict, pyc_names: list[str], json_path: str | None) -> None:
