@@ -9,6 +9,11 @@ Anything else (``--help``, an unknown flag, any other verb) returns
 ``None`` and the full click CLI in ``pycontainer.cli`` handles it, so the
 behaviour is the same whichever parser runs; ``tests/unit/test_fastcli.py``
 checks the two agree.
+
+Also without click: runc's ``update`` and ``ps ID`` (``_MORE_VERBS``, podman
+and containerd call them), and docker's ``run [OPTIONS] IMAGE [COMMAND...]``,
+the form people type (``docker_run``; the options are read by
+``runform.parse_fast``, by click's rules, and run by ``runform.run``).
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def choose(args: list[str], bundle_cmd, image_cmd) -> tuple[str, list[str]]:
 
 
 # docker run's options parse_fast reads (porcelain.run_cmd has them all; the rest go to click).
-# Each maps to run_cmd's parameter: the long name with "_" for "-", but for _DEST.
+# Each maps to run_cmd's parameter: the long name with "_" for "-", but for FAST_DEST.
 FAST_FLAGS = {"--detach", "--rm", "--interactive", "--tty", "--read-only", "--privileged", "--init",
               "--publish-all", "--no-healthcheck"}
 FAST_VALUES = {"--name", "--network", "--hostname", "--workdir", "--user", "--entrypoint", "--memory",
@@ -135,7 +135,7 @@ FAST_CHOICE = {"--pull": ("missing", "never", "always")}
 FAST_ALIAS = {"--net": "--network", "-d": "--detach", "-i": "--interactive", "-t": "--tty",
               "-P": "--publish-all", "-w": "--workdir", "-u": "--user", "-m": "--memory",
               "-c": "--cpu-shares", "-e": "--env", "-v": "--volume", "-p": "--publish", "-l": "--label"}
-_DEST = {"--rm": "remove"}
+FAST_DEST = {"--rm": "remove"}
 # the options both forms of run have: they alone do not pick the image form (rule 2)
 BOTH_FORMS = {"--detach", "-d"}
 IMAGE_ROOT_ENV = "PYCONTAINER_IMAGE_ROOT"                         # --image-root's envvar
@@ -167,7 +167,7 @@ def parse_fast(args: list[str]):
             if name in FAST_FLAGS:
                 if eq:
                     return None                          # click: "does not take a value"
-                params[_DEST.get(name, name[2:].replace("-", "_"))] = True
+                params[FAST_DEST.get(name, name[2:].replace("-", "_"))] = True
             elif name in FAST_VALUES or name in FAST_MULTI or name in FAST_INT or name in FAST_CHOICE:
                 if not eq:
                     if i + 1 >= len(args):

@@ -52,7 +52,7 @@ def test_docker_run_tables_match_click():
     every = (runform.FAST_FLAGS | runform.FAST_VALUES | runform.FAST_MULTI | runform.FAST_INT |
              set(runform.FAST_CHOICE))
     for name in every:                         # the parameter each fills
-        dest = runform._DEST.get(name, name[2:].replace("-", "_"))
+        dest = runform.FAST_DEST.get(name, name[2:].replace("-", "_"))
         assert _option(name).name == dest, name
     assert "-h" not in runform.FAST_ALIAS      # docker's --hostname, or help: click decides
     assert _option("--image-root").envvar == runform.IMAGE_ROOT_ENV
