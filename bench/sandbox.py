@@ -41,6 +41,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # engines.py
 
 
 def pct(xs, p):
@@ -164,53 +165,16 @@ print(json.dumps({"one": one, "per_s": 100 / (time.perf_counter() - t)}))
 
 def bench_docker(python, image, n):
     """The docker SDK against a dockerd of our own (see the module docstring); None if absent."""
-    import signal
-    if not shutil.which("dockerd"):
-        print("dockerd not installed (apt-get install docker.io): docker part skipped", file=sys.stderr)
-        return None
-    import glob
-    leaves = ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd"] + \
-        [os.path.join(h, "docker") for h in glob.glob("/sys/fs/cgroup/*")]
-    before = {p for p in leaves if os.path.lexists(p)}       # dockerd makes these and leaves them
-    d = tempfile.mkdtemp(prefix="pyc-bench-dockerd-")
-    sock = os.path.join(d, "docker.sock")
-    log = open(os.path.join(d, "log"), "w")
-    proc = subprocess.Popen(["dockerd", "--data-root", os.path.join(d, "data"), "--exec-root",
-                             os.path.join(d, "exec"), "-H", "unix://" + sock, "--pidfile",
-                             os.path.join(d, "pid"), "--bridge=none", "--iptables=false",
-                             "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
-                             "--userland-proxy=false"], stdout=log, stderr=log,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        tar = os.path.join(d, "image.tar")
-        subprocess.run([sys.executable, "-m", "pycontainer", "image", "save", "-o", tar, image], check=True,
-                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        subprocess.run(["docker", "-H", "unix://" + sock, "load", "-i", tar], check=True,
-                       capture_output=True)
+    from engines import private_dockerd
+    with private_dockerd(image) as sock:
+        if sock is None:
+            return None
         r = subprocess.run([python, "-c", DOCKER_LOOP, sock, image, str(n)], capture_output=True, text=True,
                            timeout=900)
         if r.returncode != 0:
             print("docker SDK run failed:", r.stderr.strip()[-300:], file=sys.stderr)
             return None
         return json.loads(r.stdout)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(d, ignore_errors=True)
-        for p in leaves:                                      # ours only, and only when empty
-            if p not in before and os.path.isdir(p) and not os.path.islink(p):
-                try:
-                    os.rmdir(p)
-                except OSError:
-                    pass
 
 
 def main():
