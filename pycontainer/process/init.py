@@ -321,7 +321,7 @@ def _wait_for_start(ctx):
                     break
                 head, nl, body = data.partition(b"\n")
                 word, _, size = head.partition(b" ")
-                if word == b"process" and nl and size.isdigit():
+                if word == b"process" and nl and size.isdigit() and int(size) <= MAX_PROCESS:
                     want = int(size)
                     while len(body) < want:
                         chunk = conn.recv(min(want - len(body), 1 << 20))
@@ -340,6 +340,7 @@ def _wait_for_start(ctx):
     return conn, sent, fds
 
 
+MAX_PROCESS = 1 << 24       # bytes of the JSON process `start` may send (args and env: ARG_MAX-ish)
 # What `start` may set of the created config's process; everything else (capabilities,
 # noNewPrivileges, rlimits, apparmor, oomScoreAdj, umask, terminal) stays as created.
 SENT_FIELDS = ("args", "env", "cwd", "user")
