@@ -44,6 +44,9 @@ from .results import SandboxResult, raise_error
 from .streams import DEFAULT_MAX_OUTPUT, DIED, REPLY_GRACE, Sink, check_limits, collect
 
 
+CREATORS = 2
+
+
 class Pool:
     def __init__(self, client, image: str, *, size: int = 4, **kw):
         if not isinstance(size, int) or size < 1:
@@ -60,8 +63,12 @@ class Pool:
         self.closed = False
         self.error: BaseException | None = None
         self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._keep, name="pycontainer-pool", daemon=True)
-        self.thread.start()
+        # Two creators: a create waits on the kernel part of its time (RCU grace periods of
+        # the cgroup attach, the init's setup), so two overlap even on 2 CPUs.
+        self.threads = [threading.Thread(target=self._keep, name=f"pycontainer-pool-{i}", daemon=True)
+                        for i in range(min(CREATORS, size))]
+        for t in self.threads:
+            t.start()
 
     def __enter__(self):
         return self
@@ -72,18 +79,24 @@ class Pool:
     # --- the background thread: replace used containers, wait for spent ones ---------------
 
     def _keep(self) -> None:
+        spent: list = []        # used containers whose worker is still removing them
         while True:
             with self.cond:
                 while not self.closed and not self.used and len(self.ready) + self.creating >= self.size:
-                    self.cond.wait()
+                    self.cond.wait(0.2 if spent else None)
+                    if spent:
+                        break
                 if self.closed:
+                    self.used[:0] = spent       # close() waits for them
                     return
-                spent, self.used = self.used, []
+                spent += self.used
+                self.used = []
                 make = len(self.ready) + self.creating < self.size
                 if make:
                     self.creating += 1
-            for cid, sock in spent:
-                self._finish(cid, sock)
+            # a used container's worker removes it after its answer: the replacement need
+            # not wait for that (back to back, the two overlap)
+            spent = [item for item in spent if not self._gone(*item)]
             if make:
                 try:
                     item = self._create()
@@ -97,13 +110,10 @@ class Pool:
                 with self.cond:
                     self.creating -= 1
                     if self.closed:
-                        spent = [item]
+                        spent.append(item)
                     else:
                         self.ready.append(item)
-                        spent = []
                     self.cond.notify_all()
-                for cid, sock in spent:
-                    self._finish(cid, sock)
 
     def _create(self):
         import uuid
@@ -124,6 +134,19 @@ class Pool:
             sock.close()
             raise
         return cid, sock
+
+    def _gone(self, cid: str, sock) -> bool:
+        """Has the worker of a used container exited (it removed the container)? No wait."""
+        import socket
+        try:
+            if sock.recv(1 << 16, socket.MSG_DONTWAIT):
+                return False
+        except BlockingIOError:
+            return False
+        except OSError:
+            pass
+        self._finish(cid, sock)
+        return True
 
     def _finish(self, cid: str, sock) -> None:
         """The worker removes its container and exits (EOF): wait for that; then make sure."""
@@ -221,7 +244,8 @@ class Pool:
         with self.cond:
             self.closed = True
             self.cond.notify_all()
-        self.thread.join(timeout=self.client.timeout)
+        for t in self.threads:
+            t.join(timeout=self.client.timeout)
         with self.cond:
             left, self.ready, self.used = self.ready + self.used, [], []
         import socket
