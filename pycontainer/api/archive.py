@@ -48,10 +48,8 @@ def container_root(root: str, cid: str) -> int:
         spec = json.load(f)
     plan = OverlayPlan.from_spec(spec)
     target = os.path.join(bundle, (spec.get("root") or {}).get("path", "rootfs"))
-    sc.unshare(sc.CLONE_NEWNS)
-    sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
     if plan is not None:
-        plan.mount(target)
+        plan.mount_private(target)
     return os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
 

@@ -358,10 +358,29 @@ class ImageCollection:
                 continue
         return out
 
-    def pull(self, repository: str, tag: str | None = None, insecure=None, **kw) -> Image:
+    def pull(self, repository: str, tag: str | None = None, insecure=None,
+             auth_config: dict | None = None, **kw) -> Image:
+        """docker SDK ``images.pull``; ``auth_config={"username", "password"}`` logs in (else
+        the auth files of image/credentials.py are read when the registry asks)."""
         ref = f"{repository}:{tag}" if tag else repository
-        img = self._store().pull(ref, insecure=insecure, **kw)
+        img = self._store().pull(ref, insecure=insecure, auth=_auth(auth_config), **kw)
         return self.get(img.name)
+
+    def push(self, repository: str, tag: str | None = None, insecure=None,
+             auth_config: dict | None = None, **kw) -> str:
+        """docker SDK ``images.push``: the progress as JSON lines, the last one ``{"aux":
+        {"Tag", "Digest", "Size"}}``."""
+        import json
+        from ..image import push as push_mod
+        from ..image import reference
+        ref = f"{repository}:{tag}" if tag else repository
+        lines: list[str] = []
+        digest = push_mod.push(self._store(), ref, None, insecure=insecure, auth=_auth(auth_config),
+                               log=lambda m: lines.append(json.dumps({"status": m})), **kw)
+        r = reference.parse(ref)
+        lines.append(json.dumps({"aux": {"Tag": r.tag or "", "Digest": digest,
+                                         "Size": self._store().inspect(ref)["Size"]}}))
+        return "\n".join(lines) + "\n"
 
     def remove(self, image: str, force: bool = False) -> None:
         self._store().remove(image, force=force)
@@ -440,3 +459,13 @@ class Client:
                 sock.close()
         threading.Thread(target=wait_reply, daemon=True).start()
         return mine
+
+
+def _auth(auth_config: dict | None):
+    """docker SDK ``auth_config`` -> (user, password), or None."""
+    if not auth_config:
+        return None
+    try:
+        return auth_config["username"], auth_config["password"]
+    except (KeyError, TypeError):
+        raise PyContainerError("auth_config: give {'username': ..., 'password': ...}") from None

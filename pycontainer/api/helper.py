@@ -61,7 +61,8 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
            "pycontainer.security.libseccomp", "pycontainer.security.seccomp_profile", "shutil",
            "subprocess", "tempfile", "hashlib", "random", "locale", "bz2", "lzma", "bisect",
            "pycontainer.network.egress", "pycontainer.api.archive", "pycontainer.api.execs", "tarfile",
-           "fcntl")
+           "fcntl", "pycontainer.lifecycle", "pycontainer.run_flags", "pycontainer.health",
+           "pycontainer.reclaim")
 
 
 # ``python -I -m pycontainer.api --serve FD``, but of this very copy of pycontainer: -I keeps
@@ -210,6 +211,8 @@ def serve(ctl_fd: int) -> None:
     """
     import importlib
     import socket
+    from .. import trace
+    trace.enable_from_env()               # PYCONTAINER_TRACE: every worker's steps (bench/)
     for m in PRELOAD:
         try:
             importlib.import_module(m)
