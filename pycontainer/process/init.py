@@ -198,10 +198,6 @@ def init(ctx) -> None:
                 _reply(conn, report(exc))
                 os._exit(1)
         else:
-            if sent is not None:        # the runtime checks this first (record["deferred"])
-                _reply(conn, report(SpecError("this container was not created with a deferred "
-                                              "process: `start` cannot give it one")))
-                os._exit(1)
             hooks.run("startContainer", hook_list, ctx.state_for_hooks())
         finalize.exec_program(path, proc, conn, ctx.preserve_fds, ctx.dmz_fd, ctx.seccomp,
                               report=report)
@@ -308,7 +304,8 @@ def _wait_for_start(ctx):
     -> (connection, process or None, fds). A plain start sends ``start``; the API's
     (``Runtime.start(process=..., stdio=...)``) sends ``process LEN\n`` and LEN bytes of
     JSON, with the new stdin/stdout/stderr as SCM_RIGHTS on the first byte (unix(7)).
-    Anything else is dropped and the wait goes on.
+    Anything else is dropped and the wait goes on (a process for a container not created
+    deferred is answered with an error first).
     """
     with trace.step("accept", "pycontainer start", socket="start.sock", note="waiting for `start`"):
         while True:
@@ -321,7 +318,11 @@ def _wait_for_start(ctx):
                     break
                 head, nl, body = data.partition(b"\n")
                 word, _, size = head.partition(b" ")
-                if word == b"process" and nl and size.isdigit() and int(size) <= MAX_PROCESS:
+                if word == b"process" and not ctx.deferred:   # the runtime checks this first
+                    _reply(conn, json.dumps(encode(SpecError(
+                        "this container was not created with a deferred process: `start` cannot "
+                        "give it one"))).encode())
+                elif word == b"process" and nl and size.isdigit() and int(size) <= MAX_PROCESS:
                     want = int(size)
                     while len(body) < want:
                         chunk = conn.recv(min(want - len(body), 1 << 20))

@@ -170,6 +170,48 @@ def test_pool_bad_process_is_refused_and_its_container_removed(client):
         assert pool.run(["echo", "ok"]).stdout == b"ok\n"        # the pool goes on
 
 
+def test_pool_run_given_up_by_its_caller_is_killed_and_removed(client):
+    """An exception in the caller during the run (here from on_stdout; KeyboardInterrupt is
+    the same path) cancels it: the worker kills the container's cgroup and removes it."""
+    class GiveUp(Exception):
+        pass
+
+    def give_up(_data):
+        raise GiveUp
+
+    with client.pool("busybox", size=1, network_mode="none") as pool:
+        [cid] = _created(client.root, 1)
+        with pytest.raises(GiveUp):
+            pool.run(["sh", "-c", "echo started; exec sleep 100"], on_stdout=give_up)
+        deadline = time.monotonic() + 10
+        while os.path.exists(os.path.join(client.root, cid)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not os.path.exists(os.path.join(client.root, cid))
+        assert leftovers({cid}) == []
+
+
+def test_pool_runs_from_threads(client):
+    with client.pool("busybox", size=3, network_mode="none") as pool:
+        got, errors = [], []
+
+        def work(k):
+            try:
+                for i in range(4):
+                    r = pool.run(["sh", "-c", f"echo {k}-{i}"])
+                    got.append((r.id, r.stdout))
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+        ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        assert not errors, errors
+        assert sorted(out for _, out in got) == sorted(f"{k}-{i}\n".encode() for k in range(4)
+                                                       for i in range(4))
+        assert len({cid for cid, _ in got}) == 16      # one container per run
+
+
 def test_pool_close_leaves_nothing(client):
     pool = client.pool("busybox", size=3, network_mode="none")
     pool.run(["true"])
@@ -259,6 +301,11 @@ def test_plain_start_of_deferred_and_process_start_of_normal(mine, bundle):
     try:
         with pytest.raises(InvalidState, match="not created with a deferred process"):
             rt.start(cid, process={"args": ["true"]}, stdio=(0, 1, 2))
+        s = socket.socket(socket.AF_UNIX)            # past the runtime's check: the init's own
+        s.connect(os.path.join(rt.root, cid, "start.sock"))
+        s.sendall(b'process 2\n{}')
+        assert b"not created with a deferred process" in s.recv(4096)
+        s.close()
         rt.start(cid)                                 # untouched: starts as ever
     finally:
         rt.delete(cid, force=True)
