@@ -186,7 +186,11 @@ class Pool:
     def run(self, command, *, timeout: float | None = None, input: bytes | None = None,  # noqa: A002
             max_output: int | None = DEFAULT_MAX_OUTPUT, on_stdout=None, on_stderr=None,
             environment=None, workdir: str | None = None, user: str | None = None):
-        """Run ``command`` in a fresh pool container; a ``SandboxResult`` as ``sandbox()``'s."""
+        """Run ``command`` in a fresh pool container; a ``SandboxResult`` as ``sandbox()``'s.
+
+        The process is the one ``sandbox(image, command, **pool options)`` would run (the
+        image's entrypoint first, its env with ``environment`` on top, ``workdir`` and
+        ``user`` resolved in the image), as pid 1 of the container."""
         import shlex
         import socket
         from .streams import exchange
