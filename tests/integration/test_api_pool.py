@@ -128,6 +128,15 @@ def test_pool_input_output_limits_and_timeout(client):
     assert leftovers(client.seen_ids | ids) == []
 
 
+def test_pool_limits_are_the_created_ones_and_oom_is_reported(client):
+    with client.pool("busybox", size=1, network_mode="none", mem_limit="32m", pids_limit=10) as pool:
+        r = pool.run(["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a)"])
+        assert r.oom_killed and r.exit_code != 0 and not r.timed_out
+        r = pool.run(["sh", "-c", "for i in $(seq 30); do sleep 2 & done; wait"], timeout=20)
+        assert b"can't fork" in r.stderr or b"Resource temporarily unavailable" in r.stderr, r.stderr
+        assert not pool.run(["true"]).oom_killed
+
+
 def test_pool_exec_failures_are_sandbox_results(client):
     """126/127 with docker's message on stderr, as sandbox() gives them."""
     with client.pool("busybox", size=2, network_mode="none") as pool:
