@@ -183,6 +183,20 @@ class Pool:
                 self.cond.wait(left)
             return self.ready.pop(0)
 
+    def _send(self, msg: bytes, fds: list[int]):
+        """Hand the run to a ready container's worker; one whose container died while it
+        waited (its worker closed the socket: EPIPE) is passed over for the next."""
+        import socket
+        while True:
+            cid, sock = self._take(self.client.timeout)
+            try:
+                socket.send_fds(sock, [msg], fds, socket.MSG_NOSIGNAL)    # EPIPE, not SIGPIPE
+                return cid, sock
+            except OSError:
+                with self.cond:
+                    self.used.append((cid, sock))
+                    self.cond.notify_all()
+
     def run(self, command, *, timeout: float | None = None, input: bytes | None = None,  # noqa: A002
             max_output: int | None = DEFAULT_MAX_OUTPUT, on_stdout=None, on_stderr=None,
             environment=None, workdir: str | None = None, user: str | None = None):
@@ -201,24 +215,23 @@ class Pool:
         msg = json.dumps({"args": args, "env": env, "user": user, "workdir": workdir,
                           "timeout": timeout}).encode()
         t0 = time.monotonic()
-        cid, sock = self._take(self.client.timeout)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        if input is not None:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+        else:
+            in_r, in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
         try:
-            out_r, out_w = os.pipe2(os.O_CLOEXEC)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC)
-            if input is not None:
-                in_r, in_w = os.pipe2(os.O_CLOEXEC)
-            else:
-                in_r, in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
-            try:
-                socket.send_fds(sock, [msg], [in_r, out_w, err_w])
-            except BaseException:
-                for fd in (out_r, err_r, in_w):
-                    if fd >= 0:
-                        os.close(fd)
-                raise
-            finally:
-                for fd in (in_r, out_w, err_w):
+            cid, sock = self._send(msg, [in_r, out_w, err_w])
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
                     os.close(fd)
+            raise
+        finally:
+            for fd in (in_r, out_w, err_w):
+                os.close(fd)
+        try:
             deadline = None if timeout is None else time.monotonic() + timeout + REPLY_GRACE
             sinks = {1: Sink(max_output, on_stdout), 2: Sink(max_output, on_stderr)}
             # exchange closes its socket when done; ours stays for _finish (a dup of the same
@@ -297,6 +310,13 @@ def serve(root: str, cid: str, o: dict, *, image_root, reply_fd: int) -> int:
         image = Store(image_root).resolve(o["image"]).config     # for sandbox()'s process rules
         base = {"image": image, "hostname": hostname, "options": o, "plan": plan}
         os.write(reply_fd, json.dumps({"id": cid, "pid": record["pid"]}).encode())
+        import select
+        pidfd = os.pidfd_open(record["pid"])
+        try:                                      # the run, or the init's death (killed, ...)
+            if sock.fileno() not in select.select([sock.fileno(), pidfd], [], [])[0]:
+                return 0                          # the pool sees EOF and takes another
+        finally:
+            os.close(pidfd)
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 3)
         except OSError:

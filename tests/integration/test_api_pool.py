@@ -199,6 +199,17 @@ def test_pool_run_given_up_by_its_caller_is_killed_and_removed(client):
         assert leftovers({cid}) == []
 
 
+def test_a_pool_container_that_died_waiting_is_passed_over(client):
+    with client.pool("busybox", size=1, network_mode="none") as pool:
+        [cid] = _created(client.root, 1)
+        Runtime(client.root).kill(cid, 9)            # its init, while it waits for a run
+        deadline = time.monotonic() + 10             # its worker removes it
+        while os.path.exists(os.path.join(client.root, cid)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        r = pool.run(["echo", "ok"])
+        assert r.stdout == b"ok\n" and r.id != cid
+
+
 def test_pool_runs_from_threads(client):
     with client.pool("busybox", size=3, network_mode="none") as pool:
         got, errors = [], []
