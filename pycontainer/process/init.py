@@ -5,7 +5,11 @@ namespace applies only to the children of the caller (pid_namespaces(7)),
 it then forks stage 2 and exits. Stage 2 (``init``) is pid 1 of the
 container. ``init`` is one linear function whose order is the
 documentation: each step says what must come before or after it, as runc's
-``standard_init_linux.go`` does.
+``standard_init_linux.go`` does. A container created with a deferred process
+(warm pools) waits at the start barrier before the process's identity steps;
+its ``start`` may send the process to run (args, env, cwd, user) and its stdio
+fds (SCM_RIGHTS, unix(7)), checked as config.json's, and the init goes on down
+the same tail (``adopt_process``, then process/finalize.py).
 
 Everything the init needs is imported *before* pivot_root: after it,
 ``sys.path`` would resolve inside the image, and the image must never be
