@@ -89,6 +89,9 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         dirfd = os.open(ctx.statedir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             ctx.listen.bind(f"/proc/self/fd/{dirfd}/start.sock")
+            # connect(2) needs write permission on the socket file (unix(7)): only its owner,
+            # whatever the umask (a start may bring a process to run, init.py).
+            os.chmod(f"/proc/self/fd/{dirfd}/start.sock", 0o600)
         finally:
             os.close(dirfd)
         ctx.listen.listen(1)
