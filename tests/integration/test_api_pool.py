@@ -336,6 +336,7 @@ def test_start_sock_ignores_strangers(mine, bundle):
     rt = Runtime(mine)
     cid = _deferred(rt.root, bundle)
     try:
+        assert os.stat(os.path.join(rt.root, cid, "start.sock")).st_mode & 0o777 == 0o600
         for junk in (b"hello", b"process 99\n{", b"process x\n"):
             s = socket.socket(socket.AF_UNIX)
             s.connect(os.path.join(rt.root, cid, "start.sock"))
