@@ -152,7 +152,8 @@ class Container:
                  max_output: int | None = DEFAULT_MAX_OUTPUT) -> ExecResult:
         """docker's exec_run: ``(exit_code, output)``; ``output`` is bytes, ``(stdout, stderr)``
         with ``demux``, a generator of chunks with ``stream`` (exit_code None), a socket with
-        ``socket`` (the program's stdin and its stdout+stderr). ``timeout`` (ours) kills the
+        ``socket`` (an ``ExecSocket``: docker's multiplexed frames without a tty, raw with one;
+        writes reach the program's stdin with ``stdin=True``). ``timeout`` (ours) kills the
         exec's process tree, not the container; ``input`` (ours) is its stdin. ``tty``: a
         pseudo-terminal is its stdio (one stream, CRLF line ends, as docker's)."""
         import shlex
@@ -166,7 +167,8 @@ class Container:
         if detach:
             self.client._request(req)
             return ExecResult(None, None)
-        if socket:
+        if socket:                      # docker's: frames unless tty; stdin only if asked
+            req.update(mux=not tty, attach=[bool(stdin), bool(stdout), bool(stderr)])
             return ExecResult(None, self.client._socket(req))
         separate = bool(demux) and not tty
         deadline = None if timeout is None else time.monotonic() + timeout + REPLY_GRACE
@@ -447,7 +449,9 @@ class Client:
         the other end. A thread waits for the reply (closing it would cancel the request)."""
         import socket
         import threading
+        from .execs import ExecSocket
         mine, theirs = socket.socketpair()
+        mine = ExecSocket(fileno=mine.detach())
         try:
             sock = self.transport.call(req, (theirs.fileno(),) * 3)
         finally:

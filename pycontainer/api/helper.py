@@ -308,7 +308,8 @@ def worker(req: dict, fds: list[int]) -> int:
                                 user=req.get("user"), workdir=req.get("workdir"),
                                 privileged=req.get("privileged", False),
                                 detach=req.get("detach", False), timeout=req.get("timeout"),
-                                cancel_fd=reply_fd, oom=req.get("oom", False), tty=req.get("tty", False))
+                                cancel_fd=reply_fd, oom=req.get("oom", False), tty=req.get("tty", False),
+                                mux=req.get("mux", False), attach=req.get("attach", (True,) * 3))
         elif op in ("put_archive", "get_archive"):
             from . import archive
             res = getattr(archive, op)(root, req["id"], req["path"])
