@@ -2,12 +2,18 @@
 """The sandbox API's speed: cold sandbox(), warm pool.run(), throughput from threads, and crun.
 
     sudo /opt/pycontainer/bin/python bench/sandbox.py [-n RUNS] [--image busybox] [--json OUT]
+    sudo /opt/pycontainer/bin/python bench/sandbox.py --interleaved [-n RUNS] [--gap 0.1]
 
 * ``sandbox(["true"])``: p50/p99 of the caller's wall time, one at a time
   (network none: the network is another cost, measured in net_bench.py).
 * ``pool.run(["true"])``: a pool of 4; a 50 ms pause between runs lets the
   background replacement keep up (an agent's loop has such pauses); also
   back to back, where replacement is the bottleneck.
+* ``--interleaved``: only the cold ``sandbox(["true"])`` and the warm
+  ``pool.run(["true"])`` alternately in one loop (``--gap`` seconds of pause
+  before each, so the pool's background replacement of the previous run is
+  not on either's clock), then the pool back to back: the ratio of the two
+  under the same load, which a shared machine needs. No threads, crun, docker.
 * 100 sandboxes from 8 threads: sandboxes per second.
 * ``crun run`` of the same image's rootfs as a bundle (the layer itself,
   read-only root; no network namespace difference: both get a new one), in a
@@ -76,6 +82,25 @@ def bench_pool(client, image, n, gap):
             out.append(time.perf_counter() - t)
             assert r.exit_code == 0, r
     return out
+
+
+def bench_interleaved(client, image, n, gap):
+    """(cold sandbox() times, pool.run() times), alternating, ``gap`` s of pause before each."""
+    cold, warm = [], []
+    with client.pool(image, size=4, network_mode="none") as pool:
+        time.sleep(2)
+        for _ in range(n):
+            time.sleep(gap)
+            t = time.perf_counter()
+            r = client.containers.sandbox(image, ["true"], network_mode="none")
+            cold.append(time.perf_counter() - t)
+            assert r.exit_code == 0, r
+            time.sleep(gap)
+            t = time.perf_counter()
+            r = pool.run(["true"])
+            warm.append(time.perf_counter() - t)
+            assert r.exit_code == 0, r
+    return cold, warm
 
 
 def bench_threads(client, image, total=100, threads=8):
@@ -183,6 +208,9 @@ def main():
     ap.add_argument("--image", default="busybox")
     ap.add_argument("--json")
     ap.add_argument("--docker", metavar="PYTHON", help="an interpreter with the docker SDK")
+    ap.add_argument("--interleaved", action="store_true",
+                    help="only cold sandbox() and pool.run() alternately, then pool.run back to back")
+    ap.add_argument("--gap", type=float, default=0.1, help="--interleaved: pause before each run (s)")
     a = ap.parse_args()
     import pycontainer
     root = tempfile.mkdtemp(prefix="pyc-bench-sandbox-")
@@ -190,6 +218,15 @@ def main():
     res = {"load_before": os.getloadavg(), "cpus": os.cpu_count()}
     try:
         bench_cold(client, a.image, 5)                  # warm the helper and the page cache
+        if a.interleaved:
+            cold, warm = bench_interleaved(client, a.image, a.n, a.gap)
+            res["sandbox"] = summary("sandbox(['true']), interleaved", cold)
+            res["pool_interleaved"] = summary("pool.run(['true']), interleaved", warm)
+            res["pool_back_to_back"] = summary("pool.run(['true']), back to back",
+                                               bench_pool(client, a.image, a.n, 0))
+            res["pool_ratio"] = round(res["pool_interleaved"]["p50_ms"] / res["sandbox"]["p50_ms"], 2)
+            res["load_after"] = os.getloadavg()
+            return report(res, a)
         res["sandbox"] = summary("sandbox(['true'])", bench_cold(client, a.image, a.n))
         res["pool_gap50ms"] = summary("pool.run(['true']), 50 ms between runs",
                                       bench_pool(client, a.image, a.n, 0.05))
@@ -208,11 +245,18 @@ def main():
     finally:
         client.close()
         shutil.rmtree(root, ignore_errors=True)
-    for k in ("sandbox", "pool_gap50ms", "pool_back_to_back", "crun_run", "docker_sdk"):
+    report(res, a)
+
+
+def report(res, a):
+    for k in ("sandbox", "pool_interleaved", "pool_gap50ms", "pool_back_to_back", "crun_run", "docker_sdk"):
         if k in res:
             r = res[k]
             print(f"{r['name']:<45} n={r['n']:<4} p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms")
-    print(f"100 sandboxes from 8 threads: {res['threads_per_s']} per s")
+    if "pool_ratio" in res:
+        print(f"pool.run p50 / sandbox() p50 (interleaved): {res['pool_ratio']}x")
+    if "threads_per_s" in res:
+        print(f"100 sandboxes from 8 threads: {res['threads_per_s']} per s")
     if "docker_sdk" in res:
         print(f"100 docker SDK runs from 8 threads: {res['docker_threads_per_s']} per s; sandbox() p50 is "
               f"{res['sandbox']['p50_ms'] / res['docker_sdk']['p50_ms']:.2f}x the docker SDK's")
