@@ -87,12 +87,13 @@ def preload(req: dict) -> None:
         return
     import threading
 
+    from . import rtnl
+
     def imp():
         try:
             with trace.step("import pyroute2", asked_by("bridge"), thread="pyc-preload",
                             note="in a thread, while stage 1 and the init work"):
-                import pyroute2.iproute  # noqa: F401
-                import pyroute2.netlink.exceptions  # noqa: F401
+                rtnl.load()
         except Exception:
             pass   # setup() will report it
     threading.Thread(target=imp, name="pyc-preload", daemon=True).start()
@@ -187,9 +188,11 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
         undo.append(lambda: ipam.release(container_id))
         made["ip"] = ip
         with trace.step("import pyroute2", asked_by("bridge"),
-                        note="waits for the preloading thread, if any (~100 ms when cold)"):
-            import pyroute2.iproute  # noqa: F401
-        with bridge.iproute() as ipr:
+                        note="its rtnetlink message classes (rtnl.py); waits for the preloading "
+                             "thread, if any (~15 ms when cold)"):
+            from . import rtnl
+            rtnl.load()
+        with bridge.host() as ipr:
             br, fresh = bridge.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen,
                                              net["mtu"])
             made["host_ifname"] = host_ifname or bridge.veth_name(container_id)

@@ -116,12 +116,14 @@ def check_free(ports: list[dict]) -> None:
 
 # -- running nft --------------------------------------------------------------------------
 
-def nft(cmds: list[dict], what: str) -> dict:
-    """Run one JSON batch (atomic) and return nft's JSON answer (if any)."""
-    payload = json.dumps({"nftables": cmds})
-    with trace.step("nft -j", what=what, ruleset=cmds):
+def nft(cmds: list[dict] | str, what: str) -> dict | str:
+    """Run one batch (atomic): a JSON batch (``nft -j``) → nft's JSON answer (if any), or an
+    nft script (``nft -f -``, the egress policy's rules) → its text output."""
+    text = isinstance(cmds, str)
+    argv, stdin = ([NFT, "-f", "-"], cmds) if text else ([NFT, "-j", json.dumps({"nftables": cmds})], None)
+    with trace.step("nft -f" if text else "nft -j", what=what, ruleset=cmds):
         try:
-            r = subprocess.run([NFT, "-j", payload], capture_output=True, text=True)
+            r = subprocess.run(argv, input=stdin, capture_output=True, text=True)
         except FileNotFoundError:
             raise NetworkError("nft not found: install nftables (apt-get install nftables)",
                                stage="network") from None
@@ -129,6 +131,8 @@ def nft(cmds: list[dict], what: str) -> dict:
         err = next((ln for ln in r.stderr.splitlines() if ln.startswith("Error")),
                    r.stderr.strip().splitlines()[0] if r.stderr.strip() else f"exit {r.returncode}")
         raise NetworkError(f"nft {what}: {err}", stage="network")
+    if text:
+        return r.stdout
     return json.loads(r.stdout) if r.stdout.strip() else {}
 
 
