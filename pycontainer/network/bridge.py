@@ -59,7 +59,7 @@ def host() -> "rtnl.Rtnl":
     return rtnl.Rtnl()
 
 
-def _run(sock, *reqs, **trace_args):
+def _run(sock, *reqs, field: str = "", **trace_args):
     """One datagram of rtnetlink requests (rtnl.py), traced as one event per request
     (``rtnetlink link add``, ``rtnetlink addr add``, ...); the kernel handles them all in
     one sendmsg(2), so each event gets an equal share of the datagram's time."""
@@ -69,7 +69,7 @@ def _run(sock, *reqs, **trace_args):
     finally:
         ms = trace.since(start)
         for i, r in enumerate(reqs):
-            trace.event("rtnetlink " + " ".join(r.what.split(" ", 2)[:2]), "",
+            trace.event("rtnetlink " + " ".join(r.what.split(" ", 2)[:2]), field,
                         ms / len(reqs) if ms is not None else None, **r.show,
                         **({"datagram": f"{i + 1} of {len(reqs)}"} if len(reqs) > 1 else {}),
                         **trace_args)
@@ -185,11 +185,12 @@ def attach(sock, container_id: str, target, bridge_index: int, address: str, pre
     return {"host_ifname": host_if, "ifname": ifname, "mac": mac}
 
 
-def detach(host_ifname: str) -> bool:
-    """Delete a host veth end (and so its peer); False if it was already gone."""
+def detach(host_ifname: str, field: str = "") -> bool:
+    """Delete a host veth end (and so its peer); False if it was already gone. ``field``:
+    the trace's (for a thread, which does not see its caller's ``trace.asked_by``)."""
     from . import rtnl
     with host() as sock:
-        return _run(sock, rtnl.link_del(host_ifname))[0] is not None
+        return _run(sock, rtnl.link_del(host_ifname), field=field)[0] is not None
 
 
 def _links(sock) -> list:
