@@ -169,7 +169,7 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
                   default_route: bool = True) -> dict:
     import ipaddress
 
-    from . import bridge, nat
+    from . import bridge
     from .ipam import Ipam
     from .networks import config
     net = config(req)
@@ -181,7 +181,9 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
             "state_dir": req["state_dir"], "ports": ports}
     undo = []
     try:
-        nat.check_free(ports)
+        if ports:
+            from . import nat
+            nat.check_free(ports)
         with trace.step("ipam reserve", f"{FIELD} (--network {net['name']} --ip)", network=net["name"],
                         container=container_id, dir=net["dir"], note="a lease file named by the address"):
             ip = str(ipam.reserve(container_id, want=req["ip"]))
@@ -201,6 +203,7 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
                                       net["gateway"] if default_route else None, net["mtu"],
                                       ifname=ifname, host_ifname=made["host_ifname"]))
         if fresh or ports:
+            from . import nat
             with trace.asked_by(asked_by("bridge", ports) if ports else asked_by("bridge")):
                 nat.setup(net["nft_table"], net["subnet"], container_id, ip, ports,
                       masquerade=net.get("masquerade", True), fresh=fresh)
@@ -241,7 +244,7 @@ def _teardown(container_id: str, saved: dict | None):
     if not saved or saved.get("mode") != "bridge":
         _remove_files(saved)
         return lambda: [f() for f in subs] and None
-    from . import bridge, nat
+    from . import bridge
     from .ipam import Ipam
     errors = []
     field = f"{FIELD} (delete, --rm)"
@@ -266,6 +269,8 @@ def _teardown(container_id: str, saved: dict | None):
             # the container's netns died with its last process and took the
             # veth pair along: no netlink needed, no pyroute2 import
             trace.event("veth already gone", ifname=veth)
+        if saved.get("pending") or ports:
+            from . import nat
         if saved.get("pending"):
             # setup was killed half-way: find what it published by the container's id
             table = nat.list_table(saved["nft_table"]) or {}
