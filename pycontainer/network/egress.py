@@ -78,13 +78,45 @@ def _dispatch(table: str) -> str:
 
 
 def apply(container_id: str, veth: str, allow, resolvers=(), *, table: str = "pycontainer") -> None:
-    """Install the deny-private policy for the container's host veth ``veth``.
+    """Install the deny-private policy for the container's host veth ``veth``."""
+    start(container_id, veth, allow, resolvers, table=table).wait()
 
-    One nft transaction (nat.nft) makes the table's skeleton (idempotent), the
+
+class Applying:
+    """A policy being installed by :func:`start`: ``wait()`` before the container's program
+    may run (it raises if the policy is not in place, having removed what was made)."""
+
+    def __init__(self, container_id: str, veth: str, table: str, running):
+        self.container_id, self.veth, self.table, self.running = container_id, veth, table, running
+
+    def wait(self) -> None:
+        if self.running is None:
+            return
+        running, self.running = self.running, None
+        from .nat import nft
+        before = running.result()              # failed: one transaction, nothing was made
+        if "chain egress_in" not in before:     # nft's answer is not the listing: refuse
+            remove_chain(self.container_id, self.veth, self.table)
+            raise NetworkError(f"nft egress policy for {self.container_id}: no listing of "
+                               "egress_in in its answer", stage="network")
+        if "@egress_veth" not in before:
+            try:
+                nft(_dispatch(self.table), "egress dispatch")
+            except BaseException:
+                remove_chain(self.container_id, self.veth, self.table)
+                raise
+
+
+def start(container_id: str, veth: str, allow, resolvers=(), *, table: str = "pycontainer") -> Applying:
+    """Start installing the deny-private policy for ``veth``; ``.wait()`` for it.
+
+    One nft transaction (nat.Nft) makes the table's skeleton (idempotent), the
     container's chain and map element, and lists ``egress_in`` as it was before
-    it: without the dispatch rule (a new table, or someone flushed it) a second
-    transaction adds the dispatch rules, so the policy is never left unenforced."""
-    from .nat import nft
+    it: without the dispatch rule (a new table, or someone flushed it) ``wait``
+    adds the dispatch rules in a second one, so the policy is never left
+    unenforced. The caller may create the container meanwhile (the veth does
+    not need to exist: the map is keyed by its name)."""
+    from .nat import Nft
     allow = parse_allow(allow)
     chain = chain_name(container_id)
     # no conntrack in the bridge family here (nf_conntrack_bridge is not assumed): a TCP segment
@@ -103,13 +135,7 @@ def apply(container_id: str, veth: str, allow, resolvers=(), *, table: str = "py
     script += "".join(f"add rule bridge {table} {chain} {r}\n" for r in rules)
     script += f"add element bridge {table} egress_veth {{ \"{veth}\" : jump {chain} }}\n"
     script += f"list chain bridge {table} egress_in\n"     # as it was before this transaction
-    before = nft(script, f"egress policy for {container_id}")
-    if "@egress_veth" not in before:
-        try:
-            nft(_dispatch(table), "egress dispatch")
-        except BaseException:
-            remove_chain(container_id, veth, table)
-            raise
+    return Applying(container_id, veth, table, Nft(script, f"egress policy for {container_id}"))
 
 
 def remove_chain(container_id: str, veth: str, table: str = "pycontainer") -> None:
