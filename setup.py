@@ -7,6 +7,7 @@ import os
 import shutil
 
 from setuptools import setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -23,4 +24,22 @@ class build_py_with_recipes(build_py):
             shutil.copy2(f, out)
 
 
-setup(cffi_modules=["csrc/build_native.py:ffibuilder"], cmdclass={"build_py": build_py_with_recipes})
+class build_ext_with_monitor(build_ext):
+    """Also build csrc/monitor.c, the detached container's monitor loop, as the executable
+    pycontainer/pycontainer-monitor, beside the extension (detach.py runs it when present;
+    without it the Python monitor, pycontainer/monitor.py, does the same job)."""
+
+    def run(self):
+        super().run()
+        from setuptools._distutils.ccompiler import new_compiler
+        from setuptools._distutils.sysconfig import customize_compiler
+        cc = new_compiler()
+        customize_compiler(cc)
+        out = os.path.dirname(self.get_ext_fullpath("pycontainer._native"))
+        objs = cc.compile([os.path.join("csrc", "monitor.c")], output_dir=self.build_temp,
+                          extra_postargs=["-O2", "-Wall"])
+        cc.link_executable(objs, "pycontainer-monitor", output_dir=out)
+
+
+setup(cffi_modules=["csrc/build_native.py:ffibuilder"],
+      cmdclass={"build_py": build_py_with_recipes, "build_ext": build_ext_with_monitor})

@@ -10,6 +10,8 @@
                          with --log-opt max-size the older ones are json.log.1 (newest) .. .N-1
          exit.json       {"exit_code", "signal", "oom_killed", "finished_at"} once the program exited
          attach.sock     the monitor's SOCK_SEQPACKET socket for ``attach``
+         activity        empty; its mtime is the last API call on the container (``touch``):
+                         with the CPU time its cgroup used, what ``idle_timeout`` watches
 
 The OCI state records the directory in the annotation ``org.pycontainer.dir``.
 Whoever creates such a container passes ``on_delete=delete_plan()``, so
@@ -36,6 +38,7 @@ LOG = "json.log"
 EXIT = "exit.json"
 MONITOR = "monitor.json"
 ATTACH = "attach.sock"
+ACTIVITY = "activity"
 LOG_OPTS = "org.pycontainer.log-opts"  # the annotation of --log-opt's {"max-size", "max-file"}
 MAX_LINE = 16 * 1024                   # docker splits longer log lines
 
@@ -268,6 +271,48 @@ def oom_kills(files) -> int:
         except (OSError, ValueError):
             pass
     return n
+
+
+def cpu_files(record: dict) -> list[str]:
+    """The files that count the CPU time of this container's cgroup: ``cpuacct.usage`` (v1,
+    nanoseconds) and ``cpu.stat`` (v2, its ``usage_usec`` line); those that exist."""
+    p = (record.get("cgroup") or "").lstrip("/")
+    return [f for f in (f"/sys/fs/cgroup/cpuacct/{p}/cpuacct.usage", f"/sys/fs/cgroup/{p}/cpu.stat")
+            if p and os.path.exists(f)]
+
+
+def cpu_usage(files) -> int:
+    """The CPU time counted in ``files`` (in their own units: only compared with itself)."""
+    n = 0
+    for f in files:
+        try:
+            with open(f) as fh:
+                for line in fh:
+                    k, _, v = line.partition(" ")
+                    n += int(v) if k == "usage_usec" else int(k) if not v else 0
+        except (OSError, ValueError):
+            pass
+    return n
+
+
+def touch(cdir: str) -> None:
+    """Mark an API call on the container (exec_run, archives, logs, attach): the mtime of its
+    ``activity`` file, which ``idle_timeout`` reads. Tolerant: no dir, no mark."""
+    if not cdir:
+        return
+    try:
+        os.close(os.open(os.path.join(cdir, ACTIVITY), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        os.utime(os.path.join(cdir, ACTIVITY))
+    except OSError:
+        pass
+
+
+def last_activity(cdir: str) -> int:
+    """The mtime (ns) of ``activity``; 0 when there is none."""
+    try:
+        return os.stat(os.path.join(cdir, ACTIVITY)).st_mtime_ns
+    except OSError:
+        return 0
 
 
 # --- the monitor: monitor.json and attach.sock -----------------------------------------------

@@ -6,7 +6,8 @@
       │              exit        │  Runtime.create (M is stage 0: the init becomes M's child)
       │                          │  [start]
       ◀──── {"id", "pid"} or {"error": errors.encode(exc)} over a pipe
-                                 └─ execve python -I -S -c 'import monitor' (still the init's parent)
+                                 └─ execve pycontainer-monitor, or python -I -S -c 'import monitor'
+                                    (monitor.command; still the init's parent)
 
 The double fork makes M nobody's child that would have to reap it (it goes to
 the nearest subreaper, normally pid 1), and setsid(2) detaches it from the
@@ -121,9 +122,8 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     os.dup2(null, 1)
     os.dup2(null, 2)
     os.close(null)
-    from .monitor import BOOT
-    argv = [sys.executable, "-I", "-S", "-c", BOOT, os.path.dirname(os.path.abspath(__file__)),
-            "--id", cid, "--pid", str(record["pid"]), "--log", os.path.join(cdir, cd.LOG),
+    from .monitor import command
+    argv = [*command(os.path.dirname(os.path.abspath(__file__))), "--id", cid, "--pid", str(record["pid"]), "--log", os.path.join(cdir, cd.LOG),
             "--exit", os.path.join(cdir, cd.EXIT), "--oom-before", str(oom_before)]
     size, files = cd.log_limits(log_opts(bundle))
     if size:
@@ -142,7 +142,7 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     os.write(w, json.dumps({"id": cid, "pid": record["pid"]}).encode() + b"\n")
     os.close(w)
     os.chdir("/")
-    os.execv(sys.executable, argv)
+    os.execv(argv[0], argv)
 
 
 def log_opts(bundle: str) -> dict:

@@ -51,12 +51,7 @@ class Stopped:
 
     def enter(self) -> str:
         """In the copying child: a private mount namespace with the overlay on rootfs."""
-        from . import syscalls as sc
-        sc.unshare(sc.CLONE_NEWNS)
-        sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-        os.makedirs(self.rootfs, 0o755, exist_ok=True)
-        self.plan.mount(self.rootfs)
-        return self.rootfs
+        return self.plan.mount_private(self.rootfs)
 
 
 def _child(target, fn) -> tuple[int, int]:

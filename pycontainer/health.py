@@ -66,13 +66,14 @@ def check_flags(opts: dict) -> None:
 
 
 def _seconds(text: str, flag: str) -> float:
-    t = str(text).strip()
-    for unit, mult in (("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)):
-        if t.endswith(unit) and t[:-len(unit)].replace(".", "", 1).isdigit():
-            return float(t[:-len(unit)]) * mult
-    if t.replace(".", "", 1).isdigit():
-        return float(t)
-    raise PyContainerError(f"{flag} {text!r}: give a duration like 500ms, 10s or 1m")
+    from .duration import seconds
+    try:
+        value = seconds(text, bare_seconds=True)
+    except ValueError:
+        raise PyContainerError(f"{flag} {text!r}: give a duration like 500ms, 10s or 1m30s") from None
+    if value < 0:
+        raise PyContainerError(f"{flag} {text!r}: cannot be negative")
+    return value
 
 
 def read(cdir: str) -> dict | None:

@@ -10,7 +10,12 @@ execve"). ``pycontainer.detach.spawn`` does that; this file is what it execs.
 
 It runs as ``python -I -S -c BOOT PKGDIR --pid N --log F --exit F --fd stdout=3 ...``: no site, no click, no
 pycontainer import (it and containerdir.py are run as files, by path), only
-``os``, ``select``, ``time``, ``_json``: a few MiB of private memory per container.
+``os``, ``select``, ``time``, ``_json``: ~3.7 MiB of private memory per container,
+of which ~2.5 MiB is the interpreter's own floor (``python -IS`` doing nothing).
+So where it was built, ``pycontainer-monitor`` beside this file (csrc/monitor.c,
+~0.2 MiB) runs instead, with the same arguments, writing the same files:
+``command`` picks one. All the decisions stay in detach.py; both only carry
+them out.
 
 It writes, in the container's directory (formats: containerdir.py):
 
@@ -265,6 +270,16 @@ def run(argv: list) -> None:
     for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(s, signal.SIG_IGN)
     main(parse_args(argv))
+
+
+def command(pkgdir: str) -> list:
+    """The monitor's program, its arguments to follow: the C loop ``pycontainer-monitor`` in
+    ``pkgdir`` when it was built (setup.py build_ext), else this file under ``python -I -S``.
+    ``PYCONTAINER_MONITOR=python`` picks this one anyway (tests run both)."""
+    exe = os.path.join(pkgdir, "pycontainer-monitor")
+    if os.environ.get("PYCONTAINER_MONITOR") != "python" and os.access(exe, os.X_OK):
+        return [exe]
+    return [sys.executable, "-I", "-S", "-c", BOOT, pkgdir]
 
 
 # What detach.py execs: this file imported as a top-level module ``monitor``

@@ -190,6 +190,7 @@ def refresh_hosts(network_name: str, also=()) -> None:
     from .errors import PyContainerError
     from .network import files as netfiles
     from .network import userdefined
+    from .run_flags import added_hosts
     if userdefined.get(network_name) is None:
         return
     for cid in {*userdefined.members(network_name).values(), *also}:
@@ -208,5 +209,10 @@ def refresh_hosts(network_name: str, also=()) -> None:
         for name in [*attached, *own]:
             peers.update(userdefined.peers(name, cid))
         if path:
-            hostname = insp.config_of(cdir).get("hostname") or cid[:12]
+            cfg = insp.config_of(cdir)
+            hostname = cfg.get("hostname") or cid[:12]
+            try:                            # --add-host lines stay (docker keeps ExtraHosts)
+                peers.update(added_hosts(insp.options_of(cfg).get("add_host") or ()))
+            except PyContainerError:
+                pass
             userdefined.rewrite_hosts(path, netfiles.hosts(hostname, ip, peers))

@@ -214,7 +214,7 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         if o.get("user_network"):
             _join_user_network(req, o, cfg)
         if o.get("add_host"):
-            req["extra_hosts"] = dict(req.get("extra_hosts") or {}, **_hosts(o["add_host"]))
+            req["extra_hosts"] = dict(req.get("extra_hosts") or {}, **added_hosts(o["add_host"]))
         if o.get("dns"):
             req["dns"] = [_ip(d, "--dns") for d in o["dns"]]
         if o.get("dns_search"):
@@ -296,7 +296,8 @@ def _ip(text: str, flag: str) -> str:
         raise PyContainerError(f"{flag} {text!r}: not an IP address") from None
 
 
-def _hosts(items) -> dict:
+def added_hosts(items) -> dict:
+    """--add-host NAME:IP ... -> {name: ip} (also what a network change keeps: netconnect)."""
     out = {}
     for h in items:
         name, sep, ip = h.partition(":")

@@ -221,7 +221,7 @@ def seed(layers: list[str], target: str, dest: str) -> None:
             except OSError:
                 ok = False
                 break
-            if is_whiteout(st):     # whiteout: nothing below
+            if is_whiteout(st, src):     # whiteout: nothing below
                 _clear(dest)
                 ok = False
                 break
@@ -248,7 +248,7 @@ def _copy_layer(src: str, dest: str) -> None:
     for name in os.listdir(src):
         s, d = os.path.join(src, name), os.path.join(dest, name)
         st = os.lstat(s)
-        if is_whiteout(st):
+        if is_whiteout(st, s):
             if os.path.lexists(d):
                 shutil.rmtree(d) if os.path.isdir(d) and not os.path.islink(d) else os.unlink(d)
             continue

@@ -38,8 +38,10 @@ def container_root(root: str, cid: str) -> int:
     from .. import state as st
     from ..container import Runtime
     from ..image.overlay import OverlayPlan
+    from .. import containerdir as cd
     rt = Runtime(root)
     record = rt.record(cid)
+    cd.touch(cd.of(record))                      # activity, for idle_timeout
     pid = record.get("pid") or 0
     if pid > 0 and st.proc_start_time(pid) == record.get("pid_start"):
         return os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -48,10 +50,8 @@ def container_root(root: str, cid: str) -> int:
         spec = json.load(f)
     plan = OverlayPlan.from_spec(spec)
     target = os.path.join(bundle, (spec.get("root") or {}).get("path", "rootfs"))
-    sc.unshare(sc.CLONE_NEWNS)
-    sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
     if plan is not None:
-        plan.mount(target)
+        plan.mount_private(target)
     return os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
 

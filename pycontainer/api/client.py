@@ -152,7 +152,8 @@ class Container:
                  max_output: int | None = DEFAULT_MAX_OUTPUT) -> ExecResult:
         """docker's exec_run: ``(exit_code, output)``; ``output`` is bytes, ``(stdout, stderr)``
         with ``demux``, a generator of chunks with ``stream`` (exit_code None), a socket with
-        ``socket`` (the program's stdin and its stdout+stderr). ``timeout`` (ours) kills the
+        ``socket`` (an ``ExecSocket``: docker's multiplexed frames without a tty, raw with one;
+        writes reach the program's stdin with ``stdin=True``). ``timeout`` (ours) kills the
         exec's process tree, not the container; ``input`` (ours) is its stdin. ``tty``: a
         pseudo-terminal is its stdio (one stream, CRLF line ends, as docker's)."""
         import shlex
@@ -166,7 +167,8 @@ class Container:
         if detach:
             self.client._request(req)
             return ExecResult(None, None)
-        if socket:
+        if socket:                      # docker's: frames unless tty; stdin only if asked
+            req.update(mux=not tty, attach=[bool(stdin), bool(stdout), bool(stderr)])
             return ExecResult(None, self.client._socket(req))
         separate = bool(demux) and not tty
         deadline = None if timeout is None else time.monotonic() + timeout + REPLY_GRACE
@@ -358,10 +360,29 @@ class ImageCollection:
                 continue
         return out
 
-    def pull(self, repository: str, tag: str | None = None, insecure=None, **kw) -> Image:
+    def pull(self, repository: str, tag: str | None = None, insecure=None,
+             auth_config: dict | None = None, **kw) -> Image:
+        """docker SDK ``images.pull``; ``auth_config={"username", "password"}`` logs in (else
+        the auth files of image/credentials.py are read when the registry asks)."""
         ref = f"{repository}:{tag}" if tag else repository
-        img = self._store().pull(ref, insecure=insecure, **kw)
+        img = self._store().pull(ref, insecure=insecure, auth=_auth(auth_config), **kw)
         return self.get(img.name)
+
+    def push(self, repository: str, tag: str | None = None, insecure=None,
+             auth_config: dict | None = None, **kw) -> str:
+        """docker SDK ``images.push``: the progress as JSON lines, the last one ``{"aux":
+        {"Tag", "Digest", "Size"}}``."""
+        import json
+        from ..image import push as push_mod
+        from ..image import reference
+        ref = f"{repository}:{tag}" if tag else repository
+        lines: list[str] = []
+        digest = push_mod.push(self._store(), ref, None, insecure=insecure, auth=_auth(auth_config),
+                               log=lambda m: lines.append(json.dumps({"status": m})), **kw)
+        r = reference.parse(ref)
+        lines.append(json.dumps({"aux": {"Tag": r.tag or "", "Digest": digest,
+                                         "Size": self._store().inspect(ref)["Size"]}}))
+        return "\n".join(lines) + "\n"
 
     def remove(self, image: str, force: bool = False) -> None:
         self._store().remove(image, force=force)
@@ -428,7 +449,9 @@ class Client:
         the other end. A thread waits for the reply (closing it would cancel the request)."""
         import socket
         import threading
+        from .execs import ExecSocket
         mine, theirs = socket.socketpair()
+        mine = ExecSocket(fileno=mine.detach())
         try:
             sock = self.transport.call(req, (theirs.fileno(),) * 3)
         finally:
@@ -440,3 +463,13 @@ class Client:
                 sock.close()
         threading.Thread(target=wait_reply, daemon=True).start()
         return mine
+
+
+def _auth(auth_config: dict | None):
+    """docker SDK ``auth_config`` -> (user, password), or None."""
+    if not auth_config:
+        return None
+    try:
+        return auth_config["username"], auth_config["password"]
+    except (KeyError, TypeError):
+        raise PyContainerError("auth_config: give {'username': ..., 'password': ...}") from None

@@ -61,11 +61,12 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
     allow_ptrace = kw.pop("allow_ptrace", None)
     if allow_ptrace is not None:
         o["allow_ptrace"] = bool(allow_ptrace)
-    lifetime = kw.pop("lifetime", None)
-    if lifetime is not None:
-        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not lifetime > 0:
-            raise PyContainerError(f"lifetime={lifetime!r}: give a positive number of seconds")
-        o["lifetime"] = lifetime
+    for k in ("lifetime", "idle_timeout"):     # seconds; api/operations.py expire_after
+        v = kw.pop(k, None)
+        if v is not None:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+                raise PyContainerError(f"{k}={v!r}: give a positive number of seconds")
+            o[k] = v
     egress = kw.pop("egress", None)
     if egress is not None:
         from ..network.egress import POLICIES

@@ -6,7 +6,10 @@ setns(2) into the container's namespaces, its cgroup, its seccomp filter);
 what this adds is the API's: ``timeout`` and a cancelled request (the
 caller's reply socket closed) kill the process and its descendants
 (/proc/PID/task/TID/children, proc(5)), never the container; ``tty`` gives
-the process a terminal of the container's devpts (pts(4)) and relays it.
+the process a terminal of the container's devpts (pts(4)) and relays it;
+``mux`` (``exec_run(socket=True)`` without a tty) gives it pipes for stdout
+and stderr and relays them onto our stdio, a socket, in docker's multiplexed
+stream format (``frame``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 
 from .. import containerdir as cd
@@ -21,7 +25,8 @@ from .. import containerdir as cd
 
 def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None, privileged=False,
                   detach=False, timeout: float | None = None, cancel_fd: int | None = None,
-                  oom: bool = False, tty: bool = False) -> dict:
+                  oom: bool = False, tty: bool = False, mux: bool = False,
+                  attach=(True, True, True)) -> dict:
     """``exec`` on our stdio for the API -> {exit_code, timed_out, oom_killed}.
 
     ``timeout`` or ``cancel_fd`` readable (the caller gave up or died) kills
@@ -29,6 +34,10 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
     /proc/PID/task/TID/children), not the container. ``tty``: the process
     gets a pseudo-terminal (pty(7)) as its stdio; we copy its output to our
     stdout and our stdin to it (docker exec -t: one stream, CRLF line ends).
+    ``mux`` (our stdio is the caller's socket, no tty): the process gets pipes
+    as stdout and stderr (/dev/null for a stream not in ``attach``, which is
+    (stdin, stdout, stderr)), the socket as stdin only if attached, and we
+    write what the pipes give as docker's frames onto the socket (``relay_mux``).
     """
     import select
     from ..container import Runtime
@@ -43,12 +52,17 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
         user, gids = exec_user(rt, cid, user)
     proc = rt.exec_process(cid, list(args), env=list(env), user=user, cwd=workdir, tty=False, caps=caps,
                            additional_gids=gids)
-    files = cd.oom_files(rt.record(cid)) if oom else []
+    record = rt.record(cid)
+    cd.touch(cd.of(record))                 # activity, for idle_timeout (api/operations.py)
+    files = cd.oom_files(record) if oom else []
     oom_before = cd.oom_kills(files) if oom else 0
     pid_file = f"/dev/shm/pycontainer-exec-{os.getpid()}.pid"       # tmpfs: no disk on the path
     master = -1
+    pipes: dict = {}
     if tty and not detach:
-        master, ours = _pty_stdio(rt.record(cid)["pid"])
+        master, ours = _pty_stdio(record["pid"])
+    elif mux and not detach:
+        ours, pipes = _mux_stdio(attach)
     try:
         rt.exec(cid, proc, detach=True, pid_file=pid_file)
         with open(pid_file) as f:
@@ -58,7 +72,7 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
             os.unlink(pid_file)
         except FileNotFoundError:
             pass
-        if master >= 0:
+        if master >= 0 or pipes:
             null = os.open(os.devnull, os.O_RDWR)
             for i in (0, 1, 2):             # only the exec holds the terminal's other end now
                 os.dup2(null, i)
@@ -72,6 +86,8 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - t0))
         if master >= 0:
             r = _relay_tty(master, ours, pidfd, watch, None if left is None else t0 + timeout)
+        elif pipes:
+            r = relay_mux(pipes, ours, pid, pidfd, watch, None if left is None else t0 + timeout)
         else:
             r, _, _ = select.select(watch, [], [], left)
         timed_out = pidfd not in r
@@ -80,6 +96,7 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
     finally:
         os.close(pidfd)
     code = wait_exit(pid)
+    cd.touch(cd.of(record))
     return {"exit_code": code, "timed_out": timed_out, "oom_killed": oom and cd.oom_kills(files) > oom_before}
 
 
@@ -103,6 +120,96 @@ def _pty_stdio(init_pid: int) -> tuple[int, tuple[int, int]]:
         os.dup2(term, i)
     os.close(term)
     return master, ours
+
+
+def _mux_stdio(attach) -> tuple[int, dict]:
+    """Our fds 0-2 (the caller's socket) set up for a multiplexed exec: (the socket, {pipe read
+    end: docker stream number}); the exec inherits 0-2."""
+    sock = os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    pipes = {}
+    if not attach[0]:
+        os.dup2(null, 0)
+    for stream in (1, 2):
+        if attach[stream]:
+            r, w = os.pipe()
+            os.dup2(w, stream)
+            os.close(w)
+            pipes[r] = stream
+        else:
+            os.dup2(null, stream)
+    os.close(null)
+    return sock, pipes
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """docker's multiplexed stream (the Engine API's attach/exec without a tty): an 8-byte header,
+    the stream (1 stdout, 2 stderr) as one byte, three zero bytes, the payload's length as a
+    big-endian uint32, then the payload."""
+    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
+
+
+def relay_mux(pipes: dict, sock: int, pid: int, pidfd: int, watch: list, deadline) -> list:
+    """Frame what the exec writes on its pipes onto ``sock`` until it has exited and both pipes
+    ended (a descendant may keep them open: at most DRAIN seconds more), the deadline passes
+    (the process tree is killed, its last output still framed) or ``watch`` other than the
+    pidfd fires (the caller is gone). Never blocks on a slow reader: while more than LAG bytes
+    wait for the socket the pipes are not read, so the program waits instead (docker's
+    backpressure). Closes the fds; [pidfd] when the exec exited by itself, else []."""
+    import select
+    os.set_blocking(sock, False)
+    pending = b""
+    exited = timed_out = gone = False
+    drain_until = None
+    while (pipes or pending or not exited) and not gone:
+        now = time.monotonic()
+        if drain_until is not None and now >= drain_until:
+            if timed_out:
+                break                                # nor wait for a reader past the timeout
+            for fd in pipes:                         # a descendant holds them: stop reading
+                os.close(fd)
+            pipes = {}
+            drain_until = None
+        if deadline is not None and not timed_out and now >= deadline:
+            timed_out = True
+            kill_tree(pid)
+        ends = [t for t in (None if timed_out else deadline, drain_until) if t is not None]
+        rd = [w for w in watch if not (w == pidfd and exited)] + \
+            (list(pipes) if len(pending) < LAG else [])
+        try:
+            r, w, _ = select.select(rd, [sock] if pending else [], [],
+                                    max(0.0, min(ends) - now) if ends else None)
+        except InterruptedError:
+            continue
+        for fd in r:
+            if fd == pidfd:
+                exited = True
+                drain_until = time.monotonic() + DRAIN
+            elif fd in watch:
+                gone = True                          # the caller gave up or died
+            else:
+                data = os.read(fd, 65536)
+                if data:
+                    pending += frame(pipes[fd], data)
+                else:
+                    os.close(fd)
+                    del pipes[fd]
+        if w:
+            try:
+                pending = pending[os.write(sock, pending):]
+            except BlockingIOError:
+                pass
+            except OSError:                          # the caller closed its end
+                gone = True
+    if gone and not exited:
+        kill_tree(pid)
+    for fd in [*pipes, sock]:
+        os.close(fd)
+    return [pidfd] if exited and not timed_out else []
+
+
+LAG = 1 << 20       # bytes framed but not yet taken by the caller before we stop reading
+DRAIN = 2.0         # seconds the pipes may stay open after the exec exited
 
 
 def _relay_tty(master: int, ours, pidfd: int, watch: list, deadline) -> list:
@@ -148,6 +255,27 @@ def _relay_tty(master: int, ours, pidfd: int, watch: list, deadline) -> list:
     for fd in (master, stdin, stdout):
         os.close(fd)
     return ready
+
+
+class ExecSocket(socket.socket):
+    """What ``exec_run(socket=True)`` returns: the caller's end of the exec's socket.
+
+    A ``socket.socket`` (``recv``, ``sendall``, ``shutdown(SHUT_WR)``: the program's stdin
+    ends), plus what docker-py's return value has: ``read``/``write`` as its
+    ``socket.SocketIO`` and ``_sock``, the socket itself, so code written against
+    docker-py (``sock._sock.sendall(...)``, ``docker.utils.socket.frames_iter(sock, tty)``)
+    works unchanged. Without a tty what it reads is docker's multiplexed stream (``frame``)."""
+
+    @property
+    def _sock(self):
+        return self
+
+    def read(self, n: int = 4096) -> bytes:
+        return self.recv(n)
+
+    def write(self, data) -> int:
+        self.sendall(data)
+        return len(data)
 
 
 def exec_user(rt, cid: str, user: str) -> tuple[str, list[int]]:

@@ -56,7 +56,8 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
            "pycontainer.security.libseccomp", "pycontainer.security.seccomp_profile", "shutil",
            "subprocess", "tempfile", "hashlib", "random", "locale", "bz2", "lzma", "bisect",
            "pycontainer.network.egress", "pycontainer.api.archive", "pycontainer.api.execs", "tarfile",
-           "fcntl")
+           "fcntl", "pycontainer.lifecycle", "pycontainer.run_flags", "pycontainer.health",
+           "pycontainer.reclaim")
 
 
 # ``python -I -m pycontainer.api --serve FD``, but of this very copy of pycontainer: -I keeps
@@ -205,6 +206,8 @@ def serve(ctl_fd: int) -> None:
     """
     import importlib
     import socket
+    from .. import trace
+    trace.enable_from_env()               # PYCONTAINER_TRACE: every worker's steps (bench/)
     for m in PRELOAD:
         try:
             importlib.import_module(m)
@@ -298,7 +301,8 @@ def worker(req: dict, fds: list[int]) -> int:
                                 user=req.get("user"), workdir=req.get("workdir"),
                                 privileged=req.get("privileged", False),
                                 detach=req.get("detach", False), timeout=req.get("timeout"),
-                                cancel_fd=reply_fd, oom=req.get("oom", False), tty=req.get("tty", False))
+                                cancel_fd=reply_fd, oom=req.get("oom", False), tty=req.get("tty", False),
+                                mux=req.get("mux", False), attach=req.get("attach", (True,) * 3))
         elif op in ("put_archive", "get_archive"):
             from . import archive
             res = getattr(archive, op)(root, req["id"], req["path"])

@@ -6,6 +6,7 @@ as docker's json-file driver does. Reading it needs no process of ours: the
 lines are read from an offset, and ``follow`` polls until the monitor is
 gone (its pid, from monitor.json). ``since``/``until`` (a datetime or Unix
 seconds, as the docker SDK takes them) compare with each line's time.
+Reading marks the container active (``containerdir.touch``, for ``idle_timeout``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, 
     """Yield (stream, bytes) of the log from byte ``offset``; with ``follow`` until the
     container's monitor exits."""
     lo, hi = _seconds(since), _seconds(until)
+    cd.touch(cdir)                  # an API call on the container: activity for idle_timeout
     off = offset
     first = True
     while True:

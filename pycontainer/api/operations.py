@@ -40,15 +40,27 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
         egress_undo(cid, o)
         lifecycle.failed(root, cid, exc, remove=remove)     # docker keeps a Created one (126/127)
         raise
-    if o.get("lifetime"):
-        expire_after(root, cid, float(o["lifetime"]))
+    if o.get("lifetime") or o.get("idle_timeout"):
+        expire_after(root, cid, o.get("lifetime"), o.get("idle_timeout"))
     return {"id": cid, "pid": pid}
 
 
-def expire_after(root: str, cid: str, lifetime: float) -> None:
-    """``lifetime=``: a small process of its own (double fork, new session: it outlives the
-    caller, as the container does) kills the container's cgroup and removes it ``lifetime``
-    seconds from now, unless it is gone by then. Call from a single-threaded process."""
+def expire_after(root: str, cid: str, lifetime: float | None, idle: float | None = None) -> None:
+    """``lifetime=`` and ``idle_timeout=``: one small process of its own (double fork, new
+    session: it outlives the caller, as the container does) kills the container's cgroup and
+    removes it ``lifetime`` seconds from now, or once it has been idle for ``idle`` seconds,
+    unless it is gone by then. Call from a single-threaded process.
+
+    Idle means no activity, and activity is either of (sampled every ``idle/4`` seconds, at
+    most 5: a container goes between ``idle`` and ``idle`` + that after its last activity):
+
+    * the CPU time its cgroup used changed (cpuacct.usage, cpu.stat usage_usec: any process
+      of it ran, an exec's included), or
+    * an API call on it began or ended (exec_run, put_archive/get_archive, logs, attach: each
+      touches ``activity`` in its directory, containerdir.touch).
+
+    A program that sleeps, or waits on a read with nothing coming, is idle.
+    """
     pid = os.fork()
     if pid:
         os.waitpid(pid, 0)
@@ -62,7 +74,7 @@ def expire_after(root: str, cid: str, lifetime: float) -> None:
             os.dup2(devnull, fd)
         os.closerange(3, 1 << 16)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        time.sleep(lifetime)
+        _watch(root, cid, lifetime, idle)
         if os.path.isdir(os.path.join(root, cid)):
             from ..container import Runtime
             try:
@@ -71,6 +83,35 @@ def expire_after(root: str, cid: str, lifetime: float) -> None:
                 pass
     finally:
         os._exit(0)
+
+
+def _watch(root: str, cid: str, lifetime: float | None, idle: float | None) -> None:
+    """Return when the container is due (lifetime over, or idle too long) or gone."""
+    now = time.monotonic()
+    end = now + lifetime if lifetime else None
+    if not idle:
+        time.sleep(lifetime)
+        return
+    from ..container import Runtime
+    try:
+        record = Runtime(root).record(cid)
+    except PyContainerError:
+        return
+    cdir, files = cd.of(record), cd.cpu_files(record)
+    seen = (cd.cpu_usage(files), cd.last_activity(cdir))
+    since = now
+    step = max(0.05, min(idle / 4, 5.0))
+    while True:
+        due = since + idle if end is None else min(end, since + idle)
+        time.sleep(max(0.0, min(step, due - time.monotonic())))
+        now = time.monotonic()
+        if not os.path.isdir(os.path.join(root, cid)) or (end is not None and now >= end):
+            return
+        mark = (cd.cpu_usage(files), cd.last_activity(cdir))
+        if mark != seen:
+            seen, since = mark, now
+        elif now - since >= idle:
+            return
 
 
 def egress_policy(cid: str, o: dict, started: list | None = None) -> list[dict]:

@@ -113,15 +113,22 @@ def commit(ctx, changes, message, author, pause, image_root, container, image):
               "localhost/127.0.0.1 registries).")
 @click.option("--chunk-size", default=None, type=int, hidden=True)
 @click.option("-q", "--quiet", is_flag=True)
+@click.option("--creds", default=None, metavar="USER:PASSWORD", help="Log in to the registry.")
+@click.option("--authfile", default=None, metavar="PATH",
+              help="Credentials file (default: $REGISTRY_AUTH_FILE, podman's, docker's).")
 @_root
 @click.argument("image")
 @click.argument("destination", required=False)
-def push(insecure, chunk_size, quiet, image_root, image, destination):
+def push(insecure, chunk_size, quiet, creds, authfile, image_root, image, destination):
     """Push IMAGE to a registry, as DESTINATION if given (docker push)."""
+    from ..image import credentials
     from ..image import push as push_mod
     from ..image.store import Store
     kw = {"chunk_size": chunk_size} if chunk_size else {}
+    if creds:
+        kw["auth"] = credentials.parse_creds(creds)
     digest = push_mod.push(Store(image_root), image, destination, insecure=insecure,
+                           authfile=authfile,
                            log=None if quiet else (lambda m: click.echo(m, err=True)), **kw)
     click.echo(digest)
 

@@ -81,7 +81,7 @@ class Tree:
                 continue
             for n in os.listdir(path):
                 if n not in names:
-                    names[n] = not is_whiteout(os.lstat(os.path.join(path, n)))
+                    names[n] = not is_whiteout(os.lstat(os.path.join(path, n)), os.path.join(path, n))
             if is_opaque(path):
                 break
         return sorted(n for n, real in names.items() if real)

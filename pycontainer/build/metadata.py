@@ -17,10 +17,9 @@ from __future__ import annotations
 import posixpath
 import re
 
+from .. import duration
 from . import containerfile as cf
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$")
-_UNITS = {"ns": 1, "us": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
 def apply(st, ins: cf.Instruction, env: dict) -> str:
@@ -116,11 +115,14 @@ def _healthcheck(st, ins) -> dict:
     hc: dict = {}
     for k, v in ins.flags.items():
         if k in ("interval", "timeout", "start-period", "start-interval"):
-            m = _DURATION.match(v or "")
-            if not m:
-                raise ins.error(f"--{k}={v}: not a duration (like 30s)")
+            try:
+                ns = duration.nanoseconds(v or "")
+            except ValueError:
+                ns = -1
+            if ns < 0:
+                raise ins.error(f"--{k}={v}: not a duration (like 30s or 1m30s)")
             hc[{"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
-                "start-interval": "StartInterval"}[k]] = int(float(m.group(1)) * _UNITS[m.group(2)])
+                "start-interval": "StartInterval"}[k]] = ns
         elif k == "retries":
             if not (v or "").isdigit():
                 raise ins.error(f"--retries={v}: not a number")

@@ -50,14 +50,20 @@ def _platform(value: str | None) -> dict | None:
 @click.option("--devices", type=click.Choice(["reject", "skip", "allow"]), default="reject",
               show_default=True, help="Device nodes in layers: refuse, drop, or create.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("--creds", default=None, metavar="USER:PASSWORD", help="Log in to the registry.")
+@click.option("--authfile", default=None, metavar="PATH",
+              help="Credentials file (default: $REGISTRY_AUTH_FILE, podman's, docker's).")
 @_root
 @click.argument("image")
-def pull(insecure, platform, timeout, devices, quiet, image_root, image):
+def pull(insecure, platform, timeout, devices, quiet, creds, authfile, image_root, image):
     """Pull IMAGE from a registry (OCI distribution API)."""
-    from . import registry
+    from . import credentials, reference, registry
+    auth = credentials.parse_creds(creds) if creds else None
+    reference.parse(image)                                   # bad names fail first
     progress = registry.Progress() if quiet else registry.TerminalProgress()
     img = _store(image_root, devices).pull(image, insecure=insecure, progress=progress,
-                                           timeout=timeout, platform=_platform(platform))
+                                           timeout=timeout, platform=_platform(platform),
+                                           auth=auth, authfile=authfile)
     from .reference import familiar
     click.echo(familiar(img.name))
 

@@ -94,7 +94,7 @@ def write_layer(upper: str, out, *, level: int = 6, mtime: int | None = None,
 def _entry(path: str, rel: str, st: os.stat_result, links: dict, mtime):
     import tarfile
     mode = st.st_mode
-    if is_whiteout(st):
+    if is_whiteout(st, path):
         d, b = os.path.split(rel)
         ti = tarfile.TarInfo(os.path.join(d, ".wh." + b))
         ti.mtime = int(st.st_mtime) if mtime is None else mtime

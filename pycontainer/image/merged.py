@@ -37,7 +37,7 @@ def find(layers: list[str], parts: list[str]) -> tuple[str, os.stat_result] | No
                 st = os.lstat(path)
             except (FileNotFoundError, NotADirectoryError):
                 break                                # look further down...
-            if is_whiteout(st):
+            if is_whiteout(st, path):
                 return None
             if i == len(parts) - 1:
                 return path, st

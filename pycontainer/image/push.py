@@ -32,69 +32,21 @@ from ..errors import ImageError
 from . import reference
 
 CHUNK = 16 << 20
-USER_AGENT = "pycontainer/0.1"
 
 
-class _Session:
-    def __init__(self, ref, insecure: bool, timeout: float, auth, log):
-        import urllib.request
-        self.ref, self.timeout, self.auth, self.log = ref, timeout, auth, log
-        self.base = f"{'http' if insecure else 'https'}://{ref.api_host}"
-        self.token = None
-        self.scopes = {f"repository:{ref.repository}:pull,push"}
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def request(self, method: str, path: str, data=None, headers=None, _retry=True):
-        """(status, headers, body) for any HTTP status; only transport errors raise."""
-        import socket
-        import urllib.error
-        import urllib.request
-        url = path if path.startswith("http") else self.base + path
-        req = urllib.request.Request(url, data=data, method=method,
-                                     headers={"User-Agent": USER_AGENT, **(headers or {})})
-        if self.token:
-            req.add_unredirected_header("Authorization", f"Bearer {self.token}")
-        try:
-            with self.opener.open(req, timeout=self.timeout) as r:
-                return r.status, r.headers, r.read(1 << 20)
-        except urllib.error.HTTPError as exc:
-            body = exc.read(1 << 16)
-            if exc.code == 401 and _retry:
-                self.authenticate(exc.headers.get("WWW-Authenticate", ""))
-                if hasattr(data, "seek"):
-                    data.seek(0)
-                return self.request(method, path, data, headers, _retry=False)
-            return exc.code, exc.headers, body
-        except (socket.timeout, TimeoutError):
-            raise ImageError(f"push: registry {self.ref.api_host}: no answer within "
-                             f"{self.timeout:g}s for {method} {url}") from None
-        except urllib.error.URLError as exc:
-            hint = " (a plain-HTTP registry? use --insecure)" if "SSL" in str(exc.reason) else ""
-            raise ImageError(f"push: cannot reach registry {self.ref.api_host}: "
-                             f"{exc.reason}{hint}") from None
-
-    def authenticate(self, challenge: str) -> None:
-        from .registry import bearer_token, parse_challenge
-        scheme, fields = parse_challenge(challenge)
-        if scheme.lower() != "bearer" or "realm" not in fields:
-            raise ImageError(f"push: registry {self.ref.api_host} wants {scheme or 'an'} auth; "
-                             "only bearer tokens are supported")
-        self.token = bearer_token(self.opener, fields, sorted(self.scopes), self.auth,
-                                  self.timeout, "push")
-
-    def fail(self, what: str, status: int, body: bytes) -> ImageError:
-        try:
-            errs = json.loads(body).get("errors") or []
-            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs)
-        except (ValueError, AttributeError):
-            detail = body[:200].decode("utf-8", "replace")
-        return ImageError(f"push {self.ref.short}: {what}: HTTP {status}" +
-                          (f" ({detail})" if detail else ""))
+def _fail(ref, what: str, status: int, body: bytes) -> ImageError:
+    """One line from a registry's error answer (the spec's ``errors`` list)."""
+    try:
+        errs = json.loads(body).get("errors") or []
+        detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs)
+    except (ValueError, AttributeError):
+        detail = body[:200].decode("utf-8", "replace")
+    return ImageError(f"push {ref.short}: {what}: HTTP {status}" + (f" ({detail})" if detail else ""))
 
 
 def push(store, src: str, dest: str | None = None, *, insecure: bool | None = None,
          timeout: float = 60.0, chunk_size: int = CHUNK, mount_from: str | None = None,
-         auth=None, log=None) -> str:
+         auth=None, authfile: str | None = None, log=None) -> str:
     """Push image ``src`` of ``store`` as ``dest`` (default: ``src``); returns the manifest digest."""
     info = store.inspect(src)
     if dest is None and (src.startswith("sha256:") or not info["RepoTags"]):
@@ -105,9 +57,12 @@ def push(store, src: str, dest: str | None = None, *, insecure: bool | None = No
                          "destination registry (host:port/repository[:tag])")
     if insecure is None:
         insecure = ref.api_host.split(":")[0] in ("127.0.0.1", "localhost", "[::1]")
-    s = _Session(ref, insecure, timeout, auth, log or (lambda m: None))
+    from .registry import Client
+    s = Client(ref, insecure=insecure, timeout=timeout, auth=auth, actions="pull,push",
+               authfile=authfile)
+    log = log or (lambda m: None)
     if mount_from:
-        s.scopes.add(f"repository:{mount_from}:pull")
+        s.add_scope(f"repository:{mount_from}:pull")
     repo = ref.repository
     digest = info["Digest"]
     manifest_bytes = _read(store.blob_path(digest))
@@ -116,18 +71,18 @@ def push(store, src: str, dest: str | None = None, *, insecure: bool | None = No
     for desc in list(m["layers"]) + [m["config"]]:
         src = mount_from or seen.repo_with(desc["digest"], repo)
         if src:
-            s.scopes.add(f"repository:{src}:pull")
-        _blob(s, store, repo, desc, chunk_size, src)
+            s.add_scope(f"repository:{src}:pull")
+        _blob(s, store, repo, desc, chunk_size, src, log)
     mt = m.get("mediaType") or info["MediaType"]
     status, headers, body = s.request("PUT", f"/v2/{repo}/manifests/{ref.tag or digest}",
                                       manifest_bytes, {"Content-Type": mt})
     if status not in (200, 201):
-        raise s.fail("PUT manifest", status, body)
+        raise _fail(ref, "PUT manifest", status, body)
     got = headers.get("Docker-Content-Digest")
     if got and got != digest:
         raise ImageError(f"push {ref.short}: the registry stored the manifest as {got}, "
                          f"not {digest}")
-    s.log(f"{ref.short}: digest: {digest} size: {len(manifest_bytes)}")
+    log(f"{ref.short}: digest: {digest} size: {len(manifest_bytes)}")
     seen.add([d["digest"] for d in list(m["layers"]) + [m["config"]]], repo)
     return digest
 
@@ -169,12 +124,12 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def _blob(s: _Session, store, repo: str, desc: dict, chunk: int, mount_from) -> None:
+def _blob(s, store, repo: str, desc: dict, chunk: int, mount_from, log) -> None:
     import urllib.parse
     d, size = desc["digest"], desc["size"]
     status, _, _ = s.request("HEAD", f"/v2/{repo}/blobs/{d}")
     if status == 200:
-        s.log(f"{d[7:19]}: already exists")
+        log(f"{d[7:19]}: already exists")
         return
     path = store.blob_path(d)
     if not os.path.isfile(path):
@@ -183,10 +138,10 @@ def _blob(s: _Session, store, repo: str, desc: dict, chunk: int, mount_from) -> 
     status, headers, body = s.request("POST", f"/v2/{repo}/blobs/uploads/{q}", b"",
                                       {"Content-Length": "0"})
     if status == 201:
-        s.log(f"{d[7:19]}: mounted from {mount_from}")
+        log(f"{d[7:19]}: mounted from {mount_from}")
         return
     if status != 202 or not headers.get("Location"):
-        raise s.fail(f"start upload of {d[:19]}", status, body)
+        raise _fail(s.ref, f"start upload of {d[:19]}", status, body)
     loc = urllib.parse.urljoin(s.base + "/", headers["Location"])
     with open(path, "rb") as f:
         if size <= chunk:
@@ -203,14 +158,14 @@ def _blob(s: _Session, store, repo: str, desc: dict, chunk: int, mount_from) -> 
                                          "Content-Length": str(len(data)),
                                          "Content-Range": f"{off}-{off + len(data) - 1}"})
                 if status != 202:
-                    raise s.fail(f"upload chunk of {d[:19]} at {off}", status, body)
+                    raise _fail(s.ref, f"upload chunk of {d[:19]} at {off}", status, body)
                 loc = urllib.parse.urljoin(s.base + "/", headers.get("Location") or loc)
                 off += len(data)
             status, _, body = s.request("PUT", _with_digest(loc, d), b"",
                                         {"Content-Length": "0"})
     if status != 201:
-        raise s.fail(f"finish upload of {d[:19]}", status, body)
-    s.log(f"{d[7:19]}: pushed {size} bytes")
+        raise _fail(s.ref, f"finish upload of {d[:19]}", status, body)
+    log(f"{d[7:19]}: pushed {size} bytes")
 
 
 def _with_digest(loc: str, digest: str) -> str:

@@ -42,18 +42,21 @@ USER_AGENT = "pycontainer/0.1"
 
 
 def pull(store, ref: str, *, insecure: bool | None = None, progress=None, timeout: float = 30.0,
-         platform: dict | None = None, auth: tuple[str, str] | None = None):
+         platform: dict | None = None, auth: tuple[str, str] | None = None,
+         authfile: str | None = None):
     """Pull ``ref`` into ``store``; returns the store's ``Image``.
 
     ``insecure``: None = plain HTTP only for loopback registries, True = plain
     HTTP, False = HTTPS. ``progress``: a ``Progress`` (``TerminalProgress`` on
     a terminal), or None. ``timeout``: seconds without progress on any one
-    request before giving up. ``auth``: (user, password) for the token service.
+    request before giving up. ``auth``: (user, password) for the registry or its token
+    service; without it, the auth files of credentials.py (``authfile`` first) are read
+    when the registry asks for a login.
     """
     r = reference.parse(ref)
     if insecure is None:
         insecure = _is_loopback(r.api_host)
-    client = Client(r, insecure=insecure, timeout=timeout, auth=auth)
+    client = Client(r, insecure=insecure, timeout=timeout, auth=auth, authfile=authfile)
     progress = progress or Progress()
     with store.adding():
         client.ping()
@@ -88,22 +91,33 @@ class Client:
     """One repository on one registry: ping, manifests, blobs, bearer tokens."""
 
     def __init__(self, ref: reference.Reference, *, insecure: bool, timeout: float,
-                 auth: tuple[str, str] | None = None):
+                 auth: tuple[str, str] | None = None, actions: str = "pull",
+                 authfile: str | None = None):
         import urllib.request
         self.ref, self.timeout, self.auth = ref, timeout, auth
+        self.authfile, self.looked_up = authfile, auth is not None
         self.base = f"{'http' if insecure else 'https'}://{ref.api_host}"
         self.token: str | None = None
         self.basic: str | None = None
+        # what a bearer token is asked for: this repository (pull, or pull,push for a push),
+        # plus the source repositories of cross-repository mounts (add_scope)
+        self.scopes = {f"repository:{ref.repository}:{actions}"}
         self.opener = urllib.request.build_opener(_Redirect())
+
+    def add_scope(self, scope: str) -> None:
+        """Ask the next token for ``scope`` too (a new token only after the next 401)."""
+        self.scopes.add(scope)
 
     # -- HTTP -------------------------------------------------------------------------
 
-    def _open(self, path: str, accept: str | None = None, _retry: bool = True):
+    def _open(self, path: str, accept: str | None = None, _retry: bool = True, *,
+              method: str = "GET", data=None, headers: dict | None = None):
         import socket
         import urllib.error
         import urllib.request
         url = path if path.startswith("http") else self.base + path
-        req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"User-Agent": USER_AGENT, **(headers or {})})
         if accept:
             req.add_header("Accept", accept)
         if self.token:
@@ -117,7 +131,9 @@ class Client:
                 challenge = exc.headers.get("WWW-Authenticate", "")
                 exc.close()
                 self._authenticate(challenge)
-                return self._open(path, accept, _retry=False)
+                if hasattr(data, "seek"):
+                    data.seek(0)
+                return self._open(path, accept, False, method=method, data=data, headers=headers)
             raise
         except (socket.timeout, TimeoutError):
             raise ImageError(f"registry {self.ref.api_host}: no answer within {self.timeout:g}s "
@@ -136,6 +152,10 @@ class Client:
     def _authenticate(self, challenge: str) -> None:
         import base64
         scheme, fields = parse_challenge(challenge)
+        if not self.looked_up:              # a login is wanted: the auth files (credentials.py)
+            from . import credentials
+            self.looked_up = True
+            self.auth = credentials.lookup(self.ref.registry, self.ref.repository, self.authfile)
         if scheme.lower() == "basic":
             if not self.auth:
                 raise ImageError(f"registry {self.ref.api_host} requires a login (basic auth)")
@@ -144,8 +164,20 @@ class Client:
         if scheme.lower() != "bearer" or "realm" not in fields:
             raise ImageError(f"registry {self.ref.api_host}: unsupported auth challenge "
                              f"{challenge!r}")
-        self.token = bearer_token(self.opener, fields, [f"repository:{self.ref.repository}:pull"],
+        self.token = bearer_token(self.opener, fields, sorted(self.scopes),
                                   self.auth, self.timeout, f"registry {self.ref.api_host}")
+
+    def request(self, method: str, path: str, data=None, headers: dict | None = None):
+        """(status, headers, body) for any HTTP answer (push's PUT/PATCH/POST/HEAD), with the
+        same auth (basic or bearer, one retry after a 401), redirects and one-line transport
+        errors as the pull's GETs; only transport errors raise."""
+        import urllib.error
+        try:
+            with self._open(path, method=method, data=data, headers=headers) as r:
+                return r.status, r.headers, r.read(1 << 20)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, exc.headers, exc.read(1 << 16)
 
     # -- API ----------------------------------------------------------------------------
 

@@ -29,9 +29,19 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 WHITEOUT_XATTR = "trusted.overlay.whiteout"
 
 
-def is_whiteout(st: os.stat_result) -> bool:
-    """Whether ``st`` (an lstat) is the classic whiteout: a character device 0:0."""
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+def is_whiteout(st: os.stat_result, path: str | None = None) -> bool:
+    """Whether the entry (``st``: its lstat; ``path``: where it is) is a whiteout: a
+    character device 0:0, or (with ``path``) an empty regular file carrying the xattr
+    ``trusted.overlay.whiteout`` (the form written where the store is itself on overlayfs)."""
+    if stat.S_ISCHR(st.st_mode):
+        return st.st_rdev == 0
+    if path is None or not stat.S_ISREG(st.st_mode) or st.st_size:
+        return False
+    try:
+        os.getxattr(path, WHITEOUT_XATTR, follow_symlinks=False)
+        return True
+    except OSError:
+        return False
 
 
 def is_opaque(path: str) -> bool:

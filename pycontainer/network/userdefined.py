@@ -175,21 +175,6 @@ def peers(name: str, exclude: str | None = None, state_dir: str = DEFAULT_STATE_
     return out
 
 
-def refresh(name: str, hosts_files: dict[str, tuple[str, str]],
-            state_dir: str = DEFAULT_STATE_DIR) -> list[str]:
-    """Rewrite in place the hosts file of each member: ``hosts_files`` maps a container ID
-    to (its hosts file, its hostname). -> the IDs whose file was rewritten."""
-    from . import files
-    done = []
-    ips = {cid: ip for ip, cid in members(name, state_dir).items()}
-    for cid, (path, hostname) in hosts_files.items():
-        if cid not in ips or not path:
-            continue
-        if rewrite_hosts(path, files.hosts(hostname, ips[cid], peers(name, cid, state_dir))):
-            done.append(cid)
-    return done
-
-
 def rewrite_hosts(path: str, text: str) -> bool:
     """Replace a bind-mounted hosts file's content in place (the mount pins the inode)."""
     try:

@@ -642,8 +642,12 @@ def test_save_of_a_built_image_loads_in_skopeo_and_prune_reclaims_the_cache(pc, 
     assert "Using cache" not in build(pc, c, "-t", "saveme").stdout
 
 
-def test_push_gets_a_bearer_token_and_uploads_everything(pc, tmp_path):
-    """A fake registry: every /v2/ call wants ``Bearer tok`` with the push scope."""
+@pytest.mark.parametrize("scheme", ["bearer", "basic"])
+def test_push_authenticates_bearer_or_basic_and_uploads_everything(pc, tmp_path, scheme):
+    """A fake registry: every /v2/ call wants ``Bearer tok`` with the push scope, or (basic)
+    the user's credentials on every request, as a registry behind a basic-auth proxy does."""
+    import base64
+    want = "Bearer tok" if scheme == "bearer" else "Basic " + base64.b64encode(b"u:p").decode()
     from pycontainer.image import push as push_mod
     from pycontainer.image.store import Store
     c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo t > /t\n"})
@@ -655,11 +659,11 @@ def test_push_gets_a_bearer_token_and_uploads_everything(pc, tmp_path):
             pass
 
         def _auth(self) -> bool:
-            if self.headers.get("Authorization") == "Bearer tok":
+            if self.headers.get("Authorization") == want:
                 return True
             self.send_response(401)
             self.send_header("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{port}/token",'
-                             'service="fake"')
+                             'service="fake"' if scheme == "bearer" else 'Basic realm="fake"')
             self.send_header("Content-Length", "0")
             self.end_headers()
             return False
@@ -707,13 +711,21 @@ def test_push_gets_a_bearer_token_and_uploads_everything(pc, tmp_path):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         st = Store(pc.image_root)
-        digest = push_mod.push(st, "tokpush", f"127.0.0.1:{port}/x/y:v1")
+        if scheme == "bearer":
+            digest = push_mod.push(st, "tokpush", f"127.0.0.1:{port}/x/y:v1")
+        else:                                          # the docker SDK's images.push
+            from pycontainer.api import Client
+            st.tag("tokpush", f"127.0.0.1:{port}/x/y:v1")
+            out = Client(image_root=pc.image_root).images.push(
+                f"127.0.0.1:{port}/x/y", "v1", auth_config={"username": "u", "password": "p"})
+            digest = json.loads(out.splitlines()[-1])["aux"]["Digest"]
     finally:
         srv.shutdown()
     m = json.loads(got["manifest"])
     assert digest == inspect(pc, "tokpush")["Digest"]
     assert set(got["blobs"]) == {x["digest"] for x in m["layers"]} | {m["config"]["digest"]}
-    assert got["scopes"] and "repository%3Ax%2Fy%3Apull%2Cpush" in got["scopes"][0]
+    if scheme == "bearer":
+        assert got["scopes"] and "repository%3Ax%2Fy%3Apull%2Cpush" in got["scopes"][0]
 
 
 def test_copy_follows_symlinked_dirs_of_the_image_and_never_the_host(pc, tmp_path, leakcheck):

@@ -100,3 +100,17 @@ def test_bad_network_input_is_one_line_125(cli, dleak, netname):
         assert p.returncode == 125, (args, p.returncode, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
     assert sorted(os.listdir("/var/lib/pycontainer/network")) == before
+
+
+def test_add_host_lines_survive_a_rewrite_of_the_hosts_file(cli, dleak, netname):
+    """docker keeps HostConfig.ExtraHosts when a peer joins; the rewrite used to drop them."""
+    assert cli("network", "create", "--subnet", "10.90.249.0/24", netname).returncode == 0
+    a, b = new_id("pa"), new_id("pb")
+    assert cli("run", "-d", "--name", a, "--network", netname, "--add-host", "db.example:10.1.2.3",
+               "busybox", "sleep", "60").returncode == 0
+    assert cli("run", "-d", "--name", b, "--network", netname, "busybox", "sleep", "60").returncode == 0
+    hosts = cli("exec", a, "cat", "/etc/hosts").stdout
+    assert b in hosts, hosts                                   # rewritten when b came
+    assert "10.1.2.3\tdb.example" in hosts, hosts              # and the --add-host line kept
+    cli("rm", "-f", a, b)
+    assert cli("network", "rm", netname).returncode == 0

@@ -225,6 +225,7 @@ class Fake:
         self.lie_digest = False
         self.cdn_auth_seen: list = []
         self.token_requests: list = []
+        self.basic: str | None = None        # "user:password": a Basic login instead of tokens
         fake = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -250,7 +251,13 @@ class Fake:
                     if fake.corrupt_layer and self.path[5:] == sha(fake.layer):
                         body = body[:-4] + b"XXXX"
                     return self.send(200, body)
-                if self.headers.get("Authorization") != "Bearer tok123":
+                if fake.basic is not None:
+                    import base64
+                    if self.headers.get("Authorization") != \
+                            "Basic " + base64.b64encode(fake.basic.encode()).decode():
+                        return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                                         [("WWW-Authenticate", 'Basic realm="fake"')])
+                elif self.headers.get("Authorization") != "Bearer tok123":
                     return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', [
                         ("WWW-Authenticate",
                          f'Bearer realm="{base}/token",service="fake",scope="repository:r/img:pull"')])
@@ -293,6 +300,44 @@ def test_bearer_token_auth_and_redirect_without_credentials(fake, tmp_path):
     assert fake.token_requests and "scope=repository%3Ar%2Fimg%3Apull" in fake.token_requests[0]
     assert "service=fake" in fake.token_requests[0]
     assert fake.cdn_auth_seen and set(fake.cdn_auth_seen) == {None}   # token stays home
+
+
+def test_basic_login_from_creds_or_an_auth_file_and_one_line_without(fake, tmp_path):
+    """``pull --creds``/``--authfile``/``$REGISTRY_AUTH_FILE`` (podman's), docker's config.json;
+    without credentials a one-line error and an empty store."""
+    import base64
+    import sys
+    fake.basic = "u:s3cret"
+    ref = f"127.0.0.1:{fake.port}/r/img:v1"
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR")}
+    env["HOME"] = str(home)
+
+    def pull(n, *args, **extra):
+        root = tmp_path / f"s{n}"
+        p = subprocess.run([sys.executable, "-m", "pycontainer", "pull", "-q", "--image-root",
+                            str(root), *args, ref], capture_output=True, text=True,
+                           env={**env, **extra}, timeout=60)
+        return p, Store(str(root))
+
+    p, st = pull(0)
+    assert p.returncode != 0 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "requires a login" in p.stderr and st.list() == []
+    p, st = pull(1, "--creds", "u")
+    assert p.returncode != 0 and "USER:PASSWORD" in p.stderr and st.list() == []
+    p, st = pull(2, "--creds", "u:s3cret")
+    assert p.returncode == 0, p.stderr
+    assert len(st.list()) == 1
+    entry = {"auths": {f"127.0.0.1:{fake.port}": {"auth": base64.b64encode(b"u:s3cret").decode()}}}
+    (tmp_path / "auth.json").write_text(json.dumps(entry))
+    p, st = pull(3, REGISTRY_AUTH_FILE=str(tmp_path / "auth.json"))
+    assert p.returncode == 0 and len(st.list()) == 1, p.stderr
+    p, st = pull(4, "--authfile", str(tmp_path / "auth.json"))
+    assert p.returncode == 0 and len(st.list()) == 1, p.stderr
+    (home / ".docker" / "config.json").write_text(json.dumps(entry))          # docker login's
+    p, st = pull(5)
+    assert p.returncode == 0 and len(st.list()) == 1, p.stderr
 
 
 def test_corrupt_blob_refused_store_consistent(fake, tmp_path):

@@ -72,6 +72,8 @@ def test_the_wheel_carries_the_extension_the_data_and_the_script(wheel):
     for n in ("pycontainer/security/seccomp_default.json", "pycontainer/security/dmz_x86_64.S",
               "pycontainer/images/build-busybox.sh", "pycontainer/images/build-python.sh"):
         assert n in names, n
+    info = zipfile.ZipFile(wheel).getinfo("pycontainer/pycontainer-monitor")   # csrc/monitor.c
+    assert info.external_attr >> 16 & 0o111, "the C monitor is not executable in the wheel"
     (ep,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "pycontainer = pycontainer.entry:main" in zipfile.ZipFile(wheel).read(ep).decode()
 

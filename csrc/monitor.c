@@ -1,0 +1,565 @@
+/* The detached container's monitor loop, in C: pycontainer/monitor.py's twin.
+ *
+ * Why C: the monitor lives as long as its container, one per container, and a
+ * Python interpreter doing nothing holds ~2.5 MiB of private memory (the floor
+ * of any Python monitor; conmon's is 1-2 MiB). This loop holds ~0.2 MiB.
+ *
+ * No policy lives here. detach.py decides everything and passes it as the
+ * same arguments monitor.py takes (monitor.parse_args):
+ *
+ *   --pid N --log P [--log-max-size B --log-max-file N] --exit P --fd NAME=FD...
+ *   [--tty 0|1] [--stdin FD|tty|-1] [--attach FD] [--oom FILE...] [--oom-before N]
+ *   [--id ID] [-- THEN...]
+ *
+ * and this does what monitor.py does, byte for byte the same files:
+ *  - relays the init's output to json.log (docker's json-file format; lines
+ *    split at 16 KiB; decoded as UTF-8 with U+FFFD for invalid bytes, then
+ *    JSON-escaped as Python's _json.encode_basestring; rotation at
+ *    --log-max-size, containerdir.Log);
+ *  - serves attach.sock (SOCK_SEQPACKET: b"1"/b"2" + data out; b"0" + data,
+ *    b"c", b"w" + rows,cols in; monitor.Attach);
+ *  - reaps (it is a subreaper; the init is its child), waits up to 2 s for
+ *    the pipes after the init exited, writes exit.json through a temp file
+ *    and rename(2), with oom_killed from the cgroup's oom_kill counters;
+ *  - then execv(2)s THEN (delete --force, or release-network).
+ * tests/integration/test_monitor_c.py runs both on the same input and
+ * compares what they wrote.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LINE (16 * 1024)
+#define MAX_CLIENTS 64
+#define MAX_OOM 4
+#define CHUNK 65536
+
+struct buf { char *p; size_t n, cap; };
+
+static void put(struct buf *b, const void *s, size_t n)
+{
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            abort();
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+static void drop_front(struct buf *b, size_t n)
+{
+    memmove(b->p, b->p + n, b->n - n);
+    b->n -= n;
+}
+
+/* --- json.log (containerdir.Log) ------------------------------------------------------- */
+
+static const char *log_path;
+static long long max_size;
+static int max_file = 1, log_fd = -1;
+static long long log_size;
+
+static int log_open(int trunc)
+{
+    return open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | trunc, 0640);
+}
+
+static void rfc3339(char out[40])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 40 - n, ".%09ldZ", ts.tv_nsec);
+}
+
+static void log_put(const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(log_fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;             /* disk full or dir removed: drop, keep the container going */
+        }
+        log_size += w;
+        p += w;
+        n -= w;
+    }
+}
+
+static void log_rotate(void)
+{
+    char src[4096], dst[4096];
+    for (int n = max_file - 1; n > 0; n--) {
+        if (n == 1)
+            snprintf(src, sizeof src, "%s", log_path);
+        else
+            snprintf(src, sizeof src, "%s.%d", log_path, n - 1);
+        snprintf(dst, sizeof dst, "%s.%d", log_path, n);
+        if (access(src, F_OK) == 0 && rename(src, dst) < 0)
+            return;             /* keep writing where we were */
+    }
+    int fd = log_open(O_TRUNC);
+    if (fd < 0)
+        return;
+    close(log_fd);
+    log_fd = fd;
+    log_size = 0;
+}
+
+/* Python's bytes.decode("utf-8", "replace") then _json.encode_basestring's escapes: each
+ * maximal invalid subsequence (Unicode 3.9, table 3-7) becomes one U+FFFD. */
+static void json_string(struct buf *o, const unsigned char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    put(o, "\"", 1);
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            char e[6] = {'\\', 0};
+            switch (c) {
+            case '"': e[1] = '"'; break;
+            case '\\': e[1] = '\\'; break;
+            case '\b': e[1] = 'b'; break;
+            case '\f': e[1] = 'f'; break;
+            case '\n': e[1] = 'n'; break;
+            case '\r': e[1] = 'r'; break;
+            case '\t': e[1] = 't'; break;
+            default:
+                if (c < 0x20) {
+                    memcpy(e, "\\u00", 4);
+                    e[4] = hex[c >> 4];
+                    e[5] = hex[c & 15];
+                    put(o, e, 6);
+                } else {
+                    put(o, s + i, 1);
+                }
+                i++;
+                continue;
+            }
+            put(o, e, 2);
+            i++;
+            continue;
+        }
+        size_t need;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) need = 1;
+        else if (c == 0xE0) { need = 2; lo = 0xA0; }
+        else if (c >= 0xE1 && c <= 0xEC) need = 2;
+        else if (c == 0xED) { need = 2; hi = 0x9F; }
+        else if (c >= 0xEE && c <= 0xEF) need = 2;
+        else if (c == 0xF0) { need = 3; lo = 0x90; }
+        else if (c >= 0xF1 && c <= 0xF3) need = 3;
+        else if (c == 0xF4) { need = 3; hi = 0x8F; }
+        else { put(o, "\xef\xbf\xbd", 3); i++; continue; }
+        size_t k = 1;
+        while (k <= need && i + k < n) {
+            unsigned d = s[i + k];
+            if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF))
+                break;
+            k++;
+        }
+        if (k == need + 1)
+            put(o, s + i, k);
+        else
+            put(o, "\xef\xbf\xbd", 3);
+        i += k;
+    }
+    put(o, "\"", 1);
+}
+
+struct stream { const char *name; int fd; struct buf partial; int fed; };
+
+static struct buf batch, entry;
+
+/* One line of Log._write: its JSON entry goes into the batch; a batch that would take the
+ * file past max_size is written first and the file rotated (the entry starts the new one). */
+static void log_line(const char *stream, const char *now, const char *p, size_t n)
+{
+    entry.n = 0;
+    put(&entry, "{\"log\":", 7);
+    json_string(&entry, (const unsigned char *)p, n);
+    put(&entry, ",\"stream\":\"", 11);
+    put(&entry, stream, strlen(stream));
+    put(&entry, "\",\"time\":\"", 10);
+    put(&entry, now, strlen(now));
+    put(&entry, "\"}\n", 3);
+    if (max_size && log_size + (long long)(batch.n + entry.n) > max_size &&
+            log_size + (long long)batch.n > 0) {
+        log_put(batch.p, batch.n);
+        batch.n = 0;
+        log_rotate();
+    }
+    put(&batch, entry.p, entry.n);
+}
+
+/* Log.feed (and Log.flush with ``flush``): whole lines, or 16 KiB pieces, of what came so
+ * far, all with one time stamp; the rest waits for more. */
+static void log_feed(struct stream *s, const char *data, size_t n, int flush)
+{
+    struct buf *b = &s->partial;
+    size_t start = 0;
+    char now[40] = "";
+    put(b, data, n);
+    for (;;) {
+        size_t len;
+        const char *nl = memchr(b->p + start, '\n', b->n - start);
+        if (nl && (size_t)(nl - (b->p + start)) < MAX_LINE)
+            len = nl - (b->p + start) + 1;
+        else if (b->n - start >= MAX_LINE)
+            len = MAX_LINE;
+        else if (flush && b->n > start)
+            len = b->n - start;
+        else
+            break;
+        if (!now[0])
+            rfc3339(now);
+        log_line(s->name, now, b->p + start, len);
+        start += len;
+    }
+    drop_front(b, start);
+    if (!b->n) {                /* no line under way: its buffer goes too */
+        free(b->p);
+        *b = (struct buf){0};
+    }
+    log_put(batch.p, batch.n);
+    free(batch.p);              /* a flood's buffers go back, not kept at their peak */
+    free(entry.p);
+    batch = entry = (struct buf){0};
+}
+
+/* --- attach.sock (monitor.Attach) ------------------------------------------------------ */
+
+static int listen_fd = -1, stdin_fd = -1, tty;
+static int clients[MAX_CLIENTS], nclients;
+static struct buf pending;
+
+static void drop_client(int i)
+{
+    close(clients[i]);
+    clients[i] = clients[--nclients];
+}
+
+static void close_stdin(void)
+{
+    if (stdin_fd >= 0 && !tty)
+        close(stdin_fd);
+    stdin_fd = -1;
+    pending.n = 0;
+}
+
+static void attach_accept(void)
+{
+    int c = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0)
+        return;
+    if (nclients == MAX_CLIENTS) {
+        close(c);
+        return;
+    }
+    clients[nclients++] = c;
+}
+
+static void attach_client(int i, char *msg)
+{
+    ssize_t n = recv(clients[i], msg, CHUNK, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        drop_client(i);
+        return;
+    }
+    if (msg[0] == '0' && stdin_fd >= 0) {
+        put(&pending, msg + 1, n - 1);
+    } else if (msg[0] == 'c' && stdin_fd >= 0) {
+        if (tty)
+            put(&pending, "\x04", 1);
+        else
+            close_stdin();
+    } else if (msg[0] == 'w' && tty && n == 5) {
+        struct winsize ws = {0};
+        memcpy(&ws, msg + 1, 4);        /* rows, cols: two native uint16 */
+        ioctl(stdin_fd, TIOCSWINSZ, &ws);
+    }
+}
+
+static void write_stdin(void)
+{
+    ssize_t n = write(stdin_fd, pending.p, pending.n);
+    if (n >= 0) {
+        drop_front(&pending, n);
+    } else if (errno != EAGAIN && errno != EINTR) {
+        pending.n = 0;
+        if (!tty)
+            close_stdin();
+    }
+}
+
+/* msg: one byte of room, then the n bytes read */
+static void attach_send(const char *stream, char *msg, size_t n)
+{
+    msg[0] = strcmp(stream, "stderr") == 0 ? '2' : '1';
+    for (int i = nclients - 1; i >= 0; i--)
+        if (send(clients[i], msg, n + 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+            drop_client(i);     /* full (a slow reader) or gone */
+}
+
+/* --- exit.json ------------------------------------------------------------------------- */
+
+static long long oom_kills(char **files, int n)
+{
+    long long total = 0;
+    char line[256];
+    for (int i = 0; i < n; i++) {
+        FILE *f = fopen(files[i], "re");
+        if (!f)
+            continue;
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "oom_kill ", 9) == 0)
+                total += atoll(line + 9);
+        fclose(f);
+    }
+    return total;
+}
+
+static void write_exit(const char *path, int code, int oom, int sig)
+{
+    char now[40], body[256], tmp[4096];
+    rfc3339(now);
+    int n = snprintf(body, sizeof body,
+                     "{\"exit_code\":%d,\"signal\":%d,\"oom_killed\":%s,\"finished_at\":\"%s\"}\n",
+                     code, sig, oom ? "true" : "false", now);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    ssize_t w = write(fd, body, n);
+    close(fd);
+    if (w == n)
+        rename(tmp, path);
+}
+
+/* --- the loop (monitor.main) ----------------------------------------------------------- */
+
+#define LOST (-1)
+
+static int reap(pid_t init, int *status)      /* 1: the init's status is in *status */
+{
+    int found = 0;
+    for (;;) {
+        int st;
+        pid_t w = waitpid(-1, &st, WNOHANG);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (!found && kill(init, 0) < 0 && errno == ESRCH) {
+                *status = LOST;
+                return 1;
+            }
+            return found;
+        }
+        if (w == 0)
+            return found;
+        if (w == init) {
+            *status = st;
+            found = 1;
+        }
+    }
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    pid_t pid = 0;
+    const char *exit_path = NULL, *stdin_arg = "-1";
+    char *oom[MAX_OOM];
+    int noom = 0;
+    long long oom_before = 0;
+    struct stream streams[2];
+    int nstreams = 0;
+    char **then = NULL;
+
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            then = argv + i + 1;
+            break;
+        }
+        if (i + 1 >= argc)
+            break;
+        const char *v = argv[i + 1];
+        if (strcmp(a, "--pid") == 0) pid = atoi(v);
+        else if (strcmp(a, "--log") == 0) log_path = v;
+        else if (strcmp(a, "--log-max-size") == 0) max_size = atoll(v);
+        else if (strcmp(a, "--log-max-file") == 0) max_file = atoi(v) > 0 ? atoi(v) : 1;
+        else if (strcmp(a, "--exit") == 0) exit_path = v;
+        else if (strcmp(a, "--oom-before") == 0) oom_before = atoll(v);
+        else if (strcmp(a, "--tty") == 0) tty = strcmp(v, "1") == 0;
+        else if (strcmp(a, "--stdin") == 0) stdin_arg = v;
+        else if (strcmp(a, "--attach") == 0) listen_fd = atoi(v);
+        else if (strcmp(a, "--oom") == 0 && noom < MAX_OOM) oom[noom++] = (char *)v;
+        else if (strcmp(a, "--fd") == 0 && nstreams < 2) {
+            const char *eq = strchr(v, '=');
+            if (!eq)
+                continue;
+            struct stream *s = &streams[nstreams++];
+            memset(s, 0, sizeof *s);
+            s->name = strncmp(v, "stderr=", 7) == 0 ? "stderr" : "stdout";
+            s->fd = atoi(eq + 1);
+        }
+    }
+    if (!pid || !log_path || !exit_path) {
+        fprintf(stderr, "pycontainer-monitor: --pid, --log and --exit are required\n");
+        return 2;
+    }
+    for (int i = 0; i < nstreams; i++)
+        fcntl(streams[i].fd, F_SETFL, fcntl(streams[i].fd, F_GETFL) | O_NONBLOCK);
+    log_fd = log_open(0);
+    struct stat st;
+    log_size = log_fd >= 0 && fstat(log_fd, &st) == 0 ? st.st_size : 0;
+    if (strcmp(stdin_arg, "tty") == 0)
+        stdin_fd = nstreams ? streams[0].fd : -1;
+    else
+        stdin_fd = atoi(stdin_arg);
+    if (stdin_fd >= 0 && !tty)
+        fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
+    if (listen_fd >= 0)
+        fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+    static char data[CHUNK + 1];
+    int have_status = 0, status = 0, fed = 0;
+    double deadline = 0;
+    int open_streams = nstreams;
+    while (open_streams || !have_status) {
+        struct pollfd p[2 + 2 + MAX_CLIENTS + 1];
+        int np = 0, slot[2] = {-1, -1};
+        for (int i = 0; i < nstreams; i++)
+            if (streams[i].fd >= 0) {
+                slot[i] = np;
+                p[np++] = (struct pollfd){streams[i].fd, POLLIN, 0};
+            }
+        if (pidfd >= 0 && !have_status)
+            p[np++] = (struct pollfd){pidfd, POLLIN, 0};
+        int first_attach = np;
+        if (listen_fd >= 0)
+            p[np++] = (struct pollfd){listen_fd, POLLIN, 0};
+        for (int i = 0; i < nclients; i++)
+            p[np++] = (struct pollfd){clients[i], POLLIN, 0};
+        int end_attach = np, stdin_slot = -1;
+        if (pending.n && stdin_fd >= 0) {
+            stdin_slot = np;
+            p[np++] = (struct pollfd){stdin_fd, POLLOUT, 0};
+        }
+        int timeout = -1;
+        if (deadline) {
+            double left = deadline - mono();
+            timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
+        }
+        if (pidfd < 0 && !have_status)
+            timeout = 200;                      /* no pidfd: poll waitpid */
+        if (poll(p, np, timeout) < 0 && errno != EINTR)
+            break;
+        if (stdin_slot >= 0 && p[stdin_slot].revents)
+            write_stdin();
+        for (int i = 0; i < nstreams; i++) {
+            struct stream *s = &streams[i];
+            if (slot[i] < 0 || !p[slot[i]].revents)
+                continue;
+            ssize_t n = read(s->fd, data + 1, CHUNK);
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            if (n > 0) {
+                if (!s->fed)
+                    s->fed = ++fed;             /* Log.flush goes in this order */
+                log_feed(s, data + 1, n, 0);
+                attach_send(s->name, data, n);
+            } else {                            /* EOF, or EIO: every pty slave closed */
+                if (s->fd == stdin_fd)
+                    stdin_fd = -1;
+                close(s->fd);
+                s->fd = -1;
+                open_streams--;
+            }
+        }
+        for (int k = first_attach; k < end_attach; k++) {
+            if (!p[k].revents)
+                continue;
+            if (p[k].fd == listen_fd) {
+                attach_accept();
+                continue;
+            }
+            for (int i = 0; i < nclients; i++)  /* still there: a send may have dropped it */
+                if (clients[i] == p[k].fd) {
+                    attach_client(i, data);
+                    break;
+                }
+        }
+        if (!have_status) {
+            have_status = reap(pid, &status);
+            if (have_status)        /* what outlives pid 1 is killed: a moment for the pipes */
+                deadline = mono() + 2.0;
+        } else {
+            int ignored;
+            reap(pid, &ignored);
+        }
+        if (deadline && mono() >= deadline)
+            break;
+    }
+    while (nclients)
+        drop_client(nclients - 1);
+    if (listen_fd >= 0)
+        close(listen_fd);
+    /* Log.flush: the partial lines, in the order their streams were first fed */
+    for (int order = 1; order <= fed; order++)
+        for (int i = 0; i < nstreams; i++)
+            if (streams[i].fed == order && streams[i].partial.n)
+                log_feed(&streams[i], "", 0, 1);
+    int code, sig = 0;
+    if (!have_status || status == LOST) {
+        code = -1;
+    } else if (WIFSIGNALED(status)) {
+        sig = WTERMSIG(status);
+        code = 128 + sig;
+    } else {
+        code = WEXITSTATUS(status);
+    }
+    write_exit(exit_path, code, oom_kills(oom, noom) > oom_before, sig);
+    if (stdin_fd >= 0 && !tty)
+        close(stdin_fd);                /* the follow-up command gets none of ours */
+    if (then && then[0]) {
+        execv(then[0], then);
+        return 127;
+    }
+    return 0;
+}

@@ -1,0 +1,47 @@
+"""Go's duration syntax (``time.ParseDuration``), which docker's flags and Containerfiles use.
+
+``--health-interval 1m30s``, ``HEALTHCHECK --timeout=1.5s``, ``--stop-timeout`` in
+compose files: a sequence of decimal numbers, each with a unit (``ns``, ``us``/``µs``,
+``ms``, ``s``, ``m``, ``h``), optionally signed, ``0`` alone allowed. One parser here
+so the porcelain's flags and the builder's HEALTHCHECK accept the same spellings
+(docker's: github.com/docker/cli opts.DurationOpt -> time.ParseDuration). No kernel
+interface is involved; see Go's documentation of ``time.ParseDuration``.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+       "h": 3600 * 10**9}
+
+
+def nanoseconds(text: str, *, bare_seconds: bool = False) -> int:
+    """``"1m30s"`` -> 90_000_000_000. ValueError if it is not a Go duration.
+
+    ``bare_seconds``: also take a plain number as seconds (pycontainer's flags always
+    did; Go refuses it as "missing unit").
+    """
+    t = str(text).strip()
+    sign = -1 if t.startswith("-") else 1
+    body = t[1:] if t[:1] in "+-" else t
+    if body == "0":
+        return 0
+    if bare_seconds and re.fullmatch(r"\d+(?:\.\d+)?", body):
+        return sign * round(float(body) * 10**9)
+    pos, total = 0, 0.0
+    while pos < len(body):
+        m = _PART.match(body, pos)
+        if not m:
+            raise ValueError(f"invalid duration {text!r}")
+        total += float(m.group(1)) * _NS[m.group(2)]
+        pos = m.end()
+    if not body:
+        raise ValueError(f"invalid duration {text!r}")
+    return sign * round(total)
+
+
+def seconds(text: str, *, bare_seconds: bool = False) -> float:
+    """The same duration in seconds (a float)."""
+    return nanoseconds(text, bare_seconds=bare_seconds) / 10**9
