@@ -31,7 +31,9 @@ rules are written once and never change; what changes per container are
 ``pyc:<container id>``. Other tables are never read or written.
 
 Interface: ``nft -j`` with a JSON batch (libnftables-json(5)), one process per
-batch, so each change is one kernel transaction. Man pages: nft(8),
+batch, so each change is one kernel transaction; :func:`nft` (and :class:`Nft`,
+which lets the caller work while nft does) also runs the bridge-family
+scripts of :mod:`.egress` (``nft -f -``), each a traced step. Man pages: nft(8),
 libnftables-json(5), conntrack(8).
 """
 
