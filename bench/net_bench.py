@@ -17,7 +17,9 @@ What is timed:
   pays when it calls ``network.preload()`` after its last fork, so the
   import overlaps the container's own setup);
 * ``pyc setup cold``: ``network.setup()`` in a fresh process, including the
-  pyroute2 import (~150-200 ms here) — the worst case, without preload;
+  import of pyroute2's rtnetlink messages (network/rtnl.py; ~15-25 ms here,
+  ~150-200 ms while the whole package was imported) — the worst case, without
+  preload;
 * ``pyc none``: ``--net none`` (``lo`` up by ioctl, no pyroute2).
 
 The first ADD/setup of each side also creates the bridge (and nft table /
@@ -271,7 +273,8 @@ def main():
 
     try:
         # warm the pyroute2 import in this process, as network.preload() would
-        import pyroute2.iproute  # noqa: F401
+        from pycontainer.network import rtnl
+        rtnl.load()
         for i in range(args.n):
             # CNI bridge + host-local
             p = newns(f"c{i}")
