@@ -234,6 +234,8 @@ def delete_bridge(name: str) -> bool:
 
 def exists(name: str) -> bool:
     from . import rtnl
+    if not 0 < len(name.encode()) < 16:         # IFNAMSIZ: no such interface can exist
+        return False
     with host() as sock:
         return bool(_run(sock, rtnl.link_get(name))[0])
 
