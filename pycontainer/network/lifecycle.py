@@ -261,8 +261,8 @@ def _teardown(container_id: str, saved: dict | None):
             def delete():
                 try:
                     bridge.detach(veth, field=field)
-                except NetworkError as exc:
-                    errors.append(str(exc))
+                except Exception as exc:  # noqa: BLE001 - reported by finish()
+                    errors.append(f"delete veth {veth!r}: {exc}")
             thread = threading.Thread(target=delete, name="pyc-veth-del")
             thread.start()
         else:
