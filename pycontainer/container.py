@@ -367,6 +367,7 @@ class Runtime:
         if force and not os.path.isdir(st.StateDir(self.root, container_id).path):
             return              # runc: `delete --force` of a missing container succeeds
         sd = self._open(container_id)
+        net_done = None
         try:
             record = sd.read()
             status = self._status(record)
@@ -386,8 +387,8 @@ class Runtime:
                         _warn(f"delete {container_id}: {exc}")
             if record.get("network"):
                 try:
-                    from . import network
-                    network.teardown(container_id, record["network"])
+                    from . import network    # the veth goes in a thread: finished below
+                    net_done = network.teardown(container_id, record["network"], wait=False)
                 except Exception as exc:  # noqa: BLE001 - delete goes on
                     _warn(f"delete {container_id}: network teardown: {exc}")
             if record.get("poststop"):
@@ -405,6 +406,11 @@ class Runtime:
                 from . import cleanup
                 cleanup.run(record["on_delete"], record, _warn)
         finally:
+            if net_done is not None:
+                try:
+                    net_done()
+                except Exception as exc:  # noqa: BLE001 - delete goes on
+                    _warn(f"delete {container_id}: network teardown: {exc}")
             sd.unlock()
 
     # --- garbage collection (pycontainer.reclaim) --------------------------------------------

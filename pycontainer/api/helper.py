@@ -240,11 +240,11 @@ def serve(ctl_fd: int) -> None:
                 owned = {(r, i) for r, i in owned if os.path.isdir(os.path.join(r, i))}
         if "pyroute2" not in sys.modules and req.get("op") in ("run", "create", "warm") and \
                 (req.get("options") or {}).get("network", "bridge") not in ("none", "host"):
-            # The first bridge container pays pyroute2's import (~150 ms) here, once:
-            # every later worker is a fork that has it, and its setup is ~13 ms.
+            # The first bridge container pays pyroute2's import (its rtnetlink messages,
+            # ~15 ms) here, once: every later worker is a fork that has it.
             try:
-                importlib.import_module("pyroute2.iproute")
-            except ImportError:
+                importlib.import_module("pycontainer.network.rtnl").load()
+            except Exception:  # noqa: BLE001 - the worker reports it
                 pass
         pid = os.fork()
         if pid == 0:
