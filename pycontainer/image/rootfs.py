@@ -97,5 +97,10 @@ def cleanup(container_id: str, *, store=None, containers_dir: str | None = None)
     """Remove the container's upper/work dirs and its hold on the image (idempotent)."""
     from . import overlay
     from .store import Store
-    overlay.remove(container_dir(container_id, containers_dir))
+    cdir = container_dir(container_id, containers_dir)
+    try:
+        os.unlink(os.path.join(cdir, CREATOR))
+    except OSError:
+        pass
+    overlay.remove(cdir)
     (store or Store()).release(container_id)
