@@ -17,7 +17,9 @@ What is timed:
   pays when it calls ``network.preload()`` after its last fork, so the
   import overlaps the container's own setup);
 * ``pyc setup cold``: ``network.setup()`` in a fresh process, including the
-  pyroute2 import (~150-200 ms here) — the worst case, without preload;
+  import of pyroute2's rtnetlink messages (network/rtnl.py; ~15-25 ms here,
+  ~150-200 ms while the whole package was imported) — the worst case, without
+  preload;
 * ``pyc none``: ``--net none`` (``lo`` up by ioctl, no pyroute2).
 
 The first ADD/setup of each side also creates the bridge (and nft table /
@@ -25,6 +27,22 @@ iptables chains); it is reported apart ("first"), the rest are medians.
 Iterations alternate between the two sides so both see the same machine.
 Everything made here has a ``pyc`` prefix and is removed at the end; traffic:
 none (nothing is sent, only configured).
+
+End to end (issue #18), with ``--tree NAME=CHECKOUT`` (repeatable; default:
+this checkout), every sample interleaved across trees and modes, cold:
+
+* ``--cli``: wall time of a fresh ``pycontainer`` process (a launcher as
+  .ci/install.sh writes it: ``python -IS``) for ``run --rm busybox true``
+  (docker form, default bridge) vs ``run --rm --net none busybox true``, and
+  the runc form ``run -b BUNDLE ID`` of /bin/true with the annotation
+  ``org.pycontainer.network: bridge`` vs without (runc's own behaviour: a
+  new netns, ``lo`` up). Goal: bridge adds <= 60 ms.
+* ``--sandbox``: the API's ``client.containers.sandbox(image, ["true"],
+  network_mode="bridge")`` (with its default egress policy, deny-private)
+  vs ``network_mode="none"``, one Client per tree (a helper process each,
+  warmed by 3 sandboxes of each mode). Goal: bridge adds <= 15 ms.
+
+Both print medians per tree and mode, the difference, and the load average.
 """
 
 from __future__ import annotations
@@ -77,13 +95,156 @@ def cni(cmd, cid, nspath, conf):
     return r.stdout
 
 
+LAUNCHER = ("#!{python} -IS\nimport sys\nsys.path[0:0]=[{tree!r},{site!r}]\n"
+            "from pycontainer.entry import main\nmain()\n")
+
+SANDBOX_LOOP = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import pycontainer
+image, n = sys.argv[2], int(sys.argv[3])
+c = pycontainer.Client()
+def one(mode):
+    t = time.perf_counter()
+    r = c.containers.sandbox(image, ["true"], network_mode=mode)
+    assert r.exit_code == 0, r
+    return (time.perf_counter() - t) * 1e3
+for _ in range(3):
+    one("bridge"), one("none")
+out = {"bridge": [], "none": []}
+for i in range(n):
+    for mode in (("bridge", "none") if i % 2 else ("none", "bridge")):
+        out[mode].append(one(mode))
+c.close()
+print(json.dumps(out))
+"""
+
+
+def _trees(specs):
+    out = {}
+    for spec in specs or [f"this={os.path.dirname(HERE)}"]:
+        name, _, path = spec.partition("=")
+        if not os.path.isfile(os.path.join(path, "pycontainer", "__init__.py")):
+            raise SystemExit(f"--tree {spec}: no pycontainer checkout at {path}")
+        out[name] = os.path.abspath(path)
+    return out
+
+
+def _load():
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def _print_pairs(title, samples, pairs, goal):
+    print(f"# {title}; load average before: {samples.pop('_load0')}, after: {_load()}")
+    print(f"{'tree':<10}{'what':<22}{'median ms':>10}{'bridge - none':>15}")
+    for tree, kinds in samples.items():
+        for bridged, plain in pairs:
+            if not kinds.get(bridged):
+                continue
+            mb, mn = statistics.median(kinds[bridged]), statistics.median(kinds[plain])
+            print(f"{tree:<10}{bridged:<22}{mb:>10.1f}{mb - mn:>15.1f}")
+            print(f"{tree:<10}{plain:<22}{mn:>10.1f}")
+    print(f"goal: bridge - none <= {goal} ms")
+
+
+def cli_bench(trees, n, image):
+    """Cold CLI runs, docker form and runc form, bridge vs none, interleaved."""
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    work = tempfile.mkdtemp(prefix="pyc-netbench-cli.")
+    samples = {"_load0": _load()}
+    try:
+        launchers = {}
+        for name, tree in trees.items():
+            launchers[name] = os.path.join(work, f"pyc-{name}")
+            with open(launchers[name], "w") as f:
+                f.write(LAUNCHER.format(python=sys.executable, tree=tree, site=site))
+            os.chmod(launchers[name], 0o755)
+            samples[name] = {k: [] for k in ("docker bridge", "docker none", "runc bridge", "runc none")}
+        first = next(iter(launchers.values()))
+        from pycontainer.image.store import Store
+        layers = Store().resolve(image).layers
+        bundles = {}
+        for mode in ("bridge", "none"):
+            b = bundles[mode] = os.path.join(work, f"bundle-{mode}")
+            os.mkdir(b)
+            sh(first, "spec", cwd=b)
+            with open(os.path.join(b, "config.json")) as f:
+                spec = json.load(f)
+            if len(layers) == 1:
+                spec["root"] = {"path": layers[0], "readonly": True}
+            else:
+                raise SystemExit(f"--cli: {image} has {len(layers)} layers; use a one-layer image")
+            spec["process"].update(args=["true"], terminal=False)
+            if mode == "bridge":
+                spec.setdefault("annotations", {})["org.pycontainer.network"] = "bridge"
+            with open(os.path.join(b, "config.json"), "w") as f:
+                json.dump(spec, f)
+        cmds = {"docker bridge": ["run", "--rm", image, "true"],
+                "docker none": ["run", "--rm", "--net", "none", image, "true"],
+                "runc bridge": ["run", "-b", bundles["bridge"]],
+                "runc none": ["run", "-b", bundles["none"]]}
+        for i in range(n + 2):                       # 2 warm-up rounds (page cache), not counted
+            order = [(t, k) for t in launchers for k in cmds]
+            if i % 2:
+                order.reverse()
+            for tree, kind in order:
+                argv = [launchers[tree], *cmds[kind]]
+                if kind.startswith("runc"):
+                    argv.append(f"pycnb{os.getpid()}{i}{kind[-4:]}{tree}"[:60])
+                t = time.perf_counter()
+                r = subprocess.run(argv, capture_output=True, text=True)
+                dt = (time.perf_counter() - t) * 1e3
+                if r.returncode:
+                    raise SystemExit(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr.strip()[-300:]}")
+                if i >= 2:
+                    samples[tree][kind].append(dt)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _print_pairs(f"cold CLI, n={n} per tree and kind, {os.cpu_count()} CPUs", samples,
+                 [("docker bridge", "docker none"), ("runc bridge", "runc none")], 60)
+    return samples
+
+
+def sandbox_bench(trees, n, image):
+    """API sandboxes, bridge vs none, interleaved inside each Client, trees alternating."""
+    samples = {"_load0": _load()}
+    for name in trees:
+        samples[name] = {"sandbox bridge": [], "sandbox none": []}
+    rounds = 4
+    for r in range(rounds):
+        for name, tree in (trees.items() if r % 2 == 0 else reversed(trees.items())):
+            out = sh(sys.executable, "-c", SANDBOX_LOOP, tree, image, str(max(1, n // rounds)),
+                     timeout=900)
+            got = json.loads(out.stdout)
+            samples[name]["sandbox bridge"] += got["bridge"]
+            samples[name]["sandbox none"] += got["none"]
+    _print_pairs(f"API sandbox, n={n} per tree and mode", samples,
+                 [("sandbox bridge", "sandbox none")], 15)
+    return samples
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=20, help="containers per side (default 20)")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--cli", action="store_true", help="cold CLI run: bridge vs --net none")
+    ap.add_argument("--sandbox", action="store_true", help="API sandbox: bridge vs none")
+    ap.add_argument("--tree", action="append", metavar="NAME=CHECKOUT",
+                    help="a pycontainer checkout to measure (repeatable; default: this one)")
+    ap.add_argument("--image", default="busybox")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
+    if args.cli or args.sandbox:
+        trees, res = _trees(args.tree), {}
+        if args.cli:
+            res["cli"] = cli_bench(trees, args.n, args.image)
+        if args.sandbox:
+            res["sandbox"] = sandbox_bench(trees, args.n, args.image)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(res, f, indent=1)
+        return
     if not os.path.exists(f"{CNI_DIR}/bridge") or not shutil.which("iptables"):
         raise SystemExit("CNI plugins missing: apt-get install containernetworking-plugins iptables "
                          "(../shared/clients/cni.sh installs them too)")
@@ -112,7 +273,8 @@ def main():
 
     try:
         # warm the pyroute2 import in this process, as network.preload() would
-        import pyroute2.iproute  # noqa: F401
+        from pycontainer.network import rtnl
+        rtnl.load()
         for i in range(args.n):
             # CNI bridge + host-local
             p = newns(f"c{i}")

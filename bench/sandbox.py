@@ -2,12 +2,18 @@
 """The sandbox API's speed: cold sandbox(), warm pool.run(), throughput from threads, and crun.
 
     sudo /opt/pycontainer/bin/python bench/sandbox.py [-n RUNS] [--image busybox] [--json OUT]
+    sudo /opt/pycontainer/bin/python bench/sandbox.py --interleaved [-n RUNS] [--gap 0.1]
 
 * ``sandbox(["true"])``: p50/p99 of the caller's wall time, one at a time
   (network none: the network is another cost, measured in net_bench.py).
 * ``pool.run(["true"])``: a pool of 4; a 50 ms pause between runs lets the
   background replacement keep up (an agent's loop has such pauses); also
   back to back, where replacement is the bottleneck.
+* ``--interleaved``: only the cold ``sandbox(["true"])`` and the warm
+  ``pool.run(["true"])`` alternately in one loop (``--gap`` seconds of pause
+  before each, so the pool's background replacement of the previous run is
+  not on either's clock), then the pool back to back: the ratio of the two
+  under the same load, which a shared machine needs. No threads, crun, docker.
 * 100 sandboxes from 8 threads: sandboxes per second.
 * ``crun run`` of the same image's rootfs as a bundle (the layer itself,
   read-only root; no network namespace difference: both get a new one), in a
@@ -41,6 +47,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # engines.py
 
 
 def pct(xs, p):
@@ -75,6 +82,25 @@ def bench_pool(client, image, n, gap):
             out.append(time.perf_counter() - t)
             assert r.exit_code == 0, r
     return out
+
+
+def bench_interleaved(client, image, n, gap):
+    """(cold sandbox() times, pool.run() times), alternating, ``gap`` s of pause before each."""
+    cold, warm = [], []
+    with client.pool(image, size=4, network_mode="none") as pool:
+        time.sleep(2)
+        for _ in range(n):
+            time.sleep(gap)
+            t = time.perf_counter()
+            r = client.containers.sandbox(image, ["true"], network_mode="none")
+            cold.append(time.perf_counter() - t)
+            assert r.exit_code == 0, r
+            time.sleep(gap)
+            t = time.perf_counter()
+            r = pool.run(["true"])
+            warm.append(time.perf_counter() - t)
+            assert r.exit_code == 0, r
+    return cold, warm
 
 
 def bench_threads(client, image, total=100, threads=8):
@@ -164,53 +190,16 @@ print(json.dumps({"one": one, "per_s": 100 / (time.perf_counter() - t)}))
 
 def bench_docker(python, image, n):
     """The docker SDK against a dockerd of our own (see the module docstring); None if absent."""
-    import signal
-    if not shutil.which("dockerd"):
-        print("dockerd not installed (apt-get install docker.io): docker part skipped", file=sys.stderr)
-        return None
-    import glob
-    leaves = ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd"] + \
-        [os.path.join(h, "docker") for h in glob.glob("/sys/fs/cgroup/*")]
-    before = {p for p in leaves if os.path.lexists(p)}       # dockerd makes these and leaves them
-    d = tempfile.mkdtemp(prefix="pyc-bench-dockerd-")
-    sock = os.path.join(d, "docker.sock")
-    log = open(os.path.join(d, "log"), "w")
-    proc = subprocess.Popen(["dockerd", "--data-root", os.path.join(d, "data"), "--exec-root",
-                             os.path.join(d, "exec"), "-H", "unix://" + sock, "--pidfile",
-                             os.path.join(d, "pid"), "--bridge=none", "--iptables=false",
-                             "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
-                             "--userland-proxy=false"], stdout=log, stderr=log,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        tar = os.path.join(d, "image.tar")
-        subprocess.run([sys.executable, "-m", "pycontainer", "image", "save", "-o", tar, image], check=True,
-                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        subprocess.run(["docker", "-H", "unix://" + sock, "load", "-i", tar], check=True,
-                       capture_output=True)
+    from engines import private_dockerd
+    with private_dockerd(image) as sock:
+        if sock is None:
+            return None
         r = subprocess.run([python, "-c", DOCKER_LOOP, sock, image, str(n)], capture_output=True, text=True,
                            timeout=900)
         if r.returncode != 0:
             print("docker SDK run failed:", r.stderr.strip()[-300:], file=sys.stderr)
             return None
         return json.loads(r.stdout)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(d, ignore_errors=True)
-        for p in leaves:                                      # ours only, and only when empty
-            if p not in before and os.path.isdir(p) and not os.path.islink(p):
-                try:
-                    os.rmdir(p)
-                except OSError:
-                    pass
 
 
 def main():
@@ -219,6 +208,9 @@ def main():
     ap.add_argument("--image", default="busybox")
     ap.add_argument("--json")
     ap.add_argument("--docker", metavar="PYTHON", help="an interpreter with the docker SDK")
+    ap.add_argument("--interleaved", action="store_true",
+                    help="only cold sandbox() and pool.run() alternately, then pool.run back to back")
+    ap.add_argument("--gap", type=float, default=0.1, help="--interleaved: pause before each run (s)")
     a = ap.parse_args()
     import pycontainer
     root = tempfile.mkdtemp(prefix="pyc-bench-sandbox-")
@@ -226,6 +218,15 @@ def main():
     res = {"load_before": os.getloadavg(), "cpus": os.cpu_count()}
     try:
         bench_cold(client, a.image, 5)                  # warm the helper and the page cache
+        if a.interleaved:
+            cold, warm = bench_interleaved(client, a.image, a.n, a.gap)
+            res["sandbox"] = summary("sandbox(['true']), interleaved", cold)
+            res["pool_interleaved"] = summary("pool.run(['true']), interleaved", warm)
+            res["pool_back_to_back"] = summary("pool.run(['true']), back to back",
+                                               bench_pool(client, a.image, a.n, 0))
+            res["pool_ratio"] = round(res["pool_interleaved"]["p50_ms"] / res["sandbox"]["p50_ms"], 2)
+            res["load_after"] = os.getloadavg()
+            return report(res, a)
         res["sandbox"] = summary("sandbox(['true'])", bench_cold(client, a.image, a.n))
         res["pool_gap50ms"] = summary("pool.run(['true']), 50 ms between runs",
                                       bench_pool(client, a.image, a.n, 0.05))
@@ -244,11 +245,18 @@ def main():
     finally:
         client.close()
         shutil.rmtree(root, ignore_errors=True)
-    for k in ("sandbox", "pool_gap50ms", "pool_back_to_back", "crun_run", "docker_sdk"):
+    report(res, a)
+
+
+def report(res, a):
+    for k in ("sandbox", "pool_interleaved", "pool_gap50ms", "pool_back_to_back", "crun_run", "docker_sdk"):
         if k in res:
             r = res[k]
             print(f"{r['name']:<45} n={r['n']:<4} p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms")
-    print(f"100 sandboxes from 8 threads: {res['threads_per_s']} per s")
+    if "pool_ratio" in res:
+        print(f"pool.run p50 / sandbox() p50 (interleaved): {res['pool_ratio']}x")
+    if "threads_per_s" in res:
+        print(f"100 sandboxes from 8 threads: {res['threads_per_s']} per s")
     if "docker_sdk" in res:
         print(f"100 docker SDK runs from 8 threads: {res['docker_threads_per_s']} per s; sandbox() p50 is "
               f"{res['sandbox']['p50_ms'] / res['docker_sdk']['p50_ms']:.2f}x the docker SDK's")

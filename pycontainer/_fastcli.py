@@ -9,6 +9,11 @@ Anything else (``--help``, an unknown flag, any other verb) returns
 ``None`` and the full click CLI in ``pycontainer.cli`` handles it, so the
 behaviour is the same whichever parser runs; ``tests/unit/test_fastcli.py``
 checks the two agree.
+
+Also without click: runc's ``update`` and ``ps ID`` (``_MORE_VERBS``, podman
+and containerd call them), and docker's ``run [OPTIONS] IMAGE [COMMAND...]``,
+the form people type (``docker_run``; the options are read by
+``runform.parse_fast``, by click's rules, and run by ``runform.run``).
 """
 
 from __future__ import annotations
@@ -38,9 +43,19 @@ _VERBS = {
              {"-p": "--process", "-d": "--detach", "-t": "--tty"}),
 }
 
+# runc's `update ... ID` (podman and containerd on every resource change) and `ps [-f json] ID`
+# (docker's `ps` without an ID is the porcelain's, via click); run by runc_more() below
+_MORE_VERBS = {
+    "update": ({"--resources", "--memory", "--memory-swap", "--memory-reservation", "--kernel-memory",
+                "--kernel-memory-tcp", "--cpu-share", "--cpu-period", "--cpu-quota", "--cpu-rt-period",
+                "--cpu-rt-runtime", "--cpuset-cpus", "--cpuset-mems", "--pids-limit", "--blkio-weight"},
+               set(), {"-r": "--resources", "--cpu-shares": "--cpu-share"}),
+    "ps": ({"--format"}, set(), {"-f": "--format"}),
+}
 
-def parse(argv: list[str]):
-    """-> (globals dict, verb, options dict, positionals) or None to use click."""
+
+def _globals(argv: list[str]):
+    """The global options before the verb -> (globals dict, index of the verb) or None."""
     g: dict = {}
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
@@ -57,10 +72,23 @@ def parse(argv: list[str]):
         else:
             return None
         i += 1
-    if i >= len(argv) or argv[i] not in _VERBS:
+    if g.get("--log-format", "text") not in ("text", "json"):
+        return None
+    if g.get("--rootless", "auto") not in ("auto", "false"):
+        return None
+    return g, i
+
+
+def parse(argv: list[str]):
+    """-> (globals dict, verb, options dict, positionals) or None to use click."""
+    got = _globals(argv)
+    if got is None:
+        return None
+    g, i = got
+    if i >= len(argv) or (argv[i] not in _VERBS and argv[i] not in _MORE_VERBS):
         return None
     verb = argv[i]
-    values, flags, aliases = _VERBS[verb]
+    values, flags, aliases = _VERBS.get(verb) or _MORE_VERBS[verb]
     opts: dict = {}
     pos: list[str] = []
     i += 1
@@ -71,6 +99,8 @@ def parse(argv: list[str]):
             break
         if a.startswith("-") and len(a) > 1:
             name, eq, val = a.partition("=")
+            if eq and not name.startswith("--"):
+                return None                   # click: -b=X is "=X", runc's X; click decides
             name = aliases.get(name, name)
             if name in values:
                 if not eq:
@@ -95,10 +125,8 @@ def parse(argv: list[str]):
     if verb == "exec" and ("--process" not in opts or argv[-1] != pos[0] or
                            (opts.get("--tty") and not opts.get("--console-socket") and not opts.get("--detach"))):
         return None                       # a command line, options after the ID, or `exec -t` for people
-    if g.get("--log-format", "text") not in ("text", "json"):
-        return None
-    if g.get("--rootless", "auto") not in ("auto", "false"):
-        return None
+    if verb == "ps" and opts.get("--format", "table") not in ("table", "json"):
+        return None                       # click's message
     if "--preserve-fds" in opts and not opts["--preserve-fds"].lstrip("-").isdigit():
         return None
     return g, verb, opts, pos
@@ -117,29 +145,12 @@ def main(argv: list[str]) -> bool:
     """Handle ``argv`` if it is a hot-path command line; False to fall back to click."""
     parsed = parse(argv)
     if parsed is None:
-        return False
+        return docker_run(argv)
     g, verb, opts, pos = parsed
     _prime_cgroup_attach(verb)
-    import os
-
-    from . import log, trace
+    from . import log
     from .errors import PyContainerError
-    try:
-        log.configure(g.get("--log"), g.get("--log-format", "text"), bool(g.get("--debug")))
-    except PyContainerError as exc:
-        log.error(str(exc))
-        sys.exit(exc.exit_code)
-    if g.get("--trace") or g.get("--trace-to"):
-        trace.enable(g.get("--trace-to") or "1")
-    else:
-        trace.enable_from_env()
-    trace.event("command line parsed", "", verb=verb)
-    if g.get("--systemd-cgroup"):
-        log.warning("--systemd-cgroup is not supported: pycontainer manages cgroupfs directly; "
-                    "cgroupsPath is taken as a path")
-    root = g.get("--root", "/run/pycontainer")
-    if not os.path.isabs(root):
-        root = os.path.abspath(root)
+    root = _setup(g, verb)
     code = 0
     try:
         from .container import Runtime
@@ -194,11 +205,59 @@ def main(argv: list[str]) -> bool:
         elif verb == "kill":
             from .container import parse_signal
             rt.kill(cid, parse_signal(pos[1] if len(pos) > 1 else "SIGTERM"), bool(opts.get("--all")))
+        elif verb in _MORE_VERBS:
+            runc_more(rt, verb, opts, cid)
     except PyContainerError as exc:
         log.error(str(exc))
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
+    _exit(code)
+
+
+def runc_more(rt, verb: str, opts: dict, cid: str) -> None:
+    """``update`` and ``ps ID``: what cli.update and cli.ps do with the same options."""
+    if verb == "update":
+        from .cgroups import convert
+        rt.update(cid, convert.runc_update(update_flags(opts), opts.get("--resources")))
+    else:
+        from . import runcps
+        runcps.show(rt, cid, opts.get("--format", "table"))
+
+
+def update_flags(opts: dict) -> dict:
+    """``update``'s options -> cli.update's ``flags`` (click's parameter names, in the order
+    given: the first bad one is the one reported)."""
+    return {o[2:].replace("-", "_"): v for o, v in opts.items() if o != "--resources"}
+
+
+def _setup(g: dict, verb: str) -> str:
+    """What the click group does with the global options (cli.main_group); -> the state root."""
+    import os
+
+    from . import log, trace
+    from .errors import PyContainerError
+    try:
+        log.configure(g.get("--log"), g.get("--log-format", "text"), bool(g.get("--debug")))
+    except PyContainerError as exc:
+        log.error(str(exc))
+        sys.exit(exc.exit_code)
+    if g.get("--trace") or g.get("--trace-to"):
+        trace.enable(g.get("--trace-to") or "1")
+    else:
+        trace.enable_from_env()
+    trace.event("command line parsed", "", verb=verb)
+    if g.get("--systemd-cgroup"):
+        log.warning("--systemd-cgroup is not supported: pycontainer manages cgroupfs directly; "
+                    "cgroupsPath is taken as a path")
+    root = g.get("--root", "/run/pycontainer")
+    return root if os.path.isabs(root) else os.path.abspath(root)
+
+
+def _exit(code: int):
+    import os
+
+    from . import trace
     sys.stdout.flush()
     if trace.page_pending():
         sys.exit(code)                    # atexit draws the --trace-to FILE.html page
@@ -206,3 +265,45 @@ def main(argv: list[str]) -> bool:
     # interpreter down (module by module) would cost ~2 ms more of every call.
     sys.stderr.flush()
     os._exit(code)
+
+
+# --- docker's `run IMAGE`: the form people type (runform.parse_fast reads it) ---------------
+
+def parse_docker_run(argv: list[str]):
+    """``[GLOBALS] run [OPTIONS] IMAGE [COMMAND...]`` -> (globals, run_cmd's parameters given,
+    IMAGE, COMMAND), or None for click (see runform.parse_fast)."""
+    got = _globals(argv)
+    if got is None:
+        return None
+    g, i = got
+    if i >= len(argv) or argv[i] != "run":
+        return None
+    from .runform import parse_fast
+    p = parse_fast(argv[i + 1:])
+    return None if p is None else (g, *p)
+
+
+def docker_run(argv: list[str]) -> bool:
+    """docker run without click: as ``cli.run`` -> ``porcelain.run_cmd`` -> ``runform.run``,
+    with docker's exit statuses (``dockercli``: 125 for the engine's errors, 126/127)."""
+    parsed = parse_docker_run(argv)
+    if parsed is None:
+        return False
+    g, params, image, command = parsed
+    from . import exitcodes, log, runform
+    from .errors import PyContainerError
+    root = _setup(g, "run")
+    f = dict(params)
+    kw = {k: f.pop(k) for k in ("name", "detach", "remove", "interactive", "tty", "pull", "image_root")
+          if k in f}
+    try:
+        code = runform.run(root, image, command, flags=f, **kw)
+    except PyContainerError as exc:
+        log.error(str(exc))
+        code = exitcodes.for_error(exc)
+    except (KeyboardInterrupt, EOFError):
+        sys.stderr.write("\n")           # click's blank line after ^C, then cli.main's 130
+        code = 130
+    except BrokenPipeError:
+        code = 1                          # click's main: EPIPE exits 1, silently
+    _exit(code)

@@ -303,26 +303,8 @@ def ps(ctx, fmt, filters, all_, quiet, latest, last, no_trunc, container_id, ps_
     fmt = fmt or "table"
     if fmt not in ("table", "json"):
         raise click.BadParameter(f"{fmt!r}: table or json", param_hint="--format")
-    pids = _rt(ctx).pids(container_id)
-    if fmt == "json":
-        click.echo(json.dumps(pids))
-        return
-    import subprocess
-    out = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True).stdout
-    lines = out.splitlines()
-    if not lines:
-        return
-    header = lines[0]
-    try:
-        col = header.split().index("PID")
-    except ValueError:
-        raise PyContainerError("ps: the ps output has no PID column") from None
-    click.echo(header)
-    wanted = set(pids)
-    for line in lines[1:]:
-        f = line.split()
-        if len(f) > col and f[col].isdigit() and int(f[col]) in wanted:
-            click.echo(line)
+    from . import runcps                  # runc's ps ID (also _fastcli's, without click)
+    runcps.show(_rt(ctx), container_id, fmt, ps_args)
 
 
 @main_group.command()

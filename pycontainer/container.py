@@ -33,9 +33,11 @@ class Runtime:
     def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
                pid_file: str | None = None, preserve_fds: int = 0, overlay=None, seccomp=None,
                network=None, spec: dict | None = None, on_delete: list | None = None,
-               autoremove: bool = False) -> dict:
+               autoremove: bool = False, deferred: bool = False) -> dict:
         """``autoremove``: the caller deletes the container when it exits (docker's --rm);
-        if the caller dies first, ``reclaim`` (gc, list, the next create of that ID) does."""
+        if the caller dies first, ``reclaim`` (gc, list, the next create of that ID) does.
+        ``deferred``: the init stops before the process's identity steps, and ``start``
+        may give it the process to run (``start(process=..., stdio=...)``, warm pools)."""
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
         from . import spec as spec_mod     # here: `start` and `delete` need neither it nor signals
@@ -82,6 +84,8 @@ class Runtime:
             "autoremove": bool(autoremove),
             "creator": {"pid": os.getpid(), "start": st.proc_start_time(os.getpid())},
         }
+        if deferred:
+            record["deferred"] = True
         try:
             sd.write(record)
             if hasattr(seccomp, "save"):
@@ -90,7 +94,7 @@ class Runtime:
             ctx = launcher.Launch(container_id=container_id, bundle=bundle, spec=spec, rootfs=rootfs,
                                   statedir=sd, cgroup_mode=cgroups.detect(), record=record,
                                   console_socket=console_socket, preserve_fds=preserve_fds,
-                                  overlay=overlay, seccomp=seccomp)
+                                  overlay=overlay, seccomp=seccomp, deferred=deferred)
             launcher.launch(ctx, cgroup, network)
             if pid_file:
                 _write_pid_file(pid_file, record["pid"])
@@ -123,7 +127,10 @@ class Runtime:
             nss.append({"type": "network", "path": path})
         linux["namespaces"] = nss
 
-    def start(self, container_id: str) -> None:
+    def start(self, container_id: str, *, process: dict | None = None, stdio=None) -> None:
+        """runc's start; ``process`` (args, env, cwd, user: {uid, gid, additionalGids}) and
+        ``stdio`` (three fds) give a container created ``deferred`` the program to run
+        (the init checks them as config.json's process; nothing else changes)."""
         sd = self._open(container_id)
         try:
             record = sd.read()
@@ -131,9 +138,15 @@ class Runtime:
             if status != st.CREATED:
                 raise InvalidState(f"cannot start container {container_id!r}: it is {status}, "
                                    "not created")
+            if (process is not None or stdio is not None) and not record.get("deferred"):
+                raise InvalidState(f"cannot start container {container_id!r} with a process: it "
+                                   "was not created with a deferred process")
+            if stdio is not None and len(stdio) != 3:
+                raise SpecError(f"start: give 3 stdio fds (stdin, stdout, stderr), not {len(stdio)}")
             from .process import launcher
             with trace.step("connect start.sock", "pycontainer start", barrier="start.sock"):
-                launcher.start_barrier(sd.path)
+                launcher.start_barrier(sd.path, process=process if process is not None or stdio is None
+                                       else {}, stdio=stdio)
             record["status"] = st.RUNNING
             sd.write(record)
             if record.get("poststart"):
@@ -359,6 +372,7 @@ class Runtime:
         if force and not os.path.isdir(st.StateDir(self.root, container_id).path):
             return              # runc: `delete --force` of a missing container succeeds
         sd = self._open(container_id)
+        net_done = None
         try:
             record = sd.read()
             status = self._status(record)
@@ -379,8 +393,8 @@ class Runtime:
                         _warn(f"delete {container_id}: {exc}")
             if record.get("network"):
                 try:
-                    from . import network
-                    network.teardown(container_id, record["network"])
+                    from . import network    # the veth goes in a thread: finished below
+                    net_done = network.teardown(container_id, record["network"], wait=False)
                 except Exception as exc:  # noqa: BLE001 - delete goes on
                     _warn(f"delete {container_id}: network teardown: {exc}")
             if record.get("poststop"):
@@ -398,6 +412,11 @@ class Runtime:
                 from . import cleanup
                 cleanup.run(record["on_delete"], record, _warn)
         finally:
+            if net_done is not None:
+                try:
+                    net_done()
+                except Exception as exc:  # noqa: BLE001 - delete goes on
+                    _warn(f"delete {container_id}: network teardown: {exc}")
             sd.unlock()
 
     # --- garbage collection (pycontainer.reclaim) --------------------------------------------

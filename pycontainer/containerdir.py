@@ -460,7 +460,9 @@ def gc(live_ids, root: str | None = None) -> tuple[list[str], list[str]]:
                 live.add(name)
             elif owner and os.path.isdir(owner) and _kept(os.path.join(parent, name)):
                 live.add(name)       # docker's Created container (its program could not start)
-    holds: list[str] = []
+    from .image.rootfs import creator_alive
+    live.update(n for n in names if n not in live and creator_alive(os.path.join(parent, n)))
+    holds: list[str] = []                    # (a container still being made is live, above)
     try:
         from .image.store import Store
         holds = Store().prune_holds(live)

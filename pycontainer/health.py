@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -110,6 +109,7 @@ def spawn(root: str, cid: str) -> None:
 
 def loop(root: str, cid: str, check: dict, cdir: str) -> None:
     """Run the check until the container stops."""
+    import subprocess                   # here: config() runs on every `run`, the loop only in the checker
     from . import selfcmd
     from .container import Runtime
     rt = Runtime(root)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import uuid
 
 import click
 
@@ -120,54 +119,10 @@ def _multi(*names, **kw):
 @click.pass_obj
 def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image, command, **flags):
     """Run COMMAND in a new container from IMAGE (docker run)."""
-    from .container import Runtime
+    from . import runform                    # the same code _fastcli calls without click
     root, detach_flag = obj
-    detach = detach or detach_flag
-    from .state import validate_id, validate_name
-    cid = validate_name(name) if name is not None else uuid.uuid4().hex
-    validate_id(cid)
-    from . import inspect as insp
-    if (os.path.isdir(os.path.join(root, cid)) or os.path.lexists(os.path.join(insp.containers_dir(), cid))) \
-            and not Runtime(root).reclaim([cid]):        # a --rm leftover of a dead runtime goes
-        raise PyContainerError(f"Conflict. The container name {cid!r} is already in use: "
-                               "remove that container (rm) or choose another --name")
-    o = {k: (list(v) if isinstance(v, tuple) else v) for k, v in flags.items()
-         if v not in (None, (), False)}
-    o["volumes"] = o.pop("volume", [])
-    o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
-    from . import run_flags
-    o["remove"] = remove
-    run_flags.apply(o)
-    if detach:
-        ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
-        from . import lifecycle
-        lifecycle.refresh_hosts(o.get("user_network"))
-        lifecycle.start_health(root, cid)
-        run_flags.write_cidfile(o, cid)
-        click.echo(cid)
-        return 0
-    run_flags.write_cidfile(o, cid)
-    if tty:
-        from . import terminal
-        o["console_size"] = terminal.console_size()
-        cdir, plan = ops.build(cid, dict(o, remove=remove), image_root=image_root, pull=pull,
-                               root=root)
-        from . import lifecycle
-        try:
-            code = terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
-                                overlay=plan, on_delete=containerdir.delete_plan())
-        except BaseException as exc:
-            lifecycle.failed(root, cid, exc, remove=remove)
-            raise
-        if not remove:
-            lifecycle.release_network(root, cid)
-        return code
-    if not interactive:
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-    return ops.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
-                      pull=pull)["exit_code"]
+    return runform.run(root, image, command, name=name, detach=detach or detach_flag, remove=remove,
+                         interactive=interactive, tty=tty, pull=pull, image_root=image_root, flags=flags)
 
 
 def run_image(root: str, args: list[str], detach: bool = False) -> int:

@@ -16,6 +16,16 @@ follows IMAGE is the container's command, as with docker (``run busybox ls
    ID``, unless that name is also an image in the local store (or a
    built-in one), which is ambiguous and refused with what to type instead;
 4. anything else: the image.
+
+``parse_fast`` reads the common docker command lines without click (whose
+import costs ~30 ms, a fifth of the whole ``run --rm busybox true``), for
+``_fastcli``: the same rule, and click's own parsing rules for the options
+in its tables; any other option, ``--help``/``-h``, a value click would
+convert or refuse, or the bundle case of rule 3 is left to click.
+
+``run`` is docker run itself, once parsed (by click in ``porcelain.run_cmd``,
+or by ``parse_fast``): build the container from the image and run it in the
+foreground, under a terminal (``-t``) or a monitor (``-d``).
 """
 
 from __future__ import annotations
@@ -106,6 +116,179 @@ def choose(args: list[str], bundle_cmd, image_cmd) -> tuple[str, list[str]]:
                 f"'pycontainer run {name}:latest' (or any docker option, e.g. --rm)")
         return "bundle", args
     return "image", args
+
+
+# docker run's options parse_fast reads (porcelain.run_cmd has them all; the rest go to click).
+# Each maps to run_cmd's parameter: the long name with "_" for "-", but for FAST_DEST.
+FAST_FLAGS = {"--detach", "--rm", "--interactive", "--tty", "--read-only", "--privileged", "--init",
+              "--publish-all", "--no-healthcheck"}
+FAST_VALUES = {"--name", "--network", "--hostname", "--workdir", "--user", "--entrypoint", "--memory",
+               "--memory-swap", "--cpus", "--cpu-shares", "--cpuset-cpus", "--pids-limit", "--restart",
+               "--stop-signal", "--cidfile", "--platform", "--shm-size", "--userns", "--ip", "--gpus",
+               "--image-root", "--health-cmd", "--health-interval", "--health-timeout",
+               "--health-start-period", "--blkio-weight"}
+FAST_MULTI = {"--env", "--volume", "--publish", "--label", "--cap-add", "--cap-drop", "--security-opt",
+              "--device", "--group-add", "--env-file", "--mount", "--tmpfs", "--ulimit", "--add-host",
+              "--dns", "--dns-search", "--log-opt", "--network-alias", "--device-cgroup-rule"}
+FAST_INT = {"--stop-timeout", "--health-retries"}                 # click's INT: int(VALUE)
+FAST_CHOICE = {"--pull": ("missing", "never", "always")}
+FAST_ALIAS = {"--net": "--network", "-d": "--detach", "-i": "--interactive", "-t": "--tty",
+              "-P": "--publish-all", "-w": "--workdir", "-u": "--user", "-m": "--memory",
+              "-c": "--cpu-shares", "-e": "--env", "-v": "--volume", "-p": "--publish", "-l": "--label"}
+FAST_DEST = {"--rm": "remove"}
+# the options both forms of run have: they alone do not pick the image form (rule 2)
+BOTH_FORMS = {"--detach", "-d"}
+IMAGE_ROOT_ENV = "PYCONTAINER_IMAGE_ROOT"                         # --image-root's envvar
+
+
+def _int_text(v: str) -> bool:
+    return v.isascii() and (v[1:] if v[:1] == "-" else v).isdigit()
+
+
+def parse_fast(args: list[str]):
+    """``run``'s arguments -> (run_cmd's parameters that were given, IMAGE, COMMAND) when the
+    image form is meant and every option is in the tables above; None to let click decide.
+
+    The parameters: flags True, values the last one given (int for FAST_INT), repeatable
+    options a list; ``pull`` and ``image_root`` are always there (their defaults)."""
+    params: dict = {}
+    docker_only = False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            i += 1
+            break
+        if not a.startswith("-") or a == "-":
+            break
+        if a.startswith("--"):
+            name, eq, val = a.partition("=")
+            name = FAST_ALIAS.get(name, name)
+            if name in FAST_FLAGS:
+                if eq:
+                    return None                          # click: "does not take a value"
+                params[FAST_DEST.get(name, name[2:].replace("-", "_"))] = True
+            elif name in FAST_VALUES or name in FAST_MULTI or name in FAST_INT or name in FAST_CHOICE:
+                if not eq:
+                    if i + 1 >= len(args):
+                        return None
+                    i += 1
+                    val = args[i]
+                if not _put(params, name, val):
+                    return None
+            else:
+                return None
+            docker_only = docker_only or name not in BOTH_FORMS
+        else:                                            # -dit, -eK=V, -e K=V: click's short rules
+            for j, ch in enumerate(a[1:], 2):
+                name = FAST_ALIAS.get("-" + ch)
+                if name is None:
+                    return None                          # -h (help or --hostname), unknown: click
+                docker_only = docker_only or "-" + ch not in BOTH_FORMS
+                if name in FAST_FLAGS:
+                    params[name[2:].replace("-", "_")] = True
+                    continue
+                if j < len(a):
+                    val = a[j:]
+                elif i + 1 < len(args):
+                    i += 1
+                    val = args[i]
+                else:
+                    return None
+                if not _put(params, name, val):
+                    return None
+                break
+        i += 1
+    rest = args[i:]
+    if not rest:
+        return None                                      # click: "missing argument IMAGE"
+    if not docker_only and len(rest) == 1 and not any(c in rest[0] for c in "/:@") and \
+            os.path.isfile("config.json"):
+        return None                                      # maybe runc's `run ID` (rule 3): click
+    params.setdefault("pull", "missing")
+    params.setdefault("image_root", os.environ.get(IMAGE_ROOT_ENV) or None)
+    return params, rest[0], rest[1:]
+
+
+def _put(params: dict, name: str, val: str) -> bool:
+    dest = name[2:].replace("-", "_")
+    if name in FAST_MULTI:
+        params.setdefault(dest, []).append(val)
+    elif name in FAST_INT:
+        if not _int_text(val):
+            return False                                 # click's message for a bad number
+        params[dest] = int(val)
+    elif name in FAST_CHOICE:
+        if val not in FAST_CHOICE[name]:
+            return False
+        params[dest] = val
+    else:
+        params[dest] = val
+    return True
+
+
+def new_id() -> str:
+    """A container ID as docker run makes one when there is no --name: 128 random bits,
+    uuid4's layout (without importing uuid: ~2 ms on every run)."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40                  # version 4
+    b[8] = b[8] & 0x3F | 0x80                  # RFC 4122 variant
+    return b.hex()
+
+
+def run(root: str, image: str, command, *, name=None, detach=False, remove=False, interactive=False,
+        tty=False, pull="missing", image_root=None, flags: dict) -> int:
+    """docker run (``porcelain.run_cmd``, and ``_fastcli`` without click): ``flags`` are the
+    other options as click gives them (unset ones None, (), False or absent); -> the exit status
+    (the program's; 0 with ``detach``, after printing the ID)."""
+    from . import inspect as insp
+    from . import lifecycle
+    from .api import operations as ops
+    from .container import Runtime
+    from .state import validate_id, validate_name
+    cid = validate_name(name) if name is not None else new_id()
+    validate_id(cid)
+    if (os.path.isdir(os.path.join(root, cid)) or os.path.lexists(os.path.join(insp.containers_dir(), cid))) \
+            and not Runtime(root).reclaim([cid]):        # a --rm leftover of a dead runtime goes
+        raise PyContainerError(f"Conflict. The container name {cid!r} is already in use: "
+                               "remove that container (rm) or choose another --name")
+    o = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in flags.items()
+         if v not in (None, (), [], False)}
+    o["volumes"] = o.pop("volume", [])
+    o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
+    from . import containerdir, run_flags
+    o["remove"] = remove
+    run_flags.apply(o)
+    if detach:
+        ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
+        lifecycle.refresh_hosts(o.get("user_network"))
+        lifecycle.start_health(root, cid)
+        run_flags.write_cidfile(o, cid)
+        import sys
+        sys.stdout.write(cid + "\n")
+        sys.stdout.flush()
+        return 0
+    run_flags.write_cidfile(o, cid)
+    if tty:
+        from . import terminal
+        o["console_size"] = terminal.console_size()
+        cdir, plan = ops.build(cid, dict(o, remove=remove), image_root=image_root, pull=pull,
+                               root=root)
+        try:
+            code = terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
+                                overlay=plan, on_delete=containerdir.delete_plan())
+        except BaseException as exc:
+            lifecycle.failed(root, cid, exc, remove=remove)
+            raise
+        if not remove:
+            lifecycle.release_network(root, cid)
+        return code
+    if not interactive:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    return ops.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
+                      pull=pull)["exit_code"]
 
 
 def help_page(bundle_cmd, image_cmd) -> str:

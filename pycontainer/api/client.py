@@ -434,7 +434,7 @@ class Client:
         self.close()
 
     def pool(self, image: str, size: int = 4, **kw):
-        """A warm pool of ``size`` started containers of ``image`` (api/pool.py)."""
+        """A warm pool of ``size`` created containers of ``image`` (api/pool.py)."""
         from .pool import Pool
         return Pool(self, image, size=size, **kw)
 

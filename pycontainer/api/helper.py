@@ -13,6 +13,10 @@ message (JSON)                        fds (SCM_RIGHTS)
 "root", "image_root", "id", ...}``    (``/dev/null`` for those the caller has none)
 ====================================  =============================================
 
+``"warm"`` (a pool's container, api/pool.py) is a conversation on its reply
+socket: the worker answers once the container is created, then waits there
+for one run message (its stdio as SCM_RIGHTS), runs it and answers again.
+
 The helper, single-threaded and with the runtime already imported (the
 ``PRELOAD`` list), forks a worker per request: no interpreter start per
 container ("start" starts a stopped one again). The worker makes the fds its stdio, runs the operation
@@ -37,6 +41,7 @@ import time
 from ..errors import PyContainerError, encode
 from .execs import op_exec_timed
 from .operations import op_create, op_run
+from .pool import serve as serve_warm
 from .streams import DIED
 
 
@@ -229,17 +234,17 @@ def serve(ctl_fd: int) -> None:
         for fd in fds:
             os.set_inheritable(fd, False)
         req = json.loads(msg)
-        if req.get("op") == "create" and req.get("owned"):
+        if req.get("op") in ("create", "warm") and req.get("owned"):
             owned.add((req["root"], req["id"]))
             if len(owned) > 64:
                 owned = {(r, i) for r, i in owned if os.path.isdir(os.path.join(r, i))}
-        if "pyroute2" not in sys.modules and req.get("op") in ("run", "create") and \
+        if "pyroute2" not in sys.modules and req.get("op") in ("run", "create", "warm") and \
                 (req.get("options") or {}).get("network", "bridge") not in ("none", "host"):
-            # The first bridge container pays pyroute2's import (~150 ms) here, once:
-            # every later worker is a fork that has it, and its setup is ~13 ms.
+            # The first bridge container pays pyroute2's import (its rtnetlink messages,
+            # ~15 ms) here, once: every later worker is a fork that has it.
             try:
-                importlib.import_module("pyroute2.iproute")
-            except ImportError:
+                importlib.import_module("pycontainer.network.rtnl").load()
+            except Exception:  # noqa: BLE001 - the worker reports it
                 pass
         pid = os.fork()
         if pid == 0:
@@ -298,6 +303,8 @@ def worker(req: dict, fds: list[int]) -> int:
         elif op == "create":
             res = op_create(root, req["id"], req["options"], start=req["start"], remove=req["remove"],
                             image_root=image_root)
+        elif op == "warm":                   # a pool's container: it answers on reply_fd itself
+            return serve_warm(root, req["id"], req["options"], image_root=image_root, reply_fd=reply_fd)
         elif op == "start":                  # docker's start of a stopped container
             from .. import lifecycle
             res = {"pid": lifecycle.start(root, req["id"])}

@@ -114,14 +114,21 @@ def _watch(root: str, cid: str, lifetime: float | None, idle: float | None) -> N
             return
 
 
-def egress_policy(cid: str, o: dict) -> list[dict]:
-    """Install the egress policy of a bridged container (network/egress.py); its delete-plan step."""
+def egress_policy(cid: str, o: dict, started: list | None = None) -> list[dict]:
+    """Install the egress policy of a bridged container (network/egress.py); its delete-plan step.
+    With ``started`` (a list) the nft transaction is left running and appended to it: the
+    caller creates the container meanwhile and calls its ``wait()`` before the start."""
     if o.get("network") not in (None, "bridge") or \
             (o.get("egress", "allow-all") == "allow-all" and not o.get("egress_allow")):
         return []
     from ..network import egress
     from ..network.bridge import veth_name
-    egress.apply(cid, veth_name(cid), o.get("egress_allow") or (), egress.resolvers(o.get("dns")))
+    applying = egress.start(cid, veth_name(cid), o.get("egress_allow") or (),
+                            egress.resolvers(o.get("dns")))
+    if started is None:
+        applying.wait()
+    else:
+        started.append(applying)
     return [{"call": "pycontainer.network.egress:remove"}]
 
 
@@ -148,10 +155,18 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     from ..container import Runtime
     cdir, plan = build(cid, dict(o, remove=remove), image_root=image_root, pull=pull, root=root)
     rt = Runtime(root)
+    started: list = []                        # the egress policy's nft runs while we create
     try:
-        on_delete = cd.delete_plan() + egress_policy(cid, o)
+        on_delete = cd.delete_plan() + egress_policy(cid, o, started)
         record = rt.create(cid, cdir, overlay=plan, on_delete=on_delete, autoremove=remove)
+        for applying in started:
+            applying.wait()                   # in place before the program starts
     except BaseException as exc:
+        for applying in started:
+            try:
+                applying.wait()               # done (or failed) before it is undone
+            except Exception:  # noqa: BLE001 - undone below either way
+                pass
         egress_undo(cid, o)
         lifecycle.failed(root, cid, exc, remove=remove)     # docker keeps a Created one (126/127)
         raise

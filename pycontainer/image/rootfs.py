@@ -37,33 +37,70 @@ def prepare(container_id: str, ref: str, *, store=None, containers_dir: str | No
     from . import overlay
     from .store import ImageNotFound, Store
     cdir = container_dir(container_id, containers_dir)      # validates the id first
-    if os.path.lexists(cdir):
+    os.makedirs(os.path.dirname(cdir), exist_ok=True)
+    try:
+        os.mkdir(cdir, 0o700)                   # exclusive: two creates of one ID cannot both win
+    except FileExistsError:
         raise ImageError(f"container {container_id!r}: {cdir} already exists (a container with "
-                         "this ID exists, or one was not cleaned up)")
-    store = store or Store()
-    if pull == "always":
-        store.pull(ref, progress=progress, insecure=insecure)
+                         "this ID exists, or one was not cleaned up)") from None
+    held = False
     try:
-        img = store.resolve(ref, hold=container_id)
-    except ImageNotFound:
-        if pull != "missing":
-            raise
-        store.pull(ref, progress=progress, insecure=insecure)
-        img = store.resolve(ref, hold=container_id)
-    from .. import trace
-    try:
+        mark_creator(cdir)                      # before the hold: gc keeps both while we work
+        store = store or Store()
+        if pull == "always":
+            store.pull(ref, progress=progress, insecure=insecure)
+        try:
+            img = store.resolve(ref, hold=container_id)
+        except ImageNotFound:
+            if pull != "missing":
+                raise
+            store.pull(ref, progress=progress, insecure=insecure)
+            img = store.resolve(ref, hold=container_id)
+        held = True
+        from .. import trace
         with trace.step("mkdir upper, work (overlay plan)", "root.path", dir=cdir,
                         lowerdir=img.layers, readonly=readonly):
             plan = overlay.prepare(cdir, img.layers, readonly=readonly)
     except BaseException:
-        store.release(container_id)
+        if held:
+            store.release(container_id)
+        import shutil
+        shutil.rmtree(cdir, ignore_errors=True)
         raise
     return img, plan
+
+
+CREATOR = "creator"
+
+
+def mark_creator(cdir: str) -> None:
+    """Record which process is making the container (pid and start time, /proc/PID/stat):
+    until its runtime state exists, a container dir is only this process's work, and a
+    concurrent ``gc``/prune must not take it (or its image hold) for a leftover."""
+    from ..state import proc_start_time
+    with open(os.path.join(cdir, CREATOR), "w") as f:
+        f.write(f"{os.getpid()} {proc_start_time(os.getpid())}\n")
+
+
+def creator_alive(cdir: str) -> bool:
+    """Whether the process that made ``cdir`` still runs (see ``mark_creator``)."""
+    from ..state import proc_start_time
+    try:
+        with open(os.path.join(cdir, CREATOR)) as f:
+            pid, start = f.read().split()
+        return int(pid) > 0 and str(proc_start_time(int(pid))) == start
+    except (OSError, ValueError):
+        return False
 
 
 def cleanup(container_id: str, *, store=None, containers_dir: str | None = None) -> None:
     """Remove the container's upper/work dirs and its hold on the image (idempotent)."""
     from . import overlay
     from .store import Store
-    overlay.remove(container_dir(container_id, containers_dir))
+    cdir = container_dir(container_id, containers_dir)
+    try:
+        os.unlink(os.path.join(cdir, CREATOR))
+    except OSError:
+        pass
+    overlay.remove(cdir)
     (store or Store()).release(container_id)

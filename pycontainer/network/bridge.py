@@ -14,7 +14,7 @@ What the kernel does:
   netns ... ; ip link set name eth0``, in one message and with no moment
   where the peer is visible on the host.
 * Inside the namespace, with a netlink socket created there (see
-  :mod:`.netns`): ``lo`` up, the address on ``eth0`` (RTM_NEWADDR), ``eth0`` up,
+  :mod:`.netns`): ``lo`` and ``eth0`` up, the address on ``eth0`` (RTM_NEWADDR)
   and a default route via the gateway (RTM_NEWROUTE).
 * Deleting either end of a veth deletes both, so teardown is one RTM_DELLINK of
   the host end, and a dead network namespace takes its ``eth0`` and with it the
@@ -24,8 +24,10 @@ Names: the host end is ``pycv`` + 11 hex digits of sha256(container id) —
 IFNAMSIZ allows 15 characters, and a name derived from the id lets gc find
 the veths of dead containers with no extra state.
 
-pyroute2 is imported inside the functions only (its import costs ~200 ms).
-Every netlink request is a ``trace.step``. Man pages: veth(4), ip-link(8),
+The requests go through :mod:`.rtnl` (pyroute2's message classes on a plain
+socket, imported inside the functions only): the ones that depend on no
+answer share one datagram, and each datagram is a ``trace.step`` that names
+its requests. Man pages: veth(4), ip-link(8),
 ip-address(8), ip-route(8), rtnetlink(7), bridge(8).
 """
 
@@ -51,54 +53,29 @@ def veth_name(container_id: str, network: str | None = None) -> str:
     return VETH_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:11]
 
 
-def iproute(fd: int | None = None):
-    """An IPRoute on the host namespace, or on the netlink socket ``fd`` (which it will own)."""
-    from pyroute2 import IPRoute
-    if fd is None:
-        return IPRoute(groups=0)
+def host() -> "rtnl.Rtnl":
+    """An rtnetlink socket in the runtime's (the host's) network namespace."""
+    from . import rtnl
+    return rtnl.Rtnl()
+
+
+def _run(sock, *reqs, field: str = "", **trace_args):
+    """One datagram of rtnetlink requests (rtnl.py), traced as one event per request
+    (``rtnetlink link add``, ``rtnetlink addr add``, ...); the kernel handles them all in
+    one sendmsg(2), so each event gets an equal share of the datagram's time."""
+    start = trace.now()
     try:
-        return IPRoute(fileno=fd, groups=0)
-    except BaseException:
-        os.close(fd)
-        raise
+        return sock.run(*reqs)
+    finally:
+        ms = trace.since(start)
+        for i, r in enumerate(reqs):
+            trace.event("rtnetlink " + " ".join(r.what.split(" ", 2)[:2]), field,
+                        ms / len(reqs) if ms is not None else None, **r.show,
+                        **({"datagram": f"{i + 1} of {len(reqs)}"} if len(reqs) > 1 else {}),
+                        **trace_args)
 
 
-def _call(ipr, method: str, *args, why: str, tolerate=(), trace_args=None, **kw):
-    """One netlink request, traced; netlink errors become a NetworkError."""
-    from pyroute2.netlink.exceptions import NetlinkError
-    with trace.step(f"rtnetlink {method} {args[0] if args else ''}".strip(),
-                    **{k: v for k, v in kw.items() if k != "peer"},
-                    **({"peer": {k: v for k, v in kw["peer"].items() if k != "net_ns_fd"}}
-                       if "peer" in kw else {}), **(trace_args or {})):
-        try:
-            return getattr(ipr, method)(*args, **kw)
-        except NetlinkError as exc:
-            if exc.code in tolerate:
-                return None
-            raise NetworkError(f"{why}: {os.strerror(exc.code)}", stage="network",
-                               errno=exc.code) from exc
-
-
-def _index(ipr, ifname: str) -> int | None:
-    with trace.step("rtnetlink link_lookup", ifname=ifname):
-        found = ipr.link_lookup(ifname=ifname)
-    return found[0] if found else None
-
-
-def _get_link(ipr, ifname: str):
-    """The RTM_NEWLINK record of ``ifname``, or None."""
-    from pyroute2.netlink.exceptions import NetlinkError
-    with trace.step("rtnetlink link get", ifname=ifname):
-        try:
-            return ipr.link("get", ifname=ifname)[0]
-        except NetlinkError as exc:
-            if exc.code in (errno.ENODEV, errno.ENOENT):
-                return None
-            raise NetworkError(f"look up interface {ifname!r}: {os.strerror(exc.code)}",
-                               stage="network", errno=exc.code) from exc
-
-
-def ensure_bridge(ipr, name: str, gateway: str, prefixlen: int,
+def ensure_bridge(sock, name: str, gateway: str, prefixlen: int,
                   mtu: int = 1500) -> tuple[int, bool]:
     """The bridge ``name`` with ``gateway/prefixlen`` on it, up.
 
@@ -106,41 +83,44 @@ def ensure_bridge(ipr, name: str, gateway: str, prefixlen: int,
 
     Creates it if missing (a concurrent creator's EEXIST is fine). Refuses a
     subnet that another host interface already routes. When the bridge is
-    already there and up with its address, this costs two netlink requests.
+    already there and up with its address, this costs one datagram (its link
+    record and its addresses).
     """
-    link = _get_link(ipr, name)
+    from . import rtnl
     subnet = ipaddress.IPv4Network(f"{gateway}/{prefixlen}", strict=False)
+    found, addrs = _run(sock, rtnl.link_get(name), rtnl.addr_dump())
+    link = found[0] if found else None
     made = link is None
     if link is None:
-        _check_overlap(ipr, subnet, name)
-        _call(ipr, "link", "add", ifname=name, kind="bridge", mtu=mtu,
-              why=f"create bridge {name!r}", tolerate=(errno.EEXIST,))
-        link = _get_link(ipr, name)
-        if link is None:
+        _check_overlap(addrs, subnet, name)
+        found = _run(sock, rtnl.bridge_add(name, mtu), rtnl.link_get(name))[1]
+        if not found:
             raise NetworkError(f"bridge {name!r} vanished right after creation; retry",
                                stage="network")
+        link, addrs = found[0], []
     kind = link.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
     if kind != "bridge":
         raise NetworkError(f"interface {name!r} exists and is a {kind or 'plain'} device, "
                            "not a bridge: choose another bridge name", stage="network")
     idx = link["index"]
-    with trace.step("rtnetlink addr dump", index=idx, family="AF_INET"):
-        have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx, family=2)}
-    if gateway not in have:
-        _call(ipr, "addr", "add", index=idx, address=gateway, prefixlen=prefixlen,
-              why=f"add {gateway}/{prefixlen} to bridge {name!r}", tolerate=(errno.EEXIST,))
-    if not link["flags"] & IFF_UP or gateway not in have:
+    have = {a.get_attr("IFA_ADDRESS") for a in addrs if a["index"] == idx}
+    if gateway not in have or not link["flags"] & IFF_UP:
         # 127.0.0.1:hostport -> container: the DNATed packet keeps source
         # 127.0.0.1 and leaves through the bridge; the kernel drops such
         # "martian" packets unless route_localnet is set on the way out.
         write_sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
-        _call(ipr, "link", "set", index=idx, state="up", why=f"set bridge {name!r} up")
+        reqs = [rtnl.link_up(index=idx)]
+        if gateway not in have:
+            reqs.insert(0, rtnl.addr_add(idx, gateway, prefixlen,
+                                         why=f"add {gateway}/{prefixlen} to bridge {name!r}",
+                                         tolerate=(errno.EEXIST,)))
+        _run(sock, *reqs)
         made = True
     return idx, made
 
 
-def _check_overlap(ipr, subnet, bridge: str) -> None:
-    for a in ipr.get_addr(family=2):
+def _check_overlap(addrs, subnet, bridge: str) -> None:
+    for a in addrs:
         net = ipaddress.IPv4Network(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
         if net.overlaps(subnet) and a.get_attr("IFA_LABEL") != bridge:
             raise NetworkError(f"subnet {subnet} overlaps {net} on {a.get_attr('IFA_LABEL')}: "
@@ -158,15 +138,18 @@ def write_sysctl(path: str, value: str) -> None:
                                errno=exc.errno) from None
 
 
-def attach(ipr, container_id: str, target, bridge_index: int, address: str, prefixlen: int,
+def attach(sock, container_id: str, target, bridge_index: int, address: str, prefixlen: int,
            gateway: str | None, mtu: int = 1500, ifname: str = "eth0",
            host_ifname: str | None = None) -> dict:
     """Plug the container whose netns is ``target`` (pid or path) into the bridge.
 
-    ``ipr`` is a host-namespace IPRoute; ``gateway`` None: no default route
-    (a further network's interface). Returns what was made:
+    ``sock`` is a host-namespace :func:`host` socket; ``gateway`` None: no default
+    route (a further network's interface). Three datagrams: the veth pair and its
+    hairpin mode (host), ``lo`` and ``ifname`` up and ``ifname``'s record (in the
+    container's netns), its address and default route. Returns what was made:
     ``{"host_ifname", "ifname", "mac"}``.
     """
+    from . import rtnl
     path = netns.path_of(target)
     host_if = host_ifname or veth_name(container_id)
     try:
@@ -179,78 +162,87 @@ def attach(ipr, container_id: str, target, bridge_index: int, address: str, pref
         raise NetworkError(f"{path} is the runtime's own network namespace: refusing to add "
                            f"{ifname} and a default route to the host (mode host?)", stage="network")
     try:
-        _call(ipr, "link", "add", ifname=host_if, kind="veth", master=bridge_index, mtu=mtu,
-              state="up", peer={"ifname": ifname, "net_ns_fd": nsfd, "mtu": mtu},
-              trace_args={"peer_netns": path},
-              why=f"create veth {host_if!r} with peer {ifname!r} in {path} "
-                  f"(a leftover of a crashed run? `pycontainer network gc`)")
+        # hairpin: let a frame leave by the port it came in, so a container can
+        # reach its own published port through a host address (CNI hairpinMode)
+        _run(sock, rtnl.veth_add(host_if, bridge_index, mtu, ifname, nsfd,
+                                 why=f"create veth {host_if!r} with peer {ifname!r} in {path} "
+                                     f"(a leftover of a crashed run? `pycontainer network gc`)"),
+             rtnl.hairpin(host_if), peer_netns=path)
     finally:
         os.close(nsfd)
-    # hairpin: let a frame leave by the port it came in, so a container can
-    # reach its own published port through a host address (CNI hairpinMode)
-    _call(ipr, "link", "set", ifname=host_if, kind="bridge_slave", mode=1,
-          why=f"set hairpin mode on {host_if!r}")
-    fd = netns.netlink_socket(path).detach()   # IPRoute owns and closes the fd
-    with iproute(fd) as ipc:
-        with trace.step("rtnetlink link dump", netns=path):
-            links = {x.get_attr("IFLA_IFNAME"): x for x in ipc.get_links()}
-        if ifname not in links or "lo" not in links:
+    with rtnl.Rtnl(netns.netlink_socket(path)) as ns:
+        up = rtnl.link_up(ifname)
+        up.tolerate = (errno.ENODEV,)          # reported below, with a clearer message
+        _lo, _up, found = _run(ns, rtnl.link_up("lo"), up, rtnl.link_get(ifname), netns=path)
+        if not found:
             raise NetworkError(f"{ifname!r} did not appear in {path}", stage="network")
-        eth, mac = links[ifname]["index"], links[ifname].get_attr("IFLA_ADDRESS")
-        _call(ipc, "link", "set", index=links["lo"]["index"], state="up",
-              why=f"set lo up in {path}")
-        _call(ipc, "addr", "add", index=eth, address=address, prefixlen=prefixlen,
-              why=f"add {address}/{prefixlen} to {ifname} in {path}")
-        _call(ipc, "link", "set", index=eth, state="up", why=f"set {ifname} up in {path}")
+        eth, mac = found[0]["index"], found[0].get_attr("IFLA_ADDRESS")
+        reqs = [rtnl.addr_add(eth, address, prefixlen,
+                              why=f"add {address}/{prefixlen} to {ifname} in {path}")]
         if gateway:
-            _call(ipc, "route", "add", dst="0.0.0.0/0", gateway=gateway,
-                  why=f"add default route via {gateway} in {path}")
+            reqs.append(rtnl.default_route(gateway, why=f"add default route via {gateway} in {path}"))
+        _run(ns, *reqs, netns=path)
     return {"host_ifname": host_if, "ifname": ifname, "mac": mac}
 
 
-def detach(host_ifname: str) -> bool:
-    """Delete a host veth end (and so its peer); False if it was already gone."""
-    with iproute() as ipr:
-        r = _call(ipr, "link", "del", ifname=host_ifname, why=f"delete veth {host_ifname!r}",
-                  tolerate=(errno.ENODEV, errno.ENOENT))
-    return r is not None
+def detach(host_ifname: str, field: str = "") -> bool:
+    """Delete a host veth end (and so its peer); False if it was already gone. ``field``:
+    the trace's (for a thread, which does not see its caller's ``trace.asked_by``)."""
+    from . import rtnl
+    with host() as sock:
+        return _run(sock, rtnl.link_del(host_ifname), field=field)[0] is not None
+
+
+def _links(sock) -> list:
+    from . import rtnl
+    return _run(sock, rtnl.link_dump())[0]
+
+
+def _index(links, ifname: str) -> int | None:
+    return next((x["index"] for x in links if x.get_attr("IFLA_IFNAME") == ifname), None)
 
 
 def orphans(bridge: str, live_ids, network: str | None = None) -> list[str]:
     """Host veths on ``bridge`` named ``pycv*`` that belong to no live container (a
     container's first veth, or the one ``network connect`` made for ``network``)."""
     keep = {veth_name(c) for c in live_ids} | {veth_name(c, network) for c in live_ids}
-    with iproute() as ipr:
-        br = _index(ipr, bridge)
-        if br is None:
-            return []
-        out = []
-        for link in ipr.get_links():
-            name = link.get_attr("IFLA_IFNAME")
-            if name.startswith(VETH_PREFIX) and link.get_attr("IFLA_MASTER") == br \
-                    and name not in keep:
-                out.append(name)
-        return out
+    with host() as sock:
+        links = _links(sock)
+    br = _index(links, bridge)
+    if br is None:
+        return []
+    return [name for link in links if (name := link.get_attr("IFLA_IFNAME")).startswith(VETH_PREFIX)
+            and link.get_attr("IFLA_MASTER") == br and name not in keep]
 
 
 def ports_on(bridge: str) -> list[str]:
     """Names of the interfaces plugged into ``bridge``."""
-    with iproute() as ipr:
-        br = _index(ipr, bridge)
-        if br is None:
-            return []
-        return [x.get_attr("IFLA_IFNAME") for x in ipr.get_links()
-                if x.get_attr("IFLA_MASTER") == br]
+    with host() as sock:
+        links = _links(sock)
+    br = _index(links, bridge)
+    if br is None:
+        return []
+    return [x.get_attr("IFLA_IFNAME") for x in links if x.get_attr("IFLA_MASTER") == br]
 
 
 def delete_bridge(name: str) -> bool:
     """Delete the bridge; False if it did not exist."""
-    with iproute() as ipr:
-        r = _call(ipr, "link", "del", ifname=name, why=f"delete bridge {name!r}",
-                  tolerate=(errno.ENODEV, errno.ENOENT))
-    return r is not None
+    from . import rtnl
+    with host() as sock:
+        return _run(sock, rtnl.link_del(name))[0] is not None
 
 
 def exists(name: str) -> bool:
-    with iproute() as ipr:
-        return _index(ipr, name) is not None
+    from . import rtnl
+    if not 0 < len(name.encode()) < 16:         # IFNAMSIZ: no such interface can exist
+        return False
+    with host() as sock:
+        return bool(_run(sock, rtnl.link_get(name))[0])
+
+
+def addresses() -> list[tuple[str, int, str]]:
+    """The host's IPv4 addresses: ``(address, prefixlen, label)``."""
+    from . import rtnl
+    with host() as sock:
+        return [(a.get_attr("IFA_ADDRESS"), a["prefixlen"], a.get_attr("IFA_LABEL"))
+                for a in _run(sock, rtnl.addr_dump())[0]]

@@ -33,7 +33,6 @@ nft(8) ("BRIDGE FAMILY"), bridge(8).
 from __future__ import annotations
 
 import ipaddress
-import subprocess
 
 from ..errors import NetworkError
 
@@ -64,16 +63,6 @@ def chain_name(container_id: str) -> str:
     return "eg_" + container_id[:40]
 
 
-def _nft(script: str, what: str) -> None:
-    try:
-        r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise NetworkError("nft not found: install nftables", stage="network") from None
-    if r.returncode != 0:
-        raise NetworkError(f"nft {what}: {r.stderr.strip().splitlines()[0] if r.stderr else r.returncode}",
-                           stage="network")
-
-
 def _skeleton(table: str) -> str:
     """The base chains and the map, made once (``add`` is idempotent for tables, chains, maps)."""
     s = [f"add table bridge {table}",
@@ -83,15 +72,51 @@ def _skeleton(table: str) -> str:
     return "\n".join(s) + "\n"
 
 
-def _ensure_dispatch(table: str) -> None:
-    r = subprocess.run(["nft", "list", "chain", "bridge", table, "egress_in"], capture_output=True, text=True)
-    if "@egress_veth" not in r.stdout:
-        _nft(f"add rule bridge {table} egress_in iifname vmap @egress_veth\n"
-             f"add rule bridge {table} egress_fwd iifname vmap @egress_veth\n", "egress dispatch")
+def _dispatch(table: str) -> str:
+    return (f"add rule bridge {table} egress_in iifname vmap @egress_veth\n"
+            f"add rule bridge {table} egress_fwd iifname vmap @egress_veth\n")
 
 
 def apply(container_id: str, veth: str, allow, resolvers=(), *, table: str = "pycontainer") -> None:
     """Install the deny-private policy for the container's host veth ``veth``."""
+    start(container_id, veth, allow, resolvers, table=table).wait()
+
+
+class Applying:
+    """A policy being installed by :func:`start`: ``wait()`` before the container's program
+    may run (it raises if the policy is not in place, having removed what was made)."""
+
+    def __init__(self, container_id: str, veth: str, table: str, running):
+        self.container_id, self.veth, self.table, self.running = container_id, veth, table, running
+
+    def wait(self) -> None:
+        if self.running is None:
+            return
+        running, self.running = self.running, None
+        from .nat import nft
+        before = running.result()              # failed: one transaction, nothing was made
+        if "chain egress_in" not in before:     # nft's answer is not the listing: refuse
+            remove_chain(self.container_id, self.veth, self.table)
+            raise NetworkError(f"nft egress policy for {self.container_id}: no listing of "
+                               "egress_in in its answer", stage="network")
+        if "@egress_veth" not in before:
+            try:
+                nft(_dispatch(self.table), "egress dispatch")
+            except BaseException:
+                remove_chain(self.container_id, self.veth, self.table)
+                raise
+
+
+def start(container_id: str, veth: str, allow, resolvers=(), *, table: str = "pycontainer") -> Applying:
+    """Start installing the deny-private policy for ``veth``; ``.wait()`` for it.
+
+    One nft transaction (nat.Nft) makes the table's skeleton (idempotent), the
+    container's chain and map element, and lists ``egress_in`` as it was before
+    it: without the dispatch rule (a new table, or someone flushed it) ``wait``
+    adds the dispatch rules in a second one, so the policy is never left
+    unenforced. The caller may create the container meanwhile (the veth does
+    not need to exist: the map is keyed by its name)."""
+    from .nat import Nft
     allow = parse_allow(allow)
     chain = chain_name(container_id)
     # no conntrack in the bridge family here (nf_conntrack_bridge is not assumed): a TCP segment
@@ -109,20 +134,23 @@ def apply(container_id: str, veth: str, allow, resolvers=(), *, table: str = "py
     script = _skeleton(table) + f"add chain bridge {table} {chain}\nflush chain bridge {table} {chain}\n"
     script += "".join(f"add rule bridge {table} {chain} {r}\n" for r in rules)
     script += f"add element bridge {table} egress_veth {{ \"{veth}\" : jump {chain} }}\n"
-    _nft(script, f"egress policy for {container_id}")
-    try:
-        _ensure_dispatch(table)
-    except BaseException:
-        remove_chain(container_id, veth, table)
-        raise
+    script += f"list chain bridge {table} egress_in\n"     # as it was before this transaction
+    return Applying(container_id, veth, table, Nft(script, f"egress policy for {container_id}"))
 
 
 def remove_chain(container_id: str, veth: str, table: str = "pycontainer") -> None:
     """Delete the container's map element and chain; tolerant (either may be gone)."""
+    from .nat import nft
     chain = chain_name(container_id)
-    subprocess.run(["nft", "delete", "element", "bridge", table, "egress_veth", f"{{ \"{veth}\" }}"],
-                   capture_output=True)
-    subprocess.run(["nft", "delete", "chain", "bridge", table, chain], capture_output=True)
+    element = f"delete element bridge {table} egress_veth {{ \"{veth}\" }}\n"
+    try:
+        nft(element + f"delete chain bridge {table} {chain}\n", f"egress policy of {container_id} away")
+    except NetworkError:                  # one of them was gone: the other one alone
+        for script in (element, f"delete chain bridge {table} {chain}\n"):
+            try:
+                nft(script, f"egress policy of {container_id} away")
+            except NetworkError:
+                pass
 
 
 def remove(record: dict) -> None:
@@ -134,20 +162,15 @@ def remove(record: dict) -> None:
 
 
 def host_addresses() -> list[str]:
-    """The host's IPv4 addresses outside the ranges already dropped (``ip -4 -o addr``)."""
-    try:
-        out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
-    except FileNotFoundError:
-        return []
+    """The host's IPv4 addresses outside the ranges already dropped (an rtnetlink dump)."""
+    from .bridge import addresses
     nets = [ipaddress.IPv4Network(p) for p in PRIVATE]
-    addrs = set()
-    for line in out.splitlines():
-        parts = line.split()
-        if "inet" in parts:
-            a = ipaddress.IPv4Address(parts[parts.index("inet") + 1].split("/")[0])
-            if not any(a in n for n in nets):
-                addrs.add(str(a))
-    return sorted(addrs)
+    out = set()
+    for addr, _len, _label in addresses():
+        a = ipaddress.IPv4Address(addr)
+        if not any(a in n for n in nets):
+            out.add(str(a))
+    return sorted(out)
 
 
 def resolvers(dns=None) -> list[str]:
@@ -170,16 +193,20 @@ def resolvers(dns=None) -> list[str]:
 def drop_if_unused(table: str = "pycontainer") -> bool:
     """Delete ``table bridge TABLE`` once no container's veth is in its map (``network gc
     --prune``, after the last network went): True if it was removed."""
-    import json
-    r = subprocess.run(["nft", "-j", "list", "map", "bridge", table, "egress_veth"],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
+    from .nat import nft
+    try:
+        out = nft([{"list": {"map": {"family": "bridge", "table": table, "name": "egress_veth"}}}],
+                  f"list map bridge {table} egress_veth")
+    except NetworkError:
         return False                       # no such table (or map): nothing of ours to drop
     try:
-        items = json.loads(r.stdout).get("nftables", [])
-        elems = [i["map"].get("elem") for i in items if "map" in i]
-    except (ValueError, KeyError, AttributeError):
+        elems = [i["map"].get("elem") for i in out.get("nftables", []) if "map" in i]
+    except (KeyError, AttributeError):
         return False
     if any(elems):
         return False
-    return subprocess.run(["nft", "delete", "table", "bridge", table], capture_output=True).returncode == 0
+    try:
+        nft([{"delete": {"table": {"family": "bridge", "name": table}}}], f"delete table bridge {table}")
+    except NetworkError:
+        return False
+    return True

@@ -26,20 +26,18 @@ import errno
 import fcntl
 import ipaddress
 import os
-import re
-from contextlib import contextmanager
 
 from ..errors import NetworkError
 
 LOCK = "lock"
 LAST = "last_reserved_ip"
-_ID_RE = re.compile(r"^[A-Za-z0-9_+.-]{1,1024}$")
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
 
 
 def check_id(container_id: str) -> str:
     """Container ids go into file contents and nft comments: runc's id rule."""
-    if not isinstance(container_id, str) or not _ID_RE.match(container_id) \
-            or container_id in (".", ".."):
+    if not isinstance(container_id, str) or not 0 < len(container_id) <= 1024 \
+            or not _ID_CHARS.issuperset(container_id) or container_id in (".", ".."):
         raise NetworkError(f"invalid container id {container_id!r}: use letters, digits, _ + . -",
                            stage="ipam")
     return container_id
@@ -82,20 +80,8 @@ class Ipam:
                 yield off
 
     # -- locking ---------------------------------------------------------------------
-    @contextmanager
-    def _locked(self):
-        try:
-            os.makedirs(self.dir, mode=0o700, exist_ok=True)
-            fd = os.open(os.path.join(self.dir, LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise NetworkError(f"open lease dir {self.dir!r}: {exc.strerror}; "
-                               "run as root or set a writable state dir", stage="ipam",
-                               errno=exc.errno) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)   # closing drops the flock
+    def _locked(self) -> "_Lock":
+        return _Lock(self.dir)
 
     # -- reading -----------------------------------------------------------------------
     def _scan(self) -> dict[str, str]:
@@ -223,6 +209,33 @@ class Ipam:
                 _unlink(os.path.join(self.dir, addr))
                 removed.append(addr)
         return removed
+
+
+class _Lock:
+    """``with``: an exclusive flock(2) on ``<dir>/lock`` (a class: contextlib is an import)."""
+
+    __slots__ = ("dir", "fd")
+
+    def __init__(self, directory: str):
+        self.dir = directory
+
+    def __enter__(self):
+        try:
+            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+            self.fd = os.open(os.path.join(self.dir, LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                              0o600)
+        except OSError as exc:
+            raise NetworkError(f"open lease dir {self.dir!r}: {exc.strerror}; "
+                               "run as root or set a writable state dir", stage="ipam",
+                               errno=exc.errno) from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)   # closing drops the flock
 
 
 def _unlink(path: str) -> None:

@@ -87,12 +87,13 @@ def preload(req: dict) -> None:
         return
     import threading
 
+    from . import rtnl
+
     def imp():
         try:
             with trace.step("import pyroute2", asked_by("bridge"), thread="pyc-preload",
                             note="in a thread, while stage 1 and the init work"):
-                import pyroute2.iproute  # noqa: F401
-                import pyroute2.netlink.exceptions  # noqa: F401
+                rtnl.load()
         except Exception:
             pass   # setup() will report it
     threading.Thread(target=imp, name="pyc-preload", daemon=True).start()
@@ -168,7 +169,7 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
                   default_route: bool = True) -> dict:
     import ipaddress
 
-    from . import bridge, nat
+    from . import bridge
     from .ipam import Ipam
     from .networks import config
     net = config(req)
@@ -180,16 +181,20 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
             "state_dir": req["state_dir"], "ports": ports}
     undo = []
     try:
-        nat.check_free(ports)
+        if ports:
+            from . import nat
+            nat.check_free(ports)
         with trace.step("ipam reserve", f"{FIELD} (--network {net['name']} --ip)", network=net["name"],
                         container=container_id, dir=net["dir"], note="a lease file named by the address"):
             ip = str(ipam.reserve(container_id, want=req["ip"]))
         undo.append(lambda: ipam.release(container_id))
         made["ip"] = ip
         with trace.step("import pyroute2", asked_by("bridge"),
-                        note="waits for the preloading thread, if any (~100 ms when cold)"):
-            import pyroute2.iproute  # noqa: F401
-        with bridge.iproute() as ipr:
+                        note="its rtnetlink message classes (rtnl.py); waits for the preloading "
+                             "thread, if any (~15 ms when cold)"):
+            from . import rtnl
+            rtnl.load()
+        with bridge.host() as ipr:
             br, fresh = bridge.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen,
                                              net["mtu"])
             made["host_ifname"] = host_ifname or bridge.veth_name(container_id)
@@ -198,6 +203,7 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
                                       net["gateway"] if default_route else None, net["mtu"],
                                       ifname=ifname, host_ifname=made["host_ifname"]))
         if fresh or ports:
+            from . import nat
             with trace.asked_by(asked_by("bridge", ports) if ports else asked_by("bridge")):
                 nat.setup(net["nft_table"], net["subnet"], container_id, ip, ports,
                       masquerade=net.get("masquerade", True), fresh=fresh)
@@ -216,20 +222,55 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
     return made
 
 
-def teardown(container_id: str, saved: dict | None) -> None:
+def teardown(container_id: str, saved: dict | None, wait: bool = True):
     """Undo :func:`setup` (and the :func:`connect`s recorded under ``saved["attached"]``):
-    ports, veths, leases, files. Tolerant and idempotent."""
-    for sub in list((saved or {}).get("attached", {}).values()):
-        teardown(container_id, sub)
+    ports, veths, leases, files. Tolerant and idempotent.
+
+    ``wait=False`` (``delete``): the veth is deleted in a thread, because the kernel takes
+    ~20 ms (RCU grace periods) to unregister a device, which the rest of the caller's
+    teardown (cgroup, files, nft) can overlap; returns ``finish()``, which the caller must
+    call before it reports the container gone: it waits for the veth, then gives the
+    address back (not before: a new container would get it while the old veth is there)
+    and raises what went wrong. ``wait=True``: all of it before returning (None)."""
+    finish = _teardown(container_id, saved)
+    if wait:
+        finish()
+        return None
+    return finish
+
+
+def _teardown(container_id: str, saved: dict | None):
+    subs = [_teardown(container_id, sub) for sub in list((saved or {}).get("attached", {}).values())]
     if not saved or saved.get("mode") != "bridge":
         _remove_files(saved)
-        return
-    from . import bridge, nat
+        return lambda: [f() for f in subs] and None
+    from . import bridge
     from .ipam import Ipam
     errors = []
-    with trace.step("network teardown", f"{FIELD} (delete, --rm)", container=container_id,
-                    mode="bridge"), trace.asked_by(f"{FIELD} (delete, --rm)"):
+    field = f"{FIELD} (delete, --rm)"
+    thread = None
+    with trace.step("network teardown", field, container=container_id,
+                    mode="bridge"), trace.asked_by(field):
         ports = saved.get("ports")
+        veth = saved.get("host_ifname") or bridge.veth_name(container_id)
+        if os.path.exists(f"/sys/class/net/{veth}"):
+            from . import rtnl
+            rtnl.load()                       # here, not in the thread: imports stay in order
+            import threading
+
+            def delete():
+                try:
+                    bridge.detach(veth, field=field)
+                except Exception as exc:  # noqa: BLE001 - reported by finish()
+                    errors.append(f"delete veth {veth!r}: {exc}")
+            thread = threading.Thread(target=delete, name="pyc-veth-del")
+            thread.start()
+        else:
+            # the container's netns died with its last process and took the
+            # veth pair along: no netlink needed, no pyroute2 import
+            trace.event("veth already gone", ifname=veth)
+        if saved.get("pending") or ports:
+            from . import nat
         if saved.get("pending"):
             # setup was killed half-way: find what it published by the container's id
             table = nat.list_table(saved["nft_table"]) or {}
@@ -240,26 +281,27 @@ def teardown(container_id: str, saved: dict | None) -> None:
                                  p.get("container_ip", saved.get("ip")), [p])
             except NetworkError as exc:
                 errors.append(str(exc))
-        veth = saved.get("host_ifname") or bridge.veth_name(container_id)
-        if os.path.exists(f"/sys/class/net/{veth}"):
+        _remove_files(saved)
+
+    def finish():
+        for f in subs:
             try:
-                bridge.detach(veth)
+                f()
             except NetworkError as exc:
                 errors.append(str(exc))
-        else:
-            # the container's netns died with its last process and took the
-            # veth pair along: no netlink needed, no pyroute2 import (~150 ms)
-            trace.event("veth already gone", ifname=veth)
+        if thread is not None:
+            with trace.step("wait for veth deletion", field, ifname=veth, thread="pyc-veth-del"):
+                thread.join()
         directory = os.path.join(saved.get("state_dir", DEFAULT_STATE_DIR), saved["network"])
         try:
-            with trace.step("ipam release", network=saved["network"], container=container_id):
+            with trace.step("ipam release", field, network=saved["network"], container=container_id):
                 Ipam(directory, saved["subnet"], saved.get("gateway")).release(container_id)
         except NetworkError as exc:
             errors.append(str(exc))
-        _remove_files(saved)
-    if errors:
-        raise NetworkError(f"teardown of {container_id!r} left something behind: "
-                           f"{'; '.join(errors)}; run `pycontainer network gc`", stage="network")
+        if errors:
+            raise NetworkError(f"teardown of {container_id!r} left something behind: "
+                               f"{'; '.join(errors)}; run `pycontainer network gc`", stage="network")
+    return finish
 
 
 def _remove_files(saved):

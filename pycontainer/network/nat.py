@@ -31,7 +31,9 @@ rules are written once and never change; what changes per container are
 ``pyc:<container id>``. Other tables are never read or written.
 
 Interface: ``nft -j`` with a JSON batch (libnftables-json(5)), one process per
-batch, so each change is one kernel transaction. Man pages: nft(8),
+batch, so each change is one kernel transaction; :func:`nft` (and :class:`Nft`,
+which lets the caller work while nft does) also runs the bridge-family
+scripts of :mod:`.egress` (``nft -f -``), each a traced step. Man pages: nft(8),
 libnftables-json(5), conntrack(8).
 """
 
@@ -116,20 +118,53 @@ def check_free(ports: list[dict]) -> None:
 
 # -- running nft --------------------------------------------------------------------------
 
-def nft(cmds: list[dict], what: str) -> dict:
-    """Run one JSON batch (atomic) and return nft's JSON answer (if any)."""
-    payload = json.dumps({"nftables": cmds})
-    with trace.step("nft -j", what=what, ruleset=cmds):
+def nft(cmds: list[dict] | str, what: str) -> dict | str:
+    """Run one batch (atomic): a JSON batch (``nft -j``) → nft's JSON answer (if any), or an
+    nft script (``nft -f -``, the egress policy's rules) → its text output."""
+    return Nft(cmds, what).result()
+
+
+class Nft:
+    """One nft process under way (``nft(...)`` is ``Nft(...).result()``): the batch is handed
+    over and stdin closed at once, so the caller may fork meanwhile (no child of its keeps
+    nft waiting for the end of its input), and collects the answer later."""
+
+    def __init__(self, cmds: list[dict] | str, what: str):
+        self.cmds, self.what, self.text = cmds, what, isinstance(cmds, str)
+        self.start = trace.now()
+        if self.text:
+            argv, stdin = [NFT, "-f", "-"], subprocess.PIPE
+        else:
+            argv, stdin = [NFT, "-j", json.dumps({"nftables": cmds})], subprocess.DEVNULL
         try:
-            r = subprocess.run([NFT, "-j", payload], capture_output=True, text=True)
+            self.proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True)
         except FileNotFoundError:
             raise NetworkError("nft not found: install nftables (apt-get install nftables)",
                                stage="network") from None
-    if r.returncode != 0:
-        err = next((ln for ln in r.stderr.splitlines() if ln.startswith("Error")),
-                   r.stderr.strip().splitlines()[0] if r.stderr.strip() else f"exit {r.returncode}")
-        raise NetworkError(f"nft {what}: {err}", stage="network")
-    return json.loads(r.stdout) if r.stdout.strip() else {}
+        self.early = None
+        if self.text:
+            if len(cmds) > 16384:          # more than a pipe surely holds: feed it now
+                self.early = self.proc.communicate(cmds)
+            else:
+                try:
+                    self.proc.stdin.write(cmds)
+                    self.proc.stdin.close()
+                except BrokenPipeError:
+                    pass                       # nft is gone: result() reports its error
+                self.proc.stdin = None         # communicate() must not flush it again
+
+    def result(self) -> dict | str:
+        out, err = self.early or self.proc.communicate()
+        trace.event("nft -f" if self.text else "nft -j", "", trace.since(self.start),
+                    what=self.what, ruleset=self.cmds)
+        if self.proc.returncode != 0:
+            msg = next((ln for ln in err.splitlines() if ln.startswith("Error")),
+                       err.strip().splitlines()[0] if err.strip() else f"exit {self.proc.returncode}")
+            raise NetworkError(f"nft {self.what}: {msg}", stage="network")
+        if self.text:
+            return out
+        return json.loads(out) if out.strip() else {}
 
 
 def _t(table):

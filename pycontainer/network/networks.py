@@ -9,10 +9,9 @@ leases, veths and published ports of containers that no longer exist.
 
 from __future__ import annotations
 
-import json
 import os
 
-from .. import trace
+from .. import jsonio, trace
 from ..errors import NetworkError
 from .request import DEFAULT_STATE_DIR, DEFAULTS
 
@@ -32,10 +31,11 @@ def config(req) -> dict:
     path = os.path.join(directory, "network.json")
     try:
         with open(path) as f:
-            have = json.load(f)
+            have = jsonio.loads(f.read())
     except FileNotFoundError:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         tmp = f"{path}.{os.getpid()}"
+        import json                 # written once per network: json's indent
         with open(tmp, "w") as f:
             json.dump(want, f, indent=1)
         try:
@@ -45,7 +45,7 @@ def config(req) -> dict:
         finally:
             os.unlink(tmp)
         with open(path) as f:
-            have = json.load(f)
+            have = jsonio.loads(f.read())
     except (OSError, ValueError) as exc:
         raise NetworkError(f"read network config {path!r}: {exc}", stage="network") from None
     for k in ("bridge", "subnet", "gateway", "mtu", "nft_table", "masquerade"):
@@ -70,7 +70,7 @@ def networks(state_dir: str = DEFAULT_STATE_DIR) -> list[dict]:
         path = os.path.join(state_dir, name, "network.json")
         try:
             with open(path) as f:
-                net = json.load(f)
+                net = jsonio.loads(f.read())
         except (OSError, ValueError):
             continue
         net["leases"] = Ipam(os.path.join(state_dir, name), net["subnet"], net["gateway"]).leases()

@@ -11,10 +11,7 @@ into a path. The keys and modes are listed in the package docstring
 
 from __future__ import annotations
 
-import json
-import re
-from typing import NamedTuple
-
+from .. import jsonio
 from ..errors import NetworkError
 
 ANNOTATION = "org.pycontainer.network"
@@ -25,13 +22,35 @@ DEFAULTS = {
     "hostname": None, "dns": None, "dns_search": None, "dns_options": None,
     "extra_hosts": {}, "state_dir": DEFAULT_STATE_DIR, "nft_table": "pycontainer",
 }
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+# names are checked with str methods, not re: ``re`` (with enum, functools, ...) costs
+# ~5 ms of a runc-form ``run`` that otherwise never imports it
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
-class Mode(NamedTuple):
-    kind: str            # none | host | bridge | container | netns
-    ref: str | None = None   # container id or netns path
+def valid_name(name: str, most: int, first_alnum: bool = False) -> bool:
+    """1..``most`` of [A-Za-z0-9_.-] (a network's name: [A-Za-z0-9] first, at most 64)."""
+    return 0 < len(name) <= most and _NAME_CHARS.issuperset(name) and \
+        (not first_alnum or (name[0].isascii() and name[0].isalnum()))
+
+
+class Mode(tuple):
+    """``(kind, ref)``: kind none | host | bridge | container | netns; ref the container
+    id or netns path (a tuple like typing.NamedTuple's, without importing typing)."""
+    __slots__ = ()
+
+    def __new__(cls, kind: str, ref: str | None = None):
+        return tuple.__new__(cls, (kind, ref))
+
+    @property
+    def kind(self) -> str:
+        return self[0]
+
+    @property
+    def ref(self) -> str | None:
+        return self[1]
+
+    def __repr__(self):
+        return f"Mode(kind={self[0]!r}, ref={self[1]!r})"
 
 
 def parse_mode(text: str) -> Mode:
@@ -57,7 +76,7 @@ def parse_request(value) -> dict:
         text = value.strip()
         if text.startswith("{"):
             try:
-                value = json.loads(text)
+                value = jsonio.loads(text)
             except ValueError as exc:
                 raise NetworkError(f"{ANNOTATION}: malformed JSON ({exc})", stage="network") from None
         else:
@@ -72,9 +91,9 @@ def parse_request(value) -> dict:
     req = {**DEFAULTS, **value}
     m = req["mode"]
     req["mode"] = Mode(*m) if isinstance(m, (list, tuple)) else parse_mode(m)
-    if not NAME_RE.match(str(req["network"])):
+    if not valid_name(str(req["network"]), 64, first_alnum=True):
         raise NetworkError(f"invalid network name {req['network']!r}", stage="network")
-    if not IFNAME_RE.match(str(req["bridge"])):
+    if not valid_name(str(req["bridge"]), 15):
         raise NetworkError(f"invalid bridge name {req['bridge']!r}: 1-15 of [A-Za-z0-9_.-]",
                            stage="network")
     if isinstance(req["ports"], str):
@@ -82,8 +101,11 @@ def parse_request(value) -> dict:
     if req["ports"] and req["mode"].kind != "bridge":
         raise NetworkError(f"ports can only be published in bridge mode, not "
                            f"{req['mode'].kind}", stage="network")
-    from .nat import parse_port
-    req["ports"] = [parse_port(p) for p in req["ports"]]
+    if req["ports"]:
+        from .nat import parse_port
+        req["ports"] = [parse_port(p) for p in req["ports"]]
+    else:
+        req["ports"] = []
     return req
 
 

@@ -5,7 +5,11 @@ namespace applies only to the children of the caller (pid_namespaces(7)),
 it then forks stage 2 and exits. Stage 2 (``init``) is pid 1 of the
 container. ``init`` is one linear function whose order is the
 documentation: each step says what must come before or after it, as runc's
-``standard_init_linux.go`` does.
+``standard_init_linux.go`` does. A container created with a deferred process
+(warm pools) waits at the start barrier before the process's identity steps;
+its ``start`` may send the process to run (args, env, cwd, user) and its stdio
+fds (SCM_RIGHTS, unix(7)), checked as config.json's, and the init goes on down
+the same tail (``adopt_process``, then process/finalize.py).
 
 Everything the init needs is imported *before* pivot_root: after it,
 ``sys.path`` would resolve inside the image, and the image must never be
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import array  # noqa: F401  (socket.send_fds imports it lazily; must be loaded before pivot)
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -27,9 +32,10 @@ import sys
 import prctl  # noqa: F401  (imported here so it is loaded before pivot_root)
 
 from .. import hooks, namespaces, procattrs, rootfs, userenv
+from .. import spec as spec_mod
 from .. import syscalls as sc
 from .. import trace
-from ..errors import ContainerSetupError, MountError, SpecError
+from ..errors import ContainerSetupError, MountError, SpecError, encode
 from ..security.fds import close_inherited
 from . import finalize
 from . import sync as S
@@ -171,18 +177,34 @@ def init(ctx) -> None:
         # --- the process's limits and identity (shared with exec: finalize.py) --
         stage = "process"
         procattrs.apply_linux(linux)        # memoryPolicy, personality: while we have every cap
-        path = finalize.prepare(proc, ctx.seccomp, in_userns)
+        # A deferred process (Runtime.create(deferred=True)): its identity and limits wait for
+        # `start`, which may bring the process to run (args, env, cwd, user, stdio).
+        path = None if ctx.deferred else finalize.prepare(proc, ctx.seccomp, in_userns)
 
         # --- ready: the runtime records "created"; we wait for `start` --------
         stage = "start"
         made = None if before is None else sorted(set(rootfs.mount_ids()) - before)
         ctx.sync.send(S.READY, mounts=made)
         ctx.sync.close()
-        conn = _wait_for_start(ctx)
-
-        hooks.run("startContainer", spec.get("hooks", {}).get("startContainer"), ctx.state_for_hooks())
+        conn, sent, fds = _wait_for_start(ctx)
+        # What `start` brought is answered in JSON (errors.encode); a plain start reads text.
+        report = (lambda exc: str(exc).encode()) if sent is None else \
+            (lambda exc: json.dumps(encode(exc)).encode())
+        hook_list = spec.get("hooks", {}).get("startContainer")
+        if ctx.deferred:
+            try:
+                if sent is not None:
+                    proc = adopt_process(proc, sent, fds)
+                # hooks before the identity steps: they run as the runtime's hooks, not the user
+                hooks.run("startContainer", hook_list, ctx.state_for_hooks())
+                path = finalize.prepare(proc, ctx.seccomp, in_userns)
+            except BaseException as exc:  # noqa: BLE001 -- told to `start`, which fails
+                _reply(conn, report(exc))
+                os._exit(1)
+        else:
+            hooks.run("startContainer", hook_list, ctx.state_for_hooks())
         finalize.exec_program(path, proc, conn, ctx.preserve_fds, ctx.dmz_fd, ctx.seccomp,
-                              report=lambda exc: str(exc).encode())
+                              report=report)
     except BaseException as exc:  # noqa: BLE001
         if not ctx.sync.sock._closed:
             if before is not None:       # create fails: take our mounts out of the shared table
@@ -280,14 +302,107 @@ def setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
         os.close(slave)
 
 
-def _wait_for_start(ctx) -> socket.socket:
-    """The start barrier: block until `pycontainer start` connects to start.sock."""
+def _wait_for_start(ctx):
+    """The start barrier: block until `pycontainer start` connects to start.sock.
+
+    -> (connection, process or None, fds). A plain start sends ``start``; the API's
+    (``Runtime.start(process=..., stdio=...)``) sends ``process LEN\n`` and LEN bytes of
+    JSON, with the new stdin/stdout/stderr as SCM_RIGHTS on the first byte (unix(7)).
+    Anything else is dropped and the wait goes on (a process for a container not created
+    deferred is answered with an error first).
+    """
     with trace.step("accept", "pycontainer start", socket="start.sock", note="waiting for `start`"):
         while True:
             conn, _ = ctx.listen.accept()
-            data = conn.recv(16)
-            if data == b"start":
-                break
+            fds: list[int] = []
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
+                if data == b"start" and not fds:
+                    sent = None
+                    break
+                head, nl, body = data.partition(b"\n")
+                word, _, size = head.partition(b" ")
+                if word == b"process" and not ctx.deferred:   # the runtime checks this first
+                    _reply(conn, json.dumps(encode(SpecError(
+                        "this container was not created with a deferred process: `start` cannot "
+                        "give it one"))).encode())
+                elif word == b"process" and nl and size.isdigit() and int(size) <= MAX_PROCESS:
+                    want = int(size)
+                    while len(body) < want:
+                        chunk = conn.recv(min(want - len(body), 1 << 20))
+                        if not chunk:
+                            break
+                        body += chunk
+                    if len(body) == want:
+                        sent = json.loads(body)
+                        break
+            except (OSError, ValueError):
+                pass
+            for fd in fds:
+                os.close(fd)
             conn.close()
     ctx.listen.close()
-    return conn
+    return conn, sent, fds
+
+
+MAX_PROCESS = 1 << 24       # bytes of the JSON process `start` may send (args and env: ARG_MAX-ish)
+# What `start` may set of the created config's process; everything else (capabilities,
+# noNewPrivileges, rlimits, apparmor, oomScoreAdj, umask, terminal) stays as created.
+SENT_FIELDS = ("args", "env", "cwd", "user")
+
+
+def adopt_process(proc: dict, sent, fds: list[int]) -> dict:
+    """The created process with what `start` sent: checked as config.json's process is
+    (spec.validate_process, plus runc's env rules), then ``fds`` become our 0, 1, 2."""
+    if not isinstance(sent, dict):
+        raise SpecError("start: the process must be an object")
+    extra = sorted(set(sent) - set(SENT_FIELDS))
+    if extra:
+        raise SpecError(f"start: process.{extra[0]} cannot be changed at start "
+                        f"(only {', '.join(SENT_FIELDS)})")
+    new = dict(proc)
+    new.update({k: sent[k] for k in ("args", "env", "cwd") if k in sent})
+    if "user" in sent:
+        user = sent["user"]
+        if not isinstance(user, dict) or set(user) - {"uid", "gid", "additionalGids"}:
+            raise SpecError("start: process.user takes uid, gid, additionalGids")
+        new["user"] = {**{k: v for k, v in proc.get("user", {}).items() if k == "umask"}, **user}
+    try:
+        spec_mod.validate_process(new)
+    except SpecError as exc:        # its words name config.json; this came with `start`
+        raise SpecError(str(exc).replace("config.json: ", "start: ", 1)) from None
+    for i, a in enumerate(new["args"]):
+        if "\0" in a:
+            raise SpecError(f"process.args[{i}] contains a NUL byte")
+    if "\0" in new.get("cwd", "/"):
+        raise SpecError("process.cwd contains a NUL byte")
+    for e in new.get("env", []):          # runc's populateProcessEnvironment
+        name, eq, _value = e.partition("=")
+        if not eq:
+            raise SpecError(f"invalid environment variable {e!r}: missing '='")
+        if not name:
+            raise SpecError(f"invalid environment variable {e!r}: name cannot be empty")
+        if "\0" in e:
+            raise SpecError(f"invalid environment variable {name!r}: contains a NUL byte")
+    if fds:
+        if len(fds) != 3:
+            raise SpecError(f"start: give 3 stdio fds (stdin, stdout, stderr), not {len(fds)}")
+        if proc.get("terminal"):
+            raise SpecError("start: the container has a terminal; its stdio cannot be replaced")
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in fds]   # none of them is 0-2
+        for fd in fds:
+            os.close(fd)
+        fds.clear()
+        for i, fd in enumerate(high):
+            os.dup2(fd, i)            # inheritable: the program's stdio
+            os.close(fd)
+    if new.get("cwd", "/") != proc.get("cwd", "/"):
+        userenv.make_cwd(new["cwd"], new.get("user", {}))     # as create does for config.json's
+    return new
+
+
+def _reply(conn, data: bytes) -> None:
+    try:
+        conn.sendall(data)
+    except OSError:
+        pass

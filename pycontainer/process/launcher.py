@@ -40,7 +40,8 @@ class Launch:
     """Everything the children need; they get it by fork, not by a pipe."""
 
     def __init__(self, *, container_id, bundle, spec, rootfs, statedir, cgroup_mode,
-                 console_socket=None, preserve_fds=0, overlay=None, seccomp=None, record=None):
+                 console_socket=None, preserve_fds=0, overlay=None, seccomp=None, record=None,
+                 deferred=False):
         self.id = container_id
         self.bundle = bundle
         self.spec = spec
@@ -52,6 +53,7 @@ class Launch:
         self.preserve_fds = preserve_fds
         self.overlay = overlay
         self.seccomp = seccomp
+        self.deferred = deferred    # the process's identity steps wait for `start` (init.py)
         self.dmz_fd = None          # sealed exec helper (security.exeseal), made before the fork
         self.record = record or {}
         self.sync = None
@@ -85,6 +87,9 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         dirfd = os.open(ctx.statedir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             ctx.listen.bind(f"/proc/self/fd/{dirfd}/start.sock")
+            # connect(2) needs write permission on the socket file (unix(7)): only its owner,
+            # whatever the umask (a start may bring a process to run, init.py).
+            os.chmod(f"/proc/self/fd/{dirfd}/start.sock", 0o600)
         finally:
             os.close(dirfd)
         ctx.listen.listen(1)
@@ -242,11 +247,15 @@ def _kill_and_reap(pid: int) -> None:
     _reap(pid)
 
 
-def start_barrier(statedir_path: str, timeout: float | None = None) -> None:
+def start_barrier(statedir_path: str, timeout: float | None = None, *, process: dict | None = None,
+                  stdio=None) -> None:
     """Open the start barrier and wait until the program has been exec'd.
 
     The init closes its end on a successful execve (the fd is close-on-exec),
-    so EOF means "running"; an exec failure arrives as text.
+    so EOF means "running"; an exec failure arrives as text. With ``process``
+    (a deferred container's: args, env, cwd, user) the message is ``process LEN\n``
+    and the JSON, ``stdio`` (three fds) ride along as SCM_RIGHTS (unix(7)), and a
+    failure comes back as ``errors.encode``'s JSON, raised here as its own class.
     """
     # The C socket object itself: `import socket` (its enums, selectors) costs ~2 ms
     # of every `start`, and connect/sendall/recv are the same calls either way.
@@ -259,7 +268,18 @@ def start_barrier(statedir_path: str, timeout: float | None = None) -> None:
         except (ConnectionRefusedError, FileNotFoundError):
             raise PyContainerError("the container's init is not waiting for start "
                                    "(it has exited or was started already)") from None
-        s.sendall(b"start")
+        if process is None:
+            s.sendall(b"start")
+        else:
+            import json
+            import struct
+            body = json.dumps(process).encode()
+            msg = b"process %d\n" % len(body) + body
+            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(stdio)}i", *stdio))] \
+                if stdio else []
+            sent = s.sendmsg([msg], anc)
+            if sent < len(msg):
+                s.sendall(msg[sent:])
         s.settimeout(timeout)
         data = b""
         while True:
@@ -269,6 +289,16 @@ def start_barrier(statedir_path: str, timeout: float | None = None) -> None:
             data += chunk
         if data:
             from ..errors import ExecError
+            if process is not None and data.startswith(b"{"):
+                import json
+
+                from ..errors import decode
+                try:
+                    err = json.loads(data)
+                except ValueError:
+                    err = None
+                if isinstance(err, dict):
+                    raise decode(err, ContainerSetupError)
             raise ExecError(data.decode(errors="replace"), stage="exec")
     finally:
         os.close(dirfd)

@@ -175,3 +175,32 @@ def test_reclaim_unit_rules(tmp_path):
     assert not _abandoned(dict(dead_init, autoremove=False, creator={"pid": 999999999}))
     alive = {"pid": os.getpid(), "pid_start": me["start"], "status": "running"}
     assert not _abandoned(dict(alive, autoremove=True, creator={"pid": 999999999}))  # init alive
+
+
+def test_gc_leaves_a_container_being_made_alone_and_takes_a_crashed_one(cli):
+    """Between its container dir (and image hold) and its runtime state, a container is only
+    its creator's work: a concurrent gc kept removing the dir (create then failed with
+    "root.path does not exist") and releasing the hold. Once the creator is gone it is a
+    leftover and gc takes it."""
+    from pycontainer.image import rootfs
+    from pycontainer.image.store import Store
+    cid = new_id("making")
+    rootfs.prepare(cid, "busybox")                       # this process: alive, still "making"
+    cdir = rootfs.container_dir(cid)
+    try:
+        rep = json.loads(cli("gc", check=True).stdout)
+        assert os.path.isdir(cdir) and cid in Store().holds(), rep
+    finally:
+        rootfs.cleanup(cid)
+        shutil.rmtree(cdir, ignore_errors=True)
+    cid = new_id("making")
+    pid = os.fork()
+    if pid == 0:                                         # a creator killed half-way
+        try:
+            rootfs.prepare(cid, "busybox")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.path.isdir(rootfs.container_dir(cid)) and cid in Store().holds()
+    cli("gc", check=True)
+    assert not os.path.exists(rootfs.container_dir(cid)) and cid not in Store().holds()

@@ -491,3 +491,37 @@ def test_teardown_after_the_container_died_needs_no_pyroute2(env):
             "print(any(m.startswith('pyroute2') for m in sys.modules))")
     assert run(sys.executable, "-c", code, json.dumps(saved)).stdout.strip() == "False"
     assert network.networks(env.state)[0]["leases"] == {}
+
+
+# -- issue 18: the speed-ups keep "nothing left behind" ------------------------------------------
+
+def test_bridged_sandbox_leaves_nothing_the_moment_it_returns(tmp_path):
+    """The veth is deleted in a thread and the egress nft runs during create (issue 18): still,
+    when sandbox() returns, its veth, lease and egress map element are gone."""
+    import pycontainer
+    from pycontainer.network.request import DEFAULT_STATE_DIR
+    c = pycontainer.Client(root=str(tmp_path / "state"))
+    try:
+        r = c.containers.sandbox("busybox", ["true"], network_mode="bridge")
+    finally:
+        c.close()
+    assert r.exit_code == 0
+    veth = bridge.veth_name(r.id)
+    assert not os.path.exists(f"/sys/class/net/{veth}")
+    leases = os.path.join(DEFAULT_STATE_DIR, "pyc")
+    for name in os.listdir(leases):
+        if name[0].isdigit():
+            with open(os.path.join(leases, name)) as f:
+                assert f.read().strip() != r.id, name
+    out = subprocess.run(["nft", "list", "map", "bridge", "pycontainer", "egress_veth"],
+                         capture_output=True, text=True).stdout
+    assert veth not in out
+
+
+def test_rtnl_loads_only_the_message_classes():
+    """rtnl.load(): pyroute2's rtnetlink messages without its package __init__ (asyncio,
+    IPRoute); ``from pyroute2 import IPRoute`` afterwards still gets the whole library."""
+    code = ("import sys; from pycontainer.network import rtnl; rtnl.load();"
+            "a = 'asyncio' in sys.modules or 'pyroute2.iproute' in sys.modules;"
+            "from pyroute2 import IPRoute; print(a, IPRoute.__name__)")
+    assert run(sys.executable, "-c", code).stdout.split() == ["False", "IPRoute"]

@@ -170,8 +170,8 @@ def test_preload_imports_pyroute2_in_the_background_for_bridge_only():
             "network.preload(network.parse_request('none')); time.sleep(0.3);"
             "a = 'pyroute2' in sys.modules;"
             "network.preload(network.parse_request('bridge'));"
-            "[time.sleep(0.05) for _ in range(100) if 'pyroute2.iproute' not in sys.modules];"
-            "print(a, 'pyroute2.iproute' in sys.modules)")
+            "[time.sleep(0.05) for _ in range(100) if 'pyroute2.netlink.rtnl.rtmsg' not in sys.modules];"
+            "print(a, 'pyroute2.netlink.rtnl.rtmsg' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
 
