@@ -290,6 +290,7 @@ def docker_run(argv: list[str]) -> bool:
     if parsed is None:
         return False
     g, params, image, command = parsed
+    _prime_cgroup_attach("run")
     from . import exitcodes, log, runform
     from .errors import PyContainerError
     root = _setup(g, "run")
