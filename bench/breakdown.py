@@ -16,7 +16,10 @@ every step is cold and load changes hit all runtimes alike:
   "Python between steps" is what is left (wall - everything traced).
 
 Steps in the children (stage 1, init) are counted like the runtime's: the
-runtime waits for them, so they are on the critical path.
+runtime waits for them, so they are on the critical path. The one step done
+beside the main thread, "prime cgroup attach" (cgroups/attachlock.py), is a
+row of its own that is not part of the sum: its wait overlaps the rest (what
+it does not hide shows in the next cgroup step, mkdir or attach).
 
     python3 bench/breakdown.py [-n RUNS] [--pyc NAME=CMD ...] [--bundle DIR] [--json FILE]
 
