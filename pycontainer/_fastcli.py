@@ -177,7 +177,7 @@ def main(argv: list[str]) -> bool:
                 return False          # maybe an image container kept as a directory (docker start)
             if "org.pycontainer.dir" in ann:
                 return False          # an image container: docker's start, via click
-            rt.start(cid)
+            rt.start(cid, wait_exec=False)       # runc's start: no wait for the exec
         elif verb == "state":
             import json
             sys.stdout.write(json.dumps(rt.state(cid), indent=2) + "\n")
@@ -203,7 +203,7 @@ def main(argv: list[str]) -> bool:
         elif verb == "resume":
             rt.resume(cid)
         elif verb == "kill":
-            from .container import parse_signal
+            from .signals import parse_signal
             rt.kill(cid, parse_signal(pos[1] if len(pos) > 1 else "SIGTERM"), bool(opts.get("--all")))
         elif verb in _MORE_VERBS:
             runc_more(rt, verb, opts, cid)

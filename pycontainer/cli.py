@@ -105,7 +105,7 @@ def start(ctx, attach, interactive, container_id):
     from . import porcelain
     if attach or porcelain.is_image_container(ctx.find_object(_Obj).root, container_id):
         sys.exit(porcelain.start_image(ctx.find_object(_Obj).root, container_id, attach))
-    _rt(ctx).start(container_id)
+    _rt(ctx).start(container_id, wait_exec=False)     # as runc's: no wait for the exec
 
 
 @main_group.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False,
@@ -236,7 +236,7 @@ def kill(ctx, all_processes, sig_opt, container_id, signal):
 
     Without one: SIGTERM (runc) for a bundle's container, SIGKILL (docker) for
     a container run from an image."""
-    from .container import parse_signal
+    from .signals import parse_signal
     root = ctx.find_object(_Obj).root
     sig = sig_opt or signal
     from . import porcelain

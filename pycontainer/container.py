@@ -127,10 +127,15 @@ class Runtime:
             nss.append({"type": "network", "path": path})
         linux["namespaces"] = nss
 
-    def start(self, container_id: str, *, process: dict | None = None, stdio=None) -> None:
+    def start(self, container_id: str, *, process: dict | None = None, stdio=None,
+              wait_exec: bool = True) -> None:
         """runc's start; ``process`` (args, env, cwd, user: {uid, gid, additionalGids}) and
         ``stdio`` (three fds) give a container created ``deferred`` the program to run
-        (the init checks them as config.json's process; nothing else changes)."""
+        (the init checks them as config.json's process; nothing else changes).
+        ``wait_exec=False`` (the runc CLI's ``start``): return once the init has the word, as
+        runc's does once its init opened exec.fifo; the program was found at create, and a
+        later exec failure is the container's exit status. Docker's verbs and the API wait,
+        to report 126/127."""
         sd = self._open(container_id)
         try:
             record = sd.read()
@@ -146,7 +151,7 @@ class Runtime:
             from .process import launcher
             with trace.step("connect start.sock", "pycontainer start", barrier="start.sock"):
                 launcher.start_barrier(sd.path, process=process if process is not None or stdio is None
-                                       else {}, stdio=stdio)
+                                       else {}, stdio=stdio, wait_exec=wait_exec)
             record["status"] = st.RUNNING
             sd.write(record)
             if record.get("poststart"):
@@ -454,28 +459,6 @@ class Runtime:
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def parse_signal(text: str | int) -> int:
-    """``9``, ``KILL``, ``SIGKILL``, ``sigkill`` -> 9 (runc kill's rules)."""
-    import signal
-    if isinstance(text, int):
-        return text
-    t = text.strip()
-    if t.isdigit():
-        n = int(t)
-        if not 0 < n < signal.NSIG:
-            raise PyContainerError(f"invalid signal {text!r}")
-        return n
-    name = t.upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    try:
-        return int(getattr(signal.Signals, name))
-    except AttributeError:
-        raise PyContainerError(f"invalid signal {text!r}") from None
-
-
-
 
 def _write_pid_file(path: str, pid: int) -> None:
     path = os.path.abspath(path)

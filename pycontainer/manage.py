@@ -84,7 +84,7 @@ def inspect_cmd(ctx, fmt, kind, names):
 def stop_one(root: str, cid: str, timeout=None, sig=None) -> None:
     """docker stop with the container's own --stop-signal / --stop-timeout as defaults."""
     from . import lifecycle
-    from .container import parse_signal
+    from .signals import parse_signal
     cfg = ops.inspect(root, cid)["Config"]
     lifecycle.mark_stopped(root, cid)                   # --restart does not bring it back
     if not os.path.isdir(os.path.join(root, cid)):

@@ -52,7 +52,7 @@ def apply(o: dict, environ=None) -> dict:
             raise PyContainerError(f"--label {lab!r}: give KEY=VALUE")
     sig = o.get("stop_signal")
     if sig is not None:
-        from .container import parse_signal
+        from .signals import parse_signal
         try:
             parse_signal(sig)
         except Exception:  # noqa: BLE001 - parse_signal's own message is not docker's

@@ -71,3 +71,23 @@ def wait_exit(pid: int) -> int:
             trace.event("exit", "process.args (the program ended)", pid=pid, status=code,
                         signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
             return code
+
+
+def parse_signal(text: str | int) -> int:
+    """``9``, ``KILL``, ``SIGKILL``, ``sigkill`` -> 9 (runc kill's rules)."""
+    import signal
+    if isinstance(text, int):
+        return text
+    t = text.strip()
+    if t.isdigit():
+        n = int(t)
+        if not 0 < n < signal.NSIG:
+            raise PyContainerError(f"invalid signal {text!r}")
+        return n
+    name = t.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(getattr(signal.Signals, name))
+    except AttributeError:
+        raise PyContainerError(f"invalid signal {text!r}") from None

@@ -81,7 +81,7 @@ class Container:
         self.reload()
 
     def kill(self, signal_="SIGKILL") -> None:
-        from ..container import parse_signal
+        from ..signals import parse_signal
         self._rt().kill(self.id, parse_signal(signal_))
 
     def stop(self, timeout: float = 10) -> None:

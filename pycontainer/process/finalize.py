@@ -140,10 +140,26 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
 
 
 def _report(fd: int, report, exc) -> None:
+    """Tell the runtime why the exec failed. MSG_NOSIGNAL: the signals are default again
+    (reset_signals) and runc's ``start`` does not wait for this, so the peer may be gone:
+    no SIGPIPE, the exit status still tells (126/127)."""
+    import _socket
+    data = report(exc)
     try:
-        os.write(fd, report(exc))
+        s = _socket.socket(fileno=fd)
+        try:
+            s.send(data, _socket.MSG_NOSIGNAL)
+            return
+        finally:
+            s.detach()
+    except BrokenPipeError:
+        return          # nobody waits (runc's start): the exit status tells
     except OSError:
-        pass            # a filter without write(2): the exit status still tells
+        pass            # a filter without sendto(2): try write(2)
+    try:
+        os.write(fd, data)
+    except OSError:
+        pass            # a filter without write(2) either: the exit status still tells
 
 
 def close_from(keep: int, report_fd: int, dmz: int | None) -> None:

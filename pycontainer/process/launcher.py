@@ -248,8 +248,9 @@ def _kill_and_reap(pid: int) -> None:
 
 
 def start_barrier(statedir_path: str, timeout: float | None = None, *, process: dict | None = None,
-                  stdio=None) -> None:
-    """Open the start barrier and wait until the program has been exec'd.
+                  stdio=None, wait_exec: bool = True) -> None:
+    """Open the start barrier and wait until the program has been exec'd (or, without
+    ``wait_exec``, only until the word is sent).
 
     The init closes its end on a successful execve (the fd is close-on-exec),
     so EOF means "running"; an exec failure arrives as text. With ``process``
@@ -270,6 +271,8 @@ def start_barrier(statedir_path: str, timeout: float | None = None, *, process: 
                                    "(it has exited or was started already)") from None
         if process is None:
             s.sendall(b"start")
+            if not wait_exec:               # the init reads "start" even after our close
+                return
         else:
             import json
             import struct

@@ -8,7 +8,7 @@ import pytest
 
 from pycontainer import _fastcli, mounts, spec, state, trace
 from pycontainer import syscalls as sc
-from pycontainer.container import parse_signal
+from pycontainer.signals import parse_signal
 from pycontainer.errors import InvalidID, SpecError
 
 
