@@ -23,9 +23,11 @@ from .errors import PyContainerError
 def kill_init(record: dict) -> None:
     pid = record.get("pid") or 0
     if pid > 0 and st.proc_start_time(pid) == record.get("pid_start"):
-        import signal      # here: the signal module's enums cost ~2 ms of every verb
+        # _signal, the C module: `signal` builds enums (enum, functools, collections: ~3 ms
+        # of a `delete --force`) for the one number we need
+        from _signal import SIGKILL
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, SIGKILL)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + 10
@@ -74,20 +76,24 @@ def wait_exit(pid: int) -> int:
 
 
 def parse_signal(text: str | int) -> int:
-    """``9``, ``KILL``, ``SIGKILL``, ``sigkill`` -> 9 (runc kill's rules)."""
-    import signal
+    """``9``, ``KILL``, ``SIGKILL``, ``sigkill`` -> 9 (runc kill's rules).
+
+    From ``_signal``, the C module: its SIG* names are plain ints (``signal`` wraps them
+    in enums, ~3 ms of every ``kill``); SIG_DFL, SIG_BLOCK and the like are not signals.
+    """
+    import _signal
     if isinstance(text, int):
         return text
     t = text.strip()
     if t.isdigit():
         n = int(t)
-        if not 0 < n < signal.NSIG:
+        if not 0 < n < _signal.NSIG:
             raise PyContainerError(f"invalid signal {text!r}")
         return n
     name = t.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
-    try:
-        return int(getattr(signal.Signals, name))
-    except AttributeError:
-        raise PyContainerError(f"invalid signal {text!r}") from None
+    value = getattr(_signal, name, None) if "_" not in name and name.isalnum() else None
+    if not isinstance(value, int):
+        raise PyContainerError(f"invalid signal {text!r}")
+    return value
