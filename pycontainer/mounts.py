@@ -26,7 +26,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from contextlib import contextmanager
 
 from . import syscalls as sc
 from . import trace
@@ -180,18 +179,23 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-@contextmanager
-def reopened(root_fd: int, dest: str):
+class reopened:  # noqa: N801 - used as a function: ``with reopened(root_fd, dest) as path``
     """The root of what is now mounted at ``dest``, as a /proc/self/fd path.
 
     An fd opened *before* a mount keeps naming the directory underneath; a
     remount or propagation change must address the new mount, so reopen.
+    (A class, not contextlib.contextmanager: contextlib imports collections and
+    functools, ~2.5 ms of every create's stage 1.)
     """
-    fd = open_in_root(root_fd, dest)
-    try:
-        yield fd_path(fd)
-    finally:
-        os.close(fd)
+
+    def __init__(self, root_fd: int, dest: str):
+        self.fd = open_in_root(root_fd, dest)
+
+    def __enter__(self) -> str:
+        return fd_path(self.fd)
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
 
 
 # --- one entry ----------------------------------------------------------------------

@@ -196,11 +196,35 @@ def target(proc_cgroup: str | None = None,
     return None
 
 
+PRIMER_FD = "PYCONTAINER_PRIMER_FD"
+_launcher_fd = -1
+
+
+def launcher_primer() -> bool:
+    """Whether the ``pycontainer`` command (csrc/launcher.c) started priming before Python
+    did, and it still runs: its grandchild writes until we close the pipe it named in
+    PYCONTAINER_PRIMER_FD (``finish``). The fd is taken out of the environment and made
+    close-on-exec here, so no hook or program inherits it."""
+    global _launcher_fd
+    fd = os.environ.pop(PRIMER_FD, None)
+    if fd is None or not fd.isdigit():
+        return _launcher_fd >= 0
+    try:
+        os.set_inheritable(int(fd), False)
+    except OSError:
+        return False                        # not an open fd: nothing started
+    _launcher_fd = int(fd)                  # (its trace event comes at finish: tracing is on)
+    return True
+
+
 def start(*, deadline: float = DEADLINE, every: float = EVERY, path: str | None = None) -> Primer | None:
-    """Start priming (see the module's docstring); a no-op if a primer already runs here."""
+    """Start priming (see the module's docstring); a no-op if a primer already runs here
+    or the launcher's does."""
     global _active
     if _active is not None and _active.owner == os.getpid() and _active.done.locked():
         return _active                      # still running
+    if path is None and launcher_primer():
+        return None
     try:
         _active = Primer(path, deadline, every)
     except Exception:  # noqa: BLE001 - no thread, no priming: the attach just costs more
@@ -210,7 +234,16 @@ def start(*, deadline: float = DEADLINE, every: float = EVERY, path: str | None 
 
 def finish() -> None:
     """The real attach is done: stop priming (no-op when none runs in this process)."""
-    global _active
+    global _active, _launcher_fd
+    if _launcher_fd >= 0:
+        trace.event("prime cgroup attach", "linux.cgroupsPath", file="(launcher)",
+                    note="started by the pycontainer command at exec time (csrc/launcher.c), "
+                         "before the interpreter: the grace period passed while Python started")
+        try:
+            os.close(_launcher_fd)           # the launcher's primer sees EOF and stops
+        except OSError:
+            pass
+        _launcher_fd = -1
     p = _active
     if p is not None and p.owner == os.getpid():
         p.stop()
