@@ -45,8 +45,7 @@ extra=""
 # without site (-S), with the two paths it needs put on sys.path directly.
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PLAT=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
-rm -f /usr/local/bin/pycontainer
-cat > /usr/local/bin/pycontainer <<PYEOF
+cat > "$VENV/bin/pycontainer-launch" <<PYEOF
 #!$VENV/bin/python -IS
 # pycontainer launcher written by .ci/install.sh (see there for why -IS).
 import sys
@@ -54,5 +53,18 @@ sys.path[0:0] = ["$HERE", "$SITE", "$PLAT"]
 from pycontainer.entry import main
 main()
 PYEOF
+chmod 755 "$VENV/bin/pycontainer-launch"
+# The command itself: csrc/launcher.c, which starts the cgroup-attach priming of
+# create/run/exec before the interpreter starts, then execs the launcher above with
+# "$VENV/bin/python -IS" (statically linked: no ld.so at every start). Where it cannot
+# be built, the Python launcher is the command (the priming then starts in Python).
+rm -f /usr/local/bin/pycontainer
+if ! gcc -O2 -static -DPYTHON="\"$VENV/bin/python\"" -DSCRIPT="\"$VENV/bin/pycontainer-launch\"" \
+        -o /usr/local/bin/pycontainer "$HERE/csrc/launcher.c" 2>/dev/null &&
+   ! gcc -O2 -DPYTHON="\"$VENV/bin/python\"" -DSCRIPT="\"$VENV/bin/pycontainer-launch\"" \
+        -o /usr/local/bin/pycontainer "$HERE/csrc/launcher.c"; then
+    echo "install.sh: cannot build csrc/launcher.c; /usr/local/bin/pycontainer is the Python launcher" >&2
+    cp "$VENV/bin/pycontainer-launch" /usr/local/bin/pycontainer
+fi
 chmod 755 /usr/local/bin/pycontainer
 echo "install.sh: pycontainer $("$VENV/bin/pycontainer" --version | head -1 | awk '{print $3}') installed in $VENV; command: /usr/local/bin/pycontainer"
