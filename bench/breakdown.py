@@ -124,8 +124,26 @@ def traced(cmd: list[str]) -> tuple[float, dict]:
     return wall, rows
 
 
+def python_script(cmd0: str) -> str:
+    """The Python launcher behind ``cmd0``: itself, or for the C command (csrc/launcher.c,
+    an ELF file) the ``pycontainer-launch`` beside it (or the installed one)."""
+    try:
+        with open(cmd0, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                return cmd0
+    except OSError:
+        return cmd0
+    for s in (os.path.join(os.path.dirname(cmd0), "pycontainer-launch"),
+              "/opt/pycontainer/bin/pycontainer-launch"):
+        if os.path.exists(s):
+            return s
+    return cmd0
+
+
 def importtime(cmd: list[str]) -> dict:
     """{top-level module: cumulative us} of one run under -X importtime."""
+    if cmd[0] != PY:
+        cmd = [python_script(cmd[0])] + cmd[1:]
     with tempfile.TemporaryFile() as err:
         subprocess.run([PY, "-X", "importtime"] + cmd[1:] if cmd[0] == PY else
                        [PY, "-IS", "-X", "importtime"] + cmd, stdin=subprocess.DEVNULL,
@@ -170,14 +188,20 @@ def main() -> None:
                               "2>/dev/null; exec \"$@\"", "breakdown", sys.executable] + sys.argv)
     variants = dict(v.split("=", 1) for v in a.pyc)
     if not variants:
-        launcher = os.path.join(tempfile.mkdtemp(prefix="breakdown."), "pycontainer")
+        d = tempfile.mkdtemp(prefix="breakdown.")
+        script = os.path.join(d, "pycontainer-launch")
         root = os.path.dirname(HERE)
-        with open(launcher, "w") as f:
+        with open(script, "w") as f:
             f.write(f"#!{PY} -IS\nimport sys\nsys.path[0:0] = [{root!r}, "
                     "'/opt/pycontainer/lib/python3.11/site-packages']\n"
                     "from pycontainer.entry import main\nmain()\n")
-        os.chmod(launcher, 0o755)
-        variants = {"pycontainer": launcher}
+        os.chmod(script, 0o755)
+        # the command as .ci/install.sh builds it: csrc/launcher.c, else the script itself
+        launcher = os.path.join(d, "pycontainer")
+        built = subprocess.run(["gcc", "-O2", "-static", f'-DPYTHON="{PY}"', f'-DSCRIPT="{script}"',
+                                "-o", launcher, os.path.join(root, "csrc", "launcher.c")],
+                               capture_output=True).returncode == 0
+        variants = {"pycontainer": launcher if built else script}
     rts = {"runc": ["runc"], "crun": ["crun"]}
     rts.update((k, shlex.split(c)) for k, c in variants.items())
     verbs = ("run", "create", "start", "delete")
