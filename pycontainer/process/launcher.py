@@ -127,14 +127,15 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         ctx.listen.close()
         if ctx.console_sock is not None:
             ctx.console_sock.close()
-        undo.append(lambda: _reap(pid1))
+        # Until stage 1 has sent the init's pid and been reaped, a failure must kill it, not
+        # only wait for it: before GO it waits for us forever (a create whose cgroup attach
+        # failed hung here, the runtime in waitpid, stage 1 in recv). After the reap its pid
+        # may belong to another process: never signal it then.
+        stage1 = [pid1]
+        undo.append(lambda: stage1[0] and _kill_and_reap(stage1[0]))
         crash_point("after-fork")
         # (4) the cgroup, then stage 1 into it, then GO (stage 1 does nothing before GO)
-        try:
-            cgroup.create(linux.get("resources"))
-        except BaseException:
-            _kill_and_reap(pid1)
-            raise
+        cgroup.create(linux.get("resources"))
         crash_point("after-cgroup")
         undo.append(cgroup.destroy)
         cgroup.add_pid(pid1)
@@ -154,6 +155,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         pid = msg["pid"]
         undo.append(lambda: _kill_and_reap(pid))
         _reap(pid1)
+        stage1[0] = 0
         record.update(pid=pid, pid_start=st.proc_start_time(pid))
         ctx.statedir.write(record)
         trace.event("init started", "linux.namespaces", pid=pid)

@@ -202,7 +202,10 @@ def test_attrs_have_state_hostconfig_networksettings(client):
 
 
 CALLER = textwrap.dedent("""
-    import os, sys, pycontainer
+    import os, signal, sys, pycontainer
+    # Ctrl-C raises KeyboardInterrupt even where SIGINT came in ignored (a CI job started in
+    # the background): Python leaves an inherited SIG_IGN alone
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     c = pycontainer.Client(root=sys.argv[1])
     print(c.transport.request({"op": "ping"})[0]["pid"], flush=True)
     try:

@@ -418,7 +418,10 @@ def test_ctrl_c_in_the_middle_of_a_step_leaves_nothing(pc, cli, tmp_path, leakch
     c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo started && sleep 60\n"})
     env = dict(os.environ, PYCONTAINER_IMAGE_ROOT=pc.image_root)
     proc = subprocess.Popen(cli.cmd("build", "--network", "none", c), cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # SIGINT as a terminal gives it, even if it came in ignored (a CI
+                            # job in the background): Python then installs its handler
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     line = ""
     deadline = time.monotonic() + 60
     while line != "started\n" and time.monotonic() < deadline:

@@ -220,3 +220,33 @@ def test_oom_kill_is_137_and_reported_by_state(cli, bundle, leakcheck):
     assert st["status"] == "stopped" and st.get("oomKilled") is True
     assert json.loads(cli("events", "--stats", cid).stdout)["data"]["memory"]["oom_kill"] >= 1
     assert cli("delete", cid).returncode == 0
+
+
+FAILED_ATTACH = """
+import sys
+from pycontainer.cgroups import v1, v2
+from pycontainer.container import Runtime
+from pycontainer.errors import PyContainerError
+
+def refuse(self, pid):
+    raise PyContainerError("attach refused (test)")
+
+v1.Manager.add_pid = v2.Manager.add_pid = refuse
+try:
+    Runtime(sys.argv[1]).create(sys.argv[2], sys.argv[3])
+except PyContainerError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_failed_cgroup_attach_fails_create_and_leaves_nothing(cli, bundle, leakcheck, tmp_path):
+    """Between the fork and GO, stage 1 waits for the runtime: a failure there must kill it,
+    not wait for it (a create whose attach failed hung forever in waitpid)."""
+    import subprocess
+    import sys
+    from conftest import ROOT, new_id
+    cid = new_id()
+    p = subprocess.run([sys.executable, "-c", FAILED_ATTACH, cli.root, cid, bundle.path], cwd=ROOT,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout.startswith("refused: attach refused"), p.stdout + p.stderr
+    assert cli("state", cid).returncode != 0
