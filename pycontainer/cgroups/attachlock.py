@@ -248,3 +248,27 @@ def finish() -> None:
     if p is not None and p.owner == os.getpid():
         p.stop()
         _active = None
+
+
+def drop_inherited() -> None:
+    """In a child forked while priming runs (stage 1, exec's joiner): close what the priming
+    holds, none of which may reach the container: the thread's ``cgroup.procs`` fd, if the
+    fork came in the middle of a write (a host cgroupfs fd in the init: the CVE-2024-21626
+    class; it is close-on-exec, but the created init would hold it until then), and the
+    launcher's pipe."""
+    global _active, _launcher_fd
+    if _launcher_fd >= 0:
+        try:
+            os.close(_launcher_fd)
+        except OSError:
+            pass
+        _launcher_fd = -1
+    if _active is None:
+        return                              # no thread ran in the parent: nothing to look for
+    _active = None                          # the parent's; its thread is not in this process
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}").endswith("/cgroup.procs"):
+                os.close(int(name))
+        except OSError:
+            continue                        # the listdir's own fd, already gone

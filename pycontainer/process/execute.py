@@ -97,6 +97,10 @@ def launch(ctx: ExecContext) -> int:
     if jpid == 0:
         try:
             parent.close()
+            # what the attach priming holds stays out (only loaded if priming ran here)
+            primer = sys.modules.get("pycontainer.cgroups.attachlock")
+            if primer is not None:
+                primer.drop_inherited()
             ctx.sync = child
             _joiner(ctx, join)
         finally:

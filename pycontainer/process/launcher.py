@@ -28,6 +28,7 @@ foreground ``run`` can wait for it.
 from __future__ import annotations
 
 import os
+import sys
 
 from .. import state as st
 from .. import trace
@@ -110,6 +111,10 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             try:
                 parent.close()
                 ctx.statedir.unlock()   # our copy only: the flock stays with stage 0
+                # what the attach priming holds stays out (only loaded if priming ran here)
+                primer = sys.modules.get("pycontainer.cgroups.attachlock")
+                if primer is not None:
+                    primer.drop_inherited()
                 # The container's side keeps the C socket objects too (process/sync.py's
                 # accept, send_fds, recv_fds): `import socket` here was ~6 ms of every create.
                 trace.set_stage("stage1")

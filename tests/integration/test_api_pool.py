@@ -254,6 +254,10 @@ def mine(tmp_path):
     root = str(tmp_path / "state")
     MADE.clear()
     yield root
+    # these tests run the runtime in this process, and create makes its caller a child
+    # subreaper: undo that, or every later test's orphans would come to pytest
+    from pycontainer import syscalls as sc
+    sc.prctl(36, 0)                                  # PR_SET_CHILD_SUBREAPER, prctl(2)
     assert leftovers(MADE) == []
     assert not os.path.isdir(root) or os.listdir(root) == []
 

@@ -140,3 +140,30 @@ def test_a_move_by_someone_else_stops_the_priming(tmp_path, monkeypatch):
         assert isinstance(p.error, ProcessLookupError)
     finally:
         attachlock.finish()
+
+
+def test_a_child_forked_while_priming_keeps_no_cgroup_procs_fd():
+    """Stage 1 and exec's joiner may be forked while the thread is in its write: the child
+    must not carry that host cgroupfs fd into the container (CVE-2024-21626's class)."""
+    own = attachlock.target()
+    if own is None:
+        pytest.skip("no cgroup hierarchy mounted here")
+    attachlock.start()
+    fd = os.open(own, os.O_WRONLY | os.O_CLOEXEC)    # what the thread holds mid-write
+    try:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                attachlock.drop_inherited()
+                os.write(w, b"open" if os.path.exists(f"/proc/self/fd/{fd}") else b"closed")
+            finally:
+                os._exit(0)
+        os.close(w)
+        assert os.read(r, 16) == b"closed"
+        os.waitpid(pid, 0)
+        os.close(r)
+        assert os.path.exists(f"/proc/self/fd/{fd}")   # the parent's own stays
+    finally:
+        os.close(fd)
+        attachlock.finish()
