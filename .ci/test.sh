@@ -54,7 +54,7 @@ for name in "${lanes[@]}"; do
   code=$(cat "$LOGS/$name.rc")
   # pytest's last line: "5 passed, 2 skipped in 1.23s" (-q) or "==== ... ====", maybe with \r
   line=$(tr '\r' '\n' < "$LOGS/$name.log" |
-         grep -E '^=*[ ]*(([0-9]+ (passed|failed|skipped|errors?|deselected|xfailed|xpassed|warnings?))(, )?)+ in [0-9.]+s' |
+         grep -aE '^=*[ ]*(([0-9]+ (passed|failed|skipped|errors?|deselected|xfailed|xpassed|warnings?))(, )?)+ in [0-9.]+s' |
          tail -1 | sed -E 's/^=+ //; s/ =+$//')
   lane_failed=0
   if [ "$code" = 5 ]; then

@@ -61,3 +61,11 @@ def test_a_lane_without_summary_or_tests_is_a_failure(tmp_path):
     assert rc == 1
     assert "host: collected no tests (exit 5)" in log
     assert log.splitlines()[-1] == "total: 0 passed, 1 failed, 0 skipped"
+
+
+def test_a_lane_log_with_binary_bytes_keeps_its_summary(tmp_path):
+    """grep without -a calls such a log "binary file matches" and prints no line: the lane
+    was then counted as one failure without its tests (seen in a real host lane)."""
+    rc, log = _ci(tmp_path, *SMALL, vng_out=b"\x00\x1b\xff noise\r\n24 passed in 50.00s\r\n")
+    assert rc == 0, log
+    assert any(line.startswith("cgroupv2-vm: 24 passed") for line in log.splitlines()), log
