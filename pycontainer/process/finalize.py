@@ -105,7 +105,7 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
             sc.prctl(PR_SET_NO_NEW_PRIVS, 1)
     keep = 3 + preserve_fds
     fd = move_fd_above(report_sock.detach(), keep)
-    dmz = exeseal.place(dmz_fd, fd + 1)            # sealed exec helper (CVE-2019-5736)
+    dmz = exeseal.place(dmz_fd, fd + 1)            # sealed exec helper (CVE-2019-5736), a free fd
     trace.event("close_range", "--preserve-fds", first=keep, keep=f"0-2, {preserve_fds} preserved fds")
     trace.event("execve", "process.args", path=path, args=proc["args"], cwd=proc.get("cwd", "/"))
     if seccomp is not None and not seccomp.loaded:
@@ -162,13 +162,18 @@ def _report(fd: int, report, exc) -> None:
 
 
 def close_from(keep: int, report_fd: int, dmz: int | None) -> None:
-    """Close every fd >= ``keep`` but ``report_fd`` and ``dmz`` (just above it).
+    """Close every fd >= ``keep`` but ``report_fd`` and ``dmz``.
 
     close_range(2) where the kernel has it and no filter refuses it; else
     os.closerange, which falls back to one close(2) per fd.
     """
-    top = report_fd if dmz is None else dmz
-    for lo, hi in ((keep, report_fd - 1), (top + 1, 0xFFFFFFFF)):
+    spared = sorted({report_fd} | ({dmz} if dmz is not None else set()))
+    ranges, lo = [], keep
+    for fd in spared:
+        ranges.append((lo, fd - 1))
+        lo = fd + 1
+    ranges.append((lo, 0xFFFFFFFF))
+    for lo, hi in ranges:
         if lo > hi:
             continue
         try:

@@ -138,10 +138,13 @@ def dmz_fd(min_fd: int = 3) -> int | None:
     return high
 
 
-def place(fd: int | None, target: int) -> int | None:
-    """Move the dmz fd to ``target`` (the init closes every fd above it)."""
+def place(fd: int | None, low: int) -> int | None:
+    """Move the dmz fd to the lowest free fd >= ``low`` (F_DUPFD_CLOEXEC: never over an fd
+    in use, such as the trace's) and return it; the init closes every other fd above."""
     if fd is None:
         return None
-    if fd != target:
-        os.dup2(fd, target, inheritable=False)
-    return target
+    if fd >= low:
+        return fd
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, low)
+    os.close(fd)
+    return new
