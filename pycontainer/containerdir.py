@@ -260,14 +260,18 @@ def oom_files(record: dict) -> list[str]:
 
 def oom_kills(files) -> int:
     """The sum of ``oom_kill`` over ``files`` (unreadable ones count 0)."""
+    return _sum_lines(files, lambda k, v: int(v) if k == "oom_kill" else 0)
+
+
+def _sum_lines(files, value) -> int:
+    """Sum ``value(key, rest)`` over the "key value" lines of ``files`` (unreadable: 0)."""
     n = 0
     for f in files:
         try:
             with open(f) as fh:
                 for line in fh:
                     k, _, v = line.partition(" ")
-                    if k == "oom_kill":
-                        n += int(v)
+                    n += value(k, v)
         except (OSError, ValueError):
             pass
     return n
@@ -283,16 +287,7 @@ def cpu_files(record: dict) -> list[str]:
 
 def cpu_usage(files) -> int:
     """The CPU time counted in ``files`` (in their own units: only compared with itself)."""
-    n = 0
-    for f in files:
-        try:
-            with open(f) as fh:
-                for line in fh:
-                    k, _, v = line.partition(" ")
-                    n += int(v) if k == "usage_usec" else int(k) if not v else 0
-        except (OSError, ValueError):
-            pass
-    return n
+    return _sum_lines(files, lambda k, v: int(v) if k == "usage_usec" else int(k) if not v else 0)
 
 
 def touch(cdir: str) -> None:
