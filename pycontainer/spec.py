@@ -271,11 +271,17 @@ def validate_process(proc) -> None:
     args = proc.get("args")
     _want(isinstance(args, list) and len(args) > 0, "process.args must be a non-empty list")
     for i, a in enumerate(args):
-        _want(isinstance(a, str), f"process.args[{i}] must be a string")
+        _want(isinstance(a, str) and "\0" not in a, f"process.args[{i}] must be a string without NUL")
     _want(args[0] != "", "process.args[0] (the program) must not be empty")
     cwd = proc.get("cwd", "/")
-    _want(isinstance(cwd, str) and os.path.isabs(cwd), "process.cwd must be an absolute path")
+    _want(isinstance(cwd, str) and os.path.isabs(cwd) and "\0" not in cwd,
+          "process.cwd must be an absolute path")
     _want(_is_str_list(proc.get("env", [])), "process.env must be a list of strings")
+    for e in proc.get("env", []):          # runc's populateProcessEnvironment
+        name, eq, _value = e.partition("=")
+        _want(eq, f"process.env: invalid environment variable {e!r}: missing '='")
+        _want(name, f"process.env: invalid environment variable {e!r}: name cannot be empty")
+        _want("\0" not in e, f"process.env: invalid environment variable {name!r}: contains a NUL byte")
     _want(isinstance(proc.get("terminal", False), bool), "process.terminal must be a boolean")
     user = proc.get("user", {})
     _want(isinstance(user, dict), "process.user must be an object")

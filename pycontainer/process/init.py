@@ -371,22 +371,9 @@ def adopt_process(proc: dict, sent, fds: list[int]) -> dict:
             raise SpecError("start: process.user takes uid, gid, additionalGids")
         new["user"] = {**{k: v for k, v in proc.get("user", {}).items() if k == "umask"}, **user}
     try:
-        spec_mod.validate_process(new)
+        spec_mod.validate_process(new)   # args, cwd, env (runc's rules, NUL bytes), user...
     except SpecError as exc:        # its words name config.json; this came with `start`
         raise SpecError(str(exc).replace("config.json: ", "start: ", 1)) from None
-    for i, a in enumerate(new["args"]):
-        if "\0" in a:
-            raise SpecError(f"process.args[{i}] contains a NUL byte")
-    if "\0" in new.get("cwd", "/"):
-        raise SpecError("process.cwd contains a NUL byte")
-    for e in new.get("env", []):          # runc's populateProcessEnvironment
-        name, eq, _value = e.partition("=")
-        if not eq:
-            raise SpecError(f"invalid environment variable {e!r}: missing '='")
-        if not name:
-            raise SpecError(f"invalid environment variable {e!r}: name cannot be empty")
-        if "\0" in e:
-            raise SpecError(f"invalid environment variable {name!r}: contains a NUL byte")
     if fds:
         if len(fds) != 3:
             raise SpecError(f"start: give 3 stdio fds (stdin, stdout, stderr), not {len(fds)}")

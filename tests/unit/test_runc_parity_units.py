@@ -71,3 +71,14 @@ def test_resolve_in_root_follows_dangling_symlinks_inside_the_root(tmp_path):
         assert mounts.resolve_in_root(fd, "/plain/a") == "/plain/a"
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("env,msg", [(["BAD"], "missing '='"), (["=x"], "name cannot be empty"),
+                                     (["A=b\0c"], "NUL byte")])
+def test_config_env_follows_runcs_rules(env, msg):
+    """runc's populateProcessEnvironment: config.json's (and exec's, and a start-sent) env
+    entries are NAME=value, a name, no NUL; checked once, in spec.validate_process."""
+    with pytest.raises(SpecError, match=msg):
+        spec.validate_process({"args": ["true"], "env": env})
+    with pytest.raises(SpecError, match="NUL"):
+        spec.validate_process({"args": ["a\0b"]})
