@@ -151,6 +151,35 @@ def _cgroups() -> list[str]:
     return sorted(out)
 
 
+CONTAINER_DIRS = "/var/lib/pycontainer/containers"
+
+
+def leftovers_of(ids, *, with_dirs: bool = False) -> list[str]:
+    """Mounts and cgroups (v1 hierarchies and v2) that name one of ``ids`` (and, with
+    ``with_dirs``, their container dirs): other tests' containers come and go on a shared
+    machine, so the API and sandbox tests compare only their own."""
+    with open("/proc/self/mountinfo") as f:
+        mounts = [ln.split()[4] for ln in f if any(i in ln for i in ids)]
+    out = mounts + [p for p in _cgroups() if os.path.basename(p) in ids]
+    if with_dirs:
+        out += [i for i in ids if os.path.exists(os.path.join(CONTAINER_DIRS, i))]
+    return out
+
+
+def record_ids(client) -> set:
+    """Every container ID ``client`` sends to its helper, from now on (``client.seen_ids``)."""
+    ids: set[str] = set()
+    helper_call = client.transport.helper.call
+
+    def record(req, *a, **kw):
+        if req.get("id"):
+            ids.add(req["id"])
+        return helper_call(req, *a, **kw)
+    client.transport.helper.call = record
+    client.seen_ids = ids
+    return ids
+
+
 class Snapshot:
     def __init__(self, state_root: str):
         self.state_root = state_root

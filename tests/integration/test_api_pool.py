@@ -10,7 +10,8 @@ import time
 import pytest
 
 import pycontainer
-from conftest import _cgroups, new_id, pid_alive
+from conftest import leftovers_of as leftovers
+from conftest import new_id, pid_alive, record_ids
 from pycontainer.container import Runtime
 from pycontainer.errors import InvalidState, PyContainerError, SpecError
 
@@ -29,24 +30,10 @@ def _fields(text: str) -> dict:
     return out
 
 
-def leftovers(ids) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        mounts = [ln.split()[4] for ln in f if any(i in ln for i in ids)]
-    return mounts + [p for p in _cgroups() if os.path.basename(p) in ids]
-
-
 @pytest.fixture
 def client(tmp_path):
     c = pycontainer.Client(root=str(tmp_path / "state"))
-    ids: set[str] = set()
-    helper_call = c.transport.helper.call
-
-    def record(req, *a, **kw):
-        if req.get("id"):
-            ids.add(req["id"])
-        return helper_call(req, *a, **kw)
-    c.transport.helper.call = record
-    c.seen_ids = ids
+    ids = record_ids(c)
     yield c
     c.close()
 

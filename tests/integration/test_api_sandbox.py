@@ -15,36 +15,19 @@ import uuid
 import pytest
 
 import pycontainer
-from conftest import _cgroups, pid_alive
+from conftest import leftovers_of as leftovers
+from conftest import pid_alive, record_ids
 
 pytestmark = pytest.mark.root
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def leftovers(ids) -> list[str]:
-    """Mounts and cgroups (v1 hierarchies and v2) that name one of ``ids``: other helpers'
-    containers come and go on this machine, so only ours are compared."""
-    with open("/proc/self/mountinfo") as f:
-        mounts = [ln.split()[4] for ln in f if any(i in ln for i in ids)]
-    return mounts + [p for p in _cgroups() if os.path.basename(p) in ids]
-
-
 @pytest.fixture
 def client(tmp_path):
     c = pycontainer.Client(root=str(tmp_path / "state"))
-    ids: set[str] = set()
-    call = c.transport.call
-    helper_call = c.transport.helper.call
-
-    def record(req, *a, **kw):
-        if req.get("id"):
-            ids.add(req["id"])
-        return helper_call(req, *a, **kw)
-    c.transport.helper.call = record
-    c.seen_ids = ids
+    ids = record_ids(c)
     yield c
-    del call
     for ctr in c.containers.list(all=True):
         ctr.remove(force=True)
     c.close()

@@ -15,20 +15,16 @@ import time
 import pytest
 
 import pycontainer
-from conftest import _cgroups, pid_alive
+from conftest import leftovers_of, pid_alive
 from _helpers import probe_bin  # noqa: F401 -- a fixture
 
 pytestmark = pytest.mark.root
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CDIR = "/var/lib/pycontainer/containers"
 
 
 def _leftovers(ids) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        mounts = [ln.split()[4] for ln in f if any(i in ln for i in ids)]
-    return mounts + [p for p in _cgroups() if os.path.basename(p) in ids] + \
-        [i for i in ids if os.path.exists(os.path.join(CDIR, i))]
+    return leftovers_of(ids, with_dirs=True)
 
 
 @pytest.fixture
