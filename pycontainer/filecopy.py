@@ -13,10 +13,13 @@ a path under a volume is copied from the writable layer beneath it.) A child
 process chroot(2)s to the root and does the container side of the copy (reading or
 writing a tar stream on a pipe), so every path and every symlink in the
 container resolves inside the container's root, never on the host (docker's
-"chrootarchive"). The host side extracts with tarfile's ``data`` filter (no
-absolute names, no links out of the destination, no device nodes, no
-setuid bits), the container side with it too unless ``-a`` (then ``tar``:
-owners and modes kept). A path with a ``..`` component is refused outright.
+"chrootarchive"). The host side extracts in a child chrooted to the
+destination directory too, with tarfile's ``data`` filter (no absolute names,
+no links out of the destination, no device nodes, no setuid bits), the
+container side with it too unless ``-a`` (then ``tar``: owners and modes
+kept). Pythons without the filters (PEP 706: 3.11.4+; Debian 12's python3 is
+3.11.2) get the same rules from ``_police`` below. A path with a ``..``
+component is refused outright.
 
 Forms: ``cp CONTAINER:SRC DEST`` (``DEST`` ``-``: a tar on stdout) and
 ``cp SRC CONTAINER:DEST`` (``SRC`` ``-``: a tar from stdin). As docker: a
@@ -43,6 +46,16 @@ def _check(path: str, what: str) -> str:
     return path
 
 
+class HostDir:
+    """A directory on the host as the root of the extracting child (docker cp's host side)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def enter(self) -> str:
+        return self.path
+
+
 class Stopped:
     """A stopped container as a copy target: its overlay plan and the dir to mount it on."""
 
@@ -63,7 +76,7 @@ def _child(target, fn) -> tuple[int, int]:
         code = 1
         try:
             os.close(er)
-            root = target.enter() if isinstance(target, Stopped) else f"/proc/{target}/root"
+            root = target.enter() if isinstance(target, (Stopped, HostDir)) else f"/proc/{target}/root"
             os.chroot(root)
             os.chdir("/")
             fn()
@@ -106,13 +119,32 @@ def from_container(target, src: str, dest: str, archive: bool = False) -> None:
             tar.add(src.rstrip("/") or "/", arcname=os.path.basename(src.rstrip("/")) or ".")
     child = _child(target, produce)
     os.close(w)
-    try:
-        with os.fdopen(r, "rb") as inp:
-            if dest == "-":
+    if dest == "-":
+        try:
+            with os.fdopen(r, "rb") as inp:
                 shutil.copyfileobj(inp, sys.stdout.buffer, 65536)
                 sys.stdout.buffer.flush()
-            else:
-                _extract(inp, dest, os.path.basename(src.rstrip("/")) or ".", archive)
+        finally:
+            _wait(child, f"reading {src}")
+        return
+    if os.path.isdir(dest):
+        where, rename = dest, None
+    else:
+        where, rename = os.path.dirname(dest) or "/", os.path.basename(dest)
+        if not os.path.isdir(where):
+            os.close(r)
+            _wait(child, f"reading {src}")
+            raise PyContainerError(f"cp: {where} is not a directory")
+    name = os.path.basename(src.rstrip("/")) or "."
+
+    def consume():
+        with os.fdopen(r, "rb") as inp, tarfile.open(fileobj=inp, mode="r|") as tar:
+            _extract_all(tar, "/", archive, rename=(name, rename) if rename else None)
+    # the host side chrooted to the destination too: a link in the stream cannot lead out
+    host = _child(HostDir(where), consume)
+    os.close(r)
+    try:
+        _wait(host, f"writing {dest}")
     finally:
         _wait(child, f"reading {src}")
 
@@ -133,7 +165,7 @@ def to_container(target, src: str, dest: str, archive: bool = False) -> None:
                 if not os.path.isdir(dest):
                     raise PyContainerError(f"{dest} is not a directory in the container")
                 with tarfile.open(fileobj=inp, mode="r|") as tar:
-                    tar.extractall(dest, filter="tar" if archive else "data")
+                    _extract_all(tar, dest, archive)
             else:
                 _extract(inp, dest, name, archive)
     child = _child(target, consume)
@@ -152,18 +184,60 @@ def to_container(target, src: str, dest: str, archive: bool = False) -> None:
 
 
 def _extract(stream, dest: str, name: str, archive: bool) -> None:
-    """Extract a one-entry-tree tar whose top is ``name`` as docker cp places it at ``dest``."""
+    """Extract a one-entry-tree tar whose top is ``name`` as docker cp places it at ``dest``
+    (in the container: the caller is chrooted to its root)."""
     if os.path.isdir(dest):
         target_dir, rename = dest, None
     else:
         target_dir, rename = os.path.dirname(dest) or "/", os.path.basename(dest)
         if not os.path.isdir(target_dir):
             raise PyContainerError(f"{target_dir} is not a directory")
-    flt = tarfile.tar_filter if archive else tarfile.data_filter
     with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            if rename is not None:
-                parts = member.name.split("/", 1)
-                if parts[0] == name:
-                    member.name = "/".join([rename] + parts[1:])
-            tar.extract(member, target_dir, filter=flt)
+        _extract_all(tar, target_dir, archive, rename=(name, rename) if rename else None)
+
+
+# tarfile's extraction filters (PEP 706) are in 3.11.4+ and 3.12; Debian 12's python3 is 3.11.2
+_FILTERS = hasattr(tarfile, "data_filter")
+
+
+def _extract_all(tar, dest: str, archive: bool, rename: tuple[str, str] | None = None) -> None:
+    """Extract every member of ``tar`` under ``dest`` with the ``data`` filter (``tar`` with
+    ``-a``); ``rename`` (top, new): the entry ``top`` and what is under it become ``new``."""
+    for member in tar:
+        if rename is not None:
+            parts = member.name.split("/", 1)
+            if parts[0] == rename[0]:
+                member.name = "/".join([rename[1]] + parts[1:])
+        if _FILTERS:
+            tar.extract(member, dest, filter="tar" if archive else "data")
+        else:
+            _police(member, archive)
+            tar.extract(member, dest, numeric_owner=True)
+
+
+def _police(m: tarfile.TarInfo, archive: bool) -> None:
+    """tarfile's ``data`` filter (``tar`` with ``archive``) for Pythons without the filters
+    (tarfile, "Extraction filters"). Both: strip leading slashes, refuse a ``..`` component,
+    drop setuid/setgid/sticky and group/other write. ``data`` also refuses device nodes and
+    FIFOs and links that are absolute or lead out of the destination, makes regular files
+    owner-writable (no group/other exec without the owner's) and keeps no owner (the files
+    are ours). Where the filter leaves a directory's mode alone, 3.11.2's tarfile cannot, so
+    it keeps its mode minus those bits."""
+    name = m.name.lstrip("/")
+    if not name or ".." in name.split("/"):
+        raise PyContainerError(f"{m.name!r} would be extracted outside the destination")
+    m.name = name
+    m.mode &= 0o755
+    if archive:
+        return
+    if m.isdev():
+        raise PyContainerError(f"{m.name!r} is a device node or FIFO: not extracted")
+    if m.issym() or m.islnk():
+        target = os.path.join(os.path.dirname(name), m.linkname) if m.issym() else m.linkname
+        if m.linkname.startswith("/") or os.path.normpath(target).split("/")[0] == "..":
+            raise PyContainerError(f"{m.name!r} links to {m.linkname!r}, outside the destination")
+    if m.isreg() or m.islnk():
+        m.mode |= 0o600
+        if not m.mode & 0o100:
+            m.mode &= ~0o011
+    m.uid, m.gid, m.uname, m.gname = os.geteuid(), os.getegid(), "", ""
