@@ -29,7 +29,7 @@ import stat
 import struct
 import sys
 
-import prctl  # noqa: F401  (imported here so it is loaded before pivot_root)
+import _prctl  # noqa: F401  (python-prctl's C module, capabilities.apply_sets; loaded before pivot_root)
 
 from .. import hooks, jsonio, namespaces, procattrs, rootfs, userenv
 from .. import spec as spec_mod

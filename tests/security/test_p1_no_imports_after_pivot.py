@@ -21,7 +21,7 @@ from _helpers import docker_seccomp
 
 pytestmark = pytest.mark.root
 
-MODULES = ("json", "shlex", "gettext", "locale", "ctypes", "subprocess", "pycontainer", "prctl",
+MODULES = ("json", "shlex", "gettext", "locale", "ctypes", "subprocess", "pycontainer", "prctl", "_prctl",
            "capabilities", "encodings", "zlib", "struct", "_helpers", "site", "sitecustomize")
 
 
