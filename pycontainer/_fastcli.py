@@ -178,9 +178,9 @@ def main(argv: list[str]) -> bool:
             if "org.pycontainer.dir" in ann:
                 return False          # an image container: docker's start, via click
             rt.start(cid, wait_exec=False)       # runc's start: no wait for the exec
-        elif verb == "state":
-            import json
-            sys.stdout.write(json.dumps(rt.state(cid), indent=2) + "\n")
+        elif verb == "state":             # engines call it after every create and start
+            from .jsonio import dumps_indented
+            sys.stdout.write(dumps_indented(rt.state(cid)) + "\n")
         elif verb == "delete":
             rt.delete(cid, force=bool(opts.get("--force")))
         elif verb == "exec":

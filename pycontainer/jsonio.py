@@ -80,6 +80,33 @@ def dumps(obj, separators: tuple[str, str] = (", ", ": ")) -> str:
         return _json().dumps(obj, separators=separators)   # json's own error
 
 
+def dumps_indented(obj, indent: int = 2) -> str:
+    """``json.dumps(obj, indent=indent)`` (what runc's ``state`` prints): the C encoder does
+    not indent, so containers are laid out here and every scalar goes through ``dumps``."""
+    try:
+        return "".join(_indented(obj, "\n", " " * indent))
+    except (TypeError, ValueError):
+        return _json().dumps(obj, indent=indent)       # json's own layout or error
+
+
+def _indented(o, nl: str, step: str):
+    if isinstance(o, dict):
+        items, opening, closing = o.items(), "{", "}"
+    elif isinstance(o, (list, tuple)):
+        items, opening, closing = ((None, v) for v in o), "[", "]"
+    else:
+        yield dumps(o)
+        return
+    inner, sep = nl + step, opening
+    for k, v in items:
+        if k is None and opening == "{" or k is not None and not isinstance(k, str):
+            raise TypeError("a key json would convert")
+        yield sep + inner + ("" if k is None else dumps(k) + ": ")
+        yield from _indented(v, inner, step)
+        sep = ","
+    yield opening + closing if sep == opening else nl + closing
+
+
 def _unencodable(o):
     raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
 
