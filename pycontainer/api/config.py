@@ -125,7 +125,7 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     hostname = o.get("hostname") or cid[:12]
     with trace.step("docker options -> network request", "--network/-p/--hostname",
                     network=o.get("network") or "bridge", publish=list(o.get("publish", ()))):
-        net = network_request(o.get("network"), o.get("publish", ()), hostname)
+        net = network_request(o.get("network"), o.get("publish", ()), hostname, o.get("egress_group"))
     devplan = None
     if any(o.get(k) for k in DEVICE_OPTIONS):          # --device/--gpus/CDI: pycontainer/cdi
         from ..cdi import requests as devreq
@@ -287,9 +287,11 @@ def all_caps() -> list[str]:
     return sorted(n for n, bit in CAPS.items() if bnd >> bit & 1)
 
 
-def network_request(mode, publish, hostname: str):
+def network_request(mode, publish, hostname: str, egress_group: int | None = None):
     from .. import network
     req = {"mode": mode or "bridge", "hostname": hostname}
     if publish:
         req["ports"] = list(publish)
+    if egress_group is not None:          # the host veth in a shared egress policy's group
+        req["egress_group"] = egress_group
     return network.parse_request(req)

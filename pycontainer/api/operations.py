@@ -29,15 +29,16 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
     """Build and create under a monitor (``run -d``, ``containers.create``); -> {id, pid}."""
     from .. import detach, lifecycle
     from ..container import Runtime
-    cdir, plan = build(cid, dict(o, remove=remove), image_root=image_root, root=root)
+    shared = egress_shared(o)
+    cdir, plan = build(cid, with_group(o, shared, remove=remove), image_root=image_root, root=root)
     rt = Runtime(root)
     try:
-        on_delete = cd.delete_plan() + egress_policy(cid, o)
+        on_delete = cd.delete_plan() + egress_policy(cid, o, shared=shared)
         pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(o.get("tty")), start=start, remove=remove,
                            interactive=bool(o.get("interactive")), overlay=plan,
                            on_delete=on_delete)
     except BaseException as exc:
-        egress_undo(cid, o)
+        egress_undo(cid, o, shared)
         lifecycle.failed(root, cid, exc, remove=remove)     # docker keeps a Created one (126/127)
         raise
     if o.get("lifetime") or o.get("idle_timeout"):
@@ -114,10 +115,36 @@ def _watch(root: str, cid: str, lifetime: float | None, idle: float | None) -> N
             return
 
 
-def egress_policy(cid: str, o: dict, started: list | None = None) -> list[dict]:
+def egress_shared(o: dict):
+    """The shared policy (network/egress.py ``Shared``) of a bridged container whose policy is
+    deny-private without ``egress_allow`` (a sandbox's default), else None. Its ``group``
+    goes into the network request (``build(..., dict(o, egress_group=...))``): the host veth
+    is made in it, and nothing of the policy is the container's."""
+    if o.get("network") not in (None, "bridge") or o.get("egress", "allow-all") == "allow-all" \
+            or o.get("egress_allow"):
+        return None
+    from ..network import egress
+    return egress.Shared(egress.resolvers(o.get("dns")))
+
+
+def with_group(o: dict, shared, **kw) -> dict:
+    """``o`` (and ``kw``) with the shared policy's interface group, for build()."""
+    return dict(o, **kw) if shared is None else dict(o, egress_group=shared.group, **kw)
+
+
+def egress_policy(cid: str, o: dict, started: list | None = None, shared=None) -> list[dict]:
     """Install the egress policy of a bridged container (network/egress.py); its delete-plan step.
     With ``started`` (a list) the nft transaction is left running and appended to it: the
-    caller creates the container meanwhile and calls its ``wait()`` before the start."""
+    caller creates the container meanwhile and calls its ``wait()`` before the start.
+    ``shared`` (``egress_shared(o)``): check that the shared policy is in place, installing
+    it if not; it has no delete-plan step."""
+    if shared is not None:
+        ensuring = shared.start()
+        if started is None:
+            ensuring.wait()
+        else:
+            started.append(ensuring)
+        return []
     if o.get("network") not in (None, "bridge") or \
             (o.get("egress", "allow-all") == "allow-all" and not o.get("egress_allow")):
         return []
@@ -132,8 +159,9 @@ def egress_policy(cid: str, o: dict, started: list | None = None) -> list[dict]:
     return [{"call": "pycontainer.network.egress:remove"}]
 
 
-def egress_undo(cid: str, o: dict) -> None:
-    if o.get("network") in (None, "bridge") and \
+def egress_undo(cid: str, o: dict, shared=None) -> None:
+    """Undo egress_policy for a container that failed to be made (a shared policy stays)."""
+    if shared is None and o.get("network") in (None, "bridge") and \
             (o.get("egress", "allow-all") != "allow-all" or o.get("egress_allow")):
         from ..network import egress
         from ..network.bridge import veth_name
@@ -153,11 +181,13 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     """
     from .. import lifecycle
     from ..container import Runtime
-    cdir, plan = build(cid, dict(o, remove=remove), image_root=image_root, pull=pull, root=root)
+    shared = egress_shared(o)
+    cdir, plan = build(cid, with_group(o, shared, remove=remove), image_root=image_root, pull=pull,
+                       root=root)
     rt = Runtime(root)
     started: list = []                        # the egress policy's nft runs while we create
     try:
-        on_delete = cd.delete_plan() + egress_policy(cid, o, started)
+        on_delete = cd.delete_plan() + egress_policy(cid, o, started, shared)
         record = rt.create(cid, cdir, overlay=plan, on_delete=on_delete, autoremove=remove)
         for applying in started:
             applying.wait()                   # in place before the program starts
@@ -167,7 +197,7 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
                 applying.wait()               # done (or failed) before it is undone
             except Exception:  # noqa: BLE001 - undone below either way
                 pass
-        egress_undo(cid, o)
+        egress_undo(cid, o, shared)
         lifecycle.failed(root, cid, exc, remove=remove)     # docker keeps a Created one (126/127)
         raise
     timed_out = False

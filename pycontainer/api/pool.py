@@ -292,14 +292,15 @@ def serve(root: str, cid: str, o: dict, *, image_root, reply_fd: int) -> int:
     from ..container import Runtime
     from ..errors import encode
     from .config import build
-    from .operations import egress_policy, egress_undo
+    from .operations import egress_policy, egress_shared, egress_undo, with_group
     rt = Runtime(root)
-    cdir, plan = build(cid, dict(o, remove=True), image_root=image_root, root=root)
+    shared = egress_shared(o)
+    cdir, plan = build(cid, with_group(o, shared, remove=True), image_root=image_root, root=root)
     try:
-        on_delete = cd.delete_plan() + egress_policy(cid, o)
+        on_delete = cd.delete_plan() + egress_policy(cid, o, shared=shared)
         record = rt.create(cid, cdir, overlay=plan, on_delete=on_delete, autoremove=True, deferred=True)
     except BaseException as exc:
-        egress_undo(cid, o)
+        egress_undo(cid, o, shared)
         lifecycle.failed(root, cid, exc, remove=True)
         raise
     sock = socket.socket(fileno=os.dup(reply_fd))

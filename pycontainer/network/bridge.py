@@ -140,11 +140,12 @@ def write_sysctl(path: str, value: str) -> None:
 
 def attach(sock, container_id: str, target, bridge_index: int, address: str, prefixlen: int,
            gateway: str | None, mtu: int = 1500, ifname: str = "eth0",
-           host_ifname: str | None = None) -> dict:
+           host_ifname: str | None = None, group: int | None = None) -> dict:
     """Plug the container whose netns is ``target`` (pid or path) into the bridge.
 
     ``sock`` is a host-namespace :func:`host` socket; ``gateway`` None: no default
-    route (a further network's interface). Three datagrams: the veth pair and its
+    route (a further network's interface); ``group``: the host end's interface group
+    (a shared egress policy, egress.Shared). Three datagrams: the veth pair and its
     hairpin mode (host), ``lo`` and ``ifname`` up and ``ifname``'s record (in the
     container's netns), its address and default route. Returns what was made:
     ``{"host_ifname", "ifname", "mac"}``.
@@ -166,7 +167,8 @@ def attach(sock, container_id: str, target, bridge_index: int, address: str, pre
         # reach its own published port through a host address (CNI hairpinMode)
         _run(sock, rtnl.veth_add(host_if, bridge_index, mtu, ifname, nsfd,
                                  why=f"create veth {host_if!r} with peer {ifname!r} in {path} "
-                                     f"(a leftover of a crashed run? `pycontainer network gc`)"),
+                                     f"(a leftover of a crashed run? `pycontainer network gc`)",
+                                 group=group),
              rtnl.hairpin(host_if), peer_netns=path)
     finally:
         os.close(nsfd)

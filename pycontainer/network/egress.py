@@ -26,8 +26,24 @@ resolvers; then the host's own IPv4 addresses (read when the policy is
 installed), RFC 1918 ranges (which hold the other containers), link-local
 (cloud metadata at 169.254.169.254), CGNAT, loopback, multicast and IPv6 are
 dropped; the public internet is accepted. The chain and map element are named
-after the container and go with it (its delete plan calls ``remove``). See
-nft(8) ("BRIDGE FAMILY"), bridge(8).
+after the container and go with it (its delete plan calls ``remove``).
+
+The policy without ``egress_allow`` (every sandbox's by default) is the same
+for all of them on a host (the resolvers and host addresses aside), so it is
+made once (``Shared``)::
+
+    map   egress_group  devgroup : verdict              group -> jump eg_shared_<group>
+    chain egress_in/fwd                                 iifgroup vmap @egress_group
+    chain eg_shared_<group>                             the rules above
+
+and the sandbox's host veth is created in that *interface group* (IFLA_GROUP,
+ip-link(8) ``group``; the group number is derived from the rules, so other
+resolvers or host addresses make another group and chain). Nothing of it is
+the container's: no transaction when it goes. That matters because every nft
+transaction that deletes something waits for an RCU grace period in the
+kernel (8-25 ms here), on the caller's clock at delete. The shared chains stay
+until ``network gc --prune`` drops the table. See nft(8) ("BRIDGE FAMILY",
+"meta iifgroup"), bridge(8), ip-link(8).
 """
 
 from __future__ import annotations
@@ -107,18 +123,8 @@ class Applying:
                 raise
 
 
-def start(container_id: str, veth: str, allow, resolvers=(), *, table: str = "pycontainer") -> Applying:
-    """Start installing the deny-private policy for ``veth``; ``.wait()`` for it.
-
-    One nft transaction (nat.Nft) makes the table's skeleton (idempotent), the
-    container's chain and map element, and lists ``egress_in`` as it was before
-    it: without the dispatch rule (a new table, or someone flushed it) ``wait``
-    adds the dispatch rules in a second one, so the policy is never left
-    unenforced. The caller may create the container meanwhile (the veth does
-    not need to exist: the map is keyed by its name)."""
-    from .nat import Nft
-    allow = parse_allow(allow)
-    chain = chain_name(container_id)
+def _rules(allow, resolvers) -> list[str]:
+    """The policy's rules, in order (the module docstring)."""
     # no conntrack in the bridge family here (nf_conntrack_bridge is not assumed): a TCP segment
     # without SYN cannot open a connection, so replies to the host's connections pass that way
     rules = ["tcp flags & (syn | ack) != syn accept"]
@@ -131,11 +137,109 @@ def start(container_id: str, veth: str, allow, resolvers=(), *, table: str = "py
         rules += [f"ip daddr {r} udp dport 53 accept", f"ip daddr {r} tcp dport 53 accept"]
     rules += ["udp dport 53 drop", "tcp dport 53 drop",
               f"ip daddr {{ {', '.join(PRIVATE + tuple(host_addresses()))} }} drop", "ether type ip6 drop"]
+    return rules
+
+
+def start(container_id: str, veth: str, allow, resolvers=(), *, table: str = "pycontainer") -> Applying:
+    """Start installing the deny-private policy for ``veth``; ``.wait()`` for it.
+
+    One nft transaction (nat.Nft) makes the table's skeleton (idempotent), the
+    container's chain and map element, and lists ``egress_in`` as it was before
+    it: without the dispatch rule (a new table, or someone flushed it) ``wait``
+    adds the dispatch rules in a second one, so the policy is never left
+    unenforced. The caller may create the container meanwhile (the veth does
+    not need to exist: the map is keyed by its name)."""
+    from .nat import Nft
+    rules = _rules(parse_allow(allow), resolvers)
+    chain = chain_name(container_id)
     script = _skeleton(table) + f"add chain bridge {table} {chain}\nflush chain bridge {table} {chain}\n"
     script += "".join(f"add rule bridge {table} {chain} {r}\n" for r in rules)
     script += f"add element bridge {table} egress_veth {{ \"{veth}\" : jump {chain} }}\n"
     script += f"list chain bridge {table} egress_in\n"     # as it was before this transaction
     return Applying(container_id, veth, table, Nft(script, f"egress policy for {container_id}"))
+
+
+# The groups of the shared policies: 0x40000000 + 30 bits of the rules' CRC-32, far from the
+# small numbers /etc/iproute2/group gives names to (every interface starts in group 0).
+GROUP_BASE = 0x40000000
+
+
+class Shared:
+    """The deny-private policy without ``egress_allow`` for the given resolvers and this
+    host's addresses as they are now: its rules, interface ``group`` and chain name."""
+
+    def __init__(self, resolvers=(), table: str = "pycontainer"):
+        import zlib
+        self.table = table
+        self.rules = _rules((), resolvers)
+        self.group = GROUP_BASE | (zlib.crc32("\n".join(self.rules).encode()) & (GROUP_BASE - 1))
+        self.chain = f"eg_shared_{self.group:08x}"
+
+    def start(self) -> "Ensuring":
+        """Start checking that the policy is in place (one nft process that only lists;
+        ``wait()`` installs what is missing): the caller creates the container meanwhile."""
+        from .nat import Nft
+        # one list command: nft 1.0.6 answers a second one of the same script from the first
+        # one's partial cache ("No such file or directory" for a chain that is there)
+        return Ensuring(self, Nft(f"list table bridge {self.table}\n", f"egress policy {self.chain}: in place?"))
+
+    def in_place(self, listing: str) -> bool:
+        """Does nft's listing of the table show the policy wired (map element, both dispatches)?"""
+        return (_wired(listing, "egress_in") and _wired(listing, "egress_fwd") and
+                f"{self.group} : jump {self.chain}" in listing)
+
+    def install(self) -> None:
+        """Make the chain, its map element and the dispatch rules (one transaction, then the
+        dispatch rules a base chain lacks), under a lock: two first sandboxes at once do it
+        once. The chain is flushed and filled in the same transaction: no moment without it."""
+        import fcntl
+        import os
+
+        from .nat import nft
+        from .request import DEFAULT_STATE_DIR
+        os.makedirs(DEFAULT_STATE_DIR, 0o755, exist_ok=True)
+        fd = os.open(os.path.join(DEFAULT_STATE_DIR, "egress.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                     0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            t, chain = self.table, self.chain
+            script = _skeleton(t) + (
+                f"add map bridge {t} egress_group {{ type devgroup : verdict; }}\n"
+                f"add chain bridge {t} {chain}\nflush chain bridge {t} {chain}\n"
+                + "".join(f"add rule bridge {t} {chain} {r}\n" for r in self.rules)
+                + f"add element bridge {t} egress_group {{ {self.group} : jump {chain} }}\n"
+                f"list table bridge {t}\n")
+            before = nft(script, f"egress policy {chain}")
+            missing = [c for c in ("egress_in", "egress_fwd") if not _wired(before, c)]
+            if missing:
+                nft("".join(f"add rule bridge {t} {c} iifgroup vmap @egress_group\n" for c in missing),
+                    "egress dispatch by interface group")
+        finally:
+            os.close(fd)
+
+
+def _wired(listing: str, chain: str) -> bool:
+    """Has base chain ``chain`` in nft's listing an ``iifgroup vmap @egress_group`` rule?"""
+    part = listing.split(f"chain {chain} {{", 1)
+    return len(part) == 2 and "iifgroup vmap @egress_group" in part[1].split("}", 1)[0]
+
+
+class Ensuring:
+    """``Shared.start()`` under way: ``wait()`` before the container's program may run."""
+
+    def __init__(self, shared: Shared, running):
+        self.shared, self.running = shared, running
+
+    def wait(self) -> None:
+        if self.running is None:
+            return
+        running, self.running = self.running, None
+        try:
+            listing = running.result()
+        except NetworkError:               # no table or map yet: install it
+            listing = ""
+        if not self.shared.in_place(listing):
+            self.shared.install()
 
 
 def remove_chain(container_id: str, veth: str, table: str = "pycontainer") -> None:
@@ -205,6 +309,11 @@ def drop_if_unused(table: str = "pycontainer") -> bool:
         return False
     if any(elems):
         return False
+    import os
+
+    from .bridge import VETH_PREFIX
+    if any(n.startswith(VETH_PREFIX) for n in os.listdir("/sys/class/net")):
+        return False                       # a container's veth may be in a shared policy's group
     try:
         nft([{"delete": {"table": {"family": "bridge", "name": table}}}], f"delete table bridge {table}")
     except NetworkError:

@@ -53,8 +53,16 @@ class Plan:
     def preload(self) -> None:
         preload(self.request)
 
-    def setup(self, container_id: str, pid, files_dir: str | None = None) -> dict:
-        return setup(container_id, pid, self.request, files_dir=files_dir)
+    def setup(self, container_id: str, pid, files_dir: str | None = None, early: bool = False) -> dict:
+        return setup(container_id, pid, self.request, files_dir=files_dir, early=early)
+
+    def early_files(self, container_id: str, files_dir: str) -> dict:
+        """Bridge mode: write /etc/hosts, /etc/hostname and /etc/resolv.conf now, with all but
+        the address (not reserved yet), so that the init can bind-mount them while the veth is
+        made (``setup(..., early=True)`` then fills /etc/hosts in place). -> their paths."""
+        from . import files
+        r = self.request
+        return files.write(files_dir, _contents(r, r["hostname"] or container_id[:12], None, False))
 
     def teardown(self, container_id: str, saved: dict | None) -> None:
         teardown(container_id, saved)
@@ -107,11 +115,13 @@ def loopback(target) -> None:
 
 # -- setup / teardown --------------------------------------------------------------------
 
-def setup(container_id: str, pid, request, files_dir: str | None = None) -> dict:
+def setup(container_id: str, pid, request, files_dir: str | None = None, early: bool = False) -> dict:
     """Network the container whose init is ``pid`` (or netns path) as ``request`` asks.
 
     Returns a JSON-able dict of what was made, for :func:`teardown`. On any
-    failure everything made so far is undone and NetworkError raised.
+    failure everything made so far is undone and NetworkError raised. ``early``: the
+    files were written by ``Plan.early_files`` (and may be mounted): /etc/hosts is
+    rewritten in place.
     """
     from .ipam import check_id
     check_id(container_id)
@@ -134,7 +144,11 @@ def setup(container_id: str, pid, request, files_dir: str | None = None) -> dict
             contents = {}
         if files_dir and contents:
             from . import files
-            saved["files"] = files.write(files_dir, contents)
+            if early:                      # only /etc/hosts has the address
+                saved["files"] = {t: os.path.join(files_dir, os.path.basename(t)) for t in contents}
+                files.write(files_dir, {"/etc/hosts": contents["/etc/hosts"]}, in_place=True)
+            else:
+                saved["files"] = files.write(files_dir, contents)
     return saved
 
 
@@ -201,7 +215,8 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
             undo.append(lambda: bridge.detach(made["host_ifname"]))
             made.update(bridge.attach(ipr, container_id, pid, br, ip, prefixlen,
                                       net["gateway"] if default_route else None, net["mtu"],
-                                      ifname=ifname, host_ifname=made["host_ifname"]))
+                                      ifname=ifname, host_ifname=made["host_ifname"],
+                                      group=req["egress_group"]))
         if fresh or ports:
             from . import nat
             with trace.asked_by(asked_by("bridge", ports) if ports else asked_by("bridge")):

@@ -21,6 +21,7 @@ DEFAULTS = {
     "gateway": None, "ip": None, "mtu": 1500, "ports": [], "masquerade": True,
     "hostname": None, "dns": None, "dns_search": None, "dns_options": None,
     "extra_hosts": {}, "state_dir": DEFAULT_STATE_DIR, "nft_table": "pycontainer",
+    "egress_group": None,        # the host veth's interface group: a shared egress policy
 }
 # names are checked with str methods, not re: ``re`` (with enum, functools, ...) costs
 # ~5 ms of a runc-form ``run`` that otherwise never imports it
@@ -96,6 +97,10 @@ def parse_request(value) -> dict:
     if not valid_name(str(req["bridge"]), 15):
         raise NetworkError(f"invalid bridge name {req['bridge']!r}: 1-15 of [A-Za-z0-9_.-]",
                            stage="network")
+    g = req["egress_group"]
+    if g is not None and (type(g) is not int or not 0x40000000 <= g <= 0x7FFFFFFF):
+        raise NetworkError(f"egress_group {g!r}: an interface group of a shared egress policy, "
+                           "0x40000000-0x7fffffff", stage="network")
     if isinstance(req["ports"], str):
         req["ports"] = [req["ports"]]
     if req["ports"] and req["mode"].kind != "bridge":

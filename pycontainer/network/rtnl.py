@@ -118,18 +118,23 @@ def bridge_add(name: str, mtu: int) -> Request:
                    tolerate=(errno.EEXIST,), ifname=name, kind="bridge", mtu=mtu)
 
 
-def veth_add(name: str, master: int, mtu: int, peer: str, peer_netns_fd: int, why: str) -> Request:
-    """Both ends in one message: ``name`` up on bridge ``master``, the peer created inside the
-    namespace ``peer_netns_fd`` under its final name (veth(4))."""
+def veth_add(name: str, master: int, mtu: int, peer: str, peer_netns_fd: int, why: str,
+             group: int | None = None) -> Request:
+    """Both ends in one message: ``name`` up on bridge ``master`` (in interface group ``group``,
+    ip-link(8), if given), the peer created inside the namespace ``peer_netns_fd`` under its
+    final name (veth(4))."""
     peer_attrs = [("IFLA_IFNAME", peer), ("IFLA_NET_NS_FD", peer_netns_fd), ("IFLA_MTU", mtu)]
+    extra = {} if group is None else {"group": group}
     return Request(0, RTM_NEWLINK, _F_ACK | _F_CREATE | _F_EXCL, {"flags": IFF_UP, "change": IFF_UP},
-                   [("IFLA_IFNAME", name), ("IFLA_MASTER", master), ("IFLA_MTU", mtu),
-                    ("IFLA_LINKINFO", {"attrs": [
+                   [("IFLA_IFNAME", name), ("IFLA_MASTER", master), ("IFLA_MTU", mtu)]
+                   + ([] if group is None else [("IFLA_GROUP", group)]) +
+                   [("IFLA_LINKINFO", {"attrs": [
                         ("IFLA_INFO_KIND", "veth"),
                         ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer_attrs})]})]})],
-                   f"link add {name} type veth peer {peer} master {master} up", why=why,
+                   f"link add {name} type veth peer {peer} master {master} up"
+                   + ("" if group is None else f" group {group}"), why=why,
                    ifname=name, kind="veth", master=master, mtu=mtu, state="up",
-                   peer={"ifname": peer, "mtu": mtu})
+                   peer={"ifname": peer, "mtu": mtu}, **extra)
 
 
 def hairpin(name: str) -> Request:

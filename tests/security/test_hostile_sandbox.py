@@ -175,6 +175,27 @@ def test_egress_to_the_gateway_needs_egress_allow(box):
         other_port = run(["sh", "-c", f"nc -w 2 {gw} {port} </dev/null; echo rc=$?"],
                          network_mode="bridge", egress_allow=[f"{gw}/32:{port + 1 if port < 65535 else 1}"])
         assert b"HELLO" not in other_port.stdout
+        # the default policy is shared (egress.Shared): the veth is in its interface group and
+        # nothing is the container's; dispatch rules someone flushed are back before the next
+        # sandbox's program runs
+        from pycontainer.network import egress
+        shared = egress.Shared(egress.resolvers())
+        c = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="bridge",
+                                  egress="deny-private")
+        try:
+            from pycontainer.network.bridge import veth_name
+            with open(f"/sys/class/net/{veth_name(c.id)}/netdev_group") as f:
+                assert int(f.read()) == shared.group
+        finally:
+            c.remove(force=True)
+        subprocess.run(["nft", "flush", "chain", "bridge", "pycontainer", "egress_in"], check=True)
+        subprocess.run(["nft", "flush", "chain", "bridge", "pycontainer", "egress_fwd"], check=True)
+        again = run(cmd, network_mode="bridge")
+        assert b"HELLO" not in again.stdout, again
+        table = subprocess.run(["nft", "list", "table", "bridge", "pycontainer"], capture_output=True,
+                               text=True).stdout
+        assert f"{shared.group} : jump {shared.chain}" in table
+        assert egress.chain_name(again.id) not in table and egress.chain_name(denied.id) not in table
     finally:
         stop.set()
         t.join()

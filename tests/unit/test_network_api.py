@@ -204,3 +204,24 @@ def test_plan_from_annotation_as_the_runtime_holds_it(tmp_path):
     assert not (tmp_path / "hostname").exists()
     with pytest.raises(NetworkError, match="unknown network mode"):
         network.for_annotation("bridged")
+
+
+def test_shared_egress_policy_group_and_listing(monkeypatch):
+    """egress.Shared: the group (and chain) follow the rules, in 0x40000000-0x7fffffff; a listing
+    shows it in place only with its map element and the dispatch rule in both base chains."""
+    from pycontainer.network import egress
+    monkeypatch.setattr(egress, "host_addresses", lambda: ["192.0.2.7"])
+    a, b = egress.Shared(["10.0.0.53"]), egress.Shared(["10.0.0.53"])
+    c = egress.Shared(["10.0.0.54"])
+    assert a.group == b.group != c.group and a.chain == f"eg_shared_{a.group:08x}"
+    assert all(0x40000000 <= s.group <= 0x7FFFFFFF for s in (a, c))
+    assert "ip daddr 10.0.0.53 udp dport 53 accept" in a.rules and not any("10.0.0.54" in r for r in a.rules)
+    chain = "\tchain {} {{\n\t\ttype filter hook input priority filter; policy accept;\n{}\t}}\n"
+    wired = "\t\tiifgroup vmap @egress_group\n"
+    elem = f"\tmap egress_group {{\n\t\telements = {{ {a.group} : jump {a.chain} }}\n\t}}\n"
+    full = "table bridge pycontainer {\n" + elem + chain.format("egress_in", wired) + \
+        chain.format("egress_fwd", wired) + "}\n"
+    assert a.in_place(full) and not c.in_place(full)
+    assert not a.in_place(full.replace(chain.format("egress_fwd", wired), chain.format("egress_fwd", "")))
+    assert not a.in_place(full.replace(elem, ""))
+    assert not a.in_place("")
