@@ -74,8 +74,9 @@ def resolv_conf(dns=None, search=None, options=None, *, keep_loopback: bool = Fa
     return "\n".join(out) + "\n"
 
 
-def write(directory: str, contents: dict[str, str]) -> dict[str, str]:
-    """Write ``{"/etc/hosts": text, ...}`` as ``<directory>/hosts`` etc.
+def write(directory: str, contents: dict[str, str], in_place: bool = False) -> dict[str, str]:
+    """Write ``{"/etc/hosts": text, ...}`` as ``<directory>/hosts`` etc.; ``in_place``: into
+    the files already there (the same inodes: the init may have bind-mounted them already).
 
     Returns ``{"/etc/hosts": "<directory>/hosts", ...}``: what the init bind-mounts.
     """
@@ -84,10 +85,15 @@ def write(directory: str, contents: dict[str, str]) -> dict[str, str]:
         os.makedirs(directory, mode=0o755, exist_ok=True)
         for target, text in contents.items():
             path = os.path.join(directory, os.path.basename(target))
-            with open(path + ".tmp", "w") as f:
-                f.write(text)
-            os.chmod(path + ".tmp", 0o644)
-            os.replace(path + ".tmp", path)
+            if in_place:
+                with open(path, "r+") as f:
+                    f.write(text)
+                    f.truncate()
+            else:
+                with open(path + ".tmp", "w") as f:
+                    f.write(text)
+                os.chmod(path + ".tmp", 0o644)
+                os.replace(path + ".tmp", path)
             made[target] = path
     except OSError as exc:
         raise NetworkError(f"write network files in {directory!r}: {exc.strerror}", stage="network",

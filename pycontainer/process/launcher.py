@@ -166,23 +166,32 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         trace.event("init started", "linux.namespaces", pid=pid)
 
         files = {}
+        hk = spec.get("hooks", {})
+        # A bridge (veth, address, routes: ~7 ms) is made while the init builds its rootfs,
+        # unless a hook that may look at the network runs before the start: the init gets
+        # /etc/hosts without the address (filled in place below) and the program starts only
+        # after create returns. `early` is the init's CONTINUE before the network setup.
+        early = network is not None and network.mode.kind == "bridge" and \
+            not (hk.get("prestart") or hk.get("createRuntime") or hk.get("createContainer"))
         if network is not None:
             record["network"] = network.pending()     # enough to tear down if setup dies
             ctx.statedir.write(record)
             undo.append(lambda: network.teardown(ctx.id, record.get("network")))
             crash_point("before-network")
-            saved = network.setup(ctx.id, pid, files_dir=ctx.statedir.path)
+            if early:
+                parent.send(S.CONTINUE, pid=pid, files=network.early_files(ctx.id, ctx.statedir.path))
+            saved = network.setup(ctx.id, pid, files_dir=ctx.statedir.path, early=early)
             crash_point("after-network")
             record["network"] = saved
             ctx.statedir.write(record)
             files = saved.get("files", {})
-        hk = spec.get("hooks", {})
         if hk.get("prestart") or hk.get("createRuntime"):
             from .. import hooks
             state_json = st.oci_state(record, st.CREATING)
             hooks.run("prestart", hk.get("prestart"), state_json)
             hooks.run("createRuntime", hk.get("createRuntime"), state_json)
-        parent.send(S.CONTINUE, pid=pid, files=files)
+        if not early:
+            parent.send(S.CONTINUE, pid=pid, files=files)
         with trace.step("recv from init", "root.path, mounts, process", socket="sync socketpair",
                         note="the init mounts the rootfs, pivots and says it is ready"):
             ready = parent.expect(S.READY, timeout=120)

@@ -525,3 +525,20 @@ def test_rtnl_loads_only_the_message_classes():
             "a = 'asyncio' in sys.modules or 'pyroute2.iproute' in sys.modules;"
             "from pyroute2 import IPRoute; print(a, IPRoute.__name__)")
     assert run(sys.executable, "-c", code).stdout.split() == ["False", "IPRoute"]
+
+
+def test_the_init_mounts_etc_hosts_before_the_bridge_and_gets_its_address(tmp_path):
+    """The veth is made while the init builds its rootfs (process/launcher.py, `early`): the
+    init bind-mounts /etc/hosts before the address is reserved, and the file is filled in
+    place, so the program still finds its own address there."""
+    import pycontainer
+    c = pycontainer.Client(root=str(tmp_path / "state"))
+    try:
+        r = c.containers.sandbox("busybox", ["sh", "-c", "ip -4 -o addr show eth0; cat /etc/hosts"],
+                                 network_mode="bridge")
+    finally:
+        c.close()
+    assert r.exit_code == 0, r.stderr
+    out = r.stdout.decode()
+    addr = out.split(" inet ", 1)[1].split("/", 1)[0]
+    assert f"{addr}\t{r.id[:12]}" in out, out
