@@ -153,7 +153,7 @@ class Runtime:
                 launcher.start_barrier(sd.path, process=process if process is not None or stdio is None
                                        else {}, stdio=stdio, wait_exec=wait_exec)
             record["status"] = st.RUNNING
-            sd.write(record)
+            sd.started()
             if record.get("poststart"):
                 from . import hooks
                 try:

@@ -37,6 +37,7 @@ def _id_ok(s: str) -> bool:
 
 # Status values of the OCI spec; "paused" is runc's addition.
 CREATING, CREATED, RUNNING, STOPPED, PAUSED = "creating", "created", "running", "stopped", "paused"
+START_SOCK = "start.sock"         # the init's start barrier (process/launcher.py binds it)
 
 
 # Every path made from an ID must fit in a file name (NAME_MAX, 255): the longest is an
@@ -163,7 +164,10 @@ class StateDir:
         try:
             with trace.step("read state.json", "--root", id=self.id):
                 with open(os.path.join(self.path, "state.json")) as f:
-                    return jsonio.loads(f.read())
+                    record = jsonio.loads(f.read())
+            if record.get("status") == CREATED and not os.path.lexists(self.file(START_SOCK)):
+                record["status"] = RUNNING     # `start` removed the barrier: the init has the word
+            return record
         except FileNotFoundError:
             if os.path.isdir(self.path):
                 # create was killed before its first write: a stopped husk.
@@ -183,6 +187,15 @@ class StateDir:
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
+
+    def started(self) -> None:
+        """The init has the word: remove its start barrier ``start.sock`` (the init keeps its
+        listening socket), which is how a read tells "running" from "created" from now on, as
+        runc tells them by whether exec.fifo is still there. Cheaper than another state.json."""
+        try:
+            os.unlink(self.file(START_SOCK))
+        except FileNotFoundError:
+            pass
 
 
 def status_of(record: dict, frozen: bool = False) -> str:

@@ -87,10 +87,10 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         ctx.listen = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         dirfd = os.open(ctx.statedir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            ctx.listen.bind(f"/proc/self/fd/{dirfd}/start.sock")
+            ctx.listen.bind(f"/proc/self/fd/{dirfd}/{st.START_SOCK}")
             # connect(2) needs write permission on the socket file (unix(7)): only its owner,
             # whatever the umask (a start may bring a process to run, init.py).
-            os.chmod(f"/proc/self/fd/{dirfd}/start.sock", 0o600)
+            os.chmod(f"/proc/self/fd/{dirfd}/{st.START_SOCK}", 0o600)
         finally:
             os.close(dirfd)
         ctx.listen.listen(1)
@@ -278,7 +278,7 @@ def start_barrier(statedir_path: str, timeout: float | None = None, *, process: 
     dirfd = os.open(statedir_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
-            s.connect(f"/proc/self/fd/{dirfd}/start.sock")
+            s.connect(f"/proc/self/fd/{dirfd}/{st.START_SOCK}")
         except (ConnectionRefusedError, FileNotFoundError):
             raise PyContainerError("the container's init is not waiting for start "
                                    "(it has exited or was started already)") from None
