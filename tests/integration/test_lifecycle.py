@@ -61,8 +61,15 @@ def test_create_leaves_only_the_init_waiting(cli, bundle, leakcheck):
         assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
     # The program has not run yet: the init waits at the barrier.
     assert not os.path.exists(os.path.join(bundle.rootfs, "tmp", "mark"))
+    barrier = os.path.join(cli.root, cid, "start.sock")
+    assert os.path.exists(barrier)
     assert cli("start", cid).returncode == 0
     assert cli.state(cid)["status"] == "running"
+    # as runc's exec.fifo: the barrier is gone once the init has the word, which is what tells
+    # running from created (state.json itself was not written again)
+    assert not os.path.exists(barrier)
+    with open(os.path.join(cli.root, cid, "state.json")) as f:
+        assert json.load(f)["status"] == "created"
     for _ in range(100):
         if os.path.exists(os.path.join(bundle.rootfs, "tmp", "mark")):
             break
