@@ -56,16 +56,15 @@ def _start_and_kill_cli(cli, cid: str, *flags: str, seconds: float = 2.0) -> dic
     p = subprocess.Popen(cli.cmd("run", *flags, "--name", cid, "busybox", "sleep", str(seconds)),
                          cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
-    state = os.path.join(cli.root, cid, "state.json")
+    from pycontainer import state as st
     deadline = time.monotonic() + 30
     record = {}
     while time.monotonic() < deadline:
         try:
-            with open(state) as f:
-                record = json.load(f)
+            record = st.StateDir(cli.root, cid).read()      # "running" once start.sock is gone
             if record.get("status") == "running":
                 break
-        except (OSError, ValueError):
+        except Exception:  # noqa: BLE001 - not there yet, or being written
             pass
         time.sleep(0.05)
     assert record.get("status") == "running", record
