@@ -108,7 +108,9 @@ class Helper:
                         self.close_locked()
                         self._start()
                     try:
-                        socket.send_fds(self.sock, [data], fds)
+                        # MSG_NOSIGNAL: a helper that died is restarted below, even in a
+                        # caller that set SIGPIPE back to its default (which kills)
+                        socket.send_fds(self.sock, [data], fds, socket.MSG_NOSIGNAL)
                         break
                     except OSError:
                         self.close_locked()
