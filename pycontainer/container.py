@@ -76,6 +76,9 @@ class Runtime:
             "rootfs": rootfs, "created": st.now_rfc3339(), "owner": "",
             "annotations": spec.get("annotations", {}),
             "cgroup": cgroup.path,
+            # the directories it makes (v1: one per hierarchy): what delete removes, without
+            # finding the hierarchies again
+            "cgroup_dirs": list(getattr(cgroup, "hierarchies", None) or [cgroup.dir]),
             "namespaces": linux.get("namespaces", []),
             "poststop": spec.get("hooks", {}).get("poststop", []),
             "poststart": spec.get("hooks", {}).get("poststart", []),
@@ -383,8 +386,10 @@ class Runtime:
             status = self._status(record)
             if status in (st.RUNNING, st.PAUSED) and not force:
                 raise InvalidState(f"cannot delete container {container_id!r} that is not stopped: {status} (use --force)")
-            cg = self._cgroup(record) if record.get("cgroup") else None
-            if status != st.STOPPED or force:
+            stopped = status == st.STOPPED and not force
+            cg = self._cgroup(record) if record.get("cgroup") and not (
+                stopped and _rmdirs(record.get("cgroup_dirs"), record.get("cgroup"))) else None
+            if not stopped:
                 from . import signals
                 signals.kill_init(record)
                 if cg is not None:
@@ -459,6 +464,24 @@ class Runtime:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+def _rmdirs(dirs, path) -> bool:
+    """A stopped container's cgroup, the usual way: rmdir(2) of each directory create made
+    (``cgroup_dirs``), without the cgroups package finding the hierarchies again. False
+    (the caller takes the cgroups package's way) if there are none recorded or one will not
+    go: child cgroups, processes that outlived the init (no PID namespace)."""
+    if not dirs:
+        return False
+    with trace.step("remove cgroup", "linux.cgroupsPath", path=path, note="the recorded directories"):
+        for d in dirs:
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return False
+    return True
+
 
 def _write_pid_file(path: str, pid: int) -> None:
     path = os.path.abspath(path)

@@ -257,3 +257,25 @@ def test_a_failed_cgroup_attach_fails_create_and_leaves_nothing(cli, bundle, lea
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0 and p.stdout.startswith("refused: attach refused"), p.stdout + p.stderr
     assert cli("state", cid).returncode != 0
+
+
+def test_delete_removes_the_recorded_cgroup_dirs_and_falls_back_for_a_child(cli, bundle, leakcheck):
+    """delete of a stopped container rmdirs the directories create recorded (cgroup_dirs); one
+    that will not go (here a child cgroup someone made) sends it the cgroups package's way."""
+    bundle.args("true")
+    for child in (False, True):
+        cid = new_id()
+        assert cli.create(cid, bundle.path).returncode == 0
+        with open(os.path.join(cli.root, cid, "state.json")) as f:
+            dirs = json.load(f)["cgroup_dirs"]
+        assert dirs and all(os.path.isdir(d) for d in dirs)
+        assert cli("start", cid).returncode == 0
+        for _ in range(200):
+            if cli.state(cid)["status"] == "stopped":
+                break
+            time.sleep(0.02)
+        if child:
+            os.mkdir(os.path.join(dirs[0], "child"))
+        p = cli("delete", cid)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        assert not any(os.path.exists(d) for d in dirs)
