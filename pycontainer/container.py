@@ -100,7 +100,7 @@ class Runtime:
                                   overlay=overlay, seccomp=seccomp, deferred=deferred)
             launcher.launch(ctx, cgroup, network)
             if pid_file:
-                _write_pid_file(pid_file, record["pid"])
+                st.write_pid_file(pid_file, record["pid"])
         except BaseException:
             sd.remove()
             raise
@@ -224,7 +224,7 @@ class Runtime:
         pid = self.exec_start(container_id, process, console_socket=console_socket,
                               preserve_fds=preserve_fds, sub_cgroups=sub_cgroups)
         if pid_file:
-            _write_pid_file(pid_file, pid)
+            st.write_pid_file(pid_file, pid)
         if detach:
             return 0
         old = {s: signal.signal(s, lambda n, _f: signals.forward_signal(pid, n)) for s in forwarded}
@@ -466,10 +466,8 @@ class Runtime:
 # --- helpers ------------------------------------------------------------------------------
 
 def _rmdirs(dirs, path) -> bool:
-    """A stopped container's cgroup, the usual way: rmdir(2) of each directory create made
-    (``cgroup_dirs``), without the cgroups package finding the hierarchies again. False
-    (the caller takes the cgroups package's way) if there are none recorded or one will not
-    go: child cgroups, processes that outlived the init (no PID namespace)."""
+    """rmdir(2) the cgroup directories create recorded (no need to find the hierarchies);
+    False if none are or one will not go (child cgroups, processes that outlived the init)."""
     if not dirs:
         return False
     with trace.step("remove cgroup", "linux.cgroupsPath", path=path, note="the recorded directories"):
@@ -481,14 +479,6 @@ def _rmdirs(dirs, path) -> bool:
             except OSError:
                 return False
     return True
-
-
-def _write_pid_file(path: str, pid: int) -> None:
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
 
 
 def _network_from_annotations(spec: dict):

@@ -261,3 +261,12 @@ def oci_state(record: dict, status: str) -> dict:
     if record.get("annotations"):
         out["annotations"] = record["annotations"]
     return out
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """``--pid-file``: the init's pid, written whole (a temp file renamed over it)."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
