@@ -184,9 +184,13 @@ class Shared:
         return Ensuring(self, Nft(f"list table bridge {self.table}\n", f"egress policy {self.chain}: in place?"))
 
     def in_place(self, listing: str) -> bool:
-        """Does nft's listing of the table show the policy wired (map element, both dispatches)?"""
+        """Does nft's listing of the table show the policy wired (map element, both dispatches)
+        and its chain whole (as many rules as it was given, the last one last)?"""
+        part = listing.split(f"chain {self.chain} {{\n", 1)
+        body = part[1].split("\n\t}", 1)[0].split("\n") if len(part) == 2 else []
         return (_wired(listing, "egress_in") and _wired(listing, "egress_fwd") and
-                f"{self.group} : jump {self.chain}" in listing)
+                f"{self.group} : jump {self.chain}" in listing and len(body) == len(self.rules)
+                and body[-1].strip() == self.rules[-1])
 
     def install(self) -> None:
         """Make the chain, its map element and the dispatch rules (one transaction, then the

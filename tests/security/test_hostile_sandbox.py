@@ -190,11 +190,12 @@ def test_egress_to_the_gateway_needs_egress_allow(box):
             c.remove(force=True)
         subprocess.run(["nft", "flush", "chain", "bridge", "pycontainer", "egress_in"], check=True)
         subprocess.run(["nft", "flush", "chain", "bridge", "pycontainer", "egress_fwd"], check=True)
+        subprocess.run(["nft", "flush", "chain", "bridge", "pycontainer", shared.chain], check=True)
         again = run(cmd, network_mode="bridge")
         assert b"HELLO" not in again.stdout, again
         table = subprocess.run(["nft", "list", "table", "bridge", "pycontainer"], capture_output=True,
                                text=True).stdout
-        assert f"{shared.group} : jump {shared.chain}" in table
+        assert f"{shared.group} : jump {shared.chain}" in table and shared.in_place(table)
         assert egress.chain_name(again.id) not in table and egress.chain_name(denied.id) not in table
     finally:
         stop.set()

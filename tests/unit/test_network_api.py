@@ -219,9 +219,13 @@ def test_shared_egress_policy_group_and_listing(monkeypatch):
     chain = "\tchain {} {{\n\t\ttype filter hook input priority filter; policy accept;\n{}\t}}\n"
     wired = "\t\tiifgroup vmap @egress_group\n"
     elem = f"\tmap egress_group {{\n\t\telements = {{ {a.group} : jump {a.chain} }}\n\t}}\n"
+    rules = "".join(f"\t\t{r}\n" for r in a.rules)
+    own = f"\tchain {a.chain} {{\n{rules}\t}}\n"
     full = "table bridge pycontainer {\n" + elem + chain.format("egress_in", wired) + \
-        chain.format("egress_fwd", wired) + "}\n"
+        chain.format("egress_fwd", wired) + own + "}\n"
     assert a.in_place(full) and not c.in_place(full)
+    assert not a.in_place(full.replace(own, f"\tchain {a.chain} {{\n\t}}\n"))      # flushed chain
+    assert not a.in_place(full.replace(own, ""))
     assert not a.in_place(full.replace(chain.format("egress_fwd", wired), chain.format("egress_fwd", "")))
     assert not a.in_place(full.replace(elem, ""))
     assert not a.in_place("")
