@@ -115,13 +115,18 @@ def _watch(root: str, cid: str, lifetime: float | None, idle: float | None) -> N
             return
 
 
+def _policed(o: dict) -> bool:
+    """Does a container with options ``o`` get an egress policy (bridged, not allow-all)?"""
+    return o.get("network") in (None, "bridge") and \
+        bool(o.get("egress", "allow-all") != "allow-all" or o.get("egress_allow"))
+
+
 def egress_shared(o: dict):
     """The shared policy (network/egress.py ``Shared``) of a bridged container whose policy is
     deny-private without ``egress_allow`` (a sandbox's default), else None. Its ``group``
-    goes into the network request (``build(..., dict(o, egress_group=...))``): the host veth
+    goes into the network request (``build(..., with_group(o, shared))``): the host veth
     is made in it, and nothing of the policy is the container's."""
-    if o.get("network") not in (None, "bridge") or o.get("egress", "allow-all") == "allow-all" \
-            or o.get("egress_allow"):
+    if not _policed(o) or o.get("egress_allow"):
         return None
     from ..network import egress
     return egress.Shared(egress.resolvers(o.get("dns")))
@@ -133,36 +138,31 @@ def with_group(o: dict, shared, **kw) -> dict:
 
 
 def egress_policy(cid: str, o: dict, started: list | None = None, shared=None) -> list[dict]:
-    """Install the egress policy of a bridged container (network/egress.py); its delete-plan step.
-    With ``started`` (a list) the nft transaction is left running and appended to it: the
-    caller creates the container meanwhile and calls its ``wait()`` before the start.
-    ``shared`` (``egress_shared(o)``): check that the shared policy is in place, installing
-    it if not; it has no delete-plan step."""
+    """Install the egress policy of a bridged container (network/egress.py); its delete-plan
+    steps. ``shared`` (``egress_shared(o)``): check that the shared policy is in place,
+    installing it if not; it has no delete-plan step. With ``started`` (a list) the nft
+    process is left running and appended to it: the caller creates the container meanwhile
+    and calls its ``wait()`` before the start."""
     if shared is not None:
-        ensuring = shared.start()
-        if started is None:
-            ensuring.wait()
-        else:
-            started.append(ensuring)
+        applying, steps = shared.start(), []
+    elif _policed(o):
+        from ..network import egress
+        from ..network.bridge import veth_name
+        applying = egress.start(cid, veth_name(cid), o.get("egress_allow") or (),
+                                egress.resolvers(o.get("dns")))
+        steps = [{"call": "pycontainer.network.egress:remove"}]
+    else:
         return []
-    if o.get("network") not in (None, "bridge") or \
-            (o.get("egress", "allow-all") == "allow-all" and not o.get("egress_allow")):
-        return []
-    from ..network import egress
-    from ..network.bridge import veth_name
-    applying = egress.start(cid, veth_name(cid), o.get("egress_allow") or (),
-                            egress.resolvers(o.get("dns")))
     if started is None:
         applying.wait()
     else:
         started.append(applying)
-    return [{"call": "pycontainer.network.egress:remove"}]
+    return steps
 
 
 def egress_undo(cid: str, o: dict, shared=None) -> None:
     """Undo egress_policy for a container that failed to be made (a shared policy stays)."""
-    if shared is None and o.get("network") in (None, "bridge") and \
-            (o.get("egress", "allow-all") != "allow-all" or o.get("egress_allow")):
+    if shared is None and _policed(o):
         from ..network import egress
         from ..network.bridge import veth_name
         egress.remove_chain(cid, veth_name(cid))

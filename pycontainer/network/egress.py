@@ -93,11 +93,6 @@ def _dispatch(table: str) -> str:
             f"add rule bridge {table} egress_fwd iifname vmap @egress_veth\n")
 
 
-def apply(container_id: str, veth: str, allow, resolvers=(), *, table: str = "pycontainer") -> None:
-    """Install the deny-private policy for the container's host veth ``veth``."""
-    start(container_id, veth, allow, resolvers, table=table).wait()
-
-
 class Applying:
     """A policy being installed by :func:`start`: ``wait()`` before the container's program
     may run (it raises if the policy is not in place, having removed what was made)."""
@@ -159,29 +154,41 @@ def start(container_id: str, veth: str, allow, resolvers=(), *, table: str = "py
     return Applying(container_id, veth, table, Nft(script, f"egress policy for {container_id}"))
 
 
-# The groups of the shared policies: 0x40000000 + 30 bits of the rules' CRC-32, far from the
-# small numbers /etc/iproute2/group gives names to (every interface starts in group 0).
-GROUP_BASE = 0x40000000
-
-
 class Shared:
     """The deny-private policy without ``egress_allow`` for the given resolvers and this
-    host's addresses as they are now: its rules, interface ``group`` and chain name."""
+    host's addresses as they are now: its rules, interface ``group`` (EGRESS_GROUP_BASE +
+    30 bits of the rules' CRC-32) and chain name."""
 
     def __init__(self, resolvers=(), table: str = "pycontainer"):
         import zlib
+
+        from .request import EGRESS_GROUP_BASE as base
         self.table = table
         self.rules = _rules((), resolvers)
-        self.group = GROUP_BASE | (zlib.crc32("\n".join(self.rules).encode()) & (GROUP_BASE - 1))
+        self.group = base | (zlib.crc32("\n".join(self.rules).encode()) & (base - 1))
         self.chain = f"eg_shared_{self.group:08x}"
+        self.running = None
 
-    def start(self) -> "Ensuring":
+    def start(self) -> "Shared":
         """Start checking that the policy is in place (one nft process that only lists;
         ``wait()`` installs what is missing): the caller creates the container meanwhile."""
         from .nat import Nft
         # one list command: nft 1.0.6 answers a second one of the same script from the first
         # one's partial cache ("No such file or directory" for a chain that is there)
-        return Ensuring(self, Nft(f"list table bridge {self.table}\n", f"egress policy {self.chain}: in place?"))
+        self.running = Nft(f"list table bridge {self.table}\n", f"egress policy {self.chain}: in place?")
+        return self
+
+    def wait(self) -> None:
+        """Before the container's program may run: the policy is in place (installed if not)."""
+        if self.running is None:
+            return
+        running, self.running = self.running, None
+        try:
+            listing = running.result()
+        except NetworkError:               # no table or map yet: install it
+            listing = ""
+        if not self.in_place(listing):
+            self.install()
 
     def in_place(self, listing: str) -> bool:
         """Does nft's listing of the table show the policy wired (map element, both dispatches)
@@ -226,24 +233,6 @@ def _wired(listing: str, chain: str) -> bool:
     """Has base chain ``chain`` in nft's listing an ``iifgroup vmap @egress_group`` rule?"""
     part = listing.split(f"chain {chain} {{", 1)
     return len(part) == 2 and "iifgroup vmap @egress_group" in part[1].split("}", 1)[0]
-
-
-class Ensuring:
-    """``Shared.start()`` under way: ``wait()`` before the container's program may run."""
-
-    def __init__(self, shared: Shared, running):
-        self.shared, self.running = shared, running
-
-    def wait(self) -> None:
-        if self.running is None:
-            return
-        running, self.running = self.running, None
-        try:
-            listing = running.result()
-        except NetworkError:               # no table or map yet: install it
-            listing = ""
-        if not self.shared.in_place(listing):
-            self.shared.install()
 
 
 def remove_chain(container_id: str, veth: str, table: str = "pycontainer") -> None:

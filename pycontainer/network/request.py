@@ -23,6 +23,9 @@ DEFAULTS = {
     "extra_hosts": {}, "state_dir": DEFAULT_STATE_DIR, "nft_table": "pycontainer",
     "egress_group": None,        # the host veth's interface group: a shared egress policy
 }
+# the interface groups of the shared egress policies (egress.Shared): 0x40000000-0x7fffffff, far
+# from the small numbers /etc/iproute2/group names (every interface starts in group 0)
+EGRESS_GROUP_BASE = 0x40000000
 # names are checked with str methods, not re: ``re`` (with enum, functools, ...) costs
 # ~5 ms of a runc-form ``run`` that otherwise never imports it
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -98,9 +101,9 @@ def parse_request(value) -> dict:
         raise NetworkError(f"invalid bridge name {req['bridge']!r}: 1-15 of [A-Za-z0-9_.-]",
                            stage="network")
     g = req["egress_group"]
-    if g is not None and (type(g) is not int or not 0x40000000 <= g <= 0x7FFFFFFF):
+    if g is not None and (type(g) is not int or not EGRESS_GROUP_BASE <= g < 2 * EGRESS_GROUP_BASE):
         raise NetworkError(f"egress_group {g!r}: an interface group of a shared egress policy, "
-                           "0x40000000-0x7fffffff", stage="network")
+                           f"{EGRESS_GROUP_BASE:#x}-{2 * EGRESS_GROUP_BASE - 1:#x}", stage="network")
     if isinstance(req["ports"], str):
         req["ports"] = [req["ports"]]
     if req["ports"] and req["mode"].kind != "bridge":
