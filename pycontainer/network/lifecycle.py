@@ -144,11 +144,8 @@ def setup(container_id: str, pid, request, files_dir: str | None = None, early: 
             contents = {}
         if files_dir and contents:
             from . import files
-            if early:                      # only /etc/hosts has the address
-                saved["files"] = {t: os.path.join(files_dir, os.path.basename(t)) for t in contents}
-                files.write(files_dir, {"/etc/hosts": contents["/etc/hosts"]}, in_place=True)
-            else:
-                saved["files"] = files.write(files_dir, contents)
+            # early: into the files the init may have mounted (only /etc/hosts changes)
+            saved["files"] = files.write(files_dir, contents, in_place=early)
     return saved
 
 
@@ -258,7 +255,11 @@ def _teardown(container_id: str, saved: dict | None):
     subs = [_teardown(container_id, sub) for sub in list((saved or {}).get("attached", {}).values())]
     if not saved or saved.get("mode") != "bridge":
         _remove_files(saved)
-        return lambda: [f() for f in subs] and None
+
+        def finish_subs():
+            for f in subs:
+                f()
+        return finish_subs
     from . import bridge
     from .ipam import Ipam
     errors = []
