@@ -78,7 +78,7 @@ class Runtime:
             "cgroup": cgroup.path,
             # the directories it makes (v1: one per hierarchy): what delete removes, without
             # finding the hierarchies again
-            "cgroup_dirs": list(getattr(cgroup, "hierarchies", None) or [cgroup.dir]),
+            "cgroup_dirs": list(cgroup.hierarchies),
             "namespaces": linux.get("namespaces", []),
             "poststop": spec.get("hooks", {}).get("poststop", []),
             "poststart": spec.get("hooks", {}).get("poststart", []),
@@ -387,8 +387,8 @@ class Runtime:
             if status in (st.RUNNING, st.PAUSED) and not force:
                 raise InvalidState(f"cannot delete container {container_id!r} that is not stopped: {status} (use --force)")
             stopped = status == st.STOPPED and not force
-            cg = self._cgroup(record) if record.get("cgroup") and not (
-                stopped and _rmdirs(record.get("cgroup_dirs"), record.get("cgroup"))) else None
+            removed = stopped and _rmdirs(record.get("cgroup_dirs"), record.get("cgroup"))
+            cg = self._cgroup(record) if record.get("cgroup") and not removed else None
             if not stopped:
                 from . import signals
                 signals.kill_init(record)

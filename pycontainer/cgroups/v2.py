@@ -31,6 +31,7 @@ class Manager:
         self.mount = mount.rstrip("/") or "/"
         self.path = path
         self.dir = self.mount + path
+        self.hierarchies = [self.dir]       # as v1.Manager's: the directories it makes
 
     def __repr__(self) -> str:
         return f"<cgroups.v2.Manager {self.dir}>"
