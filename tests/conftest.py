@@ -180,6 +180,24 @@ def record_ids(client) -> set:
     return ids
 
 
+def in_threads(work, n: int, timeout: float) -> list:
+    """Run ``work(k)`` for k in range(n), each in its own thread; -> what they raised."""
+    import threading
+    errors: list = []
+
+    def guarded(k):
+        try:
+            work(k)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return errors
+
+
 class Snapshot:
     def __init__(self, state_root: str):
         self.state_root = state_root

@@ -7,14 +7,13 @@ that the calling program's fd count is what it was.
 """
 
 import os
-import threading
 import time
 import uuid
 
 import pytest
 
 import pycontainer
-from conftest import _cgroups, _mounts, pid_alive
+from conftest import _cgroups, _mounts, in_threads, pid_alive
 
 pytestmark = pytest.mark.root
 
@@ -181,34 +180,27 @@ def test_many_concurrent_sandboxes_from_threads_leave_nothing(client):
     client.containers.run("busybox", ["true"], remove=True, network_mode="none")  # warm the helper
     before_fds, before_mounts, before_holds = fds(), _mounts(), _holds()
     before_children = _children()
-    errors, results = [], []
+    results = []
     ids = []
 
     def worker(n):
-        try:
-            for i in range(25):
-                tag = f"{n}-{i}"
-                if i % 5 == 4:
-                    r = client.containers.sandbox("busybox", ["sleep", "10"], timeout=0.2,
-                                                  network_mode="none", pids_limit=20)
-                    ids.append(r.id)
-                    assert r.timed_out and r.exit_code == 137, r
-                else:
-                    r = client.containers.sandbox("busybox", ["sh", "-c", f"echo {tag}; echo e{tag} >&2; "
-                                                              f"exit {i % 3}"], network_mode="none",
-                                                  mem_limit="64m", timeout=30)
-                    ids.append(r.id)
-                    assert (r.exit_code, r.stdout, r.stderr) == (i % 3, f"{tag}\n".encode(),
-                                                                 f"e{tag}\n".encode()), r
-                results.append(r.wall_time)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        for i in range(25):
+            tag = f"{n}-{i}"
+            if i % 5 == 4:
+                r = client.containers.sandbox("busybox", ["sleep", "10"], timeout=0.2,
+                                              network_mode="none", pids_limit=20)
+                ids.append(r.id)
+                assert r.timed_out and r.exit_code == 137, r
+            else:
+                r = client.containers.sandbox("busybox", ["sh", "-c", f"echo {tag}; echo e{tag} >&2; "
+                                                          f"exit {i % 3}"], network_mode="none",
+                                              mem_limit="64m", timeout=30)
+                ids.append(r.id)
+                assert (r.exit_code, r.stdout, r.stderr) == (i % 3, f"{tag}\n".encode(),
+                                                             f"e{tag}\n".encode()), r
+            results.append(r.wall_time)
     t0 = time.monotonic()
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    errors = in_threads(worker, 8, 300)
     elapsed = time.monotonic() - t0
     assert not errors, errors[:3]
     assert len(results) == 200

@@ -11,7 +11,7 @@ import pytest
 
 import pycontainer
 from conftest import leftovers_of as leftovers
-from conftest import new_id, pid_alive, record_ids
+from conftest import in_threads, new_id, pid_alive, record_ids
 from pycontainer.container import Runtime
 from pycontainer.errors import InvalidState, PyContainerError, SpecError
 
@@ -199,20 +199,13 @@ def test_a_pool_container_that_died_waiting_is_passed_over(client):
 
 def test_pool_runs_from_threads(client):
     with client.pool("busybox", size=3, network_mode="none") as pool:
-        got, errors = [], []
+        got = []
 
         def work(k):
-            try:
-                for i in range(4):
-                    r = pool.run(["sh", "-c", f"echo {k}-{i}"])
-                    got.append((r.id, r.stdout))
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-        ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120)
+            for i in range(4):
+                r = pool.run(["sh", "-c", f"echo {k}-{i}"])
+                got.append((r.id, r.stdout))
+        errors = in_threads(work, 4, 120)
         assert not errors, errors
         assert sorted(out for _, out in got) == sorted(f"{k}-{i}\n".encode() for k in range(4)
                                                        for i in range(4))

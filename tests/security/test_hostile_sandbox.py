@@ -15,7 +15,7 @@ import time
 import pytest
 
 import pycontainer
-from conftest import leftovers_of, pid_alive
+from conftest import in_threads, leftovers_of, pid_alive
 from _helpers import probe_bin  # noqa: F401 -- a fixture
 
 pytestmark = pytest.mark.root
@@ -236,18 +236,10 @@ def test_caller_killed_mid_run_leaves_nothing(box):
 
 def test_8_threads_x_25_sandboxes(box):
     _, run = box
-    errors = []
 
     def worker(n):
-        try:
-            for i in range(25):
-                r = run(["sh", "-c", f"echo {n}-{i}"], mem_limit="64m", timeout=30)
-                assert r.exit_code == 0 and r.stdout == f"{n}-{i}\n".encode(), r
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(600)
+        for i in range(25):
+            r = run(["sh", "-c", f"echo {n}-{i}"], mem_limit="64m", timeout=30)
+            assert r.exit_code == 0 and r.stdout == f"{n}-{i}\n".encode(), r
+    errors = in_threads(worker, 8, 600)
     assert not errors, errors[:3]
