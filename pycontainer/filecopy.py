@@ -127,20 +127,17 @@ def from_container(target, src: str, dest: str, archive: bool = False) -> None:
         finally:
             _wait(child, f"reading {src}")
         return
-    if os.path.isdir(dest):
-        where, rename = dest, None
-    else:
-        where, rename = os.path.dirname(dest) or "/", os.path.basename(dest)
-        if not os.path.isdir(where):
-            os.close(r)
-            _wait(child, f"reading {src}")
-            raise PyContainerError(f"cp: {where} is not a directory")
-    name = os.path.basename(src.rstrip("/")) or "."
+    # the host side is chrooted to DEST's directory too: a link in the stream cannot lead out
+    where, inner = (dest, "/") if os.path.isdir(dest) else \
+        (os.path.dirname(dest) or "/", "/" + os.path.basename(dest))
+    if not os.path.isdir(where):
+        os.close(r)
+        _wait(child, f"reading {src}")
+        raise PyContainerError(f"cp: {where} is not a directory")
 
     def consume():
-        with os.fdopen(r, "rb") as inp, tarfile.open(fileobj=inp, mode="r|") as tar:
-            _extract_all(tar, "/", archive, rename=(name, rename) if rename else None)
-    # the host side chrooted to the destination too: a link in the stream cannot lead out
+        with os.fdopen(r, "rb") as inp:
+            _extract(inp, inner, os.path.basename(src.rstrip("/")) or ".", archive)
     host = _child(HostDir(where), consume)
     os.close(r)
     try:
@@ -185,7 +182,7 @@ def to_container(target, src: str, dest: str, archive: bool = False) -> None:
 
 def _extract(stream, dest: str, name: str, archive: bool) -> None:
     """Extract a one-entry-tree tar whose top is ``name`` as docker cp places it at ``dest``
-    (in the container: the caller is chrooted to its root)."""
+    (the caller is chrooted: to the container's root, or to the host destination's dir)."""
     if os.path.isdir(dest):
         target_dir, rename = dest, None
     else:
