@@ -22,6 +22,13 @@ row of its own that is not part of the sum: its wait overlaps the rest (what
 it does not hide shows in the next cgroup step, mkdir or attach).
 
     python3 bench/breakdown.py [-n RUNS] [--pyc NAME=CMD ...] [--bundle DIR] [--json FILE]
+                               [--sandbox [--image busybox]]
+
+With ``--sandbox``, the API's ``sandbox(["true"], network_mode="none")`` of this checkout
+too, in the same loop: a client whose helper writes the trace (``t`` anchored at
+CLOCK_MONOTONIC 0, so its events fall in the window between the call and its return)
+and an untraced one alternate; its table adds the docker layer's work (image, options,
+config.json) and "between steps, request and reply", and compares with ``crun run``.
 
 Needs root, runc and crun. Runs itself in a private mount namespace without
 /sys/fs/cgroup/unified (crun 1.8 refuses hybrid cgroup hosts), as
@@ -61,6 +68,15 @@ CATEGORY = {
     "remove state dir": "state reads/writes",
     "remove cgroup": "cgroup removal",
     "kill": "kill", "kill --all": "kill",
+    # the API's sandbox: what the docker layer does before the OCI create (api/operations.py)
+    "flock": "image + config.json (docker layer)", "find in index.json": "image + config.json (docker layer)",
+    "read manifest, config, layer dirs": "image + config.json (docker layer)",
+    "hold image": "image + config.json (docker layer)",
+    "mkdir upper, work (overlay plan)": "image + config.json (docker layer)",
+    "image config -> process": "image + config.json (docker layer)",
+    "docker seccomp profile -> linux.seccomp": "image + config.json (docker layer)",
+    "docker run flags -> config": "image + config.json (docker layer)",
+    "write config.json": "image + config.json (docker layer)",
 }
 ROWS = ["interpreter start (python -IS -c pass)", "imports (-X importtime, all modules)",
         "config.json read + validate", "cgroup create + limits", "fork (stage 1, init)",
@@ -81,6 +97,8 @@ def category(action: str) -> str | None:
         return None
     if action in CATEGORY:
         return CATEGORY[action]
+    if action.startswith("docker options"):
+        return "image + config.json (docker layer)"
     if action.startswith(("network", "veth", "netlink", "bridge", "ipam")):
         return "network"
     if action.startswith("seccomp"):
@@ -170,6 +188,69 @@ BASELINE = {"_io", "marshal", "posix", "_frozen_importlib_external", "time", "zi
             "_collections_abc", "genericpath", "posixpath", "os", "_sitebuiltins", "site"}
 
 
+# one process of this checkout's API: a Client whose helper is started (one warm-up sandbox),
+# then one sandbox(["true"], network_mode="none") per line read; prints CLOCK_MONOTONIC at the
+# call and at its return
+SANDBOX_DRIVER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pycontainer.api import Client
+c = Client()
+c.containers.sandbox(sys.argv[2], ["true"], network_mode="none")
+print("ready", flush=True)
+for _ in sys.stdin:
+    t = time.monotonic()
+    r = c.containers.sandbox(sys.argv[2], ["true"], network_mode="none")
+    t2 = time.monotonic()
+    print(t, t2, r.exit_code, flush=True)
+"""
+
+
+class SandboxDriver:
+    """A driver process; ``trace``: its helper writes the trace (t in ms of CLOCK_MONOTONIC)."""
+
+    def __init__(self, image: str, trace: str | None):
+        env = dict(os.environ)
+        if trace:
+            env.update(PYCONTAINER_TRACE=trace, PYCONTAINER_TRACE_T0="0")
+        self.p = subprocess.Popen([PY, "-c", SANDBOX_DRIVER, os.path.dirname(HERE), image], env=env,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.p.stdout.readline().strip() != "ready":
+            raise SystemExit("breakdown: the sandbox driver did not start")
+
+    def step(self) -> tuple[float, float]:
+        self.p.stdin.write("go\n")
+        self.p.stdin.flush()
+        t, t2, code = self.p.stdout.readline().split()
+        if code != "0":
+            raise SystemExit(f"breakdown: sandbox exit code {code}")
+        return float(t), float(t2)
+
+    def close(self) -> None:
+        self.p.stdin.close()
+        self.p.wait()
+
+
+def sandbox_rows(trace: str, windows) -> list[tuple[float, dict]]:
+    """Split each traced sandbox's wall time (its window) into rows, like ``traced``."""
+    evs = []
+    with open(trace) as f:
+        for line in f:
+            try:
+                evs.append(json.loads(line))
+            except ValueError:
+                pass
+    out = []
+    for t, t2 in windows:
+        rows: dict = {}
+        for e in evs:
+            c = category(e["action"])
+            if c and "ms" in e and t * 1000 <= e["t"] <= t2 * 1000:
+                rows[c] = rows.get(c, 0.0) + e["ms"]
+        out.append(((t2 - t) * 1000, rows))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=9)
@@ -178,6 +259,10 @@ def main() -> None:
                          "(default: pycontainer=a launcher as .ci/install.sh writes it, for this checkout)")
     ap.add_argument("--bundle", default="/tmp/perf18bundle")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--sandbox", action="store_true",
+                    help="also the API's sandbox(['true'], network_mode='none') of this checkout, "
+                         "beside crun run (its own table)")
+    ap.add_argument("--image", default="busybox", help="the sandbox's image (default busybox)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("breakdown: needs root")
@@ -211,6 +296,10 @@ def main() -> None:
     imports = {p: {v: [] for v in verbs} for p in variants}
     load = [os.getloadavg()[0]]
     tag = os.getpid()
+    if a.sandbox:
+        sb_trace = tempfile.NamedTemporaryFile(suffix=".trace", delete=False).name
+        sb_plain, sb_traced = SandboxDriver(a.image, None), SandboxDriver(a.image, sb_trace)
+        sb_wall, sb_windows = [], []
     for i in range(a.n):
         for name, cmd in rts.items():
             base = cmd + ["--root", f"/run/breakdown-{name}"]
@@ -230,6 +319,12 @@ def main() -> None:
                 else:
                     w = timed(argv)
                 wall[name][v].append(w)
+        if a.sandbox:
+            time.sleep(0.1)
+            t, t2 = sb_plain.step()
+            sb_wall.append((t2 - t) * 1000)
+            time.sleep(0.1)
+            sb_windows.append(sb_traced.step())
         time.sleep(0.1)
         interp.append(timed([PY, "-IS", "-c", "pass"]))
         # imports: one -X importtime run of each verb per round (not timed)
@@ -285,6 +380,30 @@ def main() -> None:
                     mods.setdefault(m, []).append(us / 1000)
             top = sorted(((med(x), m) for m, x in mods.items()), reverse=True)[:8]
             print(f"  {v:7s} " + ", ".join(f"{m} {ms:.1f}" for ms, m in top))
+    if a.sandbox:
+        sb_plain.close()
+        sb_traced.close()
+        split = sandbox_rows(sb_trace, sb_windows)
+        os.unlink(sb_trace)
+        t = {}
+        for row in ROWS[2:-1] + ["image + config.json (docker layer)"]:
+            t[row] = med([r.get(row, 0.0) for _, r in split])
+        total = med([w for w, _ in split])
+        t["Python between steps, request and reply (untraced)"] = total - sum(
+            x for k, x in t.items() if k not in OVERLAPPED)
+        t["= sandbox() wall, traced"] = total
+        t["= sandbox() wall, untraced"] = med(sb_wall)
+        t["crun run wall"] = med(wall["crun"]["run"])
+        t["runc run wall"] = med(wall["runc"]["run"])
+        t["/ crun run (untraced)"] = t["= sandbox() wall, untraced"] / t["crun run wall"]
+        tables["sandbox"] = t
+        print(f"\n### the API: sandbox({a.image!r}, ['true'], network_mode='none') of {os.path.dirname(HERE)}"
+              " (a warm helper: its start is the Client's, once; a traced and an untraced client"
+              " alternate)")
+        print("| row | sandbox() |\n|---|---|")
+        for row, x in t.items():
+            if abs(x) >= 0.005:
+                print(f"| {row} | " + ("{:.2f}x" if row.startswith("/ ") else "{:.1f}").format(x) + " |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"tables": tables, "wall": wall, "imports": imports, "load": load}, f)
