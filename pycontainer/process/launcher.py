@@ -173,7 +173,15 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         # after create returns. `early` is the init's CONTINUE before the network setup.
         early = network is not None and network.mode.kind == "bridge" and \
             not (hk.get("prestart") or hk.get("createRuntime") or hk.get("createContainer"))
-        if network is not None:
+        joins_netns = any(n.get("path") for n in linux.get("namespaces", []) if n["type"] == "network")
+        if network is not None and (network.mode.kind == "host" or
+                                    (network.mode.kind == "none" and not joins_netns)):
+            # Only /etc files, in the state dir: nothing to undo elsewhere, so no state write
+            # before or after (CREATED's write records it). lo of the new netns is the init's
+            # own step (init.py, runc's "loopback"), not the runtime's through setns.
+            record["network"] = network.setup(ctx.id, None, files_dir=ctx.statedir.path)
+            files = record["network"].get("files", {})
+        elif network is not None:
             record["network"] = network.pending()     # enough to tear down if setup dies
             ctx.statedir.write(record)
             undo.append(lambda: network.teardown(ctx.id, record.get("network")))

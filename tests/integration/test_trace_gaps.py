@@ -141,6 +141,25 @@ def test_f_each_mount_line_names_its_own_entry(docker_none):
     check_every_line(docker_none)
 
 
+def test_net_none_lo_is_the_inits_step_and_the_files_need_no_state_write(cli, leakcheck):
+    """--net none: lo is up and /etc/hosts names the container, but the runtime neither
+    enters the netns (the init brings lo up in the netns it made, as runc's "loopback") nor
+    writes state.json between the init's start and its CONTINUE: only files in the state dir."""
+    name = new_id()
+    p = cli("--trace-to", "json", "run", "--rm", "--net", "none", "--name", name, "--hostname", "solo",
+            "busybox", "sh", "-c", "cat /sys/class/net/lo/flags; ls /sys/class/net; grep solo /etc/hosts")
+    assert p.returncode == 0, p.stderr
+    flags, links, hosts = p.stdout.strip().split("\n", 2)
+    assert int(flags, 16) & 0x1 and links == "lo"               # IFF_UP; no other interface
+    assert "solo" in hosts
+    evs = events(p)
+    lo = [e for e in evs if e["action"] == "ioctl SIOCSIFFLAGS"]
+    assert [e["stage"] for e in lo] == ["init"], lo
+    runtime = [e["action"] for e in evs if e["stage"] == "runtime"]
+    between = runtime[runtime.index("init started"):runtime.index("recv from init")]
+    assert "write state.json" not in between and "network setup" in between, between
+
+
 def test_bundle_run_and_exec_lines_name_their_fields(cli, bundle, leakcheck):
     bundle.args("sleep", "30")
     cid = new_id()
