@@ -134,7 +134,7 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     store = Store(image_root)
     cdir = containerdir.path(cid)
     img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=os.path.dirname(cdir),
-                                   pull=pull)
+                                   pull=pull, durable_hold=not o.get("remove"))
     try:
         size = storage_size(o.get("storage_opt"))
         if size:

@@ -62,7 +62,7 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
            "subprocess", "tempfile", "hashlib", "random", "locale", "bz2", "lzma", "bisect",
            "pycontainer.network.egress", "pycontainer.api.archive", "pycontainer.api.execs", "tarfile",
            "fcntl", "pycontainer.lifecycle", "pycontainer.run_flags", "pycontainer.health",
-           "pycontainer.reclaim")
+           "pycontainer.reclaim", "pycontainer.cgroups.attachlock", "pycontainer.signals", "_sha256")
 
 
 # ``python -I -m pycontainer.api --serve FD``, but of this very copy of pycontainer: -I keeps

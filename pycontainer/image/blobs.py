@@ -30,12 +30,15 @@ def flock(path: str, exclusive: bool = True):
         os.close(fd)
 
 
-def write_atomic(path: str, data: bytes) -> None:
+def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
+    """Write ``path`` through a temporary file and rename(2): readers see the old or the new
+    content. ``durable``: fsync(2) first, so that a power cut cannot leave it empty."""
     tmp = f"{path}.tmp.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)

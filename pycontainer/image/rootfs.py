@@ -27,11 +27,12 @@ def container_dir(container_id: str, containers_dir: str | None = None) -> str:
 
 
 def prepare(container_id: str, ref: str, *, store=None, containers_dir: str | None = None,
-            readonly: bool = False, pull: str = "missing", progress=None, insecure=None):
+            readonly: bool = False, pull: str = "missing", progress=None, insecure=None,
+            durable_hold: bool = True):
     """(Image, OverlayPlan) for a new container ``container_id`` running image ``ref``.
 
     ``pull``: "missing" (docker's default: pull if the store lacks it),
-    "never", or "always".
+    "never", or "always". ``durable_hold``: see ``Store.hold``.
     """
     from ..errors import ImageError
     from . import overlay
@@ -50,12 +51,12 @@ def prepare(container_id: str, ref: str, *, store=None, containers_dir: str | No
         if pull == "always":
             store.pull(ref, progress=progress, insecure=insecure)
         try:
-            img = store.resolve(ref, hold=container_id)
+            img = store.resolve(ref, hold=container_id, durable=durable_hold)
         except ImageNotFound:
             if pull != "missing":
                 raise
             store.pull(ref, progress=progress, insecure=insecure)
-            img = store.resolve(ref, hold=container_id)
+            img = store.resolve(ref, hold=container_id, durable=durable_hold)
         held = True
         from .. import trace
         with trace.step("mkdir upper, work (overlay plan)", "root.path", dir=cdir,

@@ -316,7 +316,8 @@ class Store:
         return Image(name=name, digest=digest, id=m["config"]["digest"], manifest=m,
                      config=config, layers=dirs, names=names)
 
-    def resolve(self, ref: str, *, hold: str | None = None, builtin: bool = True) -> Image:
+    def resolve(self, ref: str, *, hold: str | None = None, builtin: bool = True,
+                durable: bool = True) -> Image:
         """The image ``ref`` names, its layers unpacked (bottom first).
 
         ``busybox`` (and ``busybox:latest``) is built offline from
@@ -343,7 +344,7 @@ class Store:
                 img = self.image(digest, name)
             if hold:
                 with trace.step("hold image", "IMAGE", container=hold, image=img.id):
-                    self.hold(hold, img, locked=True)
+                    self.hold(hold, img, locked=True, durable=durable)
             return img
 
     def exists(self, ref: str) -> bool:
@@ -355,17 +356,19 @@ class Store:
 
     # -- holds (images in use by containers) ------------------------------------------
 
-    def hold(self, container_id: str, img: Image, *, locked: bool = False) -> None:
+    def hold(self, container_id: str, img: Image, *, locked: bool = False, durable: bool = True) -> None:
         """Mark ``img`` in use by ``container_id`` (rmi refuses; gc keeps its layers).
 
         ``locked``: the caller already holds ``adding()`` (as ``resolve`` does).
+        ``durable=False`` (a --rm container's: it does not outlive a crash, reclaim removes
+        it after one) skips the fsync, ~1 ms of every such create on ext4.
         """
         from contextlib import nullcontext
         with nullcontext() if locked else self.adding():
             check_holder(container_id)
             rec = {"image": img.digest, "name": img.name,
                    "layers": [os.path.basename(d) for d in img.layers]}
-            write_atomic(self.path("holds", container_id + ".json"), json.dumps(rec).encode())
+            write_atomic(self.path("holds", container_id + ".json"), json.dumps(rec).encode(), durable)
 
     def release(self, container_id: str) -> None:
         """Forget the hold of ``container_id`` (idempotent; call on container delete)."""

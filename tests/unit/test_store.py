@@ -264,6 +264,21 @@ def test_prune_holds(store):
         store.hold("../x", store.resolve("x.io/a:1"))
 
 
+def test_a_hold_is_fsynced_unless_its_container_cannot_outlive_a_crash(store, monkeypatch):
+    """A --rm container's hold (durable=False) skips the fsync; the content is the same."""
+    man, blobs = image_parts([BASE])
+    load_bytes(store, oci_archive([(man, blobs, "x.io/a:1")]))
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    store.resolve("x.io/a:1", hold="kept")
+    assert len(synced) == 1
+    store.resolve("x.io/a:1", hold="removed", durable=False)
+    assert len(synced) == 1
+    holds = store.holds()
+    assert holds["removed"] == holds["kept"] and holds["kept"]["image"] == sha(man)
+
+
 def test_list_inspect_and_id_prefix(store):
     man, blobs = image_parts([BASE])
     load_bytes(store, oci_archive([(man, blobs, "x.io/a:1")]))
