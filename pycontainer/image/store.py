@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
 
 from ..errors import ImageError, ImageNotFound
 from . import reference
@@ -316,8 +315,7 @@ class Store:
         return Image(name=name, digest=digest, id=m["config"]["digest"], manifest=m,
                      config=config, layers=dirs, names=names)
 
-    def resolve(self, ref: str, *, hold: str | None = None, builtin: bool = True,
-                durable: bool = True) -> Image:
+    def resolve(self, ref: str, *, hold: str | None = None, builtin: bool = True, durable=True) -> Image:
         """The image ``ref`` names, its layers unpacked (bottom first).
 
         ``busybox`` (and ``busybox:latest``) is built offline from
@@ -358,11 +356,8 @@ class Store:
 
     def hold(self, container_id: str, img: Image, *, locked: bool = False, durable: bool = True) -> None:
         """Mark ``img`` in use by ``container_id`` (rmi refuses; gc keeps its layers).
-
-        ``locked``: the caller already holds ``adding()`` (as ``resolve`` does).
-        ``durable=False`` (a --rm container's: it does not outlive a crash, reclaim removes
-        it after one) skips the fsync, ~1 ms of every such create on ext4.
-        """
+        ``locked``: the caller holds ``adding()``. ``durable=False`` (a --rm container's,
+        which no crash leaves behind: reclaim) skips the fsync, ~1 ms on ext4."""
         from contextlib import nullcontext
         with nullcontext() if locked else self.adding():
             check_holder(container_id)

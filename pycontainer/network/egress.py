@@ -41,7 +41,10 @@ ip-link(8) ``group``; the group number is derived from the rules, so other
 resolvers or host addresses make another group and chain). Nothing of it is
 the container's: no transaction when it goes. That matters because every nft
 transaction that deletes something waits for an RCU grace period in the
-kernel (8-25 ms here), on the caller's clock at delete. The shared chains stay
+kernel (8-25 ms here), on the caller's clock at delete. A sandbox checks that
+the shared chain is in place (an nft listing, installing what is missing) only
+when the ruleset's generation changed since it was last found so (nfgen.py:
+every committed nft transaction on the host bumps it). The shared chains stay
 until ``network gc --prune`` drops the table. See nft(8) ("BRIDGE FAMILY",
 "meta iifgroup"), bridge(8), ip-link(8).
 """
@@ -167,12 +170,27 @@ class Shared:
         self.rules = _rules((), resolvers)
         self.group = base | (zlib.crc32("\n".join(self.rules).encode()) & (base - 1))
         self.chain = f"eg_shared_{self.group:08x}"
-        self.running = None
+        self.running, self.stamp = None, None
 
     def start(self) -> "Shared":
         """Start checking that the policy is in place (one nft process that only lists;
-        ``wait()`` installs what is missing): the caller creates the container meanwhile."""
+        ``wait()`` installs what is missing): the caller creates the container meanwhile.
+        Not even that when the ruleset's generation (nfgen.py) is the one at which the
+        chain was last found in place: nothing changed since."""
+        from .. import trace
+        from . import nfgen
         from .nat import Nft
+        t = trace.now()
+        try:
+            self.stamp = nfgen.stamp()
+        except OSError:
+            self.stamp = None              # no answer: list it every time
+        unchanged = self.stamp is not None and self._seen() == self.stamp
+        trace.event("NFT_MSG_GETGEN", "", trace.since(t), stamp=self.stamp, unchanged=unchanged,
+                    note="the ruleset's generation against the one at which the policy was "
+                         "last found in place")
+        if unchanged:
+            return self
         # one list command: nft 1.0.6 answers a second one of the same script from the first
         # one's partial cache ("No such file or directory" for a chain that is there)
         self.running = Nft(f"list table bridge {self.table}\n", f"egress policy {self.chain}: in place?")
@@ -187,8 +205,38 @@ class Shared:
             listing = running.result()
         except NetworkError:               # no table or map yet: install it
             listing = ""
-        if not self.in_place(listing):
+        if self.in_place(listing):
+            self._saw()                    # at the generation read before the listing
+        else:
             self.install()
+
+    def _seen_path(self) -> str:
+        import os
+
+        from .request import DEFAULT_STATE_DIR
+        return os.path.join(DEFAULT_STATE_DIR, f"egress-{self.table}-{self.chain}.seen")
+
+    def _seen(self) -> str | None:
+        """The stamp at which the chain was last found in place (None: never, or unreadable)."""
+        try:
+            with open(self._seen_path()) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    def _saw(self) -> None:
+        import os
+        if self.stamp is None:
+            return
+        path = self._seen_path()
+        tmp = f"{path}.{os.getpid()}"
+        try:
+            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+            with open(tmp, "w") as f:
+                f.write(self.stamp + "\n")
+            os.replace(tmp, path)          # no fsync: a lost file only means one more listing
+        except OSError:
+            pass
 
     def in_place(self, listing: str) -> bool:
         """Does nft's listing of the table show the policy wired (map element, both dispatches)
@@ -311,4 +359,11 @@ def drop_if_unused(table: str = "pycontainer") -> bool:
         nft([{"delete": {"table": {"family": "bridge", "name": table}}}], f"delete table bridge {table}")
     except NetworkError:
         return False
+    from .request import DEFAULT_STATE_DIR
+    try:
+        for n in os.listdir(DEFAULT_STATE_DIR):    # Shared's stamps of the chains just dropped
+            if n.startswith(f"egress-{table}-") and n.endswith(".seen"):
+                os.unlink(os.path.join(DEFAULT_STATE_DIR, n))
+    except OSError:
+        pass
     return True

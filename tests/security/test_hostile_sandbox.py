@@ -197,6 +197,10 @@ def test_egress_to_the_gateway_needs_egress_allow(box):
                                text=True).stdout
         assert f"{shared.group} : jump {shared.chain}" in table and shared.in_place(table)
         assert egress.chain_name(again.id) not in table and egress.chain_name(denied.id) not in table
+        # found in place by the next sandbox, at the ruleset's generation: until the ruleset
+        # changes, a sandbox starts no nft process at all (nfgen.py)
+        assert b"HELLO" not in run(cmd, network_mode="bridge").stdout
+        assert egress.Shared(egress.resolvers()).start().running is None
     finally:
         stop.set()
         t.join()

@@ -229,3 +229,48 @@ def test_shared_egress_policy_group_and_listing(monkeypatch):
     assert not a.in_place(full.replace(chain.format("egress_fwd", wired), chain.format("egress_fwd", "")))
     assert not a.in_place(full.replace(elem, ""))
     assert not a.in_place("")
+
+
+def test_shared_egress_policy_lists_only_when_the_ruleset_changed(monkeypatch, tmp_path):
+    """egress.Shared runs nft (a listing) only when the ruleset's stamp (boot, netns,
+    generation: nfgen.py) differs from the one at which its chain was last found in place;
+    a listing that shows it missing installs it and remembers nothing."""
+    from pycontainer.network import egress, nat, nfgen
+    monkeypatch.setattr(egress, "host_addresses", lambda: ["192.0.2.7"])
+    monkeypatch.setattr(egress.Shared, "_seen_path", lambda self: str(tmp_path / "seen"))
+    stamp = ["boot 1 5"]
+    monkeypatch.setattr(nfgen, "stamp", lambda: stamp[0])
+    listed, installed, listing = [], [], [""]
+
+    class FakeNft:
+        def __init__(self, script, what):
+            listed.append(script)
+
+        def result(self):
+            return listing[0]
+    monkeypatch.setattr(nat, "Nft", FakeNft)
+    monkeypatch.setattr(egress.Shared, "install", lambda self: installed.append(self.chain))
+    monkeypatch.setattr(egress.Shared, "in_place", lambda self, text: text == "whole")
+
+    def sandbox():
+        s = egress.Shared(["10.0.0.53"])
+        s.start()
+        s.wait()
+    sandbox()                                   # nothing seen yet: list; missing: install
+    assert len(listed) == 1 and len(installed) == 1 and not (tmp_path / "seen").exists()
+    listing[0] = "whole"
+    sandbox()                                   # in place: remembered at the stamp read first
+    assert len(listed) == 2 and (tmp_path / "seen").read_text() == "boot 1 5\n"
+    sandbox()
+    sandbox()                                   # unchanged ruleset: no nft at all
+    assert len(listed) == 2 and len(installed) == 1
+    stamp[0] = "boot 1 6"                       # someone committed a transaction
+    sandbox()
+    assert len(listed) == 3
+
+    def no_answer():
+        raise OSError(1, "EPERM")
+    monkeypatch.setattr(nfgen, "stamp", no_answer)
+    sandbox()                                   # no generation: list every time
+    sandbox()
+    assert len(listed) == 5 and (tmp_path / "seen").read_text() == "boot 1 6\n"
