@@ -18,9 +18,10 @@ socket: the worker answers once the container is created, then waits there
 for one run message (its stdio as SCM_RIGHTS), runs it and answers again.
 
 The helper, single-threaded and with the runtime already imported (the
-``PRELOAD`` list), forks a worker per request: no interpreter start per
-container ("start" starts a stopped one again). The worker makes the fds its stdio, runs the operation
-(api/operations.py) and writes one JSON reply on the reply socket: the
+``PRELOAD`` list), hands each request to a worker it forked ahead: no interpreter
+start or fork per container ("start" starts a stopped one again). The worker
+makes the fds its stdio, runs the operation (api/operations.py) and writes one
+JSON reply on the reply socket: the
 operation's result, or ``{"error": errors.encode(exc)}``. An empty
 control message or end of file (the client closed or died) ends the helper,
 after it force-deleted the client's owned containers (a pool's); a worker
@@ -204,7 +205,8 @@ def recv_reply(sock, timeout=None) -> dict:
 
 
 def serve(ctl_fd: int) -> None:
-    """The helper's loop: one message = one request; fork a worker for it.
+    """The helper's loop: one message = one request, handed with its fds to a worker forked
+    ahead of it (``fork_worker``: the fork is then not on the request's path).
 
     Containers created with ``"owned": true`` (a pool's) belong to the client:
     when it goes away (end of file on the control socket: close(), exit,
@@ -225,6 +227,7 @@ def serve(ctl_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, lambda _n, _f: reap_workers())   # no zombie workers
     owned: set[tuple[str, str]] = set()
+    spare = fork_worker(ctl)            # (pid, socket): a worker forked ahead of its request
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 20, 8)
@@ -248,19 +251,54 @@ def serve(ctl_fd: int) -> None:
                 importlib.import_module("pycontainer.network.rtnl").load()
             except Exception:  # noqa: BLE001 - the worker reports it
                 pass
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # the worker waits for its own
-                ctl.close()
-                code = worker(req, fds)
-            finally:
-                os._exit(code)
+            if spare is not None:
+                spare[1].close()        # forked without it: it ends, the next one has it
+                spare = None
+        if spare is None:
+            spare = fork_worker(ctl, fds)
+        try:
+            socket.send_fds(spare[1], [msg], fds)
+        except OSError:                 # it died waiting (it never runs anything else)
+            spare[1].close()
+            spare = fork_worker(ctl, fds)
+            socket.send_fds(spare[1], [msg], fds)
+        spare[1].close()
         for fd in fds:
             os.close(fd)
+        # The next request's worker, forked now: the fork of this large process (~1.5 ms)
+        # is then off the next request's path, as the helper would otherwise sit idle.
+        spare = fork_worker(ctl)
+    if spare is not None:
+        spare[1].close()
     release(owned)
     reap_workers()
+
+
+def fork_worker(ctl, held=()) -> tuple[int, object]:
+    """Fork a worker that waits for its one request (message and fds) on a socketpair;
+    -> (pid, our end). It exits at once if our end closes first. ``held``: fds of a
+    request the helper holds now, which the worker gets again with its own request."""
+    import socket
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # the worker waits for its own
+            ctl.close()
+            ours.close()
+            for fd in held:
+                os.close(fd)
+            msg, fds, _flags, _addr = socket.recv_fds(theirs, 1 << 20, 8)
+            theirs.close()
+            for fd in fds:
+                os.set_inheritable(fd, False)   # only the worker's dup2 copies reach the container
+            if msg:
+                code = worker(json.loads(msg), fds)
+        finally:
+            os._exit(code)
+    theirs.close()
+    return pid, ours
 
 
 def release(owned) -> None:

@@ -48,6 +48,37 @@ def _gone(pid: int, timeout: float = 10) -> bool:
     return not pid_alive(pid)
 
 
+def _kids(pid: int) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(p))
+        except OSError:
+            continue
+    return out
+
+
+def test_the_worker_forked_ahead_holds_nothing_and_goes_with_the_helper(tmp_path):
+    """The helper forks the next request's worker ahead of it (api/helper.py fork_worker): one
+    idle child, holding only its stdio and its socket to the helper (no fd of an earlier
+    request), which ends with the helper."""
+    c = pycontainer.Client(root=str(tmp_path / "state"))
+    try:
+        for _ in range(3):
+            assert c.containers.sandbox("busybox", ["true"], network_mode="none").exit_code == 0
+        helper = c.transport.helper.proc.pid
+        deadline = time.monotonic() + 10
+        while len(_kids(helper)) != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)                   # the last sandbox's worker is exiting
+        (spare,) = _kids(helper)
+        links = [os.readlink(f"/proc/{spare}/fd/{f}") for f in os.listdir(f"/proc/{spare}/fd")]
+        assert len(links) == 4 and sum(x.startswith("socket:") for x in links) == 1, links
+    finally:
+        c.close()
+    assert _gone(helper) and _gone(spare)
+
+
 def test_helper_runs_the_clients_own_package(client):
     reply, _, _ = client.transport.request({"op": "ping"})
     assert reply["package"] == os.path.join(ROOT, "pycontainer")
