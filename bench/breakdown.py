@@ -244,9 +244,13 @@ def sandbox_rows(trace: str, windows) -> list[tuple[float, dict]]:
     for t, t2 in windows:
         rows: dict = {}
         for e in evs:
+            if not t * 1000 <= e["t"] <= t2 * 1000:
+                continue
             c = category(e["action"])
-            if c and "ms" in e and t * 1000 <= e["t"] <= t2 * 1000:
+            if c and "ms" in e:
                 rows[c] = rows.get(c, 0.0) + e["ms"]
+            elif e["action"] == "worker page faults":      # a count, not a time
+                rows["worker page faults (count)"] = e["args"]["minflt"]
         out.append(((t2 - t) * 1000, rows))
     return out
 
@@ -391,6 +395,8 @@ def main() -> None:
         total = med([w for w, _ in split])
         t["Python between steps, request and reply (untraced)"] = total - sum(
             x for k, x in t.items() if k not in OVERLAPPED)
+        # most of that: the worker's copy-on-write faults (a fork of the helper per request)
+        t["worker page faults (count, not ms)"] = med([r.get("worker page faults (count)", 0) for _, r in split])
         t["= sandbox() wall, traced"] = total
         t["= sandbox() wall, untraced"] = med(sb_wall)
         t["crun run wall"] = med(wall["crun"]["run"])
@@ -403,7 +409,8 @@ def main() -> None:
         print("| row | sandbox() |\n|---|---|")
         for row, x in t.items():
             if abs(x) >= 0.005:
-                print(f"| {row} | " + ("{:.2f}x" if row.startswith("/ ") else "{:.1f}").format(x) + " |")
+                fmt = "{:.2f}x" if row.startswith("/ ") else "{:.0f}" if "count" in row else "{:.1f}"
+                print(f"| {row} | " + fmt.format(x) + " |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"tables": tables, "wall": wall, "imports": imports, "load": load}, f)

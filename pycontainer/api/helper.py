@@ -383,6 +383,15 @@ def worker(req: dict, fds: list[int]) -> int:
             os.dup2(os.open(os.devnull, os.O_RDWR), i)
         except OSError:
             pass
+    from .. import trace
+    if trace.enabled():
+        # A forked worker's hidden cost: each first write to a page it shares with the helper
+        # (a reference count, an allocation, a function's first call) copies the page.
+        import resource
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        trace.event("worker page faults", "", minflt=ru.ru_minflt, majflt=ru.ru_majflt,
+                    note="minor faults of this worker (copy-on-write of the helper's pages, "
+                         "mostly), counted at its end")
     try:
         os.write(reply_fd, out.encode())
     except OSError:                  # the caller is gone
