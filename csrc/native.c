@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -152,4 +153,10 @@ int pyc_personality(unsigned long persona) { return personality(persona); }
 long pyc_bpf(int cmd, void *attr, unsigned int size)
 {
     return syscall(SYS_bpf, cmd, attr, size);
+}
+
+/* madvise(2): addr is an address of this process, as an integer from Python. */
+int pyc_madvise(unsigned long addr, unsigned long length, int advice)
+{
+    return madvise((void *)addr, length, advice);
 }

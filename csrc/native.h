@@ -66,3 +66,7 @@ int pyc_personality(unsigned long persona);
 /* bpf(2): BPF_PROG_LOAD / BPF_PROG_ATTACH / BPF_PROG_QUERY for the cgroup v2
  * device program; attr is a packed union bpf_attr, read back by the caller. */
 long pyc_bpf(int cmd, void *attr, unsigned int size);
+
+/* madvise(2) on the caller's own memory: MADV_POPULATE_WRITE prefaults a range
+ * writable (api/prefault.py) */
+int pyc_madvise(unsigned long addr, unsigned long length, int advice);

@@ -244,3 +244,8 @@ def bpf(cmd: int, attr) -> int:
     """bpf(2) with a packed ``union bpf_attr``; a bytearray ``attr`` gets the kernel's answer."""
     buf = attr if isinstance(attr, bytearray) else bytearray(attr)
     return _check(lib.pyc_bpf(cmd, ffi.from_buffer(buf), len(buf)), f"bpf({cmd})")
+
+
+def madvise(addr: int, length: int, advice: int) -> None:
+    """madvise(2) on this process's memory at ``addr`` (an integer address)."""
+    _check(_native("pyc_madvise")(addr, length, advice), "madvise")

@@ -44,6 +44,7 @@ from .execs import op_exec_timed
 from .operations import op_create, op_run
 from .pool import serve as serve_warm
 from .streams import DIED
+from .workers import Spares
 
 
 PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer.process.init",
@@ -63,7 +64,8 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
            "subprocess", "tempfile", "hashlib", "random", "locale", "bz2", "lzma", "bisect",
            "pycontainer.network.egress", "pycontainer.api.archive", "pycontainer.api.execs", "tarfile",
            "fcntl", "pycontainer.lifecycle", "pycontainer.run_flags", "pycontainer.health",
-           "pycontainer.reclaim", "pycontainer.cgroups.attachlock", "pycontainer.signals", "_sha256")
+           "pycontainer.reclaim", "pycontainer.cgroups.attachlock", "pycontainer.signals", "_sha256",
+           "pycontainer.syscalls")
 
 
 # ``python -I -m pycontainer.api --serve FD``, but of this very copy of pycontainer: -I keeps
@@ -206,7 +208,7 @@ def recv_reply(sock, timeout=None) -> dict:
 
 def serve(ctl_fd: int) -> None:
     """The helper's loop: one message = one request, handed with its fds to a worker forked
-    ahead of it (``fork_worker``: the fork is then not on the request's path).
+    ahead of it (workers.py: the fork is then not on the request's path).
 
     Containers created with ``"owned": true`` (a pool's) belong to the client:
     when it goes away (end of file on the control socket: close(), exit,
@@ -227,7 +229,7 @@ def serve(ctl_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, lambda _n, _f: reap_workers())   # no zombie workers
     owned: set[tuple[str, str]] = set()
-    spare = fork_worker(ctl)            # (pid, socket): a worker forked ahead of its request
+    workers = Spares(ctl, worker)       # each request's worker is forked ahead of it
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 20, 8)
@@ -243,7 +245,8 @@ def serve(ctl_fd: int) -> None:
             owned.add((req["root"], req["id"]))
             if len(owned) > 64:
                 owned = {(r, i) for r, i in owned if os.path.isdir(os.path.join(r, i))}
-        if "pyroute2" not in sys.modules and req.get("op") in ("run", "create", "warm") and \
+        makes = req.get("op") in ("run", "create", "warm")
+        if "pyroute2" not in sys.modules and makes and \
                 (req.get("options") or {}).get("network", "bridge") not in ("none", "host"):
             # The first bridge container pays pyroute2's import (its rtnetlink messages,
             # ~15 ms) here, once: every later worker is a fork that has it.
@@ -251,54 +254,11 @@ def serve(ctl_fd: int) -> None:
                 importlib.import_module("pycontainer.network.rtnl").load()
             except Exception:  # noqa: BLE001 - the worker reports it
                 pass
-            if spare is not None:
-                spare[1].close()        # forked without it: it ends, the next one has it
-                spare = None
-        if spare is None:
-            spare = fork_worker(ctl, fds)
-        try:
-            socket.send_fds(spare[1], [msg], fds)
-        except OSError:                 # it died waiting (it never runs anything else)
-            spare[1].close()
-            spare = fork_worker(ctl, fds)
-            socket.send_fds(spare[1], [msg], fds)
-        spare[1].close()
-        for fd in fds:
-            os.close(fd)
-        # The next request's worker, forked now: the fork of this large process (~1.5 ms)
-        # is then off the next request's path, as the helper would otherwise sit idle.
-        spare = fork_worker(ctl)
-    if spare is not None:
-        spare[1].close()
+            workers.reset()
+        workers.dispatch(msg, fds, learn=makes)
+    workers.close()
     release(owned)
     reap_workers()
-
-
-def fork_worker(ctl, held=()) -> tuple[int, object]:
-    """Fork a worker that waits for its one request (message and fds) on a socketpair;
-    -> (pid, our end). It exits at once if our end closes first. ``held``: fds of a
-    request the helper holds now, which the worker gets again with its own request."""
-    import socket
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # the worker waits for its own
-            ctl.close()
-            ours.close()
-            for fd in held:
-                os.close(fd)
-            msg, fds, _flags, _addr = socket.recv_fds(theirs, 1 << 20, 8)
-            theirs.close()
-            for fd in fds:
-                os.set_inheritable(fd, False)   # only the worker's dup2 copies reach the container
-            if msg:
-                code = worker(json.loads(msg), fds)
-        finally:
-            os._exit(code)
-    theirs.close()
-    return pid, ours
 
 
 def release(owned) -> None:
@@ -322,8 +282,15 @@ def reap_workers():
             return
 
 
+def _minflt() -> int:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def worker(req: dict, fds: list[int]) -> int:
     """One request in a forked worker: stdio from the caller, the answer on fds[0]."""
+    from .. import trace
+    faults = _minflt() if trace.enabled() else None
     reply_fd, stdio = fds[0], fds[1:4]
     for i, fd in enumerate(stdio):
         os.dup2(fd, i)
@@ -383,15 +350,12 @@ def worker(req: dict, fds: list[int]) -> int:
             os.dup2(os.open(os.devnull, os.O_RDWR), i)
         except OSError:
             pass
-    from .. import trace
-    if trace.enabled():
+    if faults is not None:
         # A forked worker's hidden cost: each first write to a page it shares with the helper
-        # (a reference count, an allocation, a function's first call) copies the page.
-        import resource
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        trace.event("worker page faults", "", minflt=ru.ru_minflt, majflt=ru.ru_majflt,
-                    note="minor faults of this worker (copy-on-write of the helper's pages, "
-                         "mostly), counted at its end")
+        # (a reference count, an allocation, a function's first call) copies it (prefault.py).
+        trace.event("worker page faults", "", minflt=_minflt() - faults,
+                    note="minor faults of this worker from its request to its reply (mostly "
+                         "copy-on-write of the helper's pages)")
     try:
         os.write(reply_fd, out.encode())
     except OSError:                  # the caller is gone

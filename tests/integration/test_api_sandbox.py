@@ -2,6 +2,7 @@
 (exec_run, archives, filters, attrs), warm pools. Real kernel, checked from outside."""
 
 import io
+import json
 import os
 import resource
 import signal
@@ -60,7 +61,7 @@ def _kids(pid: int) -> list[int]:
 
 
 def test_the_worker_forked_ahead_holds_nothing_and_goes_with_the_helper(tmp_path):
-    """The helper forks the next request's worker ahead of it (api/helper.py fork_worker): one
+    """The helper forks the next request's worker ahead of it (api/workers.py Spares): one
     idle child, holding only its stdio and its socket to the helper (no fd of an earlier
     request), which ends with the helper."""
     c = pycontainer.Client(root=str(tmp_path / "state"))
@@ -77,6 +78,25 @@ def test_the_worker_forked_ahead_holds_nothing_and_goes_with_the_helper(tmp_path
     finally:
         c.close()
     assert _gone(helper) and _gone(spare)
+
+
+def test_workers_after_the_first_copy_its_pages_ahead(tmp_path, monkeypatch):
+    """The first worker that made a container tells the helper which pages it copied; later
+    workers copy those while they wait (api/prefault.py), so their requests fault far less
+    (the trace's "worker page faults": from the request to the reply)."""
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("PYCONTAINER_TRACE", str(trace))
+    c = pycontainer.Client(root=str(tmp_path / "state"))
+    try:
+        for _ in range(5):
+            assert c.containers.sandbox("busybox", ["true"], network_mode="none").exit_code == 0
+    finally:
+        c.close()
+    counts = [json.loads(line)["args"]["minflt"] for line in trace.read_text().splitlines()
+              if '"worker page faults"' in line]
+    assert len(counts) == 5, counts
+    # the first two were forked before the answer came; the last ones had the pages copied
+    assert max(counts[3:]) < 0.75 * min(counts[:2]), counts
 
 
 def test_helper_runs_the_clients_own_package(client):
