@@ -262,15 +262,18 @@ def compile(section: dict, *, cache: bool = True) -> Filter:  # noqa: A001 - the
     from ``CACHE_DIR`` instead (it was checked then).
     """
     want(isinstance(section, dict), " must be an object")
+    t = trace.now()
     key = _cache_key(section) if cache else None
     if key is not None:
         hit = _cache_get(key)
         if hit is not None:
+            trace.event("seccomp compile", "linux.seccomp", trace.since(t), cached=True)
             return hit
     from . import libseccomp
     f = Filter(*libseccomp.compile(section, parse_flags))
     if key is not None:
         _cache_put(key, f)
+    trace.event("seccomp compile", "linux.seccomp", trace.since(t), cached=False)
     return f
 
 
