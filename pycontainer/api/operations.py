@@ -20,6 +20,7 @@ import signal
 import time
 
 from .. import containerdir as cd
+from .. import trace
 from ..errors import ContainerNotFound, PyContainerError
 from .config import ANN_LABELS, build
 
@@ -218,7 +219,9 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
             import select
             left = None if timeout is None else timeout - (time.monotonic() - t0)
             watch = [pidfd] if cancel_fd is None else [pidfd, cancel_fd]
-            r, _, _ = select.select(watch, [], [], None if left is None else max(0.0, left))
+            with trace.step("waitpid", "process.args", pid=pid, note="the program runs (pidfd, "
+                            "the caller's socket, the timeout)"):
+                r, _, _ = select.select(watch, [], [], None if left is None else max(0.0, left))
             if pidfd not in r:
                 timed_out = not r
                 remove = remove or bool(r)
