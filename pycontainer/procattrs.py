@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 
-from . import syscalls as sc
 from .errors import ContainerSetupError, SpecError
 
 SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
@@ -137,6 +136,7 @@ def apply_process(proc: dict) -> None:
         for f in s.get("flags") or []:
             flags |= SCHED_FLAGS[f]
         try:
+            from . import syscalls as sc    # the C extension: only where it is used
             sc.sched_setattr(0, SCHED_POLICIES[s["policy"]], flags, s.get("nice", 0),
                              s.get("priority", 0), s.get("runtime", 0), s.get("deadline", 0),
                              s.get("period", 0))
@@ -146,6 +146,7 @@ def apply_process(proc: dict) -> None:
     io = proc.get("ioPriority")
     if io is not None:
         try:
+            from . import syscalls as sc    # the C extension: only where it is used
             sc.ioprio_set(IOPRIO_WHO_PROCESS, 0,
                           (IOPRIO_CLASSES[io["class"]] << 13) | io.get("priority", 0))
         except OSError as exc:
@@ -160,6 +161,7 @@ def apply_linux(linux: dict) -> None:
         for f in mp.get("flags") or []:
             mode |= MPOL_FLAGS[f]
         try:
+            from . import syscalls as sc    # the C extension: only where it is used
             sc.set_mempolicy(mode, parse_nodes(mp.get("nodes", "")))
         except OSError as exc:
             raise ContainerSetupError(f"set_mempolicy {mp['mode']} nodes {mp.get('nodes', '')!r}: "
@@ -167,6 +169,7 @@ def apply_linux(linux: dict) -> None:
     per = linux.get("personality")
     if per is not None:
         try:
+            from . import syscalls as sc    # the C extension: only where it is used
             sc.personality(PERSONALITIES[per["domain"]])
         except OSError as exc:
             raise ContainerSetupError(f"personality {per['domain']}: {exc.strerror}",

@@ -74,7 +74,8 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
     # `import socket` builds its enums (~2-5 ms); stage 1 wraps its copies (see below).
     import _socket
 
-    from .. import syscalls as sc
+    import _prctl        # not the cffi extension (syscalls): stage 1 loads that (exeseal.py)
+
     from ..security import exeseal
     from . import sync as S
     spec = ctx.spec
@@ -99,7 +100,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
 
         # (3) stage 1
         parent, child = S.SyncSocket.pair_c()
-        sc.prctl(PR_SET_CHILD_SUBREAPER, 1)
+        _prctl.prctl(PR_SET_CHILD_SUBREAPER, 1)
         # CVE-2019-5736: what enters the container is non-dumpable, and execs the program
         # through a sealed memfd (pycontainer.security.exeseal).
         exeseal.nondumpable()
