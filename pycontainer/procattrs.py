@@ -130,13 +130,13 @@ def parse_nodes(text) -> list[int]:
 # --- in the container ---------------------------------------------------------------------
 
 def apply_process(proc: dict) -> None:
+    from . import syscalls as sc    # the C extension: here, in the container's processes
     s = proc.get("scheduler")
     if s is not None:
         flags = 0
         for f in s.get("flags") or []:
             flags |= SCHED_FLAGS[f]
         try:
-            from . import syscalls as sc    # the C extension: only where it is used
             sc.sched_setattr(0, SCHED_POLICIES[s["policy"]], flags, s.get("nice", 0),
                              s.get("priority", 0), s.get("runtime", 0), s.get("deadline", 0),
                              s.get("period", 0))
@@ -146,7 +146,6 @@ def apply_process(proc: dict) -> None:
     io = proc.get("ioPriority")
     if io is not None:
         try:
-            from . import syscalls as sc    # the C extension: only where it is used
             sc.ioprio_set(IOPRIO_WHO_PROCESS, 0,
                           (IOPRIO_CLASSES[io["class"]] << 13) | io.get("priority", 0))
         except OSError as exc:
@@ -155,13 +154,13 @@ def apply_process(proc: dict) -> None:
 
 
 def apply_linux(linux: dict) -> None:
+    from . import syscalls as sc    # the C extension: here, in the container's processes
     mp = linux.get("memoryPolicy")
     if mp is not None:
         mode = MPOL_MODES[mp["mode"]]
         for f in mp.get("flags") or []:
             mode |= MPOL_FLAGS[f]
         try:
-            from . import syscalls as sc    # the C extension: only where it is used
             sc.set_mempolicy(mode, parse_nodes(mp.get("nodes", "")))
         except OSError as exc:
             raise ContainerSetupError(f"set_mempolicy {mp['mode']} nodes {mp.get('nodes', '')!r}: "
@@ -169,7 +168,6 @@ def apply_linux(linux: dict) -> None:
     per = linux.get("personality")
     if per is not None:
         try:
-            from . import syscalls as sc    # the C extension: only where it is used
             sc.personality(PERSONALITIES[per["domain"]])
         except OSError as exc:
             raise ContainerSetupError(f"personality {per['domain']}: {exc.strerror}",

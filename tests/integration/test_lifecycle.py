@@ -8,11 +8,12 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import new_id, pid_alive, proc_status
+from conftest import ROOT, new_id, pid_alive, proc_status
 
 pytestmark = pytest.mark.root
 
@@ -44,9 +45,6 @@ def test_the_runtime_itself_loads_no_c_extension(cli, bundle, leakcheck):
     """create's own process imports neither cffi nor pycontainer._native (stage 1 does, after
     the fork): the runtime was the largest process of a run, and those were 0.35 MiB of its
     peak memory (anchors.sh's peak RSS)."""
-    import sys
-
-    from conftest import ROOT
     bundle.args("true")
     cid = new_id()
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from pycontainer.container import Runtime; "
