@@ -13,9 +13,9 @@ ruleset changed in between.
 ``stamp()`` adds what makes a remembered generation meaningless elsewhere:
 the boot (``/proc/sys/kernel/random/boot_id``; the counter starts again at
 boot) and the network namespace (the inode of ``/proc/self/ns/net``).
-egress.Shared uses it so that a sandbox lists the table (an nft process,
-~10 ms of CPU) only when the ruleset changed since its chain was last found
-in place.
+egress.Shared uses it so that a sandbox lists the table (an nft process:
+~2 ms of CPU and 2.3 ms alone, 20-26 ms beside a create in the traces) only
+when the ruleset changed since its chain was last found in place.
 
 Read: netlink(7), nft(8) ("MONITOR"), include/uapi/linux/netfilter/nf_tables.h
 (``NFT_MSG_GETGEN``, ``NFTA_GEN_ID``), include/uapi/linux/netfilter/nfnetlink.h.
