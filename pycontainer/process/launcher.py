@@ -200,7 +200,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         if not early:
             parent.send(S.CONTINUE, pid=pid, files=files)
         # Stage 1 has exited after sending the pid; reaped only now, while the init works
-        # (its exit, the unmapping of a Python process, took ~0.3 ms before the CONTINUE).
+        # (its exit, the unmapping of a Python process, cost ~0.2 ms before the CONTINUE).
         # Until then it is a zombie, whose pid no other process can have: undo may kill it.
         _reap(pid1)
         stage1[0] = 0
