@@ -6,7 +6,7 @@ import glob
 import os
 import shutil
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
@@ -41,5 +41,7 @@ class build_ext_with_monitor(build_ext):
         cc.link_executable(objs, "pycontainer-monitor", output_dir=out)
 
 
+# csrc/nscalls.c: unshare/setns without cffi, for the runtime's own process (pidns.py).
 setup(cffi_modules=["csrc/build_native.py:ffibuilder"],
+      ext_modules=[Extension("pycontainer._nscalls", ["csrc/nscalls.c"], py_limited_api=True)],
       cmdclass={"build_py": build_py_with_recipes, "build_ext": build_ext_with_monitor})
