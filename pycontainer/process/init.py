@@ -3,7 +3,9 @@
 Stage 1 (``stage1``) joins and creates the namespaces; because a new PID
 namespace applies only to the children of the caller (pid_namespaces(7)),
 it then forks stage 2 and exits. Stage 2 (``init``) is pid 1 of the
-container. ``init`` is one linear function whose order is the
+container. Without a user or time namespace there is no stage 1: the runtime
+forks the init into its PID namespace itself (pidns.py), and the init makes
+the other namespaces (``direct``). ``init`` is one linear function whose order is the
 documentation: each step says what must come before or after it, as runc's
 ``standard_init_linux.go`` does. A container created with a deferred process
 (warm pools) waits at the start barrier before the process's identity steps;
@@ -53,11 +55,7 @@ def stage1(ctx) -> None:
     try:
         # If the runtime dies during setup, so do we (PDEATHSIG is per process).
         sc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL)
-        close_inherited(3 + ctx.preserve_fds)   # the caller's stray fds (CVE-2024-21626 class)
-        # oom_score_adj is inherited: set it here, through the host's /proc and before a user
-        # namespace, where the (non-dumpable) init could no longer open its own file.
-        oom_score_adj(ctx.spec.get("process", {}))
-        ctx.sync.expect(S.GO)       # the runtime has put us into the cgroup
+        before_go(ctx)
         flags, join = namespaces.plan(ctx.spec.get("linux", {}).get("namespaces", []))
         namespaces.join(namespaces.open_join_fds(join))
         if flags & sc.CLONE_NEWUSER:
@@ -86,6 +84,33 @@ def stage1(ctx) -> None:
         ctx.sync.send_error(exc, "namespaces")
         code = 1
     os._exit(code)
+
+
+def before_go(ctx) -> None:
+    """The first steps of the process the runtime forked, on itself, then wait for GO."""
+    close_inherited(3 + ctx.preserve_fds)   # the caller's stray fds (CVE-2024-21626 class)
+    # oom_score_adj is inherited: set it here, through the host's /proc and before a user
+    # namespace, where the (non-dumpable) init could no longer open its own file.
+    oom_score_adj(ctx.spec.get("process", {}))
+    ctx.sync.expect(S.GO)       # the runtime has put us into the cgroup
+
+
+def direct(ctx) -> None:
+    """The init forked by the runtime itself, already in its PID namespace (pidns.py: no
+    user or time namespace, so no stage 1): stage 1's steps on itself, less that
+    namespace, then ``init``. Never returns."""
+    trace.set_stage("init")
+    try:
+        before_go(ctx)
+        flags, join = namespaces.plan(ctx.spec.get("linux", {}).get("namespaces", []))
+        namespaces.join(namespaces.open_join_fds([(t, p) for t, p in join if t != "pid"]))
+        # after joining the cgroup (the runtime, before GO): the container's cgroup is its '/'
+        namespaces.unshare(flags & ~sc.CLONE_NEWPID)
+        ctx.sync.send(S.INIT_PID)       # in its namespaces; the runtime knows its pid
+    except BaseException as exc:  # noqa: BLE001 - everything becomes a message
+        ctx.sync.send_error(exc, "namespaces")
+        os._exit(1)
+    init(ctx)
 
 
 def init(ctx) -> None:

@@ -7,13 +7,16 @@
    clean up;
 2. bind the start barrier ``start.sock`` (the init waits on it: runc uses a
    FIFO, exec.fifo, for the same purpose);
-3. fork stage 1, which imports what it needs and waits for ``GO``;
-4. create the cgroup, move stage 1 into it, then let it go (sync ``GO``):
+3. fork the init into the container's PID namespace (pidns.py), or, where a
+   user or time namespace must be made first, stage 1, which will fork it;
+   the child imports what it needs and waits for ``GO``;
+4. create the cgroup, move the child into it, then let it go (sync ``GO``):
    nothing of the container runs before it is in its cgroup (runc: Apply(pid)
    before the bootstrap data is sent). The cgroup comes after the fork so that
-   stage 1's imports overlap the kernel's wait for the first attach
+   the child's imports overlap the kernel's wait for the first attach
    (cgroups/attachlock.py), which also holds back the cgroup's mkdir;
-5. answer its requests (uid/gid maps), learn the init's pid, set up the
+5. answer stage 1's requests (uid/gid maps) and learn the init's pid from
+   it, or wait for the init's word that its namespaces are made; set up the
    network, run the createRuntime hooks, let the init build its rootfs
    (``CONTINUE``) and wait until it is ``READY``;
 6. record ``created`` with the init's pid and start time, write --pid-file.
@@ -21,7 +24,7 @@
 If anything fails, everything made so far is undone in reverse (the undo
 list), so a failed create leaves no process, cgroup, lease or state dir.
 Stage 0 marks itself a *child subreaper* (prctl(2) PR_SET_CHILD_SUBREAPER)
-so that the init, orphaned when stage 1 exits, becomes its child and a
+so that an init orphaned when stage 1 exits becomes its child and a
 foreground ``run`` can wait for it.
 """
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import os
 import sys
 
+from .. import pidns
 from .. import state as st
 from .. import trace
 from ..errors import ContainerSetupError, PyContainerError, SpecError
@@ -98,7 +102,8 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         if ctx.console_path:
             ctx.console_sock = connect_console(ctx.console_path)
 
-        # (3) stage 1
+        # (3) the init (pidns.py), or stage 1 where a user or time namespace needs it
+        direct = not pidns.needs_stage1(linux.get("namespaces", []))
         parent, child = S.SyncSocket.pair_c()
         _prctl.prctl(PR_SET_CHILD_SUBREAPER, 1)
         # CVE-2019-5736: what enters the container is non-dumpable, and execs the program
@@ -106,10 +111,17 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         exeseal.nondumpable()
         ctx.dmz_fd = exeseal.dmz_fd(3 + ctx.preserve_fds)
         t_fork = trace.now()
-        pid1 = os.fork()
+        own_pidns = pidns.for_children(linux.get("namespaces", [])) if direct else None
+        try:
+            pid1 = os.fork()
+        except BaseException:
+            pidns.back(own_pidns)
+            raise
         if pid1 == 0:
             # The child must never return into the caller's code.
             try:
+                if own_pidns is not None:
+                    os.close(own_pidns)
                 parent.close()
                 ctx.statedir.unlock()   # our copy only: the flock stays with stage 0
                 # what the attach priming holds stays out (only loaded if priming ran here)
@@ -118,13 +130,22 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
                     primer.drop_inherited()
                 # The container's side keeps the C socket objects too (process/sync.py's
                 # accept, send_fds, recv_fds): `import socket` here was ~6 ms of every create.
-                trace.set_stage("stage1")
+                trace.set_stage("init" if direct else "stage1")
                 ctx.sync = child
                 from . import init
-                init.stage1(ctx)
+                init.direct(ctx) if direct else init.stage1(ctx)
             finally:
                 os._exit(1)
-        trace.event("fork", "linux.namespaces", ms=trace.since(t_fork), what="stage 1 (namespaces)", pid=pid1)
+        # Until stage 1 has sent the init's pid and been reaped, a failure must kill it, not
+        # only wait for it: before GO it waits for us forever (a create whose cgroup attach
+        # failed hung here, the runtime in waitpid, stage 1 in recv). After the reap its pid
+        # may belong to another process: never signal it then. (The init forked directly
+        # waits the same way.)
+        stage1 = [pid1]
+        undo.append(lambda: stage1[0] and _kill_and_reap(stage1[0]))
+        pidns.back(own_pidns)       # before any other fork, or thread, of ours
+        trace.event("fork", "linux.namespaces", ms=trace.since(t_fork), pid=pid1,
+                    what="init (pid 1)" if direct else "stage 1 (namespaces)")
         child.close()
         if ctx.dmz_fd is not None:
             os.close(ctx.dmz_fd)
@@ -133,12 +154,6 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         ctx.listen.close()
         if ctx.console_sock is not None:
             ctx.console_sock.close()
-        # Until stage 1 has sent the init's pid and been reaped, a failure must kill it, not
-        # only wait for it: before GO it waits for us forever (a create whose cgroup attach
-        # failed hung here, the runtime in waitpid, stage 1 in recv). After the reap its pid
-        # may belong to another process: never signal it then.
-        stage1 = [pid1]
-        undo.append(lambda: stage1[0] and _kill_and_reap(stage1[0]))
         crash_point("after-fork")
         # (4) the cgroup, then stage 1 into it, then GO (stage 1 does nothing before GO)
         cgroup.create(linux.get("resources"))
@@ -147,9 +162,11 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         cgroup.add_pid(pid1)
         parent.send(S.GO)
 
-        # (5) requests from stage 1, then the init's pid
-        with trace.step("recv from stage 1", "linux.namespaces", socket="sync socketpair",
-                        note="stage 1 unshares, forks the init, sends its pid"):
+        # (5) requests from stage 1, then the init's pid (or, forked directly, its word)
+        with trace.step("recv from init" if direct else "recv from stage 1", "linux.namespaces",
+                        socket="sync socketpair",
+                        note="the init joins and unshares its namespaces" if direct else
+                        "stage 1 unshares, forks the init, sends its pid"):
             msg = parent.recv(timeout=60)
         if msg.get("type") == S.MAP_PLS:
             from .. import namespaces
@@ -158,7 +175,9 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             msg = parent.recv(timeout=60)
         if msg.get("type") != S.INIT_PID:
             raise_from(parent, msg)
-        pid = msg["pid"]
+        pid = pid1 if direct else msg["pid"]
+        if direct:
+            stage1[0] = 0                   # the undo below kills it, once
         undo.append(lambda: _kill_and_reap(pid))
         record.update(pid=pid, pid_start=st.proc_start_time(pid))
         ctx.statedir.write(record)
@@ -202,8 +221,9 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         # Stage 1 has exited after sending the pid; reaped only now, while the init works
         # (its exit, the unmapping of a Python process, cost ~0.2 ms before the CONTINUE).
         # Until then it is a zombie, whose pid no other process can have: undo may kill it.
-        _reap(pid1)
-        stage1[0] = 0
+        if not direct:
+            _reap(pid1)
+            stage1[0] = 0
         with trace.step("recv from init", "root.path, mounts, process", socket="sync socketpair",
                         note="the init mounts the rootfs, pivots and says it is ready"):
             ready = parent.expect(S.READY, timeout=120)

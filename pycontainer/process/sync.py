@@ -22,6 +22,11 @@ message boundaries: one ``recv`` is one message, a JSON object with a
 
     any step may instead send  ERROR {kind, msg, stage, errno}  and exit.
 
+Without a user or time namespace there is no stage 1 (pidns.py): the runtime
+forks the init into its PID namespace itself, and after ``GO`` the init
+joins and unshares the others and sends ``INIT_PID`` without a pid (its
+parent knows it); no ``MAP_PLS``. The rest is the same.
+
 The child's failure is a message, not a guess from an exit status: the
 runtime re-raises it as the same exception class with the same one-line text
 (crun forwards its child's errors the same way; runc's procError).

@@ -62,7 +62,7 @@ def test_join_namespaces_by_path(cli, bundle, tmp_path, leakcheck):
     cli("delete", "--force", a)
 
 
-def test_user_namespace_with_mappings(cli, bundle, leakcheck):
+def _user_namespace(bundle):
     subprocess.run(["chown", "-R", "100000:100000", bundle.rootfs], check=True)
     # The mapped root (host uid 100000) must be able to reach the rootfs.
     d = os.path.dirname(bundle.rootfs)
@@ -73,6 +73,10 @@ def test_user_namespace_with_mappings(cli, bundle, leakcheck):
     linux["namespaces"].append({"type": "user"})
     linux["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     linux["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+
+
+def test_user_namespace_with_mappings(cli, bundle, leakcheck):
+    _user_namespace(bundle)
     bundle.args("sh", "-c", "id -u; cat /proc/self/uid_map; sleep 30")
     cid = new_id()
     p = cli.create(cid, bundle.path)
@@ -93,3 +97,97 @@ def test_new_user_namespace_without_mappings_is_refused(cli, bundle, leakcheck):
     p = cli.create(new_id(), bundle.path)
     assert p.returncode != 0
     assert "uidMappings" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+PIDNS_BACK = r"""
+import json, os, sys, threading
+sys.path.insert(0, sys.argv[1])
+from pycontainer.container import Runtime
+from pycontainer.errors import PyContainerError
+rt = Runtime(sys.argv[2])
+bundle, ids = sys.argv[3], sys.argv[4:]
+cfg_path = os.path.join(bundle, "config.json")
+cfg = json.load(open(cfg_path))
+out = []
+
+def check(what):
+    t = threading.Thread(target=lambda: None)
+    t.start(); t.join()      # clone(CLONE_THREAD) fails while the children's namespace differs
+    out.append([what, os.readlink("/proc/self/ns/pid_for_children") == os.readlink("/proc/self/ns/pid")])
+
+rt.create(ids[0], bundle)
+check("new")
+first = rt.state(ids[0])["pid"]
+for n in cfg["linux"]["namespaces"]:
+    if n["type"] == "pid":
+        n["path"] = f"/proc/{first}/ns/pid"
+json.dump(cfg, open(cfg_path, "w"))
+rt.create(ids[1], bundle)
+check("joined")
+for n in cfg["linux"]["namespaces"]:
+    if n["type"] == "pid":
+        n["path"] = "/proc/1/ns/nonesuch"
+json.dump(cfg, open(cfg_path, "w"))
+try:
+    rt.create(ids[2], bundle)
+except PyContainerError as exc:
+    out.append(["refused", str(exc)])
+check("after the refusal")
+print(json.dumps(out))
+"""
+
+
+def test_the_runtime_forks_the_init_into_its_pid_namespace_and_gets_its_own_back(cli, bundle, leakcheck,
+                                                                                  tmp_path):
+    """Without a user namespace there is no stage 1 (pidns.py): the runtime points its own
+    children at the container's PID namespace, forks the init, and points them back, for a
+    new namespace, a joined one and a refused one: a process that creates containers (the
+    API's, a pool) goes on forking and making threads in its own."""
+    import json
+    import sys
+    from conftest import ROOT
+    bundle.args("sleep", "30")
+    ids = [new_id(x) for x in "abc"]
+    try:
+        # stdio in files: the inits keep theirs open while they sleep
+        with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:
+            p = subprocess.run([sys.executable, "-c", PIDNS_BACK, ROOT, cli.root, bundle.path, *ids],
+                               stdout=out, stderr=err, timeout=60)
+            err.seek(0)
+            assert p.returncode == 0, err.read()
+            out.seek(0)
+            out = json.load(out)
+        assert out[0] == ["new", True] and out[1] == ["joined", True] and out[3] == ["after the refusal", True]
+        assert out[2][0] == "refused" and "pid namespace '/proc/1/ns/nonesuch'" in out[2][1], out
+        a, b = cli.state(ids[0])["pid"], cli.state(ids[1])["pid"]
+        assert _ns(b, "pid") == _ns(a, "pid") != _ns("self", "pid")
+        # the init is the first process of its namespace, the joiner another in it
+        assert [ln.split()[-1] for ln in open(f"/proc/{a}/status") if ln.startswith("NSpid:")] == ["1"]
+        assert [ln.split()[-1] for ln in open(f"/proc/{b}/status") if ln.startswith("NSpid:")] != ["1"]
+        assert cli("state", ids[2]).returncode != 0
+    finally:
+        for cid in reversed(ids):
+            cli("delete", "--force", cid)
+
+
+def test_stage_1_only_where_a_user_namespace_needs_it(cli, bundle, leakcheck):
+    """The trace shows who made what: the runtime unshares CLONE_NEWPID and forks the init
+    itself; with a user namespace, stage 1 makes them all and forks the init."""
+    import json
+    bundle.args("true")
+    p = cli("--trace-to", "json", "run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    events = [json.loads(x) for x in p.stderr.splitlines() if x.startswith("{")]
+    assert {e["stage"] for e in events} >= {"runtime", "init"} and "stage1" not in {e["stage"] for e in events}
+    made = {e["stage"]: e["args"]["flags"] for e in events if e["action"] == "unshare"}
+    assert made["runtime"] == "CLONE_NEWPID" and "CLONE_NEWNS" in made["init"] and "CLONE_NEWPID" not in made["init"]
+    forks = [e for e in events if e["action"] == "fork" and e["stage"] == "runtime"]
+    assert forks[0]["args"]["what"] == "init (pid 1)"
+
+    _user_namespace(bundle)
+    bundle.args("true")
+    p = cli("--trace-to", "json", "run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    events = [json.loads(x) for x in p.stderr.splitlines() if x.startswith("{")]
+    assert {"runtime", "stage1", "init"} <= {e["stage"] for e in events}
+    assert [e["stage"] for e in events if e["action"] == "unshare" and "CLONE_NEWPID" in e["args"]["flags"]] == ["stage1"]

@@ -156,7 +156,8 @@ def test_net_none_lo_is_the_inits_step_and_the_files_need_no_state_write(cli, le
     lo = [e for e in evs if e["action"] == "ioctl SIOCSIFFLAGS"]
     assert [e["stage"] for e in lo] == ["init"], lo
     runtime = [e["action"] for e in evs if e["stage"] == "runtime"]
-    between = runtime[runtime.index("init started"):runtime.index("recv from init")]
+    ready = len(runtime) - 1 - runtime[::-1].index("recv from init")     # the last: READY
+    between = runtime[runtime.index("init started"):ready]
     assert "write state.json" not in between and "network setup" in between, between
 
 

@@ -33,7 +33,7 @@ def page(cli, bundle, tmp_path, leakcheck):
 def test_page_is_self_contained_and_has_every_stage(page):
     text = open(page).read()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), "the page must fetch nothing"
-    for stage in ("runtime", "stage1", "init", "program"):
+    for stage in ("runtime", "init", "program"):
         assert f"data-stage='{stage}'" in text, stage
     assert "exit status = 3" in text              # the program's end, from the runtime's reap
     assert "execve" in text and "pivot_root" in text
@@ -45,7 +45,7 @@ def test_headless_browser_renders_the_timeline(page, tmp_path):
             f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run(base + ["--dump-dom", f"file://{page}"], capture_output=True, text=True,
                          timeout=120).stdout
-    for stage in ("runtime", "stage1", "init", "program"):
+    for stage in ("runtime", "init", "program"):
         assert f'data-stage="{stage}"' in dom, f"{stage} row not in the rendered page"
     assert dom.count('class="bar') >= 20
     shot = tmp_path / "timeline.png"
