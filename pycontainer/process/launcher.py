@@ -155,7 +155,24 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         if ctx.console_sock is not None:
             ctx.console_sock.close()
         crash_point("after-fork")
-        # (4) the cgroup, then stage 1 into it, then GO (stage 1 does nothing before GO)
+        joins_netns = any(n.get("path") for n in linux.get("namespaces", []) if n["type"] == "network")
+        # none, host: only /etc files, in the state dir, made while the child imports: nothing
+        # to undo elsewhere, and lo of a new netns is the init's own step (init.py, runc's
+        # "loopback"), not the runtime's through setns.
+        files_only = network is not None and (network.mode.kind == "host" or
+                                              (network.mode.kind == "none" and not joins_netns))
+        if files_only:
+            record["network"] = network.setup(ctx.id, None, files_dir=ctx.statedir.path)
+        if direct:
+            # The init is our child: its pid is recorded now, while it imports, so a runtime
+            # killed from here on leaves what `delete --force` needs (with a bridge's plan, for
+            # the teardown), and nothing but the bridge stands between the init's namespaces
+            # and its CONTINUE.
+            if network is not None and not files_only:
+                record["network"] = network.pending()     # enough to tear down if setup dies
+            record.update(pid=pid1, pid_start=st.proc_start_time(pid1))
+            ctx.statedir.write(record)
+        # (4) the cgroup, then the child into it, then GO (it does nothing before GO)
         cgroup.create(linux.get("resources"))
         crash_point("after-cgroup")
         undo.append(cgroup.destroy)
@@ -179,11 +196,12 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         if direct:
             stage1[0] = 0                   # the undo below kills it, once
         undo.append(lambda: _kill_and_reap(pid))
-        record.update(pid=pid, pid_start=st.proc_start_time(pid))
-        ctx.statedir.write(record)
+        if not direct:
+            record.update(pid=pid, pid_start=st.proc_start_time(pid))
+            ctx.statedir.write(record)
         trace.event("init started", "linux.namespaces", pid=pid)
 
-        files = {}
+        files = record["network"].get("files", {}) if files_only else {}
         hk = spec.get("hooks", {})
         # A bridge (veth, address, routes: ~7 ms) is made while the init builds its rootfs,
         # unless a hook that may look at the network runs before the start: the init gets
@@ -191,17 +209,10 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         # after create returns. `early` is the init's CONTINUE before the network setup.
         early = network is not None and network.mode.kind == "bridge" and \
             not (hk.get("prestart") or hk.get("createRuntime") or hk.get("createContainer"))
-        joins_netns = any(n.get("path") for n in linux.get("namespaces", []) if n["type"] == "network")
-        if network is not None and (network.mode.kind == "host" or
-                                    (network.mode.kind == "none" and not joins_netns)):
-            # Only /etc files, in the state dir: nothing to undo elsewhere, so no state write
-            # before or after (CREATED's write records it). lo of the new netns is the init's
-            # own step (init.py, runc's "loopback"), not the runtime's through setns.
-            record["network"] = network.setup(ctx.id, None, files_dir=ctx.statedir.path)
-            files = record["network"].get("files", {})
-        elif network is not None:
-            record["network"] = network.pending()     # enough to tear down if setup dies
-            ctx.statedir.write(record)
+        if network is not None and not files_only:
+            if not direct:
+                record["network"] = network.pending()     # enough to tear down if setup dies
+                ctx.statedir.write(record)
             undo.append(lambda: network.teardown(ctx.id, record.get("network")))
             crash_point("before-network")
             if early:
