@@ -77,7 +77,8 @@ def for_children(namespaces: list[dict]) -> int | None:
                 calls.unshare(CLONE_NEWPID)
     except OSError as exc:
         os.close(own)
-        raise NamespaceError(f"{'join' if path else 'new'} pid namespace: {exc.strerror}",
+        what = f"join pid namespace {path!r}" if path else "new pid namespace (unshare CLONE_NEWPID)"
+        raise NamespaceError(f"{what}: {exc.strerror}",
                              stage="namespaces", errno=exc.errno) from None
     except BaseException:
         os.close(own)

@@ -170,6 +170,18 @@ def test_the_runtime_forks_the_init_into_its_pid_namespace_and_gets_its_own_back
             cli("delete", "--force", cid)
 
 
+def test_a_pid_path_that_is_not_a_pid_namespace_is_one_line_and_leaves_nothing(cli, bundle, leakcheck):
+    for n in bundle.config["linux"]["namespaces"]:
+        if n["type"] == "pid":
+            n["path"] = "/proc/self/ns/net"
+    bundle.args("true")
+    cid = new_id()
+    p = cli("run", "-b", bundle.path, cid)
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines() == ["pycontainer: join pid namespace '/proc/self/ns/net': Invalid argument"]
+    assert cli("state", cid).returncode != 0
+
+
 def test_stage_1_only_where_a_user_namespace_needs_it(cli, bundle, leakcheck):
     """The trace shows who made what: the runtime unshares CLONE_NEWPID and forks the init
     itself; with a user namespace, stage 1 makes them all and forks the init."""
