@@ -110,6 +110,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         # through a sealed memfd (pycontainer.security.exeseal).
         exeseal.nondumpable()
         ctx.dmz_fd = exeseal.dmz_fd(3 + ctx.preserve_fds)
+        undo.append(lambda: _close_dmz(ctx))     # a refused fork (a bad pid namespace path)
         t_fork = trace.now()
         own_pidns = pidns.for_children(linux.get("namespaces", [])) if direct else None
         try:
@@ -147,8 +148,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         trace.event("fork", "linux.namespaces", ms=trace.since(t_fork), pid=pid1,
                     what="init (pid 1)" if direct else "stage 1 (namespaces)")
         child.close()
-        if ctx.dmz_fd is not None:
-            os.close(ctx.dmz_fd)
+        _close_dmz(ctx)                 # the children's now
         if network is not None:
             network.preload()      # import pyroute2 in a thread while the children work
         ctx.listen.close()
@@ -286,6 +286,12 @@ def connect_console(path: str):
         s.close()
         raise SpecError(f"--console-socket {path!r}: {exc.strerror}") from None
     return s
+
+
+def _close_dmz(ctx: Launch) -> None:
+    if ctx.dmz_fd is not None:
+        os.close(ctx.dmz_fd)
+        ctx.dmz_fd = None
 
 
 def _reap(pid: int) -> None:

@@ -128,11 +128,13 @@ for n in cfg["linux"]["namespaces"]:
     if n["type"] == "pid":
         n["path"] = "/proc/1/ns/nonesuch"
 json.dump(cfg, open(cfg_path, "w"))
+fds = sorted(os.listdir("/proc/self/fd"))
 try:
     rt.create(ids[2], bundle)
 except PyContainerError as exc:
     out.append(["refused", str(exc)])
 check("after the refusal")
+out.append(["fds", sorted(os.listdir("/proc/self/fd")) == fds])
 print(json.dumps(out))
 """
 
@@ -159,6 +161,7 @@ def test_the_runtime_forks_the_init_into_its_pid_namespace_and_gets_its_own_back
             out = json.load(out)
         assert out[0] == ["new", True] and out[1] == ["joined", True] and out[3] == ["after the refusal", True]
         assert out[2][0] == "refused" and "pid namespace '/proc/1/ns/nonesuch'" in out[2][1], out
+        assert out[4] == ["fds", True], out             # the refused create left no fd open
         a, b = cli.state(ids[0])["pid"], cli.state(ids[1])["pid"]
         assert _ns(b, "pid") == _ns(a, "pid") != _ns("self", "pid")
         # the init is the first process of its namespace, the joiner another in it
