@@ -10,7 +10,7 @@ def main() -> None:
     argv = sys.argv[1:]
     # The hot verbs live for milliseconds (or wait, allocating nothing): the cyclic garbage
     # collector would only run ~10 young-generation passes during the imports, in each of
-    # the runtime, stage 1 and the init, the children's passes copying the pages they touch
+    # the runtime and the init (and stage 1), the children's passes copying the pages they touch
     # (fork(2) is copy-on-write). Reference counting still frees everything else.
     import gc
     gc.disable()

@@ -185,7 +185,7 @@ class reopened:  # noqa: N801 - used as a function: ``with reopened(root_fd, des
     An fd opened *before* a mount keeps naming the directory underneath; a
     remount or propagation change must address the new mount, so reopen.
     (A class, not contextlib.contextmanager: contextlib imports collections and
-    functools, ~2.5 ms of every create's stage 1.)
+    functools, ~2.5 ms of every create's init.)
     """
 
     def __init__(self, root_fd: int, dest: str):

@@ -4,7 +4,8 @@ Each step of container setup calls ``trace.step(stage, action, **args)`` as a
 context manager (or ``trace.event`` for an instant). An event records
 
 * ``stage``  – which process did it: ``runtime`` (the pycontainer command),
-  ``stage1`` (the namespace creator), ``init`` (pid 1 of the container),
+  ``stage1`` (the namespace creator, where a user or time namespace needs one: pidns.py),
+  ``init`` (pid 1 of the container),
 * ``action`` – what was done, in kernel terms (``unshare``, ``mount``,
   ``pivot_root``, ``write cgroup.procs``, ...),
 * ``args``   – with which arguments (flags spelled out),

@@ -33,9 +33,9 @@ fast), and there the thread is not started.
 
 The kernel takes ``cgroup_mutex`` before that lock (``cgroup_kn_lock_live``),
 so while the first write waits, whatever else needs the mutex waits with it:
-mkdir of a cgroup, a limit, another attach. ``create`` therefore forks stage 1
-before it makes the container's cgroup (process/launcher.py), and stage 1's
-own imports overlap the rest of the grace period.
+mkdir of a cgroup, a limit, another attach. ``create`` therefore forks the init
+(or stage 1) before it makes the container's cgroup (process/launcher.py), and
+the child's own imports overlap the rest of the grace period.
 
 The first write is one trace step, ``prime cgroup attach``, in the runtime's
 timeline (it runs beside the main thread, so its time is overlapped, not
@@ -251,11 +251,11 @@ def finish() -> None:
 
 
 def drop_inherited() -> None:
-    """In a child forked while priming runs (stage 1, exec's joiner): close what the priming
-    holds, none of which may reach the container: the thread's ``cgroup.procs`` fd, if the
-    fork came in the middle of a write (a host cgroupfs fd in the init: the CVE-2024-21626
-    class; it is close-on-exec, but the created init would hold it until then), and the
-    launcher's pipe."""
+    """In a child forked while priming runs (the init or stage 1, exec's joiner): close what
+    the priming holds, none of which may reach the container: the thread's ``cgroup.procs``
+    fd, if the fork came in the middle of a write (a host cgroupfs fd in the init: the
+    CVE-2024-21626 class; it is close-on-exec, but the created init would hold it until
+    then), and the launcher's pipe."""
     global _active, _launcher_fd
     if _launcher_fd >= 0:
         try:

@@ -44,7 +44,7 @@ Lifecycle (who calls what, when)
 (``plan = for_annotation(value)`` bundles steps 1-3 as methods.)
 
 1. before forking: ``req = parse_request(value)``; ``namespace_action(req)``
-   tells stage 1 whether to unshare a netns, stay in the host's, or setns to a
+   tells the init (or stage 1) whether to unshare a netns, stay in the host's, or setns to a
    path; optional ``preload(req)`` right after the *last* fork starts
    importing pyroute2 in a thread so the import overlaps the child's work.
 2. after stage 2 exists, before the container's program runs:

@@ -100,7 +100,7 @@ def preload(req: dict) -> None:
     def imp():
         try:
             with trace.step("import pyroute2", asked_by("bridge"), thread="pyc-preload",
-                            note="in a thread, while stage 1 and the init work"):
+                            note="in a thread, while the init works"):
                 rtnl.load()
         except Exception:
             pass   # setup() will report it

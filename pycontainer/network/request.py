@@ -3,7 +3,7 @@
 The request comes from the OCI annotation ``org.pycontainer.network`` (a
 mode string or a JSON object) or, from the porcelain and the API, as a dict;
 ``parse_request`` turns it into a complete dict with a ``Mode``, and
-``namespace_action`` tells stage 1 what to do with the network namespace
+``namespace_action`` says what the init (or stage 1) does with the network namespace
 (network_namespaces(7)): unshare a new one, stay in the host's, or setns(2)
 into a path. The keys and modes are listed in the package docstring
 (``pycontainer/network/__init__.py``).
