@@ -17,10 +17,6 @@
 #define SYS_openat2 437
 #endif
 
-int pyc_unshare(int flags) { return unshare(flags); }
-
-int pyc_setns(int fd, int nstype) { return setns(fd, nstype); }
-
 int pyc_pivot_root(const char *new_root, const char *put_old)
 {
     return (int) syscall(SYS_pivot_root, new_root, put_old);

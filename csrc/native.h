@@ -8,9 +8,7 @@
  * Grouped by man page.
  */
 
-/* unshare(2), setns(2) */
-int pyc_unshare(int flags);
-int pyc_setns(int fd, int nstype);
+/* unshare(2), setns(2): csrc/nscalls.c (the runtime itself loads no cffi) */
 
 /* pivot_root(2) */
 int pyc_pivot_root(const char *new_root, const char *put_old);

@@ -1,10 +1,10 @@
-/* pycontainer._nscalls: unshare(2) and setns(2) for the runtime's own process.
+/* pycontainer._nscalls: unshare(2) and setns(2), the project's one copy of them.
  *
- * The runtime chooses the PID namespace of the init it forks (pycontainer/pidns.py).
- * Python 3.12 has os.unshare and os.setns; 3.11 (Debian 12) has neither, and the
- * runtime's process loads no cffi (the extension's backend is ~0.35 MiB of the
- * largest process of a run: bench/perf_results.md). So these two calls, and only
- * these, are a module of the CPython limited API. No policy here. */
+ * The runtime chooses the PID namespace of the init it forks (pycontainer/pidns.py),
+ * and its own process loads no cffi (the extension's backend is ~0.35 MiB of the
+ * largest process of a run: bench/perf_results.md); Python 3.11 (Debian 12) has no
+ * os.unshare or os.setns. So these two calls are a module of the CPython limited API,
+ * which pycontainer/syscalls.py uses as well. No policy here. */
 #define _GNU_SOURCE
 #define Py_LIMITED_API 0x030b0000
 #include <Python.h>

@@ -21,9 +21,9 @@ pyroute2's preload) keep creating threads in the host's namespace, and only
 the main thread must switch back before it forks anything else, or makes a
 thread: clone(2) refuses CLONE_THREAD into another PID namespace (EINVAL).
 
-Python 3.12 has ``os.unshare`` and ``os.setns``; on 3.11 the two calls come
-from ``pycontainer._nscalls`` (csrc/nscalls.c), not the cffi extension,
-which the runtime's own process does not load (its peak memory).
+The two calls come from ``pycontainer._nscalls`` (csrc/nscalls.c; Python
+3.11 has neither ``os.unshare`` nor ``os.setns``), not from the cffi
+extension, which the runtime's own process does not load (its peak memory).
 """
 
 from __future__ import annotations
@@ -41,13 +41,6 @@ def needs_stage1(namespaces: list[dict]) -> bool:
     return any(n["type"] in ("user", "time") for n in namespaces)
 
 
-def _calls():
-    if hasattr(os, "setns"):
-        return os
-    from . import _nscalls
-    return _nscalls
-
-
 def for_children(namespaces: list[dict]) -> int | None:
     """Make the calling thread's next child the pid 1 of a new PID namespace, or a member
     of a joined one (``path``), as ``linux.namespaces`` asks; return an fd of the caller's
@@ -55,7 +48,7 @@ def for_children(namespaces: list[dict]) -> int | None:
     pid = [n for n in namespaces if n["type"] == "pid"]
     if not pid:
         return None
-    calls = _calls()
+    from . import _nscalls
     path = pid[0].get("path")
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -68,13 +61,13 @@ def for_children(namespaces: list[dict]) -> int | None:
             try:
                 with trace.step("setns", "linux.namespaces", type="pid", nstype="CLONE_NEWPID",
                                 note="for the children: the init is forked next"):
-                    calls.setns(fd, CLONE_NEWPID)
+                    _nscalls.setns(fd, CLONE_NEWPID)
             finally:
                 os.close(fd)
         else:
             with trace.step("unshare", "linux.namespaces", flags="CLONE_NEWPID",
                             note="for the children: the init is forked next, as its pid 1"):
-                calls.unshare(CLONE_NEWPID)
+                _nscalls.unshare(CLONE_NEWPID)
     except OSError as exc:
         os.close(own)
         what = f"join pid namespace {path!r}" if path else "new pid namespace (unshare CLONE_NEWPID)"
@@ -91,7 +84,8 @@ def back(own: int | None) -> None:
     ``for_children``) and close it."""
     if own is None:
         return
+    from . import _nscalls
     try:
-        _calls().setns(own, CLONE_NEWPID)
+        _nscalls.setns(own, CLONE_NEWPID)
     finally:
         os.close(own)

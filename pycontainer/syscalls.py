@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from . import _nscalls
 from ._native import ffi, lib
 
 # --- namespaces: clone(2) / unshare(2) / setns(2) -----------------------------
@@ -103,13 +104,19 @@ def _check(ret: int, what: str, path: str | None = None) -> int:
 
 
 def unshare(flags: int) -> None:
-    """Move the calling process into new namespaces (unshare(2))."""
-    _check(lib.pyc_unshare(flags), f"unshare({flag_names(flags, CLONE_NAMES)})")
+    """Move the calling process into new namespaces (unshare(2); csrc/nscalls.c)."""
+    try:
+        _nscalls.unshare(flags)
+    except OSError as exc:
+        raise OSError(exc.errno, f"unshare({flag_names(flags, CLONE_NAMES)}): {exc.strerror}") from None
 
 
 def setns(fd: int, nstype: int = 0) -> None:
     """Join the namespace that ``fd`` (an open /proc/PID/ns/* or bind mount) refers to."""
-    _check(lib.pyc_setns(fd, nstype), "setns")
+    try:
+        _nscalls.setns(fd, nstype)
+    except OSError as exc:
+        raise OSError(exc.errno, f"setns: {exc.strerror}") from None
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
