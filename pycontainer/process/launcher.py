@@ -163,13 +163,12 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
                                               (network.mode.kind == "none" and not joins_netns))
         if files_only:
             record["network"] = network.setup(ctx.id, None, files_dir=ctx.statedir.path)
+        elif network is not None:
+            record["network"] = network.pending()     # enough to tear down if setup dies
         if direct:
             # The init is our child: its pid is recorded now, while it imports, so a runtime
-            # killed from here on leaves what `delete --force` needs (with a bridge's plan, for
-            # the teardown), and nothing but the bridge stands between the init's namespaces
-            # and its CONTINUE.
-            if network is not None and not files_only:
-                record["network"] = network.pending()     # enough to tear down if setup dies
+            # killed from here on leaves what `delete --force` needs, and nothing but the
+            # bridge stands between the init's namespaces and its CONTINUE.
             record.update(pid=pid1, pid_start=st.proc_start_time(pid1))
             ctx.statedir.write(record)
         # (4) the cgroup, then the child into it, then GO (it does nothing before GO)
@@ -196,7 +195,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         if direct:
             stage1[0] = 0                   # the undo below kills it, once
         undo.append(lambda: _kill_and_reap(pid))
-        if not direct:
+        if not direct:             # (with a bridge's plan: the pending record above)
             record.update(pid=pid, pid_start=st.proc_start_time(pid))
             ctx.statedir.write(record)
         trace.event("init started", "linux.namespaces", pid=pid)
@@ -210,9 +209,6 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         early = network is not None and network.mode.kind == "bridge" and \
             not (hk.get("prestart") or hk.get("createRuntime") or hk.get("createContainer"))
         if network is not None and not files_only:
-            if not direct:
-                record["network"] = network.pending()     # enough to tear down if setup dies
-                ctx.statedir.write(record)
             undo.append(lambda: network.teardown(ctx.id, record.get("network")))
             crash_point("before-network")
             if early:
