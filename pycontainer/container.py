@@ -33,11 +33,12 @@ class Runtime:
     def create(self, container_id: str, bundle: str, *, console_socket: str | None = None,
                pid_file: str | None = None, preserve_fds: int = 0, overlay=None, seccomp=None,
                network=None, spec: dict | None = None, on_delete: list | None = None,
-               autoremove: bool = False, deferred: bool = False) -> dict:
+               autoremove: bool = False, deferred: bool = False, stdio=None) -> dict:
         """``autoremove``: the caller deletes the container when it exits (docker's --rm);
         if the caller dies first, ``reclaim`` (gc, list, the next create of that ID) does.
         ``deferred``: the init stops before the process's identity steps, and ``start``
-        may give it the process to run (``start(process=..., stdio=...)``, warm pools)."""
+        may give it the process to run (``start(process=..., stdio=...)``, warm pools).
+        ``stdio``: 3 fds (None: ours) for its 0/1/2, e.g. a foreground run's pipes (relay.py)."""
         st.validate_id(container_id)
         bundle = os.path.abspath(bundle)
         from . import spec as spec_mod     # here: `start` and `delete` need neither it nor signals
@@ -97,7 +98,7 @@ class Runtime:
             ctx = launcher.Launch(container_id=container_id, bundle=bundle, spec=spec, rootfs=rootfs,
                                   statedir=sd, cgroup_mode=cgroups.detect(), record=record,
                                   console_socket=console_socket, preserve_fds=preserve_fds,
-                                  overlay=overlay, seccomp=seccomp, deferred=deferred)
+                                  overlay=overlay, seccomp=seccomp, deferred=deferred, stdio=stdio)
             launcher.launch(ctx, cgroup, network)
             if pid_file:
                 st.write_pid_file(pid_file, record["pid"])

@@ -116,6 +116,11 @@ class Log:
                 self._write(stream, [buf])
             self.partial[stream] = b""
 
+    def close(self) -> None:
+        """The unfinished lines, then the file."""
+        self.flush()
+        os.close(self.fd)
+
     def _write(self, stream: str, lines) -> None:
         if not lines:
             return

@@ -276,7 +276,8 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
                                root=root)
         try:
             code = terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
-                                overlay=plan, on_delete=containerdir.delete_plan())
+                                overlay=plan, on_delete=containerdir.delete_plan(),
+                                log_opts=o.get("log_opts"))
         except BaseException as exc:
             lifecycle.failed(root, cid, exc, remove=remove)
             raise
@@ -288,7 +289,7 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
         os.dup2(null, 0)
         os.close(null)
     return ops.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
-                      pull=pull)["exit_code"]
+                      pull=pull, log=True)["exit_code"]
 
 
 def help_page(bundle_cmd, image_cmd) -> str:

@@ -110,8 +110,9 @@ class RawMode:
         return False
 
 
-def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
-    """Copy stdin -> master and master -> stdout until ``pid`` (our child) exits.
+def proxy(master: int, pid: int, *, stdin: bool = True, log=None) -> int:
+    """Copy stdin -> master and master -> stdout until ``pid`` (our child) exits; with
+    ``log`` (a containerdir.Log), the output goes into the container's json.log too.
 
     Returns its exit status (128+N for signal N). The caller set raw mode.
     """
@@ -141,7 +142,7 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
                 ([in_fd] if in_fd >= 0 and not pending else [])
             wr = [master] if pending and master_open else []
             r, w, _ = select.select(rd, wr, [])
-            if master in r and not _copy_out(master):
+            if master in r and not _copy_out(master, log):
                 master_open = False    # every slave fd closed (EIO): only the exit is left
             if in_fd in r:
                 try:
@@ -164,7 +165,7 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
             if pidfd in r and code is None:
                 code = wait_exit(pid)
                 if master_open:
-                    _drain(master)
+                    _drain(master, log)
                 break
     finally:
         for s, h in old.items():
@@ -173,7 +174,7 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
     return code if code is not None else wait_exit(pid)
 
 
-def _copy_out(master: int) -> bool:
+def _copy_out(master: int, log=None) -> bool:
     try:
         data = os.read(master, 65536)
     except BlockingIOError:
@@ -185,10 +186,12 @@ def _copy_out(master: int) -> bool:
     if not data:
         return False
     _write_all(1, data)
+    if log is not None:
+        log.feed("stdout", data)           # a terminal has one stream (docker logs it as stdout)
     return True
 
 
-def _drain(master: int) -> None:
+def _drain(master: int, log=None) -> None:
     """What the program wrote before it exited (the slave may stay open briefly)."""
     import time
     deadline = time.monotonic() + 1.0
@@ -196,7 +199,7 @@ def _drain(master: int) -> None:
         r, _, _ = select.select([master], [], [], 0.05)
         if not r:
             break
-        if not _copy_out(master):
+        if not _copy_out(master, log):
             break
 
 
@@ -215,7 +218,7 @@ def _write_all(fd: int, data: bytes) -> None:
 # --- the two porcelain paths -----------------------------------------------------------
 
 def _create_start_proxy(rt, container_id: str, bundle: str, *, stdin: bool, resize: bool,
-                        **create_kw) -> int:
+                        log=None, **create_kw) -> int:
     """Create with our console socket, start, proxy until the init exits; its status."""
     cs = ConsoleSocket()
     master = -1
@@ -227,7 +230,7 @@ def _create_start_proxy(rt, container_id: str, bundle: str, *, stdin: bool, resi
                 copy_window_size(0 if os.isatty(0) else 1, master)
             with RawMode(0) if stdin else _Nothing():
                 rt.start(container_id)
-                code = proxy(master, record["pid"], stdin=stdin)
+                code = proxy(master, record["pid"], stdin=stdin, log=log)
         except BaseException:
             rt.delete(container_id, force=True)
             raise
@@ -248,10 +251,17 @@ def run_foreground(rt, container_id: str, bundle: str, *, keep: bool = False, **
     return code
 
 
-def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, **create_kw) -> int:
-    """``run -t [-i]``: create with our console socket, start, proxy, exit status."""
-    code = _create_start_proxy(rt, container_id, bundle, stdin=interactive, resize=False,
-                               autoremove=remove, **create_kw)
+def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, log_opts=None,
+        **create_kw) -> int:
+    """``run -t [-i]``: create with our console socket, start, proxy (into the container's
+    json.log too, as docker's logs has a terminal's output), exit status."""
+    from . import containerdir as cd
+    log = cd.Log(os.path.join(bundle, cd.LOG), *cd.log_limits(log_opts or {}))
+    try:
+        code = _create_start_proxy(rt, container_id, bundle, stdin=interactive, resize=False,
+                                   autoremove=remove, log=log, **create_kw)
+    finally:
+        log.close()
     if remove:
         rt.delete(container_id, force=True)
     else:                          # a kept container reports its status (ps -a, wait)

@@ -171,7 +171,7 @@ def egress_undo(cid: str, o: dict, shared=None) -> None:
 
 def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None = None,
            image_root=None, forward_signals: bool = False, pull: str = "missing",
-           cancel_fd: int | None = None) -> dict:
+           cancel_fd: int | None = None, log: bool = False) -> dict:
     """Build, run in the foreground on our stdio, wait; -> {exit_code, oom_killed, timed_out, wall}.
 
     ``timeout`` (seconds from start) kills every process of the container's
@@ -179,6 +179,8 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     so a kept container reports it later. ``cancel_fd`` (the API's reply
     socket) readable or closed means the caller is gone: the cgroup is killed
     and the container removed, whatever ``remove`` says (it was the caller's).
+    ``log``: the program's stdout and stderr pass through us into its json.log as well
+    (relay.py), so ``logs`` shows them later, as docker's (the CLI's foreground run).
     """
     from .. import lifecycle
     from ..container import Runtime
@@ -187,12 +189,21 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
                        root=root)
     rt = Runtime(root)
     started: list = []                        # the egress policy's nft runs while we create
+    relay = None
     try:
+        if log:
+            from ..relay import Relay
+            relay = Relay(os.path.join(cdir, cd.LOG), *cd.log_limits(o.get("log_opts") or {}))
         on_delete = cd.delete_plan() + egress_policy(cid, o, started, shared)
-        record = rt.create(cid, cdir, overlay=plan, on_delete=on_delete, autoremove=remove)
+        record = rt.create(cid, cdir, overlay=plan, on_delete=on_delete, autoremove=remove,
+                           stdio=relay and relay.stdio)
+        if relay is not None:
+            relay.started()
         for applying in started:
             applying.wait()                   # in place before the program starts
     except BaseException as exc:
+        if relay is not None:
+            relay.close()
         for applying in started:
             try:
                 applying.wait()               # done (or failed) before it is undone
@@ -217,19 +228,29 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
         pidfd = os.pidfd_open(pid)
         try:
             import select
-            left = None if timeout is None else timeout - (time.monotonic() - t0)
             watch = [pidfd] if cancel_fd is None else [pidfd, cancel_fd]
             with trace.step("waitpid", "process.args", pid=pid, note="the program runs (pidfd, "
                             "the caller's socket, the timeout)"):
-                r, _, _ = select.select(watch, [], [], None if left is None else max(0.0, left))
+                while True:
+                    left = None if timeout is None else max(0.0, timeout - (time.monotonic() - t0))
+                    r, _, _ = select.select(watch + (relay.fds() if relay else []), [], [], left)
+                    if relay is not None:
+                        for fd in r:
+                            if fd in relay.streams:
+                                relay.copy(fd)
+                    if not r or any(fd in watch for fd in r):
+                        break
             if pidfd not in r:
-                timed_out = not r
-                remove = remove or bool(r)
+                cancelled = bool(r)
+                timed_out = not cancelled
+                remove = remove or cancelled
                 rt.cgroup_of(record).kill_all(signal.SIGKILL)
         finally:
             os.close(pidfd)
         from ..signals import wait_exit
         code = wait_exit(pid)
+        if relay is not None:
+            relay.drain()
         for s, h in old.items():
             signal.signal(s, h)
         wall = time.monotonic() - t0
@@ -238,6 +259,9 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     except BaseException as exc:
         lifecycle.failed(root, cid, exc, remove=remove)
         raise
+    finally:
+        if relay is not None:
+            relay.close()
     if remove:
         rt.delete(cid, force=True)
     else:

@@ -46,7 +46,7 @@ class Launch:
 
     def __init__(self, *, container_id, bundle, spec, rootfs, statedir, cgroup_mode,
                  console_socket=None, preserve_fds=0, overlay=None, seccomp=None, record=None,
-                 deferred=False):
+                 deferred=False, stdio=None):
         self.id = container_id
         self.bundle = bundle
         self.spec = spec
@@ -59,6 +59,7 @@ class Launch:
         self.overlay = overlay
         self.seccomp = seccomp
         self.deferred = deferred    # the process's identity steps wait for `start` (init.py)
+        self.stdio = stdio          # (in, out, err) fds for the children's 0/1/2; None: ours
         self.dmz_fd = None          # sealed exec helper (security.exeseal), made before the fork
         self.record = record or {}
         self.sync = None
@@ -124,6 +125,10 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
                 if own_pidns is not None:
                     os.close(own_pidns)
                 parent.close()
+                if ctx.stdio:           # the caller's pipes in place of our 0/1/2
+                    for n, fd in enumerate(ctx.stdio):
+                        if fd is not None:
+                            os.dup2(fd, n)
                 ctx.statedir.unlock()   # our copy only: the flock stays with stage 0
                 # what the attach priming holds stays out (only loaded if priming ran here)
                 primer = sys.modules.get("pycontainer.cgroups.attachlock")

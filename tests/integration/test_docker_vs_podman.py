@@ -121,6 +121,22 @@ def test_engine_error_is_125_in_both(cli, podman):
     assert ours.returncode == theirs.returncode == 125
 
 
+def test_a_foreground_containers_logs_match(cli, podman):
+    # not detached: docker and podman keep the output of these too
+    name = new_id()
+    script = "echo o1; echo e1 >&2; echo o2; exit 2"
+    ours = cli("run", "--net", "none", "--name", name, "busybox", "sh", "-c", script)
+    theirs = podman("run", "--pull", "never", "--name", name, IMG, "sh", "-c", script)
+    try:
+        assert ours.returncode == theirs.returncode == 2
+        assert (ours.stdout, ours.stderr) == (theirs.stdout, theirs.stderr) == ("o1\no2\n", "e1\n")
+        o, t = cli("logs", name), podman("logs", name)
+        assert (o.stdout, o.stderr) == (t.stdout, t.stderr) == ("o1\no2\n", "e1\n")
+    finally:
+        cli("rm", "-f", name)
+        podman("rm", "-f", name)
+
+
 def test_ps_inspect_logs_match(cli, podman):
     name = new_id()
     # (two pipes: the order *between* stdout and stderr is whatever the reader saw first, in

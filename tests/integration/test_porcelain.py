@@ -176,6 +176,56 @@ def test_run_foreground_keeps_the_container_and_its_status_without_rm(cli, leakc
     assert cli("rm", cid).returncode == 0
 
 
+def test_a_foreground_container_keeps_its_output_for_logs(cli, leakcheck):
+    # docker and podman log every container, not only the detached ones
+    cid = new_id()
+    p = cli("run", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+            "echo o1; echo e1 >&2; echo o2; readlink /proc/self/fd/1; exit 3")
+    assert p.returncode == 3
+    out = p.stdout.splitlines()
+    assert out[:2] == ["o1", "o2"] and out[2].startswith("pipe:") and p.stderr == "e1\n"
+    lines = [json.loads(line) for line in open(os.path.join(CDIR, cid, "json.log"))]
+    assert [(e["stream"], e["log"]) for e in lines if e["stream"] == "stderr"] == [("stderr", "e1\n")]
+    assert [e["log"] for e in lines if e["stream"] == "stdout"][:2] == ["o1\n", "o2\n"]
+    logs = cli("logs", cid)
+    assert logs.stdout == p.stdout and logs.stderr == "e1\n"
+    assert cli("rm", cid).returncode == 0
+    assert not os.path.exists(os.path.join(CDIR, cid))
+
+
+def test_a_foreground_container_is_never_blocked_by_a_closed_stdout(cli, leakcheck):
+    # `| head -1`: our stdout goes away; the program still runs to its end (its exit status
+    # is ours) and the log has everything
+    cid = new_id()
+    import shlex
+    p = subprocess.run(f"{shlex.join(cli.cmd('run', '--net', 'none', '--name', cid))} busybox sh -c "
+                       f"'seq 1 20000; echo done >&2; exit 5' | head -1; echo rc=${{PIPESTATUS[0]}}",
+                       shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60)
+    assert p.stdout == "1\nrc=5\n", (p.stdout, p.stderr)
+    assert "done" in p.stderr
+    stdout = [json.loads(line)["log"] for line in open(os.path.join(CDIR, cid, "json.log"))
+              if '"stdout"' in line]
+    assert "".join(stdout).split() == [str(i) for i in range(1, 20001)]
+    assert cli("rm", cid).returncode == 0
+
+
+def test_foreground_log_opts_rotate_and_rm_leaves_nothing(cli, leakcheck):
+    cid = new_id()
+    p = cli("run", "--net", "none", "--name", cid, "--log-opt", "max-size=2k", "--log-opt",
+            "max-file=2", "busybox", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line$i; "
+            "i=$((i+1)); done")
+    assert p.returncode == 0 and len(p.stdout.split()) == 200
+    files = sorted(f for f in os.listdir(os.path.join(CDIR, cid)) if f.startswith("json.log"))
+    assert files == ["json.log", "json.log.1"]
+    assert all(os.path.getsize(os.path.join(CDIR, cid, f)) <= 2048 for f in files)
+    assert cli("logs", "--tail", "1", cid).stdout == "line199\n"
+    assert cli("rm", cid).returncode == 0
+    # --rm: the log goes with the container
+    p = cli("run", "--rm", "--net", "none", "--name", cid, "busybox", "echo", "gone")
+    assert p.returncode == 0 and p.stdout == "gone\n"
+    assert not os.path.exists(os.path.join(CDIR, cid))
+
+
 def test_a_client_that_disconnects_mid_attach_changes_nothing(cli, leakcheck):
     cid = run_d(cli, "sh", "-c", "while :; do echo tick; sleep 0.05; done")
     p = subprocess.Popen(cli.cmd("attach", "--no-sig-proxy", cid), stdout=subprocess.PIPE,

@@ -150,6 +150,20 @@ def test_run_dt_keeps_the_tty_output_in_the_log(cli, leakcheck):
     assert cli("rm", cid).returncode == 0
 
 
+def test_run_t_in_the_foreground_keeps_the_tty_output_in_the_log(tmp_path, cli, leakcheck):
+    # docker logs a foreground -t container's terminal too (one stream: stdout)
+    cid = new_id()
+    script = (f"{_pyc(cli.root)} run -t --net none --name {cid} busybox sh -c 'tty; echo fg-$((6*7))'; "
+              f"echo rc=$? > {tmp_path}/rc")
+    t = Term(script)
+    t.read_until(b"fg-42")
+    assert t.wait() == 0
+    assert (tmp_path / "rc").read_text().strip() == "rc=0"
+    logs = cli("logs", cid)
+    assert logs.stdout.split() == ["/dev/pts/0", "fg-42"] and logs.stderr == ""
+    assert cli("rm", cid).returncode == 0
+
+
 def test_exec_t_needs_a_running_container(cli, leakcheck):
     cid = new_id()
     assert cli("run", "--net", "none", "--name", cid, "busybox", "true").returncode == 0
