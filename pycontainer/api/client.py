@@ -349,15 +349,34 @@ class ImageCollection:
     def get(self, name: str) -> Image:
         return Image(self._store().inspect(name))
 
-    def list(self) -> list[Image]:
+    def list(self, name: str | None = None, all: bool = False,  # noqa: A002 - docker SDK's name
+             filters: dict | None = None) -> list[Image]:
+        """docker SDK ``images.list``: the build cache's unnamed step images only with ``all``
+        (as ``images -a``); ``name``: a repository (``busybox``) or a reference; ``filters``:
+        ``dangling`` (bool) and ``label`` ("k" or "k=v", or a list that must all match)."""
+        from ..image.reference import familiar
+        filters = dict(filters or {})
+        unknown = sorted(set(filters) - {"dangling", "label"})
+        if unknown:
+            raise PyContainerError(f"images.list: invalid filter {unknown[0]!r} "
+                                   "(this store filters by 'dangling' and 'label')")
         s = self._store()
         out = []
         for row in s.list():
-            ref = row["names"][0] if row["names"] else row["digest"]
+            if not (all or row["names"] or not row.get("intermediate")):
+                continue
+            if "dangling" in filters and bool(filters["dangling"]) != (not row["names"]):
+                continue
+            names = [familiar(n) for n in row["names"]]
+            if name is not None and not any(n == name or n.rsplit(":", 1)[0] == name for n in names):
+                continue
             try:
-                out.append(Image(s.inspect(ref)))
+                img = Image(s.inspect(row["names"][0] if row["names"] else row["digest"]))
             except PyContainerError:
                 continue
+            if ops.labels_match((img.attrs.get("Config") or {}).get("Labels") or {},
+                                filters.get("label", [])):
+                out.append(img)
         return out
 
     def pull(self, repository: str, tag: str | None = None, insecure=None,

@@ -584,13 +584,27 @@ def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
             "network_mode='none', labels={'k': 'v'})\n"
             "print(json.dumps({'id': img.id, 'tags': img.tags, "
             "'log': ''.join(ch['stream'] for ch in log)}))\n"
+            "ids = lambda imgs: sorted(i.id for i in imgs)\n"
+            "print(json.dumps({'plain': ids(cl.images.list()), 'all': ids(cl.images.list(all=True)), "
+            "'name': [i.tags for i in cl.images.list(name='apibuilt')], "
+            "'label': ids(cl.images.list(filters={'label': ['k=v', 'l']})), "
+            "'nolabel': ids(cl.images.list(filters={'label': 'k=w'})), "
+            "'dangling': ids(cl.images.list(filters={'dangling': True}))}))\n"
+            "try:\n    cl.images.list(filters={'before': 'x'})\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n"
             "try:\n    cl.images.build(path=%r, target='nope')\n"
             "except Exception as e:\n    print(type(e).__name__, e.msg)\n"
             % (ROOT, cli.root, pc.image_root, c, c))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    first, second = p.stdout.strip().splitlines()
+    first, listed, bad, second = p.stdout.strip().splitlines()
     out = json.loads(first)
+    # docker SDK images.list: the build cache's unnamed step images only with all=True
+    listed = json.loads(listed)
+    assert out["id"] in listed["plain"] and set(listed["plain"]) < set(listed["all"])
+    assert listed["name"] == [["apibuilt:latest"]] and listed["label"] == [out["id"]]
+    assert listed["nolabel"] == [] and out["id"] not in listed["dangling"]
+    assert bad.startswith("PyContainerError") and "invalid filter 'before'" in bad
     assert out["tags"] == ["apibuilt:latest"] and "STEP 3/4: RUN echo $X > /x" in out["log"]
     assert run(pc, "apibuilt", "cat", "/x") == "fromapi\n"
     assert inspect(pc, "apibuilt")["Config"]["Labels"] == {"l": "1", "k": "v"}
