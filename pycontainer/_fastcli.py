@@ -120,8 +120,8 @@ def parse(argv: list[str]):
     want = {"kill": (2, 2), "run": (1, 1), "features": (0, 0)}.get(verb, (1, 1))
     if not want[0] <= len(pos) <= want[1]:
         return None
-    if verb == "run" and "--bundle" not in opts:
-        return None                       # `run IMAGE`: the porcelain, via click
+    if verb in ("run", "create") and "--bundle" not in opts and not (verb == "create" and opts):
+        return None                       # `run IMAGE`, `create IMAGE`: the porcelain, via click
     if verb == "exec" and ("--process" not in opts or argv[-1] != pos[0] or
                            (opts.get("--tty") and not opts.get("--console-socket") and not opts.get("--detach"))):
         return None                       # a command line, options after the ID, or `exec -t` for people

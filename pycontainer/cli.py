@@ -79,19 +79,44 @@ def main_group(ctx, root, log_path, log_format, debug, systemd_cgroup, rootless,
 
 # --- OCI lifecycle -----------------------------------------------------------------
 
-@main_group.command()
-@click.option("--bundle", "-b", default=".", help="Path to the bundle (default: current dir).")
-@click.option("--console-socket", default=None, help="Unix socket that receives the pty master.")
-@click.option("--pid-file", default=None, help="Write the init's pid here.")
-@click.option("--preserve-fds", default=0, type=int, help="Pass this many extra fds (from 3).")
+@main_group.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False,
+                                     "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def create(ctx, args):
+    """Create a container that waits for `start`: from an image (docker create) or an OCI
+    bundle (runc create); --help shows both forms."""
+    from . import porcelain
+    from .runform import choose
+    form, args = choose(list(args), create_bundle, porcelain.create_cmd, verb="create")
+    if form == "help":
+        from .runform import help_page
+        click.echo(help_page(create_bundle, porcelain.create_cmd, verb="create"), nl=False)
+        return
+    if form == "bundle":
+        create_bundle.main(args=args, prog_name="pycontainer create", standalone_mode=False,
+                           obj=ctx.find_object(_Obj))
+        return
+    sys.exit(porcelain.create_image(ctx.find_object(_Obj).root, args))
+
+
+@click.command("create", context_settings={"help_option_names": []})
+@click.option("--bundle", "-b", default=".", metavar="PATH",
+              help="The bundle: config.json and its rootfs (default: the current directory).")
+@click.option("--console-socket", default=None, metavar="SOCKET",
+              help="Unix socket that receives the pty's master (process.terminal).")
+@click.option("--pid-file", default=None, metavar="FILE", help="Write the init's pid here.")
+@click.option("--preserve-fds", default=0, type=int, metavar="N",
+              help="Pass N more fds (from fd 3) to the program.")
 @click.option("--no-pivot", is_flag=True, hidden=True)
 @click.option("--no-new-keyring", is_flag=True, hidden=True)
 @click.argument("container_id")
-@click.pass_context
-def create(ctx, bundle, console_socket, pid_file, preserve_fds, no_pivot, no_new_keyring, container_id):
-    """Create a container; its init waits until `start`."""
-    _rt(ctx).create(container_id, bundle, console_socket=console_socket, pid_file=pid_file,
-                    preserve_fds=preserve_fds)
+@click.pass_obj
+def create_bundle(obj, bundle, console_socket, pid_file, preserve_fds, no_pivot, no_new_keyring,
+                  container_id):
+    """runc's `create`: the container of an OCI bundle; its init waits for `start`."""
+    obj.runtime.create(container_id, bundle, console_socket=console_socket, pid_file=pid_file,
+                       preserve_fds=preserve_fds)
 
 
 @main_group.command()
@@ -422,6 +447,12 @@ def _register_subsystems() -> None:
     from .build import cli as build_cli
     for cmd in build_cli.COMMANDS:
         main_group.add_command(cmd)
+    # docker's management form: `container ls`, `container run ...` are the same commands
+    from . import manage
+    for name, cmd in (("ls", ps), ("list", ps), ("ps", ps), ("run", run), ("create", create),
+                      ("start", start), ("exec", exec_), ("kill", kill), ("pause", pause),
+                      ("cp", manage.cp), ("commit", build_cli.commit)):
+        manage.container.add_command(cmd, name)
 
 
 _register_subsystems()

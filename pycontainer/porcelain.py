@@ -28,7 +28,6 @@ removes it, after the monitor is gone, and releases the image.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -123,6 +122,30 @@ def run_cmd(obj, name, detach, remove, interactive, tty, pull, image_root, image
     root, detach_flag = obj
     return runform.run(root, image, command, name=name, detach=detach or detach_flag, remove=remove,
                          interactive=interactive, tty=tty, pull=pull, image_root=image_root, flags=flags)
+
+
+def _create(obj, name, remove, interactive, tty, pull, image_root, image, command, **flags):
+    """Create a container from IMAGE that waits for `start` (docker create)."""
+    from . import runform
+    root, _ = obj
+    return runform.create(root, image, command, name=name, remove=remove, interactive=interactive,
+                          tty=tty, pull=pull, image_root=image_root, flags=flags)
+
+
+# docker create takes docker run's options but -d (it never starts anything)
+create_cmd = DockerCommand("create", callback=click.pass_obj(_create), help=_create.__doc__,
+                           params=[p for p in run_cmd.params if p.name != "detach"],
+                           context_settings=run_cmd.context_settings)
+
+
+def create_image(root: str, args: list[str]) -> int:
+    """``create IMAGE``: prints the new container's ID; 125 for an engine error."""
+    try:
+        code = create_cmd.main(args=args, prog_name="pycontainer create", standalone_mode=False,
+                               obj=(root, False))
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return code or 0
 
 
 def run_image(root: str, args: list[str], detach: bool = False) -> int:
@@ -368,9 +391,9 @@ def _commands() -> list:
                       ("top", manage.top), ("port", manage.port), ("rename", manage.rename),
                       ("stats", manage.stats), ("unpause", manage.unpause)):
         manage.container.add_command(cmd, name)
-    from .system_cli import system
+    from .system_cli import system, version
     from .volume_cli import volume
-    return [logs, wait, stop, rm, attach, volume, system] + manage.COMMANDS
+    return [logs, wait, stop, rm, attach, volume, system, version] + manage.COMMANDS
 
 
 COMMANDS = _commands()

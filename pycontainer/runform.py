@@ -82,8 +82,9 @@ def _is_local_image(name: str) -> bool:
         return False
 
 
-def choose(args: list[str], bundle_cmd, image_cmd) -> tuple[str, list[str]]:
-    """-> ("help" | "bundle" | "image", the arguments for that form's command)."""
+def choose(args: list[str], bundle_cmd, image_cmd, verb: str = "run") -> tuple[str, list[str]]:
+    """-> ("help" | "bundle" | "image", the arguments for that form's command); the same rule
+    for ``create`` (runc's ``create [-b BUNDLE] ID``, docker's ``create [OPTIONS] IMAGE``)."""
     bundle, image = _options(bundle_cmd), _options(image_cmd)
     seen, first, wants_help = _scan(args, {**image, **bundle})
     if wants_help:
@@ -91,17 +92,17 @@ def choose(args: list[str], bundle_cmd, image_cmd) -> tuple[str, list[str]]:
     runc_only = [o for o in seen if o in bundle and o not in image]
     docker_only = [o for o in seen if o in image and o not in bundle]
     if runc_only and docker_only:
-        raise PyContainerError(f"run: {runc_only[0]} is an option of the bundle form (runc) and "
+        raise PyContainerError(f"{verb}: {runc_only[0]} is an option of the bundle form (runc) and "
                                f"{docker_only[0]} one of the image form (docker): use one form "
-                               "(pycontainer run --help)")
+                               f"(pycontainer {verb} --help)")
     if runc_only:
         return "bundle", args
     if docker_only:
         return "image", args
     rest = args[first + 1:] if first < len(args) and args[first] == "--" else args[first:]
     if not rest:
-        raise PyContainerError("run: give an IMAGE (docker's form) or a container ID with an OCI "
-                               "bundle (runc's: -b BUNDLE ID); see pycontainer run --help")
+        raise PyContainerError(f"{verb}: give an IMAGE (docker's form) or a container ID with an OCI "
+                               f"bundle (runc's: -b BUNDLE ID); see pycontainer {verb} --help")
     name = rest[0]
     if len(rest) == 1 and not any(c in name for c in "/:@") and os.path.isfile("config.json"):
         from .state import validate_id
@@ -111,9 +112,9 @@ def choose(args: list[str], bundle_cmd, image_cmd) -> tuple[str, list[str]]:
             return "image", args
         if _is_local_image(name):
             raise PyContainerError(
-                f"run {name}: ambiguous: {name!r} is a local image and ./config.json a bundle; "
-                f"for the bundle say 'pycontainer run -b . {name}', for the image "
-                f"'pycontainer run {name}:latest' (or any docker option, e.g. --rm)")
+                f"{verb} {name}: ambiguous: {name!r} is a local image and ./config.json a bundle; "
+                f"for the bundle say 'pycontainer {verb} -b . {name}', for the image "
+                f"'pycontainer {verb} {name}:latest' (or any docker option, e.g. --rm)")
         return "bundle", args
     return "image", args
 
@@ -236,14 +237,11 @@ def new_id() -> str:
     return b.hex()
 
 
-def run(root: str, image: str, command, *, name=None, detach=False, remove=False, interactive=False,
-        tty=False, pull="missing", image_root=None, flags: dict) -> int:
-    """docker run (``porcelain.run_cmd``, and ``_fastcli`` without click): ``flags`` are the
-    other options as click gives them (unset ones None, (), False or absent); -> the exit status
-    (the program's; 0 with ``detach``, after printing the ID)."""
+def _prepare(root: str, image: str, command, name, remove: bool, interactive: bool, tty: bool,
+             flags: dict) -> tuple[str, dict]:
+    """The container's ID (a free --name, or a new one) and its options, as the API takes them."""
     from . import inspect as insp
-    from . import lifecycle
-    from .api import operations as ops
+    from . import run_flags
     from .container import Runtime
     from .state import validate_id, validate_name
     cid = validate_name(name) if name is not None else new_id()
@@ -256,11 +254,38 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
          if v not in (None, (), [], False)}
     o["volumes"] = o.pop("volume", [])
     o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
-    from . import containerdir, run_flags
     o["remove"] = remove
     run_flags.apply(o)
+    return cid, o
+
+
+def create(root: str, image: str, command, *, name=None, remove=False, interactive=False, tty=False,
+           pull="missing", image_root=None, flags: dict) -> int:
+    """docker create (``porcelain.create_cmd``): the container, made and waiting under its
+    monitor for ``start`` (``start -a`` prints its output); prints the ID."""
+    from . import run_flags
+    from .api import operations as ops
+    cid, o = _prepare(root, image, command, name, remove, interactive, tty, flags)
+    ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull)
+    run_flags.write_cidfile(o, cid)
+    import sys
+    sys.stdout.write(cid + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def run(root: str, image: str, command, *, name=None, detach=False, remove=False, interactive=False,
+        tty=False, pull="missing", image_root=None, flags: dict) -> int:
+    """docker run (``porcelain.run_cmd``, and ``_fastcli`` without click): ``flags`` are the
+    other options as click gives them (unset ones None, (), False or absent); -> the exit status
+    (the program's; 0 with ``detach``, after printing the ID)."""
+    from . import lifecycle
+    from .api import operations as ops
+    from .container import Runtime
+    cid, o = _prepare(root, image, command, name, remove, interactive, tty, flags)
+    from . import containerdir, run_flags
     if detach:
-        ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root)
+        ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root, pull=pull)
         lifecycle.refresh_hosts(o.get("user_network"))
         lifecycle.start_health(root, cid)
         run_flags.write_cidfile(o, cid)
@@ -292,31 +317,35 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
                       pull=pull, log=True)["exit_code"]
 
 
-def help_page(bundle_cmd, image_cmd) -> str:
+def help_page(bundle_cmd, image_cmd, verb: str = "run") -> str:
     """Both forms on one page: usage, the rule that picks one, each form's options."""
     import click
+    what = {"run": ("Run a command in a new container from IMAGE (docker run), or create and start "
+                    "the container of an OCI bundle (runc run)."),
+            "create": ("Create a container from IMAGE that waits for `start` (docker create; "
+                       "`start -a` prints its output), or create the container of an OCI bundle, "
+                       "whose init waits for `start` (runc create).")}[verb]
     f = click.HelpFormatter()
-    f.write("Usage: pycontainer run [OPTIONS] IMAGE [COMMAND] [ARG...]   (docker's form)\n"
-            "       pycontainer run [-b BUNDLE] [OPTIONS] CONTAINER_ID   (runc's form)\n")
+    f.write(f"Usage: pycontainer {verb} [OPTIONS] IMAGE [COMMAND] [ARG...]   (docker's form)\n"
+            f"       pycontainer {verb} [-b BUNDLE] [OPTIONS] CONTAINER_ID   (runc's form)\n")
     f.write_paragraph()
     with f.indentation():
-        f.write_text("Run a command in a new container from IMAGE (docker run), or create and start "
-                     "the container of an OCI bundle (runc run).")
+        f.write_text(what)
         f.write_paragraph()
         f.write_text("Which form: -b/--bundle, --console-socket, --pid-file or --preserve-fds mean "
                      "the bundle; any option of docker's alone (--rm, -it, -e, --name...) means the "
                      "image. Without either, a single argument that can be a container ID, typed in "
-                     "a directory holding config.json, is runc's `run ID` with the bundle in the "
+                     "a directory holding config.json, is runc's `%s ID` with the bundle in the "
                      "current directory, unless it also names a local image: then pycontainer asks "
-                     "you to say which (`run -b . ID` or `run IMAGE:TAG`). Anything else is the "
-                     "image form.")
+                     "you to say which (`%s -b . ID` or `%s IMAGE:TAG`). Anything else is the "
+                     "image form." % (verb, verb, verb))
         f.write_paragraph()
         f.write_text("Options go before IMAGE: everything after it is the container's command and "
-                     "its arguments, as with docker (`run busybox ls --help` shows ls's help; "
-                     "`run busybox --help` looks for a program named --help).")
-    for title, cmd in (("Options of the bundle form (runc run)", bundle_cmd),
-                       ("Options of the image form (docker run)", image_cmd)):
-        ctx = click.Context(cmd, info_name="run")
+                     "its arguments, as with docker (`%s busybox ls --help` gives ls that option; "
+                     "`%s busybox --help` looks for a program named --help)." % (verb, verb))
+    for title, cmd in ((f"Options of the bundle form (runc {verb})", bundle_cmd),
+                       (f"Options of the image form (docker {verb})", image_cmd)):
+        ctx = click.Context(cmd, info_name=verb)
         rows = [r for r in (p.get_help_record(ctx) for p in cmd.params
                             if isinstance(p, click.Option) and p.name != "help") if r]
         with f.section(title):

@@ -1,4 +1,5 @@
-"""``system df`` and ``system prune``: what images, containers and volumes take, and reclaiming it.
+"""``system df`` and ``system prune``: what images, containers and volumes take, and reclaiming it;
+``version``: what this is (docker's and podman's ``version``).
 
 ``df`` counts, per type, how many exist, how many are in use (images a
 container holds, running containers, volumes a container mounts), their size
@@ -7,7 +8,7 @@ st_blocks) and what a prune would give back. ``prune`` removes stopped
 containers, then unnamed images no container uses, then (``--volumes``)
 volumes nothing mounts; ``-a`` also images no container uses.
 
-Read: docker's "docker system df" and "docker system prune" pages.
+Read: docker's "docker system df", "docker system prune" and "docker version" pages.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 
 import click
 
-from .dockercli import DockerGroup
+from .dockercli import DockerCommand, DockerGroup
 
 
 def _du(path: str) -> int:
@@ -122,3 +123,32 @@ def prune(ctx, force, all_, with_volumes):
             click.echo("Deleted Volumes:\n" + "\n".join(vg) + "\n")
     click.echo("Total: %d containers, %d image entries%s removed" % (
         len(gone), len(lines), f", {len(vg)} volumes" if with_volumes else ""))
+
+
+@click.command("version", cls=DockerCommand)
+@click.option("--format", "-f", "fmt", default=None,
+              help="json, or a template over the fields, e.g. '{{.Client.Version}}'.")
+def version(fmt):
+    """Show the versions (docker/podman version): pycontainer's, the OCI spec's, Python's."""
+    import json
+    import platform
+
+    from . import __version__
+    from . import inspect as insp
+    from .state import OCI_VERSION
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    info = {"Client": {"Version": __version__, "OCIVersion": OCI_VERSION,
+                       "PythonVersion": platform.python_version(), "Kernel": os.uname().release,
+                       "OsArch": f"linux/{arch}", "Os": "linux"}}
+    if fmt == "json":
+        click.echo(json.dumps(info))
+        return
+    if fmt:
+        click.echo(insp.format(fmt, info))
+        return
+    c = info["Client"]
+    click.echo("Client:         pycontainer")
+    for k, v in (("Version", c["Version"]), ("OCI Version", c["OCIVersion"]),
+                 ("Python Version", c["PythonVersion"]), ("Kernel", c["Kernel"]),
+                 ("OS/Arch", c["OsArch"])):
+        click.echo(f"{k + ':':<16}{v}")

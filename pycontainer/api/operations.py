@@ -26,12 +26,14 @@ from .config import ANN_LABELS, build
 
 
 def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False,
-              image_root=None) -> dict:
-    """Build and create under a monitor (``run -d``, ``containers.create``); -> {id, pid}."""
+              image_root=None, pull: str = "missing") -> dict:
+    """Build and create under a monitor (``run -d``, ``create``, ``containers.create``);
+    -> {id, pid}."""
     from .. import detach, lifecycle
     from ..container import Runtime
     shared = egress_shared(o)
-    cdir, plan = build(cid, with_group(o, shared, remove=remove), image_root=image_root, root=root)
+    cdir, plan = build(cid, with_group(o, shared, remove=remove), image_root=image_root, pull=pull,
+                       root=root)
     rt = Runtime(root)
     try:
         on_delete = cd.delete_plan() + egress_policy(cid, o, shared=shared)

@@ -137,6 +137,25 @@ def test_a_foreground_containers_logs_match(cli, podman):
         podman("rm", "-f", name)
 
 
+def test_create_then_start_attach_match(cli, podman):
+    name = new_id()
+    script = "echo o1; echo e1 >&2; exit 4"
+    try:
+        assert cli("create", "--net", "none", "--name", name, "busybox", "sh", "-c", script).returncode == 0
+        assert podman("create", "--pull", "never", "--name", name, IMG, "sh", "-c", script).returncode == 0
+        fmt = "{{.State.Status}}"
+        assert cli("inspect", "--format", fmt, name).stdout == podman("inspect", "--format", fmt, name).stdout \
+            == "created\n"
+        ours, theirs = cli("start", "-a", name), podman("start", "-a", name)
+        assert (ours.returncode, ours.stdout, ours.stderr) == \
+            (theirs.returncode, theirs.stdout, theirs.stderr) == (4, "o1\n", "e1\n")
+        ours, theirs = cli("container", "ls", "-a"), podman("container", "ls", "-a")
+        assert name in ours.stdout and name in theirs.stdout
+    finally:
+        cli("rm", "-f", name)
+        podman("rm", "-f", name)
+
+
 def test_ps_inspect_logs_match(cli, podman):
     name = new_id()
     # (two pipes: the order *between* stdout and stderr is whatever the reader saw first, in

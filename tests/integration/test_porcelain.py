@@ -226,6 +226,54 @@ def test_foreground_log_opts_rotate_and_rm_leaves_nothing(cli, leakcheck):
     assert not os.path.exists(os.path.join(CDIR, cid))
 
 
+def test_docker_create_then_start_a_prints_output_and_status(cli, leakcheck, tmp_path):
+    cid = new_id()
+    p = cli("create", "--name", cid, "--net", "none", "-e", "X=made", "busybox", "sh", "-c",
+            "echo out-$X; echo err >&2; exit 3")
+    assert p.returncode == 0 and p.stdout == cid + "\n", p.stderr
+    row = next(r for r in cli("ps", "-a").stdout.splitlines() if r.startswith(cid))
+    assert "Created" in row
+    assert cid not in cli("ps").stdout                 # not running
+    p = cli("start", "-a", cid)
+    assert (p.returncode, p.stdout, p.stderr) == (3, "out-made\n", "err\n")
+    assert cli("logs", cid).stdout == "out-made\n"
+    assert cli("rm", cid).returncode == 0
+    # docker's management form names the same verbs
+    p = cli("container", "create", "--name", cid, "--net", "none", "busybox", "echo", "again")
+    assert p.returncode == 0
+    assert cid in cli("container", "ls", "-a").stdout and cid not in cli("container", "ls").stdout
+    assert cli("container", "start", "-a", cid).stdout == "again\n"
+    assert cli("container", "rm", cid).returncode == 0
+    p = cli("container", "run", "--rm", "--net", "none", "busybox", "echo", "ran")
+    assert (p.returncode, p.stdout) == (0, "ran\n")
+    # bad input: docker's 125, one line, nothing made
+    p = cli("create", "--pull", "never", "--name", cid, "no-such-image-xyz")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+    assert not os.path.exists(os.path.join(CDIR, cid)) and cid not in cli("ps", "-a").stdout
+    p = cli("create", "--pid-file", "/x", "--rm", "busybox")
+    assert p.returncode != 0 and "use one form" in p.stderr
+    assert "docker create" in cli("create", "--help").stdout
+
+
+def test_runc_create_in_the_bundle_dir_and_version(cli, leakcheck, bundle):
+    # runc's `create ID` in the bundle's directory is still the bundle form
+    cid = new_id()
+    bundle.write()
+    # (no pipes: the created init would hold them open)
+    p = subprocess.run(cli.cmd("create", cid), cwd=bundle.path, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+    assert p.returncode == 0
+    assert cli.state(cid)["status"] == "created"
+    assert cli("delete", "--force", cid).returncode == 0
+    v = cli("version")
+    assert v.returncode == 0 and v.stdout.startswith("Client:") and "OCI Version:    1.2.0" in v.stdout
+    assert cli("version", "--format", "{{.Client.Version}}").stdout.strip() == \
+        cli("--version").stdout.split()[2]
+    assert json.loads(cli("version", "-f", "json").stdout)["Client"]["Os"] == "linux"
+    p = cli("version", "--format", "{{.Nope}}")
+    assert p.returncode == 125 and "no field" in p.stderr
+
+
 def test_a_client_that_disconnects_mid_attach_changes_nothing(cli, leakcheck):
     cid = run_d(cli, "sh", "-c", "while :; do echo tick; sleep 0.05; done")
     p = subprocess.Popen(cli.cmd("attach", "--no-sig-proxy", cid), stdout=subprocess.PIPE,

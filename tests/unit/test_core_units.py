@@ -156,6 +156,8 @@ def test_parse_signal_rejects(bad):
     (["create", "--help"], None),
     (["list"], None),
     (["create", "--bogus", "c"], None),
+    (["create", "busybox"], None),             # docker's create IMAGE, or runc's in a bundle: click
+    (["create", "--no-pivot", "c"], ({}, "create", {"--no-pivot": True}, ["c"])),
     (["state"], None),
     (["--root", "/r", "exec", "--process", "/p.json", "--detach", "--pid-file", "/e.pid", "c"],
      ({"--root": "/r"}, "exec", {"--process": "/p.json", "--detach": True, "--pid-file": "/e.pid"}, ["c"])),
@@ -172,7 +174,7 @@ def test_fastcli_parse(argv, expect):
 def test_fastcli_options_exist_in_click():
     from pycontainer import cli
     for verb, (values, flags, aliases) in _fastcli._VERBS.items():
-        cmd = cli.run_bundle if verb == "run" else cli.main_group.commands[verb]
+        cmd = {"run": cli.run_bundle, "create": cli.create_bundle}.get(verb) or cli.main_group.commands[verb]
         names = {o for p in cmd.params for o in getattr(p, "opts", [])}
         assert values | flags | set(aliases) <= names, verb
     gnames = {o for p in cli.main_group.params for o in getattr(p, "opts", [])}
