@@ -14,6 +14,7 @@ Read: Dockerfile reference (each instruction), image-spec ``config.md``.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 
@@ -62,7 +63,7 @@ def apply(st, ins: cf.Instruction, env: dict) -> str:
         if not vols or any(not v for v in vols):
             raise ins.error("requires at least one non-empty argument")
         c["Volumes"] = {**(c.get("Volumes") or {}), **{v: {} for v in vols}}
-        return "VOLUME " + str(vols)
+        return "VOLUME " + json.dumps(vols)
     if kw == "USER":
         u = cf.word(ins.args, env, ins.escape).strip()
         if not u:
@@ -83,13 +84,13 @@ def apply(st, ins: cf.Instruction, env: dict) -> str:
             st.cmd_set = True
         elif not getattr(st, "cmd_set", False):
             c["Cmd"] = None                    # docker: ENTRYPOINT resets an inherited CMD
-        return f"{kw} {argv}"
+        return f"{kw} {json.dumps(argv)}"
     if kw == "SHELL":
         if not ins.json_form:
             raise ins.error("requires a non-empty JSON array")
         st.shell = list(ins.json_form)
         c["Shell"] = list(ins.json_form)
-        return f"SHELL {ins.json_form}"
+        return f"SHELL {json.dumps(list(ins.json_form))}"
     if kw == "STOPSIGNAL":
         sig = cf.word(ins.args, env, ins.escape).strip()
         if not sig or not (sig.isdigit() or re.fullmatch(r"(SIG)?[A-Z0-9+-]+", sig)):

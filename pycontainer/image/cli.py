@@ -237,7 +237,118 @@ def save(out, image_root, images):
     _store(image_root).save(list(images), out)
 
 
-for _cmd, _name in ((pull, "pull"), (tag, "tag"), (rmi, "rm"), (load, "load"), (save, "save")):
+# --- history ---------------------------------------------------------------------------
+
+def history_rows(attrs: dict) -> list[dict]:
+    """The image config's ``history``, newest first, each step with the size of the layer it
+    made (0 for ``empty_layer`` steps: ENV, CMD, ...), as docker's ``history``."""
+    layers = list(attrs.get("Layers") or [])
+    rows = []
+    for h in attrs.get("History") or []:
+        size = 0 if h.get("empty_layer") or not layers else (layers.pop(0).get("size") or 0)
+        rows.append({"CreatedAt": h.get("created", ""), "CreatedBy": h.get("created_by", ""),
+                     "Size": size, "Comment": h.get("comment", "")})
+    rows.reverse()
+    for i, r in enumerate(rows):
+        r["ID"] = attrs["Id"] if i == 0 else "<missing>"
+    if rows and not rows[0]["CreatedAt"]:
+        rows[0]["CreatedAt"] = attrs.get("Created", "")   # the newest step made the image
+    return rows
+
+
+@click.command("history")
+@click.option("--no-trunc", is_flag=True, help="Whole IDs and commands.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the image ID.")
+@click.option("--format", "fmt", default=None,
+              help="json, or a template over .ID .CreatedAt .CreatedSince .CreatedBy .Size .Comment.")
+@_root
+@click.argument("image_ref", metavar="IMAGE")
+def history(no_trunc, quiet, fmt, image_root, image_ref):
+    """The steps that made IMAGE, newest first, with their layers' sizes (docker history)."""
+    from ..pstable import ago
+    rows = history_rows(_store(image_root).inspect(image_ref))
+    short = (lambda i: i) if no_trunc else (lambda i: i[7:19] if i.startswith("sha256:") else i)
+    if quiet:
+        for r in rows:
+            click.echo(short(r["ID"]))
+        return
+    for r in rows:
+        r["CreatedSince"] = ago(r["CreatedAt"]) if r["CreatedAt"] else "N/A"
+    if fmt:
+        from ..inspect import format as render
+        for r in rows:
+            click.echo(json.dumps(r) if fmt == "json" else render(fmt, dict(r, Size=_size(r["Size"]))))
+        return
+    table = []
+    for r in rows:
+        by = " ".join(r["CreatedBy"].split())
+        if not no_trunc and len(by) > 45:
+            by = by[:44] + "…"
+        table.append((short(r["ID"]), r["CreatedSince"], by, _size(r["Size"]), r["Comment"]))
+    head = ("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT")
+    widths = [max(len(t[i]) for t in table + [head]) + 3 for i in range(4)]    # as tabwriter
+    for t in [head] + table:
+        click.echo(("".join(f"{v:<{w}}" for v, w in zip(t, widths)) + t[4]).rstrip())
+
+
+# --- login / logout ----------------------------------------------------------------------
+
+def _host(registry: str) -> str:
+    """docker login's argument: a host[:port], also given as a URL (https://host/v1/)."""
+    h = registry.split("://", 1)[-1].split("/", 1)[0]
+    if not h:
+        raise ImageError(f"login {registry!r}: give a registry host, e.g. localhost:5000")
+    return h
+
+
+@click.command("login")
+@click.option("-u", "--username", default=None)
+@click.option("-p", "--password", default=None, help="(shows in ps; prefer --password-stdin)")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("--authfile", default=None, metavar="PATH",
+              help="Write here (default: $REGISTRY_AUTH_FILE, podman's, else docker's config.json).")
+@click.option("--insecure", is_flag=True, default=None,
+              help="Plain HTTP (default only for localhost/127.0.0.1 registries).")
+@click.option("--timeout", default=30.0, show_default=True, type=float)
+@click.argument("registry")
+def login(username, password, password_stdin, authfile, insecure, timeout, registry):
+    """Check a user and password with REGISTRY and keep them for pull and push (docker login)."""
+    from . import credentials
+    from .registry import login as check
+    host = _host(registry)
+    if password is not None and password_stdin:
+        raise ImageError("login: --password and --password-stdin cannot both be given")
+    interactive = sys.stdin.isatty() and not password_stdin
+    if username is None:
+        if not interactive:
+            raise ImageError("login: give --username (and the password with --password-stdin)")
+        username = click.prompt("Username")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif password is None:
+        if not interactive:
+            raise ImageError("login: give the password with --password-stdin (stdin is not a terminal)")
+        password = click.prompt("Password", hide_input=True)
+    if not username or not password:
+        raise ImageError("login: the username and password must not be empty")
+    check(host, username, password, insecure=insecure, timeout=timeout)
+    path = credentials.save(host, username, password, authfile)
+    click.echo(f"Login Succeeded! (credentials in {path})")
+
+
+@click.command("logout")
+@click.option("--authfile", default=None, metavar="PATH", help="The file login wrote.")
+@click.argument("registry")
+def logout(authfile, registry):
+    """Forget the credentials login kept for REGISTRY (docker logout)."""
+    from . import credentials
+    host = _host(registry)
+    path = credentials.remove(host, authfile)
+    click.echo(f"Removed login credentials for {host}" if path else f"Not logged in to {host}")
+
+
+for _cmd, _name in ((pull, "pull"), (tag, "tag"), (rmi, "rm"), (load, "load"), (save, "save"),
+                    (history, "history")):
     image.add_command(_cmd, _name)
 
-COMMANDS = [pull, images, image, tag, rmi, load, save]
+COMMANDS = [pull, images, image, tag, rmi, load, save, history, login, logout]

@@ -11,6 +11,12 @@ auth (image/registry.py). Where they come from, in podman's order:
    base64("USER:PASSWORD")}}}``. Credential helpers (``credsStore``) are not
    run: a file that only names one gives no credentials.
 
+``login`` (registry.login checks the credentials first) writes an entry with
+``save`` into the first of those files that its flags or environment name,
+else docker's; ``logout`` takes it out with ``remove``. The file is rewritten
+whole (a temporary file renamed over it, mode 0600: it holds a password),
+keeping every other key (``credsStore``, other registries).
+
 No kernel interface here; read containers-auth.json(5) and docker's
 "docker login" reference (the config.json ``auths`` map).
 """
@@ -78,3 +84,64 @@ def resolve(ref, creds: str | None, authfile: str | None) -> tuple[str, str] | N
     if creds:
         return parse_creds(creds)
     return lookup(ref.registry, ref.repository, authfile)
+
+
+def login_file(authfile: str | None = None) -> str:
+    """Where ``login`` writes: --authfile, $REGISTRY_AUTH_FILE, podman's file when
+    $XDG_RUNTIME_DIR is set, else docker's ~/.docker/config.json."""
+    return auth_files(authfile)[0]
+
+
+def _read(path: str) -> dict:
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"registry auth file {path}: cannot read it ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("auths", {}), dict):
+        raise ImageError(f"registry auth file {path}: not an auth file ({{\"auths\": {{...}}}})")
+    return doc
+
+
+def _write(path: str, doc: dict) -> None:
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent="\t")
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise ImageError(f"registry auth file {path}: cannot write it ({exc.strerror})") from None
+
+
+def save(host: str, user: str, password: str, authfile: str | None = None) -> str:
+    """Store (user, password) for ``host``; -> the file written."""
+    path = login_file(authfile)
+    doc = _read(path)
+    doc.setdefault("auths", {})[host] = {
+        "auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+    _write(path, doc)
+    return path
+
+
+def remove(host: str, authfile: str | None = None) -> str | None:
+    """Take ``host``'s entry out of the first file holding one; -> that file, or None."""
+    keys = [host, f"https://{host}", f"http://{host}"]
+    for path in auth_files(authfile):
+        doc = _read(path)
+        auths = doc.get("auths") or {}
+        found = [k for k in keys if k in auths]
+        if found:
+            for k in found:
+                del auths[k]
+            _write(path, doc)
+            return path
+    return None

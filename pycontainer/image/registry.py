@@ -279,6 +279,22 @@ def parse_challenge(challenge: str) -> tuple[str, dict]:
     return scheme, dict(re.findall(r'(\w+)="([^"]*)"', params))
 
 
+def login(host: str, user: str, password: str, *, insecure: bool | None = None,
+          timeout: float = 30.0) -> None:
+    """Check (user, password) against ``host`` as ``docker login`` does: GET /v2/, answer
+    its challenge (Basic, or a Bearer token asked for with them), GET /v2/ again."""
+    r = reference.parse(f"{host}/login")
+    if insecure is None:
+        insecure = _is_loopback(r.api_host)
+    client = Client(r, insecure=insecure, timeout=timeout, auth=(user, password))
+    client.scopes = set()                 # a token for the registry itself, no repository
+    status, _, _ = client.request("GET", "/v2/")
+    if status == 401:
+        raise ImageError(f"login {host}: invalid username or password (HTTP 401)")
+    if status != 200:
+        raise ImageError(f"login {host}: GET /v2/ -> HTTP {status}; not an OCI/Docker registry?")
+
+
 def bearer_token(opener, fields: dict, scopes: list[str], auth, timeout: float, who: str) -> str:
     """A token for ``scopes`` from the challenge's ``realm`` (Docker token spec ``token.md``).
 

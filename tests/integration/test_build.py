@@ -611,6 +611,26 @@ def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
     assert second.startswith("BuildFailed") and "--target 'nope'" in second
 
 
+def test_history_lists_each_step_newest_first(pc, tmp_path, leakcheck):
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nENV A=1\nRUN echo hi > /f\n"
+                       "CMD [\"cat\", \"/f\"]\n"})
+    build(pc, c, "-t", "hist:1")
+    p = pc("history", "hist:1")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
+    rows = [json.loads(line) for line in pc("history", "--format", "json", "hist:1").stdout.splitlines()]
+    by = [r["CreatedBy"] for r in rows]
+    assert "CMD" in by[0] and "RUN" in by[1] and "echo hi > /f" in by[1] and "ENV" in by[2]
+    assert by[3].startswith("images/build-busybox.sh")          # the base image's step
+    assert rows[0]["ID"] == inspect(pc, "hist:1")["Id"] and {r["ID"] for r in rows[1:]} == {"<missing>"}
+    assert rows[0]["Size"] == rows[2]["Size"] == 0 and rows[1]["Size"] > 0 and rows[3]["Size"] > 0
+    assert pc("image", "history", "-q", "hist:1").stdout.split()[0] == rows[0]["ID"][7:19]
+    p = pc("history", "no-such-image-here")
+    assert p.returncode != 0 and len(p.stderr.strip().splitlines()) == 1
+    assert pc("rmi", "hist:1").returncode == 0
+
+
 def test_api_container_commit(pc, cli, leakcheck):
     code = ("import sys; sys.path.insert(0, %r)\n"
             "import pycontainer\n"

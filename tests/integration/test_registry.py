@@ -340,6 +340,49 @@ def test_basic_login_from_creds_or_an_auth_file_and_one_line_without(fake, tmp_p
     assert p.returncode == 0 and len(st.list()) == 1, p.stderr
 
 
+def test_login_checks_keeps_and_logout_forgets_the_credentials(fake, tmp_path):
+    """docker login: the registry checks the user and password first; a wrong one is one
+    line and writes nothing; the kept entry is what pull then uses; logout takes it out."""
+    import sys
+    fake.basic = "u:s3cret"
+    host = f"127.0.0.1:{fake.port}"
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR")}
+    env["HOME"] = str(home)
+    cfg = home / ".docker" / "config.json"
+
+    def pc(*args, stdin=""):
+        return subprocess.run([sys.executable, "-m", "pycontainer", *args], input=stdin,
+                              capture_output=True, text=True, env=env, timeout=60)
+
+    p = pc("login", "-u", "u", "--password-stdin", host, stdin="wrong\n")
+    assert p.returncode != 0 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "invalid username or password" in p.stderr and not cfg.exists()
+    p = pc("login", "-u", "u", host)                       # stdin is not a terminal: no prompt
+    assert p.returncode != 0 and "--password-stdin" in p.stderr and not cfg.exists()
+    cfg.parent.mkdir()
+    cfg.write_text(json.dumps({"credsStore": "keep-me", "auths": {"other:5000": {"auth": "eDp5"}}}))
+    p = pc("login", "-u", "u", "--password-stdin", f"http://{host}/v2/", stdin="s3cret\n")
+    assert p.returncode == 0 and p.stdout.startswith("Login Succeeded!"), p.stderr
+    doc = json.loads(cfg.read_text())
+    assert doc["credsStore"] == "keep-me" and set(doc["auths"]) == {"other:5000", host}
+    assert os.stat(cfg).st_mode & 0o777 == 0o600
+    p = pc("pull", "-q", "--image-root", str(tmp_path / "s"), f"{host}/r/img:v1")
+    assert p.returncode == 0, p.stderr
+    assert Store(str(tmp_path / "s")).list()
+    p = pc("logout", host)
+    assert p.returncode == 0 and p.stdout.strip() == f"Removed login credentials for {host}"
+    assert set(json.loads(cfg.read_text())["auths"]) == {"other:5000"}
+    assert pc("logout", host).stdout.strip() == f"Not logged in to {host}"
+    # podman's file when asked for (--authfile), bearer registries too (a token with them)
+    fake.basic = None
+    p = pc("login", "-u", "u", "-p", "pw", "--authfile", str(tmp_path / "auth.json"), host)
+    assert p.returncode == 0, p.stderr
+    assert host in json.loads((tmp_path / "auth.json").read_text())["auths"]
+    assert fake.token_requests and "scope=" not in fake.token_requests[-1]
+
+
 def test_corrupt_blob_refused_store_consistent(fake, tmp_path):
     fake.corrupt_layer = True
     store = Store(str(tmp_path / "s"))

@@ -35,9 +35,9 @@ def run(tmp_path):
 
 def test_commands_are_the_docker_names():
     assert [c.name for c in image_cli.COMMANDS] == ["pull", "images", "image", "tag", "rmi",
-                                                   "load", "save"]
+                                                   "load", "save", "history", "login", "logout"]
     assert set(image_cli.image.commands) >= {"ls", "inspect", "rm", "prune", "tag", "load",
-                                             "save", "pull"}
+                                             "save", "pull", "history"}
 
 
 def test_images_tag_inspect_save_rmi_load(run, tmp_path):
