@@ -97,7 +97,7 @@ def create(ctx, args):
         create_bundle.main(args=args, prog_name="pycontainer create", standalone_mode=False,
                            obj=ctx.find_object(_Obj))
         return
-    sys.exit(porcelain.create_image(ctx.find_object(_Obj).root, args))
+    sys.exit(porcelain.run_image(ctx.find_object(_Obj).root, args, cmd=porcelain.create_cmd))
 
 
 @click.command("create", context_settings={"help_option_names": []})

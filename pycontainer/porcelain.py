@@ -138,21 +138,12 @@ create_cmd = DockerCommand("create", callback=click.pass_obj(_create), help=_cre
                            context_settings=run_cmd.context_settings)
 
 
-def create_image(root: str, args: list[str]) -> int:
-    """``create IMAGE``: prints the new container's ID; 125 for an engine error."""
+def run_image(root: str, args: list[str], detach: bool = False, cmd=run_cmd) -> int:
+    """``run IMAGE`` (or ``create IMAGE`` with ``create_cmd``): docker's exit status (125
+    engine, 126/127 program, else the program's; create prints the new container's ID)."""
     try:
-        code = create_cmd.main(args=args, prog_name="pycontainer create", standalone_mode=False,
-                               obj=(root, False))
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    return code or 0
-
-
-def run_image(root: str, args: list[str], detach: bool = False) -> int:
-    """``run IMAGE``: docker's exit status (125 engine, 126/127 program, else the program's)."""
-    try:
-        code = run_cmd.main(args=args, prog_name="pycontainer run", standalone_mode=False,
-                            obj=(root, detach))
+        code = cmd.main(args=args, prog_name=f"pycontainer {cmd.name}", standalone_mode=False,
+                        obj=(root, detach))
     except click.exceptions.Exit as exc:
         return exc.exit_code
     return code or 0

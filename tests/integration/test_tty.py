@@ -131,13 +131,18 @@ def test_exec_it_gives_a_shell_in_the_running_container(tmp_path, leakcheck, cli
     assert cli("rm", "-f", cid).returncode == 0
 
 
-def test_run_t_without_i_ignores_stdin_and_returns_status(tmp_path, leakcheck, cli):
-    script = (f"{_pyc(cli.root)} run -t --rm --net none busybox sh -c 'tty; exit 3'; "
-              f"echo rc=$? > {tmp_path}/rc")
+def test_run_t_without_i_ignores_stdin_returns_status_and_keeps_the_log(tmp_path, leakcheck, cli):
+    cid = new_id()
+    script = (f"{_pyc(cli.root)} run -t --net none --name {cid} busybox sh -c 'tty; echo fg-$((6*7)); "
+              f"exit 3'; echo rc=$? > {tmp_path}/rc")
     t = Term(script)
-    t.read_until(b"/dev/pts/0")
+    t.read_until(b"fg-42")
     assert t.wait() == 0
     assert (tmp_path / "rc").read_text().strip() == "rc=3"
+    # docker logs a foreground -t container's terminal too (one stream: stdout)
+    logs = cli("logs", cid)
+    assert logs.stdout.split() == ["/dev/pts/0", "fg-42"] and logs.stderr == ""
+    assert cli("rm", cid).returncode == 0
 
 
 def test_run_dt_keeps_the_tty_output_in_the_log(cli, leakcheck):
@@ -147,20 +152,6 @@ def test_run_dt_keeps_the_tty_output_in_the_log(cli, leakcheck):
     assert cli("wait", cid).stdout.strip() == "0"
     out = cli("logs", cid).stdout
     assert "/dev/pts/0" in out and "hi" in out
-    assert cli("rm", cid).returncode == 0
-
-
-def test_run_t_in_the_foreground_keeps_the_tty_output_in_the_log(tmp_path, cli, leakcheck):
-    # docker logs a foreground -t container's terminal too (one stream: stdout)
-    cid = new_id()
-    script = (f"{_pyc(cli.root)} run -t --net none --name {cid} busybox sh -c 'tty; echo fg-$((6*7))'; "
-              f"echo rc=$? > {tmp_path}/rc")
-    t = Term(script)
-    t.read_until(b"fg-42")
-    assert t.wait() == 0
-    assert (tmp_path / "rc").read_text().strip() == "rc=0"
-    logs = cli("logs", cid)
-    assert logs.stdout.split() == ["/dev/pts/0", "fg-42"] and logs.stderr == ""
     assert cli("rm", cid).returncode == 0
 
 
