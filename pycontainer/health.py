@@ -84,10 +84,8 @@ def read(cdir: str) -> dict | None:
 
 
 def _write(cdir: str, h: dict) -> None:
-    tmp = os.path.join(cdir, FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(h, f)
-    os.replace(tmp, os.path.join(cdir, FILE))
+    from . import atomicfile
+    atomicfile.write_json(os.path.join(cdir, FILE), h)
 
 
 def spawn(root: str, cid: str) -> None:

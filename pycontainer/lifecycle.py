@@ -35,12 +35,8 @@ RESTART = "restart.json"
 
 def write_exit(cdir: str, record: dict) -> None:
     """exit.json with docker-layer keys (``started``, ``error``, ``restarting``): rename-atomic."""
-    import json
-    path = os.path.join(cdir, "exit.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, path)
+    from . import atomicfile
+    atomicfile.write_json(os.path.join(cdir, "exit.json"), record)
 
 
 def not_started(cdir: str, exc: BaseException) -> int:
@@ -220,10 +216,8 @@ def after_exit(root: str, cid: str) -> None:
             write_exit(cdir, ex)
         return
     rs = {"count": rs["count"] + 1, "delay": min(delay * 2, 60.0)}
-    tmp = os.path.join(cdir, RESTART + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(rs, f)
-    os.replace(tmp, os.path.join(cdir, RESTART))
+    from . import atomicfile
+    atomicfile.write_json(os.path.join(cdir, RESTART), rs)
     try:
         start(root, cid)
     except PyContainerError:

@@ -161,10 +161,8 @@ def rename(ctx, container, new_name):
     cdir = ops.inspect(root, cid)["Dir"]
     if not cdir:
         raise PyContainerError(f"rename {container}: not a container made from an image")
-    tmp = os.path.join(cdir, "name.tmp")
-    with open(tmp, "w") as f:
-        f.write(new_name)
-    os.rename(tmp, os.path.join(cdir, "name"))
+    from . import atomicfile
+    atomicfile.write(os.path.join(cdir, "name"), new_name)
 
 
 @click.command("port", cls=DockerCommand)

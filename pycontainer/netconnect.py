@@ -44,10 +44,8 @@ def wanted(cdir: str) -> dict:
 
 
 def _remember(cdir: str, want: dict) -> None:
-    tmp = os.path.join(cdir, FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(want, f)
-    os.replace(tmp, os.path.join(cdir, FILE))
+    from . import atomicfile
+    atomicfile.write_json(os.path.join(cdir, FILE), want)
 
 
 def _container(root: str, cid: str):

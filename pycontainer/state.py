@@ -41,7 +41,8 @@ START_SOCK = "start.sock"         # the init's start barrier (process/launcher.p
 
 
 # Every path made from an ID must fit in a file name (NAME_MAX, 255): the longest is an
-# image hold, "<id>.json.tmp.<pid>" (17 more), so 200 leaves room to spare. Engines use
+# image hold's temporary file, ".<id>.json.tmp.<pid>" (18 more: atomicfile.py), so 200
+# leaves room to spare. Engines use
 # 64 hex digits.
 MAX_ID_LEN = 200
 

@@ -47,10 +47,8 @@ class Cache:
 
     def put(self, k: str, digest: str) -> None:
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        tmp = os.path.join(self.dir, f".{k}.{os.getpid()}")
-        with open(tmp, "w") as f:
-            json.dump({"image": digest}, f)
-        os.replace(tmp, os.path.join(self.dir, k))
+        from .. import atomicfile
+        atomicfile.write_json(os.path.join(self.dir, k), {"image": digest})
 
     def prune(self) -> int:
         """Forget every record (``builder prune``); the images go with ``image prune``."""

@@ -56,10 +56,8 @@ def generate(vendor, output):
     d = os.path.dirname(os.path.abspath(output))
     try:
         os.makedirs(d, exist_ok=True)
-        tmp = f"{output}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, output)
+        from .. import atomicfile
+        atomicfile.write(output, text)
     except OSError as exc:
         raise DeviceError(f"cdi generate --output {output}: {exc.strerror}", errno=exc.errno) from None
     n = sum(1 for d in raw["devices"] if d["name"] != "all")

@@ -31,17 +31,10 @@ def flock(path: str, exclusive: bool = True):
 
 
 def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
-    """Write ``path`` through a temporary file and rename(2): readers see the old or the new
-    content. ``durable``: fsync(2) first, so that a power cut cannot leave it empty."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    """The store's small files (index.json, holds): atomicfile.write, owner-only, fsync(2)ed
+    unless ``durable`` is False."""
+    from .. import atomicfile
+    atomicfile.write(path, data, mode=0o600, durable=durable)
 
 
 class Ingest:

@@ -106,19 +106,11 @@ def _read(path: str) -> dict:
 
 
 def _write(path: str, doc: dict) -> None:
-    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
+    from .. import atomicfile
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent="\t")
-            f.write("\n")
-        os.replace(tmp, path)
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        atomicfile.write(path, json.dumps(doc, indent="\t") + "\n", mode=0o600)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise ImageError(f"registry auth file {path}: cannot write it ({exc.strerror})") from None
 
 

@@ -110,11 +110,9 @@ class _Seen:
         reg = self.data.setdefault(self.host, {})
         for d in digests:
             reg[d] = repo
-        tmp = f"{self.path}.{os.getpid()}"
+        from .. import atomicfile
         try:
-            with open(tmp, "w") as f:
-                json.dump(self.data, f)
-            os.replace(tmp, self.path)
+            atomicfile.write_json(self.path, self.data)
         except OSError:
             pass                                   # only an optimisation
 

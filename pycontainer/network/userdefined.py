@@ -139,10 +139,8 @@ def set_aliases(name: str, container_id: str, names: list[str],
     """Record the names (container name, --network-alias) a member answers to."""
     d = os.path.join(_dir(name, state_dir), "names")
     os.makedirs(d, 0o700, exist_ok=True)
-    tmp = os.path.join(d, f".{container_id}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(names, f)
-    os.replace(tmp, os.path.join(d, container_id))
+    from .. import atomicfile
+    atomicfile.write_json(os.path.join(d, container_id), names)
 
 
 def drop_aliases(name: str, container_id: str, state_dir: str = DEFAULT_STATE_DIR) -> None:
