@@ -100,16 +100,24 @@ def create(ctx, args):
     sys.exit(porcelain.run_image(ctx.find_object(_Obj).root, args, cmd=porcelain.create_cmd))
 
 
+def _bundle_options(f):
+    """The options runc's ``create`` and ``run`` share (``run`` adds --detach and --keep)."""
+    for opt in reversed([
+            click.option("--bundle", "-b", default=".", metavar="PATH",
+                         help="The bundle: config.json and its rootfs (default: the current directory)."),
+            click.option("--console-socket", default=None, metavar="SOCKET",
+                         help="Unix socket that receives the pty's master (process.terminal)."),
+            click.option("--pid-file", default=None, metavar="FILE", help="Write the init's pid here."),
+            click.option("--preserve-fds", default=0, type=int, metavar="N",
+                         help="Pass N more fds (from fd 3) to the program."),
+            click.option("--no-pivot", is_flag=True, hidden=True),
+            click.option("--no-new-keyring", is_flag=True, hidden=True)]):
+        f = opt(f)
+    return f
+
+
 @click.command("create", context_settings={"help_option_names": []})
-@click.option("--bundle", "-b", default=".", metavar="PATH",
-              help="The bundle: config.json and its rootfs (default: the current directory).")
-@click.option("--console-socket", default=None, metavar="SOCKET",
-              help="Unix socket that receives the pty's master (process.terminal).")
-@click.option("--pid-file", default=None, metavar="FILE", help="Write the init's pid here.")
-@click.option("--preserve-fds", default=0, type=int, metavar="N",
-              help="Pass N more fds (from fd 3) to the program.")
-@click.option("--no-pivot", is_flag=True, hidden=True)
-@click.option("--no-new-keyring", is_flag=True, hidden=True)
+@_bundle_options
 @click.argument("container_id")
 @click.pass_obj
 def create_bundle(obj, bundle, console_socket, pid_file, preserve_fds, no_pivot, no_new_keyring,
@@ -158,16 +166,8 @@ def _porcelain_run() -> click.Command:
 
 
 @click.command("run", context_settings={"help_option_names": []})
-@click.option("--bundle", "-b", default=".", metavar="PATH",
-              help="The bundle: config.json and its rootfs (default: the current directory).")
+@_bundle_options
 @click.option("--detach", "-d", is_flag=True, help="Return once the program runs; do not wait for it.")
-@click.option("--console-socket", default=None, metavar="SOCKET",
-              help="Unix socket that receives the pty's master (process.terminal).")
-@click.option("--pid-file", default=None, metavar="FILE", help="Write the init's pid here.")
-@click.option("--preserve-fds", default=0, type=int, metavar="N",
-              help="Pass N more fds (from fd 3) to the program.")
-@click.option("--no-pivot", is_flag=True, hidden=True)
-@click.option("--no-new-keyring", is_flag=True, hidden=True)
 @click.option("--keep", is_flag=True, help="Keep the stopped container's state (runc 1.1).")
 @click.argument("container_id")
 @click.pass_obj

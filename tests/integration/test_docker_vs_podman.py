@@ -18,6 +18,7 @@ import tempfile
 import pytest
 
 from conftest import ROOT, new_id
+from podmanenv import Podman
 
 pytestmark = pytest.mark.root
 
@@ -27,50 +28,6 @@ IMG = "docker.io/library/busybox:latest"
 def _cgroups_libpod() -> set:
     import glob
     return set(glob.glob("/sys/fs/cgroup/*/libpod_parent"))
-
-
-class Podman:
-    def __init__(self, work: str):
-        self.work = work
-        for d in ("root", "runroot", "tmp", "cni"):
-            os.makedirs(os.path.join(work, d))
-        with open(os.path.join(work, "containers.conf"), "w") as f:
-            f.write(f"""[containers]
-netns = "none"
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "{work}/events.log"
-lock_type = "file"
-tmp_dir = "{work}/tmp"
-[network]
-network_backend = "cni"
-network_config_dir = "{work}/cni"
-""")
-        with open(os.path.join(work, "storage.conf"), "w") as f:
-            f.write(f'[storage]\ndriver = "overlay"\ngraphroot = "{work}/root"\n'
-                    f'runroot = "{work}/runroot"\n')
-        with open(os.path.join(work, "registries.conf"), "w") as f:
-            f.write("unqualified-search-registries = []\n")
-        self.env = dict(os.environ, CONTAINERS_CONF=f"{work}/containers.conf",
-                        CONTAINERS_STORAGE_CONF=f"{work}/storage.conf",
-                        CONTAINERS_REGISTRIES_CONF=f"{work}/registries.conf", TMPDIR=f"{work}/tmp")
-
-    def __call__(self, *args, timeout=60) -> subprocess.CompletedProcess:
-        return subprocess.run(["podman", *args], capture_output=True, text=True, env=self.env,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-
-    def cleanup(self) -> None:
-        self("rm", "-a", "-f", "-t", "0")
-        self("volume", "rm", "-a", "-f")
-        self("system", "reset", "-f")
-        with open("/proc/self/mountinfo") as f:
-            mine = [ln.split()[4] for ln in f if ln.split()[4].startswith(self.work + "/")]
-        for m in sorted(mine, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True)
-        shutil.rmtree(self.work, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
