@@ -36,8 +36,8 @@ class build_ext_with_monitor(build_ext):
         cc = new_compiler()
         customize_compiler(cc)
         out = os.path.dirname(self.get_ext_fullpath("pycontainer._native"))
-        objs = cc.compile([os.path.join("csrc", "monitor.c")], output_dir=self.build_temp,
-                          extra_postargs=["-O2", "-Wall"])
+        objs = cc.compile([os.path.join("csrc", "monitor.c"), os.path.join("csrc", "jsonlog.c")],
+                          output_dir=self.build_temp, extra_postargs=["-O2", "-Wall"])
         cc.link_executable(objs, "pycontainer-monitor", output_dir=out)
 
 
