@@ -7,7 +7,8 @@
                        verbs and the helper's requests
     api/helper.py      the helper process and its wire protocol (HelperTransport)
     api/transport.py   MockTransport: requests answered in-process, for tests
-    api/client.py      Client, Container, Image and their collections
+    api/client.py      Client, Container and their collection
+    api/images.py      Image and ImageCollection (client.images)
 
 The porcelain imports ``api.operations``, never the client. This package
 only re-exports, lazily: ``import pycontainer.api.operations`` does not load
@@ -27,6 +28,9 @@ __all__ = ["APIError", "ContainerError", "ImageNotFound", "NotFound", "HelperTra
 
 
 def __getattr__(name: str):
+    if name in ("Image", "ImageCollection"):
+        from . import images
+        return getattr(images, name)
     if name in _CLIENT:
         from . import client
         return getattr(client, name)

@@ -1,4 +1,5 @@
-"""The docker SDK's surface: ``Client``, ``Container``, ``Image`` and their collections.
+"""The docker SDK's surface: ``Client``, ``Container`` and its collection (``Image`` and
+its collection: api/images.py).
 
 ::
 
@@ -263,7 +264,16 @@ class ContainerCollection:
             return self.make(image, command, start=True, remove=remove, **kw)
         kw.setdefault("egress", "allow-all")          # docker's run: no policy unless asked
         kw.setdefault("allow_ptrace", True)
-        r = self.sandbox(image, command, timeout=timeout, remove=remove, **kw)
+        if not remove:                                # kept: its output for logs() too
+            from .logs import Recorder
+            kw["name"] = _name(kw.get("name"))
+            rec = Recorder(kw["name"])
+            kw.update(on_stdout=lambda d: rec.feed("stdout", d), on_stderr=lambda d: rec.feed("stderr", d))
+        try:
+            r = self.sandbox(image, command, timeout=timeout, remove=remove, **kw)
+        finally:
+            if not remove:
+                rec.close()
         if r.exit_code != 0:
             raise ContainerError(None if remove else Container(self.client, r.id), r.exit_code,
                                  command, image, r.stderr)
@@ -326,99 +336,6 @@ class ContainerCollection:
         return out if limit < 0 else out[:limit]
 
 
-class Image:
-    def __init__(self, attrs: dict):
-        self.attrs = attrs
-        self.id = attrs.get("Id", "")
-        self.tags = attrs.get("RepoTags", [])
-
-    def __repr__(self):
-        return f"<Image: {', '.join(repr(t) for t in self.tags)}>"
-
-    short_id = property(lambda self: self.id[:19])
-
-
-class ImageCollection:
-    def __init__(self, client: "Client"):
-        self.client = client
-
-    def _store(self):
-        from ..image.store import Store
-        return Store(self.client.image_root)
-
-    def get(self, name: str) -> Image:
-        return Image(self._store().inspect(name))
-
-    def list(self, name: str | None = None, all: bool = False,  # noqa: A002 - docker SDK's name
-             filters: dict | None = None) -> list[Image]:
-        """docker SDK ``images.list``: the build cache's unnamed step images only with ``all``
-        (as ``images -a``); ``name``: a repository (``busybox``) or a reference; ``filters``:
-        ``dangling`` (bool) and ``label`` ("k" or "k=v", or a list that must all match)."""
-        from ..image.reference import familiar
-        filters = dict(filters or {})
-        unknown = sorted(set(filters) - {"dangling", "label"})
-        if unknown:
-            raise PyContainerError(f"images.list: invalid filter {unknown[0]!r} "
-                                   "(this store filters by 'dangling' and 'label')")
-        s = self._store()
-        out = []
-        for row in s.list():
-            if not (all or row["names"] or not row.get("intermediate")):
-                continue
-            if "dangling" in filters and bool(filters["dangling"]) != (not row["names"]):
-                continue
-            names = [familiar(n) for n in row["names"]]
-            if name is not None and not any(n == name or n.rsplit(":", 1)[0] == name for n in names):
-                continue
-            try:
-                img = Image(s.inspect(row["names"][0] if row["names"] else row["digest"]))
-            except PyContainerError:
-                continue
-            if ops.labels_match((img.attrs.get("Config") or {}).get("Labels") or {},
-                                filters.get("label", [])):
-                out.append(img)
-        return out
-
-    def pull(self, repository: str, tag: str | None = None, insecure=None,
-             auth_config: dict | None = None, **kw) -> Image:
-        """docker SDK ``images.pull``; ``auth_config={"username", "password"}`` logs in (else
-        the auth files of image/credentials.py are read when the registry asks)."""
-        ref = f"{repository}:{tag}" if tag else repository
-        img = self._store().pull(ref, insecure=insecure, auth=_auth(auth_config), **kw)
-        return self.get(img.name)
-
-    def push(self, repository: str, tag: str | None = None, insecure=None,
-             auth_config: dict | None = None, **kw) -> str:
-        """docker SDK ``images.push``: the progress as JSON lines, the last one ``{"aux":
-        {"Tag", "Digest", "Size"}}``."""
-        import json
-        from ..image import push as push_mod
-        from ..image import reference
-        ref = f"{repository}:{tag}" if tag else repository
-        lines: list[str] = []
-        digest = push_mod.push(self._store(), ref, None, insecure=insecure, auth=_auth(auth_config),
-                               log=lambda m: lines.append(json.dumps({"status": m})), **kw)
-        r = reference.parse(ref)
-        lines.append(json.dumps({"aux": {"Tag": r.tag or "", "Digest": digest,
-                                         "Size": self._store().inspect(ref)["Size"]}}))
-        return "\n".join(lines) + "\n"
-
-    def remove(self, image: str, force: bool = False) -> None:
-        self._store().remove(image, force=force)
-
-    def build(self, **kw):
-        """docker SDK ``images.build``: (Image, log chunks); see pycontainer/build/api.py."""
-        from ..build import api as build_api
-        return build_api.build(self.client, **kw)
-
-    def load(self, data) -> list[Image]:
-        """A ``docker save`` / OCI archive: bytes, a file object or a path."""
-        import io
-        src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-        names = self._store().load(src)
-        return [self.get(n) for n in names]
-
-
 class Client:
     """Entry point: ``Client().containers`` and ``Client().images`` (docker SDK shape)."""
 
@@ -435,6 +352,7 @@ class Client:
         self.transport = transport
         weakref.finalize(self, transport.close)
         self.containers = ContainerCollection(self)
+        from .images import ImageCollection
         self.images = ImageCollection(self)
 
     @classmethod
@@ -482,13 +400,3 @@ class Client:
                 sock.close()
         threading.Thread(target=wait_reply, daemon=True).start()
         return mine
-
-
-def _auth(auth_config: dict | None):
-    """docker SDK ``auth_config`` -> (user, password), or None."""
-    if not auth_config:
-        return None
-    try:
-        return auth_config["username"], auth_config["password"]
-    except (KeyError, TypeError):
-        raise PyContainerError("auth_config: give {'username': ..., 'password': ...}") from None

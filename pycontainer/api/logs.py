@@ -1,4 +1,5 @@
-"""A container's output for the API: ``logs`` (since/until/tail/timestamps, follow) and ``attach``.
+"""A container's output for the API: ``logs`` (since/until/tail/timestamps, follow) and ``attach``,
+and ``Recorder``, which keeps a foreground ``containers.run``'s output for them.
 
 The monitor (detach.py) appends the program's output to the container's
 json.log (containerdir.py), one JSON object a line with its RFC 3339 time,
@@ -11,6 +12,7 @@ Reading marks the container active (``containerdir.touch``, for ``idle_timeout``
 
 from __future__ import annotations
 
+import os
 import time
 
 from .. import containerdir as cd
@@ -60,3 +62,25 @@ def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, 
         if not alive:
             return
         time.sleep(poll)
+
+
+class Recorder:
+    """``containers.run`` without ``remove``: the program writes into the caller's pipes
+    (api/streams.py), so no monitor sees its output; the caller feeds each chunk into the
+    kept container's json.log as it comes, and ``logs()`` has it afterwards, as docker's."""
+
+    def __init__(self, container_id: str):
+        self.path, self.log = os.path.join(cd.path(container_id), cd.LOG), None
+
+    def feed(self, stream: str, data: bytes) -> None:
+        if self.log is None:
+            try:
+                self.log = cd.Log(self.path)
+            except OSError:                  # no container directory: nothing is kept
+                return
+        self.log.feed(stream, data)
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None

@@ -67,6 +67,15 @@ def test_run_returns_output_and_raises_container_error(client):
                               network_mode="none")
     assert ei.value.exit_status == 3 and ei.value.stderr == b"bad\n"
     assert client.containers.list(all=True) == []
+    # kept (no remove): docker's logs() has what run() returned, each stream apart
+    name = "kept-" + uuid.uuid4().hex[:6]
+    assert client.containers.run("busybox", ["sh", "-c", "echo o1; echo e1 >&2; echo o2"], name=name,
+                                 network_mode="none") == b"o1\no2\n"
+    c = client.containers.get(name)
+    assert c.status == "exited" and c.logs(stderr=False) == b"o1\no2\n"
+    assert c.logs(stdout=False) == b"e1\n" and sorted(c.logs().split()) == [b"e1", b"o1", b"o2"]
+    c.remove()
+    assert client.containers.list(all=True) == []
 
 
 def test_create_start_exec_stop_remove(client):

@@ -1,0 +1,114 @@
+"""The docker SDK's ``Image`` and ``client.images``: the image store (image/store.py) seen
+through docker-py 7's names: get, list, pull, push, build, load, remove, prune.
+
+Nothing here forks: every call runs in the caller's process, on the store the
+``Client`` names (``image_root``).
+"""
+
+from __future__ import annotations
+
+from ..errors import PyContainerError
+from . import operations as ops
+
+
+class Image:
+    def __init__(self, attrs: dict):
+        self.attrs = attrs
+        self.id = attrs.get("Id", "")
+        self.tags = attrs.get("RepoTags", [])
+
+    def __repr__(self):
+        return f"<Image: {', '.join(repr(t) for t in self.tags)}>"
+
+    short_id = property(lambda self: self.id[:19])
+
+
+class ImageCollection:
+    def __init__(self, client):          # the api.client.Client whose image_root is used
+        self.client = client
+
+    def _store(self):
+        from ..image.store import Store
+        return Store(self.client.image_root)
+
+    def get(self, name: str) -> Image:
+        return Image(self._store().inspect(name))
+
+    def list(self, name: str | None = None, all: bool = False,  # noqa: A002 - docker SDK's name
+             filters: dict | None = None) -> list[Image]:
+        """docker SDK ``images.list``: the build cache's unnamed step images only with ``all``
+        (as ``images -a``); ``name``: a repository (``busybox``) or a reference; ``filters``:
+        ``dangling`` (bool) and ``label`` ("k" or "k=v", or a list that must all match)."""
+        from ..image.reference import familiar
+        filters = dict(filters or {})
+        unknown = sorted(set(filters) - {"dangling", "label"})
+        if unknown:
+            raise PyContainerError(f"images.list: invalid filter {unknown[0]!r} "
+                                   "(this store filters by 'dangling' and 'label')")
+        s = self._store()
+        out = []
+        for row in s.list():
+            if not (all or row["names"] or not row.get("intermediate")):
+                continue
+            if "dangling" in filters and bool(filters["dangling"]) != (not row["names"]):
+                continue
+            names = [familiar(n) for n in row["names"]]
+            if name is not None and not any(n == name or n.rsplit(":", 1)[0] == name for n in names):
+                continue
+            try:
+                img = Image(s.inspect(row["names"][0] if row["names"] else row["digest"]))
+            except PyContainerError:
+                continue
+            if ops.labels_match((img.attrs.get("Config") or {}).get("Labels") or {},
+                                filters.get("label", [])):
+                out.append(img)
+        return out
+
+    def pull(self, repository: str, tag: str | None = None, insecure=None,
+             auth_config: dict | None = None, **kw) -> Image:
+        """docker SDK ``images.pull``; ``auth_config={"username", "password"}`` logs in (else
+        the auth files of image/credentials.py are read when the registry asks)."""
+        ref = f"{repository}:{tag}" if tag else repository
+        img = self._store().pull(ref, insecure=insecure, auth=_auth(auth_config), **kw)
+        return self.get(img.name)
+
+    def push(self, repository: str, tag: str | None = None, insecure=None,
+             auth_config: dict | None = None, **kw) -> str:
+        """docker SDK ``images.push``: the progress as JSON lines, the last one ``{"aux":
+        {"Tag", "Digest", "Size"}}``."""
+        import json
+        from ..image import push as push_mod
+        from ..image import reference
+        ref = f"{repository}:{tag}" if tag else repository
+        lines: list[str] = []
+        digest = push_mod.push(self._store(), ref, None, insecure=insecure, auth=_auth(auth_config),
+                               log=lambda m: lines.append(json.dumps({"status": m})), **kw)
+        r = reference.parse(ref)
+        lines.append(json.dumps({"aux": {"Tag": r.tag or "", "Digest": digest,
+                                         "Size": self._store().inspect(ref)["Size"]}}))
+        return "\n".join(lines) + "\n"
+
+    def remove(self, image: str, force: bool = False) -> None:
+        self._store().remove(image, force=force)
+
+    def build(self, **kw):
+        """docker SDK ``images.build``: (Image, log chunks); see pycontainer/build/api.py."""
+        from ..build import api as build_api
+        return build_api.build(self.client, **kw)
+
+    def load(self, data) -> list[Image]:
+        """A ``docker save`` / OCI archive: bytes, a file object or a path."""
+        import io
+        src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+        names = self._store().load(src)
+        return [self.get(n) for n in names]
+
+
+def _auth(auth_config: dict | None):
+    """docker SDK ``auth_config`` -> (user, password), or None."""
+    if not auth_config:
+        return None
+    try:
+        return auth_config["username"], auth_config["password"]
+    except (KeyError, TypeError):
+        raise PyContainerError("auth_config: give {'username': ..., 'password': ...}") from None
