@@ -22,6 +22,22 @@ class Image:
 
     short_id = property(lambda self: self.id[:19])
 
+    def history(self) -> list[dict]:
+        """docker SDK ``Image.history()``: the steps newest first, as the Engine API gives them
+        (Id, Created in Unix seconds, CreatedBy, Tags, Size, Comment)."""
+        import calendar
+        import time
+        from ..image.history import rows
+
+        def unix(ts: str) -> int:
+            try:
+                return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S"))
+            except ValueError:
+                return 0
+        return [{"Id": r["ID"], "Created": unix(r["CreatedAt"]), "CreatedBy": r["CreatedBy"],
+                 "Tags": self.tags if i == 0 else None, "Size": r["Size"], "Comment": r["Comment"]}
+                for i, r in enumerate(rows(self.attrs))]
+
 
 class ImageCollection:
     def __init__(self, client):          # the api.client.Client whose image_root is used

@@ -239,23 +239,6 @@ def save(out, image_root, images):
 
 # --- history ---------------------------------------------------------------------------
 
-def history_rows(attrs: dict) -> list[dict]:
-    """The image config's ``history``, newest first, each step with the size of the layer it
-    made (0 for ``empty_layer`` steps: ENV, CMD, ...), as docker's ``history``."""
-    layers = list(attrs.get("Layers") or [])
-    rows = []
-    for h in attrs.get("History") or []:
-        size = 0 if h.get("empty_layer") or not layers else (layers.pop(0).get("size") or 0)
-        rows.append({"CreatedAt": h.get("created", ""), "CreatedBy": h.get("created_by", ""),
-                     "Size": size, "Comment": h.get("comment", "")})
-    rows.reverse()
-    for i, r in enumerate(rows):
-        r["ID"] = attrs["Id"] if i == 0 else "<missing>"
-    if rows and not rows[0]["CreatedAt"]:
-        rows[0]["CreatedAt"] = attrs.get("Created", "")   # the newest step made the image
-    return rows
-
-
 @click.command("history")
 @click.option("--no-trunc", is_flag=True, help="Whole IDs and commands.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the image ID.")
@@ -266,6 +249,7 @@ def history_rows(attrs: dict) -> list[dict]:
 def history(no_trunc, quiet, fmt, image_root, image_ref):
     """The steps that made IMAGE, newest first, with their layers' sizes (docker history)."""
     from ..pstable import ago
+    from .history import rows as history_rows
     rows = history_rows(_store(image_root).inspect(image_ref))
     short = (lambda i: i) if no_trunc else (lambda i: i[7:19] if i.startswith("sha256:") else i)
     if quiet:

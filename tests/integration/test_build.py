@@ -589,7 +589,8 @@ def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
             "'name': [i.tags for i in cl.images.list(name='apibuilt')], "
             "'label': ids(cl.images.list(filters={'label': ['k=v', 'l']})), "
             "'nolabel': ids(cl.images.list(filters={'label': 'k=w'})), "
-            "'dangling': ids(cl.images.list(filters={'dangling': True}))}))\n"
+            "'dangling': ids(cl.images.list(filters={'dangling': True})), "
+            "'history': [(h['CreatedBy'], h['Size'] > 0, h['Created'] > 0) for h in img.history()]}))\n"
             "try:\n    cl.images.list(filters={'before': 'x'})\n"
             "except Exception as e:\n    print(type(e).__name__, e)\n"
             "try:\n    cl.images.build(path=%r, target='nope')\n"
@@ -604,6 +605,10 @@ def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
     assert out["id"] in listed["plain"] and set(listed["plain"]) < set(listed["all"])
     assert listed["name"] == [["apibuilt:latest"]] and listed["label"] == [out["id"]]
     assert listed["nolabel"] == [] and out["id"] not in listed["dangling"]
+    # docker SDK Image.history(): the steps newest first (LABEL, RUN, ARG..., then busybox's)
+    hist = listed["history"]
+    assert hist[0][0].startswith("LABEL") and hist[1][0].startswith("RUN") and hist[1][1:] == [True, True]
+    assert hist[-1][0].startswith("images/build-busybox.sh") and hist[-1][1]
     assert bad.startswith("PyContainerError") and "invalid filter 'before'" in bad
     assert out["tags"] == ["apibuilt:latest"] and "STEP 3/4: RUN echo $X > /x" in out["log"]
     assert run(pc, "apibuilt", "cat", "/x") == "fromapi\n"
