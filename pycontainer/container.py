@@ -91,7 +91,8 @@ class Runtime:
         if deferred:
             record["deferred"] = True
         try:
-            sd.write(record)
+            # (state.json is first written by launch, after the fork: until then the state dir
+            # alone, a husk to `delete --force`, stands for what exists)
             if hasattr(seccomp, "save"):
                 seccomp.save(sd.path)     # exec gives its processes the same filter
             from .process import launcher

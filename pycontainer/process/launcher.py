@@ -2,14 +2,15 @@
 
 ``launch()`` is the whole of ``create`` in the order the kernel needs it:
 
-1. reserve the ID (state dir) and write a first ``creating`` record, so a
-   runtime killed at any later point leaves something ``delete --force`` can
-   clean up;
+1. reserve the ID (the state dir: a runtime killed now leaves a husk, which
+   ``delete --force`` removes);
 2. bind the start barrier ``start.sock`` (the init waits on it: runc uses a
    FIFO, exec.fifo, for the same purpose);
 3. fork the init into the container's PID namespace (pidns.py), or, where a
    user or time namespace must be made first, stage 1, which will fork it;
-   the child imports what it needs and waits for ``GO``;
+   the child imports what it needs and waits for ``GO``; meanwhile the first
+   ``creating`` record is written, so a runtime killed at any later point
+   leaves what ``delete --force`` needs to clean up;
 4. create the cgroup, move the child into it, then let it go (sync ``GO``):
    nothing of the container runs before it is in its cgroup (runc: Apply(pid)
    before the bootstrap data is sent). The cgroup comes after the fork so that
@@ -175,7 +176,11 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             # killed from here on leaves what `delete --force` needs, and nothing but the
             # bridge stands between the init's namespaces and its CONTINUE.
             record.update(pid=pid1, pid_start=st.proc_start_time(pid1))
-            ctx.statedir.write(record)
+        # The first record (what delete --force needs: the cgroup, the network, the delete
+        # plan), before any of them exists. Until now the state dir alone was the container:
+        # a husk (state.py), with no process (a child of ours waits for GO on a socket that
+        # closes if we die), cgroup or network to undo.
+        ctx.statedir.write(record)
         # (4) the cgroup, then the child into it, then GO (it does nothing before GO)
         cgroup.create(linux.get("resources"))
         crash_point("after-cgroup")
