@@ -160,7 +160,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         ctx.listen.close()
         if ctx.console_sock is not None:
             ctx.console_sock.close()
-        crash_point("after-fork")
+        crash_point("before-record")          # a husk and a child that waits for GO
         joins_netns = any(n.get("path") for n in linux.get("namespaces", []) if n["type"] == "network")
         # none, host: only /etc files, in the state dir, made while the child imports: nothing
         # to undo elsewhere, and lo of a new netns is the init's own step (init.py, runc's
@@ -181,6 +181,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         # a husk (state.py), with no process (a child of ours waits for GO on a socket that
         # closes if we die), cgroup or network to undo.
         ctx.statedir.write(record)
+        crash_point("after-fork")
         # (4) the cgroup, then the child into it, then GO (it does nothing before GO)
         cgroup.create(linux.get("resources"))
         crash_point("after-cgroup")
@@ -264,7 +265,8 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         raise
 
 
-CRASH_POINTS = ("after-cgroup", "after-fork", "before-network", "after-network", "after-pivot")
+CRASH_POINTS = ("before-record", "after-fork", "after-cgroup", "before-network", "after-network",
+                "after-pivot")
 
 
 def crash_point(name: str) -> None:

@@ -166,7 +166,7 @@ def test_S22_many_runs_leave_nothing(cli, bundle, leakcheck):
 
 
 @pytest.mark.root
-@pytest.mark.parametrize("point", ["after-cgroup", "after-fork", "before-network",
+@pytest.mark.parametrize("point", ["before-record", "after-cgroup", "after-fork", "before-network",
                                    "after-network", "after-pivot"])
 @pytest.mark.parametrize("recover", ["delete --force", "gc"])
 def test_S22_named_crash_points(cli, bundle, leakcheck, tmp_path, point, recover):
@@ -184,7 +184,10 @@ def test_S22_named_crash_points(cli, bundle, leakcheck, tmp_path, point, recover
     env = dict(_os.environ, PYCONTAINER_TEST_CRASH_AT=point)
     p = cli.create(cid, bundle.path, env=env)
     assert p.returncode == -9, (p.returncode, p.stderr)
-    record = _json.load(open(_os.path.join(cli.root, cid, "state.json")))
+    state_json = _os.path.join(cli.root, cid, "state.json")
+    # before-record: no state.json yet, a husk (the state dir) and the forked init
+    assert _os.path.exists(state_json) == (point != "before-record")
+    record = _json.load(open(state_json)) if point != "before-record" else {}
     pid = record.get("pid") or 0
     if recover == "gc":
         assert cli("gc").returncode == 0
@@ -203,6 +206,22 @@ def test_S22_named_crash_points(cli, bundle, leakcheck, tmp_path, point, recover
             break
         time.sleep(0.02)
     assert not _bridge.exists(_bridge.veth_name(cid))
+    # no process of that create is left (the runtime's forks carry its command line; a child
+    # waiting for GO reads EOF when the runtime dies, and exits)
+    def mine():
+        out = []
+        for d in _os.listdir("/proc"):
+            try:
+                if d.isdigit() and cid.encode() in open(f"/proc/{d}/cmdline", "rb").read():
+                    out.append(d)
+            except OSError:
+                pass
+        return out
+    for _ in range(100):
+        if not mine():
+            break
+        time.sleep(0.02)
+    assert mine() == []
     from pycontainer import network as _network
     nets = _network.networks(net["state_dir"])
     assert all(cid not in n["leases"].values() for n in nets)
