@@ -91,8 +91,7 @@ class Runtime:
         if deferred:
             record["deferred"] = True
         try:
-            # (state.json is first written by launch, after the fork: until then the state dir
-            # alone, a husk to `delete --force`, stands for what exists)
+            # (state.json is first written after the fork, launcher.py; until then: a husk)
             if hasattr(seccomp, "save"):
                 seccomp.save(sd.path)     # exec gives its processes the same filter
             from .process import launcher

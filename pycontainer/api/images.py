@@ -8,7 +8,6 @@ Nothing here forks: every call runs in the caller's process, on the store the
 from __future__ import annotations
 
 from ..errors import PyContainerError
-from . import operations as ops
 
 
 class Image:
@@ -54,30 +53,16 @@ class ImageCollection:
              filters: dict | None = None) -> list[Image]:
         """docker SDK ``images.list``: the build cache's unnamed step images only with ``all``
         (as ``images -a``); ``name``: a repository (``busybox``) or a reference; ``filters``:
-        ``dangling`` (bool) and ``label`` ("k" or "k=v", or a list that must all match)."""
-        from ..image.reference import familiar
-        filters = dict(filters or {})
-        unknown = sorted(set(filters) - {"dangling", "label"})
-        if unknown:
-            raise PyContainerError(f"images.list: invalid filter {unknown[0]!r} "
-                                   "(this store filters by 'dangling' and 'label')")
+        ``dangling`` (bool), ``label`` ("k" or "k=v", or a list that must all match) and
+        ``reference`` (globs, any may match): image/listing.py."""
+        from ..image import listing
         s = self._store()
         out = []
-        for row in s.list():
-            if not (all or row["names"] or not row.get("intermediate")):
-                continue
-            if "dangling" in filters and bool(filters["dangling"]) != (not row["names"]):
-                continue
-            names = [familiar(n) for n in row["names"]]
-            if name is not None and not any(n == name or n.rsplit(":", 1)[0] == name for n in names):
-                continue
+        for row in listing.select(s, s.list(), name=name, all_=all, filters=filters):
             try:
-                img = Image(s.inspect(row["names"][0] if row["names"] else row["digest"]))
+                out.append(Image(s.inspect(row["names"][0] if row["names"] else row["digest"])))
             except PyContainerError:
                 continue
-            if ops.labels_match((img.attrs.get("Config") or {}).get("Labels") or {},
-                                filters.get("label", [])):
-                out.append(img)
         return out
 
     def pull(self, repository: str, tag: str | None = None, insecure=None,

@@ -325,20 +325,12 @@ def host_config(cfg: dict, ann: dict) -> dict:
             "Capabilities": caps}
 
 
-def labels_match(labels: dict, wanted) -> bool:
-    """docker's ``label`` filter: every "k" is there, every "k=v" has that value."""
-    for v in [wanted] if isinstance(wanted, str) else wanted:
-        k, eq, val = v.partition("=")
-        if k not in labels or (eq and labels[k] != val):
-            return False
-    return True
-
-
 def matches(attrs: dict, filters: dict) -> bool:
     """docker's container filters: id, name, label ("k" / "k=v"), status, ancestor."""
     for key, want in filters.items():
         values = [want] if isinstance(want, (str, bool)) else list(want)
         if key == "label":
+            from ..image.listing import labels_match
             if not labels_match(attrs["Config"].get("Labels") or {}, values):
                 return False
         elif key == "id":

@@ -70,32 +70,29 @@ def pull(insecure, platform, timeout, devices, quiet, creds, authfile, image_roo
 
 # --- list / inspect --------------------------------------------------------------------
 
-def _ls(image_root, quiet, digests, as_json, all_=False):
-    from .reference import familiar
-    # docker: the build cache's unnamed step images only with -a
-    rows = [r for r in _store(image_root).list() if all_ or r["names"] or not r.get("intermediate")]
+def _ls(image_root, quiet, digests, as_json, all_=False, fmt=None, filters=(), name=None):
+    from . import listing
+    store = _store(image_root)
+    rows = listing.select(store, store.list(), name=name, all_=all_,
+                          filters=listing.parse_filters(filters))
     if as_json:
-        click.echo(json.dumps(rows, indent=1))
+        click.echo(json.dumps([{k: v for k, v in r.items() if k != "shown"} for r in rows], indent=1))
         return
     if quiet:
         for r in rows:
             click.echo(r["id"][7:19])
         return
-    from ..pstable import ago               # docker's "2 weeks ago"
+    lines = [listing.fields(r, n, _size(r["size"])) for r in rows for n in r["shown"] or [None]]
+    if fmt:
+        from ..inspect import format as render
+        for f in lines:
+            click.echo(json.dumps(f) if fmt == "json" else render(fmt, f))
+        return
     click.echo(f"{'REPOSITORY':<40} {'TAG':<16} " + ("DIGEST" + " " * 66 if digests else "")
                + f"{'IMAGE ID':<13} {'CREATED':<21} SIZE")
-    for r in rows:
-        for n in r["names"] or [None]:
-            repo, tag = _repo_tag(familiar(n)) if n else ("<none>", "<none>")
-            created = ago(r["created"]) if r.get("created") else "N/A"
-            click.echo(f"{repo:<40} {tag:<16} " + (f"{r['digest']:<72}" if digests else "")
-                       + f"{r['id'][7:19]:<13} {created:<21} {_size(r['size'])}")
-
-
-def _repo_tag(name: str) -> tuple[str, str]:
-    base = name.split("@")[0]
-    slash, colon = base.rfind("/"), base.rfind(":")
-    return (base[:colon], base[colon + 1:]) if colon > slash else (base, "<none>")
+    for f in lines:
+        click.echo(f"{f['Repository']:<40} {f['Tag']:<16} " + (f"{f['Digest']:<72}" if digests else "")
+                   + f"{f['ID']:<13} {f['CreatedSince']:<21} {f['Size']}")
 
 
 def _size(n: int) -> str:
@@ -110,7 +107,12 @@ _ls_opts = [click.option("-a", "--all", "all_", is_flag=True,
                          help="Also the build cache's intermediate images."),
             click.option("-q", "--quiet", is_flag=True, help="Only image IDs."),
             click.option("--digests", is_flag=True, help="Show manifest digests."),
-            click.option("--json", "as_json", is_flag=True, help="Print JSON."), _root]
+            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+            click.option("--format", "fmt", default=None,
+                         help="json, or a template: .ID .Repository .Tag .Digest .CreatedSince .Size"),
+            click.option("--filter", "-f", "filters", multiple=True, metavar="KEY=VALUE",
+                         help="dangling=true|false, label=K[=V], reference=PATTERN (repeatable)."),
+            _root, click.argument("name", metavar="[REPOSITORY[:TAG]]", required=False)]
 
 
 def _with(opts):
@@ -123,9 +125,9 @@ def _with(opts):
 
 @click.command("images")
 @_with(_ls_opts)
-def images(all_, quiet, digests, as_json, image_root):
-    """List images in the store."""
-    _ls(image_root, quiet, digests, as_json, all_)
+def images(all_, quiet, digests, as_json, fmt, filters, image_root, name):
+    """List images in the store (docker images [REPOSITORY[:TAG]])."""
+    _ls(image_root, quiet, digests, as_json, all_, fmt, filters, name)
 
 
 @click.group("image")
@@ -135,9 +137,9 @@ def image():
 
 @image.command("ls")
 @_with(_ls_opts)
-def image_ls(all_, quiet, digests, as_json, image_root):
-    """List images in the store."""
-    _ls(image_root, quiet, digests, as_json, all_)
+def image_ls(all_, quiet, digests, as_json, fmt, filters, image_root, name):
+    """List images in the store (docker images [REPOSITORY[:TAG]])."""
+    _ls(image_root, quiet, digests, as_json, all_, fmt, filters, name)
 
 
 @image.command("inspect")

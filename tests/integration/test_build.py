@@ -609,7 +609,7 @@ def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
     hist = listed["history"]
     assert hist[0][0].startswith("LABEL") and hist[1][0].startswith("RUN") and hist[1][1:] == [True, True]
     assert hist[-1][0].startswith("images/build-busybox.sh") and hist[-1][1]
-    assert bad.startswith("PyContainerError") and "invalid filter 'before'" in bad
+    assert bad.startswith("ImageError") and "invalid filter 'before'" in bad
     assert out["tags"] == ["apibuilt:latest"] and "STEP 3/4: RUN echo $X > /x" in out["log"]
     assert run(pc, "apibuilt", "cat", "/x") == "fromapi\n"
     assert inspect(pc, "apibuilt")["Config"]["Labels"] == {"l": "1", "k": "v"}

@@ -51,6 +51,19 @@ def test_images_tag_inspect_save_rmi_load(run, tmp_path):
     assert sorted(info["RepoTags"]) == ["busybox:latest", "localhost:5000/me/bb:v1"]
     assert info["Config"]["Cmd"] == ["sh"]
     assert len(run("images", "-q").output.split()) == 1
+    # docker's images REPOSITORY[:TAG], --format and --filter
+    fmt = run("images", "--format", "{{.Repository}}:{{.Tag}}").output.split()
+    assert sorted(fmt) == ["busybox:latest", "localhost:5000/me/bb:v1"]
+    assert run("images", "--format", "{{.Tag}}", "localhost:5000/me/bb").output.split() == ["v1"]
+    assert run("images", "-q", "nosuch").output == ""
+    assert len(run("images", "-q", "--filter", "reference=busy*").output.split()) == 1
+    assert run("images", "-q", "--filter", "reference=nope*").output == ""
+    assert run("images", "-q", "--filter", "dangling=true").output == ""
+    assert run("images", "-q", "--filter", "label=maintainer").output == ""
+    rows = [json.loads(line) for line in run("images", "--format", "json").output.splitlines()]
+    assert {r["Repository"] for r in rows} == {"busybox", "localhost:5000/me/bb"}
+    r = run("images", "--filter", "before=x", ok=False)
+    assert r.exit_code != 0 and "KEY one of dangling, label, reference" in str(r.exception)
     run("save", "-o", str(tmp_path / "a.tar"), "busybox")
     assert run("rmi", "localhost:5000/me/bb:v1").output.strip() == "Untagged: localhost:5000/me/bb:v1"
     out = run("rmi", "busybox").output
