@@ -432,15 +432,26 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
 
 def follow_logs(root: str, cid: str, cdir: str, *, stdout=True, stderr=True, timestamps=False,
                 tail=None, poll: float = 0.1):
-    """Yield (stream, bytes) as the log grows, until the monitor exits."""
+    """Yield (stream, bytes) as the log grows, until its writer exits: the monitor of a
+    detached container, or the process running a foreground one (relay.py), its creator."""
     chunks, off = cd.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
                             tail=None if tail in (None, "all") else tail)
     yield from chunks
     while True:
-        alive = bool(cd.monitor_pid(cdir))
+        alive = bool(cd.monitor_pid(cdir)) or _creator_alive(root, cid)
         chunks, off = cd.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps,
                                 since_offset=off)
         yield from chunks
         if not alive:
             return
         time.sleep(poll)
+
+
+def _creator_alive(root: str, cid: str) -> bool:
+    """Whether the process that created ``cid`` (state.json's ``creator``) still runs."""
+    from .. import state as st
+    try:
+        c = st.StateDir(root, cid).read().get("creator") or {}
+    except PyContainerError:
+        return False
+    return bool(c.get("pid")) and st.proc_start_time(c["pid"]) == c.get("start")

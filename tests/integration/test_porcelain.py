@@ -209,6 +209,27 @@ def test_a_foreground_container_is_never_blocked_by_a_closed_stdout(cli, leakche
     assert cli("rm", cid).returncode == 0
 
 
+def test_logs_follow_a_foreground_container_until_it_exits(cli, leakcheck, tmp_path):
+    cid = new_id()
+    out = open(tmp_path / "out", "w")
+    fg = subprocess.Popen(cli.cmd("run", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+                                  "for i in 1 2 3 4; do echo tick$i; sleep 0.3; done"),
+                          stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(os.path.join(CDIR, cid, "json.log")):
+                break
+            time.sleep(0.05)
+        p = cli("logs", "-f", cid, timeout=30)
+        assert p.stdout.split() == ["tick1", "tick2", "tick3", "tick4"]
+        assert fg.wait(timeout=30) == 0
+    finally:
+        if fg.poll() is None:
+            fg.kill()
+            fg.wait()
+    assert cli("rm", cid).returncode == 0
+
+
 def test_foreground_log_opts_rotate_and_rm_leaves_nothing(cli, leakcheck):
     cid = new_id()
     p = cli("run", "--net", "none", "--name", cid, "--log-opt", "max-size=2k", "--log-opt",
