@@ -49,6 +49,18 @@ def path(container_id: str, containers_dir: str | None = None) -> str:
     return container_dir(container_id, containers_dir)
 
 
+def du(path: str) -> int:
+    """Bytes ``path`` takes on disk (st_blocks, as du(1); links counted, not followed)."""
+    total = 0
+    for d, dirs, files in os.walk(path):
+        for n in files + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+            try:
+                total += os.lstat(os.path.join(d, n)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
 def of(record: dict) -> str:
     """The container's directory from its OCI state record, or ''."""
     return (record.get("annotations") or {}).get(ANN_DIR) or ""

@@ -17,18 +17,8 @@ import os
 
 import click
 
+from . import containerdir as cd
 from .dockercli import DockerCommand, DockerGroup
-
-
-def _du(path: str) -> int:
-    total = 0
-    for d, dirs, files in os.walk(path):
-        for n in files + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
-            try:
-                total += os.lstat(os.path.join(d, n)).st_blocks * 512
-            except OSError:
-                pass
-    return total
 
 
 def usage(root: str) -> list[dict]:
@@ -42,10 +32,10 @@ def usage(root: str) -> list[dict]:
     img_size = sum(r["size"] for r in images)
     img_active = [r for r in images if r["digest"] in held]
     recs = insp.records(root)
-    csize = {r["Id"]: _du(os.path.join(r["Dir"], "upper")) if r["Dir"] else 0 for r in recs}
+    csize = {r["Id"]: cd.du(os.path.join(r["Dir"], "upper")) if r["Dir"] else 0 for r in recs}
     running = [r for r in recs if r["State"]["Running"]]
     vols = volumes.names()
-    vsize = {n: _du(os.path.join(volumes.path(n), "_data")) for n in vols}
+    vsize = {n: cd.du(os.path.join(volumes.path(n), "_data")) for n in vols}
     vused = [n for n in vols if volumes.users(n)]
 
     def row(kind, total, active, size, reclaim):
@@ -104,10 +94,11 @@ def prune(ctx, force, all_, with_volumes):
     if not force and sys.stdin.isatty():
         click.confirm("This will remove all stopped containers and dangling images"
                       + (" and unused volumes" if with_volumes else "") + ". Continue?", abort=True)
-    gone = prune_containers(ctx.find_object(dict).root)
+    gone, freed = prune_containers(ctx.find_object(dict).root)
     if gone:
         click.echo("Deleted Containers:\n" + "\n".join(gone) + "\n")
     store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
+    before = cd.du(store.root) + (cd.du(volumes.root()) if with_volumes else 0)
     lines = []
     if all_:
         held = {h.get("image") for h in store.holds().values()}
@@ -121,8 +112,9 @@ def prune(ctx, force, all_, with_volumes):
         vg = volumes.prune()
         if vg:
             click.echo("Deleted Volumes:\n" + "\n".join(vg) + "\n")
-    click.echo("Total: %d containers, %d image entries%s removed" % (
-        len(gone), len(lines), f", {len(vg)} volumes" if with_volumes else ""))
+    after = cd.du(store.root) + (cd.du(volumes.root()) if with_volumes else 0)
+    from .manage import human_size
+    click.echo(f"Total reclaimed space: {human_size(freed + max(0, before - after), False)}")
 
 
 @click.command("version", cls=DockerCommand)

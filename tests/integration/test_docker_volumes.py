@@ -106,6 +106,8 @@ def test_system_df_and_prune(cli, dleak, vols, tmp_path, monkeypatch):
     monkeypatch.setenv("PYCONTAINER_IMAGE_ROOT", str(tmp_path / "images"))
     out = cli("system", "prune", "-f", "--volumes").stdout
     assert a in out and "unused1" in out
+    assert out.splitlines()[-1].startswith("Total reclaimed space: ") and \
+        not out.splitlines()[-1].endswith(" 0B"), out
     assert cli("ps", "-aq").stdout == "" and cli("volume", "ls", "-q").stdout == ""
     assert cli("system", "prune", "--bogus").returncode == 125
 
