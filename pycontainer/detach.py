@@ -2,7 +2,7 @@
 
 ::
 
-    caller ──fork──▶ C ──fork──▶ M ─ setsid; pipes (or a console socket) on 0/1/2
+    caller ──fork──▶ C ──fork──▶ M ─ setsid; pipes (or a console socket) for the init's 0/1/2
       │              exit        │  Runtime.create (M is stage 0: the init becomes M's child)
       │                          │  [start]
       ◀──── {"id", "pid"} or {"error": errors.encode(exc)} over a pipe
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 from . import containerdir as cd
 
@@ -78,12 +77,10 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     cs = None
     fds = {}
     stdin = "-1"
+    theirs = [null, null, null]              # the init's 0/1/2 (Runtime.create(stdio=))
     try:
-        os.dup2(null, 0)
         if interactive and not tty:          # -i: the program reads a pipe the monitor feeds
-            in_r, in_w = os.pipe()
-            os.dup2(in_r, 0)
-            os.close(in_r)
+            theirs[0], in_w = os.pipe()
             stdin = str(in_w)
         elif interactive:
             stdin = "tty"
@@ -92,17 +89,13 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
             from .terminal import ConsoleSocket
             cs = ConsoleSocket()
             create_kw["console_socket"] = cs.path
-            os.dup2(null, 1)
-            os.dup2(null, 2)
         else:
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            os.close(out_w)
-            os.close(err_w)
+            out_r, theirs[1] = os.pipe()
+            err_r, theirs[2] = os.pipe()
             fds = {"stdout": out_r, "stderr": err_r}
-        record = rt.create(cid, bundle, autoremove=remove, **create_kw)
+        # (our own stdio stays the caller's until the create is done: its warnings reach them,
+        # not the container's log)
+        record = rt.create(cid, bundle, autoremove=remove, stdio=theirs, **create_kw)
         if cs is not None:
             fds = {"stdout": cs.receive()}
             cs.close()
@@ -117,8 +110,10 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
         from .errors import encode
         os.write(w, json.dumps({"error": encode(exc)}).encode() + b"\n")
         os._exit(1)
-    # The init holds the pipes' write ends; ours must go, or EOF never comes.
-    os.dup2(null, 0)            # (-i: the read end is the init's alone)
+    # The init holds the pipes' write ends (and -i's read end); ours must go, or EOF never comes.
+    for fd in set(theirs) - {null}:
+        os.close(fd)
+    os.dup2(null, 0)
     os.dup2(null, 1)
     os.dup2(null, 2)
     os.close(null)
