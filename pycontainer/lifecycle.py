@@ -86,8 +86,10 @@ def start(root: str, cid: str) -> int:
         status = rt.state(cid)["status"]
         if status in (st.RUNNING, st.PAUSED):
             return rt.state(cid)["pid"]                    # docker: starting a running one is a no-op
-        if status == st.CREATED:
+        if status == st.CREATED:                        # docker create's, or a runc create
             rt.start(cid)
+            if cdir:
+                started(root, cid, insp.options_of(insp.config_of(cdir)).get("user_network"))
             return rt.state(cid)["pid"]
         cdir = (rt.state(cid).get("annotations") or {}).get(insp.ANN_DIR) or cdir
         if not cdir:
@@ -116,11 +118,17 @@ def start(root: str, cid: str) -> int:
     except BaseException as exc:
         failed(root, cid, exc, remove=False, existing=True)
         raise
-    refresh_hosts(opts.get("user_network"))
     from . import netconnect
     netconnect.reconnect(root, cid)
-    start_health(root, cid)
+    started(root, cid, opts.get("user_network"))
     return pid
+
+
+def started(root: str, cid: str, user_network: str | None) -> None:
+    """An image container's program has started (run -d, start): its name in the /etc/hosts
+    of its user-defined network's members, and its health checker."""
+    refresh_hosts(user_network)
+    start_health(root, cid)
 
 
 def remove(root: str, cid: str, *, force: bool = False) -> None:

@@ -286,8 +286,7 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
     from . import containerdir, run_flags
     if detach:
         ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root, pull=pull)
-        lifecycle.refresh_hosts(o.get("user_network"))
-        lifecycle.start_health(root, cid)
+        lifecycle.started(root, cid, o.get("user_network"))
         run_flags.write_cidfile(o, cid)
         import sys
         sys.stdout.write(cid + "\n")

@@ -199,3 +199,16 @@ def test_health_cmd_shows_in_ps_and_inspect(cli, dleak):
         cli("rm", "-f", cid)
     p = cli("run", "--rm", "--net", "none", "--health-interval", "5x", "busybox", "true")
     assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+    # docker create, then start: the checker starts with the program, as with run -d
+    cid = new_id()
+    assert cli("create", "--net", "none", "--name", cid, "--health-cmd", "true",
+               "--health-interval", "200ms", "busybox", "sleep", "60").returncode == 0
+    try:
+        assert cli("start", cid).returncode == 0
+        for _ in range(100):
+            if cli("inspect", "-f", "{{.State.Health.Status}}", cid).stdout.strip() == "healthy":
+                break
+            time.sleep(0.1)
+        assert cli("inspect", "-f", "{{.State.Health.Status}}", cid).stdout.strip() == "healthy"
+    finally:
+        cli("rm", "-f", cid)
