@@ -264,6 +264,7 @@ class ContainerCollection:
             return self.make(image, command, start=True, remove=remove, **kw)
         kw.setdefault("egress", "allow-all")          # docker's run: no policy unless asked
         kw.setdefault("allow_ptrace", True)
+        rec = None
         if not remove:                                # kept: its output for logs() too
             from .logs import Recorder
             kw["name"] = _name(kw.get("name"))
@@ -272,7 +273,7 @@ class ContainerCollection:
         try:
             r = self.sandbox(image, command, timeout=timeout, remove=remove, **kw)
         finally:
-            if not remove:
+            if rec is not None:
                 rec.close()
         if r.exit_code != 0:
             raise ContainerError(None if remove else Container(self.client, r.id), r.exit_code,

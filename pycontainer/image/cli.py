@@ -284,7 +284,8 @@ def _host(registry: str) -> str:
     h = registry.split("://", 1)[-1].split("/", 1)[0]
     if not h:
         raise ImageError(f"login {registry!r}: give a registry host, e.g. localhost:5000")
-    return h
+    # Docker Hub by any of its names: the key pull's lookup (credentials.py) uses for it
+    return "docker.io" if h in ("index.docker.io", "registry-1.docker.io") else h
 
 
 @click.command("login")
