@@ -626,7 +626,8 @@ def test_history_lists_each_step_newest_first(pc, tmp_path, leakcheck):
     assert lines[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
     rows = [json.loads(line) for line in pc("history", "--format", "json", "hist:1").stdout.splitlines()]
     by = [r["CreatedBy"] for r in rows]
-    assert "CMD" in by[0] and "RUN" in by[1] and "echo hi > /f" in by[1] and "ENV" in by[2]
+    assert by[0] == 'CMD ["cat", "/f"]'                       # JSON, as the Containerfile wrote it
+    assert "RUN" in by[1] and "echo hi > /f" in by[1] and "ENV" in by[2]
     assert by[3].startswith("images/build-busybox.sh")          # the base image's step
     assert rows[0]["ID"] == inspect(pc, "hist:1")["Id"] and {r["ID"] for r in rows[1:]} == {"<missing>"}
     assert rows[0]["Size"] == rows[2]["Size"] == 0 and rows[1]["Size"] > 0 and rows[3]["Size"] > 0
