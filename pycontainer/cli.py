@@ -318,6 +318,11 @@ def list_(ctx, fmt, quiet):
 @click.pass_context
 def ps(ctx, fmt, filters, all_, quiet, latest, last, no_trunc, container_id, ps_args):
     """`ps ID`: the processes of a container (runc); `ps [-a]`: the containers (docker)."""
+    if container_id is not None and container_id.startswith("-"):
+        # ignore_unknown_options (for runc's `ps ID -ef`) passed an unknown flag as the ID (runc
+        # too reads a word starting with "-" there as a flag): docker's `ps --bogus`, its error
+        from . import dockercli
+        raise dockercli.fail(click.NoSuchOption(container_id, ctx=ctx))
     if container_id is None:
         from . import dockercli, pstable
         if fmt and "=" in fmt and "{{" not in fmt:        # docker's -f is --filter
@@ -468,9 +473,14 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
-        log.emit("error", exc.format_message())
-        sys.exit(exc.exit_code)
+        # runc's verbs (and an unknown verb): one line, and runc's status 1 for a bad flag or
+        # a missing argument (urfave/cli's "Incorrect Usage"; click's own would be 2 and
+        # four lines). The docker-shaped verbs turn theirs into 125 (dockercli.py).
+        from .dockercli import help_instead, one_line
+        if help_instead(exc):
+            sys.exit(0)
+        log.error(one_line(exc))
+        sys.exit(1)
     except click.exceptions.Abort:
         sys.exit(130)
     except KeyboardInterrupt:

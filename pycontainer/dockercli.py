@@ -7,6 +7,13 @@ or group made with ``cls=DockerCommand`` / ``cls=DockerGroup`` turns
 ``PyContainerError`` and click's usage errors into one line on stderr
 (``pycontainer: ...``) and ``SystemExit(code)`` (click's own ``Exit`` would be
 turned into a return value under ``standalone_mode=False``).
+
+The verbs whose errors docker reports as the daemon's answer (``pull``,
+``rmi``, ``tag``, ``images``, ``build``, ``info``: ``Error response from
+daemon``, exit 1) use ``UsageCommand`` / ``UsageGroup``: only click's usage
+errors become docker's (``unknown flag``: one line, 125); the command's own
+errors keep their status (an ``ImageError`` 1, a ``BuildError`` 125) and
+are printed in one line by the main CLI.
 """
 
 from __future__ import annotations
@@ -14,17 +21,37 @@ from __future__ import annotations
 import click
 
 
-def _fail(exc: BaseException) -> SystemExit:
-    from . import exitcodes, log
-    from .errors import PyContainerError
-    if isinstance(exc, PyContainerError):
-        log.error(str(exc))
-        return SystemExit(exitcodes.for_error(exc))
-    msg = exc.format_message()
+def one_line(exc: click.ClickException) -> str:
+    """click's error as one line, naming the help to read for a usage error."""
     ctx = getattr(exc, "ctx", None)
     where = f" (see '{ctx.command_path} --help')" if ctx is not None and \
         isinstance(exc, click.UsageError) else ""
-    log.error(msg.replace("\n", " ") + where)
+    return exc.format_message().replace("\n", " ") + where
+
+
+def help_instead(exc: BaseException) -> bool:
+    """A group called without a command (``pycontainer``, ``pycontainer --root R``, ``pycontainer
+    image``): click raises ``NoArgsIsHelpError`` (8.2+) or "Missing command.". Print the
+    group's help on stdout instead, as docker and runc do; True if so (the status is then 0)."""
+    kind = getattr(click.exceptions, "NoArgsIsHelpError", ())
+    if not isinstance(exc, click.UsageError) or exc.ctx is None or \
+            not (isinstance(exc, kind) or (isinstance(exc.ctx.command, click.Group)
+                                           and exc.message == "Missing command.")):
+        return False
+    click.echo(exc.ctx.get_help())
+    return True
+
+
+def fail(exc: BaseException) -> SystemExit:
+    """Print ``exc`` as docker does (one line) and return the SystemExit of its status."""
+    from . import exitcodes, log
+    from .errors import PyContainerError
+    if help_instead(exc):
+        return SystemExit(0)
+    if isinstance(exc, PyContainerError):
+        log.error(str(exc))
+        return SystemExit(exitcodes.for_error(exc))
+    log.error(one_line(exc))
     return SystemExit(exitcodes.ENGINE)
 
 
@@ -34,7 +61,36 @@ def guard(fn, *a, **kw):
     try:
         return fn(*a, **kw)
     except (PyContainerError, click.ClickException) as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
+
+
+def guard_usage(fn, *a, **kw):
+    """Call ``fn``; only click's errors (a bad flag, a missing argument) become docker's."""
+    try:
+        return fn(*a, **kw)
+    except click.ClickException as exc:
+        raise fail(exc) from None
+
+
+class UsageCommand(click.Command):
+    def make_context(self, *a, **kw):
+        return guard_usage(super().make_context, *a, **kw)
+
+    def invoke(self, ctx):
+        return guard_usage(super().invoke, ctx)
+
+
+class UsageGroup(click.Group):
+    command_class = UsageCommand
+
+    def make_context(self, *a, **kw):
+        return guard_usage(super().make_context, *a, **kw)
+
+    def resolve_command(self, ctx, args):
+        return guard_usage(super().resolve_command, ctx, args)
+
+    def invoke(self, ctx):
+        return guard_usage(super().invoke, ctx)
 
 
 class DockerCommand(click.Command):
@@ -59,3 +115,4 @@ class DockerGroup(click.Group):
 
 
 DockerGroup.group_class = DockerGroup
+UsageGroup.group_class = UsageGroup

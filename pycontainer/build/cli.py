@@ -14,6 +14,8 @@ import sys
 
 import click
 
+from ..dockercli import UsageCommand, UsageGroup
+
 _root = click.option("--image-root", "image_root", default=None, envvar="PYCONTAINER_IMAGE_ROOT",
                      hidden=True)
 
@@ -40,7 +42,7 @@ def _pairs(values, flag: str) -> dict:
     return out
 
 
-@click.command("build")
+@click.command("build", cls=UsageCommand)
 @click.option("-t", "--tag", "tags", multiple=True, help="Name the image NAME[:TAG] (repeatable).")
 @click.option("-f", "--file", "file", default=None, help="Containerfile [default: "
               "CONTEXT/Containerfile, then CONTEXT/Dockerfile].")
@@ -89,7 +91,7 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
     click.echo(img.id)
 
 
-@click.command("commit")
+@click.command("commit", cls=UsageCommand)
 @click.option("-c", "--change", "changes", multiple=True,
               help="A Containerfile instruction (CMD, ENV, LABEL, ...) for the new image.")
 @click.option("-m", "--message", default=None, help="Commit message (in the history).")
@@ -108,7 +110,7 @@ def commit(ctx, changes, message, author, pause, image_root, container, image):
     click.echo(img.id)
 
 
-@click.command("push")
+@click.command("push", cls=UsageCommand)
 @click.option("--insecure", is_flag=True, default=None, help="Plain HTTP (default only for "
               "localhost/127.0.0.1 registries).")
 @click.option("--chunk-size", default=None, type=int, hidden=True)
@@ -133,7 +135,7 @@ def push(insecure, chunk_size, quiet, creds, authfile, image_root, image, destin
     click.echo(digest)
 
 
-@click.group("builder")
+@click.group("builder", cls=UsageGroup)
 def builder():
     """Manage the build cache."""
 

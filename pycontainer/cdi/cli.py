@@ -15,10 +15,11 @@ import sys
 
 import click
 
+from ..dockercli import UsageCommand, UsageGroup
 from ..errors import DeviceError
 
 
-@click.group("cdi")
+@click.group("cdi", cls=UsageGroup)
 def cdi():
     """Container Device Interface: the devices the spec dirs describe."""
 
@@ -64,7 +65,7 @@ def generate(vendor, output):
     click.echo(f"wrote {output}: {raw['kind']} with {n} device name(s) and 'all'", err=True)
 
 
-@click.command("info")
+@click.command("info", cls=UsageCommand)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def info(fmt):
     """What this host offers containers: cgroups, CDI devices, stale CDI specs."""

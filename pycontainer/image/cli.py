@@ -15,6 +15,7 @@ import sys
 
 import click
 
+from ..dockercli import UsageCommand, UsageGroup
 from ..errors import ImageError
 
 _root = click.option("--image-root", "image_root", default=None, envvar="PYCONTAINER_IMAGE_ROOT",
@@ -40,7 +41,7 @@ def _platform(value: str | None) -> dict | None:
     return p
 
 
-@click.command("pull")
+@click.command("pull", cls=UsageCommand)
 @click.option("--insecure", is_flag=True, default=None,
               help="Plain HTTP (default only for localhost/127.0.0.1 registries).")
 @click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
@@ -123,14 +124,14 @@ def _with(opts):
     return deco
 
 
-@click.command("images")
+@click.command("images", cls=UsageCommand)
 @_with(_ls_opts)
 def images(all_, quiet, digests, as_json, fmt, filters, image_root, name):
     """List images in the store (docker images [REPOSITORY[:TAG]])."""
     _ls(image_root, quiet, digests, as_json, all_, fmt, filters, name)
 
 
-@click.group("image")
+@click.group("image", cls=UsageGroup)
 def image():
     """Manage images (ls, inspect, pull, tag, rm, prune, load, save)."""
 
@@ -161,7 +162,7 @@ def image_prune(image_root):
 
 # --- tag / rmi -------------------------------------------------------------------------
 
-@click.command("tag")
+@click.command("tag", cls=UsageCommand)
 @_root
 @click.argument("source")
 @click.argument("target")
@@ -170,7 +171,7 @@ def tag(image_root, source, target):
     _store(image_root).tag(source, target)
 
 
-@click.command("rmi")
+@click.command("rmi", cls=UsageCommand)
 @click.option("-f", "--force", is_flag=True, help="Remove even if a container uses it.")
 @_root
 @click.argument("images", nargs=-1, required=True)
@@ -185,7 +186,8 @@ def rmi(force, image_root, images):
             for line in st.remove(i, force=force):
                 click.echo(_label(line, own))
         except ImageError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            from .. import log
+            log.error(str(exc))             # one line each, and the next image still goes
             failed.append(i)
     if failed:
         sys.exit(1)
@@ -214,7 +216,7 @@ def _label(line: str, own: set[str]) -> str:
 
 # --- load / save ---------------------------------------------------------------------------
 
-@click.command("load")
+@click.command("load", cls=UsageCommand)
 @click.option("-i", "--input", "src", default="-", help="Archive to read [default: stdin].")
 @click.option("--name", default=None, help="Name for images the archive leaves unnamed.")
 @click.option("--devices", type=click.Choice(["reject", "skip", "allow"]), default="reject",
@@ -228,7 +230,7 @@ def load(src, name, devices, image_root):
         click.echo(f"Loaded image: {n}")
 
 
-@click.command("save")
+@click.command("save", cls=UsageCommand)
 @click.option("-o", "--output", "out", default="-", help="File to write [default: stdout].")
 @_root
 @click.argument("images", nargs=-1, required=True)
@@ -241,7 +243,7 @@ def save(out, image_root, images):
 
 # --- history ---------------------------------------------------------------------------
 
-@click.command("history")
+@click.command("history", cls=UsageCommand)
 @click.option("--no-trunc", is_flag=True, help="Whole IDs and commands.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the image ID.")
 @click.option("--format", "fmt", default=None,
@@ -288,7 +290,7 @@ def _host(registry: str) -> str:
     return "docker.io" if h in ("index.docker.io", "registry-1.docker.io") else h
 
 
-@click.command("login")
+@click.command("login", cls=UsageCommand)
 @click.option("-u", "--username", default=None)
 @click.option("-p", "--password", default=None, help="(shows in ps; prefer --password-stdin)")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
@@ -323,7 +325,7 @@ def login(username, password, password_stdin, authfile, insecure, timeout, regis
     click.echo(f"Login Succeeded! (credentials in {path})")
 
 
-@click.command("logout")
+@click.command("logout", cls=UsageCommand)
 @click.option("--authfile", default=None, metavar="PATH", help="The file login wrote.")
 @click.argument("registry")
 def logout(authfile, registry):

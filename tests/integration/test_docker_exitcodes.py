@@ -96,6 +96,14 @@ def test_engine_failures_are_125_and_change_nothing(cli, dleak, tmp_path):
         ("rename", "no-such-container", "x"),
         ("ps", "--filter", "colour=red"),
         ("ps", "--filter", "status=sleepy"),
+        # click's usage errors on every docker-shaped verb: one line, 125 (docker's "unknown
+        # flag"), not click's usage block and 2
+        ("ps", "--bogus"), ("container", "ls", "--bogus"), ("images", "--bogus"),
+        ("image", "ls", "--bogus"), ("image", "bogus"), ("rmi", "--bogus", "x"),
+        ("tag", "only-one"), ("pull", "--platform", "linux", "x"), ("build", "--bogus", "."),
+        ("builder", "prune", "--bogus"), ("history",), ("login", "--bogus", "x"), ("info", "--bogus"),
+        ("commit",), ("push", "--bogus", "x"), ("save", "--bogus"), ("load", "--bogus"),
+        ("volume", "ls", "--bogus"), ("network", "ls", "--bogus"), ("logs", "--bogus", "x"),
     ]
     for args in cases:
         p = cli(*args)

@@ -151,6 +151,25 @@ def test_unsupported_global_flags(cli, bundle, leakcheck):
     assert p.returncode == 0 and "systemd" in p.stderr
 
 
+def test_usage_errors_are_one_line_and_runcs_status(cli, leakcheck):
+    # runc (urfave/cli) exits 1 for a flag it does not know or a missing argument; an unknown
+    # verb is one line too (docker exits 1 for it)
+    for args in (("state", "--bogus", "x"), ("delete",), ("list", "--bogus"), ("kill", "--bogus", "x"),
+                 ("spec", "--bogus"), ("--bogus", "list"), ("no-such-verb",)):
+        p = cli(*args)
+        assert p.returncode == 1, (args, p.returncode, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1 and "--help" in p.stderr, (args, p.stderr)
+        assert "Traceback" not in p.stderr and "Usage:" not in p.stderr
+
+
+def test_a_group_without_a_command_prints_its_help(cli, leakcheck):
+    # as runc, docker and click 8.1: the help on stdout, status 0 (click 8.2+ raises instead)
+    for args in ((), ("image",), ("volume",), ("network",), ("container",), ("system",)):
+        p = cli(*args)
+        assert (p.returncode, p.stderr) == (0, ""), (args, p.stderr)
+        assert p.stdout.startswith("Usage: pycontainer") and "Commands:" in p.stdout, args
+
+
 def test_gc_reclaims_a_create_killed_mid_way(cli, bundle, leakcheck):
     bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "3"]}]}
     bundle.args("sleep", "30")

@@ -76,4 +76,4 @@ def test_images_tag_inspect_save_rmi_load(run, tmp_path):
 
 def test_bad_platform_flag(run):
     r = run("pull", "--platform", "linux", "x", ok=False)
-    assert r.exit_code == 2 and "OS/ARCH" in r.output
+    assert r.exit_code == 125 and "OS/ARCH" in r.output and len(r.output.splitlines()) == 1
