@@ -176,7 +176,7 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
         pid = os.fork()
         if pid == 0:
             try:
-                _exec_process(ctx)
+                _exec_process(ctx, in_userns=any(name == "user" for name, _ in join))
             finally:
                 os._exit(1)
         ctx.sync.send(EXEC_PID, pid=pid)
@@ -186,14 +186,14 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
     os._exit(code)
 
 
-def _exec_process(ctx: ExecContext) -> None:
-    """The new process: the init's own tail (finalize.py), then execve."""
+def _exec_process(ctx: ExecContext, in_userns: bool) -> None:
+    """The new process: the init's own tail (finalize.py), then execve. ``in_userns``: it joined
+    the container's user namespace (its /proc/1 need not be the init: ``--pid host``)."""
     trace.set_stage("exec")
     proc = ctx.process
     try:
         if proc.get("terminal"):
             I.setup_console(ctx, proc, mount_console=False)
-        in_userns = os.readlink("/proc/self/ns/user") != os.readlink("/proc/1/ns/user")
         path = finalize.prepare(proc, ctx.seccomp, in_userns)
         finalize.exec_program(path, proc, ctx.sync.sock, ctx.preserve_fds, ctx.dmz_fd, ctx.seccomp,
                               report=lambda exc: json.dumps({"type": S.ERROR, "kind": type(exc).__name__,
