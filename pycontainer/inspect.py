@@ -84,6 +84,23 @@ def find_name(root: str, name: str) -> str | None:
     return None
 
 
+def resolve_id(root: str, ref: str) -> str:
+    """A full ID, a name (IDs are names here) or a unique ID prefix -> the ID."""
+    from .errors import ContainerNotFound, PyContainerError
+    ids = list_ids(root)
+    if ref in ids:
+        return ref
+    named = find_name(root, ref)               # a name given by `rename`
+    if named:
+        return named
+    matches = [i for i in ids if i.startswith(ref)] if ref else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise PyContainerError(f"container {ref!r} is ambiguous: {len(matches)} IDs start with it")
+    raise ContainerNotFound(f"container {ref!r} does not exist")
+
+
 def config_of(cdir: str) -> dict:
     try:
         with open(os.path.join(cdir, "config.json")) as f:

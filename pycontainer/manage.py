@@ -33,6 +33,7 @@ import click
 from .api import operations as ops
 from .dockercli import DockerCommand, DockerGroup
 from .errors import ContainerNotFound, PyContainerError
+from .inspect import resolve_id
 
 
 def _root(ctx) -> str:
@@ -45,7 +46,7 @@ def _echo_all(ctx, refs, fn) -> None:
     failed = False
     for ref in refs:
         try:
-            fn(ops.resolve_id(_root(ctx), ref))
+            fn(resolve_id(_root(ctx), ref))
             click.echo(ref)
         except PyContainerError as exc:
             log.error(str(exc))
@@ -68,7 +69,7 @@ def inspect_cmd(ctx, fmt, kind, names):
         try:
             if kind not in (None, "container"):
                 raise ContainerNotFound(ref)
-            out.append(insp.record(_root(ctx), ops.resolve_id(_root(ctx), ref)))
+            out.append(insp.record(_root(ctx), resolve_id(_root(ctx), ref)))
         except ContainerNotFound:
             if kind == "container":
                 raise PyContainerError(f"no such container: {ref}") from None
@@ -154,7 +155,7 @@ def rename(ctx, container, new_name):
     from . import inspect as insp
     from .state import validate_id
     root = _root(ctx)
-    cid = ops.resolve_id(root, container)
+    cid = resolve_id(root, container)
     validate_id(new_name)
     if new_name in insp.list_ids(root) or insp.find_name(root, new_name):
         raise PyContainerError(f"rename: the name {new_name!r} is already in use")
@@ -171,7 +172,7 @@ def rename(ctx, container, new_name):
 @click.pass_context
 def port(ctx, container, private):
     """Published ports: ``80/tcp -> 0.0.0.0:8080`` (or the host side of PRIVATE[/PROTO])."""
-    rec = ops.inspect(_root(ctx), ops.resolve_id(_root(ctx), container))
+    rec = ops.inspect(_root(ctx), resolve_id(_root(ctx), container))
     ports = rec["NetworkSettings"]["Ports"]
     if private:
         key = private if "/" in private else f"{private}/tcp"
@@ -194,7 +195,7 @@ def top(ctx, container, ps_args):
     import subprocess
     from .container import Runtime
     root = _root(ctx)
-    cid = ops.resolve_id(root, container)
+    cid = resolve_id(root, container)
     rec = ops.inspect(root, cid)
     if rec["State"]["Status"] not in ("running", "paused"):
         raise PyContainerError(f"top {container}: the container is {rec['State']['Status']}")
@@ -236,7 +237,7 @@ def cp(ctx, archive, src, dest):
     if (cs is None) == (cd is None):
         raise PyContainerError("cp: exactly one of SRC and DEST must be CONTAINER:PATH")
     ref = cs or cd
-    rec = ops.inspect(root, ops.resolve_id(root, ref))
+    rec = ops.inspect(root, resolve_id(root, ref))
     target = rec["State"]["Pid"]
     if not target or rec["State"]["Status"] not in ("running", "paused", "created"):
         target = _stopped(rec, ref)
@@ -334,7 +335,7 @@ def stats(ctx, no_stream, all_, fmt, containers):
     """CPU %, MEM USAGE / LIMIT, MEM %, NET I/O, BLOCK I/O, PIDS from the cgroup files."""
     from . import inspect as insp
     root = _root(ctx)
-    ids = [ops.resolve_id(root, c) for c in containers] or insp.list_ids(root)
+    ids = [resolve_id(root, c) for c in containers] or insp.list_ids(root)
     while True:
         recs = [ops.inspect(root, c) for c in ids]
         live = [r for r in recs if r["State"]["Status"] in ("running", "paused")]

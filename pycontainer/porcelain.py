@@ -37,6 +37,7 @@ from . import containerdir
 from .api import operations as ops
 from .dockercli import DockerCommand
 from .errors import PyContainerError
+from .inspect import resolve_id
 
 
 def _multi(*names, **kw):
@@ -112,6 +113,23 @@ def _multi(*names, **kw):
 @click.option("--health-retries", default=None, type=int, help="Failures in a row for unhealthy (3).")
 @click.option("--health-start-period", default=None, help="Failures in it do not count (0s).")
 @click.option("--no-healthcheck", is_flag=True, help="Ignore the image's HEALTHCHECK.")
+# namespaces, more limits, process and metadata flags (nsmodes.py, run_flags.py)
+@click.option("--ipc", default=None, help="private | shareable | host | none | container:NAME")
+@click.option("--pid", default=None, help="host | container:NAME (default: its own).")
+@click.option("--uts", default=None, help="host (default: its own).")
+@click.option("--cgroupns", default=None, help="private (the default) | host")
+@_multi("--sysctl", help="KEY=VALUE of a namespace the container has of its own (repeatable).")
+@click.option("--oom-score-adj", type=int, default=None, help="-1000..1000 for the OOM killer.")
+@click.option("--domainname", default=None, help="The container's NIS domain name.")
+@_multi("--annotation", help="KEY=VALUE in config.json's annotations (repeatable).")
+@_multi("--expose", help="PORT[/PROTO] -P publishes too (repeatable).")
+@click.option("--cpu-period", default=None, help="CFS period in us (with --cpu-quota).")
+@click.option("--cpu-quota", default=None, help="CFS quota in us per period (-1: none).")
+@click.option("--cpuset-mems", default=None, help="Memory nodes it may use (0-1).")
+@click.option("--memory-reservation", default=None, help="Soft memory limit (64m).")
+@click.option("--memory-swappiness", default=None, help="0-100 (-1: the host's).")
+@click.option("--oom-kill-disable", is_flag=True, help="Do not OOM-kill (needs --memory).")
+@click.option("--kernel-memory", default=None, help="Ignored, with a warning (as docker).")
 @click.option("--image-root", envvar="PYCONTAINER_IMAGE_ROOT", default=None, hidden=True)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -164,7 +182,7 @@ def _root(ctx) -> str:
 def logs(ctx, follow, tail, timestamps, container):
     """Print the output of a container (docker logs)."""
     root = _root(ctx)
-    cid = ops.resolve_id(root, container)
+    cid = resolve_id(root, container)
     cdir = ops.inspect(root, cid)["Dir"]
     if tail != "all" and not str(tail).isdigit():
         raise PyContainerError(f"logs --tail {tail!r}: give a number or 'all'")
@@ -186,7 +204,7 @@ def wait(ctx, containers):
     """Block until each container stops; print its exit status (docker wait)."""
     root = _root(ctx)
     for c in containers:
-        cid = ops.resolve_id(root, c)
+        cid = resolve_id(root, c)
         if os.path.isdir(os.path.join(root, cid)):
             code, _oom = ops.wait(root, cid)
         else:                             # kept as a directory: its recorded status
@@ -205,7 +223,7 @@ def stop(ctx, timeout, sig, containers):
     """SIGTERM, then SIGKILL to every process after --time seconds (docker stop)."""
     root = _root(ctx)
     for c in containers:
-        cid = ops.resolve_id(root, c)
+        cid = resolve_id(root, c)
         from .manage import stop_one
         stop_one(root, cid, timeout, sig)
         click.echo(c)
@@ -222,7 +240,7 @@ def rm(ctx, force, containers):
     failed = 0
     for c in containers:
         try:
-            cid = ops.resolve_id(root, c)
+            cid = resolve_id(root, c)
             lifecycle.remove(root, cid, force=force)
             click.echo(c)
         except PyContainerError as exc:
@@ -252,7 +270,7 @@ def attach(ctx, no_stdin, sig_proxy, container):
     from . import terminal
     from .container import Runtime
     root = _root(ctx)
-    cid = ops.resolve_id(root, container)
+    cid = resolve_id(root, container)
     info = ops.inspect(root, cid)
     if info["State"]["Status"] not in ("running", "paused", "created"):
         raise PyContainerError(f"attach {cid}: the container is {info['State']['Status']}")
@@ -343,7 +361,7 @@ def start_image(root: str, ref: str, attach: bool) -> int:
     from . import dockercli, lifecycle
 
     def go():
-        cid = ops.resolve_id(root, ref)
+        cid = resolve_id(root, ref)
         cdir = ops.inspect(root, cid)["Dir"]
         off = os.path.getsize(os.path.join(cdir, "json.log")) \
             if os.path.exists(os.path.join(cdir, "json.log")) else 0

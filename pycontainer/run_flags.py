@@ -22,6 +22,14 @@
 * ``-v NAME:/path`` and ``--mount`` go to ``volumes.py``.
 * ``--log-opt max-size=N[k|m|g] --log-opt max-file=N``: the json-file log's
   rotation (containerdir.Log, applied by the monitor).
+* ``--ipc``/``--pid``/``--uts``/``--cgroupns``: nsmodes.py.
+* ``--sysctl KEY=VALUE`` -> ``linux.sysctl`` (the OCI layer allows only those
+  of a namespace the container has of its own, as runc); ``--oom-score-adj``
+  -> ``process.oomScoreAdj``; ``--domainname`` -> ``domainname``;
+  ``--annotation KEY=VALUE`` -> ``annotations`` (podman's, docker 24's);
+  ``--expose PORT[/PROTO]`` adds to what ``-P`` publishes; ``--kernel-memory``
+  is accepted and ignored with a warning (the kernel dropped kernel memory
+  limits in 5.16; docker warns the same).
 
 Every bad value is a ``PyContainerError`` naming the flag, before anything
 is made. Read: docker's "docker run" reference for each flag.
@@ -95,6 +103,30 @@ def apply(o: dict, environ=None) -> dict:
         o["volumes"], named = volumes.split_volume_flags(o.get("volumes"))
         o["mount_specs"] = named + [volumes.parse_mount(m) for m in o.pop("mount", None) or []]
     return o
+
+
+def check_process(o: dict) -> None:
+    """--sysctl, --oom-score-adj, --annotation, --expose, --kernel-memory (and the SDK's
+    names for them): checked by api.config.build, for the CLI and the API alike, before
+    anything is made."""
+    for flag, key in (("--sysctl", "sysctl"), ("--annotation", "annotation")):
+        for item in o.get(key) or ():
+            if not item.partition("=")[0] or "=" not in item:
+                raise PyContainerError(f"{flag} {item!r}: give KEY=VALUE")
+            if key == "annotation" and item.startswith("org.pycontainer."):
+                raise PyContainerError(f"--annotation {item.partition('=')[0]}: the org.pycontainer. "
+                                       "keys are the runtime's own")
+    adj = o.get("oom_score_adj")
+    if adj is not None and not -1000 <= int(adj) <= 1000:
+        raise PyContainerError(f"--oom-score-adj {adj}: must be between -1000 and 1000")
+    for port in o.get("expose") or ():
+        num, _, proto = str(port).partition("/")
+        if not num.isdigit() or not 0 < int(num) < 65536 or proto not in ("", "tcp", "udp"):
+            raise PyContainerError(f"--expose {port!r}: give PORT[/tcp|udp]")
+    if o.pop("kernel_memory", None):
+        from . import log
+        log.warning("--kernel-memory is ignored: the kernel no longer limits kernel memory "
+                    "apart (it is counted in --memory)")
 
 
 def _log_opts(items) -> dict:
@@ -179,6 +211,15 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != dst]
         cfg["mounts"].append({"destination": dst, "type": "tmpfs", "source": "tmpfs",
                               "options": options})
+    if o.get("sysctl"):
+        cfg["linux"]["sysctl"] = dict(item.split("=", 1) for item in o["sysctl"])
+    if o.get("oom_score_adj") is not None:
+        cfg["process"]["oomScoreAdj"] = int(o["oom_score_adj"])
+    if o.get("domainname"):
+        cfg["domainname"] = o["domainname"]
+    for item in o.get("annotation") or ():
+        k, _, v = item.partition("=")
+        cfg["annotations"][k] = v
     if o.get("log_opts"):
         from .containerdir import LOG_OPTS
         cfg["annotations"][LOG_OPTS] = json.dumps(o["log_opts"])
@@ -222,7 +263,8 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         if o.get("publish_all"):
             from .image.runconfig import exposed_ports
             taken = {(p["container_port"], p["protocol"]) for p in req.get("ports") or []}
-            for p in exposed_ports(image_config):
+            extra = [p if "/" in str(p) else f"{p}/tcp" for p in o.get("expose") or ()]
+            for p in dict.fromkeys(exposed_ports(image_config) + extra):
                 num, _, proto = p.partition("/")
                 if (int(num), proto) not in taken:
                     req.setdefault("ports", []).append(

@@ -122,16 +122,19 @@ def choose(args: list[str], bundle_cmd, image_cmd, verb: str = "run") -> tuple[s
 # docker run's options parse_fast reads (porcelain.run_cmd has them all; the rest go to click).
 # Each maps to run_cmd's parameter: the long name with "_" for "-", but for FAST_DEST.
 FAST_FLAGS = {"--detach", "--rm", "--interactive", "--tty", "--read-only", "--privileged", "--init",
-              "--publish-all", "--no-healthcheck"}
+              "--publish-all", "--no-healthcheck", "--oom-kill-disable"}
 FAST_VALUES = {"--name", "--network", "--hostname", "--workdir", "--user", "--entrypoint", "--memory",
                "--memory-swap", "--cpus", "--cpu-shares", "--cpuset-cpus", "--pids-limit", "--restart",
                "--stop-signal", "--cidfile", "--platform", "--shm-size", "--userns", "--ip", "--gpus",
                "--image-root", "--health-cmd", "--health-interval", "--health-timeout",
-               "--health-start-period", "--blkio-weight"}
+               "--health-start-period", "--blkio-weight", "--ipc", "--pid", "--uts", "--cgroupns",
+               "--domainname", "--cpu-period", "--cpu-quota", "--cpuset-mems", "--memory-reservation",
+               "--memory-swappiness", "--kernel-memory"}
 FAST_MULTI = {"--env", "--volume", "--publish", "--label", "--cap-add", "--cap-drop", "--security-opt",
               "--device", "--group-add", "--env-file", "--mount", "--tmpfs", "--ulimit", "--add-host",
-              "--dns", "--dns-search", "--log-opt", "--network-alias", "--device-cgroup-rule"}
-FAST_INT = {"--stop-timeout", "--health-retries"}                 # click's INT: int(VALUE)
+              "--dns", "--dns-search", "--log-opt", "--network-alias", "--device-cgroup-rule",
+              "--sysctl", "--annotation", "--expose"}
+FAST_INT = {"--stop-timeout", "--health-retries", "--oom-score-adj"}                 # click's INT: int(VALUE)
 FAST_CHOICE = {"--pull": ("missing", "never", "always")}
 FAST_ALIAS = {"--net": "--network", "-d": "--detach", "-i": "--interactive", "-t": "--tty",
               "-P": "--publish-all", "-w": "--workdir", "-u": "--user", "-m": "--memory",

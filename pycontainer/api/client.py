@@ -314,7 +314,8 @@ class ContainerCollection:
                              stdout_truncated=sinks[1].truncated, stderr_truncated=sinks[2].truncated)
 
     def get(self, container_id: str) -> Container:
-        return Container(self.client, ops.resolve_id(self.client.root, container_id))
+        from ..inspect import resolve_id
+        return Container(self.client, resolve_id(self.client.root, container_id))
 
     def list(self, all: bool = False, filters: dict | None = None, limit: int = -1,  # noqa: A002
              sparse: bool = False, ignore_removed: bool = True) -> list[Container]:

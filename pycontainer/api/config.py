@@ -49,7 +49,11 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
               "cap_drop": "cap_drop", "privileged": "privileged", "read_only": "read_only",
               "tty": "tty", "stdin_open": "interactive", "cpus": "cpus", "devices": "device",
               "device_requests": "device_requests", "device_cgroup_rules": "device_cgroup_rule",
-              "group_add": "group_add", "storage_opt": "storage_opt"}
+              "group_add": "group_add", "storage_opt": "storage_opt", "ipc_mode": "ipc",
+              "pid_mode": "pid", "uts_mode": "uts", "cgroupns": "cgroupns", "domainname": "domainname",
+              "oom_score_adj": "oom_score_adj", "cpu_period": "cpu_period", "cpu_quota": "cpu_quota",
+              "cpuset_mems": "cpuset_mems", "mem_reservation": "memory_reservation",
+              "mem_swappiness": "memory_swappiness", "oom_kill_disable": "oom_kill_disable"}
     for k, v in list(kw.items()):
         if k in rename:
             if v is not None:
@@ -78,6 +82,9 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
         from ..network.egress import parse_allow
         parse_allow(allow)                       # a bad entry is a usage error before anything runs
         o["egress_allow"] = [str(a) for a in allow]
+    sysctls = kw.pop("sysctls", None) or {}
+    if sysctls:
+        o["sysctl"] = [f"{k}={v}" for k, v in sysctls.items()]
     labels = kw.pop("labels", None) or {}
     if labels:
         o["labels"] = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) \
@@ -110,11 +117,19 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     from ..image.store import Store
     from ..state import validate_id
     validate_id(cid)
+    from .. import run_flags
+    run_flags.check_process(o)
+    if any(o.get(k) for k in ("ipc", "pid", "uts", "cgroupns")):
+        from .. import nsmodes
+        nsmodes.check(o)
     with trace.step("docker options -> linux.resources", "--memory/--cpus/--pids-limit/..."):
         resources = convert.docker_resources(
             memory=o.get("memory"), memory_swap=o.get("memory_swap"), cpus=o.get("cpus"),
             cpu_shares=o.get("cpu_shares"), cpuset_cpus=o.get("cpuset_cpus"), pids_limit=o.get("pids_limit"),
-            blkio_weight=o.get("blkio_weight"),
+            blkio_weight=o.get("blkio_weight"), cpu_period=o.get("cpu_period"),
+            cpu_quota=o.get("cpu_quota"), cpuset_mems=o.get("cpuset_mems"),
+            memory_reservation=o.get("memory_reservation"),
+            memory_swappiness=o.get("memory_swappiness"), oom_kill_disable=bool(o.get("oom_kill_disable")),
             device_read_bps=o.get("device_read_bps") or None, device_write_bps=o.get("device_write_bps") or None,
             device_read_iops=o.get("device_read_iops") or None,
             device_write_iops=o.get("device_write_iops") or None)
@@ -180,11 +195,14 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             cfg["annotations"][ANN_LABELS] = json.dumps(labels)
         if net is not None:
             cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
-        from .. import run_flags                     # docker run's --tmpfs, --ulimit, --dns, ...
         with trace.step("docker run flags -> config", "--tmpfs/--ulimit/--dns/--add-host/..."):
             run_flags.to_spec(cfg, o, img)
         if net is not None and net.get("mode") == "host":
             cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
+        if any(o.get(k) for k in ("ipc", "pid", "uts", "cgroupns")):
+            from .. import nsmodes
+            with trace.step("docker options -> linux.namespaces", "--ipc/--pid/--uts/--cgroupns"):
+                nsmodes.apply(cfg, o, root)
         with trace.step("write config.json", "(every option: the hand-off to the OCI runtime)",
                         file=os.path.join(cdir, containerdir.CONFIG)), \
                 open(os.path.join(cdir, containerdir.CONFIG), "w") as f:

@@ -6,8 +6,8 @@
   program on our stdio, with a timeout that kills its whole cgroup) and
   ``op_exec``;
 * reading ones, for any process and thread: ``inspect`` (a docker-inspect
-  record from the state and the container's directory), ``resolve_id``,
-  ``follow_logs``, ``wait`` and ``stop``.
+  record from the state and the container's directory; names and IDs resolve
+  with ``inspect.resolve_id``), ``follow_logs``, ``wait`` and ``stop``.
 
 Each one raises pycontainer's errors (``errors.py``), which are the API's too.
 """
@@ -21,7 +21,7 @@ import time
 
 from .. import containerdir as cd
 from .. import trace
-from ..errors import ContainerNotFound, PyContainerError
+from ..errors import PyContainerError
 from .config import ANN_LABELS, build
 
 
@@ -348,23 +348,6 @@ def matches(attrs: dict, filters: dict) -> bool:
         else:
             raise PyContainerError(f"filter {key!r}: supported are id, name, label, status, ancestor")
     return True
-
-
-def resolve_id(root: str, ref: str) -> str:
-    """A full ID, a name (IDs are names here) or a unique ID prefix -> the ID."""
-    from .. import inspect as insp
-    ids = insp.list_ids(root)
-    if ref in ids:
-        return ref
-    named = insp.find_name(root, ref)          # a name given by `rename`
-    if named:
-        return named
-    matches = [i for i in ids if i.startswith(ref)] if ref else []
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise PyContainerError(f"container {ref!r} is ambiguous: {len(matches)} IDs start with it")
-    raise ContainerNotFound(f"container {ref!r} does not exist")
 
 
 # --- stop / wait / logs -f ---------------------------------------------------------------

@@ -121,10 +121,10 @@ def rm(state_dir, names):
 
 def _docker(ctx, ref: str) -> tuple[str, str]:
     """(state root, container ID) for a docker-made container named ``ref``."""
-    from ..api import operations as ops
+    from ..inspect import resolve_id
     obj = ctx.find_object(dict)
     root = getattr(obj, "root", None) or "/run/pycontainer"
-    return root, ops.resolve_id(root, ref)
+    return root, resolve_id(root, ref)
 
 
 @network.command("connect")

@@ -101,6 +101,23 @@ def test_create_start_exec_stop_remove(client):
         client.containers.get(c.id)
 
 
+def test_run_takes_the_sdks_namespace_and_limit_arguments(client):
+    # docker-py 7's ipc_mode, pid_mode, uts_mode, cgroupns, sysctls, oom_score_adj, domainname,
+    # cpu_period/cpu_quota, mem_reservation: the same config as the CLI's flags
+    script = ("readlink /proc/self/ns/ipc; readlink /proc/self/ns/pid; cat /proc/self/oom_score_adj "
+              "/proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname /sys/fs/cgroup/cpu/cpu.cfs_quota_us "
+              "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes")
+    out = client.containers.run("busybox", ["sh", "-c", script], remove=True, network_mode="none",
+                                ipc_mode="host", pid_mode="private", sysctls={"net.ipv4.ip_forward": "1"},
+                                oom_score_adj=300, domainname="example.org", cpu_period=50000,
+                                cpu_quota=25000, mem_limit="64m", mem_reservation="32m").decode()
+    lines = out.split()
+    assert lines[0] == os.readlink("/proc/self/ns/ipc") and lines[1] != os.readlink("/proc/self/ns/pid")
+    assert lines[2:] == ["300", "1", "example.org", "25000", str(32 << 20)]
+    with pytest.raises(pycontainer.APIError, match="--pid"):
+        client.containers.run("busybox", ["true"], remove=True, network_mode="none", pid_mode="bogus")
+
+
 def test_detached_run_logs_and_wait(client):
     c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 2"], detach=True,
                               network_mode="none")

@@ -197,3 +197,23 @@ def test_volume_and_network_ls_columns(cli, podman):
     finally:
         cli("volume", "rm", vol)
         podman("volume", "rm", vol)
+
+
+def test_namespace_modes_and_process_flags_match(cli, podman):
+    # --ipc/--pid/--uts/--cgroupns host, --ipc none, --oom-score-adj, --sysctl: the same view
+    # from inside (podman has no --domainname; docker's is in test_docker_namespaces_limits.py)
+    script = ("for t in ipc pid uts cgroup; do readlink /proc/self/ns/$t; done; hostname; "
+              "ls -d /dev/shm; cat /proc/self/oom_score_adj /proc/sys/kernel/msgmax")
+    host = "".join(os.readlink(f"/proc/self/ns/{t}") + "\n" for t in ("ipc", "pid", "uts", "cgroup"))
+    for flags in (("--ipc", "host", "--pid", "host", "--uts", "host", "--cgroupns", "host"),
+                  ("--ipc", "none"), ("--oom-score-adj", "300", "--sysctl", "kernel.msgmax=65536")):
+        ours = cli("run", "--rm", "--net", "none", *flags, "busybox", "sh", "-c", script)
+        theirs = podman("run", "--rm", "--pull", "never", "--network", "none", *flags, IMG, "sh", "-c",
+                        script)
+        assert ours.returncode == theirs.returncode == 0, (flags, ours.stderr)
+        o, t = ours.stdout.splitlines(), theirs.stdout.splitlines()
+        if "host" in flags:
+            assert ours.stdout == theirs.stdout and ours.stdout.startswith(host), (ours.stdout, theirs.stdout)
+        else:           # their own namespaces and hostname (the ID): all but those lines agree
+            assert o[5:] == t[5:] and o[0] != t[0] and not ours.stdout.startswith(host), (o, t)
+        assert ours.stderr == theirs.stderr, (flags, ours.stderr, theirs.stderr)

@@ -1,0 +1,113 @@
+"""docker's ``--ipc``, ``--pid``, ``--uts`` and ``--cgroupns``: which namespaces a container
+gets of its own, shares with the host, or joins from another container.
+
+A namespace is the kernel's view of one global resource (namespaces(7)). The
+OCI config says what a container gets in ``linux.namespaces``: an entry
+without ``path`` is a new namespace (clone(2)/unshare(2) with
+``CLONE_NEWIPC``, ``CLONE_NEWPID``, ...); an entry with ``path`` joins the
+namespace that file names (setns(2) on ``/proc/PID/ns/ipc``); no entry
+leaves the container in the runtime's own, the host's. docker's modes are
+that, said per namespace (docker run reference, "IPC settings", "PID
+settings", "UTS settings", "--cgroupns"):
+
+==================  =====================================================
+``private``         a namespace of its own (the default; ``shareable``,
+                    docker's default for ``--ipc``, is the same here: any
+                    container's IPC namespace can be joined)
+``host``            none of its own: the host's (for ``--ipc host`` also the
+                    host's /dev/shm, as docker binds it)
+``container:NAME``  the one of another running container (its init's
+                    ``/proc/PID/ns/TYPE``, found by name or ID now, as
+                    docker's daemon does before it calls runc)
+``none``            (``--ipc`` only) a namespace of its own without /dev/shm
+==================  =====================================================
+
+``--ipc container:NAME`` shares what the IPC namespace holds: System V
+shared memory, semaphores and message queues (sysvipc(7)) and POSIX message
+queues (mq_overview(7)). Not POSIX shared memory (shm_overview(7)): that is
+files in /dev/shm, a tmpfs each container mounts in its own mount
+namespace, and the kernel refuses a bind mount whose source is a mount of
+another mount namespace (EINVAL), so the joiner keeps a /dev/shm of its own.
+(docker and podman share it by making every /dev/shm on the host first.)
+
+Only the docker layer reads these flags; what it writes is config.json,
+which the OCI layer (container.py, process/init.py) applies like any other.
+Read: namespaces(7), ipc_namespaces(7), pid_namespaces(7),
+uts_namespaces(7), cgroup_namespaces(7), setns(2).
+"""
+
+from __future__ import annotations
+
+from .errors import PyContainerError
+
+# flag -> (OCI namespace type, the modes docker takes for it)
+FLAGS = {"ipc": ("ipc", ("private", "shareable", "host", "none", "container")),
+         "pid": ("pid", ("private", "host", "container")),
+         "uts": ("uts", ("private", "host")),
+         "cgroupns": ("cgroup", ("private", "host"))}
+
+
+def check(o: dict) -> None:
+    """Refuse a bad mode before anything is made (the flag and what it takes, in one line)."""
+    for flag, (_t, modes) in FLAGS.items():
+        value = o.get(flag)
+        if not value:
+            continue
+        kind, colon, ref = value.partition(":")
+        if kind not in modes or bool(colon) != (kind == "container") or (colon and not ref):
+            said = ", ".join("container:NAME" if m == "container" else m for m in modes)
+            raise PyContainerError(f"--{flag} {value!r}: use one of {said}")
+    if o.get("uts") == "host" and o.get("hostname"):
+        raise PyContainerError("conflicting options: --hostname and --uts host (the host's "
+                               "hostname is the container's)")
+    if o.get("uts") == "host" and o.get("domainname"):
+        raise PyContainerError("conflicting options: --domainname and --uts host")
+
+
+def apply(cfg: dict, o: dict, root: str | None) -> None:
+    """Rewrite ``cfg``'s ``linux.namespaces`` (and /dev/shm for --ipc) as the flags in ``o`` say
+    (``check``ed); ``root``: the state root whose containers ``container:NAME`` names."""
+    check(o)                                    # never read an unchecked mode as "host"
+    linux = cfg["linux"]
+    for flag, (ns_type, _modes) in FLAGS.items():
+        value = o.get(flag)
+        if not value or value in ("private", "shareable"):
+            continue
+        kind, _, ref = value.partition(":")
+        nss = [n for n in linux["namespaces"] if n["type"] != ns_type]
+        if kind == "container":
+            pid = _running_init(root, ref, flag)
+            nss.append({"type": ns_type, "path": f"/proc/{pid}/ns/{ns_type}"})
+        elif kind == "none":                    # --ipc none: its own namespace, no /dev/shm
+            nss.append({"type": ns_type})
+            cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/dev/shm"]
+        else:                                   # host
+            if ns_type == "ipc":
+                _shm(cfg, "/dev/shm")
+            if ns_type == "uts":
+                cfg.pop("hostname", None)       # the host's: an OCI hostname needs a uts namespace
+        linux["namespaces"] = nss
+
+
+def _shm(cfg: dict, source: str) -> None:
+    """/dev/shm: a bind of ``source`` instead of a tmpfs of its own."""
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/dev/shm"]
+    cfg["mounts"].append({"destination": "/dev/shm", "type": "bind", "source": source,
+                          "options": ["rbind", "nosuid", "noexec", "nodev"]})
+
+
+def _running_init(root: str | None, ref: str, flag: str) -> int:
+    """The pid of the init of the running container ``ref`` (a name, an ID or a prefix)."""
+    from . import state as st
+    from .inspect import resolve_id
+    from .container import Runtime
+    from .errors import ContainerNotFound
+    root = root or "/run/pycontainer"
+    try:
+        cid = resolve_id(root, ref)
+        s = Runtime(root).state(cid)
+    except ContainerNotFound:
+        raise PyContainerError(f"--{flag} container:{ref}: no such container") from None
+    if s["status"] not in (st.RUNNING, st.PAUSED) or not s.get("pid"):
+        raise PyContainerError(f"--{flag} container:{ref}: it is {s['status']}, not running")
+    return s["pid"]

@@ -1,0 +1,152 @@
+"""docker run's namespace modes (--ipc, --pid, --uts, --cgroupns: nsmodes.py), the limits beside
+--memory/--cpus (--cpu-period, --cpu-quota, --memory-reservation, --memory-swappiness), and
+--sysctl, --oom-score-adj, --domainname, --annotation, --expose, --kernel-memory.
+
+Checked from outside: /proc/PID/ns/* of the container's init against ours and another
+container's, its cgroup's files, /proc/PID/oom_score_adj, and the namespaced sysctls read
+with nsenter(1) in the init's namespaces. Beside podman in test_docker_vs_podman.py.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import new_id
+from dockerleak import dleak  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.root
+
+CDIR = "/var/lib/pycontainer/containers"
+
+
+def ns(pid, kind: str) -> str:
+    return os.readlink(f"/proc/{pid}/ns/{kind}")
+
+
+def init_pid(cli, cid: str) -> int:
+    p = cli("inspect", "-f", "{{.State.Pid}}", cid)
+    assert p.returncode == 0, p.stderr
+    return int(p.stdout)
+
+
+def detached(cli, *flags) -> tuple[str, int]:
+    cid = new_id()
+    p = cli("run", "-d", "--net", "none", "--name", cid, *flags, "busybox", "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    return cid, init_pid(cli, cid)
+
+
+def nspids(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/status") as f:
+        return next(line.split()[1:] for line in f if line.startswith("NSpid:"))
+
+
+def shm_mounted(pid: int) -> bool:
+    with open(f"/proc/{pid}/mountinfo") as f:
+        return any(line.split()[4] == "/dev/shm" for line in f)
+
+
+def cgroup_file(pid: int, controller: str, name: str) -> str:
+    """The init's cgroup v1 file ``name`` of ``controller`` (this host lane is hybrid)."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if controller in ctrls.split(","):
+                for mount in (controller, ctrls):
+                    d = f"/sys/fs/cgroup/{mount}{path}"
+                    if os.path.isdir(d):
+                        with open(os.path.join(d, name)) as g:
+                            return g.read().strip()
+    pytest.skip(f"no cgroup v1 {controller} hierarchy here")
+
+
+def test_namespace_modes_seen_from_outside(cli, dleak):
+    me = os.getpid()
+    a, pa = detached(cli)
+    try:
+        for kind in ("ipc", "pid", "uts", "cgroup", "mnt"):
+            assert ns(pa, kind) != ns(me, kind), kind        # private: the default
+        assert nspids(pa)[-1] == "1" and shm_mounted(pa)
+        # container:NAME joins the other's namespace (found by name), the rest stay its own
+        b, pb = detached(cli, "--ipc", f"container:{a}", "--pid", f"container:{a}")
+        assert ns(pb, "ipc") == ns(pa, "ipc") and ns(pb, "pid") == ns(pa, "pid")
+        assert ns(pb, "uts") != ns(pa, "uts") and ns(pb, "mnt") != ns(pa, "mnt")
+        assert len(nspids(pb)) == 2 and nspids(pb)[-1] != "1"   # not pid 1: a's init is
+        # host: no namespace of its own; --ipc host also binds the host's /dev/shm
+        c, pc = detached(cli, "--ipc", "host", "--pid", "host", "--uts", "host", "--cgroupns", "host")
+        for kind in ("ipc", "pid", "uts", "cgroup"):
+            assert ns(pc, kind) == ns(me, kind), kind
+        assert ns(pc, "mnt") != ns(me, "mnt") and len(nspids(pc)) == 1
+        assert os.stat(f"/proc/{pc}/root/dev/shm").st_dev == os.stat("/dev/shm").st_dev
+        assert cli("exec", c, "hostname").stdout.strip() == os.uname().nodename
+        # --ipc none: its own namespace and no /dev/shm at all
+        d, pd = detached(cli, "--ipc", "none")
+        assert ns(pd, "ipc") != ns(me, "ipc") and not shm_mounted(pd)
+        assert cli("rm", "-f", b, c, d).returncode == 0
+        # joining a container that is not running is refused, and nothing is made
+        assert cli("stop", "-t", "1", a).returncode == 0
+        p = cli("run", "--rm", "--net", "none", "--pid", f"container:{a}", "busybox", "true")
+        assert p.returncode == 125 and "not running" in p.stderr and len(p.stderr.splitlines()) == 1
+    finally:
+        cli("rm", "-f", a)
+
+
+def test_limits_sysctls_oom_domainname_annotations(cli, dleak):
+    cid, pid = detached(cli, "--cpu-period", "50000", "--cpu-quota", "25000", "-m", "64m",
+                        "--memory-reservation", "32m", "--memory-swappiness", "10",
+                        "--oom-score-adj", "300", "--sysctl", "kernel.msgmax=65536",
+                        "--sysctl", "net.ipv4.ip_forward=1", "--domainname", "example.org",
+                        "--annotation", "com.example/owner=ci")
+    try:
+        assert cgroup_file(pid, "cpu", "cpu.cfs_period_us") == "50000"
+        assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "25000"
+        assert cgroup_file(pid, "memory", "memory.soft_limit_in_bytes") == str(32 << 20)
+        assert cgroup_file(pid, "memory", "memory.swappiness") == "10"
+        with open(f"/proc/{pid}/oom_score_adj") as f:
+            assert f.read().strip() == "300"
+
+        def inside(flag, path):
+            p = subprocess.run(["nsenter", "-t", str(pid), flag, "cat", path],
+                               capture_output=True, text=True)
+            assert p.returncode == 0, p.stderr
+            return p.stdout.strip()
+        assert inside("-i", "/proc/sys/kernel/msgmax") == "65536"
+        assert inside("-n", "/proc/sys/net/ipv4/ip_forward") == "1"
+        assert inside("-u", "/proc/sys/kernel/domainname") == "example.org"
+        with open(os.path.join(CDIR, cid, "config.json")) as f:
+            assert json.load(f)["annotations"]["com.example/owner"] == "ci"
+    finally:
+        cli("rm", "-f", cid)
+
+
+def test_expose_adds_to_publish_all_and_kernel_memory_warns(cli, dleak):
+    cid = new_id()
+    p = cli("run", "-d", "--name", cid, "-P", "--expose", "8080", "--expose", "9090/udp",
+            "--kernel-memory", "10m", "busybox", "sleep", "60")
+    try:
+        assert p.returncode == 0, p.stderr
+        assert "--kernel-memory is ignored" in p.stderr
+        ports = cli("port", cid).stdout
+        assert "8080/tcp -> 0.0.0.0:" in ports and "9090/udp -> 0.0.0.0:" in ports, ports
+    finally:
+        cli("rm", "-f", cid)
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (("--ipc", "bogus"), "--ipc 'bogus'"), (("--pid", "private:x"), "--pid"),
+    (("--uts", "container:x"), "--uts"), (("--cgroupns", "none"), "--cgroupns"),
+    (("--pid", "container:no-such-container"), "no such container"),
+    (("--uts", "host", "--hostname", "h"), "--uts host"),
+    (("--sysctl", "vm.swappiness=1"), "it would change the host"),
+    (("--ipc", "host", "--sysctl", "kernel.msgmax=1"), "host's ipc namespace"),
+    (("--sysctl", "novalue"), "KEY=VALUE"), (("--oom-score-adj", "5000"), "-1000 and 1000"),
+    (("--annotation", "org.pycontainer.dir=/"), "the runtime's own"),
+    (("--expose", "http"), "--expose"), (("--cpu-quota", "10"), "cpu-quota"),
+    (("--memory-reservation", "128m", "-m", "64m"), "memory-reservation"),
+])
+def test_bad_values_are_125_one_line_and_leave_nothing(cli, dleak, flags, needle):
+    p = cli("run", "--rm", "--net", "none", *flags, "busybox", "true")
+    assert p.returncode == 125, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and needle in p.stderr, p.stderr
