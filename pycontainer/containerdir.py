@@ -439,7 +439,21 @@ def remove_after_delete(record: dict) -> None:
                 os.kill(mpid, 9)
             except ProcessLookupError:
                 pass
+    anonymous = _anonymous_volumes(cdir) if record.get("autoremove") else []
     remove(cid, cdir)
+    if anonymous:                       # docker's --rm takes the anonymous volumes too
+        from . import volumes
+        volumes.remove_anonymous(anonymous)
+
+
+def _anonymous_volumes(cdir: str) -> list[str]:
+    import json
+    from . import volumes
+    try:
+        with open(os.path.join(cdir, CONFIG)) as f:
+            return volumes.anonymous_in(json.load(f).get("mounts"))
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def _kept(cdir: str) -> bool:

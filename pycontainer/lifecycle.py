@@ -131,8 +131,20 @@ def started(root: str, cid: str, user_network: str | None) -> None:
     start_health(root, cid)
 
 
-def remove(root: str, cid: str, *, force: bool = False) -> None:
-    """docker rm: the runtime state (if any) and the directory."""
+def remove(root: str, cid: str, *, force: bool = False, volumes: bool = False) -> None:
+    """docker rm: the runtime state (if any) and the directory; ``volumes`` (``rm -v``): its
+    anonymous volumes too."""
+    if volumes:
+        from . import volumes as vol
+        cdir = insp.owned_dir(root, cid)
+        anonymous = vol.anonymous_in(insp.config_of(cdir).get("mounts")) if cdir else []
+        _remove(root, cid, force)
+        vol.remove_anonymous(anonymous)
+        return
+    _remove(root, cid, force)
+
+
+def _remove(root: str, cid: str, force: bool) -> None:
     from .container import Runtime
     from .errors import ContainerNotFound
     if os.path.isdir(os.path.join(root, cid)):

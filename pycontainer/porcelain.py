@@ -130,6 +130,8 @@ def _multi(*names, **kw):
 @click.option("--memory-swappiness", default=None, help="0-100 (-1: the host's).")
 @click.option("--oom-kill-disable", is_flag=True, help="Do not OOM-kill (needs --memory).")
 @click.option("--kernel-memory", default=None, help="Ignored, with a warning (as docker).")
+@_multi("--volumes-from", help="NAME[:ro|:rw]: the -v/--mount volumes of another container.")
+@_multi("--storage-opt", help="size=N: a quota on the container's writable layer.")
 @click.option("--image-root", envvar="PYCONTAINER_IMAGE_ROOT", default=None, hidden=True)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -231,9 +233,10 @@ def stop(ctx, timeout, sig, containers):
 
 @click.command("rm", cls=DockerCommand)
 @click.option("--force", "-f", is_flag=True, help="Kill it first if it is running.")
+@click.option("--volumes", "-v", is_flag=True, help="Remove its anonymous volumes too.")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
-def rm(ctx, force, containers):
+def rm(ctx, force, volumes, containers):
     """Remove containers with their directory and logs (docker rm)."""
     from . import lifecycle
     root = _root(ctx)
@@ -241,7 +244,7 @@ def rm(ctx, force, containers):
     for c in containers:
         try:
             cid = resolve_id(root, c)
-            lifecycle.remove(root, cid, force=force)
+            lifecycle.remove(root, cid, force=force, volumes=volumes)
             click.echo(c)
         except PyContainerError as exc:
             from . import log

@@ -19,7 +19,8 @@
   (``lifecycle.after_exit``: docker's backoff; ``stop``/``kill`` stop it).
 * ``--platform OS/ARCH[/VARIANT]`` is checked against this machine: the
   runtime runs native binaries only.
-* ``-v NAME:/path`` and ``--mount`` go to ``volumes.py``.
+* ``-v NAME:/path``, ``-v /path`` (anonymous) and ``--mount`` go to ``volumes.py``;
+  ``--volumes-from NAME[:ro|:rw]`` repeats another container's (``volumes_from``).
 * ``--log-opt max-size=N[k|m|g] --log-opt max-file=N``: the json-file log's
   rotation (containerdir.Log, applied by the monitor).
 * ``--ipc``/``--pid``/``--uts``/``--cgroupns``: nsmodes.py.
@@ -74,6 +75,15 @@ def apply(o: dict, environ=None) -> dict:
         check_platform(o["platform"])
     if o.get("log_opt"):
         o["log_opts"] = _log_opts(o.pop("log_opt"))
+    if isinstance(o.get("storage_opt"), (list, tuple)):     # --storage-opt size=N (the API's dict)
+        opts = {}
+        for item in o.pop("storage_opt"):
+            k, eq, v = item.partition("=")
+            if not eq or not v:
+                raise PyContainerError(f"--storage-opt {item!r}: give KEY=VALUE (size=10g)")
+            opts[k] = v
+        if opts:
+            o["storage_opt"] = opts
     if o.get("uidmap") or o.get("gidmap") or o.get("userns") not in (None, "", "host"):
         from . import userns
         userns.check_flags(o)
@@ -287,6 +297,31 @@ def _join_user_network(req: dict, o: dict, cfg: dict) -> None:
     req["extra_hosts"] = {**userdefined.peers(name, cid), **(req.get("extra_hosts") or {})}
     if cid:
         userdefined.set_aliases(name, cid, [cid, *(o.get("network_alias") or [])])
+
+
+def volumes_from(root: str, refs) -> list[dict]:
+    """``--volumes-from NAME[:ro|:rw]``: the OCI mounts of what NAME was given with -v and
+    --mount (volumes, anonymous ones included, and host binds; not its tmpfs), at the same
+    paths and in its mode unless ``:ro``/``:rw`` says otherwise (docker's rule)."""
+    from . import inspect as insp
+    out = []
+    for ref in refs or ():
+        name, colon, mode = ref.rpartition(":") if ref.endswith((":ro", ":rw")) else (ref, "", "")
+        try:
+            cid = insp.resolve_id(root, name)
+        except PyContainerError:
+            raise PyContainerError(f"--volumes-from {ref}: no such container") from None
+        cfg = insp.config_of(insp.owned_dir(root, cid) or "")
+        o = insp.options_of(cfg)
+        wanted = {v.split(":")[1] for v in o.get("volumes") or () if v.count(":") in (1, 2)}
+        wanted |= {m["target"] for m in o.get("mount_specs") or () if m.get("type") != "tmpfs"}
+        for m in cfg.get("mounts") or ():
+            if m.get("type") != "bind" or m.get("destination") not in wanted:
+                continue
+            opts = [x for x in m.get("options") or () if x not in ("ro", "rw")]
+            rw = mode or ("ro" if "ro" in (m.get("options") or ()) else "rw")
+            out.append(dict(m, options=opts[:1] + [rw] + opts[1:]))
+    return out
 
 
 INIT_PATH = "/run/pycontainer-init"

@@ -11,6 +11,11 @@ unpacked layers bottom-up with overlayfs' whiteouts applied.
 In use = named by a mount in the config.json of any container that exists
 (any state root): ``rm`` and ``prune`` leave such a volume alone.
 
+An anonymous volume (``-v /path``, ``--mount type=volume,target=/path``) gets
+a random name and docker's label ``com.docker.volume.anonymous``; it goes with
+its container when that is removed with ``--rm`` or ``rm -v``, unless another
+container (``--volumes-from``) still uses it: ``remove_anonymous``.
+
 Read: docker's "Volumes" and "docker volume" pages; mount(2) (MS_BIND).
 """
 
@@ -93,10 +98,10 @@ def names() -> list[str]:
 
 def users(name: str) -> list[str]:
     """IDs of the containers (any root) whose config mounts this volume."""
-    from .inspect import containers_dir
+    from .image.rootfs import container_dir
     data = os.path.join(path(name), "_data")
     out = []
-    parent = containers_dir()
+    parent = os.path.dirname(container_dir("x"))
     for cid in os.listdir(parent) if os.path.isdir(parent) else []:
         try:
             with open(os.path.join(parent, cid, "config.json")) as f:
@@ -106,6 +111,36 @@ def users(name: str) -> list[str]:
         if any(m.get("source") == data for m in mounts):
             out.append(cid)
     return sorted(out)
+
+
+ANONYMOUS = "com.docker.volume.anonymous"       # docker 23's label on an anonymous volume
+
+
+def anonymous_in(mounts) -> list[str]:
+    """The anonymous volumes among OCI ``mounts`` (binds of ``root()/NAME/_data``)."""
+    out = []
+    for m in mounts or ():
+        vdir, data = os.path.split((m.get("source") or "").rstrip("/"))
+        if data != "_data" or os.path.dirname(vdir) != root():
+            continue
+        name = os.path.basename(vdir)
+        try:
+            with open(os.path.join(vdir, "meta.json")) as f:
+                if ANONYMOUS in (json.load(f).get("Labels") or {}):
+                    out.append(name)
+        except (OSError, ValueError, AttributeError):
+            continue
+    return out
+
+
+def remove_anonymous(names) -> None:
+    """Remove these anonymous volumes of a removed container; one another container still
+    mounts (--volumes-from) stays, as docker's."""
+    for name in names:
+        try:
+            remove(name)
+        except PyContainerError:
+            pass
 
 
 def remove(name: str, force: bool = False) -> None:
@@ -172,6 +207,10 @@ def split_volume_flags(specs) -> tuple[list[str], list[dict]]:
     binds, named = [], []
     for v in specs or []:
         parts = v.split(":")
+        if len(parts) == 1 and v.startswith("/"):       # -v /path: an anonymous volume
+            named.append({"type": "volume", "source": "", "target": v, "readonly": False,
+                          "options": []})
+            continue
         if parts and parts[0] and not parts[0].startswith("/") and len(parts) in (2, 3):
             mode = parts[2] if len(parts) == 3 else "rw"
             if mode not in ("ro", "rw"):
@@ -198,7 +237,7 @@ def to_spec_mounts(mounts: list[dict], layers: list[str]) -> list[dict]:
         if m["type"] == "volume":
             import uuid
             name = src or uuid.uuid4().hex            # an anonymous volume
-            src, new = create(name)
+            src, new = create(name, None if m["source"] else {ANONYMOUS: ""})
             if new:
                 seed(layers, m["target"], src)
         out.append({"destination": m["target"], "type": "bind", "source": src,

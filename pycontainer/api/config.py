@@ -53,7 +53,8 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
               "pid_mode": "pid", "uts_mode": "uts", "cgroupns": "cgroupns", "domainname": "domainname",
               "oom_score_adj": "oom_score_adj", "cpu_period": "cpu_period", "cpu_quota": "cpu_quota",
               "cpuset_mems": "cpuset_mems", "mem_reservation": "memory_reservation",
-              "mem_swappiness": "memory_swappiness", "oom_kill_disable": "oom_kill_disable"}
+              "mem_swappiness": "memory_swappiness", "oom_kill_disable": "oom_kill_disable",
+              "volumes_from": "volumes_from"}
     for k, v in list(kw.items()):
         if k in rename:
             if v is not None:
@@ -170,6 +171,10 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         cfg["root"] = {"path": "rootfs", "readonly": bool(o.get("read_only"))}
         cfg["hostname"] = hostname
         cfg["mounts"] += mounts
+        if o.get("volumes_from"):                  # another container's -v/--mount, same paths
+            taken = {m["destination"] for m in cfg["mounts"]}
+            cfg["mounts"] += [m for m in run_flags.volumes_from(root or DEFAULT_ROOT, o["volumes_from"])
+                              if m["destination"] not in taken]
         if o.get("privileged"):
             cfg["linux"].pop("maskedPaths", None)
             cfg["linux"].pop("readonlyPaths", None)

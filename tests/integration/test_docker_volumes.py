@@ -120,3 +120,40 @@ def test_inspect_finds_volumes_networks_and_images(cli, dleak, vols):
     p = cli("inspect", "--type", "volume", "busybox")
     assert p.returncode == 125 and "no such object" in p.stderr
     cli("volume", "rm", "iv1")
+
+
+def _wait_gone(path, seconds=5.0):
+    import time
+    end = time.monotonic() + seconds
+    while os.path.exists(path) and time.monotonic() < end:
+        time.sleep(0.05)
+    return not os.path.exists(path)
+
+
+def test_anonymous_volumes_go_with_rm_and_rm_v_named_ones_stay(cli, dleak, vols):
+    # -v /path and --mount type=volume without a source: docker's label, and removed with the
+    # container by --rm (foreground or detached) and by rm -v; a named volume never is
+    assert cli("run", "--rm", "--net", "none", "-v", "/anon", "busybox", "sh", "-c",
+               "echo x > /anon/f").returncode == 0
+    assert cli("volume", "ls", "-q").stdout.split() == []
+    cid = cli("run", "-d", "--rm", "--net", "none", "--mount", "type=volume,target=/a",
+              "busybox", "true").stdout.strip()
+    assert _wait_gone(os.path.join("/var/lib/pycontainer/containers", cid))
+    assert _wait_gone(str(vols)) or os.listdir(vols) == []
+    a, b = new_id(), new_id()
+    assert cli("run", "--net", "none", "--name", a, "-v", "/anon", "-v", "named1:/n", "busybox",
+               "sh", "-c", "echo from-a > /anon/f").returncode == 0
+    (anon,) = set(cli("volume", "ls", "-q").stdout.split()) - {"named1"}
+    labels = json.loads(cli("volume", "inspect", anon).stdout)[0]["Labels"]
+    assert labels == {"com.docker.volume.anonymous": ""}
+    # --volumes-from: a's -v volumes at the same paths; :ro makes them read-only
+    p = cli("run", "--net", "none", "--name", b, "--volumes-from", f"{a}:ro", "busybox", "sh", "-c",
+            "cat /anon/f; ls /n; touch /anon/g")
+    assert p.stdout.strip() == "from-a" and p.returncode == 1 and "Read-only" in p.stderr
+    assert cli("rm", "-v", a).returncode == 0
+    assert anon in cli("volume", "ls", "-q").stdout            # b still mounts it
+    assert cli("rm", "-v", b).returncode == 0
+    assert cli("volume", "ls", "-q").stdout.split() == ["named1"]
+    assert cli("volume", "rm", "named1").returncode == 0
+    p = cli("run", "--rm", "--net", "none", "--volumes-from", "no-such-container", "busybox", "true")
+    assert p.returncode == 125 and "no such container" in p.stderr and len(p.stderr.splitlines()) == 1
