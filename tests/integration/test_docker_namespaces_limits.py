@@ -1,6 +1,7 @@
 """docker run's namespace modes (--ipc, --pid, --uts, --cgroupns: nsmodes.py), the limits beside
---memory/--cpus (--cpu-period, --cpu-quota, --memory-reservation, --memory-swappiness), and
---sysctl, --oom-score-adj, --domainname, --annotation, --expose, --kernel-memory.
+--memory/--cpus (--cpu-period, --cpu-quota, --memory-reservation, --memory-swappiness,
+--storage-opt size=), and --sysctl, --oom-score-adj, --domainname, --annotation, --expose,
+--kernel-memory.
 
 Checked from outside: /proc/PID/ns/* of the container's init against ours and another
 container's, its cgroup's files, /proc/PID/oom_score_adj, and the namespaced sysctls read
@@ -134,6 +135,12 @@ def test_expose_adds_to_publish_all_and_kernel_memory_warns(cli, dleak):
         cli("rm", "-f", cid)
 
 
+def test_storage_opt_size_is_the_writable_layers_size(cli, dleak):
+    p = cli("run", "--rm", "--net", "none", "--storage-opt", "size=16m", "busybox", "sh", "-c",
+            "df -k / | tail -1")
+    assert p.returncode == 0 and p.stdout.split()[-5] == "16384", (p.stdout, p.stderr)
+
+
 @pytest.mark.parametrize("flags, needle", [
     (("--ipc", "bogus"), "--ipc 'bogus'"), (("--pid", "private:x"), "--pid"),
     (("--uts", "container:x"), "--uts"), (("--cgroupns", "none"), "--cgroupns"),
@@ -145,6 +152,8 @@ def test_expose_adds_to_publish_all_and_kernel_memory_warns(cli, dleak):
     (("--annotation", "org.pycontainer.dir=/"), "the runtime's own"),
     (("--expose", "http"), "--expose"), (("--cpu-quota", "10"), "cpu-quota"),
     (("--memory-reservation", "128m", "-m", "64m"), "memory-reservation"),
+    (("--storage-opt", "size"), "--storage-opt"), (("--storage-opt", "dm.basesize=1g"), "storage_opt"),
+    (("--storage-opt", "size=1k"), "storage_opt"), (("--volumes-from", "no-such"), "no such container"),
 ])
 def test_bad_values_are_125_one_line_and_leave_nothing(cli, dleak, flags, needle):
     p = cli("run", "--rm", "--net", "none", *flags, "busybox", "true")
