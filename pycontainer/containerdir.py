@@ -39,6 +39,7 @@ EXIT = "exit.json"
 MONITOR = "monitor.json"
 ATTACH = "attach.sock"
 ACTIVITY = "activity"
+ANON_VOLUMES = "anonymous-volumes"    # the names of its anonymous volumes, one per line (volumes.py)
 LOG_OPTS = "org.pycontainer.log-opts"  # the annotation of --log-opt's {"max-size", "max-file"}
 MAX_LINE = 16 * 1024                   # docker splits longer log lines
 
@@ -439,20 +440,19 @@ def remove_after_delete(record: dict) -> None:
                 os.kill(mpid, 9)
             except ProcessLookupError:
                 pass
-    anonymous = _anonymous_volumes(cdir) if record.get("autoremove") else []
+    anonymous = anonymous_volumes(cdir) if record.get("autoremove") else []
     remove(cid, cdir)
     if anonymous:                       # docker's --rm takes the anonymous volumes too
         from . import volumes
         volumes.remove_anonymous(anonymous)
 
 
-def _anonymous_volumes(cdir: str) -> list[str]:
-    import json
-    from . import volumes
+def anonymous_volumes(cdir: str) -> list[str]:
+    """The anonymous volumes the container was made with (ANON_VOLUMES; none: no file)."""
     try:
-        with open(os.path.join(cdir, CONFIG)) as f:
-            return volumes.anonymous_in(json.load(f).get("mounts"))
-    except (OSError, ValueError, AttributeError):
+        with open(os.path.join(cdir, ANON_VOLUMES)) as f:
+            return f.read().split()
+    except OSError:
         return []
 
 

@@ -135,9 +135,10 @@ def remove(root: str, cid: str, *, force: bool = False, volumes: bool = False) -
     """docker rm: the runtime state (if any) and the directory; ``volumes`` (``rm -v``): its
     anonymous volumes too."""
     if volumes:
+        from . import containerdir
         from . import volumes as vol
         cdir = insp.owned_dir(root, cid)
-        anonymous = vol.anonymous_in(insp.config_of(cdir).get("mounts")) if cdir else []
+        anonymous = containerdir.anonymous_volumes(cdir) if cdir else []
         _remove(root, cid, force)
         vol.remove_anonymous(anonymous)
         return

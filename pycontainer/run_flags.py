@@ -213,6 +213,8 @@ def to_spec(cfg: dict, o: dict, img) -> None:
     if o.get("mount_specs"):
         from . import volumes
         cfg["mounts"] += volumes.to_spec_mounts(o["mount_specs"], getattr(img, "layers", []))
+    if o.get("mount_specs") or o.get("volumes_from"):
+        _note_anonymous_volumes(cfg)
     for t in o.get("tmpfs") or []:
         dst, _, opts = t.partition(":")
         if not dst.startswith("/") or ".." in dst.split("/"):
@@ -283,6 +285,17 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         from . import network
         network.parse_request(dict(req))                 # the same checks as the first time
         cfg["annotations"]["org.pycontainer.network"] = json.dumps(req)
+
+
+def _note_anonymous_volumes(cfg: dict) -> None:
+    """Name the container's anonymous volumes (its own and --volumes-from's) in its dir, for
+    --rm and rm -v (containerdir.ANON_VOLUMES: a delete without any reads no config)."""
+    from . import containerdir, volumes
+    names = volumes.anonymous_in(cfg["mounts"])
+    cdir = cfg["annotations"].get(containerdir.ANN_DIR)
+    if names and cdir:
+        with open(os.path.join(cdir, containerdir.ANON_VOLUMES), "w") as f:
+            f.write("\n".join(names) + "\n")
 
 
 def _join_user_network(req: dict, o: dict, cfg: dict) -> None:

@@ -216,7 +216,11 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             with open(os.path.join(cdir, containerdir.ROOT), "w") as f:
                 f.write(os.path.abspath(root))
     except BaseException:
+        anonymous = containerdir.anonymous_volumes(cdir)   # made for it: they go with it
         containerdir.remove(cid)
+        if anonymous:
+            from .. import volumes
+            volumes.remove_anonymous(anonymous)
         raise
     return cdir, plan
 

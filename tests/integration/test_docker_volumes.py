@@ -157,3 +157,8 @@ def test_anonymous_volumes_go_with_rm_and_rm_v_named_ones_stay(cli, dleak, vols)
     assert cli("volume", "rm", "named1").returncode == 0
     p = cli("run", "--rm", "--net", "none", "--volumes-from", "no-such-container", "busybox", "true")
     assert p.returncode == 125 and "no such container" in p.stderr and len(p.stderr.splitlines()) == 1
+    # a flag refused after the anonymous volume was made takes it away again
+    for bad in (("--ulimit", "bogus"), ("--tmpfs", "relative")):
+        p = cli("run", "--rm", "--net", "none", "-v", "/anon", *bad, "busybox", "true")
+        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, p.stderr
+    assert cli("volume", "ls", "-q").stdout.split() == []
