@@ -179,23 +179,34 @@ def _root(ctx) -> str:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing as the container writes.")
 @click.option("--tail", "-n", default="all", help="Only the last N lines.")
 @click.option("--timestamps", "-t", is_flag=True, help="Prefix each line with its time.")
+@click.option("--since", default=None, help="Lines from this time (2026-11-30T06:00:00Z, Unix "
+              "seconds) or this long ago (10m, 1h30m).")
+@click.option("--until", default=None, help="Lines before this time (the same forms).")
 @click.argument("container")
 @click.pass_context
-def logs(ctx, follow, tail, timestamps, container):
+def logs(ctx, follow, tail, timestamps, since, until, container):
     """Print the output of a container (docker logs)."""
+    from .api.logs import flag_time
     root = _root(ctx)
     cid = resolve_id(root, container)
     cdir = ops.inspect(root, cid)["Dir"]
     if tail != "all" and not str(tail).isdigit():
         raise PyContainerError(f"logs --tail {tail!r}: give a number or 'all'")
+    lo, hi = flag_time(since, "--since"), flag_time(until, "--until")
     if follow:
         try:
-            for chunk in ops.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail):
+            for chunk in ops.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail,
+                                         since=lo, until=hi):
                 _write_chunks([chunk])
         except KeyboardInterrupt:
             pass
         return
-    chunks, _ = containerdir.read_logs(cdir, timestamps=timestamps, tail=None if tail == "all" else tail)
+    if lo is None and hi is None:
+        chunks, _ = containerdir.read_logs(cdir, timestamps=timestamps,
+                                           tail=None if tail == "all" else tail)
+    else:
+        from .api.logs import chunks as log_chunks      # --tail first, then the times: docker's
+        chunks = list(log_chunks(cdir, timestamps=timestamps, since=lo, until=hi, tail=tail))
     _write_chunks(chunks)
 
 

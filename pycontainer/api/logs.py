@@ -6,7 +6,8 @@ json.log (containerdir.py), one JSON object a line with its RFC 3339 time,
 as docker's json-file driver does. Reading it needs no process of ours: the
 lines are read from an offset, and ``follow`` polls until the monitor is
 gone (its pid, from monitor.json). ``since``/``until`` (a datetime or Unix
-seconds, as the docker SDK takes them) compare with each line's time.
+seconds, as the docker SDK takes them; the CLI's spellings through
+``flag_time``) compare with each line's time.
 Reading marks the container active (``containerdir.touch``, for ``idle_timeout``).
 """
 
@@ -26,7 +27,7 @@ def _seconds(t) -> float | None:
     return float(t)
 
 
-def _line_time(prefix: bytes) -> float:
+def line_time(prefix: bytes) -> float:
     """'2026-11-29T16:40:00.123456789Z' -> Unix seconds."""
     import calendar
     text = prefix.decode()
@@ -55,13 +56,39 @@ def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, 
         for stream, data in got:
             stamp, _, text = data.partition(b" ")
             if lo is not None or hi is not None:
-                t = _line_time(stamp)
+                t = line_time(stamp)
                 if (lo is not None and t < lo) or (hi is not None and t >= hi):
                     continue
             yield stream, (data if timestamps else text)
         if not alive:
             return
         time.sleep(poll)
+
+
+def flag_time(value: str | None, flag: str) -> float | None:
+    """docker logs' ``--since``/``--until`` -> Unix seconds: a Go duration back from now
+    (``10m``, ``1h30m``), a Unix time (``1764480000.5``), or an RFC 3339 / ISO 8601 time
+    (``2026-11-30T06:00:00Z``; without a zone, local time), as docker's timetypes."""
+    if value is None:
+        return None
+    from .. import duration
+    from ..errors import PyContainerError
+    v = value.strip()
+    try:
+        return time.time() - duration.seconds(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        pass
+    import datetime
+    try:
+        t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise PyContainerError(f"logs {flag} {value!r}: give a time (2026-11-30T06:00:00Z, "
+                               "Unix seconds) or a duration back from now (10m)") from None
+    return (t if t.tzinfo else t.astimezone()).timestamp()
 
 
 class Recorder:

@@ -65,6 +65,23 @@ def test_logs_follow_streams_until_the_container_exits(cli, leakcheck):
     assert cli("rm", cid).returncode == 0
 
 
+def test_logs_since_and_until_pick_lines_by_their_time(cli, leakcheck):
+    cid = run_d(cli, "sh", "-c", "echo one; sleep 1; echo two; sleep 1; echo three")
+    assert cli("wait", cid).stdout.strip() == "0"
+    stamps = [line.split(" ", 1)[0] for line in cli("logs", "-t", cid).stdout.splitlines()]
+    assert len(stamps) == 3
+    assert cli("logs", "--until", stamps[1], cid).stdout == "one\n"            # before it
+    assert cli("logs", "--since", stamps[1], cid).stdout == "two\nthree\n"    # from it on
+    assert cli("logs", "--since", stamps[1], "--until", stamps[2], cid).stdout == "two\n"
+    assert cli("logs", "--since", "1h", cid).stdout == "one\ntwo\nthree\n"    # 1 h ago
+    assert cli("logs", "--since", "0s", "-t", cid).stdout == ""                # from now on: none
+    assert cli("logs", "--since", stamps[0], "--tail", "1", cid).stdout == "three\n"
+    assert cli("logs", "-f", "--since", stamps[2], cid).stdout == "three\n"
+    p = cli("logs", "--since", "yesterday", cid)
+    assert p.returncode == 125 and len(p.stderr.splitlines()) == 1 and "--since" in p.stderr
+    assert cli("rm", cid).returncode == 0
+
+
 def test_stop_sends_term_then_kill_after_the_timeout(cli, leakcheck):
     # pid 1 ignores SIGTERM unless it handles it: sleep is killed only by SIGKILL.
     cid = run_d(cli, "sleep", "60")
