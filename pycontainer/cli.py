@@ -452,11 +452,15 @@ def _register_subsystems() -> None:
     from .build import cli as build_cli
     for cmd in build_cli.COMMANDS:
         main_group.add_command(cmd)
+    from . import fs_cli
+    for cmd in fs_cli.COMMANDS:
+        main_group.add_command(cmd)
     # docker's management form: `container ls`, `container run ...` are the same commands
     from . import manage
     for name, cmd in (("ls", ps), ("list", ps), ("ps", ps), ("run", run), ("create", create),
                       ("start", start), ("exec", exec_), ("kill", kill), ("pause", pause),
-                      ("cp", manage.cp), ("commit", build_cli.commit)):
+                      ("cp", manage.cp), ("commit", build_cli.commit), ("diff", fs_cli.diff),
+                      ("export", fs_cli.export)):
         manage.container.add_command(cmd, name)
 
 

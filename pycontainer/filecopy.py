@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 import tarfile
 
@@ -144,6 +145,37 @@ def from_container(target, src: str, dest: str, archive: bool = False) -> None:
         _wait(host, f"writing {dest}")
     finally:
         _wait(child, f"reading {src}")
+
+
+def export(target) -> None:
+    """docker export: the container's root filesystem as one tar on stdout, without what is
+    mounted on it (/proc, /sys, /dev, volumes, the network files: their mount points are in
+    it, empty), as docker's, which tars the container's layers, not its mounts."""
+    r, w = os.pipe()
+
+    def produce():
+        os.close(r)
+        dev = os.lstat("/").st_dev
+        with os.fdopen(w, "wb") as out, tarfile.open(fileobj=out, mode="w|") as tar:
+            for top, dirs, files in os.walk("/"):
+                keep = []
+                for name in sorted(dirs + files):
+                    path = os.path.join(top, name)
+                    st = os.lstat(path)
+                    if st.st_dev != dev and not stat.S_ISDIR(st.st_mode):
+                        continue                          # a file bind-mounted over: not ours
+                    tar.add(path, arcname=path[1:], recursive=False)
+                    if name in dirs and st.st_dev == dev:
+                        keep.append(name)                 # another mount's content stays out
+                dirs[:] = keep
+    child = _child(target, produce)
+    os.close(w)
+    try:
+        with os.fdopen(r, "rb") as inp:
+            shutil.copyfileobj(inp, sys.stdout.buffer, 65536)
+            sys.stdout.buffer.flush()
+    finally:
+        _wait(child, "reading its root filesystem")
 
 
 def to_container(target, src: str, dest: str, archive: bool = False) -> None:

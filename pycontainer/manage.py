@@ -237,30 +237,37 @@ def cp(ctx, archive, src, dest):
     if (cs is None) == (cd is None):
         raise PyContainerError("cp: exactly one of SRC and DEST must be CONTAINER:PATH")
     ref = cs or cd
-    rec = ops.inspect(root, resolve_id(root, ref))
-    target = rec["State"]["Pid"]
-    if not target or rec["State"]["Status"] not in ("running", "paused", "created"):
-        target = _stopped(rec, ref)
+    target = copy_target(ops.inspect(root, resolve_id(root, ref)), ref)
     if cs:
         filecopy.from_container(target, sp, dp, archive)
     else:
         filecopy.to_container(target, sp, dp, archive)
 
 
-def _stopped(rec: dict, ref: str):
-    """A stopped container's overlay, for cp (filecopy.Stopped)."""
-    import json
+def copy_target(rec: dict, ref: str, verb: str = "cp"):
+    """What filecopy reads or writes in: the init's pid of a created, running or paused
+    container; a stopped one's overlay (filecopy.Stopped), mounted privately by the child."""
+    target = rec["State"]["Pid"]
+    if target and rec["State"]["Status"] in ("running", "paused", "created"):
+        return target
     from .filecopy import Stopped
+    plan = overlay_plan(rec)
+    if plan is None or not plan.upper:
+        raise PyContainerError(f"{verb} {ref}: the container is {rec['State']['Status']} and has no "
+                               "writable layer to copy with; start it first")
+    return Stopped(plan, os.path.join(rec["Dir"], "rootfs"))
+
+
+def overlay_plan(rec: dict):
+    """The container's overlay (image/overlay.OverlayPlan: its layers and upper dir) from its
+    config.json, or None (a bundle without one)."""
+    import json
     from .image.overlay import OverlayPlan
     try:
         with open(os.path.join(rec["Dir"], "config.json")) as f:
-            plan = OverlayPlan.from_spec(json.load(f))
+            return OverlayPlan.from_spec(json.load(f))
     except (OSError, ValueError):
-        plan = None
-    if plan is None or not plan.upper:
-        raise PyContainerError(f"cp {ref}: the container is {rec['State']['Status']} and has no "
-                               "writable layer to copy with; start it first")
-    return Stopped(plan, os.path.join(rec["Dir"], "rootfs"))
+        return None
 
 
 # --- stats ------------------------------------------------------------------------------------

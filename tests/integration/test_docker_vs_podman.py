@@ -217,3 +217,22 @@ def test_namespace_modes_and_process_flags_match(cli, podman):
         else:           # their own namespaces and hostname (the ID): all but those lines agree
             assert o[5:] == t[5:] and o[0] != t[0] and not ours.stdout.startswith(host), (o, t)
         assert ours.stderr == theirs.stderr, (flags, ours.stderr, theirs.stderr)
+
+
+def test_diff_matches(cli, podman):
+    name = new_id()
+    script = "echo hi > /root/new; rm /bin/ls; mkdir -p /var/x; echo y > /var/x/f"
+    try:
+        assert cli("run", "--net", "none", "--name", name, "busybox", "sh", "-c", script).returncode == 0
+        assert podman("run", "--pull", "never", "--network", "none", "--name", name, IMG, "sh", "-c",
+                      script).returncode == 0
+        ours, theirs = cli("diff", name), podman("diff", name)
+        assert ours.returncode == theirs.returncode == 0
+        # podman makes the mount points of /etc/hosts, /etc/hostname, /etc/resolv.conf in the
+        # container's layer and so lists /etc as changed; docker makes them in an init layer of
+        # their own that diff does not show, and so do we (bind mounts over the image's files)
+        theirs_lines = [x for x in theirs.stdout.splitlines() if x != "C /etc"]
+        assert sorted(ours.stdout.splitlines()) == sorted(theirs_lines), (ours.stdout, theirs.stdout)
+    finally:
+        cli("rm", "-f", name)
+        podman("rm", "-f", name)

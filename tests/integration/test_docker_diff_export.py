@@ -1,0 +1,87 @@
+"""docker diff and docker export (fs_cli.py): a container's changes read from its overlay upper
+dir, and its root filesystem as a tar without what is mounted on it; stopped and running; bad
+input one line, 125, nothing left. Beside podman's diff in test_docker_vs_podman.py."""
+
+import io
+import os
+import pty
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from conftest import ROOT, new_id
+from dockerleak import dleak  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.root
+
+SCRIPT = "echo hi > /root/new; rm /bin/ls; mkdir -p /var/x; echo y > /var/x/f"
+
+
+def test_diff_lists_added_changed_and_deleted(cli, dleak):
+    cid = new_id()
+    assert cli("run", "--net", "none", "--name", cid, "busybox", "sh", "-c", SCRIPT).returncode == 0
+    try:
+        assert cli("diff", cid).stdout.splitlines() == [
+            "C /bin", "D /bin/ls", "C /root", "A /root/new", "C /var", "A /var/x", "A /var/x/f"]
+        assert cli("container", "diff", cid).stdout == cli("diff", cid).stdout
+    finally:
+        cli("rm", cid)
+
+
+def _names(data: bytes) -> dict:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: (tar.extractfile(m).read() if m.isfile() else m.type) for m in tar}
+
+
+def test_export_of_a_stopped_and_a_running_container(cli, dleak, tmp_path):
+    cid = new_id()
+    assert cli("run", "--net", "none", "--name", cid, "busybox", "sh", "-c", SCRIPT).returncode == 0
+    try:
+        out = tmp_path / "c.tar"
+        assert cli("export", "-o", str(out), cid).returncode == 0
+        files = _names(out.read_bytes())
+        assert files["root/new"] == b"hi\n" and files["var/x/f"] == b"y\n"
+        assert "bin/ls" not in files and "bin/sh" in files and "etc/passwd" in files
+    finally:
+        cli("rm", cid)
+    (tmp_path / "vol").mkdir()
+    (tmp_path / "vol" / "outside").write_text("host")
+    run = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", run, "-v", f"{tmp_path / 'vol'}:/data",
+               "busybox", "sh", "-c", "echo a > /tmp/new; sleep 60").returncode == 0
+    try:
+        import time
+        time.sleep(0.5)
+        p = subprocess.run([sys.executable, "-m", "pycontainer", "--root", cli.root, "export", run],
+                           capture_output=True, cwd=ROOT)
+        assert p.returncode == 0, p.stderr
+        files = _names(p.stdout)
+        assert files["tmp/new"] == b"a\n" and "proc" in files and "data" in files
+        assert not any(n.startswith(("proc/", "sys/", "data/")) for n in files)   # mounts stay out
+    finally:
+        cli("rm", "-f", run)
+
+
+def test_export_refuses_a_terminal_and_leaves_no_partial_file(cli, dleak, tmp_path):
+    cid = new_id()
+    assert cli("run", "--net", "none", "--name", cid, "busybox", "true").returncode == 0
+    try:
+        master, slave = pty.openpty()
+        p = subprocess.run([sys.executable, "-m", "pycontainer", "--root", cli.root, "export", cid],
+                           stdout=slave, stderr=subprocess.PIPE, cwd=ROOT, text=True)
+        os.close(slave)
+        os.close(master)
+        assert p.returncode == 125 and "terminal" in p.stderr and len(p.stderr.splitlines()) == 1
+        out = tmp_path / "out"
+        out.mkdir()
+        p = cli("export", "-o", str(out / "no" / "x.tar"), cid)
+        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1
+        for args in (("diff", "no-such-container"), ("export", "-o", str(out / "y.tar"),
+                                                    "no-such-container")):
+            p = cli(*args)
+            assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, (args, p.stderr)
+        assert os.listdir(out) == []
+    finally:
+        cli("rm", cid)
