@@ -195,6 +195,7 @@ def run_bundle(obj, bundle, detach, console_socket, pid_file, preserve_fds, no_p
 @click.option("--additional-gids", "-g", multiple=True)
 @click.option("--cwd", "--workdir", "-w", "cwd", default=None)
 @click.option("--cap", "-c", multiple=True, help="Add a capability.")
+@click.option("--privileged", is_flag=True, help="Every capability (docker exec --privileged).")
 @click.option("--no-new-privs", is_flag=True, default=None)
 @click.option("--process-label", default=None, hidden=True)
 @click.option("--apparmor", default=None, hidden=True)
@@ -205,10 +206,13 @@ def run_bundle(obj, bundle, detach, console_socket, pid_file, preserve_fds, no_p
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds, env,
-          user, additional_gids, cwd, cap, no_new_privs, process_label, apparmor, ignore_paused,
-          sub_cgroups, container_id, command):
+          user, additional_gids, cwd, cap, privileged, no_new_privs, process_label, apparmor,
+          ignore_paused, sub_cgroups, container_id, command):
     """Run a new process in a running container (runc exec)."""
     rt = _rt(ctx)
+    if privileged:                       # as the API's exec_run(privileged=True)
+        from .api.config import all_caps
+        cap = tuple(cap) + tuple(all_caps())
     from . import porcelain
     args = (rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
             env, user, additional_gids, cwd, cap, no_new_privs, sub_cgroups, container_id, command)

@@ -44,9 +44,9 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
     from ..signals import wait_exit
     rt = Runtime(root)
     caps = None
-    if privileged:
-        from ..capabilities import CAPS
-        caps = sorted(CAPS)
+    if privileged:                  # every capability we hold (a host may lack some: capset
+        from .config import all_caps  # refuses a permitted set beyond ours, EPERM)
+        caps = all_caps()
     gids = ()
     if user and not all(p.isdigit() for p in user.split(":")):
         user, gids = exec_user(rt, cid, user)

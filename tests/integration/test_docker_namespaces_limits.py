@@ -135,6 +135,27 @@ def test_expose_adds_to_publish_all_and_kernel_memory_warns(cli, dleak):
         cli("rm", "-f", cid)
 
 
+def test_exec_privileged_gets_every_capability_we_hold(cli, dleak):
+    # docker exec --privileged and the API's exec_run(privileged=True): all the runtime's own
+    # capabilities, not all the kernel knows (a host may lack one: capset would refuse it)
+    with open("/proc/self/status") as f:
+        ours = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
+    cid, _pid = detached(cli)
+    try:
+        eff = "grep CapEff /proc/self/status"
+        assert cli("exec", cid, "sh", "-c", eff).stdout.split()[1] != ours
+        assert cli("exec", "--privileged", cid, "sh", "-c", eff).stdout.split()[1] == ours
+        import pycontainer
+        c = pycontainer.Client(root=cli.root)
+        try:
+            code, out = c.containers.get(cid).exec_run(["sh", "-c", eff], privileged=True)
+            assert code == 0 and out.split()[1].decode() == ours
+        finally:
+            c.close()
+    finally:
+        cli("rm", "-f", cid)
+
+
 def test_storage_opt_size_is_the_writable_layers_size(cli, dleak):
     p = cli("run", "--rm", "--net", "none", "--storage-opt", "size=16m", "busybox", "sh", "-c",
             "df -k / | tail -1")
