@@ -453,6 +453,8 @@ def _register_subsystems() -> None:
     from .cdi import cli as cdi_cli
     for cmd in cdi_cli.COMMANDS:
         main_group.add_command(cmd)
+    from .system_cli import system
+    system.add_command(cdi_cli.info, "info")            # docker system info = docker info
     from .build import cli as build_cli
     for cmd in build_cli.COMMANDS:
         main_group.add_command(cmd)

@@ -71,7 +71,8 @@ def pull(insecure, platform, timeout, devices, quiet, creds, authfile, image_roo
 
 # --- list / inspect --------------------------------------------------------------------
 
-def _ls(image_root, quiet, digests, as_json, all_=False, fmt=None, filters=(), name=None):
+def _ls(image_root, quiet, digests, as_json, all_=False, fmt=None, filters=(), name=None,
+        no_trunc=False):
     from . import listing
     store = _store(image_root)
     rows = listing.select(store, store.list(), name=name, all_=all_,
@@ -81,19 +82,21 @@ def _ls(image_root, quiet, digests, as_json, all_=False, fmt=None, filters=(), n
         return
     if quiet:
         for r in rows:
-            click.echo(r["id"][7:19])
+            click.echo(r["id"] if no_trunc else r["id"][7:19])
         return
-    lines = [listing.fields(r, n, _size(r["size"])) for r in rows for n in r["shown"] or [None]]
+    lines = [dict(listing.fields(r, n, _size(r["size"])), **({"ID": r["id"]} if no_trunc else {}))
+             for r in rows for n in r["shown"] or [None]]           # --no-trunc: all of sha256:ID
     if fmt:
         from ..inspect import format as render
         for f in lines:
             click.echo(json.dumps(f) if fmt == "json" else render(fmt, f))
         return
     click.echo(f"{'REPOSITORY':<40} {'TAG':<16} " + ("DIGEST" + " " * 66 if digests else "")
-               + f"{'IMAGE ID':<13} {'CREATED':<21} SIZE")
+               + f"{'IMAGE ID':<{72 if no_trunc else 13}} {'CREATED':<21} SIZE")
+    w = 72 if no_trunc else 13
     for f in lines:
         click.echo(f"{f['Repository']:<40} {f['Tag']:<16} " + (f"{f['Digest']:<72}" if digests else "")
-                   + f"{f['ID']:<13} {f['CreatedSince']:<21} {f['Size']}")
+                   + f"{f['ID']:<{w}} {f['CreatedSince']:<21} {f['Size']}")
 
 
 def _size(n: int) -> str:
@@ -108,6 +111,7 @@ _ls_opts = [click.option("-a", "--all", "all_", is_flag=True,
                          help="Also the build cache's intermediate images."),
             click.option("-q", "--quiet", is_flag=True, help="Only image IDs."),
             click.option("--digests", is_flag=True, help="Show manifest digests."),
+            click.option("--no-trunc", is_flag=True, help="Whole image IDs (sha256:...)."),
             click.option("--json", "as_json", is_flag=True, help="Print JSON."),
             click.option("--format", "fmt", default=None,
                          help="json, or a template: .ID .Repository .Tag .Digest .CreatedSince .Size"),
@@ -126,9 +130,9 @@ def _with(opts):
 
 @click.command("images", cls=UsageCommand)
 @_with(_ls_opts)
-def images(all_, quiet, digests, as_json, fmt, filters, image_root, name):
+def images(all_, quiet, digests, no_trunc, as_json, fmt, filters, image_root, name):
     """List images in the store (docker images [REPOSITORY[:TAG]])."""
-    _ls(image_root, quiet, digests, as_json, all_, fmt, filters, name)
+    _ls(image_root, quiet, digests, as_json, all_, fmt, filters, name, no_trunc)
 
 
 @click.group("image", cls=UsageGroup)
@@ -138,9 +142,9 @@ def image():
 
 @image.command("ls")
 @_with(_ls_opts)
-def image_ls(all_, quiet, digests, as_json, fmt, filters, image_root, name):
+def image_ls(all_, quiet, digests, no_trunc, as_json, fmt, filters, image_root, name):
     """List images in the store (docker images [REPOSITORY[:TAG]])."""
-    _ls(image_root, quiet, digests, as_json, all_, fmt, filters, name)
+    _ls(image_root, quiet, digests, as_json, all_, fmt, filters, name, no_trunc)
 
 
 @image.command("inspect")

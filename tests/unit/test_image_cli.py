@@ -74,6 +74,16 @@ def test_images_tag_inspect_save_rmi_load(run, tmp_path):
     assert json.loads(run("images", "--json").output)[0]["names"] == ["docker.io/library/busybox:latest"]
 
 
+def test_images_no_trunc_shows_whole_ids(run, tmp_path):
+    from pycontainer.image.store import Store
+    Store(str(tmp_path / "store")).resolve("busybox")     # the built-in image, offline
+    r = run("images", "-q", "--no-trunc")
+    short = run("images", "-q")
+    assert all(len(x) == 71 and x.startswith("sha256:") for x in r.output.split())
+    assert [x[7:19] for x in r.output.split()] == short.output.split() != []
+    assert r.output.split()[0] in run("images", "--no-trunc").output
+
+
 def test_bad_platform_flag(run):
     r = run("pull", "--platform", "linux", "x", ok=False)
     assert r.exit_code == 125 and "OS/ARCH" in r.output and len(r.output.splitlines()) == 1
