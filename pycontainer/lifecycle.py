@@ -148,6 +148,10 @@ def remove(root: str, cid: str, *, force: bool = False, volumes: bool = False) -
 def _remove(root: str, cid: str, force: bool) -> None:
     from .container import Runtime
     from .errors import ContainerNotFound
+    if force:
+        # as `stop`: the monitor must not --restart what we kill below (it did: the program
+        # came back in a new run, its monitor and cgroup with it, after its dir was removed)
+        mark_stopped(root, cid)
     if os.path.isdir(os.path.join(root, cid)):
         cdir = os.path.join(insp.containers_dir(), cid)
         user_nets = [insp.options_of(insp.config_of(cdir)).get("user_network")]
@@ -193,6 +197,35 @@ def refresh_hosts(network_name: str | None, also=()) -> None:
     if network_name:
         from . import netconnect
         netconnect.refresh_hosts(network_name, also)
+
+
+def update(root: str, cid: str, resources: dict, restart: str | None = None) -> None:
+    """docker update: the new limits on the container's cgroup if it has one now, and in its
+    config.json, so that its next start keeps them (docker keeps them in its hostconfig);
+    ``restart``: the new policy, which the monitor reads when the program exits."""
+    import json
+    from . import atomicfile
+    from . import state as st
+    from .container import Runtime
+    from .errors import ContainerNotFound, PyContainerError
+    cdir = insp.owned_dir(root, cid)
+    if cdir is None:
+        raise ContainerNotFound(f"no such container: {cid}")
+    cfg = insp.config_of(cdir)
+    opts = insp.options_of(cfg)
+    if restart and restart.partition(":")[0] != "no" and opts.get("remove"):
+        raise PyContainerError(f"update {cid}: the restart policy of a container run with --rm "
+                               "cannot change (docker's rule)")
+    rt = Runtime(root)
+    if resources and os.path.isdir(os.path.join(root, cid)) and \
+            st.status_of(rt.record(cid)) != st.STOPPED:
+        rt.update(cid, resources)                   # the kernel checks the values first
+    have = cfg.setdefault("linux", {}).setdefault("resources", {})
+    for section, values in resources.items():
+        have[section] = dict(have.get(section) or {}, **values) if isinstance(values, dict) else values
+    if restart is not None:
+        cfg.setdefault("annotations", {})[insp.ANN_OPTIONS] = json.dumps(dict(opts, restart=restart))
+    atomicfile.write(os.path.join(cdir, "config.json"), json.dumps(cfg, indent=1))
 
 
 # --- --restart: what the monitor does after the program exited -----------------------------------

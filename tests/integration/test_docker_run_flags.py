@@ -160,6 +160,32 @@ def test_restart_policies(cli, dleak):
     cli("rm", "-f", a, b)
 
 
+def _processes_of(cid: str) -> list[str]:
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                if f"--id {cid} ".encode() in f.read().replace(b"\0", b" "):
+                    out.append(p)
+        except OSError:
+            pass
+    return out
+
+
+def test_rm_f_of_a_restart_always_container_leaves_nothing(cli, dleak):
+    # the monitor restarted what rm -f had killed: a new run came up, with its monitor and
+    # cgroup, after the container's dir and state were gone
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "--restart", "always", "busybox",
+               "sleep", "60").returncode == 0
+    time.sleep(0.3)
+    assert cli("rm", "-f", cid).returncode == 0
+    time.sleep(1.5)                                       # past the first restart's 100 ms backoff
+    assert cid not in cli("ps", "-a", "--format", "{{.Names}}").stdout
+    assert _processes_of(cid) == []                      # no monitor of it (its --id) is left
+    assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", cid))
+
+
 def test_init_is_pid_1_forwards_signals_and_reaps(cli, dleak):
     p = cli("run", "--rm", "--init", "--net", "none", "busybox", "sh", "-c",
             "cat /proc/1/cmdline | tr '\\0' ' '; echo; exit 3")
