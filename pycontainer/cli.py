@@ -360,7 +360,7 @@ def resume(ctx, container_id):
 @main_group.command()
 @click.option("--resources", "-r", "resources_file", default=None,
               help="LinuxResources JSON from FILE, or - for stdin (what podman sends).")
-@click.option("--memory", default=None)
+@click.option("--memory", "-m", default=None)
 @click.option("--memory-swap", default=None)
 @click.option("--memory-reservation", default=None)
 @click.option("--kernel-memory", default=None, hidden=True)
@@ -374,13 +374,36 @@ def resume(ctx, container_id):
 @click.option("--cpuset-mems", default=None)
 @click.option("--pids-limit", default=None)
 @click.option("--blkio-weight", default=None)
-@click.argument("container_id")
+@click.option("--cpus", default=None, help="docker's: CPUs (0.5 = half of one).")
+@click.option("--restart", default=None, help="docker's: the new restart policy.")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...")
 @click.pass_context
-def update(ctx, resources_file, container_id, **flags):
-    """Change the resource limits of a running container (runc update)."""
+def update(ctx, resources_file, cpus, restart, containers, **flags):
+    """Change the resource limits of a running container (runc update), or of containers
+    made from images, their restart policy too, kept for their next start (docker update)."""
+    from . import porcelain
     from .cgroups import convert
+    root = ctx.find_object(_Obj).root
+    if len(containers) == 1 and cpus is None and restart is None and \
+            not porcelain.is_image_container(root, containers[0]):
+        _rt(ctx).update(containers[0], convert.runc_update(flags, resources_file))
+        return
+    from . import dockercli
+    dockercli.guard(_docker_update, root, containers, flags, resources_file, cpus, restart)
+
+
+def _docker_update(root, containers, flags, resources_file, cpus, restart):
+    from . import lifecycle, run_flags
+    from .cgroups import convert
+    from .inspect import resolve_id
     res = convert.runc_update(flags, resources_file)
-    _rt(ctx).update(container_id, res)
+    if cpus is not None:
+        res.setdefault("cpu", {}).update(convert.docker_resources(cpus=cpus)["cpu"])
+    if restart is not None:
+        run_flags.check_restart(restart)
+    for ref in containers:
+        lifecycle.update(root, resolve_id(root, ref), res, restart)
+        click.echo(ref)
 
 
 @main_group.command()

@@ -93,12 +93,8 @@ def apply(o: dict, environ=None) -> dict:
         health.check_flags(o)                  # durations checked before anything is made
     rp = o.get("restart")
     if rp is not None:
-        name, colon, most = rp.partition(":")
-        if name not in ("no", "on-failure", "always", "unless-stopped") or \
-                (colon and (name != "on-failure" or not most.isdigit())):
-            raise PyContainerError(f"--restart {rp!r}: use no, on-failure[:N], always or "
-                                   "unless-stopped")
-        if o.get("remove") and name != "no":
+        check_restart(rp)
+        if o.get("remove") and rp.partition(":")[0] != "no":
             raise PyContainerError("conflicting options: --restart and --rm")
     net = o.get("network")
     if net and net not in ("none", "host", "bridge") and ":" not in net and "/" not in net:
@@ -113,6 +109,15 @@ def apply(o: dict, environ=None) -> dict:
         o["volumes"], named = volumes.split_volume_flags(o.get("volumes"))
         o["mount_specs"] = named + [volumes.parse_mount(m) for m in o.pop("mount", None) or []]
     return o
+
+
+def check_restart(rp: str) -> None:
+    """--restart no | on-failure[:N] | always | unless-stopped (run, create, update)."""
+    name, colon, most = rp.partition(":")
+    if name not in ("no", "on-failure", "always", "unless-stopped") or \
+            (colon and (name != "on-failure" or not most.isdigit())):
+        raise PyContainerError(f"--restart {rp!r}: use no, on-failure[:N], always or "
+                               "unless-stopped")
 
 
 def check_process(o: dict) -> None:

@@ -156,6 +156,33 @@ def test_exec_privileged_gets_every_capability_we_hold(cli, dleak):
         cli("rm", "-f", cid)
 
 
+def test_docker_update_changes_limits_now_and_for_the_next_start(cli, dleak):
+    cid, pid = detached(cli)
+    try:
+        p = cli("update", "--cpus", "0.5", "-m", "64m", "--restart", "on-failure:3", cid)
+        assert (p.returncode, p.stdout) == (0, cid + "\n"), p.stderr
+        assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cli("inspect", "-f", "{{json .HostConfig.RestartPolicy}} {{.HostConfig.Memory}}",
+                   cid).stdout.split() == ['{"Name":', '"on-failure:3"}', str(64 << 20)]
+        assert cli("stop", "-t", "0", cid).returncode == 0 and cli("start", cid).returncode == 0
+        pid = init_pid(cli, cid)                          # a new init, the same limits
+        assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        for bad in (("--cpus", "99"), ("--restart", "sometimes"), ("-m", "lots")):
+            p = cli("update", *bad, cid)
+            assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, (bad, p.stderr)
+    finally:
+        cli("rm", "-f", cid)
+    rm = new_id()
+    assert cli("run", "-d", "--rm", "--net", "none", "--name", rm, "busybox", "sleep", "60").returncode == 0
+    try:
+        p = cli("update", "--restart", "always", rm)
+        assert p.returncode == 125 and "--rm" in p.stderr
+    finally:
+        cli("rm", "-f", rm)
+
+
 def test_storage_opt_size_is_the_writable_layers_size(cli, dleak):
     p = cli("run", "--rm", "--net", "none", "--storage-opt", "size=16m", "busybox", "sh", "-c",
             "df -k / | tail -1")
