@@ -206,6 +206,8 @@ def main(argv: list[str]) -> bool:
             from .signals import parse_signal
             rt.kill(cid, parse_signal(pos[1] if len(pos) > 1 else "SIGTERM"), bool(opts.get("--all")))
         elif verb in _MORE_VERBS:
+            if verb == "update" and _image_container(root, cid):
+                return False          # docker's update (kept for the next start), via click
             runc_more(rt, verb, opts, cid)
     except PyContainerError as exc:
         log.error(str(exc))
@@ -213,6 +215,17 @@ def main(argv: list[str]) -> bool:
     except KeyboardInterrupt:
         code = 130
     _exit(code)
+
+
+def _image_container(root: str, cid: str) -> bool:
+    """A container made from an image (or only its directory left): docker's verbs apply."""
+    from . import state as st
+    from .errors import ContainerNotFound
+    try:
+        return "org.pycontainer.dir" in (st.StateDir(root, cid).read().get("annotations") or {})
+    except ContainerNotFound:         # a stopped docker container may be its directory alone
+        from .inspect import owned_dir
+        return owned_dir(root, cid) is not None
 
 
 def runc_more(rt, verb: str, opts: dict, cid: str) -> None:

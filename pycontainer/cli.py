@@ -358,55 +358,6 @@ def resume(ctx, container_id):
 
 
 @main_group.command()
-@click.option("--resources", "-r", "resources_file", default=None,
-              help="LinuxResources JSON from FILE, or - for stdin (what podman sends).")
-@click.option("--memory", "-m", default=None)
-@click.option("--memory-swap", default=None)
-@click.option("--memory-reservation", default=None)
-@click.option("--kernel-memory", default=None, hidden=True)
-@click.option("--kernel-memory-tcp", default=None, hidden=True)
-@click.option("--cpu-share", "--cpu-shares", "cpu_share", default=None)
-@click.option("--cpu-period", default=None)
-@click.option("--cpu-quota", default=None)
-@click.option("--cpu-rt-period", default=None)
-@click.option("--cpu-rt-runtime", default=None)
-@click.option("--cpuset-cpus", default=None)
-@click.option("--cpuset-mems", default=None)
-@click.option("--pids-limit", default=None)
-@click.option("--blkio-weight", default=None)
-@click.option("--cpus", default=None, help="docker's: CPUs (0.5 = half of one).")
-@click.option("--restart", default=None, help="docker's: the new restart policy.")
-@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER...")
-@click.pass_context
-def update(ctx, resources_file, cpus, restart, containers, **flags):
-    """Change the resource limits of a running container (runc update), or of containers
-    made from images, their restart policy too, kept for their next start (docker update)."""
-    from . import porcelain
-    from .cgroups import convert
-    root = ctx.find_object(_Obj).root
-    if len(containers) == 1 and cpus is None and restart is None and \
-            not porcelain.is_image_container(root, containers[0]):
-        _rt(ctx).update(containers[0], convert.runc_update(flags, resources_file))
-        return
-    from . import dockercli
-    dockercli.guard(_docker_update, root, containers, flags, resources_file, cpus, restart)
-
-
-def _docker_update(root, containers, flags, resources_file, cpus, restart):
-    from . import lifecycle, run_flags
-    from .cgroups import convert
-    from .inspect import resolve_id
-    res = convert.runc_update(flags, resources_file)
-    if cpus is not None:
-        res.setdefault("cpu", {}).update(convert.docker_resources(cpus=cpus)["cpu"])
-    if restart is not None:
-        run_flags.check_restart(restart)
-    for ref in containers:
-        lifecycle.update(root, resolve_id(root, ref), res, restart)
-        click.echo(ref)
-
-
-@main_group.command()
 @click.option("--stats", "stats_once", is_flag=True, help="Print the statistics once and exit.")
 @click.option("--interval", default=5.0, type=float, show_default=True, help="Seconds between stats.")
 @click.argument("container_id")
@@ -478,6 +429,8 @@ def _register_subsystems() -> None:
         main_group.add_command(cmd)
     from .system_cli import system
     system.add_command(cdi_cli.info, "info")            # docker system info = docker info
+    from .update_cli import update
+    main_group.add_command(update)
     from .build import cli as build_cli
     for cmd in build_cli.COMMANDS:
         main_group.add_command(cmd)

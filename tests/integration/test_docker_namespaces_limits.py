@@ -169,6 +169,10 @@ def test_docker_update_changes_limits_now_and_for_the_next_start(cli, dleak):
         pid = init_pid(cli, cid)                          # a new init, the same limits
         assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "50000"
         assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        # runc's own flags on a docker container: docker's update too (engines' runc update of
+        # a bundle container stays runc's: test_cgroups_runtime.py)
+        assert cli("update", "--memory", "48m", cid).stdout == cid + "\n"
+        assert cli("inspect", "-f", "{{.HostConfig.Memory}}", cid).stdout.strip() == str(48 << 20)
         for bad in (("--cpus", "99"), ("--restart", "sometimes"), ("-m", "lots")):
             p = cli("update", *bad, cid)
             assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, (bad, p.stderr)
