@@ -59,16 +59,26 @@ def _pairs(values, flag: str) -> dict:
               "(a terminal only); plain: every line. auto: tty on a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
 @click.option("--iidfile", default=None, help="Write the image ID to this file.")
+@click.option("--platform", default=None, help="OS/ARCH: this machine's only (no emulation).")
+@click.option("--rm", "rm_", is_flag=True, help="Accepted: no step's container is ever kept.")
+@click.option("--force-rm", is_flag=True, help="Accepted, the same.")
 @_root
 @click.argument("context")
 @click.pass_context
 def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, progress, quiet,
-          iidfile, image_root, context):
+          iidfile, platform, rm_, force_rm, image_root, context):
     """Build an image from a Containerfile in CONTEXT (docker build)."""
     from . import executor
     from ..image import reference
     from . import BuildError
     from ..errors import ImageError
+    if platform:
+        from ..errors import PyContainerError
+        from ..run_flags import check_platform
+        try:
+            check_platform(platform)
+        except PyContainerError as exc:
+            raise BuildError(str(exc)) from None
     for t in tags:
         try:
             reference.parse(t)

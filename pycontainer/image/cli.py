@@ -148,19 +148,33 @@ def image_ls(all_, quiet, digests, no_trunc, as_json, fmt, filters, image_root, 
 
 
 @image.command("inspect")
+@click.option("--format", "-f", "fmt", default=None, help="A template, e.g. '{{.Id}}'.")
 @_root
 @click.argument("images", nargs=-1, required=True)
-def image_inspect(image_root, images):
+def image_inspect(fmt, image_root, images):
     """Show images as JSON (config, layers and their unpacked dirs, users)."""
     st = _store(image_root)
-    click.echo(json.dumps([st.inspect(i) for i in images], indent=2))
+    records = [st.inspect(i) for i in images]
+    if fmt:
+        from ..inspect import format as render
+        for r in records:
+            click.echo(render(fmt, r))
+        return
+    click.echo(json.dumps(records, indent=2))
 
 
 @image.command("prune")
+@click.option("--all", "-a", "all_", is_flag=True, help="Every image no container uses, named too.")
+@click.option("--force", "-f", is_flag=True, help="Do not ask.")
 @_root
-def image_prune(image_root):
-    """Delete unnamed images no container uses, then blobs and layers nothing references."""
-    for line in _store(image_root).gc(dangling=True):
+def image_prune(all_, force, image_root):
+    """Delete unnamed images no container uses (-a: every unused one), then blobs and layers
+    nothing references."""
+    if not force and sys.stdin.isatty():
+        click.confirm("This will remove all " + ("images without at least one container "
+                      "associated to them" if all_ else "dangling images") + ". Are you sure you "
+                      "want to continue?", abort=True)
+    for line in _store(image_root).gc(dangling=True, unused=all_):
         click.echo(line)
 
 
@@ -225,8 +239,9 @@ def _label(line: str, own: set[str]) -> str:
 @click.option("--name", default=None, help="Name for images the archive leaves unnamed.")
 @click.option("--devices", type=click.Choice(["reject", "skip", "allow"]), default="reject",
               show_default=True, help="Device nodes in layers: refuse, drop, or create.")
+@click.option("-q", "--quiet", is_flag=True, help="Accepted (no progress is printed anyway).")
 @_root
-def load(src, name, devices, image_root):
+def load(src, name, devices, quiet, image_root):
     """Load images from a docker-save tarball or an OCI archive."""
     if src == "-" and sys.stdin.isatty():
         raise click.UsageError("no archive on stdin; use -i FILE or a pipe")

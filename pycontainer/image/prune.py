@@ -51,19 +51,21 @@ def remove(store, ref: str, *, force: bool = False) -> list[str]:
     return out
 
 
-def gc(store, *, dangling: bool = False) -> list[str]:
+def gc(store, *, dangling: bool = False, unused: bool = False) -> list[str]:
     """Delete blobs, unpacked layers and ingest leftovers that nothing references.
 
     With ``dangling`` (``image prune``), first forget images that have no
-    name and no container using them.
+    name and no container using them; with ``unused`` (``image prune -a``),
+    every image no container uses, named or not.
     """
     out = []
     with store.lock("gc.lock"):
-        if dangling:
+        if dangling or unused:
             with store.lock("index.lock"):
                 index = store.read_index()
                 held = {h.get("image") for h in store.holds().values()}
-                named = {e["digest"] for e in index["manifests"] if store.entry_name(e)}
+                named = set() if unused else \
+                    {e["digest"] for e in index["manifests"] if store.entry_name(e)}
                 drop = [e for e in index["manifests"]
                         if e["digest"] not in named and e["digest"] not in held]
                 if drop:

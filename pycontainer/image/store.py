@@ -409,10 +409,11 @@ class Store:
         from . import prune
         return prune.remove(self, ref, force=force)
 
-    def gc(self, *, dangling: bool = False) -> list[str]:
-        """Delete what nothing references; ``dangling``: nameless unused images too (prune.py)."""
+    def gc(self, *, dangling: bool = False, unused: bool = False) -> list[str]:
+        """Delete what nothing references; ``dangling``: nameless unused images too, ``unused``:
+        every image no container uses (prune.py)."""
         from . import prune
-        return prune.gc(self, dangling=dangling)
+        return prune.gc(self, dangling=dangling, unused=unused)
 
     # -- listing ---------------------------------------------------------------------
 

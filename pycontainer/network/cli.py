@@ -119,6 +119,30 @@ def rm(state_dir, names):
         click.echo(name)
 
 
+@network.command("prune")
+@click.option("--force", "-f", is_flag=True, help="Do not ask.")
+@_state_dir
+def prune(force, state_dir):
+    """Remove the user-defined networks no container uses (docker network prune)."""
+    import sys
+    from . import userdefined
+    if not force and sys.stdin.isatty():
+        click.confirm("This will remove all custom networks not used by at least one container. "
+                      "Are you sure you want to continue?", abort=True)
+    gone = []
+    for n in net.networks(state_dir):
+        if n.get("user_defined") and not userdefined.members(n["name"], state_dir):
+            try:
+                userdefined.remove(n["name"], state_dir)
+            except NetworkError:
+                continue                                 # a container joined it meanwhile
+            gone.append(n["name"])
+    if gone:
+        click.echo("Deleted Networks:")
+        for name in gone:
+            click.echo(name)
+
+
 def _docker(ctx, ref: str) -> tuple[str, str]:
     """(state root, container ID) for a docker-made container named ``ref``."""
     from ..inspect import resolve_id

@@ -184,6 +184,17 @@ def test_metadata_instructions_fill_the_image_config(pc, tmp_path, leakcheck):
     assert build_dirs() == []
 
 
+def test_platform_rm_and_force_rm_flags(pc, tmp_path, leakcheck):
+    # docker's --rm/--force-rm (no step's container is ever kept here) and --platform: this
+    # machine's own, or one line and 125 before anything is built
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    d = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo hi > /x\n"})
+    assert build(pc, d, "-q", "--rm", "--force-rm", "--platform", f"linux/{arch}").stdout.startswith("sha256:")
+    other = "arm64" if arch != "arm64" else "amd64"
+    p = build(pc, d, "--platform", f"linux/{other}", ok=False)
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1 and "no emulation" in p.stderr
+
+
 def test_dockerfile_is_found_when_there_is_no_containerfile(pc, tmp_path, leakcheck):
     c = ctx(tmp_path, {"Dockerfile": "FROM busybox\nLABEL from=dockerfile\n"})
     build(pc, c, "-t", "df")

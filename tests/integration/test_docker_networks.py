@@ -43,6 +43,18 @@ def test_create_ls_inspect_rm(cli, dleak, netname):
     assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
 
 
+def test_network_prune_removes_unused_user_defined_networks(cli, dleak, tmp_path):
+    # in a state dir of its own: prune must not touch the networks of this host's other users
+    sd = str(tmp_path / "nets")
+    a, b = new_id("pa"), new_id("pb")
+    for n in (a, b):
+        assert cli("network", "create", "--state-dir", sd, n).returncode == 0
+    p = cli("network", "prune", "-f", "--state-dir", sd)
+    assert p.returncode == 0 and p.stdout.splitlines() == ["Deleted Networks:", *sorted((a, b))]
+    assert a not in cli("network", "ls", "--state-dir", sd).stdout
+    assert cli("network", "prune", "-f", "--state-dir", sd).stdout == ""
+
+
 def test_containers_resolve_each_other_by_name_and_alias(cli, dleak, netname):
     assert cli("network", "create", "--subnet", "10.90.250.0/24", netname).returncode == 0
     a, b = new_id("pa"), new_id("pb")

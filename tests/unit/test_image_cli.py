@@ -84,6 +84,19 @@ def test_images_no_trunc_shows_whole_ids(run, tmp_path):
     assert r.output.split()[0] in run("images", "--no-trunc").output
 
 
+def test_image_inspect_format_load_quiet_and_prune_all(run, tmp_path):
+    from pycontainer.image.store import Store
+    Store(str(tmp_path / "store")).resolve("busybox")     # the built-in image, offline
+    run("tag", "busybox", "localhost/mine:1")
+    ident = run("image", "inspect", "-f", "{{.Id}}", "busybox").output.strip()
+    assert ident.startswith("sha256:") and len(ident) == 71
+    run("save", "-o", str(tmp_path / "a.tar"), "localhost/mine:1")
+    assert "Loaded image: localhost/mine:1" in run("load", "-q", "-i", str(tmp_path / "a.tar")).output
+    assert run("image", "prune", "-f").output == ""            # nothing dangling: all named
+    out = run("image", "prune", "-a", "-f").output             # no container uses them
+    assert "Deleted: " in out and run("images", "-q").output == ""
+
+
 def test_bad_platform_flag(run):
     r = run("pull", "--platform", "linux", "x", ok=False)
     assert r.exit_code == 125 and "OS/ARCH" in r.output and len(r.output.splitlines()) == 1
