@@ -72,46 +72,37 @@ def guard_usage(fn, *a, **kw):
         raise fail(exc) from None
 
 
-class UsageCommand(click.Command):
-    def make_context(self, *a, **kw):
-        return guard_usage(super().make_context, *a, **kw)
-
-    def invoke(self, ctx):
-        return guard_usage(super().invoke, ctx)
-
-
-class UsageGroup(click.Group):
-    command_class = UsageCommand
-
-    def make_context(self, *a, **kw):
-        return guard_usage(super().make_context, *a, **kw)
-
-    def resolve_command(self, ctx, args):
-        return guard_usage(super().resolve_command, ctx, args)
-
-    def invoke(self, ctx):
-        return guard_usage(super().invoke, ctx)
-
-
 class DockerCommand(click.Command):
+    guarded = staticmethod(guard)            # what becomes docker's: see the module's docstring
+
     def make_context(self, *a, **kw):
-        return guard(super().make_context, *a, **kw)
+        return self.guarded(super().make_context, *a, **kw)
 
     def invoke(self, ctx):
-        return guard(super().invoke, ctx)
+        return self.guarded(super().invoke, ctx)
 
 
 class DockerGroup(click.Group):
     command_class = DockerCommand
+    guarded = staticmethod(guard)
 
     def make_context(self, *a, **kw):
-        return guard(super().make_context, *a, **kw)
+        return self.guarded(super().make_context, *a, **kw)
 
     def resolve_command(self, ctx, args):
-        return guard(super().resolve_command, ctx, args)
+        return self.guarded(super().resolve_command, ctx, args)
 
     def invoke(self, ctx):
-        return guard(super().invoke, ctx)
+        return self.guarded(super().invoke, ctx)
+
+
+class UsageCommand(DockerCommand):
+    guarded = staticmethod(guard_usage)
+
+
+class UsageGroup(DockerGroup):
+    command_class = UsageCommand
+    guarded = staticmethod(guard_usage)
 
 
 DockerGroup.group_class = DockerGroup

@@ -41,15 +41,15 @@ def end(cdir: str) -> int:
 
 
 def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, since=None, until=None,
-           follow=False, offset: int = 0, poll: float = 0.1):
-    """Yield (stream, bytes) of the log from byte ``offset``; with ``follow`` until the
-    container's monitor exits."""
+           follow=False, offset: int = 0, poll: float = 0.1, alive=None):
+    """Yield (stream, bytes) of the log from byte ``offset``; with ``follow`` until the log's
+    writer is gone: ``alive()`` says (default: the container's monitor runs)."""
     lo, hi = _seconds(since), _seconds(until)
-    cd.touch(cdir)                  # an API call on the container: activity for idle_timeout
+    cd.touch(cdir)                  # a reader of the container: activity for idle_timeout
     off = offset
     first = True
     while True:
-        alive = bool(cd.monitor_pid(cdir)) if follow else False
+        writing = (alive() if alive else bool(cd.monitor_pid(cdir))) if follow else False
         got, off = cd.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=True, since_offset=off,
                                 tail=tail if first and tail not in (None, "all") else None)
         first = False
@@ -60,7 +60,7 @@ def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, 
                 if (lo is not None and t < lo) or (hi is not None and t >= hi):
                     continue
             yield stream, (data if timestamps else text)
-        if not alive:
+        if not writing:
             return
         time.sleep(poll)
 

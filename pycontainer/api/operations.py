@@ -418,27 +418,10 @@ def follow_logs(root: str, cid: str, cdir: str, *, stdout=True, stderr=True, tim
     """Yield (stream, bytes) as the log grows, until its writer exits: the monitor of a
     detached container, or the process running a foreground one (relay.py), its creator.
     ``since``/``until``: Unix seconds, each line's time compared (api/logs.py)."""
-    from .logs import line_time
-
-    def kept(chunks):
-        for stream, data in chunks:
-            stamp, _, text = data.partition(b" ")
-            if since is not None or until is not None:
-                t = line_time(stamp)
-                if (since is not None and t < since) or (until is not None and t >= until):
-                    continue
-            yield stream, (data if timestamps else text)
-    chunks, off = cd.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=True,
-                            tail=None if tail in (None, "all") else tail)
-    yield from kept(chunks)
-    while True:
-        alive = bool(cd.monitor_pid(cdir)) or _creator_alive(root, cid)
-        chunks, off = cd.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=True,
-                                since_offset=off)
-        yield from kept(chunks)
-        if not alive:
-            return
-        time.sleep(poll)
+    from .logs import chunks
+    yield from chunks(cdir, stdout=stdout, stderr=stderr, timestamps=timestamps, tail=tail,
+                      since=since, until=until, follow=True, poll=poll,
+                      alive=lambda: bool(cd.monitor_pid(cdir)) or _creator_alive(root, cid))
 
 
 def _creator_alive(root: str, cid: str) -> bool:
