@@ -118,9 +118,11 @@ def _become_monitor(rt, cid, bundle, cdir, w, *, tty, start, remove, interactive
     os.dup2(null, 2)
     os.close(null)
     from .monitor import command
-    argv = [*command(os.path.dirname(os.path.abspath(__file__))), "--id", cid, "--pid", str(record["pid"]), "--log", os.path.join(cdir, cd.LOG),
+    opts = log_opts(bundle)                 # --log-driver none: the output goes nowhere
+    log = os.devnull if opts.get("driver") == "none" else os.path.join(cdir, cd.LOG)
+    argv = [*command(os.path.dirname(os.path.abspath(__file__))), "--id", cid, "--pid", str(record["pid"]), "--log", log,
             "--exit", os.path.join(cdir, cd.EXIT), "--oom-before", str(oom_before)]
-    size, files = cd.log_limits(log_opts(bundle))
+    size, files = cd.log_limits(opts)
     if size:
         argv += ["--log-max-size", str(size), "--log-max-file", str(files)]
     for name, fd in fds.items():

@@ -104,6 +104,7 @@ def _multi(*names, **kw):
 @_multi("--uidmap", help="CONTAINER_UID:HOST_UID:AMOUNT (podman's; refused for images: userns.py).")
 @_multi("--gidmap", help="CONTAINER_GID:HOST_GID:AMOUNT (podman's; refused likewise).")
 @_multi("--log-opt", help="json-file log: max-size=N[k|m|g], max-file=N (repeatable).")
+@click.option("--log-driver", default=None, help="json-file (the default) | none (no log kept).")
 @click.option("--init", is_flag=True, help="Run a small init (tini/catatonit) as pid 1.")
 @_multi("--network-alias", help="Another name this container answers to on its network.")
 @click.option("--ip", default=None, help="A fixed IPv4 address on a user-defined network.")
@@ -190,6 +191,10 @@ def logs(ctx, follow, tail, timestamps, since, until, container):
     root = _root(ctx)
     cid = resolve_id(root, container)
     cdir = ops.inspect(root, cid)["Dir"]
+    from .detach import log_opts
+    if cdir and log_opts(cdir).get("driver") == "none":
+        raise PyContainerError(f"logs {container}: configured logging driver does not support "
+                               "reading (--log-driver none)")
     if tail != "all" and not str(tail).isdigit():
         raise PyContainerError(f"logs --tail {tail!r}: give a number or 'all'")
     lo, hi = flag_time(since, "--since"), flag_time(until, "--until")

@@ -22,7 +22,9 @@
 * ``-v NAME:/path``, ``-v /path`` (anonymous) and ``--mount`` go to ``volumes.py``;
   ``--volumes-from NAME[:ro|:rw]`` repeats another container's (``volumes_from``).
 * ``--log-opt max-size=N[k|m|g] --log-opt max-file=N``: the json-file log's
-  rotation (containerdir.Log, applied by the monitor).
+  rotation (containerdir.Log, applied by the monitor); ``--log-driver none``
+  keeps no log at all (``{"driver": "none"}`` in the same annotation; ``logs``
+  then says so, as docker's).
 * ``--ipc``/``--pid``/``--uts``/``--cgroupns``: nsmodes.py.
 * ``--sysctl KEY=VALUE`` -> ``linux.sysctl`` (the OCI layer allows only those
   of a namespace the container has of its own, as runc); ``--oom-score-adj``
@@ -75,6 +77,14 @@ def apply(o: dict, environ=None) -> dict:
         check_platform(o["platform"])
     if o.get("log_opt"):
         o["log_opts"] = _log_opts(o.pop("log_opt"))
+    driver = o.pop("log_driver", None)
+    if driver not in (None, "json-file", "none"):
+        raise PyContainerError(f"--log-driver {driver}: json-file (the default) or none; no other "
+                               "driver here")
+    if driver == "none":
+        if o.get("log_opts"):
+            raise PyContainerError("--log-opt: the none log driver takes no options")
+        o["log_opts"] = {"driver": "none"}          # no json.log: detach.py, runform, terminal
     if isinstance(o.get("storage_opt"), (list, tuple)):     # --storage-opt size=N (the API's dict)
         opts = {}
         for item in o.pop("storage_opt"):
@@ -142,6 +152,11 @@ def check_process(o: dict) -> None:
         from . import log
         log.warning("--kernel-memory is ignored: the kernel no longer limits kernel memory "
                     "apart (it is counted in --memory)")
+
+
+def log_opts_of(conf: dict) -> dict:
+    """The SDK's log_config Config ({"max-size": "1m"}) as --log-opt values, checked."""
+    return _log_opts(f"{k}={v}" for k, v in conf.items())
 
 
 def _log_opts(items) -> dict:

@@ -129,7 +129,7 @@ FAST_VALUES = {"--name", "--network", "--hostname", "--workdir", "--user", "--en
                "--image-root", "--health-cmd", "--health-interval", "--health-timeout",
                "--health-start-period", "--blkio-weight", "--ipc", "--pid", "--uts", "--cgroupns",
                "--domainname", "--cpu-period", "--cpu-quota", "--cpuset-mems", "--memory-reservation",
-               "--memory-swappiness", "--kernel-memory"}
+               "--memory-swappiness", "--kernel-memory", "--log-driver"}
 FAST_MULTI = {"--env", "--volume", "--publish", "--label", "--cap-add", "--cap-drop", "--security-opt",
               "--device", "--group-add", "--env-file", "--mount", "--tmpfs", "--ulimit", "--add-host",
               "--dns", "--dns-search", "--log-opt", "--network-alias", "--device-cgroup-rule",
@@ -316,7 +316,12 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
         os.dup2(null, 0)
         os.close(null)
     return ops.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
-                      pull=pull, log=True)["exit_code"]
+                      pull=pull, log=not no_log(o.get("log_opts")))["exit_code"]
+
+
+def no_log(log_opts) -> bool:
+    """--log-driver none: nothing is written to json.log (run_flags.apply)."""
+    return (log_opts or {}).get("driver") == "none"
 
 
 def help_page(bundle_cmd, image_cmd, verb: str = "run") -> str:

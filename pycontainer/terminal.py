@@ -256,12 +256,14 @@ def run(rt, container_id: str, bundle: str, *, interactive: bool, remove: bool, 
     """``run -t [-i]``: create with our console socket, start, proxy (into the container's
     json.log too, as docker's logs has a terminal's output), exit status."""
     from . import containerdir as cd
-    log = cd.Log(os.path.join(bundle, cd.LOG), *cd.log_limits(log_opts or {}))
+    log = None if (log_opts or {}).get("driver") == "none" else \
+        cd.Log(os.path.join(bundle, cd.LOG), *cd.log_limits(log_opts or {}))   # --log-driver none
     try:
         code = _create_start_proxy(rt, container_id, bundle, stdin=interactive, resize=False,
                                    autoremove=remove, log=log, **create_kw)
     finally:
-        log.close()
+        if log is not None:
+            log.close()
     if remove:
         rt.delete(container_id, force=True)
     else:                          # a kept container reports its status (ps -a, wait)

@@ -111,6 +111,10 @@ class Container:
         ``stream``, waits for more until the container exits). ``since``/``until``: datetime or
         Unix seconds; ``tail``: "all" or a number of lines."""
         from . import logs as lg
+        from ..detach import log_opts
+        if log_opts(self.attrs.get("Dir", "")).get("driver") == "none":
+            raise PyContainerError(f"logs {self.id}: configured logging driver does not support "
+                                   "reading (log_config type none)")
         if follow is None:
             follow = stream
         gen = (d for _s, d in lg.chunks(self.attrs.get("Dir", ""), stdout=stdout, stderr=stderr,
@@ -265,7 +269,8 @@ class ContainerCollection:
         kw.setdefault("egress", "allow-all")          # docker's run: no policy unless asked
         kw.setdefault("allow_ptrace", True)
         rec = None
-        if not remove:                                # kept: its output for logs() too
+        lc = kw.get("log_config") or {}
+        if not remove and (lc.get("Type") or lc.get("type")) != "none":   # kept: for logs() too
             from .logs import Recorder
             kw["name"] = _name(kw.get("name"))
             rec = Recorder(kw["name"])

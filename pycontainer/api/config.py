@@ -83,6 +83,14 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
         from ..network.egress import parse_allow
         parse_allow(allow)                       # a bad entry is a usage error before anything runs
         o["egress_allow"] = [str(a) for a in allow]
+    lc = kw.pop("log_config", None)             # docker-py's LogConfig: {"Type", "Config"}
+    if lc:
+        kind = lc.get("Type") or lc.get("type") or "json-file"
+        conf = lc.get("Config") or lc.get("config") or {}
+        if kind not in ("json-file", "none") or (kind == "none" and conf):
+            raise PyContainerError(f"log_config {lc!r}: json-file (max-size, max-file) or none")
+        from ..run_flags import log_opts_of
+        o["log_opts"] = {"driver": "none"} if kind == "none" else log_opts_of(conf)
     sysctls = kw.pop("sysctls", None) or {}
     if sysctls:
         o["sysctl"] = [f"{k}={v}" for k, v in sysctls.items()]

@@ -12,6 +12,8 @@ from dockerleak import dleak  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.root
 
+CDIR = "/var/lib/pycontainer/containers"
+
 
 def _dir(cli, cid):
     return json.loads(cli("inspect", cid).stdout)[0]["Dir"]
@@ -74,3 +76,37 @@ def test_logs_follow_across_rotation(cli, dleak):
     got = [int(x[1:]) for x in p.stdout.split()]
     assert got == list(range(150)), got                # every line once, in order, across files
     assert cli("rm", cid).returncode == 0
+
+
+def test_log_driver_none_keeps_no_log(cli, dleak):
+    # docker's --log-driver none: the output still reaches a foreground caller, no json.log is
+    # written (foreground, -t, detached), and logs says the driver cannot be read
+    fg, bg = new_id(), new_id()
+    p = cli("run", "--net", "none", "--name", fg, "--log-driver", "none", "busybox", "echo", "seen")
+    assert (p.returncode, p.stdout) == (0, "seen\n")
+    assert cli("run", "-d", "--net", "none", "--name", bg, "--log-driver", "none", "busybox", "sh", "-c",
+               "echo out; echo err >&2").returncode == 0
+    assert cli("wait", bg).stdout.strip() == "0"
+    try:
+        for cid in (fg, bg):
+            assert not os.path.exists(os.path.join(CDIR, cid, "json.log"))
+            p = cli("logs", cid)
+            assert p.returncode == 125 and "does not support reading" in p.stderr
+            assert len(p.stderr.splitlines()) == 1
+    finally:
+        cli("rm", fg, bg)
+    for bad in (("--log-driver", "syslog"), ("--log-driver", "none", "--log-opt", "max-size=1m")):
+        p = cli("run", "--rm", "--net", "none", *bad, "busybox", "true")
+        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, (bad, p.stderr)
+    import pycontainer
+    c = pycontainer.Client(root=cli.root)
+    try:
+        name = new_id()
+        assert c.containers.run("busybox", ["echo", "api"], network_mode="none", name=name,
+                                log_config={"Type": "none", "Config": {}}) == b"api\n"
+        assert not os.path.exists(os.path.join(CDIR, name, "json.log"))
+        with pytest.raises(pycontainer.APIError, match="does not support reading"):
+            c.containers.get(name).logs()
+        c.containers.get(name).remove()
+    finally:
+        c.close()
