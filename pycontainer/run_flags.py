@@ -58,6 +58,11 @@ def apply(o: dict, environ=None) -> dict:
     for e in o.get("env") or []:
         env += _one(e, environ, "-e")
     o["env"] = env
+    for path in o.pop("label_file", None) or []:          # --label-file: KEY=VALUE lines
+        o["label"] = _read_labels(path) + list(o.get("label") or [])
+    if o.pop("volume_driver", None) not in (None, "local"):
+        raise PyContainerError("--volume-driver: only local (volumes.py)")
+    o.pop("disable_content_trust", None)                   # docker's; no signatures here
     for lab in o.get("label") or []:
         if not lab.partition("=")[0]:
             raise PyContainerError(f"--label {lab!r}: give KEY=VALUE")
@@ -202,6 +207,16 @@ def _read_env_file(path: str, environ) -> list[str]:
     return out
 
 
+def _read_labels(path: str) -> list[str]:
+    """--label-file FILE: one KEY=VALUE a line; blank lines and # comments skipped."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PyContainerError(f"--label-file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
 def check_platform(value: str) -> None:
     parts = value.split("/")
     if len(parts) not in (2, 3) or not all(parts):
@@ -277,11 +292,12 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         cfg["process"]["rlimits"] = list(rl.values())
     net_ann = (cfg.get("annotations") or {}).get("org.pycontainer.network")
     wants = {"extra_hosts": o.get("add_host"), "dns": o.get("dns"),
-             "dns_search": o.get("dns_search"), "publish_all": o.get("publish_all"),
+             "dns_search": o.get("dns_search"), "dns_option": o.get("dns_option"),
+             "publish_all": o.get("publish_all"),
              "user_network": o.get("user_network")}
     if any(wants.values()):
         if net_ann is None:
-            raise PyContainerError("--add-host, --dns, --dns-search and -P need a network "
+            raise PyContainerError("--add-host, --dns, --dns-search, --dns-option and -P need a network "
                                    "namespace of the container's own (not --network host)")
         req = json.loads(net_ann)
         if o.get("user_network"):
@@ -292,6 +308,8 @@ def to_spec(cfg: dict, o: dict, img) -> None:
             req["dns"] = [_ip(d, "--dns") for d in o["dns"]]
         if o.get("dns_search"):
             req["dns_search"] = list(o["dns_search"])
+        if o.get("dns_option"):                          # resolv.conf(5)'s "options" line
+            req["dns_options"] = list(o["dns_option"])
         if o.get("publish_all"):
             from .image.runconfig import exposed_ports
             taken = {(p["container_port"], p["protocol"]) for p in req.get("ports") or []}

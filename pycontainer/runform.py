@@ -133,7 +133,8 @@ FAST_VALUES = {"--name", "--network", "--hostname", "--workdir", "--user", "--en
 FAST_MULTI = {"--env", "--volume", "--publish", "--label", "--cap-add", "--cap-drop", "--security-opt",
               "--device", "--group-add", "--env-file", "--mount", "--tmpfs", "--ulimit", "--add-host",
               "--dns", "--dns-search", "--log-opt", "--network-alias", "--device-cgroup-rule",
-              "--sysctl", "--annotation", "--expose", "--volumes-from", "--storage-opt"}
+              "--sysctl", "--annotation", "--expose", "--volumes-from", "--storage-opt", "--dns-option",
+              "--label-file", "--blkio-weight-device"}
 FAST_INT = {"--stop-timeout", "--health-retries", "--oom-score-adj"}                 # click's INT: int(VALUE)
 FAST_CHOICE = {"--pull": ("missing", "never", "always")}
 FAST_ALIAS = {"--net": "--network", "-d": "--detach", "-i": "--interactive", "-t": "--tty",

@@ -96,6 +96,24 @@ def _free_port():
     return port
 
 
+def test_label_file_dns_option_and_volume_driver(cli, dleak, tmp_path):
+    f = tmp_path / "labels"
+    f.write_text("# team\ntier=web\nowner=ci\n")
+    cid = new_id()
+    p = cli("run", "--net", "none", "--name", cid, "--label-file", str(f), "-l", "tier=db",
+            "--dns-option", "ndots:2", "--dns-option", "timeout:1", "--volume-driver", "local",
+            "busybox", "grep", "^options", "/etc/resolv.conf")
+    try:
+        assert (p.returncode, p.stdout) == (0, "options ndots:2 timeout:1\n"), p.stderr
+        labels = json.loads(cli("inspect", "-f", "{{json .Config.Labels}}", cid).stdout)
+        assert labels == {"tier": "db", "owner": "ci"}             # -l wins over the file
+    finally:
+        cli("rm", cid)
+    for bad in (("--label-file", str(tmp_path / "none")), ("--volume-driver", "nfs")):
+        p = cli("run", "--rm", "--net", "none", *bad, "busybox", "true")
+        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, (bad, p.stderr)
+
+
 def test_a_stopped_container_gives_back_its_port_and_ip(cli, dleak):
     port = _free_port()
     cid = new_id()
