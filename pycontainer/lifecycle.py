@@ -199,6 +199,21 @@ def refresh_hosts(network_name: str | None, also=()) -> None:
         netconnect.refresh_hosts(network_name, also)
 
 
+def rename(root: str, cid: str, new_name: str) -> None:
+    """docker rename (and the API's Container.rename): the name docker shows and resolves,
+    kept in the container's dir; the ID (its state dir, cgroup, lease) stays."""
+    from . import atomicfile
+    from .errors import PyContainerError
+    from .state import validate_id
+    validate_id(new_name)
+    if new_name in insp.list_ids(root) or insp.find_name(root, new_name):
+        raise PyContainerError(f"rename: the name {new_name!r} is already in use")
+    cdir = insp.owned_dir(root, cid)
+    if not cdir:
+        raise PyContainerError(f"rename {cid}: not a container made from an image")
+    atomicfile.write(os.path.join(cdir, "name"), new_name)
+
+
 def update(root: str, cid: str, resources: dict, restart: str | None = None) -> None:
     """docker update: the new limits on the container's cgroup if it has one now, and in its
     config.json, so that its next start keeps them (docker keeps them in its hostconfig);

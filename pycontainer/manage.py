@@ -152,18 +152,9 @@ def unpause(ctx, containers):
 @click.pass_context
 def rename(ctx, container, new_name):
     """Give a container a new name (its ID stays)."""
-    from . import inspect as insp
-    from .state import validate_id
+    from . import lifecycle
     root = _root(ctx)
-    cid = resolve_id(root, container)
-    validate_id(new_name)
-    if new_name in insp.list_ids(root) or insp.find_name(root, new_name):
-        raise PyContainerError(f"rename: the name {new_name!r} is already in use")
-    cdir = ops.inspect(root, cid)["Dir"]
-    if not cdir:
-        raise PyContainerError(f"rename {container}: not a container made from an image")
-    from . import atomicfile
-    atomicfile.write(os.path.join(cdir, "name"), new_name)
+    lifecycle.rename(root, resolve_id(root, container), new_name)
 
 
 @click.command("port", cls=DockerCommand)

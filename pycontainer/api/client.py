@@ -61,13 +61,19 @@ class Container:
     def __repr__(self):
         return f"<Container: {self.id[:12]}>"
 
-    name = property(lambda self: self.id)
+    name = property(lambda self: (self.attrs.get("Name") or "/" + self.id).lstrip("/"))
     short_id = property(lambda self: self.id[:12])
     image = property(lambda self: self.attrs["Config"]["Image"])
     status = property(lambda self: self.attrs["State"]["Status"])
 
     def reload(self) -> None:
         self.attrs = ops.inspect(self.client.root, self.id)
+
+    def rename(self, name: str) -> None:
+        """docker-py's rename: the name changes, the ID stays."""
+        from .. import lifecycle
+        lifecycle.rename(self.client.root, self.id, str(name))
+        self.reload()
 
     def _rt(self):
         from ..container import Runtime

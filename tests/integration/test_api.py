@@ -118,6 +118,20 @@ def test_run_takes_the_sdks_namespace_and_limit_arguments(client):
         client.containers.run("busybox", ["true"], remove=True, network_mode="none", pid_mode="bogus")
 
 
+def test_container_name_and_rename_as_docker_py(client):
+    c = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none",
+                              name="api-named")
+    try:
+        assert (c.name, c.id) == ("api-named", "api-named")
+        c.rename("api-renamed")                               # the name changes, the ID stays
+        assert (c.name, c.id) == ("api-renamed", "api-named")
+        assert client.containers.get("api-renamed").id == "api-named"
+        with pytest.raises(pycontainer.APIError, match="already in use"):
+            c.rename("api-renamed")
+    finally:
+        c.remove(force=True)
+
+
 def test_detached_run_logs_and_wait(client):
     c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 2"], detach=True,
                               network_mode="none")
