@@ -241,6 +241,9 @@ def copy_target(rec: dict, ref: str, verb: str = "cp"):
     target = rec["State"]["Pid"]
     if target and rec["State"]["Status"] in ("running", "paused", "created"):
         return target
+    if not rec.get("Dir"):
+        raise PyContainerError(f"{verb} {ref}: not a container made from an image (an OCI bundle's "
+                               "files are in its rootfs directory)")
     from .filecopy import Stopped
     plan = overlay_plan(rec)
     if plan is None or not plan.upper:

@@ -85,3 +85,15 @@ def test_export_refuses_a_terminal_and_leaves_no_partial_file(cli, dleak, tmp_pa
         assert os.listdir(out) == []
     finally:
         cli("rm", cid)
+
+
+def test_diff_export_cp_of_a_bundle_container_say_what_it_is(cli, bundle, dleak):
+    cid = new_id()
+    assert cli.create(cid, bundle.path).returncode == 0
+    try:
+        for args in (("diff", cid), ("export", cid), ("cp", f"{cid}:/", "-")):
+            p = cli(*args)
+            assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, (args, p.stderr)
+            assert "not a container made from an image" in p.stderr, (args, p.stderr)
+    finally:
+        cli("delete", "--force", cid)
