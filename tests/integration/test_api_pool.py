@@ -70,6 +70,11 @@ def test_pool_command_is_pid1_with_the_created_defences(client):
         t.start()
         try:
             assert seen.wait(30)
+            # the program's output can come before the worker records "running" (start writes
+            # the state once the init's exec is done, as it returns): wait for that record
+            deadline = time.monotonic() + 10
+            while not _running(client.root) and time.monotonic() < deadline:
+                time.sleep(0.01)
             [st] = _running(client.root)
             pid = st["pid"]
             deadline = time.monotonic() + 10
