@@ -206,11 +206,17 @@ def rename(root: str, cid: str, new_name: str) -> None:
     from .errors import PyContainerError
     from .state import validate_id
     validate_id(new_name)
-    if new_name in insp.list_ids(root) or insp.find_name(root, new_name):
-        raise PyContainerError(f"rename: the name {new_name!r} is already in use")
     cdir = insp.owned_dir(root, cid)
     if not cdir:
         raise PyContainerError(f"rename {cid}: not a container made from an image")
+    if new_name == cid:                 # back to the name it was made with (its ID here)
+        try:
+            os.unlink(os.path.join(cdir, "name"))
+        except FileNotFoundError:
+            raise PyContainerError(f"rename: {cid!r} is already the container's name") from None
+        return
+    if new_name in insp.list_ids(root) or insp.find_name(root, new_name):
+        raise PyContainerError(f"rename: the name {new_name!r} is already in use")
     atomicfile.write(os.path.join(cdir, "name"), new_name)
 
 

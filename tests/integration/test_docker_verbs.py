@@ -170,8 +170,16 @@ def test_restart_pause_unpause_rename_top(cli, dleak):
         assert cli("rename", cid, new).returncode == 0
         assert insp(cli, new, "{{.Name}} {{.Id}}") == f"/{new} {cid}"
         assert new in cli("ps").stdout
-        p = cli("rename", new, cid)         # the ID is not free as a name
-        assert p.returncode == 125
+        other = run_d(cli, "busybox", "sleep", "60")
+        try:                                # another container's ID is not free as a name
+            p = cli("rename", other, cid)
+            assert p.returncode == 125 and "already in use" in p.stderr
+        finally:
+            cli("rm", "-f", other)
+        # back to the name it was made with (here its ID), as docker allows
+        assert cli("rename", new, cid).returncode == 0
+        assert insp(cli, cid, "{{.Name}}") == f"/{cid}"
+        assert cli("rename", cid, cid).returncode == 125      # already its name
     finally:
         cli("rm", "-f", cid)
 
