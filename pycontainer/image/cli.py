@@ -265,11 +265,13 @@ def save(out, image_root, images):
 @click.command("history", cls=UsageCommand)
 @click.option("--no-trunc", is_flag=True, help="Whole IDs and commands.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the image ID.")
+@click.option("-H", "--human", type=click.BOOL, default=True, show_default=True,
+              help="Sizes and dates for people (--human=false: bytes and RFC 3339 times).")
 @click.option("--format", "fmt", default=None,
               help="json, or a template over .ID .CreatedAt .CreatedSince .CreatedBy .Size .Comment.")
 @_root
 @click.argument("image_ref", metavar="IMAGE")
-def history(no_trunc, quiet, fmt, image_root, image_ref):
+def history(no_trunc, quiet, human, fmt, image_root, image_ref):
     """The steps that made IMAGE, newest first, with their layers' sizes (docker history)."""
     from ..pstable import ago
     from .history import rows as history_rows
@@ -291,7 +293,8 @@ def history(no_trunc, quiet, fmt, image_root, image_ref):
         by = " ".join(r["CreatedBy"].split())
         if not no_trunc and len(by) > 45:
             by = by[:44] + "…"
-        table.append((short(r["ID"]), r["CreatedSince"], by, _size(r["Size"]), r["Comment"]))
+        table.append((short(r["ID"]), r["CreatedSince"] if human else r["CreatedAt"], by,
+                      _size(r["Size"]) if human else str(r["Size"]), r["Comment"]))
     head = ("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT")
     widths = [max(len(t[i]) for t in table + [head]) + 3 for i in range(4)]    # as tabwriter
     for t in [head] + table:

@@ -97,6 +97,17 @@ def test_image_inspect_format_load_quiet_and_prune_all(run, tmp_path):
     assert "Deleted: " in out and run("images", "-q").output == ""
 
 
+def test_history_human_false_gives_bytes_and_times(run, tmp_path):
+    from pycontainer.image.store import Store
+    Store(str(tmp_path / "store")).resolve("busybox")     # the built-in image, offline
+    people = run("history", "busybox").output.splitlines()[1].split()
+    raw = run("history", "--human=false", "busybox").output.splitlines()[1].split()
+    assert people[1:3] != raw[1:2] and raw[1].endswith("Z") and "T" in raw[1]   # RFC 3339
+    assert raw[-1].isdigit() and people[-1].endswith("B")                      # bytes vs 2.14MB
+    r = run("history", "--human=maybe", "busybox", ok=False)
+    assert r.exit_code == 125 and len(r.output.splitlines()) == 1
+
+
 def test_bad_platform_flag(run):
     r = run("pull", "--platform", "linux", "x", ok=False)
     assert r.exit_code == 125 and "OS/ARCH" in r.output and len(r.output.splitlines()) == 1
