@@ -192,14 +192,10 @@ def _root(ctx) -> str:
 @click.pass_context
 def logs(ctx, follow, tail, timestamps, since, until, container):
     """Print the output of a container (docker logs)."""
-    from .api.logs import flag_time
+    from .api.logs import chunks, flag_time
     root = _root(ctx)
     cid = resolve_id(root, container)
     cdir = ops.inspect(root, cid)["Dir"]
-    from .detach import log_opts
-    if cdir and log_opts(cdir).get("driver") == "none":
-        raise PyContainerError(f"logs {container}: configured logging driver does not support "
-                               "reading (--log-driver none)")
     if tail != "all" and not str(tail).isdigit():
         raise PyContainerError(f"logs --tail {tail!r}: give a number or 'all'")
     lo, hi = flag_time(since, "--since"), flag_time(until, "--until")
@@ -211,13 +207,8 @@ def logs(ctx, follow, tail, timestamps, since, until, container):
         except KeyboardInterrupt:
             pass
         return
-    if lo is None and hi is None:
-        chunks, _ = containerdir.read_logs(cdir, timestamps=timestamps,
-                                           tail=None if tail == "all" else tail)
-    else:
-        from .api.logs import chunks as log_chunks      # --tail first, then the times: docker's
-        chunks = list(log_chunks(cdir, timestamps=timestamps, since=lo, until=hi, tail=tail))
-    _write_chunks(chunks)
+    # --tail first, then the times: docker's json-file reader
+    _write_chunks(list(chunks(cdir, timestamps=timestamps, since=lo, until=hi, tail=tail)))
 
 
 @click.command("wait", cls=DockerCommand)

@@ -317,12 +317,7 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
         os.dup2(null, 0)
         os.close(null)
     return ops.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
-                      pull=pull, log=not no_log(o.get("log_opts")))["exit_code"]
-
-
-def no_log(log_opts) -> bool:
-    """--log-driver none: nothing is written to json.log (run_flags.apply)."""
-    return (log_opts or {}).get("driver") == "none"
+                      pull=pull, log=True)["exit_code"]
 
 
 def help_page(bundle_cmd, image_cmd, verb: str = "run") -> str:

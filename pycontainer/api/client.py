@@ -117,10 +117,6 @@ class Container:
         ``stream``, waits for more until the container exits). ``since``/``until``: datetime or
         Unix seconds; ``tail``: "all" or a number of lines."""
         from . import logs as lg
-        from ..detach import log_opts
-        if log_opts(self.attrs.get("Dir", "")).get("driver") == "none":
-            raise PyContainerError(f"logs {self.id}: configured logging driver does not support "
-                                   "reading (log_config type none)")
         if follow is None:
             follow = stream
         gen = (d for _s, d in lg.chunks(self.attrs.get("Dir", ""), stdout=stdout, stderr=stderr,

@@ -43,7 +43,13 @@ def end(cdir: str) -> int:
 def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, since=None, until=None,
            follow=False, offset: int = 0, poll: float = 0.1, alive=None):
     """Yield (stream, bytes) of the log from byte ``offset``; with ``follow`` until the log's
-    writer is gone: ``alive()`` says (default: the container's monitor runs)."""
+    writer is gone: ``alive()`` says (default: the container's monitor runs). A container
+    made with ``--log-driver none`` has no log to read: PyContainerError, as docker's."""
+    from ..detach import log_opts
+    if log_opts(cdir).get("driver") == "none":
+        from ..errors import PyContainerError
+        raise PyContainerError("logs: configured logging driver does not support reading "
+                               "(--log-driver none)")
     lo, hi = _seconds(since), _seconds(until)
     cd.touch(cdir)                  # a reader of the container: activity for idle_timeout
     off = offset

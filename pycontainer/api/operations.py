@@ -182,7 +182,8 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     socket) readable or closed means the caller is gone: the cgroup is killed
     and the container removed, whatever ``remove`` says (it was the caller's).
     ``log``: the program's stdout and stderr pass through us into its json.log as well
-    (relay.py), so ``logs`` shows them later, as docker's (the CLI's foreground run).
+    (relay.py), so ``logs`` shows them later, as docker's (the CLI's foreground run); not
+    with ``--log-driver none``.
     """
     from .. import lifecycle
     from ..container import Runtime
@@ -193,7 +194,7 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     started: list = []                        # the egress policy's nft runs while we create
     relay = None
     try:
-        if log:
+        if log and (o.get("log_opts") or {}).get("driver") != "none":
             from ..relay import Relay
             relay = Relay(os.path.join(cdir, cd.LOG), *cd.log_limits(o.get("log_opts") or {}))
         on_delete = cd.delete_plan() + egress_policy(cid, o, started, shared)
