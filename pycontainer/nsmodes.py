@@ -65,35 +65,27 @@ def check(o: dict) -> None:
 
 
 def apply(cfg: dict, o: dict, root: str | None) -> None:
-    """Rewrite ``cfg``'s ``linux.namespaces`` (and /dev/shm for --ipc) as the flags in ``o`` say
-    (``check``ed); ``root``: the state root whose containers ``container:NAME`` names."""
-    check(o)                                    # never read an unchecked mode as "host"
+    """Rewrite ``cfg``'s ``linux.namespaces`` (and /dev/shm for --ipc) as the flags in ``o`` say;
+    ``o`` was ``check``ed (api/config.build does, before anything is made); ``root``: the
+    state root whose containers ``container:NAME`` names."""
     linux = cfg["linux"]
     for flag, (ns_type, _modes) in FLAGS.items():
-        value = o.get(flag)
-        if not value or value in ("private", "shareable"):
+        kind, _, ref = (o.get(flag) or "private").partition(":")
+        if kind in ("private", "shareable"):
             continue
-        kind, _, ref = value.partition(":")
         nss = [n for n in linux["namespaces"] if n["type"] != ns_type]
         if kind == "container":
-            pid = _running_init(root, ref, flag)
-            nss.append({"type": ns_type, "path": f"/proc/{pid}/ns/{ns_type}"})
-        elif kind == "none":                    # --ipc none: its own namespace, no /dev/shm
+            nss.append({"type": ns_type, "path": f"/proc/{_running_init(root, ref, flag)}/ns/{ns_type}"})
+        elif kind == "none":                    # --ipc none: its own namespace
             nss.append({"type": ns_type})
+        linux["namespaces"] = nss               # host: no entry, the runtime's own
+        if ns_type == "ipc" and kind in ("host", "none"):     # /dev/shm: the host's, or none
             cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/dev/shm"]
-        else:                                   # host
-            if ns_type == "ipc":
-                _shm(cfg, "/dev/shm")
-            if ns_type == "uts":
-                cfg.pop("hostname", None)       # the host's: an OCI hostname needs a uts namespace
-        linux["namespaces"] = nss
-
-
-def _shm(cfg: dict, source: str) -> None:
-    """/dev/shm: a bind of ``source`` instead of a tmpfs of its own."""
-    cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/dev/shm"]
-    cfg["mounts"].append({"destination": "/dev/shm", "type": "bind", "source": source,
-                          "options": ["rbind", "nosuid", "noexec", "nodev"]})
+            if kind == "host":
+                cfg["mounts"].append({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                                      "options": ["rbind", "nosuid", "noexec", "nodev"]})
+        elif ns_type == "uts" and kind == "host":
+            cfg.pop("hostname", None)           # the host's: an OCI hostname needs a uts namespace
 
 
 def _running_init(root: str | None, ref: str, flag: str) -> int:

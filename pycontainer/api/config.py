@@ -112,6 +112,7 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
 
 
 DEVICE_OPTIONS = ("device", "gpus", "device_requests", "device_cgroup_rule", "group_add")
+NS_FLAGS = ("ipc", "pid", "uts", "cgroupns")      # nsmodes.py's (not imported without them)
 
 
 def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
@@ -128,7 +129,7 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     validate_id(cid)
     from .. import run_flags
     run_flags.check_process(o)
-    if any(o.get(k) for k in ("ipc", "pid", "uts", "cgroupns")):
+    if any(o.get(k) for k in NS_FLAGS):
         from .. import nsmodes
         nsmodes.check(o)
     with trace.step("docker options -> linux.resources", "--memory/--cpus/--pids-limit/..."):
@@ -213,7 +214,7 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             run_flags.to_spec(cfg, o, img)
         if net is not None and net.get("mode") == "host":
             cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
-        if any(o.get(k) for k in ("ipc", "pid", "uts", "cgroupns")):
+        if any(o.get(k) for k in NS_FLAGS):
             from .. import nsmodes
             with trace.step("docker options -> linux.namespaces", "--ipc/--pid/--uts/--cgroupns"):
                 nsmodes.apply(cfg, o, root)
