@@ -42,6 +42,15 @@ def help_instead(exc: BaseException) -> bool:
     return True
 
 
+def confirm_prune(what: str, force: bool) -> None:
+    """docker's prunes ask first ("This will remove WHAT. Are you sure ...?"), unless ``-f``
+    or stdin is not a terminal (no one to answer); "no" aborts (click.Abort: exit 130)."""
+    import sys
+    if not force and sys.stdin.isatty():
+        click.confirm(f"WARNING! This will remove {what}. Are you sure you want to continue?",
+                      abort=True)
+
+
 def fail(exc: BaseException) -> SystemExit:
     """Print ``exc`` as docker does (one line) and return the SystemExit of its status."""
     from . import exitcodes, log

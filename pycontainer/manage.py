@@ -431,9 +431,8 @@ def container():
 @click.pass_context
 def container_prune(ctx, force):
     """Remove all stopped containers."""
-    if not force and sys.stdin.isatty():
-        click.confirm("This will remove all stopped containers. Are you sure you want to continue?",
-                      abort=True)
+    from .dockercli import confirm_prune
+    confirm_prune("all stopped containers", force)
     gone, freed = prune(_root(ctx))
     if gone:
         click.echo("Deleted Containers:")

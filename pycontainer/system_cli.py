@@ -18,7 +18,7 @@ import os
 import click
 
 from . import containerdir as cd
-from .dockercli import DockerCommand, DockerGroup
+from .dockercli import DockerCommand, DockerGroup, confirm_prune
 
 
 def usage(root: str) -> list[dict]:
@@ -87,13 +87,11 @@ def df(ctx, fmt):
 @click.pass_context
 def prune(ctx, force, all_, with_volumes):
     """Remove stopped containers, unused images (dangling; -a: all) and (--volumes) volumes."""
-    import sys
     from . import volumes
     from .image.store import Store
     from .manage import prune as prune_containers
-    if not force and sys.stdin.isatty():
-        click.confirm("This will remove all stopped containers and dangling images"
-                      + (" and unused volumes" if with_volumes else "") + ". Continue?", abort=True)
+    confirm_prune("all stopped containers, " + ("images without a container" if all_ else
+                  "dangling images") + (" and unused volumes" if with_volumes else ""), force)
     gone, freed = prune_containers(ctx.find_object(dict).root)
     if gone:
         click.echo("Deleted Containers:\n" + "\n".join(gone) + "\n")

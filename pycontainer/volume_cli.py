@@ -99,11 +99,9 @@ def rm(force, names):
 @click.option("--all", "-a", "all_", is_flag=True, help="Accepted: every unused volume is pruned.")
 def prune(force, all_):
     """Remove every volume no container uses."""
-    import sys
     from . import volumes
-    if not force and sys.stdin.isatty():
-        click.confirm("This will remove all unused volumes. Are you sure you want to continue?",
-                      abort=True)
+    from .dockercli import confirm_prune
+    confirm_prune("all unused volumes", force)
     gone = volumes.prune()
     if gone:
         click.echo("Deleted Volumes:")

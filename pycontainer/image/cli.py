@@ -170,10 +170,9 @@ def image_inspect(fmt, image_root, images):
 def image_prune(all_, force, image_root):
     """Delete unnamed images no container uses (-a: every unused one), then blobs and layers
     nothing references."""
-    if not force and sys.stdin.isatty():
-        click.confirm("This will remove all " + ("images without at least one container "
-                      "associated to them" if all_ else "dangling images") + ". Are you sure you "
-                      "want to continue?", abort=True)
+    from ..dockercli import confirm_prune
+    confirm_prune("all images without at least one container associated to them" if all_
+                  else "all dangling images", force)
     for line in _store(image_root).gc(dangling=True, unused=all_):
         click.echo(line)
 

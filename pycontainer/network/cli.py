@@ -124,18 +124,16 @@ def rm(state_dir, names):
 @_state_dir
 def prune(force, state_dir):
     """Remove the user-defined networks no container uses (docker network prune)."""
-    import sys
+    from ..dockercli import confirm_prune
     from . import userdefined
-    if not force and sys.stdin.isatty():
-        click.confirm("This will remove all custom networks not used by at least one container. "
-                      "Are you sure you want to continue?", abort=True)
+    confirm_prune("all custom networks not used by at least one container", force)
     gone = []
     for n in net.networks(state_dir):
-        if n.get("user_defined") and not userdefined.members(n["name"], state_dir):
+        if n.get("user_defined"):
             try:
                 userdefined.remove(n["name"], state_dir)
             except NetworkError:
-                continue                                 # a container joined it meanwhile
+                continue                                 # in use: a container holds a lease
             gone.append(n["name"])
     if gone:
         click.echo("Deleted Networks:")
