@@ -147,8 +147,9 @@ def from_container(target, src: str, dest: str, archive: bool = False) -> None:
         _wait(child, f"reading {src}")
 
 
-def export(target) -> None:
-    """docker export: the container's root filesystem as one tar on stdout, without what is
+def export(target, out) -> None:
+    """docker export: the container's root filesystem as one tar into ``out`` (a binary file
+    object: stdout's buffer, or -o's file), without what is
     mounted on it (/proc, /sys, /dev, volumes, the network files: their mount points are in
     it, empty), as docker's, which tars the container's layers, not its mounts."""
     r, w = os.pipe()
@@ -172,8 +173,8 @@ def export(target) -> None:
     os.close(w)
     try:
         with os.fdopen(r, "rb") as inp:
-            shutil.copyfileobj(inp, sys.stdout.buffer, 65536)
-            sys.stdout.buffer.flush()
+            shutil.copyfileobj(inp, out, 65536)
+            out.flush()
     finally:
         _wait(child, "reading its root filesystem")
 

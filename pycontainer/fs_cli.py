@@ -58,25 +58,18 @@ def export(ctx, output, container):
                                "-o FILE or a pipe")
     target = copy_target(_record(ctx, container), container, "export")
     if output is None:
-        filecopy.export(target)
+        filecopy.export(target, sys.stdout.buffer)
         return
     try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        f = open(output, "wb")
     except OSError as exc:
         raise PyContainerError(f"export -o {output}: {exc.strerror}") from None
-    saved = os.dup(1)
     try:
-        sys.stdout.flush()
-        os.dup2(fd, 1)
-        filecopy.export(target)
+        with f:
+            filecopy.export(target, f)
     except BaseException:
         os.unlink(output)
         raise
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(fd)
 
 
 COMMANDS = [diff, export]

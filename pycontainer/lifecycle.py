@@ -134,15 +134,13 @@ def started(root: str, cid: str, user_network: str | None) -> None:
 def remove(root: str, cid: str, *, force: bool = False, volumes: bool = False) -> None:
     """docker rm: the runtime state (if any) and the directory; ``volumes`` (``rm -v``): its
     anonymous volumes too."""
-    if volumes:
-        from . import containerdir
-        from . import volumes as vol
-        cdir = insp.owned_dir(root, cid)
-        anonymous = containerdir.anonymous_volumes(cdir) if cdir else []
-        _remove(root, cid, force)
-        vol.remove_anonymous(anonymous)
-        return
+    from . import containerdir
+    cdir = insp.owned_dir(root, cid) if volumes else None
+    anonymous = containerdir.anonymous_volumes(cdir) if cdir else []   # read before it goes
     _remove(root, cid, force)
+    if anonymous:
+        from . import volumes as vol
+        vol.remove_anonymous(anonymous)
 
 
 def _remove(root: str, cid: str, force: bool) -> None:
@@ -246,7 +244,7 @@ def update(root: str, cid: str, resources: dict, restart: str | None = None) -> 
         have[section] = dict(have.get(section) or {}, **values) if isinstance(values, dict) else values
     if restart is not None:
         cfg.setdefault("annotations", {})[insp.ANN_OPTIONS] = json.dumps(dict(opts, restart=restart))
-    atomicfile.write(os.path.join(cdir, "config.json"), json.dumps(cfg, indent=1))
+    atomicfile.write_json(os.path.join(cdir, "config.json"), cfg, indent=1)
 
 
 # --- --restart: what the monitor does after the program exited -----------------------------------

@@ -58,8 +58,9 @@ def apply(o: dict, environ=None) -> dict:
     for e in o.get("env") or []:
         env += _one(e, environ, "-e")
     o["env"] = env
-    for path in o.pop("label_file", None) or []:          # --label-file: KEY=VALUE lines
-        o["label"] = _read_labels(path) + list(o.get("label") or [])
+    from_files = [lab for path in o.pop("label_file", None) or [] for lab in _read_labels(path)]
+    if from_files:                                         # --label-file: before -l, which wins
+        o["label"] = from_files + list(o.get("label") or [])
     if o.pop("volume_driver", None) not in (None, "local"):
         raise PyContainerError("--volume-driver: only local (volumes.py)")
     o.pop("disable_content_trust", None)                   # docker's; no signatures here

@@ -30,9 +30,7 @@ def changes(upper: str, layers: list[str]) -> list[tuple[str, str]]:
         parts = [] if rel == "." else rel.split("/")
         for name in dirs + files:
             path = os.path.join(top, name)
-            st = os.lstat(path)
-            if is_whiteout(st, path):
-                out.append(("D", "/" + "/".join(parts + [name])))
-            else:
-                out.append(("C" if find(layers, parts + [name]) else "A", "/" + "/".join(parts + [name])))
+            kind = "D" if is_whiteout(os.lstat(path), path) else \
+                "C" if find(layers, parts + [name]) else "A"
+            out.append((kind, "/" + "/".join(parts + [name])))
     return sorted(out, key=lambda c: c[1])
