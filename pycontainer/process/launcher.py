@@ -224,7 +224,16 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             crash_point("before-network")
             if early:
                 parent.send(S.CONTINUE, pid=pid, files=network.early_files(ctx.id, ctx.statedir.path))
-            saved = network.setup(ctx.id, pid, files_dir=ctx.statedir.path, early=early)
+            try:
+                saved = network.setup(ctx.id, pid, files_dir=ctx.statedir.path, early=early)
+            except Exception:
+                # After an early CONTINUE the init works on meanwhile; if it failed (no such
+                # program, say) and exited, its netns went with it and the setup fails on
+                # that: the init's own error, already queued, is the one to report.
+                failed = parent.queued_error() if early else None
+                if failed is not None:
+                    raise failed from None
+                raise
             crash_point("after-network")
             record["network"] = saved
             ctx.statedir.write(record)

@@ -38,6 +38,8 @@ from .. import jsonio
 
 from ..errors import ContainerSetupError, from_message
 
+_MSG_PEEK = 2                   # socket.MSG_PEEK (recv(2)), without importing socket
+
 GO, MAP_PLS, MAP_ACK, INIT_PID, CONTINUE, READY, ERROR = (
     "GO", "MAP_PLS", "MAP_ACK", "INIT_PID", "CONTINUE", "READY", "ERROR")
 
@@ -96,6 +98,21 @@ class SyncSocket:
         if msg.get("type") != kind:
             raise ContainerSetupError(f"sync: expected {kind}, received {msg.get('type')}", stage="sync")
         return msg
+
+    def queued_error(self) -> Exception | None:
+        """The error the other side has already sent, if one waits in the socket (never
+        blocks; anything else is left for ``recv``'s caller to see as it would)."""
+        self.sock.settimeout(0)
+        try:
+            data = self.sock.recv(65536, _MSG_PEEK)
+        except OSError:             # BlockingIOError: nothing waiting
+            return None
+        msg = jsonio.loads(data) if data else {}
+        if msg.get("type") != ERROR:
+            return None
+        self.sock.recv(65536)
+        return from_message(msg.get("kind", ""), msg.get("msg", "container setup failed"),
+                            stage=msg.get("stage", ""), errno=msg.get("errno"))
 
     def close(self) -> None:
         self.sock.close()

@@ -79,6 +79,32 @@ def test_run_d_missing_program_is_127_and_kept(cli, dleak):
     assert cli("rm", cid).returncode == 0
 
 
+def test_missing_program_on_the_default_network_is_127_not_a_network_error(cli, dleak):
+    """On the bridge (what `run IMAGE` gets) the init builds its rootfs while the runtime
+    makes the veth; an init that fails (and exits, its netns with it) must be reported, not
+    the setup that failed on its vanished netns (that was 125: "open network namespace")."""
+    from pycontainer import network
+    from pycontainer.network import bridge
+
+    def leases():
+        return {c for net in network.networks() for c in net["leases"].values()}
+
+    rm, kept, noexec = new_id(), new_id(), new_id()
+    p = cli("run", "--rm", "--name", rm, "busybox", "nosuchcmd")
+    assert p.returncode == 127, p.stderr
+    assert p.stderr.strip().splitlines() == [
+        "pycontainer: exec 'nosuchcmd': executable file not found in $PATH: no such file or directory"]
+    p = cli("run", "-d", "--name", kept, "busybox", "nosuchcmd")
+    assert p.returncode == 127, p.stderr
+    assert status(cli, kept) == "created 127"
+    p = cli("run", "--rm", "--name", noexec, "busybox", "/etc/passwd")
+    assert p.returncode == 126 and "permission denied" in p.stderr, p.stderr
+    assert cli("rm", kept).returncode == 0
+    for cid in (rm, kept, noexec):      # no veth, no lease, no directory
+        assert not bridge.exists(bridge.veth_name(cid)), cid
+        assert cid not in leases() and not os.path.exists(os.path.join(CDIR, cid))
+
+
 def test_engine_failures_are_125_and_change_nothing(cli, dleak, tmp_path):
     before = mine(cli)
     cases = [
