@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
 ANN_DIR = "org.pycontainer.dir"
 ANN_IMAGE = "org.pycontainer.image"
@@ -167,6 +166,8 @@ def record(root: str, cid: str) -> dict:
                   "FinishedAt": (ex or {}).get("finished_at", ""),
                   "RuntimeStatus": rstatus, **_health(cdir, cfg)},
         "Image": image, "Platform": "linux", "RestartCount": _restart_count(cdir),
+        "LogPath": os.path.join(cdir, containerdir.LOG)
+        if cdir and (opts.get("log_opts") or {}).get("driver") != "none" else "",
         "Config": {"Hostname": cfg.get("hostname", ""), "User": _user(proc), "Image": image,
                    "Cmd": proc.get("args", []), "Entrypoint": None,
                    "Env": proc.get("env", []), "WorkingDir": proc.get("cwd", "/"),
@@ -177,7 +178,7 @@ def record(root: str, cid: str) -> dict:
                    "StopTimeout": opts.get("stop_timeout")},
         "HostConfig": {"NetworkMode": opts.get("network") or "bridge",
                        "PortBindings": _bindings(net), "AutoRemove": bool(opts.get("remove")),
-                       "RestartPolicy": {"Name": opts.get("restart") or "no"},
+                       "RestartPolicy": _restart_policy(opts.get("restart")),
                        "Privileged": bool(opts.get("privileged")),
                        "ReadonlyRootfs": bool((cfg.get("root") or {}).get("readonly")),
                        "Memory": _int(((cfg.get("linux") or {}).get("resources") or {})
@@ -227,6 +228,12 @@ def _health(cdir: str, cfg: dict) -> dict:
             return {"Health": json.load(f)}
     except (OSError, ValueError):
         return {"Health": {"Status": "starting", "FailingStreak": 0, "Log": []}}
+
+
+def _restart_policy(value) -> dict:
+    """``--restart on-failure:3`` as docker's HostConfig shows it: a name and a retry count."""
+    name, _, count = (value or "no").partition(":")
+    return {"Name": name, "MaximumRetryCount": int(count) if count.isdigit() else 0}
 
 
 def _restart_count(cdir: str) -> int:
@@ -296,77 +303,10 @@ def ports_text(rec: dict) -> str:
     return ", ".join(out)
 
 
-# --- Go templates (the plain-field subset) --------------------------------------------------
-
-_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
-
+# --- Go templates ---------------------------------------------------------------------------
 
 def format(tmpl: str, obj) -> str:  # noqa: A001 - docker's flag name
-    """Render ``tmpl``: ``{{.A.B}}``, ``{{json .A}}``, ``{{index .A "k"}}``, ``{{upper .A}}``,
-    ``{{lower .A}}``, ``{{len .A}}``, ``{{join .A ","}}``; anything else is a one-line error."""
-    from .errors import PyContainerError
-    tmpl = tmpl.replace("\\t", "\t").replace("\\n", "\n")
-
-    def action(m):
-        words = _split(m.group(1))
-        if not words:
-            raise PyContainerError(f"template {tmpl!r}: empty action")
-        fn, args = (words[0], words[1:]) if not words[0].startswith(".") else (None, words)
-        vals = [_value(a, obj, tmpl) for a in args]
-        if fn is None:
-            if len(vals) != 1:
-                raise PyContainerError(f"template {tmpl!r}: {m.group(1)!r}: one field per action")
-            return _text(vals[0])
-        if fn == "json" and len(vals) == 1:
-            return json.dumps(vals[0])
-        if fn == "index" and len(vals) >= 2:
-            v = vals[0]
-            for k in vals[1:]:
-                try:
-                    v = v[k] if isinstance(v, dict) else v[int(k)]
-                except (KeyError, IndexError, ValueError, TypeError):
-                    return "<no value>"
-            return _text(v)
-        if fn in ("upper", "lower") and len(vals) == 1:
-            return getattr(_text(vals[0]), fn)()
-        if fn == "len" and len(vals) == 1:
-            return str(len(vals[0] or ()))
-        if fn == "join" and len(vals) == 2:
-            return str(vals[1]).join(str(x) for x in vals[0] or ())
-        raise PyContainerError(f"template {tmpl!r}: function {fn!r} is not supported here "
-                               "(fields, json, index, upper, lower, len, join)")
-    return _ACTION.sub(action, tmpl)
-
-
-def _split(s: str) -> list[str]:
-    out = re.findall(r'"(?:[^"\\]|\\.)*"|\S+', s)
-    return [w for w in out if w != "|"]
-
-
-def _value(word: str, obj, tmpl: str):
-    from .errors import PyContainerError
-    if word.startswith('"'):
-        return json.loads(word)
-    if word == ".":
-        return obj
-    if not word.startswith("."):
-        raise PyContainerError(f"template {tmpl!r}: {word!r}: use a field (.Name) or a string")
-    v = obj
-    for part in word[1:].split("."):
-        if isinstance(v, dict) and part in v:
-            v = v[part]
-        else:
-            raise PyContainerError(f"template {tmpl!r}: no field {word!r} (at {part!r})")
-    return v
-
-
-def _text(v) -> str:
-    if v is None:
-        return "<no value>"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (dict, list)):
-        if isinstance(v, list):
-            return "[" + " ".join(_text(x) for x in v) + "]"
-        return "map[" + " ".join(f"{k}:{_text(x)}" for k, x in sorted(v.items())) + "]"
-    return str(v)
+    """Render docker's ``--format`` template over ``obj`` (gotemplate.py: Go's text/template,
+    ``range``, ``if``, ``with``, variables, pipelines and docker's functions)."""
+    from .gotemplate import render
+    return render(tmpl, obj)

@@ -71,7 +71,6 @@ def rows(root: str, *, all_: bool, filters: dict, last: int | None) -> list[dict
 
 def show(root: str, *, all_: bool, quiet: bool, fmt: str | None, filters=(), latest=False,
          last: int | None = None, no_trunc: bool = False) -> None:
-    from . import inspect as insp
     flt = parse_filters(filters)
     recs = rows(root, all_=all_, filters=flt, last=1 if latest else last)
     if quiet:
@@ -83,11 +82,9 @@ def show(root: str, *, all_: bool, quiet: bool, fmt: str | None, filters=(), lat
         click.echo(json.dumps(recs))
         return
     if fmt and fmt != "table":
-        body = fmt.removeprefix("table ").strip() if fmt.startswith("table ") else fmt
-        if fmt.startswith("table "):
-            click.echo(_header(body))
-        for v in views:
-            click.echo(insp.format(body, v))
+        from .gotemplate import listing
+        for line in listing(fmt, views, _HEADS):
+            click.echo(line)
         return
     cols = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
     heads = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
@@ -100,11 +97,6 @@ def show(root: str, *, all_: bool, quiet: bool, fmt: str | None, filters=(), lat
 _HEADS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
           "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
           "State": "STATE", "Labels": "LABELS"}
-
-
-def _header(body: str) -> str:
-    import re
-    return re.sub(r"\{\{\s*\.(\w+)\s*\}\}", lambda m: _HEADS.get(m.group(1), m.group(1).upper()), body)
 
 
 def view(rec: dict, no_trunc: bool = False) -> dict:

@@ -40,7 +40,6 @@ def create(label, driver, name):
 @click.option("--format", "fmt", default=None, help="json or a template.")
 def ls(quiet, fmt):
     """List volumes."""
-    from . import inspect as insp
     from . import volumes
     names = volumes.names()
     if quiet:
@@ -52,8 +51,10 @@ def ls(quiet, fmt):
             click.echo(json.dumps(volumes.inspect(n)))
         return
     if fmt:
-        for n in names:
-            click.echo(insp.format(fmt, volumes.inspect(n)))
+        from .gotemplate import listing
+        for line in listing(fmt, [volumes.inspect(n) for n in names],
+                            {"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT"}):
+            click.echo(line)
         return
     click.echo(f"{'DRIVER':<10}VOLUME NAME")
     for n in names:

@@ -87,9 +87,9 @@ def _ls(image_root, quiet, digests, as_json, all_=False, fmt=None, filters=(), n
     lines = [dict(listing.fields(r, n, _size(r["size"])), **({"ID": r["id"]} if no_trunc else {}))
              for r in rows for n in r["shown"] or [None]]           # --no-trunc: all of sha256:ID
     if fmt:
-        from ..inspect import format as render
-        for f in lines:
-            click.echo(json.dumps(f) if fmt == "json" else render(fmt, f))
+        from ..gotemplate import listing
+        for line in ([json.dumps(f) for f in lines] if fmt == "json" else listing(fmt, lines, _HEADS)):
+            click.echo(line)
         return
     click.echo(f"{'REPOSITORY':<40} {'TAG':<16} " + ("DIGEST" + " " * 66 if digests else "")
                + f"{'IMAGE ID':<{72 if no_trunc else 13}} {'CREATED':<21} SIZE")
@@ -97,6 +97,10 @@ def _ls(image_root, quiet, digests, as_json, all_=False, fmt=None, filters=(), n
     for f in lines:
         click.echo(f"{f['Repository']:<40} {f['Tag']:<16} " + (f"{f['Digest']:<72}" if digests else "")
                    + f"{f['ID']:<{w}} {f['CreatedSince']:<21} {f['Size']}")
+
+
+_HEADS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
+          "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE"}
 
 
 def _size(n: int) -> str:

@@ -164,7 +164,7 @@ def test_docker_update_changes_limits_now_and_for_the_next_start(cli, dleak):
         assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "50000"
         assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
         assert cli("inspect", "-f", "{{json .HostConfig.RestartPolicy}} {{.HostConfig.Memory}}",
-                   cid).stdout.split() == ['{"Name":', '"on-failure:3"}', str(64 << 20)]
+                   cid).stdout.split() == ['{"Name":"on-failure","MaximumRetryCount":3}', str(64 << 20)]
         assert cli("stop", "-t", "0", cid).returncode == 0 and cli("start", cid).returncode == 0
         pid = init_pid(cli, cid)                          # a new init, the same limits
         assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "50000"

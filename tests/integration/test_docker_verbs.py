@@ -217,6 +217,38 @@ def test_port_lists_published_ports(cli, dleak):
         cli("rm", "-f", cid)
 
 
+def test_the_formats_dockers_documentation_gives(cli, dleak):
+    """`docker inspect --format` examples people copy (range over the networks, the ports with
+    index, .LogPath, if/else) and `table` formats of ps, images and volume ls."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    cid = run_d(cli, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "60", net=())
+    try:
+        ip = insp(cli, cid, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+        assert f"inet {ip}/" in cli("exec", cid, "ip", "-4", "-o", "addr", "show", "eth0").stdout
+        assert insp(cli, cid, "{{range $p, $conf := .NetworkSettings.Ports}}{{$p}} -> "
+                              "{{(index $conf 0).HostPort}}{{end}}") == f"80/tcp -> {port}"
+        log = insp(cli, cid, "{{.LogPath}}")
+        assert log == os.path.join(CDIR, cid, "json.log") and os.path.exists(log)
+        assert insp(cli, cid, "{{if .State.Running}}up {{.State.Pid}}{{else}}down{{end}}") == \
+            f"up {insp(cli, cid, '{{.State.Pid}}')}"
+        assert insp(cli, cid, "{{json .HostConfig.RestartPolicy}}") == \
+            '{"Name":"no","MaximumRetryCount":0}'
+        p = cli("inspect", "-f", "{{range .Nope}}{{end}}", cid)
+        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1 and p.stdout == ""
+        rows = cli("ps", "--filter", f"name={cid}", "--format", "table {{.Names}}\t{{.Ports}}").stdout
+        assert rows.splitlines() == [f"{'NAMES':<{len(cid) + 3}}PORTS",
+                                     f"{cid}   127.0.0.1:{port}->80/tcp"], rows
+        images = cli("images", "--format", "table {{.Repository}}\t{{.Tag}}").stdout.splitlines()
+        assert images[0].split() == ["REPOSITORY", "TAG"] and \
+            any(r.split() == ["busybox", "latest"] for r in images[1:]), images
+    finally:
+        cli("rm", "-f", cid)
+
+
 def test_container_prune_removes_only_stopped(cli, dleak):
     a = run_d(cli, "busybox", "true")
     cli("wait", a)
