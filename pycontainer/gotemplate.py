@@ -25,6 +25,7 @@ Read: https://pkg.go.dev/text/template and docker's "Format command and log outp
 from __future__ import annotations
 
 import json
+import operator
 import re
 
 from .errors import PyContainerError
@@ -170,12 +171,7 @@ def _tokens(s: str) -> list[tuple[str, str]]:
         pos = m.end()
         kind = m.lastgroup
         out.append((kind, m.group(kind)))
-        if kind == "punct" and m.group(kind) == ")":    # (PIPE).Field
-            f = _FIELDS.match(s, pos)
-            if f:
-                out.append(("chain", f.group(0)))
-                pos = f.end()
-        elif kind == "var":
+        if kind == "var" or (kind, m.group(kind)) == ("punct", ")"):     # $x.Field, (PIPE).Field
             f = _FIELDS.match(s, pos)
             if f:
                 out.append(("chain", f.group(0)))
@@ -299,14 +295,11 @@ def _block(node, dot, env, out) -> None:
     word, names, decl, pipe, body, otherwise = node
     value = _pipe(pipe, dot, env)
     scope = dict(env)
-    if word == "if":
+    if word in ("if", "with"):
         if names:
             _bind(names, decl, value, scope)
-        _exec(body if truth(value) else otherwise, dot, scope, out)
-    elif word == "with":
-        if names:
-            _bind(names, decl, value, scope)
-        _exec(body if truth(value) else otherwise, value if truth(value) else dot, scope, out)
+        inner = value if word == "with" and truth(value) else dot
+        _exec(body if truth(value) else otherwise, inner, scope, out)
     else:
         if isinstance(value, dict):
             pairs = sorted(value.items(), key=lambda kv: str(kv[0]))
@@ -447,19 +440,15 @@ def _index(v, *keys):
 
 
 def _compare(op):
-    def cmp(a, *bs):
+    def cmp(a, *bs):            # eq A B C...: A equals any of the others (Go's rule)
         if not bs:
             raise TemplateError("missing argument for comparison")
         try:
-            return any(a == b for b in bs) if op is _eq else op(a, bs[0])
+            return any(a == b for b in bs) if op is operator.eq else op(a, bs[0])
         except TypeError:
             raise TemplateError(f"incompatible types for comparison: {text(a)}, {text(bs[0])}") \
                 from None
     return cmp
-
-
-def _eq(a, b):            # eq A B C...: A equals any of the others (Go's rule)
-    return a == b
 
 
 def _and(*a):
@@ -476,14 +465,6 @@ def _or(*a):
     return a[-1]
 
 
-def _pad(v, left, right):
-    return " " * int(left) + text(v) + " " * int(right)
-
-
-def _truncate(v, n):
-    return text(v)[:int(n)]
-
-
 FUNCS = {
     "and": _and, "or": _or, "not": lambda v: not truth(v),
     "len": lambda v: len(v if v is not None else ()),
@@ -492,15 +473,14 @@ FUNCS = {
     "print": lambda *a: "".join(text(x) for x in a),
     "println": lambda *a: " ".join(text(x) for x in a) + "\n",
     "printf": lambda f, *a: _printf(text(f), *a),
-    "eq": _compare(_eq), "ne": _compare(lambda a, b: a != b),
-    "lt": _compare(lambda a, b: a < b), "le": _compare(lambda a, b: a <= b),
-    "gt": _compare(lambda a, b: a > b), "ge": _compare(lambda a, b: a >= b),
+    **{name: _compare(getattr(operator, name)) for name in ("eq", "ne", "lt", "le", "gt", "ge")},
     "json": lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False),    # Go's Marshal
     "join": lambda v, sep: text(sep).join(text(x) for x in v or ()),
     "split": lambda s, sep: text(s).split(text(sep)),
     "upper": lambda s: text(s).upper(), "lower": lambda s: text(s).lower(),
     "title": lambda s: text(s).title(),
-    "truncate": _truncate, "pad": _pad,
+    "truncate": lambda v, n: text(v)[:int(n)],
+    "pad": lambda v, left, right: " " * int(left) + text(v) + " " * int(right),
 }
 
 
