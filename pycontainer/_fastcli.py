@@ -156,6 +156,10 @@ def main(argv: list[str]) -> bool:
         from .container import Runtime
         rt = Runtime(root)
         cid = pos[0] if pos else ""
+        if verb in _SHARED and not _is_runtime_id(root, cid):
+            return False              # a name or an ID prefix (docker's verbs): click resolves it
+        if verb in ("kill", "pause") and _image_container(root, cid):
+            return False              # docker's kill and pause: print the name, keep --restart off
         if verb == "features":
             import json
 
@@ -215,6 +219,16 @@ def main(argv: list[str]) -> bool:
     except KeyboardInterrupt:
         code = 130
     _exit(code)
+
+
+# runc's verbs that docker has too: docker's take a name or a prefix of the ID
+_SHARED = ("start", "exec", "kill", "pause", "resume", "update")
+
+
+def _is_runtime_id(root: str, cid: str) -> bool:
+    """A container has this ID (its state dir; one stat, as runc's own lookup)."""
+    import os
+    return "/" not in cid and os.path.isdir(os.path.join(root, cid))
 
 
 def _image_container(root: str, cid: str) -> bool:

@@ -127,6 +127,12 @@ def create_bundle(obj, bundle, console_socket, pid_file, preserve_fds, no_pivot,
                        preserve_fds=preserve_fds)
 
 
+def _ref(ctx, container_id: str) -> str:
+    """runc's ID, or what docker's verbs take: a container's name or a prefix of its ID."""
+    from .inspect import runtime_id
+    return runtime_id(ctx.find_object(_Obj).root, container_id)
+
+
 @main_group.command()
 @click.option("--attach", "-a", is_flag=True, help="docker: print its output, exit with its status.")
 @click.option("--interactive", "-i", is_flag=True, hidden=True)
@@ -136,8 +142,9 @@ def start(ctx, attach, interactive, container_id):
     """Start the program of a created container (runc); docker's start of an image
     container, also a stopped one (the same container, its writable layer kept)."""
     from . import porcelain
-    if attach or porcelain.is_image_container(ctx.find_object(_Obj).root, container_id):
-        sys.exit(porcelain.start_image(ctx.find_object(_Obj).root, container_id, attach))
+    root = ctx.find_object(_Obj).root
+    if attach or porcelain.is_image_container(root, _ref(ctx, container_id)):
+        sys.exit(porcelain.start_image(root, container_id, attach))     # resolves it, prints it
     _rt(ctx).start(container_id, wait_exec=False)     # as runc's: no wait for the exec
 
 
@@ -210,6 +217,7 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
           ignore_paused, sub_cgroups, container_id, command):
     """Run a new process in a running container (runc exec)."""
     rt = _rt(ctx)
+    container_id = _ref(ctx, container_id)
     if privileged:                       # as the API's exec_run(privileged=True)
         from .api.config import all_caps
         cap = tuple(cap) + tuple(all_caps())
@@ -269,6 +277,7 @@ def kill(ctx, all_processes, sig_opt, container_id, signal):
     root = ctx.find_object(_Obj).root
     sig = sig_opt or signal
     from . import porcelain
+    ref, container_id = container_id, _ref(ctx, container_id)
     image = porcelain.is_image_container(root, container_id)
     if sig is None:
         sig = "SIGKILL" if image else "SIGTERM"
@@ -276,6 +285,8 @@ def kill(ctx, all_processes, sig_opt, container_id, signal):
         from . import lifecycle
         lifecycle.mark_stopped(root, container_id)       # docker: --restart leaves it stopped
     _rt(ctx).kill(container_id, parse_signal(sig), all_processes)
+    if image:
+        click.echo(ref)                                  # docker kill prints what it killed
 
 
 @main_group.command()
@@ -346,7 +357,11 @@ def ps(ctx, fmt, filters, all_, quiet, latest, last, no_trunc, container_id, ps_
 @click.pass_context
 def pause(ctx, container_id):
     """Freeze every process of the container (cgroup freezer)."""
+    from . import porcelain
+    ref, container_id = container_id, _ref(ctx, container_id)
     _rt(ctx).pause(container_id)
+    if porcelain.is_image_container(ctx.find_object(_Obj).root, container_id):
+        click.echo(ref)                                  # as docker pause
 
 
 @main_group.command()
@@ -354,7 +369,7 @@ def pause(ctx, container_id):
 @click.pass_context
 def resume(ctx, container_id):
     """Thaw a paused container."""
-    _rt(ctx).resume(container_id)
+    _rt(ctx).resume(_ref(ctx, container_id))
 
 
 @main_group.command()

@@ -100,6 +100,33 @@ def resolve_id(root: str, ref: str) -> str:
     raise ContainerNotFound(f"container {ref!r} does not exist")
 
 
+def runtime_id(root: str, ref: str) -> str:
+    """The container a verb that runc and docker share (start, exec, kill, pause, resume,
+    update) acts on. ``ref`` itself when a container has that ID (runc's rule, on which
+    engines rely); else, as docker's verbs, the container made from an image that ``ref``
+    names: a name kept by ``rename`` or a unique prefix of its ID (what ``ps`` shows). A
+    bundle's container is never found by a prefix: an engine's stale ID reaches no other."""
+    from .errors import PyContainerError
+    if not ref or "/" in ref or os.path.isdir(os.path.join(root, ref)) or owned_dir(root, ref):
+        return ref
+    named = find_name(root, ref)
+    if named:
+        return named
+    matches = [i for i in list_ids(root) if i.startswith(ref) and _from_image(root, i)]
+    if len(matches) > 1:
+        raise PyContainerError(f"container {ref!r} is ambiguous: {len(matches)} IDs start with it")
+    return matches[0] if matches else ref
+
+
+def _from_image(root: str, cid: str) -> bool:
+    from . import state as st
+    from .errors import PyContainerError
+    try:
+        return ANN_DIR in (st.StateDir(root, cid).read().get("annotations") or {})
+    except PyContainerError:
+        return owned_dir(root, cid) is not None
+
+
 def config_of(cdir: str) -> dict:
     try:
         with open(os.path.join(cdir, "config.json")) as f:

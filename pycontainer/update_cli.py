@@ -45,8 +45,9 @@ def update(ctx, resources_file, cpus, restart, containers, **flags):
     from .cgroups import convert
     obj = ctx.find_object(dict)
     root = obj.root
+    from .inspect import runtime_id
     if len(containers) == 1 and cpus is None and restart is None and \
-            not porcelain.is_image_container(root, containers[0]):
+            not porcelain.is_image_container(root, runtime_id(root, containers[0])):
         obj.runtime.update(containers[0], convert.runc_update(flags, resources_file))
         return
     from . import dockercli

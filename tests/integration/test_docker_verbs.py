@@ -184,6 +184,44 @@ def test_restart_pause_unpause_rename_top(cli, dleak):
         cli("rm", "-f", cid)
 
 
+def test_verbs_runc_shares_take_a_short_id_or_a_name(cli, bundle, dleak):
+    """exec, start, kill, pause, resume and update are runc's verbs too; for a container made
+    from an image they take what docker's do: the 12-character ID `ps` shows, or a name given
+    by rename (they said "does not exist"). A bundle's container is found by its whole ID only
+    (an engine's stale ID must not reach another container)."""
+    p = cli("run", "-d", "--net", "none", "busybox", "sleep", "60")      # no --name
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    short = cid[:12]
+    other = new_id("bnd")
+    try:
+        assert cli("exec", short, "echo", "in").stdout == "in\n"
+        p = cli("pause", short)
+        assert (p.returncode, p.stdout) == (0, short + "\n")            # docker pause prints it
+        assert insp(cli, cid, "{{.State.Status}}") == "paused"
+        assert cli("resume", short).returncode == 0
+        assert insp(cli, cid, "{{.State.Status}}") == "running"
+        assert cli("update", "-m", "48m", short).stdout == short + "\n"
+        assert cli("rename", short, "web-" + other).returncode == 0
+        assert cli("exec", "web-" + other, "true").returncode == 0
+        p = cli("kill", "web-" + other)
+        assert (p.returncode, p.stdout) == (0, f"web-{other}\n")          # docker kill prints it
+        cli("wait", cid)
+        assert cli("start", short).stdout == short + "\n"
+        assert insp(cli, cid, "{{.State.Status}}") == "running"
+        p = cli("kill", "nosuch-" + other)
+        assert p.returncode == 1 and "does not exist" in p.stderr
+        # runc's rule for a bundle's container: its whole ID, nothing else
+        assert cli.create(other, bundle.path).returncode == 0
+        for args in (("kill", other[:6], "KILL"), ("start", other[:6]), ("pause", other[:6])):
+            p = cli(*args)
+            assert p.returncode == 1 and "does not exist" in p.stderr, (args, p.stderr)
+        assert json.loads(cli("state", other).stdout)["status"] == "created"
+    finally:
+        cli("rm", "-f", cid)
+        cli("delete", "--force", other)
+
+
 def test_stats_no_stream_reads_the_cgroup(cli, dleak):
     cid = run_d(cli, "-m", "64m", "busybox", "sh", "-c", "while :; do :; done")
     try:

@@ -297,7 +297,8 @@ def test_docker_run_is_wired_without_click(tmp_path):
 
 def test_update_and_ps_are_wired_without_click(tmp_path):
     import json
-    code, out = _wired(["update", "--memory", "32m", "--pids-limit", "7", "c1"], tmp_path)
+    (tmp_path / "r" / "c1").mkdir(parents=True)          # a container with that ID (its state dir)
+    code, out = _wired(["--root", "r", "update", "--memory", "32m", "--pids-limit", "7", "c1"], tmp_path)
     got = json.loads(out[0])
     assert code == 0 and not got["click"]
     assert got["calls"] == [["update", "c1", {"memory": {"limit": 32 << 20}, "pids": {"limit": 7}}]]
