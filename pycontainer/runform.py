@@ -251,7 +251,8 @@ def _prepare(root: str, image: str, command, name, remove: bool, interactive: bo
     cid = validate_name(name) if name is not None else new_id()
     validate_id(cid)
     if (os.path.isdir(os.path.join(root, cid)) or os.path.lexists(os.path.join(insp.containers_dir(), cid))) \
-            and not Runtime(root).reclaim([cid]):        # a --rm leftover of a dead runtime goes
+            and not Runtime(root).reclaim([cid]) or name is not None and insp.find_name(root, cid):
+        # (a --rm leftover of a dead runtime goes; a name that rename or docker gave is taken)
         raise PyContainerError(f"Conflict. The container name {cid!r} is already in use: "
                                "remove that container (rm) or choose another --name")
     o = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in flags.items()
@@ -259,6 +260,8 @@ def _prepare(root: str, image: str, command, name, remove: bool, interactive: bo
     o["volumes"] = o.pop("volume", [])
     o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
     o["remove"] = remove
+    if name is None:
+        o["name"] = insp.new_name(root)          # docker's eager_curie, shown and resolved
     run_flags.apply(o)
     return cid, o
 

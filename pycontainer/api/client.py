@@ -255,6 +255,11 @@ class ContainerCollection:
         remove = bool(kw.get("auto_remove") or kw.get("remove"))
         cid = _name(kw.get("name"))
         o = options_from_kwargs(image, command, **kw)
+        from ..inspect import find_name, new_name
+        if kw.get("name") is None:                  # docker's generated name (eager_curie)
+            o["name"] = new_name(self.client.root)
+        elif find_name(self.client.root, cid):      # a name rename or docker gave is taken
+            raise PyContainerError(f"Conflict. The container name {cid!r} is already in use")
         req = {"op": "create", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "start": start, "remove": remove, "owned": owned}
         self.client._request(req)

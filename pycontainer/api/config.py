@@ -162,6 +162,9 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=os.path.dirname(cdir),
                                    pull=pull, durable_hold=not o.get("remove"))
     try:
+        if o.get("name") and o["name"] != cid:      # a generated name (runform, the API)
+            with open(os.path.join(cdir, "name"), "w") as f:
+                f.write(o["name"])
         size = storage_size(o.get("storage_opt"))
         if size:
             plan.limit_size(cdir, size)

@@ -222,6 +222,35 @@ def test_verbs_runc_shares_take_a_short_id_or_a_name(cli, bundle, dleak):
         cli("delete", "--force", other)
 
 
+def test_a_container_without_name_gets_dockers_kind_of_name(cli, dleak):
+    """docker run without --name: the ID is printed, `ps` shows a generated adjective_surname,
+    and every verb takes it, as docker's."""
+    ids = []
+    try:
+        for _ in range(2):
+            p = cli("run", "-d", "--net", "none", "busybox", "sleep", "60")
+            assert p.returncode == 0, p.stderr
+            ids.append(p.stdout.strip())
+        names = {i: insp(cli, i, "{{.Name}}").lstrip("/") for i in ids}
+        assert len(set(names.values())) == 2
+        for cid, name in names.items():
+            assert re.fullmatch(r"[a-z]+_[a-z_]+\d*", name), name
+            assert f"{cid[:12]} {name}" in cli("ps", "--format", "{{.ID}} {{.Names}}").stdout
+            assert insp(cli, name, "{{.Id}}") == cid
+            assert cli("exec", name, "true").returncode == 0
+            assert cli("stop", "-t", "0", name).stdout.strip() == name
+            assert cli("start", name).stdout.strip() == name
+        a, b = ids
+        p = cli("run", "-d", "--net", "none", "--name", names[a], "busybox", "true")
+        assert p.returncode == 125 and "already in use" in p.stderr      # the name is taken
+        assert cli("rename", a, names[a] + "-x").returncode == 0
+        assert cli("rm", "-f", names[a] + "-x", names[b]).returncode == 0
+        assert cli("ps", "-aq").stdout == ""
+    finally:
+        for i in ids:
+            cli("rm", "-f", i)
+
+
 def test_stats_no_stream_reads_the_cgroup(cli, dleak):
     cid = run_d(cli, "-m", "64m", "busybox", "sh", "-c", "while :; do :; done")
     try:

@@ -1,0 +1,53 @@
+"""The names docker gives containers run without ``--name``: ``adjective_surname``.
+
+docker shows such a name in ``ps`` and takes it in every verb, beside the ID
+(``docker run -d busybox`` prints the ID; ``ps`` then shows ``NAMES`` such as
+``eager_curie``). Here the ID stays the container's key (state dir, cgroup,
+lease); the name is kept in the container's directory, as ``rename`` keeps
+one (lifecycle.rename), and resolved by ``inspect.resolve_id``/``runtime_id``.
+
+The words are this project's own list: adjectives, and surnames of people
+who made computing, mathematics and operating systems what they are. A
+taken name gets a digit, as docker's generator retries.
+"""
+
+from __future__ import annotations
+
+import random
+
+from .errors import PyContainerError
+
+ADJECTIVES = (
+    "able", "agile", "amazing", "ardent", "bold", "brave", "bright", "busy", "calm", "careful",
+    "charming", "cheerful", "clever", "cool", "curious", "daring", "dazzling", "eager", "earnest",
+    "elated", "elegant", "epic", "fervent", "festive", "fond", "friendly", "gallant", "gentle",
+    "glad", "gracious", "happy", "hardy", "honest", "hopeful", "humble", "jolly", "keen", "kind",
+    "lucid", "lucky", "merry", "modest", "nifty", "noble", "patient", "peaceful", "plucky",
+    "polite", "proud", "quick", "quiet", "radiant", "relaxed", "serene", "sharp", "sleepy",
+    "smart", "snappy", "steady", "sunny", "swift", "tender", "thirsty", "tidy", "trusting",
+    "upbeat", "vibrant", "vigilant", "wise", "witty", "zealous",
+)
+
+SURNAMES = (
+    "allen", "babbage", "backus", "bartik", "bell", "berners_lee", "bose", "boole", "cantor",
+    "cerf", "codd", "conway", "corbato", "curie", "dijkstra", "engelbart", "euclid", "euler",
+    "fermat", "feynman", "floyd", "gauss", "goldberg", "goldwasser", "hamilton", "hamming",
+    "hopper", "hypatia", "johnson", "kahan", "kay", "kernighan", "knuth", "lamport", "lovelace",
+    "liskov", "mccarthy", "mcilroy", "meitner", "minsky", "moore", "morse", "naur", "neumann",
+    "noether", "pascal", "perlman", "ramanujan", "ritchie", "shannon", "shaw", "sutherland",
+    "tanenbaum", "thompson", "torvalds", "turing", "wilkes", "wing", "wirth", "yao",
+)
+
+
+def generate(taken, rng: random.Random | None = None) -> str:
+    """A name for a new container; ``taken(name)`` says whether one is in use (an ID or a
+    name). Retries with a digit appended, as docker's; a long run of bad luck gets two."""
+    rng = rng or random.SystemRandom()
+    name = f"{rng.choice(ADJECTIVES)}_{rng.choice(SURNAMES)}"
+    for attempt in range(20):
+        candidate = name if attempt == 0 else f"{name}{rng.randrange(10 if attempt < 10 else 100)}"
+        if not taken(candidate):
+            return candidate
+        if attempt == 9:
+            name = f"{rng.choice(ADJECTIVES)}_{rng.choice(SURNAMES)}"
+    raise PyContainerError("no free container name after 20 tries: give one with --name")
