@@ -10,21 +10,20 @@ from pycontainer.errors import PyContainerError
 
 
 def test_a_name_is_adjective_underscore_surname():
-    n = names.generate(lambda _n: False, random.Random(1))
+    n = names.generate(lambda _n: False, random.Random(1).randrange)
     a, s = n.split("_", 1)
     assert a in names.ADJECTIVES and s in names.SURNAMES
     assert re.fullmatch(r"[a-z]+_[a-z_]+", n)
 
 
 def test_a_taken_name_gets_a_digit_then_another_pair():
-    rng = random.Random(7)
-    first = names.generate(lambda _n: False, random.Random(7))
+    first = names.generate(lambda _n: False, random.Random(7).randrange)
     seen = []
 
     def taken(n):
         seen.append(n)
         return len(seen) <= 3                 # the plain name and two digits are in use
-    got = names.generate(taken, rng)
+    got = names.generate(taken, random.Random(7).randrange)
     assert seen[0] == first and got == seen[3]
     assert re.fullmatch(re.escape(first) + r"\d", got)
 
