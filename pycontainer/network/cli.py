@@ -52,9 +52,10 @@ def create(driver, subnet, gateway, label, state_dir, name):
 
 @network.command("ls")
 @click.option("--quiet", "-q", is_flag=True, help="Only network IDs.")
+@click.option("--format", "fmt", default=None, help="A Go template, or 'table TEMPLATE' (docker's).")
 @_state_dir
 @_json
-def ls(quiet, state_dir, as_json):
+def ls(quiet, fmt, state_dir, as_json):
     """List networks: docker's columns, then the subnet and the number of leases
     (bridge is the default network, pyc on pyc0)."""
     nets = net.networks(state_dir)
@@ -71,6 +72,13 @@ def ls(quiet, state_dir, as_json):
     if quiet:
         for r in rows:
             click.echo(r[0])
+        return
+    if fmt:                                       # docker's fields: {{.ID}} {{.Name}} {{.Driver}} ...
+        from ..gotemplate import listing
+        keys = ("ID", "Name", "Driver", "Scope", "Subnet", "Leases")
+        heads = dict(zip(keys, ("NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET", "LEASES")))
+        for line in listing(fmt, [dict(zip(keys, r)) for r in rows], heads):
+            click.echo(line)
         return
     click.echo(f"{'NETWORK ID':<15}{'NAME':<20}{'DRIVER':<10}{'SCOPE':<8}{'SUBNET':<19}LEASES")
     for r in rows:

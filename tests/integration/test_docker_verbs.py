@@ -312,6 +312,8 @@ def test_the_formats_dockers_documentation_gives(cli, dleak):
         images = cli("images", "--format", "table {{.Repository}}\t{{.Tag}}").stdout.splitlines()
         assert images[0].split() == ["REPOSITORY", "TAG"] and \
             any(r.split() == ["busybox", "latest"] for r in images[1:]), images
+        nets = cli("network", "ls", "--format", "{{.Name}}:{{.Driver}}").stdout.split()
+        assert {"bridge:bridge", "host:host", "none:null"} <= set(nets), nets
     finally:
         cli("rm", "-f", cid)
 
