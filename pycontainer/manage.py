@@ -410,8 +410,9 @@ def prune(root: str) -> tuple[list[str], int]:
             rec = insp.record(root, cid)
             state = rec["State"]
             if state["Status"] in ("exited", "created", "dead"):
-                if state["RuntimeStatus"] == "created":   # "" when there is no runtime state
-                    continue       # a created one waits for `start`: docker prunes it too, we keep it
+                if state["RuntimeStatus"] == "created" and not rec.get("Dir"):
+                    continue       # a bundle's created container waits for runc's `start`: kept
+                                   # (docker's `create` ones go, as docker prunes them)
                 size = cd.du(os.path.join(rec["Dir"], "upper")) if rec.get("Dir") else 0
                 lifecycle.remove(root, cid)
                 gone.append(cid)

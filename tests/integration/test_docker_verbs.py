@@ -318,20 +318,24 @@ def test_the_formats_dockers_documentation_gives(cli, dleak):
         cli("rm", "-f", cid)
 
 
-def test_container_prune_removes_only_stopped(cli, dleak):
+def test_container_prune_removes_only_stopped(cli, bundle, dleak):
     a = run_d(cli, "busybox", "true")
     cli("wait", a)
     b = run_d(cli, "busybox", "sleep", "60")
-    c = new_id()
+    c, d, e = new_id(), new_id(), new_id("bnd")
     cli("run", "--net", "none", "--name", c, "busybox", "nosuch")     # Created (127)
+    assert cli("create", "--net", "none", "--name", d, "busybox", "true").returncode == 0
+    assert cli.create(e, bundle.path).returncode == 0                  # runc's, waiting for start
     try:
         out = cli("container", "prune", "-f").stdout
-        assert a in out and c in out and b not in out
+        assert a in out and c in out and d in out and b not in out and e not in out
         # docker's last line: the writable layers' bytes (a few kB: the layer's directories)
         assert re.fullmatch(r"Total reclaimed space: \d+(\.\d+)?[kMG]?B", out.splitlines()[-1]), out
-        assert cli("ps", "-aq").stdout.split() == [b[:12]]
+        assert sorted(cli("ps", "-aq").stdout.split()) == sorted([b[:12], e[:12]])
+        assert json.loads(cli("state", e).stdout)["status"] == "created"
     finally:
         cli("rm", "-f", b)
+        cli("delete", "--force", e)
 
 
 def test_rmi_untags_a_name_and_says_what_else_it_collects(cli, dleak, tmp_path, monkeypatch):
