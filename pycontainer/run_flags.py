@@ -436,12 +436,12 @@ def added_hosts(items) -> dict:
     return out
 
 
-def free_port(proto: str) -> int:
-    """A host port nothing listens on now (-P; docker takes it from the ephemeral range)."""
+def free_port(proto: str, host_ip: str = "") -> int:
+    """A host port nothing listens on now (-P, -p 80; docker takes it from the ephemeral range)."""
     import socket
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
     try:
-        s.bind(("0.0.0.0", 0))
+        s.bind((host_ip or "0.0.0.0", 0))
         return s.getsockname()[1]
     finally:
         s.close()

@@ -65,6 +65,8 @@ class Container:
     short_id = property(lambda self: self.id[:12])
     image = property(lambda self: self.attrs["Config"]["Image"])
     status = property(lambda self: self.attrs["State"]["Status"])
+    ports = property(lambda self: self.attrs.get("NetworkSettings", {}).get("Ports", {}))
+    labels = property(lambda self: self.attrs["Config"].get("Labels") or {})
 
     def reload(self) -> None:
         self.attrs = ops.inspect(self.client.root, self.id)

@@ -40,8 +40,7 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
         vols = [f"{h}:{v['bind']}:{v.get('mode', 'rw')}" for h, v in vols.items()]
     o["volumes"] = list(vols)
     ports = kw.pop("ports", None) or {}
-    o["publish"] = [f"{h}:{c.split('/')[0]}/{c.split('/')[1] if '/' in c else 'tcp'}"
-                    for c, h in ports.items()] if isinstance(ports, dict) else list(ports)
+    o["publish"] = sdk_ports(ports) if isinstance(ports, dict) else list(ports)
     rename = {"name": "name", "hostname": "hostname", "working_dir": "workdir", "user": "user",
               "network_mode": "network", "network": "network", "mem_limit": "memory",
               "memswap_limit": "memory_swap", "cpu_shares": "cpu_shares", "cpuset_cpus": "cpuset_cpus",
@@ -327,11 +326,30 @@ def all_caps() -> list[str]:
     return sorted(n for n, bit in CAPS.items() if bnd >> bit & 1)
 
 
+def sdk_ports(ports: dict) -> list[str]:
+    """docker-py's ``ports``: {"80/tcp": 8080 | None (any free port) | ("127.0.0.1", 8080) |
+    ("127.0.0.1",) | [8080, 8081]} -> -p's forms."""
+    out = []
+    for c, hosts in ports.items():
+        c = str(c) if "/" in str(c) else f"{c}/tcp"
+        for h in hosts if isinstance(hosts, list) else [hosts]:
+            if isinstance(h, tuple):
+                out.append(f"{h[0]}:{h[1] if len(h) > 1 and h[1] is not None else ''}:{c}")
+            else:
+                out.append(c if h is None else f"{h}:{c}")
+    return out
+
+
 def network_request(mode, publish, hostname: str, egress_group: int | None = None):
     from .. import network
     req = {"mode": mode or "bridge", "hostname": hostname}
     if publish:
-        req["ports"] = list(publish)
+        from ..network.nat import parse_port
+        req["ports"] = [parse_port(p, any_port=True) for p in publish]
+        for p in req["ports"]:
+            if p["host_port"] == 0:       # -p 80, -p IP::80: a free host port, as docker's
+                from ..run_flags import free_port
+                p["host_port"] = free_port(p["protocol"], p["host_ip"])
     if egress_group is not None:          # the host veth in a shared egress policy's group
         req["egress_group"] = egress_group
     return network.parse_request(req)

@@ -53,13 +53,15 @@ DEFAULT_TABLE = "pycontainer"
 NFT = "nft"
 
 _PORT_RE = re.compile(r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
-                      r"(?P<host>\d{1,5}):(?P<ctr>\d{1,5})(?:/(?P<proto>[a-zA-Z]+))?$")
+                      r"(?:(?P<host>\d{0,5}):)?(?P<ctr>\d{1,5})(?:/(?P<proto>[a-zA-Z]+))?$")
 
 
 # -- published ports: parsing -----------------------------------------------------------
 
-def parse_port(spec) -> dict:
+def parse_port(spec, any_port: bool = False) -> dict:
     """``[hostip:]hostport:containerport[/tcp|udp]`` (or a dict) → a port mapping dict.
+    With ``any_port`` (the docker layer, which then picks a free port: api/config.py) also
+    docker's ``containerport``, ``hostip::containerport`` and host port 0: host_port 0.
 
     >>> parse_port("127.0.0.1:8080:80/tcp")
     {'host_ip': '127.0.0.1', 'host_port': 8080, 'container_port': 80, 'protocol': 'tcp'}
@@ -76,14 +78,19 @@ def parse_port(spec) -> dict:
         if not m:
             raise NetworkError(f"malformed port {text!r}: use [hostip:]hostport:containerport"
                                "[/tcp|udp], e.g. 8080:80", stage="network")
-        d = {"host_ip": m["ip"] or "", "host_port": m["host"], "container_port": m["ctr"],
+        if m["ip"] and m["host"] is None:           # "1.2.3.4:80" is IP:HOSTPORT? docker: no
+            raise NetworkError(f"malformed port {text!r}: use [hostip:]hostport:containerport"
+                               "[/tcp|udp], e.g. 8080:80", stage="network")
+        d = {"host_ip": m["ip"] or "", "host_port": m["host"] or 0, "container_port": m["ctr"],
              "protocol": (m["proto"] or "tcp").lower()}
+    if d["host_port"] is None:                      # the docker SDK's ports={"80/tcp": None}
+        d["host_port"] = 0
     for key in ("host_port", "container_port"):
         try:
             d[key] = int(d[key])
         except (TypeError, ValueError):
             raise NetworkError(f"malformed port {text!r}: {key} must be a number", stage="network") from None
-        if not 1 <= d[key] <= 65535:
+        if not 1 <= d[key] <= 65535 and not (any_port and key == "host_port" and d[key] == 0):
             raise NetworkError(f"malformed port {text!r}: {key} {d[key]} is not in 1-65535",
                                stage="network")
     if d["protocol"] not in ("tcp", "udp"):

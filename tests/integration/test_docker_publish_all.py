@@ -56,3 +56,46 @@ def test_publish_all_reaches_exposed_port(cli, dleak, tmp_path):
     finally:
         cli("rm", "-f", cid)
         cli("rmi", tag)
+
+
+def test_p_with_only_the_container_port_takes_a_free_host_port(cli, dleak):
+    """docker's -p 80 and -p IP::80 (any free host port), and the SDK's ports={"80/tcp": None};
+    the port answers through 127.0.0.1."""
+    cid = new_id()
+    try:
+        p = cli("run", "-d", "--name", cid, "-p", "80", "-p", "127.0.0.1::81/udp", "busybox",
+                "sh", "-c", "echo hello-any-port > /i.html && httpd -f -p 80 -h /")
+        assert p.returncode == 0, p.stderr
+        ports = json.loads(cli("inspect", "-f", "{{json .NetworkSettings.Ports}}", cid).stdout)
+        hp = int(ports["80/tcp"][0]["HostPort"])
+        assert ports["80/tcp"][0]["HostIp"] == "0.0.0.0" and hp > 0
+        assert ports["81/udp"][0]["HostIp"] == "127.0.0.1" and int(ports["81/udp"][0]["HostPort"]) > 0
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{hp}/i.html", timeout=2) as r:
+                    assert r.read().decode().strip() == "hello-any-port"
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("no answer on the free port")
+        assert cli("port", cid, "80").stdout.strip() == f"0.0.0.0:{hp}"
+    finally:
+        cli("rm", "-f", cid)
+    for bad in ("1.2.3.4:80", "80:", "::80", "99999:80"):
+        p = cli("run", "--rm", "--name", new_id(), "-p", bad, "busybox", "true")
+        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, (bad, p.stderr)
+
+
+def test_the_sdks_ports_forms(dleak):
+    from pycontainer.api import Client
+    from pycontainer.api.config import sdk_ports
+    assert sdk_ports({"80/tcp": None, 81: 8081, "82/udp": ("127.0.0.1", 8082), "83/tcp": ("127.0.0.1",),
+                      "84/tcp": [8084, 8085]}) == \
+        ["80/tcp", "8081:81/tcp", "127.0.0.1:8082:82/udp", "127.0.0.1::83/tcp", "8084:84/tcp", "8085:84/tcp"]
+    c = Client()
+    k = c.containers.run("busybox", ["sleep", "30"], detach=True, ports={"80/tcp": None})
+    try:
+        assert int(k.ports["80/tcp"][0]["HostPort"]) > 0
+    finally:
+        k.remove(force=True)

@@ -85,6 +85,16 @@ def test_parse_port_dict_forms():
     assert nat.parse_port({"host_port": "81", "container_port": 80, "protocol": "udp"})["protocol"] == "udp"
 
 
+def test_dockers_any_port_forms_only_for_the_docker_layer():
+    assert nat.parse_port("80", any_port=True)["host_port"] == 0
+    assert nat.parse_port("127.0.0.1::81/udp", any_port=True) == \
+        {"host_ip": "127.0.0.1", "host_port": 0, "container_port": 81, "protocol": "udp"}
+    assert nat.parse_port("0:80", any_port=True)["host_port"] == 0
+    for text in ("80", "127.0.0.1::80", "0:80"):       # a bundle's annotation: a real port only
+        with pytest.raises(NetworkError):
+            nat.parse_port(text)
+
+
 @pytest.mark.parametrize("bad", ["80", "abc", "0:80", "70000:80", "8080:0", "8080:80/sctp",
                                  "[::1]:8080:80", "1.2.3:8080:80", "8080:80:90"])
 def test_malformed_port_is_a_clear_error(bad):
