@@ -282,8 +282,14 @@ def volume(v: str) -> dict:
         raise SpecError(f"-v {v!r}: both paths must be absolute")
     if mode not in ("ro", "rw"):
         raise SpecError(f"-v {v!r}: mode must be ro or rw")
-    if not os.path.exists(src):
-        raise SpecError(f"-v {v!r}: {src} does not exist")
+    if not os.path.lexists(src):          # docker's -v makes a missing source dir (--mount does not)
+        try:
+            os.makedirs(src, 0o755)
+        except OSError as exc:
+            raise SpecError(f"-v {v!r}: {src} does not exist and cannot be made: {exc.strerror}") \
+                from None
+    elif not os.path.exists(src):
+        raise SpecError(f"-v {v!r}: {src} is a dangling symbolic link")
     return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", mode, "rprivate"]}
 
 

@@ -162,3 +162,16 @@ def test_anonymous_volumes_go_with_rm_and_rm_v_named_ones_stay(cli, dleak, vols)
         p = cli("run", "--rm", "--net", "none", "-v", "/anon", *bad, "busybox", "true")
         assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, p.stderr
     assert cli("volume", "ls", "-q").stdout.split() == []
+
+
+def test_v_makes_a_missing_host_directory_as_docker(cli, dleak, tmp_path):
+    """docker's -v HOST:CTR makes HOST when it is missing (a directory); --mount type=bind
+    refuses it (test_bad_volume_input_is_one_line_and_changes_nothing)."""
+    src = tmp_path / "made" / "here"
+    p = cli("run", "--rm", "--net", "none", "-v", f"{src}:/x", "busybox", "sh", "-c", "echo hi > /x/f")
+    assert p.returncode == 0, p.stderr
+    assert src.is_dir() and (src / "f").read_text() == "hi\n"
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    p = cli("run", "--rm", "--net", "none", "-v", f"{tmp_path}/dangling:/x", "busybox", "true")
+    assert p.returncode == 125 and "dangling" in p.stderr
+    assert not (tmp_path / "nowhere").exists()
