@@ -127,6 +127,8 @@ def _multi(*names, **kw):
 @_multi("--sysctl", help="KEY=VALUE of a namespace the container has of its own (repeatable).")
 @click.option("--oom-score-adj", type=int, default=None, help="-1000..1000 for the OOM killer.")
 @click.option("--domainname", default=None, help="The container's NIS domain name.")
+@click.option("--cgroup-parent", default=None,
+              help="The cgroup to make the container's below (absolute, or below the runtime's own).")
 @_multi("--annotation", help="KEY=VALUE in config.json's annotations (repeatable).")
 @_multi("--expose", help="PORT[/PROTO] -P publishes too (repeatable).")
 @click.option("--cpu-period", default=None, help="CFS period in us (with --cpu-quota).")

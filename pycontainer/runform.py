@@ -129,7 +129,7 @@ FAST_VALUES = {"--name", "--network", "--hostname", "--workdir", "--user", "--en
                "--image-root", "--health-cmd", "--health-interval", "--health-timeout",
                "--health-start-period", "--blkio-weight", "--ipc", "--pid", "--uts", "--cgroupns",
                "--domainname", "--cpu-period", "--cpu-quota", "--cpuset-mems", "--memory-reservation",
-               "--memory-swappiness", "--kernel-memory", "--log-driver"}
+               "--memory-swappiness", "--kernel-memory", "--log-driver", "--cgroup-parent"}
 FAST_MULTI = {"--env", "--volume", "--publish", "--label", "--cap-add", "--cap-drop", "--security-opt",
               "--device", "--group-add", "--env-file", "--mount", "--tmpfs", "--ulimit", "--add-host",
               "--dns", "--dns-search", "--log-opt", "--network-alias", "--device-cgroup-rule",

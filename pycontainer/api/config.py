@@ -53,7 +53,7 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
               "oom_score_adj": "oom_score_adj", "cpu_period": "cpu_period", "cpu_quota": "cpu_quota",
               "cpuset_mems": "cpuset_mems", "mem_reservation": "memory_reservation",
               "mem_swappiness": "memory_swappiness", "oom_kill_disable": "oom_kill_disable",
-              "volumes_from": "volumes_from"}
+              "volumes_from": "volumes_from", "cgroup_parent": "cgroup_parent"}
     for k, v in list(kw.items()):
         if k in rename:
             if v is not None:
@@ -214,6 +214,16 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
         with trace.step("docker run flags -> config", "--tmpfs/--ulimit/--dns/--add-host/..."):
             run_flags.to_spec(cfg, o, img)
+        if o.get("cgroup_parent"):                  # docker: the container's cgroup is PARENT/ID
+            from ..cgroups import resolve_path
+            from ..errors import CgroupError
+            path = o["cgroup_parent"].rstrip("/") + "/" + cid
+            try:
+                resolve_path(path, cid)            # runc's rules, checked now (125, nothing made)
+            except CgroupError as exc:
+                raise PyContainerError(f"--cgroup-parent {o['cgroup_parent']!r}: "
+                                       f"{str(exc).split(': ', 1)[-1]}") from None
+            cfg["linux"]["cgroupsPath"] = path
         if net is not None and net.get("mode") == "host":
             cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
         if any(o.get(k) for k in NS_FLAGS):

@@ -187,6 +187,29 @@ def test_docker_update_changes_limits_now_and_for_the_next_start(cli, dleak):
         cli("rm", "-f", rm)
 
 
+def test_cgroup_parent_places_the_container_below_it(cli, dleak):
+    """docker's --cgroup-parent: the container's cgroup is PARENT/ID (absolute here), limits and
+    update apply there, rm removes it; the parent stays, as docker leaves it (removed here)."""
+    parent = "/" + new_id("pyc-parent")
+    cid, pid = detached(cli, "--cgroup-parent", parent, "-m", "64m")
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            paths = {line.rstrip().split(":", 2)[2] for line in f}
+        assert f"{parent}/{cid}" in paths, paths
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cli("update", "-m", "48m", cid).returncode == 0
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(48 << 20)
+        assert cli("rm", "-f", cid).returncode == 0
+        left = [d for d in os.listdir("/sys/fs/cgroup")
+                if os.path.isdir(f"/sys/fs/cgroup/{d}{parent}/{cid}")]
+        assert left == []
+    finally:
+        cli("rm", "-f", cid)
+        for d in os.listdir("/sys/fs/cgroup"):            # the parent the test asked for
+            if os.path.isdir(f"/sys/fs/cgroup/{d}{parent}"):
+                os.rmdir(f"/sys/fs/cgroup/{d}{parent}")
+
+
 def test_storage_opt_size_is_the_writable_layers_size(cli, dleak):
     p = cli("run", "--rm", "--net", "none", "--storage-opt", "size=16m", "busybox", "sh", "-c",
             "df -k / | tail -1")
@@ -206,6 +229,7 @@ def test_storage_opt_size_is_the_writable_layers_size(cli, dleak):
     (("--memory-reservation", "128m", "-m", "64m"), "memory-reservation"),
     (("--storage-opt", "size"), "--storage-opt"), (("--storage-opt", "dm.basesize=1g"), "storage_opt"),
     (("--storage-opt", "size=1k"), "storage_opt"), (("--volumes-from", "no-such"), "no such container"),
+    (("--cgroup-parent", "../up"), "--cgroup-parent"), (("--cgroup-parent", "a:b"), "--cgroup-parent"),
 ])
 def test_bad_values_are_125_one_line_and_leave_nothing(cli, dleak, flags, needle):
     p = cli("run", "--rm", "--net", "none", *flags, "busybox", "true")
