@@ -50,6 +50,14 @@ class Cache:
         from .. import atomicfile
         atomicfile.write_json(os.path.join(self.dir, k), {"image": digest})
 
+    def prune_mounts(self) -> int:
+        """Empty RUN --mount=type=cache's directories (runmounts.py), as docker's builder prune."""
+        import shutil
+        d = self.store.path("build-mounts")
+        n = len([x for x in os.listdir(d) if not x.endswith((".lock", ".new"))]) if os.path.isdir(d) else 0
+        shutil.rmtree(d, ignore_errors=True)
+        return n
+
     def prune(self) -> int:
         """Forget every record (``builder prune``); the images go with ``image prune``."""
         n = 0

@@ -158,9 +158,10 @@ def builder_prune(image_root):
     from .cache import Cache
     st = Store(image_root)
     n = Cache(st).prune()
+    m = Cache(st).prune_mounts()
     for line in st.gc(dangling=True):
         click.echo(line)
-    click.echo(f"forgot {n} cached step(s)")
+    click.echo(f"forgot {n} cached step(s)" + (f", emptied {m} cache mount(s)" if m else ""))
 
 
 COMMANDS = [build, commit, push, builder]

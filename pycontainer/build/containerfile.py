@@ -46,7 +46,8 @@ class Instruction:
     args: str                          # the raw argument text (continuations joined)
     line: int                          # 1-based line it starts on
     filename: str = "Containerfile"
-    flags: dict = field(default_factory=dict)      # --name=value (value None for bare --name)
+    flags: dict = field(default_factory=dict)      # --name=value (None for bare --name; a list
+    #                                                for --mount, which may be given again)
     json_form: list | None = None                  # exec form, when the args were a JSON array
     heredocs: list = field(default_factory=list)   # [(word, body, expand)]
     escape: str = "\\"
@@ -60,7 +61,8 @@ class Instruction:
 
     def text(self) -> str:
         """The instruction as written (for history and step lines)."""
-        flags = " ".join(f"--{k}" + (f"={v}" if v is not None else "") for k, v in self.flags.items())
+        flags = " ".join(f"--{k}" + (f"={v}" if v is not None else "")
+                         for k, vs in self.flags.items() for v in (vs if isinstance(vs, list) else [vs]))
         return " ".join(x for x in (self.keyword, flags, self.args) if x)
 
 
@@ -159,7 +161,10 @@ def _flags(ins: Instruction) -> tuple[dict, str]:
         name, eq, value = tok[2:].partition("=")
         if not name:
             raise ins.error(f"has a malformed flag {tok!r}")
-        flags[name] = value if eq else None
+        if name == "mount":
+            flags.setdefault("mount", []).append(value if eq else None)
+        else:
+            flags[name] = value if eq else None
     return flags, rest
 
 

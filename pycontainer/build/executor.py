@@ -271,8 +271,8 @@ class Builder:
     # -- RUN ------------------------------------------------------------------------------
 
     def do_run(self, st: State, ins):
-        from . import runstep
-        bad = set(ins.flags) - {"network"}
+        from . import runmounts, runstep
+        bad = set(ins.flags) - {"network", "mount"}
         if bad:
             raise ins.error(f"--{sorted(bad)[0]} is not supported by this builder")
         if ins.flags.get("network", "none") not in ("none", "host", "bridge", "default"):
@@ -280,7 +280,12 @@ class Builder:
         argv = self.run_argv(st, ins)
         env = self.run_env(st)
         c = st.config["config"]
-        k = cache_mod.key(st.key, "RUN", argv, env, ins.flags)
+        mounts = runmounts.parse([cf.word(m or "", self.env(st), ins.escape)
+                                  for m in ins.flags.get("mount") or []],
+                                 c.get("WorkingDir") or "/", ins.error)
+        binds = {i: runmounts.bind_source(self, st, ins, m) for i, m in enumerate(mounts)
+                 if m["type"] == "bind"}
+        k = cache_mod.key(st.key, "RUN", argv, env, ins.flags, [b[1] for b in binds.values()])
         text = "RUN " + (" ".join(argv[len(st.shell):]) if not ins.json_form else str(argv))
         hit = self.cache.get(k)
         if hit:
@@ -289,8 +294,10 @@ class Builder:
             raise ins.error("cannot run on an image with no layers (FROM scratch)")
         net = ins.flags.get("network") or self.o.network
         net = self.o.network if net == "default" else net
-        layer = runstep.run(self, st, ins, argv, env, c.get("WorkingDir") or "/",
-                            c.get("User") or "", net)
+        with runmounts.mounted(mounts, binds, self.store.path("build-mounts")) as specs:
+            layer = runstep.run(self, st, ins, argv, env, c.get("WorkingDir") or "/",
+                                c.get("User") or "", net, mounts=specs,
+                                targets=[m["target"] for m in mounts])
         return self.commit_layer(st, k, text, layer)
 
     def run_argv(self, st: State, ins) -> list[str]:
@@ -380,8 +387,10 @@ class Builder:
             cp.apply(plan, upper, tree, owner, mode, what)
         return self.layer_step(st, k, text, write)
 
-    def source(self, ins, env, what):
-        ref = ins.flags.get("from")
+    def source(self, ins, env, what, ref=None):
+        """Where COPY (or RUN --mount=type=bind) reads: the context, or ``--from`` / ``ref``'s
+        stage or image."""
+        ref = ref or ins.flags.get("from")
         self.from_ref = None
         if ref is None:
             return cp.ContextSource(self.context, self.ignore)

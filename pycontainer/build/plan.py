@@ -91,16 +91,28 @@ def _mark(stages, idx: int, names: dict, global_args: dict, seen: set) -> None:
     if s.base_stage is not None:
         _mark(stages, s.base_stage, names, global_args, seen)
     for i in s.instructions:
-        ref = i.flags.get("from") if i.keyword == "COPY" else None
-        if not ref:
-            continue
-        ref = cf.word(ref, global_args, i.escape)
-        dep = names.get(ref.lower())
-        if dep is None and ref.isdigit():
-            dep = int(ref)
-            if dep >= idx:
-                raise i.error(f"--from={ref}: stage {dep} is not before this one")
-        if dep is not None:
-            if dep >= len(stages) or dep == idx:
-                raise i.error(f"--from={ref}: no such earlier stage")
-            _mark(stages, dep, names, global_args, seen)
+        for ref in _from_refs(i):
+            _depend(stages, idx, i, cf.word(ref, global_args, i.escape), names, global_args, seen)
+
+
+def _from_refs(i) -> list[str]:
+    """The stages or images an instruction reads: COPY --from, RUN --mount=...,from=."""
+    if i.keyword == "COPY":
+        return [i.flags["from"]] if i.flags.get("from") else []
+    if i.keyword == "RUN":
+        return [part.split("=", 1)[1] for m in i.flags.get("mount") or [] if m
+                for part in m.split(",") if part.strip().lower().startswith("from=")]
+    return []
+
+
+def _depend(stages, idx, i, ref: str, names: dict, global_args: dict, seen: set) -> None:
+    """A stage ``ref`` names (by name or number) is needed too; an image name is not a stage."""
+    dep = names.get(ref.lower())
+    if dep is None and ref.isdigit():
+        dep = int(ref)
+        if dep >= idx:
+            raise i.error(f"--from={ref}: stage {dep} is not before this one")
+    if dep is not None:
+        if dep >= len(stages) or dep == idx:
+            raise i.error(f"--from={ref}: no such earlier stage")
+        _mark(stages, dep, names, global_args, seen)

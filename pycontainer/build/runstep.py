@@ -20,8 +20,10 @@ import os
 from . import StepFailed
 
 
-def run(builder, st, ins, argv, env, workdir, user, network):
-    """Run ``argv``; returns the layer (descriptor, diff_id) of what it changed."""
+def run(builder, st, ins, argv, env, workdir, user, network, mounts=(), targets=()):
+    """Run ``argv``; returns the layer (descriptor, diff_id) of what it changed. ``mounts``:
+    RUN --mount's, as ``--mount`` values (runmounts.py); ``targets``: their mount points,
+    left out of the layer when the runtime made them."""
     from .. import containerdir
     from ..api import operations as ops
     from ..container import Runtime
@@ -32,6 +34,9 @@ def run(builder, st, ins, argv, env, workdir, user, network):
     cid = "build-" + os.urandom(10).hex()
     o = {"image": st.ref, "command": list(argv), "entrypoint": "", "env": list(env),
          "workdir": workdir, "user": user or None, "network": network, "volumes": []}
+    if mounts:
+        from ..volumes import parse_mount
+        o["mount_specs"] = [parse_mount(m) for m in mounts]     # what run_flags.apply makes of --mount
     saved = _redirect(builder.o.quiet, builder.progress)
     rt = Runtime(builder.o.root)
     try:
@@ -51,6 +56,9 @@ def run(builder, st, ins, argv, env, workdir, user, network):
                              f"{res['exit_code']}")
         upper = os.path.join(container_dir(cid), "upper")
         tree_lower = _Lower(st.layers)
+        if targets:
+            from .runmounts import made_points
+            tree_lower.made = made_points(upper, list(targets), tree_lower.has)
         return layerwriter.add_layer(builder.store, upper, skip=tree_lower.runtime_leftover)
     finally:
         try:
@@ -86,9 +94,15 @@ class _Lower:
     def __init__(self, layers):
         from .merged import Tree
         self.tree = Tree(layers)
+        self.made: set = set()              # RUN --mount's mount points (runmounts.made_points)
+
+    def has(self, rel: str) -> bool:
+        return self.tree.lstat(rel.split("/")) is not None
 
     def runtime_leftover(self, rel, st) -> bool:
         import stat
+        if rel in self.made:
+            return True
         if rel not in self.POINTS or self.tree.lstat(rel.split("/")) is not None:
             return False
         if stat.S_ISDIR(st.st_mode):

@@ -391,8 +391,17 @@ BAD = [
     ("nofile", {"other": "x"}, (), "no Containerfile or Dockerfile in the build context"),
     ("badflag", {"Containerfile": "FROM busybox\nCOPY --frm=x a /b\n"}, (),
      "Containerfile:2: COPY unknown flag --frm"),
-    ("runmount", {"Containerfile": "FROM busybox\nRUN --mount=type=cache,target=/c true\n"}, (),
-     "Containerfile:2: RUN --mount is not supported by this builder"),
+    ("runsecret", {"Containerfile": "FROM busybox\nRUN --mount=type=secret,id=k true\n"}, (),
+     "Containerfile:2: RUN --mount=type=secret is not supported by this builder"),
+    ("runmountopt", {"Containerfile": "FROM busybox\nRUN --mount=type=cache,target=/c,colour=red true\n"},
+     (), "Containerfile:2: RUN --mount=type=cache,target=/c,colour=red: unknown option 'colour'"),
+    ("runmountnotarget", {"Containerfile": "FROM busybox\nRUN --mount=type=tmpfs true\n"}, (),
+     "Containerfile:2: RUN --mount=type=tmpfs: give a target"),
+    ("runbindignored", {"Containerfile": "FROM busybox\nRUN --mount=source=s.txt,target=/s true\n",
+                        "s.txt": "x", ".dockerignore": "s.txt\n"}, (),
+     "Containerfile:2: RUN --mount: source 's.txt' not found"),
+    ("runbindout", {"Containerfile": "FROM busybox\nRUN --mount=source=../x,target=/s true\n"}, (),
+     "Containerfile:2: RUN --mount: source '../x' is outside the build context"),
 ]
 
 
@@ -413,6 +422,43 @@ def test_bad_input_is_one_line_exit_125_and_leaves_nothing(pc, tmp_path, leakche
     assert len(err) == 1 and msg in err[0], p.stderr
     assert build_dirs() == []
     assert store_state(pc) == before                          # no new image, no blob, no layer
+
+
+def test_run_mounts_cache_bind_tmpfs_stay_out_of_the_layer(pc, tmp_path, leakcheck):
+    """BuildKit's RUN --mount, as docker's Python template uses it: a cache kept between builds
+    (builder prune empties it), a bind of a context file (.dockerignore applies; its content is
+    in the cache key; rw writes are thrown away), a bind from another stage, a tmpfs; neither
+    their contents nor the mount points the runtime made are in the step's layer."""
+    tag = f"pyc-test-mounts-{os.getpid()}"
+    cid = f"m{os.getpid()}"                  # a cache id of this test's own
+    files = {"Containerfile": (
+        "FROM busybox AS stage\nRUN echo from-stage > /built\n"
+        "FROM busybox\nWORKDIR /app\n"
+        f"RUN --mount=type=cache,id={cid},target=/root/.cache/pip,sharing=locked \\\n"
+        "    --mount=type=bind,source=req.txt,target=req.txt \\\n"
+        "    --mount=type=bind,source=.,target=/ctx,rw \\\n"
+        "    --mount=type=bind,from=stage,source=/built,target=/mnt/built \\\n"
+        "    --mount=type=tmpfs,target=/scratch \\\n"
+        "    date >> /root/.cache/pip/runs && wc -l < /root/.cache/pip/runs > /runs && "
+        "cat req.txt /mnt/built > /seen && ls /ctx > /ctx-list && touch /ctx/new /scratch/t && "
+        "grep -c ' /scratch tmpfs' /proc/mounts > /tmpfs\n"),
+        "req.txt": "numpy\n", "secret.txt": "s", ".dockerignore": "secret.txt\n"}
+    c = ctx(tmp_path, files)
+    build(pc, c, "-t", tag)
+    out = run(pc, tag, "cat", "/runs", "/seen", "/ctx-list", "/tmpfs")
+    assert out.split() == ["1", "numpy", "from-stage", "Containerfile", "req.txt", "1"], out
+    assert not os.path.exists(os.path.join(c, "new"))                    # rw: thrown away
+    ls = run(pc, tag, "sh", "-c", "ls -A /app; ls -d /root/.cache /mnt /ctx /scratch 2>&1 | wc -l")
+    assert ls.split() == ["4"], ls                 # /app empty; the four mount points absent
+    with open(os.path.join(c, "req.txt"), "w") as f:
+        f.write("pandas\n")                        # the bind's content is in the cache key
+    build(pc, c, "-t", tag)
+    assert run(pc, tag, "cat", "/runs", "/seen").split() == ["2", "pandas", "from-stage"]
+    p = pc("builder", "prune")
+    assert p.returncode == 0 and "cache mount" in p.stdout, p.stdout
+    build(pc, c, "-t", tag, "--no-cache")
+    assert run(pc, tag, "cat", "/runs").split() == ["1"]                # emptied by prune
+    assert pc("rmi", tag).returncode == 0
 
 
 def test_a_failing_run_names_step_command_and_exit_code(pc, tmp_path, leakcheck):

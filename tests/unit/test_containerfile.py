@@ -70,3 +70,23 @@ def test_dockerignore_rules():
     assert not m.excluded("src/a.log")          # * stays within one component
     with pytest.raises(BuildError, match=r"\.dockerignore:2: syntax error"):
         ignore.parse("ok\n[x\n")
+
+
+def test_run_mount_flags_repeat_and_parse():
+    from pycontainer.build import runmounts
+    ins = cf.parse("FROM busybox\nRUN --mount=type=cache,target=/c --mount=source=r.txt,target=r.txt,rw true\n")[1]
+    assert ins.flags["mount"] == ["type=cache,target=/c", "source=r.txt,target=r.txt,rw"]
+    assert ins.text() == "RUN --mount=type=cache,target=/c --mount=source=r.txt,target=r.txt,rw true"
+    got = runmounts.parse(ins.flags["mount"], "/app", ins.error)
+    assert got[0]["type"] == "cache" and got[0]["target"] == "/c" and got[0]["readonly"] is None
+    assert got[1] == {"type": "bind", "source": "r.txt", "target": "/app/r.txt", "readonly": False}
+    assert runmounts.docker_mount(got[1], "/tmp/x") == "type=bind,source=/tmp/x,target=/app/r.txt"
+    assert runmounts.docker_mount({"type": "bind", "readonly": None, "target": "/r"}, "/s").endswith(",readonly")
+    for bad in ("type=cache,target=/c,mode=rwx", "type=cache,target=/",
+                "type=bind,target=/a,unknown=1", "type=ssh", "type=cache,target=/c,sharing=maybe",
+                "type=tmpfs,source=x,target=/t"):
+        with pytest.raises(Exception) as ei:
+            runmounts.parse([bad], "/", ins.error)
+        assert "Containerfile:2" in str(ei.value) and "\n" not in str(ei.value)
+    with pytest.raises(Exception, match="same target"):
+        runmounts.parse(["type=tmpfs,target=/t", "type=cache,target=/t"], "/", ins.error)
