@@ -279,6 +279,7 @@ class ContainerCollection:
         kw.setdefault("allow_ptrace", True)
         rec = None
         lc = kw.get("log_config") or {}
+        unnamed = kw.get("name") is None
         if not remove and (lc.get("Type") or lc.get("type")) != "none":   # kept: for logs() too
             from .logs import Recorder
             kw["name"] = _name(kw.get("name"))
@@ -289,6 +290,13 @@ class ContainerCollection:
         finally:
             if rec is not None:
                 rec.close()
+        if unnamed and not remove:         # kept: docker's generated name, as create's
+            from .. import lifecycle
+            from ..inspect import new_name
+            try:
+                lifecycle.rename(self.client.root, r.id, new_name(self.client.root))
+            except PyContainerError:
+                pass                       # gone already (removed meanwhile): nothing to name
         if r.exit_code != 0:
             raise ContainerError(None if remove else Container(self.client, r.id), r.exit_code,
                                  command, image, r.stderr)
@@ -385,6 +393,21 @@ class Client:
 
     def __exit__(self, *exc):
         self.close()
+
+    def ping(self) -> bool:
+        """docker-py's ping: True once the helper (and a worker of it) answers."""
+        self._request({"op": "ping"})
+        return True
+
+    def version(self) -> dict:
+        """docker-py's version(): the runtime's, the kernel's (hostinfo.py)."""
+        from ..hostinfo import version
+        return version()
+
+    def info(self) -> dict:
+        """docker-py's info(): containers and images counted, drivers, CPUs, memory (hostinfo.py)."""
+        from ..hostinfo import info
+        return info(self.root, self.image_root)
 
     def pool(self, image: str, size: int = 4, **kw):
         """A warm pool of ``size`` created containers of ``image`` (api/pool.py)."""

@@ -66,20 +66,40 @@ def generate(vendor, output):
 
 
 @click.command("info", cls=UsageCommand)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def info(fmt):
-    """What this host offers containers: cgroups, CDI devices, stale CDI specs."""
-    from .. import __version__, cgroups
+@click.option("--format", "-f", "fmt", default=None,
+              help="json, or a template over docker's fields, e.g. '{{.NCPU}}'.")
+@click.pass_context
+def info(ctx, fmt):
+    """What this host offers containers (docker info): containers and images, the drivers,
+    the kernel, CPUs and memory, CDI devices and stale CDI specs."""
+    from .. import hostinfo
     from .registry import Registry
+    obj = ctx.find_object(dict)
+    out = hostinfo.info(getattr(obj, "root", "/run/pycontainer"), os.environ.get("PYCONTAINER_IMAGE_ROOT"))
     reg = Registry()
-    out = {"version": __version__, "cgroups": cgroups.detect(),
-           "cdi": {"specDirs": reg.dirs, "devices": reg.names(),
-                   "errors": sorted(reg.errors.values()),
-                   "conflicts": sorted(reg.conflicts.values()), "stale": reg.stale()}}
+    out.update(version=out["ServerVersion"], cgroups=out["CgroupMode"],
+               cdi={"specDirs": reg.dirs, "devices": reg.names(), "errors": sorted(reg.errors.values()),
+                    "conflicts": sorted(reg.conflicts.values()), "stale": reg.stale()})
     if fmt == "json":
         click.echo(json.dumps(out, indent=2))
         return
-    click.echo(f"pycontainer {out['version']}\ncgroups: {out['cgroups']}")
+    if fmt and fmt != "text":
+        from ..inspect import format as render
+        click.echo(render(fmt, out))
+        return
+    from ..manage import human_size
+    for line in ("Server:", f" Containers: {out['Containers']}", f"  Running: {out['ContainersRunning']}",
+                 f"  Paused: {out['ContainersPaused']}", f"  Stopped: {out['ContainersStopped']}",
+                 f" Images: {out['Images']}", f" Server Version: pycontainer {out['ServerVersion']}",
+                 f" Storage Driver: {out['Driver']}", f" Cgroup Driver: {out['CgroupDriver']}",
+                 f" Cgroup Version: {out['CgroupVersion']} ({out['CgroupMode']})",
+                 f" Default Runtime: {out['DefaultRuntime']}",
+                 " Security Options: " + ", ".join(o.split(",")[0][5:] for o in out["SecurityOptions"]),
+                 f" Kernel Version: {out['KernelVersion']}", f" Operating System: {out['OperatingSystem']}",
+                 f" OSType: {out['OSType']}", f" Architecture: {out['Architecture']}",
+                 f" CPUs: {out['NCPU']}", f" Total Memory: {human_size(out['MemTotal'], True)}",
+                 f" Name: {out['Name']}", f" Docker Root Dir: {out['DockerRootDir']}"):
+        click.echo(line)
     c = out["cdi"]
     click.echo(f"CDI spec dirs: {', '.join(c['specDirs'])}")
     click.echo(f"CDI devices: {', '.join(c['devices']) or 'none'}")

@@ -132,6 +132,32 @@ def test_container_name_and_rename_as_docker_py(client):
         c.remove(force=True)
 
 
+def test_unnamed_containers_get_dockers_kind_of_name_and_the_client_answers(client):
+    """docker-py: a container made without name= has a generated one (create, run detached,
+    run kept); a name taken is refused; ping(), version(), info() as the SDK's."""
+    import re
+    a = client.containers.create("busybox", ["true"], network_mode="none")
+    b = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none")
+    out = client.containers.run("busybox", ["echo", "kept"], network_mode="none")
+    try:
+        assert out == b"kept\n"
+        kept = [c for c in client.containers.list(all=True) if c.id not in (a.id, b.id)]
+        names = [a.name, b.name] + [c.name for c in kept]
+        assert len(kept) == 1 and len(set(names)) == 3, names
+        assert all(re.fullmatch(r"[a-z]+_[a-z_]+\d*", n) for n in names), names
+        assert client.containers.get(b.name).id == b.id
+        with pytest.raises(pycontainer.APIError, match="already in use"):
+            client.containers.create("busybox", ["true"], network_mode="none", name=b.name)
+        assert client.ping() is True
+        assert client.version()["Version"] == pycontainer.__version__
+        info = client.info()
+        assert (info["Containers"], info["ContainersRunning"]) == (3, 1), info
+        assert info["NCPU"] == os.cpu_count() and info["MemTotal"] > 0 and info["Images"] >= 1
+    finally:
+        for c in client.containers.list(all=True):
+            c.remove(force=True)
+
+
 def test_detached_run_logs_and_wait(client):
     c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 2"], detach=True,
                               network_mode="none")

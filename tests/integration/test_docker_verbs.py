@@ -384,3 +384,20 @@ def test_cp_both_ways_tar_streams_and_no_escape(cli, dleak, tmp_path):
             assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
     finally:
         cli("rm", "-f", cid)
+
+
+def test_info_says_what_docker_info_says(cli, dleak):
+    cid = run_d(cli, "busybox", "sleep", "60")
+    try:
+        out = cli("info").stdout
+        for want in (" Containers: 1", "  Running: 1", " Storage Driver: overlay",
+                     " Cgroup Driver: cgroupfs", f" CPUs: {os.cpu_count()}", " Kernel Version: ",
+                     " Total Memory: ", "CDI devices: "):
+            assert want in out, (want, out)
+        cg = "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+        assert cli("info", "-f", "{{.NCPU}} {{.CgroupVersion}} {{.ContainersRunning}}").stdout.split() == \
+            [str(os.cpu_count()), cg, "1"]
+        j = json.loads(cli("info", "--format", "json").stdout)
+        assert j["OSType"] == "linux" and "specDirs" in j["cdi"] and j["MemTotal"] > 0
+    finally:
+        cli("rm", "-f", cid)
