@@ -110,8 +110,9 @@ class Container:
         return {"StatusCode": code, "Error": None, "OOMKilled": oom}
 
     def remove(self, force: bool = False, v: bool = False) -> None:
+        """docker-py's remove; ``v``: its anonymous volumes too (rm -v)."""
         from .. import lifecycle          # also a Created one kept without runtime state
-        lifecycle.remove(self.client.root, self.id, force=force)
+        lifecycle.remove(self.client.root, self.id, force=force, volumes=v)
 
     def logs(self, stdout=True, stderr=True, stream=False, timestamps=False, tail="all", since=None,
              follow=None, until=None):

@@ -128,6 +128,12 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     validate_id(cid)
     from .. import run_flags
     run_flags.check_process(o)
+    if any(not str(v).startswith("/") or ":" not in str(v) for v in o.get("volumes") or ()):
+        # the SDK's volumes={"name": {"bind": ...}} / ["name:/path"]: named and anonymous
+        # volumes, as run_flags.apply splits the CLI's -v
+        from .. import volumes as vols
+        o["volumes"], named = vols.split_volume_flags(o.get("volumes"))
+        o["mount_specs"] = named + list(o.get("mount_specs") or [])
     if any(o.get(k) for k in NS_FLAGS):
         from .. import nsmodes
         nsmodes.check(o)

@@ -158,6 +158,31 @@ def test_unnamed_containers_get_dockers_kind_of_name_and_the_client_answers(clie
             c.remove(force=True)
 
 
+def test_the_sdks_named_and_anonymous_volumes(client):
+    """docker-py's volumes={"name": {"bind": "/data", "mode": "rw"}} and ["name:/data:ro"] are
+    named volumes (they were taken for relative host paths); "/path" alone is an anonymous
+    one, which remove(v=True) removes."""
+    from pycontainer import volumes
+    name = f"apivol-{uuid.uuid4().hex[:8]}"
+    try:
+        out = client.containers.run("busybox", ["sh", "-c", "echo v > /data/f; cat /data/f"],
+                                    network_mode="none", remove=True,
+                                    volumes={name: {"bind": "/data", "mode": "rw"}})
+        assert out == b"v\n" and name in volumes.names()
+        p = client.containers.run("busybox", ["sh", "-c", "cat /data/f; touch /data/g 2>&1; true"],
+                                  remove=True, network_mode="none", volumes=[f"{name}:/data:ro"])
+        assert p.startswith(b"v\n") and b"Read-only" in p, p
+    finally:
+        volumes.remove(name) if name in volumes.names() else None
+    before = set(volumes.names())
+    k = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none",
+                              volumes=["/anon"])
+    made = set(volumes.names()) - before
+    assert len(made) == 1
+    k.remove(force=True, v=True)
+    assert set(volumes.names()) == before
+
+
 def test_detached_run_logs_and_wait(client):
     c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 2"], detach=True,
                               network_mode="none")
