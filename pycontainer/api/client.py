@@ -378,7 +378,9 @@ class Client:
         weakref.finalize(self, transport.close)
         self.containers = ContainerCollection(self)
         from .images import ImageCollection
+        from .resources import NetworkCollection, VolumeCollection
         self.images = ImageCollection(self)
+        self.volumes, self.networks = VolumeCollection(self), NetworkCollection(self)
 
     @classmethod
     def from_env(cls) -> "Client":

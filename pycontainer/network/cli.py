@@ -29,8 +29,8 @@ def network():
 
 
 def _id(n: dict) -> str:
-    import hashlib
-    return n.get("id") or hashlib.sha256(n["name"].encode()).hexdigest()
+    from .networks import docker_id
+    return docker_id(n)
 
 
 @network.command("create")
@@ -91,16 +91,8 @@ def ls(quiet, fmt, state_dir, as_json):
 @_state_dir
 def inspect(fmt, names, state_dir):
     """Show networks: docker's keys, plus leases, bridge ports and nft elements."""
-    out = []
-    for name in names or ("bridge",):
-        n = net.inspect("pyc" if name == "bridge" else name, state_dir)
-        n.update({"Name": name, "Id": _id(n), "Driver": "bridge", "Scope": "local",
-                  "Created": n.get("created", ""), "Labels": n.get("labels", {}),
-                  "IPAM": {"Driver": "default", "Config": [{"Subnet": n["subnet"],
-                                                           "Gateway": n["gateway"]}]},
-                  "Containers": {cid: {"Name": cid, "IPv4Address": f"{ip}/{n['subnet'].split('/')[1]}"}
-                                 for ip, cid in n["leases"].items()}})
-        out.append(n)
+    from .networks import docker_record
+    out = [docker_record(name, state_dir) for name in names or ("bridge",)]
     if fmt:
         from ..inspect import format as render
         for n in out:

@@ -78,6 +78,24 @@ def networks(state_dir: str = DEFAULT_STATE_DIR) -> list[dict]:
     return out
 
 
+def docker_id(n: dict) -> str:
+    """A network's ID: the one it was made with, or a stable hash of its name (the predefined)."""
+    import hashlib
+    return n.get("id") or hashlib.sha256(n["name"].encode()).hexdigest()
+
+
+def docker_record(name: str, state_dir: str = DEFAULT_STATE_DIR) -> dict:
+    """``network inspect``'s record (docker's keys: Name, Id, Driver, IPAM, Containers, ...),
+    ``name`` as docker says it (bridge is the default network, pyc here), plus ours."""
+    n = inspect("pyc" if name == "bridge" else name, state_dir)
+    n.update({"Name": name, "Id": docker_id(n), "Driver": "bridge", "Scope": "local",
+              "Created": n.get("created", ""), "Labels": n.get("labels", {}),
+              "IPAM": {"Driver": "default", "Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
+              "Containers": {cid: {"Name": cid, "IPv4Address": f"{ip}/{n['subnet'].split('/')[1]}"}
+                             for ip, cid in n["leases"].items()}})
+    return n
+
+
 def inspect(name: str, state_dir: str = DEFAULT_STATE_DIR) -> dict:
     """A network's config, leases, the interfaces on its bridge and its nft state."""
     from . import bridge, nat

@@ -183,6 +183,41 @@ def test_the_sdks_named_and_anonymous_volumes(client):
     assert set(volumes.names()) == before
 
 
+def test_volume_and_network_collections_as_docker_py(client):
+    """client.volumes and client.networks: create, get, list (filters), remove (refused while
+    used), prune; Network.connect/disconnect of a running container (eth1 seen inside)."""
+    tag = uuid.uuid4().hex[:8]
+    v = client.volumes.create(f"apiv-{tag}", labels={"t": tag})
+    assert client.volumes.get(v.name).attrs["Labels"] == {"t": tag}
+    assert [x.name for x in client.volumes.list(filters={"label": f"t={tag}"})] == [v.name]
+    with pytest.raises(pycontainer.NotFound):
+        client.volumes.get(f"nope-{tag}")
+    with pytest.raises(pycontainer.APIError):
+        client.volumes.create("bad/name")
+    n = client.networks.create(f"apin-{tag}", labels={"t": tag})
+    k = client.containers.run("busybox", ["sleep", "30"], detach=True, volumes={v.name: {"bind": "/d"}})
+    try:
+        with pytest.raises(pycontainer.APIError, match="in use"):
+            v.remove()
+        assert client.networks.get(n.name).id == n.id == client.networks.get(n.id[:12]).id
+        assert [x.name for x in client.networks.list(filters={"label": f"t={tag}"})] == [n.name]
+        n.connect(k, aliases=["web"])
+        assert [c.id for c in n.containers] == [k.id]
+        code, out = k.exec_run(["ip", "-4", "-o", "addr", "show", "eth1"])
+        subnet = n.attrs["IPAM"]["Config"][0]["Subnet"].rsplit(".", 1)[0]
+        assert code == 0 and f"inet {subnet}." in out.decode(), out
+        n.disconnect(k)
+        assert n.containers == [] and k.exec_run(["ip", "link", "show", "eth1"])[0] != 0
+    finally:
+        k.remove(force=True)
+    v.remove()
+    n.remove()
+    assert v.name not in [x.name for x in client.volumes.list()]
+    with pytest.raises(pycontainer.NotFound):
+        client.networks.get(n.name)
+    # (prune is not called here: it would remove the host's other unused networks and volumes)
+
+
 def test_detached_run_logs_and_wait(client):
     c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 2"], detach=True,
                               network_mode="none")
