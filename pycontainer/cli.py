@@ -320,8 +320,8 @@ def list_(ctx, fmt, quiet):
 
 
 @main_group.command(context_settings={"ignore_unknown_options": True})
-@click.option("--format", "-f", "fmt", default=None,
-              help="table | json (runc); without ID also a template; -f KEY=VALUE is a filter.")
+@click.option("--format", "fmt", default=None, help="table | json (runc); without ID also a template.")
+@click.option("-f", "short_f", multiple=True, help="Without ID: a filter (docker's -f); with: --format.")
 @click.option("--filter", "filters", multiple=True, help="Without ID: KEY=VALUE (docker ps).")
 @click.option("--all", "-a", "all_", is_flag=True, help="Without ID: stopped containers too.")
 @click.option("--quiet", "-q", is_flag=True, help="Without ID: only IDs.")
@@ -331,8 +331,13 @@ def list_(ctx, fmt, quiet):
 @click.argument("container_id", required=False)
 @click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def ps(ctx, fmt, filters, all_, quiet, latest, last, no_trunc, container_id, ps_args):
+def ps(ctx, fmt, short_f, filters, all_, quiet, latest, last, no_trunc, container_id, ps_args):
     """`ps ID`: the processes of a container (runc); `ps [-a]`: the containers (docker)."""
+    for v in short_f:          # docker's -f is --filter; runc's (ps -f json ID) is --format
+        if container_id is None and "=" in v and "{{" not in v:
+            filters += (v,)
+        else:
+            fmt = v
     if container_id is not None and container_id.startswith("-"):
         # ignore_unknown_options (for runc's `ps ID -ef`) passed an unknown flag as the ID (runc
         # too reads a word starting with "-" there as a flag): docker's `ps --bogus`, its error
@@ -340,8 +345,6 @@ def ps(ctx, fmt, filters, all_, quiet, latest, last, no_trunc, container_id, ps_
         raise dockercli.fail(click.NoSuchOption(container_id, ctx=ctx))
     if container_id is None:
         from . import dockercli, pstable
-        if fmt and "=" in fmt and "{{" not in fmt:        # docker's -f is --filter
-            filters, fmt = filters + (fmt,), None
         dockercli.guard(pstable.show, ctx.find_object(_Obj).root, all_=all_, quiet=quiet, fmt=fmt,
                         filters=filters, latest=latest, last=last, no_trunc=no_trunc)
         return

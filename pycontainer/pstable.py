@@ -4,9 +4,11 @@ Containers are listed newest first (docker's order), with docker's columns
 and wording: ``Up 5 minutes``, ``Up 2 seconds (Paused)``, ``Exited (0) 2
 minutes ago``, ``Created``, and the PORTS column (``0.0.0.0:8080->80/tcp``).
 Filters (``-f KEY=VALUE``, repeatable; the same key ORs, different keys AND):
-``id``, ``name``, ``status`` (created|running|paused|exited|restarting),
-``exited`` (a code), ``label`` (``k`` or ``k=v``), ``ancestor`` (an image
-name). ``--format`` takes ``table``, ``json`` or a template (``inspect.format``)
+``id``, ``name`` (a regular expression, as docker's: ``name=^web$``),
+``status`` (created|running|paused|exited|restarting), ``exited`` (a code),
+``label`` (``k`` or ``k=v``), ``ancestor`` (an image name), ``before`` and
+``since`` (a container: made before or after it), ``network``, ``volume``
+(a name or a mount point), ``health`` (starting|healthy|unhealthy|none). ``--format`` takes ``table``, ``json`` or a template (``inspect.format``)
 over docker's ps fields (``.ID .Image .Command .CreatedAt .RunningFor .Status
 .Ports .Names .Labels .State``).
 
@@ -20,7 +22,8 @@ import json
 
 import click
 
-FILTER_KEYS = ("id", "name", "status", "exited", "label", "ancestor")
+FILTER_KEYS = ("id", "name", "status", "exited", "label", "ancestor", "before", "since", "network",
+               "volume", "health")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
@@ -36,15 +39,42 @@ def parse_filters(items) -> dict:
             raise PyContainerError(f"invalid filter 'status={v}': one of {', '.join(STATUSES)}")
         if k == "exited" and not v.lstrip("-").isdigit():
             raise PyContainerError(f"invalid filter 'exited={v}': give an exit code")
+        if k == "health" and v not in ("starting", "healthy", "unhealthy", "none"):
+            raise PyContainerError(f"invalid filter 'health={v}': starting, healthy, unhealthy or none")
         out.setdefault(k, []).append(v)
     return out
 
 
+def _name_matches(pattern: str, name: str) -> bool:
+    """docker matches a name filter as a regular expression (with or without its "/")."""
+    import re
+    try:
+        return bool(re.search(pattern, name) or re.search(pattern, "/" + name))
+    except re.error:
+        return pattern in name
+
+
+def _created_of(out: list, ref: str) -> str:
+    from .errors import PyContainerError
+    exact = [r for r in out if ref in (r["Id"], r["Name"].lstrip("/"))]
+    found = exact or [r for r in out if r["Id"].startswith(ref)]
+    if len(found) == 1:
+        return found[0]["Created"]
+    raise PyContainerError(f"invalid filter: no such container {ref!r}" if not found else
+                           f"invalid filter: {ref!r} is ambiguous")
+
+
 def _match(rec: dict, flt: dict) -> bool:
     s = rec["State"]
+    nets = set(rec["NetworkSettings"].get("Networks") or {}) | {rec["HostConfig"]["NetworkMode"]}
     tests = {
         "id": lambda v: rec["Id"].startswith(v),
-        "name": lambda v: v in rec["Name"].lstrip("/"),
+        "name": lambda v: _name_matches(v, rec["Name"].lstrip("/")),
+        "before": lambda v: rec["Created"] < v, "since": lambda v: rec["Created"] > v,
+        "network": lambda v: v in nets or v == "bridge" and "pyc" in nets,
+        "volume": lambda v: any(v in (m["Destination"], m["Source"]) or f"/volumes/{v}/_data" in m["Source"]
+                                for m in rec.get("Mounts") or ()),
+        "health": lambda v: (s.get("Health") or {}).get("Status", "none") == v,
         "status": lambda v: s["Status"] == v,
         "exited": lambda v: s["Status"] == "exited" and s["ExitCode"] == int(v),
         "label": lambda v: (v.partition("=")[0] in rec["Config"]["Labels"] and
@@ -62,6 +92,9 @@ def rows(root: str, *, all_: bool, filters: dict, last: int | None) -> list[dict
     Runtime(root).reclaim()          # --rm containers whose runtime died go, as docker's would
     out = insp.records(root)
     out.sort(key=lambda r: r["Created"], reverse=True)
+    for key in ("before", "since"):                  # a container -> its creation time
+        if key in filters:
+            filters = {**filters, key: [_created_of(out, ref) for ref in filters[key]]}
     if last is not None:
         out = out[:last]
     elif not all_ and "status" not in filters and "exited" not in filters:

@@ -401,3 +401,28 @@ def test_info_says_what_docker_info_says(cli, dleak):
         assert j["OSType"] == "linux" and "specDirs" in j["cdi"] and j["MemTotal"] > 0
     finally:
         cli("rm", "-f", cid)
+
+
+def test_ps_filters_as_docker(cli, dleak):
+    """docker ps -f: name is a regular expression (^web$), before/since a container, network,
+    volume; -f beside --format is a filter (the format was lost)."""
+    a, b = new_id("web"), None
+    run_d(cli, "busybox", "sleep", "60", name=a, net=())                 # the default bridge
+    time.sleep(1.1)                                  # a later creation time for b
+    b = run_d(cli, "-v", "/data", "busybox", "sleep", "60", name=a + "0", net=("--net", "none"))
+    try:
+        def names(*f):
+            p = cli("ps", *f, "--format", "{{.Names}}")
+            assert p.returncode == 0, p.stderr
+            return sorted(p.stdout.split())
+        assert names("-f", f"name={a}") == sorted([a, b])             # a substring matches both
+        assert names("-f", f"name=^{a}$") == [a] == names("-f", f"name=^/{a}$")
+        assert names("-f", f"before={b}") == [a] and names("-f", f"since={a}") == [b]
+        assert names("-f", "network=none", "-f", f"name={a}") == [b]
+        assert names("-f", "network=bridge", "-f", f"name={a}") == [a]
+        assert names("-f", "volume=/data") == [b]
+        assert names("-f", "health=none", "-f", f"name={a}") == sorted([a, b])
+        p = cli("ps", "-f", "before=no-such-container")
+        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1
+    finally:
+        cli("rm", "-f", "-v", a, b)
