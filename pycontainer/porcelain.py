@@ -272,9 +272,10 @@ def rm(ctx, force, volumes, containers):
 @click.option("--no-stdin", is_flag=True, help="Do not send stdin to the container.")
 @click.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
               help="Without a tty: forward SIGINT/SIGTERM/SIGHUP to the container.")
+@click.option("--detach-keys", default=None, help="The keys that detach (default ctrl-p,ctrl-q).")
 @click.argument("container")
 @click.pass_context
-def attach(ctx, no_stdin, sig_proxy, container):
+def attach(ctx, no_stdin, sig_proxy, detach_keys, container):
     """Attach this terminal to a detached container's output and input (docker attach).
 
     Output from now on; stdin reaches the program if it was started with -i;
@@ -287,6 +288,7 @@ def attach(ctx, no_stdin, sig_proxy, container):
     from . import terminal
     from .container import Runtime
     root = _root(ctx)
+    keys = DETACH_KEYS if detach_keys is None else parse_detach_keys(detach_keys)
     cid = resolve_id(root, container)
     info = ops.inspect(root, cid)
     if info["State"]["Status"] not in ("running", "paused", "created"):
@@ -331,13 +333,13 @@ def attach(ctx, no_stdin, sig_proxy, container):
                     out.get(msg[:1], out[b"1"]).flush()
                 if 0 in r:
                     data = os.read(0, 65536)
-                    if tty and DETACH_KEYS in prev + data:      # docker's Ctrl-P Ctrl-Q
-                        data = (prev + data).split(DETACH_KEYS, 1)[0][len(prev):]
+                    if tty and keys in prev + data:        # docker's Ctrl-P Ctrl-Q, or --detach-keys
+                        data = (prev + data).split(keys, 1)[0][len(prev):]
                         if data:
                             sock.send(b"0" + data)
                         detached = True
                         break
-                    prev = data[-1:]
+                    prev = data[-(len(keys) - 1):] if len(keys) > 1 else b""
                     sock.send(b"0" + data if data else b"c")
                     stdin_open = bool(data)
         except (BrokenPipeError, ConnectionResetError):
@@ -352,6 +354,21 @@ def attach(ctx, no_stdin, sig_proxy, container):
 
 
 DETACH_KEYS = b"\x10\x11"       # Ctrl-P Ctrl-Q
+
+
+def parse_detach_keys(text: str) -> bytes:
+    """docker's --detach-keys: comma-separated keys, each a letter or ``ctrl-<key>`` (a-z, @, [,
+    \\, ], ^, _): ``ctrl-x,x`` -> b"\\x18x"."""
+    out = bytearray()
+    for key in text.split(","):
+        k = key.strip()
+        if k.lower().startswith("ctrl-") and len(k) == 6 and (k[5].lower().isalpha() or k[5] in "@[\\]^_"):
+            out.append(ord(k[5].upper()) & 0x1F)
+        elif len(k) == 1:
+            out += k.encode()
+        else:
+            raise PyContainerError(f"--detach-keys {text!r}: {k!r} is not a key (a letter, or ctrl-<key>)")
+    return bytes(out)
 
 
 class _Nothing:

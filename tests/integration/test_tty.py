@@ -203,6 +203,15 @@ def test_attach_detaches_on_ctrl_p_ctrl_q_and_the_shell_goes_on(tmp_path, leakch
     assert t.wait() == 0
     assert (tmp_path / "rc").read_text().strip() == "rc=0"
     assert cli.state(cid)["status"] == "running"
+    # docker's --detach-keys: ctrl-x,x (Ctrl-P alone is an ordinary key then)
+    t = Term(f"{_pyc(cli.root)} attach --detach-keys ctrl-x,x {cid}; echo rc=$? > {tmp_path}/rc2")
+    time.sleep(0.5)
+    t.type(b"\x10\x11echo three-$((1+2))\r")
+    t.read_until(b"three-3")
+    t.type(b"\x18x")
+    assert t.wait() == 0
+    assert (tmp_path / "rc2").read_text().strip() == "rc=0"
+    assert cli("attach", "--detach-keys", "ctrl-xx", cid).returncode == 125
     t = Term(f"{_pyc(cli.root)} attach {cid}")       # and attach again
     time.sleep(0.5)
     t.type(b"echo two-$((2+2)); exit 0\r")
