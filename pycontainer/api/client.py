@@ -269,10 +269,10 @@ class ContainerCollection:
         return Container(self.client, cid)
 
     def run(self, image: str, command=None, *, stdout=True, stderr=False, remove=False,
-            detach=False, timeout: float | None = None, **kw):
-        """docker's ``containers.run``: the output (bytes), or a Container with ``detach``.
-
-        Raises ``ContainerError`` (with stderr) when the program exits non-zero.
+            detach=False, timeout: float | None = None, stream: bool = False, **kw):
+        """docker's ``containers.run``: the output (bytes; with ``stream`` an iterator of its
+        lines, as docker-py's log stream once the program is done), or a Container with
+        ``detach``. Raises ``ContainerError`` (with stderr) when the program exits non-zero.
         """
         if detach:
             return self.make(image, command, start=True, remove=remove, **kw)
@@ -301,7 +301,8 @@ class ContainerCollection:
         if r.exit_code != 0:
             raise ContainerError(None if remove else Container(self.client, r.id), r.exit_code,
                                  command, image, r.stderr)
-        return (r.stdout if stdout else b"") + (r.stderr if stderr else b"")
+        out = (r.stdout if stdout else b"") + (r.stderr if stderr else b"")
+        return iter(out.splitlines(keepends=True)) if stream else out
 
     def sandbox(self, image: str, command=None, *, timeout: float | None = None, remove: bool = True,
                 input: bytes | None = None, max_output: int | None = DEFAULT_MAX_OUTPUT,  # noqa: A002

@@ -148,6 +148,8 @@ def test_unnamed_containers_get_dockers_kind_of_name_and_the_client_answers(clie
         assert client.containers.get(b.name).id == b.id
         with pytest.raises(pycontainer.APIError, match="already in use"):
             client.containers.create("busybox", ["true"], network_mode="none", name=b.name)
+        assert list(client.containers.run("busybox", ["sh", "-c", "echo a; echo b"], stream=True,
+                                          remove=True, network_mode="none")) == [b"a\n", b"b\n"]
         assert client.ping() is True
         assert client.version()["Version"] == pycontainer.__version__
         info = client.info()
