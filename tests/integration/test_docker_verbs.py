@@ -268,13 +268,18 @@ def test_stats_no_stream_reads_the_cgroup(cli, dleak):
         cli("rm", "-f", cid)
 
 
-def test_port_lists_published_ports(cli, dleak):
+def published_sleeper(cli) -> tuple[str, int]:
+    """A bridged container with its port 80 published on a free port of 127.0.0.1."""
     import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    cid = run_d(cli, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "60", net=())
+    return run_d(cli, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "60", net=()), port
+
+
+def test_port_lists_published_ports(cli, dleak):
+    cid, port = published_sleeper(cli)
     try:
         assert cli("port", cid).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
         assert cli("port", cid, "80").stdout.strip() == f"127.0.0.1:{port}"
@@ -287,12 +292,7 @@ def test_port_lists_published_ports(cli, dleak):
 def test_the_formats_dockers_documentation_gives(cli, dleak):
     """`docker inspect --format` examples people copy (range over the networks, the ports with
     index, .LogPath, if/else) and `table` formats of ps, images and volume ls."""
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    cid = run_d(cli, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "60", net=())
+    cid, port = published_sleeper(cli)
     try:
         ip = insp(cli, cid, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
         assert f"inet {ip}/" in cli("exec", cid, "ip", "-4", "-o", "addr", "show", "eth0").stdout

@@ -195,22 +195,17 @@ def test_run_dit_then_attach_gives_the_shell_with_our_size(tmp_path, leakcheck, 
 def test_attach_detaches_on_ctrl_p_ctrl_q_and_the_shell_goes_on(tmp_path, leakcheck, cli):
     cid = new_id()
     assert cli("run", "-dit", "--net", "none", "--name", cid, "busybox", "sh").returncode == 0
-    t = Term(f"{_pyc(cli.root)} attach {cid}; echo rc=$? > {tmp_path}/rc")
-    time.sleep(0.5)
-    t.type(b"echo one-$((1+1))\r")
-    t.read_until(b"one-2")
-    t.type(b"\x10\x11")
-    assert t.wait() == 0
-    assert (tmp_path / "rc").read_text().strip() == "rc=0"
-    assert cli.state(cid)["status"] == "running"
-    # docker's --detach-keys: ctrl-x,x (Ctrl-P alone is an ordinary key then)
-    t = Term(f"{_pyc(cli.root)} attach --detach-keys ctrl-x,x {cid}; echo rc=$? > {tmp_path}/rc2")
-    time.sleep(0.5)
-    t.type(b"\x10\x11echo three-$((1+2))\r")
-    t.read_until(b"three-3")
-    t.type(b"\x18x")
-    assert t.wait() == 0
-    assert (tmp_path / "rc2").read_text().strip() == "rc=0"
+    # docker's keys, then --detach-keys ctrl-x,x (where Ctrl-P Ctrl-Q are ordinary keys)
+    for n, (opts, typed, keys) in enumerate([("", b"", b"\x10\x11"),
+                                             ("--detach-keys ctrl-x,x ", b"\x10\x11", b"\x18x")]):
+        t = Term(f"{_pyc(cli.root)} attach {opts}{cid}; echo rc=$? > {tmp_path}/rc{n}")
+        time.sleep(0.5)
+        t.type(typed + b"echo one-$((1+%d))\r" % n)
+        t.read_until(b"one-%d" % (n + 1))
+        t.type(keys)
+        assert t.wait() == 0
+        assert (tmp_path / f"rc{n}").read_text().strip() == "rc=0"
+        assert cli.state(cid)["status"] == "running"
     assert cli("attach", "--detach-keys", "ctrl-xx", cid).returncode == 125
     t = Term(f"{_pyc(cli.root)} attach {cid}")       # and attach again
     time.sleep(0.5)
