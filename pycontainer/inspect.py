@@ -124,13 +124,14 @@ def runtime_id(root: str, ref: str) -> str:
     named = find_name(root, ref)
     if named:
         return named
-    matches = [i for i in list_ids(root) if i.startswith(ref) and _from_image(root, i)]
+    matches = [i for i in list_ids(root) if i.startswith(ref) and from_image(root, i)]
     if len(matches) > 1:
         raise PyContainerError(f"container {ref!r} is ambiguous: {len(matches)} IDs start with it")
     return matches[0] if matches else ref
 
 
-def _from_image(root: str, cid: str) -> bool:
+def from_image(root: str, cid: str) -> bool:
+    """A container made from an image (or only its directory left): docker's verbs apply."""
     from . import state as st
     from .errors import PyContainerError
     try:

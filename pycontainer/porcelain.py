@@ -381,12 +381,8 @@ class _Nothing:
 
 def is_image_container(root: str, ref: str) -> bool:
     """True for a container run from an image (docker's verbs apply), False for a bundle's."""
-    from . import inspect as insp
-    from . import state as st
-    try:
-        return bool((st.StateDir(root, ref).read().get("annotations") or {}).get(insp.ANN_DIR))
-    except PyContainerError:
-        return insp.owned_dir(root, ref) is not None
+    from .inspect import from_image
+    return from_image(root, ref)
 
 
 def start_image(root: str, ref: str, attach: bool) -> int:
