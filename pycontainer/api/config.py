@@ -167,6 +167,7 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=os.path.dirname(cdir),
                                    pull=pull, durable_hold=not o.get("remove"))
     try:
+        make_sources(mounts)
         if o.get("name") and o["name"] != cid:      # a generated name (runform, the API)
             with open(os.path.join(cdir, "name"), "w") as f:
                 f.write(o["name"])
@@ -298,15 +299,22 @@ def volume(v: str) -> dict:
         raise SpecError(f"-v {v!r}: both paths must be absolute")
     if mode not in ("ro", "rw"):
         raise SpecError(f"-v {v!r}: mode must be ro or rw")
-    if not os.path.lexists(src):          # docker's -v makes a missing source dir (--mount does not)
-        try:
-            os.makedirs(src, 0o755)
-        except OSError as exc:
-            raise SpecError(f"-v {v!r}: {src} does not exist and cannot be made: {exc.strerror}") \
-                from None
-    elif not os.path.exists(src):
+    if os.path.lexists(src) and not os.path.exists(src):
         raise SpecError(f"-v {v!r}: {src} is a dangling symbolic link")
     return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", mode, "rprivate"]}
+
+
+def make_sources(mounts: list[dict]) -> None:
+    """docker's -v makes a missing source directory (--mount does not): once the image is
+    there, so that a bad image or option leaves no directory behind."""
+    from ..errors import SpecError
+    for m in mounts:
+        if not os.path.lexists(m["source"]):
+            try:
+                os.makedirs(m["source"], 0o755)
+            except OSError as exc:
+                raise SpecError(f"-v {m['source']}:{m['destination']}: {m['source']} does not exist "
+                                f"and cannot be made: {exc.strerror}") from None
 
 
 def capabilities(add, drop, privileged) -> list[str]:

@@ -171,6 +171,9 @@ def test_v_makes_a_missing_host_directory_as_docker(cli, dleak, tmp_path):
     p = cli("run", "--rm", "--net", "none", "-v", f"{src}:/x", "busybox", "sh", "-c", "echo hi > /x/f")
     assert p.returncode == 0, p.stderr
     assert src.is_dir() and (src / "f").read_text() == "hi\n"
+    other = tmp_path / "not-made"                # a bad image: nothing made (docker: the same)
+    p = cli("run", "--rm", "--net", "none", "-v", f"{other}:/x", "--pull", "never", "no-such-image-q", "true")
+    assert p.returncode == 125 and not other.exists()
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     p = cli("run", "--rm", "--net", "none", "-v", f"{tmp_path}/dangling:/x", "busybox", "true")
     assert p.returncode == 125 and "dangling" in p.stderr
