@@ -453,6 +453,7 @@ class Store:
             "RepoTags": [reference.familiar(n) for n in names],
             "MediaType": m.get("mediaType", MT_OCI_MANIFEST),
             "Created": cfg.get("created", ""),
+            "Author": cfg.get("author", ""), "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
             "Architecture": cfg.get("architecture", ""),
             "Os": cfg.get("os", ""),
             "Config": cfg.get("config") or {},

@@ -91,9 +91,21 @@ def docker_record(name: str, state_dir: str = DEFAULT_STATE_DIR) -> dict:
     n.update({"Name": name, "Id": docker_id(n), "Driver": "bridge", "Scope": "local",
               "Created": n.get("created", ""), "Labels": n.get("labels", {}),
               "IPAM": {"Driver": "default", "Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
-              "Containers": {cid: {"Name": cid, "IPv4Address": f"{ip}/{n['subnet'].split('/')[1]}"}
+              "Containers": {cid: {"Name": _container_name(cid),
+                                   "IPv4Address": f"{ip}/{n['subnet'].split('/')[1]}"}
                              for ip, cid in n["leases"].items()}})
     return n
+
+
+def _container_name(cid: str) -> str:
+    """The name docker shows for a lease's container: the one rename or docker's generator
+    kept in its directory (inspect.py reads the same file), else its ID."""
+    from ..containerdir import path
+    try:
+        with open(os.path.join(path(cid), "name")) as f:
+            return f.read().strip() or cid
+    except OSError:
+        return cid
 
 
 def inspect(name: str, state_dir: str = DEFAULT_STATE_DIR) -> dict:

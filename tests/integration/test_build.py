@@ -570,7 +570,7 @@ def test_commit_writes_the_upper_dir_as_a_layer_with_changes(pc, leakcheck):
             if os.path.exists(os.path.join(CDIR, name, "upper", "hello")):
                 break
             time.sleep(0.1)
-        p = pc("commit", "-c", 'CMD ["cat", "/hello"]', "-c", "ENV X=1", "-m", "snap",
+        p = pc("commit", "-c", 'CMD ["cat", "/hello"]', "-c", "ENV X=1", "-m", "snap", "-a", "me",
                name, "committed:v1")
         assert p.returncode == 0, p.stderr
     finally:
@@ -578,6 +578,7 @@ def test_commit_writes_the_upper_dir_as_a_layer_with_changes(pc, leakcheck):
     i = inspect(pc, "committed:v1")
     assert i["Config"]["Cmd"] == ["cat", "/hello"] and "X=1" in i["Config"]["Env"]
     assert i["History"][-1]["comment"] == "snap"
+    assert (i["Comment"], i["Author"]) == ("snap", "me")           # as docker's image inspect
     assert "bin/.wh.ls" in layer_names(pc, "committed:v1")
     assert run(pc, "committed:v1") == "hi\n"
     bad = pc("commit", "-c", "FROM x", "nosuch")

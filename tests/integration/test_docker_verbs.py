@@ -314,6 +314,13 @@ def test_the_formats_dockers_documentation_gives(cli, dleak):
             any(r.split() == ["busybox", "latest"] for r in images[1:]), images
         nets = cli("network", "ls", "--format", "{{.Name}}:{{.Driver}}").stdout.split()
         assert {"bridge:bridge", "host:host", "none:null"} <= set(nets), nets
+        unnamed = cli("run", "-d", "busybox", "sleep", "60").stdout.strip()      # a generated name
+        try:
+            shown = cli("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}",
+                        "bridge").stdout.split()
+            assert insp(cli, unnamed, "{{.Name}}").lstrip("/") in shown and cid in shown, shown
+        finally:
+            cli("rm", "-f", unnamed)
     finally:
         cli("rm", "-f", cid)
 
