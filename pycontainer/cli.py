@@ -221,12 +221,14 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
     if privileged:                       # as the API's exec_run(privileged=True)
         from .api.config import all_caps
         cap = tuple(cap) + tuple(all_caps())
-    from . import porcelain
+    from . import dockercli, lifecycle, porcelain
+    image = porcelain.is_image_container(root := ctx.find_object(_Obj).root, container_id)
+    if image:                            # docker's exec -u NAME: from the container's /etc/passwd
+        user, additional_gids = dockercli.guard(lifecycle.exec_user, root, container_id, user, additional_gids)
     args = (rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
             env, user, additional_gids, cwd, cap, no_new_privs, sub_cgroups, container_id, command)
-    if porcelain.is_image_container(ctx.find_object(_Obj).root, container_id):
-        from . import dockercli          # docker's statuses: 125 engine, 126/127 program
-        dockercli.guard(_exec, *args)
+    if image:
+        dockercli.guard(_exec, *args)    # docker's statuses: 125 engine, 126/127 program
     else:
         _exec(*args)
 

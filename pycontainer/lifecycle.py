@@ -218,6 +218,28 @@ def rename(root: str, cid: str, new_name: str) -> None:
     atomicfile.write(os.path.join(cdir, "name"), new_name)
 
 
+def exec_user(root: str, cid: str, user: str | None, gids=()) -> tuple[str | None, tuple]:
+    """docker exec -u NAME[:GROUP]: the numbers (and the groups NAME is in) from the container's
+    /etc/passwd and /etc/group as it has them now: its image's layers and its writable layer,
+    read without following a link out of them (runconfig.read_file). runc's exec takes
+    numbers only; those pass unchanged."""
+    if not user or all(p.isdigit() for p in user.split(":")):
+        return user, tuple(gids)
+    from .image import runconfig
+    from .image.overlay import ANNOTATION, OverlayPlan
+    from .errors import ImageError
+    cfg = insp.config_of(insp.owned_dir(root, cid) or "")
+    text = (cfg.get("annotations") or {}).get(ANNOTATION)
+    if not text:
+        raise PyContainerError(f"exec --user {user!r}: {cid} has no image to look the name up in")
+    plan = OverlayPlan.from_json(text)
+    try:
+        u = runconfig.resolve_user(list(plan.lower) + ([plan.upper] if plan.upper else []), user)
+    except ImageError as exc:
+        raise PyContainerError(f"exec --user {user!r}: {exc}") from None
+    return f"{u['uid']}:{u['gid']}", tuple(gids) + tuple(str(g) for g in u.get("additionalGids") or ())
+
+
 def update(root: str, cid: str, resources: dict, restart: str | None = None) -> None:
     """docker update: the new limits on the container's cgroup if it has one now, and in its
     config.json, so that its next start keeps them (docker keeps them in its hostconfig);

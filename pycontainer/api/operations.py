@@ -281,7 +281,10 @@ def op_exec(root: str, cid: str, args, *, env=(), user=None, workdir=None, tty=F
     if privileged:
         from ..capabilities import CAPS
         caps = sorted(CAPS)
-    proc = rt.exec_process(cid, list(args), env=list(env), user=user, cwd=workdir, tty=False, caps=caps)
+    from ..lifecycle import exec_user
+    user, gids = exec_user(root, cid, user)         # docker-py's user="postgres" too
+    proc = rt.exec_process(cid, list(args), env=list(env), user=user, cwd=workdir, tty=False, caps=caps,
+                           additional_gids=gids)
     if tty and not detach:
         from .. import terminal
         return terminal.exec_(rt, cid, proc, interactive=interactive)

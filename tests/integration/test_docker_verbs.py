@@ -433,3 +433,27 @@ def test_ps_filters_as_docker(cli, dleak):
         assert p.returncode == 125 and len(p.stderr.splitlines()) == 1
     finally:
         cli("rm", "-f", "-v", a, b)
+
+
+def test_exec_user_takes_a_name_from_the_containers_passwd(cli, dleak):
+    """docker exec -u NAME[:GROUP] (and the API's user=): the numbers from the container's
+    /etc/passwd and /etc/group as they are now (a user added in the container counts)."""
+    cid = run_d(cli, "busybox", "sleep", "60")
+    try:
+        assert cli("exec", "-u", "nobody", cid, "id").stdout.startswith("uid=65534(nobody) gid=65534")
+        assert cli("exec", cid, "sh", "-c", "echo 'app:x:4321:4321::/:/bin/sh' >> /etc/passwd && "
+                                            "echo 'app:x:4321:' >> /etc/group && "
+                                            "echo 'extra:x:777:app' >> /etc/group").returncode == 0
+        out = cli("exec", "-u", "app", cid, "id").stdout
+        assert out.startswith("uid=4321(app) gid=4321(app)") and "777(extra)" in out, out
+        assert cli("exec", "-u", "app:extra", cid, "id", "-g").stdout.strip() == "777"
+        p = cli("exec", "-u", "nosuchuser", cid, "id")
+        assert p.returncode == 125 and "nosuchuser" in p.stderr and len(p.stderr.splitlines()) == 1
+        import pycontainer
+        c = pycontainer.Client(root=cli.root)
+        try:
+            assert c.containers.get(cid).exec_run("id -u", user="app") == (0, b"4321\n")
+        finally:
+            c.close()
+    finally:
+        cli("rm", "-f", cid)
