@@ -84,12 +84,32 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
             reference.parse(t)
         except ImageError as exc:
             raise BuildError(f"-t {t!r}: {exc}") from None
+    import shutil
+    import tempfile
+    scratch = None
+    if context == "-" or file == "-":          # docker build - < Dockerfile, build -f - CONTEXT
+        scratch = tempfile.mkdtemp(prefix="pyc-build-stdin-")
+        data = sys.stdin.buffer.read()
+        if data[:2] == b"\x1f\x8b" or data[257:262] == b"ustar":
+            shutil.rmtree(scratch)
+            raise BuildError("a tar archive as the context on stdin is not supported: "
+                             "give a directory (or pipe only the Containerfile)")
+        file = os.path.join(scratch, "Containerfile")
+        with open(file, "wb") as f:
+            f.write(data)
+        if context == "-":
+            context = os.path.join(scratch, "context")   # no context: COPY finds nothing
+            os.mkdir(context)
     opts = executor.Options(context=context, file=file, tags=list(tags),
                             build_args=_pairs(build_args, "--build-arg"), target=target,
                             no_cache=no_cache, pull=pull, network=network,
                             labels=_pairs(labels, "--label"), quiet=quiet, progress=progress,
                             root=_state_root(ctx), image_root=image_root)
-    img = executor.build(opts)
+    try:
+        img = executor.build(opts)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     if iidfile:
         with open(iidfile, "w") as f:
             f.write(img.id)

@@ -75,8 +75,6 @@ class State:
 
 def find_file(context: str, file: str | None) -> str:
     if file:
-        if file == "-":
-            raise BuildError("-f -: reading the Containerfile from stdin is not supported")
         path = file if os.path.isabs(file) else os.path.abspath(file)
         if not os.path.isfile(path):
             raise BuildError(f"Containerfile {file!r} not found")

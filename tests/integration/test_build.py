@@ -461,6 +461,25 @@ def test_run_mounts_cache_bind_tmpfs_stay_out_of_the_layer(pc, tmp_path, leakche
     assert pc("rmi", tag).returncode == 0
 
 
+def test_the_containerfile_from_stdin(pc, tmp_path, leakcheck):
+    """docker build - < Containerfile (no context) and build -f - CONTEXT; nothing left in /tmp."""
+    import glob
+    before = set(glob.glob("/tmp/pyc-build-stdin-*"))
+    p = pc("build", "--network", "none", "-q", "-t", "stdin-a", "-",
+           input='FROM busybox\nRUN echo from-stdin > /s\nCMD ["cat", "/s"]\n')
+    assert p.returncode == 0, p.stderr
+    assert run(pc, "stdin-a") == "from-stdin\n"
+    c = ctx(tmp_path, {"f.txt": "in-context\n"})
+    p = pc("build", "--network", "none", "-q", "-t", "stdin-b", "-f", "-", c,
+           input='FROM busybox\nCOPY f.txt /\nCMD ["cat", "/f.txt"]\n')
+    assert p.returncode == 0, p.stderr
+    assert run(pc, "stdin-b") == "in-context\n"
+    p = pc("build", "--network", "none", "-", input="FROM busybox\nCOPY f.txt /\n")
+    assert p.returncode == 125 and "COPY: source 'f.txt' not found" in p.stderr
+    assert set(glob.glob("/tmp/pyc-build-stdin-*")) == before
+    assert pc("rmi", "stdin-a", "stdin-b").returncode == 0
+
+
 def test_a_failing_run_names_step_command_and_exit_code(pc, tmp_path, leakcheck):
     c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo partial > /p && exit 3\n"})
     p = build(pc, c, ok=False)
