@@ -135,7 +135,7 @@ def _ref(ctx, container_id: str) -> str:
 
 @main_group.command()
 @click.option("--attach", "-a", is_flag=True, help="docker: print its output, exit with its status.")
-@click.option("--interactive", "-i", is_flag=True, hidden=True)
+@click.option("--interactive", "-i", is_flag=True, help="docker: with -a, stdin (and its terminal) too.")
 @click.argument("container_id")
 @click.pass_context
 def start(ctx, attach, interactive, container_id):
@@ -144,7 +144,7 @@ def start(ctx, attach, interactive, container_id):
     from . import porcelain
     root = ctx.find_object(_Obj).root
     if attach or porcelain.is_image_container(root, _ref(ctx, container_id)):
-        sys.exit(porcelain.start_image(root, container_id, attach))     # resolves it, prints it
+        sys.exit(porcelain.start_image(root, container_id, attach, interactive))   # prints it
     _rt(ctx).start(container_id, wait_exec=False)     # as runc's: no wait for the exec
 
 

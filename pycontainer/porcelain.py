@@ -282,21 +282,34 @@ def attach(ctx, no_stdin, sig_proxy, detach_keys, container):
     with -t the terminal is raw and its size follows this one, and Ctrl-P
     Ctrl-Q detaches (docker's keys). Leaving never stops the container; our
     exit status is the program's once it exits."""
-    import select
-    import signal as sg
-    import struct
-    from . import terminal
-    from .container import Runtime
     root = _root(ctx)
     keys = DETACH_KEYS if detach_keys is None else parse_detach_keys(detach_keys)
     cid = resolve_id(root, container)
     info = ops.inspect(root, cid)
     if info["State"]["Status"] not in ("running", "paused", "created"):
         raise PyContainerError(f"attach {cid}: the container is {info['State']['Status']}")
+    return session(root, cid, info, stdin=not no_stdin, sig_proxy=sig_proxy, keys=keys)
+
+
+def session(root: str, cid: str, info: dict, *, stdin: bool, sig_proxy: bool = True,
+            keys: bytes = b"\x10\x11", then=None) -> int:
+    """The monitor's attach socket (containerdir.connect_attach) to this terminal: output,
+    stdin, window size; ``then()`` runs once connected (start -ai: nothing is missed)."""
+    import select
+    import signal as sg
+    import struct
+    from . import terminal
+    from .container import Runtime
     try:
         sock = containerdir.connect_attach(info["Dir"])
     except ConnectionError as exc:
         raise PyContainerError(f"attach {cid}: {exc}") from None
+    if then is not None:
+        try:
+            then()
+        except BaseException:
+            sock.close()
+            raise
     tty = info["Config"]["Tty"]
     rt = Runtime(root)
 
@@ -319,7 +332,7 @@ def attach(ctx, no_stdin, sig_proxy, detach_keys, container):
         for s in (sg.SIGINT, sg.SIGTERM, sg.SIGHUP):
             sg.signal(s, fwd)
     out = {b"1": sys.stdout.buffer, b"2": sys.stderr.buffer}
-    stdin_open = not no_stdin
+    stdin_open = stdin
     prev, detached = b"", False
     with terminal.RawMode(0) if tty and stdin_open else _Nothing():
         try:
@@ -385,10 +398,15 @@ def is_image_container(root: str, ref: str) -> bool:
     return from_image(root, ref)
 
 
-def start_image(root: str, ref: str, attach: bool) -> int:
-    """docker start [-a]: the container again (same ID, same writable layer); with -a its
-    output until it exits, and its exit status."""
+def start_image(root: str, ref: str, attach: bool, interactive: bool = False) -> int:
+    """docker start [-a [-i]]: the container again (same ID, same writable layer); with -a its
+    output until it exits, and its exit status; with -ai also stdin (and its terminal),
+    through the monitor's attach socket, connected before the start."""
     from . import dockercli, lifecycle
+    if attach and interactive:
+        cid = dockercli.guard(resolve_id, root, ref)
+        info = ops.inspect(root, cid)
+        return session(root, cid, info, stdin=True, then=lambda: dockercli.guard(lifecycle.start, root, cid))
 
     def go():
         cid = resolve_id(root, ref)

@@ -347,3 +347,12 @@ def test_attach_to_a_container_whose_monitor_is_gone_fails_clearly(cli, leakchec
     p = cli("attach", cid)
     assert p.returncode != 0 and "monitor is not running" in p.stderr
     assert cli("rm", "-f", cid).returncode == 0
+
+
+def test_start_ai_pipes_stdin_to_a_created_container(cli, leakcheck):
+    cid = new_id()
+    assert cli("create", "-i", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+               "tr a-z A-Z; exit 3").returncode == 0
+    p = cli("start", "-ai", cid, input="piped through\n")
+    assert (p.returncode, p.stdout) == (3, "PIPED THROUGH\n"), p.stderr
+    assert cli("rm", cid).returncode == 0

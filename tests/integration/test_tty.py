@@ -213,3 +213,17 @@ def test_attach_detaches_on_ctrl_p_ctrl_q_and_the_shell_goes_on(tmp_path, leakch
     t.read_until(b"two-4")
     assert t.wait() == 0
     assert cli("rm", cid).returncode == 0
+
+
+def test_create_it_then_start_ai_is_a_shell(tmp_path, leakcheck, cli):
+    """docker create -it, then start -ai: the shell gets our keys and our size; the status is
+    its exit's. Without a terminal, start -ai pipes stdin (test_porcelain)."""
+    cid = new_id()
+    assert cli("create", "-it", "--net", "none", "--name", cid, "busybox", "sh").returncode == 0
+    t = Term(f"{_pyc(cli.root)} start -ai {cid}; echo rc=$? > {tmp_path}/rc")
+    time.sleep(0.5)
+    t.type(b"echo in-start-$((2+3)); stty size; exit 4\r")
+    t.read_until(b"in-start-5")
+    assert t.wait() == 0
+    assert (tmp_path / "rc").read_text().strip() == "rc=4"
+    assert cli("rm", cid).returncode == 0
