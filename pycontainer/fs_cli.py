@@ -36,7 +36,7 @@ def _record(ctx, ref: str) -> dict:
 def diff(ctx, container):
     """Files the container added (A), changed (C) or deleted (D) in its image (docker diff)."""
     from .image.changes import changes
-    from .manage import overlay_plan
+    from .lifecycle import overlay_plan
     plan = overlay_plan(_record(ctx, container))
     if plan is None or not plan.upper:
         raise PyContainerError(f"diff {container}: not a container made from an image (no "

@@ -226,13 +226,10 @@ def exec_user(root: str, cid: str, user: str | None, gids=()) -> tuple[str | Non
     if not user or all(p.isdigit() for p in user.split(":")):
         return user, tuple(gids)
     from .image import runconfig
-    from .image.overlay import ANNOTATION, OverlayPlan
     from .errors import ImageError
-    cfg = insp.config_of(insp.owned_dir(root, cid) or "")
-    text = (cfg.get("annotations") or {}).get(ANNOTATION)
-    if not text:
+    plan = overlay_plan({"Dir": insp.owned_dir(root, cid) or ""})
+    if plan is None:
         raise PyContainerError(f"exec --user {user!r}: {cid} has no image to look the name up in")
-    plan = OverlayPlan.from_json(text)
     try:
         u = runconfig.resolve_user(list(plan.lower) + ([plan.upper] if plan.upper else []), user)
     except ImageError as exc:
@@ -335,3 +332,37 @@ def start_health(root: str, cid: str) -> None:
     if cdir and (insp.config_of(cdir).get("annotations") or {}).get("org.pycontainer.health"):
         from . import health
         health.spawn(root, cid)
+
+
+def overlay_plan(rec: dict):
+    """The container's overlay (image/overlay.OverlayPlan: its layers and upper dir) from its
+    config.json, or None (a bundle without one)."""
+    import json
+    from .image.overlay import OverlayPlan
+    try:
+        with open(os.path.join(rec["Dir"], "config.json")) as f:
+            return OverlayPlan.from_spec(json.load(f))
+    except (OSError, ValueError):
+        return None
+
+
+def prune(root: str) -> tuple[list[str], int]:
+    """Remove every stopped or never-started container of this root; -> (their IDs, the
+    bytes their writable layers took: docker's "Total reclaimed space")."""
+    from . import containerdir as cd
+    gone, freed = [], 0
+    for cid in insp.list_ids(root):
+        try:
+            rec = insp.record(root, cid)
+            state = rec["State"]
+            if state["Status"] in ("exited", "created", "dead"):
+                if state["RuntimeStatus"] == "created" and not rec.get("Dir"):
+                    continue       # a bundle's created container waits for runc's `start`: kept
+                                   # (docker's `create` ones go, as docker prunes them)
+                size = cd.du(os.path.join(rec["Dir"], "upper")) if rec.get("Dir") else 0
+                remove(root, cid)
+                gone.append(cid)
+                freed += size
+        except PyContainerError:
+            continue
+    return gone, freed

@@ -245,23 +245,12 @@ def copy_target(rec: dict, ref: str, verb: str = "cp"):
         raise PyContainerError(f"{verb} {ref}: not a container made from an image (an OCI bundle's "
                                "files are in its rootfs directory)")
     from .filecopy import Stopped
+    from .lifecycle import overlay_plan
     plan = overlay_plan(rec)
     if plan is None or not plan.upper:
         raise PyContainerError(f"{verb} {ref}: the container is {rec['State']['Status']} and has no "
                                "writable layer to copy with; start it first")
     return Stopped(plan, os.path.join(rec["Dir"], "rootfs"))
-
-
-def overlay_plan(rec: dict):
-    """The container's overlay (image/overlay.OverlayPlan: its layers and upper dir) from its
-    config.json, or None (a bundle without one)."""
-    import json
-    from .image.overlay import OverlayPlan
-    try:
-        with open(os.path.join(rec["Dir"], "config.json")) as f:
-            return OverlayPlan.from_spec(json.load(f))
-    except (OSError, ValueError):
-        return None
 
 
 # --- stats ------------------------------------------------------------------------------------
@@ -398,30 +387,6 @@ def health_loop(ctx, container):
 
 # --- container prune and the `container` group --------------------------------------------------
 
-def prune(root: str) -> tuple[list[str], int]:
-    """Remove every stopped or never-started container of this root; -> (their IDs, the
-    bytes their writable layers took: docker's "Total reclaimed space")."""
-    from . import containerdir as cd
-    from . import inspect as insp
-    from . import lifecycle
-    gone, freed = [], 0
-    for cid in insp.list_ids(root):
-        try:
-            rec = insp.record(root, cid)
-            state = rec["State"]
-            if state["Status"] in ("exited", "created", "dead"):
-                if state["RuntimeStatus"] == "created" and not rec.get("Dir"):
-                    continue       # a bundle's created container waits for runc's `start`: kept
-                                   # (docker's `create` ones go, as docker prunes them)
-                size = cd.du(os.path.join(rec["Dir"], "upper")) if rec.get("Dir") else 0
-                lifecycle.remove(root, cid)
-                gone.append(cid)
-                freed += size
-        except PyContainerError:
-            continue
-    return gone, freed
-
-
 @click.group("container", cls=DockerGroup)
 def container():
     """Manage containers (docker container ...)."""
@@ -434,6 +399,7 @@ def container_prune(ctx, force):
     """Remove all stopped containers."""
     from .dockercli import confirm_prune
     confirm_prune("all stopped containers", force)
+    from .lifecycle import prune
     gone, freed = prune(_root(ctx))
     if gone:
         click.echo("Deleted Containers:")

@@ -89,7 +89,7 @@ def prune(ctx, force, all_, with_volumes):
     """Remove stopped containers, unused images (dangling; -a: all) and (--volumes) volumes."""
     from . import volumes
     from .image.store import Store
-    from .manage import prune as prune_containers
+    from .lifecycle import prune as prune_containers
     confirm_prune("all stopped containers, " + ("images without a container" if all_ else
                   "dangling images") + (" and unused volumes" if with_volumes else ""), force)
     gone, freed = prune_containers(ctx.find_object(dict).root)

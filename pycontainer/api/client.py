@@ -90,13 +90,60 @@ class Container:
         self.reload()
 
     def kill(self, signal_="SIGKILL") -> None:
+        from .. import lifecycle
         from ..signals import parse_signal
+        lifecycle.mark_stopped(self.client.root, self.id)      # its restart policy stays off
         self._rt().kill(self.id, parse_signal(signal_))
 
     def stop(self, timeout: float = 10) -> None:
-        """SIGTERM, then after ``timeout`` seconds SIGKILL to every process (docker stop)."""
+        """SIGTERM, then after ``timeout`` seconds SIGKILL to every process (docker stop); its
+        restart policy does not bring it back (as the CLI's stop, and docker's)."""
+        from .. import lifecycle
+        lifecycle.mark_stopped(self.client.root, self.id)
         ops.stop(self.client.root, self.id, timeout)
         self.reload()
+
+    def restart(self, timeout: float = 10) -> None:
+        """docker-py's restart: stop (SIGTERM, SIGKILL after ``timeout``), then start again."""
+        self.stop(timeout)
+        self.start()
+
+    def update(self, **kw) -> dict:
+        """docker-py's update: mem_limit, memswap_limit, cpu_shares, cpu_period, cpu_quota,
+        cpuset_cpus, cpuset_mems, nano_cpus, pids_limit, blkio_weight, restart_policy; now on
+        the running cgroup and for the next start (lifecycle.update)."""
+        from .. import lifecycle
+        from ..cgroups import convert
+        policy = kw.pop("restart_policy", None)
+        names = {"mem_limit": "memory", "memswap_limit": "memory_swap", "cpu_shares": "cpu_shares",
+                 "cpu_period": "cpu_period", "cpu_quota": "cpu_quota", "cpuset_cpus": "cpuset_cpus",
+                 "cpuset_mems": "cpuset_mems", "pids_limit": "pids_limit", "blkio_weight": "blkio_weight"}
+        unknown = set(kw) - set(names) - {"nano_cpus"}
+        if unknown:
+            raise PyContainerError(f"update: {sorted(unknown)[0]!r} is not supported")
+        args = {names[k]: v for k, v in kw.items() if k in names and v is not None}
+        if kw.get("nano_cpus"):
+            args["cpus"] = str(kw["nano_cpus"] / 1e9)
+        restart = None
+        if policy:
+            restart = policy.get("Name") or "no"
+            if policy.get("MaximumRetryCount"):
+                restart += f":{policy['MaximumRetryCount']}"
+            from ..run_flags import check_restart
+            check_restart(restart)
+        lifecycle.update(self.client.root, self.id, convert.docker_resources(**args) if args else {},
+                         restart)
+        self.reload()
+        return {"Warnings": []}
+
+    def diff(self) -> list[dict]:
+        """docker-py's diff: [{"Path": ..., "Kind": 0 changed | 1 added | 2 deleted}]."""
+        from .. import lifecycle
+        from ..image.changes import changes
+        plan = lifecycle.overlay_plan(self.attrs)
+        if plan is None or not plan.upper:
+            raise PyContainerError(f"diff {self.id}: not a container made from an image")
+        return [{"Path": p, "Kind": {"C": 0, "A": 1, "D": 2}[k]} for k, p in changes(plan.upper, plan.lower)]
 
     def pause(self) -> None:
         self._rt().pause(self.id)
@@ -340,6 +387,12 @@ class ContainerCollection:
     def get(self, container_id: str) -> Container:
         from ..inspect import resolve_id
         return Container(self.client, resolve_id(self.client.root, container_id))
+
+    def prune(self, filters: dict | None = None) -> dict:
+        """docker-py's prune: remove every stopped container (``container prune``)."""
+        from .. import lifecycle
+        gone, freed = lifecycle.prune(self.client.root)
+        return {"ContainersDeleted": gone, "SpaceReclaimed": freed}
 
     def list(self, all: bool = False, filters: dict | None = None, limit: int = -1,  # noqa: A002
              sparse: bool = False, ignore_removed: bool = True) -> list[Container]:

@@ -89,6 +89,13 @@ class ImageCollection:
                                          "Size": self._store().inspect(ref)["Size"]}}))
         return "\n".join(lines) + "\n"
 
+    def prune(self, filters: dict | None = None) -> dict:
+        """docker-py's prune: the images without a name that no container uses; with
+        ``filters={"dangling": False}`` every image no container uses."""
+        dangling = str((filters or {}).get("dangling", True)).lower() not in ("0", "false")
+        lines = self._store().gc(dangling=True, unused=not dangling)
+        return {"ImagesDeleted": [{"Deleted": ln.split(": ", 1)[-1]} for ln in lines], "SpaceReclaimed": 0}
+
     def remove(self, image: str, force: bool = False) -> None:
         self._store().remove(image, force=force)
 

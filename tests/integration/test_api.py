@@ -220,6 +220,36 @@ def test_volume_and_network_collections_as_docker_py(client):
     # (prune is not called here: it would remove the host's other unused networks and volumes)
 
 
+def test_restart_update_diff_and_prunes_as_docker_py(client, tmp_path):
+    c = client.containers.run("busybox", ["sh", "-c", "touch /new; rm /etc/motd 2>/dev/null; sleep 30"],
+                              detach=True, network_mode="none")
+    try:
+        pid1 = c.attrs["State"]["Pid"]
+        c.restart(timeout=0)
+        assert c.status == "running" and c.attrs["State"]["Pid"] != pid1
+        assert c.update(mem_limit="48m", restart_policy={"Name": "on-failure", "MaximumRetryCount": 2}) \
+            == {"Warnings": []}
+        assert c.attrs["HostConfig"]["Memory"] == 48 << 20
+        assert c.attrs["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+        with pytest.raises(pycontainer.APIError):
+            c.update(colour="red")
+        assert {"Path": "/new", "Kind": 1} in c.diff()
+        c.stop(timeout=0)
+        done = client.containers.run("busybox", ["true"], detach=True, network_mode="none")
+        done.wait(timeout=20)
+        out = client.containers.prune()
+        assert {c.id, done.id} <= set(out["ContainersDeleted"])
+        assert client.containers.list(all=True) == []
+        own = pycontainer.Client(root=client.root, image_root=str(tmp_path / "images"))
+        try:                                   # a store of the test's own: prune takes nothing else
+            assert own.images.prune() == {"ImagesDeleted": [], "SpaceReclaimed": 0}
+        finally:
+            own.close()
+    finally:
+        for k in client.containers.list(all=True):
+            k.remove(force=True)
+
+
 def test_detached_run_logs_and_wait(client):
     c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 2"], detach=True,
                               network_mode="none")
