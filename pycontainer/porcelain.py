@@ -190,9 +190,11 @@ def _root(ctx) -> str:
 @click.option("--since", default=None, help="Lines from this time (2026-11-30T06:00:00Z, Unix "
               "seconds) or this long ago (10m, 1h30m).")
 @click.option("--until", default=None, help="Lines before this time (the same forms).")
+@click.option("--details", is_flag=True, help="docker's extra attributes: none are kept here "
+              "(--log-opt labels/env are not taken), so the same lines.")
 @click.argument("container")
 @click.pass_context
-def logs(ctx, follow, tail, timestamps, since, until, container):
+def logs(ctx, follow, tail, timestamps, since, until, details, container):
     """Print the output of a container (docker logs)."""
     from .api.logs import chunks, flag_time
     root = _root(ctx)
