@@ -487,5 +487,5 @@ FUNCS = {
 def _call(name: str, args: list):
     try:
         return FUNCS[name](*args)
-    except TypeError:
-        raise TemplateError(f"wrong number of arguments for {name}: {len(args)}") from None
+    except TypeError as exc:            # a wrong count or a wrong kind of value, as Go's message
+        raise TemplateError(f"error calling {name} with {len(args)} argument(s): {exc}") from None
