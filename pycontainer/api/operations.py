@@ -398,14 +398,25 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
     cdir = cd.of(record)
     deadline = None if timeout is None else time.monotonic() + timeout
     if cdir and cd.monitor_pid(cdir):
-        # Until exit.json exists (with --rm the monitor then becomes `delete`) or
-        # the monitor is gone; a pidfd wakes us at once when it exits.
+        # Until exit.json exists or the monitor is gone. With --rm the monitor becomes
+        # `delete` right after writing exit.json, which goes with the container's directory
+        # milliseconds later: the init's pidfd wakes us as the program exits, and exit.json
+        # (the monitor reaps and writes it at once) is then looked for every millisecond.
+        init = _pidfd_of_init(record)
         while cd.read_exit(cdir) is None:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise PyContainerError(f"wait {cid}: timed out after {timeout}s")
-            if cd.wait_monitor(cdir, 0.05 if left is None else min(0.05, left)):
+            step = 0.05 if left is None else min(0.05, left)
+            if init is not None:
+                import select
+                if select.select([init], [], [], step)[0]:
+                    os.close(init)
+                    init = None
+            elif cd.wait_monitor(cdir, 0.001):
                 break
+        if init is not None:
+            os.close(init)
     else:
         while st.status_of(record) != st.STOPPED:
             if deadline is not None and time.monotonic() > deadline:
@@ -415,6 +426,21 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
     if ex is None:
         return -1, False
     return ex["exit_code"], bool(ex.get("oom_killed"))
+
+
+def _pidfd_of_init(record: dict) -> int | None:
+    """A pidfd of the container's running init (None when it does not run: nothing to wait on)."""
+    from .. import state as st
+    if st.status_of(record) not in (st.RUNNING, st.PAUSED):
+        return None
+    try:
+        fd = os.pidfd_open(record["pid"])
+    except (OSError, KeyError):
+        return None
+    if st.status_of(record) not in (st.RUNNING, st.PAUSED):     # gone (and its pid reused) meanwhile
+        os.close(fd)
+        return None
+    return fd
 
 
 def follow_logs(root: str, cid: str, cdir: str, *, stdout=True, stderr=True, timestamps=False,

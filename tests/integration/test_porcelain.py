@@ -356,3 +356,19 @@ def test_start_ai_pipes_stdin_to_a_created_container(cli, leakcheck):
     p = cli("start", "-ai", cid, input="piped through\n")
     assert (p.returncode, p.stdout) == (3, "PIPED THROUGH\n"), p.stderr
     assert cli("rm", cid).returncode == 0
+
+
+def test_wait_gets_the_status_of_a_rm_container(cli, leakcheck):
+    """run -d --rm, then wait: the status, though the container (and its exit.json) goes as the
+    program exits (it was -1: the directory was gone before wait looked)."""
+    for code in (3, 0, 7):
+        p = cli("run", "-d", "--rm", "--net", "none", "busybox", "sh", "-c", f"sleep 0.3; exit {code}")
+        assert p.returncode == 0, p.stderr
+        cid = p.stdout.strip()
+        w = cli("wait", cid)
+        assert (w.returncode, w.stdout.strip()) == (0, str(code)), w.stderr
+        for _ in range(100):
+            if cid not in cli("ps", "-aq", "--no-trunc").stdout:
+                break
+            time.sleep(0.05)
+        assert cid not in cli("ps", "-aq", "--no-trunc").stdout
