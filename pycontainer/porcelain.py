@@ -284,106 +284,14 @@ def attach(ctx, no_stdin, sig_proxy, detach_keys, container):
     with -t the terminal is raw and its size follows this one, and Ctrl-P
     Ctrl-Q detaches (docker's keys). Leaving never stops the container; our
     exit status is the program's once it exits."""
+    from .attach import DETACH_KEYS, parse_detach_keys, session
     root = _root(ctx)
     keys = DETACH_KEYS if detach_keys is None else parse_detach_keys(detach_keys)
     cid = resolve_id(root, container)
     info = ops.inspect(root, cid)
     if info["State"]["Status"] not in ("running", "paused", "created"):
         raise PyContainerError(f"attach {cid}: the container is {info['State']['Status']}")
-    return session(root, cid, info, stdin=not no_stdin, sig_proxy=sig_proxy, keys=keys)
-
-
-def session(root: str, cid: str, info: dict, *, stdin: bool, sig_proxy: bool = True,
-            keys: bytes = b"\x10\x11", then=None) -> int:
-    """The monitor's attach socket (containerdir.connect_attach) to this terminal: output,
-    stdin, window size; ``then()`` runs once connected (start -ai: nothing is missed)."""
-    import select
-    import signal as sg
-    import struct
-    from . import terminal
-    from .container import Runtime
-    try:
-        sock = containerdir.connect_attach(info["Dir"])
-    except ConnectionError as exc:
-        raise PyContainerError(f"attach {cid}: {exc}") from None
-    if then is not None:
-        try:
-            then()
-        except BaseException:
-            sock.close()
-            raise
-    tty = info["Config"]["Tty"]
-    rt = Runtime(root)
-
-    def winch(_n=None, _f=None):
-        ws = terminal.window_size(0)
-        if ws:
-            try:
-                sock.send(b"w" + struct.pack("HH", *ws))
-            except OSError:
-                pass
-    if tty:
-        sg.signal(sg.SIGWINCH, winch)
-        winch()
-    elif sig_proxy:
-        def fwd(n, _f):
-            try:
-                rt.kill(cid, n)
-            except PyContainerError:
-                pass
-        for s in (sg.SIGINT, sg.SIGTERM, sg.SIGHUP):
-            sg.signal(s, fwd)
-    out = {b"1": sys.stdout.buffer, b"2": sys.stderr.buffer}
-    stdin_open = stdin
-    prev, detached = b"", False
-    with terminal.RawMode(0) if tty and stdin_open else _Nothing():
-        try:
-            while True:
-                r, _, _ = select.select([sock] + ([0] if stdin_open else []), [], [])
-                if sock in r:
-                    msg = sock.recv(65536 + 1)
-                    if not msg:
-                        break                     # the monitor closed: the program exited
-                    out.get(msg[:1], out[b"1"]).write(msg[1:])
-                    out.get(msg[:1], out[b"1"]).flush()
-                if 0 in r:
-                    data = os.read(0, 65536)
-                    if tty and keys in prev + data:        # docker's Ctrl-P Ctrl-Q, or --detach-keys
-                        data = (prev + data).split(keys, 1)[0][len(prev):]
-                        if data:
-                            sock.send(b"0" + data)
-                        detached = True
-                        break
-                    prev = data[-(len(keys) - 1):] if len(keys) > 1 else b""
-                    sock.send(b"0" + data if data else b"c")
-                    stdin_open = bool(data)
-        except (BrokenPipeError, ConnectionResetError):
-            return 0
-        finally:
-            sock.close()
-    if detached:
-        sys.stderr.write("\r\nread escape sequence\r\n")
-        return 0
-    code, _ = ops.wait(root, cid)
-    sys.exit(code if code >= 0 else 125)
-
-
-DETACH_KEYS = b"\x10\x11"       # Ctrl-P Ctrl-Q
-
-
-def parse_detach_keys(text: str) -> bytes:
-    """docker's --detach-keys: comma-separated keys, each a letter or ``ctrl-<key>`` (a-z, @, [,
-    \\, ], ^, _): ``ctrl-x,x`` -> b"\\x18x"."""
-    out = bytearray()
-    for key in text.split(","):
-        k = key.strip()
-        if k.lower().startswith("ctrl-") and len(k) == 6 and (k[5].lower().isalpha() or k[5] in "@[\\]^_"):
-            out.append(ord(k[5].upper()) & 0x1F)
-        elif len(k) == 1:
-            out += k.encode()
-        else:
-            raise PyContainerError(f"--detach-keys {text!r}: {k!r} is not a key (a letter, or ctrl-<key>)")
-    return bytes(out)
+    sys.exit(session(root, cid, info, stdin=not no_stdin, sig_proxy=sig_proxy, keys=keys))
 
 
 class _Nothing:
@@ -408,6 +316,7 @@ def start_image(root: str, ref: str, attach: bool, interactive: bool = False) ->
     if attach and interactive:
         cid = dockercli.guard(resolve_id, root, ref)
         info = ops.inspect(root, cid)
+        from .attach import session
         return session(root, cid, info, stdin=True, then=lambda: dockercli.guard(lifecycle.start, root, cid))
 
     def go():

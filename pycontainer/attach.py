@@ -1,0 +1,121 @@
+"""The client side of a container's attach socket: this terminal to a detached program.
+
+A detached container's monitor (pycontainer-monitor, containerdir.bind_attach)
+holds its stdio (or its pty master) and serves it on ``attach.sock`` (unix(7),
+SOCK_SEQPACKET): each message a stream byte ("1" out, "2" err, "0" in, "w"
+window size, "c" end of input) and data. A client sends this terminal's input
+and size (SIGWINCH, tty_ioctl(4)'s TIOCGWINSZ) and prints what comes, with the
+terminal raw (termios(3)) for a pty; the detach keys (docker's Ctrl-P Ctrl-Q,
+or ``--detach-keys``) leave the program running. Used by ``attach`` and
+``start -ai`` (porcelain.py) and docker's ``run -it`` (runform.py). No click.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import containerdir
+from .api import operations as ops
+from .errors import PyContainerError
+
+
+def session(root: str, cid: str, info: dict, *, stdin: bool, sig_proxy: bool = True,
+            keys: bytes = b"\x10\x11", then=None) -> int:
+    """The monitor's attach socket (containerdir.connect_attach) to this terminal: output,
+    stdin, window size; ``then()`` runs once connected (start -ai: nothing is missed)."""
+    import select
+    import signal as sg
+    import struct
+    from . import terminal
+    from .container import Runtime
+    try:
+        sock = containerdir.connect_attach(info["Dir"])
+    except ConnectionError as exc:
+        raise PyContainerError(f"attach {cid}: {exc}") from None
+    if then is not None:
+        try:
+            then()
+        except BaseException:
+            sock.close()
+            raise
+    tty = info["Config"]["Tty"]
+    rt = Runtime(root)
+
+    def winch(_n=None, _f=None):
+        ws = terminal.window_size(0)
+        if ws:
+            try:
+                sock.send(b"w" + struct.pack("HH", *ws))
+            except OSError:
+                pass
+    if tty:
+        sg.signal(sg.SIGWINCH, winch)
+        winch()
+    elif sig_proxy:
+        def fwd(n, _f):
+            try:
+                rt.kill(cid, n)
+            except PyContainerError:
+                pass
+        for s in (sg.SIGINT, sg.SIGTERM, sg.SIGHUP):
+            sg.signal(s, fwd)
+    out = {b"1": sys.stdout.buffer, b"2": sys.stderr.buffer}
+    stdin_open = stdin
+    prev, detached = b"", False
+    with terminal.RawMode(0) if tty and stdin_open else _Nothing():
+        try:
+            while True:
+                r, _, _ = select.select([sock] + ([0] if stdin_open else []), [], [])
+                if sock in r:
+                    msg = sock.recv(65536 + 1)
+                    if not msg:
+                        break                     # the monitor closed: the program exited
+                    out.get(msg[:1], out[b"1"]).write(msg[1:])
+                    out.get(msg[:1], out[b"1"]).flush()
+                if 0 in r:
+                    data = os.read(0, 65536)
+                    if tty and keys in prev + data:        # docker's Ctrl-P Ctrl-Q, or --detach-keys
+                        data = (prev + data).split(keys, 1)[0][len(prev):]
+                        if data:
+                            sock.send(b"0" + data)
+                        detached = True
+                        break
+                    prev = data[-(len(keys) - 1):] if len(keys) > 1 else b""
+                    sock.send(b"0" + data if data else b"c")
+                    stdin_open = bool(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return 0
+        finally:
+            sock.close()
+    if detached:
+        sys.stderr.write("\r\nread escape sequence\r\n")
+        return 0
+    code, _ = ops.wait(root, cid)
+    return code if code >= 0 else 125
+
+
+DETACH_KEYS = b"\x10\x11"       # Ctrl-P Ctrl-Q
+
+
+def parse_detach_keys(text: str) -> bytes:
+    """docker's --detach-keys: comma-separated keys, each a letter or ``ctrl-<key>`` (a-z, @, [,
+    \\, ], ^, _): ``ctrl-x,x`` -> b"\\x18x"."""
+    out = bytearray()
+    for key in text.split(","):
+        k = key.strip()
+        if k.lower().startswith("ctrl-") and len(k) == 6 and (k[5].lower().isalpha() or k[5] in "@[\\]^_"):
+            out.append(ord(k[5].upper()) & 0x1F)
+        elif len(k) == 1:
+            out += k.encode()
+        else:
+            raise PyContainerError(f"--detach-keys {text!r}: {k!r} is not a key (a letter, or ctrl-<key>)")
+    return bytes(out)
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
