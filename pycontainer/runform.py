@@ -300,6 +300,23 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
         sys.stdout.flush()
         return 0
     run_flags.write_cidfile(o, cid)
+    if tty and interactive and os.isatty(0):
+        # docker's run -it: the program under its monitor, as `run -dit`, and this process only
+        # a client of its attach socket (attach.py), connected before the start: Ctrl-P Ctrl-Q
+        # detach, and the container outlives this terminal, as docker's does.
+        from . import terminal
+        from .attach import session
+        o["console_size"] = terminal.console_size()
+        ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull)
+
+        def start():
+            try:
+                lifecycle.start(root, cid)
+            except BaseException as exc:
+                lifecycle.failed(root, cid, exc, remove=remove)
+                raise
+            lifecycle.started(root, cid, o.get("user_network"))
+        return session(root, cid, ops.inspect(root, cid), stdin=True, then=start)
     if tty:
         from . import terminal
         o["console_size"] = terminal.console_size()

@@ -11,6 +11,7 @@ import fcntl
 import os
 import pty
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -226,4 +227,32 @@ def test_create_it_then_start_ai_is_a_shell(tmp_path, leakcheck, cli):
     t.read_until(b"in-start-5")
     assert t.wait() == 0
     assert (tmp_path / "rc").read_text().strip() == "rc=4"
+    assert cli("rm", cid).returncode == 0
+
+
+def test_run_it_detaches_on_ctrl_p_ctrl_q_and_outlives_its_terminal(tmp_path, leakcheck, cli):
+    """docker's run -it: the program runs under its monitor and pycontainer is a client of it,
+    so Ctrl-P Ctrl-Q leaves it running, attach comes back, and a terminal that goes away
+    (its pycontainer killed) leaves it running too."""
+    cid = new_id()
+    t = Term(f"{_pyc(cli.root)} run -it --net none --name {cid} busybox sh; echo rc=$? > {tmp_path}/rc")
+    t.read_until(b"# ")
+    t.type(b"echo one-$((1+1))\r")
+    t.read_until(b"one-2")
+    t.type(b"\x10\x11")
+    assert t.wait() == 0 and (tmp_path / "rc").read_text().strip() == "rc=0"
+    assert cli.state(cid)["status"] == "running"
+    t = Term(f"{_pyc(cli.root)} attach {cid}")
+    time.sleep(0.5)
+    t.type(b"echo two-$((2+2))\r")
+    t.read_until(b"two-4")
+    os.kill(t.pid, signal.SIGKILL)               # the client dies: the container does not
+    os.waitpid(t.pid, 0)
+    os.close(t.fd)
+    time.sleep(0.3)
+    assert cli.state(cid)["status"] == "running"
+    t = Term(f"{_pyc(cli.root)} attach {cid}; echo rc=$? > {tmp_path}/rc2")
+    time.sleep(0.5)
+    t.type(b"exit 5\r")
+    assert t.wait() == 0 and (tmp_path / "rc2").read_text().strip() == "rc=5"
     assert cli("rm", cid).returncode == 0
