@@ -24,19 +24,6 @@ CHANGES = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VO
            "STOPSIGNAL", "HEALTHCHECK", "SHELL")
 
 
-def _resolve(root: str, ref: str) -> str:
-    """A container ID, or a unique prefix of one (as docker accepts)."""
-    from .. import state
-    ids = state.list_ids(root)
-    if ref in ids:
-        return ref
-    hits = [i for i in ids if ref and i.startswith(ref)]
-    if len(hits) != 1:
-        raise BuildError(f"commit: container {ref!r} " +
-                         ("is ambiguous" if hits else "does not exist"))
-    return hits[0]
-
-
 class _Cfg:
     def __init__(self, config):
         self.config = config
@@ -52,10 +39,18 @@ def commit(root: str, container: str, name: str | None, *, changes=(), message=N
     from ..containerdir import ANN_DIR
     from ..image.store import Store
     from . import containerfile as cf, metadata
+    from ..errors import ContainerNotFound, PyContainerError
+    from ..inspect import owned_dir, resolve_id
     rt = Runtime(root)
-    cid = _resolve(root, container)
-    record = rt.state(cid)
-    cdir = (record.get("annotations") or {}).get(ANN_DIR) or ""
+    try:
+        cid = resolve_id(root, container)          # an ID, a prefix, a kept or generated name
+    except PyContainerError as exc:
+        raise BuildError(f"commit: {exc}") from None
+    try:
+        record = rt.state(cid)
+        cdir = (record.get("annotations") or {}).get(ANN_DIR) or ""
+    except ContainerNotFound:                     # stopped: only its directory is left
+        record, cdir = {}, owned_dir(root, cid) or ""
     upper = os.path.join(cdir, "upper") if cdir else ""
     store = Store(image_root)
     hold = store.holds().get(cid)

@@ -241,6 +241,8 @@ def test_a_container_without_name_gets_dockers_kind_of_name(cli, dleak):
             assert cli("stop", "-t", "0", name).stdout.strip() == name
             assert cli("start", name).stdout.strip() == name
         a, b = ids
+        snap = f"pyc-test-snap-{a[:8]}:1"              # commit takes the name too (build/commit.py)
+        assert cli("commit", names[a], snap).returncode == 0 and cli("rmi", snap).returncode == 0
         p = cli("run", "-d", "--net", "none", "--name", names[a], "busybox", "true")
         assert p.returncode == 125 and "already in use" in p.stderr      # the name is taken
         assert cli("rename", a, names[a] + "-x").returncode == 0
