@@ -156,7 +156,11 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     hostname = o.get("hostname") or cid[:12]
     with trace.step("docker options -> network request", "--network/-p/--hostname",
                     network=o.get("network") or "bridge", publish=list(o.get("publish", ()))):
-        net = network_request(o.get("network"), o.get("publish", ()), hostname, o.get("egress_group"))
+        mode = o.get("network")
+        if mode and mode.startswith("container:"):   # a name or a short ID: the OCI layer takes IDs
+            from ..inspect import resolve_id
+            mode = "container:" + resolve_id(root or DEFAULT_ROOT, mode.split(":", 1)[1])
+        net = network_request(mode, o.get("publish", ()), hostname, o.get("egress_group"))
     devplan = None
     if any(o.get(k) for k in DEVICE_OPTIONS):          # --device/--gpus/CDI: pycontainer/cdi
         from ..cdi import requests as devreq

@@ -243,6 +243,9 @@ def test_a_container_without_name_gets_dockers_kind_of_name(cli, dleak):
         a, b = ids
         snap = f"pyc-test-snap-{a[:8]}:1"              # commit takes the name too (build/commit.py)
         assert cli("commit", names[a], snap).returncode == 0 and cli("rmi", snap).returncode == 0
+        for mode in (f"container:{names[a]}", f"container:{a[:12]}"):   # joins its netns by name
+            p = cli("run", "--rm", "--network", mode, "busybox", "true")
+            assert p.returncode == 0, (mode, p.stderr)
         p = cli("run", "-d", "--net", "none", "--name", names[a], "busybox", "true")
         assert p.returncode == 125 and "already in use" in p.stderr      # the name is taken
         assert cli("rename", a, names[a] + "-x").returncode == 0
