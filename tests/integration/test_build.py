@@ -476,6 +476,8 @@ def test_the_containerfile_from_stdin(pc, tmp_path, leakcheck):
     assert run(pc, "stdin-b") == "in-context\n"
     p = pc("build", "--network", "none", "-", input="FROM busybox\nCOPY f.txt /\n")
     assert p.returncode == 125 and "COPY: source 'f.txt' not found" in p.stderr
+    p = pc("build", "--network", "none", "-", input="f" * 257 + "ustar\x0000")   # a tar's header
+    assert p.returncode == 125 and "tar archive" in p.stderr and len(p.stderr.splitlines()) == 1
     assert set(glob.glob("/tmp/pyc-build-stdin-*")) == before
     assert pc("rmi", "stdin-a", "stdin-b").returncode == 0
 

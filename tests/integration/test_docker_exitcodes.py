@@ -100,6 +100,13 @@ def test_missing_program_on_the_default_network_is_127_not_a_network_error(cli, 
     p = cli("run", "--rm", "--name", noexec, "busybox", "/etc/passwd")
     assert p.returncode == 126 and "permission denied" in p.stderr, p.stderr
     assert cli("rm", kept).returncode == 0
+    import pycontainer                  # the API's sandbox on the bridge: the same 127
+    c = pycontainer.Client(root=cli.root)
+    try:
+        r = c.containers.sandbox("busybox", ["nosuchcmd"])
+        assert r.exit_code == 127 and b"executable file not found" in r.stderr, r
+    finally:
+        c.close()
     for cid in (rm, kept, noexec):      # no veth, no lease, no directory
         assert not bridge.exists(bridge.veth_name(cid)), cid
         assert cid not in leases() and not os.path.exists(os.path.join(CDIR, cid))
