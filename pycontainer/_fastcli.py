@@ -232,7 +232,8 @@ def _is_runtime_id(root: str, cid: str) -> bool:
 
 
 def _image_container(root: str, cid: str) -> bool:
-    """A container made from an image (or only its directory left): docker's verbs apply."""
+    """A container made from an image (or only its directory left): docker's verbs apply.
+    (inspect.from_image's test, without importing inspect, whose json pulls in re.)"""
     from . import state as st
     from .errors import ContainerNotFound
     try:

@@ -12,6 +12,7 @@ or ``--detach-keys``) leave the program running. Used by ``attach`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -19,9 +20,11 @@ from . import containerdir
 from .api import operations as ops
 from .errors import PyContainerError
 
+DETACH_KEYS = b"\x10\x11"       # Ctrl-P Ctrl-Q
+
 
 def session(root: str, cid: str, info: dict, *, stdin: bool, sig_proxy: bool = True,
-            keys: bytes = b"\x10\x11", then=None) -> int:
+            keys: bytes = DETACH_KEYS, then=None) -> int:
     """The monitor's attach socket (containerdir.connect_attach) to this terminal: output,
     stdin, window size; ``then()`` runs once connected (start -ai: nothing is missed)."""
     import select
@@ -63,7 +66,7 @@ def session(root: str, cid: str, info: dict, *, stdin: bool, sig_proxy: bool = T
     out = {b"1": sys.stdout.buffer, b"2": sys.stderr.buffer}
     stdin_open = stdin
     prev, detached = b"", False
-    with terminal.RawMode(0) if tty and stdin_open else _Nothing():
+    with terminal.RawMode(0) if tty and stdin_open else contextlib.nullcontext():
         try:
             while True:
                 r, _, _ = select.select([sock] + ([0] if stdin_open else []), [], [])
@@ -95,9 +98,6 @@ def session(root: str, cid: str, info: dict, *, stdin: bool, sig_proxy: bool = T
     return code if code >= 0 else 125
 
 
-DETACH_KEYS = b"\x10\x11"       # Ctrl-P Ctrl-Q
-
-
 def parse_detach_keys(text: str) -> bytes:
     """docker's --detach-keys: comma-separated keys, each a letter or ``ctrl-<key>`` (a-z, @, [,
     \\, ], ^, _): ``ctrl-x,x`` -> b"\\x18x"."""
@@ -111,11 +111,3 @@ def parse_detach_keys(text: str) -> bytes:
         else:
             raise PyContainerError(f"--detach-keys {text!r}: {k!r} is not a key (a letter, or ctrl-<key>)")
     return bytes(out)
-
-
-class _Nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

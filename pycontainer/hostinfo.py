@@ -14,11 +14,6 @@ from __future__ import annotations
 import os
 
 
-def _arch() -> str:
-    m = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
-
-
 def _os_name() -> str:
     for path in ("/etc/os-release", "/usr/lib/os-release"):
         try:
@@ -47,9 +42,10 @@ def version() -> dict:
     import platform
 
     from . import __version__
+    from .image.reference import host_platform
     from .state import OCI_VERSION
     return {"Platform": {"Name": "pycontainer"}, "Version": __version__, "ApiVersion": "1.41",
-            "Os": "linux", "Arch": _arch(), "KernelVersion": os.uname().release,
+            "Os": "linux", "Arch": host_platform()["architecture"], "KernelVersion": os.uname().release,
             "Components": [{"Name": "pycontainer", "Version": __version__,
                             "Details": {"OCIVersion": OCI_VERSION,
                                         "PythonVersion": platform.python_version()}}]}

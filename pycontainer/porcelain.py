@@ -294,14 +294,6 @@ def attach(ctx, no_stdin, sig_proxy, detach_keys, container):
     sys.exit(session(root, cid, info, stdin=not no_stdin, sig_proxy=sig_proxy, keys=keys))
 
 
-class _Nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def is_image_container(root: str, ref: str) -> bool:
     """True for a container run from an image (docker's verbs apply), False for a bundle's."""
     from .inspect import from_image

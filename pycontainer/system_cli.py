@@ -121,15 +121,12 @@ def prune(ctx, force, all_, with_volumes):
 def version(fmt):
     """Show the versions (docker/podman version): pycontainer's, the OCI spec's, Python's."""
     import json
-    import platform
 
-    from . import __version__
+    from . import hostinfo
     from . import inspect as insp
-    from .state import OCI_VERSION
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
-    info = {"Client": {"Version": __version__, "OCIVersion": OCI_VERSION,
-                       "PythonVersion": platform.python_version(), "Kernel": os.uname().release,
-                       "OsArch": f"linux/{arch}", "Os": "linux"}}
+    v = hostinfo.version()
+    info = {"Client": {"Version": v["Version"], **v["Components"][0]["Details"],
+                       "Kernel": v["KernelVersion"], "OsArch": f"linux/{v['Arch']}", "Os": "linux"}}
     if fmt == "json":
         click.echo(json.dumps(info))
         return

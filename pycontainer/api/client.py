@@ -115,15 +115,12 @@ class Container:
         from .. import lifecycle
         from ..cgroups import convert
         policy = kw.pop("restart_policy", None)
-        names = {"mem_limit": "memory", "memswap_limit": "memory_swap", "cpu_shares": "cpu_shares",
-                 "cpu_period": "cpu_period", "cpu_quota": "cpu_quota", "cpuset_cpus": "cpuset_cpus",
-                 "cpuset_mems": "cpuset_mems", "pids_limit": "pids_limit", "blkio_weight": "blkio_weight"}
-        unknown = set(kw) - set(names) - {"nano_cpus"}
+        args = {k: v for k, v in options_from_kwargs("", None, **kw).items()   # run's names:
+                if k != "image" and v != []}                              # mem_limit -> memory...
+        unknown = set(args) - {"memory", "memory_swap", "cpu_shares", "cpu_period", "cpu_quota",
+                               "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight", "cpus"}
         if unknown:
             raise PyContainerError(f"update: {sorted(unknown)[0]!r} is not supported")
-        args = {names[k]: v for k, v in kw.items() if k in names and v is not None}
-        if kw.get("nano_cpus"):
-            args["cpus"] = str(kw["nano_cpus"] / 1e9)
         restart = None
         if policy:
             restart = policy.get("Name") or "no"
@@ -325,26 +322,22 @@ class ContainerCollection:
             return self.make(image, command, start=True, remove=remove, **kw)
         kw.setdefault("egress", "allow-all")          # docker's run: no policy unless asked
         kw.setdefault("allow_ptrace", True)
-        rec = None
+        rec = on_out = on_err = shown = None
         lc = kw.get("log_config") or {}
-        unnamed = kw.get("name") is None
+        if not remove and kw.get("name") is None:     # kept: docker's generated name, as create's
+            from ..inspect import new_name
+            shown = new_name(self.client.root)
         if not remove and (lc.get("Type") or lc.get("type")) != "none":   # kept: for logs() too
             from .logs import Recorder
             kw["name"] = _name(kw.get("name"))
             rec = Recorder(kw["name"])
-            kw.update(on_stdout=lambda d: rec.feed("stdout", d), on_stderr=lambda d: rec.feed("stderr", d))
+            on_out, on_err = (lambda d: rec.feed("stdout", d)), (lambda d: rec.feed("stderr", d))
         try:
-            r = self.sandbox(image, command, timeout=timeout, remove=remove, **kw)
+            r = self._run(image, command, timeout, remove, None, DEFAULT_MAX_OUTPUT, on_out, on_err,
+                          shown, kw)
         finally:
             if rec is not None:
                 rec.close()
-        if unnamed and not remove:         # kept: docker's generated name, as create's
-            from .. import lifecycle
-            from ..inspect import new_name
-            try:
-                lifecycle.rename(self.client.root, r.id, new_name(self.client.root))
-            except PyContainerError:
-                pass                       # gone already (removed meanwhile): nothing to name
         if r.exit_code != 0:
             raise ContainerError(None if remove else Container(self.client, r.id), r.exit_code,
                                  command, image, r.stderr)
@@ -367,17 +360,25 @@ class ContainerCollection:
         comes. ``timeout`` holds within about 1 s whatever the output (the cgroup is killed at
         ``timeout``; removing it follows). The sandbox belongs to the caller: an interrupted
         call (KeyboardInterrupt) or a dead caller (kill -9) kills and removes it."""
+        return self._run(image, command, timeout, remove, input, max_output, on_stdout, on_stderr,
+                         None, kw)
+
+    def _run(self, image, command, timeout, remove, stdin, max_output, on_stdout, on_stderr,
+             shown_name: str | None, kw: dict) -> SandboxResult:
+        """sandbox()'s request; ``shown_name``: the name ps shows (run()'s kept container)."""
         check_limits(timeout, max_output)
         cid = _name(kw.get("name"))
         kw.setdefault("egress", "deny-private")       # a bridged sandbox reaches no private address
         kw.setdefault("allow_ptrace", False)          # nor ptrace (docker's profile allows it)
         o = options_from_kwargs(image, command, **kw)
+        if shown_name:
+            o["name"] = shown_name                    # api/config.build keeps it in the dir
         req = {"op": "run", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "remove": remove, "timeout": timeout}
         t0 = time.monotonic()
         deadline = None if timeout is None else t0 + timeout + REPLY_GRACE
         sinks = {1: Sink(max_output, on_stdout), 2: Sink(max_output, on_stderr)}
-        reply = raise_error(collect(self.client.transport.open(req, separate=True, stdin=input,
+        reply = raise_error(collect(self.client.transport.open(req, separate=True, stdin=stdin,
                                                                 deadline=deadline), sinks))
         return SandboxResult(id=cid, exit_code=reply["exit_code"], stdout=sinks[1].value(),
                              stderr=sinks[2].value(), oom_killed=reply["oom_killed"],

@@ -17,6 +17,7 @@ import click
 from .. import network as net
 from ..dockercli import DockerGroup
 from ..errors import NetworkError
+from .networks import docker_id
 
 _state_dir = click.option("--state-dir", default=net.DEFAULT_STATE_DIR, show_default=True,
                           help="where networks keep their config and leases")
@@ -26,11 +27,6 @@ _json = click.option("--json", "as_json", is_flag=True, help="print JSON")
 @click.group("network", cls=DockerGroup)
 def network():
     """Bridge networks: the default one (bridge = pyc0) and user-defined ones."""
-
-
-def _id(n: dict) -> str:
-    from .networks import docker_id
-    return docker_id(n)
 
 
 @network.command("create")
@@ -64,9 +60,9 @@ def ls(quiet, fmt, state_dir, as_json):
     if as_json:
         click.echo(json.dumps(nets, indent=1))
         return
-    rows = [(_id(n)[:12], "bridge" if n["name"] == "pyc" else n["name"], "bridge", "local",
+    rows = [(docker_id(n)[:12], "bridge" if n["name"] == "pyc" else n["name"], "bridge", "local",
              n["subnet"], str(len(n["leases"]))) for n in nets]
-    rows += [(_id({"name": m})[:12], m, m if m != "none" else "null", "local", "-", "-")
+    rows += [(docker_id({"name": m})[:12], m, m if m != "none" else "null", "local", "-", "-")
              for m in ("host", "none")]
     rows.sort(key=lambda r: r[1])                 # docker's order: by name
     if quiet:

@@ -38,8 +38,6 @@ from .. import jsonio
 
 from ..errors import ContainerSetupError, from_message
 
-_MSG_PEEK = 2                   # socket.MSG_PEEK (recv(2)), without importing socket
-
 GO, MAP_PLS, MAP_ACK, INIT_PID, CONTINUE, READY, ERROR = (
     "GO", "MAP_PLS", "MAP_ACK", "INIT_PID", "CONTINUE", "READY", "ERROR")
 
@@ -101,16 +99,15 @@ class SyncSocket:
 
     def queued_error(self) -> Exception | None:
         """The error the other side has already sent, if one waits in the socket (never
-        blocks; anything else is left for ``recv``'s caller to see as it would)."""
+        blocks). For a caller already failing: another message waiting is read and dropped."""
         self.sock.settimeout(0)
         try:
-            data = self.sock.recv(65536, _MSG_PEEK)
+            data = self.sock.recv(65536)
         except OSError:             # BlockingIOError: nothing waiting
             return None
         msg = jsonio.loads(data) if data else {}
         if msg.get("type") != ERROR:
             return None
-        self.sock.recv(65536)
         return from_message(msg.get("kind", ""), msg.get("msg", "container setup failed"),
                             stage=msg.get("stage", ""), errno=msg.get("errno"))
 
