@@ -28,6 +28,7 @@ ANN_DIR = "org.pycontainer.dir"
 ANN_IMAGE = "org.pycontainer.image"
 ANN_OPTIONS = "org.pycontainer.options"
 ANN_OVERLAY = "org.pycontainer.overlay"
+NEVER = "0001-01-01T00:00:00Z"            # docker's StartedAt/FinishedAt of what never did
 
 
 def containers_dir() -> str:
@@ -191,6 +192,7 @@ def record(root: str, cid: str) -> dict:
     if ex is not None and status == "exited" and ex.get("restarting"):
         status = "restarting"                        # --restart: waiting out the backoff
     code = (ex or {}).get("exit_code", 0 if not ex and status != "exited" else -1)
+    last = _last_start(cdir) if cdir else {}
     net = _network_record(root, cid)
     image = ann.get(ANN_IMAGE, "")
     name = _name_of(cdir, cid)
@@ -202,8 +204,9 @@ def record(root: str, cid: str) -> dict:
                   "OOMKilled": bool((ex or {}).get("oom_killed")), "Dead": False,
                   "Pid": (state or {}).get("pid", 0) if status in ("running", "paused") else 0,
                   "ExitCode": code, "Error": (ex or {}).get("error", ""),
-                  "StartedAt": (ex or {}).get("started_at", created if state else ""),
-                  "FinishedAt": (ex or {}).get("finished_at", ""),
+                  "StartedAt": last.get("started_at") or (state or {}).get("created") or created
+                  if status != "created" else NEVER,
+                  "FinishedAt": (ex or {}).get("finished_at") or last.get("finished_at") or NEVER,
                   "RuntimeStatus": rstatus, **_health(cdir, cfg)},
         "Image": image, "Platform": "linux", "RestartCount": _restart_count(cdir),
         "LogPath": os.path.join(cdir, containerdir.LOG)
@@ -304,6 +307,17 @@ def _name_of(cdir: str, cid: str) -> str:
             return f.read().strip() or cid
     except OSError:
         return cid
+
+
+def _last_start(cdir: str) -> dict:
+    """lifecycle's started.json: the time of the last ``start`` after the create, and the
+    FinishedAt of the run before it."""
+    import json
+    try:
+        with open(os.path.join(cdir, "started.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
 
 
 def _created_of(cdir: str) -> str:

@@ -31,6 +31,7 @@ from .errors import PyContainerError
 
 STOPPED_BY_USER = "stopped-by-user"
 RESTART = "restart.json"
+STARTED = "started.json"      # {"started_at", "finished_at"}: the last start, the exit before it
 
 
 def write_exit(cdir: str, record: dict) -> None:
@@ -89,6 +90,7 @@ def start(root: str, cid: str) -> int:
         if status == st.CREATED:                        # docker create's, or a runc create
             rt.start(cid)
             if cdir:
+                _mark_started(cdir, None)
                 started(root, cid, insp.options_of(insp.config_of(cdir)).get("user_network"))
             return rt.state(cid)["pid"]
         cdir = (rt.state(cid).get("annotations") or {}).get(insp.ANN_DIR) or cdir
@@ -105,6 +107,7 @@ def start(root: str, cid: str) -> int:
         raise InvalidState(f"start {cid}: its directory has no overlay plan (made by an older "
                            "pycontainer): remove it and run it again")
     opts = insp.options_of(cfg)
+    before = (containerdir.read_exit(cdir) or {}).get("finished_at")
     for name in ("exit.json", "attach.sock", "monitor.json", STOPPED_BY_USER, "health.json"):
         try:
             os.unlink(os.path.join(cdir, name))
@@ -118,10 +121,21 @@ def start(root: str, cid: str) -> int:
     except BaseException as exc:
         failed(root, cid, exc, remove=False, existing=True)
         raise
+    _mark_started(cdir, before)
     from . import netconnect
     netconnect.reconnect(root, cid)
     started(root, cid, opts.get("user_network"))
     return pid
+
+
+def _mark_started(cdir: str, finished_before: str | None) -> None:
+    """docker's State.StartedAt of a start that came after the create (``start``, ``restart``,
+    --restart), and the FinishedAt of the run before it, which docker keeps showing meanwhile.
+    Without this file, StartedAt is the runtime state's creation (run: they are the same)."""
+    from . import atomicfile, containerdir
+    atomicfile.write_json(os.path.join(cdir, STARTED),
+                          {"started_at": containerdir.rfc3339(time.time_ns()),
+                           "finished_at": finished_before})
 
 
 def started(root: str, cid: str, user_network: str | None) -> None:
@@ -263,7 +277,10 @@ def update(root: str, cid: str, resources: dict, restart: str | None = None) -> 
         have[section] = dict(have.get(section) or {}, **values) if isinstance(values, dict) else values
     if restart is not None:
         cfg.setdefault("annotations", {})[insp.ANN_OPTIONS] = json.dumps(dict(opts, restart=restart))
-    atomicfile.write_json(os.path.join(cdir, "config.json"), cfg, indent=1)
+    path = os.path.join(cdir, "config.json")
+    made = os.stat(path)
+    atomicfile.write_json(path, cfg, indent=1)
+    os.utime(path, ns=(made.st_atime_ns, made.st_mtime_ns))   # its mtime is docker's Created
 
 
 # --- --restart: what the monitor does after the program exited -----------------------------------

@@ -22,6 +22,8 @@ import json
 
 import click
 
+from .inspect import NEVER
+
 FILTER_KEYS = ("id", "name", "status", "exited", "label", "ancestor", "before", "since", "network",
                "volume", "health")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
@@ -163,14 +165,15 @@ def status_text(rec: dict) -> str:
         if health:
             up += " (health: starting)" if health == "starting" else f" ({health})"
         return up + " (Paused)" if st == "paused" else up
+    finished = s.get("FinishedAt") if s.get("FinishedAt") != NEVER else ""
     if st == "restarting":
-        return f"Restarting ({s['ExitCode']}) {ago(s.get('FinishedAt') or rec['Created'])}"
+        return f"Restarting ({s['ExitCode']}) {ago(finished or rec['Created'])}"
     if st == "created":
         return "Created"
     code = s["ExitCode"]
     text = f"Exited ({code})" if code is not None and code >= 0 else "Exited (unknown)"
-    if s.get("FinishedAt"):
-        text += " " + ago(s["FinishedAt"])
+    if finished:
+        text += " " + ago(finished)
     if s.get("OOMKilled"):
         text += " (OOM killed)"
     return text

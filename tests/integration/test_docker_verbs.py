@@ -142,6 +142,34 @@ def test_start_of_a_stopped_container_keeps_id_and_writable_layer(cli, dleak):
     assert not os.path.exists(os.path.join(CDIR, cid))
 
 
+def test_started_at_and_finished_at_follow_each_start_as_docker(cli, dleak):
+    # They were the create time and empty, whatever start/restart/update did: `ps` said "Up 17
+    # seconds" right after a restart.
+    cid = new_id()
+    assert cli("create", "--net", "none", "--name", cid, "busybox", "sleep", "60").returncode == 0
+    times = "{{.Created}}|{{.State.StartedAt}}|{{.State.FinishedAt}}"
+    created, s0, f0 = insp(cli, cid, times).split("|")
+    assert s0 == f0 == "0001-01-01T00:00:00Z"                 # docker's "never"
+    try:
+        time.sleep(1.1)
+        cli("start", cid)
+        _, s1, f1 = insp(cli, cid, times).split("|")
+        assert s1 > created and f1 == "0001-01-01T00:00:00Z"
+        cli("stop", "-t", "0", cid)
+        _, s2, f2 = insp(cli, cid, times).split("|")
+        assert s2 == s1 and f2 > s1
+        time.sleep(1.1)
+        cli("restart", "-t", "0", cid)
+        c3, s3, f3 = insp(cli, cid, times).split("|")
+        assert s3 > f2 and f3 == f2 and c3 == created               # the last exit stays shown
+        assert cli("ps", "--format", "{{.Status}}", "-f", f"name={cid}").stdout.strip() == \
+            "Up Less than a second"
+        cli("update", "--restart", "no", cid)
+        assert insp(cli, cid, "{{.Created}}") == created             # config.json rewritten
+    finally:
+        cli("rm", "-f", cid)
+
+
 def test_start_a_returns_the_status_and_foreground_runs_can_be_started(cli, dleak):
     cid = new_id()
     assert cli("run", "--net", "none", "--name", cid, "busybox", "sh", "-c",
