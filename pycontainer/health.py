@@ -108,7 +108,7 @@ def spawn(root: str, cid: str) -> None:
 def loop(root: str, cid: str, check: dict, cdir: str) -> None:
     """Run the check until the container stops."""
     import subprocess                   # here: config() runs on every `run`, the loop only in the checker
-    from . import selfcmd
+    from . import containerdir, selfcmd
     from .container import Runtime
     rt = Runtime(root)
     t0 = time.monotonic()
@@ -121,15 +121,15 @@ def loop(root: str, cid: str, check: dict, cdir: str) -> None:
                 return
         except PyContainerError:
             return
-        start = time.time()
+        start = containerdir.rfc3339(time.time_ns())
         try:
             p = subprocess.run(selfcmd.argv(root, ["exec", cid, *check["cmd"]]), capture_output=True,
                                timeout=check["timeout"], stdin=subprocess.DEVNULL)
             code, out = p.returncode, (p.stdout + p.stderr).decode(errors="replace")
         except subprocess.TimeoutExpired:
             code, out = -1, f"Health check exceeded timeout ({check['timeout']}s)"
-        h["Log"] = (h["Log"] + [{"Start": start, "End": time.time(), "ExitCode": code,
-                                 "Output": out[-4096:]}])[-5:]
+        end = containerdir.rfc3339(time.time_ns())      # docker's RFC 3339 times
+        h["Log"] = (h["Log"] + [{"Start": start, "End": end, "ExitCode": code, "Output": out[-4096:]}])[-5:]
         if code == 0:
             h["Status"], h["FailingStreak"] = "healthy", 0
         elif time.monotonic() - t0 >= check["start_period"]:

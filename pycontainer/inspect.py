@@ -176,7 +176,6 @@ def record(root: str, cid: str) -> dict:
     cfg = config_of(cdir) if cdir else {}
     if state is None:
         ann = cfg.get("annotations") or {}
-    proc = cfg.get("process") or {}
     opts = options_of(cfg)
     ex = containerdir.read_exit(cdir) if cdir else None
     if state is None:
@@ -193,12 +192,15 @@ def record(root: str, cid: str) -> dict:
         status = "restarting"                        # --restart: waiting out the backoff
     code = (ex or {}).get("exit_code", 0 if not ex and status != "exited" else -1)
     last = _last_start(cdir) if cdir else {}
+    from . import containerconfig as cc
+    img = cc.image_of(cfg)
+    args = cc.program(cfg, opts)
     net = _network_record(root, cid)
     image = ann.get(ANN_IMAGE, "")
     name = _name_of(cdir, cid)
     return {
         "Id": cid, "Name": "/" + name, "Created": created,
-        "Path": (proc.get("args") or [""])[0], "Args": (proc.get("args") or [])[1:],
+        "Path": (args or [""])[0], "Args": args[1:],
         "State": {"Status": status, "Running": status in ("running", "paused"),
                   "Paused": status == "paused", "Restarting": status == "restarting",
                   "OOMKilled": bool((ex or {}).get("oom_killed")), "Dead": False,
@@ -208,34 +210,18 @@ def record(root: str, cid: str) -> dict:
                   if status != "created" else NEVER,
                   "FinishedAt": (ex or {}).get("finished_at") or last.get("finished_at") or NEVER,
                   "RuntimeStatus": rstatus, **_health(cdir, cfg)},
-        "Image": image, "Platform": "linux", "RestartCount": _restart_count(cdir),
+        "Image": img.get("Id") or image, "Platform": "linux", "RestartCount": _restart_count(cdir),
         "LogPath": os.path.join(cdir, containerdir.LOG)
         if cdir and (opts.get("log_opts") or {}).get("driver") != "none" else "",
-        "Config": {"Hostname": cfg.get("hostname", ""), "User": _user(proc), "Image": image,
-                   "Cmd": proc.get("args", []), "Entrypoint": None,
-                   "Env": proc.get("env", []), "WorkingDir": proc.get("cwd", "/"),
-                   "Tty": bool(proc.get("terminal")), "OpenStdin": bool(opts.get("interactive")),
-                   "Labels": dict(kv.split("=", 1) if "=" in kv else (kv, "")
-                                  for kv in opts.get("label", []) or []),
-                   "StopSignal": opts.get("stop_signal") or "SIGTERM",
-                   "StopTimeout": opts.get("stop_timeout")},
-        "HostConfig": {"NetworkMode": opts.get("network") or "bridge",
-                       "PortBindings": _bindings(net), "AutoRemove": bool(opts.get("remove")),
-                       "RestartPolicy": _restart_policy(opts.get("restart")),
-                       "Privileged": bool(opts.get("privileged")),
-                       "ReadonlyRootfs": bool((cfg.get("root") or {}).get("readonly")),
-                       "Memory": _int(((cfg.get("linux") or {}).get("resources") or {})
-                                      .get("memory", {}).get("limit")),
-                       "CapAdd": opts.get("cap_add"), "CapDrop": opts.get("cap_drop"),
-                       "LogConfig": {"Type": "json-file", "Config": opts.get("log_opts") or {}}},
+        "Config": cc.config(cfg, opts, img, _labels(cfg, opts), _health_config(cfg)),
+        "HostConfig": dict(cc.host_config(cfg, opts, _restart_policy(opts.get("restart"))),
+                           PortBindings=_bindings(net)),
+        "Driver": "overlay2", "GraphDriver": cc.graph_driver(cfg, cdir or ""),
         "NetworkSettings": {"IPAddress": (net or {}).get("ip") or "",
                             "Gateway": (net or {}).get("gateway") or "",
                             "Ports": _bindings(net),
-                            "Networks": {**({(net or {}).get("network", "bridge"):
-                                             {"IPAddress": net.get("ip"), "Gateway": net.get("gateway")}}
-                                            if net and net.get("ip") else {}),
-                                         **{n: {"IPAddress": a.get("ip"), "Gateway": a.get("gateway")}
-                                            for n, a in ((net or {}).get("attached") or {}).items()}}},
+                            "IPPrefixLen": _prefix(net), "MacAddress": "",
+                            "Networks": _networks(net)},
         "Mounts": [{"Type": m.get("type", "bind"), "Source": m.get("source", ""),
                     "Destination": m["destination"], "RW": "ro" not in (m.get("options") or []),
                     "Mode": "ro" if "ro" in (m.get("options") or []) else ""}
@@ -273,6 +259,41 @@ def _health(cdir: str, cfg: dict) -> dict:
         return {"Health": {"Status": "starting", "FailingStreak": 0, "Log": []}}
 
 
+def _networks(net: dict | None) -> dict:
+    """NetworkSettings.Networks: each network by docker's name (the default one is "bridge")."""
+    out = {}
+    if net and net.get("ip"):
+        out[net.get("network", "pyc")] = net
+    out.update((net or {}).get("attached") or {})
+    return {("bridge" if n == "pyc" else n): {
+        "IPAddress": a.get("ip") or "", "Gateway": a.get("gateway") or "", "IPPrefixLen": _prefix(a),
+        "Aliases": a.get("aliases"), "MacAddress": "", "NetworkID": "", "EndpointID": ""}
+        for n, a in out.items()}
+
+
+def _prefix(net: dict | None) -> int:
+    sub = (net or {}).get("subnet") or ""
+    return int(sub.rpartition("/")[2]) if sub.rpartition("/")[2].isdigit() else 0
+
+
+def _labels(cfg: dict, opts: dict) -> dict:
+    """The labels of run --label/--label-file and the SDK's labels= (the image's are added by
+    containerconfig)."""
+    try:
+        out = json.loads((cfg.get("annotations") or {}).get("org.pycontainer.labels") or "{}")
+    except ValueError:
+        out = {}
+    out.update(kv.split("=", 1) if "=" in kv else (kv, "") for kv in opts.get("label", []) or [])
+    return out
+
+
+def _health_config(cfg: dict) -> dict | None:
+    try:
+        return json.loads((cfg.get("annotations") or {}).get("org.pycontainer.health") or "null")
+    except ValueError:
+        return None
+
+
 def _restart_policy(value) -> dict:
     """``--restart on-failure:3`` as docker's HostConfig shows it: a name and a retry count."""
     name, _, count = (value or "no").partition(":")
@@ -285,20 +306,6 @@ def _restart_count(cdir: str) -> int:
             return int(json.load(f).get("count", 0))
     except (OSError, ValueError, TypeError, AttributeError):
         return 0
-
-
-def _int(v):
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _user(proc: dict) -> str:
-    u = proc.get("user") or {}
-    if not u.get("uid") and not u.get("gid"):
-        return ""
-    return f"{u.get('uid', 0)}:{u.get('gid', 0)}"
 
 
 def _name_of(cdir: str, cid: str) -> str:
@@ -346,6 +353,23 @@ def _bindings(net: dict | None) -> dict:
         out.setdefault(key, []).append({"HostIp": p.get("host_ip") or "0.0.0.0",
                                         "HostPort": str(p["host_port"])})
     return out
+
+
+def ancestor_matches(rec: dict, ref: str) -> bool:
+    """docker's ``ancestor`` filter: the container's image by ID (a prefix), by name, or by
+    name:tag (``busybox`` matches any tag of it, ``busybox:1.36`` that tag only)."""
+    def short(image: str) -> str:
+        for prefix in ("docker.io/library/", "docker.io/", "pycontainer/"):
+            image = image.removeprefix(prefix)
+        return image
+    image_id = (rec.get("Image") or "").removeprefix("sha256:")
+    if len(ref.removeprefix("sha256:")) >= 4 and image_id.startswith(ref.removeprefix("sha256:")):
+        return True
+    have, want = short(rec["Config"]["Image"]), short(ref)
+    name, _, tag = have.rpartition(":") if ":" in have.rsplit("/", 1)[-1] else (have, "", "latest")
+    if ":" in want.rsplit("/", 1)[-1]:
+        return want == f"{name}:{tag}"
+    return want == name
 
 
 def ports_text(rec: dict) -> str:

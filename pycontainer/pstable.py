@@ -22,7 +22,7 @@ import json
 
 import click
 
-from .inspect import NEVER
+from .inspect import NEVER, ancestor_matches
 
 FILTER_KEYS = ("id", "name", "status", "exited", "label", "ancestor", "before", "since", "network",
                "volume", "health")
@@ -82,8 +82,7 @@ def _match(rec: dict, flt: dict) -> bool:
         "label": lambda v: (v.partition("=")[0] in rec["Config"]["Labels"] and
                             ("=" not in v or rec["Config"]["Labels"][v.partition("=")[0]] ==
                              v.partition("=")[2])),
-        "ancestor": lambda v: _short_image(rec["Config"]["Image"]).split(":")[0] ==
-        _short_image(v).split(":")[0],
+        "ancestor": lambda v: ancestor_matches(rec, v),
     }
     return all(any(tests[k](v) for v in vs) for k, vs in flt.items())
 
@@ -137,7 +136,7 @@ _HEADS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Created
 def view(rec: dict, no_trunc: bool = False) -> dict:
     """docker ps's fields for one container."""
     from . import inspect as insp
-    cmd = " ".join(rec["Config"]["Cmd"])
+    cmd = " ".join(([rec["Path"]] if rec.get("Path") else []) + list(rec.get("Args") or []))
     if not no_trunc and len(cmd) > 20:
         cmd = cmd[:19] + "…"
     labels = rec["Config"].get("Labels") or {}

@@ -217,6 +217,8 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
                               ANN_OVERLAY: plan.to_json(),
                               "org.pycontainer.options": json.dumps(
                                   {k: v for k, v in o.items() if k != "console_size"})}
+        from ..containerconfig import ANN_IMAGECONFIG, image_part     # docker's Config: Cmd, Labels...
+        cfg["annotations"][ANN_IMAGECONFIG] = json.dumps(image_part(img.id, img.config, o))
         labels = dict(o.get("labels") or {})          # the SDK's labels= and the porcelain's --label
         labels.update(kv.split("=", 1) if "=" in kv else (kv, "") for kv in o.get("label") or ())
         if labels:

@@ -14,7 +14,6 @@ Each one raises pycontainer's errors (``errors.py``), which are the API's too.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -22,7 +21,7 @@ import time
 from .. import containerdir as cd
 from .. import trace
 from ..errors import PyContainerError
-from .config import ANN_LABELS, build
+from .config import build
 
 
 def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False,
@@ -292,41 +291,13 @@ def op_exec(root: str, cid: str, args, *, env=(), user=None, workdir=None, tty=F
 
 
 def inspect(root: str, cid: str) -> dict:
-    """docker-inspect-shaped record of a container, from its state and its directory."""
+    """docker-inspect-shaped record of a container, from its state and its directory
+    (inspect.py; containerconfig.py makes its Config and HostConfig)."""
     from .. import inspect as insp
     rec = insp.record(root, cid)
     cfg = insp.config_of(rec.get("Dir") or "")
-    ann = cfg.get("annotations") or {}              # what create saved in the state too
-    try:                          # the API's labels= (docker SDK), beside the porcelain's --label
-        rec["Config"]["Labels"] = {**rec["Config"].get("Labels", {}),
-                                   **json.loads(ann.get(ANN_LABELS) or "{}")}
-    except ValueError:
-        pass
-    for k, v in host_config(cfg, ann).items():       # the SDK's limits the porcelain does not show
-        rec["HostConfig"].setdefault(k, v)
+    rec["HostConfig"]["Capabilities"] = (cfg.get("process") or {}).get("capabilities", {}).get("bounding", [])
     return rec
-
-
-def host_config(cfg: dict, ann: dict) -> dict:
-    """docker's HostConfig, from what config.json says."""
-    res = (cfg.get("linux") or {}).get("resources") or {}
-    mem, cpu, pids = res.get("memory") or {}, res.get("cpu") or {}, res.get("pids") or {}
-    nano = int(cpu["quota"] * 1e9 / cpu["period"]) if cpu.get("quota", 0) > 0 and cpu.get("period") else 0
-    try:
-        mode = json.loads(ann.get("org.pycontainer.network") or "{}").get("mode", "none")
-    except ValueError:
-        mode = ""
-    if isinstance(mode, list):                       # [kind, ref]: container:ID
-        mode = mode[0] if mode[1] is None else f"{mode[0]}:{mode[1]}"
-    caps = (cfg.get("process") or {}).get("capabilities", {}).get("bounding", [])
-    return {"Memory": mem.get("limit", 0), "MemorySwap": mem.get("swap", 0), "NanoCpus": nano,
-            "CpuShares": cpu.get("shares", 0), "CpusetCpus": cpu.get("cpus", ""),
-            "PidsLimit": pids.get("limit", 0), "NetworkMode": mode or "none",
-            "ReadonlyRootfs": bool((cfg.get("root") or {}).get("readonly")), "CapAdd": None,
-            "Binds": [f"{m['source']}:{m['destination']}" for m in cfg.get("mounts", ())
-                      if m.get("type") == "bind" and m.get("source", "").startswith("/")
-                      and not m["destination"].startswith(("/etc/", "/dev"))],
-            "Capabilities": caps}
 
 
 def matches(attrs: dict, filters: dict) -> bool:
@@ -347,7 +318,8 @@ def matches(attrs: dict, filters: dict) -> bool:
             if attrs["State"]["Status"] not in values:
                 return False
         elif key == "ancestor":
-            if attrs["Config"]["Image"] not in values:
+            from ..inspect import ancestor_matches
+            if not any(ancestor_matches(attrs, v) for v in values):
                 return False
         else:
             raise PyContainerError(f"filter {key!r}: supported are id, name, label, status, ancestor")

@@ -239,6 +239,9 @@ def test_health_cmd_shows_in_ps_and_inspect(cli, dleak):
         assert status() == "healthy" and "(healthy)" in cli("ps").stdout
         log = json.loads(cli("inspect", "-f", "{{json .State.Health.Log}}", cid).stdout)
         assert log[-1]["ExitCode"] == 0 and len(log) <= 5
+        assert log[-1]["Start"] <= log[-1]["End"] and log[-1]["End"].endswith("Z")   # RFC 3339
+        hc = json.loads(cli("inspect", "-f", "{{json .Config.Healthcheck}}", cid).stdout)
+        assert hc["Interval"] == 200_000_000 and hc["Retries"] == 2 and "test -e /ok" in hc["Test"][-1]
     finally:
         cli("rm", "-f", cid)
     p = cli("run", "--rm", "--net", "none", "--health-interval", "5x", "busybox", "true")

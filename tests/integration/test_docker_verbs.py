@@ -129,6 +129,51 @@ def test_inspect_format_and_shape(cli, dleak):
         cli("rm", "-f", cid)
 
 
+def test_inspect_has_dockers_config_and_hostconfig_fields(cli, dleak, tmp_path):
+    # Config.Labels had no image label, Cmd held the entrypoint too, ExposedPorts and most of
+    # HostConfig were missing (a template naming them failed), Networks said "pyc", not
+    # "bridge", and Image was the name rather than docker's image ID.
+    tag = "pyc-insp-" + new_id()[:8]
+    (tmp_path / "Containerfile").write_text(
+        "FROM busybox\nLABEL from.image=yes keep=image\nEXPOSE 8000 9000/udp\nVOLUME /data\n"
+        'ENTRYPOINT ["sleep"]\nCMD ["60"]\nUSER 1000\n')
+    assert cli("build", "-q", "-t", tag, str(tmp_path)).returncode == 0
+    cid = new_id()
+    try:
+        p = cli("run", "-d", "--pull", "never", "--name", cid, "-l", "keep=run", "--cpus", "0.5",
+                "--pids-limit", "40", "-m", "64m", "--ulimit", "nofile=100:200", "--init",
+                "--dns", "10.1.2.3", "--add-host", "h:10.0.0.9", "--expose", "7000",
+                "--shm-size", "32m", tag)
+        assert p.returncode == 0, p.stderr
+        j = json.loads(cli("inspect", cid).stdout)[0]
+        image_id = json.loads(cli("image", "inspect", tag).stdout)[0]["Id"]
+        assert j["Image"] == image_id and j["Config"]["Image"] == tag
+        c, h = j["Config"], j["HostConfig"]
+        assert (j["Path"], j["Args"]) == ("sleep", ["60"])          # --init's program hidden
+        assert (c["Entrypoint"], c["Cmd"], c["User"]) == (["sleep"], ["60"], "1000")
+        assert c["Labels"] == {"from.image": "yes", "keep": "run"}
+        assert set(c["ExposedPorts"]) == {"8000/tcp", "9000/udp", "7000/tcp"}
+        assert set(c["Volumes"]) == {"/data"}
+        assert h["NanoCpus"] == 500_000_000 and h["PidsLimit"] == 40
+        assert h["Memory"] == 64 << 20 and h["ShmSize"] == 32 << 20 and h["Init"] is True
+        assert h["Ulimits"] == [{"Name": "nofile", "Soft": 100, "Hard": 200}]
+        assert h["Dns"] == ["10.1.2.3"] and h["ExtraHosts"] == ["h:10.0.0.9"]
+        assert j["GraphDriver"]["Data"]["UpperDir"].endswith("/upper")
+        ip = insp(cli, cid, "{{.NetworkSettings.Networks.bridge.IPAddress}}")
+        assert ip == j["NetworkSettings"]["IPAddress"] and ip.startswith("10.")
+        assert cli("update", "--cpus", "0.25", cid).returncode == 0   # read back from the spec
+        assert insp(cli, cid, "{{.HostConfig.NanoCpus}}") == "250000000"
+        ps = cli("ps", "--format", "{{.Image}} {{.Command}}", "-f", f"name={cid}").stdout.strip()
+        assert ps == f'{tag} "sleep 60"'                            # as typed, as docker's ps
+        for ref, found in ((tag, True), (f"{tag}:latest", True), (f"{tag}:other", False),
+                           (image_id.removeprefix("sha256:")[:12], True), ("busybox", False)):
+            out = cli("ps", "-q", "-f", f"ancestor={ref}").stdout.split()
+            assert (cid in out) == found, ref
+    finally:
+        cli("rm", "-f", cid)
+        cli("rmi", tag)
+
+
 def test_start_of_a_stopped_container_keeps_id_and_writable_layer(cli, dleak):
     cid = run_d(cli, "busybox", "sh", "-c", "echo run >> /mark; cat /mark | wc -l")
     assert cli("wait", cid).stdout.strip() == "0"
