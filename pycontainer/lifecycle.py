@@ -160,16 +160,26 @@ def remove(root: str, cid: str, *, force: bool = False, volumes: bool = False) -
 def _remove(root: str, cid: str, force: bool) -> None:
     from .container import Runtime
     from .errors import ContainerNotFound
-    if force:
-        # as `stop`: the monitor must not --restart what we kill below (it did: the program
-        # came back in a new run, its monitor and cgroup with it, after its dir was removed)
-        mark_stopped(root, cid)
     if os.path.isdir(os.path.join(root, cid)):
         cdir = os.path.join(insp.containers_dir(), cid)
         user_nets = [insp.options_of(insp.config_of(cdir)).get("user_network")]
         from . import netconnect
         user_nets += list(netconnect.wanted(cdir))
-        Runtime(root).delete(cid, force=force)
+        # as `stop`: the monitor must not --restart what the delete kills (it did, with -f or
+        # of a created one: the program came back in a new run, its monitor and cgroup with
+        # it, after its dir was removed). A refused rm (running, no -f) takes the mark back.
+        marker = os.path.join(cdir, STOPPED_BY_USER)
+        had = os.path.exists(marker)
+        mark_stopped(root, cid)
+        try:
+            Runtime(root).delete(cid, force=force)
+        except BaseException:
+            if not had:
+                try:
+                    os.unlink(marker)
+                except OSError:
+                    pass
+            raise
         from .network import userdefined
         for user_net in filter(None, user_nets):
             userdefined.drop_aliases(user_net, cid)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import new_id
+from conftest import ROOT, new_id
 from dockerleak import dleak  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.root
@@ -202,6 +202,22 @@ def test_rm_f_of_a_restart_always_container_leaves_nothing(cli, dleak):
     assert cid not in cli("ps", "-a", "--format", "{{.Names}}").stdout
     assert _processes_of(cid) == []                      # no monitor of it (its --id) is left
     assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", cid))
+    # rm (no -f) of a created one: its init is killed too, and came back as a running husk
+    assert cli("create", "--net", "none", "--name", cid, "--restart", "on-failure:2", "busybox",
+               "true").returncode == 0
+    assert cli("rm", cid).returncode == 0
+    time.sleep(1.0)
+    assert cid not in cli("ps", "-a", "--format", "{{.Names}}").stdout
+    assert not os.path.exists(os.path.join(ROOT, cid)) and _processes_of(cid) == []
+    # a refused rm (running, no -f) leaves the policy working: the mark is taken back
+    assert cli("run", "-d", "--net", "none", "--name", cid, "--restart", "always", "busybox",
+               "sleep", "60").returncode == 0
+    try:
+        assert cli("rm", cid).returncode == 1
+        assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", cid,
+                                               "stopped-by-user"))
+    finally:
+        cli("rm", "-f", cid)
 
 
 def test_init_is_pid_1_forwards_signals_and_reaps(cli, dleak):
