@@ -435,34 +435,25 @@ def features():
 
 
 def _register_subsystems() -> None:
-    """Verbs that live with their subsystem: images and networks."""
+    """Verbs that live with their subsystem: images, networks, build, the docker porcelain."""
+    from . import fs_cli, manage, porcelain
+    from .build import cli as build_cli
+    from .cdi import cli as cdi_cli
     from .image import cli as image_cli
     from .network import cli as network_cli
-    for cmd in image_cli.COMMANDS:
-        main_group.add_command(cmd)
-    main_group.add_command(network_cli.network)
-    from . import porcelain
-    for cmd in porcelain.COMMANDS:
-        main_group.add_command(cmd)
-    from .cdi import cli as cdi_cli
-    for cmd in cdi_cli.COMMANDS:
-        main_group.add_command(cmd)
     from .system_cli import system
-    system.add_command(cdi_cli.info, "info")            # docker system info = docker info
     from .update_cli import update
-    main_group.add_command(update)
-    from .build import cli as build_cli
-    for cmd in build_cli.COMMANDS:
+    for cmd in [*image_cli.COMMANDS, network_cli.network, *porcelain.COMMANDS, *cdi_cli.COMMANDS,
+                update, *build_cli.COMMANDS, *fs_cli.COMMANDS]:
         main_group.add_command(cmd)
-    from . import fs_cli
-    for cmd in fs_cli.COMMANDS:
-        main_group.add_command(cmd)
+    system.add_command(cdi_cli.info, "info")            # docker system info = docker info
+    for cmd in (build_cli.build, build_cli.push, build_cli.import_):    # docker image build ...
+        image_cli.image.add_command(cmd)
     # docker's management form: `container ls`, `container run ...` are the same commands
-    from . import manage
     for name, cmd in (("ls", ps), ("list", ps), ("ps", ps), ("run", run), ("create", create),
                       ("start", start), ("exec", exec_), ("kill", kill), ("pause", pause),
                       ("cp", manage.cp), ("commit", build_cli.commit), ("diff", fs_cli.diff),
-                      ("export", fs_cli.export)):
+                      ("export", fs_cli.export), ("update", update)):
         manage.container.add_command(cmd, name)
 
 

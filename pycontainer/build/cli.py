@@ -165,6 +165,27 @@ def push(insecure, chunk_size, quiet, creds, authfile, image_root, image, destin
     click.echo(digest)
 
 
+@click.command("import", cls=UsageCommand)
+@click.option("-c", "--change", "changes", multiple=True,
+              help="A Containerfile instruction (CMD, ENV, LABEL, ...) for the new image.")
+@click.option("-m", "--message", default=None, help="Commit message (in the history).")
+@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
+              help="The image's platform (default: this machine's).")
+@_root
+@click.argument("source", metavar="FILE|-")
+@click.argument("repository", required=False, metavar="[REPOSITORY[:TAG]]")
+def import_(changes, message, platform, image_root, source, repository):
+    """A root filesystem tarball (plain, gz, bz2, xz, zst) as a one-layer image (docker import)."""
+    import sys
+    from ..image.cli import parse_platform
+    from ..image.store import Store
+    from .importer import import_tarball
+    src = sys.stdin.buffer if source == "-" else source
+    img = import_tarball(Store(image_root), src, repository, changes=list(changes), message=message,
+                         platform=parse_platform(platform), label=source)
+    click.echo(img.id)
+
+
 @click.group("builder", cls=UsageGroup)
 def builder():
     """Manage the build cache."""
@@ -184,7 +205,7 @@ def builder_prune(image_root):
     click.echo(f"forgot {n} cached step(s)" + (f", emptied {m} cache mount(s)" if m else ""))
 
 
-COMMANDS = [build, commit, push, builder]
+COMMANDS = [build, commit, push, import_, builder]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(build())

@@ -31,6 +31,30 @@ class _Cfg:
         self.cmd_set = False
 
 
+def check_changes(changes, verb: str, allowed=CHANGES) -> list:
+    """Parse ``-c`` instructions (Containerfile lines); a keyword not ``allowed`` is an error."""
+    from . import containerfile as cf
+    ins = cf.parse("\n".join(changes), "--change") if changes else []
+    for i in ins:
+        if i.keyword not in allowed:
+            raise BuildError(f"{verb}: --change {i.keyword}: not allowed (allowed: "
+                             f"{', '.join(allowed)})")
+    return ins
+
+
+def apply_changes(cfg: dict, changes) -> None:
+    """Apply ``-c`` instructions to an image config (``cfg["config"]``: Env, Cmd, ...)."""
+    from . import metadata
+    st = _Cfg(cfg)
+    st.config.setdefault("config", {})
+    env = {}
+    for item in st.config["config"].get("Env") or []:
+        k, _, v = item.partition("=")
+        env[k] = v
+    for i in check_changes(changes, "--change"):
+        metadata.apply(st, i, env)
+
+
 def commit(root: str, container: str, name: str | None, *, changes=(), message=None,
            author=None, pause=True, image_root=None):
     """Commit ``container``; returns the new store Image (named ``name`` if given)."""
@@ -38,7 +62,6 @@ def commit(root: str, container: str, name: str | None, *, changes=(), message=N
     from ..image import layerwriter, reference
     from ..containerdir import ANN_DIR
     from ..image.store import Store
-    from . import containerfile as cf, metadata
     from ..errors import ContainerNotFound, PyContainerError
     from ..inspect import owned_dir, resolve_id
     rt = Runtime(root)
@@ -59,21 +82,10 @@ def commit(root: str, container: str, name: str | None, *, changes=(), message=N
                          "overlay to commit)")
     if name:
         reference.parse(name)
-    ins = cf.parse("\n".join(changes), "--change") if changes else []
-    for i in ins:
-        if i.keyword not in CHANGES:
-            raise BuildError(f"commit: --change {i.keyword}: not allowed (allowed: "
-                             f"{', '.join(CHANGES)})")
+    check_changes(changes, "commit")
     base = store.resolve(hold["image"], builtin=False)
     cfg = copy.deepcopy(base.config)
-    st = _Cfg(cfg)
-    st.config.setdefault("config", {})
-    env = {}
-    for item in st.config["config"].get("Env") or []:
-        k, _, v = item.partition("=")
-        env[k] = v
-    for i in ins:
-        metadata.apply(st, i, env)
+    apply_changes(cfg, changes)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     cfg["created"] = now
     if author:

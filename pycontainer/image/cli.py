@@ -29,7 +29,8 @@ def _store(image_root, devices: str = "reject"):
 
 # --- pull ------------------------------------------------------------------------------
 
-def _platform(value: str | None) -> dict | None:
+def parse_platform(value: str | None) -> dict | None:
+    """--platform OS/ARCH[/VARIANT] -> an image-spec platform (None: not given)."""
     if not value:
         return None
     parts = value.split("/")
@@ -63,7 +64,7 @@ def pull(insecure, platform, timeout, devices, quiet, creds, authfile, image_roo
     reference.parse(image)                                   # bad names fail first
     progress = registry.Progress() if quiet else registry.TerminalProgress()
     img = _store(image_root, devices).pull(image, insecure=insecure, progress=progress,
-                                           timeout=timeout, platform=_platform(platform),
+                                           timeout=timeout, platform=parse_platform(platform),
                                            auth=auth, authfile=authfile)
     from .reference import familiar
     click.echo(familiar(img.name))

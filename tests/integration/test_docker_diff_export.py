@@ -97,3 +97,43 @@ def test_diff_export_cp_of_a_bundle_container_say_what_it_is(cli, bundle, dleak)
             assert "not a container made from an image" in p.stderr, (args, p.stderr)
     finally:
         cli("delete", "--force", cid)
+
+
+def _ingest_empty() -> bool:
+    d = "/var/lib/pycontainer/images/ingest"
+    return not os.path.isdir(d) or not os.listdir(d)
+
+
+def test_import_makes_an_image_of_an_exported_root(cli, dleak, tmp_path):
+    # docker import: export | import round-trips; -c and -m; stdin; what is not a tar, a URL,
+    # a RUN, a missing file: one line, 125, no image and no blob half-written
+    cid = new_id()
+    assert cli("run", "--net", "none", "--name", cid, "busybox", "sh", "-c", SCRIPT).returncode == 0
+    tag = f"pyc-import-{cid[-8:]}"
+    try:
+        tar = tmp_path / "root.tar"
+        assert cli("export", "-o", str(tar), cid).returncode == 0
+        import lzma                                                        # any compression docker takes
+        (tmp_path / "root.tar.xz").write_bytes(lzma.compress(tar.read_bytes(), preset=1))
+        p = cli("import", "-c", 'CMD ["cat", "/root/new"]', "-c", "ENV WHO=imported", "-m", "round trip",
+                str(tar) + ".xz", f"{tag}:1")
+        assert p.returncode == 0 and p.stdout.startswith("sha256:"), p.stderr
+        run = cli("run", "--rm", "--net", "none", "--pull", "never", f"{tag}:1")
+        assert run.returncode == 0 and run.stdout == "hi\n", run.stderr
+        probe = cli("run", "--rm", "--net", "none", "--pull", "never", f"{tag}:1", "sh", "-c",
+                    'echo $WHO; test -e /bin/ls || echo no-ls')
+        assert probe.stdout.split() == ["imported", "no-ls"]                # the container's state
+        assert "round trip" in cli("history", f"{tag}:1").stdout
+        with open(tar, "rb") as f:                                         # image import - < FILE
+            p = subprocess.run(cli.cmd("image", "import", "-", f"{tag}:2"), stdin=f,
+                               capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        (tmp_path / "junk").write_bytes(b"not a tar at all\n" * 64)
+        for args in ([str(tmp_path / "junk"), f"{tag}:bad"], ["https://127.0.0.1/x.tar", f"{tag}:bad"],
+                     ["-c", "RUN true", str(tar), f"{tag}:bad"], [str(tmp_path / "nope.tar")]):
+            p = cli("import", *args)
+            assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+        assert cli("image", "inspect", f"{tag}:bad").returncode != 0 and _ingest_empty()
+    finally:
+        cli("rm", cid)
+        cli("rmi", f"{tag}:1", f"{tag}:2")
