@@ -20,11 +20,18 @@ from __future__ import annotations
 # The docker SDK's exception names are pycontainer's own classes (one hierarchy, errors.py).
 from ..errors import ContainerError, ImageNotFound, NotFound, PyContainerError as APIError
 
-_CLIENT = ("Client", "Container", "ContainerCollection", "DeviceRequest", "ExecResult", "Image",
+_CLIENT = ("Client", "Container", "ContainerCollection", "ExecResult", "Image",
            "ImageCollection", "SandboxResult")
 
-__all__ = ["APIError", "ContainerError", "ImageNotFound", "NotFound", "HelperTransport",
-           "MockTransport", *_CLIENT]
+__all__ = ["APIError", "ContainerError", "DeviceRequest", "DockerClient", "ImageNotFound", "NotFound",
+           "HelperTransport", "MockTransport", "errors", "from_env", "types", *_CLIENT]
+
+
+def from_env(**kw):
+    """docker.from_env(): a Client (PYCONTAINER_ROOT, PYCONTAINER_IMAGE_ROOT from the
+    environment), so that ``import pycontainer.api as docker`` reads as docker-py does."""
+    from .client import Client
+    return Client.from_env(**kw)
 
 
 def __getattr__(name: str):
@@ -37,6 +44,15 @@ def __getattr__(name: str):
     if name == "HelperTransport":
         from .helper import HelperTransport
         return HelperTransport
+    if name == "DeviceRequest":
+        from .types import DeviceRequest
+        return DeviceRequest
+    if name in ("errors", "types"):             # docker.errors.NotFound, docker.types.Mount
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "DockerClient":                   # docker.DockerClient: the same entry point
+        from .client import Client
+        return Client
     if name == "MockTransport":
         from .transport import MockTransport
         return MockTransport

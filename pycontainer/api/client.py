@@ -3,14 +3,12 @@ its collection: api/images.py).
 
 ::
 
-    import pycontainer
-    client = pycontainer.Client()
+    import pycontainer.api as docker          # or pycontainer.Client()
+    client = docker.from_env()
     out = client.containers.run("busybox", ["echo", "hi"], remove=True, network_mode="none")
-    c = client.containers.create("busybox", "sleep 60", name="box", mem_limit="64m",
-                                 network_mode="none")
+    c = client.containers.create("busybox", "sleep 60", name="box", mem_limit="64m")
     c.start(); code, output = c.exec_run("ls -l"); c.stop(); c.remove()
     r = client.containers.sandbox("busybox", ["sh", "-c", "..."], timeout=5, mem_limit="64m")
-    r.exit_code, r.stdout, r.stderr, r.oom_killed, r.timed_out, r.wall_time
 
 What forks (run, create, exec) goes through the client's transport: by
 default the helper process (api/helper.py), or any object with
@@ -32,12 +30,6 @@ from . import operations as ops
 from .config import DEFAULT_ROOT, options_from_kwargs
 from .results import ExecResult, SandboxResult, raise_error
 from .streams import DEFAULT_MAX_OUTPUT, REPLY_GRACE, Sink, check_limits, collect
-
-
-def DeviceRequest(*args, **kw):  # noqa: N802 - docker.types.DeviceRequest's name
-    """docker.types.DeviceRequest (driver, count, device_ids, capabilities, options)."""
-    from ..cdi.requests import DeviceRequest as Request
-    return Request(*args, **kw)
 
 
 def _name(name) -> str:
@@ -63,10 +55,17 @@ class Container:
 
     name = property(lambda self: (self.attrs.get("Name") or "/" + self.id).lstrip("/"))
     short_id = property(lambda self: self.id[:12])
-    image = property(lambda self: self.attrs["Config"]["Image"])
     status = property(lambda self: self.attrs["State"]["Status"])
     ports = property(lambda self: self.attrs.get("NetworkSettings", {}).get("Ports", {}))
     labels = property(lambda self: self.attrs["Config"].get("Labels") or {})
+
+    @property
+    def image(self):
+        """docker-py's: the container's Image (by the ID it was made from), None if gone."""
+        try:
+            return self.client.images.get(self.attrs.get("Image") or self.attrs["Config"]["Image"])
+        except PyContainerError:
+            return None
 
     def reload(self) -> None:
         self.attrs = ops.inspect(self.client.root, self.id)
@@ -438,9 +437,11 @@ class Client:
         self.volumes, self.networks = VolumeCollection(self), NetworkCollection(self)
 
     @classmethod
-    def from_env(cls) -> "Client":
-        return cls(os.environ.get("PYCONTAINER_ROOT", DEFAULT_ROOT),
-                   os.environ.get("PYCONTAINER_IMAGE_ROOT"))
+    def from_env(cls, **kw) -> "Client":
+        """docker-py's from_env (its version=, timeout=, environment= are accepted)."""
+        env = kw.get("environment") or os.environ
+        return cls(env.get("PYCONTAINER_ROOT", DEFAULT_ROOT), env.get("PYCONTAINER_IMAGE_ROOT"),
+                   **({"timeout": kw["timeout"]} if kw.get("timeout") else {}))
 
     def close(self) -> None:
         """Stop the helper process (it also stops by itself when this process exits)."""

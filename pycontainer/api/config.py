@@ -97,6 +97,8 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
     if labels:
         o["labels"] = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) \
             else {str(k): "" for k in labels}
+    from .sdkargs import take                   # ulimits=, tmpfs=, mounts=, healthcheck=, ...
+    take(kw, o)
     for k in ("detach", "remove", "auto_remove", "stdout", "stderr", "stream"):
         kw.pop(k, None)
     if kw:

@@ -11,15 +11,27 @@ from ..errors import PyContainerError
 
 
 class Image:
-    def __init__(self, attrs: dict):
+    def __init__(self, attrs: dict, collection: "ImageCollection | None" = None):
         self.attrs = attrs
+        self.collection = collection
         self.id = attrs.get("Id", "")
         self.tags = attrs.get("RepoTags", [])
 
     def __repr__(self):
         return f"<Image: {', '.join(repr(t) for t in self.tags)}>"
 
-    short_id = property(lambda self: self.id[:19])
+    short_id = property(lambda self: self.id[:17] if self.id.startswith("sha256:") else self.id[:10])
+    labels = property(lambda self: (self.attrs.get("Config") or {}).get("Labels") or {})
+
+    def reload(self) -> None:
+        self.attrs = self.collection._store().inspect(self.id)
+        self.tags = self.attrs.get("RepoTags", [])
+
+    def tag(self, repository: str, tag: str | None = None, **_) -> bool:
+        """docker-py's Image.tag: another name for this image."""
+        self.collection._store().tag(self.id, f"{repository}:{tag}" if tag else repository)
+        self.reload()
+        return True
 
     def history(self) -> list[dict]:
         """docker SDK ``Image.history()``: the steps newest first, as the Engine API gives them
@@ -47,7 +59,7 @@ class ImageCollection:
         return Store(self.client.image_root)
 
     def get(self, name: str) -> Image:
-        return Image(self._store().inspect(name))
+        return Image(self._store().inspect(name), self)
 
     def list(self, name: str | None = None, all: bool = False,  # noqa: A002 - docker SDK's name
              filters: dict | None = None) -> list[Image]:
@@ -60,7 +72,7 @@ class ImageCollection:
         out = []
         for row in listing.select(s, s.list(), name=name, all_=all, filters=filters):
             try:
-                out.append(Image(s.inspect(row["names"][0] if row["names"] else row["digest"])))
+                out.append(Image(s.inspect(row["names"][0] if row["names"] else row["digest"]), self))
             except PyContainerError:
                 continue
         return out

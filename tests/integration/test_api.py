@@ -403,3 +403,47 @@ def test_sandbox_input_is_the_programs_stdin(client):
     assert r.exit_code == 0 and r.stdout.split()[0] == b"20000"
     r = client.containers.sandbox("busybox", ["true"], input=data, network_mode="none")
     assert r.exit_code == 0                      # a program that never reads: no hang, no error
+
+
+def test_docker_py_names_and_host_config_arguments(client, tmp_path):
+    # `import docker` code ported by changing one line: from_env, DockerClient, docker.errors,
+    # docker.types; and the host-config keywords docker-py passes (they were "unsupported
+    # option(s)"), each checked from inside the container or from its config
+    import pycontainer.api as docker
+    assert docker.DockerClient is docker.Client and docker.errors.APIError is pycontainer.APIError
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get("no-such-" + uuid.uuid4().hex[:6])
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "f").write_text("bound\n")
+    script = ("ulimit -n; cat /x/f; touch /x/g 2>/dev/null || echo ro; grep -c tmpfs /proc/mounts; "
+              "grep ' /scratch ' /proc/mounts | grep -o size=[0-9]*k; grep db /etc/hosts; "
+              "cat /etc/resolv.conf | grep nameserver; df -k /dev/shm | tail -1 | awk '{print $2}'; "
+              "grep NoNewPrivs /proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '; echo")
+    out = client.containers.run(
+        "busybox", ["sh", "-c", script], remove=True, network_disabled=True,
+        ulimits=[docker.types.Ulimit(name="nofile", soft=200, hard=300)],
+        mounts=[docker.types.Mount("/x", str(tmp_path / "ro"), type="bind", read_only=True),
+                docker.types.Mount("/scratch", None, type="tmpfs", tmpfs_size=1 << 20)],
+        tmpfs={"/run/t": "size=64k"}, extra_hosts={"db": "10.9.8.7"}, dns=["10.1.1.1"],
+        shm_size="32m", security_opt=["no-new-privileges"], init=True).decode().splitlines()
+    assert out[:3] == ["200", "bound", "ro"] and int(out[3]) >= 3, out
+    assert out[4] == "size=1024k" and out[5].split() == ["10.9.8.7", "db"], out
+    assert out[6] == "nameserver 10.1.1.1" and out[7] == "32768", out
+    assert out[8].split() == ["NoNewPrivs:", "1"] and out[9].startswith("/run/pycontainer-init"), out
+    c = client.containers.run("busybox", "sleep 60", detach=True, network_mode="none",
+                              restart_policy={"Name": "on-failure", "MaximumRetryCount": 2},
+                              healthcheck={"test": ["CMD", "true"], "interval": 200_000_000},
+                              stop_signal="SIGINT")
+    try:
+        h, cfg = c.attrs["HostConfig"], c.attrs["Config"]
+        assert h["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+        assert cfg["StopSignal"] == "SIGINT" and cfg["Healthcheck"]["Interval"] == 200_000_000
+        assert c.image.tags == ["busybox:latest"] and c.image.id == c.attrs["Image"]
+    finally:
+        c.remove(force=True)
+    for bad in ({"ulimits": [{"Name": "nofile", "Soft": "x", "Hard": 1}]},
+                {"restart_policy": {"Name": "sometimes"}}, {"mounts": [{"Type": "bind"}]},
+                {"healthcheck": {"test": ["CMD", "true"], "interval": "2s"}}, {"extra_hosts": "db"}):
+        with pytest.raises(docker.errors.APIError):
+            client.containers.run("busybox", "true", remove=True, network_mode="none", **bad)
+    assert client.containers.list(all=True) == []
