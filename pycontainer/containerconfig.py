@@ -38,6 +38,7 @@ def image_part(image_id: str, image_config: dict, o: dict) -> dict:
         cmd = list(o.get("command") or c.get("Cmd") or []) or None
     return {"Id": image_id, "Labels": c.get("Labels") or {}, "ExposedPorts": c.get("ExposedPorts") or {},
             "Volumes": c.get("Volumes") or None, "User": c.get("User") or "",
+            "StopSignal": c.get("StopSignal") or "",
             "Entrypoint": entrypoint, "Cmd": cmd}
 
 
@@ -84,7 +85,7 @@ def config(cfg: dict, opts: dict, image: dict, labels: dict, health: dict | None
            "Env": proc.get("env", []), "Cmd": cmd, "Image": opts.get("image") or "",
            "Volumes": volumes or None, "WorkingDir": proc.get("cwd", "/"), "Entrypoint": ep,
            "OnBuild": None, "Labels": {**(image.get("Labels") or {}), **labels},
-           "StopSignal": opts.get("stop_signal") or "SIGTERM",
+           "StopSignal": opts.get("stop_signal") or image.get("StopSignal") or "SIGTERM",
            "StopTimeout": opts.get("stop_timeout")}
     if health:
         out["Healthcheck"] = {"Test": ["CMD"] + list(health.get("cmd") or []),

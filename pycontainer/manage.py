@@ -82,21 +82,6 @@ def inspect_cmd(ctx, fmt, kind, names):
         click.echo(json.dumps(out, indent=4))
 
 
-def stop_one(root: str, cid: str, timeout=None, sig=None) -> None:
-    """docker stop with the container's own --stop-signal / --stop-timeout as defaults."""
-    from . import lifecycle
-    from .signals import parse_signal
-    cfg = ops.inspect(root, cid)["Config"]
-    lifecycle.mark_stopped(root, cid)                   # --restart does not bring it back
-    if not os.path.isdir(os.path.join(root, cid)):
-        return                                          # a directory only: nothing runs
-    if timeout is None:
-        timeout = cfg.get("StopTimeout")
-        timeout = 10 if timeout is None else timeout
-    ops.stop(root, cid, timeout if timeout >= 0 else 365 * 86400,
-             sig=parse_signal(sig or cfg.get("StopSignal") or "SIGTERM"))
-
-
 def _other_object(ref: str, kind: str | None) -> dict:
     """docker inspect's search after containers: images, then volumes, then networks."""
     from . import volumes
@@ -132,7 +117,7 @@ def restart(ctx, timeout, containers):
     from . import lifecycle
 
     def one(cid):
-        stop_one(_root(ctx), cid, timeout)
+        ops.stop_container(_root(ctx), cid, timeout)
         lifecycle.start(_root(ctx), cid)
     _echo_all(ctx, containers, one)
 

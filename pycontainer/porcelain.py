@@ -242,8 +242,7 @@ def stop(ctx, timeout, sig, containers):
     root = _root(ctx)
     for c in containers:
         cid = resolve_id(root, c)
-        from .manage import stop_one
-        stop_one(root, cid, timeout, sig)
+        ops.stop_container(root, cid, timeout, sig)
         click.echo(c)
 
 

@@ -94,15 +94,13 @@ class Container:
         lifecycle.mark_stopped(self.client.root, self.id)      # its restart policy stays off
         self._rt().kill(self.id, parse_signal(signal_))
 
-    def stop(self, timeout: float = 10) -> None:
-        """SIGTERM, then after ``timeout`` seconds SIGKILL to every process (docker stop); its
-        restart policy does not bring it back (as the CLI's stop, and docker's)."""
-        from .. import lifecycle
-        lifecycle.mark_stopped(self.client.root, self.id)
-        ops.stop(self.client.root, self.id, timeout)
+    def stop(self, timeout: float | None = None) -> None:
+        """Its stop signal (SIGTERM), then after ``timeout`` (its stop timeout, 10) seconds SIGKILL
+        to every process; its restart policy does not bring it back (as the CLI's stop)."""
+        ops.stop_container(self.client.root, self.id, timeout)
         self.reload()
 
-    def restart(self, timeout: float = 10) -> None:
+    def restart(self, timeout: float | None = None) -> None:
         """docker-py's restart: stop (SIGTERM, SIGKILL after ``timeout``), then start again."""
         self.stop(timeout)
         self.start()

@@ -328,6 +328,22 @@ def matches(attrs: dict, filters: dict) -> bool:
 
 # --- stop / wait / logs -f ---------------------------------------------------------------
 
+def stop_container(root: str, cid: str, timeout=None, sig=None) -> None:
+    """docker stop (CLI and API): the container's own stop signal (--stop-signal, the image's
+    STOPSIGNAL) and --stop-timeout unless given; its restart policy does not bring it back."""
+    from .. import lifecycle
+    from ..signals import parse_signal
+    cfg = inspect(root, cid)["Config"]
+    lifecycle.mark_stopped(root, cid)
+    if not os.path.isdir(os.path.join(root, cid)):
+        return                                          # a directory only: nothing runs
+    if timeout is None:
+        timeout = cfg.get("StopTimeout")
+        timeout = 10 if timeout is None else timeout
+    stop(root, cid, timeout if timeout >= 0 else 365 * 86400,
+         sig=parse_signal(sig or cfg.get("StopSignal") or "SIGTERM"))
+
+
 def stop(root: str, cid: str, timeout: float = 10, sig: int = signal.SIGTERM) -> None:
     """docker stop: ``sig`` (SIGTERM) to the init; after ``timeout`` SIGKILL to the cgroup."""
     from ..container import Runtime

@@ -430,7 +430,8 @@ def test_docker_py_names_and_host_config_arguments(client, tmp_path):
     assert out[4] == "size=1024k" and out[5].split() == ["10.9.8.7", "db"], out
     assert out[6] == "nameserver 10.1.1.1" and out[7] == "32768", out
     assert out[8].split() == ["NoNewPrivs:", "1"] and out[9].startswith("/run/pycontainer-init"), out
-    c = client.containers.run("busybox", "sleep 60", detach=True, network_mode="none",
+    c = client.containers.run("busybox", ["sh", "-c", 'trap "exit 7" INT; while :; do sleep 0.1; done'],
+                              detach=True, network_mode="none",
                               restart_policy={"Name": "on-failure", "MaximumRetryCount": 2},
                               healthcheck={"test": ["CMD", "true"], "interval": 200_000_000},
                               stop_signal="SIGINT")
@@ -439,6 +440,9 @@ def test_docker_py_names_and_host_config_arguments(client, tmp_path):
         assert h["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
         assert cfg["StopSignal"] == "SIGINT" and cfg["Healthcheck"]["Interval"] == 200_000_000
         assert c.image.tags == ["busybox:latest"] and c.image.id == c.attrs["Image"]
+        t0 = time.monotonic()
+        c.stop()                                      # its stop signal, not SIGTERM then 10 s
+        assert c.wait()["StatusCode"] == 7 and time.monotonic() - t0 < 5
     finally:
         c.remove(force=True)
     for bad in ({"ulimits": [{"Name": "nofile", "Soft": "x", "Hard": 1}]},

@@ -136,7 +136,7 @@ def test_inspect_has_dockers_config_and_hostconfig_fields(cli, dleak, tmp_path):
     tag = "pyc-insp-" + new_id()[:8]
     (tmp_path / "Containerfile").write_text(
         "FROM busybox\nLABEL from.image=yes keep=image\nEXPOSE 8000 9000/udp\nVOLUME /data\n"
-        'ENTRYPOINT ["sleep"]\nCMD ["60"]\nUSER 1000\n')
+        'ENTRYPOINT ["sleep"]\nCMD ["60"]\nUSER 1000\nSTOPSIGNAL SIGUSR1\n')
     assert cli("build", "-q", "-t", tag, str(tmp_path)).returncode == 0
     cid = new_id()
     try:
@@ -151,7 +151,7 @@ def test_inspect_has_dockers_config_and_hostconfig_fields(cli, dleak, tmp_path):
         c, h = j["Config"], j["HostConfig"]
         assert (j["Path"], j["Args"]) == ("sleep", ["60"])          # --init's program hidden
         assert (c["Entrypoint"], c["Cmd"], c["User"]) == (["sleep"], ["60"], "1000")
-        assert c["Labels"] == {"from.image": "yes", "keep": "run"}
+        assert c["Labels"] == {"from.image": "yes", "keep": "run"} and c["StopSignal"] == "SIGUSR1"
         assert set(c["ExposedPorts"]) == {"8000/tcp", "9000/udp", "7000/tcp"}
         assert set(c["Volumes"]) == {"/data"}
         assert h["NanoCpus"] == 500_000_000 and h["PidsLimit"] == 40
