@@ -198,6 +198,7 @@ def run_bundle(obj, bundle, detach, console_socket, pid_file, preserve_fds, no_p
 @click.option("--pid-file", default=None)
 @click.option("--preserve-fds", default=0, type=int)
 @click.option("--env", "-e", multiple=True, help="KEY=VALUE")
+@click.option("--env-file", multiple=True, help="A file of KEY=VALUE lines (docker exec).")
 @click.option("--user", "-u", default=None, help="UID[:GID]")
 @click.option("--additional-gids", "-g", multiple=True)
 @click.option("--cwd", "--workdir", "-w", "cwd", default=None)
@@ -213,7 +214,7 @@ def run_bundle(obj, bundle, detach, console_socket, pid_file, preserve_fds, no_p
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds, env,
-          user, additional_gids, cwd, cap, privileged, no_new_privs, process_label, apparmor,
+          env_file, user, additional_gids, cwd, cap, privileged, no_new_privs, process_label, apparmor,
           ignore_paused, sub_cgroups, container_id, command):
     """Run a new process in a running container (runc exec)."""
     rt = _rt(ctx)
@@ -225,6 +226,11 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
     image = porcelain.is_image_container(root := ctx.find_object(_Obj).root, container_id)
     if image:                            # docker's exec -u NAME: from the container's /etc/passwd
         user, additional_gids = dockercli.guard(lifecycle.exec_user, root, container_id, user, additional_gids)
+    if env_file:                         # docker's: the files first, then -e (which wins)
+        from .run_flags import read_env_file
+        files = [dockercli.guard(read_env_file, path, os.environ) if image else
+                 read_env_file(path, os.environ) for path in env_file]
+        env = tuple(e for lines in files for e in lines) + tuple(env)
     args = (rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
             env, user, additional_gids, cwd, cap, no_new_privs, sub_cgroups, container_id, command)
     if image:

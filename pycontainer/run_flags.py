@@ -54,7 +54,7 @@ def apply(o: dict, environ=None) -> dict:
     environ = os.environ if environ is None else environ
     env: list[str] = []
     for path in o.pop("env_file", None) or []:
-        env += _read_env_file(path, environ)
+        env += read_env_file(path, environ)
     for e in o.get("env") or []:
         env += _one(e, environ, "-e")
     o["env"] = env
@@ -190,7 +190,8 @@ def _one(item: str, environ, flag: str) -> list[str]:
     return [f"{k}={environ[k]}"] if k in environ else []
 
 
-def _read_env_file(path: str, environ) -> list[str]:
+def read_env_file(path: str, environ) -> list[str]:
+    """--env-file FILE: KEY=VALUE lines (a bare KEY takes the caller's value), # comments."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()

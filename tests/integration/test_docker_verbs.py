@@ -535,3 +535,15 @@ def test_exec_user_takes_a_name_from_the_containers_passwd(cli, dleak):
             c.close()
     finally:
         cli("rm", "-f", cid)
+
+
+def test_exec_env_file_as_docker(cli, dleak, tmp_path):
+    cid = run_d(cli, "busybox", "sleep", "60")
+    try:
+        (tmp_path / "env").write_text("B=2\n# a comment\nC=3\n")
+        p = cli("exec", "--env-file", str(tmp_path / "env"), "-e", "C=4", cid, "sh", "-c", "echo $B $C")
+        assert p.stdout.split() == ["2", "4"], p.stderr                  # -e wins over the file
+        p = cli("exec", "--env-file", str(tmp_path / "nope"), cid, "true")
+        assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+    finally:
+        cli("rm", "-f", cid)
