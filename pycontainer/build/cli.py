@@ -62,16 +62,23 @@ def _pairs(values, flag: str) -> dict:
 @click.option("--platform", default=None, help="OS/ARCH: this machine's only (no emulation).")
 @click.option("--rm", "rm_", is_flag=True, help="Accepted: no step's container is ever kept.")
 @click.option("--force-rm", is_flag=True, help="Accepted, the same.")
+@click.option("--secret", "secrets", multiple=True, metavar="id=ID[,src=FILE|,env=VAR]",
+              help="A secret for RUN --mount=type=secret,id=ID (in no layer, no cache key).")
 @_root
 @click.argument("context")
 @click.pass_context
 def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, progress, quiet,
-          iidfile, platform, rm_, force_rm, image_root, context):
+          iidfile, platform, rm_, force_rm, secrets, image_root, context):
     """Build an image from a Containerfile in CONTEXT (docker build)."""
     from . import executor
     from ..image import reference
     from . import BuildError
     from ..errors import ImageError
+    from .runmounts import read_secret
+    try:
+        given = dict(read_secret(s) for s in secrets)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
     if platform:
         from ..errors import PyContainerError
         from ..run_flags import check_platform
@@ -104,7 +111,7 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
                             build_args=_pairs(build_args, "--build-arg"), target=target,
                             no_cache=no_cache, pull=pull, network=network,
                             labels=_pairs(labels, "--label"), quiet=quiet, progress=progress,
-                            root=_state_root(ctx), image_root=image_root)
+                            root=_state_root(ctx), image_root=image_root, secrets=given)
     try:
         img = executor.build(opts)
     finally:

@@ -57,6 +57,7 @@ class Options:
     image_root: str | None = None
     out: object = None                     # progress stream (text); default stdout
     progress: str = "plain"                # plain | tty | auto (progress.py)
+    secrets: dict = field(default_factory=dict)     # build --secret: {id: bytes} (runmounts.py)
 
 
 @dataclass
@@ -292,7 +293,8 @@ class Builder:
             raise ins.error("cannot run on an image with no layers (FROM scratch)")
         net = ins.flags.get("network") or self.o.network
         net = self.o.network if net == "default" else net
-        with runmounts.mounted(mounts, binds, self.store.path("build-mounts")) as specs:
+        with runmounts.mounted(mounts, binds, self.store.path("build-mounts"), self.o.secrets,
+                               ins.error) as specs:
             layer = runstep.run(self, st, ins, argv, env, c.get("WorkingDir") or "/",
                                 c.get("User") or "", net, mounts=specs,
                                 targets=[m["target"] for m in mounts])

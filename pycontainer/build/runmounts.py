@@ -16,11 +16,16 @@ Dockerfiles for Python services are written like docker's own template::
   copied into a scratch directory (COPY's machinery, copy.py) that the step
   bind-mounts. Its content is part of the step's cache key, as in BuildKit.
 * ``type=tmpfs``: an empty tmpfs(5) (``size``).
+* ``type=secret``: a file given to ``build --secret id=ID,src=FILE`` (or ``env=VAR``), at
+  ``/run/secrets/ID`` or ``target``, mode 0400 (``mode``, ``uid``, ``gid``), read-only, for
+  this step only: a copy on a tmpfs (/dev/shm), removed when the step ends; neither its
+  content nor the copy is in the layer or the cache key. One the build was not given is
+  skipped, or an error with ``required=true``.
 
 Each becomes a ``--mount`` of the step's container (runstep.py: the path
 ``run`` takes; mount(2) MS_BIND, tmpfs). A mount point the runtime had to
-make for it is left out of the layer. ``type=secret``/``ssh`` are refused
-(the CLI takes no build secrets yet), each error one line naming the line.
+make for it is left out of the layer. ``type=ssh`` is refused (no agent is
+forwarded), each error one line naming the line.
 Read: docker's Dockerfile reference, "RUN --mount"; mount(2); tmpfs(5); flock(2).
 """
 
@@ -53,11 +58,18 @@ def parse(specs: list[str], workdir: str, error) -> list[dict]:
                 raise error(f"--mount={spec}: {k} needs a value")
             else:
                 m[{"dst": "target", "destination": "target", "src": "source"}.get(k, k)] = v
-        if m["type"] in ("secret", "ssh"):
-            raise error(f"--mount=type={m['type']} is not supported by this builder "
-                        "(it takes no build secrets)")
-        if m["type"] not in ("cache", "bind", "tmpfs"):
-            raise error(f"--mount={spec}: type must be cache, bind or tmpfs")
+        if m["type"] == "ssh":
+            raise error("--mount=type=ssh is not supported by this builder (no agent is "
+                        "forwarded): use type=secret")
+        if m["type"] not in ("cache", "bind", "tmpfs", "secret"):
+            raise error(f"--mount={spec}: type must be cache, bind, tmpfs or secret")
+        if m["type"] == "secret":
+            if not m.get("id") and not m.get("target"):
+                raise error(f"--mount={spec}: a secret needs an id (or a target)")
+            m.setdefault("id", posixpath.basename(m.get("target", "")))
+            m.setdefault("target", "/run/secrets/" + m["id"])
+            m["required"] = str(m.get("required", "false")).lower() in ("", "1", "true")
+            m.setdefault("mode", "0400")
         if not m.get("target"):
             raise error(f"--mount={spec}: give a target")
         m["target"] = posixpath.normpath(posixpath.join(workdir or "/", m["target"]))
@@ -68,6 +80,7 @@ def parse(specs: list[str], workdir: str, error) -> list[dict]:
                 raise error(f"--mount={spec}: a cache from another stage is not supported")
             if m.get("sharing", "shared") not in ("shared", "private", "locked"):
                 raise error(f"--mount={spec}: sharing must be shared, private or locked")
+        if m["type"] in ("cache", "secret"):
             for k, base in (("mode", 8), ("uid", 10), ("gid", 10)):
                 if k in m:
                     try:
@@ -124,22 +137,74 @@ def bind_source(builder, st, ins, m: dict) -> tuple[str, str]:
 
 
 @contextmanager
-def mounted(mounts: list[dict], binds: dict, mounts_root: str):
-    """The step container's ``--mount`` values (``binds``: {index: bind_source()}), with the
-    locked caches' locks held until the step is done."""
-    locks, specs = [], []
+def mounted(mounts: list[dict], binds: dict, mounts_root: str, secrets: dict, error):
+    """The step container's ``--mount`` values (``binds``: {index: bind_source()};
+    ``secrets``: build --secret's {id: bytes}), with the locked caches' locks held and the
+    secrets' copies there until the step is done."""
+    locks, specs, shm = [], [], None
     try:
         for i, m in enumerate(mounts):
             src = binds[i][0] if i in binds else None
             if m["type"] == "cache":
                 src = cache_dir(mounts_root, m)
                 locks.append(lock(src, m))
+            elif m["type"] == "secret":
+                if m["id"] not in secrets:
+                    if m["required"]:
+                        raise error(f"secret {m['id']!r} is required: give build --secret "
+                                    f"id={m['id']},src=FILE")
+                    continue                           # BuildKit: an optional one is skipped
+                shm = shm or _scratch()
+                src = os.path.join(shm, str(i))
+                fd = os.open(src, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                with open(fd, "wb") as f:
+                    f.write(secrets[m["id"]])
+                os.chown(src, m.get("uid", 0), m.get("gid", 0))
+                os.chmod(src, m["mode"])
+                m = dict(m, readonly=True, type="bind")
             specs.append(docker_mount(m, src))
         yield specs
     finally:
         for f in locks:
             if f is not None:
                 f.close()
+        if shm:
+            import shutil
+            shutil.rmtree(shm, ignore_errors=True)
+
+
+def _scratch() -> str:
+    """A directory only root reads, on a tmpfs when there is one (a secret is never written
+    to a disk), for this step's secrets."""
+    import tempfile
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    return tempfile.mkdtemp(prefix="pyc-build-secret-", dir=base)
+
+
+def read_secret(spec: str) -> tuple[str, bytes]:
+    """``build --secret id=ID[,src=FILE|,env=VAR][,type=file|env]`` -> (id, content). Neither
+    src nor env: the variable ID if it is set, else the file ID (BuildKit's rule)."""
+    kv = {}
+    for part in spec.split(","):
+        k, eq, v = part.strip().partition("=")
+        if k not in ("id", "src", "source", "env", "type") or not eq:
+            raise ValueError(f"--secret {spec!r}: give id=ID with src=FILE or env=VAR")
+        kv["src" if k == "source" else k] = v
+    sid = kv.get("id") or ""
+    if not sid:
+        raise ValueError(f"--secret {spec!r}: give id=ID")
+    kind = kv.get("type") or ("env" if "env" in kv or ("src" not in kv and sid in os.environ)
+                               else "file")
+    if kind == "env":
+        var = kv.get("env") or sid
+        if var not in os.environ:
+            raise ValueError(f"--secret {spec!r}: the environment has no {var}")
+        return sid, os.environ[var].encode()
+    try:
+        with open(kv.get("src") or sid, "rb") as f:
+            return sid, f.read()
+    except OSError as exc:
+        raise ValueError(f"--secret {spec!r}: {kv.get('src') or sid}: {exc.strerror}") from None
 
 
 def docker_mount(m: dict, source: str | None) -> str:

@@ -391,8 +391,12 @@ BAD = [
     ("nofile", {"other": "x"}, (), "no Containerfile or Dockerfile in the build context"),
     ("badflag", {"Containerfile": "FROM busybox\nCOPY --frm=x a /b\n"}, (),
      "Containerfile:2: COPY unknown flag --frm"),
-    ("runsecret", {"Containerfile": "FROM busybox\nRUN --mount=type=secret,id=k true\n"}, (),
-     "Containerfile:2: RUN --mount=type=secret is not supported by this builder"),
+    ("runsecret", {"Containerfile": "FROM busybox\nRUN --mount=type=secret,id=k,required=true true\n"},
+     (), "Containerfile:2: RUN secret 'k' is required: give build --secret id=k,src=FILE"),
+    ("runssh", {"Containerfile": "FROM busybox\nRUN --mount=type=ssh true\n"}, (),
+     "Containerfile:2: RUN --mount=type=ssh is not supported by this builder"),
+    ("secretflag", {"Containerfile": "FROM busybox\n"}, ("--secret", "id=k,src=/nonexistent/k"),
+     "--secret 'id=k,src=/nonexistent/k': /nonexistent/k: No such file or directory"),
     ("runmountopt", {"Containerfile": "FROM busybox\nRUN --mount=type=cache,target=/c,colour=red true\n"},
      (), "Containerfile:2: RUN --mount=type=cache,target=/c,colour=red: unknown option 'colour'"),
     ("runmountnotarget", {"Containerfile": "FROM busybox\nRUN --mount=type=tmpfs true\n"}, (),
@@ -458,6 +462,39 @@ def test_run_mounts_cache_bind_tmpfs_stay_out_of_the_layer(pc, tmp_path, leakche
     assert p.returncode == 0 and "cache mount" in p.stdout, p.stdout
     build(pc, c, "-t", tag, "--no-cache")
     assert run(pc, tag, "cat", "/runs").split() == ["1"]                # emptied by prune
+    assert pc("rmi", tag).returncode == 0
+
+
+def test_run_mount_secret_is_in_no_layer_and_no_cache_key(pc, tmp_path, leakcheck, monkeypatch):
+    """build --secret id=ID,src=FILE (or env=VAR) and RUN --mount=type=secret, as BuildKit: the
+    file at /run/secrets/ID (or target), 0400 (mode/uid/gid), for that step only; absent from
+    the image, its layers and its history; an optional one not given is skipped; the copy
+    (on /dev/shm) is gone after the build."""
+    import glob
+    tag = f"pyc-test-secret-{os.getpid()}"
+    (tmp_path / "tok").write_text("s3cret-value\n")
+    monkeypatch.setenv("PYC_TEST_SECRET", "from-env")
+    c = ctx(tmp_path, {"Containerfile": (
+        "FROM busybox\nUSER 1000\n"
+        "RUN --mount=type=secret,id=tok,uid=1000 stat -c '%a %u' /run/secrets/tok > /tmp/perm && "
+        "wc -c < /run/secrets/tok > /tmp/len\n"
+        "RUN --mount=type=secret,id=env,target=/etc/app.conf,mode=0444 cat /etc/app.conf > /tmp/envval; echo >> /tmp/envval\n"
+        "RUN --mount=type=secret,id=absent test ! -e /run/secrets/absent && echo skipped > /tmp/absent\n")})
+    build(pc, c, "-t", tag, "--secret", f"id=tok,src={tmp_path / 'tok'}",
+          "--secret", "id=env,env=PYC_TEST_SECRET")
+    assert run(pc, tag, "cat", "/tmp/perm", "/tmp/len", "/tmp/envval", "/tmp/absent").split() == \
+        ["400", "1000", "13", "from-env", "skipped"]
+    assert run(pc, tag, "sh", "-c", "ls -d /run/secrets /etc/app.conf 2>&1 | wc -l").split() == ["2"]
+    for i in range(3):
+        names = layer_names(pc, tag, -1 - i)
+        assert not any("secrets" in n or "app.conf" in n for n in names), names
+    hist = json.dumps(inspect(pc, tag))
+    assert "s3cret" not in hist and "from-env" not in hist
+    assert glob.glob("/dev/shm/pyc-build-secret-*") == []
+    (tmp_path / "tok").write_text("another-value-longer\n")     # not in the cache key (BuildKit)
+    build(pc, c, "-t", tag, "--secret", f"id=tok,src={tmp_path / 'tok'}",
+          "--secret", "id=env,env=PYC_TEST_SECRET")
+    assert run(pc, tag, "cat", "/tmp/len").split() == ["13"]
     assert pc("rmi", tag).returncode == 0
 
 

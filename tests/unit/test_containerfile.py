@@ -82,7 +82,11 @@ def test_run_mount_flags_repeat_and_parse():
     assert got[1] == {"type": "bind", "source": "r.txt", "target": "/app/r.txt", "readonly": False}
     assert runmounts.docker_mount(got[1], "/tmp/x") == "type=bind,source=/tmp/x,target=/app/r.txt"
     assert runmounts.docker_mount({"type": "bind", "readonly": None, "target": "/r"}, "/s").endswith(",readonly")
-    for bad in ("type=cache,target=/c,mode=rwx", "type=cache,target=/",
+    sec = runmounts.parse(["type=secret,id=k", "type=secret,target=/etc/x.conf,uid=5,mode=0440"],
+                          "/", ins.error)
+    assert (sec[0]["target"], sec[0]["mode"], sec[0]["required"]) == ("/run/secrets/k", 0o400, False)
+    assert (sec[1]["id"], sec[1]["uid"], sec[1]["mode"]) == ("x.conf", 5, 0o440)
+    for bad in ("type=cache,target=/c,mode=rwx", "type=cache,target=/", "type=secret",
                 "type=bind,target=/a,unknown=1", "type=ssh", "type=cache,target=/c,sharing=maybe",
                 "type=tmpfs,source=x,target=/t"):
         with pytest.raises(Exception) as ei:
