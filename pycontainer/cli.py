@@ -336,10 +336,11 @@ def list_(ctx, fmt, quiet):
 @click.option("--latest", "-l", is_flag=True, help="Without ID: the newest container only.")
 @click.option("--last", "-n", type=int, default=None, help="Without ID: the N newest containers.")
 @click.option("--no-trunc", is_flag=True, help="Without ID: full IDs and commands.")
+@click.option("--size", "-s", is_flag=True, help="Without ID: the writable layer's size.")
 @click.argument("container_id", required=False)
 @click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def ps(ctx, fmt, short_f, filters, all_, quiet, latest, last, no_trunc, container_id, ps_args):
+def ps(ctx, fmt, short_f, filters, all_, quiet, latest, last, no_trunc, size, container_id, ps_args):
     """`ps ID`: the processes of a container (runc); `ps [-a]`: the containers (docker)."""
     for v in short_f:          # docker's -f is --filter; runc's (ps -f json ID) is --format
         if container_id is None and "=" in v and "{{" not in v:
@@ -354,7 +355,7 @@ def ps(ctx, fmt, short_f, filters, all_, quiet, latest, last, no_trunc, containe
     if container_id is None:
         from . import dockercli, pstable
         dockercli.guard(pstable.show, ctx.find_object(_Obj).root, all_=all_, quiet=quiet, fmt=fmt,
-                        filters=filters, latest=latest, last=last, no_trunc=no_trunc)
+                        filters=filters, latest=latest, last=last, no_trunc=no_trunc, size=size)
         return
     fmt = fmt or "table"
     if fmt not in ("table", "json"):

@@ -222,11 +222,7 @@ def record(root: str, cid: str) -> dict:
                             "Ports": _bindings(net),
                             "IPPrefixLen": _prefix(net), "MacAddress": "",
                             "Networks": _networks(net)},
-        "Mounts": [{"Type": m.get("type", "bind"), "Source": m.get("source", ""),
-                    "Destination": m["destination"], "RW": "ro" not in (m.get("options") or []),
-                    "Mode": "ro" if "ro" in (m.get("options") or []) else ""}
-                   for m in cfg.get("mounts", []) if m.get("type") == "bind" and m.get("source")
-                   and os.path.isabs(m.get("source")) and m["destination"] not in _SYSTEM_MOUNTS],
+        "Mounts": _mounts(cfg),
         "Dir": cdir, "Bundle": (state or {}).get("bundle", cdir),
     }
 
@@ -257,6 +253,24 @@ def _health(cdir: str, cfg: dict) -> dict:
             return {"Health": json.load(f)}
     except (OSError, ValueError):
         return {"Health": {"Status": "starting", "FailingStreak": 0, "Log": []}}
+
+
+def _mounts(cfg: dict) -> list[dict]:
+    """docker's Mounts: the binds, a named or anonymous volume's as a volume with its Name."""
+    out = []
+    for m in cfg.get("mounts", []):
+        src = m.get("source") or ""
+        if m.get("type") != "bind" or not os.path.isabs(src) or m["destination"] in _SYSTEM_MOUNTS:
+            continue
+        ro = "ro" in (m.get("options") or [])
+        rec = {"Type": "bind", "Source": src, "Destination": m["destination"], "RW": not ro,
+               "Mode": "ro" if ro else ""}
+        if src.endswith("/_data"):
+            from . import volumes
+            if os.path.dirname(os.path.dirname(src)) == volumes.root():
+                rec.update(Type="volume", Name=os.path.basename(os.path.dirname(src)), Driver="local")
+        out.append(rec)
+    return out
 
 
 def _networks(net: dict | None) -> dict:

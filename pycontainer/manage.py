@@ -277,12 +277,12 @@ def _host_memory() -> int:
         return 0
 
 
-def human_size(n: float, binary: bool) -> str:
+def human_size(n: float, binary: bool, precision: int = 4) -> str:
     base, units = (1024, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else \
         (1000, ("B", "kB", "MB", "GB", "TB"))
     for u in units:
         if n < base or u == units[-1]:
-            return f"{n:.4g}{u}" if u != "B" else f"{int(n)}B"
+            return f"{n:.{precision}g}{u}" if u != "B" else f"{int(n)}B"
         n /= base
     return str(n)
 

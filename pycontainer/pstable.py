@@ -104,24 +104,26 @@ def rows(root: str, *, all_: bool, filters: dict, last: int | None) -> list[dict
 
 
 def show(root: str, *, all_: bool, quiet: bool, fmt: str | None, filters=(), latest=False,
-         last: int | None = None, no_trunc: bool = False) -> None:
+         last: int | None = None, no_trunc: bool = False, size: bool = False) -> None:
     flt = parse_filters(filters)
     recs = rows(root, all_=all_, filters=flt, last=1 if latest else last)
     if quiet:
         for r in recs:
             click.echo(r["Id"] if no_trunc else r["Id"][:12])
         return
-    views = [view(r, no_trunc) for r in recs]
-    if fmt == "json":
-        click.echo(json.dumps(recs))
+    views = [view(r, no_trunc, size or "Size" in (fmt or "")) for r in recs]
+    if fmt == "json":                                  # docker's: a JSON object a line
+        for v in views:
+            click.echo(json.dumps(v))
         return
     if fmt and fmt != "table":
         from .gotemplate import listing
         for line in listing(fmt, views, _HEADS):
             click.echo(line)
         return
-    cols = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
-    heads = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
+    cols = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names") + (("Size",) if size else ())
+    heads = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES") + \
+        (("SIZE",) if size else ())
     table = [heads] + [tuple(v[c] for c in cols) for v in views]
     widths = [max(len(r[c]) for r in table) for c in range(len(cols))]
     for r in table:
@@ -130,22 +132,49 @@ def show(root: str, *, all_: bool, quiet: bool, fmt: str | None, filters=(), lat
 
 _HEADS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
           "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
-          "State": "STATE", "Labels": "LABELS"}
+          "State": "STATE", "Labels": "LABELS", "Size": "SIZE", "Networks": "NETWORKS",
+          "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES"}
 
 
-def view(rec: dict, no_trunc: bool = False) -> dict:
-    """docker ps's fields for one container."""
+def size_text(rec: dict) -> str:
+    """ps -s's SIZE: the writable layer's bytes, and with the image's (docker's "virtual")."""
+    import os
+    from .containerdir import du
+    from .image.store import Store
+    from .manage import human_size
+    rw = du(os.path.join(rec.get("Dir") or "", "upper")) if rec.get("Dir") else 0
+    try:
+        image = Store(None).inspect(rec["Image"])["Size"]
+    except Exception:  # noqa: BLE001 - an image removed since (rmi -f): its size unknown
+        return human_size(rw, False, 3)
+    return f"{human_size(rw, False, 3)} (virtual {human_size(rw + image, False, 3)})"
+
+
+def view(rec: dict, no_trunc: bool = False, size: bool = False) -> dict:
+    """docker ps's fields for one container (``size``: its SIZE too, which reads its files)."""
     from . import inspect as insp
     cmd = " ".join(([rec["Path"]] if rec.get("Path") else []) + list(rec.get("Args") or []))
     if not no_trunc and len(cmd) > 20:
         cmd = cmd[:19] + "…"
     labels = rec["Config"].get("Labels") or {}
+    mode = rec["HostConfig"]["NetworkMode"]
     return {"ID": rec["Id"] if no_trunc else rec["Id"][:12],
             "Image": _short_image(rec["Config"]["Image"]) or "-", "Command": f'"{cmd}"',
             "CreatedAt": rec["Created"], "RunningFor": ago(rec["Created"]),
             "Status": status_text(rec), "Ports": insp.ports_text(rec), "Names": rec["Name"].lstrip("/"),
             "State": rec["State"]["Status"],
-            "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))}
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            "Networks": ",".join(rec["NetworkSettings"].get("Networks") or ())
+            or (mode if mode in ("host", "none") else ""),
+            "Mounts": ",".join(_mount_name(m) for m in rec.get("Mounts") or ()),
+            "LocalVolumes": str(sum(m.get("Type") == "volume" for m in rec.get("Mounts") or ())),
+            **({"Size": size_text(rec)} if size else {})}
+
+
+def _mount_name(m: dict) -> str:
+    """docker ps's MOUNTS: a volume's name, else the source path (trimmed as docker's)."""
+    src = m.get("Name") or m.get("Source") or ""
+    return src if m.get("Name") or len(src) <= 15 else src[:14] + "…"
 
 
 def _short_image(image: str) -> str:

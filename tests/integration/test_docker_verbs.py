@@ -101,8 +101,8 @@ def test_ps_newest_first_wording_filters_format(cli, dleak):
         assert cli("ps", "-a", "--filter", f"name={a}", "--format", "{{.Names}}|{{.Status}}").stdout \
             .startswith(f"{a}|Exited (3)")
         assert cli("ps", "-a", "--format", "{{.Names}}", "--filter", "label=tier=db").stdout.split() == [a]
-        j = json.loads(cli("ps", "--format", "json").stdout)
-        assert [x["Id"] for x in j] == [b]
+        j = [json.loads(line) for line in cli("ps", "--format", "json").stdout.splitlines()]
+        assert [(x["ID"], x["Names"], x["State"], x["Networks"]) for x in j] == [(b[:12], b, "running", "none")]
     finally:
         cli("rm", "-f", a, b)
 
@@ -535,6 +535,26 @@ def test_exec_user_takes_a_name_from_the_containers_passwd(cli, dleak):
             c.close()
     finally:
         cli("rm", "-f", cid)
+
+
+def test_ps_size_and_mounts_as_docker(cli, dleak):
+    cid = run_d(cli, "-v", f"pyc-ps-{os.getpid()}:/data", "busybox", "sh", "-c",
+                "dd if=/dev/zero of=/big bs=1k count=300 2>/dev/null; sleep 60")
+    try:
+        for _ in range(50):
+            out = cli("ps", "-s", "--format", "{{.Size}}|{{.Mounts}}|{{.LocalVolumes}}",
+                      "-f", f"name={cid}").stdout.strip()
+            if out.startswith("3"):
+                break
+            time.sleep(0.1)
+        m = re.fullmatch(r"(\d+)kB \(virtual ([\d.]+)MB\)\|pyc-ps-\d+\|1", out)
+        assert m and 300 <= int(m.group(1)) < 330 and float(m.group(2)) > 2, out
+        assert "SIZE" in cli("ps", "-s").stdout.splitlines()[0]
+        mounts = json.loads(insp(cli, cid, "{{json .Mounts}}"))
+        assert mounts[0]["Type"] == "volume" and mounts[0]["Name"] == f"pyc-ps-{os.getpid()}"
+    finally:
+        cli("rm", "-f", "-v", cid)
+        cli("volume", "rm", f"pyc-ps-{os.getpid()}")
 
 
 def test_exec_env_file_as_docker(cli, dleak, tmp_path):
