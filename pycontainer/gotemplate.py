@@ -65,7 +65,10 @@ def listing(fmt: str, records: list, heads: dict) -> list[str]:
     """docker's ``--format`` over a listing (``ps``, ``images``, ``volume ls``): a template gives
     one rendering per record; ``table TEMPLATE`` first a header (each field's column name from
     ``heads``, else its name in capitals) and aligns the tab-separated columns as docker's
-    tabwriter does (at least 10 wide, 3 spaces between)."""
+    tabwriter does (at least 10 wide, 3 spaces between); ``json`` a JSON object a record."""
+    if fmt.strip() == "json":
+        import json
+        return [json.dumps(r) for r in records]
     if not fmt.startswith("table"):
         return [render(fmt, r) for r in records]
     body = fmt[len("table"):].strip() or "\t".join("{{.%s}}" % k for k in heads)

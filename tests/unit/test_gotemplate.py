@@ -76,3 +76,8 @@ def test_table_has_docker_headers_and_tabwriter_columns():
     assert g.listing("{{.Names}}", rows, {}) == ["web", "a-long-name-here"]
     # the minimum width of a column is 10, as docker's tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
     assert g.tabwrite(["a\tb", "cc\td"]) == ["a         b", "cc        d"]
+
+
+def test_listing_json_is_an_object_a_line():
+    rows = [{"Name": "a", "ID": "1"}, {"Name": "b", "ID": "2"}]
+    assert g.listing("json", rows, {}) == ['{"Name": "a", "ID": "1"}', '{"Name": "b", "ID": "2"}']
