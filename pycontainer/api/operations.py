@@ -172,8 +172,11 @@ def egress_undo(cid: str, o: dict, shared=None) -> None:
 
 def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None = None,
            image_root=None, forward_signals: bool = False, pull: str = "missing",
-           cancel_fd: int | None = None, log: bool = False) -> dict:
+           cancel_fd: int | None = None, log: bool = False, reclaimable: bool = False) -> dict:
     """Build, run in the foreground on our stdio, wait; -> {exit_code, oom_killed, timed_out, wall}.
+
+    ``reclaimable``: kept at exit (the caller deletes it: a build step reads its upper dir
+    first), yet marked as --rm's are, so that ``gc`` or ``ps`` delete it if the caller dies.
 
     ``timeout`` (seconds from start) kills every process of the container's
     cgroup. The exit status is also written to the container's exit.json,
@@ -197,7 +200,7 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
             from ..relay import Relay
             relay = Relay(os.path.join(cdir, cd.LOG), *cd.log_limits(o.get("log_opts") or {}))
         on_delete = cd.delete_plan() + egress_policy(cid, o, started, shared)
-        record = rt.create(cid, cdir, overlay=plan, on_delete=on_delete, autoremove=remove,
+        record = rt.create(cid, cdir, overlay=plan, on_delete=on_delete, autoremove=remove or reclaimable,
                            stdio=relay and relay.stdio)
         if relay is not None:
             relay.started()

@@ -41,7 +41,7 @@ def run(builder, st, ins, argv, env, workdir, user, network, mounts=(), targets=
     rt = Runtime(builder.o.root)
     try:
         try:
-            res = ops.op_run(builder.o.root, cid, o, remove=False,
+            res = ops.op_run(builder.o.root, cid, o, remove=False, reclaimable=True,
                              image_root=builder.o.image_root, pull="never")
         except PyContainerError as exc:
             raise BuildError(f"{ins.where}: RUN: {exc}") from None

@@ -203,3 +203,30 @@ def test_gc_leaves_a_container_being_made_alone_and_takes_a_crashed_one(cli):
     assert os.path.isdir(rootfs.container_dir(cid)) and cid in Store().holds()
     cli("gc", check=True)
     assert not os.path.exists(rootfs.container_dir(cid)) and cid not in Store().holds()
+
+
+def test_a_build_killed_during_run_leaves_no_step_container(cli, tmp_path):
+    # a RUN step's container is kept at exit (the builder reads its upper dir, then deletes
+    # it): with the builder killed it stayed, shown by ps -a as "Exited (unknown)"
+    (tmp_path / "Containerfile").write_text("FROM busybox\nRUN sleep 1.5\n")
+    builder = subprocess.Popen(cli.cmd("build", "--no-cache", "--network", "none", str(tmp_path)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    steps, record = [], {}
+    for _ in range(400):                   # killed once the step runs (not mid-create: that
+        steps = [n for n in os.listdir(cli.root) if n.startswith("build-")] \
+            if os.path.isdir(cli.root) else []      # is another case gc already takes)
+        if steps and os.path.exists(os.path.join(cli.root, steps[0], "state.json")):
+            record = json.load(open(os.path.join(cli.root, steps[0], "state.json")))
+            if record.get("status") == "created" and record.get("pid") and \
+                    not os.path.exists(os.path.join(cli.root, steps[0], "start.sock")):
+                break
+        time.sleep(0.02)
+    assert record.get("pid"), "the RUN step never started"
+    time.sleep(0.2)
+    builder.send_signal(signal.SIGKILL)
+    builder.wait()
+    _wait_stopped(record)
+    assert cli("gc").returncode == 0
+    assert not os.path.exists(os.path.join(cli.root, steps[0]))
+    assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", steps[0]))
+    assert steps[0] not in _holds() and _cgroups(steps[0]) == []
