@@ -45,3 +45,45 @@ def nanoseconds(text: str, *, bare_seconds: bool = False) -> int:
 def seconds(text: str, *, bare_seconds: bool = False) -> float:
     """The same duration in seconds (a float)."""
     return nanoseconds(text, bare_seconds=bare_seconds) / 10**9
+
+
+def point_in_time(value: str | None, what: str) -> float | None:
+    """docker's time flags and filters (``logs --since``, ``prune --filter until=``) -> Unix
+    seconds: a Go duration back from now (``10m``, ``1h30m``), a Unix time
+    (``1764480000.5``), or an RFC 3339 / ISO 8601 time (``2026-11-30T06:00:00Z``; without
+    a zone, local time), as docker's timetypes.GetTimestamp."""
+    if value is None:
+        return None
+    import time
+    v = str(value).strip()
+    try:
+        return time.time() - seconds(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        pass
+    import datetime
+    try:
+        t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        from .errors import PyContainerError
+        raise PyContainerError(f"{what} {value!r}: give a time (2026-11-30T06:00:00Z, Unix "
+                               "seconds) or a duration back from now (10m)") from None
+    return (t if t.tzinfo else t.astimezone()).timestamp()
+
+
+def parse_time(ts: str):
+    """An RFC 3339 time (nanoseconds allowed) -> an aware datetime, or None."""
+    import datetime
+    try:
+        ts = ts.replace("Z", "+00:00")
+        if "." in ts:                       # Python wants at most 6 fractional digits
+            head, _, tail = ts.partition(".")
+            frac = tail[:len(tail) - len(tail.lstrip("0123456789"))]
+            ts = head + "." + frac[:6] + tail[len(frac):]
+        t = datetime.datetime.fromisoformat(ts)
+        return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None

@@ -231,18 +231,9 @@ _SYSTEM_MOUNTS = {"/etc/resolv.conf", "/etc/hosts", "/etc/hostname"}
 
 
 def parse_time(ts: str):
-    """An RFC 3339 time (nanoseconds allowed) -> an aware datetime, or None."""
-    import datetime
-    try:
-        ts = ts.replace("Z", "+00:00")
-        if "." in ts:                       # Python wants at most 6 fractional digits
-            head, _, tail = ts.partition(".")
-            frac = tail[:len(tail) - len(tail.lstrip("0123456789"))]
-            ts = head + "." + frac[:6] + tail[len(frac):]
-        t = datetime.datetime.fromisoformat(ts)
-        return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
-    except ValueError:
-        return None
+    """An RFC 3339 time (nanoseconds allowed) -> an aware datetime, or None (duration.py)."""
+    from .duration import parse_time as parse
+    return parse(ts)
 
 
 def _health(cdir: str, cfg: dict) -> dict:

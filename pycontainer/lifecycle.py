@@ -373,15 +373,19 @@ def overlay_plan(rec: dict):
         return None
 
 
-def prune(root: str) -> tuple[list[str], int]:
-    """Remove every stopped or never-started container of this root; -> (their IDs, the
-    bytes their writable layers took: docker's "Total reclaimed space")."""
+def prune(root: str, filters: dict | None = None) -> tuple[list[str], int]:
+    """Remove every stopped or never-started container of this root (``filters``: until,
+    label, label!: image/listing.prune_match); -> (their IDs, the bytes their writable
+    layers took: docker's "Total reclaimed space")."""
     from . import containerdir as cd
+    from .image.listing import prune_match
     gone, freed = [], 0
     for cid in insp.list_ids(root):
         try:
             rec = insp.record(root, cid)
             state = rec["State"]
+            if filters and not prune_match(rec["Created"], rec["Config"].get("Labels") or {}, filters):
+                continue
             if state["Status"] in ("exited", "created", "dead"):
                 if state["RuntimeStatus"] == "created" and not rec.get("Dir"):
                     continue       # a bundle's created container waits for runc's `start`: kept

@@ -33,6 +33,7 @@ import click
 from .api import operations as ops
 from .dockercli import DockerCommand, DockerGroup
 from .errors import ContainerNotFound, PyContainerError
+from .image.space import human_size
 from .inspect import resolve_id
 
 
@@ -277,16 +278,6 @@ def _host_memory() -> int:
         return 0
 
 
-def human_size(n: float, binary: bool, precision: int = 4) -> str:
-    base, units = (1024, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else \
-        (1000, ("B", "kB", "MB", "GB", "TB"))
-    for u in units:
-        if n < base or u == units[-1]:
-            return f"{n:.{precision}g}{u}" if u != "B" else f"{int(n)}B"
-        n /= base
-    return str(n)
-
-
 def stats_row(rec: dict, a: dict, b: dict) -> dict:
     dt = max(b["t"] - a["t"], 1)
     cpu = 100.0 * (b["cpu"] - a["cpu"]) / dt
@@ -379,13 +370,16 @@ def container():
 
 @container.command("prune")
 @click.option("--force", "-f", is_flag=True, help="Do not ask.")
+@click.option("--filter", "filters", multiple=True, help="until=TIME (24h), label=K[=V], label!=K[=V].")
 @click.pass_context
-def container_prune(ctx, force):
+def container_prune(ctx, force, filters):
     """Remove all stopped containers."""
     from .dockercli import confirm_prune
+    from .image.listing import PRUNE_FILTERS, parse_filters
+    flt = parse_filters(filters, PRUNE_FILTERS)
     confirm_prune("all stopped containers", force)
     from .lifecycle import prune
-    gone, freed = prune(_root(ctx))
+    gone, freed = prune(_root(ctx), flt)
     if gone:
         click.echo("Deleted Containers:")
         for cid in gone:

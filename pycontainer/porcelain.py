@@ -196,13 +196,14 @@ def _root(ctx) -> str:
 @click.pass_context
 def logs(ctx, follow, tail, timestamps, since, until, details, container):
     """Print the output of a container (docker logs)."""
-    from .api.logs import chunks, flag_time
+    from .api.logs import chunks
+    from .duration import point_in_time
     root = _root(ctx)
     cid = resolve_id(root, container)
     cdir = ops.inspect(root, cid)["Dir"]
     if tail != "all" and not str(tail).isdigit():
         raise PyContainerError(f"logs --tail {tail!r}: give a number or 'all'")
-    lo, hi = flag_time(since, "--since"), flag_time(until, "--until")
+    lo, hi = point_in_time(since, "logs --since"), point_in_time(until, "logs --until")
     if follow:
         try:
             for chunk in ops.follow_logs(root, cid, cdir, timestamps=timestamps, tail=tail,

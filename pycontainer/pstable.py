@@ -141,7 +141,7 @@ def size_text(rec: dict) -> str:
     import os
     from .containerdir import du
     from .image.store import Store
-    from .manage import human_size
+    from .image.space import human_size
     rw = du(os.path.join(rec.get("Dir") or "", "upper")) if rec.get("Dir") else 0
     try:
         image = Store(None).inspect(rec["Image"])["Size"]

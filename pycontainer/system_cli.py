@@ -25,7 +25,7 @@ def usage(root: str) -> list[dict]:
     from . import inspect as insp
     from . import volumes
     from .image.store import Store
-    from .manage import human_size
+    from .image.space import human_size
     store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
     images = store.list()
     held = {h.get("image") for h in store.holds().values()}
@@ -84,26 +84,30 @@ def df(ctx, fmt):
 @click.option("--force", "-f", is_flag=True, help="Do not ask.")
 @click.option("--all", "-a", "all_", is_flag=True, help="Also images no container uses.")
 @click.option("--volumes", "with_volumes", is_flag=True, help="Also volumes no container uses.")
+@click.option("--filter", "filters", multiple=True, help="until=TIME (24h), label=K[=V], label!=K[=V].")
 @click.pass_context
-def prune(ctx, force, all_, with_volumes):
+def prune(ctx, force, all_, with_volumes, filters):
     """Remove stopped containers, unused images (dangling; -a: all) and (--volumes) volumes."""
     from . import volumes
+    from .image.listing import PRUNE_FILTERS, parse_filters, prune_digests
     from .image.store import Store
     from .lifecycle import prune as prune_containers
+    flt = parse_filters(filters, PRUNE_FILTERS)
     confirm_prune("all stopped containers, " + ("images without a container" if all_ else
                   "dangling images") + (" and unused volumes" if with_volumes else ""), force)
-    gone, freed = prune_containers(ctx.find_object(dict).root)
+    gone, freed = prune_containers(ctx.find_object(dict).root, flt)
     if gone:
         click.echo("Deleted Containers:\n" + "\n".join(gone) + "\n")
     store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
     before = cd.du(store.root) + (cd.du(volumes.root()) if with_volumes else 0)
     lines = []
+    only = prune_digests(store, flt)
     if all_:
         held = {h.get("image") for h in store.holds().values()}
         for r in store.list():
-            if r["digest"] not in held:
+            if r["digest"] not in held and (only is None or r["digest"] in only):
                 lines += store.remove(r["digest"], force=False)
-    lines += store.gc(dangling=True)
+    lines += store.gc(dangling=True, only=only)
     if lines:
         click.echo("Deleted Images:\n" + "\n".join(lines) + "\n")
     if with_volumes:
@@ -111,7 +115,7 @@ def prune(ctx, force, all_, with_volumes):
         if vg:
             click.echo("Deleted Volumes:\n" + "\n".join(vg) + "\n")
     after = cd.du(store.root) + (cd.du(volumes.root()) if with_volumes else 0)
-    from .manage import human_size
+    from .image.space import human_size
     click.echo(f"Total reclaimed space: {human_size(freed + max(0, before - after), False)}")
 
 

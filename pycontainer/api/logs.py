@@ -7,7 +7,7 @@ as docker's json-file driver does. Reading it needs no process of ours: the
 lines are read from an offset, and ``follow`` polls until the monitor is
 gone (its pid, from monitor.json). ``since``/``until`` (a datetime or Unix
 seconds, as the docker SDK takes them; the CLI's spellings through
-``flag_time``) compare with each line's time.
+``duration.point_in_time``) compare with each line's time.
 Reading marks the container active (``containerdir.touch``, for ``idle_timeout``).
 """
 
@@ -69,32 +69,6 @@ def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, 
         if not writing:
             return
         time.sleep(poll)
-
-
-def flag_time(value: str | None, flag: str) -> float | None:
-    """docker logs' ``--since``/``--until`` -> Unix seconds: a Go duration back from now
-    (``10m``, ``1h30m``), a Unix time (``1764480000.5``), or an RFC 3339 / ISO 8601 time
-    (``2026-11-30T06:00:00Z``; without a zone, local time), as docker's timetypes."""
-    if value is None:
-        return None
-    from .. import duration
-    from ..errors import PyContainerError
-    v = value.strip()
-    try:
-        return time.time() - duration.seconds(v)
-    except ValueError:
-        pass
-    try:
-        return float(v)
-    except ValueError:
-        pass
-    import datetime
-    try:
-        t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        raise PyContainerError(f"logs {flag} {value!r}: give a time (2026-11-30T06:00:00Z, "
-                               "Unix seconds) or a duration back from now (10m)") from None
-    return (t if t.tzinfo else t.astimezone()).timestamp()
 
 
 class Recorder:

@@ -87,7 +87,7 @@ def info(ctx, fmt):
         from ..inspect import format as render
         click.echo(render(fmt, out))
         return
-    from ..manage import human_size
+    from ..image.space import human_size
     for line in ("Server:", f" Containers: {out['Containers']}", f"  Running: {out['ContainersRunning']}",
                  f"  Paused: {out['ContainersPaused']}", f"  Stopped: {out['ContainersStopped']}",
                  f" Images: {out['Images']}", f" Server Version: pycontainer {out['ServerVersion']}",

@@ -171,14 +171,18 @@ def image_inspect(fmt, image_root, images):
 @image.command("prune")
 @click.option("--all", "-a", "all_", is_flag=True, help="Every image no container uses, named too.")
 @click.option("--force", "-f", is_flag=True, help="Do not ask.")
+@click.option("--filter", "filters", multiple=True, help="until=TIME (24h), label=K[=V], label!=K[=V].")
 @_root
-def image_prune(all_, force, image_root):
+def image_prune(all_, force, filters, image_root):
     """Delete unnamed images no container uses (-a: every unused one), then blobs and layers
     nothing references."""
     from ..dockercli import confirm_prune
+    from .listing import PRUNE_FILTERS, parse_filters, prune_digests
+    flt = parse_filters(filters, PRUNE_FILTERS)
     confirm_prune("all images without at least one container associated to them" if all_
                   else "all dangling images", force)
-    for line in _store(image_root).gc(dangling=True, unused=all_):
+    store = _store(image_root)
+    for line in store.gc(dangling=True, unused=all_, only=prune_digests(store, flt)):
         click.echo(line)
 
 

@@ -4,7 +4,12 @@
 * ``images REPOSITORY[:TAG]`` (the API's ``name``): those names only;
 * ``--filter`` (the API's ``filters``): ``dangling=true|false`` (no name, or a
   name), ``label=KEY`` or ``label=KEY=VALUE`` (all must match),
-  ``reference=PATTERN`` (a glob over ``repo:tag`` or ``repo``; any may match).
+  ``reference=PATTERN`` (a glob over ``repo:tag`` or ``repo``; any may match),
+  ``before=IMAGE``/``since=IMAGE`` (made before/after it), ``until=TIME`` (made
+  before a time or a duration ago: ``24h``).
+
+``prune_match`` is the ``--filter`` of ``image prune`` and ``container prune``:
+``until=TIME``, ``label=K[=V]`` and ``label!=K[=V]``.
 
 ``fields`` gives a row the names docker's ``--format`` templates use (``.ID``,
 ``.Repository``, ``.Tag``, ``.Digest``, ``.CreatedAt``, ``.CreatedSince``,
@@ -16,18 +21,48 @@ from __future__ import annotations
 
 from ..errors import ImageError
 
-FILTERS = ("dangling", "label", "reference")
+FILTERS = ("dangling", "label", "reference", "before", "since", "until")
+PRUNE_FILTERS = ("until", "label", "label!")
 
 
-def parse_filters(items) -> dict:
+def parse_filters(items, known=FILTERS) -> dict:
     """``--filter KEY=VALUE`` items -> {key: [values]}; an unknown key is one line of error."""
     out: dict = {}
     for item in items:
         key, eq, value = item.partition("=")
-        if not eq or key not in FILTERS:
-            raise ImageError(f"--filter {item!r}: give KEY=VALUE with KEY one of {', '.join(FILTERS)}")
+        if not eq or key not in known:
+            raise ImageError(f"--filter {item!r}: give KEY=VALUE with KEY one of {', '.join(known)}")
+        if key == "until":                         # a bad time is one error, before any match
+            from ..duration import point_in_time
+            point_in_time(value, "--filter until")
         out.setdefault(key, []).append(value)
     return out
+
+
+def _ts(created: str) -> float:
+    from ..duration import parse_time
+    t = parse_time(created or "")
+    return t.timestamp() if t else 0.0
+
+
+def prune_digests(store, filters: dict) -> set | None:
+    """The images (manifest digests) prune's ``filters`` let go; None: no filter."""
+    if not filters:
+        return None
+    return {r["digest"] for r in store.list()
+            if prune_match(r["created"], (store.inspect(r["digest"]).get("Config") or {})
+                           .get("Labels") or {}, filters)}
+
+
+def prune_match(created: str, labels: dict, filters: dict) -> bool:
+    """docker's prune filters: made before every ``until``, every ``label`` there, no
+    ``label!`` there (``K`` or ``K=V``)."""
+    from ..duration import point_in_time
+    if any(_ts(created) >= point_in_time(u, "--filter until") for u in filters.get("until", [])):
+        return False
+    if filters.get("label") and not labels_match(labels, filters["label"]):
+        return False
+    return not any(labels_match(labels, [v]) for v in filters.get("label!", []))
 
 
 def _truth(value) -> bool:
@@ -66,6 +101,12 @@ def select(store, rows: list[dict], *, name: str | None = None, all_: bool = Fal
     if unknown:
         raise ImageError(f"invalid filter {unknown[0]!r} (this store filters by {', '.join(FILTERS)})")
     dangling = {_truth(v) for v in filters.get("dangling", [])}
+    after = max([_ts(store.inspect(r)["Created"]) for r in filters.get("since", [])], default=None)
+    before = min([_ts(store.inspect(r)["Created"]) for r in filters.get("before", [])], default=None)
+    if filters.get("until"):
+        from ..duration import point_in_time
+        until = min(point_in_time(u, "--filter until") for u in filters["until"])
+        before = until if before is None else min(before, until)
     out = []
     def wanted(n: str) -> bool:
         forms = (familiar(n), familiar(n).rsplit(":", 1)[0])
@@ -76,6 +117,9 @@ def select(store, rows: list[dict], *, name: str | None = None, all_: bool = Fal
         if not (all_ or row["names"] or not row.get("intermediate")):
             continue
         if dangling and (not row["names"]) not in dangling:
+            continue
+        if after is not None and _ts(row["created"]) <= after or \
+                before is not None and _ts(row["created"]) >= before:
             continue
         shown = [n for n in row["names"] if wanted(n)]
         if (name is not None or filters.get("reference")) and not shown:

@@ -51,12 +51,13 @@ def remove(store, ref: str, *, force: bool = False) -> list[str]:
     return out
 
 
-def gc(store, *, dangling: bool = False, unused: bool = False) -> list[str]:
+def gc(store, *, dangling: bool = False, unused: bool = False, only=None) -> list[str]:
     """Delete blobs, unpacked layers and ingest leftovers that nothing references.
 
     With ``dangling`` (``image prune``), first forget images that have no
     name and no container using them; with ``unused`` (``image prune -a``),
-    every image no container uses, named or not.
+    every image no container uses, named or not; ``only`` (manifest digests:
+    ``--filter``'s) narrows those to these.
     """
     out = []
     with store.lock("gc.lock"):
@@ -67,7 +68,8 @@ def gc(store, *, dangling: bool = False, unused: bool = False) -> list[str]:
                 named = set() if unused else \
                     {e["digest"] for e in index["manifests"] if store.entry_name(e)}
                 drop = [e for e in index["manifests"]
-                        if e["digest"] not in named and e["digest"] not in held]
+                        if e["digest"] not in named and e["digest"] not in held
+                        and (only is None or e["digest"] in only)]
                 if drop:
                     index["manifests"] = [e for e in index["manifests"] if e not in drop]
                     store.write_index(index)

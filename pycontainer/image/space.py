@@ -71,6 +71,17 @@ def parse_size(text: str) -> int:
     return value
 
 
+def human_size(n: float, binary: bool, precision: int = 4) -> str:
+    """docker's go-units: HumanSize (1000s: ``2.14MB``) or BytesSize (``binary``: ``1.5GiB``)."""
+    base, units = (1024, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else \
+        (1000, ("B", "kB", "MB", "GB", "TB"))
+    for u in units:
+        if n < base or u == units[-1]:
+            return f"{n:.{precision}g}{u}" if u != "B" else f"{int(n)}B"
+        n /= base
+    return str(n)
+
+
 def human(n: int) -> str:
     for unit, size in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
         if n >= size:

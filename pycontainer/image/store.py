@@ -409,11 +409,11 @@ class Store:
         from . import prune
         return prune.remove(self, ref, force=force)
 
-    def gc(self, *, dangling: bool = False, unused: bool = False) -> list[str]:
+    def gc(self, *, dangling: bool = False, unused: bool = False, only=None) -> list[str]:
         """Delete what nothing references; ``dangling``: nameless unused images too, ``unused``:
-        every image no container uses (prune.py)."""
+        every image no container uses, ``only`` among these digests (prune.py)."""
         from . import prune
-        return prune.gc(self, dangling=dangling, unused=unused)
+        return prune.gc(self, dangling=dangling, unused=unused, only=only)
 
     # -- listing ---------------------------------------------------------------------
 

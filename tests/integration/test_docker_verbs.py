@@ -567,3 +567,28 @@ def test_exec_env_file_as_docker(cli, dleak, tmp_path):
         assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
     finally:
         cli("rm", "-f", cid)
+
+
+def test_prune_and_images_filters_as_docker(cli, dleak):
+    # container/image/system prune --filter until=/label=/label!=, images --filter
+    # before=/since=/until=: "No such option" before
+    keep, drop = new_id(), new_id()
+    for cid, labels in ((keep, ("-l", "keep=1")), (drop, ())):
+        assert cli("run", "--net", "none", "--name", cid, *labels, "busybox", "true").returncode == 0
+    try:
+        out = cli("container", "prune", "-f", "--filter", "label!=keep").stdout
+        assert drop in out and keep not in out
+        assert cli("container", "prune", "-f", "--filter", "until=1h").stdout.count("\n") == 1
+        assert keep in cli("ps", "-a", "--format", "{{.Names}}").stdout       # made < 1 h ago
+        for bad in ("until=yesterday", "colour=red"):
+            p = cli("container", "prune", "-f", "--filter", bad)
+            assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert keep in cli("ps", "-a", "--format", "{{.Names}}").stdout
+        assert keep in cli("system", "prune", "-f", "--filter", "label=keep=1").stdout
+        older = cli("images", "--format", "{{.Repository}}", "--filter", "before=busybox").stdout.split()
+        newer = cli("images", "--format", "{{.Repository}}", "--filter", "since=busybox").stdout.split()
+        assert "busybox" not in older + newer
+        assert cli("images", "-q", "--filter", "until=1s").returncode == 0
+        assert cli("image", "prune", "-f", "--filter", "until=24h", "--filter", "label=x").returncode == 0
+    finally:
+        cli("rm", "-f", keep, drop)

@@ -62,8 +62,10 @@ def test_images_tag_inspect_save_rmi_load(run, tmp_path):
     assert run("images", "-q", "--filter", "label=maintainer").output == ""
     rows = [json.loads(line) for line in run("images", "--format", "json").output.splitlines()]
     assert {r["Repository"] for r in rows} == {"busybox", "localhost:5000/me/bb"}
-    r = run("images", "--filter", "before=x", ok=False)
+    r = run("images", "--filter", "colour=x", ok=False)
     assert r.exit_code != 0 and "KEY one of dangling, label, reference" in str(r.exception)
+    r = run("images", "--filter", "before=x", ok=False)          # an image that is not there
+    assert r.exit_code != 0 and "image 'x' not found" in str(r.exception)
     run("save", "-o", str(tmp_path / "a.tar"), "busybox")
     assert run("rmi", "localhost:5000/me/bb:v1").output.strip() == "Untagged: localhost:5000/me/bb:v1"
     out = run("rmi", "busybox").output
