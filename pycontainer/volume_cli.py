@@ -21,17 +21,22 @@ def volume():
 @volume.command("create")
 @click.option("--label", multiple=True, help="KEY=VALUE (repeatable).")
 @click.option("--driver", "-d", default="local", help="Only 'local'.")
+@click.option("--opt", "-o", "opts", multiple=True,
+              help="The local driver's bind form: type=none, o=bind, device=/host/dir.")
 @click.argument("name", required=False)
-def create(label, driver, name):
+def create(label, driver, opts, name):
     """Create a volume (a random name when none is given); print its name."""
     import uuid
     from . import volumes
     from .errors import PyContainerError
     if driver != "local":
         raise PyContainerError(f"volume create --driver {driver}: only the 'local' driver exists")
+    if any("=" not in o for o in opts):
+        raise PyContainerError(f"volume create -o {[o for o in opts if '=' not in o][0]!r}: give KEY=VALUE")
     name = name or uuid.uuid4().hex
     volumes.check_name(name)
-    volumes.create(name, dict(lb.split("=", 1) if "=" in lb else (lb, "") for lb in label))
+    volumes.create(name, dict(lb.split("=", 1) if "=" in lb else (lb, "") for lb in label),
+                   dict(o.split("=", 1) for o in opts))
     click.echo(name)
 
 

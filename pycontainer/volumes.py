@@ -11,6 +11,12 @@ unpacked layers bottom-up with overlayfs' whiteouts applied.
 In use = named by a mount in the config.json of any container that exists
 (any state root): ``rm`` and ``prune`` leave such a volume alone.
 
+``volume create -o type=none -o o=bind -o device=/srv/data NAME`` (the local
+driver's bind form, which compose files use to name a host directory): the
+container's mount is a bind of that directory, not of ``_data``, and it is
+never populated from the image nor deleted with the volume. The driver's other
+forms (tmpfs, nfs: a mount(2) on the host) are refused in one line.
+
 An anonymous volume (``-v /path``, ``--mount type=volume,target=/path``) gets
 a random name and docker's label ``com.docker.volume.anonymous``; it goes with
 its container when that is removed with ``--rm`` or ``rm -v``, unless another
@@ -53,17 +59,40 @@ def exists(name: str) -> bool:
     return os.path.isdir(os.path.join(path(name), "_data"))
 
 
-def create(name: str, labels: dict | None = None) -> tuple[str, bool]:
-    """Create the volume if missing; -> (its _data dir, created now)."""
+def check_options(opts: dict | None) -> dict:
+    """The local driver's options: only its bind form (type=none, o=bind, device=DIR)."""
+    if not opts:
+        return {}
+    o = {str(k): str(v) for k, v in opts.items()}
+    if set(o) - {"type", "o", "device"} or o.get("type") != "none" or \
+            "bind" not in o.get("o", "").split(","):
+        raise PyContainerError(f"volume options {o}: only the local driver's bind form is supported "
+                               "(-o type=none -o o=bind -o device=/host/dir)")
+    if not os.path.isabs(o.get("device", "")) or not os.path.isdir(o["device"]):
+        raise PyContainerError(f"volume option device={o.get('device', '')!r}: give an existing "
+                               "directory (an absolute path)")
+    return o
+
+
+def source(name: str) -> str:
+    """The directory a container's bind mount of the volume shows: its device= or _data."""
+    return (inspect(name)["Options"] or {}).get("device") or os.path.join(path(name), "_data")
+
+
+def create(name: str, labels: dict | None = None, options: dict | None = None) -> tuple[str, bool]:
+    """Create the volume if missing; -> (the directory a container gets, created now)."""
     import time
+    options = check_options(options)
     d = path(name)
     if exists(name):
-        return os.path.join(d, "_data"), False
+        if options and options != inspect(name)["Options"]:
+            raise PyContainerError(f"volume {name} already exists with other options")
+        return source(name), False
     os.makedirs(root(), 0o700, exist_ok=True)
     tmp = d + ".tmp-" + str(os.getpid())
     os.makedirs(os.path.join(tmp, "_data"), 0o755)
     with open(os.path.join(tmp, "meta.json"), "w") as f:
-        json.dump({"Name": name, "Driver": "local", "Labels": labels or {},
+        json.dump({"Name": name, "Driver": "local", "Labels": labels or {}, "Options": options,
                    "CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f)
     try:
         os.rename(tmp, d)
@@ -71,8 +100,8 @@ def create(name: str, labels: dict | None = None) -> tuple[str, bool]:
         shutil.rmtree(tmp, ignore_errors=True)
         if not exists(name):
             raise PyContainerError(f"volume {name}: cannot create {d}") from None
-        return os.path.join(d, "_data"), False
-    return os.path.join(d, "_data"), True
+        return source(name), False
+    return source(name), True
 
 
 def inspect(name: str) -> dict:
@@ -86,7 +115,7 @@ def inspect(name: str) -> dict:
         meta = {"Name": name, "Driver": "local", "Labels": {}}
     return {"CreatedAt": meta.get("CreatedAt", ""), "Driver": "local",
             "Labels": meta.get("Labels") or {}, "Mountpoint": os.path.join(d, "_data"),
-            "Name": name, "Options": {}, "Scope": "local"}
+            "Name": name, "Options": meta.get("Options") or {}, "Scope": "local"}
 
 
 def names() -> list[str]:
@@ -99,7 +128,7 @@ def names() -> list[str]:
 def users(name: str) -> list[str]:
     """IDs of the containers (any root) whose config mounts this volume."""
     from .image.rootfs import container_dir
-    data = os.path.join(path(name), "_data")
+    data = {os.path.join(path(name), "_data"), source(name)}
     out = []
     parent = os.path.dirname(container_dir("x"))
     for cid in os.listdir(parent) if os.path.isdir(parent) else []:
@@ -108,7 +137,7 @@ def users(name: str) -> list[str]:
                 mounts = json.load(f).get("mounts", [])
         except (OSError, ValueError):
             continue
-        if any(m.get("source") == data for m in mounts):
+        if any(m.get("source") in data for m in mounts):
             out.append(cid)
     return sorted(out)
 
@@ -238,7 +267,7 @@ def to_spec_mounts(mounts: list[dict], layers: list[str]) -> list[dict]:
             import uuid
             name = src or uuid.uuid4().hex            # an anonymous volume
             src, new = create(name, None if m["source"] else {ANONYMOUS: ""})
-            if new:
+            if new and src.endswith("/_data"):           # not a device= directory
                 seed(layers, m["target"], src)
         out.append({"destination": m["target"], "type": "bind", "source": src,
                     "options": ["rbind", *ro, "rprivate"]})

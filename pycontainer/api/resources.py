@@ -43,10 +43,10 @@ class VolumeCollection:
         import uuid
 
         from .. import volumes
-        if driver not in (None, "local") or driver_opts:
-            raise PyContainerError(f"volume driver {driver!r} / driver_opts: only 'local', no options")
+        if driver not in (None, "local"):
+            raise PyContainerError(f"volume driver {driver!r}: only 'local'")
         name = volumes.check_name(name or uuid.uuid4().hex)
-        volumes.create(name, labels or None)
+        volumes.create(name, labels or None, driver_opts)     # its bind form only (volumes.py)
         return self.get(name)
 
     @staticmethod

@@ -178,3 +178,24 @@ def test_v_makes_a_missing_host_directory_as_docker(cli, dleak, tmp_path):
     p = cli("run", "--rm", "--net", "none", "-v", f"{tmp_path}/dangling:/x", "busybox", "true")
     assert p.returncode == 125 and "dangling" in p.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_volume_of_a_host_directory_local_drivers_bind_form(cli, dleak, vols, tmp_path):
+    # volume create -o type=none -o o=bind -o device=DIR: compose's way to name a host
+    # directory ("-o" was not an option); never seeded from the image, never deleted with it
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "f").write_text("host-file\n")
+    p = cli("volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={dev}", "hostdir")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(cli("volume", "inspect", "hostdir").stdout)[0]["Options"]["device"] == str(dev)
+    out = cli("run", "--rm", "--net", "none", "-v", "hostdir:/etc", "busybox", "/bin/sh", "-c",
+              "ls /etc; echo ctr > /etc/g")
+    assert "f" in out.stdout.split() and "passwd" not in out.stdout, out.stdout + out.stderr
+    assert (dev / "g").read_text() == "ctr\n" and not (dev / "passwd").exists()   # not seeded
+    assert cli("volume", "rm", "hostdir").returncode == 0
+    assert {"f", "g"} <= set(os.listdir(dev))
+    for opts in (["type=tmpfs", "device=tmpfs"], ["type=none", "o=bind", f"device={dev}/nope"], ["junk"]):
+        p = cli("volume", "create", *[a for o in opts for a in ("-o", o)], "badvol")
+        assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "badvol" not in cli("volume", "ls", "-q").stdout.split()
