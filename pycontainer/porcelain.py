@@ -84,6 +84,7 @@ def _multi(*names, **kw):
 @_multi("--group-add", help="A supplementary GID, or keep-groups (repeatable).")
 @click.option("--pull", type=click.Choice(["missing", "never", "always"]), default="missing",
               show_default=True, help="When to pull IMAGE from its registry.")
+@click.option("--quiet", "-q", is_flag=True, help="No pull progress on stderr.")
 # --- docker run flags added for issue 15 (kept together; see run_flags.py) ---
 @_multi("--label", "-l", help="KEY=VALUE metadata (repeatable).")
 @click.option("--restart", default=None, help="no | on-failure[:N] | always | unless-stopped.")

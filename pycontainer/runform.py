@@ -122,7 +122,7 @@ def choose(args: list[str], bundle_cmd, image_cmd, verb: str = "run") -> tuple[s
 # docker run's options parse_fast reads (porcelain.run_cmd has them all; the rest go to click).
 # Each maps to run_cmd's parameter: the long name with "_" for "-", but for FAST_DEST.
 FAST_FLAGS = {"--detach", "--rm", "--interactive", "--tty", "--read-only", "--privileged", "--init",
-              "--publish-all", "--no-healthcheck", "--oom-kill-disable"}
+              "--publish-all", "--no-healthcheck", "--oom-kill-disable", "--quiet"}
 FAST_VALUES = {"--name", "--network", "--hostname", "--workdir", "--user", "--entrypoint", "--memory",
                "--memory-swap", "--cpus", "--cpu-shares", "--cpuset-cpus", "--pids-limit", "--restart",
                "--stop-signal", "--cidfile", "--platform", "--shm-size", "--userns", "--ip", "--gpus",
@@ -139,7 +139,8 @@ FAST_INT = {"--stop-timeout", "--health-retries", "--oom-score-adj"}            
 FAST_CHOICE = {"--pull": ("missing", "never", "always")}
 FAST_ALIAS = {"--net": "--network", "-d": "--detach", "-i": "--interactive", "-t": "--tty",
               "-P": "--publish-all", "-w": "--workdir", "-u": "--user", "-m": "--memory",
-              "-c": "--cpu-shares", "-e": "--env", "-v": "--volume", "-p": "--publish", "-l": "--label"}
+              "-c": "--cpu-shares", "-e": "--env", "-v": "--volume", "-p": "--publish", "-l": "--label",
+              "-q": "--quiet"}
 FAST_DEST = {"--rm": "remove"}
 # the options both forms of run have: they alone do not pick the image form (rule 2)
 BOTH_FORMS = {"--detach", "-d"}
@@ -232,6 +233,22 @@ def _put(params: dict, name: str, val: str) -> bool:
     return True
 
 
+class _Pulling:
+    """run's and create's feedback while they pull a missing image, as docker's: "Unable to
+    find image 'X' locally", then each layer's progress, on stderr (image/registry.py's
+    TerminalProgress, imported only once a pull happens; -q: none)."""
+
+    def __getattr__(self, name):
+        if "_p" not in self.__dict__:
+            from .image.registry import TerminalProgress
+            self.__dict__["_p"] = TerminalProgress()
+        return getattr(self.__dict__["_p"], name)
+
+
+def _feedback(flags: dict):
+    return None if flags.get("quiet") else _Pulling()
+
+
 def new_id() -> str:
     """A container ID as docker run makes one when there is no --name: 128 random bits,
     uuid4's layout (without importing uuid: ~2 ms on every run)."""
@@ -256,7 +273,7 @@ def _prepare(root: str, image: str, command, name, remove: bool, interactive: bo
         raise PyContainerError(f"Conflict. The container name {cid!r} is already in use: "
                                "remove that container (rm) or choose another --name")
     o = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in flags.items()
-         if v not in (None, (), [], False)}
+         if v not in (None, (), [], False) and k != "quiet"}
     o["volumes"] = o.pop("volume", [])
     o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
     o["remove"] = remove
@@ -273,7 +290,8 @@ def create(root: str, image: str, command, *, name=None, remove=False, interacti
     from . import run_flags
     from .api import operations as ops
     cid, o = _prepare(root, image, command, name, remove, interactive, tty, flags)
-    ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull)
+    ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull,
+                  progress=_feedback(flags))
     run_flags.write_cidfile(o, cid)
     import sys
     sys.stdout.write(cid + "\n")
@@ -292,7 +310,8 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
     cid, o = _prepare(root, image, command, name, remove, interactive, tty, flags)
     from . import containerdir, run_flags
     if detach:
-        ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root, pull=pull)
+        ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root, pull=pull,
+                      progress=_feedback(flags))
         lifecycle.started(root, cid, o.get("user_network"))
         run_flags.write_cidfile(o, cid)
         import sys
@@ -307,7 +326,8 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
         from . import terminal
         from .attach import session
         o["console_size"] = terminal.console_size()
-        ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull)
+        ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull,
+                      progress=_feedback(flags))
 
         def start():
             try:
@@ -321,6 +341,7 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
         from . import terminal
         o["console_size"] = terminal.console_size()
         cdir, plan = ops.build(cid, dict(o, remove=remove), image_root=image_root, pull=pull,
+                               progress=_feedback(flags),
                                root=root)
         try:
             code = terminal.run(Runtime(root), cid, cdir, interactive=interactive, remove=remove,
@@ -337,6 +358,7 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
         os.dup2(null, 0)
         os.close(null)
     return ops.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
+                      progress=_feedback(flags),
                       pull=pull, log=True)["exit_code"]
 
 

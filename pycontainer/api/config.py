@@ -117,8 +117,9 @@ NS_FLAGS = ("ipc", "pid", "uts", "cgroupns")      # nsmodes.py's (not imported w
 
 
 def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
-          root: str | None = None) -> tuple[str, object]:
+          root: str | None = None, progress=None) -> tuple[str, object]:
     """Image + options -> the container's directory with config.json; (cdir, overlay plan).
+    ``progress``: what a pull of the image reports to (image/registry.py's Progress).
 
     On failure nothing is left (directory removed, image hold released).
     """
@@ -171,7 +172,7 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
     store = Store(image_root)
     cdir = containerdir.path(cid)
     img, plan = img_rootfs.prepare(cid, o["image"], store=store, containers_dir=os.path.dirname(cdir),
-                                   pull=pull, durable_hold=not o.get("remove"))
+                                   pull=pull, durable_hold=not o.get("remove"), progress=progress)
     try:
         make_sources(mounts)
         if o.get("name") and o["name"] != cid:      # a generated name (runform, the API)

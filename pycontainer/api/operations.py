@@ -25,14 +25,14 @@ from .config import build
 
 
 def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False,
-              image_root=None, pull: str = "missing") -> dict:
+              image_root=None, pull: str = "missing", progress=None) -> dict:
     """Build and create under a monitor (``run -d``, ``create``, ``containers.create``);
     -> {id, pid}."""
     from .. import detach, lifecycle
     from ..container import Runtime
     shared = egress_shared(o)
     cdir, plan = build(cid, with_group(o, shared, remove=remove), image_root=image_root, pull=pull,
-                       root=root)
+                       root=root, progress=progress)
     rt = Runtime(root)
     try:
         on_delete = cd.delete_plan() + egress_policy(cid, o, shared=shared)
@@ -172,7 +172,8 @@ def egress_undo(cid: str, o: dict, shared=None) -> None:
 
 def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None = None,
            image_root=None, forward_signals: bool = False, pull: str = "missing",
-           cancel_fd: int | None = None, log: bool = False, reclaimable: bool = False) -> dict:
+           cancel_fd: int | None = None, log: bool = False, reclaimable: bool = False,
+           progress=None) -> dict:
     """Build, run in the foreground on our stdio, wait; -> {exit_code, oom_killed, timed_out, wall}.
 
     ``reclaimable``: kept at exit (the caller deletes it: a build step reads its upper dir
@@ -191,7 +192,7 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     from ..container import Runtime
     shared = egress_shared(o)
     cdir, plan = build(cid, with_group(o, shared, remove=remove), image_root=image_root, pull=pull,
-                       root=root)
+                       root=root, progress=progress)
     rt = Runtime(root)
     started: list = []                        # the egress policy's nft runs while we create
     relay = None

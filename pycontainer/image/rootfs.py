@@ -55,6 +55,8 @@ def prepare(container_id: str, ref: str, *, store=None, containers_dir: str | No
         except ImageNotFound:
             if pull != "missing":
                 raise
+            if progress is not None:
+                progress.note(f"Unable to find image '{ref}' locally")      # docker's words
             store.pull(ref, progress=progress, insecure=insecure)
             img = store.resolve(ref, hold=container_id, durable=durable_hold)
         held = True

@@ -175,6 +175,26 @@ def test_pull_by_digest_and_layer_reuse(real_registry, tmp_path):
     assert img.digest == d and set(msgs) == {"Already exists"}
 
 
+@pytest.mark.root
+def test_run_of_a_missing_image_says_it_pulls_as_docker(real_registry, tmp_path):
+    # run pulled a missing image without a word (minutes, for a large one): docker's
+    # "Unable to find image ... locally" and the layers' progress go to stderr, the
+    # program's output alone to stdout; -q keeps stderr quiet
+    import sys
+    env = dict(os.environ, PYCONTAINER_IMAGE_ROOT=str(tmp_path / "s"))
+    ref = f"{real_registry['repo']}:oci"
+    for quiet in ((), ("-q",)):
+        p = subprocess.run([sys.executable, "-m", "pycontainer", "--root", str(tmp_path / "state"),
+                            "run", "--rm", "--net", "none", *quiet, ref, "echo", "ran"],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 0 and p.stdout == "ran\n", p.stderr
+        if quiet:
+            assert p.stderr == ""
+        else:
+            assert f"Unable to find image '{ref}' locally" in p.stderr and "Digest: sha256:" in p.stderr
+        shutil.rmtree(tmp_path / "s")                # missing again for the second round
+
+
 def test_unknown_repo_tag_and_bad_reference(real_registry, tmp_path):
     store = Store(str(tmp_path / "s"))
     with pytest.raises(ImageError, match="repository 'pyc/nope' not found|not found"):
