@@ -98,6 +98,7 @@ def _multi(*names, **kw):
 @click.option("--shm-size", default=None, help="Size of /dev/shm (e.g. 128m).")
 @_multi("--ulimit", help="NAME=SOFT[:HARD] (repeatable), e.g. nofile=1024:2048.")
 @_multi("--add-host", help="NAME:IP line added to /etc/hosts (repeatable).")
+@_multi("--link", help="NAME[:ALIAS]: a container's address as ALIAS (legacy; default bridge).")
 @_multi("--dns", help="Nameserver for /etc/resolv.conf (repeatable).")
 @_multi("--dns-search", help="Search domain for /etc/resolv.conf (repeatable).")
 @_multi("--dns-option", help="An 'options' entry of /etc/resolv.conf, e.g. ndots:2 (repeatable).")

@@ -426,6 +426,38 @@ def _ip(text: str, flag: str) -> str:
         raise PyContainerError(f"{flag} {text!r}: not an IP address") from None
 
 
+def links(cfg: dict, o: dict, root: str, cid: str) -> None:
+    """docker's legacy ``--link NAME[:ALIAS]`` (default bridge only): the linked container's
+    address in /etc/hosts as ALIAS and NAME (via --add-host), and its exposed ports as the
+    variables docker sets (``ALIAS_PORT=tcp://IP:PORT``, ``ALIAS_PORT_80_TCP_ADDR``, ...; not
+    its ``ALIAS_ENV_*``: another container's environment is not copied in)."""
+    from .inspect import record, resolve_id
+    if o.get("user_network") or (o.get("network") or "bridge") != "bridge":
+        raise PyContainerError("--link works on the default bridge network only (on a "
+                               "user-defined network, containers find each other by name)")
+    env = cfg["process"].setdefault("env", [])
+    have = {e.partition("=")[0] for e in env}
+    for spec in o["link"]:
+        name, _, alias = spec.partition(":")
+        rec = record(root, resolve_id(root, name))
+        ip = rec["NetworkSettings"].get("IPAddress") or ""
+        if not rec["State"]["Running"] or not ip:
+            raise PyContainerError(f"--link {spec}: {name} is not running on the default bridge")
+        alias = alias or rec["Name"].lstrip("/")
+        o["add_host"] = list(o.get("add_host") or []) + [f"{alias}:{ip}", f"{rec['Name'].lstrip('/')}:{ip}"]
+        prefix = "".join(c if c.isalnum() else "_" for c in alias).upper()
+        new = {f"{prefix}_NAME": f"/{o.get('name') or cid}/{alias}"}
+        ports = sorted(rec["Config"].get("ExposedPorts") or {},
+                       key=lambda k: (int(k.split("/")[0]), k))
+        for i, key in enumerate(ports):
+            port, _, proto = key.partition("/")
+            url, base = f"{proto}://{ip}:{port}", f"{prefix}_PORT_{port}_{proto.upper()}"
+            new.update({base: url, f"{base}_ADDR": ip, f"{base}_PORT": port, f"{base}_PROTO": proto})
+            if i == 0:
+                new[f"{prefix}_PORT"] = url
+        env += [f"{k}={v}" for k, v in new.items() if k not in have]
+
+
 def added_hosts(items) -> dict:
     """--add-host NAME:IP ... -> {name: ip} (also what a network change keeps: netconnect)."""
     out = {}

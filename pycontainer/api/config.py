@@ -229,6 +229,8 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
         if net is not None:
             cfg["annotations"]["org.pycontainer.network"] = json.dumps(net)
         with trace.step("docker run flags -> config", "--tmpfs/--ulimit/--dns/--add-host/..."):
+            if o.get("link"):
+                run_flags.links(cfg, o, root or DEFAULT_ROOT, cid)
             run_flags.to_spec(cfg, o, img)
         if o.get("cgroup_parent"):                  # docker: the container's cgroup is PARENT/ID
             from ..cgroups import resolve_path

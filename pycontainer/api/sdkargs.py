@@ -130,6 +130,10 @@ def take(kw: dict, o: dict) -> None:
         v = kw.pop(sdk, None)
         if v:
             o[sdk] = [f"{_get(d, 'Path', 'path')}:{_get(d, 'Rate', 'rate')}" for d in v]
+    links = kw.pop("links", None)                # {"name": "alias"} or [(name, alias)]
+    if links:
+        pairs = links.items() if isinstance(links, dict) else links
+        o["link"] = [f"{n}:{a}" if a else str(n) for n, a in pairs]
     mounts = kw.pop("mounts", None)
     if mounts:
         o["mount"] = [m if isinstance(m, str) else _mount(m) for m in mounts]

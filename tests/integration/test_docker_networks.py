@@ -126,3 +126,22 @@ def test_add_host_lines_survive_a_rewrite_of_the_hosts_file(cli, dleak, netname)
     assert "10.1.2.3\tdb.example" in hosts, hosts              # and the --add-host line kept
     cli("rm", "-f", a, b)
     assert cli("network", "rm", netname).returncode == 0
+
+
+def test_legacy_link_on_the_default_bridge(cli, dleak, netname):
+    # --link NAME[:ALIAS] (old tutorials' way): /etc/hosts and docker's variables
+    db, app = new_id(), new_id()
+    assert cli("run", "-d", "--name", db, "--expose", "5432", "busybox", "sleep", "60").returncode == 0
+    try:
+        ip = cli("inspect", "-f", "{{.NetworkSettings.IPAddress}}", db).stdout.strip()
+        p = cli("run", "--rm", "--name", app, "--link", f"{db}:pg", "busybox", "sh", "-c",
+                "grep -w pg /etc/hosts; echo $PG_NAME $PG_PORT $PG_PORT_5432_TCP_ADDR; "
+                "ping -c1 -W2 pg >/dev/null && echo reached")
+        assert p.stdout.split() == [ip, "pg", f"/{app}/pg", f"tcp://{ip}:5432", ip, "reached"], p.stderr
+        assert cli("network", "create", netname).returncode == 0
+        for args in (("--net", "none", "--link", db), ("--network", netname, "--link", db),
+                     ("--link", "no-such-container")):
+            p = cli("run", "--rm", *args, "busybox", "true")
+            assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    finally:
+        cli("rm", "-f", db)
