@@ -74,7 +74,8 @@ def config(cfg: dict, opts: dict, image: dict, labels: dict, health: dict | None
         for one in _expand(p):
             exposed[one] = {}
     volumes = dict(image.get("Volumes") or {})
-    volumes.update({v: {} for v in opts.get("volumes") or [] if v.startswith("/") and ":" not in v})
+    volumes.update({m["target"]: {} for m in opts.get("mount_specs") or []    # -v /path (anonymous)
+                    if m.get("type") == "volume" and not m.get("source")})
     interactive = bool(opts.get("interactive"))
     out = {"Hostname": cfg.get("hostname", ""), "Domainname": opts.get("domainname") or "",
            "User": opts["user"] if opts.get("user") is not None else image.get("User", _user(proc)),
@@ -143,7 +144,10 @@ def host_config(cfg: dict, opts: dict, restart_policy: dict) -> dict:
         dest, _, o = t.partition(":")
         tmpfs[dest] = o
     mode = opts.get("network") or "bridge"
-    return {"Binds": [v for v in opts.get("volumes") or [] if ":" in v] or None,
+    binds = [v for v in opts.get("volumes") or [] if ":" in v] + \
+        [f"{m['source']}:{m['target']}" + (":ro" if m.get("readonly") else "")
+         for m in opts.get("mount_specs") or [] if m.get("type") == "volume" and m.get("source")]
+    return {"Binds": binds or None,
             "NetworkMode": "bridge" if mode == "default" else mode,
             "PortBindings": None, "RestartPolicy": restart_policy,
             "AutoRemove": bool(opts.get("remove")), "VolumeDriver": "",

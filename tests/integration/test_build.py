@@ -707,7 +707,7 @@ def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
             "'nolabel': ids(cl.images.list(filters={'label': 'k=w'})), "
             "'dangling': ids(cl.images.list(filters={'dangling': True})), "
             "'history': [(h['CreatedBy'], h['Size'] > 0, h['Created'] > 0) for h in img.history()]}))\n"
-            "try:\n    cl.images.list(filters={'before': 'x'})\n"
+            "try:\n    cl.images.list(filters={'colour': 'x'})\n"
             "except Exception as e:\n    print(type(e).__name__, e)\n"
             "try:\n    cl.images.build(path=%r, target='nope')\n"
             "except Exception as e:\n    print(type(e).__name__, e.msg)\n"
@@ -725,7 +725,7 @@ def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
     hist = listed["history"]
     assert hist[0][0].startswith("LABEL") and hist[1][0].startswith("RUN") and hist[1][1:] == [True, True]
     assert hist[-1][0].startswith("images/build-busybox.sh") and hist[-1][1]
-    assert bad.startswith("ImageError") and "invalid filter 'before'" in bad
+    assert bad.startswith("ImageError") and "invalid filter 'colour'" in bad
     assert out["tags"] == ["apibuilt:latest"] and "STEP 3/4: RUN echo $X > /x" in out["log"]
     assert run(pc, "apibuilt", "cat", "/x") == "fromapi\n"
     assert inspect(pc, "apibuilt")["Config"]["Labels"] == {"l": "1", "k": "v"}

@@ -143,7 +143,7 @@ def test_inspect_has_dockers_config_and_hostconfig_fields(cli, dleak, tmp_path):
         p = cli("run", "-d", "--pull", "never", "--name", cid, "-l", "keep=run", "--cpus", "0.5",
                 "--pids-limit", "40", "-m", "64m", "--ulimit", "nofile=100:200", "--init",
                 "--dns", "10.1.2.3", "--add-host", "h:10.0.0.9", "--expose", "7000",
-                "--shm-size", "32m", tag)
+                "--shm-size", "32m", "-v", "/anon", "-v", f"{cid}-vol:/named:ro", tag)
         assert p.returncode == 0, p.stderr
         j = json.loads(cli("inspect", cid).stdout)[0]
         image_id = json.loads(cli("image", "inspect", tag).stdout)[0]["Id"]
@@ -153,7 +153,7 @@ def test_inspect_has_dockers_config_and_hostconfig_fields(cli, dleak, tmp_path):
         assert (c["Entrypoint"], c["Cmd"], c["User"]) == (["sleep"], ["60"], "1000")
         assert c["Labels"] == {"from.image": "yes", "keep": "run"} and c["StopSignal"] == "SIGUSR1"
         assert set(c["ExposedPorts"]) == {"8000/tcp", "9000/udp", "7000/tcp"}
-        assert set(c["Volumes"]) == {"/data"}
+        assert set(c["Volumes"]) == {"/data", "/anon"} and h["Binds"] == [f"{cid}-vol:/named:ro"]
         assert h["NanoCpus"] == 500_000_000 and h["PidsLimit"] == 40
         assert h["Memory"] == 64 << 20 and h["ShmSize"] == 32 << 20 and h["Init"] is True
         assert h["Ulimits"] == [{"Name": "nofile", "Soft": 100, "Hard": 200}]
@@ -170,7 +170,8 @@ def test_inspect_has_dockers_config_and_hostconfig_fields(cli, dleak, tmp_path):
             out = cli("ps", "-q", "-f", f"ancestor={ref}").stdout.split()
             assert (cid in out) == found, ref
     finally:
-        cli("rm", "-f", cid)
+        cli("rm", "-f", "-v", cid)
+        cli("volume", "rm", f"{cid}-vol")
         cli("rmi", tag)
 
 
