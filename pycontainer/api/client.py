@@ -10,13 +10,10 @@ its collection: api/images.py).
     c.start(); code, output = c.exec_run("ls -l"); c.stop(); c.remove()
     r = client.containers.sandbox("busybox", ["sh", "-c", "..."], timeout=5, mem_limit="64m")
 
-What forks (run, create, exec) goes through the client's transport: by
-default the helper process (api/helper.py), or any object with
-``request(req, capture=, separate=, stdin=) -> (reply, stdout, stderr)`` and
-``close()``, such as ``MockTransport`` (api/transport.py) for tests. What
-needs no fork (start, stop, kill, wait, logs, remove, stats, images) runs in
-the caller's process, through the same operations the porcelain uses
-(api/operations.py).
+What forks (run, create, exec, archives) goes through the client's transport: the helper
+process (api/helper.py), or ``MockTransport`` (api/transport.py) in tests. What needs no
+fork (start, stop, kill, wait, logs, remove, stats, images) runs in the caller's process,
+through the operations the porcelain uses (api/operations.py).
 """
 
 from __future__ import annotations
@@ -118,13 +115,8 @@ class Container:
                                "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight", "cpus"}
         if unknown:
             raise PyContainerError(f"update: {sorted(unknown)[0]!r} is not supported")
-        restart = None
-        if policy:
-            restart = policy.get("Name") or "no"
-            if policy.get("MaximumRetryCount"):
-                restart += f":{policy['MaximumRetryCount']}"
-            from ..run_flags import check_restart
-            check_restart(restart)
+        from .sdkargs import restart_of
+        restart = restart_of(policy) if policy else None
         lifecycle.update(self.client.root, self.id, convert.docker_resources(**args) if args else {},
                          restart)
         self.reload()
@@ -186,8 +178,14 @@ class Container:
             return (b"".join(o for o, _ in parts if o) or None, b"".join(e for _, e in parts if e) or None)
         return b"".join(gen())
 
-    def stats(self, stream: bool = False) -> dict:
-        return self._rt().stats(self.id)
+    def stats(self, stream: bool = False, decode=None, one_shot=None):
+        """docker-py's: the Engine API's record (api/stats.py), or with ``stream`` one a second."""
+        from . import stats as st
+        if not stream:
+            return st.sample(self._rt(), self.id, self.name)
+        import json
+        gen = st.stream(self._rt(), self.id, self.name)
+        return gen if decode else (json.dumps(r).encode() for r in gen)
 
     def commit(self, repository=None, tag=None, **kw):
         """docker SDK ``Container.commit``; see pycontainer/build/api.py."""
@@ -249,6 +247,10 @@ class Container:
         req = {"op": "get_archive", "root": self.client.root, "id": self.id, "path": path}
         reply, out, _err = self.client._request(req, capture=True)
         return (out[i:i + chunk_size] for i in range(0, len(out), chunk_size)), reply["stat"]
+
+    def export(self, chunk_size: int = 2 << 20):
+        """docker-py's: the container's filesystem as tar chunks (get_archive of /, by the helper)."""
+        return self.get_archive("/", chunk_size)[0]
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Write ``data`` to the file ``path`` in the container (its directory must exist)."""

@@ -27,6 +27,30 @@ class Image:
         self.attrs = self.collection._store().inspect(self.id)
         self.tags = self.attrs.get("RepoTags", [])
 
+    def save(self, chunk_size: int = 2 << 20, named=False):
+        """docker-py's: the image as ``docker save`` writes it (an OCI layout too), as chunks;
+        a thread writes it into a pipe, so that a large image is never held in memory."""
+        import os
+        import threading
+        ref = (self.tags[0] if named is True else named) if named and self.tags else self.id
+        r, w = os.pipe()
+        failed: list = []
+
+        def write():
+            try:
+                with open(w, "wb") as f:
+                    self.collection._store().save([ref], f)
+            except BaseException as exc:  # noqa: BLE001 - raised in the reader, below
+                failed.append(exc)
+        t = threading.Thread(target=write, daemon=True)
+        t.start()
+        with open(r, "rb") as f:
+            while chunk := f.read(chunk_size):
+                yield chunk
+        t.join()
+        if failed and not isinstance(failed[0], BrokenPipeError):
+            raise failed[0]
+
     def tag(self, repository: str, tag: str | None = None, **_) -> bool:
         """docker-py's Image.tag: another name for this image."""
         self.collection._store().tag(self.id, f"{repository}:{tag}" if tag else repository)

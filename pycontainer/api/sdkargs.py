@@ -91,6 +91,17 @@ def _mount(m) -> str:
     return ",".join(parts)
 
 
+def restart_of(rp) -> str:
+    """``{"Name": "on-failure", "MaximumRetryCount": 3}`` -> ``on-failure:3``, checked as
+    --restart is."""
+    from ..run_flags import check_restart
+    name = _get(rp, "Name", "name", default="no") or "no"
+    count = _get(rp, "MaximumRetryCount", "maximum_retry_count", default=0)
+    restart = f"{name}:{count}" if name == "on-failure" and count else name
+    check_restart(restart)
+    return restart
+
+
 def take(kw: dict, o: dict) -> None:
     """Pop docker-py's host-config arguments from ``kw`` into CLI-form options in ``o``."""
     if kw.pop("network_disabled", False):
@@ -120,9 +131,7 @@ def take(kw: dict, o: dict) -> None:
             o[flag] = str(v)
     rp = kw.pop("restart_policy", None)
     if rp:
-        name = _get(rp, "Name", "name", default="no") or "no"
-        count = _get(rp, "MaximumRetryCount", "maximum_retry_count", default=0)
-        o["restart"] = f"{name}:{count}" if name == "on-failure" and count else name
+        o["restart"] = restart_of(rp)
     hc = kw.pop("healthcheck", None)
     if hc:
         _healthcheck(hc, o)
@@ -143,8 +152,6 @@ def take(kw: dict, o: dict) -> None:
 def _check(o: dict) -> None:
     """The CLI's checks of the same values (run_flags.apply's), before anything is made."""
     from .. import run_flags
-    if o.get("restart") is not None:
-        run_flags.check_restart(o["restart"])
     if any(o.get(k) for k in ("health_interval", "health_timeout", "health_start_period")) or \
             o.get("health_retries") is not None:
         from .. import health

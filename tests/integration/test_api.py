@@ -90,7 +90,7 @@ def test_create_start_exec_stop_remove(client):
     assert code == 5 and out == (b"o\n", b"e\n")
     assert client.containers.get(c.id[:8]).id == c.id          # an ID prefix finds it
     assert [x.id for x in client.containers.list()] == [c.id]
-    assert c.stats()["memory"]
+    assert c.stats()["memory_stats"]["usage"] > 0
     t0 = time.monotonic()
     c.stop(timeout=1)                      # sleep as pid 1 ignores SIGTERM: SIGKILL after 1 s
     assert time.monotonic() - t0 < 8
@@ -451,3 +451,31 @@ def test_docker_py_names_and_host_config_arguments(client, tmp_path):
         with pytest.raises(docker.errors.APIError):
             client.containers.run("busybox", "true", remove=True, network_mode="none", **bad)
     assert client.containers.list(all=True) == []
+
+
+def test_stats_save_and_export_as_docker_py(client):
+    # stats() returned the runtime's own shape ({"cpu", "memory"}), so docker-py code reading
+    # memory_stats/cpu_stats/precpu_stats failed; Image.save() and Container.export() were missing
+    import io
+    import tarfile
+    c = client.containers.run("busybox", ["sh", "-c", "echo hi > /root/mark; sleep 30"], detach=True,
+                              network_mode="none")
+    try:
+        s = c.stats()
+        assert s["memory_stats"]["usage"] > 0 and s["memory_stats"]["limit"] > 0
+        assert s["pids_stats"]["current"] >= 1 and s["name"] == "/" + c.name
+        assert s["cpu_stats"]["online_cpus"] >= 1 and s["cpu_stats"]["system_cpu_usage"] > 0
+        gen = c.stats(stream=True, decode=True)
+        first, second = next(gen), next(gen)
+        assert second["precpu_stats"] == first["cpu_stats"]
+        assert isinstance(next(c.stats(stream=True)), bytes)
+        c.kill()
+        c.wait()
+        names = [m.name for m in tarfile.open(fileobj=io.BytesIO(b"".join(c.export())))]
+        assert "./root/mark" in names and "./bin/sh" in names
+    finally:
+        c.remove(force=True)
+    data = b"".join(client.images.get("busybox").save(chunk_size=4096))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        assert {"index.json", "manifest.json"} <= set(tf.getnames())
+    assert [i.tags for i in client.images.load(data)] == [["busybox:latest"]]
