@@ -64,11 +64,13 @@ def _pairs(values, flag: str) -> dict:
 @click.option("--force-rm", is_flag=True, help="Accepted, the same.")
 @click.option("--secret", "secrets", multiple=True, metavar="id=ID[,src=FILE|,env=VAR]",
               help="A secret for RUN --mount=type=secret,id=ID (in no layer, no cache key).")
+@click.option("-o", "--output", default=None, metavar="DIR|-|type=local|tar,dest=PATH",
+              help="Also write the result's files to a new directory, or a tar (- : stdout).")
 @_root
 @click.argument("context")
 @click.pass_context
 def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, progress, quiet,
-          iidfile, platform, rm_, force_rm, secrets, image_root, context):
+          iidfile, platform, rm_, force_rm, secrets, output, image_root, context):
     """Build an image from a Containerfile in CONTEXT (docker build)."""
     from . import executor
     from ..image import reference
@@ -79,6 +81,12 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
         given = dict(read_secret(s) for s in secrets)
     except ValueError as exc:
         raise BuildError(str(exc)) from None
+    if output:
+        from . import export
+        out_kind, out_dest = export.parse(output)
+        export.check(out_kind, out_dest)
+        if out_dest == "-":
+            quiet = True                           # stdout is the tar's: the progress is not
     if platform:
         from ..errors import PyContainerError
         from ..run_flags import check_platform
@@ -117,6 +125,10 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+    if output:
+        export.write(img.layers, out_kind, out_dest)
+        if out_dest == "-":
+            return
     if iidfile:
         with open(iidfile, "w") as f:
             f.write(img.id)

@@ -498,6 +498,35 @@ def test_run_mount_secret_is_in_no_layer_and_no_cache_key(pc, tmp_path, leakchec
     assert pc("rmi", tag).returncode == 0
 
 
+def test_output_writes_the_result_to_a_directory_or_a_tar(pc, tmp_path, leakcheck):
+    """build -o DIR / -o - / --output type=tar,dest=F (BuildKit's local and tar exporters): the
+    final stage's merged files, symlinks as they are (never followed on the host), modes
+    kept; a destination with files in it is refused before anything is built."""
+    import io
+    c = ctx(tmp_path, {"Containerfile": (
+        "FROM busybox AS build\n"
+        "RUN mkdir -p /out/bin && echo artifact > /out/a.txt && chmod 640 /out/a.txt && "
+        "ln -s a.txt /out/link && ln -s /etc/shadow /out/abs && echo gone > /out/rm && rm /out/rm\n"
+        "FROM scratch\nCOPY --from=build /out /\n")})
+    out = tmp_path / "out"
+    build(pc, c, "-q", "-o", str(out))
+    assert sorted(os.listdir(out)) == ["a.txt", "abs", "bin", "link"]
+    assert (out / "a.txt").read_text() == "artifact\n" and os.stat(out / "a.txt").st_mode & 0o777 == 0o640
+    assert os.readlink(out / "abs") == "/etc/shadow" and os.readlink(out / "link") == "a.txt"
+    p = subprocess.run([sys.executable, "-m", "pycontainer", "build", "--network", "none", "-o", "-", c],
+                       capture_output=True, env=dict(os.environ, PYCONTAINER_IMAGE_ROOT=pc.image_root))
+    assert p.returncode == 0, p.stderr
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as tf:             # stdout: the tar alone
+        assert sorted(tf.getnames()) == ["a.txt", "abs", "bin", "link"]
+    build(pc, c, "-q", "--output", f"type=tar,dest={tmp_path / 'o.tar'}")
+    with tarfile.open(tmp_path / "o.tar") as tf:
+        assert tf.getmember("abs").issym() and tf.extractfile("a.txt").read() == b"artifact\n"
+    for args, msg in ((("-o", str(out)), "must be a new or empty directory"),
+                      (("--output", "type=registry,dest=x"), "only local and tar")):
+        p = build(pc, c, *args, ok=False)
+        assert p.returncode == 125 and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
 def test_the_containerfile_from_stdin(pc, tmp_path, leakcheck):
     """docker build - < Containerfile (no context) and build -f - CONTEXT; nothing left in /tmp."""
     import glob
