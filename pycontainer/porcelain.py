@@ -85,6 +85,9 @@ def _multi(*names, **kw):
 @click.option("--pull", type=click.Choice(["missing", "never", "always"]), default="missing",
               show_default=True, help="When to pull IMAGE from its registry.")
 @click.option("--quiet", "-q", is_flag=True, help="No pull progress on stderr.")
+@click.option("--sig-proxy", type=click.BOOL, default=None, metavar="BOOL",
+              help="false: the container outlives this client (it runs under its monitor).")
+@click.option("--detach-keys", default=None, help="With -it: the keys that detach (ctrl-p,ctrl-q).")
 # --- docker run flags added for issue 15 (kept together; see run_flags.py) ---
 @_multi("--label", "-l", help="KEY=VALUE metadata (repeatable).")
 @click.option("--restart", default=None, help="no | on-failure[:N] | always | unless-stopped.")

@@ -273,7 +273,7 @@ def _prepare(root: str, image: str, command, name, remove: bool, interactive: bo
         raise PyContainerError(f"Conflict. The container name {cid!r} is already in use: "
                                "remove that container (rm) or choose another --name")
     o = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in flags.items()
-         if v not in (None, (), [], False) and k != "quiet"}
+         if v not in (None, (), [], False) and k not in ("quiet", "sig_proxy", "detach_keys")}
     o["volumes"] = o.pop("volume", [])
     o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
     o["remove"] = remove
@@ -319,13 +319,16 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
         sys.stdout.flush()
         return 0
     run_flags.write_cidfile(o, cid)
-    if tty and interactive and os.isatty(0):
+    if tty and interactive and os.isatty(0) or flags.get("sig_proxy") is False:
         # docker's run -it: the program under its monitor, as `run -dit`, and this process only
         # a client of its attach socket (attach.py), connected before the start: Ctrl-P Ctrl-Q
-        # detach, and the container outlives this terminal, as docker's does.
+        # detach, and the container outlives this terminal, as docker's does. The same for
+        # --sig-proxy=false: this client's signals are its own, the container goes on.
         from . import terminal
-        from .attach import session
-        o["console_size"] = terminal.console_size()
+        from .attach import DETACH_KEYS, parse_detach_keys, session
+        keys = DETACH_KEYS if flags.get("detach_keys") is None else parse_detach_keys(flags["detach_keys"])
+        if tty:
+            o["console_size"] = terminal.console_size()
         ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull,
                       progress=_feedback(flags))
 
@@ -336,7 +339,8 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
                 lifecycle.failed(root, cid, exc, remove=remove)
                 raise
             lifecycle.started(root, cid, o.get("user_network"))
-        return session(root, cid, ops.inspect(root, cid), stdin=True, then=start)
+        return session(root, cid, ops.inspect(root, cid), stdin=interactive, then=start,
+                       sig_proxy=flags.get("sig_proxy") is not False, keys=keys)
     if tty:
         from . import terminal
         o["console_size"] = terminal.console_size()

@@ -7,7 +7,9 @@ The port test publishes on 127.0.0.1 and sends no traffic.
 
 import json
 import os
+import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -273,5 +275,33 @@ def test_health_cmd_shows_in_ps_and_inspect(cli, dleak):
                 break
             time.sleep(0.1)
         assert cli("inspect", "-f", "{{.State.Health.Status}}", cid).stdout.strip() == "healthy"
+    finally:
+        cli("rm", "-f", cid)
+
+
+def test_sig_proxy_false_the_container_outlives_its_client(cli, dleak):
+    # docker run --sig-proxy=false: Ctrl-C ends the client, not the program (docker's daemon
+    # keeps it); here the program runs under its monitor and the client only attaches
+    cid = new_id()
+    p = cli("run", "--rm", "--net", "none", "--sig-proxy=false", "busybox", "sh", "-c",
+            "echo out; echo err >&2; exit 3")
+    assert (p.returncode, p.stdout, p.stderr) == (3, "out\n", "err\n")
+    p = cli("run", "-i", "--rm", "--net", "none", "--sig-proxy=false", "busybox", "cat", input="piped\n")
+    assert (p.returncode, p.stdout) == (0, "piped\n")
+    client = subprocess.Popen(cli.cmd("run", "--net", "none", "--sig-proxy=false", "--name", cid,
+                                      "busybox", "sh", "-c", "sleep 1.5; echo finished"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "running":
+                break
+            time.sleep(0.05)
+        client.send_signal(signal.SIGINT)
+        assert client.wait(10) != 0
+        assert cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "running"
+        assert cli("wait", cid).stdout.strip() == "0"
+        assert cli("logs", cid).stdout == "finished\n"
+        p = cli("run", "--rm", "--net", "none", "--sig-proxy=maybe", "busybox", "true")
+        assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
     finally:
         cli("rm", "-f", cid)
