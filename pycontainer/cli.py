@@ -431,6 +431,8 @@ def gc(ctx):
     report = rt.gc()
     from . import containerdir, state     # then the docker layer's: container dirs, image holds
     report["holds"], report["dirs"] = containerdir.gc(state.list_ids(rt.root), root=rt.root)
+    from .build.commit import thaw_orphans
+    report["thawed"] = thaw_orphans(rt.root)      # frozen by a commit that was killed
     click.echo(json.dumps(report, indent=2, default=str))
 
 

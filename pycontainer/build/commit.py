@@ -95,6 +95,7 @@ def commit(root: str, container: str, name: str | None, *, changes=(), message=N
          **({"comment": message} if message else {}), **({"author": author} if author else {})})
     paused = False
     if pause and record.get("status") == "running":
+        _mark_pause(cdir)                          # whose pause this is: gc thaws it if we die
         rt.pause(cid)
         paused = True
     try:
@@ -102,4 +103,46 @@ def commit(root: str, container: str, name: str | None, *, changes=(), message=N
     finally:
         if paused:
             rt.resume(cid)
+            _unmark_pause(cdir)
     return layerwriter.add_image(store, base.manifest, cfg, [layer], [name] if name else [])
+
+
+PAUSED_BY = "commit-pause"           # "PID START": the commit that froze the container
+
+
+def _mark_pause(cdir: str) -> None:
+    from ..state import proc_start_time
+    with open(os.path.join(cdir, PAUSED_BY), "w") as f:
+        f.write(f"{os.getpid()} {proc_start_time(os.getpid())}\n")
+
+
+def _unmark_pause(cdir: str) -> None:
+    try:
+        os.unlink(os.path.join(cdir, PAUSED_BY))
+    except FileNotFoundError:
+        pass
+
+
+def thaw_orphans(root: str) -> list[str]:
+    """Containers a commit froze and never thawed (it was killed): thaw them (``gc``)."""
+    from ..container import Runtime
+    from ..errors import PyContainerError
+    from ..inspect import containers_dir
+    from ..state import list_ids, proc_start_time
+    out = []
+    for cid in list_ids(root):
+        mark = os.path.join(containers_dir(), cid, PAUSED_BY)
+        try:
+            with open(mark) as f:
+                pid, start = f.read().split()
+        except (OSError, ValueError):
+            continue
+        if str(proc_start_time(int(pid))) == start:
+            continue                               # that commit still runs
+        try:
+            Runtime(root).resume(cid)
+            out.append(cid)
+        except PyContainerError:
+            pass
+        _unmark_pause(os.path.dirname(mark))
+    return out

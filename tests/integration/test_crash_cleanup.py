@@ -230,3 +230,35 @@ def test_a_build_killed_during_run_leaves_no_step_container(cli, tmp_path):
     assert not os.path.exists(os.path.join(cli.root, steps[0]))
     assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", steps[0]))
     assert steps[0] not in _holds() and _cgroups(steps[0]) == []
+
+
+def test_a_commit_killed_mid_way_leaves_no_frozen_container(cli):
+    # commit freezes a running container while it reads its upper dir; killed then, it left
+    # the container paused for good. gc thaws what a dead commit froze.
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+               "dd if=/dev/urandom of=/big bs=1M count=48 2>/dev/null; touch /ready; sleep 60"
+               ).returncode == 0
+    try:
+        for _ in range(200):
+            if cli("exec", cid, "test", "-e", "/ready").returncode == 0:
+                break
+            time.sleep(0.05)
+        committer = subprocess.Popen(cli.cmd("commit", cid), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "paused":
+                break
+            time.sleep(0.01)
+        committer.send_signal(signal.SIGKILL)
+        committer.wait()
+        assert cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "paused"
+        rep = json.loads(cli("gc", check=True).stdout)
+        assert rep["thawed"] == [cid]
+        assert cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "running"
+        assert json.loads(cli("gc", check=True).stdout)["thawed"] == []
+        assert cli("pause", cid).returncode == 0                  # a user's pause: left alone
+        assert json.loads(cli("gc", check=True).stdout)["thawed"] == []
+        assert cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "paused"
+    finally:
+        cli("rm", "-f", cid)
