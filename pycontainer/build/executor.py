@@ -431,6 +431,8 @@ class Builder:
         base = os.environ.get("PYCONTAINER_CONTAINERS_DIR") or DEFAULT_CONTAINERS
         os.makedirs(base, mode=0o711, exist_ok=True)
         d = tempfile.mkdtemp(prefix="build-", dir=base)
+        from ..image.rootfs import mark_creator
+        mark_creator(d)            # gc (containerdir.gc) takes it only once this build is gone
         self.work.append(d)
         return d
 

@@ -262,3 +262,19 @@ def test_a_commit_killed_mid_way_leaves_no_frozen_container(cli):
         assert cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "paused"
     finally:
         cli("rm", "-f", cid)
+
+
+def test_gc_during_a_build_leaves_its_scratch_dirs_alone(cli, tmp_path):
+    # a RUN --mount=type=bind's copy (and COPY's scratch) live in build-* dirs beside the
+    # containers' dirs; a gc meanwhile took them for leftovers and the step failed
+    (tmp_path / "f").write_text("data\n")
+    (tmp_path / "Containerfile").write_text(
+        "FROM busybox\nRUN --mount=type=bind,source=.,target=/ctx sleep 1.5 && cat /ctx/f\n")
+    builder = subprocess.Popen(cli.cmd("build", "--no-cache", "--network", "none", "-q", str(tmp_path)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.8)
+    assert cli("gc").returncode == 0
+    out, err = builder.communicate(60)
+    assert builder.returncode == 0, err
+    assert not [n for n in os.listdir(CDIR) if n.startswith("build-")]
+    subprocess.run(cli.cmd("rmi", out.strip()), capture_output=True)
