@@ -121,7 +121,7 @@ def _int(v) -> int:
         return 0
 
 
-def host_config(cfg: dict, opts: dict, restart_policy: dict) -> dict:
+def host_config(cfg: dict, opts: dict, restart_policy: dict, name: str = "") -> dict:
     """docker's ``HostConfig``: limits from linux.resources (as ``update`` left them)."""
     res = (cfg.get("linux") or {}).get("resources") or {}
     mem, cpu = res.get("memory") or {}, res.get("cpu") or {}
@@ -156,7 +156,9 @@ def host_config(cfg: dict, opts: dict, restart_policy: dict) -> dict:
             "CgroupnsMode": opts.get("cgroupns") or "", "Dns": opts.get("dns") or [],
             "DnsOptions": opts.get("dns_option") or [], "DnsSearch": opts.get("dns_search") or [],
             "ExtraHosts": opts.get("add_host") or None, "GroupAdd": opts.get("group_add") or None,
-            "IpcMode": opts.get("ipc") or "private", "Cgroup": "", "Links": None,
+            "IpcMode": opts.get("ipc") or "private", "Cgroup": "",
+            "Links": [f"/{n}:/{name}/{a or n}" for n, _, a in
+                      (lk.partition(":") for lk in opts.get("link") or [])] or None,
             "OomScoreAdj": _int(opts.get("oom_score_adj")), "PidMode": opts.get("pid") or "",
             "Privileged": bool(opts.get("privileged")), "PublishAllPorts": bool(opts.get("publish_all")),
             "ReadonlyRootfs": bool((cfg.get("root") or {}).get("readonly")),

@@ -214,7 +214,7 @@ def record(root: str, cid: str) -> dict:
         "LogPath": os.path.join(cdir, containerdir.LOG)
         if cdir and (opts.get("log_opts") or {}).get("driver") != "none" else "",
         "Config": cc.config(cfg, opts, img, _labels(cfg, opts), _health_config(cfg)),
-        "HostConfig": dict(cc.host_config(cfg, opts, _restart_policy(opts.get("restart"))),
+        "HostConfig": dict(cc.host_config(cfg, opts, _restart_policy(opts.get("restart")), name),
                            PortBindings=_bindings(net)),
         "Driver": "overlay2", "GraphDriver": cc.graph_driver(cfg, cdir or ""),
         "NetworkSettings": {"IPAddress": (net or {}).get("ip") or "",

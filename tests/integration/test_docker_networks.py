@@ -138,6 +138,10 @@ def test_legacy_link_on_the_default_bridge(cli, dleak, netname):
                 "grep -w pg /etc/hosts; echo $PG_NAME $PG_PORT $PG_PORT_5432_TCP_ADDR; "
                 "ping -c1 -W2 pg >/dev/null && echo reached")
         assert p.stdout.split() == [ip, "pg", f"/{app}/pg", f"tcp://{ip}:5432", ip, "reached"], p.stderr
+        assert cli("create", "--name", app, "--link", f"{db}:pg", "busybox", "true").returncode == 0
+        links = cli("inspect", "-f", "{{json .HostConfig.Links}}", app).stdout
+        assert json.loads(links) == [f"/{db}:/{app}/pg"]             # docker's form
+        cli("rm", app)
         assert cli("network", "create", netname).returncode == 0
         for args in (("--net", "none", "--link", db), ("--network", netname, "--link", db),
                      ("--link", "no-such-container")):
