@@ -124,14 +124,17 @@ class NetworkCollection:
         self.client = client
 
     def create(self, name: str, driver: str | None = None, ipam: dict | None = None,
-               labels: dict | None = None, check_duplicate=None, **_kw) -> Network:
-        """A user-defined bridge; ``ipam``: {"Config": [{"Subnet": ..., "Gateway": ...}]}."""
+               labels: dict | None = None, check_duplicate=None, internal: bool = False,
+               **_kw) -> Network:
+        """A user-defined bridge; ``ipam``: {"Config": [{"Subnet": ..., "Gateway": ...}]};
+        ``internal``: no way out (network/userdefined.py)."""
         from ..network import userdefined
         if driver not in (None, "bridge"):
             raise PyContainerError(f"network driver {driver!r}: only 'bridge' exists")
         pool = ((ipam or {}).get("Config") or (ipam or {}).get("pool_configs") or [{}])[0]
         userdefined.create(name, subnet=pool.get("Subnet") or pool.get("subnet"),
-                           gateway=pool.get("Gateway") or pool.get("gateway"), labels=labels or {})
+                           gateway=pool.get("Gateway") or pool.get("gateway"), labels=labels or {},
+                           internal=bool(internal))
         return self.get(name)
 
     def get(self, network_id: str) -> Network:

@@ -34,14 +34,16 @@ def network():
 @click.option("--subnet", default=None, help="IPv4 CIDR [default: a free /24 of 10.90.0.0/16].")
 @click.option("--gateway", default=None, help="[default: the subnet's first address]")
 @click.option("--label", multiple=True, help="KEY=VALUE (repeatable).")
+@click.option("--internal", is_flag=True, help="No way out: no default route, nothing forwarded "
+              "across the bridge's edge.")
 @_state_dir
 @click.argument("name")
-def create(driver, subnet, gateway, label, state_dir, name):
+def create(driver, subnet, gateway, label, internal, state_dir, name):
     """Create a user-defined bridge network (its containers resolve each other by name)."""
     from . import userdefined
     if driver != "bridge":
         raise NetworkError(f"network create --driver {driver}: only 'bridge' exists", stage="network")
-    cfg = userdefined.create(name, subnet=subnet, gateway=gateway, state_dir=state_dir,
+    cfg = userdefined.create(name, subnet=subnet, gateway=gateway, state_dir=state_dir, internal=internal,
                              labels=dict(lb.split("=", 1) if "=" in lb else (lb, "") for lb in label))
     click.echo(cfg["id"])
 

@@ -211,7 +211,8 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
             made["host_ifname"] = host_ifname or bridge.veth_name(container_id)
             undo.append(lambda: bridge.detach(made["host_ifname"]))
             made.update(bridge.attach(ipr, container_id, pid, br, ip, prefixlen,
-                                      net["gateway"] if default_route else None, net["mtu"],
+                                      net["gateway"] if default_route and not net.get("internal")
+                                      else None, net["mtu"],
                                       ifname=ifname, host_ifname=made["host_ifname"],
                                       group=req["egress_group"]))
         if fresh or ports:

@@ -90,6 +90,7 @@ def docker_record(name: str, state_dir: str = DEFAULT_STATE_DIR) -> dict:
     n = inspect("pyc" if name == "bridge" else name, state_dir)
     n.update({"Name": name, "Id": docker_id(n), "Driver": "bridge", "Scope": "local",
               "Created": n.get("created", ""), "Labels": n.get("labels", {}),
+              "Internal": bool(n.get("internal")), "EnableIPv6": False, "Attachable": False,
               "IPAM": {"Driver": "default", "Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
               "Containers": {cid: {"Name": _container_name(cid),
                                    "IPv4Address": f"{ip}/{n['subnet'].split('/')[1]}"}

@@ -17,8 +17,16 @@ bind mount pins the inode, so ``rename`` would not show). No process, no
 port, nothing to keep alive; the cost is that a program which cached the
 file does not see changes (glibc re-reads it per lookup; musl too).
 
+``--internal`` (docker's): a network with no way out. Its containers get no
+default route and no masquerade, and a table of its own,
+``inet pyc_internal_<8 hex>``, drops in the forward hook whatever enters from
+its bridge for another interface or leaves through it from another (so a
+container that adds a route itself, given CAP_NET_ADMIN, still reaches nothing
+beyond its network). Traffic on the bridge, and to the host's own address on
+it, is untouched. The table goes with ``network rm``.
+
 Read: docker's "Bridge network driver" ("user-defined bridges" and
-"automatic DNS resolution"), hosts(5).
+"automatic DNS resolution"), hosts(5), nft(8) ("FILTER" and the forward hook).
 """
 
 from __future__ import annotations
@@ -53,7 +61,8 @@ def get(name: str, state_dir: str = DEFAULT_STATE_DIR) -> dict | None:
 
 
 def create(name: str, *, subnet: str | None = None, gateway: str | None = None,
-           labels: dict | None = None, state_dir: str = DEFAULT_STATE_DIR) -> dict:
+           labels: dict | None = None, internal: bool = False,
+           state_dir: str = DEFAULT_STATE_DIR) -> dict:
     if name in PREDEFINED or name == "pyc":
         raise NetworkError(f"network {name!r} is a predefined network", stage="network")
     if not _NAME.match(name):
@@ -88,7 +97,8 @@ def create(name: str, *, subnet: str | None = None, gateway: str | None = None,
     nid = hashlib.sha256(f"{name}{time.time_ns()}".encode()).hexdigest()
     cfg = {"name": name, "bridge": "pycn-" + hashlib.sha256(name.encode()).hexdigest()[:8],
            "subnet": str(net), "gateway": str(gw), "mtu": 1500, "nft_table": "pycontainer",
-           "masquerade": True, "user_defined": True, "id": nid, "labels": labels or {},
+           "masquerade": not internal, "internal": bool(internal), "user_defined": True,
+           "id": nid, "labels": labels or {},
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     d = _dir(name, state_dir)
     os.makedirs(state_dir, 0o700, exist_ok=True)
@@ -98,20 +108,53 @@ def create(name: str, *, subnet: str | None = None, gateway: str | None = None,
         raise NetworkError(f"network with name {name} already exists", stage="network") from None
     with open(os.path.join(d, "network.json"), "w") as f:
         json.dump(cfg, f, indent=1)
+    if internal:
+        try:
+            isolate(cfg["bridge"])
+        except BaseException:
+            import shutil
+            shutil.rmtree(d, ignore_errors=True)
+            raise
     return cfg
+
+
+def _isolation_table(bridge: str) -> str:
+    return "pyc_internal_" + bridge.rsplit("-", 1)[-1]
+
+
+def isolate(bridge: str) -> None:
+    """An internal network's forward-hook table: nothing crosses its bridge's edge."""
+    from .nat import nft
+    t = _isolation_table(bridge)
+    nft(f"add table inet {t}\nflush table inet {t}\n"
+        f"add chain inet {t} forward {{ type filter hook forward priority filter - 1; policy accept; }}\n"
+        f'add rule inet {t} forward iifname "{bridge}" oifname != "{bridge}" drop\n'
+        f'add rule inet {t} forward oifname "{bridge}" iifname != "{bridge}" drop\n',
+        f"isolate internal network bridge {bridge}")
+
+
+def unisolate(bridge: str) -> None:
+    from .nat import nft
+    try:
+        nft(f"delete table inet {_isolation_table(bridge)}\n", f"delete the isolation of {bridge}")
+    except NetworkError:
+        pass                                      # already gone
 
 
 def remove(name: str, state_dir: str = DEFAULT_STATE_DIR) -> None:
     from . import remove_network
     if name in PREDEFINED or name == "pyc":
         raise NetworkError(f"{name} is a predefined network and cannot be removed", stage="network")
-    if get(name, state_dir) is None:
+    net = get(name, state_dir)
+    if net is None:
         raise NetworkError(f"no such network: {name}", stage="network")
     users = members(name, state_dir)
     if users:
         raise NetworkError(f"network {name} has active endpoints ({', '.join(sorted(users.values()))})"
                            ": stop or remove those containers", stage="network")
     remove_network(name, state_dir)
+    if net.get("internal"):
+        unisolate(net["bridge"])
 
 
 def request(name: str, state_dir: str = DEFAULT_STATE_DIR) -> dict | None:

@@ -214,6 +214,9 @@ def test_volume_and_network_collections_as_docker_py(client):
         k.remove(force=True)
     v.remove()
     n.remove()
+    internal = client.networks.create(f"apii-{tag}", internal=True)      # docker-py's internal=
+    assert internal.attrs["Internal"] is True
+    internal.remove()
     assert v.name not in [x.name for x in client.volumes.list()]
     with pytest.raises(pycontainer.NotFound):
         client.networks.get(n.name)

@@ -149,3 +149,38 @@ def test_legacy_link_on_the_default_bridge(cli, dleak, netname):
             assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
     finally:
         cli("rm", "-f", db)
+
+
+def _nft_tables() -> str:
+    return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+
+
+def test_internal_network_has_no_way_out(cli, dleak, netname):
+    # network create --internal (docker's): no default route, and even a container that
+    # adds one (CAP_NET_ADMIN) reaches nothing beyond its bridge; its own members, yes.
+    # The target is a server in a container of ours on another network (never any other host).
+    other = netname + "-o"
+    assert cli("network", "create", "--internal", netname).returncode == 0
+    assert cli("network", "create", other).returncode == 0
+    web, peer = new_id(), new_id()
+    try:
+        rec = json.loads(cli("network", "inspect", netname).stdout)[0]
+        assert rec["Internal"] is True and rec["masquerade"] is False
+        table = "pyc_internal_" + rec["bridge"].rsplit("-", 1)[1]
+        assert table in _nft_tables()
+        assert cli("run", "-d", "--name", web, "--network", other, "busybox", "httpd", "-f", "-p",
+                   "8080").returncode == 0
+        assert cli("run", "-d", "--name", peer, "--network", netname, "busybox", "sleep", "60").returncode == 0
+        ip = cli("inspect", "-f", "{{.NetworkSettings.IPAddress}}", web).stdout.strip()
+        probe = f"echo | nc -w 2 {ip} 8080 >/dev/null && echo reached || echo blocked"
+        # control: from a normal network the server answers
+        assert cli("run", "--rm", "--network", other, "busybox", "sh", "-c", probe).stdout.strip() == "reached"
+        p = cli("run", "--rm", "--network", netname, "--cap-add", "NET_ADMIN", "busybox", "sh", "-c",
+                f"ip route | grep -c default; ping -c1 -W2 {peer} >/dev/null && echo peer-ok; "
+                f"ip route add default via {rec['gateway']} && {probe}")
+        assert p.stdout.split() == ["0", "peer-ok", "blocked"], p.stdout + p.stderr
+    finally:
+        cli("rm", "-f", web, peer)
+        cli("network", "rm", other)
+    assert cli("network", "rm", netname).returncode == 0
+    assert table not in _nft_tables()
