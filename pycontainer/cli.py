@@ -385,25 +385,6 @@ def resume(ctx, container_id):
 
 
 @main_group.command()
-@click.option("--stats", "stats_once", is_flag=True, help="Print the statistics once and exit.")
-@click.option("--interval", default=5.0, type=float, show_default=True, help="Seconds between stats.")
-@click.argument("container_id")
-@click.pass_context
-def events(ctx, stats_once, interval, container_id):
-    """Print the container's statistics and OOM events as JSON lines."""
-    rt = _rt(ctx)
-    if stats_once:
-        click.echo(json.dumps({"type": "stats", "id": container_id, "data": rt.stats(container_id)}))
-        return
-    from .cgroups import events as ev
-    rec = rt.record(container_id)
-    for e in ev.watch(rt.cgroup_of(rec), container_id, interval,
-                      stop=lambda: rt.state(container_id)["status"] == "stopped"):
-        click.echo(json.dumps(e), nl=True)
-        sys.stdout.flush()
-
-
-@main_group.command()
 @click.option("--bundle", "-b", default=".", help="Where to write config.json.")
 @click.option("--rootless", is_flag=True, help="runc's rootless template (a user namespace "
               "mapping your uid to root, no network namespace, no cgroup limits).")
@@ -445,7 +426,7 @@ def features():
 
 def _register_subsystems() -> None:
     """Verbs that live with their subsystem: images, networks, build, the docker porcelain."""
-    from . import fs_cli, manage, porcelain
+    from . import events_cli, fs_cli, manage, porcelain
     from .build import cli as build_cli
     from .cdi import cli as cdi_cli
     from .image import cli as image_cli
@@ -453,7 +434,7 @@ def _register_subsystems() -> None:
     from .system_cli import system
     from .update_cli import update
     for cmd in [*image_cli.COMMANDS, network_cli.network, *porcelain.COMMANDS, *cdi_cli.COMMANDS,
-                update, *build_cli.COMMANDS, *fs_cli.COMMANDS]:
+                update, *build_cli.COMMANDS, *fs_cli.COMMANDS, events_cli.events]:
         main_group.add_command(cmd)
     system.add_command(cdi_cli.info, "info")            # docker system info = docker info
     for cmd in (build_cli.build, build_cli.push, build_cli.import_):    # docker image build ...

@@ -13,19 +13,16 @@
          activity        empty; its mtime is the last API call on the container (``touch``):
                          with the CPU time its cgroup used, what ``idle_timeout`` watches
 
-The OCI state records the directory in the annotation ``org.pycontainer.dir``.
-Whoever creates such a container passes ``on_delete=delete_plan()``, so
-``delete`` runs ``remove_after_delete`` (cleanup.py): it waits for the
-monitor to write exit.json, then removes the directory and releases the
-image hold. The OCI runtime itself never imports this module.
+The OCI state records the directory in the annotation ``org.pycontainer.dir``. Whoever
+creates such a container passes ``on_delete=delete_plan()``, so ``delete`` runs
+``remove_after_delete`` (cleanup.py): it waits for the monitor to write exit.json, then
+removes the directory and releases the image hold. The OCI runtime never imports this.
 
-OOM kills are counted from the container's cgroup: ``memory.oom_control``
-(cgroup v1) or ``memory.events`` (v2), field ``oom_kill`` (see the kernel's
-Documentation/admin-guide/cgroup-v2.rst, "memory.events").
+OOM kills are counted from the container's cgroup: ``memory.oom_control`` (v1) or
+``memory.events`` (v2), field ``oom_kill`` (Documentation/admin-guide/cgroup-v2.rst).
 
-The monitor imports this file by path as a top-level module (no package, no
-site): what it uses (``Log``, ``write_exit``, ``oom_kills``, ``rfc3339``)
-imports nothing but ``os`` and ``_json``.
+The monitor imports this file by path as a top-level module (no package, no site): what
+it uses (``Log``, ``write_exit``, ``oom_kills``, ``rfc3339``) imports only ``os``, ``_json``.
 """
 
 import os
@@ -411,6 +408,9 @@ def remove(container_id: str, cdir: str | None = None) -> None:
     import shutil
     from .image import rootfs
     cdir = cdir or path(container_id)
+    if not container_id.startswith("build-") and os.path.isdir(cdir):   # a build's step: none
+        from . import events
+        events.destroyed(container_id, cdir)
     try:
         rootfs.cleanup(container_id)
     except Exception:  # noqa: BLE001 - tolerant: remove what we can

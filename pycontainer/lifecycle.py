@@ -91,6 +91,7 @@ def start(root: str, cid: str) -> int:
             rt.start(cid)
             if cdir:
                 _mark_started(cdir, None)
+                _event_start(root, cid)
                 started(root, cid, insp.options_of(insp.config_of(cdir)).get("user_network"))
             return rt.state(cid)["pid"]
         cdir = (rt.state(cid).get("annotations") or {}).get(insp.ANN_DIR) or cdir
@@ -122,6 +123,7 @@ def start(root: str, cid: str) -> int:
         failed(root, cid, exc, remove=False, existing=True)
         raise
     _mark_started(cdir, before)
+    _event_start(root, cid)
     from . import netconnect
     netconnect.reconnect(root, cid)
     started(root, cid, opts.get("user_network"))
@@ -136,6 +138,11 @@ def _mark_started(cdir: str, finished_before: str | None) -> None:
     atomicfile.write_json(os.path.join(cdir, STARTED),
                           {"started_at": containerdir.rfc3339(time.time_ns()),
                            "finished_at": finished_before})
+
+
+def _event_start(root: str, cid: str) -> None:
+    from . import events
+    events.container("start", cid, insp.record(root, cid))
 
 
 def started(root: str, cid: str, user_network: str | None) -> None:
@@ -239,7 +246,10 @@ def rename(root: str, cid: str, new_name: str) -> None:
         return
     if new_name in insp.list_ids(root) or insp.find_name(root, new_name):
         raise PyContainerError(f"rename: the name {new_name!r} is already in use")
+    old = insp.record(root, cid)["Name"].lstrip("/")
     atomicfile.write(os.path.join(cdir, "name"), new_name)
+    from . import events
+    events.container("rename", cid, insp.record(root, cid), oldName="/" + old)
 
 
 def exec_user(root: str, cid: str, user: str | None, gids=()) -> tuple[str | None, tuple]:
@@ -312,11 +322,14 @@ def after_exit(root: str, cid: str) -> None:
     cdir = insp.owned_dir(root, cid)
     if not cdir:
         return
-    policy = insp.options_of(insp.config_of(cdir)).get("restart") or "no"
+    opts = insp.options_of(insp.config_of(cdir))
+    policy = opts.get("restart") or "no"
     name, _, most = policy.partition(":")
-    from . import containerdir
+    from . import containerdir, events
     ex = containerdir.read_exit(cdir) or {}
     code = ex.get("exit_code", 0)
+    events.container_o("die", cid, dict(opts, name=insp.record(root, cid)["Name"].lstrip("/")),
+                       exitCode=code)
     try:
         with open(os.path.join(cdir, RESTART)) as f:
             rs = json.load(f)

@@ -108,6 +108,7 @@ def connect(root: str, network: str, ref: str, aliases=(), ip: str | None = None
     finally:
         sd.unlock()
     refresh_hosts(network, also=[cid])
+    _event("connect", network, cid)
 
 
 def _attach(cid: str, pid: int, network: str, saved: dict, attached: dict, ip) -> dict:
@@ -164,6 +165,14 @@ def disconnect(root: str, network: str, ref: str, force: bool = False) -> None:
         if sd is not None:
             sd.unlock()
     refresh_hosts(network, also=[cid])
+    _event("disconnect", network, cid)
+
+
+def _event(action: str, network: str, cid: str) -> None:
+    from .events import record
+    from .network import userdefined
+    record("network", action, (userdefined.get(network) or {}).get("id", network), name=network,
+           container=cid, type="bridge")
 
 
 def reconnect(root: str, cid: str) -> None:

@@ -101,6 +101,8 @@ def create(name: str, labels: dict | None = None, options: dict | None = None) -
         if not exists(name):
             raise PyContainerError(f"volume {name}: cannot create {d}") from None
         return source(name), False
+    from .events import record
+    record("volume", "create", name, driver="local")
     return source(name), True
 
 
@@ -180,6 +182,8 @@ def remove(name: str, force: bool = False) -> None:
         raise PyContainerError(f"volume {name} is in use by container(s) {', '.join(u)}: "
                                "remove them first")
     shutil.rmtree(path(name))
+    from .events import record
+    record("volume", "destroy", name, driver="local")
 
 
 def prune() -> list[str]:
@@ -188,6 +192,8 @@ def prune() -> list[str]:
         if not users(n):
             shutil.rmtree(path(n), ignore_errors=True)
             gone.append(n)
+            from .events import record
+            record("volume", "destroy", n, driver="local")
     return gone
 
 

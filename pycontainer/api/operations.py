@@ -45,6 +45,10 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
         raise
     if o.get("lifetime") or o.get("idle_timeout"):
         expire_after(root, cid, o.get("lifetime"), o.get("idle_timeout"))
+    from .. import events
+    events.container_o("create", cid, o)
+    if start:
+        events.container_o("start", cid, o)
     return {"id": cid, "pid": pid}
 
 
@@ -231,6 +235,10 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
                       signal.SIGUSR2):
                 old[s] = signal.signal(s, lambda n, _f: forward_signal(pid, n))
         rt.start(cid)
+        if not reclaimable:                   # (a build's step is no container of docker's)
+            from .. import events
+            events.container_o("create", cid, o)
+            events.container_o("start", cid, o)
         pidfd = os.pidfd_open(pid)
         try:
             import select
@@ -262,6 +270,9 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
         wall = time.monotonic() - t0
         oom = cd.oom_kills(files) > oom_before
         cd.write_exit(os.path.join(cdir, cd.EXIT), code, oom)
+        if not reclaimable:
+            from .. import events
+            events.container_o("die", cid, o, exitCode=code)
     except BaseException as exc:
         lifecycle.failed(root, cid, exc, remove=remove)
         raise
@@ -337,15 +348,19 @@ def stop_container(root: str, cid: str, timeout=None, sig=None) -> None:
     STOPSIGNAL) and --stop-timeout unless given; its restart policy does not bring it back."""
     from .. import lifecycle
     from ..signals import parse_signal
-    cfg = inspect(root, cid)["Config"]
+    rec = inspect(root, cid)
+    cfg = rec["Config"]
     lifecycle.mark_stopped(root, cid)
     if not os.path.isdir(os.path.join(root, cid)):
         return                                          # a directory only: nothing runs
     if timeout is None:
         timeout = cfg.get("StopTimeout")
         timeout = 10 if timeout is None else timeout
-    stop(root, cid, timeout if timeout >= 0 else 365 * 86400,
-         sig=parse_signal(sig or cfg.get("StopSignal") or "SIGTERM"))
+    signum = parse_signal(sig or cfg.get("StopSignal") or "SIGTERM")
+    from .. import events
+    events.container("kill", cid, rec, signal=int(signum))
+    stop(root, cid, timeout if timeout >= 0 else 365 * 86400, sig=signum)
+    events.container("stop", cid, rec)
 
 
 def stop(root: str, cid: str, timeout: float = 10, sig: int = signal.SIGTERM) -> None:

@@ -95,4 +95,7 @@ def _import(store, src, name, changes, message, platform, label):
     apply_changes(cfg, changes)
     layer = ({"mediaType": MT_OCI_LAYER_GZIP, "digest": digest, "size": size},
              "sha256:" + tee.sha.hexdigest())
-    return layerwriter.add_image(store, None, cfg, [layer], [name] if name else [])
+    img = layerwriter.add_image(store, None, cfg, [layer], [name] if name else [])
+    from ..events import record
+    record("image", "import", img.id, name=name)
+    return img

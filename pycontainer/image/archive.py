@@ -83,9 +83,9 @@ def load(store: "Store", src, *, name: str | None = None, progress=None) -> list
                 if v in files:
                     files[k] = files[v]
             if "index.json" in meta:
-                return _load_oci(store, meta, files, name, progress)
+                return _loaded(_load_oci(store, meta, files, name, progress))
             if "manifest.json" in meta:
-                return _load_docker(store, meta, files, progress)
+                return _loaded(_load_docker(store, meta, files, progress))
             raise ImageError("load: archive has neither index.json (OCI) nor manifest.json "
                              "(docker save)")
     finally:
@@ -97,6 +97,13 @@ def load(store: "Store", src, *, name: str | None = None, progress=None) -> list
                     pass
         if opened:
             opened.close()
+
+
+def _loaded(names: list[str]) -> list[str]:
+    from ..events import record
+    for n in names:
+        record("image", "load", n, name=n)
+    return names
 
 
 def zlib_error():

@@ -194,7 +194,8 @@ def image_prune(all_, force, filters, image_root):
 @click.argument("target")
 def tag(image_root, source, target):
     """Give the image SOURCE the additional name TARGET."""
-    _store(image_root).tag(source, target)
+    from ..events import record
+    record("image", "tag", _store(image_root).tag(source, target), name=target)
 
 
 @click.command("rmi", cls=UsageCommand)

@@ -48,6 +48,11 @@ def remove(store, ref: str, *, force: bool = False) -> list[str]:
             if not remaining:
                 out.append("Deleted: " + digest)
         out += collect(store)
+    from ..events import record
+    for line in out:
+        what, _, ref = line.partition(": ")
+        if what in ("Untagged", "Deleted"):
+            record("image", "untag" if what == "Untagged" else "delete", ref, name=ref)
     return out
 
 

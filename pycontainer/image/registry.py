@@ -84,6 +84,8 @@ def pull(store, ref: str, *, insecure: bool | None = None, progress=None, timeou
         progress.note(f"Extracting {len(m['layers'])} layer(s)")
         img = store.add_image(data, [r.name], media_type=mt, progress=progress)
         progress.note(f"Digest: {img.digest}")
+        from ..events import record
+        record("image", "pull", r.name, name=r.name)
         return img
 
 

@@ -115,6 +115,8 @@ def create(name: str, *, subnet: str | None = None, gateway: str | None = None,
             import shutil
             shutil.rmtree(d, ignore_errors=True)
             raise
+    from ..events import record
+    record("network", "create", nid, name=name, type="bridge")
     return cfg
 
 
@@ -155,6 +157,8 @@ def remove(name: str, state_dir: str = DEFAULT_STATE_DIR) -> None:
     remove_network(name, state_dir)
     if net.get("internal"):
         unisolate(net["bridge"])
+    from ..events import record
+    record("network", "destroy", net.get("id", name), name=name, type="bridge")
 
 
 def request(name: str, state_dir: str = DEFAULT_STATE_DIR) -> dict | None:

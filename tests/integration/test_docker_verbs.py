@@ -593,3 +593,37 @@ def test_prune_and_images_filters_as_docker(cli, dleak):
         assert cli("image", "prune", "-f", "--filter", "until=24h", "--filter", "label=x").returncode == 0
     finally:
         cli("rm", "-f", keep, drop)
+
+
+def test_events_as_docker(cli, dleak):
+    # docker events: "events" needed a container ID (runc's); now, without one, the journal
+    # of what the verbs did, --since/--until/--filter/--format, and following as it grows
+    import threading
+    t0 = time.time()
+    a = new_id()
+    assert cli("run", "--net", "none", "--name", a, "-l", "team=x", "busybox", "sh", "-c", "exit 3").returncode == 3
+    cli("rename", a, a + "-r")
+    cli("rm", a + "-r")
+    p = cli("events", "--since", str(t0), "--until", str(time.time()), "--filter", f"container={a}",
+            "--format", "{{.Action}} {{index .Actor.Attributes \"exitCode\"}}")
+    assert p.returncode == 0, p.stderr
+    actions = [ln.split()[0] for ln in p.stdout.splitlines()]
+    assert actions == ["create", "start", "die", "rename", "destroy"], p.stdout
+    assert "die 3" in p.stdout
+    text = cli("events", "--since", str(t0), "--until", str(time.time()), "-f", "event=create",
+               "-f", "label=team=x").stdout
+    assert re.search(rf"Z container create [\w-]+ \(image=busybox, name={a}, team=x\)", text), text
+    # following: a run started after events began shows up, then --until ends it
+    got = {}
+    follower = threading.Thread(target=lambda: got.update(p=cli("events", "--until", str(time.time() + 4),
+                                                                 "--format", "json")))
+    follower.start()
+    time.sleep(1.0)
+    b = new_id()
+    cli("run", "--rm", "--net", "none", "--name", b, "busybox", "true")
+    follower.join(10)
+    evs = [json.loads(ln) for ln in got["p"].stdout.splitlines()]
+    assert [e["Action"] for e in evs if e["Actor"]["Attributes"].get("name") == b] == \
+        ["create", "start", "die", "destroy"]
+    p = cli("events", "--filter", "colour=red")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
