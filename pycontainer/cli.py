@@ -294,6 +294,7 @@ def kill(ctx, all_processes, sig_opt, container_id, signal):
         lifecycle.mark_stopped(root, container_id)       # docker: --restart leaves it stopped
     _rt(ctx).kill(container_id, parse_signal(sig), all_processes)
     if image:
+        _event("kill", root, container_id, signal=int(parse_signal(sig)))
         click.echo(ref)                                  # docker kill prints what it killed
 
 
@@ -373,7 +374,14 @@ def pause(ctx, container_id):
     ref, container_id = container_id, _ref(ctx, container_id)
     _rt(ctx).pause(container_id)
     if porcelain.is_image_container(ctx.find_object(_Obj).root, container_id):
+        _event("pause", ctx.find_object(_Obj).root, container_id)
         click.echo(ref)                                  # as docker pause
+
+
+def _event(action: str, root: str, cid: str, **extra) -> None:
+    """docker's events of an image container (events.py's journal; the docker layer's)."""
+    from . import events, inspect
+    events.container(action, cid, inspect.record(root, cid), **extra)
 
 
 @main_group.command()

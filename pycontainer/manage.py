@@ -128,8 +128,13 @@ def restart(ctx, timeout, containers):
 @click.pass_context
 def unpause(ctx, containers):
     """Thaw paused containers (docker's name for runc's resume)."""
+    from . import events
     from .container import Runtime
-    _echo_all(ctx, containers, Runtime(_root(ctx)).resume)
+
+    def thaw(cid):
+        Runtime(_root(ctx)).resume(cid)
+        events.container("unpause", cid, ops.inspect(_root(ctx), cid))
+    _echo_all(ctx, containers, thaw)
 
 
 @click.command("rename", cls=DockerCommand)

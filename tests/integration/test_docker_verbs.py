@@ -627,3 +627,12 @@ def test_events_as_docker(cli, dleak):
         ["create", "start", "die", "destroy"]
     p = cli("events", "--filter", "colour=red")
     assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+    c = run_d(cli, "busybox", "sleep", "60")
+    t1 = time.time()
+    for verb in ("pause", "unpause", "kill"):
+        cli(verb, c)
+    time.sleep(0.5)
+    p = cli("events", "--since", str(t1), "--until", str(time.time()), "-f", f"container={c}",
+            "--format", "{{.Action}}")
+    assert p.stdout.split() == ["pause", "unpause", "kill", "die"], p.stdout
+    cli("rm", "-f", c)
