@@ -53,6 +53,48 @@ def usage(root: str) -> list[dict]:
     ]
 
 
+def verbose_tables(root: str) -> list[str]:
+    """``system df -v``: docker's three tables (an image's SHARED SIZE: its layers that another
+    image has too; a container's SIZE: its writable layer; a volume's LINKS: its users)."""
+    from . import inspect as insp
+    from . import pstable, volumes
+    from .gotemplate import tabwrite
+    from .image.listing import fields, select
+    from .image.space import human_size
+    from .image.store import Store
+    store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
+    images = select(store, store.list())                  # as `images` shows them (not the cache's)
+    layers = {r["digest"]: {x["digest"]: x.get("size", 0)
+                            for x in store.read_json_blob(r["digest"])["layers"]} for r in images}
+    count: dict = {}
+    for ls in layers.values():
+        for d in ls:
+            count[d] = count.get(d, 0) + 1
+    holds = [h.get("image") for h in store.holds().values()]
+    out = ["Images space usage:", ""]
+    rows = ["REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS"]
+    for r in images:
+        shared = sum(s for d, s in layers[r["digest"]].items() if count[d] > 1)
+        for n in r["names"] or [None]:
+            f = fields(r, n, human_size(r["size"], False, 3))
+            rows.append("\t".join([f["Repository"], f["Tag"], f["ID"], f["CreatedSince"], f["Size"],
+                                   human_size(shared, False, 3), human_size(r["size"] - shared, False, 3),
+                                   str(holds.count(r["digest"]))]))
+    out += tabwrite(rows) + ["", "Containers space usage:", ""]
+    rows = ["CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES"]
+    for rec in insp.records(root):
+        v = pstable.view(rec)
+        rw = cd.du(os.path.join(rec["Dir"], "upper")) if rec.get("Dir") else 0
+        rows.append("\t".join([v["ID"], v["Image"], v["Command"], v["LocalVolumes"],
+                               human_size(rw, False, 3), v["RunningFor"], v["Status"], v["Names"]]))
+    out += tabwrite(rows) + ["", "Local Volumes space usage:", ""]
+    rows = ["VOLUME NAME\tLINKS\tSIZE"]
+    for n in volumes.names():
+        rows.append(f"{n}\t{len(volumes.users(n))}\t"
+                    f"{human_size(cd.du(os.path.join(volumes.path(n), '_data')), False, 3)}")
+    return out + tabwrite(rows) + ["", "Build cache usage: 0B"]
+
+
 @click.group("system", cls=DockerGroup)
 def system():
     """Disk usage and cleanup (docker system)."""
@@ -60,11 +102,16 @@ def system():
 
 @system.command("df")
 @click.option("--format", "fmt", default=None, help="json or a template.")
+@click.option("--verbose", "-v", is_flag=True, help="Each image, container and volume.")
 @click.pass_context
-def df(ctx, fmt):
+def df(ctx, fmt, verbose):
     """Show the space images, containers and volumes use."""
     import json
     from . import inspect as insp
+    if verbose:
+        for line in verbose_tables(ctx.find_object(dict).root):
+            click.echo(line)
+        return
     rows = usage(ctx.find_object(dict).root)
     if fmt == "json":
         for r in rows:

@@ -102,6 +102,13 @@ def test_system_df_and_prune(cli, dleak, vols, tmp_path, monkeypatch):
     assert rows["Containers"]["Size"].endswith("kB") and rows["Local Volumes"]["TotalCount"] == 1
     table = cli("system", "df").stdout.splitlines()
     assert table[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    verbose = cli("system", "df", "-v").stdout                   # docker's three tables
+    assert "Images space usage:" in verbose and "Build cache usage: 0B" in verbose
+    mine = [ln.split() for ln in verbose.splitlines() if ln.endswith(f"   {a}")]
+    assert mine and mine[0][0] == a and mine[0][-1] == a and any(c.endswith("kB") for c in mine[0]), verbose
+    assert [ln.split() for ln in verbose.splitlines() if ln.startswith("unused1 ")] == [["unused1", "0", "0B"]]
+    busybox = [ln.split() for ln in verbose.splitlines() if ln.startswith("busybox ")]
+    assert busybox and busybox[0][1] == "latest", verbose
     # prune on an image store of this test's own (the shared one has other runs' images)
     monkeypatch.setenv("PYCONTAINER_IMAGE_ROOT", str(tmp_path / "images"))
     out = cli("system", "prune", "-f", "--volumes").stdout
