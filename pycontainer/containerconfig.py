@@ -79,8 +79,8 @@ def config(cfg: dict, opts: dict, image: dict, labels: dict, health: dict | None
     interactive = bool(opts.get("interactive"))
     out = {"Hostname": cfg.get("hostname", ""), "Domainname": opts.get("domainname") or "",
            "User": opts["user"] if opts.get("user") is not None else image.get("User", _user(proc)),
-           "AttachStdin": interactive, "AttachStdout": not opts.get("detach_run"),
-           "AttachStderr": not opts.get("detach_run"),
+           "AttachStdin": interactive and not opts.get("detach"), "AttachStdout": not opts.get("detach"),
+           "AttachStderr": not opts.get("detach"),
            "ExposedPorts": exposed or None, "Tty": bool(proc.get("terminal")),
            "OpenStdin": interactive, "StdinOnce": interactive,
            "Env": proc.get("env", []), "Cmd": cmd, "Image": opts.get("image") or "",

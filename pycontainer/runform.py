@@ -310,6 +310,7 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
     cid, o = _prepare(root, image, command, name, remove, interactive, tty, flags)
     from . import containerdir, run_flags
     if detach:
+        o["detach"] = True                       # inspect's Config.Attach*: false, as docker's
         ops.op_create(root, cid, o, start=True, remove=remove, image_root=image_root, pull=pull,
                       progress=_feedback(flags))
         lifecycle.started(root, cid, o.get("user_network"))

@@ -300,7 +300,7 @@ class ContainerCollection:
         """create (``start=False``) or run -d; ``owned``: the helper removes it when this client goes (pools)."""
         remove = bool(kw.get("auto_remove") or kw.get("remove"))
         cid = _name(kw.get("name"))
-        o = options_from_kwargs(image, command, **kw)
+        o = dict(options_from_kwargs(image, command, **kw), **({"detach": True} if start else {}))
         from ..inspect import find_name, new_name
         if kw.get("name") is None:                  # docker's generated name (eager_curie)
             o["name"] = new_name(self.client.root)

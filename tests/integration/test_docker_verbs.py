@@ -151,6 +151,7 @@ def test_inspect_has_dockers_config_and_hostconfig_fields(cli, dleak, tmp_path):
         c, h = j["Config"], j["HostConfig"]
         assert (j["Path"], j["Args"]) == ("sleep", ["60"])          # --init's program hidden
         assert (c["Entrypoint"], c["Cmd"], c["User"]) == (["sleep"], ["60"], "1000")
+        assert (c["AttachStdout"], c["AttachStdin"], c["OpenStdin"]) == (False, False, False)   # -d
         assert c["Labels"] == {"from.image": "yes", "keep": "run"} and c["StopSignal"] == "SIGUSR1"
         assert set(c["ExposedPorts"]) == {"8000/tcp", "9000/udp", "7000/tcp"}
         assert set(c["Volumes"]) == {"/data", "/anon"} and h["Binds"] == [f"{cid}-vol:/named:ro"]
