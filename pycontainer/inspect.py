@@ -220,7 +220,7 @@ def record(root: str, cid: str) -> dict:
         "NetworkSettings": {"IPAddress": (net or {}).get("ip") or "",
                             "Gateway": (net or {}).get("gateway") or "",
                             "Ports": _bindings(net),
-                            "IPPrefixLen": _prefix(net), "MacAddress": "",
+                            "IPPrefixLen": _prefix(net), "MacAddress": (net or {}).get("mac") or "",
                             "Networks": _networks(net)},
         "Mounts": _mounts(cfg),
         "Dir": cdir, "Bundle": (state or {}).get("bundle", cdir),
@@ -272,7 +272,7 @@ def _networks(net: dict | None) -> dict:
     out.update((net or {}).get("attached") or {})
     return {("bridge" if n == "pyc" else n): {
         "IPAddress": a.get("ip") or "", "Gateway": a.get("gateway") or "", "IPPrefixLen": _prefix(a),
-        "Aliases": a.get("aliases"), "MacAddress": "", "NetworkID": "", "EndpointID": ""}
+        "Aliases": a.get("aliases"), "MacAddress": a.get("mac") or "", "NetworkID": "", "EndpointID": ""}
         for n, a in out.items()}
 
 

@@ -102,6 +102,7 @@ def _multi(*names, **kw):
 @_multi("--ulimit", help="NAME=SOFT[:HARD] (repeatable), e.g. nofile=1024:2048.")
 @_multi("--add-host", help="NAME:IP line added to /etc/hosts (repeatable).")
 @_multi("--link", help="NAME[:ALIAS]: a container's address as ALIAS (legacy; default bridge).")
+@click.option("--mac-address", default=None, help="eth0's MAC address (e.g. 92:d0:c6:0a:29:33).")
 @_multi("--dns", help="Nameserver for /etc/resolv.conf (repeatable).")
 @_multi("--dns-search", help="Search domain for /etc/resolv.conf (repeatable).")
 @_multi("--dns-option", help="An 'options' entry of /etc/resolv.conf, e.g. ndots:2 (repeatable).")

@@ -53,7 +53,8 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
               "oom_score_adj": "oom_score_adj", "cpu_period": "cpu_period", "cpu_quota": "cpu_quota",
               "cpuset_mems": "cpuset_mems", "mem_reservation": "memory_reservation",
               "mem_swappiness": "memory_swappiness", "oom_kill_disable": "oom_kill_disable",
-              "volumes_from": "volumes_from", "cgroup_parent": "cgroup_parent"}
+              "volumes_from": "volumes_from", "cgroup_parent": "cgroup_parent",
+              "mac_address": "mac_address"}
     for k, v in list(kw.items()):
         if k in rename:
             if v is not None:
@@ -164,6 +165,12 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             from ..inspect import resolve_id
             mode = "container:" + resolve_id(root or DEFAULT_ROOT, mode.split(":", 1)[1])
         net = network_request(mode, o.get("publish", ()), hostname, o.get("egress_group"))
+        if o.get("mac_address"):
+            if net is None or getattr(net.get("mode"), "kind", None) != "bridge":
+                raise PyContainerError("--mac-address needs a network of the container's own "
+                                       "(the default bridge or a user-defined one)")
+            from .. import network
+            net = network.parse_request(dict(net, mac=o["mac_address"]))     # checked now
     devplan = None
     if any(o.get(k) for k in DEVICE_OPTIONS):          # --device/--gpus/CDI: pycontainer/cdi
         from ..cdi import requests as devreq

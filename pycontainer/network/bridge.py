@@ -140,7 +140,7 @@ def write_sysctl(path: str, value: str) -> None:
 
 def attach(sock, container_id: str, target, bridge_index: int, address: str, prefixlen: int,
            gateway: str | None, mtu: int = 1500, ifname: str = "eth0",
-           host_ifname: str | None = None, group: int | None = None) -> dict:
+           host_ifname: str | None = None, group: int | None = None, mac: str | None = None) -> dict:
     """Plug the container whose netns is ``target`` (pid or path) into the bridge.
 
     ``sock`` is a host-namespace :func:`host` socket; ``gateway`` None: no default
@@ -168,7 +168,7 @@ def attach(sock, container_id: str, target, bridge_index: int, address: str, pre
         _run(sock, rtnl.veth_add(host_if, bridge_index, mtu, ifname, nsfd,
                                  why=f"create veth {host_if!r} with peer {ifname!r} in {path} "
                                      f"(a leftover of a crashed run? `pycontainer network gc`)",
-                                 group=group),
+                                 group=group, peer_mac=mac),
              rtnl.hairpin(host_if), peer_netns=path)
     finally:
         os.close(nsfd)

@@ -214,7 +214,8 @@ def _setup_bridge(container_id: str, pid, req, ifname: str = "eth0", host_ifname
                                       net["gateway"] if default_route and not net.get("internal")
                                       else None, net["mtu"],
                                       ifname=ifname, host_ifname=made["host_ifname"],
-                                      group=req["egress_group"]))
+                                      group=req["egress_group"],
+                                      mac=req.get("mac") if ifname == "eth0" else None))
         if fresh or ports:
             from . import nat
             with trace.asked_by(asked_by("bridge", ports) if ports else asked_by("bridge")):

@@ -22,6 +22,7 @@ DEFAULTS = {
     "hostname": None, "dns": None, "dns_search": None, "dns_options": None,
     "extra_hosts": {}, "state_dir": DEFAULT_STATE_DIR, "nft_table": "pycontainer",
     "egress_group": None,        # the host veth's interface group: a shared egress policy
+    "mac": None,                 # the container end's address (--mac-address), else the kernel's
 }
 # the interface groups of the shared egress policies (egress.Shared): 0x40000000-0x7fffffff, far
 # from the small numbers /etc/iproute2/group names (every interface starts in group 0)
@@ -104,6 +105,10 @@ def parse_request(value) -> dict:
     if g is not None and (type(g) is not int or not EGRESS_GROUP_BASE <= g < 2 * EGRESS_GROUP_BASE):
         raise NetworkError(f"egress_group {g!r}: an interface group of a shared egress policy, "
                            f"{EGRESS_GROUP_BASE:#x}-{2 * EGRESS_GROUP_BASE - 1:#x}", stage="network")
+    mac = req["mac"]
+    if mac is not None and not _unicast_mac(str(mac)):
+        raise NetworkError(f"--mac-address {mac!r}: give a unicast address like 92:d0:c6:0a:29:33",
+                           stage="network")
     if isinstance(req["ports"], str):
         req["ports"] = [req["ports"]]
     if req["ports"] and req["mode"].kind != "bridge":
@@ -115,6 +120,12 @@ def parse_request(value) -> dict:
     else:
         req["ports"] = []
     return req
+
+
+def _unicast_mac(mac: str) -> bool:
+    parts = mac.split(":")
+    return len(parts) == 6 and all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
+                                   for p in parts) and not int(parts[0], 16) & 1
 
 
 def from_annotations(annotations: dict | None) -> dict | None:

@@ -119,11 +119,12 @@ def bridge_add(name: str, mtu: int) -> Request:
 
 
 def veth_add(name: str, master: int, mtu: int, peer: str, peer_netns_fd: int, why: str,
-             group: int | None = None) -> Request:
+             group: int | None = None, peer_mac: str | None = None) -> Request:
     """Both ends in one message: ``name`` up on bridge ``master`` (in interface group ``group``,
     ip-link(8), if given), the peer created inside the namespace ``peer_netns_fd`` under its
-    final name (veth(4))."""
-    peer_attrs = [("IFLA_IFNAME", peer), ("IFLA_NET_NS_FD", peer_netns_fd), ("IFLA_MTU", mtu)]
+    final name (veth(4)), with the address ``peer_mac`` if given."""
+    peer_attrs = [("IFLA_IFNAME", peer), ("IFLA_NET_NS_FD", peer_netns_fd), ("IFLA_MTU", mtu)] + \
+        ([("IFLA_ADDRESS", peer_mac)] if peer_mac else [])
     extra = {} if group is None else {"group": group}
     return Request(0, RTM_NEWLINK, _F_ACK | _F_CREATE | _F_EXCL, {"flags": IFF_UP, "change": IFF_UP},
                    [("IFLA_IFNAME", name), ("IFLA_MASTER", master), ("IFLA_MTU", mtu)]
@@ -134,7 +135,8 @@ def veth_add(name: str, master: int, mtu: int, peer: str, peer_netns_fd: int, wh
                    f"link add {name} type veth peer {peer} master {master} up"
                    + ("" if group is None else f" group {group}"), why=why,
                    ifname=name, kind="veth", master=master, mtu=mtu, state="up",
-                   peer={"ifname": peer, "mtu": mtu}, **extra)
+                   peer={"ifname": peer, "mtu": mtu, **({"address": peer_mac} if peer_mac else {})},
+                   **extra)
 
 
 def hairpin(name: str) -> Request:

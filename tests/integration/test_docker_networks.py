@@ -184,3 +184,19 @@ def test_internal_network_has_no_way_out(cli, dleak, netname):
         cli("network", "rm", other)
     assert cli("network", "rm", netname).returncode == 0
     assert table not in _nft_tables()
+
+
+def test_mac_address_as_docker(cli, dleak):
+    cid = new_id()
+    p = cli("run", "-d", "--name", cid, "--mac-address", "92:d0:c6:0a:29:33", "busybox", "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    try:
+        assert cli("exec", cid, "cat", "/sys/class/net/eth0/address").stdout.strip() == "92:d0:c6:0a:29:33"
+        assert cli("inspect", "-f", "{{.NetworkSettings.MacAddress}}", cid).stdout.strip() == \
+            "92:d0:c6:0a:29:33"
+    finally:
+        cli("rm", "-f", cid)
+    for args in (("--mac-address", "93:d0:c6:0a:29:33"), ("--mac-address", "zz"),
+                 ("--net", "none", "--mac-address", "92:d0:c6:0a:29:33")):
+        p = cli("run", "--rm", *args, "busybox", "true")
+        assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
