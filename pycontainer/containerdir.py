@@ -67,8 +67,7 @@ def of(record: dict) -> str:
 # --- json.log -------------------------------------------------------------------------------
 
 def rfc3339(ns: int) -> str:
-    t = time.gmtime(ns // 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%09dZ" % (ns % 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + ".%09dZ" % (ns % 10**9)
 
 
 class Log:
@@ -408,9 +407,10 @@ def remove(container_id: str, cdir: str | None = None) -> None:
     import shutil
     from .image import rootfs
     cdir = cdir or path(container_id)
+    from . import events, shm
     if not container_id.startswith("build-") and os.path.isdir(cdir):   # a build's step: none
-        from . import events
         events.destroyed(container_id, cdir)
+    shm.release(cdir)                                   # --ipc shareable's host tmpfs
     try:
         rootfs.cleanup(container_id)
     except Exception:  # noqa: BLE001 - tolerant: remove what we can

@@ -24,11 +24,12 @@ settings", "UTS settings", "--cgroupns"):
 
 ``--ipc container:NAME`` shares what the IPC namespace holds: System V
 shared memory, semaphores and message queues (sysvipc(7)) and POSIX message
-queues (mq_overview(7)). Not POSIX shared memory (shm_overview(7)): that is
-files in /dev/shm, a tmpfs each container mounts in its own mount
-namespace, and the kernel refuses a bind mount whose source is a mount of
-another mount namespace (EINVAL), so the joiner keeps a /dev/shm of its own.
-(docker and podman share it by making every /dev/shm on the host first.)
+queues (mq_overview(7)). POSIX shared memory (shm_overview(7)) is files in
+/dev/shm, a tmpfs each container mounts in its own mount namespace, and the
+kernel refuses a bind mount whose source is a mount of another mount namespace
+(EINVAL). So, as docker does, ``--ipc shareable`` mounts that container's tmpfs
+on the host (shm.py) and binds it in; a container that joins it binds the same
+one. A donor run without ``shareable`` shares its namespace only.
 
 Only the docker layer reads these flags; what it writes is config.json,
 which the OCI layer (container.py, process/init.py) applies like any other.
@@ -71,11 +72,15 @@ def apply(cfg: dict, o: dict, root: str | None) -> None:
     linux = cfg["linux"]
     for flag, (ns_type, _modes) in FLAGS.items():
         kind, _, ref = (o.get(flag) or "private").partition(":")
+        if kind == "shareable":
+            _share_shm(cfg)
         if kind in ("private", "shareable"):
             continue
         nss = [n for n in linux["namespaces"] if n["type"] != ns_type]
         if kind == "container":
             nss.append({"type": ns_type, "path": f"/proc/{_running_init(root, ref, flag)}/ns/{ns_type}"})
+            if ns_type == "ipc":
+                _join_shm(cfg, root, ref)
         elif kind == "none":                    # --ipc none: its own namespace
             nss.append({"type": ns_type})
         linux["namespaces"] = nss               # host: no entry, the runtime's own
@@ -86,6 +91,33 @@ def apply(cfg: dict, o: dict, root: str | None) -> None:
                                       "options": ["rbind", "nosuid", "noexec", "nodev"]})
         elif ns_type == "uts" and kind == "host":
             cfg.pop("hostname", None)           # the host's: an OCI hostname needs a uts namespace
+
+
+def _bind_shm(cfg: dict, source: str) -> None:
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/dev/shm"]
+    cfg["mounts"].append({"destination": "/dev/shm", "type": "bind", "source": source,
+                          "options": ["rbind", "nosuid", "nodev", "noexec"]})
+
+
+def _share_shm(cfg: dict) -> None:
+    """--ipc shareable: the container's /dev/shm a tmpfs on the host, in its directory (shm.py)."""
+    from . import shm
+    from .containerdir import ANN_DIR
+    dev = next((m for m in cfg["mounts"] if m["destination"] == "/dev/shm"), {})
+    size = next((x for x in dev.get("options") or () if x.startswith("size=")), "size=65536k")
+    try:
+        _bind_shm(cfg, shm.mount(cfg["annotations"][ANN_DIR], size))
+    except OSError as exc:
+        raise PyContainerError(f"--ipc shareable: mount a tmpfs for /dev/shm: {exc.strerror}") from None
+
+
+def _join_shm(cfg: dict, root: str | None, ref: str) -> None:
+    """--ipc container:NAME of a shareable container: its /dev/shm too."""
+    from . import shm
+    from .inspect import owned_dir, resolve_id
+    donor = owned_dir(root or "/run/pycontainer", resolve_id(root or "/run/pycontainer", ref))
+    if donor and shm.shared(donor):
+        _bind_shm(cfg, shm.shared(donor))
 
 
 def _running_init(root: str | None, ref: str, flag: str) -> int:

@@ -235,3 +235,33 @@ def test_bad_values_are_125_one_line_and_leave_nothing(cli, dleak, flags, needle
     p = cli("run", "--rm", "--net", "none", *flags, "busybox", "true")
     assert p.returncode == 125, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and needle in p.stderr, p.stderr
+
+
+def _shm_mounts(cid: str) -> int:
+    with open("/proc/self/mountinfo") as f:
+        return sum(f"/containers/{cid}/shm " in line for line in f)
+
+
+def test_ipc_shareable_shares_dev_shm_with_who_joins_it(cli, dleak):
+    # --ipc container:NAME shared the IPC namespace but not /dev/shm (POSIX shm): a donor run
+    # with --ipc shareable now has its /dev/shm mounted on the host, and a joiner binds it
+    a, b, plain = new_id(), new_id(), new_id()
+    assert cli("run", "-d", "--net", "none", "--name", a, "--ipc", "shareable", "--shm-size", "16m",
+               "busybox", "sh", "-c", "echo from-a > /dev/shm/x; sleep 60").returncode == 0
+    try:
+        assert _shm_mounts(a) == 1
+        p = cli("run", "--rm", "--net", "none", "--name", b, "--ipc", f"container:{a}", "busybox", "sh", "-c",
+                "cat /dev/shm/x; df -k /dev/shm | tail -1 | awk '{print $2}'; echo from-b > /dev/shm/y")
+        assert p.stdout.split() == ["from-a", "16384"], p.stdout + p.stderr
+        assert cli("exec", a, "cat", "/dev/shm/y").stdout == "from-b\n"
+        assert cli("run", "-d", "--net", "none", "--name", plain, "busybox", "sleep", "60").returncode == 0
+        p = cli("run", "--rm", "--net", "none", "--ipc", f"container:{plain}", "busybox", "sh", "-c",
+                "ls /dev/shm | wc -l")
+        assert p.stdout.strip() == "0"                    # a non-shareable donor: its namespace only
+        p = cli("run", "--rm", "--net", "none", "--ipc", "shareable", "busybox", "nosuchprog")
+        assert p.returncode == 127
+    finally:
+        cli("rm", "-f", a, plain)
+    assert _shm_mounts(a) == 0 and not os.path.exists(f"/var/lib/pycontainer/containers/{a}")
+    with open("/proc/self/mountinfo") as f:
+        assert "/shm " not in "".join(ln for ln in f if "/var/lib/pycontainer/containers/" in ln)
