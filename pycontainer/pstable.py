@@ -25,7 +25,7 @@ import click
 from .inspect import NEVER, ancestor_matches
 
 FILTER_KEYS = ("id", "name", "status", "exited", "label", "ancestor", "before", "since", "network",
-               "volume", "health")
+               "volume", "health", "publish", "expose")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
@@ -41,10 +41,28 @@ def parse_filters(items) -> dict:
             raise PyContainerError(f"invalid filter 'status={v}': one of {', '.join(STATUSES)}")
         if k == "exited" and not v.lstrip("-").isdigit():
             raise PyContainerError(f"invalid filter 'exited={v}': give an exit code")
+        if k in ("publish", "expose") and not _port_range(v):
+            raise PyContainerError(f"invalid filter '{k}={v}': give PORT[/PROTO] or START-END[/PROTO]")
         if k == "health" and v not in ("starting", "healthy", "unhealthy", "none"):
             raise PyContainerError(f"invalid filter 'health={v}': starting, healthy, unhealthy or none")
         out.setdefault(k, []).append(v)
     return out
+
+
+def _port_range(v: str) -> tuple[int, int, str] | None:
+    """``80``, ``80/udp``, ``8000-8080/tcp`` -> (first, last, proto), None if none of these."""
+    ports, _, proto = v.partition("/")
+    lo, _, hi = ports.partition("-")
+    if not lo.isdigit() or hi and not hi.isdigit() or (proto or "tcp") not in ("tcp", "udp", "sctp"):
+        return None
+    return int(lo), int(hi or lo), proto or "tcp"
+
+
+def _port_matches(v: str, keys) -> bool:
+    """docker's publish=/expose= filters: one of ``keys`` ("80/tcp") in the range ``v``."""
+    lo, hi, proto = _port_range(v)
+    return any(k.partition("/")[2] == proto and lo <= int(k.partition("/")[0]) <= hi
+               for k in keys or () if k.partition("/")[0].isdigit())
 
 
 def _name_matches(pattern: str, name: str) -> bool:
@@ -83,6 +101,8 @@ def _match(rec: dict, flt: dict) -> bool:
                             ("=" not in v or rec["Config"]["Labels"][v.partition("=")[0]] ==
                              v.partition("=")[2])),
         "ancestor": lambda v: ancestor_matches(rec, v),
+        "publish": lambda v: _port_matches(v, rec["NetworkSettings"].get("Ports")),
+        "expose": lambda v: _port_matches(v, rec["Config"].get("ExposedPorts")),
     }
     return all(any(tests[k](v) for v in vs) for k, vs in flt.items())
 

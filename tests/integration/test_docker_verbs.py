@@ -365,6 +365,9 @@ def test_port_lists_published_ports(cli, dleak):
         assert cli("port", cid, "80").stdout.strip() == f"127.0.0.1:{port}"
         assert cli("port", cid, "81").returncode == 125
         assert f"127.0.0.1:{port}->80/tcp" in cli("ps").stdout
+        for f, found in (("publish=80", True), ("publish=80/udp", False), ("publish=70-90", True),
+                         ("publish=81", False)):
+            assert (cid[:12] in cli("ps", "-q", "-f", f).stdout.split()) == found, f
     finally:
         cli("rm", "-f", cid)
 
@@ -496,7 +499,8 @@ def test_ps_filters_as_docker(cli, dleak):
     a, b = new_id("web"), None
     run_d(cli, "busybox", "sleep", "60", name=a, net=())                 # the default bridge
     time.sleep(1.1)                                  # a later creation time for b
-    b = run_d(cli, "-v", "/data", "busybox", "sleep", "60", name=a + "0", net=("--net", "none"))
+    b = run_d(cli, "-v", "/data", "--expose", "9000-9001/udp", "busybox", "sleep", "60", name=a + "0",
+              net=("--net", "none"))
     try:
         def names(*f):
             p = cli("ps", *f, "--format", "{{.Names}}")
@@ -509,8 +513,11 @@ def test_ps_filters_as_docker(cli, dleak):
         assert names("-f", "network=bridge", "-f", f"name={a}") == [a]
         assert names("-f", "volume=/data") == [b]
         assert names("-f", "health=none", "-f", f"name={a}") == sorted([a, b])
-        p = cli("ps", "-f", "before=no-such-container")
-        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1
+        assert names("-f", "expose=9001/udp") == [b] == names("-f", "expose=8000-9999/udp")
+        assert names("-f", "expose=9001", "-f", f"name={a}") == []          # tcp by default
+        for bad in ("before=no-such-container", "publish=eighty"):
+            p = cli("ps", "-f", bad)
+            assert p.returncode == 125 and len(p.stderr.splitlines()) == 1
     finally:
         cli("rm", "-f", "-v", a, b)
 
