@@ -419,7 +419,7 @@ def test_docker_py_names_and_host_config_arguments(client, tmp_path):
     (tmp_path / "ro").mkdir()
     (tmp_path / "ro" / "f").write_text("bound\n")
     script = ("ulimit -n; cat /x/f; touch /x/g 2>/dev/null || echo ro; grep -c tmpfs /proc/mounts; "
-              "grep ' /scratch ' /proc/mounts | grep -o size=[0-9]*k; grep db /etc/hosts; "
+              "grep ' /scratch ' /proc/mounts | grep -o size=[0-9]*k; grep -w db /etc/hosts; "
               "cat /etc/resolv.conf | grep nameserver; df -k /dev/shm | tail -1 | awk '{print $2}'; "
               "grep NoNewPrivs /proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '; echo")
     out = client.containers.run(
