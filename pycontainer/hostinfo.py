@@ -26,7 +26,8 @@ def _os_name() -> str:
     return "Linux"
 
 
-def _mem_total() -> int:
+def mem_total() -> int:
+    """MemTotal of /proc/meminfo, in bytes (0 if unreadable)."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -80,7 +81,7 @@ def info(root: str, image_root: str | None = None) -> dict:
             "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if mode == "unified" else "1",
             "KernelVersion": os.uname().release, "OperatingSystem": _os_name(), "OSType": "linux",
             "Architecture": os.uname().machine, "NCPU": os.cpu_count() or 1,
-            "MemTotal": _mem_total(), "Name": socket.gethostname(), "ServerVersion": __version__,
+            "MemTotal": mem_total(), "Name": socket.gethostname(), "ServerVersion": __version__,
             "Runtimes": {"pycontainer": {"path": "pycontainer"}}, "DefaultRuntime": "pycontainer",
             "SecurityOptions": ["name=seccomp,profile=builtin"]
             + (["name=cgroupns"] if mode == "unified" else []),

@@ -79,7 +79,7 @@ def find_name(root: str, name: str) -> str | None:
     """The ID of the container that ``rename`` gave ``name``, or None."""
     for cid in list_ids(root):
         d = os.path.join(containers_dir(), cid)
-        if _name_of(d, cid) == name and name != cid:
+        if name_of(d, cid) == name and name != cid:
             return cid
     return None
 
@@ -197,7 +197,7 @@ def record(root: str, cid: str) -> dict:
     args = cc.program(cfg, opts)
     net = _network_record(root, cid)
     image = ann.get(ANN_IMAGE, "")
-    name = _name_of(cdir, cid)
+    name = name_of(cdir, cid)
     return {
         "Id": cid, "Name": "/" + name, "Created": created,
         "Path": (args or [""])[0], "Args": args[1:],
@@ -313,7 +313,8 @@ def _restart_count(cdir: str) -> int:
         return 0
 
 
-def _name_of(cdir: str, cid: str) -> str:
+def name_of(cdir: str, cid: str) -> str:
+    """The name docker shows: the one rename or the generator kept in its dir, else its ID."""
     try:
         with open(os.path.join(cdir, "name")) as f:
             return f.read().strip() or cid
@@ -324,7 +325,6 @@ def _name_of(cdir: str, cid: str) -> str:
 def _last_start(cdir: str) -> dict:
     """lifecycle's started.json: the time of the last ``start`` after the create, and the
     FinishedAt of the run before it."""
-    import json
     try:
         with open(os.path.join(cdir, "started.json")) as f:
             return json.load(f)
@@ -360,13 +360,17 @@ def _bindings(net: dict | None) -> dict:
     return out
 
 
+def short_image(image: str) -> str:
+    """An image reference as docker shows it: ``docker.io/library/busybox`` -> ``busybox``."""
+    for prefix in ("docker.io/library/", "docker.io/", "pycontainer/"):
+        image = image.removeprefix(prefix)
+    return image
+
+
 def ancestor_matches(rec: dict, ref: str) -> bool:
     """docker's ``ancestor`` filter: the container's image by ID (a prefix), by name, or by
     name:tag (``busybox`` matches any tag of it, ``busybox:1.36`` that tag only)."""
-    def short(image: str) -> str:
-        for prefix in ("docker.io/library/", "docker.io/", "pycontainer/"):
-            image = image.removeprefix(prefix)
-        return image
+    short = short_image
     image_id = (rec.get("Image") or "").removeprefix("sha256:")
     if len(ref.removeprefix("sha256:")) >= 4 and image_id.startswith(ref.removeprefix("sha256:")):
         return True

@@ -328,8 +328,7 @@ def after_exit(root: str, cid: str) -> None:
     from . import containerdir, events
     ex = containerdir.read_exit(cdir) or {}
     code = ex.get("exit_code", 0)
-    events.container_o("die", cid, dict(opts, name=insp.record(root, cid)["Name"].lstrip("/")),
-                       exitCode=code)
+    events.container_o("die", cid, dict(opts, name=insp.name_of(cdir, cid)), exitCode=code)
     try:
         with open(os.path.join(cdir, RESTART)) as f:
             rs = json.load(f)

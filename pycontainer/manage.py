@@ -266,21 +266,14 @@ def sample(root: str, cid: str) -> dict:
     raw = mem.get("raw") or {}
     usage = (mem.get("usage") or {}).get("usage", 0)
     usage -= raw.get("inactive_file", raw.get("total_inactive_file", 0)) or 0
-    limit = (mem.get("usage") or {}).get("limit", 0) or _host_memory()
+    from .hostinfo import mem_total
+    limit = (mem.get("usage") or {}).get("limit", 0) or mem_total()
     blk = (s.get("blkio") or {}).get("ioServiceBytesRecursive") or []
     rd = sum(e["value"] for e in blk if e.get("op", "").lower() in ("rbytes", "read"))
     wr = sum(e["value"] for e in blk if e.get("op", "").lower() in ("wbytes", "write"))
     return {"t": time.monotonic_ns(), "cpu": ((s.get("cpu") or {}).get("usage") or {}).get("total", 0),
             "mem": max(usage, 0), "limit": limit, "rx": rx, "tx": tx, "rd": rd, "wr": wr,
             "pids": (s.get("pids") or {}).get("current", 0)}
-
-
-def _host_memory() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            return int(next(ln.split()[1] for ln in f if ln.startswith("MemTotal:"))) * 1024
-    except (OSError, StopIteration, ValueError):
-        return 0
 
 
 def stats_row(rec: dict, a: dict, b: dict) -> dict:

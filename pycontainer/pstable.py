@@ -22,7 +22,7 @@ import json
 
 import click
 
-from .inspect import NEVER, ancestor_matches
+from .inspect import NEVER, ancestor_matches, short_image
 
 FILTER_KEYS = ("id", "name", "status", "exited", "label", "ancestor", "before", "since", "network",
                "volume", "health", "publish", "expose")
@@ -179,7 +179,7 @@ def view(rec: dict, no_trunc: bool = False, size: bool = False) -> dict:
     labels = rec["Config"].get("Labels") or {}
     mode = rec["HostConfig"]["NetworkMode"]
     return {"ID": rec["Id"] if no_trunc else rec["Id"][:12],
-            "Image": _short_image(rec["Config"]["Image"]) or "-", "Command": f'"{cmd}"',
+            "Image": short_image(rec["Config"]["Image"]) or "-", "Command": f'"{cmd}"',
             "CreatedAt": rec["Created"], "RunningFor": ago(rec["Created"]),
             "Status": status_text(rec), "Ports": insp.ports_text(rec), "Names": rec["Name"].lstrip("/"),
             "State": rec["State"]["Status"],
@@ -195,12 +195,6 @@ def _mount_name(m: dict) -> str:
     """docker ps's MOUNTS: a volume's name, else the source path (trimmed as docker's)."""
     src = m.get("Name") or m.get("Source") or ""
     return src if m.get("Name") or len(src) <= 15 else src[:14] + "…"
-
-
-def _short_image(image: str) -> str:
-    for prefix in ("docker.io/library/", "docker.io/", "pycontainer/"):
-        image = image.removeprefix(prefix)
-    return image
 
 
 def status_text(rec: dict) -> str:

@@ -43,6 +43,7 @@ def _networks(pid: int) -> dict:
 def sample(rt, cid: str, name: str, before: dict | None = None) -> dict:
     """One ContainerStats record (``before``: the previous one, for precpu_stats)."""
     from ..containerdir import rfc3339
+    from ..hostinfo import mem_total
     s = rt.stats(cid)
     cpu, mem = s.get("cpu") or {}, s.get("memory") or {}
     usage = cpu.get("usage") or {}
@@ -66,13 +67,9 @@ def sample(rt, cid: str, name: str, before: dict | None = None) -> dict:
             "num_procs": 0, "cpu_stats": cpu_stats,
             "precpu_stats": (before or {}).get("cpu_stats") or {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
             "memory_stats": {"usage": mu.get("usage", 0), "max_usage": mu.get("max", 0),
-                             "limit": mu.get("limit") or _host_memory(), "failcnt": mu.get("failcnt", 0),
+                             "limit": mu.get("limit") or mem_total(), "failcnt": mu.get("failcnt", 0),
                              "stats": dict(mem.get("raw") or {})},
             "networks": _networks(rt.state(cid).get("pid", 0))}
-
-
-def _host_memory() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def stream(rt, cid: str, name: str, interval: float = 1.0):

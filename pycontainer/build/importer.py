@@ -16,7 +16,6 @@ Read: docker's "docker import" reference; image-spec layer.md and config.md.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import zlib
 
@@ -27,27 +26,24 @@ CHANGES = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VO
 
 
 class _Tee:
-    """The tar stream as tarfile reads it, hashed and gzip-compressed into the ingest."""
+    """The tar stream as tarfile reads it, passed to layerwriter's Sink (hashed: the diff_id,
+    gzip-compressed into the ingest), the sink a layer made from a directory also writes to."""
 
     def __init__(self, src, out):
-        self.src, self.out = src, out
-        self.sha = hashlib.sha256()
-        self.z = zlib.compressobj(6, zlib.DEFLATED, 31)
-        self.size = 0
+        from ..image.layerwriter import Sink
+        self.src, self.sink = src, Sink(out, 6)
 
     def read(self, n: int = -1) -> bytes:
         b = self.src.read(n)
         if b:
-            self.sha.update(b)
-            self.size += len(b)
-            self.out.write(self.z.compress(b))
+            self.sink.write(b)
         return b
 
     def drain(self) -> None:
         """The bytes after the end-of-archive blocks belong to the layer's digest too."""
         while self.read(1 << 16):
             pass
-        self.out.write(self.z.flush())
+        self.sink.close()
 
 
 def import_tarball(store, src, name: str | None, *, changes=(), message: str | None = None,
@@ -94,7 +90,7 @@ def _import(store, src, name, changes, message, platform, label):
                         "comment": message or f"Imported from {label}"}]}
     apply_changes(cfg, changes)
     layer = ({"mediaType": MT_OCI_LAYER_GZIP, "digest": digest, "size": size},
-             "sha256:" + tee.sha.hexdigest())
+             "sha256:" + tee.sink.sha.hexdigest())
     img = layerwriter.add_image(store, None, cfg, [layer], [name] if name else [])
     from ..events import record
     record("image", "import", img.id, name=name)

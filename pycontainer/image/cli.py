@@ -105,11 +105,9 @@ _HEADS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "I
 
 
 def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.3g}{unit}" if unit != "B" else f"{n}B"
-        n /= 1000
-    return str(n)
+    """docker's SIZE column: go-units' HumanSize, three significant digits (``2.14MB``)."""
+    from .space import human_size
+    return human_size(n, False, 3)
 
 
 _ls_opts = [click.option("-a", "--all", "all_", is_flag=True,

@@ -37,7 +37,7 @@ from .whiteouts import is_opaque, is_whiteout
 _DROP = ("trusted.overlay.", "security.selinux")
 
 
-class _Sink:
+class Sink:
     """tarfile's output: hash the tar (diff_id), gzip it, hand it to the ingest writer."""
 
     def __init__(self, out, level: int):
@@ -66,7 +66,7 @@ def write_layer(upper: str, out, *, level: int = 6, mtime: int | None = None,
     may drop entries (e.g. mount points a run left behind).
     """
     import tarfile
-    sink = _Sink(out, level)
+    sink = Sink(out, level)
     links: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tf:
         for dirpath, dirnames, filenames in os.walk(upper):
