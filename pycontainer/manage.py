@@ -174,29 +174,18 @@ def port(ctx, container, private):
 @click.pass_context
 def top(ctx, container, ps_args):
     """The container's processes, as ps(1) shows them (ps options pass through)."""
-    import subprocess
     from .container import Runtime
     root = _root(ctx)
     cid = resolve_id(root, container)
     rec = ops.inspect(root, cid)
     if rec["State"]["Status"] not in ("running", "paused"):
         raise PyContainerError(f"top {container}: the container is {rec['State']['Status']}")
-    pids = set(Runtime(root).pids(cid))
-    r = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise PyContainerError(f"top: ps {' '.join(ps_args)}: {r.stderr.strip()}")
-    lines = r.stdout.splitlines()
-    if not lines:
-        return
-    try:
-        col = lines[0].split().index("PID")
-    except ValueError:
-        raise PyContainerError("top: the ps options must print a PID column") from None
-    click.echo(lines[0])
-    for line in lines[1:]:
-        f = line.split()
-        if len(f) > col and f[col].isdigit() and int(f[col]) in pids:
-            click.echo(line)
+    from .pstop import table
+    title, rows = table(Runtime(root).pids(cid), ps_args)
+    if title:
+        click.echo(title)
+    for line in rows:
+        click.echo(line)
 
 
 @click.command("cp", cls=DockerCommand)

@@ -7,7 +7,8 @@
                        verbs and the helper's requests
     api/helper.py      the helper process and its wire protocol (HelperTransport)
     api/transport.py   MockTransport: requests answered in-process, for tests
-    api/client.py      Client, Container and their collection
+    api/engine.py      Client (docker-py's DockerClient)
+    api/client.py      Container and ContainerCollection
     api/images.py      Image and ImageCollection (client.images)
 
 The porcelain imports ``api.operations``, never the client. This package
@@ -30,7 +31,7 @@ __all__ = ["APIError", "ContainerError", "DeviceRequest", "DockerClient", "Image
 def from_env(**kw):
     """docker.from_env(): a Client (PYCONTAINER_ROOT, PYCONTAINER_IMAGE_ROOT from the
     environment), so that ``import pycontainer.api as docker`` reads as docker-py does."""
-    from .client import Client
+    from .engine import Client
     return Client.from_env(**kw)
 
 
@@ -38,6 +39,9 @@ def __getattr__(name: str):
     if name in ("Image", "ImageCollection"):
         from . import images
         return getattr(images, name)
+    if name == "Client":
+        from .engine import Client
+        return Client
     if name in _CLIENT:
         from . import client
         return getattr(client, name)
@@ -51,7 +55,7 @@ def __getattr__(name: str):
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
     if name == "DockerClient":                   # docker.DockerClient: the same entry point
-        from .client import Client
+        from .engine import Client
         return Client
     if name == "MockTransport":
         from .transport import MockTransport

@@ -26,6 +26,7 @@ import stat as st_mod
 import tarfile
 
 from .. import syscalls as sc
+from ..containerdir import rfc3339
 from ..errors import NotFound, PyContainerError
 
 RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
@@ -171,7 +172,7 @@ def get_archive(root: str, cid: str, path: str) -> dict:
             mode = st_mod.S_IMODE(s.st_mode) | (GO_DIR if st_mod.S_ISDIR(s.st_mode) else 0) | \
                 (GO_SYMLINK if link else 0)
             stat = {"name": os.path.basename(path.rstrip("/")) or "/", "size": s.st_size, "mode": mode,
-                    "mtime": s.st_mtime, "linkTarget": link}
+                    "mtime": rfc3339(s.st_mtime_ns), "linkTarget": link}   # Go's time, as docker's
             with os.fdopen(os.dup(1), "wb") as out, tarfile.open(fileobj=out, mode="w|",
                                                                  format=tarfile.PAX_FORMAT) as tar:
                 _add(tar, pfd, base, stat["name"] if base != "." else ".", s.st_dev)

@@ -1,5 +1,5 @@
-"""The docker SDK's surface: ``Client``, ``Container`` and its collection (``Image`` and
-its collection: api/images.py).
+"""The docker SDK's containers: ``Container`` and ``ContainerCollection`` (``client.containers``;
+the ``Client`` is api/engine.py, ``Image`` and its collection api/images.py).
 
 ::
 
@@ -24,7 +24,7 @@ import uuid
 
 from ..errors import ContainerError, NotFound, PyContainerError
 from . import operations as ops
-from .config import DEFAULT_ROOT, options_from_kwargs
+from .config import options_from_kwargs
 from .results import ExecResult, SandboxResult, raise_error
 from .streams import DEFAULT_MAX_OUTPUT, REPLY_GRACE, Sink, check_limits, collect
 
@@ -42,7 +42,7 @@ DEFAULT_TIMEOUT = 600.0     # seconds for a request that runs no program of the 
 
 
 class Container:
-    def __init__(self, client: "Client", cid: str, attrs: dict | None = None):
+    def __init__(self, client, cid: str, attrs: dict | None = None):
         self.client = client
         self.id = cid
         self.attrs = attrs if attrs is not None else ops.inspect(client.root, cid)
@@ -192,7 +192,16 @@ class Container:
         from ..build import api as build_api
         return build_api.commit(self.client, self.id, repository, tag, **kw)
 
-    def top(self) -> list[int]:
+    def top(self, ps_args: str | None = None) -> dict:
+        """docker-py's: ``{"Titles": [...], "Processes": [[...], ...]}``, from ps(1) (pstop.py;
+        ``ps_args`` as one string, default ``-ef``). ``pids()``: the PIDs alone."""
+        import shlex
+        from .. import pstop
+        if ops.inspect(self.client.root, self.id)["State"]["Status"] not in ("running", "paused"):
+            raise PyContainerError(f"Container {self.id} is not running")
+        return pstop.as_docker(*pstop.table(self.pids(), shlex.split(ps_args or "") or None))
+
+    def pids(self) -> list[int]:
         return self._rt().pids(self.id)
 
     def exec_run(self, cmd, stdout=True, stderr=True, stdin=False, tty=False, privileged=False,
@@ -289,7 +298,7 @@ def _chunks(gen, *, demux: bool, stdout=True, stderr=True):
 
 
 class ContainerCollection:
-    def __init__(self, client: "Client"):
+    def __init__(self, client):
         self.client = client
 
     def create(self, image: str, command=None, **kw) -> Container:
@@ -413,88 +422,3 @@ class ContainerCollection:
                 out.append(c)
         out.sort(key=lambda c: c.attrs.get("Created", ""), reverse=True)
         return out if limit < 0 else out[:limit]
-
-
-class Client:
-    """Entry point: ``Client().containers`` and ``Client().images`` (docker SDK shape)."""
-
-    def __init__(self, root: str = DEFAULT_ROOT, image_root: str | None = None, *, transport=None,
-                 timeout: float = DEFAULT_TIMEOUT):
-        import weakref
-        check_limits(timeout, None)
-        self.root = os.path.abspath(root)
-        self.image_root = image_root
-        self.timeout = timeout          # for requests that run no program (create, archives)
-        if transport is None:
-            from .helper import HelperTransport
-            transport = HelperTransport()
-        self.transport = transport
-        weakref.finalize(self, transport.close)
-        self.containers = ContainerCollection(self)
-        from .images import ImageCollection
-        from .resources import NetworkCollection, VolumeCollection
-        self.images = ImageCollection(self)
-        self.volumes, self.networks = VolumeCollection(self), NetworkCollection(self)
-
-    @classmethod
-    def from_env(cls, **kw) -> "Client":
-        """docker-py's from_env (its version=, timeout=, environment= are accepted)."""
-        env = kw.get("environment") or os.environ
-        return cls(env.get("PYCONTAINER_ROOT", DEFAULT_ROOT), env.get("PYCONTAINER_IMAGE_ROOT"),
-                   **({"timeout": kw["timeout"]} if kw.get("timeout") else {}))
-
-    def close(self) -> None:
-        """Stop the helper process (it also stops by itself when this process exits)."""
-        self.transport.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def ping(self) -> bool:
-        """docker-py's ping: True once the helper (and a worker of it) answers."""
-        self._request({"op": "ping"})
-        return True
-
-    def version(self) -> dict:
-        """docker-py's version(): the runtime's, the kernel's (hostinfo.py)."""
-        from ..hostinfo import version
-        return version()
-
-    def info(self) -> dict:
-        """docker-py's info(): containers and images counted, drivers, CPUs, memory (hostinfo.py)."""
-        from ..hostinfo import info
-        return info(self.root, self.image_root)
-
-    def pool(self, image: str, size: int = 4, **kw):
-        """A warm pool of ``size`` created containers of ``image`` (api/pool.py)."""
-        from .pool import Pool
-        return Pool(self, image, size=size, **kw)
-
-    def _request(self, req: dict, **kw) -> tuple[dict, bytes, bytes]:
-        """One forking request through the transport; an error reply raised as its class."""
-        kw.setdefault("timeout", self.timeout)
-        reply, out, err = self.transport.request(req, **kw)
-        return raise_error(reply), out, err
-
-    def _socket(self, req: dict):
-        """``req`` with one end of a socketpair as the program's stdin, stdout and stderr;
-        the other end. A thread waits for the reply (closing it would cancel the request)."""
-        import socket
-        import threading
-        from .execs import ExecSocket
-        mine, theirs = socket.socketpair()
-        mine = ExecSocket(fileno=mine.detach())
-        try:
-            sock = self.transport.call(req, (theirs.fileno(),) * 3)
-        finally:
-            theirs.close()
-        def wait_reply():
-            try:
-                sock.recv(1 << 20)
-            finally:
-                sock.close()
-        threading.Thread(target=wait_reply, daemon=True).start()
-        return mine

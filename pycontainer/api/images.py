@@ -75,7 +75,7 @@ class Image:
 
 
 class ImageCollection:
-    def __init__(self, client):          # the api.client.Client whose image_root is used
+    def __init__(self, client):          # the api.engine.Client whose image_root is used
         self.client = client
 
     def _store(self):
@@ -129,8 +129,12 @@ class ImageCollection:
         """docker-py's prune: the images without a name that no container uses; with
         ``filters={"dangling": False}`` every image no container uses."""
         dangling = str((filters or {}).get("dangling", True)).lower() not in ("0", "false")
-        lines = self._store().gc(dangling=True, unused=not dangling)
-        return {"ImagesDeleted": [{"Deleted": ln.split(": ", 1)[-1]} for ln in lines], "SpaceReclaimed": 0}
+        from ..containerdir import du
+        store = self._store()
+        before = du(store.root)
+        lines = store.gc(dangling=True, unused=not dangling)
+        return {"ImagesDeleted": [{"Deleted": ln.split(": ", 1)[-1]} for ln in lines],
+                "SpaceReclaimed": max(0, before - du(store.root))}
 
     def remove(self, image: str, force: bool = False) -> None:
         self._store().remove(image, force=force)

@@ -179,9 +179,14 @@ def image_prune(all_, force, filters, image_root):
     flt = parse_filters(filters, PRUNE_FILTERS)
     confirm_prune("all images without at least one container associated to them" if all_
                   else "all dangling images", force)
+    from ..containerdir import du
+    from .space import human_size
     store = _store(image_root)
-    for line in store.gc(dangling=True, unused=all_, only=prune_digests(store, flt)):
-        click.echo(line)
+    before = du(store.root)
+    lines = store.gc(dangling=True, unused=all_, only=prune_digests(store, flt))
+    if lines:                                   # docker's shape: the list, then the total
+        click.echo("Deleted Images:\n" + "\n".join(lines) + "\n")
+    click.echo(f"Total reclaimed space: {human_size(max(0, before - du(store.root)), False)}")
 
 
 # --- tag / rmi -------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def gc(store, *, dangling: bool = False, unused: bool = False, only=None) -> lis
                 if drop:
                     index["manifests"] = [e for e in index["manifests"] if e not in drop]
                     store.write_index(index)
-                out += [f"Deleted: {e['digest']}" for e in drop]
+                out += [f"Deleted: {d}" for d in dict.fromkeys(e["digest"] for e in drop)]
         return out + collect(store)
 
 

@@ -482,3 +482,31 @@ def test_stats_save_and_export_as_docker_py(client):
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         assert {"index.json", "manifest.json"} <= set(tf.getnames())
     assert [i.tags for i in client.images.load(data)] == [["busybox:latest"]]
+
+
+def test_top_df_and_archive_stat_as_docker_py(client):
+    # top() returned a list of PIDs, where docker-py code reads ["Titles"]/["Processes"];
+    # client.df() was missing; get_archive's stat gave mtime as a float (docker: RFC 3339)
+    import re
+    c = client.containers.run("busybox", ["sh", "-c", "touch /tmp/f; sleep 30"], detach=True,
+                              network_mode="none")
+    try:
+        t = c.top()
+        assert t["Titles"][:2] == ["UID", "PID"] and t["Titles"][-1] == "CMD"
+        assert ["sleep 30"] == [p[-1] for p in t["Processes"] if p[-1].startswith("sleep")]
+        assert all(len(p) == len(t["Titles"]) for p in t["Processes"])
+        assert c.top(ps_args="-o pid,comm")["Titles"] == ["PID", "COMMAND"]
+        _chunks, stat = c.get_archive("/tmp/f")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", stat["mtime"]), stat
+        df = client.df()
+        assert set(df) == {"LayersSize", "Images", "Containers", "Volumes", "BuildCache"}
+        mine = [x for x in df["Containers"] if x["Id"] == c.id]
+        assert mine and mine[0]["State"] == "running" and mine[0]["SizeRootFs"] >= mine[0]["SizeRw"]
+        img = [i for i in df["Images"] if "busybox:latest" in i["RepoTags"]]
+        assert img and img[0]["Containers"] == 1 and img[0]["Size"] > 0 and df["LayersSize"] > 0
+        c.kill()
+        c.wait()
+        with pytest.raises(pycontainer.APIError, match="not running"):
+            c.top()
+    finally:
+        c.remove(force=True)

@@ -167,7 +167,7 @@ def test_exec_run_parity_and_timeout_kills_the_exec_tree_only(client):
     r = c.exec_run(["sh", "-c", "sleep 100 & sleep 100 & wait"], timeout=1)
     assert time.monotonic() - t0 < 3 and r.timed_out and r.exit_code == 137
     time.sleep(0.2)
-    live = [p for p in c.top() if pid_alive(p)]      # the killed ones are zombies of the init
+    live = [p for p in c.pids() if pid_alive(p)]      # the killed ones are zombies of the init
     assert len(live) == 1, live                        # only the init is left
     assert c.exec_run("true", detach=True) == (None, None)
     # tty: a terminal of the container's own devpts; one stream, CRLF

@@ -94,9 +94,14 @@ def test_image_inspect_format_load_quiet_and_prune_all(run, tmp_path):
     assert ident.startswith("sha256:") and len(ident) == 71
     run("save", "-o", str(tmp_path / "a.tar"), "localhost/mine:1")
     assert "Loaded image: localhost/mine:1" in run("load", "-q", "-i", str(tmp_path / "a.tar")).output
-    assert run("image", "prune", "-f").output == ""            # nothing dangling: all named
+    # nothing dangling (all named): docker's total alone
+    assert run("image", "prune", "-f").output == "Total reclaimed space: 0B\n"
     out = run("image", "prune", "-a", "-f").output             # no container uses them
-    assert "Deleted: " in out and run("images", "-q").output == ""
+    assert out.startswith("Deleted Images:\n") and "Deleted: " in out
+    assert out.splitlines()[-1].startswith("Total reclaimed space: ") and not out.endswith(" 0B\n")
+    assert len(set(ln for ln in out.splitlines() if ln.startswith("Deleted: "))) == \
+        out.count("Deleted: ")                                 # each image once
+    assert run("images", "-q").output == ""
 
 
 def test_history_human_false_gives_bytes_and_times(run, tmp_path):
