@@ -95,10 +95,15 @@ class CLI:
         # Output goes to files, not pipes: a created or detached container's
         # init inherits them and would hold a pipe open long after we return.
         import tempfile
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+                tempfile.TemporaryFile("w+b") as data:
+            stdin = None if input is not None else subprocess.DEVNULL
+            if isinstance(input, bytes):            # bytes (a tar): from a file, not as text
+                data.write(input)
+                data.seek(0)
+                stdin, input = data, None
             r = subprocess.run(self.cmd(*args, root=root), stdout=out, stderr=err, text=True,
-                               timeout=timeout, input=input, cwd=ROOT,
-                               stdin=None if input is not None else subprocess.DEVNULL, **kw)
+                               timeout=timeout, input=input, cwd=ROOT, stdin=stdin, **kw)
             out.seek(0)
             err.seek(0)
             p = subprocess.CompletedProcess(r.args, r.returncode, out.read(), err.read())

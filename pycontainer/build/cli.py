@@ -71,7 +71,8 @@ def _pairs(values, flag: str) -> dict:
 @click.pass_context
 def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, progress, quiet,
           iidfile, platform, rm_, force_rm, secrets, output, image_root, context):
-    """Build an image from a Containerfile in CONTEXT (docker build)."""
+    """Build an image from a Containerfile in CONTEXT (docker build). CONTEXT '-': a tar of the
+    context (plain or compressed), or the Containerfile alone, on stdin."""
     from . import executor
     from ..image import reference
     from . import BuildError
@@ -100,21 +101,25 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
         except ImageError as exc:
             raise BuildError(f"-t {t!r}: {exc}") from None
     import shutil
-    import tempfile
     scratch = None
-    if context == "-" or file == "-":          # docker build - < Dockerfile, build -f - CONTEXT
-        scratch = tempfile.mkdtemp(prefix="pyc-build-stdin-")
-        data = sys.stdin.buffer.read()
-        if data[:2] == b"\x1f\x8b" or data[257:262] == b"ustar":
-            shutil.rmtree(scratch)
-            raise BuildError("a tar archive as the context on stdin is not supported: "
-                             "give a directory (or pipe only the Containerfile)")
+    if context == "-":                         # docker build - < Containerfile | context.tar
+        from .tarcontext import from_stream, scratch as new_scratch
+        scratch = new_scratch()
+        try:
+            context, text = from_stream(sys.stdin.buffer, scratch)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        if text and file and file != "-":
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise BuildError("-f with a Containerfile on stdin: give one or the other")
+        file = text or (os.path.join(context, file) if file and file != "-" else None)
+    elif file == "-":                          # build -f - CONTEXT: the Containerfile on stdin
+        from .tarcontext import scratch as new_scratch
+        scratch = new_scratch()
         file = os.path.join(scratch, "Containerfile")
         with open(file, "wb") as f:
-            f.write(data)
-        if context == "-":
-            context = os.path.join(scratch, "context")   # no context: COPY finds nothing
-            os.mkdir(context)
+            shutil.copyfileobj(sys.stdin.buffer, f)
     opts = executor.Options(context=context, file=file, tags=list(tags),
                             build_args=_pairs(build_args, "--build-arg"), target=target,
                             no_cache=no_cache, pull=pull, network=network,

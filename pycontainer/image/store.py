@@ -276,22 +276,20 @@ class Store:
         entries = index.get("manifests", [])
         s = ref[len("sha256:"):] if ref.startswith("sha256:") else ref
         if 12 <= len(s) <= 64 and all(c in "0123456789abcdef" for c in s):
-            hits = set()
+            hits: dict = {}                    # manifest digest -> its config digest (the ID)
             for e in entries:
                 d = e["digest"]
-                if d[7:].startswith(s):
-                    hits.add(d)
-                else:
-                    try:
-                        cfg = self.read_json_blob(d)["config"]["digest"]
-                    except (ImageError, KeyError, TypeError):
-                        continue
-                    if cfg[7:].startswith(s):
-                        hits.add(d)
-            if len(hits) > 1:
+                try:
+                    cfg = self.read_json_blob(d)["config"]["digest"]
+                except (ImageError, KeyError, TypeError):
+                    cfg = None
+                if d[7:].startswith(s) or (cfg and cfg[7:].startswith(s)):
+                    hits.setdefault(d, cfg)
+            if len(set(hits.values())) > 1 or (len(hits) > 1 and None in hits.values()):
                 raise ImageError(f"image ID prefix {ref!r} is ambiguous; give more digits")
-            if hits:
-                d = hits.pop()
+            if hits:       # one image (ID); a build step's manifest may share its config: the named
+                named = [e["digest"] for e in entries if e["digest"] in hits and self.entry_name(e)]
+                d = (named or list(hits))[0]
                 return d, d
         r = reference.parse(ref)
         if r.digest:

@@ -545,7 +545,61 @@ def test_the_containerfile_from_stdin(pc, tmp_path, leakcheck):
     p = pc("build", "--network", "none", "-", input="f" * 257 + "ustar\x0000")   # a tar's header
     assert p.returncode == 125 and "tar archive" in p.stderr and len(p.stderr.splitlines()) == 1
     assert set(glob.glob("/tmp/pyc-build-stdin-*")) == before
+    assert glob.glob(CDIR + "/build-stdin-*") == []
     assert pc("rmi", "stdin-a", "stdin-b").returncode == 0
+
+
+def _tar(members, gz=False) -> bytes:
+    """A tar of (name, content) or (name, "->", link target) or (name, "=>", hard link)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tf:
+        for m in members:
+            ti = tarfile.TarInfo(m[0])
+            if len(m) == 3:
+                ti.type = tarfile.SYMTYPE if m[1] == "->" else tarfile.LNKTYPE
+                ti.linkname = m[2]
+                tf.addfile(ti)
+            else:
+                ti.size, ti.mode = len(m[1]), 0o755
+                tf.addfile(ti, io.BytesIO(m[1]))
+    return buf.getvalue()
+
+
+def test_a_tar_context_on_stdin_as_docker(pc, tmp_path, leakcheck):
+    """docker build - < context.tar[.gz]: the archive is the context (-f inside it, its
+    .dockerignore honoured); an archive that climbs out, writes through a link out or
+    hard-links a host file is refused (125, one line) and leaves nothing."""
+    import glob
+    files = [("Dockerfile", b"FROM busybox\nCOPY . /c/\nRUN cat /c/a.txt /c/d/b.txt\n"),
+             ("sub/Alt", b"FROM busybox\nCOPY a.txt /alt\nCMD [\"cat\", \"/alt\"]\n"),
+             ("a.txt", b"a\n"), ("d/b.txt", b"b\n"), ("/abs.txt", b"abs\n"),
+             ("secret.key", b"no\n"), (".dockerignore", b"*.key\n"), ("l", "->", "a.txt")]
+    for gz in (False, True):
+        p = pc("build", "--network", "none", "-q", "-t", "tarctx-a", "-", input=_tar(files, gz))
+        assert p.returncode == 0, p.stderr
+    assert run(pc, "tarctx-a", "ls", "/c").split() == ["Dockerfile", "a.txt", "abs.txt", "d", "l", "sub"]
+    assert run(pc, "tarctx-a", "readlink", "/c/l") == "a.txt\n"
+    p = pc("build", "--network", "none", "-q", "-t", "tarctx-b", "-f", "sub/Alt", "-",
+           input=_tar(files, True))
+    assert p.returncode == 0, p.stderr
+    assert run(pc, "tarctx-b") == "a\n"
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    bad = {"climbs out": [("Dockerfile", b"FROM busybox\n"), ("../x", b"x")],
+           "leads out of the context": [("Dockerfile", b"FROM busybox\n"), ("lnk", "->", str(decoy)),
+                                        ("lnk/pwned", b"x")],
+           "not to a file of the context": [("Dockerfile", b"FROM busybox\n"),
+                                            ("h", "=>", "../../../../etc/passwd")],
+           "compressed, but not a tar": None, "not a readable tar archive": b"\x1f\x8b" + b"\0" * 30}
+    for msg, members in bad.items():
+        data = members if isinstance(members, bytes) else _tar(members) if members \
+            else __import__("gzip").compress(b"FROM busybox\n")
+        p = pc("build", "--network", "none", "-t", "tarctx-bad", "-", input=data)
+        assert p.returncode == 125 and msg in p.stderr and len(p.stderr.splitlines()) == 1, (msg, p.stderr)
+    assert list(decoy.iterdir()) == []
+    assert glob.glob(CDIR + "/build-stdin-*") == []
+    assert pc("image", "inspect", "tarctx-bad").returncode != 0
+    assert pc("rmi", "tarctx-a", "tarctx-b").returncode == 0
 
 
 def test_a_failing_run_names_step_command_and_exit_code(pc, tmp_path, leakcheck):
@@ -728,7 +782,7 @@ def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
             "img, log = cl.images.build(path=%r, tag='apibuilt', buildargs={'X': 'fromapi'}, "
             "network_mode='none', labels={'k': 'v'})\n"
             "print(json.dumps({'id': img.id, 'tags': img.tags, "
-            "'log': ''.join(ch['stream'] for ch in log)}))\n"
+            "'log': ''.join(ch.get('stream', '') for ch in log)}))\n"
             "ids = lambda imgs: sorted(i.id for i in imgs)\n"
             "print(json.dumps({'plain': ids(cl.images.list()), 'all': ids(cl.images.list(all=True)), "
             "'name': [i.tags for i in cl.images.list(name='apibuilt')], "
@@ -759,6 +813,44 @@ def test_api_images_build_returns_image_and_log(pc, cli, tmp_path, leakcheck):
     assert run(pc, "apibuilt", "cat", "/x") == "fromapi\n"
     assert inspect(pc, "apibuilt")["Config"]["Labels"] == {"l": "1", "k": "v"}
     assert second.startswith("BuildFailed") and "--target 'nope'" in second
+
+
+def test_api_images_build_from_fileobj_and_custom_context(pc, cli, tmp_path, leakcheck):
+    """docker-py's images.build(fileobj=...): a Containerfile, or with custom_context=True a
+    (gzip'd) tar of the context; an "aux" chunk names the image; timeout= stops the build as
+    Ctrl-C does (nothing left); an option that would change the result is refused."""
+    tgz = _tar([("sub/Df", b"FROM busybox\nCOPY a.txt /a\n"), ("a.txt", b"from-tar\n")], gz=True)
+    (tmp_path / "ctx.tgz").write_bytes(tgz)
+    code = ("import sys, io, json, time; sys.path.insert(0, %r)\n"
+            "import pycontainer.api as docker\n"
+            "cl = docker.Client(%r, image_root=%r)\n"
+            "img, log = cl.images.build(fileobj=io.BytesIO(b'FROM busybox\\nRUN echo fo > /fo\\n'), "
+            "tag='apifo', network_mode='none', forcerm=True, decode=True)\n"
+            "log = list(log)\n"
+            "print(json.dumps([img.tags, log[-1]['aux']['ID'] == img.id]))\n"
+            "with open(%r, 'rb') as f:\n"
+            "    img, _ = cl.images.build(fileobj=f, custom_context=True, encoding='gzip', "
+            "dockerfile='sub/Df', tag='apicc')\n"
+            "print(json.dumps(img.tags))\n"
+            "for kw in ({'isolation': 'hyperv'}, {'squash': True}, {'fileobj': b'x', 'encoding': 'gzip'}):\n"
+            "    try:\n        cl.images.build(path='/nonexistent', **kw)\n"
+            "    except docker.errors.APIError as e:\n        print(type(e).__name__, e)\n"
+            "t = time.monotonic()\n"
+            "try:\n    cl.images.build(fileobj=b'FROM busybox\\nRUN sleep 60\\n', timeout=2, "
+            "network_mode='none')\n"
+            "except docker.errors.APIError as e:\n    print(type(e).__name__, e, time.monotonic() - t < 40)\n"
+            % (ROOT, cli.root, pc.image_root, str(tmp_path / "ctx.tgz")))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.strip().splitlines()
+    assert json.loads(lines[0]) == [["apifo:latest"], True]
+    assert json.loads(lines[1]) == ["apicc:latest"]
+    assert "unsupported option(s): isolation" in lines[2] and "unsupported option(s): squash" in lines[3]
+    assert "encoding='gzip'" in lines[4]
+    assert lines[5].startswith("BuildFailed") and "timeout=2" in lines[5] and lines[5].endswith("True")
+    assert run(pc, "apifo", "cat", "/fo") == "fo\n" and run(pc, "apicc", "cat", "/a") == "from-tar\n"
+    assert build_dirs() == []
+    assert pc("rmi", "apifo", "apicc").returncode == 0
 
 
 def test_history_lists_each_step_newest_first(pc, tmp_path, leakcheck):
