@@ -445,6 +445,8 @@ def _register_subsystems() -> None:
                 update, *build_cli.COMMANDS, *fs_cli.COMMANDS, events_cli.events]:
         main_group.add_command(cmd)
     system.add_command(cdi_cli.info, "info")            # docker system info = docker info
+    system.add_command(events_cli.events, "events")     # docker system events = docker events
+    build_cli.builder.add_command(build_cli.build, "build")   # docker builder build = build
     for cmd in (build_cli.build, build_cli.push, build_cli.import_):    # docker image build ...
         image_cli.image.add_command(cmd)
     # docker's management form: `container ls`, `container run ...` are the same commands

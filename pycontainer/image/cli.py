@@ -371,7 +371,7 @@ def logout(authfile, registry):
 
 
 for _cmd, _name in ((pull, "pull"), (tag, "tag"), (rmi, "rm"), (load, "load"), (save, "save"),
-                    (history, "history")):
+                    (history, "history"), (image_ls, "list")):
     image.add_command(_cmd, _name)
 
 COMMANDS = [pull, images, image, tag, rmi, load, save, history, login, logout]

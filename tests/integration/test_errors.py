@@ -169,8 +169,10 @@ def test_a_group_without_a_command_prints_its_help(cli, leakcheck):
         assert (p.returncode, p.stderr) == (0, ""), (args, p.stderr)
         assert p.stdout.startswith("Usage: pycontainer") and "Commands:" in p.stdout, args
     # docker's management forms have docker's verbs: image build/push/import, container update
-    for group, verbs in (("image", {"build", "push", "import", "pull", "ls", "rm"}),
-                         ("container", {"update", "ls", "run", "export", "commit"})):
+    for group, verbs in (("image", {"build", "push", "import", "pull", "ls", "list", "rm"}),
+                         ("container", {"update", "ls", "list", "run", "export", "commit"}),
+                         ("system", {"df", "events", "info", "prune"}),
+                         ("builder", {"build", "prune"})):
         listed = {line.split()[0] for line in cli(group).stdout.split("Commands:")[1].splitlines()
                   if line.strip()}
         assert verbs <= listed, (group, verbs - listed)
