@@ -77,10 +77,12 @@ def config(cfg: dict, opts: dict, image: dict, labels: dict, health: dict | None
     volumes.update({m["target"]: {} for m in opts.get("mount_specs") or []    # -v /path (anonymous)
                     if m.get("type") == "volume" and not m.get("source")})
     interactive = bool(opts.get("interactive"))
+    attach = opts.get("attach") or ("stdin", "stdout", "stderr")       # run -a, else all
     out = {"Hostname": cfg.get("hostname", ""), "Domainname": opts.get("domainname") or "",
            "User": opts["user"] if opts.get("user") is not None else image.get("User", _user(proc)),
-           "AttachStdin": interactive and not opts.get("detach"), "AttachStdout": not opts.get("detach"),
-           "AttachStderr": not opts.get("detach"),
+           "AttachStdin": interactive and not opts.get("detach") and "stdin" in attach,
+           "AttachStdout": not opts.get("detach") and "stdout" in attach,
+           "AttachStderr": not opts.get("detach") and "stderr" in attach,
            "ExposedPorts": exposed or None, "Tty": bool(proc.get("terminal")),
            "OpenStdin": interactive, "StdinOnce": interactive,
            "Env": proc.get("env", []), "Cmd": cmd, "Image": opts.get("image") or "",

@@ -88,6 +88,8 @@ def _multi(*names, **kw):
 @click.option("--sig-proxy", type=click.BOOL, default=None, metavar="BOOL",
               help="false: the container outlives this client (it runs under its monitor).")
 @click.option("--detach-keys", default=None, help="With -it: the keys that detach (ctrl-p,ctrl-q).")
+@_multi("--attach", "-a", help="STDIN, STDOUT or STDERR: the streams to attach (repeatable; "
+        "default: stdout and stderr, stdin with -i). The others still go to the log.")
 # --- docker run flags added for issue 15 (kept together; see run_flags.py) ---
 @_multi("--label", "-l", help="KEY=VALUE metadata (repeatable).")
 @click.option("--restart", default=None, help="no | on-failure[:N] | always | unless-stopped.")

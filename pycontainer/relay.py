@@ -33,7 +33,8 @@ CHUNK = 65536
 class Relay:
     """Two pipes for the program's stdout and stderr, and the log they go into."""
 
-    def __init__(self, log_path: str, max_size: int = 0, max_file: int = 1):
+    def __init__(self, log_path: str, max_size: int = 0, max_file: int = 1,
+                 show=("stdout", "stderr")):
         from . import containerdir as cd
         self.streams: dict[int, tuple[int, str]] = {}     # read end -> (our fd, stream name)
         self._write_ends: list[int] = []
@@ -46,7 +47,7 @@ class Relay:
         except BaseException:
             self.close()
             raise
-        self._ours_open = {1: True, 2: True}
+        self._ours_open = {1: "stdout" in show, 2: "stderr" in show}    # docker run -a: the log only
 
     @property
     def stdio(self) -> tuple:

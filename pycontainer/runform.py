@@ -289,7 +289,9 @@ def create(root: str, image: str, command, *, name=None, remove=False, interacti
     monitor for ``start`` (``start -a`` prints its output); prints the ID."""
     from . import run_flags
     from .api import operations as ops
+    attach = attach_streams(flags.pop("attach", None), False)
     cid, o = _prepare(root, image, command, name, remove, interactive, tty, flags)
+    o["attach"] = attach
     ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull,
                   progress=_feedback(flags))
     run_flags.write_cidfile(o, cid)
@@ -307,7 +309,11 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
     from . import lifecycle
     from .api import operations as ops
     from .container import Runtime
+    attach = attach_streams(flags.pop("attach", None), detach)
+    if attach is not None:
+        interactive = interactive and "stdin" in attach     # docker: -i opens it, -a picks it
     cid, o = _prepare(root, image, command, name, remove, interactive, tty, flags)
+    o["attach"] = attach
     from . import containerdir, run_flags
     if detach:
         o["detach"] = True                       # inspect's Config.Attach*: false, as docker's
@@ -363,8 +369,24 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
         os.dup2(null, 0)
         os.close(null)
     return ops.op_run(root, cid, o, remove=remove, image_root=image_root, forward_signals=True,
-                      progress=_feedback(flags),
-                      pull=pull, log=True)["exit_code"]
+                      progress=_feedback(flags), pull=pull, log=True,
+                      show=attach if attach is not None else ("stdout", "stderr"))["exit_code"]
+
+
+def attach_streams(given, detach: bool) -> tuple | None:
+    """docker run -a/--attach: the streams named (any case), or None when none is (docker's
+    default: stdout and stderr, and stdin with -i). With -d: docker's conflict error."""
+    if not given:
+        return None
+    if detach:
+        raise PyContainerError("Conflicting options: -a and -d")
+    out = []
+    for g in given:
+        if g.lower() not in ("stdin", "stdout", "stderr"):
+            raise PyContainerError(f'invalid argument "{g}" for "-a, --attach" flag: valid streams '
+                                   "are STDIN, STDOUT and STDERR")
+        out.append(g.lower())
+    return tuple(dict.fromkeys(out))
 
 
 def help_page(bundle_cmd, image_cmd, verb: str = "run") -> str:

@@ -177,7 +177,7 @@ def egress_undo(cid: str, o: dict, shared=None) -> None:
 def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None = None,
            image_root=None, forward_signals: bool = False, pull: str = "missing",
            cancel_fd: int | None = None, log: bool = False, reclaimable: bool = False,
-           progress=None) -> dict:
+           progress=None, show=("stdout", "stderr")) -> dict:
     """Build, run in the foreground on our stdio, wait; -> {exit_code, oom_killed, timed_out, wall}.
 
     ``reclaimable``: kept at exit (the caller deletes it: a build step reads its upper dir
@@ -190,7 +190,7 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     and the container removed, whatever ``remove`` says (it was the caller's).
     ``log``: the program's stdout and stderr pass through us into its json.log as well
     (relay.py), so ``logs`` shows them later, as docker's (the CLI's foreground run); not
-    with ``--log-driver none``.
+    with ``--log-driver none``; ``show``: the streams copied to ours too (docker run -a).
     """
     from .. import lifecycle
     from ..container import Runtime
@@ -203,7 +203,8 @@ def op_run(root: str, cid: str, o: dict, *, remove: bool, timeout: float | None 
     try:
         if log and (o.get("log_opts") or {}).get("driver") != "none":
             from ..relay import Relay
-            relay = Relay(os.path.join(cdir, cd.LOG), *cd.log_limits(o.get("log_opts") or {}))
+            relay = Relay(os.path.join(cdir, cd.LOG), *cd.log_limits(o.get("log_opts") or {}),
+                          show=show)
         on_delete = cd.delete_plan() + egress_policy(cid, o, started, shared)
         record = rt.create(cid, cdir, overlay=plan, on_delete=on_delete, autoremove=remove or reclaimable,
                            stdio=relay and relay.stdio)

@@ -305,3 +305,26 @@ def test_sig_proxy_false_the_container_outlives_its_client(cli, dleak):
         assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
     finally:
         cli("rm", "-f", cid)
+
+
+def test_attach_picks_the_streams_as_docker(cli, dleak):
+    # docker run -a STREAM: only those streams reach the caller (the log keeps both); stdin
+    # only with -i and -a stdin; -a with -d is docker's conflict; a bad stream is 125
+    prog = ["busybox", "sh", "-c", "echo out; echo err >&2; cat"]
+    cid = new_id()
+    p = cli("run", "--net", "none", "--name", cid, "-i", "-a", "stdout", *prog, input="in\n")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "out\n", "")
+    assert cli("logs", cid).stdout == "out\n"                       # stdin never reached cat
+    got = cli("inspect", "-f", "{{.Config.AttachStdin}} {{.Config.AttachStdout}} "
+              "{{.Config.AttachStderr}}", cid).stdout.split()
+    assert got == ["false", "true", "false"]
+    cli("rm", cid)
+    p = cli("run", "--rm", "--net", "none", "-i", "-a", "STDERR", "-a", "stdin", *prog, input="in\n")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "err\n")
+    p = cli("run", "--rm", "--net", "none", "-i", "-a", "stdin", "-a", "stdout", *prog, input="in\n")
+    assert (p.returncode, p.stdout) == (0, "out\nin\n")
+    for args, msg in ((("-d", "-a", "stdout"), "Conflicting options: -a and -d"),
+                      (("-a", "stdio"), 'invalid argument "stdio" for "-a, --attach" flag')):
+        p = cli("run", "--rm", "--net", "none", *args, "busybox", "true")
+        assert p.returncode == 125 and msg in p.stderr and len(p.stderr.splitlines()) == 1
+    assert cli("ps", "-aq").stdout == ""
