@@ -6,8 +6,8 @@ connect one to a further network is to add a veth pair whose container end
 host end is plugged into that network's bridge, with an address from that
 network's pool (or ``--ip``): ``network.connect`` does the kernel part
 (rtnetlink, as for the first network), with no default route (the first
-network keeps it; a ``--network none`` container gets it from the first
-network it is connected to). Disconnecting deletes the host end, which takes
+network keeps it; a ``--network none`` container, or one whose first network
+is ``--internal``, gets it from the first other network it is connected to). Disconnecting deletes the host end, which takes
 the pair with it (veth(4)), and releases the lease.
 
 What was made is kept in the container's runtime state, under
@@ -127,8 +127,23 @@ def _attach(cid: str, pid: int, network: str, saved: dict, attached: dict, ip) -
         if not ok:
             raise NetworkError(f"--ip {ip}: not an address of {network} ({req['subnet']})",
                                stage="network")
-    default_route = saved.get("mode") == "none" and not attached
-    return net.connect(cid, pid, req, ifname, default_route)
+    want = not _has_default_route(saved, attached)          # (an internal network gives none)
+    made = net.connect(cid, pid, req, ifname, want)
+    made["default_route"] = want and not (userdefined.get(network) or {}).get("internal")
+    return made
+
+
+def _has_default_route(saved: dict, attached: dict) -> bool:
+    """Whether the container has a way out already: its first network's (unless that is
+    ``--internal`` or none), or one a connect gave it. docker gives the default route to the
+    first network that can have one, so a container run on an internal network gets it
+    from the first other network it is connected to."""
+    from .network import userdefined
+    if saved.get("mode") == "bridge":
+        first = userdefined.get(saved.get("network") or "") or {}
+        if not first.get("internal"):
+            return True
+    return any(a.get("default_route") for a in attached.values())
 
 
 def disconnect(root: str, network: str, ref: str, force: bool = False) -> None:

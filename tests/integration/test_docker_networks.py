@@ -179,6 +179,13 @@ def test_internal_network_has_no_way_out(cli, dleak, netname):
                 f"ip route | grep -c default; ping -c1 -W2 {peer} >/dev/null && echo peer-ok; "
                 f"ip route add default via {rec['gateway']} && {probe}")
         assert p.stdout.split() == ["0", "peer-ok", "blocked"], p.stdout + p.stderr
+        # connected to a network that has a way out, it gets that network's default route
+        # (docker's), so the server is reached through it; a second connect adds none
+        assert cli("network", "connect", other, peer).returncode == 0
+        gw = json.loads(cli("network", "inspect", other).stdout)[0]["gateway"]
+        route = cli("exec", peer, "ip", "route").stdout
+        assert f"default via {gw} dev eth1" in route and route.count("default") == 1, route
+        assert cli("exec", peer, "sh", "-c", probe).stdout.strip() == "reached"
     finally:
         cli("rm", "-f", web, peer)
         cli("network", "rm", other)
