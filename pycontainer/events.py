@@ -59,6 +59,14 @@ def record(kind: str, action: str, actor: str, **attributes) -> None:
         pass
 
 
+class Message(dict):
+    """An event as ``--format`` templates see it: docker's Go struct (events.Message), whose
+    fields ``.Status``, ``.ID``, ``.From``, ``.Scope``, ``.Time``, ``.TimeNano`` are the JSON
+    keys ``status``, ``id``, ``from``, ``scope``, ``time``, ``timeNano``."""
+    GO_NAMES = {"Status": "status", "ID": "id", "From": "from", "Scope": "scope", "Time": "time",
+                "TimeNano": "timeNano"}
+
+
 def container(action: str, cid: str, rec: dict | None = None, **extra) -> None:
     """A container's event, with docker's attributes (image, name, its labels)."""
     attrs = {}

@@ -59,7 +59,7 @@ def _docker(since, until, filters, fmt):
             click.echo(json.dumps(e))
         elif fmt:
             from .inspect import format as render
-            click.echo(render(fmt, e))
+            click.echo(render(fmt, ev.Message(e)))
         else:
             click.echo(ev.line(e))
         sys.stdout.flush()

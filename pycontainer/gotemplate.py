@@ -365,6 +365,8 @@ def field(v, path: str):
     for part in path[1:].split("."):
         if isinstance(v, dict) and part in v:
             v = v[part]
+        elif part in getattr(v, "GO_NAMES", ()):        # a Go field whose JSON key differs
+            v = v[v.GO_NAMES[part]]
         elif v is None:
             raise TemplateError(f"nil pointer evaluating {path}")
         else:

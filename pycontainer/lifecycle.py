@@ -271,10 +271,12 @@ def exec_user(root: str, cid: str, user: str | None, gids=()) -> tuple[str | Non
     return f"{u['uid']}:{u['gid']}", tuple(gids) + tuple(str(g) for g in u.get("additionalGids") or ())
 
 
-def update(root: str, cid: str, resources: dict, restart: str | None = None) -> None:
+def update(root: str, cid: str, resources: dict, restart: str | None = None,
+           cpus: str | None = None) -> None:
     """docker update: the new limits on the container's cgroup if it has one now, and in its
     config.json, so that its next start keeps them (docker keeps them in its hostconfig);
-    ``restart``: the new policy, which the monitor reads when the program exits."""
+    ``restart``: the new policy, which the monitor reads when the program exits; ``cpus``:
+    given as --cpus (inspect's NanoCpus, not CpuQuota/CpuPeriod, as docker's)."""
     import json
     from . import atomicfile
     from . import state as st
@@ -295,8 +297,13 @@ def update(root: str, cid: str, resources: dict, restart: str | None = None) -> 
     have = cfg.setdefault("linux", {}).setdefault("resources", {})
     for section, values in resources.items():
         have[section] = dict(have.get(section) or {}, **values) if isinstance(values, dict) else values
-    if restart is not None:
-        cfg.setdefault("annotations", {})[insp.ANN_OPTIONS] = json.dumps(dict(opts, restart=restart))
+    new_opts = dict(opts, **({"restart": restart} if restart is not None else {}))
+    if cpus is not None:
+        new_opts["cpus"] = cpus
+    elif {"quota", "period"} & set(resources.get("cpu") or {}):
+        new_opts.pop("cpus", None)                  # --cpu-quota/--cpu-period now say it
+    if new_opts != opts:
+        cfg.setdefault("annotations", {})[insp.ANN_OPTIONS] = json.dumps(new_opts)
     path = os.path.join(cdir, "config.json")
     made = os.stat(path)
     atomicfile.write_json(path, cfg, indent=1)

@@ -64,5 +64,5 @@ def _docker_update(root, containers, flags, resources_file, cpus, restart):
     if restart is not None:
         run_flags.check_restart(restart)
     for ref in containers:
-        lifecycle.update(root, resolve_id(root, ref), res, restart)
+        lifecycle.update(root, resolve_id(root, ref), res, restart, cpus=cpus)
         click.echo(ref)

@@ -118,7 +118,7 @@ class Container:
         from .sdkargs import restart_of
         restart = restart_of(policy) if policy else None
         lifecycle.update(self.client.root, self.id, convert.docker_resources(**args) if args else {},
-                         restart)
+                         restart, cpus=args.get("cpus"))
         self.reload()
         return {"Warnings": []}
 

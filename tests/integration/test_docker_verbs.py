@@ -164,6 +164,10 @@ def test_inspect_has_dockers_config_and_hostconfig_fields(cli, dleak, tmp_path):
         assert ip == j["NetworkSettings"]["IPAddress"] and ip.startswith("10.")
         assert cli("update", "--cpus", "0.25", cid).returncode == 0   # read back from the spec
         assert insp(cli, cid, "{{.HostConfig.NanoCpus}}") == "250000000"
+        assert cli("update", "--cpu-quota", "20000", cid).returncode == 0   # docker: quota now
+        assert insp(cli, cid, "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuQuota}}") == "0 20000"
+        assert cli("update", "--cpus", ".5", cid).returncode == 0           # and NanoCpus again
+        assert insp(cli, cid, "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuQuota}}") == "500000000 0"
         ps = cli("ps", "--format", "{{.Image}} {{.Command}}", "-f", f"name={cid}").stdout.strip()
         assert ps == f'{tag} "sleep 60"'                            # as typed, as docker's ps
         for ref, found in ((tag, True), (f"{tag}:latest", True), (f"{tag}:other", False),
@@ -618,6 +622,9 @@ def test_events_as_docker(cli, dleak):
     actions = [ln.split()[0] for ln in p.stdout.splitlines()]
     assert actions == ["create", "start", "die", "rename", "destroy"], p.stdout
     assert "die 3" in p.stdout
+    p = cli("events", "--since", str(t0), "--until", str(time.time()), "--filter", f"container={a}",
+            "--filter", "event=die", "--format", "{{.Status}} {{.ID}} {{.From}} {{.Scope}}")
+    assert p.stdout == f"die {a} busybox local\n", p.stdout + p.stderr     # docker's Go fields
     text = cli("events", "--since", str(t0), "--until", str(time.time()), "-f", "event=create",
                "-f", "label=team=x").stdout
     assert re.search(rf"Z container create [\w-]+ \(image=busybox, name={a}, team=x\)", text), text
