@@ -101,12 +101,10 @@ def config(cfg: dict, opts: dict, image: dict, labels: dict, health: dict | None
 
 def _expand(port: str) -> list[str]:
     """``8000-8002/udp`` -> each port's key."""
+    from .image.runconfig import port_range
     key = _port_key(port)
-    num, _, proto = key.partition("/")
-    lo, _, hi = num.partition("-")
-    if hi and lo.isdigit() and hi.isdigit() and int(hi) - int(lo) < 65536:
-        return [f"{n}/{proto}" for n in range(int(lo), int(hi) + 1)]
-    return [key]
+    r = port_range(key)
+    return [f"{n}/{r[2]}" for n in range(r[0], r[1] + 1)] if r else [key]
 
 
 def _user(proc: dict) -> str:

@@ -22,6 +22,7 @@ import json
 
 import click
 
+from .image.runconfig import port_range
 from .inspect import NEVER, ancestor_matches, short_image
 
 FILTER_KEYS = ("id", "name", "status", "exited", "label", "ancestor", "before", "since", "network",
@@ -41,7 +42,7 @@ def parse_filters(items) -> dict:
             raise PyContainerError(f"invalid filter 'status={v}': one of {', '.join(STATUSES)}")
         if k == "exited" and not v.lstrip("-").isdigit():
             raise PyContainerError(f"invalid filter 'exited={v}': give an exit code")
-        if k in ("publish", "expose") and not _port_range(v):
+        if k in ("publish", "expose") and not port_range(v):
             raise PyContainerError(f"invalid filter '{k}={v}': give PORT[/PROTO] or START-END[/PROTO]")
         if k == "health" and v not in ("starting", "healthy", "unhealthy", "none"):
             raise PyContainerError(f"invalid filter 'health={v}': starting, healthy, unhealthy or none")
@@ -49,18 +50,9 @@ def parse_filters(items) -> dict:
     return out
 
 
-def _port_range(v: str) -> tuple[int, int, str] | None:
-    """``80``, ``80/udp``, ``8000-8080/tcp`` -> (first, last, proto), None if none of these."""
-    ports, _, proto = v.partition("/")
-    lo, _, hi = ports.partition("-")
-    if not lo.isdigit() or hi and not hi.isdigit() or (proto or "tcp") not in ("tcp", "udp", "sctp"):
-        return None
-    return int(lo), int(hi or lo), proto or "tcp"
-
-
 def _port_matches(v: str, keys) -> bool:
     """docker's publish=/expose= filters: one of ``keys`` ("80/tcp") in the range ``v``."""
-    lo, hi, proto = _port_range(v)
+    lo, hi, proto = port_range(v)
     return any(k.partition("/")[2] == proto and lo <= int(k.partition("/")[0]) <= hi
                for k in keys or () if k.partition("/")[0].isdigit())
 

@@ -150,12 +150,10 @@ def check_process(o: dict) -> None:
     adj = o.get("oom_score_adj")
     if adj is not None and not -1000 <= int(adj) <= 1000:
         raise PyContainerError(f"--oom-score-adj {adj}: must be between -1000 and 1000")
+    from .image.runconfig import port_range
     for port in o.get("expose") or ():
-        num, _, proto = str(port).partition("/")
-        lo, _, hi = num.partition("-")
-        if not lo.isdigit() or not 0 < int(lo) < 65536 or proto not in ("", "tcp", "udp") or \
-                hi and (not hi.isdigit() or not int(lo) <= int(hi) < 65536):
-            raise PyContainerError(f"--expose {port!r}: give PORT[-END][/tcp|udp]")
+        if not port_range(port):
+            raise PyContainerError(f"--expose {port!r}: give PORT[-END][/tcp|udp|sctp]")
     if o.pop("kernel_memory", None):
         from . import log
         log.warning("--kernel-memory is ignored: the kernel no longer limits kernel memory "
@@ -317,9 +315,9 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         if o.get("publish_all"):
             from .image.runconfig import exposed_ports
             taken = {(p["container_port"], p["protocol"]) for p in req.get("ports") or []}
-            extra = [f"{n}/{proto or 'tcp'}" for p in o.get("expose") or ()       # 9000-9001/udp: each
-                     for rng, _, proto in [str(p).partition("/")]
-                     for n in range(int(rng.partition("-")[0]), int(rng.partition("-")[2] or rng) + 1)]
+            from .image.runconfig import port_range
+            extra = [f"{n}/{proto}" for p in o.get("expose") or ()                 # 9000-9001/udp: each
+                     for lo, hi, proto in [port_range(p)] for n in range(lo, hi + 1)]
             for p in dict.fromkeys(exposed_ports(image_config) + extra):
                 num, _, proto = p.partition("/")
                 if (int(num), proto) not in taken:

@@ -133,6 +133,18 @@ def exposed_ports(config: dict) -> list[str]:
     return sorted(p if "/" in p else f"{p}/tcp" for p in ports)
 
 
+def port_range(text) -> tuple[int, int, str] | None:
+    """``80``, ``80/udp``, ``8000-8080/tcp`` (EXPOSE's and ``--expose``'s forms, ps's
+    ``expose=``/``publish=`` filters) -> (first, last, protocol); None for anything else (a
+    port outside 1-65535, a backward range, a protocol other than tcp, udp or sctp)."""
+    num, _, proto = str(text).partition("/")
+    lo, _, hi = num.partition("-")
+    if not lo.isdigit() or hi and not hi.isdigit() or (proto or "tcp") not in ("tcp", "udp", "sctp"):
+        return None
+    first, last = int(lo), int(hi or lo)
+    return (first, last, proto or "tcp") if 0 < first <= last < 65536 else None
+
+
 def resolve_user(layers: list[str], spec: str) -> dict:
     """OCI ``process.user`` ({uid, gid, additionalGids}) for ``name|uid[:group|gid]``."""
     if not spec:
