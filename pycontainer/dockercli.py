@@ -1,19 +1,24 @@
 """click classes for the docker-shaped verbs: docker's exit statuses and one-line errors.
 
-runc's verbs exit 1 on error and click's usage errors exit 2; docker's exit
-125 for both (``docker run --bogus``, ``docker inspect nosuch``), 126/127 when
-the program cannot be executed or is missing (``exitcodes.py``). A command
-or group made with ``cls=DockerCommand`` / ``cls=DockerGroup`` turns
-``PyContainerError`` and click's usage errors into one line on stderr
-(``pycontainer: ...``) and ``SystemExit(code)`` (click's own ``Exit`` would be
-turned into a return value under ``standalone_mode=False``).
+runc's verbs exit 1 on error and click's usage errors exit 2. docker's CLI
+(docker/cli: cmd/docker/docker.go, cli/required.go, cli/command/inspect)
+exits 125 for a flag it cannot parse (``docker stop --bogus``: its flag-error
+function's status), 1 for a wrong number of arguments or an unknown command,
+and 1 for what the daemon refuses (``docker inspect nosuch``, ``docker stop
+nosuch``, ``docker ps --filter colour=red``); only ``run`` and ``create``
+report the engine's refusals as 125, and 126/127 when the program cannot be
+executed or is missing (``exitcodes.py``). A command or group made with
+``cls=DockerCommand`` / ``cls=DockerGroup`` turns ``PyContainerError`` and
+click's usage errors into one line on stderr (``pycontainer: ...``) and
+``SystemExit(code)`` (click's own ``Exit`` would be turned into a return
+value under ``standalone_mode=False``); ``EngineCommand`` is run's and
+create's (125).
 
-The verbs whose errors docker reports as the daemon's answer (``pull``,
-``rmi``, ``tag``, ``images``, ``build``, ``info``: ``Error response from
-daemon``, exit 1) use ``UsageCommand`` / ``UsageGroup``: only click's usage
-errors become docker's (``unknown flag``: one line, 125); the command's own
-errors keep their status (an ``ImageError`` 1, a ``BuildError`` 125) and
-are printed in one line by the main CLI.
+The verbs whose errors are the daemon's answer with their own status
+(``pull``, ``rmi``, ``tag``, ``images``, ``build``, ``info``) use
+``UsageCommand`` / ``UsageGroup``: only click's usage errors are mapped;
+the command's own errors keep their status (an ``ImageError`` 1, a
+``BuildError`` 125) and are printed in one line by the main CLI.
 """
 
 from __future__ import annotations
@@ -51,17 +56,27 @@ def confirm_prune(what: str, force: bool) -> None:
                       abort=True)
 
 
-def fail(exc: BaseException) -> SystemExit:
-    """Print ``exc`` as docker does (one line) and return the SystemExit of its status."""
+def usage_status(exc: click.ClickException) -> int:
+    """docker/cli's status for a usage error: 125 for a flag (unknown, without its value, a
+    value it rejects), 1 for the arguments (missing, extra) or an unknown subcommand."""
+    param = getattr(exc, "param", None)
+    if isinstance(exc, (click.NoSuchOption, click.BadOptionUsage)) or isinstance(param, click.Option):
+        return 125
+    return 1
+
+
+def fail(exc: BaseException, engine: int = 1) -> SystemExit:
+    """Print ``exc`` as docker does (one line) and return the SystemExit of its status
+    (``engine``: a PyContainerError's that is not the program's; 125 for run and create)."""
     from . import exitcodes, log
     from .errors import PyContainerError
     if help_instead(exc):
         return SystemExit(0)
     if isinstance(exc, PyContainerError):
         log.error(str(exc))
-        return SystemExit(exitcodes.for_error(exc))
+        return SystemExit(exitcodes.for_error(exc, engine))
     log.error(one_line(exc))
-    return SystemExit(exitcodes.ENGINE)
+    return SystemExit(usage_status(exc))
 
 
 def guard(fn, *a, **kw):
@@ -71,6 +86,15 @@ def guard(fn, *a, **kw):
         return fn(*a, **kw)
     except (PyContainerError, click.ClickException) as exc:
         raise fail(exc) from None
+
+
+def guard_engine(fn, *a, **kw):
+    """``guard`` for run's and create's: the engine's refusals are 125."""
+    from .errors import PyContainerError
+    try:
+        return fn(*a, **kw)
+    except (PyContainerError, click.ClickException) as exc:
+        raise fail(exc, 125) from None
 
 
 def guard_usage(fn, *a, **kw):
@@ -103,6 +127,10 @@ class DockerGroup(click.Group):
 
     def invoke(self, ctx):
         return self.guarded(super().invoke, ctx)
+
+
+class EngineCommand(DockerCommand):
+    guarded = staticmethod(guard_engine)
 
 
 class UsageCommand(DockerCommand):

@@ -4,7 +4,8 @@ docker (cli/command/container/run.go, docs "Exit status") reserves three
 codes so a script can tell the engine's failure from the program's:
 
 * 125: the engine failed (unknown flag, no such image, bad ``-m``, a port or
-  name already taken, a bad ``-v``): the program never ran;
+  name already taken, a bad ``-v``): the program never ran (docker's other
+  verbs exit 1 for what the daemon refuses, 125 only for a flag: dockercli.py);
 * 126: the program exists but cannot be executed (EACCES, a directory, ...);
 * 127: the program does not exist (ENOENT: not in ``$PATH``, or no such file);
 * otherwise the program's own status, 128+N when signal N killed it
@@ -25,11 +26,13 @@ NOT_FOUND = 127
 _CANNOT = {_errno.EACCES, _errno.EPERM, _errno.ENOEXEC, _errno.EISDIR, _errno.ETXTBSY}
 
 
-def for_error(exc: BaseException) -> int:
-    """The docker exit status for an error raised while running a container's program."""
+def for_error(exc: BaseException, engine: int = ENGINE) -> int:
+    """The docker exit status for an error raised while running a container's program;
+    ``engine``: the status of an error that is not the program's (125 for ``run``/``create``,
+    1 for docker's other verbs: see dockercli.py)."""
     from .errors import ExecError
     if not isinstance(exc, ExecError):
-        return ENGINE
+        return engine
     if exc.errno is not None:
         return NOT_FOUND if exc.errno in (_errno.ENOENT, _errno.ENOTDIR) else \
             CANNOT_EXECUTE if exc.errno in _CANNOT else CANNOT_EXECUTE

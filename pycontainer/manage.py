@@ -65,22 +65,30 @@ def _echo_all(ctx, refs, fn) -> None:
 def inspect_cmd(ctx, fmt, kind, names):
     """Show containers (or images) as docker's JSON, or --format a template over it."""
     from . import inspect as insp
-    out = []
+    out, missing = [], []
     for ref in names:
         try:
             if kind not in (None, "container"):
                 raise ContainerNotFound(ref)
             out.append(insp.record(_root(ctx), resolve_id(_root(ctx), ref)))
         except ContainerNotFound:
-            if kind == "container":
-                raise PyContainerError(f"no such container: {ref}") from None
-            out.append(_other_object(ref, kind))
+            try:
+                if kind == "container":
+                    raise PyContainerError(f"no such container: {ref}") from None
+                out.append(_other_object(ref, kind))
+            except PyContainerError as exc:
+                missing.append(str(exc))
     if fmt:
         texts = [insp.format(fmt, o) for o in out]      # all or nothing: errors before output
         for t in texts:
             click.echo(t)
     else:
-        click.echo(json.dumps(out, indent=4))
+        click.echo(json.dumps(out, indent=4))           # docker's "[]" when nothing was found
+    if missing:                                         # docker: what was found, then each miss
+        from . import log
+        for m in missing:
+            log.error(m)
+        raise SystemExit(1)
 
 
 def _other_object(ref: str, kind: str | None) -> dict:

@@ -35,7 +35,7 @@ import click
 
 from . import containerdir
 from .api import operations as ops
-from .dockercli import DockerCommand
+from .dockercli import DockerCommand, EngineCommand
 from .errors import PyContainerError
 from .inspect import resolve_id
 
@@ -44,7 +44,7 @@ def _multi(*names, **kw):
     return click.option(*names, multiple=True, **kw)
 
 
-@click.command(cls=DockerCommand, context_settings={"allow_interspersed_args": False,
+@click.command(cls=EngineCommand, context_settings={"allow_interspersed_args": False,
                                                    "help_option_names": ["--help"]})
 @click.option("--name", default=None, help="Container name (also its ID).")
 @click.option("--detach", "-d", is_flag=True, help="Run in the background, print the ID.")
@@ -169,7 +169,7 @@ def _create(obj, name, remove, interactive, tty, pull, image_root, image, comman
 
 
 # docker create takes docker run's options but -d (it never starts anything)
-create_cmd = DockerCommand("create", callback=click.pass_obj(_create), help=_create.__doc__,
+create_cmd = EngineCommand("create", callback=click.pass_obj(_create), help=_create.__doc__,
                            params=[p for p in run_cmd.params if p.name != "detach"],
                            context_settings=run_cmd.context_settings)
 

@@ -48,7 +48,7 @@ def test_cp_stopped_both_ways_and_no_escape(cli, dleak, tmp_path):
     for args in ((str(tmp_path / "in.txt"), f"{cid}:/../../tmp/x"), (f"{cid}:/nope", str(tmp_path)),
                  (f"{cid}:/../etc/passwd", str(tmp_path / "x"))):
         p = cli("cp", *args)
-        assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+        assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
     assert cli("start", cid).returncode == 0
     assert cli("wait", cid).stdout.strip() == "0"
     # the program ran again (same layer): its files and ours are there

@@ -112,38 +112,45 @@ def test_missing_program_on_the_default_network_is_127_not_a_network_error(cli, 
         assert cid not in leases() and not os.path.exists(os.path.join(CDIR, cid))
 
 
-def test_engine_failures_are_125_and_change_nothing(cli, dleak, tmp_path):
+def test_docker_cli_statuses_for_refusals_and_usage_and_change_nothing(cli, dleak, tmp_path):
+    # docker/cli: run's (and create's) refusals are 125; a flag it cannot parse is 125 on
+    # every verb (its flag-error function); a wrong number of arguments, an unknown
+    # subcommand and what the daemon refuses (no such object, a bad filter) are 1
+    # (cmd/docker/docker.go, cli/required.go, cli/command/inspect). One line each.
     before = mine(cli)
-    cases = [
+    cases = {125: [
         ("run", "--bogus-flag", "busybox", "true"),
         ("run", "--net", "none", "-m", "lots", "busybox", "true"),
         ("run", "--net", "none", "-v", "./relative:/x", "busybox", "true"),
         ("run", "--net", "none", "-v", f"{tmp_path}:/x:zz", "busybox", "true"),
         ("run", "--net", "none", "--pull", "never", "no-such-image-xyz", "true"),
+        ("create", "--net", "none", "--pull", "never", "no-such-image-xyz"),
+        ("restart", "--bogus"), ("ps", "--bogus"), ("container", "ls", "--bogus"),
+        ("images", "--bogus"), ("image", "ls", "--bogus"), ("rmi", "--bogus", "x"),
+        ("build", "--bogus", "."), ("builder", "prune", "--bogus"), ("login", "--bogus", "x"),
+        ("info", "--bogus"), ("push", "--bogus", "x"), ("save", "--bogus"), ("load", "--bogus"),
+        ("volume", "ls", "--bogus"), ("network", "ls", "--bogus"), ("logs", "--bogus", "x"),
+        ("stop", "--bogus", "x"),
+    ], 1: [
         ("inspect", "no-such-container"),
         ("inspect", "-f", "{{.NoSuchField}}", "no-such-container"),
-        ("restart", "--bogus"),
-        ("port", "no-such-container"),
-        ("top", "no-such-container"),
-        ("stats", "--no-stream", "no-such-container"),
-        ("rename", "no-such-container", "x"),
-        ("ps", "--filter", "colour=red"),
-        ("ps", "--filter", "status=sleepy"),
-        # click's usage errors on every docker-shaped verb: one line, 125 (docker's "unknown
-        # flag"), not click's usage block and 2
-        ("ps", "--bogus"), ("container", "ls", "--bogus"), ("images", "--bogus"),
-        ("image", "ls", "--bogus"), ("image", "bogus"), ("rmi", "--bogus", "x"),
-        ("tag", "only-one"), ("pull", "--platform", "linux", "x"), ("build", "--bogus", "."),
-        ("builder", "prune", "--bogus"), ("history",), ("login", "--bogus", "x"), ("info", "--bogus"),
-        ("commit",), ("push", "--bogus", "x"), ("save", "--bogus"), ("load", "--bogus"),
-        ("volume", "ls", "--bogus"), ("network", "ls", "--bogus"), ("logs", "--bogus", "x"),
-    ]
-    for args in cases:
-        p = cli(*args)
-        assert p.returncode == 125, (args, p.returncode, p.stderr)
-        lines = p.stderr.strip().splitlines()
-        assert len(lines) == 1, (args, p.stderr)
-        assert "Traceback" not in p.stderr
+        ("port", "no-such-container"), ("top", "no-such-container"),
+        ("stats", "--no-stream", "no-such-container"), ("rename", "no-such-container", "x"),
+        ("stop", "no-such-container"), ("logs", "no-such-container"), ("wait", "no-such-container"),
+        ("ps", "--filter", "colour=red"), ("ps", "--filter", "status=sleepy"),
+        ("image", "bogus"), ("tag", "only-one"), ("history",), ("commit",), ("logs",),
+        ("pull", "--platform", "linux", "x"),
+    ]}
+    for status, group in cases.items():
+        for args in group:
+            p = cli(*args)
+            assert p.returncode == status, (args, p.returncode, p.stderr)
+            lines = p.stderr.strip().splitlines()
+            assert len(lines) == 1, (args, p.stderr)
+            assert "Traceback" not in p.stderr
+    p = cli("inspect", "busybox", "no-such-container")  # docker: what was found, then the miss
+    assert p.returncode == 1 and json.loads(p.stdout)[0]["RepoTags"] == ["busybox:latest"]
+    assert cli("inspect", "no-such-container").stdout == "[]\n"
     assert mine(cli) == before == []
 
 

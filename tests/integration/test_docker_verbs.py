@@ -124,7 +124,7 @@ def test_inspect_format_and_shape(cli, dleak):
         assert insp(cli, cid, "{{.HostConfig.NetworkMode}}") == "none"
         assert insp(cli, cid, "{{index .Config.Labels \"nope\"}}") == "<no value>"
         p = cli("inspect", "-f", "{{.State.Nope}}", cid)
-        assert p.returncode == 125 and p.stdout == ""
+        assert p.returncode == 1 and p.stdout == ""
     finally:
         cli("rm", "-f", cid)
 
@@ -252,13 +252,13 @@ def test_restart_pause_unpause_rename_top(cli, dleak):
         other = run_d(cli, "busybox", "sleep", "60")
         try:                                # another container's ID is not free as a name
             p = cli("rename", other, cid)
-            assert p.returncode == 125 and "already in use" in p.stderr
+            assert p.returncode == 1 and "already in use" in p.stderr
         finally:
             cli("rm", "-f", other)
         # back to the name it was made with (here its ID), as docker allows
         assert cli("rename", new, cid).returncode == 0
         assert insp(cli, cid, "{{.Name}}") == f"/{cid}"
-        assert cli("rename", cid, cid).returncode == 125      # already its name
+        assert cli("rename", cid, cid).returncode == 1      # already its name
     finally:
         cli("rm", "-f", cid)
 
@@ -367,7 +367,7 @@ def test_port_lists_published_ports(cli, dleak):
     try:
         assert cli("port", cid).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
         assert cli("port", cid, "80").stdout.strip() == f"127.0.0.1:{port}"
-        assert cli("port", cid, "81").returncode == 125
+        assert cli("port", cid, "81").returncode == 1
         assert f"127.0.0.1:{port}->80/tcp" in cli("ps").stdout
         for f, found in (("publish=80", True), ("publish=80/udp", False), ("publish=70-90", True),
                          ("publish=81", False)):
@@ -392,7 +392,7 @@ def test_the_formats_dockers_documentation_gives(cli, dleak):
         assert insp(cli, cid, "{{json .HostConfig.RestartPolicy}}") == \
             '{"Name":"no","MaximumRetryCount":0}'
         p = cli("inspect", "-f", "{{range .Nope}}{{end}}", cid)
-        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1 and p.stdout == ""
+        assert p.returncode == 1 and len(p.stderr.splitlines()) == 1 and p.stdout == ""
         rows = cli("ps", "--filter", f"name={cid}", "--format", "table {{.Names}}\t{{.Ports}}").stdout
         assert rows.splitlines() == [f"{'NAMES':<{len(cid) + 3}}PORTS",
                                      f"{cid}   127.0.0.1:{port}->80/tcp"], rows
@@ -475,7 +475,7 @@ def test_cp_both_ways_tar_streams_and_no_escape(cli, dleak, tmp_path):
         for args in ((str(tmp_path / "f.txt"), f"{cid}:/../../tmp/x"), (f"{cid}:/nope", str(tmp_path)),
                      ("a", "b"), (f"{cid}:/etc", "nosuch:/x"), (f"{new_id()}:/etc", str(tmp_path))):
             p = cli("cp", *args)
-            assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+            assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
     finally:
         cli("rm", "-f", cid)
 
@@ -521,7 +521,7 @@ def test_ps_filters_as_docker(cli, dleak):
         assert names("-f", "expose=9001", "-f", f"name={a}") == []          # tcp by default
         for bad in ("before=no-such-container", "publish=eighty"):
             p = cli("ps", "-f", bad)
-            assert p.returncode == 125 and len(p.stderr.splitlines()) == 1
+            assert p.returncode == 1 and len(p.stderr.splitlines()) == 1
     finally:
         cli("rm", "-f", "-v", a, b)
 
@@ -539,7 +539,7 @@ def test_exec_user_takes_a_name_from_the_containers_passwd(cli, dleak):
         assert out.startswith("uid=4321(app) gid=4321(app)") and "777(extra)" in out, out
         assert cli("exec", "-u", "app:extra", cid, "id", "-g").stdout.strip() == "777"
         p = cli("exec", "-u", "nosuchuser", cid, "id")
-        assert p.returncode == 125 and "nosuchuser" in p.stderr and len(p.stderr.splitlines()) == 1
+        assert p.returncode == 1 and "nosuchuser" in p.stderr and len(p.stderr.splitlines()) == 1
         import pycontainer
         c = pycontainer.Client(root=cli.root)
         try:
@@ -577,7 +577,7 @@ def test_exec_env_file_as_docker(cli, dleak, tmp_path):
         p = cli("exec", "--env-file", str(tmp_path / "env"), "-e", "C=4", cid, "sh", "-c", "echo $B $C")
         assert p.stdout.split() == ["2", "4"], p.stderr                  # -e wins over the file
         p = cli("exec", "--env-file", str(tmp_path / "nope"), cid, "true")
-        assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+        assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
     finally:
         cli("rm", "-f", cid)
 
@@ -595,7 +595,7 @@ def test_prune_and_images_filters_as_docker(cli, dleak):
         assert keep in cli("ps", "-a", "--format", "{{.Names}}").stdout       # made < 1 h ago
         for bad in ("until=yesterday", "colour=red"):
             p = cli("container", "prune", "-f", "--filter", bad)
-            assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+            assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert keep in cli("ps", "-a", "--format", "{{.Names}}").stdout
         assert keep in cli("system", "prune", "-f", "--filter", "label=keep=1").stdout
         older = cli("images", "--format", "{{.Repository}}", "--filter", "before=busybox").stdout.split()
@@ -641,7 +641,7 @@ def test_events_as_docker(cli, dleak):
     assert [e["Action"] for e in evs if e["Actor"]["Attributes"].get("name") == b] == \
         ["create", "start", "die", "destroy"]
     p = cli("events", "--filter", "colour=red")
-    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
     c = run_d(cli, "busybox", "sleep", "60")
     t1 = time.time()
     for verb in ("pause", "unpause", "kill"):

@@ -36,7 +36,7 @@ def test_volume_lifecycle_and_data_survives_containers(cli, dleak, vols):
                "sleep", "60").returncode == 0
     try:
         p = cli("volume", "rm", "data1")
-        assert p.returncode == 125 and "in use" in p.stderr and len(p.stderr.splitlines()) == 1
+        assert p.returncode == 1 and "in use" in p.stderr and len(p.stderr.splitlines()) == 1
         assert "data1" in cli("volume", "ls", "-q").stdout
         assert "Deleted" not in cli("volume", "prune", "-f").stdout        # in use: kept
         mounts = json.loads(cli("inspect", "-f", "{{json .Mounts}}", cid).stdout)
@@ -69,7 +69,7 @@ def test_mount_bind_and_tmpfs(cli, dleak, vols, tmp_path):
     assert p.stdout.startswith("host") and "tmpfs /t tmpfs" in p.stdout and "size=1024k" in p.stdout
 
 
-def test_bad_volume_input_is_one_line_125_and_changes_nothing(cli, dleak, vols, tmp_path):
+def test_bad_volume_input_is_one_line_and_changes_nothing(cli, dleak, vols, tmp_path):
     cases = [
         ("volume", "rm", "no-such-volume"),
         ("volume", "inspect", "no-such-volume"),
@@ -84,9 +84,9 @@ def test_bad_volume_input_is_one_line_125_and_changes_nothing(cli, dleak, vols, 
         ("run", "--rm", "--net", "none", "--mount", f"type=bind,src={tmp_path}/none,dst=/x",
          "busybox", "true"),
     ]
-    for args in cases:
+    for args in cases:       # docker: run's refusals 125, the daemon's answer to others 1
         p = cli(*args)
-        assert p.returncode == 125, (args, p.returncode, p.stderr)
+        assert p.returncode == (125 if args[0] == "run" else 1), (args, p.returncode, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
     assert not vols.exists() or os.listdir(vols) == []
 
@@ -125,7 +125,7 @@ def test_inspect_finds_volumes_networks_and_images(cli, dleak, vols):
         ["iv1", "local", "bridge", "bridge"]
     assert "busybox" in cli("inspect", "-f", "{{json .RepoTags}}", "busybox").stdout
     p = cli("inspect", "--type", "volume", "busybox")
-    assert p.returncode == 125 and "no such object" in p.stderr
+    assert p.returncode == 1 and "no such object" in p.stderr
     cli("volume", "rm", "iv1")
 
 
@@ -204,5 +204,5 @@ def test_a_volume_of_a_host_directory_local_drivers_bind_form(cli, dleak, vols, 
     assert {"f", "g"} <= set(os.listdir(dev))
     for opts in (["type=tmpfs", "device=tmpfs"], ["type=none", "o=bind", f"device={dev}/nope"], ["junk"]):
         p = cli("volume", "create", *[a for o in opts for a in ("-o", o)], "badvol")
-        assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert "badvol" not in cli("volume", "ls", "-q").stdout.split()

@@ -117,4 +117,4 @@ def test_history_human_false_gives_bytes_and_times(run, tmp_path):
 
 def test_bad_platform_flag(run):
     r = run("pull", "--platform", "linux", "x", ok=False)
-    assert r.exit_code == 125 and "OS/ARCH" in r.output and len(r.output.splitlines()) == 1
+    assert r.exit_code == 1 and "OS/ARCH" in r.output and len(r.output.splitlines()) == 1
