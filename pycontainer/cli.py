@@ -234,7 +234,7 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
     args = (rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
             env, user, additional_gids, cwd, cap, no_new_privs, sub_cgroups, container_id, command)
     if image:
-        dockercli.guard(_exec, *args)    # docker's statuses: 125 engine, 126/127 program
+        dockercli.guard(_exec, *args)    # docker's statuses: 1 engine, 126/127 program
     else:
         _exec(*args)
 
