@@ -17,8 +17,8 @@ create's (125).
 The verbs whose errors are the daemon's answer with their own status
 (``pull``, ``rmi``, ``tag``, ``images``, ``build``, ``info``) use
 ``UsageCommand`` / ``UsageGroup``: only click's usage errors are mapped;
-the command's own errors keep their status (an ``ImageError`` 1, a
-``BuildError`` 125) and are printed in one line by the main CLI.
+the command's own errors keep their status (an ``ImageError`` or a
+``BuildError``: 1) and are printed in one line by the main CLI.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ system call keep its ``errno`` so callers can branch on it, the way crun keeps
     ├── ImageError                 an image is missing, malformed or unsafe
     │   ├── ImageNotFound          (also a NotFound)
     │   └── UnsafeArchiveError
+    ├── WaitTimeout                the API's wait(timeout=) ran out (also a TimeoutError)
     ├── ContainerError             the API's run: the program exited non-zero (exit_status, stderr)
     └── UnsupportedError           asked for something this host/runtime cannot do
 
@@ -141,6 +142,11 @@ class UnsafeArchiveError(ImageError):
 
 class UnsupportedError(PyContainerError):
     """The request is valid but this host or runtime does not support it."""
+
+
+class WaitTimeout(PyContainerError, TimeoutError):
+    """``wait(timeout=...)`` ran out: also a TimeoutError (docker-py raises its HTTP client's
+    read timeout there; ``except TimeoutError`` and ``except APIError`` both catch this)."""
 
 
 class ContainerError(PyContainerError):

@@ -42,6 +42,10 @@ class TemplateError(PyContainerError):
     """A --format that cannot be parsed or rendered."""
 
 
+class TemplateParseError(TemplateError):
+    """A --format that is not a template (docker's inspect exits 64 for it)."""
+
+
 class _Loop(Exception):
     def __init__(self, kind):
         self.kind = kind
@@ -52,6 +56,9 @@ def render(tmpl: str, obj) -> str:
     text = tmpl.replace("\\t", "\t").replace("\\n", "\n")
     try:
         tree = _Parser(text).parse()
+    except TemplateError as exc:
+        raise TemplateParseError(f"template parsing error: {tmpl!r}: {exc}") from None
+    try:
         out: list[str] = []
         _exec(tree, obj, {"$": obj}, out)
     except TemplateError as exc:
@@ -457,23 +464,16 @@ def _compare(op):
 
 
 def _and(*a):
-    for v in a:
-        if not truth(v):
-            return v
-    return a[-1]
+    return next((v for v in a if not truth(v)), a[-1])
 
 
 def _or(*a):
-    for v in a:
-        if truth(v):
-            return v
-    return a[-1]
+    return next((v for v in a if truth(v)), a[-1])
 
 
 FUNCS = {
     "and": _and, "or": _or, "not": lambda v: not truth(v),
-    "len": lambda v: len(v if v is not None else ()),
-    "index": _index,
+    "len": lambda v: len(v if v is not None else ()), "index": _index,
     "slice": lambda v, *ix: v[int(ix[0]) if ix else 0:int(ix[1]) if len(ix) > 1 else None],
     "print": lambda *a: "".join(text(x) for x in a),
     "println": lambda *a: " ".join(text(x) for x in a) + "\n",
@@ -483,8 +483,7 @@ FUNCS = {
     "join": lambda v, sep: text(sep).join(text(x) for x in v or ()),
     "split": lambda s, sep: text(s).split(text(sep)),
     "upper": lambda s: text(s).upper(), "lower": lambda s: text(s).lower(),
-    "title": lambda s: text(s).title(),
-    "truncate": lambda v, n: text(v)[:int(n)],
+    "title": lambda s: text(s).title(), "truncate": lambda v, n: text(v)[:int(n)],
     "pad": lambda v, left, right: " " * int(left) + text(v) + " " * int(right),
 }
 

@@ -79,7 +79,13 @@ def inspect_cmd(ctx, fmt, kind, names):
             except PyContainerError as exc:
                 missing.append(str(exc))
     if fmt:
-        texts = [insp.format(fmt, o) for o in out]      # all or nothing: errors before output
+        from .gotemplate import TemplateParseError
+        try:
+            texts = [insp.format(fmt, o) for o in out]  # all or nothing: errors before output
+        except TemplateParseError as exc:               # docker/cli's inspect: status 64
+            from . import log
+            log.error(str(exc))
+            raise SystemExit(64) from None
         for t in texts:
             click.echo(t)
     else:

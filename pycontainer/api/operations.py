@@ -20,7 +20,7 @@ import time
 
 from .. import containerdir as cd
 from .. import trace
-from ..errors import PyContainerError
+from ..errors import PyContainerError, WaitTimeout
 from .config import build
 
 
@@ -414,7 +414,7 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
         while cd.read_exit(cdir) is None:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise PyContainerError(f"wait {cid}: timed out after {timeout}s")
+                raise WaitTimeout(f"wait {cid}: timed out after {timeout}s")
             step = 0.05 if left is None else min(0.05, left)
             if init is not None:
                 import select
@@ -428,7 +428,7 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
     else:
         while st.status_of(record) != st.STOPPED:
             if deadline is not None and time.monotonic() > deadline:
-                raise PyContainerError(f"wait {cid}: timed out after {timeout}s")
+                raise WaitTimeout(f"wait {cid}: timed out after {timeout}s")
             time.sleep(0.05)
     ex = cd.read_exit(cdir) if cdir else None
     if ex is None:

@@ -21,9 +21,8 @@ from ..errors import PyContainerError
 
 
 class BuildError(PyContainerError):
-    """A build could not run as written (bad Containerfile, context, flags): docker's 125."""
-
-    exit_code = 125
+    """A build could not run as written (bad Containerfile, context, a value): exit 1, as
+    docker build's ("failed to solve"); a flag click cannot parse is 125 (dockercli.py)."""
 
 
 class StepFailed(PyContainerError):

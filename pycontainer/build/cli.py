@@ -2,7 +2,8 @@
 
 Thin click commands over ``executor.build``, ``commit.commit`` and
 ``image/push.py``; the main CLI registers ``COMMANDS``. Bad input is a
-``BuildError`` (exit 125, one line); a failed RUN exits 1; Ctrl-C 130.
+``BuildError`` (exit 1, one line, as docker build's; an unknown flag 125); a failed RUN
+exits 1; Ctrl-C 130.
 
 Read: ``docker build``, ``docker commit``, ``docker push`` references.
 """

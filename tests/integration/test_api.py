@@ -486,7 +486,8 @@ def test_stats_save_and_export_as_docker_py(client):
 
 def test_top_df_and_archive_stat_as_docker_py(client):
     # top() returned a list of PIDs, where docker-py code reads ["Titles"]/["Processes"];
-    # client.df() was missing; get_archive's stat gave mtime as a float (docker: RFC 3339)
+    # client.df() was missing; get_archive's stat gave mtime as a float (docker: RFC 3339);
+    # wait(timeout=) ran out as a plain APIError (docker-py: its HTTP client's read timeout)
     import re
     c = client.containers.run("busybox", ["sh", "-c", "touch /tmp/f; sleep 30"], detach=True,
                               network_mode="none")
@@ -504,6 +505,8 @@ def test_top_df_and_archive_stat_as_docker_py(client):
         assert mine and mine[0]["State"] == "running" and mine[0]["SizeRootFs"] >= mine[0]["SizeRw"]
         img = [i for i in df["Images"] if "busybox:latest" in i["RepoTags"]]
         assert img and img[0]["Containers"] == 1 and img[0]["Size"] > 0 and df["LayersSize"] > 0
+        with pytest.raises(TimeoutError):             # and an APIError: docker-py code catches one
+            c.wait(timeout=0.2)
         c.kill()
         c.wait()
         with pytest.raises(pycontainer.APIError, match="not running"):

@@ -186,13 +186,13 @@ def test_metadata_instructions_fill_the_image_config(pc, tmp_path, leakcheck):
 
 def test_platform_rm_and_force_rm_flags(pc, tmp_path, leakcheck):
     # docker's --rm/--force-rm (no step's container is ever kept here) and --platform: this
-    # machine's own, or one line and 125 before anything is built
+    # machine's own, or one line and exit 1 before anything is built
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
     d = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo hi > /x\n"})
     assert build(pc, d, "-q", "--rm", "--force-rm", "--platform", f"linux/{arch}").stdout.startswith("sha256:")
     other = "arm64" if arch != "arm64" else "amd64"
     p = build(pc, d, "--platform", f"linux/{other}", ok=False)
-    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1 and "no emulation" in p.stderr
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and "no emulation" in p.stderr
 
 
 def test_dockerfile_is_found_when_there_is_no_containerfile(pc, tmp_path, leakcheck):
@@ -368,7 +368,7 @@ def test_onbuild_triggers_run_in_the_child_build(pc, tmp_path, leakcheck):
     assert not inspect(pc, "onchild")["Config"].get("OnBuild")
 
 
-# --- bad input: one line, exit 125, nothing left ---------------------------------------------
+# --- bad input: one line, exit 1, nothing left ---------------------------------------------
 
 BAD = [
     ("unknown", {"Containerfile": "FROM busybox\nFROBNICATE x\n"}, (),
@@ -410,7 +410,7 @@ BAD = [
 
 
 @pytest.mark.parametrize("name,files,args,msg", BAD, ids=[b[0] for b in BAD])
-def test_bad_input_is_one_line_exit_125_and_leaves_nothing(pc, tmp_path, leakcheck,
+def test_bad_input_is_one_line_exit_1_and_leaves_nothing(pc, tmp_path, leakcheck,
                                                            name, files, args, msg):
     build(pc, ctx(tmp_path, {"Containerfile": "FROM busybox\n"}, "base"))   # busybox in store
     c = ctx(tmp_path, files)
@@ -421,7 +421,7 @@ def test_bad_input_is_one_line_exit_125_and_leaves_nothing(pc, tmp_path, leakche
         build(pc, c, "-f", os.path.join(c, "warm"))   # the RUN step is cached: no new image
     before = store_state(pc)
     p = build(pc, c, *args, ok=False)
-    assert p.returncode == 125, p.stdout + p.stderr
+    assert p.returncode == 1, p.stdout + p.stderr
     err = p.stderr.strip().splitlines()
     assert len(err) == 1 and msg in err[0], p.stderr
     assert build_dirs() == []
@@ -524,7 +524,7 @@ def test_output_writes_the_result_to_a_directory_or_a_tar(pc, tmp_path, leakchec
     for args, msg in ((("-o", str(out)), "must be a new or empty directory"),
                       (("--output", "type=registry,dest=x"), "only local and tar")):
         p = build(pc, c, *args, ok=False)
-        assert p.returncode == 125 and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1
+        assert p.returncode == 1 and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
 def test_the_containerfile_from_stdin(pc, tmp_path, leakcheck):
@@ -541,9 +541,9 @@ def test_the_containerfile_from_stdin(pc, tmp_path, leakcheck):
     assert p.returncode == 0, p.stderr
     assert run(pc, "stdin-b") == "in-context\n"
     p = pc("build", "--network", "none", "-", input="FROM busybox\nCOPY f.txt /\n")
-    assert p.returncode == 125 and "COPY: source 'f.txt' not found" in p.stderr
+    assert p.returncode == 1 and "COPY: source 'f.txt' not found" in p.stderr
     p = pc("build", "--network", "none", "-", input="f" * 257 + "ustar\x0000")   # a tar's header
-    assert p.returncode == 125 and "tar archive" in p.stderr and len(p.stderr.splitlines()) == 1
+    assert p.returncode == 1 and "tar archive" in p.stderr and len(p.stderr.splitlines()) == 1
     assert set(glob.glob("/tmp/pyc-build-stdin-*")) == before
     assert glob.glob(CDIR + "/build-stdin-*") == []
     assert pc("rmi", "stdin-a", "stdin-b").returncode == 0
@@ -568,7 +568,7 @@ def _tar(members, gz=False) -> bytes:
 def test_a_tar_context_on_stdin_as_docker(pc, tmp_path, leakcheck):
     """docker build - < context.tar[.gz]: the archive is the context (-f inside it, its
     .dockerignore honoured); an archive that climbs out, writes through a link out or
-    hard-links a host file is refused (125, one line) and leaves nothing."""
+    hard-links a host file is refused (exit 1, one line) and leaves nothing."""
     import glob
     files = [("Dockerfile", b"FROM busybox\nCOPY . /c/\nRUN cat /c/a.txt /c/d/b.txt\n"),
              ("sub/Alt", b"FROM busybox\nCOPY a.txt /alt\nCMD [\"cat\", \"/alt\"]\n"),
@@ -595,7 +595,7 @@ def test_a_tar_context_on_stdin_as_docker(pc, tmp_path, leakcheck):
         data = members if isinstance(members, bytes) else _tar(members) if members \
             else __import__("gzip").compress(b"FROM busybox\n")
         p = pc("build", "--network", "none", "-t", "tarctx-bad", "-", input=data)
-        assert p.returncode == 125 and msg in p.stderr and len(p.stderr.splitlines()) == 1, (msg, p.stderr)
+        assert p.returncode == 1 and msg in p.stderr and len(p.stderr.splitlines()) == 1, (msg, p.stderr)
     assert list(decoy.iterdir()) == []
     assert glob.glob(CDIR + "/build-stdin-*") == []
     assert pc("image", "inspect", "tarctx-bad").returncode != 0

@@ -151,6 +151,8 @@ def test_docker_cli_statuses_for_refusals_and_usage_and_change_nothing(cli, dlea
     p = cli("inspect", "busybox", "no-such-container")  # docker: what was found, then the miss
     assert p.returncode == 1 and json.loads(p.stdout)[0]["RepoTags"] == ["busybox:latest"]
     assert cli("inspect", "no-such-container").stdout == "[]\n"
+    p = cli("inspect", "-f", "{{.Id", "busybox")       # docker/cli's inspect: a template it
+    assert (p.returncode, p.stdout) == (64, "") and "template parsing error" in p.stderr  # can't parse
     assert mine(cli) == before == []
 
 
