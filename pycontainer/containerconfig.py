@@ -168,7 +168,7 @@ def host_config(cfg: dict, opts: dict, restart_policy: dict, name: str = "") -> 
             "Isolation": "", "CpuShares": _shares(cpu.get("shares")), "Memory": _int(mem.get("limit")),
             "NanoCpus": nano, "CgroupParent": opts.get("cgroup_parent") or "",
             "BlkioWeight": _int((res.get("blockIO") or {}).get("weight")),
-            "CpuPeriod": 0 if nano else period, "CpuQuota": 0 if nano else quota,
+            "CpuPeriod": 0 if opts.get("cpus") else period, "CpuQuota": 0 if opts.get("cpus") else quota,
             "CpusetCpus": cpu.get("cpus") or "", "CpusetMems": cpu.get("mems") or "",
             "Devices": devices, "DeviceCgroupRules": opts.get("device_cgroup_rule") or None,
             "MemoryReservation": _int(mem.get("reservation")), "MemorySwap": _int(mem.get("swap")),

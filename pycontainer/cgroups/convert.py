@@ -152,10 +152,10 @@ def docker_resources(*, memory=None, memory_swap=None, memory_reservation=None,
         except ValueError:
             raise _err("cpus", cpus, "is not a number of CPUs like 0.5") from None
         ncpu = host_cpus if host_cpus is not None else (os.cpu_count() or 1)
-        if not 0.01 <= n <= ncpu:
-            raise _err("cpus", cpus, f"must be between 0.01 and {ncpu} (the host's CPUs)")
+        if n != 0 and not 0.01 <= n <= ncpu:
+            raise _err("cpus", cpus, f"must be 0 (no limit) or between 0.01 and {ncpu} (the host's CPUs)")
         cpu["period"] = DEFAULT_PERIOD
-        cpu["quota"] = int(round(n * DEFAULT_PERIOD))
+        cpu["quota"] = int(round(n * DEFAULT_PERIOD)) if n else -1      # docker: 0 is no limit
     if cpu_period is not None:
         cpu["period"] = _int(cpu_period, "cpu-period", lo=1000, hi=1000000)
     if cpu_quota is not None:

@@ -168,6 +168,8 @@ def test_inspect_has_dockers_config_and_hostconfig_fields(cli, dleak, tmp_path):
         assert insp(cli, cid, "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuQuota}}") == "0 20000"
         assert cli("update", "--cpus", ".5", cid).returncode == 0           # and NanoCpus again
         assert insp(cli, cid, "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuQuota}}") == "500000000 0"
+        assert cli("update", "--cpus", "0", cid).returncode == 0            # docker: 0 lifts it
+        assert insp(cli, cid, "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuQuota}}") == "0 0"
         ps = cli("ps", "--format", "{{.Image}} {{.Command}}", "-f", f"name={cid}").stdout.strip()
         assert ps == f'{tag} "sleep 60"'                            # as typed, as docker's ps
         for ref, found in ((tag, True), (f"{tag}:latest", True), (f"{tag}:other", False),

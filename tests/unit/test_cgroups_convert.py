@@ -51,6 +51,7 @@ def test_memory_and_swap():
 def test_cpus_is_quota_over_default_period():
     assert C.docker_resources(cpus="0.5") == {"cpu": {"period": 100000, "quota": 50000}}
     assert C.docker_resources(cpus=1.5, host_cpus=2)["cpu"]["quota"] == 150000
+    assert C.docker_resources(cpus="0") == {"cpu": {"period": 100000, "quota": -1}}   # docker: no limit
 
 
 def test_cpu_shares_cpuset_pids_blkio():
@@ -80,7 +81,7 @@ def test_device_throttles_resolve_path_to_major_minor(fake_block):
     ({"memory_swap": "128m"}, "needs --memory"),
     ({"memory": "64m", "memory_swap": "32m"}, "must be at least --memory"),
     ({"memory": "64m", "memory_reservation": "128m"}, "must be below --memory"),
-    ({"cpus": "0"}, "between 0.01 and"),
+    ({"cpus": "0.001"}, "between 0.01 and"),
     ({"cpus": "many"}, "not a number of CPUs"),
     ({"cpus": "4", "host_cpus": 2}, "between 0.01 and 2"),
     ({"cpus": "1", "cpu_quota": "50000"}, "conflicts"),
