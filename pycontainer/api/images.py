@@ -105,14 +105,18 @@ class ImageCollection:
              auth_config: dict | None = None, **kw) -> Image:
         """docker SDK ``images.pull``; ``auth_config={"username", "password"}`` logs in (else
         the auth files of image/credentials.py are read when the registry asks)."""
+        from ..image.reference import platform_of
         ref = f"{repository}:{tag}" if tag else repository
+        if isinstance(kw.get("platform"), str):          # docker-py's "linux/amd64"
+            kw["platform"] = platform_of(kw["platform"])
         img = self._store().pull(ref, insecure=insecure, auth=_auth(auth_config), **kw)
         return self.get(img.name)
 
     def push(self, repository: str, tag: str | None = None, insecure=None,
-             auth_config: dict | None = None, **kw) -> str:
+             auth_config: dict | None = None, stream: bool = False, decode: bool = False, **kw):
         """docker SDK ``images.push``: the progress as JSON lines, the last one ``{"aux":
-        {"Tag", "Digest", "Size"}}``."""
+        {"Tag", "Digest", "Size"}}``; with ``stream`` an iterator of them (bytes, or dicts
+        with ``decode``), given once the push is done."""
         import json
         from ..image import push as push_mod
         from ..image import reference
@@ -123,6 +127,9 @@ class ImageCollection:
         r = reference.parse(ref)
         lines.append(json.dumps({"aux": {"Tag": r.tag or "", "Digest": digest,
                                          "Size": self._store().inspect(ref)["Size"]}}))
+        if stream:
+            return iter([json.loads(ln) for ln in lines] if decode else
+                        [(ln + "\r\n").encode() for ln in lines])
         return "\n".join(lines) + "\n"
 
     def prune(self, filters: dict | None = None) -> dict:

@@ -33,13 +33,10 @@ def parse_platform(value: str | None) -> dict | None:
     """--platform OS/ARCH[/VARIANT] -> an image-spec platform (None: not given)."""
     if not value:
         return None
-    parts = value.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
+    if len(value.split("/")) not in (2, 3) or not all(value.split("/")):
         raise click.BadParameter("want OS/ARCH[/VARIANT], e.g. linux/arm64/v8", param_hint="--platform")
-    p = {"os": parts[0], "architecture": parts[1]}
-    if len(parts) == 3:
-        p["variant"] = parts[2]
-    return p
+    from .reference import platform_of
+    return platform_of(value)
 
 
 @click.command("pull", cls=UsageCommand)

@@ -154,6 +154,18 @@ def host_platform() -> dict:
     return plat
 
 
+def platform_of(value: str) -> dict:
+    """``OS/ARCH[/VARIANT]`` (docker's --platform, the SDK's ``platform=``) -> an image-spec
+    platform."""
+    parts = str(value).split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ImageError(f"platform {value!r}: want OS/ARCH[/VARIANT], e.g. linux/arm64/v8")
+    p = {"os": parts[0], "architecture": parts[1]}
+    if len(parts) == 3:
+        p["variant"] = parts[2]
+    return p
+
+
 def platform_str(p: dict) -> str:
     s = f"{p.get('os', '?')}/{p.get('architecture', '?')}"
     return s + (f"/{p['variant']}" if p.get("variant") else "")

@@ -999,6 +999,10 @@ def test_push_authenticates_bearer_or_basic_and_uploads_everything(pc, tmp_path,
             out = Client(image_root=pc.image_root).images.push(
                 f"127.0.0.1:{port}/x/y", "v1", auth_config={"username": "u", "password": "p"})
             digest = json.loads(out.splitlines()[-1])["aux"]["Digest"]
+            chunks = list(Client(image_root=pc.image_root).images.push(      # docker-py's stream
+                f"127.0.0.1:{port}/x/y", "v1", auth_config={"username": "u", "password": "p"},
+                stream=True, decode=True))
+            assert chunks[-1]["aux"]["Digest"] == digest and all(isinstance(c, dict) for c in chunks)
     finally:
         srv.shutdown()
     m = json.loads(got["manifest"])
