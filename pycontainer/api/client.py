@@ -55,6 +55,8 @@ class Container:
     status = property(lambda self: self.attrs["State"]["Status"])
     ports = property(lambda self: self.attrs.get("NetworkSettings", {}).get("Ports", {}))
     labels = property(lambda self: self.attrs["Config"].get("Labels") or {})
+    # docker-py's: the health check's status, "unknown" for a container without one
+    health = property(lambda self: (self.attrs["State"].get("Health") or {}).get("Status", "unknown"))
 
     @property
     def image(self):
@@ -78,11 +80,10 @@ class Container:
         return Runtime(self.client.root)
 
     def start(self) -> None:
-        self.reload()
-        if self.attrs["State"].get("RuntimeStatus") == "created":     # its init waits for us
-            self._rt().start(self.id)
-        else:           # docker's start again (a monitor is forked: the helper does it)
-            self.client._request({"op": "start", "root": self.client.root, "id": self.id})
+        """docker's start, by the helper (lifecycle.start): a created container's init is let
+        go, a stopped one gets a new monitor; then StartedAt, the start event, its health
+        checker (a fork: never the caller's) and its name in its network's hosts files."""
+        self.client._request({"op": "start", "root": self.client.root, "id": self.id})
         self.reload()
 
     def kill(self, signal_="SIGKILL") -> None:

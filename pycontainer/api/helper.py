@@ -310,6 +310,9 @@ def worker(req: dict, fds: list[int]) -> int:
         elif op == "create":
             res = op_create(root, req["id"], req["options"], start=req["start"], remove=req["remove"],
                             image_root=image_root)
+            if req["start"]:                 # as the CLI's run -d: its health checker, its name
+                from .. import lifecycle     # in the hosts files of its network's members
+                lifecycle.started(root, req["id"], req["options"].get("user_network"))
         elif op == "warm":                   # a pool's container: it answers on reply_fd itself
             return serve_warm(root, req["id"], req["options"], image_root=image_root, reply_fd=reply_fd)
         elif op == "start":                  # docker's start of a stopped container

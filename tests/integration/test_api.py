@@ -443,6 +443,12 @@ def test_docker_py_names_and_host_config_arguments(client, tmp_path):
         assert h["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
         assert cfg["StopSignal"] == "SIGINT" and cfg["Healthcheck"]["Interval"] == 200_000_000
         assert c.image.tags == ["busybox:latest"] and c.image.id == c.attrs["Image"]
+        for _ in range(50):                           # docker-py's Container.health
+            c.reload()
+            if c.health == "healthy":
+                break
+            time.sleep(0.1)
+        assert c.health == "healthy"
         t0 = time.monotonic()
         c.stop()                                      # its stop signal, not SIGTERM then 10 s
         assert c.wait()["StatusCode"] == 7 and time.monotonic() - t0 < 5
