@@ -5,7 +5,9 @@ compose files: a sequence of decimal numbers, each with a unit (``ns``, ``us``/`
 ``ms``, ``s``, ``m``, ``h``), optionally signed, ``0`` alone allowed. One parser here
 so the porcelain's flags and the builder's HEALTHCHECK accept the same spellings
 (docker's: github.com/docker/cli opts.DurationOpt -> time.ParseDuration). No kernel
-interface is involved; see Go's documentation of ``time.ParseDuration``.
+interface is involved; see Go's documentation of ``time.ParseDuration``. The other way,
+``human``/``ago`` say how long ago a time was as docker's tables do (go-units'
+``HumanDuration``: "About a minute", "3 hours").
 """
 
 from __future__ import annotations
@@ -87,3 +89,44 @@ def parse_time(ts: str):
         return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
     except ValueError:
         return None
+
+
+# --- the other way: how long ago, in docker's words -----------------------------------------
+
+def human(ts: str) -> str:
+    """docker's go-units HumanDuration: ``Less than a second``, ``5 seconds``, ``About a minute``."""
+    import datetime
+    t = parse_time(ts)
+    if t is None:
+        return "-"
+    s = int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{int(s)} seconds"
+    m = int(s // 60)
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{int(m)} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    d = h // 24
+    if h < 24 * 7 * 2:
+        return f"{d} days"
+    if h < 24 * 30 * 2:
+        return f"{d // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{d // 30} months"
+    return f"{d // 365} years"
+
+
+def ago(ts: str) -> str:
+    """``human`` + " ago" (ps's CREATED, images' CREATED), "-" for no time."""
+    d = human(ts)
+    return d if d == "-" else d + " ago"

@@ -3,12 +3,7 @@
 Containers are listed newest first (docker's order), with docker's columns
 and wording: ``Up 5 minutes``, ``Up 2 seconds (Paused)``, ``Exited (0) 2
 minutes ago``, ``Created``, and the PORTS column (``0.0.0.0:8080->80/tcp``).
-Filters (``-f KEY=VALUE``, repeatable; the same key ORs, different keys AND):
-``id``, ``name`` (a regular expression, as docker's: ``name=^web$``),
-``status`` (created|running|paused|exited|restarting), ``exited`` (a code),
-``label`` (``k`` or ``k=v``), ``ancestor`` (an image name), ``before`` and
-``since`` (a container: made before or after it), ``network``, ``volume``
-(a name or a mount point), ``health`` (starting|healthy|unhealthy|none). ``--format`` takes ``table``, ``json`` or a template (``inspect.format``)
+Which containers (``--all``, ``-n``, ``--filter``): ``psfilter.py``. ``--format`` takes ``table``, ``json`` or a template (``inspect.format``)
 over docker's ps fields (``.ID .Image .Command .CreatedAt .RunningFor .Status
 .Ports .Names .Labels .State``).
 
@@ -17,103 +12,13 @@ Read: docker's "docker ps" reference ("Filtering", "Format the output").
 
 from __future__ import annotations
 
-import datetime
 import json
 
 import click
 
-from .image.runconfig import port_range
-from .inspect import NEVER, ancestor_matches, short_image
-
-FILTER_KEYS = ("id", "name", "status", "exited", "label", "ancestor", "before", "since", "network",
-               "volume", "health", "publish", "expose")
-STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-
-
-def parse_filters(items) -> dict:
-    from .errors import PyContainerError
-    out: dict = {}
-    for f in items or ():
-        k, eq, v = f.partition("=")
-        if not eq or k not in FILTER_KEYS:
-            raise PyContainerError(f"invalid filter {f!r}: use KEY=VALUE with KEY one of "
-                                   + ", ".join(FILTER_KEYS))
-        if k == "status" and v not in STATUSES:
-            raise PyContainerError(f"invalid filter 'status={v}': one of {', '.join(STATUSES)}")
-        if k == "exited" and not v.lstrip("-").isdigit():
-            raise PyContainerError(f"invalid filter 'exited={v}': give an exit code")
-        if k in ("publish", "expose") and not port_range(v):
-            raise PyContainerError(f"invalid filter '{k}={v}': give PORT[/PROTO] or START-END[/PROTO]")
-        if k == "health" and v not in ("starting", "healthy", "unhealthy", "none"):
-            raise PyContainerError(f"invalid filter 'health={v}': starting, healthy, unhealthy or none")
-        out.setdefault(k, []).append(v)
-    return out
-
-
-def _port_matches(v: str, keys) -> bool:
-    """docker's publish=/expose= filters: one of ``keys`` ("80/tcp") in the range ``v``."""
-    lo, hi, proto = port_range(v)
-    return any(k.partition("/")[2] == proto and lo <= int(k.partition("/")[0]) <= hi
-               for k in keys or () if k.partition("/")[0].isdigit())
-
-
-def _name_matches(pattern: str, name: str) -> bool:
-    """docker matches a name filter as a regular expression (with or without its "/")."""
-    import re
-    try:
-        return bool(re.search(pattern, name) or re.search(pattern, "/" + name))
-    except re.error:
-        return pattern in name
-
-
-def _created_of(out: list, ref: str) -> str:
-    from .errors import PyContainerError
-    exact = [r for r in out if ref in (r["Id"], r["Name"].lstrip("/"))]
-    found = exact or [r for r in out if r["Id"].startswith(ref)]
-    if len(found) == 1:
-        return found[0]["Created"]
-    raise PyContainerError(f"invalid filter: no such container {ref!r}" if not found else
-                           f"invalid filter: {ref!r} is ambiguous")
-
-
-def _match(rec: dict, flt: dict) -> bool:
-    s = rec["State"]
-    nets = set(rec["NetworkSettings"].get("Networks") or {}) | {rec["HostConfig"]["NetworkMode"]}
-    tests = {
-        "id": lambda v: rec["Id"].startswith(v),
-        "name": lambda v: _name_matches(v, rec["Name"].lstrip("/")),
-        "before": lambda v: rec["Created"] < v, "since": lambda v: rec["Created"] > v,
-        "network": lambda v: v in nets or v == "bridge" and "pyc" in nets,
-        "volume": lambda v: any(v in (m["Destination"], m["Source"]) or f"/volumes/{v}/_data" in m["Source"]
-                                for m in rec.get("Mounts") or ()),
-        "health": lambda v: (s.get("Health") or {}).get("Status", "none") == v,
-        "status": lambda v: s["Status"] == v,
-        "exited": lambda v: s["Status"] == "exited" and s["ExitCode"] == int(v),
-        "label": lambda v: (v.partition("=")[0] in rec["Config"]["Labels"] and
-                            ("=" not in v or rec["Config"]["Labels"][v.partition("=")[0]] ==
-                             v.partition("=")[2])),
-        "ancestor": lambda v: ancestor_matches(rec, v),
-        "publish": lambda v: _port_matches(v, rec["NetworkSettings"].get("Ports")),
-        "expose": lambda v: _port_matches(v, rec["Config"].get("ExposedPorts")),
-    }
-    return all(any(tests[k](v) for v in vs) for k, vs in flt.items())
-
-
-def rows(root: str, *, all_: bool, filters: dict, last: int | None) -> list[dict]:
-    from . import inspect as insp
-    from .container import Runtime
-    Runtime(root).reclaim()          # --rm containers whose runtime died go, as docker's would
-    out = insp.records(root)
-    out.sort(key=lambda r: r["Created"], reverse=True)
-    for key in ("before", "since"):                  # a container -> its creation time
-        if key in filters:
-            filters = {**filters, key: [_created_of(out, ref) for ref in filters[key]]}
-    if last is not None:
-        out = out[:last]
-    elif not all_ and "status" not in filters and "exited" not in filters:
-        out = [r for r in out if r["State"]["Status"] in ("running", "paused", "restarting")]
-    return [r for r in out if _match(r, filters)]
-
+from .duration import ago, human as duration
+from .inspect import NEVER, short_image
+from .psfilter import parse_filters, rows
 
 def show(root: str, *, all_: bool, quiet: bool, fmt: str | None, filters=(), latest=False,
          last: int | None = None, no_trunc: bool = False, size: bool = False) -> None:
@@ -211,41 +116,3 @@ def status_text(rec: dict) -> str:
     if s.get("OOMKilled"):
         text += " (OOM killed)"
     return text
-
-
-def duration(ts: str) -> str:
-    """docker's go-units HumanDuration: ``Less than a second``, ``5 seconds``, ``About a minute``."""
-    from .inspect import parse_time
-    t = parse_time(ts)
-    if t is None:
-        return "-"
-    s = int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{int(s)} seconds"
-    m = int(s // 60)
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{int(m)} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    d = h // 24
-    if h < 24 * 7 * 2:
-        return f"{d} days"
-    if h < 24 * 30 * 2:
-        return f"{d // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{d // 30} months"
-    return f"{d // 365} years"
-
-
-def ago(ts: str) -> str:
-    d = duration(ts)
-    return d if d == "-" else d + " ago"

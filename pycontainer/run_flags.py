@@ -49,6 +49,17 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", 
          "s390x": "s390x", "riscv64": "riscv64"}
 
 
+def user_network(o: dict) -> None:
+    """``--network NAME`` (the SDK's ``network=``) of a user-defined network: a bridge request
+    on it (``o["user_network"]``); any other name than none/host/bridge/container: must exist."""
+    net = o.get("network")
+    if net and net not in ("none", "host", "bridge") and ":" not in net and "/" not in net:
+        from .network import userdefined
+        if userdefined.get(net) is None:
+            raise PyContainerError(f"network {net} not found: create it with `network create {net}`")
+        o["user_network"], o["network"] = net, "bridge"
+
+
 def apply(o: dict, environ=None) -> dict:
     """Rewrite docker-run options in ``o`` (in place) to build()'s; -> ``o``."""
     environ = os.environ if environ is None else environ
@@ -112,12 +123,7 @@ def apply(o: dict, environ=None) -> dict:
         check_restart(rp)
         if o.get("remove") and rp.partition(":")[0] != "no":
             raise PyContainerError("conflicting options: --restart and --rm")
-    net = o.get("network")
-    if net and net not in ("none", "host", "bridge") and ":" not in net and "/" not in net:
-        from .network import userdefined
-        if userdefined.get(net) is None:
-            raise PyContainerError(f"network {net} not found: create it with `network create {net}`")
-        o["user_network"], o["network"] = net, "bridge"
+    user_network(o)
     if (o.get("ip") or o.get("network_alias")) and not o.get("user_network"):
         raise PyContainerError("--ip and --network-alias need a user-defined network (--network NAME)")
     if o.get("volumes") or o.get("mount"):

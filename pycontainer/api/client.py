@@ -22,7 +22,7 @@ import os
 import time
 import uuid
 
-from ..errors import ContainerError, NotFound, PyContainerError
+from ..errors import ContainerError, PyContainerError
 from . import operations as ops
 from .config import options_from_kwargs
 from .results import ExecResult, SandboxResult, raise_error
@@ -406,20 +406,12 @@ class ContainerCollection:
 
     def list(self, all: bool = False, filters: dict | None = None, limit: int = -1,  # noqa: A002
              sparse: bool = False, ignore_removed: bool = True) -> list[Container]:
-        """Running containers (every one with ``all``), newest first, matching docker's
-        ``filters``: id, name, label ("k" or "k=v"; several must all match), status, ancestor."""
-        from .. import state as st
-        if filters and "status" in filters:
-            all = True                      # noqa: A001 -- as docker: a status filter sees all
-        from ..container import Runtime
-        Runtime(self.client.root).reclaim()      # --rm containers whose runtime died
-        out = []
-        for cid in st.list_ids(self.client.root):
-            try:
-                c = Container(self.client, cid)
-            except NotFound:
-                continue
-            if (all or c.status in ("running", "paused")) and ops.matches(c.attrs, filters or {}):
-                out.append(c)
-        out.sort(key=lambda c: c.attrs.get("Created", ""), reverse=True)
+        """Running containers (every one with ``all``; ``limit``: the newest N of all), newest
+        first, matching docker's ``filters`` as ``ps --filter`` does (psfilter.py: id, name
+        as a regular expression, label, status, exited, ancestor, before, since, network,
+        volume, health, publish, expose)."""
+        from .. import psfilter
+        recs = psfilter.rows(self.client.root, all_=all, filters=psfilter.from_sdk(filters),
+                             last=limit if limit >= 0 else None)
+        out = [Container(self.client, r["Id"], ops.complete(r)) for r in recs]
         return out if limit < 0 else out[:limit]

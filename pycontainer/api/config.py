@@ -110,6 +110,9 @@ def options_from_kwargs(image: str, command=None, **kw) -> dict:
     for k in ("memory", "memory_swap", "cpu_shares", "pids_limit", "blkio_weight", "cpus"):
         if k in o:
             o[k] = str(o[k])
+    if o.get("network"):                        # docker-py's network="mynet": a user-defined one
+        from ..run_flags import user_network
+        user_network(o)
     return o
 
 

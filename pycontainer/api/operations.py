@@ -310,36 +310,15 @@ def inspect(root: str, cid: str) -> dict:
     """docker-inspect-shaped record of a container, from its state and its directory
     (inspect.py; containerconfig.py makes its Config and HostConfig)."""
     from .. import inspect as insp
-    rec = insp.record(root, cid)
+    return complete(insp.record(root, cid))
+
+
+def complete(rec: dict) -> dict:
+    """``inspect.record``'s record with what the API's attrs add (HostConfig.Capabilities)."""
+    from .. import inspect as insp
     cfg = insp.config_of(rec.get("Dir") or "")
     rec["HostConfig"]["Capabilities"] = (cfg.get("process") or {}).get("capabilities", {}).get("bounding", [])
     return rec
-
-
-def matches(attrs: dict, filters: dict) -> bool:
-    """docker's container filters: id, name, label ("k" / "k=v"), status, ancestor."""
-    for key, want in filters.items():
-        values = [want] if isinstance(want, (str, bool)) else list(want)
-        if key == "label":
-            from ..image.listing import labels_match
-            if not labels_match(attrs["Config"].get("Labels") or {}, values):
-                return False
-        elif key == "id":
-            if not any(attrs["Id"].startswith(v) for v in values):
-                return False
-        elif key == "name":
-            if not any(v in attrs["Name"] for v in values):
-                return False
-        elif key == "status":
-            if attrs["State"]["Status"] not in values:
-                return False
-        elif key == "ancestor":
-            from ..inspect import ancestor_matches
-            if not any(ancestor_matches(attrs, v) for v in values):
-                return False
-        else:
-            raise PyContainerError(f"filter {key!r}: supported are id, name, label, status, ancestor")
-    return True
 
 
 # --- stop / wait / logs -f ---------------------------------------------------------------

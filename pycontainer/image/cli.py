@@ -282,7 +282,7 @@ def save(out, image_root, images):
 @click.argument("image_ref", metavar="IMAGE")
 def history(no_trunc, quiet, human, fmt, image_root, image_ref):
     """The steps that made IMAGE, newest first, with their layers' sizes (docker history)."""
-    from ..pstable import ago
+    from ..duration import ago
     from .history import rows as history_rows
     rows = history_rows(_store(image_root).inspect(image_ref))
     short = (lambda i: i) if no_trunc else (lambda i: i[7:19] if i.startswith("sha256:") else i)

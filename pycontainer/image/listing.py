@@ -134,7 +134,7 @@ def select(store, rows: list[dict], *, name: str | None = None, all_: bool = Fal
 
 def fields(row: dict, name: str | None, size: str) -> dict:
     """One line of ``images``: what docker's --format templates name (``size``: as shown)."""
-    from ..pstable import ago
+    from ..duration import ago
     from .reference import familiar
     if name:
         base = familiar(name).split("@")[0]

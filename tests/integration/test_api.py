@@ -493,7 +493,8 @@ def test_stats_save_and_export_as_docker_py(client):
 def test_top_df_and_archive_stat_as_docker_py(client):
     # top() returned a list of PIDs, where docker-py code reads ["Titles"]/["Processes"];
     # client.df() was missing; get_archive's stat gave mtime as a float (docker: RFC 3339);
-    # wait(timeout=) ran out as a plain APIError (docker-py: its HTTP client's read timeout)
+    # wait(timeout=) ran out as a plain APIError (docker-py: its HTTP client's read timeout);
+    # containers.list's filters were a subset of ps's, with name a substring
     import re
     c = client.containers.run("busybox", ["sh", "-c", "touch /tmp/f; sleep 30"], detach=True,
                               network_mode="none")
@@ -511,6 +512,15 @@ def test_top_df_and_archive_stat_as_docker_py(client):
         assert mine and mine[0]["State"] == "running" and mine[0]["SizeRootFs"] >= mine[0]["SizeRw"]
         img = [i for i in df["Images"] if "busybox:latest" in i["RepoTags"]]
         assert img and img[0]["Containers"] == 1 and img[0]["Size"] > 0 and df["LayersSize"] > 0
+        # containers.list(filters=) as ps --filter (psfilter.py): name a regular expression,
+        # every key of docker's; it took id/name/label/status/ancestor, name as a substring
+        assert [x.id for x in client.containers.list(filters={"name": f"^{c.name}$"})] == [c.id]
+        assert [x.id for x in client.containers.list(filters={"health": "none", "id": c.id[:6],
+                                                              "network": "none"})] == [c.id]
+        assert client.containers.list(filters={"name": f"^{c.name[:-1]}$"}) == []
+        assert client.containers.list(filters={"expose": "80", "id": c.id}) == []
+        with pytest.raises(pycontainer.APIError, match="invalid filter"):
+            client.containers.list(filters={"colour": "red"})
         with pytest.raises(TimeoutError):             # and an APIError: docker-py code catches one
             c.wait(timeout=0.2)
         c.kill()

@@ -101,6 +101,8 @@ def test_ps_newest_first_wording_filters_format(cli, dleak):
         assert cli("ps", "-a", "--filter", f"name={a}", "--format", "{{.Names}}|{{.Status}}").stdout \
             .startswith(f"{a}|Exited (3)")
         assert cli("ps", "-a", "--format", "{{.Names}}", "--filter", "label=tier=db").stdout.split() == [a]
+        assert cli("ps", "-aq", "-f", "label=tier=db", "-f", "label=nope").stdout == ""   # labels AND
+        assert cli("ps", "-aq", "-f", f"name={a}", "-f", f"name={b}").stdout.split() == [b[:12], a[:12]]
         j = [json.loads(line) for line in cli("ps", "--format", "json").stdout.splitlines()]
         assert [(x["ID"], x["Names"], x["State"], x["Networks"]) for x in j] == [(b[:12], b, "running", "none")]
     finally:
