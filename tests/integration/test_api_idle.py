@@ -26,6 +26,10 @@ def test_an_idle_detached_sandbox_goes(client):  # noqa: F811
                               idle_timeout=1.5)
     assert c.status == "running"
     assert gone(client, c.id, 20)
+    for _ in range(100):            # its directory goes right after its runtime state
+        if client.containers.list(all=True) == []:
+            break
+        time.sleep(0.05)
     assert client.containers.list(all=True) == []
 
 
