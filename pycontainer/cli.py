@@ -274,28 +274,30 @@ def state(ctx, container_id):
 @click.option("--all", "-a", "all_processes", is_flag=True, help="Signal every process of the container.")
 @click.option("--signal", "-s", "sig_opt", default=None, help="docker's form of SIGNAL.")
 @click.argument("container_id")
-@click.argument("signal", default=None, required=False)
+@click.argument("more", nargs=-1, metavar="[SIGNAL | CONTAINER...]")
 @click.pass_context
-def kill(ctx, all_processes, sig_opt, container_id, signal):
-    """Send a signal (name, with or without SIG, or number) to the container.
+def kill(ctx, all_processes, sig_opt, container_id, more):
+    """Send a signal (name, with or without SIG, or number) to the container: runc's
+    `kill ID [SIGNAL]`, docker's `kill [-s SIGNAL] CONTAINER...`.
 
     Without one: SIGTERM (runc) for a bundle's container, SIGKILL (docker) for
     a container run from an image."""
-    from .signals import parse_signal
+    from . import log, porcelain
     root = ctx.find_object(_Obj).root
-    sig = sig_opt or signal
-    from . import porcelain
-    ref, container_id = container_id, _ref(ctx, container_id)
-    image = porcelain.is_image_container(root, container_id)
-    if sig is None:
-        sig = "SIGKILL" if image else "SIGTERM"
-    if image:
-        from . import lifecycle
-        lifecycle.mark_stopped(root, container_id)       # docker: --restart leaves it stopped
-    _rt(ctx).kill(container_id, parse_signal(sig), all_processes)
-    if image:
-        _event("kill", root, container_id, signal=int(parse_signal(sig)))
-        click.echo(ref)                                  # docker kill prints what it killed
+    refs, sig = [container_id, *more], sig_opt
+    if len(more) == 1 and sig_opt is None and porcelain.is_signal_not_container(root, more[0]):
+        refs, sig = [container_id], more[0]             # runc's form (a bad signal: its error)
+    failed = False
+    for ref in refs:                          # docker's: each one, its error, exit 1 at the end
+        try:
+            porcelain.kill_one(_rt(ctx), root, ref, _ref(ctx, ref), sig, all_processes)
+        except PyContainerError as exc:
+            if len(refs) == 1:
+                raise
+            log.error(str(exc))
+            failed = True
+    if failed:
+        raise SystemExit(1)
 
 
 @main_group.command()

@@ -320,19 +320,19 @@ def stats(ctx, no_stream, all_, fmt, containers):
             return
 
 
+_STATS_HEADS = {"Container": "CONTAINER ID", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+                "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
+                "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+
+
 def _print_stats(rows, fmt) -> None:
-    from . import inspect as insp
-    if fmt == "json":
-        for r in rows:
-            click.echo(json.dumps(r))
-        return
-    if fmt:
-        for r in rows:
-            click.echo(insp.format(fmt, r))
+    if fmt:                                 # json, a template, or docker's "table TEMPLATE"
+        from .gotemplate import listing
+        for line in listing(fmt, rows, _STATS_HEADS):
+            click.echo(line)
         return
     cols = ("Container", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
-    heads = ("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
-             "BLOCK I/O", "PIDS")
+    heads = tuple(_STATS_HEADS[c] for c in cols)
     table = [heads] + [tuple(r[c] for c in cols) for r in rows]
     widths = [max(len(t[i]) for t in table) for i in range(len(cols))]
     for t in table:

@@ -308,6 +308,39 @@ def is_image_container(root: str, ref: str) -> bool:
     return from_image(root, ref)
 
 
+def is_signal_not_container(root: str, text: str) -> bool:
+    """``kill A B``: whether B is runc's SIGNAL (it parses as one, or names no container: a
+    mistyped signal must not kill A) rather than docker's second container."""
+    from .signals import parse_signal
+    try:
+        parse_signal(text)
+        return True
+    except PyContainerError:
+        pass
+    try:
+        resolve_id(root, text)
+    except PyContainerError:
+        return True
+    return False
+
+
+def kill_one(rt, root: str, ref: str, cid: str, sig: str | None, all_processes: bool) -> None:
+    """kill of one container (``ref`` as typed, ``cid`` its ID): a bundle's gets runc's
+    SIGTERM by default; an image's docker's SIGKILL, its --restart kept off, an event, and
+    its name printed as docker's kill prints it."""
+    from .signals import parse_signal
+    image = is_image_container(root, cid)
+    sig = sig or ("SIGKILL" if image else "SIGTERM")
+    if image:
+        from . import lifecycle
+        lifecycle.mark_stopped(root, cid)           # docker: --restart leaves it stopped
+    rt.kill(cid, parse_signal(sig), all_processes)
+    if image:
+        from . import events, inspect
+        events.container("kill", cid, inspect.record(root, cid), signal=int(parse_signal(sig)))
+        click.echo(ref)                             # docker kill prints what it killed
+
+
 def start_image(root: str, ref: str, attach: bool, interactive: bool = False) -> int:
     """docker start [-a [-i]]: the container again (same ID, same writable layer); with -a its
     output until it exits, and its exit status; with -ai also stdin (and its terminal),

@@ -44,6 +44,16 @@ def test_kill_without_signal_is_sigkill_for_an_image_container(cli, dleak):
         assert cli("kill", "-s", "USR1", cid2).returncode == 0
         assert cli("wait", cid2).stdout.strip() == "9"
         cli("rm", cid2)
+        # docker's kill takes several containers (runc's `kill ID SIGNAL` stays: a signal, or a
+        # name of no container, is the second argument; a mistyped one kills nothing)
+        a, b = run_d(cli, "busybox", "sleep", "60"), run_d(cli, "busybox", "sleep", "60")
+        p = cli("kill", a, "SIGFOO")
+        assert p.returncode == 1 and "invalid signal" in p.stderr
+        assert cli("inspect", "-f", "{{.State.Status}}", a).stdout.strip() == "running"
+        p = cli("kill", a, b, "nosuch-container")
+        assert p.returncode == 1 and p.stdout.split() == [a, b] and "nosuch-container" in p.stderr
+        assert cli("wait", a, b).stdout.split() == ["137", "137"]
+        cli("rm", a, b)
     finally:
         cli("rm", "-f", cid)
 
@@ -352,6 +362,8 @@ def test_stats_no_stream_reads_the_cgroup(cli, dleak):
         assert "/ 64MiB" in row
         j = json.loads(cli("stats", "--no-stream", "--format", "json", cid).stdout)
         assert j["PIDs"] == "1" and j["Name"] == cid
+        t = cli("stats", "--no-stream", "--format", "table {{.Name}}\t{{.PIDs}}", cid).stdout   # docker's
+        assert t.splitlines()[0].split() == ["NAME", "PIDS"] and t.splitlines()[1].split() == [cid, "1"]
     finally:
         cli("rm", "-f", cid)
 
