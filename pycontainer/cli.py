@@ -136,16 +136,25 @@ def _ref(ctx, container_id: str) -> str:
 @main_group.command()
 @click.option("--attach", "-a", is_flag=True, help="docker: print its output, exit with its status.")
 @click.option("--interactive", "-i", is_flag=True, help="docker: with -a, stdin (and its terminal) too.")
-@click.argument("container_id")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER_ID...")
 @click.pass_context
-def start(ctx, attach, interactive, container_id):
-    """Start the program of a created container (runc); docker's start of an image
-    container, also a stopped one (the same container, its writable layer kept)."""
+def start(ctx, attach, interactive, containers):
+    """Start the program of a created container (runc); docker's start of image containers,
+    also stopped ones (the same container, its writable layer kept)."""
     from . import porcelain
+    from .dockercli import each
     root = ctx.find_object(_Obj).root
-    if attach or porcelain.is_image_container(root, _ref(ctx, container_id)):
-        sys.exit(porcelain.start_image(root, container_id, attach, interactive))   # prints it
-    _rt(ctx).start(container_id, wait_exec=False)     # as runc's: no wait for the exec
+    if attach and len(containers) > 1:
+        raise PyContainerError("you cannot start and attach multiple containers at once")
+
+    def one(ref):
+        if attach or porcelain.is_image_container(root, _ref(ctx, ref)):
+            code = porcelain.start_image(root, ref, attach, interactive)     # prints it
+            if attach:
+                sys.exit(code)
+        else:
+            _rt(ctx).start(ref, wait_exec=False)     # as runc's: no wait for the exec
+    each(containers, one)
 
 
 @main_group.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False,
@@ -282,22 +291,13 @@ def kill(ctx, all_processes, sig_opt, container_id, more):
 
     Without one: SIGTERM (runc) for a bundle's container, SIGKILL (docker) for
     a container run from an image."""
-    from . import log, porcelain
+    from . import porcelain
+    from .dockercli import each
     root = ctx.find_object(_Obj).root
     refs, sig = [container_id, *more], sig_opt
     if len(more) == 1 and sig_opt is None and porcelain.is_signal_not_container(root, more[0]):
         refs, sig = [container_id], more[0]             # runc's form (a bad signal: its error)
-    failed = False
-    for ref in refs:                          # docker's: each one, its error, exit 1 at the end
-        try:
-            porcelain.kill_one(_rt(ctx), root, ref, _ref(ctx, ref), sig, all_processes)
-        except PyContainerError as exc:
-            if len(refs) == 1:
-                raise
-            log.error(str(exc))
-            failed = True
-    if failed:
-        raise SystemExit(1)
+    each(refs, lambda ref: porcelain.kill_one(_rt(ctx), root, ref, _ref(ctx, ref), sig, all_processes))
 
 
 @main_group.command()
@@ -368,16 +368,20 @@ def ps(ctx, fmt, short_f, filters, all_, quiet, latest, last, no_trunc, size, co
 
 
 @main_group.command()
-@click.argument("container_id")
+@click.argument("containers", nargs=-1, required=True, metavar="CONTAINER_ID...")
 @click.pass_context
-def pause(ctx, container_id):
-    """Freeze every process of the container (cgroup freezer)."""
+def pause(ctx, containers):
+    """Freeze every process of the container (cgroup freezer); docker's: of each one."""
     from . import porcelain
-    ref, container_id = container_id, _ref(ctx, container_id)
-    _rt(ctx).pause(container_id)
-    if porcelain.is_image_container(ctx.find_object(_Obj).root, container_id):
-        _event("pause", ctx.find_object(_Obj).root, container_id)
-        click.echo(ref)                                  # as docker pause
+    from .dockercli import each
+
+    def one(ref):
+        cid = _ref(ctx, ref)
+        _rt(ctx).pause(cid)
+        if porcelain.is_image_container(ctx.find_object(_Obj).root, cid):
+            _event("pause", ctx.find_object(_Obj).root, cid)
+            click.echo(ref)                              # as docker pause
+    each(containers, one)
 
 
 def _event(action: str, root: str, cid: str, **extra) -> None:

@@ -56,6 +56,29 @@ def confirm_prune(what: str, force: bool) -> None:
                       abort=True)
 
 
+def each(refs, fn) -> None:
+    """docker's verbs of several containers (stop, kill, pause, start, rm ...): ``fn(ref)``
+    for each, an error on its own line and status 1 at the end; one container's error is
+    raised as it is."""
+    from . import log
+    from .errors import PyContainerError
+    failed = False
+    for ref in refs:
+        try:
+            fn(ref)
+        except PyContainerError as exc:
+            if len(refs) == 1:
+                raise
+            log.error(str(exc))
+            failed = True
+        except SystemExit as exc:            # a guarded call's: its error is printed already
+            if len(refs) == 1 or not exc.code:
+                raise
+            failed = True
+    if failed:
+        raise SystemExit(1)
+
+
 def usage_status(exc: click.ClickException) -> int:
     """docker/cli's status for a usage error: 125 for a flag (unknown, without its value, a
     value it rejects), 1 for the arguments (missing, extra) or an unknown subcommand."""

@@ -43,17 +43,12 @@ def _root(ctx) -> str:
 
 def _echo_all(ctx, refs, fn) -> None:
     """docker's multi-container verbs: each one, its name on success; status 1 if any failed."""
-    from . import log
-    failed = False
-    for ref in refs:
-        try:
-            fn(resolve_id(_root(ctx), ref))
-            click.echo(ref)
-        except PyContainerError as exc:
-            log.error(str(exc))
-            failed = True
-    if failed:
-        raise SystemExit(1)
+    from .dockercli import each
+
+    def one(ref):
+        fn(resolve_id(_root(ctx), ref))
+        click.echo(ref)
+    each(refs, one)
 
 
 @click.command("inspect", cls=DockerCommand)

@@ -53,7 +53,13 @@ def test_kill_without_signal_is_sigkill_for_an_image_container(cli, dleak):
         p = cli("kill", a, b, "nosuch-container")
         assert p.returncode == 1 and p.stdout.split() == [a, b] and "nosuch-container" in p.stderr
         assert cli("wait", a, b).stdout.split() == ["137", "137"]
-        cli("rm", a, b)
+        p = cli("start", a, "nosuch-container", b)     # docker's start and pause: several too
+        assert p.returncode == 1 and p.stdout.split() == [a, b] and len(p.stderr.splitlines()) == 1
+        assert cli("pause", a, b).stdout.split() == [a, b]
+        assert set(cli("ps", "-q", "-f", "status=paused").stdout.split()) == {a[:12], b[:12]}
+        assert cli("unpause", a, b).returncode == 0
+        assert cli("start", "-a", a, b).returncode == 1            # "cannot start and attach"
+        cli("rm", "-f", a, b)
     finally:
         cli("rm", "-f", cid)
 
