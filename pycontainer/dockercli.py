@@ -56,10 +56,10 @@ def confirm_prune(what: str, force: bool) -> None:
                       abort=True)
 
 
-def each(refs, fn) -> None:
+def each(refs, fn, single_raises: bool = True) -> None:
     """docker's verbs of several containers (stop, kill, pause, start, rm ...): ``fn(ref)``
     for each, an error on its own line and status 1 at the end; one container's error is
-    raised as it is."""
+    raised as it is when ``single_raises`` (else it too is status 1: stop, rm, restart)."""
     from . import log
     from .errors import PyContainerError
     failed = False
@@ -67,12 +67,12 @@ def each(refs, fn) -> None:
         try:
             fn(ref)
         except PyContainerError as exc:
-            if len(refs) == 1:
+            if len(refs) == 1 and single_raises:
                 raise
             log.error(str(exc))
             failed = True
         except SystemExit as exc:            # a guarded call's: its error is printed already
-            if len(refs) == 1 or not exc.code:
+            if len(refs) == 1 and single_raises or not exc.code:
                 raise
             failed = True
     if failed:

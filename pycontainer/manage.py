@@ -48,7 +48,7 @@ def _echo_all(ctx, refs, fn) -> None:
     def one(ref):
         fn(resolve_id(_root(ctx), ref))
         click.echo(ref)
-    each(refs, one)
+    each(refs, one, single_raises=False)
 
 
 @click.command("inspect", cls=DockerCommand)
