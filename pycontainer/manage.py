@@ -55,9 +55,10 @@ def _echo_all(ctx, refs, fn) -> None:
 @click.option("--format", "-f", "fmt", default=None, help="Go template, e.g. '{{.State.Status}}'.")
 @click.option("--type", "kind", default=None,
               type=click.Choice(["container", "image", "volume", "network"]))
+@click.option("--size", "-s", is_flag=True, help="A container's SizeRw and SizeRootFs too.")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
-def inspect_cmd(ctx, fmt, kind, names):
+def inspect_cmd(ctx, fmt, kind, size, names):
     """Show containers (or images) as docker's JSON, or --format a template over it."""
     from . import inspect as insp
     out, missing = [], []
@@ -66,6 +67,8 @@ def inspect_cmd(ctx, fmt, kind, names):
             if kind not in (None, "container"):
                 raise ContainerNotFound(ref)
             out.append(insp.record(_root(ctx), resolve_id(_root(ctx), ref)))
+            if size:
+                out[-1].update(_sizes(out[-1]))
         except ContainerNotFound:
             try:
                 if kind == "container":
@@ -90,6 +93,18 @@ def inspect_cmd(ctx, fmt, kind, names):
         for m in missing:
             log.error(m)
         raise SystemExit(1)
+
+
+def _sizes(rec: dict) -> dict:
+    """docker inspect --size: the writable layer's bytes on disk, and that plus its image's."""
+    from .containerdir import du
+    from .image.store import Store
+    rw = du(os.path.join(rec["Dir"], "upper")) if rec.get("Dir") else 0
+    try:
+        image = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT")).inspect(rec["Image"])["Size"]
+    except (PyContainerError, KeyError):
+        image = 0
+    return {"SizeRw": rw, "SizeRootFs": rw + image}
 
 
 def _other_object(ref: str, kind: str | None) -> dict:

@@ -176,8 +176,12 @@ def version(fmt):
     from . import hostinfo
     from . import inspect as insp
     v = hostinfo.version()
-    info = {"Client": {"Version": v["Version"], **v["Components"][0]["Details"],
-                       "Kernel": v["KernelVersion"], "OsArch": f"linux/{v['Arch']}", "Os": "linux"}}
+    # docker's two halves; here one program is both (no daemon), so scripts that ask for
+    # {{.Server.Version}} to see whether the engine answers get the same answer
+    info = {"Client": {"Version": v["Version"], "ApiVersion": v["ApiVersion"],
+                       **v["Components"][0]["Details"], "Kernel": v["KernelVersion"],
+                       "OsArch": f"linux/{v['Arch']}", "Os": "linux", "Arch": v["Arch"]},
+            "Server": v}
     if fmt == "json":
         click.echo(json.dumps(info))
         return
@@ -190,3 +194,5 @@ def version(fmt):
                  ("Python Version", c["PythonVersion"]), ("Kernel", c["Kernel"]),
                  ("OS/Arch", c["OsArch"])):
         click.echo(f"{k + ':':<16}{v}")
+    click.echo("\nServer:         pycontainer (no daemon: this program)")
+    click.echo(f"{'Version:':<16}{info['Server']['Version']}\n{'API version:':<16}{c['ApiVersion']}")

@@ -43,10 +43,13 @@ def create(label, driver, opts, name):
 @volume.command("ls")
 @click.option("--quiet", "-q", is_flag=True, help="Only names.")
 @click.option("--format", "fmt", default=None, help="json or a template.")
-def ls(quiet, fmt):
+@click.option("--filter", "-f", "filters", multiple=True,
+              help="dangling=true|false, driver=local, label=K[=V], name=REGEX (docker's).")
+def ls(quiet, fmt, filters):
     """List volumes."""
     from . import volumes
-    names = volumes.names()
+    flt = _volume_filters(filters)
+    names = [n for n in volumes.names() if _volume_matches(n, flt)]
     if quiet:
         for n in names:
             click.echo(n)
@@ -115,3 +118,26 @@ def prune(force, all_):
             click.echo(n)
         click.echo("")
     click.echo(f"Total reclaimed volumes: {len(gone)}")
+
+
+def _volume_filters(filters) -> dict:
+    from .errors import PyContainerError
+    from .image.listing import parse_filters
+    flt = parse_filters(filters, ("dangling", "driver", "label", "name"))
+    for bad in [v for v in flt.get("dangling", []) if v.lower() not in ("true", "false", "1", "0")]:
+        raise PyContainerError(f"--filter dangling={bad!r}: give true or false")
+    return flt
+
+
+def _volume_matches(name: str, flt: dict) -> bool:
+    """docker's volume ls filters: the same key ORs, different keys AND, labels AND."""
+    import re
+    from . import volumes
+    from .image.listing import labels_match
+    if not flt:
+        return True
+    labels = volumes.inspect(name)["Labels"]
+    tests = {"dangling": lambda v: (not volumes.users(name)) == (v.lower() in ("true", "1")),
+             "driver": lambda v: v == "local", "name": lambda v: bool(re.search(v, name)),
+             "label": lambda v: labels_match(labels, v)}
+    return all((all if k == "label" else any)(tests[k](v) for v in vs) for k, vs in flt.items())

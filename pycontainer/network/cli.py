@@ -51,21 +51,27 @@ def create(driver, subnet, gateway, label, internal, state_dir, name):
 @network.command("ls")
 @click.option("--quiet", "-q", is_flag=True, help="Only network IDs.")
 @click.option("--format", "fmt", default=None, help="A Go template, or 'table TEMPLATE' (docker's).")
+@click.option("--filter", "-f", "filters", multiple=True,
+              help="driver=, id=, label=K[=V], name=REGEX, scope=local, type=custom|builtin, "
+                   "dangling=true|false (docker's).")
 @_state_dir
 @_json
-def ls(quiet, fmt, state_dir, as_json):
+def ls(quiet, fmt, filters, state_dir, as_json):
     """List networks: docker's columns, then the subnet and the number of leases
     (bridge is the default network, pyc on pyc0)."""
+    from ..image.listing import parse_filters
+    flt = parse_filters(filters, ("driver", "id", "label", "name", "scope", "type", "dangling"))
     nets = net.networks(state_dir)
     if not any(n["name"] == "pyc" for n in nets):   # the default bridge, before its first use
         nets.append(net.inspect("pyc", state_dir))
+    nets = [n for n in nets if _net_matches(n, flt)]
     if as_json:
         click.echo(json.dumps(nets, indent=1))
         return
     rows = [(docker_id(n)[:12], "bridge" if n["name"] == "pyc" else n["name"], "bridge", "local",
              n["subnet"], str(len(n["leases"]))) for n in nets]
     rows += [(docker_id({"name": m})[:12], m, m if m != "none" else "null", "local", "-", "-")
-             for m in ("host", "none")]
+             for m in ("host", "none") if _net_matches({"name": m, "leases": {}}, flt)]
     rows.sort(key=lambda r: r[1])                 # docker's order: by name
     if quiet:
         for r in rows:
@@ -189,3 +195,18 @@ def gc(ctx, live, prune, state_dir):
         click.echo(json.dumps(net.gc(ids, state_dir, prune=prune), indent=1))
     except NetworkError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _net_matches(n: dict, flt: dict) -> bool:
+    """docker's network ls filters (the same key ORs, different keys AND, labels AND); the
+    predefined bridge, host and none are "builtin", the created ones "custom"."""
+    import re
+    from ..image.listing import labels_match
+    name = "bridge" if n["name"] == "pyc" else n["name"]
+    builtin = name in ("bridge", "host", "none")
+    tests = {"driver": lambda v: v == {"host": "host", "none": "null"}.get(name, "bridge"),
+             "id": lambda v: docker_id(n).startswith(v), "name": lambda v: bool(re.search(v, name)),
+             "label": lambda v: labels_match(n.get("labels") or {}, v),
+             "scope": lambda v: v == "local", "type": lambda v: v == ("builtin" if builtin else "custom"),
+             "dangling": lambda v: (not n.get("leases") and not builtin) == (v.lower() in ("true", "1"))}
+    return all((all if k == "label" else any)(tests[k](v) for v in vs) for k, vs in flt.items())

@@ -32,6 +32,13 @@ def test_create_ls_inspect_rm(cli, dleak, netname):
     rows = {r.split()[1]: r.split() for r in cli("network", "ls").stdout.splitlines()[1:]}
     assert rows[netname][0] == nid[:12] and rows[netname][2] == "bridge"
     assert {"bridge", "host", "none"} <= set(rows)
+    # docker's network ls --filter: name (a regular expression), type, dangling, driver
+    assert cli("network", "ls", "-q", "-f", f"name=^{netname}$").stdout.split() == [nid[:12]]
+    assert cli("network", "ls", "-f", "type=builtin", "--format", "{{.Name}}").stdout.split() == \
+        ["bridge", "host", "none"]
+    assert netname in cli("network", "ls", "-f", "dangling=true", "--format", "{{.Name}}").stdout
+    assert cli("network", "ls", "-f", "driver=null", "--format", "{{.Name}}").stdout.split() == ["none"]
+    assert cli("network", "ls", "-f", "colour=red").returncode == 1
     j = json.loads(cli("network", "inspect", netname).stdout)[0]
     subnet = j["IPAM"]["Config"][0]["Subnet"]
     assert subnet.startswith("10.90.") and subnet.endswith("/24") and j["Containers"] == {}

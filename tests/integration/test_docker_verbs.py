@@ -143,6 +143,10 @@ def test_inspect_format_and_shape(cli, dleak):
         assert insp(cli, cid, "{{index .Config.Labels \"nope\"}}") == "<no value>"
         p = cli("inspect", "-f", "{{.State.Nope}}", cid)
         assert p.returncode == 1 and p.stdout == ""
+        assert "SizeRw" not in j                                   # docker's: only with --size
+        assert cli("exec", cid, "sh", "-c", "head -c 65536 /dev/zero > /big").returncode == 0
+        rw, rootfs = map(int, cli("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", cid).stdout.split())
+        assert 65536 <= rw < rootfs
     finally:
         cli("rm", "-f", cid)
 

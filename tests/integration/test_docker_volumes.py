@@ -39,6 +39,13 @@ def test_volume_lifecycle_and_data_survives_containers(cli, dleak, vols):
         assert p.returncode == 1 and "in use" in p.stderr and len(p.stderr.splitlines()) == 1
         assert "data1" in cli("volume", "ls", "-q").stdout
         assert "Deleted" not in cli("volume", "prune", "-f").stdout        # in use: kept
+        # docker's volume ls --filter: dangling (no container uses it), label, name
+        assert cli("volume", "create", "--label", "k=v", "data2").returncode == 0
+        assert cli("volume", "ls", "-q", "-f", "dangling=true").stdout.split() == ["data2"]
+        assert cli("volume", "ls", "-q", "-f", "dangling=false").stdout.split() == ["data1"]
+        assert cli("volume", "ls", "-q", "-f", "label=k=v", "-f", "name=data").stdout.split() == ["data2"]
+        assert cli("volume", "ls", "-f", "colour=red").returncode == 1
+        assert cli("volume", "rm", "data2").returncode == 0
         mounts = json.loads(cli("inspect", "-f", "{{json .Mounts}}", cid).stdout)
         assert mounts[0]["Destination"] == "/data"
     finally:

@@ -311,6 +311,9 @@ def test_runc_create_in_the_bundle_dir_and_version(cli, leakcheck, bundle):
     assert cli("version", "--format", "{{.Client.Version}}").stdout.strip() == \
         cli("--version").stdout.split()[2]
     assert json.loads(cli("version", "-f", "json").stdout)["Client"]["Os"] == "linux"
+    # scripts ask {{.Server.Version}} to see whether the engine answers: here it is this program
+    assert cli("version", "--format", "{{.Server.Version}}").stdout.strip() == \
+        cli("version", "--format", "{{.Client.Version}}").stdout.strip() != ""
     p = cli("version", "--format", "{{.Nope}}")
     assert p.returncode == 1 and "no field" in p.stderr
 
