@@ -511,7 +511,7 @@ def test_top_df_and_archive_stat_as_docker_py(client):
         mine = [x for x in df["Containers"] if x["Id"] == c.id]
         assert mine and mine[0]["State"] == "running" and mine[0]["SizeRootFs"] >= mine[0]["SizeRw"]
         img = [i for i in df["Images"] if "busybox:latest" in i["RepoTags"]]
-        assert img and img[0]["Containers"] == 1 and img[0]["Size"] > 0 and df["LayersSize"] > 0
+        assert img and img[0]["Containers"] >= 1 and img[0]["Size"] > 0 and df["LayersSize"] > 0
         # containers.list(filters=) as ps --filter (psfilter.py): name a regular expression,
         # every key of docker's; it took id/name/label/status/ancestor, name as a substring
         assert [x.id for x in client.containers.list(filters={"name": f"^{c.name}$"})] == [c.id]
