@@ -106,6 +106,7 @@ def from_container(target, src: str, dest: str, archive: bool = False) -> None:
     """Copy ``src`` (a path in the container) to ``dest`` on the host (or '-': stdout);
     ``target``: the init's pid, or a ``Stopped``."""
     src = _check(src if src.startswith("/") else "/" + src, "source")
+    dest_slash = dest.endswith("/")
     if dest != "-":
         dest = os.path.abspath(dest)
         if not os.path.isdir(os.path.dirname(dest)):
@@ -129,8 +130,9 @@ def from_container(target, src: str, dest: str, archive: bool = False) -> None:
             _wait(child, f"reading {src}")
         return
     # the host side is chrooted to DEST's directory too: a link in the stream cannot lead out
+    trimmed = dest.rstrip("/") or "/"                # abspath keeps no slash: the one typed counts
     where, inner = (dest, "/") if os.path.isdir(dest) else \
-        (os.path.dirname(dest) or "/", "/" + os.path.basename(dest))
+        (os.path.dirname(trimmed) or "/", "/" + os.path.basename(trimmed) + ("/" * dest_slash))
     if not os.path.isdir(where):
         os.close(r)
         _wait(child, f"reading {src}")
@@ -138,7 +140,8 @@ def from_container(target, src: str, dest: str, archive: bool = False) -> None:
 
     def consume():
         with os.fdopen(r, "rb") as inp:
-            _extract(inp, inner, os.path.basename(src.rstrip("/")) or ".", archive)
+            _extract(inp, inner, os.path.basename(src.rstrip("/")) or ".", archive,
+                     shown=dest + "/" * dest_slash)
     host = _child(HostDir(where), consume)
     os.close(r)
     try:
@@ -213,27 +216,36 @@ def to_container(target, src: str, dest: str, archive: bool = False) -> None:
         _wait(child, f"writing {dest}")
 
 
-def _extract(stream, dest: str, name: str, archive: bool) -> None:
+def _extract(stream, dest: str, name: str, archive: bool, shown: str | None = None) -> None:
     """Extract a one-entry-tree tar whose top is ``name`` as docker cp places it at ``dest``
-    (the caller is chrooted: to the container's root, or to the host destination's dir)."""
+    (the caller is chrooted: to the container's root, or to the host destination's dir, whose
+    path as the user typed it is ``shown``)."""
     if os.path.isdir(dest):
         target_dir, rename = dest, None
-    else:
-        target_dir, rename = os.path.dirname(dest) or "/", os.path.basename(dest)
+    else:                            # docker: a DEST/ that does not exist is made for a directory
+        trimmed = dest.rstrip("/") or "/"
+        target_dir, rename = os.path.dirname(trimmed) or "/", os.path.basename(trimmed)
         if not os.path.isdir(target_dir):
             raise PyContainerError(f"{target_dir} is not a directory")
     with tarfile.open(fileobj=stream, mode="r|") as tar:
-        _extract_all(tar, target_dir, archive, rename=(name, rename) if rename else None)
+        _extract_all(tar, target_dir, archive, rename=(name, rename) if rename else None,
+                     dir_only=(shown or dest) if rename and dest.endswith("/") else None)
 
 
 # tarfile's extraction filters (PEP 706) are in 3.11.4+ and 3.12; Debian 12's python3 is 3.11.2
 _FILTERS = hasattr(tarfile, "data_filter")
 
 
-def _extract_all(tar, dest: str, archive: bool, rename: tuple[str, str] | None = None) -> None:
+def _extract_all(tar, dest: str, archive: bool, rename: tuple[str, str] | None = None,
+                 dir_only: str | None = None) -> None:
     """Extract every member of ``tar`` under ``dest`` with the ``data`` filter (``tar`` with
-    ``-a``); ``rename`` (top, new): the entry ``top`` and what is under it become ``new``."""
+    ``-a``); ``rename`` (top, new): the entry ``top`` and what is under it become ``new``;
+    ``dir_only`` (DEST/ as typed): the top must be a directory (a file needs DEST to exist)."""
     for member in tar:
+        if dir_only and not member.isdir():
+            raise PyContainerError(f"{dir_only}: no such directory (a file is copied into one "
+                                   "that exists)")
+        dir_only = None
         if rename is not None:
             parts = member.name.split("/", 1)
             if parts[0] == rename[0]:

@@ -486,6 +486,16 @@ def test_cp_both_ways_tar_streams_and_no_escape(cli, dleak, tmp_path):
         assert cli("exec", cid, "stat", "-c", "%u", "/kept").stdout.strip() == "1234"
         assert cli("cp", f"{cid}:/etc", str(tmp_path / "etc")).returncode == 0
         assert (tmp_path / "etc" / "passwd").read_text().startswith("root:")
+        # docker's DEST/ that does not exist: made for a directory, an error for a file
+        assert cli("cp", f"{cid}:/etc", str(tmp_path / "etc2") + "/").returncode == 0
+        assert (tmp_path / "etc2" / "passwd").exists()
+        assert cli("cp", str(tmp_path / "etc2"), f"{cid}:/made/").returncode == 0
+        assert cli("exec", cid, "test", "-f", "/made/passwd").returncode == 0
+        for args in ((f"{cid}:/etc/passwd", str(tmp_path / "nodir") + "/"),
+                     (str(tmp_path / "f.txt"), f"{cid}:/nodir/")):
+            p = cli("cp", *args)
+            assert p.returncode == 1 and "no such directory" in p.stderr, (args, p.stderr)
+        assert not (tmp_path / "nodir").exists()
         p = subprocess.run(cli.cmd("cp", f"{cid}:/etc/passwd", "-"), capture_output=True, cwd=ROOT)
         assert p.returncode == 0
         import io
