@@ -53,14 +53,15 @@ def _echo_all(ctx, refs, fn) -> None:
 
 @click.command("inspect", cls=DockerCommand)
 @click.option("--format", "-f", "fmt", default=None, help="Go template, e.g. '{{.State.Status}}'.")
-@click.option("--type", "kind", default=None,
-              type=click.Choice(["container", "image", "volume", "network"]))
+@click.option("--type", "kind", default=None, metavar="container|image|volume|network")
 @click.option("--size", "-s", is_flag=True, help="A container's SizeRw and SizeRootFs too.")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
 def inspect_cmd(ctx, fmt, kind, size, names):
     """Show containers (or images) as docker's JSON, or --format a template over it."""
     from . import inspect as insp
+    if kind not in (None, "container", "image", "volume", "network"):   # docker's RunE: status 1
+        raise PyContainerError(f"{kind!r} is not a valid value for --type")
     out, missing = [], []
     for ref in names:
         try:

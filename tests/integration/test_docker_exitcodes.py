@@ -139,7 +139,7 @@ def test_docker_cli_statuses_for_refusals_and_usage_and_change_nothing(cli, dlea
         ("stop", "no-such-container"), ("logs", "no-such-container"), ("wait", "no-such-container"),
         ("ps", "--filter", "colour=red"), ("ps", "--filter", "status=sleepy"),
         ("image", "bogus"), ("tag", "only-one"), ("history",), ("commit",), ("logs",),
-        ("pull", "--platform", "linux", "x"),
+        ("pull", "--platform", "linux", "x"), ("inspect", "--type", "thing", "busybox"),
     ]}
     for status, group in cases.items():
         for args in group:
