@@ -102,22 +102,20 @@ def fail(exc: BaseException, engine: int = 1) -> SystemExit:
     return SystemExit(usage_status(exc))
 
 
-def guard(fn, *a, **kw):
-    """Call ``fn`` with docker's error mapping (for code outside a DockerCommand)."""
-    from .errors import PyContainerError
-    try:
-        return fn(*a, **kw)
-    except (PyContainerError, click.ClickException) as exc:
-        raise fail(exc) from None
+def _guarding(engine: int):
+    def guarded(fn, *a, **kw):
+        from .errors import PyContainerError
+        try:
+            return fn(*a, **kw)
+        except (PyContainerError, click.ClickException) as exc:
+            raise fail(exc, engine) from None
+    return guarded
 
 
-def guard_engine(fn, *a, **kw):
-    """``guard`` for run's and create's: the engine's refusals are 125."""
-    from .errors import PyContainerError
-    try:
-        return fn(*a, **kw)
-    except (PyContainerError, click.ClickException) as exc:
-        raise fail(exc, 125) from None
+guard = _guarding(1)
+guard.__doc__ = "Call ``fn`` with docker's error mapping (for code outside a DockerCommand)."
+guard_engine = _guarding(125)
+guard_engine.__doc__ = "``guard`` for run's and create's: the engine's refusals are 125."
 
 
 def guard_usage(fn, *a, **kw):

@@ -392,6 +392,27 @@ def ports_text(rec: dict) -> str:
 
 # --- Go templates ---------------------------------------------------------------------------
 
+def layer_size(rec: dict) -> int:
+    """Bytes the container's writable layer (its overlay's upper dir) takes on disk, as du(1)."""
+    from .containerdir import du
+    return du(os.path.join(rec["Dir"], "upper")) if rec.get("Dir") else 0
+
+
+def sizes(rec: dict, image_size: int | None = None) -> dict:
+    """docker's SizeRw and SizeRootFs (``inspect --size``, ``ps -s``, ``/system/df``): the
+    writable layer, and that plus its image (``image_size``, else the store's; 0 for an
+    image removed since, whose size is unknown)."""
+    rw = layer_size(rec)
+    if image_size is None:
+        from .errors import PyContainerError
+        from .image.store import Store
+        try:
+            image_size = Store().inspect(rec["Image"])["Size"]
+        except (PyContainerError, KeyError):
+            image_size = 0
+    return {"SizeRw": rw, "SizeRootFs": rw + image_size}
+
+
 def format(tmpl: str, obj) -> str:  # noqa: A001 - docker's flag name
     """Render docker's ``--format`` template over ``obj`` (gotemplate.py: Go's text/template,
     ``range``, ``if``, ``with``, variables, pipelines and docker's functions)."""

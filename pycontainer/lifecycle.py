@@ -396,7 +396,6 @@ def prune(root: str, filters: dict | None = None) -> tuple[list[str], int]:
     """Remove every stopped or never-started container of this root (``filters``: until,
     label, label!: image/listing.prune_match); -> (their IDs, the bytes their writable
     layers took: docker's "Total reclaimed space")."""
-    from . import containerdir as cd
     from .image.listing import prune_match
     gone, freed = [], 0
     for cid in insp.list_ids(root):
@@ -409,7 +408,7 @@ def prune(root: str, filters: dict | None = None) -> tuple[list[str], int]:
                 if state["RuntimeStatus"] == "created" and not rec.get("Dir"):
                     continue       # a bundle's created container waits for runc's `start`: kept
                                    # (docker's `create` ones go, as docker prunes them)
-                size = cd.du(os.path.join(rec["Dir"], "upper")) if rec.get("Dir") else 0
+                size = insp.layer_size(rec)
                 remove(root, cid)
                 gone.append(cid)
                 freed += size

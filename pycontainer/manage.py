@@ -69,7 +69,7 @@ def inspect_cmd(ctx, fmt, kind, size, names):
                 raise ContainerNotFound(ref)
             out.append(insp.record(_root(ctx), resolve_id(_root(ctx), ref)))
             if size:
-                out[-1].update(_sizes(out[-1]))
+                out[-1].update(insp.sizes(out[-1]))
         except ContainerNotFound:
             try:
                 if kind == "container":
@@ -94,18 +94,6 @@ def inspect_cmd(ctx, fmt, kind, size, names):
         for m in missing:
             log.error(m)
         raise SystemExit(1)
-
-
-def _sizes(rec: dict) -> dict:
-    """docker inspect --size: the writable layer's bytes on disk, and that plus its image's."""
-    from .containerdir import du
-    from .image.store import Store
-    rw = du(os.path.join(rec["Dir"], "upper")) if rec.get("Dir") else 0
-    try:
-        image = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT")).inspect(rec["Image"])["Size"]
-    except (PyContainerError, KeyError):
-        image = 0
-    return {"SizeRw": rw, "SizeRootFs": rw + image}
 
 
 def _other_object(ref: str, kind: str | None) -> dict:

@@ -55,16 +55,13 @@ _HEADS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Created
 
 def size_text(rec: dict) -> str:
     """ps -s's SIZE: the writable layer's bytes, and with the image's (docker's "virtual")."""
-    import os
-    from .containerdir import du
-    from .image.store import Store
     from .image.space import human_size
-    rw = du(os.path.join(rec.get("Dir") or "", "upper")) if rec.get("Dir") else 0
-    try:
-        image = Store(None).inspect(rec["Image"])["Size"]
-    except Exception:  # noqa: BLE001 - an image removed since (rmi -f): its size unknown
-        return human_size(rw, False, 3)
-    return f"{human_size(rw, False, 3)} (virtual {human_size(rw + image, False, 3)})"
+    from .inspect import sizes
+    s = sizes(rec)
+    rw = human_size(s["SizeRw"], False, 3)
+    if s["SizeRootFs"] == s["SizeRw"]:       # an image removed since (rmi -f): its size unknown
+        return rw
+    return f"{rw} (virtual {human_size(s['SizeRootFs'], False, 3)})"
 
 
 def view(rec: dict, no_trunc: bool = False, size: bool = False) -> dict:

@@ -32,7 +32,7 @@ def usage(root: str) -> list[dict]:
     img_size = sum(r["size"] for r in images)
     img_active = [r for r in images if r["digest"] in held]
     recs = insp.records(root)
-    csize = {r["Id"]: cd.du(os.path.join(r["Dir"], "upper")) if r["Dir"] else 0 for r in recs}
+    csize = {r["Id"]: insp.layer_size(r) for r in recs}
     running = [r for r in recs if r["State"]["Running"]]
     vols = volumes.names()
     vsize = {n: cd.du(os.path.join(volumes.path(n), "_data")) for n in vols}
@@ -60,21 +60,16 @@ def verbose_tables(root: str) -> list[str]:
     from . import pstable, volumes
     from .gotemplate import tabwrite
     from .image.listing import fields, select
-    from .image.space import human_size
+    from .image.space import human_size, layer_sharing
     from .image.store import Store
     store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
     images = select(store, store.list())                  # as `images` shows them (not the cache's)
-    layers = {r["digest"]: {x["digest"]: x.get("size", 0)
-                            for x in store.read_json_blob(r["digest"])["layers"]} for r in images}
-    count: dict = {}
-    for ls in layers.values():
-        for d in ls:
-            count[d] = count.get(d, 0) + 1
+    shared_of, _ = layer_sharing(store, images)
     holds = [h.get("image") for h in store.holds().values()]
     out = ["Images space usage:", ""]
     rows = ["REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS"]
     for r in images:
-        shared = sum(s for d, s in layers[r["digest"]].items() if count[d] > 1)
+        shared = shared_of[r["digest"]]
         for n in r["names"] or [None]:
             f = fields(r, n, human_size(r["size"], False, 3))
             rows.append("\t".join([f["Repository"], f["Tag"], f["ID"], f["CreatedSince"], f["Size"],
@@ -84,7 +79,7 @@ def verbose_tables(root: str) -> list[str]:
     rows = ["CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES"]
     for rec in insp.records(root):
         v = pstable.view(rec)
-        rw = cd.du(os.path.join(rec["Dir"], "upper")) if rec.get("Dir") else 0
+        rw = insp.layer_size(rec)
         rows.append("\t".join([v["ID"], v["Image"], v["Command"], v["LocalVolumes"],
                                human_size(rw, False, 3), v["RunningFor"], v["Status"], v["Names"]]))
     out += tabwrite(rows) + ["", "Local Volumes space usage:", ""]

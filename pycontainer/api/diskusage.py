@@ -14,8 +14,6 @@ Read: the Engine API reference, "Get data usage information" (/system/df).
 
 from __future__ import annotations
 
-import os
-
 
 def _unix(ts: str) -> int:
     from ..duration import parse_time
@@ -28,39 +26,31 @@ def engine_df(root: str, image_root: str | None) -> dict:
     from .. import inspect as insp
     from .. import volumes
     from ..image.reference import familiar
+    from ..image.space import layer_sharing
     from ..image.store import Store
     store = Store(image_root)
     holds = [h.get("image") for h in store.holds().values()]
-    layers: dict = {}
-    images = []
-    for r in store.list():
-        mine = {x["digest"]: x.get("size", 0) for x in store.read_json_blob(r["digest"])["layers"]}
-        layers.update(mine)
-        images.append((r, mine))
-    count: dict = {}
-    for _r, mine in images:
-        for d in mine:
-            count[d] = count.get(d, 0) + 1
+    rows = store.list()
+    shared, layers_size = layer_sharing(store, rows)
     out_images = [{
         "Id": r["id"], "ParentId": "", "RepoTags": [familiar(n) for n in r["names"]], "RepoDigests": [],
-        "Created": _unix(r["created"]), "Size": r["size"],
-        "SharedSize": sum(s for d, s in mine.items() if count[d] > 1),
-        "Labels": {}, "Containers": holds.count(r["digest"])} for r, mine in images]
-    size_of = {r["id"]: r["size"] for r, _m in images}
+        "Created": _unix(r["created"]), "Size": r["size"], "SharedSize": shared[r["digest"]],
+        "Labels": {}, "Containers": holds.count(r["digest"])} for r in rows]
+    size_of = {r["id"]: r["size"] for r in rows}
     out_containers = []
     for rec in insp.records(root):
-        rw = cd.du(os.path.join(rec["Dir"], "upper")) if rec.get("Dir") else 0
+        size = insp.sizes(rec, size_of.get(rec.get("Image") or "", 0))
         out_containers.append({
             "Id": rec["Id"], "Names": [rec["Name"]], "Image": rec["Config"].get("Image") or "",
             "ImageID": rec.get("Image") or "",
             "Command": " ".join(([rec["Path"]] if rec.get("Path") else []) + list(rec.get("Args") or [])),
             "Created": _unix(rec["Created"]), "State": rec["State"]["Status"],
             "Labels": rec["Config"].get("Labels") or {}, "Mounts": rec.get("Mounts") or [],
-            "SizeRw": rw, "SizeRootFs": rw + size_of.get(rec.get("Image") or "", 0)})
+            **size})
     out_volumes = []
     for n in volumes.names():
         v = volumes.inspect(n)
         out_volumes.append({**v, "UsageData": {"Size": cd.du(v["Mountpoint"]),
                                                "RefCount": len(volumes.users(n))}})
-    return {"LayersSize": sum(layers.values()), "Images": out_images,
+    return {"LayersSize": layers_size, "Images": out_images,
             "Containers": out_containers, "Volumes": out_volumes, "BuildCache": []}

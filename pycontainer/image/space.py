@@ -155,3 +155,19 @@ class CappedReader:
         """Read what follows the end-of-archive blocks, so the digest covers it all."""
         while self.read(1 << 20):
             pass
+
+
+def layer_sharing(store, rows: list[dict]) -> tuple[dict, int]:
+    """For ``rows`` (``Store.list``'s): ({manifest digest: bytes of its layers that another of
+    them has too}, bytes of all their layers, each counted once): docker's SHARED SIZE
+    (``system df -v``) and LayersSize (``/system/df``)."""
+    layers = {r["digest"]: {x["digest"]: x.get("size", 0)
+                            for x in store.read_json_blob(r["digest"])["layers"]} for r in rows}
+    count: dict = {}
+    sizes: dict = {}
+    for mine in layers.values():
+        for d, n in mine.items():
+            count[d] = count.get(d, 0) + 1
+            sizes[d] = n
+    shared = {dg: sum(n for d, n in mine.items() if count[d] > 1) for dg, mine in layers.items()}
+    return shared, sum(sizes.values())
