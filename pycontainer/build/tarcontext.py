@@ -59,9 +59,7 @@ def from_stream(stream, scratch: str, label: str = "stdin") -> tuple[str, str | 
     context = os.path.join(scratch, "context")
     os.mkdir(context, 0o700)
     with open(spool, "rb") as f:
-        magic = f.read(6)
-    compressed = magic[:2] == b"\x1f\x8b" or magic[:4] == b"\x28\xb5\x2f\xfd" or \
-        magic[:3] == b"BZh" or magic == b"\xfd7zXZ\x00"
+        compressed = decompress.kind(f.read(6)) is not None
     try:
         with decompress.opened(spool, label) as raw:
             head = raw.read(512)

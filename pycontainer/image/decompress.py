@@ -16,6 +16,17 @@ import os
 from ..errors import ImageError
 
 
+def kind(head: bytes) -> str | None:
+    """The compression its first six bytes say: "gzip", "zstd", "bzip2", "xz", or None."""
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    if head[:3] == b"BZh":
+        return "bzip2"
+    return "xz" if head[:6] == b"\xfd7zXZ\x00" else None
+
+
 class opened:  # noqa: N801 - used as a context manager, like open()
     """Context manager: open ``src`` and undo its compression (sniffed by magic)."""
 
@@ -36,16 +47,16 @@ class opened:  # noqa: N801 - used as a context manager, like open()
             f = self.src
         if not hasattr(f, "peek"):
             f = io.BufferedReader(f, 1 << 16) if hasattr(f, "readinto") else f
-        head = f.peek(6)[:6] if hasattr(f, "peek") else b""
-        if head[:2] == b"\x1f\x8b":
+        what = kind(f.peek(6)[:6] if hasattr(f, "peek") else b"")
+        if what == "gzip":
             import gzip
             raw = gzip.GzipFile(fileobj=f, mode="rb")
-        elif head[:4] == b"\x28\xb5\x2f\xfd":
+        elif what == "zstd":
             raw = self._zstd(f)
-        elif head[:3] == b"BZh":
+        elif what == "bzip2":
             import bz2
             raw = bz2.BZ2File(f, "rb")
-        elif head[:6] == b"\xfd7zXZ\x00":
+        elif what == "xz":
             import lzma
             raw = lzma.LZMAFile(f, "rb")
         else:
