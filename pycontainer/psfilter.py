@@ -16,7 +16,7 @@ Read: docker's "docker ps" reference ("Filtering").
 
 from __future__ import annotations
 
-from .image.listing import labels_match
+from .image.listing import filters_match, labels_match
 from .image.runconfig import port_range
 from .inspect import ancestor_matches
 
@@ -90,8 +90,7 @@ def _match(rec: dict, flt: dict) -> bool:
         "publish": lambda v: _port_matches(v, rec["NetworkSettings"].get("Ports")),
         "expose": lambda v: _port_matches(v, rec["Config"].get("ExposedPorts")),
     }
-    # a key given twice ORs; label's values AND (docker's MatchKVList: every label asked for)
-    return all((all if k == "label" else any)(tests[k](v) for v in vs) for k, vs in flt.items())
+    return filters_match(flt, tests)
 
 
 def from_sdk(filters: dict | None) -> dict:

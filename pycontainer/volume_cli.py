@@ -133,11 +133,11 @@ def _volume_matches(name: str, flt: dict) -> bool:
     """docker's volume ls filters: the same key ORs, different keys AND, labels AND."""
     import re
     from . import volumes
-    from .image.listing import labels_match
+    from .image.listing import filters_match, labels_match
     if not flt:
         return True
     labels = volumes.inspect(name)["Labels"]
     tests = {"dangling": lambda v: (not volumes.users(name)) == (v.lower() in ("true", "1")),
              "driver": lambda v: v == "local", "name": lambda v: bool(re.search(v, name)),
              "label": lambda v: labels_match(labels, v)}
-    return all((all if k == "label" else any)(tests[k](v) for v in vs) for k, vs in flt.items())
+    return filters_match(flt, tests)

@@ -84,6 +84,12 @@ def labels_match(labels: dict, wanted) -> bool:
     return True
 
 
+def filters_match(flt: dict, tests: dict) -> bool:
+    """docker's rule for ``--filter``: a key given twice ORs, different keys AND, and several
+    labels AND (its MatchKVList); ``tests``: key -> a test of one value."""
+    return all((all if k == "label" else any)(tests[k](v) for v in vs) for k, vs in flt.items())
+
+
 def _as_list(v) -> list:
     return [v] if isinstance(v, (str, bool)) else list(v)
 

@@ -201,7 +201,7 @@ def _net_matches(n: dict, flt: dict) -> bool:
     """docker's network ls filters (the same key ORs, different keys AND, labels AND); the
     predefined bridge, host and none are "builtin", the created ones "custom"."""
     import re
-    from ..image.listing import labels_match
+    from ..image.listing import filters_match, labels_match
     name = "bridge" if n["name"] == "pyc" else n["name"]
     builtin = name in ("bridge", "host", "none")
     tests = {"driver": lambda v: v == {"host": "host", "none": "null"}.get(name, "bridge"),
@@ -209,4 +209,4 @@ def _net_matches(n: dict, flt: dict) -> bool:
              "label": lambda v: labels_match(n.get("labels") or {}, v),
              "scope": lambda v: v == "local", "type": lambda v: v == ("builtin" if builtin else "custom"),
              "dangling": lambda v: (not n.get("leases") and not builtin) == (v.lower() in ("true", "1"))}
-    return all((all if k == "label" else any)(tests[k](v) for v in vs) for k, vs in flt.items())
+    return filters_match(flt, tests)
