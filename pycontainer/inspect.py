@@ -76,7 +76,8 @@ def records(root: str) -> list[dict]:
 
 
 def find_name(root: str, name: str) -> str | None:
-    """The ID of the container that ``rename`` gave ``name``, or None."""
+    """The ID of the container whose kept name (given, generated or from ``rename``) is
+    ``name``, or None."""
     for cid in list_ids(root):
         d = os.path.join(containers_dir(), cid)
         if name_of(d, cid) == name and name != cid:
@@ -96,8 +97,54 @@ def new_name(root: str) -> str:
     return names.generate(lambda n: name_in_use(root, n))
 
 
+def name_holder(root: str, name: str) -> str | None:
+    """The container of ``root`` that has ``name``: as its ID (a runc-form container, or one
+    made before IDs were docker's) or as its kept name; None if none has it."""
+    if os.path.isdir(os.path.join(root, name)) or owned_dir(root, name):
+        return name
+    return find_name(root, name)
+
+
+def check_name_free(root: str, name: str, cid: str | None = None) -> str:
+    """A ``--name`` (the SDK's ``name=``) for container ``cid``: docker's syntax
+    (``InvalidName``) and no other container's (docker's Conflict), a ``--rm`` container
+    whose runtime died reclaimed first (reclaim.py). The name, without docker's ``/``."""
+    from .errors import PyContainerError
+    from .state import validate_name
+    name = validate_name(name)
+    holder = name_holder(root, name)
+    if holder is not None and holder != cid:
+        from .container import Runtime
+        if not Runtime(root).reclaim([holder]):
+            raise PyContainerError(
+                f'Conflict. The container name "/{name}" is already in use by container '
+                f'"{holder}". You have to remove (or rename) that container to be able to '
+                "reuse that name.")
+    return name
+
+
+def name_lock():
+    """An exclusive flock(2) on the containers dir's ``.names.lock`` (a context manager):
+    held while a name is checked and kept (``api/config.build``, ``lifecycle.rename``), so
+    two creates of one ``--name`` at once leave one container with it, as docker's name
+    registry does. Read: flock(2)."""
+    import contextlib
+    import fcntl
+
+    @contextlib.contextmanager
+    def held():
+        fd = os.open(os.path.join(containers_dir(), ".names.lock"),
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+    return held()
+
+
 def resolve_id(root: str, ref: str) -> str:
-    """A full ID, a name (IDs are names here) or a unique ID prefix -> the ID."""
+    """A full ID, a name or a unique ID prefix -> the ID."""
     from .errors import ContainerNotFound, PyContainerError
     ids = list_ids(root)
     if ref in ids:

@@ -233,22 +233,23 @@ def rename(root: str, cid: str, new_name: str) -> None:
     kept in the container's dir; the ID (its state dir, cgroup, lease) stays."""
     from . import atomicfile
     from .errors import PyContainerError
-    from .state import validate_id
-    validate_id(new_name)
+    from .state import validate_name
+    new_name = validate_name(new_name)      # docker's rule for names (InvalidName)
     cdir = insp.owned_dir(root, cid)
     if not cdir:
         raise PyContainerError(f"rename {cid}: not a container made from an image")
-    if new_name == cid:                 # back to the name it was made with (its ID here)
-        try:
-            os.unlink(os.path.join(cdir, "name"))
-        except FileNotFoundError:
-            raise PyContainerError(f"rename: {cid!r} is already the container's name") from None
-        return
-    if new_name in insp.list_ids(root) or insp.find_name(root, new_name):
-        raise PyContainerError(f"rename: the name {new_name!r} is already in use")
     old = insp.record(root, cid)["Name"].lstrip("/")
-    atomicfile.write(os.path.join(cdir, "name"), new_name)
-    from . import events
+    if new_name == old:
+        raise PyContainerError(f"rename: {new_name!r} is already the container's name")
+    with insp.name_lock():              # checked and kept in one step, as a create's (api/config)
+        if new_name == cid:             # its ID as its name (the name of a container made before IDs were hex)
+            os.unlink(os.path.join(cdir, "name"))
+        else:
+            if insp.name_holder(root, new_name) is not None:
+                raise PyContainerError(f"rename: the name {new_name!r} is already in use")
+            atomicfile.write(os.path.join(cdir, "name"), new_name)
+    from . import events, netconnect
+    netconnect.renamed(cid, cdir, old, new_name)
     events.container("rename", cid, insp.record(root, cid), oldName="/" + old)
 
 

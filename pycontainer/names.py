@@ -1,14 +1,17 @@
-"""The names docker gives containers run without ``--name``: ``adjective_surname``.
+"""The IDs docker gives containers (and anonymous volumes), and the names it gives
+containers run without ``--name``: ``adjective_surname``.
 
-docker shows such a name in ``ps`` and takes it in every verb, beside the ID
-(``docker run -d busybox`` prints the ID; ``ps`` then shows ``NAMES`` such as
-``eager_curie``). Here the ID stays the container's key (state dir, cgroup,
-lease); the name is kept in the container's directory, as ``rename`` keeps
-one (lifecycle.rename), and resolved by ``inspect.resolve_id``/``runtime_id``.
+An ID is 32 random bytes in hex, 64 characters, with or without ``--name``
+(docker's ``stringid.GenerateRandomID``); ``ps`` shows its first 12 and the
+container's hostname is those 12. The ID is the container's key (state dir,
+cgroup, lease); its name, given or generated, is kept in the container's
+directory, as ``rename`` keeps one (lifecycle.rename), and resolved by
+``inspect.resolve_id``/``runtime_id``: ``docker run -d --name web busybox``
+prints the ID, ``ps`` then shows ``NAMES`` web, and every verb takes either.
 
-The words are this project's own list: adjectives, and surnames of people
-who made computing, mathematics and operating systems what they are. A
-taken name gets a digit, as docker's generator retries.
+The generated names' words are this project's own list: adjectives, and
+surnames of people who made computing, mathematics and operating systems
+what they are. A taken name gets a digit, as docker's generator retries.
 """
 
 from __future__ import annotations
@@ -37,6 +40,16 @@ SURNAMES = (
     "noether", "pascal", "perlman", "ramanujan", "ritchie", "shannon", "shaw", "sutherland",
     "tanenbaum", "thompson", "torvalds", "turing", "wilkes", "wing", "wirth", "yao",
 )
+
+
+def new_id() -> str:
+    """A container ID as docker makes one: 256 random bits (getrandom(2)) in hex, drawn
+    again while its 12-character short form is all digits (docker's rule: a short ID
+    must never read as a number)."""
+    while True:
+        cid = os.urandom(32).hex()
+        if not cid[:12].isdigit():
+            return cid
 
 
 def _below(n: int) -> int:

@@ -103,7 +103,8 @@ def connect(root: str, network: str, ref: str, aliases=(), ip: str | None = None
         saved["attached"] = attached
         record["network"] = saved
         sd.write(record)
-        userdefined.set_aliases(network, cid, [cid, *aliases])
+        from .inspect import name_of
+        userdefined.set_aliases(network, cid, [name_of(cdir, cid), *aliases])
         _remember(cdir, dict(wanted(cdir), **{network: {"aliases": list(aliases), "ip": ip}}))
     finally:
         sd.unlock()
@@ -201,6 +202,17 @@ def reconnect(root: str, cid: str) -> None:
             connect(root, name, cid, w.get("aliases") or (), w.get("ip"))
         except PyContainerError:
             continue
+
+
+def renamed(cid: str, cdir: str, old: str, new: str) -> None:
+    """After ``rename``: the container answers to its new name on each user-defined network
+    it is on (docker's embedded DNS follows a rename; here the members' /etc/hosts do)."""
+    from .network import userdefined
+    for network in {_primary(cdir), *wanted(cdir)} - {None}:
+        names = userdefined.aliases(network, cid)
+        if old in names:
+            userdefined.set_aliases(network, cid, [new if n == old else n for n in names])
+            refresh_hosts(network, also=[cid])
 
 
 def refresh_hosts(network_name: str, also=()) -> None:

@@ -46,7 +46,7 @@ def _multi(*names, **kw):
 
 @click.command(cls=EngineCommand, context_settings={"allow_interspersed_args": False,
                                                    "help_option_names": ["--help"]})
-@click.option("--name", default=None, help="Container name (also its ID).")
+@click.option("--name", default=None, help="Assign a name to the container")
 @click.option("--detach", "-d", is_flag=True, help="Run in the background, print the ID.")
 @click.option("--rm", "remove", is_flag=True, help="Delete the container when it exits.")
 @click.option("--interactive", "-i", is_flag=True, help="Keep stdin open.")

@@ -357,7 +357,7 @@ def _join_user_network(req: dict, o: dict, cfg: dict) -> None:
     cid = os.path.basename(cfg["annotations"].get("org.pycontainer.dir", ""))
     req["extra_hosts"] = {**userdefined.peers(name, cid), **(req.get("extra_hosts") or {})}
     if cid:
-        userdefined.set_aliases(name, cid, [cid, *(o.get("network_alias") or [])])
+        userdefined.set_aliases(name, cid, [o.get("name") or cid, *(o.get("network_alias") or [])])
 
 
 def volumes_from(root: str, refs) -> list[dict]:

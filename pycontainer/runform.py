@@ -249,36 +249,20 @@ def _feedback(flags: dict):
     return None if flags.get("quiet") else _Pulling()
 
 
-def new_id() -> str:
-    """A container ID as docker run makes one when there is no --name: 128 random bits,
-    uuid4's layout (without importing uuid: ~2 ms on every run)."""
-    b = bytearray(os.urandom(16))
-    b[6] = b[6] & 0x0F | 0x40                  # version 4
-    b[8] = b[8] & 0x3F | 0x80                  # RFC 4122 variant
-    return b.hex()
-
-
 def _prepare(root: str, image: str, command, name, remove: bool, interactive: bool, tty: bool,
              flags: dict) -> tuple[str, dict]:
-    """The container's ID (a free --name, or a new one) and its options, as the API takes them."""
+    """A new container ID (docker's: 64 hex digits, names.py), its --name checked (free, in
+    docker's syntax) or one generated, and its options, as the API takes them."""
     from . import inspect as insp
-    from . import run_flags
-    from .container import Runtime
-    from .state import validate_id, validate_name
-    cid = validate_name(name) if name is not None else new_id()
-    validate_id(cid)
-    if (os.path.isdir(os.path.join(root, cid)) or os.path.lexists(os.path.join(insp.containers_dir(), cid))) \
-            and not Runtime(root).reclaim([cid]) or name is not None and insp.find_name(root, cid):
-        # (a --rm leftover of a dead runtime goes; a name that rename or docker gave is taken)
-        raise PyContainerError(f"Conflict. The container name {cid!r} is already in use: "
-                               "remove that container (rm) or choose another --name")
+    from . import names, run_flags
+    cid = names.new_id()
+    name = insp.check_name_free(root, name) if name is not None else insp.new_name(root)
     o = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in flags.items()
          if v not in (None, (), [], False) and k not in ("quiet", "sig_proxy", "detach_keys")}
     o["volumes"] = o.pop("volume", [])
     o.update(image=image, command=list(command) or None, tty=tty, interactive=interactive)
     o["remove"] = remove
-    if name is None:
-        o["name"] = insp.new_name(root)          # docker's eager_curie, shown and resolved
+    o["name"] = name                 # kept in the container's dir (api/config.build), shown, resolved
     run_flags.apply(o)
     return cid, o
 

@@ -63,7 +63,7 @@ def validate_id(container_id: str) -> str:
 
 def validate_name(name: str) -> str:
     """A docker container name (``[a-zA-Z0-9][a-zA-Z0-9_.-]+``, a leading ``/`` allowed),
-    which is also its ID here: docker's message, exit status 125."""
+    kept beside its ID (names.py): docker's message, exit status 125."""
     n = name[1:] if name.startswith("/") else name
     if len(n) < 2 or not n[0].isascii() or not n[0].isalnum() or \
             not all(c.isascii() and (c.isalnum() or c in "_.-") for c in n):

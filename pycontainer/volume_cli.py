@@ -26,14 +26,14 @@ def volume():
 @click.argument("name", required=False)
 def create(label, driver, opts, name):
     """Create a volume (a random name when none is given); print its name."""
-    import uuid
     from . import volumes
+    from .names import new_id
     from .errors import PyContainerError
     if driver != "local":
         raise PyContainerError(f"volume create --driver {driver}: only the 'local' driver exists")
     if any("=" not in o for o in opts):
         raise PyContainerError(f"volume create -o {[o for o in opts if '=' not in o][0]!r}: give KEY=VALUE")
-    name = name or uuid.uuid4().hex
+    name = name or new_id()
     volumes.check_name(name)
     volumes.create(name, dict(lb.split("=", 1) if "=" in lb else (lb, "") for lb in label),
                    dict(o.split("=", 1) for o in opts))

@@ -270,8 +270,8 @@ def to_spec_mounts(mounts: list[dict], layers: list[str]) -> list[dict]:
             continue
         src = m["source"]
         if m["type"] == "volume":
-            import uuid
-            name = src or uuid.uuid4().hex            # an anonymous volume
+            from .names import new_id
+            name = src or new_id()                   # an anonymous volume: docker's 64 hex digits
             src, new = create(name, None if m["source"] else {ANONYMOUS: ""})
             if new and src.endswith("/_data"):           # not a device= directory
                 seed(layers, m["target"], src)

@@ -114,6 +114,10 @@ class CLI:
     def state(self, cid: str) -> dict:
         return json.loads(self("state", cid, check=True).stdout)
 
+    def id_of(self, name: str) -> str:
+        """The ID (docker's 64 hex digits) of the container ``--name``d so."""
+        return self("inspect", "-f", "{{.Id}}", name, check=True).stdout.strip()
+
     def create(self, cid: str, bundle: str, *extra: str, **kw) -> subprocess.CompletedProcess:
         self.created.append(cid)
         return self("create", "--bundle", bundle, *extra, cid, **kw)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 
 from ..errors import ContainerError, PyContainerError
 from . import operations as ops
@@ -29,13 +28,12 @@ from .results import ExecResult, SandboxResult, raise_error
 from .streams import DEFAULT_MAX_OUTPUT, REPLY_GRACE, Sink, check_limits, collect
 
 
-def _name(name) -> str:
-    """The container's ID: its docker name, checked up front (APIError, nothing made), or a
-    random one."""
-    if name is None:
-        return uuid.uuid4().hex
-    from ..state import validate_name        # its error is APIError (PyContainerError)
-    return validate_name(str(name))
+def _ids(root: str, name) -> tuple[str, str | None]:
+    """A new container's ID (docker's: 64 hex digits, names.py) and its ``name=``, checked up
+    front (APIError: docker's syntax, and free; nothing made), or None."""
+    from ..inspect import check_name_free
+    from ..names import new_id
+    return new_id(), (None if name is None else check_name_free(root, str(name)))
 
 
 DEFAULT_TIMEOUT = 600.0     # seconds for a request that runs no program of the caller's (create)
@@ -309,13 +307,11 @@ class ContainerCollection:
     def make(self, image, command=None, *, start, owned=False, **kw):
         """create (``start=False``) or run -d; ``owned``: the helper removes it when this client goes (pools)."""
         remove = bool(kw.get("auto_remove") or kw.get("remove"))
-        cid = _name(kw.get("name"))
+        cid, kw["name"] = _ids(self.client.root, kw.get("name"))
         o = dict(options_from_kwargs(image, command, **kw), **({"detach": True} if start else {}))
-        from ..inspect import find_name, new_name
-        if kw.get("name") is None:                  # docker's generated name (eager_curie)
+        if kw["name"] is None:                      # docker's generated name (eager_curie)
+            from ..inspect import new_name
             o["name"] = new_name(self.client.root)
-        elif find_name(self.client.root, cid):      # a name rename or docker gave is taken
-            raise PyContainerError(f"Conflict. The container name {cid!r} is already in use")
         req = {"op": "create", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": o, "start": start, "remove": remove, "owned": owned}
         self.client._request(req)
@@ -336,14 +332,14 @@ class ContainerCollection:
         if not remove and kw.get("name") is None:     # kept: docker's generated name, as create's
             from ..inspect import new_name
             shown = new_name(self.client.root)
+        cid, kw["name"] = _ids(self.client.root, kw.get("name"))
         if not remove and (lc.get("Type") or lc.get("type")) != "none":   # kept: for logs() too
             from .logs import Recorder
-            kw["name"] = _name(kw.get("name"))
-            rec = Recorder(kw["name"])
+            rec = Recorder(cid)
             on_out, on_err = (lambda d: rec.feed("stdout", d)), (lambda d: rec.feed("stderr", d))
         try:
             r = self._run(image, command, timeout, remove, None, DEFAULT_MAX_OUTPUT, on_out, on_err,
-                          shown, kw)
+                          shown, kw, cid)
         finally:
             if rec is not None:
                 rec.close()
@@ -373,10 +369,12 @@ class ContainerCollection:
                          None, kw)
 
     def _run(self, image, command, timeout, remove, stdin, max_output, on_stdout, on_stderr,
-             shown_name: str | None, kw: dict) -> SandboxResult:
-        """sandbox()'s request; ``shown_name``: the name ps shows (run()'s kept container)."""
+             shown_name: str | None, kw: dict, cid: str | None = None) -> SandboxResult:
+        """sandbox()'s request; ``shown_name``: the name ps shows (run()'s kept container);
+        ``cid``: its ID when run() chose it (its log's recorder has it), else a new one."""
         check_limits(timeout, max_output)
-        cid = _name(kw.get("name"))
+        if cid is None:
+            cid, kw["name"] = _ids(self.client.root, kw.get("name"))
         kw.setdefault("egress", "deny-private")       # a bridged sandbox reaches no private address
         kw.setdefault("allow_ptrace", False)          # nor ptrace (docker's profile allows it)
         o = options_from_kwargs(image, command, **kw)

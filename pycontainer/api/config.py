@@ -127,6 +127,7 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
 
     On failure nothing is left (directory removed, image hold released).
     """
+    from .. import inspect as insp
     from .. import spec as spec_mod
     from ..cgroups import convert
     from ..image import rootfs as img_rootfs, runconfig
@@ -185,9 +186,6 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
                                    pull=pull, durable_hold=not o.get("remove"), progress=progress)
     try:
         make_sources(mounts)
-        if o.get("name") and o["name"] != cid:      # a generated name (runform, the API)
-            with open(os.path.join(cdir, "name"), "w") as f:
-                f.write(o["name"])
         size = storage_size(o.get("storage_opt"))
         if size:
             plan.limit_size(cdir, size)
@@ -262,9 +260,14 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
                         file=os.path.join(cdir, containerdir.CONFIG)), \
                 open(os.path.join(cdir, containerdir.CONFIG), "w") as f:
             json.dump(cfg, f, indent=1)
-        if root:                       # whose container this is (gc of another root skips it)
-            with open(os.path.join(cdir, containerdir.ROOT), "w") as f:
-                f.write(os.path.abspath(root))
+        with insp.name_lock():         # the name checked and kept in one step (two creates at once)
+            if o.get("name") and o["name"] != cid:       # given or generated (runform, the API)
+                insp.check_name_free(root or DEFAULT_ROOT, o["name"], cid)
+                with open(os.path.join(cdir, "name"), "w") as f:
+                    f.write(o["name"])
+            if root:                   # whose container this is (gc of another root skips it)
+                with open(os.path.join(cdir, containerdir.ROOT), "w") as f:
+                    f.write(os.path.abspath(root))
     except BaseException:
         anonymous = containerdir.anonymous_volumes(cdir)   # made for it: they go with it
         containerdir.remove(cid)

@@ -116,8 +116,8 @@ class Pool:
                     self.cond.notify_all()
 
     def _create(self):
-        import uuid
-        cid = uuid.uuid4().hex
+        from ..names import new_id
+        cid = new_id()
         req = {"op": "warm", "root": self.client.root, "image_root": self.client.image_root,
                "id": cid, "options": self.options, "owned": True}
         sock = self.client.transport.call(req)

@@ -40,12 +40,11 @@ class VolumeCollection:
     def create(self, name: str | None = None, driver: str | None = None, driver_opts=None,
                labels: dict | None = None) -> Volume:
         """A named volume (``local``: a directory); an existing name is returned as it is."""
-        import uuid
-
         from .. import volumes
+        from ..names import new_id
         if driver not in (None, "local"):
             raise PyContainerError(f"volume driver {driver!r}: only 'local'")
-        name = volumes.check_name(name or uuid.uuid4().hex)
+        name = volumes.check_name(name or new_id())
         volumes.create(name, labels or None, driver_opts)     # its bind form only (volumes.py)
         return self.get(name)
 

@@ -190,6 +190,15 @@ def set_aliases(name: str, container_id: str, names: list[str],
     atomicfile.write_json(os.path.join(d, container_id), names)
 
 
+def aliases(name: str, container_id: str, state_dir: str = DEFAULT_STATE_DIR) -> list[str]:
+    """The names ``set_aliases`` recorded for a member ([] if none)."""
+    try:
+        with open(os.path.join(_dir(name, state_dir), "names", container_id)) as f:
+            return [n for n in json.load(f) if isinstance(n, str)]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
 def drop_aliases(name: str, container_id: str, state_dir: str = DEFAULT_STATE_DIR) -> None:
     try:
         os.unlink(os.path.join(_dir(name, state_dir), "names", container_id))
@@ -198,13 +207,8 @@ def drop_aliases(name: str, container_id: str, state_dir: str = DEFAULT_STATE_DI
 
 
 def _names_of(name: str, cid: str, state_dir: str) -> list[str]:
-    try:
-        with open(os.path.join(_dir(name, state_dir), "names", cid)) as f:
-            extra = [n for n in json.load(f) if isinstance(n, str)]
-    except (OSError, ValueError):
-        extra = []
     out = []
-    for n in [*extra, cid, cid[:12]]:
+    for n in [*aliases(name, cid, state_dir), cid, cid[:12]]:
         if n not in out:
             out.append(n)
     return out

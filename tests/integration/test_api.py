@@ -7,6 +7,7 @@ that the calling program's fd count is what it was.
 """
 
 import os
+import re
 import time
 import uuid
 
@@ -122,12 +123,16 @@ def test_container_name_and_rename_as_docker_py(client):
     c = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none",
                               name="api-named")
     try:
-        assert (c.name, c.id) == ("api-named", "api-named")
+        assert c.name == "api-named" and re.fullmatch(r"[0-9a-f]{64}", c.id)   # docker's ID
+        assert c.attrs["Config"]["Hostname"] == c.short_id                  # and hostname
+        cid = c.id
         c.rename("api-renamed")                               # the name changes, the ID stays
-        assert (c.name, c.id) == ("api-renamed", "api-named")
-        assert client.containers.get("api-renamed").id == "api-named"
-        with pytest.raises(pycontainer.APIError, match="already in use"):
+        assert (c.name, c.id) == ("api-renamed", cid)
+        assert client.containers.get("api-renamed").id == cid
+        with pytest.raises(pycontainer.APIError, match="already the container's name"):
             c.rename("api-renamed")
+        with pytest.raises(pycontainer.APIError, match="Conflict.*api-renamed"):
+            client.containers.create("busybox", ["true"], network_mode="none", name="api-renamed")
     finally:
         c.remove(force=True)
 

@@ -706,9 +706,10 @@ def test_commit_writes_the_upper_dir_as_a_layer_with_changes(pc, leakcheck):
     p = pc("run", "-d", "--net", "none", "--name", name, "busybox", "sh", "-c",
            "echo hi > /hello; rm /bin/ls; sleep 60")
     assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
     try:
         for _ in range(50):
-            if os.path.exists(os.path.join(CDIR, name, "upper", "hello")):
+            if os.path.exists(os.path.join(CDIR, cid, "upper", "hello")):
                 break
             time.sleep(0.1)
         p = pc("commit", "-c", 'CMD ["cat", "/hello"]', "-c", "ENV X=1", "-m", "snap", "-a", "me",

@@ -51,21 +51,27 @@ def _nft() -> str:
     return subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
 
 
-def _start_and_kill_cli(cli, cid: str, *flags: str, seconds: float = 2.0) -> dict:
-    """Foreground `run` of `sleep <seconds>`; kill -9 of the CLI once the container runs."""
-    p = subprocess.Popen(cli.cmd("run", *flags, "--name", cid, "busybox", "sleep", str(seconds)),
+def _listing(root: str) -> set:
+    return set(os.listdir(root)) if os.path.isdir(root) else set()
+
+
+def _start_and_kill_cli(cli, name: str, *flags: str, seconds: float = 2.0) -> dict:
+    """Foreground `run --name NAME` of `sleep <seconds>`; kill -9 of the CLI once the
+    container runs. Its record (``record["id"]``: the ID docker's form chose, which a
+    foreground run does not print: the state dir that appeared in the test's root)."""
+    before = _listing(cli.root)
+    p = subprocess.Popen(cli.cmd("run", *flags, "--name", name, "busybox", "sleep", str(seconds)),
                          cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     from pycontainer import state as st
     deadline = time.monotonic() + 30
     record = {}
-    while time.monotonic() < deadline:
-        try:
-            record = st.StateDir(cli.root, cid).read()      # "running" once start.sock is gone
-            if record.get("status") == "running":
-                break
-        except Exception:  # noqa: BLE001 - not there yet, or being written
-            pass
+    while time.monotonic() < deadline and record.get("status") != "running":
+        for cid in _listing(cli.root) - before:
+            try:
+                record = st.StateDir(cli.root, cid).read()      # "running" once start.sock is gone
+            except Exception:  # noqa: BLE001 - not there yet, or being written
+                pass
         time.sleep(0.05)
     assert record.get("status") == "running", record
     os.kill(p.pid, signal.SIGKILL)
@@ -105,10 +111,9 @@ def _ip(record: dict) -> str | None:
 
 
 def test_gc_reclaims_a_dead_runtimes_rm_container_only_once_it_stopped(cli):
-    cid = new_id("crash")
     port = _free_port()
-    record = _start_and_kill_cli(cli, cid, "--rm", "-p", f"127.0.0.1:{port}:80", seconds=6)
-    ip = _ip(record)
+    record = _start_and_kill_cli(cli, new_id("crash"), "--rm", "-p", f"127.0.0.1:{port}:80", seconds=6)
+    cid, ip = record["id"], _ip(record)
     assert cid in _leases().values()
     # alive: gc must not touch it
     rep = json.loads(cli("gc", check=True).stdout)
@@ -121,8 +126,8 @@ def test_gc_reclaims_a_dead_runtimes_rm_container_only_once_it_stopped(cli):
 
 
 def test_ps_a_reclaims_it_instead_of_showing_exited_unknown(cli):
-    cid = new_id("crash")
-    record = _start_and_kill_cli(cli, cid, "--rm", seconds=1)
+    record = _start_and_kill_cli(cli, new_id("crash"), "--rm", seconds=1)
+    cid = record["id"]
     _wait_stopped(record)
     ps = cli("ps", "-a", check=True).stdout
     assert cid[:12] not in ps, ps
@@ -130,21 +135,21 @@ def test_ps_a_reclaims_it_instead_of_showing_exited_unknown(cli):
 
 
 def test_the_same_name_can_be_run_again(cli):
-    cid = new_id("crash")
-    record = _start_and_kill_cli(cli, cid, "--rm", "--net", "none", seconds=1)
+    name = new_id("crash")
+    record = _start_and_kill_cli(cli, name, "--rm", "--net", "none", seconds=1)
     _wait_stopped(record)
-    p = cli("run", "--rm", "--net", "none", "--name", cid, "busybox", "true")
+    p = cli("run", "--rm", "--net", "none", "--name", name, "busybox", "true")
     assert p.returncode == 0, p.stderr
-    _gone(cli, cid, None)
+    _gone(cli, record["id"], None)
 
 
 def test_without_rm_or_under_another_root_it_is_kept(cli, tmp_path):
     from conftest import CLI
-    kept = new_id("kept")
-    record = _start_and_kill_cli(cli, kept, "--net", "none", seconds=1)
+    record = _start_and_kill_cli(cli, new_id("kept"), "--net", "none", seconds=1)
+    kept = record["id"]
     other = CLI(str(tmp_path / "other-root"))
-    oid = new_id("other")
-    orecord = _start_and_kill_cli(other, oid, "--rm", "--net", "none", seconds=1)
+    orecord = _start_and_kill_cli(other, new_id("other"), "--rm", "--net", "none", seconds=1)
+    oid = orecord["id"]
     try:
         _wait_stopped(record)
         _wait_stopped(orecord)
@@ -254,7 +259,7 @@ def test_a_commit_killed_mid_way_leaves_no_frozen_container(cli):
         committer.wait()
         assert cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "paused"
         rep = json.loads(cli("gc", check=True).stdout)
-        assert rep["thawed"] == [cid]
+        assert rep["thawed"] == [cli.id_of(cid)]
         assert cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "running"
         assert json.loads(cli("gc", check=True).stdout)["thawed"] == []
         assert cli("pause", cid).returncode == 0                  # a user's pause: left alone

@@ -42,7 +42,8 @@ def test_run_missing_program_is_127_and_kept_as_created(cli, dleak):
     assert p.returncode == 127, p.stderr
     assert "executable file not found" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert status(cli, cid) == "created 127"
-    row = next(r for r in cli("ps", "-a").stdout.splitlines() if r.startswith(cid[:12]))
+    full = cli.id_of(cid)
+    row = next(r for r in cli("ps", "-a").stdout.splitlines() if r.startswith(full[:12]))
     assert "Created" in row
     assert cli("wait", cid).stdout.strip() == "127"
     assert cli("stop", cid).returncode == 0                 # nothing runs: nothing to stop
@@ -51,7 +52,7 @@ def test_run_missing_program_is_127_and_kept_as_created(cli, dleak):
     assert cli("start", "-a", cid).returncode == 127
     assert status(cli, cid) == "created 127"
     assert cli("rm", cid).returncode == 0
-    assert not os.path.exists(os.path.join(CDIR, cid))
+    assert not os.path.exists(os.path.join(CDIR, full))
 
 
 def test_run_not_executable_is_126(cli, dleak):

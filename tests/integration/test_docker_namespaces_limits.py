@@ -36,6 +36,7 @@ def detached(cli, *flags) -> tuple[str, int]:
     cid = new_id()
     p = cli("run", "-d", "--net", "none", "--name", cid, *flags, "busybox", "sleep", "60")
     assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()                  # the ID (what names the cgroup), not the name
     return cid, init_pid(cli, cid)
 
 
@@ -248,8 +249,9 @@ def test_ipc_shareable_shares_dev_shm_with_who_joins_it(cli, dleak):
     a, b, plain = new_id(), new_id(), new_id()
     assert cli("run", "-d", "--net", "none", "--name", a, "--ipc", "shareable", "--shm-size", "16m",
                "busybox", "sh", "-c", "echo from-a > /dev/shm/x; sleep 60").returncode == 0
+    ida = cli.id_of(a)
     try:
-        assert _shm_mounts(a) == 1
+        assert _shm_mounts(ida) == 1
         p = cli("run", "--rm", "--net", "none", "--name", b, "--ipc", f"container:{a}", "busybox", "sh", "-c",
                 "cat /dev/shm/x; df -k /dev/shm | tail -1 | awk '{print $2}'; echo from-b > /dev/shm/y")
         assert p.stdout.split() == ["from-a", "16384"], p.stdout + p.stderr
@@ -262,6 +264,6 @@ def test_ipc_shareable_shares_dev_shm_with_who_joins_it(cli, dleak):
         assert p.returncode == 127
     finally:
         cli("rm", "-f", a, plain)
-    assert _shm_mounts(a) == 0 and not os.path.exists(f"/var/lib/pycontainer/containers/{a}")
+    assert _shm_mounts(ida) == 0 and not os.path.exists(f"/var/lib/pycontainer/containers/{ida}")
     with open("/proc/self/mountinfo") as f:
         assert "/shm " not in "".join(ln for ln in f if "/var/lib/pycontainer/containers/" in ln)

@@ -33,6 +33,11 @@ def _net(cli, name) -> dict:
     return json.loads(cli("network", "inspect", name).stdout)[0]
 
 
+def _members(cli, name) -> set:
+    """The names of a network's containers (docker keys them by ID)."""
+    return {c["Name"] for c in _net(cli, name)["Containers"].values()}
+
+
 def _addr(cli, cid, ifname) -> str:
     p = cli("exec", cid, "ip", "-4", "-o", "addr", "show", ifname)
     return p.stdout.split()[3].split("/")[0] if p.returncode == 0 and p.stdout.split() else ""
@@ -67,7 +72,7 @@ def test_connect_disconnect_running_containers(cli, dleak, nets):
     ip_a = _addr(cli, a, "eth1")
     assert ipaddress.IPv4Address(ip_a) in subnet_b
     assert _addr(cli, a, "eth0") and ipaddress.IPv4Address(_addr(cli, a, "eth0")) not in subnet_b
-    assert set(_net(cli, nb)["Containers"]) == {a, b}
+    assert _members(cli, nb) == {a, b}
     nets_a = json.loads(cli("inspect", "-f", "{{json .NetworkSettings.Networks}}", a).stdout)
     assert set(nets_a) == {na, nb} and nets_a[nb]["IPAddress"] == ip_a
     for who, name in ((a, b), (b, a), (b, "web")):
@@ -95,14 +100,14 @@ def test_connect_disconnect_running_containers(cli, dleak, nets):
     assert cli("network", "disconnect", nb, a).returncode == 0
     assert cli("exec", a, "ip", "link", "show", "eth1").returncode != 0
     assert len(_veths(bridge_b)) == len(veths) - 1
-    assert set(_net(cli, nb)["Containers"]) == {b, c}
+    assert _members(cli, nb) == {b, c}
     hosts_b = cli("exec", b, "cat", "/etc/hosts").stdout
     assert a not in hosts_b and "web" not in hosts_b
     p = cli("network", "disconnect", nb, a)
     assert p.returncode == 1 and "not connected" in p.stderr
     # stop gives back c's lease on nb; start connects it again with its --ip
     assert cli("stop", "-t", "0", c).returncode == 0
-    assert _eventually(lambda: set(_net(cli, nb)["Containers"]) == {b})
+    assert _eventually(lambda: _members(cli, nb) == {b})
     assert cli("start", c).returncode == 0
     assert _addr(cli, c, "eth0") == fixed
     assert c in cli("exec", b, "cat", "/etc/hosts").stdout

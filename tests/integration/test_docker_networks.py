@@ -76,9 +76,19 @@ def test_containers_resolve_each_other_by_name_and_alias(cli, dleak, netname):
     p = cli("exec", b, "ping", "-c", "1", "-W", "2", "db")
     assert p.returncode == 0, p.stdout + p.stderr
     j = json.loads(cli("network", "inspect", netname).stdout)[0]
-    assert set(j["Containers"]) == {a, b}
+    assert set(j["Containers"]) == {cli.id_of(a), cli.id_of(b)}                # docker's keys: IDs
+    assert {c["Name"] for c in j["Containers"].values()} == {a, b}
     p = cli("network", "rm", netname)                       # in use
     assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
+    # a generated name answers too, and a rename is followed (docker's DNS does both)
+    c = cli("run", "-d", "--network", netname, "busybox", "sleep", "60").stdout.strip()
+    gen = cli("inspect", "-f", "{{.Name}}", c).stdout.strip().lstrip("/")
+    assert cli("exec", a, "ping", "-c", "1", "-W", "2", gen).returncode == 0, gen
+    assert cli("rename", gen, gen + "-new").returncode == 0
+    hosts = cli("exec", a, "cat", "/etc/hosts").stdout.split()
+    assert gen + "-new" in hosts and gen not in hosts, hosts
+    assert cli("exec", a, "ping", "-c", "1", "-W", "2", gen + "-new").returncode == 0
+    cli("rm", "-f", c)
     # b stops: its lease goes, and a's hosts file forgets it
     assert cli("stop", "-t", "0", b).returncode == 0
     for _ in range(100):

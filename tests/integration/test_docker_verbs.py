@@ -56,7 +56,8 @@ def test_kill_without_signal_is_sigkill_for_an_image_container(cli, dleak):
         p = cli("start", a, "nosuch-container", b)     # docker's start and pause: several too
         assert p.returncode == 1 and p.stdout.split() == [a, b] and len(p.stderr.splitlines()) == 1
         assert cli("pause", a, b).stdout.split() == [a, b]
-        assert set(cli("ps", "-q", "-f", "status=paused").stdout.split()) == {a[:12], b[:12]}
+        assert set(cli("ps", "-q", "-f", "status=paused").stdout.split()) == \
+            {cli.id_of(a)[:12], cli.id_of(b)[:12]}
         assert cli("unpause", a, b).returncode == 0
         assert cli("start", "-a", a, b).returncode == 1            # "cannot start and attach"
         cli("rm", "-f", a, b)
@@ -101,26 +102,27 @@ def test_ps_newest_first_wording_filters_format(cli, dleak):
     cli("wait", a)
     time.sleep(1.1)
     b = run_d(cli, "busybox", "sleep", "60")
+    ia, ib = cli.id_of(a)[:12], cli.id_of(b)[:12]
     try:
         ps = cli("ps", "-a").stdout.splitlines()
         assert ps[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS",
                                  "PORTS", "NAMES"]
-        rows = [r for r in ps[1:] if r.startswith((a[:12], b[:12]))]
-        assert [r[:12] for r in rows] == [b[:12], a[:12]]            # newest first
+        rows = [r for r in ps[1:] if r.startswith((ia, ib))]
+        assert [r[:12] for r in rows] == [ib, ia]            # newest first
         assert re.search(r"Up (Less than a second|\d+ seconds)", rows[0])
         assert re.search(r"Exited \(3\) \d+ seconds? ago", rows[1])
-        assert cli("ps", "-q").stdout.split() == [b[:12]]
-        assert cli("ps", "-aq", "--filter", "status=exited").stdout.split() == [a[:12]]
-        assert cli("ps", "-aq", "-f", "exited=3").stdout.split() == [a[:12]]
-        assert cli("ps", "-q", "-l").stdout.split() == [b[:12]]
-        assert cli("ps", "-q", "-n", "2").stdout.split() == [b[:12], a[:12]]
+        assert cli("ps", "-q").stdout.split() == [ib]
+        assert cli("ps", "-aq", "--filter", "status=exited").stdout.split() == [ia]
+        assert cli("ps", "-aq", "-f", "exited=3").stdout.split() == [ia]
+        assert cli("ps", "-q", "-l").stdout.split() == [ib]
+        assert cli("ps", "-q", "-n", "2").stdout.split() == [ib, ia]
         assert cli("ps", "-a", "--filter", f"name={a}", "--format", "{{.Names}}|{{.Status}}").stdout \
             .startswith(f"{a}|Exited (3)")
         assert cli("ps", "-a", "--format", "{{.Names}}", "--filter", "label=tier=db").stdout.split() == [a]
         assert cli("ps", "-aq", "-f", "label=tier=db", "-f", "label=nope").stdout == ""   # labels AND
-        assert cli("ps", "-aq", "-f", f"name={a}", "-f", f"name={b}").stdout.split() == [b[:12], a[:12]]
+        assert cli("ps", "-aq", "-f", f"name={a}", "-f", f"name={b}").stdout.split() == [ib, ia]
         j = [json.loads(line) for line in cli("ps", "--format", "json").stdout.splitlines()]
-        assert [(x["ID"], x["Names"], x["State"], x["Networks"]) for x in j] == [(b[:12], b, "running", "none")]
+        assert [(x["ID"], x["Names"], x["State"], x["Networks"]) for x in j] == [(ib, b, "running", "none")]
     finally:
         cli("rm", "-f", a, b)
 
@@ -197,7 +199,7 @@ def test_inspect_has_dockers_config_and_hostconfig_fields(cli, dleak, tmp_path):
         for ref, found in ((tag, True), (f"{tag}:latest", True), (f"{tag}:other", False),
                            (image_id.removeprefix("sha256:")[:12], True), ("busybox", False)):
             out = cli("ps", "-q", "-f", f"ancestor={ref}").stdout.split()
-            assert (cid in out) == found, ref
+            assert (cli.id_of(cid)[:12] in out) == found, ref
     finally:
         cli("rm", "-f", "-v", cid)
         cli("volume", "rm", f"{cid}-vol")
@@ -212,9 +214,10 @@ def test_start_of_a_stopped_container_keeps_id_and_writable_layer(cli, dleak):
     assert cli("logs", cid).stdout.split() == ["1", "2"]             # same upper dir, same log
     p = cli("start", "-a", cid)
     assert p.returncode == 0 and p.stdout.split() == ["3"]
-    assert insp(cli, cid, "{{.Id}} {{.State.Status}}") == f"{cid} exited"
+    full = cli.id_of(cid)
+    assert insp(cli, cid, "{{.Id}} {{.State.Status}}") == f"{full} exited"
     cli("rm", cid)
-    assert not os.path.exists(os.path.join(CDIR, cid))
+    assert not os.path.exists(os.path.join(CDIR, full))
 
 
 def test_started_at_and_finished_at_follow_each_start_as_docker(cli, dleak):
@@ -269,17 +272,20 @@ def test_restart_pause_unpause_rename_top(cli, dleak):
         top = cli("top", cid).stdout.splitlines()
         assert "PID" in top[0] and any("sleep 60" in line for line in top[1:])
         assert cli("top", cid, "-o", "pid,comm").stdout.split()[:3] == ["PID", "COMMAND", str(pid2)]
+        full = cli.id_of(cid)
         new = new_id("renamed")
         assert cli("rename", cid, new).returncode == 0
-        assert insp(cli, new, "{{.Name}} {{.Id}}") == f"/{new} {cid}"
+        assert insp(cli, new, "{{.Name}} {{.Id}}") == f"/{new} {full}"
         assert new in cli("ps").stdout
         other = run_d(cli, "busybox", "sleep", "60")
-        try:                                # another container's ID is not free as a name
-            p = cli("rename", other, cid)
+        try:                                # another container's name is not free
+            p = cli("rename", new, other)
             assert p.returncode == 1 and "already in use" in p.stderr
+            p = cli("rename", new, "bad name")
+            assert p.returncode == 1 and "Invalid container name" in p.stderr
         finally:
             cli("rm", "-f", other)
-        # back to the name it was made with (here its ID), as docker allows
+        # back to the name it was made with, as docker allows
         assert cli("rename", new, cid).returncode == 0
         assert insp(cli, cid, "{{.Name}}") == f"/{cid}"
         assert cli("rename", cid, cid).returncode == 1      # already its name
@@ -359,6 +365,36 @@ def test_a_container_without_name_gets_dockers_kind_of_name(cli, dleak):
             cli("rm", "-f", i)
 
 
+def test_a_named_container_has_dockers_id_and_one_name(cli, dleak):
+    """--name is a name beside docker's 64-hex-digit ID (the ID was the name): run -d prints
+    the ID, ps shows its first 12 and the name, the hostname is those 12; of creates of one
+    name at once, one gets it and the others are docker's Conflict (125), leaving nothing."""
+    name = new_id("named")
+    p = cli("run", "-d", "--net", "none", "--name", name, "busybox", "sleep", "60")
+    assert p.returncode == 0 and re.fullmatch(r"[0-9a-f]{64}\n", p.stdout), p.stdout + p.stderr
+    cid = p.stdout.strip()
+    try:
+        assert f"{cid[:12]} {name}" in cli("ps", "--format", "{{.ID}} {{.Names}}").stdout.splitlines()
+        assert cli("exec", name, "hostname").stdout.strip() == cid[:12]
+        assert insp(cli, cid[:12], "{{.Name}} {{.Config.Hostname}}") == f"/{name} {cid[:12]}"
+        assert os.path.isdir(os.path.join(cli.root, cid)) and os.path.isdir(os.path.join(CDIR, cid))
+        p = cli("run", "-d", "--net", "none", "--name", name, "busybox", "true")
+        assert p.returncode == 125 and f'"/{name}" is already in use by container "{cid}"' in p.stderr
+        other = new_id("race")
+        racers = [subprocess.Popen(cli.cmd("create", "--net", "none", "--name", other, "busybox", "true"),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                  for _ in range(4)]
+        outs = [(r.wait(60), *r.communicate()) for r in racers]
+        assert sorted(rc for rc, _, _ in outs) == [0, 125, 125, 125], outs
+        assert all("Conflict" in err and len(err.splitlines()) == 1 for rc, _, err in outs if rc), outs
+        winner = next(out.strip() for rc, out, _ in outs if rc == 0)
+        assert cli("ps", "-a", "--filter", f"name=^{other}$", "--format", "{{.ID}}").stdout.split() == \
+            [winner[:12]]
+        assert cli("rm", other).returncode == 0
+    finally:
+        cli("rm", "-f", name)
+
+
 def test_stats_no_stream_reads_the_cgroup(cli, dleak):
     cid = run_d(cli, "-m", "64m", "busybox", "sh", "-c", "while :; do :; done")
     try:
@@ -366,7 +402,7 @@ def test_stats_no_stream_reads_the_cgroup(cli, dleak):
         out = cli("stats", "--no-stream", cid).stdout.splitlines()
         assert out[0].split()[:4] == ["CONTAINER", "ID", "NAME", "CPU"]
         row = out[1]
-        assert row.startswith(cid[:12])
+        assert row.startswith(cli.id_of(cid)[:12])
         cpu = float(re.search(r"([\d.]+)%", row).group(1))
         assert cpu > 5                                      # a busy loop (on a shared machine)
         assert "/ 64MiB" in row
@@ -397,7 +433,7 @@ def test_port_lists_published_ports(cli, dleak):
         assert f"127.0.0.1:{port}->80/tcp" in cli("ps").stdout
         for f, found in (("publish=80", True), ("publish=80/udp", False), ("publish=70-90", True),
                          ("publish=81", False)):
-            assert (cid[:12] in cli("ps", "-q", "-f", f).stdout.split()) == found, f
+            assert (cli.id_of(cid)[:12] in cli("ps", "-q", "-f", f).stdout.split()) == found, f
     finally:
         cli("rm", "-f", cid)
 
@@ -412,7 +448,7 @@ def test_the_formats_dockers_documentation_gives(cli, dleak):
         assert insp(cli, cid, "{{range $p, $conf := .NetworkSettings.Ports}}{{$p}} -> "
                               "{{(index $conf 0).HostPort}}{{end}}") == f"80/tcp -> {port}"
         log = insp(cli, cid, "{{.LogPath}}")
-        assert log == os.path.join(CDIR, cid, "json.log") and os.path.exists(log)
+        assert log == os.path.join(CDIR, cli.id_of(cid), "json.log") and os.path.exists(log)
         assert insp(cli, cid, "{{if .State.Running}}up {{.State.Pid}}{{else}}down{{end}}") == \
             f"up {insp(cli, cid, '{{.State.Pid}}')}"
         assert insp(cli, cid, "{{json .HostConfig.RestartPolicy}}") == \
@@ -447,11 +483,12 @@ def test_container_prune_removes_only_stopped(cli, bundle, dleak):
     assert cli("create", "--net", "none", "--name", d, "busybox", "true").returncode == 0
     assert cli.create(e, bundle.path).returncode == 0                  # runc's, waiting for start
     try:
-        out = cli("container", "prune", "-f").stdout
-        assert a in out and c in out and d in out and b not in out and e not in out
+        ids = {x: cli.id_of(x) for x in (a, b, c, d)}
+        out = cli("container", "prune", "-f").stdout      # docker's: the IDs it deleted
+        assert ids[a] in out and ids[c] in out and ids[d] in out and ids[b] not in out and e not in out
         # docker's last line: the writable layers' bytes (a few kB: the layer's directories)
         assert re.fullmatch(r"Total reclaimed space: \d+(\.\d+)?[kMG]?B", out.splitlines()[-1]), out
-        assert sorted(cli("ps", "-aq").stdout.split()) == sorted([b[:12], e[:12]])
+        assert sorted(cli("ps", "-aq").stdout.split()) == sorted([ids[b][:12], e[:12]])
         assert json.loads(cli("state", e).stdout)["status"] == "created"
     finally:
         cli("rm", "-f", b)
@@ -624,16 +661,17 @@ def test_prune_and_images_filters_as_docker(cli, dleak):
     keep, drop = new_id(), new_id()
     for cid, labels in ((keep, ("-l", "keep=1")), (drop, ())):
         assert cli("run", "--net", "none", "--name", cid, *labels, "busybox", "true").returncode == 0
+    ids = {x: cli.id_of(x) for x in (keep, drop)}
     try:
         out = cli("container", "prune", "-f", "--filter", "label!=keep").stdout
-        assert drop in out and keep not in out
+        assert ids[drop] in out and ids[keep] not in out
         assert cli("container", "prune", "-f", "--filter", "until=1h").stdout.count("\n") == 1
         assert keep in cli("ps", "-a", "--format", "{{.Names}}").stdout       # made < 1 h ago
         for bad in ("until=yesterday", "colour=red"):
             p = cli("container", "prune", "-f", "--filter", bad)
             assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert keep in cli("ps", "-a", "--format", "{{.Names}}").stdout
-        assert keep in cli("system", "prune", "-f", "--filter", "label=keep=1").stdout
+        assert ids[keep] in cli("system", "prune", "-f", "--filter", "label=keep=1").stdout
         older = cli("images", "--format", "{{.Repository}}", "--filter", "before=busybox").stdout.split()
         newer = cli("images", "--format", "{{.Repository}}", "--filter", "since=busybox").stdout.split()
         assert "busybox" not in older + newer
@@ -651,16 +689,20 @@ def test_events_as_docker(cli, dleak):
     a = new_id()
     assert cli("run", "--net", "none", "--name", a, "-l", "team=x", "busybox", "sh", "-c", "exit 3").returncode == 3
     cli("rename", a, a + "-r")
+    aid = cli.id_of(a + "-r")
     cli("rm", a + "-r")
-    p = cli("events", "--since", str(t0), "--until", str(time.time()), "--filter", f"container={a}",
+    p = cli("events", "--since", str(t0), "--until", str(time.time()), "--filter", f"container={aid}",
             "--format", "{{.Action}} {{index .Actor.Attributes \"exitCode\"}}")
     assert p.returncode == 0, p.stderr
     actions = [ln.split()[0] for ln in p.stdout.splitlines()]
     assert actions == ["create", "start", "die", "rename", "destroy"], p.stdout
     assert "die 3" in p.stdout
     p = cli("events", "--since", str(t0), "--until", str(time.time()), "--filter", f"container={a}",
+            "--format", "{{.Action}}")        # a name matches the events that carried it (docker's)
+    assert p.stdout.split() == ["create", "start", "die"], p.stdout
+    p = cli("events", "--since", str(t0), "--until", str(time.time()), "--filter", f"container={a}",
             "--filter", "event=die", "--format", "{{.Status}} {{.ID}} {{.From}} {{.Scope}}")
-    assert p.stdout == f"die {a} busybox local\n", p.stdout + p.stderr     # docker's Go fields
+    assert p.stdout == f"die {aid} busybox local\n", p.stdout + p.stderr     # docker's Go fields
     text = cli("events", "--since", str(t0), "--until", str(time.time()), "-f", "event=create",
                "-f", "label=team=x").stdout
     assert re.search(rf"Z container create [\w-]+ \(image=busybox, name={a}, team=x\)", text), text

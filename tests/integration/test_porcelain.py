@@ -8,6 +8,7 @@ memory, what happens when it is killed).
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -27,11 +28,12 @@ def monitor_pid(cid: str) -> int:
 
 
 def run_d(cli, *args, name=None):
-    cid = name or new_id()
-    p = cli("run", "-d", "--net", "none", "--name", cid, "busybox", *args)
+    """``run -d --name NAME``: the ID it prints (docker's 64 hex digits, what names the
+    container's directory)."""
+    p = cli("run", "-d", "--net", "none", "--name", name or new_id(), "busybox", *args)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == cid
-    return cid
+    assert re.fullmatch(r"[0-9a-f]{64}\n", p.stdout), p.stdout
+    return p.stdout.strip()
 
 
 def test_run_d_logs_are_docker_json_lines_and_wait_gives_the_status(cli, leakcheck):
@@ -111,9 +113,9 @@ def test_rm_refuses_a_running_container_unless_forced(cli, leakcheck):
 
 
 def test_run_d_rm_removes_the_container_when_it_exits(cli, leakcheck):
-    cid = new_id()
-    p = cli("run", "-d", "--rm", "--net", "none", "--name", cid, "busybox", "true")
+    p = cli("run", "-d", "--rm", "--net", "none", "--name", new_id(), "busybox", "true")
     assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
     deadline = time.monotonic() + 15
     while (os.path.exists(os.path.join(cli.root, cid)) or os.path.exists(os.path.join(CDIR, cid))) \
             and time.monotonic() < deadline:
@@ -201,13 +203,14 @@ def test_a_foreground_container_keeps_its_output_for_logs(cli, leakcheck):
     assert p.returncode == 3
     out = p.stdout.splitlines()
     assert out[:2] == ["o1", "o2"] and out[2].startswith("pipe:") and p.stderr == "e1\n"
-    lines = [json.loads(line) for line in open(os.path.join(CDIR, cid, "json.log"))]
+    d = os.path.join(CDIR, cli.id_of(cid))
+    lines = [json.loads(line) for line in open(os.path.join(d, "json.log"))]
     assert [(e["stream"], e["log"]) for e in lines if e["stream"] == "stderr"] == [("stderr", "e1\n")]
     assert [e["log"] for e in lines if e["stream"] == "stdout"][:2] == ["o1\n", "o2\n"]
     logs = cli("logs", cid)
     assert logs.stdout == p.stdout and logs.stderr == "e1\n"
     assert cli("rm", cid).returncode == 0
-    assert not os.path.exists(os.path.join(CDIR, cid))
+    assert not os.path.exists(d)
 
 
 def test_a_foreground_container_is_never_blocked_by_a_closed_stdout(cli, leakcheck):
@@ -220,7 +223,7 @@ def test_a_foreground_container_is_never_blocked_by_a_closed_stdout(cli, leakche
                        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60)
     assert p.stdout == "1\nrc=5\n", (p.stdout, p.stderr)
     assert "done" in p.stderr
-    stdout = [json.loads(line)["log"] for line in open(os.path.join(CDIR, cid, "json.log"))
+    stdout = [json.loads(line)["log"] for line in open(os.path.join(CDIR, cli.id_of(cid), "json.log"))
               if '"stdout"' in line]
     assert "".join(stdout).split() == [str(i) for i in range(1, 20001)]
     assert cli("rm", cid).returncode == 0
@@ -234,7 +237,8 @@ def test_logs_follow_a_foreground_container_until_it_exits(cli, leakcheck, tmp_p
                           stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         for _ in range(100):
-            if os.path.exists(os.path.join(CDIR, cid, "json.log")):
+            i = cli("inspect", "-f", "{{.Id}}", cid).stdout.strip()
+            if i and os.path.exists(os.path.join(CDIR, i, "json.log")):
                 break
             time.sleep(0.05)
         p = cli("logs", "-f", cid, timeout=30)
@@ -253,23 +257,25 @@ def test_foreground_log_opts_rotate_and_rm_leaves_nothing(cli, leakcheck):
             "max-file=2", "busybox", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line$i; "
             "i=$((i+1)); done")
     assert p.returncode == 0 and len(p.stdout.split()) == 200
-    files = sorted(f for f in os.listdir(os.path.join(CDIR, cid)) if f.startswith("json.log"))
+    d = os.path.join(CDIR, cli.id_of(cid))
+    files = sorted(f for f in os.listdir(d) if f.startswith("json.log"))
     assert files == ["json.log", "json.log.1"]
-    assert all(os.path.getsize(os.path.join(CDIR, cid, f)) <= 2048 for f in files)
+    assert all(os.path.getsize(os.path.join(d, f)) <= 2048 for f in files)
     assert cli("logs", "--tail", "1", cid).stdout == "line199\n"
     assert cli("rm", cid).returncode == 0
     # --rm: the log goes with the container
     p = cli("run", "--rm", "--net", "none", "--name", cid, "busybox", "echo", "gone")
     assert p.returncode == 0 and p.stdout == "gone\n"
-    assert not os.path.exists(os.path.join(CDIR, cid))
+    assert not os.path.exists(d) and cli("inspect", cid).returncode == 1
 
 
 def test_docker_create_then_start_a_prints_output_and_status(cli, leakcheck, tmp_path):
     cid = new_id()
     p = cli("create", "--name", cid, "--net", "none", "-e", "X=made", "busybox", "sh", "-c",
             "echo out-$X; echo err >&2; exit 3")
-    assert p.returncode == 0 and p.stdout == cid + "\n", p.stderr
-    row = next(r for r in cli("ps", "-a").stdout.splitlines() if r.startswith(cid))
+    assert p.returncode == 0 and re.fullmatch(r"[0-9a-f]{64}\n", p.stdout), p.stderr
+    row = next(r for r in cli("ps", "-a").stdout.splitlines() if r.startswith(p.stdout[:12]))
+    assert row.split()[-1] == cid
     assert "Created" in row
     assert cid not in cli("ps").stdout                 # not running
     p = cli("start", "-a", cid)

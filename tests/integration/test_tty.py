@@ -128,7 +128,7 @@ def test_exec_it_gives_a_shell_in_the_running_container(tmp_path, leakcheck, cli
     assert (tmp_path / "rc").read_text().strip() == "rc=4"
     assert (tmp_path / "before").read_text() == (tmp_path / "after").read_text()
     # The container goes on running after the exec'd shell left.
-    assert cli.state(cid)["status"] == "running"
+    assert cli.state(cli.id_of(cid))["status"] == "running"
     assert cli("rm", "-f", cid).returncode == 0
 
 
@@ -206,7 +206,7 @@ def test_attach_detaches_on_ctrl_p_ctrl_q_and_the_shell_goes_on(tmp_path, leakch
         t.type(keys)
         assert t.wait() == 0
         assert (tmp_path / f"rc{n}").read_text().strip() == "rc=0"
-        assert cli.state(cid)["status"] == "running"
+        assert cli.state(cli.id_of(cid))["status"] == "running"
     assert cli("attach", "--detach-keys", "ctrl-xx", cid).returncode == 1    # docker's: not a flag error
     t = Term(f"{_pyc(cli.root)} attach {cid}")       # and attach again
     time.sleep(0.5)
@@ -241,7 +241,7 @@ def test_run_it_detaches_on_ctrl_p_ctrl_q_and_outlives_its_terminal(tmp_path, le
     t.read_until(b"one-2")
     t.type(b"\x10\x11")
     assert t.wait() == 0 and (tmp_path / "rc").read_text().strip() == "rc=0"
-    assert cli.state(cid)["status"] == "running"
+    assert cli.state(cli.id_of(cid))["status"] == "running"
     t = Term(f"{_pyc(cli.root)} attach {cid}")
     time.sleep(0.5)
     t.type(b"echo two-$((2+2))\r")
@@ -250,7 +250,7 @@ def test_run_it_detaches_on_ctrl_p_ctrl_q_and_outlives_its_terminal(tmp_path, le
     os.waitpid(t.pid, 0)
     os.close(t.fd)
     time.sleep(0.3)
-    assert cli.state(cid)["status"] == "running"
+    assert cli.state(cli.id_of(cid))["status"] == "running"
     t = Term(f"{_pyc(cli.root)} attach {cid}; echo rc=$? > {tmp_path}/rc2")
     time.sleep(0.5)
     t.type(b"exit 5\r")

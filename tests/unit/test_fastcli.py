@@ -5,7 +5,6 @@ line reaches through ``cli.main_group``) must read the same parameters; for
 anything else it must step aside (None), so click gives its own messages.
 """
 
-import uuid
 
 import pytest
 
@@ -176,13 +175,6 @@ def test_globals_before_run(tmp_path, monkeypatch):
     # runc's run -b stays with the runc table, docker's run IMAGE with this one
     assert _fastcli.parse(["run", "--rm", "busybox"]) is None
     assert _fastcli.parse_docker_run(["run", "-b", "/b", "c1"]) is None
-
-
-def test_new_id_is_uuid4_hex():
-    for _ in range(50):
-        cid = runform.new_id()
-        u = uuid.UUID(hex=cid)
-        assert len(cid) == 32 and u.hex == cid and u.version == 4 and u.variant == uuid.RFC_4122
 
 
 # --- runc's update and ps ID -----------------------------------------------------------------------

@@ -31,3 +31,9 @@ def test_a_taken_name_gets_a_digit_then_another_pair():
 def test_no_free_name_is_an_error_a_user_can_act_on():
     with pytest.raises(PyContainerError, match="--name"):
         names.generate(lambda _n: True)
+
+
+def test_an_id_is_dockers_64_hex_digits_never_a_numeric_short_id():
+    ids = {names.new_id() for _ in range(200)}
+    assert len(ids) == 200 and all(re.fullmatch(r"[0-9a-f]{64}", i) for i in ids)
+    assert not any(i[:12].isdigit() for i in ids)
