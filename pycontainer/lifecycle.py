@@ -261,14 +261,14 @@ def exec_user(root: str, cid: str, user: str | None, gids=()) -> tuple[str | Non
     if not user or all(p.isdigit() for p in user.split(":")):
         return user, tuple(gids)
     from .image import runconfig
-    from .errors import ImageError
+    from .errors import ExecError, ImageError
     plan = overlay_plan({"Dir": insp.owned_dir(root, cid) or ""})
     if plan is None:
         raise PyContainerError(f"exec --user {user!r}: {cid} has no image to look the name up in")
     try:
         u = runconfig.resolve_user(list(plan.lower) + ([plan.upper] if plan.upper else []), user)
-    except ImageError as exc:
-        raise PyContainerError(f"exec --user {user!r}: {exc}") from None
+    except ImageError as exc:       # the process cannot start: docker's exec says 126 (exitcodes.py)
+        raise ExecError(f"exec --user {user!r}: {exc}", stage="exec") from None
     return f"{u['uid']}:{u['gid']}", tuple(gids) + tuple(str(g) for g in u.get("additionalGids") or ())
 
 

@@ -6,7 +6,7 @@ sends) writes the limits to the running container's cgroup
 (a container made from an image, ``--cpus``, ``--restart`` or several names)
 does the same and also keeps them in the container's config.json for its next
 start, with the new ``--restart`` policy (``lifecycle.update``); errors are
-one line, exit 125 (dockercli.py).
+one line, exit 1 (what docker's daemon refuses: dockercli.py).
 
 Read: runc-update(8), ``docker update`` reference; cgroup-v2.rst (cpu.max,
 memory.max) and the v1 controllers' files.

@@ -611,8 +611,8 @@ def test_exec_user_takes_a_name_from_the_containers_passwd(cli, dleak):
         out = cli("exec", "-u", "app", cid, "id").stdout
         assert out.startswith("uid=4321(app) gid=4321(app)") and "777(extra)" in out, out
         assert cli("exec", "-u", "app:extra", cid, "id", "-g").stdout.strip() == "777"
-        p = cli("exec", "-u", "nosuchuser", cid, "id")
-        assert p.returncode == 1 and "nosuchuser" in p.stderr and len(p.stderr.splitlines()) == 1
+        p = cli("exec", "-u", "nosuchuser", cid, "id")               # docker: the process cannot start, 126
+        assert p.returncode == 126 and "nosuchuser" in p.stderr and len(p.stderr.splitlines()) == 1
         import pycontainer
         c = pycontainer.Client(root=cli.root)
         try:
