@@ -245,19 +245,25 @@ def record(root: str, cid: str) -> dict:
     net = _network_record(root, cid)
     image = ann.get(ANN_IMAGE, "")
     name = name_of(cdir, cid)
+    pid = (state or {}).get("pid", 0) if status in ("running", "paused") else 0
+    files = (net or {}).get("files") or {}                   # the network's /etc files (network/files.py)
     return {
         "Id": cid, "Name": "/" + name, "Created": created,
         "Path": (args or [""])[0], "Args": args[1:],
         "State": {"Status": status, "Running": status in ("running", "paused"),
                   "Paused": status == "paused", "Restarting": status == "restarting",
                   "OOMKilled": bool((ex or {}).get("oom_killed")), "Dead": False,
-                  "Pid": (state or {}).get("pid", 0) if status in ("running", "paused") else 0,
+                  "Pid": pid,
                   "ExitCode": code, "Error": (ex or {}).get("error", ""),
                   "StartedAt": last.get("started_at") or (state or {}).get("created") or created
                   if status != "created" else NEVER,
                   "FinishedAt": (ex or {}).get("finished_at") or last.get("finished_at") or NEVER,
                   "RuntimeStatus": rstatus, **_health(cdir, cfg)},
         "Image": img.get("Id") or image, "Platform": "linux", "RestartCount": _restart_count(cdir),
+        # the files docker writes for the container (here: bound over the image's), as scripts read them
+        "ResolvConfPath": files.get("/etc/resolv.conf", ""), "HostnamePath": files.get("/etc/hostname", ""),
+        "HostsPath": files.get("/etc/hosts", ""), "ExecIDs": None, "MountLabel": "", "ProcessLabel": "",
+        "AppArmorProfile": (cfg.get("process") or {}).get("apparmorProfile", ""),
         "LogPath": os.path.join(cdir, containerdir.LOG)
         if cdir and (opts.get("log_opts") or {}).get("driver") != "none" else "",
         "Config": cc.config(cfg, opts, img, _labels(cfg, opts), _health_config(cfg)),
@@ -268,7 +274,12 @@ def record(root: str, cid: str) -> dict:
                             "Gateway": (net or {}).get("gateway") or "",
                             "Ports": _bindings(net),
                             "IPPrefixLen": _prefix(net), "MacAddress": (net or {}).get("mac") or "",
-                            "Networks": _networks(net)},
+                            "Networks": _networks(net), "Bridge": "", "HairpinMode": False,
+                            # what `nsenter --net=$(docker inspect -f '{{.NetworkSettings.SandboxKey}}')` enters
+                            "SandboxKey": f"/proc/{pid}/ns/net" if pid else "",
+                            "EndpointID": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                            "IPv6Gateway": "", "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+                            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None},
         "Mounts": _mounts(cfg),
         "Dir": cdir, "Bundle": (state or {}).get("bundle", cdir),
     }

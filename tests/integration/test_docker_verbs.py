@@ -449,6 +449,14 @@ def test_the_formats_dockers_documentation_gives(cli, dleak):
                               "{{(index $conf 0).HostPort}}{{end}}") == f"80/tcp -> {port}"
         log = insp(cli, cid, "{{.LogPath}}")
         assert log == os.path.join(CDIR, cli.id_of(cid), "json.log") and os.path.exists(log)
+        # the netns to nsenter, and the /etc files docker's fields name (they were missing)
+        key = insp(cli, cid, "{{.NetworkSettings.SandboxKey}}")
+        p = subprocess.run(["nsenter", f"--net={key}", "ip", "-4", "-o", "addr", "show", "eth0"],
+                           capture_output=True, text=True)
+        assert f"inet {ip}/" in p.stdout, (key, p.stdout, p.stderr)
+        hosts, hostname, resolv = insp(cli, cid, "{{.HostsPath}} {{.HostnamePath}} {{.ResolvConfPath}}").split()
+        assert f"{ip}\t{cli.id_of(cid)[:12]}" in open(hosts).read()
+        assert open(hostname).read().strip() == cli.id_of(cid)[:12] and os.path.isfile(resolv)
         assert insp(cli, cid, "{{if .State.Running}}up {{.State.Pid}}{{else}}down{{end}}") == \
             f"up {insp(cli, cid, '{{.State.Pid}}')}"
         assert insp(cli, cid, "{{json .HostConfig.RestartPolicy}}") == \
