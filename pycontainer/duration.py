@@ -130,3 +130,12 @@ def ago(ts: str) -> str:
     """``human`` + " ago" (ps's CREATED, images' CREATED), "-" for no time."""
     d = human(ts)
     return d if d == "-" else d + " ago"
+
+
+def go_string(ts: str) -> str:
+    """An RFC 3339 time as Go's ``time.Time.String()`` of its Unix seconds in local time, what
+    docker's ps and images show as ``{{.CreatedAt}}``: ``2006-01-02 15:04:05 +0000 UTC``
+    ("" for no time)."""
+    import time
+    t = parse_time(ts)
+    return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(int(t.timestamp()))) if t else ""

@@ -16,7 +16,7 @@ import json
 
 import click
 
-from .duration import ago, human as duration
+from .duration import ago, go_string, human as duration
 from .inspect import NEVER, short_image
 from .psfilter import parse_filters, rows
 
@@ -74,7 +74,7 @@ def view(rec: dict, no_trunc: bool = False, size: bool = False) -> dict:
     mode = rec["HostConfig"]["NetworkMode"]
     return {"ID": rec["Id"] if no_trunc else rec["Id"][:12],
             "Image": short_image(rec["Config"]["Image"]) or "-", "Command": f'"{cmd}"',
-            "CreatedAt": rec["Created"], "RunningFor": ago(rec["Created"]),
+            "CreatedAt": go_string(rec["Created"]), "RunningFor": ago(rec["Created"]),
             "Status": status_text(rec), "Ports": insp.ports_text(rec), "Names": rec["Name"].lstrip("/"),
             "State": rec["State"]["Status"],
             "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),

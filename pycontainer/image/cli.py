@@ -84,17 +84,12 @@ def _ls(image_root, quiet, digests, as_json, all_=False, fmt=None, filters=(), n
         return
     lines = [dict(listing.fields(r, n, _size(r["size"])), **({"ID": r["id"]} if no_trunc else {}))
              for r in rows for n in r["shown"] or [None]]           # --no-trunc: all of sha256:ID
-    if fmt:
-        from ..gotemplate import listing
-        for line in ([json.dumps(f) for f in lines] if fmt == "json" else listing(fmt, lines, _HEADS)):
-            click.echo(line)
-        return
-    click.echo(f"{'REPOSITORY':<40} {'TAG':<16} " + ("DIGEST" + " " * 66 if digests else "")
-               + f"{'IMAGE ID':<{72 if no_trunc else 13}} {'CREATED':<21} SIZE")
-    w = 72 if no_trunc else 13
-    for f in lines:
-        click.echo(f"{f['Repository']:<40} {f['Tag']:<16} " + (f"{f['Digest']:<72}" if digests else "")
-                   + f"{f['ID']:<{w}} {f['CreatedSince']:<21} {f['Size']}")
+    from ..gotemplate import listing
+    # docker's default: its table format, columns as wide as their widest cell (tabwriter)
+    fmt = fmt or ("table {{.Repository}}\t{{.Tag}}\t" + ("{{.Digest}}\t" if digests else "")
+                  + "{{.ID}}\t{{.CreatedSince}}\t{{.Size}}")
+    for line in ([json.dumps(f) for f in lines] if fmt == "json" else listing(fmt, lines, _HEADS)):
+        click.echo(line)
 
 
 _HEADS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",

@@ -96,9 +96,9 @@ def _as_list(v) -> list:
 
 def select(store, rows: list[dict], *, name: str | None = None, all_: bool = False,
            filters: dict | None = None) -> list[dict]:
-    """The rows (``Store.list()``'s) to show, each with ``shown``: its names that ``name``
-    and the reference filter let through (all of them without either), as docker lists
-    one line per name."""
+    """The rows (``Store.list()``'s) to show, newest first, each with ``shown``: its names
+    that ``name`` and the reference filter let through (all of them without either), as
+    docker lists one line per name."""
     from fnmatch import fnmatchcase
 
     from .reference import familiar
@@ -135,12 +135,13 @@ def select(store, rows: list[dict], *, name: str | None = None, all_: bool = Fal
             if not labels_match((cfg.get("Config") or {}).get("Labels") or {}, filters["label"]):
                 continue
         out.append(dict(row, shown=shown))
+    out.sort(key=lambda r: _ts(r["created"]), reverse=True)     # newest first, as docker's daemon
     return out
 
 
 def fields(row: dict, name: str | None, size: str) -> dict:
     """One line of ``images``: what docker's --format templates name (``size``: as shown)."""
-    from ..duration import ago
+    from ..duration import ago, go_string
     from .reference import familiar
     if name:
         base = familiar(name).split("@")[0]
@@ -149,5 +150,5 @@ def fields(row: dict, name: str | None, size: str) -> dict:
     else:
         repo, tag = "<none>", "<none>"
     return {"ID": row["id"][7:19], "Repository": repo, "Tag": tag, "Digest": row["digest"],
-            "CreatedAt": row.get("created", ""),
+            "CreatedAt": go_string(row.get("created", "")),
             "CreatedSince": ago(row["created"]) if row.get("created") else "N/A", "Size": size}

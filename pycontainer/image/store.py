@@ -454,7 +454,9 @@ class Store:
             "Author": cfg.get("author", ""), "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
             "Architecture": cfg.get("architecture", ""),
             "Os": cfg.get("os", ""),
-            "Config": cfg.get("config") or {},
+            # docker's keys there even when the image sets none ({{.Config.Labels}} -> map[])
+            "Config": {"User": "", "Env": None, "Cmd": None, "Entrypoint": None, "WorkingDir": "",
+                       "Volumes": None, "OnBuild": None, "Labels": None, **(cfg.get("config") or {})},
             "RootFS": cfg.get("rootfs", {}),
             "Size": m["config"].get("size", 0) + sum(x.get("size", 0) for x in m["layers"]),
             "Layers": [{"digest": x["digest"], "mediaType": x.get("mediaType"),

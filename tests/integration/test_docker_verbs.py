@@ -115,6 +115,8 @@ def test_ps_newest_first_wording_filters_format(cli, dleak):
         assert cli("ps", "-aq", "--filter", "status=exited").stdout.split() == [ia]
         assert cli("ps", "-aq", "-f", "exited=3").stdout.split() == [ia]
         assert cli("ps", "-q", "-l").stdout.split() == [ib]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} \w+\n",     # Go's time.String()
+                            cli("ps", "--format", "{{.CreatedAt}}").stdout)
         assert cli("ps", "-q", "-n", "2").stdout.split() == [ib, ia]
         assert cli("ps", "-a", "--filter", f"name={a}", "--format", "{{.Names}}|{{.Status}}").stdout \
             .startswith(f"{a}|Exited (3)")
@@ -130,6 +132,16 @@ def test_ps_newest_first_wording_filters_format(cli, dleak):
 def test_images_created_is_relative(cli):
     out = cli("images").stdout
     assert re.search(r"busybox\s+latest\s+\w{12}\s+(\d+|About an?) \w+ ago", out), out
+    # docker's table: columns as wide as their widest cell plus 3 (tabwriter; they were fixed
+    # at 40 and 16), newest first (they were in the store's order)
+    lines = out.splitlines()
+    repo_w = max(10, max(len(ln.split()[0]) for ln in lines) + 3)
+    assert lines[0].startswith("REPOSITORY".ljust(repo_w) + "TAG "), lines[0]
+    created = cli("images", "--format", "{{.CreatedAt}}").stdout.splitlines()   # 2006-01-02 15:04:05 +0000 UTC
+    assert created == sorted(created, reverse=True), created
+    # docker's image Config keys, null when the image sets none (a template failed on them)
+    assert cli("image", "inspect", "-f", "{{json .Config.Labels}} {{json .Config.Entrypoint}}",
+               "busybox").stdout.split() == ["null", "null"]
 
 
 def test_inspect_format_and_shape(cli, dleak):

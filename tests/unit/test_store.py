@@ -172,7 +172,7 @@ def test_load_docker_save_legacy_format(store):
     assert sorted(load_bytes(store, gzip.compress(data))) == ["busybox:x", "old/style:1"]
     img = store.resolve("old/style:1")
     assert img.id == sha(cfg) and len(img.layers) == 3 and img.layers[0] == img.layers[2]
-    assert store.inspect("busybox:x")["Config"] == {"Cmd": ["true"]}
+    assert store.inspect("busybox:x")["Config"]["Cmd"] == ["true"]
 
 
 def test_save_then_load_roundtrip_keeps_digest(store, tmp_path):
