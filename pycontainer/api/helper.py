@@ -65,7 +65,8 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
            "pycontainer.network.egress", "pycontainer.api.archive", "pycontainer.api.execs", "tarfile",
            "fcntl", "pycontainer.lifecycle", "pycontainer.run_flags", "pycontainer.health",
            "pycontainer.reclaim", "pycontainer.cgroups.attachlock", "pycontainer.signals", "_sha256",
-           "pycontainer.syscalls")
+           "pycontainer.syscalls", "pycontainer.atomicfile", "pycontainer.containerconfig",
+           "pycontainer.events", "pycontainer.shm")
 
 
 # ``python -I -m pycontainer.api --serve FD``, but of this very copy of pycontainer: -I keeps
