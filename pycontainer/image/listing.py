@@ -135,6 +135,15 @@ def select(store, rows: list[dict], *, name: str | None = None, all_: bool = Fal
             if not labels_match((cfg.get("Config") or {}).get("Labels") or {}, filters["label"]):
                 continue
         out.append(dict(row, shown=shown))
+    # one ID is one image: a build's cache entry that made the same image as a named one (or
+    # as another cache entry) is not listed again under <none>
+    ids = {r["id"] for r in out if r["names"]}
+    once = []
+    for r in out:
+        if r["names"] or r["id"] not in ids:
+            once.append(r)
+            ids.add(r["id"])
+    out = once
     out.sort(key=lambda r: _ts(r["created"]), reverse=True)     # newest first, as docker's daemon
     return out
 

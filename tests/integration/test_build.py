@@ -1092,5 +1092,7 @@ def test_images_hides_the_build_caches_intermediate_images_unless_all(pc, tmp_pa
     assert not any(i[7:19] in shown for i in steps), shown
     assert all(i[7:19] in pc("images", "-a").stdout for i in steps)
     assert all(i[7:19] in pc("image", "ls", "--all").stdout for i in steps)
+    ids = pc("images", "-a", "-q").stdout.split()          # one ID, one row: the final step's
+    assert len(ids) == len(set(ids)), ids                   # cache entry is not the image again
     quiet = pc("images", "-q").stdout.split()
     assert not set(i[7:19] for i in steps) & set(quiet)
