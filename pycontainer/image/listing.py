@@ -136,10 +136,11 @@ def select(store, rows: list[dict], *, name: str | None = None, all_: bool = Fal
                 continue
         out.append(dict(row, shown=shown))
     # one ID is one image: a build's cache entry that made the same image as a named one (or
-    # as another cache entry) is not listed again under <none>
-    ids = {r["id"] for r in out if r["names"]}
+    # as another entry) is not listed again under <none>; named rows first, then images, then
+    # cache entries, so that the row kept is the one `images` without -a shows too
+    ids: set = set()
     once = []
-    for r in out:
+    for r in sorted(out, key=lambda r: (not r["names"], bool(r.get("intermediate")))):
         if r["names"] or r["id"] not in ids:
             once.append(r)
             ids.add(r["id"])
