@@ -395,7 +395,11 @@ def _event(action: str, root: str, cid: str, **extra) -> None:
 @click.pass_context
 def resume(ctx, container_id):
     """Thaw a paused container."""
-    _rt(ctx).resume(_ref(ctx, container_id))
+    from . import porcelain
+    cid = _ref(ctx, container_id)
+    _rt(ctx).resume(cid)
+    if porcelain.is_image_container(ctx.find_object(_Obj).root, cid):
+        _event("unpause", ctx.find_object(_Obj).root, cid)   # as docker unpause (and pause above)
 
 
 @main_group.command()

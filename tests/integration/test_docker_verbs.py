@@ -742,10 +742,10 @@ def test_events_as_docker(cli, dleak):
     assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
     c = run_d(cli, "busybox", "sleep", "60")
     t1 = time.time()
-    for verb in ("pause", "unpause", "kill"):
+    for verb in ("pause", "unpause", "pause", "resume", "kill"):     # runc's resume: docker's event
         cli(verb, c)
     time.sleep(0.5)
     p = cli("events", "--since", str(t1), "--until", str(time.time()), "-f", f"container={c}",
             "--format", "{{.Action}}")
-    assert p.stdout.split() == ["pause", "unpause", "kill", "die"], p.stdout
+    assert p.stdout.split() == ["pause", "unpause", "pause", "unpause", "kill", "die"], p.stdout
     cli("rm", "-f", c)
