@@ -106,6 +106,11 @@ class CgroupError(ContainerSetupError):
     pass
 
 
+class ValueKindError(CgroupError):
+    """A limit's value that is not of its kind (a size, an integer, a number of CPUs): what
+    docker's flag parser refuses (a flag error, 125: dockercli.py); runc's verbs say 1."""
+
+
 class NetworkError(ContainerSetupError):
     pass
 

@@ -57,10 +57,14 @@ def update(ctx, resources_file, cpus, restart, containers, **flags):
 def _docker_update(root, containers, flags, resources_file, cpus, restart):
     from . import lifecycle, run_flags
     from .cgroups import convert
+    from .errors import ValueKindError
     from .inspect import resolve_id
-    res = convert.runc_update(flags, resources_file)
-    if cpus is not None:
-        res.setdefault("cpu", {}).update(convert.docker_resources(cpus=cpus)["cpu"])
+    try:
+        res = convert.runc_update(flags, resources_file)
+        if cpus is not None:
+            res.setdefault("cpu", {}).update(convert.docker_resources(cpus=cpus)["cpu"])
+    except ValueKindError as exc:       # `-m lots`: docker's flag parser refuses it, 125
+        raise click.BadOptionUsage(str(exc).split()[0], str(exc)) from None
     if restart is not None:
         run_flags.check_restart(restart)
     for ref in containers:

@@ -19,7 +19,7 @@ import re
 import stat
 import sys
 
-from ..errors import CgroupError
+from ..errors import CgroupError, ValueKindError
 from .resources import MIN_MEMORY, validate
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?(i?b)?$", re.IGNORECASE)
@@ -27,8 +27,8 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 
 DEFAULT_PERIOD = 100000     # µs, the kernel's default CFS period
 
 
-def _err(flag: str, value, why: str) -> CgroupError:
-    return CgroupError(f"--{flag} {value!r}: {why}", stage="convert")
+def _err(flag: str, value, why: str, kind=CgroupError) -> CgroupError:
+    return kind(f"--{flag} {value!r}: {why}", stage="convert")
 
 
 def parse_size(value, flag: str = "memory") -> int:
@@ -37,7 +37,7 @@ def parse_size(value, flag: str = "memory") -> int:
         return value
     m = _SIZE.match(str(value).strip())
     if not m:
-        raise _err(flag, value, "is not a size like 64m, 1g or 1048576")
+        raise _err(flag, value, "is not a size like 64m, 1g or 1048576", ValueKindError)
     return int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
 
 
@@ -51,7 +51,7 @@ def _int(value, flag: str, lo: int | None = None, hi: int | None = None) -> int:
     try:
         v = int(str(value).strip())
     except ValueError:
-        raise _err(flag, value, "is not an integer") from None
+        raise _err(flag, value, "is not an integer", ValueKindError) from None
     if lo is not None and v < lo:
         raise _err(flag, value, f"is below the minimum {lo}")
     if hi is not None and v > hi:
@@ -150,7 +150,7 @@ def docker_resources(*, memory=None, memory_swap=None, memory_reservation=None,
         try:
             n = float(cpus)
         except ValueError:
-            raise _err("cpus", cpus, "is not a number of CPUs like 0.5") from None
+            raise _err("cpus", cpus, "is not a number of CPUs like 0.5", ValueKindError) from None
         ncpu = host_cpus if host_cpus is not None else (os.cpu_count() or 1)
         if n != 0 and not 0.01 <= n <= ncpu:
             raise _err("cpus", cpus, f"must be 0 (no limit) or between 0.01 and {ncpu} (the host's CPUs)")

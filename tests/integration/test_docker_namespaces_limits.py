@@ -174,9 +174,11 @@ def test_docker_update_changes_limits_now_and_for_the_next_start(cli, dleak):
         # a bundle container stays runc's: test_cgroups_runtime.py)
         assert cli("update", "--memory", "48m", cid).stdout == cid + "\n"
         assert cli("inspect", "-f", "{{.HostConfig.Memory}}", cid).stdout.strip() == str(48 << 20)
-        for bad in (("--cpus", "99"), ("--restart", "sometimes"), ("-m", "lots")):
+        # docker: what its daemon refuses is 1, a value its flag parser refuses 125
+        for bad, status in ((("--cpus", "99"), 1), (("--restart", "sometimes"), 1), (("-m", "lots"), 125),
+                            (("--cpus", "abc"), 125), (("--pids-limit", "x"), 125)):
             p = cli("update", *bad, cid)
-            assert p.returncode == 1 and len(p.stderr.splitlines()) == 1, (bad, p.stderr)
+            assert p.returncode == status and len(p.stderr.splitlines()) == 1, (bad, p.stderr)
     finally:
         cli("rm", "-f", cid)
     rm = new_id()
