@@ -396,10 +396,9 @@ def _event(action: str, root: str, cid: str, **extra) -> None:
 def resume(ctx, container_id):
     """Thaw a paused container."""
     from . import porcelain
-    cid = _ref(ctx, container_id)
-    _rt(ctx).resume(cid)
-    if porcelain.is_image_container(ctx.find_object(_Obj).root, cid):
-        _event("unpause", ctx.find_object(_Obj).root, cid)   # as docker unpause (and pause above)
+    _rt(ctx).resume(cid := _ref(ctx, container_id))
+    if porcelain.is_image_container(root := ctx.find_object(_Obj).root, cid):
+        _event("unpause", root, cid)                 # as docker unpause (and pause above)
 
 
 @main_group.command()
