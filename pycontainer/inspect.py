@@ -124,17 +124,17 @@ def check_name_free(root: str, name: str, cid: str | None = None) -> str:
 
 
 def name_lock():
-    """An exclusive flock(2) on the containers dir's ``.names.lock`` (a context manager):
-    held while a name is checked and kept (``api/config.build``, ``lifecycle.rename``), so
-    two creates of one ``--name`` at once leave one container with it, as docker's name
-    registry does. Read: flock(2)."""
+    """An exclusive flock(2) on the containers dir itself (a context manager; no file of its
+    own, which gc and the listings would take for a container): held while a name is
+    checked and kept (``api/config.build``, ``lifecycle.rename``), so two creates of one
+    ``--name`` at once leave one container with it, as docker's name registry does.
+    Read: flock(2)."""
     import contextlib
     import fcntl
 
     @contextlib.contextmanager
     def held():
-        fd = os.open(os.path.join(containers_dir(), ".names.lock"),
-                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(containers_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

@@ -403,6 +403,7 @@ def test_a_named_container_has_dockers_id_and_one_name(cli, dleak):
         assert cli("ps", "-a", "--filter", f"name=^{other}$", "--format", "{{.ID}}").stdout.split() == \
             [winner[:12]]
         assert cli("rm", other).returncode == 0
+        assert not [n for n in os.listdir(CDIR) if n.startswith(".")]   # the lock is the dir's own
     finally:
         cli("rm", "-f", name)
 
