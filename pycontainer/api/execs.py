@@ -281,11 +281,15 @@ class ExecSocket(socket.socket):
 def exec_user(rt, cid: str, user: str) -> tuple[str, list[int]]:
     """A user/group name -> ("UID:GID", supplementary gids), from the container's /etc/passwd and
     /etc/group: its image's layers with its own changes on top (as docker exec resolves it)."""
+    from ..errors import ExecError, ImageError
     from ..image.overlay import ANNOTATION, OverlayPlan
     from ..image.runconfig import resolve_user
     with open(os.path.join(rt.record(cid).get("bundle", ""), "config.json")) as f:
         plan = OverlayPlan.from_json(json.load(f).get("annotations", {}).get(ANNOTATION) or "{}")
-    u = resolve_user(plan.lower + ([plan.upper] if plan.upper else []), user)
+    try:
+        u = resolve_user(plan.lower + ([plan.upper] if plan.upper else []), user)
+    except ImageError as exc:       # the process cannot start: docker-py's exec_run gets 126
+        raise ExecError(f"exec --user {user!r}: {exc}", stage="exec") from None
     return f"{u['uid']}:{u['gid']}", u.get("additionalGids", [])
 
 

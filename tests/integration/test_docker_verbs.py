@@ -638,6 +638,8 @@ def test_exec_user_takes_a_name_from_the_containers_passwd(cli, dleak):
         c = pycontainer.Client(root=cli.root)
         try:
             assert c.containers.get(cid).exec_run("id -u", user="app") == (0, b"4321\n")
+            code, out = c.containers.get(cid).exec_run("id", user="nosuchuser")   # docker-py: 126 (it raised)
+            assert code == 126 and b"nosuchuser" in out, out
         finally:
             c.close()
     finally:
