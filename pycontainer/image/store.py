@@ -276,20 +276,24 @@ class Store:
         entries = index.get("manifests", [])
         s = ref[len("sha256:"):] if ref.startswith("sha256:") else ref
         if 12 <= len(s) <= 64 and all(c in "0123456789abcdef" for c in s):
-            hits: dict = {}                    # manifest digest -> its config digest (the ID)
+            hits: dict = {}     # manifest digest -> its config digest (the ID); cached: build steps'
+            cached = set()
             for e in entries:
                 d = e["digest"]
                 try:
-                    cfg = self.read_json_blob(d)["config"]["digest"]
+                    m = self.read_json_blob(d)
+                    cfg = m["config"]["digest"]
                 except (ImageError, KeyError, TypeError):
-                    cfg = None
+                    m, cfg = {}, None
                 if d[7:].startswith(s) or (cfg and cfg[7:].startswith(s)):
                     hits.setdefault(d, cfg)
+                    if (m.get("annotations") or {}).get(mf.ANN_INTERMEDIATE) == "true":
+                        cached.add(d)
             if len(set(hits.values())) > 1 or (len(hits) > 1 and None in hits.values()):
                 raise ImageError(f"image ID prefix {ref!r} is ambiguous; give more digits")
-            if hits:       # one image (ID); a build step's manifest may share its config: the named
+            if hits:       # one image (ID), which a build step's manifest may share: the named
                 named = [e["digest"] for e in entries if e["digest"] in hits and self.entry_name(e)]
-                d = (named or list(hits))[0]
+                d = (named or sorted(hits, key=lambda h: h in cached))[0]   # one, else not a step's
                 return d, d
         r = reference.parse(ref)
         if r.digest:
@@ -398,8 +402,8 @@ class Store:
         with self.adding():
             digest, _ = self.find(src)
             m = self.read_json_blob(digest)
-            data = read_file(self.blob_path(digest))
-            img = self.add_image(data, [new], media_type=m.get("mediaType"))
+            with open(self.blob_path(digest), "rb") as f:
+                img = self.add_image(f.read(), [new], media_type=m.get("mediaType"))
         return img.name
 
     def remove(self, ref: str, *, force: bool = False) -> list[str]:
@@ -454,8 +458,7 @@ class Store:
             "Author": cfg.get("author", ""), "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
             "Architecture": cfg.get("architecture", ""),
             "Os": cfg.get("os", ""),
-            # docker's keys there even when the image sets none ({{.Config.Labels}} -> map[])
-            "Config": {"User": "", "Env": None, "Cmd": None, "Entrypoint": None, "WorkingDir": "",
+            "Config": {"User": "", "Env": None, "Cmd": None, "Entrypoint": None, "WorkingDir": "",   # docker's
                        "Volumes": None, "OnBuild": None, "Labels": None, **(cfg.get("config") or {})},
             "RootFS": cfg.get("rootfs", {}),
             "Size": m["config"].get("size", 0) + sum(x.get("size", 0) for x in m["layers"]),
@@ -491,10 +494,3 @@ def check_holder(container_id: str) -> None:
     import re
     if not re.fullmatch(r"[A-Za-z0-9_+.-]{1,256}", container_id) or container_id in (".", ".."):
         raise ImageError(f"invalid container ID {container_id!r} for an image hold")
-
-
-def read_file(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-

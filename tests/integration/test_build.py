@@ -1079,6 +1079,17 @@ def test_progress_tty_is_a_live_view_on_a_terminal_and_plain_elsewhere(pc, cli, 
     assert "STEP 2/3: RUN for i in" in p.stdout and "line-8" in p.stdout and "\x1b[" not in p.stdout
 
 
+def test_rmi_of_an_untagged_builds_id_takes_it_out_of_images(pc, tmp_path, leakcheck):
+    # `build -q .` prints the ID; `rmi ID` removed the build cache's entry of the last step
+    # (it shares the ID) and left the image itself listed as <none>
+    c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo u > /u\n"})
+    image_id = build(pc, c, "-q", "--no-cache").stdout.strip()
+    assert image_id.startswith("sha256:") and image_id[7:19] in pc("images").stdout
+    p = pc("rmi", image_id)
+    assert p.returncode == 0 and p.stdout.startswith("Deleted: "), p.stdout + p.stderr
+    assert image_id[7:19] not in pc("images").stdout
+
+
 def test_images_hides_the_build_caches_intermediate_images_unless_all(pc, tmp_path, leakcheck):
     c = ctx(tmp_path, {"Containerfile": "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n"})
     build(pc, c, "--no-cache", "-t", "withsteps")
