@@ -85,16 +85,10 @@ def find_name(root: str, name: str) -> str | None:
     return None
 
 
-def name_in_use(root: str, name: str) -> bool:
-    """``name`` is a container's ID (a state dir or a container directory) or its kept name."""
-    return os.path.lexists(os.path.join(root, name)) or \
-        os.path.lexists(os.path.join(containers_dir(), name)) or find_name(root, name) is not None
-
-
 def new_name(root: str) -> str:
     """docker's generated name for a container run without one (names.py)."""
     from . import names
-    return names.generate(lambda n: name_in_use(root, n))
+    return names.generate(lambda n: name_holder(root, n) is not None)
 
 
 def name_holder(root: str, name: str) -> str | None:

@@ -242,12 +242,8 @@ def rename(root: str, cid: str, new_name: str) -> None:
     if new_name == old:
         raise PyContainerError(f"rename: {new_name!r} is already the container's name")
     with insp.name_lock():              # checked and kept in one step, as a create's (api/config)
-        if new_name == cid:             # its ID as its name (the name of a container made before IDs were hex)
-            os.unlink(os.path.join(cdir, "name"))
-        else:
-            if insp.name_holder(root, new_name) is not None:
-                raise PyContainerError(f"rename: the name {new_name!r} is already in use")
-            atomicfile.write(os.path.join(cdir, "name"), new_name)
+        insp.check_name_free(root, new_name, cid)          # docker's Conflict
+        atomicfile.write(os.path.join(cdir, "name"), new_name)
     from . import events, netconnect
     netconnect.renamed(cid, cdir, old, new_name)
     events.container("rename", cid, insp.record(root, cid), oldName="/" + old)

@@ -31,9 +31,11 @@ from .streams import DEFAULT_MAX_OUTPUT, REPLY_GRACE, Sink, check_limits, collec
 def _ids(root: str, name) -> tuple[str, str | None]:
     """A new container's ID (docker's: 64 hex digits, names.py) and its ``name=``, checked up
     front (APIError: docker's syntax, and free; nothing made), or None."""
-    from ..inspect import check_name_free
     from ..names import new_id
-    return new_id(), (None if name is None else check_name_free(root, str(name)))
+    if name is None:                # sandbox(): nothing to check, no module to load
+        return new_id(), None
+    from ..inspect import check_name_free
+    return new_id(), check_name_free(root, str(name))
 
 
 DEFAULT_TIMEOUT = 600.0     # seconds for a request that runs no program of the caller's (create)

@@ -14,7 +14,6 @@ stream format (``frame``).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -49,7 +48,8 @@ def op_exec_timed(root: str, cid: str, args, *, env=(), user=None, workdir=None,
         caps = all_caps()
     gids = ()
     if user and not all(p.isdigit() for p in user.split(":")):
-        user, gids = exec_user(rt, cid, user)
+        from ..lifecycle import exec_user       # docker exec's rule, the CLI's and the API's
+        user, gids = exec_user(root, cid, user)
     proc = rt.exec_process(cid, list(args), env=list(env), user=user, cwd=workdir, tty=False, caps=caps,
                            additional_gids=gids)
     record = rt.record(cid)
@@ -276,21 +276,6 @@ class ExecSocket(socket.socket):
     def write(self, data) -> int:
         self.sendall(data)
         return len(data)
-
-
-def exec_user(rt, cid: str, user: str) -> tuple[str, list[int]]:
-    """A user/group name -> ("UID:GID", supplementary gids), from the container's /etc/passwd and
-    /etc/group: its image's layers with its own changes on top (as docker exec resolves it)."""
-    from ..errors import ExecError, ImageError
-    from ..image.overlay import ANNOTATION, OverlayPlan
-    from ..image.runconfig import resolve_user
-    with open(os.path.join(rt.record(cid).get("bundle", ""), "config.json")) as f:
-        plan = OverlayPlan.from_json(json.load(f).get("annotations", {}).get(ANNOTATION) or "{}")
-    try:
-        u = resolve_user(plan.lower + ([plan.upper] if plan.upper else []), user)
-    except ImageError as exc:       # the process cannot start: docker-py's exec_run gets 126
-        raise ExecError(f"exec --user {user!r}: {exc}", stage="exec") from None
-    return f"{u['uid']}:{u['gid']}", u.get("additionalGids", [])
 
 
 def kill_tree(pid: int) -> None:
