@@ -266,15 +266,16 @@ def test_a_gone_caller_takes_its_sandbox_and_helper_along(client, how):
                 pass
             time.sleep(0.05)
         assert client.containers.get(cid).status == "running"
+        sid = client.containers.get(cid).id      # its ID (docker's 64 hex digits) names its state
         if how == "kill9":
             p.kill()
         else:
             p.send_signal(signal.SIGINT)
             assert p.stdout.readline().strip() == "interrupted"
         deadline = time.monotonic() + 10
-        while os.path.exists(os.path.join(client.root, cid)) and time.monotonic() < deadline:
+        while os.path.exists(os.path.join(client.root, sid)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not os.path.exists(os.path.join(client.root, cid)), "the sandbox outlived its caller"
+        assert not os.path.exists(os.path.join(client.root, sid)), "the sandbox outlived its caller"
         if how == "kill9":
             assert _gone(helper), "the helper outlived its client"
     finally:

@@ -196,27 +196,29 @@ def test_rm_f_of_a_restart_always_container_leaves_nothing(cli, dleak):
     # the monitor restarted what rm -f had killed: a new run came up, with its monitor and
     # cgroup, after the container's dir and state were gone
     cid = new_id()
-    assert cli("run", "-d", "--net", "none", "--name", cid, "--restart", "always", "busybox",
-               "sleep", "60").returncode == 0
+    p = cli("run", "-d", "--net", "none", "--name", cid, "--restart", "always", "busybox", "sleep", "60")
+    assert p.returncode == 0
+    full = p.stdout.strip()                   # the ID: what the monitor's --id and the dir say
     time.sleep(0.3)
     assert cli("rm", "-f", cid).returncode == 0
     time.sleep(1.5)                                       # past the first restart's 100 ms backoff
     assert cid not in cli("ps", "-a", "--format", "{{.Names}}").stdout
-    assert _processes_of(cid) == []                      # no monitor of it (its --id) is left
-    assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", cid))
+    assert _processes_of(full) == []                     # no monitor of it (its --id) is left
+    assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", full))
     # rm (no -f) of a created one: its init is killed too, and came back as a running husk
-    assert cli("create", "--net", "none", "--name", cid, "--restart", "on-failure:2", "busybox",
-               "true").returncode == 0
+    p = cli("create", "--net", "none", "--name", cid, "--restart", "on-failure:2", "busybox", "true")
+    assert p.returncode == 0
+    full = p.stdout.strip()
     assert cli("rm", cid).returncode == 0
     time.sleep(1.0)
     assert cid not in cli("ps", "-a", "--format", "{{.Names}}").stdout
-    assert not os.path.exists(os.path.join(ROOT, cid)) and _processes_of(cid) == []
+    assert not os.path.exists(os.path.join(ROOT, full)) and _processes_of(full) == []
     # a refused rm (running, no -f) leaves the policy working: the mark is taken back
-    assert cli("run", "-d", "--net", "none", "--name", cid, "--restart", "always", "busybox",
-               "sleep", "60").returncode == 0
+    p = cli("run", "-d", "--net", "none", "--name", cid, "--restart", "always", "busybox", "sleep", "60")
+    assert p.returncode == 0
     try:
         assert cli("rm", cid).returncode == 1
-        assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", cid,
+        assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", p.stdout.strip(),
                                                "stopped-by-user"))
     finally:
         cli("rm", "-f", cid)
