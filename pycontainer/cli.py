@@ -142,19 +142,13 @@ def start(ctx, attach, interactive, containers):
     """Start the program of a created container (runc); docker's start of image containers,
     also stopped ones (the same container, its writable layer kept)."""
     from . import porcelain
-    from .dockercli import each
     root = ctx.find_object(_Obj).root
     if attach and len(containers) > 1:
         raise PyContainerError("you cannot start and attach multiple containers at once")
-
-    def one(ref):
-        if attach or porcelain.is_image_container(root, _ref(ctx, ref)):
-            code = porcelain.start_image(root, ref, attach, interactive)     # prints it
-            if attach:
-                sys.exit(code)
-        else:
-            _rt(ctx).start(ref, wait_exec=False)     # as runc's: no wait for the exec
-    each(containers, one)
+    if attach:
+        sys.exit(porcelain.start_image(root, containers[0], attach, interactive))
+    porcelain.start_all(root, containers, lambda ref: _ref(ctx, ref),
+                        lambda ref: _rt(ctx).start(ref, wait_exec=False))   # runc's: no wait
 
 
 @main_group.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False,

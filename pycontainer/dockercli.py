@@ -88,27 +88,29 @@ def usage_status(exc: click.ClickException) -> int:
     return 1
 
 
-def fail(exc: BaseException, engine: int = 1) -> SystemExit:
+def fail(exc: BaseException, engine: int = 1, programs: bool = True) -> SystemExit:
     """Print ``exc`` as docker does (one line) and return the SystemExit of its status
-    (``engine``: a PyContainerError's that is not the program's; 125 for run and create)."""
+    (``engine``: a PyContainerError's that is not the program's; 125 for run and create).
+    ``programs``: a program that cannot be started is 126/127 (run, exec, start -a of a
+    running one); without, ``engine`` too (docker's ``start``: the daemon's error, 1)."""
     from . import exitcodes, log
     from .errors import PyContainerError
     if help_instead(exc):
         return SystemExit(0)
     if isinstance(exc, PyContainerError):
         log.error(str(exc))
-        return SystemExit(exitcodes.for_error(exc, engine))
+        return SystemExit(exitcodes.for_error(exc, engine) if programs else engine)
     log.error(one_line(exc))
     return SystemExit(usage_status(exc))
 
 
-def _guarding(engine: int):
+def _guarding(engine: int, programs: bool = True):
     def guarded(fn, *a, **kw):
         from .errors import PyContainerError
         try:
             return fn(*a, **kw)
         except (PyContainerError, click.ClickException) as exc:
-            raise fail(exc, engine) from None
+            raise fail(exc, engine, programs) from None
     return guarded
 
 
@@ -116,6 +118,9 @@ guard = _guarding(1)
 guard.__doc__ = "Call ``fn`` with docker's error mapping (for code outside a DockerCommand)."
 guard_engine = _guarding(125)
 guard_engine.__doc__ = "``guard`` for run's and create's: the engine's refusals are 125."
+guard_start = _guarding(1, programs=False)
+guard_start.__doc__ = ("``guard`` for docker's start: every error, a missing program's too, is "
+                       "the daemon's answer (1; docker/cli's start maps no status).")
 
 
 def guard_usage(fn, *a, **kw):

@@ -55,10 +55,12 @@ def remove_dir(cid: str) -> None:
     containerdir.remove(cid)
 
 
-def failed(root: str, cid: str, exc: BaseException, *, remove: bool, existing: bool = False) -> None:
+def failed(root: str, cid: str, exc: BaseException, *, remove: bool, existing: bool = False,
+           record: bool = True) -> None:
     """After ``run``/``create`` raised ``exc``: keep a Created container when the program
     could not be started (docker does) unless ``remove``; otherwise leave nothing.
-    ``existing``: a ``start`` of a container that existed before: never remove it."""
+    ``existing``: a ``start`` of a container that existed before: never remove it.
+    ``record``: say so in exit.json (docker's create has not looked yet: its start will)."""
     from . import exitcodes
     from .container import Runtime
     cdir = os.path.join(insp.containers_dir(), cid)
@@ -69,7 +71,8 @@ def failed(root: str, cid: str, exc: BaseException, *, remove: bool, existing: b
         except PyContainerError:
             pass
     if keep:
-        not_started(cdir, exc)
+        if record:
+            not_started(cdir, exc)
     else:
         remove_dir(cid)
 
@@ -120,7 +123,8 @@ def start(root: str, cid: str) -> int:
                            interactive=bool(opts.get("interactive")), overlay=plan,
                            on_delete=containerdir.delete_plan())
     except BaseException as exc:
-        failed(root, cid, exc, remove=False, existing=True)
+        gone = bool(opts.get("remove"))         # docker: a --rm container that cannot start goes
+        failed(root, cid, exc, remove=gone, existing=not gone)
         raise
     _mark_started(cdir, before)
     _event_start(root, cid)

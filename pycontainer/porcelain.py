@@ -341,6 +341,33 @@ def kill_one(rt, root: str, ref: str, cid: str, sig: str | None, all_processes: 
         click.echo(ref)                             # docker kill prints what it killed
 
 
+def start_all(root: str, refs, runtime_id, runc_start) -> None:
+    """docker start A B ...: each prints its name; an error each on its own line, and
+    docker/cli's "failed to start containers: A, B" and status 1 at the end. A container
+    made by runc's ``create`` (``runtime_id(ref)`` is not an image container's) gets
+    ``runc_start(ref)``, and alone keeps runc's error and status."""
+    from . import log
+    failed = []
+    for ref in refs:
+        try:
+            if is_image_container(root, runtime_id(ref)):
+                start_image(root, ref, False)
+            else:
+                runc_start(ref)
+        except PyContainerError as exc:
+            if len(refs) == 1:
+                raise
+            log.error(str(exc))
+            failed.append(ref)
+        except SystemExit as exc:                        # docker's: its error is printed
+            if not exc.code:
+                raise
+            failed.append(ref)
+    if failed:
+        log.error("failed to start containers: " + ", ".join(failed))
+        raise SystemExit(1)
+
+
 def start_image(root: str, ref: str, attach: bool, interactive: bool = False) -> int:
     """docker start [-a [-i]]: the container again (same ID, same writable layer); with -a its
     output until it exits, and its exit status; with -ai also stdin (and its terminal),
@@ -350,7 +377,7 @@ def start_image(root: str, ref: str, attach: bool, interactive: bool = False) ->
         cid = dockercli.guard(resolve_id, root, ref)
         info = ops.inspect(root, cid)
         from .attach import session
-        return session(root, cid, info, stdin=True, then=lambda: dockercli.guard(lifecycle.start, root, cid))
+        return session(root, cid, info, stdin=True, then=lambda: dockercli.guard_start(lifecycle.start, root, cid))
 
     def go():
         cid = resolve_id(root, ref)
@@ -359,7 +386,7 @@ def start_image(root: str, ref: str, attach: bool, interactive: bool = False) ->
             if os.path.exists(os.path.join(cdir, "json.log")) else 0
         lifecycle.start(root, cid)
         return cid, cdir, off
-    cid, cdir, off = dockercli.guard(go)
+    cid, cdir, off = dockercli.guard_start(go)
     if not attach:
         click.echo(ref)
         return 0

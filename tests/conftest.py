@@ -118,6 +118,20 @@ class CLI:
         """The ID (docker's 64 hex digits) of the container ``--name``d so."""
         return self("inspect", "-f", "{{.Id}}", name, check=True).stdout.strip()
 
+    @staticmethod
+    def dirs_named(name: str, cdir: str = "/var/lib/pycontainer/containers") -> list[str]:
+        """The container directories (named by ID) that hold the name ``name``: what a
+        "nothing left" check of a refused ``--name``d create looks for."""
+        out = []
+        for n in os.listdir(cdir) if os.path.isdir(cdir) else []:
+            try:
+                with open(os.path.join(cdir, n, "name")) as f:
+                    if f.read().strip() == name:
+                        out.append(n)
+            except OSError:
+                pass
+        return out
+
     def create(self, cid: str, bundle: str, *extra: str, **kw) -> subprocess.CompletedProcess:
         self.created.append(cid)
         return self("create", "--bundle", bundle, *extra, cid, **kw)

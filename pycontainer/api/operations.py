@@ -41,7 +41,8 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
                            on_delete=on_delete)
     except BaseException as exc:
         egress_undo(cid, o, shared)
-        lifecycle.failed(root, cid, exc, remove=remove)     # docker keeps a Created one (126/127)
+        # docker keeps a Created one (126/127); create's --rm one goes when its start fails
+        lifecycle.failed(root, cid, exc, remove=remove and start, record=start)
         raise
     if o.get("lifetime") or o.get("idle_timeout"):
         expire_after(root, cid, o.get("lifetime"), o.get("idle_timeout"))

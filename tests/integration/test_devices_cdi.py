@@ -72,7 +72,7 @@ def test_gpus_without_nvidia_spec_says_how_to_get_one(cli, leakcheck, tmp_path):
     assert p.returncode == 125
     err = p.stderr.strip().splitlines()
     assert len(err) == 1 and "pycontainer cdi generate --vendor nvidia" in err[0], p.stderr
-    assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", cid))
+    assert cli.dirs_named(cid) == []
 
 
 @pytest.mark.parametrize("name, content, words", [

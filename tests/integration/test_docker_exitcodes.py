@@ -48,8 +48,14 @@ def test_run_missing_program_is_127_and_kept_as_created(cli, dleak):
     assert cli("wait", cid).stdout.strip() == "127"
     assert cli("stop", cid).returncode == 0                 # nothing runs: nothing to stop
     assert cli("restart", cid).returncode == 1              # docker restart: 1 when one failed
-    assert cli("start", cid).returncode == 127          # docker start tries again: same answer
-    assert cli("start", "-a", cid).returncode == 127
+    # docker start tries again and fails as its daemon's answer: status 1 (docker/cli's start
+    # maps no status, unlike run), the error, then "failed to start containers: NAME"
+    p = cli("start", cid)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.strip().splitlines() == [
+        "pycontainer: exec 'nosuchcmd': executable file not found in $PATH: no such file or directory",
+        f"pycontainer: failed to start containers: {cid}"]
+    assert cli("start", "-a", cid).returncode == 1
     assert status(cli, cid) == "created 127"
     assert cli("rm", cid).returncode == 0
     assert not os.path.exists(os.path.join(CDIR, full))
@@ -64,11 +70,33 @@ def test_run_not_executable_is_126(cli, dleak):
     assert cli("rm", cid).returncode == 0
 
 
-def test_run_rm_missing_program_leaves_nothing(cli, dleak):
-    cid = new_id()
-    assert cli("run", "--rm", "--net", "none", "--name", cid, "busybox", "nosuch").returncode == 127
-    assert not os.path.exists(os.path.join(CDIR, cid))
+def test_run_rm_missing_program_leaves_nothing(cli, dleak, tmp_path):
+    cid, cidfile = new_id(), tmp_path / "cid"
+    assert cli("run", "--rm", "--net", "none", "--name", cid, "--cidfile", str(cidfile),
+               "busybox", "nosuch").returncode == 127
+    full = cidfile.read_text().strip()
+    assert len(full) == 64 and not os.path.exists(os.path.join(CDIR, full))
     assert cid not in cli("ps", "-a").stdout
+    assert mine(cli) == []
+
+
+def test_create_of_a_missing_program_succeeds_and_its_start_fails(cli, dleak):
+    # docker create does not look for the program: it prints the ID and exits 0; the start
+    # fails (1) and leaves it Created with the error, or, created with --rm, takes it away
+    # (the API's create and start do the same: test_api_pool)
+    p = cli("create", "--net", "none", "busybox", "nosuchcmd")
+    assert p.returncode == 0 and len(p.stdout.strip()) == 64, p.stderr
+    kept = p.stdout.strip()
+    assert status(cli, kept) == "created 0"
+    assert cli("start", kept).returncode == 1
+    assert cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}", kept) \
+        .stdout.strip().startswith("created 127 exec 'nosuchcmd': executable file not found")
+    p = cli("create", "--rm", "--net", "none", "busybox", "nosuchcmd")
+    assert p.returncode == 0, p.stderr
+    gone = p.stdout.strip()
+    assert cli("start", gone).returncode == 1
+    assert not os.path.exists(os.path.join(CDIR, gone)) and gone[:12] not in cli("ps", "-aq").stdout
+    assert cli("rm", kept).returncode == 0
     assert mine(cli) == []
 
 
@@ -80,7 +108,7 @@ def test_run_d_missing_program_is_127_and_kept(cli, dleak):
     assert cli("rm", cid).returncode == 0
 
 
-def test_missing_program_on_the_default_network_is_127_not_a_network_error(cli, dleak):
+def test_missing_program_on_the_default_network_is_127_not_a_network_error(cli, dleak, tmp_path):
     """On the bridge (what `run IMAGE` gets) the init builds its rootfs while the runtime
     makes the veth; an init that fails (and exits, its netns with it) must be reported, not
     the setup that failed on its vanished netns (that was 125: "open network namespace")."""
@@ -91,15 +119,17 @@ def test_missing_program_on_the_default_network_is_127_not_a_network_error(cli, 
         return {c for net in network.networks() for c in net["leases"].values()}
 
     rm, kept, noexec = new_id(), new_id(), new_id()
-    p = cli("run", "--rm", "--name", rm, "busybox", "nosuchcmd")
+    p = cli("run", "--rm", "--name", rm, "--cidfile", str(tmp_path / "rm"), "busybox", "nosuchcmd")
     assert p.returncode == 127, p.stderr
     assert p.stderr.strip().splitlines() == [
         "pycontainer: exec 'nosuchcmd': executable file not found in $PATH: no such file or directory"]
     p = cli("run", "-d", "--name", kept, "busybox", "nosuchcmd")
     assert p.returncode == 127, p.stderr
     assert status(cli, kept) == "created 127"
-    p = cli("run", "--rm", "--name", noexec, "busybox", "/etc/passwd")
+    p = cli("run", "--rm", "--name", noexec, "--cidfile", str(tmp_path / "noexec"), "busybox",
+            "/etc/passwd")
     assert p.returncode == 126 and "permission denied" in p.stderr, p.stderr
+    ids = [(tmp_path / "rm").read_text().strip(), cli.id_of(kept), (tmp_path / "noexec").read_text().strip()]
     assert cli("rm", kept).returncode == 0
     import pycontainer                  # the API's sandbox on the bridge: the same 127
     c = pycontainer.Client(root=cli.root)
@@ -108,8 +138,8 @@ def test_missing_program_on_the_default_network_is_127_not_a_network_error(cli, 
         assert r.exit_code == 127 and b"executable file not found" in r.stderr, r
     finally:
         c.close()
-    for cid in (rm, kept, noexec):      # no veth, no lease, no directory
-        assert not bridge.exists(bridge.veth_name(cid)), cid
+    for cid in ids:                     # no veth, no lease, no directory
+        assert len(cid) == 64 and not bridge.exists(bridge.veth_name(cid)), cid
         assert cid not in leases() and not os.path.exists(os.path.join(CDIR, cid))
 
 

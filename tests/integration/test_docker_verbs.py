@@ -54,7 +54,9 @@ def test_kill_without_signal_is_sigkill_for_an_image_container(cli, dleak):
         assert p.returncode == 1 and p.stdout.split() == [a, b] and "nosuch-container" in p.stderr
         assert cli("wait", a, b).stdout.split() == ["137", "137"]
         p = cli("start", a, "nosuch-container", b)     # docker's start and pause: several too
-        assert p.returncode == 1 and p.stdout.split() == [a, b] and len(p.stderr.splitlines()) == 1
+        assert p.returncode == 1 and p.stdout.split() == [a, b]
+        assert p.stderr.splitlines() == ["pycontainer: container 'nosuch-container' does not exist",
+                                         "pycontainer: failed to start containers: nosuch-container"]
         assert cli("pause", a, b).stdout.split() == [a, b]
         assert set(cli("ps", "-q", "-f", "status=paused").stdout.split()) == \
             {cli.id_of(a)[:12], cli.id_of(b)[:12]}

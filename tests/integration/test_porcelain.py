@@ -296,7 +296,7 @@ def test_docker_create_then_start_a_prints_output_and_status(cli, leakcheck, tmp
     assert "not found in" in p.stderr                  # --pull never: the store only, no registry
     p = cli("run", "-d", "--pull", "never", "--name", cid, "no-such-image-xyz")
     assert p.returncode == 125 and "not found in" in p.stderr
-    assert not os.path.exists(os.path.join(CDIR, cid)) and cid not in cli("ps", "-a").stdout
+    assert cli.dirs_named(cid) == [] and cid not in cli("ps", "-a").stdout
     p = cli("create", "--pid-file", "/x", "--rm", "busybox")
     assert p.returncode != 0 and "use one form" in p.stderr
     assert "docker create" in cli("create", "--help").stdout
