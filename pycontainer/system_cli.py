@@ -150,6 +150,8 @@ def prune(ctx, force, all_, with_volumes, filters):
             if r["digest"] not in held and (only is None or r["digest"] in only):
                 lines += store.remove(r["digest"], force=False)
     lines += store.gc(dangling=True, only=only)
+    from .image.prune import listing
+    lines = listing(lines, prune=True)
     if lines:
         click.echo("Deleted Images:\n" + "\n".join(lines) + "\n")
     if with_volumes:

@@ -139,12 +139,15 @@ class ImageCollection:
         from ..containerdir import du
         store = self._store()
         before = du(store.root)
-        lines = store.gc(dangling=True, unused=not dangling)
-        return {"ImagesDeleted": [{"Deleted": ln.split(": ", 1)[-1]} for ln in lines],
+        from ..image.prune import listing
+        lines = listing(store.gc(dangling=True, unused=not dangling))
+        return {"ImagesDeleted": [dict([ln.split(": ", 1)]) for ln in lines],    # docker's items
                 "SpaceReclaimed": max(0, before - du(store.root))}
 
-    def remove(self, image: str, force: bool = False) -> None:
-        self._store().remove(image, force=force)
+    def remove(self, image: str, force: bool = False, noprune: bool = False) -> None:
+        """docker-py's: untag; the last name removes the image and (unless ``noprune``) its
+        untagged parents."""
+        self._store().remove(image, force=force, prune=not noprune)
 
     def build(self, **kw):
         """docker SDK ``images.build``: (Image, log chunks); see pycontainer/build/api.py."""

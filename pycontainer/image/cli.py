@@ -175,7 +175,8 @@ def image_prune(all_, force, filters, image_root):
     from .space import human_size
     store = _store(image_root)
     before = du(store.root)
-    lines = store.gc(dangling=True, unused=all_, only=prune_digests(store, flt))
+    from .prune import listing
+    lines = listing(store.gc(dangling=True, unused=all_, only=prune_digests(store, flt)), prune=True)
     if lines:                                   # docker's shape: the list, then the total
         click.echo("Deleted Images:\n" + "\n".join(lines) + "\n")
     click.echo(f"Total reclaimed space: {human_size(max(0, before - du(store.root)), False)}")
@@ -195,45 +196,25 @@ def tag(image_root, source, target):
 
 @click.command("rmi", cls=UsageCommand)
 @click.option("-f", "--force", is_flag=True, help="Remove even if a container uses it.")
+@click.option("--no-prune", is_flag=True, help="Keep its untagged parents (a build's step images).")
 @_root
 @click.argument("images", nargs=-1, required=True)
-def rmi(force, image_root, images):
-    """Untag IMAGE; its last name removes it and the layers no other image uses (blobs that
-    no image referenced are collected too, and said so)."""
+def rmi(force, no_prune, image_root, images):
+    """Untag IMAGE; its last name removes it, its untagged parents, and the layers no other
+    image uses (blobs that no image referenced are collected too, and said so)."""
     st = _store(image_root)
     failed = []
     for i in images:
         try:
-            own = _own_blobs(st, i)
-            for line in st.remove(i, force=force):
-                click.echo(_label(line, own))
+            from .prune import listing
+            for line in listing(st.remove(i, force=force, prune=not no_prune)):
+                click.echo(line)
         except ImageError as exc:
             from .. import log
             log.error(str(exc))             # one line each, and the next image still goes
             failed.append(i)
     if failed:
         sys.exit(1)
-
-
-def _own_blobs(st, ref: str) -> set[str]:
-    """The digests of ``ref``'s manifest, config, layers and unpacked layer dirs."""
-    try:
-        d = st.inspect(ref)
-    except ImageError:
-        return set()
-    own = {d.get("Id", ""), d.get("Digest", "")}
-    for layer in d.get("Layers") or []:
-        own.update({layer.get("digest", ""), layer.get("diff_id", "")})
-    return {x for x in own if x}
-
-
-def _label(line: str, own: set[str]) -> str:
-    """rmi's gc also collects blobs that no image referenced before (a crashed pull):
-    say so, so that they are not taken for this image's layers."""
-    kind, _, digest = line.partition(": ")
-    if kind in ("Deleted blob", "Deleted layer") and own and digest not in own:
-        return f"{kind} (referenced by no image): {digest}"
-    return line
 
 
 # --- load / save ---------------------------------------------------------------------------

@@ -17,12 +17,16 @@ from . import reference
 from .manifest import sha256_hex
 
 
-def remove(store, ref: str, *, force: bool = False) -> list[str]:
-    """``rmi``: untag ``ref``; the last name (or a digest) removes the image.
+def remove(store, ref: str, *, force: bool = False, prune: bool = True) -> list[str]:
+    """``rmi``: untag ``ref``; the last name (or a digest) removes the image, and (``prune``,
+    docker's default; ``rmi --no-prune``: not) its untagged parents (``_parents``).
 
     Refuses an image a container holds unless ``force``; then collects
     blobs and unpacked layers nothing references any more. Returns what
-    was untagged/deleted, docker-style ("Untagged: ...", "Deleted: ...").
+    was untagged/deleted, docker-style ("Untagged: NAME", "Deleted: IMAGE ID",
+    then "Deleted: LAYER" for each unpacked layer that went, as docker lists
+    its layers), and "Deleted blob: DIGEST" for each blob (docker keeps none:
+    its CLI-shaped callers leave them out).
     """
     out: list[str] = []
     with store.lock("gc.lock"):
@@ -44,20 +48,79 @@ def remove(store, ref: str, *, force: bool = False) -> list[str]:
                 if store.entry_name(e):
                     out.append("Untagged: " + reference.familiar(store.entry_name(e)))
             index["manifests"] = [e for e in entries if not any(e is d for d in drop)]
+            parents = _parents(store, digest, index["manifests"]) if prune and not remaining else []
+            index["manifests"] = [e for e in index["manifests"] if not any(e is p for p in parents)]
             store.write_index(index)
-            if not remaining:
-                out.append("Deleted: " + digest)
-        out += collect(store)
-    from ..events import record
-    for line in out:
-        what, _, ref = line.partition(": ")
-        if what in ("Untagged", "Deleted"):
-            record("image", "untag" if what == "Untagged" else "delete", ref, name=ref)
+            gone = [digest] + [p["digest"] for p in parents] if not remaining else []
+            out += ["Deleted: " + i for i in dict.fromkeys(image_id(store, d) for d in gone)]
+        _record(out)
+        out += collect(store, own=_references(store, gone))
     return out
 
 
+def _references(store, digests) -> set[str]:
+    """The blob and layer dir names (hex) that these manifests reference."""
+    out = set()
+    for d in digests:
+        out.add(sha256_hex(d))
+        try:
+            m = store.read_json_blob(d)
+            out.add(sha256_hex(m["config"]["digest"]))
+            out.update(sha256_hex(x["digest"]) for x in m["layers"])
+            out.update(sha256_hex(x) for x in store.read_json_blob(m["config"]["digest"])["rootfs"]["diff_ids"])
+        except (ImageError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _parents(store, digest: str, entries: list[dict]) -> list[dict]:
+    """docker's untagged parents of the image ``digest`` (its classic builder's intermediate
+    images, which ``rmi`` takes along): here the build steps' images (unnamed, marked
+    ``ANN_INTERMEDIATE``, no container using them) whose history is the start of its history,
+    unless another image in ``entries`` grew from them too (a cache hit of another build)."""
+    from .manifest import ANN_INTERMEDIATE
+
+    def history(d):
+        try:
+            m = store.read_json_blob(d)
+            return m, store.read_json_blob(m["config"]["digest"]).get("history") or []
+        except (ImageError, KeyError, TypeError):
+            return {}, None
+    _, mine = history(digest)
+    if not mine:
+        return []
+    held = {h.get("image") for h in store.holds().values()}
+    steps, others = [], []
+    for e in entries:
+        m, h = history(e["digest"])
+        step = (m.get("annotations") or {}).get(ANN_INTERMEDIATE) == "true" and \
+            not store.entry_name(e) and e["digest"] not in held
+        if step and h is not None and mine[:len(h)] == h:
+            steps.append((e, h))
+        else:
+            others.append(h or [])
+    return [e for e, h in steps if not any(len(o) >= len(h) and o[:len(h)] == h for o in others)]
+
+
+def image_id(store, digest: str) -> str:
+    """docker's image ID (what ``images`` shows): the config's digest; else the manifest's."""
+    try:
+        return store.read_json_blob(digest)["config"]["digest"]
+    except (ImageError, KeyError, TypeError):
+        return digest
+
+
+def _record(lines: list[str]) -> None:
+    """docker's image events: ``untag`` per name, ``delete`` per image ID."""
+    from ..events import record
+    for line in lines:
+        what, _, ref = line.partition(": ")
+        record("image", "untag" if what == "Untagged" else "delete", ref, name=ref)
+
+
 def gc(store, *, dangling: bool = False, unused: bool = False, only=None) -> list[str]:
-    """Delete blobs, unpacked layers and ingest leftovers that nothing references.
+    """Delete blobs, unpacked layers and ingest leftovers that nothing references (lines as
+    ``remove``'s).
 
     With ``dangling`` (``image prune``), first forget images that have no
     name and no container using them; with ``unused`` (``image prune -a``),
@@ -78,7 +141,11 @@ def gc(store, *, dangling: bool = False, unused: bool = False, only=None) -> lis
                 if drop:
                     index["manifests"] = [e for e in index["manifests"] if e not in drop]
                     store.write_index(index)
-                out += [f"Deleted: {d}" for d in dict.fromkeys(e["digest"] for e in drop)]
+                out += ["Untagged: " + reference.familiar(store.entry_name(e))
+                        for e in drop if store.entry_name(e)]
+                out += ["Deleted: " + i for i in dict.fromkeys(image_id(store, e["digest"])
+                                                               for e in drop)]
+            _record(out)
         return out + collect(store)
 
 
@@ -129,23 +196,39 @@ def undo_on_error(store):
         raise
 
 
-def collect(store) -> list[str]:
-    """Sweep: delete every blob, layer dir and ingest file nothing marks as used; what went."""
+def collect(store, own: set[str] | None = None) -> list[str]:
+    """Sweep: delete every blob, layer dir and ingest file nothing marks as used; what went
+    ("Deleted blob: DIGEST", "Deleted: LAYER"). ``own``: what the images just removed
+    referenced; anything else that goes (a crashed pull's) is said to be "referenced by no
+    image", so that it is not taken for theirs."""
     import shutil
     blobs, layer_dirs = marked(store)
+
+    def line(kind, n):
+        foreign = own is not None and n not in own
+        return f"{kind} (referenced by no image): sha256:{n}" if foreign else f"{kind}: sha256:{n}"
     out = []
     for n in os.listdir(store.path("blobs", "sha256")):
         if n not in blobs:
             os.unlink(store.path("blobs", "sha256", n))
-            out.append(f"Deleted blob: sha256:{n}")
+            out.append(line("Deleted blob", n))
     for n in os.listdir(store.path("layers")):
         if n not in layer_dirs:
             shutil.rmtree(store.path("layers", n), ignore_errors=True)
             if not n.startswith(".tmp-"):
-                out.append(f"Deleted layer: sha256:{n}")
+                out.append(line("Deleted layer", n).replace("Deleted layer: ", "Deleted: "))
     for n in os.listdir(store.path("ingest")):
         try:
             os.unlink(store.path("ingest", n))
         except OSError:
             pass
+    return out
+
+
+def listing(lines: list[str], prune: bool = False) -> list[str]:
+    """``remove``'s and ``gc``'s lines as docker's CLI prints them: without the blobs;
+    ``prune``: as its prunes do, "untagged: ..." and "deleted: ..." (docker/cli's words)."""
+    out = [ln for ln in lines if not ln.startswith("Deleted blob:")]
+    if prune:
+        out = [ln[0].lower() + ln[1:] for ln in out]
     return out

@@ -406,10 +406,11 @@ class Store:
                 img = self.add_image(f.read(), [new], media_type=m.get("mediaType"))
         return img.name
 
-    def remove(self, ref: str, *, force: bool = False) -> list[str]:
-        """``rmi``: untag ``ref``; the last name (or a digest) removes the image (prune.py)."""
-        from . import prune
-        return prune.remove(self, ref, force=force)
+    def remove(self, ref: str, *, force: bool = False, prune: bool = True) -> list[str]:
+        """``rmi``: untag ``ref``; the last name (or a digest) removes the image and (``prune``)
+        its untagged parents (prune.py)."""
+        from . import prune as p
+        return p.remove(self, ref, force=force, prune=prune)
 
     def gc(self, *, dangling: bool = False, unused: bool = False, only=None) -> list[str]:
         """Delete what nothing references; ``dangling``: nameless unused images too, ``unused``:

@@ -251,6 +251,11 @@ def test_restart_update_diff_and_prunes_as_docker_py(client, tmp_path):
         own = pycontainer.Client(root=client.root, image_root=str(tmp_path / "images"))
         try:                                   # a store of the test's own: prune takes nothing else
             assert own.images.prune() == {"ImagesDeleted": [], "SpaceReclaimed": 0}
+            from pycontainer.image.store import Store
+            ident = Store(str(tmp_path / "images")).resolve("busybox").id      # the built-in one
+            out = own.images.prune(filters={"dangling": False})     # docker's items: name, ID, layers
+            assert out["ImagesDeleted"][:2] == [{"Untagged": "busybox:latest"}, {"Deleted": ident}]
+            assert all(list(i) == ["Deleted"] for i in out["ImagesDeleted"][2:]) and out["SpaceReclaimed"] > 0
         finally:
             own.close()
     finally:

@@ -1086,8 +1086,34 @@ def test_rmi_of_an_untagged_builds_id_takes_it_out_of_images(pc, tmp_path, leakc
     image_id = build(pc, c, "-q", "--no-cache").stdout.strip()
     assert image_id.startswith("sha256:") and image_id[7:19] in pc("images").stdout
     p = pc("rmi", image_id)
-    assert p.returncode == 0 and p.stdout.startswith("Deleted: "), p.stdout + p.stderr
+    assert p.returncode == 0 and p.stdout.startswith(f"Deleted: {image_id}\n"), p.stdout + p.stderr
     assert image_id[7:19] not in pc("images").stdout
+    assert image_id[7:19] not in pc("images", "-a").stdout      # its step's image went along
+
+
+def test_rmi_takes_a_builds_step_images_along_unless_no_prune(pc, tmp_path, leakcheck):
+    # docker rmi deletes the image's untagged parents (its classic builder's intermediate
+    # images), but not one that another image grew from; --no-prune keeps them
+    files = "FROM busybox\nRUN echo one > /one\nRUN echo {} > /two\n"
+    a = build(pc, ctx(tmp_path, {"Containerfile": files.format("a")}, name="a"), "-q", "--no-cache",
+              "-t", "localhost/rmi-a:1").stdout.strip()
+    b = build(pc, ctx(tmp_path, {"Containerfile": files.format("b")}, name="b"), "-q",
+              "-t", "localhost/rmi-b:1").stdout.strip()       # step 1 from a's cache
+
+    def ids():
+        return set(pc("images", "-aq", "--no-trunc").stdout.split())
+    before = ids()
+    assert {a, b} <= before and len(before) >= 4           # busybox, step 1, a, b (and steps 2)
+    out = pc("rmi", "localhost/rmi-a:1").stdout.splitlines()
+    assert out[:2] == ["Untagged: localhost/rmi-a:1", f"Deleted: {a}"]
+    after = ids()
+    assert a not in after and b in after
+    assert all(f"Deleted: {g}" in out for g in before - after)     # each image that went, said
+    assert len(after) >= 3                                 # busybox, step 1 (b's too), b
+    out = pc("rmi", "--no-prune", "localhost/rmi-b:1").stdout.splitlines()
+    assert out[:2] == ["Untagged: localhost/rmi-b:1", f"Deleted: {b}"]
+    assert after - {b} <= ids()                            # its steps' images stay
+    assert pc("image", "prune", "-f").returncode == 0
 
 
 def test_images_hides_the_build_caches_intermediate_images_unless_all(pc, tmp_path, leakcheck):

@@ -212,7 +212,9 @@ def test_tag_moves_name_and_rmi_untags_before_deleting(store):
     assert store.remove("alias") == ["Untagged: alias:latest"]
     assert store.exists("x.io/two:1")
     out = store.remove("x.io/two:1")
-    assert out[:2] == ["Untagged: x.io/two:1", f"Deleted: {sha(m2)}"]
+    cfg2 = json.loads(m2)["config"]["digest"]                  # docker's image ID: the config's
+    assert out[:2] == ["Untagged: x.io/two:1", f"Deleted: {cfg2}"]
+    assert f"Deleted: {sha(APP)}" in out and f"Deleted blob: {sha(m2)}" in out   # its layer, blobs
     # APP's blob and layer went; BASE is still used by x.io/one
     assert layer_names(store) == [sha(BASE)[7:]]
     assert sorted(blob_names(store)) == sorted(d[7:] for d in b1)
@@ -232,7 +234,7 @@ def test_retag_leaves_old_image_dangling_until_prune(store):
     assert rows == {sha(m1): [], sha(m2): ["x.io/a:1"]}         # docker's <none>:<none>
     assert store.gc(dangling=True) == []                        # still used by old-ctr
     store.release("old-ctr")
-    assert store.gc(dangling=True)[0] == f"Deleted: {sha(m1)}"
+    assert store.gc(dangling=True)[0] == f"Deleted: {json.loads(m1)['config']['digest']}"
     assert [r["digest"] for r in store.list()] == [sha(m2)]
     assert sorted(blob_names(store)) == sorted(d[7:] for d in b2)
 
