@@ -19,6 +19,9 @@ class ExecResult(tuple):
     exit_code = property(lambda self: self[0])
     output = property(lambda self: self[1])
 
+    def __repr__(self) -> str:                  # docker-py's namedtuple's
+        return f"ExecResult(exit_code={self[0]!r}, output={self[1]!r})"
+
 
 class SandboxResult:
     """What a sandboxed run produced."""

@@ -102,3 +102,12 @@ def test_one_error_codec_round_trips_class_text_stage_errno():
     assert issubclass(errors.ImageNotFound, pycontainer.NotFound) and pycontainer.ImageNotFound is errors.ImageNotFound
     from pycontainer.image.store import ImageNotFound
     assert ImageNotFound is errors.ImageNotFound
+
+
+def test_exec_result_is_docker_pys_pair():
+    # docker-py: ExecResult = namedtuple('ExecResult', 'exit_code,output')
+    from pycontainer.api.results import ExecResult
+    r = ExecResult(3, b"out")
+    code, out = r
+    assert (code, out, r.exit_code, r.output, r.timed_out) == (3, b"out", 3, b"out", False)
+    assert repr(r) == "ExecResult(exit_code=3, output=b'out')"
