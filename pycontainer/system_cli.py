@@ -21,16 +21,30 @@ from . import containerdir as cd
 from .dockercli import DockerCommand, DockerGroup, confirm_prune
 
 
+def image_rows(store) -> tuple[list, list, int]:
+    """(the images ``images`` shows, the build's step images it hides, the bytes only those
+    hold): docker's "Images" and "Build Cache"."""
+    from .image.listing import select
+    from .image.space import layer_sharing
+    every = store.list()
+    images = select(store, every)
+    shown = {r["digest"] for r in images}
+    cache = [r for r in every if r["digest"] not in shown]
+    return images, cache, layer_sharing(store, images + cache)[1] - layer_sharing(store, images)[1]
+
+
 def usage(root: str) -> list[dict]:
     from . import inspect as insp
     from . import volumes
     from .image.store import Store
     from .image.space import human_size
     store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
-    images = store.list()
+    images, cache, cache_size = image_rows(store)
     held = {h.get("image") for h in store.holds().values()}
-    img_size = sum(r["size"] for r in images)
     img_active = [r for r in images if r["digest"] in held]
+    # docker's SIZE: the bytes on disk, a layer that several images share counted once
+    from .image.space import layer_sharing
+    img_size, active_size = layer_sharing(store, images)[1], layer_sharing(store, img_active)[1]
     recs = insp.records(root)
     csize = {r["Id"]: insp.layer_size(r) for r in recs}
     running = [r for r in recs if r["State"]["Running"]]
@@ -43,13 +57,12 @@ def usage(root: str) -> list[dict]:
         return {"Type": kind, "TotalCount": total, "Active": active, "Size": human_size(size, False),
                 "Reclaimable": human_size(reclaim, False) + pct}
     return [
-        row("Images", len(images), len(img_active), img_size,
-            img_size - sum(r["size"] for r in img_active)),
+        row("Images", len(images), len(img_active), img_size, img_size - active_size),
         row("Containers", len(recs), len(running), sum(csize.values()),
             sum(v for k, v in csize.items() if k not in {r["Id"] for r in running})),
         row("Local Volumes", len(vols), len(vused), sum(vsize.values()),
             sum(v for k, v in vsize.items() if k not in vused)),
-        row("Build Cache", 0, 0, 0, 0),
+        row("Build Cache", len(cache), 0, cache_size, cache_size),
     ]
 
 
@@ -59,11 +72,11 @@ def verbose_tables(root: str) -> list[str]:
     from . import inspect as insp
     from . import pstable, volumes
     from .gotemplate import tabwrite
-    from .image.listing import fields, select
+    from .image.listing import fields
     from .image.space import human_size, layer_sharing
     from .image.store import Store
     store = Store(os.environ.get("PYCONTAINER_IMAGE_ROOT"))
-    images = select(store, store.list())                  # as `images` shows them (not the cache's)
+    images, _, cache_size = image_rows(store)            # as `images` shows them, and the cache
     shared_of, _ = layer_sharing(store, images)
     holds = [h.get("image") for h in store.holds().values()]
     out = ["Images space usage:", ""]
@@ -87,7 +100,7 @@ def verbose_tables(root: str) -> list[str]:
     for n in volumes.names():
         rows.append(f"{n}\t{len(volumes.users(n))}\t"
                     f"{human_size(cd.du(os.path.join(volumes.path(n), '_data')), False, 3)}")
-    return out + tabwrite(rows) + ["", "Build cache usage: 0B"]
+    return out + tabwrite(rows) + ["", f"Build cache usage: {human_size(cache_size, False)}"]
 
 
 @click.group("system", cls=DockerGroup)

@@ -164,7 +164,9 @@ class Builder:
                 c = cfg.setdefault("config", {})
                 c["Labels"] = {**(c.get("Labels") or {}), **labels}
             cfg["created"] = _now()
-            img = self._commit(st, cfg, [], names)
+            # a stage before the last is a step of this build: `images` shows it only with -a
+            # (docker's BuildKit does not list it at all; podman's -a)
+            img = self._commit(st, cfg, [], names, intermediate=not final)
             self.cache.put(k, img.digest)
         elif names:
             img = self._tag(img, names)

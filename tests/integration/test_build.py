@@ -350,8 +350,14 @@ def test_multistage_copy_from_target_and_unused_stages_skipped(pc, tmp_path, lea
                        "FROM busybox\nCOPY --from=derived /artifact /got\n"
                        "COPY --from=0 /artifact /first\n"
                        "COPY --from=docker.io/library/busybox:latest /bin/busybox /opt/busybox\n"})
+    shown, every = set(pc("images", "-q").stdout.split()), set(pc("images", "-aq").stdout.split())
     p = build(pc, c, "-t", "multi")
     assert "must not run" not in p.stdout
+    # the stages before the last are this build's steps: `images` lists the image alone
+    # (a <none> row per stage before), -a the stages too
+    ident = pc("image", "inspect", "-f", "{{.Id}}", "multi").stdout.strip()[7:19]
+    assert set(pc("images", "-q").stdout.split()) - shown == {ident}
+    assert len(set(pc("images", "-aq").stdout.split()) - every) > 1
     assert run(pc, "multi", "cat", "/got", "/first") == "built\nmore\nbuilt\n"
     assert run(pc, "multi", "/opt/busybox", "echo", "copied from an image") == "copied from an image\n"
     p = build(pc, c, "-t", "multi-builder", "--target", "builder")

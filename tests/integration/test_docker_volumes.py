@@ -107,10 +107,15 @@ def test_system_df_and_prune(cli, dleak, vols, tmp_path, monkeypatch):
             for x in cli("system", "df", "--format", "json").stdout.splitlines()}
     assert rows["Containers"]["TotalCount"] == 1 and rows["Containers"]["Active"] == 0
     assert rows["Containers"]["Size"].endswith("kB") and rows["Local Volumes"]["TotalCount"] == 1
+    # docker's Images row: what `images` lists, its SIZE the bytes on disk (a shared layer
+    # once: it was each image's size added up); a build's step images are the Build Cache
+    assert rows["Images"]["TotalCount"] == len(cli("images", "-q").stdout.split())
+    assert rows["Images"]["TotalCount"] + rows["Build Cache"]["TotalCount"] >= \
+        len(cli("images", "-aq").stdout.split())
     table = cli("system", "df").stdout.splitlines()
     assert table[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
     verbose = cli("system", "df", "-v").stdout                   # docker's three tables
-    assert "Images space usage:" in verbose and "Build cache usage: 0B" in verbose
+    assert "Images space usage:" in verbose and "\nBuild cache usage: " in verbose
     mine = [ln.split() for ln in verbose.splitlines() if ln.endswith(f"   {a}")]
     aid = cli.id_of(a)
     assert mine and mine[0][0] == aid[:12] and mine[0][-1] == a and any(c.endswith("kB") for c in mine[0]), verbose
