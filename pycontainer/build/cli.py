@@ -102,7 +102,7 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
         except ImageError as exc:
             raise BuildError(f"-t {t!r}: {exc}") from None
     import shutil
-    scratch = None
+    scratch = label = None
     if context == "-":                         # docker build - < Containerfile | context.tar
         from .tarcontext import from_stream, scratch as new_scratch
         scratch = new_scratch()
@@ -115,17 +115,19 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
             shutil.rmtree(scratch, ignore_errors=True)
             raise BuildError("-f with a Containerfile on stdin: give one or the other")
         file = text or (os.path.join(context, file) if file and file != "-" else None)
+        label = "Containerfile (stdin)" if text else None
     elif file == "-":                          # build -f - CONTEXT: the Containerfile on stdin
         from .tarcontext import scratch as new_scratch
         scratch = new_scratch()
-        file = os.path.join(scratch, "Containerfile")
+        file, label = os.path.join(scratch, "Containerfile"), "Containerfile (stdin)"
         with open(file, "wb") as f:
             shutil.copyfileobj(sys.stdin.buffer, f)
     opts = executor.Options(context=context, file=file, tags=list(tags),
                             build_args=_pairs(build_args, "--build-arg"), target=target,
                             no_cache=no_cache, pull=pull, network=network,
                             labels=_pairs(labels, "--label"), quiet=quiet, progress=progress,
-                            root=_state_root(ctx), image_root=image_root, secrets=given)
+                            root=_state_root(ctx), image_root=image_root, secrets=given,
+                            file_label=label)
     try:
         img = executor.build(opts)
     finally:

@@ -58,6 +58,7 @@ class Options:
     out: object = None                     # progress stream (text); default stdout
     progress: str = "plain"                # plain | tty | auto (progress.py)
     secrets: dict = field(default_factory=dict)     # build --secret: {id: bytes} (runmounts.py)
+    file_label: str | None = None          # the Containerfile's name in errors (one from stdin)
 
 
 @dataclass
@@ -116,8 +117,8 @@ class Builder:
         path = find_file(self.context, self.o.file)
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
-        ins = cf.parse(text, os.path.relpath(path) if not os.path.isabs(self.o.file or "")
-                       else path)
+        ins = cf.parse(text, self.o.file_label or (
+            os.path.relpath(path) if not os.path.isabs(self.o.file or "") else path))
         from . import ignore
         self.ignore = ignore.load(self.context)
         stages, global_args = plan_stages(ins, self.o.target, self.o.build_args)
