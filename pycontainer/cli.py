@@ -255,6 +255,8 @@ def _exec(rt, process_file, tty, interactive, console_socket, detach, pid_file, 
             raise SpecError("exec: give a command, or --process FILE")
         proc = rt.exec_process(container_id, list(command), env=env, user=user, cwd=cwd, tty=tty,
                                caps=cap, no_new_privs=no_new_privs, additional_gids=additional_gids)
+        if interactive and tty and not detach and not os.isatty(0):      # docker's -it (runc: no -i)
+            raise PyContainerError("the input device is not a TTY (-t needs a terminal on stdin)")
     if proc.get("terminal") and not console_socket and not detach:
         # A terminal for people, as runc does in the foreground: docker's `exec -t[i]` sends
         # stdin with -i; a --process whose terminal is true (runc's form) always does.

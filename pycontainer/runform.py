@@ -305,6 +305,11 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
     attach = attach_streams(flags.pop("attach", None), detach)
     if attach is not None:
         interactive = interactive and "stdin" in attach     # docker: -i opens it, -a picks it
+    if tty and interactive and not detach and not os.isatty(0):
+        from . import log                # docker/cli's CheckTty: status 1, and nothing is made
+        log.error("the input device is not a TTY (-t needs a terminal on stdin; leave -t out "
+                  "to pipe into the container)")
+        return 1
     cid, o = _prepare(root, image, command, name, remove, interactive, tty, flags)
     o["attach"] = attach
     from . import containerdir, run_flags

@@ -159,10 +159,35 @@ def test_run_dt_keeps_the_tty_output_in_the_log(cli, leakcheck):
 def test_exec_t_needs_a_running_container(cli, leakcheck):
     cid = new_id()
     assert cli("run", "--net", "none", "--name", cid, "busybox", "true").returncode == 0
-    p = subprocess.run(cli.cmd("exec", "-it", cid, "sh"), stdin=subprocess.DEVNULL,
+    p = subprocess.run(cli.cmd("exec", "-t", cid, "sh"), stdin=subprocess.DEVNULL,
                        capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert p.returncode != 0 and "stopped" in p.stderr
     assert cli("rm", cid).returncode == 0
+
+
+def test_it_without_a_terminal_on_stdin_is_refused_as_docker_does(cli, leakcheck):
+    # docker/cli's CheckTty: `run -it` and `exec -it` with stdin not a terminal (a pipe, a
+    # script, CI): "the input device is not a TTY", status 1, nothing made; -t alone (no
+    # stdin) and -i alone (a pipe) still work
+    name = new_id()
+    p = subprocess.run(cli.cmd("run", "--rm", "-it", "--net", "none", "--name", name, "busybox", "true"),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert p.returncode == 1 and p.stderr.startswith("pycontainer: the input device is not a TTY")
+    assert len(p.stderr.splitlines()) == 1 and cli.dirs_named(name) == []
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "busybox", "sleep", "60").returncode == 0
+    try:
+        p = subprocess.run(cli.cmd("exec", "-it", cid, "true"), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=30, cwd=ROOT)
+        assert p.returncode == 1 and "the input device is not a TTY" in p.stderr, p.stderr
+        p = subprocess.run(cli.cmd("exec", "-t", cid, "tty"), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=30, cwd=ROOT)
+        assert p.returncode == 0 and p.stdout.startswith("/dev/pts/"), p.stderr
+        p = subprocess.run(cli.cmd("exec", "-i", cid, "cat"), input="piped\n",
+                           capture_output=True, text=True, timeout=30, cwd=ROOT)
+        assert (p.returncode, p.stdout) == (0, "piped\n")
+    finally:
+        cli("rm", "-f", cid)
 
 
 def test_run_dit_then_attach_gives_the_shell_with_our_size(tmp_path, leakcheck, cli):
