@@ -166,7 +166,7 @@ def rename(ctx, container, new_name):
 @click.argument("private", required=False)
 @click.pass_context
 def port(ctx, container, private):
-    """Published ports: ``80/tcp -> 0.0.0.0:8080`` (or the host side of PRIVATE[/PROTO])."""
+    """Published ports, as "80/tcp -> 0.0.0.0:8080" (or the host side of PRIVATE[/PROTO])."""
     rec = ops.inspect(_root(ctx), resolve_id(_root(ctx), container))
     ports = rec["NetworkSettings"]["Ports"]
     if private:
