@@ -52,7 +52,7 @@ def remove(store, ref: str, *, force: bool = False, prune: bool = True) -> list[
             index["manifests"] = [e for e in index["manifests"] if not any(e is p for p in parents)]
             store.write_index(index)
             gone = [digest] + [p["digest"] for p in parents] if not remaining else []
-            out += ["Deleted: " + i for i in dict.fromkeys(image_id(store, d) for d in gone)]
+            out += _deleted(store, gone, index["manifests"])
         _record(out)
         out += collect(store, own=_references(store, gone))
     return out
@@ -102,6 +102,13 @@ def _parents(store, digest: str, entries: list[dict]) -> list[dict]:
     return [e for e, h in steps if not any(len(o) >= len(h) and o[:len(h)] == h for o in others)]
 
 
+def _deleted(store, gone: list[str], left: list[dict]) -> list[str]:
+    """"Deleted: ID" once per image ID of the manifests ``gone``, but not for an ID that a
+    manifest ``left`` in the index still has (a build's last step shares its image's)."""
+    kept = {image_id(store, e["digest"]) for e in left}
+    return ["Deleted: " + i for i in dict.fromkeys(image_id(store, d) for d in gone) if i not in kept]
+
+
 def image_id(store, digest: str) -> str:
     """docker's image ID (what ``images`` shows): the config's digest; else the manifest's."""
     try:
@@ -143,8 +150,7 @@ def gc(store, *, dangling: bool = False, unused: bool = False, only=None) -> lis
                     store.write_index(index)
                 out += ["Untagged: " + reference.familiar(store.entry_name(e))
                         for e in drop if store.entry_name(e)]
-                out += ["Deleted: " + i for i in dict.fromkeys(image_id(store, e["digest"])
-                                                               for e in drop)]
+                out += _deleted(store, [e["digest"] for e in drop], index["manifests"])
             _record(out)
         return out + collect(store)
 

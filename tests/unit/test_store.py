@@ -492,3 +492,19 @@ def test_rootfs_prepare_and_cleanup(store, tmp_path):
     store.remove("x.io/a:1")
     with pytest.raises(ImageError, match="invalid container ID"):
         rootfs.prepare("../x", "x.io/a:1", store=store, containers_dir=cdir, pull="never")
+
+
+def test_prune_of_a_step_image_sharing_a_named_images_id_does_not_say_deleted(store):
+    # a build's last step and the image it tags share one config (the image ID); pruning
+    # the step's unnamed manifest must not print "Deleted: <ID>" of the image that stays
+    man, blobs = image_parts([BASE], cmd=["one"])
+    step = json.loads(man)
+    step["annotations"] = {"org.pycontainer.build.intermediate": "true"}
+    step = json.dumps(step).encode()
+    load_bytes(store, oci_archive([(man, blobs, "x.io/app:1"), (step, {sha(step): step}, None)]))
+    assert len(store.read_index()["manifests"]) == 2
+    out = store.gc(dangling=True)
+    assert not [ln for ln in out if ln.startswith("Deleted: ")], out
+    assert [e["digest"] for e in store.read_index()["manifests"]] == [sha(man)]
+    ident = json.loads(man)["config"]["digest"]
+    assert store.remove("x.io/app:1")[:2] == ["Untagged: x.io/app:1", f"Deleted: {ident}"]
