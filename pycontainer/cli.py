@@ -311,19 +311,8 @@ def delete(ctx, force, container_id):
 @click.pass_context
 def list_(ctx, fmt, quiet):
     """List containers."""
-    states = _rt(ctx).list()
-    if quiet:
-        for s in states:
-            click.echo(s["id"])
-    elif fmt == "json":
-        click.echo(json.dumps(states))
-    else:
-        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-        rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"] or "root")
-                 for s in states]
-        widths = [max(len(r[i]) for r in rows) for i in range(6)]
-        for r in rows:
-            click.echo("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    from . import runcps
+    runcps.show_list(_rt(ctx), fmt, quiet)
 
 
 @main_group.command(context_settings={"ignore_unknown_options": True})

@@ -1,4 +1,5 @@
-"""runc's ``ps ID``: the processes of one container, as the host's ps(1) shows them.
+"""runc's ``ps ID``: the processes of one container, as the host's ps(1) shows them; and
+runc's ``list`` (``show_list``).
 
 The kernel keeps a container's processes in its cgroup (``cgroup.procs``,
 see cgroups(7)); ``Runtime.pids`` reads them. ``--format json`` prints that
@@ -39,3 +40,36 @@ def show(rt, cid: str, fmt: str, ps_args=()) -> None:
                        if len(f := ln.split()) > col and f[col].isdigit() and int(f[col]) in wanted]
     out.write("".join(ln + "\n" for ln in keep))
     out.flush()
+
+
+def show_list(rt, fmt: str, quiet: bool) -> None:
+    """runc's ``list``: IDs (``quiet``), one compact JSON line (``json``), or its table."""
+    import json
+    import os
+    states = rt.list()
+    for s in states:
+        s["owner"] = s["owner"] or _owner(os.path.join(rt.root, s["id"]))
+    if quiet:
+        sys.stdout.write("".join(s["id"] + "\n" for s in states))
+    elif fmt == "json":
+        sys.stdout.write(json.dumps(states, separators=(",", ":")) + "\n")
+    else:
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"])
+                 for s in states]
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        sys.stdout.write("".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n"
+                                 for r in rows))
+
+
+def _owner(path: str) -> str:
+    """runc list's OWNER: the user owning the container's state dir (#UID without a name)."""
+    import os
+    import pwd
+    try:
+        uid = os.stat(path).st_uid
+        return pwd.getpwuid(uid).pw_name
+    except OSError:
+        return ""
+    except KeyError:
+        return f"#{uid}"

@@ -183,10 +183,14 @@ def test_list_and_ps(cli, bundle, leakcheck):
     bundle.args("sleep", "30")
     cid = new_id()
     assert cli.create(cid, bundle.path).returncode == 0
-    rows = json.loads(cli("list", "--format", "json").stdout)
+    out = cli("list", "--format", "json").stdout
+    rows = json.loads(out)
     assert [r["id"] for r in rows] == [cid] and rows[0]["status"] == "created"
+    # runc's: one compact line; OWNER the user owning the state dir, in both forms
+    assert out.count("\n") == 1 and '", "' not in out and rows[0]["owner"] == "root"
     table = cli("list").stdout.splitlines()
     assert table[0].split()[:3] == ["ID", "PID", "STATUS"] and table[1].startswith(cid)
+    assert table[0].split()[-1] == "OWNER" and table[1].split()[-1] == "root"
     assert cli("list", "-q").stdout.split() == [cid]
     pid = rows[0]["pid"]
     assert json.loads(cli("ps", "--format", "json", cid).stdout) == [pid]
