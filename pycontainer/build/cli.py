@@ -43,8 +43,21 @@ def _pairs(values, flag: str) -> dict:
     return out
 
 
+def _tags(ctx, param, tags):
+    """docker/cli validates -t as it parses the flags: a bad name is a flag error (125)."""
+    from ..errors import ImageError
+    from ..image import reference
+    for t in tags:
+        try:
+            reference.parse(t)
+        except ImageError as exc:
+            raise click.BadParameter(f"{t!r}: {exc}") from None
+    return tags
+
+
 @click.command("build", cls=UsageCommand)
-@click.option("-t", "--tag", "tags", multiple=True, help="Name the image NAME[:TAG] (repeatable).")
+@click.option("-t", "--tag", "tags", multiple=True, callback=_tags,
+              help="Name the image NAME[:TAG] (repeatable).")
 @click.option("-f", "--file", "file", default=None, help="Containerfile [default: "
               "CONTEXT/Containerfile, then CONTEXT/Dockerfile].")
 @click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE for an ARG.")
@@ -77,7 +90,6 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
     from . import executor
     from ..image import reference
     from . import BuildError
-    from ..errors import ImageError
     from .runmounts import read_secret
     try:
         given = dict(read_secret(s) for s in secrets)
@@ -96,11 +108,6 @@ def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, 
             check_platform(platform)
         except PyContainerError as exc:
             raise BuildError(str(exc)) from None
-    for t in tags:
-        try:
-            reference.parse(t)
-        except ImageError as exc:
-            raise BuildError(f"-t {t!r}: {exc}") from None
     import shutil
     scratch = label = None
     if context == "-":                         # docker build - < Containerfile | context.tar

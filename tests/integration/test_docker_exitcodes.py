@@ -158,7 +158,8 @@ def test_docker_cli_statuses_for_refusals_and_usage_and_change_nothing(cli, dlea
         ("create", "--net", "none", "--pull", "never", "no-such-image-xyz"),
         ("restart", "--bogus"), ("ps", "--bogus"), ("container", "ls", "--bogus"),
         ("images", "--bogus"), ("image", "ls", "--bogus"), ("rmi", "--bogus", "x"),
-        ("build", "--bogus", "."), ("builder", "prune", "--bogus"), ("login", "--bogus", "x"),
+        ("build", "--bogus", "."), ("build", "-t", "Bad:Name:x", "."),     # -t: a flag's value
+        ("builder", "prune", "--bogus"), ("login", "--bogus", "x"),
         ("info", "--bogus"), ("push", "--bogus", "x"), ("save", "--bogus"), ("load", "--bogus"),
         ("volume", "ls", "--bogus"), ("network", "ls", "--bogus"), ("logs", "--bogus", "x"),
         ("stop", "--bogus", "x"),
