@@ -161,7 +161,8 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
                     volumes=list(o.get("volumes", ()))):
         mounts = [volume(v) for v in o.get("volumes", ())]
         caps = capabilities(o.get("cap_add", ()), o.get("cap_drop", ()), o.get("privileged"))
-    hostname = o.get("hostname") or cid[:12]
+    # docker: a container on the host's network takes the host's name (initializeNetworking)
+    hostname = o.get("hostname") or (os.uname().nodename if o.get("network") == "host" else cid[:12])
     with trace.step("docker options -> network request", "--network/-p/--hostname",
                     network=o.get("network") or "bridge", publish=list(o.get("publish", ()))):
         mode = o.get("network")

@@ -35,6 +35,18 @@ def hosts(hostname: str, address: str | None = None, extra: dict | None = None) 
     return "\n".join(lines) + "\n"
 
 
+def host_hosts(name: str, extra: dict | None = None, host_file: str = "/etc/hosts") -> str:
+    """The host's network (``--network host``): the host's own /etc/hosts, as docker copies
+    it, then ``extra`` (--add-host)."""
+    try:
+        with open(host_file) as f:
+            text = f.read()
+    except OSError:
+        return hosts(name, None, extra)
+    text = text if not text or text.endswith("\n") else text + "\n"
+    return text + "".join(f"{ip}\t{n}\n" for n, ip in (extra or {}).items())
+
+
 def hostname(name: str) -> str:
     return name + "\n"
 

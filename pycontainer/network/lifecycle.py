@@ -137,6 +137,8 @@ def setup(container_id: str, pid, request, files_dir: str | None = None, early: 
             contents = _contents(req, name, None, keep_loopback=False)
         elif mode.kind == "host":
             contents = _contents(req, name, None, keep_loopback=True)
+            from . import files
+            contents["/etc/hosts"] = files.host_hosts(name, req["extra_hosts"])
         elif mode.kind == "bridge":
             saved.update(_setup_bridge(container_id, pid, req))
             contents = _contents(req, name, saved["ip"], keep_loopback=False)

@@ -83,6 +83,16 @@ def test_namespace_modes_seen_from_outside(cli, dleak):
         assert ns(pc, "mnt") != ns(me, "mnt") and len(nspids(pc)) == 1
         assert os.stat(f"/proc/{pc}/root/dev/shm").st_dev == os.stat("/dev/shm").st_dev
         assert cli("exec", c, "hostname").stdout.strip() == os.uname().nodename
+        # --network host: the host's netns, and docker's name and /etc/hosts: the host's
+        # (its daemon sets Hostname to os.Hostname(), libnetwork copies /etc/hosts), then
+        # --add-host's; its own UTS namespace still
+        p = cli("run", "--rm", "--network", "host", "--add-host", "extra.test:10.9.9.9", "busybox",
+                "sh", "-c", "readlink /proc/self/ns/net; hostname; cat /etc/hosts")
+        out = p.stdout.splitlines()
+        assert p.returncode == 0 and out[0] == os.readlink("/proc/self/ns/net"), p.stderr
+        assert out[1] == os.uname().nodename
+        assert "\n".join(out[2:]) + "\n" == open("/etc/hosts").read().rstrip("\n") + \
+            "\n10.9.9.9\textra.test\n"
         # --ipc none: its own namespace and no /dev/shm at all
         d, pd = detached(cli, "--ipc", "none")
         assert ns(pd, "ipc") != ns(me, "ipc") and not shm_mounted(pd)
