@@ -31,6 +31,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_root)
 
 
+@pytest.fixture(autouse=True)
+def _unit_events_log(request, tmp_path_factory, monkeypatch):
+    """A unit test's events (a store of its own loading, tagging, removing images) go to a
+    log of its own, not to the host's events.log that ``pycontainer events`` shows."""
+    if f"{os.sep}unit{os.sep}" not in str(request.node.fspath):
+        return
+    sys.path.insert(0, ROOT) if ROOT not in sys.path else None
+    from pycontainer import events
+    log = str(tmp_path_factory.mktemp("events") / "events.log")
+    monkeypatch.setattr(events, "path", lambda: log)
+
+
 # --- the default image's rootfs, built once per session -------------------------
 
 @pytest.fixture(scope="session")
