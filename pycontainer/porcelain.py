@@ -297,8 +297,12 @@ def attach(ctx, no_stdin, sig_proxy, detach_keys, container):
     keys = DETACH_KEYS if detach_keys is None else parse_detach_keys(detach_keys)
     cid = resolve_id(root, container)
     info = ops.inspect(root, cid)
-    if info["State"]["Status"] not in ("running", "paused", "created"):
-        raise PyContainerError(f"attach {cid}: the container is {info['State']['Status']}")
+    status = info["State"]["Status"]
+    if status == "paused":              # docker/cli's words; it attaches to running ones only
+        raise PyContainerError("You cannot attach to a paused container, unpause it first")
+    if status != "running":             # created (never started: `start -a` attaches) or exited
+        raise PyContainerError(f"You cannot attach to a stopped container, start it first "
+                               f"({cid[:12]} is {status})")
     sys.exit(session(root, cid, info, stdin=not no_stdin, sig_proxy=sig_proxy, keys=keys))
 
 

@@ -337,6 +337,19 @@ def test_a_client_that_disconnects_mid_attach_changes_nothing(cli, leakcheck):
     assert cli("rm", "-f", cid).returncode == 0
 
 
+def test_attach_refuses_what_is_not_running_as_docker_does(cli, leakcheck):
+    # docker/cli's attach: a created (never started) or exited container is refused at once
+    # (it waited, ignoring SIGTERM, for a start that might never come), and so is a paused one
+    assert cli("create", "--net", "none", "--name", (name := new_id()), "busybox", "true").returncode == 0
+    p = cli("attach", name, timeout=20)
+    assert p.returncode == 1 and "You cannot attach to a stopped container, start it first" in p.stderr
+    cid = run_d(cli, "sleep", "60")
+    assert cli("pause", cid).returncode == 0
+    p = cli("attach", cid, timeout=20)
+    assert p.returncode == 1 and "You cannot attach to a paused container, unpause it first" in p.stderr
+    assert cli("rm", "-f", name, cid).returncode == 0
+
+
 def test_run_di_then_attach_sends_stdin_and_eof(cli, leakcheck):
     cid = new_id()
     p = cli("run", "-d", "-i", "--net", "none", "--name", cid, "busybox", "sh", "-c",
