@@ -110,6 +110,4 @@ def status_text(rec: dict) -> str:
     text = f"Exited ({code})" if code is not None and code >= 0 else "Exited (unknown)"
     if finished:
         text += " " + ago(finished)
-    if s.get("OOMKilled"):
-        text += " (OOM killed)"
-    return text
+    return text                      # docker's State.String(): an OOM kill shows as 137 alone

@@ -10,6 +10,7 @@ with nsenter(1) in the init's namespaces. Beside podman in test_docker_vs_podman
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -279,3 +280,15 @@ def test_ipc_shareable_shares_dev_shm_with_who_joins_it(cli, dleak):
     assert _shm_mounts(ida) == 0 and not os.path.exists(f"/var/lib/pycontainer/containers/{ida}")
     with open("/proc/self/mountinfo") as f:
         assert "/shm " not in "".join(ln for ln in f if "/var/lib/pycontainer/containers/" in ln)
+
+
+def test_an_oom_kill_is_137_oomkilled_and_docker_s_status(cli, dleak):
+    name = new_id()
+    p = cli("run", "--net", "none", "--name", name, "-m", "8m", "--memory-swap", "8m", "busybox",
+            "sh", "-c", "x=a; while :; do x=$x$x; done")
+    assert p.returncode == 137, p.stderr
+    assert cli("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", name).stdout.split() == \
+        ["true", "137"]
+    status = cli("ps", "-a", "--filter", f"name={name}", "--format", "{{.Status}}").stdout.strip()
+    assert re.fullmatch(r"Exited \(137\) .* ago", status), status       # docker's State.String()
+    assert cli("rm", name).returncode == 0
