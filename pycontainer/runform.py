@@ -276,17 +276,8 @@ def create(root: str, image: str, command, *, name=None, remove=False, interacti
     attach = attach_streams(flags.pop("attach", None), False)
     cid, o = _prepare(root, image, command, name, remove, interactive, tty, flags)
     o["attach"] = attach
-    from . import exitcodes
-    try:
-        ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull,
-                      progress=_feedback(flags))
-    except PyContainerError as exc:
-        # docker's create makes the container without looking for its program: the start
-        # fails (1), and with --rm takes it away (lifecycle.start). The API's create does so.
-        if not exitcodes.is_exec_error(exc):
-            raise
-        from . import events
-        events.container_o("create", cid, o)
+    ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull,
+                  progress=_feedback(flags))      # a missing program: its start fails (docker's)
     run_flags.write_cidfile(o, cid)
     import sys
     sys.stdout.write(cid + "\n")

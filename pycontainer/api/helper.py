@@ -338,9 +338,7 @@ def worker(req: dict, fds: list[int]) -> int:
         code = 0
     except PyContainerError as exc:
         from .. import exitcodes
-        if op == "create" and not req.get("start") and exitcodes.is_exec_error(exc):
-            out, code = json.dumps({"id": req["id"], "pid": 0}), 0    # docker: start() fails
-        elif op not in ("run", "exec") or not exitcodes.is_exec_error(exc):
+        if op not in ("run", "exec") or not exitcodes.is_exec_error(exc):
             out, code = json.dumps({"error": encode(exc)}), 1
         else:       # docker: (126|127, message); sandbox: exit_code with the message on stderr
             os.write(2, f"{exc}\n".encode())

@@ -43,8 +43,11 @@ def op_create(root: str, cid: str, o: dict, *, start: bool, remove: bool = False
         egress_undo(cid, o, shared)
         # docker keeps a Created one (126/127); create's --rm one goes when its start fails
         lifecycle.failed(root, cid, exc, remove=remove and start, record=start)
-        raise
-    if o.get("lifetime") or o.get("idle_timeout"):
+        from .. import exitcodes
+        if start or not exitcodes.is_exec_error(exc):
+            raise
+        pid = 0         # docker's create does not look for the program: its start fails (1)
+    if pid and (o.get("lifetime") or o.get("idle_timeout")):
         expire_after(root, cid, o.get("lifetime"), o.get("idle_timeout"))
     from .. import events
     events.container_o("create", cid, o)
