@@ -227,8 +227,8 @@ _SHARED = ("start", "exec", "kill", "pause", "resume", "update")
 
 def _is_runtime_id(root: str, cid: str) -> bool:
     """A container has this ID (its state dir; one stat, as runc's own lookup)."""
-    import os
-    return "/" not in cid and os.path.isdir(os.path.join(root, cid))
+    from . import paths
+    return "/" not in cid and paths.isdir(paths.join(root, cid))
 
 
 def _image_container(root: str, cid: str) -> bool:
@@ -261,9 +261,7 @@ def update_flags(opts: dict) -> dict:
 
 def _setup(g: dict, verb: str) -> str:
     """What the click group does with the global options (cli.main_group); -> the state root."""
-    import os
-
-    from . import log, trace
+    from . import log, paths, trace
     from .errors import PyContainerError
     try:
         log.configure(g.get("--log"), g.get("--log-format", "text"), bool(g.get("--debug")))
@@ -279,11 +277,11 @@ def _setup(g: dict, verb: str) -> str:
         log.warning("--systemd-cgroup is not supported: pycontainer manages cgroupfs directly; "
                     "cgroupsPath is taken as a path")
     root = g.get("--root", "/run/pycontainer")
-    return root if os.path.isabs(root) else os.path.abspath(root)
+    return root if root.startswith("/") else paths.abspath(root)
 
 
 def _exit(code: int):
-    import os
+    import posix
 
     from . import trace
     sys.stdout.flush()
@@ -292,7 +290,7 @@ def _exit(code: int):
     # The verb is done and everything it wrote is closed or flushed; tearing the
     # interpreter down (module by module) would cost ~2 ms more of every call.
     sys.stderr.flush()
-    os._exit(code)
+    posix._exit(code)
 
 
 # --- docker's `run IMAGE`: the form people type (runform.parse_fast reads it) ---------------

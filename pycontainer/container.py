@@ -14,10 +14,10 @@ hold the container's lock while they change it and raise
 
 from __future__ import annotations
 
-import os
+import posix       # os without its Python helpers: importing os is ~1 ms of every verb (paths.py)
 
+from . import paths, trace
 from . import state as st
-from . import trace
 from .errors import ContainerNotFound, InvalidState, PyContainerError, SpecError
 
 ANNOTATION_NETWORK = "org.pycontainer.network"
@@ -40,7 +40,7 @@ class Runtime:
         may give it the process to run (``start(process=..., stdio=...)``, warm pools).
         ``stdio``: 3 fds (None: ours) for its 0/1/2, e.g. a foreground run's pipes (relay.py)."""
         st.validate_id(container_id)
-        bundle = os.path.abspath(bundle)
+        bundle = paths.abspath(bundle)
         from . import spec as spec_mod     # here: `start` and `delete` need neither it nor signals
         if spec is None:
             with trace.step("read config.json", "--bundle", bundle=bundle):
@@ -86,7 +86,7 @@ class Runtime:
             "on_delete": on_delete or [],        # the creator's delete plan (cleanup.py)
             # who will delete it at exit (--rm): if that process dies first, reclaim() does
             "autoremove": bool(autoremove),
-            "creator": {"pid": os.getpid(), "start": st.proc_start_time(os.getpid())},
+            "creator": {"pid": posix.getpid(), "start": st.proc_start_time(posix.getpid())},
         }
         if deferred:
             record["deferred"] = True
@@ -152,9 +152,9 @@ class Runtime:
                                    "was not created with a deferred process")
             if stdio is not None and len(stdio) != 3:
                 raise SpecError(f"start: give 3 stdio fds (stdin, stdout, stderr), not {len(stdio)}")
-            from .process import launcher
+            from .process import startsock
             with trace.step("connect start.sock", "pycontainer start", barrier="start.sock"):
-                launcher.start_barrier(sd.path, process=process if process is not None or stdio is None
+                startsock.connect(sd.path, process=process if process is not None or stdio is None
                                        else {}, stdio=stdio, wait_exec=wait_exec)
             record["status"] = st.RUNNING
             sd.started()
@@ -269,7 +269,7 @@ class Runtime:
         import json as _json
         record = st.StateDir(self.root, container_id).read()
         try:
-            with open(os.path.join(record["bundle"], "config.json")) as f:
+            with open(paths.join(record["bundle"], "config.json")) as f:
                 base = _json.load(f).get("process", {})
         except (OSError, ValueError):
             base = {}
@@ -343,7 +343,7 @@ class Runtime:
         if status not in (st.CREATED, st.RUNNING, st.PAUSED):   # runc's words, which the shim matches
             raise InvalidState(f"cannot kill container {container_id!r}: container not running ({status})")
         with trace.step("kill", "pycontainer kill", pid=record["pid"], signal=sig):
-            os.kill(record["pid"], sig)
+            posix.kill(record["pid"], sig)
 
     def pause(self, container_id: str) -> None:
         record = st.StateDir(self.root, container_id).read()
@@ -378,7 +378,7 @@ class Runtime:
 
     # --- delete ----------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False, keep_dir: bool = False) -> None:
-        if force and not os.path.isdir(st.StateDir(self.root, container_id).path):
+        if force and not paths.isdir(st.StateDir(self.root, container_id).path):
             return              # runc: `delete --force` of a missing container succeeds
         sd = self._open(container_id)
         net_done = None
@@ -400,7 +400,7 @@ class Runtime:
                     with trace.step("remove cgroup", "linux.cgroupsPath", path=record.get("cgroup")):
                         cg.destroy()
                 except PyContainerError as exc:
-                    if os.path.exists(sd.path):
+                    if paths.exists(sd.path):
                         _warn(f"delete {container_id}: {exc}")
             if record.get("network"):
                 try:
@@ -444,7 +444,7 @@ class Runtime:
     # --- internals ------------------------------------------------------------------------
     def _open(self, container_id: str) -> st.StateDir:
         sd = st.StateDir(self.root, container_id)
-        if not os.path.isdir(sd.path):
+        if not paths.isdir(sd.path):
             raise ContainerNotFound(f"container {container_id!r} does not exist")
         sd.lock()
         return sd
@@ -474,7 +474,7 @@ def _rmdirs(dirs, path) -> bool:
     with trace.step("remove cgroup", "linux.cgroupsPath", path=path, note="the recorded directories"):
         for d in dirs:
             try:
-                os.rmdir(d)
+                posix.rmdir(d)
             except FileNotFoundError:
                 pass
             except OSError:

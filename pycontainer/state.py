@@ -21,9 +21,9 @@ stored beside the PID, and a PID whose start time differs is a dead init.
 from __future__ import annotations
 
 import fcntl
-import os
+import posix       # os without its Python helpers: importing os is ~1 ms of every verb (paths.py)
 
-from . import jsonio
+from . import jsonio, paths
 
 from .errors import ContainerExists, ContainerNotFound, InvalidID, InvalidName, StateError
 
@@ -37,7 +37,7 @@ def _id_ok(s: str) -> bool:
 
 # Status values of the OCI spec; "paused" is runc's addition.
 CREATING, CREATED, RUNNING, STOPPED, PAUSED = "creating", "created", "running", "stopped", "paused"
-START_SOCK = "start.sock"         # the init's start barrier (process/launcher.py binds it)
+START_SOCK = "start.sock"         # the init's start barrier (process/startsock.py)
 
 
 # Every path made from an ID must fit in a file name (NAME_MAX, 255): the longest is an
@@ -105,36 +105,37 @@ class StateDir:
     def __init__(self, root: str, container_id: str):
         self.root = root
         self.id = validate_id(container_id)
-        self.path = os.path.join(root, container_id)
+        self.path = paths.join(root, container_id)
         self._lock_fd = -1
 
     # --- existence ---------------------------------------------------------
     def create(self) -> None:
         """Reserve the ID (mkdir fails if it is taken) and lock it."""
+        import os                  # create's path imports it anyway
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         try:
-            os.mkdir(self.path, 0o711)
+            posix.mkdir(self.path, 0o711)
         except FileExistsError:
             raise ContainerExists(f"container {self.id!r} already exists") from None
         self.lock()
 
     def exists(self) -> bool:
-        return os.path.isfile(os.path.join(self.path, "state.json")) or os.path.isdir(self.path)
+        return paths.isfile(paths.join(self.path, "state.json")) or paths.isdir(self.path)
 
     def remove(self) -> None:
         """Remove the state dir (flat: state.json, start.sock, network files, ...)."""
         try:
-            with os.scandir(self.path) as it:
+            with posix.scandir(self.path) as it:
                 for e in it:
                     if e.is_dir(follow_symlinks=False):
                         import shutil
                         shutil.rmtree(e.path, ignore_errors=True)
                     else:
                         try:
-                            os.unlink(e.path)
+                            posix.unlink(e.path)
                         except FileNotFoundError:
                             pass
-            os.rmdir(self.path)
+            posix.rmdir(self.path)
         except FileNotFoundError:
             pass
         self.unlock()
@@ -144,19 +145,19 @@ class StateDir:
         if self._lock_fd >= 0:
             return
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = posix.open(self.path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except FileNotFoundError:
             raise ContainerNotFound(f"container {self.id!r} does not exist") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
-            os.close(fd)
+            posix.close(fd)
             raise StateError(f"container {self.id!r} is busy: another pycontainer command holds it")
         self._lock_fd = fd
 
     def unlock(self) -> None:
         if self._lock_fd >= 0:
-            os.close(self._lock_fd)
+            posix.close(self._lock_fd)
             self._lock_fd = -1
 
     # --- the record --------------------------------------------------------------
@@ -164,13 +165,13 @@ class StateDir:
         from . import trace
         try:
             with trace.step("read state.json", "--root", id=self.id):
-                with open(os.path.join(self.path, "state.json")) as f:
+                with open(paths.join(self.path, "state.json")) as f:
                     record = jsonio.loads(f.read())
-            if record.get("status") == CREATED and not os.path.lexists(self.file(START_SOCK)):
+            if record.get("status") == CREATED and not paths.lexists(self.file(START_SOCK)):
                 record["status"] = RUNNING     # `start` removed the barrier: the init has the word
             return record
         except FileNotFoundError:
-            if os.path.isdir(self.path):
+            if paths.isdir(self.path):
                 # create was killed before its first write: a stopped husk.
                 return {"id": self.id, "status": CREATING, "pid": 0, "bundle": "", "husk": True}
             raise ContainerNotFound(f"container {self.id!r} does not exist") from None
@@ -181,20 +182,20 @@ class StateDir:
         """Atomically replace state.json (write a temp file, fsync-free rename)."""
         from . import trace
         with trace.step("write state.json", "--root", status=record.get("status")):
-            tmp = os.path.join(self.path, f".state.json.{os.getpid()}")
+            tmp = paths.join(self.path, f".state.json.{posix.getpid()}")
             with open(tmp, "w") as f:
                 f.write(jsonio.dumps(record, separators=(",", ":")))
-            os.rename(tmp, os.path.join(self.path, "state.json"))
+            posix.rename(tmp, paths.join(self.path, "state.json"))
 
     def file(self, name: str) -> str:
-        return os.path.join(self.path, name)
+        return paths.join(self.path, name)
 
     def started(self) -> None:
         """The init has the word: remove its start barrier ``start.sock`` (the init keeps its
         listening socket), which is how a read tells "running" from "created" from now on, as
         runc tells them by whether exec.fifo is still there. Cheaper than another state.json."""
         try:
-            os.unlink(self.file(START_SOCK))
+            posix.unlink(self.file(START_SOCK))
         except FileNotFoundError:
             pass
 
@@ -240,11 +241,11 @@ def settled(sd: StateDir, record: dict, wait: float = 5.0) -> tuple[dict, str]:
 
 def list_ids(root: str) -> list[str]:
     try:
-        names = os.listdir(root)
+        names = posix.listdir(root)
     except FileNotFoundError:
         return []
     return sorted(n for n in names if _id_ok(n) and n not in (".", "..")
-                  and os.path.isdir(os.path.join(root, n)))
+                  and paths.isdir(paths.join(root, n)))
 
 
 def oci_state(record: dict, status: str) -> dict:
@@ -266,8 +267,8 @@ def oci_state(record: dict, status: str) -> dict:
 
 def write_pid_file(path: str, pid: int) -> None:
     """``--pid-file``: the init's pid, written whole (a temp file renamed over it)."""
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
+    path = paths.abspath(path)
+    tmp = paths.join(paths.dirname(path), f".{paths.basename(path)}.{posix.getpid()}")
     with open(tmp, "w") as f:
         f.write(str(pid))
-    os.rename(tmp, path)
+    posix.rename(tmp, path)

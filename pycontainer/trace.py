@@ -31,10 +31,10 @@ container's program is executed.
 
 from __future__ import annotations
 
-import os
+import posix       # os without its Python helpers: importing os is ~1 ms of every verb (paths.py)
 import time
 
-from . import jsonio
+from . import jsonio, paths
 
 _fd: int = -1          # where events go, or -1 when tracing is off
 _json: bool = False
@@ -51,30 +51,30 @@ def enable(target: str = "1") -> None:
         return
     # PYCONTAINER_TRACE_T0: CLOCK_MONOTONIC seconds at which a caller (bench/breakdown.py)
     # spawned this command, so that ``t`` includes the interpreter's start and the imports.
-    t0 = os.environ.get("PYCONTAINER_TRACE_T0")
+    t0 = paths.getenv("PYCONTAINER_TRACE_T0")
     try:
         _t0 = float(t0) if t0 else time.monotonic()
     except ValueError:
         _t0 = time.monotonic()
     if target in ("1", "text", "true", "yes"):
-        _fd, _json = os.dup(2), False
+        _fd, _json = posix.dup(2), False
     elif target == "json":
-        _fd, _json = os.dup(2), True
+        _fd, _json = posix.dup(2), True
     elif target.endswith(".html"):
         # Events go to an unnamed file (every stage writes to it, as to any sink);
         # the process that asked draws the page from it when it exits.
         import atexit
-        folder = os.path.dirname(os.path.abspath(target))
-        _fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        folder = paths.dirname(paths.abspath(target))
+        _fd = posix.open(folder, posix.O_TMPFILE | posix.O_RDWR | posix.O_APPEND | posix.O_CLOEXEC, 0o600)
         _json = True
         global _html
-        _html = (target, os.dup(_fd), os.getpid())
-        os.set_inheritable(_html[1], False)
+        _html = (target, posix.dup(_fd), posix.getpid())
+        posix.set_inheritable(_html[1], False)
         atexit.register(write_html)
     else:
-        _fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        _fd = posix.open(target, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o644)
         _json = True
-    os.set_inheritable(_fd, False)
+    posix.set_inheritable(_fd, False)
     _startup()
     _trace_imports()
 
@@ -87,7 +87,7 @@ def _startup() -> None:
     """
     try:
         with open("/proc/self/stat") as f:
-            start = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+            start = int(f.read().rsplit(")", 1)[1].split()[19]) / posix.sysconf("SC_CLK_TCK")
         ms = max(time.clock_gettime(time.CLOCK_BOOTTIME) - start, 0.0) * 1000
     except (OSError, ValueError, IndexError):
         return
@@ -152,14 +152,14 @@ def _trace_imports() -> None:
 
 
 def enable_from_env() -> None:
-    target = os.environ.get("PYCONTAINER_TRACE")
+    target = paths.getenv("PYCONTAINER_TRACE")
     if target and target != "0":
         enable(target)
 
 
 def page_pending() -> bool:
     """Whether this process still has a --trace-to FILE.html page to draw at exit."""
-    return _html is not None and _html[2] == os.getpid()
+    return _html is not None and _html[2] == posix.getpid()
 
 
 def enabled() -> bool:
@@ -191,7 +191,7 @@ def event(action: str, field: str = "", ms: float | None = None, **args) -> None
     if _fd < 0:
         return
     now = time.monotonic()
-    rec = {"t": round((now - _t0) * 1000, 3), "stage": _stage, "pid": os.getpid(),
+    rec = {"t": round((now - _t0) * 1000, 3), "stage": _stage, "pid": posix.getpid(),
            "action": action}
     if args:
         rec["args"] = {k: _plain(v) for k, v in args.items()}
@@ -208,7 +208,7 @@ def event(action: str, field: str = "", ms: float | None = None, **args) -> None
         why = f"  <- {field}" if field else ""
         line = f"[{rec['t']:9.3f} ms] {_stage:<7} {action} {argtxt}{took}{why}"
     try:
-        os.write(_fd, (line + "\n").encode())
+        posix.write(_fd, (line + "\n").encode())
     except OSError:
         pass
 
@@ -279,7 +279,7 @@ def close() -> None:
     global _fd
     if _fd >= 0:
         try:
-            os.close(_fd)
+            posix.close(_fd)
         except OSError:
             pass
         _fd = -1
@@ -290,18 +290,18 @@ def close() -> None:
 def write_html() -> None:
     """Draw the collected events as FILE.html (only in the process that enabled it)."""
     global _html
-    if _html is None or _html[2] != os.getpid():
+    if _html is None or _html[2] != posix.getpid():
         return
     target, fd, _ = _html
     _html = None
     chunks, off = [], 0
     while True:
-        data = os.pread(fd, 1 << 20, off)
+        data = posix.pread(fd, 1 << 20, off)
         if not data:
             break
         chunks.append(data)
         off += len(data)
-    os.close(fd)
+    posix.close(fd)
     events = []
     for line in b"".join(chunks).decode(errors="replace").splitlines():
         try:
@@ -316,10 +316,10 @@ def write_html() -> None:
         if not a.startswith(("--trace",) + valued) and not (i and argv[i - 1] in valued):
             words.append(a)
     title = "pycontainer " + " ".join(words)
-    tmp = f"{target}.{os.getpid()}.tmp"
+    tmp = f"{target}.{posix.getpid()}.tmp"
     with open(tmp, "w") as f:
         f.write(timeline.render(events, title=title[:200]))
-    os.rename(tmp, target)
+    posix.rename(tmp, target)
 
 
 def _plain(v):

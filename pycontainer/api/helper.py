@@ -47,8 +47,9 @@ from .streams import DIED
 from .workers import Spares
 
 
-PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer.process.init",
-           "pycontainer.process.execute", "pycontainer.spec", "pycontainer.state", "pycontainer.cgroups",
+PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer.process.startsock",
+           "pycontainer.process.init", "pycontainer.process.execute", "pycontainer.spec", "pycontainer.state",
+           "pycontainer.cgroups",
            "pycontainer.cgroups.convert", "pycontainer.image.store", "pycontainer.image.rootfs",
            "pycontainer.image.overlay", "pycontainer.image.runconfig", "pycontainer.network",
            "pycontainer.detach", "pycontainer.containerdir", "pycontainer.cleanup", "pycontainer.monitor",

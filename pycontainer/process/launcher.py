@@ -4,8 +4,8 @@
 
 1. reserve the ID (the state dir: a runtime killed now leaves a husk, which
    ``delete --force`` removes);
-2. bind the start barrier ``start.sock`` (the init waits on it: runc uses a
-   FIFO, exec.fifo, for the same purpose);
+2. bind the start barrier ``start.sock`` (startsock.py: the init waits on it;
+   runc uses a FIFO, exec.fifo, for the same purpose);
 3. fork the init into the container's PID namespace (pidns.py), or, where a
    user or time namespace must be made first, stage 1, which will fork it;
    the child imports what it needs and waits for ``GO``; meanwhile the first
@@ -37,7 +37,7 @@ import sys
 from .. import pidns
 from .. import state as st
 from .. import trace
-from ..errors import ContainerSetupError, PyContainerError, SpecError
+from ..errors import ContainerSetupError, SpecError
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -75,14 +75,10 @@ class Launch:
 
 def launch(ctx: Launch, cgroup, network=None) -> dict:
     """Create the container up to ``created``; return its state record."""
-    # Here, not at the top: `start` needs only start_barrier. The runtime's own sockets
-    # are the C objects of _socket (bind/listen/send/recv/close are the same calls):
-    # `import socket` builds its enums (~2-5 ms); stage 1 wraps its copies (see below).
-    import _socket
-
     import _prctl        # not the cffi extension (syscalls): stage 1 loads that (exeseal.py)
 
     from ..security import exeseal
+    from . import startsock
     from . import sync as S
     spec = ctx.spec
     linux = spec.get("linux", {})
@@ -91,16 +87,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
     pid = 0
     try:
         # (2) the start barrier: a listening unix socket in the state dir.
-        ctx.listen = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        dirfd = os.open(ctx.statedir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            ctx.listen.bind(f"/proc/self/fd/{dirfd}/{st.START_SOCK}")
-            # connect(2) needs write permission on the socket file (unix(7)): only its owner,
-            # whatever the umask (a start may bring a process to run, init.py).
-            os.chmod(f"/proc/self/fd/{dirfd}/{st.START_SOCK}", 0o600)
-        finally:
-            os.close(dirfd)
-        ctx.listen.listen(1)
+        ctx.listen = startsock.listen(ctx.statedir.path)
         if ctx.console_path:
             ctx.console_sock = connect_console(ctx.console_path)
 
@@ -324,64 +311,3 @@ def _kill_and_reap(pid: int) -> None:
     except ProcessLookupError:
         return
     _reap(pid)
-
-
-def start_barrier(statedir_path: str, timeout: float | None = None, *, process: dict | None = None,
-                  stdio=None, wait_exec: bool = True) -> None:
-    """Open the start barrier and wait until the program has been exec'd (or, without
-    ``wait_exec``, only until the word is sent).
-
-    The init closes its end on a successful execve (the fd is close-on-exec),
-    so EOF means "running"; an exec failure arrives as text. With ``process``
-    (a deferred container's: args, env, cwd, user) the message is ``process LEN\n``
-    and the JSON, ``stdio`` (three fds) ride along as SCM_RIGHTS (unix(7)), and a
-    failure comes back as ``errors.encode``'s JSON, raised here as its own class.
-    """
-    # The C socket object itself: `import socket` (its enums, selectors) costs ~2 ms
-    # of every `start`, and connect/sendall/recv are the same calls either way.
-    import _socket
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-    dirfd = os.open(statedir_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        try:
-            s.connect(f"/proc/self/fd/{dirfd}/{st.START_SOCK}")
-        except (ConnectionRefusedError, FileNotFoundError):
-            raise PyContainerError("the container's init is not waiting for start "
-                                   "(it has exited or was started already)") from None
-        if process is None:
-            s.sendall(b"start")
-            if not wait_exec:               # the init reads "start" even after our close
-                return
-        else:
-            import json
-            import struct
-            body = json.dumps(process).encode()
-            msg = b"process %d\n" % len(body) + body
-            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(stdio)}i", *stdio))] \
-                if stdio else []
-            sent = s.sendmsg([msg], anc)
-            if sent < len(msg):
-                s.sendall(msg[sent:])
-        s.settimeout(timeout)
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        if data:
-            from ..errors import ExecError
-            if process is not None and data.startswith(b"{"):
-                import json
-
-                from ..errors import decode
-                try:
-                    err = json.loads(data)
-                except ValueError:
-                    err = None
-                if isinstance(err, dict):
-                    raise decode(err, ContainerSetupError)
-            raise ExecError(data.decode(errors="replace"), stage="exec")
-    finally:
-        os.close(dirfd)
-        s.close()

@@ -1,0 +1,58 @@
+"""pycontainer.paths: os.path's meaning on the posix module alone (the hot verbs' path)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pycontainer import paths
+
+ROOT = __file__.rsplit("/tests/", 1)[0]
+
+
+@pytest.mark.parametrize("parts", [
+    ("/run/pycontainer", "c1"), ("/run/pycontainer/", "c1"), ("a", "b", "c"), ("", "x"),
+    ("/a", "/b", "c"), ("/a", ""), ("a/", "b/"), ("/",  "x"), ("/a", "b", "/c", "d")])
+def test_join_is_os_path_join(parts):
+    assert paths.join(*parts) == os.path.join(*parts)
+
+
+@pytest.mark.parametrize("path", [
+    "/run/pycontainer", "/run/pycontainer/", "/", "//", "///x", "//x/y", "/a/./b", "/a/../b",
+    "/../x", "/a//b/", "rel", "rel/../x", ".", "..", "./a/", "/a/.hidden", "/a/b/..", "a/..//b"])
+def test_abspath_dirname_basename_are_os_paths(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert paths.abspath(path) == os.path.abspath(path)
+    assert paths.dirname(path) == os.path.dirname(path)
+    assert paths.basename(path) == os.path.basename(path)
+
+
+def test_the_file_tests_are_os_paths(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("x")
+    os.symlink("f", tmp_path / "to-f")
+    os.symlink("d", tmp_path / "to-d")
+    os.symlink("nothing", tmp_path / "dangling")
+    os.mkfifo(tmp_path / "fifo")
+    for name in ("d", "f", "to-f", "to-d", "dangling", "fifo", "missing", "f/under-a-file", "d\0nul"):
+        p = str(tmp_path / name)
+        for fn in ("exists", "lexists", "isdir", "isfile"):
+            assert getattr(paths, fn)(p) == getattr(os.path, fn)(p), (fn, name)
+
+
+def test_getenv_follows_os_environ_once_os_is_loaded(monkeypatch):
+    monkeypatch.setenv("PYC_PATHS_TEST", "changed in Python")
+    assert paths.getenv("PYC_PATHS_TEST") == "changed in Python"
+    monkeypatch.delenv("PYC_PATHS_TEST")
+    assert paths.getenv("PYC_PATHS_TEST") is None
+
+
+def test_getenv_reads_the_start_environment_without_importing_os():
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from pycontainer import paths; "
+            "print(paths.getenv('PYC_PATHS_TEST'), paths.getenv('PYC_NOT_SET'), 'os' in sys.modules)")
+    env = {"PYC_PATHS_TEST": "caf\u00e9 \udcff"}
+    p = subprocess.run([sys.executable, "-S", "-c", code, ROOT], capture_output=True,
+                       env={k: v.encode("utf-8", "surrogateescape") for k, v in env.items()})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode("utf-8", "surrogateescape") == "caf\u00e9 \udcff None False\n"
