@@ -456,8 +456,10 @@ class Runtime:
     def _status(self, record: dict) -> str:
         status = st.status_of(record)
         if status in (st.RUNNING, st.CREATED) and record.get("cgroup"):
+            from .cgroups import freezer        # the directories create recorded: no mountinfo
             try:
-                if self._cgroup(record).frozen():
+                dirs = record.get("cgroup_dirs")
+                if freezer.any_frozen(dirs) if dirs else self._cgroup(record).frozen():
                     return st.PAUSED
             except PyContainerError:
                 pass
@@ -483,11 +485,8 @@ def _rmdirs(dirs, path) -> bool:
 
 
 def _network_from_annotations(spec: dict):
-    """The network plan an OCI bundle asks for (annotation org.pycontainer.network), or None.
-
-    Without the annotation pycontainer does what runc does: it follows
-    linux.namespaces, and the init brings up ``lo`` in a new netns.
-    """
+    """The network plan an OCI bundle asks for (annotation org.pycontainer.network), or None:
+    then, as runc, linux.namespaces decides, and the init brings up ``lo`` in a new netns."""
     req = spec.get("annotations", {}).get(ANNOTATION_NETWORK)
     if not req:
         return None

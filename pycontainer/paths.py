@@ -7,10 +7,11 @@ Python-level helpers: ``os.path``, ``os.environ`` as a mapping of str,
 ``posixpath``, ``stat`` and ``_collections_abc``'s ~30 abstract classes):
 about 1 ms of CPU, every time, where runc's whole ``start`` or ``delete``
 takes 6-7 ms. So the modules on the path of ``start``, ``delete``, ``state``
-and ``kill`` (state.py, container.py, trace.py, log.py, _fastcli.py,
-process/startsock.py) call ``posix`` directly, and this module gives them the
-few path functions they use, with ``os.path``'s meaning. Everything else
-(``create``, ``run``, the docker layer) imports ``os`` as usual.
+and ``kill`` (state.py, container.py, trace.py, log.py, signals.py,
+_fastcli.py, process/startsock.py, cgroups/freezer.py) call ``posix``
+directly, and this module gives them the few path functions they use, with
+``os.path``'s meaning. Everything else (``create``, ``run``, the docker layer)
+imports ``os`` as usual.
 
 A path here is a str. Read stat(2), path_resolution(7).
 """

@@ -12,7 +12,7 @@ the thaw (cgroups(7), Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst)
 
 from __future__ import annotations
 
-import os
+import posix       # os without its Python helpers: kill and delete --force import this (paths.py)
 import time
 
 from . import state as st
@@ -27,13 +27,13 @@ def kill_init(record: dict) -> None:
         # of a `delete --force`) for the one number we need
         from _signal import SIGKILL
         try:
-            os.kill(pid, SIGKILL)
+            posix.kill(pid, SIGKILL)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + 10
         while st.proc_start_time(pid) == record.get("pid_start") and time.monotonic() < deadline:
             try:
-                os.waitpid(pid, os.WNOHANG)   # ours if we are its (sub)reaper
+                posix.waitpid(pid, posix.WNOHANG)   # ours if we are its (sub)reaper
             except ChildProcessError:
                 pass
             time.sleep(0.002)
@@ -56,7 +56,7 @@ def kill_cgroup(cg) -> None:
 
 def forward_signal(pid: int, signum: int) -> None:
     try:
-        os.kill(pid, signum)
+        posix.kill(pid, signum)
     except ProcessLookupError:
         pass
 
@@ -65,13 +65,13 @@ def wait_exit(pid: int) -> int:
     """Reap our child ``pid``; its exit status, 128+N if signal N killed it (0 if not ours)."""
     while True:
         try:
-            wpid, status = os.waitpid(pid, 0)
+            wpid, status = posix.waitpid(pid, 0)
         except ChildProcessError:
             return 0
         if wpid == pid:
-            code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            code = 128 + posix.WTERMSIG(status) if posix.WIFSIGNALED(status) else posix.WEXITSTATUS(status)
             trace.event("exit", "process.args (the program ended)", pid=pid, status=code,
-                        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
+                        signal=posix.WTERMSIG(status) if posix.WIFSIGNALED(status) else None)
             return code
 
 

@@ -27,26 +27,22 @@ The API (the contract in docs/architecture.md)::
 ``resources`` is the OCI ``linux.resources`` object (a dict). The drivers live
 in ``v2.py`` (unified) and ``v1.py`` (legacy and hybrid); the translation of
 resources into file writes is in ``resources.py`` (pure, testable on a fake
-tree). This module imports nothing heavy: it is on the container start path.
+tree). This module imports nothing at its top but the errors: ``state`` and ``kill``
+import the package for ``freezer.py`` alone, and the drivers, ``os`` and the mount
+table come with the functions that need them.
 """
 
 from __future__ import annotations
 
-import os
-import posixpath
-
 from ..errors import CgroupError
-from . import fs
-from . import mounts as _mounts
 
-__all__ = ["CgroupError", "DEFAULT_PARENT", "detect", "gc", "open", "resolve_path"]
-
-DEFAULT_PARENT = fs.DEFAULT_PARENT
+__all__ = ["CgroupError", "detect", "gc", "open", "resolve_path"]
 
 
 def detect(mountinfo: str = "/proc/self/mountinfo") -> str:
     """Return ``"unified"``, ``"hybrid"`` or ``"legacy"`` for this host."""
-    return _mounts.parse(mountinfo).mode
+    from . import mounts
+    return mounts.parse(mountinfo).mode
 
 
 def resolve_path(cgroups_path: str | None, container_id: str, own: str = "/") -> str:
@@ -57,6 +53,9 @@ def resolve_path(cgroups_path: str | None, container_id: str, own: str = "/") ->
     /proc/self/cgroup); none at all means ``/pycontainer/<id>``. ``..`` may not
     climb out, and the result is never the root itself.
     """
+    import posixpath
+
+    from .fs import DEFAULT_PARENT
     if not cgroups_path:
         if not container_id or "/" in container_id or container_id in (".", ".."):
             raise CgroupError(f"cgroup for container {container_id!r}: "
@@ -87,13 +86,14 @@ def open(cgroups_path: str | None, container_id: str, *,  # noqa: A001 - the con
     ``v1.Manager`` on hybrid and legacy hosts (it also joins the cgroup2
     hierarchy of a hybrid host, for ``cgroup.kill``).
     """
-    info = _mounts.parse(mountinfo)
+    from . import mounts
+    info = mounts.parse(mountinfo)
     if info.mode == "unified":
         from . import v2
-        own = _mounts.own_cgroups(proc_cgroup).get("", "/")
+        own = mounts.own_cgroups(proc_cgroup).get("", "/")
         return v2.Manager(info.unified, resolve_path(cgroups_path, container_id, own))
     from . import v1
-    owns = _mounts.own_cgroups(proc_cgroup)
+    owns = mounts.own_cgroups(proc_cgroup)
     dirs, roots = {}, {}
     for controller, mountpoint in info.v1.items():
         own = owns.get(controller, "/")
@@ -115,7 +115,11 @@ def gc(live_ids, *, mountinfo: str = "/proc/self/mountinfo") -> list[str]:
     --force`` uses). A cgroup that still holds processes is left alone: it
     may belong to a container under another ``--root``.
     """
-    info = _mounts.parse(mountinfo)
+    import os
+
+    from . import mounts
+    from .fs import DEFAULT_PARENT
+    info = mounts.parse(mountinfo)
     roots = [info.unified] if info.mode == "unified" else list(info.v1.values()) + \
         ([info.unified] if info.unified else [])
     names: set[str] = set()

@@ -189,7 +189,8 @@ class Manager:
         fs.write(self._freezer(), "THAWED", "pycontainer resume, kill --all")
 
     def frozen(self) -> bool:
-        return fs.read_or(self._freezer()) == "FROZEN"
+        from . import freezer
+        return freezer.frozen(self.dirs["freezer"]) if "freezer" in self.dirs else False
 
     # --- reading and teardown -----------------------------------------------------
     def stats(self) -> dict:

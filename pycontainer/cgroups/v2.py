@@ -143,10 +143,8 @@ class Manager:
         fs.write(os.path.join(self.dir, "cgroup.freeze"), "0", "pycontainer resume")
 
     def frozen(self) -> bool:
-        ev = fs.read_kv(os.path.join(self.dir, "cgroup.events"))
-        if "frozen" in ev:
-            return ev["frozen"] == 1
-        return fs.read_or(os.path.join(self.dir, "cgroup.freeze")) == "1"
+        from . import freezer
+        return freezer.frozen(self.dir)
 
     # --- reading and teardown -----------------------------------------------------
     def stats(self) -> dict:

@@ -63,12 +63,14 @@ def test_the_runtime_itself_loads_no_c_extension(cli, bundle, leakcheck):
 HOT_IMPORTS_BANNED = ("os", "json", "re", "enum", "socket", "click", "signal", "subprocess")
 
 
-def test_start_and_delete_import_neither_os_nor_json(cli, bundle, leakcheck):
-    """``start`` and ``delete`` (of a stopped container) run on the ``posix`` module and the
-    C modules (_json, _socket): importing ``os`` is ~1 ms and json/re/enum/socket more, where
-    runc's whole start or delete takes ~6 ms (paths.py). Run as the installed command runs
-    them (-I -S), with -X importtime listing every module loaded."""
-    bundle.args("true")
+def test_start_state_kill_delete_import_neither_os_nor_json(cli, bundle, leakcheck):
+    """The verbs engines call around every container (``state`` after create and start,
+    ``start``, ``kill``, ``delete``) run on the ``posix`` module and the C modules (_json,
+    _socket): importing ``os`` is ~1 ms and json/re/enum/socket more, where runc's whole
+    start or delete takes ~6 ms (paths.py); ``paused`` is read from the recorded cgroup
+    directories (cgroups/freezer.py). Run as the installed command runs them (-I -S), with
+    -X importtime listing every module loaded."""
+    bundle.args("sleep", "30")
     cid = new_id()
     cli.create(cid, bundle.path)
     launch = ("import sys; sys.path.insert(0, %r); from pycontainer.entry import main; main()" % ROOT)
@@ -81,9 +83,16 @@ def test_start_and_delete_import_neither_os_nor_json(cli, bundle, leakcheck):
                 if line.startswith("import time:") and "|" in line}
         assert "pycontainer.container" in mods, args
         assert not [m for m in HOT_IMPORTS_BANNED if m in mods], (args, sorted(mods))
+        return p.stdout
 
     try:
+        assert json.loads(verb("state", cid))["status"] == "created"
         verb("start", cid)
+        assert json.loads(verb("state", cid))["status"] == "running"
+        assert cli("pause", cid).returncode == 0
+        assert json.loads(verb("state", cid))["status"] == "paused"
+        assert cli("resume", cid).returncode == 0
+        verb("kill", cid, "KILL")
         for _ in range(200):
             if cli.state(cid)["status"] == "stopped":
                 break

@@ -330,3 +330,29 @@ def test_events_watch_yields_one_oom_per_kill():
             return True
     evs = list(events.watch(f, "web", interval=0.01, stats=False, stop=stop))
     assert evs == [{"type": "oom", "id": "web"}, {"type": "oom", "id": "web"}]
+
+
+def test_freezer_reads_the_recorded_directories(tmp_path):
+    """cgroups.freezer (state, kill, delete): v1's freezer.state, v2's cgroup.events, and
+    cgroup.freeze where cgroup.events has no ``frozen`` key; other hierarchies say nothing."""
+    from pycontainer.cgroups import freezer
+    d = {n: tmp_path / n for n in ("freezer", "memory", "unified", "oldv2")}
+    for p in d.values():
+        p.mkdir()
+    (d["freezer"] / "freezer.state").write_text("THAWED\n")
+    (d["memory"] / "memory.limit_in_bytes").write_text("max\n")
+    (d["unified"] / "cgroup.events").write_text("populated 1\nfrozen 0\n")
+    (d["oldv2"] / "cgroup.events").write_text("populated 1\n")
+    (d["oldv2"] / "cgroup.freeze").write_text("0\n")
+    hybrid = [str(d["freezer"]), str(d["memory"]), str(d["unified"])]
+    assert not freezer.any_frozen(hybrid) and not freezer.any_frozen([str(tmp_path / "gone")])
+    (d["freezer"] / "freezer.state").write_text("FREEZING\n")     # not every task stopped yet
+    assert not freezer.any_frozen(hybrid)
+    (d["freezer"] / "freezer.state").write_text("FROZEN\n")
+    assert freezer.any_frozen(hybrid) and freezer.frozen(str(d["freezer"]))
+    (d["freezer"] / "freezer.state").write_text("THAWED\n")
+    (d["unified"] / "cgroup.events").write_text("populated 1\nfrozen 1\n")
+    assert freezer.any_frozen(hybrid)
+    assert not freezer.frozen(str(d["oldv2"]))
+    (d["oldv2"] / "cgroup.freeze").write_text("1\n")
+    assert freezer.frozen(str(d["oldv2"]))
