@@ -17,7 +17,9 @@ every call, and engines call ``state`` after every ``create`` and ``start``:
 so this module reads the directories ``create`` recorded (state.json's
 ``cgroup_dirs``) with the ``posix`` module alone, without finding the
 hierarchies again (mountinfo) or importing the drivers (v1.py, v2.py: ~2 ms
-with ``os``). The drivers' ``frozen()`` ask it too, so there is one rule.
+with ``os``). The drivers' ``frozen()`` read the same files by the same rule
+with their own helpers (fs.py), so that ``run``, which has them loaded, does
+not import this module too.
 """
 
 import posix

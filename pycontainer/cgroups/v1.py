@@ -189,8 +189,7 @@ class Manager:
         fs.write(self._freezer(), "THAWED", "pycontainer resume, kill --all")
 
     def frozen(self) -> bool:
-        from . import freezer
-        return freezer.frozen(self.dirs["freezer"]) if "freezer" in self.dirs else False
+        return fs.read_or(self._freezer()) == "FROZEN"
 
     # --- reading and teardown -----------------------------------------------------
     def stats(self) -> dict:

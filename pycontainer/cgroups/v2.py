@@ -143,8 +143,10 @@ class Manager:
         fs.write(os.path.join(self.dir, "cgroup.freeze"), "0", "pycontainer resume")
 
     def frozen(self) -> bool:
-        from . import freezer
-        return freezer.frozen(self.dir)
+        ev = fs.read_kv(os.path.join(self.dir, "cgroup.events"))
+        if "frozen" in ev:
+            return ev["frozen"] == 1
+        return fs.read_or(os.path.join(self.dir, "cgroup.freeze")) == "1"
 
     # --- reading and teardown -----------------------------------------------------
     def stats(self) -> dict:
