@@ -217,7 +217,7 @@ class Runtime:
              preserve_fds: int = 0, sub_cgroups=()) -> int:
         """Run ``process`` (an OCI process object) in the container; its exit status
         in the foreground, 0 once it started with ``detach``."""
-        import signal
+        import _signal as signal      # as in run: `signal` builds enums for what we only forward
 
         from . import signals
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,

@@ -22,11 +22,12 @@ execve closes it, and the runtime reads EOF.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import sys
 
+from _signal import SIGKILL   # not `signal`: its enums cost ~3 ms of every exec
+
+from .. import jsonio
 from .. import state as st
 from .. import syscalls as sc
 from .. import trace
@@ -145,7 +146,7 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
     trace.set_stage("exec")
     code = 0
     try:
-        sc.prctl(1, signal.SIGKILL)           # PR_SET_PDEATHSIG
+        sc.prctl(1, SIGKILL)           # PR_SET_PDEATHSIG
         close_inherited(3 + ctx.preserve_fds)   # the caller's stray fds (security.fds)
         I.oom_score_adj(ctx.process)         # inherited; before setns(user) (see init.stage1)
         ctx.sync.expect(S.GO)                 # we are in the container's cgroup now
@@ -196,10 +197,10 @@ def _exec_process(ctx: ExecContext, in_userns: bool) -> None:
             I.setup_console(ctx, proc, mount_console=False)
         path = finalize.prepare(proc, ctx.seccomp, in_userns)
         finalize.exec_program(path, proc, ctx.sync.sock, ctx.preserve_fds, ctx.dmz_fd, ctx.seccomp,
-                              report=lambda exc: json.dumps({"type": S.ERROR, "kind": type(exc).__name__,
-                                                             "msg": str(exc), "stage": exc.stage,
-                                                             "errno": exc.errno}).encode())
+                              report=lambda exc: jsonio.dumps({"type": S.ERROR, "kind": type(exc).__name__,
+                                                               "msg": str(exc), "stage": exc.stage,
+                                                               "errno": exc.errno}).encode())
     except BaseException as exc:  # noqa: BLE001
-        if not ctx.sync.sock._closed:
+        if ctx.sync.sock.fileno() != -1:       # not yet handed to exec_program
             ctx.sync.send_error(exc, "exec")
         os._exit(1)

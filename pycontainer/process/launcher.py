@@ -93,7 +93,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
 
         # (3) the init (pidns.py), or stage 1 where a user or time namespace needs it
         direct = not pidns.needs_stage1(linux.get("namespaces", []))
-        parent, child = S.SyncSocket.pair_c()
+        parent, child = S.SyncSocket.pair()
         _prctl.prctl(PR_SET_CHILD_SUBREAPER, 1)
         # CVE-2019-5736: what enters the container is non-dumpable, and execs the program
         # through a sealed memfd (pycontainer.security.exeseal).

@@ -44,18 +44,13 @@ GO, MAP_PLS, MAP_ACK, INIT_PID, CONTINUE, READY, ERROR = (
 
 class SyncSocket:
     def __init__(self, sock):
-        self.sock = sock            # a socket.socket, or a _socket.socket (pair_c)
+        self.sock = sock            # a _socket.socket: the C object under socket.socket
 
     @classmethod
     def pair(cls) -> tuple["SyncSocket", "SyncSocket"]:
-        import socket
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        return cls(a), cls(b)
-
-    @classmethod
-    def pair_c(cls) -> tuple["SyncSocket", "SyncSocket"]:
-        """``pair()`` as the C socket objects of _socket, without importing ``socket``
-        (its enums cost ms of every create); send/recv/settimeout/close are the same."""
+        """socketpair(2) as the C socket objects of _socket, without importing ``socket``
+        (its enums and selectors cost ~2 ms of every create and exec); send/recv/settimeout/
+        detach/close are the same calls."""
         import _socket
         a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         return cls(a), cls(b)

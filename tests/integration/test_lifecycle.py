@@ -63,44 +63,66 @@ def test_the_runtime_itself_loads_no_c_extension(cli, bundle, leakcheck):
 HOT_IMPORTS_BANNED = ("os", "json", "re", "enum", "socket", "click", "signal", "subprocess")
 
 
+def _as_installed(cli, *args, banned=HOT_IMPORTS_BANNED) -> str:
+    """Run a verb as the installed command runs it (python -I -S), with -X importtime listing
+    every module it loads; assert none of ``banned`` is among them. -> its stdout."""
+    import sysconfig
+    where = [ROOT, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]   # as install.sh's
+    launch = f"import sys; sys.path[0:0] = {where!r}; from pycontainer.entry import main; main()"
+    p = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c", launch,
+                        "--root", cli.root, *args], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, (args, p.stderr[-2000:])
+    mods = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+    assert "pycontainer.container" in mods, args
+    assert not [m for m in banned if m in mods], (args, sorted(mods))
+    return p.stdout
+
+
 def test_start_state_kill_delete_import_neither_os_nor_json(cli, bundle, leakcheck):
     """The verbs engines call around every container (``state`` after create and start,
     ``start``, ``kill``, ``delete``) run on the ``posix`` module and the C modules (_json,
     _socket): importing ``os`` is ~1 ms and json/re/enum/socket more, where runc's whole
     start or delete takes ~6 ms (paths.py); ``paused`` is read from the recorded cgroup
-    directories (cgroups/freezer.py). Run as the installed command runs them (-I -S), with
-    -X importtime listing every module loaded."""
+    directories (cgroups/freezer.py)."""
     bundle.args("sleep", "30")
     cid = new_id()
     cli.create(cid, bundle.path)
-    launch = ("import sys; sys.path.insert(0, %r); from pycontainer.entry import main; main()" % ROOT)
-
-    def verb(*args):
-        p = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c", launch,
-                            "--root", cli.root, *args], capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, (args, p.stderr[-2000:])
-        mods = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines()
-                if line.startswith("import time:") and "|" in line}
-        assert "pycontainer.container" in mods, args
-        assert not [m for m in HOT_IMPORTS_BANNED if m in mods], (args, sorted(mods))
-        return p.stdout
-
     try:
-        assert json.loads(verb("state", cid))["status"] == "created"
-        verb("start", cid)
-        assert json.loads(verb("state", cid))["status"] == "running"
+        assert json.loads(_as_installed(cli, "state", cid))["status"] == "created"
+        _as_installed(cli, "start", cid)
+        assert json.loads(_as_installed(cli, "state", cid))["status"] == "running"
         assert cli("pause", cid).returncode == 0
-        assert json.loads(verb("state", cid))["status"] == "paused"
+        assert json.loads(_as_installed(cli, "state", cid))["status"] == "paused"
         assert cli("resume", cid).returncode == 0
-        verb("kill", cid, "KILL")
+        _as_installed(cli, "kill", cid, "KILL")
         for _ in range(200):
             if cli.state(cid)["status"] == "stopped":
                 break
             time.sleep(0.02)
-        verb("delete", cid)
+        _as_installed(cli, "delete", cid)
     finally:
         cli("delete", "--force", cid)
     assert cli("state", cid).returncode != 0
+
+
+def test_exec_process_imports_neither_json_nor_socket(cli, bundle, tmp_path, leakcheck):
+    """``exec --process FILE ID``, containerd's ExecSync (every kubelet probe): the process
+    file is read with jsonio, the sync socket is _socket's, the signals _signal's; `json`
+    (re, enum), `socket` (selectors) and `signal` were ~8 ms of every exec."""
+    bundle.args("sleep", "30")
+    cid = new_id()
+    cli.create(cid, bundle.path)
+    proc = tmp_path / "process.json"
+    proc.write_text(json.dumps({"args": ["sh", "-c", "echo probed $0", "ok"], "cwd": "/",
+                                "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}))
+    try:
+        cli("start", cid, check=True)
+        out = _as_installed(cli, "exec", "--process", str(proc), cid,
+                            banned=[m for m in HOT_IMPORTS_BANNED if m != "os"])
+        assert out == "probed ok\n"
+    finally:
+        cli("delete", "--force", cid)
 
 
 def test_create_leaves_only_the_init_waiting(cli, bundle, leakcheck):
