@@ -23,6 +23,7 @@ import json
 import os
 import resource
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -99,7 +100,6 @@ def main() -> None:
                 finally:
                     subprocess.run(cmd + ["delete", "--force", cid], stderr=subprocess.DEVNULL)
     finally:
-        import shutil
         shutil.rmtree(os.path.dirname(process), ignore_errors=True)
     first = next(iter(rts))
     print(f"## verbcpu: {a.n} rounds, interleaved; medians in ms; ratios to {first}")

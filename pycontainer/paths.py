@@ -60,25 +60,14 @@ def isfile(path: str) -> bool:
 
 
 def abspath(path: str) -> str:
-    """``os.path.abspath``: made absolute from the current directory, with ``.``, ``..``
-    and repeated slashes resolved as text (no symbolic link is followed)."""
-    if not path.startswith("/"):
-        path = posix.getcwd() + "/" + path
-    if "/." not in path and "//" not in path and (path == "/" or not path.endswith("/")):
-        return path                       # already normal: the common case
-    if path.startswith("//") and not path.startswith("///"):
-        import os                         # POSIX leaves a leading "//" to the system
+    """``os.path.abspath``: made absolute from the current directory. A path that is not
+    already normal (``.``, ``..``, repeated or trailing slashes) goes to os.path itself:
+    the hot verbs' paths (--root, the state dir) are normal, and the rest is rare."""
+    full = path if path.startswith("/") else posix.getcwd().rstrip("/") + "/" + path
+    if "/." in full or "//" in full or (full != "/" and full.endswith("/")):
+        import os
         return os.path.abspath(path)
-    out: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if out:
-                out.pop()
-        else:
-            out.append(part)
-    return "/" + "/".join(out)
+    return full
 
 
 def dirname(path: str) -> str:

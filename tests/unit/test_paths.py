@@ -56,3 +56,9 @@ def test_getenv_reads_the_start_environment_without_importing_os():
                        env={k: v.encode("utf-8", "surrogateescape") for k, v in env.items()})
     assert p.returncode == 0, p.stderr
     assert p.stdout.decode("utf-8", "surrogateescape") == "caf\u00e9 \udcff None False\n"
+
+
+@pytest.mark.parametrize("path", ["rel", ".", "..", "x/", "", "a/../b"])
+def test_abspath_from_the_root_directory(path, monkeypatch):
+    monkeypatch.chdir("/")            # getcwd() is "/": no "//" at the front
+    assert paths.abspath(path) == os.path.abspath(path)
