@@ -215,7 +215,8 @@ def _cache_key(section: dict) -> bytes | None:
         return None
     st = os.stat(lib)
     u = os.uname()
-    head = f"v1 {u.machine} {u.release} {st.st_ino} {st.st_size} {st.st_mtime_ns}\n"
+    # v2: libseccomp.compile makes a binary tree (a v1 entry is a linear program: not served)
+    head = f"v2 {u.machine} {u.release} {st.st_ino} {st.st_size} {st.st_mtime_ns}\n"
     return head.encode() + json.dumps(section, sort_keys=True, separators=(",", ":")).encode()
 
 
