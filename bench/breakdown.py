@@ -208,6 +208,40 @@ for _ in sys.stdin:
 """
 
 
+SANDBOX_CONFIG = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from pycontainer.api import Client
+c = Client()
+ctr = c.containers.create(sys.argv[2], ["true"], network_mode="none")
+try:
+    with open(ctr.attrs["Dir"] + "/config.json") as f:
+        print(f.read())
+finally:
+    ctr.remove(force=True)
+    c.close()
+"""
+
+
+def sandbox_bundle(image: str, rootfs: str) -> str:
+    """A bundle with the config.json a sandbox() runs with (docker's seccomp profile, masked and
+    read-only paths, its capabilities), on ``rootfs`` (a plain directory: no overlay), for runc
+    and crun to run beside it: the same work, where the runc-spec bundle has no seccomp."""
+    out = subprocess.run([PY, "-c", SANDBOX_CONFIG, os.path.dirname(HERE), image], capture_output=True,
+                         text=True)
+    if out.returncode:
+        raise SystemExit(f"breakdown: the sandbox's config.json: {out.stderr.strip()}")
+    cfg = json.loads(out.stdout)
+    cfg["root"] = {"path": os.path.abspath(rootfs), "readonly": False}
+    cfg.pop("annotations", None)
+    cfg["ociVersion"] = "1.0.2-dev"     # what `runc spec` writes: crun 1.8 refuses 1.2.0
+    cfg["linux"].pop("cgroupsPath", None)
+    d = tempfile.mkdtemp(prefix="breakdown-sandbox-bundle.")
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    return d
+
+
 class SandboxDriver:
     """A driver process; ``trace``: its helper writes the trace (t in ms of CLOCK_MONOTONIC)."""
 
@@ -308,6 +342,8 @@ def main() -> None:
         sb_trace = tempfile.NamedTemporaryFile(suffix=".trace", delete=False).name
         sb_plain, sb_traced = SandboxDriver(a.image, None), SandboxDriver(a.image, sb_trace)
         sb_wall, sb_windows = [], []
+        sb_bundle = sandbox_bundle(a.image, os.path.join(a.bundle, "rootfs"))
+        same = {"runc": [], "crun": []}      # run of the sandbox's own config.json
     for i in range(a.n):
         for name, cmd in rts.items():
             base = cmd + ["--root", f"/run/breakdown-{name}"]
@@ -333,6 +369,10 @@ def main() -> None:
             sb_wall.append((t2 - t) * 1000)
             time.sleep(0.1)
             sb_windows.append(sb_traced.step())
+            for r in same:
+                time.sleep(0.1)
+                same[r].append(timed([r, "--root", f"/run/breakdown-{r}", "run", "--bundle", sb_bundle,
+                                      f"bd-sb-{r}-{tag}-{i}"]))
         time.sleep(0.1)
         interp.append(timed([PY, "-IS", "-c", "pass"]))
         # imports: one -X importtime run of each verb per round (not timed)
@@ -408,6 +448,14 @@ def main() -> None:
         t["crun run wall"] = med(wall["crun"]["run"])
         t["runc run wall"] = med(wall["runc"]["run"])
         t["/ crun run (untraced)"] = t["= sandbox() wall, untraced"] / t["crun run wall"]
+        # the same work: runc and crun run the config.json the sandbox runs with (its seccomp
+        # profile, masks and caps; a plain rootfs where the sandbox mounts an overlay)
+        t["crun run of the sandbox's config.json"] = med(same["crun"])
+        t["runc run of the sandbox's config.json"] = med(same["runc"])
+        t["/ crun run of the sandbox's config.json"] = t["= sandbox() wall, untraced"] / med(same["crun"])
+        t["/ runc run of the sandbox's config.json"] = t["= sandbox() wall, untraced"] / med(same["runc"])
+        import shutil
+        shutil.rmtree(sb_bundle, ignore_errors=True)
         tables["sandbox"] = t
         print(f"\n### the API: sandbox({a.image!r}, ['true'], network_mode='none') of {os.path.dirname(HERE)}"
               " (a warm helper: its start is the Client's, once; a traced and an untraced client"
