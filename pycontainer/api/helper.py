@@ -291,20 +291,21 @@ def _minflt() -> int:
 
 def worker(req: dict, fds: list[int]) -> int:
     """One request in a forked worker: stdio from the caller, the answer on fds[0]."""
+    op = req.pop("op")
+    if op in ("run", "create", "warm", "start", "exec"):
+        # each attaches a process to a cgroup: the kernel's wait on the first attach (an
+        # RCU grace period, cgroups/attachlock.py) passes while the request is prepared.
+        # First thing: the grace period (6-20 ms) is what the cgroup's mkdir waits for.
+        from ..cgroups import attachlock
+        attachlock.start()
     from .. import trace
     faults = _minflt() if trace.enabled() else None
     reply_fd, stdio = fds[0], fds[1:4]
     for i, fd in enumerate(stdio):
         os.dup2(fd, i)
         os.close(fd)
-    op = req.pop("op")
     root = req.pop("root", None)
     image_root = req.pop("image_root", None)
-    if op in ("run", "create", "warm", "start", "exec"):
-        # each attaches a process to a cgroup: the kernel's wait on the first attach
-        # (an RCU grace period, cgroups/attachlock.py) passes while the request is prepared
-        from ..cgroups import attachlock
-        attachlock.start()
     try:
         if op == "run":
             res = op_run(root, req["id"], req["options"], remove=req["remove"], timeout=req.get("timeout"),
