@@ -149,14 +149,12 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             ctx.console_sock.close()
         crash_point("before-record")          # a husk and a child that waits for GO
         joins_netns = any(n.get("path") for n in linux.get("namespaces", []) if n["type"] == "network")
-        # none, host: only /etc files, in the state dir, made while the child imports: nothing
-        # to undo elsewhere, and lo of a new netns is the init's own step (init.py, runc's
-        # "loopback"), not the runtime's through setns.
+        # none, host: only /etc files, in the state dir, made after GO (below), while the init
+        # unshares: nothing to undo elsewhere (they go with the state dir), and lo of a new
+        # netns is the init's own step (init.py, runc's "loopback"), not the runtime's.
         files_only = network is not None and (network.mode.kind == "host" or
                                               (network.mode.kind == "none" and not joins_netns))
-        if files_only:
-            record["network"] = network.setup(ctx.id, None, files_dir=ctx.statedir.path)
-        elif network is not None:
+        if network is not None and not files_only:
             record["network"] = network.pending()     # enough to tear down if setup dies
         if direct:
             # The init is our child: its pid is recorded now, while it imports, so a runtime
@@ -175,6 +173,10 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         undo.append(cgroup.destroy)
         cgroup.add_pid(pid1)
         parent.send(S.GO)
+        if files_only:
+            # (a forked API worker's init has nothing to import: it waits for GO, so what is not
+            # needed before GO comes after it; the record with it is written at `created`)
+            record["network"] = network.setup(ctx.id, None, files_dir=ctx.statedir.path)
 
         # (5) requests from stage 1, then the init's pid (or, forked directly, its word)
         with trace.step("recv from init" if direct else "recv from stage 1", "linux.namespaces",
