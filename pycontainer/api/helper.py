@@ -291,13 +291,15 @@ def _minflt() -> int:
 
 def worker(req: dict, fds: list[int]) -> int:
     """One request in a forked worker: stdio from the caller, the answer on fds[0]."""
+    from ..cgroups import attachlock
     op = req.pop("op")
     if op in ("run", "create", "warm", "start", "exec"):
         # each attaches a process to a cgroup: the kernel's wait on the first attach (an
         # RCU grace period, cgroups/attachlock.py) passes while the request is prepared.
         # First thing: the grace period (6-20 ms) is what the cgroup's mkdir waits for.
-        from ..cgroups import attachlock
         attachlock.start()
+    else:
+        attachlock.unprepare()              # no host cgroupfs fd near a container's files
     from .. import trace
     faults = _minflt() if trace.enabled() else None
     reply_fd, stdio = fds[0], fds[1:4]

@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 
+from ..cgroups import attachlock
 from . import prefault
 
 
@@ -52,6 +53,10 @@ class Spares:
                     os.close(fd)
                 if self.hot:
                     prefault.populate(self.hot)
+                # the cgroup-attach primer's fd, opened while we wait: its first write is then
+                # the request's first step (cgroups/attachlock.py); closed for one that attaches
+                # nothing (helper.worker)
+                attachlock.prepare()
                 msg, fds, _flags, _addr = socket.recv_fds(theirs, 1 << 20, 8)
                 for fd in fds:
                     os.set_inheritable(fd, False)   # only the worker's dup2 copies reach the container

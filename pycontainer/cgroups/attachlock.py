@@ -62,9 +62,12 @@ _active: Primer | None = None
 class Primer:
     """One priming thread; ``writes``, ``first_ms`` and ``error`` say what it did."""
 
-    def __init__(self, path: str | None, deadline: float, every: float):
+    def __init__(self, path: str | None, deadline: float, every: float, prepared=None):
         import _thread
         self.path, self.deadline, self.every = path, deadline, every
+        self.prepared = prepared            # (fd, /proc/self/cgroup then, path): prepare()'s
+        if prepared is not None:
+            self.path = prepared[2]
         self.owner = os.getpid()
         self.writes, self.first_ms, self.error = 0, None, None
         self.stopped = _thread.allocate_lock()
@@ -79,11 +82,14 @@ class Primer:
         writing.acquire(True, 0.005)
 
     def _run(self, writing) -> None:
+        held = self.prepared[0] if self.prepared else None
         try:
-            own = _own()
-            path = self.path or target()
-            if path is None or own is None:
-                return
+            if held is not None:
+                own, path = self.prepared[1], None
+            else:
+                own, path = _own(), self.path or target()
+                if path is None or own is None:
+                    return
             end = time.monotonic() + self.deadline
             data = str(os.getpid()).encode()
             while True:
@@ -96,15 +102,16 @@ class Primer:
                 if writing is not None:
                     writing.release()
                     writing = None
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)   # an error here ends the thread
-                try:
+                fd = held if held is not None else os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                try:                            # (an error of that open ends the thread)
                     os.write(fd, data)
                 except OSError as e:
                     # the kernel took the lock before it checked the write (cgroup v2's rules
                     # on where a process may live): the grace period was waited all the same
                     self.error = e
                 finally:
-                    os.close(fd)
+                    if fd != held:
+                        os.close(fd)
                 self.writes += 1
                 if self.first_ms is None:
                     self.first_ms = (time.monotonic() - t) * 1000
@@ -118,6 +125,8 @@ class Primer:
         except Exception as e:  # noqa: BLE001 - never let the helper thread raise
             self.error = e
         finally:
+            if held is not None:
+                os.close(held)
             if writing is not None:
                 writing.release()
             self.done.release()
@@ -198,6 +207,49 @@ def target(proc_cgroup: str | None = None,
 
 PRIMER_FD = "PYCONTAINER_PRIMER_FD"
 _launcher_fd = -1
+_prepared: tuple | None = None     # prepare()'s (fd, /proc/self/cgroup, pid, path)
+
+
+def prepare() -> None:
+    """Open this process's ``cgroup.procs`` now, so that ``start`` writes at once.
+
+    For a process that waits for work which will attach (an API worker forked
+    ahead of its request, api/workers.py): the mountinfo walk and the open, and
+    with them ~1 ms, leave the request's path. The fd is this cgroup's own file,
+    not a path that a remount could point elsewhere, and ``start`` uses it only
+    if /proc/self/cgroup still says what it said here. ``unprepare`` closes it
+    (a request that attaches nothing); ``drop_inherited`` in a forked child.
+    """
+    global _prepared
+    unprepare()
+    own, path = _own(), target()
+    if own is None or path is None:
+        return
+    try:
+        _prepared = (os.open(path, os.O_WRONLY | os.O_CLOEXEC), own, os.getpid(), path)
+    except OSError:
+        pass
+
+
+def unprepare() -> None:
+    global _prepared
+    if _prepared is not None:
+        fd, pid = _prepared[0], _prepared[2]
+        _prepared = None
+        if pid == os.getpid():
+            os.close(fd)
+
+
+def _take_prepared():
+    """prepare()'s (fd, own, path) if made in this process and we are still where it was."""
+    global _prepared
+    p, _prepared = _prepared, None
+    if p is None or p[2] != os.getpid():
+        return None
+    if _own() != p[1]:
+        os.close(p[0])
+        return None
+    return p[0], p[1], p[3]
 
 
 def launcher_primer() -> bool:
@@ -225,9 +277,12 @@ def start(*, deadline: float = DEADLINE, every: float = EVERY, path: str | None 
         return _active                      # still running
     if path is None and launcher_primer():
         return None
+    prepared = _take_prepared() if path is None else None
     try:
-        _active = Primer(path, deadline, every)
+        _active = Primer(path, deadline, every, prepared)
     except Exception:  # noqa: BLE001 - no thread, no priming: the attach just costs more
+        if prepared is not None:
+            os.close(prepared[0])
         _active = None
     return _active
 
@@ -256,13 +311,19 @@ def drop_inherited() -> None:
     fd, if the fork came in the middle of a write (a host cgroupfs fd in the init: the
     CVE-2024-21626 class; it is close-on-exec, but the created init would hold it until
     then), and the launcher's pipe."""
-    global _active, _launcher_fd
+    global _active, _launcher_fd, _prepared
     if _launcher_fd >= 0:
         try:
             os.close(_launcher_fd)
         except OSError:
             pass
         _launcher_fd = -1
+    if _prepared is not None:               # a prepared fd no thread took
+        try:
+            os.close(_prepared[0])
+        except OSError:
+            pass
+        _prepared = None
     if _active is None:
         return                              # no thread ran in the parent: nothing to look for
     _active = None                          # the parent's; its thread is not in this process

@@ -62,8 +62,9 @@ def _kids(pid: int) -> list[int]:
 
 def test_the_worker_forked_ahead_holds_nothing_and_goes_with_the_helper(tmp_path):
     """The helper forks the next request's worker ahead of it (api/workers.py Spares): one
-    idle child, holding only its stdio and its socket to the helper (no fd of an earlier
-    request), which ends with the helper."""
+    idle child, holding only its stdio, its socket to the helper and (cgroups/attachlock.py
+    prepare) its own cgroup's cgroup.procs (no fd of an earlier request), which ends with
+    the helper."""
     c = pycontainer.Client(root=str(tmp_path / "state"))
     try:
         for _ in range(3):
@@ -74,7 +75,11 @@ def test_the_worker_forked_ahead_holds_nothing_and_goes_with_the_helper(tmp_path
             time.sleep(0.05)                   # the last sandbox's worker is exiting
         (spare,) = _kids(helper)
         links = [os.readlink(f"/proc/{spare}/fd/{f}") for f in os.listdir(f"/proc/{spare}/fd")]
-        assert len(links) == 4 and sum(x.startswith("socket:") for x in links) == 1, links
+        procs = [x for x in links if x.endswith("/cgroup.procs")]
+        assert len(links) == 4 + len(procs) and sum(x.startswith("socket:") for x in links) == 1, links
+        own = [ln.split(":", 2)[2] for ln in open(f"/proc/{spare}/cgroup").read().splitlines()]
+        assert len(procs) <= 1 and all(any(x.endswith(f"{p.rstrip('/')}/cgroup.procs") for p in own)
+                                       for x in procs), (procs, own)
     finally:
         c.close()
     assert _gone(helper) and _gone(spare)

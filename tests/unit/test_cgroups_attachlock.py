@@ -167,3 +167,85 @@ def test_a_child_forked_while_priming_keeps_no_cgroup_procs_fd():
     finally:
         os.close(fd)
         attachlock.finish()
+
+
+def _fd_open(fd: int) -> bool:
+    return os.path.exists(f"/proc/self/fd/{fd}")
+
+
+def _prepared_fd() -> int | None:
+    return attachlock._prepared[0] if attachlock._prepared else None   # noqa: SLF001 - the test's window
+
+
+@pytest.mark.root
+def test_a_prepared_fd_is_the_first_write_and_is_closed_after():
+    """An API worker opens its cgroup.procs while it waits (prepare): start() writes on that
+    fd, the path is the one target() names, no membership changes, and the fd is closed
+    when the thread ends."""
+    path = attachlock.target()
+    if path is None or os.geteuid() != 0:
+        pytest.skip("no writable cgroup hierarchy here")
+    before = open("/proc/self/cgroup").read()
+    attachlock.prepare()
+    fd = _prepared_fd()
+    assert fd is not None and os.readlink(f"/proc/self/fd/{fd}").endswith("/cgroup.procs")
+    p = attachlock.start()
+    try:
+        assert p is not None and p.path == path and attachlock._prepared is None   # noqa: SLF001
+        p.stop(wait=True)
+        assert p.writes >= 1, p.error
+        assert not _fd_open(fd) or not os.readlink(f"/proc/self/fd/{fd}").endswith("/cgroup.procs")
+    finally:
+        attachlock.finish()
+    assert open("/proc/self/cgroup").read() == before
+
+
+def test_a_prepared_fd_is_not_used_after_a_move(tmp_path, monkeypatch):
+    """Moved to another cgroup between prepare and start: the fd (of the old cgroup) is
+    closed unused and the thread finds its target itself."""
+    own = tmp_path / "self-cgroup"
+    own.write_text("0::/a\n")
+    monkeypatch.setattr(attachlock, "PROC_CGROUP", str(own))
+    f = tmp_path / "cgroup.procs"
+    f.write_text("")
+    monkeypatch.setattr(attachlock, "target", lambda *a: str(f))
+    attachlock.prepare()
+    fd = _prepared_fd()
+    assert fd is not None
+    own.write_text("0::/b\n")                                  # "moved" by someone else
+    other = tmp_path / "other.procs"
+    other.write_text("")
+    monkeypatch.setattr(attachlock, "target", lambda *a: str(other))
+    p = attachlock.start()
+    try:
+        p.stop(wait=True)
+        assert not _fd_open(fd) or os.readlink(f"/proc/self/fd/{fd}") != str(f)
+        assert f.read_text() == "" and p.path is None    # the thread looked for its own target
+    finally:
+        attachlock.finish()
+
+
+def test_unprepare_and_a_forked_child_close_the_prepared_fd(tmp_path, monkeypatch):
+    """A request that attaches nothing closes it (unprepare); a child forked before any
+    thread took it (drop_inherited) closes its copy, the parent keeps its own."""
+    f = tmp_path / "cgroup.procs"
+    f.write_text("")
+    monkeypatch.setattr(attachlock, "target", lambda *a: str(f))
+    attachlock.prepare()
+    fd = _prepared_fd()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            attachlock.drop_inherited()
+            os.write(w, b"open" if _fd_open(fd) else b"closed")
+        finally:
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 16) == b"closed"
+    os.waitpid(pid, 0)
+    os.close(r)
+    assert _fd_open(fd) and os.readlink(f"/proc/self/fd/{fd}") == str(f)
+    attachlock.unprepare()
+    assert attachlock._prepared is None and not (_fd_open(fd) and   # noqa: SLF001
+                                                 os.readlink(f"/proc/self/fd/{fd}") == str(f))
