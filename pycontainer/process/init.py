@@ -86,12 +86,14 @@ def stage1(ctx) -> None:
     os._exit(code)
 
 
-def before_go(ctx) -> None:
-    """The first steps of the process the runtime forked, on itself, then wait for GO."""
+def before_go(ctx, early: int = 0) -> None:
+    """The first steps of the process the runtime forked, on itself, then wait for GO.
+    ``early``: namespaces to unshare before GO (``direct``)."""
     close_inherited(3 + ctx.preserve_fds)   # the caller's stray fds (CVE-2024-21626 class)
     # oom_score_adj is inherited: set it here, through the host's /proc and before a user
     # namespace, where the (non-dumpable) init could no longer open its own file.
     oom_score_adj(ctx.spec.get("process", {}))
+    namespaces.unshare(early)
     ctx.sync.expect(S.GO)       # the runtime has put us into the cgroup
 
 
@@ -101,11 +103,18 @@ def direct(ctx) -> None:
     namespace, then ``init``. Never returns."""
     trace.set_stage("init")
     try:
-        before_go(ctx)
         flags, join = namespaces.plan(ctx.spec.get("linux", {}).get("namespaces", []))
-        namespaces.join(namespaces.open_join_fds([(t, p) for t, p in join if t != "pid"]))
-        # after joining the cgroup (the runtime, before GO): the container's cgroup is its '/'
-        namespaces.unshare(flags & ~sc.CLONE_NEWPID)
+        flags &= ~sc.CLONE_NEWPID
+        join = [(t, p) for t, p in join if t != "pid"]
+        # With none to join, the new namespaces but the cgroup one are made while the runtime
+        # makes the cgroup (a network namespace alone takes ~0.5 ms): an API worker's init
+        # has nothing to import and would wait for GO idle. (crun makes them at clone(2),
+        # runc after its cgroup Apply: either is before the program.) The cgroup namespace
+        # only after GO: its '/' is the cgroup the runtime has moved us into by then.
+        early = 0 if join else flags & ~sc.CLONE_NEWCGROUP
+        before_go(ctx, early)
+        namespaces.join(namespaces.open_join_fds(join))
+        namespaces.unshare(flags & ~early)
         ctx.sync.send(S.INIT_PID)       # in its namespaces; the runtime knows its pid
     except BaseException as exc:  # noqa: BLE001 - everything becomes a message
         ctx.sync.send_error(exc, "namespaces")

@@ -171,8 +171,16 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         cgroup.create(linux.get("resources"))
         crash_point("after-cgroup")
         undo.append(cgroup.destroy)
-        cgroup.add_pid(pid1)
-        parent.send(S.GO)
+        try:
+            cgroup.add_pid(pid1)
+            parent.send(S.GO)
+        except Exception:
+            # the child failed before GO (its namespaces, oom_score_adj) and exited: its
+            # message, already queued, is the error to report, not ESRCH or EPIPE
+            failed = parent.queued_error()
+            if failed is not None:
+                raise failed from None
+            raise
         if files_only:
             # (a forked API worker's init has nothing to import: it waits for GO, so what is not
             # needed before GO comes after it; the record with it is written at `created`)

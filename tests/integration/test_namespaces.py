@@ -194,8 +194,13 @@ def test_stage_1_only_where_a_user_namespace_needs_it(cli, bundle, leakcheck):
     assert p.returncode == 0, p.stderr
     events = [json.loads(x) for x in p.stderr.splitlines() if x.startswith("{")]
     assert {e["stage"] for e in events} >= {"runtime", "init"} and "stage1" not in {e["stage"] for e in events}
-    made = {e["stage"]: e["args"]["flags"] for e in events if e["action"] == "unshare"}
-    assert made["runtime"] == "CLONE_NEWPID" and "CLONE_NEWNS" in made["init"] and "CLONE_NEWPID" not in made["init"]
+    made = {}
+    for e in events:
+        if e["action"] == "unshare":
+            made.setdefault(e["stage"], []).append(e["args"]["flags"])
+    assert made["runtime"] == ["CLONE_NEWPID"]
+    # the init: all but the cgroup namespace before GO, that one after (process/init.py direct)
+    assert made["init"] == ["CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWNET", "CLONE_NEWCGROUP"], made
     forks = [e for e in events if e["action"] == "fork" and e["stage"] == "runtime"]
     assert forks[0]["args"]["what"] == "init (pid 1)"
 
@@ -206,3 +211,47 @@ def test_stage_1_only_where_a_user_namespace_needs_it(cli, bundle, leakcheck):
     events = [json.loads(x) for x in p.stderr.splitlines() if x.startswith("{")]
     assert {"runtime", "stage1", "init"} <= {e["stage"] for e in events}
     assert [e["stage"] for e in events if e["action"] == "unshare" and "CLONE_NEWPID" in e["args"]["flags"]] == ["stage1"]
+
+
+def _deny_unshare_of(flag: int, err: int):
+    """A preexec_fn: the runtime runs under a seccomp filter (inherited by the init it forks)
+    that fails unshare(2) with ``err`` whenever ``flag`` is asked for (seccomp(2), bpf(4))."""
+    import ctypes
+    import platform
+    import struct
+    if platform.machine() != "x86_64":
+        pytest.skip("the filter names x86_64's unshare")
+    insns = [(0x20, 0, 0, 0),                   # A = seccomp_data.nr
+             (0x15, 0, 3, 272),                 # unshare? else allow
+             (0x20, 0, 0, 16),                  # A = args[0] (low 32 bits)
+             (0x45, 0, 1, flag),                # flag asked? else allow
+             (0x06, 0, 0, 0x00050000 | err),    # SECCOMP_RET_ERRNO | err
+             (0x06, 0, 0, 0x7FFF0000)]          # SECCOMP_RET_ALLOW
+    code = b"".join(struct.pack("<HBBI", *i) for i in insns)
+    buf = ctypes.create_string_buffer(code, len(code))
+    prog = struct.pack("HP", len(insns), ctypes.addressof(buf))
+    pbuf = ctypes.create_string_buffer(prog, len(prog))
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def apply():
+        keep = (buf, pbuf)                      # noqa: F841 - alive until the exec
+        u = ctypes.c_ulong
+        if libc.prctl(38, u(1), u(0), u(0), u(0)) or \
+                libc.prctl(22, u(2), u(ctypes.addressof(pbuf)), u(0), u(0)):
+            os._exit(99)                        # PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP
+    return apply
+
+
+def test_an_init_that_fails_before_go_is_reported_and_leaves_nothing(cli, bundle, leakcheck):
+    """The init makes its namespaces (all but the cgroup one) before the runtime's GO; when
+    that fails, the runtime reports the init's own error (not the ESRCH or EPIPE of its next
+    step on a dead child) and undoes everything: one line, exit 1, nothing left."""
+    import errno
+    bundle.args("true")
+    cid = new_id()
+    p = cli("run", "-b", bundle.path, cid, preexec_fn=_deny_unshare_of(0x04000000, errno.ENOSPC))
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pycontainer: unshare(") and "CLONE_NEWUTS" in lines[0] \
+        and lines[0].endswith(": No space left on device"), p.stderr
+    assert cli("state", cid).returncode != 0
