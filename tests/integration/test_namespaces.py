@@ -234,11 +234,11 @@ def _deny_unshare_of(flag: int, err: int):
     libc = ctypes.CDLL(None, use_errno=True)
 
     def apply():
-        keep = (buf, pbuf)                      # noqa: F841 - alive until the exec
         u = ctypes.c_ulong
         if libc.prctl(38, u(1), u(0), u(0), u(0)) or \
                 libc.prctl(22, u(2), u(ctypes.addressof(pbuf)), u(0), u(0)):
             os._exit(99)                        # PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP
+    apply.buffers = (buf, pbuf)                 # alive as long as the function
     return apply
 
 
