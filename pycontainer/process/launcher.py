@@ -149,12 +149,15 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             ctx.console_sock.close()
         crash_point("before-record")          # a husk and a child that waits for GO
         joins_netns = any(n.get("path") for n in linux.get("namespaces", []) if n["type"] == "network")
-        # none, host: only /etc files, in the state dir, made after GO (below), while the init
-        # unshares: nothing to undo elsewhere (they go with the state dir), and lo of a new
-        # netns is the init's own step (init.py, runc's "loopback"), not the runtime's.
+        # none, host: only /etc files, in the state dir, made while the child imports (or,
+        # an API worker's init, unshares and waits for GO): nothing to undo elsewhere, and lo
+        # of a new netns is the init's own step (init.py, runc's "loopback"), not the runtime's.
+        # (After GO they would be on the path: the init then has nothing to do until CONTINUE.)
         files_only = network is not None and (network.mode.kind == "host" or
                                               (network.mode.kind == "none" and not joins_netns))
-        if network is not None and not files_only:
+        if files_only:
+            record["network"] = network.setup(ctx.id, None, files_dir=ctx.statedir.path)
+        elif network is not None:
             record["network"] = network.pending()     # enough to tear down if setup dies
         if direct:
             # The init is our child: its pid is recorded now, while it imports, so a runtime
@@ -181,10 +184,6 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             if failed is not None:
                 raise failed from None
             raise
-        if files_only:
-            # (a forked API worker's init has nothing to import: it waits for GO, so what is not
-            # needed before GO comes after it; the record with it is written at `created`)
-            record["network"] = network.setup(ctx.id, None, files_dir=ctx.statedir.path)
 
         # (5) requests from stage 1, then the init's pid (or, forked directly, its word)
         with trace.step("recv from init" if direct else "recv from stage 1", "linux.namespaces",
