@@ -90,6 +90,7 @@ class Primer:
                 own, path = _own(), self.path or target()
                 if path is None or own is None:
                     return
+                self.path = path
             end = time.monotonic() + self.deadline
             data = str(os.getpid()).encode()
             while True:
@@ -115,7 +116,7 @@ class Primer:
                 self.writes += 1
                 if self.first_ms is None:
                     self.first_ms = (time.monotonic() - t) * 1000
-                    trace.event("prime cgroup attach", "linux.cgroupsPath", self.first_ms, file=path,
+                    trace.event("prime cgroup attach", "linux.cgroupsPath", self.first_ms, file=self.path,
                                 note="no-op write of our own pid, in a thread: the RCU grace period "
                                      "of the first attach passes while the runtime works")
                 if self.stopped.acquire(True, self.every) or time.monotonic() > end:

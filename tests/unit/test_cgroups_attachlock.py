@@ -220,7 +220,7 @@ def test_a_prepared_fd_is_not_used_after_a_move(tmp_path, monkeypatch):
     try:
         p.stop(wait=True)
         assert not _fd_open(fd) or os.readlink(f"/proc/self/fd/{fd}") != str(f)
-        assert f.read_text() == "" and p.path is None    # the thread looked for its own target
+        assert f.read_text() == "" and p.path == str(other)   # the thread looked for its own
     finally:
         attachlock.finish()
 
