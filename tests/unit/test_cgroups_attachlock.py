@@ -142,6 +142,23 @@ def test_a_move_by_someone_else_stops_the_priming(tmp_path, monkeypatch):
         attachlock.finish()
 
 
+def _open_in_a_child(fd: int) -> bool:
+    """Whether a child forked now still has ``fd`` open after drop_inherited()."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            attachlock.drop_inherited()
+            os.write(w, b"open" if os.path.exists(f"/proc/self/fd/{fd}") else b"closed")
+        finally:
+            os._exit(0)
+    os.close(w)
+    answer = os.read(r, 16)
+    os.waitpid(pid, 0)
+    os.close(r)
+    return answer == b"open"
+
+
 def test_a_child_forked_while_priming_keeps_no_cgroup_procs_fd():
     """Stage 1 and exec's joiner may be forked while the thread is in its write: the child
     must not carry that host cgroupfs fd into the container (CVE-2024-21626's class)."""
@@ -151,18 +168,7 @@ def test_a_child_forked_while_priming_keeps_no_cgroup_procs_fd():
     attachlock.start()
     fd = os.open(own, os.O_WRONLY | os.O_CLOEXEC)    # what the thread holds mid-write
     try:
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                attachlock.drop_inherited()
-                os.write(w, b"open" if os.path.exists(f"/proc/self/fd/{fd}") else b"closed")
-            finally:
-                os._exit(0)
-        os.close(w)
-        assert os.read(r, 16) == b"closed"
-        os.waitpid(pid, 0)
-        os.close(r)
+        assert not _open_in_a_child(fd)
         assert os.path.exists(f"/proc/self/fd/{fd}")   # the parent's own stays
     finally:
         os.close(fd)
@@ -233,18 +239,7 @@ def test_unprepare_and_a_forked_child_close_the_prepared_fd(tmp_path, monkeypatc
     monkeypatch.setattr(attachlock, "target", lambda *a: str(f))
     attachlock.prepare()
     fd = _prepared_fd()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            attachlock.drop_inherited()
-            os.write(w, b"open" if _fd_open(fd) else b"closed")
-        finally:
-            os._exit(0)
-    os.close(w)
-    assert os.read(r, 16) == b"closed"
-    os.waitpid(pid, 0)
-    os.close(r)
+    assert not _open_in_a_child(fd)
     assert _fd_open(fd) and os.readlink(f"/proc/self/fd/{fd}") == str(f)
     attachlock.unprepare()
     assert attachlock._prepared is None and not (_fd_open(fd) and   # noqa: SLF001
