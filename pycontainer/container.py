@@ -308,11 +308,9 @@ class Runtime:
             record, status = st.settled(sd, record)
         out = st.oci_state(record, status)
         if status == st.STOPPED and record.get("cgroup"):
-            try:
-                if int(self._cgroup(record).stats().get("memory", {}).get("oom_kill", 0)):
-                    out["oomKilled"] = True
-            except (PyContainerError, OSError, ValueError):
-                pass
+            from .cgroups import events         # the directories create recorded: no driver
+            if events.recorded_oom_kills(record, self._cgroup):
+                out["oomKilled"] = True
         return out
 
     def list(self) -> list[dict]:

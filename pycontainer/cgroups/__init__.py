@@ -36,7 +36,24 @@ from __future__ import annotations
 
 from ..errors import CgroupError
 
-__all__ = ["CgroupError", "detect", "gc", "open", "resolve_path"]
+__all__ = ["CgroupError", "detect", "gc", "open", "read_small", "resolve_path"]
+
+
+def read_small(path: str) -> str:
+    """A cgroupfs file of a few lines, read with the ``posix`` module alone ("" if it cannot
+    be read): what ``state`` and ``kill`` need of the directories create recorded
+    (freezer.py, events.py), without ``os`` or a driver."""
+    import posix
+    try:
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+    except OSError:
+        return ""
+    try:
+        return posix.read(fd, 4096).decode(errors="replace")
+    except OSError:
+        return ""
+    finally:
+        posix.close(fd)
 
 
 def detect(mountinfo: str = "/proc/self/mountinfo") -> str:

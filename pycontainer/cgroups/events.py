@@ -19,6 +19,29 @@ def oom_kills(mgr) -> int:
     return int(mgr.stats().get("memory", {}).get("oom_kill", 0))
 
 
+def recorded_oom_kills(record: dict, driver) -> int:
+    """The same count from the directories ``create`` recorded (state.json's
+    ``cgroup_dirs``): memory.oom_control in v1's memory hierarchy, memory.events on v2.
+    For ``state`` of a stopped container, which engines call after every exit: no driver,
+    no mount table, no ``os`` (the drivers' ``stats()`` read every controller's files).
+    A record without them: ``driver(record)``'s stats (0 if they cannot be read)."""
+    from . import read_small
+    if not record.get("cgroup_dirs"):
+        from ..errors import PyContainerError
+        try:
+            return oom_kills(driver(record))
+        except (PyContainerError, OSError, ValueError):
+            return 0
+    n = 0
+    for d in record["cgroup_dirs"]:
+        for name in ("memory.oom_control", "memory.events"):
+            for line in read_small(f"{d}/{name}").splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit():
+                    n += int(value)
+    return n
+
+
 def watch(mgr, container_id: str, interval: float = 5.0, stats: bool = True,
           stop=None):
     """Yield events until ``stop()`` returns true (or forever).

@@ -22,20 +22,7 @@ with their own helpers (fs.py), so that ``run``, which has them loaded, does
 not import this module too.
 """
 
-import posix
-
-
-def _read(path: str) -> str:
-    try:
-        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
-    except OSError:
-        return ""
-    try:
-        return posix.read(fd, 4096).decode(errors="replace")
-    except OSError:
-        return ""
-    finally:
-        posix.close(fd)
+from . import read_small as _read
 
 
 def frozen(directory: str) -> bool:

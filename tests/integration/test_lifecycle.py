@@ -84,7 +84,7 @@ def test_start_state_kill_delete_import_neither_os_nor_json(cli, bundle, leakche
     ``start``, ``kill``, ``delete``) run on the ``posix`` module and the C modules (_json,
     _socket): importing ``os`` is ~1 ms and json/re/enum/socket more, where runc's whole
     start or delete takes ~6 ms (paths.py); ``paused`` is read from the recorded cgroup
-    directories (cgroups/freezer.py)."""
+    directories (cgroups/freezer.py), and so is a stopped one's OOM count (cgroups/events.py)."""
     bundle.args("sleep", "30")
     cid = new_id()
     cli.create(cid, bundle.path)
@@ -100,6 +100,8 @@ def test_start_state_kill_delete_import_neither_os_nor_json(cli, bundle, leakche
             if cli.state(cid)["status"] == "stopped":
                 break
             time.sleep(0.02)
+        # stopped: the OOM count comes from the recorded directories too (cgroups/events.py)
+        assert "oomKilled" not in json.loads(_as_installed(cli, "state", cid))
         _as_installed(cli, "delete", cid)
     finally:
         cli("delete", "--force", cid)

@@ -356,3 +356,28 @@ def test_freezer_reads_the_recorded_directories(tmp_path):
     assert not freezer.frozen(str(d["oldv2"]))
     (d["oldv2"] / "cgroup.freeze").write_text("1\n")
     assert freezer.frozen(str(d["oldv2"]))
+
+
+def test_oom_kills_read_from_the_recorded_directories(tmp_path):
+    """cgroups.events.recorded_oom_kills (state of a stopped container): v1's
+    memory.oom_control and v2's memory.events in the recorded dirs, summed; other
+    hierarchies and missing files count 0; a record without dirs asks the driver."""
+    from pycontainer.cgroups import events
+    d = {n: tmp_path / n for n in ("memory", "pids", "unified")}
+    for p in d.values():
+        p.mkdir()
+    (d["memory"] / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+    (d["pids"] / "pids.max").write_text("max\n")
+    (d["unified"] / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n")
+    rec = {"cgroup": "/pycontainer/x", "cgroup_dirs": [str(p) for p in d.values()] + [str(tmp_path / "gone")]}
+    never = lambda r: pytest.fail("the driver is not asked when the dirs are recorded")  # noqa: E731
+    assert events.recorded_oom_kills(rec, never) == 0
+    (d["memory"] / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    (d["unified"] / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert events.recorded_oom_kills(rec, never) == 3
+
+    class Driver:
+        def stats(self):
+            return {"memory": {"oom_kill": 4}}
+    assert events.recorded_oom_kills({"cgroup": "/pycontainer/x"}, lambda r: Driver()) == 4
+    assert events.recorded_oom_kills({"cgroup": "/x"}, lambda r: (_ for _ in ()).throw(OSError(2, "gone"))) == 0
