@@ -189,7 +189,7 @@ class Manager:
         fs.write(self._freezer(), "THAWED", "pycontainer resume, kill --all")
 
     def frozen(self) -> bool:
-        return fs.read_or(self._freezer()) == "FROZEN"
+        return "freezer" in self.dirs and fs.read_or(self._freezer()) == "FROZEN"
 
     # --- reading and teardown -----------------------------------------------------
     def stats(self) -> dict:

@@ -295,6 +295,8 @@ def test_v1_freezer_and_signal_fallback(fake_mkdir, monkeypatch):
     assert open(state).read() == "FROZEN" and m.frozen()
     m.thaw()
     assert open(state).read() == "THAWED" and not m.frozen()
+    no_freezer = v1.Manager({c: d for c, d in m.dirs.items() if c != "freezer"}, m.path)
+    assert not no_freezer.frozen()          # a host without the v1 freezer: never paused
     with open(os.path.join(roots["pids"], "pyc/web/cgroup.procs"), "w") as f:
         f.write("11\n12\n")
     sent = []
