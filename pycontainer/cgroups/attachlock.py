@@ -62,12 +62,11 @@ _active: Primer | None = None
 class Primer:
     """One priming thread; ``writes``, ``first_ms`` and ``error`` say what it did."""
 
-    def __init__(self, path: str | None, deadline: float, every: float, prepared=None):
+    def __init__(self, path: str | None, deadline: float, every: float, held: int | None = None,
+                 own: bytes | None = None):
         import _thread
         self.path, self.deadline, self.every = path, deadline, every
-        self.prepared = prepared            # (fd, /proc/self/cgroup then, path): prepare()'s
-        if prepared is not None:
-            self.path = prepared[2]
+        self.held, self.own = held, own     # prepare()'s fd of ``path``, /proc/self/cgroup then
         self.owner = os.getpid()
         self.writes, self.first_ms, self.error = 0, None, None
         self.stopped = _thread.allocate_lock()
@@ -82,15 +81,12 @@ class Primer:
         writing.acquire(True, 0.005)
 
     def _run(self, writing) -> None:
-        held = self.prepared[0] if self.prepared else None
+        held, own = self.held, self.own
         try:
-            if held is not None:
-                own, path = self.prepared[1], None
-            else:
-                own, path = _own(), self.path or target()
-                if path is None or own is None:
+            if held is None:
+                own, self.path = _own(), self.path or target()
+                if self.path is None or own is None:
                     return
-                self.path = path
             end = time.monotonic() + self.deadline
             data = str(os.getpid()).encode()
             while True:
@@ -103,7 +99,7 @@ class Primer:
                 if writing is not None:
                     writing.release()
                     writing = None
-                fd = held if held is not None else os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                fd = held if held is not None else os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
                 try:                            # (an error of that open ends the thread)
                     os.write(fd, data)
                 except OSError as e:
@@ -208,7 +204,7 @@ def target(proc_cgroup: str | None = None,
 
 PRIMER_FD = "PYCONTAINER_PRIMER_FD"
 _launcher_fd = -1
-_prepared: tuple | None = None     # prepare()'s (fd, /proc/self/cgroup, pid, path)
+_prepared: tuple | None = None     # prepare()'s (fd, path, /proc/self/cgroup, pid)
 
 
 def prepare() -> None:
@@ -227,7 +223,7 @@ def prepare() -> None:
     if own is None or path is None:
         return
     try:
-        _prepared = (os.open(path, os.O_WRONLY | os.O_CLOEXEC), own, os.getpid(), path)
+        _prepared = (os.open(path, os.O_WRONLY | os.O_CLOEXEC), path, own, os.getpid())
     except OSError:
         pass
 
@@ -235,22 +231,22 @@ def prepare() -> None:
 def unprepare() -> None:
     global _prepared
     if _prepared is not None:
-        fd, pid = _prepared[0], _prepared[2]
+        fd, pid = _prepared[0], _prepared[3]
         _prepared = None
         if pid == os.getpid():
             os.close(fd)
 
 
 def _take_prepared():
-    """prepare()'s (fd, own, path) if made in this process and we are still where it was."""
+    """prepare()'s (fd, path, own) if made in this process and we are still where it was."""
     global _prepared
     p, _prepared = _prepared, None
-    if p is None or p[2] != os.getpid():
+    if p is None or p[3] != os.getpid():
         return None
-    if _own() != p[1]:
+    if _own() != p[2]:
         os.close(p[0])
         return None
-    return p[0], p[1], p[3]
+    return p[:3]
 
 
 def launcher_primer() -> bool:
@@ -278,12 +274,14 @@ def start(*, deadline: float = DEADLINE, every: float = EVERY, path: str | None 
         return _active                      # still running
     if path is None and launcher_primer():
         return None
-    prepared = _take_prepared() if path is None else None
+    held, own = None, None
+    if path is None and (prepared := _take_prepared()) is not None:
+        held, path, own = prepared
     try:
-        _active = Primer(path, deadline, every, prepared)
+        _active = Primer(path, deadline, every, held, own)
     except Exception:  # noqa: BLE001 - no thread, no priming: the attach just costs more
-        if prepared is not None:
-            os.close(prepared[0])
+        if held is not None:
+            os.close(held)
         _active = None
     return _active
 
