@@ -242,12 +242,13 @@ def teardown(container_id: str, saved: dict | None, wait: bool = True):
     """Undo :func:`setup` (and the :func:`connect`s recorded under ``saved["attached"]``):
     ports, veths, leases, files. Tolerant and idempotent.
 
-    ``wait=False`` (``delete``): the veth is deleted in a thread, because the kernel takes
-    ~20 ms (RCU grace periods) to unregister a device, which the rest of the caller's
-    teardown (cgroup, files, nft) can overlap; returns ``finish()``, which the caller must
-    call before it reports the container gone: it waits for the veth, then gives the
-    address back (not before: a new container would get it while the old veth is there)
-    and raises what went wrong. ``wait=True``: all of it before returning (None)."""
+    ``wait=False`` (``delete``): the veth is deleted in a thread, which the rest of the
+    caller's teardown (cgroup, files, nft) overlaps; returns ``finish()``, which the caller
+    must call before it reports the container gone: it waits until the kernel has unlisted
+    the veth (rtnl.LinkWatch: ~1 ms after the request; the deleting call itself returns
+    13-36 ms later, after RCU grace periods), then gives the address back (not before: a
+    new container would get it while the old veth is on the bridge) and raises what went
+    wrong. ``wait=True``: all of it before returning (None)."""
     finish = _teardown(container_id, saved)
     if wait:
         finish()
@@ -273,17 +274,27 @@ def _teardown(container_id: str, saved: dict | None):
                     mode="bridge"), trace.asked_by(field):
         ports = saved.get("ports")
         veth = saved.get("host_ifname") or bridge.veth_name(container_id)
-        if os.path.exists(f"/sys/class/net/{veth}"):
+        index = _ifindex(veth)
+        if index is not None:
             from . import rtnl
             rtnl.load()                       # here, not in the thread: imports stay in order
             import threading
+            try:                              # before the delete: its notification is not missed
+                watch = rtnl.LinkWatch(index)
+            except OSError:
+                watch = None                  # then finish() waits for the answer
+            answered, answer = os.pipe()      # EOF when the delete's request is answered
 
             def delete():
                 try:
                     bridge.detach(veth, field=field)
                 except Exception as exc:  # noqa: BLE001 - reported by finish()
                     errors.append(f"delete veth {veth!r}: {exc}")
-            thread = threading.Thread(target=delete, name="pyc-veth-del")
+                finally:
+                    os.close(answer)
+            # a daemon: the process may end while the kernel still waits for the link's last
+            # references (the thread's sendmsg ends that wait all the same; nothing is undone)
+            thread = threading.Thread(target=delete, name="pyc-veth-del", daemon=True)
             thread.start()
         else:
             # the container's netns died with its last process and took the
@@ -310,8 +321,16 @@ def _teardown(container_id: str, saved: dict | None):
             except NetworkError as exc:
                 errors.append(str(exc))
         if thread is not None:
-            with trace.step("wait for veth deletion", field, ifname=veth, thread="pyc-veth-del"):
-                thread.join()
+            with trace.step("wait for veth unlisting", field, ifname=veth, thread="pyc-veth-del",
+                            note="until its RTM_DELLINK notification: down, off the bridge, name "
+                                 "free; the kernel's wait for its last references goes on"):
+                try:
+                    if watch is None or not watch.wait(answered) or not _unlisted(veth):
+                        thread.join()         # answered first (an error?), or a lost notice
+                finally:
+                    if watch is not None:
+                        watch.close()
+                    os.close(answered)
         directory = os.path.join(saved.get("state_dir", DEFAULT_STATE_DIR), saved["network"])
         try:
             with trace.step("ipam release", field, network=saved["network"], container=container_id):
@@ -322,6 +341,27 @@ def _teardown(container_id: str, saved: dict | None):
             raise NetworkError(f"teardown of {container_id!r} left something behind: "
                                f"{'; '.join(errors)}; run `pycontainer network gc`", stage="network")
     return finish
+
+
+def _ifindex(ifname: str) -> int | None:
+    """The host link's index (sysfs-class-net(5)), None if there is no such link."""
+    try:
+        with open(f"/sys/class/net/{ifname}/ifindex", "rb") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _unlisted(ifname: str) -> bool:
+    """The kernel removes a link's /sys/class/net entry a few steps after its RTM_DELLINK
+    notification (same function, no sleep between): wait for that too (bounded), so that a
+    link of the same name can be made at once. False: still there after 50 ms."""
+    import time
+    for _ in range(250):
+        if not os.path.exists(f"/sys/class/net/{ifname}"):
+            return True
+        time.sleep(0.0002)
+    return False
 
 
 def _remove_files(saved):

@@ -41,6 +41,8 @@ IFF_UP = 0x1
 AF_INET = 2
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
 IFLA_BRPORT_MODE = "IFLA_BRPORT_MODE"  # the bridge port's hairpin mode (bridge(8) "hairpin")
+RTMGRP_LINK = 0x1                      # the multicast group of link notifications (RTNLGRP_LINK)
+_IFINFO = struct.Struct("=BxHiII")     # ifinfomsg: family, type, index, flags, change
 
 
 def _package_getattr(spec, pkg):
@@ -257,3 +259,53 @@ class Rtnl:
             else:
                 raise NetworkError(f"{r.why}: {os.strerror(code)}", stage="network", errno=code)
         return result
+
+
+# -- notifications ------------------------------------------------------------------------
+
+class LinkWatch:
+    """Wait until the kernel has unlisted link ``index``: its RTM_DELLINK notification.
+
+    Deleting a link (unregister_netdevice, net/core/dev.c) first takes it down,
+    unlists it (its name is free again), lets every subsystem drop it (a bridge
+    its port, IPv4 its addresses) and tells the RTNLGRP_LINK group, all within
+    ~1 ms here. Only then does the deleting sendmsg(2) wait, with the RTNL lock
+    released, for RCU grace periods and the link's last references: 13-36 ms
+    more here before its acknowledgement, during which nothing on the system
+    can see or use the link. Subscribe before sending the delete; the socket is
+    bound to the group only (rtnetlink(7), "Multicast groups").
+    """
+
+    def __init__(self, index: int):
+        self.index = index
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        try:
+            self.sock.bind((0, RTMGRP_LINK))
+        except OSError:
+            self.sock.close()
+            raise
+
+    def wait(self, other_fd: int) -> bool:
+        """True when the link's RTM_DELLINK came; False if ``other_fd`` became readable
+        first (the deleting request was answered) or a notification was lost (ENOBUFS)."""
+        import select
+        while True:
+            ready = select.select([self.sock, other_fd], [], [])[0]
+            if self.sock not in ready:
+                return False
+            try:
+                buf = self.sock.recv(1 << 16)
+            except OSError:
+                return False
+            off = 0
+            while off + _HDR.size + _IFINFO.size <= len(buf):
+                length, rtype = _HDR.unpack_from(buf, off)[:2]
+                if length < _HDR.size:
+                    break
+                family, _type, index = _IFINFO.unpack_from(buf, off + _HDR.size)[:3]
+                if rtype == RTM_DELLINK and family == socket.AF_UNSPEC and index == self.index:
+                    return True
+                off += (length + 3) & ~3
+
+    def close(self) -> None:
+        self.sock.close()

@@ -518,6 +518,57 @@ def test_bridged_sandbox_leaves_nothing_the_moment_it_returns(tmp_path):
     assert veth not in out
 
 
+def test_the_same_id_plugs_in_again_at_once_after_teardown(env):
+    """teardown() returns once the kernel has unlisted the veth (its RTM_DELLINK notice), not
+    when the deleting call returns (13-36 ms later): the name and the address are free by
+    then, so the same id can be set up again at once, and no trace of the old link is left."""
+    a, b = env.spawn(), env.spawn()
+    first = network.setup("again", a, env.req())
+    network.teardown("again", first)
+    assert not os.path.exists(f"/sys/class/net/{first['host_ifname']}")
+    assert run("ip", "link", "show", first["host_ifname"], check=False).returncode != 0
+    assert network.networks(env.state)[0]["leases"] == {}
+    second = network.setup("again", b, env.req())          # same veth name, EEXIST if not free
+    assert second["host_ifname"] == first["host_ifname"]
+    assert ping(b, env.subnet[1], env)
+    network.teardown("again", second)
+
+
+LINKWATCH = """
+import os, socket, subprocess, sys, threading, time
+from pycontainer.network import rtnl
+sh = lambda c: subprocess.run(c, shell=True, check=True, capture_output=True)
+sh("ip link add lw0 type veth peer name lw1 && ip link set lw0 up && ip link set lw1 up")
+idx = socket.if_nametoindex("lw0")
+watch = rtnl.LinkWatch(idx)
+answered, answer = os.pipe()
+def delete():
+    with rtnl.Rtnl() as s:
+        s.run(rtnl.link_del("lw0"))
+    os.close(answer)
+threading.Thread(target=delete).start()
+seen = watch.wait(answered)        # True even if the answer won: the notice is queued first
+free = not os.path.exists("/sys/class/net/lw0") or time.sleep(0.01) or \
+    not os.path.exists("/sys/class/net/lw0")
+sh("ip link add lw0 type veth peer name lw1")      # both names are free again
+print(seen, free)
+# an answer first (here: a pipe closed at once) ends the wait with False
+r, w = os.pipe(); os.close(w)
+other = rtnl.LinkWatch(socket.if_nametoindex("lw0"))
+print(other.wait(r))
+"""
+
+
+def test_linkwatch_sees_the_unlisting_before_the_delete_is_answered():
+    """rtnl.LinkWatch, in a network namespace of its own (unshare -n): it sees the RTM_DELLINK
+    notice of a veth deleted by another thread, and the name is free then; the other fd (the
+    delete's answer) ends the wait with False."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(network.__file__)))
+    out = run("unshare", "-n", sys.executable, "-c", f"import sys; sys.path.insert(0, {top!r})"
+              + LINKWATCH).stdout.split()
+    assert out == ["True", "True", "False"], out
+
+
 def test_rtnl_loads_only_the_message_classes():
     """rtnl.load(): pyroute2's rtnetlink messages without its package __init__ (asyncio,
     IPRoute); ``from pyroute2 import IPRoute`` afterwards still gets the whole library."""
