@@ -295,7 +295,14 @@ def _teardown(container_id: str, saved: dict | None):
             # a daemon: the process may end while the kernel still waits for the link's last
             # references (the thread's sendmsg ends that wait all the same; nothing is undone)
             thread = threading.Thread(target=delete, name="pyc-veth-del", daemon=True)
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError:              # no thread to be had: delete it here, now
+                thread = None
+                delete()
+                os.close(answered)
+                if watch is not None:
+                    watch.close()
         else:
             # the container's netns died with its last process and took the
             # veth pair along: no netlink needed, no pyroute2 import

@@ -534,6 +534,22 @@ def test_the_same_id_plugs_in_again_at_once_after_teardown(env):
     network.teardown("again", second)
 
 
+def test_teardown_without_a_thread_deletes_the_veth_itself(env, monkeypatch):
+    """When no thread can be started (RuntimeError: a process at its thread limit), teardown
+    deletes the veth in the caller and still gives the address back."""
+    import threading
+    a = env.spawn()
+    saved = network.setup("nothread", a, env.req())
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    network.teardown("nothread", saved)
+    monkeypatch.undo()
+    assert not os.path.exists(f"/sys/class/net/{saved['host_ifname']}")
+    assert network.networks(env.state)[0]["leases"] == {}
+
+
 LINKWATCH = """
 import os, socket, subprocess, sys, threading, time
 from pycontainer.network import rtnl
