@@ -224,3 +224,30 @@ def test_mac_address_as_docker(cli, dleak):
                  ("--net", "none", "--mac-address", "92:d0:c6:0a:29:33")):
         p = cli("run", "--rm", *args, "busybox", "true")
         assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+
+
+def test_one_address_serves_one_container_after_another_at_once(tmp_path, leakcheck):
+    """A /30 has one address for containers: each API run gets the address the previous one
+    gave back when its veth was unlisted (network/lifecycle.py, rtnl.LinkWatch), while the
+    kernel may still be finishing that veth, and still reaches its gateway."""
+    import ipaddress
+    import pycontainer
+    used = [ipaddress.ip_network(a, strict=False) for a in subprocess.run(
+        ["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout.split() if "/" in a]
+    subnet = next((n for n in (ipaddress.ip_network(f"10.89.{x}.0/30") for x in range(252, 200, -1))
+                   if not any(n.overlaps(u) for u in used)), None)
+    if subnet is None:
+        pytest.skip("no free 10.89.x.0/30 here")
+    gateway = str(subnet[1])
+    client = pycontainer.Client(root=str(tmp_path / "state"))
+    name = new_id("p30")
+    net = client.networks.create(name, ipam={"Config": [{"Subnet": str(subnet), "Gateway": gateway}]})
+    try:
+        for _ in range(5):
+            out = client.containers.run(
+                "busybox", ["sh", "-c", "ip -4 -o addr show eth0; ping -c1 -W2 " + gateway
+                            + " >/dev/null && echo reached"], network=name, remove=True).decode()
+            assert f"inet {subnet[2]}/30" in out and "reached" in out, out
+    finally:
+        net.remove()
+        client.close()
