@@ -41,7 +41,10 @@ class build_ext_with_monitor(build_ext):
         cc.link_executable(objs, "pycontainer-monitor", output_dir=out)
 
 
-# csrc/nscalls.c: unshare/setns without cffi, for the runtime's own process (pidns.py).
+# csrc/nscalls.c: the calls of the runtime's and the init's path without cffi (its header
+# says why); it wraps native.c's functions, compiled into it as well.
 setup(cffi_modules=["csrc/build_native.py:ffibuilder"],
-      ext_modules=[Extension("pycontainer._nscalls", ["csrc/nscalls.c"], py_limited_api=True)],
+      ext_modules=[Extension("pycontainer._nscalls", ["csrc/nscalls.c", "csrc/native.c"],
+                             include_dirs=["csrc"], extra_compile_args=["-O2", "-Wall"],
+                             py_limited_api=True)],
       cmdclass={"build_py": build_py_with_recipes, "build_ext": build_ext_with_monitor})

@@ -79,18 +79,20 @@ int pyc_prctl(int option, unsigned long a2, unsigned long a3,
 #define AT_EMPTY_PATH 0x1000
 #endif
 
+long pyc_seccomp_load(const void *bpf, unsigned int ninsns, unsigned int flags)
+{
+    struct sock_fprog prog = { .len = (unsigned short) ninsns,
+                               .filter = (struct sock_filter *) bpf };
+    return flags ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog)
+                 : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, (unsigned long) &prog, 0, 0);
+}
+
 long pyc_seccomp_exec(const void *bpf, unsigned int ninsns, unsigned int flags,
                       int dmz_fd, const char *dmz_path, char **dmz_argv,
                       const char *path, char **argv, char **envp)
 {
-    if (bpf != NULL) {
-        struct sock_fprog prog = { .len = (unsigned short) ninsns,
-                                   .filter = (struct sock_filter *) bpf };
-        long r = flags ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog)
-                       : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, (unsigned long) &prog, 0, 0);
-        if (r < 0)
-            return -1;
-    }
+    if (bpf != NULL && pyc_seccomp_load(bpf, ninsns, flags) < 0)
+        return -1;
     if (dmz_fd >= 0) {
         /* execve(2) of /proc/self/fd/N: the one call every allow-list has. */
         execve(dmz_path, dmz_argv, envp);

@@ -8,7 +8,9 @@
  * Grouped by man page.
  */
 
-/* unshare(2), setns(2): csrc/nscalls.c (the runtime itself loads no cffi) */
+/* unshare(2), setns(2): csrc/nscalls.c only. pivot_root, mount, umount2, setdomainname,
+ * close_range, openat2, prctl, seccomp_load and seccomp_exec below are wrapped there too,
+ * for the runtime's and the init's own path, which load no cffi (its header says why). */
 
 /* pivot_root(2) */
 int pyc_pivot_root(const char *new_root, const char *put_old);
@@ -35,6 +37,10 @@ long pyc_clone_fork(unsigned long flags);
  * (PR_CAP_AMBIENT, capabilities above its table). */
 int pyc_prctl(int option, unsigned long a2, unsigned long a3,
               unsigned long a4, unsigned long a5);
+
+/* Load a seccomp filter of ninsns BPF instructions into the calling thread:
+ * flags != 0: seccomp(SECCOMP_SET_MODE_FILTER, flags), else prctl(PR_SET_SECCOMP). */
+long pyc_seccomp_load(const void *bpf, unsigned int ninsns, unsigned int flags);
 
 /* seccomp(2) + execve(2) in one call, so that nothing runs under the filter
  * but the exec. bpf == NULL: no filter. ninsns: BPF instructions; flags != 0:

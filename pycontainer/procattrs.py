@@ -129,6 +129,16 @@ def parse_nodes(text) -> list[int]:
 
 # --- in the container ---------------------------------------------------------------------
 
+def load_calls(proc: dict, linux: dict) -> None:
+    """Before pivot_root (no import after it): load the C extension that apply_process and
+    apply_linux call, if the spec asks for any of these attributes (syscalls.py: the cffi
+    one, which the init does not load otherwise)."""
+    if ("scheduler" in proc or "ioPriority" in proc or "memoryPolicy" in linux
+            or "personality" in linux):
+        from . import syscalls as sc
+        sc.load_cffi()
+
+
 def apply_process(proc: dict) -> None:
     from . import syscalls as sc    # the C extension: here, in the container's processes
     s = proc.get("scheduler")

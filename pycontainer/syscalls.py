@@ -1,8 +1,12 @@
-"""The Python face of the C extension: system calls that raise ``OSError``.
+"""The Python face of the C extensions: system calls that raise ``OSError``.
 
-``pycontainer._native`` (built from ``csrc/``) wraps the calls Python 3.11
-lacks and returns -1 with errno set, like libc. This module turns that into
-``OSError(errno, strerror, path)`` so callers can write
+``csrc/`` wraps the calls Python 3.11 lacks. Those of the runtime's and the
+init's own path (unshare, setns, mount, pivot_root, close_range, the seccomp
+load + execve, ...) are ``pycontainer._nscalls``, a module of the CPython
+limited API that raises ``OSError(errno)``; the rarer ones are the cffi
+extension ``pycontainer._native``, loaded on first use, which returns -1
+with errno set, like libc. This module words both as
+``OSError(errno, "what: strerror", path)`` so callers can write
 ``except FileNotFoundError`` and messages carry the operand, and it holds the
 constants (CLONE_*, MS_*, MNT_*) with their man pages.
 
@@ -16,7 +20,6 @@ from __future__ import annotations
 import os
 
 from . import _nscalls
-from ._native import ffi, lib
 
 # --- namespaces: clone(2) / unshare(2) / setns(2) -----------------------------
 CLONE_NEWNS = 0x00020000       # mount namespace
@@ -95,12 +98,31 @@ def flag_names(value: int, names: dict[int, str]) -> str:
     return "|".join(parts) or "0"
 
 
+def _cffi():
+    """(ffi, lib) of the cffi extension, imported on first use (see the docstring)."""
+    from ._native import ffi, lib
+    return ffi, lib
+
+
+def load_cffi() -> None:
+    """Import the cffi extension now: the init, before pivot_root, when the spec asks for a
+    call that only it has (procattrs.load_calls)."""
+    _cffi()
+
+
 def _check(ret: int, what: str, path: str | None = None) -> int:
     if ret < 0:
-        err = ffi.errno
-        raise OSError(err, f"{what}: {os.strerror(err)}", path) if path is None \
-            else OSError(err, f"{what}: {os.strerror(err)}", path)
+        err = _cffi()[0].errno
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
     return ret
+
+
+def _call(fn, args: tuple, what: str, path: str | None = None) -> int:
+    """One call of ``_nscalls``, its OSError worded as _check words a cffi one."""
+    try:
+        return fn(*args)
+    except OSError as exc:
+        raise OSError(exc.errno, f"{what}: {os.strerror(exc.errno)}", path) from None
 
 
 def unshare(flags: int) -> None:
@@ -121,37 +143,36 @@ def setns(fd: int, nstype: int = 0) -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     """Make ``new_root`` the root mount of this mount namespace (pivot_root(2))."""
-    _check(lib.pyc_pivot_root(new_root.encode(), put_old.encode()), "pivot_root", new_root)
+    _call(_nscalls.pivot_root, (new_root, put_old), "pivot_root", new_root)
 
 
 def mount(source: str | None, target: str, fstype: str | None = None,
           flags: int = 0, data: str | None = None) -> None:
     """mount(2); ``None`` becomes NULL."""
-    src = source.encode() if source is not None else ffi.NULL
-    fst = fstype.encode() if fstype is not None else ffi.NULL
-    dat = data.encode() if data else ffi.NULL
-    _check(lib.pyc_mount(src, target.encode(), fst, flags, dat),
-           f"mount {fstype or ''} {flag_names(flags, MS_NAMES)}".replace("  ", " "), target)
+    try:
+        _nscalls.mount(source, target, fstype, flags, data or None)
+    except OSError as exc:
+        what = f"mount {fstype or ''} {flag_names(flags, MS_NAMES)}".replace("  ", " ")
+        raise OSError(exc.errno, f"{what}: {os.strerror(exc.errno)}", target) from None
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    _check(lib.pyc_umount2(target.encode(), flags), "umount2", target)
+    _call(_nscalls.umount2, (target, flags), "umount2", target)
 
 
 def setdomainname(name: str) -> None:
-    raw = name.encode()
-    _check(lib.pyc_setdomainname(raw, len(raw)), "setdomainname")
+    _call(_nscalls.setdomainname, (name,), "setdomainname")
 
 
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     """Close (or mark close-on-exec) every fd in [first, last] (close_range(2))."""
-    _check(lib.pyc_close_range(first, last, flags), "close_range")
+    _call(_nscalls.close_range, (first, last, flags), "close_range")
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     """openat2(2): open ``path`` relative to ``dirfd`` under RESOLVE_* rules."""
-    return _check(lib.pyc_openat2(dirfd, path.encode(), flags | os.O_CLOEXEC, mode, resolve),
-                  "openat2", path)
+    return _call(_nscalls.openat2, (dirfd, path, flags | os.O_CLOEXEC, mode, resolve),
+                 "openat2", path)
 
 
 def clone_fork(flags: int) -> int:
@@ -161,7 +182,7 @@ def clone_fork(flags: int) -> int:
     handlers, which is safe only in a single-threaded program. The runtime
     itself uses ``os.fork()`` + ``unshare()``.
     """
-    return _check(lib.pyc_clone_fork(flags), f"clone({flag_names(flags, CLONE_NAMES)})")
+    return _check(_cffi()[1].pyc_clone_fork(flags), f"clone({flag_names(flags, CLONE_NAMES)})")
 
 
 PR_CAPBSET_DROP = 24
@@ -172,47 +193,40 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
     """prctl(2) with integer arguments (python-prctl covers the named ones)."""
-    return _check(lib.pyc_prctl(option, a2, a3, a4, a5), f"prctl({option})")
+    return _call(_nscalls.prctl, (option, a2, a3, a4, a5), f"prctl({option})")
 
 
 class ExecArgs:
-    """argv/envp arrays for ``seccomp_exec``, built *before* the filter is loaded
-    (building them allocates; after the load only the exec may run)."""
+    """argv/envp for ``seccomp_exec``, encoded *before* the filter is loaded (the C call
+    turns them into arrays before the load too: after it only the exec may run)."""
 
     def __init__(self, path: str, args: list[str], env: list[str], dmz_fd: int | None):
-        self._keep = []
-        self.path = self._c(path)
-        self.argv = self._array(args)
-        self.envp = self._array(env)
+        self.path = path
+        self.argv = [a.encode() for a in args]
+        self.envp = [e.encode() for e in env]
         self.dmz_fd = -1 if dmz_fd is None else dmz_fd
         # the dmz's argv: [argv0, program path, argv...] (security/dmz_x86_64.S)
-        self.dmz_argv = self._array([args[0], path, *args]) if dmz_fd is not None else ffi.NULL
-        self.dmz_path = self._c(f"/proc/self/fd/{dmz_fd}") if dmz_fd is not None else ffi.NULL
+        self.dmz_argv = [self.argv[0], path.encode(), *self.argv] if dmz_fd is not None else None
+        self.dmz_path = f"/proc/self/fd/{dmz_fd}" if dmz_fd is not None else None
 
-    def _c(self, s: str):
-        c = ffi.new("char[]", s.encode())
-        self._keep.append(c)
-        return c
 
-    def _array(self, items: list[str]):
-        arr = ffi.new("char *[]", [self._c(s) for s in items] + [ffi.NULL])
-        self._keep.append(arr)
-        return arr
+def seccomp_load(bpf: bytes, flags: int = 0) -> None:
+    """Load the seccomp filter ``bpf`` into the calling thread: seccomp(2) with ``flags``,
+    else prctl(PR_SET_SECCOMP). No allocation or import: the init may call it late."""
+    _nscalls.seccomp_load(bpf, flags)
 
 
 def seccomp_exec(bpf: bytes | None, flags: int, ea: ExecArgs) -> OSError:
     """Load the seccomp filter ``bpf`` (or none) and exec, in one C call: nothing but
     the exec runs under the filter. Returns only on failure: the OSError to raise
     (``.filename`` is "seccomp" when the load itself failed)."""
-    buf = ffi.from_buffer(bpf) if bpf else ffi.NULL
-    rc = lib.pyc_seccomp_exec(buf, len(bpf) // 8 if bpf else 0, flags, ea.dmz_fd, ea.dmz_path,
-                              ea.dmz_argv, ea.path, ea.argv, ea.envp)
-    err = ffi.errno
-    return OSError(err, os.strerror(err), "seccomp" if rc == -1 else None)
+    which, err = _nscalls.seccomp_exec(bpf or None, flags, ea.dmz_fd, ea.dmz_path, ea.dmz_argv,
+                                       ea.path, ea.argv, ea.envp)
+    return OSError(err, os.strerror(err), "seccomp" if which == -1 else None)
 
 
 def _native(name: str):
-    fn = getattr(lib, name, None)
+    fn = getattr(_cffi()[1], name, None)
     if fn is None:
         from .errors import UnsupportedError
         raise UnsupportedError(f"{name[4:]}: the C extension is older than this code; rebuild it "
@@ -235,6 +249,7 @@ def ioprio_set(which: int, who: int, ioprio: int) -> None:
 def set_mempolicy(mode: int, nodes: list[int]) -> None:
     """set_mempolicy(2): the NUMA policy of the calling thread (inherited by children)."""
     words = (max(nodes) // 64 + 1) if nodes else 0
+    ffi = _cffi()[0]
     mask = ffi.new("unsigned long[]", max(words, 1))
     for n in nodes:
         mask[n // 64] |= 1 << (n % 64)
@@ -250,6 +265,7 @@ def personality(persona: int) -> int:
 def bpf(cmd: int, attr) -> int:
     """bpf(2) with a packed ``union bpf_attr``; a bytearray ``attr`` gets the kernel's answer."""
     buf = attr if isinstance(attr, bytearray) else bytearray(attr)
+    ffi, lib = _cffi()
     return _check(lib.pyc_bpf(cmd, ffi.from_buffer(buf), len(buf)), f"bpf({cmd})")
 
 

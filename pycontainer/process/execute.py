@@ -27,7 +27,7 @@ import sys
 
 from _signal import SIGKILL   # not `signal`: its enums cost ~3 ms of every exec
 
-from .. import jsonio
+from .. import jsonio, procattrs
 from .. import state as st
 from .. import syscalls as sc
 from .. import trace
@@ -149,6 +149,7 @@ def _joiner(ctx: ExecContext, join: list[tuple[str, str]]) -> None:
         sc.prctl(1, SIGKILL)           # PR_SET_PDEATHSIG
         close_inherited(3 + ctx.preserve_fds)   # the caller's stray fds (security.fds)
         I.oom_score_adj(ctx.process)         # inherited; before setns(user) (see init.stage1)
+        procattrs.load_calls(ctx.process, {})  # scheduler, ioPriority: before setns(mnt)
         ctx.sync.expect(S.GO)                 # we are in the container's cgroup now
         fds = []
         for name, path in join:

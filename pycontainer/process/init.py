@@ -164,6 +164,7 @@ def init(ctx) -> None:
         os.close(root_fd)
         # createContainer hooks: container's namespaces, before pivot_root.
         hooks.run("createContainer", spec.get("hooks", {}).get("createContainer"), ctx.state_for_hooks())
+        procattrs.load_calls(proc, linux)     # the scheduler's, ioPriority's, ... C calls
         if private_mnt:
             rootfs.pivot_root(ctx.rootfs)
         else:

@@ -6,7 +6,7 @@ namespaces, and the kernel names their executable in ``/proc/<pid>/exe``
 — a *magic link* that opens the host's file whatever the mount namespace.
 For pycontainer that file is the host's Python interpreter (here
 ``/root/.pyenv/versions/3.11.7/bin/python3.11``), and its code lives in
-``libpython3.11.so`` and ``pycontainer/_native*.so``. Two ways in
+``libpython3.11.so`` and ``pycontainer/_nscalls*.so``. Two ways in
 (security.md S01, S11):
 
 1. A process already in the container opens ``/proc/<runtime pid>/exe``
@@ -53,7 +53,7 @@ every create, run and exec — measured at 11-14 ms here, more than a third
 of runc's whole ``run`` (40 ms) — and it could not protect the Python API,
 whose stage 0 is the caller's own process. PR_SET_MM_EXE_FILE, which
 repoints ``/proc/self/exe`` without an exec, needs CAP_SYS_RESOURCE (absent
-on the CI machine) and no remaining mapping of the old file. The ``_native``
+on the CI machine) and no remaining mapping of the old file. The ``_nscalls``
 extension and ``libpython`` are mapped, never open fds: reaching them needs
 ``/proc/<pid>/map_files`` (CAP_SYS_ADMIN in the host namespace *and* the
 ptrace check above), so non-dumpable covers them.

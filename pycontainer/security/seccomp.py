@@ -83,7 +83,7 @@ FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
          "SECCOMP_FILTER_FLAG_TSYNC_ESRCH": 16, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32}
 SECCOMP_SET_MODE_FILTER = 1
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
-# seccomp(2)'s number, for the flags prctl(PR_SET_SECCOMP) cannot pass
+# seccomp(2)'s number, for _kernel_has_flag's probe through ctypes
 _NR_SECCOMP = {"x86_64": 317, "i386": 354, "i686": 354, "aarch64": 277, "armv7l": 383,
                "armv8l": 383, "riscv64": 277, "ppc64le": 358, "ppc64": 358, "s390x": 348,
                "loongarch64": 277}
@@ -94,7 +94,8 @@ _libc_cache = None
 
 
 def _libc():
-    """(ctypes, the C library) opened once, in stage 0: the init calls it after pivot_root."""
+    """(ctypes, the C library), opened once: for _kernel_has_flag's probe (the load itself is
+    syscalls.seccomp_load)."""
     global _libc_cache
     if _libc_cache is None:
         import ctypes
@@ -124,10 +125,9 @@ class Filter:
     Calling the object (``ctx.seccomp(proc)``) loads it into the calling
     thread once; a second call does nothing, so the init may call it early
     (no no_new_privs: needs CAP_SYS_ADMIN) and again at the usual place.
-    Everything the load needs is built here, in stage 0, so the load itself
-    allocates and imports nothing: without flags it is prctl(PR_SET_SECCOMP)
-    through the C extension, with flags seccomp(2) through ctypes (imported
-    here, before any fork).
+    The load imports nothing: one call of the C extension that the init has
+    loaded before pivot_root (``syscalls.seccomp_load``: seccomp(2) with the
+    flags, prctl(PR_SET_SECCOMP) without).
     """
 
     def __init__(self, bpf: bytes, flags: int = 0):
@@ -137,14 +137,6 @@ class Filter:
         self.bpf = bytes(bpf)
         self.flags = flags
         self.loaded = False
-        # struct sock_fprog {unsigned short len; struct sock_filter *filter;} (linux/filter.h)
-        self._filter = sc.ffi.from_buffer(self.bpf)
-        self._prog = bytearray(struct.pack("HP", len(self.bpf) // 8,
-                                           int(sc.ffi.cast("uintptr_t", self._filter))))
-        self._prog_c = sc.ffi.from_buffer(self._prog)
-        self._prog_addr = int(sc.ffi.cast("uintptr_t", self._prog_c))
-        if flags:
-            _libc()        # ctypes and libc now: the load happens after pivot_root
 
     @property
     def instructions(self) -> int:
@@ -158,14 +150,11 @@ class Filter:
             return
         with trace.step("seccomp SECCOMP_SET_MODE_FILTER", "linux.seccomp",
                         instructions=self.instructions, flags=self.flags):
-            if self.flags:
-                err = _seccomp_syscall(self.flags, self._prog_addr)
-            else:
-                try:
-                    sc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self._prog_addr)
-                    err = 0
-                except OSError as exc:
-                    err = exc.errno
+            try:
+                sc.seccomp_load(self.bpf, self.flags)
+                err = 0
+            except OSError as exc:
+                err = exc.errno
         if err:
             hint = " (without noNewPrivileges this needs CAP_SYS_ADMIN)" if err in (1, 13) else ""
             raise SecurityError(f"seccomp: load the filter: {os.strerror(err)}{hint}",

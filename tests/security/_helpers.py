@@ -80,7 +80,7 @@ def runtime_files() -> dict[str, str]:
     import pycontainer
     pkg = os.path.dirname(pycontainer.__file__)
     files = [os.path.realpath(sys.executable)]
-    files += glob.glob(os.path.join(pkg, "_native*.so"))
+    files += glob.glob(os.path.join(pkg, "_native*.so")) + glob.glob(os.path.join(pkg, "_nscalls*.so"))
     with open("/proc/self/maps") as f:
         files += sorted({ln.split()[-1] for ln in f if "libpython" in ln})
     return {p: sha256(p) for p in files if os.path.isfile(p)}

@@ -1,7 +1,7 @@
 """S01 ★ CVE-2019-5736 (and S11, CVE-2016-9962): the runtime's executable out of reach.
 
 The host files whose code runs inside a container's namespaces (the Python
-interpreter, libpython, pycontainer's _native extension) are hashed before
+interpreter, libpython, pycontainer's _nscalls and _native extensions) are hashed before
 and after every attack. The attacks only ever *open* those files for
 writing (never write), and write only to a target that is a sealed memfd.
 See pycontainer/security/exeseal.py for the defences and their costs.
