@@ -212,7 +212,7 @@ class ExecArgs:
 
 def seccomp_load(bpf: bytes, flags: int = 0) -> None:
     """Load the seccomp filter ``bpf`` into the calling thread: seccomp(2) with ``flags``,
-    else prctl(PR_SET_SECCOMP). No allocation or import: the init may call it late."""
+    else prctl(PR_SET_SECCOMP). It imports nothing: the init may call it after pivot_root."""
     _nscalls.seccomp_load(bpf, flags)
 
 

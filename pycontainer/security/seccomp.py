@@ -82,7 +82,6 @@ FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
          "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4, "SECCOMP_FILTER_FLAG_NEW_LISTENER": 8,
          "SECCOMP_FILTER_FLAG_TSYNC_ESRCH": 16, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32}
 SECCOMP_SET_MODE_FILTER = 1
-PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 # seccomp(2)'s number, for _kernel_has_flag's probe through ctypes
 _NR_SECCOMP = {"x86_64": 317, "i386": 354, "i686": 354, "aarch64": 277, "armv7l": 383,
                "armv8l": 383, "riscv64": 277, "ppc64le": 358, "ppc64": 358, "s390x": 348,
