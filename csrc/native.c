@@ -66,6 +66,20 @@ int pyc_prctl(int option, unsigned long a2, unsigned long a3,
     return prctl(option, a2, a3, a4, a5);
 }
 
+#include <linux/capability.h>
+
+int pyc_capset(unsigned long long effective, unsigned long long permitted,
+               unsigned long long inheritable)
+{
+    /* Version 3: two 32-bit words per set, low word first (capget(2)). */
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2] = {
+        { (__u32) effective, (__u32) permitted, (__u32) inheritable },
+        { (__u32) (effective >> 32), (__u32) (permitted >> 32), (__u32) (inheritable >> 32) },
+    };
+    return syscall(SYS_capset, &hdr, data);
+}
+
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>

@@ -9,7 +9,7 @@
  */
 
 /* unshare(2), setns(2): csrc/nscalls.c only. pivot_root, mount, umount2, setdomainname,
- * close_range, openat2, prctl, seccomp_load and seccomp_exec below are wrapped there too,
+ * close_range, openat2, prctl, capset, seccomp_load and seccomp_exec below are wrapped there too,
  * for the runtime's and the init's own path, which load no cffi (its header says why). */
 
 /* pivot_root(2) */
@@ -37,6 +37,11 @@ long pyc_clone_fork(unsigned long flags);
  * (PR_CAP_AMBIENT, capabilities above its table). */
 int pyc_prctl(int option, unsigned long a2, unsigned long a3,
               unsigned long a4, unsigned long a5);
+
+/* capset(2) of the calling thread: the effective, permitted and inheritable sets as
+ * 64-bit masks (bit N: capability N; _LINUX_CAPABILITY_VERSION_3). */
+int pyc_capset(unsigned long long effective, unsigned long long permitted,
+               unsigned long long inheritable);
 
 /* Load a seccomp filter of ninsns BPF instructions into the calling thread:
  * flags != 0: seccomp(SECCOMP_SET_MODE_FILTER, flags), else prctl(PR_SET_SECCOMP). */

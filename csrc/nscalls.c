@@ -3,8 +3,8 @@
  * unshare(2) and setns(2), which Python 3.11 (Debian 12) lacks: the runtime chooses the
  * PID namespace of the init it forks (pycontainer/pidns.py). And the calls the init makes
  * between its fork and the container's program: mount(2), umount2(2), pivot_root(2),
- * setdomainname(2), close_range(2), openat2(2), prctl(2), the seccomp load and the
- * seccomp load + execve.
+ * setdomainname(2), close_range(2), openat2(2), prctl(2), capset(2), the seccomp load and
+ * the seccomp load + execve.
  *
  * Why a module of the CPython limited API and not the cffi extension (pycontainer._native,
  * which keeps the rarer calls): loading cffi's backend and the extension costs a forked
@@ -14,8 +14,8 @@
  *
  * No policy here: a failed call raises OSError(errno) and Python words the message
  * (pycontainer/syscalls.py). Read: unshare(2), setns(2), mount(2), umount2(2),
- * pivot_root(2), setdomainname(2), close_range(2), openat2(2), prctl(2), seccomp(2),
- * execve(2). */
+ * pivot_root(2), setdomainname(2), close_range(2), openat2(2), prctl(2), capset(2),
+ * seccomp(2), execve(2). */
 #define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
 #define Py_LIMITED_API 0x030b0000
@@ -115,6 +115,15 @@ static PyObject *nscalls_prctl(PyObject *self, PyObject *args)
     return result(pyc_prctl(option, a2, a3, a4, a5));
 }
 
+/* capset(effective, permitted, inheritable): the three sets as 64-bit masks. */
+static PyObject *nscalls_capset(PyObject *self, PyObject *args)
+{
+    unsigned long long eff, prm, inh;
+    if (!PyArg_ParseTuple(args, "KKK:capset", &eff, &prm, &inh))
+        return NULL;
+    return result(pyc_capset(eff, prm, inh));
+}
+
 /* seccomp_load(bpf, flags): the filter into the calling thread, now (the init's early load,
  * without no_new_privs: it needs CAP_SYS_ADMIN, so it comes before capabilities go). */
 static PyObject *nscalls_seccomp_load(PyObject *self, PyObject *args)
@@ -203,6 +212,7 @@ static PyMethodDef nscalls_methods[] = {
     {"close_range", nscalls_close_range, METH_VARARGS, "close_range(first, last, flags)"},
     {"openat2", nscalls_openat2, METH_VARARGS, "openat2(dirfd, path, flags, mode, resolve) -> fd"},
     {"prctl", nscalls_prctl, METH_VARARGS, "prctl(option, a2, a3, a4, a5) -> int"},
+    {"capset", nscalls_capset, METH_VARARGS, "capset(effective, permitted, inheritable): 64-bit masks"},
     {"seccomp_load", nscalls_seccomp_load, METH_VARARGS, "seccomp_load(bpf, flags)"},
     {"seccomp_exec", nscalls_seccomp_exec, METH_VARARGS,
      "seccomp_exec(bpf|None, flags, dmz_fd, dmz_path|None, dmz_argv|None, path, argv, envp)"

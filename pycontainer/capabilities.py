@@ -14,8 +14,9 @@ Order matters: the bounding set is trimmed first (needs CAP_SETPCAP, which is
 dropped later), then the user is switched with ``PR_SET_KEEPCAPS`` so the
 permitted set survives setuid(2), then capset(2) sets
 effective/permitted/inheritable, then ambient capabilities are raised (each
-must already be permitted and inheritable). python-prctl does the named
-calls; ``syscalls.prctl`` covers ambient and capabilities newer than its table.
+must already be permitted and inheritable). ``syscalls.capset`` and
+``syscalls.prctl`` make the calls (pycontainer._nscalls, which the init loads
+anyway: no second C module on every container's path).
 """
 
 from __future__ import annotations
@@ -75,31 +76,17 @@ def drop_bounding(keep: list[str], top: int) -> None:
                     raise
 
 
-# the CAP_* names of python-prctl's C module that are not capabilities but its set names
-# (CAP_LAST_CAP is one: the highest its headers knew), as its prctl.ALL_CAPS leaves out
-_PRCTL_NOT_CAPS = ("CAP_EFFECTIVE", "CAP_INHERITABLE", "CAP_PERMITTED")
+def apply_sets(caps: dict, top: int) -> None:
+    """capset(2) the effective, permitted and inheritable sets, then raise ambient.
 
-
-def apply_sets(caps: dict) -> None:
-    """capset(2) the effective, permitted and inheritable sets, then raise ambient."""
-    # python-prctl's C module: its Python wrapper (prctl.py) builds classes and tables
-    # for every capability at import, ~1.6 ms of each container's init for one call.
-    import _prctl
-
+    Capabilities above ``top`` (the kernel's last, ``last_cap()``) are left out, as runc
+    leaves them: a kernel refuses to put into permitted what it does not know."""
     from . import syscalls
-    known = {getattr(_prctl, n) for n in dir(_prctl)
-             if n.startswith("CAP_") and n not in _PRCTL_NOT_CAPS}
-    def nums(kind):
-        return [n for n in (cap_number(x) for x in caps.get(kind, [])) if n is not None]
-    eff, prm, inh, amb = nums("effective"), nums("permitted"), nums("inheritable"), nums("ambient")
-    # python-prctl's table stops before the newest capabilities: those it
-    # cannot name are left to the bounding set (and so to root's execve).
-    def on_off(lst):
-        on = [c for c in lst if c in known]
-        return on, [c for c in known if c not in on]
-    (e1, e0), (p1, p0), (i1, i0) = on_off(eff), on_off(prm), on_off(inh)
-    _prctl.set_caps(e1, p1, i1, e0, p0, i0)
+    known = (1 << (top + 1)) - 1
+    eff, prm, inh = (mask(caps.get(k)) & known for k in ("effective", "permitted", "inheritable"))
+    syscalls.capset(eff, prm, inh)
+    amb = [n for n in (cap_number(x) for x in caps.get("ambient") or ()) if n is not None]
     syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_CLEAR_ALL)
     for c in amb:
-        if c in prm and c in inh:
+        if prm & inh & (1 << c):
             syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_RAISE, c)

@@ -192,8 +192,13 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 
 def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
-    """prctl(2) with integer arguments (python-prctl covers the named ones)."""
+    """prctl(2) with integer arguments."""
     return _call(_nscalls.prctl, (option, a2, a3, a4, a5), f"prctl({option})")
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) of the calling thread; each set a mask (bit N: capability N)."""
+    _call(_nscalls.capset, (effective, permitted, inheritable), "capset")
 
 
 class ExecArgs:

@@ -68,10 +68,11 @@ def prepare(proc: dict, seccomp, in_userns: bool) -> str:
         seccomp.load()     # without NNP a filter needs CAP_SYS_ADMIN: load it before the drop (runc)
     caps = proc.get("capabilities")
     if caps is not None:
+        top = capabilities.last_cap()
         # The bounding set needs CAP_SETPCAP to shrink: do it while we have everything.
         with trace.step("prctl PR_CAPBSET_DROP", "process.capabilities.bounding",
                         keep=caps.get("bounding", [])):
-            capabilities.drop_bounding(caps.get("bounding", []), capabilities.last_cap())
+            capabilities.drop_bounding(caps.get("bounding", []), top)
     uid = proc.get("user", {}).get("uid", 0)
     userenv.fix_stdio(uid)                              # runc's setupUser
     proc["env"] = userenv.prepare_env(proc.get("env", []), uid)   # HOME, no duplicates
@@ -80,7 +81,7 @@ def prepare(proc: dict, seccomp, in_userns: bool) -> str:
     if caps is not None:
         with trace.step("capset", "process.capabilities", effective=caps.get("effective", []),
                         ambient=caps.get("ambient", [])):
-            capabilities.apply_sets(caps)
+            capabilities.apply_sets(caps, top)
     if "umask" in proc.get("user", {}):
         os.umask(proc["user"]["umask"])
     # The cwd must be a directory the user reaches, so that `create` fails (as

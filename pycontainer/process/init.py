@@ -31,8 +31,6 @@ import stat
 import struct
 import sys
 
-import _prctl  # noqa: F401  (python-prctl's C module, capabilities.apply_sets; loaded before pivot_root)
-
 from .. import hooks, jsonio, namespaces, procattrs, rootfs, userenv
 from .. import spec as spec_mod
 from .. import syscalls as sc

@@ -75,8 +75,7 @@ class Launch:
 
 def launch(ctx: Launch, cgroup, network=None) -> dict:
     """Create the container up to ``created``; return its state record."""
-    import _prctl        # not the cffi extension (syscalls): stage 1 loads that (exeseal.py)
-
+    from .. import syscalls as sc      # the init's calls: imported here, before the fork, once
     from ..security import exeseal
     from . import startsock
     from . import sync as S
@@ -94,7 +93,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         # (3) the init (pidns.py), or stage 1 where a user or time namespace needs it
         direct = not pidns.needs_stage1(linux.get("namespaces", []))
         parent, child = S.SyncSocket.pair()
-        _prctl.prctl(PR_SET_CHILD_SUBREAPER, 1)
+        sc.prctl(PR_SET_CHILD_SUBREAPER, 1)
         # CVE-2019-5736: what enters the container is non-dumpable, and execs the program
         # through a sealed memfd (pycontainer.security.exeseal).
         exeseal.nondumpable()

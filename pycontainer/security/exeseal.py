@@ -98,11 +98,9 @@ def available() -> bool:
 
 
 def nondumpable() -> None:
-    """Stage 0, right before it forks the processes that enter the container. Through
-    python-prctl's C module, as the capabilities are: the runtime loads no cffi extension
-    (its ~0.35 MiB were the largest process's peak memory; stage 1 loads it)."""
-    import _prctl
-    _prctl.prctl(PR_SET_DUMPABLE, 0)
+    """Stage 0, right before it forks the processes that enter the container."""
+    from .. import syscalls
+    syscalls.prctl(PR_SET_DUMPABLE, 0)
 
 
 def dmz_fd(min_fd: int = 3) -> int | None:

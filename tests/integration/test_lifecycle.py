@@ -42,17 +42,18 @@ def test_run_reports_death_by_signal_as_128_plus_n(cli, bundle, leakcheck):
 
 
 def test_the_runtime_itself_loads_no_c_extension(cli, bundle, leakcheck):
-    """Neither create's own process nor the init it forks loads cffi or pycontainer._native
-    (the init's calls are in pycontainer._nscalls): the runtime was the largest process of a
-    run, and those were 0.35 MiB of its peak memory (anchors.sh's peak RSS); loading them cost
-    a forked init ~1.5 ms of every create."""
+    """Neither create's own process nor the init it forks loads cffi, pycontainer._native or
+    python-prctl's _prctl (with libcap): the init's calls, capset(2) included, are in
+    pycontainer._nscalls. The runtime was the largest process of a run, and cffi was 0.35 MiB
+    of its peak memory (anchors.sh's peak RSS); loading cffi cost a forked init ~1.5 ms of
+    every create, _prctl the runtime ~0.27 ms."""
     bundle.args("true")
     cid = new_id()
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from pycontainer.container import Runtime; "
             "rt = Runtime(sys.argv[2]); rt.create(sys.argv[3], sys.argv[4]); "
-            "print([m for m in ('_cffi_backend', 'pycontainer._native') if m in sys.modules]); "
+            "print([m for m in ('_cffi_backend', 'pycontainer._native', '_prctl') if m in sys.modules]); "
             "maps = open(f'/proc/{rt.state(sys.argv[3])[\"pid\"]}/maps').read(); "
-            "print([m for m in ('_cffi_backend', '_native', '_nscalls') if m in maps]); "
+            "print([m for m in ('_cffi_backend', '_native', '_prctl', 'libcap', '_nscalls') if m in maps]); "
             "rt.start(sys.argv[3])")
     try:
         p = subprocess.run([sys.executable, "-c", code, ROOT, cli.root, cid, bundle.path],
