@@ -57,11 +57,18 @@ extra=""
 # without site (-S), with the two paths it needs put on sys.path directly.
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PLAT=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+PATHS="\"$HERE\", \"$SITE\""
+[ "$PLAT" = "$SITE" ] || PATHS="$PATHS, \"$PLAT\""
+# The package's compiled code in one file, which the launcher's imports read
+# (pycontainer/importcache.py says why); a module changed since is imported as usual.
+"$VENV/bin/python" -m pycontainer.importcache
 cat > "$VENV/bin/pycontainer-launch" <<PYEOF
 #!$VENV/bin/python -IS
 # pycontainer launcher written by .ci/install.sh (see there for why -IS).
 import sys
-sys.path[0:0] = ["$HERE", "$SITE", "$PLAT"]
+sys.path[0:0] = [$PATHS]
+from pycontainer import importcache
+importcache.install()
 from pycontainer.entry import main
 main()
 PYEOF

@@ -72,7 +72,8 @@ def _as_installed(cli, *args, banned=HOT_IMPORTS_BANNED) -> str:
     every module it loads; assert none of ``banned`` is among them. -> its stdout."""
     import sysconfig
     where = [ROOT, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]   # as install.sh's
-    launch = f"import sys; sys.path[0:0] = {where!r}; from pycontainer.entry import main; main()"
+    launch = (f"import sys; sys.path[0:0] = {where!r}; from pycontainer import importcache; "
+              "importcache.install(); from pycontainer.entry import main; main()")
     p = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c", launch,
                         "--root", cli.root, *args], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, (args, p.stderr[-2000:])
