@@ -49,6 +49,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/opt/pycontainer/bin/python"
+IMPORTCACHE = ("try:\n    from pycontainer import importcache   # as .ci/install.sh's launcher\n"
+               "except ImportError:                       # a tree from before it\n    pass\n"
+               "else:\n    importcache.install()\n")
 
 # trace action -> row of the table
 CATEGORY = {
@@ -318,7 +321,7 @@ def main() -> None:
         root = os.path.dirname(HERE)
         with open(script, "w") as f:
             f.write(f"#!{PY} -IS\nimport sys\nsys.path[0:0] = [{root!r}, "
-                    "'/opt/pycontainer/lib/python3.11/site-packages']\n"
+                    "'/opt/pycontainer/lib/python3.11/site-packages']\n" + IMPORTCACHE +
                     "from pycontainer.entry import main\nmain()\n")
         os.chmod(script, 0o755)
         # the command as .ci/install.sh builds it: csrc/launcher.c, else the script itself

@@ -60,6 +60,9 @@ def launcher(tmp: str, repo: str = REPO) -> str:
     path = os.path.join(tmp, "pycontainer")
     with open(path, "w") as f:
         f.write(f"#!{sys.executable} -IS\nimport sys\nsys.path[0:0] = {paths!r}\n"
+                "try:\n    from pycontainer import importcache   # as .ci/install.sh's\n"
+                "except ImportError:                       # a tree from before it\n    pass\n"
+                "else:\n    importcache.install()\n"
                 "from pycontainer.entry import main\nmain()\n")
     os.chmod(path, 0o755)
     return path

@@ -96,6 +96,9 @@ def cni(cmd, cid, nspath, conf):
 
 
 LAUNCHER = ("#!{python} -IS\nimport sys\nsys.path[0:0]=[{tree!r},{site!r}]\n"
+            "try:\n    from pycontainer import importcache   # as .ci/install.sh's launcher\n"
+            "except ImportError:                       # a tree from before it\n    pass\n"
+            "else:\n    importcache.install()\n"
             "from pycontainer.entry import main\nmain()\n")
 
 SANDBOX_LOOP = r"""
