@@ -76,13 +76,13 @@ def drop_bounding(keep: list[str], top: int) -> None:
                     raise
 
 
-def apply_sets(caps: dict, top: int) -> None:
+def apply_sets(caps: dict, top: int | None = None) -> None:
     """capset(2) the effective, permitted and inheritable sets, then raise ambient.
 
-    Capabilities above ``top`` (the kernel's last, ``last_cap()``) are left out, as runc
-    leaves them: a kernel refuses to put into permitted what it does not know."""
+    Capabilities above ``top`` (the kernel's last; default ``last_cap()``) are left out, as
+    runc leaves them: a kernel refuses to put into permitted what it does not know."""
     from . import syscalls
-    known = (1 << (top + 1)) - 1
+    known = (1 << ((last_cap() if top is None else top) + 1)) - 1
     eff, prm, inh = (mask(caps.get(k)) & known for k in ("effective", "permitted", "inheritable"))
     syscalls.capset(eff, prm, inh)
     amb = [n for n in (cap_number(x) for x in caps.get("ambient") or ()) if n is not None]
