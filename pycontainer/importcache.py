@@ -31,7 +31,7 @@ import sys
 
 from _frozen_importlib import ModuleSpec     # importlib.machinery's, without importing importlib
 
-_SIGNATURE = b"pyc-importcache\n"
+_SIGNATURE = b"pycimportcache1\n"          # the format's version: 1
 
 
 def default_path() -> str:
