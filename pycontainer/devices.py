@@ -14,9 +14,10 @@ instead (runc and crun do the same).
 
 from __future__ import annotations
 
-import os
+import posix
 import stat
 
+from . import paths
 from . import mounts
 from . import syscalls as sc
 from . import trace
@@ -46,27 +47,27 @@ def create_devices(root_fd: int, devices: list[dict], *, bind: bool) -> None:
     wanted = {d[0]: {"path": d[0], "type": d[1], "major": d[2], "minor": d[3], "fileMode": d[4],
                      "uid": 0, "gid": 0} for d in DEFAULT_DEVICES}
     for d in devices:
-        d = dict(d, path=os.path.normpath(d["path"]))     # "/dev/foo/" is /dev/foo (runc)
+        d = dict(d, path=paths.normpath(d["path"]))     # "/dev/foo/" is /dev/foo (runc)
         wanted[d["path"]] = d
-    old = os.umask(0)
+    old = posix.umask(0)
     try:
         for d in wanted.values():
             _create_one(root_fd, d, bind)
     finally:
-        os.umask(old)
+        posix.umask(old)
 
 
 def _create_one(root_fd: int, d: dict, bind: bool) -> None:
     path = d["path"]
     kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d["type"]]
-    parent, name = os.path.split(path)
+    parent, name = paths.split(path)
     mounts.mkdir_in_root(root_fd, parent)
-    pfd = mounts.open_in_root(root_fd, parent, os.O_PATH | os.O_DIRECTORY)
+    pfd = mounts.open_in_root(root_fd, parent, posix.O_PATH | posix.O_DIRECTORY)
     try:
         if bind:
             # user namespace: mknod is refused; bind the host's node (it must exist)
             try:
-                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
+                posix.close(posix.open(name, posix.O_CREAT | posix.O_WRONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW,
                                  0o000, dir_fd=pfd))
             except FileExistsError:
                 pass
@@ -75,27 +76,27 @@ def _create_one(root_fd: int, d: dict, bind: bool) -> None:
                 with trace.step("mount", "linux.devices", type="bind", source=path, target=path):
                     sc.mount(path, mounts.fd_path(fd), None, sc.MS_BIND)
             finally:
-                os.close(fd)
+                posix.close(fd)
             return
         try:
-            os.unlink(name, dir_fd=pfd)
+            posix.unlink(name, dir_fd=pfd)
         except FileNotFoundError:
             pass
         mode = kind | (d.get("fileMode", 0o666) & 0o7777)
-        dev = os.makedev(d.get("major", 0), d.get("minor", 0))
+        dev = posix.makedev(d.get("major", 0), d.get("minor", 0))
         with trace.step("mknod", "linux.devices", path=path, type=d["type"],
                         dev=f"{d.get('major', 0)}:{d.get('minor', 0)}", mode=oct(mode & 0o7777)):
-            os.mknod(name, mode, dev, dir_fd=pfd)
-            os.chown(name, d.get("uid", 0), d.get("gid", 0), dir_fd=pfd, follow_symlinks=False)
+            posix.mknod(name, mode, dev, dir_fd=pfd)
+            posix.chown(name, d.get("uid", 0), d.get("gid", 0), dir_fd=pfd, follow_symlinks=False)
     except OSError as exc:
         raise MountError(f"create device {path}: {exc.strerror}", stage="devices",
                          errno=exc.errno) from None
     finally:
-        os.close(pfd)
+        posix.close(pfd)
 
 
 def create_symlinks(root_fd: int, with_ptmx: bool) -> None:
-    dev = mounts.open_in_root(root_fd, "/dev", os.O_PATH | os.O_DIRECTORY)
+    dev = mounts.open_in_root(root_fd, "/dev", posix.O_PATH | posix.O_DIRECTORY)
     try:
         links = list(SYMLINKS) + ([("pts/ptmx", "/dev/ptmx")] if with_ptmx else [])
         with trace.step("symlink", "linux.devices (the OCI spec's default /dev links)",
@@ -103,8 +104,8 @@ def create_symlinks(root_fd: int, with_ptmx: bool) -> None:
             for target, link in links:
                 name = link[len("/dev/"):]
                 try:
-                    os.symlink(target, name, dir_fd=dev)
+                    posix.symlink(target, name, dir_fd=dev)
                 except FileExistsError:
                     pass
     finally:
-        os.close(dev)
+        posix.close(dev)

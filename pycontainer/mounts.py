@@ -24,9 +24,10 @@ locked on the source (read back with statvfs(3)).
 from __future__ import annotations
 
 import errno
-import os
+import posix
 import stat
 
+from . import paths
 from . import syscalls as sc
 from . import trace
 from .errors import MountError
@@ -63,7 +64,7 @@ _ST_TO_MS = {1: sc.MS_RDONLY, 2: sc.MS_NOSUID, 4: sc.MS_NODEV, 8: sc.MS_NOEXEC,
 
 def _locked_flags(target: str) -> int:
     try:
-        f = os.statvfs(target).f_flag
+        f = posix.statvfs(target).f_flag
     except OSError:
         return 0
     return sum(ms for st_bit, ms in _ST_TO_MS.items() if f & st_bit)
@@ -87,7 +88,7 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
 
 # --- resolving inside the rootfs --------------------------------------------------
 
-def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
+def open_in_root(root_fd: int, path: str, flags: int = posix.O_PATH) -> int:
     """Open ``path`` (absolute, container view) inside the root, symlinks confined to it."""
     rel = path.lstrip("/") or "."
     return sc.openat2(root_fd, rel, flags, 0, sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS)
@@ -99,18 +100,18 @@ def mkdir_in_root(root_fd: int, path: str, mode: int = 0o755) -> None:
     for i in range(len(parts)):
         sub = "/".join(parts[: i + 1])
         try:
-            fd = open_in_root(root_fd, sub, os.O_PATH | os.O_DIRECTORY)
-            os.close(fd)
+            fd = open_in_root(root_fd, sub, posix.O_PATH | posix.O_DIRECTORY)
+            posix.close(fd)
             continue
         except FileNotFoundError:
             pass
-        parent = open_in_root(root_fd, "/".join(parts[:i]), os.O_PATH | os.O_DIRECTORY)
+        parent = open_in_root(root_fd, "/".join(parts[:i]), posix.O_PATH | posix.O_DIRECTORY)
         try:
-            os.mkdir(parts[i], mode, dir_fd=parent)
+            posix.mkdir(parts[i], mode, dir_fd=parent)
         except FileExistsError:
             pass      # a dangling symlink: the next open_in_root tells
         finally:
-            os.close(parent)
+            posix.close(parent)
 
 
 def resolve_in_root(root_fd: int, path: str) -> str:
@@ -127,20 +128,20 @@ def resolve_in_root(root_fd: int, path: str) -> str:
                 done.pop()
             continue
         try:
-            pfd = open_in_root(root_fd, "/".join(done), os.O_PATH | os.O_DIRECTORY)
+            pfd = open_in_root(root_fd, "/".join(done), posix.O_PATH | posix.O_DIRECTORY)
         except OSError:
             done.append(part)             # the parent does not exist: nothing more to follow
             continue
         try:
-            link = os.readlink(part, dir_fd=pfd)
+            link = posix.readlink(part, dir_fd=pfd)
         except OSError:
             done.append(part)             # not a symlink, or missing
             continue
         finally:
-            os.close(pfd)
+            posix.close(pfd)
         hops += 1
         if hops > 40:
-            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+            raise OSError(errno.ELOOP, posix.strerror(errno.ELOOP), path)
         if link.startswith("/"):
             done = []
         todo = [p for p in link.split("/") if p and p != "."] + todo
@@ -155,23 +156,23 @@ def make_target(root_fd: int, dest: str, is_dir: bool) -> int:
     except FileNotFoundError:
         pass
     dest = resolve_in_root(root_fd, dest)     # through dangling symlinks, inside the root
-    parent, name = os.path.split(dest.rstrip("/"))
+    parent, name = paths.split(dest.rstrip("/"))
     mkdir_in_root(root_fd, parent)
-    pfd = open_in_root(root_fd, parent, os.O_PATH | os.O_DIRECTORY)
+    pfd = open_in_root(root_fd, parent, posix.O_PATH | posix.O_DIRECTORY)
     try:
         if is_dir:
             try:
-                os.mkdir(name, 0o755, dir_fd=pfd)
+                posix.mkdir(name, 0o755, dir_fd=pfd)
             except FileExistsError:
                 pass
         else:
             try:
-                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
+                posix.close(posix.open(name, posix.O_CREAT | posix.O_WRONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW,
                                  0o644, dir_fd=pfd))
             except FileExistsError:
                 pass
     finally:
-        os.close(pfd)
+        posix.close(pfd)
     return open_in_root(root_fd, dest)
 
 
@@ -195,7 +196,7 @@ class reopened:  # noqa: N801 - used as a function: ``with reopened(root_fd, des
         return fd_path(self.fd)
 
     def __exit__(self, *exc) -> None:
-        os.close(self.fd)
+        posix.close(self.fd)
 
 
 # --- one entry ----------------------------------------------------------------------
@@ -210,10 +211,10 @@ def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", cgroupns: bool 
     is_bind = bool(flags & sc.MS_BIND) or mtype == "bind"
     if is_bind:
         flags |= sc.MS_BIND
-        if not os.path.exists(source):
+        if not paths.exists(source):
             raise MountError(f"mount {dest}: bind source {source!r} does not exist", stage="mounts",
                              errno=2)
-        is_dir = os.path.isdir(source)
+        is_dir = paths.isdir(source)
     else:
         is_dir = True
     if mtype in ("proc", "sysfs"):
@@ -225,7 +226,7 @@ def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", cgroupns: bool 
     except OSError as exc:
         hint = " (a dangling symlink inside the rootfs?)" if exc.errno == 2 else ""
         raise MountError(f"mount {dest}: cannot create the mount point{hint}: "
-                         f"{os.strerror(exc.errno)}", stage="mounts", errno=exc.errno) from None
+                         f"{posix.strerror(exc.errno)}", stage="mounts", errno=exc.errno) from None
     try:
         target = fd_path(fd)
         if mtype == "cgroup":
@@ -259,7 +260,7 @@ def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", cgroupns: bool 
         raise MountError(f"mount {mtype or 'bind'} {source!r} on {dest!r}: {exc.strerror}",
                          stage="mounts", errno=exc.errno) from None
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _tmpfs_mode(root_fd: int, dest: str, data: str) -> str:
@@ -270,9 +271,9 @@ def _tmpfs_mode(root_fd: int, dest: str, data: str) -> str:
     except OSError:
         return data                     # a new mount point: tmpfs's own default (1777)
     try:
-        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        mode = stat.S_IMODE(posix.fstat(fd).st_mode)
     finally:
-        os.close(fd)
+        posix.close(fd)
     return f"mode={mode:04o}" + ("," + data if data else "")
 
 
@@ -289,17 +290,17 @@ def remount(target: str, flags: int) -> None:
 
 def _refuse_symlink(root_fd: int, dest: str) -> None:
     """/proc and /sys must be real directories in the image (CVE-2019-19921, -2023-27561)."""
-    parent, name = os.path.split(dest.rstrip("/"))
+    parent, name = paths.split(dest.rstrip("/"))
     try:
-        pfd = open_in_root(root_fd, parent, os.O_PATH | os.O_DIRECTORY)
+        pfd = open_in_root(root_fd, parent, posix.O_PATH | posix.O_DIRECTORY)
     except FileNotFoundError:
         return
     try:
-        st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+        st = posix.stat(name, dir_fd=pfd, follow_symlinks=False)
     except FileNotFoundError:
         return
     finally:
-        os.close(pfd)
+        posix.close(pfd)
     if not stat.S_ISDIR(st.st_mode):
         raise MountError(f"mount {dest}: the rootfs has a {'symlink' if stat.S_ISLNK(st.st_mode) else 'non-directory'} "
                          f"there; refusing to mount proc/sysfs on it", stage="mounts")
@@ -328,7 +329,7 @@ def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str,
                     note="cgroup v1 hierarchies follow"):
         sc.mount("tmpfs", target, "tmpfs", (flags & ~sc.MS_RDONLY), "mode=755")
     for name, fstype, opts in _v1_hierarchies():
-        sub = os.path.join(dest, name)
+        sub = paths.join(dest, name)
         fd = make_target(root_fd, sub, True)
         try:
             key = "" if fstype == "cgroup2" else opts
@@ -337,7 +338,7 @@ def _mount_cgroup(target: str, flags: int, mode: str, root_fd: int, dest: str,
         except OSError:
             continue
         finally:
-            os.close(fd)
+            posix.close(fd)
     if ro:
         with reopened(root_fd, dest) as mounted:
             remount(mounted, sc.MS_RDONLY | (flags & ~sc.MS_RDONLY))

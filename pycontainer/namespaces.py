@@ -21,7 +21,7 @@ stage-1 process asks the runtime for it over the sync socket.
 
 from __future__ import annotations
 
-import os
+import posix
 
 from . import syscalls as sc
 from . import trace
@@ -63,13 +63,13 @@ def open_join_fds(join: list[tuple[str, str]]) -> list[tuple[str, int]]:
     try:
         for typ, path in join:
             try:
-                fds.append((typ, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+                fds.append((typ, posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)))
             except OSError as exc:
                 raise NamespaceError(f"join {typ} namespace {path!r}: {exc.strerror}",
                                      stage="namespaces", errno=exc.errno) from None
     except BaseException:
         for _, fd in fds:
-            os.close(fd)
+            posix.close(fd)
         raise
     return fds
 
@@ -84,7 +84,7 @@ def join(fds: list[tuple[str, int]]) -> None:
             raise NamespaceError(f"join {typ} namespace: {exc.strerror}", stage="namespaces",
                                  errno=exc.errno) from None
         finally:
-            os.close(fd)
+            posix.close(fd)
 
 
 def unshare(flags: int) -> None:
@@ -106,11 +106,11 @@ def write_id_maps(pid: int, uid_maps: list[dict], gid_maps: list[dict]) -> None:
         try:
             with trace.step("write", "linux." + ("uidMappings" if name == "uid_map" else "gidMappings"),
                             file=path, value=text.strip()):
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
                 try:
-                    os.write(fd, text.encode())
+                    posix.write(fd, text.encode())
                 finally:
-                    os.close(fd)
+                    posix.close(fd)
         except OSError as exc:
             raise NamespaceError(f"write {path} ({text.strip()!r}): {exc.strerror}",
                                  stage="user-namespace", errno=exc.errno) from None
@@ -118,4 +118,4 @@ def write_id_maps(pid: int, uid_maps: list[dict], gid_maps: list[dict]) -> None:
 
 def ns_inode(pid: int | str, name: str) -> str:
     """``net:[4026531840]`` – how tests and labs compare namespaces."""
-    return os.readlink(f"/proc/{pid}/ns/{name}")
+    return posix.readlink(f"/proc/{pid}/ns/{name}")

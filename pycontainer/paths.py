@@ -6,12 +6,15 @@ Python-level helpers: ``os.path``, ``os.environ`` as a mapping of str,
 ``makedirs``, ``walk``. Importing ``os`` builds those helpers (``os``,
 ``posixpath``, ``stat`` and ``_collections_abc``'s ~30 abstract classes):
 about 1 ms of CPU, every time, where runc's whole ``start`` or ``delete``
-takes 6-7 ms. So the modules on the path of ``start``, ``delete``, ``state``
-and ``kill`` (state.py, container.py, trace.py, log.py, signals.py,
-_fastcli.py, process/startsock.py, cgroups/freezer.py) call ``posix``
-directly, and this module gives them the few path functions they use, with
-``os.path``'s meaning. Everything else (``create``, ``run``, the docker layer)
-imports ``os`` as usual.
+takes 6-7 ms. So the modules on the path of ``create``, ``run``, ``start``,
+``delete``, ``state`` and ``kill`` (the runtime's and the init's: state.py,
+container.py, spec.py, cgroups/, mounts.py, rootfs.py, devices.py,
+process/init.py, process/finalize.py, ...) call ``posix`` directly, and this
+module gives them the few path and environment functions they use, with
+``os.path``'s and ``os.environ``'s meaning (tests/unit/test_paths.py compares
+them on every path of a corpus). Rare branches (a --root that does not exist
+yet, a path that is not normal) import ``os`` where they need it; ``exec``,
+the monitor, the API and the docker layer import it as usual.
 
 A path here is a str. Read stat(2), path_resolution(7).
 """
@@ -70,6 +73,40 @@ def abspath(path: str) -> str:
     return full
 
 
+def isabs(path: str) -> bool:
+    return path.startswith("/")
+
+
+def normpath(path: str) -> str:
+    """``os.path.normpath``: no empty or "." components, ".." folded into the one before
+    it (a ".." right under "/" stays "/"; leading ".." of a relative path stay). POSIX lets
+    exactly two leading slashes mean something else: they are kept; three or more are one."""
+    if not path:
+        return "."
+    lead = 0
+    if path.startswith("/"):
+        lead = 2 if path.startswith("//") and not path.startswith("///") else 1
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part != ".." or (not lead and not out) or (out and out[-1] == ".."):
+            out.append(part)
+        elif out:
+            out.pop()
+    return "/" * lead + "/".join(out) or "."
+
+
+def split(path: str) -> tuple[str, str]:
+    """``os.path.split``: (dirname, basename), the head's trailing slashes dropped unless
+    it is all slashes."""
+    i = path.rfind("/") + 1
+    head, tail = path[:i], path[i:]
+    if head and head != "/" * len(head):
+        head = head.rstrip("/")
+    return head, tail
+
+
 def dirname(path: str) -> str:
     """``os.path.dirname``: everything before the last slash, trailing slashes dropped
     (but "/" stays)."""
@@ -79,6 +116,20 @@ def dirname(path: str) -> str:
 
 def basename(path: str) -> str:
     return path[path.rfind("/") + 1:]
+
+
+def popenv(name: str) -> str | None:
+    """``os.environ.pop(name, None)``: the value, and the variable gone from the
+    environment that an exec without an explicit environment passes on (unsetenv(3))."""
+    import sys
+    os = sys.modules.get("os")
+    if os is not None:
+        return os.environ.pop(name, None)
+    value = posix.environ.pop(name.encode(), None)
+    if value is None:
+        return None
+    posix.unsetenv(name)
+    return value.decode(errors="surrogateescape")
 
 
 def getenv(name: str) -> str | None:

@@ -28,7 +28,7 @@ extension, which the runtime's own process does not load (its peak memory).
 
 from __future__ import annotations
 
-import os
+import posix
 
 from . import trace
 from .errors import NamespaceError
@@ -50,11 +50,11 @@ def for_children(namespaces: list[dict]) -> int | None:
         return None
     from . import _nscalls
     path = pid[0].get("path")
-    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    own = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
     try:
         if path:
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
             except OSError as exc:
                 raise NamespaceError(f"join pid namespace {path!r}: {exc.strerror}",
                                      stage="namespaces", errno=exc.errno) from None
@@ -63,18 +63,18 @@ def for_children(namespaces: list[dict]) -> int | None:
                                 note="for the children: the init is forked next"):
                     _nscalls.setns(fd, CLONE_NEWPID)
             finally:
-                os.close(fd)
+                posix.close(fd)
         else:
             with trace.step("unshare", "linux.namespaces", flags="CLONE_NEWPID",
                             note="for the children: the init is forked next, as its pid 1"):
                 _nscalls.unshare(CLONE_NEWPID)
     except OSError as exc:
-        os.close(own)
+        posix.close(own)
         what = f"join pid namespace {path!r}" if path else "new pid namespace (unshare CLONE_NEWPID)"
         raise NamespaceError(f"{what}: {exc.strerror}",
                              stage="namespaces", errno=exc.errno) from None
     except BaseException:
-        os.close(own)
+        posix.close(own)
         raise
     return own
 
@@ -88,4 +88,4 @@ def back(own: int | None) -> None:
     try:
         _nscalls.setns(own, CLONE_NEWPID)
     finally:
-        os.close(own)
+        posix.close(own)

@@ -21,7 +21,7 @@ namespace and before any process is in it (``write_time_offsets``).
 
 from __future__ import annotations
 
-import os
+import posix
 
 from .errors import ContainerSetupError, SpecError
 
@@ -192,11 +192,11 @@ def write_time_offsets(linux: dict) -> None:
     text = "".join(f"{clock} {v.get('secs', 0)} {v.get('nanosecs', 0)}\n"
                    for clock, v in offs.items())
     try:
-        fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+        fd = posix.open("/proc/self/timens_offsets", posix.O_WRONLY | posix.O_CLOEXEC)
         try:
-            os.write(fd, text.encode())
+            posix.write(fd, text.encode())
         finally:
-            os.close(fd)
+            posix.close(fd)
     except OSError as exc:
         raise ContainerSetupError(f"linux.timeOffsets: write /proc/self/timens_offsets: "
                                   f"{exc.strerror}", stage="namespaces", errno=exc.errno) from None

@@ -25,7 +25,7 @@ this order (each step is a function below):
 from __future__ import annotations
 
 import errno
-import os
+import posix
 import stat
 
 from . import devices, mounts
@@ -52,7 +52,7 @@ def bind_rootfs(rootfs: str) -> None:
         except OSError as exc:
             hint = " (in a user namespace, the mapped root must be able to reach it)" \
                 if exc.errno == errno.EACCES else ""
-            raise MountError(f"bind-mount rootfs {rootfs!r}: {os.strerror(exc.errno)}{hint}",
+            raise MountError(f"bind-mount rootfs {rootfs!r}: {posix.strerror(exc.errno)}{hint}",
                              stage="rootfs", errno=exc.errno) from None
 
 
@@ -84,18 +84,18 @@ def setup_dev(root_fd: int, linux: dict, spec_mounts: list[dict], in_userns: boo
 
 def pivot_root(rootfs: str) -> None:
     with trace.step("pivot_root", "root.path", new_root=rootfs, put_old="(stacked, then detached)"):
-        os.chdir(rootfs)
+        posix.chdir(rootfs)
         sc.pivot_root(".", ".")
         # The old root is now mounted on top of '.'. Make it a slave so the
         # unmount below does not propagate to the host, then detach it.
         sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
         sc.umount2(".", sc.MNT_DETACH)
-        os.chdir("/")
+        posix.chdir("/")
 
 
 def _is_dev_null(fd: int) -> bool:
-    st = os.fstat(fd)
-    return stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3
+    st = posix.fstat(fd)
+    return stat.S_ISCHR(st.st_mode) and posix.major(st.st_rdev) == 1 and posix.minor(st.st_rdev) == 3
 
 
 def _for_each_target(paths: list[str], verb: str, stage: str, fn) -> None:
@@ -105,11 +105,11 @@ def _for_each_target(paths: list[str], verb: str, stage: str, fn) -> None:
     component, RESOLVE_IN_ROOT for the rest) are skipped, as runc does; any
     other failure, ``fn``'s included, becomes a MountError naming the path.
     """
-    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    root = posix.open("/", posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
     try:
         for p in paths:
             try:
-                fd = mounts.open_in_root(root, p, os.O_PATH | os.O_NOFOLLOW)
+                fd = mounts.open_in_root(root, p, posix.O_PATH | posix.O_NOFOLLOW)
             except OSError as exc:
                 if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                     continue
@@ -119,9 +119,9 @@ def _for_each_target(paths: list[str], verb: str, stage: str, fn) -> None:
             except OSError as exc:
                 raise MountError(f"{verb} {p}: {exc.strerror}", stage=stage, errno=exc.errno) from None
             finally:
-                os.close(fd)
+                posix.close(fd)
     finally:
-        os.close(root)
+        posix.close(root)
 
 
 def mask_paths(paths: list[str]) -> None:
@@ -129,14 +129,14 @@ def mask_paths(paths: list[str]) -> None:
     if not paths:
         return
     try:
-        null = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
+        null = posix.open("/dev/null", posix.O_PATH | posix.O_CLOEXEC | posix.O_NOFOLLOW)
     except OSError as exc:     # a missing /dev/null must not mean "mask nothing" (CVE-2025-31133)
         raise MountError(f"mask paths: /dev/null in the container: {exc.strerror}; refusing to "
                          "start with the masked paths unmasked", stage="masked-paths",
                          errno=exc.errno) from None
 
     def mask(_root, p, fd):
-        is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+        is_dir = stat.S_ISDIR(posix.fstat(fd).st_mode)
         with trace.step("mount", "linux.maskedPaths", target=p,
                         type="tmpfs ro" if is_dir else "bind /dev/null"):
             if is_dir:
@@ -149,7 +149,7 @@ def mask_paths(paths: list[str]) -> None:
                              "device; refusing to mask with it", stage="masked-paths")
         _for_each_target(paths, "mask", "masked-paths", mask)
     finally:
-        os.close(null)
+        posix.close(null)
 
 
 def readonly_paths(paths: list[str]) -> None:
@@ -201,9 +201,9 @@ def make_private(path: str) -> None:
 def chroot(rootfs: str) -> None:
     """chroot(2) into the rootfs (runc's way without a new mount namespace)."""
     with trace.step("chroot", "root.path", new_root=rootfs):
-        os.chdir(rootfs)
-        os.chroot(".")
-        os.chdir("/")
+        posix.chdir(rootfs)
+        posix.chroot(".")
+        posix.chdir("/")
 
 
 def unmount_ids(ids, under: str = "/") -> list[str]:
@@ -235,12 +235,12 @@ def unmount_recorded(made: dict, rootfs: str) -> list[str]:
     if not made.get("ns"):
         return unmount_ids(ids, rootfs)
     try:
-        fd = os.open(made["ns"], os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(made["ns"], posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError:
         return []
     try:
-        if os.readlink(f"/proc/self/fd/{fd}") != os.readlink("/proc/self/ns/mnt"):
-            pid = os.fork()
+        if posix.readlink(f"/proc/self/fd/{fd}") != posix.readlink("/proc/self/ns/mnt"):
+            pid = posix.fork()
             if pid == 0:
                 code = 1
                 try:
@@ -248,9 +248,9 @@ def unmount_recorded(made: dict, rootfs: str) -> list[str]:
                     unmount_ids(ids, rootfs)
                     code = 0
                 finally:
-                    os._exit(code)
-            os.waitpid(pid, 0)
+                    posix._exit(code)
+            posix.waitpid(pid, 0)
             return []
         return unmount_ids(ids, rootfs)
     finally:
-        os.close(fd)
+        posix.close(fd)

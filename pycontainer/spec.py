@@ -15,8 +15,9 @@ masked and read-only paths.
 
 from __future__ import annotations
 
-import os
+import posix
 
+from . import paths
 from .errors import SpecError, UnsupportedError
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -102,11 +103,11 @@ def to_rootless(spec: dict) -> dict:
     linux = spec.setdefault("linux", {})
     linux["namespaces"] = [n for n in linux.get("namespaces", [])
                            if n["type"] not in ("network", "user")] + [{"type": "user"}]
-    linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
-    linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+    linux["uidMappings"] = [{"containerID": 0, "hostID": posix.geteuid(), "size": 1}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": posix.getegid(), "size": 1}]
     mounts = []
     for m in spec.get("mounts", []):
-        if os.path.normpath(m["destination"]) == "/sys":
+        if paths.normpath(m["destination"]) == "/sys":
             mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
             continue
@@ -121,11 +122,11 @@ def to_rootless(spec: dict) -> dict:
 
 def load(bundle: str) -> dict:
     """Read and check ``BUNDLE/config.json``; returns the dict with ``root.path`` made absolute."""
-    if not os.path.isabs(bundle):
-        bundle = os.path.abspath(bundle)
-    if not os.path.isdir(bundle):
+    if not paths.isabs(bundle):
+        bundle = paths.abspath(bundle)
+    if not paths.isdir(bundle):
         raise SpecError(f"bundle {bundle!r} does not exist or is not a directory")
-    path = os.path.join(bundle, "config.json")
+    path = paths.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -144,7 +145,7 @@ def load(bundle: str) -> dict:
 
 def rootfs_path(spec: dict, bundle: str) -> str:
     root = spec["root"]["path"]
-    return os.path.normpath(root if os.path.isabs(root) else os.path.join(bundle, root))
+    return paths.normpath(root if paths.isabs(root) else paths.join(bundle, root))
 
 
 # --- validation ------------------------------------------------------------------
@@ -171,7 +172,7 @@ def validate(spec, bundle: str, *, need_process: bool = True) -> None:
           "root.path must be a non-empty string")
     _want(isinstance(root.get("readonly", False), bool), "root.readonly must be a boolean")
     rootfs = rootfs_path(spec, bundle)
-    _want(os.path.isdir(rootfs), f"root.path {rootfs!r} does not exist or is not a directory")
+    _want(paths.isdir(rootfs), f"root.path {rootfs!r} does not exist or is not a directory")
 
     proc = spec.get("process")
     if need_process or proc is not None:
@@ -202,7 +203,7 @@ def validate(spec, bundle: str, *, need_process: bool = True) -> None:
         _want(ns["type"] not in seen, f"linux.namespaces: {ns['type']!r} is listed twice")
         seen.add(ns["type"])
         if "path" in ns:
-            _want(isinstance(ns["path"], str) and os.path.isabs(ns["path"]),
+            _want(isinstance(ns["path"], str) and paths.isabs(ns["path"]),
                   f"linux.namespaces[{i}].path must be an absolute path")
     if spec.get("hostname") and "uts" not in seen:
         raise SpecError("config.json: unable to set hostname without a private UTS namespace "
@@ -222,10 +223,10 @@ def validate(spec, bundle: str, *, need_process: bool = True) -> None:
         _want(bool(linux.get("uidMappings")) and bool(linux.get("gidMappings")),
               "a new user namespace needs linux.uidMappings and linux.gidMappings")
     for key in ("maskedPaths", "readonlyPaths"):
-        paths = linux.get(key, [])
-        _want(_is_str_list(paths), f"linux.{key} must be a list of strings")
-        for p in paths:
-            _want(os.path.isabs(p), f"linux.{key}: {p!r} must be an absolute path")
+        listed = linux.get(key, [])
+        _want(_is_str_list(listed), f"linux.{key} must be a list of strings")
+        for p in listed:
+            _want(paths.isabs(p), f"linux.{key}: {p!r} must be an absolute path")
     if "cgroupsPath" in linux:
         _want(isinstance(linux["cgroupsPath"], str), "linux.cgroupsPath must be a string")
     if "rootfsPropagation" in linux:
@@ -240,7 +241,7 @@ def validate(spec, bundle: str, *, need_process: bool = True) -> None:
     devs = linux.get("devices", [])
     _want(isinstance(devs, list), "linux.devices must be a list")
     for j, d in enumerate(devs):
-        _want(isinstance(d, dict) and isinstance(d.get("path"), str) and os.path.isabs(d["path"]),
+        _want(isinstance(d, dict) and isinstance(d.get("path"), str) and paths.isabs(d["path"]),
               f"linux.devices[{j}].path must be an absolute path")
         _want(d.get("type") in ("c", "b", "u", "p"), f"linux.devices[{j}].type must be c, b, u or p")
     res = linux.get("resources", {})
@@ -274,7 +275,7 @@ def validate_process(proc) -> None:
         _want(isinstance(a, str) and "\0" not in a, f"process.args[{i}] must be a string without NUL")
     _want(args[0] != "", "process.args[0] (the program) must not be empty")
     cwd = proc.get("cwd", "/")
-    _want(isinstance(cwd, str) and os.path.isabs(cwd) and "\0" not in cwd,
+    _want(isinstance(cwd, str) and paths.isabs(cwd) and "\0" not in cwd,
           "process.cwd must be an absolute path")
     _want(_is_str_list(proc.get("env", [])), "process.env must be a list of strings")
     for e in proc.get("env", []):          # runc's populateProcessEnvironment
@@ -326,7 +327,7 @@ def _validate_mounts(mounts) -> None:
     for i, m in enumerate(mounts):
         _want(isinstance(m, dict), f"mounts[{i}] must be an object")
         dest = m.get("destination")
-        _want(isinstance(dest, str) and os.path.isabs(dest),
+        _want(isinstance(dest, str) and paths.isabs(dest),
               f"mounts[{i}].destination must be an absolute path")
         _want(isinstance(m.get("type", ""), str), f"mounts[{i}].type must be a string")
         _check_proc_mount(i, m)
@@ -343,8 +344,8 @@ def _check_bind_sources(mounts: list, bundle: str) -> None:
         if m.get("type") != "bind" and "bind" not in opts and "rbind" not in opts:
             continue
         src = m.get("source") or ""
-        path = src if os.path.isabs(src) else os.path.join(bundle, src)
-        _want(bool(src) and os.path.lexists(path),
+        path = src if paths.isabs(src) else paths.join(bundle, src)
+        _want(bool(src) and paths.lexists(path),
               f"mounts[{i}]: bind source {src!r} does not exist on the host")
 
 
@@ -357,7 +358,7 @@ _PROC_BINDS = {"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat"
 def _check_proc_mount(i: int, m: dict) -> None:
     """Only procfs on /proc, and only the lxcfs binds under it (CVE-2025-52881, CVE-2019-19921):
     a mount over /proc/sys or /proc/self would redirect what the runtime writes there."""
-    dest = os.path.normpath(m["destination"])
+    dest = paths.normpath(m["destination"])
     if dest != "/proc" and not dest.startswith("/proc/"):
         return
     if dest == "/proc":
@@ -375,7 +376,7 @@ def _validate_hooks(hooks) -> None:
         _want(kind in HOOK_KINDS, f"hooks.{kind} is not a hook kind ({', '.join(HOOK_KINDS)})")
         _want(isinstance(lst, list), f"hooks.{kind} must be a list")
         for j, h in enumerate(lst):
-            _want(isinstance(h, dict) and isinstance(h.get("path"), str) and os.path.isabs(h["path"]),
+            _want(isinstance(h, dict) and isinstance(h.get("path"), str) and paths.isabs(h["path"]),
                   f"hooks.{kind}[{j}].path must be an absolute path")
             _want(_is_str_list(h.get("args", [])), f"hooks.{kind}[{j}].args must be a list of strings")
             _want(_is_str_list(h.get("env", [])), f"hooks.{kind}[{j}].env must be a list of strings")
@@ -411,7 +412,7 @@ def _check_sysctl(key: str, namespaces: set, nss: list | None = None) -> None:
 
 def _same_ns(a: str, b: str) -> bool:
     try:
-        sa, sb = os.stat(a), os.stat(b)
+        sa, sb = posix.stat(a), posix.stat(b)
     except OSError:
         return False
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)

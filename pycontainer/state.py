@@ -111,10 +111,13 @@ class StateDir:
     # --- existence ---------------------------------------------------------
     def create(self) -> None:
         """Reserve the ID (mkdir fails if it is taken) and lock it."""
-        import os                  # create's path imports it anyway
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
         try:
-            posix.mkdir(self.path, 0o711)
+            try:
+                posix.mkdir(self.path, 0o711)
+            except FileNotFoundError:      # the first container under this --root
+                import os
+                os.makedirs(self.root, mode=0o711, exist_ok=True)
+                posix.mkdir(self.path, 0o711)
         except FileExistsError:
             raise ContainerExists(f"container {self.id!r} already exists") from None
         self.lock()

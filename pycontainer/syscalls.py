@@ -17,7 +17,7 @@ set_mempolicy(2), personality(2).
 
 from __future__ import annotations
 
-import os
+import posix
 
 from . import _nscalls
 
@@ -113,7 +113,7 @@ def load_cffi() -> None:
 def _check(ret: int, what: str, path: str | None = None) -> int:
     if ret < 0:
         err = _cffi()[0].errno
-        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+        raise OSError(err, f"{what}: {posix.strerror(err)}", path)
     return ret
 
 
@@ -122,7 +122,7 @@ def _call(fn, args: tuple, what: str, path: str | None = None) -> int:
     try:
         return fn(*args)
     except OSError as exc:
-        raise OSError(exc.errno, f"{what}: {os.strerror(exc.errno)}", path) from None
+        raise OSError(exc.errno, f"{what}: {posix.strerror(exc.errno)}", path) from None
 
 
 def unshare(flags: int) -> None:
@@ -153,7 +153,7 @@ def mount(source: str | None, target: str, fstype: str | None = None,
         _nscalls.mount(source, target, fstype, flags, data or None)
     except OSError as exc:
         what = f"mount {fstype or ''} {flag_names(flags, MS_NAMES)}".replace("  ", " ")
-        raise OSError(exc.errno, f"{what}: {os.strerror(exc.errno)}", target) from None
+        raise OSError(exc.errno, f"{what}: {posix.strerror(exc.errno)}", target) from None
 
 
 def umount2(target: str, flags: int = 0) -> None:
@@ -171,7 +171,7 @@ def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     """openat2(2): open ``path`` relative to ``dirfd`` under RESOLVE_* rules."""
-    return _call(_nscalls.openat2, (dirfd, path, flags | os.O_CLOEXEC, mode, resolve),
+    return _call(_nscalls.openat2, (dirfd, path, flags | posix.O_CLOEXEC, mode, resolve),
                  "openat2", path)
 
 
@@ -180,7 +180,7 @@ def clone_fork(flags: int) -> int:
 
     For labs only: the child runs Python without CPython's after-fork
     handlers, which is safe only in a single-threaded program. The runtime
-    itself uses ``os.fork()`` + ``unshare()``.
+    itself uses ``posix.fork()`` + ``unshare()``.
     """
     return _check(_cffi()[1].pyc_clone_fork(flags), f"clone({flag_names(flags, CLONE_NAMES)})")
 
@@ -227,7 +227,7 @@ def seccomp_exec(bpf: bytes | None, flags: int, ea: ExecArgs) -> OSError:
     (``.filename`` is "seccomp" when the load itself failed)."""
     which, err = _nscalls.seccomp_exec(bpf or None, flags, ea.dmz_fd, ea.dmz_path, ea.dmz_argv,
                                        ea.path, ea.argv, ea.envp)
-    return OSError(err, os.strerror(err), "seccomp" if which == -1 else None)
+    return OSError(err, posix.strerror(err), "seccomp" if which == -1 else None)
 
 
 def _native(name: str):

@@ -24,9 +24,10 @@ imports nothing after its own import (the init imports it before the pivot).
 from __future__ import annotations
 
 import errno
-import os
+import posix
 import stat
 
+from . import paths
 from .errors import ContainerSetupError
 
 _PASSWD_MAX = 1 << 20        # an /etc/passwd larger than 1 MiB is not read
@@ -35,17 +36,17 @@ _PASSWD_MAX = 1 << 20        # an /etc/passwd larger than 1 MiB is not read
 def home_of(uid: int, passwd: str = "/etc/passwd") -> str:
     """The home directory of ``uid`` in ``passwd`` (a regular file only), else ``/``."""
     try:
-        fd = os.open(passwd, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        fd = posix.open(passwd, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC | posix.O_NOCTTY)
     except OSError:
         return "/"
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):       # never block on a FIFO or device
+        if not stat.S_ISREG(posix.fstat(fd).st_mode):       # never block on a FIFO or device
             return "/"
-        data = os.read(fd, _PASSWD_MAX)
+        data = posix.read(fd, _PASSWD_MAX)
     except OSError:
         return "/"
     finally:
-        os.close(fd)
+        posix.close(fd)
     for line in data.decode(errors="replace").splitlines():
         f = line.split(":")
         if len(f) >= 6 and f[2].strip() == str(uid):
@@ -77,7 +78,7 @@ def prepare_env(env: list[str], uid: int) -> list[str]:
 def make_cwd(cwd: str, user: dict) -> None:
     """Create a missing ``process.cwd`` (each missing component, 0755, owned by the user)."""
     try:
-        st_ = os.stat(cwd)
+        st_ = posix.stat(cwd)
     except FileNotFoundError:
         st_ = None
     except OSError as exc:
@@ -90,17 +91,17 @@ def make_cwd(cwd: str, user: dict) -> None:
         return
     uid, gid = user.get("uid", 0), user.get("gid", 0)
     path = "/"
-    for part in [p for p in os.path.normpath(cwd).split("/") if p]:
-        path = os.path.join(path, part)
+    for part in [p for p in paths.normpath(cwd).split("/") if p]:
+        path = paths.join(path, part)
         try:
-            os.mkdir(path, 0o755)
+            posix.mkdir(path, 0o755)
         except FileExistsError:
             continue
         except OSError as exc:
             raise ContainerSetupError(f"process.cwd {cwd!r}: mkdir {path}: {exc.strerror}",
                                       stage="cwd", errno=exc.errno) from None
         try:
-            os.chown(path, uid, gid, follow_symlinks=False)
+            posix.chown(path, uid, gid, follow_symlinks=False)
         except OSError as exc:
             raise ContainerSetupError(f"process.cwd {cwd!r}: chown {path}: {exc.strerror}",
                                       stage="cwd", errno=exc.errno) from None
@@ -109,18 +110,18 @@ def make_cwd(cwd: str, user: dict) -> None:
 def fix_stdio(uid: int) -> None:
     """fchown fds 0-2 to ``uid`` (runc's fixStdioPermissions)."""
     try:
-        null = os.stat("/dev/null").st_rdev
+        null = posix.stat("/dev/null").st_rdev
     except OSError:
         null = None
     for fd in (0, 1, 2):
         try:
-            st_ = os.fstat(fd)
+            st_ = posix.fstat(fd)
         except OSError:
             continue
         if st_.st_uid == uid or (stat.S_ISCHR(st_.st_mode) and st_.st_rdev == null):
             continue
         try:
-            os.fchown(fd, uid, -1)
+            posix.fchown(fd, uid, -1)
         except OSError as exc:
             if exc.errno in (errno.EPERM, errno.EROFS, errno.EINVAL):
                 continue

@@ -70,8 +70,7 @@ def resolve_path(cgroups_path: str | None, container_id: str, own: str = "/") ->
     /proc/self/cgroup); none at all means ``/pycontainer/<id>``. ``..`` may not
     climb out, and the result is never the root itself.
     """
-    import posixpath
-
+    from .. import paths
     from .fs import DEFAULT_PARENT
     if not cgroups_path:
         if not container_id or "/" in container_id or container_id in (".", ".."):
@@ -84,11 +83,11 @@ def resolve_path(cgroups_path: str | None, container_id: str, own: str = "/") ->
         raise CgroupError(f"cgroupsPath {cgroups_path!r} looks like a systemd slice:name:scope; "
                           "pycontainer drives cgroupfs directly, give a path instead")
     if cgroups_path.startswith("/"):
-        path = posixpath.normpath("/" + cgroups_path.lstrip("/"))
+        path = paths.normpath("/" + cgroups_path.lstrip("/"))
     else:
         if ".." in cgroups_path.split("/"):
             raise CgroupError(f"cgroupsPath {cgroups_path!r}: a relative path may not contain '..'")
-        path = posixpath.normpath(posixpath.join(own or "/", cgroups_path))
+        path = paths.normpath(paths.join(own or "/", cgroups_path))
     if path == "/":
         raise CgroupError(f"cgroupsPath {cgroups_path!r} names the root cgroup; "
                           "a container needs a cgroup of its own")

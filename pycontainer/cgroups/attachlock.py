@@ -45,9 +45,10 @@ and the comments of kernel/rcu/sync.c.
 
 from __future__ import annotations
 
-import os
+import posix
 import time
 
+from .. import paths
 from .. import trace
 from .mounts import V1_CONTROLLERS, unescape
 
@@ -67,7 +68,7 @@ class Primer:
         import _thread
         self.path, self.deadline, self.every = path, deadline, every
         self.held, self.own = held, own     # prepare()'s fd of ``path``, /proc/self/cgroup then
-        self.owner = os.getpid()
+        self.owner = posix.getpid()
         self.writes, self.first_ms, self.error = 0, None, None
         self.stopped = _thread.allocate_lock()
         self.stopped.acquire()              # released by stop(): the thread's wake-up
@@ -88,7 +89,7 @@ class Primer:
                 if self.path is None or own is None:
                     return
             end = time.monotonic() + self.deadline
-            data = str(os.getpid()).encode()
+            data = str(posix.getpid()).encode()
             while True:
                 if _own() != own:
                     # someone moved this process meanwhile (a manager placing its child): our
@@ -99,16 +100,16 @@ class Primer:
                 if writing is not None:
                     writing.release()
                     writing = None
-                fd = held if held is not None else os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+                fd = held if held is not None else posix.open(self.path, posix.O_WRONLY | posix.O_CLOEXEC)
                 try:                            # (an error of that open ends the thread)
-                    os.write(fd, data)
+                    posix.write(fd, data)
                 except OSError as e:
                     # the kernel took the lock before it checked the write (cgroup v2's rules
                     # on where a process may live): the grace period was waited all the same
                     self.error = e
                 finally:
                     if fd != held:
-                        os.close(fd)
+                        posix.close(fd)
                 self.writes += 1
                 if self.first_ms is None:
                     self.first_ms = (time.monotonic() - t) * 1000
@@ -123,14 +124,14 @@ class Primer:
             self.error = e
         finally:
             if held is not None:
-                os.close(held)
+                posix.close(held)
             if writing is not None:
                 writing.release()
             self.done.release()
 
     def stop(self, wait: bool = False) -> None:
         """Stop the thread (idempotent); ``wait`` until it has ended."""
-        if self.owner != os.getpid():
+        if self.owner != posix.getpid():
             return                          # a forked child's copy: the thread is not here
         try:
             self.stopped.release()
@@ -144,15 +145,15 @@ class Primer:
 def _own() -> bytes | None:
     """This process's cgroups (proc(5) /proc/self/cgroup), as the kernel says them now."""
     try:
-        fd = os.open(PROC_CGROUP, os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(PROC_CGROUP, posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError:
         return None
     try:
-        return os.read(fd, 65536)
+        return posix.read(fd, 65536)
     except OSError:
         return None
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def target(proc_cgroup: str | None = None,
@@ -197,7 +198,7 @@ def target(proc_cgroup: str | None = None,
     order = sorted(found, key=lambda k: (k != "", not k.startswith("name="), k))
     for key in order:
         f = found[key] + "/cgroup.procs"
-        if os.access(f, os.W_OK):
+        if posix.access(f, posix.W_OK):
             return f
     return None
 
@@ -223,7 +224,7 @@ def prepare() -> None:
     if own is None or path is None:
         return
     try:
-        _prepared = (os.open(path, os.O_WRONLY | os.O_CLOEXEC), path, own, os.getpid())
+        _prepared = (posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC), path, own, posix.getpid())
     except OSError:
         pass
 
@@ -233,18 +234,18 @@ def unprepare() -> None:
     if _prepared is not None:
         fd, pid = _prepared[0], _prepared[3]
         _prepared = None
-        if pid == os.getpid():
-            os.close(fd)
+        if pid == posix.getpid():
+            posix.close(fd)
 
 
 def _take_prepared():
     """prepare()'s (fd, path, own) if made in this process and we are still where it was."""
     global _prepared
     p, _prepared = _prepared, None
-    if p is None or p[3] != os.getpid():
+    if p is None or p[3] != posix.getpid():
         return None
     if _own() != p[2]:
-        os.close(p[0])
+        posix.close(p[0])
         return None
     return p[:3]
 
@@ -255,11 +256,11 @@ def launcher_primer() -> bool:
     PYCONTAINER_PRIMER_FD (``finish``). The fd is taken out of the environment and made
     close-on-exec here, so no hook or program inherits it."""
     global _launcher_fd
-    fd = os.environ.pop(PRIMER_FD, None)
+    fd = paths.popenv(PRIMER_FD)
     if fd is None or not fd.isdigit():
         return _launcher_fd >= 0
     try:
-        os.set_inheritable(int(fd), False)
+        posix.set_inheritable(int(fd), False)
     except OSError:
         return False                        # not an open fd: nothing started
     _launcher_fd = int(fd)                  # (its trace event comes at finish: tracing is on)
@@ -270,7 +271,7 @@ def start(*, deadline: float = DEADLINE, every: float = EVERY, path: str | None 
     """Start priming (see the module's docstring); a no-op if a primer already runs here
     or the launcher's does."""
     global _active
-    if _active is not None and _active.owner == os.getpid() and _active.done.locked():
+    if _active is not None and _active.owner == posix.getpid() and _active.done.locked():
         return _active                      # still running
     if path is None and launcher_primer():
         return None
@@ -281,7 +282,7 @@ def start(*, deadline: float = DEADLINE, every: float = EVERY, path: str | None 
         _active = Primer(path, deadline, every, held, own)
     except Exception:  # noqa: BLE001 - no thread, no priming: the attach just costs more
         if held is not None:
-            os.close(held)
+            posix.close(held)
         _active = None
     return _active
 
@@ -294,12 +295,12 @@ def finish() -> None:
                     note="started by the pycontainer command at exec time (csrc/launcher.c), "
                          "before the interpreter: the grace period passed while Python started")
         try:
-            os.close(_launcher_fd)           # the launcher's primer sees EOF and stops
+            posix.close(_launcher_fd)           # the launcher's primer sees EOF and stops
         except OSError:
             pass
         _launcher_fd = -1
     p = _active
-    if p is not None and p.owner == os.getpid():
+    if p is not None and p.owner == posix.getpid():
         p.stop()
         _active = None
 
@@ -313,22 +314,22 @@ def drop_inherited() -> None:
     global _active, _launcher_fd, _prepared
     if _launcher_fd >= 0:
         try:
-            os.close(_launcher_fd)
+            posix.close(_launcher_fd)
         except OSError:
             pass
         _launcher_fd = -1
     if _prepared is not None:               # a prepared fd no thread took
         try:
-            os.close(_prepared[0])
+            posix.close(_prepared[0])
         except OSError:
             pass
         _prepared = None
     if _active is None:
         return                              # no thread ran in the parent: nothing to look for
     _active = None                          # the parent's; its thread is not in this process
-    for name in os.listdir("/proc/self/fd"):
+    for name in posix.listdir("/proc/self/fd"):
         try:
-            if os.readlink(f"/proc/self/fd/{name}").endswith("/cgroup.procs"):
-                os.close(int(name))
+            if posix.readlink(f"/proc/self/fd/{name}").endswith("/cgroup.procs"):
+                posix.close(int(name))
         except OSError:
             continue                        # the listdir's own fd, already gone

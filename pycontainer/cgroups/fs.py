@@ -11,9 +11,10 @@ Every write is one ``trace`` event naming the file and the value.
 from __future__ import annotations
 
 import errno as _errno
-import os
+import posix
 import time
 
+from .. import paths
 from .. import trace
 from ..errors import CgroupError
 
@@ -38,11 +39,11 @@ def error(op: str, path: str, e: OSError) -> CgroupError:
 
 
 def _write(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_TRUNC | posix.O_CLOEXEC)
     try:
-        os.write(fd, data)
+        posix.write(fd, data)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def write(path: str, value: str, field: str = "") -> None:
@@ -98,13 +99,13 @@ def makedirs(path: str, stop: str) -> list[str]:
     made: list[str] = []
     todo = []
     p = path
-    while p != stop and not os.path.isdir(p):
+    while p != stop and not paths.isdir(p):
         todo.append(p)
-        p = os.path.dirname(p)
+        p = paths.dirname(p)
     for d in reversed(todo):
         try:
             with trace.step("mkdir cgroup", "linux.cgroupsPath", path=d):
-                os.mkdir(d, 0o755)
+                posix.mkdir(d, 0o755)
         except FileExistsError:
             continue
         except OSError as e:
@@ -118,7 +119,7 @@ def remove(dirs: list[str]) -> None:
     """rmdir what ``makedirs`` made, deepest first; quiet (used to roll back)."""
     for d in reversed(dirs):
         try:
-            os.rmdir(d)
+            posix.rmdir(d)
         except OSError:
             pass
 
@@ -132,25 +133,23 @@ def rmtree(path: str, timeout: float = 2.0, deadline: float | None = None) -> No
     """
     t = time.monotonic()
     try:
-        os.rmdir(path)               # the usual case, a leaf: no walk (a v1 dir lists ~30 files)
+        posix.rmdir(path)               # the usual case, a leaf: no walk (a v1 dir lists ~30 files)
         trace.event("rmdir cgroup", "linux.cgroupsPath", (time.monotonic() - t) * 1000, path=path)
         return
     except FileNotFoundError:
         return
     except OSError:
         pass                         # child cgroups, processes still inside, not a directory
-    if not os.path.isdir(path):
+    if not paths.isdir(path):
         return
-    dirs = []
-    for root, subdirs, _ in os.walk(path):
-        dirs.append(root)
+    dirs = tree(path)
     if deadline is None:
         deadline = time.monotonic() + timeout
     for d in sorted(dirs, key=len, reverse=True):
         while True:
             try:
                 t = time.monotonic()
-                os.rmdir(d)
+                posix.rmdir(d)
                 trace.event("rmdir cgroup", "linux.cgroupsPath", (time.monotonic() - t) * 1000, path=d)
                 break
             except FileNotFoundError:
@@ -162,14 +161,27 @@ def rmtree(path: str, timeout: float = 2.0, deadline: float | None = None) -> No
                 raise error("rmdir", d, e) from e
 
 
+def tree(path: str) -> list[str]:
+    """``path`` and every directory below it, parents before children (symbolic links
+    are not followed; a directory that cannot be read is listed, not descended into)."""
+    out = [path]
+    for d in out:                    # grows as it goes: breadth first
+        try:
+            with posix.scandir(d) as entries:
+                out.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            pass
+    return out
+
+
 def read_procs(path: str, recursive: bool = True) -> list[int]:
     """The pids in a cgroup's cgroup.procs (and its child cgroups')."""
     pids: list[int] = []
     dirs = [path]
     if recursive:
-        dirs = [r for r, _, _ in os.walk(path)] or [path]
+        dirs = tree(path)
     for d in dirs:
-        for line in read_or(os.path.join(d, "cgroup.procs")).split():
+        for line in read_or(paths.join(d, "cgroup.procs")).split():
             try:
                 pids.append(int(line))
             except ValueError:
@@ -183,7 +195,7 @@ def write_pid(path: str, pid: int) -> None:
     EINVAL can mean the task is still being forked (TASK_NEW), so runc retries
     a few times; so do we.
     """
-    f = os.path.join(path, "cgroup.procs")
+    f = paths.join(path, "cgroup.procs")
     for attempt in range(5):
         try:
             with trace.step("write cgroup.procs", "linux.cgroupsPath", file=f, pid=pid):

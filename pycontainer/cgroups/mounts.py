@@ -12,7 +12,8 @@ relative cgroupsPath is resolved against.
 
 from __future__ import annotations
 
-import os
+
+from .. import paths
 
 # v1 controllers a container's cgroup joins (cgroups(7)); others are ignored.
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer",
@@ -88,7 +89,7 @@ def parse(mountinfo: str = "/proc/self/mountinfo") -> Mounts:
 def controllers(unified_root: str) -> set[str]:
     """The controllers a cgroup2 hierarchy offers (its root cgroup.controllers)."""
     try:
-        with open(os.path.join(unified_root, "cgroup.controllers")) as f:
+        with open(paths.join(unified_root, "cgroup.controllers")) as f:
             return set(f.read().split())
     except OSError:
         return set()

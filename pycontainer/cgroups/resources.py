@@ -29,8 +29,8 @@ devices                (needs eBPF; not done here)      devices.deny/devices.all
 from __future__ import annotations
 
 import math
-import os
 
+from .. import paths
 from ..errors import CgroupError
 from . import fs
 
@@ -415,10 +415,10 @@ def _target(directory: str, w: Write) -> str | None:
     """The file ``w`` goes to in ``directory``; None for a weight this kernel does not offer."""
     alts = _WEIGHT_FILES.get(w.file)
     if alts is None:
-        return os.path.join(directory, w.file)
+        return paths.join(directory, w.file)
     for name in alts:
-        if os.path.exists(os.path.join(directory, name)):
-            return os.path.join(directory, name)
+        if paths.exists(paths.join(directory, name)):
+            return paths.join(directory, name)
     from .. import log
     log.warning(f"{w.field}: ignored: no {' or '.join(alts)} in {directory} (the block I/O "
                 "scheduler offers no weights; BFQ does)")
@@ -465,7 +465,7 @@ def _order_memsw(dirs: dict[str, str], plan: list[Write]) -> list[Write]:
     if "memory.limit_in_bytes" not in files or "memory.memsw.limit_in_bytes" not in files:
         return plan
     i, j = files.index("memory.limit_in_bytes"), files.index("memory.memsw.limit_in_bytes")
-    cur = fs.read_int(os.path.join(dirs["memory"], "memory.memsw.limit_in_bytes"), -1)
+    cur = fs.read_int(paths.join(dirs["memory"], "memory.memsw.limit_in_bytes"), -1)
     new_limit = int(plan[i].value)
     if cur != -1 and new_limit > cur:        # raising: memsw first
         plan = list(plan)

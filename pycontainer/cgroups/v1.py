@@ -20,9 +20,10 @@ group at once.
 
 from __future__ import annotations
 
-import os
+import posix
 import time
 
+from .. import paths
 from ..errors import CgroupError
 from . import fs
 
@@ -80,12 +81,12 @@ class Manager:
         d = leaf
         while d != root and len(d) > len(root):
             chain.append(d)
-            d = os.path.dirname(d)
+            d = paths.dirname(d)
         for d in reversed(chain):
             for name in ("cpuset.cpus", "cpuset.mems"):
-                f = os.path.join(d, name)
-                if os.path.exists(f) and not fs.read_or(f):
-                    fs.write(f, fs.read(os.path.join(os.path.dirname(d), name)),
+                f = paths.join(d, name)
+                if paths.exists(f) and not fs.read_or(f):
+                    fs.write(f, fs.read(paths.join(paths.dirname(d), name)),
                              "linux.cgroupsPath (v1: an empty cpuset is copied from the parent)")
 
     def _rt_parents(self, res: dict | None) -> None:
@@ -103,20 +104,20 @@ class Manager:
         top = root.rstrip("/") + fs.DEFAULT_PARENT
         if not leaf.startswith(top + "/"):
             return
-        chain, d = [], os.path.dirname(leaf)
+        chain, d = [], paths.dirname(leaf)
         while len(d) >= len(top):
             chain.append(d)
-            d = os.path.dirname(d)
+            d = paths.dirname(d)
         below, needs = leaf, []
         for d in chain:                      # bottom-up: what each ancestor must hold
-            others = sum(fs.read_int(os.path.join(d, n, "cpu.rt_runtime_us"), 0)
-                         for n in os.listdir(d)
-                         if os.path.join(d, n) != below and os.path.isdir(os.path.join(d, n)))
+            others = sum(fs.read_int(paths.join(d, n, "cpu.rt_runtime_us"), 0)
+                         for n in posix.listdir(d)
+                         if paths.join(d, n) != below and paths.isdir(paths.join(d, n)))
             want += others
             needs.append((d, want))
             below = d
         for d, need in reversed(needs):      # then top-down: a parent before its child
-            f = os.path.join(d, "cpu.rt_runtime_us")
+            f = paths.join(d, "cpu.rt_runtime_us")
             if fs.read_int(f, 0) < need:
                 fs.write(f, str(need), "linux.resources.cpu.realtimeRuntime (parent cgroup)")
 
@@ -149,8 +150,8 @@ class Manager:
         """Signal every process: cgroup.kill in the hybrid v2 tree if there is one,
         else freeze, signal each pid, thaw (runc signalAllProcesses)."""
         if sig == 9 and self.unified:
-            kill_file = os.path.join(self.unified, "cgroup.kill")
-            if os.path.exists(kill_file):
+            kill_file = paths.join(self.unified, "cgroup.kill")
+            if paths.exists(kill_file):
                 fs.write(kill_file, "1", "pycontainer kill --all / delete --force")
                 return
         has_freezer = "freezer" in self.dirs
@@ -159,7 +160,7 @@ class Manager:
         try:
             for pid in self.pids():
                 try:
-                    os.kill(pid, sig)
+                    posix.kill(pid, sig)
                 except ProcessLookupError:
                     pass
         finally:
@@ -170,7 +171,7 @@ class Manager:
         if "freezer" not in self.dirs:
             raise CgroupError(f"freeze {self.path}: this host does not mount the v1 freezer "
                               "controller", stage="cgroup")
-        return os.path.join(self.dirs["freezer"], "freezer.state")
+        return paths.join(self.dirs["freezer"], "freezer.state")
 
     def freeze(self, timeout: float = 5.0) -> None:
         """FROZEN, then wait: the state reads FREEZING until every task stopped."""

@@ -43,10 +43,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import os
+import posix
 import resource
 import stat
 
+from .. import paths
 from .. import capabilities, procattrs, userenv
 from .. import syscalls as sc
 from .. import trace
@@ -83,7 +84,7 @@ def prepare(proc: dict, seccomp, in_userns: bool) -> str:
                         ambient=caps.get("ambient", [])):
             capabilities.apply_sets(caps, top)
     if "umask" in proc.get("user", {}):
-        os.umask(proc["user"]["umask"])
+        posix.umask(proc["user"]["umask"])
     # The cwd must be a directory the user reaches, so that `create` fails (as
     # runc's does); the chdir itself waits until every host fd is closed.
     check_cwd(proc.get("cwd", "/"))
@@ -99,7 +100,7 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
     socket by execve (it is close-on-exec).
     """
     if not proc.get("terminal"):
-        os.setsid()
+        posix.setsid()
     if proc.get("noNewPrivileges"):
         # After this, execve can never grant privileges (setuid bits, file caps).
         with trace.step("prctl PR_SET_NO_NEW_PRIVS", "process.noNewPrivileges"):
@@ -115,7 +116,7 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
     trace.close()
     close_from(keep, fd, dmz)
     for i in range(3, keep):
-        os.set_inheritable(i, True)
+        posix.set_inheritable(i, True)
     try:
         chdir_inside(proc.get("cwd", "/"))
         reset_signals()
@@ -131,12 +132,12 @@ def exec_program(path: str, proc: dict, report_sock, preserve_fds: int, dmz_fd, 
         raise err
     except ContainerSetupError as exc:
         _report(fd, report, exc)
-        os._exit(1)
+        posix._exit(1)
     except OSError as exc:
-        _report(fd, report, ExecError(f"exec {proc['args'][0]!r}: {os.strerror(exc.errno).lower()}",
+        _report(fd, report, ExecError(f"exec {proc['args'][0]!r}: {posix.strerror(exc.errno).lower()}",
                                       stage="exec", errno=exc.errno))
-        os._exit(126 if exc.errno in (errno.EACCES, errno.EPERM) else 127)
-    os._exit(127)
+        posix._exit(126 if exc.errno in (errno.EACCES, errno.EPERM) else 127)
+    posix._exit(127)
 
 
 def _report(fd: int, report, exc) -> None:
@@ -157,7 +158,7 @@ def _report(fd: int, report, exc) -> None:
     except OSError:
         pass            # a filter without sendto(2): try write(2)
     try:
-        os.write(fd, data)
+        posix.write(fd, data)
     except OSError:
         pass            # a filter without write(2) either: the exit status still tells
 
@@ -166,7 +167,7 @@ def close_from(keep: int, report_fd: int, dmz: int | None) -> None:
     """Close every fd >= ``keep`` but ``report_fd`` and ``dmz``.
 
     close_range(2) where the kernel has it and no filter refuses it; else
-    os.closerange, which falls back to one close(2) per fd.
+    posix.closerange, which falls back to one close(2) per fd.
     """
     spared = sorted({report_fd} | ({dmz} if dmz is not None else set()))
     ranges, lo = [], keep
@@ -183,7 +184,7 @@ def close_from(keep: int, report_fd: int, dmz: int | None) -> None:
             if exc.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EINVAL):
                 raise
             limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            os.closerange(lo, min(hi + 1, limit if limit != resource.RLIM_INFINITY else 1 << 20))
+            posix.closerange(lo, min(hi + 1, limit if limit != resource.RLIM_INFINITY else 1 << 20))
 
 
 def setrlimit(r: dict) -> None:
@@ -201,17 +202,17 @@ def setrlimit(r: dict) -> None:
 def find_program(arg0: str, env: list[str], cwd: str) -> str:
     """Resolve process.args[0] in the container (PATH from process.env) and check it runs."""
     if "/" in arg0:
-        candidates = [arg0 if arg0.startswith("/") else os.path.join(cwd, arg0)]
+        candidates = [arg0 if arg0.startswith("/") else paths.join(cwd, arg0)]
     else:
         path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-        candidates = [os.path.join(d or ".", arg0) for d in path.split(":")]
+        candidates = [paths.join(d or ".", arg0) for d in path.split(":")]
     denied = None
     for c in candidates:
         try:
-            st = os.stat(c)
+            st = posix.stat(c)
         except OSError:
             continue
-        if stat.S_ISDIR(st.st_mode) or not os.access(c, os.X_OK):
+        if stat.S_ISDIR(st.st_mode) or not posix.access(c, posix.X_OK):
             denied = denied or c
             continue
         return c
@@ -229,14 +230,14 @@ def set_user(user: dict, keep_caps: bool, in_userns: bool) -> None:
         try:
             groups = user.get("additionalGids", [])
             try:
-                os.setgroups(groups)
+                posix.setgroups(groups)
             except PermissionError:
                 if groups or not in_userns:   # setgroups may be denied in a user ns
                     raise
-            os.setresgid(gid, gid, gid)
+            posix.setresgid(gid, gid, gid)
             if keep_caps and uid != 0:
                 sc.prctl(PR_SET_KEEPCAPS, 1)      # keep permitted across setuid(2)
-            os.setresuid(uid, uid, uid)
+            posix.setresuid(uid, uid, uid)
             if keep_caps and uid != 0:
                 sc.prctl(PR_SET_KEEPCAPS, 0)
         except OSError as exc:
@@ -246,16 +247,16 @@ def set_user(user: dict, keep_caps: bool, in_userns: bool) -> None:
 
 def move_fd_above(fd: int, low: int) -> int:
     if fd >= low:
-        os.set_inheritable(fd, False)
+        posix.set_inheritable(fd, False)
         return fd
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, low)
-    os.close(fd)
+    posix.close(fd)
     return new
 
 
 def check_cwd(cwd: str) -> None:
     try:
-        st_ = os.stat(cwd)
+        st_ = posix.stat(cwd)
     except OSError as exc:
         raise ContainerSetupError(f"process.cwd {cwd!r}: {exc.strerror}", stage="cwd",
                                   errno=exc.errno) from None
@@ -266,11 +267,11 @@ def check_cwd(cwd: str) -> None:
 
 def chdir_inside(cwd: str) -> None:
     try:
-        os.chdir(cwd)
+        posix.chdir(cwd)
     except OSError as exc:
         raise ContainerSetupError(f"chdir to cwd {cwd!r} (set in process.cwd): {exc.strerror}",
                                   stage="cwd", errno=exc.errno) from None
-    here = os.getcwd()
+    here = posix.getcwd()
     if not here.startswith("/"):
         raise ContainerSetupError(f"cwd {cwd!r} resolves outside the container root", stage="cwd")
 

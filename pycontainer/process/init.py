@@ -26,7 +26,7 @@ from __future__ import annotations
 import _signal
 import _socket
 import fcntl
-import os
+import posix
 import stat
 import struct
 import sys
@@ -61,8 +61,8 @@ def stage1(ctx) -> None:
             namespaces.unshare(sc.CLONE_NEWUSER)
             ctx.sync.send(S.MAP_PLS)
             ctx.sync.expect(S.MAP_ACK)
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
+            posix.setresgid(0, 0, 0)
+            posix.setresuid(0, 0, 0)
             flags &= ~sc.CLONE_NEWUSER
         # The cgroup namespace must come after joining the cgroup (done by the
         # runtime before GO), so the container sees its own cgroup as '/'.
@@ -70,18 +70,18 @@ def stage1(ctx) -> None:
         if flags & sc.CLONE_NEWTIME:
             procattrs.write_time_offsets(ctx.spec.get("linux", {}))   # before anyone is inside
         t_fork = trace.now()
-        pid = os.fork()
+        pid = posix.fork()
         if pid == 0:
             try:
                 init(ctx)      # never returns
             finally:
-                os._exit(1)
+                posix._exit(1)
         trace.event("fork", "linux.namespaces", ms=trace.since(t_fork), what="init (pid 1)", pid=pid)
         ctx.sync.send(S.INIT_PID, pid=pid)
     except BaseException as exc:  # noqa: BLE001 - everything becomes a message
         ctx.sync.send_error(exc, "namespaces")
         code = 1
-    os._exit(code)
+    posix._exit(code)
 
 
 def before_go(ctx, early: int = 0) -> None:
@@ -116,7 +116,7 @@ def direct(ctx) -> None:
         ctx.sync.send(S.INIT_PID)       # in its namespaces; the runtime knows its pid
     except BaseException as exc:  # noqa: BLE001 - everything becomes a message
         ctx.sync.send_error(exc, "namespaces")
-        os._exit(1)
+        posix._exit(1)
     init(ctx)
 
 
@@ -151,7 +151,7 @@ def init(ctx) -> None:
             rootfs.bind_rootfs(ctx.rootfs)        # pivot_root needs a mount point
         if not private_mnt:
             rootfs.make_private(ctx.rootfs)
-        root_fd = os.open(ctx.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        root_fd = posix.open(ctx.rootfs, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
         rootfs.mount_all(root_fd, spec.get("mounts", []), ctx.cgroup_mode,
                          cgroupns="cgroup" in ns_types)
         # /etc/hosts, /etc/hostname, /etc/resolv.conf written by the network setup
@@ -159,7 +159,7 @@ def init(ctx) -> None:
                                     "options": ["bind", "rw"]} for dst, src in go.get("files", {}).items()],
                          ctx.cgroup_mode, field=NET_FILES_FIELD)
         rootfs.setup_dev(root_fd, linux, spec.get("mounts", []), in_userns)
-        os.close(root_fd)
+        posix.close(root_fd)
         # createContainer hooks: container's namespaces, before pivot_root.
         hooks.run("createContainer", spec.get("hooks", {}).get("createContainer"), ctx.state_for_hooks())
         procattrs.load_calls(proc, linux)     # the scheduler's, ioPriority's, ... C calls
@@ -233,7 +233,7 @@ def init(ctx) -> None:
                 path = finalize.prepare(proc, ctx.seccomp, in_userns)
             except BaseException as exc:  # noqa: BLE001 -- told to `start`, which fails
                 _reply(conn, report(exc))
-                os._exit(1)
+                posix._exit(1)
         else:
             hooks.run("startContainer", hook_list, ctx.state_for_hooks())
         finalize.exec_program(path, proc, conn, ctx.preserve_fds, ctx.dmz_fd, ctx.seccomp,
@@ -248,10 +248,10 @@ def init(ctx) -> None:
             ctx.sync.send_error(exc, stage)
         else:
             try:
-                os.write(2, f"pycontainer init: {exc}\n".encode())
+                posix.write(2, f"pycontainer init: {exc}\n".encode())
             except OSError:
                 pass
-        os._exit(1)
+        posix._exit(1)
 
 
 # --- helpers (each one kernel interface) -------------------------------------------
@@ -271,11 +271,11 @@ def oom_score_adj(proc: dict) -> None:
 
 def _write_proc(path: str, value: str) -> None:
     """Write a /proc file of the container's own procfs (never following a symlink)."""
-    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC)
     try:
-        os.write(fd, value.encode())
+        posix.write(fd, value.encode())
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _loopback_up() -> None:
@@ -296,7 +296,7 @@ def setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
     if ctx.console_sock is None:
         raise SpecError("process.terminal is true but no --console-socket was given")
     with trace.step("openpty", "process.terminal", ptmx="/dev/ptmx"):
-        master, slave = os.openpty()
+        master, slave = posix.openpty()
     if "consoleSize" in proc:
         cs = proc["consoleSize"]
         fcntl.ioctl(slave, 0x5414, struct.pack("HHHH", cs.get("height", 0), cs.get("width", 0), 0, 0))
@@ -304,38 +304,38 @@ def setup_console(ctx, proc: dict, mount_console: bool = True) -> None:
         # /dev/console is the pty slave, bound from the slave's fd onto an fd of a plain file
         # made with O_NOFOLLOW: never through the /dev/pts/N path, which a spec mount or a
         # race could have made a symlink to a procfs file (CVE-2025-52565).
-        st = os.fstat(slave)
-        if not (stat.S_ISCHR(st.st_mode) and 136 <= os.major(st.st_rdev) <= 143):
+        st = posix.fstat(slave)
+        if not (stat.S_ISCHR(st.st_mode) and 136 <= posix.major(st.st_rdev) <= 143):
             raise MountError("mount /dev/console: the pty is not a devpts node (136-143:N); "
                              "refusing to bind it", stage="console")
         try:
             try:
-                fd = os.open("/dev/console", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
-                             | os.O_CLOEXEC, 0o600)
+                fd = posix.open("/dev/console", posix.O_CREAT | posix.O_EXCL | posix.O_WRONLY | posix.O_NOFOLLOW
+                             | posix.O_CLOEXEC, 0o600)
             except FileExistsError:
-                fd = os.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = posix.open("/dev/console", posix.O_PATH | posix.O_NOFOLLOW | posix.O_CLOEXEC)
             try:
                 # The image's own /dev/console (no /dev tmpfs): bind only onto a plain file or
                 # a device node, never onto a symlink (CVE-2026-41579's class, security.md S06).
-                if stat.S_ISLNK(os.fstat(fd).st_mode) or stat.S_ISDIR(os.fstat(fd).st_mode):
+                if stat.S_ISLNK(posix.fstat(fd).st_mode) or stat.S_ISDIR(posix.fstat(fd).st_mode):
                     raise MountError("mount /dev/console: it is a symlink or a directory in the "
                                      "image; refusing to bind the pty onto it", stage="console")
                 sc.mount(f"/proc/self/fd/{slave}", f"/proc/self/fd/{fd}", None, sc.MS_BIND)
             finally:
-                os.close(fd)
+                posix.close(fd)
         except OSError as exc:
             raise MountError(f"mount /dev/console: {exc.strerror}", stage="console",
                              errno=exc.errno) from None
     with trace.step("sendmsg SCM_RIGHTS", "process.terminal", to="--console-socket", fd="pty master"):
         S.send_fds(ctx.console_sock, [b"/dev/ptmx"], [master])
-    os.close(master)
+    posix.close(master)
     ctx.console_sock.close()
-    os.setsid()
+    posix.setsid()
     fcntl.ioctl(slave, TIOCSCTTY, 0)
     for fd in (0, 1, 2):
-        os.dup2(slave, fd)
+        posix.dup2(slave, fd)
     if slave > 2:
-        os.close(slave)
+        posix.close(slave)
 
 
 def _wait_for_start(ctx):
@@ -375,7 +375,7 @@ def _wait_for_start(ctx):
             except (OSError, ValueError):
                 pass
             for fd in fds:
-                os.close(fd)
+                posix.close(fd)
             conn.close()
     ctx.listen.close()
     return conn, sent, fds
@@ -414,11 +414,11 @@ def adopt_process(proc: dict, sent, fds: list[int]) -> dict:
             raise SpecError("start: the container has a terminal; its stdio cannot be replaced")
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in fds]   # none of them is 0-2
         for fd in fds:
-            os.close(fd)
+            posix.close(fd)
         fds.clear()
         for i, fd in enumerate(high):
-            os.dup2(fd, i)            # inheritable: the program's stdio
-            os.close(fd)
+            posix.dup2(fd, i)            # inheritable: the program's stdio
+            posix.close(fd)
     if new.get("cwd", "/") != proc.get("cwd", "/"):
         userenv.make_cwd(new["cwd"], new.get("user", {}))     # as create does for config.json's
     return new

@@ -31,9 +31,10 @@ foreground ``run`` can wait for it.
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
+from .. import paths
 from .. import pidns
 from .. import state as st
 from .. import trace
@@ -102,7 +103,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
         t_fork = trace.now()
         own_pidns = pidns.for_children(linux.get("namespaces", [])) if direct else None
         try:
-            pid1 = os.fork()
+            pid1 = posix.fork()
         except BaseException:
             pidns.back(own_pidns)
             raise
@@ -110,12 +111,12 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
             # The child must never return into the caller's code.
             try:
                 if own_pidns is not None:
-                    os.close(own_pidns)
+                    posix.close(own_pidns)
                 parent.close()
                 if ctx.stdio:           # the caller's pipes in place of our 0/1/2
                     for n, fd in enumerate(ctx.stdio):
                         if fd is not None:
-                            os.dup2(fd, n)
+                            posix.dup2(fd, n)
                 ctx.statedir.unlock()   # our copy only: the flock stays with stage 0
                 # what the attach priming holds stays out (only loaded if priming ran here)
                 primer = sys.modules.get("pycontainer.cgroups.attachlock")
@@ -128,7 +129,7 @@ def launch(ctx: Launch, cgroup, network=None) -> dict:
                 from . import init
                 init.direct(ctx) if direct else init.stage1(ctx)
             finally:
-                os._exit(1)
+                posix._exit(1)
         # Until stage 1 has sent the init's pid and been reaped, a failure must kill it, not
         # only wait for it: before GO it waits for us forever (a create whose cgroup attach
         # failed hung here, the runtime in waitpid, stage 1 in recv). After the reap its pid
@@ -276,8 +277,8 @@ CRASH_POINTS = ("before-record", "after-fork", "after-cgroup", "before-network",
 def crash_point(name: str) -> None:
     """For fault tests (security.md S22): ``PYCONTAINER_TEST_CRASH_AT=<name>`` makes the
     runtime kill -9 itself here, so recovery can be proven at every step."""
-    if os.environ.get("PYCONTAINER_TEST_CRASH_AT") == name:
-        os.kill(os.getpid(), 9)          # SIGKILL
+    if paths.getenv("PYCONTAINER_TEST_CRASH_AT") == name:
+        posix.kill(posix.getpid(), 9)          # SIGKILL
 
 
 def raise_from(sock, msg: dict) -> None:
@@ -302,20 +303,20 @@ def connect_console(path: str):
 
 def _close_dmz(ctx: Launch) -> None:
     if ctx.dmz_fd is not None:
-        os.close(ctx.dmz_fd)
+        posix.close(ctx.dmz_fd)
         ctx.dmz_fd = None
 
 
 def _reap(pid: int) -> None:
     try:
-        os.waitpid(pid, 0)
+        posix.waitpid(pid, 0)
     except ChildProcessError:
         pass
 
 
 def _kill_and_reap(pid: int) -> None:
     try:
-        os.kill(pid, 9)                  # SIGKILL
+        posix.kill(pid, 9)                  # SIGKILL
     except ProcessLookupError:
         return
     _reap(pid)

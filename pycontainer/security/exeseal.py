@@ -67,7 +67,7 @@ x86-64 the dmz is not built and way 2 stays open (``available()`` says so).
 from __future__ import annotations
 
 import fcntl
-import os
+import posix
 
 
 PR_SET_DUMPABLE = 4
@@ -94,7 +94,7 @@ _DMZ = {"x86_64": DMZ_X86_64}
 
 
 def available() -> bool:
-    return os.uname().machine in _DMZ
+    return posix.uname().machine in _DMZ
 
 
 def nondumpable() -> None:
@@ -111,30 +111,30 @@ def dmz_fd(min_fd: int = 3) -> int | None:
     for this architecture or the kernel refuses executable memfds
     (vm.memfd_noexec=2): the init then execs the program directly.
     """
-    code = _DMZ.get(os.uname().machine)
+    code = _DMZ.get(posix.uname().machine)
     if code is None:
         return None
-    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    flags = posix.MFD_CLOEXEC | posix.MFD_ALLOW_SEALING
     try:
-        rw = os.memfd_create(MEMFD_NAME, flags | MFD_EXEC)
+        rw = posix.memfd_create(MEMFD_NAME, flags | MFD_EXEC)
     except OSError:
         try:
-            rw = os.memfd_create(MEMFD_NAME, flags)     # before 6.3 there is no MFD_EXEC
+            rw = posix.memfd_create(MEMFD_NAME, flags)     # before 6.3 there is no MFD_EXEC
         except OSError:
             return None
     try:
-        os.write(rw, code)
-        os.fchmod(rw, 0o555)
+        posix.write(rw, code)
+        posix.fchmod(rw, 0o555)
         fcntl.fcntl(rw, fcntl.F_ADD_SEALS, SEALS)
-        ro = os.open(f"/proc/self/fd/{rw}", os.O_RDONLY | os.O_CLOEXEC)
+        ro = posix.open(f"/proc/self/fd/{rw}", posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError:
         return None
     finally:
-        os.close(rw)
+        posix.close(rw)
     if ro >= min_fd:
         return ro
     high = fcntl.fcntl(ro, fcntl.F_DUPFD_CLOEXEC, min_fd)
-    os.close(ro)
+    posix.close(ro)
     return high
 
 
@@ -146,5 +146,5 @@ def place(fd: int | None, low: int) -> int | None:
     if fd >= low:
         return fd
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, low)
-    os.close(fd)
+    posix.close(fd)
     return new

@@ -20,19 +20,19 @@ process). Cost: one listdir of /proc/self/fd and an fcntl per fd, ~6 µs.
 from __future__ import annotations
 
 import fcntl
-import os
+import posix
 
 
 def close_inherited(keep: int) -> list[int]:
     """Close every fd >= ``keep`` that is not close-on-exec; return their numbers."""
     closed = []
-    for name in os.listdir("/proc/self/fd"):
+    for name in posix.listdir("/proc/self/fd"):
         fd = int(name)
         if fd < keep:
             continue
         try:
             if not fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC:
-                os.close(fd)
+                posix.close(fd)
                 closed.append(fd)
         except OSError:
             continue              # the listdir's own fd, already gone

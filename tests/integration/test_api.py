@@ -397,10 +397,12 @@ def test_many_concurrent_sandboxes_from_threads_leave_nothing(client):
 
 
 def test_the_calling_interpreter_is_never_forked(client, monkeypatch):
-    """Only fork+exec of the helper (subprocess, close_fds); os.fork in the caller never runs."""
+    """Only fork+exec of the helper (subprocess, close_fds); fork in the caller never runs."""
     def no_fork():
         raise AssertionError("os.fork() called in the embedding program")
-    monkeypatch.setattr(os, "fork", no_fork)
+    import posix            # the runtime's own path forks through posix (pycontainer/paths.py)
+    for module in (os, posix):
+        monkeypatch.setattr(module, "fork", no_fork)
     assert client.containers.run("busybox", ["echo", "ok"], remove=True, network_mode="none") == b"ok\n"
     c = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none")
     assert c.exec_run("echo in").output == b"in\n"

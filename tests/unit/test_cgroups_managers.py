@@ -1,11 +1,13 @@
 """The v1 and v2 Managers, mountinfo parsing and cgroupsPath rules, on fake trees.
 
-A fake cgroupfs: ``os.mkdir`` is wrapped so that a new directory under the
+A fake cgroupfs: ``mkdir`` is wrapped (in ``os`` and ``posix``: the runtime's path
+calls ``posix``, see pycontainer/paths.py) so that a new directory under the
 fake mount gets the control files the kernel would create (empty), which is
 what lets create/update/destroy run unprivileged against tmp_path.
 """
 
 import os
+import posix
 import signal
 
 import pytest
@@ -58,8 +60,9 @@ def fake_mkdir(monkeypatch, tmp_path):
                 for e in os.scandir(p):
                     os.unlink(e.path)
         real_rmdir(path, *a, **kw)
-    monkeypatch.setattr(os, "mkdir", mkdir)
-    monkeypatch.setattr(os, "rmdir", rmdir)
+    for module in (os, posix):
+        monkeypatch.setattr(module, "mkdir", mkdir)
+        monkeypatch.setattr(module, "rmdir", rmdir)
     return tmp_path
 
 
@@ -223,7 +226,8 @@ def test_v2_freeze_kill(fake_mkdir, monkeypatch):
     assert (root / "pyc/web/cgroup.kill").read_text() == "1"
     (root / "pyc/web/cgroup.procs").write_text("4242\n")
     sent = []
-    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    for module in (os, posix):
+        monkeypatch.setattr(module, "kill", lambda pid, sig: sent.append((pid, sig)))
     m.kill_all(signal.SIGTERM)
     assert sent == [(4242, signal.SIGTERM)] and m.pids() == [4242]
 
@@ -300,7 +304,8 @@ def test_v1_freezer_and_signal_fallback(fake_mkdir, monkeypatch):
     with open(os.path.join(roots["pids"], "pyc/web/cgroup.procs"), "w") as f:
         f.write("11\n12\n")
     sent = []
-    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    for module in (os, posix):
+        monkeypatch.setattr(module, "kill", lambda pid, sig: sent.append((pid, sig)))
     m.kill_all(signal.SIGKILL)          # no unified tree: freeze, kill each, thaw
     assert sent == [(11, signal.SIGKILL), (12, signal.SIGKILL)]
     assert open(state).read() == "THAWED"

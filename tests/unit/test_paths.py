@@ -62,3 +62,44 @@ def test_getenv_reads_the_start_environment_without_importing_os():
 def test_abspath_from_the_root_directory(path, monkeypatch):
     monkeypatch.chdir("/")            # getcwd() is "/": no "//" at the front
     assert paths.abspath(path) == os.path.abspath(path)
+
+
+def _corpus():
+    """Paths built from the pieces that make os.path's cases: slashes (one, two, three),
+    ".", "..", names, empty parts."""
+    import itertools
+    pieces = ["", "/", "//", "///", ".", "..", "a", "b.c", "..."]
+    out = set()
+    for n in range(1, 5):
+        for combo in itertools.product(pieces, repeat=n):
+            out.add("/".join(combo))
+            out.add("".join(combo))
+    return sorted(out)
+
+
+def test_normpath_split_isabs_are_os_paths_on_every_path_of_the_corpus():
+    corpus = _corpus()
+    assert len(corpus) > 5000
+    for p in corpus:
+        assert paths.normpath(p) == os.path.normpath(p), p
+        assert paths.split(p) == os.path.split(p), p
+        assert paths.isabs(p) == os.path.isabs(p), p
+        assert paths.dirname(p) == os.path.dirname(p), p
+
+
+def test_popenv_takes_the_variable_out_for_children_too_without_os():
+    code = ("import sys, posix; sys.path.insert(0, sys.argv[1]); from pycontainer import paths; "
+            "print(paths.popenv('PYC_POP'), paths.popenv('PYC_POP'), 'os' in sys.modules); "
+            "sys.stdout.flush(); posix.execv('/usr/bin/env', ['env'])")
+    p = subprocess.run([sys.executable, "-S", "-c", code, ROOT], capture_output=True, text=True,
+                       env={"PYC_POP": "7", "PYC_KEEP": "1"})
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "7 None False"
+    assert "PYC_KEEP=1" in lines and not [x for x in lines if x.startswith("PYC_POP=")]
+
+
+def test_popenv_with_os_loaded_is_os_environ_pop(monkeypatch):
+    monkeypatch.setenv("PYC_POP2", "x")
+    assert paths.popenv("PYC_POP2") == "x"
+    assert "PYC_POP2" not in os.environ and paths.popenv("PYC_POP2") is None
