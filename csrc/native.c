@@ -66,6 +66,24 @@ int pyc_prctl(int option, unsigned long a2, unsigned long a3,
     return prctl(option, a2, a3, a4, a5);
 }
 
+#include <sys/resource.h>
+
+int pyc_setrlimit(int resource, unsigned long long soft, unsigned long long hard)
+{
+    struct rlimit rl = { .rlim_cur = (rlim_t) soft, .rlim_max = (rlim_t) hard };
+    return setrlimit(resource, &rl);
+}
+
+int pyc_getrlimit(int resource, unsigned long long *soft, unsigned long long *hard)
+{
+    struct rlimit rl;
+    if (getrlimit(resource, &rl) != 0)
+        return -1;
+    *soft = rl.rlim_cur;
+    *hard = rl.rlim_max;
+    return 0;
+}
+
 #include <linux/capability.h>
 
 int pyc_capset(unsigned long long effective, unsigned long long permitted,

@@ -9,7 +9,8 @@
  */
 
 /* unshare(2), setns(2): csrc/nscalls.c only. pivot_root, mount, umount2, setdomainname,
- * close_range, openat2, prctl, capset, seccomp_load and seccomp_exec below are wrapped there too,
+ * close_range, openat2, prctl, setrlimit, getrlimit, capset, seccomp_load and seccomp_exec
+ * below are wrapped there too,
  * for the runtime's and the init's own path, which load no cffi (its header says why). */
 
 /* pivot_root(2) */
@@ -37,6 +38,10 @@ long pyc_clone_fork(unsigned long flags);
  * (PR_CAP_AMBIENT, capabilities above its table). */
 int pyc_prctl(int option, unsigned long a2, unsigned long a3,
               unsigned long a4, unsigned long a5);
+
+/* setrlimit(2), getrlimit(2): soft and hard as unsigned 64-bit (RLIM_INFINITY: all ones) */
+int pyc_setrlimit(int resource, unsigned long long soft, unsigned long long hard);
+int pyc_getrlimit(int resource, unsigned long long *soft, unsigned long long *hard);
 
 /* capset(2) of the calling thread: the effective, permitted and inheritable sets as
  * 64-bit masks (bit N: capability N; _LINUX_CAPABILITY_VERSION_3). */

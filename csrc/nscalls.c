@@ -3,8 +3,8 @@
  * unshare(2) and setns(2), which Python 3.11 (Debian 12) lacks: the runtime chooses the
  * PID namespace of the init it forks (pycontainer/pidns.py). And the calls the init makes
  * between its fork and the container's program: mount(2), umount2(2), pivot_root(2),
- * setdomainname(2), close_range(2), openat2(2), prctl(2), capset(2), the seccomp load and
- * the seccomp load + execve.
+ * setdomainname(2), close_range(2), openat2(2), prctl(2), setrlimit(2), capset(2), the
+ * seccomp load and the seccomp load + execve.
  *
  * Why a module of the CPython limited API and not the cffi extension (pycontainer._native,
  * which keeps the rarer calls): loading cffi's backend and the extension costs a forked
@@ -14,14 +14,15 @@
  *
  * No policy here: a failed call raises OSError(errno) and Python words the message
  * (pycontainer/syscalls.py). Read: unshare(2), setns(2), mount(2), umount2(2),
- * pivot_root(2), setdomainname(2), close_range(2), openat2(2), prctl(2), capset(2),
- * seccomp(2), execve(2). */
+ * pivot_root(2), setdomainname(2), close_range(2), openat2(2), prctl(2), setrlimit(2),
+ * getrlimit(2), capset(2), seccomp(2), execve(2). */
 #define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
 #define Py_LIMITED_API 0x030b0000
 #include <Python.h>
 #include <errno.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include "native.h"
 
 static PyObject *nscalls_unshare(PyObject *self, PyObject *args)
@@ -113,6 +114,28 @@ static PyObject *nscalls_prctl(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "ikkkk:prctl", &option, &a2, &a3, &a4, &a5))
         return NULL;
     return result(pyc_prctl(option, a2, a3, a4, a5));
+}
+
+/* setrlimit(resource, soft, hard); getrlimit(resource) -> (soft, hard). The RLIMIT_*
+ * numbers and RLIM_INFINITY are this module's constants, from <sys/resource.h>. */
+static PyObject *nscalls_setrlimit(PyObject *self, PyObject *args)
+{
+    int res;
+    unsigned long long soft, hard;
+    if (!PyArg_ParseTuple(args, "iKK:setrlimit", &res, &soft, &hard))
+        return NULL;
+    return result(pyc_setrlimit(res, soft, hard));
+}
+
+static PyObject *nscalls_getrlimit(PyObject *self, PyObject *args)
+{
+    int res;
+    unsigned long long soft, hard;
+    if (!PyArg_ParseTuple(args, "i:getrlimit", &res))
+        return NULL;
+    if (pyc_getrlimit(res, &soft, &hard) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return Py_BuildValue("(KK)", soft, hard);
 }
 
 /* capset(effective, permitted, inheritable): the three sets as 64-bit masks. */
@@ -212,6 +235,8 @@ static PyMethodDef nscalls_methods[] = {
     {"close_range", nscalls_close_range, METH_VARARGS, "close_range(first, last, flags)"},
     {"openat2", nscalls_openat2, METH_VARARGS, "openat2(dirfd, path, flags, mode, resolve) -> fd"},
     {"prctl", nscalls_prctl, METH_VARARGS, "prctl(option, a2, a3, a4, a5) -> int"},
+    {"setrlimit", nscalls_setrlimit, METH_VARARGS, "setrlimit(resource, soft, hard)"},
+    {"getrlimit", nscalls_getrlimit, METH_VARARGS, "getrlimit(resource) -> (soft, hard)"},
     {"capset", nscalls_capset, METH_VARARGS, "capset(effective, permitted, inheritable): 64-bit masks"},
     {"seccomp_load", nscalls_seccomp_load, METH_VARARGS, "seccomp_load(bpf, flags)"},
     {"seccomp_exec", nscalls_seccomp_exec, METH_VARARGS,
@@ -225,4 +250,28 @@ static struct PyModuleDef nscalls_module = {
     "The system calls of the runtime's and the init's path (csrc/nscalls.c)", -1, nscalls_methods,
 };
 
-PyMODINIT_FUNC PyInit__nscalls(void) { return PyModule_Create(&nscalls_module); }
+PyMODINIT_FUNC PyInit__nscalls(void)
+{
+    static const struct { const char *name; int value; } rlimits[] = {
+        {"RLIMIT_AS", RLIMIT_AS}, {"RLIMIT_CORE", RLIMIT_CORE}, {"RLIMIT_CPU", RLIMIT_CPU},
+        {"RLIMIT_DATA", RLIMIT_DATA}, {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+        {"RLIMIT_LOCKS", RLIMIT_LOCKS}, {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+        {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+        {"RLIMIT_NOFILE", RLIMIT_NOFILE}, {"RLIMIT_NPROC", RLIMIT_NPROC},
+        {"RLIMIT_RSS", RLIMIT_RSS}, {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+        {"RLIMIT_RTTIME", RLIMIT_RTTIME}, {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+        {"RLIMIT_STACK", RLIMIT_STACK},
+    };
+    PyObject *m = PyModule_Create(&nscalls_module);
+    if (m == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof rlimits / sizeof rlimits[0]; i++)
+        if (PyModule_AddIntConstant(m, rlimits[i].name, rlimits[i].value) < 0)
+            goto fail;
+    if (PyModule_AddObject(m, "RLIM_INFINITY", PyLong_FromUnsignedLongLong(RLIM_INFINITY)) < 0)
+        goto fail;
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}

@@ -196,6 +196,25 @@ def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> in
     return _call(_nscalls.prctl, (option, a2, a3, a4, a5), f"prctl({option})")
 
 
+RLIM_INFINITY = 2**64 - 1          # <sys/resource.h>'s, unsigned (resource.RLIM_INFINITY is -1)
+
+
+def rlimit_number(name: str) -> int:
+    """``RLIMIT_NOFILE`` -> this architecture's number (<sys/resource.h>, getrlimit(2));
+    AttributeError for a name the C library does not have."""
+    return getattr(_nscalls, name)
+
+
+def setrlimit(resource: int, soft: int, hard: int) -> None:
+    """setrlimit(2) of the calling process; RLIM_INFINITY for unlimited."""
+    _call(_nscalls.setrlimit, (resource, soft, hard), "setrlimit")
+
+
+def getrlimit(resource: int) -> tuple[int, int]:
+    """getrlimit(2) -> (soft, hard); RLIM_INFINITY for unlimited."""
+    return _call(_nscalls.getrlimit, (resource,), "getrlimit")
+
+
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """capset(2) of the calling thread; each set a mask (bit N: capability N)."""
     _call(_nscalls.capset, (effective, permitted, inheritable), "capset")

@@ -44,7 +44,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import posix
-import resource
 import stat
 
 from .. import paths
@@ -183,20 +182,25 @@ def close_from(keep: int, report_fd: int, dmz: int | None) -> None:
         except OSError as exc:
             if exc.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EINVAL):
                 raise
-            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            posix.closerange(lo, min(hi + 1, limit if limit != resource.RLIM_INFINITY else 1 << 20))
+            limit = sc.getrlimit(sc.rlimit_number("RLIMIT_NOFILE"))[0]
+            posix.closerange(lo, min(hi + 1, limit if limit != sc.RLIM_INFINITY else 1 << 20))
 
 
 def setrlimit(r: dict) -> None:
-    res = getattr(resource, r["type"])
-    inf = resource.RLIM_INFINITY
-    soft = inf if r["soft"] >= (1 << 63) - 1 or r["soft"] == 2**64 - 1 else r["soft"]
-    hard = inf if r["hard"] >= (1 << 63) - 1 or r["hard"] == 2**64 - 1 else r["hard"]
+    inf = sc.RLIM_INFINITY
+    soft = inf if r["soft"] >= (1 << 63) - 1 else r["soft"]
+    hard = inf if r["hard"] >= (1 << 63) - 1 else r["hard"]
     try:
-        resource.setrlimit(res, (soft, hard))
-    except (ValueError, OSError) as exc:
-        raise ContainerSetupError(f"setrlimit {r['type']} soft={r['soft']} hard={r['hard']}: {exc}",
-                                  stage="rlimits") from None
+        sc.setrlimit(sc.rlimit_number(r["type"]), soft, hard)
+    except AttributeError:
+        why = "this C library has no such limit"
+    except OSError as exc:
+        why = {errno.EINVAL: "the soft limit is above the hard limit",
+               errno.EPERM: "raising a hard limit needs CAP_SYS_RESOURCE"}.get(exc.errno, exc.strerror)
+    else:
+        return
+    raise ContainerSetupError(f"setrlimit {r['type']} soft={r['soft']} hard={r['hard']}: {why}",
+                              stage="rlimits")
 
 
 def find_program(arg0: str, env: list[str], cwd: str) -> str:

@@ -129,22 +129,23 @@ def accept(listener):
 
 
 def send_fds(sock, buffers, fds) -> int:
-    """socket.send_fds: ``buffers`` with ``fds`` as SCM_RIGHTS (unix(7)). struct, not
-    array: the array module imports collections (~2.5 ms)."""
+    """socket.send_fds: ``buffers`` with ``fds`` as SCM_RIGHTS (unix(7)). _struct (struct's
+    C module, which the init imports before pivot_root), not array: the array module imports
+    collections (~2.5 ms)."""
     import _socket
-    import struct
+    import _struct
     return sock.sendmsg(buffers, [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
-                                   struct.pack(f"{len(fds)}i", *fds))])
+                                   _struct.pack(f"{len(fds)}i", *fds))])
 
 
 def recv_fds(sock, bufsize: int, maxfds: int):
     """socket.recv_fds: -> (data, fds, flags, address)."""
     import _socket
-    import struct
+    import _struct
     data, anc, flags, addr = sock.recvmsg(bufsize, _socket.CMSG_LEN(maxfds * 4))
     fds: list[int] = []
     for level, kind, cdata in anc:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             n = len(cdata) // 4
-            fds.extend(struct.unpack(f"{n}i", cdata[:n * 4]))
+            fds.extend(_struct.unpack(f"{n}i", cdata[:n * 4]))
     return data, fds, flags, addr

@@ -58,14 +58,21 @@ def test_user_groups_umask_cwd_env(cli, bundle, leakcheck):
 
 def test_rlimits_and_oom_score_adj(cli, bundle, leakcheck):
     proc = bundle.config["process"]
+    # RLIMIT_LOCKS: Python's resource module has no such name; runc sets it (setrlimit(2)
+    # through _nscalls, with <sys/resource.h>'s numbers)
     proc["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456},
-                       {"type": "RLIMIT_NPROC", "soft": 77, "hard": 88}]
+                       {"type": "RLIMIT_NPROC", "soft": 77, "hard": 88},
+                       {"type": "RLIMIT_LOCKS", "soft": 55, "hard": 66},
+                       {"type": "RLIMIT_CORE", "soft": 0, "hard": 2**64 - 1}]
     proc["oomScoreAdj"] = 321
     cid, pid = _running(cli, bundle, "sleep", "30")
     time.sleep(0.1)
     limits = open(f"/proc/{pid}/limits").read()
     assert [ln for ln in limits.splitlines() if ln.startswith("Max open files")][0].split()[3:5] == ["123", "456"]
     assert [ln for ln in limits.splitlines() if ln.startswith("Max processes")][0].split()[2:4] == ["77", "88"]
+    assert [ln for ln in limits.splitlines() if ln.startswith("Max file locks")][0].split()[3:5] == ["55", "66"]
+    assert [ln for ln in limits.splitlines() if ln.startswith("Max core file size")][0].split()[4:6] == \
+        ["0", "unlimited"]
     assert open(f"/proc/{pid}/oom_score_adj").read().strip() == "321"
     cli("delete", "--force", cid)
 
