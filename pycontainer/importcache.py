@@ -6,8 +6,8 @@ stats the package's directory and probes its suffixes (.cpython-311-x86_64-linux
 .abi3.so, .so, .py, .pyc); the loader stats the source, opens, reads and checks its .pyc in
 __pycache__ (the source's mtime and size are in the .pyc's header) and unmarshals the code.
 That is ~5 system calls and a few dozen calls of importlib's own Python code per module. A
-``run`` imports ~40 of this package's modules, in the runtime and in the init it forks:
-about 2 ms of each container's CPU went to that machinery (bench/perf_results.md, session 17).
+``run`` imports ~40 of this package's modules, in the runtime and in the init it forks; served
+from one file, they take ~1 ms less CPU (7.5 -> 6.6 ms; bench/perf_results.md, session 17).
 
 ``build`` writes what the .pyc files hold, the code objects, into one file, with an index:
 each module's name, its source's mtime (ns) and size when it was compiled, and where its code

@@ -196,7 +196,7 @@ def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> in
     return _call(_nscalls.prctl, (option, a2, a3, a4, a5), f"prctl({option})")
 
 
-RLIM_INFINITY = 2**64 - 1          # <sys/resource.h>'s, unsigned (resource.RLIM_INFINITY is -1)
+RLIM_INFINITY = _nscalls.RLIM_INFINITY   # <sys/resource.h>'s, unsigned (resource's is -1)
 
 
 def rlimit_number(name: str) -> int:
