@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Added latency of bridge networking: pycontainer vs CNI bridge + host-local.
 
-Run as root:  /opt/pycontainer-venv/bin/python bench/net_bench.py [-n 20]
+Run as root:  /opt/pycontainer/bin/python bench/net_bench.py [-n 20]
 
 Both sides configure the same thing for a fresh network namespace made with
 ``ip netns add`` (not timed): a veth pair on a bridge, an address from a
