@@ -179,10 +179,33 @@ long pyc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long ma
 #include <sys/personality.h>
 int pyc_personality(unsigned long persona) { return personality(persona); }
 
+#include <linux/bpf.h>
+
 /* bpf(2): attr is a union bpf_attr the caller packed (and may read back). */
 long pyc_bpf(int cmd, void *attr, unsigned int size)
 {
     return syscall(SYS_bpf, cmd, attr, size);
+}
+
+/* bpf(2) BPF_PROG_LOAD: the attr's pointers are to the caller's buffers, which outlive the
+ * call; prog_name is at most 15 characters (the kernel checks which). */
+long pyc_bpf_prog_load(unsigned int prog_type, const void *insns, unsigned int insn_cnt,
+                       const char *license, const char *name, char *log_buf,
+                       unsigned int log_size)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = prog_type;
+    attr.insn_cnt = insn_cnt;
+    attr.insns = (uintptr_t) insns;
+    attr.license = (uintptr_t) license;
+    if (log_buf != NULL && log_size > 0) {
+        attr.log_level = 1;
+        attr.log_size = log_size;
+        attr.log_buf = (uintptr_t) log_buf;
+    }
+    strncpy(attr.prog_name, name, sizeof attr.prog_name - 1);
+    return syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
 }
 
 /* madvise(2): addr is an address of this process, as an integer from Python. */

@@ -9,8 +9,8 @@
  */
 
 /* unshare(2), setns(2): csrc/nscalls.c only. pivot_root, mount, umount2, setdomainname,
- * close_range, openat2, prctl, setrlimit, getrlimit, capset, seccomp_load and seccomp_exec
- * below are wrapped there too,
+ * close_range, openat2, prctl, setrlimit, getrlimit, capset, seccomp_load, seccomp_exec,
+ * bpf and bpf_prog_load below are wrapped there too,
  * for the runtime's and the init's own path, which load no cffi (its header says why). */
 
 /* pivot_root(2) */
@@ -77,9 +77,16 @@ long pyc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long ma
 /* personality(2) */
 int pyc_personality(unsigned long persona);
 
-/* bpf(2): BPF_PROG_LOAD / BPF_PROG_ATTACH / BPF_PROG_QUERY for the cgroup v2
- * device program; attr is a packed union bpf_attr, read back by the caller. */
+/* bpf(2): BPF_PROG_ATTACH / BPF_PROG_QUERY for the cgroup v2 device program;
+ * attr is a packed union bpf_attr (no pointers in it), read back by the caller. */
 long pyc_bpf(int cmd, void *attr, unsigned int size);
+
+/* bpf(2) BPF_PROG_LOAD of insn_cnt 8-byte instructions: union bpf_attr is filled here,
+ * because it holds pointers (the instructions, the license, the verifier's log).
+ * log_buf == NULL: no log (log level 0). Returns the program's fd. */
+long pyc_bpf_prog_load(unsigned int prog_type, const void *insns, unsigned int insn_cnt,
+                       const char *license, const char *name, char *log_buf,
+                       unsigned int log_size);
 
 /* madvise(2) on the caller's own memory: MADV_POPULATE_WRITE prefaults a range
  * writable (api/prefault.py) */

@@ -4,7 +4,8 @@
  * PID namespace of the init it forks (pycontainer/pidns.py). And the calls the init makes
  * between its fork and the container's program: mount(2), umount2(2), pivot_root(2),
  * setdomainname(2), close_range(2), openat2(2), prctl(2), setrlimit(2), capset(2), the
- * seccomp load and the seccomp load + execve.
+ * seccomp load and the seccomp load + execve. And bpf(2) for the cgroup v2 device program,
+ * which the runtime loads and attaches on every create on a cgroup v2 host.
  *
  * Why a module of the CPython limited API and not the cffi extension (pycontainer._native,
  * which keeps the rarer calls): loading cffi's backend and the extension costs a forked
@@ -15,7 +16,7 @@
  * No policy here: a failed call raises OSError(errno) and Python words the message
  * (pycontainer/syscalls.py). Read: unshare(2), setns(2), mount(2), umount2(2),
  * pivot_root(2), setdomainname(2), close_range(2), openat2(2), prctl(2), setrlimit(2),
- * getrlimit(2), capset(2), seccomp(2), execve(2). */
+ * getrlimit(2), capset(2), seccomp(2), execve(2), bpf(2). */
 #define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
 #define Py_LIMITED_API 0x030b0000
@@ -225,6 +226,50 @@ static PyObject *nscalls_seccomp_exec(PyObject *self, PyObject *args)
     return Py_BuildValue("(li)", which, err);
 }
 
+/* bpf(cmd, attr): bpf(2) with a packed union bpf_attr in a bytearray (BPF_PROG_ATTACH,
+ * BPF_PROG_QUERY: no pointers in it), into which the kernel may write its answer. */
+static PyObject *nscalls_bpf(PyObject *self, PyObject *args)
+{
+    int cmd;
+    Py_buffer attr;
+    if (!PyArg_ParseTuple(args, "iw*:bpf", &cmd, &attr))
+        return NULL;
+    long r = pyc_bpf(cmd, attr.buf, (unsigned int) attr.len);
+    int err = errno;
+    PyBuffer_Release(&attr);
+    errno = err;
+    return result(r);
+}
+
+/* bpf_prog_load(prog_type, insns, license, name, log): BPF_PROG_LOAD -> the program's fd.
+ * insns: whole 8-byte instructions; log: a bytearray the verifier writes its log into
+ * (log level 1), or None for no log. The v2 device program (pycontainer/cgroups/ebpf.py). */
+static PyObject *nscalls_bpf_prog_load(PyObject *self, PyObject *args)
+{
+    unsigned int prog_type;
+    const char *insns, *license, *name;
+    Py_ssize_t insns_len;
+    PyObject *log;
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "Iy#yyO:bpf_prog_load", &prog_type, &insns, &insns_len,
+                          &license, &name, &log))
+        return NULL;
+    if (insns_len == 0 || insns_len % 8 != 0 || insns_len / 8 > 1000000) {
+        PyErr_SetString(PyExc_ValueError, "bpf_prog_load: insns is 1-1000000 whole 8-byte instructions");
+        return NULL;
+    }
+    if (log != Py_None && PyObject_GetBuffer(log, &buf, PyBUF_WRITABLE) < 0)
+        return NULL;
+    long r = pyc_bpf_prog_load(prog_type, insns, (unsigned int) (insns_len / 8), license, name,
+                               log != Py_None ? buf.buf : NULL,
+                               log != Py_None ? (unsigned int) (buf.len > 0xffffffffL ? 0xffffffffL : buf.len) : 0);
+    int err = errno;
+    if (log != Py_None)
+        PyBuffer_Release(&buf);
+    errno = err;
+    return result(r);
+}
+
 static PyMethodDef nscalls_methods[] = {
     {"unshare", nscalls_unshare, METH_VARARGS, "unshare(flags): unshare(2)"},
     {"setns", nscalls_setns, METH_VARARGS, "setns(fd, nstype=0): setns(2)"},
@@ -242,6 +287,9 @@ static PyMethodDef nscalls_methods[] = {
     {"seccomp_exec", nscalls_seccomp_exec, METH_VARARGS,
      "seccomp_exec(bpf|None, flags, dmz_fd, dmz_path|None, dmz_argv|None, path, argv, envp)"
      " -> (which, errno) on failure only"},
+    {"bpf", nscalls_bpf, METH_VARARGS, "bpf(cmd, attr: bytearray) -> int"},
+    {"bpf_prog_load", nscalls_bpf_prog_load, METH_VARARGS,
+     "bpf_prog_load(prog_type, insns, license, name, log: bytearray|None) -> fd"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -289,8 +289,13 @@ def personality(persona: int) -> int:
 def bpf(cmd: int, attr) -> int:
     """bpf(2) with a packed ``union bpf_attr``; a bytearray ``attr`` gets the kernel's answer."""
     buf = attr if isinstance(attr, bytearray) else bytearray(attr)
-    ffi, lib = _cffi()
-    return _check(lib.pyc_bpf(cmd, ffi.from_buffer(buf), len(buf)), f"bpf({cmd})")
+    return _call(_nscalls.bpf, (cmd, buf), f"bpf({cmd})")
+
+
+def bpf_prog_load(prog_type: int, insns: bytes, license: bytes, name: bytes,
+                  log: bytearray | None = None) -> int:
+    """bpf(2) BPF_PROG_LOAD -> the program's fd; ``log``: a buffer for the verifier's log."""
+    return _call(_nscalls.bpf_prog_load, (prog_type, insns, license, name, log), "bpf(BPF_PROG_LOAD)")
 
 
 def madvise(addr: int, length: int, advice: int) -> None:

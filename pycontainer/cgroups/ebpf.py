@@ -154,32 +154,22 @@ def load(code: bytes) -> int:
 
     Loaded without a verifier log (a long program's log can overflow its
     buffer and fail the load by itself); on failure it is loaded again with
-    the log, whose last line goes into the error, as runc does.
+    the log, whose last line goes into the error, as runc does. The call is
+    ``_nscalls.bpf_prog_load`` (csrc/nscalls.c), which fills ``union bpf_attr``:
+    it holds pointers to the instructions, the license and the log.
     """
     from .. import syscalls as sc
-    from .._native import ffi
-    insns = ffi.new("char[]", code)
-    license_ = ffi.new("char[]", b"Apache-2.0")   # any string: no GPL-only helpers are used
-
-    def attr(log) -> bytearray:
-        # union bpf_attr: prog_type, insn_cnt, insns, license, log_level, log_size,
-        # log_buf, kern_version, prog_flags, prog_name[16]; the rest zero
-        return bytearray(struct.pack(
-            "<IIQQIIQII16s", BPF_PROG_TYPE_CGROUP_DEVICE, len(code) // 8,
-            int(ffi.cast("uintptr_t", insns)), int(ffi.cast("uintptr_t", license_)),
-            0 if log is None else 1, 0 if log is None else len(log),
-            0 if log is None else int(ffi.cast("uintptr_t", log)), 0, 0,
-            b"pyc_devices").ljust(128, b"\0"))
+    # any license string: the program calls no GPL-only helper
     try:
-        return sc.bpf(BPF_PROG_LOAD, attr(None))
+        return sc.bpf_prog_load(BPF_PROG_TYPE_CGROUP_DEVICE, code, b"Apache-2.0", b"pyc_devices")
     except OSError as exc:
         first = exc
-    log = ffi.new("char[]", 1 << 16)
+    log = bytearray(1 << 16)
     try:
-        return sc.bpf(BPF_PROG_LOAD, attr(log))
+        return sc.bpf_prog_load(BPF_PROG_TYPE_CGROUP_DEVICE, code, b"Apache-2.0", b"pyc_devices", log)
     except OSError:
         pass
-    text = [line for line in ffi.string(log).decode(errors="replace").strip().splitlines()
+    text = [line for line in bytes(log).split(b"\0", 1)[0].decode(errors="replace").strip().splitlines()
             if not line.startswith(("processed ", "verification time"))]
     raise CgroupError(f"BPF_PROG_LOAD of the device program: {first.strerror}"
                       + (f" (verifier: {text[-1]})" if text else ""),

@@ -193,3 +193,15 @@ def test_verifier_refusal_is_one_line_with_its_reason():
     with pytest.raises(CgroupError) as e:
         ebpf.load(ebpf.insn(ebpf.ALU_MOV_K, 0, imm=1))       # no exit instruction
     assert "last insn is not an exit or jmp" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bpf_prog_load_takes_whole_instructions():
+    """_nscalls.bpf_prog_load refuses a program that is not whole 8-byte instructions before
+    any system call, and a log it cannot write into (bytes) before the kernel could."""
+    from pycontainer import _nscalls
+    from pycontainer.cgroups import ebpf
+    for insns in (b"", b"\0" * 7):
+        with pytest.raises(ValueError):
+            _nscalls.bpf_prog_load(ebpf.BPF_PROG_TYPE_CGROUP_DEVICE, insns, b"GPL", b"x", None)
+    with pytest.raises(BufferError):
+        _nscalls.bpf_prog_load(ebpf.BPF_PROG_TYPE_CGROUP_DEVICE, b"\0" * 8, b"GPL", b"x", b"read-only")
