@@ -2,7 +2,8 @@
 
 ``csrc/`` wraps the calls Python 3.11 lacks. Those of the runtime's and the
 init's own path (unshare, setns, mount, pivot_root, close_range, the seccomp
-load + execve, ...) are ``pycontainer._nscalls``, a module of the CPython
+load + execve, ..., and bpf for cgroup v2's device program) are
+``pycontainer._nscalls``, a module of the CPython
 limited API that raises ``OSError(errno)``; the rarer ones are the cffi
 extension ``pycontainer._native``, loaded on first use, which returns -1
 with errno set, like libc. This module words both as
@@ -12,7 +13,7 @@ constants (CLONE_*, MS_*, MNT_*) with their man pages.
 
 Man pages: unshare(2), setns(2), pivot_root(2), mount(2), umount2(2),
 setdomainname(2), close_range(2), openat2(2), sched_setattr(2), ioprio_set(2),
-set_mempolicy(2), personality(2).
+set_mempolicy(2), personality(2), bpf(2).
 """
 
 from __future__ import annotations
