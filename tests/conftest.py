@@ -160,6 +160,26 @@ def cli(tmp_path):
     c.cleanup()
 
 
+HOT_IMPORTS_BANNED = ("os", "json", "re", "enum", "socket", "click", "signal", "subprocess")
+
+
+def as_installed(cli, *args, banned=HOT_IMPORTS_BANNED) -> str:
+    """Run a verb as the installed command runs it (python -I -S), with -X importtime listing
+    every module it loads; assert none of ``banned`` is among them. -> its stdout."""
+    import sysconfig
+    where = [ROOT, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]   # as install.sh's
+    launch = (f"import sys; sys.path[0:0] = {where!r}; from pycontainer import importcache; "
+              "importcache.install(); from pycontainer.entry import main; main()")
+    p = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c", launch,
+                        "--root", cli.root, *args], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, (args, p.stderr[-2000:])
+    mods = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+    assert "pycontainer.container" in mods, args
+    assert not [m for m in banned if m in mods], (args, sorted(mods))
+    return p.stdout
+
+
 def new_id(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

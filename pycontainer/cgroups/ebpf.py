@@ -32,8 +32,8 @@ detaches it. The 8-byte instruction format is ``struct bpf_insn``:
 
 from __future__ import annotations
 
-import os
-import struct
+import _struct as struct      # struct's C half: struct.py adds an import, nothing more
+import posix
 
 from ..errors import CgroupError
 
@@ -179,7 +179,7 @@ def load(code: bytes) -> int:
 def attach(cgroup_dir: str, prog_fd: int) -> None:
     """BPF_PROG_ATTACH to the cgroup, replacing the device program it has (flags 0)."""
     from .. import syscalls as sc
-    cg = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    cg = posix.open(cgroup_dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
     try:
         # target_fd, attach_bpf_fd, attach_type, attach_flags, replace_bpf_fd
         attr = struct.pack("<IIIII", cg, prog_fd, BPF_CGROUP_DEVICE, 0, 0)
@@ -188,20 +188,20 @@ def attach(cgroup_dir: str, prog_fd: int) -> None:
         raise CgroupError(f"BPF_PROG_ATTACH of the device program to {cgroup_dir}: {exc.strerror}",
                           stage="cgroup", errno=exc.errno) from None
     finally:
-        os.close(cg)
+        posix.close(cg)
 
 
 def attached(cgroup_dir: str) -> int:
     """How many device programs are attached to the cgroup itself (BPF_PROG_QUERY)."""
     from .. import syscalls as sc
-    cg = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    cg = posix.open(cgroup_dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
     try:
         # target_fd, attach_type, query_flags, attach_flags, prog_ids (ptr), prog_cnt
         attr = bytearray(struct.pack("<IIIIQI", cg, BPF_CGROUP_DEVICE, 0, 0, 0, 0).ljust(128, b"\0"))
         sc.bpf(BPF_PROG_QUERY, attr)
         return struct.unpack_from("<I", attr, 24)[0]
     finally:
-        os.close(cg)
+        posix.close(cg)
 
 
 def install(cgroup_dir: str, spec_rules: list) -> None:
@@ -211,4 +211,4 @@ def install(cgroup_dir: str, spec_rules: list) -> None:
     try:
         attach(cgroup_dir, fd)
     finally:
-        os.close(fd)
+        posix.close(fd)

@@ -11,8 +11,8 @@ cpuacct.*, memory.usage_in_bytes, memory.oom_control, blkio.throttle.*
 
 from __future__ import annotations
 
-import os
 
+from .. import paths
 from . import fs
 
 _MAX = 2 ** 62     # v1 reports "no limit" as a huge page-aligned number
@@ -29,7 +29,7 @@ def _limit(s: str) -> int:
 
 
 def v2(d: str) -> dict:
-    j = lambda name: os.path.join(d, name)          # noqa: E731
+    j = lambda name: paths.join(d, name)          # noqa: E731
     cpu = fs.read_kv(j("cpu.stat"))
     mem_ev = fs.read_kv(j("memory.events"))
     io = []
@@ -63,7 +63,7 @@ def v2(d: str) -> dict:
 
 def v1(dirs: dict[str, str]) -> dict:
     def j(ctrl: str, name: str) -> str:
-        return os.path.join(dirs.get(ctrl, "/nonexistent"), name)
+        return paths.join(dirs.get(ctrl, "/nonexistent"), name)
     cpu = fs.read_kv(j("cpu", "cpu.stat"))
     oom = fs.read_kv(j("memory", "memory.oom_control"))
     blk = []

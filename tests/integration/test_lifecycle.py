@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, new_id, pid_alive, proc_status
+from conftest import HOT_IMPORTS_BANNED, ROOT, as_installed, new_id, pid_alive, proc_status
 
 pytestmark = pytest.mark.root
 
@@ -64,26 +64,6 @@ def test_the_runtime_itself_loads_no_c_extension(cli, bundle, leakcheck):
         assert cli("delete", "--force", cid).returncode == 0
 
 
-HOT_IMPORTS_BANNED = ("os", "json", "re", "enum", "socket", "click", "signal", "subprocess")
-
-
-def _as_installed(cli, *args, banned=HOT_IMPORTS_BANNED) -> str:
-    """Run a verb as the installed command runs it (python -I -S), with -X importtime listing
-    every module it loads; assert none of ``banned`` is among them. -> its stdout."""
-    import sysconfig
-    where = [ROOT, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]   # as install.sh's
-    launch = (f"import sys; sys.path[0:0] = {where!r}; from pycontainer import importcache; "
-              "importcache.install(); from pycontainer.entry import main; main()")
-    p = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c", launch,
-                        "--root", cli.root, *args], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, (args, p.stderr[-2000:])
-    mods = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines()
-            if line.startswith("import time:") and "|" in line}
-    assert "pycontainer.container" in mods, args
-    assert not [m for m in banned if m in mods], (args, sorted(mods))
-    return p.stdout
-
-
 def test_start_state_kill_delete_import_neither_os_nor_json(cli, bundle, leakcheck):
     """The verbs engines call around every container (``state`` after create and start,
     ``start``, ``kill``, ``delete``) run on the ``posix`` module and the C modules (_json,
@@ -94,20 +74,20 @@ def test_start_state_kill_delete_import_neither_os_nor_json(cli, bundle, leakche
     cid = new_id()
     cli.create(cid, bundle.path)
     try:
-        assert json.loads(_as_installed(cli, "state", cid))["status"] == "created"
-        _as_installed(cli, "start", cid)
-        assert json.loads(_as_installed(cli, "state", cid))["status"] == "running"
+        assert json.loads(as_installed(cli, "state", cid))["status"] == "created"
+        as_installed(cli, "start", cid)
+        assert json.loads(as_installed(cli, "state", cid))["status"] == "running"
         assert cli("pause", cid).returncode == 0
-        assert json.loads(_as_installed(cli, "state", cid))["status"] == "paused"
+        assert json.loads(as_installed(cli, "state", cid))["status"] == "paused"
         assert cli("resume", cid).returncode == 0
-        _as_installed(cli, "kill", cid, "KILL")
+        as_installed(cli, "kill", cid, "KILL")
         for _ in range(200):
             if cli.state(cid)["status"] == "stopped":
                 break
             time.sleep(0.02)
         # stopped: the OOM count comes from the recorded directories too (cgroups/events.py)
-        assert "oomKilled" not in json.loads(_as_installed(cli, "state", cid))
-        _as_installed(cli, "delete", cid)
+        assert "oomKilled" not in json.loads(as_installed(cli, "state", cid))
+        as_installed(cli, "delete", cid)
     finally:
         cli("delete", "--force", cid)
     assert cli("state", cid).returncode != 0
@@ -121,7 +101,7 @@ def test_run_imports_os_in_neither_the_runtime_nor_the_init(cli, bundle, leakche
     (``create`` alone cannot be run with pipes here: its init keeps them open.)"""
     bundle.args("true")
     os.makedirs(cli.root, exist_ok=True)    # the first container under a --root makes it (os)
-    out = _as_installed(cli, "run", "--bundle", bundle.path, new_id())
+    out = as_installed(cli, "run", "--bundle", bundle.path, new_id())
     assert out == ""
 
 
@@ -137,7 +117,7 @@ def test_exec_process_imports_neither_json_nor_socket(cli, bundle, tmp_path, lea
                                 "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}))
     try:
         cli("start", cid, check=True)
-        out = _as_installed(cli, "exec", "--process", str(proc), cid,
+        out = as_installed(cli, "exec", "--process", str(proc), cid,
                             banned=[m for m in HOT_IMPORTS_BANNED if m != "os"])
         assert out == "probed ok\n"
     finally:

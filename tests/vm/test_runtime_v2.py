@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import new_id
+from conftest import HOT_IMPORTS_BANNED, as_installed, new_id
 
 pytestmark = [pytest.mark.root, pytest.mark.cgroupv2]
 
@@ -71,3 +71,15 @@ def test_kill_all_and_pause_on_v2(cli, bundle, leakcheck):
         time.sleep(0.02)
     assert cli.state(cid)["status"] == "stopped"
     assert cli("delete", cid).returncode == 0
+
+
+def test_v2_run_imports_neither_os_nor_cffi(cli, bundle, leakcheck):
+    """``run -b`` on a v2 host (the v2 manager, its stats module, the device program) runs on
+    posix, pycontainer.paths, _struct and _nscalls, as the v1 path does (test_lifecycle.py):
+    `os` was ~1 ms of every v2 create (its _collections_abc), cffi 0.6-1 ms. -X importtime
+    lists the init's imports too."""
+    bundle.args("true")
+    os.makedirs(cli.root, exist_ok=True)    # the first container under a --root makes it (os)
+    out = as_installed(cli, "run", "--bundle", bundle.path, new_id(),
+                       banned=HOT_IMPORTS_BANNED + ("struct", "_cffi_backend", "pycontainer._native"))
+    assert out == ""
