@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import HOT_IMPORTS_BANNED, ROOT, as_installed, new_id, pid_alive, proc_status
+from conftest import HOT_IMPORTS_BANNED, ROOT, as_installed, engine_verbs_as_installed, new_id, pid_alive, proc_status
 
 pytestmark = pytest.mark.root
 
@@ -70,27 +70,7 @@ def test_start_state_kill_delete_import_neither_os_nor_json(cli, bundle, leakche
     _socket): importing ``os`` is ~1 ms and json/re/enum/socket more, where runc's whole
     start or delete takes ~6 ms (paths.py); ``paused`` is read from the recorded cgroup
     directories (cgroups/freezer.py), and so is a stopped one's OOM count (cgroups/events.py)."""
-    bundle.args("sleep", "30")
-    cid = new_id()
-    cli.create(cid, bundle.path)
-    try:
-        assert json.loads(as_installed(cli, "state", cid))["status"] == "created"
-        as_installed(cli, "start", cid)
-        assert json.loads(as_installed(cli, "state", cid))["status"] == "running"
-        assert cli("pause", cid).returncode == 0
-        assert json.loads(as_installed(cli, "state", cid))["status"] == "paused"
-        assert cli("resume", cid).returncode == 0
-        as_installed(cli, "kill", cid, "KILL")
-        for _ in range(200):
-            if cli.state(cid)["status"] == "stopped":
-                break
-            time.sleep(0.02)
-        # stopped: the OOM count comes from the recorded directories too (cgroups/events.py)
-        assert "oomKilled" not in json.loads(as_installed(cli, "state", cid))
-        as_installed(cli, "delete", cid)
-    finally:
-        cli("delete", "--force", cid)
-    assert cli("state", cid).returncode != 0
+    engine_verbs_as_installed(cli, bundle)
 
 
 def test_run_imports_os_in_neither_the_runtime_nor_the_init(cli, bundle, leakcheck):

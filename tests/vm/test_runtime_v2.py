@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import HOT_IMPORTS_BANNED, as_installed, new_id
+from conftest import HOT_IMPORTS_BANNED, as_installed, engine_verbs_as_installed, new_id
 
 pytestmark = [pytest.mark.root, pytest.mark.cgroupv2]
 
@@ -83,3 +83,10 @@ def test_v2_run_imports_neither_os_nor_cffi(cli, bundle, leakcheck):
     out = as_installed(cli, "run", "--bundle", bundle.path, new_id(),
                        banned=HOT_IMPORTS_BANNED + ("struct", "_cffi_backend", "pycontainer._native"))
     assert out == ""
+
+
+def test_v2_engine_verbs_import_neither_os_nor_json(cli, bundle, leakcheck):
+    """state, start, kill and delete on v2 (paused from cgroup.freeze, the OOM count from
+    memory.events, the v2 directory removed), as the installed command runs them: the same
+    modules banned as on v1 (test_lifecycle.py)."""
+    engine_verbs_as_installed(cli, bundle)
