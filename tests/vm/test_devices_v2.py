@@ -10,14 +10,12 @@ program (one program attached before and after) so that the other node opens.
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 import cdi_acme
-from conftest import ROOT, new_id
+from conftest import new_id
 
 pytestmark = [pytest.mark.root, pytest.mark.cgroupv2]
 
@@ -79,24 +77,3 @@ def test_update_replaces_the_program(cli, bundle, leakcheck, tmp_path):
         assert "not permitted" not in p.stdout
     finally:
         cli("delete", "--force", cid)
-
-
-def test_v2_create_loads_the_device_program_without_cffi(cli, bundle, leakcheck):
-    """On v2 every create loads and attaches the device program: _nscalls' bpf calls
-    (csrc/nscalls.c), so create's process loads no cffi (its backend and pycontainer._native
-    cost 0.6-1 ms of imports), and the program is there."""
-    bundle.args("true")
-    cid = new_id()
-    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from pycontainer.container import Runtime; "
-            "from pycontainer.cgroups import ebpf; "
-            "rt = Runtime(sys.argv[2]); rt.create(sys.argv[3], sys.argv[4]); "
-            "print([m for m in ('_cffi_backend', 'pycontainer._native') if m in sys.modules]); "
-            "cg = '/sys/fs/cgroup' + json.load(open(f'{sys.argv[2]}/{sys.argv[3]}/state.json'))['cgroup']; "
-            "print(ebpf.attached(cg)); rt.start(sys.argv[3])")
-    try:
-        p = subprocess.run([sys.executable, "-c", code, ROOT, cli.root, cid, bundle.path],
-                           capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, p.stderr
-        assert p.stdout.split("\n")[:2] == ["[]", "1"], p.stdout
-    finally:
-        assert cli("delete", "--force", cid).returncode == 0
