@@ -38,7 +38,7 @@ import posix
 from ..errors import CgroupError
 
 # bpf(2) commands, program and attach types (include/uapi/linux/bpf.h)
-BPF_PROG_LOAD = 5
+BPF_PROG_LOAD = 5          # (the call fills its attr in C: csrc/native.c pyc_bpf_prog_load)
 BPF_PROG_ATTACH = 8
 BPF_PROG_QUERY = 16
 BPF_PROG_TYPE_CGROUP_DEVICE = 15
@@ -171,7 +171,7 @@ def load(code: bytes) -> int:
         pass
     text = [line for line in bytes(log).split(b"\0", 1)[0].decode(errors="replace").strip().splitlines()
             if not line.startswith(("processed ", "verification time"))]
-    raise CgroupError(f"BPF_PROG_LOAD of the device program: {first.strerror}"
+    raise CgroupError(f"BPF_PROG_LOAD of the device program: {posix.strerror(first.errno)}"
                       + (f" (verifier: {text[-1]})" if text else ""),
                       stage="cgroup", errno=first.errno) from None
 
