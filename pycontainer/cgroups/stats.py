@@ -11,7 +11,6 @@ cpuacct.*, memory.usage_in_bytes, memory.oom_control, blkio.throttle.*
 
 from __future__ import annotations
 
-
 from .. import paths
 from . import fs
 
@@ -29,7 +28,7 @@ def _limit(s: str) -> int:
 
 
 def v2(d: str) -> dict:
-    j = lambda name: paths.join(d, name)          # noqa: E731
+    j = lambda name: paths.join(d, name)       # noqa: E731
     cpu = fs.read_kv(j("cpu.stat"))
     mem_ev = fs.read_kv(j("memory.events"))
     io = []
