@@ -58,7 +58,8 @@ PRELOAD = ("pycontainer.container", "pycontainer.process.launcher", "pycontainer
            # what the first container would import lazily (measured): each worker is a
            # fork of the helper, so anything not loaded here is loaded once per container
            "pycontainer.cgroups.devices", "pycontainer.cgroups.stats", "pycontainer.cgroups.v1",
-           "pycontainer.cgroups.v2", "pycontainer.image.layers", "pycontainer.image.manifest",
+           "pycontainer.cgroups.v2", "pycontainer.cgroups.ebpf", "pycontainer.image.layers",
+           "pycontainer.image.manifest",
            "pycontainer.image.blobs", "pycontainer.network.files", "pycontainer.network.ipam",
            "pycontainer.network.nat", "pycontainer.network.netns", "pycontainer.security.seccomp",
            "pycontainer.security.libseccomp", "pycontainer.security.seccomp_profile", "shutil",
