@@ -37,8 +37,8 @@ import posix
 
 from ..errors import CgroupError
 
-# bpf(2) commands, program and attach types (include/uapi/linux/bpf.h)
-BPF_PROG_LOAD = 5          # (the call fills its attr in C: csrc/native.c pyc_bpf_prog_load)
+# bpf(2) commands, program and attach types (include/uapi/linux/bpf.h); BPF_PROG_LOAD is
+# made in C (csrc/native.c pyc_bpf_prog_load), which takes the constant from that header
 BPF_PROG_ATTACH = 8
 BPF_PROG_QUERY = 16
 BPF_PROG_TYPE_CGROUP_DEVICE = 15
