@@ -180,27 +180,27 @@ def as_installed(cli, *args, banned=HOT_IMPORTS_BANNED) -> str:
     return p.stdout
 
 
-def engine_verbs_as_installed(cli, bundle, banned=HOT_IMPORTS_BANNED) -> None:
+def engine_verbs_as_installed(cli, bundle) -> None:
     """state (created, running, paused, stopped), start, kill and delete of one container,
-    each run as the installed command runs it (``as_installed``: none of ``banned`` loaded)."""
+    each run as the installed command runs it (``as_installed``: none of HOT_IMPORTS_BANNED)."""
     bundle.args("sleep", "30")
     cid = new_id()
     cli.create(cid, bundle.path)
     try:
-        assert json.loads(as_installed(cli, "state", cid, banned=banned))["status"] == "created"
-        as_installed(cli, "start", cid, banned=banned)
-        assert json.loads(as_installed(cli, "state", cid, banned=banned))["status"] == "running"
+        assert json.loads(as_installed(cli, "state", cid))["status"] == "created"
+        as_installed(cli, "start", cid)
+        assert json.loads(as_installed(cli, "state", cid))["status"] == "running"
         assert cli("pause", cid).returncode == 0
-        assert json.loads(as_installed(cli, "state", cid, banned=banned))["status"] == "paused"
+        assert json.loads(as_installed(cli, "state", cid))["status"] == "paused"
         assert cli("resume", cid).returncode == 0
-        as_installed(cli, "kill", cid, "KILL", banned=banned)
+        as_installed(cli, "kill", cid, "KILL")
         for _ in range(200):
             if cli.state(cid)["status"] == "stopped":
                 break
             time.sleep(0.02)
         # stopped: the OOM count comes from the recorded directories too (cgroups/events.py)
-        assert "oomKilled" not in json.loads(as_installed(cli, "state", cid, banned=banned))
-        as_installed(cli, "delete", cid, banned=banned)
+        assert "oomKilled" not in json.loads(as_installed(cli, "state", cid))
+        as_installed(cli, "delete", cid)
     finally:
         cli("delete", "--force", cid)
     assert cli("state", cid).returncode != 0

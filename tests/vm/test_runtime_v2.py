@@ -74,7 +74,7 @@ def test_kill_all_and_pause_on_v2(cli, bundle, leakcheck):
 
 
 def test_v2_run_imports_neither_os_nor_cffi(cli, bundle, leakcheck):
-    """``run -b`` on a v2 host (the v2 manager, its stats module, the device program) runs on
+    """``run -b`` on a v2 host (the v2 manager and the device program) runs on
     posix, pycontainer.paths, _struct and _nscalls, as the v1 path does (test_lifecycle.py):
     `os` was ~1 ms of every v2 create (its _collections_abc), cffi 0.6-1 ms. -X importtime
     lists the init's imports too."""
