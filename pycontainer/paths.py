@@ -98,13 +98,8 @@ def normpath(path: str) -> str:
 
 
 def split(path: str) -> tuple[str, str]:
-    """``os.path.split``: (dirname, basename), the head's trailing slashes dropped unless
-    it is all slashes."""
-    i = path.rfind("/") + 1
-    head, tail = path[:i], path[i:]
-    if head and head != "/" * len(head):
-        head = head.rstrip("/")
-    return head, tail
+    """``os.path.split``: (dirname, basename)."""
+    return dirname(path), basename(path)
 
 
 def dirname(path: str) -> str:
