@@ -8,9 +8,10 @@ and a fork(2)ed Python process faults on every page it writes while its parent s
 maps it (copy-on-write: reference counts, the interpreter's state, the code objects'
 warm-up counters). This shows where a run's faults are:
 
-- by process: the processes of one run, each named by the names it had (comm, which
-  exec(2) and prctl(PR_SET_NAME) change), e.g. ``python -> true`` for pycontainer's
-  init, which runs Python until it execs the container's program;
+- by process and name: the processes of one run, a row for each name (comm) a process
+  had, as exec(2) and prctl(PR_SET_NAME) change it: pycontainer's init is ``python``
+  until it execs its sealed exec helper (a memfd, named by its fd's number), which execs
+  the program (``true``); runc's init is ``runc:[1:CHILD]``, then ``runc:[2:INIT]``;
 - by phase, for the process that forks the container's program: before that fork,
   while the child shares its memory (from the fork to the child's exec), and after;
 - by mapping: anonymous memory (Python's object arenas, malloc's ``[heap]``), the
@@ -128,18 +129,15 @@ def one_run(cmd: list[str], bundle: str, cid: str, tmp: str, program: str) -> di
                    + cmd + ["run", "-b", bundle, cid], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs = parse(data)
-    roles: dict[str, int] = {}
+    # one row per process and name: a process that exec's or renames itself (the launcher
+    # that becomes python, the init that becomes the program) gets a row for each phase
+    rows: dict[str, int] = {}
     maps: dict[str, dict[str, int]] = {}
     for p in procs.values():
-        pre = p.faults
-        key = p.role()
-        if p.comms and p.comms[-1] == program:       # the init: until its exec, then the program
-            pre = [f for f in p.faults if f[2] != program]
-            roles[program] = roles.get(program, 0) + len(p.faults) - len(pre)
-            key = " -> ".join(c for c in p.comms if c != program) + " (until its exec)"
-        roles[key] = roles.get(key, 0) + len(pre)
-        bym = maps.setdefault(key, {})
-        for f in pre:
+        for f in p.faults:
+            key = f"{f[2]} (of {p.role()})" if len(p.comms) > 1 else p.role()
+            rows[key] = rows.get(key, 0) + 1
+            bym = maps.setdefault(key, {})
             bym[f[3]] = bym.get(f[3], 0) + 1
     # phases of the process that forked the program's process
     phases = None
@@ -147,12 +145,12 @@ def one_run(cmd: list[str], bundle: str, cid: str, tmp: str, program: str) -> di
     if prog:
         child, parent = prog[0], prog[0].parent
         end = child.exec_t if child.exec_t is not None else float("inf")
-        fs = [f[0] for f in parent.faults]
-        phases = {"parent": " -> ".join(parent.comms),
+        fs = [f[0] for f in parent.faults if f[2] == parent.comms[-1]]
+        phases = {"parent": parent.comms[-1],
                   "before the fork": sum(t < child.born for t in fs),
                   "while the child shares its memory": sum(child.born <= t < end for t in fs),
                   "after the child's exec": sum(t >= end for t in fs)}
-    return {"total": sum(len(p.faults) for p in procs.values()), "roles": roles, "maps": maps,
+    return {"total": sum(len(p.faults) for p in procs.values()), "rows": rows, "maps": maps,
             "phases": phases}
 
 
@@ -243,18 +241,17 @@ def main() -> None:
             print(f"\n## {name} ({cmd}): {statistics.median(r['total'] for r in runs):.0f} faults "
                   f"per run (median of {a.n}; min {runs[0]['total']}, max {runs[-1]['total']})")
             print("\n| process | faults (median round) |\n|---|---|")
-            for role, c in sorted(med["roles"].items(), key=lambda x: -x[1]):
-                if c:
-                    print(f"| {role} | {c} |")
+            for row, c in sorted(med["rows"].items(), key=lambda x: -x[1]):
+                print(f"| {row} | {c} |")
             if med["phases"]:
                 ph = dict(med["phases"])
-                print(f"\nThe process that forks the program's ({ph.pop('parent')}): " +
+                print(f"\nThe {ph.pop('parent')} that forks the program's process: " +
                       ", ".join(f"{k} {v}" for k, v in ph.items()))
-            for role, bym in med["maps"].items():
+            for row, bym in med["maps"].items():
                 if sum(bym.values()) < 50:
                     continue
                 top = sorted(bym.items(), key=lambda x: -x[1])[:7]
-                print(f"\n{role}: " + ", ".join(f"{k} {v}" for k, v in top))
+                print(f"\n{row}: " + ", ".join(f"{k} {v}" for k, v in top))
             if a.at_once:
                 v = at_once(argv, a.bundle, a.at_once, name)
                 print(f"\n{a.at_once} at once, the whole machine, per container: " +
