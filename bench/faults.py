@@ -24,7 +24,7 @@ Figures are medians of ``-n`` rounds; the mapping tables are those of the median
 ``--at-once N`` also counts faults and context switches of N runs started together
 (``perf stat -a``: the whole machine, so keep it otherwise idle).
 
-    python3 bench/faults.py [-n 5] [--bundle /tmp/perf18bundle] [--cost] [--at-once 50]
+    python3 bench/faults.py [-n 5] [--bundle /tmp/perfbundle] [--cost] [--at-once 50]
                             [--runtime NAME=CMD ...]   (default: pycontainer, runc)
 
 Root only; needs perf(1). Read: perf-record(1) and perf-script(1), proc(5) (maps),
@@ -34,6 +34,7 @@ fork(2) and madvise(2) (MADV_POPULATE_WRITE), and mm/memory.c (do_wp_page).
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -154,9 +155,9 @@ def one_run(cmd: list[str], bundle: str, cid: str, tmp: str, program: str) -> di
             "phases": phases}
 
 
-def fault_costs(pages: int = 4000, rounds: int = 5) -> dict[str, float]:
-    """Nanoseconds per page of each kind of minor fault, in a fresh Python process (the loop
-    that touches one byte per page is timed alone and subtracted)."""
+def fault_costs(pages: int = 4000, rounds: int = 5) -> str:
+    """Nanoseconds per page of each kind of minor fault, measured in a fresh Python process
+    (the loop that touches one byte per page is timed alone and subtracted): its report."""
     code = r"""
 import mmap, os, statistics, sys, time
 N, R, P = int(sys.argv[1]), int(sys.argv[2]), mmap.PAGESIZE
@@ -217,7 +218,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=5, help="recorded runs per runtime (medians)")
     ap.add_argument("--warm", type=int, default=3)
-    ap.add_argument("--bundle", default="/tmp/perf18bundle")
+    ap.add_argument("--bundle", default="/tmp/perfbundle", help="a runc-form bundle of /bin/true "
+                    "(bench/startup.sh makes /tmp/perfbundle)")
     ap.add_argument("--program", default="true", help="the bundle's program, as comm shows it")
     ap.add_argument("--runtime", action="append", metavar="NAME=CMD",
                     help="default: pycontainer=/usr/local/bin/pycontainer and runc=runc")
@@ -226,6 +228,11 @@ def main() -> None:
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("faults.py: run it as root")
+    if not shutil.which("perf"):
+        raise SystemExit("faults.py: needs perf(1) (Debian: linux-perf)")
+    if not os.path.isfile(os.path.join(a.bundle, "config.json")):
+        raise SystemExit(f"faults.py: {a.bundle} is not a bundle (no config.json); bench/startup.sh "
+                         "makes /tmp/perfbundle")
     runtimes = [r.split("=", 1) for r in (a.runtime or ["pycontainer=/usr/local/bin/pycontainer",
                                                          "runc=runc"])]
     tmp = tempfile.mkdtemp(prefix="pyc-bench-faults-")
