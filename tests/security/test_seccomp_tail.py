@@ -85,13 +85,23 @@ def test_create_start_runs_under_the_filter(cli, bundle, leakcheck, name):
     _configure(bundle, name, ["sleep", "0.3"])
     cid = new_id("scc")
     cli.create(cid, bundle.path, check=True)
-    pid = cli.state(cid)["pid"]
-    cli("start", cid, check=True)
-    with open(f"/proc/{pid}/status") as f:
-        status = f.read()
-    assert "Seccomp:\t2" in status, status
-    _wait_stopped(cli, cid)
-    cli("delete", cid, check=True)
+    try:
+        pid = cli.state(cid)["pid"]
+        cli("start", cid, check=True)
+        # start returns once the init has the go (as runc's does, its exec.fifo read); the
+        # init then loads the filter and execs: read the status once it is the program
+        deadline = time.monotonic() + 5
+        while True:
+            with open(f"/proc/{pid}/status") as f:
+                status = f.read()
+            if status.startswith("Name:\tsleep\n") or time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
+        assert "Seccomp:\t2" in status, status
+        _wait_stopped(cli, cid)
+        cli("delete", cid, check=True)
+    finally:
+        cli("delete", "--force", cid)
 
 
 @pytest.mark.parametrize("name", list(PROFILES))
