@@ -74,7 +74,7 @@ class SyncSocket:
     def recv(self, timeout: float | None = None) -> dict:
         self.sock.settimeout(timeout)
         try:
-            data = self.sock.recv(65536)
+            data = self._recv()
         except TimeoutError:        # socket.timeout is TimeoutError (Python 3.10+)
             raise ContainerSetupError("container setup timed out waiting for the container process",
                                       stage="sync") from None
@@ -97,7 +97,7 @@ class SyncSocket:
         blocks). For a caller already failing: another message waiting is read and dropped."""
         self.sock.settimeout(0)
         try:
-            data = self.sock.recv(65536)
+            data = self._recv()
         except OSError:             # BlockingIOError: nothing waiting
             return None
         msg = jsonio.loads(data) if data else {}
@@ -105,6 +105,20 @@ class SyncSocket:
             return None
         return from_message(msg.get("kind", ""), msg.get("msg", "container setup failed"),
                             stage=msg.get("stage", ""), errno=msg.get("errno"))
+
+    def _recv(self) -> bytes:
+        """One message. A peer that exits with a message of ours unread (a child that fails
+        before reading GO) resets the connection: unix(7) reports ECONNRESET to the next
+        recv, once, before the messages the peer sent; its last one (the ERROR) still waits.
+        Read after a reset without waiting: that message, or b"" (closed) when none."""
+        try:
+            return self.sock.recv(65536)
+        except ConnectionResetError:
+            self.sock.settimeout(0)
+            try:
+                return self.sock.recv(65536)
+            except OSError:
+                return b""
 
     def close(self) -> None:
         self.sock.close()
