@@ -12,20 +12,30 @@
  * What: for `create`, `run` and `exec` (the verbs that attach a process), a grandchild
  * (double fork: it is nobody's child to wait for) writes its own pid into the cgroup.procs
  * of the cgroup it is already in -- the kernel moves nothing -- then again every 2 ms,
- * so the next attach finds the grace period passed, until the runtime closes the pipe
- * named by PYCONTAINER_PRIMER_FD (attachlock.finish) or 100 ms have gone. Any failure
- * only means no head start. Every other verb execs Python at once.
+ * so the next attach finds the grace period passed. One primer serves every runtime that
+ * starts while it runs: the lock is system-wide, so any writer keeps it primed. It listens
+ * on an abstract unix socket (PRIMER_NAME, unix(7): no file, gone with the process); a
+ * launcher first connects there, and only when nobody listens starts a primer itself
+ * (bind, listen, connect, double fork). Its connection, named by PYCONTAINER_PRIMER_FD, is
+ * the runtime's: closing it (attachlock.finish) says "attached". The primer writes while
+ * a connection is open and younger than 100 ms, then closes its socket and exits. With 50
+ * runs at once that is a primer or two instead of 50 (each a double fork and ~50 writes:
+ * ~0.7 ms of CPU per container, bench/roles.py). Any failure only means no head start.
+ * Every other verb execs Python at once.
  *
  * Built by .ci/install.sh with PYTHON (the venv's interpreter) and SCRIPT (the Python
- * launcher) compiled in; argv is passed on unchanged. Read: cgroups(7), fork(2),
- * execve(2), and kernel/rcu/sync.c.
+ * launcher) compiled in (and PRIMER_NAME, for tests); argv is passed on unchanged. Read:
+ * cgroups(7), fork(2), execve(2), unix(7), poll(2), and kernel/rcu/sync.c.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,8 +44,14 @@
 #error "build with -DPYTHON='\"/path/to/python\"' -DSCRIPT='\"/path/to/launcher.py\"'"
 #endif
 
+#ifndef PRIMER_NAME
+#define PRIMER_NAME "pycontainer/attach-primer"
+#endif
+
 #define EVERY_MS 2
-#define DEADLINE_MS 100
+#define DEADLINE_MS 100     /* a connection is served this long at most */
+#define LIFETIME_MS 1000    /* then the primer stops listening (a new one may start) */
+#define MAX_CLIENTS 256     /* more at once are accepted and closed: not primed */
 
 /* The verb: the first argument that is not a global option (or an option's value). */
 static int attaches(int argc, char **argv)
@@ -94,52 +110,154 @@ static long long now_ms(void)
     return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
 }
 
-/* The grandchild: write, then every EVERY_MS until the pipe closes or the deadline. */
-static void prime(const char *path, int rd)
+/* The primer's abstract address: sun_path starts with a NUL (unix(7)). */
+static socklen_t address(struct sockaddr_un *a)
 {
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    memcpy(a->sun_path + 1, PRIMER_NAME, strlen(PRIMER_NAME));
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(PRIMER_NAME));
+}
+
+/* A connection to the running primer, or -1 when none listens. */
+static int join(void)
+{
+    struct sockaddr_un a;
+    socklen_t len = address(&a);
+    /* non-blocking: a listener that never accepts (its backlog full) fails the connect
+     * with EAGAIN instead of holding the command */
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s >= 0 && connect(s, (struct sockaddr *)&a, len) == 0)
+        return s;
+    if (s >= 0)
+        close(s);
+    return -1;
+}
+
+/* The primer keeps nothing of the command that started it: it may outlive it, serving
+ * others, and must not hold its caller's pipes (a reader waiting for EOF), inherited fds
+ * or working directory. -> the listener, at its new number. */
+static int detach(int listener)
+{
+    int l = fcntl(listener, F_DUPFD_CLOEXEC, 3);
+    if (l < 0)
+        _exit(0);
+    for (int fd = 0; fd < 3; fd++)
+        close(fd);
+    if ((l > 3 && close_range(3, l - 1, 0) != 0) || close_range(l + 1, ~0U, 0) != 0)
+        for (int fd = 3; fd < 1024; fd++)       /* a kernel without close_range(2) */
+            if (fd != l)
+                close(fd);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);   /* 0: fds 0-2 are closed */
+    if (null == 0) {
+        dup2(0, 1);
+        dup2(0, 2);
+    }
+    if (chdir("/") != 0)
+        _exit(0);
+    return l;
+}
+
+/* The grandchild: write, then every EVERY_MS while a connection is open and young. */
+static void prime(const char *path, int listener)
+{
+    listener = detach(listener);
+    struct pollfd p[1 + MAX_CLIENTS];
+    long long since[1 + MAX_CLIENTS];
+    int n = 1;
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%d", getpid());
-    long long end = now_ms() + DEADLINE_MS;
+    long long born = now_ms(), last = born - EVERY_MS;
+    p[0] = (struct pollfd){.fd = listener, .events = POLLIN};
     for (;;) {
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
+        long long now = now_ms();
+        if (now - last >= EVERY_MS) {   /* every EVERY_MS, not at every connect or close */
+            int fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (fd < 0)
+                break;
+            ssize_t w = write(fd, pid, len);
+            close(fd);
+            if (w != len)
+                break;
+            last = now;
+        }
+        long long wait = last + EVERY_MS - now_ms();
+        if (poll(p, n, wait > 0 ? (int)wait : 0) < 0)
             break;
-        ssize_t w = write(fd, pid, len);
-        close(fd);
-        if (w != len)
+        now = now_ms();
+        for (int i = 1; i < n; i++)     /* closed by its runtime (EOF), or too old */
+            if (p[i].revents || now - since[i] >= DEADLINE_MS) {
+                close(p[i].fd);
+                p[i] = p[n - 1];
+                since[i] = since[n - 1];
+                n--, i--;
+            }
+        if (p[0].revents & POLLIN)      /* new runtimes (the first: our launcher's) */
+            for (int c; (c = accept4(p[0].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0;) {
+                if (n == 1 + MAX_CLIENTS) {
+                    close(c);           /* (the listener is non-blocking: EAGAIN ends this) */
+                    continue;
+                }
+                p[n] = (struct pollfd){.fd = c, .events = POLLIN};
+                since[n++] = now;
+            }
+        if (p[0].fd >= 0 && now - born >= LIFETIME_MS) {
+            close(p[0].fd);             /* poll(2) skips a negative fd */
+            p[0].fd = -1;
+        }
+        if (n == 1)                     /* nobody waits: stop listening, then go */
             break;
-        struct pollfd p = {.fd = rd, .events = POLLIN};
-        long long left = end - now_ms();
-        if (left <= 0 || poll(&p, 1, left < EVERY_MS ? (int)left : EVERY_MS) != 0)
-            break;                  /* the runtime closed its end (or an error) */
     }
     _exit(0);
+}
+
+/* Join the running primer, or start one (its address, then the double fork) and join it.
+ * -> the connection for the runtime, or -1 (no priming). */
+static int primer(void)
+{
+    int s = join();
+    if (s >= 0)
+        return s;
+    char path[8192];
+    target(path, sizeof path);
+    if (!path[0])
+        return -1;
+    struct sockaddr_un a;
+    socklen_t len = address(&a);
+    int l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (l < 0)
+        return -1;
+    if (bind(l, (struct sockaddr *)&a, len) != 0 || listen(l, 128) != 0) {
+        close(l);
+        return join();                  /* another launcher bound it first: join that one */
+    }
+    s = join();                         /* queued until the primer accepts it */
+    pid_t child = s >= 0 ? fork() : -1;
+    if (child == 0) {
+        close(s);
+        if (fork() == 0)
+            prime(path, l);
+        _exit(0);
+    }
+    close(l);
+    if (child < 0) {
+        if (s >= 0)
+            close(s);
+        return -1;
+    }
+    waitpid(child, NULL, 0);
+    return s;
 }
 
 int main(int argc, char **argv)
 {
     if (attaches(argc, argv)) {
-        char path[8192];
-        int p[2];
-        target(path, sizeof path);
-        if (path[0] && pipe2(p, O_CLOEXEC) == 0) {
-            pid_t child = fork();
-            if (child == 0) {
-                close(p[1]);
-                if (fork() == 0)
-                    prime(path, p[0]);
-                _exit(0);
-            }
-            close(p[0]);
-            if (child > 0) {
-                waitpid(child, NULL, 0);
-                char fd[16];
-                snprintf(fd, sizeof fd, "%d", p[1]);
-                fcntl(p[1], F_SETFD, 0);                /* the runtime holds it */
-                setenv("PYCONTAINER_PRIMER_FD", fd, 1);
-            } else {
-                close(p[1]);
-            }
+        int s = primer();
+        if (s >= 0) {
+            char fd[16];
+            snprintf(fd, sizeof fd, "%d", s);
+            fcntl(s, F_SETFD, 0);                   /* the runtime holds it */
+            setenv("PYCONTAINER_PRIMER_FD", fd, 1);
         }
     }
     char **args = calloc(argc + 3, sizeof *args);

@@ -252,8 +252,9 @@ def _take_prepared():
 
 def launcher_primer() -> bool:
     """Whether the ``pycontainer`` command (csrc/launcher.c) started priming before Python
-    did, and it still runs: its grandchild writes until we close the pipe it named in
-    PYCONTAINER_PRIMER_FD (``finish``). The fd is taken out of the environment and made
+    did (or joined the primer another runtime's command started), and it still runs: the
+    primer writes until we close the connection named in PYCONTAINER_PRIMER_FD
+    (``finish``), or for 100 ms. The fd is taken out of the environment and made
     close-on-exec here, so no hook or program inherits it."""
     global _launcher_fd
     fd = paths.popenv(PRIMER_FD)
@@ -292,10 +293,11 @@ def finish() -> None:
     global _active, _launcher_fd
     if _launcher_fd >= 0:
         trace.event("prime cgroup attach", "linux.cgroupsPath", file="(launcher)",
-                    note="started by the pycontainer command at exec time (csrc/launcher.c), "
-                         "before the interpreter: the grace period passed while Python started")
+                    note="started (or joined) by the pycontainer command at exec time "
+                         "(csrc/launcher.c), before the interpreter: the grace period passed "
+                         "while Python started")
         try:
-            posix.close(_launcher_fd)           # the launcher's primer sees EOF and stops
+            posix.close(_launcher_fd)           # the primer sees EOF (and stops, if we were the last)
         except OSError:
             pass
         _launcher_fd = -1
@@ -310,7 +312,7 @@ def drop_inherited() -> None:
     the priming holds, none of which may reach the container: the thread's ``cgroup.procs``
     fd, if the fork came in the middle of a write (a host cgroupfs fd in the init: the
     CVE-2024-21626 class; it is close-on-exec, but the created init would hold it until
-    then), and the launcher's pipe."""
+    then), and the launcher's connection to its primer."""
     global _active, _launcher_fd, _prepared
     if _launcher_fd >= 0:
         try:

@@ -1,7 +1,9 @@
 """The pycontainer command in C (csrc/launcher.c): it passes argv on unchanged, and for the
 verbs that attach a process it starts the cgroup-attach priming first (a grandchild that
-writes its own pid to its own cgroup.procs, a no-op move) and names the pipe that stops it
-in PYCONTAINER_PRIMER_FD. Built here with gcc as .ci/install.sh builds it."""
+writes its own pid to its own cgroup.procs, a no-op move), or joins the one already
+running, and names the connection that stops it in PYCONTAINER_PRIMER_FD. Built here with
+gcc as .ci/install.sh builds it, with an abstract address of its own (PRIMER_NAME), so that
+it never joins the primer of an installed pycontainer."""
 
 import os
 import shutil
@@ -17,6 +19,8 @@ SCRIPT = """import os, sys
 fd = os.environ.get("PYCONTAINER_PRIMER_FD")
 alive = fd is not None and os.path.exists(f"/proc/self/fd/{fd}")
 print(repr(sys.argv[1:]), fd is not None, alive, open("/proc/self/cgroup").read() == %r, flush=True)
+if "wait" in sys.argv:
+    sys.stdin.readline()                # holds the connection until the test says
 """
 
 
@@ -28,7 +32,8 @@ def launcher(tmp_path_factory):
     script = d / "script.py"
     script.write_text(SCRIPT % open("/proc/self/cgroup").read())
     exe = d / "pycontainer"
-    subprocess.run(["gcc", "-O2", f'-DPYTHON="{sys.executable}"', f'-DSCRIPT="{script}"', "-o",
+    subprocess.run(["gcc", "-O2", f'-DPYTHON="{sys.executable}"', f'-DSCRIPT="{script}"',
+                    f'-DPRIMER_NAME="pycontainer-test/{os.getpid()}/{d.name}"', "-o",
                     str(exe), os.path.join(HERE, "csrc", "launcher.c")], check=True)
     return str(exe)
 
@@ -67,3 +72,48 @@ def test_the_primer_moves_nothing_and_goes_when_the_pipe_closes(launcher):
     while _primers(launcher) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert _primers(launcher) == []
+
+
+def _gone(launcher, seconds=2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while _primers(launcher) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return _primers(launcher) == []
+
+
+@pytest.mark.root
+def test_runtimes_at_once_share_one_primer_and_it_goes_when_they_close(launcher):
+    """The second launcher joins the first one's primer (no second double fork); the
+    primer writes on while either holds its connection, and goes once both are closed."""
+    procs = []
+    try:
+        for _ in range(2):
+            p = subprocess.Popen([launcher, "run", "wait"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+            procs.append(p)
+            assert p.stdout.readline().strip().endswith("True True True")
+        assert len(_primers(launcher)) == 1
+        procs[0].stdin.close()
+        procs[0].wait(timeout=10)
+        assert len(_primers(launcher)) == 1        # the second still holds its connection
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.stdin.close()
+                p.wait(timeout=10)
+    assert _gone(launcher)
+
+
+@pytest.mark.root
+def test_the_primer_serves_a_connection_100_ms_at_most(launcher):
+    """A runtime that never closes its connection (stuck, or a long wait before its
+    attach) does not keep the primer writing: it goes after 100 ms."""
+    p = subprocess.Popen([launcher, "run", "wait"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip().endswith("True True True")
+        assert _gone(launcher, seconds=1.0)
+        assert p.poll() is None                     # while the runtime still holds it
+    finally:
+        p.stdin.close()
+        p.wait(timeout=10)
