@@ -17,14 +17,19 @@
  * on an abstract unix socket (PRIMER_NAME, unix(7): no file, gone with the process); a
  * launcher first connects there, and only when nobody listens starts a primer itself
  * (bind, listen, connect, double fork). Its connection, named by PYCONTAINER_PRIMER_FD, is
- * the runtime's: closing it (attachlock.finish) says "attached". The primer writes while
- * a connection is open and younger than 100 ms, then closes its socket and exits. With 50
- * runs at once that is a primer or two instead of 50 (each a double fork and ~50 writes:
- * ~0.7 ms of CPU per container, bench/roles.py). Any failure only means no head start.
+ * the runtime's: closing it (attachlock.finish) says "attached". A primer lives as long as
+ * one run's did before it was shared: until its first connection (its own launcher's) is
+ * closed, or 100 ms; then it exits, and the runtimes that joined it meanwhile attach as
+ * they would without it (or a later launcher starts another). So it never outlives its
+ * own runtime's attach by more than a poll, and never holds its cgroup longer than one
+ * run's primer did. With 50 runs at once that is a primer or two instead of 50 (each a
+ * double fork and ~50 writes: ~0.6 ms of CPU per container, bench/roles.py). Any
+ * failure only means no head start.
  * Every other verb execs Python at once.
  *
  * Built by .ci/install.sh with PYTHON (the venv's interpreter) and SCRIPT (the Python
- * launcher) compiled in (and PRIMER_NAME, for tests); argv is passed on unchanged. Read:
+ * launcher) compiled in (and PRIMER_NAME and DEADLINE_MS, for tests); argv is passed on
+ * unchanged. Read:
  * cgroups(7), fork(2), execve(2), unix(7), poll(2), and kernel/rcu/sync.c.
  */
 #define _GNU_SOURCE
@@ -49,8 +54,9 @@
 #endif
 
 #define EVERY_MS 2
-#define DEADLINE_MS 100     /* a connection is served this long at most */
-#define LIFETIME_MS 1000    /* then the primer stops listening (a new one may start) */
+#ifndef DEADLINE_MS
+#define DEADLINE_MS 100     /* a primer lives this long at most (tests build it longer) */
+#endif
 #define MAX_CLIENTS 256     /* more at once are accepted and closed: not primed */
 
 /* The verb: the first argument that is not a global option (or an option's value). */
@@ -134,9 +140,9 @@ static int join(void)
     return -1;
 }
 
-/* The primer keeps nothing of the command that started it: it may outlive it, serving
- * others, and must not hold its caller's pipes (a reader waiting for EOF), inherited fds
- * or working directory. -> the listener, at its new number. */
+/* The primer keeps nothing of the command that started it: it serves others too, and
+ * must not hold its caller's pipes (a reader waiting for EOF), inherited fds or working
+ * directory. -> the listener, at its new number. */
 static int detach(int listener)
 {
     int l = fcntl(listener, F_DUPFD_CLOEXEC, 3);
@@ -158,17 +164,16 @@ static int detach(int listener)
     return l;
 }
 
-/* The grandchild: write, then every EVERY_MS while a connection is open and young. */
+/* The grandchild: write, then every EVERY_MS until its first connection (its launcher's
+ * runtime) is closed or DEADLINE_MS old; accept (and hold) the others meanwhile. */
 static void prime(const char *path, int listener)
 {
-    listener = detach(listener);
     struct pollfd p[1 + MAX_CLIENTS];
-    long long since[1 + MAX_CLIENTS];
-    int n = 1;
+    int n = 1, first = -1;
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%d", getpid());
     long long born = now_ms(), last = born - EVERY_MS;
-    p[0] = (struct pollfd){.fd = listener, .events = POLLIN};
+    p[0] = (struct pollfd){.fd = detach(listener), .events = POLLIN};
     for (;;) {
         long long now = now_ms();
         if (now - last >= EVERY_MS) {   /* every EVERY_MS, not at every connect or close */
@@ -184,13 +189,12 @@ static void prime(const char *path, int listener)
         long long wait = last + EVERY_MS - now_ms();
         if (poll(p, n, wait > 0 ? (int)wait : 0) < 0)
             break;
-        now = now_ms();
-        for (int i = 1; i < n; i++)     /* closed by its runtime (EOF), or too old */
-            if (p[i].revents || now - since[i] >= DEADLINE_MS) {
+        for (int i = 1; i < n; i++)     /* closed by its runtime (EOF) */
+            if (p[i].revents) {
+                if (p[i].fd == first)
+                    _exit(0);           /* our own runtime has attached */
                 close(p[i].fd);
-                p[i] = p[n - 1];
-                since[i] = since[n - 1];
-                n--, i--;
+                p[i--] = p[--n];
             }
         if (p[0].revents & POLLIN)      /* new runtimes (the first: our launcher's) */
             for (int c; (c = accept4(p[0].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0;) {
@@ -198,15 +202,12 @@ static void prime(const char *path, int listener)
                     close(c);           /* (the listener is non-blocking: EAGAIN ends this) */
                     continue;
                 }
-                p[n] = (struct pollfd){.fd = c, .events = POLLIN};
-                since[n++] = now;
+                if (first < 0)
+                    first = c;
+                p[n++] = (struct pollfd){.fd = c, .events = POLLIN};
             }
-        if (p[0].fd >= 0 && now - born >= LIFETIME_MS) {
-            close(p[0].fd);             /* poll(2) skips a negative fd */
-            p[0].fd = -1;
-        }
-        if (n == 1)                     /* nobody waits: stop listening, then go */
-            break;
+        if (now_ms() - born >= DEADLINE_MS)
+            break;                      /* our own runtime is late (or its connect was lost) */
     }
     _exit(0);
 }

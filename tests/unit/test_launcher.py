@@ -20,8 +20,20 @@ fd = os.environ.get("PYCONTAINER_PRIMER_FD")
 alive = fd is not None and os.path.exists(f"/proc/self/fd/{fd}")
 print(repr(sys.argv[1:]), fd is not None, alive, open("/proc/self/cgroup").read() == %r, flush=True)
 if "wait" in sys.argv:
+    import socket, struct
+    peer = 0
+    if alive:                           # the pid that listens: the launcher that started the primer
+        s = socket.socket(fileno=int(fd))
+        peer = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+        s.detach()
+    print(os.getpid(), peer, flush=True)
     sys.stdin.readline()                # holds the connection until the test says
 """
+
+
+# A primer lives 100 ms at most as installed; 1 s here, so that a second command started
+# together with the first finds it even on a loaded machine.
+DEADLINE_MS = 1000
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +45,8 @@ def launcher(tmp_path_factory):
     script.write_text(SCRIPT % open("/proc/self/cgroup").read())
     exe = d / "pycontainer"
     subprocess.run(["gcc", "-O2", f'-DPYTHON="{sys.executable}"', f'-DSCRIPT="{script}"',
-                    f'-DPRIMER_NAME="pycontainer-test/{os.getpid()}/{d.name}"', "-o",
+                    f'-DPRIMER_NAME="pycontainer-test/{os.getpid()}/{d.name}"',
+                    f"-DDEADLINE_MS={DEADLINE_MS}", "-o",
                     str(exe), os.path.join(HERE, "csrc", "launcher.c")], check=True)
     return str(exe)
 
@@ -81,38 +94,50 @@ def _gone(launcher, seconds=2.0) -> bool:
     return _primers(launcher) == []
 
 
+def _waiting(launcher):
+    p = subprocess.Popen([launcher, "run", "wait"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    return p
+
+
+def _ids(p) -> tuple[int, int]:
+    assert p.stdout.readline().strip().endswith("True True True")
+    pid, peer = p.stdout.readline().split()
+    return int(pid), int(peer)
+
+
 @pytest.mark.root
-def test_runtimes_at_once_share_one_primer_and_it_goes_when_they_close(launcher):
-    """The second launcher joins the first one's primer (no second double fork); the
-    primer writes on while either holds its connection, and goes once both are closed."""
-    procs = []
+def test_runtimes_at_once_share_one_primer_which_goes_with_the_first(launcher):
+    """Two commands started together: the second joins the primer the first one started
+    (its connection's peer is the first command's process) instead of forking its own; the
+    primer goes when the first runtime closes its connection (before its deadline), as a
+    run's own primer did, while the second still runs."""
+    a, b = _waiting(launcher), _waiting(launcher)
     try:
-        for _ in range(2):
-            p = subprocess.Popen([launcher, "run", "wait"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-            procs.append(p)
-            assert p.stdout.readline().strip().endswith("True True True")
-        assert len(_primers(launcher)) == 1
-        procs[0].stdin.close()
-        procs[0].wait(timeout=10)
-        assert len(_primers(launcher)) == 1        # the second still holds its connection
+        (pa, peer_a), (pb, peer_b) = _ids(a), _ids(b)
+        first = pa if peer_a == pa else pb
+        assert peer_a == peer_b == first, (pa, peer_a, pb, peer_b)
+        (a if first == pa else b).stdin.close()
+        assert _gone(launcher, seconds=DEADLINE_MS / 1000 / 2)
+        other = b if first == pa else a
+        assert other.poll() is None
     finally:
-        for p in procs:
-            if p.poll() is None:
+        for p in (a, b):
+            if not p.stdin.closed:
                 p.stdin.close()
-                p.wait(timeout=10)
+            p.wait(timeout=10)
     assert _gone(launcher)
 
 
 @pytest.mark.root
-def test_the_primer_serves_a_connection_100_ms_at_most(launcher):
-    """A runtime that never closes its connection (stuck, or a long wait before its
-    attach) does not keep the primer writing: it goes after 100 ms."""
-    p = subprocess.Popen([launcher, "run", "wait"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+def test_the_primer_lives_its_deadline_at_most(launcher):
+    """A runtime that never closes its connection (stuck, or slow to attach) does not keep
+    the primer writing: it goes after DEADLINE_MS (100 ms as installed), as before it was
+    shared."""
+    p = _waiting(launcher)
     try:
-        assert p.stdout.readline().strip().endswith("True True True")
-        assert _gone(launcher, seconds=1.0)
+        _ids(p)
+        assert _gone(launcher, seconds=DEADLINE_MS / 1000 + 2)
         assert p.poll() is None                     # while the runtime still holds it
     finally:
         p.stdin.close()
