@@ -29,11 +29,12 @@ perf-script(1).
 import argparse
 import collections
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
+
+from faults import COMM, FORK      # perf script's task events, parsed as faults.py does
 
 
 def batch(cmd: str, bundle: str, n: int, tag: str, freq: int, out: str) -> None:
@@ -43,8 +44,6 @@ def batch(cmd: str, bundle: str, n: int, tag: str, freq: int, out: str) -> None:
                     "bash", "-c", script], check=True, stderr=subprocess.DEVNULL)
 
 
-FORK = re.compile(r"PERF_RECORD_FORK\((\d+):\d+\):\((\d+):\d+\)")
-COMM = re.compile(r"PERF_RECORD_COMM(?: exec)?: (.*):(\d+)/\d+$")
 DEPTH = ["runtime", "child", "grandchild", "great-grandchild"]
 
 

@@ -24,13 +24,11 @@
  * own runtime's attach by more than a poll, and never holds its cgroup longer than one
  * run's primer did. With 50 runs at once that is a primer or two instead of 50 (each a
  * double fork and ~50 writes: ~0.6 ms of CPU per container, bench/roles.py). Any
- * failure only means no head start.
- * Every other verb execs Python at once.
+ * failure only means no head start. Every other verb execs Python at once.
  *
  * Built by .ci/install.sh with PYTHON (the venv's interpreter) and SCRIPT (the Python
  * launcher) compiled in (and PRIMER_NAME and DEADLINE_MS, for tests); argv is passed on
- * unchanged. Read:
- * cgroups(7), fork(2), execve(2), unix(7), poll(2), and kernel/rcu/sync.c.
+ * unchanged. Read: cgroups(7), fork(2), execve(2), unix(7), poll(2), kernel/rcu/sync.c.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>

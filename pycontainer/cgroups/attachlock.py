@@ -252,10 +252,10 @@ def _take_prepared():
 
 def launcher_primer() -> bool:
     """Whether the ``pycontainer`` command (csrc/launcher.c) started priming before Python
-    did (or joined the primer another runtime's command started), and it still runs: the
-    primer writes until we close the connection named in PYCONTAINER_PRIMER_FD
-    (``finish``), or for 100 ms. The fd is taken out of the environment and made
-    close-on-exec here, so no hook or program inherits it."""
+    did, or joined the primer another command started. Closing the connection named in
+    PYCONTAINER_PRIMER_FD (``finish``) says we attached; a primer writes until the runtime
+    of the command that started it has said so, or for 100 ms. The fd is taken out of the
+    environment and made close-on-exec here, so no hook or program inherits it."""
     global _launcher_fd
     fd = paths.popenv(PRIMER_FD)
     if fd is None or not fd.isdigit():
@@ -297,7 +297,7 @@ def finish() -> None:
                          "(csrc/launcher.c), before the interpreter: the grace period passed "
                          "while Python started")
         try:
-            posix.close(_launcher_fd)           # the primer sees EOF (and stops, if we were the last)
+            posix.close(_launcher_fd)           # the primer sees EOF (and stops, if it is ours)
         except OSError:
             pass
         _launcher_fd = -1
