@@ -30,7 +30,7 @@ LAUNCH=/opt/pycontainer/bin/pycontainer-launch
 [ -r "$LAUNCH" ] || { echo "floor.sh: $LAUNCH is missing: run .ci/install.sh first" >&2; exit 1; }
 command -v runc >/dev/null || { echo "floor.sh: runc is not installed (apt-get install runc)" >&2; exit 1; }
 if [ ! -e "$BUNDLE" ]; then          # runc's own spec, running a static busybox's /bin/true
-  ldd "$(command -v busybox)" 2>&1 | grep -q "not a dynamic executable" ||
+  [[ $(ldd "$(command -v busybox)" 2>&1) == *"not a dynamic executable"* ]] ||
     { echo "floor.sh: no static busybox to make $BUNDLE (apt-get install busybox-static)" >&2; exit 1; }
   mkdir -p "$BUNDLE"/rootfs/{bin,proc,dev,sys,tmp,etc}
   cp "$(command -v busybox)" "$BUNDLE/rootfs/bin/busybox"; ln -s busybox "$BUNDLE/rootfs/bin/true"
