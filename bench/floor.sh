@@ -11,7 +11,8 @@
 #                   together) from the import cache, as the launcher does;
 #   pycontainer     the installed command (CMD, default /usr/local/bin/pycontainer).
 # The floor scripts are written from the installed launcher's own first lines (its sys.path
-# and the import cache), and the modules are learnt from one `run -b` under -X importtime.
+# and the import cache), and the modules are learnt from one `run -b` under -X importtime
+# (bench/importsplit.py's learn).
 # So the differences of busy CPU per container are: the interpreter (python-bare, less the
 # fork and exec of true, which any runtime pays), the imports (python-imports less
 # python-bare) and the container's own work (pycontainer less python-imports), against
@@ -42,11 +43,11 @@ tmp=$(mktemp -d /tmp/floor.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 PY=$(head -1 "$LAUNCH" | sed 's/^#!//; s/ .*//')
 
-# The modules a run imports: -X importtime of the launcher's script (both processes report).
-"$PY" -X importtime -IS "$LAUNCH" run -b "$BUNDLE" "floor-learn-$$" >/dev/null 2>"$tmp/importtime" ||
-  { echo "floor.sh: run -b $BUNDLE failed:" >&2; grep -v "^import time" "$tmp/importtime" >&2; exit 1; }
-awk -F'|' '/^import time:/ && $3 ~ /pycontainer/ { gsub(/ /, "", $3); if (!seen[$3]++) print $3 }' \
-  "$tmp/importtime" > "$tmp/modules"
+# The modules a run imports beyond the interpreter's own start (importsplit.py's learn: one
+# run -b under -X importtime, where the runtime and the init both report).
+python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import importsplit
+print("\n".join(importsplit.learn(sys.argv[2], sys.argv[3])))' "$HERE" "$LAUNCH" "$BUNDLE" \
+  > "$tmp/modules" || exit 1
 
 # The fork and exec of /bin/true, and the wait: what every runtime does at the end.
 forkexec='import posix
@@ -64,7 +65,7 @@ chmod +x "$tmp/python-bare" "$tmp/python-imports"
 for s in python-bare python-imports; do
   "$tmp/$s" run -b "$BUNDLE" x || { echo "floor.sh: $tmp/$s failed" >&2; exit 1; }
 done
-echo "# $(wc -l < "$tmp/modules") modules imported by run -b (runtime and init), from the import cache"
+echo "# $(wc -l < "$tmp/modules") modules imported by run -b (runtime and init; the package's from the import cache)"
 
 bash "$HERE/rates.sh" -r "$ROUNDS" -n "$N" -b "$BUNDLE" runc "$tmp/python-bare" "$tmp/python-imports" "$CMD" |
   tee "$tmp/rates"

@@ -12,12 +12,13 @@ How: ``perf record -a -F FREQ`` (a sample of every CPU every 1/FREQ s, whoever r
 around each batch of N ``run -b`` started together; the runtimes alternate batch by
 batch, and the order flips each round (each batch's inode and cgroup churn makes the
 next one's creations dearer on this machine's ext4 /run). Every sample is charged to
-its process; a process's role is the name (comm) it had at its first sample and the
-name at its last: pycontainer's runtime is ``bash -> python`` (forked by the batch's
-shell, exec'd as the launcher, then Python), its init ``python -> true``; runc's are
-``bash -> runc``, ``runc:[1:CHILD] -> true``, ``runc:[2:INIT] -> true`` and the stages
-of its nsexec. ``swapper`` is idle time. Figures: ms of CPU per container (samples /
-FREQ / containers), over all rounds.
+its process; a process's role is how far below the batch's shell it is and the names
+(comm) it had, from perf's fork, exec and PR_SET_NAME events: pycontainer's runtime is
+``runtime: pycontainer -> python`` (the launcher, then Python), its init ``child: python
+-> 11 -> true`` (the sealed exec helper, then the program); runc's are ``runtime: runc``,
+``great-grandchild: runc:[1:CHILD] -> runc:[2:INIT] -> true`` and the stages of its
+nsexec between. pid 0 is idle time. Figures: ms of CPU per container (samples / FREQ /
+containers), over all rounds.
 
     python3 bench/roles.py [-n 50] [-r 3] [-F 2000] [--bundle /tmp/perf18bundle]
                            [--runtime NAME=CMD ...]   (default: runc, pycontainer)
@@ -106,7 +107,7 @@ def main() -> int:
     if not shutil.which("perf"):
         sys.exit("roles.py: perf(1) not found (apt install linux-perf)")
     if not os.path.isfile(os.path.join(a.bundle, "config.json")):
-        sys.exit(f"roles.py: {a.bundle}: not a bundle (no config.json); see bench/startup.sh")
+        sys.exit(f"roles.py: {a.bundle}: not a bundle (no config.json); bench/floor.sh makes it")
     runtimes = [tuple(r.split("=", 1)) for r in a.runtime] or \
         [("runc", "runc"), ("pycontainer", shutil.which("pycontainer") or "pycontainer")]
     totals = {name: collections.Counter() for name, _ in runtimes}

@@ -16,7 +16,7 @@ def test_a_child_that_fails_with_go_unread_is_reported_by_its_own_error():
     try:
         parent.expect(S.INIT_PID, timeout=5)
     except ContainerSetupError as e:
-        assert str(e) == "No space left on device" and getattr(e, "errno", 28) == 28
+        assert str(e) == "No space left on device" and e.errno == 28
     else:
         raise AssertionError("no error raised")
     finally:
