@@ -182,59 +182,6 @@ def log_limits(opts: dict) -> tuple[int, int]:
     return size, files
 
 
-def log_files(cdir: str) -> list[str]:
-    """The container's log files, oldest first (json.log.N .. json.log.1, json.log)."""
-    try:
-        rotated = [n for n in os.listdir(cdir) if n.startswith(LOG + ".") and n[len(LOG) + 1:].isdigit()]
-    except OSError:
-        rotated = []
-    rotated.sort(key=lambda n: -int(n[len(LOG) + 1:]))
-    return [os.path.join(cdir, n) for n in rotated] + [os.path.join(cdir, LOG)]
-
-
-def read_logs(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, since_offset=0):
-    """(chunks of (stream, bytes), new offset in json.log) from the container's log files,
-    the rotated ones first. With ``since_offset``, only what json.log gained since;
-    when json.log is now shorter it was rotated meanwhile: the rest of json.log.1 first."""
-    import json
-    data = b""
-    if since_offset:
-        cur = os.path.join(cdir, LOG)
-        size = os.path.getsize(cur) if os.path.exists(cur) else 0
-        names = [(cur + ".1", since_offset), (cur, 0)] if size < since_offset else [(cur, since_offset)]
-    else:
-        names = [(f, 0) for f in log_files(cdir)]
-    end = since_offset
-    for i, (name, off) in enumerate(names):
-        try:
-            with open(name, "rb") as f:
-                f.seek(off)
-                chunk = f.read()
-        except FileNotFoundError:
-            continue
-        last = i == len(names) - 1
-        cut = chunk.rfind(b"\n") + 1 if last else len(chunk)  # a line still being written waits
-        data += chunk[:cut]
-        if last:
-            end = off + cut
-    lines = data.splitlines()
-    want = {"stdout"} if stdout else set()
-    if stderr:
-        want.add("stderr")
-    out = []
-    for line in lines:
-        try:
-            e = json.loads(line)
-        except ValueError:
-            continue
-        if e.get("stream") in want:
-            text = e.get("log", "")
-            out.append((e["stream"], (e["time"] + " " if timestamps else "") + text))
-    if tail is not None and tail != "all":
-        out = out[-int(tail):] if int(tail) > 0 else []
-    return [(s, t.encode()) for s, t in out], end
-
-
 # --- exit.json and OOM kills ------------------------------------------------------------------
 
 def write_exit(path: str, exit_code: int, oom_killed: bool, signal: int | None = None) -> None:

@@ -383,25 +383,27 @@ def start_image(root: str, ref: str, attach: bool, interactive: bool = False) ->
         from .attach import session
         return session(root, cid, info, stdin=True, then=lambda: dockercli.guard_start(lifecycle.start, root, cid))
 
+    from .api.logs import Reader, entries
+
     def go():
         cid = resolve_id(root, ref)
         cdir = ops.inspect(root, cid)["Dir"]
-        off = os.path.getsize(os.path.join(cdir, "json.log")) \
-            if os.path.exists(os.path.join(cdir, "json.log")) else 0
+        reader = Reader(cdir, at_end=True)       # only what this start writes
         lifecycle.start(root, cid)
-        return cid, cdir, off
-    cid, cdir, off = dockercli.guard_start(go)
+        return cid, cdir, reader
+    cid, cdir, reader = dockercli.guard_start(go)
     if not attach:
+        reader.close()
         click.echo(ref)
         return 0
     import time
     while True:
         alive = bool(containerdir.monitor_pid(cdir))
-        chunks, off = containerdir.read_logs(cdir, since_offset=off)
-        _write_chunks(chunks)
+        _write_chunks([(s, text) for s, _t, text in entries(reader.read())])
         if not alive:
             break
         time.sleep(0.05)
+    reader.close()
     code, _ = ops.wait(root, cid)
     return code if code >= 0 else 125
 

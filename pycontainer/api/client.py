@@ -167,10 +167,10 @@ class Container:
         ``demux``: (stdout, stderr) pairs."""
         from . import logs as lg
         cdir = self.attrs.get("Dir", "")
-        start = 0 if logs else lg.end(cdir)
+        reader = lg.Reader(cdir, at_end=not logs)     # "from now": when attach is called
 
         def gen():
-            for s, d in lg.chunks(cdir, stdout=stdout, stderr=stderr, follow=True, offset=start):
+            for s, d in lg.chunks(cdir, stdout=stdout, stderr=stderr, follow=True, reader=reader):
                 yield ((d, None) if s == "stdout" else (None, d)) if demux else d
         if stream:
             return gen()

@@ -3,12 +3,21 @@ and ``Recorder``, which keeps a foreground ``containers.run``'s output for them.
 
 The monitor (detach.py) appends the program's output to the container's
 json.log (containerdir.py), one JSON object a line with its RFC 3339 time,
-as docker's json-file driver does. Reading it needs no process of ours: the
-lines are read from an offset, and ``follow`` polls until the monitor is
-gone (its pid, from monitor.json). ``since``/``until`` (a datetime or Unix
-seconds, as the docker SDK takes them; the CLI's spellings through
-``duration.point_in_time``) compare with each line's time.
-Reading marks the container active (``containerdir.touch``, for ``idle_timeout``).
+as docker's json-file driver does. Reading it needs no process of ours:
+``Reader`` keeps the file it reads open and goes on from where it stopped;
+``follow`` polls until the monitor is gone (its pid, from monitor.json).
+``since``/``until`` (a datetime or Unix seconds, as the docker SDK takes them;
+the CLI's spellings through ``duration.point_in_time``) compare with each
+line's time. Reading marks the container active (``containerdir.touch``, for
+``idle_timeout``).
+
+With ``--log-opt max-size`` the writer rotates: rename(2) moves json.log to
+json.log.1 (and .1 to .2 ...) and a new json.log is opened. A rename does not
+touch an open file, so the reader finishes the one it holds, then reads each
+newer file once, found by its inode (fstat(2)); an inode of a file held open
+cannot be reused, so the one it holds is always recognised. With max-file=1
+the writer truncates json.log instead: the reader notices that the file's
+first line changed and reads it again from the start.
 """
 
 from __future__ import annotations
@@ -35,16 +44,159 @@ def line_time(prefix: bytes) -> float:
     return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
 
 
-def end(cdir: str) -> int:
-    """The log's offset now (attach without ``logs`` starts there)."""
-    return cd.read_logs(cdir, stdout=False, stderr=False)[1]
+class Reader:
+    """The complete lines of a container's log files, oldest first, each once: the first
+    ``read`` gives every file's (or, ``at_end``, only what is written after now), each
+    later one what was written since, across rotations."""
+
+    def __init__(self, cdir: str, at_end: bool = False):
+        self.base = os.path.join(cdir, cd.LOG)
+        self.f = None             # the file read last (FileIO), held open across calls
+        self.head = b""           # its first line: a different one means it was truncated
+        self.partial = b""        # a line of it still being written
+        self.started = False      # whether read() has looked at the files yet
+        if at_end:
+            self.started = True
+            files = self._back(None)
+            for f in files[:-1]:
+                f.close()
+            if files:
+                self.f = files[-1]
+                self.f.seek(0, os.SEEK_END)
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+
+    def read(self) -> list[bytes]:
+        """The lines (JSON, without their newline) written since the last call."""
+        out = []
+        if not self.started or self.f is None:
+            self.started = True
+            self._take(self._back(None), out)
+            return out
+        self._more(out)
+        if self._moved():
+            self._more(out)       # what was written before the rename: the writer is done with it
+            newer = self._back(os.fstat(self.f.fileno()).st_ino)
+            if newer:             # (none yet: json.log is between its rename and its new file)
+                if self.partial:
+                    out.append(self.partial)
+                self.partial = b""
+                self.f.close()
+                self._take(newer, out)
+        return out
+
+    def _back(self, stop) -> list:
+        """json.log, json.log.1, ... opened newest first, up to the file whose inode is ``stop``;
+        returned oldest first. A rotation during the walk moves a file to an older name, so it
+        is met twice (kept once) but never missed; but it also makes a new json.log, which a
+        walk that went on could meet after an older file: when json.log is not the file it
+        was at the walk's start, the walk is made again."""
+        for attempt in range(20):
+            got, start = self._walk(stop)
+            try:
+                if start == os.stat(self.base).st_ino or (start is None and not got):
+                    return got
+            except FileNotFoundError:
+                if not got:       # no log (yet): nothing to read
+                    return got
+            if attempt == 19:     # (the writer is rotating faster than a walk: take it)
+                return got
+            for f in got:
+                f.close()
+            time.sleep(0.001)
+
+    def _walk(self, stop) -> tuple[list, int | None]:
+        """One walk of ``_back``: (the files oldest first, json.log's inode when it was opened)."""
+        d, name = os.path.split(self.base)
+        try:
+            n = max([int(x[len(name) + 1:]) for x in os.listdir(d)
+                     if x.startswith(name + ".") and x[len(name) + 1:].isdigit()] or [0])
+        except OSError:
+            return [], None
+        got, seen, start = [], set(), None
+        for i in range(n + 2):    # one beyond: a rename since the listing
+            try:
+                f = open(self.base if i == 0 else f"{self.base}.{i}", "rb", buffering=0)
+            except OSError:
+                continue
+            ino = os.fstat(f.fileno()).st_ino
+            if i == 0:
+                start = ino
+            if ino == stop:
+                f.close()
+                break
+            if ino in seen:
+                f.close()
+            else:
+                seen.add(ino)
+                got.append(f)
+        return got[::-1], start
+
+    def _take(self, files, out) -> None:
+        """Every line of ``files`` (oldest first); the newest is held for the next call."""
+        for f in files[:-1]:
+            with f:
+                data = f.read() or b""
+            out.extend(data.splitlines())
+        if files:
+            self.f, self.head, self.partial = files[-1], b"", b""
+            self._more(out)
+
+    def _more(self, out) -> None:
+        """What the held file gained: its complete lines to ``out``, a line still being
+        written kept. A file truncated (max-file=1) before or while it is read is read
+        again from its start: a part read from the old content cannot be told from the new."""
+        for _ in range(5):
+            if self._truncated():
+                self.f.seek(0)
+                self.partial, self.head = b"", b""
+            if not self.head:     # its first line, before reading: a new one means truncated
+                first = os.pread(self.f.fileno(), 4096, 0)
+                self.head = first[:first.find(b"\n") + 1]
+            data = self.partial + (self.f.read() or b"")
+            if not self._truncated():
+                break
+        cut = data.rfind(b"\n") + 1
+        self.partial = data[cut:]
+        out.extend(data[:cut].splitlines())
+
+    def _truncated(self) -> bool:
+        pos = self.f.tell()
+        if os.fstat(self.f.fileno()).st_size < pos:
+            return True
+        return bool(self.head) and os.pread(self.f.fileno(), len(self.head), 0) != self.head
+
+    def _moved(self) -> bool:
+        try:
+            return os.stat(self.base).st_ino != os.fstat(self.f.fileno()).st_ino
+        except FileNotFoundError:
+            return True
+
+
+def entries(lines, stdout=True, stderr=True) -> list[tuple[str, bytes, bytes]]:
+    """(stream, time, text) of each json.log line of a wanted stream; broken lines skipped."""
+    import json
+    want = {s for s, w in (("stdout", stdout), ("stderr", stderr)) if w}
+    out = []
+    for line in lines:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("stream") in want:
+            out.append((e["stream"], e.get("time", "").encode(), e.get("log", "").encode()))
+    return out
 
 
 def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, since=None, until=None,
-           follow=False, offset: int = 0, poll: float = 0.1, alive=None):
-    """Yield (stream, bytes) of the log from byte ``offset``; with ``follow`` until the log's
-    writer is gone: ``alive()`` says (default: the container's monitor runs). A container
-    made with ``--log-driver none`` has no log to read: PyContainerError, as docker's."""
+           follow=False, reader: Reader | None = None, poll: float = 0.1, alive=None):
+    """Yield (stream, bytes) of the log (from where ``reader`` stands: default the start);
+    with ``follow`` until the log's writer is gone: ``alive()`` says (default: the
+    container's monitor runs). A container made with ``--log-driver none`` has no log
+    to read: PyContainerError, as docker's."""
     from ..detach import log_opts
     if log_opts(cdir).get("driver") == "none":
         from ..errors import PyContainerError
@@ -52,23 +204,26 @@ def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, 
                                "(--log-driver none)")
     lo, hi = _seconds(since), _seconds(until)
     cd.touch(cdir)                  # a reader of the container: activity for idle_timeout
-    off = offset
+    reader = reader or Reader(cdir)
     first = True
-    while True:
-        writing = (alive() if alive else bool(cd.monitor_pid(cdir))) if follow else False
-        got, off = cd.read_logs(cdir, stdout=stdout, stderr=stderr, timestamps=True, since_offset=off,
-                                tail=tail if first and tail not in (None, "all") else None)
-        first = False
-        for stream, data in got:
-            stamp, _, text = data.partition(b" ")
-            if lo is not None or hi is not None:
-                t = line_time(stamp)
-                if (lo is not None and t < lo) or (hi is not None and t >= hi):
-                    continue
-            yield stream, (data if timestamps else text)
-        if not writing:
-            return
-        time.sleep(poll)
+    try:
+        while True:
+            writing = (alive() if alive else bool(cd.monitor_pid(cdir))) if follow else False
+            got = entries(reader.read(), stdout, stderr)
+            if first and tail not in (None, "all"):
+                got = got[-int(tail):] if int(tail) > 0 else []
+            first = False
+            for stream, stamp, text in got:
+                if lo is not None or hi is not None:
+                    t = line_time(stamp)
+                    if (lo is not None and t < lo) or (hi is not None and t >= hi):
+                        continue
+                yield stream, (stamp + b" " + text if timestamps else text)
+            if not writing:
+                return
+            time.sleep(poll)
+    finally:
+        reader.close()
 
 
 class Recorder:

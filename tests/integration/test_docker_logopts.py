@@ -72,10 +72,12 @@ def test_logs_follow_across_rotation(cli, dleak):
                "--log-opt", "max-file=3", "busybox", "sh", "-c",
                "sleep 0.5; i=0; while [ $i -lt 150 ]; do echo f$i; i=$((i+1)); sleep 0.01; done"
                ).returncode == 0
-    p = cli("logs", "-f", cid, timeout=60)              # returns when the container exits
-    got = [int(x[1:]) for x in p.stdout.split()]
-    assert got == list(range(150)), got                # every line once, in order, across files
-    assert cli("rm", cid).returncode == 0
+    try:
+        p = cli("logs", "-f", cid, timeout=60)          # returns when the container exits
+        got = [int(x[1:]) for x in p.stdout.split()]
+        assert got == list(range(150)), got            # every line once, in order, across files
+    finally:
+        assert cli("rm", "-f", cid).returncode == 0
 
 
 def test_log_driver_none_keeps_no_log(cli, dleak):
