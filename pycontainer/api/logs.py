@@ -54,9 +54,7 @@ class Reader:
         self.f = None             # the file read last (FileIO), held open across calls
         self.head = b""           # its first line: a different one means it was truncated
         self.partial = b""        # a line of it still being written
-        self.started = False      # whether read() has looked at the files yet
         if at_end:
-            self.started = True
             files = self._back(None)
             for f in files[:-1]:
                 f.close()
@@ -72,8 +70,7 @@ class Reader:
     def read(self) -> list[bytes]:
         """The lines (JSON, without their newline) written since the last call."""
         out = []
-        if not self.started or self.f is None:
-            self.started = True
+        if self.f is None:        # first, or nothing was there: every file from its start
             self._take(self._back(None), out)
             return out
         self._more(out)
@@ -97,12 +94,12 @@ class Reader:
         for attempt in range(20):
             got, start = self._walk(stop)
             try:
-                if start == os.stat(self.base).st_ino or (start is None and not got):
-                    return got
+                now = os.stat(self.base).st_ino
             except FileNotFoundError:
-                if not got:       # no log (yet): nothing to read
-                    return got
-            if attempt == 19:     # (the writer is rotating faster than a walk: take it)
+                now = None        # between a rename and the new file: walk again
+            # (nothing met has no order to get wrong; the 20th walk is taken as it is:
+            # a writer that rotates faster than a walk loses lines to max-file anyway)
+            if (now is not None and now == start) or not got or attempt == 19:
                 return got
             for f in got:
                 f.close()
