@@ -221,7 +221,7 @@ def logs(ctx, follow, tail, timestamps, since, until, details, container):
             pass
         return
     # --tail first, then the times: docker's json-file reader
-    _write_chunks(list(chunks(cdir, timestamps=timestamps, since=lo, until=hi, tail=tail)))
+    _write_chunks(chunks(cdir, timestamps=timestamps, since=lo, until=hi, tail=tail))
 
 
 @click.command("wait", cls=DockerCommand)
@@ -409,13 +409,26 @@ def start_image(root: str, ref: str, attach: bool, interactive: bool = False) ->
 
 
 def _write_chunks(chunks) -> None:
-    """Each chunk to fd 1 or 2 unbuffered, in the log's order (2>&1 keeps the order)."""
+    """Each chunk to fd 1 or 2 unbuffered, in the log's order (2>&1 keeps the order); a run
+    of chunks of one stream in one write, up to 64 KiB, so a long log streams in blocks."""
     sys.stdout.flush()
     sys.stderr.flush()
-    for stream, data in chunks:
-        fd = 1 if stream == "stdout" else 2
+    batch, fd = [], 1
+
+    def flush():
+        data = b"".join(batch)
         while data:
             data = data[os.write(fd, data):]
+        batch.clear()
+    size = 0
+    for stream, data in chunks:
+        to = 1 if stream == "stdout" else 2
+        if to != fd or size >= 1 << 16:
+            flush()
+            fd, size = to, 0
+        batch.append(data)
+        size += len(data)
+    flush()
 
 
 def _commands() -> list:

@@ -46,14 +46,20 @@ def line_time(prefix: bytes) -> float:
 
 class Reader:
     """The complete lines of a container's log files, oldest first, each once: the first
-    ``read`` gives every file's (or, ``at_end``, only what is written after now), each
-    later one what was written since, across rotations."""
+    ``read`` starts at the oldest file's start (or, ``at_end``, at the newest one's end; or
+    after ``tail``), each later one goes on from where the last stopped, across rotations.
+    A read returns at most about ``limit`` bytes of lines: ``more`` then says to read on."""
+
+    LIMIT = 1 << 20
 
     def __init__(self, cdir: str, at_end: bool = False):
         self.base = os.path.join(cdir, cd.LOG)
-        self.f = None             # the file read last (FileIO), held open across calls
+        self.f = None             # the newest file met (FileIO), held open across calls
         self.head = b""           # its first line: a different one means it was truncated
         self.partial = b""        # a line of it still being written
+        self.pending = []         # older files still to read, oldest first (no longer written)
+        self.ppart = b""          # the unfinished last line read from pending[0]
+        self.more = False         # the last read stopped at its limit
         if at_end:
             files = self._back(None)
             for f in files[:-1]:
@@ -63,27 +69,81 @@ class Reader:
                 self.f.seek(0, os.SEEK_END)
 
     def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
-            self.f = None
+        for f in self.pending + ([self.f] if self.f is not None else []):
+            f.close()
+        self.f, self.pending = None, []
 
-    def read(self) -> list[bytes]:
+    def read(self, limit: int = LIMIT) -> list[bytes]:
         """The lines (JSON, without their newline) written since the last call."""
         out = []
-        if self.f is None:        # first, or nothing was there: every file from its start
-            self._take(self._back(None), out)
-            return out
-        self._more(out)
-        if self._moved():
-            self._more(out)       # what was written before the rename: the writer is done with it
+        self.more = False
+        if self.f is None and not self.pending:   # first, or nothing was there: every file
+            self._take(self._back(None))
+        while True:
+            limit = self._drain(out, limit)       # the rotated files first, each to its end
+            if limit <= 0:
+                self.more = True
+                return out
+            if self.f is None:
+                return out
+            limit -= self._more(out, limit)
+            if limit <= 0:
+                self.more = True
+                return out
+            if not self._moved():
+                return out
             newer = self._back(os.fstat(self.f.fileno()).st_ino)
-            if newer:             # (none yet: json.log is between its rename and its new file)
-                if self.partial:
-                    out.append(self.partial)
-                self.partial = b""
-                self.f.close()
-                self._take(newer, out)
-        return out
+            if not newer:         # json.log is between its rename and its new file
+                return out
+            # the writer is done with the held file: it is read to its end, then the newer
+            self.pending.append(self.f)
+            self.ppart, self.partial = self.partial, b""
+            self._take(newer)
+
+    def _drain(self, out, limit: int) -> int:
+        """Lines of the queued files into ``out``, about ``limit`` bytes; what is left of it."""
+        while self.pending and limit > 0:
+            data = self.pending[0].read(limit) or b""
+            if not data:
+                if self.ppart:
+                    out.append(self.ppart)
+                self.ppart = b""
+                self.pending.pop(0).close()
+                continue
+            limit -= len(data)
+            data = self.ppart + data
+            cut = data.rfind(b"\n") + 1
+            self.ppart = data[cut:]
+            out.extend(data[:cut].splitlines())
+        return limit
+
+    def tail(self, n: int, wanted) -> list[bytes]:
+        """The last ``n`` lines that ``wanted(line)`` keeps, oldest first, read backwards
+        from the end of the newest file (docker's ``--tail``: the rest is not read); the
+        reader then stands at the end."""
+        files = self._back(None)
+        got = []
+        for i, f in enumerate(reversed(files)):
+            if i > 0 and len(got) >= n:
+                f.close()
+                continue
+            fd, size = f.fileno(), os.fstat(f.fileno()).st_size
+            unfinished = i == 0 and size and os.pread(fd, 1, size - 1) != b"\n"
+            for line in _backwards(fd, size):
+                if unfinished:    # the newest's line still being written: read it later
+                    unfinished = False
+                    size -= len(line)
+                    continue
+                if len(got) >= n:
+                    break
+                if line and wanted(line):
+                    got.append(line)
+            if i == 0:
+                self.f, self.head, self.partial = f, b"", b""
+                f.seek(size)
+            else:
+                f.close()
+        return got[::-1]
 
     def _back(self, stop) -> list:
         """json.log, json.log.1, ... opened newest first, up to the file whose inode is ``stop``;
@@ -132,20 +192,17 @@ class Reader:
                 got.append(f)
         return got[::-1], start
 
-    def _take(self, files, out) -> None:
-        """Every line of ``files`` (oldest first); the newest is held for the next call."""
-        for f in files[:-1]:
-            with f:
-                data = f.read() or b""
-            out.extend(data.splitlines())
+    def _take(self, files) -> None:
+        """``files`` (oldest first) to read: the newest is held, the others queued."""
         if files:
+            self.pending.extend(files[:-1])
             self.f, self.head, self.partial = files[-1], b"", b""
-            self._more(out)
 
-    def _more(self, out) -> None:
+    def _more(self, out, limit: int) -> int:
         """What the held file gained: its complete lines to ``out``, a line still being
-        written kept. A file truncated (max-file=1) before or while it is read is read
-        again from its start: a part read from the old content cannot be told from the new."""
+        written kept; the bytes read. A file truncated (max-file=1) before or while it is
+        read is read again from its start: a part read from the old content cannot be told
+        from the new."""
         for _ in range(5):
             if self._truncated():
                 self.f.seek(0)
@@ -153,12 +210,14 @@ class Reader:
             if not self.head:     # its first line, before reading: a new one means truncated
                 first = os.pread(self.f.fileno(), 4096, 0)
                 self.head = first[:first.find(b"\n") + 1]
-            data = self.partial + (self.f.read() or b"")
+            new = self.f.read(limit) or b""
             if not self._truncated():
                 break
+        data = self.partial + new
         cut = data.rfind(b"\n") + 1
         self.partial = data[cut:]
         out.extend(data[:cut].splitlines())
+        return len(new)
 
     def _truncated(self) -> bool:
         pos = self.f.tell()
@@ -171,6 +230,20 @@ class Reader:
             return os.stat(self.base).st_ino != os.fstat(self.f.fileno()).st_ino
         except FileNotFoundError:
             return True
+
+
+def _backwards(fd: int, end: int, block: int = 1 << 16):
+    """The lines of ``fd`` before offset ``end``, the last first (the text after the last
+    newline first of all: empty when the file ends with one), read in blocks with pread(2)."""
+    buf, pos = b"", end
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        buf = os.pread(fd, step, pos) + buf
+        parts = buf.split(b"\n")
+        buf = parts[0]
+        yield from reversed(parts[1:])
+    yield buf
 
 
 def entries(lines, stdout=True, stderr=True) -> list[tuple[str, bytes, bytes]]:
@@ -202,20 +275,25 @@ def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, 
     lo, hi = _seconds(since), _seconds(until)
     cd.touch(cdir)                  # a reader of the container: activity for idle_timeout
     reader = reader or Reader(cdir)
-    first = True
+
+    def shown(got):
+        for stream, stamp, text in got:
+            if lo is not None or hi is not None:
+                t = line_time(stamp)
+                if (lo is not None and t < lo) or (hi is not None and t >= hi):
+                    continue
+            yield stream, (stamp + b" " + text if timestamps else text)
     try:
+        if tail not in (None, "all"):         # --tail first, then the times (docker's order)
+            yield from shown(entries(reader.tail(int(tail), lambda line: entries([line], stdout, stderr)),
+                                     stdout, stderr))
+            if not follow:
+                return
         while True:
             writing = (alive() if alive else bool(cd.monitor_pid(cdir))) if follow else False
-            got = entries(reader.read(), stdout, stderr)
-            if first and tail not in (None, "all"):
-                got = got[-int(tail):] if int(tail) > 0 else []
-            first = False
-            for stream, stamp, text in got:
-                if lo is not None or hi is not None:
-                    t = line_time(stamp)
-                    if (lo is not None and t < lo) or (hi is not None and t >= hi):
-                        continue
-                yield stream, (stamp + b" " + text if timestamps else text)
+            yield from shown(entries(reader.read(), stdout, stderr))
+            if reader.more:
+                continue
             if not writing:
                 return
             time.sleep(poll)

@@ -122,8 +122,11 @@ def test_a_writer_process_racing_the_reader(tmp_path, max_file):
                 os._exit(0)
         r, got = Reader(str(d)), []
         while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            got += texts(r.read(limit=700 if k % 2 else Reader.LIMIT))   # small reads too
+        while True:
             got += texts(r.read())
-        got += texts(r.read())
+            if not r.more:
+                break
         r.close()
         assert got == sorted(set(got)), (max_file, k)
         kept = texts(Reader(str(d)).read())
@@ -139,11 +142,11 @@ class Cue:
     def __init__(self, f, before):
         self.f, self.before = f, before
 
-    def read(self):
+    def read(self, *a):
         if self.before:
             self.before, go = None, self.before
             go()
-        return self.f.read()
+        return self.f.read(*a)
 
     def __getattr__(self, name):
         return getattr(self.f, name)
@@ -215,3 +218,50 @@ def test_truncated_while_read(tmp_path, monkeypatch):
     log.close()
     assert got == sorted(set(got)), got
     assert set(texts(Reader(str(tmp_path)).read())) <= set(got)
+
+
+def test_reads_are_bounded_and_go_on(tmp_path):
+    # a long log comes in reads of about ``limit`` bytes, each line once, in order
+    log = cd.Log(str(tmp_path / cd.LOG), max_size=5000, max_file=4)
+    for i in range(200):
+        write(log, i)
+    r, got, reads = Reader(str(tmp_path)), [], 0
+    while True:
+        got += texts(r.read(limit=1000))
+        reads += 1
+        if not r.more:
+            break
+    kept = texts(Reader(str(tmp_path)).read())
+    assert got == kept and got[-1] == 199
+    assert reads > len(got) * 60 // 1000              # ~74 bytes a line: many reads
+    write(log, 200)
+    assert texts(r.read()) == [200]
+    log.close()
+
+
+def test_tail_reads_backwards_across_files(tmp_path):
+    from pycontainer.api.logs import chunks
+    log = cd.Log(str(tmp_path / cd.LOG), max_size=300, max_file=3)
+    for i in range(30):
+        write(log, i)
+        log.feed("stderr", b"e%d\n" % i)
+    log.flush()
+    # half a line at the end: not a line yet
+    with open(tmp_path / cd.LOG, "ab") as f:
+        f.write(b'{"log":"f30\\n","stream":"stdout",')
+    every = [t for s, _t, t in entries(Reader(str(tmp_path)).read()) if s == "stdout"]
+    out = [d for _s, d in chunks(str(tmp_path), tail="5", stderr=False)]
+    assert out == [b"f%d\n" % i for i in range(25, 30)]
+    both = [d for _s, d in chunks(str(tmp_path), tail="3")]
+    assert both == [b"e28\n", b"f29\n", b"e29\n"]
+    many = [d for _s, d in chunks(str(tmp_path), tail="1000", stderr=False)]
+    assert many == every                             # all that the three files hold
+    assert [d for _s, d in chunks(str(tmp_path), tail="0")] == []
+    # after --tail, follow goes on from the end: the half line, once finished, and what follows
+    r = Reader(str(tmp_path))
+    r.tail(2, lambda line: True)
+    with open(tmp_path / cd.LOG, "ab") as f:
+        f.write(b'"time":"2026-12-01T00:00:00.000000000Z"}\n')
+    write(log, 31)
+    assert texts(r.read()) == [30, 31]
+    log.close()
