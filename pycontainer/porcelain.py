@@ -388,21 +388,15 @@ def start_image(root: str, ref: str, attach: bool, interactive: bool = False) ->
     def go():
         cid = resolve_id(root, ref)
         cdir = ops.inspect(root, cid)["Dir"]
-        reader = Reader(cdir, at_end=True)       # only what this start writes
+        reader = Reader(cdir, at_end=True) if attach else None   # only what this start writes
         lifecycle.start(root, cid)
         return cid, cdir, reader
     cid, cdir, reader = dockercli.guard_start(go)
     if not attach:
-        reader.close()
         click.echo(ref)
         return 0
-    import time
-    while True:
-        alive = bool(containerdir.monitor_pid(cdir))
-        _write_chunks([(s, text) for s, _t, text in entries(reader.read())])
-        if not alive:
-            break
-        time.sleep(0.05)
+    for lines in reader.follow(lambda: bool(containerdir.monitor_pid(cdir)), poll=0.05):
+        _write_chunks([(s, text) for s, _t, text in entries(lines)])
     reader.close()
     code, _ = ops.wait(root, cid)
     return code if code >= 0 else 125

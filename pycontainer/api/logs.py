@@ -60,13 +60,8 @@ class Reader:
         self.pending = []         # older files still to read, oldest first (no longer written)
         self.ppart = b""          # the unfinished last line read from pending[0]
         self.more = False         # the last read stopped at its limit
-        if at_end:
-            files = self._back(None)
-            for f in files[:-1]:
-                f.close()
-            if files:
-                self.f = files[-1]
-                self.f.seek(0, os.SEEK_END)
+        if at_end:                # the end: what a --tail 0 leaves
+            self.tail(0, None)
 
     def close(self) -> None:
         for f in self.pending + ([self.f] if self.f is not None else []):
@@ -100,6 +95,18 @@ class Reader:
             self.ppart, self.partial = self.partial, b""
             self._take(newer)
 
+    def follow(self, alive=None, poll: float = 0.1):
+        """Yield what each ``read`` gives, at once while ``more``, every ``poll`` seconds
+        while ``alive()`` (the log's writer runs); the last read after it stopped is whole."""
+        while True:
+            writing = alive() if alive else False
+            yield self.read()
+            if self.more:
+                continue
+            if not writing:
+                return
+            time.sleep(poll)
+
     def _drain(self, out, limit: int) -> int:
         """Lines of the queued files into ``out``, about ``limit`` bytes; what is left of it."""
         while self.pending and limit > 0:
@@ -111,10 +118,7 @@ class Reader:
                 self.pending.pop(0).close()
                 continue
             limit -= len(data)
-            data = self.ppart + data
-            cut = data.rfind(b"\n") + 1
-            self.ppart = data[cut:]
-            out.extend(data[:cut].splitlines())
+            self.ppart = _lines(self.ppart + data, out)
         return limit
 
     def tail(self, n: int, wanted) -> list[bytes]:
@@ -213,10 +217,7 @@ class Reader:
             new = self.f.read(limit) or b""
             if not self._truncated():
                 break
-        data = self.partial + new
-        cut = data.rfind(b"\n") + 1
-        self.partial = data[cut:]
-        out.extend(data[:cut].splitlines())
+        self.partial = _lines(self.partial + new, out)
         return len(new)
 
     def _truncated(self) -> bool:
@@ -230,6 +231,13 @@ class Reader:
             return os.stat(self.base).st_ino != os.fstat(self.f.fileno()).st_ino
         except FileNotFoundError:
             return True
+
+
+def _lines(data: bytes, out: list) -> bytes:
+    """The complete lines of ``data`` into ``out``; the unfinished rest."""
+    cut = data.rfind(b"\n") + 1
+    out.extend(data[:cut].splitlines())
+    return data[cut:]
 
 
 def _backwards(fd: int, end: int, block: int = 1 << 16):
@@ -289,14 +297,9 @@ def chunks(cdir: str, *, stdout=True, stderr=True, timestamps=False, tail=None, 
                                      stdout, stderr))
             if not follow:
                 return
-        while True:
-            writing = (alive() if alive else bool(cd.monitor_pid(cdir))) if follow else False
-            yield from shown(entries(reader.read(), stdout, stderr))
-            if reader.more:
-                continue
-            if not writing:
-                return
-            time.sleep(poll)
+        watch = (alive or (lambda: bool(cd.monitor_pid(cdir)))) if follow else None
+        for lines in reader.follow(watch, poll):
+            yield from shown(entries(lines, stdout, stderr))
     finally:
         reader.close()
 

@@ -120,3 +120,17 @@ def test_log_driver_none_keeps_no_log(cli, dleak):
         c.containers.get(name).remove()
     finally:
         c.close()
+
+
+def test_start_a_and_logs_f_give_a_long_output_whole(cli, dleak):
+    # more than a read's 1 MiB, written faster than it is read, and the container gone when
+    # the reader looks again: what is left is still read (start -a, logs -f, logs)
+    cid = new_id()
+    assert cli("create", "--net", "none", "--name", cid, "busybox", "seq", "1", "200000").returncode == 0
+    try:
+        p = cli("start", "-a", cid, timeout=120)
+        assert p.returncode == 0 and p.stdout.split() == [str(i) for i in range(1, 200001)]
+        assert cli("logs", "-f", cid, timeout=120).stdout == p.stdout
+        assert cli("logs", cid, timeout=120).stdout == p.stdout
+    finally:
+        assert cli("rm", "-f", cid).returncode == 0

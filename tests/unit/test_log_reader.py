@@ -265,3 +265,34 @@ def test_tail_reads_backwards_across_files(tmp_path):
     write(log, 31)
     assert texts(r.read()) == [30, 31]
     log.close()
+
+
+def test_follow_reads_on_past_the_limit_after_the_writer_is_gone(tmp_path):
+    # the writer wrote more than one read's limit and is gone: follow still reads it all
+    log = cd.Log(str(tmp_path / cd.LOG), max_size=400_000, max_file=5)
+    for i in range(20000):                  # ~1.5 MB over four files
+        write(log, i)
+    log.close()
+    calls = []
+
+    def alive():
+        calls.append(1)
+        return len(calls) < 2               # gone after the first look
+    r = Reader(str(tmp_path))
+    got = [x for lines in r.follow(alive, poll=0) for x in texts(lines)]
+    assert got == list(range(20000))
+    r.close()
+
+
+def test_at_end_waits_for_a_half_written_line(tmp_path):
+    p = tmp_path / cd.LOG
+    log = cd.Log(str(p))
+    write(log, 1)
+    with open(p, "ab") as f:                # a line being written when the reader starts
+        f.write(b'{"log":"f2\\n","stream":"stdout",')
+    r = Reader(str(tmp_path), at_end=True)
+    with open(p, "ab") as f:
+        f.write(b'"time":"2026-12-01T00:00:00.000000000Z"}\n')
+    assert texts(r.read()) == [2]
+    log.close()
+    r.close()
