@@ -18,8 +18,8 @@
  * launcher first connects there, and only when nobody listens starts a primer itself
  * (bind, listen, connect, double fork). Its connection, named by PYCONTAINER_PRIMER_FD, is
  * the runtime's: closing it (attachlock.finish) says "attached". A primer lives as long as
- * one run's did before it was shared: until its first connection (its own launcher's) is
- * closed, or 100 ms; then it exits, and the runtimes that joined it meanwhile attach as
+ * one run's did before it was shared: until its own launcher's connection (told by the
+ * peer's pid) is closed, or 100 ms; then it exits, and the runtimes that joined it meanwhile attach as
  * they would without it (or a later launcher starts another). So it never outlives its
  * own runtime's attach by more than a poll, and never holds its cgroup longer than one
  * run's primer did. With 50 runs at once that is a primer or two instead of 50 (each a
@@ -27,8 +27,9 @@
  * failure only means no head start. Every other verb execs Python at once.
  *
  * Built by .ci/install.sh with PYTHON (the venv's interpreter) and SCRIPT (the Python
- * launcher) compiled in (and PRIMER_NAME and DEADLINE_MS, for tests); argv is passed on
- * unchanged. Read: cgroups(7), fork(2), execve(2), unix(7), poll(2), kernel/rcu/sync.c.
+ * launcher) compiled in (and PRIMER_NAME, DEADLINE_MS and LISTEN_PAUSE_MS, for tests); argv
+ * is passed on unchanged. Read: cgroups(7), fork(2), execve(2), unix(7), poll(2),
+ * kernel/rcu/sync.c.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -162,9 +163,20 @@ static int detach(int listener)
     return l;
 }
 
-/* The grandchild: write, then every EVERY_MS until its first connection (its launcher's
- * runtime) is closed or DEADLINE_MS old; accept (and hold) the others meanwhile. */
-static void prime(const char *path, int listener)
+/* Whether connection c comes from process pid: its peer's credentials, taken by the
+ * kernel at connect(2) (SO_PEERCRED, unix(7)); exec keeps the pid. */
+static int from(int c, pid_t pid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    return getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid == pid;
+}
+
+/* The grandchild: write, then every EVERY_MS until its own launcher's connection (the
+ * runtime that started it, pid owner) is closed or DEADLINE_MS old; accept (and hold) the
+ * others meanwhile. Its launcher's connection is told by its pid, not by coming first:
+ * another launcher can connect between our listen and our own connect. */
+static void prime(const char *path, int listener, pid_t owner)
 {
     struct pollfd p[1 + MAX_CLIENTS];
     int n = 1, first = -1;
@@ -200,7 +212,7 @@ static void prime(const char *path, int listener)
                     close(c);           /* (the listener is non-blocking: EAGAIN ends this) */
                     continue;
                 }
-                if (first < 0)
+                if (first < 0 && from(c, owner))
                     first = c;
                 p[n++] = (struct pollfd){.fd = c, .events = POLLIN};
             }
@@ -230,12 +242,15 @@ static int primer(void)
         close(l);
         return join();                  /* another launcher bound it first: join that one */
     }
+#ifdef LISTEN_PAUSE_MS                   /* tests: widen the window before our connect */
+    usleep(LISTEN_PAUSE_MS * 1000);
+#endif
     s = join();                         /* queued until the primer accepts it */
-    pid_t child = s >= 0 ? fork() : -1;
+    pid_t owner = getpid(), child = s >= 0 ? fork() : -1;
     if (child == 0) {
         close(s);
         if (fork() == 0)
-            prime(path, l);
+            prime(path, l, owner);
         _exit(0);
     }
     close(l);

@@ -7,6 +7,7 @@ it never joins the primer of an installed pycontainer."""
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -36,19 +37,24 @@ if "wait" in sys.argv:
 DEADLINE_MS = 1000
 
 
-@pytest.fixture(scope="module")
-def launcher(tmp_path_factory):
+def _build(tmp_path_factory, deadline_ms=DEADLINE_MS, **defines) -> tuple[str, str]:
+    """-> (the launcher built with these compile-time values, its primer's address)."""
     if not shutil.which("gcc"):
         pytest.skip("no gcc")
     d = tmp_path_factory.mktemp("launcher")
     script = d / "script.py"
     script.write_text(SCRIPT % open("/proc/self/cgroup").read())
-    exe = d / "pycontainer"
+    exe, name = d / "pycontainer", f"pycontainer-test/{os.getpid()}/{d.name}"
+    flags = [f"-D{k}={v}" for k, v in defines.items()]
     subprocess.run(["gcc", "-O2", f'-DPYTHON="{sys.executable}"', f'-DSCRIPT="{script}"',
-                    f'-DPRIMER_NAME="pycontainer-test/{os.getpid()}/{d.name}"',
-                    f"-DDEADLINE_MS={DEADLINE_MS}", "-o",
+                    f'-DPRIMER_NAME="{name}"', f"-DDEADLINE_MS={deadline_ms}", *flags, "-o",
                     str(exe), os.path.join(HERE, "csrc", "launcher.c")], check=True)
-    return str(exe)
+    return str(exe), name
+
+
+@pytest.fixture(scope="module")
+def launcher(tmp_path_factory):
+    return _build(tmp_path_factory)[0]
 
 
 def _run(launcher, *args):
@@ -138,3 +144,35 @@ def test_the_primer_lives_its_deadline_at_most(launcher):
     finally:
         p.stdin.close()
         p.wait(timeout=10)
+
+
+PAUSE_MS = 1000
+
+
+@pytest.mark.root
+def test_the_primer_goes_with_its_own_launcher_when_another_connects_before_it(tmp_path_factory):
+    """Another launcher can connect between a launcher's listen and its own connect, so its
+    connection is the primer's first: the primer still goes when its own launcher's runtime
+    closes (told by the peer's pid), not at its deadline. Built to pause PAUSE_MS in that
+    window, with a deadline long enough to tell the two apart."""
+    exe, name = _build(tmp_path_factory, deadline_ms=5000, LISTEN_PAUSE_MS=PAUSE_MS)
+    t0 = time.monotonic()
+    a = _waiting(exe)
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        while other.connect_ex("\0" + name) != 0:      # once a listens
+            assert time.monotonic() - t0 < PAUSE_MS / 1000 / 2, "a never listened"
+            time.sleep(0.002)
+        # a listened after t0 and connects PAUSE_MS after listening: ours came first
+        assert time.monotonic() - t0 < PAUSE_MS / 1000
+        pid, peer = _ids(a)
+        assert peer == pid                              # a started the primer we joined
+        a.stdin.close()
+        assert _gone(exe, seconds=1.0)                  # while our connection is open
+        assert other.recv(1) == b""                     # the primer closed it as it went
+    finally:
+        other.close()
+        if not a.stdin.closed:
+            a.stdin.close()
+        a.wait(timeout=10)
+    assert _gone(exe)
