@@ -52,7 +52,8 @@ def show_list(rt, fmt: str, quiet: bool) -> None:
     if quiet:
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
     elif fmt == "json":
-        sys.stdout.write(json.dumps(states, separators=(",", ":")) + "\n")
+        # none: runc prints Go's nil slice, null
+        sys.stdout.write(json.dumps(states or None, separators=(",", ":")) + "\n")
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"])

@@ -466,6 +466,11 @@ def test_log_path_is_opened_at_start_up(cli, tmp_path, leakcheck):
         assert p.stderr.count("\n") == 1 and "--log" in p.stderr and "No such file" in p.stderr
 
 
+def test_list_json_of_no_containers_is_null_as_runcs(cli, tmp_path):
+    p = cli("--root", str(tmp_path / "root"), "list", "-f", "json")
+    assert p.returncode == 0 and p.stdout == "null\n", (p.stdout, p.stderr)
+
+
 def test_spec_rootless_writes_runcs_rootless_template(cli, bundle, leakcheck):
     os.unlink(os.path.join(bundle.path, "config.json"))
     assert cli("spec", "--rootless", "-b", bundle.path).returncode == 0
