@@ -77,8 +77,9 @@ def failed(root: str, cid: str, exc: BaseException, *, remove: bool, existing: b
         remove_dir(cid)
 
 
-def start(root: str, cid: str) -> int:
-    """docker start: (re)create and start the container under a monitor; -> the init's pid."""
+def start(root: str, cid: str, *, by_user: bool = True) -> int:
+    """docker start: (re)create and start the container under a monitor; -> the init's pid.
+    ``by_user``: a user's start, which clears a user's stop (the restart policy's does not)."""
     from . import containerdir, detach
     from . import state as st
     from .container import Runtime
@@ -112,7 +113,8 @@ def start(root: str, cid: str) -> int:
                            "pycontainer): remove it and run it again")
     opts = insp.options_of(cfg)
     before = (containerdir.read_exit(cdir) or {}).get("finished_at")
-    for name in ("exit.json", "attach.sock", "monitor.json", STOPPED_BY_USER, "health.json"):
+    for name in ("exit.json", "attach.sock", "monitor.json", "health.json") + \
+            ((STOPPED_BY_USER,) if by_user else ()):
         try:
             os.unlink(os.path.join(cdir, name))
         except FileNotFoundError:
@@ -313,12 +315,49 @@ def update(root: str, cid: str, resources: dict, restart: str | None = None,
 
 # --- --restart: what the monitor does after the program exited -----------------------------------
 
+class _StopLock:
+    """``with _StopLock(cdir):`` an exclusive flock(2) on the container's ``root`` file (written
+    once, when it is made; the directory's own flock is its waiters', containerdir.
+    hold_for_reading, which a stop must not wait for). A user's stop mark (``mark_stopped``)
+    and the monitor's check-then-restart (``after_exit``) both take it: a stop lands before
+    the check (no restart) or after the new run exists (the stop stops that one), never in
+    between. FileNotFoundError: the container is gone."""
+
+    def __init__(self, cdir: str):
+        from .containerdir import ROOT
+        self.fd = os.open(os.path.join(cdir, ROOT), os.O_RDONLY | os.O_CLOEXEC)
+
+    def __enter__(self):
+        import fcntl
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+        fcntl.flock(self.fd, fcntl.LOCK_UN)    # explicitly: a child forked meanwhile shares the fd
+        os.close(self.fd)
+
+
 def mark_stopped(root: str, cid: str) -> None:
-    """``stop``/``kill`` by a user: the restart policy does not bring it back (docker)."""
+    """``stop``/``kill`` by a user: the restart policy does not bring it back (docker). One
+    waiting out its restart backoff shows as exited at once (exit.json loses ``restarting``)."""
+    from . import containerdir
     cdir = insp.owned_dir(root, cid)
-    if cdir:
-        with open(os.path.join(cdir, STOPPED_BY_USER), "w"):
-            pass
+    if not cdir:
+        return
+    try:
+        with _StopLock(cdir):
+            with open(os.path.join(cdir, STOPPED_BY_USER), "w"):
+                pass
+            ex = containerdir.read_exit(cdir)
+            if ex and ex.get("restarting"):
+                write_exit(cdir, {k: v for k, v in ex.items() if k != "restarting"})
+    except FileNotFoundError:
+        pass                            # its directory went (rm): nothing restarts it
+
+
+def _stopped_by_user(cdir: str) -> bool:
+    return os.path.exists(os.path.join(cdir, STOPPED_BY_USER))
 
 
 def after_exit(root: str, cid: str) -> None:
@@ -342,25 +381,37 @@ def after_exit(root: str, cid: str) -> None:
             rs = json.load(f)
     except (OSError, ValueError):
         rs = {"count": 0, "delay": 0.1}
-    if name == "no" or os.path.exists(os.path.join(cdir, STOPPED_BY_USER)):
+    if name == "no":
         return
     if name == "on-failure" and (code == 0 or (most and rs["count"] >= int(most))):
         return
     ran = _ran_for(root, cid, ex)
-    delay = 0.1 if ran >= 10 else rs["delay"]
-    write_exit(cdir, dict(ex, restarting=True))
-    time.sleep(delay)
-    if not os.path.isdir(cdir) or os.path.exists(os.path.join(cdir, STOPPED_BY_USER)):
-        if os.path.isdir(cdir):
-            write_exit(cdir, ex)
-        return
-    rs = {"count": rs["count"] + 1, "delay": min(delay * 2, 60.0)}
-    from . import atomicfile
-    atomicfile.write_json(os.path.join(cdir, RESTART), rs)
     try:
-        start(root, cid)
-    except PyContainerError:
-        pass
+        _restart(root, cid, cdir, ex, rs, 0.1 if ran >= 10 else rs["delay"])
+    except FileNotFoundError:
+        pass                            # its directory went (rm -f) meanwhile
+
+
+def _restart(root: str, cid: str, cdir: str, ex: dict, rs: dict, delay: float) -> None:
+    """Start the container again after ``delay`` seconds ("restarting" meanwhile), unless a
+    user stopped it: the mark is checked and the new run made under the lock that
+    ``mark_stopped`` takes, so a stop is either seen here or finds the new run to stop."""
+    from . import atomicfile
+    with _StopLock(cdir):
+        if _stopped_by_user(cdir):
+            return
+        write_exit(cdir, dict(ex, restarting=True))
+    time.sleep(delay)
+    with _StopLock(cdir):
+        if _stopped_by_user(cdir):
+            write_exit(cdir, ex)
+            return
+        atomicfile.write_json(os.path.join(cdir, RESTART),
+                              {"count": rs["count"] + 1, "delay": min(delay * 2, 60.0)})
+        try:
+            start(root, cid, by_user=False)
+        except PyContainerError:
+            pass
 
 
 def _ran_for(root: str, cid: str, ex: dict) -> float:
