@@ -27,23 +27,35 @@ def session(root: str, cid: str, info: dict, *, stdin: bool, sig_proxy: bool = T
             keys: bytes = DETACH_KEYS, then=None) -> int:
     """The monitor's attach socket (containerdir.connect_attach) to this terminal: output,
     stdin, window size; ``then()`` runs once connected (start -ai: nothing is missed)."""
-    import select
-    import signal as sg
-    import struct
-    from . import terminal
     from .container import Runtime
     try:
         sock = containerdir.connect_attach(info["Dir"])
     except ConnectionError as exc:
         raise PyContainerError(f"attach {cid}: {exc}") from None
-    if then is not None:
-        try:
+    held = containerdir.hold_for_reading(info["Dir"])   # with --rm: kept until we read its status
+    try:
+        if then is not None:
             then()
-        except BaseException:
-            sock.close()
-            raise
+        if not _relay(cid, info, sock, rt=Runtime(root), stdin=stdin, sig_proxy=sig_proxy,
+                      keys=keys):
+            return 0
+        code = ops.exit_code(root, cid, info["Dir"])
+    finally:
+        sock.close()
+        if held is not None:
+            os.close(held)
+    containerdir.wait_monitor(info["Dir"], 10)   # --rm's delete (or the network's release) done
+    return code if code >= 0 else 125
+
+
+def _relay(cid: str, info: dict, sock, *, rt, stdin: bool, sig_proxy: bool, keys: bytes) -> bool:
+    """The attach socket to this terminal until the program exits (-> True) or the detach
+    keys (-> False)."""
+    import select
+    import signal as sg
+    import struct
+    from . import terminal
     tty = info["Config"]["Tty"]
-    rt = Runtime(root)
 
     def winch(_n=None, _f=None):
         ws = terminal.window_size(0)
@@ -88,14 +100,11 @@ def session(root: str, cid: str, info: dict, *, stdin: bool, sig_proxy: bool = T
                     sock.send(b"0" + data if data else b"c")
                     stdin_open = bool(data)
         except (BrokenPipeError, ConnectionResetError):
-            return 0
-        finally:
-            sock.close()
+            return False
     if detached:
         sys.stderr.write("\r\nread escape sequence\r\n")
-        return 0
-    code, _ = ops.wait(root, cid)
-    return code if code >= 0 else 125
+        return False
+    return True
 
 
 def parse_detach_keys(text: str) -> bytes:

@@ -17,6 +17,9 @@ The OCI state records the directory in the annotation ``org.pycontainer.dir``. W
 creates such a container passes ``on_delete=delete_plan()``, so ``delete`` runs
 ``remove_after_delete`` (cleanup.py): it waits for the monitor to write exit.json, then
 removes the directory and releases the image hold. The OCI runtime never imports this.
+A waiter (``wait``) holds a shared flock(2) on the directory until it has read exit.json
+(``hold_for_reading``), and ``remove`` takes it exclusively first: the status of an --rm
+container, whose monitor removes it right after writing exit.json, reaches its waiters.
 
 OOM kills are counted from the container's cgroup: ``memory.oom_control`` (v1) or
 ``memory.events`` (v2), field ``oom_kill`` (Documentation/admin-guide/cgroup-v2.rst).
@@ -349,20 +352,55 @@ def delete_plan() -> list[dict]:
     return [{"call": "pycontainer.containerdir:remove_after_delete"}]
 
 
+READERS_GRACE = 5.0     # seconds ``remove`` waits for the waiters to read exit.json
+
+
+def hold_for_reading(cdir: str) -> int | None:
+    """A shared flock(2) on the directory for a waiter, until it has read exit.json: ``remove``
+    waits for it (READERS_GRACE at most: a stopped waiter must not keep a container forever).
+    -> the fd to close when done (that drops the lock); None: no directory, or being removed."""
+    return _flock(cdir, shared=True)
+
+
+def _flock(cdir: str, shared: bool) -> int | None:
+    """An fd of the directory holding its flock(2), shared or exclusive, taken without waiting;
+    None when there is no directory or the lock is held the other way."""
+    import fcntl
+    try:
+        fd = os.open(cdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def remove(container_id: str, cdir: str | None = None) -> None:
-    """Remove the directory and release the image hold (tolerant, idempotent)."""
+    """Remove the directory and release the image hold (tolerant, idempotent); first let the
+    waiters holding it (``hold_for_reading``) read the exit status."""
     import shutil
     from .image import rootfs
     cdir = cdir or path(container_id)
-    from . import events, shm
-    if not container_id.startswith("build-") and os.path.isdir(cdir):   # a build's step: none
-        events.destroyed(container_id, cdir)
-    shm.release(cdir)                                   # --ipc shareable's host tmpfs
+    deadline = time.monotonic() + READERS_GRACE
+    while (lock := _flock(cdir, shared=False)) is None and os.path.isdir(cdir) and \
+            time.monotonic() < deadline:
+        time.sleep(0.01)
     try:
-        rootfs.cleanup(container_id)
-    except Exception:  # noqa: BLE001 - tolerant: remove what we can
-        pass
-    shutil.rmtree(cdir, ignore_errors=True)
+        from . import events, shm
+        if not container_id.startswith("build-") and os.path.isdir(cdir):   # a build's step: none
+            events.destroyed(container_id, cdir)
+        shm.release(cdir)                                   # --ipc shareable's host tmpfs
+        try:
+            rootfs.cleanup(container_id)
+        except Exception:  # noqa: BLE001 - tolerant: remove what we can
+            pass
+        shutil.rmtree(cdir, ignore_errors=True)
+    finally:
+        if lock is not None:
+            os.close(lock)                              # (after rmtree: no new waiter holds it)
 
 
 def remove_after_delete(record: dict) -> None:

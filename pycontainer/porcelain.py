@@ -388,17 +388,33 @@ def start_image(root: str, ref: str, attach: bool, interactive: bool = False) ->
     def go():
         cid = resolve_id(root, ref)
         cdir = ops.inspect(root, cid)["Dir"]
-        reader = Reader(cdir, at_end=True) if attach else None   # only what this start writes
-        lifecycle.start(root, cid)
-        return cid, cdir, reader
-    cid, cdir, reader = dockercli.guard_start(go)
+        if not attach:
+            lifecycle.start(root, cid)
+            return cid, cdir, None, None
+        reader = Reader(cdir, at_end=True)          # only what this start writes
+        held = containerdir.hold_for_reading(cdir)  # with --rm: the dir stays until we read
+        try:                                        # its exit status
+            lifecycle.start(root, cid)
+        except BaseException:
+            if held is not None:
+                os.close(held)
+            raise
+        return cid, cdir, reader, held
+    cid, cdir, reader, held = dockercli.guard_start(go)
     if not attach:
         click.echo(ref)
         return 0
-    for lines in reader.follow(lambda: bool(containerdir.monitor_pid(cdir)), poll=0.05):
-        _write_chunks([(s, text) for s, _t, text in entries(lines)])
-    reader.close()
-    code, _ = ops.wait(root, cid)
+    try:
+        # until exit.json: the monitor then becomes --rm's delete, which waits for `held`
+        for lines in reader.follow(lambda: bool(containerdir.monitor_pid(cdir))
+                                   and containerdir.read_exit(cdir) is None, poll=0.05):
+            _write_chunks([(s, text) for s, _t, text in entries(lines)])
+        reader.close()
+        code = ops.exit_code(root, cid, cdir)
+    finally:
+        if held is not None:
+            os.close(held)
+    containerdir.wait_monitor(cdir, 10)     # --rm's delete (or the network's release) done
     return code if code >= 0 else 125
 
 

@@ -70,6 +70,8 @@ def expire_after(root: str, cid: str, lifetime: float | None, idle: float | None
     * an API call on it began or ended (exec_run, put_archive/get_archive, logs, attach: each
       touches ``activity`` in its directory, containerdir.touch).
 
+    A stall of the machine longer than a sample's step restarts the count (``watch_idle``).
+
     A program that sleeps, or waits on a read with nothing coming, is idle.
     """
     pid = os.fork()
@@ -98,8 +100,7 @@ def expire_after(root: str, cid: str, lifetime: float | None, idle: float | None
 
 def _watch(root: str, cid: str, lifetime: float | None, idle: float | None) -> None:
     """Return when the container is due (lifetime over, or idle too long) or gone."""
-    now = time.monotonic()
-    end = now + lifetime if lifetime else None
+    end = time.monotonic() + lifetime if lifetime else None
     if not idle:
         time.sleep(lifetime)
         return
@@ -109,20 +110,33 @@ def _watch(root: str, cid: str, lifetime: float | None, idle: float | None) -> N
     except PyContainerError:
         return
     cdir, files = cd.of(record), cd.cpu_files(record)
-    seen = (cd.cpu_usage(files), cd.last_activity(cdir))
-    since = now
+    watch_idle(lambda: (cd.cpu_usage(files), cd.last_activity(cdir)),
+               lambda: os.path.isdir(os.path.join(root, cid)), idle, end)
+
+
+def watch_idle(sample, alive, idle: float, end: float | None = None, clock=time.monotonic,
+               sleep=time.sleep) -> None:
+    """Return once ``sample()`` (an activity mark) has stayed the same for ``idle`` seconds,
+    at ``end`` (a ``clock()`` time), or once ``alive()`` is false. It is sampled every
+    ``idle/4`` seconds (5 at most). A sample that comes more than two of those after the one
+    before judges nothing and starts the count again: we were not scheduled meanwhile (a stall
+    of the machine), and most likely neither was the container, so no new CPU time is no sign
+    of idleness."""
     step = max(0.05, min(idle / 4, 5.0))
+    seen, since = sample(), clock()
+    last = since
     while True:
         due = since + idle if end is None else min(end, since + idle)
-        time.sleep(max(0.0, min(step, due - time.monotonic())))
-        now = time.monotonic()
-        if not os.path.isdir(os.path.join(root, cid)) or (end is not None and now >= end):
+        sleep(max(0.0, min(step, due - clock())))
+        now = clock()
+        if not alive() or (end is not None and now >= end):
             return
-        mark = (cd.cpu_usage(files), cd.last_activity(cdir))
-        if mark != seen:
+        mark = sample()
+        if mark != seen or now - last > 2 * step:
             seen, since = mark, now
         elif now - since >= idle:
             return
+        last = now
 
 
 def _policed(o: dict) -> bool:
@@ -388,12 +402,21 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
     record = Runtime(root).record(cid)
     cdir = cd.of(record)
     deadline = None if timeout is None else time.monotonic() + timeout
-    if cdir and cd.monitor_pid(cdir):
-        # Until exit.json exists or the monitor is gone. With --rm the monitor becomes
-        # `delete` right after writing exit.json, which goes with the container's directory
-        # milliseconds later: the init's pidfd wakes us as the program exits, and exit.json
-        # (the monitor reaps and writes it at once) is then looked for every millisecond.
-        init = _pidfd_of_init(record)
+    if not (cdir and cd.monitor_pid(cdir)):
+        while st.status_of(record) != st.STOPPED:
+            if deadline is not None and time.monotonic() > deadline:
+                raise WaitTimeout(f"wait {cid}: timed out after {timeout}s")
+            time.sleep(0.05)
+        return _status(cd.read_exit(cdir) if cdir else None)
+    # The monitor's exit.json. With --rm the monitor becomes `delete` right after writing it,
+    # and the container's directory goes: we hold the directory's shared lock meanwhile, and
+    # its removal waits for us to read exit.json (containerdir.hold_for_reading) should we run
+    # late after the exit (a loaded machine, a stopped process; 5 s at most). The init's pidfd
+    # wakes us as the program exits; exit.json (the monitor reaps and writes it at once) is
+    # then looked for every millisecond.
+    held = cd.hold_for_reading(cdir)
+    init = _pidfd_of_init(record)
+    try:
         while cd.read_exit(cdir) is None:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -406,14 +429,27 @@ def wait(root: str, cid: str, timeout: float | None = None) -> tuple[int, bool]:
                     init = None
             elif cd.wait_monitor(cdir, 0.001):
                 break
-        if init is not None:
-            os.close(init)
-    else:
-        while st.status_of(record) != st.STOPPED:
-            if deadline is not None and time.monotonic() > deadline:
-                raise WaitTimeout(f"wait {cid}: timed out after {timeout}s")
-            time.sleep(0.05)
-    ex = cd.read_exit(cdir) if cdir else None
+        return _status(cd.read_exit(cdir))
+    finally:
+        for fd in (init, held):
+            if fd is not None:
+                os.close(fd)
+
+
+def exit_code(root: str, cid: str, cdir: str) -> int:
+    """The program's exit status, for a caller that has held ``cdir`` since before the exit
+    (``containerdir.hold_for_reading``: start -a, attach): ``wait``; or, once an --rm
+    container's state is deleted, its exit.json, which the held directory keeps until we
+    have read it. -1 when nobody saw the status."""
+    from ..errors import ContainerNotFound
+    try:
+        return wait(root, cid)[0]
+    except ContainerNotFound:
+        return _status(cd.read_exit(cdir))[0]
+
+
+def _status(ex: dict | None) -> tuple[int, bool]:
+    """(exit status, OOM-killed) from exit.json's record; (-1, False) without one."""
     if ex is None:
         return -1, False
     return ex["exit_code"], bool(ex.get("oom_killed"))

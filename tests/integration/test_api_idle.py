@@ -65,3 +65,57 @@ def test_bad_values_are_refused_before_anything_is_made(client, bad):  # noqa: F
                               idle_timeout=bad)
     assert client.containers.list(all=True) == []
     assert client.seen_ids == set()                # no request reached the helper
+
+
+class FakeMachine:
+    """``watch_idle``'s clock, sleep and sample, faked. Each ``sleep`` moves the clock on and
+    a busy container runs meanwhile (its CPU time grows); the sleep numbered ``stall_at`` lasts
+    ``stall`` seconds more, in which nothing ran (the machine stood still: not the container
+    either). The container goes (``alive()`` false) after ``runs`` sleeps."""
+
+    def __init__(self, busy: bool, stall_at: int = 0, stall: float = 0.0, runs: int = 40):
+        self.t, self.cpu, self.sleeps = 0.0, 0, 0
+        self.busy, self.stall_at, self.stall, self.runs = busy, stall_at, stall, runs
+
+    def clock(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.t += seconds
+        if self.sleeps == self.stall_at:
+            self.t += self.stall
+        elif self.busy:
+            self.cpu += 1
+
+    def sample(self) -> tuple:
+        return (self.cpu, 0)
+
+    def alive(self) -> bool:
+        return self.sleeps < self.runs
+
+
+def watch(m: FakeMachine, idle: float) -> None:
+    from pycontainer.api.operations import watch_idle
+    watch_idle(m.sample, m.alive, idle, clock=m.clock, sleep=m.sleep)
+
+
+def test_a_stall_of_the_machine_is_no_idleness():
+    """On cue, without a container: the machine stands still for 5 idle timeouts right after
+    a sample of a busy container. The first sample after it sees no new CPU time (nothing ran),
+    yet judges nothing (the container was taken for idle and killed); then it runs again."""
+    m = FakeMachine(busy=True, stall_at=3, stall=5.0)
+    watch(m, 1.0)
+    assert m.sleeps == m.runs                      # it went of itself, never found idle
+
+
+def test_idleness_is_counted_again_from_after_a_stall():
+    m = FakeMachine(busy=False, stall_at=2, stall=5.0)
+    watch(m, 1.0)                                  # steps of 0.25 s; the stall ends at 5.5
+    assert m.t == pytest.approx(6.5)
+
+
+def test_an_idle_one_is_found_idle_at_its_timeout():
+    m = FakeMachine(busy=False)
+    watch(m, 1.0)
+    assert m.t == pytest.approx(1.0)

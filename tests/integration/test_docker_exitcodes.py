@@ -286,3 +286,45 @@ def test_api_create_then_start_of_a_missing_program(cli, dleak):
         ok.start()                                           # a stopped one starts again
         assert ok.wait()["StatusCode"] == 6
         ok.remove()
+
+
+def test_start_a_and_attach_of_an_rm_container_give_its_status(cli, dleak):
+    """`create --rm` then `start -a` (run a made container once), and `attach` to a `run -d
+    --rm`: the program's status, though --rm's delete removes the container as it exits
+    (it waits for them to read the status: containerdir.hold_for_reading)."""
+    for _ in range(3):
+        cid = cli("create", "--rm", "--net", "none", "busybox", "sh", "-c",
+                  "echo hi; exit 3").stdout.strip()
+        p = cli("start", "-a", cid)
+        assert (p.returncode, p.stdout) == (3, "hi\n"), p.stderr
+    cid = cli("run", "-d", "--rm", "--net", "none", "busybox", "sh", "-c",
+              "sleep 3; echo late; exit 4").stdout.strip()
+    p = cli("attach", cid)
+    assert (p.returncode, p.stdout) == (4, "late\n"), p.stderr
+
+
+def test_stop_and_rm_f_do_not_wait_for_a_waiter(cli, dleak):
+    """A `wait` holds the container's directory until it has read the status (--rm's delete
+    waits for it); `stop`, `kill` and `rm -f` of the container it waits on must not, or
+    each would wait for the other."""
+    import subprocess
+    import time
+    for verb in (("stop", "-t", "0"), ("rm", "-f")):
+        cid = cli("run", "-d", "--net", "none", "busybox", "sleep", "60").stdout.strip()
+        w = subprocess.Popen(cli.cmd("wait", cid), stdout=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 10        # until the waiter holds the directory
+            while not any(f":{os.stat(os.path.join(CDIR, cid)).st_ino} " in line
+                          for line in open("/proc/locks")):
+                assert time.monotonic() < deadline and w.poll() is None
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            p = cli(*verb, cid)
+            assert p.returncode == 0 and time.monotonic() - t0 < 4, (verb, p.stderr)
+            assert w.communicate(timeout=10)[0].strip() == "137"
+        finally:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+        if verb[0] == "stop":
+            assert cli("rm", cid).returncode == 0
