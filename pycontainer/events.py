@@ -137,13 +137,15 @@ def read(since: float | None, until: float | None, flt: dict):
 
 
 def follow(flt: dict, until: float | None = None, every: float = 0.2):
-    """New events as they are recorded (from now), until ``until``."""
+    """New events as they are recorded (from now), until ``until``: the last read comes after
+    it, for those recorded in the last interval (docker shows every event up to ``until``)."""
     p = path()
     try:
         offset, ino = os.stat(p).st_size, os.stat(p).st_ino
     except OSError:
         offset, ino = 0, None
-    while until is None or time.time() < until:
+    while True:
+        last = until is not None and time.time() >= until
         try:
             st = os.stat(p)
         except OSError:
@@ -156,9 +158,11 @@ def follow(flt: dict, until: float | None = None, every: float = 0.2):
                 ev = json.loads(ln)
             except ValueError:
                 continue
-            if _match(ev, flt):
+            if _match(ev, flt) and (until is None or ev.get("timeNano", 0) <= until * 1e9):
                 yield ev
-        time.sleep(every)
+        if last:
+            return
+        time.sleep(every if until is None else max(0.0, min(every, until - time.time())))
 
 
 def line(ev: dict) -> str:
