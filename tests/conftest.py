@@ -293,14 +293,16 @@ class Snapshot:
         def new():              # multisets: a second mount on the same target counts too
             return (set(Counter(_mounts()) - Counter(self.mounts)),
                     set(_cgroups()) - set(self.cgroups))
-        for _ in range(50):
-            if new() == (set(), set()):
-                break
+
+        def states():
+            return os.listdir(self.state_root) if os.path.isdir(self.state_root) else []
+        deadline = time.monotonic() + 10   # a monitor's --rm delete can still be under way
+        while (new() != (set(), set()) or states()) and time.monotonic() < deadline:
             time.sleep(0.05)
         mounts, cgroups = new()
         assert not mounts, "mounts left behind: " + repr(sorted(mounts))
         assert not cgroups, "cgroups left behind: " + repr(sorted(cgroups))
-        left = os.listdir(self.state_root) if os.path.isdir(self.state_root) else []
+        left = states()
         assert left == [], f"state dirs left behind: {left}"
 
 
@@ -328,4 +330,72 @@ def proc_status(pid: int) -> dict:
     return out
 
 
-__all__ = ["Bundle", "CLI", "new_id", "pid_alive", "proc_status", "copy"]
+def status_of_program(pid: int, name: str, timeout: float = 10) -> dict:
+    """``proc_status`` of ``pid`` once it is program ``name`` asleep in its own code (or at
+    ``timeout``). A runc-style ``start`` returns when the init has the go (runc's exec.fifo
+    read), before the init sets no_new_privs, loads its filter, closes fds and execs; and
+    the kernel names the task (``Name:``) a moment before it commits the program's
+    credentials, so the name alone is not enough: asleep (``S``), exec is over."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = proc_status(pid)
+        if (s["Name"] == name and s["State"].startswith("S")) or time.monotonic() > deadline:
+            return s
+        time.sleep(0.005)
+
+
+def descendant_running(pid: int, argv: list[str], timeout: float = 10) -> int:
+    """The pid of a process running ``argv`` below ``pid`` (its child, grandchild ...), once
+    there is one; AssertionError after ``timeout``. Only ``pid``'s own tree counts: other
+    tests' containers run the same commands."""
+    want = ("\0".join(argv) + "\0").encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for n in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{n}/cmdline", "rb") as f:
+                    if f.read() == want and _below(int(n), pid):
+                        return int(n)
+            except OSError:
+                pass
+        time.sleep(0.02)
+    raise AssertionError(f"no {argv} below pid {pid} after {timeout} s")
+
+
+def logged(cli, container: str, text: str, timeout: float = 15) -> str:
+    """``logs`` of ``container`` once it has ``text`` (AssertionError after ``timeout``): a
+    container that says "ready" once its trap is set, or once it runs at all, tells the test
+    when a signal, a reader or a follower can come, where a fixed sleep only guesses."""
+    deadline = time.monotonic() + timeout
+    while text not in (out := cli("logs", container).stdout):
+        assert time.monotonic() < deadline, f"{text!r} not in the log of {container}: {out!r}"
+        time.sleep(0.05)
+    return out
+
+
+def read_until(proc, want: bytes, timeout: float = 15) -> bytes:
+    """What ``proc`` (a Popen with stdout=PIPE) writes, read until ``want`` is in it: that a
+    follower (``logs -f``, ``attach``) has shown a line proves it is following from there
+    on. AssertionError after ``timeout`` or at its end of output."""
+    import select
+    got, deadline = b"", time.monotonic() + timeout
+    while want not in got:
+        left = deadline - time.monotonic()
+        assert left > 0 and select.select([proc.stdout], [], [], left)[0], (want, got)
+        data = os.read(proc.stdout.fileno(), 65536)
+        assert data, f"{want!r} not in its whole output {got!r}"
+        got += data
+    return got
+
+
+def _below(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        if pid == ancestor:
+            return True
+    return False
+
+
+__all__ = ["Bundle", "CLI", "new_id", "pid_alive", "proc_status", "status_of_program",
+           "descendant_running", "logged", "read_until", "copy"]

@@ -109,7 +109,7 @@ def test_pool_input_output_limits_and_timeout(client):
         assert (len(r.stdout), len(r.stderr)) == (1000, 1000)
         t0 = time.monotonic()
         r = pool.run(["sh", "-c", "trap '' TERM; sleep 100 & sleep 100"], timeout=0.5)
-        assert r.timed_out and r.exit_code == 137 and time.monotonic() - t0 < 3
+        assert r.timed_out and r.exit_code == 137 and time.monotonic() - t0 < 0.5 + 10   # not 100 s
         chunks = []
         r = pool.run(["sh", "-c", "echo a; echo b >&2"], on_stdout=chunks.append)
         assert chunks == [b"a\n"] and r.stderr == b"b\n"

@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from conftest import ROOT, new_id
+from conftest import ROOT, logged, new_id
 from dockerleak import dleak  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.root
@@ -50,10 +50,9 @@ def test_export_of_a_stopped_and_a_running_container(cli, dleak, tmp_path):
     (tmp_path / "vol" / "outside").write_text("host")
     run = new_id()
     assert cli("run", "-d", "--net", "none", "--name", run, "-v", f"{tmp_path / 'vol'}:/data",
-               "busybox", "sh", "-c", "echo a > /tmp/new; sleep 60").returncode == 0
+               "busybox", "sh", "-c", "echo a > /tmp/new; echo ready; sleep 60").returncode == 0
     try:
-        import time
-        time.sleep(0.5)
+        logged(cli, run, "ready")                     # /tmp/new is written
         p = subprocess.run([sys.executable, "-m", "pycontainer", "--root", cli.root, "export", run],
                            capture_output=True, cwd=ROOT)
         assert p.returncode == 0, p.stderr

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, new_id
+from conftest import ROOT, logged, new_id
 from dockerleak import dleak  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.root
@@ -40,8 +40,8 @@ def test_stop_signal_and_timeout_are_used_by_stop(cli, dleak):
     cid = new_id()
     assert cli("run", "-d", "--net", "none", "--name", cid, "--stop-signal", "USR1",
                "--stop-timeout", "1", "busybox", "sh", "-c",
-               "trap 'exit 7' USR1; while :; do sleep 0.1; done").returncode == 0
-    time.sleep(0.3)
+               "trap 'exit 7' USR1; echo ready; while :; do sleep 0.1; done").returncode == 0
+    logged(cli, cid, "ready")                          # USR1 from here on is the trap's
     assert cli("stop", cid).returncode == 0
     assert cli("wait", cid).stdout.strip() == "7"
     cli("rm", cid)
@@ -169,9 +169,12 @@ def test_restart_policies(cli, dleak):
             break
         time.sleep(0.1)
     assert cli("logs", b).stdout.count("up") >= 2                  # exit 0 restarts too
-    assert cli("stop", "-t", "1", b).returncode == 0               # a user's stop ends it
+    # a user's stop ends it, at once: also one waiting out its backoff, or being restarted
+    # (test_restart_stop_race.py holds it there), is "exited" when stop returns
+    assert cli("stop", "-t", "1", b).returncode == 0
+    assert cli("inspect", "-f", "{{.State.Status}}", b).stdout.strip() == "exited"
     n = cli("logs", b).stdout.count("up")
-    time.sleep(1.5)
+    time.sleep(1.5)                     # a guard (past the backoffs it can have reached): no new run
     assert cli("logs", b).stdout.count("up") == n
     assert cli("inspect", "-f", "{{.State.Status}}", b).stdout.strip() == "exited"
     for bad in (["--restart", "sometimes"], ["--restart", "always:3"], ["--rm", "--restart", "always"]):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, new_id, pid_alive
+from conftest import ROOT, logged, new_id, pid_alive
 from dockerleak import dleak  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.root
@@ -39,8 +39,8 @@ def test_kill_without_signal_is_sigkill_for_an_image_container(cli, dleak):
     try:
         assert cli("kill", cid).returncode == 0
         assert cli("wait", cid).stdout.strip() == "137"
-        cid2 = run_d(cli, "busybox", "sh", "-c", "trap 'exit 9' USR1; while :; do sleep 0.1; done")
-        time.sleep(0.3)
+        cid2 = run_d(cli, "busybox", "sh", "-c", "trap 'exit 9' USR1; echo ready; while :; do sleep 0.1; done")
+        logged(cli, cid2, "ready")                  # USR1 from here on is the trap's
         assert cli("kill", "-s", "USR1", cid2).returncode == 0
         assert cli("wait", cid2).stdout.strip() == "9"
         cli("rm", cid2)
@@ -91,11 +91,14 @@ def test_run_t_sets_term_xterm(cli, dleak):
 
 
 def test_logs_keep_stdout_and_stderr_order_in_one_file(cli, dleak, tmp_path):
-    cid = run_d(cli, "busybox", "sh", "-c", "for i in 1 2 3; do echo out$i; usleep 50000; echo err$i >&2; usleep 50000; done")
+    # two pipes: across them the monitor (as docker's) keeps the order only of writes that are
+    # apart by more than its own delay, which a loaded machine makes long: 0.5 s gaps
+    cid = run_d(cli, "busybox", "sh", "-c",
+                "echo out1; sleep 0.5; echo err1 >&2; sleep 0.5; echo out2; sleep 0.5; echo err2 >&2")
     cli("wait", cid)
     with open(tmp_path / "both", "w") as f:
         subprocess.run(cli.cmd("logs", cid), stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, check=True)
-    assert (tmp_path / "both").read_text().split() == ["out1", "err1", "out2", "err2", "out3", "err3"]
+    assert (tmp_path / "both").read_text().split() == ["out1", "err1", "out2", "err2"]
     cli("rm", cid)
 
 
@@ -111,7 +114,7 @@ def test_ps_newest_first_wording_filters_format(cli, dleak):
                                  "PORTS", "NAMES"]
         rows = [r for r in ps[1:] if r.startswith((ia, ib))]
         assert [r[:12] for r in rows] == [ib, ia]            # newest first
-        assert re.search(r"Up (Less than a second|\d+ seconds)", rows[0])
+        assert re.search(r"Up (Less than a second|1 second|\d+ seconds)", rows[0])
         assert re.search(r"Exited \(3\) \d+ seconds? ago", rows[1])
         assert cli("ps", "-q").stdout.split() == [ib]
         assert cli("ps", "-aq", "--filter", "status=exited").stdout.split() == [ia]
@@ -250,12 +253,13 @@ def test_started_at_and_finished_at_follow_each_start_as_docker(cli, dleak):
         cli("stop", "-t", "0", cid)
         _, s2, f2 = insp(cli, cid, times).split("|")
         assert s2 == s1 and f2 > s1
-        time.sleep(1.1)
+        time.sleep(2.1)             # created 3 s ago and more: "Up 3 seconds" if ps counted from it
         cli("restart", "-t", "0", cid)
         c3, s3, f3 = insp(cli, cid, times).split("|")
         assert s3 > f2 and f3 == f2 and c3 == created               # the last exit stays shown
-        assert cli("ps", "--format", "{{.Status}}", "-f", f"name={cid}").stdout.strip() == \
-            "Up Less than a second"
+        # from the restart: under a second, or a little more on a loaded machine
+        assert cli("ps", "--format", "{{.Status}}", "-f", f"name={cid}").stdout.strip() in \
+            ("Up Less than a second", "Up 1 second", "Up 2 seconds")
         cli("update", "--restart", "no", cid)
         assert insp(cli, cid, "{{.Created}}") == created             # config.json rewritten
     finally:
@@ -709,10 +713,30 @@ def test_prune_and_images_filters_as_docker(cli, dleak):
         cli("rm", "-f", keep, drop)
 
 
-def test_events_as_docker(cli, dleak):
+def _actions_of(path, name: str) -> list[str]:
+    """The actions of the events (json lines in ``path``) whose container was named ``name``."""
+    out = []
+    for ln in path.read_text().splitlines():
+        try:
+            e = json.loads(ln)
+        except ValueError:              # the line the follower is writing
+            continue
+        if e["Actor"]["Attributes"].get("name") == name:
+            out.append(e["Action"])
+    return out
+
+
+def _shown(path, name: str, action: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while action not in _actions_of(path, name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return action in _actions_of(path, name)
+
+
+def test_events_as_docker(cli, dleak, tmp_path):
     # docker events: "events" needed a container ID (runc's); now, without one, the journal
     # of what the verbs did, --since/--until/--filter/--format, and following as it grows
-    import threading
+    import signal
     t0 = time.time()
     a = new_id()
     assert cli("run", "--net", "none", "--name", a, "-l", "team=x", "busybox", "sh", "-c", "exit 3").returncode == 3
@@ -734,26 +758,49 @@ def test_events_as_docker(cli, dleak):
     text = cli("events", "--since", str(t0), "--until", str(time.time()), "-f", "event=create",
                "-f", "label=team=x").stdout
     assert re.search(rf"Z container create [\w-]+ \(image=busybox, name={a}, team=x\)", text), text
-    # following: a run started after events began shows up, then --until ends it
-    got = {}
-    follower = threading.Thread(target=lambda: got.update(p=cli("events", "--until", str(time.time() + 4),
-                                                                 "--format", "json")))
-    follower.start()
-    time.sleep(1.0)
-    b = new_id()
-    cli("run", "--rm", "--net", "none", "--name", b, "busybox", "true")
-    follower.join(10)
-    evs = [json.loads(ln) for ln in got["p"].stdout.splitlines()]
-    assert [e["Action"] for e in evs if e["Actor"]["Attributes"].get("name") == b] == \
-        ["create", "start", "die", "destroy"]
+    # following: a run started after events began shows up. It begins once the follower
+    # has shown a rename of m (renamed again until it does: one before it followed is not
+    # shown), however long the follower took to start
+    m, followed = new_id(), tmp_path / "events"
+    assert cli("create", "--net", "none", "--name", m, "busybox", "true").returncode == 0
+    name = m
+    with open(followed, "wb") as f:
+        follower = subprocess.Popen(cli.cmd("events", "--format", "json"), stdout=f, cwd=ROOT)
+    try:
+        for k in range(30):
+            assert cli("rename", name, f"{m}-{k}").returncode == 0
+            name = f"{m}-{k}"
+            if _shown(followed, name, "rename", 1):
+                break
+        else:
+            raise AssertionError("the follower showed none of 30 renames")
+        b = new_id()
+        cli("run", "--rm", "--net", "none", "--name", b, "busybox", "true")
+        assert _shown(followed, b, "destroy", 15)
+        assert _actions_of(followed, b) == ["create", "start", "die", "destroy"]
+    finally:
+        follower.send_signal(signal.SIGINT)           # docker's: a follow ends at an interrupt
+        try:
+            follower.wait(10)
+        except subprocess.TimeoutExpired:
+            follower.kill()
+            follower.wait()
+        cli("rm", name)
+    # and --until ends a follow by itself
+    p = cli("events", "--until", str(time.time() + 1), "--format", "json", timeout=30)
+    assert p.returncode == 0, p.stderr
     p = cli("events", "--filter", "colour=red")
     assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
     c = run_d(cli, "busybox", "sleep", "60")
     t1 = time.time()
     for verb in ("pause", "unpause", "pause", "resume", "kill"):     # runc's resume: docker's event
         cli(verb, c)
-    time.sleep(0.5)
-    p = cli("events", "--since", str(t1), "--until", str(time.time()), "-f", f"container={c}",
-            "--format", "{{.Action}}")
+    deadline = time.monotonic() + 10                 # "die": from the monitor, once it saw the exit
+    while True:
+        p = cli("events", "--since", str(t1), "--until", str(time.time()), "-f", f"container={c}",
+                "--format", "{{.Action}}")
+        if "die" in p.stdout.split() or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert p.stdout.split() == ["pause", "unpause", "pause", "unpause", "kill", "die"], p.stdout
     cli("rm", "-f", c)

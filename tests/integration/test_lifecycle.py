@@ -177,27 +177,39 @@ def test_delete_of_created_container_kills_its_init(cli, bundle, leakcheck):
     assert not pid_alive(pid)
 
 
+def _lines(path: str, n: int, timeout: float = 10) -> list[str]:
+    """The lines of ``path`` once it has ``n`` (or at ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+        if len(lines) >= n or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
+
+
 def test_kill_accepts_names_and_numbers(cli, bundle, leakcheck):
     bundle.args("sh", "-c", "trap 'echo got USR1 >> /tmp/sig' USR1; trap 'echo got TERM >> /tmp/sig; exit 0' TERM; "
-                "while :; do sleep 0.05; done")
+                "echo ready > /tmp/sig; while :; do sleep 0.05; done")
     cid = new_id()
     assert cli.create(cid, bundle.path).returncode == 0
     assert cli("start", cid).returncode == 0
-    time.sleep(0.3)
     sigfile = os.path.join(bundle.rootfs, "tmp", "sig")
+    assert _lines(sigfile, 1) == ["ready"]                 # the traps are set
+    # one signal at a time, each handled before the next (two USR1 pending would be one)
     assert cli("kill", cid, "USR1").returncode == 0
-    for _ in range(100):
-        if os.path.exists(sigfile):
-            break
-        time.sleep(0.02)
+    assert len(_lines(sigfile, 2)) == 2
     assert cli("kill", cid, "SIGUSR1").returncode == 0
-    time.sleep(0.3)
+    assert len(_lines(sigfile, 3)) == 3
     assert cli("kill", cid, "15").returncode == 0
     for _ in range(200):
         if cli.state(cid)["status"] == "stopped":
             break
         time.sleep(0.02)
-    assert open(sigfile).read().splitlines() == ["got USR1", "got USR1", "got TERM"]
+    assert _lines(sigfile, 4) == ["ready", "got USR1", "got USR1", "got TERM"]
     p = cli("kill", cid, "NOTASIGNAL")
     assert p.returncode != 0 and "invalid signal" in p.stderr
     assert cli("delete", cid).returncode == 0

@@ -143,6 +143,19 @@ def env(tmp_path):
     assert e.bridge not in left
 
 
+def wait_listening(pid, port, timeout=10):
+    """Wait until a TCP socket listens on ``port`` in ``pid``'s network namespace."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for table in ("tcp", "tcp6"):
+            with open(f"/proc/{pid}/net/{table}") as f:
+                rows = [ln.split() for ln in list(f)[1:]]
+            if any(r[1].endswith(f":{port:04X}") and r[3] == "0A" for r in rows):   # 0A: LISTEN
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing listens on port {port} in the netns of {pid}")
+
+
 def ping(pid_or_none, ip, env):
     cmd = [BUSYBOX, "ping", "-c", "1", "-W", "2", str(ip)]
     r = env.ns(pid_or_none, *cmd, check=False) if pid_or_none else run(*cmd, check=False)
@@ -185,7 +198,7 @@ def test_two_bridge_containers_reach_each_other_and_the_gateway(env):
     assert ping(a, gw, env) and ping(None, sa["ip"], env)
     # and a TCP stream with busybox nc, b -> a
     env.bg(a, BUSYBOX, "nc", "-l", "-p", "7777", "-e", "/bin/echo", "pong-from-a")
-    time.sleep(0.2)
+    wait_listening(a, 7777)
     out = env.ns(b, "timeout", "5", BUSYBOX, "nc", sa["ip"], "7777", check=False).stdout
     assert "pong-from-a" in out
     ports = bridge.ports_on(env.bridge)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, new_id, pid_alive
+from conftest import ROOT, logged, new_id, pid_alive, read_until
 
 pytestmark = pytest.mark.root
 
@@ -37,7 +37,9 @@ def run_d(cli, *args, name=None):
 
 
 def test_run_d_logs_are_docker_json_lines_and_wait_gives_the_status(cli, leakcheck):
-    cid = run_d(cli, "sh", "-c", "echo one; echo two >&2; sleep 0.3; printf 'three\\npartial'; exit 7")
+    # two pipes: the monitor reads stdout first of what both have, so "three" must come
+    # later than its delay on a loaded machine to be logged after "two" (1 s, not 0.3)
+    cid = run_d(cli, "sh", "-c", "echo one; echo two >&2; sleep 1; printf 'three\\npartial'; exit 7")
     assert cli("wait", cid).stdout.strip() == "7"
     lines = [json.loads(line) for line in open(os.path.join(CDIR, cid, "json.log"))]
     assert [(e["stream"], e["log"]) for e in lines] == [
@@ -59,11 +61,19 @@ def test_run_d_logs_are_docker_json_lines_and_wait_gives_the_status(cli, leakche
 
 
 def test_logs_follow_streams_until_the_container_exits(cli, leakcheck):
-    cid = run_d(cli, "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done")
-    t0 = time.monotonic()
-    p = cli("logs", "-f", cid)
-    assert p.stdout == "line1\nline2\nline3\n"
-    assert time.monotonic() - t0 >= 0.4               # it followed, not just read once
+    # line2 and line3 come only once logs -f has shown line1: it followed, not just read once
+    cid = run_d(cli, "sh", "-c", "echo line1; until [ -e /go ]; do sleep 0.05; done; "
+                "for i in 2 3; do sleep 0.3; echo line$i; done")
+    p = subprocess.Popen(cli.cmd("logs", "-f", cid), stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        out = read_until(p, b"line1\n")
+        assert cli("exec", cid, "touch", "/go").returncode == 0
+        out += p.communicate(timeout=60)[0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert out == b"line1\nline2\nline3\n"
     assert cli("rm", cid).returncode == 0
 
 
@@ -92,8 +102,8 @@ def test_stop_sends_term_then_kill_after_the_timeout(cli, leakcheck):
     assert 0.9 < time.monotonic() - t0 < 8
     assert cli("wait", cid).stdout.strip() == "137"
     # A program that handles SIGTERM stops at once, with its own status.
-    cid2 = run_d(cli, "sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.1; done")
-    time.sleep(0.3)
+    cid2 = run_d(cli, "sh", "-c", "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done")
+    logged(cli, cid2, "ready")                        # TERM from here on is the trap's
     t0 = time.monotonic()
     assert cli("stop", "-t", "10", cid2).returncode == 0
     assert time.monotonic() - t0 < 5
@@ -164,9 +174,20 @@ def test_monitor_killed_keeps_the_container_consistent(cli, leakcheck):
 
 
 def test_attach_follows_output_and_returns_the_status(cli, leakcheck):
-    cid = run_d(cli, "sh", "-c", "sleep 0.5; echo late; exit 6")
-    p = cli("attach", cid)
-    assert p.returncode == 6 and "late" in p.stdout
+    # "tick" until attach has shown one (it follows from there on), then /go: "late" and the
+    # status come while attach follows, however long attach took to start
+    cid = run_d(cli, "sh", "-c", "until [ -e /go ]; do echo tick; sleep 0.1; done; echo late; exit 6")
+    p = subprocess.Popen(cli.cmd("attach", cid), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=ROOT)
+    try:
+        out = read_until(p, b"tick\n")
+        assert cli("exec", cid, "touch", "/go").returncode == 0
+        rest, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 6 and (out + rest).endswith(b"tick\nlate\n"), (out + rest, err)
     assert cli("rm", cid).returncode == 0
 
 
@@ -382,15 +403,82 @@ def test_start_ai_pipes_stdin_to_a_created_container(cli, leakcheck):
 
 def test_wait_gets_the_status_of_a_rm_container(cli, leakcheck):
     """run -d --rm, then wait: the status, though the container (and its exit.json) goes as the
-    program exits (it was -1: the directory was gone before wait looked)."""
+    program exits (it was -1: the directory was gone before wait looked). Each wait starts
+    long before its program exits (3 s): one that came after the removal would rightly say
+    there is no such container."""
+    waits = []
     for code in (3, 0, 7):
-        p = cli("run", "-d", "--rm", "--net", "none", "busybox", "sh", "-c", f"sleep 0.3; exit {code}")
+        p = cli("run", "-d", "--rm", "--net", "none", "busybox", "sh", "-c", f"sleep 3; exit {code}")
         assert p.returncode == 0, p.stderr
         cid = p.stdout.strip()
-        w = cli("wait", cid)
-        assert (w.returncode, w.stdout.strip()) == (0, str(code)), w.stderr
-        for _ in range(100):
-            if cid not in cli("ps", "-aq", "--no-trunc").stdout:
-                break
-            time.sleep(0.05)
-        assert cid not in cli("ps", "-aq", "--no-trunc").stdout
+        waits.append((code, cid, subprocess.Popen(cli.cmd("wait", cid), stdout=subprocess.PIPE,
+                                                  stderr=subprocess.PIPE, text=True, cwd=ROOT)))
+    for code, cid, w in waits:
+        out, err = w.communicate(timeout=60)
+        assert (w.returncode, out.strip()) == (0, str(code)), err
+    for _code, cid, _w in waits:
+        assert gone_from_ps(cli, cid)
+
+
+def gone_from_ps(cli, cid: str, within: float = 10) -> bool:
+    """Whether ``cid`` leaves ``ps -a`` within ``within`` seconds (an --rm one's removal)."""
+    deadline = time.monotonic() + within
+    while cid in cli("ps", "-aq", "--no-trunc").stdout:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def holds_pidfd_of(pid: int, target: int) -> bool:
+    """Whether process ``pid`` has a pidfd of ``target`` open (pidfd fdinfo: "Pid: N")."""
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                if f"Pid:\t{target}\n" in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether ``pid`` has a handler for ``signum`` (/proc/PID/status SigCgt)."""
+    with open(f"/proc/{pid}/status") as f:
+        cgt = next(line.split()[1] for line in f if line.startswith("SigCgt:"))
+    return bool(int(cgt, 16) >> (signum - 1) & 1)
+
+
+def test_wait_stopped_across_the_exit_of_a_rm_container_still_gets_its_status(cli, leakcheck):
+    """The race of wait with --rm's removal, put on cue: the waiter is stopped (SIGSTOP) while
+    the program exits and its monitor, then `delete`, removes the container. Continued, the
+    waiter prints the status: the removal waits for a waiter already waiting (it holds the
+    directory's shared flock until it has read exit.json). It printed -1."""
+    p = cli("run", "-d", "--rm", "--net", "none", "busybox", "sh", "-c",
+            "trap 'exit 5' TERM; sleep 60 & wait")
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    cdir = os.path.join(CDIR, cid)
+    init = cli.state(cid)["pid"]
+    w = subprocess.Popen(cli.cmd("wait", cid), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not (holds_pidfd_of(w.pid, init) and catches(init, signal.SIGTERM)):
+            assert w.poll() is None and time.monotonic() < deadline, w.communicate()
+            time.sleep(0.01)
+        os.kill(w.pid, signal.SIGSTOP)             # waiting on the init's pidfd: stopped there
+        os.kill(init, signal.SIGTERM)              # the program exits (5)
+        deadline = time.monotonic() + 10           # its monitor writes exit.json (or removes all)
+        while os.path.isdir(cdir) and not os.path.exists(os.path.join(cdir, "exit.json")):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        deadline = time.monotonic() + 1.5          # and becomes `delete`: as far as it gets
+        while os.path.isdir(cdir) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        os.kill(w.pid, signal.SIGCONT)
+    out, err = w.communicate(timeout=30)
+    assert (w.returncode, out.strip()) == (0, "5"), err
+    assert gone_from_ps(cli, cid)
+    assert not os.path.exists(cdir)

@@ -7,11 +7,10 @@ container process.
 import json
 import os
 import subprocess
-import time
 
 import pytest
 
-from conftest import new_id, proc_status
+from conftest import new_id, status_of_program
 
 pytestmark = pytest.mark.root
 
@@ -29,8 +28,7 @@ def _running(cli, bundle, *args, extra=()):
 
 def test_default_capabilities_and_no_new_privs(cli, bundle, leakcheck):
     cid, pid = _running(cli, bundle, "sleep", "30")
-    time.sleep(0.1)
-    s = proc_status(pid)
+    s = status_of_program(pid, "sleep")      # start returns before the init sets NNP and execs
     for key in ("CapEff", "CapPrm", "CapBnd"):
         assert int(s[key], 16) == DOCKER_CAPS_MASK, key
     assert int(s["CapInh"], 16) == 0 and int(s["CapAmb"], 16) == 0
@@ -66,7 +64,7 @@ def test_rlimits_and_oom_score_adj(cli, bundle, leakcheck):
                        {"type": "RLIMIT_CORE", "soft": 0, "hard": 2**64 - 1}]
     proc["oomScoreAdj"] = 321
     cid, pid = _running(cli, bundle, "sleep", "30")
-    time.sleep(0.1)
+    status_of_program(pid, "sleep")          # start returns before the init sets them and execs
     limits = open(f"/proc/{pid}/limits").read()
     assert [ln for ln in limits.splitlines() if ln.startswith("Max open files")][0].split()[3:5] == ["123", "456"]
     assert [ln for ln in limits.splitlines() if ln.startswith("Max processes")][0].split()[2:4] == ["77", "88"]

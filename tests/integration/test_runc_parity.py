@@ -43,12 +43,9 @@ def test_spec_bundle_runs_in_the_foreground_with_our_terminal(tmp_path, bundle, 
     t.read_until(b"31 101")
     assert b"/dev/pts/0" in t.buf
     t.resize(44, 120)
-    time.sleep(0.3)
-    t.type(b"stty size\r")
-    t.read_until(b"44 120")
+    t.size_seen(44, 120)
     t.type(b"sleep 30; echo sl''ept\r")      # Ctrl-C reaches the container's foreground job
-    time.sleep(0.5)
-    t.type(b"\x03")
+    t.ctrl_c_to_the_job(cli.state(cid)["pid"], ["sleep", "30"])
     t.type(b"echo after-$((6*7))\r")
     t.read_until(b"after-42")
     assert b"slept" not in t.buf
@@ -264,6 +261,21 @@ def _stat_fields(pid):
         return f.read().rsplit(")", 1)[1].split()
 
 
+def _written(path, timeout=10) -> str:
+    """A line the container writes to ``path``, once it is all there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                text = f.read()
+            if text.endswith("\n"):
+                return text
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"{path} not written in {timeout} s")
+
+
 def test_scheduler_iopriority_memorypolicy_personality_time_offsets(cli, bundle, leakcheck):
     bundle.config["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7}
     bundle.config["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 6}
@@ -282,9 +294,8 @@ def test_scheduler_iopriority_memorypolicy_personality_time_offsets(cli, bundle,
         assert "best-effort: prio 6" in out, out
         with open(f"/proc/{pid}/numa_maps") as nm:
             assert " bind:0 " in nm.read()
-        time.sleep(0.3)
-        assert open(os.path.join(bundle.rootfs, "tmp/arch")).read().strip() in ("i686", "i386")
-        assert int(open(os.path.join(bundle.rootfs, "tmp/up")).read()) >= 86400 * 1000
+        assert _written(os.path.join(bundle.rootfs, "tmp/arch")).strip() in ("i686", "i386")
+        assert int(_written(os.path.join(bundle.rootfs, "tmp/up"))) >= 86400 * 1000
         # exec gets the process fields too
         p = cli("exec", cid, "sh", "-c", "cut -d' ' -f19 /proc/self/stat")
         assert p.stdout.strip() == "7", p.stdout

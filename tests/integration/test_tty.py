@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, new_id
+from conftest import ROOT, descendant_running, new_id
 
 pytestmark = pytest.mark.root
 
@@ -57,9 +57,35 @@ class Term:
     def type(self, data: bytes) -> None:
         os.write(self.fd, data)
 
+    def raw(self, timeout=15) -> None:
+        """Wait until pycontainer has put our terminal in raw mode: keys typed before that
+        meet the line discipline (^Q is flow control there), not the container."""
+        end = time.monotonic() + timeout
+        while termios.tcgetattr(self.fd)[3] & termios.ICANON and time.monotonic() < end:
+            time.sleep(0.02)
+        assert not termios.tcgetattr(self.fd)[3] & termios.ICANON, "the terminal never went raw"
+
     def resize(self, rows, cols) -> None:
         # On the master: the kernel sends SIGWINCH to the foreground group (pycontainer).
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def size_seen(self, rows, cols, timeout=15) -> None:
+        """``stty size`` in the container until it says rows x cols: the resize goes on from
+        pycontainer's SIGWINCH to the container's pty in its own time."""
+        want, end = b"%d %d" % (rows, cols), time.monotonic() + timeout
+        while want not in self.buf and time.monotonic() < end:
+            self.type(b"stty size\r")
+            try:
+                self.read_until(want, timeout=1)
+            except AssertionError:
+                pass
+        assert want in self.buf, f"{want!r} not seen in {self.buf!r}"
+
+    def ctrl_c_to_the_job(self, init: int, job: list[str]) -> None:
+        """^C once the shell below ``init`` runs ``job``: busybox's line editor reads with ISIG
+        off, so a ^C before the shell has read the line is a literal byte, not a SIGINT."""
+        descendant_running(init, job)
+        self.type(b"\x03")
 
     def wait(self, timeout=20) -> int:
         end = time.monotonic() + timeout
@@ -83,6 +109,10 @@ def _pyc(root: str) -> str:
     return f"{sys.executable} -m pycontainer --root {root}"
 
 
+def _init(cli, name: str) -> int:
+    return int(cli("inspect", "-f", "{{.State.Pid}}", name, check=True).stdout)
+
+
 def test_run_it_shell_size_resize_ctrl_c_exit_code_and_restore(tmp_path, leakcheck, cli):
     cid = new_id()
     script = (f"stty -g > {tmp_path}/before; {_pyc(cli.root)} run -it --rm --net none --name {cid} "
@@ -93,15 +123,12 @@ def test_run_it_shell_size_resize_ctrl_c_exit_code_and_restore(tmp_path, leakche
     t.read_until(b"30 100")
     assert b"/dev/pts/0" in t.buf
     t.resize(50, 132)
-    time.sleep(0.3)
-    t.type(b"stty size\r")
-    t.read_until(b"50 132")
+    t.size_seen(50, 132)
     # Ctrl-C kills the foreground job inside (SIGINT from the container's pty),
     # not the shell and not pycontainer.
     t.type(b"sleep 30; echo sl''ept\r")
-    time.sleep(0.5)
+    t.ctrl_c_to_the_job(_init(cli, cid), ["sleep", "30"])
     t0 = time.monotonic()
-    t.type(b"\x03")
     t.type(b"echo after-$((6*7))\r")
     t.read_until(b"after-42")
     assert time.monotonic() - t0 < 10 and b"slept" not in t.buf
@@ -197,16 +224,13 @@ def test_run_dit_then_attach_gives_the_shell_with_our_size(tmp_path, leakcheck, 
     script = (f"stty -g > {tmp_path}/before; {_pyc(cli.root)} attach {cid}; "
               f"echo rc=$? > {tmp_path}/rc; stty -g > {tmp_path}/after")
     t = Term(script, rows=33, cols=111)
-    time.sleep(0.5)
+    t.raw()
     t.type(b"stty size; tty\r")
     t.read_until(b"33 111")
     t.resize(44, 120)
-    time.sleep(0.3)
-    t.type(b"stty size\r")
-    t.read_until(b"44 120")
+    t.size_seen(44, 120)
     t.type(b"sleep 30; echo sl''ept\r")
-    time.sleep(0.3)
-    t.type(b"\x03")                          # raw: Ctrl-C reaches the container's job
+    t.ctrl_c_to_the_job(_init(cli, cid), ["sleep", "30"])     # raw: Ctrl-C reaches the job
     t.type(b"echo x-$((6*7)); exit 4\r")
     t.read_until(b"x-42")
     assert t.wait() == 0
@@ -225,7 +249,7 @@ def test_attach_detaches_on_ctrl_p_ctrl_q_and_the_shell_goes_on(tmp_path, leakch
     for n, (opts, typed, keys) in enumerate([("", b"", b"\x10\x11"),
                                              ("--detach-keys ctrl-x,x ", b"\x10\x11", b"\x18x")]):
         t = Term(f"{_pyc(cli.root)} attach {opts}{cid}; echo rc=$? > {tmp_path}/rc{n}")
-        time.sleep(0.5)
+        t.raw()
         t.type(typed + b"echo one-$((1+%d))\r" % n)
         t.read_until(b"one-%d" % (n + 1))
         t.type(keys)
@@ -234,7 +258,7 @@ def test_attach_detaches_on_ctrl_p_ctrl_q_and_the_shell_goes_on(tmp_path, leakch
         assert cli.state(cli.id_of(cid))["status"] == "running"
     assert cli("attach", "--detach-keys", "ctrl-xx", cid).returncode == 1    # docker's: not a flag error
     t = Term(f"{_pyc(cli.root)} attach {cid}")       # and attach again
-    time.sleep(0.5)
+    t.raw()
     t.type(b"echo two-$((2+2)); exit 0\r")
     t.read_until(b"two-4")
     assert t.wait() == 0
@@ -247,7 +271,7 @@ def test_create_it_then_start_ai_is_a_shell(tmp_path, leakcheck, cli):
     cid = new_id()
     assert cli("create", "-it", "--net", "none", "--name", cid, "busybox", "sh").returncode == 0
     t = Term(f"{_pyc(cli.root)} start -ai {cid}; echo rc=$? > {tmp_path}/rc")
-    time.sleep(0.5)
+    t.raw()
     t.type(b"echo in-start-$((2+3)); stty size; exit 4\r")
     t.read_until(b"in-start-5")
     assert t.wait() == 0
@@ -268,7 +292,7 @@ def test_run_it_detaches_on_ctrl_p_ctrl_q_and_outlives_its_terminal(tmp_path, le
     assert t.wait() == 0 and (tmp_path / "rc").read_text().strip() == "rc=0"
     assert cli.state(cli.id_of(cid))["status"] == "running"
     t = Term(f"{_pyc(cli.root)} attach {cid}")
-    time.sleep(0.5)
+    t.raw()
     t.type(b"echo two-$((2+2))\r")
     t.read_until(b"two-4")
     os.kill(t.pid, signal.SIGKILL)               # the client dies: the container does not
@@ -277,7 +301,7 @@ def test_run_it_detaches_on_ctrl_p_ctrl_q_and_outlives_its_terminal(tmp_path, le
     time.sleep(0.3)
     assert cli.state(cli.id_of(cid))["status"] == "running"
     t = Term(f"{_pyc(cli.root)} attach {cid}; echo rc=$? > {tmp_path}/rc2")
-    time.sleep(0.5)
+    t.raw()
     t.type(b"exit 5\r")
     assert t.wait() == 0 and (tmp_path / "rc2").read_text().strip() == "rc=5"
     assert cli("rm", cid).returncode == 0

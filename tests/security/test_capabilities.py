@@ -6,11 +6,10 @@ raw socket can still do inside.
 
 import os
 import shutil
-import time
 
 import pytest
 
-from conftest import new_id, proc_status
+from conftest import new_id, status_of_program
 from _helpers import one_line_error, probe, probe_bin  # noqa: F401
 
 pytestmark = pytest.mark.root
@@ -24,8 +23,7 @@ def _status_of_running(cli, bundle, *args):
     cid = new_id()
     assert cli.create(cid, bundle.path).returncode == 0
     assert cli("start", cid).returncode == 0
-    time.sleep(0.1)
-    s = proc_status(cli.state(cid)["pid"])
+    s = status_of_program(cli.state(cid)["pid"], args[0])    # start returns before the exec
     cli("delete", "--force", cid)
     return s
 

@@ -11,11 +11,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
-from conftest import ROOT, new_id
+from conftest import ROOT, new_id, status_of_program
 
 pytestmark = pytest.mark.root
 
@@ -74,7 +73,7 @@ def test_CVE_2024_21626_created_init_holds_no_host_fd(cli, bundle, leaked_dir, l
         if n > 2:
             assert target.startswith(("socket:", "anon_inode:", "pipe:", "/memfd:pycontainer-dmz")), fds
     assert _run(cli, "start", cid).returncode == 0
-    time.sleep(0.1)
+    status_of_program(init, "sleep")        # start returns before the init closes them and execs
     assert sorted(int(n) for n in os.listdir(f"/proc/{init}/fd")) == [0, 1, 2]
     cli("delete", "--force", cid)
 

@@ -8,11 +8,10 @@ tests/security/probe.c, makes the calls busybox cannot).
 import errno
 import json
 import os
-import time
 
 import pytest
 
-from conftest import new_id, proc_status
+from conftest import new_id, proc_status, status_of_program
 from _helpers import docker_seccomp, host_files, one_line_error, probe, probe_bin  # noqa: F401
 
 pytestmark = pytest.mark.root
@@ -52,8 +51,7 @@ def test_S14_seccomp_mode_2_seen_from_the_host(cli, bundle, leakcheck):
     pid = cli.state(cid)["pid"]
     assert proc_status(pid)["Seccomp"] == "0"        # created: the init is still the runtime
     assert cli("start", cid).returncode == 0
-    time.sleep(0.1)
-    s = proc_status(pid)
+    s = status_of_program(pid, "sleep")      # start returns before the init loads its filter
     assert s["Seccomp"] == "2" and s["NoNewPrivs"] == "1" and int(s["Seccomp_filters"]) == 1
     # exec'd processes get the container's filter (kept in the state dir at create)
     p = cli("exec", cid, "sh", "-c", "grep '^Seccomp:' /proc/self/status; unshare -r true")

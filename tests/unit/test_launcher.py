@@ -32,9 +32,10 @@ if "wait" in sys.argv:
 """
 
 
-# A primer lives 100 ms at most as installed; 1 s here, so that a second command started
-# together with the first finds it even on a loaded machine.
-DEADLINE_MS = 1000
+# A primer lives 100 ms at most as installed; 3 s here, so that a second command started
+# together with the first finds it even on a loaded machine, and one that goes with its
+# runtime (within DEADLINE_MS / 2) is clearly not one that went at its deadline.
+DEADLINE_MS = 3000
 
 
 def _build(tmp_path_factory, deadline_ms=DEADLINE_MS, **defines) -> tuple[str, str]:
@@ -146,7 +147,7 @@ def test_the_primer_lives_its_deadline_at_most(launcher):
         p.wait(timeout=10)
 
 
-PAUSE_MS = 1000
+PAUSE_MS, PAUSED_DEADLINE_MS = 3000, 10000
 
 
 @pytest.mark.root
@@ -154,8 +155,9 @@ def test_the_primer_goes_with_its_own_launcher_when_another_connects_before_it(t
     """Another launcher can connect between a launcher's listen and its own connect, so its
     connection is the primer's first: the primer still goes when its own launcher's runtime
     closes (told by the peer's pid), not at its deadline. Built to pause PAUSE_MS in that
-    window, with a deadline long enough to tell the two apart."""
-    exe, name = _build(tmp_path_factory, deadline_ms=5000, LISTEN_PAUSE_MS=PAUSE_MS)
+    window (long: a's start may be slow on a loaded machine, and ours must connect within
+    it), with a deadline long enough to tell the two apart."""
+    exe, name = _build(tmp_path_factory, deadline_ms=PAUSED_DEADLINE_MS, LISTEN_PAUSE_MS=PAUSE_MS)
     t0 = time.monotonic()
     a = _waiting(exe)
     other = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -168,7 +170,8 @@ def test_the_primer_goes_with_its_own_launcher_when_another_connects_before_it(t
         pid, peer = _ids(a)
         assert peer == pid                              # a started the primer we joined
         a.stdin.close()
-        assert _gone(exe, seconds=1.0)                  # while our connection is open
+        # its deadline is PAUSED_DEADLINE_MS after a's connect (t0 + PAUSE_MS at the earliest)
+        assert _gone(exe, seconds=3.0)                  # while our connection is open
         assert other.recv(1) == b""                     # the primer closed it as it went
     finally:
         other.close()
