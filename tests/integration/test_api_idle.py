@@ -45,8 +45,9 @@ def test_a_busy_one_stays_past_it(client):  # noqa: F811
 @pytest.mark.parametrize("call", ["exec_run", "get_archive"])
 def test_api_calls_reset_it(client, call):  # noqa: F811
     c = client.containers.run("busybox", ["sleep", "120"], detach=True, network_mode="none",
-                              idle_timeout=2)
-    until = time.monotonic() + 5                   # 2.5 idle timeouts of calls every 0.4 s
+                              idle_timeout=3)
+    # 2.5 idle timeouts of calls every 0.4 s; the 3 s timeout leaves room for a stalled host
+    until = time.monotonic() + 7.5
     while time.monotonic() < until:
         if call == "exec_run":
             assert c.exec_run(["true"]).exit_code == 0

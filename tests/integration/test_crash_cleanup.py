@@ -87,6 +87,19 @@ def _wait_stopped(record: dict, timeout: float = 20) -> None:
     assert st.status_of(record) == st.STOPPED
 
 
+def _stop(record: dict) -> None:
+    """End the container's program (as its own exit would) and wait until it is stopped.
+    The callers run a long `sleep` and stop it here rather than rely on a short one: a
+    `sleep 1` could end before a stalled host let _start_and_kill_cli see it running."""
+    from pycontainer import state as st
+    if st.status_of(record) != st.STOPPED:          # still the same init: pid_start matches
+        try:
+            os.kill(record["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _wait_stopped(record)
+
+
 def _free_port() -> int:
     import socket
     with socket.socket() as s:
@@ -112,23 +125,23 @@ def _ip(record: dict) -> str | None:
 
 def test_gc_reclaims_a_dead_runtimes_rm_container_only_once_it_stopped(cli):
     port = _free_port()
-    record = _start_and_kill_cli(cli, new_id("crash"), "--rm", "-p", f"127.0.0.1:{port}:80", seconds=6)
+    record = _start_and_kill_cli(cli, new_id("crash"), "--rm", "-p", f"127.0.0.1:{port}:80", seconds=60)
     cid, ip = record["id"], _ip(record)
     assert cid in _leases().values()
     # alive: gc must not touch it
     rep = json.loads(cli("gc", check=True).stdout)
     assert cid not in rep["containers"]
     assert cli.state(cid)["status"] == "running"
-    _wait_stopped(record)
+    _stop(record)
     rep = json.loads(cli("gc", check=True).stdout)
     assert cid in rep["containers"], rep
     _gone(cli, cid, ip)
 
 
 def test_ps_a_reclaims_it_instead_of_showing_exited_unknown(cli):
-    record = _start_and_kill_cli(cli, new_id("crash"), "--rm", seconds=1)
+    record = _start_and_kill_cli(cli, new_id("crash"), "--rm", seconds=60)
     cid = record["id"]
-    _wait_stopped(record)
+    _stop(record)
     ps = cli("ps", "-a", check=True).stdout
     assert cid[:12] not in ps, ps
     _gone(cli, cid, _ip(record))
@@ -136,8 +149,8 @@ def test_ps_a_reclaims_it_instead_of_showing_exited_unknown(cli):
 
 def test_the_same_name_can_be_run_again(cli):
     name = new_id("crash")
-    record = _start_and_kill_cli(cli, name, "--rm", "--net", "none", seconds=1)
-    _wait_stopped(record)
+    record = _start_and_kill_cli(cli, name, "--rm", "--net", "none", seconds=60)
+    _stop(record)
     p = cli("run", "--rm", "--net", "none", "--name", name, "busybox", "true")
     assert p.returncode == 0, p.stderr
     _gone(cli, record["id"], None)
@@ -145,14 +158,14 @@ def test_the_same_name_can_be_run_again(cli):
 
 def test_without_rm_or_under_another_root_it_is_kept(cli, tmp_path):
     from conftest import CLI
-    record = _start_and_kill_cli(cli, new_id("kept"), "--net", "none", seconds=1)
+    record = _start_and_kill_cli(cli, new_id("kept"), "--net", "none", seconds=60)
     kept = record["id"]
     other = CLI(str(tmp_path / "other-root"))
-    orecord = _start_and_kill_cli(other, new_id("other"), "--rm", "--net", "none", seconds=1)
+    orecord = _start_and_kill_cli(other, new_id("other"), "--rm", "--net", "none", seconds=60)
     oid = orecord["id"]
     try:
-        _wait_stopped(record)
-        _wait_stopped(orecord)
+        _stop(record)
+        _stop(orecord)
         rep = json.loads(cli("gc", check=True).stdout)
         assert kept not in rep["containers"] and oid not in rep["containers"]
         assert os.path.isdir(os.path.join(cli.root, kept))           # no --rm: docker keeps it

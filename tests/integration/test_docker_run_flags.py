@@ -293,19 +293,22 @@ def test_sig_proxy_false_the_container_outlives_its_client(cli, dleak):
     assert (p.returncode, p.stdout, p.stderr) == (3, "out\n", "err\n")
     p = cli("run", "-i", "--rm", "--net", "none", "--sig-proxy=false", "busybox", "cat", input="piped\n")
     assert (p.returncode, p.stdout) == (0, "piped\n")
+    # the program runs until the test ends it (USR1), so a stalled host cannot let it finish
+    # before the check; it says "ready" once its traps are set, and a forwarded INT would
+    # show as "int" and exit 9
+    prog = ("trap 'echo int; exit 9' INT; trap 'echo finished; exit 0' USR1; echo ready; "
+            "while :; do sleep 0.05; done")
     client = subprocess.Popen(cli.cmd("run", "--net", "none", "--sig-proxy=false", "--name", cid,
-                                      "busybox", "sh", "-c", "sleep 1.5; echo finished"),
+                                      "busybox", "sh", "-c", prog),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            if cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "running":
-                break
-            time.sleep(0.05)
+        logged(cli, cid, "ready")
         client.send_signal(signal.SIGINT)
         assert client.wait(10) != 0
         assert cli("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "running"
+        assert cli("kill", "-s", "USR1", cid).returncode == 0
         assert cli("wait", cid).stdout.strip() == "0"
-        assert cli("logs", cid).stdout == "finished\n"
+        assert cli("logs", cid).stdout == "ready\nfinished\n"
         p = cli("run", "--rm", "--net", "none", "--sig-proxy=maybe", "busybox", "true")
         assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
     finally:

@@ -187,14 +187,17 @@ def test_gc_reclaims_a_create_killed_mid_way(cli, bundle, leakcheck):
     # Wait until the init exists (the record has a pid); not with `state`, which waits
     # for a create in progress to finish (it never reports "creating" to its caller).
     rec = os.path.join(cli.root, cid, "state.json")
-    for _ in range(200):
+    deadline = time.monotonic() + 15            # generous: a loaded host may stall the create
+
+    def has_pid() -> bool:
         try:
             with open(rec) as f:
-                if json.load(f)["pid"]:
-                    break
-        except (OSError, ValueError):
-            pass
+                return bool(json.load(f)["pid"])
+        except (OSError, ValueError, KeyError):
+            return False
+    while not has_pid() and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert has_pid(), "the create never recorded its init"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     time.sleep(0.2)

@@ -82,7 +82,8 @@ class Env:
         p = subprocess.Popen(cmd + ["sleep", "600"])
         self.procs.append(p)
         mine = os.readlink("/proc/self/ns/net")
-        for _ in range(200):
+        deadline = time.monotonic() + 10           # unshare+exec can stall on a loaded host
+        while time.monotonic() < deadline:
             try:
                 if os.readlink(f"/proc/{p.pid}/ns/net") != mine and \
                         os.readlink(f"/proc/{p.pid}/exe").endswith("sleep"):
@@ -409,6 +410,15 @@ def test_every_netlink_call_is_traced(env, tmp_path):
     assert veth["args"]["peer"] == {"ifname": "eth0", "mtu": 1500}
 
 
+def _until(cond, timeout: float = 10.0) -> None:
+    """Poll cond until true or timeout: the kernel frees a dead netns (and so removes its
+    veth pair) asynchronously, which on a loaded machine can take well over a second.
+    The caller asserts the outcome afterwards."""
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 # -- kill -9 in the middle of setup, then gc ----------------------------------------------------
 
 CHILD = r"""
@@ -447,10 +457,7 @@ def test_kill9_in_the_middle_of_setup_is_recovered_by_gc(env, tmp_path, where):
     proc = next(p for p in env.procs if p.pid == victim)
     proc.kill()
     proc.wait()
-    for _ in range(200):
-        if not bridge.exists(bridge.veth_name("victim")):
-            break
-        time.sleep(0.01)
+    _until(lambda: not bridge.exists(bridge.veth_name("victim")))
     rep = network.gc(["keeper"], env.state)["t"]
     assert list(rep["leases"].values()) == ["victim"]
     assert not bridge.exists(bridge.veth_name("victim"))
@@ -476,10 +483,7 @@ def test_kill9_at_random_moments_then_gc_leaves_nothing(env):
         proc = next(q for q in env.procs if q.pid == victim)
         proc.kill()
         proc.wait()
-        for _ in range(200):
-            if not bridge.exists(bridge.veth_name("v")):
-                break
-            time.sleep(0.01)
+        _until(lambda: not bridge.exists(bridge.veth_name("v")))
         network.gc([], env.state)
         assert all(n["leases"] == {} for n in network.networks(env.state))
         assert not bridge.exists(bridge.veth_name("v"))
@@ -495,10 +499,8 @@ def test_teardown_after_the_container_died_needs_no_pyroute2(env):
     saved = network.setup("dead", a, env.req())
     env.procs[-1].kill()
     env.procs[-1].wait()
-    for _ in range(200):                                   # the kernel frees the netns async
-        if not os.path.exists(f"/sys/class/net/{saved['host_ifname']}"):
-            break
-        time.sleep(0.01)
+    # the kernel frees the netns async
+    _until(lambda: not os.path.exists(f"/sys/class/net/{saved['host_ifname']}"))
     code = ("import sys, json; from pycontainer import network;"
             "network.teardown('dead', json.loads(sys.argv[1]));"
             "print(any(m.startswith('pyroute2') for m in sys.modules))")

@@ -27,6 +27,17 @@ def monitor_pid(cid: str) -> int:
         return json.load(f)["pid"]
 
 
+def _kill_monitor(cid: str, timeout: float = 10) -> None:
+    """SIGKILL the container's monitor and wait until it has exited (its sockets closed):
+    a stalled host can take longer than any fixed sleep to finish a killed process."""
+    pid = monitor_pid(cid)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not pid_alive(pid), f"monitor {pid} still alive"
+
+
 def run_d(cli, *args, name=None):
     """``run -d --name NAME``: the ID it prints (docker's 64 hex digits, what names the
     container's directory)."""
@@ -163,8 +174,7 @@ def test_the_monitor_is_small_detached_and_the_inits_parent(cli, leakcheck):
 
 def test_monitor_killed_keeps_the_container_consistent(cli, leakcheck):
     cid = run_d(cli, "sleep", "60")
-    os.kill(monitor_pid(cid), signal.SIGKILL)
-    time.sleep(0.2)
+    _kill_monitor(cid)
     assert cli.state(cid)["status"] == "running"      # the container does not depend on it
     assert cli("kill", cid, "KILL").returncode == 0
     p = cli("wait", cid, timeout=20)
@@ -385,8 +395,7 @@ def test_run_di_then_attach_sends_stdin_and_eof(cli, leakcheck):
 
 def test_attach_to_a_container_whose_monitor_is_gone_fails_clearly(cli, leakcheck):
     cid = run_d(cli, "sleep", "60")
-    os.kill(monitor_pid(cid), signal.SIGKILL)
-    time.sleep(0.2)
+    _kill_monitor(cid)
     p = cli("attach", cid)
     assert p.returncode != 0 and "monitor is not running" in p.stderr
     assert cli("rm", "-f", cid).returncode == 0

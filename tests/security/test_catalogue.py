@@ -150,6 +150,19 @@ def test_S19_init_reaps_zombies(cli, bundle, leakcheck):
 
 # --- S22 -------------------------------------------------------------------------------------
 
+def _until(cond, timeout: float = 10.0) -> None:
+    """Poll cond until true or timeout (a loaded host can take seconds to reap a process or
+    free a netns); the caller asserts the outcome afterwards."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except OSError:                 # /proc/PID vanished between two looks
+            pass
+        time.sleep(0.02)
+
+
 def _fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -195,16 +208,12 @@ def test_S22_named_crash_points(cli, bundle, leakcheck, tmp_path, point, recover
         assert cli("delete", "--force", cid).returncode == 0
     assert cli("state", cid).returncode != 0
     if pid:
-        for _ in range(100):
-            if not _os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z":
-                break
-            time.sleep(0.02)
+        _until(lambda: not _os.path.exists(f"/proc/{pid}") or
+               open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z")
         assert not _os.path.exists(f"/proc/{pid}/ns") or \
             open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z"
-    for _ in range(100):
-        if not _bridge.exists(_bridge.veth_name(cid)):
-            break
-        time.sleep(0.02)
+    # the kernel frees the dead netns, and with it the veth pair, asynchronously
+    _until(lambda: not _bridge.exists(_bridge.veth_name(cid)))
     assert not _bridge.exists(_bridge.veth_name(cid))
     # no process of that create is left (the runtime's forks carry its command line; a child
     # waiting for GO reads EOF when the runtime dies, and exits)
@@ -217,10 +226,7 @@ def test_S22_named_crash_points(cli, bundle, leakcheck, tmp_path, point, recover
             except OSError:
                 pass
         return out
-    for _ in range(100):
-        if not mine():
-            break
-        time.sleep(0.02)
+    _until(lambda: not mine())
     assert mine() == []
     from pycontainer import network as _network
     nets = _network.networks(net["state_dir"])
