@@ -443,9 +443,12 @@ def exit_code(root: str, cid: str, cdir: str) -> int:
     have read it. -1 when nobody saw the status."""
     from ..errors import ContainerNotFound
     try:
-        return wait(root, cid)[0]
+        code = wait(root, cid)[0]
     except ContainerNotFound:
-        return _status(cd.read_exit(cdir))[0]
+        code = -1
+    if code < 0:        # the state went as we read it (a record without its directory, once)
+        code = _status(cd.read_exit(cdir))[0]
+    return code
 
 
 def _status(ex: dict | None) -> tuple[int, bool]:
