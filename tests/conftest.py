@@ -388,6 +388,27 @@ def read_until(proc, want: bytes, timeout: float = 15) -> bytes:
     return got
 
 
+TICKS_UNTIL_GO = "until [ -e /go ]; do echo tick; sleep 0.1; done; "
+
+
+def attached_to_the_end(cli, cid: str) -> tuple[int, bytes, bytes]:
+    """``attach`` to a container whose program begins with TICKS_UNTIL_GO: once attach has
+    shown a "tick" (it follows from there on), /go is made, so what the program does next
+    comes while it is attached, however long attach took to start. -> (attach's exit
+    status, all it printed, its stderr)."""
+    p = subprocess.Popen(cli.cmd("attach", cid), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=ROOT)
+    try:
+        out = read_until(p, b"tick\n")
+        assert cli("exec", cid, "touch", "/go").returncode == 0
+        rest, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return p.returncode, out + rest, err
+
+
 def _below(pid: int, ancestor: int) -> bool:
     while pid > 1:
         with open(f"/proc/{pid}/stat") as f:
@@ -398,4 +419,5 @@ def _below(pid: int, ancestor: int) -> bool:
 
 
 __all__ = ["Bundle", "CLI", "new_id", "pid_alive", "proc_status", "status_of_program",
-           "descendant_running", "logged", "read_until", "copy"]
+           "descendant_running", "logged", "read_until", "attached_to_the_end", "TICKS_UNTIL_GO",
+           "copy"]

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, new_id, read_until
+from conftest import TICKS_UNTIL_GO, attached_to_the_end, new_id
 from dockerleak import dleak  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.root
@@ -298,21 +298,10 @@ def test_start_a_and_attach_of_an_rm_container_give_its_status(cli, dleak):
                   "echo hi; exit 3").stdout.strip()
         p = cli("start", "-a", cid)
         assert (p.returncode, p.stdout) == (3, "hi\n"), p.stderr
-    # "tick" until attach has shown one, then /go: "late" and the status come while it is
-    # attached, however long it took to start
     cid = cli("run", "-d", "--rm", "--net", "none", "busybox", "sh", "-c",
-              "until [ -e /go ]; do echo tick; sleep 0.1; done; echo late; exit 4").stdout.strip()
-    p = subprocess.Popen(cli.cmd("attach", cid), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         cwd=ROOT)
-    try:
-        out = read_until(p, b"tick\n")
-        assert cli("exec", cid, "touch", "/go").returncode == 0
-        rest, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 4 and (out + rest).endswith(b"tick\nlate\n"), (out + rest, err)
+              TICKS_UNTIL_GO + "echo late; exit 4").stdout.strip()
+    code, out, err = attached_to_the_end(cli, cid)
+    assert code == 4 and out.endswith(b"tick\nlate\n"), (out, err)
 
 
 def test_stop_and_rm_f_do_not_wait_for_a_waiter(cli, dleak):

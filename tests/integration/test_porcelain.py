@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, logged, new_id, pid_alive, read_until
+from conftest import ROOT, TICKS_UNTIL_GO, attached_to_the_end, logged, new_id, pid_alive, read_until
 
 pytestmark = pytest.mark.root
 
@@ -184,20 +184,9 @@ def test_monitor_killed_keeps_the_container_consistent(cli, leakcheck):
 
 
 def test_attach_follows_output_and_returns_the_status(cli, leakcheck):
-    # "tick" until attach has shown one (it follows from there on), then /go: "late" and the
-    # status come while attach follows, however long attach took to start
-    cid = run_d(cli, "sh", "-c", "until [ -e /go ]; do echo tick; sleep 0.1; done; echo late; exit 6")
-    p = subprocess.Popen(cli.cmd("attach", cid), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         cwd=ROOT)
-    try:
-        out = read_until(p, b"tick\n")
-        assert cli("exec", cid, "touch", "/go").returncode == 0
-        rest, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 6 and (out + rest).endswith(b"tick\nlate\n"), (out + rest, err)
+    cid = run_d(cli, "sh", "-c", TICKS_UNTIL_GO + "echo late; exit 6")
+    code, out, err = attached_to_the_end(cli, cid)
+    assert code == 6 and out.endswith(b"tick\nlate\n"), (out, err)
     assert cli("rm", cid).returncode == 0
 
 
