@@ -446,7 +446,7 @@ def exit_code(root: str, cid: str, cdir: str) -> int:
         code = wait(root, cid)[0]
     except ContainerNotFound:
         code = -1
-    if code < 0:        # the state went as we read it (a record without its directory, once)
+    if code < 0:        # read mid-delete: state.json gone, its dir not yet (state.py's husk)
         code = _status(cd.read_exit(cdir))[0]
     return code
 
