@@ -15,7 +15,11 @@
  *  - relays the init's output to json.log (jsonlog.c: docker's json-file
  *    format, as containerdir.Log writes it);
  *  - serves attach.sock (SOCK_SEQPACKET: b"1"/b"2" + data out; b"0" + data,
- *    b"c", b"w" + rows,cols in; monitor.Attach);
+ *    b"c", b"w" + rows,cols in; monitor.Attach). A client that cannot take a
+ *    message yet holds the output back: the streams are not read until it has
+ *    taken it (or gone), so the program blocks on its full pipe, as under
+ *    docker attach, and no client misses a byte. After the init exited, one
+ *    still holding it when the pipes' moment is over is dropped;
  *  - reaps (it is a subreaper; the init is its child), waits up to 2 s for
  *    the pipes after the init exited, writes exit.json through a temp file
  *    and rename(2), with oom_killed from the cgroup's oom_kill counters;
@@ -51,11 +55,20 @@
 static int listen_fd = -1, stdin_fd = -1, tty;
 static int clients[MAX_CLIENTS], nclients;
 static struct buf pending;
+/* The message the clients marked waiting[] could not take yet (send(2): EAGAIN). While any
+ * waits, the streams are not read, so there is only ever one such message. */
+static char held[CHUNK + 1];
+static size_t held_n;
+static int waiting[MAX_CLIENTS], nwaiting;
+static int patient = 1;         /* 0 once the init exited and the waiters were given up */
 
 static void drop_client(int i)
 {
     close(clients[i]);
+    nwaiting -= waiting[i];
     clients[i] = clients[--nclients];
+    waiting[i] = waiting[nclients];
+    waiting[nclients] = 0;
 }
 
 static void close_stdin(void)
@@ -66,16 +79,17 @@ static void close_stdin(void)
     pending.n = 0;
 }
 
-static void attach_accept(void)
+static void attach_accept(void)            /* every connection waiting in the backlog */
 {
-    int c = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c < 0)
-        return;
-    if (nclients == MAX_CLIENTS) {
-        close(c);
-        return;
+    int c;
+    while ((c = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        if (nclients == MAX_CLIENTS) {
+            close(c);
+            continue;
+        }
+        waiting[nclients] = 0;
+        clients[nclients++] = c;
     }
-    clients[nclients++] = c;
 }
 
 static void attach_client(int i, char *msg)
@@ -117,9 +131,38 @@ static void write_stdin(void)
 static void attach_send(const char *stream, char *msg, size_t n)
 {
     msg[0] = strcmp(stream, "stderr") == 0 ? '2' : '1';
+    for (int i = nclients - 1; i >= 0; i--) {
+        if (send(clients[i], msg, n + 1, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)(n + 1))
+            continue;
+        if (errno == EAGAIN && patient) {   /* a slow reader: it gets it when it has room */
+            if (!nwaiting) {
+                memcpy(held, msg, n + 1);
+                held_n = n + 1;
+            }
+            waiting[i] = 1;
+            nwaiting++;
+        } else {
+            drop_client(i);                 /* gone (or given up) */
+        }
+    }
+}
+
+static void attach_resend(int i)            /* POLLOUT on a waiting client */
+{
+    if (send(clients[i], held, held_n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)held_n) {
+        waiting[i] = 0;
+        nwaiting--;
+    } else if (errno != EAGAIN && errno != EINTR) {
+        drop_client(i);
+    }
+}
+
+static void give_up_waiting(void)           /* the init exited and they still wait */
+{
+    patient = 0;
     for (int i = nclients - 1; i >= 0; i--)
-        if (send(clients[i], msg, n + 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-            drop_client(i);     /* full (a slow reader) or gone */
+        if (waiting[i])
+            drop_client(i);
 }
 
 /* --- exit.json ------------------------------------------------------------------------- */
@@ -258,11 +301,11 @@ int main(int argc, char **argv)
     int have_status = 0, status = 0, fed = 0;
     double deadline = 0;
     int open_streams = nstreams;
-    while (open_streams || !have_status) {
+    while (open_streams || !have_status || nwaiting) {
         struct pollfd p[2 + 2 + MAX_CLIENTS + 1];
         int np = 0, slot[2] = {-1, -1};
         for (int i = 0; i < nstreams; i++)
-            if (streams[i].fd >= 0) {
+            if (streams[i].fd >= 0 && !nwaiting) {     /* none held back by a slow client */
                 slot[i] = np;
                 p[np++] = (struct pollfd){streams[i].fd, POLLIN, 0};
             }
@@ -272,7 +315,7 @@ int main(int argc, char **argv)
         if (listen_fd >= 0)
             p[np++] = (struct pollfd){listen_fd, POLLIN, 0};
         for (int i = 0; i < nclients; i++)
-            p[np++] = (struct pollfd){clients[i], POLLIN, 0};
+            p[np++] = (struct pollfd){clients[i], POLLIN | (waiting[i] ? POLLOUT : 0), 0};
         int end_attach = np, stdin_slot = -1;
         if (pending.n && stdin_fd >= 0) {
             stdin_slot = np;
@@ -289,10 +332,14 @@ int main(int argc, char **argv)
             break;
         if (stdin_slot >= 0 && p[stdin_slot].revents)
             write_stdin();
+        /* clients first: one that connected before the program started (run -it, start -a)
+         * gets its first output, which this same poll may have found ready too */
+        if (listen_fd >= 0 && p[first_attach].revents)
+            attach_accept();
         for (int i = 0; i < nstreams; i++) {
             struct stream *s = &streams[i];
-            if (slot[i] < 0 || !p[slot[i]].revents)
-                continue;
+            if (slot[i] < 0 || !p[slot[i]].revents || nwaiting)   /* the other stream's */
+                continue;                               /* send made a client wait */
             ssize_t n = read(s->fd, data + 1, CHUNK);
             if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 continue;
@@ -312,13 +359,14 @@ int main(int argc, char **argv)
         for (int k = first_attach; k < end_attach; k++) {
             if (!p[k].revents)
                 continue;
-            if (p[k].fd == listen_fd) {
-                attach_accept();
-                continue;
-            }
+            if (p[k].fd == listen_fd)
+                continue;                       /* accepted above */
             for (int i = 0; i < nclients; i++)  /* still there: a send may have dropped it */
                 if (clients[i] == p[k].fd) {
-                    attach_client(i, data);
+                    if (waiting[i] && (p[k].revents & POLLOUT))
+                        attach_resend(i);
+                    if (i < nclients && clients[i] == p[k].fd && (p[k].revents & ~POLLOUT))
+                        attach_client(i, data);
                     break;
                 }
         }
@@ -330,8 +378,12 @@ int main(int argc, char **argv)
             int ignored;
             reap(pid, &ignored);
         }
-        if (deadline && mono() >= deadline)
-            break;
+        if (deadline && mono() >= deadline) {
+            if (!nwaiting)
+                break;
+            give_up_waiting();      /* exit.json must not wait for a stopped reader */
+            deadline = mono() + 2.0;
+        }
     }
     while (nclients)
         drop_client(nclients - 1);

@@ -45,8 +45,12 @@ class Attach:
 
     monitor -> client: ``b"1" + data`` (stdout, or the tty), ``b"2" + data`` (stderr).
     client -> monitor: ``b"0" + data`` (stdin), ``b"c"`` (stdin closed),
-    ``b"w" + rows,cols`` (window size, 2x uint16). A client that cannot keep
-    up is dropped: the container never waits for a reader.
+    ``b"w" + rows,cols`` (window size, 2x uint16). A client that cannot take a
+    message yet holds the output back: the streams are not read until it has
+    taken it or gone, so the program blocks on its full pipe, as under docker
+    attach, and no client misses a byte. After the init exited, one still
+    holding it when the pipes' moment is over is dropped (``give_up_waiting``):
+    exit.json must not wait for a stopped reader.
     """
 
     def __init__(self, listen_fd: int, stdin_fd: int, tty: bool):
@@ -56,6 +60,9 @@ class Attach:
         if self.listen is not None:
             self.listen.setblocking(False)
         self.clients = {}
+        self.waiting = set()        # the clients that have not taken ``held`` yet
+        self.held = b""
+        self.patient = True         # False once the init exited and the waiters were given up
         self.stdin = stdin_fd
         self.tty = tty
         self.pending = b""
@@ -66,19 +73,37 @@ class Attach:
         return ([self.listen.fileno()] if self.listen is not None else []) + list(self.clients)
 
     def wfds(self) -> list:
-        return [self.stdin] if self.pending and self.stdin >= 0 else []
+        return ([self.stdin] if self.pending and self.stdin >= 0 else []) + list(self.waiting)
+
+    def resend(self, fd: int) -> None:
+        """A waiting client has room: the message it could not take."""
+        try:
+            self.clients[fd].send(self.held)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.drop(fd)
+            return
+        self.waiting.discard(fd)
+
+    def give_up_waiting(self) -> None:
+        self.patient = False
+        for fd in list(self.waiting):
+            self.drop(fd)
 
     def handle(self, fd: int) -> None:
         if self.listen is not None and fd == self.listen.fileno():
-            try:
-                cfd, _ = self.listen._accept()
-            except OSError:
-                return
-            c = self._socket.socket(fileno=cfd)
-            c.setblocking(False)
-            self.clients[cfd] = c
+            while True:                 # every connection waiting in the backlog
+                try:
+                    cfd, _ = self.listen._accept()
+                except OSError:
+                    return
+                c = self._socket.socket(fileno=cfd)
+                c.setblocking(False)
+                self.clients[cfd] = c
+        c = self.clients.get(fd)
+        if c is None:                 # dropped by a send in this round
             return
-        c = self.clients[fd]
         try:
             msg = c.recv(65536)
         except BlockingIOError:
@@ -126,10 +151,17 @@ class Attach:
         for fd in list(self.clients):
             try:
                 self.clients[fd].send(msg)
-            except OSError:           # full (a slow reader) or gone: drop it
+            except BlockingIOError:   # a slow reader: it gets it when it has room
+                if not self.patient:
+                    self.drop(fd)
+                    continue
+                self.held = msg
+                self.waiting.add(fd)
+            except OSError:           # gone
                 self.drop(fd)
 
     def drop(self, fd: int) -> None:
+        self.waiting.discard(fd)
         c = self.clients.pop(fd, None)
         if c is not None:
             c.close()
@@ -158,8 +190,10 @@ def main(cfg: dict) -> None:
     oom_before = cfg.get("oom_before", 0)
     status = None
     deadline = None
-    while streams or status is None:
-        rd = list(streams) + ([pidfd] if pidfd >= 0 and status is None else []) + att.fds()
+    while streams or status is None or att.waiting:
+        # the streams wait while a client has not taken the last message (Attach)
+        rd = ([] if att.waiting else list(streams)) + \
+            ([pidfd] if pidfd >= 0 and status is None else []) + att.fds()
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         if pidfd < 0 and status is None:
             timeout = 0.2          # no pidfd: poll waitpid
@@ -167,13 +201,23 @@ def main(cfg: dict) -> None:
             r, w, _ = select.select(rd, att.wfds(), [], timeout)
         except InterruptedError:
             continue
-        if w:
-            att.write_stdin()
+        if att.listen is not None and att.listen.fileno() in r:
+            # clients first: one that connected before the program started (run -it, start -a)
+            # gets its first output, which this same select may have found ready too
+            att.handle(att.listen.fileno())
+        for fd in w:
+            if fd in att.waiting:
+                att.resend(fd)
+            elif fd == att.stdin:
+                att.write_stdin()
         for fd in r:
             if fd == pidfd:
                 continue
             if fd not in streams:
-                att.handle(fd)
+                if att.listen is None or fd != att.listen.fileno():
+                    att.handle(fd)
+                continue
+            if att.waiting:         # the other stream's send made a client wait
                 continue
             try:
                 data = os.read(fd, 65536)
@@ -198,7 +242,10 @@ def main(cfg: dict) -> None:
         else:
             _reap(pid)
         if deadline is not None and time.monotonic() >= deadline:
-            break
+            if not att.waiting:
+                break
+            att.give_up_waiting()
+            deadline = time.monotonic() + 2.0
     att.close()
     log.flush()
     if status is None or status == LOST:
