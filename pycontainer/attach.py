@@ -6,8 +6,8 @@ SOCK_SEQPACKET): each message a stream byte ("1" out, "2" err, "0" in, "w"
 window size, "c" end of input) and data. A client sends this terminal's input
 and size (SIGWINCH, tty_ioctl(4)'s TIOCGWINSZ) and prints what comes, with the
 terminal raw (termios(3)) for a pty; the detach keys (docker's Ctrl-P Ctrl-Q,
-or ``--detach-keys``) leave the program running. Used by ``attach`` and
-``start -ai`` (porcelain.py) and docker's ``run -it`` (runform.py). No click.
+or ``--detach-keys``) leave the program running. Used by ``attach``, ``start -a``
+and ``start -ai`` (porcelain.py) and docker's ``run -it`` (runform.py). No click.
 """
 
 from __future__ import annotations
@@ -24,26 +24,36 @@ DETACH_KEYS = b"\x10\x11"       # Ctrl-P Ctrl-Q
 
 
 def session(root: str, cid: str, info: dict, *, stdin: bool, sig_proxy: bool = True,
-            keys: bytes = DETACH_KEYS, then=None) -> int:
+            keys: bytes = DETACH_KEYS, start=None) -> int:
     """The monitor's attach socket (containerdir.connect_attach) to this terminal: output,
-    stdin, window size; ``then()`` runs once connected (start -ai: nothing is missed)."""
+    stdin, window size, until the program exits (-> its status) or the detach keys (-> 0).
+    ``start(connect)`` (run -it, start -a): starts the program, calling ``connect()`` once
+    its monitor listens and before the program runs, so nothing it writes is missed."""
     from .container import Runtime
-    try:
-        sock = containerdir.connect_attach(info["Dir"])
-    except ConnectionError as exc:
-        raise PyContainerError(f"attach {cid}: {exc}") from None
-    held = containerdir.hold_for_reading(info["Dir"])   # with --rm: kept until we read its status
-    try:
-        if then is not None:
-            then()
-        if not _relay(cid, info, sock, rt=Runtime(root), stdin=stdin, sig_proxy=sig_proxy,
-                      keys=keys):
+    conn = {}
+
+    def connect():
+        try:
+            conn["sock"] = containerdir.connect_attach(info["Dir"])
+        except ConnectionError as exc:
+            raise PyContainerError(f"attach {cid}: {exc}") from None
+        conn["held"] = containerdir.hold_for_reading(info["Dir"])  # with --rm: kept until we
+    try:                                                            # have read its status
+        if start is None:
+            connect()
+        else:
+            start(connect)
+        if "sock" not in conn:
+            raise PyContainerError(f"attach {cid}: the container was not started")
+        if not _relay(cid, info, conn["sock"], rt=Runtime(root), stdin=stdin,
+                      sig_proxy=sig_proxy, keys=keys):
             return 0
         code = ops.exit_code(root, cid, info["Dir"])
     finally:
-        sock.close()
-        if held is not None:
-            os.close(held)
+        if "sock" in conn:
+            conn["sock"].close()
+        if conn.get("held") is not None:
+            os.close(conn["held"])
     containerdir.wait_monitor(info["Dir"], 10)   # --rm's delete (or the network's release) done
     return code if code >= 0 else 125
 

@@ -135,7 +135,7 @@ def _ref(ctx, container_id: str) -> str:
 
 @main_group.command()
 @click.option("--attach", "-a", is_flag=True, help="docker: print its output, exit with its status.")
-@click.option("--interactive", "-i", is_flag=True, help="docker: with -a, stdin (and its terminal) too.")
+@click.option("--interactive", "-i", is_flag=True, help="docker: stdin (and its terminal) too; attaches, as -a.")
 @click.argument("containers", nargs=-1, required=True, metavar="CONTAINER_ID...")
 @click.pass_context
 def start(ctx, attach, interactive, containers):
@@ -143,10 +143,10 @@ def start(ctx, attach, interactive, containers):
     also stopped ones (the same container, its writable layer kept)."""
     from . import porcelain
     root = ctx.find_object(_Obj).root
-    if attach and len(containers) > 1:
+    if (attach or interactive) and len(containers) > 1:
         raise PyContainerError("you cannot start and attach multiple containers at once")
-    if attach:
-        sys.exit(porcelain.start_image(root, containers[0], attach, interactive))
+    if attach or interactive:                   # docker/cli: -i attaches the output too
+        sys.exit(porcelain.start_image(root, containers[0], True, interactive))
     porcelain.start_all(root, containers, lambda ref: _ref(ctx, ref),
                         lambda ref: _rt(ctx).start(ref, wait_exec=False))   # runc's: no wait
 

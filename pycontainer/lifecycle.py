@@ -77,9 +77,11 @@ def failed(root: str, cid: str, exc: BaseException, *, remove: bool, existing: b
         remove_dir(cid)
 
 
-def start(root: str, cid: str, *, by_user: bool = True) -> int:
+def start(root: str, cid: str, *, by_user: bool = True, before_start=None) -> int:
     """docker start: (re)create and start the container under a monitor; -> the init's pid.
-    ``by_user``: a user's start, which clears a user's stop (the restart policy's does not)."""
+    ``by_user``: a user's start, which clears a user's stop (the restart policy's does not).
+    ``before_start()``: called once the container's monitor listens and before its program
+    runs (start -a connects to the attach socket there); for a running one, at once."""
     from . import containerdir, detach
     from . import state as st
     from .container import Runtime
@@ -90,8 +92,12 @@ def start(root: str, cid: str, *, by_user: bool = True) -> int:
     if os.path.isdir(os.path.join(root, cid)):
         status = rt.state(cid)["status"]
         if status in (st.RUNNING, st.PAUSED):
+            if before_start is not None:
+                before_start()
             return rt.state(cid)["pid"]                    # docker: starting a running one is a no-op
         if status == st.CREATED:                        # docker create's, or a runc create
+            if before_start is not None:
+                before_start()
             rt.start(cid)
             if cdir:
                 _mark_started(cdir, None)
@@ -119,15 +125,22 @@ def start(root: str, cid: str, *, by_user: bool = True) -> int:
             os.unlink(os.path.join(cdir, name))
         except FileNotFoundError:
             pass
+    gone = bool(opts.get("remove"))             # docker: a --rm container that cannot start goes
     try:
-        pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(opts.get("tty")), start=True,
-                           remove=bool(opts.get("remove")),
+        pid = detach.spawn(rt, cid, cdir, cdir, tty=bool(opts.get("tty")),
+                           start=before_start is None, remove=gone,
                            interactive=bool(opts.get("interactive")), overlay=plan,
                            on_delete=containerdir.delete_plan())
     except BaseException as exc:
-        gone = bool(opts.get("remove"))         # docker: a --rm container that cannot start goes
         failed(root, cid, exc, remove=gone, existing=not gone)
         raise
+    if before_start is not None:                # created under its monitor; it runs after this
+        before_start()
+        try:
+            rt.start(cid)
+        except BaseException as exc:
+            failed(root, cid, exc, remove=gone, existing=not gone)
+            raise
     _mark_started(cdir, before)
     _event_start(root, cid)
     from . import netconnect

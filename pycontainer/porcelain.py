@@ -33,7 +33,6 @@ import sys
 
 import click
 
-from . import containerdir
 from .api import operations as ops
 from .dockercli import DockerCommand, EngineCommand
 from .errors import PyContainerError
@@ -374,48 +373,20 @@ def start_all(root: str, refs, runtime_id, runc_start) -> None:
 
 def start_image(root: str, ref: str, attach: bool, interactive: bool = False) -> int:
     """docker start [-a [-i]]: the container again (same ID, same writable layer); with -a its
-    output until it exits, and its exit status; with -ai also stdin (and its terminal),
-    through the monitor's attach socket, connected before the start."""
+    output until it exits, and its exit status; with -ai also stdin (and its terminal). Both
+    through the monitor's attach socket, connected before the program runs (attach.session):
+    what it writes reaches us whatever its log driver, and our signals reach it."""
     from . import dockercli, lifecycle
-    if attach and interactive:
-        cid = dockercli.guard(resolve_id, root, ref)
-        info = ops.inspect(root, cid)
-        from .attach import session
-        return session(root, cid, info, stdin=True, then=lambda: dockercli.guard_start(lifecycle.start, root, cid))
-
-    from .api.logs import Reader, entries
-
-    def go():
-        cid = resolve_id(root, ref)
-        cdir = ops.inspect(root, cid)["Dir"]
-        if not attach:
-            lifecycle.start(root, cid)
-            return cid, cdir, None, None
-        reader = Reader(cdir, at_end=True)          # only what this start writes
-        held = containerdir.hold_for_reading(cdir)  # with --rm: the dir stays until we read
-        try:                                        # its exit status
-            lifecycle.start(root, cid)
-        except BaseException:
-            if held is not None:
-                os.close(held)
-            raise
-        return cid, cdir, reader, held
-    cid, cdir, reader, held = dockercli.guard_start(go)
     if not attach:
+        dockercli.guard_start(lifecycle.start, root, dockercli.guard(resolve_id, root, ref))
         click.echo(ref)
         return 0
-    try:
-        # until exit.json: the monitor then becomes --rm's delete, which waits for `held`
-        for lines in reader.follow(lambda: bool(containerdir.monitor_pid(cdir))
-                                   and containerdir.read_exit(cdir) is None, poll=0.05):
-            _write_chunks([(s, text) for s, _t, text in entries(lines)])
-        reader.close()
-        code = ops.exit_code(root, cid, cdir)
-    finally:
-        if held is not None:
-            os.close(held)
-    containerdir.wait_monitor(cdir, 10)     # --rm's delete (or the network's release) done
-    return code if code >= 0 else 125
+    cid = dockercli.guard(resolve_id, root, ref)
+    info = ops.inspect(root, cid)
+    from .attach import session
+    return session(root, cid, info, stdin=interactive,
+                   start=lambda connect: dockercli.guard_start(lifecycle.start, root, cid,
+                                                               before_start=connect))
 
 
 def _write_chunks(chunks) -> None:

@@ -328,14 +328,15 @@ def run(root: str, image: str, command, *, name=None, detach=False, remove=False
         ops.op_create(root, cid, o, start=False, remove=remove, image_root=image_root, pull=pull,
                       progress=_feedback(flags))
 
-        def start():
+        def start(connect):
+            connect()
             try:
                 lifecycle.start(root, cid)
             except BaseException as exc:
                 lifecycle.failed(root, cid, exc, remove=remove)
                 raise
             lifecycle.started(root, cid, o.get("user_network"))
-        return session(root, cid, ops.inspect(root, cid), stdin=interactive, then=start,
+        return session(root, cid, ops.inspect(root, cid), stdin=interactive, start=start,
                        sig_proxy=flags.get("sig_proxy") is not False, keys=keys)
     if tty:
         from . import terminal

@@ -134,6 +134,21 @@ def test_log_driver_none_keeps_no_log(cli, dleak):
         c.close()
 
 
+def test_start_a_shows_the_output_with_log_driver_none(cli, dleak):
+    """docker's start -a attaches to the program's streams, whatever its log driver: with
+    --log-driver none it printed nothing (it followed json.log, which none does not keep)."""
+    cid = new_id()
+    assert cli("create", "--net", "none", "--name", cid, "--log-driver", "none", "busybox", "sh",
+               "-c", "echo to-out; echo to-err >&2; exit 3").returncode == 0
+    try:
+        for _ in range(2):                              # created, then exited: started again
+            p = cli("start", "-a", cid)
+            assert (p.returncode, p.stdout, p.stderr) == (3, "to-out\n", "to-err\n")
+        assert not os.path.exists(os.path.join(_dir(cli, cid), "json.log"))
+    finally:
+        assert cli("rm", "-f", cid).returncode == 0
+
+
 def test_start_a_and_logs_f_give_a_long_output_whole(cli, dleak):
     # more than a read's 1 MiB, written faster than it is read, and the container gone when
     # the reader looks again: what is left is still read (start -a, logs -f, logs)

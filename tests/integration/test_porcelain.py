@@ -399,6 +399,41 @@ def test_start_ai_pipes_stdin_to_a_created_container(cli, leakcheck):
     assert cli("rm", cid).returncode == 0
 
 
+def test_start_ai_again_after_it_exited_and_start_i_attaches(cli, leakcheck):
+    """docker's start -ai of an exited container starts it again and attaches (it failed:
+    "the container's monitor is not running": the monitor of the last run had gone, and
+    the new one was made and started in one step, before we could connect). start -i alone
+    attaches too, as docker/cli's does."""
+    cid = new_id()
+    assert cli("create", "-i", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+               "read x; echo got $x; exit 4").returncode == 0
+    for how, line in (("-ai", "one"), ("-ai", "two"), ("-i", "three")):
+        p = cli("start", how, cid, input=line + "\n")
+        assert (p.returncode, p.stdout) == (4, f"got {line}\n"), (how, p.stderr)
+    assert cli("logs", cid).stdout == "got one\ngot two\ngot three\n"
+    assert cli("rm", cid).returncode == 0
+
+
+def test_start_a_forwards_signals_to_the_program(cli, leakcheck):
+    """docker/cli's start -a (without a terminal) forwards the signals it gets to the
+    program, as attach does."""
+    cid = new_id()
+    assert cli("create", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+               "trap 'echo got-term; exit 9' TERM; echo ready; "
+               "while :; do sleep 0.1; done").returncode == 0
+    p = subprocess.Popen(cli.cmd("start", "-a", cid), stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        read_until(p, b"ready\n")
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert (p.returncode, out) == (9, b"got-term\n")
+    assert cli("rm", cid).returncode == 0
+
+
 def test_wait_gets_the_status_of_a_rm_container(cli, leakcheck):
     """run -d --rm, then wait: the status, though the container (and its exit.json) goes as the
     program exits (it was -1: the directory was gone before wait looked). Each wait starts

@@ -279,6 +279,22 @@ def test_create_it_then_start_ai_is_a_shell(tmp_path, leakcheck, cli):
     assert cli("rm", cid).returncode == 0
 
 
+def test_start_ai_of_an_exited_shell_is_the_shell_again(tmp_path, leakcheck, cli):
+    """docker's way back into a container: run -it a shell, exit it, start -ai it later. The
+    same container (its file is still there), a new shell on our terminal, its status."""
+    cid = new_id()
+    t = Term(f"{_pyc(cli.root)} run -it --net none --name {cid} busybox sh; echo rc=$? > {tmp_path}/rc")
+    t.raw()
+    t.type(b"echo kept > /kept; exit 3\r")
+    assert t.wait() == 0 and (tmp_path / "rc").read_text().strip() == "rc=3"
+    t = Term(f"{_pyc(cli.root)} start -ai {cid}; echo rc=$? > {tmp_path}/rc2")
+    t.raw()
+    t.type(b"echo again-$(cat /kept); exit 4\r")
+    t.read_until(b"again-kept")
+    assert t.wait() == 0 and (tmp_path / "rc2").read_text().strip() == "rc=4"
+    assert cli("rm", cid).returncode == 0
+
+
 def test_run_it_detaches_on_ctrl_p_ctrl_q_and_outlives_its_terminal(tmp_path, leakcheck, cli):
     """docker's run -it: the program runs under its monitor and pycontainer is a client of it,
     so Ctrl-P Ctrl-Q leaves it running, attach comes back, and a terminal that goes away
