@@ -19,7 +19,8 @@
  *    message yet holds the output back: the streams are not read until it has
  *    taken it (or gone), so the program blocks on its full pipe, as under
  *    docker attach, and no client misses a byte. After the init exited, one
- *    still holding it when the pipes' moment is over is dropped;
+ *    that has read nothing for 10 s (SIOCOUTQ), or still reads after 60, is
+ *    dropped;
  *  - reaps (it is a subreaper; the init is its child), waits up to 2 s for
  *    the pipes after the init exited, writes exit.json through a temp file
  *    and rename(2), with oom_killed from the cgroup's oom_kill counters;
@@ -43,12 +44,15 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include "jsonlog.h"
 
 #define MAX_CLIENTS 64
 #define MAX_OOM 4
 #define CHUNK 65536
+#define READ_GRACE 10.0     /* after the init exited: s a waiting client may read nothing */
+#define TAIL_MAX 60.0       /* ... and s it may take for the rest */
 
 /* --- attach.sock (monitor.Attach) ------------------------------------------------------ */
 
@@ -61,6 +65,8 @@ static char held[CHUNK + 1];
 static size_t held_n;
 static int waiting[MAX_CLIENTS], nwaiting;
 static int patient = 1;         /* 0 once the init exited and the waiters were given up */
+static int outq_seen[MAX_CLIENTS], resent;  /* what the clients had yet to read at the last
+                                               look (SIOCOUTQ), and a held message taken */
 
 static void drop_client(int i)
 {
@@ -68,6 +74,7 @@ static void drop_client(int i)
     nwaiting -= waiting[i];
     clients[i] = clients[--nclients];
     waiting[i] = waiting[nclients];
+    outq_seen[i] = outq_seen[nclients];
     waiting[nclients] = 0;
 }
 
@@ -88,6 +95,7 @@ static void attach_accept(void)            /* every connection waiting in the ba
             continue;
         }
         waiting[nclients] = 0;
+        outq_seen[nclients] = INT32_MAX;
         clients[nclients++] = c;
     }
 }
@@ -152,9 +160,27 @@ static void attach_resend(int i)            /* POLLOUT on a waiting client */
     if (send(clients[i], held, held_n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)held_n) {
         waiting[i] = 0;
         nwaiting--;
+        resent = 1;
     } else if (errno != EAGAIN && errno != EINTR) {
         drop_client(i);
     }
+}
+
+/* 1 if a waiting client has read anything since the last look (its queue went down, or it
+ * made room for the held message) */
+static int waiters_reading(void)
+{
+    int took = resent;
+    resent = 0;
+    for (int i = 0; i < nclients; i++) {
+        int q = 0;
+        if (ioctl(clients[i], SIOCOUTQ, &q) < 0)
+            q = 0;
+        if (waiting[i] && q < outq_seen[i])
+            took = 1;
+        outq_seen[i] = q;
+    }
+    return took;
 }
 
 static void give_up_waiting(void)           /* the init exited and they still wait */
@@ -299,7 +325,7 @@ int main(int argc, char **argv)
 
     static char data[CHUNK + 1];
     int have_status = 0, status = 0, fed = 0;
-    double deadline = 0;
+    double deadline = 0, exited_at = 0, read_at = 0;
     int open_streams = nstreams;
     while (open_streams || !have_status || nwaiting) {
         struct pollfd p[2 + 2 + MAX_CLIENTS + 1];
@@ -372,8 +398,11 @@ int main(int argc, char **argv)
         }
         if (!have_status) {
             have_status = reap(pid, &status);
-            if (have_status)        /* what outlives pid 1 is killed: a moment for the pipes */
-                deadline = mono() + 2.0;
+            if (have_status) {      /* what outlives pid 1 is killed: a moment for the pipes */
+                exited_at = read_at = mono();
+                deadline = exited_at + 2.0;
+                waiters_reading();              /* from here on */
+            }
         } else {
             int ignored;
             reap(pid, &ignored);
@@ -381,7 +410,13 @@ int main(int argc, char **argv)
         if (deadline && mono() >= deadline) {
             if (!nwaiting)
                 break;
-            give_up_waiting();      /* exit.json must not wait for a stopped reader */
+            /* a slow reader still reading keeps its place (a message is 64 KiB: 10 s is a
+             * link of 6.4 KB/s), for a minute at most; exit.json must not wait for a
+             * stopped one */
+            if (waiters_reading())
+                read_at = mono();
+            if (mono() - read_at >= READ_GRACE || mono() - exited_at >= TAIL_MAX)
+                give_up_waiting();
             deadline = mono() + 2.0;
         }
     }

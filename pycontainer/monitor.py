@@ -48,9 +48,10 @@ class Attach:
     ``b"w" + rows,cols`` (window size, 2x uint16). A client that cannot take a
     message yet holds the output back: the streams are not read until it has
     taken it or gone, so the program blocks on its full pipe, as under docker
-    attach, and no client misses a byte. After the init exited, one still
-    holding it when the pipes' moment is over is dropped (``give_up_waiting``):
-    exit.json must not wait for a stopped reader.
+    attach, and no client misses a byte. After the init exited, one that has
+    read nothing for READ_GRACE (10 s; SIOCOUTQ tells), or still reads after
+    TAIL_MAX (60 s), is dropped (``give_up_waiting``): exit.json must not wait
+    for a stopped reader.
     """
 
     def __init__(self, listen_fd: int, stdin_fd: int, tty: bool):
@@ -63,6 +64,8 @@ class Attach:
         self.waiting = set()        # the clients that have not taken ``held`` yet
         self.held = b""
         self.patient = True         # False once the init exited and the waiters were given up
+        self.outq_seen = {}         # what each client had yet to read at the last look
+        self.resent = False         # a waiting client made room for ``held`` since then
         self.stdin = stdin_fd
         self.tty = tty
         self.pending = b""
@@ -85,6 +88,24 @@ class Attach:
             self.drop(fd)
             return
         self.waiting.discard(fd)
+        self.resent = True
+
+    def waiters_reading(self) -> bool:
+        """Has a waiting client read anything since the last look (its queue, SIOCOUTQ, went
+        down, or it made room for ``held``)?"""
+        import fcntl
+        import struct
+        import termios
+        took, self.resent = self.resent, False
+        for fd in self.clients:
+            try:
+                q = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0" * 4))[0]
+            except OSError:
+                q = 0
+            if fd in self.waiting and q < self.outq_seen.get(fd, 1 << 31):
+                took = True
+            self.outq_seen[fd] = q
+        return took
 
     def give_up_waiting(self) -> None:
         self.patient = False
@@ -162,6 +183,7 @@ class Attach:
 
     def drop(self, fd: int) -> None:
         self.waiting.discard(fd)
+        self.outq_seen.pop(fd, None)
         c = self.clients.pop(fd, None)
         if c is not None:
             c.close()
@@ -189,7 +211,7 @@ def main(cfg: dict) -> None:
         pidfd = -1
     oom_before = cfg.get("oom_before", 0)
     status = None
-    deadline = None
+    deadline = exited_at = read_at = None
     while streams or status is None or att.waiting:
         # the streams wait while a client has not taken the last message (Attach)
         rd = ([] if att.waiting else list(streams)) + \
@@ -238,13 +260,20 @@ def main(cfg: dict) -> None:
             if status is not None:
                 # Processes that outlive pid 1 are killed by the kernel; give
                 # the pipes a moment to reach EOF, then stop reading.
-                deadline = time.monotonic() + 2.0
+                exited_at = read_at = time.monotonic()
+                deadline = exited_at + 2.0
+                att.waiters_reading()                   # from here on
         else:
             _reap(pid)
         if deadline is not None and time.monotonic() >= deadline:
             if not att.waiting:
                 break
-            att.give_up_waiting()
+            # a slow reader still reading keeps its place (a message is 64 KiB: 10 s is a
+            # link of 6.4 KB/s), for a minute at most; exit.json must not wait for a stopped one
+            if att.waiters_reading():
+                read_at = time.monotonic()
+            if time.monotonic() - read_at >= READ_GRACE or time.monotonic() - exited_at >= TAIL_MAX:
+                att.give_up_waiting()
             deadline = time.monotonic() + 2.0
     att.close()
     log.flush()
@@ -258,6 +287,10 @@ def main(cfg: dict) -> None:
     cd.write_exit(cfg["exit"], code, cd.oom_kills(cfg.get("oom", [])) > oom_before, sig)
     if cfg.get("then"):
         os.execv(cfg["then"][0], cfg["then"])
+
+
+READ_GRACE = 10.0   # after the init exited: s a waiting attach client may read nothing
+TAIL_MAX = 60.0     # ... and s it may take for the rest
 
 
 def _reap(init: int):
