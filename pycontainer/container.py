@@ -342,6 +342,9 @@ class Runtime:
             raise InvalidState(f"cannot kill container {container_id!r}: container not running ({status})")
         with trace.step("kill", "pycontainer kill", pid=record["pid"], signal=sig):
             posix.kill(record["pid"], sig)
+        if status == st.PAUSED and sig == 9:        # SIGKILL: as runc, thaw so that it lands
+            with trace.step("thaw", "pycontainer kill", note="a frozen task dies only when thawed"):
+                self._cgroup(record).thaw()
 
     def pause(self, container_id: str) -> None:
         record = st.StateDir(self.root, container_id).read()
@@ -390,7 +393,7 @@ class Runtime:
             cg = self._cgroup(record) if record.get("cgroup") and not removed else None
             if not stopped:
                 from . import signals
-                signals.kill_init(record)
+                signals.kill_init(record, then=cg.thaw if status == st.PAUSED and cg else None)
                 if cg is not None:
                     signals.kill_cgroup(cg)
             if cg is not None:

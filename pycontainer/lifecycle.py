@@ -91,7 +91,9 @@ def start(root: str, cid: str, *, by_user: bool = True, before_start=None) -> in
     cdir = insp.owned_dir(root, cid)
     if os.path.isdir(os.path.join(root, cid)):
         status = rt.state(cid)["status"]
-        if status in (st.RUNNING, st.PAUSED):
+        if status == st.PAUSED:                         # docker's words
+            raise InvalidState("cannot start a paused container, try unpause instead")
+        if status == st.RUNNING:
             if before_start is not None:
                 before_start()
             return rt.state(cid)["pid"]                    # docker: starting a running one is a no-op

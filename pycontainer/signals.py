@@ -20,7 +20,10 @@ from . import trace
 from .errors import PyContainerError
 
 
-def kill_init(record: dict) -> None:
+def kill_init(record: dict, then=None) -> None:
+    """SIGKILL to the init, if it is still the process create recorded, and wait (10 s at
+    most) until it is gone. ``then()`` right after the signal: a paused container's thaw,
+    without which the init would not die (as runc's delete --force)."""
     pid = record.get("pid") or 0
     if pid > 0 and st.proc_start_time(pid) == record.get("pid_start"):
         # _signal, the C module: `signal` builds enums (enum, functools, collections: ~3 ms
@@ -30,6 +33,11 @@ def kill_init(record: dict) -> None:
             posix.kill(pid, SIGKILL)
         except ProcessLookupError:
             return
+        if then is not None:
+            try:
+                then()
+            except PyContainerError:
+                pass
         deadline = time.monotonic() + 10
         while st.proc_start_time(pid) == record.get("pid_start") and time.monotonic() < deadline:
             try:

@@ -366,11 +366,14 @@ def stop(root: str, cid: str, timeout: float = 10, sig: int = signal.SIGTERM) ->
     from ..container import Runtime
     rt = Runtime(root)
     record = rt.record(cid)
-    if rt.state(cid)["status"] in ("stopped",):
+    status = rt.state(cid)["status"]
+    if status in ("stopped",):
         return
     cdir = cd.of(record)
     try:
         rt.kill(cid, sig)
+        if status == "paused":      # as docker's: thawed, so that the stop signal lands
+            rt.resume(cid)
     except PyContainerError:
         pass
     if _wait_stopped(rt, cid, cdir, timeout):

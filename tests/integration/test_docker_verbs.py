@@ -311,6 +311,40 @@ def test_restart_pause_unpause_rename_top(cli, dleak):
         cli("rm", "-f", cid)
 
 
+def test_stop_restart_kill_rm_of_a_paused_container_as_dockers(cli, dleak):
+    """docker thaws a paused container after the stop signal or SIGKILL, so that it lands:
+    stop ends it (here its TERM trap's status), restart runs it again, kill and rm -f are
+    quick. Ours left it paused: stop said so after its whole timeout, and restart with it. A
+    start of a paused one is docker's error, not a silent no-op (start -a hung)."""
+    cid = run_d(cli, "busybox", "sh", "-c", "trap 'exit 3' TERM; echo ready; "
+                "while :; do sleep 0.1; done")
+    try:
+        logged(cli, cid, "ready")
+        assert cli("pause", cid).returncode == 0
+        for args in (("start",), ("start", "-a")):
+            p = cli(*args, cid, timeout=20)
+            assert p.returncode == 1 and "cannot start a paused container, try unpause instead" \
+                in p.stderr, (args, p.stderr)
+        t0 = time.monotonic()
+        assert cli("stop", cid).returncode == 0
+        assert time.monotonic() - t0 < 5
+        assert insp(cli, cid, "{{.State.Status}} {{.State.ExitCode}}") == "exited 3"
+        assert cli("start", cid).returncode == 0
+        assert cli("pause", cid).returncode == 0
+        assert cli("restart", "-t", "1", cid).returncode == 0
+        assert insp(cli, cid, "{{.State.Status}}") == "running"
+        assert cli("pause", cid).returncode == 0
+        assert cli("kill", cid).returncode == 0
+        assert cli("wait", cid, timeout=20).stdout.strip() == "137"
+        assert cli("start", cid).returncode == 0
+        assert cli("pause", cid).returncode == 0
+        t0 = time.monotonic()
+        assert cli("rm", "-f", cid).returncode == 0
+        assert time.monotonic() - t0 < 5
+    finally:
+        cli("rm", "-f", cid)
+
+
 def test_verbs_runc_shares_take_a_short_id_or_a_name(cli, bundle, dleak):
     """exec, start, kill, pause, resume and update are runc's verbs too; for a container made
     from an image they take what docker's do: the 12-character ID `ps` shows, or a name given

@@ -307,6 +307,29 @@ def test_pause_and_resume(cli, bundle, leakcheck):
     assert cli("delete", "--force", cid).returncode == 0
 
 
+def test_kill_and_delete_force_of_a_paused_container_as_runcs(cli, bundle, leakcheck):
+    """A frozen task dies only when thawed (cgroup v1's freezer): runc thaws after SIGKILL, so
+    `kill ID KILL` stops a paused container and `delete --force` takes ~0.1 s. Ours waited 10 s
+    for the init, then thawed."""
+    bundle.args("sleep", "60")
+    for how in ("kill", "delete"):
+        cid = new_id()
+        assert cli("run", "-d", "-b", bundle.path, cid).returncode == 0
+        assert cli("pause", cid).returncode == 0 and cli.state(cid)["status"] == "paused"
+        t0 = time.monotonic()
+        if how == "kill":
+            assert cli("kill", cid, "KILL").returncode == 0
+            end = time.monotonic() + 5
+            while cli.state(cid)["status"] != "stopped" and time.monotonic() < end:
+                time.sleep(0.02)
+            assert cli.state(cid)["status"] == "stopped"
+            assert cli("delete", cid).returncode == 0
+        else:
+            assert cli("delete", "--force", cid).returncode == 0
+        assert time.monotonic() - t0 < 5
+        assert not os.path.exists(os.path.join(cli.root, cid))
+
+
 def test_oom_kill_is_137_and_reported_by_state(cli, bundle, leakcheck):
     bundle.config["linux"]["resources"]["memory"] = {"limit": 16 << 20, "swap": 16 << 20}
     bundle.args("sh", "-c", "tail /dev/zero")
