@@ -14,6 +14,7 @@ from being written, and a slow one still gets the tail.
 Each test runs under both monitors (PYCONTAINER_MONITOR=python picks the Python one).
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,6 +61,24 @@ def applet_below(init: int, comm: str, timeout: float = 10) -> int:
     raise AssertionError(f"no {comm} below pid {init} after {timeout} s")
 
 
+@contextlib.contextmanager
+def attached_at_go(cli, monitor: str, script: str):
+    """``run -d`` of TICKS_UNTIL_GO + ``script`` under ``monitor``, ``attach`` to it, and the go
+    once attach follows: -> (name, attach's Popen, what it printed so far)."""
+    cid = new_id()
+    assert cli("run", "-d", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+               TICKS_UNTIL_GO + script, env=_env(monitor)).returncode == 0
+    p = subprocess.Popen(cli.cmd("attach", cid), stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        got = read_until(p, b"tick\n")
+        assert cli("exec", cid, "touch", "/go").returncode == 0
+        yield cid, p, got
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def blocked_writing(pid: int, timeout: float = 20) -> None:
     """Until ``pid`` sleeps in the kernel's pipe write: its pipe is full and nobody reads it."""
     end = time.monotonic() + timeout
@@ -76,20 +95,10 @@ def blocked_writing(pid: int, timeout: float = 20) -> None:
 
 @pytest.mark.parametrize("monitor", MONITORS)
 def test_attach_with_a_slow_reader_gets_every_line(cli, leakcheck, monitor):
-    cid = new_id()
-    assert cli("run", "-d", "--net", "none", "--name", cid, "busybox", "sh", "-c",
-               TICKS_UNTIL_GO + "seq 200000; echo END", env=_env(monitor)).returncode == 0
-    p = subprocess.Popen(cli.cmd("attach", cid), stdout=subprocess.PIPE, cwd=ROOT)
-    try:
-        got = read_until(p, b"tick\n")
-        assert cli("exec", cid, "touch", "/go").returncode == 0
+    with attached_at_go(cli, monitor, "seq 200000; echo END") as (cid, p, got):
         # we read nothing more: our pipe fills, then attach's socket, then the program's pipe
         blocked_writing(applet_below(_init(cli, cid), "seq"))
         rest, _ = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     assert p.returncode == 0
     lines = (got + rest).decode().splitlines()
     lines = lines[lines.index("1"):]
@@ -104,13 +113,7 @@ def test_a_slow_reader_gets_the_tail_held_back_at_the_exit(cli, leakcheck, monit
     takes nothing for 3 s (longer than the pipes' 2 s, after which it was dropped), then
     64 KiB a second, as over a slow link: it keeps its place and gets everything the log
     got, then the status."""
-    cid = new_id()
-    assert cli("run", "-d", "--net", "none", "--name", cid, "busybox", "sh", "-c",
-               TICKS_UNTIL_GO + "seq 1000000 & sleep 1; exit 6", env=_env(monitor)).returncode == 0
-    p = subprocess.Popen(cli.cmd("attach", cid), stdout=subprocess.PIPE, cwd=ROOT)
-    try:
-        got = read_until(p, b"tick\n")
-        assert cli("exec", cid, "touch", "/go").returncode == 0
+    with attached_at_go(cli, monitor, "seq 1000000 & sleep 1; exit 6") as (cid, p, got):
         rid, end = cli.id_of(cid), time.monotonic() + 20
         while cli.state(rid)["status"] != "stopped" and time.monotonic() < end:
             time.sleep(0.1)
@@ -123,10 +126,6 @@ def test_a_slow_reader_gets_the_tail_held_back_at_the_exit(cli, leakcheck, monit
             got += data
             time.sleep(1)
         assert p.wait(timeout=30) == 6
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     logged = cli("logs", cid).stdout
     assert got.decode().endswith(logged[logged.index("\n1\n"):]) and len(logged) > 100000
     assert cli("rm", cid).returncode == 0
@@ -166,14 +165,8 @@ def test_a_stopped_reader_does_not_keep_the_status_once_the_program_is_killed(cl
                                                                             monitor):
     """A SIGSTOPped `attach` holds the program's output back (docker's too) until the program
     is stopped; then it is dropped 10 s after the exit and `wait` has the status."""
-    cid = new_id()
-    assert cli("run", "-d", "--net", "none", "--name", cid, "busybox", "sh", "-c",
-               TICKS_UNTIL_GO + "seq 1000000", env=_env(monitor)).returncode == 0
-    p = subprocess.Popen(cli.cmd("attach", cid), stdout=subprocess.PIPE, cwd=ROOT)
-    try:
-        read_until(p, b"tick\n")
+    with attached_at_go(cli, monitor, "seq 1000000") as (cid, p, _):
         os.kill(p.pid, signal.SIGSTOP)
-        assert cli("exec", cid, "touch", "/go").returncode == 0
         blocked_writing(applet_below(_init(cli, cid), "seq"))
         t0 = time.monotonic()
         assert cli("stop", "-t", "1", cid).returncode == 0
@@ -184,8 +177,4 @@ def test_a_stopped_reader_does_not_keep_the_status_once_the_program_is_killed(cl
         logged = logged[logged.index("1"):]
         n = len(logged)                 # no gap; the kill may have cut the last line short
         assert logged[:-1] == [str(i) for i in range(1, n)] and str(n).startswith(logged[-1])
-    finally:
-        p.kill()
-        os.kill(p.pid, signal.SIGCONT)
-        p.wait()
     assert cli("rm", cid).returncode == 0
