@@ -10,7 +10,7 @@
 # Checked: run/exit codes/127 for a missing program, -it (console socket),
 # --preserve-fds, create + start -a, -d with -p (curl through the published
 # port and to the container's address), exec (-u -w -e, -it, exit code), pause,
-# unpause, update --memory, kill -s USR1, stop, rm; then that podman called the
+# unpause, rm -f of a paused container, update --memory, kill -s USR1, stop, rm; then that podman called the
 # runtime with the argv runc's users see (an argv-logging wrapper named like
 # the runtime, since podman picks flags by the runtime's name).
 #
@@ -138,6 +138,11 @@ pl pause web >/dev/null
 expect "pause" [ "$(pl inspect -f '{{.State.Status}}' web)" = paused ]
 pl unpause web >/dev/null
 expect "unpause" [ "$(pl inspect -f '{{.State.Status}}' web)" = running ]
+pl run -d $R --name paused "$IMG" sleep 60 >/dev/null 2>&1
+pl pause paused >/dev/null 2>&1
+t0=$(date +%s%N); pl rm -f -t 0 paused >/dev/null 2>&1; rc=$?; ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+expect "rm -f of a paused container: gone in $ms ms" \
+  [ $rc = 0 ] && [ $ms -lt 5000 ] && ! pl container exists paused
 pl update --memory 64m web >/dev/null 2>&1
 mem=$(pl exec web sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max' 2>&1)
 expect "update --memory 64m ($mem)" [ "$mem" = 67108864 ]
