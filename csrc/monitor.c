@@ -56,7 +56,7 @@
 
 /* --- attach.sock (monitor.Attach) ------------------------------------------------------ */
 
-static int listen_fd = -1, stdin_fd = -1, tty;
+static int listen_fd = -1, stdin_fd = -1, tty, stdin_eof;  /* eof: close once pending is out */
 static int clients[MAX_CLIENTS], nclients;
 static struct buf pending;
 /* The message the clients marked waiting[] could not take yet (send(2): EAGAIN). While any
@@ -102,7 +102,7 @@ static void attach_accept(void)            /* every connection waiting in the ba
 
 static void attach_client(int i, char *msg)
 {
-    ssize_t n = recv(clients[i], msg, CHUNK, MSG_DONTWAIT);
+    ssize_t n = recv(clients[i], msg, CHUNK + 1, MSG_DONTWAIT);    /* the kind byte + 64 KiB */
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
@@ -114,6 +114,8 @@ static void attach_client(int i, char *msg)
     } else if (msg[0] == 'c' && stdin_fd >= 0) {
         if (tty)
             put(&pending, "\x04", 1);
+        else if (pending.n)
+            stdin_eof = 1;              /* what came before the end goes in first */
         else
             close_stdin();
     } else if (msg[0] == 'w' && tty && n == 5) {
@@ -128,6 +130,8 @@ static void write_stdin(void)
     ssize_t n = write(stdin_fd, pending.p, pending.n);
     if (n >= 0) {
         drop_front(&pending, n);
+        if (!pending.n && stdin_eof)
+            close_stdin();
     } else if (errno != EAGAIN && errno != EINTR) {
         pending.n = 0;
         if (!tty)

@@ -69,6 +69,7 @@ class Attach:
         self.stdin = stdin_fd
         self.tty = tty
         self.pending = b""
+        self.stdin_eof = False      # the client ended stdin: close it once ``pending`` is out
         if stdin_fd >= 0 and not tty:
             os.set_blocking(stdin_fd, False)
 
@@ -126,7 +127,7 @@ class Attach:
         if c is None:                 # dropped by a send in this round
             return
         try:
-            msg = c.recv(65536)
+            msg = c.recv(65536 + 1)     # the kind byte + a 64 KiB read
         except BlockingIOError:
             return
         except OSError:
@@ -140,6 +141,8 @@ class Attach:
         elif kind == b"c" and self.stdin >= 0:
             if self.tty:
                 self.pending += b"\x04"
+            elif self.pending:
+                self.stdin_eof = True   # what came before the end goes in first
             else:
                 self.close_stdin()
         elif kind == b"w" and self.tty and len(data) == 4:
@@ -154,6 +157,8 @@ class Attach:
         try:
             n = os.write(self.stdin, self.pending)
             self.pending = self.pending[n:]
+            if not self.pending and self.stdin_eof:
+                self.close_stdin()
         except BlockingIOError:
             pass
         except OSError:

@@ -399,6 +399,21 @@ def test_start_ai_pipes_stdin_to_a_created_container(cli, leakcheck):
     assert cli("rm", cid).returncode == 0
 
 
+@pytest.mark.parametrize("monitor", ["c", "python"])
+def test_start_ai_pipes_a_long_stdin_whole(cli, leakcheck, monitor):
+    """More stdin than the program's pipe holds, all of it and its end sent before the program
+    reads a byte: every byte goes in, in order, then the end. The monitor threw away what it
+    still held when the end came (39,397 of 50,000 lines came back), and cut the last byte of
+    each 64 KiB read of ours (a message is the kind byte and the data: it received 64 KiB)."""
+    cid = new_id()
+    assert cli("create", "-i", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+               "sleep 1; cat; exit 3", env=dict(os.environ, PYCONTAINER_MONITOR=monitor)).returncode == 0
+    data = "".join(f"{i}\n" for i in range(1, 100001))
+    p = cli("start", "-ai", cid, input=data, timeout=60)
+    assert p.returncode == 3 and p.stdout == data, (p.returncode, len(p.stdout), p.stderr)
+    assert cli("rm", cid).returncode == 0
+
+
 def test_start_ai_again_after_it_exited_and_start_i_attaches(cli, leakcheck):
     """docker's start -ai of an exited container starts it again and attaches (it failed:
     "the container's monitor is not running": the monitor of the last run had gone, and
