@@ -20,7 +20,8 @@
  *    taken it (or gone), so the program blocks on its full pipe, as under
  *    docker attach, and no client misses a byte. After the init exited, one
  *    that has read nothing for 10 s (SIOCOUTQ), or still reads after 60, is
- *    dropped;
+ *    dropped. The other way, input the program has not read yet is held up to
+ *    1 MiB; past that the clients are not read, so they wait in turn;
  *  - reaps (it is a subreaper; the init is its child), waits up to 2 s for
  *    the pipes after the init exited, writes exit.json through a temp file
  *    and rename(2), with oom_killed from the cgroup's oom_kill counters;
@@ -51,6 +52,7 @@
 #define MAX_CLIENTS 64
 #define MAX_OOM 4
 #define CHUNK 65536
+#define STDIN_MAX (1 << 20) /* input held for the program at most: then clients wait */
 #define READ_GRACE 10.0     /* after the init exited: s a waiting client may read nothing */
 #define TAIL_MAX 60.0       /* ... and s it may take for the rest */
 
@@ -345,7 +347,8 @@ int main(int argc, char **argv)
         if (listen_fd >= 0)
             p[np++] = (struct pollfd){listen_fd, POLLIN, 0};
         for (int i = 0; i < nclients; i++)
-            p[np++] = (struct pollfd){clients[i], POLLIN | (waiting[i] ? POLLOUT : 0), 0};
+            p[np++] = (struct pollfd){clients[i], (pending.n < STDIN_MAX ? POLLIN : 0) |
+                                                  (waiting[i] ? POLLOUT : 0), 0};
         int end_attach = np, stdin_slot = -1;
         if (pending.n && stdin_fd >= 0) {
             stdin_slot = np;

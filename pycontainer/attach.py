@@ -63,16 +63,19 @@ def _relay(cid: str, info: dict, sock, *, rt, stdin: bool, sig_proxy: bool, keys
     keys (-> False)."""
     import select
     import signal as sg
+    import socket
     import struct
     from . import terminal
     tty = info["Config"]["Tty"]
+    nowait = socket.MSG_DONTWAIT    # sends never block: the monitor may hold our input back
+                                    # (its 1 MiB is full) while we must go on reading output
 
     def winch(_n=None, _f=None):
         ws = terminal.window_size(0)
         if ws:
             try:
-                sock.send(b"w" + struct.pack("HH", *ws))
-            except OSError:
+                sock.send(b"w" + struct.pack("HH", *ws), nowait)
+            except OSError:         # full: the size goes with the next resize
                 pass
     if tty:
         sg.signal(sg.SIGWINCH, winch)
@@ -88,10 +91,18 @@ def _relay(cid: str, info: dict, sock, *, rt, stdin: bool, sig_proxy: bool, keys
     out = {b"1": sys.stdout.buffer, b"2": sys.stderr.buffer}
     stdin_open = stdin
     prev, detached = b"", False
+    queued = b""                    # a message of input the monitor could not take yet
     with terminal.RawMode(0) if tty and stdin_open else contextlib.nullcontext():
         try:
             while True:
-                r, _, _ = select.select([sock] + ([0] if stdin_open else []), [], [])
+                r, w, _ = select.select([sock] + ([0] if stdin_open and not queued else []),
+                                        [sock] if queued else [], [])
+                if w:
+                    try:
+                        sock.send(queued, nowait)
+                        queued = b""
+                    except BlockingIOError:
+                        pass
                 if sock in r:
                     msg = sock.recv(65536 + 1)
                     if not msg:
@@ -103,11 +114,17 @@ def _relay(cid: str, info: dict, sock, *, rt, stdin: bool, sig_proxy: bool, keys
                     if tty and keys in prev + data:        # docker's Ctrl-P Ctrl-Q, or --detach-keys
                         data = (prev + data).split(keys, 1)[0][len(prev):]
                         if data:
-                            sock.send(b"0" + data)
+                            try:
+                                sock.send(b"0" + data, nowait)
+                            except BlockingIOError:
+                                pass
                         detached = True
                         break
                     prev = data[-(len(keys) - 1):] if len(keys) > 1 else b""
-                    sock.send(b"0" + data if data else b"c")
+                    try:
+                        sock.send(b"0" + data if data else b"c", nowait)
+                    except BlockingIOError:
+                        queued = b"0" + data if data else b"c"
                     stdin_open = bool(data)
         except (BrokenPipeError, ConnectionResetError):
             return False

@@ -51,7 +51,8 @@ class Attach:
     attach, and no client misses a byte. After the init exited, one that has
     read nothing for READ_GRACE (10 s; SIOCOUTQ tells), or still reads after
     TAIL_MAX (60 s), is dropped (``give_up_waiting``): exit.json must not wait
-    for a stopped reader.
+    for a stopped reader. The other way, input the program has not read yet is
+    held up to STDIN_MAX (1 MiB); past that the clients are not read.
     """
 
     def __init__(self, listen_fd: int, stdin_fd: int, tty: bool):
@@ -74,7 +75,9 @@ class Attach:
             os.set_blocking(stdin_fd, False)
 
     def fds(self) -> list:
-        return ([self.listen.fileno()] if self.listen is not None else []) + list(self.clients)
+        # input the program has not read: STDIN_MAX at most, then the clients wait in turn
+        return ([self.listen.fileno()] if self.listen is not None else []) + \
+            (list(self.clients) if len(self.pending) < STDIN_MAX else [])
 
     def wfds(self) -> list:
         return ([self.stdin] if self.pending and self.stdin >= 0 else []) + list(self.waiting)
@@ -294,6 +297,7 @@ def main(cfg: dict) -> None:
         os.execv(cfg["then"][0], cfg["then"])
 
 
+STDIN_MAX = 1 << 20  # bytes of input held for the program at most
 READ_GRACE = 10.0   # after the init exited: s a waiting attach client may read nothing
 TAIL_MAX = 60.0     # ... and s it may take for the rest
 

@@ -414,6 +414,58 @@ def test_start_ai_pipes_a_long_stdin_whole(cli, leakcheck, monitor):
     assert cli("rm", cid).returncode == 0
 
 
+@pytest.mark.parametrize("monitor", ["c", "python"])
+def test_input_a_program_does_not_read_waits_with_us_not_in_the_monitor(cli, leakcheck, monitor):
+    """50 MB piped into `start -ai` of a program that reads nothing yet: the monitor holds at
+    most 1 MiB of it (it held all of it, in its memory, outside the container's limits), the
+    rest waits in our pipe; then the program reads every byte. Our client reads output while
+    its input waits, so a program that echoes its input does not deadlock either."""
+    cid = new_id()
+    env = dict(os.environ, PYCONTAINER_MONITOR=monitor)
+    assert cli("create", "-i", "--net", "none", "--name", cid, "busybox", "sh", "-c",
+               "until [ -e /go ]; do sleep 0.1; done; wc -c; exit 3", env=env).returncode == 0
+    cdir = os.path.join("/var/lib/pycontainer/containers", cli.id_of(cid))
+    p = subprocess.Popen(cli.cmd("start", "-ai", cid), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, cwd=ROOT)
+    import threading
+    fed = []
+
+    def feed():
+        try:
+            for _ in range(50):
+                p.stdin.write(b"\0" * 1000000)
+                fed.append(1)
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
+    t = threading.Thread(target=feed, daemon=True)
+    t.start()
+    try:
+        seen, end = -1, time.monotonic() + 20
+        while seen != len(fed) and time.monotonic() < end:  # until the input stops going in
+            seen = len(fed)
+            time.sleep(0.5)
+        with open(os.path.join(cdir, "monitor.json")) as f:
+            mpid = json.load(f)["pid"]
+        rss = []
+        for _ in range(20):                                 # 1 s: nobody reads the input
+            with open(f"/proc/{mpid}/status") as f:
+                rss += [int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:")]
+            time.sleep(0.05)
+        assert len(fed) < 50 and max(rss) < 24 << 10, (len(fed), max(rss))   # KiB
+        assert cli("exec", cid, "touch", "/go").returncode == 0
+        t.join(timeout=60)                  # (communicate would close the input under it)
+        out = p.stdout.read()
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert (p.returncode, out.strip()) == (3, b"50000000")
+    assert cli("start", "-ai", cid, input="x" * 3000000 + "\n").stdout.strip() == "3000001"
+    assert cli("rm", cid).returncode == 0
+
+
 def test_start_ai_again_after_it_exited_and_start_i_attaches(cli, leakcheck):
     """docker's start -ai of an exited container starts it again and attaches (it failed:
     "the container's monitor is not running": the monitor of the last run had gone, and
