@@ -466,6 +466,22 @@ def test_input_a_program_does_not_read_waits_with_us_not_in_the_monitor(cli, lea
     assert cli("rm", cid).returncode == 0
 
 
+@pytest.mark.parametrize("monitor", ["c", "python"])
+def test_a_program_echoing_a_long_input_does_not_deadlock(cli, leakcheck, monitor):
+    """8 MB through `sed p` (each line twice) under start -ai: our input is held back (1 MiB in
+    the monitor) while its output is too (a client that has not taken it); each side keeps
+    draining the other because the client never blocks sending. With a blocking send it hung
+    (seen by hand: the client stuck in send, sed in write)."""
+    cid = new_id()
+    assert cli("create", "-i", "--net", "none", "--name", cid, "busybox", "sed", "p",
+               env=dict(os.environ, PYCONTAINER_MONITOR=monitor)).returncode == 0
+    lines = [f"{i:015d}\n" for i in range(500000)]
+    p = cli("start", "-ai", cid, input="".join(lines), timeout=60)
+    assert p.returncode == 0 and p.stdout == "".join(ln + ln for ln in lines), \
+        (len(p.stdout), p.stderr)
+    assert cli("rm", cid).returncode == 0
+
+
 def test_start_ai_again_after_it_exited_and_start_i_attaches(cli, leakcheck):
     """docker's start -ai of an exited container starts it again and attaches (it failed:
     "the container's monitor is not running": the monitor of the last run had gone, and
