@@ -103,6 +103,11 @@ def create_symlinks(root_fd: int, with_ptmx: bool) -> None:
                         links=[f"{lk} -> {t}" for t, lk in links]):
             for target, link in links:
                 name = link[len("/dev/"):]
+                if name == "ptmx":          # over a node linux.devices made (runc's setupPtmx):
+                    try:                    # /dev/ptmx must be this /dev/pts's, not the host's
+                        posix.unlink(name, dir_fd=dev)
+                    except FileNotFoundError:
+                        pass
                 try:
                     posix.symlink(target, name, dir_fd=dev)
                 except FileExistsError:

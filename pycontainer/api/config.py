@@ -177,9 +177,9 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             from .. import network
             net = network.parse_request(dict(net, mac=o["mac_address"]))     # checked now
     devplan = None
-    if any(o.get(k) for k in DEVICE_OPTIONS):          # --device/--gpus/CDI: pycontainer/cdi
+    if any(o.get(k) for k in DEVICE_OPTIONS) or o.get("privileged"):    # pycontainer/cdi
         from ..cdi import requests as devreq
-        with trace.step("resolve devices", "--device/--gpus"):
+        with trace.step("resolve devices", "--device/--gpus/--privileged"):
             devplan = devreq.plan(o)                   # resolved before the image is touched
     store = Store(image_root)
     cdir = containerdir.path(cid)
@@ -210,10 +210,14 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
             taken = {m["destination"] for m in cfg["mounts"]}
             cfg["mounts"] += [m for m in run_flags.volumes_from(root or DEFAULT_ROOT, o["volumes_from"])
                               if m["destination"] not in taken]
-        if o.get("privileged"):
+        if o.get("privileged"):                    # moby's oci_linux.go, privileged
             cfg["linux"].pop("maskedPaths", None)
             cfg["linux"].pop("readonlyPaths", None)
             cfg["process"]["noNewPrivileges"] = False
+            for m in cfg["mounts"]:                # /sys and the cgroup tree writable
+                if m.get("type") in ("sysfs", "cgroup") and "ro" in m.get("options", ()):
+                    m["options"] = [x for x in m["options"] if x != "ro"]
+            plan.flags = 0                         # the rootfs without nodev: mknod works anywhere
         from ..security import seccomp_profile      # docker's default profile (issue #7)
         with trace.step("docker seccomp profile -> linux.seccomp", "--security-opt seccomp=/--privileged"):
             seccomp_profile.apply_docker_options(cfg, o.get("security_opt", ()),

@@ -12,6 +12,10 @@ The docker/podman spellings, turned into edits of config.json:
 * ``--device-cgroup-rule 'c 10:200 rwm'``: one more allow rule.
 * ``--group-add GID|keep-groups``: supplementary groups (``keep-groups``:
   the caller's own, as podman).
+* ``--privileged`` (docker): every device node of the host's /dev (runc's
+  ``HostDevices``: not under pts, shm, fd, mqueue, .lxc, .lxd-mounts or .udev,
+  not console, no FIFOs) and one allow-all cgroup rule; a ``--device`` whose
+  container path is its host path is already there (docker skips it too).
 * the API's ``device_requests=[DeviceRequest(...)]`` (docker SDK): driver
   ``nvidia`` (or empty with capability ``gpu``) as ``--gpus``, driver
   ``cdi`` with fully-qualified ``device_ids``.
@@ -23,6 +27,7 @@ The docker/podman spellings, turned into edits of config.json:
 from __future__ import annotations
 
 import os
+import stat
 
 from ..errors import DeviceError
 from . import edits as cdiedits
@@ -48,17 +53,23 @@ class DeviceRequest(dict):
 
 def wanted(o: dict) -> bool:
     return any(o.get(k) for k in ("device", "gpus", "device_requests", "device_cgroup_rule",
-                                  "group_add"))
+                                  "group_add", "privileged"))
 
 
 def plan(o: dict, registry=None) -> dict:
     """Check and resolve the options' device requests -> a plan for ``apply``."""
     nodes, cdi_names, rules, gids = [], [], [], []
+    privileged = bool(o.get("privileged"))
+    if privileged:                   # moby's WithDevices: the host's nodes, allowed all
+        nodes = every_host_device()
+        rules.append({"allow": True, "access": "rwm"})
     for d in _list(o.get("device")):
         if "=" in d.split(":")[0] and not d.startswith("/"):
             cdi_names.append(d)
-        else:
+        elif not privileged:
             nodes.extend(host_devices(d))
+        elif _mapping(d)[0] != _mapping(d)[1]:      # one at its own path is there already
+            nodes.extend((dev, "") for dev, _ in host_devices(d))
     gpu_names = gpus(o["gpus"]) if o.get("gpus") else []
     for r in _list(o.get("device_requests")):
         names = _request(r)
@@ -116,6 +127,23 @@ def _list(v) -> list:
 
 def host_devices(spec: str) -> list[tuple[dict, str]]:
     """``HOST[:CONTAINER[:PERMS]]`` -> [(linux.devices entry, access)]."""
+    host, dest, perms = _mapping(spec)
+    real = os.path.realpath(host)
+    if os.path.isdir(real):
+        out = []
+        for top, _dirs, files in os.walk(real):
+            for f in sorted(files):
+                p = os.path.join(top, f)
+                try:
+                    out.append(_one(p, os.path.join(dest, os.path.relpath(p, real)), perms, spec))
+                except DeviceError:
+                    continue                   # not a device node: docker skips it too
+        return out
+    return [_one(real, dest, perms, spec)]
+
+
+def _mapping(spec: str) -> tuple[str, str, str]:
+    """``HOST[:CONTAINER[:PERMS]]`` -> (host, container, perms), checked."""
     parts = spec.split(":")
     if len(parts) > 3 or not parts[0]:
         raise DeviceError(f"--device {spec}: want HOST[:CONTAINER[:PERMS]]")
@@ -131,18 +159,36 @@ def host_devices(spec: str) -> list[tuple[dict, str]]:
         raise DeviceError(f"--device {spec}: bad permissions {perms!r} (want some of r, w, m)")
     if not os.path.isabs(dest):
         raise DeviceError(f"--device {spec}: the container path {dest!r} must be absolute")
-    real = os.path.realpath(host)
-    if os.path.isdir(real):
-        out = []
-        for top, _dirs, files in os.walk(real):
-            for f in sorted(files):
-                p = os.path.join(top, f)
-                try:
-                    out.append(_one(p, os.path.join(dest, os.path.relpath(p, real)), perms, spec))
-                except DeviceError:
-                    continue                   # not a device node: docker skips it too
-        return out
-    return [_one(real, dest, perms, spec)]
+    return host, dest, perms
+
+
+SKIP_DIRS = ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev")
+
+
+def every_host_device(top: str = "/dev") -> list[tuple[dict, str]]:
+    """Every block and character device under ``top``, as runc's HostDevices finds them
+    (the directories of SKIP_DIRS and ``console`` left out, symlinks not followed), each
+    with its host mode and owner. No cgroup access of their own: --privileged allows all."""
+    out = []
+    try:
+        entries = sorted(os.scandir(top), key=lambda e: e.name)
+    except OSError as exc:
+        raise DeviceError(f"--privileged: list {top}: {exc.strerror}") from None
+    for e in entries:
+        if e.is_dir(follow_symlinks=False):
+            if e.name not in SKIP_DIRS:
+                out += every_host_device(e.path)
+            continue
+        try:
+            st = os.lstat(e.path)
+        except OSError:
+            continue                            # gone meanwhile
+        kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
+        if kind and e.name != "console":
+            out.append(({"path": e.path, "type": kind, "major": os.major(st.st_rdev),
+                         "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode),
+                         "uid": st.st_uid, "gid": st.st_gid}, ""))
+    return out
 
 
 def _one(host: str, dest: str, perms: str, spec: str) -> tuple[dict, str]:

@@ -205,3 +205,67 @@ def test_bpf_prog_load_takes_whole_instructions():
             _nscalls.bpf_prog_load(ebpf.BPF_PROG_TYPE_CGROUP_DEVICE, insns, b"GPL", b"x", None)
     with pytest.raises(BufferError):
         _nscalls.bpf_prog_load(ebpf.BPF_PROG_TYPE_CGROUP_DEVICE, b"\0" * 8, b"GPL", b"x", b"read-only")
+
+
+def _host_devices() -> set:
+    """(path, type, major, minor) of every device node runc's HostDevices would give
+    (no directory named pts, shm, fd, mqueue, .lxc, .lxd-mounts, .udev; not console)."""
+    import stat
+    out = set()
+    for top, dirs, files in os.walk("/dev"):
+        dirs[:] = [d for d in dirs if d not in ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts",
+                                                ".udev")]
+        for f in files:
+            p = os.path.join(top, f)
+            st = os.lstat(p)
+            if f != "console" and (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+                out.add((p, "c" if stat.S_ISCHR(st.st_mode) else "b",
+                         os.major(st.st_rdev), os.minor(st.st_rdev)))
+    return out
+
+
+LIST_DEVICES = ("find /dev -path /dev/pts -prune -o \\( -type c -o -type b \\) "
+                "-exec stat -c '%n %t %T %F' {} +")
+
+
+def _devices_seen(out: str) -> set:
+    seen = set()
+    for line in out.splitlines():
+        p, mj, mn, kind = line.split(" ", 3)
+        seen.add((p, "c" if kind.startswith("character") else "b", int(mj, 16), int(mn, 16)))
+    return seen
+
+
+def test_privileged_has_every_host_device_all_allowed_and_sys_writable(cli, leakcheck):
+    # docker run --privileged (moby's oci_linux.go): the host's device nodes, the device
+    # cgroup open ("a *:* rwm"), /sys and the cgroup tree read-write, mknod usable anywhere;
+    # /dev/ptmx still this container's own (pts/ptmx), a --device at its own path not twice.
+    # Before: none of the host's nodes, the default rules, /sys and the cgroups read-only.
+    cid = new_id()
+    p = cli("run", "-d", "--net", "none", "--name", cid, "--privileged",
+            "--device", "/dev/null:/dev/mynull", "--device", "/dev/tty0", "busybox", "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    try:
+        ex = cli("exec", cid, "sh", "-c", LIST_DEVICES)
+        assert ex.returncode == 0, ex.stderr
+        seen = _devices_seen(ex.stdout)
+        want = {d for d in _host_devices() if d[0] != "/dev/ptmx"} | {("/dev/mynull", "c", 1, 3)}
+        assert want - seen == set() and len(want) > 20
+        extra = {d for d in seen - want if d[0] not in ("/dev/null", "/dev/zero", "/dev/full",
+                                                         "/dev/random", "/dev/urandom", "/dev/tty")}
+        assert extra == set()                               # nothing but the OCI defaults
+        ex = cli("exec", cid, "sh", "-c", "readlink /dev/ptmx; mknod /tmp/l b 7 0 && "
+                 "exec 3</tmp/l && echo opened")
+        assert ex.stdout.splitlines() == ["pts/ptmx", "opened"], ex.stderr
+        state = json.load(open(os.path.join(cli.root, cli.id_of(cid), "state.json")))
+        if os.path.isdir("/sys/fs/cgroup/devices"):         # from outside: the v1 rules
+            lst = open(f"/sys/fs/cgroup/devices{state['cgroup']}/devices.list").read().split("\n")
+            assert lst[0] == "a *:* rwm"
+        mnt = {ln.split(" - ")[0].split()[4]: ln for ln in open(f"/proc/{state['pid']}/mountinfo")}
+        assert " rw," in mnt["/sys"] and "nodev" not in mnt["/"].split(" - ")[0]
+        assert all(" rw," in ln for m, ln in mnt.items() if m.startswith("/sys/fs/cgroup/"))
+    finally:
+        assert cli("rm", "-f", cid).returncode == 0
+    p = cli("run", "--rm", "--net", "none", "busybox", "sh", "-c", LIST_DEVICES)
+    assert {d[0] for d in _devices_seen(p.stdout)} == {
+        "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}

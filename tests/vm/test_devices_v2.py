@@ -77,3 +77,20 @@ def test_update_replaces_the_program(cli, bundle, leakcheck, tmp_path):
         assert "not permitted" not in p.stdout
     finally:
         cli("delete", "--force", cid)
+
+
+def test_privileged_devices_are_all_allowed_by_the_program(cli, bundle, leakcheck):
+    # the porcelain's --privileged edits (cdi/requests.py): every host node and one allow-all
+    # rule, which the v2 driver compiles into the eBPF program: a node with numbers no rule
+    # names opens (a loop device: ENXIO at most, never EPERM), the host's kmsg is there.
+    from pycontainer.cdi import requests
+    requests.apply(bundle.config, requests.plan({"privileged": True}))
+    caps = bundle.config["process"]["capabilities"]
+    for k in ("bounding", "effective", "permitted"):
+        caps[k] = sorted(set(caps.get(k, [])) | {"CAP_MKNOD"})
+    bundle.config["root"]["readonly"] = False
+    bundle.args("sh", "-c", "mknod /tmp/l b 7 200 && (: < /tmp/l) 2>&1; test -c /dev/kmsg && "
+                "echo kmsg; readlink /dev/ptmx")
+    p = cli("run", "-b", bundle.path, new_id())
+    assert p.returncode == 0, p.stderr
+    assert "not permitted" not in p.stdout and p.stdout.splitlines()[-2:] == ["kmsg", "pts/ptmx"]
