@@ -256,9 +256,10 @@ def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", cgroupns: bool 
             if prop:
                 with reopened(root_fd, dest) as mounted:
                     sc.mount(None, mounted, None, prop)
-    except OSError as exc:
-        raise MountError(f"mount {mtype or 'bind'} {source!r} on {dest!r}: {exc.strerror}",
-                         stage="mounts", errno=exc.errno) from None
+    except OSError as exc:              # the options too: "size=abc" is what EINVAL refused
+        opts = f" with options {data!r}" if data else ""
+        raise MountError(f"mount {mtype or 'bind'} {source!r} on {dest!r}{opts}: "
+                         f"{posix.strerror(exc.errno)}", stage="mounts", errno=exc.errno) from None
     finally:
         posix.close(fd)
 

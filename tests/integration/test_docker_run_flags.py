@@ -88,6 +88,10 @@ def test_tmpfs_shm_ulimit_hosts_dns(cli, dleak):
                 ["--add-host", "x"], ["--dns", "nope"]):
         p = cli("run", "--rm", "--net", "none", *bad, "busybox", "true")
         assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (bad, p.stderr)
+    # options only the kernel refuses: the error names them (was "mount tmpfs 0: Invalid argument")
+    p = cli("run", "--rm", "--net", "none", "--tmpfs", "/x:size=abc", "busybox", "true")
+    assert p.returncode == 125 and p.stderr.strip().splitlines() == [
+        "pycontainer: mount tmpfs 'tmpfs' on '/x' with options 'size=abc': Invalid argument"]
 
 
 def _free_port():
