@@ -91,7 +91,7 @@ def commit(root: str, container: str, name: str | None, *, changes=(), message=N
     if author:
         cfg["author"] = author
     cfg.setdefault("history", []).append(
-        {"created": now, "created_by": "pycontainer commit " + cid,
+        {"created": now, "created_by": _command(cdir) or "pycontainer commit " + cid,
          **({"comment": message} if message else {}), **({"author": author} if author else {})})
     paused = False
     if pause and record.get("status") == "running":
@@ -105,6 +105,17 @@ def commit(root: str, container: str, name: str | None, *, changes=(), message=N
             rt.resume(cid)
             _unmark_pause(cdir)
     return layerwriter.add_image(store, base.manifest, cfg, [layer], [name] if name else [])
+
+
+def _command(cdir: str) -> str:
+    """The container's Cmd, joined: what docker's history says made a committed layer."""
+    import json
+    from ..containerconfig import image_of
+    try:
+        with open(os.path.join(cdir, "config.json")) as f:
+            return " ".join(image_of(json.load(f)).get("Cmd") or [])
+    except (OSError, ValueError):
+        return ""
 
 
 PAUSED_BY = "commit-pause"           # "PID START": the commit that froze the container

@@ -728,6 +728,7 @@ def test_commit_writes_the_upper_dir_as_a_layer_with_changes(pc, leakcheck):
     i = inspect(pc, "committed:v1")
     assert i["Config"]["Cmd"] == ["cat", "/hello"] and "X=1" in i["Config"]["Env"]
     assert i["History"][-1]["comment"] == "snap"
+    assert i["History"][-1]["created_by"] == "sh -c echo hi > /hello; rm /bin/ls; sleep 60"  # docker's
     assert (i["Comment"], i["Author"]) == ("snap", "me")           # as docker's image inspect
     assert "bin/.wh.ls" in layer_names(pc, "committed:v1")
     assert run(pc, "committed:v1") == "hi\n"
