@@ -98,6 +98,25 @@ def _listify(v) -> list:
     return [v] if isinstance(v, str) else list(v)
 
 
+def cpulist(text: str) -> set[int]:
+    """The numbers of a kernel list like ``0-3,5`` (cpuset(7), "List format")."""
+    out: set[int] = set()
+    for part in text.strip().split(","):
+        if part:
+            lo, _, hi = part.partition("-")
+            out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def _online(path: str) -> str | None:
+    """The kernel's list of online CPUs (or memory nodes); None where it cannot be read."""
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def docker_resources(*, memory=None, memory_swap=None, memory_reservation=None,
                      memory_swappiness=None, oom_kill_disable=False, cpus=None,
                      cpu_shares=None, cpu_period=None, cpu_quota=None, cpuset_cpus=None,
@@ -169,10 +188,15 @@ def docker_resources(*, memory=None, memory_swap=None, memory_reservation=None,
             raise _err("cpu-shares", cpu_shares, "is below the minimum 2")
         if sh:
             cpu["shares"] = sh
-    for flag, key, val in (("cpuset-cpus", "cpus", cpuset_cpus), ("cpuset-mems", "mems", cpuset_mems)):
+    for flag, key, val, what, online in (
+            ("cpuset-cpus", "cpus", cpuset_cpus, "CPUs", "/sys/devices/system/cpu/online"),
+            ("cpuset-mems", "mems", cpuset_mems, "memory nodes", "/sys/devices/system/node/online")):
         if val:
             if not re.match(r"^\d+(-\d+)?(,\d+(-\d+)?)*$", str(val)):
                 raise _err(flag, val, "is not a list like 0-3,5")
+            have = _online(online)      # docker checks too: the kernel's ERANGE names no flag
+            if have is not None and not cpulist(str(val)) <= cpulist(have):
+                raise _err(flag, val, f"requested {what} are not available (this host has {have})")
             cpu[key] = str(val)
     if cpu:
         res["cpu"] = cpu

@@ -89,6 +89,8 @@ def test_device_throttles_resolve_path_to_major_minor(fake_block):
     ({"cpu_shares": "1"}, "below the minimum 2"),
     ({"cpu_quota": "500"}, "minimum 1000"),
     ({"cpuset_cpus": "0-"}, "not a list"),
+    ({"cpuset_cpus": "0,4095"}, "requested CPUs are not available"),       # docker: 125, not ERANGE
+    ({"cpuset_mems": "1023"}, "requested memory nodes are not available"),
     ({"pids_limit": "x"}, "not an integer"),
     ({"blkio_weight": "5"}, "between 10 and 1000"),
     ({"blkio_weight": "2000"}, "above the maximum 1000"),
@@ -134,3 +136,7 @@ def test_runc_update_refuses(tmp_path, flags, text, msg):
         path.write_text(text)
     with pytest.raises(CgroupError, match=msg):
         C.runc_update(flags, str(path) if path else None)
+
+
+def test_cpulist_reads_the_kernels_list_format():
+    assert C.cpulist("0-3,5,7-8\n") == {0, 1, 2, 3, 5, 7, 8} and C.cpulist("") == set()
