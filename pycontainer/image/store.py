@@ -454,6 +454,8 @@ class Store:
             "Id": m["config"]["digest"],
             "Digest": digest,
             "RepoTags": [reference.familiar(n) for n in names],
+            "RepoDigests": sorted({familiar_repo(n) + "@" + digest for n in names}),   # docker's
+            "Parent": "",
             "MediaType": m.get("mediaType", MT_OCI_MANIFEST),
             "Created": cfg.get("created", ""),
             "Author": cfg.get("author", ""), "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
@@ -489,6 +491,12 @@ class Store:
         from . import prune, registry
         with prune.undo_on_error(self):
             return registry.pull(self, ref, **kw)
+
+
+def familiar_repo(name: str) -> str:
+    """``docker.io/library/busybox:latest`` -> ``busybox``: the repository, as docker shows it."""
+    r = reference.parse(name)
+    return reference.familiar(f"{r.registry}/{r.repository}")
 
 
 def check_holder(container_id: str) -> None:

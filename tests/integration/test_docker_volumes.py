@@ -137,6 +137,10 @@ def test_inspect_finds_volumes_networks_and_images(cli, dleak, vols):
     assert cli("inspect", "-f", "{{.Name}} {{.Driver}}", "iv1", "bridge").stdout.split() == \
         ["iv1", "local", "bridge", "bridge"]
     assert "busybox" in cli("inspect", "-f", "{{json .RepoTags}}", "busybox").stdout
+    # scripts pin an image by `index .RepoDigests 0` (was: "can't evaluate field RepoDigests")
+    pinned = cli("image", "inspect", "-f", "{{index .RepoDigests 0}}", "busybox").stdout.strip()
+    assert pinned.startswith("busybox@sha256:") and len(pinned) == len("busybox@sha256:") + 64
+    assert cli("run", "--rm", "--pull", "never", "--net", "none", pinned, "true").returncode == 0
     p = cli("inspect", "--type", "volume", "busybox")
     assert p.returncode == 1 and "no such object" in p.stderr
     cli("volume", "rm", "iv1")
