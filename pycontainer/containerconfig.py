@@ -143,7 +143,7 @@ def host_config(cfg: dict, opts: dict, restart_policy: dict, name: str = "") -> 
     for t in opts.get("tmpfs") or []:
         dest, _, o = t.partition(":")
         tmpfs[dest] = o
-    mode = opts.get("network") or "bridge"
+    mode = opts.get("user_network") or opts.get("network") or "bridge"    # docker: its name
     binds = [v for v in opts.get("volumes") or [] if ":" in v] + \
         [f"{m['source']}:{m['target']}" + (":ro" if m.get("readonly") else "")
          for m in opts.get("mount_specs") or [] if m.get("type") == "volume" and m.get("source")]

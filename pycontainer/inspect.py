@@ -268,7 +268,8 @@ def record(root: str, cid: str) -> dict:
                             "Gateway": (net or {}).get("gateway") or "",
                             "Ports": _bindings(net),
                             "IPPrefixLen": _prefix(net), "MacAddress": (net or {}).get("mac") or "",
-                            "Networks": _networks(net), "Bridge": "", "HairpinMode": False,
+                            "Networks": _networks(net, opts.get("user_network") or opts.get("network")), "Bridge": "",
+                            "HairpinMode": False,
                             # what `nsenter --net=$(docker inspect -f '{{.NetworkSettings.SandboxKey}}')` enters
                             "SandboxKey": f"/proc/{pid}/ns/net" if pid else "",
                             "EndpointID": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
@@ -316,12 +317,16 @@ def _mounts(cfg: dict) -> list[dict]:
     return out
 
 
-def _networks(net: dict | None) -> dict:
-    """NetworkSettings.Networks: each network by docker's name (the default one is "bridge")."""
+def _networks(net: dict | None, mode: str | None = None) -> dict:
+    """NetworkSettings.Networks: each network by docker's name (the default one is "bridge").
+    Without a lease (stopped; --net none or host) the network asked for, with no address,
+    as docker keeps it; none for a container that shares another's."""
     out = {}
     if net and net.get("ip"):
         out[net.get("network", "pyc")] = net
     out.update((net or {}).get("attached") or {})
+    if not out and not (mode or "").startswith("container:"):
+        out[mode if mode and mode != "default" else "pyc"] = {}
     return {("bridge" if n == "pyc" else n): {
         "IPAddress": a.get("ip") or "", "Gateway": a.get("gateway") or "", "IPPrefixLen": _prefix(a),
         "Aliases": a.get("aliases"), "MacAddress": a.get("mac") or "", "NetworkID": "", "EndpointID": ""}

@@ -71,15 +71,13 @@ def view(rec: dict, no_trunc: bool = False, size: bool = False) -> dict:
     if not no_trunc and len(cmd) > 20:
         cmd = cmd[:19] + "…"
     labels = rec["Config"].get("Labels") or {}
-    mode = rec["HostConfig"]["NetworkMode"]
     return {"ID": rec["Id"] if no_trunc else rec["Id"][:12],
             "Image": short_image(rec["Config"]["Image"]) or "-", "Command": f'"{cmd}"',
             "CreatedAt": go_string(rec["Created"]), "RunningFor": ago(rec["Created"]),
             "Status": status_text(rec), "Ports": insp.ports_text(rec), "Names": rec["Name"].lstrip("/"),
             "State": rec["State"]["Status"],
             "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-            "Networks": ",".join(rec["NetworkSettings"].get("Networks") or ())
-            or (mode if mode in ("host", "none") else ""),
+            "Networks": ",".join(rec["NetworkSettings"].get("Networks") or ()),
             "Mounts": ",".join(_mount_name(m) for m in rec.get("Mounts") or ()),
             "LocalVolumes": str(sum(m.get("Type") == "volume" for m in rec.get("Mounts") or ())),
             **({"Size": size_text(rec)} if size else {})}

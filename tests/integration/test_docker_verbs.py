@@ -838,3 +838,30 @@ def test_events_as_docker(cli, dleak, tmp_path):
         time.sleep(0.1)
     assert p.stdout.split() == ["pause", "unpause", "pause", "unpause", "kill", "die"], p.stdout
     cli("rm", "-f", c)
+
+
+def test_networks_of_stopped_none_host_and_user_network_containers_as_dockers(cli, dleak):
+    # docker keeps NetworkSettings.Networks after the container stops (no address), names
+    # "none" and "host", and a user-defined network by its name in HostConfig.NetworkMode.
+    # Before: {} for all but a running bridged container, and NetworkMode "bridge" for a
+    # user network; `ps -a --format {{.Networks}}` was empty for an exited one.
+    net = new_id("nw")
+    assert cli("network", "create", net).returncode == 0
+    names = {}
+    try:
+        for mode in ("bridge", "none", "host", net):
+            names[mode] = new_id("nm")
+            p = cli("run", "--name", names[mode], "--net", mode, "busybox", "true")
+            assert p.returncode == 0, p.stderr
+        for mode, name in names.items():
+            assert insp(cli, name, "{{.HostConfig.NetworkMode}}") == mode
+            nets = json.loads(insp(cli, name, "{{json .NetworkSettings.Networks}}"))
+            assert list(nets) == [mode] and nets[mode]["IPAddress"] == ""
+            p = cli("ps", "-a", "--filter", f"name={name}", "--format", "{{.Networks}}")
+            assert p.stdout.strip() == mode
+        p = cli("ps", "-a", "--filter", f"network={net}", "--format", "{{.Names}}")
+        assert p.stdout.split() == [names[net]]
+    finally:
+        for name in names.values():
+            cli("rm", "-f", name)
+        assert cli("network", "rm", net).returncode == 0
