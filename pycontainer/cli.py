@@ -237,6 +237,10 @@ def exec_(ctx, process_file, tty, interactive, console_socket, detach, pid_file,
     args = (rt, process_file, tty, interactive, console_socket, detach, pid_file, preserve_fds,
             env, user, additional_gids, cwd, cap, no_new_privs, sub_cgroups, container_id, command)
     if image:
+        if not interactive:              # docker's exec without -i: stdin is not attached
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
         dockercli.guard(_exec, *args)    # docker's statuses: 1 engine, 126/127 program
     else:
         _exec(*args)

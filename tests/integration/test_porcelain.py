@@ -197,6 +197,10 @@ def test_porcelain_exec_env_workdir_user_and_status(cli, leakcheck):
     p = subprocess.run(cli.cmd("exec", "-i", cid, "cat"), input="from stdin\n", capture_output=True,
                        text=True, timeout=30, cwd=ROOT)
     assert p.returncode == 0 and p.stdout == "from stdin\n"
+    # without -i docker attaches no stdin: the program reads EOF (it used to get ours)
+    p = subprocess.run(cli.cmd("exec", cid, "cat"), input="not sent\n", capture_output=True,
+                       text=True, timeout=30, cwd=ROOT)
+    assert (p.returncode, p.stdout) == (0, "")
     assert cli("rm", "-f", cid).returncode == 0
 
 
