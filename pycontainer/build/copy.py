@@ -14,8 +14,9 @@ writes both). Docker's rules, which ``plan`` applies:
   destination path are resolved inside the image (``merged.Tree.resolve``);
   directories that exist below get their metadata copied up, missing ones
   are made 0755 root;
-* owners become 0:0 unless ``--chown``; ``--chmod`` sets the mode; modes
-  and mtimes are otherwise kept;
+* files from the context become 0:0, files from a stage or an image keep
+  their owners (BuildKit and buildah), unless ``--chown``; ``--chmod`` sets
+  the mode; modes and mtimes are otherwise kept;
 * ADD extracts a local tar archive (plain or compressed) through the image
   layer unpacker (``image/layers.py``, whiteouts applied as deletions) and
   fetches an http(s) URL (mode 0600).
@@ -40,6 +41,8 @@ from .merged import MAX_LINKS, Tree, split
 
 class ContextSource:
     """The build context directory, minus ignored files; symlinks may not lead out."""
+
+    keeps_owners = False             # the user's files: root's in the image, as docker's
 
     def __init__(self, root: str, matcher):
         self.root = os.path.realpath(root)
@@ -101,6 +104,8 @@ class ContextSource:
 class ImageSource:
     """Another stage's (or an image's) merged tree."""
 
+    keeps_owners = True              # COPY --from: a stage's chown stays
+
     def __init__(self, layers: list[str], label: str):
         self.tree = Tree(layers)
         self.label = label
@@ -131,8 +136,9 @@ class Plan:
         self.dest_dirs: set[tuple[str, ...]] = set()          # dirs we create as "contents of"
 
     def checksum(self, chown, chmod) -> str:
-        h = hashlib.sha256(repr((chown, chmod)).encode())
-        for s, d, st in self.entries:
+        rule = (chown, chmod, "owners kept") if self.src.keeps_owners else (chown, chmod)
+        h = hashlib.sha256(repr(rule).encode())      # (layers cached before owners were kept:
+        for s, d, st in self.entries:                #  another key, never reused)
             h.update(("\0".join(["/".join(s), "/".join(d), oct(st.st_mode), str(st.st_uid),
                                  str(st.st_gid)]) + "\n").encode())
             if stat.S_ISLNK(st.st_mode):
@@ -257,7 +263,7 @@ def apply(p: Plan, upper: str, tree: Tree, owner: tuple[int, int] | None, chmod:
         make_dirs(upper, tree, d[:-1], made, what)
         path = os.path.join(upper, *d)
         mode = chmod if chmod is not None else stat.S_IMODE(st.st_mode)
-        uid, gid = owner if owner else (0, 0)
+        uid, gid = owner or ((st.st_uid, st.st_gid) if p.src.keeps_owners else (0, 0))
         below = tree.lstat(d)
         if stat.S_ISDIR(st.st_mode) and below is not None and stat.S_ISLNK(below.st_mode):
             real = tree.resolve("/".join(d))           # a symlink to a dir in the image:

@@ -345,10 +345,12 @@ def test_cache_reuses_every_layer_and_reruns_from_a_changed_file(pc, tmp_path, l
 def test_multistage_copy_from_target_and_unused_stages_skipped(pc, tmp_path, leakcheck):
     c = ctx(tmp_path, {"Containerfile":
                        "FROM busybox AS builder\nRUN echo built > /artifact\n"
+                       "RUN mkdir -p /home/app && touch /home/app/f && chown -R 1000:33 /home/app\n"
                        "FROM busybox AS unused\nRUN echo 'must not run' && exit 3\n"
                        "FROM builder AS derived\nRUN echo more >> /artifact\n"
                        "FROM busybox\nCOPY --from=derived /artifact /got\n"
                        "COPY --from=0 /artifact /first\n"
+                       "COPY --from=builder /home /home\n"
                        "COPY --from=docker.io/library/busybox:latest /bin/busybox /opt/busybox\n"})
     shown, every = set(pc("images", "-q").stdout.split()), set(pc("images", "-aq").stdout.split())
     p = build(pc, c, "-t", "multi")
@@ -359,10 +361,12 @@ def test_multistage_copy_from_target_and_unused_stages_skipped(pc, tmp_path, lea
     assert set(pc("images", "-q").stdout.split()) - shown == {ident}
     assert len(set(pc("images", "-aq").stdout.split()) - every) > 1
     assert run(pc, "multi", "cat", "/got", "/first") == "built\nmore\nbuilt\n"
+    # a stage's owners stay (BuildKit, buildah); they became 0:0
+    assert run(pc, "multi", "stat", "-c", "%u:%g", "/home/app", "/home/app/f") == "1000:33\n1000:33\n"
     assert run(pc, "multi", "/opt/busybox", "echo", "copied from an image") == "copied from an image\n"
     p = build(pc, c, "-t", "multi-builder", "--target", "builder")
     assert run(pc, "multi-builder", "cat", "/artifact") == "built\n"
-    assert "STEP 2/2" in p.stdout
+    assert "STEP 3/3" in p.stdout and "STEP 4" not in p.stdout
 
 
 def test_onbuild_triggers_run_in_the_child_build(pc, tmp_path, leakcheck):
