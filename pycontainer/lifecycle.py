@@ -201,12 +201,18 @@ def _remove(root: str, cid: str, force: bool) -> None:
         mark_stopped(root, cid)
         try:
             Runtime(root).delete(cid, force=force)
-        except BaseException:
+        except BaseException as exc:
             if not had:
                 try:
                     os.unlink(marker)
                 except OSError:
                     pass
+            from .errors import InvalidState
+            if isinstance(exc, InvalidState):       # runc's words name delete --force
+                status = Runtime(root).state(cid).get("status", "running")
+                raise InvalidState(f'cannot remove container "/{insp.name_of(cdir, cid)}": container '
+                                   f"is {status}: stop the container before removing or force "
+                                   "remove (rm -f)") from None
             raise
         from .network import userdefined
         for user_net in filter(None, user_nets):

@@ -224,7 +224,10 @@ def test_rm_f_of_a_restart_always_container_leaves_nothing(cli, dleak):
     p = cli("run", "-d", "--net", "none", "--name", cid, "--restart", "always", "busybox", "sleep", "60")
     assert p.returncode == 0
     try:
-        assert cli("rm", cid).returncode == 1
+        p2 = cli("rm", cid)                  # docker's words (were runc's "delete ... --force")
+        assert p2.returncode == 1 and p2.stderr.strip().splitlines() == [
+            f'pycontainer: cannot remove container "/{cid}": container is running: stop the '
+            "container before removing or force remove (rm -f)"]
         assert not os.path.exists(os.path.join("/var/lib/pycontainer/containers", p.stdout.strip(),
                                                "stopped-by-user"))
     finally:
