@@ -151,7 +151,8 @@ def resolve_id(root: str, ref: str) -> str:
         return matches[0]
     if len(matches) > 1:
         raise PyContainerError(f"container {ref!r} is ambiguous: {len(matches)} IDs start with it")
-    raise ContainerNotFound(f"container {ref!r} does not exist")
+    raise ContainerNotFound(f"No such container: {ref}")       # docker's words (runc's verbs
+                                                                # keep runc's: engines match them)
 
 
 def runtime_id(root: str, ref: str) -> str:

@@ -207,7 +207,8 @@ def test_porcelain_exec_env_workdir_user_and_status(cli, leakcheck):
 def test_verbs_on_unknown_containers_fail_clearly(cli, leakcheck):
     for verb in (["logs"], ["wait"], ["stop"], ["rm"], ["attach"]):
         p = cli(*verb, "no-such-container")
-        assert p.returncode != 0 and "does not exist" in p.stderr, (verb, p.stderr)
+        assert p.returncode != 0 and "No such container: no-such-container" in p.stderr, \
+            (verb, p.stderr)                                        # docker's words
 
 
 def test_run_foreground_keeps_the_container_and_its_status_without_rm(cli, leakcheck):
