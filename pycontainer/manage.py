@@ -118,7 +118,7 @@ def _other_object(ref: str, kind: str | None) -> dict:
             n = network.inspect("pyc" if ref == "bridge" else ref)
             return dict(n, Name=ref, Driver="bridge",
                         IPAM={"Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]})
-    raise PyContainerError(f"no such object: {ref}")
+    raise PyContainerError(f"No such object: {ref}")
 
 
 @click.command("restart", cls=DockerCommand)

@@ -142,7 +142,7 @@ def test_inspect_finds_volumes_networks_and_images(cli, dleak, vols):
     assert pinned.startswith("busybox@sha256:") and len(pinned) == len("busybox@sha256:") + 64
     assert cli("run", "--rm", "--pull", "never", "--net", "none", pinned, "true").returncode == 0
     p = cli("inspect", "--type", "volume", "busybox")
-    assert p.returncode == 1 and "no such object" in p.stderr
+    assert p.returncode == 1 and "No such object: busybox" in p.stderr
     cli("volume", "rm", "iv1")
 
 
