@@ -200,7 +200,9 @@ def prune() -> list[str]:
 # --- -v NAME:/dst and --mount -------------------------------------------------------------
 
 def parse_mount(text: str) -> dict:
-    """``--mount type=bind|volume|tmpfs,src=,dst=,readonly`` -> {type, source, target, readonly}."""
+    """``--mount type=bind|volume|tmpfs,src=,dst=,readonly`` (and docker's bind-propagation,
+    volume-nocopy, consistency) -> {type, source, target, readonly, options[, propagation,
+    nocopy]}."""
     out = {"type": "volume", "source": "", "target": "", "readonly": False, "options": []}
     for part in text.split(","):
         k, eq, v = part.partition("=")
@@ -217,10 +219,21 @@ def parse_mount(text: str) -> dict:
             out["options"].append(f"size={v}")
         elif k in ("tmpfs-mode",):
             out["options"].append(f"mode={v}")
+        elif k == "bind-propagation":
+            if v not in PROPAGATIONS or v in ("shared", "rshared"):
+                raise PyContainerError(f"--mount {text!r}: bind-propagation {v!r}: want one of "
+                                       "private, rprivate, slave, rslave (shared back to the "
+                                       "host is not supported: the container's / is rslave)")
+            out["propagation"] = v
+        elif k == "volume-nocopy":
+            out["nocopy"] = v.lower() in ("", "1", "true")
+        elif k == "consistency":               # macOS's; docker ignores it on Linux
+            continue
         else:
             raise PyContainerError(f"--mount {text!r}: unknown option {k!r} (type, source, "
-                                   "target, readonly, tmpfs-size, tmpfs-mode)")
-        if eq == "" and k not in ("readonly", "ro"):
+                                   "target, readonly, tmpfs-size, tmpfs-mode, bind-propagation, "
+                                   "volume-nocopy)")
+        if eq == "" and k not in ("readonly", "ro", "volume-nocopy"):
             raise PyContainerError(f"--mount {text!r}: {k} needs a value")
     if out["type"] not in ("bind", "volume", "tmpfs"):
         raise PyContainerError(f"--mount {text!r}: type must be bind, volume or tmpfs")
@@ -234,7 +247,42 @@ def parse_mount(text: str) -> dict:
         check_name(out["source"]) if out["source"] else None
     if out["type"] == "tmpfs" and out["source"]:
         raise PyContainerError(f"--mount {text!r}: a tmpfs has no source")
+    if out.get("propagation") and out["type"] != "bind":
+        raise PyContainerError(f"--mount {text!r}: bind-propagation is for type=bind")
+    if out.get("nocopy") and out["type"] != "volume":
+        raise PyContainerError(f"--mount {text!r}: volume-nocopy is for type=volume")
     return out
+
+
+PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared")
+
+
+def volume_mode(v: str, mode: str, *, bind: bool) -> tuple[bool, str, bool]:
+    """The MODE of ``-v SRC:DST:MODE`` as docker reads it (moby's linuxValidMountMode): a
+    comma list of at most one of each of ro|rw, z|Z (SELinux relabelling: this host has no
+    SELinux, so nothing to do, as docker there), a propagation (binds only), nocopy (named
+    volumes only) and consistent|cached|delegated (macOS's, ignored on Linux).
+    -> (read-only, propagation or "", nocopy). shared/rshared are refused: the container's
+    / is always made rslave first (rootfs.py), so nothing would propagate back to the host."""
+    kinds = {"rw": "rw", "ro": "rw", "z": "label", "Z": "label", "nocopy": "copy",
+             "consistent": "consistency", "cached": "consistency", "delegated": "consistency",
+             **{p: "propagation" for p in PROPAGATIONS}}
+    seen: dict[str, str] = {}
+    for o in mode.split(",") if mode else []:
+        if o not in kinds or kinds[o] in seen:
+            raise PyContainerError(f"-v {v!r}: invalid mode {mode!r} (a list of at most one each "
+                                   "of ro|rw, z|Z, a propagation such as rslave, nocopy)")
+        seen[kinds[o]] = o
+    prop = seen.get("propagation", "")
+    if prop and not bind:
+        raise PyContainerError(f"-v {v!r}: a propagation ({prop}) is for a bind mount of a host "
+                               "path, not a volume")
+    if "copy" in seen and bind:
+        raise PyContainerError(f"-v {v!r}: nocopy is for a named volume, not a bind mount")
+    if prop in ("shared", "rshared"):
+        raise PyContainerError(f"-v {v!r}: {prop} propagation back to the host is not supported "
+                               "(the container's / is rslave): use rslave")
+    return seen.get("rw") == "ro", prop, "copy" in seen
 
 
 def split_volume_flags(specs) -> tuple[list[str], list[dict]]:
@@ -247,13 +295,11 @@ def split_volume_flags(specs) -> tuple[list[str], list[dict]]:
                           "options": []})
             continue
         if parts and parts[0] and not parts[0].startswith("/") and len(parts) in (2, 3):
-            mode = parts[2] if len(parts) == 3 else "rw"
-            if mode not in ("ro", "rw"):
-                raise PyContainerError(f"-v {v!r}: mode must be ro or rw")
+            readonly, _, nocopy = volume_mode(v, parts[2] if len(parts) == 3 else "", bind=False)
             if not parts[1].startswith("/"):
                 raise PyContainerError(f"-v {v!r}: the container path must be absolute")
             named.append({"type": "volume", "source": check_name(parts[0]), "target": parts[1],
-                          "readonly": mode == "ro", "options": []})
+                          "readonly": readonly, "options": [], "nocopy": nocopy})
         else:
             binds.append(v)
     return binds, named
@@ -273,10 +319,10 @@ def to_spec_mounts(mounts: list[dict], layers: list[str]) -> list[dict]:
             from .names import new_id
             name = src or new_id()                   # an anonymous volume: docker's 64 hex digits
             src, new = create(name, None if m["source"] else {ANONYMOUS: ""})
-            if new and src.endswith("/_data"):           # not a device= directory
+            if new and src.endswith("/_data") and not m.get("nocopy"):   # not a device= dir
                 seed(layers, m["target"], src)
         out.append({"destination": m["target"], "type": "bind", "source": src,
-                    "options": ["rbind", *ro, "rprivate"]})
+                    "options": ["rbind", *ro, m.get("propagation") or "rprivate"]})
     return out
 
 

@@ -319,18 +319,18 @@ def storage_size(opts) -> int:
 
 def volume(v: str) -> dict:
     from ..errors import SpecError
+    from ..volumes import volume_mode
     parts = v.split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise SpecError(f"-v {v!r}: use HOST:CONTAINER[:ro|rw]")
+        raise SpecError(f"-v {v!r}: use HOST:CONTAINER[:MODE] (MODE: ro|rw, z|Z, rslave, ...)")
     src, dst = parts[0], parts[1]
-    mode = parts[2] if len(parts) == 3 else "rw"
     if not os.path.isabs(src) or not os.path.isabs(dst):
         raise SpecError(f"-v {v!r}: both paths must be absolute")
-    if mode not in ("ro", "rw"):
-        raise SpecError(f"-v {v!r}: mode must be ro or rw")
+    readonly, prop, _ = volume_mode(v, parts[2] if len(parts) == 3 else "", bind=True)
     if os.path.lexists(src) and not os.path.exists(src):
         raise SpecError(f"-v {v!r}: {src} is a dangling symbolic link")
-    return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", mode, "rprivate"]}
+    return {"destination": dst, "type": "bind", "source": src,
+            "options": ["rbind", "ro" if readonly else "rw", prop or "rprivate"]}
 
 
 def make_sources(mounts: list[dict]) -> None:

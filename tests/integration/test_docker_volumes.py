@@ -76,6 +76,28 @@ def test_mount_bind_and_tmpfs(cli, dleak, vols, tmp_path):
     assert p.stdout.startswith("host") and "tmpfs /t tmpfs" in p.stdout and "size=1024k" in p.stdout
 
 
+def test_v_modes_docker_takes_selinux_labels_propagation_nocopy(cli, dleak, vols, tmp_path):
+    # -v SRC:DST:z (docs for SELinux hosts say it; docker ignores it where there is no
+    # SELinux), ro,Z, a propagation, consistency; a named volume's nocopy: not seeded from
+    # the image. All were refused: "mode must be ro or rw".
+    (tmp_path / "x").write_text("host")
+    for mode, want in (("z", "rw"), ("ro,Z", "ro"), ("rslave", "rw"), ("cached,ro", "ro")):
+        p = cli("run", "--rm", "--net", "none", "-v", f"{tmp_path}:/h:{mode}", "busybox", "sh", "-c",
+                "cat /h/x; grep ' /h ' /proc/mounts")
+        assert p.returncode == 0, (mode, p.stderr)
+        assert p.stdout.startswith("host") and f" {want}," in p.stdout, (mode, p.stdout)
+    p = cli("run", "--rm", "--net", "none", "--mount",
+            f"type=bind,src={tmp_path},dst=/h,bind-propagation=rslave,readonly", "busybox", "cat", "/h/x")
+    assert (p.returncode, p.stdout) == (0, "host"), p.stderr
+    for args in (("-v", "v2:/etc:nocopy"), ("--mount", "type=volume,src=v3,dst=/etc,volume-nocopy")):
+        p = cli("run", "--rm", "--net", "none", *args, "busybox", "ls", "/etc")
+        assert p.returncode == 0 and "passwd" not in p.stdout.split(), (args, p.stdout, p.stderr)
+    assert "passwd" in cli("run", "--rm", "--net", "none", "-v", "v4:/etc", "busybox", "ls",
+                           "/etc").stdout.split()                    # seeded, as before
+    for v in ("v2", "v3", "v4"):
+        assert cli("volume", "rm", v).returncode == 0
+
+
 def test_bad_volume_input_is_one_line_and_changes_nothing(cli, dleak, vols, tmp_path):
     cases = [
         ("volume", "rm", "no-such-volume"),
@@ -90,6 +112,13 @@ def test_bad_volume_input_is_one_line_and_changes_nothing(cli, dleak, vols, tmp_
          "busybox", "true"),
         ("run", "--rm", "--net", "none", "--mount", f"type=bind,src={tmp_path}/none,dst=/x",
          "busybox", "true"),
+        # docker's modes, but one of each kind, each where it applies (moby's linux_parser)
+        ("run", "--rm", "--net", "none", "-v", f"{tmp_path}:/x:ro,rw", "busybox", "true"),
+        ("run", "--rm", "--net", "none", "-v", f"{tmp_path}:/x:nocopy", "busybox", "true"),
+        ("run", "--rm", "--net", "none", "-v", "v1:/x:rslave", "busybox", "true"),
+        ("run", "--rm", "--net", "none", "-v", f"{tmp_path}:/x:rshared", "busybox", "true"),
+        ("run", "--rm", "--net", "none", "--mount",
+         "type=volume,src=v1,dst=/x,bind-propagation=rslave", "busybox", "true"),
     ]
     for args in cases:       # docker: run's refusals 125, the daemon's answer to others 1
         p = cli(*args)
