@@ -135,6 +135,12 @@ def familiar(name: str) -> str:
     return name
 
 
+def familiar_repository(name: str) -> str:
+    """``docker.io/library/busybox:latest`` -> ``busybox``: the repository, as docker shows it."""
+    r = parse(name)
+    return familiar(f"{r.registry}/{r.repository}")
+
+
 def is_digest(s: str) -> bool:
     return bool(_DIGEST_RE.match(s))
 

@@ -454,7 +454,7 @@ class Store:
             "Id": m["config"]["digest"],
             "Digest": digest,
             "RepoTags": [reference.familiar(n) for n in names],
-            "RepoDigests": sorted({familiar_repo(n) + "@" + digest for n in names}),   # docker's
+            "RepoDigests": sorted({reference.familiar_repository(n) + "@" + digest for n in names}),   # docker's
             "Parent": "",
             "MediaType": m.get("mediaType", MT_OCI_MANIFEST),
             "Created": cfg.get("created", ""),
@@ -491,12 +491,6 @@ class Store:
         from . import prune, registry
         with prune.undo_on_error(self):
             return registry.pull(self, ref, **kw)
-
-
-def familiar_repo(name: str) -> str:
-    """``docker.io/library/busybox:latest`` -> ``busybox``: the repository, as docker shows it."""
-    r = reference.parse(name)
-    return reference.familiar(f"{r.registry}/{r.repository}")
 
 
 def check_holder(container_id: str) -> None:
