@@ -467,12 +467,20 @@ def links(cfg: dict, o: dict, root: str, cid: str) -> None:
 
 
 def added_hosts(items) -> dict:
-    """--add-host NAME:IP ... -> {name: ip} (also what a network change keeps: netconnect)."""
+    """--add-host NAME:IP (or docker 25's NAME=IP, an IPv6 one in brackets) ... -> {name: ip}
+    (also what a network change keeps: netconnect). docker's ``host-gateway`` is the host's
+    address on the default bridge (docker0's there; pyc0's gateway here)."""
     out = {}
     for h in items:
-        name, sep, ip = h.partition(":")
+        name, sep, ip = h.partition("=") if "=" in h else h.partition(":")
         if not sep or not name:
-            raise PyContainerError(f"--add-host {h!r}: use NAME:IP")
+            raise PyContainerError(f"--add-host {h!r}: use NAME:IP (or NAME=IP)")
+        if ip == "host-gateway":
+            import ipaddress
+            from .network.request import DEFAULTS
+            ip = str(ipaddress.IPv4Network(DEFAULTS["subnet"]).network_address + 1)
+        elif ip.startswith("[") and ip.endswith("]"):
+            ip = ip[1:-1]
         out[name] = _ip(ip, "--add-host")
     return out
 

@@ -145,6 +145,37 @@ def test_add_host_lines_survive_a_rewrite_of_the_hosts_file(cli, dleak, netname)
     assert cli("network", "rm", netname).returncode == 0
 
 
+def test_add_host_host_gateway_reaches_a_server_on_the_host(cli, dleak):
+    # docker's --add-host host.docker.internal:host-gateway (the host's address on the default
+    # bridge) and docker 25's NAME=IP, [IPv6]; they were refused ("not an IP address").
+    import http.server
+    import threading
+    p = cli("run", "--rm", "--net", "none", "--add-host", "host.docker.internal:host-gateway",
+            "--add-host", "a=10.1.2.3", "--add-host", "b=[::1]", "busybox", "cat", "/etc/hosts")
+    assert p.returncode == 0, p.stderr
+    assert "10.89.0.1\thost.docker.internal" in p.stdout and "10.1.2.3\ta" in p.stdout
+    assert "::1\tb" in p.stdout
+    assert cli("run", "--rm", "busybox", "true").returncode == 0     # the default bridge is up
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"from the host")
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.HTTPServer(("10.89.0.1", 0), Hello)     # the bridge's own address only
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        p = cli("run", "--rm", "--add-host", "host.docker.internal:host-gateway", "busybox", "wget",
+                "-q", "-O", "-", f"http://host.docker.internal:{srv.server_address[1]}/")
+        assert (p.returncode, p.stdout) == (0, "from the host"), p.stderr
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_legacy_link_on_the_default_bridge(cli, dleak, netname):
     # --link NAME[:ALIAS] (old tutorials' way): /etc/hosts and docker's variables
     db, app = new_id(), new_id()
