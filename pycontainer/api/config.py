@@ -404,7 +404,7 @@ def network_request(mode, publish, hostname: str, egress_group: int | None = Non
     req = {"mode": mode or "bridge", "hostname": hostname}
     if publish:
         from ..network.nat import parse_port
-        req["ports"] = [parse_port(p, any_port=True) for p in publish]
+        req["ports"] = [parse_port(p, any_port=True) for p in port_ranges(publish)]
         for p in req["ports"]:
             if p["host_port"] == 0:       # -p 80, -p IP::80: a free host port, as docker's
                 from ..run_flags import free_port
@@ -412,3 +412,52 @@ def network_request(mode, publish, hostname: str, egress_group: int | None = Non
     if egress_group is not None:          # the host veth in a shared egress policy's group
         req["egress_group"] = egress_group
     return network.parse_request(req)
+
+
+def port_ranges(publish) -> list:
+    """docker's ranges in -p (its nat.ParsePortSpec): ``8080-8082:80-82`` maps one to one,
+    ``80-82`` and ``IP::80-82`` give each a free host port, and ``8080-8090:80`` takes the first
+    host port of the range that is free. -> the specs, one port each (dicts pass through)."""
+    from ..errors import NetworkError
+    out = []
+    for spec in publish:
+        text = spec if isinstance(spec, str) else ""
+        body, slash, proto = text.partition("/")
+        parts = body.rsplit(":", 2) if "-" in body else []
+        if not parts:
+            out.append(spec)
+            continue
+        ctr, host = parts[-1], parts[-2] if len(parts) > 1 else ""
+        ip = parts[0] + ":" if len(parts) == 3 else ""
+        try:
+            c0, _, c1 = ctr.partition("-")
+            crange = range(int(c0), int(c1 or c0) + 1)
+            h0, _, h1 = host.partition("-")
+            hrange = range(int(h0), int(h1 or h0) + 1) if host else None
+        except ValueError:
+            out.append(spec)                     # parse_port names what is wrong
+            continue
+        tail = slash + proto
+        if hrange is not None and len(hrange) != len(crange):
+            if len(crange) != 1:
+                raise NetworkError(f"port {text!r}: invalid ranges for container and host ports "
+                                   f"({ctr} and {host}): give ranges of one size", stage="network")
+            free = next((h for h in hrange if _free(h, proto or "tcp", parts[0] if ip else "")), None)
+            if free is None:
+                raise NetworkError(f"port {text!r}: no host port of {host} is free", stage="network")
+            out.append(f"{ip}{free}:{crange[0]}{tail}")
+            continue
+        for i, c in enumerate(crange):
+            out.append(f"{ip}{hrange[i] if hrange else ''}:{c}{tail}" if ip or hrange else f"{c}{tail}")
+    return out
+
+
+def _free(port: int, proto: str, host_ip: str) -> bool:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else
+                       socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host_ip or "0.0.0.0", port))
+            return True
+        except OSError:
+            return False

@@ -343,3 +343,64 @@ def test_attach_picks_the_streams_as_docker(cli, dleak):
         p = cli("run", "--rm", "--net", "none", *args, "busybox", "true")
         assert p.returncode == 125 and msg in p.stderr and len(p.stderr.splitlines()) == 1
     assert cli("ps", "-aq").stdout == ""
+
+
+def _free_run(n: int) -> int:
+    """The first of ``n`` consecutive host ports that are free on 127.0.0.1 now."""
+    for _ in range(50):
+        base = _free_port()
+        if base + n > 65535:
+            continue
+        held = []
+        try:
+            for port in range(base, base + n):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise AssertionError("no run of free ports")
+
+
+def test_publish_port_ranges_as_docker(cli, dleak):
+    # docker's -p ranges (nat.ParsePortSpec): A-B:C-D one to one; A-B:C the first free host
+    # port of the range; C-D alone a free host port each. All were "malformed port".
+    base = _free_run(3)
+    cid = new_id()
+    p = cli("run", "-d", "--name", cid, "-p", f"127.0.0.1:{base}-{base + 1}:80-81",
+            "busybox", "httpd", "-f", "-p", "81")
+    assert p.returncode == 0, p.stderr
+    try:
+        assert cli("port", cid).stdout.splitlines() == [
+            f"80/tcp -> 127.0.0.1:{base}", f"81/tcp -> 127.0.0.1:{base + 1}"]
+        for _ in range(50):                       # httpd answers on 81 through base+1
+            try:
+                with socket.create_connection(("127.0.0.1", base + 1), timeout=2) as s:
+                    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    if s.recv(64).startswith(b"HTTP/1"):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError("nothing answered on the second port of the range")
+    finally:
+        cli("rm", "-f", cid)
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", base))               # the range's first host port is in use
+    try:
+        p = cli("run", "-d", "--name", cid, "-p", f"127.0.0.1:{base}-{base + 2}:80/udp",
+                "-p", "90-91", "busybox", "sleep", "30")
+        assert p.returncode == 0, p.stderr
+        out = cli("port", cid).stdout.splitlines()
+        assert f"80/udp -> 127.0.0.1:{base + 1}" in out, out
+        assert {line.split()[0] for line in out} == {"80/udp", "90/tcp", "91/tcp"}
+    finally:
+        taken.close()
+        cli("rm", "-f", cid)
+    p = cli("run", "--rm", "-p", f"{base}-{base + 1}:80-82", "busybox", "true")
+    assert p.returncode == 125 and p.stderr.count("\n") == 1 and "ranges" in p.stderr
