@@ -51,8 +51,10 @@ def _multi(*names, **kw):
 @click.option("--interactive", "-i", is_flag=True, help="Keep stdin open.")
 @click.option("--tty", "-t", is_flag=True, help="Allocate a terminal.")
 @_multi("--env", "-e", help="KEY=VALUE (repeatable).")
-@_multi("--volume", "-v", help="HOST:CONTAINER[:ro] bind mount (repeatable).")
-@_multi("--publish", "-p", help="[hostip:]hostport:containerport[/proto] (repeatable).")
+@_multi("--volume", "-v", help="HOST:CONTAINER[:MODE] bind mount, or NAME:CONTAINER a volume; "
+                                "MODE: ro|rw, z|Z, rslave, nocopy... (repeatable).")
+@_multi("--publish", "-p", help="[hostip:]hostport:containerport[/proto], ranges too "
+                                 "(8080-8082:80-82) (repeatable).")
 @click.option("--network", "--net", "network", default=None,
               help="none | host | bridge | container:<id> | NAME of a user-defined network "
                    "(default: bridge).")
@@ -101,7 +103,8 @@ def _multi(*names, **kw):
 @_multi("--tmpfs", help="PATH[:OPTIONS] a tmpfs mount (default noexec,nosuid,nodev).")
 @click.option("--shm-size", default=None, help="Size of /dev/shm (e.g. 128m).")
 @_multi("--ulimit", help="NAME=SOFT[:HARD] (repeatable), e.g. nofile=1024:2048.")
-@_multi("--add-host", help="NAME:IP line added to /etc/hosts (repeatable).")
+@_multi("--add-host", help="NAME:IP (or NAME=IP; IP host-gateway: the host) line added to "
+                            "/etc/hosts (repeatable).")
 @_multi("--link", help="NAME[:ALIAS]: a container's address as ALIAS (legacy; default bridge).")
 @click.option("--mac-address", default=None, help="eth0's MAC address (e.g. 92:d0:c6:0a:29:33).")
 @_multi("--dns", help="Nameserver for /etc/resolv.conf (repeatable).")
