@@ -438,6 +438,9 @@ def port_ranges(publish) -> list:
             out.append(spec)                     # parse_port names what is wrong
             continue
         tail = slash + proto
+        if not crange or hrange is not None and not hrange:
+            raise NetworkError(f"port {text!r}: a range must go up (80-82, not 82-80)",
+                               stage="network")
         if hrange is not None and len(hrange) != len(crange):
             if len(crange) != 1:
                 raise NetworkError(f"port {text!r}: invalid ranges for container and host ports "

@@ -402,5 +402,6 @@ def test_publish_port_ranges_as_docker(cli, dleak):
     finally:
         taken.close()
         cli("rm", "-f", cid)
-    p = cli("run", "--rm", "-p", f"{base}-{base + 1}:80-82", "busybox", "true")
-    assert p.returncode == 125 and p.stderr.count("\n") == 1 and "ranges" in p.stderr
+    for bad, words in ((f"{base}-{base + 1}:80-82", "ranges"), ("82-80", "must go up")):
+        p = cli("run", "--rm", "-p", bad, "busybox", "true")
+        assert p.returncode == 125 and p.stderr.count("\n") == 1 and words in p.stderr, p.stderr
