@@ -269,8 +269,8 @@ def record(root: str, cid: str) -> dict:
                             "Gateway": (net or {}).get("gateway") or "",
                             "Ports": _bindings(net),
                             "IPPrefixLen": _prefix(net), "MacAddress": (net or {}).get("mac") or "",
-                            "Networks": _networks(net, opts.get("user_network") or opts.get("network")), "Bridge": "",
-                            "HairpinMode": False,
+                            "Networks": _networks(net, opts.get("user_network") or opts.get("network")),
+                            "Bridge": "", "HairpinMode": False,
                             # what `nsenter --net=$(docker inspect -f '{{.NetworkSettings.SandboxKey}}')` enters
                             "SandboxKey": f"/proc/{pid}/ns/net" if pid else "",
                             "EndpointID": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,

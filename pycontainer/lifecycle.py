@@ -209,7 +209,10 @@ def _remove(root: str, cid: str, force: bool) -> None:
                     pass
             from .errors import InvalidState
             if isinstance(exc, InvalidState):       # runc's words name delete --force
-                status = Runtime(root).state(cid).get("status", "running")
+                try:
+                    status = Runtime(root).state(cid).get("status", "running")
+                except PyContainerError:
+                    status = "running"
                 raise InvalidState(f'cannot remove container "/{insp.name_of(cdir, cid)}": container '
                                    f"is {status}: stop the container before removing or force "
                                    "remove (rm -f)") from None
