@@ -329,3 +329,25 @@ def test_stop_and_rm_f_do_not_wait_for_a_waiter(cli, dleak):
                 w.wait()
         if verb[0] == "stop":
             assert cli("rm", cid).returncode == 0
+
+
+def test_a_program_the_kernel_cannot_run_says_why(cli, dleak, tmp_path):
+    # The famous two: a glibc program in a busybox image (its ELF loader is missing: ENOENT
+    # for a file that is there) and a script without a #! line (ENOEXEC). The runtime finds
+    # the file, so the failing execve is the sealed exec helper's: it exited 127 in silence.
+    # Now it says why on stderr, as runc's init does, and 127/126 as docker would.
+    script = tmp_path / "noscript"
+    script.write_text("echo no shebang\n")
+    script.chmod(0o755)
+    for mount, path, code, why in (
+            ("/usr/bin/true:/dyn:ro", "/dyn", 127, "no such file or directory (a missing interpreter"),
+            (f"{script}:/noscript:ro", "/noscript", 126, "exec format error")):
+        p = cli("run", "--rm", "--net", "none", "-v", mount, "busybox", path)
+        assert p.returncode == code, (path, p.returncode, p.stderr)
+        assert p.stderr.startswith(f"pycontainer: exec {path}: {why}"), p.stderr
+        cid = new_id()                          # detached: the words are in its log
+        assert cli("run", "-d", "--net", "none", "--name", cid, "-v", mount, "busybox",
+                   path).returncode == 0
+        assert cli("wait", cid).stdout.strip() == str(code)
+        assert f"pycontainer: exec {path}: {why}" in cli("logs", cid).stderr
+        cli("rm", cid)

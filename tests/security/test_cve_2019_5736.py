@@ -129,10 +129,22 @@ def test_CVE_2019_5736_dmz_is_its_source_and_sealed(tmp_path):
         out = subprocess.run([f"/proc/self/fd/{fd}", "/bin/sh", "sh", "-c", 'echo "$0|$1|$X"', "zero", "a b"],
                              pass_fds=(fd,), env={"X": "y"}, capture_output=True, text=True)
         assert out.stdout == "zero|a b|y\n", out
-        r = subprocess.run([f"/proc/self/fd/{fd}", "/nonexistent", "x"], pass_fds=(fd,))
-        assert r.returncode == 127
-        r = subprocess.run([f"/proc/self/fd/{fd}", "/etc/passwd", "x"], pass_fds=(fd,))
-        assert r.returncode == 126
+        # a failed execve says why on stderr (it used to exit in silence): 127 for a missing
+        # file or interpreter, 126 for one that cannot be run (runc's init words, bash's codes)
+        noscript = tmp_path / "noscript"
+        noscript.write_text("echo no shebang\n")
+        noscript.chmod(0o755)
+        for path, code, why in (("/nonexistent", 127, "no such file or directory"),
+                                ("/etc/passwd", 126, "permission denied"),
+                                (str(noscript), 126, "exec format error")):
+            r = subprocess.run([f"/proc/self/fd/{fd}", path, "x"], pass_fds=(fd,),
+                               capture_output=True, text=True)
+            assert r.returncode == code and r.stdout == "", (path, r)
+            assert r.stderr.startswith(f"pycontainer: exec {path}: {why}") and \
+                r.stderr.count("\n") == 1, (path, r.stderr)
+        r = subprocess.run([f"/proc/self/fd/{fd}", "/bin/true"], pass_fds=(fd,),
+                           capture_output=True, text=True)
+        assert (r.returncode, r.stderr) == (127, "")        # no argv[0]: silent (a #! loop)
     finally:
         os.close(fd)
 
