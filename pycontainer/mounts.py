@@ -258,8 +258,11 @@ def mount_entry(root_fd: int, m: dict, *, cgroup_mode: str = "", cgroupns: bool 
                     sc.mount(None, mounted, None, prop)
     except OSError as exc:              # the options too: "size=abc" is what EINVAL refused
         opts = f" with options {data!r}" if data else ""
+        hint = " (a directory onto a file, or a file onto a directory?)" \
+            if is_bind and exc.errno == errno.ENOTDIR else ""        # docker's hint too
         raise MountError(f"mount {mtype or 'bind'} {source!r} on {dest!r}{opts}: "
-                         f"{posix.strerror(exc.errno)}", stage="mounts", errno=exc.errno) from None
+                         f"{posix.strerror(exc.errno)}{hint}", stage="mounts",
+                         errno=exc.errno) from None
     finally:
         posix.close(fd)
 

@@ -88,6 +88,11 @@ def test_tmpfs_shm_ulimit_hosts_dns(cli, dleak):
                 ["--add-host", "x"], ["--dns", "nope"]):
         p = cli("run", "--rm", "--net", "none", *bad, "busybox", "true")
         assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, (bad, p.stderr)
+    # a file onto a directory: docker's hint (the kernel says only "Not a directory")
+    p = cli("run", "--rm", "--net", "none", "-v", "/etc/hostname:/etc", "busybox", "true")
+    assert p.returncode == 125 and p.stderr.strip().splitlines() == [
+        "pycontainer: mount bind '/etc/hostname' on '/etc': Not a directory (a directory onto a "
+        "file, or a file onto a directory?)"]
     # options only the kernel refuses: the error names them (was "mount tmpfs 0: Invalid argument")
     p = cli("run", "--rm", "--net", "none", "--tmpfs", "/x:size=abc", "busybox", "true")
     assert p.returncode == 125 and p.stderr.strip().splitlines() == [
