@@ -55,7 +55,28 @@ def _tags(ctx, param, tags):
     return tags
 
 
-@click.command("build", cls=UsageCommand)
+def _policy(value: str | None) -> str | None:
+    """--pull=VALUE -> always, missing or never (docker's true/false too)."""
+    if value is None:
+        return None
+    v = {"true": "always", "false": "missing"}.get(value.lower(), value.lower())
+    if v not in ("always", "missing", "never"):
+        raise click.BadParameter(f"{value!r}: give true, false, always, missing or never",
+                                 param_hint="'--pull'")
+    return v
+
+
+class BuildCommand(UsageCommand):
+    """docker's ``--pull`` is a bool, also written ``--pull=true|false``; podman's takes a
+    policy (``--pull=never``). click's flag takes no ``=value`` (and an optional value would
+    swallow ``build --pull .``'s context): the attached form becomes a hidden option."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, [f"--pull-policy={a.partition('=')[2]}"
+                                        if a.startswith("--pull=") else a for a in args])
+
+
+@click.command("build", cls=BuildCommand)
 @click.option("-t", "--tag", "tags", multiple=True, callback=_tags,
               help="Name the image NAME[:TAG] (repeatable).")
 @click.option("-f", "--file", "file", default=None, help="Containerfile [default: "
@@ -64,7 +85,9 @@ def _tags(ctx, param, tags):
 @click.option("--target", default=None, help="Build up to this stage.")
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached steps.")
 @click.option("--pull", "pull", flag_value="always", default="missing",
-              help="Pull the base images even if present.")
+              help="Pull the base images even if present (also --pull=true|false, and podman's "
+              "--pull=always|missing|never).")
+@click.option("--pull-policy", hidden=True, default=None, callback=lambda c, p, v: _policy(v))
 @click.option("--network", default="bridge", show_default=True,
               type=click.Choice(["none", "bridge", "host"]), help="Network of RUN steps.")
 @click.option("--label", "labels", multiple=True, help="KEY=VALUE label on the image.")
@@ -83,10 +106,11 @@ def _tags(ctx, param, tags):
 @_root
 @click.argument("context")
 @click.pass_context
-def build(ctx, tags, file, build_args, target, no_cache, pull, network, labels, progress, quiet,
-          iidfile, platform, rm_, force_rm, secrets, output, image_root, context):
+def build(ctx, tags, file, build_args, target, no_cache, pull, pull_policy, network, labels,
+          progress, quiet, iidfile, platform, rm_, force_rm, secrets, output, image_root, context):
     """Build an image from a Containerfile in CONTEXT (docker build). CONTEXT '-': a tar of the
     context (plain or compressed), or the Containerfile alone, on stdin."""
+    pull = pull_policy or pull
     from . import executor
     from ..image import reference
     from . import BuildError

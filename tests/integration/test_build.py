@@ -193,6 +193,14 @@ def test_platform_rm_and_force_rm_flags(pc, tmp_path, leakcheck):
     other = "arm64" if arch != "arm64" else "amd64"
     p = build(pc, d, "--platform", f"linux/{other}", ok=False)
     assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and "no emulation" in p.stderr
+    # docker's --pull=false and podman's --pull=never (were "Option '--pull' does not take a
+    # value"); a bare --pull before the context stays a flag
+    for pull in ("--pull=false", "--pull=never", "--pull=Missing"):
+        assert build(pc, d, "-q", pull).stdout.startswith("sha256:")
+    p = build(pc, d, "--pull=sometimes", ok=False)
+    assert p.returncode == 125 and p.stderr.strip().splitlines() == [
+        "pycontainer: Invalid value for '--pull': 'sometimes': give true, false, always, missing "
+        "or never (see 'pycontainer build --help')"]
 
 
 def test_dockerfile_is_found_when_there_is_no_containerfile(pc, tmp_path, leakcheck):
