@@ -220,11 +220,10 @@ def parse_mount(text: str) -> dict:
         elif k in ("tmpfs-mode",):
             out["options"].append(f"mode={v}")
         elif k == "bind-propagation":
-            if v not in PROPAGATIONS or v in ("shared", "rshared"):
+            if v not in PROPAGATIONS:
                 raise PyContainerError(f"--mount {text!r}: bind-propagation {v!r}: want one of "
-                                       "private, rprivate, slave, rslave (shared back to the "
-                                       "host is not supported: the container's / is rslave)")
-            out["propagation"] = v
+                                       f"{', '.join(PROPAGATIONS)}")
+            out["propagation"] = _propagation(f"--mount {text!r}", v)
         elif k == "volume-nocopy":
             out["nocopy"] = v.lower() in ("", "1", "true")
         elif k == "consistency":               # macOS's; docker ignores it on Linux
@@ -262,8 +261,7 @@ def volume_mode(v: str, mode: str, *, bind: bool) -> tuple[bool, str, bool]:
     comma list of at most one of each of ro|rw, z|Z (SELinux relabelling: this host has no
     SELinux, so nothing to do, as docker there), a propagation (binds only), nocopy (named
     volumes only) and consistent|cached|delegated (macOS's, ignored on Linux).
-    -> (read-only, propagation or "", nocopy). shared/rshared are refused: the container's
-    / is always made rslave first (rootfs.py), so nothing would propagate back to the host."""
+    -> (read-only, propagation or "", nocopy); shared/rshared are refused (``_propagation``)."""
     kinds = {"rw": "rw", "ro": "rw", "z": "label", "Z": "label", "nocopy": "copy",
              "consistent": "consistency", "cached": "consistency", "delegated": "consistency",
              **{p: "propagation" for p in PROPAGATIONS}}
@@ -279,10 +277,16 @@ def volume_mode(v: str, mode: str, *, bind: bool) -> tuple[bool, str, bool]:
                                "path, not a volume")
     if "copy" in seen and bind:
         raise PyContainerError(f"-v {v!r}: nocopy is for a named volume, not a bind mount")
+    return seen.get("rw") == "ro", _propagation(f"-v {v!r}", prop), "copy" in seen
+
+
+def _propagation(what: str, prop: str) -> str:
+    """A bind's propagation, less shared/rshared: the container's / is made rslave before
+    the rootfs exists (rootfs.set_propagation), so nothing would propagate back to the host."""
     if prop in ("shared", "rshared"):
-        raise PyContainerError(f"-v {v!r}: {prop} propagation back to the host is not supported "
+        raise PyContainerError(f"{what}: {prop} propagation back to the host is not supported "
                                "(the container's / is rslave): use rslave")
-    return seen.get("rw") == "ro", prop, "copy" in seen
+    return prop
 
 
 def split_volume_flags(specs) -> tuple[list[str], list[dict]]:

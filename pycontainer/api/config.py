@@ -456,11 +456,10 @@ def port_ranges(publish) -> list:
 
 
 def _free(port: int, proto: str, host_ip: str) -> bool:
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else
-                       socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host_ip or "0.0.0.0", port))
-            return True
-        except OSError:
-            return False
+    from ..errors import NetworkError
+    from ..network.nat import check_free           # the bind(2) probe publishing uses
+    try:
+        check_free([{"host_ip": host_ip, "host_port": port, "protocol": proto}])
+        return True
+    except NetworkError:
+        return False

@@ -68,8 +68,10 @@ def plan(o: dict, registry=None) -> dict:
             cdi_names.append(d)
         elif not privileged:
             nodes.extend(host_devices(d))
-        elif _mapping(d)[0] != _mapping(d)[1]:      # one at its own path is there already
-            nodes.extend((dev, "") for dev, _ in host_devices(d))
+        else:
+            host, dest, _ = _mapping(d)
+            if host != dest:                        # one at its own path is there already
+                nodes.extend((dev, "") for dev, _ in host_devices(d))
     gpu_names = gpus(o["gpus"]) if o.get("gpus") else []
     for r in _list(o.get("device_requests")):
         names = _request(r)
