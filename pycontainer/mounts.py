@@ -155,6 +155,8 @@ def make_target(root_fd: int, dest: str, is_dir: bool) -> int:
         return fd
     except FileNotFoundError:
         pass
+    if _create_in_parent(root_fd, dest, is_dir):
+        return open_in_root(root_fd, dest)
     dest = resolve_in_root(root_fd, dest)     # through dangling symlinks, inside the root
     parent, name = paths.split(dest.rstrip("/"))
     mkdir_in_root(root_fd, parent)
@@ -174,6 +176,31 @@ def make_target(root_fd: int, dest: str, is_dir: bool) -> int:
     finally:
         posix.close(pfd)
     return open_in_root(root_fd, dest)
+
+
+def _create_in_parent(root_fd: int, dest: str, is_dir: bool) -> bool:
+    """The usual case, in five system calls: the parent resolves inside the root and the
+    last component does not exist at all, so create it there. mkdir(2) and
+    O_CREAT|O_EXCL never follow a symlink: a dangling one (EEXIST), like a missing parent,
+    leaves the walk through it to ``make_target``. -> whether it was created."""
+    parent, name = paths.split(dest.rstrip("/"))
+    if name in ("", ".", ".."):
+        return False
+    try:
+        pfd = open_in_root(root_fd, parent, posix.O_PATH | posix.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        if is_dir:
+            posix.mkdir(name, 0o755, dir_fd=pfd)
+        else:
+            posix.close(posix.open(name, posix.O_CREAT | posix.O_EXCL | posix.O_WRONLY |
+                                   posix.O_CLOEXEC | posix.O_NOFOLLOW, 0o644, dir_fd=pfd))
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        posix.close(pfd)
 
 
 def fd_path(fd: int) -> str:

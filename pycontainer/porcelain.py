@@ -76,7 +76,9 @@ def _multi(*names, **kw):
 @click.option("--blkio-weight", default=None, help="Relative block IO weight (10-1000).")
 @_multi("--cap-add", help="Add a capability (repeatable).")
 @_multi("--cap-drop", help="Drop a capability (repeatable; ALL).")
-@_multi("--security-opt", help="seccomp=unconfined | seccomp=FILE (default: docker's profile).")
+@_multi("--security-opt", help="seccomp=unconfined|FILE (default: docker's profile); "
+        "no-new-privileges[=true|false] (default: true, unlike docker); systempaths=unconfined; "
+        "label=... and apparmor=unconfined (no LSM is applied).")
 @click.option("--privileged", is_flag=True, help="All capabilities, no seccomp, all devices.")
 # devices and GPUs: the logic is in pycontainer/cdi/requests.py
 @_multi("--device", help="HOST[:CONTAINER[:PERMS]] or a CDI name VENDOR/CLASS=NAME (repeatable).")

@@ -218,10 +218,10 @@ def build(cid: str, o: dict, *, image_root=None, pull: str = "missing",
                 if m.get("type") in ("sysfs", "cgroup") and "ro" in m.get("options", ()):
                     m["options"] = [x for x in m["options"] if x != "ro"]
             plan.flags = 0                         # the rootfs without nodev: mknod works anywhere
-        from ..security import seccomp_profile      # docker's default profile (issue #7)
-        with trace.step("docker seccomp profile -> linux.seccomp", "--security-opt seccomp=/--privileged"):
-            seccomp_profile.apply_docker_options(cfg, o.get("security_opt", ()),
-                                                 privileged=bool(o.get("privileged")))
+        from ..security import securityopt          # docker's seccomp profile (issue #7), NNP...
+        with trace.step("--security-opt -> linux.seccomp, noNewPrivileges",
+                        "--security-opt seccomp=/no-new-privileges=/systempaths=; --privileged"):
+            securityopt.apply(cfg, o.get("security_opt", ()), privileged=bool(o.get("privileged")))
         if o.get("allow_ptrace") is False:
             deny_syscalls(cfg, NO_PTRACE)
         if resources:

@@ -92,22 +92,11 @@ def load_profile_file(path: str, bounding: list[str]) -> dict:
     return from_docker(profile, bounding)
 
 
-def apply_docker_options(cfg: dict, security_opts=(), *, privileged: bool = False) -> None:
+def apply_choice(cfg: dict, choice: str = "default", *, privileged: bool = False) -> None:
     """docker run's seccomp rules on a config built by the porcelain or the Python API:
-    docker's default profile for the container's bounding set, ``--security-opt
-    seccomp=unconfined`` for none, ``seccomp=FILE`` for a profile file (docker's
-    or OCI's format), and none with ``--privileged`` (as docker)."""
-    choice = "default"
-    for opt in security_opts or ():
-        key, sep, value = opt.partition("=") if "=" in opt else opt.partition(":")
-        if key != "seccomp":
-            if key in ("no-new-privileges",) or opt == "no-new-privileges":
-                continue
-            raise SpecError(f"--security-opt {opt!r}: only seccomp=unconfined|FILE and "
-                            "no-new-privileges are supported")
-        if not value:
-            raise SpecError(f"--security-opt {opt!r}: use seccomp=unconfined or seccomp=FILE")
-        choice = value
+    docker's default profile for the container's bounding set ("default"), none
+    ("unconfined", and "default" with ``--privileged``, as docker), or a profile file
+    (docker's or OCI's format). securityopt.py parses ``--security-opt``."""
     if privileged and choice == "default":
         choice = "unconfined"
     linux = cfg.setdefault("linux", {})

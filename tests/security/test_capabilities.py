@@ -115,3 +115,40 @@ def test_S13_setuid_root_binary_with_and_without_no_new_privs(cli, bundle, probe
     p = cli("run", "-b", bundle.path, new_id())
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == want
+
+
+def test_S13_porcelain_no_new_privileges_option_as_dockers(cli, probe_bin, tmp_path, leakcheck):
+    """`run IMAGE` sets no_new_privs by default (docker does not: security.md S13); docker's
+    `--security-opt no-new-privileges=false` (or :false) turns it off, so a setuid-root
+    program run by uid 1000 becomes root as under docker, and `no-new-privileges[=true]`
+    keeps it. systempaths=unconfined drops the masked and read-only /proc paths; label=
+    and apparmor=unconfined are taken (no LSM applies here). Bad values: one line, 125,
+    nothing left behind."""
+    d = tmp_path / "suid"
+    d.mkdir()
+    shutil.copy(probe_bin, d / "idroot")
+    os.chown(d / "idroot", 0, 0)
+    os.chmod(d / "idroot", 0o4755)
+
+    def euid(*opts):
+        p = cli("run", "--rm", "--pull", "never", "--net", "none", "-u", "1000", "-v", f"{d}:/x:ro",
+                *opts, "busybox", "sh", "-c", "grep NoNewPrivs /proc/self/status; /x/idroot euid")
+        assert p.returncode == 0, p.stderr
+        return p.stdout.split()[1:]
+    assert euid() == ["1", "1000"]
+    assert euid("--security-opt", "no-new-privileges=false") == ["0", "0"]
+    assert euid("--security-opt", "no-new-privileges:false") == ["0", "0"]
+    assert euid("--security-opt", "no-new-privileges=false", "--security-opt", "no-new-privileges") == ["1", "1000"]
+    assert euid("--security-opt", "label=disable", "--security-opt", "apparmor=unconfined") == ["1", "1000"]
+    sub = "grep -cE ' /proc/(acpi|keys|sys|timer_list|scsi|bus)( |$)' /proc/self/mountinfo"
+    p = cli("run", "--rm", "--pull", "never", "--net", "none", "busybox", "sh", "-c", sub)
+    assert int(p.stdout) >= 3, (p.stdout, p.stderr)
+    p = cli("run", "--rm", "--pull", "never", "--net", "none", "--security-opt", "systempaths=unconfined",
+            "busybox", "sh", "-c", sub)
+    assert p.stdout.strip() == "0", (p.stdout, p.stderr)
+    for bad, needle in (("no-new-privileges=maybe", "true or false"), ("apparmor=docker-default", "AppArmor"),
+                        ("label=foo", "label takes"), ("bogus=1", "invalid --security-opt"),
+                        ("systempaths=strict", "unconfined")):
+        p = cli("run", "--rm", "--pull", "never", "--net", "none", "--security-opt", bad, "busybox", "true")
+        assert p.returncode == 125, (bad, p.returncode, p.stderr)
+        one_line_error(p, needle)

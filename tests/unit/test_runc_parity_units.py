@@ -73,6 +73,39 @@ def test_resolve_in_root_follows_dangling_symlinks_inside_the_root(tmp_path):
         os.close(fd)
 
 
+def test_make_target_creates_in_place_and_through_dangling_symlinks(tmp_path):
+    """The five-call path (parent resolves, the name is free) and the walk it leaves to
+    resolve_in_root (a dangling symlink as the last or a middle component) agree: every
+    mount point lands inside the root, never at the symlink's host meaning."""
+    import os
+    from pycontainer import mounts
+    root = tmp_path / "root"
+    (root / "sys" / "fs").mkdir(parents=True)
+    os.symlink("/srv/last", root / "last")           # dangling, last component
+    os.symlink("/srv/mid", root / "mid")             # dangling, middle component
+    os.symlink("/sys/fs", root / "fs")               # resolves, parent of a new name
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    try:
+        for dest, is_dir, made in (("/sys/fs/cgroup", True, "sys/fs/cgroup"),
+                                   ("/fs/cpu", True, "sys/fs/cpu"),
+                                   ("/sys/fs/file", False, "sys/fs/file"),
+                                   ("/last", True, "srv/last"),
+                                   ("/mid/x/y", False, "srv/mid/x/y"),
+                                   ("/sys/fs/cgroup", True, "sys/fs/cgroup")):   # exists: opened
+            t = mounts.make_target(fd, dest, is_dir)
+            try:
+                assert os.readlink(f"/proc/self/fd/{t}") == str(root / made), dest
+                assert os.path.isdir(root / made) == is_dir
+            finally:
+                os.close(t)
+        assert not os.path.exists("/srv/last") and not os.path.exists("/srv/mid")
+        (root / "file").write_text("")
+        with pytest.raises(NotADirectoryError):
+            mounts.make_target(fd, "/file/sub", True)
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.parametrize("env,msg", [(["BAD"], "missing '='"), (["=x"], "name cannot be empty"),
                                      (["A=b\0c"], "NUL byte")])
 def test_config_env_follows_runcs_rules(env, msg):
