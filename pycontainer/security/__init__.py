@@ -7,7 +7,9 @@
   (CVE-2019-5736, security.md S01, S11): non-dumpable stages and a sealed
   exec helper;
 * ``fds`` – the caller's stray fds closed before the container's setup
-  (CVE-2024-21626, S02).
+  (CVE-2024-21626, S02);
+* ``securityopt`` – docker's ``--security-opt`` for the porcelain and the API:
+  seccomp, no-new-privileges (on by default here, S13), systempaths.
 
 Elsewhere, in the module each one belongs to: ``/dev/console`` bound from the
 pty's fd (CVE-2025-52565, process/init.py), masking refused without a real
