@@ -184,10 +184,7 @@ def _expand(src, rel: str, what: str) -> list[list[str]]:
             nxt += [base + [n] for n in names if fnmatch.fnmatchcase(n, pat)] \
                 if _has_glob(pat) else ([base + [pat]] if pat in names else [])
         found = nxt
-    if not found:
-        raise BuildError(f"{what}: no source files were specified ({rel!r} matches nothing "
-                         f"in the {src.label})")
-    return found
+    return found    # a pattern may match nothing (BuildKit's AllowEmptyWildcard): `COPY req.txt* ./`
 
 
 def plan(src, sources: list[str], dest: str, workdir: str, tree: Tree, what: str,

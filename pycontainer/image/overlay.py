@@ -202,6 +202,7 @@ def prepare(container_dir: str, layers: list[str], *, readonly: bool = False) ->
     """
     if not layers:
         raise ImageError("overlay: an image needs at least one layer")
+    layers = topmost_once([os.path.abspath(p) for p in layers])
     if len(layers) > MAX_LAYERS:
         raise ImageError(f"overlay: image has {len(layers)} layers; overlayfs stacks at most "
                          f"{MAX_LAYERS}")
@@ -217,7 +218,7 @@ def prepare(container_dir: str, layers: list[str], *, readonly: bool = False) ->
             upper, work = os.path.join(container_dir, "upper"), os.path.join(container_dir, "work")
             os.mkdir(upper, 0o755)
             os.mkdir(work, 0o700)
-        plan = OverlayPlan(lower=[os.path.abspath(p) for p in layers], upper=upper, work=work)
+        plan = OverlayPlan(lower=layers, upper=upper, work=work)
         if readonly and len(layers) == 1:
             # overlayfs wants an upper or two lowers (distinct): stack an empty dir on top
             empty = os.path.join(container_dir, "empty")
@@ -235,6 +236,23 @@ def prepare(container_dir: str, layers: list[str], *, readonly: bool = False) ->
         raise ImageError(f"overlay: preparing {container_dir}: {exc.strerror}",
                          errno=exc.errno) from exc
     return plan
+
+
+def topmost_once(layers: list[str]) -> list[str]:
+    """Each layer dir once, where it is highest (bottom first, as ``layers``).
+
+    overlayfs refuses a dir twice in lowerdir (ELOOP, "overlapping lowerdir path"), and
+    an image holds one twice when two of its steps made identical layers: two RUNs that
+    changed nothing, or a COPY whose pattern matched nothing, are the same empty layer.
+    The lower copy adds nothing the upper one does not add again above it (any whiteout
+    or opaque dir between them is covered too), so the merged tree stays the same."""
+    seen: set = set()
+    out = []
+    for p in reversed(layers):
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out[::-1]
 
 
 def remove(container_dir: str) -> None:

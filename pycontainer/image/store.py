@@ -463,7 +463,7 @@ class Store:
             "Os": cfg.get("os", ""),
             "Config": {"User": "", "Env": None, "Cmd": None, "Entrypoint": None, "WorkingDir": "",   # docker's
                        "Volumes": None, "OnBuild": None, "Labels": None, **(cfg.get("config") or {})},
-            "RootFS": cfg.get("rootfs", {}),
+            "RootFS": {"Type": "layers", "Layers": diff_ids},          # docker's names for rootfs
             "Size": m["config"].get("size", 0) + sum(x.get("size", 0) for x in m["layers"]),
             "Layers": [{"digest": x["digest"], "mediaType": x.get("mediaType"),
                         "size": x.get("size"), "diff_id": di,

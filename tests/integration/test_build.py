@@ -269,6 +269,24 @@ def test_copy_semantics_owners_modes_wildcards_and_dockerignore(pc, tmp_path, le
     assert lines[13] == "0"
 
 
+def test_empty_wildcards_and_identical_empty_layers_as_buildkit(pc, tmp_path, leakcheck):
+    """BuildKit copies a pattern that matches nothing as nothing (`COPY requirements.txt* ./`,
+    AllowEmptyWildcard; a plain missing name stays an error). Such a COPY, like a RUN that
+    changes nothing, is the empty layer: an image holds it twice, and overlayfs refuses a
+    lower dir twice (ELOOP), so the rootfs stacks each layer dir once, where it is highest;
+    the files stay what every step left."""
+    c = ctx(tmp_path, {
+        "Containerfile": "FROM busybox\nRUN true\nCOPY req*.txt nomatch* /app/\nRUN true\n"
+                         "RUN echo one > /f\nRUN rm /f\nRUN true\nRUN echo one > /f\n"
+                         "COPY nothing* /\nRUN cat /f; ls /app 2>&1 | head -1\n",
+        "other": "x"})
+    p = build(pc, c, "-t", "emptylayers")
+    assert "one" in p.stdout and "No such file or directory" in p.stdout, p.stdout
+    layers = inspect(pc, "emptylayers")["RootFS"]["Layers"]
+    assert len(layers) > len(set(layers)), layers          # the empty layer, more than once
+    assert run(pc, "emptylayers", "sh", "-c", "cat /f; test -e /app || echo no-app").split() == ["one", "no-app"]
+
+
 def test_add_extracts_a_local_tar_and_fetches_a_url(pc, tmp_path, leakcheck):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tf:

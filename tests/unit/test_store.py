@@ -466,7 +466,7 @@ def test_builtin_busybox_offline_and_reproducible(tmp_path):
     assert os.path.isfile(os.path.join(ia.layers[0], "bin", "busybox"))
     assert os.readlink(os.path.join(ia.layers[0], "bin", "ls")) == "busybox"
     assert b.resolve("busybox:latest").digest == ia.digest       # reproducible
-    assert a.inspect("busybox")["RootFS"]["diff_ids"] == [f"sha256:{os.path.basename(ia.layers[0])}"]
+    assert a.inspect("busybox")["RootFS"]["Layers"] == [f"sha256:{os.path.basename(ia.layers[0])}"]
     with pytest.raises(ImageNotFound):
         a.resolve("busybox:1.0")
 
