@@ -6,7 +6,7 @@ container holds, running containers, volumes a container mounts), their size
 on disk (image blobs, containers' writable layers, volumes' data; du-style,
 st_blocks) and what a prune would give back. ``prune`` removes stopped
 containers, then unnamed images no container uses, then (``--volumes``)
-volumes nothing mounts; ``-a`` also images no container uses.
+anonymous volumes nothing mounts (docker 23+); ``-a`` also images no container uses.
 
 Read: docker's "docker system df", "docker system prune" and "docker version" pages.
 """
@@ -138,7 +138,7 @@ def df(ctx, fmt, verbose):
 @system.command("prune")
 @click.option("--force", "-f", is_flag=True, help="Do not ask.")
 @click.option("--all", "-a", "all_", is_flag=True, help="Also images no container uses.")
-@click.option("--volumes", "with_volumes", is_flag=True, help="Also volumes no container uses.")
+@click.option("--volumes", "with_volumes", is_flag=True, help="Also anonymous volumes no container uses (docker 23+).")
 @click.option("--filter", "filters", multiple=True, help="until=TIME (24h), label=K[=V], label!=K[=V].")
 @click.pass_context
 def prune(ctx, force, all_, with_volumes, filters):
@@ -149,7 +149,7 @@ def prune(ctx, force, all_, with_volumes, filters):
     from .lifecycle import prune as prune_containers
     flt = parse_filters(filters, PRUNE_FILTERS)
     confirm_prune("all stopped containers, " + ("images without a container" if all_ else
-                  "dangling images") + (" and unused volumes" if with_volumes else ""), force)
+                  "dangling images") + (" and anonymous volumes not used by at least one container" if with_volumes else ""), force)
     gone, freed = prune_containers(ctx.find_object(dict).root, flt)
     if gone:
         click.echo("Deleted Containers:\n" + "\n".join(gone) + "\n")
@@ -168,7 +168,7 @@ def prune(ctx, force, all_, with_volumes, filters):
     if lines:
         click.echo("Deleted Images:\n" + "\n".join(lines) + "\n")
     if with_volumes:
-        vg = volumes.prune()
+        vg, _ = volumes.prune()                  # anonymous ones, as docker 23+
         if vg:
             click.echo("Deleted Volumes:\n" + "\n".join(vg) + "\n")
     after = cd.du(store.root) + (cd.du(volumes.root()) if with_volumes else 0)

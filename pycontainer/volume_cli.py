@@ -105,19 +105,33 @@ def rm(force, names):
 
 @volume.command("prune")
 @click.option("--force", "-f", is_flag=True, help="Do not ask.")
-@click.option("--all", "-a", "all_", is_flag=True, help="Accepted: every unused volume is pruned.")
-def prune(force, all_):
-    """Remove every volume no container uses."""
+@click.option("--all", "-a", "all_", is_flag=True,
+              help="Named volumes too (without it, as docker 23+: anonymous ones only).")
+@click.option("--filter", "filters", multiple=True, help="label=KEY[=VALUE] or all=true (repeatable).")
+def prune(force, all_, filters):
+    """Remove the anonymous volumes no container uses (-a: every unused volume)."""
     from . import volumes
     from .dockercli import confirm_prune
-    confirm_prune("all unused volumes", force)
-    gone = volumes.prune()
+    from .errors import PyContainerError
+    from .image.space import human_size
+    labels = []
+    for f in filters:
+        k, eq, v = f.partition("=")
+        if k == "label" and v:
+            labels.append(v)
+        elif k == "all" and v.lower() in ("1", "true", "0", "false"):
+            all_ = all_ or v.lower() in ("1", "true")
+        else:
+            raise PyContainerError(f"--filter {f!r}: volume prune takes label=KEY[=VALUE] or all=true")
+    confirm_prune(f"{'all' if all_ else 'anonymous'} local volumes not used by at least one container",
+                  force)
+    gone, freed = volumes.prune(all_, labels)
     if gone:
         click.echo("Deleted Volumes:")
         for n in gone:
             click.echo(n)
         click.echo("")
-    click.echo(f"Total reclaimed volumes: {len(gone)}")
+    click.echo(f"Total reclaimed space: {human_size(freed, False)}")
 
 
 def _volume_filters(filters) -> dict:

@@ -74,9 +74,16 @@ class VolumeCollection:
         return out
 
     def prune(self, filters=None) -> dict:
-        """Remove the anonymous volumes no container uses (docker's prune without ``all``)."""
+        """Remove the anonymous volumes no container uses; ``filters={"all": True}`` named
+        ones too, ``{"label": ...}`` only those labelled so (docker API 1.42's prune)."""
         from .. import volumes
-        return {"VolumesDeleted": volumes.prune(), "SpaceReclaimed": 0}
+        flt = dict(filters or {})
+        all_ = str(flt.pop("all", False)).lower() in ("1", "true")
+        labels = flt.pop("label", [])
+        if flt:
+            raise PyContainerError(f"volume prune filter {sorted(flt)[0]!r}: supported are all, label")
+        gone, freed = volumes.prune(all_, [labels] if isinstance(labels, str) else list(labels))
+        return {"VolumesDeleted": gone, "SpaceReclaimed": freed}
 
 
 class Network:
