@@ -168,7 +168,7 @@ def prune(ctx, force, all_, with_volumes, filters):
     if lines:
         click.echo("Deleted Images:\n" + "\n".join(lines) + "\n")
     if with_volumes:
-        vg, _ = volumes.prune()                  # anonymous ones, as docker 23+
+        vg = volumes.prune()                     # anonymous ones, as docker 23+
         if vg:
             click.echo("Deleted Volumes:\n" + "\n".join(vg) + "\n")
     after = cd.du(store.root) + (cd.du(volumes.root()) if with_volumes else 0)

@@ -125,7 +125,10 @@ def prune(force, all_, filters):
             raise PyContainerError(f"--filter {f!r}: volume prune takes label=KEY[=VALUE] or all=true")
     confirm_prune(f"{'all' if all_ else 'anonymous'} local volumes not used by at least one container",
                   force)
-    gone, freed = volumes.prune(all_, labels)
+    from .containerdir import du
+    before = du(volumes.root())
+    gone = volumes.prune(all_, labels)
+    freed = max(0, before - du(volumes.root()))
     if gone:
         click.echo("Deleted Volumes:")
         for n in gone:

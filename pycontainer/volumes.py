@@ -186,13 +186,12 @@ def remove(name: str, force: bool = False) -> None:
     record("volume", "destroy", name, driver="local")
 
 
-def prune(all_: bool = False, labels=()) -> tuple[list[str], int]:
+def prune(all_: bool = False, labels=()) -> list[str]:
     """Remove the volumes no container mounts: only anonymous ones unless ``all_`` (docker
     23's rule: a named volume is data someone named; ``volume prune -a`` takes it too),
     and of those only the ones matching every ``labels`` filter (KEY or KEY=VALUE).
-    -> (names, bytes of data reclaimed)."""
-    from .containerdir import du
-    gone, freed = [], 0
+    -> their names."""
+    gone = []
     for n in names():
         meta = inspect(n).get("Labels") or {}
         if not all_ and ANONYMOUS not in meta:
@@ -202,12 +201,11 @@ def prune(all_: bool = False, labels=()) -> tuple[list[str], int]:
             if not labels_match(meta, list(labels)):
                 continue
         if not users(n):
-            freed += du(os.path.join(path(n), "_data"))
             shutil.rmtree(path(n), ignore_errors=True)
             gone.append(n)
             from .events import record
             record("volume", "destroy", n, driver="local")
-    return gone, freed
+    return gone
 
 
 # --- -v NAME:/dst and --mount -------------------------------------------------------------

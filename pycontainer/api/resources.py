@@ -82,8 +82,10 @@ class VolumeCollection:
         labels = flt.pop("label", [])
         if flt:
             raise PyContainerError(f"volume prune filter {sorted(flt)[0]!r}: supported are all, label")
-        gone, freed = volumes.prune(all_, [labels] if isinstance(labels, str) else list(labels))
-        return {"VolumesDeleted": gone, "SpaceReclaimed": freed}
+        from ..containerdir import du
+        before = du(volumes.root())
+        gone = volumes.prune(all_, [labels] if isinstance(labels, str) else list(labels))
+        return {"VolumesDeleted": gone, "SpaceReclaimed": max(0, before - du(volumes.root()))}
 
 
 class Network:
