@@ -206,7 +206,7 @@ def test_plan_from_spec_annotation_and_bad_paths(tmp_path):
     with pytest.raises(ImageError, match="contains"):
         overlay.prepare(str(tmp_path / "c,x"), [str(tmp_path)])
     with pytest.raises(ImageError, match="at most 500"):
-        overlay.prepare(str(tmp_path / "d"), [str(tmp_path)] * 501)
+        overlay.prepare(str(tmp_path / "d"), [f"{tmp_path}/l{i}" for i in range(501)])
     with pytest.raises(ImageError, match="already exists"):
         overlay.prepare(str(tmp_path / "c"), [str(tmp_path)])
 
