@@ -249,8 +249,10 @@ def parse_mount(text: str) -> dict:
         raise PyContainerError(f"--mount {text!r}: type must be bind, volume or tmpfs")
     if not out["target"].startswith("/"):
         raise PyContainerError(f"--mount {text!r}: target must be an absolute path")
-    if out["type"] == "bind" and not os.path.isabs(out["source"]):
-        raise PyContainerError(f"--mount {text!r}: a bind source must be an absolute host path")
+    if out["type"] == "bind" and not out["source"]:
+        raise PyContainerError(f"--mount {text!r}: a bind needs a source (a host path)")
+    if out["type"] == "bind":
+        out["source"] = os.path.abspath(out["source"])     # src=./dir: from here, as docker 23+
     if out["type"] == "bind" and not os.path.exists(out["source"]):
         raise PyContainerError(f"--mount {text!r}: {out['source']} does not exist")
     if out["type"] == "volume":
@@ -300,11 +302,20 @@ def _propagation(what: str, prop: str) -> str:
     return prop
 
 
+def relative_host_path(source: str) -> bool:
+    """``.``, ``..``, ``./dir`` or ``../dir``: a host path from the current directory
+    (docker's CLI makes it absolute); any other name without a slash is a volume's."""
+    return source in (".", "..") or source.startswith(("./", "../"))
+
+
 def split_volume_flags(specs) -> tuple[list[str], list[dict]]:
     """-v values -> (host bind specs for build(), named-volume mounts)."""
     binds, named = [], []
     for v in specs or []:
         parts = v.split(":")
+        if len(parts) > 1 and relative_host_path(parts[0]):   # -v ./dir:/x, as docker 23+
+            v = os.path.abspath(parts[0]) + v[len(parts[0]):]
+            parts = v.split(":")
         if len(parts) == 1 and v.startswith("/"):       # -v /path: an anonymous volume
             named.append({"type": "volume", "source": "", "target": v, "readonly": False,
                           "options": []})

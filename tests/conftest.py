@@ -115,7 +115,7 @@ class CLI:
                 data.seek(0)
                 stdin, input = data, None
             r = subprocess.run(self.cmd(*args, root=root), stdout=out, stderr=err, text=True,
-                               timeout=timeout, input=input, cwd=ROOT, stdin=stdin, **kw)
+                               timeout=timeout, input=input, cwd=kw.pop("cwd", ROOT), stdin=stdin, **kw)
             out.seek(0)
             err.seek(0)
             p = subprocess.CompletedProcess(r.args, r.returncode, out.read(), err.read())

@@ -87,6 +87,14 @@ def test_mount_bind_and_tmpfs(cli, dleak, vols, tmp_path):
             "cat /h/x; grep ' /t ' /proc/mounts")
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("host") and "tmpfs /t tmpfs" in p.stdout and "size=1024k" in p.stdout
+    # a relative host path (., ./dir, ../dir) is from the current directory, as docker 23+ and
+    # podman take it; a bare name stays a volume's
+    for flag in ("-v", "./h:/h:ro"), ("-v", "../" + tmp_path.name + "/h:/h"), ("-v", ".:/t"), \
+                ("--mount", "type=bind,src=./h,dst=/h"), ("--mount", "type=bind,src=h,dst=/h"):
+        p = cli("run", "--rm", "--net", "none", *flag, "busybox", "sh", "-c",
+                "cat /h/x 2>/dev/null || ls /t", cwd=str(tmp_path))
+        assert (p.returncode, p.stdout.split()[0]) == (0, "host" if "/h" in flag[1] else "h"), (flag, p.stderr)
+    assert cli("volume", "ls", "-q").stdout == ""
 
 
 def test_v_modes_docker_takes_selinux_labels_propagation_nocopy(cli, dleak, vols, tmp_path):
