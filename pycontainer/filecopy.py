@@ -136,7 +136,7 @@ def from_container(target, src: str, dest: str, archive: bool = False) -> None:
     if not os.path.isdir(where):
         os.close(r)
         _wait(child, f"reading {src}")
-        raise PyContainerError(f"cp: {where} is not a directory")
+        raise PyContainerError(f"cp: {_no_dir(where, 'on the host')}")
 
     def consume():
         with os.fdopen(r, "rb") as inp:
@@ -196,7 +196,7 @@ def to_container(target, src: str, dest: str, archive: bool = False) -> None:
         with os.fdopen(r, "rb") as inp:
             if name is None:                   # a tar from stdin: into dest as it is
                 if not os.path.isdir(dest):
-                    raise PyContainerError(f"{dest} is not a directory in the container")
+                    raise PyContainerError(_no_dir(dest, "in the container"))
                 with tarfile.open(fileobj=inp, mode="r|") as tar:
                     _extract_all(tar, dest, archive)
             else:
@@ -216,6 +216,13 @@ def to_container(target, src: str, dest: str, archive: bool = False) -> None:
         _wait(child, f"writing {dest}")
 
 
+def _no_dir(path: str, where: str) -> str:
+    """Why ``path`` cannot take a copy: it is something else, or it is missing."""
+    if os.path.lexists(path):
+        return f"{path} is not a directory {where}".rstrip()
+    return f"no such directory {where}: {path}".replace(" :", ":")
+
+
 def _extract(stream, dest: str, name: str, archive: bool, shown: str | None = None) -> None:
     """Extract a one-entry-tree tar whose top is ``name`` as docker cp places it at ``dest``
     (the caller is chrooted: to the container's root, or to the host destination's dir, whose
@@ -226,7 +233,7 @@ def _extract(stream, dest: str, name: str, archive: bool, shown: str | None = No
         trimmed = dest.rstrip("/") or "/"
         target_dir, rename = os.path.dirname(trimmed) or "/", os.path.basename(trimmed)
         if not os.path.isdir(target_dir):
-            raise PyContainerError(f"{target_dir} is not a directory")
+            raise PyContainerError(_no_dir(target_dir, "" if shown else "in the container"))
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         _extract_all(tar, target_dir, archive, rename=(name, rename) if rename else None,
                      dir_only=(shown or dest) if rename and dest.endswith("/") else None)

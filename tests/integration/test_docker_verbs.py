@@ -593,7 +593,8 @@ def test_cp_both_ways_tar_streams_and_no_escape(cli, dleak, tmp_path):
         assert cli("cp", str(tmp_path / "etc2"), f"{cid}:/made/").returncode == 0
         assert cli("exec", cid, "test", "-f", "/made/passwd").returncode == 0
         for args in ((f"{cid}:/etc/passwd", str(tmp_path / "nodir") + "/"),
-                     (str(tmp_path / "f.txt"), f"{cid}:/nodir/")):
+                     (str(tmp_path / "f.txt"), f"{cid}:/nodir/"),
+                     (str(tmp_path / "f.txt"), f"{cid}:/nodir/sub/")):    # was "/nodir is not a directory"
             p = cli("cp", *args)
             assert p.returncode == 1 and "no such directory" in p.stderr, (args, p.stderr)
         assert not (tmp_path / "nodir").exists()
