@@ -304,8 +304,7 @@ class Store:
             for e in entries:
                 if self.entry_name(e) == r.name:
                     return e["digest"], r.name
-        raise ImageNotFound(f"image {ref!r} not found in {self.root} "
-                            f"(pull it: pycontainer pull {ref})")
+        raise ImageNotFound(f"No such image: {ref if r.digest else reference.familiar(r.name)}")  # docker's
 
     def image(self, digest: str, name: str) -> Image:
         m = self.read_json_blob(digest)

@@ -318,9 +318,9 @@ def test_docker_create_then_start_a_prints_output_and_status(cli, leakcheck, tmp
     # bad input: docker's 125, one line, nothing made
     p = cli("create", "--pull", "never", "--name", cid, "no-such-image-xyz")
     assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
-    assert "not found in" in p.stderr                  # --pull never: the store only, no registry
+    assert "No such image: no-such-image-xyz:latest" in p.stderr   # --pull never: the store only, no registry
     p = cli("run", "-d", "--pull", "never", "--name", cid, "no-such-image-xyz")
-    assert p.returncode == 125 and "not found in" in p.stderr
+    assert p.returncode == 125 and "No such image" in p.stderr
     assert cli.dirs_named(cid) == [] and cid not in cli("ps", "-a").stdout
     p = cli("create", "--pid-file", "/x", "--rm", "busybox")
     assert p.returncode != 0 and "use one form" in p.stderr

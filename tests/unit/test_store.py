@@ -220,7 +220,7 @@ def test_tag_moves_name_and_rmi_untags_before_deleting(store):
     assert sorted(blob_names(store)) == sorted(d[7:] for d in b1)
     store.remove("x.io/one:1")
     assert blob_names(store) == [] and layer_names(store) == []
-    with pytest.raises(ImageNotFound, match="pull it"):
+    with pytest.raises(ImageNotFound, match="No such image: x.io/one:1"):
         store.resolve("x.io/one:1")
 
 
