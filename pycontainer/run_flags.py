@@ -303,6 +303,10 @@ def to_spec(cfg: dict, o: dict, img) -> None:
              "dns_search": o.get("dns_search"), "dns_option": o.get("dns_option"),
              "publish_all": o.get("publish_all"),
              "user_network": o.get("user_network")}
+    if wants["publish_all"] and (net_ann is None or (json.loads(net_ann).get("mode") or [""])[0] != "bridge"):
+        from . import log                                # docker warns for host, podman for none
+        log.warning(f"Published ports are discarded when using {o.get('network') or 'host'} network mode")
+        wants["publish_all"] = None
     if any(wants.values()):
         if net_ann is None:
             raise PyContainerError("--add-host, --dns, --dns-search, --dns-option and -P need a network "
@@ -318,7 +322,7 @@ def to_spec(cfg: dict, o: dict, img) -> None:
             req["dns_search"] = list(o["dns_search"])
         if o.get("dns_option"):                          # resolv.conf(5)'s "options" line
             req["dns_options"] = list(o["dns_option"])
-        if o.get("publish_all"):
+        if wants["publish_all"]:
             from .image.runconfig import exposed_ports
             taken = {(p["container_port"], p["protocol"]) for p in req.get("ports") or []}
             from .image.runconfig import port_range

@@ -402,6 +402,11 @@ def sdk_ports(ports: dict) -> list[str]:
 def network_request(mode, publish, hostname: str, egress_group: int | None = None):
     from .. import network
     req = {"mode": mode or "bridge", "hostname": hostname}
+    kind = network.parse_mode(req["mode"]).kind
+    if publish and kind != "bridge":      # docker warns for host, podman for none and container:
+        from .. import log
+        log.warning(f"Published ports are discarded when using {kind} network mode")
+        publish = ()
     if publish:
         from ..network.nat import parse_port
         req["ports"] = [parse_port(p, any_port=True) for p in port_ranges(publish)]

@@ -371,6 +371,19 @@ def _free_run(n: int) -> int:
     raise AssertionError("no run of free ports")
 
 
+def test_published_ports_are_discarded_off_the_bridge_with_dockers_warning(cli, dleak):
+    """-p or -P with --network host: docker runs the container and warns that the ports are
+    discarded (podman does the same for none); it was refused with 'ports can only be
+    published in bridge mode'. Nothing is published: no nft element, no NAT rule."""
+    for net in ("host", "none"):
+        for flags in (("-p", "8099:80"), ("-P", "--expose", "80")):
+            p = cli("run", "--rm", "--network", net, *flags, "busybox", "echo", "ran")
+            assert (p.returncode, p.stdout) == (0, "ran\n"), (net, flags, p.stderr)
+            assert p.stderr == f"pycontainer: warning: Published ports are discarded when using {net} network mode\n"
+    nft = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+    assert "8099" not in nft
+
+
 def test_publish_port_ranges_as_docker(cli, dleak):
     # docker's -p ranges (nat.ParsePortSpec): A-B:C-D one to one; A-B:C the first free host
     # port of the range; C-D alone a free host port each. All were "malformed port".
