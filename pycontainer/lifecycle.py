@@ -113,7 +113,7 @@ def start(root: str, cid: str, *, by_user: bool = True, before_start=None) -> in
         rt.delete(cid, force=True, keep_dir=True)       # gives back cgroup, IP and ports
     if not cdir or not os.path.isdir(cdir):
         from .errors import ContainerNotFound
-        raise ContainerNotFound(f"no such container: {cid}")
+        raise ContainerNotFound(f"No such container: {cid}")
     cfg = insp.config_of(cdir)
     plan = OverlayPlan.from_spec(cfg)
     if plan is None:
@@ -223,7 +223,7 @@ def _remove(root: str, cid: str, force: bool) -> None:
             refresh_hosts(user_net)
         return
     if insp.owned_dir(root, cid) is None:
-        raise ContainerNotFound(f"no such container: {cid}")
+        raise ContainerNotFound(f"No such container: {cid}")
     remove_dir(cid)
 
 
@@ -311,7 +311,7 @@ def update(root: str, cid: str, resources: dict, restart: str | None = None,
     from .errors import ContainerNotFound, PyContainerError
     cdir = insp.owned_dir(root, cid)
     if cdir is None:
-        raise ContainerNotFound(f"no such container: {cid}")
+        raise ContainerNotFound(f"No such container: {cid}")
     cfg = insp.config_of(cdir)
     opts = insp.options_of(cfg)
     if restart and restart.partition(":")[0] != "no" and opts.get("remove"):

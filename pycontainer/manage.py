@@ -73,7 +73,7 @@ def inspect_cmd(ctx, fmt, kind, size, names):
         except ContainerNotFound:
             try:
                 if kind == "container":
-                    raise PyContainerError(f"no such container: {ref}") from None
+                    raise PyContainerError(f"No such container: {ref}") from None
                 out.append(_other_object(ref, kind))
             except PyContainerError as exc:
                 missing.append(str(exc))
