@@ -115,6 +115,8 @@ def _multi(*names, **kw):
 @_multi("--label-file", help="Read KEY=VALUE labels, one a line, from FILE (repeatable).")
 @_multi("--blkio-weight-device", help="DEVICE:WEIGHT (10-1000) (repeatable).")
 @click.option("--volume-driver", default=None, help="local (the only one).")
+@click.option("--runtime", default=None, help="runc (pycontainer is the runtime; for GPUs use --gpus).")
+@click.option("--isolation", default=None, help="default (the only one on Linux).")
 @click.option("--disable-content-trust", is_flag=True, default=None, hidden=True)
 @click.option("--publish-all", "-P", is_flag=True, help="Publish every EXPOSEd port on a free host port.")
 @click.option("--userns", default=None, help="host (the default; other modes: see userns.py).")

@@ -75,6 +75,14 @@ def apply(o: dict, environ=None) -> dict:
     if o.pop("volume_driver", None) not in (None, "local"):
         raise PyContainerError("--volume-driver: only local (volumes.py)")
     o.pop("disable_content_trust", None)                   # docker's; no signatures here
+    iso = o.pop("isolation", None)
+    if iso not in (None, "", "default"):
+        raise PyContainerError(f"--isolation {iso!r}: Linux has only 'default'")
+    rt = o.pop("runtime", None)
+    if rt not in (None, "runc", "pycontainer", "io.containerd.runc.v2"):
+        hint = " (GPUs: --gpus all, or --device nvidia.com/gpu=all from a CDI spec)" if "nvidia" in rt else ""
+        raise PyContainerError(f"--runtime {rt}: pycontainer runs the container itself, as runc "
+                               f"would{hint}")
     for lab in o.get("label") or []:
         if not lab.partition("=")[0]:
             raise PyContainerError(f"--label {lab!r}: give KEY=VALUE")

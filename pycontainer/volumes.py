@@ -239,10 +239,14 @@ def parse_mount(text: str) -> dict:
             out["nocopy"] = v.lower() in ("", "1", "true")
         elif k == "consistency":               # macOS's; docker ignores it on Linux
             continue
+        elif k == "volume-driver":
+            if v != "local":
+                raise PyContainerError(f"--mount {text!r}: volume-driver: only local")
+            continue
         else:
             raise PyContainerError(f"--mount {text!r}: unknown option {k!r} (type, source, "
                                    "target, readonly, tmpfs-size, tmpfs-mode, bind-propagation, "
-                                   "volume-nocopy)")
+                                   "volume-nocopy, volume-driver)")
         if eq == "" and k not in ("readonly", "ro", "volume-nocopy"):
             raise PyContainerError(f"--mount {text!r}: {k} needs a value")
     if out["type"] not in ("bind", "volume", "tmpfs"):

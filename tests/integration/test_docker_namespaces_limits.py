@@ -230,6 +230,14 @@ def test_storage_opt_size_is_the_writable_layers_size(cli, dleak):
     assert p.returncode == 0 and p.stdout.split()[-5] == "16384", (p.stdout, p.stderr)
 
 
+def test_docker_flags_that_name_what_is_already_so(cli, dleak):
+    """--runtime runc, --isolation default and --mount ...,volume-driver=local name what every
+    container here gets (compose files and scripts carry them); they were unknown flags."""
+    p = cli("run", "--rm", "--net", "none", "--runtime", "runc", "--isolation", "default",
+            "--mount", "type=volume,dst=/v,volume-driver=local", "busybox", "echo", "ok")
+    assert (p.returncode, p.stdout) == (0, "ok\n"), p.stderr
+
+
 @pytest.mark.parametrize("flags, needle", [
     (("--ipc", "bogus"), "--ipc 'bogus'"), (("--pid", "private:x"), "--pid"),
     (("--uts", "container:x"), "--uts"), (("--cgroupns", "none"), "--cgroupns"),
@@ -244,6 +252,8 @@ def test_storage_opt_size_is_the_writable_layers_size(cli, dleak):
     (("--storage-opt", "size"), "--storage-opt"), (("--storage-opt", "dm.basesize=1g"), "storage_opt"),
     (("--storage-opt", "size=1k"), "storage_opt"), (("--volumes-from", "no-such"), "no such container"),
     (("--cgroup-parent", "../up"), "--cgroup-parent"), (("--cgroup-parent", "a:b"), "--cgroup-parent"),
+    (("--isolation", "hyperv"), "only 'default'"), (("--runtime", "nvidia"), "--gpus all"),
+    (("--mount", "type=volume,dst=/v,volume-driver=nfs"), "only local"),
 ])
 def test_bad_values_are_125_one_line_and_leave_nothing(cli, dleak, flags, needle):
     p = cli("run", "--rm", "--net", "none", *flags, "busybox", "true")
