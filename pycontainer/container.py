@@ -452,7 +452,7 @@ class Runtime:
 
     def _cgroup(self, record: dict):
         from . import cgroups
-        return cgroups.open(record.get("cgroup"), record["id"])
+        return cgroups.reopen(record.get("cgroup_dirs"), record.get("cgroup"), record["id"])
 
     def _status(self, record: dict) -> str:
         status = st.status_of(record)

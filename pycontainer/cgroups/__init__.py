@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from ..errors import CgroupError
 
-__all__ = ["CgroupError", "detect", "gc", "open", "read_small", "resolve_path"]
+__all__ = ["CgroupError", "detect", "gc", "open", "read_small", "reopen", "resolve_path"]
 
 
 def read_small(path: str) -> str:
@@ -120,6 +120,34 @@ def open(cgroups_path: str | None, container_id: str, *,  # noqa: A001 - the con
         unified = info.unified + resolve_path(cgroups_path, container_id, owns.get("", "/"))
         roots[unified] = info.unified
     path = resolve_path(cgroups_path, container_id, owns.get("memory", "/"))
+    return v1.Manager(dirs, path, unified=unified, roots=roots)
+
+
+def reopen(recorded: list[str] | None, path: str, container_id: str, *,
+           mountinfo: str = "/proc/self/mountinfo"):
+    """The Manager of a container ``create`` made, from the directories it recorded
+    (state.json's ``cgroup_dirs``, as runc keeps ``cgroup_paths``), else from ``path``.
+
+    A relative cgroupsPath lies below the creating runtime's own cgroup in *each* v1
+    hierarchy (cpu may be at / while memory is below a session's or a service's cgroup);
+    resolving ``path`` (memory's) in every tree, or the path again from a process in other
+    cgroups, would name directories that do not exist."""
+    if not recorded:
+        return open(path, container_id, mountinfo=mountinfo)
+    from . import mounts
+    info = mounts.parse(mountinfo)
+    if info.mode == "unified":
+        from . import v2
+        return v2.Manager(info.unified, path)
+    from . import v1
+
+    def under(mountpoint: str) -> str:
+        return next((d for d in recorded if d.startswith(mountpoint + "/")), mountpoint + path)
+    dirs = {c: under(m) for c, m in info.v1.items()}
+    roots = {d: info.v1[c] for c, d in dirs.items()}
+    unified = under(info.unified) if info.unified else None
+    if unified:
+        roots[unified] = info.unified
     return v1.Manager(dirs, path, unified=unified, roots=roots)
 
 

@@ -122,3 +122,51 @@ def test_update_pause_resume_kill_all(cli, bundle, leakcheck):
     assert cli("kill", "--all", cid, "KILL").returncode == 0
     _wait_status(cli, cid, "stopped")
     assert cli("delete", cid).returncode == 0
+
+
+def test_relative_cgroups_path_is_found_again_from_another_cgroup(cli, bundle, leakcheck):
+    """A relative cgroupsPath lies below the creating runtime's own cgroup in *each* v1
+    hierarchy (runc's rule; docker's --cgroup-parent NAME makes one). create runs here from a
+    pids cgroup of the test's own, so its directories differ between hierarchies; update,
+    pause, ps and delete --force, run from the test's cgroups, must find those same ones.
+    They re-resolved one recorded path in every tree: pause failed and delete left the
+    container's cgroups behind."""
+    from pycontainer.cgroups import mounts
+    info = mounts.parse()
+    if info.mode == "unified" or "pids" not in info.v1:
+        pytest.skip("one tree on cgroup v2: the path is the same in it")
+    cid = new_id("rel")
+    own = os.path.join(info.v1["pids"], f"pyc-test-{cid}")
+    os.mkdir(own)
+    made: list[str] = []
+    try:
+        _limits(bundle, ["sleep", "60"], {"pids": {"limit": 50}})
+        bundle.config["linux"]["cgroupsPath"] = f"relgrp/{cid}"
+        bundle.write()
+
+        def into_own():
+            with open(os.path.join(own, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        p = cli("create", "--bundle", bundle.path, cid, preexec_fn=into_own)   # files, not pipes
+        assert p.returncode == 0, p.stderr
+        with open(os.path.join(cli.root, cid, "state.json")) as f:
+            made = json.load(f)["cgroup_dirs"]
+        pids_dir = os.path.join(own, "relgrp", cid)
+        assert pids_dir in made and all(os.path.isdir(d) for d in made), made
+        assert cli("start", cid).returncode == 0
+        assert cli("update", "--pids-limit", "7", cid).returncode == 0
+        with open(os.path.join(pids_dir, "pids.max")) as f:
+            assert f.read().strip() == "7"
+        assert cli("pause", cid).returncode == 0, cli("pause", cid).stderr
+        assert cli.state(cid)["status"] == "paused"
+        assert cli("resume", cid).returncode == 0
+        assert len(json.loads(cli("ps", "--format", "json", cid).stdout)) == 1
+        assert cli("delete", "--force", cid).returncode == 0
+        assert [d for d in made if os.path.exists(d)] == []
+    finally:
+        for d in made:                        # the parents create made (runc leaves them)
+            try:
+                os.rmdir(os.path.dirname(d))
+            except OSError:
+                pass
+        os.rmdir(own)
