@@ -138,9 +138,44 @@ class Container:
     def unpause(self) -> None:
         self._rt().resume(self.id)
 
-    def wait(self, timeout: float | None = None) -> dict:
-        """Block until the program exits: ``{"StatusCode": n, "Error": None, "OOMKilled": b}``."""
-        code, oom = ops.wait(self.client.root, self.id, timeout)
+    def wait(self, timeout: float | None = None, condition: str = "not-running") -> dict:
+        """Block until the program exits: ``{"StatusCode": n, "Error": None, "OOMKilled": b}``.
+
+        docker's conditions: "not-running" (one never started is waited for until it has
+        run, as `pycontainer wait` and moby#49627), "next-exit" (a stopped one must start and
+        exit again) and "removed" (then until it is gone, as after auto_remove)."""
+        from ..errors import ContainerNotFound, WaitTimeout
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise PyContainerError(f"wait condition {condition!r}: not-running, next-exit or removed")
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left():
+            if deadline is None:
+                return None
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"wait {self.id}: timed out after {timeout}s")
+            return deadline - time.monotonic()
+        self.reload()
+        status = self.status
+        if condition == "next-exit":                  # a start after this call: StartedAt moves
+            started = self.attrs["State"].get("StartedAt")
+            while status not in ("running", "paused") and self.attrs["State"].get("StartedAt") == started:
+                left()
+                time.sleep(0.02)
+                self.reload()
+                status = self.status
+        try:
+            code, oom = ops.wait(self.client.root, self.id, left())
+        except WaitTimeout:
+            raise WaitTimeout(f"wait {self.id}: timed out after {timeout}s") from None
+        if condition == "removed":
+            try:
+                while True:
+                    left()
+                    ops.inspect(self.client.root, self.id)
+                    time.sleep(0.02)
+            except ContainerNotFound:
+                pass
         return {"StatusCode": code, "Error": None, "OOMKilled": oom}
 
     def remove(self, force: bool = False, v: bool = False) -> None:

@@ -263,6 +263,32 @@ def test_restart_update_diff_and_prunes_as_docker_py(client, tmp_path):
             k.remove(force=True)
 
 
+def test_wait_conditions_as_docker_py(client):
+    """docker-py's wait(condition=) (it was an unexpected keyword): not-running waits for a
+    created container to run and exit, next-exit for a start after the call and its exit
+    (a stopped container), removed until an auto_remove container is gone; a bad one is an
+    APIError."""
+    import threading
+    c = client.containers.create("busybox", ["sh", "-c", "exit 3"], network_mode="none")
+    threading.Timer(0.3, c.start).start()
+    assert c.wait(timeout=20) == {"StatusCode": 3, "Error": None, "OOMKilled": False}
+    threading.Timer(0.3, c.start).start()
+    assert c.wait(condition="next-exit", timeout=20)["StatusCode"] == 3
+    c.remove()
+    c = client.containers.run("busybox", ["sh", "-c", "sleep 0.3; exit 2"], detach=True,
+                              network_mode="none", auto_remove=True)
+    assert c.wait(condition="removed", timeout=20)["StatusCode"] == 2
+    with pytest.raises(pycontainer.NotFound):
+        c.reload()
+    c = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none")
+    from pycontainer.errors import WaitTimeout
+    with pytest.raises(WaitTimeout, match="after 0.3s"):
+        c.wait(condition="removed", timeout=0.3)
+    with pytest.raises(pycontainer.APIError, match="not-running, next-exit or removed"):
+        c.wait(condition="bogus")
+    c.remove(force=True)
+
+
 def test_detached_run_logs_and_wait(client):
     c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 2"], detach=True,
                               network_mode="none")
