@@ -86,11 +86,12 @@ class Container:
         self.client._request({"op": "start", "root": self.client.root, "id": self.id})
         self.reload()
 
-    def kill(self, signal_="SIGKILL") -> None:
+    def kill(self, signal=None) -> None:          # noqa: A002 - docker-py's keyword
+        """docker-py's kill: ``signal`` a name ("SIGTERM", "HUP") or number; SIGKILL if None."""
         from .. import lifecycle
         from ..signals import parse_signal
         lifecycle.mark_stopped(self.client.root, self.id)      # its restart policy stays off
-        self._rt().kill(self.id, parse_signal(signal_))
+        self._rt().kill(self.id, parse_signal(str(signal) if signal is not None else "SIGKILL"))
 
     def stop(self, timeout: float | None = None) -> None:
         """Its stop signal (SIGTERM), then after ``timeout`` (its stop timeout, 10) seconds SIGKILL
@@ -439,13 +440,21 @@ class ContainerCollection:
         gone, freed = lifecycle.prune(self.client.root)
         return {"ContainersDeleted": gone, "SpaceReclaimed": freed}
 
-    def list(self, all: bool = False, filters: dict | None = None, limit: int = -1,  # noqa: A002
-             sparse: bool = False, ignore_removed: bool = True) -> list[Container]:
+    def list(self, all: bool = False, before: str | None = None, filters: dict | None = None,  # noqa: A002
+             limit: int = -1, since: str | None = None, sparse: bool = False,
+             ignore_removed: bool = True) -> list[Container]:
         """Running containers (every one with ``all``; ``limit``: the newest N of all), newest
         first, matching docker's ``filters`` as ``ps --filter`` does (psfilter.py: id, name
         as a regular expression, label, status, exited, ancestor, before, since, network,
-        volume, health, publish, expose)."""
+        volume, health, publish, expose); ``before``/``since``: created before or after that
+        container (docker-py's, with every container, as docker's ps)."""
         from .. import psfilter
+        if before or since:
+            filters = dict(filters or {})
+            for key, ref in (("before", before), ("since", since)):
+                if ref:
+                    filters[key] = ref
+            all = True                           # noqa: A001 - docker's ps: -a with --before/--since
         recs = psfilter.rows(self.client.root, all_=all, filters=psfilter.from_sdk(filters),
                              last=limit if limit >= 0 else None)
         out = [Container(self.client, r["Id"], ops.complete(r)) for r in recs]

@@ -51,6 +51,10 @@ class Image:
         if failed and not isinstance(failed[0], BrokenPipeError):
             raise failed[0]
 
+    def remove(self, force: bool = False, noprune: bool = False) -> None:
+        """docker-py's Image.remove: as ``client.images.remove(image.id, ...)``."""
+        self.collection.remove(self.id, force=force, noprune=noprune)
+
     def tag(self, repository: str, tag: str | None = None, **_) -> bool:
         """docker-py's Image.tag: another name for this image."""
         self.collection._store().tag(self.id, f"{repository}:{tag}" if tag else repository)
@@ -148,6 +152,22 @@ class ImageCollection:
         """docker-py's: untag; the last name removes the image and (unless ``noprune``) its
         untagged parents."""
         self._store().remove(image, force=force, prune=not noprune)
+
+    def prune_builds(self, filters=None, keep_storage=None, all=False) -> dict:  # noqa: A002
+        """docker-py's prune_builds (``builder prune``): the build cache's records and cache
+        mounts, and the unnamed images it kept. -> {"CachesDeleted": [...], "SpaceReclaimed"}."""
+        if filters or keep_storage:
+            raise PyContainerError("prune_builds: filters and keep_storage are not supported "
+                                   "(the whole cache is pruned)")
+        from ..build.cache import Cache
+        from ..containerdir import du
+        store = self._store()
+        before = du(store.root)
+        cache = Cache(store)
+        cache.prune()
+        cache.prune_mounts()
+        gone = [ln.split(": ", 1)[-1] for ln in store.gc(dangling=True)]
+        return {"CachesDeleted": gone, "SpaceReclaimed": max(0, before - du(store.root))}
 
     def build(self, **kw):
         """docker SDK ``images.build``: (Image, log chunks); see pycontainer/build/api.py."""

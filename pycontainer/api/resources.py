@@ -19,6 +19,7 @@ class Volume:
 
     id = property(lambda self: self.attrs["Name"])
     name = property(lambda self: self.attrs["Name"])
+    short_id = property(lambda self: self.attrs["Name"][:12])      # docker-py's Model.short_id
 
     def __repr__(self):
         return f"<Volume: {self.name}>"

@@ -289,6 +289,40 @@ def test_wait_conditions_as_docker_py(client):
     c.remove(force=True)
 
 
+def test_docker_py_7_keywords_kill_list_image_remove_volume_short_id(client, tmp_path):
+    """Keywords docker-py 7 code passes, which were TypeErrors: Container.kill(signal=),
+    containers.list(before=, since=), Image.remove(), Volume.short_id and
+    images.prune_builds()."""
+    a = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none")
+    b = client.containers.run("busybox", ["sh", "-c", "trap 'exit 7' TERM; sleep 30 & wait"],
+                              detach=True, network_mode="none")
+    try:
+        assert [c.id for c in client.containers.list(since=a.id)] == [b.id]
+        assert [c.id for c in client.containers.list(before=b.name)] == [a.id]
+        b.kill(signal="SIGTERM")
+        assert b.wait(timeout=20)["StatusCode"] == 7
+        a.kill(signal=9)
+        assert a.wait(timeout=20)["StatusCode"] == 137
+    finally:
+        a.remove(force=True)
+        b.remove(force=True)
+    from pycontainer.image.store import Store
+    Store(str(tmp_path / "images")).resolve("busybox")            # the built-in one, in a store of its own
+    own = pycontainer.Client(root=client.root, image_root=str(tmp_path / "images"))
+    try:
+        img = own.images.get("busybox")
+        img.tag("kwtest", "1")
+        own.images.get("kwtest:1").remove()
+        with pytest.raises(pycontainer.ImageNotFound):
+            own.images.get("kwtest:1")
+        assert set(own.images.prune_builds()) == {"CachesDeleted", "SpaceReclaimed"}
+    finally:
+        own.close()
+    v = client.volumes.create("kwtest-volume")
+    assert v.short_id == "kwtest-volum"
+    v.remove()
+
+
 def test_detached_run_logs_and_wait(client):
     c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 2"], detach=True,
                               network_mode="none")
