@@ -139,6 +139,26 @@ def take(kw: dict, o: dict) -> None:
         v = kw.pop(sdk, None)
         if v:
             o[sdk] = [f"{_get(d, 'Path', 'path')}:{_get(d, 'Rate', 'rate')}" for d in v]
+    bwd = kw.pop("blkio_weight_device", None)     # [{"Path": "/dev/sda", "Weight": 200}]
+    if bwd:
+        o["blkio_weight_device"] = [f"{_get(d, 'Path', 'path')}:{_get(d, 'Weight', 'weight')}" for d in bwd]
+    if kw.pop("kernel_memory", None):
+        o["kernel_memory"] = True                 # ignored with docker's warning (run_flags)
+    for sdk, only in (("isolation", ("default", "")), ("runtime", ("runc", "pycontainer")),
+                      ("volume_driver", ("local", ""))):
+        v = kw.pop(sdk, None)
+        if v is not None and v not in only:
+            raise PyContainerError(f"{sdk}={v!r}: only {only[0]!r} here")
+    kw.pop("use_config_proxy", None)              # docker-py's: proxies from ~/.docker/config.json
+    kw.pop("version", None)                       # docker-py's API version, passed along
+    for sdk, why in (("cpu_count", "Windows containers only"), ("cpu_percent", "Windows containers only"),
+                     ("lxc_conf", "the LXC driver is gone from docker"),
+                     ("init_path", "the init is tini or catatonit found on the host"),
+                     ("cpu_rt_period", "real-time scheduling is not set up here"),
+                     ("cpu_rt_runtime", "real-time scheduling is not set up here")):
+        if kw.get(sdk) not in (None, 0, {}, []):
+            raise PyContainerError(f"{sdk}=: not supported ({why})")
+        kw.pop(sdk, None)
     links = kw.pop("links", None)                # {"name": "alias"} or [(name, alias)]
     if links:
         pairs = links.items() if isinstance(links, dict) else links

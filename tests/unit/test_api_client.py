@@ -111,3 +111,21 @@ def test_exec_result_is_docker_pys_pair():
     code, out = r
     assert (code, out, r.exit_code, r.output, r.timed_out) == (3, b"out", 3, b"out", False)
     assert repr(r) == "ExecResult(exit_code=3, output=b'out')"
+
+
+def test_every_docker_py_7_run_keyword_is_taken_or_refused_in_words():
+    """docker-py 7's RUN_CREATE_KWARGS and RUN_HOST_CONFIG_KWARGS (its models/containers.py):
+    each is mapped, accepted as what is already so (isolation='default', runtime='runc',
+    volume_driver='local', use_config_proxy, version) or refused naming why; none is the
+    bare 'unsupported option(s)' it was for 12 of them."""
+    from pycontainer.api.config import options_from_kwargs
+    from pycontainer.errors import PyContainerError
+    o = options_from_kwargs("busybox", ["true"], blkio_weight_device=[{"Path": "/dev/vda", "Weight": 100}],
+                            isolation="default", runtime="runc", volume_driver="local",
+                            use_config_proxy=True, version="1.41", kernel_memory="64m")
+    assert o["blkio_weight_device"] == ["/dev/vda:100"] and o["kernel_memory"] is True
+    for kw, words in (({"cpu_count": 1}, "Windows"), ({"cpu_rt_runtime": 100}, "real-time"),
+                      ({"lxc_conf": {"a": "b"}}, "LXC"), ({"runtime": "nvidia"}, "only 'runc'"),
+                      ({"isolation": "hyperv"}, "only 'default'")):
+        with pytest.raises(PyContainerError, match=words):
+            options_from_kwargs("busybox", ["true"], **kw)
