@@ -72,6 +72,43 @@ class Client:
         from ..hostinfo import info
         return info(self.root, self.image_root)
 
+    def events(self, since=None, until=None, filters: dict | None = None, decode: bool | None = None):
+        """docker-py's events(): the journal's events (events.py) from ``since`` (then those to
+        come), until ``until`` (datetime or Unix seconds; without it the stream goes on);
+        ``filters`` as docker's ({"type": "container", "event": ["start", "die"]}). JSON
+        lines as bytes, or dicts with ``decode``."""
+        import json
+        import time
+        from .. import events as ev
+        from ..duration import point_in_time
+        items = [f"{k}={v}" for k, vs in (filters or {}).items()
+                 for v in ([vs] if isinstance(vs, (str, int, bool)) else vs)]
+        flt = ev.parse_filters(items)
+        lo, hi = (None if t is None else t.timestamp() if hasattr(t, "timestamp")
+                  else point_in_time(str(t), "events") for t in (since, until))
+
+        def gen():
+            if lo is not None:
+                yield from ev.read(lo, hi, flt)
+            if hi is None or hi > time.time():
+                yield from ev.follow(flt, hi)
+        return (e if decode else json.dumps(e).encode() for e in gen())
+
+    def login(self, username: str, password: str | None = None, email: str | None = None,
+              registry: str | None = None, reauth: bool = False, dockercfg_path: str | None = None) -> dict:
+        """docker-py's login: check the user and password with the registry (Docker Hub when
+        none is named) and keep them for pulls and pushes, as ``pycontainer login``."""
+        from ..errors import ImageError
+        from ..image import credentials
+        from ..image.registry import login as check
+        if not username or not password:
+            raise ImageError("login: the username and password must not be empty")
+        host = (registry or "docker.io").split("://", 1)[-1].split("/", 1)[0]
+        host = "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+        check(host, username, password)
+        credentials.save(host, username, password, dockercfg_path)
+        return {"Status": "Login Succeeded", "IdentityToken": ""}
+
     def df(self) -> dict:
         """docker-py's df(): the Engine API's disk usage (LayersSize, Images, Containers,
         Volumes, BuildCache), as ``system df -v`` counts it (api/diskusage.py)."""

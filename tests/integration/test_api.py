@@ -323,6 +323,26 @@ def test_docker_py_7_keywords_kill_list_image_remove_volume_short_id(client, tmp
     v.remove()
 
 
+def test_client_events_and_login_as_docker_py(client):
+    """docker-py's client.events(since, until, filters, decode) and client.login(...), which
+    were missing: a run's create, start, die and destroy come back in order, filtered;
+    login against nothing listening is one APIError, and nothing is kept."""
+    import time
+    t0 = time.time()
+    client.containers.run("busybox", ["true"], remove=True, network_mode="none")
+    evs = list(client.events(since=t0, until=time.time() + 0.3, filters={"type": "container"},
+                             decode=True))
+    assert [e["Action"] for e in evs][-4:] == ["create", "start", "die", "destroy"], evs
+    raw = list(client.events(since=t0, until=time.time(), filters={"event": ["die"]}))
+    import json
+    assert len(raw) >= 1 and json.loads(raw[-1])["Action"] == "die"
+    with pytest.raises(pycontainer.APIError, match="cannot reach registry 127.0.0.1:1"):
+        client.login("user", "secret", registry="127.0.0.1:1", dockercfg_path="/nonexistent/auth.json")
+    assert not os.path.exists("/nonexistent/auth.json")
+    with pytest.raises(pycontainer.APIError, match="must not be empty"):
+        client.login("user", "")
+
+
 def test_detached_run_logs_and_wait(client):
     c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 2"], detach=True,
                               network_mode="none")
