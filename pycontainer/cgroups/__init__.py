@@ -23,6 +23,7 @@ The API (the contract in docs/architecture.md)::
     mgr.add_pid(pid); mgr.pids(); mgr.kill_all(sig)
     mgr.freeze(); mgr.thaw(); mgr.frozen()
     mgr.update(resources); mgr.stats(); mgr.destroy(); mgr.path
+    mgr = cgroups.reopen(recorded_dirs, path, container_id)   # later verbs, from the state
 
 ``resources`` is the OCI ``linux.resources`` object (a dict). The drivers live
 in ``v2.py`` (unified) and ``v1.py`` (legacy and hybrid); the translation of
