@@ -311,7 +311,8 @@ def to_spec(cfg: dict, o: dict, img) -> None:
              "dns_search": o.get("dns_search"), "dns_option": o.get("dns_option"),
              "publish_all": o.get("publish_all"),
              "user_network": o.get("user_network")}
-    if wants["publish_all"] and (net_ann is None or (json.loads(net_ann).get("mode") or [""])[0] != "bridge"):
+    mode = json.loads(net_ann).get("mode") if net_ann else None     # "bridge" or ["bridge", null]
+    if wants["publish_all"] and (mode[0] if isinstance(mode, list) else mode) != "bridge":
         from . import log                                # docker warns for host, podman for none
         log.warning(f"Published ports are discarded when using {o.get('network') or 'host'} network mode")
         wants["publish_all"] = None

@@ -146,6 +146,7 @@ class Container:
         run, as `pycontainer wait` and moby#49627), "next-exit" (a stopped one must start and
         exit again) and "removed" (then until it is gone, as after auto_remove)."""
         from ..errors import ContainerNotFound, WaitTimeout
+        from ..inspect import NEVER
         if condition not in ("not-running", "next-exit", "removed"):
             raise PyContainerError(f"wait condition {condition!r}: not-running, next-exit or removed")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -158,17 +159,37 @@ class Container:
             return deadline - time.monotonic()
         self.reload()
         status = self.status
-        if condition == "next-exit":                  # a start after this call: StartedAt moves
+        if condition == "next-exit" or status == "created":
+            # A start first. Until it shows "running", the previous run's exit.json may still be
+            # there (start removes it, then spawns): only a moved StartedAt says this run began.
             started = self.attrs["State"].get("StartedAt")
-            while status not in ("running", "paused") and self.attrs["State"].get("StartedAt") == started:
+            while status not in ("running", "paused"):
+                st = self.attrs["State"]
+                if status in ("exited", "dead") and st.get("StartedAt") not in (started, "", NEVER) \
+                        and st.get("ExitCode", -1) != -1:
+                    break              # it ran and exited between two looks (-1: still settling)
                 left()
                 time.sleep(0.02)
                 self.reload()
                 status = self.status
-        try:
-            code, oom = ops.wait(self.client.root, self.id, left())
-        except WaitTimeout:
-            raise WaitTimeout(f"wait {self.id}: timed out after {timeout}s") from None
+        if status in ("exited", "dead") and condition != "not-running":
+            st = self.attrs["State"]
+            code, oom = st.get("ExitCode", -1), bool(st.get("OOMKilled"))
+        else:
+            try:
+                code, oom = ops.wait(self.client.root, self.id, left())
+            except WaitTimeout:
+                raise WaitTimeout(f"wait {self.id}: timed out after {timeout}s") from None
+            except ContainerNotFound:   # it ran and exited before we looked: its runtime state
+                code, oom = -1, False   # went, its directory keeps the status (below)
+            if code == -1:
+                try:
+                    self.reload()
+                    st = self.attrs["State"]
+                    if st.get("Status") in ("exited", "dead"):
+                        code, oom = st.get("ExitCode", -1), bool(st.get("OOMKilled"))
+                except ContainerNotFound:
+                    pass
         if condition == "removed":
             try:
                 while True:

@@ -153,7 +153,7 @@ def test_docker_cli_statuses_for_refusals_and_usage_and_change_nothing(cli, dlea
     cases = {125: [
         ("run", "--bogus-flag", "busybox", "true"),
         ("run", "--net", "none", "-m", "lots", "busybox", "true"),
-        ("run", "--net", "none", "-v", "./relative:/x", "busybox", "true"),
+        ("run", "--net", "none", "-v", "relative/x:/x", "busybox", "true"),     # not a name, not a path
         ("run", "--net", "none", "-v", f"{tmp_path}:/x:zz", "busybox", "true"),
         ("run", "--net", "none", "--pull", "never", "no-such-image-xyz", "true"),
         ("create", "--net", "none", "--pull", "never", "no-such-image-xyz"),
