@@ -155,41 +155,26 @@ def make_target(root_fd: int, dest: str, is_dir: bool) -> int:
         return fd
     except FileNotFoundError:
         pass
-    if _create_in_parent(root_fd, dest, is_dir):
-        return open_in_root(root_fd, dest)
-    dest = resolve_in_root(root_fd, dest)     # through dangling symlinks, inside the root
+    # The usual case, in five system calls: the parent resolves inside the root and the name
+    # does not exist at all. A dangling symlink as the name (EEXIST) or on the way (ENOENT)
+    # takes the walk below, through it and inside the root.
     parent, name = paths.split(dest.rstrip("/"))
-    mkdir_in_root(root_fd, parent)
-    pfd = open_in_root(root_fd, parent, posix.O_PATH | posix.O_DIRECTORY)
     try:
-        if is_dir:
-            try:
-                posix.mkdir(name, 0o755, dir_fd=pfd)
-            except FileExistsError:
-                pass
-        else:
-            try:
-                posix.close(posix.open(name, posix.O_CREAT | posix.O_WRONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW,
-                                 0o644, dir_fd=pfd))
-            except FileExistsError:
-                pass
-    finally:
-        posix.close(pfd)
+        created = name not in ("", ".", "..") and _create(root_fd, parent, name, is_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        created = False
+    if not created:
+        dest = resolve_in_root(root_fd, dest)     # through dangling symlinks, inside the root
+        parent, name = paths.split(dest.rstrip("/"))
+        mkdir_in_root(root_fd, parent)
+        _create(root_fd, parent, name, is_dir)    # False: it is there after all
     return open_in_root(root_fd, dest)
 
 
-def _create_in_parent(root_fd: int, dest: str, is_dir: bool) -> bool:
-    """The usual case, in five system calls: the parent resolves inside the root and the
-    last component does not exist at all, so create it there. mkdir(2) and
-    O_CREAT|O_EXCL never follow a symlink: a dangling one (EEXIST), like a missing parent,
-    leaves the walk through it to ``make_target``. -> whether it was created."""
-    parent, name = paths.split(dest.rstrip("/"))
-    if name in ("", ".", ".."):
-        return False
-    try:
-        pfd = open_in_root(root_fd, parent, posix.O_PATH | posix.O_DIRECTORY)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
+def _create(root_fd: int, parent: str, name: str, is_dir: bool) -> bool:
+    """Create ``name`` in ``parent`` (inside the root): mkdir(2), or an empty file with
+    O_CREAT|O_EXCL; neither follows a symlink. -> False if the name exists."""
+    pfd = open_in_root(root_fd, parent, posix.O_PATH | posix.O_DIRECTORY)
     try:
         if is_dir:
             posix.mkdir(name, 0o755, dir_fd=pfd)
