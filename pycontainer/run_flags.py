@@ -45,10 +45,6 @@ import os
 
 from .errors import PyContainerError
 
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
-         "s390x": "s390x", "riscv64": "riscv64"}
-
-
 def user_network(o: dict) -> None:
     """``--network NAME`` (the SDK's ``network=``) of a user-defined network: a bridge request
     on it (``o["user_network"]``); any other name than none/host/bridge/container: must exist."""
@@ -72,17 +68,7 @@ def apply(o: dict, environ=None) -> dict:
     from_files = [lab for path in o.pop("label_file", None) or [] for lab in _read_labels(path)]
     if from_files:                                         # --label-file: before -l, which wins
         o["label"] = from_files + list(o.get("label") or [])
-    if o.pop("volume_driver", None) not in (None, "local"):
-        raise PyContainerError("--volume-driver: only local (volumes.py)")
-    o.pop("disable_content_trust", None)                   # docker's; no signatures here
-    iso = o.pop("isolation", None)
-    if iso not in (None, "", "default"):
-        raise PyContainerError(f"--isolation {iso!r}: Linux has only 'default'")
-    rt = o.pop("runtime", None)
-    if rt not in (None, "runc", "pycontainer", "io.containerd.runc.v2"):
-        hint = " (GPUs: --gpus all, or --device nvidia.com/gpu=all from a CDI spec)" if "nvidia" in rt else ""
-        raise PyContainerError(f"--runtime {rt}: pycontainer runs the container itself, as runc "
-                               f"would{hint}")
+    check_engine(o)
     for lab in o.get("label") or []:
         if not lab.partition("=")[0]:
             raise PyContainerError(f"--label {lab!r}: give KEY=VALUE")
@@ -139,6 +125,21 @@ def apply(o: dict, environ=None) -> dict:
         o["volumes"], named = volumes.split_volume_flags(o.get("volumes"))
         o["mount_specs"] = named + [volumes.parse_mount(m) for m in o.pop("mount", None) or []]
     return o
+
+
+def check_engine(o: dict) -> None:
+    """--volume-driver, --runtime, --isolation (the SDK's names too) name what every container
+    here already gets (local, runc, default): taken and dropped; anything else is refused."""
+    o.pop("disable_content_trust", None)                   # docker's; no signatures here
+    if o.pop("volume_driver", None) not in (None, "", "local"):
+        raise PyContainerError("--volume-driver: only local (volumes.py)")
+    iso = o.pop("isolation", None)
+    if iso not in (None, "", "default"):
+        raise PyContainerError(f"--isolation {iso!r}: Linux has only 'default'")
+    rt = o.pop("runtime", None)
+    if rt not in (None, "runc", "pycontainer", "io.containerd.runc.v2"):
+        hint = " (GPUs: --gpus all, or --device nvidia.com/gpu=all)" if "nvidia" in rt else ""
+        raise PyContainerError(f"--runtime {rt}: only 'runc' here (pycontainer is the runtime){hint}")
 
 
 def check_restart(rp: str) -> None:
@@ -237,7 +238,8 @@ def check_platform(value: str) -> None:
     parts = value.split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise PyContainerError(f"--platform {value!r}: want OS/ARCH[/VARIANT], e.g. linux/amd64")
-    arch = _ARCH.get(os.uname().machine, os.uname().machine)
+    from .image.reference import host_platform          # uname's machine as GOARCH names it
+    arch = host_platform()["architecture"]
     if parts[0] != "linux" or parts[1] != arch:
         raise PyContainerError(f"--platform {value}: this machine runs linux/{arch} programs "
                                "only (no emulation)")
@@ -311,7 +313,7 @@ def to_spec(cfg: dict, o: dict, img) -> None:
              "dns_search": o.get("dns_search"), "dns_option": o.get("dns_option"),
              "publish_all": o.get("publish_all"),
              "user_network": o.get("user_network")}
-    mode = json.loads(net_ann).get("mode") if net_ann else None     # "bridge" or ["bridge", null]
+    mode = json.loads(net_ann).get("mode") if net_ann else "host"     # "bridge", ["bridge", null]
     if wants["publish_all"] and (mode[0] if isinstance(mode, list) else mode) != "bridge":
         from . import log                                # docker warns for host, podman for none
         log.warning(f"Published ports are discarded when using {o.get('network') or 'host'} network mode")
@@ -332,9 +334,9 @@ def to_spec(cfg: dict, o: dict, img) -> None:
         if o.get("dns_option"):                          # resolv.conf(5)'s "options" line
             req["dns_options"] = list(o["dns_option"])
         if wants["publish_all"]:
-            from .image.runconfig import exposed_ports
+            from .image.runconfig import exposed_ports, port_range
+            from .network.nat import free_port
             taken = {(p["container_port"], p["protocol"]) for p in req.get("ports") or []}
-            from .image.runconfig import port_range
             extra = [f"{n}/{proto}" for p in o.get("expose") or ()                 # 9000-9001/udp: each
                      for lo, hi, proto in [port_range(p)] for n in range(lo, hi + 1)]
             for p in dict.fromkeys(exposed_ports(image_config) + extra):
@@ -496,14 +498,3 @@ def added_hosts(items) -> dict:
             ip = ip[1:-1]
         out[name] = _ip(ip, "--add-host")
     return out
-
-
-def free_port(proto: str, host_ip: str = "") -> int:
-    """A host port nothing listens on now (-P, -p 80; docker takes it from the ephemeral range)."""
-    import socket
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
-    try:
-        s.bind((host_ip or "0.0.0.0", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()

@@ -412,7 +412,7 @@ def network_request(mode, publish, hostname: str, egress_group: int | None = Non
         req["ports"] = [parse_port(p, any_port=True) for p in port_ranges(publish)]
         for p in req["ports"]:
             if p["host_port"] == 0:       # -p 80, -p IP::80: a free host port, as docker's
-                from ..run_flags import free_port
+                from ..network.nat import free_port
                 p["host_port"] = free_port(p["protocol"], p["host_ip"])
     if egress_group is not None:          # the host veth in a shared egress policy's group
         req["egress_group"] = egress_group

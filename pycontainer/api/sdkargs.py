@@ -144,11 +144,10 @@ def take(kw: dict, o: dict) -> None:
         o["blkio_weight_device"] = [f"{_get(d, 'Path', 'path')}:{_get(d, 'Weight', 'weight')}" for d in bwd]
     if kw.pop("kernel_memory", None):
         o["kernel_memory"] = True                 # ignored with docker's warning (run_flags)
-    for sdk, only in (("isolation", ("default", "")), ("runtime", ("runc", "pycontainer")),
-                      ("volume_driver", ("local", ""))):
-        v = kw.pop(sdk, None)
-        if v is not None and v not in only:
-            raise PyContainerError(f"{sdk}={v!r}: only {only[0]!r} here")
+    for sdk in ("isolation", "runtime", "volume_driver"):      # run_flags.check_engine's
+        if kw.get(sdk) is not None:
+            o[sdk] = kw[sdk]
+        kw.pop(sdk, None)
     kw.pop("use_config_proxy", None)              # docker-py's: proxies from ~/.docker/config.json
     kw.pop("version", None)                       # docker-py's API version, passed along
     for sdk, why in (("cpu_count", "Windows containers only"), ("cpu_percent", "Windows containers only"),
@@ -178,6 +177,7 @@ def _check(o: dict) -> None:
         health.check_flags(o)
     if o.get("platform"):
         run_flags.check_platform(o["platform"])
+    run_flags.check_engine(o)
     if o.get("mount"):
         from .. import volumes
         o["mount_specs"] = [volumes.parse_mount(m) for m in o.pop("mount")]

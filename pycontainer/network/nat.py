@@ -104,6 +104,13 @@ def parse_port(spec, any_port: bool = False) -> dict:
     return d
 
 
+def free_port(proto: str, host_ip: str = "") -> int:
+    """A host port nothing listens on now (-P, -p 80; docker takes it from the ephemeral range)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM) as s:
+        s.bind((host_ip or "0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
 def check_free(ports: list[dict]) -> None:
     """Refuse a host port that a host process already holds (bind(2) probe)."""
     seen = set()
