@@ -103,8 +103,7 @@ class Client:
         from ..image.registry import login as check
         if not username or not password:
             raise ImageError("login: the username and password must not be empty")
-        host = (registry or "docker.io").split("://", 1)[-1].split("/", 1)[0]
-        host = "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+        host = credentials.login_host(registry or "docker.io")
         check(host, username, password)
         credentials.save(host, username, password, dockercfg_path)
         return {"Status": "Login Succeeded", "IdentityToken": ""}

@@ -288,15 +288,6 @@ def history(no_trunc, quiet, human, fmt, image_root, image_ref):
 
 # --- login / logout ----------------------------------------------------------------------
 
-def _host(registry: str) -> str:
-    """docker login's argument: a host[:port], also given as a URL (https://host/v1/)."""
-    h = registry.split("://", 1)[-1].split("/", 1)[0]
-    if not h:
-        raise ImageError(f"login {registry!r}: give a registry host, e.g. localhost:5000")
-    # Docker Hub by any of its names: the key pull's lookup (credentials.py) uses for it
-    return "docker.io" if h in ("index.docker.io", "registry-1.docker.io") else h
-
-
 @click.command("login", cls=UsageCommand)
 @click.option("-u", "--username", default=None)
 @click.option("-p", "--password", default=None, help="(shows in ps; prefer --password-stdin)")
@@ -311,7 +302,7 @@ def login(username, password, password_stdin, authfile, insecure, timeout, regis
     """Check a user and password with REGISTRY and keep them for pull and push (docker login)."""
     from . import credentials
     from .registry import login as check
-    host = _host(registry)
+    host = credentials.login_host(registry)
     if password is not None and password_stdin:
         raise ImageError("login: --password and --password-stdin cannot both be given")
     interactive = sys.stdin.isatty() and not password_stdin
@@ -338,7 +329,7 @@ def login(username, password, password_stdin, authfile, insecure, timeout, regis
 def logout(authfile, registry):
     """Forget the credentials login kept for REGISTRY (docker logout)."""
     from . import credentials
-    host = _host(registry)
+    host = credentials.login_host(registry)
     path = credentials.remove(host, authfile)
     click.echo(f"Removed login credentials for {host}" if path else f"Not logged in to {host}")
 

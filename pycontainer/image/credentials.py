@@ -86,6 +86,15 @@ def resolve(ref, creds: str | None, authfile: str | None) -> tuple[str, str] | N
     return lookup(ref.registry, ref.repository, authfile)
 
 
+def login_host(registry: str) -> str:
+    """docker login's argument: a host[:port], also given as a URL (https://host/v1/)."""
+    h = registry.split("://", 1)[-1].split("/", 1)[0]
+    if not h:
+        raise ImageError(f"login {registry!r}: give a registry host, e.g. localhost:5000")
+    # Docker Hub by any of its names: the key pull's lookup uses for it
+    return "docker.io" if h in ("index.docker.io", "registry-1.docker.io") else h
+
+
 def login_file(authfile: str | None = None) -> str:
     """Where ``login`` writes: --authfile, $REGISTRY_AUTH_FILE, podman's file when
     $XDG_RUNTIME_DIR is set, else docker's ~/.docker/config.json."""
