@@ -172,24 +172,22 @@ class Container:
                 time.sleep(0.02)
                 self.reload()
                 status = self.status
-        if status in ("exited", "dead") and condition != "not-running":
-            st = self.attrs["State"]
-            code, oom = st.get("ExitCode", -1), bool(st.get("OOMKilled"))
-        else:
+        code, oom = -1, False
+        if status not in ("exited", "dead") or condition == "not-running":
             try:
                 code, oom = ops.wait(self.client.root, self.id, left())
             except WaitTimeout:
                 raise WaitTimeout(f"wait {self.id}: timed out after {timeout}s") from None
             except ContainerNotFound:   # it ran and exited before we looked: its runtime state
-                code, oom = -1, False   # went, its directory keeps the status (below)
+                pass                    # went, its directory keeps the status (below)
             if code == -1:
                 try:
                     self.reload()
-                    st = self.attrs["State"]
-                    if st.get("Status") in ("exited", "dead"):
-                        code, oom = st.get("ExitCode", -1), bool(st.get("OOMKilled"))
                 except ContainerNotFound:
                     pass
+        st = self.attrs["State"]
+        if code == -1 and st.get("Status") in ("exited", "dead"):   # as recorded at its exit
+            code, oom = st.get("ExitCode", -1), bool(st.get("OOMKilled"))
         if condition == "removed":
             try:
                 while True:
